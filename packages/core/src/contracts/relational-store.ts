@@ -1,0 +1,149 @@
+import type { Metadata, RecordVersion, StoredRecord } from '../record/types.js';
+import type {
+  AckOutcome,
+  ClaimOptions,
+  OutboxAck,
+  OutboxEntry,
+  OutboxFailure,
+  OutboxLease,
+  OutboxOp,
+  OutboxStats,
+  TwoPhaseIntent,
+} from './outbox.js';
+
+/** The full state of a record write, as {@link RelationalTx.writeRecord} persists it. */
+export interface RecordWrite {
+  id: string;
+  text: string;
+  embedding: readonly number[] | null;
+  metadata: Metadata;
+  version: number;
+  deleted: boolean;
+  contentHash: string;
+  /** Set when the vector index is known to hold this version already (sync-2pc); otherwise keep `null`. */
+  syncedVersion: number | null;
+  /** Unix ms. */
+  now: number;
+}
+
+/**
+ * A unit of work inside one SQL transaction. Everything done through it commits or rolls back together.
+ * `native` is the backend's own transaction handle (for SQL stores, a Kysely instance bound to the
+ * transaction) so an application can write its own tables in the same transaction.
+ */
+export interface RelationalTx<Native = unknown> {
+  /** Backend transaction handle for app-owned tables (e.g. `Kysely<any>` bound to this transaction). */
+  readonly native: Native;
+  /** The record including tombstones, or `undefined`. */
+  getRecord(id: string): Promise<StoredRecord | undefined>;
+  /** Next value of the store-wide version sequence (strictly increasing, never reused). */
+  nextVersion(): Promise<number>;
+  /** Inserts or replaces the record row (a tombstone when `deleted`). */
+  writeRecord(record: RecordWrite): Promise<void>;
+  /**
+   * Enqueues delivery of `version` for `recordId`. If a pending or dead entry exists for the id, it is
+   * replaced: version and op updated, attempts reset to 0, state `pending`, `nextAttemptAt = now`,
+   * `enqueuedAt` kept if the entry was pending (oldest undelivered change), lease untouched.
+   */
+  enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
+  /** Logs a sync-2pc intent. */
+  putIntent(intent: TwoPhaseIntent): Promise<void>;
+  /** Removes an intent; returns `false` if it was not there (already resolved by recovery). */
+  deleteIntent(token: string): Promise<boolean>;
+}
+
+/**
+ * The source of truth: records, the transactional outbox, sync-2pc intents and the embedding cache.
+ * Adapters implement this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
+ *
+ * All times are Unix ms passed in by the caller (an injectable clock); stores never read the wall clock
+ * for outbox decisions.
+ *
+ * Errors: {@link BackendUnavailableError} when the database cannot be reached, {@link TransientBackendError}
+ * for lock timeouts (e.g. SQLITE_BUSY past the busy timeout), {@link ClosedError} after `close()`.
+ */
+export interface RelationalStore<Native = unknown> {
+  /** Short backend name, e.g. `'sqlite'`. */
+  readonly name: string;
+
+  /** Creates or migrates the schema. Idempotent; safe to call on every start. */
+  init(): Promise<void>;
+
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws (and rethrows). */
+  transaction<T>(fn: (tx: RelationalTx<Native>) => Promise<T>): Promise<T>;
+
+  /** Records by id (tombstones included only when `includeDeleted`). Missing ids are absent. */
+  getRecords(ids: readonly string[], options?: { includeDeleted?: boolean }): Promise<Map<string, StoredRecord>>;
+
+  /** Live records (no tombstones) ordered by id, after `after`, at most `limit` (1..10,000). */
+  listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]>;
+
+  /** `(id, version, deleted)` ordered by id (binary/codepoint order), after `after`, at most `limit`. */
+  listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]>;
+
+  /** Number of live records (tombstones excluded). */
+  countRecords(): Promise<number>;
+
+  /**
+   * Stores an embedding computed after the write, only if the record is still at `version`
+   * (the version does not change). Returns `false` if the record moved on or is gone.
+   */
+  setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean>;
+
+  /** Marks `version` as applied to the vector index if it is newer than the recorded one. */
+  markSynced(id: string, version: number): Promise<void>;
+
+  /** Claims up to `limit` due pending entries (`nextAttemptAt <= now`, no unexpired lease), oldest first. */
+  claimOutbox(options: ClaimOptions): Promise<OutboxLease[]>;
+
+  /**
+   * Acknowledges deliveries in one transaction, also recording `syncedVersion` on the record and purging a
+   * tombstone whose delete was applied. See {@link AckOutcome}.
+   */
+  ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]>;
+
+  /** Records a failed delivery: charges an attempt, then reschedules or dead-letters. */
+  failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'>;
+
+  /** Gives leases back without charging an attempt (backend outage, shutdown). */
+  releaseOutbox(leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[], retryAt: number): Promise<void>;
+
+  /**
+   * Enqueues delivery of each id's current state (repair after reconciliation or recovery). Ids whose
+   * record is missing enqueue a delete. Returns the number enqueued.
+   */
+  enqueueRepairs(ids: readonly string[], now: number): Promise<number>;
+
+  /** Pending outbox entry for `id`, if any (`state` tells pending from dead). */
+  getOutboxEntry(id: string): Promise<OutboxEntry | undefined>;
+
+  /** Dead letters ordered by record id, after `after`, at most `limit`. */
+  listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]>;
+
+  /** Moves dead letters (all, or only `ids`) back to pending with attempts reset. Returns how many. */
+  requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number>;
+
+  /** Outbox gauges as of `now`. */
+  outboxStats(now: number): Promise<OutboxStats>;
+
+  /** Highest outbox version not yet delivered, or `null` when no pending entries exist (used by flush). */
+  maxPendingVersion(): Promise<number | null>;
+
+  /** Intents whose `expiresAt <= now` (abandoned by a crashed or stuck writer), at most `limit`. */
+  listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]>;
+
+  /**
+   * Resolves an abandoned intent in one transaction: deletes it and enqueues a repair of its record's
+   * current state. Returns `false` if the intent was already gone.
+   */
+  resolveIntent(token: string, now: number): Promise<boolean>;
+
+  /** Cached embeddings by key (`<embedder id>:<text hash>`); missing keys are absent. */
+  getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>>;
+
+  /** Stores embeddings in the cache (insert or replace). */
+  putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
+
+  /** Closes connections. Idempotent; further calls throw {@link ClosedError}. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,167 @@
+/**
+ * Typed errors thrown by dualwrite and its adapters.
+ *
+ * Every error extends {@link DualwriteError}, carries a stable `code`, an optional `cause`, and says
+ * whether retrying the same operation can succeed (`retryable`). Messages read
+ * `[dualwrite] [<component>] <what happened>` and name the offending field and limit.
+ *
+ * Retry classification used by the strategies:
+ * - `retryable === false` (validation, dimension mismatch, permanent backend rejection): the outbox entry
+ *   goes to dead letter at once with its reason.
+ * - {@link TransientBackendError} (5xx, 429, timeouts): retried with exponential backoff and jitter,
+ *   charged to the entry's attempt count; `retryAfterMs` is honoured when the backend sends it.
+ * - {@link BackendUnavailableError} (the backend is down or unreachable): draining pauses and the attempt
+ *   is not charged, so an outage never dead-letters healthy records.
+ *
+ * @packageDocumentation
+ */
+
+/** Stable machine-readable error codes. */
+export type DualwriteErrorCode =
+  | 'VALIDATION'
+  | 'DIMENSION_MISMATCH'
+  | 'BACKEND_UNAVAILABLE'
+  | 'TRANSIENT_BACKEND'
+  | 'PERMANENT_BACKEND'
+  | 'CONFLICT'
+  | 'CLOSED'
+  | 'BACKPRESSURE'
+  | 'TIMEOUT'
+  | 'NOT_FOUND';
+
+/** Options accepted by every {@link DualwriteError} constructor. */
+export interface DualwriteErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** Component that raised the error, e.g. `'sqlite'`, `'lancedb'`, `'batch'`. Defaults to `'core'`. */
+  component?: string;
+}
+
+/** Base class of all dualwrite errors. */
+export class DualwriteError extends Error {
+  /** Stable code for programmatic handling. */
+  readonly code: DualwriteErrorCode;
+  /** `true` when repeating the same operation later may succeed. */
+  readonly retryable: boolean;
+  /** Component that raised the error (`'core'`, `'sqlite'`, `'chroma'`, ...). */
+  readonly component: string;
+
+  constructor(code: DualwriteErrorCode, message: string, retryable: boolean, options: DualwriteErrorOptions = {}) {
+    const component = options.component ?? 'core';
+    super(`[dualwrite] [${component}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = retryable;
+    this.component = component;
+  }
+}
+
+/**
+ * Input was rejected before anything was written. Never retryable.
+ *
+ * `field` is a path such as `records[3].metadata.tags`; `limit` describes the constraint that failed
+ * (e.g. `'<= 1048576 bytes'`, `'string | finite number | boolean'`).
+ */
+export class ValidationError extends DualwriteError {
+  readonly field: string;
+  readonly limit: string | undefined;
+  constructor(field: string, message: string, options: DualwriteErrorOptions & { limit?: string } = {}) {
+    super('VALIDATION', `invalid ${field}: ${message}${options.limit ? ` (limit: ${options.limit})` : ''}`, false, options);
+    this.field = field;
+    this.limit = options.limit;
+  }
+}
+
+/** An embedding's length differs from the collection's dimension. Never retryable. */
+export class DimensionMismatchError extends ValidationError {
+  readonly expected: number;
+  readonly actual: number;
+  constructor(field: string, expected: number, actual: number, options: DualwriteErrorOptions = {}) {
+    super(field, `expected ${expected} dimensions, got ${actual}`, { ...options, limit: `length === ${expected}` });
+    (this as { code: DualwriteErrorCode }).code = 'DIMENSION_MISMATCH';
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * The backend is down or unreachable (connection refused, DNS failure, server stopped).
+ * Retryable; strategies pause draining instead of charging the entry's attempt count.
+ */
+export class BackendUnavailableError extends DualwriteError {
+  /** Suggested wait before retrying, in ms, when the backend said so. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: DualwriteErrorOptions & { retryAfterMs?: number } = {}) {
+    super('BACKEND_UNAVAILABLE', message, true, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * A single call failed in a way that may succeed later (HTTP 5xx, 429, timeout, SQLITE_BUSY past the
+ * busy timeout). Retryable with backoff; charged to the entry's attempt count.
+ */
+export class TransientBackendError extends DualwriteError {
+  /** Suggested wait before retrying in ms (from `Retry-After`), if the backend gave one. */
+  readonly retryAfterMs: number | undefined;
+  /** HTTP status when the backend speaks HTTP. */
+  readonly status: number | undefined;
+  constructor(message: string, options: DualwriteErrorOptions & { retryAfterMs?: number; status?: number } = {}) {
+    super('TRANSIENT_BACKEND', message, true, options);
+    this.retryAfterMs = options.retryAfterMs;
+    this.status = options.status;
+  }
+}
+
+/** The backend rejected the request itself (HTTP 4xx other than 429). Never retryable. */
+export class PermanentBackendError extends DualwriteError {
+  readonly status: number | undefined;
+  constructor(message: string, options: DualwriteErrorOptions & { status?: number } = {}) {
+    super('PERMANENT_BACKEND', message, false, options);
+    this.status = options.status;
+  }
+}
+
+/** A concurrent writer changed the same record; the operation may be retried. */
+export class ConflictError extends DualwriteError {
+  constructor(message: string, options: DualwriteErrorOptions = {}) {
+    super('CONFLICT', message, true, options);
+  }
+}
+
+/** The store, strategy or facade was closed (or is closing) and accepts no more calls. */
+export class ClosedError extends DualwriteError {
+  constructor(what: string, options: DualwriteErrorOptions = {}) {
+    super('CLOSED', `${what} is closed`, false, options);
+  }
+}
+
+/**
+ * The outbox is deeper than the configured limit and the backpressure mode is `'fail'`
+ * (or `'wait'` timed out). Retryable once the backlog drains; `retryAfterMs` is a hint.
+ */
+export class BackpressureError extends DualwriteError {
+  readonly depth: number;
+  readonly limit: number;
+  readonly retryAfterMs: number;
+  constructor(depth: number, limit: number, retryAfterMs: number, options: DualwriteErrorOptions = {}) {
+    super('BACKPRESSURE', `outbox depth ${depth} exceeds backpressure.maxDepth ${limit}`, true, options);
+    this.depth = depth;
+    this.limit = limit;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** An operation with a `timeoutMs` did not finish in time. Nothing accepted is lost. */
+export class TimeoutError extends DualwriteError {
+  readonly timeoutMs: number;
+  constructor(what: string, timeoutMs: number, options: DualwriteErrorOptions = {}) {
+    super('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`, true, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** `true` when `error` is a dualwrite error that may succeed if retried. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof DualwriteError ? error.retryable : false;
+}

@@ -1,0 +1,141 @@
+import { DimensionMismatchError, ValidationError } from '../errors.js';
+import { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './limits.js';
+import type { Metadata, RecordInput } from './types.js';
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Validates a record id.
+ * @throws {ValidationError} when `id` is not a string, empty, longer than `maxIdLength` code units,
+ *   or contains NUL or a lone surrogate (which cannot round-trip through UTF-8 stores).
+ */
+export function validateId(id: unknown, field = 'id', limits: RecordLimits = DEFAULT_LIMITS): string {
+  if (typeof id !== 'string') throw new ValidationError(field, `must be a string, got ${describe(id)}`);
+  if (id.length === 0) throw new ValidationError(field, 'must not be empty', { limit: 'length >= 1' });
+  if (id.length > limits.maxIdLength)
+    throw new ValidationError(field, `is ${id.length} characters long`, { limit: `length <= ${limits.maxIdLength}` });
+  if (id.includes('\u0000')) throw new ValidationError(field, 'must not contain NUL', { limit: 'no U+0000' });
+  if (LONE_SURROGATE.test(id))
+    throw new ValidationError(field, 'contains a lone UTF-16 surrogate', { limit: 'well-formed Unicode' });
+  return id;
+}
+
+/**
+ * Validates an embedding against the collection dimension.
+ * @throws {DimensionMismatchError} when the length differs from `dimension`.
+ * @throws {ValidationError} when it is not an array or holds NaN, ±Infinity or a non-number.
+ */
+export function validateEmbedding(embedding: unknown, dimension: number, field = 'embedding'): number[] {
+  if (!Array.isArray(embedding) && !(embedding instanceof Float32Array) && !(embedding instanceof Float64Array))
+    throw new ValidationError(field, `must be an array of numbers, got ${describe(embedding)}`);
+  const values = embedding as ArrayLike<unknown>;
+  if (values.length !== dimension) throw new DimensionMismatchError(field, dimension, values.length);
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describe(v)}`, {
+        limit: 'finite number',
+      });
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Validates flat metadata.
+ * @throws {ValidationError} naming the key when a value is `null`, an array, an object, a non-finite
+ *   number or `undefined`; when a key is empty, too long or reserved (`_dw*`); or when there are more
+ *   than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
+ */
+export function validateMetadata(
+  metadata: unknown,
+  field = 'metadata',
+  limits: RecordLimits = DEFAULT_LIMITS,
+): Metadata {
+  if (metadata === undefined) return {};
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+    throw new ValidationError(field, `must be a flat object, got ${describe(metadata)}`);
+  const entries = Object.entries(metadata);
+  if (entries.length > limits.maxMetadataKeys)
+    throw new ValidationError(field, `has ${entries.length} keys`, { limit: `<= ${limits.maxMetadataKeys} keys` });
+  const out: Metadata = {};
+  for (const [key, value] of entries) {
+    const path = `${field}.${key}`;
+    if (key.length === 0) throw new ValidationError(field, 'has an empty key', { limit: 'key length >= 1' });
+    if (key.length > limits.maxMetadataKeyLength)
+      throw new ValidationError(path, `key is ${key.length} characters long`, {
+        limit: `key length <= ${limits.maxMetadataKeyLength}`,
+      });
+    if (key.startsWith(RESERVED_METADATA_PREFIX))
+      throw new ValidationError(path, `keys starting with "${RESERVED_METADATA_PREFIX}" are reserved`);
+    if (LONE_SURROGATE.test(key)) throw new ValidationError(path, 'key contains a lone UTF-16 surrogate');
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) throw new ValidationError(path, 'contains a lone UTF-16 surrogate');
+      out[key] = value;
+    } else if (typeof value === 'boolean') out[key] = value;
+    else if (typeof value === 'number') {
+      if (!Number.isFinite(value))
+        throw new ValidationError(path, `must be a finite number, got ${value}`, { limit: 'finite number' });
+      out[key] = value;
+    } else
+      throw new ValidationError(path, `must be a string, finite number or boolean, got ${describe(value)}`, {
+        limit: 'string | finite number | boolean',
+      });
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(out), 'utf8');
+  if (bytes > limits.maxMetadataBytes)
+    throw new ValidationError(field, `is ${bytes} bytes as JSON`, { limit: `<= ${limits.maxMetadataBytes} bytes` });
+  return out;
+}
+
+/**
+ * Validates text.
+ * @throws {ValidationError} when `text` is not a string, exceeds `maxTextBytes` UTF-8 bytes or holds a
+ *   lone surrogate.
+ */
+export function validateText(text: unknown, field = 'text', limits: RecordLimits = DEFAULT_LIMITS): string {
+  if (typeof text !== 'string') throw new ValidationError(field, `must be a string, got ${describe(text)}`);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limits.maxTextBytes)
+    throw new ValidationError(field, `is ${bytes} bytes`, { limit: `<= ${limits.maxTextBytes} bytes` });
+  if (LONE_SURROGATE.test(text)) throw new ValidationError(field, 'contains a lone UTF-16 surrogate');
+  return text;
+}
+
+/** A record that passed validation: metadata defaulted, embedding copied into a plain array. */
+export interface ValidRecord {
+  id: string;
+  text: string;
+  embedding: number[] | undefined;
+  metadata: Metadata;
+}
+
+/**
+ * Validates one {@link RecordInput}.
+ * @param field - path prefix used in error messages, e.g. `records[2]`.
+ * @throws {ValidationError} / {@link DimensionMismatchError} naming the first bad field.
+ */
+export function validateRecord(
+  input: unknown,
+  dimension: number,
+  field = 'record',
+  limits: RecordLimits = DEFAULT_LIMITS,
+): ValidRecord {
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new ValidationError(field, `must be an object, got ${describe(input)}`);
+  const r = input as Partial<RecordInput>;
+  return {
+    id: validateId(r.id, `${field}.id`, limits),
+    text: validateText(r.text, `${field}.text`, limits),
+    embedding: r.embedding === undefined ? undefined : validateEmbedding(r.embedding, dimension, `${field}.embedding`),
+    metadata: validateMetadata(r.metadata, `${field}.metadata`, limits),
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return String(value);
+  return typeof value;
+}

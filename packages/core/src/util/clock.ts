@@ -1,0 +1,58 @@
+/** Time source. Injected so tests can drive leases, backoff and delays deterministically. */
+export interface Clock {
+  /** Current time, Unix ms. */
+  now(): number;
+  /** Resolves after `ms` milliseconds, or early (without rejecting) when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The wall clock (`Date.now`, `setTimeout`). */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted || ms <= 0) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    }),
+};
+
+/**
+ * A clock that only moves when told to. `sleep` resolves once `advance` passes its deadline.
+ * For tests of leases, backoff and batching delays.
+ */
+export class ManualClock implements Clock {
+  private current: number;
+  private sleepers: { until: number; resolve: () => void }[] = [];
+
+  /** @param start - initial time, Unix ms (default 1,700,000,000,000). */
+  constructor(start = 1_700_000_000_000) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = { until: this.current + ms, resolve };
+      this.sleepers.push(entry);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /** Moves time forward by `ms` and wakes every sleeper whose deadline passed. */
+  advance(ms: number): void {
+    this.current += ms;
+    const due = this.sleepers.filter((s) => s.until <= this.current);
+    this.sleepers = this.sleepers.filter((s) => s.until > this.current);
+    for (const s of due) s.resolve();
+  }
+}

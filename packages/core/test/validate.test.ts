@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { DimensionMismatchError, ValidationError, validateRecord } from '../src/index.js';
+
+describe('validateRecord', () => {
+  it('accepts a well-formed record and defaults metadata', () => {
+    expect(validateRecord({ id: 'a', text: '' }, 2)).toEqual({ id: 'a', text: '', embedding: undefined, metadata: {} });
+  });
+  it.each([
+    [{ id: '', text: 'x' }, 'r.id'],
+    [{ id: 'a\u0000b', text: 'x' }, 'r.id'],
+    [{ id: 'x'.repeat(513), text: 'x' }, 'r.id'],
+    [{ id: '\uD800', text: 'x' }, 'r.id'],
+    [{ id: 'a', text: 3 }, 'r.text'],
+    [{ id: 'a', text: 'x', metadata: { n: null } }, 'r.metadata.n'],
+    [{ id: 'a', text: 'x', metadata: { n: [1] } }, 'r.metadata.n'],
+    [{ id: 'a', text: 'x', metadata: { n: { a: 1 } } }, 'r.metadata.n'],
+    [{ id: 'a', text: 'x', metadata: { n: Number.NaN } }, 'r.metadata.n'],
+    [{ id: 'a', text: 'x', metadata: { _dw_version: 1 } }, 'r.metadata._dw_version'],
+    [{ id: 'a', text: 'x', embedding: [1, Number.POSITIVE_INFINITY] }, 'r.embedding[1]'],
+  ])('rejects %j naming %s', (input, field) => {
+    const err = (() => {
+      try {
+        validateRecord(input, 2, 'r');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).field).toBe(field);
+  });
+  it('throws DimensionMismatchError for a wrong length', () => {
+    expect(() => validateRecord({ id: 'a', text: 'x', embedding: [1, 2, 3] }, 2)).toThrow(DimensionMismatchError);
+  });
+  it('rejects text over the byte limit', () => {
+    expect(() => validateRecord({ id: 'a', text: 'é'.repeat(600_000) }, 2)).toThrow(/<= 1048576 bytes/);
+  });
+});
