@@ -46,9 +46,17 @@ export class DualwriteError extends Error {
   /** Component that raised the error (`'core'`, `'sqlite'`, `'chroma'`, ...). */
   readonly component: string;
 
-  constructor(code: DualwriteErrorCode, message: string, retryable: boolean, options: DualwriteErrorOptions = {}) {
+  constructor(
+    code: DualwriteErrorCode,
+    message: string,
+    retryable: boolean,
+    options: DualwriteErrorOptions = {},
+  ) {
     const component = options.component ?? 'core';
-    super(`[dualwrite] [${component}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `[dualwrite] [${component}] ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = new.target.name;
     this.code = code;
     this.retryable = retryable;
@@ -66,7 +74,12 @@ export class ValidationError extends DualwriteError {
   readonly field: string;
   readonly limit: string | undefined;
   constructor(field: string, message: string, options: DualwriteErrorOptions & { limit?: string } = {}) {
-    super('VALIDATION', `invalid ${field}: ${message}${options.limit ? ` (limit: ${options.limit})` : ''}`, false, options);
+    super(
+      'VALIDATION',
+      `invalid ${field}: ${message}${options.limit ? ` (limit: ${options.limit})` : ''}`,
+      false,
+      options,
+    );
     this.field = field;
     this.limit = options.limit;
   }
@@ -77,7 +90,10 @@ export class DimensionMismatchError extends ValidationError {
   readonly expected: number;
   readonly actual: number;
   constructor(field: string, expected: number, actual: number, options: DualwriteErrorOptions = {}) {
-    super(field, `expected ${expected} dimensions, got ${actual}`, { ...options, limit: `length === ${expected}` });
+    super(field, `expected ${expected} dimensions, got ${actual}`, {
+      ...options,
+      limit: `length === ${expected}`,
+    });
     (this as { code: DualwriteErrorCode }).code = 'DIMENSION_MISMATCH';
     this.expected = expected;
     this.actual = actual;
@@ -106,7 +122,10 @@ export class TransientBackendError extends DualwriteError {
   readonly retryAfterMs: number | undefined;
   /** HTTP status when the backend speaks HTTP. */
   readonly status: number | undefined;
-  constructor(message: string, options: DualwriteErrorOptions & { retryAfterMs?: number; status?: number } = {}) {
+  constructor(
+    message: string,
+    options: DualwriteErrorOptions & { retryAfterMs?: number; status?: number } = {},
+  ) {
     super('TRANSIENT_BACKEND', message, true, options);
     this.retryAfterMs = options.retryAfterMs;
     this.status = options.status;

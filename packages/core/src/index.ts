@@ -1,16 +1,4 @@
-export * from './errors.js';
-export type { Metadata, MetadataValue, RecordInput, RecordVersion, StoredRecord, VectorRecord } from './record/types.js';
-export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './record/limits.js';
-export {
-  validateEmbedding,
-  validateId,
-  validateMetadata,
-  validateRecord,
-  validateText,
-  type ValidRecord,
-} from './record/validate.js';
-export { decodeEmbedding, encodeEmbedding, toFloat32Precision } from './record/embedding-codec.js';
-export { contentHash, textHash } from './record/content-hash.js';
+export type { Embedder } from './contracts/embedder.js';
 export type * from './contracts/outbox.js';
 export type { RecordWrite, RelationalStore, RelationalTx } from './contracts/relational-store.js';
 export type {
@@ -20,7 +8,63 @@ export type {
   VectorQueryOptions,
   VectorStore,
 } from './contracts/vector-store.js';
-export type { Embedder } from './contracts/embedder.js';
-export { type Clock, ManualClock, systemClock } from './util/clock.js';
-export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
+export type {
+  Change,
+  StrategyContext,
+  StrategyName,
+  StrategyStats,
+  WriteResult,
+  WriteStrategy,
+} from './contracts/write-strategy.js';
+export { EmbeddingService } from './embedders/embedding-service.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './embedders/hashing-embedder.js';
+export * from './errors.js';
+export {
+  type CloseReport,
+  createDualWrite,
+  DualWrite,
+  type DualwriteStats,
+  type FlushReport,
+  type UnitOfWork,
+} from './facade/dualwrite.js';
+export type { BackpressureOptions, DualWriteOptions } from './facade/dualwrite-options.js';
+export { type DualwriteEventMap, type DualwriteEventName, DualwriteEvents } from './facade/events.js';
+export { createMetrics, type SyncMetrics } from './facade/metrics.js';
+export { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './facade/search.js';
+export type { SyncStatus } from './facade/sync-status.js';
+export { FaultyVectorStore, type VectorCall } from './faults/faulty-vector-store.js';
+export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
+export { classifyFailure, type FailureClass } from './outbox/failure-classification.js';
+export { type DrainerOptions, OutboxDrainer } from './outbox/outbox-drainer.js';
+export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';
+export { type ConsistencyReport, verifyConsistency } from './reconcile/verify-consistency.js';
+export { contentHash, textHash } from './record/content-hash.js';
+export { decodeEmbedding, encodeEmbedding, toFloat32Precision } from './record/embedding-codec.js';
+export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './record/limits.js';
+export type {
+  Metadata,
+  MetadataValue,
+  RecordInput,
+  RecordVersion,
+  StoredRecord,
+  VectorRecord,
+} from './record/types.js';
+export {
+  type ValidRecord,
+  validateEmbedding,
+  validateId,
+  validateMetadata,
+  validateRecord,
+  validateText,
+} from './record/validate.js';
+export { type AsyncQueueOptions, AsyncQueueStrategy } from './strategies/async-queue-strategy.js';
+export { type BatchOptions, BatchStrategy } from './strategies/batch-strategy.js';
+export { OutboxStrategy } from './strategies/outbox-strategy.js';
+export { createStrategy, STRATEGY_NAMES, type StrategyConfig } from './strategies/strategy-registry.js';
+export {
+  type Sync2pcOptions,
+  Sync2pcStrategy,
+  type VectorFailureMode,
+} from './strategies/sync-2pc-strategy.js';
+export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
+export { type Clock, ManualClock, systemClock } from './util/clock.js';

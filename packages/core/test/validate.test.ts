@@ -3,7 +3,12 @@ import { DimensionMismatchError, ValidationError, validateRecord } from '../src/
 
 describe('validateRecord', () => {
   it('accepts a well-formed record and defaults metadata', () => {
-    expect(validateRecord({ id: 'a', text: '' }, 2)).toEqual({ id: 'a', text: '', embedding: undefined, metadata: {} });
+    expect(validateRecord({ id: 'a', text: '' }, 2)).toEqual({
+      id: 'a',
+      text: '',
+      embedding: undefined,
+      metadata: {},
+    });
   });
   it.each([
     [{ id: '', text: 'x' }, 'r.id'],
@@ -29,7 +34,9 @@ describe('validateRecord', () => {
     expect((err as ValidationError).field).toBe(field);
   });
   it('throws DimensionMismatchError for a wrong length', () => {
-    expect(() => validateRecord({ id: 'a', text: 'x', embedding: [1, 2, 3] }, 2)).toThrow(DimensionMismatchError);
+    expect(() => validateRecord({ id: 'a', text: 'x', embedding: [1, 2, 3] }, 2)).toThrow(
+      DimensionMismatchError,
+    );
   });
   it('rejects text over the byte limit', () => {
     expect(() => validateRecord({ id: 'a', text: 'é'.repeat(600_000) }, 2)).toThrow(/<= 1048576 bytes/);

@@ -46,6 +46,8 @@ export interface RelationalTx<Native = unknown> {
    * `enqueuedAt` kept if the entry was pending (oldest undelivered change), lease untouched.
    */
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
+  /** The outbox entry for `recordId` (pending or dead, leased or not), or `undefined`. */
+  getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined>;
   /** Logs a sync-2pc intent. */
   putIntent(intent: TwoPhaseIntent): Promise<void>;
   /** Removes an intent; returns `false` if it was not there (already resolved by recovery). */
@@ -73,7 +75,10 @@ export interface RelationalStore<Native = unknown> {
   transaction<T>(fn: (tx: RelationalTx<Native>) => Promise<T>): Promise<T>;
 
   /** Records by id (tombstones included only when `includeDeleted`). Missing ids are absent. */
-  getRecords(ids: readonly string[], options?: { includeDeleted?: boolean }): Promise<Map<string, StoredRecord>>;
+  getRecords(
+    ids: readonly string[],
+    options?: { includeDeleted?: boolean },
+  ): Promise<Map<string, StoredRecord>>;
 
   /** Live records (no tombstones) ordered by id, after `after`, at most `limit` (1..10,000). */
   listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]>;
@@ -106,7 +111,10 @@ export interface RelationalStore<Native = unknown> {
   failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'>;
 
   /** Gives leases back without charging an attempt (backend outage, shutdown). */
-  releaseOutbox(leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[], retryAt: number): Promise<void>;
+  releaseOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    retryAt: number,
+  ): Promise<void>;
 
   /**
    * Enqueues delivery of each id's current state (repair after reconciliation or recovery). Ids whose

@@ -11,7 +11,8 @@ export function encodeEmbedding(embedding: readonly number[]): Uint8Array {
 
 /** Inverse of {@link encodeEmbedding}. @throws {RangeError} when the byte length is not a multiple of 4. */
 export function decodeEmbedding(bytes: Uint8Array): number[] {
-  if (bytes.byteLength % 4 !== 0) throw new RangeError(`embedding blob of ${bytes.byteLength} bytes is not float32`);
+  if (bytes.byteLength % 4 !== 0)
+    throw new RangeError(`embedding blob of ${bytes.byteLength} bytes is not float32`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Array<number>(bytes.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);

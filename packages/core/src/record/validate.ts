@@ -13,7 +13,9 @@ export function validateId(id: unknown, field = 'id', limits: RecordLimits = DEF
   if (typeof id !== 'string') throw new ValidationError(field, `must be a string, got ${describe(id)}`);
   if (id.length === 0) throw new ValidationError(field, 'must not be empty', { limit: 'length >= 1' });
   if (id.length > limits.maxIdLength)
-    throw new ValidationError(field, `is ${id.length} characters long`, { limit: `length <= ${limits.maxIdLength}` });
+    throw new ValidationError(field, `is ${id.length} characters long`, {
+      limit: `length <= ${limits.maxIdLength}`,
+    });
   if (id.includes('\u0000')) throw new ValidationError(field, 'must not contain NUL', { limit: 'no U+0000' });
   if (LONE_SURROGATE.test(id))
     throw new ValidationError(field, 'contains a lone UTF-16 surrogate', { limit: 'well-formed Unicode' });
@@ -26,7 +28,11 @@ export function validateId(id: unknown, field = 'id', limits: RecordLimits = DEF
  * @throws {ValidationError} when it is not an array or holds NaN, ±Infinity or a non-number.
  */
 export function validateEmbedding(embedding: unknown, dimension: number, field = 'embedding'): number[] {
-  if (!Array.isArray(embedding) && !(embedding instanceof Float32Array) && !(embedding instanceof Float64Array))
+  if (
+    !Array.isArray(embedding) &&
+    !(embedding instanceof Float32Array) &&
+    !(embedding instanceof Float64Array)
+  )
     throw new ValidationError(field, `must be an array of numbers, got ${describe(embedding)}`);
   const values = embedding as ArrayLike<unknown>;
   if (values.length !== dimension) throw new DimensionMismatchError(field, dimension, values.length);
@@ -58,7 +64,9 @@ export function validateMetadata(
     throw new ValidationError(field, `must be a flat object, got ${describe(metadata)}`);
   const entries = Object.entries(metadata);
   if (entries.length > limits.maxMetadataKeys)
-    throw new ValidationError(field, `has ${entries.length} keys`, { limit: `<= ${limits.maxMetadataKeys} keys` });
+    throw new ValidationError(field, `has ${entries.length} keys`, {
+      limit: `<= ${limits.maxMetadataKeys} keys`,
+    });
   const out: Metadata = {};
   for (const [key, value] of entries) {
     const path = `${field}.${key}`;
@@ -85,7 +93,9 @@ export function validateMetadata(
   }
   const bytes = Buffer.byteLength(JSON.stringify(out), 'utf8');
   if (bytes > limits.maxMetadataBytes)
-    throw new ValidationError(field, `is ${bytes} bytes as JSON`, { limit: `<= ${limits.maxMetadataBytes} bytes` });
+    throw new ValidationError(field, `is ${bytes} bytes as JSON`, {
+      limit: `<= ${limits.maxMetadataBytes} bytes`,
+    });
   return out;
 }
 
@@ -128,7 +138,8 @@ export function validateRecord(
   return {
     id: validateId(r.id, `${field}.id`, limits),
     text: validateText(r.text, `${field}.text`, limits),
-    embedding: r.embedding === undefined ? undefined : validateEmbedding(r.embedding, dimension, `${field}.embedding`),
+    embedding:
+      r.embedding === undefined ? undefined : validateEmbedding(r.embedding, dimension, `${field}.embedding`),
     metadata: validateMetadata(r.metadata, `${field}.metadata`, limits),
   };
 }

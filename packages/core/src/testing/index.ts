@@ -1,1 +1,10 @@
-export {};
+/**
+ * Contract test suites every adapter runs against its real backend, plus fault-injection wrappers.
+ * Import from `@dualwrite/core/testing`; requires `vitest` (an optional peer dependency).
+ * @packageDocumentation
+ */
+
+export * from '../faults/faulty-vector-store.js';
+export * from './relational-store-suite.js';
+export * from './vector-store-suite.js';
+export * from './write-strategy-suite.js';

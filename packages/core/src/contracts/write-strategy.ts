@@ -1,0 +1,80 @@
+import type { EmbeddingService } from '../embedders/embedding-service.js';
+import type { DualwriteEvents } from '../facade/events.js';
+import type { SyncMetrics } from '../facade/metrics.js';
+import type { DeliveryOptions } from '../outbox/delivery-options.js';
+import type { ValidRecord } from '../record/validate.js';
+import type { Clock } from '../util/clock.js';
+import type { RelationalStore } from './relational-store.js';
+import type { VectorStore } from './vector-store.js';
+
+/** The built-in strategy names, selectable by one config value. */
+export type StrategyName = 'sync-2pc' | 'async-queue' | 'batch';
+
+/** One validated change handed to a strategy. */
+export type Change = { op: 'put'; record: ValidRecord } | { op: 'delete'; id: string };
+
+/** Outcome of one change. */
+export interface WriteResult {
+  id: string;
+  /** Version now current in the source of truth (`null` when deleting an id that did not exist). */
+  version: number | null;
+  /** `false` when the write was a no-op (unchanged content, or deleting an absent id). */
+  changed: boolean;
+  /** sync-2pc in `defer-to-outbox` mode: the vector write failed and was left to the outbox. */
+  deferred?: boolean;
+}
+
+/** What a strategy gets from the facade when it starts. */
+export interface StrategyContext {
+  relational: RelationalStore;
+  vector: VectorStore;
+  /** Present when an embedder is configured. */
+  embeddings: EmbeddingService | undefined;
+  clock: Clock;
+  events: DualwriteEvents;
+  metrics: SyncMetrics;
+  delivery: DeliveryOptions;
+}
+
+/** Counters a strategy reports through `stats()`. */
+export interface StrategyStats {
+  /** Deliveries currently running in this process. */
+  inFlight: number;
+  /** `true` while draining is paused by the caller. */
+  paused: boolean;
+  /** `true` while draining is paused because the vector store is unreachable. */
+  backendDown: boolean;
+}
+
+/**
+ * How writes reach both stores. The three built-ins are `sync-2pc`, `async-queue` and `batch`; each is
+ * selected by one config value on the facade. All keep the invariant: the relational store is the
+ * source of truth, and the vector index converges to each record's current state.
+ */
+export interface WriteStrategy {
+  readonly name: string;
+  /** Starts background work (recovery of abandoned intents, outbox draining). Called once by the facade. */
+  start(context: StrategyContext): Promise<void>;
+  /**
+   * Applies validated changes (a `putMany` is one call, committed in one SQL transaction).
+   * @throws {BackendUnavailableError} and friends (sync-2pc) when the vector write fails; nothing is
+   *   half-written.
+   */
+  write(changes: readonly Change[]): Promise<WriteResult[]>;
+  /**
+   * Called after a unit of work committed records and outbox entries for `ids` in an application's
+   * transaction. async/batch strategies wake their workers; sync-2pc waits until the ids are synced.
+   */
+  afterCommit(ids: readonly string[]): Promise<void>;
+  /** Wakes workers and skips batching delays until the next `flush` completes. */
+  requestFlush(active: boolean): void;
+  /** Resolves at this process's next delivery, or after `ms` ms (used by `flush` and `awaitSynced`). */
+  waitForProgress(ms: number): Promise<void>;
+  /** Pauses delivery (writes are still accepted into the outbox). */
+  pause(): void;
+  /** Resumes delivery. */
+  resume(): void;
+  /** Stops background work. In-flight deliveries finish or give their leases back. */
+  stop(options: { timeoutMs: number }): Promise<void>;
+  stats(): StrategyStats;
+}

@@ -1,0 +1,49 @@
+import type { Embedder } from '../contracts/embedder.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { SyncMetrics } from '../facade/metrics.js';
+import { textHash } from '../record/content-hash.js';
+import { validateEmbedding } from '../record/validate.js';
+
+/**
+ * Embeds texts through the configured {@link Embedder}, with a persistent cache in the relational store
+ * keyed by `<embedder id>:<sha256(text)>`: a text is embedded once, ever.
+ */
+export class EmbeddingService {
+  constructor(
+    readonly embedder: Embedder,
+    private readonly relational: RelationalStore,
+    private readonly metrics: SyncMetrics,
+  ) {}
+
+  /**
+   * One embedding per text, in order.
+   * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length.
+   */
+  async embed(texts: readonly string[]): Promise<number[][]> {
+    const keys = texts.map((t) => `${this.embedder.id}:${textHash(t)}`);
+    const cached = await this.relational.getCachedEmbeddings([...new Set(keys)]);
+    const missing = new Map<string, string>();
+    keys.forEach((key, i) => {
+      if (!cached.has(key)) missing.set(key, texts[i]!);
+    });
+    this.metrics.embeddingCacheHits += texts.length - missing.size;
+    const missingKeys = [...missing.keys()];
+    for (let start = 0; start < missingKeys.length; start += this.embedder.maxBatchSize) {
+      const chunkKeys = missingKeys.slice(start, start + this.embedder.maxBatchSize);
+      this.metrics.embedderCalls++;
+      const vectors = await this.embedder.embed(chunkKeys.map((k) => missing.get(k)!));
+      const entries = chunkKeys.map((key, i) => ({
+        key,
+        embedding: validateEmbedding(
+          vectors[i],
+          this.embedder.dimension,
+          `embedder(${this.embedder.id})[${i}]`,
+        ),
+      }));
+      this.metrics.embeddedTexts += entries.length;
+      await this.relational.putCachedEmbeddings(entries);
+      for (const e of entries) cached.set(e.key, e.embedding);
+    }
+    return keys.map((k) => cached.get(k)!);
+  }
+}

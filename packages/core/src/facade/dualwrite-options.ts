@@ -1,0 +1,48 @@
+import type { Embedder } from '../contracts/embedder.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { VectorStore } from '../contracts/vector-store.js';
+import type { DeliveryOptions } from '../outbox/delivery-options.js';
+import type { RecordLimits } from '../record/limits.js';
+import type { StrategyConfig } from '../strategies/strategy-registry.js';
+import type { Clock } from '../util/clock.js';
+import type { StaleHitPolicy } from './search.js';
+
+/**
+ * What happens when the outbox is deeper than `maxDepth` as a write arrives:
+ * `'fail'` throws {@link BackpressureError} at once; `'wait'` waits up to `waitTimeoutMs` for the backlog
+ * to drain below the limit, then throws it.
+ */
+export interface BackpressureOptions {
+  /** Pending outbox entries above which writes are held back. */
+  maxDepth: number;
+  /** Default `'fail'`. */
+  mode?: 'wait' | 'fail';
+  /** `'wait'` mode: longest wait, ms. Default 5,000. */
+  waitTimeoutMs?: number;
+  /** How long a measured depth is reused, ms (bounds the cost of counting). Default 100. */
+  depthCacheMs?: number;
+}
+
+/** Options of {@link createDualWrite}. */
+export interface DualWriteOptions<Native = unknown> {
+  /** The source of truth. */
+  relational: RelationalStore<Native>;
+  /** The derived vector index. */
+  vector: VectorStore;
+  /** `'sync-2pc'`, `'async-queue'`, `'batch'`, a name with knobs, or a custom strategy. */
+  strategy: StrategyConfig;
+  /** Computes embeddings for records written without one, and for text queries. */
+  embedder?: Embedder;
+  /** Injectable time source. Default: the wall clock. */
+  clock?: Clock;
+  /** Input limits. Default {@link DEFAULT_LIMITS}. */
+  limits?: Partial<RecordLimits>;
+  /** Delivery knobs: leases, attempts, backoff, polling. */
+  delivery?: Partial<DeliveryOptions>;
+  /** Outbox depth limit. Default: none. */
+  backpressure?: BackpressureOptions;
+  /** Default policy for stale search hits. Default `'drop'`. */
+  staleHits?: StaleHitPolicy;
+  /** `close()` also closes both stores. Default `true`. */
+  closeStores?: boolean;
+}

@@ -1,0 +1,491 @@
+import type { OutboxEntry } from '../contracts/outbox.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { VectorStore } from '../contracts/vector-store.js';
+import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
+import { EmbeddingService } from '../embedders/embedding-service.js';
+import {
+  BackpressureError,
+  ClosedError,
+  DimensionMismatchError,
+  TimeoutError,
+  ValidationError,
+} from '../errors.js';
+import { awaitDelivery } from '../outbox/await-delivery.js';
+import { resolveDeliveryOptions } from '../outbox/delivery-options.js';
+import { type ReconcileOptions, type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
+import { DEFAULT_LIMITS, type RecordLimits } from '../record/limits.js';
+import type { RecordInput, StoredRecord } from '../record/types.js';
+import { validateEmbedding, validateId, validateMetadata, validateRecord } from '../record/validate.js';
+import { createStrategy } from '../strategies/strategy-registry.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { writeChangesWithOutbox } from '../write/plan-change.js';
+import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
+import { DualwriteEvents } from './events.js';
+import { createMetrics, type SyncMetrics } from './metrics.js';
+import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
+import type { SyncStatus } from './sync-status.js';
+
+/** Gauges and counters from {@link DualWrite.stats}. Times in ms. */
+export interface DualwriteStats extends SyncMetrics {
+  strategy: string;
+  relational: string;
+  vector: string;
+  /** Pending outbox entries (leased or not). */
+  outboxDepth: number;
+  /** Pending entries under a live lease (any process). */
+  inFlight: number;
+  /** Entries in dead letter. */
+  deadLetters: number;
+  /** Age of the oldest pending entry, ms (0 when the outbox is empty). */
+  oldestPendingAgeMs: number;
+  /** Delivery paused by `pause()`. */
+  paused: boolean;
+  /** Delivery paused because the vector store is unreachable. */
+  backendDown: boolean;
+}
+
+/** Result of {@link DualWrite.flush}. */
+export interface FlushReport {
+  /** Pending entries left (written after the flush began). */
+  pending: number;
+  /** Entries in dead letter: accepted writes that will not become visible until requeued. */
+  deadLetters: number;
+  /** Wall time, ms. */
+  durationMs: number;
+}
+
+/** Result of {@link DualWrite.close}. */
+export interface CloseReport {
+  /** `true` when every accepted write was delivered (or dead-lettered) before closing. */
+  drained: boolean;
+  /** Pending entries left in the outbox; they are delivered after the next start. */
+  remaining: number;
+  deadLetters: number;
+}
+
+/** Handle given to a {@link DualWrite.transaction} callback. */
+export interface UnitOfWork<Native> {
+  /** The backend transaction (for SQL stores, a Kysely instance bound to it) for app-owned tables. */
+  readonly db: Native;
+  /** Writes a record and its outbox entry in this transaction. */
+  put(record: RecordInput): Promise<WriteResult>;
+  /** Writes a tombstone and its outbox entry in this transaction. */
+  delete(id: string): Promise<WriteResult>;
+}
+
+/**
+ * The facade applications use: one object over a relational store (source of truth), a vector store
+ * (derived index), a write strategy and an optional embedder. Create it with {@link createDualWrite}.
+ */
+export class DualWrite<Native = unknown> {
+  /** Observability stream: `synced`, `retried`, `dead-lettered`, `backend-down`, `backend-up`, `drain-error`. */
+  readonly events = new DualwriteEvents();
+  readonly relational: RelationalStore<Native>;
+  readonly vector: VectorStore;
+  readonly strategy: WriteStrategy;
+  private readonly clock: Clock;
+  private readonly limits: RecordLimits;
+  private readonly metrics = createMetrics();
+  private readonly embeddings: EmbeddingService | undefined;
+  private readonly backpressure: BackpressureOptions | undefined;
+  private readonly staleHits: StaleHitPolicy;
+  private readonly closeStores: boolean;
+  private readonly context: StrategyContext;
+  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private activeWrites = new Set<Promise<unknown>>();
+  private depthCache: { at: number; depth: number } | null = null;
+  private closeReport: Promise<CloseReport> | null = null;
+
+  /** Use {@link createDualWrite}, which also initialises the stores and starts the strategy. */
+  constructor(options: DualWriteOptions<Native>) {
+    this.relational = options.relational;
+    this.vector = options.vector;
+    this.strategy = createStrategy(options.strategy);
+    this.clock = options.clock ?? systemClock;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.backpressure = options.backpressure;
+    this.staleHits = options.staleHits ?? 'drop';
+    this.closeStores = options.closeStores ?? true;
+    if (options.embedder && options.embedder.dimension !== options.vector.dimension)
+      throw new DimensionMismatchError(
+        'embedder.dimension',
+        options.vector.dimension,
+        options.embedder.dimension,
+      );
+    this.embeddings = options.embedder
+      ? new EmbeddingService(options.embedder, options.relational as RelationalStore, this.metrics)
+      : undefined;
+    this.context = {
+      relational: options.relational as RelationalStore,
+      vector: options.vector,
+      embeddings: this.embeddings,
+      clock: this.clock,
+      events: this.events,
+      metrics: this.metrics,
+      delivery: resolveDeliveryOptions(options.delivery),
+    };
+  }
+
+  /** Initialises the relational schema and starts the strategy (recovering abandoned work). */
+  async open(): Promise<this> {
+    if (this.state !== 'new') return this;
+    await this.relational.init();
+    await this.strategy.start(this.context);
+    this.state = 'open';
+    return this;
+  }
+
+  /** Name of the active strategy. */
+  get strategyName(): string {
+    return this.strategy.name;
+  }
+
+  /**
+   * Writes one record. Returns its new version (`changed: false` when the content was unchanged).
+   * @throws {ValidationError} / {@link DimensionMismatchError} naming the field; nothing is written.
+   * @throws {BackpressureError} when the outbox is deeper than `backpressure.maxDepth`.
+   * @throws {ClosedError} after `close()` began.
+   * @throws (sync-2pc) the vector store's typed error; neither store keeps a half-write.
+   */
+  async put(record: RecordInput): Promise<WriteResult> {
+    return (await this.putMany([record]))[0]!;
+  }
+
+  /**
+   * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins.
+   * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
+   */
+  async putMany(records: readonly RecordInput[]): Promise<WriteResult[]> {
+    if (!Array.isArray(records)) throw new ValidationError('records', 'must be an array');
+    if (records.length > this.limits.maxBatchRecords)
+      throw new ValidationError('records', `has ${records.length} records`, {
+        limit: `<= ${this.limits.maxBatchRecords} records`,
+      });
+    const changes: Change[] = records.map((r, i) => ({
+      op: 'put',
+      record: validateRecord(r, this.vector.dimension, `records[${i}]`, this.limits),
+    }));
+    return this.write(changes);
+  }
+
+  /** Deletes a record (a tombstone until the index applied it). Deleting an absent id is a no-op. */
+  async delete(id: string): Promise<WriteResult> {
+    return (await this.deleteMany([id]))[0]!;
+  }
+
+  /** Deletes records in one SQL transaction. */
+  async deleteMany(ids: readonly string[]): Promise<WriteResult[]> {
+    if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array');
+    const changes: Change[] = ids.map((id, i) => ({
+      op: 'delete',
+      id: validateId(id, `ids[${i}]`, this.limits),
+    }));
+    return this.write(changes);
+  }
+
+  /** The live record, or `undefined` (also for a deleted one). */
+  async get(id: string): Promise<StoredRecord | undefined> {
+    this.assertOpen();
+    return (await this.relational.getRecords([validateId(id, 'id', this.limits)])).get(id);
+  }
+
+  /**
+   * Runs `fn` in one SQL transaction with a {@link UnitOfWork}: the application writes its own tables
+   * through `uow.db` and records through `uow.put` / `uow.delete`; records, outbox entries and app rows
+   * commit together (transactional outbox). After commit, async strategies deliver in the background;
+   * sync-2pc delivers before this resolves.
+   */
+  async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
+    return this.track(async () => {
+      await this.admit();
+      const changed: string[] = [];
+      const now = this.clock.now();
+      const result = await this.relational.transaction(async (tx) => {
+        const write = async (change: Change) => {
+          const [r] = await writeChangesWithOutbox(tx, [change], now);
+          if (r!.changed) changed.push(r!.id);
+          return r!;
+        };
+        return fn({
+          db: tx.native,
+          put: (record) =>
+            write({
+              op: 'put',
+              record: validateRecord(record, this.vector.dimension, 'record', this.limits),
+            }),
+          delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
+        });
+      });
+      if (changed.length > 0) await this.strategy.afterCommit(changed);
+      return result;
+    });
+  }
+
+  /**
+   * Nearest records to an embedding or a text (text needs an embedder). Reads the index, answers from the
+   * source of truth: ghosts (deleted or unknown records) are dropped; hits whose vector version differs
+   * from the record's are dropped or flagged per `staleHits`.
+   * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
+   */
+  async search(query: readonly number[] | string, options: SearchOptions): Promise<SearchHit[]> {
+    this.assertOpen();
+    const { k } = options;
+    if (!Number.isInteger(k) || k < 1 || k > 1000)
+      throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
+    const filter = options.filter === undefined ? undefined : validateMetadata(options.filter, 'filter');
+    let embedding: number[];
+    if (typeof query === 'string') {
+      if (!this.embeddings)
+        throw new ValidationError('text', 'text search needs an embedder; pass an embedding');
+      [embedding] = (await this.embeddings.embed([query])) as [number[]];
+    } else embedding = validateEmbedding(query, this.vector.dimension, 'embedding');
+    const policy = options.staleHits ?? this.staleHits;
+    const hits = await this.vector.query(embedding, { k: Math.min(1000, k * 2 + 10), filter });
+    const records = await this.relational.getRecords(hits.map((h) => h.id));
+    const out: SearchHit[] = [];
+    for (const hit of hits) {
+      const rec = records.get(hit.id);
+      if (!rec || !matchesFilter(rec.metadata, filter)) continue;
+      const stale = rec.version !== hit.version;
+      if (stale && policy === 'drop') continue;
+      out.push({
+        id: hit.id,
+        score: hit.score,
+        distance: hit.distance,
+        version: rec.version,
+        indexedVersion: hit.version,
+        stale,
+        text: rec.text,
+        metadata: rec.metadata,
+      });
+      if (out.length === k) break;
+    }
+    return out;
+  }
+
+  /**
+   * Resolves when every write accepted before the call is visible in the vector index (or dead-lettered).
+   * @param options.timeoutMs - default 30,000 ms.
+   * @throws {TimeoutError} when writes are still pending after `timeoutMs`; they stay in the outbox.
+   */
+  async flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
+    if (this.state === 'closed') throw new ClosedError('dualwrite');
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const started = this.clock.now();
+    await Promise.allSettled([...this.activeWrites]);
+    this.strategy.requestFlush(true);
+    try {
+      for (;;) {
+        const s = await this.relational.outboxStats(this.clock.now());
+        if (s.oldestPendingAt === null || s.oldestPendingAt > started)
+          return { pending: s.depth, deadLetters: s.deadLetters, durationMs: this.clock.now() - started };
+        const left = started + timeoutMs - this.clock.now();
+        if (left <= 0) throw new TimeoutError(`flush (${s.depth} pending)`, timeoutMs);
+        await this.strategy.waitForProgress(Math.min(left, 50));
+      }
+    } finally {
+      this.strategy.requestFlush(false);
+    }
+  }
+
+  /**
+   * Stops accepting writes ({@link ClosedError}), drains within `timeoutMs` when `drain` (default true),
+   * stops the workers and closes the stores. Whatever did not drain stays in the outbox for the next start.
+   * Idempotent: later calls return the first call's report.
+   */
+  close(options: { drain?: boolean; timeoutMs?: number } = {}): Promise<CloseReport> {
+    this.closeReport ??= this.doClose(options.drain ?? true, options.timeoutMs ?? 30_000);
+    return this.closeReport;
+  }
+
+  private async doClose(drain: boolean, timeoutMs: number): Promise<CloseReport> {
+    const wasOpen = this.state === 'open';
+    this.state = 'closing';
+    const deadline = this.clock.now() + timeoutMs;
+    let drained = !wasOpen;
+    if (wasOpen) {
+      await Promise.race([Promise.allSettled([...this.activeWrites]), this.clock.sleep(timeoutMs)]);
+      if (drain) {
+        try {
+          await this.flush({ timeoutMs: Math.max(0, deadline - this.clock.now()) });
+          drained = true;
+        } catch (error) {
+          if (!(error instanceof TimeoutError)) throw error;
+        }
+      }
+      await this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) });
+    }
+    const s = await this.relational.outboxStats(this.clock.now());
+    this.state = 'closed';
+    if (this.closeStores) {
+      await this.vector.close();
+      await this.relational.close();
+    }
+    return { drained: drained && s.depth === 0, remaining: s.depth, deadLetters: s.deadLetters };
+  }
+
+  /** Outbox gauges and delivery counters. */
+  async stats(): Promise<DualwriteStats> {
+    const now = this.clock.now();
+    const o = await this.relational.outboxStats(now);
+    const s = this.strategy.stats();
+    return {
+      ...this.metrics,
+      strategy: this.strategy.name,
+      relational: this.relational.name,
+      vector: this.vector.name,
+      outboxDepth: o.depth,
+      inFlight: o.inFlight,
+      deadLetters: o.deadLetters,
+      oldestPendingAgeMs: o.oldestPendingAt === null ? 0 : Math.max(0, now - o.oldestPendingAt),
+      paused: s.paused,
+      backendDown: s.backendDown,
+    };
+  }
+
+  /** Where a record stands between the two stores. See {@link SyncStatus}. */
+  async syncStatus(id: string): Promise<SyncStatus> {
+    validateId(id, 'id', this.limits);
+    const entry = await this.relational.getOutboxEntry(id);
+    if (entry) return statusFromEntry(entry);
+    const rec = (await this.relational.getRecords([id], { includeDeleted: true })).get(id);
+    if (!rec) return { id, state: 'absent' };
+    if (rec.syncedVersion === rec.version)
+      return { id, state: 'synced', version: rec.version, deleted: rec.deleted };
+    return { id, state: 'drifted', version: rec.version, syncedVersion: rec.syncedVersion };
+  }
+
+  /**
+   * Read-your-writes for just these ids: resolves when none of them is pending, with each one's status
+   * (`synced`, `dead-lettered`, `absent`, ...).
+   * @throws {TimeoutError} after `timeoutMs` (default 30,000 ms).
+   */
+  async awaitSynced(ids: readonly string[], options: { timeoutMs?: number } = {}): Promise<SyncStatus[]> {
+    for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`, this.limits);
+    this.strategy.requestFlush(true);
+    try {
+      await awaitDelivery(
+        this.relational as RelationalStore,
+        ids,
+        this.clock,
+        (ms) => this.strategy.waitForProgress(ms),
+        options.timeoutMs ?? 30_000,
+      );
+    } finally {
+      this.strategy.requestFlush(false);
+    }
+    return Promise.all(ids.map((id) => this.syncStatus(id)));
+  }
+
+  /** Finds and (unless `dryRun`) repairs drift between the index and the source of truth. */
+  async reconcile(options: ReconcileOptions = {}): Promise<ReconcileReport> {
+    this.assertOpen();
+    const report = await reconcile(this.relational as RelationalStore, this.vector, this.clock, options);
+    if (report.repairsEnqueued > 0) await this.strategy.afterCommit([]);
+    return report;
+  }
+
+  /** Dead letters ordered by id, `limit` per page (default 100). */
+  listDeadLetters(options: { after?: string; limit?: number } = {}): Promise<OutboxEntry[]> {
+    return this.relational.listDeadLetters({ after: options.after, limit: options.limit ?? 100 });
+  }
+
+  /** Moves dead letters (all, or `ids`) back to pending. Returns how many. */
+  async requeueDeadLetters(ids?: readonly string[]): Promise<number> {
+    const n = await this.relational.requeueDeadLetters(ids, this.clock.now());
+    if (n > 0) await this.strategy.afterCommit([]);
+    return n;
+  }
+
+  /** Pauses delivery; writes are still accepted into the outbox. */
+  pause(): void {
+    this.strategy.pause();
+  }
+
+  /** Resumes delivery. */
+  resume(): void {
+    this.strategy.resume();
+  }
+
+  private async write(changes: Change[]): Promise<WriteResult[]> {
+    return this.track(async () => {
+      await this.admit();
+      if (changes.length === 0) return [];
+      return this.strategy.write(changes);
+    });
+  }
+
+  private async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const p = fn();
+    this.activeWrites.add(p);
+    try {
+      return await p;
+    } finally {
+      this.activeWrites.delete(p);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'new') throw new ClosedError('dualwrite (not opened: use createDualWrite)');
+    if (this.state !== 'open') throw new ClosedError('dualwrite');
+  }
+
+  /** Backpressure: holds or rejects a write while the outbox is deeper than the limit. */
+  private async admit(): Promise<void> {
+    const bp = this.backpressure;
+    if (!bp) return;
+    const deadline = this.clock.now() + (bp.waitTimeoutMs ?? 5_000);
+    for (;;) {
+      const depth = await this.depth(bp.depthCacheMs ?? 100);
+      if (depth < bp.maxDepth) return;
+      const left = deadline - this.clock.now();
+      if ((bp.mode ?? 'fail') === 'fail' || left <= 0)
+        throw new BackpressureError(depth, bp.maxDepth, 1_000, { component: this.strategy.name });
+      await this.strategy.waitForProgress(Math.min(left, 50));
+      this.depthCache = null;
+    }
+  }
+
+  private async depth(cacheMs: number): Promise<number> {
+    const now = this.clock.now();
+    if (this.depthCache && now - this.depthCache.at < cacheMs) return this.depthCache.depth;
+    const { depth } = await this.relational.outboxStats(now);
+    this.depthCache = { at: now, depth };
+    return depth;
+  }
+}
+
+function statusFromEntry(entry: OutboxEntry): SyncStatus {
+  if (entry.state === 'dead')
+    return {
+      id: entry.recordId,
+      state: 'dead-lettered',
+      version: entry.version,
+      attempts: entry.attempts,
+      error: entry.lastError ?? '',
+    };
+  return {
+    id: entry.recordId,
+    state: 'pending',
+    version: entry.version,
+    attempts: entry.attempts,
+    nextAttemptAt: entry.nextAttemptAt,
+    lastError: entry.lastError,
+  };
+}
+
+/**
+ * Creates the facade, initialises the relational schema and starts the strategy (which first recovers
+ * abandoned sync-2pc intents; expired leases are re-claimed by the workers).
+ *
+ * @example
+ * ```ts
+ * const dw = await createDualWrite({ relational, vector, strategy: 'batch', embedder: new HashingEmbedder() });
+ * await dw.put({ id: 'doc-1', text: 'hello', metadata: { lang: 'en' } });
+ * await dw.flush();
+ * ```
+ */
+export async function createDualWrite<Native>(options: DualWriteOptions<Native>): Promise<DualWrite<Native>> {
+  return new DualWrite(options).open();
+}

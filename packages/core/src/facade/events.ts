@@ -1,0 +1,46 @@
+import { EventEmitter } from 'node:events';
+
+/** Payloads of the observability events, by name. Times are Unix ms. */
+export interface DualwriteEventMap {
+  /** Records became visible in the vector index at these versions (a delete is applied as `deleted`). */
+  synced: { items: { id: string; version: number; deleted: boolean }[] };
+  /** A delivery failed and will be retried at `retryAt` (Unix ms); `attempts` charged so far. */
+  retried: { id: string; attempts: number; retryAt: number; error: string };
+  /** A change was moved to dead letter with its reason. */
+  'dead-lettered': { id: string; attempts: number; error: string };
+  /** Draining paused because the vector store is unreachable (not charged to entries). */
+  'backend-down': { error: string };
+  /** The vector store answers again; draining resumed. */
+  'backend-up': { downForMs: number };
+  /** An internal step failed (e.g. acknowledging a delivery); work is retried, nothing is lost. */
+  'drain-error': { error: string };
+}
+
+/** Name of an observability event. */
+export type DualwriteEventName = keyof DualwriteEventMap;
+
+/** A typed event stream: `events.on('synced', ({ items }) => ...)`. */
+export class DualwriteEvents {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(100);
+  }
+
+  /** Subscribes; returns a function that unsubscribes. */
+  on<E extends DualwriteEventName>(event: E, listener: (payload: DualwriteEventMap[E]) => void): () => void {
+    this.emitter.on(event, listener);
+    return () => this.emitter.off(event, listener);
+  }
+
+  /** Emits to every listener; a throwing listener never breaks delivery. */
+  emit<E extends DualwriteEventName>(event: E, payload: DualwriteEventMap[E]): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as (p: DualwriteEventMap[E]) => void)(payload);
+      } catch {
+        // observers must not break the pipeline
+      }
+    }
+  }
+}

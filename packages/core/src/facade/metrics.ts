@@ -1,0 +1,36 @@
+/** Cumulative counters since the facade started. */
+export interface SyncMetrics {
+  /** Calls made to the vector store's upsert/delete (a call the adapter chunks counts once per chunk). */
+  vectorCalls: number;
+  /** Records delivered to the vector index (upserts and deletes). */
+  vectorRecords: number;
+  /** Failed deliveries that were rescheduled. */
+  retries: number;
+  /** Changes moved to dead letter. */
+  deadLettered: number;
+  /** Changes acknowledged as applied. */
+  synced: number;
+  /** Calls made to the embedder. */
+  embedderCalls: number;
+  /** Texts embedded (cache misses). */
+  embeddedTexts: number;
+  /** Texts served from the embedding cache. */
+  embeddingCacheHits: number;
+  /** sync-2pc compensations (vector restored after a failed commit). */
+  compensations: number;
+}
+
+/** A zeroed {@link SyncMetrics}. */
+export function createMetrics(): SyncMetrics {
+  return {
+    vectorCalls: 0,
+    vectorRecords: 0,
+    retries: 0,
+    deadLettered: 0,
+    synced: 0,
+    embedderCalls: 0,
+    embeddedTexts: 0,
+    embeddingCacheHits: 0,
+    compensations: 0,
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Where one record stands between the two stores:
+ * - `synced`: the index holds `version` (for a delete: the vector is gone).
+ * - `pending`: an outbox entry will deliver `version`; `lastError` says why earlier attempts failed.
+ * - `dead-lettered`: delivery gave up; `error` is the reason; `requeueDeadLetters` retries it.
+ * - `drifted`: no entry is pending but the index is not known to hold the current version; `reconcile()`
+ *   repairs it.
+ * - `absent`: no record and nothing pending (never written, or deleted and synced).
+ */
+export type SyncStatus =
+  | { id: string; state: 'synced'; version: number; deleted: boolean }
+  | {
+      id: string;
+      state: 'pending';
+      version: number;
+      attempts: number;
+      nextAttemptAt: number;
+      lastError: string | null;
+    }
+  | { id: string; state: 'dead-lettered'; version: number; attempts: number; error: string }
+  | { id: string; state: 'drifted'; version: number; syncedVersion: number | null }
+  | { id: string; state: 'absent' };

@@ -1,0 +1,140 @@
+import type { VectorHit, VectorIdPage, VectorQueryOptions, VectorStore } from '../contracts/vector-store.js';
+import { BackendUnavailableError, PermanentBackendError, TransientBackendError } from '../errors.js';
+import type { VectorRecord } from '../record/types.js';
+
+/** One recorded call to the wrapped store's write methods. */
+export interface VectorCall {
+  op: 'upsert' | 'delete';
+  ids: string[];
+  /** `true` when the wrapper failed the call instead of passing it on. */
+  failed: boolean;
+}
+
+/**
+ * Fault injection around a **real** vector store, for tests, chaos drills and benchmarks: counts write calls, fails the next N calls, rejects
+ * calls that contain a poison id, simulates an outage (every call and `ping` throw
+ * {@link BackendUnavailableError}) or adds latency. Everything else passes through unchanged.
+ */
+export class FaultyVectorStore implements VectorStore {
+  /** Every upsert/delete call, in order. */
+  readonly calls: VectorCall[] = [];
+  private failures: { remaining: number; error: () => Error } | null = null;
+  private readonly poison = new Map<string, () => Error>();
+  private down = false;
+  /** Added to every call, ms. */
+  latencyMs = 0;
+  /** Probability in [0, 1] that a write call fails with a transient 503 (a random transient fault). */
+  failureRate = 0;
+  /** Random source for `failureRate`. */
+  random: () => number = Math.random;
+
+  constructor(readonly inner: VectorStore) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+  get dimension(): number {
+    return this.inner.dimension;
+  }
+  get maxBatchSize(): number {
+    return this.inner.maxBatchSize;
+  }
+
+  /** Fails the next `count` write calls with `error()` (default: a transient 500). */
+  failNext(
+    count: number,
+    error: () => Error = () => new TransientBackendError('injected 500', { status: 500 }),
+  ): void {
+    this.failures = { remaining: count, error };
+  }
+
+  /** Fails every write call containing `id` (default: a permanent 400 naming the id). */
+  poisonId(id: string, error?: () => Error): void {
+    this.poison.set(
+      id,
+      error ?? (() => new PermanentBackendError(`injected 400 for ${id}`, { status: 400 })),
+    );
+  }
+
+  /** Removes all poison ids. */
+  curePoison(): void {
+    this.poison.clear();
+  }
+
+  /** Simulates the backend being down (`true`) or back (`false`). */
+  setDown(down: boolean): void {
+    this.down = down;
+  }
+
+  /** Write calls made so far (optionally only of one op, only successful ones). */
+  callCount(op?: 'upsert' | 'delete', options: { includeFailed?: boolean } = {}): number {
+    return this.calls.filter((c) => (!op || c.op === op) && (options.includeFailed || !c.failed)).length;
+  }
+
+  async upsert(records: readonly VectorRecord[]): Promise<void> {
+    await this.gate(
+      'upsert',
+      records.map((r) => r.id),
+    );
+    await this.inner.upsert(records);
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    await this.gate('delete', [...ids]);
+    await this.inner.delete(ids);
+  }
+
+  async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
+    await this.delayAndCheckDown();
+    return this.inner.query(embedding, options);
+  }
+
+  async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    await this.delayAndCheckDown();
+    return this.inner.getVersions(ids);
+  }
+
+  async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
+    await this.delayAndCheckDown();
+    return this.inner.listIds(options);
+  }
+
+  async count(): Promise<number> {
+    await this.delayAndCheckDown();
+    return this.inner.count();
+  }
+
+  async ping(): Promise<void> {
+    if (this.down) throw new BackendUnavailableError('injected outage', { component: this.inner.name });
+    await this.inner.ping();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async gate(op: 'upsert' | 'delete', ids: string[]): Promise<void> {
+    try {
+      await this.delayAndCheckDown();
+      if (this.failureRate > 0 && this.random() < this.failureRate)
+        throw new TransientBackendError('injected random 503', { status: 503, component: this.inner.name });
+      if (this.failures && this.failures.remaining > 0) {
+        this.failures.remaining--;
+        throw this.failures.error();
+      }
+      for (const id of ids) {
+        const poison = this.poison.get(id);
+        if (poison) throw poison();
+      }
+    } catch (error) {
+      this.calls.push({ op, ids, failed: true });
+      throw error;
+    }
+    this.calls.push({ op, ids, failed: false });
+  }
+
+  private async delayAndCheckDown(): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    if (this.down) throw new BackendUnavailableError('injected outage', { component: this.inner.name });
+  }
+}

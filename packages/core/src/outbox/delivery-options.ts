@@ -1,0 +1,41 @@
+import { type BackoffOptions, DEFAULT_BACKOFF } from '../util/backoff.js';
+
+/** Knobs shared by every strategy's outbox delivery. All times in ms. */
+export interface DeliveryOptions {
+  /** Identity recorded on leases, e.g. `host:pid`. Default `dualwrite:<pid>:<random>`. */
+  owner: string;
+  /** Lease length; a delivery not acknowledged by then may be claimed by another worker. Default 30,000. */
+  leaseMs: number;
+  /** Charged attempts before an entry goes to dead letter. Default 8. */
+  maxAttempts: number;
+  /** Retry timing. Default: base 200 ms, ×2 per attempt, max 60,000 ms, full jitter. */
+  backoff: BackoffOptions;
+  /** How often idle workers look for due entries (other processes' writes, retries coming due). Default 200. */
+  pollIntervalMs: number;
+  /** First health-probe delay while the vector store is down; doubles up to `maxOutageProbeMs`. Default 250. */
+  outageProbeMs: number;
+  /** Upper bound of the outage probe delay. Default 5,000. */
+  maxOutageProbeMs: number;
+  /** How long a sync-2pc intent may stay unresolved before recovery rolls it back. Default 30,000. */
+  intentTtlMs: number;
+  /** How often abandoned sync-2pc intents are looked for. Default 5,000. */
+  recoveryIntervalMs: number;
+  /** Random source in [0, 1) for jitter (injectable for tests). Default `Math.random`. */
+  random: () => number;
+}
+
+/** Builds {@link DeliveryOptions} from partial input. */
+export function resolveDeliveryOptions(input: Partial<DeliveryOptions> = {}): DeliveryOptions {
+  return {
+    owner: input.owner ?? `dualwrite:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
+    leaseMs: input.leaseMs ?? 30_000,
+    maxAttempts: input.maxAttempts ?? 8,
+    backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
+    pollIntervalMs: input.pollIntervalMs ?? 200,
+    outageProbeMs: input.outageProbeMs ?? 250,
+    maxOutageProbeMs: input.maxOutageProbeMs ?? 5_000,
+    intentTtlMs: input.intentTtlMs ?? 30_000,
+    recoveryIntervalMs: input.recoveryIntervalMs ?? 5_000,
+    random: input.random ?? Math.random,
+  };
+}

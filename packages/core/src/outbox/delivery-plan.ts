@@ -1,0 +1,76 @@
+import type { OutboxLease } from '../contracts/outbox.js';
+import type { StrategyContext } from '../contracts/write-strategy.js';
+import { ValidationError } from '../errors.js';
+import type { VectorRecord } from '../record/types.js';
+
+/** One leased entry resolved to the vector operation that makes the index match the current record. */
+export type DeliveryItem =
+  | { lease: OutboxLease; op: 'upsert'; record: VectorRecord; version: number }
+  | { lease: OutboxLease; op: 'delete'; version: number };
+
+/** A leased entry that cannot be delivered (e.g. no embedding and no embedder), with its error. */
+export interface UndeliverableItem {
+  lease: OutboxLease;
+  error: unknown;
+}
+
+/**
+ * Reads the *current* state of each leased record (never the state at enqueue time) and turns it into a
+ * vector operation: upsert at the current version, or delete for a tombstone or a missing row. Records
+ * still lacking an embedding are embedded now (through the cache) and the embedding is stored back in
+ * the source of truth.
+ *
+ * @throws what the embedder throws (the caller classifies it like a vector-store failure).
+ */
+export async function planDelivery(
+  ctx: StrategyContext,
+  leases: readonly OutboxLease[],
+): Promise<{ items: DeliveryItem[]; undeliverable: UndeliverableItem[] }> {
+  const records = await ctx.relational.getRecords(
+    leases.map((l) => l.recordId),
+    { includeDeleted: true },
+  );
+  const items: DeliveryItem[] = [];
+  const undeliverable: UndeliverableItem[] = [];
+  const toEmbed: { lease: OutboxLease; index: number }[] = [];
+  for (const lease of leases) {
+    const rec = records.get(lease.recordId);
+    if (!rec || rec.deleted) {
+      items.push({ lease, op: 'delete', version: rec?.version ?? lease.version });
+      continue;
+    }
+    const record: VectorRecord = {
+      id: rec.id,
+      embedding: rec.embedding ?? [],
+      text: rec.text,
+      metadata: rec.metadata,
+      version: rec.version,
+    };
+    if (rec.embedding === null) {
+      if (!ctx.embeddings) {
+        undeliverable.push({
+          lease,
+          error: new ValidationError(
+            'embedding',
+            `record ${JSON.stringify(rec.id)} has no embedding and no embedder is configured`,
+          ),
+        });
+        continue;
+      }
+      toEmbed.push({ lease, index: items.length });
+    }
+    items.push({ lease, op: 'upsert', record, version: rec.version });
+  }
+  if (toEmbed.length > 0 && ctx.embeddings) {
+    const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
+    const vectors = await ctx.embeddings.embed(texts);
+    await Promise.all(
+      toEmbed.map(async ({ index }, i) => {
+        const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;
+        item.record = { ...item.record, embedding: vectors[i]! };
+        await ctx.relational.setEmbedding(item.record.id, item.version, vectors[i]!);
+      }),
+    );
+  }
+  return { items, undeliverable };
+}

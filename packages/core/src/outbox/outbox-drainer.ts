@@ -1,0 +1,311 @@
+import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
+import type { StrategyContext } from '../contracts/write-strategy.js';
+import { backoffDelay } from '../util/backoff.js';
+import { WakeSignal } from '../util/wake-signal.js';
+import { type DeliveryItem, planDelivery } from './delivery-plan.js';
+import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
+
+/** How the drainer groups deliveries. */
+export interface DrainerOptions {
+  /** `single`: one vector call per change. `batch`: coalesce due entries into bulk calls. */
+  mode: 'single' | 'batch';
+  /** Worker loops running at once. */
+  concurrency: number;
+  /** Entries claimed per loop iteration (1 in `single` mode; the batch size in `batch` mode). */
+  claimSize: number;
+  /** `batch` mode: longest wait for a batch to fill before sending what is there, ms. */
+  maxDelayMs: number;
+}
+
+/**
+ * Drains the transactional outbox into the vector store: claims due entries under a lease, applies each
+ * record's current state, acknowledges, and handles failures (retry with backoff and jitter, dead letter
+ * after `maxAttempts`, split a failing batch to isolate a poison entry, pause without charging attempts
+ * while the backend is down). Delivery is at-least-once; its effect is idempotent because the current
+ * state is applied by id at its version.
+ */
+export class OutboxDrainer {
+  private readonly work = new WakeSignal();
+  private readonly progress = new WakeSignal();
+  private readonly stopController = new AbortController();
+  private loops: Promise<void>[] = [];
+  private stopping = false;
+  private userPaused = false;
+  private downSince: number | null = null;
+  private probeDelayMs: number;
+  private probing: Promise<void> | null = null;
+  private hint = 0;
+  private flushes = 0;
+  private inFlightCount = 0;
+  private lastRecovery = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly ctx: StrategyContext,
+    private readonly options: DrainerOptions,
+  ) {
+    this.probeDelayMs = ctx.delivery.outageProbeMs;
+  }
+
+  /** Starts the worker loops. */
+  start(): void {
+    for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
+  }
+
+  /** Tells the workers that `count` new entries were enqueued. */
+  wake(count = 1): void {
+    this.hint += count;
+    this.work.notify();
+  }
+
+  /** While active, batch mode sends partial batches at once. */
+  setFlushing(active: boolean): void {
+    this.flushes += active ? 1 : -1;
+    this.work.notify();
+  }
+
+  pause(): void {
+    this.userPaused = true;
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    this.work.notify();
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  get paused(): boolean {
+    return this.userPaused;
+  }
+
+  get backendDown(): boolean {
+    return this.downSince !== null;
+  }
+
+  /** Resolves at the next delivery, or after `ms`. */
+  waitForProgress(ms: number): Promise<void> {
+    return this.progress.wait(this.ctx.clock, ms);
+  }
+
+  /**
+   * Stops the loops. Deliveries in flight finish; a loop still busy after `timeoutMs` is abandoned (its
+   * leases expire and another worker re-delivers).
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    this.stopController.abort();
+    this.work.notify();
+    await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs)]);
+  }
+
+  /** Rolls back sync-2pc intents abandoned by a crashed or stuck writer (enqueues their repair). */
+  async recoverIntents(): Promise<number> {
+    const { relational, clock } = this.ctx;
+    this.lastRecovery = clock.now();
+    let resolved = 0;
+    for (;;) {
+      const expired = await relational.listExpiredIntents(clock.now(), 100);
+      for (const intent of expired) if (await relational.resolveIntent(intent.token, clock.now())) resolved++;
+      if (expired.length < 100) break;
+    }
+    if (resolved > 0) this.wake(resolved);
+    return resolved;
+  }
+
+  private async loop(): Promise<void> {
+    const { clock, delivery } = this.ctx;
+    while (!this.stopping) {
+      try {
+        if (this.userPaused) {
+          await this.work.wait(clock, delivery.pollIntervalMs);
+          continue;
+        }
+        if (this.downSince !== null) {
+          await this.probe();
+          continue;
+        }
+        if (clock.now() - this.lastRecovery >= delivery.recoveryIntervalMs) await this.recoverIntents();
+        if (
+          this.options.mode === 'batch' &&
+          this.hint > 0 &&
+          this.hint < this.options.claimSize &&
+          this.flushes === 0
+        )
+          await this.gather();
+        if (this.stopping) break;
+        const leases = await this.ctx.relational.claimOutbox({
+          owner: delivery.owner,
+          limit: this.options.claimSize,
+          leaseMs: delivery.leaseMs,
+          now: clock.now(),
+        });
+        if (leases.length === 0) {
+          this.hint = 0;
+          await this.work.wait(clock, delivery.pollIntervalMs);
+          continue;
+        }
+        this.hint = Math.max(0, this.hint - leases.length);
+        this.inFlightCount += leases.length;
+        try {
+          await this.deliver(leases);
+        } finally {
+          this.inFlightCount -= leases.length;
+          this.progress.notify();
+        }
+      } catch (error) {
+        this.ctx.events.emit('drain-error', { error: errorMessage(error) });
+        await this.work.wait(clock, delivery.pollIntervalMs);
+      }
+    }
+  }
+
+  /** Batch mode: waits up to `maxDelayMs` for the batch to fill (or a flush, or stop). */
+  private async gather(): Promise<void> {
+    const deadline = this.ctx.clock.now() + this.options.maxDelayMs;
+    while (!this.stopping && this.flushes === 0 && this.hint < this.options.claimSize) {
+      const left = deadline - this.ctx.clock.now();
+      if (left <= 0) return;
+      await this.work.wait(this.ctx.clock, left);
+    }
+  }
+
+  private async deliver(leases: OutboxLease[]): Promise<void> {
+    let planned: Awaited<ReturnType<typeof planDelivery>>;
+    try {
+      planned = await planDelivery(this.ctx, leases);
+    } catch (error) {
+      await this.handleFailure(leases, error, await this.classify(error, false));
+      return;
+    }
+    for (const { lease, error } of planned.undeliverable)
+      await this.handleFailure([lease], error, 'permanent');
+    if (this.options.mode === 'single') {
+      for (const item of planned.items) await this.sendAndSettle([item]);
+    } else if (planned.items.length > 0) {
+      await this.sendAndSettle(planned.items);
+    }
+  }
+
+  /** Sends items in as few vector calls as possible; on failure splits to isolate the culprit. */
+  private async sendAndSettle(items: DeliveryItem[]): Promise<void> {
+    try {
+      await this.send(items);
+    } catch (error) {
+      const failure = await this.classify(error, true);
+      if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
+        const mid = Math.ceil(items.length / 2);
+        await this.sendAndSettle(items.slice(0, mid));
+        await this.sendAndSettle(items.slice(mid));
+        return;
+      }
+      await this.handleFailure(
+        items.map((i) => i.lease),
+        error,
+        failure,
+      );
+      return;
+    }
+    await this.acknowledge(items);
+  }
+
+  private async send(items: DeliveryItem[]): Promise<void> {
+    const { vector, metrics } = this.ctx;
+    const upserts = items.flatMap((i) => (i.op === 'upsert' ? [i.record] : []));
+    const deletes = items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : []));
+    if (upserts.length > 0) {
+      metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
+      await vector.upsert(upserts);
+    }
+    if (deletes.length > 0) {
+      metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
+      await vector.delete(deletes);
+    }
+    metrics.vectorRecords += items.length;
+  }
+
+  private async acknowledge(items: DeliveryItem[]): Promise<void> {
+    const { relational, clock, metrics, events } = this.ctx;
+    const acks: OutboxAck[] = items.map((i) => ({
+      recordId: i.lease.recordId,
+      leaseToken: i.lease.leaseToken,
+      appliedVersion: i.version,
+    }));
+    const outcomes = await relational.ackOutbox(acks, clock.now());
+    metrics.synced += outcomes.filter((o) => o === 'acked').length;
+    events.emit('synced', {
+      items: items.map((i) => ({ id: i.lease.recordId, version: i.version, deleted: i.op === 'delete' })),
+    });
+  }
+
+  /** Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. */
+  private async classify(error: unknown, fromVectorStore: boolean): Promise<FailureClass> {
+    const failure = classifyFailure(error);
+    if (failure !== 'transient' || !fromVectorStore) return failure;
+    try {
+      await this.ctx.vector.ping();
+      return failure;
+    } catch {
+      return 'outage';
+    }
+  }
+
+  private async handleFailure(leases: OutboxLease[], error: unknown, failure: FailureClass): Promise<void> {
+    const { relational, clock, delivery, metrics, events } = this.ctx;
+    const message = errorMessage(error);
+    if (failure === 'outage') {
+      await relational.releaseOutbox(leases, clock.now());
+      if (this.downSince === null) {
+        this.downSince = clock.now();
+        this.probeDelayMs = delivery.outageProbeMs;
+        events.emit('backend-down', { error: message });
+      }
+      return;
+    }
+    for (const lease of leases) {
+      const attempts = lease.attempts + 1;
+      const retryAt =
+        clock.now() + backoffDelay(attempts, delivery.backoff, retryAfterOf(error), delivery.random);
+      const outcome = await relational.failOutbox({
+        recordId: lease.recordId,
+        leaseToken: lease.leaseToken,
+        error: message,
+        permanent: failure === 'permanent',
+        maxAttempts: delivery.maxAttempts,
+        retryAt,
+        now: clock.now(),
+      });
+      if (outcome === 'dead') {
+        metrics.deadLettered++;
+        events.emit('dead-lettered', { id: lease.recordId, attempts, error: message });
+      } else if (outcome === 'retry') {
+        metrics.retries++;
+        events.emit('retried', { id: lease.recordId, attempts, retryAt, error: message });
+      }
+    }
+  }
+
+  /** One health probe at a time; the others wait for its verdict. */
+  private probe(): Promise<void> {
+    if (!this.probing) {
+      this.probing = (async () => {
+        const { clock, delivery, vector, events } = this.ctx;
+        await clock.sleep(this.probeDelayMs, this.stopController.signal);
+        if (this.stopping) return;
+        try {
+          await vector.ping();
+          const since = this.downSince ?? clock.now();
+          this.downSince = null;
+          events.emit('backend-up', { downForMs: clock.now() - since });
+          this.work.notify();
+        } catch {
+          this.probeDelayMs = Math.min(this.probeDelayMs * 2, delivery.maxOutageProbeMs);
+        }
+      })().finally(() => {
+        this.probing = null;
+      });
+    }
+    return this.probing;
+  }
+}

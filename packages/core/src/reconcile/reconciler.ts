@@ -1,0 +1,134 @@
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { VectorStore } from '../contracts/vector-store.js';
+import type { Clock } from '../util/clock.js';
+
+/** Options of a reconciliation run. */
+export interface ReconcileOptions {
+  /** `'full'` checks every id; `'sample'` checks a random `sampleRate` share of pages. Default `'full'`. */
+  mode?: 'full' | 'sample';
+  /** Share of pages checked in `'sample'` mode, (0, 1]. Default 0.1. */
+  sampleRate?: number;
+  /** Count differences without repairing them. Default `false`. */
+  dryRun?: boolean;
+  /** Ids per page on both sides; memory is bounded by this, not by collection size. Default 500. */
+  pageSize?: number;
+  /** Random source for sampling. Default `Math.random`. */
+  random?: () => number;
+}
+
+/** Counts per drift class found (and, unless dry-run, repaired through the outbox). */
+export interface ReconcileReport {
+  mode: 'full' | 'sample';
+  dryRun: boolean;
+  /** Source-of-truth rows checked (tombstones included). */
+  checkedRecords: number;
+  /** Vector ids checked. */
+  checkedVectors: number;
+  /** Live records absent from the index. */
+  missing: number;
+  /** Records whose indexed version differs from the current one. */
+  stale: number;
+  /** Vectors whose record is deleted or unknown. */
+  orphans: number;
+  /** Repairs enqueued (0 in dry-run). */
+  repairsEnqueued: number;
+  /** Wall time, ms. */
+  durationMs: number;
+}
+
+/**
+ * Compares the vector index (read from the index itself, never from bookkeeping) with the source of
+ * truth and classifies every difference as missing, stale or orphan. Repairs go through the outbox: the
+ * drainer applies each id's *current* state, so reconciling while writes continue cannot undo a newer
+ * write. Two passes, both paged: SQL `(id, version)` → index versions (missing, stale, tombstone orphans);
+ * index ids → SQL (orphans of unknown ids).
+ */
+export async function reconcile(
+  relational: RelationalStore,
+  vector: VectorStore,
+  clock: Clock,
+  options: ReconcileOptions = {},
+): Promise<ReconcileReport> {
+  const mode = options.mode ?? 'full';
+  const dryRun = options.dryRun ?? false;
+  const pageSize = options.pageSize ?? 500;
+  const rate = mode === 'sample' ? (options.sampleRate ?? 0.1) : 1;
+  const random = options.random ?? Math.random;
+  const started = clock.now();
+  const report: ReconcileReport = {
+    mode,
+    dryRun,
+    checkedRecords: 0,
+    checkedVectors: 0,
+    missing: 0,
+    stale: 0,
+    orphans: 0,
+    repairsEnqueued: 0,
+    durationMs: 0,
+  };
+  const repair = async (ids: string[]) => {
+    if (!dryRun && ids.length > 0)
+      report.repairsEnqueued += await relational.enqueueRepairs(ids, clock.now());
+  };
+  // An id with an outbox entry is already on its way (or parked in dead letter): not drift.
+  const notQueued = async (ids: string[]) => {
+    const out: string[] = [];
+    for (const id of ids) if (!(await relational.getOutboxEntry(id))) out.push(id);
+    return out;
+  };
+
+  let after: string | undefined;
+  for (;;) {
+    const page = await relational.listVersions({ after, limit: pageSize });
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.id;
+    if (random() < rate) {
+      report.checkedRecords += page.length;
+      const indexed = await vector.getVersions(page.map((r) => r.id));
+      const drift: string[] = [];
+      const versions = new Map(page.map((r) => [r.id, r]));
+      const candidates = await notQueued(
+        page
+          .filter((r) => (r.deleted ? indexed.has(r.id) : indexed.get(r.id) !== r.version))
+          .map((r) => r.id),
+      );
+      for (const row of candidates.map((id) => versions.get(id)!)) {
+        const v = indexed.get(row.id);
+        if (row.deleted) {
+          if (v !== undefined) {
+            report.orphans++;
+            drift.push(row.id);
+          }
+        } else if (v === undefined) {
+          report.missing++;
+          drift.push(row.id);
+        } else if (v !== row.version) {
+          report.stale++;
+          drift.push(row.id);
+        }
+      }
+      await repair(drift);
+    }
+    if (page.length < pageSize) break;
+  }
+
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await vector.listIds({ cursor, limit: pageSize });
+    if (random() < rate && page.items.length > 0) {
+      report.checkedVectors += page.items.length;
+      const rows = await relational.getRecords(
+        page.items.map((i) => i.id),
+        { includeDeleted: true },
+      );
+      // Tombstoned ids were counted in the first pass; only unknown ids are new orphans here.
+      const unknown = await notQueued(page.items.filter((i) => !rows.has(i.id)).map((i) => i.id));
+      report.orphans += unknown.length;
+      await repair(unknown);
+    }
+    if (page.nextCursor === undefined) break;
+    cursor = page.nextCursor;
+  }
+  report.durationMs = clock.now() - started;
+  return report;
+}

@@ -1,0 +1,47 @@
+import type { StrategyContext } from '../contracts/write-strategy.js';
+import type { DrainerOptions } from '../outbox/outbox-drainer.js';
+import { OutboxStrategy } from './outbox-strategy.js';
+
+/** Options of {@link BatchStrategy}. */
+export interface BatchOptions {
+  /** Most changes per bulk vector call; capped by the vector store's own `maxBatchSize`. Default 100. */
+  maxBatchSize?: number;
+  /** Longest wait for a batch to fill before sending a partial one, ms. Default 50. */
+  maxDelayMs?: number;
+  /** Batches in flight at once. Default 1. */
+  concurrency?: number;
+}
+
+/**
+ * `batch`: like `async-queue`, but the drainer coalesces due entries into bulk vector calls: it sends when
+ * `maxBatchSize` entries are due or `maxDelayMs` after the first one. Several changes of one id collapse
+ * into its latest state (the outbox keeps one entry per id). A failing batch is split in halves until the
+ * poison entry is isolated, so one bad record never blocks the others.
+ */
+export class BatchStrategy extends OutboxStrategy {
+  readonly name = 'batch';
+  private readonly maxBatchSize: number;
+  private readonly maxDelayMs: number;
+  private readonly concurrency: number;
+
+  constructor(options: BatchOptions = {}) {
+    super();
+    this.maxBatchSize = options.maxBatchSize ?? 100;
+    this.maxDelayMs = options.maxDelayMs ?? 50;
+    this.concurrency = options.concurrency ?? 1;
+    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1)
+      throw new RangeError('[dualwrite] [batch] maxBatchSize must be a positive integer');
+    if (!(this.maxDelayMs >= 0)) throw new RangeError('[dualwrite] [batch] maxDelayMs must be >= 0 ms');
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 64)
+      throw new RangeError('[dualwrite] [batch] concurrency must be an integer in 1..64');
+  }
+
+  protected drainerOptions(ctx: StrategyContext): DrainerOptions {
+    return {
+      mode: 'batch',
+      concurrency: this.concurrency,
+      claimSize: Math.min(this.maxBatchSize, ctx.vector.maxBatchSize),
+      maxDelayMs: this.maxDelayMs,
+    };
+  }
+}

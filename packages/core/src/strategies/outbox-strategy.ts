@@ -1,0 +1,68 @@
+import type {
+  Change,
+  StrategyContext,
+  StrategyStats,
+  WriteResult,
+  WriteStrategy,
+} from '../contracts/write-strategy.js';
+import { type DrainerOptions, OutboxDrainer } from '../outbox/outbox-drainer.js';
+import { writeChangesWithOutbox } from '../write/plan-change.js';
+
+/**
+ * Shared base of the strategies that return after one SQL transaction (record + outbox entry) and deliver
+ * in the background. Subclasses choose how the drainer groups deliveries.
+ */
+export abstract class OutboxStrategy implements WriteStrategy {
+  abstract readonly name: string;
+  protected ctx!: StrategyContext;
+  protected drainer!: OutboxDrainer;
+
+  protected abstract drainerOptions(ctx: StrategyContext): DrainerOptions;
+
+  async start(context: StrategyContext): Promise<void> {
+    this.ctx = context;
+    this.drainer = new OutboxDrainer(context, this.drainerOptions(context));
+    await this.drainer.recoverIntents();
+    this.drainer.start();
+  }
+
+  async write(changes: readonly Change[]): Promise<WriteResult[]> {
+    const now = this.ctx.clock.now();
+    const results = await this.ctx.relational.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+    this.drainer.wake(results.filter((r) => r.changed).length);
+    return results;
+  }
+
+  async afterCommit(ids: readonly string[]): Promise<void> {
+    this.drainer.wake(ids.length);
+  }
+
+  requestFlush(active: boolean): void {
+    this.drainer.setFlushing(active);
+  }
+
+  /** Resolves at the next delivery or after `ms`. */
+  waitForProgress(ms: number): Promise<void> {
+    return this.drainer.waitForProgress(ms);
+  }
+
+  pause(): void {
+    this.drainer.pause();
+  }
+
+  resume(): void {
+    this.drainer.resume();
+  }
+
+  async stop(options: { timeoutMs: number }): Promise<void> {
+    await this.drainer.stop(options.timeoutMs);
+  }
+
+  stats(): StrategyStats {
+    return {
+      inFlight: this.drainer.inFlight,
+      paused: this.drainer.paused,
+      backendDown: this.drainer.backendDown,
+    };
+  }
+}

@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto';
+import type { RecordWrite } from '../contracts/relational-store.js';
+import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
+import { ValidationError } from '../errors.js';
+import { awaitDelivery } from '../outbox/await-delivery.js';
+import type { DrainerOptions } from '../outbox/outbox-drainer.js';
+import type { VectorRecord } from '../record/types.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
+import { type PlannedChange, planChange, resultOf } from '../write/plan-change.js';
+import { OutboxStrategy } from './outbox-strategy.js';
+
+/** What sync-2pc does when the vector write fails. */
+export type VectorFailureMode =
+  /** Fail the call with the vector store's typed error; both stores keep their previous state. */
+  | 'fail'
+  /** Commit the record with an outbox entry and return `deferred: true`; the outbox delivers it later. */
+  | 'defer-to-outbox';
+
+/** Options of {@link Sync2pcStrategy}. */
+export interface Sync2pcOptions {
+  /** Default `'fail'`. */
+  onVectorFailure?: VectorFailureMode;
+  /** Background workers for repairs and deferred writes. Default 1. */
+  repairConcurrency?: number;
+  /** Longest wait for a unit of work's records to sync before `transaction()` rejects, ms. Default 30,000. */
+  unitOfWorkTimeoutMs?: number;
+}
+
+interface PreparedWrite {
+  plan: PlannedChange & { next: RecordWrite };
+  token: string;
+  /** An outbox entry for the id existed at prepare: a worker may deliver it concurrently. */
+  contended: boolean;
+}
+
+/**
+ * `sync-2pc`: the call returns only when both stores hold the write.
+ *
+ * 1. Prepare: in one SQL transaction, resolve each change (version, no-op check) and log an intent.
+ * 2. Write the vector index.
+ * 3. Commit: in one SQL transaction, write the records and remove the intents.
+ *
+ * If step 2 or 3 fails, compensation restores the index to what SQL holds (the previous state) and the
+ * call throws the typed error. If compensation itself fails, or the process dies mid-way, the logged
+ * intent outlives its TTL and recovery (on start, and periodically) rolls it back by enqueueing a repair
+ * of the record's current state. A background drainer delivers those repairs and `defer-to-outbox` writes.
+ */
+export class Sync2pcStrategy extends OutboxStrategy {
+  readonly name = 'sync-2pc';
+  private readonly locks = new KeyedMutex();
+  private readonly onVectorFailure: VectorFailureMode;
+  private readonly repairConcurrency: number;
+  private readonly unitOfWorkTimeoutMs: number;
+
+  constructor(options: Sync2pcOptions = {}) {
+    super();
+    this.onVectorFailure = options.onVectorFailure ?? 'fail';
+    this.repairConcurrency = options.repairConcurrency ?? 1;
+    this.unitOfWorkTimeoutMs = options.unitOfWorkTimeoutMs ?? 30_000;
+  }
+
+  protected drainerOptions(_ctx: StrategyContext): DrainerOptions {
+    return { mode: 'single', concurrency: this.repairConcurrency, claimSize: 1, maxDelayMs: 0 };
+  }
+
+  override async write(changes: readonly Change[]): Promise<WriteResult[]> {
+    return this.locks.run(changes.map(idOf), () => this.writeLocked(changes));
+  }
+
+  /** A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous. */
+  override async afterCommit(ids: readonly string[]): Promise<void> {
+    this.drainer.wake(ids.length);
+    await awaitDelivery(
+      this.ctx.relational,
+      ids,
+      this.ctx.clock,
+      (ms) => this.drainer.waitForProgress(ms),
+      this.unitOfWorkTimeoutMs,
+    );
+  }
+
+  private async writeLocked(input: readonly Change[]): Promise<WriteResult[]> {
+    const { relational, clock, delivery } = this.ctx;
+    // Several changes of one id in a call: the last one wins.
+    const lastIndex = new Map<string, number>();
+    input.forEach((c, i) => {
+      lastIndex.set(idOf(c), i);
+    });
+    const order = [...lastIndex.values()];
+    const changes = await this.embedMissing(order.map((i) => input[i]!));
+    const now = clock.now();
+    const planned = await relational.transaction(async (tx) => {
+      const out: { plan: PlannedChange; token: string; contended: boolean }[] = [];
+      for (const [j, change] of changes.entries()) {
+        const plan = await planChange(tx, change, now);
+        if (plan.next && !plan.next.deleted && plan.next.embedding === null)
+          throw new ValidationError(
+            `records[${order[j]}].embedding`,
+            'is required when no embedder is configured',
+            { component: 'sync-2pc' },
+          );
+        const token = randomUUID();
+        const contended = (await tx.getOutboxEntry(plan.id)) !== undefined;
+        if (plan.next)
+          await tx.putIntent({
+            token,
+            recordId: plan.id,
+            version: plan.next.version,
+            expiresAt: now + delivery.intentTtlMs,
+          });
+        out.push({ plan, token, contended });
+      }
+      return out;
+    });
+    const active = planned.filter((p): p is PreparedWrite => p.plan.next !== null);
+    const byId = new Map(planned.map((p) => [p.plan.id, resultOf(p.plan)]));
+    const results = input.map((c) => byId.get(idOf(c))!);
+    if (active.length === 0) return results;
+
+    try {
+      await this.writeVectors(active);
+    } catch (error) {
+      const retryable = (error as { retryable?: boolean }).retryable !== false;
+      if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
+        await this.commit(active, { deferred: true });
+        return results.map((r) => (r.changed ? { ...r, deferred: true } : r));
+      }
+      await this.compensate(active);
+      throw error;
+    }
+    try {
+      await this.commit(active, { deferred: false });
+    } catch (error) {
+      await this.compensate(active);
+      throw error;
+    }
+    return results;
+  }
+
+  private async embedMissing(changes: readonly Change[]): Promise<Change[]> {
+    const { embeddings } = this.ctx;
+    const missing = changes.flatMap((c, i) =>
+      c.op === 'put' && c.record.embedding === undefined ? [i] : [],
+    );
+    if (!embeddings || missing.length === 0) return [...changes];
+    const vectors = await embeddings.embed(
+      missing.map((i) => (changes[i] as Extract<Change, { op: 'put' }>).record.text),
+    );
+    const out = [...changes];
+    missing.forEach((index, j) => {
+      const c = out[index] as Extract<Change, { op: 'put' }>;
+      out[index] = { op: 'put', record: { ...c.record, embedding: vectors[j]! } };
+    });
+    return out;
+  }
+
+  private async writeVectors(active: readonly PreparedWrite[]): Promise<void> {
+    const { vector, metrics } = this.ctx;
+    const upserts: VectorRecord[] = [];
+    const deletes: string[] = [];
+    for (const { plan } of active) {
+      const next = plan.next;
+      if (next.deleted) deletes.push(next.id);
+      else
+        upserts.push({
+          id: next.id,
+          embedding: next.embedding!,
+          text: next.text,
+          metadata: next.metadata,
+          version: next.version,
+        });
+    }
+    if (upserts.length > 0) {
+      metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
+      await vector.upsert(upserts);
+    }
+    if (deletes.length > 0) {
+      metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
+      await vector.delete(deletes);
+    }
+    metrics.vectorRecords += upserts.length + deletes.length;
+  }
+
+  /**
+   * Commits the records and removes the intents in one transaction. A record a concurrent writer moved
+   * past our version, an intent recovery already rolled back, or an id with an outbox entry (a worker may
+   * be delivering an older state concurrently) gets an outbox entry so the index converges to the
+   * record's current state.
+   */
+  private async commit(active: readonly PreparedWrite[], options: { deferred: boolean }): Promise<void> {
+    const { relational, clock } = this.ctx;
+    const now = clock.now();
+    await relational.transaction(async (tx) => {
+      for (const { plan, token, contended } of active) {
+        const ours = await tx.deleteIntent(token);
+        const current = await tx.getRecord(plan.id);
+        if (current && current.version > plan.next.version) {
+          await tx.enqueue(plan.id, current.version, current.deleted ? 'delete' : 'upsert', now);
+          continue;
+        }
+        // A worker delivering an older state of this id may land after our vector write: re-deliver.
+        const raced = contended || (await tx.getOutboxEntry(plan.id)) !== undefined;
+        const synced = ours && !options.deferred && !raced;
+        await tx.writeRecord({
+          ...plan.next,
+          syncedVersion: synced ? plan.next.version : (current?.syncedVersion ?? null),
+          now,
+        });
+        if (!synced) await tx.enqueue(plan.id, plan.next.version, plan.op, now);
+      }
+    });
+    if (options.deferred) this.drainer.wake(active.length);
+  }
+
+  /**
+   * Restores the vector index to what SQL holds for each id. When that fails too (backend still down),
+   * the intents are resolved through the outbox: a repair entry converges the index once it is back. If
+   * even SQL is unreachable, the intents expire and recovery resolves them later.
+   */
+  private async compensate(active: readonly PreparedWrite[]): Promise<void> {
+    const { relational, vector, clock, metrics } = this.ctx;
+    metrics.compensations++;
+    const ids = [...new Set(active.map((a) => a.plan.id))];
+    try {
+      const current = await relational.getRecords(ids, { includeDeleted: true });
+      const restore: VectorRecord[] = [];
+      const remove: string[] = [];
+      for (const id of ids) {
+        const rec = current.get(id);
+        if (rec && !rec.deleted && rec.embedding)
+          restore.push({
+            id,
+            embedding: rec.embedding,
+            text: rec.text,
+            metadata: rec.metadata,
+            version: rec.version,
+          });
+        else if (!rec || rec.deleted) remove.push(id);
+        else throw new Error('previous state has no embedding yet; leave it to the outbox');
+      }
+      if (restore.length > 0) await vector.upsert(restore);
+      if (remove.length > 0) await vector.delete(remove);
+      await relational.transaction(async (tx) => {
+        for (const { token } of active) await tx.deleteIntent(token);
+      });
+    } catch {
+      try {
+        for (const { token } of active) await relational.resolveIntent(token, clock.now());
+        this.drainer.wake(active.length);
+      } catch {
+        // SQL is unreachable too: the intents expire and recovery resolves them.
+      }
+    }
+  }
+}
+
+function idOf(change: Change): string {
+  return change.op === 'put' ? change.record.id : change.id;
+}
