@@ -20,7 +20,10 @@ export interface RecordWrite {
   version: number;
   deleted: boolean;
   contentHash: string;
-  /** Set when the vector index is known to hold this version already (sync-2pc); otherwise keep `null`. */
+  /**
+   * The version the vector index is known to hold: set to `version` when it already holds this write
+   * (sync-2pc); `null` leaves the stored value unchanged (it never goes down).
+   */
   syncedVersion: number | null;
   /** Unix ms. */
   now: number;
@@ -36,7 +39,10 @@ export interface RelationalTx<Native = unknown> {
   readonly native: Native;
   /** The record including tombstones, or `undefined`. */
   getRecord(id: string): Promise<StoredRecord | undefined>;
-  /** Next value of the store-wide version sequence (strictly increasing, never reused). */
+  /**
+   * Next value of the store-wide version sequence: strictly increasing, and never reused by a committed
+   * transaction (a value drawn in a rolled-back transaction may be drawn again, since it was never seen).
+   */
   nextVersion(): Promise<number>;
   /** Inserts or replaces the record row (a tombstone when `deleted`). */
   writeRecord(record: RecordWrite): Promise<void>;
@@ -60,6 +66,8 @@ export interface RelationalTx<Native = unknown> {
  *
  * All times are Unix ms passed in by the caller (an injectable clock); stores never read the wall clock
  * for outbox decisions.
+ *
+ * Store methods must not be called from inside a `transaction(fn)` callback (use the `tx` argument).
  *
  * Errors: {@link BackendUnavailableError} when the database cannot be reached, {@link TransientBackendError}
  * for lock timeouts (e.g. SQLITE_BUSY past the busy timeout), {@link ClosedError} after `close()`.
@@ -122,7 +130,7 @@ export interface RelationalStore<Native = unknown> {
    */
   enqueueRepairs(ids: readonly string[], now: number): Promise<number>;
 
-  /** Pending outbox entry for `id`, if any (`state` tells pending from dead). */
+  /** The outbox entry for `id`, pending or dead (`state` tells which), if any. */
   getOutboxEntry(id: string): Promise<OutboxEntry | undefined>;
 
   /** Dead letters ordered by record id, after `after`, at most `limit`. */
@@ -151,6 +159,13 @@ export interface RelationalStore<Native = unknown> {
 
   /** Stores embeddings in the cache (insert or replace). */
   putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
+
+  /**
+   * Optional: calls `listener` soon after any process enqueues an outbox entry (e.g. PostgreSQL
+   * `LISTEN/NOTIFY`), so idle workers wake in milliseconds instead of waiting for their poll interval.
+   * Resolves to an unsubscribe function. Stores without it are polled.
+   */
+  subscribeOutbox?(listener: () => void): Promise<() => Promise<void>>;
 
   /** Closes connections. Idempotent; further calls throw {@link ClosedError}. */
   close(): Promise<void>;

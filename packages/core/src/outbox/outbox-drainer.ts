@@ -46,8 +46,12 @@ export class OutboxDrainer {
     this.probeDelayMs = ctx.delivery.outageProbeMs;
   }
 
-  /** Starts the worker loops. */
-  start(): void {
+  private unsubscribe: (() => Promise<void>) | null = null;
+
+  /** Starts the worker loops (and subscribes to outbox notifications where the store has them). */
+  async start(): Promise<void> {
+    if (this.ctx.relational.subscribeOutbox)
+      this.unsubscribe = await this.ctx.relational.subscribeOutbox(() => this.wake(1));
     for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
   }
 
@@ -98,6 +102,8 @@ export class OutboxDrainer {
     this.stopController.abort();
     this.work.notify();
     await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs)]);
+    await this.unsubscribe?.().catch(() => {});
+    this.unsubscribe = null;
   }
 
   /** Rolls back sync-2pc intents abandoned by a crashed or stuck writer (enqueues their repair). */

@@ -23,7 +23,7 @@ export abstract class OutboxStrategy implements WriteStrategy {
     this.ctx = context;
     this.drainer = new OutboxDrainer(context, this.drainerOptions(context));
     await this.drainer.recoverIntents();
-    this.drainer.start();
+    await this.drainer.start();
   }
 
   async write(changes: readonly Change[]): Promise<WriteResult[]> {

@@ -1,0 +1,142 @@
+import { ValidationError } from '@dualwrite/core';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import { SQLITE_COMPONENT } from './sqlite-errors.js';
+
+/**
+ * The Kysely type the store exposes as `RelationalTx.native` and `SqliteRelationalStore.kysely`.
+ * Schema-less: the store's table names carry a runtime prefix and the application's tables are unknown
+ * here; narrow it with `db.withTables<...>()` or a cast in application code.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: schema-less by design (runtime table prefix, app-owned tables)
+export type SqliteKysely = Kysely<any>;
+
+/** Options of {@link SqliteRelationalStore}. Give either `path` or `database`. */
+export interface SqliteRelationalStoreOptions {
+  /**
+   * Database file to open (created if missing; its directory must exist), or `':memory:'` for a private
+   * in-memory database. Required unless `database` is given.
+   */
+  path?: string;
+  /**
+   * An already open better-sqlite3 connection to use instead of opening `path`. The store sets its
+   * PRAGMAs (WAL, `busy_timeout`, `synchronous = NORMAL`, `foreign_keys = ON`) on it, and does **not**
+   * close it in `close()`: the caller owns it. Do not use it for other work while the store is open
+   * (a store transaction would see, and commit or roll back, whatever else runs on the connection).
+   */
+  database?: BetterSqlite3.Database;
+  /**
+   * How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`
+   * (surfaced as `TransientBackendError`), in ms. Non-negative integer. Default 5,000.
+   *
+   * better-sqlite3 is synchronous: while SQLite waits for a lock, the Node event loop is blocked.
+   */
+  busyTimeoutMs?: number;
+  /**
+   * Prefix of every table and index the store creates, so it can share a database file with the
+   * application's own tables. Letters, digits and `_`, not starting with a digit. Default `'dw_'`.
+   */
+  tablePrefix?: string;
+}
+
+/** Defaults of {@link SqliteRelationalStoreOptions}. */
+export const SQLITE_STORE_DEFAULTS: Readonly<{ busyTimeoutMs: number; tablePrefix: string }> = Object.freeze({
+  busyTimeoutMs: 5_000,
+  tablePrefix: 'dw_',
+});
+
+/** Names of the tables (and the outbox index) the store owns, with the prefix applied. */
+export interface SqliteTableNames {
+  /** Records: the source of truth, tombstones included. */
+  readonly records: string;
+  /** One row per named sequence; `'version'` feeds `nextVersion()`. */
+  readonly sequence: string;
+  /** The transactional outbox (one row per record id). */
+  readonly outbox: string;
+  /** Index of the outbox on `(state, next_attempt_at, enqueued_at)`. */
+  readonly outboxDueIndex: string;
+  /** sync-2pc intents. */
+  readonly intents: string;
+  /** Index of the intents on `expires_at`. */
+  readonly intentsExpiryIndex: string;
+  /** Embedding cache. */
+  readonly embeddingCache: string;
+  /** Kysely's migration bookkeeping table. */
+  readonly migrations: string;
+  /** Kysely's migration lock table. */
+  readonly migrationLock: string;
+}
+
+/** The table names for `prefix`. */
+export function sqliteTableNames(prefix: string): SqliteTableNames {
+  return Object.freeze({
+    records: `${prefix}records`,
+    sequence: `${prefix}sequence`,
+    outbox: `${prefix}outbox`,
+    outboxDueIndex: `${prefix}outbox_due`,
+    intents: `${prefix}intents`,
+    intentsExpiryIndex: `${prefix}intents_expiry`,
+    embeddingCache: `${prefix}embedding_cache`,
+    migrations: `${prefix}migrations`,
+    migrationLock: `${prefix}migrations_lock`,
+  });
+}
+
+/** {@link SqliteRelationalStoreOptions} after validation, defaults applied. */
+export interface ResolvedSqliteRelationalStoreOptions {
+  path: string | undefined;
+  database: BetterSqlite3.Database | undefined;
+  busyTimeoutMs: number;
+  tablePrefix: string;
+}
+
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Validates options and applies {@link SQLITE_STORE_DEFAULTS}.
+ * @throws {ValidationError} (component `'sqlite'`) when neither `path` nor `database` is given (or
+ *   `path` is empty), `busyTimeoutMs` is not a non-negative integer (at most 2^31 - 1), or `tablePrefix`
+ *   is not an identifier-safe string.
+ */
+export function resolveSqliteOptions(
+  options: SqliteRelationalStoreOptions,
+): ResolvedSqliteRelationalStoreOptions {
+  const component = SQLITE_COMPONENT;
+  if (options === null || typeof options !== 'object')
+    throw new ValidationError('options', 'must be an object', { component });
+  const { path, database } = options;
+  if (database === undefined) {
+    if (typeof path !== 'string' || path.trim() === '')
+      throw new ValidationError(
+        'options.path',
+        'is required (a file path or ":memory:") unless options.database is given',
+        {
+          component,
+        },
+      );
+  } else if (path !== undefined) {
+    throw new ValidationError('options.path', 'must not be given together with options.database', {
+      component,
+    });
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_STORE_DEFAULTS.busyTimeoutMs;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 0x7fffffff)
+    throw new ValidationError(
+      'options.busyTimeoutMs',
+      `must be a non-negative integer, got ${busyTimeoutMs}`,
+      {
+        component,
+        limit: '0..2147483647',
+      },
+    );
+  const tablePrefix = options.tablePrefix ?? SQLITE_STORE_DEFAULTS.tablePrefix;
+  if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !PREFIX.test(tablePrefix)))
+    throw new ValidationError(
+      'options.tablePrefix',
+      `must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`,
+      {
+        component,
+      },
+    );
+  return { path, database, busyTimeoutMs, tablePrefix };
+}

@@ -1,0 +1,210 @@
+import { join } from 'node:path';
+import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
+import { relationalStoreSuite } from '@dualwrite/core/testing';
+import Database from 'better-sqlite3';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mapSqliteError, SQLITE_SCHEMA_VERSION, SqliteRelationalStore } from '../src/index.js';
+import { sqliteFactory, tempDir } from './helpers.js';
+
+relationalStoreSuite('sqlite', sqliteFactory());
+
+const T0 = 1_700_000_000_000;
+
+async function write(store: SqliteRelationalStore, id: string, text = `text of ${id}`): Promise<number> {
+  return store.transaction(async (tx) => {
+    const version = await tx.nextVersion();
+    await tx.writeRecord({
+      id,
+      text,
+      embedding: [1, 2, 3],
+      metadata: { flag: true, n: 1 },
+      version,
+      deleted: false,
+      contentHash: 'h',
+      syncedVersion: null,
+      now: T0,
+    });
+    await tx.enqueue(id, version, 'upsert', T0);
+    return version;
+  });
+}
+
+describe('SqliteRelationalStore (SQLite specifics)', () => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  const open: SqliteRelationalStore[] = [];
+  const raw: Database.Database[] = [];
+
+  function store(options: Partial<ConstructorParameters<typeof SqliteRelationalStore>[0]> = {}) {
+    const s = new SqliteRelationalStore({ path: join(dir, 'db.sqlite'), ...options });
+    open.push(s);
+    return s;
+  }
+
+  beforeEach(async () => {
+    ({ dir, remove } = await tempDir());
+  });
+
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    for (const d of raw.splice(0)) if (d.open) d.close();
+    await remove();
+  });
+
+  it('keeps data across close/reopen; re-running migrations is a no-op', async () => {
+    const first = store();
+    await first.init();
+    const v1 = await write(first, 'kept');
+    await first.close();
+
+    const second = store();
+    await second.init();
+    await second.init();
+    expect((await second.getRecords(['kept'])).get('kept')).toMatchObject({
+      version: v1,
+      metadata: { flag: true, n: 1 },
+    });
+    const v2 = await write(second, 'next');
+    expect(v2, 'the version sequence survives a reopen').toBeGreaterThan(v1);
+    const { rows } = await sql<{
+      name: string;
+    }>`SELECT name FROM ${sql.table(second.tableNames.migrations)}`.execute(second.kysely);
+    expect(rows.map((r) => r.name)).toHaveLength(SQLITE_SCHEMA_VERSION);
+  });
+
+  it('uses WAL, synchronous=NORMAL, foreign_keys=ON and the busy timeout', async () => {
+    const s = store({ busyTimeoutMs: 1234 });
+    await s.init();
+    const pragma = async (name: string) =>
+      Object.values((await sql.raw(`PRAGMA ${name}`).execute(s.kysely)).rows[0] as object)[0];
+    expect(await pragma('journal_mode')).toBe('wal');
+    expect(await pragma('synchronous')).toBe(1);
+    expect(await pragma('foreign_keys')).toBe(1);
+    expect(await pragma('busy_timeout')).toBe(1234);
+    const other = new Database(join(dir, 'db.sqlite'));
+    raw.push(other);
+    expect(other.pragma('journal_mode', { simple: true }), 'WAL is persistent in the file').toBe('wal');
+  });
+
+  it('maps a held write lock to TransientBackendError and recovers once it is released', async () => {
+    const s = store({ busyTimeoutMs: 20 });
+    await s.init();
+    await write(s, 'a');
+    const locker = new Database(join(dir, 'db.sqlite'));
+    raw.push(locker);
+    locker.prepare('BEGIN IMMEDIATE').run();
+    const error = await s.transaction(async () => 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientBackendError);
+    expect(error).toMatchObject({ component: 'sqlite', retryable: true });
+    await expect(s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 1_000, now: T0 })).rejects.toBeInstanceOf(
+      TransientBackendError,
+    );
+    await expect(s.markSynced('a', 1)).rejects.toBeInstanceOf(TransientBackendError);
+    expect((await s.getRecords(['a'])).size, 'reads still work under WAL').toBe(1);
+    locker.prepare('ROLLBACK').run();
+    expect(await s.transaction(async () => 2)).toBe(2);
+    expect(await s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 1_000, now: T0 })).toHaveLength(1);
+  });
+
+  it('reports an unopenable path as BackendUnavailableError', async () => {
+    const s = store({ path: join(dir, 'no', 'such', 'dir', 'db.sqlite') });
+    const error = await s.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect(error).toMatchObject({ component: 'sqlite' });
+  });
+
+  it('maps SQLite result codes', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    expect(mapSqliteError(err('SQLITE_BUSY_SNAPSHOT'), 'x')).toBeInstanceOf(TransientBackendError);
+    expect(mapSqliteError(err('SQLITE_LOCKED'), 'x')).toBeInstanceOf(TransientBackendError);
+    for (const code of ['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_CANTOPEN', 'SQLITE_READONLY_DBMOVED'])
+      expect(mapSqliteError(err(code), 'x'), code).toBeInstanceOf(BackendUnavailableError);
+    const constraint = err('SQLITE_CONSTRAINT_PRIMARYKEY');
+    expect(mapSqliteError(constraint, 'x')).toBe(constraint);
+  });
+
+  it('lets the application write its own tables in the same transaction via tx.native', async () => {
+    const s = store();
+    await s.init();
+    await sql`CREATE TABLE app_notes (id TEXT PRIMARY KEY, note TEXT)`.execute(s.kysely);
+    await s.transaction(async (tx) => {
+      await write0(tx, 'n1');
+      await tx.native.insertInto('app_notes').values({ id: 'n1', note: 'hello' }).execute();
+    });
+    await expect(
+      s.transaction(async (tx) => {
+        await write0(tx, 'n2');
+        await tx.native.insertInto('app_notes').values({ id: 'n2', note: 'rolled back' }).execute();
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    const notes = await s.kysely.selectFrom('app_notes').select('id').execute();
+    expect(notes.map((n) => n.id)).toEqual(['n1']);
+    expect([...(await s.getRecords(['n1', 'n2'])).keys()]).toEqual(['n1']);
+  });
+
+  it('refuses store calls inside its own transaction instead of deadlocking', async () => {
+    const s = store();
+    await s.init();
+    await expect(s.transaction(() => s.getRecords(['x']))).rejects.toThrow(/inside transaction\(\)/);
+    await expect(s.transaction(() => s.transaction(async () => 1))).rejects.toThrow(/inside transaction\(\)/);
+    expect(await s.countRecords()).toBe(0);
+  });
+
+  it('isolates stores with different table prefixes in one file; works on :memory: and a given Database', async () => {
+    const a = store({ tablePrefix: 'a_' });
+    const b = store({ tablePrefix: 'b_' });
+    await a.init();
+    await b.init();
+    await write(a, 'only-in-a');
+    expect(await a.countRecords()).toBe(1);
+    expect(await b.countRecords()).toBe(0);
+
+    const memory = store({ path: ':memory:' });
+    await memory.init();
+    await write(memory, 'm');
+    expect(await memory.countRecords()).toBe(1);
+
+    const db = new Database(join(dir, 'given.sqlite'));
+    raw.push(db);
+    const given = new SqliteRelationalStore({ database: db });
+    open.push(given);
+    await given.init();
+    await write(given, 'g');
+    await given.close();
+    expect(db.open, 'a Database passed in stays open').toBe(true);
+    expect(db.prepare('SELECT count(*) AS n FROM dw_records').get()).toEqual({ n: 1 });
+  });
+
+  it('validates options and limits', async () => {
+    expect(() => new SqliteRelationalStore({})).toThrow(ValidationError);
+    expect(() => new SqliteRelationalStore({ path: 'x', tablePrefix: 'bad-prefix' })).toThrow(
+      ValidationError,
+    );
+    expect(() => new SqliteRelationalStore({ path: 'x', busyTimeoutMs: -1 })).toThrow(ValidationError);
+    const s = store();
+    await s.init();
+    await expect(s.listRecords({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(s.listVersions({ limit: 10_001 })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+async function write0(
+  tx: Parameters<Parameters<SqliteRelationalStore['transaction']>[0]>[0],
+  id: string,
+): Promise<void> {
+  const version = await tx.nextVersion();
+  await tx.writeRecord({
+    id,
+    text: id,
+    embedding: null,
+    metadata: {},
+    version,
+    deleted: false,
+    contentHash: 'h',
+    syncedVersion: null,
+    now: T0,
+  });
+  await tx.enqueue(id, version, 'upsert', T0);
+}
