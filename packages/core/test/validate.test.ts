@@ -42,3 +42,12 @@ describe('validateRecord', () => {
     expect(() => validateRecord({ id: 'a', text: 'é'.repeat(600_000) }, 2)).toThrow(/<= 1048576 bytes/);
   });
 });
+
+describe('validateMetadata', () => {
+  it('keeps a "__proto__" key as data instead of dropping it', () => {
+    const input = JSON.parse('{"__proto__": "x", "a": 1}');
+    const out = validateRecord({ id: 'a', text: '', metadata: input }, 2).metadata;
+    expect(Object.keys(out)).toEqual(['__proto__', 'a']);
+    expect(JSON.stringify(out)).toBe('{"__proto__":"x","a":1}');
+  });
+});

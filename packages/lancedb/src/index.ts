@@ -1,1 +1,30 @@
-export {};
+/**
+ * `@dualwrite/lancedb`: a {@link VectorStore} on embedded LanceDB.
+ *
+ * ```ts
+ * const store = await LanceDbVectorStore.open({ uri: './data/vectors', dimension: 384 });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { LANCEDB_COMPONENT, shortLanceDbMessage, toLanceDbError } from './lancedb-errors.js';
+export {
+  COLUMNS,
+  idAfterPredicate,
+  idInPredicate,
+  inspectSchema,
+  type LanceDbRow,
+  lanceDbSchema,
+  metadataPrefilter,
+  type SchemaInspection,
+  sqlString,
+  toLanceRows,
+} from './lancedb-schema.js';
+export { type LanceDbOptimizeStats, LanceDbVectorStore } from './lancedb-vector-store.js';
+export {
+  LANCEDB_DEFAULTS,
+  type LanceDbDistance,
+  type LanceDbVectorStoreOptions,
+  type ResolvedLanceDbVectorStoreOptions,
+  resolveLanceDbOptions,
+} from './lancedb-vector-store-options.js';

@@ -1,6 +1,6 @@
 import { DimensionMismatchError, ValidationError } from '../errors.js';
 import { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './limits.js';
-import type { Metadata, RecordInput } from './types.js';
+import type { Metadata, MetadataValue, RecordInput } from './types.js';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -67,7 +67,7 @@ export function validateMetadata(
     throw new ValidationError(field, `has ${entries.length} keys`, {
       limit: `<= ${limits.maxMetadataKeys} keys`,
     });
-  const out: Metadata = {};
+  const valid: [string, MetadataValue][] = [];
   for (const [key, value] of entries) {
     const path = `${field}.${key}`;
     if (key.length === 0) throw new ValidationError(field, 'has an empty key', { limit: 'key length >= 1' });
@@ -80,17 +80,19 @@ export function validateMetadata(
     if (LONE_SURROGATE.test(key)) throw new ValidationError(path, 'key contains a lone UTF-16 surrogate');
     if (typeof value === 'string') {
       if (LONE_SURROGATE.test(value)) throw new ValidationError(path, 'contains a lone UTF-16 surrogate');
-      out[key] = value;
-    } else if (typeof value === 'boolean') out[key] = value;
+      valid.push([key, value]);
+    } else if (typeof value === 'boolean') valid.push([key, value]);
     else if (typeof value === 'number') {
       if (!Number.isFinite(value))
         throw new ValidationError(path, `must be a finite number, got ${value}`, { limit: 'finite number' });
-      out[key] = value;
+      valid.push([key, value]);
     } else
       throw new ValidationError(path, `must be a string, finite number or boolean, got ${describe(value)}`, {
         limit: 'string | finite number | boolean',
       });
   }
+  // fromEntries defines own properties, so a key like "__proto__" is kept as data.
+  const out: Metadata = Object.fromEntries(valid);
   const bytes = Buffer.byteLength(JSON.stringify(out), 'utf8');
   if (bytes > limits.maxMetadataBytes)
     throw new ValidationError(field, `is ${bytes} bytes as JSON`, {

@@ -8,7 +8,15 @@
  * (that is how the suite itself is tested).
  *
  * The doc comments of `contracts/vector-store.ts` are the specification; each check names the clause it
- * covers. Vectors are random (dimension 8 by default), ids carry a random prefix.
+ * covers. Vectors are random (dimension 8), ids carry a random prefix.
+ *
+ * Assumptions beyond the contract text, stated so adapters can check them:
+ * - the metric makes a stored vector its own nearest neighbour (cosine, L2 — not raw inner product), and
+ *   every random test vector is non-zero;
+ * - without concurrent writes, `listIds` neither skips nor repeats ids and pages in the same order twice;
+ * - `score` is higher-is-closer and `distance` lower-is-closer for every metric;
+ * - every method returns a rejected promise (or throws) with the dualwrite error `code` the contract names;
+ *   errors are matched by `code`, not `instanceof`, so a second copy of `@dualwrite/core` is fine.
  *
  * @packageDocumentation
  */
@@ -45,7 +53,7 @@ export const VECTOR_STORE_SUITE_MAX_LARGE_BATCH = 2_500;
  * Ids that break naive predicate building: quotes, SQL / filter metacharacters, LIKE wildcards,
  * backslashes, whitespace and non-ASCII. Each must round-trip and delete only itself.
  */
-export const NASTY_IDS: readonly string[] = Object.freeze([
+export const VECTOR_STORE_NASTY_IDS: readonly string[] = Object.freeze([
   "a' OR '1'='1",
   'x" OR 1=1 --',
   "'; DROP TABLE t; --",
@@ -384,7 +392,10 @@ export const vectorStoreChecks = {
   /** Any id string is safe: nasty ids round-trip, and deleting one removes only itself. */
   async nastyIdsRoundTripAndDeleteOnlyThemselves(factory) {
     await withStore(factory, async (store) => {
-      const records = [rec('plain-control'), ...NASTY_IDS.map((id, i) => rec(id, { version: i + 2 }))];
+      const records = [
+        rec('plain-control'),
+        ...VECTOR_STORE_NASTY_IDS.map((id, i) => rec(id, { version: i + 2 })),
+      ];
       await store.upsert(records);
       expect(await store.count(), 'every nasty id is a separate record').toBe(records.length);
       const versions = await store.getVersions(records.map((r) => r.id));

@@ -1,0 +1,136 @@
+/**
+ * Table layout, Arrow conversion and SQL literal helpers of the LanceDB adapter.
+ *
+ * Table columns (all non-nullable):
+ *
+ * | column     | Arrow type                        | content                                              |
+ * | ---------- | --------------------------------- | ---------------------------------------------------- |
+ * | `id`       | `Utf8`                            | record id, the merge-insert key                      |
+ * | `vector`   | `FixedSizeList<Float32>[dimension]` | the embedding, rounded to float32                  |
+ * | `text`     | `Utf8`                            | the record text                                      |
+ * | `metadata` | `Utf8`                            | `JSON.stringify(metadata)`: keeps string / number / boolean exact |
+ * | `version`  | `Int64`                           | source-of-truth version the vector was built from    |
+ *
+ * @packageDocumentation
+ */
+import { Field, FixedSizeList, Float32, Int64, Schema, Utf8 } from 'apache-arrow';
+
+/** Column names of the adapter's table. */
+export const COLUMNS = Object.freeze({
+  id: 'id',
+  vector: 'vector',
+  text: 'text',
+  metadata: 'metadata',
+  version: 'version',
+});
+
+/** Arrow schema of the adapter's table for `dimension`-d vectors. */
+export function lanceDbSchema(dimension: number): Schema {
+  return new Schema([
+    new Field(COLUMNS.id, new Utf8(), false),
+    new Field(COLUMNS.vector, new FixedSizeList(dimension, new Field('item', new Float32(), true)), false),
+    new Field(COLUMNS.text, new Utf8(), false),
+    new Field(COLUMNS.metadata, new Utf8(), false),
+    new Field(COLUMNS.version, new Int64(), false),
+  ]);
+}
+
+/** What {@link inspectSchema} found wrong with an existing table, or its vector dimension. */
+export type SchemaInspection = { ok: true; dimension: number } | { ok: false; problem: string };
+
+interface FieldLike {
+  name: string;
+  type: { typeId: number; listSize?: number; children?: { type: { typeId: number; precision?: number } }[] };
+}
+
+/**
+ * Checks that an existing table has the adapter's columns with compatible types and reports its vector
+ * dimension. Duck-typed, so a schema from another `apache-arrow` instance works too.
+ */
+export function inspectSchema(schema: { fields: readonly unknown[] }): SchemaInspection {
+  const fields = new Map((schema.fields as FieldLike[]).map((f) => [f.name, f]));
+  const utf8 = new Utf8().typeId;
+  for (const name of [COLUMNS.id, COLUMNS.text, COLUMNS.metadata]) {
+    const f = fields.get(name);
+    if (!f) return { ok: false, problem: `column "${name}" is missing` };
+    if (f.type.typeId !== utf8) return { ok: false, problem: `column "${name}" is not utf8` };
+  }
+  const version = fields.get(COLUMNS.version);
+  if (!version) return { ok: false, problem: `column "${COLUMNS.version}" is missing` };
+  if (version.type.typeId !== new Int64().typeId)
+    return { ok: false, problem: `column "${COLUMNS.version}" is not an integer` };
+  const vector = fields.get(COLUMNS.vector);
+  if (!vector) return { ok: false, problem: `column "${COLUMNS.vector}" is missing` };
+  const child = vector.type.children?.[0]?.type;
+  if (
+    vector.type.typeId !== new FixedSizeList(1, new Field('item', new Float32())).typeId ||
+    typeof vector.type.listSize !== 'number' ||
+    child?.typeId !== new Float32().typeId
+  )
+    return { ok: false, problem: `column "${COLUMNS.vector}" is not a fixed-size list of floats` };
+  if (child.precision !== undefined && child.precision !== new Float32().precision)
+    return { ok: false, problem: `column "${COLUMNS.vector}" is not a fixed-size list of float32` };
+  return { ok: true, dimension: vector.type.listSize };
+}
+
+/** A validated record ready to be written: metadata already serialised. */
+export interface LanceDbRow {
+  id: string;
+  /** Exactly `dimension` finite numbers. */
+  embedding: ArrayLike<number>;
+  text: string;
+  metadataJson: string;
+  version: number;
+}
+
+/**
+ * The plain objects handed to LanceDB's merge insert, one per row. LanceDB converts them to Arrow with
+ * the table's schema using *its own* `apache-arrow` instance. (Building an Arrow `Table` here would not
+ * work from ESM: `import 'apache-arrow'` loads the ESM build while LanceDB `require`s the CJS build, and
+ * LanceDB's cross-instance "sanitize" step rejects such tables with "Table and inner RecordBatch schemas
+ * must be equivalent".) Embeddings must already be validated: LanceDB silently accepts wrong-length or
+ * NaN vectors here.
+ */
+export function toLanceRows(rows: readonly LanceDbRow[]): Record<string, unknown>[] {
+  return rows.map((row) => ({
+    [COLUMNS.id]: row.id,
+    [COLUMNS.vector]: Array.from(row.embedding),
+    [COLUMNS.text]: row.text,
+    [COLUMNS.metadata]: row.metadataJson,
+    [COLUMNS.version]: BigInt(row.version),
+  }));
+}
+
+/**
+ * A SQL string literal for LanceDB filters (DataFusion SQL): wrapped in single quotes with every `'`
+ * doubled. Backslashes are NOT escape characters in LanceDB string literals (verified: `'a\'` is the
+ * two-character string `a\`), so nothing else needs escaping; newlines, tabs and any Unicode are literal.
+ * Safe for every string without NUL or lone surrogates (the adapter never sends those: they cannot be
+ * stored).
+ */
+export function sqlString(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** `id IN ('a', 'b', ...)` for a non-empty list of ids. */
+export function idInPredicate(ids: readonly string[]): string {
+  return `${COLUMNS.id} IN (${ids.map(sqlString).join(', ')})`;
+}
+
+/** `id > '<after>'`: ids after a cursor, in UTF-8 byte (= code point) order. */
+export function idAfterPredicate(after: string): string {
+  return `${COLUMNS.id} > ${sqlString(after)}`;
+}
+
+/**
+ * A coarse SQL prefilter for one metadata equality: `strpos(metadata, '"key":<json value>') > 0`.
+ *
+ * Metadata is stored as `JSON.stringify` of a flat object, which writes every entry as
+ * `"key":value` with no whitespace, so a record whose `key` equals `value` always contains that
+ * substring: the prefilter never drops a match. It can over-match (e.g. `"n":1` is a prefix of `"n":10`),
+ * so callers must re-check the parsed metadata exactly. `strpos` is a plain substring search: no
+ * LIKE wildcards to escape.
+ */
+export function metadataPrefilter(key: string, value: string | number | boolean): string {
+  return `strpos(${COLUMNS.metadata}, ${sqlString(`${JSON.stringify(key)}:${JSON.stringify(value)}`)}) > 0`;
+}

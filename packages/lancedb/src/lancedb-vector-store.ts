@@ -1,0 +1,584 @@
+import {
+  BackendUnavailableError,
+  ClosedError,
+  DEFAULT_LIMITS,
+  DimensionMismatchError,
+  type DualwriteError,
+  type Metadata,
+  type MetadataFilter,
+  PermanentBackendError,
+  type RecordLimits,
+  ValidationError,
+  type VectorHit,
+  type VectorIdPage,
+  type VectorQueryOptions,
+  type VectorRecord,
+  type VectorStore,
+  validateId,
+  validateMetadata,
+  validateText,
+} from '@dualwrite/core';
+import { type Connection, connect, type OptimizeStats, type Table } from '@lancedb/lancedb';
+import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
+import {
+  COLUMNS,
+  idAfterPredicate,
+  idInPredicate,
+  inspectSchema,
+  type LanceDbRow,
+  lanceDbSchema,
+  metadataPrefilter,
+  toLanceRows,
+} from './lancedb-schema.js';
+import {
+  type LanceDbDistance,
+  type LanceDbVectorStoreOptions,
+  type ResolvedLanceDbVectorStoreOptions,
+  resolveLanceDbOptions,
+} from './lancedb-vector-store-options.js';
+
+const component = LANCEDB_COMPONENT;
+
+/**
+ * The adapter does not impose dualwrite's input size limits (the core already enforced the configured
+ * ones, which may be larger than the defaults); it rejects only what LanceDB cannot store faithfully:
+ * non-strings, empty ids, NUL in ids, lone surrogates (they would be silently replaced by U+FFFD when
+ * encoded to UTF-8), non-finite or non-scalar metadata values, reserved `_dw` keys.
+ */
+const ADAPTER_LIMITS: RecordLimits = Object.freeze({
+  ...DEFAULT_LIMITS,
+  maxIdLength: Number.MAX_SAFE_INTEGER,
+  maxTextBytes: Number.MAX_SAFE_INTEGER,
+  maxMetadataKeys: Number.MAX_SAFE_INTEGER,
+  maxMetadataKeyLength: Number.MAX_SAFE_INTEGER,
+  maxMetadataBytes: Number.MAX_SAFE_INTEGER,
+});
+
+/** Ids per `IN (...)` predicate of `delete` / `getVersions` (keeps SQL strings small; ≤ maxBatchSize). */
+const PREDICATE_CHUNK = 1_000;
+
+/** Over-fetch factor when exact metadata re-checking dropped prefilter false positives. */
+const OVERFETCH_FACTOR = 4;
+
+/** Statistics of one {@link LanceDbVectorStore.optimize} run, as reported by LanceDB. */
+export type LanceDbOptimizeStats = OptimizeStats;
+
+/**
+ * {@link VectorStore} on embedded LanceDB (`@lancedb/lancedb`), one table in a local directory.
+ *
+ * Create it with {@link LanceDbVectorStore.open} (connects, creates the table on first use, checks the
+ * dimension of an existing one). Layout: see `lancedb-schema.ts` — columns `id`, `vector`
+ * (`FixedSizeList<Float32>[dimension]`), `text`, `metadata` (JSON string), `version` (`Int64`).
+ *
+ * Behaviour:
+ * - **upsert** validates every record first (nothing is written if one is bad), collapses duplicate ids
+ *   (last wins — LanceDB inserts *both* rows when two source rows share a new id and rejects the merge as
+ *   "ambiguous" when they share an existing id), then runs one merge insert
+ *   (`mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll()`) per chunk of `maxBatchSize`.
+ *   Each chunk is its own atomic commit: if a later chunk fails, earlier ones stay written (harmless,
+ *   upsert is idempotent and the caller retries). See
+ *   https://lancedb.github.io/lancedb/js/classes/MergeInsertBuilder and
+ *   https://lancedb.github.io/lancedb/guides/tables/merge_insert (upsert; the join scans the whole `id`
+ *   column, so a merge costs O(table size): ~200 ms per 5,000-row chunk into 100,000 8-d rows, measured).
+ * - **delete / getVersions** use `id IN ('…')` predicates with SQL string literals (single quotes doubled;
+ *   backslashes are literal in LanceDB SQL), in chunks of 1,000 ids. Ids that can never be stored (empty,
+ *   containing NUL or a lone surrogate) are skipped: a lone surrogate would otherwise be encoded as U+FFFD
+ *   and could match a different id.
+ * - **query** is an exact (flat, no ANN index) k-NN search with the configured {@link LanceDbDistance}.
+ *   A metadata filter is pushed down as a coarse SQL prefilter (`strpos(metadata, '"key":value') > 0`,
+ *   never drops a match) and then re-checked exactly on the parsed JSON; if the re-check dropped
+ *   prefilter false positives and fewer than `k` remain, the search repeats with 4× the limit until `k`
+ *   matches are found or the table is exhausted. So `k` hits come back whenever at least `k` records match.
+ * - **listIds** orders by `id` (UTF-8 byte order = Unicode code point order, the same order as
+ *   `RelationalStore.listVersions`) and continues after the last id of the previous page (keyset paging:
+ *   the cursor is the base64url-encoded last id). Each page is a filtered scan with a top-`limit` sort, so
+ *   memory is bounded by `limit`.
+ * - Writes of one store instance are serialised (one LanceDB commit at a time); reads run concurrently.
+ * - Every {@link LanceDbVectorStoreOptions.autoOptimizeEvery} write calls, {@link optimize} runs in the
+ *   background.
+ * - No scalar index is created on `id`: LanceDB's index-assisted merge-insert path has had bugs
+ *   (lance-format/lance#6877 spurious "ambiguous merge" errors after rewrites, #7596 silent zero updates)
+ *   and at dualwrite's sizes a scan is fast enough.
+ *
+ * Errors (all with `component: 'lancedb'`): {@link ValidationError} / {@link DimensionMismatchError} for bad
+ * input (nothing sent), {@link BackendUnavailableError} when the directory is missing, unreadable,
+ * read-only or full (best effort, from LanceDB's messages), {@link TransientBackendError} for commit
+ * conflicts and timeouts, {@link PermanentBackendError} otherwise, {@link ClosedError} after {@link close}.
+ */
+export class LanceDbVectorStore implements VectorStore {
+  /** Backend name used in errors and stats: `'lancedb'`. */
+  readonly name = 'lancedb';
+  /** Vector dimension (float32 components per vector). */
+  readonly dimension: number;
+  /** Largest number of records per LanceDB merge insert / delete (default 5,000). */
+  readonly maxBatchSize: number;
+  /** The options in effect, defaults applied. */
+  readonly options: Readonly<ResolvedLanceDbVectorStoreOptions>;
+
+  readonly #db: Connection;
+  readonly #table: Table;
+  readonly #onAutoOptimizeError: ((error: DualwriteError) => void) | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #writeChain: Promise<unknown> = Promise.resolve();
+  #writesSinceOptimize = 0;
+
+  private constructor(
+    options: ResolvedLanceDbVectorStoreOptions,
+    db: Connection,
+    table: Table,
+    onAutoOptimizeError: ((error: DualwriteError) => void) | undefined,
+  ) {
+    this.options = Object.freeze({ ...options });
+    this.dimension = options.dimension;
+    this.maxBatchSize = options.maxBatchSize;
+    this.#db = db;
+    this.#table = table;
+    this.#onAutoOptimizeError = onAutoOptimizeError;
+  }
+
+  /**
+   * Connects to the database directory `options.uri` (created if missing) and opens table
+   * `options.table`, creating it empty with the adapter's schema if it does not exist.
+   *
+   * @param options - see {@link LanceDbVectorStoreOptions}.
+   * @param hooks.onAutoOptimizeError - receives errors of background auto-optimize runs (they never fail
+   *   the write that triggered them). Default: ignored.
+   * @throws {ValidationError} for invalid options.
+   * @throws {DimensionMismatchError} when the table exists with another vector dimension.
+   * @throws {PermanentBackendError} when the table exists but is not a dualwrite table (other columns).
+   * @throws {BackendUnavailableError} when the directory cannot be created, read or written.
+   */
+  static async open(
+    options: LanceDbVectorStoreOptions,
+    hooks: { onAutoOptimizeError?: (error: DualwriteError) => void } = {},
+  ): Promise<LanceDbVectorStore> {
+    const resolved = resolveLanceDbOptions(options);
+    let db: Connection;
+    try {
+      db = await connect(resolved.uri, { readConsistencyInterval: resolved.readConsistencyIntervalSeconds });
+    } catch (error) {
+      throw toLanceDbError(error, `connecting to ${resolved.uri}`);
+    }
+    try {
+      const table = await openOrCreateTable(db, resolved);
+      return new LanceDbVectorStore(resolved, db, table, hooks.onAutoOptimizeError);
+    } catch (error) {
+      db.close();
+      throw toLanceDbError(error, `opening table "${resolved.table}" in ${resolved.uri}`);
+    }
+  }
+
+  /**
+   * Inserts or replaces records by id (see the class notes for chunking and duplicate handling). With
+   * `rejectStaleVersions`, a record older than the stored one is skipped.
+   * @throws {DimensionMismatchError} when an embedding's length differs from {@link dimension}.
+   * @throws {ValidationError} for NaN/±Infinity components, a non-integer version, or metadata / ids /
+   *   text that cannot be stored (see {@link ADAPTER_LIMITS}). Nothing is written in either case.
+   */
+  upsert(records: readonly VectorRecord[]): Promise<void> {
+    return this.#run('upsert', async () => {
+      if (!Array.isArray(records)) throw new ValidationError('records', 'must be an array', { component });
+      if (records.length === 0) return;
+      const byId = new Map<string, LanceDbRow>();
+      records.forEach((record, i) => {
+        const row = this.#validateRecord(record, `records[${i}]`);
+        byId.delete(row.id); // last wins
+        byId.set(row.id, row);
+      });
+      const rows = [...byId.values()];
+      await this.#exclusive(async () => {
+        for (let i = 0; i < rows.length; i += this.maxBatchSize)
+          await this.#mergeChunk(rows.slice(i, i + this.maxBatchSize));
+        this.#noteWrite();
+      });
+    });
+  }
+
+  /** Deletes ids; unknown ids are ignored. Any id string is safe (quoted literal, no injection). */
+  delete(ids: readonly string[]): Promise<void> {
+    return this.#run('delete', async () => {
+      const unique = storableIds(ids, 'ids');
+      if (unique.length === 0) return;
+      const chunk = Math.min(this.maxBatchSize, PREDICATE_CHUNK);
+      await this.#exclusive(async () => {
+        for (let i = 0; i < unique.length; i += chunk)
+          await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
+        this.#noteWrite();
+      });
+    });
+  }
+
+  /**
+   * Nearest neighbours of `embedding`, best first, at most `k` (1..1,000). `score`/`distance` follow
+   * {@link LanceDbDistance} (cosine by default: score = cosine similarity).
+   * @throws {DimensionMismatchError} when the query's length differs from {@link dimension}.
+   * @throws {ValidationError} for NaN/±Infinity components, `k` outside 1..1000 or a non-scalar filter value.
+   */
+  query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
+    return this.#run('query', async () => {
+      const vector = validateVector(embedding, this.dimension, 'embedding');
+      const k = options?.k;
+      if (!Number.isInteger(k) || k < 1 || k > 1000)
+        throw new ValidationError('options.k', `is ${String(k)}`, { component, limit: 'integer 1..1000' });
+      const filter = validateFilter(options.filter);
+      const where =
+        filter.length > 0 ? filter.map(([key, value]) => metadataPrefilter(key, value)).join(' AND ') : '';
+      for (let limit = k; ; limit *= OVERFETCH_FACTOR) {
+        let q = this.#table
+          .vectorSearch(vector)
+          .distanceType(this.options.distance)
+          .select([COLUMNS.id, COLUMNS.text, COLUMNS.metadata, COLUMNS.version, '_distance'])
+          .limit(limit);
+        if (where) q = q.where(where);
+        const rows = (await q.toArray()) as QueryRow[];
+        const hits: VectorHit[] = [];
+        for (const row of rows) {
+          const hit = this.#toHit(row);
+          if (hit && matchesFilter(hit.metadata, filter)) hits.push(hit);
+          if (hits.length === k) return hits;
+        }
+        if (rows.length < limit) return hits; // table exhausted
+      }
+    });
+  }
+
+  /** Stored versions of `ids`; ids not in the table are absent. */
+  getVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.#run('getVersions', async () => {
+      const unique = storableIds(ids, 'ids');
+      const out = new Map<string, number>();
+      for (let i = 0; i < unique.length; i += PREDICATE_CHUNK) {
+        const rows = (await this.#table
+          .query()
+          .where(idInPredicate(unique.slice(i, i + PREDICATE_CHUNK)))
+          .select([COLUMNS.id, COLUMNS.version])
+          .toArray()) as { id: string; version: bigint | number }[];
+        for (const row of rows) out.set(row.id, Number(row.version));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * One page of `(id, version)` in id order (UTF-8 byte order), `limit` 1..10,000 per page. The cursor is
+   * opaque (base64url of the last id); a page shorter than `limit` ends the listing.
+   * @throws {ValidationError} for a bad `limit` or a cursor this adapter did not produce.
+   */
+  listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
+    return this.#run('listIds', async () => {
+      const limit = options?.limit;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw new ValidationError('options.limit', `is ${String(limit)}`, {
+          component,
+          limit: 'integer 1..10000',
+        });
+      const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+      let q = this.#table
+        .query()
+        .select([COLUMNS.id, COLUMNS.version])
+        .orderBy({ columnName: COLUMNS.id, ascending: true })
+        .limit(limit);
+      if (after !== undefined) q = q.where(idAfterPredicate(after));
+      const rows = (await q.toArray()) as { id: string; version: bigint | number }[];
+      const items = rows.map((r) => ({ id: r.id, version: Number(r.version) }));
+      const last = items[items.length - 1];
+      return { items, nextCursor: items.length === limit && last ? encodeCursor(last.id) : undefined };
+    });
+  }
+
+  /** Number of rows (vectors) in the table. */
+  count(): Promise<number> {
+    return this.#run('count', () => this.#table.countRows());
+  }
+
+  /**
+   * Cheap liveness probe: counts rows, which reads the latest table manifest from disk (no data files).
+   * @throws {BackendUnavailableError} when that fails for any reason (directory removed, unreadable, ...).
+   */
+  ping(): Promise<void> {
+    return this.#run('ping', async () => {
+      try {
+        await this.#table.countRows();
+      } catch (error) {
+        const mapped = toLanceDbError(error, 'ping');
+        if (mapped instanceof ClosedError || mapped instanceof BackendUnavailableError) throw mapped;
+        throw new BackendUnavailableError(mapped.message.replace(/^\[dualwrite\] \[lancedb\] /, ''), {
+          component,
+          cause: error,
+        });
+      }
+    });
+  }
+
+  /**
+   * Compacts small data files into larger ones, prunes table versions older than
+   * `retainVersionsMs` (default 10 minutes) and folds new rows into any index (LanceDB `Table.optimize`, see
+   * https://docs.lancedb.com/maintenance/compaction). Runs exclusively with this store's writes.
+   *
+   * When to call it: every LanceDB write adds a table version and at least one small data fragment, and
+   * reads slow down with the fragment count (measured: ~10× slower queries and id lookups after 200
+   * single-record upserts). The store already calls it every `autoOptimizeEvery` writes (default 50);
+   * call it yourself after a large backlog drain or bulk load, or on a timer if you disabled auto-optimize.
+   * Safe while other processes read or write the table: it only removes versions older than the
+   * retention window, and files no version references only once they are older than 7 days (LanceDB's
+   * `deleteUnverified: false`), so another process's in-progress commit is never broken.
+   * @returns LanceDB's compaction and prune statistics.
+   */
+  optimize(): Promise<LanceDbOptimizeStats> {
+    return this.#run('optimize', () => this.#exclusive(() => this.#optimizeNow()));
+  }
+
+  /**
+   * Waits for in-flight calls (including a background optimize), then releases the table and connection.
+   * Idempotent; every later call throws {@link ClosedError}.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = (async () => {
+        while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+        await this.#writeChain.catch(() => {});
+        try {
+          this.#table.close();
+        } finally {
+          this.#db.close();
+        }
+      })();
+    }
+    return this.#closing;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  /** Runs an operation: rejects after close, maps errors, and tracks it so close() can wait for it. */
+  #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('lancedb vector store', { component }));
+    const promise = (async () => {
+      try {
+        return await fn();
+      } catch (error) {
+        throw toLanceDbError(error, operation);
+      }
+    })();
+    this.#track(promise);
+    return promise;
+  }
+
+  #track(promise: Promise<unknown>): void {
+    this.#inflight.add(promise);
+    const done = () => this.#inflight.delete(promise);
+    promise.then(done, done);
+  }
+
+  /** Serialises writes (and optimize) of this instance: one LanceDB commit at a time. */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#writeChain.then(fn);
+    this.#writeChain = result.catch(() => {});
+    return result;
+  }
+
+  async #mergeChunk(rows: readonly LanceDbRow[]): Promise<void> {
+    const builder = this.#table.mergeInsert(COLUMNS.id);
+    const matched = this.options.rejectStaleVersions
+      ? builder.whenMatchedUpdateAll({ where: `target.${COLUMNS.version} <= source.${COLUMNS.version}` })
+      : builder.whenMatchedUpdateAll();
+    await matched.whenNotMatchedInsertAll().execute(toLanceRows(rows));
+  }
+
+  /** Counts a write call; schedules a background optimize every `autoOptimizeEvery` of them. Call inside #exclusive. */
+  #noteWrite(): void {
+    const every = this.options.autoOptimizeEvery;
+    if (every === 0 || ++this.#writesSinceOptimize < every) return;
+    this.#writesSinceOptimize = 0;
+    const background = this.#exclusive(() => this.#optimizeNow()).then(
+      () => {},
+      (error: unknown) => this.#onAutoOptimizeError?.(toLanceDbError(error, 'auto-optimize')),
+    );
+    this.#track(background);
+  }
+
+  async #optimizeNow(): Promise<OptimizeStats> {
+    const stats = await this.#table.optimize({
+      cleanupOlderThan: new Date(Date.now() - this.options.retainVersionsMs),
+    });
+    this.#writesSinceOptimize = 0;
+    return stats;
+  }
+
+  #validateRecord(record: VectorRecord, field: string): LanceDbRow {
+    if (record === null || typeof record !== 'object')
+      throw new ValidationError(field, 'must be an object', { component });
+    const id = validateId(record.id, `${field}.id`, ADAPTER_LIMITS);
+    const embedding = validateVector(record.embedding, this.dimension, `${field}.embedding`);
+    const text = validateText(record.text, `${field}.text`, ADAPTER_LIMITS);
+    const metadata = validateMetadata(record.metadata, `${field}.metadata`, ADAPTER_LIMITS);
+    if (!Number.isSafeInteger(record.version))
+      throw new ValidationError(`${field}.version`, `must be a safe integer, got ${String(record.version)}`, {
+        component,
+        limit: 'integer within ±(2^53 - 1)',
+      });
+    return { id, embedding, text, metadataJson: JSON.stringify(metadata), version: record.version };
+  }
+
+  #toHit(row: QueryRow): VectorHit | undefined {
+    const distance = Number(row._distance);
+    if (!Number.isFinite(distance)) return undefined; // e.g. cosine against an all-zero vector
+    let metadata: Metadata;
+    try {
+      metadata = JSON.parse(row.metadata) as Metadata;
+    } catch (error) {
+      throw new PermanentBackendError(`row ${JSON.stringify(row.id)} has unparseable metadata JSON`, {
+        component,
+        cause: error,
+      });
+    }
+    return {
+      id: row.id,
+      score: scoreOf(this.options.distance, distance),
+      distance,
+      version: Number(row.version),
+      text: row.text,
+      metadata,
+    };
+  }
+}
+
+interface QueryRow {
+  id: string;
+  text: string;
+  metadata: string;
+  version: bigint | number;
+  _distance: number;
+}
+
+async function openOrCreateTable(db: Connection, options: ResolvedLanceDbVectorStoreOptions): Promise<Table> {
+  let table: Table;
+  try {
+    table = await db.openTable(options.table);
+  } catch (error) {
+    if (!/was not found/i.test(error instanceof Error ? error.message : String(error))) throw error;
+    try {
+      table = await db.createEmptyTable(options.table, lanceDbSchema(options.dimension), {
+        mode: 'create',
+        existOk: true,
+      });
+    } catch (createError) {
+      // Lost a creation race against a table with another schema: inspect what is there.
+      if (!/schema/i.test(createError instanceof Error ? createError.message : String(createError)))
+        throw createError;
+      table = await db.openTable(options.table);
+    }
+  }
+  try {
+    const inspection = inspectSchema(await table.schema());
+    if (!inspection.ok)
+      throw new PermanentBackendError(
+        `table "${options.table}" in ${options.uri} is not a dualwrite table: ${inspection.problem}`,
+        { component },
+      );
+    if (inspection.dimension !== options.dimension)
+      throw new DimensionMismatchError(
+        `options.dimension (table "${options.table}" in ${options.uri})`,
+        inspection.dimension,
+        options.dimension,
+        { component },
+      );
+    return table;
+  } catch (error) {
+    table.close();
+    throw error;
+  }
+}
+
+/** Finite numbers of the right length, as a Float32Array for LanceDB. */
+function validateVector(embedding: unknown, dimension: number, field: string): Float32Array {
+  if (
+    !Array.isArray(embedding) &&
+    !(embedding instanceof Float32Array) &&
+    !(embedding instanceof Float64Array)
+  )
+    throw new ValidationError(field, 'must be an array of numbers', { component });
+  const values = embedding as ArrayLike<unknown>;
+  if (values.length !== dimension)
+    throw new DimensionMismatchError(field, dimension, values.length, { component });
+  const out = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${String(v)}`, {
+        component,
+        limit: 'finite number',
+      });
+    out[i] = v;
+  }
+  return out;
+}
+
+function validateFilter(filter: MetadataFilter | undefined): [string, string | number | boolean][] {
+  if (filter === undefined) return [];
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter))
+    throw new ValidationError('options.filter', 'must be a flat object', { component });
+  const entries = Object.entries(filter);
+  for (const [key, value] of entries) {
+    const ok =
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isFinite(value));
+    if (!ok)
+      throw new ValidationError(`options.filter.${key}`, `must be a string, finite number or boolean`, {
+        component,
+        limit: 'string | finite number | boolean',
+      });
+  }
+  return entries;
+}
+
+function matchesFilter(metadata: Metadata, filter: readonly [string, string | number | boolean][]): boolean {
+  return filter.every(([key, value]) => Object.hasOwn(metadata, key) && metadata[key] === value);
+}
+
+/** Lone UTF-16 surrogate: cannot be stored (UTF-8 encoding would replace it with U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Distinct ids that could be stored; ids that cannot (empty, NUL, lone surrogate) match nothing. */
+function storableIds(ids: readonly string[], field: string): string[] {
+  if (!Array.isArray(ids)) throw new ValidationError(field, 'must be an array of strings', { component });
+  const out = new Set<string>();
+  ids.forEach((id, i) => {
+    if (typeof id !== 'string')
+      throw new ValidationError(`${field}[${i}]`, 'must be a string', { component });
+    if (id.length > 0 && !id.includes('\u0000') && !LONE_SURROGATE.test(id)) out.add(id);
+  });
+  return [...out];
+}
+
+function scoreOf(distance: LanceDbDistance, d: number): number {
+  switch (distance) {
+    case 'cosine':
+      return 1 - d;
+    case 'l2':
+      return 1 / (1 + d);
+    case 'dot':
+      return 1 - d;
+  }
+}
+
+function encodeCursor(lastId: string): string {
+  return Buffer.from(JSON.stringify({ after: lastId }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof parsed.after !== 'string') throw new Error('no "after"');
+    return parsed.after;
+  } catch (error) {
+    throw new ValidationError('options.cursor', 'is not a cursor returned by this store', {
+      component,
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { VectorRecord } from '@dualwrite/core';
+import type { VectorStoreFactory } from '@dualwrite/core/testing';
+import { LanceDbVectorStore, type LanceDbVectorStoreOptions } from '../src/index.js';
+
+/** A fresh temp directory; remove it with `rm(dir, { recursive: true, force: true })`. */
+export function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'dualwrite-lancedb-'));
+}
+
+/**
+ * Suite factory: a store in a fresh temp directory. `maxBatchSize` is small so the large-batch check
+ * really exercises chunking (the suite caps its batch at 2,500 records).
+ */
+export function lanceDbFactory(
+  overrides: Partial<LanceDbVectorStoreOptions> = {},
+  wrap: (store: LanceDbVectorStore) => LanceDbVectorStore = (s) => s,
+): VectorStoreFactory {
+  return async ({ dimension }) => {
+    const dir = await tempDir();
+    const store = await LanceDbVectorStore.open({ uri: dir, dimension, maxBatchSize: 64, ...overrides });
+    return {
+      store: wrap(store),
+      async cleanup() {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+export function randomVector(dimension: number): number[] {
+  return Array.from({ length: dimension }, () => Math.random() * 2 - 1);
+}
+
+export function record(id: string, dimension: number, overrides: Partial<VectorRecord> = {}): VectorRecord {
+  return {
+    id,
+    embedding: randomVector(dimension),
+    text: `text ${id}`,
+    metadata: {},
+    version: 1,
+    ...overrides,
+  };
+}
