@@ -342,6 +342,38 @@ export function writeStrategySuite(
         await dw.put(rec('bp-over'));
       });
 
+      it('backpressure in wait mode holds a write until the backlog drains below the limit', async () => {
+        if (strategyName === 'sync-2pc') return; // sync writes never queue
+        const { dw } = await setup({
+          backpressure: { maxDepth: 3, mode: 'wait', waitTimeoutMs: 10_000, depthCacheMs: 0 },
+        });
+        dw.pause();
+        for (let i = 0; i < 3; i++) await dw.put(rec(`w-${i}`));
+        let done = false;
+        const held = dw.put(rec('w-held')).then(() => {
+          done = true;
+        });
+        await new Promise((r) => setTimeout(r, 150));
+        expect(done).toBe(false);
+        dw.resume();
+        await held;
+        expect(await dw.get('w-held')).toBeDefined();
+        const { deadLetters } = await dw.flush();
+        expect(deadLetters).toBe(0);
+      });
+
+      it('sample-mode reconciliation checks a share of pages and repairs what it finds', async () => {
+        const { dw, vector, relational } = await setup();
+        await dw.putMany(Array.from({ length: 30 }, (_, i) => rec(`s-${String(i).padStart(2, '0')}`)));
+        await dw.flush();
+        await vector.inner.delete(['s-00', 's-29']);
+        const none = await dw.reconcile({ mode: 'sample', sampleRate: 0.5, pageSize: 10, random: () => 0.9 });
+        expect(none).toMatchObject({ mode: 'sample', checkedRecords: 0, missing: 0 });
+        const all = await dw.reconcile({ mode: 'sample', sampleRate: 0.5, pageSize: 10, random: () => 0.1 });
+        expect(all).toMatchObject({ checkedRecords: 30, missing: 2, repairsEnqueued: 2 });
+        await expectConverged(dw, vector, relational);
+      });
+
       if (strategyName === 'batch') {
         it('batching 250 changes makes at most 3 vector calls at batch size 100', async () => {
           const { dw, vector, relational } = await setup({
