@@ -1,1 +1,79 @@
-export {};
+/**
+ * `@dualwrite/chroma`: a {@link ChromaVectorStore} for dualwrite (Chroma 1.x over HTTP via the `chromadb`
+ * 3.x client) and a launcher for a local Chroma server ({@link startLocalChroma}).
+ *
+ * @packageDocumentation
+ */
+export {
+  CHROMA_COMPONENT,
+  type ChromaTransportOptions,
+  chromaErrorMessage,
+  createChromaTransport,
+  errorFromNetwork,
+  errorFromResponse,
+  parseRetryAfter,
+  toDualwriteError,
+} from './chroma-errors.js';
+export {
+  type ChromaDaemonOptions,
+  type ChromaRuntime,
+  type ChromaServerState,
+  chromaHeartbeat,
+  type DebianSource,
+  defaultCacheDir,
+  defaultStateFile,
+  type EnsureChromaRuntimeOptions,
+  ensureChromaRuntime,
+  findFreePort,
+  GLIBC_SHIM_PACKAGES,
+  GLIBC_SHIM_SUITE,
+  type GlibcShimInfo,
+  isOlderVersion,
+  isPortFree,
+  isProcessAlive,
+  isProcessRunning,
+  type LocalChroma,
+  MIN_GLIBC_FOR_BINDING,
+  needsGlibcShim,
+  parseAptSources,
+  readChromaServerState,
+  runChromaServerCli,
+  type StartLocalChromaOptions,
+  startChromaDaemon,
+  startLocalChroma,
+  stopChromaDaemon,
+  stopProcess,
+  systemDebianSource,
+  systemGlibcVersion,
+} from './chroma-local-server.js';
+export {
+  CHROMA_VERSION_KEY,
+  type ChromaRecordMetadata,
+  checkChromaEmbedding,
+  checkChromaId,
+  checkChromaMetadataKey,
+  checkChromaMetadataValue,
+  checkChromaText,
+  fromChromaMetadata,
+  toChromaMetadata,
+  toChromaWhere,
+} from './chroma-metadata.js';
+export {
+  CHROMA_MAX_LIST_LIMIT,
+  CHROMA_MAX_QUERY_K,
+  ChromaVectorStore,
+  chromaScore,
+} from './chroma-vector-store.js';
+export {
+  type ChromaAuthOptions,
+  type ChromaDistance,
+  type ChromaVectorStoreOptions,
+  DEFAULT_CHROMA_COLLECTION,
+  DEFAULT_CHROMA_DATABASE,
+  DEFAULT_CHROMA_DISTANCE,
+  DEFAULT_CHROMA_MAX_REQUEST_BYTES,
+  DEFAULT_CHROMA_REQUEST_TIMEOUT_MS,
+  DEFAULT_CHROMA_TENANT,
+  type ResolvedChromaVectorStoreOptions,
+  resolveChromaVectorStoreOptions,
+} from './chroma-vector-store-options.js';

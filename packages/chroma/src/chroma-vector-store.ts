@@ -1,0 +1,551 @@
+import {
+  BackendUnavailableError,
+  ClosedError,
+  type MetadataValue,
+  PermanentBackendError,
+  ValidationError,
+  type VectorHit,
+  type VectorIdPage,
+  type VectorQueryOptions,
+  type VectorRecord,
+  type VectorStore,
+} from '@dualwrite/core';
+import { ChromaClient, type Collection } from 'chromadb';
+import { CHROMA_COMPONENT, createChromaTransport, toDualwriteError } from './chroma-errors.js';
+import {
+  type ChromaRecordMetadata,
+  checkChromaEmbedding,
+  checkChromaId,
+  checkChromaText,
+  fromChromaMetadata,
+  toChromaMetadata,
+  toChromaWhere,
+} from './chroma-metadata.js';
+import {
+  type ChromaDistance,
+  type ChromaVectorStoreOptions,
+  type ResolvedChromaVectorStoreOptions,
+  resolveChromaVectorStoreOptions,
+} from './chroma-vector-store-options.js';
+
+const component = CHROMA_COMPONENT;
+
+/** Largest `k` accepted by {@link ChromaVectorStore.query} (the `VectorStore` contract's bound). */
+export const CHROMA_MAX_QUERY_K = 1000;
+/** Largest page accepted by {@link ChromaVectorStore.listIds} (the `VectorStore` contract's bound). */
+export const CHROMA_MAX_LIST_LIMIT = 10_000;
+
+interface PreparedRecord {
+  id: string;
+  embedding: number[];
+  document: string;
+  metadata: ChromaRecordMetadata;
+  bytes: number;
+}
+
+/** Little-endian float32 bytes as base64: the embedding encoding Chroma accepts when `supports_base64_encoding`. */
+function float32Base64(embedding: readonly number[]): string {
+  const bytes = Buffer.allocUnsafe(embedding.length * 4);
+  for (let i = 0; i < embedding.length; i++) bytes.writeFloatLE(embedding[i]!, i * 4);
+  return bytes.toString('base64');
+}
+
+/** Score from a Chroma distance (see {@link ChromaDistance}). */
+export function chromaScore(distance: number, space: ChromaDistance): number {
+  return space === 'l2' ? -distance : 1 - distance;
+}
+
+/**
+ * {@link VectorStore} backed by a Chroma 1.x server over HTTP (the `chromadb` 3.x JS client).
+ *
+ * - Records map to Chroma as: id → id, embedding → embedding, text → document, metadata → metadata plus the
+ *   version under `_dw_version` (see `chroma-metadata.ts`).
+ * - The collection is created on first use (`getOrCreateCollection`) with `configuration.hnsw.space` =
+ *   {@link ChromaVectorStoreOptions.distance} and no embedding function (`embeddingFunction: null`: dualwrite
+ *   always sends embeddings, so the client never loads a model). If the collection already exists with a
+ *   different space, the first call throws {@link ValidationError} (`options.distance`).
+ * - Writes are validated completely before anything is sent, de-duplicated (last wins), and split into
+ *   requests of at most {@link maxBatchSize} records and about `maxRequestBytes` bytes. A multi-request
+ *   call is not atomic: if request 3 of 5 fails, 1–2 stay applied (upserts/deletes are idempotent, so a retry
+ *   converges).
+ * - Errors are typed (component `'chroma'`); see `chroma-errors.ts` for the HTTP mapping.
+ *
+ * Create instances with {@link ChromaVectorStore.open}.
+ */
+export class ChromaVectorStore implements VectorStore {
+  /** Always `'chroma'`. */
+  readonly name = 'chroma';
+  /** Vector dimension (from the options). */
+  readonly dimension: number;
+  /** Distance function of the collection. */
+  readonly distance: ChromaDistance;
+  /** Collection name. */
+  readonly collectionName: string;
+  /** Server base URL. */
+  readonly url: string;
+  /**
+   * `true` when the typed transport (timeouts, status codes, `Retry-After`) could be installed into the
+   * `chromadb` client (it replaces the client's internal `fetch`). When `false`, errors are mapped from the
+   * client's own error classes and lose the HTTP status and `Retry-After`.
+   */
+  readonly transportInstalled: boolean;
+
+  readonly #options: ResolvedChromaVectorStoreOptions;
+  readonly #client: ChromaClient;
+  readonly #transport: (request: Request) => Promise<Response>;
+  #serverMaxBatchSize: number | undefined;
+  #base64 = true;
+  #collection: Promise<Collection> | undefined;
+  #closed = false;
+
+  private constructor(options: ResolvedChromaVectorStoreOptions) {
+    this.#options = options;
+    this.dimension = options.dimension;
+    this.distance = options.distance;
+    this.collectionName = options.collection;
+    this.url = options.url;
+    const url = new URL(options.url);
+    const ssl = url.protocol === 'https:';
+    this.#client = new ChromaClient({
+      host: url.hostname,
+      port: url.port ? Number(url.port) : ssl ? 443 : 80,
+      ssl,
+      tenant: options.tenant,
+      database: options.database,
+      headers: options.headers,
+    });
+    // The client's HTTP layer (a hey-api client) accepts a replacement fetch. `apiClient` is not part of
+    // chromadb's typed API, so feature-detect it.
+    const api = (
+      this.#client as unknown as { apiClient?: { setConfig?: (config: Record<string, unknown>) => unknown } }
+    ).apiClient;
+    this.#transport = createChromaTransport({ timeoutMs: options.requestTimeoutMs });
+    if (typeof api?.setConfig === 'function') {
+      api.setConfig({ fetch: this.#transport, baseUrl: options.url });
+      this.transportInstalled = true;
+    } else this.transportInstalled = false;
+  }
+
+  /**
+   * Creates a store and asks the server for its limits (`GET /api/v2/pre-flight-checks` via
+   * `client.getMaxBatchSize()`). The collection itself is created lazily on first use.
+   *
+   * When {@link ChromaVectorStoreOptions.maxBatchSize} is given and the server is unreachable, the store is
+   * still returned (the server limit is fetched on first use), so an application can start while Chroma is
+   * down.
+   *
+   * @throws {ValidationError} for invalid options.
+   * @throws {BackendUnavailableError} when the server cannot be reached (and no `maxBatchSize` override is set).
+   * @throws {TransientBackendError} / {@link PermanentBackendError} when the pre-flight request fails.
+   */
+  static async open(options: ChromaVectorStoreOptions): Promise<ChromaVectorStore> {
+    const store = new ChromaVectorStore(resolveChromaVectorStoreOptions(options));
+    try {
+      await store.#serverLimits();
+    } catch (error) {
+      if (!(error instanceof BackendUnavailableError && store.#options.maxBatchSize !== undefined))
+        throw error;
+    }
+    return store;
+  }
+
+  /**
+   * Records per `upsert`/`delete`/`getVersions` request: `min(options.maxBatchSize, server max_batch_size)`.
+   * Before the server limit is known (only possible with an override and an unreachable server) this is the
+   * override.
+   */
+  get maxBatchSize(): number {
+    const override = this.#options.maxBatchSize;
+    const server = this.#serverMaxBatchSize;
+    if (override === undefined) return server ?? 1;
+    return server === undefined ? override : Math.min(override, server);
+  }
+
+  /** The server's own `max_batch_size`, once known (`undefined` before the first successful request). */
+  get serverMaxBatchSize(): number | undefined {
+    return this.#serverMaxBatchSize;
+  }
+
+  async #serverLimits(): Promise<number> {
+    if (this.#serverMaxBatchSize === undefined) {
+      try {
+        const max = await this.#client.getMaxBatchSize();
+        this.#base64 = await this.#client.supportsBase64Encoding();
+        // -1 = the server did not say; fall back to the override or a conservative default.
+        this.#serverMaxBatchSize = max > 0 ? max : (this.#options.maxBatchSize ?? 1000);
+      } catch (error) {
+        throw toDualwriteError(error, 'chroma pre-flight-checks');
+      }
+    }
+    return this.maxBatchSize;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('chroma vector store', { component });
+  }
+
+  #getCollection(): Promise<Collection> {
+    this.#collection ??= (async () => {
+      let collection: Collection;
+      try {
+        collection = await this.#client.getOrCreateCollection({
+          name: this.collectionName,
+          embeddingFunction: null,
+          configuration: { hnsw: { space: this.distance } },
+        });
+      } catch (error) {
+        throw toDualwriteError(error, `chroma get-or-create collection "${this.collectionName}"`);
+      }
+      const config = collection.configuration as
+        | { hnsw?: { space?: string | null } | null; spann?: { space?: string | null } | null }
+        | undefined;
+      const space = config?.hnsw?.space ?? config?.spann?.space ?? collection.metadata?.['hnsw:space'];
+      if (typeof space === 'string' && space !== this.distance)
+        throw new ValidationError(
+          'options.distance',
+          `collection "${this.collectionName}" already exists with distance "${space}", not "${this.distance}"`,
+          { component },
+        );
+      return collection;
+    })();
+    const pending = this.#collection;
+    pending.catch(() => {
+      if (this.#collection === pending) this.#collection = undefined;
+    });
+    return pending;
+  }
+
+  /** Runs `fn` against the collection; re-resolves it once if the server says it no longer exists (404). */
+  async #withCollection<T>(op: string, fn: (collection: Collection) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      this.#assertOpen();
+      const collection = await this.#getCollection();
+      try {
+        return await fn(collection);
+      } catch (error) {
+        const mapped = toDualwriteError(error, `chroma ${op}`);
+        if (attempt === 0 && mapped instanceof PermanentBackendError && mapped.status === 404) {
+          if (this.#collection) {
+            const current = await this.#collection.catch(() => undefined);
+            if (current === collection) this.#collection = undefined;
+          }
+          continue;
+        }
+        throw mapped;
+      }
+    }
+  }
+
+  #estimateBytes(id: string, document: string, metadata: ChromaRecordMetadata): number {
+    const embeddingBytes = this.#base64 ? Math.ceil((this.dimension * 4) / 3) + 4 : this.dimension * 24;
+    return (
+      Buffer.byteLength(id, 'utf8') +
+      Buffer.byteLength(JSON.stringify(document), 'utf8') +
+      Buffer.byteLength(JSON.stringify(metadata), 'utf8') +
+      embeddingBytes +
+      32
+    );
+  }
+
+  /** Splits `items` into chunks of at most `maxCount` items and (soft) `maxBytes` estimated bytes. */
+  static #chunk<T>(
+    items: readonly T[],
+    maxCount: number,
+    maxBytes: number,
+    size: (item: T) => number,
+  ): T[][] {
+    const chunks: T[][] = [];
+    let current: T[] = [];
+    let bytes = 0;
+    for (const item of items) {
+      const s = size(item);
+      if (current.length > 0 && (current.length >= maxCount || bytes + s > maxBytes)) {
+        chunks.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(item);
+      bytes += s;
+    }
+    if (current.length > 0) chunks.push(current);
+    return chunks;
+  }
+
+  #checkIds(ids: readonly string[], field: string): string[] {
+    if (!Array.isArray(ids))
+      throw new ValidationError(field, `must be an array of ids, got ${typeof ids}`, { component });
+    const unique = new Set<string>();
+    for (let i = 0; i < ids.length; i++) unique.add(checkChromaId(ids[i], `${field}[${i}]`));
+    return [...unique];
+  }
+
+  /**
+   * Inserts or replaces records by id. Everything is validated before the first request; duplicate ids are
+   * collapsed (the last occurrence wins); the rest is sent in chunks (see {@link maxBatchSize}).
+   *
+   * @throws {DimensionMismatchError} `records[i].embedding` has the wrong length (nothing sent).
+   * @throws {ValidationError} bad id/text/version, NaN/±Infinity, or metadata that is not a flat map of
+   *   string/finite number/boolean with valid keys (nothing sent).
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError} from the
+   *   server (earlier chunks may have been applied).
+   * @throws {ClosedError} after {@link close}.
+   */
+  async upsert(records: readonly VectorRecord[]): Promise<void> {
+    this.#assertOpen();
+    if (!Array.isArray(records))
+      throw new ValidationError('records', `must be an array, got ${typeof records}`, { component });
+    const byId = new Map<string, PreparedRecord>();
+    for (let i = 0; i < records.length; i++) {
+      const field = `records[${i}]`;
+      const record = records[i] as unknown;
+      if (record === null || typeof record !== 'object' || Array.isArray(record))
+        throw new ValidationError(field, 'must be an object', { component });
+      const r = record as Partial<VectorRecord>;
+      const id = checkChromaId(r.id, `${field}.id`);
+      const embedding = checkChromaEmbedding(r.embedding, this.dimension, `${field}.embedding`);
+      const document = checkChromaText(r.text, `${field}.text`);
+      const metadata = toChromaMetadata(r.metadata, r.version, `${field}.metadata`);
+      byId.delete(id); // keep the last occurrence's position too
+      byId.set(id, { id, embedding, document, metadata, bytes: 0 });
+    }
+    if (byId.size === 0) return;
+    const maxCount = await this.#serverLimits();
+    const prepared = [...byId.values()];
+    for (const p of prepared) p.bytes = this.#estimateBytes(p.id, p.document, p.metadata);
+    const chunks = ChromaVectorStore.#chunk(
+      prepared,
+      maxCount,
+      this.#options.maxRequestBytes,
+      (p) => p.bytes,
+    );
+    for (const chunk of chunks)
+      await this.#withCollection('upsert', (collection) => this.#upsertChunk(collection, chunk));
+  }
+
+  /**
+   * Chroma's upsert MERGES metadata: keys missing from the new metadata keep their old values. dualwrite
+   * replaces the whole record, so keys the stored copy has and the new one lacks must be sent as `null`
+   * (which removes them). The `chromadb` client drops `null` values, so that case goes straight to the
+   * REST endpoint (same transport, headers and typed errors). One `get` per chunk finds the stale keys.
+   * Caveat: a concurrent writer adding keys between that `get` and the upsert can leave them behind.
+   */
+  async #upsertChunk(collection: Collection, chunk: readonly PreparedRecord[]): Promise<void> {
+    const existing = await collection.get({ ids: chunk.map((p) => p.id), include: ['metadatas'] });
+    const byId = new Map(chunk.map((p) => [p.id, p]));
+    const stale = new Map<string, string[]>();
+    for (let i = 0; i < existing.ids.length; i++) {
+      const next = byId.get(existing.ids[i]!);
+      const keys = Object.keys(existing.metadatas[i] ?? {}).filter(
+        (k) => next && !Object.hasOwn(next.metadata, k),
+      );
+      if (next && keys.length > 0) stale.set(next.id, keys);
+    }
+    if (stale.size === 0) {
+      await collection.upsert({
+        ids: chunk.map((p) => p.id),
+        embeddings: chunk.map((p) => p.embedding),
+        documents: chunk.map((p) => p.document),
+        metadatas: chunk.map((p) => p.metadata),
+      });
+      return;
+    }
+    const { tenant, database, url, headers } = this.#options;
+    const endpoint = `${url}/api/v2/tenants/${encodeURIComponent(tenant)}/databases/${encodeURIComponent(database)}/collections/${encodeURIComponent(collection.id)}/upsert`;
+    const body = {
+      ids: chunk.map((p) => p.id),
+      embeddings: chunk.map((p) => (this.#base64 ? float32Base64(p.embedding) : p.embedding)),
+      documents: chunk.map((p) => p.document),
+      metadatas: chunk.map((p) => {
+        const removed = stale.get(p.id);
+        if (!removed) return p.metadata;
+        const m: Record<string, MetadataValue | null> = { ...p.metadata };
+        for (const k of removed) m[k] = null;
+        return m;
+      }),
+    };
+    const response = await this.#transport(
+      new Request(endpoint, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+    );
+    await response.arrayBuffer();
+  }
+
+  /**
+   * Deletes ids (unknown ids are ignored; duplicates collapsed). Ids are sent as a JSON list, never inside a
+   * predicate, so any id string is safe.
+   * @throws {ValidationError} for a non-string/empty id or one with NUL/lone surrogates (nothing sent).
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async delete(ids: readonly string[]): Promise<void> {
+    this.#assertOpen();
+    const unique = this.#checkIds(ids, 'ids');
+    if (unique.length === 0) return;
+    const maxCount = await this.#serverLimits();
+    for (const chunk of ChromaVectorStore.#chunk(unique, maxCount, Number.POSITIVE_INFINITY, () => 0))
+      await this.#withCollection('delete', (collection) => collection.delete({ ids: chunk }));
+  }
+
+  /**
+   * Nearest neighbours, best first, at most `k` (fewer when the collection holds fewer matches).
+   * `score` follows {@link ChromaDistance} (cosine: 1 − distance); `distance` is Chroma's raw distance.
+   * The filter is an equality match on every key (`$eq`, several keys combined with `$and`; see
+   * https://docs.trychroma.com/docs/querying-collections/metadata-filtering). Like any HNSW index the search
+   * is approximate once the collection outgrows Chroma's brute-force buffer.
+   *
+   * @throws {DimensionMismatchError} when `embedding.length !== dimension`.
+   * @throws {ValidationError} for NaN/±Infinity, `k` outside 1..1000, or an invalid filter key/value.
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
+    this.#assertOpen();
+    const vector = checkChromaEmbedding(embedding, this.dimension, 'embedding');
+    const k = options?.k;
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > CHROMA_MAX_QUERY_K)
+      throw new ValidationError(
+        'options.k',
+        `must be an integer in 1..${CHROMA_MAX_QUERY_K}, got ${String(k)}`,
+        {
+          component,
+          limit: `integer 1..${CHROMA_MAX_QUERY_K}`,
+        },
+      );
+    const where = toChromaWhere(options.filter, 'options.filter');
+    const result = await this.#withCollection('query', (collection) =>
+      collection.query({
+        queryEmbeddings: [vector],
+        nResults: k,
+        ...(where ? { where } : {}),
+        include: ['metadatas', 'documents', 'distances'],
+      }),
+    );
+    const ids = result.ids[0] ?? [];
+    const distances = result.distances[0] ?? [];
+    const documents = result.documents[0] ?? [];
+    const metadatas = result.metadatas[0] ?? [];
+    const hits: VectorHit[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const distance = distances[i] ?? Number.NaN;
+      const { metadata, version } = fromChromaMetadata(metadatas[i] as Record<string, unknown> | null);
+      hits.push({
+        id: ids[i]!,
+        score: chromaScore(distance, this.distance),
+        distance,
+        version,
+        text: documents[i] ?? '',
+        metadata,
+      });
+    }
+    return hits;
+  }
+
+  /**
+   * Stored versions of `ids` (absent ids are missing from the map; records written by other tools without
+   * `_dw_version` read as version 0). Requests are chunked at {@link maxBatchSize}.
+   * @throws {ValidationError} for an invalid id.
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    this.#assertOpen();
+    const unique = this.#checkIds(ids, 'ids');
+    const out = new Map<string, number>();
+    if (unique.length === 0) return out;
+    const maxCount = await this.#serverLimits();
+    for (const chunk of ChromaVectorStore.#chunk(unique, maxCount, Number.POSITIVE_INFINITY, () => 0)) {
+      const result = await this.#withCollection('get', (collection) =>
+        collection.get({ ids: chunk, include: ['metadatas'] }),
+      );
+      for (let i = 0; i < result.ids.length; i++)
+        out.set(
+          result.ids[i]!,
+          fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
+        );
+    }
+    return out;
+  }
+
+  /**
+   * Pages through all ids with their versions using Chroma's `limit`/`offset` (`get` order: insertion order
+   * of the internal record offsets, stable while nothing is written). The cursor is the decimal offset of the
+   * next page. Caveat: offsets shift when records are deleted (a later page may skip ids) or added (ids may
+   * repeat) during the scan; reconciliation tolerates this and converges on the next run.
+   *
+   * @param options.limit - page size, 1..10,000.
+   * @param options.cursor - `nextCursor` of the previous page, or `undefined` for the first page.
+   * @throws {ValidationError} for a bad `limit` or a cursor not produced by this method.
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
+    this.#assertOpen();
+    const limit = options?.limit;
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > CHROMA_MAX_LIST_LIMIT)
+      throw new ValidationError(
+        'options.limit',
+        `must be an integer in 1..${CHROMA_MAX_LIST_LIMIT}, got ${String(limit)}`,
+        {
+          component,
+          limit: `integer 1..${CHROMA_MAX_LIST_LIMIT}`,
+        },
+      );
+    const cursor = options.cursor;
+    if (cursor !== undefined && (typeof cursor !== 'string' || !/^(0|[1-9]\d{0,15})$/.test(cursor)))
+      throw new ValidationError(
+        'options.cursor',
+        `is not a cursor returned by listIds: ${JSON.stringify(cursor)}`,
+        {
+          component,
+        },
+      );
+    const offset = cursor === undefined ? 0 : Number(cursor);
+    // Ask for one extra row to know whether another page exists without an empty round trip.
+    const result = await this.#withCollection('get', (collection) =>
+      collection.get({ limit: limit + 1, offset, include: ['metadatas'] }),
+    );
+    const items: { id: string; version: number }[] = [];
+    const n = Math.min(limit, result.ids.length);
+    for (let i = 0; i < n; i++)
+      items.push({
+        id: result.ids[i]!,
+        version: fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
+      });
+    return { items, nextCursor: result.ids.length > limit ? String(offset + limit) : undefined };
+  }
+
+  /**
+   * Number of records in the collection.
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async count(): Promise<number> {
+    return this.#withCollection('count', (collection) => collection.count());
+  }
+
+  /**
+   * `GET /api/v2/heartbeat`.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   * @throws {TransientBackendError} on timeout or 5xx.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async ping(): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#client.heartbeat();
+    } catch (error) {
+      throw toDualwriteError(error, 'chroma heartbeat');
+    }
+  }
+
+  /**
+   * Marks the store closed (the HTTP client holds no resources to release). Idempotent; later calls throw
+   * {@link ClosedError}. Requests already in flight complete normally.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
