@@ -31,6 +31,7 @@ import {
   type SqliteTableNames,
   sqliteTableNames,
 } from './sqlite-relational-store-options.js';
+import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`). */
 export const SQLITE_MAX_PAGE = 10_000;
@@ -505,7 +506,7 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
-      this.#db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) });
+      this.#db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) });
       return this.#db;
     } catch (error) {
       if (database === undefined) opened?.close();

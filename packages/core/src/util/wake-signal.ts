@@ -1,15 +1,21 @@
 import type { Clock } from './clock.js';
 
-/** Lets sleepers be woken early: `wait(ms)` resolves after `ms` or at the next `notify()`. */
+/**
+ * Lets sleepers be woken early: `wait(ms)` resolves after `ms` or at the next `notify()`. A `notify()`
+ * with nobody waiting costs nothing (it is on every write's path).
+ */
 export class WakeSignal {
-  private controller = new AbortController();
+  private controller: AbortController | null = null;
 
   notify(): void {
-    this.controller.abort();
-    this.controller = new AbortController();
+    const waiting = this.controller;
+    if (!waiting) return;
+    this.controller = null;
+    waiting.abort();
   }
 
   wait(clock: Clock, ms: number): Promise<void> {
+    this.controller ??= new AbortController();
     return clock.sleep(ms, this.controller.signal);
   }
 }
