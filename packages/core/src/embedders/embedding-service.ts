@@ -17,9 +17,11 @@ export class EmbeddingService {
 
   /**
    * One embedding per text, in order.
+   * @param options.persist - store new embeddings in the cache (default `true`); search queries pass
+   *   `false` so reads never grow the cache.
    * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length.
    */
-  async embed(texts: readonly string[]): Promise<number[][]> {
+  async embed(texts: readonly string[], options: { persist?: boolean } = {}): Promise<number[][]> {
     const keys = texts.map((t) => `${this.embedder.id}:${textHash(t)}`);
     const cached = await this.relational.getCachedEmbeddings([...new Set(keys)]);
     const missing = new Map<string, string>();
@@ -41,7 +43,7 @@ export class EmbeddingService {
         ),
       }));
       this.metrics.embeddedTexts += entries.length;
-      await this.relational.putCachedEmbeddings(entries);
+      if (options.persist !== false) await this.relational.putCachedEmbeddings(entries);
       for (const e of entries) cached.set(e.key, e.embedding);
     }
     return keys.map((k) => cached.get(k)!);

@@ -192,8 +192,12 @@ export class DualWrite<Native = unknown> {
   /**
    * Runs `fn` in one SQL transaction with a {@link UnitOfWork}: the application writes its own tables
    * through `uow.db` and records through `uow.put` / `uow.delete`; records, outbox entries and app rows
-   * commit together (transactional outbox). After commit, async strategies deliver in the background;
-   * sync-2pc delivers before this resolves.
+   * commit together (transactional outbox). After commit, async strategies deliver in the background.
+   * Under sync-2pc this resolves only once the committed records are delivered: it is "commit, then
+   * deliver synchronously" (the application's rows cannot wait on a network call inside the SQL
+   * transaction), so a vector-store failure surfaces as a {@link TimeoutError} after
+   * `unitOfWorkTimeoutMs` with the write committed and still queued — never lost — and embeddings of
+   * records put without one are computed by the drain worker.
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
     return this.track(async () => {
@@ -237,7 +241,7 @@ export class DualWrite<Native = unknown> {
     if (typeof query === 'string') {
       if (!this.embeddings)
         throw new ValidationError('text', 'text search needs an embedder; pass an embedding');
-      [embedding] = (await this.embeddings.embed([query])) as [number[]];
+      [embedding] = (await this.embeddings.embed([query], { persist: false })) as [number[]];
     } else embedding = validateEmbedding(query, this.vector.dimension, 'embedding');
     const policy = options.staleHits ?? this.staleHits;
     const hits = await this.vector.query(embedding, { k: Math.min(1000, k * 2 + 10), filter });

@@ -1,0 +1,67 @@
+/**
+ * Process entry: `node --import tsx --conditions=source src/main.ts [--config file.json]` (one process, so
+ * signals reach it directly; `pnpm start` runs exactly this).
+ * Loads and validates the config (exit 1 naming the bad key), builds the service, listens, and on
+ * SIGTERM/SIGINT stops accepting requests, drains the outbox up to `shutdown.drainTimeoutMs`, closes the
+ * stores and exits 0. What could not drain stays in the outbox and is delivered after the next start.
+ */
+import closeWithGrace from 'close-with-grace';
+import { BackendConfigError } from './backends/backend-config-error.js';
+import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
+import type { DemoServer } from './server.js';
+
+function fail(prefix: string, error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`[demo-api] ${prefix}: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let config: ResolvedConfig;
+  try {
+    config = loadConfig({ argv: process.argv.slice(2) });
+  } catch (error) {
+    if (error instanceof ConfigError) fail('configuration error', error);
+    throw error;
+  }
+
+  let server: DemoServer;
+  try {
+    // Loaded only after the config is valid: a config error answers fast, without loading the backends.
+    const { buildServer } = await import('./server.js');
+    server = await buildServer(config);
+  } catch (error) {
+    fail(error instanceof BackendConfigError ? 'configuration error' : 'cannot start', error);
+  }
+  const { app, ctx } = server;
+
+  // Past the drain budget plus time for in-flight requests and closing the stores, give up (exit 1).
+  const { drainTimeoutMs } = config.shutdown;
+  closeWithGrace(
+    { delay: drainTimeoutMs + config.strategy.syncTimeoutMs + 15_000, logger: app.log },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'fatal error: shutting down');
+      else app.log.info({ signal, drainTimeoutMs }, 'shutting down: no new requests, draining the outbox');
+      const report = await server.close({ drain: true, timeoutMs: drainTimeoutMs });
+      app.log.info(
+        report,
+        report.drained
+          ? 'outbox drained, stores closed'
+          : `${report.remaining} change(s) left in the outbox: they are delivered after the next start`,
+      );
+    },
+  );
+
+  await app.listen({ host: config.server.host, port: config.server.port });
+  app.log.info(
+    {
+      strategy: ctx.dw.strategyName,
+      backends: ctx.backends.describe,
+      auth: config.server.authToken ? 'bearer token required' : 'open',
+      configFile: config.configFile,
+    },
+    'demo-api ready',
+  );
+}
+
+main().catch((error) => fail('cannot start', error));

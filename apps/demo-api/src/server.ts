@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type CloseReport,
+  createDualWrite,
+  type DeliveryOptions,
+  type DualWrite,
+  type StrategyConfig,
+} from '@dualwrite/core';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifySchemaCompiler, type FastifyServerOptions } from 'fastify';
+import type { App, AppContext } from './app-context.js';
+import { type BackendHooks, type Backends, openBackends } from './backends/open-backends.js';
+import type { ResolvedConfig } from './config/load.js';
+import type { AppConfig } from './config/schema.js';
+import { installAuth } from './http/auth.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { Telemetry } from './metrics/telemetry.js';
+import { ASSETS_PREFIX, dashboardRoutes } from './routes/dashboard.js';
+import { openApiRoutes } from './routes/openapi.js';
+import { opsRoutes } from './routes/ops.js';
+import { searchRoutes } from './routes/search.js';
+import { summaryRoutes } from './routes/summaries.js';
+import { syncRoutes } from './routes/sync.js';
+import { migrateSummaries } from './summaries/migrations.js';
+import { SummaryService } from './summaries/summary-service.js';
+import type { StoreKysely } from './summaries/table.js';
+
+/** Test-only seams of {@link buildServer}; none of them is reachable from configuration. */
+export interface TestHooks extends BackendHooks {
+  /** Delivery knobs passed to `createDualWrite` (e.g. faster backoff in tests). */
+  delivery?: Partial<DeliveryOptions>;
+  /** Sampling period of the dashboard history, ms. */
+  historyIntervalMs?: number;
+  /** Pino options/stream override (e.g. to capture logs). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** A built (not yet listening) service. */
+export interface DemoServer {
+  app: App;
+  ctx: AppContext;
+  /**
+   * Stops accepting requests, waits for in-flight ones, drains the outbox up to `timeoutMs` (when `drain`,
+   * default true) and closes both stores. What could not drain stays in the outbox for the next start.
+   * Idempotent.
+   */
+  close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport>;
+}
+
+/** The core strategy config for the service's strategy settings. */
+export function strategyConfig(s: AppConfig['strategy']): StrategyConfig {
+  switch (s.name) {
+    case 'sync-2pc':
+      return {
+        name: 'sync-2pc',
+        onVectorFailure: 'fail',
+        repairConcurrency: s.concurrency,
+        unitOfWorkTimeoutMs: s.syncTimeoutMs,
+      };
+    case 'async-queue':
+      return { name: 'async-queue', concurrency: s.concurrency };
+    default:
+      return {
+        name: 'batch',
+        maxBatchSize: s.batchSize,
+        maxDelayMs: s.maxDelayMs,
+        concurrency: s.concurrency,
+      };
+  }
+}
+
+async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: TestHooks) {
+  try {
+    const dw = await createDualWrite<StoreKysely>({
+      relational: backends.relational,
+      vector: backends.vector,
+      embedder: backends.embedder,
+      strategy: strategyConfig(config.strategy),
+      delivery: { maxAttempts: config.strategy.maxAttempts, ...hooks.delivery },
+      ...(config.backpressure.maxDepth > 0
+        ? {
+            backpressure: {
+              maxDepth: config.backpressure.maxDepth,
+              mode: config.backpressure.mode,
+              waitTimeoutMs: config.backpressure.waitTimeoutMs,
+            },
+          }
+        : {}),
+    });
+    await dw.relational.transaction((tx) => migrateSummaries(tx.native));
+    return dw;
+  } catch (error) {
+    await backends.vector.close().catch(() => {});
+    await backends.relational.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Request validation: JSON bodies are checked strictly (no type coercion: `"k": "5"` is a 400), query
+ * strings and path params coerce scalars (`?limit=5`). Unknown body fields are errors naming the field,
+ * not silently dropped; the first error is reported.
+ */
+function validatorCompiler(): FastifySchemaCompiler<unknown> {
+  const common = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const body = new Ajv({ ...common, coerceTypes: false });
+  const other = new Ajv({ ...common, coerceTypes: true });
+  return ({ schema, httpPart }) => (httpPart === 'body' ? body : other).compile(schema as object);
+}
+
+function createFastify(config: ResolvedConfig, hooks: TestHooks): App {
+  const app = Fastify({
+    logger: hooks.logger ?? { level: config.server.logLevel },
+    bodyLimit: config.server.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    routerOptions: { maxParamLength: 2_048 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
+  return app;
+}
+
+/**
+ * Builds the service from a validated config: opens the backends, creates the dualwrite facade (which
+ * initialises the store schema and recovers what a previous run left in the outbox), migrates the
+ * `summaries` table, and registers every route. Call `app.listen()` to serve.
+ */
+export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {}): Promise<DemoServer> {
+  const backends = await openBackends(config, hooks);
+  const dw: DualWrite<StoreKysely> = await openDualWrite(config, backends, hooks);
+  const telemetry = new Telemetry(dw, { historyIntervalMs: hooks.historyIntervalMs });
+  const summaries = new SummaryService({ dw, reader: backends.reader, dimension: backends.vector.dimension });
+  const ctx: AppContext = { config, dw, summaries, telemetry, backends };
+
+  const app = createFastify(config, hooks);
+  try {
+    installErrorHandling(app, config.server.bodyLimitBytes);
+    // POST routes whose body is optional (flush, reconcile, requeue): no body means `{}`.
+    app.addHook('preValidation', async (request) => {
+      if (request.method === 'POST' && (request.body === undefined || request.body === null))
+        request.body = {};
+    });
+    app.addHook('onSend', async (request, reply) => {
+      reply.header('x-request-id', String(request.id));
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      telemetry.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+    });
+    await installAuth(app, config.server.authToken, [ASSETS_PREFIX]);
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'dualwrite demo API: code summaries',
+          description:
+            'Stores natural-language summaries of code symbols in a relational database (source of truth) and ' +
+            'a vector index kept consistent by dualwrite, and searches them. Errors are `{ error: { code, ' +
+            'message, field?, limit? } }`.',
+          version: '0.1.0',
+        },
+        components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+        tags: [
+          { name: 'summaries', description: 'Create, read, list, delete summaries' },
+          { name: 'search', description: 'Nearest summaries to a text or embedding' },
+          { name: 'sync', description: 'Outbox status and operations' },
+          { name: 'ops', description: 'Probes and metrics (no token needed)' },
+        ],
+      },
+    });
+    summaryRoutes(app, ctx);
+    searchRoutes(app, ctx);
+    syncRoutes(app, ctx);
+    opsRoutes(app, ctx);
+    openApiRoutes(app);
+    await dashboardRoutes(app);
+    await app.ready();
+  } catch (error) {
+    await app.close().catch(() => {});
+    await dw.close({ drain: false }).catch(() => {});
+    throw error;
+  }
+  telemetry.start();
+
+  let closing: Promise<CloseReport> | undefined;
+  return {
+    app,
+    ctx,
+    close(options = {}) {
+      closing ??= (async () => {
+        await app.close();
+        telemetry.stop();
+        return dw.close({
+          drain: options.drain ?? true,
+          timeoutMs: options.timeoutMs ?? config.shutdown.drainTimeoutMs,
+        });
+      })();
+      return closing;
+    },
+  };
+}

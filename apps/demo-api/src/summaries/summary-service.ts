@@ -1,0 +1,314 @@
+import {
+  BackendUnavailableError,
+  DimensionMismatchError,
+  type DualWrite,
+  type MetadataFilter,
+  type SyncStatus,
+  TimeoutError,
+  TransientBackendError,
+  type UnitOfWork,
+  ValidationError,
+} from '@dualwrite/core';
+import { ApiError } from '../http/api-error.js';
+import type {
+  ListQuery,
+  SearchBody,
+  SearchHit,
+  Summary,
+  SummaryInput,
+  WriteOutcome,
+} from '../http/schemas.js';
+import { SummaryRepository } from './repository.js';
+import type { StoreKysely, SummaryLevel, SummaryRow } from './table.js';
+
+/** What {@link SummaryService} needs. */
+export interface SummaryServiceOptions {
+  /** The dualwrite facade (its relational store's native handle is a Kysely instance). */
+  dw: DualWrite<StoreKysely>;
+  /** Kysely for reads outside store transactions (e.g. `SqliteRelationalStore.kysely`). */
+  reader: () => StoreKysely;
+  /** Embedding dimension of the index. */
+  dimension: number;
+}
+
+/** Core's record field names → the API's. */
+const FIELD_NAMES: Record<string, string> = {
+  id: 'targetFqn',
+  text: 'summary',
+  embedding: 'embedding',
+  metadata: 'level',
+};
+
+function toSummary(row: SummaryRow, embedding?: number[] | null): Summary {
+  const out: Summary = {
+    targetFqn: row.target_fqn,
+    summary: row.summary,
+    level: row.level,
+    stale: row.stale === 1,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  if (embedding) out.embedding = embedding;
+  return out;
+}
+
+/** Opaque keyset cursor for `GET /summaries`. */
+export function encodeCursor(fqn: string): string {
+  return Buffer.from(fqn, 'utf8').toString('base64url');
+}
+
+/** @throws {ApiError} 400 naming `cursor` when it is not one of ours. */
+export function decodeCursor(cursor: string): string {
+  const fqn = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (fqn === '' || encodeCursor(fqn) !== cursor)
+    throw ApiError.invalid('cursor', 'is not a cursor returned by this API');
+  return fqn;
+}
+
+/**
+ * The summaries use cases over one {@link DualWrite}: each write runs in one store transaction that
+ * updates the `summaries` row and the dualwrite record (+ outbox entry) together, so the table, the record
+ * and the vector index can never disagree for long; reads come from SQL; search reads the index and answers
+ * from SQL (no ghosts).
+ */
+export class SummaryService {
+  readonly #dw: DualWrite<StoreKysely>;
+  readonly #reader: () => StoreKysely;
+  readonly #dimension: number;
+
+  constructor(options: SummaryServiceOptions) {
+    this.#dw = options.dw;
+    this.#reader = options.reader;
+    this.#dimension = options.dimension;
+  }
+
+  /** `true` when the strategy confirms each write in the index before answering. */
+  get synchronous(): boolean {
+    return this.#dw.strategyName === 'sync-2pc';
+  }
+
+  /**
+   * Creates or replaces summaries in one transaction (all or none).
+   * @param fieldPrefix - how to address input `i` in errors, e.g. `summaries[3].` or `` (single).
+   * @throws {ApiError} 400 naming the field; 503 (sync-2pc) when the index is unreachable or too slow.
+   */
+  async write(inputs: readonly SummaryInput[], fieldPrefix: (i: number) => string): Promise<WriteOutcome[]> {
+    const seen = new Map<string, number>();
+    inputs.forEach((input, i) => {
+      const first = seen.get(input.targetFqn);
+      if (first !== undefined)
+        throw ApiError.invalid(`${fieldPrefix(i)}targetFqn`, `duplicates ${fieldPrefix(first)}targetFqn`);
+      seen.set(input.targetFqn, i);
+      if (input.embedding && input.embedding.length !== this.#dimension)
+        throw new DimensionMismatchError(
+          `${fieldPrefix(i)}embedding`,
+          this.#dimension,
+          input.embedding.length,
+          {
+            component: 'demo-api',
+          },
+        );
+    });
+    this.#refuseWhileIndexDown();
+
+    const now = Date.now();
+    const outcomes: WriteOutcome[] = [];
+    await this.#transact(
+      inputs.map((s) => s.targetFqn),
+      async (uow) => {
+        const existing = await SummaryRepository.getMany(
+          uow.db,
+          inputs.map((s) => s.targetFqn),
+        );
+        for (const [i, input] of inputs.entries()) {
+          const stale = input.stale ?? false;
+          let result: Awaited<ReturnType<typeof uow.put>>;
+          try {
+            result = await uow.put({
+              id: input.targetFqn,
+              text: input.summary,
+              embedding: input.embedding,
+              metadata: { level: input.level, stale },
+            });
+          } catch (error) {
+            throw readdress(error, fieldPrefix(i));
+          }
+          const prev = existing.get(input.targetFqn);
+          const row: SummaryRow = {
+            target_fqn: input.targetFqn,
+            summary: input.summary,
+            level: input.level,
+            stale: stale ? 1 : 0,
+            version: result.version ?? prev?.version ?? 0,
+            created_at: prev?.created_at ?? now,
+            updated_at: result.changed || !prev ? now : prev.updated_at,
+          };
+          if (result.changed || !prev || prev.version !== row.version)
+            await SummaryRepository.upsert(uow.db, row);
+          outcomes.push({
+            targetFqn: input.targetFqn,
+            version: row.version,
+            created: !prev,
+            changed: result.changed,
+            sync: 'pending',
+          });
+        }
+      },
+    );
+    await this.#fillSyncStates(outcomes);
+    return outcomes;
+  }
+
+  /**
+   * Deletes a summary and its record (a tombstone until the index applied it).
+   * @throws {ApiError} 404 when there is no such summary.
+   */
+  async delete(fqn: string): Promise<WriteOutcome> {
+    this.#refuseWhileIndexDown();
+    const outcome = await this.#transact([fqn], async (uow) => {
+      const existed = await SummaryRepository.delete(uow.db, fqn);
+      const result = await uow.delete(fqn);
+      if (!existed && !result.changed) throw ApiError.notFound(`no summary for ${fqn}`);
+      return {
+        targetFqn: fqn,
+        version: result.version,
+        created: false,
+        changed: true,
+        sync: 'pending' as const,
+      };
+    });
+    await this.#fillSyncStates([outcome]);
+    return outcome;
+  }
+
+  /** The summary, optionally with its stored embedding. @throws {ApiError} 404. */
+  async get(fqn: string, options: { embedding?: boolean } = {}): Promise<Summary> {
+    const row = await SummaryRepository.get(this.#reader(), fqn);
+    if (!row) throw ApiError.notFound(`no summary for ${fqn}`);
+    const embedding = options.embedding ? ((await this.#dw.get(fqn))?.embedding ?? null) : null;
+    return toSummary(row, embedding);
+  }
+
+  /** A page of summaries ordered by fqn, with the cursor of the next page (or `null`). */
+  async list(query: ListQuery): Promise<{ items: Summary[]; nextCursor: string | null }> {
+    const limit = query.limit ?? 50;
+    const rows = await SummaryRepository.list(this.#reader(), {
+      level: query.level,
+      stale: query.stale,
+      after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => toSummary(r)),
+      nextCursor: rows.length > limit ? encodeCursor(page.at(-1)!.target_fqn) : null,
+    };
+  }
+
+  /** Resolves when the relational store answers a trivial query (readiness). */
+  ping(): Promise<void> {
+    return SummaryRepository.ping(this.#reader());
+  }
+
+  /** Number of summaries. */
+  count(): Promise<number> {
+    return SummaryRepository.count(this.#reader());
+  }
+
+  /**
+   * Nearest summaries to a text (embedded with the configured embedder) or an embedding. Deleted records
+   * and hits whose indexed version is not the current one are never returned.
+   * @throws {ApiError} 400 unless exactly one of `text` and `embedding` is given.
+   */
+  async search(body: SearchBody): Promise<SearchHit[]> {
+    if (body.text !== undefined && body.embedding !== undefined)
+      throw ApiError.invalid('embedding', 'give either text or embedding, not both');
+    if (body.text === undefined && body.embedding === undefined)
+      throw ApiError.invalid('text', 'give text or embedding');
+    if (body.embedding && body.embedding.length !== this.#dimension)
+      throw new DimensionMismatchError('embedding', this.#dimension, body.embedding.length, {
+        component: 'demo-api',
+      });
+    const filter: MetadataFilter = {};
+    if (body.filter?.level !== undefined) filter.level = body.filter.level;
+    if (body.filter?.stale !== undefined) filter.stale = body.filter.stale;
+    const hits = await this.#dw.search(body.text ?? body.embedding!, {
+      k: body.k ?? 10,
+      filter: Object.keys(filter).length > 0 ? filter : undefined,
+      staleHits: 'drop',
+    });
+    const rows = await SummaryRepository.getMany(
+      this.#reader(),
+      hits.map((h) => h.id),
+    );
+    return hits.map((hit) => {
+      const row = rows.get(hit.id);
+      return {
+        targetFqn: hit.id,
+        summary: hit.text,
+        level: (hit.metadata.level as SummaryLevel) ?? row?.level,
+        stale: hit.metadata.stale === true,
+        score: hit.score,
+        distance: hit.distance,
+        version: hit.version,
+        createdAt: row?.created_at ?? 0,
+        updatedAt: row?.updated_at ?? 0,
+      };
+    });
+  }
+
+  /** sync-2pc answers 503 at once while the index is known to be down (nothing is written). */
+  #refuseWhileIndexDown(): void {
+    if (this.synchronous && this.#dw.strategy.stats().backendDown)
+      throw new BackendUnavailableError(
+        `vector index ${this.#dw.vector.name} is unreachable; sync-2pc accepts writes again once it answers`,
+        { component: 'demo-api', retryAfterMs: 1_000 },
+      );
+  }
+
+  /**
+   * Runs a unit of work. With sync-2pc the transaction resolves once the index holds the changes; when that
+   * takes longer than the strategy's timeout, the write is committed but unconfirmed: answer 503 so the
+   * client retries (the same PUT/POST/DELETE is idempotent).
+   */
+  async #transact<T>(ids: readonly string[], fn: (uow: UnitOfWork<StoreKysely>) => Promise<T>): Promise<T> {
+    try {
+      return await this.#dw.transaction(fn);
+    } catch (error) {
+      if (!(error instanceof TimeoutError) || !this.synchronous) throw error;
+      const status = await this.#dw.syncStatus(ids[0]!).catch(() => undefined);
+      const last =
+        status?.state === 'pending' && status.lastError ? ` (last error: ${status.lastError})` : '';
+      const message =
+        `committed to the source of truth but not yet visible in the vector index after ${error.timeoutMs} ms${last}; ` +
+        'it stays in the outbox and is delivered when the index recovers; retrying the same request is safe';
+      const options = { component: 'demo-api', retryAfterMs: 1_000, cause: error };
+      throw this.#dw.strategy.stats().backendDown
+        ? new BackendUnavailableError(message, options)
+        : new TransientBackendError(message, options);
+    }
+  }
+
+  async #fillSyncStates(outcomes: WriteOutcome[]): Promise<void> {
+    for (const outcome of outcomes) {
+      const status: SyncStatus = await this.#dw.syncStatus(outcome.targetFqn);
+      outcome.sync = status.state;
+      if (status.state === 'dead-lettered') outcome.syncError = status.error;
+      else if (status.state === 'pending' && status.lastError) outcome.syncError = status.lastError;
+    }
+  }
+}
+
+/** A core validation error about `record.<field>` re-addressed to the API's field names. */
+function readdress(error: unknown, prefix: string): unknown {
+  if (!(error instanceof ValidationError) || !error.field.startsWith('record')) return error;
+  const rest = error.field.replace(/^record\.?/, '');
+  const head = rest.split(/[.[]/)[0] ?? '';
+  const field = `${prefix}${FIELD_NAMES[head] ?? rest}`;
+  return new ApiError(400, error.code, error.message.replace(error.field, field), {
+    field,
+    limit: error.limit,
+    cause: error,
+  });
+}

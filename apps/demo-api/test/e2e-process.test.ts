@@ -1,0 +1,85 @@
+/**
+ * The real process (`tsx src/main.ts`): SIGTERM drains the outbox and exits 0; what cannot drain in time
+ * stays in the outbox and is delivered after the next start; a bad config exits non-zero naming the key.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, PKG_DIR, SERVICE_ARGS, spawnService, summary, tempDir } from './helpers.js';
+
+describe('the service process', () => {
+  let temp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    temp = await tempDir('demo-api-proc-');
+  });
+  afterAll(async () => {
+    await temp?.remove();
+  });
+
+  it('drains on SIGTERM, keeps what could not drain, and finishes it after a restart', async () => {
+    const env = {
+      DUALWRITE_DATA_DIR: temp.dir,
+      DUALWRITE_STRATEGY: 'batch',
+      DUALWRITE_DRAIN_TIMEOUT_MS: '1500',
+    };
+
+    // 1. Write 40 summaries and SIGTERM right away: the outbox drains before exit.
+    let svc = await spawnService(env);
+    let request = client(svc.url);
+    const batch = Array.from({ length: 40 }, (_, i) =>
+      summary(`proc.mod${i}.fn`, `function number ${i} computes things`),
+    );
+    expect((await request('POST', '/summaries', { summaries: batch })).status).toBe(201);
+    svc.child.kill('SIGTERM');
+    expect(await svc.exited).toBe(0);
+    expect(svc.lines.join('\n')).toContain('outbox drained, stores closed');
+
+    // 2. Pause delivery, write 5 more, SIGTERM: the drain times out, exit is still 0, 5 stay in the outbox.
+    svc = await spawnService(env);
+    request = client(svc.url);
+    let status = (await request('GET', '/sync/status')).body;
+    expect(status).toMatchObject({ outboxDepth: 0, summaries: 40 });
+    expect((await request('POST', '/sync/pause')).status).toBe(200);
+    const late = Array.from({ length: 5 }, (_, i) =>
+      summary(`proc.late${i}`, `late write ${i} about parsing`),
+    );
+    expect((await request('POST', '/summaries', { summaries: late })).status).toBe(201);
+    svc.child.kill('SIGTERM');
+    expect(await svc.exited).toBe(0);
+    expect(svc.lines.join('\n')).toContain('5 change(s) left in the outbox');
+
+    // 3. Restart: the leftovers are delivered; nothing was lost.
+    svc = await spawnService(env);
+    request = client(svc.url);
+    expect((await request('POST', '/sync/flush')).body).toMatchObject({ pending: 0, deadLetters: 0 });
+    status = (await request('GET', '/sync/status')).body;
+    expect(status).toMatchObject({ outboxDepth: 0, summaries: 45 });
+    const hits = (await request('POST', '/search', { text: 'late write 3 about parsing', k: 1 })).body.hits;
+    expect(hits[0].targetFqn).toBe('proc.late3');
+    expect((await request('POST', '/sync/reconcile', { dryRun: true })).body).toMatchObject({
+      checkedRecords: 45,
+      checkedVectors: 45,
+      missing: 0,
+      stale: 0,
+      orphans: 0,
+    });
+    svc.child.kill('SIGINT');
+    expect(await svc.exited).toBe(0);
+  });
+
+  it('exits non-zero with a message naming the bad config key', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, SERVICE_ARGS, {
+        cwd: PKG_DIR,
+        env: { ...process.env, DUALWRITE_DATA_DIR: temp.dir, ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    let r = run({ DUALWRITE_STRATEGY: 'eventually' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('strategy.name (from env DUALWRITE_STRATEGY)');
+    r = run({ DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://127.0.0.1/test' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('"postgres"');
+    expect(r.stderr).toContain('not available yet');
+  });
+});
