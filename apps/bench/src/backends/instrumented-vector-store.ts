@@ -1,0 +1,104 @@
+import {
+  TransientBackendError,
+  type VectorHit,
+  type VectorIdPage,
+  type VectorQueryOptions,
+  type VectorRecord,
+  type VectorStore,
+} from '@dualwrite/core';
+
+/** Knobs of {@link InstrumentedVectorStore}. */
+export interface InstrumentOptions {
+  /** Added before every call except `ping` and `close`, ms. */
+  latencyMs: number;
+  /** Probability in [0, 1] that an `upsert`/`delete` call throws a transient error instead of running. */
+  failureRate: number;
+  /** Random source in [0, 1) deciding the failures. */
+  random: () => number;
+}
+
+/**
+ * Wraps a real vector store for the benchmark: adds latency, injects transient failures
+ * ({@link TransientBackendError}, HTTP 500, retryable) on write calls, and counts write calls the way
+ * core's metrics do (one per `maxBatchSize` chunk). Kept here rather than using core's
+ * `FaultyVectorStore` because `@dualwrite/core/testing` imports vitest.
+ *
+ * Failures are injected before the inner call, so a failed call has no effect on the index. `ping` is
+ * never failed: a transient error must not look like an outage.
+ */
+export class InstrumentedVectorStore implements VectorStore {
+  /** Write calls attempted, failed ones included (chunks of `maxBatchSize`), as core's `vectorCalls` counts. */
+  writeCalls = 0;
+  /** Write calls failed by injection. */
+  injectedFailures = 0;
+
+  constructor(
+    readonly inner: VectorStore,
+    private readonly options: InstrumentOptions,
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+  get dimension(): number {
+    return this.inner.dimension;
+  }
+  get maxBatchSize(): number {
+    return this.inner.maxBatchSize;
+  }
+
+  async upsert(records: readonly VectorRecord[]): Promise<void> {
+    await this.beforeWrite(records.length);
+    await this.inner.upsert(records);
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    await this.beforeWrite(ids.length);
+    await this.inner.delete(ids);
+  }
+
+  async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
+    await this.delay();
+    return this.inner.query(embedding, options);
+  }
+
+  async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    await this.delay();
+    return this.inner.getVersions(ids);
+  }
+
+  async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
+    await this.delay();
+    return this.inner.listIds(options);
+  }
+
+  async count(): Promise<number> {
+    await this.delay();
+    return this.inner.count();
+  }
+
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async beforeWrite(size: number): Promise<void> {
+    await this.delay();
+    if (size === 0) return;
+    this.writeCalls += Math.ceil(size / this.inner.maxBatchSize);
+    if (this.options.failureRate > 0 && this.options.random() < this.options.failureRate) {
+      this.injectedFailures++;
+      throw new TransientBackendError('injected transient failure (--vector-failure-rate)', {
+        component: 'bench',
+        status: 500,
+      });
+    }
+  }
+
+  private async delay(): Promise<void> {
+    if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+  }
+}

@@ -1,0 +1,42 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VectorStore } from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+
+/** A fresh, empty store for one run, and how to throw it away afterwards. */
+export interface VectorLease {
+  store: VectorStore;
+  /** Closes the store (if still open) and deletes its data. */
+  dispose(): Promise<void>;
+}
+
+/** A vector backend the benchmark can run against. */
+export interface VectorBackend {
+  /** Backend name as it appears in results (`lancedb`, `chroma`). */
+  readonly name: string;
+  /** Server URL for client/server backends (Chroma), so a child process can reuse the server. */
+  readonly url?: string;
+  /** Opens fresh storage (a new LanceDB directory, a new Chroma collection) named after `runId`. */
+  open(runId: string, dimension: number): Promise<VectorLease>;
+  /** Stops what the backend started for the benchmark (a local Chroma server). Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+/** Embedded LanceDB in a new directory under `workDir` per run. */
+export function lanceDbBackend(workDir: string): VectorBackend {
+  return {
+    name: 'lancedb',
+    async open(runId, dimension) {
+      const uri = join(workDir, `lancedb-${runId}`);
+      const store = await LanceDbVectorStore.open({ uri, dimension });
+      return {
+        store,
+        async dispose() {
+          await store.close();
+          await rm(uri, { recursive: true, force: true });
+        },
+      };
+    },
+    async shutdown() {},
+  };
+}

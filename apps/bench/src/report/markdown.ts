@@ -1,0 +1,121 @@
+import type { BacklogResult } from '../runs/backlog.js';
+import { describeMachine, type MachineInfo } from './meta.js';
+import { fmtMs, fmtRatio, rowCells, type SummaryRow, TABLE_HEADERS } from './summary.js';
+import type { BenchReport, TargetCheck } from './types.js';
+
+/** Everything the human-readable reports show. */
+export interface ReportView {
+  report: BenchReport;
+  rows: readonly SummaryRow[];
+  targets: readonly TargetCheck[];
+  backlog: readonly BacklogResult[];
+  notes: readonly string[];
+}
+
+/** `latest.md`: setup, results table, ratios, targets, notes. */
+export function renderMarkdown(view: ReportView): string {
+  const { report, rows, targets, backlog, notes } = view;
+  const meta = report.meta as {
+    date?: string;
+    machine?: Partial<MachineInfo>;
+    args?: Record<string, unknown>;
+    packages?: Record<string, string>;
+    input?: Record<string, unknown>;
+    durationMs?: number;
+  };
+  const lines: string[] = [];
+  lines.push('# dualwrite benchmark', '');
+  lines.push(
+    `Run ${meta.date ?? ''}${meta.durationMs ? ` in ${(meta.durationMs / 1000).toFixed(1)} s` : ''}.`,
+    '',
+  );
+  if (meta.machine) lines.push(`**Machine:** ${describeMachine(meta.machine)}`, '');
+  if (meta.args) lines.push(`**Args:** \`${JSON.stringify(meta.args)}\``, '');
+  if (meta.input) lines.push(`**Input:** \`${JSON.stringify(meta.input)}\``, '');
+  if (meta.packages)
+    lines.push(
+      `**Packages:** ${Object.entries(meta.packages)
+        .map(([k, v]) => `${k}@${v}`)
+        .join(', ')}`,
+      '',
+    );
+  lines.push('## Results', '');
+  if (rows.some((r) => r.repeats > 1)) lines.push('Medians over repeats (lost/orphans: worst repeat).', '');
+  lines.push(mdTable([...TABLE_HEADERS], rows.map(rowCells)), '');
+  lines.push('## Ratios', '');
+  const ratioKeys = Object.keys(Object.values(report.ratios)[0] ?? {});
+  lines.push(
+    mdTable(
+      ['vector', ...ratioKeys],
+      Object.entries(report.ratios).map(([v, r]) => [
+        v,
+        ...Object.values(r).map((x) => fmtRatio(x as number | null)),
+      ]),
+    ),
+    '',
+  );
+  lines.push('## Targets', '');
+  lines.push(
+    mdTable(
+      ['vector', 'target', 'measured', 'bound', 'status'],
+      targets.map((t) => [
+        t.vector,
+        t.target,
+        fmtRatio(t.measured),
+        t.bound,
+        t.status === 'missed' ? '**missed**' : t.status,
+      ]),
+    ),
+    '',
+  );
+  if (backlog.length > 0) {
+    lines.push('## Backlog drain', '');
+    lines.push(
+      mdTable(
+        [
+          'vector',
+          'strategy',
+          'records',
+          'idle RSS MB',
+          'peak RSS MB',
+          'delta MB',
+          'drain ms',
+          'drain rec/s',
+          'vector calls',
+          'lost',
+          'orphans',
+          'target',
+        ],
+        backlog.map((b) => [
+          b.vector,
+          b.strategy,
+          String(b.records),
+          b.idleRssMb.toFixed(0),
+          b.peakRssMb.toFixed(0),
+          b.peakRssDeltaMb.toFixed(1),
+          fmtMs(b.drainMs),
+          Math.round(b.drainThroughput).toString(),
+          String(b.vectorCalls),
+          String(b.lost),
+          String(b.orphans),
+          b.target,
+        ]),
+      ),
+      '',
+    );
+  }
+  if (notes.length > 0) {
+    lines.push('## Notes', '');
+    for (const n of notes) lines.push(`- ${n}`);
+    lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A GitHub-flavoured Markdown table (pipes in cells escaped). */
+export function mdTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const out = [`| ${headers.map(esc).join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`];
+  for (const row of rows) out.push(`| ${row.map(esc).join(' | ')} |`);
+  return out.join('\n');
+}

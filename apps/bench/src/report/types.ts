@@ -1,0 +1,33 @@
+import type { RunResult } from '../runs/types.js';
+
+/** Per vector backend comparison ratios (median over repeats of per-repeat ratios; `null` when an input run is missing). */
+export interface BackendRatios {
+  /** async-queue caller p50 / sqlite-only caller p50. */
+  asyncCallerP50VsSqliteOnly: number | null;
+  /** batch end-to-end throughput / vector-raw-bulk end-to-end throughput. */
+  batchThroughputVsRawBulk: number | null;
+  /** sync-2pc caller p50 / (vector-raw-single p50 + sqlite-only p50). */
+  sync2pcP50VsRawSum: number | null;
+  /** sync-2pc time to consistency / batch time to consistency. */
+  batchVsSync2pcTimeToConsistency: number | null;
+  /** batch vector calls / sync-2pc vector calls. */
+  batchVectorCallsVsSync2pc: number | null;
+}
+
+/** One target check printed under the table. */
+export interface TargetCheck {
+  vector: string;
+  target: string;
+  /** The measured value the target compares (a ratio), or `null` when a run is missing. */
+  measured: number | null;
+  /** The bound, e.g. `<= 1.2`. */
+  bound: string;
+  status: 'met' | 'missed' | 'n/a';
+}
+
+/** `latest.json`. */
+export interface BenchReport {
+  meta: Record<string, unknown>;
+  runs: RunResult[];
+  ratios: Record<string, BackendRatios>;
+}

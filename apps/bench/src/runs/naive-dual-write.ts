@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import { RawSqliteTable } from '../backends/raw-sqlite-table.js';
+import { removeSqliteFiles } from '../backends/relational-backends.js';
+import { RssSampler } from '../measure/rss-sampler.js';
+import { type CallerTiming, runCallerLoop } from './caller-loop.js';
+import { injectionNotes, instrument } from './instrument.js';
+import { buildRunResult } from './run-result.js';
+import type { RunContext, RunOutcome } from './types.js';
+import { toVectorRecord } from './vector-raw-single.js';
+import { verifyIndex } from './verify-baseline.js';
+
+/**
+ * Baseline `naive-dual-write`: the hand-written pattern without dualwrite — per record, upsert into the
+ * vector store, then insert the row into SQLite (better-sqlite3, autocommit). No outbox and no recovery:
+ * a crash between the two writes leaves an orphan vector. The caller retries the pair on transient
+ * vector errors. Verification: every SQLite row is indexed at its version, and nothing else is.
+ */
+export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
+  if (!ctx.vector) throw new Error('naive-dual-write needs a vector backend');
+  const path = join(ctx.workDir, `${ctx.runId}.sqlite`);
+  const table = new RawSqliteTable(path);
+  try {
+    const vec = await ctx.vector.open(ctx.runId, ctx.dimension);
+    try {
+      const wrapped = instrument(vec.store, ctx.runId, ctx.settings);
+      const rss = new RssSampler();
+      rss.start();
+      let timing: CallerTiming;
+      try {
+        timing = await runCallerLoop(
+          ctx.records,
+          async (r, i) => {
+            const v = toVectorRecord(r, i);
+            await wrapped.upsert([v]);
+            table.insert({
+              id: r.id,
+              text: r.text,
+              embedding: r.embedding,
+              metadata: r.metadata,
+              version: v.version,
+            });
+          },
+          { maxAttempts: ctx.settings.maxCallerAttempts, onProgress: ctx.onProgress },
+        );
+      } finally {
+        rss.stop();
+      }
+      const check = await verifyIndex(vec.store, table.versions());
+      return {
+        result: buildRunResult({
+          name: 'naive-dual-write',
+          vector: vec.store.name,
+          relational: ctx.relational.name,
+          records: ctx.records.length,
+          batchSize: ctx.settings.batchSize,
+          timing,
+          consistentAt: timing.lastEnd,
+          vectorCalls: wrapped.writeCalls,
+          retries: timing.retries,
+          peakRssBytes: rss.peakBytes,
+          ...check,
+        }),
+        failedWrites: timing.failed,
+        notes: injectionNotes(wrapped),
+      };
+    } finally {
+      await vec.dispose();
+    }
+  } finally {
+    table.close();
+    await removeSqliteFiles(path);
+  }
+}

@@ -1,0 +1,84 @@
+import type { RelationalBackend } from '../backends/relational-backends.js';
+import type { VectorBackend } from '../backends/vector-backends.js';
+import type { BenchRecord } from '../input/build-records.js';
+import type { LatencySummary } from '../measure/percentiles.js';
+
+/** The write strategies under test. */
+export const STRATEGY_RUNS = ['sync-2pc', 'async-queue', 'batch'] as const;
+/** Reference runs without dualwrite. */
+export const BASELINE_RUNS = [
+  'sqlite-only',
+  'vector-raw-single',
+  'vector-raw-bulk',
+  'naive-dual-write',
+] as const;
+
+export type StrategyRunName = (typeof STRATEGY_RUNS)[number];
+export type BaselineRunName = (typeof BASELINE_RUNS)[number];
+export type RunName = StrategyRunName | BaselineRunName;
+
+/** One row of `latest.json`'s `runs` (exactly these fields). */
+export interface RunResult {
+  name: RunName;
+  kind: 'strategy' | 'baseline';
+  /** Vector backend, or `'none'` (sqlite-only). */
+  vector: string;
+  /** Relational backend, or `'none'` (vector-raw-*). */
+  relational: string;
+  records: number;
+  batchSize: number;
+  callerLatencyMs: LatencySummary;
+  /** Records per second of caller wall time (first call start to last call end). */
+  callerThroughput: number;
+  /** From the first write until everything written is in both stores (`flush` resolved), ms. */
+  timeToConsistencyMs: number;
+  /** `records / timeToConsistency`, records per second. */
+  endToEndThroughput: number;
+  vectorCalls: number;
+  retries: number;
+  peakRssMb: number;
+  /** Records not in the index at their current version. */
+  lost: number;
+  /** Index entries with no live record. */
+  orphans: number;
+}
+
+/** Settings shared by every run of one invocation. */
+export interface RunSettings {
+  batchSize: number;
+  /** async-queue workers. */
+  concurrency: number;
+  vectorLatencyMs: number;
+  vectorFailureRate: number;
+  /** Seed of the failure injection (each run derives its own from it). */
+  seed: number;
+  /** Longest a flush may take before the run fails, ms. */
+  flushTimeoutMs: number;
+  /** Caller-side attempts per write for runs that surface vector failures to the caller. */
+  maxCallerAttempts: number;
+}
+
+/** Everything a run needs. */
+export interface RunContext {
+  /** Unique per run; names its temp storage. */
+  runId: string;
+  records: readonly BenchRecord[];
+  dimension: number;
+  settings: RunSettings;
+  /** `undefined` for sqlite-only. */
+  vector: VectorBackend | undefined;
+  relational: RelationalBackend;
+  /** Directory for temp files of this invocation. */
+  workDir: string;
+  /** Called with the number of records just written (drives the progress bar). */
+  onProgress(records: number): void;
+}
+
+/** What a run reports besides its {@link RunResult}. */
+export interface RunOutcome {
+  result: RunResult;
+  /** Writes that failed after every caller attempt (not in either store). */
+  failedWrites: number;
+  /** Human-readable remarks (e.g. injected failures). */
+  notes: string[];
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { computeRatios, type RepeatRun } from '../src/report/ratios.js';
+import { checkTargets } from '../src/report/targets.js';
+import type { RunName, RunResult } from '../src/runs/types.js';
+
+function run(name: RunName, vector: string, p50: number, extra: Partial<RunResult> = {}): RunResult {
+  return {
+    name,
+    kind: ['sync-2pc', 'async-queue', 'batch'].includes(name) ? 'strategy' : 'baseline',
+    vector,
+    relational: 'sqlite',
+    records: 100,
+    batchSize: 10,
+    callerLatencyMs: { p50, p95: p50, p99: p50 },
+    callerThroughput: 1,
+    timeToConsistencyMs: 1000,
+    endToEndThroughput: 100,
+    vectorCalls: 100,
+    retries: 0,
+    peakRssMb: 1,
+    lost: 0,
+    orphans: 0,
+    ...extra,
+  };
+}
+
+/** One repeat; every time scales with `scale` (drift), async-queue's p50 is `asyncFactor` × sqlite-only's. */
+function repeat(k: number, scale: number, asyncFactor = 1.5): RepeatRun[] {
+  return [
+    run('sqlite-only', 'none', 1 * scale),
+    run('sync-2pc', 'lancedb', 12 * scale, { timeToConsistencyMs: 5000 * scale, vectorCalls: 100 }),
+    run('async-queue', 'lancedb', asyncFactor * scale),
+    run('batch', 'lancedb', 1.1 * scale, {
+      timeToConsistencyMs: 500 * scale,
+      vectorCalls: 10,
+      endToEndThroughput: 90,
+    }),
+    run('vector-raw-single', 'lancedb', 10 * scale),
+    run('vector-raw-bulk', 'lancedb', 50 * scale, { endToEndThroughput: 100 }),
+  ].map((result) => ({ repeat: k, result }));
+}
+
+describe('computeRatios', () => {
+  it('pairs runs of one repeat, shares sqlite-only across backends, and takes the median over repeats', () => {
+    // Per-repeat async ratios 1.5, 3, 1.2 -> median 1.5 (a ratio of medians would mix repeats: 3/2).
+    const runs = [...repeat(1, 1, 1.5), ...repeat(2, 2, 3), ...repeat(3, 100, 1.2)];
+    const ratios = computeRatios(runs, ['lancedb']);
+    expect(ratios.lancedb).toEqual({
+      asyncCallerP50VsSqliteOnly: 1.5,
+      batchThroughputVsRawBulk: 0.9,
+      sync2pcP50VsRawSum: 1.0909, // 12 / 11, rounded to 4 decimals
+      batchVsSync2pcTimeToConsistency: 10,
+      batchVectorCallsVsSync2pc: 0.1,
+    });
+  });
+
+  it('gives null when an input run is missing', () => {
+    const runs = repeat(1, 1).filter((r) => r.result.name !== 'vector-raw-bulk');
+    const ratios = computeRatios(runs, ['lancedb', 'chroma']);
+    expect(ratios.lancedb!.batchThroughputVsRawBulk).toBeNull();
+    expect(ratios.chroma).toEqual({
+      asyncCallerP50VsSqliteOnly: null,
+      batchThroughputVsRawBulk: null,
+      sync2pcP50VsRawSum: null,
+      batchVsSync2pcTimeToConsistency: null,
+      batchVectorCallsVsSync2pc: null,
+    });
+  });
+});
+
+describe('checkTargets', () => {
+  it('marks each target met / missed / n/a', () => {
+    const checks = checkTargets(repeat(1, 1), ['lancedb']);
+    const status = Object.fromEntries(checks.map((c) => [c.target, c.status]));
+    expect(status).toEqual({
+      'async-queue caller p50 ≤ 1.2 × sqlite-only p50': 'missed',
+      'batch caller p50 ≤ 1.2 × sqlite-only p50': 'met',
+      'batch end-to-end throughput ≥ 0.9 × vector-raw-bulk': 'met',
+      'sync-2pc p50 ≤ 1.05 × (vector-raw-single p50 + sqlite-only p50)': 'missed',
+      'batch reaches consistency ≥ 5× sooner than sync-2pc': 'met',
+      'batch makes ≥ 90% fewer vector calls than sync-2pc': 'met',
+    });
+    expect(checkTargets([], ['lancedb']).every((c) => c.status === 'n/a')).toBe(true);
+  });
+});
