@@ -15,8 +15,9 @@ import type {
   StoredRecord,
   TwoPhaseIntent,
 } from '@dualwrite/core';
-import { decodeEmbedding, encodeEmbedding } from '@dualwrite/core';
-import { type RawBuilder, sql } from 'kysely';
+import { decodeEmbedding } from '@dualwrite/core';
+import { CompiledQuery, type RawBuilder, sql } from 'kysely';
+import { enqueueParams, hotSql, toBlob, writeRecordParams } from './sqlite-hot-statements.js';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
 /** Max bound parameters per `IN (...)` list (SQLite allows 32,766; stay far below). */
@@ -60,11 +61,6 @@ interface IntentRow {
 }
 
 type Db = SqliteKysely;
-
-function toBlob(embedding: readonly number[]): Buffer {
-  const bytes = encodeEmbedding(embedding);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /** Splits `items` into chunks of at most {@link IN_CHUNK}. */
 export function chunks<T>(items: readonly T[], size = IN_CHUNK): T[][] {
@@ -110,8 +106,10 @@ export class SqliteQueries {
   readonly #outbox: RawBuilder<unknown>;
   readonly #intents: RawBuilder<unknown>;
   readonly #cache: RawBuilder<unknown>;
+  readonly #hot: ReturnType<typeof hotSql>;
 
   constructor(tables: SqliteTableNames) {
+    this.#hot = hotSql(tables);
     this.#records = sql.table(tables.records);
     this.#sequence = sql.table(tables.sequence);
     this.#outbox = sql.table(tables.outbox);
@@ -122,7 +120,7 @@ export class SqliteQueries {
   // -- records -------------------------------------------------------------------------------------
 
   async getRecord(db: Db, id: string): Promise<RecordRow | undefined> {
-    const { rows } = await sql<RecordRow>`SELECT * FROM ${this.#records} WHERE id = ${id}`.execute(db);
+    const { rows } = await db.executeQuery<RecordRow>(CompiledQuery.raw(this.#hot.getRecord, [id]));
     return rows[0];
   }
 
@@ -166,10 +164,9 @@ export class SqliteQueries {
    * by the same process).
    */
   async nextVersion(db: Db, floor: number): Promise<number> {
-    const { rows } = await sql<{ value: number }>`
-      INSERT INTO ${this.#sequence} (name, value) VALUES ('version', ${floor + 1})
-      ON CONFLICT (name) DO UPDATE SET value = max(value, ${floor}) + 1
-      RETURNING value`.execute(db);
+    const { rows } = await db.executeQuery<{ value: number }>(
+      CompiledQuery.raw(this.#hot.nextVersion, [floor, floor]),
+    );
     return rows[0]!.value;
   }
 
@@ -185,24 +182,7 @@ export class SqliteQueries {
    * life) and `synced_version` never goes backwards: a `null` in the write keeps the stored value.
    */
   async writeRecord(db: Db, r: RecordWrite): Promise<void> {
-    await sql`
-      INSERT INTO ${this.#records}
-        (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
-      VALUES (${r.id}, ${r.text}, ${r.embedding === null ? null : toBlob(r.embedding)}, ${JSON.stringify(r.metadata)},
-        ${r.version}, ${r.deleted ? 1 : 0}, ${r.contentHash}, ${r.syncedVersion}, ${r.now}, ${r.now})
-      ON CONFLICT (id) DO UPDATE SET
-        text = excluded.text,
-        embedding = excluded.embedding,
-        metadata = excluded.metadata,
-        version = excluded.version,
-        deleted = excluded.deleted,
-        content_hash = excluded.content_hash,
-        synced_version = CASE
-          WHEN excluded.synced_version IS NULL THEN synced_version
-          WHEN synced_version IS NULL OR excluded.synced_version > synced_version THEN excluded.synced_version
-          ELSE synced_version END,
-        created_at = CASE WHEN deleted = 1 AND excluded.deleted = 0 THEN excluded.created_at ELSE created_at END,
-        updated_at = excluded.updated_at`.execute(db);
+    await db.executeQuery(CompiledQuery.raw(this.#hot.writeRecord, writeRecordParams(r)));
   }
 
   async setEmbedding(db: Db, id: string, version: number, embedding: readonly number[]): Promise<boolean> {
@@ -229,18 +209,7 @@ export class SqliteQueries {
 
   /** The coalescing enqueue of `RelationalTx.enqueue`. */
   async enqueue(db: Db, recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    await sql`
-      INSERT INTO ${this.#outbox}
-        (record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error,
-         lease_owner, lease_token, lease_until, lease_version)
-      VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)
-      ON CONFLICT (record_id) DO UPDATE SET
-        version = excluded.version,
-        op = excluded.op,
-        attempts = 0,
-        state = 'pending',
-        next_attempt_at = excluded.next_attempt_at,
-        enqueued_at = CASE WHEN state = 'pending' THEN enqueued_at ELSE excluded.enqueued_at END`.execute(db);
+    await db.executeQuery(CompiledQuery.raw(this.#hot.enqueue, enqueueParams(recordId, version, op, now)));
   }
 
   /** Enqueues the record's current state: upsert when live, delete for a tombstone or a missing row. */
@@ -257,8 +226,7 @@ export class SqliteQueries {
   }
 
   async getOutbox(db: Db, recordId: string): Promise<OutboxRow | undefined> {
-    const { rows } =
-      await sql<OutboxRow>`SELECT * FROM ${this.#outbox} WHERE record_id = ${recordId}`.execute(db);
+    const { rows } = await db.executeQuery<OutboxRow>(CompiledQuery.raw(this.#hot.getOutbox, [recordId]));
     return rows[0];
   }
 

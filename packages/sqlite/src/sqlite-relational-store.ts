@@ -21,6 +21,7 @@ import {
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { mapSqliteError, SQLITE_COMPONENT } from './sqlite-errors.js';
+import { SqliteHotStatements } from './sqlite-hot-statements.js';
 import { migrateSqliteSchema } from './sqlite-migrations.js';
 import { SqliteQueries, toOutboxEntry, toStoredRecord } from './sqlite-queries.js';
 import {
@@ -47,9 +48,9 @@ function checkLimit(field: string, limit: number, max = SQLITE_MAX_PAGE): void {
     });
 }
 
-async function rollbackQuietly(conn: SqliteKysely): Promise<void> {
+function rollbackQuietly(raw: Database.Database): void {
   try {
-    await sql`ROLLBACK`.execute(conn);
+    if (raw.inTransaction) raw.exec('ROLLBACK');
   } catch {
     // SQLite already rolled back on its own (e.g. after SQLITE_FULL), or the connection is gone.
   }
@@ -62,12 +63,19 @@ async function rollbackQuietly(conn: SqliteKysely): Promise<void> {
 class SqliteTx implements RelationalTx<SqliteKysely> {
   readonly native: SqliteKysely;
   readonly #q: SqliteQueries;
-  readonly #nextVersion: (conn: SqliteKysely) => Promise<number>;
+  readonly #hot: SqliteHotStatements;
+  readonly #nextVersion: (hot: SqliteHotStatements) => number;
   #open = true;
 
-  constructor(native: SqliteKysely, q: SqliteQueries, nextVersion: (conn: SqliteKysely) => Promise<number>) {
+  constructor(
+    native: SqliteKysely,
+    q: SqliteQueries,
+    hot: SqliteHotStatements,
+    nextVersion: (hot: SqliteHotStatements) => number,
+  ) {
     this.native = native;
     this.#q = q;
+    this.#hot = hot;
     this.#nextVersion = nextVersion;
   }
 
@@ -88,26 +96,26 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
 
   getRecord(id: string): Promise<StoredRecord | undefined> {
     return this.#run('getRecord', async () => {
-      const row = await this.#q.getRecord(this.native, id);
+      const row = this.#hot.getRecord(id);
       return row === undefined ? undefined : toStoredRecord(row);
     });
   }
 
   nextVersion(): Promise<number> {
-    return this.#run('nextVersion', () => this.#nextVersion(this.native));
+    return this.#run('nextVersion', async () => this.#nextVersion(this.#hot));
   }
 
   writeRecord(record: RecordWrite): Promise<void> {
-    return this.#run('writeRecord', () => this.#q.writeRecord(this.native, record));
+    return this.#run('writeRecord', async () => this.#hot.writeRecord(record));
   }
 
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    return this.#run('enqueue', () => this.#q.enqueue(this.native, recordId, version, op, now));
+    return this.#run('enqueue', async () => this.#hot.enqueue(recordId, version, op, now));
   }
 
   getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
     return this.#run('getOutboxEntry', async () => {
-      const row = await this.#q.getOutbox(this.native, recordId);
+      const row = this.#hot.getOutbox(recordId);
       return row === undefined ? undefined : toOutboxEntry(row);
     });
   }
@@ -168,6 +176,9 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
   readonly #options: ResolvedSqliteRelationalStoreOptions;
   readonly #q: SqliteQueries;
   #db: SqliteKysely | undefined;
+  /** The raw connection under `#db`, for the write path's prepared statements. */
+  #raw: Database.Database | undefined;
+  #hot: SqliteHotStatements | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
   /** Highest version this instance handed out (see {@link SqliteQueries.nextVersion}). */
@@ -215,7 +226,12 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     return this.#immediate(
       'transaction',
       async (conn) => {
-        const tx = new SqliteTx(conn, this.#q, (c) => this.#nextVersion(c));
+        this.#hot ??= new SqliteHotStatements(this.#raw!, this.tableNames);
+        const tx = new SqliteTx(conn, this.#q, this.#hot, (hot) => {
+          const version = hot.nextVersion(this.#versionHighWater);
+          if (version > this.#versionHighWater) this.#versionHighWater = version;
+          return version;
+        });
         try {
           return await fn(tx);
         } finally {
@@ -473,6 +489,8 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     this.#closed = true;
     const db = this.#db;
     this.#db = undefined;
+    this.#raw = undefined;
+    this.#hot = undefined;
     this.#closing = (async () => {
       if (db === undefined) return;
       // Queue behind operations already holding or waiting for the connection.
@@ -507,6 +525,7 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       this.#db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) });
+      this.#raw = db;
       return this.#db;
     } catch (error) {
       if (database === undefined) opened?.close();
@@ -538,8 +557,10 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     let inCallback = false;
     try {
       return await db.connection().execute(async (conn) => {
+        // The connection is held for this callback, so the raw handle runs inside it (no Kysely dispatch).
+        const raw = this.#raw!;
         try {
-          await sql`BEGIN IMMEDIATE`.execute(conn);
+          raw.exec('BEGIN IMMEDIATE');
         } catch (error) {
           throw mapSqliteError(error, `${operation}: BEGIN IMMEDIATE`);
         }
@@ -549,13 +570,13 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
           result = await activeTransaction.run(this, () => fn(conn));
           inCallback = false;
         } catch (error) {
-          await rollbackQuietly(conn);
+          rollbackQuietly(raw);
           throw error;
         }
         try {
-          await sql`COMMIT`.execute(conn);
+          raw.exec('COMMIT');
         } catch (error) {
-          await rollbackQuietly(conn);
+          rollbackQuietly(raw);
           throw mapSqliteError(error, `${operation}: COMMIT`);
         }
         return result;
@@ -563,11 +584,5 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     } catch (error) {
       throw inCallback && !mapErrors ? error : mapSqliteError(error, operation);
     }
-  }
-
-  async #nextVersion(conn: SqliteKysely): Promise<number> {
-    const version = await this.#q.nextVersion(conn, this.#versionHighWater);
-    if (version > this.#versionHighWater) this.#versionHighWater = version;
-    return version;
   }
 }

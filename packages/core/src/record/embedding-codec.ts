@@ -21,5 +21,7 @@ export function decodeEmbedding(bytes: Uint8Array): number[] {
 
 /** Rounds every value to float32 precision, so values compare equal after a round trip through storage. */
 export function toFloat32Precision(embedding: readonly number[]): number[] {
-  return Array.from(Float32Array.from(embedding));
+  const out = new Array<number>(embedding.length);
+  for (let i = 0; i < embedding.length; i++) out[i] = Math.fround(embedding[i]!);
+  return out;
 }

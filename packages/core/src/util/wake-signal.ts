@@ -4,6 +4,8 @@ import type { Clock } from './clock.js';
  * Lets sleepers be woken early: `wait(ms)` resolves after `ms` or at the next `notify()`. A `notify()`
  * with nobody waiting costs nothing (it is on every write's path).
  */
+const WOKEN = Symbol('woken');
+
 export class WakeSignal {
   private controller: AbortController | null = null;
 
@@ -11,7 +13,7 @@ export class WakeSignal {
     const waiting = this.controller;
     if (!waiting) return;
     this.controller = null;
-    waiting.abort();
+    waiting.abort(WOKEN); // an explicit reason skips building a DOMException
   }
 
   wait(clock: Clock, ms: number): Promise<void> {
