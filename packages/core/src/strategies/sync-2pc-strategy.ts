@@ -238,8 +238,14 @@ export class Sync2pcStrategy extends OutboxStrategy {
         else if (!rec || rec.deleted) remove.push(id);
         else throw new Error('previous state has no embedding yet; leave it to the outbox');
       }
-      if (restore.length > 0) await vector.upsert(restore);
-      if (remove.length > 0) await vector.delete(remove);
+      if (restore.length > 0) {
+        metrics.vectorCalls += Math.ceil(restore.length / vector.maxBatchSize);
+        await vector.upsert(restore);
+      }
+      if (remove.length > 0) {
+        metrics.vectorCalls += Math.ceil(remove.length / vector.maxBatchSize);
+        await vector.delete(remove);
+      }
       await relational.transaction(async (tx) => {
         for (const { token } of active) await tx.deleteIntent(token);
       });
