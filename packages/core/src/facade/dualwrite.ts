@@ -308,7 +308,12 @@ export class DualWrite<Native = unknown> {
     const deadline = this.clock.now() + timeoutMs;
     let drained = !wasOpen;
     if (wasOpen) {
-      await Promise.race([Promise.allSettled([...this.activeWrites]), this.clock.sleep(timeoutMs)]);
+      const timer = new AbortController();
+      await Promise.race([
+        Promise.allSettled([...this.activeWrites]),
+        this.clock.sleep(timeoutMs, timer.signal),
+      ]);
+      timer.abort();
       if (drain) {
         try {
           await this.flush({ timeoutMs: Math.max(0, deadline - this.clock.now()) });

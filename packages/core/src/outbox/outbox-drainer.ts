@@ -101,7 +101,9 @@ export class OutboxDrainer {
     this.stopping = true;
     this.stopController.abort();
     this.work.notify();
-    await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs)]);
+    const timer = new AbortController();
+    await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs, timer.signal)]);
+    timer.abort();
     await this.unsubscribe?.().catch(() => {});
     this.unsubscribe = null;
   }
@@ -147,6 +149,11 @@ export class OutboxDrainer {
           leaseMs: delivery.leaseMs,
           now: clock.now(),
         });
+        if (this.userPaused || this.stopping) {
+          // paused or stopped while the claim was in flight: give the leases back uncharged
+          if (leases.length > 0) await this.ctx.relational.releaseOutbox(leases, clock.now());
+          continue;
+        }
         if (leases.length === 0) {
           this.hint = 0;
           await this.work.wait(clock, delivery.pollIntervalMs);

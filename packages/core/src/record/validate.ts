@@ -103,14 +103,18 @@ export function validateMetadata(
 
 /**
  * Validates text.
- * @throws {ValidationError} when `text` is not a string, exceeds `maxTextBytes` UTF-8 bytes or holds a
- *   lone surrogate.
+ * @throws {ValidationError} when `text` is not a string, exceeds `maxTextBytes` UTF-8 bytes, or holds
+ *   NUL or a lone surrogate.
  */
 export function validateText(text: unknown, field = 'text', limits: RecordLimits = DEFAULT_LIMITS): string {
   if (typeof text !== 'string') throw new ValidationError(field, `must be a string, got ${describe(text)}`);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limits.maxTextBytes)
     throw new ValidationError(field, `is ${bytes} bytes`, { limit: `<= ${limits.maxTextBytes} bytes` });
+  if (text.includes('\u0000'))
+    throw new ValidationError(field, 'must not contain NUL (PostgreSQL text cannot store it)', {
+      limit: 'no U+0000',
+    });
   if (LONE_SURROGATE.test(text)) throw new ValidationError(field, 'contains a lone UTF-16 surrogate');
   return text;
 }

@@ -88,23 +88,36 @@ export function resultOf(plan: PlannedChange): WriteResult {
 
 /**
  * The transactional-outbox write: each change's record row and its outbox entry, in the caller's
- * transaction. Changes to one id apply in order, so the last one wins.
+ * transaction. Changes to one id apply in order, so the last one wins. Ids are visited in sorted order
+ * (stable, so per-id order holds), so two concurrent calls touching the same ids in different orders
+ * take row locks in the same order and cannot deadlock. Results come back in input order.
  */
 export async function writeChangesWithOutbox(
   tx: RelationalTx,
   changes: readonly Change[],
   now: number,
 ): Promise<WriteResult[]> {
-  const results: WriteResult[] = [];
-  for (const change of changes) {
-    const plan = await planChange(tx, change, now);
+  const order = changes
+    .map((_, i) => i)
+    .sort((a, b) => compareIds(idOf(changes[a]!), idOf(changes[b]!)) || a - b);
+  const results = new Array<WriteResult>(changes.length);
+  for (const i of order) {
+    const plan = await planChange(tx, changes[i]!, now);
     if (plan.next) {
       await tx.writeRecord(plan.next);
       await tx.enqueue(plan.id, plan.next.version, plan.op, now);
     }
-    results.push(resultOf(plan));
+    results[i] = resultOf(plan);
   }
   return results;
+}
+
+function idOf(change: Change): string {
+  return change.op === 'put' ? change.record.id : change.id;
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function metadataEqual(a: Metadata, b: Metadata): boolean {

@@ -1,0 +1,130 @@
+import { type CloseReport, createDualWrite, type DualWrite, type VectorStore } from '@dualwrite/core';
+import type { Logger } from 'pino';
+import { openBackends } from './backends.js';
+import { describeConfig, type WorkerConfig } from './config.js';
+
+/** A running drain worker. */
+export interface RunningWorker {
+  /** The facade running the drain loop (never used for writes). */
+  readonly dw: DualWrite;
+  /**
+   * Stops the drain loop without draining the rest of the outbox (`close({ drain: false })`): deliveries in
+   * flight get up to `shutdownTimeoutMs` to finish and be acknowledged; anything still leased after that is
+   * re-claimed by another worker once its lease expires. Closes both stores. Idempotent.
+   */
+  stop(): Promise<CloseReport>;
+}
+
+/** Test and embedding seams. */
+export interface WorkerHooks {
+  /** Wraps the vector store (e.g. to trace or inject failures). */
+  wrapVector?: (store: VectorStore) => VectorStore;
+}
+
+/**
+ * Opens the configured backends and starts the drain loop: `createDualWrite` with the configured strategy
+ * (`async-queue` or `batch`) and delivery knobs. Logs one JSON line per synced batch (`synced`, info), retry
+ * (`retried`, warn), dead letter (`dead-lettered`, error), outage (`backend-down` / `backend-up`), internal
+ * error (`drain-error`, error), and a `stats` line every `statsIntervalMs`.
+ * @throws the stores' typed errors when a backend cannot be opened (e.g. `BackendUnavailableError`).
+ */
+export async function startWorker(
+  config: WorkerConfig,
+  logger: Logger,
+  hooks: WorkerHooks = {},
+): Promise<RunningWorker> {
+  const backends = await openBackends(config);
+  const vector = hooks.wrapVector ? hooks.wrapVector(backends.vector) : backends.vector;
+  let dw: DualWrite;
+  try {
+    dw = await createDualWrite({
+      relational: backends.relational,
+      vector,
+      ...(backends.embedder ? { embedder: backends.embedder } : {}),
+      strategy:
+        config.strategy === 'batch'
+          ? {
+              name: 'batch',
+              maxBatchSize: config.batchSize,
+              maxDelayMs: config.maxDelayMs,
+              concurrency: config.concurrency,
+            }
+          : { name: 'async-queue', concurrency: config.concurrency },
+      delivery: {
+        owner: config.owner,
+        pollIntervalMs: config.pollIntervalMs,
+        leaseMs: config.leaseMs,
+        maxAttempts: config.maxAttempts,
+      },
+    });
+  } catch (error) {
+    await vector.close().catch(() => {});
+    await backends.relational.close().catch(() => {});
+    throw error;
+  }
+
+  dw.events.on('synced', ({ items }) =>
+    logger.info(
+      {
+        event: 'synced',
+        count: items.length,
+        deleted: items.filter((i) => i.deleted).length,
+        maxVersion: Math.max(...items.map((i) => i.version)),
+        ids: items.slice(0, 20).map((i) => i.id),
+      },
+      'synced',
+    ),
+  );
+  dw.events.on('retried', (p) => logger.warn({ event: 'retried', ...p }, 'delivery failed; will retry'));
+  dw.events.on('dead-lettered', (p) =>
+    logger.error({ event: 'dead-lettered', ...p }, 'moved to dead letter'),
+  );
+  dw.events.on('backend-down', (p) =>
+    logger.error({ event: 'backend-down', ...p }, 'vector store unreachable'),
+  );
+  dw.events.on('backend-up', (p) => logger.info({ event: 'backend-up', ...p }, 'vector store back'));
+  dw.events.on('drain-error', (p) => logger.error({ event: 'drain-error', ...p }, 'drain step failed'));
+
+  const statsTimer =
+    config.statsIntervalMs > 0
+      ? setInterval(() => {
+          dw.stats().then(
+            (s) =>
+              logger.info(
+                {
+                  event: 'stats',
+                  outboxDepth: s.outboxDepth,
+                  inFlight: s.inFlight,
+                  deadLetters: s.deadLetters,
+                  oldestPendingAgeMs: s.oldestPendingAgeMs,
+                  synced: s.synced,
+                  retries: s.retries,
+                  backendDown: s.backendDown,
+                },
+                'stats',
+              ),
+            (error: unknown) => logger.warn({ event: 'stats-error', error: String(error) }, 'stats failed'),
+          );
+        }, config.statsIntervalMs)
+      : undefined;
+  statsTimer?.unref();
+
+  logger.info(
+    { event: 'started', config: describeConfig(config), backends: backends.describe },
+    `dualwrite worker ${config.owner} draining (${config.strategy})`,
+  );
+
+  let stopping: Promise<CloseReport> | undefined;
+  return {
+    dw,
+    stop() {
+      stopping ??= (async () => {
+        if (statsTimer) clearInterval(statsTimer);
+        const report = await dw.close({ drain: false, timeoutMs: config.shutdownTimeoutMs });
+        logger.info({ event: 'stopped', ...report }, 'dualwrite worker stopped');
+        return report;
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * PostgreSQL {@link RelationalStore} for dualwrite: Kysely over node-postgres, READ COMMITTED transactions with
+ * per-record advisory locks, a transactional outbox claimed with `FOR UPDATE SKIP LOCKED` by any number of
+ * worker processes, `LISTEN/NOTIFY` wake-ups, and Kysely-managed schema migrations.
+ * @packageDocumentation
+ */
+export {
+  mapPostgresError,
+  POSTGRES_COMPONENT,
+  postgresErrorCode,
+  TRANSIENT_POSTGRES_CODES,
+  UNAVAILABLE_NETWORK_CODES,
+  UNAVAILABLE_POSTGRES_CODES,
+} from './postgres-errors.js';
+export {
+  migratePostgresSchema,
+  migrationLockKey,
+  POSTGRES_SCHEMA_VERSION,
+  PostgresMigrationProvider,
+  postgresMigrations,
+} from './postgres-migrations.js';
+export { LISTENER_RECONNECT } from './postgres-outbox-listener.js';
+export {
+  POSTGRES_MAX_PAGE,
+  PostgresRelationalStore,
+  TRY_LOCK_WINDOW_MS,
+} from './postgres-relational-store.js';
+export {
+  POSTGRES_STORE_DEFAULTS,
+  type PostgresKysely,
+  type PostgresRelationalStoreOptions,
+  type PostgresTableNames,
+  postgresTableNames,
+  type ResolvedPostgresRelationalStoreOptions,
+  resolvePostgresOptions,
+} from './postgres-relational-store-options.js';

@@ -1,0 +1,123 @@
+import { BackendUnavailableError, DualwriteError, TransientBackendError } from '@dualwrite/core';
+
+/** The `component` every error raised by this package carries. */
+export const POSTGRES_COMPONENT = 'postgres';
+
+/**
+ * SQLSTATEs that mean "the same call may succeed if tried again shortly" (PostgreSQL docs, Appendix A
+ * "PostgreSQL Error Codes"):
+ * - `40001` serialization_failure, `40P01` deadlock_detected (the other transaction went through);
+ * - `55P03` lock_not_available (`lock_timeout` expired, `NOWAIT`);
+ * - `57014` query_canceled (`statement_timeout`, or a cancel request);
+ * - `53300` too_many_connections, `53400` configuration_limit_exceeded.
+ */
+export const TRANSIENT_POSTGRES_CODES: readonly string[] = Object.freeze([
+  '40001',
+  '40P01',
+  '55P03',
+  '57014',
+  '53300',
+  '53400',
+]);
+
+/**
+ * SQLSTATEs that mean the database cannot be used until it comes back or an operator acts. Strategies pause
+ * instead of charging outbox attempts for these. Besides these exact codes, every code of class `08`
+ * (connection exception) counts.
+ * - `57P01` admin_shutdown, `57P02` crash_shutdown, `57P03` cannot_connect_now (starting up, in recovery),
+ *   `57P04` database_dropped;
+ * - `53100` disk_full, `53200` out_of_memory, `58030` io_error;
+ * - `3D000` invalid_catalog_name (the database does not exist), `28000` / `28P01` authorization failures;
+ * - `25006` read_only_sql_transaction (connected to a hot standby, e.g. right after a failover).
+ */
+export const UNAVAILABLE_POSTGRES_CODES: readonly string[] = Object.freeze([
+  '57P01',
+  '57P02',
+  '57P03',
+  '57P04',
+  '53100',
+  '53200',
+  '58030',
+  '3D000',
+  '28000',
+  '28P01',
+  '25006',
+]);
+
+/** Node.js socket error codes that mean the server cannot be reached. */
+export const UNAVAILABLE_NETWORK_CODES: readonly string[] = Object.freeze([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
+
+/** node-postgres raises these as plain `Error`s without a code when the connection is gone or cannot be had. */
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'connection timeout',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Cannot use a pool after calling end on the pool',
+  'Postgres connection has been discarded',
+];
+
+/**
+ * The SQLSTATE (`'40P01'`) or Node.js socket code (`'ECONNREFUSED'`) carried by `error` (node-postgres puts
+ * both in `code`), looking through an `AggregateError` (Node reports a refused `localhost` connection, tried
+ * on IPv4 and IPv6, as one), or `undefined`.
+ */
+export function postgresErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && code !== '') return code;
+  if (error instanceof AggregateError)
+    for (const inner of error.errors) {
+      const innerCode = postgresErrorCode(inner);
+      if (innerCode !== undefined) return innerCode;
+    }
+  return undefined;
+}
+
+/**
+ * Translates a node-postgres (or Kysely) error into a dualwrite error (component `'postgres'`, original as
+ * `cause`):
+ * - {@link TRANSIENT_POSTGRES_CODES} (serialization failure, deadlock, lock timeout, statement timeout,
+ *   too many connections) → {@link TransientBackendError};
+ * - class `08` (connection exception), {@link UNAVAILABLE_POSTGRES_CODES} (admin/crash shutdown, disk full,
+ *   missing database, authentication, read-only standby), {@link UNAVAILABLE_NETWORK_CODES} (refused, reset,
+ *   DNS, timeouts) and node-postgres' "Connection terminated" / "timeout exceeded when trying to connect"
+ *   errors → {@link BackendUnavailableError}.
+ *
+ * Anything else (constraint violations, SQL errors, errors that already are dualwrite errors) is returned
+ * unchanged. Returns the error to throw; never throws itself.
+ *
+ * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
+ */
+export function mapPostgresError(error: unknown, operation: string): unknown {
+  if (error instanceof DualwriteError) return error;
+  const code = postgresErrorCode(error);
+  const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
+  const options = { cause: error, component: POSTGRES_COMPONENT };
+  if (code !== undefined && TRANSIENT_POSTGRES_CODES.includes(code))
+    return new TransientBackendError(`${operation} failed (SQLSTATE ${code}): ${message}`, options);
+  if (
+    code !== undefined &&
+    (code.startsWith('08') ||
+      UNAVAILABLE_POSTGRES_CODES.includes(code) ||
+      UNAVAILABLE_NETWORK_CODES.includes(code))
+  )
+    return new BackendUnavailableError(
+      `${operation} failed: database unavailable (${code}): ${message}`,
+      options,
+    );
+  if (error instanceof Error && UNAVAILABLE_MESSAGES.some((m) => message.includes(m)))
+    return new BackendUnavailableError(`${operation} failed: database unavailable: ${message}`, options);
+  return error;
+}

@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import { ValidationError } from '@dualwrite/core';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import { POSTGRES_COMPONENT } from './postgres-errors.js';
+
+/**
+ * The Kysely type the store exposes as `RelationalTx.native` and `PostgresRelationalStore.kysely`.
+ * Schema-less: the store's table names carry a runtime schema and prefix, and the application's tables are
+ * unknown here; narrow it with `db.withTables<...>()` or a cast in application code.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: schema-less by design (runtime schema/prefix, app-owned tables)
+export type PostgresKysely = Kysely<any>;
+
+/**
+ * Options of {@link PostgresRelationalStore}. Give `connectionString`, or `pool` (a node-postgres pool
+ * configuration, which may itself hold `connectionString` or `host`/`port`/`user`/...), or both (then
+ * `connectionString` wins over `pool.connectionString`).
+ */
+export interface PostgresRelationalStoreOptions {
+  /** libpq-style URL, e.g. `postgres://user:pass@db.internal:5432/app?sslmode=require`. */
+  connectionString?: string;
+  /**
+   * node-postgres `PoolConfig` (connection settings, TLS, `max`, `idleTimeoutMillis`, ...). The store creates
+   * its own `pg.Pool` from it and ends that pool in `close()`. The dedicated `LISTEN` connection of
+   * {@link PostgresRelationalStore.subscribeOutbox} is opened with the same settings.
+   */
+  pool?: pg.PoolConfig;
+  /**
+   * Schema holding the store's tables (created by `init()` if missing). Letters, digits and `_`, not starting
+   * with a digit, at most 63 characters; case-sensitive (always quoted). Default `'public'`.
+   */
+  schema?: string;
+  /**
+   * Prefix of every table, index and sequence the store creates, so it can share a schema with the
+   * application's tables. Letters, digits and `_`, not starting with a digit, at most 40 characters.
+   * Default `'dw_'`.
+   */
+  tablePrefix?: string;
+  /**
+   * Most connections the pool opens (node-postgres `max`); overrides `pool.max`. Integer 1..1,000.
+   * Default 10. `subscribeOutbox` uses one more, dedicated connection.
+   */
+  poolSize?: number;
+  /**
+   * Longest wait for a lock (a row lock, the per-record advisory lock of a writer, ...) before the statement
+   * fails with SQLSTATE 55P03, surfaced as `TransientBackendError`, in ms (PostgreSQL `lock_timeout`).
+   * `0` waits forever. Overrides `pool.lock_timeout`. Default 10,000.
+   */
+  lockTimeoutMs?: number;
+  /**
+   * Longest wait for a connection (opening one, or a free one from a busy pool), in ms (node-postgres
+   * `connectionTimeoutMillis`). `0` waits forever. Overrides `pool.connectionTimeoutMillis`. Default 10,000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Whether transactions that enqueue outbox entries also issue `pg_notify(<channel>, '')`, so
+   * {@link PostgresRelationalStore.subscribeOutbox} listeners in every process wake at once. Turn it off only
+   * when every worker polls anyway and commit throughput matters more than latency (PostgreSQL serialises
+   * the commits of notifying transactions). Default `true`.
+   */
+  notify?: boolean;
+}
+
+/** Defaults of {@link PostgresRelationalStoreOptions}. */
+export const POSTGRES_STORE_DEFAULTS: Readonly<{
+  schema: string;
+  tablePrefix: string;
+  poolSize: number;
+  lockTimeoutMs: number;
+  connectTimeoutMs: number;
+  notify: boolean;
+  applicationName: string;
+}> = Object.freeze({
+  schema: 'public',
+  tablePrefix: 'dw_',
+  poolSize: 10,
+  lockTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  notify: true,
+  applicationName: 'dualwrite',
+});
+
+/**
+ * Names of the objects (tables, indexes, sequence, notification channel) the store owns, with the prefix
+ * applied. Table-like names are unqualified; they all live in {@link schema}.
+ */
+export interface PostgresTableNames {
+  /** The schema all objects live in. */
+  readonly schema: string;
+  /** Records: the source of truth, tombstones included. */
+  readonly records: string;
+  /** The `SEQUENCE` behind `nextVersion()`. */
+  readonly versionSequence: string;
+  /** The transactional outbox (one row per record id). */
+  readonly outbox: string;
+  /** Partial index of the outbox on `(next_attempt_at, enqueued_at) WHERE state = 'pending'`. */
+  readonly outboxDueIndex: string;
+  /** sync-2pc intents. */
+  readonly intents: string;
+  /** Index of the intents on `expires_at`. */
+  readonly intentsExpiryIndex: string;
+  /** Embedding cache. */
+  readonly embeddingCache: string;
+  /** Kysely's migration bookkeeping table. */
+  readonly migrations: string;
+  /** Kysely's migration lock table. */
+  readonly migrationLock: string;
+  /**
+   * `LISTEN`/`NOTIFY` channel of the outbox: `<schema>.<prefix>outbox` (stores in other schemas of the same
+   * database do not wake each other), or `dw_outbox_<hash>` when that would exceed PostgreSQL's 63-byte
+   * identifier limit.
+   */
+  readonly notifyChannel: string;
+}
+
+/** The object names for `schema` and `prefix`. */
+export function postgresTableNames(schema: string, prefix: string): PostgresTableNames {
+  const wanted = `${schema}.${prefix}outbox`;
+  const notifyChannel =
+    Buffer.byteLength(wanted) <= 63
+      ? wanted
+      : `dw_outbox_${createHash('sha256').update(wanted).digest('hex').slice(0, 16)}`;
+  return Object.freeze({
+    schema,
+    records: `${prefix}records`,
+    versionSequence: `${prefix}version_seq`,
+    outbox: `${prefix}outbox`,
+    outboxDueIndex: `${prefix}outbox_due`,
+    intents: `${prefix}intents`,
+    intentsExpiryIndex: `${prefix}intents_expiry`,
+    embeddingCache: `${prefix}embedding_cache`,
+    migrations: `${prefix}migrations`,
+    migrationLock: `${prefix}migrations_lock`,
+    notifyChannel,
+  });
+}
+
+/** {@link PostgresRelationalStoreOptions} after validation, defaults applied. */
+export interface ResolvedPostgresRelationalStoreOptions {
+  /** The pool configuration the store opens (connection settings, `max`, timeouts, `application_name`). */
+  poolConfig: pg.PoolConfig;
+  schema: string;
+  tablePrefix: string;
+  poolSize: number;
+  lockTimeoutMs: number;
+  connectTimeoutMs: number;
+  notify: boolean;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_TIMEOUT = 0x7fffffff;
+
+/**
+ * Validates options and applies {@link POSTGRES_STORE_DEFAULTS}.
+ * @throws {ValidationError} (component `'postgres'`) when neither `connectionString` nor `pool` is given (or
+ *   the string is empty), `schema` or `tablePrefix` is not identifier-safe or too long, `poolSize` is not an
+ *   integer in 1..1,000, or a timeout is not an integer in 0..2^31 - 1.
+ */
+export function resolvePostgresOptions(
+  options: PostgresRelationalStoreOptions,
+): ResolvedPostgresRelationalStoreOptions {
+  const component = POSTGRES_COMPONENT;
+  if (options === null || typeof options !== 'object')
+    throw new ValidationError('options', 'must be an object', { component });
+  const { connectionString, pool } = options;
+  if (
+    connectionString !== undefined &&
+    (typeof connectionString !== 'string' || connectionString.trim() === '')
+  )
+    throw new ValidationError('options.connectionString', 'must be a non-empty string', { component });
+  if (pool !== undefined && (pool === null || typeof pool !== 'object'))
+    throw new ValidationError('options.pool', 'must be a node-postgres PoolConfig object', { component });
+  if (connectionString === undefined && pool === undefined)
+    throw new ValidationError('options.connectionString', 'is required unless options.pool is given', {
+      component,
+    });
+
+  const schema = options.schema ?? POSTGRES_STORE_DEFAULTS.schema;
+  if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63)
+    throw new ValidationError('options.schema', `must match ${IDENTIFIER}, got ${JSON.stringify(schema)}`, {
+      component,
+      limit: '1..63 characters',
+    });
+  const tablePrefix = options.tablePrefix ?? POSTGRES_STORE_DEFAULTS.tablePrefix;
+  if (
+    typeof tablePrefix !== 'string' ||
+    (tablePrefix !== '' && !IDENTIFIER.test(tablePrefix)) ||
+    tablePrefix.length > 40
+  )
+    throw new ValidationError(
+      'options.tablePrefix',
+      `must match ${IDENTIFIER} (or be empty), got ${JSON.stringify(tablePrefix)}`,
+      { component, limit: '0..40 characters' },
+    );
+  const poolSize = options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize;
+  if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1_000)
+    throw new ValidationError('options.poolSize', `must be an integer, got ${poolSize}`, {
+      component,
+      limit: '1..1000',
+    });
+  const timeout = (field: string, value: unknown): number => {
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMEOUT)
+      throw new ValidationError(`options.${field}`, `must be a non-negative integer, got ${String(value)}`, {
+        component,
+        limit: `0..${MAX_TIMEOUT}`,
+      });
+    return value as number;
+  };
+  const lockTimeoutMs = timeout(
+    'lockTimeoutMs',
+    options.lockTimeoutMs ?? pool?.lock_timeout ?? POSTGRES_STORE_DEFAULTS.lockTimeoutMs,
+  );
+  const connectTimeoutMs = timeout(
+    'connectTimeoutMs',
+    options.connectTimeoutMs ?? pool?.connectionTimeoutMillis ?? POSTGRES_STORE_DEFAULTS.connectTimeoutMs,
+  );
+  const notify = options.notify ?? POSTGRES_STORE_DEFAULTS.notify;
+  if (typeof notify !== 'boolean')
+    throw new ValidationError('options.notify', 'must be a boolean', { component });
+
+  const poolConfig: pg.PoolConfig = {
+    application_name: POSTGRES_STORE_DEFAULTS.applicationName,
+    ...pool,
+    ...(connectionString === undefined ? {} : { connectionString }),
+    max: poolSize,
+    lock_timeout: lockTimeoutMs,
+    connectionTimeoutMillis: connectTimeoutMs,
+  };
+  return { poolConfig, schema, tablePrefix, poolSize, lockTimeoutMs, connectTimeoutMs, notify };
+}

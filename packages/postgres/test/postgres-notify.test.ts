@@ -1,0 +1,166 @@
+/**
+ * LISTEN/NOTIFY: `subscribeOutbox` wakes listeners when another store instance commits an enqueue, survives a
+ * dropped connection, and lets an idle drain worker with a 60 s poll interval deliver a change in well under
+ * a second.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDualWrite, type DualWrite, HashingEmbedder, TimeoutError } from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PostgresRelationalStore } from '../src/index.js';
+import { adminQuery, testSchema } from './helpers.js';
+
+const T0 = 1_700_000_000_000;
+
+async function enqueue(store: PostgresRelationalStore, id: string, rollback = false): Promise<void> {
+  await store
+    .transaction(async (tx) => {
+      const version = await tx.nextVersion();
+      await tx.writeRecord({
+        id,
+        text: id,
+        embedding: null,
+        metadata: {},
+        version,
+        deleted: false,
+        contentHash: 'h',
+        syncedVersion: null,
+        now: T0,
+      });
+      await tx.enqueue(id, version, 'upsert', T0);
+      if (rollback) throw new Error('rollback');
+    })
+    .catch((error: unknown) => {
+      if (!rollback) throw error;
+    });
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function listenerBackends(applicationName: string): Promise<number[]> {
+  const { rows } = await adminQuery<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`,
+    [applicationName],
+  );
+  return rows.map((r) => r.pid);
+}
+
+describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
+  let fixture: ReturnType<typeof testSchema>;
+  const stores: PostgresRelationalStore[] = [];
+  const open: DualWrite[] = [];
+  let dir: string | undefined;
+
+  function store(options: Parameters<typeof fixture.store>[0] = {}) {
+    const s = fixture.store(options);
+    stores.push(s);
+    return s;
+  }
+
+  beforeEach(() => {
+    fixture = testSchema();
+  });
+
+  afterEach(async () => {
+    for (const dw of open.splice(0)) await dw.close({ drain: false }).catch(() => {});
+    for (const s of stores.splice(0)) await s.close();
+    await fixture.drop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('calls the listener when another instance commits an enqueue, never for a rolled-back one', async () => {
+    const listening = store();
+    const writer = store();
+    await listening.init();
+    let calls = 0;
+    const unsubscribe = await listening.subscribeOutbox(() => calls++);
+    await enqueue(writer, 'rolled-back', true);
+    await enqueue(writer, 'committed');
+    await until('a notification', () => calls >= 1);
+    // Notifications arrive in commit order and a rolled-back transaction sends none: exactly one came.
+    expect(calls).toBe(1);
+    await writer.enqueueRepairs(['committed'], T0);
+    await until('the repair notification', () => calls >= 2);
+    await unsubscribe();
+    await unsubscribe();
+    await enqueue(writer, 'after-unsubscribe');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(calls, 'nothing after unsubscribe').toBe(2);
+  });
+
+  it('reconnects after the LISTEN connection is killed, calls the listener once, and keeps listening', async () => {
+    const applicationName = `dw-listen-${randomBytes(4).toString('hex')}`;
+    const listening = store({ pool: { application_name: applicationName } });
+    const writer = store();
+    await listening.init();
+    let calls = 0;
+    await listening.subscribeOutbox(() => calls++);
+    const [pid] = await listenerBackends(applicationName);
+    expect(pid, 'the LISTEN connection is visible in pg_stat_activity').toBeDefined();
+    await adminQuery('SELECT pg_terminate_backend($1)', [pid]);
+    await until('the reconnect call', () => calls >= 1);
+    await until('a new LISTEN connection', async () => {
+      const pids = await listenerBackends(applicationName);
+      return pids.length === 1 && pids[0] !== pid;
+    });
+    const before = calls;
+    await enqueue(writer, 'after-reconnect');
+    await until('a notification after the reconnect', () => calls > before);
+    await listening.close();
+    await until(
+      'close() closed the LISTEN connection',
+      async () => (await listenerBackends(applicationName)).length === 0,
+    );
+  });
+
+  it('wakes an idle drain worker (poll interval 60 s) within the timeout; without NOTIFY it stays asleep', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dw-pg-notify-'));
+    const dimension = 8;
+    const embedder = new HashingEmbedder({ dimension });
+    const lance = join(dir, 'lance');
+    const worker = await createDualWrite({
+      relational: store(),
+      vector: await LanceDbVectorStore.open({ uri: lance, dimension }),
+      embedder,
+      strategy: 'async-queue',
+      delivery: { pollIntervalMs: 60_000 },
+    });
+    open.push(worker);
+    const api = await createDualWrite({
+      relational: store(),
+      vector: await LanceDbVectorStore.open({ uri: lance, dimension }),
+      embedder,
+      strategy: 'async-queue',
+    });
+    open.push(api);
+    api.pause(); // the API instance only writes; the worker delivers
+    // Let the worker's loops go idle, and a claim the API's drainer issued before pause() complete.
+    await new Promise((r) => setTimeout(r, 300));
+
+    const started = Date.now();
+    const { version } = await api.put({ id: 'woken', text: 'delivered by the worker' });
+    const [status] = await api.awaitSynced(['woken'], { timeoutMs: 3_000 });
+    expect(status).toEqual({ id: 'woken', state: 'synced', version, deleted: false });
+    const elapsed = Date.now() - started;
+    expect(elapsed, 'well before the 60 s poll interval').toBeLessThan(3_000);
+
+    // Control: the same kind of write from a store that does not NOTIFY (written through the store itself, so
+    // no second drainer exists that could deliver it) waits for the worker's next poll, 60 s away.
+    await new Promise((r) => setTimeout(r, 300)); // let the worker finish its loop iteration and go idle
+    await enqueue(store({ notify: false }), 'unnoticed');
+    await expect(api.awaitSynced(['unnoticed'], { timeoutMs: 1_000 })).rejects.toBeInstanceOf(TimeoutError);
+    console.info(
+      `[notify] idle worker delivered a change ${elapsed} ms after the write (poll interval 60 s)`,
+    );
+  });
+});

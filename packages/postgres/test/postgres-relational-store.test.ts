@@ -1,0 +1,360 @@
+import {
+  BackendUnavailableError,
+  type Metadata,
+  TransientBackendError,
+  ValidationError,
+} from '@dualwrite/core';
+import { relationalStoreSuite } from '@dualwrite/core/testing';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  mapPostgresError,
+  POSTGRES_SCHEMA_VERSION,
+  PostgresRelationalStore,
+  type PostgresRelationalStoreOptions,
+  postgresErrorCode,
+} from '../src/index.js';
+import { adminQuery, DATABASE_URL, postgresFactory, testSchema } from './helpers.js';
+
+relationalStoreSuite('postgres', postgresFactory());
+
+const T0 = 1_700_000_000_000;
+
+type Tx = Parameters<Parameters<PostgresRelationalStore['transaction']>[0]>[0];
+
+async function write0(tx: Tx, id: string, text = `text of ${id}`, metadata: Metadata = {}): Promise<number> {
+  const version = await tx.nextVersion();
+  await tx.writeRecord({
+    id,
+    text,
+    embedding: [1, 2, 3],
+    metadata,
+    version,
+    deleted: false,
+    contentHash: 'h',
+    syncedVersion: null,
+    now: T0,
+  });
+  await tx.enqueue(id, version, 'upsert', T0);
+  return version;
+}
+
+function write(store: PostgresRelationalStore, id: string, text?: string): Promise<number> {
+  return store.transaction((tx) => write0(tx, id, text));
+}
+
+/** A promise and its resolver. */
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
+  let fixture: ReturnType<typeof testSchema>;
+  const open: PostgresRelationalStore[] = [];
+
+  function store(options: Partial<PostgresRelationalStoreOptions> = {}) {
+    const s = fixture.store(options);
+    open.push(s);
+    return s;
+  }
+
+  beforeEach(() => {
+    fixture = testSchema();
+  });
+
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+    await fixture.drop();
+  });
+
+  it('keeps data across close/reopen; concurrent init() from several instances is safe and idempotent', async () => {
+    const starters = Array.from({ length: 4 }, () => store());
+    await Promise.all(starters.map((s) => s.init()));
+    const v1 = await write(starters[0]!, 'kept');
+    for (const s of starters) await s.close();
+
+    const second = store();
+    await second.init();
+    await second.init();
+    expect((await second.getRecords(['kept'])).get('kept')).toMatchObject({
+      version: v1,
+      text: 'text of kept',
+    });
+    expect(await write(second, 'next'), 'the version sequence survives a reopen').toBeGreaterThan(v1);
+    const { rows } = await sql<{ name: string }>`
+      SELECT name FROM ${sql.id(fixture.schema, second.tableNames.migrations)}`.execute(second.kysely);
+    expect(rows.map((r) => r.name)).toHaveLength(POSTGRES_SCHEMA_VERSION);
+    const { rows: tables } = await sql<{ table_name: string }>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = ${fixture.schema}
+      ORDER BY table_name`.execute(second.kysely);
+    expect(tables.map((t) => t.table_name)).toEqual([
+      'dw_embedding_cache',
+      'dw_intents',
+      'dw_migrations',
+      'dw_migrations_lock',
+      'dw_outbox',
+      'dw_records',
+    ]);
+  });
+
+  it('runs transactions at READ COMMITTED even when the session default is SERIALIZABLE', async () => {
+    const s = store({ pool: { options: '-c default_transaction_isolation=serializable' } });
+    await s.init();
+    const level = await s.transaction(async (tx) => {
+      const { rows } = await sql<{ transaction_isolation: string }>`SHOW transaction_isolation`.execute(
+        tx.native,
+      );
+      return rows[0]!.transaction_isolation;
+    });
+    expect(level).toBe('read committed');
+  });
+
+  it('loses no update when two instances read-modify-write the same ids concurrently', async () => {
+    const a = store({ poolSize: 5 });
+    const b = store({ poolSize: 5 });
+    await a.init();
+    const increment = (s: PostgresRelationalStore, id: string) =>
+      s.transaction(async (tx) => {
+        const current = await tx.getRecord(id); // takes the id's lock: the other writers wait here
+        const n = Number(current?.metadata.n ?? 0);
+        await new Promise((r) => setTimeout(r, 1)); // widen the read-modify-write window
+        return write0(tx, id, `n=${n + 1}`, { n: n + 1 });
+      });
+    const versions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => increment(i % 2 === 0 ? a : b, i % 4 < 2 ? 'counter' : 'fresh')),
+    );
+    const records = await a.getRecords(['counter', 'fresh']);
+    expect(records.get('counter')!.metadata.n, 'every increment of an existing id counted').toBe(20);
+    expect(records.get('fresh')!.metadata.n, 'every increment of a new id counted').toBe(20);
+    expect(new Set(versions).size).toBe(40);
+    for (const id of ['counter', 'fresh']) {
+      const versionsOfId = versions.filter((_, i) => (i % 4 < 2 ? 'counter' : 'fresh') === id);
+      expect(records.get(id)!.version, `${id} ends at its highest version`).toBe(Math.max(...versionsOfId));
+      expect((await a.getOutboxEntry(id))!.version).toBe(records.get(id)!.version);
+    }
+  });
+
+  it('an ack waits for a writer holding its ids in the opposite order, without deadlocking', async () => {
+    const api = store();
+    const worker = store();
+    await api.init();
+    await api.transaction(async (tx) => {
+      await write0(tx, 'a');
+      await write0(tx, 'b');
+    });
+    const leases = await worker.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: T0 });
+    expect(leases.map((l) => l.recordId).sort()).toEqual(['a', 'b']);
+
+    const locked = gate();
+    const release = gate();
+    const writing = api.transaction(async (tx) => {
+      await tx.getRecord('b');
+      await tx.getRecord('a');
+      locked.open();
+      await release.promise;
+      await write0(tx, 'b', 'b again');
+      await write0(tx, 'a', 'a again');
+    });
+    await locked.promise;
+    let acked = false;
+    const acking = worker
+      .ackOutbox(
+        leases.map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
+        T0 + 1,
+      )
+      .finally(() => {
+        acked = true;
+      });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(acked, 'the ack waits while the writer holds the ids').toBe(false);
+    release.open();
+    await writing;
+    expect(await acking, 'the writer enqueued newer versions first').toEqual(['superseded', 'superseded']);
+    const again = await worker.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: T0 + 2 });
+    expect(again.map((l) => l.recordId).sort()).toEqual(['a', 'b']);
+  });
+
+  it('acks the same id twice in one call in order, like the SQLite store (acked, then lease-lost + repair)', async () => {
+    const s = store();
+    await s.init();
+    const [va] = await s.transaction(async (tx) => [await write0(tx, 'a'), await write0(tx, 'b')]);
+    const leases = await s.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: T0 });
+    const a = leases.find((l) => l.recordId === 'a')!;
+    const b = leases.find((l) => l.recordId === 'b')!;
+    const ack = (l: typeof a) => ({
+      recordId: l.recordId,
+      leaseToken: l.leaseToken,
+      appliedVersion: l.version,
+    });
+    expect(await s.ackOutbox([ack(a), ack(b), ack(a)], T0 + 1)).toEqual(['acked', 'acked', 'lease-lost']);
+    expect(await s.getOutboxEntry('a'), 'the late duplicate enqueued a repair').toMatchObject({
+      op: 'upsert',
+      version: va,
+      state: 'pending',
+    });
+    expect(await s.getOutboxEntry('b')).toBeUndefined();
+    expect((await s.getRecords(['a', 'b'])).get('b')!.syncedVersion).toBe(b.version);
+  });
+
+  it('maps a lock held past lockTimeoutMs to TransientBackendError, and recovers', async () => {
+    const holder = store();
+    const waiter = store({ lockTimeoutMs: 100 });
+    await holder.init();
+    await write(holder, 'x');
+    const locked = gate();
+    const release = gate();
+    const holding = holder.transaction(async (tx) => {
+      await tx.getRecord('x');
+      locked.open();
+      await release.promise;
+    });
+    await locked.promise;
+    const error = await waiter.transaction((tx) => tx.getRecord('x')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientBackendError);
+    expect(error).toMatchObject({ component: 'postgres', retryable: true });
+    expect(postgresErrorCode((error as Error).cause)).toBe('55P03');
+    expect((await waiter.getRecords(['x'])).size, 'plain reads never wait').toBe(1);
+    release.open();
+    await holding;
+    expect((await waiter.transaction((tx) => tx.getRecord('x')))?.id).toBe('x');
+  });
+
+  it('reports an unreachable server and a missing database as BackendUnavailableError', async () => {
+    const down = new PostgresRelationalStore({
+      connectionString: 'postgres://postgres@127.0.0.1:1/test',
+      connectTimeoutMs: 2_000,
+    });
+    open.push(down);
+    const refused = await down.init().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BackendUnavailableError);
+    expect(refused).toMatchObject({ component: 'postgres', retryable: true });
+    await expect(down.subscribeOutbox(() => {})).rejects.toBeInstanceOf(BackendUnavailableError);
+
+    const missing = new PostgresRelationalStore({
+      connectionString: DATABASE_URL.replace(/\/[^/]*$/, '/dw_no_such_database'),
+    });
+    open.push(missing);
+    const error = await missing.countRecords().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect(postgresErrorCode((error as Error).cause)).toBe('3D000');
+  });
+
+  it('survives the server terminating its connections', async () => {
+    const applicationName = `dw-kill-${Math.random().toString(36).slice(2, 8)}`;
+    const s = store({ pool: { application_name: applicationName } });
+    await s.init();
+    await write(s, 'before');
+    await Promise.all([s.countRecords(), s.countRecords(), s.countRecords()]); // several pooled connections
+    await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+      applicationName,
+    ]);
+    await new Promise((r) => setTimeout(r, 100));
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 5; i++) outcomes.push(await s.countRecords().catch((e: unknown) => e));
+    for (const o of outcomes.filter((x) => typeof x !== 'number'))
+      expect(o, 'a failure on a dead connection is an outage').toBeInstanceOf(BackendUnavailableError);
+    expect(outcomes.at(-1)).toBe(1);
+    expect(await write(s, 'after')).toBeGreaterThan(0);
+  });
+
+  it('maps SQLSTATEs and socket errors', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    for (const code of ['40001', '40P01', '55P03', '57014'])
+      expect(mapPostgresError(err(code), 'x'), code).toBeInstanceOf(TransientBackendError);
+    for (const code of ['08006', '08001', '57P01', '57P03', '53100', '3D000', 'ECONNREFUSED', 'ETIMEDOUT'])
+      expect(mapPostgresError(err(code), 'x'), code).toBeInstanceOf(BackendUnavailableError);
+    expect(mapPostgresError(new Error('Connection terminated unexpectedly'), 'x')).toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    const refused = new AggregateError([err('ECONNREFUSED'), err('ECONNREFUSED')], '');
+    expect(mapPostgresError(refused, 'x')).toBeInstanceOf(BackendUnavailableError);
+    const unique = err('23505');
+    expect(mapPostgresError(unique, 'x'), 'constraint violations pass through').toBe(unique);
+  });
+
+  it('lets the application write its own tables in the same transaction via tx.native', async () => {
+    const s = store();
+    await s.init();
+    const notes = sql.id(fixture.schema, 'app_notes');
+    await sql`CREATE TABLE ${notes} (id text PRIMARY KEY, note text)`.execute(s.kysely);
+    await s.transaction(async (tx) => {
+      await write0(tx, 'n1');
+      await tx.native
+        .withSchema(fixture.schema)
+        .insertInto('app_notes')
+        .values({ id: 'n1', note: 'hi' })
+        .execute();
+    });
+    await expect(
+      s.transaction(async (tx) => {
+        await write0(tx, 'n2');
+        await tx.native
+          .withSchema(fixture.schema)
+          .insertInto('app_notes')
+          .values({ id: 'n2', note: 'no' })
+          .execute();
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    const rows = await s.kysely.withSchema(fixture.schema).selectFrom('app_notes').select('id').execute();
+    expect(rows.map((n) => n.id)).toEqual(['n1']);
+    expect([...(await s.getRecords(['n1', 'n2'])).keys()]).toEqual(['n1']);
+    expect(await s.getOutboxEntry('n2')).toBeUndefined();
+  });
+
+  it('refuses store calls inside its own transaction', async () => {
+    const s = store();
+    await s.init();
+    await expect(s.transaction(() => s.getRecords(['x']))).rejects.toThrow(/inside transaction\(\)/);
+    await expect(s.transaction(() => s.transaction(async () => 1))).rejects.toThrow(/inside transaction\(\)/);
+    expect(await s.countRecords()).toBe(0);
+  });
+
+  it('isolates stores with different table prefixes in one schema', async () => {
+    const a = store({ tablePrefix: 'a_' });
+    const b = store({ tablePrefix: 'b_' });
+    await Promise.all([a.init(), b.init()]);
+    await write(a, 'only-in-a');
+    expect(await a.countRecords()).toBe(1);
+    expect(await b.countRecords()).toBe(0);
+    expect(await b.claimOutbox({ owner: 'w', limit: 10, leaseMs: 1_000, now: T0 })).toEqual([]);
+    expect(a.tableNames.notifyChannel).toBe(`${fixture.schema}.a_outbox`);
+  });
+
+  it('validates options, limits and text PostgreSQL cannot store', async () => {
+    expect(() => new PostgresRelationalStore({})).toThrow(ValidationError);
+    expect(
+      () => new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: 'bad-schema' }),
+    ).toThrow(ValidationError);
+    expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, tablePrefix: 'x;' })).toThrow(
+      ValidationError,
+    );
+    expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, poolSize: 0 })).toThrow(
+      ValidationError,
+    );
+    expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, lockTimeoutMs: -1 })).toThrow(
+      ValidationError,
+    );
+    const s = store();
+    await s.init();
+    await expect(s.listRecords({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(s.listVersions({ limit: 10_001 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 0, now: T0 })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    const nul = await write(s, 'nul', 'a\u0000b').catch((e: unknown) => e);
+    expect(nul).toBeInstanceOf(ValidationError);
+    expect(nul).toMatchObject({ field: 'text', component: 'postgres' });
+    // Metadata is stored as `json`, which keeps the \u0000 escape that `jsonb` would reject.
+    await s.transaction((tx) => write0(tx, 'meta', 'ok', { weird: 'a\u0000b', order: 1, alpha: true }));
+    expect((await s.getRecords(['meta'])).get('meta')!.metadata).toStrictEqual({
+      weird: 'a\u0000b',
+      order: 1,
+      alpha: true,
+    });
+  });
+});
