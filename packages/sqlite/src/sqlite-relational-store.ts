@@ -19,7 +19,7 @@ import {
   ValidationError,
 } from '@dualwrite/core';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import { mapSqliteError, SQLITE_COMPONENT } from './sqlite-errors.js';
 import { SqliteHotStatements } from './sqlite-hot-statements.js';
 import { migrateSqliteSchema } from './sqlite-migrations.js';
