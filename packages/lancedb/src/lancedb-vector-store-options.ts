@@ -79,6 +79,17 @@ export interface LanceDbVectorStoreOptions {
    * Writes are always consistent.
    */
   readConsistencyIntervalSeconds?: number;
+  /**
+   * LanceDB session index cache, bytes. Default 256 MiB (LanceDB's own default is 6 GB). Source: LanceDB
+   * docs, `Session` ("index and metadata caches ... can significantly impact memory use").
+   */
+  indexCacheBytes?: number;
+  /**
+   * LanceDB session metadata cache, bytes. Default 64 MiB (LanceDB's own default is 1 GB). Every write
+   * creates a table version whose metadata lands here, so the default keeps a long backlog drain from
+   * growing the process by hundreds of MB.
+   */
+  metadataCacheBytes?: number;
 }
 
 /** {@link LanceDbVectorStoreOptions} with every default applied. */
@@ -92,6 +103,8 @@ export interface ResolvedLanceDbVectorStoreOptions {
   retainVersionsMs: number;
   rejectStaleVersions: boolean;
   readConsistencyIntervalSeconds: number;
+  indexCacheBytes: number;
+  metadataCacheBytes: number;
 }
 
 /** Defaults of {@link LanceDbVectorStoreOptions}. */
@@ -103,6 +116,8 @@ export const LANCEDB_DEFAULTS = Object.freeze({
   retainVersionsMs: 10 * 60 * 1000,
   rejectStaleVersions: false,
   readConsistencyIntervalSeconds: 0,
+  indexCacheBytes: 256 * 1024 * 1024,
+  metadataCacheBytes: 64 * 1024 * 1024,
 });
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -174,5 +189,25 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
     retainVersionsMs,
     rejectStaleVersions: options.rejectStaleVersions ?? LANCEDB_DEFAULTS.rejectStaleVersions,
     readConsistencyIntervalSeconds,
+    indexCacheBytes: cacheSize(
+      options.indexCacheBytes,
+      LANCEDB_DEFAULTS.indexCacheBytes,
+      'options.indexCacheBytes',
+    ),
+    metadataCacheBytes: cacheSize(
+      options.metadataCacheBytes,
+      LANCEDB_DEFAULTS.metadataCacheBytes,
+      'options.metadataCacheBytes',
+    ),
   };
+}
+
+function cacheSize(value: number | undefined, fallback: number, field: string): number {
+  const bytes = value ?? fallback;
+  if (!Number.isSafeInteger(bytes) || bytes < 0)
+    throw new ValidationError(field, `is ${String(bytes)}`, {
+      component: 'lancedb',
+      limit: 'integer bytes >= 0',
+    });
+  return bytes;
 }

@@ -18,7 +18,7 @@ import {
   validateMetadata,
   validateText,
 } from '@dualwrite/core';
-import { type Connection, connect, type OptimizeStats, type Table } from '@lancedb/lancedb';
+import { type Connection, connect, type OptimizeStats, Session, type Table } from '@lancedb/lancedb';
 import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
   COLUMNS,
@@ -157,7 +157,14 @@ export class LanceDbVectorStore implements VectorStore {
     const resolved = resolveLanceDbOptions(options);
     let db: Connection;
     try {
-      db = await connect(resolved.uri, { readConsistencyInterval: resolved.readConsistencyIntervalSeconds });
+      // LanceDB's default caches (6 GB index, 1 GB metadata) let a long backlog grow the process by
+      // hundreds of MB: every write adds a version whose metadata stays cached. Bound them.
+      const session = new Session(BigInt(resolved.indexCacheBytes), BigInt(resolved.metadataCacheBytes));
+      db = await connect(
+        resolved.uri,
+        { readConsistencyInterval: resolved.readConsistencyIntervalSeconds },
+        session,
+      );
     } catch (error) {
       throw toLanceDbError(error, `connecting to ${resolved.uri}`);
     }
