@@ -1,8 +1,12 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RELATIONAL_BACKENDS, VECTOR_BACKENDS } from './backends/create-backends.js';
+import { DEFAULT_DATABASE_URL } from './backends/database-url.js';
 import type { BenchOptions } from './bench.js';
 import { BASELINE_RUNS, type BaselineRunName, STRATEGY_RUNS, type StrategyRunName } from './runs/types.js';
+
+/** Most worker processes one `--drain-workers` measurement may start (3 connections each). */
+const MAX_DRAIN_WORKERS = 16;
 
 /** Raw option values as commander parses them. */
 interface RawOptions {
@@ -12,7 +16,8 @@ interface RawOptions {
   dim: number;
   repeat: number;
   vector: string[];
-  relational: string;
+  relational: string[];
+  databaseUrl: string;
   strategies: string[];
   baselines: string[];
   vectorLatencyMs: number;
@@ -23,6 +28,8 @@ interface RawOptions {
   out: string;
   backlog?: number;
   backlogStrategies: string[];
+  drainWorkers?: number[];
+  drainRecords?: number;
   progress: boolean;
 }
 
@@ -45,10 +52,19 @@ export function createProgram(): Command {
       list(VECTOR_BACKENDS),
       ['lancedb'],
     )
+    .option(
+      '--relational <list>',
+      `relational backends (source of truth), comma-separated (${RELATIONAL_BACKENDS.join(', ')})`,
+      list(RELATIONAL_BACKENDS),
+      ['sqlite'],
+    )
     .addOption(
-      new Option('--relational <name>', 'relational backend (source of truth)')
-        .choices(['sqlite', 'postgres'])
-        .default('sqlite'),
+      new Option(
+        '--database-url <url>',
+        'PostgreSQL server for --relational postgres (a fresh schema per run)',
+      )
+        .env('DATABASE_URL')
+        .default(DEFAULT_DATABASE_URL),
     )
     .option(
       '--strategies <list>',
@@ -82,6 +98,17 @@ export function createProgram(): Command {
       list(['async-queue', 'batch']),
       ['batch'],
     )
+    .option(
+      '--drain-workers <list>',
+      'also measure draining one PostgreSQL outbox with K worker processes, for each K of this ' +
+        'comma-separated list, e.g. 1,2,4 (opt-in; needs --relational postgres)',
+      intList,
+    )
+    .option(
+      '--drain-records <n>',
+      'records per --drain-workers measurement (default: --records)',
+      positiveInt,
+    )
     .option('--no-progress', 'no progress bar or log lines')
     .showHelpAfterError();
 }
@@ -96,10 +123,16 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
   const program = createProgram();
   program.parse(args, { from: 'user' });
   const o = program.opts<RawOptions>();
-  if (o.relational !== 'sqlite' && !(RELATIONAL_BACKENDS as readonly string[]).includes(o.relational))
+  if (o.relational.length === 0) program.error('error: --relational must name at least one backend');
+  const drainWorkers = o.drainWorkers ?? [];
+  if (drainWorkers.length > 0 && !o.relational.includes('postgres'))
     program.error(
-      `error: relational backend "${o.relational}" is not available yet (only: ${RELATIONAL_BACKENDS.join(', ')})`,
+      'error: --drain-workers needs --relational postgres (the drain-scaling measurement runs on PostgreSQL only)',
     );
+  if (drainWorkers.some((k) => k > MAX_DRAIN_WORKERS))
+    program.error(`error: --drain-workers: at most ${MAX_DRAIN_WORKERS} worker processes`);
+  if (o.drainRecords !== undefined && drainWorkers.length === 0)
+    program.error('error: --drain-records only applies with --drain-workers');
   return {
     records: o.records,
     batchSize: o.batchSize,
@@ -107,7 +140,8 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
     dim: o.dim,
     repeat: o.repeat,
     vectors: o.vector,
-    relational: o.relational,
+    relationals: o.relational,
+    databaseUrl: o.databaseUrl,
     strategies: o.strategies as StrategyRunName[],
     baselines: o.baselines as BaselineRunName[],
     vectorLatencyMs: o.vectorLatencyMs,
@@ -118,6 +152,8 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
     out: absolute(o.out, baseDir),
     backlog: o.backlog,
     backlogStrategies: o.backlogStrategies as ('async-queue' | 'batch')[],
+    drainWorkers,
+    drainRecords: o.drainRecords ?? o.records,
     progress: o.progress,
     print: true,
   };
@@ -154,6 +190,17 @@ function probability(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number in 0..1');
   return n;
+}
+
+/** A comma-separated list of positive integers (duplicates dropped, sorted ascending). */
+function intList(value: string): number[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(positiveInt);
+  if (items.length === 0) throw new InvalidArgumentError('must name at least one number');
+  return [...new Set(items)].sort((a, b) => a - b);
 }
 
 /** A comma-separated list of names from `allowed` (duplicates dropped, order kept; `none` = empty). */

@@ -20,13 +20,21 @@ process.once('message', async (request: BacklogRequest) => {
       log: (line) => process.stderr.write(`${line}\n`),
     });
     try {
-      const result = await runBacklog({
-        ...request,
-        vector,
-        relational: createRelationalBackend(request.relational, request.workDir),
-        onProgress: (records) => void send({ type: 'progress', records }),
+      const relational = await createRelationalBackend(request.relational, {
+        workDir: request.workDir,
+        databaseUrl: request.databaseUrl,
       });
-      await send({ type: 'result', result });
+      try {
+        const result = await runBacklog({
+          ...request,
+          vector,
+          relational,
+          onProgress: (records) => void send({ type: 'progress', records }),
+        });
+        await send({ type: 'result', result });
+      } finally {
+        await relational.shutdown();
+      }
     } finally {
       await vector.shutdown();
     }

@@ -1,22 +1,38 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRelationalBackend, createVectorBackend } from './backends/create-backends.js';
+import { maskPassword } from './backends/database-url.js';
+import type { RelationalBackend } from './backends/relational-backends.js';
 import type { VectorBackend } from './backends/vector-backends.js';
 import { buildRecords } from './input/build-records.js';
 import { createProgress } from './progress.js';
 import { gitCommit, machineInfo, packageVersions } from './report/meta.js';
-import { computeRatios, type RepeatRun } from './report/ratios.js';
+import { computeRatios, type RepeatRun, ratioGroups } from './report/ratios.js';
 import { summarizeRuns } from './report/summary.js';
-import { renderTerminalRatios, renderTerminalTable, renderTerminalTargets } from './report/table.js';
+import {
+  renderTerminalDrainScaling,
+  renderTerminalRatios,
+  renderTerminalTable,
+  renderTerminalTargets,
+} from './report/table.js';
 import { checkTargets, inconsistentRuns } from './report/targets.js';
 import type { BenchReport, TargetCheck } from './report/types.js';
 import { type ReportPaths, writeReports } from './report/write-reports.js';
 import { type BacklogResult, collectGarbage } from './runs/backlog.js';
 import { runBacklogIsolated } from './runs/backlog-process.js';
+import { type DrainScalingResult, runDrainScaling, withSpeedups } from './runs/drain-scaling.js';
 import { runKind } from './runs/run-kind.js';
-import type { BaselineRunName, RunName, RunResult, RunSettings, StrategyRunName } from './runs/types.js';
+import {
+  type BaselineRunName,
+  isRelationalOnly,
+  type RunName,
+  type RunResult,
+  type RunSettings,
+  relationalOnlyRun,
+  type StrategyRunName,
+} from './runs/types.js';
 
 /** Everything one benchmark invocation is configured with (the CLI's parsed flags). */
 export interface BenchOptions {
@@ -28,8 +44,10 @@ export interface BenchOptions {
   repeat: number;
   /** Vector backends, in run order (`lancedb`, `chroma`). */
   vectors: string[];
-  /** Relational backend (`sqlite`). */
-  relational: string;
+  /** Relational backends, in run order (`sqlite`, `postgres`). */
+  relationals: string[];
+  /** PostgreSQL server for `postgres` (each run uses a fresh schema, dropped afterwards). */
+  databaseUrl: string;
   strategies: StrategyRunName[];
   baselines: BaselineRunName[];
   vectorLatencyMs: number;
@@ -45,6 +63,10 @@ export interface BenchOptions {
   /** Records of the opt-in backlog measurement (`undefined`: skip it). */
   backlog: number | undefined;
   backlogStrategies: ('async-queue' | 'batch')[];
+  /** Worker process counts of the opt-in drain-scaling measurement (postgres only; empty: skip it). */
+  drainWorkers: number[];
+  /** Records written before each drain-scaling measurement. */
+  drainRecords: number;
   /** Show the progress bar and log lines (on stderr). */
   progress: boolean;
   /** Print the table, ratios and targets to stdout. */
@@ -56,6 +78,8 @@ export interface RunFailure {
   repeat: number;
   name: string;
   vector: string;
+  /** Relational backend of the run (`none` for vector-raw-* and vector backend set-up). */
+  relational: string;
   error: string;
 }
 
@@ -65,6 +89,7 @@ export interface BenchOutcome {
   paths: ReportPaths;
   targets: TargetCheck[];
   backlog: BacklogResult[];
+  drainScaling: DrainScalingResult[];
   failures: RunFailure[];
   /** Runs whose verification found lost records or orphans. */
   inconsistent: RunResult[];
@@ -75,12 +100,16 @@ interface PlannedRun {
   repeat: number;
   name: RunName;
   vector: VectorBackend | undefined;
+  /** `undefined` for vector-raw-* (no relational side). */
+  relational: RelationalBackend | undefined;
 }
 
 /**
- * Runs the whole benchmark: builds the input (not timed), then for each repeat runs `sqlite-only` once
- * and, for each vector backend, each strategy and baseline on fresh storage; optionally the backlog
- * drain; then writes `latest.json` / `.md` / `.html` to `options.out` and returns the report.
+ * Runs the whole benchmark: builds the input (not timed), then for each repeat runs each relational
+ * backend's `<relational>-only` baseline once and, for each vector backend, each strategy (per
+ * relational backend) and baseline on fresh storage; optionally the backlog drain and the drain scaling
+ * with K worker processes; then writes `latest.json` / `.md` / `.html` to `options.out` and returns the
+ * report.
  */
 export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
   const started = performance.now();
@@ -88,9 +117,13 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
   const progress = createProgress(options.progress);
   const workDir = await mkdtemp(join(tmpdir(), 'dualwrite-bench-'));
   const vectors: VectorBackend[] = [];
+  const relationals: RelationalBackend[] = [];
   const stopOnSignal = () => {
     progress.stop();
-    void Promise.allSettled(vectors.map((v) => v.shutdown())).finally(() => {
+    void Promise.allSettled([
+      ...vectors.map((v) => v.shutdown()),
+      ...relationals.map((r) => r.shutdown()),
+    ]).finally(() => {
       rmSync(workDir, { recursive: true, force: true });
       process.exit(130);
     });
@@ -98,10 +131,23 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    const relational = createRelationalBackend(options.relational, workDir);
-    const needsVector = options.strategies.length > 0 || options.baselines.some((b) => b !== 'sqlite-only');
     const setupFailures: RunFailure[] = [];
-    for (const name of needsVector || options.backlog ? options.vectors : []) {
+    for (const name of options.relationals) {
+      try {
+        relationals.push(await createRelationalBackend(name, { workDir, databaseUrl: options.databaseUrl }));
+      } catch (error) {
+        // PostgreSQL not reachable should not cost the SQLite results.
+        const message = error instanceof Error ? error.message : String(error);
+        setupFailures.push({ repeat: 0, name: 'setup', vector: 'none', relational: name, error: message });
+        progress.log(`FAILED to set up ${name}: ${message}`);
+      }
+    }
+    const needsVector =
+      options.strategies.length > 0 ||
+      options.baselines.some((b) => !isRelationalOnly(b)) ||
+      options.backlog !== undefined ||
+      options.drainWorkers.length > 0;
+    for (const name of needsVector ? options.vectors : []) {
       try {
         vectors.push(
           await createVectorBackend(name, { workDir, chromaUrl: options.chromaUrl, log: progress.log }),
@@ -109,7 +155,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       } catch (error) {
         // One backend that cannot start (e.g. no Chroma server) should not cost the others' results.
         const message = error instanceof Error ? error.message : String(error);
-        setupFailures.push({ repeat: 0, name: 'setup', vector: name, error: message });
+        setupFailures.push({ repeat: 0, name: 'setup', vector: name, relational: 'none', error: message });
         progress.log(`FAILED to set up ${name}: ${message}`);
       }
     }
@@ -118,7 +164,11 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       sourceDir: options.source,
       count: options.records,
       dim: options.dim,
-      summaryLimit: Math.max(options.records, options.backlog ?? 0),
+      summaryLimit: Math.max(
+        options.records,
+        options.backlog ?? 0,
+        options.drainWorkers.length > 0 ? options.drainRecords : 0,
+      ),
     });
     const { records } = input;
     const notes = baseNotes(options);
@@ -141,27 +191,40 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       flushTimeoutMs: 600_000,
       maxCallerAttempts: 8,
     };
-    const plan = planRuns(options, vectors);
-    const backlogRuns = options.backlog ? vectors.length * options.backlogStrategies.length : 0;
-    progress.start(plan.length * records.length + backlogRuns * (options.backlog ?? 0));
+    const plan = planRuns(options, vectors, relationals);
+    const backlogRuns = options.backlog
+      ? vectors.length * relationals.length * options.backlogStrategies.length
+      : 0;
+    const drainPostgres = relationals.find((r) => r.name === 'postgres');
+    const drainRuns = drainPostgres ? vectors.length * options.drainWorkers.length : 0;
+    progress.start(
+      plan.length * records.length +
+        backlogRuns * (options.backlog ?? 0) +
+        drainRuns * 2 * options.drainRecords,
+    );
 
     const results: RepeatRun[] = [];
     const failures: RunFailure[] = [...setupFailures];
     const runNotes: string[] = [];
     const tag = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const multiRelational = relationals.length > 1;
     for (const [i, p] of plan.entries()) {
       const vectorName = p.vector?.name ?? 'none';
-      const label = `${p.name} · ${vectorName}${options.repeat > 1 ? ` · repeat ${p.repeat}` : ''}`;
+      const relationalName = p.relational?.name ?? 'none';
+      const label =
+        `${p.name} · ${vectorName}` +
+        `${multiRelational && p.relational && !isRelationalOnly(p.name) ? ` · ${relationalName}` : ''}` +
+        `${options.repeat > 1 ? ` · repeat ${p.repeat}` : ''}`;
       progress.setRun(label);
       collectGarbage();
       try {
         const outcome = await runKind(p.name, {
-          runId: `dwb-${tag}-${i}-${vectorName}-${p.name}`,
+          runId: `dwb-${tag}-${i}-${vectorName}-${relationalName}-${p.name}`,
           records,
           dimension: options.dim,
           settings,
           vector: p.vector,
-          relational,
+          relational: p.relational ?? relationals[0]!,
           workDir,
           onProgress: (n) => progress.advance(n),
         });
@@ -178,7 +241,13 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
         );
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        failures.push({ repeat: p.repeat, name: p.name, vector: vectorName, error: message });
+        failures.push({
+          repeat: p.repeat,
+          name: p.name,
+          vector: vectorName,
+          relational: relationalName,
+          error: message,
+        });
         progress.log(`FAILED ${label}: ${message}`);
         progress.advance(0);
       }
@@ -186,47 +255,105 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
 
     const backlog: BacklogResult[] = [];
     if (options.backlog) {
-      for (const vector of vectors)
-        for (const strategy of options.backlogStrategies) {
-          const label = `backlog ${options.backlog} · ${strategy} · ${vector.name}`;
-          progress.setRun(label);
-          try {
-            const b = await runBacklogIsolated(
-              {
-                runId: `dwb-${tag}-backlog-${vector.name}-${strategy}`,
-                strategy,
-                count: options.backlog,
-                summaries: input.summaries,
-                dimension: options.dim,
-                settings,
+      for (const relational of relationals)
+        for (const vector of vectors)
+          for (const strategy of options.backlogStrategies) {
+            const label = `backlog ${options.backlog} · ${strategy} · ${vector.name} · ${relational.name}`;
+            progress.setRun(label);
+            try {
+              const b = await runBacklogIsolated(
+                {
+                  runId: `dwb-${tag}-backlog-${vector.name}-${relational.name}-${strategy}`,
+                  strategy,
+                  count: options.backlog,
+                  summaries: input.summaries,
+                  dimension: options.dim,
+                  settings,
+                  vector: vector.name,
+                  chromaUrl: vector.url,
+                  relational: relational.name,
+                  databaseUrl: options.databaseUrl,
+                  workDir,
+                },
+                (n) => progress.advance(n),
+              );
+              backlog.push(b);
+              progress.log(
+                `done ${label}: idle ${b.idleRssMb} MB, peak +${b.peakRssDeltaMb} MB, drained in ${b.drainMs.toFixed(0)} ms`,
+              );
+            } catch (error) {
+              const message = error instanceof Error ? error.message : String(error);
+              failures.push({
+                repeat: 0,
+                name: `backlog-${strategy}`,
                 vector: vector.name,
-                chromaUrl: vector.url,
                 relational: relational.name,
-                workDir,
-              },
-              (n) => progress.advance(n),
-            );
-            backlog.push(b);
-            progress.log(
-              `done ${label}: idle ${b.idleRssMb} MB, peak +${b.peakRssDeltaMb} MB, drained in ${b.drainMs.toFixed(0)} ms`,
-            );
+                error: message,
+              });
+              progress.log(`FAILED ${label}: ${message}`);
+            }
+          }
+    }
+
+    const drainResults: DrainScalingResult[] = [];
+    if (drainPostgres)
+      for (const vector of vectors)
+        for (const workers of options.drainWorkers) {
+          const label = `drain ${options.drainRecords} · ${workers} worker${workers === 1 ? '' : 's'} · ${vector.name} · postgres`;
+          progress.setRun(label);
+          collectGarbage();
+          try {
+            const d = await runDrainScaling({
+              runId: `dwb-${tag}-drain-${vector.name}-${workers}`,
+              workers,
+              count: options.drainRecords,
+              summaries: input.summaries,
+              dimension: options.dim,
+              batchSize: options.batchSize,
+              timeoutMs: settings.flushTimeoutMs,
+              vector,
+              relational: drainPostgres,
+              onProgress: (n) => progress.advance(n),
+              log: progress.log,
+            });
+            drainResults.push(d);
+            if (d.lost > 0 || d.orphans > 0)
+              failures.push({
+                repeat: 0,
+                name: `drain-workers-${workers}`,
+                vector: vector.name,
+                relational: 'postgres',
+                error: `verification failed: lost ${d.lost}, orphans ${d.orphans}`,
+              });
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
-            failures.push({ repeat: 0, name: `backlog-${strategy}`, vector: vector.name, error: message });
+            failures.push({
+              repeat: 0,
+              name: `drain-workers-${workers}`,
+              vector: vector.name,
+              relational: 'postgres',
+              error: message,
+            });
             progress.log(`FAILED ${label}: ${message}`);
           }
         }
-    }
+    const drainScaling = withSpeedups(drainResults);
     progress.stop();
 
-    const backendNames = vectors.map((v) => v.name);
+    const groups = ratioGroups(
+      vectors.map((v) => v.name),
+      relationals.map((r) => r.name),
+    );
     const runs = results.map((r) => r.result);
-    const ratios = computeRatios(results, backendNames);
-    const targets = checkTargets(results, backendNames);
+    const ratios = computeRatios(results, groups);
+    const targets = checkTargets(results, groups);
     const durationMs = performance.now() - started;
     const allNotes = [...notes, ...runNotes];
+    if (drainScaling.length > 0) allNotes.push(...drainNotes(options, drainScaling));
     for (const f of failures)
-      allNotes.push(`FAILED ${f.name} · ${f.vector} (repeat ${f.repeat}): ${f.error}`);
+      allNotes.push(
+        `FAILED ${f.name} · ${f.vector}${f.relational === 'none' ? '' : ` · ${f.relational}`} (repeat ${f.repeat}): ${f.error}`,
+      );
     const report: BenchReport = {
       meta: {
         date,
@@ -237,10 +364,18 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
         args: argsForMeta(options),
         input: input.info,
         repeats: options.repeat,
-        runOrder: 'for each repeat: sqlite-only, then for each vector backend: strategies, then baselines',
+        runOrder:
+          'for each repeat: <relational>-only per relational backend, then for each vector backend: ' +
+          'strategies per relational backend, vector-raw-single, vector-raw-bulk, naive-dual-write per relational backend',
         ratioMethod: 'per repeat (runs of one repeat), then median over repeats',
+        ratioKeys:
+          'ratios are keyed by vector backend for SQLite (e.g. "lancedb") and "<vector>+<relational>" otherwise ' +
+          '(e.g. "lancedb+postgres"); every key has the same fields, and in a "+postgres" group "SqliteOnly" / ' +
+          '"sqlite-only" means postgres-only (the relational-only baseline of that group). vector-raw-* runs are ' +
+          'shared by every relational backend of their vector backend.',
         targets,
         backlog,
+        drainScaling,
         failures,
         notes: allNotes,
       },
@@ -248,21 +383,30 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       ratios,
     };
     const rows = summarizeRuns(runs);
-    const paths = await writeReports(options.out, { report, rows, targets, backlog, notes: allNotes });
+    const view = { report, rows, targets, backlog, drainScaling, notes: allNotes };
+    const paths = await writeReports(options.out, view);
     if (options.print) {
       const out: string[] = [];
-      out.push(renderTerminalTable(rows));
-      out.push('', 'Ratios (median over repeats):', renderTerminalRatios(ratios));
-      out.push('', 'Targets (measured by this benchmark):', renderTerminalTargets(targets));
+      if (rows.length > 0) {
+        out.push(renderTerminalTable(rows));
+        out.push('', 'Ratios (median over repeats):', renderTerminalRatios(ratios));
+        out.push('', 'Targets (measured by this benchmark):', renderTerminalTargets(targets));
+      } else out.push('No strategy or baseline runs (--strategies none --baselines none).');
       if (backlog.length > 0)
         out.push(
           '',
           'Backlog drain:',
           ...backlog.map(
             (b) =>
-              `  ${b.vector} ${b.strategy}: ${b.records} records, idle ${b.idleRssMb} MB, peak ${b.peakRssMb} MB ` +
+              `  ${b.vector} ${b.relational} ${b.strategy}: ${b.records} records, idle ${b.idleRssMb} MB, peak ${b.peakRssMb} MB ` +
               `(+${b.peakRssDeltaMb} MB), drained in ${b.drainMs.toFixed(0)} ms, lost ${b.lost}, orphans ${b.orphans} — target ${b.target}`,
           ),
+        );
+      if (drainScaling.length > 0)
+        out.push(
+          '',
+          `Drain scaling (K worker processes, one PostgreSQL outbox; ${machineInfo().cores} CPU cores shared by everything):`,
+          renderTerminalDrainScaling(drainScaling),
         );
       if (allNotes.length > 0) out.push('', 'Notes:', ...allNotes.map((n) => `  - ${n}`));
       out.push(
@@ -276,6 +420,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
       paths,
       targets,
       backlog,
+      drainScaling,
       failures,
       inconsistent: inconsistentRuns(runs),
       durationMs,
@@ -284,24 +429,64 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     progress.stop();
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
-    await Promise.allSettled(vectors.map((v) => v.shutdown()));
+    await Promise.allSettled([...vectors.map((v) => v.shutdown()), ...relationals.map((r) => r.shutdown())]);
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
-/** The run order: per repeat, `sqlite-only` once, then every other run kind per vector backend. */
-function planRuns(options: BenchOptions, vectors: readonly VectorBackend[]): PlannedRun[] {
+/**
+ * The run order, per repeat: each relational backend's `<relational>-only` once, then per vector backend
+ * the strategies on each relational backend, `vector-raw-*` once, and `naive-dual-write` on each
+ * relational backend. With only SQLite this is the order the benchmark always had.
+ */
+function planRuns(
+  options: BenchOptions,
+  vectors: readonly VectorBackend[],
+  relationals: readonly RelationalBackend[],
+): PlannedRun[] {
   const plan: PlannedRun[] = [];
-  const perBackend: RunName[] = [
-    ...options.strategies,
-    ...options.baselines.filter((b) => b !== 'sqlite-only'),
-  ];
   for (let repeat = 1; repeat <= options.repeat; repeat++) {
-    if (options.baselines.includes('sqlite-only'))
-      plan.push({ repeat, name: 'sqlite-only', vector: undefined });
-    for (const vector of vectors) for (const name of perBackend) plan.push({ repeat, name, vector });
+    for (const relational of relationals)
+      if (options.baselines.includes(relationalOnlyRun(relational.name)))
+        plan.push({ repeat, name: relationalOnlyRun(relational.name), vector: undefined, relational });
+    for (const vector of vectors) {
+      for (const relational of relationals)
+        for (const name of options.strategies) plan.push({ repeat, name, vector, relational });
+      for (const name of options.baselines) {
+        if (isRelationalOnly(name)) continue;
+        if (name === 'naive-dual-write')
+          for (const relational of relationals) plan.push({ repeat, name, vector, relational });
+        else plan.push({ repeat, name, vector, relational: undefined });
+      }
+    }
   }
   return plan;
+}
+
+/** Notes on the drain-scaling measurement: what was timed, and how many cores everything shared. */
+function drainNotes(options: BenchOptions, results: readonly DrainScalingResult[]): string[] {
+  const cores = availableParallelism();
+  const maxK = Math.max(...results.map((r) => r.workers));
+  const notes = [
+    `drain scaling: ${options.drainRecords} records written through a paused facade (outbox filled, nothing ` +
+      'delivered), then K dualwrite-worker processes (@dualwrite/worker startWorker, batch strategy, ' +
+      `--batch-size ${options.batchSize}, 1 drain loop and a pool of 2 connections each) started and paused themselves; drain time runs ` +
+      'from resuming all K at once until the last acknowledgement (outbox empty), then verifyConsistency. ' +
+      'Process start-up (tsx compiling the sources) is reported separately and not in the drain time. ' +
+      'One measurement per K (not repeated by --repeat).',
+    `drain scaling ran on ${cores} CPU core${cores === 1 ? '' : 's'} shared by the K workers, PostgreSQL, ` +
+      `${results[0]?.vector ?? 'the vector store'} and the benchmark process itself` +
+      (maxK > cores
+        ? `: with K > ${cores} the workers compete for the same cores, so the speed-up says little about ` +
+          'workers on their own cores or machines.'
+        : '; speed-up on dedicated cores or machines can differ.'),
+  ];
+  if (results.some((r) => r.vector === 'lancedb') && maxK > 1)
+    notes.push(
+      'drain scaling with lancedb: all workers commit to one embedded LanceDB table (optimistic commits, ' +
+        'retried on conflict), so concurrent vector writes also contend there.',
+    );
+  return notes;
 }
 
 function baseNotes(options: BenchOptions): string[] {
@@ -315,9 +500,21 @@ function baseNotes(options: BenchOptions): string[] {
     notes.push(
       `vector-raw-bulk caller latency is per bulk call of ${options.batchSize} records; the other runs' is per record.`,
     );
-  if (has('sqlite-only'))
+  const relational = new Set(options.relationals);
+  if (has('sqlite-only') && relational.has('sqlite'))
     notes.push(
       "sqlite-only (better-sqlite3, one autocommit insert per record, no outbox) runs once per repeat and serves every backend's ratios.",
+    );
+  if (has('postgres-only') && relational.has('postgres'))
+    notes.push(
+      'postgres-only (node-postgres directly, one autocommit parameterised INSERT per record, no outbox) runs once per repeat ' +
+        'and serves the "<vector>+postgres" ratios.',
+    );
+  if (relational.has('postgres'))
+    notes.push(
+      'postgres runs: every run uses a fresh schema on the server (dropped afterwards); ratios for them are keyed ' +
+        '"<vector>+postgres" with the same fields, where "SqliteOnly" means postgres-only. The server may be shared ' +
+        'with other work on this machine.',
     );
   if (options.strategies.length > 0 || options.baselines.length > 0)
     notes.push(
@@ -342,7 +539,8 @@ function argsForMeta(o: BenchOptions): Record<string, unknown> {
     dim: o.dim,
     repeat: o.repeat,
     vector: o.vectors,
-    relational: o.relational,
+    relational: o.relationals,
+    databaseUrl: o.relationals.includes('postgres') ? maskPassword(o.databaseUrl) : null,
     strategies: o.strategies,
     baselines: o.baselines,
     vectorLatencyMs: o.vectorLatencyMs,
@@ -353,5 +551,7 @@ function argsForMeta(o: BenchOptions): Record<string, unknown> {
     out: o.out,
     backlog: o.backlog ?? null,
     backlogStrategies: o.backlogStrategies,
+    drainWorkers: o.drainWorkers,
+    drainRecords: o.drainWorkers.length > 0 ? o.drainRecords : null,
   };
 }

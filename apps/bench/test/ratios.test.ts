@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeRatios, type RepeatRun } from '../src/report/ratios.js';
+import { computeRatios, type RepeatRun, ratioGroups } from '../src/report/ratios.js';
 import { checkTargets } from '../src/report/targets.js';
 import type { RunName, RunResult } from '../src/runs/types.js';
 
@@ -65,6 +65,47 @@ describe('computeRatios', () => {
       batchVsSync2pcTimeToConsistency: null,
       batchVectorCallsVsSync2pc: null,
     });
+  });
+});
+
+describe('computeRatios with several relational backends', () => {
+  /** The repeat-1 runs on SQLite plus a PostgreSQL set 4× slower on the relational side. */
+  function twoRelational(): RepeatRun[] {
+    const pgRuns: RunResult[] = [
+      run('postgres-only', 'none', 4, { relational: 'postgres' }),
+      run('sync-2pc', 'lancedb', 20, { relational: 'postgres', timeToConsistencyMs: 6000, vectorCalls: 100 }),
+      run('async-queue', 'lancedb', 6, { relational: 'postgres' }),
+      run('batch', 'lancedb', 8, {
+        relational: 'postgres',
+        timeToConsistencyMs: 1000,
+        vectorCalls: 20,
+        endToEndThroughput: 50,
+      }),
+    ];
+    return [...repeat(1, 1), ...pgRuns.map((result) => ({ repeat: 1, result }))];
+  }
+
+  it('keys SQLite groups by vector backend and others "<vector>+<relational>", same fields', () => {
+    const groups = ratioGroups(['lancedb'], ['sqlite', 'postgres']);
+    expect(groups.map((g) => g.key)).toEqual(['lancedb', 'lancedb+postgres']);
+    const ratios = computeRatios(twoRelational(), groups);
+    expect(ratios.lancedb).toEqual(computeRatios(repeat(1, 1), ['lancedb']).lancedb);
+    // postgres-only is the denominator of the +postgres group; vector-raw-* are shared.
+    expect(ratios['lancedb+postgres']).toEqual({
+      asyncCallerP50VsSqliteOnly: 1.5, // 6 / 4
+      batchThroughputVsRawBulk: 0.5, // 50 / 100
+      sync2pcP50VsRawSum: 1.4286, // 20 / (10 + 4)
+      batchVsSync2pcTimeToConsistency: 6,
+      batchVectorCallsVsSync2pc: 0.2,
+    });
+  });
+
+  it('names the relational-only baseline of the group in the targets', () => {
+    const checks = checkTargets(twoRelational(), ratioGroups(['lancedb'], ['sqlite', 'postgres']));
+    const pgTargets = checks.filter((c) => c.vector === 'lancedb+postgres').map((c) => c.target);
+    expect(pgTargets).toContain('async-queue caller p50 ≤ 1.2 × postgres-only p50');
+    expect(pgTargets.join('\n')).not.toContain('sqlite-only');
+    expect(checks.filter((c) => c.vector === 'lancedb')[0]!.target).toContain('sqlite-only');
   });
 });
 

@@ -28,6 +28,7 @@ export async function chromaBackend(setup: VectorBackendSetup): Promise<VectorBa
       const store = await ChromaVectorStore.open({ url: base, collection, dimension });
       return {
         store,
+        location: { kind: 'chroma', url: base, collection },
         async dispose() {
           await store.close();
           await deleteCollection(base, collection);

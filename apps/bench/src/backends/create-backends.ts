@@ -3,8 +3,8 @@ import { lanceDbBackend, type VectorBackend } from './vector-backends.js';
 
 /** Vector backends the CLI accepts. */
 export const VECTOR_BACKENDS = ['lancedb', 'chroma'] as const;
-/** Relational backends the CLI accepts (`postgres` is planned). */
-export const RELATIONAL_BACKENDS = ['sqlite'] as const;
+/** Relational backends the CLI accepts. */
+export const RELATIONAL_BACKENDS = ['sqlite', 'postgres'] as const;
 
 /** Setup shared by the vector backends. */
 export interface VectorBackendSetup {
@@ -32,16 +32,29 @@ export async function createVectorBackend(name: string, setup: VectorBackendSetu
   }
 }
 
+/** Setup shared by the relational backends. */
+export interface RelationalBackendSetup {
+  workDir: string;
+  /** PostgreSQL server (`--database-url` / `DATABASE_URL`). */
+  databaseUrl: string;
+}
+
 /**
- * Creates a relational backend by name.
- * @throws {Error} for an unknown or not yet available name.
+ * Creates a relational backend by name. `postgres` is loaded lazily (a SQLite-only run never loads `pg`)
+ * and checks that the server answers.
+ * @throws {Error} for an unknown name, or when PostgreSQL cannot be reached.
  */
-export function createRelationalBackend(name: string, workDir: string): RelationalBackend {
+export async function createRelationalBackend(
+  name: string,
+  setup: RelationalBackendSetup,
+): Promise<RelationalBackend> {
   switch (name) {
     case 'sqlite':
-      return sqliteBackend(workDir);
-    case 'postgres':
-      throw new Error('relational backend "postgres" is not available yet (no @dualwrite/postgres package)');
+      return sqliteBackend(setup.workDir);
+    case 'postgres': {
+      const { postgresBackend } = await import('./postgres-backend.js');
+      return postgresBackend(setup.databaseUrl);
+    }
     default:
       throw new Error(
         `unknown relational backend "${name}" (expected one of: ${RELATIONAL_BACKENDS.join(', ')})`,

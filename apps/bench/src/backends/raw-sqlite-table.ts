@@ -1,14 +1,6 @@
-import { encodeEmbedding, type Metadata } from '@dualwrite/core';
+import { encodeEmbedding } from '@dualwrite/core';
 import Database from 'better-sqlite3';
-
-/** One row of {@link RawSqliteTable}. */
-export interface RawRow {
-  id: string;
-  text: string;
-  embedding: readonly number[];
-  metadata: Metadata;
-  version: number;
-}
+import type { RawRow } from './relational-backends.js';
 
 /**
  * The baselines' relational side: better-sqlite3 directly, one table equivalent to the record row the

@@ -1,24 +1,57 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RelationalStore } from '@dualwrite/core';
+import type { Metadata, RelationalStore } from '@dualwrite/core';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { RawSqliteTable } from './raw-sqlite-table.js';
+
+/** Where a run's relational data lives (what a drain worker process needs to reach it). */
+export type RelationalLocation =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; databaseUrl: string; schema: string; tablePrefix: string };
 
 /** A fresh relational store for one run, and how to throw it away afterwards. */
 export interface RelationalLease {
   store: RelationalStore;
+  location: RelationalLocation;
   /** Closes the store (if still open) and deletes its data. */
+  dispose(): Promise<void>;
+}
+
+/** One row of a baseline's raw table (the record row, without the store's bookkeeping columns). */
+export interface RawRow {
+  id: string;
+  text: string;
+  embedding: readonly number[];
+  metadata: Metadata;
+  version: number;
+}
+
+/**
+ * The baselines' relational side (`<relational>-only`, `naive-dual-write`): the backend's own client
+ * directly, one table equivalent to the record row the store writes, no outbox. Each {@link insert} is one
+ * autocommit statement.
+ */
+export interface RawTable {
+  insert(row: RawRow): Promise<void>;
+  /** Every `(id, version)` in the table. */
+  versions(): Promise<Map<string, number>>;
+  /** Closes the connection and deletes the table's data (file / schema). */
   dispose(): Promise<void>;
 }
 
 /** A relational backend (source of truth) the benchmark can run against. */
 export interface RelationalBackend {
-  /** Backend name as it appears in results (`sqlite`). */
-  readonly name: string;
+  /** Backend name as it appears in results (`sqlite`, `postgres`). */
+  readonly name: 'sqlite' | 'postgres';
   /** Opens a new, empty database named after `runId` (not yet initialised: the facade does that). */
   open(runId: string): Promise<RelationalLease>;
+  /** Opens a new, empty raw table named after `runId` for the baselines. */
+  openRawTable(runId: string): Promise<RawTable>;
+  /** Deletes whatever a run left behind (interrupted runs). Idempotent. */
+  shutdown(): Promise<void>;
 }
 
-/** `SqliteRelationalStore` on a new database file under `workDir` per run. */
+/** `SqliteRelationalStore` on a new database file under `workDir` per run (the files go with `workDir`). */
 export function sqliteBackend(workDir: string): RelationalBackend {
   return {
     name: 'sqlite',
@@ -27,12 +60,30 @@ export function sqliteBackend(workDir: string): RelationalBackend {
       const store = new SqliteRelationalStore({ path });
       return {
         store,
+        location: { kind: 'sqlite', path },
         async dispose() {
           await store.close();
           await removeSqliteFiles(path);
         },
       };
     },
+    async openRawTable(runId) {
+      const path = join(workDir, `${runId}.sqlite`);
+      const table = new RawSqliteTable(path);
+      return {
+        async insert(row) {
+          table.insert(row);
+        },
+        async versions() {
+          return table.versions();
+        },
+        async dispose() {
+          table.close();
+          await removeSqliteFiles(path);
+        },
+      };
+    },
+    async shutdown() {},
   };
 }
 

@@ -3,9 +3,15 @@ import { join } from 'node:path';
 import type { VectorStore } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 
+/** Where a run's index lives (what a drain worker process needs to reach it). */
+export type VectorLocation =
+  | { kind: 'lancedb'; uri: string; table: string }
+  | { kind: 'chroma'; url: string; collection: string };
+
 /** A fresh, empty store for one run, and how to throw it away afterwards. */
 export interface VectorLease {
   store: VectorStore;
+  location: VectorLocation;
   /** Closes the store (if still open) and deletes its data. */
   dispose(): Promise<void>;
 }
@@ -22,15 +28,19 @@ export interface VectorBackend {
   shutdown(): Promise<void>;
 }
 
+/** Table name of the benchmark's LanceDB stores (the adapter's default). */
+const LANCEDB_TABLE = 'dualwrite';
+
 /** Embedded LanceDB in a new directory under `workDir` per run. */
 export function lanceDbBackend(workDir: string): VectorBackend {
   return {
     name: 'lancedb',
     async open(runId, dimension) {
       const uri = join(workDir, `lancedb-${runId}`);
-      const store = await LanceDbVectorStore.open({ uri, dimension });
+      const store = await LanceDbVectorStore.open({ uri, dimension, table: LANCEDB_TABLE });
       return {
         store,
+        location: { kind: 'lancedb', uri, table: LANCEDB_TABLE },
         async dispose() {
           await store.close();
           await rm(uri, { recursive: true, force: true });

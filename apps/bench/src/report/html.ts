@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ReportView } from './markdown.js';
+import { drainScalingIntro, type ReportView } from './markdown.js';
 import { describeMachine, type MachineInfo } from './meta.js';
-import { fmtMs, fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
+import { DRAIN_HEADERS, drainCells, fmtMs, fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
 
 /** Path of Chart.js's UMD bundle in node_modules (inlined into the HTML report). */
 export function chartJsBundlePath(): string {
@@ -20,8 +20,15 @@ export function renderHtml(
   view: ReportView,
   chartJs: string = readFileSync(chartJsBundlePath(), 'utf8'),
 ): string {
-  const { report, rows, targets, backlog, notes } = view;
-  const labels = rows.map((r) => (r.vector === 'none' ? r.name : `${r.name} · ${r.vector}`));
+  const { report, rows, targets, backlog, drainScaling, notes } = view;
+  const multiRelational = new Set(rows.map((r) => r.relational).filter((r) => r !== 'none')).size > 1;
+  const labels = rows.map((r) =>
+    r.vector === 'none'
+      ? r.name
+      : multiRelational && r.relational !== 'none'
+        ? `${r.name} · ${r.vector} · ${r.relational}`
+        : `${r.name} · ${r.vector}`,
+  );
   const data = {
     labels,
     kinds: rows.map((r) => r.kind),
@@ -32,6 +39,11 @@ export function renderHtml(
     endToEndThroughput: rows.map((r) => r.endToEndThroughput),
     timeToConsistencyMs: rows.map((r) => r.timeToConsistencyMs),
     vectorCalls: rows.map((r) => r.vectorCalls),
+    drain: {
+      labels: drainScaling.map((d) => `${d.workers} worker${d.workers === 1 ? '' : 's'} · ${d.vector}`),
+      throughput: drainScaling.map((d) => d.throughput),
+      speedup: drainScaling.map((d) => d.speedup),
+    },
   };
   const meta = report.meta as {
     date?: string;
@@ -42,7 +54,7 @@ export function renderHtml(
   const table = htmlTable([...TABLE_HEADERS], rows.map(rowCells), (i) => (i >= 4 ? 'num' : ''));
   const ratioKeys = Object.keys(Object.values(report.ratios)[0] ?? {});
   const ratios = htmlTable(
-    ['vector', ...ratioKeys],
+    ['backends', ...ratioKeys],
     Object.entries(report.ratios).map(([v, r]) => [
       v,
       ...Object.values(r).map((x) => fmtRatio(x as number | null)),
@@ -50,7 +62,7 @@ export function renderHtml(
     (i) => (i > 0 ? 'num' : ''),
   );
   const targetRows = htmlTable(
-    ['vector', 'target', 'measured', 'bound', 'status'],
+    ['backends', 'target', 'measured', 'bound', 'status'],
     targets.map((t) => [t.vector, t.target, fmtRatio(t.measured), t.bound, t.status]),
     (i) => (i === 2 ? 'num' : ''),
   );
@@ -60,6 +72,7 @@ export function renderHtml(
       : `<h2>Backlog drain</h2>${htmlTable(
           [
             'vector',
+            'relational',
             'strategy',
             'records',
             'idle RSS MB',
@@ -72,6 +85,7 @@ export function renderHtml(
           ],
           backlog.map((b) => [
             b.vector,
+            b.relational,
             b.strategy,
             String(b.records),
             b.idleRssMb.toFixed(0),
@@ -82,8 +96,15 @@ export function renderHtml(
             String(b.orphans),
             b.target,
           ]),
-          (i) => (i >= 2 && i < 9 ? 'num' : ''),
+          (i) => (i >= 3 && i < 10 ? 'num' : ''),
         )}`;
+  const drainSection =
+    drainScaling.length === 0
+      ? ''
+      : `<h2>Drain scaling</h2>
+<p>${esc(drainScalingIntro(meta.machine?.cores).replaceAll('`', ''))}</p>
+<div class="chart"><canvas id="drain"></canvas></div>
+${htmlTable([...DRAIN_HEADERS], drainScaling.map(drainCells), (i) => (i >= 2 && i !== 8 ? 'num' : ''))}`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -118,6 +139,7 @@ ${ratios}
 <h2>Targets</h2>
 ${targetRows.replace(/<td>(met|missed)<\/td>/g, '<td class="$1">$1</td>')}
 ${backlogTable}
+${drainSection}
 ${notes.length > 0 ? `<h2>Notes</h2><ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Setup</h2>
 <pre>${esc(JSON.stringify({ args: meta.args, input: meta.input, packages: (report.meta as { packages?: unknown }).packages }, null, 2))}</pre>
@@ -159,6 +181,23 @@ const CHART_SETUP = `
   bars('calls', 'Vector store write calls (log scale)', 'calls', [
     { label: 'vector calls', data: d.vectorCalls }
   ], true);
+  if (d.drain.labels.length > 0) {
+    new Chart(document.getElementById('drain'), {
+      type: 'bar',
+      data: { labels: d.drain.labels, datasets: [
+        { label: 'drain records / s', data: d.drain.throughput, backgroundColor: palette[0], yAxisID: 'y' },
+        { label: 'speed-up vs 1 worker', data: d.drain.speedup, backgroundColor: palette[1], yAxisID: 'y1' }
+      ] },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { title: { display: true, text: 'Drain throughput with K worker processes' } },
+        scales: {
+          y: { position: 'left', title: { display: true, text: 'records / s' } },
+          y1: { position: 'right', grid: { drawOnChartArea: false }, title: { display: true, text: 'speed-up (x)' } }
+        }
+      }
+    });
+  }
 })();
 `;
 

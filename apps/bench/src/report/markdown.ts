@@ -1,6 +1,15 @@
 import type { BacklogResult } from '../runs/backlog.js';
+import type { DrainScalingResult } from '../runs/drain-scaling.js';
 import { describeMachine, type MachineInfo } from './meta.js';
-import { fmtMs, fmtRatio, rowCells, type SummaryRow, TABLE_HEADERS } from './summary.js';
+import {
+  DRAIN_HEADERS,
+  drainCells,
+  fmtMs,
+  fmtRatio,
+  rowCells,
+  type SummaryRow,
+  TABLE_HEADERS,
+} from './summary.js';
 import type { BenchReport, TargetCheck } from './types.js';
 
 /** Everything the human-readable reports show. */
@@ -9,12 +18,27 @@ export interface ReportView {
   rows: readonly SummaryRow[];
   targets: readonly TargetCheck[];
   backlog: readonly BacklogResult[];
+  /** `--drain-workers` results (empty when not measured). */
+  drainScaling: readonly DrainScalingResult[];
   notes: readonly string[];
+}
+
+/** The sentence above the drain-scaling table (what was timed, on how many cores). */
+export function drainScalingIntro(cores: number | undefined): string {
+  return (
+    'K separate `dualwrite-worker` processes drain one pre-filled PostgreSQL outbox (batch strategy, ' +
+    '`FOR UPDATE SKIP LOCKED` claims); drain time from resuming all K until the last acknowledgement, ' +
+    'start-up excluded; verified afterwards. ' +
+    (cores === undefined
+      ? 'Workers, PostgreSQL and the vector store share this machine.'
+      : `Workers, PostgreSQL, the vector store and the benchmark share this machine's ${cores} CPU cores, ` +
+        'so K beyond that cannot add CPU.')
+  );
 }
 
 /** `latest.md`: setup, results table, ratios, targets, notes. */
 export function renderMarkdown(view: ReportView): string {
-  const { report, rows, targets, backlog, notes } = view;
+  const { report, rows, targets, backlog, drainScaling, notes } = view;
   const meta = report.meta as {
     date?: string;
     machine?: Partial<MachineInfo>;
@@ -39,41 +63,46 @@ export function renderMarkdown(view: ReportView): string {
         .join(', ')}`,
       '',
     );
-  lines.push('## Results', '');
-  if (rows.some((r) => r.repeats > 1)) lines.push('Medians over repeats (lost/orphans: worst repeat).', '');
-  lines.push(mdTable([...TABLE_HEADERS], rows.map(rowCells)), '');
-  lines.push('## Ratios', '');
-  const ratioKeys = Object.keys(Object.values(report.ratios)[0] ?? {});
-  lines.push(
-    mdTable(
-      ['vector', ...ratioKeys],
-      Object.entries(report.ratios).map(([v, r]) => [
-        v,
-        ...Object.values(r).map((x) => fmtRatio(x as number | null)),
-      ]),
-    ),
-    '',
-  );
-  lines.push('## Targets', '');
-  lines.push(
-    mdTable(
-      ['vector', 'target', 'measured', 'bound', 'status'],
-      targets.map((t) => [
-        t.vector,
-        t.target,
-        fmtRatio(t.measured),
-        t.bound,
-        t.status === 'missed' ? '**missed**' : t.status,
-      ]),
-    ),
-    '',
-  );
+  if (rows.length === 0)
+    lines.push('## Results', '', 'No strategy or baseline runs (`--strategies none --baselines none`).', '');
+  else {
+    lines.push('## Results', '');
+    if (rows.some((r) => r.repeats > 1)) lines.push('Medians over repeats (lost/orphans: worst repeat).', '');
+    lines.push(mdTable([...TABLE_HEADERS], rows.map(rowCells)), '');
+    lines.push('## Ratios', '');
+    const ratioKeys = Object.keys(Object.values(report.ratios)[0] ?? {});
+    lines.push(
+      mdTable(
+        ['backends', ...ratioKeys],
+        Object.entries(report.ratios).map(([v, r]) => [
+          v,
+          ...Object.values(r).map((x) => fmtRatio(x as number | null)),
+        ]),
+      ),
+      '',
+    );
+    lines.push('## Targets', '');
+    lines.push(
+      mdTable(
+        ['backends', 'target', 'measured', 'bound', 'status'],
+        targets.map((t) => [
+          t.vector,
+          t.target,
+          fmtRatio(t.measured),
+          t.bound,
+          t.status === 'missed' ? '**missed**' : t.status,
+        ]),
+      ),
+      '',
+    );
+  }
   if (backlog.length > 0) {
     lines.push('## Backlog drain', '');
     lines.push(
       mdTable(
         [
           'vector',
+          'relational',
           'strategy',
           'records',
           'idle RSS MB',
@@ -88,6 +117,7 @@ export function renderMarkdown(view: ReportView): string {
         ],
         backlog.map((b) => [
           b.vector,
+          b.relational,
           b.strategy,
           String(b.records),
           b.idleRssMb.toFixed(0),
@@ -103,6 +133,11 @@ export function renderMarkdown(view: ReportView): string {
       ),
       '',
     );
+  }
+  if (drainScaling.length > 0) {
+    lines.push('## Drain scaling', '');
+    lines.push(drainScalingIntro(meta.machine?.cores), '');
+    lines.push(mdTable([...DRAIN_HEADERS], drainScaling.map(drainCells)), '');
   }
   if (notes.length > 0) {
     lines.push('## Notes', '');

@@ -68,6 +68,8 @@ export function packageVersions(): Record<string, string> {
     '@dualwrite/sqlite': ['kysely', 'better-sqlite3'],
     '@dualwrite/lancedb': ['@lancedb/lancedb', 'apache-arrow'],
     '@dualwrite/chroma': ['chromadb'],
+    '@dualwrite/postgres': ['kysely', 'pg'],
+    '@dualwrite/worker': ['pino'],
   };
   for (const [pkg, deps] of Object.entries(dependents)) {
     const path = findPackageJson(pkg, bench);

@@ -1,4 +1,5 @@
 import { median } from '../measure/percentiles.js';
+import type { DrainScalingResult } from '../runs/drain-scaling.js';
 import type { RunResult } from '../runs/types.js';
 
 /** One row of the terminal / Markdown table: a run kind on a backend, medians over its repeats. */
@@ -101,4 +102,40 @@ export function fmtRatio(x: number | null): string {
   if (x >= 100) return x.toFixed(0);
   if (x >= 10) return x.toFixed(1);
   return x.toFixed(3);
+}
+
+/** Column headers of the drain-scaling table (terminal, Markdown, HTML). */
+export const DRAIN_HEADERS = [
+  'vector',
+  'relational',
+  'workers',
+  'records',
+  'start-up s',
+  'drain ms',
+  'drain rec/s',
+  'speed-up vs 1',
+  'per worker',
+  'vector calls',
+  'retries',
+  'lost',
+  'orphans',
+] as const;
+
+/** A drain-scaling result's cells, formatted for display, in {@link DRAIN_HEADERS} order. */
+export function drainCells(d: DrainScalingResult): string[] {
+  return [
+    d.vector,
+    d.relational,
+    String(d.workers),
+    fmtInt(d.records),
+    (d.startupMs / 1000).toFixed(1),
+    fmtMs(d.drainMs),
+    fmtInt(d.throughput),
+    d.speedup === null ? '—' : `${d.speedup.toFixed(2)}×`,
+    d.perWorker.join(' / '),
+    fmtInt(d.vectorCalls),
+    fmtInt(d.retries),
+    String(d.lost),
+    String(d.orphans),
+  ];
 }

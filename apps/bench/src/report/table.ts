@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
+import type { DrainScalingResult } from '../runs/drain-scaling.js';
 import type { SummaryRow } from './summary.js';
-import { fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
+import { DRAIN_HEADERS, drainCells, fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
 import type { BackendRatios, TargetCheck } from './types.js';
 
 /** The results table for the terminal (cli-table3), numbers right-aligned. */
@@ -18,7 +19,7 @@ export function renderTerminalTable(rows: readonly SummaryRow[]): string {
 /** Ratios per backend, one line each. */
 export function renderTerminalRatios(ratios: Record<string, BackendRatios>): string {
   const table = new Table({
-    head: ['vector', ...Object.keys(Object.values(ratios)[0] ?? {})],
+    head: ['backends', ...Object.keys(Object.values(ratios)[0] ?? {})],
     style: { head: [], border: [], compact: true },
   });
   for (const [vector, r] of Object.entries(ratios)) table.push([vector, ...Object.values(r).map(fmtRatio)]);
@@ -27,10 +28,22 @@ export function renderTerminalRatios(ratios: Record<string, BackendRatios>): str
 
 /** The targets check: one line per target and backend with `met` / `missed`. */
 export function renderTerminalTargets(checks: readonly TargetCheck[]): string {
+  const width = Math.max(8, ...checks.map((c) => c.vector.length));
   return checks
     .map((c) => {
       const mark = c.status === 'met' ? 'met   ' : c.status === 'missed' ? 'MISSED' : 'n/a   ';
-      return `  [${mark}] ${c.vector.padEnd(8)} ${c.target}  (measured ${fmtRatio(c.measured)}, target ${c.bound})`;
+      return `  [${mark}] ${c.vector.padEnd(width)} ${c.target}  (measured ${fmtRatio(c.measured)}, target ${c.bound})`;
     })
     .join('\n');
+}
+
+/** The drain-scaling table: one row per vector backend and worker count. */
+export function renderTerminalDrainScaling(results: readonly DrainScalingResult[]): string {
+  const table = new Table({
+    head: DRAIN_HEADERS.map((h) => h.replace(' ', '\n')),
+    colAligns: DRAIN_HEADERS.map((_, i) => (i < 2 ? 'left' : 'right')),
+    style: { head: [], border: [], compact: true },
+  });
+  for (const d of results) table.push(drainCells(d));
+  return table.toString();
 }

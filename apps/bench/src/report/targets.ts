@@ -1,5 +1,5 @@
 import type { RunResult } from '../runs/types.js';
-import { computeRatios, type RepeatRun } from './ratios.js';
+import { computeRatios, type RatioGroup, type RepeatRun } from './ratios.js';
 import type { TargetCheck } from './types.js';
 
 interface TargetDefinition {
@@ -50,23 +50,31 @@ export const TARGETS: readonly TargetDefinition[] = [
   },
 ];
 
-/** Checks {@link TARGETS} for every backend (ratios as in `computeRatios`: per repeat, then median). */
-export function checkTargets(runs: readonly RepeatRun[], backends: readonly string[]): TargetCheck[] {
-  const ratios = computeRatios(runs, backends, {
+/**
+ * Checks {@link TARGETS} for every group (ratios as in `computeRatios`: per repeat, then median). For a
+ * group on another relational backend than SQLite, `sqlite-only` in the target's text reads as that
+ * backend's relational-only baseline (`postgres-only`), which is what the ratio compares against.
+ */
+export function checkTargets(
+  runs: readonly RepeatRun[],
+  groups: readonly (string | RatioGroup)[],
+): TargetCheck[] {
+  const ratios = computeRatios(runs, groups, {
     batchCallerP50VsSqliteOnly: (run) => {
       const a = run('batch')?.callerLatencyMs.p50;
-      const b = run('sqlite-only')?.callerLatencyMs.p50;
+      const b = run('relational-only')?.callerLatencyMs.p50;
       return a === undefined || b === undefined || b === 0 ? null : a / b;
     },
   });
   const out: TargetCheck[] = [];
-  for (const vector of backends) {
+  for (const g of groups) {
+    const { key, relational } = typeof g === 'string' ? { key: g, relational: 'sqlite' } : g;
     for (const t of TARGETS) {
-      const measured = ratios[vector]?.[t.ratio] ?? null;
+      const measured = ratios[key]?.[t.ratio] ?? null;
       const ok = measured === null ? null : t.op === '<=' ? measured <= t.bound : measured >= t.bound;
       out.push({
-        vector,
-        target: t.target,
+        vector: key,
+        target: t.target.replaceAll('sqlite-only', `${relational}-only`),
         measured,
         bound: `${t.op} ${t.bound}`,
         status: ok === null ? 'n/a' : ok ? 'met' : 'missed',

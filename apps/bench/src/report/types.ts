@@ -1,6 +1,11 @@
 import type { RunResult } from '../runs/types.js';
 
-/** Per vector backend comparison ratios (median over repeats of per-repeat ratios; `null` when an input run is missing). */
+/**
+ * Comparison ratios of one vector backend on one relational backend (median over repeats of per-repeat
+ * ratios; `null` when an input run is missing). Keyed `lancedb` (on SQLite) or `lancedb+postgres`; in a
+ * `+postgres` group, "sqlite-only" in the names and descriptions below means `postgres-only` (the group's
+ * relational-only baseline), so every group has the same keys.
+ */
 export interface BackendRatios {
   /** async-queue caller p50 / sqlite-only caller p50. */
   asyncCallerP50VsSqliteOnly: number | null;
@@ -16,6 +21,7 @@ export interface BackendRatios {
 
 /** One target check printed under the table. */
 export interface TargetCheck {
+  /** The ratios group: vector backend, `+<relational>` unless SQLite (`lancedb`, `lancedb+postgres`). */
   vector: string;
   target: string;
   /** The measured value the target compares (a ratio), or `null` when a run is missing. */

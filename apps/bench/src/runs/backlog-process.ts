@@ -16,6 +16,8 @@ export interface BacklogRequest {
   /** The running Chroma server (the parent's) when `vector` is `chroma`. */
   chromaUrl: string | undefined;
   relational: string;
+  /** PostgreSQL server when `relational` is `postgres`. */
+  databaseUrl: string;
   workDir: string;
 }
 

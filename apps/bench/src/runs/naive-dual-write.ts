@@ -1,6 +1,3 @@
-import { join } from 'node:path';
-import { RawSqliteTable } from '../backends/raw-sqlite-table.js';
-import { removeSqliteFiles } from '../backends/relational-backends.js';
 import { RssSampler } from '../measure/rss-sampler.js';
 import { type CallerTiming, runCallerLoop } from './caller-loop.js';
 import { injectionNotes, instrument } from './instrument.js';
@@ -11,14 +8,14 @@ import { verifyIndex } from './verify-baseline.js';
 
 /**
  * Baseline `naive-dual-write`: the hand-written pattern without dualwrite — per record, upsert into the
- * vector store, then insert the row into SQLite (better-sqlite3, autocommit). No outbox and no recovery:
- * a crash between the two writes leaves an orphan vector. The caller retries the pair on transient
- * vector errors. Verification: every SQLite row is indexed at its version, and nothing else is.
+ * vector store, then insert the row with the relational backend's own client (better-sqlite3 or
+ * node-postgres, autocommit). No outbox and no recovery: a crash between the two writes leaves an orphan
+ * vector. The caller retries the pair on transient vector errors. Verification: every row is indexed at
+ * its version, and nothing else is.
  */
 export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
   if (!ctx.vector) throw new Error('naive-dual-write needs a vector backend');
-  const path = join(ctx.workDir, `${ctx.runId}.sqlite`);
-  const table = new RawSqliteTable(path);
+  const table = await ctx.relational.openRawTable(ctx.runId);
   try {
     const vec = await ctx.vector.open(ctx.runId, ctx.dimension);
     try {
@@ -32,7 +29,7 @@ export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
           async (r, i) => {
             const v = toVectorRecord(r, i);
             await wrapped.upsert([v]);
-            table.insert({
+            await table.insert({
               id: r.id,
               text: r.text,
               embedding: r.embedding,
@@ -45,7 +42,7 @@ export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
       } finally {
         rss.stop();
       }
-      const check = await verifyIndex(vec.store, table.versions());
+      const check = await verifyIndex(vec.store, await table.versions());
       return {
         result: buildRunResult({
           name: 'naive-dual-write',
@@ -67,7 +64,6 @@ export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
       await vec.dispose();
     }
   } finally {
-    table.close();
-    await removeSqliteFiles(path);
+    await table.dispose();
   }
 }

@@ -1,5 +1,5 @@
 import { runNaiveDualWrite } from './naive-dual-write.js';
-import { runSqliteOnly } from './sqlite-only.js';
+import { runRelationalOnly } from './relational-only.js';
 import { runStrategy } from './strategy-run.js';
 import type { RunContext, RunName, RunOutcome } from './types.js';
 import { runVectorRawBulk } from './vector-raw-bulk.js';
@@ -13,7 +13,10 @@ export function runKind(name: RunName, ctx: RunContext): Promise<RunOutcome> {
     case 'batch':
       return runStrategy(name, ctx);
     case 'sqlite-only':
-      return runSqliteOnly(ctx);
+    case 'postgres-only':
+      if (ctx.relational.name !== name.replace(/-only$/, ''))
+        throw new Error(`${name} cannot run on relational backend ${ctx.relational.name}`);
+      return runRelationalOnly(ctx);
     case 'vector-raw-single':
       return runVectorRawSingle(ctx);
     case 'vector-raw-bulk':

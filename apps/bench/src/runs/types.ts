@@ -8,6 +8,7 @@ export const STRATEGY_RUNS = ['sync-2pc', 'async-queue', 'batch'] as const;
 /** Reference runs without dualwrite. */
 export const BASELINE_RUNS = [
   'sqlite-only',
+  'postgres-only',
   'vector-raw-single',
   'vector-raw-bulk',
   'naive-dual-write',
@@ -16,12 +17,24 @@ export const BASELINE_RUNS = [
 export type StrategyRunName = (typeof STRATEGY_RUNS)[number];
 export type BaselineRunName = (typeof BASELINE_RUNS)[number];
 export type RunName = StrategyRunName | BaselineRunName;
+/** The relational-only baselines: one per relational backend, named `<relational>-only`. */
+export type RelationalOnlyRunName = 'sqlite-only' | 'postgres-only';
+
+/** The relational-only baseline of a relational backend. */
+export function relationalOnlyRun(relational: 'sqlite' | 'postgres'): RelationalOnlyRunName {
+  return `${relational}-only`;
+}
+
+/** `true` for `sqlite-only` / `postgres-only`. */
+export function isRelationalOnly(name: string): name is RelationalOnlyRunName {
+  return name === 'sqlite-only' || name === 'postgres-only';
+}
 
 /** One row of `latest.json`'s `runs` (exactly these fields). */
 export interface RunResult {
   name: RunName;
   kind: 'strategy' | 'baseline';
-  /** Vector backend, or `'none'` (sqlite-only). */
+  /** Vector backend, or `'none'` (sqlite-only, postgres-only). */
   vector: string;
   /** Relational backend, or `'none'` (vector-raw-*). */
   relational: string;
@@ -65,8 +78,9 @@ export interface RunContext {
   records: readonly BenchRecord[];
   dimension: number;
   settings: RunSettings;
-  /** `undefined` for sqlite-only. */
+  /** `undefined` for sqlite-only / postgres-only. */
   vector: VectorBackend | undefined;
+  /** The run's relational backend (unused by vector-raw-*). */
   relational: RelationalBackend;
   /** Directory for temp files of this invocation. */
   workDir: string;

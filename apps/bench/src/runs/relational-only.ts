@@ -1,20 +1,17 @@
-import { join } from 'node:path';
-import { RawSqliteTable } from '../backends/raw-sqlite-table.js';
-import { removeSqliteFiles } from '../backends/relational-backends.js';
 import { RssSampler } from '../measure/rss-sampler.js';
 import { type CallerTiming, runCallerLoop } from './caller-loop.js';
 import { buildRunResult } from './run-result.js';
-import type { RunContext, RunOutcome } from './types.js';
+import { type RunContext, type RunOutcome, relationalOnlyRun } from './types.js';
 import { verifyMap } from './verify-baseline.js';
 
 /**
- * Baseline `sqlite-only`: the same record row written with better-sqlite3 directly, one autocommit
- * transaction per record, no outbox, no vector index. Its "consistency" is the last insert returning;
- * verification checks every row is there at its version.
+ * Baselines `sqlite-only` / `postgres-only`: the same record row written with the backend's own client
+ * directly (better-sqlite3 / node-postgres), one autocommit statement per record, no outbox, no vector
+ * index. Its "consistency" is the last insert returning; verification checks every row is there at its
+ * version.
  */
-export async function runSqliteOnly(ctx: RunContext): Promise<RunOutcome> {
-  const path = join(ctx.workDir, `${ctx.runId}.sqlite`);
-  const table = new RawSqliteTable(path);
+export async function runRelationalOnly(ctx: RunContext): Promise<RunOutcome> {
+  const table = await ctx.relational.openRawTable(ctx.runId);
   try {
     const rss = new RssSampler();
     rss.start();
@@ -22,7 +19,7 @@ export async function runSqliteOnly(ctx: RunContext): Promise<RunOutcome> {
     try {
       timing = await runCallerLoop(
         ctx.records,
-        async (r, i) =>
+        (r, i) =>
           table.insert({
             id: r.id,
             text: r.text,
@@ -36,10 +33,10 @@ export async function runSqliteOnly(ctx: RunContext): Promise<RunOutcome> {
       rss.stop();
     }
     const expected = new Map(ctx.records.map((r, i) => [r.id, i + 1]));
-    const check = verifyMap(table.versions(), expected);
+    const check = verifyMap(await table.versions(), expected);
     return {
       result: buildRunResult({
-        name: 'sqlite-only',
+        name: relationalOnlyRun(ctx.relational.name),
         vector: 'none',
         relational: ctx.relational.name,
         records: ctx.records.length,
@@ -55,7 +52,6 @@ export async function runSqliteOnly(ctx: RunContext): Promise<RunOutcome> {
       notes: [],
     };
   } finally {
-    table.close();
-    await removeSqliteFiles(path);
+    await table.dispose();
   }
 }
