@@ -6,7 +6,6 @@
  * stores and exits 0. What could not drain stays in the outbox and is delivered after the next start.
  */
 import closeWithGrace from 'close-with-grace';
-import { BackendConfigError } from './backends/backend-config-error.js';
 import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
 import type { DemoServer } from './server.js';
 
@@ -31,7 +30,8 @@ async function main(): Promise<void> {
     const { buildServer } = await import('./server.js');
     server = await buildServer(config);
   } catch (error) {
-    fail(error instanceof BackendConfigError ? 'configuration error' : 'cannot start', error);
+    // A backend that cannot be reached (BackendStartError) names the config key to check in its message.
+    fail('cannot start', error);
   }
   const { app, ctx } = server;
 

@@ -89,7 +89,7 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
           }
         : {}),
     });
-    await dw.relational.transaction((tx) => migrateSummaries(tx.native));
+    await dw.relational.transaction((tx) => migrateSummaries(tx.native, backends.storage));
     return dw;
   } catch (error) {
     await backends.vector.close().catch(() => {});
@@ -131,7 +131,12 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
   const backends = await openBackends(config, hooks);
   const dw: DualWrite<StoreKysely> = await openDualWrite(config, backends, hooks);
   const telemetry = new Telemetry(dw, { historyIntervalMs: hooks.historyIntervalMs });
-  const summaries = new SummaryService({ dw, reader: backends.reader, dimension: backends.vector.dimension });
+  const summaries = new SummaryService({
+    dw,
+    reader: backends.reader,
+    storage: backends.storage,
+    dimension: backends.vector.dimension,
+  });
   const ctx: AppContext = { config, dw, summaries, telemetry, backends };
 
   const app = createFastify(config, hooks);

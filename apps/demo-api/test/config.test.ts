@@ -29,7 +29,11 @@ describe('config', () => {
     const c = load();
     expect(c.server).toMatchObject({ host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576 });
     expect(c.server.authToken).toBeUndefined();
-    expect(c.relational).toEqual({ kind: 'sqlite', sqlitePath: join(temp.dir, 'data', 'dualwrite.sqlite') });
+    expect(c.relational).toEqual({
+      kind: 'sqlite',
+      sqlitePath: join(temp.dir, 'data', 'dualwrite.sqlite'),
+      schema: 'public',
+    });
     expect(c.vector).toMatchObject({ kind: 'lancedb', lancedbDir: join(temp.dir, 'data', 'lancedb') });
     expect(c.strategy.name).toBe('batch');
     expect(c.embedder).toMatchObject({ kind: 'hashing', dimension: 384 });
@@ -45,6 +49,7 @@ describe('config', () => {
       CHROMA_URL: 'http://127.0.0.1:9000',
       DUALWRITE_RELATIONAL: 'postgres',
       DATABASE_URL: 'postgres://localhost/db',
+      DUALWRITE_PG_SCHEMA: 'search',
       DUALWRITE_AUTH_TOKEN: 'secret-token',
       DUALWRITE_BATCH_SIZE: '64',
       DUALWRITE_BACKPRESSURE_MAX_DEPTH: '0',
@@ -57,7 +62,11 @@ describe('config', () => {
       chromaUrl: 'http://127.0.0.1:9000',
       lancedbDir: '/srv/dw/lancedb',
     });
-    expect(c.relational).toMatchObject({ kind: 'postgres', url: 'postgres://localhost/db' });
+    expect(c.relational).toMatchObject({
+      kind: 'postgres',
+      url: 'postgres://localhost/db',
+      schema: 'search',
+    });
     expect(c.backpressure.maxDepth).toBe(0);
   });
 
@@ -100,8 +109,44 @@ describe('config', () => {
     );
 
     expect(failure(() => load({ DUALWRITE_RELATIONAL: 'postgres' })).key).toBe('relational.url');
+    e = failure(() => load({ DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'mysql://u:s3cret@db/app' }));
+    expect(e.message).toContain(
+      'relational.url (from env DATABASE_URL): must be a postgres:// or postgresql:// URL',
+    );
+    expect(e.message).not.toContain('s3cret');
     expect(failure(() => load({ DUALWRITE_EMBEDDER: 'openai' })).key).toBe('embedder.baseUrl');
     expect(failure(() => load({ CHROMA_URL: 'localhost:8000' })).key).toBe('vector.chromaUrl');
     expect(failure(() => load({ DUALWRITE_AUTH_TOKEN: 'short' })).key).toBe('server.authToken');
+  });
+
+  it('selects PostgreSQL from the environment or a config file, with an optional schema', () => {
+    const url = 'postgres://app:pw@db.internal:5432/summaries?sslmode=require';
+    let c = load({ DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: url });
+    expect(c.relational).toMatchObject({ kind: 'postgres', url, schema: 'public' });
+    c = load({ DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgresql://app@/summaries?host=/run/pg' });
+    expect(c.relational.url).toBe('postgresql://app@/summaries?host=/run/pg');
+
+    const file = join(temp.dir, 'pg.json');
+    writeFileSync(file, JSON.stringify({ relational: { kind: 'postgres', url, schema: 'demo_api' } }));
+    c = load({}, ['--config', file]);
+    expect(c.relational).toMatchObject({ kind: 'postgres', url, schema: 'demo_api' });
+    // The environment wins over the file, key by key.
+    c = load({ DUALWRITE_PG_SCHEMA: 'other' }, ['--config', file]);
+    expect(c.relational).toMatchObject({ kind: 'postgres', url, schema: 'other' });
+
+    // A DATABASE_URL meant for something else does not matter while the store is SQLite.
+    expect(load({ DATABASE_URL: 'mysql://x/y' }).relational.kind).toBe('sqlite');
+
+    let e = failure(() => load({ DUALWRITE_PG_SCHEMA: 'my-schema' }));
+    expect(e.message).toContain('relational.schema (from env DUALWRITE_PG_SCHEMA)');
+    expect(e.message).toContain('"my-schema"');
+    writeFileSync(file, JSON.stringify({ relational: { kind: 'postgres', url: 'not a url' } }));
+    e = failure(() => load({}, ['--config', file]));
+    expect(e.key).toBe('relational.url');
+    expect(e.source).toBe(`config file ${file}`);
+    writeFileSync(file, JSON.stringify({ relational: { kind: 'postgres', schema: 'demo_api' } }));
+    e = failure(() => load({}, ['--config', file]));
+    expect(e.key).toBe('relational.url');
+    expect(e.message).toContain('is required when relational.kind is "postgres" (set DATABASE_URL)');
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The real process (`tsx src/main.ts`): SIGTERM drains the outbox and exits 0; what cannot drain in time
- * stays in the outbox and is delivered after the next start; a bad config exits non-zero naming the key.
+ * stays in the outbox and is delivered after the next start; a bad config or an unreachable database exits
+ * non-zero naming the key.
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +67,7 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
   });
 
-  it('exits non-zero with a message naming the bad config key', () => {
+  it('exits non-zero with a message naming the bad config key or the unreachable backend', () => {
     const run = (env: Record<string, string>) =>
       spawnSync(process.execPath, SERVICE_ARGS, {
         cwd: PKG_DIR,
@@ -77,9 +78,14 @@ describe('the service process', () => {
     let r = run({ DUALWRITE_STRATEGY: 'eventually' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('strategy.name (from env DUALWRITE_STRATEGY)');
-    r = run({ DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://127.0.0.1/test' });
+    // PostgreSQL that cannot be reached: exit 1 naming the key, without the password.
+    r = run({
+      DUALWRITE_RELATIONAL: 'postgres',
+      DATABASE_URL: 'postgres://postgres:s3cret@127.0.0.1:1/test',
+    });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('"postgres"');
-    expect(r.stderr).toContain('not available yet');
+    expect(r.stderr).toContain('[demo-api] cannot start: cannot connect to PostgreSQL at 127.0.0.1:1/test');
+    expect(r.stderr).toContain('relational.url (DATABASE_URL)');
+    expect(r.stderr).not.toContain('s3cret');
   });
 });

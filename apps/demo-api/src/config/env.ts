@@ -22,6 +22,7 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   { env: 'DUALWRITE_RELATIONAL', key: 'relational.kind', kind: 'string' },
   { env: 'DUALWRITE_SQLITE_PATH', key: 'relational.sqlitePath', kind: 'string' },
   { env: 'DATABASE_URL', key: 'relational.url', kind: 'string' },
+  { env: 'DUALWRITE_PG_SCHEMA', key: 'relational.schema', kind: 'string' },
   { env: 'DUALWRITE_VECTOR', key: 'vector.kind', kind: 'string' },
   { env: 'DUALWRITE_LANCEDB_DIR', key: 'vector.lancedbDir', kind: 'string' },
   { env: 'CHROMA_URL', key: 'vector.chromaUrl', kind: 'string' },

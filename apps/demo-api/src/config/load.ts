@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Value } from 'typebox/value';
 import { ENV_BINDINGS, parseEnvValue } from './env.js';
+import { parsePostgresUrl } from './postgres-url.js';
 import { type AppConfig, AppConfigSchema, DEFAULT_CONFIG } from './schema.js';
 
 /** The configuration is invalid; `key` names the offending config key (and `source` where it came from). */
@@ -38,9 +39,14 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
 export interface ResolvedConfig extends AppConfig {
   /** Absolute path of the config file used, if any. */
   configFile: string | undefined;
+  /** `schema` is always set (default {@link DEFAULT_PG_SCHEMA}); only `postgres` uses it. */
+  relational: AppConfig['relational'] & { schema: string };
 }
 
 type Json = Record<string, unknown>;
+
+/** PostgreSQL schema used when `relational.schema` is not set. */
+export const DEFAULT_PG_SCHEMA = 'public';
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -189,6 +195,7 @@ export function loadConfig(sources: ConfigSources = {}): ResolvedConfig {
     dataDir,
     relational: {
       ...config.relational,
+      schema: config.relational.schema ?? DEFAULT_PG_SCHEMA,
       sqlitePath:
         config.relational.sqlitePath === ':memory:'
           ? ':memory:'
@@ -202,8 +209,17 @@ function checkCrossKeys(config: AppConfig, origins: Map<string, string>): void {
   const fail = (key: string, message: string) => {
     throw new ConfigError(key, sourceOf(key, origins), message);
   };
-  if (config.relational.kind === 'postgres' && !config.relational.url)
-    fail('relational.url', 'is required when relational.kind is "postgres" (set DATABASE_URL)');
+  if (config.relational.kind === 'postgres') {
+    if (!config.relational.url)
+      fail('relational.url', 'is required when relational.kind is "postgres" (set DATABASE_URL)');
+    // Not echoed: the URL may hold a password.
+    if (!parsePostgresUrl(config.relational.url!))
+      fail(
+        'relational.url',
+        'must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/database ' +
+          '(value not shown: it may hold a password)',
+      );
+  }
   if (config.embedder.kind === 'openai') {
     if (!config.embedder.baseUrl)
       fail('embedder.baseUrl', 'is required when embedder.kind is "openai" (set OPENAI_BASE_URL)');

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 
-/** Relational backends the service knows. `postgres` is accepted but not available yet. */
+/** Relational backends the service knows: `sqlite` (embedded file) or `postgres` (server). */
 export const RELATIONAL_KINDS = ['sqlite', 'postgres'] as const;
 /** Vector backends the service knows. */
 export const VECTOR_KINDS = ['lancedb', 'chroma'] as const;
@@ -12,6 +12,9 @@ export const EMBEDDER_KINDS = ['hashing', 'openai'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const strict = { additionalProperties: false } as const;
+
+/** An unquoted-style PostgreSQL identifier, as `PostgresRelationalStore` accepts for its schema. */
+const PG_IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]*$';
 
 /**
  * The whole service configuration as one JSON Schema (TypeBox). A config file must match it (unknown keys
@@ -41,8 +44,13 @@ export const AppConfigSchema = Type.Object(
         kind: Type.Enum([...RELATIONAL_KINDS]),
         /** SQLite file. Default `<dataDir>/dualwrite.sqlite`. */
         sqlitePath: Type.Optional(Type.String({ minLength: 1 })),
-        /** Postgres connection URL (`DATABASE_URL`). */
+        /** PostgreSQL connection URL (`DATABASE_URL`), `postgres://` or `postgresql://`. */
         url: Type.Optional(Type.String({ minLength: 1 })),
+        /**
+         * PostgreSQL schema holding the store's `dw_*` tables and the service's `summaries` table (created at
+         * start if missing). Default `public`.
+         */
+        schema: Type.Optional(Type.String({ pattern: PG_IDENTIFIER, maxLength: 63 })),
       },
       strict,
     ),

@@ -1,65 +1,89 @@
 import { sql } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
-import { type StoreKysely, SUMMARIES_TABLE } from './table.js';
+import { inStorage, type StoreKysely, SUMMARIES_TABLE, type SummaryStorage } from './table.js';
 
-/** Kysely's bookkeeping tables for this service's migrations (distinct from the store's `dw_migrations`). */
+/**
+ * Kysely's bookkeeping tables for this service's migrations (distinct from the stores' `dw_migrations`; on
+ * PostgreSQL they live in the configured schema, like the `summaries` table).
+ */
 export const SUMMARY_MIGRATION_TABLES = Object.freeze({
   migrations: 'demo_api_migrations',
   lock: 'demo_api_migrations_lock',
 });
 
 /**
- * Migrations of the service's own tables, applied in name order.
+ * Migrations of the service's own tables for one SQL dialect, applied in name order.
  * - `0001_summaries`: `summaries(target_fqn TEXT PK, summary, level, stale 0|1, version, created_at,
- *   updated_at)` with an index on `(level, stale, target_fqn)` for filtered listings.
+ *   updated_at)` with an index on `(level, stale, target_fqn)` for filtered listings. Times are `bigint`
+ *   (Unix ms). On PostgreSQL `target_fqn` is `text COLLATE "C"` so that `ORDER BY` and the keyset cursor's
+ *   `>` compare bytes, i.e. Unicode code points, like SQLite's default `BINARY` collation and the stores' own
+ *   id listings, whatever the database's default collation; and `version` is `bigint` (the store draws
+ *   versions from a `bigint` sequence; SQLite's `integer` is 64-bit already).
  */
-export const summaryMigrations: Readonly<Record<string, Migration>> = Object.freeze({
-  '0001_summaries': {
-    async up(db: StoreKysely): Promise<void> {
-      await db.schema
-        .createTable(SUMMARIES_TABLE)
-        .addColumn('target_fqn', 'text', (c) => c.primaryKey().notNull())
-        .addColumn('summary', 'text', (c) => c.notNull())
-        .addColumn('level', 'text', (c) =>
-          c.notNull().check(sql`level IN ('method', 'class', 'module', 'package')`),
-        )
-        .addColumn('stale', 'integer', (c) => c.notNull().check(sql`stale IN (0, 1)`))
-        .addColumn('version', 'integer', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .execute();
-      await db.schema
-        .createIndex('summaries_level_stale')
-        .on(SUMMARIES_TABLE)
-        .columns(['level', 'stale', 'target_fqn'])
-        .execute();
+export function summaryMigrations(dialect: SummaryStorage['dialect']): Readonly<Record<string, Migration>> {
+  const postgres = dialect === 'postgres';
+  return Object.freeze({
+    '0001_summaries': {
+      async up(db: StoreKysely): Promise<void> {
+        await db.schema
+          .createTable(SUMMARIES_TABLE)
+          .addColumn('target_fqn', postgres ? sql`text COLLATE "C"` : 'text', (c) => c.primaryKey().notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('level', 'text', (c) =>
+            c.notNull().check(sql`level IN ('method', 'class', 'module', 'package')`),
+          )
+          .addColumn('stale', 'integer', (c) => c.notNull().check(sql`stale IN (0, 1)`))
+          .addColumn('version', postgres ? 'bigint' : 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('summaries_level_stale')
+          .on(SUMMARIES_TABLE)
+          .columns(['level', 'stale', 'target_fqn'])
+          .execute();
+      },
+      async down(db: StoreKysely): Promise<void> {
+        await db.schema.dropTable(SUMMARIES_TABLE).execute();
+      },
     },
-    async down(db: StoreKysely): Promise<void> {
-      await db.schema.dropTable(SUMMARIES_TABLE).execute();
-    },
-  },
-});
+  });
+}
 
-/** A static Kysely {@link MigrationProvider} over {@link summaryMigrations}. */
+/** A static Kysely {@link MigrationProvider} over {@link summaryMigrations} of one dialect. */
 export class SummaryMigrationProvider implements MigrationProvider {
+  readonly #dialect: SummaryStorage['dialect'];
+  constructor(dialect: SummaryStorage['dialect']) {
+    this.#dialect = dialect;
+  }
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { ...summaryMigrations };
+    return { ...summaryMigrations(this.#dialect) };
   }
 }
 
 /**
  * Brings the service's tables up to date with Kysely's {@link Migrator}. Run it on the Kysely instance of
- * a relational-store transaction (`dw.relational.transaction((tx) => migrateSummaries(tx.native))`) so a
- * failed migration leaves nothing behind and concurrent starts serialise on the store's write lock.
+ * a relational-store transaction (`dw.relational.transaction((tx) => migrateSummaries(tx.native, storage))`)
+ * so a failed migration leaves nothing behind. Concurrent starts serialise: on SQLite on the store's write
+ * lock, on PostgreSQL on a transaction-scoped advisory lock per schema taken first (Kysely's own migration
+ * lock is released before this transaction commits, so alone it would let a second instance miss the
+ * first one's uncommitted tables and fail creating them again).
  * @returns the migrations applied now.
  * @throws the migration's error.
  */
-export async function migrateSummaries(db: StoreKysely): Promise<string[]> {
+export async function migrateSummaries(db: StoreKysely, storage: SummaryStorage): Promise<string[]> {
+  if (storage.dialect === 'postgres')
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`dualwrite-demo-api/migrations/${storage.schema}`}, 0))`.execute(
+      db,
+    );
   const migrator = new Migrator({
-    db,
-    provider: new SummaryMigrationProvider(),
+    db: inStorage(db, storage),
+    provider: new SummaryMigrationProvider(storage.dialect),
     migrationTableName: SUMMARY_MIGRATION_TABLES.migrations,
     migrationLockTableName: SUMMARY_MIGRATION_TABLES.lock,
+    // Without it Kysely would look for its tables in every schema of the database (and find another
+    // instance's), then read and write them through the search_path.
+    ...(storage.dialect === 'postgres' ? { migrationTableSchema: storage.schema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) throw error;

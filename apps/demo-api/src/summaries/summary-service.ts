@@ -19,7 +19,13 @@ import type {
   WriteOutcome,
 } from '../http/schemas.js';
 import { SummaryRepository } from './repository.js';
-import type { StoreKysely, SummaryLevel, SummaryRow } from './table.js';
+import {
+  inStorage,
+  type StoreKysely,
+  type SummaryLevel,
+  type SummaryRow,
+  type SummaryStorage,
+} from './table.js';
 
 /** What {@link SummaryService} needs. */
 export interface SummaryServiceOptions {
@@ -27,6 +33,8 @@ export interface SummaryServiceOptions {
   dw: DualWrite<StoreKysely>;
   /** Kysely for reads outside store transactions (e.g. `SqliteRelationalStore.kysely`). */
   reader: () => StoreKysely;
+  /** Where the `summaries` table lives (SQLite file, or the PostgreSQL schema). */
+  storage: SummaryStorage;
   /** Embedding dimension of the index. */
   dimension: number;
 }
@@ -75,12 +83,24 @@ export function decodeCursor(cursor: string): string {
 export class SummaryService {
   readonly #dw: DualWrite<StoreKysely>;
   readonly #reader: () => StoreKysely;
+  readonly #storage: SummaryStorage;
   readonly #dimension: number;
 
   constructor(options: SummaryServiceOptions) {
     this.#dw = options.dw;
     this.#reader = options.reader;
+    this.#storage = options.storage;
     this.#dimension = options.dimension;
+  }
+
+  /** `db` (the reader, or a transaction's `uow.db`) aimed at the service's tables. */
+  #tables(db: StoreKysely): StoreKysely {
+    return inStorage(db, this.#storage);
+  }
+
+  /** The reader, aimed at the service's tables. */
+  #read(): StoreKysely {
+    return this.#tables(this.#reader());
   }
 
   /** `true` when the strategy confirms each write in the index before answering. */
@@ -117,35 +137,46 @@ export class SummaryService {
     await this.#transact(
       inputs.map((s) => s.targetFqn),
       async (uow) => {
-        const existing = await SummaryRepository.getMany(
-          uow.db,
-          inputs.map((s) => s.targetFqn),
+        const db = this.#tables(uow.db);
+        // Records first, in fqn order: each put takes the record's write lock (on PostgreSQL an advisory
+        // lock held to COMMIT). The fixed order keeps two concurrent batches sharing fqns from deadlocking
+        // (PostgreSQL would abort one with 40P01), and the rows read next, once every lock is held, are the
+        // latest committed ones (under READ COMMITTED a read before the locks could miss a concurrent creation).
+        const results = new Array<Awaited<ReturnType<typeof uow.put>>>(inputs.length);
+        const lockOrder = [...inputs.keys()].sort((a, b) =>
+          compareFqns(inputs[a]!.targetFqn, inputs[b]!.targetFqn),
         );
-        for (const [i, input] of inputs.entries()) {
-          const stale = input.stale ?? false;
-          let result: Awaited<ReturnType<typeof uow.put>>;
+        for (const i of lockOrder) {
+          const input = inputs[i]!;
           try {
-            result = await uow.put({
+            results[i] = await uow.put({
               id: input.targetFqn,
               text: input.summary,
               embedding: input.embedding,
-              metadata: { level: input.level, stale },
+              metadata: { level: input.level, stale: input.stale ?? false },
             });
           } catch (error) {
             throw readdress(error, fieldPrefix(i));
           }
+        }
+        const existing = await SummaryRepository.getMany(
+          db,
+          inputs.map((s) => s.targetFqn),
+        );
+        for (const [i, input] of inputs.entries()) {
+          const result = results[i]!;
           const prev = existing.get(input.targetFqn);
           const row: SummaryRow = {
             target_fqn: input.targetFqn,
             summary: input.summary,
             level: input.level,
-            stale: stale ? 1 : 0,
+            stale: (input.stale ?? false) ? 1 : 0,
             version: result.version ?? prev?.version ?? 0,
             created_at: prev?.created_at ?? now,
             updated_at: result.changed || !prev ? now : prev.updated_at,
           };
           if (result.changed || !prev || prev.version !== row.version)
-            await SummaryRepository.upsert(uow.db, row);
+            await SummaryRepository.upsert(db, row);
           outcomes.push({
             targetFqn: input.targetFqn,
             version: row.version,
@@ -167,8 +198,10 @@ export class SummaryService {
   async delete(fqn: string): Promise<WriteOutcome> {
     this.#refuseWhileIndexDown();
     const outcome = await this.#transact([fqn], async (uow) => {
-      const existed = await SummaryRepository.delete(uow.db, fqn);
+      // The record first (it takes the record's write lock), then the row: the same lock order as writes,
+      // so a concurrent PUT and DELETE of one fqn on PostgreSQL wait for each other instead of deadlocking.
       const result = await uow.delete(fqn);
+      const existed = await SummaryRepository.delete(this.#tables(uow.db), fqn);
       if (!existed && !result.changed) throw ApiError.notFound(`no summary for ${fqn}`);
       return {
         targetFqn: fqn,
@@ -184,7 +217,7 @@ export class SummaryService {
 
   /** The summary, optionally with its stored embedding. @throws {ApiError} 404. */
   async get(fqn: string, options: { embedding?: boolean } = {}): Promise<Summary> {
-    const row = await SummaryRepository.get(this.#reader(), fqn);
+    const row = await SummaryRepository.get(this.#read(), fqn);
     if (!row) throw ApiError.notFound(`no summary for ${fqn}`);
     const embedding = options.embedding ? ((await this.#dw.get(fqn))?.embedding ?? null) : null;
     return toSummary(row, embedding);
@@ -193,7 +226,7 @@ export class SummaryService {
   /** A page of summaries ordered by fqn, with the cursor of the next page (or `null`). */
   async list(query: ListQuery): Promise<{ items: Summary[]; nextCursor: string | null }> {
     const limit = query.limit ?? 50;
-    const rows = await SummaryRepository.list(this.#reader(), {
+    const rows = await SummaryRepository.list(this.#read(), {
       level: query.level,
       stale: query.stale,
       after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
@@ -208,12 +241,12 @@ export class SummaryService {
 
   /** Resolves when the relational store answers a trivial query (readiness). */
   ping(): Promise<void> {
-    return SummaryRepository.ping(this.#reader());
+    return SummaryRepository.ping(this.#read());
   }
 
   /** Number of summaries. */
   count(): Promise<number> {
-    return SummaryRepository.count(this.#reader());
+    return SummaryRepository.count(this.#read());
   }
 
   /**
@@ -239,7 +272,7 @@ export class SummaryService {
       staleHits: 'drop',
     });
     const rows = await SummaryRepository.getMany(
-      this.#reader(),
+      this.#read(),
       hits.map((h) => h.id),
     );
     return hits.map((hit) => {
@@ -298,6 +331,11 @@ export class SummaryService {
       else if (status.state === 'pending' && status.lastError) outcome.syncError = status.lastError;
     }
   }
+}
+
+/** Total order of fqns (UTF-16 code units): the order a batch takes its records' locks in. */
+function compareFqns(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A core validation error about `record.<field>` re-addressed to the API's field names. */

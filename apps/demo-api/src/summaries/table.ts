@@ -6,10 +6,17 @@ export const SUMMARY_LEVELS = ['method', 'class', 'module', 'package'] as const;
 /** One of {@link SUMMARY_LEVELS}. */
 export type SummaryLevel = (typeof SUMMARY_LEVELS)[number];
 
-/** Name of the service's own table (in the relational store's database, beside the store's `dw_*` tables). */
+/**
+ * Name of the service's own table (in the relational store's database, beside the store's `dw_*` tables; on
+ * PostgreSQL in the store's schema, see {@link SummaryStorage}).
+ */
 export const SUMMARIES_TABLE = 'summaries';
 
-/** Row of the `summaries` table. Times are Unix ms; `stale` is 0 or 1. */
+/**
+ * Row of the `summaries` table. Times are Unix ms; `stale` is 0 or 1 (an `integer` column on both
+ * dialects, so filters and writes are the same SQL). PostgreSQL hands `bigint` columns back as strings: the
+ * repository turns them into numbers.
+ */
 export interface SummaryRow {
   target_fqn: string;
   summary: string;
@@ -33,3 +40,20 @@ export interface DemoDatabase {
  */
 // biome-ignore lint/suspicious/noExplicitAny: RelationalStore<Kysely<any>> is the store's contract
 export type StoreKysely = Kysely<any>;
+
+/**
+ * Where the service's own tables live: in the SQLite file, or in one schema of a PostgreSQL database (the
+ * store's schema, so one `DUALWRITE_PG_SCHEMA` keeps an instance's tables together and apart from others').
+ */
+export type SummaryStorage =
+  | { readonly dialect: 'sqlite' }
+  | { readonly dialect: 'postgres'; readonly schema: string };
+
+/**
+ * `db` (the store's reader or a transaction's `uow.db`) aimed at the service's tables: unchanged on SQLite;
+ * on PostgreSQL, unqualified table names resolve to the configured schema (Kysely `withSchema`), whatever the
+ * connection's `search_path`. A transaction stays the same transaction.
+ */
+export function inStorage(db: StoreKysely, storage: SummaryStorage): StoreKysely {
+  return storage.dialect === 'postgres' ? db.withSchema(storage.schema) : db;
+}
