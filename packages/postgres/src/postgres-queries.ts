@@ -172,16 +172,19 @@ export class PostgresQueries {
    * this statement ends before the reads start).
    */
   async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
-    const keys = [...new Set(ids.map((id) => this.lockKey(id)))].sort((a, b) => a - b);
+    // Same order as core's writers (ids compared by UTF-16 code units, as `writeChangesWithOutbox` sorts
+    // them), so a blocking acknowledgement and a multi-id write cannot wait on each other in a cycle.
+    const ordered = [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const keys = [...new Set(ordered.map((id) => this.lockKey(id)))];
     if (keys.length === 0) return;
     if (keys.length === 1) {
       await sql`SELECT pg_advisory_xact_lock(${this.lockClass}::int4, ${keys[0]}::int4)`.execute(db);
       return;
     }
-    // Volatile functions in the target list run after ORDER BY, so the locks are taken in key order.
+    // Volatile functions in the target list run after ORDER BY, so the locks are taken in array order.
     await sql`
       SELECT pg_advisory_xact_lock(${this.lockClass}::int4, k)
-      FROM unnest(${keys}::int4[]) AS t(k) ORDER BY k`.execute(db);
+      FROM unnest(${keys}::int4[]) WITH ORDINALITY AS t(k, n) ORDER BY n`.execute(db);
   }
 
   /** `pg_notify(<channel>, '')`: delivered to listeners when the transaction commits (at once outside one). */

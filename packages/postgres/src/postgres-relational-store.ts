@@ -706,7 +706,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
    * Runs `fn` in a transaction that holds the advisory locks of `ids` (see "Locking"). With one id it waits
    * for the lock (holding nothing else, it cannot deadlock). With several it tries them all
    * (`pg_try_advisory_xact_lock`), and if any is held by another transaction rolls back, sleeps 1, 2, 4, ...
-   * ms and tries again; after {@link TRY_LOCK_WINDOW_MS} it waits for them in key order.
+   * ms and tries again; after {@link TRY_LOCK_WINDOW_MS} it waits for them in the order core's writers take them (ids sorted).
    */
   async #locked<T>(
     operation: string,
