@@ -381,7 +381,8 @@ export class PostgresQueries {
     await sql`
       WITH entries AS (DELETE FROM ${this.#outbox} WHERE record_id = ANY(${ids}::text[]))
       DELETE FROM ${this.#records} AS r USING unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
-      WHERE r.id = a.id AND r.deleted AND r.version <= a.v`.execute(db);
+      WHERE r.id = a.id AND r.deleted AND r.version <= a.v
+        AND NOT EXISTS (SELECT 1 FROM ${this.#intents} AS i WHERE i.record_id = r.id)`.execute(db);
   }
 
   /** Clears the lease; the entry becomes claimable at `min(next_attempt_at, nextAttemptAt)`. */
@@ -397,7 +398,8 @@ export class PostgresQueries {
   async completeDelivery(db: Db, recordId: string, version: number): Promise<void> {
     await sql`
       WITH entry AS (DELETE FROM ${this.#outbox} WHERE record_id = ${recordId})
-      DELETE FROM ${this.#records} WHERE id = ${recordId} AND deleted AND version <= ${version}`.execute(db);
+      DELETE FROM ${this.#records} WHERE id = ${recordId} AND deleted AND version <= ${version}
+        AND NOT EXISTS (SELECT 1 FROM ${this.#intents} WHERE record_id = ${recordId})`.execute(db);
   }
 
   /** Charges a failed attempt: `dead` moves the entry to dead letter, otherwise it retries at `retryAt`. */
@@ -492,6 +494,12 @@ export class PostgresQueries {
     await sql`
       INSERT INTO ${this.#intents} (token, record_id, version, expires_at)
       VALUES (${intent.token}, ${intent.recordId}, ${intent.version}, ${intent.expiresAt})`.execute(db);
+  }
+
+  async countIntents(db: Db, recordId: string): Promise<number> {
+    const { rows } = await sql<{ n: string | number }>`
+      SELECT count(*) AS n FROM ${this.#intents} WHERE record_id = ${recordId}`.execute(db);
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** Deletes the intent; returns its record id, or `undefined` when it was not there. */

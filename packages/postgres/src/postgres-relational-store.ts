@@ -150,6 +150,10 @@ class PostgresTx implements RelationalTx<PostgresKysely> {
     });
   }
 
+  countIntents(recordId: string): Promise<number> {
+    return this.#run('countIntents', () => this.#q.countIntents(this.native, recordId));
+  }
+
   putIntent(intent: TwoPhaseIntent): Promise<void> {
     return this.#run('putIntent', () => this.#q.putIntent(this.native, intent));
   }

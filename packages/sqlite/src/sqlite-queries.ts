@@ -200,9 +200,8 @@ export class SqliteQueries {
 
   /** Deletes the row if it is a tombstone at `version` or older. */
   async purgeTombstone(db: Db, id: string, version: number): Promise<void> {
-    await sql`DELETE FROM ${this.#records} WHERE id = ${id} AND deleted = 1 AND version <= ${version}`.execute(
-      db,
-    );
+    await sql`DELETE FROM ${this.#records} WHERE id = ${id} AND deleted = 1 AND version <= ${version}
+      AND NOT EXISTS (SELECT 1 FROM ${this.#intents} WHERE record_id = ${id})`.execute(db);
   }
 
   // -- outbox --------------------------------------------------------------------------------------
@@ -336,6 +335,12 @@ export class SqliteQueries {
     await sql`
       INSERT INTO ${this.#intents} (token, record_id, version, expires_at)
       VALUES (${intent.token}, ${intent.recordId}, ${intent.version}, ${intent.expiresAt})`.execute(db);
+  }
+
+  async countIntents(db: Db, recordId: string): Promise<number> {
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*) AS n FROM ${this.#intents} WHERE record_id = ${recordId}`.execute(db);
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** Deletes the intent; returns its record id, or `undefined` when it was not there. */

@@ -120,6 +120,10 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
     });
   }
 
+  countIntents(recordId: string): Promise<number> {
+    return this.#run('countIntents', () => this.#q.countIntents(this.native, recordId));
+  }
+
   putIntent(intent: TwoPhaseIntent): Promise<void> {
     return this.#run('putIntent', () => this.#q.putIntent(this.native, intent));
   }

@@ -29,6 +29,7 @@ class EnqueuedAtResettingStore extends SqliteRelationalStore {
         nextVersion: () => tx.nextVersion(),
         writeRecord: (record) => tx.writeRecord(record),
         getOutboxEntry: (id) => tx.getOutboxEntry(id),
+        countIntents: (id) => tx.countIntents(id),
         putIntent: (intent) => tx.putIntent(intent),
         deleteIntent: (token) => tx.deleteIntent(token),
         async enqueue(recordId, version, op, now) {

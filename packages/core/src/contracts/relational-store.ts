@@ -56,6 +56,8 @@ export interface RelationalTx<Native = unknown> {
   getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined>;
   /** Logs a sync-2pc intent. */
   putIntent(intent: TwoPhaseIntent): Promise<void>;
+  /** Number of sync-2pc intents currently logged for `recordId` (a concurrent writer's included). */
+  countIntents(recordId: string): Promise<number>;
   /** Removes an intent; returns `false` if it was not there (already resolved by recovery). */
   deleteIntent(token: string): Promise<boolean>;
 }
@@ -111,7 +113,8 @@ export interface RelationalStore<Native = unknown> {
 
   /**
    * Acknowledges deliveries in one transaction, also recording `syncedVersion` on the record and purging a
-   * tombstone whose delete was applied. See {@link AckOutcome}.
+   * tombstone whose delete was applied — unless a sync-2pc intent for the record exists (the tombstone is
+   * the proof, for that writer's commit, that a newer delete happened). See {@link AckOutcome}.
    */
   ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]>;
 

@@ -183,9 +183,10 @@ export class Sync2pcStrategy extends OutboxStrategy {
 
   /**
    * Commits the records and removes the intents in one transaction. A record a concurrent writer moved
-   * past our version, an intent recovery already rolled back, or an id with an outbox entry (a worker may
-   * be delivering an older state concurrently) gets an outbox entry so the index converges to the
-   * record's current state.
+   * past our version, an intent recovery already rolled back, an id with an outbox entry (a worker may be
+   * delivering an older state concurrently) or with another writer's intent gets an outbox entry so the
+   * index converges to the record's current state. (A tombstone is never purged while an intent for its
+   * record exists, so "moved past our version" also sees a newer delete.)
    */
   private async commit(active: readonly PreparedWrite[], options: { deferred: boolean }): Promise<void> {
     const { relational, clock } = this.ctx;
@@ -198,8 +199,12 @@ export class Sync2pcStrategy extends OutboxStrategy {
           await tx.enqueue(plan.id, current.version, current.deleted ? 'delete' : 'upsert', now);
           continue;
         }
-        // A worker delivering an older state of this id may land after our vector write: re-deliver.
-        const raced = contended || (await tx.getOutboxEntry(plan.id)) !== undefined;
+        // A worker delivering an older state of this id, or another sync-2pc writer of it, may land after
+        // our vector write: re-deliver the current state instead of claiming the index holds ours.
+        const raced =
+          contended ||
+          (await tx.getOutboxEntry(plan.id)) !== undefined ||
+          (await tx.countIntents(plan.id)) > 0;
         const synced = ours && !options.deferred && !raced;
         await tx.writeRecord({
           ...plan.next,

@@ -952,6 +952,34 @@ export const relationalStoreChecks = {
       expect((await claim(store, T0 + 103)).map((l) => l.recordId).sort()).toEqual([gone, live].sort());
     }),
 
+  'a tombstone is kept while a sync-2pc intent for its record exists; countIntents counts them': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      const id = uid('intent-guarded');
+      await putAll(store, [{ id }]);
+      await drain(store, T0);
+      await putAll(store, [{ id, deleted: true, embedding: null, now: T0 + 10 }]);
+      const token = uid('token');
+      await store.transaction(async (tx) => {
+        expect(await tx.countIntents(id)).toBe(0);
+        await tx.putIntent({ token, recordId: id, version: 1, expiresAt: T0 + 1_000_000 });
+        expect(await tx.countIntents(id)).toBe(1);
+      });
+      const [lease] = await claim(store, T0 + 10);
+      expect(await store.ackOutbox([ackOf(lease!)], T0 + 20)).toEqual(['acked']);
+      expect(
+        (await store.getRecords([id], { includeDeleted: true })).get(id),
+        'tombstone kept',
+      ).toMatchObject({
+        deleted: true,
+      });
+      await store.transaction(async (tx) => {
+        expect(await tx.deleteIntent(token)).toBe(true);
+        expect(await tx.countIntents(id)).toBe(0);
+      });
+    }),
+
   'acking the delete of a tombstone purges it, unless the record was written again': (
     factory: RelationalStoreFactory,
   ) =>

@@ -1,0 +1,198 @@
+import type {
+  AckOutcome,
+  ClaimOptions,
+  OutboxAck,
+  OutboxEntry,
+  OutboxFailure,
+  OutboxLease,
+  OutboxStats,
+  RecordVersion,
+  RelationalStore,
+  RelationalTx,
+  StoredRecord,
+  TwoPhaseIntent,
+} from '@dualwrite/core';
+import type { PhaseName } from './protocol.js';
+
+/** A delay in ms, fixed or drawn per transaction. */
+export type DelaySpec = number | (() => number);
+
+/** Options of {@link DelayedRelationalStore}. */
+export interface DelayedRelationalStoreOptions {
+  /** Delay inside each `transaction()` before the callback runs (the write lock is already held). */
+  beforeMs?: DelaySpec;
+  /** Delay inside each `transaction()` after the callback resolved, before COMMIT. */
+  afterMs?: DelaySpec;
+  /**
+   * Awaited before transaction number `index` (0-based, in start order) begins, outside of it (no lock
+   * held). Lets a test hold a writer between two of its transactions, deterministically.
+   */
+  beforeBegin?: (index: number) => Promise<void> | void;
+  /**
+   * Awaited inside transaction number `index` before its callback (the write lock is held). Lets a test
+   * hold a specific transaction open, deterministically.
+   */
+  beforeCallback?: (index: number) => Promise<void> | void;
+  /** Awaited inside transaction number `index` after its callback resolved, before COMMIT. */
+  beforeCommit?: (index: number) => Promise<void> | void;
+  /**
+   * Phase reports: `sql-tx` spans the whole transaction (BEGIN to COMMIT done), `sql-commit` spans from the
+   * callback's end to COMMIT done (killing the process inside it leaves the transaction uncommitted).
+   */
+  onPhase?: (phase: PhaseName, edge: 'b' | 'e', key: number) => void;
+  /**
+   * Runs every writing call (transactions and the store's own write operations) under this lock. Give
+   * several stores in **one** process the same {@link AsyncLock} to make them behave like separate processes:
+   * better-sqlite3 is synchronous, so a connection waiting for another in-process connection's write lock
+   * blocks the event loop the other one needs to finish — a stall of `busyTimeoutMs`, then SQLITE_BUSY.
+   */
+  lock?: AsyncLock;
+}
+
+/** A FIFO async mutex. */
+export class AsyncLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `fn` after every earlier holder finished. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const draw = (d: DelaySpec | undefined) => (typeof d === 'function' ? d() : (d ?? 0));
+
+/**
+ * Wraps a **real** {@link RelationalStore} and slows down (or holds) its transactions: a delay before the
+ * callback and one after it, both inside the SQL transaction, so a crash, a lock or a concurrent writer lands
+ * while the transaction is open. Everything else is passed through unchanged.
+ */
+export class DelayedRelationalStore<Native = unknown> implements RelationalStore<Native> {
+  private transactions = 0;
+
+  constructor(
+    /** The real store. */
+    readonly inner: RelationalStore<Native>,
+    private readonly options: DelayedRelationalStoreOptions = {},
+  ) {
+    if (inner.subscribeOutbox) this.subscribeOutbox = (listener) => inner.subscribeOutbox!(listener);
+  }
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  /** Transactions started so far. */
+  get transactionCount(): number {
+    return this.transactions;
+  }
+
+  init(): Promise<void> {
+    return this.locked(() => this.inner.init());
+  }
+
+  async transaction<T>(fn: (tx: RelationalTx<Native>) => Promise<T>): Promise<T> {
+    const index = this.transactions++;
+    const { onPhase } = this.options;
+    await this.options.beforeBegin?.(index);
+    let committing = false;
+    return this.locked(async () => {
+      onPhase?.('sql-tx', 'b', index);
+      try {
+        return await this.inner.transaction(async (tx) => {
+          const before = draw(this.options.beforeMs);
+          if (before > 0) await sleep(before);
+          await this.options.beforeCallback?.(index);
+          const result = await fn(tx);
+          committing = true;
+          onPhase?.('sql-commit', 'b', index);
+          const after = draw(this.options.afterMs);
+          if (after > 0) await sleep(after);
+          await this.options.beforeCommit?.(index);
+          return result;
+        });
+      } finally {
+        if (committing) onPhase?.('sql-commit', 'e', index);
+        onPhase?.('sql-tx', 'e', index);
+      }
+    });
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.options.lock ? this.options.lock.run(fn) : fn();
+  }
+
+  getRecords(
+    ids: readonly string[],
+    options?: { includeDeleted?: boolean },
+  ): Promise<Map<string, StoredRecord>> {
+    return this.inner.getRecords(ids, options);
+  }
+  listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]> {
+    return this.inner.listRecords(options);
+  }
+  listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]> {
+    return this.inner.listVersions(options);
+  }
+  countRecords(): Promise<number> {
+    return this.inner.countRecords();
+  }
+  setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
+    return this.locked(() => this.inner.setEmbedding(id, version, embedding));
+  }
+  markSynced(id: string, version: number): Promise<void> {
+    return this.locked(() => this.inner.markSynced(id, version));
+  }
+  claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
+    return this.locked(() => this.inner.claimOutbox(options));
+  }
+  ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    return this.locked(() => this.inner.ackOutbox(acks, now));
+  }
+  failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
+    return this.locked(() => this.inner.failOutbox(failure));
+  }
+  releaseOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    retryAt: number,
+  ): Promise<void> {
+    return this.locked(() => this.inner.releaseOutbox(leases, retryAt));
+  }
+  enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
+    return this.locked(() => this.inner.enqueueRepairs(ids, now));
+  }
+  getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
+    return this.inner.getOutboxEntry(id);
+  }
+  listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]> {
+    return this.inner.listDeadLetters(options);
+  }
+  requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number> {
+    return this.locked(() => this.inner.requeueDeadLetters(ids, now));
+  }
+  outboxStats(now: number): Promise<OutboxStats> {
+    return this.inner.outboxStats(now);
+  }
+  maxPendingVersion(): Promise<number | null> {
+    return this.inner.maxPendingVersion();
+  }
+  listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
+    return this.inner.listExpiredIntents(now, limit);
+  }
+  resolveIntent(token: string, now: number): Promise<boolean> {
+    return this.locked(() => this.inner.resolveIntent(token, now));
+  }
+  getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
+    return this.inner.getCachedEmbeddings(keys);
+  }
+  putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void> {
+    return this.locked(() => this.inner.putCachedEmbeddings(entries));
+  }
+  /** Present when the inner store has it. */
+  subscribeOutbox?: (listener: () => void) => Promise<() => Promise<void>>;
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Two sync-2pc writers on one id — two facades over the same SQLite file and LanceDB directory, each with
+ * its own connection and its own in-process lock, exactly like two application processes. The interleavings
+ * are forced deterministically with gates (a held vector call, a writer held between its vector write and
+ * its commit transaction).
+ *
+ * The first two tests show orderings the strategy handles. The last two are the bugs this suite found
+ * (see the package README, "Bugs found"), fixed in core and the stores; they now guard against regressions.
+ */
+import { join } from 'node:path';
+import { createDualWrite, type DualWrite, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AsyncLock, DelayedRelationalStore } from '../src/delayed-relational-store.js';
+import { TracingVectorStore } from '../src/tracing-vector-store.js';
+import { DIM, FAST, rec, tempDir } from './helpers.js';
+
+/** A promise with its resolver. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+/** One sync-2pc writer (a facade with its own SQLite connection and LanceDB connection). */
+interface Writer {
+  dw: DualWrite;
+  relational: SqliteRelationalStore;
+  vector: LanceDbVectorStore;
+  /** When set, the next vector write carrying `id` waits for `until`. */
+  holdVector: { id: string; until: Promise<void> } | undefined;
+  /** When set, the writer waits for `until` before its next transaction that follows a vector write of `id`. */
+  holdCommit: { id: string; until: Promise<void>; armed: boolean } | undefined;
+}
+
+describe('sync-2pc: two writers race on one id', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+
+  async function setup(): Promise<[Writer, Writer, string]> {
+    const { dir, remove } = await tempDir('dualwrite-2pc-race-');
+    cleanups.push(remove);
+    const lock = new AsyncLock(); // two "processes" in one: see DelayedRelationalStoreOptions.lock
+    const open = async (): Promise<Writer> => {
+      const relational = new SqliteRelationalStore({ path: join(dir, 'source.db') });
+      const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: DIM });
+      const w = { holdVector: undefined, holdCommit: undefined } as unknown as Writer;
+      const tracing = new TracingVectorStore(vector, {
+        gate: async (_op, ids) => {
+          const hold = w.holdVector;
+          if (hold && ids.includes(hold.id)) {
+            w.holdVector = undefined;
+            await hold.until;
+          }
+        },
+        onCall: (call) => {
+          if (w.holdCommit && call.ids.includes(w.holdCommit.id)) w.holdCommit.armed = true;
+        },
+      });
+      const delayed = new DelayedRelationalStore(relational, {
+        lock,
+        beforeBegin: async () => {
+          const hold = w.holdCommit;
+          if (hold?.armed) {
+            w.holdCommit = undefined;
+            await hold.until;
+          }
+        },
+      });
+      w.dw = await createDualWrite({
+        relational: delayed,
+        vector: tracing,
+        embedder: new HashingEmbedder({ dimension: DIM }),
+        strategy: 'sync-2pc',
+        delivery: FAST,
+      });
+      w.relational = relational;
+      w.vector = vector;
+      cleanups.push(() => w.dw.close({ drain: false, timeoutMs: 2_000 }));
+      return w;
+    };
+    return [await open(), await open(), dir];
+  }
+
+  async function settle(a: Writer, b: Writer) {
+    await a.dw.flush({ timeoutMs: 10_000 });
+    await b.dw.flush({ timeoutMs: 10_000 });
+    // Nothing is pending anywhere (no outbox entry, no intent): what the index holds now, it keeps.
+    expect(await a.relational.outboxStats(Date.now())).toMatchObject({ depth: 0, deadLetters: 0 });
+    expect(await a.relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    return verifyConsistency(a.relational, a.vector);
+  }
+
+  it('the later writer commits first while the earlier one is still writing its vector: converges', async () => {
+    const [a, b] = await setup();
+    await a.dw.put(rec('x', 'original'));
+    const releaseA = gate();
+    a.holdVector = { id: 'x', until: releaseA.opened };
+    const putA = a.dw.put(rec('x', 'written by A'));
+    await new Promise((r) => setTimeout(r, 50)); // A prepared (version v), its vector write is held
+    const rB = await b.dw.put(rec('x', 'written by B')); // prepares v+1, writes, commits
+    releaseA.open(); // A's older vector lands after B's; A's commit sees B's newer row and repairs
+    const rA = await putA;
+    expect(rB.version!).toBeGreaterThan(rA.version!);
+    const report = await settle(a, b);
+    expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect((await a.dw.get('x'))!.text).toBe('written by B');
+  });
+
+  it('vector writes land in version order: converges', async () => {
+    const [a, b] = await setup();
+    await a.dw.put(rec('x', 'original'));
+    const releaseB = gate();
+    b.holdCommit = { id: 'x', until: releaseB.opened, armed: false };
+    const putB = b.dw.put(rec('x', 'written by B'));
+    await new Promise((r) => setTimeout(r, 50));
+    const rA = await a.dw.put(rec('x', 'written by A'));
+    releaseB.open();
+    const rB = await putB;
+    expect(rA.version!).toBeGreaterThan(rB.version!);
+    const report = await settle(a, b);
+    expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect((await a.dw.get('x'))!.text).toBe('written by A');
+  });
+
+  it('the earlier writer’s vector lands last but it commits first: the index still converges (was a bug)', async () => {
+    const [a, b] = await setup();
+    await a.dw.put(rec('x', 'original'));
+    await a.dw.flush();
+    const releaseA = gate();
+    const releaseB = gate();
+    a.holdVector = { id: 'x', until: releaseA.opened };
+    b.holdCommit = { id: 'x', until: releaseB.opened, armed: false };
+    const putA = a.dw.put(rec('x', 'written by A')); // prepares v2; vector write held
+    await new Promise((r) => setTimeout(r, 50));
+    const putB = b.dw.put(rec('x', 'written by B')); // prepares v3; index ← v3; held before its commit
+    await new Promise((r) => setTimeout(r, 100));
+    releaseA.open(); // index ← v2 (lands last); A commits v2, but B's intent is live: A re-delivers
+    const rA = await putA;
+    releaseB.open(); // B commits v3 over v2; A's repair entry is pending: B re-delivers too
+    const rB = await putB;
+    expect(rB.version!).toBeGreaterThan(rA.version!);
+    const committed = await a.dw.get('x');
+    expect(committed).toMatchObject({ text: 'written by B', version: rB.version });
+    // Neither writer claims the index holds its version: the outbox converges it instead.
+    expect(committed!.syncedVersion).not.toBe(rB.version);
+    const report = await settle(a, b);
+    // (Before the fix both commits claimed "synced", nothing was pending, and the index kept A's v2.)
+    expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject({
+      lost: 0,
+      stale: 0,
+      orphans: 0,
+    });
+  });
+
+  it('an acknowledged delete is not undone by an older concurrent put (was a bug: tombstone purged under a live intent)', async () => {
+    const [a, b] = await setup();
+    await a.dw.put(rec('x', 'original'));
+    await a.dw.flush();
+    // A repair for x is pending (reconcile found drift): both writers see x as contended.
+    a.dw.pause();
+    b.dw.pause();
+    await a.vector.delete(['x']);
+    expect((await a.dw.reconcile()).repairsEnqueued).toBe(1);
+    const releaseA = gate();
+    a.holdVector = { id: 'x', until: releaseA.opened };
+    const putA = a.dw.put(rec('x', 'written by A')); // prepares v2 (contended); vector write held
+    await new Promise((r) => setTimeout(r, 50));
+    const del = await b.dw.delete('x'); // prepares v3, deletes from the index, commits tombstone v3 + outbox
+    expect(del.changed).toBe(true);
+    b.dw.resume();
+    await b.dw.flush(); // B's worker applies the delete; the tombstone stays while A's intent is live
+    expect((await b.relational.getRecords(['x'], { includeDeleted: true })).get('x')).toMatchObject({
+      deleted: true,
+      version: del.version,
+    });
+    releaseA.open(); // A's commit sees the newer tombstone and does not write its older v2 back
+    const rA = await putA;
+    a.dw.resume();
+    await settle(a, b);
+    expect(rA.version!).toBeLessThan(del.version!);
+    // The delete (version v3) was acknowledged after A prepared v2; versions per id must only grow, so the
+    // record must stay deleted — instead it is live again at v2.
+    expect(
+      await a.dw.get('x'),
+      'x resurrected at an older version than its acknowledged delete',
+    ).toBeUndefined();
+  });
+});

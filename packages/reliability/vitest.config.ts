@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // One real Chroma server for the whole run (test/global-setup.ts; CHROMA_URL uses an existing one).
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // 2 shared cores: one file at a time; crash trials run two at a time inside their file.
+    fileParallelism: false,
+    maxConcurrency: 2,
+  },
+});
