@@ -38,6 +38,8 @@ export class OutboxDrainer {
   private flushes = 0;
   private inFlightCount = 0;
   private lastRecovery = Number.NEGATIVE_INFINITY;
+  /** Consecutive loop failures (relational store errors), for backoff. */
+  private loopErrors = 0;
 
   constructor(
     private readonly ctx: StrategyContext,
@@ -149,6 +151,7 @@ export class OutboxDrainer {
           leaseMs: delivery.leaseMs,
           now: clock.now(),
         });
+        this.loopErrors = 0;
         if (this.userPaused || this.stopping) {
           // paused or stopped while the claim was in flight: give the leases back uncharged
           if (leases.length > 0) await this.ctx.relational.releaseOutbox(leases, clock.now());
@@ -168,8 +171,11 @@ export class OutboxDrainer {
           this.progress.notify();
         }
       } catch (error) {
+        // e.g. the relational store is locked or full: back off instead of hammering it every poll
+        this.loopErrors++;
         this.ctx.events.emit('drain-error', { error: errorMessage(error) });
-        await this.work.wait(clock, delivery.pollIntervalMs);
+        const delay = Math.min(delivery.pollIntervalMs * 2 ** Math.min(this.loopErrors - 1, 10), 5_000);
+        await this.work.wait(clock, Math.max(delay, delivery.pollIntervalMs));
       }
     }
   }
