@@ -2,6 +2,7 @@ import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
+import { applyToVector } from './apply-to-vector.js';
 import { type DeliveryItem, planDelivery } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
 
@@ -229,19 +230,13 @@ export class OutboxDrainer {
     await this.acknowledge(items);
   }
 
-  private async send(items: DeliveryItem[]): Promise<void> {
-    const { vector, metrics } = this.ctx;
-    const upserts = items.flatMap((i) => (i.op === 'upsert' ? [i.record] : []));
-    const deletes = items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : []));
-    if (upserts.length > 0) {
-      metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
-      await vector.upsert(upserts);
-    }
-    if (deletes.length > 0) {
-      metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
-      await vector.delete(deletes);
-    }
-    metrics.vectorRecords += items.length;
+  private send(items: DeliveryItem[]): Promise<void> {
+    return applyToVector(
+      this.ctx.vector,
+      this.ctx.metrics,
+      items.flatMap((i) => (i.op === 'upsert' ? [i.record] : [])),
+      items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : [])),
+    );
   }
 
   private async acknowledge(items: DeliveryItem[]): Promise<void> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RecordWrite } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
+import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
@@ -170,15 +171,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    if (upserts.length > 0) {
-      metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
-      await vector.upsert(upserts);
-    }
-    if (deletes.length > 0) {
-      metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
-      await vector.delete(deletes);
-    }
-    metrics.vectorRecords += upserts.length + deletes.length;
+    await applyToVector(vector, metrics, upserts, deletes);
   }
 
   /**
@@ -243,14 +236,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
         else if (!rec || rec.deleted) remove.push(id);
         else throw new Error('previous state has no embedding yet; leave it to the outbox');
       }
-      if (restore.length > 0) {
-        metrics.vectorCalls += Math.ceil(restore.length / vector.maxBatchSize);
-        await vector.upsert(restore);
-      }
-      if (remove.length > 0) {
-        metrics.vectorCalls += Math.ceil(remove.length / vector.maxBatchSize);
-        await vector.delete(remove);
-      }
+      await applyToVector(vector, metrics, restore, remove);
       await relational.transaction(async (tx) => {
         for (const { token } of active) await tx.deleteIntent(token);
       });
