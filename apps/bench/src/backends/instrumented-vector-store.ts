@@ -20,8 +20,9 @@ export interface InstrumentOptions {
 /**
  * Wraps a real vector store for the benchmark: adds latency, injects transient failures
  * ({@link TransientBackendError}, HTTP 500, retryable) on write calls, and counts write calls the way
- * core's metrics do (one per `maxBatchSize` chunk). Kept here rather than using core's
- * `FaultyVectorStore` because `@dualwrite/core/testing` imports vitest.
+ * core's metrics do (one per `maxBatchSize` chunk). Not core's `FaultyVectorStore`: that one injects
+ * random faults as 503s, which the strategies treat as throttling (whole-batch backoff), while
+ * `--vector-failure-rate` models plain 500s (split and retried); it also counts chunks, not calls.
  *
  * Failures are injected before the inner call, so a failed call has no effect on the index. `ping` is
  * never failed: a transient error must not look like an outage.

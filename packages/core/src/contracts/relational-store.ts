@@ -145,7 +145,10 @@ export interface RelationalStore<Native = unknown> {
   /** Outbox gauges as of `now`. */
   outboxStats(now: number): Promise<OutboxStats>;
 
-  /** Highest outbox version not yet delivered, or `null` when no pending entries exist (used by flush). */
+  /**
+   * Highest outbox version not yet delivered, or `null` when no pending entries exist. A gauge for
+   * operators; `flush` does not use it (it waits on `outboxStats().oldestPendingAt`).
+   */
   maxPendingVersion(): Promise<number | null>;
 
   /** Intents whose `expiresAt <= now` (abandoned by a crashed or stuck writer), at most `limit`. */
