@@ -17,6 +17,7 @@ import {
   DimensionMismatchError,
   type Metadata,
   type MetadataValue,
+  maxEmbeddingComponent,
   RESERVED_METADATA_PREFIX,
   ValidationError,
 } from '@dualwrite/core';
@@ -40,16 +41,29 @@ function describe(value: unknown): string {
 }
 
 /**
+ * Why Chroma cannot store `key` faithfully, beyond what core already refuses, or `undefined`:
+ * `#`/`$` prefixes are reserved by the server (HTTP 400; https://docs.trychroma.com/docs/collections/add-data),
+ * and `__proto__` is dropped by Chroma's JavaScript client, which builds metadata objects by assignment
+ * (measured with chromadb 3.5.0: `{"__proto__": 5, "b": 2}` reads back as `{"b": 2}`).
+ */
+export function chromaKeyProblem(key: string): string | undefined {
+  if (key.startsWith('#') || key.startsWith('$'))
+    return 'keys starting with "#" or "$" are reserved by Chroma';
+  if (key === '__proto__') return 'the key "__proto__" is dropped by Chroma\'s JavaScript client';
+  return undefined;
+}
+
+/**
  * Checks one metadata key for what Chroma and dualwrite accept.
- * @throws {ValidationError} when empty, starting with `#`/`$` (Chroma-reserved) or `_dw` (dualwrite-reserved),
- *   or holding a lone UTF-16 surrogate.
+ * @throws {ValidationError} when empty, refused by {@link chromaKeyProblem}, starting with `_dw`
+ *   (dualwrite-reserved), or holding a lone UTF-16 surrogate.
  */
 export function checkChromaMetadataKey(key: string, field: string): void {
   if (key.length === 0)
     throw new ValidationError(field, 'has an empty key', { component, limit: 'key length >= 1' });
   const path = `${field}.${key}`;
-  if (key.startsWith('#') || key.startsWith('$'))
-    throw new ValidationError(path, 'keys starting with "#" or "$" are reserved by Chroma', { component });
+  const problem = chromaKeyProblem(key);
+  if (problem !== undefined) throw new ValidationError(path, problem, { component });
   if (key.startsWith(RESERVED_METADATA_PREFIX))
     throw new ValidationError(path, `keys starting with "${RESERVED_METADATA_PREFIX}" are reserved`, {
       component,
@@ -209,6 +223,7 @@ export function checkChromaEmbedding(embedding: unknown, dimension: number, fiel
   const values = embedding as ArrayLike<unknown>;
   if (values.length !== dimension)
     throw new DimensionMismatchError(field, dimension, values.length, { component });
+  const bound = maxEmbeddingComponent(dimension);
   const out = new Array<number>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -216,6 +231,11 @@ export function checkChromaEmbedding(embedding: unknown, dimension: number, fiel
       throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describe(v)}`, {
         component,
         limit: 'finite number',
+      });
+    if (Math.abs(Math.fround(v)) > bound)
+      throw new ValidationError(`${field}[${i}]`, `is ${v}, too large for float32 distance math`, {
+        component,
+        limit: `|value| <= ${bound.toPrecision(3)}`,
       });
     out[i] = v;
   }

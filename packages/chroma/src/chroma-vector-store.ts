@@ -6,6 +6,7 @@ import {
   ValidationError,
   type VectorHit,
   type VectorIdPage,
+  type VectorIndexIdentity,
   type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
@@ -17,6 +18,7 @@ import {
   checkChromaEmbedding,
   checkChromaId,
   checkChromaText,
+  chromaKeyProblem,
   fromChromaMetadata,
   toChromaMetadata,
   toChromaWhere,
@@ -289,8 +291,10 @@ export class ChromaVectorStore implements VectorStore {
    * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError} from the
    *   server (earlier chunks may have been applied).
    * @throws {ClosedError} after {@link close}.
+   * @returns nothing: Chroma has no conditional write, so this store has no version fence (`ifNewer` is
+   *   ignored); late deliveries are kept out by lease checks, and repaired by the outbox if one lands.
    */
-  async upsert(records: readonly VectorRecord[]): Promise<void> {
+  async upsert(records: readonly VectorRecord[]): Promise<undefined> {
     this.#assertOpen();
     if (!Array.isArray(records))
       throw new ValidationError('records', `must be an array, got ${typeof records}`, { component });
@@ -515,6 +519,34 @@ export class ChromaVectorStore implements VectorStore {
         version: fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
       });
     return { items, nextCursor: result.ids.length > limit ? String(offset + limit) : undefined };
+  }
+
+  /**
+   * The collection this store writes: `{ backend: 'chroma', location: <url>/<tenant>/<database>,
+   * collection: <name>, instanceId: <the collection's UUID>, dimension }`. Resolves the collection (and
+   * creates it when it is missing, as every call does), so after the collection was deleted and recreated
+   * the new UUID shows.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  async identity(): Promise<VectorIndexIdentity> {
+    const collection = await this.#withCollection('identity', async (c) => c);
+    const { tenant, database } = this.#options;
+    return {
+      backend: this.name,
+      location: `${this.url.replace(/\/+$/, '')}/${tenant}/${database}`,
+      collection: this.collectionName,
+      instanceId: collection.id,
+      dimension: this.dimension,
+    };
+  }
+
+  /**
+   * Why Chroma cannot store metadata key `key` faithfully: `#`/`$` prefixes are reserved by the server
+   * (HTTP 400), and `__proto__` is dropped by Chroma's JavaScript client on the way back. `undefined`
+   * when it can.
+   */
+  metadataKeyProblem(key: string): string | undefined {
+    return chromaKeyProblem(key);
   }
 
   /**

@@ -27,7 +27,8 @@ export type DualwriteErrorCode =
   | 'CLOSED'
   | 'BACKPRESSURE'
   | 'TIMEOUT'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'INDEX_BINDING';
 
 /** Options accepted by every {@link DualwriteError} constructor. */
 export interface DualwriteErrorOptions {
@@ -177,6 +178,41 @@ export class TimeoutError extends DualwriteError {
   constructor(what: string, timeoutMs: number, options: DualwriteErrorOptions = {}) {
     super('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`, true, options);
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The source of truth is bound to another vector index (or embedder) than this process is configured
+ * with: the data was written into `bound`, the configuration names `configured`. Refused at start so a
+ * worker with another collection name can never mark records synced into the wrong index. Never retryable;
+ * fix the configuration, or pass `indexBinding: 'rebind'` to move the data to the configured index (a
+ * full repair reconcile then fills it).
+ */
+export class IndexBindingError extends DualwriteError {
+  /** The fields that differ, e.g. `['collection']`. */
+  readonly fields: string[];
+  /** What the source of truth is bound to (JSON-safe). */
+  readonly bound: Record<string, unknown>;
+  /** What this process is configured with. */
+  readonly configured: Record<string, unknown>;
+  constructor(
+    fields: string[],
+    bound: Record<string, unknown>,
+    configured: Record<string, unknown>,
+    options: DualwriteErrorOptions = {},
+  ) {
+    const pairs = fields.map(
+      (f) => `${f}: bound ${JSON.stringify(bound[f])}, configured ${JSON.stringify(configured[f])}`,
+    );
+    super(
+      'INDEX_BINDING',
+      `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
+      false,
+      options,
+    );
+    this.fields = fields;
+    this.bound = bound;
+    this.configured = configured;
   }
 }
 

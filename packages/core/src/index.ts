@@ -3,8 +3,11 @@ export type * from './contracts/outbox.js';
 export type { RecordWrite, RelationalStore, RelationalTx } from './contracts/relational-store.js';
 export type {
   MetadataFilter,
+  UpsertOptions,
+  UpsertReport,
   VectorHit,
   VectorIdPage,
+  VectorIndexIdentity,
   VectorQueryOptions,
   VectorStore,
 } from './contracts/vector-store.js';
@@ -33,6 +36,19 @@ export { createMetrics, type SyncMetrics } from './facade/metrics.js';
 export { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './facade/search.js';
 export type { SyncStatus } from './facade/sync-status.js';
 export { FaultyVectorStore, type VectorCall } from './faults/faulty-vector-store.js';
+export { type OptionalVectorCapabilities, optionalCapabilities } from './faults/optional-capabilities.js';
+export {
+  type BindingOutcome,
+  bindIndex,
+  type ConfiguredIndex,
+  INDEX_BINDING_KEY,
+  INDEX_DRIFT_KEY,
+  type IndexBinding,
+  type IndexDrift,
+  readBinding,
+  recordDrift,
+} from './integrity/index-binding.js';
+export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
 export { classifyFailure, type FailureClass } from './outbox/failure-classification.js';
 export { type DrainerOptions, OutboxDrainer } from './outbox/outbox-drainer.js';
@@ -50,10 +66,13 @@ export type {
   VectorRecord,
 } from './record/types.js';
 export {
+  type MetadataKeyCheck,
+  maxEmbeddingComponent,
   type ValidRecord,
   validateEmbedding,
   validateId,
   validateMetadata,
+  validateMetaKey,
   validateRecord,
   validateText,
 } from './record/validate.js';
@@ -68,3 +87,4 @@ export {
 } from './strategies/sync-2pc-strategy.js';
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
+export { EventLoopYield } from './util/event-loop-yield.js';

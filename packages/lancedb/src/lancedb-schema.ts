@@ -24,10 +24,21 @@ export const COLUMNS = Object.freeze({
   version: 'version',
 });
 
-/** Arrow schema of the adapter's table for `dimension`-d vectors. */
-export function lanceDbSchema(dimension: number): Schema {
+/**
+ * Metadata key on the `id` column holding the table instance's identity: a UUID written when the table
+ * is created (or first opened by a version of the adapter that knows it). A table dropped and recreated
+ * under the same name gets a new one, which is how dualwrite notices a replaced index.
+ */
+export const INDEX_ID_METADATA_KEY = 'dualwrite.index-id';
+
+/** Prefix of the field metadata LanceDB writes for an unenforced primary key. */
+export const PRIMARY_KEY_METADATA_PREFIX = 'lance-schema:unenforced-primary-key';
+
+/** Arrow schema of the adapter's table for `dimension`-d vectors; `indexId` goes on the `id` column. */
+export function lanceDbSchema(dimension: number, indexId?: string): Schema {
+  const idMetadata = indexId === undefined ? undefined : new Map([[INDEX_ID_METADATA_KEY, indexId]]);
   return new Schema([
-    new Field(COLUMNS.id, new Utf8(), false),
+    new Field(COLUMNS.id, new Utf8(), false, idMetadata),
     new Field(COLUMNS.vector, new FixedSizeList(dimension, new Field('item', new Float32(), true)), false),
     new Field(COLUMNS.text, new Utf8(), false),
     new Field(COLUMNS.metadata, new Utf8(), false),
@@ -117,9 +128,9 @@ export function idInPredicate(ids: readonly string[]): string {
   return `${COLUMNS.id} IN (${ids.map(sqlString).join(', ')})`;
 }
 
-/** `id > '<after>'`: ids after a cursor, in UTF-8 byte (= code point) order. */
-export function idAfterPredicate(after: string): string {
-  return `${COLUMNS.id} > ${sqlString(after)}`;
+/** `id > '<after>'` (or `>=` with `inclusive`): ids after a cursor, in UTF-8 byte (= code point) order. */
+export function idAfterPredicate(after: string, inclusive = false): string {
+  return `${COLUMNS.id} ${inclusive ? '>=' : '>'} ${sqlString(after)}`;
 }
 
 /**

@@ -61,15 +61,12 @@ export interface LanceDbVectorStoreOptions {
    */
   retainVersionsMs?: number;
   /**
-   * When `true`, an upsert never replaces a stored row whose version is higher than the incoming one
-   * (merge insert with `whenMatchedUpdateAll({ where: 'target.version <= source.version' })`); the stale
-   * record is skipped silently. Default `false`: upsert always replaces, as the VectorStore contract says.
-   *
-   * Leave it off for dualwrite: the outbox already repairs late deliveries (an ack that lost its lease
-   * enqueues a repair of the current state), and with the guard on, a vector written by a sync-2pc write
-   * whose SQL transaction then rolled back (version N never committed) could never be repaired back to
-   * the committed version M < N — reconciliation would re-enqueue it forever. Turn it on only when
-   * several uncoordinated writers feed the same table.
+   * When `true`, every upsert is version-fenced even when the caller does not ask for it (`ifNewer`): a
+   * stored row whose version is higher than the incoming one is kept, and the call reports the skipped
+   * ids (`UpsertReport.fenced`). Default `false`: dualwrite's delivery asks for the fence itself on the
+   * calls that need it (background deliveries, which may be late) and not on those that must overwrite
+   * (sync-2pc compensation restoring an older committed state). A fence never freezes the index: core
+   * rewrites a record the index is ahead of at a fresh, higher version.
    */
   rejectStaleVersions?: boolean;
   /**

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import {
   BackendUnavailableError,
   ClosedError,
@@ -8,9 +10,12 @@ import {
   type MetadataFilter,
   PermanentBackendError,
   type RecordLimits,
+  type UpsertOptions,
+  type UpsertReport,
   ValidationError,
   type VectorHit,
   type VectorIdPage,
+  type VectorIndexIdentity,
   type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
@@ -22,12 +27,14 @@ import { type Connection, connect, type OptimizeStats, Session, type Table } fro
 import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
   COLUMNS,
+  INDEX_ID_METADATA_KEY,
   idAfterPredicate,
   idInPredicate,
   inspectSchema,
   type LanceDbRow,
   lanceDbSchema,
   metadataPrefilter,
+  PRIMARY_KEY_METADATA_PREFIX,
   toLanceRows,
 } from './lancedb-schema.js';
 import {
@@ -71,6 +78,16 @@ export type LanceDbOptimizeStats = OptimizeStats;
  * (`FixedSizeList<Float32>[dimension]`), `text`, `metadata` (JSON string), `version` (`Int64`).
  *
  * Behaviour:
+ * - **One row per id.** The table declares `id` its unenforced primary key (set on creation, and on the
+ *   first open of an older table), which makes LanceDB detect two concurrent merge inserts of the same
+ *   *new* id — from two handles or two processes — as a commit conflict and retry the loser as an update.
+ *   Without it both commit and the id is stored twice (lance-format/lance#4585, lancedb/lancedb#3377 and
+ *   #2463: conflict detection only sees rows that existed; measured here: 10 of 10 races duplicated
+ *   without the key, 0 of 10 with it, 3 processes × 60 merges: 22 rows for 20 ids without, 20 with).
+ * - **Version fence** (`versionFence`): with `ifNewer`, the merge updates a matched row only
+ *   `WHERE target.version <= source.version`, atomically in the commit; ids it skipped are reported.
+ * - **Identity**: a UUID on the `id` column's metadata ({@link INDEX_ID_METADATA_KEY}) names the table
+ *   instance, so a table dropped and recreated under the same name is told apart.
  * - **upsert** validates every record first (nothing is written if one is bad), collapses duplicate ids
  *   (last wins — LanceDB inserts *both* rows when two source rows share a new id and rejects the merge as
  *   "ambiguous" when they share an existing id), then runs one merge insert
@@ -114,6 +131,8 @@ export class LanceDbVectorStore implements VectorStore {
   readonly maxBatchSize: number;
   /** The options in effect, defaults applied. */
   readonly options: Readonly<ResolvedLanceDbVectorStoreOptions>;
+  /** `true`: {@link upsert} honours `ifNewer` atomically (a conditional merge on `version`). */
+  readonly versionFence = true;
 
   readonly #db: Connection;
   readonly #table: Table;
@@ -170,6 +189,12 @@ export class LanceDbVectorStore implements VectorStore {
     }
     try {
       const table = await openOrCreateTable(db, resolved);
+      try {
+        await ensureTableKeys(table);
+      } catch (error) {
+        table.close();
+        throw error;
+      }
       return new LanceDbVectorStore(resolved, db, table, hooks.onAutoOptimizeError);
     } catch (error) {
       db.close();
@@ -179,15 +204,18 @@ export class LanceDbVectorStore implements VectorStore {
 
   /**
    * Inserts or replaces records by id (see the class notes for chunking and duplicate handling). With
-   * `rejectStaleVersions`, a record older than the stored one is skipped.
+   * `options.ifNewer` (or `rejectStaleVersions`), a record older than the stored one is left unwritten
+   * and reported in `fenced`.
+   * @returns `{ fenced }` for a fenced call, otherwise nothing.
    * @throws {DimensionMismatchError} when an embedding's length differs from {@link dimension}.
    * @throws {ValidationError} for NaN/±Infinity components, a non-integer version, or metadata / ids /
    *   text that cannot be stored (see {@link ADAPTER_LIMITS}). Nothing is written in either case.
    */
-  upsert(records: readonly VectorRecord[]): Promise<void> {
+  upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
     return this.#run('upsert', async () => {
       if (!Array.isArray(records)) throw new ValidationError('records', 'must be an array', { component });
-      if (records.length === 0) return;
+      const fence = options?.ifNewer ?? this.options.rejectStaleVersions;
+      if (records.length === 0) return fence ? { fenced: [] } : undefined;
       const byId = new Map<string, LanceDbRow>();
       records.forEach((record, i) => {
         const row = this.#validateRecord(record, `records[${i}]`);
@@ -195,11 +223,13 @@ export class LanceDbVectorStore implements VectorStore {
         byId.set(row.id, row);
       });
       const rows = [...byId.values()];
+      const fenced: string[] = [];
       await this.#exclusive(async () => {
         for (let i = 0; i < rows.length; i += this.maxBatchSize)
-          await this.#mergeChunk(rows.slice(i, i + this.maxBatchSize));
+          fenced.push(...(await this.#mergeChunk(rows.slice(i, i + this.maxBatchSize), fence)));
         this.#noteWrite();
       });
+      return fence ? { fenced } : undefined;
     });
   }
 
@@ -251,26 +281,16 @@ export class LanceDbVectorStore implements VectorStore {
     });
   }
 
-  /** Stored versions of `ids`; ids not in the table are absent. */
+  /** Stored versions of `ids` (the highest, should an id be stored twice); ids not in the table are absent. */
   getVersions(ids: readonly string[]): Promise<Map<string, number>> {
-    return this.#run('getVersions', async () => {
-      const unique = storableIds(ids, 'ids');
-      const out = new Map<string, number>();
-      for (let i = 0; i < unique.length; i += PREDICATE_CHUNK) {
-        const rows = (await this.#table
-          .query()
-          .where(idInPredicate(unique.slice(i, i + PREDICATE_CHUNK)))
-          .select([COLUMNS.id, COLUMNS.version])
-          .toArray()) as { id: string; version: bigint | number }[];
-        for (const row of rows) out.set(row.id, Number(row.version));
-      }
-      return out;
-    });
+    return this.#run('getVersions', () => this.#versionsOf(storableIds(ids, 'ids')));
   }
 
   /**
-   * One page of `(id, version)` in id order (UTF-8 byte order), `limit` 1..10,000 per page. The cursor is
-   * opaque (base64url of the last id); a page shorter than `limit` ends the listing.
+   * One page of `(id, version)` rows in id order (UTF-8 byte order), `limit` 1..10,000 per page. A row
+   * per stored row: an id stored twice is listed twice, next to each other, also across pages (the
+   * cursor remembers how many rows of its last id were already listed). The cursor is opaque
+   * (base64url); a page shorter than `limit` ends the listing.
    * @throws {ValidationError} for a bad `limit` or a cursor this adapter did not produce.
    */
   listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
@@ -281,23 +301,66 @@ export class LanceDbVectorStore implements VectorStore {
           component,
           limit: 'integer 1..10000',
         });
-      const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+      const cursor = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+      const skip = cursor?.seen ?? 0;
       let q = this.#table
         .query()
         .select([COLUMNS.id, COLUMNS.version])
         .orderBy({ columnName: COLUMNS.id, ascending: true })
-        .limit(limit);
-      if (after !== undefined) q = q.where(idAfterPredicate(after));
+        .limit(limit + skip);
+      if (cursor !== undefined) q = q.where(idAfterPredicate(cursor.after, true));
       const rows = (await q.toArray()) as { id: string; version: bigint | number }[];
-      const items = rows.map((r) => ({ id: r.id, version: Number(r.version) }));
+      // rows of the cursor's id come first; the first `seen` of them were on earlier pages
+      let skipped = 0;
+      const items: { id: string; version: number }[] = [];
+      for (const r of rows) {
+        if (cursor !== undefined && r.id === cursor.after && skipped < skip) skipped++;
+        else if (items.length < limit) items.push({ id: r.id, version: Number(r.version) });
+      }
       const last = items[items.length - 1];
-      return { items, nextCursor: items.length === limit && last ? encodeCursor(last.id) : undefined };
+      if (items.length < limit || !last) return { items, nextCursor: undefined };
+      let seen = 0;
+      for (let i = items.length - 1; i >= 0 && items[i]!.id === last.id; i--) seen++;
+      if (cursor !== undefined && cursor.after === last.id) seen += skip;
+      return { items, nextCursor: encodeCursor(last.id, seen) };
     });
   }
 
   /** Number of rows (vectors) in the table. */
   count(): Promise<number> {
     return this.#run('count', () => this.#table.countRows());
+  }
+
+  /**
+   * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
+   * instanceId: <the UUID on the id column>, dimension }`. Reads the latest schema, so a table that was
+   * dropped and recreated by another process shows its new instance id.
+   */
+  identity(): Promise<VectorIndexIdentity> {
+    return this.#run('identity', async () => {
+      const schema = await this.#table.schema();
+      const idField = schema.fields.find((f) => f.name === COLUMNS.id);
+      return {
+        backend: this.name,
+        location: absoluteUri(this.options.uri),
+        collection: this.options.table,
+        instanceId: idField?.metadata.get(INDEX_ID_METADATA_KEY) ?? null,
+        dimension: this.dimension,
+      };
+    });
+  }
+
+  /** Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column). */
+  maxVersion(): Promise<number | null> {
+    return this.#run('maxVersion', async () => {
+      const rows = (await this.#table
+        .query()
+        .select([COLUMNS.version])
+        .orderBy({ columnName: COLUMNS.version, ascending: false })
+        .limit(1)
+        .toArray()) as { version: bigint | number }[];
+      return rows[0] === undefined ? null : Number(rows[0].version);
+    });
   }
 
   /**
@@ -386,12 +449,29 @@ export class LanceDbVectorStore implements VectorStore {
     return result;
   }
 
-  async #mergeChunk(rows: readonly LanceDbRow[]): Promise<void> {
+  /** One merge insert; with `fence`, returns the ids it left unwritten (a higher version is stored). */
+  async #mergeChunk(rows: readonly LanceDbRow[], fence: boolean): Promise<string[]> {
     const builder = this.#table.mergeInsert(COLUMNS.id);
-    const matched = this.options.rejectStaleVersions
+    const matched = fence
       ? builder.whenMatchedUpdateAll({ where: `target.${COLUMNS.version} <= source.${COLUMNS.version}` })
       : builder.whenMatchedUpdateAll();
-    await matched.whenNotMatchedInsertAll().execute(toLanceRows(rows));
+    const result = await matched.whenNotMatchedInsertAll().execute(toLanceRows(rows));
+    if (!fence || result.numInsertedRows + result.numUpdatedRows >= rows.length) return [];
+    const stored = await this.#versionsOf(rows.map((r) => r.id));
+    return rows.filter((r) => (stored.get(r.id) ?? -1) > r.version).map((r) => r.id);
+  }
+
+  async #versionsOf(ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < ids.length; i += PREDICATE_CHUNK) {
+      const rows = (await this.#table
+        .query()
+        .where(idInPredicate(ids.slice(i, i + PREDICATE_CHUNK)))
+        .select([COLUMNS.id, COLUMNS.version])
+        .toArray()) as { id: string; version: bigint | number }[];
+      for (const row of rows) out.set(row.id, Math.max(out.get(row.id) ?? -1, Number(row.version)));
+    }
+    return out;
   }
 
   /** Counts a write call; schedules a background optimize every `autoOptimizeEvery` of them. Call inside #exclusive. */
@@ -467,7 +547,7 @@ async function openOrCreateTable(db: Connection, options: ResolvedLanceDbVectorS
   } catch (error) {
     if (!/was not found/i.test(error instanceof Error ? error.message : String(error))) throw error;
     try {
-      table = await db.createEmptyTable(options.table, lanceDbSchema(options.dimension), {
+      table = await db.createEmptyTable(options.table, lanceDbSchema(options.dimension, randomUUID()), {
         mode: 'create',
         existOk: true,
       });
@@ -519,8 +599,43 @@ function validateVector(embedding: unknown, dimension: number, field: string): F
         limit: 'finite number',
       });
     out[i] = v;
+    if (!Number.isFinite(out[i]))
+      throw new ValidationError(`${field}[${i}]`, `is ${v}, which is infinite as float32`, {
+        component,
+        limit: '|value| <= 3.4028234663852886e38 (float32)',
+      });
   }
   return out;
+}
+
+/** A local path made absolute; a URI with a scheme (`s3://`, `gs://`, ...) as it is. */
+function absoluteUri(uri: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(uri) ? uri : resolve(uri);
+}
+
+/**
+ * Makes an existing table safe for dualwrite's concurrent writers: declares `id` the unenforced primary
+ * key (LanceDB then detects concurrent inserts of one new id) and gives the table an instance id. Both
+ * are set once; a concurrent first open that set them first is fine.
+ */
+async function ensureTableKeys(table: Table): Promise<void> {
+  const idField = () => table.schema().then((s) => s.fields.find((f) => f.name === COLUMNS.id));
+  let field = await idField();
+  const hasKey = () =>
+    [...(field?.metadata.keys() ?? [])].some((k) => k.startsWith(PRIMARY_KEY_METADATA_PREFIX));
+  if (!hasKey()) {
+    try {
+      await table.setUnenforcedPrimaryKey(COLUMNS.id);
+    } catch (error) {
+      field = await idField();
+      if (!hasKey()) throw error;
+    }
+  }
+  if (!field?.metadata.has(INDEX_ID_METADATA_KEY)) {
+    await table.updateFieldMetadata([
+      { path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: randomUUID() } },
+    ]);
+  }
 }
 
 function validateFilter(filter: MetadataFilter | undefined): [string, string | number | boolean][] {
@@ -572,16 +687,22 @@ function scoreOf(distance: LanceDbDistance, d: number): number {
   }
 }
 
-function encodeCursor(lastId: string): string {
-  return Buffer.from(JSON.stringify({ after: lastId }), 'utf8').toString('base64url');
+/** `seen`: rows of `lastId` already listed (more than 1 only when the id is stored twice). */
+function encodeCursor(lastId: string, seen: number): string {
+  return Buffer.from(JSON.stringify({ after: lastId, seen }), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string): string {
+function decodeCursor(cursor: string): { after: string; seen: number } {
   try {
     if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      after?: unknown;
+      seen?: unknown;
+    };
     if (typeof parsed.after !== 'string') throw new Error('no "after"');
-    return parsed.after;
+    const seen = parsed.seen ?? 1;
+    if (typeof seen !== 'number' || !Number.isInteger(seen) || seen < 1) throw new Error('bad "seen"');
+    return { after: parsed.after, seen };
   } catch (error) {
     throw new ValidationError('options.cursor', 'is not a cursor returned by this store', {
       component,

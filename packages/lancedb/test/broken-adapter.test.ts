@@ -105,7 +105,7 @@ const bugs: { bug: string; check: VectorStoreCheckName; Wrap: Wrapper }[] = [
     bug: 'does not collapse duplicate ids before merge insert',
     check: 'duplicateIdsInOneBatchLastWins',
     Wrap: class extends Delegating {
-      override async upsert(records: readonly VectorRecord[]) {
+      override async upsert(records: readonly VectorRecord[]): Promise<undefined> {
         if (records.length === 0) return;
         const rows = records.map((r) => ({ ...r, metadataJson: JSON.stringify(r.metadata) }));
         await this.raw
@@ -130,7 +130,7 @@ const bugs: { bug: string; check: VectorStoreCheckName; Wrap: Wrapper }[] = [
     bug: 'drops the last chunk of a large batch',
     check: 'batchesLargerThanMaxBatchSize',
     Wrap: class extends Delegating {
-      override async upsert(records: readonly VectorRecord[]) {
+      override async upsert(records: readonly VectorRecord[]): Promise<undefined> {
         const size = this.maxBatchSize;
         const chunks = Math.ceil(records.length / size);
         for (let c = 0; c < Math.max(1, chunks - 1); c++)
@@ -142,7 +142,7 @@ const bugs: { bug: string; check: VectorStoreCheckName; Wrap: Wrapper }[] = [
     bug: 'writes record by record, so a bad record leaves the good ones written',
     check: 'nonFiniteComponentsRejected',
     Wrap: class extends Delegating {
-      override async upsert(records: readonly VectorRecord[]) {
+      override async upsert(records: readonly VectorRecord[]): Promise<undefined> {
         for (const r of records) await this.inner.upsert([r]);
       }
     },
@@ -151,7 +151,7 @@ const bugs: { bug: string; check: VectorStoreCheckName; Wrap: Wrapper }[] = [
     bug: 'same partial write, caught by the dimension check too',
     check: 'wrongDimensionRejected',
     Wrap: class extends Delegating {
-      override async upsert(records: readonly VectorRecord[]) {
+      override async upsert(records: readonly VectorRecord[]): Promise<undefined> {
         for (const r of records) await this.inner.upsert([r]);
       }
     },

@@ -225,7 +225,7 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
   it('serialises concurrent writes from one instance and close waits for them', async () => {
     const uri = await dir();
     const store = await LanceDbVectorStore.open({ uri, dimension: DIM, autoOptimizeEvery: 4 });
-    const writes = Array.from({ length: 12 }, (_, i) =>
+    const writes: Promise<unknown>[] = Array.from({ length: 12 }, (_, i) =>
       store.upsert([record(`c${i}`, DIM, { version: i + 1 })]),
     );
     writes.push(store.delete(['c0']));

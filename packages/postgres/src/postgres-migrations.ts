@@ -7,7 +7,7 @@ import type { PostgresKysely, PostgresTableNames } from './postgres-relational-s
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /**
  * The store's migrations, keyed by name (applied in name order, each set in one transaction: PostgreSQL DDL
@@ -29,6 +29,9 @@ export const POSTGRES_SCHEMA_VERSION = 1;
  *   claims scan in order; `lease_version` is the entry's version when it was claimed;
  * - `intents(token PK, record_id, version bigint, expires_at bigint)` with an index on `expires_at`;
  * - `embedding_cache(key PK, embedding bytea)`.
+ *
+ * Version 2 adds `meta(key PK, value text)`: facts about the store such as the vector index it is bound
+ * to. A schema written by version 1 gains the table on the next `init()`.
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, Migration> {
   const t = (name: string) => sql.id(tables.schema, name);
@@ -84,6 +87,15 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, M
           CREATE TABLE ${t(tables.embeddingCache)} (
             key text NOT NULL PRIMARY KEY,
             embedding bytea NOT NULL
+          )`.execute(db);
+      },
+    },
+    '0002_meta': {
+      async up(db: PostgresKysely): Promise<void> {
+        await sql`
+          CREATE TABLE ${t(tables.meta)} (
+            key text COLLATE "C" NOT NULL PRIMARY KEY,
+            value text NOT NULL
           )`.execute(db);
       },
     },

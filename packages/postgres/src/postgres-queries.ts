@@ -131,6 +131,7 @@ export class PostgresQueries {
   readonly #intents: RawBuilder<unknown>;
   readonly #cache: RawBuilder<unknown>;
   readonly #sequence: RawBuilder<unknown>;
+  readonly #meta: RawBuilder<unknown>;
   /** `"schema"."prefix_version_seq"`, for `nextval(...::regclass)`. */
   readonly #sequenceName: string;
   readonly #channel: string;
@@ -148,6 +149,7 @@ export class PostgresQueries {
     this.#outbox = t(tables.outbox);
     this.#intents = t(tables.intents);
     this.#cache = t(tables.embeddingCache);
+    this.#meta = t(tables.meta);
     this.#sequence = t(tables.versionSequence);
     this.#sequenceName = `"${tables.schema}"."${tables.versionSequence}"`;
     this.#channel = tables.notifyChannel;
@@ -233,6 +235,22 @@ export class PostgresQueries {
   /** `nextval` of the version sequence (not rolled back with the transaction, so never handed out twice). */
   async nextVersion(db: Db): Promise<number> {
     const { rows } = await sql<{ v: Int8 }>`SELECT nextval(${this.#sequenceName}::regclass) AS v`.execute(db);
+    return int(rows[0]!.v);
+  }
+
+  /**
+   * Draws a version `> atLeast`, moving the sequence past `atLeast` when it is not yet (a restored database,
+   * a reset sequence). The move happens under the sequence's own lock (`ALTER SEQUENCE` blocks concurrent
+   * `nextval` until this transaction ends; PostgreSQL docs, ALTER SEQUENCE), so no other session can be
+   * handed the same value.
+   */
+  async nextVersionAbove(db: Db, atLeast: number): Promise<number> {
+    const drawn = await this.nextVersion(db);
+    if (drawn > atLeast) return drawn;
+    await sql`ALTER SEQUENCE ${this.#sequence} NO CYCLE`.execute(db);
+    const { rows } = await sql<{ v: Int8 }>`
+      SELECT setval(${this.#sequenceName}::regclass, greatest(last_value, ${atLeast}::bigint) + 1, true) AS v
+      FROM ${this.#sequence}`.execute(db);
     return int(rows[0]!.v);
   }
 
@@ -442,6 +460,21 @@ export class PostgresQueries {
       WHERE o.record_id = r.record_id AND o.lease_token = r.lease_token`.execute(db);
   }
 
+  /** Extends every lease of `leases` still held under its token; returns their record ids. */
+  async renewLeases(
+    db: Db,
+    leases: readonly { recordId: string; leaseToken: string }[],
+    leaseUntil: number,
+  ): Promise<string[]> {
+    const { rows } = await sql<{ record_id: string }>`
+      UPDATE ${this.#outbox} AS o SET lease_until = ${leaseUntil}
+      FROM unnest(${leases.map((l) => l.recordId)}::text[], ${leases.map((l) => l.leaseToken)}::text[])
+        AS r(record_id, lease_token)
+      WHERE o.record_id = r.record_id AND o.lease_token = r.lease_token AND o.state = 'pending'
+      RETURNING o.record_id`.execute(db);
+    return rows.map((r) => r.record_id);
+  }
+
   async listDeadLetters(db: Db, after: string | undefined, limit: number): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
       SELECT * FROM ${this.#outbox}
@@ -549,5 +582,21 @@ export class PostgresQueries {
       INSERT INTO ${this.#cache} AS c (key, embedding)
       SELECT * FROM unnest(${keys}::text[], ${blobs}::bytea[])
       ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding`.execute(db);
+  }
+
+  // -- meta ------------------------------------------------------------------------------------------
+
+  async getMeta(db: Db, key: string): Promise<string | undefined> {
+    const { rows } = await sql<{ value: string }>`
+      SELECT value FROM ${this.#meta} WHERE key = ${key}`.execute(db);
+    return rows[0]?.value;
+  }
+
+  async setMeta(db: Db, key: string, value: string | null): Promise<void> {
+    if (value === null) await sql`DELETE FROM ${this.#meta} WHERE key = ${key}`.execute(db);
+    else
+      await sql`
+        INSERT INTO ${this.#meta} (key, value) VALUES (${key}, ${value})
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(db);
   }
 }

@@ -102,6 +102,8 @@ export interface PostgresTableNames {
   readonly intentsExpiryIndex: string;
   /** Embedding cache. */
   readonly embeddingCache: string;
+  /** Key/value facts about the store, e.g. the index binding (schema version 2). */
+  readonly meta: string;
   /** Kysely's migration bookkeeping table. */
   readonly migrations: string;
   /** Kysely's migration lock table. */
@@ -130,6 +132,7 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     intents: `${prefix}intents`,
     intentsExpiryIndex: `${prefix}intents_expiry`,
     embeddingCache: `${prefix}embedding_cache`,
+    meta: `${prefix}meta`,
     migrations: `${prefix}migrations`,
     migrationLock: `${prefix}migrations_lock`,
     notifyChannel,

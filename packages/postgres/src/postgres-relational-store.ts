@@ -17,6 +17,7 @@ import {
   type StoredRecord,
   type TwoPhaseIntent,
   ValidationError,
+  validateMetaKey,
 } from '@dualwrite/core';
 import { type ControlledTransaction, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
@@ -116,8 +117,10 @@ class PostgresTx implements RelationalTx<PostgresKysely> {
     });
   }
 
-  nextVersion(): Promise<number> {
-    return this.#run('nextVersion', () => this.#q.nextVersion(this.native));
+  nextVersion(atLeast = 0): Promise<number> {
+    return this.#run('nextVersion', () =>
+      atLeast > 0 ? this.#q.nextVersionAbove(this.native, atLeast) : this.#q.nextVersion(this.native),
+    );
   }
 
   writeRecord(record: RecordWrite): Promise<void> {
@@ -469,6 +472,34 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
    * Clears the given leases (tokens that no longer match are ignored) and sets `nextAttemptAt = retryAt`, in
    * one statement.
    */
+  async renewOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    leaseUntil: number,
+  ): Promise<string[]> {
+    if (leases.length === 0) {
+      this.#use('renewOutbox');
+      return [];
+    }
+    return this.#read('renewOutbox', (db) => this.#q.renewLeases(db, leases, leaseUntil));
+  }
+
+  /** Highest version the sequence has handed out (0 when none). */
+  async currentVersion(): Promise<number> {
+    return this.#read('currentVersion', (db) => this.#q.currentVersion(db));
+  }
+
+  /** The value stored under `key`, or `undefined`. */
+  async getMeta(key: string): Promise<string | undefined> {
+    validateMetaKey(key, 'postgres');
+    return this.#read('getMeta', (db) => this.#q.getMeta(db, key));
+  }
+
+  /** Stores `value` under `key`; `null` removes it. */
+  async setMeta(key: string, value: string | null): Promise<void> {
+    validateMetaKey(key, 'postgres');
+    await this.#read('setMeta', (db) => this.#q.setMeta(db, key, value));
+  }
+
   async releaseOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     retryAt: number,

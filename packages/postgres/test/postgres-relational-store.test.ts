@@ -94,6 +94,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       'dw_embedding_cache',
       'dw_intents',
+      'dw_meta',
       'dw_migrations',
       'dw_migrations_lock',
       'dw_outbox',

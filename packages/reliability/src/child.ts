@@ -20,6 +20,11 @@ export function entryPath(name: 'writer-main' | 'drain-worker-main'): string {
   return fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
 }
 
+/** Node's arguments to run a TypeScript entry of this package (through tsx) with a JSON config. */
+export function childNodeArgs(entry: string, config: unknown): string[] {
+  return ['--conditions=source', '--import', tsxLoader, entry, JSON.stringify(config)];
+}
+
 /** A running child process speaking the line protocol. */
 export interface SuiteChild {
   readonly process: ChildProcess;
@@ -54,7 +59,7 @@ export interface SpawnChildOptions {
  * Spawns `node --conditions=source --import tsx <entry> <json config>` and parses its stdout as JSON lines.
  */
 export function spawnChild(entry: string, config: unknown, options: SpawnChildOptions = {}): SuiteChild {
-  const nodeArgs = ['--conditions=source', '--import', tsxLoader, entry, JSON.stringify(config)];
+  const nodeArgs = childNodeArgs(entry, config);
   const [command, args] =
     options.uid === undefined
       ? [process.execPath, nodeArgs]

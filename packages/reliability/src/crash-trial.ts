@@ -18,6 +18,8 @@ import {
   verifyConsistency,
 } from '@dualwrite/core';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { connect } from '@lancedb/lancedb';
+import { ChromaClient } from 'chromadb';
 import { openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
 import { entryPath, spawnChild } from './child.js';
 import { checkSingleWriter, type Violation, WriterLedger } from './ledger.js';
@@ -30,6 +32,7 @@ import type {
   WriterConfig,
 } from './protocol.js';
 import { createRng, deriveSeed } from './random.js';
+import { runSiblingWriters } from './sibling-writers.js';
 
 /** When the writer is killed. */
 export type KillTrigger =
@@ -60,7 +63,17 @@ export interface TrialPlan {
   writes: number;
   idSpace: number;
   batch: { maxBatchSize: number; maxDelayMs: number };
+  /**
+   * Sibling writer processes (0 or 2) that, while the main writer runs, put the same new `sib-*` ids into
+   * the same source and index at one moment: the race that stored an id twice in LanceDB.
+   */
+  siblings: number;
+  /** Drop the index's table/collection after the kill, before recovery: a replaced index to notice. */
+  replaceIndex: boolean;
 }
+
+/** Id prefix of the sibling writers' records (outside the main writer's ledger). */
+export const SIBLING_PREFIX = 'sib-';
 
 /**
  * The plan of the trial with this seed. Profiles are weighted per strategy (sync-2pc gets more
@@ -130,7 +143,18 @@ export function planTrial(seed: number, strategy: StrategyName, vector: VectorBa
     writes: 3_000,
     idSpace: 24,
     batch: { maxBatchSize: rng.int(5, 25), maxDelayMs: rng.int(2, 20) },
+    // Drawn from their own stream, so the plans of earlier seeds (profile, faults, trigger) replay unchanged.
+    ...integrityPlan(seed, strategy, vector),
   };
+}
+
+function integrityPlan(
+  seed: number,
+  strategy: StrategyName,
+  vector: VectorBackendName,
+): Pick<TrialPlan, 'siblings' | 'replaceIndex'> {
+  const rng = createRng(deriveSeed(seed, strategy, vector, 'integrity'));
+  return { siblings: rng.int(0, 2) === 0 ? 2 : 0, replaceIndex: rng.int(0, 3) === 0 };
 }
 
 /** Outcome of one trial. */
@@ -239,7 +263,28 @@ export async function runCrashTrial(plan: TrialPlan, env: TrialEnvironment): Pro
     phases: true,
   };
   try {
+    const siblings =
+      plan.siblings > 0
+        ? runSiblingWriters(
+            {
+              sqlitePath,
+              vector: vectorSpec,
+              dimension,
+              strategy: plan.strategy,
+              ids: Array.from({ length: 12 }, (_, i) => `${SIBLING_PREFIX}${plan.seed}-${i}`),
+              startInMs: 1_500,
+            },
+            plan.siblings,
+          )
+        : Promise.resolve([]);
     const ledger = await runWriterAndKill(plan, config, result);
+    for (const acked of await siblings)
+      if (acked !== 12)
+        result.violations.push({
+          kind: 'unhandled',
+          detail: `a sibling writer acknowledged ${acked} of 12 puts`,
+        });
+    if (plan.replaceIndex) await dropIndex(vectorSpec);
     await recoverAndCheck(plan, sqlitePath, vectorSpec, dimension, ledger, result);
   } catch (error) {
     result.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -318,6 +363,26 @@ async function runWriterAndKill(
   return ledger;
 }
 
+/** Drops the trial's LanceDB table or Chroma collection, as an operator or another tool might. */
+async function dropIndex(spec: VectorBackendSpec): Promise<void> {
+  if (spec.kind === 'lancedb') {
+    const db = await connect(spec.uri);
+    try {
+      await db.dropTable('dualwrite');
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const url = new URL(spec.url);
+  const client = new ChromaClient({
+    host: url.hostname,
+    port: Number(url.port),
+    ssl: url.protocol === 'https:',
+  });
+  await client.deleteCollection({ name: spec.collection });
+}
+
 async function recoverAndCheck(
   plan: TrialPlan,
   sqlitePath: string,
@@ -346,7 +411,7 @@ async function recoverAndCheck(
     try {
       await early.flush({ timeoutMs: 60_000 });
       const r = await verifyConsistency(relational, vector);
-      result.indexDiffBeforeIntentTtl = r.lost + r.stale + r.orphans;
+      result.indexDiffBeforeIntentTtl = r.lost + r.stale + r.orphans + r.duplicates;
     } finally {
       await early.close({ drain: false, timeoutMs: 5_000 });
     }
@@ -368,7 +433,9 @@ async function recoverAndCheck(
       });
     for (const d of await relational.listDeadLetters({ limit: 100 }))
       result.violations.push({ kind: 'dead-letter', id: d.recordId, detail: d.lastError ?? '' });
-    result.violations.push(...(await checkSingleWriter(ledger, relational)));
+    result.violations.push(
+      ...(await checkSingleWriter(ledger, relational, (id) => id.startsWith(SIBLING_PREFIX))),
+    );
     const report = await verifyConsistency(relational, vector);
     result.consistency = report;
     for (const id of report.examples.lost)
@@ -377,6 +444,15 @@ async function recoverAndCheck(
       result.violations.push({ kind: 'index-stale', id, detail: 'index holds another version' });
     for (const id of report.examples.orphans)
       result.violations.push({ kind: 'index-orphan', id, detail: 'index holds a deleted or unknown id' });
+    for (const id of report.examples.duplicates)
+      result.violations.push({ kind: 'index-duplicate', id, detail: 'index holds the id more than once' });
+    // row count = distinct ids = live records
+    const rows = await vector.count();
+    if (rows !== report.vectors || report.vectors - report.duplicates !== report.records)
+      result.violations.push({
+        kind: 'index-count',
+        detail: `index rows ${rows}, listed ${report.vectors}, distinct ${report.vectors - report.duplicates}, live records ${report.records}`,
+      });
   } finally {
     await dw.close({ drain: false, timeoutMs: 5_000 });
   }

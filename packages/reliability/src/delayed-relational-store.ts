@@ -160,8 +160,23 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   ): Promise<void> {
     return this.locked(() => this.inner.releaseOutbox(leases, retryAt));
   }
+  renewOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    leaseUntil: number,
+  ): Promise<string[]> {
+    return this.locked(() => this.inner.renewOutbox(leases, leaseUntil));
+  }
   enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
     return this.locked(() => this.inner.enqueueRepairs(ids, now));
+  }
+  currentVersion(): Promise<number> {
+    return this.inner.currentVersion();
+  }
+  getMeta(key: string): Promise<string | undefined> {
+    return this.inner.getMeta(key);
+  }
+  setMeta(key: string, value: string | null): Promise<void> {
+    return this.locked(() => this.inner.setMeta(key, value));
   }
   getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
     return this.inner.getOutboxEntry(id);

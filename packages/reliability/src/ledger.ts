@@ -37,6 +37,8 @@ export interface Violation {
     | 'index-lost'
     | 'index-stale'
     | 'index-orphan'
+    | 'index-duplicate'
+    | 'index-count'
     | 'dead-letter'
     | 'stuck'
     | 'overlap'
@@ -183,8 +185,11 @@ export async function liveRecords(relational: RelationalStore): Promise<Map<stri
 export async function checkSingleWriter(
   ledger: WriterLedger,
   relational: RelationalStore,
+  /** Ids other processes wrote (not this writer's to check). */
+  ignore: (id: string) => boolean = () => false,
 ): Promise<Violation[]> {
   const live = await liveRecords(relational);
+  for (const id of [...live.keys()]) if (ignore(id)) live.delete(id);
   const violations: Violation[] = [];
   const ids = new Set([...ledger.state.keys(), ...ledger.touched, ...live.keys()]);
   const inFlight = ledger.inFlight;

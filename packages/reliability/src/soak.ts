@@ -50,6 +50,15 @@ export interface SoakCounters {
    * to SQL — expected, documented sync-2pc behaviour; the final check runs after the TTL.
    */
   indexDiffBeforeIntentTtl: number;
+  /** Trials with two sibling writer processes racing to insert the same new ids. */
+  siblingRaces: number;
+  /** Trials whose index (LanceDB table, Chroma collection) was dropped before recovery. */
+  replacedIndexes: number;
+  /**
+   * Trials that ended with index rows = distinct ids = live records (checked after every trial; a trial
+   * that does not is also a violation).
+   */
+  countsEqual: number;
   /** Broken guarantees (must be 0). */
   violations: number;
   /** Trials the harness could not run (must be 0). */
@@ -93,6 +102,9 @@ function emptyCounters(): SoakCounters {
     failedCalls: 0,
     abandonedIntents: 0,
     indexDiffBeforeIntentTtl: 0,
+    siblingRaces: 0,
+    replacedIndexes: 0,
+    countsEqual: 0,
     violations: 0,
     errors: 0,
   };
@@ -107,6 +119,10 @@ function add(c: SoakCounters, r: TrialResult): void {
   c.failedCalls += Object.values(r.failedCalls).reduce((a, b) => a + b, 0);
   c.abandonedIntents += r.abandonedIntents;
   if ((r.indexDiffBeforeIntentTtl ?? 0) > 0) c.indexDiffBeforeIntentTtl++;
+  if (r.plan.siblings > 0) c.siblingRaces++;
+  if (r.plan.replaceIndex) c.replacedIndexes++;
+  if (r.consistency && !r.violations.some((v) => v.kind === 'index-count' || v.kind === 'index-duplicate'))
+    c.countsEqual++;
   c.violations += r.violations.length;
   if (r.error) c.errors++;
 }
@@ -201,6 +217,8 @@ export function summaryLine(report: SoakReport): string {
     `${report.kills} kills (${report.fallbackKills} by the fallback timer; in ${where}), ${report.writesAcknowledged} writes acknowledged ` +
     `(${report.changesAcknowledged} changes), ${report.failedCalls} typed call failures, ` +
     `${report.abandonedIntents} abandoned intents rolled back (${report.indexDiffBeforeIntentTtl} trials with the index ≠ SQL before the intent TTL), ` +
+    `${report.siblingRaces} sibling-writer races, ${report.replacedIndexes} replaced indexes, ` +
+    `index rows = distinct ids = live records in ${report.countsEqual} of ${report.trials} trials, ` +
     `${report.violations} violations, ` +
     `${report.errors} harness errors in ${(report.durationMs / 1000).toFixed(1)} s`
   );

@@ -1,4 +1,13 @@
-import type { VectorHit, VectorIdPage, VectorQueryOptions, VectorRecord, VectorStore } from '@dualwrite/core';
+import {
+  optionalCapabilities,
+  type UpsertOptions,
+  type UpsertReport,
+  type VectorHit,
+  type VectorIdPage,
+  type VectorQueryOptions,
+  type VectorRecord,
+  type VectorStore,
+} from '@dualwrite/core';
 import type { PhaseName } from './protocol.js';
 
 /** One traced vector write call. Times are µs on the system-wide monotonic clock (comparable across processes). */
@@ -53,13 +62,22 @@ export class TracingVectorStore implements VectorStore {
   private lastFailed = false;
   private seq = 0;
 
+  declare readonly identity?: VectorStore['identity'];
+  declare readonly maxVersion?: VectorStore['maxVersion'];
+  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+
   constructor(
     readonly inner: VectorStore,
     private readonly options: TracingVectorStoreOptions = {},
-  ) {}
+  ) {
+    Object.assign(this, optionalCapabilities(inner));
+  }
 
   get name(): string {
     return this.inner.name;
+  }
+  get versionFence(): boolean {
+    return this.inner.versionFence === true;
   }
   get dimension(): number {
     return this.inner.dimension;
@@ -68,11 +86,11 @@ export class TracingVectorStore implements VectorStore {
     return this.inner.maxBatchSize;
   }
 
-  upsert(records: readonly VectorRecord[]): Promise<void> {
+  upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
     return this.traced(
       'upsert',
       records.map((r) => r.id),
-      () => this.inner.upsert(records),
+      () => this.inner.upsert(records, options),
     );
   }
 
@@ -99,7 +117,7 @@ export class TracingVectorStore implements VectorStore {
     return this.inner.close();
   }
 
-  private async traced(op: 'upsert' | 'delete', ids: string[], call: () => Promise<void>): Promise<void> {
+  private async traced<T>(op: 'upsert' | 'delete', ids: string[], call: () => Promise<T>): Promise<T> {
     const key = this.seq++;
     const afterFailure = this.lastFailed;
     this.lastFailed = false;
@@ -116,8 +134,9 @@ export class TracingVectorStore implements VectorStore {
       const jitter = this.options.jitterMs?.() ?? 0;
       if (jitter > 0) await new Promise((r) => setTimeout(r, jitter));
       await this.options.gate?.(op, ids);
-      await call();
+      const result = await call();
       ok = true;
+      return result;
     } finally {
       const end = monotonicMicros();
       if (!ok) this.lastFailed = true;

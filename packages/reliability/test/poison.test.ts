@@ -1,8 +1,10 @@
 /**
  * A poison record — accepted by SQL, rejected by the vector store with a permanent error — is isolated to
  * dead letter without blocking the other records of its batch or later writes. Two poisons: one injected
- * (FaultyVectorStore.poisonId over real LanceDB: a permanent HTTP-400-like error), and one real (Chroma
- * rejects metadata keys starting with '#', which the facade accepts).
+ * (FaultyVectorStore.poisonId over real LanceDB: a permanent HTTP-400-like error), and one real: the Chroma
+ * server rejects metadata keys starting with '#'. The Chroma adapter declares that rule, so the facade refuses
+ * such a key at `put`; here the rule is hidden (as with a server rule an adapter does not know yet) to show
+ * what delivery does with a real rejection.
  */
 import { join } from 'node:path';
 import { ChromaVectorStore } from '@dualwrite/chroma';
@@ -95,11 +97,13 @@ describe('a poison record in a batch of 100 (batch strategy)', () => {
   });
 
   it("real rejection (Chroma refuses the metadata key '#tag'): dead-lettered with the adapter's reason", async () => {
-    const store = await ChromaVectorStore.open({
+    const chroma = await ChromaVectorStore.open({
       url: inject('chromaUrl'),
       collection: `poison-${Date.now()}`,
       dimension: DIM,
     });
+    // Hide the adapter's key rule, so the record reaches the server (see the module notes).
+    const store = Object.assign(new FaultyVectorStore(chroma), { metadataKeyProblem: undefined });
     // The cure for a bad record is a corrected write (it replaces the dead entry); a requeue would fail again.
     const { dead } = await run(
       store,

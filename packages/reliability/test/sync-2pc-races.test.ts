@@ -8,13 +8,30 @@
  * (see the package README, "Bugs found"), fixed in core and the stores; they now guard against regressions.
  */
 import { join } from 'node:path';
-import { createDualWrite, type DualWrite, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
+import {
+  createDualWrite,
+  type DualWrite,
+  FaultyVectorStore,
+  HashingEmbedder,
+  type VectorRecord,
+  verifyConsistency,
+} from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AsyncLock, DelayedRelationalStore } from '../src/delayed-relational-store.js';
 import { TracingVectorStore } from '../src/tracing-vector-store.js';
-import { DIM, FAST, rec, tempDir } from './helpers.js';
+import { DIM, FAST, rec, tempDir, waitFor } from './helpers.js';
+
+/** The real LanceDB store with its version fence switched off: what a store without one (Chroma) does. */
+class Unfenced extends FaultyVectorStore {
+  override get versionFence(): boolean {
+    return false;
+  }
+  override upsert(records: readonly VectorRecord[]) {
+    return super.upsert(records);
+  }
+}
 
 /** A promise with its resolver. */
 function gate() {
@@ -42,7 +59,7 @@ describe('sync-2pc: two writers race on one id', () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
-  async function setup(): Promise<[Writer, Writer, string]> {
+  async function setup(options: { unfenced?: boolean } = {}): Promise<[Writer, Writer, string]> {
     const { dir, remove } = await tempDir('dualwrite-2pc-race-');
     cleanups.push(remove);
     const lock = new AsyncLock(); // two "processes" in one: see DelayedRelationalStoreOptions.lock
@@ -50,7 +67,7 @@ describe('sync-2pc: two writers race on one id', () => {
       const relational = new SqliteRelationalStore({ path: join(dir, 'source.db') });
       const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: DIM });
       const w = { holdVector: undefined, holdCommit: undefined } as unknown as Writer;
-      const tracing = new TracingVectorStore(vector, {
+      const tracing = new TracingVectorStore(options.unfenced ? new Unfenced(vector) : vector, {
         gate: async (_op, ids) => {
           const hold = w.holdVector;
           if (hold && ids.includes(hold.id)) {
@@ -151,6 +168,45 @@ describe('sync-2pc: two writers race on one id', () => {
     expect(committed!.syncedVersion).not.toBe(rB.version);
     const report = await settle(a, b);
     // (Before the fix both commits claimed "synced", nothing was pending, and the index kept A's v2.)
+    expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject({
+      lost: 0,
+      stale: 0,
+      orphans: 0,
+    });
+  });
+
+  it('a writer committed and delivered between the other’s prepare and commit cannot leave the index behind (was a bug, found by the sibling-writer soak on Chroma)', async () => {
+    const [a, b] = await setup({ unfenced: true });
+    await a.dw.put(rec('x', 'original'));
+    await a.dw.flush();
+    const commitA = gate();
+    const vectorB = gate();
+    const deliveryA = gate();
+    const commitB = gate();
+    a.holdCommit = { id: 'x', until: commitA.opened, armed: false };
+    const putA = a.dw.put(rec('x', 'written by A')); // prepares vA; index ← vA; held before its commit
+    await waitFor(() => a.holdCommit === undefined, 5_000, 'A held before its commit'); // consumed: A waits
+    b.holdVector = { id: 'x', until: vectorB.opened };
+    b.holdCommit = { id: 'x', until: commitB.opened, armed: false };
+    const putB = b.dw.put(rec('x', 'written by B')); // prepares vB > vA (no entry yet); vector write held
+    await new Promise((r) => setTimeout(r, 100));
+    a.holdVector = { id: 'x', until: deliveryA.opened }; // A's worker will deliver A's entry: hold it
+    commitA.open(); // A commits vA; B's intent is live, so A enqueues vA instead of claiming synced
+    const rA = await putA;
+    vectorB.open(); // index ← vB; B is held before its commit
+    await waitFor(
+      async () => ((await a.vector.getVersions(['x'])).get('x') ?? 0) > rA.version!,
+      5_000,
+      'B’s vector write',
+    );
+    deliveryA.open(); // A's worker writes the record's state (vA) over vB — no fence — and acknowledges
+    await waitFor(async () => (await a.relational.getOutboxEntry('x')) === undefined, 5_000, 'A’s delivery');
+    expect((await a.vector.getVersions(['x'])).get('x')).toBe(rA.version);
+    commitB.open(); // B commits vB: the record moved since B's prepare, so B must not claim "synced"
+    const rB = await putB;
+    expect(rB.version!).toBeGreaterThan(rA.version!);
+    const report = await settle(a, b);
+    // (Before the fix B claimed synced with nothing pending, and the index kept A's vA for ever.)
     expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject({
       lost: 0,
       stale: 0,

@@ -6,7 +6,7 @@ import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-o
  * Schema version this package writes: the number of migrations in {@link sqliteMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<prefix>migrations`.
  */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 /**
  * The store's migrations, keyed by name (applied in name order). Table and index names come from
@@ -22,6 +22,9 @@ export const SQLITE_SCHEMA_VERSION = 1;
  *   entry's version when it was claimed;
  * - `intents(token TEXT PK, record_id, version, expires_at)` with index `(expires_at)`;
  * - `embedding_cache(key TEXT PK, embedding BLOB)`.
+ *
+ * Version 2 adds `meta(key TEXT PK, value TEXT)`: facts about the store such as the vector index it is
+ * bound to. A file written by version 1 gains the table on the next `init()`.
  */
 export function sqliteMigrations(tables: SqliteTableNames): Record<string, Migration> {
   return {
@@ -86,6 +89,15 @@ export function sqliteMigrations(tables: SqliteTableNames): Record<string, Migra
           .createTable(tables.embeddingCache)
           .addColumn('key', 'text', (c) => c.primaryKey().notNull())
           .addColumn('embedding', 'blob', (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0002_meta': {
+      async up(db: SqliteKysely): Promise<void> {
+        await db.schema
+          .createTable(tables.meta)
+          .addColumn('key', 'text', (c) => c.primaryKey().notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
           .execute();
       },
     },

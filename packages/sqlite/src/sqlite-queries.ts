@@ -106,6 +106,7 @@ export class SqliteQueries {
   readonly #outbox: RawBuilder<unknown>;
   readonly #intents: RawBuilder<unknown>;
   readonly #cache: RawBuilder<unknown>;
+  readonly #meta: RawBuilder<unknown>;
   readonly #hot: ReturnType<typeof hotSql>;
 
   constructor(tables: SqliteTableNames) {
@@ -115,6 +116,7 @@ export class SqliteQueries {
     this.#outbox = sql.table(tables.outbox);
     this.#intents = sql.table(tables.intents);
     this.#cache = sql.table(tables.embeddingCache);
+    this.#meta = sql.table(tables.meta);
   }
 
   // -- records -------------------------------------------------------------------------------------
@@ -276,6 +278,14 @@ export class SqliteQueries {
       WHERE record_id = ${recordId}`.execute(db);
   }
 
+  /** Extends a lease still held under `token`; `true` when it was. */
+  async renewLease(db: Db, recordId: string, token: string, leaseUntil: number): Promise<boolean> {
+    const { numAffectedRows } = await sql`
+      UPDATE ${this.#outbox} SET lease_until = ${leaseUntil}
+      WHERE record_id = ${recordId} AND lease_token = ${token} AND state = 'pending'`.execute(db);
+    return (numAffectedRows ?? 0n) > 0n;
+  }
+
   /** Gives a lease back: no attempt charged, claimable again at `retryAt`. */
   async releaseLease(db: Db, recordId: string, lastError: string | null, retryAt: number): Promise<void> {
     await sql`
@@ -378,5 +388,21 @@ export class SqliteQueries {
     await sql`
       INSERT INTO ${this.#cache} (key, embedding) VALUES (${key}, ${toBlob(embedding)})
       ON CONFLICT (key) DO UPDATE SET embedding = excluded.embedding`.execute(db);
+  }
+
+  // -- meta --------------------------------------------------------------------------------------------
+
+  async getMeta(db: Db, key: string): Promise<string | undefined> {
+    const { rows } = await sql<{ value: string }>`
+      SELECT value FROM ${this.#meta} WHERE key = ${key}`.execute(db);
+    return rows[0]?.value;
+  }
+
+  async setMeta(db: Db, key: string, value: string | null): Promise<void> {
+    if (value === null) await sql`DELETE FROM ${this.#meta} WHERE key = ${key}`.execute(db);
+    else
+      await sql`
+        INSERT INTO ${this.#meta} (key, value) VALUES (${key}, ${value})
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(db);
   }
 }

@@ -61,6 +61,8 @@ export interface SqliteTableNames {
   readonly intentsExpiryIndex: string;
   /** Embedding cache. */
   readonly embeddingCache: string;
+  /** Key/value facts about the store, e.g. the index binding (schema version 2). */
+  readonly meta: string;
   /** Kysely's migration bookkeeping table. */
   readonly migrations: string;
   /** Kysely's migration lock table. */
@@ -77,6 +79,7 @@ export function sqliteTableNames(prefix: string): SqliteTableNames {
     intents: `${prefix}intents`,
     intentsExpiryIndex: `${prefix}intents_expiry`,
     embeddingCache: `${prefix}embedding_cache`,
+    meta: `${prefix}meta`,
     migrations: `${prefix}migrations`,
     migrationLock: `${prefix}migrations_lock`,
   });

@@ -17,6 +17,7 @@ import {
   type StoredRecord,
   type TwoPhaseIntent,
   ValidationError,
+  validateMetaKey,
 } from '@dualwrite/core';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -64,14 +65,14 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
   readonly native: SqliteKysely;
   readonly #q: SqliteQueries;
   readonly #hot: SqliteHotStatements;
-  readonly #nextVersion: (hot: SqliteHotStatements) => number;
+  readonly #nextVersion: (hot: SqliteHotStatements, atLeast: number) => number;
   #open = true;
 
   constructor(
     native: SqliteKysely,
     q: SqliteQueries,
     hot: SqliteHotStatements,
-    nextVersion: (hot: SqliteHotStatements) => number,
+    nextVersion: (hot: SqliteHotStatements, atLeast: number) => number,
   ) {
     this.native = native;
     this.#q = q;
@@ -101,8 +102,8 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
     });
   }
 
-  nextVersion(): Promise<number> {
-    return this.#run('nextVersion', async () => this.#nextVersion(this.#hot));
+  nextVersion(atLeast = 0): Promise<number> {
+    return this.#run('nextVersion', async () => this.#nextVersion(this.#hot, atLeast));
   }
 
   writeRecord(record: RecordWrite): Promise<void> {
@@ -231,8 +232,8 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       'transaction',
       async (conn) => {
         this.#hot ??= new SqliteHotStatements(this.#raw!, this.tableNames);
-        const tx = new SqliteTx(conn, this.#q, this.#hot, (hot) => {
-          const version = hot.nextVersion(this.#versionHighWater);
+        const tx = new SqliteTx(conn, this.#q, this.#hot, (hot, atLeast) => {
+          const version = hot.nextVersion(Math.max(this.#versionHighWater, atLeast));
           if (version > this.#versionHighWater) this.#versionHighWater = version;
           return version;
         });
@@ -372,6 +373,41 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       await this.#q.chargeFailure(conn, failure.recordId, failure.error, dead, failure.retryAt);
       return dead ? 'dead' : 'retry';
     });
+  }
+
+  /** Extends the leases still held under their tokens to `leaseUntil`; returns their record ids. */
+  async renewOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    leaseUntil: number,
+  ): Promise<string[]> {
+    if (leases.length === 0) {
+      this.#use('renewOutbox');
+      return [];
+    }
+    return this.#immediate('renewOutbox', async (conn) => {
+      const held: string[] = [];
+      for (const lease of leases)
+        if (await this.#q.renewLease(conn, lease.recordId, lease.leaseToken, leaseUntil))
+          held.push(lease.recordId);
+      return held;
+    });
+  }
+
+  /** Highest version the sequence has handed out (0 when none). */
+  async currentVersion(): Promise<number> {
+    return this.#read('currentVersion', (db) => this.#q.currentVersion(db));
+  }
+
+  /** The value stored under `key`, or `undefined`. */
+  async getMeta(key: string): Promise<string | undefined> {
+    validateMetaKey(key, SQLITE_COMPONENT);
+    return this.#read('getMeta', (db) => this.#q.getMeta(db, key));
+  }
+
+  /** Stores `value` under `key`; `null` removes it. */
+  async setMeta(key: string, value: string | null): Promise<void> {
+    validateMetaKey(key, SQLITE_COMPONENT);
+    await this.#immediate('setMeta', (conn) => this.#q.setMeta(conn, key, value));
   }
 
   /** Clears the given leases (tokens that no longer match are ignored) and sets `nextAttemptAt = retryAt`. */

@@ -2,9 +2,17 @@ import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import Database from 'better-sqlite3';
-import { sql } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mapSqliteError, SQLITE_SCHEMA_VERSION, SqliteRelationalStore } from '../src/index.js';
+import {
+  mapSqliteError,
+  SQLITE_SCHEMA_VERSION,
+  type SqliteKysely,
+  SqliteRelationalStore,
+  sqliteMigrations,
+  sqliteTableNames,
+} from '../src/index.js';
 import { sqliteFactory, tempDir } from './helpers.js';
 
 relationalStoreSuite('sqlite', sqliteFactory());
@@ -71,6 +79,33 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       name: string;
     }>`SELECT name FROM ${sql.table(second.tableNames.migrations)}`.execute(second.kysely);
     expect(rows.map((r) => r.name)).toHaveLength(SQLITE_SCHEMA_VERSION);
+  });
+
+  it('migrates a file written by schema version 1 (before the meta table) and keeps its data', async () => {
+    const path = join(dir, 'db.sqlite');
+    const tables = sqliteTableNames('dw_');
+    const v1: SqliteKysely = new Kysely({ dialect: new SqliteDialect({ database: new Database(path) }) });
+    const { error } = await new Migrator({
+      db: v1,
+      provider: {
+        getMigrations: async () => ({ '0001_initial': sqliteMigrations(tables)['0001_initial']! }),
+      },
+      migrationTableName: tables.migrations,
+      migrationLockTableName: tables.migrationLock,
+    }).migrateToLatest();
+    expect(error).toBeUndefined();
+    await sql`INSERT INTO dw_records (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
+      VALUES ('old', 'from v1', NULL, '{}', 7, 0, 'h', NULL, 1, 1)`.execute(v1);
+    await sql`UPDATE dw_sequence SET value = 7 WHERE name = 'version'`.execute(v1);
+    await v1.destroy();
+
+    const s = store({ path });
+    await s.init();
+    expect((await s.getRecords(['old'])).get('old')).toMatchObject({ text: 'from v1', version: 7 });
+    expect(await s.currentVersion()).toBe(7);
+    expect(await s.getMeta('index-binding')).toBeUndefined();
+    await s.setMeta('index-binding', '{}');
+    expect(await s.getMeta('index-binding')).toBe('{}');
   });
 
   it('uses WAL, synchronous=NORMAL, foreign_keys=ON and the busy timeout', async () => {

@@ -1,5 +1,8 @@
 import {
+  optionalCapabilities,
   TransientBackendError,
+  type UpsertOptions,
+  type UpsertReport,
   type VectorHit,
   type VectorIdPage,
   type VectorQueryOptions,
@@ -33,13 +36,22 @@ export class InstrumentedVectorStore implements VectorStore {
   /** Write calls failed by injection. */
   injectedFailures = 0;
 
+  declare readonly identity?: VectorStore['identity'];
+  declare readonly maxVersion?: VectorStore['maxVersion'];
+  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+
   constructor(
     readonly inner: VectorStore,
     private readonly options: InstrumentOptions,
-  ) {}
+  ) {
+    Object.assign(this, optionalCapabilities(inner));
+  }
 
   get name(): string {
     return this.inner.name;
+  }
+  get versionFence(): boolean {
+    return this.inner.versionFence === true;
   }
   get dimension(): number {
     return this.inner.dimension;
@@ -48,9 +60,9 @@ export class InstrumentedVectorStore implements VectorStore {
     return this.inner.maxBatchSize;
   }
 
-  async upsert(records: readonly VectorRecord[]): Promise<void> {
+  async upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
     await this.beforeWrite(records.length);
-    await this.inner.upsert(records);
+    return this.inner.upsert(records, options);
   }
 
   async delete(ids: readonly string[]): Promise<void> {

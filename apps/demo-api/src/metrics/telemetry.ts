@@ -26,6 +26,7 @@ type CumulativeKey = Exclude<
   | 'oldestPendingAgeMs'
   | 'paused'
   | 'backendDown'
+  | 'indexDrift'
 >;
 
 /** dualwrite's cumulative counters exported as Prometheus counters. */
@@ -51,6 +52,21 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
     help: 'Embeddings served from cache.',
   },
   { key: 'compensations', name: 'dualwrite_compensations_total', help: 'sync-2pc compensations.' },
+  {
+    key: 'fenced',
+    name: 'dualwrite_fenced_total',
+    help: 'Deliveries the index version fence refused (a newer version was there); redelivered.',
+  },
+  {
+    key: 'leasesLost',
+    name: 'dualwrite_leases_lost_total',
+    help: 'Deliveries dropped before writing because their lease was lost.',
+  },
+  {
+    key: 'writerYields',
+    name: 'dualwrite_writer_yields_total',
+    help: 'Times a writer let the event loop turn.',
+  },
 ];
 
 /**
@@ -64,7 +80,7 @@ export class Telemetry {
   readonly #writeDuration: Histogram<'op' | 'outcome'>;
   readonly #writtenRecords: Counter<'op'>;
   readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
-  readonly #gauges: Record<'depth' | 'lag' | 'dead' | 'inFlight' | 'down' | 'paused', Gauge>;
+  readonly #gauges: Record<'depth' | 'lag' | 'dead' | 'inFlight' | 'down' | 'paused' | 'drift', Gauge>;
   readonly #counters: Map<CumulativeKey, Counter>;
   #writes = 0;
 
@@ -102,6 +118,10 @@ export class Telemetry {
         '1 while delivery is paused because the index is unreachable.',
       ),
       paused: gauge('dualwrite_delivery_paused', '1 while delivery is paused by an operator.'),
+      drift: gauge(
+        'dualwrite_index_drift',
+        '1 while a detected drift of the index (replaced, emptied, duplicated) is being repaired.',
+      ),
     };
     this.#counters = new Map(
       COUNTERS.map((c) => [c.key, new Counter({ name: c.name, help: c.help, registers })] as const),
@@ -146,6 +166,7 @@ export class Telemetry {
     this.#gauges.inFlight.set(stats.inFlight);
     this.#gauges.down.set(stats.backendDown ? 1 : 0);
     this.#gauges.paused.set(stats.paused ? 1 : 0);
+    this.#gauges.drift.set(stats.indexDrift ? 1 : 0);
     for (const [key, counter] of this.#counters) {
       counter.reset();
       counter.inc(stats[key]);

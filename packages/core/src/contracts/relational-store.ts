@@ -42,8 +42,11 @@ export interface RelationalTx<Native = unknown> {
   /**
    * Next value of the store-wide version sequence: strictly increasing, and never reused by a committed
    * transaction (a value drawn in a rolled-back transaction may be drawn again, since it was never seen).
+   * With `atLeast`, the sequence first moves past it, so the value is `> atLeast` and so is every later
+   * one (used when the vector index holds versions the source no longer knows: a database restored from a
+   * backup, a reset sequence).
    */
-  nextVersion(): Promise<number>;
+  nextVersion(atLeast?: number): Promise<number>;
   /** Inserts or replaces the record row (a tombstone when `deleted`). */
   writeRecord(record: RecordWrite): Promise<void>;
   /**
@@ -121,6 +124,16 @@ export interface RelationalStore<Native = unknown> {
   /** Records a failed delivery: charges an attempt, then reschedules or dead-letters. */
   failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'>;
 
+  /**
+   * Extends leases still held (same token, entry pending) to `leaseUntil` (Unix ms). Returns the record
+   * ids whose lease was extended; a lease that expired and was taken by another worker, or whose entry
+   * was acknowledged or dead-lettered meanwhile, is not, and its holder must not deliver it.
+   */
+  renewOutbox(
+    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
+    leaseUntil: number,
+  ): Promise<string[]>;
+
   /** Gives leases back without charging an attempt (backend outage, shutdown). */
   releaseOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
@@ -165,6 +178,18 @@ export interface RelationalStore<Native = unknown> {
 
   /** Stores embeddings in the cache (insert or replace). */
   putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
+
+  /**
+   * Highest version the sequence has handed out (0 when none). Compared with the index's highest version
+   * to notice a source of truth that went back in time (restored from a backup).
+   */
+  currentVersion(): Promise<number>;
+
+  /** A value stored under `key` by {@link setMeta} (e.g. the index binding), or `undefined`. */
+  getMeta(key: string): Promise<string | undefined>;
+
+  /** Stores `value` under `key` (insert or replace); `null` removes the key. Keys are at most 200 characters. */
+  setMeta(key: string, value: string | null): Promise<void>;
 
   /**
    * Optional: calls `listener` soon after any process enqueues an outbox entry (e.g. PostgreSQL

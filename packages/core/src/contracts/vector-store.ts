@@ -27,6 +27,44 @@ export interface VectorHit {
   metadata: Metadata;
 }
 
+/**
+ * Which index a store writes to, as {@link VectorStore.identity} reports it. The source of truth records
+ * it (the *index binding*) so a process configured for another index is refused, and an index that was
+ * dropped and recreated underneath a live handle is noticed.
+ */
+export interface VectorIndexIdentity {
+  /** Backend name, e.g. `'lancedb'`, `'chroma'`. */
+  backend: string;
+  /** Where the index lives: an absolute directory path or a server URL (never credentials). */
+  location: string;
+  /** Table or collection name. */
+  collection: string;
+  /**
+   * The backend's own id of this table/collection *instance* (Chroma's collection UUID; a UUID the LanceDB
+   * adapter stores in the table schema). It changes when the table or collection is dropped and recreated
+   * under the same name; `null` when the backend has none.
+   */
+  instanceId: string | null;
+  /** Vector dimension (float components). */
+  dimension: number;
+}
+
+/** Options of {@link VectorStore.upsert}. */
+export interface UpsertOptions {
+  /**
+   * Version fence: leave a record unwritten when the index already holds a *higher* version of its id (an
+   * equal version is rewritten: idempotent redelivery). Only stores with `versionFence: true` honour it;
+   * others write unconditionally and return nothing. Default `false`.
+   */
+  ifNewer?: boolean;
+}
+
+/** What a fenced {@link VectorStore.upsert} did. */
+export interface UpsertReport {
+  /** Ids left unwritten by the fence because the index holds a higher version of them. */
+  fenced: string[];
+}
+
 /** One page of {@link VectorStore.listIds}. */
 export interface VectorIdPage {
   items: { id: string; version: number }[];
@@ -55,12 +93,20 @@ export interface VectorStore {
   readonly maxBatchSize: number;
 
   /**
-   * Idempotently inserts or replaces records by id. Re-upserting the same record is a no-op in effect;
-   * duplicate ids inside one call are allowed and the last one wins.
+   * `true` when {@link upsert} honours {@link UpsertOptions.ifNewer} atomically in the backend (e.g. a
+   * conditional merge on the version column). Default `false`.
+   */
+  readonly versionFence?: boolean;
+
+  /**
+   * Idempotently inserts or replaces records by id: the index holds at most one row per id, also when
+   * several handles or processes upsert the same new id at once. Re-upserting the same record is a no-op
+   * in effect; duplicate ids inside one call are allowed and the last one wins.
+   * @returns with `ifNewer` on a {@link versionFence} store, the ids the fence skipped; otherwise nothing.
    * @throws {DimensionMismatchError} if any embedding's length differs from {@link dimension} (nothing sent).
    * @throws {ValidationError} for NaN/±Infinity components or metadata the backend cannot store.
    */
-  upsert(records: readonly VectorRecord[]): Promise<void>;
+  upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined>;
 
   /** Deletes ids. Unknown ids are ignored (not an error). Any id string is safe (no predicate injection). */
   delete(ids: readonly string[]): Promise<void>;
@@ -77,12 +123,35 @@ export interface VectorStore {
   /**
    * Pages through every id in the index with its version, `limit` (1..10,000) per page, in an
    * adapter-defined stable order. Memory is bounded by `limit`. Concurrent writes may make a page skip or
-   * repeat an id; reconciliation tolerates that (it converges on the next run).
+   * repeat an id; reconciliation tolerates that (it converges on the next run). A backend without unique
+   * keys that ended up holding two rows of one id lists the id once per row, the rows next to each other
+   * (also across a page boundary), so reconciliation can count and repair duplicates.
    */
   listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage>;
 
   /** Number of vectors in the index. */
   count(): Promise<number>;
+
+  /**
+   * Which index this store writes to (see {@link VectorIndexIdentity}). Optional; stores without it cannot
+   * be bound, so a replaced index is found only by counts and reconciliation.
+   * @throws {BackendUnavailableError} when the backend cannot be reached.
+   */
+  identity?(): Promise<VectorIndexIdentity>;
+
+  /**
+   * Highest record version stored in the index, or `null` when it is empty. Optional; a {@link
+   * versionFence} store should have it, so a source of truth whose version sequence went backwards
+   * (restored from a backup) is detected and moved past the index's versions instead of being fenced out.
+   */
+  maxVersion?(): Promise<number | null>;
+
+  /**
+   * Why this backend cannot store metadata key `key` faithfully (reserved prefix, a key its client
+   * drops), or `undefined` when it can. Optional; the facade asks it for every key at `put`, so such a
+   * record is refused with a {@link ValidationError} instead of being accepted and dead-lettered later.
+   */
+  metadataKeyProblem?(key: string): string | undefined;
 
   /**
    * Cheap liveness probe.

@@ -1,6 +1,7 @@
 import type { Embedder } from '../contracts/embedder.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
+import type { DriftCheckOptions } from '../integrity/index-guard.js';
 import type { DeliveryOptions } from '../outbox/delivery-options.js';
 import type { RecordLimits } from '../record/limits.js';
 import type { StrategyConfig } from '../strategies/strategy-registry.js';
@@ -45,4 +46,22 @@ export interface DualWriteOptions<Native = unknown> {
   staleHits?: StaleHitPolicy;
   /** `close()` also closes both stores. Default `true`. */
   closeStores?: boolean;
+  /**
+   * What to do when the source of truth is bound to another vector index (backend, location,
+   * collection, dimension) or embedder than this configuration names. `'verify'` (default) refuses to
+   * start with {@link IndexBindingError}; `'rebind'` moves the binding to the configured index and fills
+   * it with a full repair reconcile. A store without `identity()` is never bound.
+   */
+  indexBinding?: 'verify' | 'rebind';
+  /**
+   * Background drift detection (identity and count checks every `intervalMs`, an optional sampled
+   * reconcile); `false` turns it off. Default `{ intervalMs: 30_000, sampleRate: 0 }`.
+   */
+  driftCheck?: DriftCheckOptions | false;
+  /**
+   * Longest run of writes without letting the event loop turn, ms (see `EventLoopYield`): keeps a tight
+   * `await put()` loop from starving delivery, timers and lease renewals in the same process. `0`
+   * disables it. Default 2.
+   */
+  yieldEveryMs?: number;
 }

@@ -10,6 +10,8 @@ import {
   TimeoutError,
   ValidationError,
 } from '../errors.js';
+import type { IndexDrift } from '../integrity/index-binding.js';
+import { IndexGuard } from '../integrity/index-guard.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import { resolveDeliveryOptions } from '../outbox/delivery-options.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
@@ -18,6 +20,7 @@ import type { RecordInput, StoredRecord } from '../record/types.js';
 import { validateEmbedding, validateId, validateMetadata, validateRecord } from '../record/validate.js';
 import { createStrategy } from '../strategies/strategy-registry.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { EventLoopYield } from '../util/event-loop-yield.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
 import { DualwriteEvents } from './events.js';
@@ -42,6 +45,8 @@ export interface DualwriteStats extends SyncMetrics {
   paused: boolean;
   /** Delivery paused because the vector store is unreachable. */
   backendDown: boolean;
+  /** A detected drift between the index and the source of truth still being repaired, or `null`. */
+  indexDrift: IndexDrift | null;
 }
 
 /** Result of {@link DualWrite.flush}. */
@@ -50,6 +55,11 @@ export interface FlushReport {
   pending: number;
   /** Entries in dead letter: accepted writes that will not become visible until requeued. */
   deadLetters: number;
+  /**
+   * A drift between the index and the source of truth found and not yet turned into outbox repairs
+   * (another process is repairing it), or `null`. A repair this process runs is awaited first.
+   */
+  indexDrift: IndexDrift | null;
   /** Wall time, ms. */
   durationMs: number;
 }
@@ -91,7 +101,10 @@ export class DualWrite<Native = unknown> {
   private readonly staleHits: StaleHitPolicy;
   private readonly closeStores: boolean;
   private readonly context: StrategyContext;
+  private readonly guard: IndexGuard;
+  private readonly yielder: EventLoopYield;
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private userPaused = false;
   private activeWrites = new Set<Promise<unknown>>();
   private depthCache: { at: number; depth: number } | null = null;
   private closeReport: Promise<CloseReport> | null = null;
@@ -124,13 +137,40 @@ export class DualWrite<Native = unknown> {
       metrics: this.metrics,
       delivery: resolveDeliveryOptions(options.delivery),
     };
+    this.yielder = new EventLoopYield(options.yieldEveryMs ?? 2);
+    this.guard = new IndexGuard(
+      {
+        relational: options.relational as RelationalStore,
+        vector: options.vector,
+        clock: this.clock,
+        events: this.events,
+        embedderId: options.embedder?.id ?? null,
+        afterRepair: () => this.strategy.afterCommit([]),
+        onMisbound: (error) => {
+          this.strategy.pause();
+          this.events.emit('drain-error', { error: `delivery stopped: ${error.message}` });
+        },
+        onVerified: () => {
+          if (!this.userPaused) this.strategy.resume();
+        },
+      },
+      { binding: options.indexBinding ?? 'verify', driftCheck: options.driftCheck ?? {} },
+    );
   }
 
-  /** Initialises the relational schema and starts the strategy (recovering abandoned work). */
+  /**
+   * Initialises the relational schema, binds (or verifies) the vector index, and starts the strategy
+   * (recovering abandoned work) and the drift checks.
+   * @throws {IndexBindingError} when the source of truth is bound to another index or embedder.
+   */
   async open(): Promise<this> {
     if (this.state !== 'new') return this;
     await this.relational.init();
+    await this.guard.open();
     await this.strategy.start(this.context);
+    // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one).
+    if (this.guard.unverified) this.strategy.pause();
+    this.guard.start();
     this.state = 'open';
     return this;
   }
@@ -163,7 +203,7 @@ export class DualWrite<Native = unknown> {
       });
     const changes: Change[] = records.map((r, i) => ({
       op: 'put',
-      record: validateRecord(r, this.vector.dimension, `records[${i}]`, this.limits),
+      record: validateRecord(r, this.vector.dimension, `records[${i}]`, this.limits, this.keyProblem),
     }));
     return this.write(changes);
   }
@@ -215,7 +255,7 @@ export class DualWrite<Native = unknown> {
           put: (record) =>
             write({
               op: 'put',
-              record: validateRecord(record, this.vector.dimension, 'record', this.limits),
+              record: validateRecord(record, this.vector.dimension, 'record', this.limits, this.keyProblem),
             }),
           delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
         });
@@ -247,11 +287,14 @@ export class DualWrite<Native = unknown> {
     const hits = await this.vector.query(embedding, { k: Math.min(1000, k * 2 + 10), filter });
     const records = await this.relational.getRecords(hits.map((h) => h.id));
     const out: SearchHit[] = [];
+    const seen = new Set<string>();
     for (const hit of hits) {
       const rec = records.get(hit.id);
-      if (!rec || !matchesFilter(rec.metadata, filter)) continue;
+      // one hit per id, the closest: an index that ended up with two rows of an id must not show it twice
+      if (!rec || seen.has(hit.id) || !matchesFilter(rec.metadata, filter)) continue;
       const stale = rec.version !== hit.version;
       if (stale && policy === 'drop') continue;
+      seen.add(hit.id);
       out.push({
         id: hit.id,
         score: hit.score,
@@ -277,12 +320,20 @@ export class DualWrite<Native = unknown> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const started = this.clock.now();
     await Promise.allSettled([...this.activeWrites]);
+    // A repair running here enqueues its entries now; they count as accepted before this flush.
+    await this.guard.settled();
+    const since = this.clock.now();
     this.strategy.requestFlush(true);
     try {
       for (;;) {
         const s = await this.relational.outboxStats(this.clock.now());
-        if (s.oldestPendingAt === null || s.oldestPendingAt > started)
-          return { pending: s.depth, deadLetters: s.deadLetters, durationMs: this.clock.now() - started };
+        if (s.oldestPendingAt === null || s.oldestPendingAt > since)
+          return {
+            pending: s.depth,
+            deadLetters: s.deadLetters,
+            indexDrift: await this.guard.drift(),
+            durationMs: this.clock.now() - started,
+          };
         const left = started + timeoutMs - this.clock.now();
         if (left <= 0) throw new TimeoutError(`flush (${s.depth} pending)`, timeoutMs);
         await this.strategy.waitForProgress(Math.min(left, 50));
@@ -322,6 +373,7 @@ export class DualWrite<Native = unknown> {
           if (!(error instanceof TimeoutError)) throw error;
         }
       }
+      await this.guard.stop();
       await this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) });
     }
     const s = await this.relational.outboxStats(this.clock.now());
@@ -349,7 +401,20 @@ export class DualWrite<Native = unknown> {
       oldestPendingAgeMs: o.oldestPendingAt === null ? 0 : Math.max(0, now - o.oldestPendingAt),
       paused: s.paused,
       backendDown: s.backendDown,
+      indexDrift: await this.guard.drift(),
     };
+  }
+
+  /**
+   * Runs the index checks now (identity against the binding, row count against the records that claim
+   * to be synced, and the sampled reconcile when `driftCheck.sampleRate > 0`), waits for any repair they
+   * start to enqueue its repairs, and returns the drift still recorded (`null` when none).
+   */
+  async checkIndex(): Promise<IndexDrift | null> {
+    this.assertOpen();
+    await this.guard.check();
+    await this.guard.settled();
+    return this.guard.drift();
   }
 
   /** Where a record stands between the two stores. See {@link SyncStatus}. */
@@ -359,8 +424,19 @@ export class DualWrite<Native = unknown> {
     if (entry) return statusFromEntry(entry);
     const rec = (await this.relational.getRecords([id], { includeDeleted: true })).get(id);
     if (!rec) return { id, state: 'absent' };
-    if (rec.syncedVersion === rec.version)
+    if (rec.syncedVersion === rec.version) {
+      // The index itself is in question (replaced, emptied): "synced" cannot be claimed until repaired.
+      const drift = await this.guard.drift();
+      if (drift)
+        return {
+          id,
+          state: 'drifted',
+          version: rec.version,
+          syncedVersion: rec.syncedVersion,
+          reason: drift.reason,
+        };
       return { id, state: 'synced', version: rec.version, deleted: rec.deleted };
+    }
     return { id, state: 'drifted', version: rec.version, syncedVersion: rec.syncedVersion };
   }
 
@@ -408,15 +484,21 @@ export class DualWrite<Native = unknown> {
 
   /** Pauses delivery; writes are still accepted into the outbox. */
   pause(): void {
+    this.userPaused = true;
     this.strategy.pause();
   }
 
-  /** Resumes delivery. */
+  /** Resumes delivery (unless the index is still being verified, see `indexBinding`). */
   resume(): void {
-    this.strategy.resume();
+    this.userPaused = false;
+    if (!this.guard.unverified) this.strategy.resume();
   }
 
   private async write(changes: Change[]): Promise<WriteResult[]> {
+    if (this.yielder.due()) {
+      this.metrics.writerYields++;
+      await this.yielder.turn();
+    }
     return this.track(async () => {
       await this.admit();
       if (changes.length === 0) return [];
@@ -434,6 +516,9 @@ export class DualWrite<Native = unknown> {
       this.activeWrites.delete(p);
     }
   }
+
+  /** The vector store's own metadata key rule, if it has one. */
+  private readonly keyProblem = (key: string): string | undefined => this.vector.metadataKeyProblem?.(key);
 
   private assertOpen(): void {
     if (this.state === 'new') throw new ClosedError('dualwrite (not opened: use createDualWrite)');

@@ -14,6 +14,27 @@ export interface DualwriteEventMap {
   'backend-up': { downForMs: number };
   /** An internal step failed (e.g. acknowledging a delivery); work is retried, nothing is lost. */
   'drain-error': { error: string };
+  /**
+   * The index no longer matches what the source of truth says it holds (dropped and recreated, emptied,
+   * duplicated rows, drift found by a sampled check). A full repair reconcile starts at once; until it
+   * has enqueued its repairs, `syncStatus` reports such records `drifted` and `stats().indexDrift` is set.
+   */
+  'index-drift': { reason: string; since: number };
+  /** The repair reconcile started by an `index-drift` finished; its repairs are in the outbox. */
+  'index-repaired': {
+    reason: string;
+    missing: number;
+    stale: number;
+    orphans: number;
+    duplicates: number;
+    repairsEnqueued: number;
+  };
+  /**
+   * The index held versions higher than the source of truth's (a database restored from a backup, a
+   * reset sequence): the source's sequence moved past `indexVersion` and the `ids` were rewritten at
+   * fresh versions so the version fence lets them through.
+   */
+  'version-regression': { ids: string[]; indexVersion: number };
 }
 
 /** Name of an observability event. */

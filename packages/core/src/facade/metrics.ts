@@ -18,6 +18,12 @@ export interface SyncMetrics {
   embeddingCacheHits: number;
   /** sync-2pc compensations (vector restored after a failed commit). */
   compensations: number;
+  /** Upserts the index's version fence refused (it held a newer version); released and redelivered. */
+  fenced: number;
+  /** Deliveries dropped before writing because their lease was lost (another worker owns the entry). */
+  leasesLost: number;
+  /** Times a writer yielded to the event loop so delivery, timers and I/O could run. */
+  writerYields: number;
 }
 
 /** A zeroed {@link SyncMetrics}. */
@@ -32,5 +38,8 @@ export function createMetrics(): SyncMetrics {
     embeddedTexts: 0,
     embeddingCacheHits: 0,
     compensations: 0,
+    fenced: 0,
+    leasesLost: 0,
+    writerYields: 0,
   };
 }

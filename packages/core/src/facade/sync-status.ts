@@ -3,8 +3,9 @@
  * - `synced`: the index holds `version` (for a delete: the vector is gone).
  * - `pending`: an outbox entry will deliver `version`; `lastError` says why earlier attempts failed.
  * - `dead-lettered`: delivery gave up; `error` is the reason; `requeueDeadLetters` retries it.
- * - `drifted`: no entry is pending but the index is not known to hold the current version; `reconcile()`
- *   repairs it.
+ * - `drifted`: no entry is pending but the index is not known to hold the current version — or the index
+ *   itself was found replaced, emptied or otherwise out of step and is being repaired (`reason` says
+ *   why); `reconcile()` repairs it.
  * - `absent`: no record and nothing pending (never written, or deleted and synced).
  */
 export type SyncStatus =
@@ -18,5 +19,12 @@ export type SyncStatus =
       lastError: string | null;
     }
   | { id: string; state: 'dead-lettered'; version: number; attempts: number; error: string }
-  | { id: string; state: 'drifted'; version: number; syncedVersion: number | null }
+  | {
+      id: string;
+      state: 'drifted';
+      version: number;
+      syncedVersion: number | null;
+      /** Set when the whole index is in question (see `stats().indexDrift`), not just this record. */
+      reason?: string;
+    }
   | { id: string; state: 'absent' };

@@ -1,6 +1,14 @@
-import type { VectorHit, VectorIdPage, VectorQueryOptions, VectorStore } from '../contracts/vector-store.js';
+import type {
+  UpsertOptions,
+  UpsertReport,
+  VectorHit,
+  VectorIdPage,
+  VectorQueryOptions,
+  VectorStore,
+} from '../contracts/vector-store.js';
 import { BackendUnavailableError, PermanentBackendError, TransientBackendError } from '../errors.js';
 import type { VectorRecord } from '../record/types.js';
+import { optionalCapabilities } from './optional-capabilities.js';
 
 /** One recorded call to the wrapped store's write methods. */
 export interface VectorCall {
@@ -28,7 +36,19 @@ export class FaultyVectorStore implements VectorStore {
   /** Random source for `failureRate`. */
   random: () => number = Math.random;
 
-  constructor(readonly inner: VectorStore) {}
+  /** The inner store's, when it has one (latency and outages apply). */
+  declare readonly identity?: VectorStore['identity'];
+  /** The inner store's, when it has one (latency and outages apply). */
+  declare readonly maxVersion?: VectorStore['maxVersion'];
+  /** The inner store's, when it has one. */
+  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+
+  constructor(readonly inner: VectorStore) {
+    Object.assign(
+      this,
+      optionalCapabilities(inner, () => this.delayAndCheckDown()),
+    );
+  }
 
   get name(): string {
     return this.inner.name;
@@ -38,6 +58,9 @@ export class FaultyVectorStore implements VectorStore {
   }
   get maxBatchSize(): number {
     return this.inner.maxBatchSize;
+  }
+  get versionFence(): boolean {
+    return this.inner.versionFence === true;
   }
 
   /** Fails the next `count` write calls with `error()` (default: a transient 500). */
@@ -71,12 +94,12 @@ export class FaultyVectorStore implements VectorStore {
     return this.calls.filter((c) => (!op || c.op === op) && (options.includeFailed || !c.failed)).length;
   }
 
-  async upsert(records: readonly VectorRecord[]): Promise<void> {
+  async upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
     await this.gate(
       'upsert',
       records.map((r) => r.id),
     );
-    await this.inner.upsert(records);
+    return this.inner.upsert(records, options);
   }
 
   async delete(ids: readonly string[]): Promise<void> {

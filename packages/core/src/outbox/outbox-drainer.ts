@@ -5,6 +5,7 @@ import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
 import { type DeliveryItem, planDelivery } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
+import { rebaseFencedDeliveries } from './fenced-deliveries.js';
 
 /** How the drainer groups deliveries. */
 export interface DrainerOptions {
@@ -202,16 +203,43 @@ export class OutboxDrainer {
     for (const { lease, error } of planned.undeliverable)
       await this.handleFailure([lease], error, 'permanent');
     if (this.options.mode === 'single') {
-      for (const item of planned.items) await this.sendAndSettle([item]);
+      for (const item of planned.items) {
+        const [held] = await this.stillHeld([item]);
+        if (held) await this.sendAndSettle([held]);
+      }
     } else if (planned.items.length > 0) {
-      await this.sendAndSettle(planned.items);
+      const held = await this.stillHeld(planned.items);
+      if (held.length > 0) await this.sendAndSettle(held);
     }
+  }
+
+  /**
+   * A delivery must not write with a lease it no longer holds: another worker may have delivered a newer
+   * state meanwhile. Leases with less than half their time left (a slow embedder, a long batch, a
+   * starved event loop) are renewed first; those that cannot be renewed were lost and are dropped.
+   */
+  private async stillHeld(items: DeliveryItem[]): Promise<DeliveryItem[]> {
+    const { relational, clock, delivery } = this.ctx;
+    const now = clock.now();
+    if (items.every((i) => i.lease.leaseUntil - now > delivery.leaseMs / 2)) return items;
+    const leaseUntil = now + delivery.leaseMs;
+    const held = new Set(
+      await relational.renewOutbox(
+        items.map((i) => i.lease),
+        leaseUntil,
+      ),
+    );
+    const kept = items.filter((i) => held.has(i.lease.recordId));
+    for (const item of kept) item.lease.leaseUntil = leaseUntil;
+    if (kept.length < items.length) this.ctx.metrics.leasesLost += items.length - kept.length;
+    return kept;
   }
 
   /** Sends items in as few vector calls as possible; on failure splits to isolate the culprit. */
   private async sendAndSettle(items: DeliveryItem[]): Promise<void> {
+    let fenced: string[];
     try {
-      await this.send(items);
+      fenced = await this.send(items);
     } catch (error) {
       const failure = await this.classify(error, true);
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
@@ -227,16 +255,38 @@ export class OutboxDrainer {
       );
       return;
     }
-    await this.acknowledge(items);
+    if (fenced.length > 0) items = await this.settleFenced(items, new Set(fenced));
+    if (items.length > 0) await this.acknowledge(items);
   }
 
-  private send(items: DeliveryItem[]): Promise<void> {
+  /** Stale deliveries go to the index through its version fence (where it has one). */
+  private send(items: DeliveryItem[]): Promise<string[]> {
     return applyToVector(
       this.ctx.vector,
       this.ctx.metrics,
       items.flatMap((i) => (i.op === 'upsert' ? [i.record] : [])),
       items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : [])),
+      { ifNewer: true },
     );
+  }
+
+  /**
+   * Items the version fence refused are never acknowledged (their state is not in the index): records the
+   * index is ahead of are rewritten at a fresh version, then every refused lease is released uncharged
+   * so the entry's current version is delivered next. Returns the items that did reach the index.
+   */
+  private async settleFenced(items: DeliveryItem[], fenced: ReadonlySet<string>): Promise<DeliveryItem[]> {
+    const refused = items.filter(
+      (i): i is Extract<DeliveryItem, { op: 'upsert' }> => i.op === 'upsert' && fenced.has(i.lease.recordId),
+    );
+    this.ctx.metrics.fenced += refused.length;
+    await rebaseFencedDeliveries(this.ctx, refused);
+    await this.ctx.relational.releaseOutbox(
+      refused.map((i) => i.lease),
+      this.ctx.clock.now(),
+    );
+    this.wake(refused.length);
+    return items.filter((i) => !refused.includes(i as Extract<DeliveryItem, { op: 'upsert' }>));
   }
 
   private async acknowledge(items: DeliveryItem[]): Promise<void> {

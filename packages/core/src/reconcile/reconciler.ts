@@ -30,6 +30,15 @@ export interface ReconcileReport {
   stale: number;
   /** Vectors whose record is deleted or unknown. */
   orphans: number;
+  /**
+   * Extra rows of ids the index holds more than once (a backend without unique keys, written
+   * concurrently). Repaired by deleting every row of the id and re-delivering its current state.
+   */
+  duplicates: number;
+  /** Rows in the index as its `count()` reports them (`'full'` mode), or `null` in `'sample'` mode. */
+  indexRows: number | null;
+  /** Distinct ids listed from the index (`'full'` mode), or `null` in `'sample'` mode. */
+  distinctIds: number | null;
   /** Repairs enqueued (0 in dry-run). */
   repairsEnqueued: number;
   /** Wall time, ms. */
@@ -38,10 +47,12 @@ export interface ReconcileReport {
 
 /**
  * Compares the vector index (read from the index itself, never from bookkeeping) with the source of
- * truth and classifies every difference as missing, stale or orphan. Repairs go through the outbox: the
- * drainer applies each id's *current* state, so reconciling while writes continue cannot undo a newer
- * write. Two passes, both paged: SQL `(id, version)` → index versions (missing, stale, tombstone orphans);
- * index ids → SQL (orphans of unknown ids).
+ * truth and classifies every difference as missing, stale, orphan or duplicate. Repairs go through the
+ * outbox: the drainer applies each id's *current* state, so reconciling while writes continue cannot undo
+ * a newer write. Two passes, both paged: SQL `(id, version)` → index versions (missing, stale, tombstone
+ * orphans); index ids → SQL (orphans of unknown ids, and ids listed more than once: duplicates, found on
+ * every page whatever the sample). In `'full'` mode the index's row count is also checked against the
+ * distinct ids it listed, so duplicates are found even where a backend's listing hides them.
  */
 export async function reconcile(
   relational: RelationalStore,
@@ -63,6 +74,9 @@ export async function reconcile(
     missing: 0,
     stale: 0,
     orphans: 0,
+    duplicates: 0,
+    indexRows: null,
+    distinctIds: null,
     repairsEnqueued: 0,
     durationMs: 0,
   };
@@ -112,22 +126,40 @@ export async function reconcile(
     if (page.length < pageSize) break;
   }
 
+  const indexRowsBefore = mode === 'full' ? await vector.count() : null;
+  let distinct = 0;
+  let previous: string | undefined;
+  const duplicated = new Set<string>();
   let cursor: string | undefined;
   for (;;) {
     const page = await vector.listIds({ cursor, limit: pageSize });
+    for (const item of page.items) {
+      if (item.id === previous) {
+        report.duplicates++;
+        duplicated.add(item.id);
+      } else distinct++;
+      previous = item.id;
+    }
     if (random() < rate && page.items.length > 0) {
       report.checkedVectors += page.items.length;
-      const rows = await relational.getRecords(
-        page.items.map((i) => i.id),
-        { includeDeleted: true },
-      );
+      const ids = [...new Set(page.items.map((i) => i.id))];
+      const rows = await relational.getRecords(ids, { includeDeleted: true });
       // Tombstoned ids were counted in the first pass; only unknown ids are new orphans here.
-      const unknown = await notQueued(page.items.filter((i) => !rows.has(i.id)).map((i) => i.id));
+      const unknown = await notQueued(ids.filter((id) => !rows.has(id)));
       report.orphans += unknown.length;
       await repair(unknown);
     }
     if (page.nextCursor === undefined) break;
     cursor = page.nextCursor;
+  }
+  if (indexRowsBefore !== null) {
+    report.indexRows = indexRowsBefore;
+    report.distinctIds = distinct;
+  }
+  if (duplicated.size > 0 && !dryRun) {
+    // Every row of the id goes, then its current state is delivered once: the index converges to one row.
+    await vector.delete([...duplicated]);
+    report.repairsEnqueued += await relational.enqueueRepairs([...duplicated], clock.now());
   }
   report.durationMs = clock.now() - started;
   return report;

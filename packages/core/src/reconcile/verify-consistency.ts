@@ -13,13 +13,15 @@ export interface ConsistencyReport {
   stale: number;
   /** Vectors whose record is deleted or unknown. */
   orphans: number;
+  /** Extra rows of ids the index holds more than once (`vectors` counts every row). */
+  duplicates: number;
   /** Up to 20 example ids per class, for error messages. */
-  examples: { lost: string[]; stale: string[]; orphans: string[] };
+  examples: { lost: string[]; stale: string[]; orphans: string[]; duplicates: string[] };
 }
 
 /**
  * Read-only check that the index equals the source of truth exactly: every live record is indexed at its
- * current version and nothing else is. Pages through both sides (`pageSize` ids at a time), so memory is
+ * current version, once, and nothing else is. Pages through both sides (`pageSize` ids at a time), so memory is
  * bounded. Unlike `reconcile`, it counts pending deliveries as differences: call it after `flush`.
  */
 export async function verifyConsistency(
@@ -33,9 +35,10 @@ export async function verifyConsistency(
     lost: 0,
     stale: 0,
     orphans: 0,
-    examples: { lost: [], stale: [], orphans: [] },
+    duplicates: 0,
+    examples: { lost: [], stale: [], orphans: [], duplicates: [] },
   };
-  const note = (cls: 'lost' | 'stale' | 'orphans', id: string) => {
+  const note = (cls: 'lost' | 'stale' | 'orphans' | 'duplicates', id: string) => {
     report[cls]++;
     if (report.examples[cls].length < 20) report.examples[cls].push(id);
   };
@@ -55,9 +58,14 @@ export async function verifyConsistency(
     if (page.length < pageSize) break;
   }
   let cursor: string | undefined;
+  let previous: string | undefined;
   for (;;) {
     const page = await vector.listIds({ cursor, limit: pageSize });
     report.vectors += page.items.length;
+    for (const item of page.items) {
+      if (item.id === previous) note('duplicates', item.id);
+      previous = item.id;
+    }
     if (page.items.length > 0) {
       const rows = await relational.getRecords(page.items.map((i) => i.id));
       for (const item of page.items) if (!rows.has(item.id)) note('orphans', item.id);

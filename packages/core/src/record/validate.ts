@@ -22,10 +22,26 @@ export function validateId(id: unknown, field = 'id', limits: RecordLimits = DEF
   return id;
 }
 
+/** Largest finite float32, 3.4028234663852886e38. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /**
- * Validates an embedding against the collection dimension.
+ * Largest magnitude {@link validateEmbedding} accepts for a component of a `dimension`-d embedding:
+ * `sqrt(float32 max / dimension)`, so that no dot product or squared norm a backend computes in float32
+ * can overflow to Infinity or NaN (Chroma answered such a vector's queries with `null`s). For 384
+ * dimensions that is about 9.4e17: far beyond any real embedding, far below what float64 allows.
+ */
+export function maxEmbeddingComponent(dimension: number): number {
+  return Math.sqrt(FLOAT32_MAX / Math.max(1, dimension));
+}
+
+/**
+ * Validates an embedding against the collection dimension. Values are checked as the stores keep them,
+ * rounded to float32: `1e39` is finite in float64 but Infinity in float32, and is refused here rather
+ * than stored as Infinity and dead-lettered at delivery.
  * @throws {DimensionMismatchError} when the length differs from `dimension`.
- * @throws {ValidationError} when it is not an array or holds NaN, ±Infinity or a non-number.
+ * @throws {ValidationError} when it is not an array, holds NaN, ±Infinity or a non-number, or a component
+ *   whose magnitude exceeds {@link maxEmbeddingComponent}.
  */
 export function validateEmbedding(embedding: unknown, dimension: number, field = 'embedding'): number[] {
   if (
@@ -36,6 +52,7 @@ export function validateEmbedding(embedding: unknown, dimension: number, field =
     throw new ValidationError(field, `must be an array of numbers, got ${describe(embedding)}`);
   const values = embedding as ArrayLike<unknown>;
   if (values.length !== dimension) throw new DimensionMismatchError(field, dimension, values.length);
+  const bound = maxEmbeddingComponent(dimension);
   const out = new Array<number>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -43,21 +60,32 @@ export function validateEmbedding(embedding: unknown, dimension: number, field =
       throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describe(v)}`, {
         limit: 'finite number',
       });
+    if (Math.abs(Math.fround(v)) > bound)
+      throw new ValidationError(`${field}[${i}]`, `is ${v}, too large for float32 distance math`, {
+        limit: `|value| <= ${bound.toPrecision(3)} (sqrt(float32 max / ${dimension}))`,
+      });
     out[i] = v;
   }
   return out;
 }
 
 /**
+ * Says why a backend cannot store a metadata key (see `VectorStore.metadataKeyProblem`), or `undefined`.
+ */
+export type MetadataKeyCheck = (key: string) => string | undefined;
+
+/**
  * Validates flat metadata.
+ * @param keyProblem - the vector store's own key rule, if it has one (e.g. Chroma reserves `$`/`#`).
  * @throws {ValidationError} naming the key when a value is `null`, an array, an object, a non-finite
- *   number or `undefined`; when a key is empty, too long or reserved (`_dw*`); or when there are more
- *   than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
+ *   number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`;
+ *   or when there are more than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
  */
 export function validateMetadata(
   metadata: unknown,
   field = 'metadata',
   limits: RecordLimits = DEFAULT_LIMITS,
+  keyProblem?: MetadataKeyCheck,
 ): Metadata {
   if (metadata === undefined) return {};
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
@@ -78,6 +106,8 @@ export function validateMetadata(
     if (key.startsWith(RESERVED_METADATA_PREFIX))
       throw new ValidationError(path, `keys starting with "${RESERVED_METADATA_PREFIX}" are reserved`);
     if (LONE_SURROGATE.test(key)) throw new ValidationError(path, 'key contains a lone UTF-16 surrogate');
+    const problem = keyProblem?.(key);
+    if (problem !== undefined) throw new ValidationError(path, problem);
     if (typeof value === 'string') {
       if (LONE_SURROGATE.test(value)) throw new ValidationError(path, 'contains a lone UTF-16 surrogate');
       valid.push([key, value]);
@@ -137,6 +167,7 @@ export function validateRecord(
   dimension: number,
   field = 'record',
   limits: RecordLimits = DEFAULT_LIMITS,
+  keyProblem?: MetadataKeyCheck,
 ): ValidRecord {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     throw new ValidationError(field, `must be an object, got ${describe(input)}`);
@@ -146,7 +177,7 @@ export function validateRecord(
     text: validateText(r.text, `${field}.text`, limits),
     embedding:
       r.embedding === undefined ? undefined : validateEmbedding(r.embedding, dimension, `${field}.embedding`),
-    metadata: validateMetadata(r.metadata, `${field}.metadata`, limits),
+    metadata: validateMetadata(r.metadata, `${field}.metadata`, limits, keyProblem),
   };
 }
 
@@ -155,4 +186,17 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'number') return String(value);
   return typeof value;
+}
+
+/**
+ * Validates a key of `RelationalStore.getMeta` / `setMeta`: 1..200 characters.
+ * @throws {ValidationError} naming `key` otherwise.
+ */
+export function validateMetaKey(key: unknown, component = 'core'): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 200)
+    throw new ValidationError('key', `must be a string of 1..200 characters, got ${describe(key)}`, {
+      component,
+      limit: '1..200 characters',
+    });
+  return key;
 }

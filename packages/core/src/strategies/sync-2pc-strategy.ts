@@ -176,9 +176,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
 
   /**
    * Commits the records and removes the intents in one transaction. A record a concurrent writer moved
-   * past our version, an intent recovery already rolled back, an id with an outbox entry (a worker may be
-   * delivering an older state concurrently) or with another writer's intent gets an outbox entry so the
-   * index converges to the record's current state. (A tombstone is never purged while an intent for its
+   * past our version (or committed at all since our prepare), an intent recovery already rolled back, an id
+   * with an outbox entry (a worker may be delivering an older state concurrently) or with another writer's
+   * intent gets an outbox entry so the index converges to the record's current state. (A tombstone is never purged while an intent for its
    * record exists, so "moved past our version" also sees a newer delete.)
    */
   private async commit(active: readonly PreparedWrite[], options: { deferred: boolean }): Promise<void> {
@@ -193,9 +193,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
           continue;
         }
         // A worker delivering an older state of this id, or another sync-2pc writer of it, may land after
-        // our vector write: re-deliver the current state instead of claiming the index holds ours.
+        // our vector write: re-deliver the current state instead of claiming the index holds ours. That
+        // includes a writer that committed since our prepare (the record moved) and whose entry was
+        // delivered *and* acknowledged in between: its delivery may have landed after our vector write.
+        const movedSincePrepare = (current?.version ?? null) !== (plan.previous?.version ?? null);
         const raced =
           contended ||
+          movedSincePrepare ||
           (await tx.getOutboxEntry(plan.id)) !== undefined ||
           (await tx.countIntents(plan.id)) > 0;
         const synced = ours && !options.deferred && !raced;

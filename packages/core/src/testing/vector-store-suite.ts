@@ -664,6 +664,65 @@ export const vectorStoreChecks = {
         await expectCode(`${what} after close`, 'CLOSED', call);
     });
   },
+
+  /**
+   * A version fence (stores with `versionFence`): `ifNewer` never replaces a higher stored version and
+   * reports the ids it skipped; equal and higher versions are written; without `ifNewer` the write is
+   * unconditional. Stores without a fence write unconditionally whatever the option says.
+   */
+  async versionFenceKeepsNewerRowsAndReportsSkips(factory) {
+    await withStore(factory, async (store) => {
+      const p = idPrefix();
+      const [a, b, c] = [`${p}a`, `${p}b`, `${p}c`];
+      await store.upsert([rec(a, { version: 10 }), rec(b, { version: 10 })]);
+      const stale = rec(a, { version: 5, text: 'stale' });
+      const report = await store.upsert(
+        [stale, rec(b, { version: 10, text: 'same' }), rec(c, { version: 1 })],
+        {
+          ifNewer: true,
+        },
+      );
+      const versions = await store.getVersions([a, b, c]);
+      if (store.versionFence) {
+        expect(report?.fenced, 'the fence reports exactly the stale id').toEqual([a]);
+        expect(versions.get(a), 'the newer version stays').toBe(10);
+      } else {
+        expect(versions.get(a), 'no fence: the write is unconditional').toBe(5);
+      }
+      expect(versions.get(b), 'an equal version is rewritten (redelivery)').toBe(10);
+      expect(versions.get(c), 'a new id is inserted').toBe(1);
+      await store.upsert([stale]);
+      expect((await store.getVersions([a])).get(a), 'without ifNewer the write is unconditional').toBe(5);
+      expect(await store.count(), 'one row per id').toBe(3);
+    });
+  },
+
+  /**
+   * `identity()` (when present) names the backend, an absolute location, the collection and dimension,
+   * and is stable between calls; `maxVersion()` (when present) is the highest stored version.
+   */
+  async identityAndMaxVersionDescribeTheIndex(factory) {
+    await withStore(factory, async (store) => {
+      if (store.maxVersion) {
+        expect(await store.maxVersion(), 'empty index').toBeNull();
+        const p = idPrefix();
+        await store.upsert([
+          rec(`${p}a`, { version: 7 }),
+          rec(`${p}b`, { version: 42 }),
+          rec(`${p}c`, { version: 3 }),
+        ]);
+        expect(await store.maxVersion()).toBe(42);
+      }
+      if (!store.identity) return;
+      const first = await store.identity();
+      expect(first.backend).toBe(store.name);
+      expect(first.dimension).toBe(store.dimension);
+      expect(typeof first.location === 'string' && first.location.length > 0).toBe(true);
+      expect(typeof first.collection === 'string' && first.collection.length > 0).toBe(true);
+      expect(first.instanceId === null || typeof first.instanceId === 'string').toBe(true);
+      expect(await store.identity(), 'stable between calls').toEqual(first);
+    });
+  },
 } satisfies Record<string, VectorStoreCheck>;
 
 /** Name of one check in {@link vectorStoreChecks}. */

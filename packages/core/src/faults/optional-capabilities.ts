@@ -1,0 +1,37 @@
+import type { VectorStore } from '../contracts/vector-store.js';
+
+/** The optional members of {@link VectorStore} a wrapper passes through. */
+export type OptionalVectorCapabilities = Pick<VectorStore, 'identity' | 'maxVersion' | 'metadataKeyProblem'>;
+
+/**
+ * The optional capabilities of `inner`, bound to it, for a wrapper store to expose as its own (present
+ * exactly when `inner` has them, so callers' feature checks see the truth). `before` runs ahead of each
+ * async call (a wrapper's latency or outage injection).
+ *
+ * @example
+ * ```ts
+ * class Wrapper implements VectorStore {
+ *   declare readonly identity?: VectorStore['identity'];
+ *   constructor(readonly inner: VectorStore) { Object.assign(this, optionalCapabilities(inner)); }
+ * }
+ * ```
+ */
+export function optionalCapabilities(
+  inner: VectorStore,
+  before: () => Promise<void> = async () => {},
+): Partial<OptionalVectorCapabilities> {
+  const out: Partial<OptionalVectorCapabilities> = {};
+  const { identity, maxVersion, metadataKeyProblem } = inner;
+  if (identity)
+    out.identity = async () => {
+      await before();
+      return identity.call(inner);
+    };
+  if (maxVersion)
+    out.maxVersion = async () => {
+      await before();
+      return maxVersion.call(inner);
+    };
+  if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
+  return out;
+}

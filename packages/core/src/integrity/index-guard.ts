@@ -1,0 +1,291 @@
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { VectorStore } from '../contracts/vector-store.js';
+import { IndexBindingError } from '../errors.js';
+import type { DualwriteEvents } from '../facade/events.js';
+import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
+import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
+import type { Clock } from '../util/clock.js';
+import { bindIndex, INDEX_DRIFT_KEY, type IndexDrift, recordDrift } from './index-binding.js';
+
+/**
+ * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
+ * Each check compares the index's identity with the binding and its row count with the records known to
+ * be synced; with `sampleRate > 0` it also runs a sampled reconcile. Whatever it finds starts a repair.
+ */
+export interface DriftCheckOptions {
+  /** Time between checks, ms. Default 30,000. */
+  intervalMs?: number;
+  /** Share of pages a periodic sampled reconcile checks, [0, 1]; `0` skips it. Default 0 (off). */
+  sampleRate?: number;
+}
+
+/** What the guard works with. */
+export interface IndexGuardContext {
+  relational: RelationalStore;
+  vector: VectorStore;
+  clock: Clock;
+  events: DualwriteEvents;
+  /** Embedder id recorded in the binding, or `null`. */
+  embedderId: string | null;
+  /** Wakes delivery after repairs were enqueued. */
+  afterRepair: () => Promise<void>;
+  /**
+   * The index could only be checked after start (it was unreachable then) and turned out to be another
+   * one than the data is bound to: delivery must stop (the facade pauses it).
+   */
+  onMisbound: (error: IndexBindingError) => void;
+  /** The deferred check passed: delivery, held since start, may run. */
+  onVerified: () => void;
+}
+
+/**
+ * Makes sure the index dualwrite feeds is the one the source of truth is bound to, holding what it
+ * believes — trusting nothing it cannot verify:
+ *
+ * - **On open**: refuses a configuration that names another index or embedder ({@link bindIndex}); notices
+ *   an index dropped and recreated underneath (another instance id) and an index holding versions the
+ *   source never handed out (the database went back in time), and repairs both.
+ * - **Periodically**: the same identity check, a count check (the index holds fewer rows than the
+ *   records that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir)
+ *   and, when enabled, a sampled reconcile.
+ * - **Repair**: records the drift under {@link INDEX_DRIFT_KEY} (so every process reports it), emits
+ *   `index-drift`, runs a full reconcile that enqueues every difference, then clears the drift and emits
+ *   `index-repaired`. One repair at a time per process.
+ */
+export class IndexGuard {
+  private timer: NodeJS.Timeout | null = null;
+  private repairing: Promise<ReconcileReport | undefined> | null = null;
+  private checking: Promise<void> | null = null;
+  private stopped = false;
+  /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
+  private found: string | undefined;
+  /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
+  private deferred = false;
+  private readonly intervalMs: number;
+  private readonly sampleRate: number;
+
+  constructor(
+    private readonly ctx: IndexGuardContext,
+    private readonly options: { binding: 'verify' | 'rebind'; driftCheck: DriftCheckOptions | false },
+  ) {
+    const check = options.driftCheck === false ? {} : options.driftCheck;
+    this.intervalMs = check.intervalMs ?? 30_000;
+    this.sampleRate = check.sampleRate ?? 0;
+  }
+
+  /**
+   * Binds or verifies the index and checks for a regressed version sequence. Call before delivery
+   * starts; what it finds is repaired by {@link start}.
+   * @throws {IndexBindingError} when the configuration names another index or embedder (`'verify'` mode).
+   */
+  async open(): Promise<void> {
+    try {
+      await this.verifyIndex(this.options.binding);
+    } catch (error) {
+      // A vector store that is down must not stop writers from starting (the outbox holds their writes):
+      // the checks run once it answers, and a wrong index then stops delivery.
+      if (error instanceof IndexBindingError || classifyFailure(error) === 'permanent') throw error;
+      this.deferred = true;
+      this.ctx.events.emit('drain-error', { error: `index check deferred: ${errorMessage(error)}` });
+    }
+    this.found ??= (await this.drift())?.reason; // a repair another process left unfinished
+  }
+
+  /** Binding (or its check) and the version-regression check; sets {@link found}. */
+  private async verifyIndex(mode: 'verify' | 'rebind'): Promise<void> {
+    const { relational, vector, clock } = this.ctx;
+    if (vector.identity) {
+      const identity = await vector.identity();
+      const outcome = await bindIndex(
+        relational,
+        { ...identity, embedder: this.ctx.embedderId },
+        mode,
+        clock.now(),
+      );
+      if (outcome.kind !== 'bound') this.found = outcome.reason;
+    }
+    this.found ??= await this.versionRegression();
+  }
+
+  /** `true` while the index could not be checked yet (it was unreachable at open): hold delivery. */
+  get unverified(): boolean {
+    return this.deferred;
+  }
+
+  /** Starts the repair {@link open} called for, and the periodic check. */
+  start(): void {
+    if (this.found) this.startRepair(this.found);
+    this.found = undefined;
+    this.schedule();
+  }
+
+  /** The drift being repaired (by any process sharing the source of truth), or `null`. */
+  async drift(): Promise<IndexDrift | null> {
+    const raw = await this.ctx.relational.getMeta(INDEX_DRIFT_KEY);
+    if (raw === undefined) return null;
+    try {
+      return JSON.parse(raw) as IndexDrift;
+    } catch {
+      return { reason: raw, since: 0 };
+    }
+  }
+
+  /** Resolves when the repair this process runs (if any) has enqueued its repairs. */
+  async settled(): Promise<void> {
+    await this.repairing;
+  }
+
+  /** One round of checks (identity, counts, optional sample); starts a repair when anything is off. */
+  check(): Promise<void> {
+    this.checking ??= this.runCheck().finally(() => {
+      this.checking = null;
+    });
+    return this.checking;
+  }
+
+  /** Stops the periodic check and waits for a running repair. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.checking?.catch(() => {});
+    await this.repairing;
+  }
+
+  /**
+   * Records the drift and starts the full repair reconcile (unless one is running).
+   * @returns the running repair.
+   */
+  startRepair(reason: string): Promise<ReconcileReport | undefined> {
+    if (this.repairing) return this.repairing;
+    const { relational, vector, clock, events } = this.ctx;
+    const drift: IndexDrift = { reason, since: clock.now() };
+    this.repairing = (async () => {
+      try {
+        await recordDrift(relational, drift);
+        events.emit('index-drift', drift);
+        const report = await reconcile(relational, vector, clock, { mode: 'full' });
+        if (report.repairsEnqueued > 0) await this.ctx.afterRepair();
+        // Every difference is now an outbox entry: pending is what syncStatus reports from here on.
+        await relational.setMeta(INDEX_DRIFT_KEY, null);
+        events.emit('index-repaired', {
+          reason,
+          missing: report.missing,
+          stale: report.stale,
+          orphans: report.orphans,
+          duplicates: report.duplicates,
+          repairsEnqueued: report.repairsEnqueued,
+        });
+        return report;
+      } catch (error) {
+        // The drift stays recorded; the next check (or the next start) retries the repair.
+        events.emit('drain-error', { error: `index repair: ${errorMessage(error)}` });
+        return undefined;
+      } finally {
+        this.repairing = null;
+      }
+    })();
+    return this.repairing;
+  }
+
+  /** Next periodic check (a deferred verification is retried even with `driftCheck: false`). */
+  private schedule(): void {
+    if (this.stopped || (this.options.driftCheck === false && !this.deferred)) return;
+    const delay = this.deferred ? Math.min(this.intervalMs, 1_000) : this.intervalMs;
+    this.timer = setTimeout(() => {
+      this.check()
+        .catch(() => {})
+        .finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async runCheck(): Promise<void> {
+    if (this.deferred) {
+      try {
+        await this.verifyIndex(this.options.binding);
+        this.deferred = false;
+        this.ctx.onVerified();
+      } catch (error) {
+        if (!(error instanceof IndexBindingError)) return; // still unreachable: next time
+        this.deferred = false;
+        this.stopped = true;
+        this.ctx.onMisbound(error);
+        return;
+      }
+      if (this.found) this.startRepair(this.found);
+      this.found = undefined;
+    }
+    if (this.repairing) return;
+    const reason = (await this.identityChanged()) ?? (await this.countShortfall()) ?? (await this.sampled());
+    if (reason) this.startRepair(reason);
+    else {
+      const recorded = await this.drift();
+      if (recorded) this.startRepair(recorded.reason);
+    }
+  }
+
+  /** The store re-resolved its collection to another instance (dropped and recreated). */
+  private async identityChanged(): Promise<string | undefined> {
+    const { relational, vector, clock } = this.ctx;
+    if (!vector.identity) return undefined;
+    const outcome = await bindIndex(
+      relational,
+      { ...(await vector.identity()), embedder: this.ctx.embedderId },
+      'verify',
+      clock.now(),
+    ).catch((error: unknown) => ({ kind: 'replaced' as const, reason: errorMessage(error) }));
+    return outcome.kind === 'bound' ? undefined : outcome.reason;
+  }
+
+  /**
+   * Every live record without an outbox entry claims to be in the index, so the index must hold at least
+   * `live - pending - dead` rows. Counted source first, index second: a delivery in between only adds rows.
+   * A shortfall is confirmed by a second count before it is called drift (a delete delivered between the
+   * two reads can make one count short by a row or two).
+   */
+  private async countShortfall(): Promise<string | undefined> {
+    const measure = async () => {
+      const { relational, vector, clock } = this.ctx;
+      const live = await relational.countRecords();
+      const outbox = await relational.outboxStats(clock.now());
+      const claimed = live - outbox.depth - outbox.deadLetters;
+      const rows = await vector.count();
+      return { claimed, rows };
+    };
+    const first = await measure();
+    if (first.rows >= first.claimed) return undefined;
+    const second = await measure();
+    if (second.rows >= second.claimed) return undefined;
+    return `the index holds ${second.rows} rows but ${second.claimed} records claim to be synced into it`;
+  }
+
+  private async sampled(): Promise<string | undefined> {
+    if (this.sampleRate <= 0) return undefined;
+    const { relational, vector, clock } = this.ctx;
+    const report = await reconcile(relational, vector, clock, {
+      mode: 'sample',
+      sampleRate: this.sampleRate,
+      dryRun: true,
+    });
+    const found = report.missing + report.stale + report.orphans + report.duplicates;
+    if (found === 0) return undefined;
+    return `a sampled check of ${report.checkedRecords} records found ${report.missing} missing, ${report.stale} stale, ${report.orphans} orphans, ${report.duplicates} duplicates`;
+  }
+
+  /**
+   * The index holds a version the source never handed out: the source went back in time (a restore from
+   * a backup, a reset sequence). Moves the sequence past it, so new writes pass the index's version
+   * fence; the rows the index holds from the lost future are then repaired.
+   * @returns the reason to repair, or `undefined`.
+   */
+  private async versionRegression(): Promise<string | undefined> {
+    const { relational, vector, events } = this.ctx;
+    if (!vector.maxVersion) return undefined;
+    const indexVersion = await vector.maxVersion();
+    if (indexVersion === null || indexVersion <= (await relational.currentVersion())) return undefined;
+    await relational.transaction((tx) => tx.nextVersion(indexVersion));
+    events.emit('version-regression', { ids: [], indexVersion });
+    return `the index holds version ${indexVersion}, beyond the source's sequence: the source went back in time (restored from a backup?)`;
+  }
+}

@@ -1,0 +1,54 @@
+import type { StrategyContext } from '../contracts/write-strategy.js';
+import type { DeliveryItem } from './delivery-plan.js';
+
+/**
+ * Settles upserts the index's version fence left unwritten (the index holds a higher version of the id).
+ *
+ * - The record moved on meanwhile (a newer write is pending): nothing to do; that write's own entry
+ *   delivers the newer state.
+ * - The record is still at the delivered version, yet the index holds a higher one: the index remembers
+ *   versions the source of truth no longer has (restored from a backup, a reset sequence, an
+ *   uncommitted sync-2pc write). The source always wins: the record is rewritten at a fresh version above
+ *   the index's, which the fence lets through, and its entry is re-enqueued at that version.
+ *
+ * Runs in one SQL transaction. The caller releases the items' leases afterwards (never acknowledges
+ * them: their state did not reach the index). Emits `version-regression` for rewritten ids.
+ * @returns the ids rewritten at a fresh version.
+ */
+export async function rebaseFencedDeliveries(
+  ctx: StrategyContext,
+  fenced: readonly Extract<DeliveryItem, { op: 'upsert' }>[],
+): Promise<string[]> {
+  if (fenced.length === 0) return [];
+  const indexed = await ctx.vector.getVersions(fenced.map((i) => i.lease.recordId));
+  const now = ctx.clock.now();
+  let highest = 0;
+  const rebased = await ctx.relational.transaction(async (tx) => {
+    const ids: string[] = [];
+    for (const item of fenced) {
+      const id = item.lease.recordId;
+      const indexVersion = indexed.get(id);
+      const current = await tx.getRecord(id);
+      if (!current || current.version !== item.version || indexVersion === undefined) continue;
+      if (indexVersion <= current.version) continue;
+      const version = await tx.nextVersion(indexVersion);
+      await tx.writeRecord({
+        id,
+        text: current.text,
+        embedding: current.embedding,
+        metadata: current.metadata,
+        version,
+        deleted: current.deleted,
+        contentHash: current.contentHash,
+        syncedVersion: null,
+        now,
+      });
+      await tx.enqueue(id, version, current.deleted ? 'delete' : 'upsert', now);
+      highest = Math.max(highest, indexVersion);
+      ids.push(id);
+    }
+    return ids;
+  });
+  if (rebased.length > 0) ctx.events.emit('version-regression', { ids: rebased, indexVersion: highest });
+  return rebased;
+}

@@ -1,0 +1,501 @@
+/**
+ * The index never silently diverges from the source of truth. Each block is one way it did, found by trying
+ * the library as a hostile user would, on real SQLite, LanceDB and a local Chroma server:
+ *
+ * 1. duplicate rows: two LanceDB handles (or processes) inserting one new id at once;
+ * 2. a replaced or emptied index: the collection dropped and recreated, or emptied in place, under a live
+ *    handle, while everything still said `synced`;
+ * 3. starved and stale deliveries: a tight `await put()` loop that never let delivery run; a delivery
+ *    that lost its lease writing an older version over a newer one; a source that went back in time;
+ * 4. input accepted at `put` that a backend can never store.
+ */
+import { copyFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChromaVectorStore } from '@dualwrite/chroma';
+import {
+  createDualWrite,
+  type DualWrite,
+  type DualwriteEventMap,
+  FaultyVectorStore,
+  HashingEmbedder,
+  IndexBindingError,
+  STRATEGY_NAMES,
+  type StrategyConfig,
+  ValidationError,
+  verifyConsistency,
+} from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { connect } from '@lancedb/lancedb';
+import { ChromaClient } from 'chromadb';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { runSiblingWriters } from '../src/sibling-writers.js';
+import { TracingVectorStore } from '../src/tracing-vector-store.js';
+import { DIM, expectConverged, FAST, rec, rejection, tempDir, waitFor } from './helpers.js';
+
+const open: DualWrite[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const dw of open.splice(0)) await dw.close({ drain: false, timeoutMs: 2_000 }).catch(() => {});
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function dir(prefix: string): Promise<string> {
+  const t = await tempDir(prefix);
+  cleanups.push(t.remove);
+  return t.dir;
+}
+
+async function facade(
+  options: Omit<Parameters<typeof createDualWrite>[0], 'strategy' | 'embedder'> & {
+    strategy?: StrategyConfig;
+  },
+): Promise<DualWrite> {
+  const dw = await createDualWrite({
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    delivery: FAST,
+    driftCheck: false,
+    ...options,
+    strategy: options.strategy ?? 'batch',
+  });
+  open.push(dw);
+  return dw;
+}
+
+function collect<E extends keyof DualwriteEventMap>(dw: DualWrite, event: E): DualwriteEventMap[E][] {
+  const seen: DualwriteEventMap[E][] = [];
+  dw.events.on(event, (p) => seen.push(p));
+  return seen;
+}
+
+/** Deletes a Chroma collection behind the store's back (as an operator or another tool would). */
+async function dropChromaCollection(url: string, name: string): Promise<void> {
+  const u = new URL(url);
+  const client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: false });
+  await client.deleteCollection({ name });
+}
+
+describe('1. one row per id', () => {
+  it('two LanceDB handles inserting the same new id at once store one row (10 races)', async () => {
+    for (let trial = 0; trial < 10; trial++) {
+      const uri = join(await dir('dw-dup-'), 'lance');
+      const s1 = await LanceDbVectorStore.open({ uri, dimension: 2 });
+      const s2 = await LanceDbVectorStore.open({ uri, dimension: 2 });
+      await Promise.all([
+        s1.upsert([{ id: 'x', embedding: [1, 0], text: 'a', metadata: {}, version: 1 }]),
+        s2.upsert([{ id: 'x', embedding: [0, 1], text: 'b', metadata: {}, version: 2 }]),
+      ]);
+      expect(await s1.count(), `trial ${trial}`).toBe(1);
+      await s1.close();
+      await s2.close();
+    }
+  });
+
+  it('two processes writing the same 20 ids through sync-2pc leave 20 rows, and search shows each id once', async () => {
+    const base = await dir('dw-dup-procs-');
+    const sqlitePath = join(base, 'source.db');
+    const lanceUri = join(base, 'lance');
+    const ids = Array.from({ length: 20 }, (_, i) => `same-${i}`);
+    const acks = await runSiblingWriters({
+      sqlitePath,
+      vector: { kind: 'lancedb', uri: lanceUri },
+      dimension: DIM,
+      strategy: 'sync-2pc',
+      ids,
+    });
+    expect(acks).toEqual([20, 20]);
+
+    const relational = new SqliteRelationalStore({ path: sqlitePath });
+    const vector = await LanceDbVectorStore.open({ uri: lanceUri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    const report = await expectConverged(dw, relational, vector);
+    expect(report.duplicates).toBe(0);
+    expect(await vector.count(), 'rows = distinct ids = live records').toBe(20);
+    const hits = await dw.search('same', { k: 20 });
+    expect(new Set(hits.map((h) => h.id)).size).toBe(hits.length);
+  });
+
+  it('reconcile counts duplicate rows, repairs them to one row per id, and search never shows an id twice', async () => {
+    const base = await dir('dw-dup-repair-');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const uri = join(base, 'lance');
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    for (let i = 0; i < 10; i++) await dw.put(rec(`d-${i}`, `duplicate test ${i}`));
+    await dw.flush();
+    // A writer without the primary key (an old adapter, another tool) appends second rows of three ids.
+    const db = await connect(uri);
+    const raw = await db.openTable('dualwrite');
+    const copies = (await raw.query().where("id IN ('d-1', 'd-4', 'd-7')").toArray()) as Record<
+      string,
+      unknown
+    >[];
+    await raw.add(copies.map((row) => ({ ...row, vector: Array.from(row.vector as ArrayLike<number>) })));
+    raw.close();
+    db.close();
+    expect(await vector.count()).toBe(13);
+
+    const hits = await dw.search('duplicate test', { k: 10 });
+    expect(new Set(hits.map((h) => h.id)).size, 'search shows each id once').toBe(hits.length);
+    const dry = await dw.reconcile({ dryRun: true });
+    expect(dry).toMatchObject({ duplicates: 3, indexRows: 13, distinctIds: 10, repairsEnqueued: 0 });
+    expect((await verifyConsistency(relational, vector)).duplicates).toBe(3);
+    const fixed = await dw.reconcile();
+    expect(fixed.duplicates).toBe(3);
+    expect(fixed.repairsEnqueued).toBe(3);
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(10);
+    expect((await verifyConsistency(relational, vector)).duplicates).toBe(0);
+  });
+});
+
+describe('2. a replaced or emptied index is noticed and repaired', () => {
+  it('Chroma: a collection dropped and recreated under a live handle → drift reported honestly, then repaired', async () => {
+    const url = inject('chromaUrl');
+    const collection = `replaced-${Date.now()}`;
+    const relational = new SqliteRelationalStore({ path: join(await dir('dw-replaced-'), 'source.db') });
+    const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+    const dw = await facade({ relational, vector, strategy: 'async-queue' });
+    const drifts = collect(dw, 'index-drift');
+    const repaired = collect(dw, 'index-repaired');
+    for (let i = 0; i < 30; i++) await dw.put(rec(`r-${i}`, `replaced collection record ${i}`));
+    await expectConverged(dw, relational, vector);
+    expect((await dw.syncStatus('r-0')).state).toBe('synced');
+
+    await dropChromaCollection(url, collection);
+    // The next call re-resolves the name: a new, empty collection — and the search is silently empty.
+    expect(await vector.count()).toBe(0);
+    dw.pause(); // hold delivery, so the drift state can be observed before repairs land
+    const drift = await dw.checkIndex();
+    expect(drifts).toHaveLength(1);
+    expect(drifts[0]!.reason).toMatch(/another instance/);
+    expect(drift, 'repairs enqueued: the drift is turned into outbox entries').toBeNull();
+    expect(repaired[0]).toMatchObject({ missing: 30, repairsEnqueued: 30 });
+    expect((await dw.syncStatus('r-0')).state, 'no longer claims synced').toBe('pending');
+    expect((await dw.stats()).outboxDepth).toBe(30);
+    dw.resume();
+    await expectConverged(dw, relational, vector);
+    expect(await dw.search('replaced collection record', { k: 30 })).toHaveLength(30);
+  });
+
+  it('an index emptied in place (same instance) is found by the count check and refilled', async () => {
+    const base = await dir('dw-emptied-');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM });
+    const dw = await facade({ relational, vector });
+    for (let i = 0; i < 25; i++) await dw.put(rec(`e-${i}`));
+    await expectConverged(dw, relational, vector);
+    await vector.delete(Array.from({ length: 25 }, (_, i) => `e-${i}`));
+    const drifts = collect(dw, 'index-drift');
+    await dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/holds 0 rows but 25 records claim/);
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(25);
+  });
+
+  it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {
+    const base = await dir('dw-drift-state-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.put(rec('s-1'));
+    await dw.flush();
+    await relational.setMeta('index-drift', JSON.stringify({ reason: 'seen elsewhere', since: 1 }));
+    expect(await dw.syncStatus('s-1')).toMatchObject({ state: 'drifted', reason: 'seen elsewhere' });
+    expect((await dw.stats()).indexDrift).toMatchObject({ reason: 'seen elsewhere' });
+    await dw.checkIndex(); // finds the recorded drift and repairs it
+    expect((await dw.stats()).indexDrift).toBeNull();
+    await dw.flush();
+    expect((await dw.syncStatus('s-1')).state).toBe('synced');
+  });
+
+  it('LanceDB: a table dropped and recreated while the app was down is repaired on the next start', async () => {
+    const base = await dir('dw-lance-replaced-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    let dw = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
+    });
+    for (let i = 0; i < 12; i++) await dw.put(rec(`l-${i}`));
+    await dw.close({ drain: true });
+    const db = await connect(uri);
+    await db.dropTable('dualwrite');
+    db.close();
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    dw = await facade({ relational, vector });
+    await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(12);
+  });
+
+  it('a process configured with another collection or embedder refuses to start, naming both', async () => {
+    const url = inject('chromaUrl');
+    const collection = `bound-${Date.now()}`;
+    const path = join(await dir('dw-binding-'), 'source.db');
+    const first = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await ChromaVectorStore.open({ url, collection, dimension: DIM }),
+    });
+    await first.put(rec('b-1'));
+    await first.flush();
+    const error = await rejection(
+      createDualWrite({
+        relational: new SqliteRelationalStore({ path }),
+        vector: await ChromaVectorStore.open({ url, collection: `${collection}-other`, dimension: DIM }),
+        strategy: 'batch',
+        driftCheck: false,
+      }),
+    );
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect(error.fields).toEqual(['collection']);
+    expect(error.message).toContain(collection);
+    expect(error.message).toContain(`${collection}-other`);
+    const embedderError = await rejection(
+      createDualWrite({
+        relational: new SqliteRelationalStore({ path }),
+        vector: await ChromaVectorStore.open({ url, collection, dimension: DIM }),
+        embedder: {
+          id: 'another-model',
+          dimension: DIM,
+          maxBatchSize: 10,
+          embed: async (t) => t.map(() => []),
+        },
+        strategy: 'batch',
+        driftCheck: false,
+      }),
+    );
+    expect(embedderError).toBeInstanceOf(IndexBindingError);
+    expect((embedderError as unknown as IndexBindingError).fields).toEqual(['embedder']);
+  });
+});
+
+describe('2b. an index that is down at start', () => {
+  it('does not stop writers from starting; the binding is checked once it answers, and a wrong one stops delivery', async () => {
+    const base = await dir('dw-down-at-start-');
+    const path = join(base, 'source.db');
+    const first = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri: join(base, 'lance-a'), table: 'a', dimension: DIM }),
+    });
+    await first.put(rec('down-1'));
+    await first.close({ drain: true });
+
+    // Same data, configured with another table, whose store is down while the process starts.
+    const other = new FaultyVectorStore(
+      await LanceDbVectorStore.open({ uri: join(base, 'lance-b'), table: 'b', dimension: DIM }),
+    );
+    other.setDown(true);
+    const errors: string[] = [];
+    const dw = await createDualWrite({
+      relational: new SqliteRelationalStore({ path }),
+      vector: other,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'batch',
+      delivery: FAST,
+      driftCheck: false,
+    });
+    open.push(dw);
+    dw.events.on('drain-error', ({ error }) => errors.push(error));
+    expect((await dw.stats()).paused, 'delivery is held until the index is checked').toBe(true);
+    await dw.put(rec('down-2')); // accepted into the outbox
+    other.setDown(false);
+    await waitFor(() => errors.some((e) => e.startsWith('delivery stopped')), 5_000, 'the deferred check');
+    expect(errors.find((e) => e.startsWith('delivery stopped'))).toMatch(
+      /collection: bound "a", configured "b"/,
+    );
+    expect((await dw.stats()).paused, 'nothing is delivered into the wrong index').toBe(true);
+    expect(await other.count()).toBe(0);
+  });
+});
+
+describe('2c. the right index down at start', () => {
+  it('delivery waits for the check, then drains once the index answers', async () => {
+    const base = await dir('dw-down-ok-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    const first = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
+    });
+    await first.put(rec('ok-1'));
+    await first.close({ drain: true });
+    const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const faulty = new FaultyVectorStore(real);
+    faulty.setDown(true);
+    const relational = new SqliteRelationalStore({ path });
+    const dw = await facade({ relational, vector: faulty });
+    await dw.put(rec('ok-2'));
+    faulty.setDown(false);
+    await expectConverged(dw, relational, real);
+    expect((await dw.stats()).paused).toBe(false);
+  });
+});
+
+describe('3. delivery keeps pace, and a late delivery never overwrites a newer one', () => {
+  it('a tight `await put()` loop does not starve delivery or timers in the same process', async () => {
+    const base = await dir('dw-starve-');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM });
+    const dw = await facade({
+      relational,
+      vector,
+      strategy: { name: 'batch', maxBatchSize: 200, maxDelayMs: 20 },
+    });
+    const embedding = Array.from({ length: DIM }, (_, i) => (i + 1) / DIM);
+    let delivered = 0;
+    dw.events.on('synced', ({ items }) => {
+      delivered += items.length;
+    });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    let puts = 0;
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) await dw.put({ id: `t-${puts++ % 500}`, text: `tight ${puts}`, embedding });
+    clearInterval(timer);
+    const deliveredDuringLoop = delivered;
+    expect(puts).toBeGreaterThan(1_000);
+    expect(ticks, 'a 10 ms timer fired during the loop').toBeGreaterThan(10);
+    expect(deliveredDuringLoop, 'delivery ran during the loop').toBeGreaterThan(0);
+    expect((await dw.stats()).writerYields).toBeGreaterThan(0);
+    await expectConverged(dw, relational, vector);
+  });
+
+  it('a delivery that lost its lease mid-call cannot put an older version over a newer one', async () => {
+    const base = await dir('dw-stale-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    // Worker A: its first vector call is held until B has delivered a newer version of the same id.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let heldCalls = 0;
+    let indexAfterStaleCall: Promise<number | undefined> | undefined;
+    const realA = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const gated = new TracingVectorStore(realA, {
+      gate: async (op) => {
+        if (op === 'upsert' && heldCalls++ === 0) await held;
+      },
+      onCall: (call) => {
+        if (call.op === 'upsert' && indexAfterStaleCall === undefined)
+          indexAfterStaleCall = realA.getVersions(['x']).then((m) => m.get('x'));
+      },
+    });
+    const delivery = { ...FAST, leaseMs: 300 };
+    // One worker: while it is held, no other worker of A re-claims the expired entry.
+    const a = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: gated,
+      strategy: { name: 'async-queue', concurrency: 1 },
+      delivery,
+    });
+    const first = await a.put(rec('x', 'old state'));
+    await waitFor(() => heldCalls === 1, 5_000, 'A holding its delivery');
+    // A's lease expires; B (another process would do the same) writes and delivers a newer state.
+    const relationalB = new SqliteRelationalStore({ path });
+    const vectorB = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const b = await facade({ relational: relationalB, vector: vectorB, strategy: 'async-queue', delivery });
+    await new Promise((r) => setTimeout(r, 400));
+    const second = await b.put(rec('x', 'new state'));
+    await b.flush();
+    expect((await vectorB.getVersions(['x'])).get('x')).toBe(second.version);
+    release();
+    await waitFor(() => indexAfterStaleCall !== undefined, 5_000, 'the stale call to land');
+    expect(first.version).toBeLessThan(second.version!);
+    expect(await indexAfterStaleCall, 'the newer version survived the late delivery').toBe(second.version);
+    await expectConverged(b, relationalB, vectorB);
+    const [hit] = await b.search('new state', { k: 1 });
+    expect(hit?.text).toBe('new state');
+  });
+
+  it('a source restored from a backup (versions went back) is detected; the index converges to it and keeps taking writes', async () => {
+    const base = await dir('dw-restore-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    const open1 = async () => {
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+      return { relational, vector, dw: await facade({ relational, vector }) };
+    };
+    let s = await open1();
+    for (let i = 0; i < 8; i++) await s.dw.put(rec(`v-${i}`, `backed up ${i}`));
+    await s.dw.close({ drain: true });
+    await copyFile(path, join(base, 'backup.db'));
+    s = await open1();
+    for (let i = 0; i < 8; i++) await s.dw.put(rec(`v-${i}`, `lost after the backup ${i}`));
+    await s.dw.close({ drain: true });
+    for (const suffix of ['', '-wal', '-shm']) await rm(`${path}${suffix}`, { force: true });
+    await copyFile(join(base, 'backup.db'), path);
+
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'batch',
+      delivery: FAST,
+      driftCheck: false,
+    });
+    open.push(dw);
+    await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
+    await expectConverged(dw, relational, vector);
+    const [hit] = await dw.search('backed up 3', { k: 1 });
+    expect(hit?.text, 'the restored state is what the index holds').toBe('backed up 3');
+    const next = await dw.put(rec('v-3', 'written after the restore'));
+    await expectConverged(dw, relational, vector);
+    expect((await vector.getVersions(['v-3'])).get('v-3')).toBe(next.version);
+  });
+});
+
+describe('4. what a backend cannot store is refused at put, under every strategy', () => {
+  const huge = (value: number) => Array.from({ length: DIM }, (_, i) => (i === 3 ? value : 0.1));
+
+  for (const strategy of STRATEGY_NAMES) {
+    it(`${strategy}: float32 overflow and Chroma's reserved or dropped metadata keys are ValidationErrors naming the field`, async () => {
+      const url = inject('chromaUrl');
+      const relational = new SqliteRelationalStore({ path: join(await dir('dw-door-'), 'source.db') });
+      const vector = await ChromaVectorStore.open({
+        url,
+        collection: `door-${strategy}-${Date.now()}`,
+        dimension: DIM,
+      });
+      const dw = await facade({ relational, vector, strategy });
+      const cases: [string, unknown, string][] = [
+        [
+          '1e39 (finite in float64, Infinity in float32)',
+          { id: 'a', text: 't', embedding: huge(1e39) },
+          'records[0].embedding[3]',
+        ],
+        [
+          'float32 max',
+          { id: 'b', text: 't', embedding: huge(3.4028234663852886e38) },
+          'records[0].embedding[3]',
+        ],
+        ['$ key', { id: 'c', text: 't', metadata: { $where: 1 } }, 'records[0].metadata.$where'],
+        ['# key', { id: 'd', text: 't', metadata: { '#tag': 'x' } }, 'records[0].metadata.#tag'],
+        [
+          '__proto__ key',
+          { id: 'e', text: 't', metadata: JSON.parse('{"__proto__": "x"}') },
+          'records[0].metadata.__proto__',
+        ],
+      ];
+      for (const [what, input, field] of cases) {
+        const error = await rejection(dw.put(input as never));
+        expect(error, what).toBeInstanceOf(ValidationError);
+        expect((error as unknown as ValidationError).field, what).toBe(field);
+      }
+      expect(await relational.getRecords(['a', 'b', 'c', 'd', 'e'], { includeDeleted: true })).toHaveProperty(
+        'size',
+        0,
+      );
+      await dw.put({ id: 'ok', text: 'fine', metadata: { dollar$: 1 } });
+      const flushed = await dw.flush();
+      expect(flushed.deadLetters).toBe(0);
+    });
+  }
+});
