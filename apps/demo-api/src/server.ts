@@ -23,7 +23,7 @@ import { opsRoutes } from './routes/ops.js';
 import { searchRoutes } from './routes/search.js';
 import { summaryRoutes } from './routes/summaries.js';
 import { syncRoutes } from './routes/sync.js';
-import { migrateSummaries } from './summaries/migrations.js';
+import { runSummaryMigrations } from './summaries/migrations.js';
 import { SummaryService } from './summaries/summary-service.js';
 import type { StoreKysely } from './summaries/table.js';
 
@@ -89,7 +89,7 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
           }
         : {}),
     });
-    await dw.relational.transaction((tx) => migrateSummaries(tx.native, backends.storage));
+    await runSummaryMigrations(dw.relational, backends.reader(), backends.storage);
     return dw;
   } catch (error) {
     await backends.vector.close().catch(() => {});

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendStartError } from '../src/backends/backend-start-error.js';
 import { loadConfig } from '../src/config/load.js';
 import { buildServer } from '../src/server.js';
-import { migrateSummaries } from '../src/summaries/migrations.js';
+import { runSummaryMigrations } from '../src/summaries/migrations.js';
 import { type Answer, type Json, type Started, startApp, summary, tempDir } from './helpers.js';
 import { STRATEGIES, strategySuite } from './strategy-suite.js';
 
@@ -180,11 +180,9 @@ describe('PostgreSQL specifics', () => {
     try {
       await Promise.all(stores.map((s) => s.init()));
       const storage = { dialect: 'postgres', schema: migrationSchema } as const;
-      const applied = await Promise.all(
-        stores.map((s) => s.transaction((tx) => migrateSummaries(tx.native, storage))),
-      );
+      const applied = await Promise.all(stores.map((s) => runSummaryMigrations(s, s.kysely, storage)));
       expect(applied.flat()).toEqual(['0001_summaries']);
-      expect(await stores[0]!.transaction((tx) => migrateSummaries(tx.native, storage))).toEqual([]);
+      expect(await runSummaryMigrations(stores[0]!, stores[0]!.kysely, storage)).toEqual([]);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }

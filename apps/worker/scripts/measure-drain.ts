@@ -43,7 +43,7 @@ async function run(workers: number): Promise<void> {
           DATABASE_URL,
           DUALWRITE_PG_SCHEMA: schema,
           DUALWRITE_DATA_DIR: dir,
-          DUALWRITE_DIM: String(DIMENSION),
+          DUALWRITE_EMBEDDING_DIMENSION: String(DIMENSION),
           DUALWRITE_STRATEGY: 'batch',
           DUALWRITE_BATCH_SIZE: String(batch),
           DUALWRITE_POLL_INTERVAL_MS: '1000',

@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { type Embedder, HashingEmbedder, type RelationalStore, type VectorStore } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
@@ -27,8 +26,12 @@ export function openRelational(config: WorkerConfig): { store: RelationalStore; 
     });
     return { store, describe: `postgres schema ${config.pgSchema}, prefix ${config.tablePrefix}` };
   }
-  mkdirSync(dirname(config.sqlitePath), { recursive: true });
-  const store = new SqliteRelationalStore({ path: config.sqlitePath, tablePrefix: config.tablePrefix });
+  // A worker only drains what writers wrote: a path to nothing is a configuration error, not an empty database.
+  const store = new SqliteRelationalStore({
+    path: config.sqlitePath,
+    tablePrefix: config.tablePrefix,
+    create: false,
+  });
   return { store, describe: `sqlite ${config.sqlitePath}` };
 }
 
@@ -57,11 +60,16 @@ export async function openVector(config: WorkerConfig): Promise<{ store: VectorS
   return { store, describe: `lancedb ${config.lancedbDir} (${config.collection})` };
 }
 
-/** Opens both stores and the embedder; closes what was opened if a later step fails. */
+/**
+ * Opens both stores and the embedder; closes what was opened if a later step fails. The source of truth
+ * is initialised first, so a missing SQLite file or an unreachable database stops the start before
+ * anything (a LanceDB directory) is created.
+ */
 export async function openBackends(config: WorkerConfig): Promise<WorkerBackends> {
   const relational = openRelational(config);
   let vector: { store: VectorStore; describe: string };
   try {
+    await relational.store.init();
     vector = await openVector(config);
   } catch (error) {
     await relational.store.close().catch(() => {});

@@ -142,7 +142,7 @@ export function workerCommand(): Command {
     )
     .addOption(
       new Option('--dim <n>', 'vector dimension (must match the index)')
-        .env('DUALWRITE_DIM')
+        .env('DUALWRITE_EMBEDDING_DIMENSION')
         .argParser(int('--dim', 1, 65_536)),
     )
     .addOption(
@@ -275,7 +275,9 @@ export function parseWorkerConfig(
   if (relational === 'postgres' && !o.databaseUrl)
     throw new WorkerConfigError('--database-url (DATABASE_URL) is required for --relational postgres');
   if (o.dim === undefined)
-    throw new WorkerConfigError('--dim (DUALWRITE_DIM) is required: the vector dimension of the index');
+    throw new WorkerConfigError(
+      '--dim (DUALWRITE_EMBEDDING_DIMENSION) is required: the vector dimension of the index',
+    );
   const dataDir = resolve(o.dataDir);
   return {
     relational,

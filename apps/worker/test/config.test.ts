@@ -30,7 +30,7 @@ describe('parseWorkerConfig', () => {
       DUALWRITE_VECTOR: 'chroma',
       CHROMA_URL: 'http://chroma:8000',
       DUALWRITE_STRATEGY: 'async-queue',
-      DUALWRITE_DIM: '384',
+      DUALWRITE_EMBEDDING_DIMENSION: '384',
       DUALWRITE_DATA_DIR: '/srv/dw',
     };
     const config = parseWorkerConfig(argv('--strategy', 'batch', '--batch-size', '500'), env, quiet);

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +77,7 @@ describe('dualwrite-worker', () => {
       const env: Record<string, string> = {
         DUALWRITE_RELATIONAL: kind,
         DUALWRITE_DATA_DIR: dir,
-        DUALWRITE_DIM: String(DIMENSION),
+        DUALWRITE_EMBEDDING_DIMENSION: String(DIMENSION),
         DUALWRITE_STRATEGY: 'batch',
         DUALWRITE_POLL_INTERVAL_MS: '60000',
         DUALWRITE_STATS_INTERVAL_MS: '0',
@@ -137,17 +138,26 @@ describe('dualwrite-worker', () => {
     });
   }
 
-  it('exits 1 with a start-failed line when the database is unreachable, 2 on bad flags', async () => {
+  it('exits 1 with a start-failed line when the database is unreachable or the SQLite file missing, 2 on bad flags', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-worker-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const down = startCli({
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
       DUALWRITE_DATA_DIR: dir,
-      DUALWRITE_DIM: '8',
+      DUALWRITE_EMBEDDING_DIMENSION: '8',
     });
-    const bad = startCli({ DUALWRITE_DIM: 'eight' });
+    const bad = startCli({ DUALWRITE_EMBEDDING_DIMENSION: 'eight' });
+    // A SQLite file that does not exist: refuse, instead of creating an empty database and draining it for ever.
+    const missing = startCli({
+      DUALWRITE_RELATIONAL: 'sqlite',
+      DUALWRITE_DATA_DIR: join(dir, 'nothing-here'),
+      DUALWRITE_EMBEDDING_DIMENSION: '8',
+    });
     expect(await down.exit).toBe(1);
     expect(down.lines.at(-1)).toMatchObject({ event: 'start-failed' });
+    expect(await missing.exit).toBe(1);
+    expect(JSON.stringify(missing.lines.at(-1))).toMatch(/does not exist and options.create is false/);
+    expect(existsSync(join(dir, 'nothing-here')), 'nothing was created').toBe(false);
     expect(await bad.exit).toBe(2);
     expect(bad.stderr()).toMatch(/--dim/);
   });

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
 /**

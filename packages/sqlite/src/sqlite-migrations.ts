@@ -1,5 +1,4 @@
-import { sql } from 'kysely';
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
 /**

@@ -14,10 +14,16 @@ export type SqliteKysely = Kysely<any>;
 /** Options of {@link SqliteRelationalStore}. Give either `path` or `database`. */
 export interface SqliteRelationalStoreOptions {
   /**
-   * Database file to open (created if missing; its directory must exist), or `':memory:'` for a private
-   * in-memory database. Required unless `database` is given.
+   * Database file to open, or `':memory:'` for a private in-memory database. Required unless `database`
+   * is given. A missing file (and its missing directories) is created unless `create` is `false`.
    */
   path?: string;
+  /**
+   * `false`: open only an existing file and fail with {@link BackendUnavailableError} naming `path`
+   * otherwise (a drain worker pointed at the wrong path must not create an empty database and drain it
+   * for ever). Default `true`.
+   */
+  create?: boolean;
   /**
    * An already open better-sqlite3 connection to use instead of opening `path`. The store sets its
    * PRAGMAs (WAL, `busy_timeout`, `synchronous = NORMAL`, `foreign_keys = ON`) on it, and does **not**
@@ -89,6 +95,7 @@ export function sqliteTableNames(prefix: string): SqliteTableNames {
 export interface ResolvedSqliteRelationalStoreOptions {
   path: string | undefined;
   database: BetterSqlite3.Database | undefined;
+  create: boolean;
   busyTimeoutMs: number;
   tablePrefix: string;
 }
@@ -141,5 +148,8 @@ export function resolveSqliteOptions(
         component,
       },
     );
-  return { path, database, busyTimeoutMs, tablePrefix };
+  const create = options.create ?? true;
+  if (typeof create !== 'boolean')
+    throw new ValidationError('options.create', `must be a boolean, got ${typeof create}`, { component });
+  return { path, database, create, busyTimeoutMs, tablePrefix };
 }

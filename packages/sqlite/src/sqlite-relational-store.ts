@@ -1,7 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   type AckOutcome,
+  BackendUnavailableError,
   type ClaimOptions,
   ClosedError,
   type OutboxAck,
@@ -37,6 +40,18 @@ import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`). */
 export const SQLITE_MAX_PAGE = 10_000;
+
+/** Creates the directory of the database file. @throws {BackendUnavailableError} when it cannot. */
+function makeParentDirectory(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (error) {
+    throw new BackendUnavailableError(`cannot create the directory of options.path ${JSON.stringify(path)}`, {
+      component: SQLITE_COMPONENT,
+      cause: error,
+    });
+  }
+}
 
 /** Which store's transaction the current async context runs in (detects calls that would deadlock). */
 const activeTransaction = new AsyncLocalStorage<SqliteRelationalStore>();
@@ -555,10 +570,18 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     if (this.#closed) throw new ClosedError('SqliteRelationalStore', { component: SQLITE_COMPONENT });
     this.#assertNotInTransaction(operation);
     if (this.#db !== undefined) return this.#db;
-    const { database, path, busyTimeoutMs } = this.#options;
+    const { database, path, busyTimeoutMs, create } = this.#options;
     let opened: Database.Database | undefined;
     try {
-      opened = database ?? new Database(path!, { timeout: busyTimeoutMs });
+      if (database === undefined && path !== ':memory:') {
+        if (create) makeParentDirectory(path!);
+        else if (!existsSync(path!))
+          throw new BackendUnavailableError(
+            `options.path ${JSON.stringify(path)} does not exist and options.create is false`,
+            { component: SQLITE_COMPONENT },
+          );
+      }
+      opened = database ?? new Database(path!, { timeout: busyTimeoutMs, fileMustExist: !create });
       const db = opened;
       db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       db.pragma('journal_mode = WAL');

@@ -1,9 +1,9 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
-import { Migrator } from 'kysely/migration';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   mapSqliteError,
@@ -108,6 +108,19 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     expect(await s.getMeta('index-binding')).toBe('{}');
   });
 
+  it('creates missing directories, or with create: false refuses a file that does not exist', async () => {
+    const nested = store({ path: join(dir, 'a', 'b', 'app.db') });
+    await nested.init();
+    expect(await nested.currentVersion()).toBe(0);
+    const missing = store({ path: join(dir, 'nope', 'app.db'), create: false });
+    await expect(missing.init()).rejects.toMatchObject({
+      code: 'BACKEND_UNAVAILABLE',
+      message: expect.stringContaining('options.create is false'),
+    });
+    const existing = store({ path: join(dir, 'a', 'b', 'app.db'), create: false });
+    await existing.init();
+  });
+
   it('uses WAL, synchronous=NORMAL, foreign_keys=ON and the busy timeout', async () => {
     const s = store({ busyTimeoutMs: 1234 });
     await s.init();
@@ -143,7 +156,8 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
   });
 
   it('reports an unopenable path as BackendUnavailableError', async () => {
-    const s = store({ path: join(dir, 'no', 'such', 'dir', 'db.sqlite') });
+    await writeFile(join(dir, 'blocker'), 'a file where a directory should be');
+    const s = store({ path: join(dir, 'blocker', 'dir', 'db.sqlite') });
     const error = await s.init().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BackendUnavailableError);
     expect(error).toMatchObject({ component: 'sqlite' });

@@ -61,7 +61,7 @@ export const AppConfigSchema = Type.Object(
         lancedbDir: Type.Optional(Type.String({ minLength: 1 })),
         /** Chroma server URL (`CHROMA_URL`). Default `http://127.0.0.1:8000`. */
         chromaUrl: Type.String({ pattern: '^https?://' }),
-        /** Table (LanceDB) or collection (Chroma) name. Default `summaries`. */
+        /** Table (LanceDB) or collection (Chroma) name. Default `dualwrite` (the worker's and LanceDbVectorStore's default too). */
         collection: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
       },
       strict,
@@ -131,7 +131,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   server: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576, logLevel: 'info' },
   dataDir: './data',
   relational: { kind: 'sqlite' },
-  vector: { kind: 'lancedb', chromaUrl: 'http://127.0.0.1:8000', collection: 'summaries' },
+  vector: { kind: 'lancedb', chromaUrl: 'http://127.0.0.1:8000', collection: 'dualwrite' },
   strategy: {
     name: 'batch',
     batchSize: 256,

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import type { RelationalStore } from '@dualwrite/core';
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { inStorage, type StoreKysely, SUMMARIES_TABLE, type SummaryStorage } from './table.js';
 
 /**
@@ -62,20 +62,36 @@ export class SummaryMigrationProvider implements MigrationProvider {
 }
 
 /**
- * Brings the service's tables up to date with Kysely's {@link Migrator}. Run it on the Kysely instance of
- * a relational-store transaction (`dw.relational.transaction((tx) => migrateSummaries(tx.native, storage))`)
- * so a failed migration leaves nothing behind. Concurrent starts serialise: on SQLite on the store's write
- * lock, on PostgreSQL on a transaction-scoped advisory lock per schema taken first (Kysely's own migration
- * lock is released before this transaction commits, so alone it would let a second instance miss the
- * first one's uncommitted tables and fail creating them again).
+ * Brings the service's tables up to date with Kysely's {@link Migrator}, safe for concurrent starts.
+ * - SQLite: in one store transaction (`BEGIN IMMEDIATE`: the write lock serialises starts, SQLite DDL is
+ *   transactional, a failed migration leaves nothing behind).
+ * - PostgreSQL: on one pooled connection holding a session-level advisory lock per schema; the Migrator
+ *   runs the pending migrations in a transaction of its own (Kysely 0.28's Migrator needs a connection,
+ *   not a transaction).
+ * @param reader - the store's Kysely (outside transactions).
  * @returns the migrations applied now.
  * @throws the migration's error.
  */
-export async function migrateSummaries(db: StoreKysely, storage: SummaryStorage): Promise<string[]> {
-  if (storage.dialect === 'postgres')
-    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`dualwrite-demo-api/migrations/${storage.schema}`}, 0))`.execute(
-      db,
-    );
+export async function runSummaryMigrations(
+  relational: RelationalStore<StoreKysely>,
+  reader: StoreKysely,
+  storage: SummaryStorage,
+): Promise<string[]> {
+  if (storage.dialect !== 'postgres')
+    return relational.transaction((tx) => migrateSummaries(tx.native, storage));
+  const key = sql`hashtextextended(${`dualwrite-demo-api/migrations/${storage.schema}`}, 0)`;
+  return reader.connection().execute(async (conn) => {
+    await sql`SELECT pg_advisory_lock(${key})`.execute(conn);
+    try {
+      return await migrateSummaries(conn, storage);
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${key})`.execute(conn);
+    }
+  });
+}
+
+/** Runs the Migrator on `db` (a transaction-bound Kysely on SQLite, a connection on PostgreSQL). */
+async function migrateSummaries(db: StoreKysely, storage: SummaryStorage): Promise<string[]> {
   const migrator = new Migrator({
     db: inStorage(db, storage),
     provider: new SummaryMigrationProvider(storage.dialect),
