@@ -25,6 +25,7 @@ export * from './errors.js';
 export {
   type CloseReport,
   createDualWrite,
+  type DeadLetter,
   DualWrite,
   type DualwriteStats,
   type FlushReport,

@@ -469,19 +469,19 @@ describe('4. what a backend cannot store is refused at put, under every strategy
         [
           '1e39 (finite in float64, Infinity in float32)',
           { id: 'a', text: 't', embedding: huge(1e39) },
-          'records[0].embedding[3]',
+          'record.embedding[3]',
         ],
         [
           'float32 max',
           { id: 'b', text: 't', embedding: huge(3.4028234663852886e38) },
-          'records[0].embedding[3]',
+          'record.embedding[3]',
         ],
-        ['$ key', { id: 'c', text: 't', metadata: { $where: 1 } }, 'records[0].metadata.$where'],
-        ['# key', { id: 'd', text: 't', metadata: { '#tag': 'x' } }, 'records[0].metadata.#tag'],
+        ['$ key', { id: 'c', text: 't', metadata: { $where: 1 } }, 'record.metadata.$where'],
+        ['# key', { id: 'd', text: 't', metadata: { '#tag': 'x' } }, 'record.metadata.#tag'],
         [
           '__proto__ key',
           { id: 'e', text: 't', metadata: JSON.parse('{"__proto__": "x"}') },
-          'records[0].metadata.__proto__',
+          'record.metadata.__proto__',
         ],
       ];
       for (const [what, input, field] of cases) {
@@ -498,4 +498,26 @@ describe('4. what a backend cannot store is refused at put, under every strategy
       expect(flushed.deadLetters).toBe(0);
     });
   }
+});
+
+describe('5. drift parked in dead letter is reported, not hidden', () => {
+  it('reconcile counts a live, dead-lettered record missing from the index; dead letters carry id', async () => {
+    const base = await dir('dw-dead-drift-');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const faulty = new FaultyVectorStore(
+      await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM }),
+    );
+    faulty.poisonId('parked');
+    const dw = await facade({ relational, vector: faulty, strategy: 'async-queue' });
+    await dw.put(rec('fine'));
+    await dw.put(rec('parked'));
+    expect((await dw.flush()).deadLetters).toBe(1);
+    const [dead] = await dw.listDeadLetters();
+    expect(dead).toMatchObject({ id: 'parked', recordId: 'parked', state: 'dead' });
+    expect(await dw.reconcile({ dryRun: true })).toMatchObject({ missing: 0, deadLettered: 1 });
+    faulty.curePoison();
+    expect(await dw.requeueDeadLetters()).toBe(1);
+    await expectConverged(dw, relational, faulty);
+    expect(await dw.reconcile({ dryRun: true })).toMatchObject({ missing: 0, deadLettered: 0 });
+  });
 });

@@ -119,7 +119,8 @@ describe.each(STRATEGY_NAMES)('LanceDB directory read-only mid-run (%s)', (strat
           { uid: 65534 },
         );
         const exit = await child.exited;
-        expect(exit.code, child.stderr).toBe(0);
+        const unhandled = child.lines.filter((l) => l.t === 'unhandled');
+        expect(exit.code, `${child.stderr}\n${JSON.stringify(unhandled)}`).toBe(0);
         const done = child.lines.find((l) => l.t === 'done');
         expect(done, child.stderr).toBeDefined();
         const s = (done as { stats: Record<string, unknown> }).stats as {

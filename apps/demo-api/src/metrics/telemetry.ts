@@ -27,6 +27,7 @@ type CumulativeKey = Exclude<
   | 'paused'
   | 'backendDown'
   | 'indexDrift'
+  | 'delivering'
 >;
 
 /** dualwrite's cumulative counters exported as Prometheus counters. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../contracts/embedder.js';
+import { ValidationError } from '../errors.js';
 
 /** Options for {@link HashingEmbedder}. */
 export interface HashingEmbedderOptions {
@@ -23,7 +24,10 @@ export class HashingEmbedder implements Embedder {
   constructor(options: HashingEmbedderOptions = {}) {
     this.dimension = options.dimension ?? 384;
     if (!Number.isInteger(this.dimension) || this.dimension < 1 || this.dimension > 65_536)
-      throw new RangeError(`[dualwrite] [hashing-embedder] dimension must be an integer in 1..65536`);
+      throw new ValidationError('dimension', `must be an integer, got ${String(this.dimension)}`, {
+        component: 'hashing-embedder',
+        limit: '1..65536',
+      });
     this.id = `hashing-v1:${this.dimension}`;
   }
 

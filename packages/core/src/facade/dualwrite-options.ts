@@ -59,6 +59,13 @@ export interface DualWriteOptions<Native = unknown> {
    */
   driftCheck?: DriftCheckOptions | false;
   /**
+   * `false`: a writer-only process — it writes records and outbox entries but starts no delivery (sync-2pc
+   * still writes the index inline); dedicated workers (`dualwrite worker`) deliver, and embed records put
+   * without an embedding. Use it for API processes next to workers, so they do not compete for claims.
+   * `flush()` then waits for the workers. Default `true`.
+   */
+  deliver?: boolean;
+  /**
    * Longest run of writes without letting the event loop turn, ms (see `EventLoopYield`): keeps a tight
    * `await put()` loop from starving delivery, timers and lease renewals in the same process. `0`
    * disables it. Default 2.

@@ -47,7 +47,15 @@ export interface DualwriteStats extends SyncMetrics {
   backendDown: boolean;
   /** A detected drift between the index and the source of truth still being repaired, or `null`. */
   indexDrift: IndexDrift | null;
+  /** `false` in a writer-only process (`deliver: false`): workers deliver its writes. */
+  delivering: boolean;
 }
+
+/** A dead-lettered change, as {@link DualWrite.listDeadLetters} lists it. */
+export type DeadLetter = OutboxEntry & {
+  /** The record's id (the same as `recordId`). */
+  id: string;
+};
 
 /** Result of {@link DualWrite.flush}. */
 export interface FlushReport {
@@ -105,6 +113,7 @@ export class DualWrite<Native = unknown> {
   private readonly yielder: EventLoopYield;
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private userPaused = false;
+  private readonly deliver: boolean;
   private activeWrites = new Set<Promise<unknown>>();
   private depthCache: { at: number; depth: number } | null = null;
   private closeReport: Promise<CloseReport> | null = null;
@@ -138,6 +147,7 @@ export class DualWrite<Native = unknown> {
       delivery: resolveDeliveryOptions(options.delivery),
     };
     this.yielder = new EventLoopYield(options.yieldEveryMs ?? 2);
+    this.deliver = options.deliver ?? true;
     this.guard = new IndexGuard(
       {
         relational: options.relational as RelationalStore,
@@ -151,7 +161,7 @@ export class DualWrite<Native = unknown> {
           this.events.emit('drain-error', { error: `delivery stopped: ${error.message}` });
         },
         onVerified: () => {
-          if (!this.userPaused) this.strategy.resume();
+          if (!this.userPaused && this.deliver) this.strategy.resume();
         },
       },
       { binding: options.indexBinding ?? 'verify', driftCheck: options.driftCheck ?? {} },
@@ -168,8 +178,9 @@ export class DualWrite<Native = unknown> {
     await this.relational.init();
     await this.guard.open();
     await this.strategy.start(this.context);
-    // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one).
-    if (this.guard.unverified) this.strategy.pause();
+    // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
+    // a writer-only process delivers nothing at all.
+    if (this.guard.unverified || !this.deliver) this.strategy.pause();
     this.guard.start();
     this.state = 'open';
     return this;
@@ -181,14 +192,16 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * Writes one record. Returns its new version (`changed: false` when the content was unchanged).
-   * @throws {ValidationError} / {@link DimensionMismatchError} naming the field; nothing is written.
+   * Writes one record — its whole new state: text, metadata and embedding (metadata not passed is gone).
+   * Returns its new version (`changed: false` when the content was unchanged).
+   * @throws {ValidationError} / {@link DimensionMismatchError} naming the field (`record.metadata.x`);
+   *   nothing is written.
    * @throws {BackpressureError} when the outbox is deeper than `backpressure.maxDepth`.
    * @throws {ClosedError} after `close()` began.
    * @throws (sync-2pc) the vector store's typed error; neither store keeps a half-write.
    */
   async put(record: RecordInput): Promise<WriteResult> {
-    return (await this.putMany([record]))[0]!;
+    return (await this.putRecords([record], () => 'record'))[0]!;
   }
 
   /**
@@ -201,10 +214,16 @@ export class DualWrite<Native = unknown> {
       throw new ValidationError('records', `has ${records.length} records`, {
         limit: `<= ${this.limits.maxBatchRecords} records`,
       });
-    const changes: Change[] = records.map((r, i) => ({
-      op: 'put',
-      record: validateRecord(r, this.vector.dimension, `records[${i}]`, this.limits, this.keyProblem),
-    }));
+    return this.putRecords(records, (i) => `records[${i}]`);
+  }
+
+  /** Validates every record (errors name `field(i)`), then writes them in one call. */
+  private putRecords(records: readonly RecordInput[], field: (i: number) => string): Promise<WriteResult[]> {
+    const changes: Change[] = records.map((r, i) => {
+      const record = validateRecord(r, this.vector.dimension, field(i), this.limits, this.keyProblem);
+      this.assertEmbeddable(record, field(i));
+      return { op: 'put', record };
+    });
     return this.write(changes);
   }
 
@@ -252,11 +271,17 @@ export class DualWrite<Native = unknown> {
         };
         return fn({
           db: tx.native,
-          put: (record) =>
-            write({
-              op: 'put',
-              record: validateRecord(record, this.vector.dimension, 'record', this.limits, this.keyProblem),
-            }),
+          put: (input) => {
+            const record = validateRecord(
+              input,
+              this.vector.dimension,
+              'record',
+              this.limits,
+              this.keyProblem,
+            );
+            this.assertEmbeddable(record, 'record');
+            return write({ op: 'put', record });
+          },
           delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
         });
       });
@@ -269,11 +294,12 @@ export class DualWrite<Native = unknown> {
    * Nearest records to an embedding or a text (text needs an embedder). Reads the index, answers from the
    * source of truth: ghosts (deleted or unknown records) are dropped; hits whose vector version differs
    * from the record's are dropped or flagged per `staleHits`.
+   * @param options.k - results wanted, 1..1000, default 10.
    * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
    */
-  async search(query: readonly number[] | string, options: SearchOptions): Promise<SearchHit[]> {
+  async search(query: readonly number[] | string, options: SearchOptions = {}): Promise<SearchHit[]> {
     this.assertOpen();
-    const { k } = options;
+    const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)
       throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
     const filter = options.filter === undefined ? undefined : validateMetadata(options.filter, 'filter');
@@ -402,6 +428,7 @@ export class DualWrite<Native = unknown> {
       paused: s.paused,
       backendDown: s.backendDown,
       indexDrift: await this.guard.drift(),
+      delivering: this.deliver,
     };
   }
 
@@ -470,9 +497,16 @@ export class DualWrite<Native = unknown> {
     return report;
   }
 
-  /** Dead letters ordered by id, `limit` per page (default 100). */
-  listDeadLetters(options: { after?: string; limit?: number } = {}): Promise<OutboxEntry[]> {
-    return this.relational.listDeadLetters({ after: options.after, limit: options.limit ?? 100 });
+  /**
+   * Dead letters ordered by id, `limit` per page (default 100). Each carries `id` (like every other
+   * facade result) and, for compatibility, the outbox's `recordId`.
+   */
+  async listDeadLetters(options: { after?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+    const entries = await this.relational.listDeadLetters({
+      after: options.after,
+      limit: options.limit ?? 100,
+    });
+    return entries.map((e) => ({ id: e.recordId, ...e }));
   }
 
   /** Moves dead letters (all, or `ids`) back to pending. Returns how many. */
@@ -488,10 +522,10 @@ export class DualWrite<Native = unknown> {
     this.strategy.pause();
   }
 
-  /** Resumes delivery (unless the index is still being verified, see `indexBinding`). */
+  /** Resumes delivery (unless the index is still being verified, or this process is writer-only). */
   resume(): void {
     this.userPaused = false;
-    if (!this.guard.unverified) this.strategy.resume();
+    if (!this.guard.unverified && this.deliver) this.strategy.resume();
   }
 
   private async write(changes: Change[]): Promise<WriteResult[]> {
@@ -515,6 +549,19 @@ export class DualWrite<Native = unknown> {
     } finally {
       this.activeWrites.delete(p);
     }
+  }
+
+  /**
+   * A record without an embedding needs an embedder somewhere: refused at the call when this process has
+   * none and delivers itself (its own drainer could only dead-letter it). A writer-only process
+   * (`deliver: false`) accepts it: the workers embed.
+   */
+  private assertEmbeddable(record: { embedding: readonly number[] | undefined }, field: string): void {
+    if (record.embedding === undefined && !this.embeddings && this.deliver)
+      throw new ValidationError(
+        `${field}.embedding`,
+        'is required: no embedder is configured and this process delivers (configure an embedder, or use deliver: false and let a worker with one embed)',
+      );
   }
 
   /** The vector store's own metadata key rule, if it has one. */

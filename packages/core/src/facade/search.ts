@@ -10,8 +10,8 @@ export type StaleHitPolicy = 'drop' | 'flag';
 
 /** Options of `DualWrite.search`. */
 export interface SearchOptions {
-  /** Results wanted, 1..1000. */
-  k: number;
+  /** Results wanted, 1..1000. Default 10. */
+  k?: number;
   /** Equality filter on metadata, checked in the index and again against the current record. */
   filter?: MetadataFilter;
   /** Default: the facade's `staleHits` option (default `'drop'`). */

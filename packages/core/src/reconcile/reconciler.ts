@@ -14,6 +14,8 @@ export interface ReconcileOptions {
   pageSize?: number;
   /** Random source for sampling. Default `Math.random`. */
   random?: () => number;
+  /** Called after every page with the ids checked so far (for progress bars). */
+  onProgress?: (progress: { checkedRecords: number; checkedVectors: number }) => void;
 }
 
 /** Counts per drift class found (and, unless dry-run, repaired through the outbox). */
@@ -35,6 +37,11 @@ export interface ReconcileReport {
    * concurrently). Repaired by deleting every row of the id and re-delivering its current state.
    */
   duplicates: number;
+  /**
+   * Differences (missing, stale or orphan) whose id is parked in dead letter: real, but not repaired here —
+   * `requeueDeadLetters` (after fixing the cause) delivers them.
+   */
+  deadLettered: number;
   /** Rows in the index as its `count()` reports them (`'full'` mode), or `null` in `'sample'` mode. */
   indexRows: number | null;
   /** Distinct ids listed from the index (`'full'` mode), or `null` in `'sample'` mode. */
@@ -75,6 +82,7 @@ export async function reconcile(
     stale: 0,
     orphans: 0,
     duplicates: 0,
+    deadLettered: 0,
     indexRows: null,
     distinctIds: null,
     repairsEnqueued: 0,
@@ -84,10 +92,15 @@ export async function reconcile(
     if (!dryRun && ids.length > 0)
       report.repairsEnqueued += await relational.enqueueRepairs(ids, clock.now());
   };
-  // An id with an outbox entry is already on its way (or parked in dead letter): not drift.
+  // An id with a pending outbox entry is already on its way: not drift. One parked in dead letter is drift
+  // the operator must resolve (counted in `deadLettered`, not repaired: a repair would replace the entry).
   const notQueued = async (ids: string[]) => {
     const out: string[] = [];
-    for (const id of ids) if (!(await relational.getOutboxEntry(id))) out.push(id);
+    for (const id of ids) {
+      const entry = await relational.getOutboxEntry(id);
+      if (!entry) out.push(id);
+      else if (entry.state === 'dead') report.deadLettered++;
+    }
     return out;
   };
 
@@ -123,6 +136,7 @@ export async function reconcile(
       }
       await repair(drift);
     }
+    options.onProgress?.({ checkedRecords: report.checkedRecords, checkedVectors: report.checkedVectors });
     if (page.length < pageSize) break;
   }
 
@@ -149,6 +163,7 @@ export async function reconcile(
       report.orphans += unknown.length;
       await repair(unknown);
     }
+    options.onProgress?.({ checkedRecords: report.checkedRecords, checkedVectors: report.checkedVectors });
     if (page.nextCursor === undefined) break;
     cursor = page.nextCursor;
   }

@@ -1,4 +1,5 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { ValidationError } from '../errors.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
@@ -25,7 +26,10 @@ export class AsyncQueueStrategy extends OutboxStrategy {
     super();
     this.concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 256)
-      throw new RangeError('[dualwrite] [async-queue] concurrency must be an integer in 1..256');
+      throw new ValidationError('concurrency', `must be an integer, got ${String(this.concurrency)}`, {
+        component: 'async-queue',
+        limit: '1..256',
+      });
   }
 
   protected drainerOptions(_ctx: StrategyContext): DrainerOptions {

@@ -1,4 +1,5 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { ValidationError } from '../errors.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
@@ -30,10 +31,24 @@ export class BatchStrategy extends OutboxStrategy {
     this.maxDelayMs = options.maxDelayMs ?? 50;
     this.concurrency = options.concurrency ?? 1;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1)
-      throw new RangeError('[dualwrite] [batch] maxBatchSize must be a positive integer');
-    if (!(this.maxDelayMs >= 0)) throw new RangeError('[dualwrite] [batch] maxDelayMs must be >= 0 ms');
+      throw new ValidationError(
+        'maxBatchSize',
+        `must be a positive integer, got ${String(this.maxBatchSize)}`,
+        {
+          component: 'batch',
+          limit: 'integer >= 1',
+        },
+      );
+    if (!(this.maxDelayMs >= 0))
+      throw new ValidationError('maxDelayMs', `must be >= 0 ms, got ${String(this.maxDelayMs)}`, {
+        component: 'batch',
+        limit: '>= 0 ms',
+      });
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 64)
-      throw new RangeError('[dualwrite] [batch] concurrency must be an integer in 1..64');
+      throw new ValidationError('concurrency', `must be an integer, got ${String(this.concurrency)}`, {
+        component: 'batch',
+        limit: '1..64',
+      });
   }
 
   protected drainerOptions(ctx: StrategyContext): DrainerOptions {

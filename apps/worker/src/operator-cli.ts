@@ -1,0 +1,266 @@
+import {
+  createDualWrite,
+  type DualWrite,
+  type RelationalStore,
+  readBinding,
+  type VectorStore,
+  verifyConsistency,
+} from '@dualwrite/core';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { openBackends } from './backends.js';
+import { parseWorkerConfig, type WorkerConfig, WorkerConfigError } from './config.js';
+import { runCli } from './run-cli.js';
+
+/** Where the operator CLI writes; `isTTY` turns on the reconcile progress bar. */
+export interface OperatorIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTTY?: boolean;
+}
+
+/** The operator's flags, taken out of the command line before the shared backend flags are parsed. */
+interface OperatorFlags {
+  json: boolean;
+  dryRun: boolean;
+  limit: number;
+  after: string | undefined;
+  ids: string[];
+}
+
+const USAGE = `Usage: dualwrite <command> [options]
+
+Commands (every command takes the worker's backend flags and environment: see \`dualwrite worker --help\`):
+  worker                     run the drain loop (what dualwrite-worker does)
+  status                     outbox depth, lag, dead letters, index binding and drift
+  reconcile [--dry-run]      compare the index with the source of truth; enqueue repairs unless --dry-run
+  dead-letters list          list dead letters (--limit N, --after ID)
+  dead-letters requeue       move dead letters back to pending (all, or --id ID ...)
+  verify                     check the index equals the source of truth; exit 1 when it does not
+
+Options of the operator commands:
+  --json                     one JSON document on stdout instead of tables
+`;
+
+/**
+ * `dualwrite <command>`: runs the drain worker, or inspects and repairs the queue from a shell (status,
+ * reconcile, dead letters, verify), over the same configuration as the worker. The inspecting commands open
+ * the facade without delivery (`deliver: false`) and without an embedder: they never deliver or embed.
+ * @returns the exit code: 0 success; 1 a backend failed, or `verify` found differences; 2 usage errors.
+ */
+export async function runOperatorCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: OperatorIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
+): Promise<number> {
+  const [node = 'node', script = 'dualwrite', command, ...rest] = argv;
+  if (command === 'worker') return runCli([node, 'dualwrite worker', ...rest], env);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const sub = command === 'dead-letters' ? rest.shift() : undefined;
+  if (command === 'dead-letters' && sub !== 'list' && sub !== 'requeue') {
+    io.err(`dualwrite dead-letters: expected "list" or "requeue", got ${JSON.stringify(sub)}\n`);
+    return 2;
+  }
+  if (!['status', 'reconcile', 'verify', 'dead-letters'].includes(command)) {
+    io.err(`dualwrite: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  let flags: OperatorFlags;
+  let config: WorkerConfig;
+  try {
+    const split = operatorFlags(rest);
+    flags = split.flags;
+    config = parseWorkerConfig([node, `${script} ${command}`, ...split.rest], env, {
+      writeOut: io.out,
+      writeErr: io.err,
+    });
+  } catch (error) {
+    if (error instanceof WorkerConfigError) {
+      if (error.exitCode !== 0) io.err(`dualwrite ${command}: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+
+  let dw: DualWrite;
+  let relational: RelationalStore;
+  let vector: VectorStore;
+  try {
+    const backends = await openBackends(config);
+    relational = backends.relational;
+    vector = backends.vector;
+    dw = await createDualWrite({
+      relational,
+      vector,
+      strategy: config.strategy,
+      deliver: false,
+      driftCheck: false,
+    });
+  } catch (error) {
+    io.err(`dualwrite ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  try {
+    switch (command) {
+      case 'status':
+        return await status(dw, relational, flags, io);
+      case 'reconcile':
+        return await reconcileCommand(dw, relational, vector, flags, io);
+      case 'verify':
+        return await verify(relational, vector, flags, io);
+      default:
+        return sub === 'list' ? await listDeadLetters(dw, flags, io) : await requeue(dw, flags, io);
+    }
+  } catch (error) {
+    io.err(`dualwrite ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  } finally {
+    await dw.close({ drain: false, timeoutMs: 5_000 }).catch(() => {});
+  }
+}
+
+/** Takes `--json`, `--dry-run`, `--limit N`, `--after ID` and `--id ID` (repeatable) out of `args`. */
+function operatorFlags(args: readonly string[]): { flags: OperatorFlags; rest: string[] } {
+  const flags: OperatorFlags = { json: false, dryRun: false, limit: 100, after: undefined, ids: [] };
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s) : [arg, undefined];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new WorkerConfigError(`${name} needs a value`);
+      return v;
+    };
+    if (name === '--json') flags.json = true;
+    else if (name === '--dry-run') flags.dryRun = true;
+    else if (name === '--after') flags.after = value();
+    else if (name === '--id') flags.ids.push(value());
+    else if (name === '--limit') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1 || n > 10_000)
+        throw new WorkerConfigError(`--limit must be an integer in 1..10000, got ${JSON.stringify(args[i])}`);
+      flags.limit = n;
+    } else rest.push(arg);
+  }
+  return { flags, rest };
+}
+
+async function status(dw: DualWrite, relational: RelationalStore, flags: OperatorFlags, io: OperatorIo) {
+  const stats = await dw.stats();
+  const binding = (await readBinding(relational)) ?? null;
+  const report = {
+    relational: stats.relational,
+    vector: stats.vector,
+    outboxDepth: stats.outboxDepth,
+    inFlight: stats.inFlight,
+    deadLetters: stats.deadLetters,
+    oldestPendingAgeMs: stats.oldestPendingAgeMs,
+    indexDrift: stats.indexDrift,
+    binding,
+  };
+  if (flags.json) io.out(`${JSON.stringify(report)}\n`);
+  else {
+    const table = newTable(io);
+    table.push(
+      { 'outbox depth': String(report.outboxDepth) },
+      { 'in flight (leased)': String(report.inFlight) },
+      { 'dead letters': String(report.deadLetters) },
+      { 'oldest pending': `${(report.oldestPendingAgeMs / 1000).toFixed(1)} s` },
+      { 'index drift': report.indexDrift ? report.indexDrift.reason : 'none' },
+      {
+        'bound to': binding
+          ? `${binding.backend} "${binding.collection}" at ${binding.location} (${binding.dimension}-d, instance ${binding.instanceId ?? '-'}, embedder ${binding.embedder ?? '-'})`
+          : 'not bound yet',
+      },
+    );
+    io.out(`${table.toString()}\n`);
+  }
+  return 0;
+}
+
+async function reconcileCommand(
+  dw: DualWrite,
+  relational: RelationalStore,
+  vector: VectorStore,
+  flags: OperatorFlags,
+  io: OperatorIo,
+) {
+  const bar =
+    io.isTTY && !flags.json
+      ? new cliProgress.SingleBar(
+          { format: 'reconcile [{bar}] {value}/{total} ids', stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  bar?.start(await estimate(relational, vector), 0);
+  const report = await dw.reconcile({
+    dryRun: flags.dryRun,
+    onProgress: (p) => bar?.update(p.checkedRecords + p.checkedVectors),
+  });
+  bar?.stop();
+  if (flags.json) io.out(`${JSON.stringify(report)}\n`);
+  else {
+    const table = newTable(io, ['', flags.dryRun ? 'found (dry run)' : 'found']);
+    for (const key of [
+      'missing',
+      'stale',
+      'orphans',
+      'duplicates',
+      'deadLettered',
+      'repairsEnqueued',
+    ] as const)
+      table.push({ [key]: String(report[key]) });
+    table.push({ checked: `${report.checkedRecords} records, ${report.checkedVectors} vectors` });
+    io.out(`${table.toString()}\n`);
+  }
+  return 0;
+}
+
+/** A table for `io`: colours only on a terminal. */
+function newTable(io: OperatorIo, head?: string[]): InstanceType<typeof Table> {
+  return new Table({ ...(head ? { head } : {}), ...(io.isTTY ? {} : { style: { head: [], border: [] } }) });
+}
+
+/** Ids a full reconcile visits: records (tombstones included) plus vectors, for the progress bar. */
+async function estimate(relational: RelationalStore, vector: VectorStore): Promise<number> {
+  return (await relational.countRecords()) + (await vector.count());
+}
+
+async function verify(
+  relational: RelationalStore,
+  vector: VectorStore,
+  flags: OperatorFlags,
+  io: OperatorIo,
+) {
+  const report = await verifyConsistency(relational, vector);
+  const consistent = report.lost + report.stale + report.orphans + report.duplicates === 0;
+  if (flags.json) io.out(`${JSON.stringify({ consistent, ...report })}\n`);
+  else
+    io.out(
+      `${consistent ? 'consistent' : 'NOT consistent'}: ${report.records} live records, ${report.vectors} vectors; ` +
+        `lost ${report.lost}, stale ${report.stale}, orphans ${report.orphans}, duplicates ${report.duplicates}\n`,
+    );
+  return consistent ? 0 : 1;
+}
+
+async function listDeadLetters(dw: DualWrite, flags: OperatorFlags, io: OperatorIo) {
+  const entries = await dw.listDeadLetters({ after: flags.after, limit: flags.limit });
+  if (flags.json) io.out(`${JSON.stringify(entries)}\n`);
+  else if (entries.length === 0) io.out('no dead letters\n');
+  else {
+    const table = newTable(io, ['id', 'version', 'op', 'attempts', 'last error']);
+    for (const e of entries)
+      table.push([e.id, String(e.version), e.op, String(e.attempts), (e.lastError ?? '').slice(0, 120)]);
+    io.out(`${table.toString()}\n`);
+  }
+  return 0;
+}
+
+async function requeue(dw: DualWrite, flags: OperatorFlags, io: OperatorIo) {
+  const requeued = await dw.requeueDeadLetters(flags.ids.length > 0 ? flags.ids : undefined);
+  io.out(flags.json ? `${JSON.stringify({ requeued })}\n` : `requeued ${requeued} dead letter(s)\n`);
+  return 0;
+}

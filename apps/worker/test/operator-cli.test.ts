@@ -1,0 +1,190 @@
+/**
+ * The `dualwrite` operator CLI against real data: a data directory in the demo API's layout
+ * (`<dir>/dualwrite.sqlite`, `<dir>/lancedb`, table `dualwrite`) and a PostgreSQL schema. An application
+ * process writes records (one of them poisoned, so it is dead-lettered); `status`, `dead-letters list`,
+ * `reconcile --dry-run` and `verify` report what is there; `dead-letters requeue` and a worker fix it; `verify`
+ * then exits 0. The commands run in-process (`runOperatorCli`), and once as the real bin.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  createDualWrite,
+  FaultyVectorStore,
+  HashingEmbedder,
+  PermanentBackendError,
+  type RelationalStore,
+} from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { PostgresRelationalStore } from '@dualwrite/postgres';
+import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runOperatorCli } from '../src/operator-cli.js';
+
+const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = fileURLToPath(new URL('../src/operator-main.ts', import.meta.url));
+const DATABASE_URL = process.env.DUALWRITE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DIMENSION = 8;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+
+/** Runs `dualwrite <args>` in-process; returns the exit code and what it printed. */
+async function cli(args: string[], env: NodeJS.ProcessEnv) {
+  let out = '';
+  let err = '';
+  const code = await runOperatorCli(['node', 'dualwrite', ...args], env, {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+  });
+  const json = () => JSON.parse(out) as Record<string, unknown> & unknown[];
+  return { code, out, err, json };
+}
+
+/** An application process: writes 10 records, one poisoned (the index rejects it: dead-lettered). */
+async function writeAppData(relational: RelationalStore, lanceDir: string) {
+  const faulty = new FaultyVectorStore(
+    await LanceDbVectorStore.open({ uri: lanceDir, dimension: DIMENSION }),
+  );
+  faulty.poisonId('poisoned', () => new PermanentBackendError('rejected by the index', { status: 400 }));
+  const app = await createDualWrite({
+    relational,
+    vector: faulty,
+    embedder: new HashingEmbedder({ dimension: DIMENSION }),
+    strategy: 'batch',
+    driftCheck: false,
+  });
+  for (let i = 0; i < 9; i++) await app.put({ id: `doc-${i}`, text: `document number ${i}` });
+  await app.put({ id: 'poisoned', text: 'the index rejects this one' });
+  expect((await app.flush()).deadLetters).toBe(1);
+  await app.close();
+}
+
+const backends = [
+  {
+    name: "SQLite + LanceDB (the demo API's data directory)",
+    async setup(dir: string): Promise<{ relational: RelationalStore; env: Record<string, string> }> {
+      const relational = new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') });
+      return { relational, env: { DUALWRITE_RELATIONAL: 'sqlite' } };
+    },
+  },
+  {
+    name: 'PostgreSQL schema + LanceDB',
+    async setup(_dir: string): Promise<{ relational: RelationalStore; env: Record<string, string> }> {
+      const schema = `dw_cli_${randomBytes(6).toString('hex')}`;
+      cleanups.push(async () => {
+        const client = new pg.Client({ connectionString: DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.end();
+      });
+      const relational = new PostgresRelationalStore({ connectionString: DATABASE_URL, schema });
+      return { relational, env: { DATABASE_URL, DUALWRITE_PG_SCHEMA: schema } };
+    },
+  },
+];
+
+describe.each(backends)('dualwrite operator CLI: $name', ({ setup }) => {
+  it('status, dead-letters list, reconcile --dry-run and verify report the truth; requeue + a worker fix it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-operator-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { relational, env: backendEnv } = await setup(dir);
+    await writeAppData(relational, join(dir, 'lancedb'));
+    const env = {
+      ...process.env,
+      ...backendEnv,
+      DUALWRITE_DATA_DIR: dir,
+      DUALWRITE_EMBEDDING_DIMENSION: String(DIMENSION),
+    };
+
+    const status = await cli(['status', '--json'], env);
+    expect(status.code, status.err).toBe(0);
+    expect(status.json()).toMatchObject({
+      outboxDepth: 0, // pending only: the dead letter is parked
+      deadLetters: 1,
+      indexDrift: null,
+      binding: { backend: 'lancedb', collection: 'dualwrite', dimension: DIMENSION },
+    });
+    const human = await cli(['status'], env);
+    expect(human.out).toMatch(/dead letters\s*│\s*1/);
+
+    const dead = await cli(['dead-letters', 'list', '--json'], env);
+    expect(dead.code, dead.err).toBe(0);
+    expect(dead.json()).toMatchObject([
+      { id: 'poisoned', state: 'dead', lastError: expect.stringMatching(/rejected/) },
+    ]);
+
+    const dry = await cli(['reconcile', '--dry-run', '--json'], env);
+    expect(dry.code, dry.err).toBe(0);
+    expect(dry.json()).toMatchObject({ dryRun: true, missing: 0, deadLettered: 1, repairsEnqueued: 0 });
+
+    const before = await cli(['verify'], env);
+    expect(before.code, 'verify exits 1 while the index differs').toBe(1);
+    expect(before.out).toMatch(/NOT consistent: 10 live records, 9 vectors; lost 1/);
+
+    const requeued = await cli(['dead-letters', 'requeue', '--id', 'poisoned', '--json'], env);
+    expect(requeued.json()).toEqual({ requeued: 1 });
+    // A worker (a facade that delivers, with the embedder) drains the requeued entry.
+    const worker = await createDualWrite({
+      relational:
+        backendEnv.DATABASE_URL !== undefined
+          ? new PostgresRelationalStore({
+              connectionString: DATABASE_URL,
+              schema: backendEnv.DUALWRITE_PG_SCHEMA!,
+            })
+          : new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') }),
+      vector: await LanceDbVectorStore.open({ uri: join(dir, 'lancedb'), dimension: DIMENSION }),
+      embedder: new HashingEmbedder({ dimension: DIMENSION }),
+      strategy: 'batch',
+      driftCheck: false,
+    });
+    await worker.flush();
+    await worker.close();
+
+    const after = await cli(['verify', '--json'], env);
+    expect(after.code, after.out).toBe(0);
+    expect(after.json()).toMatchObject({ consistent: true, records: 10, vectors: 10, lost: 0 });
+  });
+});
+
+describe('dualwrite operator CLI: usage', () => {
+  it('runs as a bin; unknown commands and bad flags exit 2, a missing SQLite file exits 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-operator-usage-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', '--conditions=source', BIN, ...args], {
+        cwd: APP_ROOT,
+        env: { ...process.env, ...env },
+      }).then(
+        (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({
+          code: e.code,
+          out: e.stdout,
+          err: e.stderr,
+        }),
+      );
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/dead-letters requeue/);
+    expect((await run(['frobnicate'])).code).toBe(2);
+    expect((await run(['status', '--limit', 'x'])).code).toBe(2);
+    const missing = await run(['status'], {
+      DUALWRITE_RELATIONAL: 'sqlite',
+      DUALWRITE_DATA_DIR: join(dir, 'nothing'),
+      DUALWRITE_EMBEDDING_DIMENSION: '8',
+    });
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/does not exist/);
+  });
+});
