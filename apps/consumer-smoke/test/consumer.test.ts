@@ -30,7 +30,7 @@ const PUBLISHABLE = [
 ];
 
 /** The first ```ts block after `heading` in README.md. */
-export function extractExample(readme: string, heading: string): string {
+function extractExample(readme: string, heading: string): string {
   const start = readme.indexOf(heading);
   if (start < 0) throw new Error(`README.md has no ${JSON.stringify(heading)}`);
   const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(start));
