@@ -8,7 +8,7 @@ import {
   type VectorStore,
   verifyConsistency,
 } from '@dualwrite/core';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { SUITE_DELIVERY } from '../src/backends.js';
 
 /** Vector dimension used by the tests. */
@@ -72,4 +72,34 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
     return error as Error & Record<string, unknown>;
   }
   throw new Error('expected a rejection, but the call resolved');
+}
+
+/**
+ * Per-test resources of a test file: facades to close and temp dirs to remove after each test.
+ * Call once at module level; `track(dw)` and `dir(prefix)` register what a test opens.
+ */
+export function perTestResources() {
+  const open: DualWrite[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const dw of open.splice(0)) await dw.close({ drain: false, timeoutMs: 2_000 }).catch(() => {});
+    for (const c of cleanups.splice(0)) await c();
+  });
+  return {
+    /** Closes `dw` (without draining) after the test. */
+    track<T extends DualWrite>(dw: T): T {
+      open.push(dw);
+      return dw;
+    },
+    /** A temp dir removed after the test. */
+    async dir(prefix: string): Promise<string> {
+      const t = await tempDir(prefix);
+      cleanups.push(t.remove);
+      return t.dir;
+    },
+    /** Runs `fn` after the test. */
+    defer(fn: () => Promise<void>): void {
+      cleanups.push(fn);
+    },
+  };
 }

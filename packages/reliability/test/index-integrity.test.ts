@@ -28,23 +28,12 @@ import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { connect } from '@lancedb/lancedb';
 import { ChromaClient } from 'chromadb';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { runSiblingWriters } from '../src/sibling-writers.js';
 import { TracingVectorStore } from '../src/tracing-vector-store.js';
-import { DIM, expectConverged, FAST, rec, rejection, tempDir, waitFor } from './helpers.js';
+import { DIM, expectConverged, FAST, perTestResources, rec, rejection, waitFor } from './helpers.js';
 
-const open: DualWrite[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const dw of open.splice(0)) await dw.close({ drain: false, timeoutMs: 2_000 }).catch(() => {});
-  for (const c of cleanups.splice(0)) await c();
-});
-
-async function dir(prefix: string): Promise<string> {
-  const t = await tempDir(prefix);
-  cleanups.push(t.remove);
-  return t.dir;
-}
+const { track, dir } = perTestResources();
 
 async function facade(
   options: Omit<Parameters<typeof createDualWrite>[0], 'strategy' | 'embedder'> & {
@@ -58,7 +47,7 @@ async function facade(
     ...options,
     strategy: options.strategy ?? 'batch',
   });
-  open.push(dw);
+  track(dw);
   return dw;
 }
 
@@ -298,7 +287,7 @@ describe('2b. an index that is down at start', () => {
       delivery: FAST,
       driftCheck: false,
     });
-    open.push(dw);
+    track(dw);
     dw.events.on('drain-error', ({ error }) => errors.push(error));
     expect((await dw.stats()).paused, 'delivery is held until the index is checked').toBe(true);
     await dw.put(rec('down-2')); // accepted into the outbox
@@ -441,7 +430,7 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
       delivery: FAST,
       driftCheck: false,
     });
-    open.push(dw);
+    track(dw);
     await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
     await expectConverged(dw, relational, vector);
     const [hit] = await dw.search('backed up 3', { k: 1 });

@@ -7,7 +7,6 @@
 import { join } from 'node:path';
 import {
   createDualWrite,
-  type DualWrite,
   FaultyVectorStore,
   HashingEmbedder,
   STRATEGY_NAMES,
@@ -16,20 +15,14 @@ import {
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DIM, FAST, rec, rejection, tempDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { DIM, FAST, perTestResources, rec, rejection } from './helpers.js';
 
-const open: DualWrite[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const dw of open.splice(0)) await dw.close({ drain: false, timeoutMs: 2_000 }).catch(() => {});
-  for (const c of cleanups.splice(0)) await c();
-});
+const { track, dir } = perTestResources();
 
 async function paths() {
-  const { dir, remove } = await tempDir('dw-writer-only-');
-  cleanups.push(remove);
-  return { path: join(dir, 'source.db'), uri: join(dir, 'lance') };
+  const base = await dir('dw-writer-only-');
+  return { path: join(base, 'source.db'), uri: join(base, 'lance') };
 }
 
 describe('writer-only processes', () => {
@@ -45,7 +38,7 @@ describe('writer-only processes', () => {
         deliver: false,
         driftCheck: false,
       });
-      open.push(writer);
+      track(writer);
       for (let i = 0; i < 20; i++) await writer.put(rec(`w-${i}`, `written without an embedding ${i}`));
       await new Promise((r) => setTimeout(r, 300));
       expect(writerVector.callCount(), 'the writer made no vector write').toBe(0);
@@ -63,7 +56,7 @@ describe('writer-only processes', () => {
         delivery: FAST,
         driftCheck: false,
       });
-      open.push(worker);
+      track(worker);
       const flushed = await writer.flush({ timeoutMs: 20_000 }); // waits for the worker
       expect(flushed).toMatchObject({ pending: 0, deadLetters: 0 });
       expect(writerVector.callCount()).toBe(0);
@@ -82,7 +75,7 @@ describe('writer-only processes', () => {
         delivery: FAST,
         driftCheck: false,
       });
-      open.push(dw);
+      track(dw);
       const error = await rejection(dw.put(rec('no-embedding')));
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as unknown as ValidationError).field).toBe('record.embedding');
