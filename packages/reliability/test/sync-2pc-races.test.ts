@@ -214,6 +214,33 @@ describe('sync-2pc: two writers race on one id', () => {
     });
   });
 
+  it('a fenced delivery never rewrites a record whose sync-2pc write is between its vector write and its commit', async () => {
+    const [a, b] = await setup();
+    await a.dw.put(rec('x', 'original'));
+    await a.dw.flush();
+    // A repair entry for x is pending (reconcile found drift); both drainers held for now.
+    a.dw.pause();
+    b.dw.pause();
+    await a.vector.delete(['x']);
+    expect((await a.dw.reconcile()).repairsEnqueued).toBe(1);
+    const commitA = gate();
+    a.holdCommit = { id: 'x', until: commitA.opened, armed: false };
+    const putA = a.dw.put(rec('x', 'written by A')); // prepares v2; index ← v2; held before its commit
+    await waitFor(() => a.holdCommit === undefined, 5_000, 'A held before its commit');
+    b.dw.resume(); // B's worker delivers the repair (the committed v1): the fence refuses it (index has v2)
+    await new Promise((r) => setTimeout(r, 400));
+    // The index is ahead of the record, but A's intent is live: the record must not be rewritten.
+    expect((await b.relational.getRecords(['x'])).get('x')).toMatchObject({ text: 'original' });
+    commitA.open();
+    const rA = await putA;
+    a.dw.resume();
+    await settle(a, b);
+    // (Before the fix B rewrote x at v3 with the original text; A's commit then saw v3 > v2 and dropped its
+    // acknowledged write.)
+    expect(await a.dw.get('x')).toMatchObject({ text: 'written by A', version: rA.version });
+    expect(await verifyConsistency(a.relational, a.vector)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+  });
+
   it('an acknowledged delete is not undone by an older concurrent put (was a bug: tombstone purged under a live intent)', async () => {
     const [a, b] = await setup();
     await a.dw.put(rec('x', 'original'));

@@ -6,24 +6,30 @@ import type { DeliveryItem } from './delivery-plan.js';
  *
  * - The record moved on meanwhile (a newer write is pending): nothing to do; that write's own entry
  *   delivers the newer state.
- * - The record is still at the delivered version, yet the index holds a higher one: the index remembers
- *   versions the source of truth no longer has (restored from a backup, a reset sequence, an
- *   uncommitted sync-2pc write). The source always wins: the record is rewritten at a fresh version above
- *   the index's, which the fence lets through, and its entry is re-enqueued at that version.
+ * - The record is still at the delivered version, yet the index holds a higher one, and no sync-2pc intent
+ *   for it is live: the index remembers versions the source of truth no longer has (restored from a
+ *   backup, a reset sequence, a sync-2pc write that never committed). The source always wins: the record is
+ *   rewritten at a fresh version above the index's, which the fence lets through, and its entry is
+ *   re-enqueued at that version.
+ * - A live intent: a sync-2pc writer may be about to commit the index's version; nothing is rewritten (the
+ *   caller retries the entry after a poll interval, by when the intent has committed or expired).
  *
  * Runs in one SQL transaction. The caller releases the items' leases afterwards (never acknowledges
  * them: their state did not reach the index). Emits `version-regression` for rewritten ids.
- * @returns the ids rewritten at a fresh version.
+ * @returns `blocked`: the ids waiting for a live sync-2pc intent (everything else is due again at once:
+ *   rewritten at a fresh version, or superseded by a newer write).
  */
 export async function rebaseFencedDeliveries(
   ctx: StrategyContext,
   fenced: readonly Extract<DeliveryItem, { op: 'upsert' }>[],
-): Promise<string[]> {
-  if (fenced.length === 0) return [];
+): Promise<{ blocked: string[] }> {
+  if (fenced.length === 0) return { blocked: [] };
   const indexed = await ctx.vector.getVersions(fenced.map((i) => i.lease.recordId));
   const now = ctx.clock.now();
   let highest = 0;
+  const blocked: string[] = [];
   const rebased = await ctx.relational.transaction(async (tx) => {
+    blocked.length = 0; // the transaction may be retried
     const ids: string[] = [];
     for (const item of fenced) {
       const id = item.lease.recordId;
@@ -31,6 +37,12 @@ export async function rebaseFencedDeliveries(
       const current = await tx.getRecord(id);
       if (!current || current.version !== item.version || indexVersion === undefined) continue;
       if (indexVersion <= current.version) continue;
+      // A live sync-2pc intent means the index may hold a version that is about to commit: rewriting the
+      // record now would make that commit look superseded and lose it. Wait for the intent to resolve.
+      if ((await tx.countIntents(id)) > 0) {
+        blocked.push(id);
+        continue;
+      }
       const version = await tx.nextVersion(indexVersion);
       await tx.writeRecord({
         id,
@@ -50,5 +62,5 @@ export async function rebaseFencedDeliveries(
     return ids;
   });
   if (rebased.length > 0) ctx.events.emit('version-regression', { ids: rebased, indexVersion: highest });
-  return rebased;
+  return { blocked };
 }

@@ -279,11 +279,19 @@ export class OutboxDrainer {
     const refused = items.filter(
       (i): i is Extract<DeliveryItem, { op: 'upsert' }> => i.op === 'upsert' && fenced.has(i.lease.recordId),
     );
-    this.ctx.metrics.fenced += refused.length;
-    await rebaseFencedDeliveries(this.ctx, refused);
-    await this.ctx.relational.releaseOutbox(
-      refused.map((i) => i.lease),
-      this.ctx.clock.now(),
+    const { relational, clock, delivery, metrics } = this.ctx;
+    metrics.fenced += refused.length;
+    const blocked = new Set((await rebaseFencedDeliveries(this.ctx, refused)).blocked);
+    // Rewritten or superseded entries are due at once; one waiting for a sync-2pc intent to resolve comes
+    // back after a poll interval instead of spinning against the fence.
+    const now = clock.now();
+    await relational.releaseOutbox(
+      refused.filter((i) => !blocked.has(i.lease.recordId)).map((i) => i.lease),
+      now,
+    );
+    await relational.releaseOutbox(
+      refused.filter((i) => blocked.has(i.lease.recordId)).map((i) => i.lease),
+      now + delivery.pollIntervalMs,
     );
     this.wake(refused.length);
     return items.filter((i) => !refused.includes(i as Extract<DeliveryItem, { op: 'upsert' }>));
