@@ -13,11 +13,13 @@ import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChromaVectorStore } from '@dualwrite/chroma';
 import {
+  bindIndex,
   createDualWrite,
   type DualWrite,
   type DualwriteEventMap,
   FaultyVectorStore,
   HashingEmbedder,
+  INDEX_DRIFT_KEY,
   IndexBindingError,
   STRATEGY_NAMES,
   type StrategyConfig,
@@ -219,6 +221,39 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
     await expectConverged(dw, relational, vector);
     expect(await vector.count()).toBe(12);
+  });
+
+  it('a process that noticed a replaced index and died before repairing it leaves the repair to the next start', async () => {
+    const base = await dir('dw-replaced-crash-');
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    const first = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
+    });
+    for (let i = 0; i < 6; i++) await first.put(rec(`c-${i}`));
+    await first.close({ drain: true });
+    const db = await connect(uri);
+    await db.dropTable('dualwrite');
+    db.close();
+    // The process that notices the new instance moves the binding, then dies before its repair runs.
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const noticed = await bindIndex(
+      relational,
+      { ...(await vector.identity()), embedder: `hashing-v1:${DIM}` },
+      'verify',
+      Date.now(),
+    );
+    expect(noticed.kind).toBe('replaced');
+    expect(
+      await relational.getMeta(INDEX_DRIFT_KEY),
+      'the drift is on record before the binding moved',
+    ).toBeDefined();
+    const dw = await facade({ relational, vector });
+    await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(6);
   });
 
   it('a process configured with another collection or embedder refuses to start, naming both', async () => {

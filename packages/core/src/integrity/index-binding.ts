@@ -91,17 +91,21 @@ export async function bindIndex(
     differs.push('embedder');
   if (differs.length > 0) {
     if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...configured });
+    const reason = `rebound from ${describe(bound)} to ${describe(configured)}`;
+    await recordDrift(relational, { reason, since: now });
     await write(configured.embedder ?? bound.embedder);
-    return { kind: 'rebound', reason: `rebound from ${describe(bound)} to ${describe(configured)}` };
+    return { kind: 'rebound', reason };
   }
   const embedder = bound.embedder ?? configured.embedder;
   if (bound.instanceId !== configured.instanceId && configured.instanceId !== null) {
+    if (bound.instanceId === null) {
+      await write(embedder); // the first time this backend reports an instance
+      return { kind: 'bound' };
+    }
+    const reason = `${describe(configured)} is another instance (${bound.instanceId} → ${configured.instanceId}): it was dropped and recreated`;
+    await recordDrift(relational, { reason, since: now });
     await write(embedder);
-    if (bound.instanceId === null) return { kind: 'bound' }; // first time this backend reports an instance
-    return {
-      kind: 'replaced',
-      reason: `${describe(configured)} is another instance (${bound.instanceId} → ${configured.instanceId}): it was dropped and recreated`,
-    };
+    return { kind: 'replaced', reason };
   }
   if (embedder !== bound.embedder) await write(embedder);
   return { kind: 'bound' };
