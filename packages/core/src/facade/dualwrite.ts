@@ -17,7 +17,13 @@ import { resolveDeliveryOptions } from '../outbox/delivery-options.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import { DEFAULT_LIMITS, type RecordLimits } from '../record/limits.js';
 import type { RecordInput, StoredRecord } from '../record/types.js';
-import { validateEmbedding, validateId, validateMetadata, validateRecord } from '../record/validate.js';
+import {
+  type ValidRecord,
+  validateEmbedding,
+  validateId,
+  validateMetadata,
+  validateRecord,
+} from '../record/validate.js';
 import { createStrategy } from '../strategies/strategy-registry.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
@@ -219,11 +225,7 @@ export class DualWrite<Native = unknown> {
 
   /** Validates every record (errors name `field(i)`), then writes them in one call. */
   private putRecords(records: readonly RecordInput[], field: (i: number) => string): Promise<WriteResult[]> {
-    const changes: Change[] = records.map((r, i) => {
-      const record = validateRecord(r, this.vector.dimension, field(i), this.limits, this.keyProblem);
-      this.assertEmbeddable(record, field(i));
-      return { op: 'put', record };
-    });
+    const changes: Change[] = records.map((r, i) => ({ op: 'put', record: this.validatePut(r, field(i)) }));
     return this.write(changes);
   }
 
@@ -271,17 +273,7 @@ export class DualWrite<Native = unknown> {
         };
         return fn({
           db: tx.native,
-          put: (input) => {
-            const record = validateRecord(
-              input,
-              this.vector.dimension,
-              'record',
-              this.limits,
-              this.keyProblem,
-            );
-            this.assertEmbeddable(record, 'record');
-            return write({ op: 'put', record });
-          },
+          put: (input) => write({ op: 'put', record: this.validatePut(input, 'record') }),
           delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
         });
       });
@@ -552,16 +544,19 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * A record without an embedding needs an embedder somewhere: refused at the call when this process has
-   * none and delivers itself (its own drainer could only dead-letter it). A writer-only process
-   * (`deliver: false`) accepts it: the workers embed.
+   * Validates a record for `put` (errors name `field`), with the vector store's metadata key rules. A record
+   * without an embedding needs an embedder somewhere: refused when this process has none and delivers
+   * itself (its own drainer could only dead-letter it); a writer-only process (`deliver: false`) accepts
+   * it: the workers embed.
    */
-  private assertEmbeddable(record: { embedding: readonly number[] | undefined }, field: string): void {
+  private validatePut(input: unknown, field: string): ValidRecord {
+    const record = validateRecord(input, this.vector.dimension, field, this.limits, this.keyProblem);
     if (record.embedding === undefined && !this.embeddings && this.deliver)
       throw new ValidationError(
         `${field}.embedding`,
         'is required: no embedder is configured and this process delivers (configure an embedder, or use deliver: false and let a worker with one embed)',
       );
+    return record;
   }
 
   /** The vector store's own metadata key rule, if it has one. */
