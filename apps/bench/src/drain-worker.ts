@@ -22,7 +22,7 @@ const wallClock = () => performance.timeOrigin + performance.now();
 async function main(): Promise<void> {
   const config = parseWorkerConfig(process.argv, {});
   const logger = pino(
-    { level: config.logLevel, base: { pid: process.pid, owner: config.owner } },
+    { level: config.worker.logLevel, base: { pid: process.pid, owner: config.worker.owner } },
     pino.destination(2),
   );
   const worker = await startWorker(config, logger);

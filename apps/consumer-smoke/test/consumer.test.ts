@@ -26,6 +26,7 @@ const PUBLISHABLE = [
   'packages/lancedb',
   'packages/postgres',
   'packages/chroma',
+  'packages/config',
   'apps/worker',
 ];
 
@@ -124,9 +125,10 @@ describe('a consumer project outside the workspace', () => {
   it('the installed CLIs run: dualwrite-worker --help, dualwrite verify and status on the example data', async () => {
     const help = await sh(join(app, 'node_modules/.bin/dualwrite-worker'), ['--help']);
     expect(help.stdout).toMatch(/--database-url/);
-    const verify = await sh(join(app, 'node_modules/.bin/dualwrite'), ['verify', '--dim', '384', '--json']);
+    // No flags: the CLI's defaults (shared with every process by @dualwrite/config) are the example's paths.
+    const verify = await sh(join(app, 'node_modules/.bin/dualwrite'), ['verify', '--json']);
     expect(JSON.parse(verify.stdout)).toMatchObject({ consistent: true, records: 1, vectors: 1 });
-    const status = await sh(join(app, 'node_modules/.bin/dualwrite'), ['status', '--dim', '384', '--json']);
+    const status = await sh(join(app, 'node_modules/.bin/dualwrite'), ['status', '--json']);
     expect(JSON.parse(status.stdout)).toMatchObject({
       outboxDepth: 0,
       binding: { backend: 'lancedb', collection: 'dualwrite', embedder: 'hashing-v1:384' },

@@ -78,7 +78,12 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
       vector: backends.vector,
       embedder: backends.embedder,
       strategy: strategyConfig(config.strategy),
-      delivery: { maxAttempts: config.strategy.maxAttempts, ...hooks.delivery },
+      delivery: {
+        maxAttempts: config.strategy.maxAttempts,
+        leaseMs: config.strategy.leaseMs,
+        pollIntervalMs: config.strategy.pollIntervalMs,
+        ...hooks.delivery,
+      },
       ...(config.backpressure.maxDepth > 0
         ? {
             backpressure: {

@@ -33,6 +33,8 @@ describe('config', () => {
       kind: 'sqlite',
       sqlitePath: join(temp.dir, 'data', 'dualwrite.sqlite'),
       schema: 'public',
+      tablePrefix: 'dw_',
+      poolSize: 4,
     });
     expect(c.vector).toMatchObject({ kind: 'lancedb', lancedbDir: join(temp.dir, 'data', 'lancedb') });
     expect(c.strategy.name).toBe('batch');
@@ -80,6 +82,9 @@ describe('config', () => {
     expect(load({}, [`--config=${file}`]).server.port).toBe(4000);
     expect(load({ DUALWRITE_CONFIG: 'dw.json' }).configFile).toBe(file);
     expect(load({ DUALWRITE_CONFIG: file, PORT: '5000' }).server.port).toBe(5000);
+    // One file for the service and the worker: the service ignores the worker's section.
+    writeFileSync(file, JSON.stringify({ worker: { statsIntervalMs: 0 }, vector: { collection: 'docs' } }));
+    expect(load({}, ['--config', file]).vector.collection).toBe('docs');
   });
 
   it('names the bad key and where it came from', () => {
@@ -115,6 +120,9 @@ describe('config', () => {
     );
     expect(e.message).not.toContain('s3cret');
     expect(failure(() => load({ DUALWRITE_EMBEDDER: 'openai' })).key).toBe('embedder.baseUrl');
+    // The worker may run without an embedder; the service embeds search queries and may not.
+    e = failure(() => load({ DUALWRITE_EMBEDDER: 'none' }));
+    expect(e.message).toContain('embedder.kind (from env DUALWRITE_EMBEDDER): must be "hashing" or "openai"');
     expect(failure(() => load({ CHROMA_URL: 'localhost:8000' })).key).toBe('vector.chromaUrl');
     expect(failure(() => load({ DUALWRITE_AUTH_TOKEN: 'short' })).key).toBe('server.authToken');
   });

@@ -6,10 +6,10 @@
  * server `postgres://postgres@127.0.0.1:5432/test`), dropped at the end.
  */
 import { randomBytes } from 'node:crypto';
+import { BackendStartError } from '@dualwrite/config';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendStartError } from '../src/backends/backend-start-error.js';
 import { loadConfig } from '../src/config/load.js';
 import { buildServer } from '../src/server.js';
 import { runSummaryMigrations } from '../src/summaries/migrations.js';
@@ -94,7 +94,7 @@ describe('PostgreSQL specifics', () => {
     });
     // Status names the server, database and schema, never the credentials.
     const described = (await pg.request('GET', '/sync/status')).body.backends.relational as string;
-    expect(described).toMatch(new RegExp(`^postgres \\S+/\\S+ \\(schema ${schema}\\)$`));
+    expect(described).toMatch(new RegExp(`^postgres \\S+/\\S+ \\(schema ${schema}, prefix dw_\\)$`));
     expect(described).not.toContain('@');
   });
 

@@ -1,19 +1,18 @@
 /**
  * `@dualwrite/worker`: a standalone process that runs only the dualwrite outbox drain loop against SQLite or
- * PostgreSQL and LanceDB or Chroma. The `dualwrite-worker` bin wraps {@link runCli}.
+ * PostgreSQL and LanceDB or Chroma, and the `dualwrite` operator CLI. Configuration and backends come from
+ * `@dualwrite/config` (the same settings as every dualwrite process). The `dualwrite-worker` bin wraps
+ * {@link runCli}.
  * @packageDocumentation
  */
-export { openBackends, openRelational, openVector, type WorkerBackends } from './backends.js';
 export {
-  describeConfig,
-  EMBEDDER_KINDS,
-  LOG_LEVELS,
   parseWorkerConfig,
-  RELATIONAL_KINDS,
-  VECTOR_KINDS,
+  WORKER_SETTINGS,
   WORKER_STRATEGIES,
   type WorkerConfig,
   WorkerConfigError,
+  type WorkerConfigPurpose,
+  WorkerConfigSchema,
   workerCommand,
 } from './config.js';
 export { runCli } from './run-cli.js';

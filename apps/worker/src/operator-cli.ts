@@ -1,3 +1,4 @@
+import { openBackends } from '@dualwrite/config';
 import {
   createDualWrite,
   type DualWrite,
@@ -8,7 +9,6 @@ import {
 } from '@dualwrite/core';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
-import { openBackends } from './backends.js';
 import { parseWorkerConfig, type WorkerConfig, WorkerConfigError } from './config.js';
 import { runCli } from './run-cli.js';
 
@@ -73,10 +73,12 @@ export async function runOperatorCli(
   try {
     const split = operatorFlags(rest);
     flags = split.flags;
-    config = parseWorkerConfig([node, `${script} ${command}`, ...split.rest], env, {
-      writeOut: io.out,
-      writeErr: io.err,
-    });
+    config = parseWorkerConfig(
+      [node, `${script} ${command}`, ...split.rest],
+      env,
+      { writeOut: io.out, writeErr: io.err },
+      'inspect',
+    );
   } catch (error) {
     if (error instanceof WorkerConfigError) {
       if (error.exitCode !== 0) io.err(`dualwrite ${command}: ${error.message}\n`);
@@ -89,13 +91,13 @@ export async function runOperatorCli(
   let relational: RelationalStore;
   let vector: VectorStore;
   try {
-    const backends = await openBackends(config);
-    relational = backends.relational;
-    vector = backends.vector;
+    const backends = await openBackends(config, { create: false, applicationName: 'dualwrite-cli' });
+    relational = backends.relational.store;
+    vector = backends.vector.store;
     dw = await createDualWrite({
       relational,
       vector,
-      strategy: config.strategy,
+      strategy: config.strategy.name,
       deliver: false,
       driftCheck: false,
     });

@@ -29,7 +29,8 @@ export async function runCli(
     throw error;
   }
   const logger =
-    hooks.logger ?? pino({ level: config.logLevel, base: { pid: process.pid, owner: config.owner } });
+    hooks.logger ??
+    pino({ level: config.worker.logLevel, base: { pid: process.pid, owner: config.worker.owner } });
   const signals = hooks.signals ?? process;
 
   let worker: Awaited<ReturnType<typeof startWorker>>;

@@ -1,7 +1,7 @@
+import { openBackends, redactConfig } from '@dualwrite/config';
 import { type CloseReport, createDualWrite, type DualWrite, type VectorStore } from '@dualwrite/core';
 import type { Logger } from 'pino';
-import { openBackends } from './backends.js';
-import { describeConfig, type WorkerConfig } from './config.js';
+import type { WorkerConfig } from './config.js';
 
 /** A running drain worker. */
 export interface RunningWorker {
@@ -26,40 +26,43 @@ export interface WorkerHooks {
  * (`async-queue` or `batch`) and delivery knobs. Logs one JSON line per synced batch (`synced`, info), retry
  * (`retried`, warn), dead letter (`dead-lettered`, error), outage (`backend-down` / `backend-up`), internal
  * error (`drain-error`, error), and a `stats` line every `statsIntervalMs`.
- * @throws the stores' typed errors when a backend cannot be opened (e.g. `BackendUnavailableError`).
+ * @throws the stores' typed errors when a backend cannot be opened (e.g. `BackendUnavailableError` for a
+ *   missing SQLite file: a worker never creates one), `BackendStartError` when PostgreSQL cannot be reached.
  */
 export async function startWorker(
   config: WorkerConfig,
   logger: Logger,
   hooks: WorkerHooks = {},
 ): Promise<RunningWorker> {
-  const backends = await openBackends(config);
-  const vector = hooks.wrapVector ? hooks.wrapVector(backends.vector) : backends.vector;
+  // A worker only drains what writers wrote: a SQLite path to nothing is an error, not an empty database.
+  const backends = await openBackends(config, { create: false, applicationName: 'dualwrite-worker' });
+  const relational = backends.relational.store;
+  const vector = hooks.wrapVector ? hooks.wrapVector(backends.vector.store) : backends.vector.store;
   let dw: DualWrite;
   try {
     dw = await createDualWrite({
-      relational: backends.relational,
+      relational,
       vector,
       ...(backends.embedder ? { embedder: backends.embedder } : {}),
       strategy:
-        config.strategy === 'batch'
+        config.strategy.name === 'batch'
           ? {
               name: 'batch',
-              maxBatchSize: config.batchSize,
-              maxDelayMs: config.maxDelayMs,
-              concurrency: config.concurrency,
+              maxBatchSize: config.strategy.batchSize,
+              maxDelayMs: config.strategy.maxDelayMs,
+              concurrency: config.strategy.concurrency,
             }
-          : { name: 'async-queue', concurrency: config.concurrency },
+          : { name: 'async-queue', concurrency: config.strategy.concurrency },
       delivery: {
-        owner: config.owner,
-        pollIntervalMs: config.pollIntervalMs,
-        leaseMs: config.leaseMs,
-        maxAttempts: config.maxAttempts,
+        owner: config.worker.owner,
+        pollIntervalMs: config.strategy.pollIntervalMs,
+        leaseMs: config.strategy.leaseMs,
+        maxAttempts: config.strategy.maxAttempts,
       },
     });
   } catch (error) {
     await vector.close().catch(() => {});
-    await backends.relational.close().catch(() => {});
+    await relational.close().catch(() => {});
     throw error;
   }
 
@@ -86,7 +89,7 @@ export async function startWorker(
   dw.events.on('drain-error', (p) => logger.error({ event: 'drain-error', ...p }, 'drain step failed'));
 
   const statsTimer =
-    config.statsIntervalMs > 0
+    config.worker.statsIntervalMs > 0
       ? setInterval(() => {
           dw.stats().then(
             (s) =>
@@ -105,13 +108,13 @@ export async function startWorker(
               ),
             (error: unknown) => logger.warn({ event: 'stats-error', error: String(error) }, 'stats failed'),
           );
-        }, config.statsIntervalMs)
+        }, config.worker.statsIntervalMs)
       : undefined;
   statsTimer?.unref();
 
   logger.info(
-    { event: 'started', config: describeConfig(config), backends: backends.describe },
-    `dualwrite worker ${config.owner} draining (${config.strategy})`,
+    { event: 'started', config: redactConfig(config), backends: backends.describe },
+    `dualwrite worker ${config.worker.owner} draining (${config.strategy.name})`,
   );
 
   let stopping: Promise<CloseReport> | undefined;
@@ -120,7 +123,7 @@ export async function startWorker(
     stop() {
       stopping ??= (async () => {
         if (statsTimer) clearInterval(statsTimer);
-        const report = await dw.close({ drain: false, timeoutMs: config.shutdownTimeoutMs });
+        const report = await dw.close({ drain: false, timeoutMs: config.worker.shutdownTimeoutMs });
         logger.info({ event: 'stopped', ...report }, 'dualwrite worker stopped');
         return report;
       })();

@@ -90,7 +90,10 @@ const backends = [
         await client.end();
       });
       const relational = new PostgresRelationalStore({ connectionString: DATABASE_URL, schema });
-      return { relational, env: { DATABASE_URL, DUALWRITE_PG_SCHEMA: schema } };
+      return {
+        relational,
+        env: { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL, DUALWRITE_PG_SCHEMA: schema },
+      };
     },
   },
 ];

@@ -84,7 +84,7 @@ describe('dualwrite-worker', () => {
       };
       let relational: RelationalStore;
       if (kind === 'postgres') {
-        Object.assign(env, { DATABASE_URL, DUALWRITE_PG_SCHEMA: schema });
+        Object.assign(env, { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL, DUALWRITE_PG_SCHEMA: schema });
         relational = new PostgresRelationalStore({ connectionString: DATABASE_URL, schema });
         cleanups.push(async () => {
           const client = new pg.Client({ connectionString: DATABASE_URL });
@@ -142,6 +142,7 @@ describe('dualwrite-worker', () => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-worker-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const down = startCli({
+      DUALWRITE_RELATIONAL: 'postgres',
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
       DUALWRITE_DATA_DIR: dir,
       DUALWRITE_EMBEDDING_DIMENSION: '8',
@@ -155,10 +156,11 @@ describe('dualwrite-worker', () => {
     });
     expect(await down.exit).toBe(1);
     expect(down.lines.at(-1)).toMatchObject({ event: 'start-failed' });
+    expect(JSON.stringify(down.lines.at(-1))).toMatch(/cannot connect to PostgreSQL at 127\.0\.0\.1:1\/test/);
     expect(await missing.exit).toBe(1);
     expect(JSON.stringify(missing.lines.at(-1))).toMatch(/does not exist and options.create is false/);
     expect(existsSync(join(dir, 'nothing-here')), 'nothing was created').toBe(false);
     expect(await bad.exit).toBe(2);
-    expect(bad.stderr()).toMatch(/--dim/);
+    expect(bad.stderr()).toMatch(/embedder\.dimension \(from env DUALWRITE_EMBEDDING_DIMENSION\)/);
   });
 });

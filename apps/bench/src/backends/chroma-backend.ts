@@ -1,4 +1,5 @@
-import { ChromaVectorStore, type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { openVector } from '@dualwrite/config';
 import type { VectorBackendSetup } from './create-backends.js';
 import type { VectorBackend } from './vector-backends.js';
 
@@ -25,7 +26,7 @@ export async function chromaBackend(setup: VectorBackendSetup): Promise<VectorBa
     url: base,
     async open(runId, dimension) {
       const collection = runId.replace(/[^a-zA-Z0-9._-]/g, '-');
-      const store = await ChromaVectorStore.open({ url: base, collection, dimension });
+      const { store } = await openVector({ kind: 'chroma', chromaUrl: base, collection }, dimension);
       return {
         store,
         location: { kind: 'chroma', url: base, collection },

@@ -1,10 +1,11 @@
+import { RELATIONAL_KINDS, VECTOR_KINDS } from '@dualwrite/config';
 import { type RelationalBackend, sqliteBackend } from './relational-backends.js';
 import { lanceDbBackend, type VectorBackend } from './vector-backends.js';
 
-/** Vector backends the CLI accepts. */
-export const VECTOR_BACKENDS = ['lancedb', 'chroma'] as const;
-/** Relational backends the CLI accepts. */
-export const RELATIONAL_BACKENDS = ['sqlite', 'postgres'] as const;
+/** Vector backends the CLI accepts (the names every dualwrite process uses). */
+export const VECTOR_BACKENDS = VECTOR_KINDS;
+/** Relational backends the CLI accepts (the names every dualwrite process uses). */
+export const RELATIONAL_BACKENDS = RELATIONAL_KINDS;
 
 /** Setup shared by the vector backends. */
 export interface VectorBackendSetup {

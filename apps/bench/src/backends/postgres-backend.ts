@@ -1,5 +1,5 @@
+import { openRelational } from '@dualwrite/config';
 import { encodeEmbedding } from '@dualwrite/core';
-import { PostgresRelationalStore } from '@dualwrite/postgres';
 import pg from 'pg';
 import { maskPassword } from './database-url.js';
 import type { RawRow, RawTable, RelationalBackend } from './relational-backends.js';
@@ -32,8 +32,9 @@ export async function postgresBackend(databaseUrl: string): Promise<RelationalBa
     async open(runId) {
       const schema = schemaFor(runId);
       live.add(schema);
-      const store = new PostgresRelationalStore({
-        connectionString: databaseUrl,
+      const { store } = await openRelational({
+        kind: 'postgres',
+        url: databaseUrl,
         schema,
         tablePrefix: TABLE_PREFIX,
       });

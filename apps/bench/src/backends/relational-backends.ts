@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openRelational } from '@dualwrite/config';
 import type { Metadata, RelationalStore } from '@dualwrite/core';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { RawSqliteTable } from './raw-sqlite-table.js';
 
 /** Where a run's relational data lives (what a drain worker process needs to reach it). */
@@ -57,7 +57,7 @@ export function sqliteBackend(workDir: string): RelationalBackend {
     name: 'sqlite',
     async open(runId) {
       const path = join(workDir, `${runId}.sqlite`);
-      const store = new SqliteRelationalStore({ path });
+      const { store } = await openRelational({ kind: 'sqlite', sqlitePath: path });
       return {
         store,
         location: { kind: 'sqlite', path },

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { openVector } from '@dualwrite/config';
 import type { VectorStore } from '@dualwrite/core';
-import { LanceDbVectorStore } from '@dualwrite/lancedb';
 
 /** Where a run's index lives (what a drain worker process needs to reach it). */
 export type VectorLocation =
@@ -37,7 +37,10 @@ export function lanceDbBackend(workDir: string): VectorBackend {
     name: 'lancedb',
     async open(runId, dimension) {
       const uri = join(workDir, `lancedb-${runId}`);
-      const store = await LanceDbVectorStore.open({ uri, dimension, table: LANCEDB_TABLE });
+      const { store } = await openVector(
+        { kind: 'lancedb', lancedbDir: uri, collection: LANCEDB_TABLE },
+        dimension,
+      );
       return {
         store,
         location: { kind: 'lancedb', uri, table: LANCEDB_TABLE },

@@ -2,9 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { openRelational, openVector } from '@dualwrite/config';
 import { createDualWrite, type StrategyConfig, verifyConsistency } from '@dualwrite/core';
-import { LanceDbVectorStore } from '@dualwrite/lancedb';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
 
 /** Result of {@link runTightLoop}. Times in ms. */
 export interface TightLoopResult {
@@ -47,8 +46,8 @@ export async function runTightLoop(options: {
   const dimension = options.dimension ?? 384;
   const dir = await mkdtemp(join(tmpdir(), 'dw-tight-loop-'));
   try {
-    const relational = new SqliteRelationalStore({ path: join(dir, 'source.db') });
-    const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension });
+    const relational = (await openRelational({ kind: 'sqlite', sqlitePath: join(dir, 'source.db') })).store;
+    const vector = (await openVector({ kind: 'lancedb', lancedbDir: join(dir, 'lance') }, dimension)).store;
     const dw = await createDualWrite({
       relational,
       vector,

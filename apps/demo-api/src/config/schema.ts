@@ -1,25 +1,13 @@
+import { BackendSections, DEFAULT_BACKEND_CONFIG, LOG_LEVELS, type Setting } from '@dualwrite/config';
 import Type, { type Static } from 'typebox';
-
-/** Relational backends the service knows: `sqlite` (embedded file) or `postgres` (server). */
-export const RELATIONAL_KINDS = ['sqlite', 'postgres'] as const;
-/** Vector backends the service knows. */
-export const VECTOR_KINDS = ['lancedb', 'chroma'] as const;
-/** Write strategies (one config value selects one). */
-export const STRATEGY_KINDS = ['sync-2pc', 'async-queue', 'batch'] as const;
-/** Embedders: `hashing` is offline and lexical; `openai` calls an OpenAI-compatible endpoint. */
-export const EMBEDDER_KINDS = ['hashing', 'openai'] as const;
-/** Pino log levels. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const strict = { additionalProperties: false } as const;
 
-/** An unquoted-style PostgreSQL identifier, as `PostgresRelationalStore` accepts for its schema. */
-const PG_IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]*$';
-
 /**
- * The whole service configuration as one JSON Schema (TypeBox). A config file must match it (unknown keys
- * are errors); environment variables override single keys (see `ENV_BINDINGS`). Paths are resolved
- * against the working directory.
+ * The whole service configuration as one JSON Schema (TypeBox): the sections every dualwrite process shares
+ * (`BackendSections` of `@dualwrite/config`: data dir, relational, vector, embedder, strategy) plus the
+ * service's own. A config file must match it (unknown keys are errors); environment variables override
+ * single keys (see {@link DEMO_API_SETTINGS}). Paths are resolved against the working directory.
  */
 export const AppConfigSchema = Type.Object(
   {
@@ -37,71 +25,7 @@ export const AppConfigSchema = Type.Object(
       },
       strict,
     ),
-    /** Default home of the SQLite file and the LanceDB directory. Default `./data`. */
-    dataDir: Type.String({ minLength: 1 }),
-    relational: Type.Object(
-      {
-        kind: Type.Enum([...RELATIONAL_KINDS]),
-        /** SQLite file. Default `<dataDir>/dualwrite.sqlite`. */
-        sqlitePath: Type.Optional(Type.String({ minLength: 1 })),
-        /** PostgreSQL connection URL (`DATABASE_URL`), `postgres://` or `postgresql://`. */
-        url: Type.Optional(Type.String({ minLength: 1 })),
-        /**
-         * PostgreSQL schema holding the store's `dw_*` tables and the service's `summaries` table (created at
-         * start if missing). Default `public`.
-         */
-        schema: Type.Optional(Type.String({ pattern: PG_IDENTIFIER, maxLength: 63 })),
-      },
-      strict,
-    ),
-    vector: Type.Object(
-      {
-        kind: Type.Enum([...VECTOR_KINDS]),
-        /** LanceDB directory. Default `<dataDir>/lancedb`. */
-        lancedbDir: Type.Optional(Type.String({ minLength: 1 })),
-        /** Chroma server URL (`CHROMA_URL`). Default `http://127.0.0.1:8000`. */
-        chromaUrl: Type.String({ pattern: '^https?://' }),
-        /** Table (LanceDB) or collection (Chroma) name. Default `dualwrite` (the worker's and LanceDbVectorStore's default too). */
-        collection: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
-      },
-      strict,
-    ),
-    strategy: Type.Object(
-      {
-        name: Type.Enum([...STRATEGY_KINDS]),
-        /** `batch`: most records per vector call. Default 256. */
-        batchSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
-        /** `batch`: longest wait to fill a batch, ms. Default 50. */
-        maxDelayMs: Type.Integer({ minimum: 0, maximum: 60_000 }),
-        /** Background delivery workers (`sync-2pc`: repair workers). Default 2. */
-        concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
-        /** `sync-2pc`: longest wait for a write to reach the index before the request gets 503, ms. */
-        syncTimeoutMs: Type.Integer({ minimum: 100, maximum: 300_000 }),
-        /** Charged delivery attempts before an entry goes to dead letter. Default 8. */
-        maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
-      },
-      strict,
-    ),
-    embedder: Type.Object(
-      {
-        kind: Type.Enum([...EMBEDDER_KINDS]),
-        /** Vector dimension (must match an existing index). Default 384. */
-        dimension: Type.Integer({ minimum: 1, maximum: 65_536 }),
-        /** `openai`: base URL, e.g. `https://api.openai.com/v1` (`/embeddings` is appended). */
-        baseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
-        /** `openai`: model name. */
-        model: Type.Optional(Type.String({ minLength: 1 })),
-        /** `openai`: API key, sent as `Authorization: Bearer`. */
-        apiKey: Type.Optional(Type.String({ minLength: 1 })),
-        /** `openai`: send `dimensions` in the request (OpenAI text-embedding-3 models). Default false. */
-        requestDimensions: Type.Boolean(),
-        /** `openai`: per-call timeout, ms. Default 30,000. */
-        timeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
-        /** `openai`: most texts per call. Default 64. */
-        maxBatchSize: Type.Integer({ minimum: 1, maximum: 2_048 }),
-      },
-      strict,
-    ),
+    ...BackendSections,
     backpressure: Type.Object(
       {
         /** Outbox depth at which writes are held back; `0` disables backpressure. Default 10,000. */
@@ -128,25 +52,40 @@ export type AppConfig = Static<typeof AppConfigSchema>;
 
 /** Defaults: no server needed (SQLite file + LanceDB directory under `./data`, hashing embedder). */
 export const DEFAULT_CONFIG: AppConfig = {
+  ...DEFAULT_BACKEND_CONFIG,
   server: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576, logLevel: 'info' },
-  dataDir: './data',
-  relational: { kind: 'sqlite' },
-  vector: { kind: 'lancedb', chromaUrl: 'http://127.0.0.1:8000', collection: 'dualwrite' },
-  strategy: {
-    name: 'batch',
-    batchSize: 256,
-    maxDelayMs: 50,
-    concurrency: 2,
-    syncTimeoutMs: 10_000,
-    maxAttempts: 8,
-  },
-  embedder: {
-    kind: 'hashing',
-    dimension: 384,
-    requestDimensions: false,
-    timeoutMs: 30_000,
-    maxBatchSize: 64,
-  },
   backpressure: { maxDepth: 10_000, mode: 'fail', waitTimeoutMs: 5_000 },
   shutdown: { drainTimeoutMs: 10_000 },
 };
+
+/** The service's own environment variables (the shared ones come from `BACKEND_SETTINGS`). */
+export const DEMO_API_SETTINGS: readonly Setting[] = [
+  { key: 'server.port', env: 'PORT', kind: 'integer', help: 'TCP port (default 3000)' },
+  { key: 'server.host', env: 'HOST', kind: 'string', help: 'interface to bind (default 127.0.0.1)' },
+  {
+    key: 'server.bodyLimitBytes',
+    env: 'DUALWRITE_BODY_LIMIT_BYTES',
+    kind: 'integer',
+    help: 'largest request body, bytes',
+  },
+  {
+    key: 'server.authToken',
+    env: 'DUALWRITE_AUTH_TOKEN',
+    kind: 'string',
+    help: 'bearer token every API route needs',
+  },
+  { key: 'server.logLevel', env: 'LOG_LEVEL', kind: 'string', help: 'pino log level' },
+  {
+    key: 'backpressure.maxDepth',
+    env: 'DUALWRITE_BACKPRESSURE_MAX_DEPTH',
+    kind: 'integer',
+    help: 'outbox depth that holds writes back, 0 = off',
+  },
+  { key: 'backpressure.mode', env: 'DUALWRITE_BACKPRESSURE_MODE', kind: 'string', help: 'fail | wait' },
+  {
+    key: 'shutdown.drainTimeoutMs',
+    env: 'DUALWRITE_DRAIN_TIMEOUT_MS',
+    kind: 'integer',
+    help: 'drain time on SIGTERM, ms',
+  },
+];

@@ -17,10 +17,9 @@ import {
   type StrategyName,
   verifyConsistency,
 } from '@dualwrite/core';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { connect } from '@lancedb/lancedb';
 import { ChromaClient } from 'chromadb';
-import { openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
+import { openSqliteStore, openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
 import { entryPath, spawnChild } from './child.js';
 import { checkSingleWriter, type Violation, WriterLedger } from './ledger.js';
 import type {
@@ -391,7 +390,7 @@ async function recoverAndCheck(
   ledger: WriterLedger,
   result: TrialResult,
 ): Promise<void> {
-  const relational = new SqliteRelationalStore({ path: sqlitePath });
+  const relational = await openSqliteStore(sqlitePath);
   await relational.init();
   // sync-2pc intents of the dead writer are rolled back once their TTL passed: wait for it, as documented.
   const intents = await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);

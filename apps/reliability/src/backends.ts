@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-import { ChromaVectorStore } from '@dualwrite/chroma';
+import { openRelational, openVector } from '@dualwrite/config';
 import {
   createDualWrite,
   type DeliveryOptions,
@@ -17,17 +17,26 @@ import {
   type StrategyName,
   type VectorStore,
 } from '@dualwrite/core';
-import { LanceDbVectorStore } from '@dualwrite/lancedb';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { DelayedRelationalStore, type DelayedRelationalStoreOptions } from './delayed-relational-store.js';
 import type { DeliverySpec, FaultSpec, PhaseName, VectorBackendSpec } from './protocol.js';
 import type { Rng } from './random.js';
 import { type TracedCall, TracingVectorStore } from './tracing-vector-store.js';
 
-/** Opens the real vector store a spec names (LanceDB directory, or a Chroma server collection). */
+/**
+ * Opens the real vector store a spec names (LanceDB directory, or a Chroma server collection) through the
+ * shared registry of `@dualwrite/config`.
+ */
 export async function openVectorStore(spec: VectorBackendSpec, dimension: number): Promise<VectorStore> {
-  if (spec.kind === 'lancedb') return LanceDbVectorStore.open({ uri: spec.uri, dimension });
-  return ChromaVectorStore.open({ url: spec.url, collection: spec.collection, dimension });
+  const target =
+    spec.kind === 'lancedb'
+      ? { kind: spec.kind, lancedbDir: spec.uri }
+      : { kind: spec.kind, chromaUrl: spec.url, collection: spec.collection };
+  return (await openVector(target, dimension)).store;
+}
+
+/** Opens the SQLite store at `path` through the shared registry (not initialised). */
+export async function openSqliteStore(path: string, busyTimeoutMs?: number): Promise<RelationalStore> {
+  return (await openRelational({ kind: 'sqlite', sqlitePath: path }, { busyTimeoutMs })).store;
 }
 
 /** The strategy config for a name (batch gets its batch knobs). */
@@ -72,7 +81,8 @@ export interface FaultyDualWriteOptions {
 export interface FaultyDualWrite {
   dw: DualWrite;
   relational: DelayedRelationalStore;
-  sqlite: SqliteRelationalStore;
+  /** The real SQLite store inside the wrapper. */
+  sqlite: RelationalStore;
   faulty: FaultyVectorStore;
   tracing: TracingVectorStore;
   /** The real vector store. */
@@ -86,12 +96,9 @@ export interface FaultyDualWrite {
  */
 export async function openFaultyDualWrite(options: FaultyDualWriteOptions): Promise<FaultyDualWrite> {
   const { faults, rng } = options;
-  const sqlite = new SqliteRelationalStore({
-    path: options.sqlitePath,
-    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
-  });
+  const sqlite = await openSqliteStore(options.sqlitePath, options.busyTimeoutMs);
   const jitter = (ms: number | undefined) => (ms ? () => Math.round(ms * (0.5 + rng.next())) : 0);
-  const relational = new DelayedRelationalStore(sqlite as RelationalStore, {
+  const relational = new DelayedRelationalStore(sqlite, {
     beforeMs: jitter(faults.sqlBeforeMs),
     afterMs: jitter(faults.sqlAfterMs),
     onPhase: options.onPhase,

@@ -1,0 +1,62 @@
+/** The app running with `embedder.kind = openai` against a tiny local server speaking the embeddings API. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HashingEmbedder } from '@dualwrite/core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startApp } from './helpers.js';
+
+const DIM = 16;
+const hashing = new HashingEmbedder({ dimension: DIM });
+let server: Server;
+let baseUrl: string;
+let calls = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => {
+      raw += c;
+    });
+    req.on('end', () => {
+      calls++;
+      const { input, model } = JSON.parse(raw) as { input: string[]; model: string };
+      const data = input.map((text, index) => ({
+        object: 'embedding',
+        index,
+        embedding: hashing.embedOne(text),
+      }));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ object: 'list', data, model }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+it('serves the app with embedder.kind = openai', async () => {
+  const app = await startApp({
+    strategy: { name: 'async-queue' },
+    embedder: { kind: 'openai', baseUrl, model: 'test-embed', apiKey: 'sk-test', dimension: DIM },
+  });
+  try {
+    await app.request('POST', '/summaries', {
+      summaries: [
+        { targetFqn: 'lib.io.read_file', summary: 'Reads a file from disk into memory', level: 'method' },
+        { targetFqn: 'lib.net.fetch_url', summary: 'Downloads a URL over HTTP', level: 'method' },
+      ],
+    });
+    await app.request('POST', '/sync/flush');
+    const r = await app.request('POST', '/search', { text: 'read file from disk', k: 1 });
+    expect(r.body.hits[0].targetFqn).toBe('lib.io.read_file');
+    expect((await app.request('GET', '/sync/status')).body.backends.embedder).toContain(
+      'openai-compatible test-embed',
+    );
+    expect(calls).toBeGreaterThan(0);
+  } finally {
+    await app.stop();
+  }
+});

@@ -1,0 +1,34 @@
+/**
+ * A backend named by the config cannot be used at start (e.g. the PostgreSQL server is unreachable or refuses
+ * the connection). The message names the config key to check; `cause` is the driver's error.
+ */
+export class BackendStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BackendStartError';
+  }
+}
+
+/**
+ * The config names a backend whose adapter package is not installed (the registry imports adapters
+ * lazily, so a project installs only the ones it uses). The message names the config key and the
+ * `npm install` line.
+ */
+export class BackendPackageMissingError extends Error {
+  /** Dotted config key that chose the backend, e.g. `vector.kind`. */
+  readonly key: string;
+  /** The missing package, e.g. `@dualwrite/chroma`. */
+  readonly packageName: string;
+  constructor(
+    key: string,
+    kind: string,
+    packageName: string,
+    install: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${key} is "${kind}", which needs ${packageName}: npm install ${install}`, options);
+    this.name = 'BackendPackageMissingError';
+    this.key = key;
+    this.packageName = packageName;
+  }
+}

@@ -1,0 +1,83 @@
+import { BackendUnavailableError, type Embedder } from '@dualwrite/core';
+import { BackendStartError } from '../errors.js';
+import type { Resolved } from '../load.js';
+import { describePostgresUrl } from '../postgres-url.js';
+import type { BackendConfig } from '../schema.js';
+import { createEmbedder, describeEmbedder } from './embedders.js';
+import { type OpenedRelational, type OpenRelationalOptions, openRelational } from './relational-backends.js';
+import { type OpenedVector, openVector } from './vector-backends.js';
+
+/** Both stores and the embedder a config names, opened. */
+export interface OpenedBackends {
+  relational: OpenedRelational;
+  vector: OpenedVector;
+  /** `undefined` for `embedder.kind = none`. */
+  embedder: Embedder | undefined;
+  /** One line per backend (no credentials), for logs, status and dashboards. */
+  describe: { relational: string; vector: string; embedder: string };
+}
+
+/**
+ * Opens what the config names: the relational store first, **initialised** (migrated), so a missing SQLite
+ * file (with `create: false`), an unreachable server or bad credentials stop the start before anything
+ * (a LanceDB directory) is created; then the vector store; then the embedder. Closes what it opened when a
+ * later step fails.
+ * @throws {BackendStartError} naming `relational.url` when PostgreSQL cannot be reached or refuses the
+ *   connection (`cause` is the driver's error; the URL's credentials are never shown); the store's own
+ *   typed error otherwise (e.g. `BackendUnavailableError` for a missing SQLite file or an unreachable
+ *   Chroma); `BackendPackageMissingError` when an adapter is not installed.
+ */
+export async function openBackends(
+  config: Resolved<BackendConfig>,
+  options: OpenRelationalOptions = {},
+): Promise<OpenedBackends> {
+  const relational = await openRelational(config.relational, options);
+  let vector: OpenedVector;
+  try {
+    await initialise(relational, config);
+    vector = await openVector(config.vector, config.embedder.dimension);
+  } catch (error) {
+    await relational.store.close().catch(() => {});
+    throw error;
+  }
+  return {
+    relational,
+    vector,
+    embedder: createEmbedder(config.embedder),
+    describe: {
+      relational: relational.describe,
+      vector: vector.describe,
+      embedder: describeEmbedder(config.embedder),
+    },
+  };
+}
+
+async function initialise(relational: OpenedRelational, config: Resolved<BackendConfig>): Promise<void> {
+  try {
+    await relational.store.init();
+  } catch (error) {
+    const code = driverCode(error);
+    // Unreachable, refused credentials (class 28) or a missing database (3D000): the URL is what to check.
+    const connecting =
+      error instanceof BackendUnavailableError || (code !== undefined && /^(28|3D)/.test(code));
+    if (config.relational.kind !== 'postgres' || !connecting) throw error;
+    const where = `${describePostgresUrl(config.relational.url!)} (schema ${config.relational.schema})`;
+    const cause = (error as { cause?: unknown }).cause;
+    const reason = cause instanceof Error && cause.message ? cause.message : (error as Error).message;
+    throw new BackendStartError(
+      `cannot connect to PostgreSQL at ${where}: ${reason}${code && !reason.includes(code) ? ` (${code})` : ''}; ` +
+        'check relational.url (DATABASE_URL) and that the server is up',
+      { cause: error },
+    );
+  }
+}
+
+/** The first string `code` down the `cause` chain (`ECONNREFUSED`, `28P01`, ...). */
+function driverCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,173 @@
+/**
+ * The name → backend registry against real backends: lazy adapter imports (observed in a child process's
+ * module resolution), a missing adapter, a worker's refusal to create a SQLite file, and an unreachable
+ * PostgreSQL named without its password.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { BackendUnavailableError } from '@dualwrite/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BACKEND_SETTINGS,
+  BackendConfigSchema,
+  BackendPackageMissingError,
+  BackendStartError,
+  DEFAULT_BACKEND_CONFIG,
+  loadConfig,
+  openBackends,
+} from '../src/index.js';
+import { importAdapter } from '../src/registry/lazy-adapter.js';
+
+const run = promisify(execFile);
+const FIXTURE = fileURLToPath(new URL('./fixtures/open-and-list-modules.ts', import.meta.url));
+const spec = { schema: BackendConfigSchema, defaults: DEFAULT_BACKEND_CONFIG, settings: BACKEND_SETTINGS };
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dw-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Opens the targets in a child process; returns its verdict and every module URL it resolved. */
+async function openInChild(name: string, relational: object, vector: object) {
+  const log = join(dir, `${name}.modules`);
+  const { stdout } = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=source',
+      FIXTURE,
+      JSON.stringify(relational),
+      JSON.stringify(vector),
+      log,
+    ],
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 60_000 },
+  );
+  const modules = existsSync(log) ? (await readFile(log, 'utf8')).split('\n') : [];
+  return { verdict: stdout.trim(), modules };
+}
+const loaded = (modules: string[], pattern: RegExp) => modules.some((url) => pattern.test(url));
+
+describe('the backend registry', () => {
+  it('imports only the adapters the config chooses', async () => {
+    const embedded = await openInChild(
+      'embedded',
+      { kind: 'sqlite', sqlitePath: join(dir, 'a.sqlite') },
+      { kind: 'lancedb', lancedbDir: join(dir, 'lance') },
+    );
+    expect(embedded.verdict).toBe('opened');
+    expect(loaded(embedded.modules, /packages\/sqlite\/src|@dualwrite\/sqlite/)).toBe(true);
+    expect(loaded(embedded.modules, /@lancedb\/lancedb/)).toBe(true);
+    expect(loaded(embedded.modules, /chromadb|packages\/chroma\//), 'Chroma loaded for LanceDB').toBe(false);
+    expect(
+      loaded(embedded.modules, /\/node_modules\/(\.pnpm\/)?pg[@/]|packages\/postgres\//),
+      'pg loaded for SQLite',
+    ).toBe(false);
+
+    // Chroma on a port where nothing listens: the open fails, and LanceDB was never loaded for it.
+    const chroma = await openInChild(
+      'chroma',
+      { kind: 'sqlite', sqlitePath: join(dir, 'b.sqlite') },
+      { kind: 'chroma', chromaUrl: 'http://127.0.0.1:1', collection: 'docs' },
+    );
+    expect(chroma.verdict).toBe('BackendUnavailableError');
+    expect(loaded(chroma.modules, /packages\/chroma\/|chromadb/)).toBe(true);
+    expect(loaded(chroma.modules, /@lancedb\/lancedb|packages\/lancedb\//), 'LanceDB loaded for Chroma').toBe(
+      false,
+    );
+  });
+
+  it('names the missing adapter package and the install line', async () => {
+    const error = await importAdapter(
+      { key: 'vector.kind', kind: 'qdrant', packageName: '@dualwrite/qdrant', install: '@dualwrite/qdrant' },
+      // @ts-expect-error: a package that is not installed
+      () => import('@dualwrite/qdrant'),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendPackageMissingError);
+    expect((error as Error).message).toBe(
+      'vector.kind is "qdrant", which needs @dualwrite/qdrant: npm install @dualwrite/qdrant',
+    );
+  });
+
+  it('with create: false, refuses a missing SQLite file before creating the index', async () => {
+    const config = loadConfig(spec, { env: { DUALWRITE_DATA_DIR: join(dir, 'nothing-here') }, cwd: dir });
+    const error = await openBackends(config, { create: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as Error).message).toContain('does not exist and options.create is false');
+    expect(existsSync(join(dir, 'nothing-here')), 'nothing was created').toBe(false);
+  });
+
+  it('names an unreachable PostgreSQL by host and database, never with its password', async () => {
+    const config = loadConfig(spec, {
+      env: { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/appdb' },
+      cwd: dir,
+    });
+    const error = await openBackends(config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toContain(
+      'cannot connect to PostgreSQL at 127.0.0.1:1/appdb (schema public)',
+    );
+    expect((error as Error).message).toContain('check relational.url (DATABASE_URL)');
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
+  it('opens what a loaded config names, initialised, and describes it', async () => {
+    const config = loadConfig(spec, {
+      env: {
+        DUALWRITE_DATA_DIR: join(dir, 'data'),
+        DUALWRITE_EMBEDDING_DIMENSION: '8',
+        DUALWRITE_COLLECTION: 'docs',
+      },
+      cwd: dir,
+    });
+    const opened = await openBackends(config);
+    try {
+      expect(opened.describe).toEqual({
+        relational: `sqlite ${join(dir, 'data', 'dualwrite.sqlite')}`,
+        vector: `lancedb ${join(dir, 'data', 'lancedb')} (docs)`,
+        embedder: 'hashing (lexical, 8-d)',
+      });
+      expect(await opened.relational.store.currentVersion()).toBe(0);
+      expect(opened.embedder?.dimension).toBe(8);
+    } finally {
+      await opened.vector.store.close();
+      await opened.relational.store.close();
+    }
+  });
+});
+
+describe('the settings table', () => {
+  it('gives every key one environment variable and one flag, and every key exists in the schema', () => {
+    const envs = BACKEND_SETTINGS.flatMap((s) => (s.env ? [s.env] : []));
+    const flags = BACKEND_SETTINGS.flatMap((s) => (s.flag ? [s.flag] : []));
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(new Set(flags).size).toBe(flags.length);
+    for (const setting of BACKEND_SETTINGS) {
+      const [section, field] = setting.key.split('.');
+      const node = (
+        BackendConfigSchema.properties as Record<string, { properties?: Record<string, unknown> }>
+      )[section!];
+      expect(node, setting.key).toBeDefined();
+      if (field) expect(node!.properties?.[field], setting.key).toBeDefined();
+    }
+  });
+});
+
+describe('README.md', () => {
+  it('documents every setting: its key, environment variable and flag', async () => {
+    const readme = await readFile(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+    for (const s of BACKEND_SETTINGS) {
+      expect(readme, s.key).toContain(
+        `| \`${s.key}\` | \`${s.env ?? '—'}\` | ${s.flag ? `\`--${s.flag}\`` : '—'} |`,
+      );
+    }
+  });
+});
