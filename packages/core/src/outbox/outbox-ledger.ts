@@ -1,0 +1,180 @@
+/**
+ * The outbox ledger: every decision about an outbox entry after it was enqueued — what an ack does, when
+ * a failure retries or dead-letters, what a release, a renewal, a repair and an intent resolution change —
+ * written once, over the row-level primitives of {@link LedgerTx}. A store runs each function inside one
+ * of its write transactions; the rules are then the same for every backend, and the contract suite
+ * checks any set-based fast path a store keeps against them.
+ *
+ * The doc comments of `contracts/relational-store.ts` and `contracts/outbox.ts` are the specification.
+ *
+ * @packageDocumentation
+ */
+import type {
+  AckOutcome,
+  OutboxAck,
+  OutboxEntry,
+  OutboxFailure,
+  OutboxLease,
+  OutboxOp,
+} from '../contracts/outbox.js';
+
+/** An outbox row as a store keeps it: the entry plus its lease columns (all `null` when not leased). */
+export interface LedgerOutboxRow extends OutboxEntry {
+  leaseToken: string | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  /** The entry's `version` when it was claimed (a newer enqueue under the lease moves `version` past it). */
+  leaseVersion: number | null;
+}
+
+/** Columns of an outbox row the ledger changes. */
+export type LedgerOutboxPatch = Partial<
+  Pick<
+    LedgerOutboxRow,
+    | 'state'
+    | 'attempts'
+    | 'lastError'
+    | 'nextAttemptAt'
+    | 'leaseToken'
+    | 'leaseOwner'
+    | 'leaseUntil'
+    | 'leaseVersion'
+  >
+>;
+
+/** Row-level primitives of one write transaction, all on the store's own tables. */
+export interface LedgerTx {
+  /** The outbox row of `recordId` in either state, with its lease columns. */
+  getOutboxRow(recordId: string): Promise<LedgerOutboxRow | undefined>;
+  /** Sets the given columns of the outbox row of `recordId` (no-op when there is none). */
+  updateOutboxRow(recordId: string, patch: LedgerOutboxPatch): Promise<void>;
+  deleteOutboxRow(recordId: string): Promise<void>;
+  /** The coalescing enqueue of `RelationalTx.enqueue`. */
+  enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
+  /** Version and tombstone flag of the record row, or `undefined` when there is no row. */
+  getRecordState(recordId: string): Promise<{ version: number; deleted: boolean } | undefined>;
+  /** Raises the record's `syncedVersion` to `version` if that is higher (a missing record is ignored). */
+  raiseSyncedVersion(recordId: string, version: number): Promise<void>;
+  /** Deletes the record row if it is a tombstone at `version` or older. */
+  deleteTombstone(recordId: string, version: number): Promise<void>;
+  /** Number of sync-2pc intents logged for `recordId`. */
+  countIntents(recordId: string): Promise<number>;
+  /** Deletes the intent; its record id, or `undefined` when it was not there. */
+  takeIntent(token: string): Promise<string | undefined>;
+  /** Highest version the sequence has handed out (0 when none). */
+  currentVersion(): Promise<number>;
+}
+
+/** The lease columns of a row that is not leased. */
+export const NO_LEASE = Object.freeze({
+  leaseToken: null,
+  leaseOwner: null,
+  leaseUntil: null,
+  leaseVersion: null,
+} satisfies LedgerOutboxPatch);
+
+const holds = (row: LedgerOutboxRow | undefined, token: string): row is LedgerOutboxRow =>
+  row !== undefined && row.leaseToken !== null && row.leaseToken === token;
+
+/**
+ * Enqueues the record's current state: `upsert` at its version when live, `delete` at the tombstone's
+ * version, or `delete` at the highest version handed out so far when there is no row (above anything the
+ * index can hold, so a late upsert of an older version is fenced out).
+ */
+export async function enqueueRepair(tx: LedgerTx, recordId: string, now: number): Promise<void> {
+  const record = await tx.getRecordState(recordId);
+  if (record === undefined) await tx.enqueue(recordId, await tx.currentVersion(), 'delete', now);
+  else await tx.enqueue(recordId, record.version, record.deleted ? 'delete' : 'upsert', now);
+}
+
+/**
+ * One ack:
+ * - the token is no longer on the entry (lease expired and re-claimed, or entry gone) → `lease-lost`, and
+ *   the record's current state is enqueued ({@link enqueueRepair}), so a late delivery cannot stick;
+ * - the entry's version is newer than `appliedVersion` → `superseded`: lease cleared, claimable now;
+ * - otherwise → `acked`: entry deleted, and a tombstone at `appliedVersion` or older is purged unless a
+ *   sync-2pc intent for the record exists (the tombstone is that writer's proof a newer delete happened).
+ *
+ * The record's `syncedVersion` is raised to `appliedVersion` for `acked` and `superseded`.
+ */
+export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Promise<AckOutcome> {
+  const row = await tx.getOutboxRow(ack.recordId);
+  if (!holds(row, ack.leaseToken)) {
+    await enqueueRepair(tx, ack.recordId, now);
+    return 'lease-lost';
+  }
+  await tx.raiseSyncedVersion(ack.recordId, ack.appliedVersion);
+  if (row.version > ack.appliedVersion) {
+    await tx.updateOutboxRow(ack.recordId, { ...NO_LEASE, nextAttemptAt: Math.min(row.nextAttemptAt, now) });
+    return 'superseded';
+  }
+  await tx.deleteOutboxRow(ack.recordId);
+  if ((await tx.countIntents(ack.recordId)) === 0) await tx.deleteTombstone(ack.recordId, ack.appliedVersion);
+  return 'acked';
+}
+
+/**
+ * One failed delivery. Token mismatch → `lease-lost` (nothing changes). Otherwise `lastError = error`, the
+ * lease is cleared and an attempt is charged: `dead` when `permanent` or the charged count reaches
+ * `maxAttempts`, else `retry` at `retryAt`. If a newer version was enqueued while the entry was leased,
+ * the failure concerned an older version: nothing is charged and the entry is never dead-lettered for it
+ * (`retry` at `retryAt`).
+ */
+export async function failDelivery(
+  tx: LedgerTx,
+  failure: OutboxFailure,
+): Promise<'retry' | 'dead' | 'lease-lost'> {
+  const row = await tx.getOutboxRow(failure.recordId);
+  if (!holds(row, failure.leaseToken)) return 'lease-lost';
+  if (row.leaseVersion !== null && row.version > row.leaseVersion) {
+    await tx.updateOutboxRow(failure.recordId, {
+      ...NO_LEASE,
+      lastError: failure.error,
+      nextAttemptAt: failure.retryAt,
+    });
+    return 'retry';
+  }
+  const dead = failure.permanent || row.attempts + 1 >= failure.maxAttempts;
+  await tx.updateOutboxRow(failure.recordId, {
+    ...NO_LEASE,
+    attempts: row.attempts + 1,
+    lastError: failure.error,
+    state: dead ? 'dead' : 'pending',
+    nextAttemptAt: dead ? row.nextAttemptAt : failure.retryAt,
+  });
+  return dead ? 'dead' : 'retry';
+}
+
+/** Gives a lease back without charging an attempt (claimable at `retryAt`); a token no longer held is ignored. */
+export async function releaseLease(
+  tx: LedgerTx,
+  lease: Pick<OutboxLease, 'recordId' | 'leaseToken'>,
+  retryAt: number,
+): Promise<void> {
+  const row = await tx.getOutboxRow(lease.recordId);
+  if (holds(row, lease.leaseToken))
+    await tx.updateOutboxRow(lease.recordId, { ...NO_LEASE, nextAttemptAt: retryAt });
+}
+
+/** Extends a lease still held under its token on a pending entry to `leaseUntil`; `true` when it was. */
+export async function renewLease(
+  tx: LedgerTx,
+  lease: Pick<OutboxLease, 'recordId' | 'leaseToken'>,
+  leaseUntil: number,
+): Promise<boolean> {
+  const row = await tx.getOutboxRow(lease.recordId);
+  if (!holds(row, lease.leaseToken) || row.state !== 'pending') return false;
+  await tx.updateOutboxRow(lease.recordId, { leaseUntil });
+  return true;
+}
+
+/**
+ * Resolves an abandoned sync-2pc intent: deletes it and enqueues its record's current state. `false` when
+ * the intent was already gone.
+ */
+export async function resolveIntent(tx: LedgerTx, token: string, now: number): Promise<boolean> {
+  const recordId = await tx.takeIntent(token);
+  if (recordId === undefined) return false;
+  await enqueueRepair(tx, recordId, now);
+  return true;
+}

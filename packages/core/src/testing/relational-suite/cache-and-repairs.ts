@@ -1,0 +1,58 @@
+import { expect } from 'vitest';
+import { toFloat32Precision } from '../../record/embedding-codec.js';
+import {
+  drain,
+  entryOf,
+  put,
+  putAll,
+  type RelationalStoreCheck,
+  type RelationalStoreFactory,
+  T0,
+  uid,
+  withStore,
+} from './helpers.js';
+
+/** RelationalStore contract checks: cache and repairs. */
+export const cacheAndRepairsChecks = {
+  'the embedding cache stores, replaces and omits missing keys': (factory: RelationalStoreFactory) =>
+    withStore(factory, async (store) => {
+      const [k1, k2, k3] = [uid('hash:k1'), uid('hash:k2'), uid('hash:k3')];
+      const e1 = [0.1, 0.2, 0.3];
+      const e2 = [1 / 3, -2 / 3];
+      await store.putCachedEmbeddings([
+        { key: k1, embedding: e1 },
+        { key: k2, embedding: e2 },
+      ]);
+      const got = await store.getCachedEmbeddings([k1, k2, k3]);
+      expect([...got.keys()].sort()).toEqual([k1, k2].sort());
+      expect(got.get(k1)).toEqual(toFloat32Precision(e1));
+      expect(got.get(k2)).toEqual(toFloat32Precision(e2));
+      await store.putCachedEmbeddings([{ key: k1, embedding: [9, 8, 7] }]);
+      expect((await store.getCachedEmbeddings([k1])).get(k1), 'replaced').toEqual([9, 8, 7]);
+      expect((await store.getCachedEmbeddings([])).size).toBe(0);
+      await store.putCachedEmbeddings([]);
+    }),
+
+  'enqueueRepairs enqueues upsert for live records and delete for tombstones and missing ids': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      const [live, tomb, missing] = [uid('live'), uid('tomb'), uid('missing')];
+      const [vLive] = await putAll(store, [{ id: live }, { id: tomb }]);
+      await drain(store, T0);
+      const vTomb = await put(store, { id: tomb, deleted: true, embedding: null, now: T0 + 1 });
+      expect(await store.getOutboxEntry(live)).toBeUndefined();
+      expect(await store.enqueueRepairs([live, tomb, missing], T0 + 100)).toBe(3);
+      expect(await entryOf(store, live)).toMatchObject({
+        op: 'upsert',
+        version: vLive,
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: T0 + 100,
+        enqueuedAt: T0 + 100,
+      });
+      expect(await entryOf(store, tomb)).toMatchObject({ op: 'delete', version: vTomb, state: 'pending' });
+      expect(await entryOf(store, missing)).toMatchObject({ op: 'delete', state: 'pending' });
+      expect(await store.enqueueRepairs([], T0 + 100)).toBe(0);
+    }),
+} satisfies Record<string, RelationalStoreCheck>;

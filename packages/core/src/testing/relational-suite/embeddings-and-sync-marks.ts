@@ -1,0 +1,47 @@
+import { expect } from 'vitest';
+import { toFloat32Precision } from '../../record/embedding-codec.js';
+import {
+  put,
+  type RelationalStoreCheck,
+  type RelationalStoreFactory,
+  recordOf,
+  uid,
+  withStore,
+} from './helpers.js';
+
+/** RelationalStore contract checks: embeddings and sync marks. */
+export const embeddingsAndSyncMarksChecks = {
+  'setEmbedding only applies while the record is still at the given version': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      const id = uid();
+      const v1 = await put(store, { id, embedding: null, text: 'first' });
+      const e1 = [1.1, 2.2, 3.3];
+      expect(await store.setEmbedding(id, v1 + 1_000, e1), 'wrong version').toBe(false);
+      expect((await recordOf(store, id)).embedding).toBeNull();
+      expect(await store.setEmbedding(id, v1, e1), 'matching version').toBe(true);
+      const record = await recordOf(store, id);
+      expect(record.embedding).toEqual(toFloat32Precision(e1));
+      expect(record.version, 'setEmbedding does not change the version').toBe(v1);
+      expect(record.text).toBe('first');
+      await put(store, { id, embedding: null, text: 'second' });
+      expect(await store.setEmbedding(id, v1, [9, 9, 9]), 'the record moved on').toBe(false);
+      expect((await recordOf(store, id)).embedding).toBeNull();
+      expect(await store.setEmbedding(uid('missing'), v1, e1), 'missing record').toBe(false);
+    }),
+
+  'markSynced only ever raises syncedVersion': (factory: RelationalStoreFactory) =>
+    withStore(factory, async (store) => {
+      const id = uid();
+      await put(store, { id });
+      expect((await recordOf(store, id)).syncedVersion).toBeNull();
+      await store.markSynced(id, 5);
+      expect((await recordOf(store, id)).syncedVersion).toBe(5);
+      await store.markSynced(id, 3);
+      expect((await recordOf(store, id)).syncedVersion, 'a lower version does not lower it').toBe(5);
+      await store.markSynced(id, 7);
+      expect((await recordOf(store, id)).syncedVersion).toBe(7);
+      await store.markSynced(uid('missing'), 1);
+    }),
+} satisfies Record<string, RelationalStoreCheck>;

@@ -1,0 +1,40 @@
+import { expect } from 'vitest';
+import {
+  claim,
+  expectCode,
+  put,
+  type RelationalStoreCheck,
+  type RelationalStoreFactory,
+  T0,
+  uid,
+  withStore,
+} from './helpers.js';
+
+/** RelationalStore contract checks: lifecycle. */
+export const lifecycleChecks = {
+  'init() is idempotent': (factory: RelationalStoreFactory) =>
+    withStore(factory, async (store) => {
+      await store.init();
+      await store.init();
+      expect(await store.countRecords(), 'a fresh store is empty').toBe(0);
+      const id = uid();
+      await put(store, { id });
+      await store.init();
+      expect((await store.getRecords([id])).has(id), 'init() keeps existing data').toBe(true);
+    }),
+
+  'close() is idempotent and every later call throws ClosedError': (factory: RelationalStoreFactory) =>
+    withStore(factory, async (store) => {
+      await put(store, { id: uid() });
+      await store.close();
+      await store.close();
+      await expectCode('getRecords after close', 'CLOSED', () => store.getRecords(['x']));
+      await expectCode('transaction after close', 'CLOSED', () => store.transaction(async () => 1));
+      await expectCode('claimOutbox after close', 'CLOSED', () => claim(store, T0));
+      await expectCode('countRecords after close', 'CLOSED', () => store.countRecords());
+      await expectCode('outboxStats after close', 'CLOSED', () => store.outboxStats(T0));
+      await expectCode('enqueueRepairs after close', 'CLOSED', () => store.enqueueRepairs(['x'], T0));
+      await expectCode('getCachedEmbeddings after close', 'CLOSED', () => store.getCachedEmbeddings(['k']));
+      await expectCode('init after close', 'CLOSED', () => store.init());
+    }),
+} satisfies Record<string, RelationalStoreCheck>;
