@@ -9,7 +9,7 @@
  *   the example wrote.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,16 +19,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-/** The packages a user installs (the apps, the bench and the reliability harness are private). */
-const PUBLISHABLE = [
-  'packages/core',
-  'packages/sqlite',
-  'packages/lancedb',
-  'packages/postgres',
-  'packages/chroma',
-  'packages/config',
-  'apps/worker',
-];
+/** The packages a user installs: every workspace package not marked `private` (the apps, bench and harness are). */
+const PUBLISHABLE = ['packages', 'apps'].flatMap((dir) =>
+  readdirSync(join(ROOT, dir))
+    .map((name) => `${dir}/${name}`)
+    .filter((pkg) => {
+      const file = join(ROOT, pkg, 'package.json');
+      return existsSync(file) && !(JSON.parse(readFileSync(file, 'utf8')) as { private?: boolean }).private;
+    }),
+);
 
 /** The first ```ts block after `heading` in README.md. */
 function extractExample(readme: string, heading: string): string {

@@ -53,6 +53,18 @@ export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './in
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
 export { classifyFailure, type FailureClass } from './outbox/failure-classification.js';
 export { type DrainerOptions, OutboxDrainer } from './outbox/outbox-drainer.js';
+export {
+  ackDelivery,
+  enqueueRepair,
+  failDelivery,
+  type LedgerOutboxPatch,
+  type LedgerOutboxRow,
+  type LedgerTx,
+  NO_LEASE,
+  releaseLease,
+  renewLease,
+  resolveIntent,
+} from './outbox/outbox-ledger.js';
 export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';
 export { type ConsistencyReport, verifyConsistency } from './reconcile/verify-consistency.js';
 export { contentHash, textHash } from './record/content-hash.js';

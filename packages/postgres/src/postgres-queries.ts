@@ -1,123 +1,18 @@
 /**
- * The SQL behind {@link PostgresRelationalStore}: every statement, parameterised (values are always bound,
- * identifiers come only from the validated schema and table prefix), plus row mapping and the keys of the
- * per-record advisory locks. Each function runs on the Kysely instance it is given (the pool-level instance
+ * The PostgreSQL dialect's own SQL behind {@link PostgresRelationalStore} (the statements every dialect shares
+ * come from `SqlQueries` of `@dualwrite/sql`): advisory locks, the sequence, NOTIFY, the one-statement
+ * claim and the set-based fast paths. Values are always bound; identifiers come only from the validated
+ * schema and table prefix. Each function runs on the Kysely instance it is given (the pool-level instance
  * for single statements, or one bound to a transaction).
  * @internal
  */
 import { createHash } from 'node:crypto';
-import type {
-  Metadata,
-  OutboxEntry,
-  OutboxLease,
-  OutboxOp,
-  OutboxState,
-  RecordVersion,
-  RecordWrite,
-  StoredRecord,
-  TwoPhaseIntent,
-} from '@dualwrite/core';
-import { decodeEmbedding, encodeEmbedding } from '@dualwrite/core';
+import type { OutboxOp, RecordWrite } from '@dualwrite/core';
+import { embeddingBytes, int, type OutboxRow, type RecordRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
-/** `bigint` columns arrive as decimal strings (node-postgres does not parse int8 by default). */
-type Int8 = string;
-
-/** A `records` row as node-postgres returns it (`metadata` is parsed JSON, `embedding` a `Buffer`). */
-export interface RecordRow {
-  id: string;
-  text: string;
-  embedding: Buffer | null;
-  metadata: Metadata;
-  version: Int8;
-  deleted: boolean;
-  content_hash: string;
-  synced_version: Int8 | null;
-  created_at: Int8;
-  updated_at: Int8;
-}
-
-/** An `outbox` row as node-postgres returns it. */
-export interface OutboxRow {
-  record_id: string;
-  version: Int8;
-  op: OutboxOp;
-  state: OutboxState;
-  attempts: number;
-  next_attempt_at: Int8;
-  enqueued_at: Int8;
-  last_error: string | null;
-  lease_owner: string | null;
-  lease_token: string | null;
-  lease_until: Int8 | null;
-  lease_version: Int8 | null;
-}
-
-interface IntentRow {
-  token: string;
-  record_id: string;
-  version: Int8;
-  expires_at: Int8;
-}
-
 type Db = PostgresKysely;
-
-/** Parses an `int8` value; throws a `RangeError` beyond `Number.MAX_SAFE_INTEGER` (never reached by Unix ms). */
-export function int(value: Int8 | number | bigint): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new RangeError(`[dualwrite] [postgres] integer out of range: ${value}`);
-  return n;
-}
-
-function intOrNull(value: Int8 | null): number | null {
-  return value === null ? null : int(value);
-}
-
-function toBytea(embedding: readonly number[]): Buffer {
-  const bytes = encodeEmbedding(embedding);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Maps a `records` row. */
-export function toStoredRecord(row: RecordRow): StoredRecord {
-  return {
-    id: row.id,
-    text: row.text,
-    embedding: row.embedding === null ? null : decodeEmbedding(row.embedding),
-    metadata: row.metadata,
-    version: int(row.version),
-    deleted: row.deleted,
-    contentHash: row.content_hash,
-    syncedVersion: intOrNull(row.synced_version),
-    createdAt: int(row.created_at),
-    updatedAt: int(row.updated_at),
-  };
-}
-
-/** Maps an `outbox` row (lease columns dropped). */
-export function toOutboxEntry(row: OutboxRow): OutboxEntry {
-  return {
-    recordId: row.record_id,
-    version: int(row.version),
-    op: row.op,
-    state: row.state,
-    attempts: row.attempts,
-    nextAttemptAt: int(row.next_attempt_at),
-    enqueuedAt: int(row.enqueued_at),
-    lastError: row.last_error,
-  };
-}
-
-/** Maps a leased `outbox` row. */
-export function toOutboxLease(row: OutboxRow): OutboxLease {
-  return {
-    ...toOutboxEntry(row),
-    leaseOwner: row.lease_owner ?? '',
-    leaseToken: row.lease_token ?? '',
-    leaseUntil: int(row.lease_until ?? '0'),
-  };
-}
 
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {
@@ -125,13 +20,8 @@ function int32Hash(text: string): number {
 }
 
 /** SQL for the store's objects under one schema and prefix. */
-export class PostgresQueries {
-  readonly #records: RawBuilder<unknown>;
-  readonly #outbox: RawBuilder<unknown>;
-  readonly #intents: RawBuilder<unknown>;
-  readonly #cache: RawBuilder<unknown>;
+export class PostgresQueries extends SqlQueries {
   readonly #sequence: RawBuilder<unknown>;
-  readonly #meta: RawBuilder<unknown>;
   /** `"schema"."prefix_version_seq"`, for `nextval(...::regclass)`. */
   readonly #sequenceName: string;
   readonly #channel: string;
@@ -145,11 +35,17 @@ export class PostgresQueries {
 
   constructor(tables: PostgresTableNames) {
     const t = (name: string) => sql.id(tables.schema, name);
-    this.#records = t(tables.records);
-    this.#outbox = t(tables.outbox);
-    this.#intents = t(tables.intents);
-    this.#cache = t(tables.embeddingCache);
-    this.#meta = t(tables.meta);
+    super(
+      {
+        records: t(tables.records),
+        outbox: t(tables.outbox),
+        intents: t(tables.intents),
+        cache: t(tables.embeddingCache),
+        meta: t(tables.meta),
+      },
+      // READ COMMITTED: a read-modify-write of an outbox row locks it.
+      { bool: (value) => value, lockRowsForUpdate: true },
+    );
     this.#sequence = t(tables.versionSequence);
     this.#sequenceName = `"${tables.schema}"."${tables.versionSequence}"`;
     this.#channel = tables.notifyChannel;
@@ -197,44 +93,15 @@ export class PostgresQueries {
   // -- records -------------------------------------------------------------------------------------
 
   async getRecord(db: Db, id: string): Promise<RecordRow | undefined> {
-    const { rows } = await sql<RecordRow>`SELECT * FROM ${this.#records} WHERE id = ${id}`.execute(db);
+    const { rows } = await sql<RecordRow>`SELECT * FROM ${this.tables.records} WHERE id = ${id}`.execute(db);
     return rows[0];
-  }
-
-  async getRecords(db: Db, ids: readonly string[], includeDeleted: boolean): Promise<RecordRow[]> {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return [];
-    const { rows } = await sql<RecordRow>`
-      SELECT * FROM ${this.#records}
-      WHERE id = ANY(${unique}::text[]) ${includeDeleted ? sql`` : sql`AND NOT deleted`}`.execute(db);
-    return rows;
-  }
-
-  async listRecords(db: Db, after: string | undefined, limit: number): Promise<RecordRow[]> {
-    const { rows } = await sql<RecordRow>`
-      SELECT * FROM ${this.#records}
-      WHERE NOT deleted ${after === undefined ? sql`` : sql`AND id > ${after}`}
-      ORDER BY id LIMIT ${limit}`.execute(db);
-    return rows;
-  }
-
-  async listVersions(db: Db, after: string | undefined, limit: number): Promise<RecordVersion[]> {
-    const { rows } = await sql<{ id: string; version: Int8; deleted: boolean }>`
-      SELECT id, version, deleted FROM ${this.#records}
-      ${after === undefined ? sql`` : sql`WHERE id > ${after}`}
-      ORDER BY id LIMIT ${limit}`.execute(db);
-    return rows.map((r) => ({ id: r.id, version: int(r.version), deleted: r.deleted }));
-  }
-
-  async countRecords(db: Db): Promise<number> {
-    const { rows } = await sql<{ n: Int8 }>`
-      SELECT count(*) AS n FROM ${this.#records} WHERE NOT deleted`.execute(db);
-    return int(rows[0]?.n ?? '0');
   }
 
   /** `nextval` of the version sequence (not rolled back with the transaction, so never handed out twice). */
   async nextVersion(db: Db): Promise<number> {
-    const { rows } = await sql<{ v: Int8 }>`SELECT nextval(${this.#sequenceName}::regclass) AS v`.execute(db);
+    const { rows } = await sql<{ v: SqlInt }>`SELECT nextval(${this.#sequenceName}::regclass) AS v`.execute(
+      db,
+    );
     return int(rows[0]!.v);
   }
 
@@ -248,7 +115,7 @@ export class PostgresQueries {
     const drawn = await this.nextVersion(db);
     if (drawn > atLeast) return drawn;
     await sql`ALTER SEQUENCE ${this.#sequence} NO CYCLE`.execute(db);
-    const { rows } = await sql<{ v: Int8 }>`
+    const { rows } = await sql<{ v: SqlInt }>`
       SELECT setval(${this.#sequenceName}::regclass, greatest(last_value, ${atLeast}::bigint) + 1, true) AS v
       FROM ${this.#sequence}`.execute(db);
     return int(rows[0]!.v);
@@ -256,7 +123,7 @@ export class PostgresQueries {
 
   /** Highest version handed out so far by any session, committed or not (0 when none). */
   async currentVersion(db: Db): Promise<number> {
-    const { rows } = await sql<{ v: Int8 }>`
+    const { rows } = await sql<{ v: SqlInt }>`
       SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS v FROM ${this.#sequence}`.execute(db);
     return int(rows[0]?.v ?? '0');
   }
@@ -267,9 +134,9 @@ export class PostgresQueries {
    */
   async writeRecord(db: Db, r: RecordWrite): Promise<void> {
     await sql`
-      INSERT INTO ${this.#records} AS r
+      INSERT INTO ${this.tables.records} AS r
         (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
-      VALUES (${r.id}, ${r.text}, ${r.embedding === null ? null : toBytea(r.embedding)},
+      VALUES (${r.id}, ${r.text}, ${r.embedding === null ? null : embeddingBytes(r.embedding)},
         ${JSON.stringify(r.metadata)}::json, ${r.version}, ${r.deleted}, ${r.contentHash}, ${r.syncedVersion},
         ${r.now}, ${r.now})
       ON CONFLICT (id) DO UPDATE SET
@@ -287,25 +154,12 @@ export class PostgresQueries {
         updated_at = EXCLUDED.updated_at`.execute(db);
   }
 
-  async setEmbedding(db: Db, id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    const result = await sql`
-      UPDATE ${this.#records} SET embedding = ${toBytea(embedding)}
-      WHERE id = ${id} AND version = ${version} AND NOT deleted`.execute(db);
-    return (result.numAffectedRows ?? 0n) > 0n;
-  }
-
-  async markSynced(db: Db, id: string, version: number): Promise<void> {
-    await sql`
-      UPDATE ${this.#records} SET synced_version = ${version}
-      WHERE id = ${id} AND (synced_version IS NULL OR synced_version < ${version})`.execute(db);
-  }
-
   // -- outbox --------------------------------------------------------------------------------------
 
   /** The coalescing enqueue of `RelationalTx.enqueue`. */
   async enqueue(db: Db, recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
     await sql`
-      INSERT INTO ${this.#outbox} AS o
+      INSERT INTO ${this.tables.outbox} AS o
         (record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error,
          lease_owner, lease_token, lease_until, lease_version)
       VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)
@@ -321,26 +175,6 @@ export class PostgresQueries {
   }
 
   /**
-   * Enqueues the record's current state: upsert when live, delete for a tombstone, or delete at the highest
-   * version handed out so far when there is no row. Call with the id's advisory lock held.
-   */
-  async enqueueRepair(db: Db, recordId: string, now: number): Promise<void> {
-    const { rows } = await sql<{ version: Int8; deleted: boolean }>`
-      SELECT version, deleted FROM ${this.#records} WHERE id = ${recordId}`.execute(db);
-    const record = rows[0];
-    if (record === undefined) await this.enqueue(db, recordId, await this.currentVersion(db), 'delete', now);
-    else await this.enqueue(db, recordId, int(record.version), record.deleted ? 'delete' : 'upsert', now);
-  }
-
-  async getOutbox(db: Db, recordId: string, forUpdate = false): Promise<OutboxRow | undefined> {
-    const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.#outbox} WHERE record_id = ${recordId} ${forUpdate ? sql`FOR UPDATE` : sql``}`.execute(
-      db,
-    );
-    return rows[0];
-  }
-
-  /**
    * Claims due entries in one statement: the subquery picks pending entries with `next_attempt_at <= now`
    * and no live lease, oldest first, and locks them `FOR UPDATE SKIP LOCKED` — rows another transaction is
    * claiming at this moment are skipped instead of waited for, and a row that a concurrent claim leased and
@@ -352,11 +186,11 @@ export class PostgresQueries {
    */
   async claim(db: Db, owner: string, now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
-      UPDATE ${this.#outbox} AS o
+      UPDATE ${this.tables.outbox} AS o
       SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
         lease_version = o.version
       FROM (
-        SELECT record_id FROM ${this.#outbox}
+        SELECT record_id FROM ${this.tables.outbox}
         WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
         ORDER BY next_attempt_at, enqueued_at
         LIMIT ${limit}
@@ -370,7 +204,7 @@ export class PostgresQueries {
   /** The entries of `recordIds`, locked `FOR UPDATE`. */
   async lockOutboxRows(db: Db, recordIds: readonly string[]): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.#outbox} WHERE record_id = ANY(${recordIds}::text[]) FOR UPDATE`.execute(db);
+      SELECT * FROM ${this.tables.outbox} WHERE record_id = ANY(${recordIds}::text[]) FOR UPDATE`.execute(db);
     return rows;
   }
 
@@ -378,7 +212,7 @@ export class PostgresQueries {
   async markSyncedMany(db: Db, ids: readonly string[], versions: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
     await sql`
-      UPDATE ${this.#records} AS r SET synced_version = a.v
+      UPDATE ${this.tables.records} AS r SET synced_version = a.v
       FROM unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
       WHERE r.id = a.id AND (r.synced_version IS NULL OR r.synced_version < a.v)`.execute(db);
   }
@@ -387,7 +221,7 @@ export class PostgresQueries {
   async clearLeases(db: Db, recordIds: readonly string[], nextAttemptAt: number): Promise<void> {
     if (recordIds.length === 0) return;
     await sql`
-      UPDATE ${this.#outbox}
+      UPDATE ${this.tables.outbox}
       SET lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL,
         next_attempt_at = LEAST(next_attempt_at, ${nextAttemptAt})
       WHERE record_id = ANY(${recordIds}::text[])`.execute(db);
@@ -397,52 +231,10 @@ export class PostgresQueries {
   async completeDeliveries(db: Db, ids: readonly string[], versions: readonly number[]): Promise<void> {
     if (ids.length === 0) return;
     await sql`
-      WITH entries AS (DELETE FROM ${this.#outbox} WHERE record_id = ANY(${ids}::text[]))
-      DELETE FROM ${this.#records} AS r USING unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
+      WITH entries AS (DELETE FROM ${this.tables.outbox} WHERE record_id = ANY(${ids}::text[]))
+      DELETE FROM ${this.tables.records} AS r USING unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
       WHERE r.id = a.id AND r.deleted AND r.version <= a.v
-        AND NOT EXISTS (SELECT 1 FROM ${this.#intents} AS i WHERE i.record_id = r.id)`.execute(db);
-  }
-
-  /** Clears the lease; the entry becomes claimable at `min(next_attempt_at, nextAttemptAt)`. */
-  async clearLease(db: Db, recordId: string, nextAttemptAt: number): Promise<void> {
-    await sql`
-      UPDATE ${this.#outbox}
-      SET lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL,
-        next_attempt_at = LEAST(next_attempt_at, ${nextAttemptAt})
-      WHERE record_id = ${recordId}`.execute(db);
-  }
-
-  /** Deletes the entry and purges the record if it is a tombstone at `version` or older. */
-  async completeDelivery(db: Db, recordId: string, version: number): Promise<void> {
-    await sql`
-      WITH entry AS (DELETE FROM ${this.#outbox} WHERE record_id = ${recordId})
-      DELETE FROM ${this.#records} WHERE id = ${recordId} AND deleted AND version <= ${version}
-        AND NOT EXISTS (SELECT 1 FROM ${this.#intents} WHERE record_id = ${recordId})`.execute(db);
-  }
-
-  /** Charges a failed attempt: `dead` moves the entry to dead letter, otherwise it retries at `retryAt`. */
-  async chargeFailure(
-    db: Db,
-    recordId: string,
-    error: string,
-    dead: boolean,
-    retryAt: number,
-  ): Promise<void> {
-    await sql`
-      UPDATE ${this.#outbox}
-      SET attempts = attempts + 1, last_error = ${error}, state = ${dead ? 'dead' : 'pending'},
-        next_attempt_at = ${dead ? sql`next_attempt_at` : sql`${retryAt}`},
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
-      WHERE record_id = ${recordId}`.execute(db);
-  }
-
-  /** Gives a lease back: no attempt charged, claimable again at `retryAt`. */
-  async releaseLease(db: Db, recordId: string, lastError: string | null, retryAt: number): Promise<void> {
-    await sql`
-      UPDATE ${this.#outbox}
-      SET next_attempt_at = ${retryAt}, last_error = coalesce(${lastError}::text, last_error),
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
-      WHERE record_id = ${recordId}`.execute(db);
+        AND NOT EXISTS (SELECT 1 FROM ${this.tables.intents} AS i WHERE i.record_id = r.id)`.execute(db);
   }
 
   /** Gives back every lease of `leases` whose token still matches, in one statement. */
@@ -452,7 +244,7 @@ export class PostgresQueries {
     retryAt: number,
   ): Promise<void> {
     await sql`
-      UPDATE ${this.#outbox} AS o
+      UPDATE ${this.tables.outbox} AS o
       SET next_attempt_at = ${retryAt},
         lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
       FROM unnest(${leases.map((l) => l.recordId)}::text[], ${leases.map((l) => l.leaseToken)}::text[])
@@ -467,7 +259,7 @@ export class PostgresQueries {
     leaseUntil: number,
   ): Promise<string[]> {
     const { rows } = await sql<{ record_id: string }>`
-      UPDATE ${this.#outbox} AS o SET lease_until = ${leaseUntil}
+      UPDATE ${this.tables.outbox} AS o SET lease_until = ${leaseUntil}
       FROM unnest(${leases.map((l) => l.recordId)}::text[], ${leases.map((l) => l.leaseToken)}::text[])
         AS r(record_id, lease_token)
       WHERE o.record_id = r.record_id AND o.lease_token = r.lease_token AND o.state = 'pending'
@@ -475,96 +267,9 @@ export class PostgresQueries {
     return rows.map((r) => r.record_id);
   }
 
-  async listDeadLetters(db: Db, after: string | undefined, limit: number): Promise<OutboxRow[]> {
-    const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.#outbox}
-      WHERE state = 'dead' ${after === undefined ? sql`` : sql`AND record_id > ${after}`}
-      ORDER BY record_id LIMIT ${limit}`.execute(db);
-    return rows;
-  }
-
-  async requeueDeadLetters(db: Db, ids: readonly string[] | undefined, now: number): Promise<number> {
-    if (ids !== undefined && ids.length === 0) return 0;
-    const result = await sql`
-      UPDATE ${this.#outbox}
-      SET state = 'pending', attempts = 0, next_attempt_at = ${now}, enqueued_at = ${now},
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
-      WHERE state = 'dead' ${ids === undefined ? sql`` : sql`AND record_id = ANY(${[...new Set(ids)]}::text[])`}`.execute(
-      db,
-    );
-    return Number(result.numAffectedRows ?? 0n);
-  }
-
-  async outboxStats(
-    db: Db,
-    now: number,
-  ): Promise<{ depth: number; inFlight: number; deadLetters: number; oldestPendingAt: number | null }> {
-    const { rows } = await sql<{ depth: Int8; in_flight: Int8; dead: Int8; oldest: Int8 | null }>`
-      SELECT
-        count(*) FILTER (WHERE state = 'pending') AS depth,
-        count(*) FILTER (WHERE state = 'pending' AND lease_until > ${now}) AS in_flight,
-        count(*) FILTER (WHERE state = 'dead') AS dead,
-        min(enqueued_at) FILTER (WHERE state = 'pending') AS oldest
-      FROM ${this.#outbox}`.execute(db);
-    const r = rows[0]!;
-    return {
-      depth: int(r.depth),
-      inFlight: int(r.in_flight),
-      deadLetters: int(r.dead),
-      oldestPendingAt: intOrNull(r.oldest),
-    };
-  }
-
-  async maxPendingVersion(db: Db): Promise<number | null> {
-    const { rows } = await sql<{ v: Int8 | null }>`
-      SELECT max(version) AS v FROM ${this.#outbox} WHERE state = 'pending'`.execute(db);
-    return intOrNull(rows[0]?.v ?? null);
-  }
-
   // -- intents -------------------------------------------------------------------------------------
 
-  async putIntent(db: Db, intent: TwoPhaseIntent): Promise<void> {
-    await sql`
-      INSERT INTO ${this.#intents} (token, record_id, version, expires_at)
-      VALUES (${intent.token}, ${intent.recordId}, ${intent.version}, ${intent.expiresAt})`.execute(db);
-  }
-
-  async countIntents(db: Db, recordId: string): Promise<number> {
-    const { rows } = await sql<{ n: string | number }>`
-      SELECT count(*) AS n FROM ${this.#intents} WHERE record_id = ${recordId}`.execute(db);
-    return Number(rows[0]?.n ?? 0);
-  }
-
-  /** Deletes the intent; returns its record id, or `undefined` when it was not there. */
-  async deleteIntent(db: Db, token: string): Promise<string | undefined> {
-    const { rows } = await sql<{ record_id: string }>`
-      DELETE FROM ${this.#intents} WHERE token = ${token} RETURNING record_id`.execute(db);
-    return rows[0]?.record_id;
-  }
-
-  async listExpiredIntents(db: Db, now: number, limit: number): Promise<TwoPhaseIntent[]> {
-    const { rows } = await sql<IntentRow>`
-      SELECT * FROM ${this.#intents} WHERE expires_at <= ${now}
-      ORDER BY expires_at, token LIMIT ${limit}`.execute(db);
-    return rows.map((r) => ({
-      token: r.token,
-      recordId: r.record_id,
-      version: int(r.version),
-      expiresAt: int(r.expires_at),
-    }));
-  }
-
   // -- embedding cache -----------------------------------------------------------------------------
-
-  async getCachedEmbeddings(db: Db, keys: readonly string[]): Promise<Map<string, number[]>> {
-    const out = new Map<string, number[]>();
-    const unique = [...new Set(keys)];
-    if (unique.length === 0) return out;
-    const { rows } = await sql<{ key: string; embedding: Buffer }>`
-      SELECT key, embedding FROM ${this.#cache} WHERE key = ANY(${unique}::text[])`.execute(db);
-    for (const row of rows) out.set(row.key, decodeEmbedding(row.embedding));
-    return out;
-  }
 
   /** Inserts or replaces cache entries in one statement (a key given twice: the last one wins). */
   async putCachedEmbeddings(
@@ -577,26 +282,12 @@ export class PostgresQueries {
       byKey.set(e.key, e.embedding);
     }
     const keys = [...byKey.keys()];
-    const blobs = [...byKey.values()].map(toBytea);
+    const blobs = [...byKey.values()].map(embeddingBytes);
     await sql`
-      INSERT INTO ${this.#cache} AS c (key, embedding)
+      INSERT INTO ${this.tables.cache} AS c (key, embedding)
       SELECT * FROM unnest(${keys}::text[], ${blobs}::bytea[])
       ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding`.execute(db);
   }
 
   // -- meta ------------------------------------------------------------------------------------------
-
-  async getMeta(db: Db, key: string): Promise<string | undefined> {
-    const { rows } = await sql<{ value: string }>`
-      SELECT value FROM ${this.#meta} WHERE key = ${key}`.execute(db);
-    return rows[0]?.value;
-  }
-
-  async setMeta(db: Db, key: string, value: string | null): Promise<void> {
-    if (value === null) await sql`DELETE FROM ${this.#meta} WHERE key = ${key}`.execute(db);
-    else
-      await sql`
-        INSERT INTO ${this.#meta} (key, value) VALUES (${key}, ${value})
-        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(db);
-  }
 }

@@ -4,27 +4,31 @@ import {
   type AckOutcome,
   type ClaimOptions,
   ClosedError,
+  enqueueRepair,
   type OutboxAck,
-  type OutboxEntry,
-  type OutboxFailure,
   type OutboxLease,
   type OutboxOp,
-  type OutboxStats,
-  type RecordVersion,
   type RecordWrite,
   type RelationalStore,
   type RelationalTx,
   type StoredRecord,
-  type TwoPhaseIntent,
   ValidationError,
-  validateMetaKey,
 } from '@dualwrite/core';
+import {
+  int,
+  SQL_MAX_PAGE,
+  SqlLedgerTx,
+  SqlRelationalStore,
+  SqlTx,
+  toOutboxLease,
+  toStoredRecord,
+} from '@dualwrite/sql';
 import { type ControlledTransaction, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { mapPostgresError, POSTGRES_COMPONENT } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
 import { PostgresOutboxListener } from './postgres-outbox-listener.js';
-import { int, PostgresQueries, toOutboxEntry, toOutboxLease, toStoredRecord } from './postgres-queries.js';
+import { PostgresQueries } from './postgres-queries.js';
 import {
   type PostgresKysely,
   type PostgresRelationalStoreOptions,
@@ -35,7 +39,7 @@ import {
 } from './postgres-relational-store-options.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
-export const POSTGRES_MAX_PAGE = 10_000;
+export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
 
 /**
  * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps retrying
@@ -46,14 +50,6 @@ export const TRY_LOCK_WINDOW_MS = 250;
 
 /** Which store's transaction the current async context runs in (detects calls from inside `transaction`). */
 const activeTransaction = new AsyncLocalStorage<PostgresRelationalStore>();
-
-function checkLimit(field: string, limit: number, max = POSTGRES_MAX_PAGE): void {
-  if (!Number.isInteger(limit) || limit < 1 || limit > max)
-    throw new ValidationError(field, `must be an integer in 1..${max}, got ${limit}`, {
-      component: POSTGRES_COMPONENT,
-      limit: `1..${max}`,
-    });
-}
 
 async function rollbackQuietly(trx: ControlledTransaction<unknown>): Promise<void> {
   try {
@@ -70,102 +66,60 @@ const RETRY = Symbol('retry');
  * The unit of work handed to {@link PostgresRelationalStore.transaction}. Valid only until the callback
  * settles; `native` is Kysely's `ControlledTransaction` for the transaction's connection.
  */
-class PostgresTx implements RelationalTx<PostgresKysely> {
-  readonly native: PostgresKysely;
-  readonly #q: PostgresQueries;
+class PostgresTx extends SqlTx {
+  declare protected readonly q: PostgresQueries;
   readonly #notify: boolean;
   /** Ids whose advisory lock this transaction holds. */
   readonly #locked = new Set<string>();
   #notified = false;
-  #open = true;
 
   constructor(native: PostgresKysely, q: PostgresQueries, notify: boolean) {
-    this.native = native;
-    this.#q = q;
+    super(native, q, { component: POSTGRES_COMPONENT, mapError: mapPostgresError });
     this.#notify = notify;
-  }
-
-  /** Ends the tx object's life: later calls throw. */
-  finish(): void {
-    this.#open = false;
-  }
-
-  async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.#open)
-      throw new Error(
-        `[dualwrite] [postgres] tx.${operation}() called after the transaction callback settled`,
-      );
-    try {
-      return await fn();
-    } catch (error) {
-      throw mapPostgresError(error, `tx.${operation}`);
-    }
   }
 
   async #lock(id: string): Promise<void> {
     if (this.#locked.has(id)) return;
-    await this.#q.lockRecords(this.native, [id]);
+    await this.q.lockRecords(this.native, [id]);
     this.#locked.add(id);
   }
 
   /** Takes the id's advisory lock (held until the transaction ends), then reads the row. */
   getRecord(id: string): Promise<StoredRecord | undefined> {
-    return this.#run('getRecord', async () => {
+    return this.run('getRecord', async () => {
       await this.#lock(id);
-      const row = await this.#q.getRecord(this.native, id);
+      const row = await this.q.getRecord(this.native, id);
       return row === undefined ? undefined : toStoredRecord(row);
     });
   }
 
   nextVersion(atLeast = 0): Promise<number> {
-    return this.#run('nextVersion', () =>
-      atLeast > 0 ? this.#q.nextVersionAbove(this.native, atLeast) : this.#q.nextVersion(this.native),
+    return this.run('nextVersion', () =>
+      atLeast > 0 ? this.q.nextVersionAbove(this.native, atLeast) : this.q.nextVersion(this.native),
     );
   }
 
   writeRecord(record: RecordWrite): Promise<void> {
-    return this.#run('writeRecord', async () => {
+    return this.run('writeRecord', async () => {
       if (typeof record.text === 'string' && record.text.includes('\u0000'))
         throw new ValidationError('text', 'must not contain NUL (PostgreSQL text cannot store U+0000)', {
           component: POSTGRES_COMPONENT,
           limit: 'no U+0000',
         });
       await this.#lock(record.id);
-      await this.#q.writeRecord(this.native, record);
+      await this.q.writeRecord(this.native, record);
     });
   }
 
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    return this.#run('enqueue', async () => {
+    return this.run('enqueue', async () => {
       await this.#lock(recordId);
-      await this.#q.enqueue(this.native, recordId, version, op, now);
+      await this.q.enqueue(this.native, recordId, version, op, now);
       if (this.#notify && !this.#notified) {
-        await this.#q.notify(this.native);
+        await this.q.notify(this.native);
         this.#notified = true;
       }
     });
-  }
-
-  getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
-    return this.#run('getOutboxEntry', async () => {
-      const row = await this.#q.getOutbox(this.native, recordId);
-      return row === undefined ? undefined : toOutboxEntry(row);
-    });
-  }
-
-  countIntents(recordId: string): Promise<number> {
-    return this.#run('countIntents', () => this.#q.countIntents(this.native, recordId));
-  }
-
-  putIntent(intent: TwoPhaseIntent): Promise<void> {
-    return this.#run('putIntent', () => this.#q.putIntent(this.native, intent));
-  }
-
-  deleteIntent(token: string): Promise<boolean> {
-    return this.#run(
-      'deleteIntent',
-      async () => (await this.#q.deleteIntent(this.native, token)) !== undefined,
-    );
   }
 }
 
@@ -230,14 +184,15 @@ class PostgresTx implements RelationalTx<PostgresKysely> {
  * });
  * ```
  */
-export class PostgresRelationalStore implements RelationalStore<PostgresKysely> {
+export class PostgresRelationalStore extends SqlRelationalStore implements RelationalStore<PostgresKysely> {
   /** `'postgres'`. */
   readonly name = 'postgres';
   /** The names of the schema, tables, indexes, sequence and notification channel this store owns. */
   readonly tableNames: PostgresTableNames;
 
   readonly #options: ResolvedPostgresRelationalStoreOptions;
-  readonly #q: PostgresQueries;
+  protected readonly q: PostgresQueries;
+  protected readonly component = POSTGRES_COMPONENT;
   readonly #listeners = new Set<PostgresOutboxListener>();
   #db: PostgresKysely | undefined;
   #closed = false;
@@ -248,9 +203,10 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
    * @throws {ValidationError} on invalid options (see {@link resolvePostgresOptions}).
    */
   constructor(options: PostgresRelationalStoreOptions) {
+    super();
     this.#options = resolvePostgresOptions(options);
     this.tableNames = postgresTableNames(this.#options.schema, this.#options.tablePrefix);
-    this.#q = new PostgresQueries(this.tableNames);
+    this.q = new PostgresQueries(this.tableNames);
   }
 
   /**
@@ -289,7 +245,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
     return this.#transaction(
       'transaction',
       async (trx) => {
-        const tx = new PostgresTx(trx, this.#q, this.#options.notify);
+        const tx = new PostgresTx(trx, this.q, this.#options.notify);
         try {
           return await fn(tx);
         } finally {
@@ -298,56 +254,6 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
       },
       false,
     );
-  }
-
-  /** Records by id (tombstones only with `includeDeleted`); missing ids are absent. Ids are compared exactly. */
-  async getRecords(
-    ids: readonly string[],
-    options: { includeDeleted?: boolean } = {},
-  ): Promise<Map<string, StoredRecord>> {
-    return this.#read('getRecords', async (db) => {
-      const rows = await this.#q.getRecords(db, ids, options.includeDeleted === true);
-      return new Map(rows.map((row) => [row.id, toStoredRecord(row)]));
-    });
-  }
-
-  /**
-   * Live records ordered by id (`COLLATE "C"`: byte order = code point order), `id > after`, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listRecords', async (db) =>
-      (await this.#q.listRecords(db, options.after, options.limit)).map(toStoredRecord),
-    );
-  }
-
-  /**
-   * `(id, version, deleted)` of all rows, tombstones included, ordered by id (code point order), `id > after`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listVersions', (db) => this.#q.listVersions(db, options.after, options.limit));
-  }
-
-  /** Number of live records (tombstones excluded). */
-  async countRecords(): Promise<number> {
-    return this.#read('countRecords', (db) => this.#q.countRecords(db));
-  }
-
-  /**
-   * Stores `embedding` (float32) if the record is live and still at `version`, in one statement (a concurrent
-   * writer's newer version makes it a no-op); `version`, `updatedAt` and `contentHash` are left as they are.
-   * Returns `false` when the record moved on, is a tombstone or is gone.
-   */
-  async setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.#read('setEmbedding', (db) => this.#q.setEmbedding(db, id, version, embedding));
-  }
-
-  /** Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). */
-  async markSynced(id: string, version: number): Promise<void> {
-    await this.#read('markSynced', (db) => this.#q.markSynced(db, id, version));
   }
 
   /**
@@ -372,13 +278,13 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000 or `leaseMs` is not positive.
    */
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
-    checkLimit('limit', options.limit);
+    this.checkLimit('limit', options.limit);
     if (!(options.leaseMs > 0))
       throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
         component: POSTGRES_COMPONENT,
       });
     return this.#read('claimOutbox', async (db) => {
-      const rows = await this.#q.claim(
+      const rows = await this.q.claim(
         db,
         options.owner,
         options.now,
@@ -406,73 +312,19 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
    *
    * `syncedVersion` of the record is raised to `appliedVersion` for `'acked'` and `'superseded'`.
    */
-  async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
-    if (acks.length === 0) {
-      this.#use('ackOutbox');
-      return [];
-    }
+  override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    // The same id more than once: the generic path applies the acks one after the other.
+    if (acks.length === 0 || new Set(acks.map((a) => a.recordId)).size !== acks.length)
+      return super.ackOutbox(acks, now);
     return this.#locked(
       'ackOutbox',
       acks.map((a) => a.recordId),
-      async (conn) => {
-        if (new Set(acks.map((a) => a.recordId)).size === acks.length)
-          return this.#ackDistinct(conn, acks, now);
-        // The same id more than once: apply the acks one after the other, each seeing the previous one's effect.
-        const outcomes: AckOutcome[] = [];
-        let repaired = false;
-        for (const ack of acks) {
-          const entry = await this.#q.getOutbox(conn, ack.recordId, true);
-          if (entry === undefined || entry.lease_token === null || entry.lease_token !== ack.leaseToken) {
-            await this.#q.enqueueRepair(conn, ack.recordId, now);
-            repaired = true;
-            outcomes.push('lease-lost');
-            continue;
-          }
-          await this.#q.markSynced(conn, ack.recordId, ack.appliedVersion);
-          if (int(entry.version) > ack.appliedVersion) {
-            await this.#q.clearLease(conn, ack.recordId, now);
-            outcomes.push('superseded');
-          } else {
-            await this.#q.completeDelivery(conn, ack.recordId, ack.appliedVersion);
-            outcomes.push('acked');
-          }
-        }
-        if (repaired) await this.#notify(conn);
-        return outcomes;
-      },
+      (conn) => this.#ackDistinct(conn, acks, now),
     );
   }
 
-  /**
-   * Records a failed delivery in one transaction (the entry row locked `FOR UPDATE`). Token mismatch →
-   * `'lease-lost'` (nothing changes). Otherwise `lastError = error`, the lease is cleared and an attempt is
-   * charged: `'dead'` when `permanent` or the charged count reaches `maxAttempts`, else `'retry'` with
-   * `nextAttemptAt = retryAt`.
-   *
-   * If a newer version was enqueued while the entry was leased (its version differs from the version at
-   * claim time), the failure concerned an older version: no attempt is charged and the entry is never
-   * dead-lettered for it (`'retry'` at `retryAt`). Same rule as the SQLite store.
-   */
-  async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
-    return this.#transaction('failOutbox', async (conn) => {
-      const entry = await this.#q.getOutbox(conn, failure.recordId, true);
-      if (entry === undefined || entry.lease_token === null || entry.lease_token !== failure.leaseToken)
-        return 'lease-lost';
-      if (entry.lease_version !== null && int(entry.version) > int(entry.lease_version)) {
-        await this.#q.releaseLease(conn, failure.recordId, failure.error, failure.retryAt);
-        return 'retry';
-      }
-      const dead = failure.permanent || entry.attempts + 1 >= failure.maxAttempts;
-      await this.#q.chargeFailure(conn, failure.recordId, failure.error, dead, failure.retryAt);
-      return dead ? 'dead' : 'retry';
-    });
-  }
-
-  /**
-   * Clears the given leases (tokens that no longer match are ignored) and sets `nextAttemptAt = retryAt`, in
-   * one statement.
-   */
-  async renewOutbox(
+  /** Fast path of the ledger's renewal: every lease still held on a pending entry extended in one statement. */
+  override async renewOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     leaseUntil: number,
   ): Promise<string[]> {
@@ -480,27 +332,11 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
       this.#use('renewOutbox');
       return [];
     }
-    return this.#read('renewOutbox', (db) => this.#q.renewLeases(db, leases, leaseUntil));
+    return this.#read('renewOutbox', (db) => this.q.renewLeases(db, leases, leaseUntil));
   }
 
-  /** Highest version the sequence has handed out (0 when none). */
-  async currentVersion(): Promise<number> {
-    return this.#read('currentVersion', (db) => this.#q.currentVersion(db));
-  }
-
-  /** The value stored under `key`, or `undefined`. */
-  async getMeta(key: string): Promise<string | undefined> {
-    validateMetaKey(key, 'postgres');
-    return this.#read('getMeta', (db) => this.#q.getMeta(db, key));
-  }
-
-  /** Stores `value` under `key`; `null` removes it. */
-  async setMeta(key: string, value: string | null): Promise<void> {
-    validateMetaKey(key, 'postgres');
-    await this.#read('setMeta', (db) => this.#q.setMeta(db, key, value));
-  }
-
-  async releaseOutbox(
+  /** Fast path of the ledger's release: every lease still held given back in one statement. */
+  override async releaseOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     retryAt: number,
   ): Promise<void> {
@@ -508,102 +344,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
       this.#use('releaseOutbox');
       return;
     }
-    await this.#read('releaseOutbox', (db) => this.#q.releaseLeases(db, leases, retryAt));
-  }
-
-  /**
-   * Enqueues each distinct id's current state in one transaction (holding the ids' advisory locks):
-   * `'upsert'` at the record's version when live, `'delete'` at the tombstone's version, or `'delete'` at the
-   * highest version handed out so far (the sequence's `last_value`) when there is no row. Returns the number of
-   * distinct ids enqueued.
-   */
-  async enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
-    const distinct = [...new Set(ids)];
-    if (distinct.length === 0) {
-      this.#use('enqueueRepairs');
-      return 0;
-    }
-    return this.#locked('enqueueRepairs', distinct, async (conn) => {
-      for (const id of distinct) await this.#q.enqueueRepair(conn, id, now);
-      await this.#notify(conn);
-      return distinct.length;
-    });
-  }
-
-  /** The outbox entry of `id` in either state (`pending` or `dead`), leased or not; lease fields are not included. */
-  async getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
-    return this.#read('getOutboxEntry', async (db) => {
-      const row = await this.#q.getOutbox(db, id);
-      return row === undefined ? undefined : toOutboxEntry(row);
-    });
-  }
-
-  /**
-   * Dead letters ordered by record id (code point order), `recordId > after`, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listDeadLetters', async (db) =>
-      (await this.#q.listDeadLetters(db, options.after, options.limit)).map(toOutboxEntry),
-    );
-  }
-
-  /**
-   * Moves dead letters (all, or only `ids`) back to pending in one statement: attempts 0,
-   * `nextAttemptAt = enqueuedAt = now` (like a fresh enqueue of a dead entry); `lastError` is kept. Returns how
-   * many moved (and notifies listeners when any did).
-   */
-  async requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number> {
-    return this.#transaction('requeueDeadLetters', async (conn) => {
-      const n = await this.#q.requeueDeadLetters(conn, ids, now);
-      if (n > 0) await this.#notify(conn);
-      return n;
-    });
-  }
-
-  /** Outbox gauges as of `now` (a lease is in flight while `leaseUntil > now`), in one statement. */
-  async outboxStats(now: number): Promise<OutboxStats> {
-    return this.#read('outboxStats', (db) => this.#q.outboxStats(db, now));
-  }
-
-  /** Highest version among `pending` entries (leased or not); dead letters do not count. */
-  async maxPendingVersion(): Promise<number | null> {
-    return this.#read('maxPendingVersion', (db) => this.#q.maxPendingVersion(db));
-  }
-
-  /**
-   * Intents with `expiresAt <= now`, soonest-expired first, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
-    checkLimit('limit', limit);
-    return this.#read('listExpiredIntents', (db) => this.#q.listExpiredIntents(db, now, limit));
-  }
-
-  /**
-   * In one transaction holding the record's advisory lock: deletes the intent and enqueues its record's
-   * current state (as {@link enqueueRepairs}). Returns `false` when the intent was already gone.
-   */
-  async resolveIntent(token: string, now: number): Promise<boolean> {
-    const recordId = await this.#read('resolveIntent', async (db) => {
-      const { rows } = await sql<{ record_id: string }>`
-        SELECT record_id FROM ${sql.id(this.tableNames.schema, this.tableNames.intents)}
-        WHERE token = ${token}`.execute(db);
-      return rows[0]?.record_id;
-    });
-    if (recordId === undefined) return false;
-    return this.#locked('resolveIntent', [recordId], async (conn) => {
-      if ((await this.#q.deleteIntent(conn, token)) === undefined) return false;
-      await this.#q.enqueueRepair(conn, recordId, now);
-      await this.#notify(conn);
-      return true;
-    });
-  }
-
-  /** Cached embeddings by key; missing keys are absent. */
-  async getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
-    return this.#read('getCachedEmbeddings', (db) => this.#q.getCachedEmbeddings(db, keys));
+    await this.#read('releaseOutbox', (db) => this.q.releaseLeases(db, leases, retryAt));
   }
 
   /** Inserts or replaces cache entries in one statement (a key given twice: the last one wins). */
@@ -614,7 +355,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
       this.#use('putCachedEmbeddings');
       return;
     }
-    await this.#read('putCachedEmbeddings', (db) => this.#q.putCachedEmbeddings(db, entries));
+    await this.#read('putCachedEmbeddings', (db) => this.q.putCachedEmbeddings(db, entries));
   }
 
   /**
@@ -690,8 +431,25 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
     return this.#db;
   }
 
-  async #notify(conn: PostgresKysely): Promise<void> {
-    if (this.#options.notify) await this.#q.notify(conn);
+  protected override async enqueued(conn: PostgresKysely): Promise<void> {
+    if (this.#options.notify) await this.q.notify(conn);
+  }
+
+  protected read<T>(operation: string, fn: (db: PostgresKysely) => Promise<T>): Promise<T> {
+    return this.#read(operation, fn);
+  }
+
+  /** One READ COMMITTED transaction holding the advisory locks of `lockIds` (see "Locking"). */
+  protected write<T>(
+    operation: string,
+    lockIds: readonly string[],
+    fn: (db: PostgresKysely) => Promise<T>,
+  ): Promise<T> {
+    return lockIds.length > 0 ? this.#locked(operation, lockIds, fn) : this.#transaction(operation, fn);
+  }
+
+  protected assertUsable(operation: string): void {
+    this.#use(operation);
   }
 
   /** Runs one statement (or independent reads) outside an explicit transaction. */
@@ -753,7 +511,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
     for (let attempt = 0; ; attempt++) {
       const block = distinct.length === 1 || Date.now() - started >= TRY_LOCK_WINDOW_MS;
       const result = await this.#transaction(operation, async (conn) => {
-        if (block) await this.#q.lockRecords(conn, distinct);
+        if (block) await this.q.lockRecords(conn, distinct);
         else if (!(await this.#tryLockRecords(conn, distinct))) return RETRY;
         return fn(conn);
       });
@@ -771,7 +529,7 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
   async #ackDistinct(conn: PostgresKysely, acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
     const entries = new Map(
       (
-        await this.#q.lockOutboxRows(
+        await this.q.lockOutboxRows(
           conn,
           acks.map((a) => a.recordId),
         )
@@ -798,26 +556,27 @@ export class PostgresRelationalStore implements RelationalStore<PostgresKysely> 
         outcomes.push('acked');
       }
     }
-    await this.#q.markSyncedMany(
+    await this.q.markSyncedMany(
       conn,
       applied.map((a) => a.recordId),
       applied.map((a) => a.appliedVersion),
     );
-    await this.#q.clearLeases(conn, superseded, now);
-    await this.#q.completeDeliveries(
+    await this.q.clearLeases(conn, superseded, now);
+    await this.q.completeDeliveries(
       conn,
       done.map((a) => a.recordId),
       done.map((a) => a.appliedVersion),
     );
-    for (const id of lost) await this.#q.enqueueRepair(conn, id, now);
-    if (lost.length > 0) await this.#notify(conn);
+    const tx = new SqlLedgerTx(conn, this.q);
+    for (const id of lost) await enqueueRepair(tx, id, now);
+    if (lost.length > 0) await this.enqueued(conn);
     return outcomes;
   }
 
   async #tryLockRecords(conn: PostgresKysely, ids: readonly string[]): Promise<boolean> {
-    const keys = [...new Set(ids.map((id) => this.#q.lockKey(id)))].sort((a, b) => a - b);
+    const keys = [...new Set(ids.map((id) => this.q.lockKey(id)))].sort((a, b) => a - b);
     const { rows } = await sql<{ ok: boolean }>`
-      SELECT bool_and(pg_try_advisory_xact_lock(${this.#q.lockClass}::int4, k)) AS ok
+      SELECT bool_and(pg_try_advisory_xact_lock(${this.q.lockClass}::int4, k)) AS ok
       FROM unnest(${keys}::int4[]) AS t(k)`.execute(conn);
     return rows[0]?.ok === true;
   }

@@ -1,7 +1,6 @@
 import type { OutboxOp, RecordWrite } from '@dualwrite/core';
-import { encodeEmbedding } from '@dualwrite/core';
+import { embeddingBytes, type OutboxRow, type RecordRow } from '@dualwrite/sql';
 import type Database from 'better-sqlite3';
-import type { OutboxRow, RecordRow } from './sqlite-queries.js';
 import type { SqliteTableNames } from './sqlite-relational-store-options.js';
 
 /** The SQL text of the statements on every write's path, with their parameter order. @internal */
@@ -44,7 +43,7 @@ export function hotSql(tables: SqliteTableNames) {
 
 /** Parameters of `writeRecord`, in statement order. @internal */
 export function writeRecordParams(r: RecordWrite): unknown[] {
-  const blob = r.embedding === null ? null : toBlob(r.embedding);
+  const blob = r.embedding === null ? null : embeddingBytes(r.embedding);
   return [
     r.id,
     r.text,
@@ -62,12 +61,6 @@ export function writeRecordParams(r: RecordWrite): unknown[] {
 /** Parameters of `enqueue`, in statement order. @internal */
 export function enqueueParams(recordId: string, version: number, op: OutboxOp, now: number): unknown[] {
   return [recordId, version, op, now, now];
-}
-
-/** An embedding as a float32 BLOB. @internal */
-export function toBlob(embedding: readonly number[]): Buffer {
-  const bytes = encodeEmbedding(embedding);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

@@ -3,31 +3,25 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  type AckOutcome,
   BackendUnavailableError,
   type ClaimOptions,
   ClosedError,
-  type OutboxAck,
   type OutboxEntry,
-  type OutboxFailure,
   type OutboxLease,
   type OutboxOp,
-  type OutboxStats,
-  type RecordVersion,
   type RecordWrite,
   type RelationalStore,
   type RelationalTx,
   type StoredRecord,
-  type TwoPhaseIntent,
   ValidationError,
-  validateMetaKey,
 } from '@dualwrite/core';
+import { SQL_MAX_PAGE, SqlRelationalStore, SqlTx, toOutboxEntry, toStoredRecord } from '@dualwrite/sql';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { mapSqliteError, SQLITE_COMPONENT } from './sqlite-errors.js';
 import { SqliteHotStatements } from './sqlite-hot-statements.js';
 import { migrateSqliteSchema } from './sqlite-migrations.js';
-import { SqliteQueries, toOutboxEntry, toStoredRecord } from './sqlite-queries.js';
+import { SqliteQueries } from './sqlite-queries.js';
 import {
   type ResolvedSqliteRelationalStoreOptions,
   resolveSqliteOptions,
@@ -39,7 +33,7 @@ import {
 import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`). */
-export const SQLITE_MAX_PAGE = 10_000;
+export const SQLITE_MAX_PAGE = SQL_MAX_PAGE;
 
 /** Creates the directory of the database file. @throws {BackendUnavailableError} when it cannot. */
 function makeParentDirectory(path: string): void {
@@ -56,14 +50,6 @@ function makeParentDirectory(path: string): void {
 /** Which store's transaction the current async context runs in (detects calls that would deadlock). */
 const activeTransaction = new AsyncLocalStorage<SqliteRelationalStore>();
 
-function checkLimit(field: string, limit: number, max = SQLITE_MAX_PAGE): void {
-  if (!Number.isInteger(limit) || limit < 1 || limit > max)
-    throw new ValidationError(field, `must be an integer in 1..${max}, got ${limit}`, {
-      component: SQLITE_COMPONENT,
-      limit: `1..${max}`,
-    });
-}
-
 function rollbackQuietly(raw: Database.Database): void {
   try {
     if (raw.inTransaction) raw.exec('ROLLBACK');
@@ -76,12 +62,9 @@ function rollbackQuietly(raw: Database.Database): void {
  * The unit of work handed to {@link SqliteRelationalStore.transaction}. Valid only until the callback
  * settles; `native` is a Kysely instance bound to the transaction's connection.
  */
-class SqliteTx implements RelationalTx<SqliteKysely> {
-  readonly native: SqliteKysely;
-  readonly #q: SqliteQueries;
+class SqliteTx extends SqlTx {
   readonly #hot: SqliteHotStatements;
   readonly #nextVersion: (hot: SqliteHotStatements, atLeast: number) => number;
-  #open = true;
 
   constructor(
     native: SqliteKysely,
@@ -89,66 +72,36 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
     hot: SqliteHotStatements,
     nextVersion: (hot: SqliteHotStatements, atLeast: number) => number,
   ) {
-    this.native = native;
-    this.#q = q;
+    super(native, q, { component: SQLITE_COMPONENT, mapError: mapSqliteError });
     this.#hot = hot;
     this.#nextVersion = nextVersion;
   }
 
-  /** Ends the tx object's life: later calls throw. */
-  finish(): void {
-    this.#open = false;
-  }
-
-  async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.#open)
-      throw new Error(`[dualwrite] [sqlite] tx.${operation}() called after the transaction callback settled`);
-    try {
-      return await fn();
-    } catch (error) {
-      throw mapSqliteError(error, `tx.${operation}`);
-    }
-  }
-
   getRecord(id: string): Promise<StoredRecord | undefined> {
-    return this.#run('getRecord', async () => {
+    return this.run('getRecord', () => {
       const row = this.#hot.getRecord(id);
       return row === undefined ? undefined : toStoredRecord(row);
     });
   }
 
   nextVersion(atLeast = 0): Promise<number> {
-    return this.#run('nextVersion', async () => this.#nextVersion(this.#hot, atLeast));
+    return this.run('nextVersion', () => this.#nextVersion(this.#hot, atLeast));
   }
 
   writeRecord(record: RecordWrite): Promise<void> {
-    return this.#run('writeRecord', async () => this.#hot.writeRecord(record));
+    return this.run('writeRecord', () => this.#hot.writeRecord(record));
   }
 
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    return this.#run('enqueue', async () => this.#hot.enqueue(recordId, version, op, now));
+    return this.run('enqueue', () => this.#hot.enqueue(recordId, version, op, now));
   }
 
-  getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
-    return this.#run('getOutboxEntry', async () => {
+  /** The write path's prepared statement (sync-2pc asks it on every put). */
+  override getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
+    return this.run('getOutboxEntry', () => {
       const row = this.#hot.getOutbox(recordId);
       return row === undefined ? undefined : toOutboxEntry(row);
     });
-  }
-
-  countIntents(recordId: string): Promise<number> {
-    return this.#run('countIntents', () => this.#q.countIntents(this.native, recordId));
-  }
-
-  putIntent(intent: TwoPhaseIntent): Promise<void> {
-    return this.#run('putIntent', () => this.#q.putIntent(this.native, intent));
-  }
-
-  deleteIntent(token: string): Promise<boolean> {
-    return this.#run(
-      'deleteIntent',
-      async () => (await this.#q.deleteIntent(this.native, token)) !== undefined,
-    );
   }
 }
 
@@ -187,14 +140,15 @@ class SqliteTx implements RelationalTx<SqliteKysely> {
  * });
  * ```
  */
-export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
+export class SqliteRelationalStore extends SqlRelationalStore implements RelationalStore<SqliteKysely> {
   /** `'sqlite'`. */
   readonly name = 'sqlite';
   /** The names of the tables and indexes this store owns (after the prefix). */
   readonly tableNames: SqliteTableNames;
 
   readonly #options: ResolvedSqliteRelationalStoreOptions;
-  readonly #q: SqliteQueries;
+  protected readonly q: SqliteQueries;
+  protected readonly component = SQLITE_COMPONENT;
   #db: SqliteKysely | undefined;
   /** The raw connection under `#db`, for the write path's prepared statements. */
   #raw: Database.Database | undefined;
@@ -209,9 +163,10 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
    * @throws {ValidationError} on invalid options (see {@link resolveSqliteOptions}).
    */
   constructor(options: SqliteRelationalStoreOptions) {
+    super();
     this.#options = resolveSqliteOptions(options);
     this.tableNames = sqliteTableNames(this.#options.tablePrefix);
-    this.#q = new SqliteQueries(this.tableNames);
+    this.q = new SqliteQueries(this.tableNames);
   }
 
   /**
@@ -247,7 +202,7 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       'transaction',
       async (conn) => {
         this.#hot ??= new SqliteHotStatements(this.#raw!, this.tableNames);
-        const tx = new SqliteTx(conn, this.#q, this.#hot, (hot, atLeast) => {
+        const tx = new SqliteTx(conn, this.q, this.#hot, (hot, atLeast) => {
           const version = hot.nextVersion(Math.max(this.#versionHighWater, atLeast));
           if (version > this.#versionHighWater) this.#versionHighWater = version;
           return version;
@@ -262,55 +217,6 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
     );
   }
 
-  /** Records by id (tombstones only with `includeDeleted`); missing ids are absent. Ids are compared exactly (`BINARY`). */
-  async getRecords(
-    ids: readonly string[],
-    options: { includeDeleted?: boolean } = {},
-  ): Promise<Map<string, StoredRecord>> {
-    return this.#read('getRecords', async (db) => {
-      const rows = await this.#q.getRecords(db, ids, options.includeDeleted === true);
-      return new Map(rows.map((row) => [row.id, toStoredRecord(row)]));
-    });
-  }
-
-  /**
-   * Live records ordered by id (`BINARY` = code point order), `id > after`, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listRecords', async (db) =>
-      (await this.#q.listRecords(db, options.after, options.limit)).map(toStoredRecord),
-    );
-  }
-
-  /**
-   * `(id, version, deleted)` of all rows, tombstones included, ordered by id (code point order), `id > after`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listVersions', (db) => this.#q.listVersions(db, options.after, options.limit));
-  }
-
-  /** Number of live records (tombstones excluded). */
-  async countRecords(): Promise<number> {
-    return this.#read('countRecords', (db) => this.#q.countRecords(db));
-  }
-
-  /**
-   * Stores `embedding` (float32) if the record is live and still at `version`; `version`, `updatedAt` and
-   * `contentHash` are left as they are. Returns `false` when the record moved on, is a tombstone or is gone.
-   */
-  async setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.#read('setEmbedding', (db) => this.#q.setEmbedding(db, id, version, embedding));
-  }
-
-  /** Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). */
-  async markSynced(id: string, version: number): Promise<void> {
-    await this.#read('markSynced', (db) => this.#q.markSynced(db, id, version));
-  }
-
   /**
    * Claims up to `limit` due entries in one `BEGIN IMMEDIATE` transaction: pending, `nextAttemptAt <= now`,
    * no lease or `leaseUntil <= now`, ordered by `nextAttemptAt` then `enqueuedAt`. Each gets a fresh
@@ -318,207 +224,20 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000 or `leaseMs` is not positive.
    */
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
-    checkLimit('limit', options.limit);
+    this.checkLimit('limit', options.limit);
     if (!(options.leaseMs > 0))
       throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
         component: SQLITE_COMPONENT,
       });
     return this.#immediate('claimOutbox', async (conn) => {
-      const due = await this.#q.dueOutbox(conn, options.now, options.limit);
+      const due = await this.q.dueOutbox(conn, options.now, options.limit);
       const leases: OutboxLease[] = [];
       for (const row of due)
         leases.push(
-          await this.#q.lease(conn, row, options.owner, randomUUID(), options.now + options.leaseMs),
+          await this.q.lease(conn, row, options.owner, randomUUID(), options.now + options.leaseMs),
         );
       return leases;
     });
-  }
-
-  /**
-   * Acknowledges deliveries in one transaction, in order:
-   * - token no longer on the entry (lease expired and re-claimed, or entry gone) → `'lease-lost'`, and the
-   *   record's current state is enqueued (as {@link enqueueRepairs});
-   * - entry version newer than `appliedVersion` → `'superseded'`: lease cleared, entry claimable now;
-   * - otherwise → `'acked'`: entry deleted, and a tombstone at `appliedVersion` or older is purged.
-   *
-   * `syncedVersion` of the record is raised to `appliedVersion` for `'acked'` and `'superseded'`.
-   */
-  async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
-    return this.#immediate('ackOutbox', async (conn) => {
-      const outcomes: AckOutcome[] = [];
-      for (const ack of acks) {
-        const entry = await this.#q.getOutbox(conn, ack.recordId);
-        if (entry === undefined || entry.lease_token === null || entry.lease_token !== ack.leaseToken) {
-          await this.#q.enqueueRepair(conn, ack.recordId, now);
-          outcomes.push('lease-lost');
-          continue;
-        }
-        await this.#q.markSynced(conn, ack.recordId, ack.appliedVersion);
-        if (entry.version > ack.appliedVersion) {
-          await this.#q.clearLease(conn, ack.recordId, now);
-          outcomes.push('superseded');
-        } else {
-          await this.#q.deleteOutbox(conn, ack.recordId);
-          await this.#q.purgeTombstone(conn, ack.recordId, ack.appliedVersion);
-          outcomes.push('acked');
-        }
-      }
-      return outcomes;
-    });
-  }
-
-  /**
-   * Records a failed delivery in one transaction. Token mismatch → `'lease-lost'` (nothing changes).
-   * Otherwise `lastError = error`, the lease is cleared and an attempt is charged: `'dead'` when
-   * `permanent` or the charged count reaches `maxAttempts`, else `'retry'` with `nextAttemptAt = retryAt`.
-   *
-   * If a newer version was enqueued while the entry was leased, the failure concerned an older version:
-   * no attempt is charged and the entry is never dead-lettered for it (`'retry'` at `retryAt`).
-   */
-  async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
-    return this.#immediate('failOutbox', async (conn) => {
-      const entry = await this.#q.getOutbox(conn, failure.recordId);
-      if (entry === undefined || entry.lease_token === null || entry.lease_token !== failure.leaseToken)
-        return 'lease-lost';
-      if (entry.lease_version !== null && entry.version > entry.lease_version) {
-        await this.#q.releaseLease(conn, failure.recordId, failure.error, failure.retryAt);
-        return 'retry';
-      }
-      const dead = failure.permanent || entry.attempts + 1 >= failure.maxAttempts;
-      await this.#q.chargeFailure(conn, failure.recordId, failure.error, dead, failure.retryAt);
-      return dead ? 'dead' : 'retry';
-    });
-  }
-
-  /** Extends the leases still held under their tokens to `leaseUntil`; returns their record ids. */
-  async renewOutbox(
-    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
-    leaseUntil: number,
-  ): Promise<string[]> {
-    if (leases.length === 0) {
-      this.#use('renewOutbox');
-      return [];
-    }
-    return this.#immediate('renewOutbox', async (conn) => {
-      const held: string[] = [];
-      for (const lease of leases)
-        if (await this.#q.renewLease(conn, lease.recordId, lease.leaseToken, leaseUntil))
-          held.push(lease.recordId);
-      return held;
-    });
-  }
-
-  /** Highest version the sequence has handed out (0 when none). */
-  async currentVersion(): Promise<number> {
-    return this.#read('currentVersion', (db) => this.#q.currentVersion(db));
-  }
-
-  /** The value stored under `key`, or `undefined`. */
-  async getMeta(key: string): Promise<string | undefined> {
-    validateMetaKey(key, SQLITE_COMPONENT);
-    return this.#read('getMeta', (db) => this.#q.getMeta(db, key));
-  }
-
-  /** Stores `value` under `key`; `null` removes it. */
-  async setMeta(key: string, value: string | null): Promise<void> {
-    validateMetaKey(key, SQLITE_COMPONENT);
-    await this.#immediate('setMeta', (conn) => this.#q.setMeta(conn, key, value));
-  }
-
-  /** Clears the given leases (tokens that no longer match are ignored) and sets `nextAttemptAt = retryAt`. */
-  async releaseOutbox(
-    leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
-    retryAt: number,
-  ): Promise<void> {
-    if (leases.length === 0) {
-      this.#use('releaseOutbox');
-      return;
-    }
-    await this.#immediate('releaseOutbox', async (conn) => {
-      for (const lease of leases) {
-        const entry = await this.#q.getOutbox(conn, lease.recordId);
-        if (entry?.lease_token !== lease.leaseToken) continue;
-        await this.#q.releaseLease(conn, lease.recordId, null, retryAt);
-      }
-    });
-  }
-
-  /**
-   * Enqueues each distinct id's current state in one transaction: `'upsert'` at the record's version when
-   * live, `'delete'` at the tombstone's version, or `'delete'` at the highest version handed out so far
-   * when there is no row. Returns the number of distinct ids enqueued.
-   */
-  async enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
-    const distinct = [...new Set(ids)];
-    if (distinct.length === 0) {
-      this.#use('enqueueRepairs');
-      return 0;
-    }
-    return this.#immediate('enqueueRepairs', async (conn) => {
-      for (const id of distinct) await this.#q.enqueueRepair(conn, id, now);
-      return distinct.length;
-    });
-  }
-
-  /** The outbox entry of `id` in either state (`pending` or `dead`), leased or not; lease fields are not included. */
-  async getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
-    return this.#read('getOutboxEntry', async (db) => {
-      const row = await this.#q.getOutbox(db, id);
-      return row === undefined ? undefined : toOutboxEntry(row);
-    });
-  }
-
-  /**
-   * Dead letters ordered by record id (code point order), `recordId > after`, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
-   */
-  async listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]> {
-    checkLimit('limit', options.limit);
-    return this.#read('listDeadLetters', async (db) =>
-      (await this.#q.listDeadLetters(db, options.after, options.limit)).map(toOutboxEntry),
-    );
-  }
-
-  /**
-   * Moves dead letters (all, or only `ids`) back to pending: attempts 0, `nextAttemptAt = enqueuedAt = now`
-   * (like a fresh enqueue of a dead entry); `lastError` is kept. Returns how many moved.
-   */
-  async requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number> {
-    return this.#immediate('requeueDeadLetters', (conn) => this.#q.requeueDeadLetters(conn, ids, now));
-  }
-
-  /** Outbox gauges as of `now` (a lease is in flight while `leaseUntil > now`). */
-  async outboxStats(now: number): Promise<OutboxStats> {
-    return this.#read('outboxStats', (db) => this.#q.outboxStats(db, now));
-  }
-
-  /** Highest version among `pending` entries (leased or not); dead letters do not count. */
-  async maxPendingVersion(): Promise<number | null> {
-    return this.#read('maxPendingVersion', (db) => this.#q.maxPendingVersion(db));
-  }
-
-  /** Intents with `expiresAt <= now`, soonest-expired first, at most `limit` (1..10,000). */
-  async listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
-    checkLimit('limit', limit);
-    return this.#read('listExpiredIntents', (db) => this.#q.listExpiredIntents(db, now, limit));
-  }
-
-  /**
-   * In one transaction: deletes the intent and enqueues its record's current state (as
-   * {@link enqueueRepairs}). Returns `false` when the intent was already gone.
-   */
-  async resolveIntent(token: string, now: number): Promise<boolean> {
-    return this.#immediate('resolveIntent', async (conn) => {
-      const recordId = await this.#q.deleteIntent(conn, token);
-      if (recordId === undefined) return false;
-      await this.#q.enqueueRepair(conn, recordId, now);
-      return true;
-    });
-  }
-
-  /** Cached embeddings by key; missing keys are absent. */
-  async getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
-    return this.#read('getCachedEmbeddings', (db) => this.#q.getCachedEmbeddings(db, keys));
   }
 
   /** Inserts or replaces cache entries in one transaction. */
@@ -530,7 +249,7 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
       return;
     }
     await this.#immediate('putCachedEmbeddings', async (conn) => {
-      for (const e of entries) await this.#q.putCachedEmbedding(conn, e.key, e.embedding);
+      for (const e of entries) await this.q.putCachedEmbedding(conn, e.key, e.embedding);
     });
   }
 
@@ -611,6 +330,24 @@ export class SqliteRelationalStore implements RelationalStore<SqliteKysely> {
    * Errors of `fn` are mapped with {@link mapSqliteError} when `mapErrors` (the store's own operations)
    * and rethrown unchanged otherwise (application callbacks).
    */
+
+  protected read<T>(operation: string, fn: (db: SqliteKysely) => Promise<T>): Promise<T> {
+    return this.#read(operation, fn);
+  }
+
+  /** One `BEGIN IMMEDIATE` transaction: SQLite's single writer excludes every other, so no per-record locks. */
+  protected write<T>(
+    operation: string,
+    _lockIds: readonly string[],
+    fn: (db: SqliteKysely) => Promise<T>,
+  ): Promise<T> {
+    return this.#immediate(operation, fn);
+  }
+
+  protected assertUsable(operation: string): void {
+    this.#use(operation);
+  }
+
   async #immediate<T>(
     operation: string,
     fn: (conn: SqliteKysely) => Promise<T>,
