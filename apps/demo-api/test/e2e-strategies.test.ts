@@ -4,7 +4,7 @@
  * app factory's test-only hook to inject failures. The suite itself is in `strategy-suite.ts` (shared with
  * the PostgreSQL run).
  */
-import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { STRATEGIES, strategySuite } from './strategy-suite.js';
 

@@ -393,7 +393,7 @@ async function recoverAndCheck(
   const relational = await openSqliteStore(sqlitePath);
   await relational.init();
   // sync-2pc intents of the dead writer are rolled back once their TTL passed: wait for it, as documented.
-  const intents = await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);
+  const intents = await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 10_000);
   result.abandonedIntents = intents.length;
   const latest = Math.max(0, ...intents.map((i) => i.expiresAt));
   const vector = await openVectorStore(vectorSpec, dimension);
@@ -419,7 +419,7 @@ async function recoverAndCheck(
   const dw = await createDualWrite(options);
   try {
     const flushed = await dw.flush({ timeoutMs: 60_000 });
-    const left = await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 100);
+    const left = await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 100);
     if (left.length > 0)
       result.violations.push({
         kind: 'stuck',

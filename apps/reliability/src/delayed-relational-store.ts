@@ -131,7 +131,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.inner.getRecords(ids, options);
   }
   listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]> {
-    return this.inner.listRecords(options);
+    return this.inner.listRecords!(options);
   }
   listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]> {
     return this.inner.listVersions(options);
@@ -143,7 +143,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.locked(() => this.inner.setEmbedding(id, version, embedding));
   }
   markSynced(id: string, version: number): Promise<void> {
-    return this.locked(() => this.inner.markSynced(id, version));
+    return this.locked(() => this.inner.markSynced!(id, version));
   }
   claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
     return this.locked(() => this.inner.claimOutbox(options));
@@ -191,19 +191,19 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.inner.outboxStats(now);
   }
   maxPendingVersion(): Promise<number | null> {
-    return this.inner.maxPendingVersion();
+    return this.inner.maxPendingVersion!();
   }
   listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
-    return this.inner.listExpiredIntents(now, limit);
+    return this.inner.listExpiredIntents!(now, limit);
   }
   resolveIntent(token: string, now: number): Promise<boolean> {
-    return this.locked(() => this.inner.resolveIntent(token, now));
+    return this.locked(() => this.inner.resolveIntent!(token, now));
   }
   getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
-    return this.inner.getCachedEmbeddings(keys);
+    return this.inner.getCachedEmbeddings!(keys);
   }
   putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void> {
-    return this.locked(() => this.inner.putCachedEmbeddings(entries));
+    return this.locked(() => this.inner.putCachedEmbeddings!(entries));
   }
   /** Present when the inner store has it. */
   subscribeOutbox?: (listener: () => void) => Promise<() => Promise<void>>;

@@ -169,7 +169,7 @@ export async function liveRecords(relational: RelationalStore): Promise<Map<stri
   const out = new Map<string, StoredRecord>();
   let after: string | undefined;
   for (;;) {
-    const page = await relational.listRecords({ after, limit: 1000 });
+    const page = await relational.listRecords!({ after, limit: 1000 });
     for (const r of page) out.set(r.id, r);
     if (page.length < 1000) return out;
     after = page[page.length - 1]!.id;

@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import { STRATEGY_NAMES, type StrategyName } from '@dualwrite/core';
 import { planTrial, runCrashTrial, type TrialPlan, type TrialResult } from './crash-trial.js';
 import type { VectorBackendName } from './protocol.js';

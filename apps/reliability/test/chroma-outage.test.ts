@@ -5,7 +5,8 @@
  * restart; sync-2pc fails calls with the typed, retryable BackendUnavailableError and leaves no half-writes.
  */
 import { join } from 'node:path';
-import { ChromaVectorStore, type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { ChromaVectorStore } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import {
   BackendUnavailableError,
   createDualWrite,
@@ -92,7 +93,7 @@ describe.each(STRATEGY_NAMES)('Chroma server killed mid-run and restarted (%s)',
     expect((await dw.stats()).deadLetters).toBe(0);
     expect(await relational.listDeadLetters({ limit: 10 })).toEqual([]);
     expect(
-      await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10),
+      await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 10),
       'no sync-2pc intent left',
     ).toEqual([]);
 

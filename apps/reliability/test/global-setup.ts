@@ -2,7 +2,7 @@
  * Starts one real local Chroma server for the whole run (data in a temp dir, stopped afterwards). Set
  * CHROMA_URL to use an existing server instead. Tests that stop and restart a server start their own.
  */
-import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import type { TestProject } from 'vitest/node';
 
 let server: LocalChroma | undefined;

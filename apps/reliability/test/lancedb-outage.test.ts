@@ -85,7 +85,7 @@ describe.each(STRATEGY_NAMES)('LanceDB directory removed mid-run (%s)', (strateg
     await expectConverged(dw, relational, vector);
     await expectConverged(dw, relational, reopened);
     expect(await relational.listDeadLetters({ limit: 10 })).toEqual([]);
-    expect(await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    expect(await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
 
     const rows = await relational.getRecords([...accepted, ...failed.map((f) => f.id)], {
       includeDeleted: true,

@@ -138,7 +138,7 @@ describe.each(STRATEGY_NAMES)('SQLite locked by another connection (%s)', (strat
       locker!.close();
       // Compensation could not remove its intent under the lock: recovery rolls it back after the TTL.
       await waitFor(
-        async () => (await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10)).length === 0,
+        async () => (await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 10)).length === 0,
         10_000,
         'the abandoned intent to be resolved',
       );

@@ -1,6 +1,7 @@
 /**
  * `@dualwrite/chroma`: a {@link ChromaVectorStore} for dualwrite (Chroma 1.x over HTTP via the `chromadb`
- * 3.x client) and a launcher for a local Chroma server ({@link startLocalChroma}).
+ * 3.x client). The launcher of a local Chroma server (for tests, benchmarks and development) is a separate
+ * entry, `@dualwrite/chroma/local-server`.
  *
  * @packageDocumentation
  */
@@ -14,38 +15,6 @@ export {
   parseRetryAfter,
   toDualwriteError,
 } from './chroma-errors.js';
-export {
-  type ChromaDaemonOptions,
-  type ChromaRuntime,
-  type ChromaServerState,
-  chromaHeartbeat,
-  type DebianSource,
-  defaultCacheDir,
-  defaultStateFile,
-  type EnsureChromaRuntimeOptions,
-  ensureChromaRuntime,
-  findFreePort,
-  GLIBC_SHIM_PACKAGES,
-  GLIBC_SHIM_SUITE,
-  type GlibcShimInfo,
-  isOlderVersion,
-  isPortFree,
-  isProcessAlive,
-  isProcessRunning,
-  type LocalChroma,
-  MIN_GLIBC_FOR_BINDING,
-  needsGlibcShim,
-  parseAptSources,
-  readChromaServerState,
-  runChromaServerCli,
-  type StartLocalChromaOptions,
-  startChromaDaemon,
-  startLocalChroma,
-  stopChromaDaemon,
-  stopProcess,
-  systemDebianSource,
-  systemGlibcVersion,
-} from './chroma-local-server.js';
 export {
   CHROMA_VERSION_KEY,
   type ChromaRecordMetadata,

@@ -216,7 +216,44 @@ export class IndexBindingError extends DualwriteError {
   }
 }
 
-/** `true` when `error` is a dualwrite error that may succeed if retried. */
+/** `true` when `error` is a dualwrite error (of any installed copy of core) that may succeed if retried. */
 export function isRetryable(error: unknown): boolean {
-  return error instanceof DualwriteError ? error.retryable : false;
+  return asDualwriteError(error)?.retryable ?? false;
+}
+
+const ERROR_CODES: ReadonlySet<string> = new Set<DualwriteErrorCode>([
+  'VALIDATION',
+  'DIMENSION_MISMATCH',
+  'BACKEND_UNAVAILABLE',
+  'TRANSIENT_BACKEND',
+  'PERMANENT_BACKEND',
+  'CONFLICT',
+  'CLOSED',
+  'BACKPRESSURE',
+  'TIMEOUT',
+  'NOT_FOUND',
+  'INDEX_BINDING',
+]);
+
+/** The fields of a {@link DualwriteError} that decide how a failure is handled. */
+export interface DualwriteErrorShape {
+  code: DualwriteErrorCode;
+  retryable: boolean;
+  retryAfterMs?: number;
+  status?: number;
+}
+
+/**
+ * `error` as a dualwrite error, recognised by its `code` (and `retryable`) rather than by `instanceof`, so
+ * an error thrown by an adapter that loaded a second copy of `@dualwrite/core` (two versions installed side
+ * by side) is classified like one from this copy — an outage stays an outage instead of becoming charged
+ * attempts. `undefined` for any other value.
+ */
+export function asDualwriteError(error: unknown): DualwriteErrorShape | undefined {
+  if (error instanceof DualwriteError) return error as DualwriteErrorShape;
+  if (!(error instanceof Error)) return undefined;
+  const { code, retryable } = error as { code?: unknown; retryable?: unknown };
+  return typeof code === 'string' && ERROR_CODES.has(code) && typeof retryable === 'boolean'
+    ? (error as unknown as DualwriteErrorShape)
+    : undefined;
 }

@@ -1,6 +1,15 @@
 export type { Embedder } from './contracts/embedder.js';
 export type * from './contracts/outbox.js';
-export type { RecordWrite, RelationalStore, RelationalTx } from './contracts/relational-store.js';
+export {
+  type EmbeddingCache,
+  hasEmbeddingCache,
+  hasIntentLog,
+  type IntentLogStore,
+  type IntentLogTx,
+  type RecordWrite,
+  type RelationalStore,
+  type RelationalTx,
+} from './contracts/relational-store.js';
 export type {
   MetadataFilter,
   UpsertOptions,

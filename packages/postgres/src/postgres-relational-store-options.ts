@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ValidationError } from '@dualwrite/core';
+import { type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { POSTGRES_COMPONENT } from './postgres-errors.js';
@@ -85,29 +86,11 @@ export const POSTGRES_STORE_DEFAULTS: Readonly<{
  * Names of the objects (tables, indexes, sequence, notification channel) the store owns, with the prefix
  * applied. Table-like names are unqualified; they all live in {@link schema}.
  */
-export interface PostgresTableNames {
+export interface PostgresTableNames extends SqlTableNames {
   /** The schema all objects live in. */
   readonly schema: string;
-  /** Records: the source of truth, tombstones included. */
-  readonly records: string;
   /** The `SEQUENCE` behind `nextVersion()`. */
   readonly versionSequence: string;
-  /** The transactional outbox (one row per record id). */
-  readonly outbox: string;
-  /** Partial index of the outbox on `(next_attempt_at, enqueued_at) WHERE state = 'pending'`. */
-  readonly outboxDueIndex: string;
-  /** sync-2pc intents. */
-  readonly intents: string;
-  /** Index of the intents on `expires_at`. */
-  readonly intentsExpiryIndex: string;
-  /** Embedding cache. */
-  readonly embeddingCache: string;
-  /** Key/value facts about the store, e.g. the index binding (schema version 2). */
-  readonly meta: string;
-  /** Kysely's migration bookkeeping table. */
-  readonly migrations: string;
-  /** Kysely's migration lock table. */
-  readonly migrationLock: string;
   /**
    * `LISTEN`/`NOTIFY` channel of the outbox: `<schema>.<prefix>outbox` (stores in other schemas of the same
    * database do not wake each other), or `dw_outbox_<hash>` when that would exceed PostgreSQL's 63-byte
@@ -124,17 +107,9 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
       ? wanted
       : `dw_outbox_${createHash('sha256').update(wanted).digest('hex').slice(0, 16)}`;
   return Object.freeze({
+    ...sqlTableNames(prefix),
     schema,
-    records: `${prefix}records`,
     versionSequence: `${prefix}version_seq`,
-    outbox: `${prefix}outbox`,
-    outboxDueIndex: `${prefix}outbox_due`,
-    intents: `${prefix}intents`,
-    intentsExpiryIndex: `${prefix}intents_expiry`,
-    embeddingCache: `${prefix}embedding_cache`,
-    meta: `${prefix}meta`,
-    migrations: `${prefix}migrations`,
-    migrationLock: `${prefix}migrations_lock`,
     notifyChannel,
   });
 }

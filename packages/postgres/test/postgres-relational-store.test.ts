@@ -342,7 +342,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     );
     const s = store();
     await s.init();
-    await expect(s.listRecords({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
     await expect(s.listVersions({ limit: 10_001 })).rejects.toBeInstanceOf(ValidationError);
     await expect(s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 0, now: T0 })).rejects.toBeInstanceOf(
       ValidationError,

@@ -33,4 +33,5 @@ export {
   toOutboxLease,
   toStoredRecord,
 } from './sql-rows.js';
+export { type SqlTableNames, sqlTableNames } from './sql-table-names.js';
 export { SqlTx } from './sql-tx.js';

@@ -1,4 +1,5 @@
 import { ValidationError } from '@dualwrite/core';
+import { type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { SQLITE_COMPONENT } from './sqlite-errors.js';
@@ -52,43 +53,14 @@ export const SQLITE_STORE_DEFAULTS: Readonly<{ busyTimeoutMs: number; tablePrefi
 });
 
 /** Names of the tables (and the outbox index) the store owns, with the prefix applied. */
-export interface SqliteTableNames {
-  /** Records: the source of truth, tombstones included. */
-  readonly records: string;
+export interface SqliteTableNames extends SqlTableNames {
   /** One row per named sequence; `'version'` feeds `nextVersion()`. */
   readonly sequence: string;
-  /** The transactional outbox (one row per record id). */
-  readonly outbox: string;
-  /** Index of the outbox on `(state, next_attempt_at, enqueued_at)`. */
-  readonly outboxDueIndex: string;
-  /** sync-2pc intents. */
-  readonly intents: string;
-  /** Index of the intents on `expires_at`. */
-  readonly intentsExpiryIndex: string;
-  /** Embedding cache. */
-  readonly embeddingCache: string;
-  /** Key/value facts about the store, e.g. the index binding (schema version 2). */
-  readonly meta: string;
-  /** Kysely's migration bookkeeping table. */
-  readonly migrations: string;
-  /** Kysely's migration lock table. */
-  readonly migrationLock: string;
 }
 
 /** The table names for `prefix`. */
 export function sqliteTableNames(prefix: string): SqliteTableNames {
-  return Object.freeze({
-    records: `${prefix}records`,
-    sequence: `${prefix}sequence`,
-    outbox: `${prefix}outbox`,
-    outboxDueIndex: `${prefix}outbox_due`,
-    intents: `${prefix}intents`,
-    intentsExpiryIndex: `${prefix}intents_expiry`,
-    embeddingCache: `${prefix}embedding_cache`,
-    meta: `${prefix}meta`,
-    migrations: `${prefix}migrations`,
-    migrationLock: `${prefix}migrations_lock`,
-  });
+  return Object.freeze({ ...sqlTableNames(prefix), sequence: `${prefix}sequence` });
 }
 
 /** {@link SqliteRelationalStoreOptions} after validation, defaults applied. */

@@ -29,9 +29,9 @@ class EnqueuedAtResettingStore extends SqliteRelationalStore {
         nextVersion: () => tx.nextVersion(),
         writeRecord: (record) => tx.writeRecord(record),
         getOutboxEntry: (id) => tx.getOutboxEntry(id),
-        countIntents: (id) => tx.countIntents(id),
-        putIntent: (intent) => tx.putIntent(intent),
-        deleteIntent: (token) => tx.deleteIntent(token),
+        countIntents: (id) => tx.countIntents!(id),
+        putIntent: (intent) => tx.putIntent!(intent),
+        deleteIntent: (token) => tx.deleteIntent!(token),
         async enqueue(recordId, version, op, now) {
           await tx.enqueue(recordId, version, op, now);
           await sql`UPDATE ${outbox} SET enqueued_at = ${now} WHERE record_id = ${recordId}`.execute(

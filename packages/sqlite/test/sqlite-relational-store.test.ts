@@ -148,7 +148,7 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     await expect(s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 1_000, now: T0 })).rejects.toBeInstanceOf(
       TransientBackendError,
     );
-    await expect(s.markSynced('a', 1)).rejects.toBeInstanceOf(TransientBackendError);
+    await expect(s.markSynced!('a', 1)).rejects.toBeInstanceOf(TransientBackendError);
     expect((await s.getRecords(['a'])).size, 'reads still work under WAL').toBe(1);
     locker.prepare('ROLLBACK').run();
     expect(await s.transaction(async () => 2)).toBe(2);
@@ -234,7 +234,7 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     expect(() => new SqliteRelationalStore({ path: 'x', busyTimeoutMs: -1 })).toThrow(ValidationError);
     const s = store();
     await s.init();
-    await expect(s.listRecords({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
     await expect(s.listVersions({ limit: 10_001 })).rejects.toBeInstanceOf(ValidationError);
   });
 });

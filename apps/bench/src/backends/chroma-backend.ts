@@ -1,4 +1,4 @@
-import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma';
+import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import { openVector } from '@dualwrite/config';
 import type { VectorBackendSetup } from './create-backends.js';
 import type { VectorBackend } from './vector-backends.js';

@@ -34,7 +34,7 @@ export interface RecordWrite {
  * `native` is the backend's own transaction handle (for SQL stores, a Kysely instance bound to the
  * transaction) so an application can write its own tables in the same transaction.
  */
-export interface RelationalTx<Native = unknown> {
+export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
   /** Backend transaction handle for app-owned tables (e.g. `Kysely<any>` bound to this transaction). */
   readonly native: Native;
   /** The record including tombstones, or `undefined`. */
@@ -57,6 +57,14 @@ export interface RelationalTx<Native = unknown> {
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
   /** The outbox entry for `recordId` (pending or dead, leased or not), or `undefined`. */
   getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined>;
+}
+
+/**
+ * sync-2pc's intent log, inside a transaction. An optional capability: a store that has it implements all
+ * of {@link IntentLogTx} and {@link IntentLogStore} (see {@link hasIntentLog}); one without it cannot run
+ * the `sync-2pc` strategy (`createDualWrite` refuses it) and has no intents to keep tombstones for.
+ */
+export interface IntentLogTx {
   /** Logs a sync-2pc intent. */
   putIntent(intent: TwoPhaseIntent): Promise<void>;
   /** Number of sync-2pc intents currently logged for `recordId` (a concurrent writer's included). */
@@ -65,9 +73,33 @@ export interface RelationalTx<Native = unknown> {
   deleteIntent(token: string): Promise<boolean>;
 }
 
+/** sync-2pc's intent log, on the store: recovery of abandoned intents. See {@link IntentLogTx}. */
+export interface IntentLogStore {
+  /** Intents whose `expiresAt <= now` (abandoned by a crashed or stuck writer), at most `limit`. */
+  listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]>;
+  /**
+   * Resolves an abandoned intent in one transaction: deletes it and enqueues a repair of its record's
+   * current state. Returns `false` if the intent was already gone.
+   */
+  resolveIntent(token: string, now: number): Promise<boolean>;
+}
+
 /**
- * The source of truth: records, the transactional outbox, sync-2pc intents and the embedding cache.
- * Adapters implement this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
+ * A cache of computed embeddings by `<embedder id>:<text hash>`, so a text is embedded once. An optional
+ * capability: without it every write without an embedding is embedded again.
+ */
+export interface EmbeddingCache {
+  /** Cached embeddings by key; missing keys are absent. */
+  getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>>;
+  /** Stores embeddings in the cache (insert or replace). */
+  putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
+}
+
+/**
+ * The source of truth: records and the transactional outbox, plus optional capabilities — sync-2pc's intent
+ * log ({@link IntentLogStore}/{@link IntentLogTx}), an {@link EmbeddingCache}, operator gauges
+ * (`listRecords`, `markSynced`, `maxPendingVersion`) and wake-ups (`subscribeOutbox`). Adapters implement
+ * this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
  *
  * All times are Unix ms passed in by the caller (an injectable clock); stores never read the wall clock
  * for outbox decisions.
@@ -77,7 +109,7 @@ export interface RelationalTx<Native = unknown> {
  * Errors: {@link BackendUnavailableError} when the database cannot be reached, {@link TransientBackendError}
  * for lock timeouts (e.g. SQLITE_BUSY past the busy timeout), {@link ClosedError} after `close()`.
  */
-export interface RelationalStore<Native = unknown> {
+export interface RelationalStore<Native = unknown> extends Partial<IntentLogStore>, Partial<EmbeddingCache> {
   /** Short backend name, e.g. `'sqlite'`. */
   readonly name: string;
 
@@ -93,8 +125,8 @@ export interface RelationalStore<Native = unknown> {
     options?: { includeDeleted?: boolean },
   ): Promise<Map<string, StoredRecord>>;
 
-  /** Live records (no tombstones) ordered by id, after `after`, at most `limit` (1..10,000). */
-  listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]>;
+  /** Optional: live records (no tombstones) ordered by id, after `after`, at most `limit` (1..10,000). */
+  listRecords?(options: { after?: string; limit: number }): Promise<StoredRecord[]>;
 
   /** `(id, version, deleted)` ordered by id (binary/codepoint order), after `after`, at most `limit`. */
   listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]>;
@@ -108,8 +140,8 @@ export interface RelationalStore<Native = unknown> {
    */
   setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean>;
 
-  /** Marks `version` as applied to the vector index if it is newer than the recorded one. */
-  markSynced(id: string, version: number): Promise<void>;
+  /** Optional: marks `version` as applied to the vector index if it is newer than the recorded one. */
+  markSynced?(id: string, version: number): Promise<void>;
 
   /** Claims up to `limit` due pending entries (`nextAttemptAt <= now`, no unexpired lease), oldest first. */
   claimOutbox(options: ClaimOptions): Promise<OutboxLease[]>;
@@ -159,25 +191,10 @@ export interface RelationalStore<Native = unknown> {
   outboxStats(now: number): Promise<OutboxStats>;
 
   /**
-   * Highest outbox version not yet delivered, or `null` when no pending entries exist. A gauge for
-   * operators; `flush` does not use it (it waits on `outboxStats().oldestPendingAt`).
+   * Optional: highest outbox version not yet delivered, or `null` when no pending entries exist. A gauge
+   * for operators; core does not use it (`flush` waits on `outboxStats().oldestPendingAt`).
    */
-  maxPendingVersion(): Promise<number | null>;
-
-  /** Intents whose `expiresAt <= now` (abandoned by a crashed or stuck writer), at most `limit`. */
-  listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]>;
-
-  /**
-   * Resolves an abandoned intent in one transaction: deletes it and enqueues a repair of its record's
-   * current state. Returns `false` if the intent was already gone.
-   */
-  resolveIntent(token: string, now: number): Promise<boolean>;
-
-  /** Cached embeddings by key (`<embedder id>:<text hash>`); missing keys are absent. */
-  getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>>;
-
-  /** Stores embeddings in the cache (insert or replace). */
-  putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
+  maxPendingVersion?(): Promise<number | null>;
 
   /**
    * Highest version the sequence has handed out (0 when none). Compared with the index's highest version
@@ -200,4 +217,14 @@ export interface RelationalStore<Native = unknown> {
 
   /** Closes connections. Idempotent; further calls throw {@link ClosedError}. */
   close(): Promise<void>;
+}
+
+/** `true` when the store (and its transactions) have sync-2pc's intent log. */
+export function hasIntentLog<S extends RelationalStore<unknown>>(store: S): store is S & IntentLogStore {
+  return typeof store.listExpiredIntents === 'function' && typeof store.resolveIntent === 'function';
+}
+
+/** `true` when the store caches embeddings. */
+export function hasEmbeddingCache<S extends RelationalStore<unknown>>(store: S): store is S & EmbeddingCache {
+  return typeof store.getCachedEmbeddings === 'function' && typeof store.putCachedEmbeddings === 'function';
 }

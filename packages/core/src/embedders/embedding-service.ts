@@ -1,5 +1,5 @@
 import type { Embedder } from '../contracts/embedder.js';
-import type { RelationalStore } from '../contracts/relational-store.js';
+import { hasEmbeddingCache, type RelationalStore } from '../contracts/relational-store.js';
 import type { SyncMetrics } from '../facade/metrics.js';
 import { textHash } from '../record/content-hash.js';
 import { validateEmbedding } from '../record/validate.js';
@@ -23,7 +23,8 @@ export class EmbeddingService {
    */
   async embed(texts: readonly string[], options: { persist?: boolean } = {}): Promise<number[][]> {
     const keys = texts.map((t) => `${this.embedder.id}:${textHash(t)}`);
-    const cached = await this.relational.getCachedEmbeddings([...new Set(keys)]);
+    const cache = hasEmbeddingCache(this.relational) ? this.relational : undefined;
+    const cached = (await cache?.getCachedEmbeddings([...new Set(keys)])) ?? new Map<string, number[]>();
     const missing = new Map<string, string>();
     keys.forEach((key, i) => {
       if (!cached.has(key)) missing.set(key, texts[i]!);
@@ -43,7 +44,7 @@ export class EmbeddingService {
         ),
       }));
       this.metrics.embeddedTexts += entries.length;
-      if (options.persist !== false) await this.relational.putCachedEmbeddings(entries);
+      if (options.persist !== false) await cache?.putCachedEmbeddings(entries);
       for (const e of entries) cached.set(e.key, e.embedding);
     }
     return keys.map((k) => cached.get(k)!);

@@ -1,4 +1,4 @@
-import { BackendUnavailableError, DualwriteError, TransientBackendError } from '../errors.js';
+import { asDualwriteError } from '../errors.js';
 
 /**
  * How a delivery failure is handled:
@@ -9,22 +9,27 @@ import { BackendUnavailableError, DualwriteError, TransientBackendError } from '
  */
 export type FailureClass = 'outage' | 'throttled' | 'transient' | 'permanent';
 
-/** Classifies an error thrown by a vector store or embedder. Unknown errors count as transient. */
+/**
+ * Classifies an error thrown by a vector store or embedder, by its `code` (see `asDualwriteError`: errors of
+ * a second installed copy of core count too). Unknown errors count as transient.
+ */
 export function classifyFailure(error: unknown): FailureClass {
-  if (error instanceof BackendUnavailableError) return 'outage';
-  if (error instanceof TransientBackendError)
-    return error.status === 429 || error.status === 503 || error.retryAfterMs !== undefined
+  const known = asDualwriteError(error);
+  if (known === undefined) return 'transient';
+  if (known.code === 'BACKEND_UNAVAILABLE') return 'outage';
+  if (known.code === 'TRANSIENT_BACKEND')
+    return known.status === 429 || known.status === 503 || known.retryAfterMs !== undefined
       ? 'throttled'
       : 'transient';
-  if (error instanceof DualwriteError) return error.retryable ? 'transient' : 'permanent';
-  return 'transient';
+  return known.retryable ? 'transient' : 'permanent';
 }
 
 /** `retryAfterMs` carried by the error, if any. */
 export function retryAfterOf(error: unknown): number | undefined {
-  if (error instanceof TransientBackendError || error instanceof BackendUnavailableError)
-    return error.retryAfterMs;
-  return undefined;
+  const known = asDualwriteError(error);
+  return known?.code === 'TRANSIENT_BACKEND' || known?.code === 'BACKEND_UNAVAILABLE'
+    ? known.retryAfterMs
+    : undefined;
 }
 
 /** A short single-line message for `lastError`. */

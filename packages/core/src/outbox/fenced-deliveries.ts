@@ -39,7 +39,7 @@ export async function rebaseFencedDeliveries(
       if (indexVersion <= current.version) continue;
       // A live sync-2pc intent means the index may hold a version that is about to commit: rewriting the
       // record now would make that commit look superseded and lose it. Wait for the intent to resolve.
-      if ((await tx.countIntents(id)) > 0) {
+      if (((await tx.countIntents?.(id)) ?? 0) > 0) {
         blocked.push(id);
         continue;
       }

@@ -1,4 +1,5 @@
 import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
+import { hasIntentLog } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
@@ -116,6 +117,7 @@ export class OutboxDrainer {
   async recoverIntents(): Promise<number> {
     const { relational, clock } = this.ctx;
     this.lastRecovery = clock.now();
+    if (!hasIntentLog(relational)) return 0;
     let resolved = 0;
     for (;;) {
       const expired = await relational.listExpiredIntents(clock.now(), 100);

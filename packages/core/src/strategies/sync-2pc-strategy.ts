@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RecordWrite } from '../contracts/relational-store.js';
+import { hasIntentLog, type RecordWrite } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
@@ -60,6 +60,21 @@ export class Sync2pcStrategy extends OutboxStrategy {
     this.unitOfWorkTimeoutMs = options.unitOfWorkTimeoutMs ?? 30_000;
   }
 
+  /**
+   * @throws {ValidationError} (`strategy`) when the relational store has no intent log (`hasIntentLog`):
+   *   sync-2pc logs an intent before each vector write so a crash between the two can be rolled back.
+   */
+  override async start(context: StrategyContext): Promise<void> {
+    if (!hasIntentLog(context.relational))
+      throw new ValidationError(
+        'strategy',
+        `sync-2pc needs a relational store with the intent log (listExpiredIntents, resolveIntent, tx.putIntent, ` +
+          `tx.countIntents, tx.deleteIntent); ${context.relational.name} has none — use async-queue or batch`,
+        { component: 'sync-2pc' },
+      );
+    await super.start(context);
+  }
+
   protected drainerOptions(_ctx: StrategyContext): DrainerOptions {
     return { mode: 'single', concurrency: this.repairConcurrency, claimSize: 1, maxDelayMs: 0 };
   }
@@ -103,7 +118,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
         const token = randomUUID();
         const contended = (await tx.getOutboxEntry(plan.id)) !== undefined;
         if (plan.next)
-          await tx.putIntent({
+          await tx.putIntent!({
             token,
             recordId: plan.id,
             version: plan.next.version,
@@ -186,7 +201,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const now = clock.now();
     await relational.transaction(async (tx) => {
       for (const { plan, token, contended } of active) {
-        const ours = await tx.deleteIntent(token);
+        const ours = await tx.deleteIntent!(token);
         const current = await tx.getRecord(plan.id);
         if (current && current.version > plan.next.version) {
           await tx.enqueue(plan.id, current.version, current.deleted ? 'delete' : 'upsert', now);
@@ -201,7 +216,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           contended ||
           movedSincePrepare ||
           (await tx.getOutboxEntry(plan.id)) !== undefined ||
-          (await tx.countIntents(plan.id)) > 0;
+          (await tx.countIntents!(plan.id)) > 0;
         const synced = ours && !options.deferred && !raced;
         await tx.writeRecord({
           ...plan.next,
@@ -242,11 +257,11 @@ export class Sync2pcStrategy extends OutboxStrategy {
       }
       await applyToVector(vector, metrics, restore, remove);
       await relational.transaction(async (tx) => {
-        for (const { token } of active) await tx.deleteIntent(token);
+        for (const { token } of active) await tx.deleteIntent!(token);
       });
     } catch {
       try {
-        for (const { token } of active) await relational.resolveIntent(token, clock.now());
+        for (const { token } of active) await relational.resolveIntent!(token, clock.now());
         this.drainer.wake(active.length);
       } catch {
         // SQL is unreachable too: the intents expire and recovery resolves them.

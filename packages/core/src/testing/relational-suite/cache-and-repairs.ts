@@ -19,18 +19,18 @@ export const cacheAndRepairsChecks = {
       const [k1, k2, k3] = [uid('hash:k1'), uid('hash:k2'), uid('hash:k3')];
       const e1 = [0.1, 0.2, 0.3];
       const e2 = [1 / 3, -2 / 3];
-      await store.putCachedEmbeddings([
+      await store.putCachedEmbeddings!([
         { key: k1, embedding: e1 },
         { key: k2, embedding: e2 },
       ]);
-      const got = await store.getCachedEmbeddings([k1, k2, k3]);
+      const got = await store.getCachedEmbeddings!([k1, k2, k3]);
       expect([...got.keys()].sort()).toEqual([k1, k2].sort());
       expect(got.get(k1)).toEqual(toFloat32Precision(e1));
       expect(got.get(k2)).toEqual(toFloat32Precision(e2));
-      await store.putCachedEmbeddings([{ key: k1, embedding: [9, 8, 7] }]);
-      expect((await store.getCachedEmbeddings([k1])).get(k1), 'replaced').toEqual([9, 8, 7]);
-      expect((await store.getCachedEmbeddings([])).size).toBe(0);
-      await store.putCachedEmbeddings([]);
+      await store.putCachedEmbeddings!([{ key: k1, embedding: [9, 8, 7] }]);
+      expect((await store.getCachedEmbeddings!([k1])).get(k1), 'replaced').toEqual([9, 8, 7]);
+      expect((await store.getCachedEmbeddings!([])).size).toBe(0);
+      await store.putCachedEmbeddings!([]);
     }),
 
   'enqueueRepairs enqueues upsert for live records and delete for tombstones and missing ids': (

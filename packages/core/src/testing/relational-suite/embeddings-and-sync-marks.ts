@@ -36,12 +36,12 @@ export const embeddingsAndSyncMarksChecks = {
       const id = uid();
       await put(store, { id });
       expect((await recordOf(store, id)).syncedVersion).toBeNull();
-      await store.markSynced(id, 5);
+      await store.markSynced!(id, 5);
       expect((await recordOf(store, id)).syncedVersion).toBe(5);
-      await store.markSynced(id, 3);
+      await store.markSynced!(id, 3);
       expect((await recordOf(store, id)).syncedVersion, 'a lower version does not lower it').toBe(5);
-      await store.markSynced(id, 7);
+      await store.markSynced!(id, 7);
       expect((await recordOf(store, id)).syncedVersion).toBe(7);
-      await store.markSynced(uid('missing'), 1);
+      await store.markSynced!(uid('missing'), 1);
     }),
 } satisfies Record<string, RelationalStoreCheck>;

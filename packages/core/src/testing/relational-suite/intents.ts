@@ -26,23 +26,23 @@ export const intentsChecks = {
       });
       const [i1, i2, i3] = [intent(T0 + 100), intent(T0 + 200), intent(T0 + 300)];
       await store.transaction(async (tx) => {
-        await tx.putIntent(i1);
-        await tx.putIntent(i2);
-        await tx.putIntent(i3);
+        await tx.putIntent!(i1);
+        await tx.putIntent!(i2);
+        await tx.putIntent!(i3);
       });
       const i4 = intent(T0);
       await rejectionOf('rolled-back putIntent', () =>
         store.transaction(async (tx) => {
-          await tx.putIntent(i4);
+          await tx.putIntent!(i4);
           throw new Error('rollback');
         }),
       );
-      expect(await store.listExpiredIntents(T0 + 99, 10)).toEqual([]);
-      expect(await store.listExpiredIntents(T0 + 100, 10), 'expiresAt <= now').toEqual([i1]);
-      expect(await store.listExpiredIntents(T0 + 1_000, 2), 'at most limit').toHaveLength(2);
-      expect(await store.transaction((tx) => tx.deleteIntent(i2.token))).toBe(true);
-      expect(await store.transaction((tx) => tx.deleteIntent(i2.token)), 'already gone').toBe(false);
-      const left = await store.listExpiredIntents(T0 + 1_000, 10);
+      expect(await store.listExpiredIntents!(T0 + 99, 10)).toEqual([]);
+      expect(await store.listExpiredIntents!(T0 + 100, 10), 'expiresAt <= now').toEqual([i1]);
+      expect(await store.listExpiredIntents!(T0 + 1_000, 2), 'at most limit').toHaveLength(2);
+      expect(await store.transaction((tx) => tx.deleteIntent!(i2.token))).toBe(true);
+      expect(await store.transaction((tx) => tx.deleteIntent!(i2.token)), 'already gone').toBe(false);
+      const left = await store.listExpiredIntents!(T0 + 1_000, 10);
       expect(left.map((i) => i.token).sort()).toEqual([i1.token, i3.token].sort());
       expect(left.find((i) => i.token === i3.token)).toEqual(i3);
     }),
@@ -63,21 +63,21 @@ export const intentsChecks = {
         expiresAt: T0 + 10,
       };
       await store.transaction(async (tx) => {
-        await tx.putIntent(i1);
-        await tx.putIntent(i2);
+        await tx.putIntent!(i1);
+        await tx.putIntent!(i2);
       });
       expect(await store.getOutboxEntry(live)).toBeUndefined();
-      expect(await store.resolveIntent(i1.token, T0 + 20)).toBe(true);
+      expect(await store.resolveIntent!(i1.token, T0 + 20)).toBe(true);
       expect(await entryOf(store, live)).toMatchObject({
         op: 'upsert',
         version: v,
         state: 'pending',
         nextAttemptAt: T0 + 20,
       });
-      expect(await store.resolveIntent(i1.token, T0 + 21), 'already resolved').toBe(false);
-      expect(await store.resolveIntent(i2.token, T0 + 22)).toBe(true);
+      expect(await store.resolveIntent!(i1.token, T0 + 21), 'already resolved').toBe(false);
+      expect(await store.resolveIntent!(i2.token, T0 + 22)).toBe(true);
       expect(await entryOf(store, missing)).toMatchObject({ op: 'delete', state: 'pending' });
-      expect(await store.listExpiredIntents(T0 + 1_000, 10)).toEqual([]);
-      expect(await store.resolveIntent(uid('never'), T0)).toBe(false);
+      expect(await store.listExpiredIntents!(T0 + 1_000, 10)).toEqual([]);
+      expect(await store.resolveIntent!(uid('never'), T0)).toBe(false);
     }),
 } satisfies Record<string, RelationalStoreCheck>;

@@ -34,7 +34,7 @@ export const lifecycleChecks = {
       await expectCode('countRecords after close', 'CLOSED', () => store.countRecords());
       await expectCode('outboxStats after close', 'CLOSED', () => store.outboxStats(T0));
       await expectCode('enqueueRepairs after close', 'CLOSED', () => store.enqueueRepairs(['x'], T0));
-      await expectCode('getCachedEmbeddings after close', 'CLOSED', () => store.getCachedEmbeddings(['k']));
+      await expectCode('getCachedEmbeddings after close', 'CLOSED', () => store.getCachedEmbeddings!(['k']));
       await expectCode('init after close', 'CLOSED', () => store.init());
     }),
 } satisfies Record<string, RelationalStoreCheck>;

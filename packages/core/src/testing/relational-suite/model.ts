@@ -153,11 +153,11 @@ async function playHistory(store: RelationalStore, model: RelationalStore, seed:
       const token = randomUUID();
       intents.push(token);
       await both(`${where}: intent on ${id}`, (s) =>
-        s.transaction((tx) => tx.putIntent({ token, recordId: id, version: 1, expiresAt: now })),
+        s.transaction((tx) => tx.putIntent!({ token, recordId: id, version: 1, expiresAt: now })),
       );
     } else {
       const token = intents.shift()!;
-      await both(`${where}: resolve an intent`, (s) => s.resolveIntent(token, now));
+      await both(`${where}: resolve an intent`, (s) => s.resolveIntent!(token, now));
     }
     await both(`${where}: state`, (s) => snapshot(s, [...ids, `${prefix}-gone`], now));
   }

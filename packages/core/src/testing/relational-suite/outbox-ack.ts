@@ -111,9 +111,9 @@ export const outboxAckChecks = {
       await putAll(store, [{ id, deleted: true, embedding: null, now: T0 + 10 }]);
       const token = uid('token');
       await store.transaction(async (tx) => {
-        expect(await tx.countIntents(id)).toBe(0);
-        await tx.putIntent({ token, recordId: id, version: 1, expiresAt: T0 + 1_000_000 });
-        expect(await tx.countIntents(id)).toBe(1);
+        expect(await tx.countIntents!(id)).toBe(0);
+        await tx.putIntent!({ token, recordId: id, version: 1, expiresAt: T0 + 1_000_000 });
+        expect(await tx.countIntents!(id)).toBe(1);
       });
       const [lease] = await claim(store, T0 + 10);
       expect(await store.ackOutbox([ackOf(lease!)], T0 + 20)).toEqual(['acked']);
@@ -124,8 +124,8 @@ export const outboxAckChecks = {
         deleted: true,
       });
       await store.transaction(async (tx) => {
-        expect(await tx.deleteIntent(token)).toBe(true);
-        expect(await tx.countIntents(id)).toBe(0);
+        expect(await tx.deleteIntent!(token)).toBe(true);
+        expect(await tx.countIntents!(id)).toBe(0);
       });
     }),
 

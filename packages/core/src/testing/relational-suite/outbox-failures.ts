@@ -76,7 +76,7 @@ export const outboxFailuresChecks = {
         deadLetters: 1,
         oldestPendingAt: null,
       });
-      expect(await store.maxPendingVersion(), 'dead letters are not pending').toBeNull();
+      expect(await store.maxPendingVersion!(), 'dead letters are not pending').toBeNull();
     }),
 
   'a permanent failure dead-letters at once': (factory: RelationalStoreFactory) =>

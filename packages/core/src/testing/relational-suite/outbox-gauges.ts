@@ -52,14 +52,14 @@ export const outboxGaugesChecks = {
 
   'maxPendingVersion is the highest undelivered version, or null': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
-      expect(await store.maxPendingVersion()).toBeNull();
+      expect(await store.maxPendingVersion!()).toBeNull();
       const [a, b, c] = [uid('a'), uid('b'), uid('c')];
       const [va, vb, vc] = await putAll(store, [{ id: a }, { id: b }, { id: c }]);
-      expect(await store.maxPendingVersion()).toBe(vc);
+      expect(await store.maxPendingVersion!()).toBe(vc);
       const leases = new Map((await claim(store, T0)).map((l) => [l.recordId, l]));
-      expect(await store.maxPendingVersion(), 'leased entries are not delivered yet').toBe(vc);
+      expect(await store.maxPendingVersion!(), 'leased entries are not delivered yet').toBe(vc);
       await store.ackOutbox([ackOf(leases.get(c)!)], T0);
-      expect(await store.maxPendingVersion()).toBe(vb);
+      expect(await store.maxPendingVersion!()).toBe(vb);
       await store.failOutbox({
         recordId: b,
         leaseToken: leases.get(b)!.leaseToken,
@@ -69,9 +69,9 @@ export const outboxGaugesChecks = {
         retryAt: T0,
         now: T0,
       });
-      expect(await store.maxPendingVersion(), 'dead letters do not count').toBe(va);
+      expect(await store.maxPendingVersion!(), 'dead letters do not count').toBe(va);
       await store.ackOutbox([ackOf(leases.get(a)!)], T0);
-      expect(await store.maxPendingVersion()).toBeNull();
+      expect(await store.maxPendingVersion!()).toBeNull();
     }),
 
   'getOutboxEntry returns the entry in either state, or undefined': (factory: RelationalStoreFactory) =>

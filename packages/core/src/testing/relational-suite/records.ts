@@ -170,14 +170,14 @@ export const recordsChecks = {
             now: T0 + 5,
           });
           await tx.enqueue(fresh, w, 'upsert', T0 + 5);
-          await tx.putIntent({ token: uid('tok'), recordId: fresh, version: w, expiresAt: T0 });
+          await tx.putIntent!({ token: uid('tok'), recordId: fresh, version: w, expiresAt: T0 });
           throw boom;
         }),
       );
       expect(error, 'the callback’s error is rethrown').toBe(boom);
       expect((await store.getRecords([fresh], { includeDeleted: true })).size, 'rolled-back insert').toBe(0);
       expect(await store.getOutboxEntry(fresh), 'rolled-back enqueue').toBeUndefined();
-      expect(await store.listExpiredIntents(T0 + 1_000, 10), 'rolled-back intent').toEqual([]);
+      expect(await store.listExpiredIntents!(T0 + 1_000, 10), 'rolled-back intent').toEqual([]);
       const kept = await recordOf(store, id);
       expect(kept.text, 'rolled-back update').toBe('v1');
       expect(kept.version).toBe(v1);
@@ -321,7 +321,7 @@ export const recordsChecks = {
         { id: d, deleted: true, embedding: null },
       ]);
       expect(await store.countRecords()).toBe(3);
-      const records = await store.listRecords({ limit: 100 });
+      const records = await store.listRecords!({ limit: 100 });
       expect(records.map((r) => r.id)).toEqual([a, c, e]);
       for (const r of records) expect(r.deleted).toBe(false);
       expect(records[0]!.embedding).toEqual(toFloat32Precision(EMBEDDING));
@@ -383,7 +383,7 @@ export const recordsChecks = {
         for (const v of versions) expect(v.deleted, `deleted flag of ${v.id}`).toBe(tombstones.has(v.id));
         const records = await pageAll(
           'listRecords',
-          (o) => store.listRecords(o),
+          (o) => store.listRecords!(o),
           (r) => r.id,
           limit,
         );
