@@ -65,6 +65,7 @@ export class TracingVectorStore implements VectorStore {
   declare readonly identity?: VectorStore['identity'];
   declare readonly maxVersion?: VectorStore['maxVersion'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+  declare readonly maxConcurrentWrites?: number;
 
   constructor(
     readonly inner: VectorStore,

@@ -77,6 +77,11 @@ export function chromaScore(distance: number, space: ChromaDistance): number {
 export class ChromaVectorStore implements VectorStore {
   /** Always `'chroma'`. */
   readonly name = 'chroma';
+  /**
+   * 2: Chroma's guidance for bulk loading is a couple of concurrent inserters with batches of 50–250; more
+   * concurrent writers to one collection contend on its write-ahead log.
+   */
+  readonly maxConcurrentWrites = 2;
   /** Vector dimension (from the options). */
   readonly dimension: number;
   /** Distance function of the collection. */

@@ -133,6 +133,11 @@ export class LanceDbVectorStore implements VectorStore {
   readonly options: Readonly<ResolvedLanceDbVectorStoreOptions>;
   /** `true`: {@link upsert} honours `ifNewer` atomically (a conditional merge on `version`). */
   readonly versionFence = true;
+  /**
+   * 1: every write is a commit of the table, and concurrent commits conflict (LanceDB retries the loser), so
+   * the drainer writes one call at a time per table (more loops only add conflicts).
+   */
+  readonly maxConcurrentWrites = 1;
 
   readonly #db: Connection;
   readonly #table: Table;

@@ -39,6 +39,7 @@ export class InstrumentedVectorStore implements VectorStore {
   declare readonly identity?: VectorStore['identity'];
   declare readonly maxVersion?: VectorStore['maxVersion'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+  declare readonly maxConcurrentWrites?: number;
 
   constructor(
     readonly inner: VectorStore,

@@ -93,6 +93,14 @@ export interface VectorStore {
   readonly maxBatchSize: number;
 
   /**
+   * How many `upsert`/`delete` calls the backend tolerates at once on one table or collection; the outbox
+   * drainer never runs more delivery loops than this (its `concurrency` is capped). Optional: unbounded
+   * when absent. LanceDB: 1 (every write is a table commit; concurrent commits conflict and retry). Chroma:
+   * 2 (Chroma's performance guidance: a couple of concurrent inserters, batches of 50–250).
+   */
+  readonly maxConcurrentWrites?: number;
+
+  /**
    * `true` when {@link upsert} honours {@link UpsertOptions.ifNewer} atomically in the backend (e.g. a
    * conditional merge on the version column). Default `false`.
    */

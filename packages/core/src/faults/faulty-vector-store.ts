@@ -42,6 +42,7 @@ export class FaultyVectorStore implements VectorStore {
   declare readonly maxVersion?: VectorStore['maxVersion'];
   /** The inner store's, when it has one. */
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+  declare readonly maxConcurrentWrites?: number;
 
   constructor(readonly inner: VectorStore) {
     Object.assign(

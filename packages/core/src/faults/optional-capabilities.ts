@@ -1,7 +1,10 @@
 import type { VectorStore } from '../contracts/vector-store.js';
 
 /** The optional members of {@link VectorStore} a wrapper passes through. */
-export type OptionalVectorCapabilities = Pick<VectorStore, 'identity' | 'maxVersion' | 'metadataKeyProblem'>;
+export type OptionalVectorCapabilities = Pick<
+  VectorStore,
+  'identity' | 'maxVersion' | 'metadataKeyProblem' | 'maxConcurrentWrites'
+>;
 
 /**
  * The optional capabilities of `inner`, bound to it, for a wrapper store to expose as its own (present
@@ -20,7 +23,7 @@ export function optionalCapabilities(
   inner: VectorStore,
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
-  const out: Partial<OptionalVectorCapabilities> = {};
+  const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
   const { identity, maxVersion, metadataKeyProblem } = inner;
   if (identity)
     out.identity = async () => {
@@ -33,5 +36,6 @@ export function optionalCapabilities(
       return maxVersion.call(inner);
     };
   if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
+  if (inner.maxConcurrentWrites !== undefined) out.maxConcurrentWrites = inner.maxConcurrentWrites;
   return out;
 }

@@ -12,7 +12,7 @@ import { rebaseFencedDeliveries } from './fenced-deliveries.js';
 export interface DrainerOptions {
   /** `single`: one vector call per change. `batch`: coalesce due entries into bulk calls. */
   mode: 'single' | 'batch';
-  /** Worker loops running at once. */
+  /** Worker loops running at once (capped by the vector store's `maxConcurrentWrites`). */
   concurrency: number;
   /** Entries claimed per loop iteration (1 in `single` mode; the batch size in `batch` mode). */
   claimSize: number;
@@ -53,11 +53,19 @@ export class OutboxDrainer {
 
   private unsubscribe: (() => Promise<void>) | null = null;
 
+  /** Delivery loops: the strategy's concurrency, capped by what the vector store tolerates. */
+  get concurrency(): number {
+    return Math.max(
+      1,
+      Math.min(this.options.concurrency, this.ctx.vector.maxConcurrentWrites ?? Number.POSITIVE_INFINITY),
+    );
+  }
+
   /** Starts the worker loops (and subscribes to outbox notifications where the store has them). */
   async start(): Promise<void> {
     if (this.ctx.relational.subscribeOutbox)
       this.unsubscribe = await this.ctx.relational.subscribeOutbox(() => this.wake(1));
-    for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
+    for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop());
   }
 
   /** Tells the workers that `count` new entries were enqueued. */

@@ -3,17 +3,25 @@ import { ValidationError } from '../errors.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
+/** Most outbox entries one async-queue delivery claims and sends in one vector call when it is behind. */
+export const ASYNC_QUEUE_MAX_CLAIM = 256;
+
 /** Options of {@link AsyncQueueStrategy}. */
 export interface AsyncQueueOptions {
-  /** Background deliveries running at once (one vector call each). Default 4. */
+  /**
+   * Background delivery loops running at once. Default 4, capped by the vector store's
+   * `maxConcurrentWrites` (LanceDB 1, Chroma 2).
+   */
   concurrency?: number;
 }
 
 /**
  * `async-queue`: a write returns after one SQL transaction (record + outbox entry). Background workers
- * drain the outbox with one vector call per change, never two changes of one id at once (one outbox entry
- * per id, held under a lease), retrying with exponential backoff and jitter and dead-lettering after
- * `maxAttempts`.
+ * drain the outbox at once, never two changes of one id at once (one outbox entry per id, held under a
+ * lease), retrying with exponential backoff and jitter and dead-lettering after `maxAttempts`. Delivery
+ * adapts to the backlog without ever waiting: when idle a change is sent alone the moment it commits; when
+ * behind, everything already due (up to {@link ASYNC_QUEUE_MAX_CLAIM} entries, distinct ids) goes in one
+ * vector call, so a backlog shrinks instead of growing. (Waiting to fill a batch is `batch`'s job.)
  *
  * Caller observes: after the call, the record in SQL; after `flush`, the vector too; after a crash,
  * everything acknowledged is in SQL and its outbox entry is delivered after restart.
@@ -32,7 +40,12 @@ export class AsyncQueueStrategy extends OutboxStrategy {
       });
   }
 
-  protected drainerOptions(_ctx: StrategyContext): DrainerOptions {
-    return { mode: 'single', concurrency: this.concurrency, claimSize: 1, maxDelayMs: 0 };
+  protected drainerOptions(ctx: StrategyContext): DrainerOptions {
+    return {
+      mode: 'batch',
+      concurrency: this.concurrency,
+      claimSize: Math.min(ASYNC_QUEUE_MAX_CLAIM, ctx.vector.maxBatchSize),
+      maxDelayMs: 0,
+    };
   }
 }
