@@ -18,6 +18,8 @@ export interface InstrumentOptions {
   failureRate: number;
   /** Random source in [0, 1) deciding the failures. */
   random: () => number;
+  /** Called when an `upsert` returned, with the records it wrote (those the version fence skipped left out). */
+  onUpserted?: (records: readonly VectorRecord[]) => void;
 }
 
 /**
@@ -63,7 +65,12 @@ export class InstrumentedVectorStore implements VectorStore {
 
   async upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
     await this.beforeWrite(records.length);
-    return this.inner.upsert(records, options);
+    const report = await this.inner.upsert(records, options);
+    if (this.options.onUpserted) {
+      const fenced = new Set(report?.fenced ?? []);
+      this.options.onUpserted(fenced.size === 0 ? records : records.filter((r) => !fenced.has(r.id)));
+    }
+    return report;
   }
 
   async delete(ids: readonly string[]): Promise<void> {

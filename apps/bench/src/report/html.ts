@@ -227,6 +227,7 @@ export function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
-function inlineScript(code: string): string {
+/** Script text safe to inline (no closing `</script`). */
+export function inlineScript(code: string): string {
   return code.replace(/<\/script/gi, '<\\/script');
 }
