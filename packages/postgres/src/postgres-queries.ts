@@ -14,6 +14,12 @@ import type { PostgresKysely, PostgresTableNames } from './postgres-relational-s
 
 type Db = PostgresKysely;
 
+/**
+ * Second key of the advisory lock that serialises moves of the version sequence (under the store's
+ * `lockClass`; a record id hashing to it only shares the lock's queue, which is harmless).
+ */
+const SEQUENCE_MOVE_LOCK_KEY = 0x7fff_fffe;
+
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {
   return createHash('sha256').update(text).digest().readInt32BE(0);
@@ -109,9 +115,14 @@ export class PostgresQueries extends SqlQueries {
    * Draws a version `> atLeast`, moving the sequence past `atLeast` when it is not yet (a restored database,
    * a reset sequence). The move happens under the sequence's own lock (`ALTER SEQUENCE` blocks concurrent
    * `nextval` until this transaction ends; PostgreSQL docs, ALTER SEQUENCE), so no other session can be
-   * handed the same value.
+   * handed the same value. Callers of this method take a transaction-scoped advisory lock first: two of
+   * them each holding the sequence (their `nextval`) while waiting for the other's `ALTER SEQUENCE` would
+   * deadlock (seen once in the contract suite's concurrent draws).
    */
   async nextVersionAbove(db: Db, atLeast: number): Promise<number> {
+    await sql`SELECT pg_advisory_xact_lock(${this.lockClass}::int4, ${SEQUENCE_MOVE_LOCK_KEY}::int4)`.execute(
+      db,
+    );
     const drawn = await this.nextVersion(db);
     if (drawn > atLeast) return drawn;
     await sql`ALTER SEQUENCE ${this.#sequence} NO CYCLE`.execute(db);

@@ -3,7 +3,8 @@
  * serialised by one mutex and run on a copy of the state that replaces it on commit, so rollback and
  * isolation are exact. The outbox decisions come from the ledger (`outbox/outbox-ledger.ts`), as in every
  * store. Core runs the contract suites and the strategies against it; it is not a backend (nothing
- * survives the process).
+ * survives the process). As with every store, calling its methods from inside its own `transaction`
+ * callback is not allowed (here it would wait for the transaction it runs in).
  *
  * @packageDocumentation
  */
