@@ -183,6 +183,9 @@ describe('sync-2pc: two writers race on one id', () => {
     const vectorB = gate();
     const deliveryA = gate();
     const commitB = gate();
+    // Only A's worker may deliver A's entry: B's drainer shares the outbox and could claim it first (it did
+    // once in CI), consuming B's vector hold with the wrong write. B's own put writes the index inline.
+    b.dw.pause();
     a.holdCommit = { id: 'x', until: commitA.opened, armed: false };
     const putA = a.dw.put(rec('x', 'written by A')); // prepares vA; index ← vA; held before its commit
     await waitFor(() => a.holdCommit === undefined, 5_000, 'A held before its commit'); // consumed: A waits
@@ -202,6 +205,7 @@ describe('sync-2pc: two writers race on one id', () => {
     deliveryA.open(); // A's worker writes the record's state (vA) over vB — no fence — and acknowledges
     await waitFor(async () => (await a.relational.getOutboxEntry('x')) === undefined, 5_000, 'A’s delivery');
     expect((await a.vector.getVersions(['x'])).get('x')).toBe(rA.version);
+    b.dw.resume();
     commitB.open(); // B commits vB: the record moved since B's prepare, so B must not claim "synced"
     const rB = await putB;
     expect(rB.version!).toBeGreaterThan(rA.version!);
