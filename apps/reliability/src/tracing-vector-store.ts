@@ -1,12 +1,9 @@
 import {
-  optionalCapabilities,
   type UpsertOptions,
   type UpsertReport,
-  type VectorHit,
-  type VectorIdPage,
-  type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
+  VectorStoreWrapper,
 } from '@dualwrite/core';
 import type { PhaseName } from './protocol.js';
 
@@ -56,38 +53,23 @@ export function monotonicMicros(): number {
  * once — across processes too, since the times come from the system-wide monotonic clock. Can also hold a
  * call (`gate`) or slow down the call following a failure. Reads pass through.
  */
-export class TracingVectorStore implements VectorStore {
+export class TracingVectorStore extends VectorStoreWrapper {
   /** Every settled write call, in order of completion. */
   readonly calls: TracedCall[] = [];
   private lastFailed = false;
   private seq = 0;
 
-  declare readonly identity?: VectorStore['identity'];
-  declare readonly maxVersion?: VectorStore['maxVersion'];
-  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
-  declare readonly maxConcurrentWrites?: number;
-
   constructor(
-    readonly inner: VectorStore,
+    inner: VectorStore,
     private readonly options: TracingVectorStoreOptions = {},
   ) {
-    Object.assign(this, optionalCapabilities(inner));
+    super(inner);
   }
 
-  get name(): string {
-    return this.inner.name;
-  }
-  get versionFence(): boolean {
-    return this.inner.versionFence === true;
-  }
-  get dimension(): number {
-    return this.inner.dimension;
-  }
-  get maxBatchSize(): number {
-    return this.inner.maxBatchSize;
-  }
-
-  upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
+  override upsert(
+    records: readonly VectorRecord[],
+    options?: UpsertOptions,
+  ): Promise<UpsertReport | undefined> {
     return this.traced(
       'upsert',
       records.map((r) => r.id),
@@ -95,27 +77,8 @@ export class TracingVectorStore implements VectorStore {
     );
   }
 
-  delete(ids: readonly string[]): Promise<void> {
+  override delete(ids: readonly string[]): Promise<void> {
     return this.traced('delete', [...ids], () => this.inner.delete(ids));
-  }
-
-  query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
-    return this.inner.query(embedding, options);
-  }
-  getVersions(ids: readonly string[]): Promise<Map<string, number>> {
-    return this.inner.getVersions(ids);
-  }
-  listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
-    return this.inner.listIds(options);
-  }
-  count(): Promise<number> {
-    return this.inner.count();
-  }
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private async traced<T>(op: 'upsert' | 'delete', ids: string[], call: () => Promise<T>): Promise<T> {

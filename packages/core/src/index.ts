@@ -47,6 +47,7 @@ export { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy 
 export type { SyncStatus } from './facade/sync-status.js';
 export { FaultyVectorStore, type VectorCall } from './faults/faulty-vector-store.js';
 export { type OptionalVectorCapabilities, optionalCapabilities } from './faults/optional-capabilities.js';
+export { VectorStoreWrapper } from './faults/vector-store-wrapper.js';
 export {
   type BindingOutcome,
   bindIndex,

@@ -1,13 +1,10 @@
 import {
-  optionalCapabilities,
   TransientBackendError,
   type UpsertOptions,
   type UpsertReport,
-  type VectorHit,
-  type VectorIdPage,
-  type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
+  VectorStoreWrapper,
 } from '@dualwrite/core';
 
 /** Knobs of {@link InstrumentedVectorStore}. */
@@ -32,38 +29,23 @@ export interface InstrumentOptions {
  * Failures are injected before the inner call, so a failed call has no effect on the index. `ping` is
  * never failed: a transient error must not look like an outage.
  */
-export class InstrumentedVectorStore implements VectorStore {
+export class InstrumentedVectorStore extends VectorStoreWrapper {
   /** Write calls attempted, failed ones included (chunks of `maxBatchSize`), as core's `vectorCalls` counts. */
   writeCalls = 0;
   /** Write calls failed by injection. */
   injectedFailures = 0;
 
-  declare readonly identity?: VectorStore['identity'];
-  declare readonly maxVersion?: VectorStore['maxVersion'];
-  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
-  declare readonly maxConcurrentWrites?: number;
-
   constructor(
-    readonly inner: VectorStore,
+    inner: VectorStore,
     private readonly options: InstrumentOptions,
   ) {
-    Object.assign(this, optionalCapabilities(inner));
+    super(inner);
   }
 
-  get name(): string {
-    return this.inner.name;
-  }
-  get versionFence(): boolean {
-    return this.inner.versionFence === true;
-  }
-  get dimension(): number {
-    return this.inner.dimension;
-  }
-  get maxBatchSize(): number {
-    return this.inner.maxBatchSize;
-  }
-
-  async upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
+  override async upsert(
+    records: readonly VectorRecord[],
+    options?: UpsertOptions,
+  ): Promise<UpsertReport | undefined> {
     await this.beforeWrite(records.length);
     const report = await this.inner.upsert(records, options);
     if (this.options.onUpserted) {
@@ -73,37 +55,9 @@ export class InstrumentedVectorStore implements VectorStore {
     return report;
   }
 
-  async delete(ids: readonly string[]): Promise<void> {
+  override async delete(ids: readonly string[]): Promise<void> {
     await this.beforeWrite(ids.length);
     await this.inner.delete(ids);
-  }
-
-  async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
-    await this.delay();
-    return this.inner.query(embedding, options);
-  }
-
-  async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
-    await this.delay();
-    return this.inner.getVersions(ids);
-  }
-
-  async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
-    await this.delay();
-    return this.inner.listIds(options);
-  }
-
-  async count(): Promise<number> {
-    await this.delay();
-    return this.inner.count();
-  }
-
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private async beforeWrite(size: number): Promise<void> {
@@ -117,6 +71,10 @@ export class InstrumentedVectorStore implements VectorStore {
         status: 500,
       });
     }
+  }
+
+  protected override beforeRead(): Promise<void> {
+    return this.delay();
   }
 
   private async delay(): Promise<void> {

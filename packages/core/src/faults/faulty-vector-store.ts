@@ -1,14 +1,7 @@
-import type {
-  UpsertOptions,
-  UpsertReport,
-  VectorHit,
-  VectorIdPage,
-  VectorQueryOptions,
-  VectorStore,
-} from '../contracts/vector-store.js';
+import type { UpsertOptions, UpsertReport, VectorStore } from '../contracts/vector-store.js';
 import { BackendUnavailableError, PermanentBackendError, TransientBackendError } from '../errors.js';
 import type { VectorRecord } from '../record/types.js';
-import { optionalCapabilities } from './optional-capabilities.js';
+import { VectorStoreWrapper } from './vector-store-wrapper.js';
 
 /** One recorded call to the wrapped store's write methods. */
 export interface VectorCall {
@@ -23,7 +16,7 @@ export interface VectorCall {
  * calls that contain a poison id, simulates an outage (every call and `ping` throw
  * {@link BackendUnavailableError}) or adds latency. Everything else passes through unchanged.
  */
-export class FaultyVectorStore implements VectorStore {
+export class FaultyVectorStore extends VectorStoreWrapper {
   /** Every upsert/delete call, in order. */
   readonly calls: VectorCall[] = [];
   private failures: { remaining: number; error: () => Error } | null = null;
@@ -36,32 +29,9 @@ export class FaultyVectorStore implements VectorStore {
   /** Random source for `failureRate`. */
   random: () => number = Math.random;
 
-  /** The inner store's, when it has one (latency and outages apply). */
-  declare readonly identity?: VectorStore['identity'];
-  /** The inner store's, when it has one (latency and outages apply). */
-  declare readonly maxVersion?: VectorStore['maxVersion'];
-  /** The inner store's, when it has one. */
-  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
-  declare readonly maxConcurrentWrites?: number;
-
-  constructor(readonly inner: VectorStore) {
-    Object.assign(
-      this,
-      optionalCapabilities(inner, () => this.delayAndCheckDown()),
-    );
-  }
-
-  get name(): string {
-    return this.inner.name;
-  }
-  get dimension(): number {
-    return this.inner.dimension;
-  }
-  get maxBatchSize(): number {
-    return this.inner.maxBatchSize;
-  }
-  get versionFence(): boolean {
-    return this.inner.versionFence === true;
+  /** The inner store's optional capabilities pass through; latency and outages apply to them too. */
+  constructor(inner: VectorStore) {
+    super(inner, () => this.delayAndCheckDown());
   }
 
   /** Fails the next `count` write calls with `error()` (default: a transient 500). */
@@ -95,7 +65,10 @@ export class FaultyVectorStore implements VectorStore {
     return this.calls.filter((c) => (!op || c.op === op) && (options.includeFailed || !c.failed)).length;
   }
 
-  async upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined> {
+  override async upsert(
+    records: readonly VectorRecord[],
+    options?: UpsertOptions,
+  ): Promise<UpsertReport | undefined> {
     await this.gate(
       'upsert',
       records.map((r) => r.id),
@@ -103,38 +76,14 @@ export class FaultyVectorStore implements VectorStore {
     return this.inner.upsert(records, options);
   }
 
-  async delete(ids: readonly string[]): Promise<void> {
+  override async delete(ids: readonly string[]): Promise<void> {
     await this.gate('delete', [...ids]);
     await this.inner.delete(ids);
   }
 
-  async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
-    await this.delayAndCheckDown();
-    return this.inner.query(embedding, options);
-  }
-
-  async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
-    await this.delayAndCheckDown();
-    return this.inner.getVersions(ids);
-  }
-
-  async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
-    await this.delayAndCheckDown();
-    return this.inner.listIds(options);
-  }
-
-  async count(): Promise<number> {
-    await this.delayAndCheckDown();
-    return this.inner.count();
-  }
-
-  async ping(): Promise<void> {
+  override async ping(): Promise<void> {
     if (this.down) throw new BackendUnavailableError('injected outage', { component: this.inner.name });
     await this.inner.ping();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   private async gate(op: 'upsert' | 'delete', ids: string[]): Promise<void> {
@@ -155,6 +104,10 @@ export class FaultyVectorStore implements VectorStore {
       throw error;
     }
     this.calls.push({ op, ids, failed: false });
+  }
+
+  protected override beforeRead(): Promise<void> {
+    return this.delayAndCheckDown();
   }
 
   private async delayAndCheckDown(): Promise<void> {
