@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { BackendStartError } from '@dualwrite/config';
+import { compareCodePoints } from '@dualwrite/core/testing';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,14 +48,6 @@ for (const strategy of STRATEGIES)
     relational: { kind: 'postgres', url: DATABASE_URL, schema: freshSchema(strategy) },
     vector: 'lancedb',
   });
-
-/** Unicode code point order (SQLite's BINARY on UTF-8, PostgreSQL's "C"); JS `<` compares UTF-16 units. */
-function byCodePoint(a: string, b: string): number {
-  const x = [...a].map((c) => c.codePointAt(0)!);
-  const y = [...b].map((c) => c.codePointAt(0)!);
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
-}
 
 describe('PostgreSQL specifics', () => {
   const schema = freshSchema('specifics');
@@ -121,7 +114,7 @@ describe('PostgreSQL specifics', () => {
     for (const query of ['', '&level=class', '&stale=false']) {
       const [onPg, onLite] = await Promise.all([pages(pg, query), pages(lite, query)]);
       expect(onPg, query).toEqual(onLite);
-      if (query === '') expect(onPg.flatMap((p: Json) => p.fqns)).toEqual([...fqns].sort(byCodePoint));
+      if (query === '') expect(onPg.flatMap((p: Json) => p.fqns)).toEqual([...fqns].sort(compareCodePoints));
     }
     const item = (await pg.request('GET', `/summaries/${encodeURIComponent('x.😀')}`)).body;
     expect(item).toMatchObject({ targetFqn: 'x.😀', stale: false, level: 'class' });

@@ -37,6 +37,7 @@ import {
 import { toFloat32Precision } from '../record/embedding-codec.js';
 import type { RecordVersion, StoredRecord } from '../record/types.js';
 import { validateMetaKey } from '../record/validate.js';
+import { compareCodePoints } from '../util/code-point-order.js';
 
 const COMPONENT = 'memory';
 /** Largest page of the list methods. */
@@ -59,17 +60,6 @@ const emptyState = (): State => ({
   meta: new Map(),
   sequence: 0,
 });
-
-/** Code point order (= UTF-8 byte order, SQL `BINARY` collation). */
-function byCodePoint(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
-}
 
 function checkLimit(field: string, limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
@@ -360,9 +350,10 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     return [...this.#read('listDeadLetters').outbox.values()]
       .filter(
         (r) =>
-          r.state === 'dead' && (options.after === undefined || byCodePoint(r.recordId, options.after) > 0),
+          r.state === 'dead' &&
+          (options.after === undefined || compareCodePoints(r.recordId, options.after) > 0),
       )
-      .sort((a, b) => byCodePoint(a.recordId, b.recordId))
+      .sort((a, b) => compareCodePoints(a.recordId, b.recordId))
       .slice(0, options.limit)
       .map(entryOf);
   }
@@ -406,7 +397,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     checkLimit('limit', limit);
     return [...this.#read('listExpiredIntents').intents.values()]
       .filter((i) => i.expiresAt <= now)
-      .sort((a, b) => a.expiresAt - b.expiresAt || byCodePoint(a.token, b.token))
+      .sort((a, b) => a.expiresAt - b.expiresAt || compareCodePoints(a.token, b.token))
       .slice(0, limit)
       .map((i) => ({ ...i }));
   }
@@ -470,8 +461,8 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     keep: (r: StoredRecord) => boolean,
   ): StoredRecord[] {
     return [...this.#read(operation).records.values()]
-      .filter((r) => keep(r) && (options.after === undefined || byCodePoint(r.id, options.after) > 0))
-      .sort((a, b) => byCodePoint(a.id, b.id))
+      .filter((r) => keep(r) && (options.after === undefined || compareCodePoints(r.id, options.after) > 0))
+      .sort((a, b) => compareCodePoints(a.id, b.id))
       .slice(0, options.limit);
   }
 

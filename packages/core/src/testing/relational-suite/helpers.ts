@@ -9,6 +9,7 @@ import type { RelationalStore } from '../../contracts/relational-store.js';
 import type { DualwriteErrorCode } from '../../errors.js';
 import { contentHash } from '../../record/content-hash.js';
 import type { Metadata } from '../../record/types.js';
+import { compareCodePoints } from '../../util/code-point-order.js';
 
 /** A store under test plus the hook that disposes of it. */
 export interface RelationalStoreFixture {
@@ -74,17 +75,7 @@ export const RELATIONAL_STORE_SPECIAL_IDS: readonly string[] = Object.freeze([
   '\u202eevil',
 ]);
 
-/** Compares two strings by Unicode code point (= UTF-8 byte order, SQLite `BINARY` order). */
-export function compareCodePoints(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) {
-    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
-}
+export { compareCodePoints };
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
