@@ -4,27 +4,23 @@
  * worker processes, `LISTEN/NOTIFY` wake-ups, and Kysely-managed schema migrations.
  * @packageDocumentation
  */
+
+export { TRY_LOCK_WINDOW_MS, UNAVAILABLE_NETWORK_CODES } from '@dualwrite/sql';
 export {
   mapPostgresError,
   POSTGRES_COMPONENT,
   postgresErrorCode,
   TRANSIENT_POSTGRES_CODES,
-  UNAVAILABLE_NETWORK_CODES,
   UNAVAILABLE_POSTGRES_CODES,
 } from './postgres-errors.js';
 export {
   migratePostgresSchema,
   migrationLockKey,
   POSTGRES_SCHEMA_VERSION,
-  PostgresMigrationProvider,
   postgresMigrations,
 } from './postgres-migrations.js';
 export { LISTENER_RECONNECT } from './postgres-outbox-listener.js';
-export {
-  POSTGRES_MAX_PAGE,
-  PostgresRelationalStore,
-  TRY_LOCK_WINDOW_MS,
-} from './postgres-relational-store.js';
+export { POSTGRES_MAX_PAGE, PostgresRelationalStore } from './postgres-relational-store.js';
 export {
   POSTGRES_STORE_DEFAULTS,
   type PostgresKysely,

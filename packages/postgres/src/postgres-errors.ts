@@ -1,4 +1,4 @@
-import { BackendUnavailableError, DualwriteError, TransientBackendError } from '@dualwrite/core';
+import { type DriverErrorTable, errorCode, mapDriverError, UNAVAILABLE_NETWORK_CODES } from '@dualwrite/sql';
 
 /** The `component` every error raised by this package carries. */
 export const POSTGRES_COMPONENT = 'postgres';
@@ -44,80 +44,43 @@ export const UNAVAILABLE_POSTGRES_CODES: readonly string[] = Object.freeze([
   '25006',
 ]);
 
-/** Node.js socket error codes that mean the server cannot be reached. */
-export const UNAVAILABLE_NETWORK_CODES: readonly string[] = Object.freeze([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-]);
-
-/** node-postgres raises these as plain `Error`s without a code when the connection is gone or cannot be had. */
-const UNAVAILABLE_MESSAGES = [
-  'Connection terminated',
-  'connection timeout',
-  'timeout exceeded when trying to connect',
-  'Client has encountered a connection error and is not queryable',
-  'Client was closed and is not queryable',
-  'Cannot use a pool after calling end on the pool',
-  'Postgres connection has been discarded',
-];
+const POSTGRES_ERRORS: DriverErrorTable = {
+  component: POSTGRES_COMPONENT,
+  codeOf: errorCode,
+  transient: TRANSIENT_POSTGRES_CODES,
+  unavailable: (code) =>
+    code.startsWith('08') ||
+    UNAVAILABLE_POSTGRES_CODES.includes(code) ||
+    UNAVAILABLE_NETWORK_CODES.includes(code),
+  // node-postgres raises these as plain `Error`s without a code when the connection is gone or cannot be had.
+  unavailableMessages: [
+    'Connection terminated',
+    'connection timeout',
+    'timeout exceeded when trying to connect',
+    'Client has encountered a connection error and is not queryable',
+    'Client was closed and is not queryable',
+    'Cannot use a pool after calling end on the pool',
+    'Postgres connection has been discarded',
+  ],
+};
 
 /**
  * The SQLSTATE (`'40P01'`) or Node.js socket code (`'ECONNREFUSED'`) carried by `error` (node-postgres puts
- * both in `code`), looking through an `AggregateError` (Node reports a refused `localhost` connection, tried
- * on IPv4 and IPv6, as one), or `undefined`.
+ * both in `code`), looking through an `AggregateError`, or `undefined`.
  */
-export function postgresErrorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null | undefined)?.code;
-  if (typeof code === 'string' && code !== '') return code;
-  if (error instanceof AggregateError)
-    for (const inner of error.errors) {
-      const innerCode = postgresErrorCode(inner);
-      if (innerCode !== undefined) return innerCode;
-    }
-  return undefined;
-}
+export const postgresErrorCode: (error: unknown) => string | undefined = errorCode;
 
 /**
  * Translates a node-postgres (or Kysely) error into a dualwrite error (component `'postgres'`, original as
- * `cause`):
- * - {@link TRANSIENT_POSTGRES_CODES} (serialization failure, deadlock, lock timeout, statement timeout,
- *   too many connections) → {@link TransientBackendError};
- * - class `08` (connection exception), {@link UNAVAILABLE_POSTGRES_CODES} (admin/crash shutdown, disk full,
- *   missing database, authentication, read-only standby), {@link UNAVAILABLE_NETWORK_CODES} (refused, reset,
- *   DNS, timeouts) and node-postgres' "Connection terminated" / "timeout exceeded when trying to connect"
- *   errors → {@link BackendUnavailableError}.
- *
- * Anything else (constraint violations, SQL errors, errors that already are dualwrite errors) is returned
- * unchanged. Returns the error to throw; never throws itself.
+ * `cause`): {@link TRANSIENT_POSTGRES_CODES} (serialization failure, deadlock, lock timeout, statement
+ * timeout, too many connections) → `TransientBackendError`; class `08` (connection exception),
+ * {@link UNAVAILABLE_POSTGRES_CODES} (admin/crash shutdown, disk full, missing database, authentication,
+ * read-only standby), `UNAVAILABLE_NETWORK_CODES` (refused, reset, DNS, timeouts) and node-postgres'
+ * "Connection terminated" / "timeout exceeded when trying to connect" errors → `BackendUnavailableError`.
+ * Anything else is returned unchanged; never throws.
  *
  * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
  */
 export function mapPostgresError(error: unknown, operation: string): unknown {
-  if (error instanceof DualwriteError) return error;
-  const code = postgresErrorCode(error);
-  const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
-  const options = { cause: error, component: POSTGRES_COMPONENT };
-  if (code !== undefined && TRANSIENT_POSTGRES_CODES.includes(code))
-    return new TransientBackendError(`${operation} failed (SQLSTATE ${code}): ${message}`, options);
-  if (
-    code !== undefined &&
-    (code.startsWith('08') ||
-      UNAVAILABLE_POSTGRES_CODES.includes(code) ||
-      UNAVAILABLE_NETWORK_CODES.includes(code))
-  )
-    return new BackendUnavailableError(
-      `${operation} failed: database unavailable (${code}): ${message}`,
-      options,
-    );
-  if (error instanceof Error && UNAVAILABLE_MESSAGES.some((m) => message.includes(m)))
-    return new BackendUnavailableError(`${operation} failed: database unavailable: ${message}`, options);
-  return error;
+  return mapDriverError(error, operation, POSTGRES_ERRORS);
 }

@@ -7,8 +7,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import type { OutboxOp, RecordWrite } from '@dualwrite/core';
-import { embeddingBytes, int, type OutboxRow, type RecordRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
+import { int, type OutboxRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
@@ -75,7 +74,9 @@ export class PostgresQueries extends SqlQueries {
    * reads see the previous one's committed writes (READ COMMITTED takes a new snapshot per statement, and
    * this statement ends before the reads start).
    */
-  async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
+  override readonly locksRecords = true;
+
+  override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
     // Same order as core's writers (ids compared by UTF-16 code units, as `writeChangesWithOutbox` sorts
     // them), so a blocking acknowledgement and a multi-id write cannot wait on each other in a cycle.
     const ordered = [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -91,20 +92,29 @@ export class PostgresQueries extends SqlQueries {
       FROM unnest(${keys}::int4[]) WITH ORDINALITY AS t(k, n) ORDER BY n`.execute(db);
   }
 
+  /** {@link lockRecords} without waiting: `false` (and nothing held that matters) when one is taken. */
+  async tryLockRecords(db: Db, ids: readonly string[]): Promise<boolean> {
+    const keys = [...new Set(ids.map((id) => this.lockKey(id)))].sort((a, b) => a - b);
+    const { rows } = await sql<{ ok: boolean }>`
+      SELECT bool_and(pg_try_advisory_xact_lock(${this.lockClass}::int4, k)) AS ok
+      FROM unnest(${keys}::int4[]) AS t(k)`.execute(db);
+    return rows[0]?.ok === true;
+  }
+
   /** `pg_notify(<channel>, '')`: delivered to listeners when the transaction commits (at once outside one). */
   async notify(db: Db): Promise<void> {
     await sql`SELECT pg_notify(${this.#channel}, '')`.execute(db);
   }
 
-  // -- records -------------------------------------------------------------------------------------
+  // -- versions ------------------------------------------------------------------------------------
 
-  async getRecord(db: Db, id: string): Promise<RecordRow | undefined> {
-    const { rows } = await sql<RecordRow>`SELECT * FROM ${this.tables.records} WHERE id = ${id}`.execute(db);
-    return rows[0];
+  /** A version `> atLeast`: `nextval`, or {@link nextVersionAbove} when a floor is given. */
+  async nextVersion(db: Db, atLeast: number): Promise<number> {
+    return atLeast > 0 ? this.nextVersionAbove(db, atLeast) : this.nextval(db);
   }
 
   /** `nextval` of the version sequence (not rolled back with the transaction, so never handed out twice). */
-  async nextVersion(db: Db): Promise<number> {
+  async nextval(db: Db): Promise<number> {
     const { rows } = await sql<{ v: SqlInt }>`SELECT nextval(${this.#sequenceName}::regclass) AS v`.execute(
       db,
     );
@@ -123,7 +133,7 @@ export class PostgresQueries extends SqlQueries {
     await sql`SELECT pg_advisory_xact_lock(${this.lockClass}::int4, ${SEQUENCE_MOVE_LOCK_KEY}::int4)`.execute(
       db,
     );
-    const drawn = await this.nextVersion(db);
+    const drawn = await this.nextval(db);
     if (drawn > atLeast) return drawn;
     await sql`ALTER SEQUENCE ${this.#sequence} NO CYCLE`.execute(db);
     const { rows } = await sql<{ v: SqlInt }>`
@@ -137,52 +147,6 @@ export class PostgresQueries extends SqlQueries {
     const { rows } = await sql<{ v: SqlInt }>`
       SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS v FROM ${this.#sequence}`.execute(db);
     return int(rows[0]?.v ?? '0');
-  }
-
-  /**
-   * Inserts or replaces a record. On replace, `created_at` is kept (reset when a tombstone comes back to
-   * life) and `synced_version` never goes backwards: a `null` in the write keeps the stored value.
-   */
-  async writeRecord(db: Db, r: RecordWrite): Promise<void> {
-    await sql`
-      INSERT INTO ${this.tables.records} AS r
-        (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
-      VALUES (${r.id}, ${r.text}, ${r.embedding === null ? null : embeddingBytes(r.embedding)},
-        ${JSON.stringify(r.metadata)}::json, ${r.version}, ${r.deleted}, ${r.contentHash}, ${r.syncedVersion},
-        ${r.now}, ${r.now})
-      ON CONFLICT (id) DO UPDATE SET
-        text = EXCLUDED.text,
-        embedding = EXCLUDED.embedding,
-        metadata = EXCLUDED.metadata,
-        version = EXCLUDED.version,
-        deleted = EXCLUDED.deleted,
-        content_hash = EXCLUDED.content_hash,
-        synced_version = CASE
-          WHEN EXCLUDED.synced_version IS NULL THEN r.synced_version
-          WHEN r.synced_version IS NULL OR EXCLUDED.synced_version > r.synced_version THEN EXCLUDED.synced_version
-          ELSE r.synced_version END,
-        created_at = CASE WHEN r.deleted AND NOT EXCLUDED.deleted THEN EXCLUDED.created_at ELSE r.created_at END,
-        updated_at = EXCLUDED.updated_at`.execute(db);
-  }
-
-  // -- outbox --------------------------------------------------------------------------------------
-
-  /** The coalescing enqueue of `RelationalTx.enqueue`. */
-  async enqueue(db: Db, recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    await sql`
-      INSERT INTO ${this.tables.outbox} AS o
-        (record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error,
-         lease_owner, lease_token, lease_until, lease_version)
-      VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)
-      ON CONFLICT (record_id) DO UPDATE SET
-        version = EXCLUDED.version,
-        op = EXCLUDED.op,
-        attempts = 0,
-        state = 'pending',
-        next_attempt_at = EXCLUDED.next_attempt_at,
-        enqueued_at = CASE WHEN o.state = 'pending' THEN o.enqueued_at ELSE EXCLUDED.enqueued_at END`.execute(
-      db,
-    );
   }
 
   /**
@@ -211,94 +175,4 @@ export class PostgresQueries extends SqlQueries {
       RETURNING o.*`.execute(db);
     return rows;
   }
-
-  /** The entries of `recordIds`, locked `FOR UPDATE`. */
-  async lockOutboxRows(db: Db, recordIds: readonly string[]): Promise<OutboxRow[]> {
-    const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.tables.outbox} WHERE record_id = ANY(${recordIds}::text[]) FOR UPDATE`.execute(db);
-    return rows;
-  }
-
-  /** {@link markSynced} for several distinct ids in one statement. */
-  async markSyncedMany(db: Db, ids: readonly string[], versions: readonly number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await sql`
-      UPDATE ${this.tables.records} AS r SET synced_version = a.v
-      FROM unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
-      WHERE r.id = a.id AND (r.synced_version IS NULL OR r.synced_version < a.v)`.execute(db);
-  }
-
-  /** {@link clearLease} for several ids in one statement. */
-  async clearLeases(db: Db, recordIds: readonly string[], nextAttemptAt: number): Promise<void> {
-    if (recordIds.length === 0) return;
-    await sql`
-      UPDATE ${this.tables.outbox}
-      SET lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL,
-        next_attempt_at = LEAST(next_attempt_at, ${nextAttemptAt})
-      WHERE record_id = ANY(${recordIds}::text[])`.execute(db);
-  }
-
-  /** {@link completeDelivery} for several distinct ids in one statement. */
-  async completeDeliveries(db: Db, ids: readonly string[], versions: readonly number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await sql`
-      WITH entries AS (DELETE FROM ${this.tables.outbox} WHERE record_id = ANY(${ids}::text[]))
-      DELETE FROM ${this.tables.records} AS r USING unnest(${ids}::text[], ${versions}::bigint[]) AS a(id, v)
-      WHERE r.id = a.id AND r.deleted AND r.version <= a.v
-        AND NOT EXISTS (SELECT 1 FROM ${this.tables.intents} AS i WHERE i.record_id = r.id)`.execute(db);
-  }
-
-  /** Gives back every lease of `leases` whose token still matches, in one statement. */
-  async releaseLeases(
-    db: Db,
-    leases: readonly { recordId: string; leaseToken: string }[],
-    retryAt: number,
-  ): Promise<void> {
-    await sql`
-      UPDATE ${this.tables.outbox} AS o
-      SET next_attempt_at = ${retryAt},
-        lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
-      FROM unnest(${leases.map((l) => l.recordId)}::text[], ${leases.map((l) => l.leaseToken)}::text[])
-        AS r(record_id, lease_token)
-      WHERE o.record_id = r.record_id AND o.lease_token = r.lease_token`.execute(db);
-  }
-
-  /** Extends every lease of `leases` still held under its token; returns their record ids. */
-  async renewLeases(
-    db: Db,
-    leases: readonly { recordId: string; leaseToken: string }[],
-    leaseUntil: number,
-  ): Promise<string[]> {
-    const { rows } = await sql<{ record_id: string }>`
-      UPDATE ${this.tables.outbox} AS o SET lease_until = ${leaseUntil}
-      FROM unnest(${leases.map((l) => l.recordId)}::text[], ${leases.map((l) => l.leaseToken)}::text[])
-        AS r(record_id, lease_token)
-      WHERE o.record_id = r.record_id AND o.lease_token = r.lease_token AND o.state = 'pending'
-      RETURNING o.record_id`.execute(db);
-    return rows.map((r) => r.record_id);
-  }
-
-  // -- intents -------------------------------------------------------------------------------------
-
-  // -- embedding cache -----------------------------------------------------------------------------
-
-  /** Inserts or replaces cache entries in one statement (a key given twice: the last one wins). */
-  async putCachedEmbeddings(
-    db: Db,
-    entries: readonly { key: string; embedding: readonly number[] }[],
-  ): Promise<void> {
-    const byKey = new Map<string, readonly number[]>();
-    for (const e of entries) {
-      byKey.delete(e.key);
-      byKey.set(e.key, e.embedding);
-    }
-    const keys = [...byKey.keys()];
-    const blobs = [...byKey.values()].map(embeddingBytes);
-    await sql`
-      INSERT INTO ${this.tables.cache} AS c (key, embedding)
-      SELECT * FROM unnest(${keys}::text[], ${blobs}::bytea[])
-      ON CONFLICT (key) DO UPDATE SET embedding = EXCLUDED.embedding`.execute(db);
-  }
-
-  // -- meta ------------------------------------------------------------------------------------------
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ValidationError } from '@dualwrite/core';
-import { type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
+import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { POSTGRES_COMPONENT } from './postgres-errors.js';
@@ -126,7 +125,6 @@ export interface ResolvedPostgresRelationalStoreOptions {
   notify: boolean;
 }
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_TIMEOUT = 0x7fffffff;
 
 /**
@@ -138,65 +136,31 @@ const MAX_TIMEOUT = 0x7fffffff;
 export function resolvePostgresOptions(
   options: PostgresRelationalStoreOptions,
 ): ResolvedPostgresRelationalStoreOptions {
-  const component = POSTGRES_COMPONENT;
-  if (options === null || typeof options !== 'object')
-    throw new ValidationError('options', 'must be an object', { component });
-  const { connectionString, pool } = options;
-  if (
-    connectionString !== undefined &&
-    (typeof connectionString !== 'string' || connectionString.trim() === '')
-  )
-    throw new ValidationError('options.connectionString', 'must be a non-empty string', { component });
+  const check = new OptionChecks(POSTGRES_COMPONENT);
+  const { pool } = check.object(options);
+  const connectionString = check.optionalString('connectionString', options.connectionString);
   if (pool !== undefined && (pool === null || typeof pool !== 'object'))
-    throw new ValidationError('options.pool', 'must be a node-postgres PoolConfig object', { component });
+    throw check.missing('pool', 'must be a node-postgres PoolConfig object');
   if (connectionString === undefined && pool === undefined)
-    throw new ValidationError('options.connectionString', 'is required unless options.pool is given', {
-      component,
-    });
-
-  const schema = options.schema ?? POSTGRES_STORE_DEFAULTS.schema;
-  if (typeof schema !== 'string' || !IDENTIFIER.test(schema) || schema.length > 63)
-    throw new ValidationError('options.schema', `must match ${IDENTIFIER}, got ${JSON.stringify(schema)}`, {
-      component,
-      limit: '1..63 characters',
-    });
-  const tablePrefix = options.tablePrefix ?? POSTGRES_STORE_DEFAULTS.tablePrefix;
-  if (
-    typeof tablePrefix !== 'string' ||
-    (tablePrefix !== '' && !IDENTIFIER.test(tablePrefix)) ||
-    tablePrefix.length > 40
-  )
-    throw new ValidationError(
-      'options.tablePrefix',
-      `must match ${IDENTIFIER} (or be empty), got ${JSON.stringify(tablePrefix)}`,
-      { component, limit: '0..40 characters' },
-    );
-  const poolSize = options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize;
-  if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1_000)
-    throw new ValidationError('options.poolSize', `must be an integer, got ${poolSize}`, {
-      component,
-      limit: '1..1000',
-    });
-  const timeout = (field: string, value: unknown): number => {
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMEOUT)
-      throw new ValidationError(`options.${field}`, `must be a non-negative integer, got ${String(value)}`, {
-        component,
-        limit: `0..${MAX_TIMEOUT}`,
-      });
-    return value as number;
-  };
-  const lockTimeoutMs = timeout(
+    throw check.missing('connectionString', 'is required unless options.pool is given');
+  const poolSize = check.integer(
+    'poolSize',
+    options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize,
+    1,
+    1_000,
+  );
+  const lockTimeoutMs = check.integer(
     'lockTimeoutMs',
     options.lockTimeoutMs ?? pool?.lock_timeout ?? POSTGRES_STORE_DEFAULTS.lockTimeoutMs,
+    0,
+    MAX_TIMEOUT,
   );
-  const connectTimeoutMs = timeout(
+  const connectTimeoutMs = check.integer(
     'connectTimeoutMs',
     options.connectTimeoutMs ?? pool?.connectionTimeoutMillis ?? POSTGRES_STORE_DEFAULTS.connectTimeoutMs,
+    0,
+    MAX_TIMEOUT,
   );
-  const notify = options.notify ?? POSTGRES_STORE_DEFAULTS.notify;
-  if (typeof notify !== 'boolean')
-    throw new ValidationError('options.notify', 'must be a boolean', { component });
-
   const poolConfig: pg.PoolConfig = {
     application_name: POSTGRES_STORE_DEFAULTS.applicationName,
     ...pool,
@@ -205,5 +169,18 @@ export function resolvePostgresOptions(
     lock_timeout: lockTimeoutMs,
     connectionTimeoutMillis: connectTimeoutMs,
   };
-  return { poolConfig, schema, tablePrefix, poolSize, lockTimeoutMs, connectTimeoutMs, notify };
+  return {
+    poolConfig,
+    schema: check.identifier('schema', options.schema ?? POSTGRES_STORE_DEFAULTS.schema, 63),
+    tablePrefix: check.identifier(
+      'tablePrefix',
+      options.tablePrefix ?? POSTGRES_STORE_DEFAULTS.tablePrefix,
+      40,
+      true,
+    ),
+    poolSize,
+    lockTimeoutMs,
+    connectTimeoutMs,
+    notify: check.boolean('notify', options.notify ?? POSTGRES_STORE_DEFAULTS.notify),
+  };
 }

@@ -1,10 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import {
   BackendUnavailableError,
   type Metadata,
   TransientBackendError,
   ValidationError,
 } from '@dualwrite/core';
-import { relationalStoreSuite } from '@dualwrite/core/testing';
+import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -69,6 +70,14 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
     await fixture.drop();
+  });
+
+  it('opens a schema written by release 0.1 (its pg_dump) and carries on from its data', async () => {
+    const dump = await readFile(new URL('./fixtures/release-0.1.sql', import.meta.url), 'utf8');
+    await adminQuery(dump.replaceAll('release_0_1', fixture.schema));
+    const s = store();
+    await s.init();
+    await checkStoreFromEarlierRelease(s);
   });
 
   it('concurrent draws that must move the sequence (nextVersion(atLeast)) never deadlock', async () => {

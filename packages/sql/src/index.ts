@@ -7,7 +7,16 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type DriverErrorTable,
+  errorCode,
+  mapDriverError,
+  UNAVAILABLE_NETWORK_CODES,
+} from './sql-errors.js';
 export { SqlLedgerTx } from './sql-ledger-tx.js';
+export { runMigrations, type SqlColumnTypes, storeMigrations } from './sql-migrations.js';
+export { OptionChecks, SQL_IDENTIFIER } from './sql-options.js';
 export {
   chunks,
   IN_CHUNK,
@@ -16,7 +25,7 @@ export {
   SqlQueries,
   type SqlTables,
 } from './sql-queries.js';
-export { SQL_MAX_PAGE, SqlRelationalStore } from './sql-relational-store.js';
+export { SQL_MAX_PAGE, SqlRelationalStore, TRY_LOCK_WINDOW_MS } from './sql-relational-store.js';
 export {
   bool,
   embeddingBytes,
@@ -34,4 +43,4 @@ export {
   toStoredRecord,
 } from './sql-rows.js';
 export { type SqlTableNames, sqlTableNames } from './sql-table-names.js';
-export { SqlTx } from './sql-tx.js';
+export { SqlTx, type SqlTxHooks } from './sql-tx.js';

@@ -9,8 +9,10 @@ import type {
   LedgerOutboxPatch,
   LedgerOutboxRow,
   OutboxEntry,
+  OutboxLease,
   OutboxOp,
   RecordVersion,
+  RecordWrite,
   StoredRecord,
   TwoPhaseIntent,
 } from '@dualwrite/core';
@@ -85,11 +87,50 @@ export abstract class SqlQueries {
     protected readonly traits: SqlDialectTraits,
   ) {}
 
-  /** The coalescing enqueue of `RelationalTx.enqueue` (an upsert: dialect syntax). */
-  abstract enqueue(db: SqlDb, recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
-
   /** Highest version the sequence has handed out (0 when none). */
   abstract currentVersion(db: SqlDb): Promise<number>;
+
+  /**
+   * Draws the next version (`> atLeast`) from the store-wide sequence inside a write transaction: strictly
+   * increasing across sessions, never handed out twice.
+   */
+  abstract nextVersion(db: SqlDb, atLeast: number): Promise<number>;
+
+  // -- dialect hooks (defaults: the SQL standard's upsert as SQLite and PostgreSQL spell it) ---------
+
+  /** Whether writers must take per-record locks ({@link lockRecords}) before a read-modify-write of an id. */
+  readonly locksRecords: boolean = false;
+
+  /**
+   * Takes the per-record locks of `ids` until the transaction ends (no-op where a write transaction already
+   * excludes every other writer).
+   */
+  async lockRecords(_db: SqlDb, _ids: readonly string[]): Promise<void> {}
+
+  /** `INSERT INTO <table>`, aliased `t` where the dialect can name the existing row in an upsert. */
+  protected insertInto(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`INSERT INTO ${table} AS t`;
+  }
+
+  /** The start of an upsert's update list, for the unique `key`. */
+  protected onConflict(key: string): RawBuilder<unknown> {
+    return sql`ON CONFLICT (${sql.ref(key)}) DO UPDATE SET`;
+  }
+
+  /** In an upsert's update list: the value proposed for `column`. */
+  protected inserted(column: string): RawBuilder<unknown> {
+    return sql`excluded.${sql.ref(column)}`;
+  }
+
+  /** In an upsert's update list: the existing row's `column`. */
+  protected existing(column: string): RawBuilder<unknown> {
+    return sql.ref(`t.${column}`);
+  }
+
+  /** The locking clause of the claim's SELECT (`FOR UPDATE SKIP LOCKED` where rows lock). */
+  protected claimLock(): RawBuilder<unknown> {
+    return sql``;
+  }
 
   // -- records -------------------------------------------------------------------------------------
 
@@ -127,6 +168,53 @@ export abstract class SqlQueries {
       db,
     );
     return int(rows[0]?.n ?? 0);
+  }
+
+  async getRecord(db: SqlDb, id: string): Promise<RecordRow | undefined> {
+    const { rows } = await this.getRecordQuery(id).execute(db);
+    return rows[0];
+  }
+
+  getRecordQuery(id: unknown): RawBuilder<RecordRow> {
+    return sql<RecordRow>`SELECT * FROM ${this.tables.records} WHERE id = ${id}`;
+  }
+
+  /** The bound values of {@link writeRecordQuery}, in statement order. */
+  recordValues(r: RecordWrite): unknown[] {
+    const blob = r.embedding === null ? null : embeddingBytes(r.embedding);
+    const { bool } = this.traits;
+    return [r.id, r.text, blob, JSON.stringify(r.metadata), r.version, bool(r.deleted), r.contentHash].concat(
+      [r.syncedVersion, r.now, r.now],
+    );
+  }
+
+  /**
+   * Inserts or replaces a record. On replace, `created_at` is kept (reset when a tombstone comes back to
+   * life) and `synced_version` never goes backwards: a `null` in the write keeps the stored value. The two
+   * come first in the update list (MySQL applies assignments left to right).
+   */
+  async writeRecord(db: SqlDb, r: RecordWrite): Promise<void> {
+    await this.writeRecordQuery(this.recordValues(r)).execute(db);
+  }
+
+  writeRecordQuery(values: readonly unknown[]): RawBuilder<unknown> {
+    const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
+    const { bool } = this.traits;
+    return sql`
+      ${this.insertInto(this.tables.records)}
+        (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
+      VALUES (${sql.join(values)})
+      ${this.onConflict('id')}
+        synced_version = CASE
+          WHEN ${ins('synced_version')} IS NULL THEN ${old('synced_version')}
+          WHEN ${old('synced_version')} IS NULL OR ${ins('synced_version')} > ${old('synced_version')}
+            THEN ${ins('synced_version')}
+          ELSE ${old('synced_version')} END,
+        created_at = CASE WHEN ${old('deleted')} = ${sql.lit(bool(true))} AND ${ins('deleted')} = ${sql.lit(bool(false))}
+          THEN ${ins('created_at')} ELSE ${old('created_at')} END,
+        text = ${ins('text')}, embedding = ${ins('embedding')}, metadata = ${ins('metadata')},
+        version = ${ins('version')}, deleted = ${ins('deleted')}, content_hash = ${ins('content_hash')},
+        updated_at = ${ins('updated_at')}`;
   }
 
   /** Version and tombstone flag of the record row. */
@@ -171,9 +259,163 @@ export abstract class SqlQueries {
 
   /** The outbox entry of `recordId` in either state, without lease columns. */
   async getOutboxEntry(db: SqlDb, recordId: string): Promise<OutboxEntry | undefined> {
-    const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.tables.outbox} WHERE record_id = ${recordId}`.execute(db);
+    const { rows } = await this.getOutboxQuery(recordId).execute(db);
     return rows[0] && toOutboxEntry(rows[0]);
+  }
+
+  getOutboxQuery(recordId: unknown): RawBuilder<OutboxRow> {
+    return sql<OutboxRow>`SELECT * FROM ${this.tables.outbox} WHERE record_id = ${recordId}`;
+  }
+
+  /** The coalescing enqueue of `RelationalTx.enqueue`: one entry per record id, the newest version wins. */
+  async enqueue(db: SqlDb, recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
+    await this.enqueueQuery([recordId, version, op, now, now]).execute(db);
+  }
+
+  /** The statement of {@link enqueue} over `[recordId, version, op, now, now]`. */
+  enqueueQuery(values: readonly unknown[]): RawBuilder<unknown> {
+    const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
+    const [recordId, version, op, next, enqueued] = values;
+    return sql`
+      ${this.insertInto(this.tables.outbox)}
+        (record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error,
+         lease_owner, lease_token, lease_until, lease_version)
+      VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)
+      ${this.onConflict('record_id')}
+        enqueued_at = CASE WHEN ${old('state')} = 'pending' THEN ${old('enqueued_at')} ELSE ${ins('enqueued_at')} END,
+        version = ${ins('version')}, op = ${ins('op')}, attempts = 0, state = 'pending',
+        next_attempt_at = ${ins('next_attempt_at')}`;
+  }
+
+  /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */
+  async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
+    const { rows } = await sql<OutboxRow>`
+      SELECT * FROM ${this.tables.outbox}
+      WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
+      ORDER BY next_attempt_at, enqueued_at
+      LIMIT ${limit} ${this.claimLock()}`.execute(db);
+    return rows;
+  }
+
+  /** Writes a lease on the entry `row` (`lease_version` = its version). */
+  async lease(db: SqlDb, row: OutboxRow, owner: string, token: string, until: number): Promise<OutboxLease> {
+    await sql`
+      UPDATE ${this.tables.outbox}
+      SET lease_owner = ${owner}, lease_token = ${token}, lease_until = ${until}, lease_version = version
+      WHERE record_id = ${row.record_id}`.execute(db);
+    return { ...toOutboxEntry(row), leaseOwner: owner, leaseToken: token, leaseUntil: until };
+  }
+
+  /** The outbox rows of distinct `recordIds` (locked `FOR UPDATE` where rows lock), by record id. */
+  async getOutboxRows(db: SqlDb, recordIds: readonly string[]): Promise<Map<string, LedgerOutboxRow>> {
+    const out = new Map<string, LedgerOutboxRow>();
+    for (const chunk of chunks(recordIds)) {
+      const { rows } = await sql<OutboxRow>`
+        SELECT * FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(chunk)})
+        ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
+      for (const row of rows) out.set(row.record_id, toLedgerRow(row));
+    }
+    return out;
+  }
+
+  /** `CASE <column> WHEN id THEN version … END` over `acks` (versions inlined: safe integers). */
+  #versionOf(
+    column: string,
+    acks: readonly { recordId: string; appliedVersion: number }[],
+  ): RawBuilder<unknown> {
+    const arms = acks.map((a) => {
+      if (!Number.isSafeInteger(a.appliedVersion)) throw new RangeError(`appliedVersion ${a.appliedVersion}`);
+      return sql`WHEN ${a.recordId} THEN ${sql.lit(a.appliedVersion)}`;
+    });
+    return sql`CASE ${sql.ref(column)} ${sql.join(arms, sql` `)} END`;
+  }
+
+  /** The ledger's `raiseSyncedVersion` for distinct ids, a statement per chunk. */
+  async raiseSyncedVersions(
+    db: SqlDb,
+    acks: readonly { recordId: string; appliedVersion: number }[],
+  ): Promise<void> {
+    for (const chunk of chunks(acks)) {
+      const version = this.#versionOf('id', chunk);
+      await sql`
+        UPDATE ${this.tables.records} SET synced_version = ${version}
+        WHERE id IN (${sql.join(chunk.map((a) => a.recordId))})
+          AND (synced_version IS NULL OR synced_version < ${version})`.execute(db);
+    }
+  }
+
+  /** Superseded deliveries: leases cleared, claimable again by `now`. */
+  async clearLeases(db: SqlDb, recordIds: readonly string[], now: number): Promise<void> {
+    for (const chunk of chunks(recordIds))
+      await sql`
+        UPDATE ${this.tables.outbox}
+        SET next_attempt_at = CASE WHEN next_attempt_at < ${now} THEN next_attempt_at ELSE ${now} END,
+          lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
+        WHERE record_id IN (${sql.join(chunk)})`.execute(db);
+  }
+
+  /** Acked deliveries: entries deleted, tombstones at the applied version or older purged unless an intent exists. */
+  async completeDeliveries(
+    db: SqlDb,
+    acks: readonly { recordId: string; appliedVersion: number }[],
+  ): Promise<void> {
+    for (const chunk of chunks(acks)) {
+      const ids = sql.join(chunk.map((a) => a.recordId));
+      await sql`DELETE FROM ${this.tables.outbox} WHERE record_id IN (${ids})`.execute(db);
+      await sql`
+        DELETE FROM ${this.tables.records}
+        WHERE id IN (${ids}) AND deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
+          AND id NOT IN (SELECT record_id FROM ${this.tables.intents} WHERE record_id IN (${ids}))`.execute(
+        db,
+      );
+    }
+  }
+
+  /** The ids of `leases` still held under their tokens on pending entries (locked where rows lock). */
+  async heldLeases(
+    db: SqlDb,
+    leases: readonly { recordId: string; leaseToken: string }[],
+  ): Promise<string[]> {
+    const held: string[] = [];
+    for (const chunk of chunks(leases)) {
+      const { rows } = await sql<{ record_id: string }>`
+        SELECT record_id FROM ${this.tables.outbox}
+        WHERE ${this.#leases(chunk)} AND state = 'pending'
+        ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
+      held.push(...rows.map((r) => r.record_id));
+    }
+    return held;
+  }
+
+  /** Sets `lease_until` of the leases still held under their tokens. */
+  async extendLeases(db: SqlDb, leases: readonly { recordId: string; leaseToken: string }[], until: number) {
+    for (const chunk of chunks(leases))
+      await sql`
+        UPDATE ${this.tables.outbox} SET lease_until = ${until}
+        WHERE ${this.#leases(chunk)} AND state = 'pending'`.execute(db);
+  }
+
+  /** Gives back the leases still held under their tokens, claimable at `retryAt`. */
+  async releaseLeases(
+    db: SqlDb,
+    leases: readonly { recordId: string; leaseToken: string }[],
+    retryAt: number,
+  ) {
+    for (const chunk of chunks(leases))
+      await sql`
+        UPDATE ${this.tables.outbox}
+        SET next_attempt_at = ${retryAt}, lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+          lease_version = NULL
+        WHERE ${this.#leases(chunk)}`.execute(db);
+  }
+
+  /**
+   * Rows held under one of `leases`: tokens are random UUIDs, one per lease, so a token in the list is that
+   * lease; the id list keeps the lookup on the primary key.
+   */
+  #leases(leases: readonly { recordId: string; leaseToken: string }[]): RawBuilder<unknown> {
+    return sql`record_id IN (${sql.join(leases.map((l) => l.recordId))})
+      AND lease_token IN (${sql.join(leases.map((l) => l.leaseToken))})`;
   }
 
   async updateOutboxRow(db: SqlDb, recordId: string, patch: LedgerOutboxPatch): Promise<void> {
@@ -266,9 +508,10 @@ export abstract class SqlQueries {
 
   /** Deletes the intent; returns its record id, or `undefined` when it was not there. */
   async deleteIntent(db: SqlDb, token: string): Promise<string | undefined> {
-    const { rows } = await sql<{ record_id: string }>`
-      DELETE FROM ${this.tables.intents} WHERE token = ${token} RETURNING record_id`.execute(db);
-    return rows[0]?.record_id;
+    const recordId = await this.intentRecordId(db, token);
+    if (recordId === undefined) return undefined;
+    const result = await sql`DELETE FROM ${this.tables.intents} WHERE token = ${token}`.execute(db);
+    return (result.numAffectedRows ?? 0n) > 0n ? recordId : undefined;
   }
 
   async listExpiredIntents(db: SqlDb, now: number, limit: number): Promise<TwoPhaseIntent[]> {
@@ -284,23 +527,42 @@ export abstract class SqlQueries {
     const out = new Map<string, number[]>();
     for (const chunk of chunks([...new Set(keys)])) {
       const { rows } = await sql<{ key: string; embedding: Uint8Array }>`
-        SELECT key, embedding FROM ${this.tables.cache} WHERE key IN (${sql.join(chunk)})`.execute(db);
+        SELECT ${sql.ref('key')}, embedding FROM ${this.tables.cache}
+        WHERE ${sql.ref('key')} IN (${sql.join(chunk)})`.execute(db);
       for (const row of rows) out.set(row.key, decodeEmbedding(row.embedding));
     }
     return out;
   }
 
+  /** Inserts or replaces cache entries, a chunk per statement (a key given twice: the last one wins). */
+  async putCachedEmbeddings(
+    db: SqlDb,
+    entries: readonly { key: string; embedding: readonly number[] }[],
+  ): Promise<void> {
+    const byKey = new Map<string, readonly number[]>();
+    for (const e of entries) {
+      byKey.delete(e.key);
+      byKey.set(e.key, e.embedding);
+    }
+    for (const chunk of chunks([...byKey]))
+      await sql`
+        ${this.insertInto(this.tables.cache)} (${sql.ref('key')}, embedding)
+        VALUES ${sql.join(chunk.map(([key, e]) => sql`(${key}, ${embeddingBytes(e)})`))}
+        ${this.onConflict('key')} embedding = ${this.inserted('embedding')}`.execute(db);
+  }
+
   async getMeta(db: SqlDb, key: string): Promise<string | undefined> {
     const { rows } = await sql<{ value: string }>`
-      SELECT value FROM ${this.tables.meta} WHERE key = ${key}`.execute(db);
+      SELECT value FROM ${this.tables.meta} WHERE ${sql.ref('key')} = ${key}`.execute(db);
     return rows[0]?.value;
   }
 
   async setMeta(db: SqlDb, key: string, value: string | null): Promise<void> {
-    if (value === null) await sql`DELETE FROM ${this.tables.meta} WHERE key = ${key}`.execute(db);
+    if (value === null)
+      await sql`DELETE FROM ${this.tables.meta} WHERE ${sql.ref('key')} = ${key}`.execute(db);
     else
       await sql`
-        INSERT INTO ${this.tables.meta} (key, value) VALUES (${key}, ${value})
-        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`.execute(db);
+        ${this.insertInto(this.tables.meta)} (${sql.ref('key')}, value) VALUES (${key}, ${value})
+        ${this.onConflict('key')} value = ${this.inserted('value')}`.execute(db);
   }
 }

@@ -1,7 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AckOutcome,
   ackDelivery,
   type ClaimOptions,
+  ClosedError,
   enqueueRepair,
   failDelivery,
   type OutboxAck,
@@ -12,8 +16,6 @@ import {
   type RecordVersion,
   type RelationalStore,
   type RelationalTx,
-  releaseLease,
-  renewLease,
   resolveIntent,
   type StoredRecord,
   type TwoPhaseIntent,
@@ -22,6 +24,7 @@ import {
 } from '@dualwrite/core';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
+import { SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
 export const SQL_MAX_PAGE = 10_000;
@@ -40,46 +43,266 @@ type LeaseRef = Pick<OutboxLease, 'recordId' | 'leaseToken'>;
  * Outcomes follow `contracts/relational-store.ts` and the ledger (`outbox/outbox-ledger.ts` in core);
  * the contract suite's differential check compares every dialect with the in-memory reference model.
  */
-export abstract class SqlRelationalStore implements RelationalStore<SqlDb> {
+/** Marker a locked operation returns when a try-lock failed and it must run again. */
+const RETRY = Symbol('retry');
+
+/** Which store's transaction the current async context runs in (detects calls that would deadlock). */
+const activeTransaction = new AsyncLocalStorage<SqlRelationalStore>();
+
+/**
+ * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
+ * records' locks without waiting (rolling back in between) before it waits for them in id order, ms. Only
+ * where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
+ */
+export const TRY_LOCK_WINDOW_MS = 250;
+
+/**
+ * The relational store written once for every SQL dialect: the store's life (opened on first use, `close`,
+ * `ClosedError` afterwards, calls from inside its own transaction refused), transactions, per-record locks,
+ * and every `RelationalStore` method that is the same SQL and the same outbox rule everywhere (records, the
+ * outbox ledger through core's rules, claims, dead letters, gauges, intents, the embedding cache, meta).
+ * A dialect subclass supplies how it connects ({@link open}, {@link shutdown}), begins and ends a
+ * transaction, maps driver errors, migrates ({@link init}), and its fast paths (a one-statement claim,
+ * set-based acks, NOTIFY).
+ *
+ * Outcomes follow `contracts/relational-store.ts` and the ledger (`outbox/outbox-ledger.ts` in core);
+ * the contract suite's differential check compares every dialect with the in-memory reference model.
+ */
+export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements RelationalStore<Db> {
   abstract readonly name: string;
 
   /** The dialect's statements. */
   protected abstract readonly q: SqlQueries;
 
-  /** Component name carried by this store's errors (`'sqlite'`, `'postgres'`). */
-  protected abstract readonly component: string;
+  /** Component name carried by this store's errors: its {@link name} (`'sqlite'`, `'postgres'`). */
+  protected get component(): string {
+    return this.name;
+  }
+
+  /** Whether record text may hold U+0000 (PostgreSQL `text` cannot). */
+  protected readonly nulInText: boolean = true;
+
+  #db: Db | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  /** Maps a driver error to core's typed errors (returns it; never throws). */
+  protected abstract mapError(error: unknown, operation: string): unknown;
+
+  /** Opens the connection or pool (called once, by the first call that needs it). */
+  protected abstract open(): Db;
+
+  /** Ends the connection or pool after {@link close} (running operations first return theirs). */
+  protected abstract shutdown(db: Db): Promise<void>;
+
+  /**
+   * Runs `fn` on one connection between the dialect's BEGIN and COMMIT (ROLLBACK when `fn` throws, rethrowing
+   * its error unchanged). Errors of BEGIN and COMMIT may be thrown unmapped.
+   */
+  protected abstract inTransaction<T>(db: Db, operation: string, fn: (conn: Db) => Promise<T>): Promise<T>;
+
+  /**
+   * Tries the per-record locks of `ids` without waiting; `false` when another transaction holds one.
+   * Dialects without a try-lock leave it undefined and multi-record operations wait in id order.
+   */
+  protected tryLockRecords?(conn: Db, ids: readonly string[]): Promise<boolean>;
+
+  /** Called inside a write transaction that enqueued outbox work (PostgreSQL: `NOTIFY`). Default: nothing. */
+  protected async enqueued(_db: SqlDb): Promise<void> {}
+
+  /** A transaction object for `transaction(fn)` (SQLite: prepared statements on the write path). */
+  protected newTx(conn: Db): SqlTx {
+    return new SqlTx(conn, this.q, this.txHooks);
+  }
+
+  /** The hooks {@link SqlTx} runs with. */
+  protected get txHooks(): SqlTxHooks {
+    return {
+      component: this.component,
+      mapError: (error, operation) => this.mapError(error, operation),
+      nextVersion: (db, atLeast) => this.q.nextVersion(db, atLeast),
+      enqueued: (db) => this.enqueued(db),
+      nulInText: this.nulInText,
+    };
+  }
+
+  abstract init(): Promise<void>;
+
+  /**
+   * The store's Kysely instance (opened on first use), for application queries outside store transactions.
+   * Inside {@link transaction} use `tx.native`.
+   * @throws {ClosedError} after {@link close}.
+   */
+  get kysely(): Db {
+    return this.use('kysely');
+  }
+
+  /** The open Kysely instance, opening it on first use. @throws {ClosedError} after {@link close}. */
+  protected use(operation: string): Db {
+    if (this.#closed) throw new ClosedError(this.constructor.name, { component: this.component });
+    this.assertNotInTransaction(operation);
+    this.#db ??= this.open();
+    return this.#db;
+  }
+
+  /** Throws what `read` would for an unusable store (closed, called inside a transaction callback). */
+  protected assertUsable(operation: string): void {
+    this.use(operation);
+  }
+
+  /** `true` once {@link close} was called. */
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  protected assertNotInTransaction(operation: string): void {
+    if (activeTransaction.getStore() === this)
+      throw new Error(
+        `[dualwrite] [${this.component}] ${operation}() called inside transaction() of the same store; ` +
+          'the transaction holds its own connection, so this would deadlock or miss its writes — use the tx argument',
+      );
+  }
 
   /**
    * Runs `fn` on the store's connection outside an explicit transaction (one statement, or reads that
    * need no common snapshot), mapping driver errors to core's typed errors.
    * @throws {ClosedError} after `close()`.
    */
-  protected abstract read<T>(operation: string, fn: (db: SqlDb) => Promise<T>): Promise<T>;
+  protected async read<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    const db = this.use(operation);
+    try {
+      return await fn(db);
+    } catch (error) {
+      throw this.mapError(error, operation);
+    }
+  }
 
   /**
-   * Runs `fn` in one write transaction that holds the per-record locks of `lockIds` (a dialect whose write
-   * transactions already exclude each other may ignore them), committing when it resolves.
+   * Runs `fn` in one transaction ({@link inTransaction}); errors of `fn` are mapped when `mapErrors` (the
+   * store's own operations) and rethrown unchanged otherwise (application callbacks).
+   */
+  protected async transact<T>(operation: string, fn: (conn: Db) => Promise<T>, mapErrors = true): Promise<T> {
+    const db = this.use(operation);
+    let failedInCallback = false;
+    try {
+      return await this.inTransaction(db, operation, async (conn) => {
+        try {
+          return await activeTransaction.run(this, () => fn(conn));
+        } catch (error) {
+          failedInCallback = true;
+          throw error;
+        }
+      });
+    } catch (error) {
+      throw failedInCallback && !mapErrors ? error : this.mapError(error, operation);
+    }
+  }
+
+  /**
+   * Runs `fn` in one write transaction that holds the per-record locks of `lockIds` (where the dialect locks
+   * records). With one id it waits for the lock (holding nothing else, it cannot deadlock). With several, a
+   * dialect that can try locks tries them all and, if one is taken, rolls back, sleeps 1, 2, 4, … ms and tries
+   * again; after {@link TRY_LOCK_WINDOW_MS} (or without a try-lock) it waits for them in id order, the order
+   * core's writers take them.
    * @throws {ClosedError} after `close()`.
    */
-  protected abstract write<T>(
+  protected async write<T>(
     operation: string,
     lockIds: readonly string[],
-    fn: (db: SqlDb) => Promise<T>,
-  ): Promise<T>;
+    fn: (db: Db) => Promise<T>,
+  ): Promise<T> {
+    const distinct = [...new Set(lockIds)];
+    if (!this.q.locksRecords || distinct.length === 0) return this.transact(operation, fn);
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const block =
+        this.tryLockRecords === undefined ||
+        distinct.length === 1 ||
+        Date.now() - started >= TRY_LOCK_WINDOW_MS;
+      const result = await this.transact(operation, async (conn) => {
+        if (block) await this.q.lockRecords(conn, distinct);
+        else if (!(await this.tryLockRecords!(conn, distinct))) return RETRY;
+        return fn(conn);
+      });
+      if (result !== RETRY) return result as T;
+      await sleep(Math.min(2 ** attempt, 32) * (0.5 + Math.random()));
+    }
+  }
 
-  /** Throws what `read` would for an unusable store (closed, called inside a transaction callback). */
-  protected abstract assertUsable(operation: string): void;
+  /**
+   * Runs `fn` in one transaction; commits when it resolves, rolls back when it throws and rethrows `fn`'s
+   * error unchanged. Do not nest, and do not call other methods of this store inside `fn` (use `tx`).
+   * @throws {TransientBackendError} when the transaction cannot begin or commit for a lock or conflict.
+   * @throws {BackendUnavailableError} when the database cannot be reached or breaks at COMMIT.
+   */
+  async transaction<T>(fn: (tx: RelationalTx<Db>) => Promise<T>): Promise<T> {
+    return this.transact(
+      'transaction',
+      async (conn) => {
+        const tx = this.newTx(conn);
+        try {
+          return await fn(tx as unknown as RelationalTx<Db>);
+        } finally {
+          tx.finish();
+        }
+      },
+      false,
+    );
+  }
 
-  /** Called inside a write transaction that enqueued outbox work (PostgreSQL: `NOTIFY`). Default: nothing. */
-  protected async enqueued(_db: SqlDb): Promise<void> {}
+  /**
+   * Claims up to `limit` due entries: pending, `nextAttemptAt <= now`, no lease or `leaseUntil <= now`,
+   * ordered by `nextAttemptAt` then `enqueuedAt`. Each gets a fresh random `leaseToken` (UUID v4),
+   * `leaseOwner = owner` and `leaseUntil = now + leaseMs`.
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000 or `leaseMs` is not positive.
+   */
+  async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
+    this.checkLimit('limit', options.limit);
+    if (!(options.leaseMs > 0))
+      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
+        component: this.component,
+      });
+    return this.claim(options);
+  }
 
-  abstract init(): Promise<void>;
-  abstract transaction<T>(fn: (tx: RelationalTx<SqlDb>) => Promise<T>): Promise<T>;
-  abstract claimOutbox(options: ClaimOptions): Promise<OutboxLease[]>;
-  abstract putCachedEmbeddings(
+  /**
+   * The claim itself, in one write transaction: the due rows (locked `FOR UPDATE SKIP LOCKED` where rows
+   * lock, so concurrent claims skip each other's), then a lease on each. Dialects may replace it with one
+   * statement.
+   */
+  protected claim(options: ClaimOptions): Promise<OutboxLease[]> {
+    return this.transact('claimOutbox', async (conn) => {
+      const due = await this.q.dueOutbox(conn, options.now, options.limit);
+      const leases: OutboxLease[] = [];
+      for (const row of due)
+        leases.push(
+          await this.q.lease(conn, row, options.owner, randomUUID(), options.now + options.leaseMs),
+        );
+      return leases;
+    });
+  }
+
+  /** Inserts or replaces cache entries (a key given twice: the last one wins). */
+  async putCachedEmbeddings(
     entries: readonly { key: string; embedding: readonly number[] }[],
-  ): Promise<void>;
-  abstract close(): Promise<void>;
+  ): Promise<void> {
+    if (entries.length === 0) return this.assertUsable('putCachedEmbeddings');
+    await this.transact('putCachedEmbeddings', (db) => this.q.putCachedEmbeddings(db, entries));
+  }
+
+  /**
+   * Waits for running operations, then ends the connection or pool ({@link shutdown}). Idempotent; every
+   * other method throws `ClosedError` afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.assertNotInTransaction('close');
+    this.#closed = true;
+    const db = this.#db;
+    this.#db = undefined;
+    this.#closing = db === undefined ? Promise.resolve() : this.shutdown(db);
+    return this.#closing;
+  }
 
   /** @throws {ValidationError} when `limit` is not an integer in 1..{@link SQL_MAX_PAGE}. */
   protected checkLimit(field: string, limit: number): void {
@@ -94,7 +317,7 @@ export abstract class SqlRelationalStore implements RelationalStore<SqlDb> {
   protected ledger<T>(
     operation: string,
     lockIds: readonly string[],
-    fn: (tx: SqlLedgerTx, db: SqlDb) => Promise<T>,
+    fn: (tx: SqlLedgerTx, db: Db) => Promise<T>,
   ): Promise<T> {
     return this.write(operation, lockIds, (db) => fn(new SqlLedgerTx(db, this.q), db));
   }
@@ -148,27 +371,46 @@ export abstract class SqlRelationalStore implements RelationalStore<SqlDb> {
   }
 
   /**
-   * Acknowledges deliveries in one transaction, in order, by core's ledger (`ackDelivery`): a token no
-   * longer on the entry → `'lease-lost'` and a repair of the current state; a newer version enqueued
-   * meanwhile → `'superseded'` (lease cleared, claimable now); otherwise `'acked'` (entry deleted, a
-   * tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists). `syncedVersion` is
-   * raised for `'acked'` and `'superseded'`.
+   * Acknowledges deliveries in one transaction holding their ids' locks, in order, by core's ledger
+   * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state; a newer
+   * version enqueued meanwhile → `'superseded'` (lease cleared, claimable now); otherwise `'acked'` (entry
+   * deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists).
+   * `syncedVersion` is raised for `'acked'` and `'superseded'`. Acks of distinct ids (the drainers' case) do
+   * not affect each other, so they run set-based, a few statements per 500 whatever their number; the
+   * contract suite's differential check holds this fast path to the ledger's rule.
    */
   async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
     if (acks.length === 0) {
       this.assertUsable('ackOutbox');
       return [];
     }
-    return this.ledger(
-      'ackOutbox',
-      acks.map((a) => a.recordId),
-      async (tx, db) => {
-        const outcomes: AckOutcome[] = [];
-        for (const ack of acks) outcomes.push(await ackDelivery(tx, ack, now));
-        if (outcomes.includes('lease-lost')) await this.enqueued(db);
-        return outcomes;
-      },
-    );
+    const ids = acks.map((a) => a.recordId);
+    const distinct = new Set(ids).size === ids.length;
+    return this.ledger('ackOutbox', ids, async (tx, db) => {
+      const outcomes: AckOutcome[] = [];
+      if (!distinct) for (const ack of acks) outcomes.push(await ackDelivery(tx, ack, now));
+      else {
+        const rows = await this.q.getOutboxRows(db, ids);
+        const held = acks.filter((a) => rows.get(a.recordId)?.leaseToken === a.leaseToken);
+        const superseded = new Set(held.filter((a) => rows.get(a.recordId)!.version > a.appliedVersion));
+        await this.q.raiseSyncedVersions(db, held);
+        await this.q.clearLeases(
+          db,
+          [...superseded].map((a) => a.recordId),
+          now,
+        );
+        await this.q.completeDeliveries(
+          db,
+          held.filter((a) => !superseded.has(a)),
+        );
+        for (const ack of acks) {
+          if (!held.includes(ack)) await enqueueRepair(tx, ack.recordId, now);
+          outcomes.push(!held.includes(ack) ? 'lease-lost' : superseded.has(ack) ? 'superseded' : 'acked');
+        }
+      }
+      if (outcomes.includes('lease-lost')) await this.enqueued(db);
+      return outcomes;
+    });
   }
 
   /**
@@ -187,10 +429,11 @@ export abstract class SqlRelationalStore implements RelationalStore<SqlDb> {
       this.assertUsable('renewOutbox');
       return [];
     }
-    return this.ledger('renewOutbox', [], async (tx) => {
-      const held: string[] = [];
-      for (const lease of leases) if (await renewLease(tx, lease, leaseUntil)) held.push(lease.recordId);
-      return held;
+    return this.write('renewOutbox', [], async (db) => {
+      const held = await this.q.heldLeases(db, leases);
+      await this.q.extendLeases(db, leases, leaseUntil);
+      const order = new Map(leases.map((l, i) => [l.recordId, i]));
+      return held.sort((a, b) => order.get(a)! - order.get(b)!);
     });
   }
 
@@ -200,9 +443,7 @@ export abstract class SqlRelationalStore implements RelationalStore<SqlDb> {
       this.assertUsable('releaseOutbox');
       return;
     }
-    await this.ledger('releaseOutbox', [], async (tx) => {
-      for (const lease of leases) await releaseLease(tx, lease, retryAt);
-    });
+    await this.write('releaseOutbox', [], (db) => this.q.releaseLeases(db, leases, retryAt));
   }
 
   /**

@@ -1,32 +1,47 @@
-import type {
-  OutboxEntry,
-  OutboxOp,
-  RecordWrite,
-  RelationalTx,
-  StoredRecord,
-  TwoPhaseIntent,
+import {
+  type OutboxEntry,
+  type OutboxOp,
+  type RecordWrite,
+  type RelationalTx,
+  type StoredRecord,
+  type TwoPhaseIntent,
+  ValidationError,
 } from '@dualwrite/core';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
+import { toOutboxEntry, toStoredRecord } from './sql-rows.js';
+
+/** What a {@link SqlTx} needs of its store. */
+export interface SqlTxHooks {
+  /** Component name of the store's errors. */
+  component: string;
+  /** Maps a driver error to core's typed errors (see `mapDriverError`). */
+  mapError(error: unknown, operation: string): unknown;
+  /** Draws the next version `> atLeast` (the dialect's sequence). */
+  nextVersion(db: SqlDb, atLeast: number): Promise<number>;
+  /** Called once per transaction, after its first enqueue (PostgreSQL: `NOTIFY`). */
+  enqueued(db: SqlDb): Promise<void>;
+  /** Whether record text may contain U+0000 (PostgreSQL `text` cannot store it). */
+  nulInText: boolean;
+}
 
 /**
  * The unit of work a SQL store hands to `transaction(fn)`, written once: valid only until the callback
  * settles (later calls throw), driver errors mapped to core's typed errors. `native` is the Kysely instance
- * bound to the transaction. A dialect supplies the write path: how a record is read and written (and
- * locked), the version sequence and the enqueue.
+ * bound to the transaction. Where the dialect locks records ({@link SqlQueries.locksRecords}), the first
+ * read or write of an id takes its lock, held until the transaction ends, so concurrent writers of one id
+ * run one after the other and each reads the other's committed row.
  */
-export abstract class SqlTx implements RelationalTx<SqlDb> {
+export class SqlTx implements RelationalTx<SqlDb> {
   #open = true;
+  #enqueued = false;
+  /** Ids whose lock this transaction holds. */
+  readonly #locked = new Set<string>();
 
   constructor(
     readonly native: SqlDb,
     protected readonly q: SqlQueries,
-    private readonly dialect: { component: string; mapError: (error: unknown, operation: string) => unknown },
+    protected readonly hooks: SqlTxHooks,
   ) {}
-
-  abstract getRecord(id: string): Promise<StoredRecord | undefined>;
-  abstract nextVersion(atLeast?: number): Promise<number>;
-  abstract writeRecord(record: RecordWrite): Promise<void>;
-  abstract enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
 
   /** Ends the tx object's life: later calls throw. */
   finish(): void {
@@ -37,17 +52,67 @@ export abstract class SqlTx implements RelationalTx<SqlDb> {
   protected async run<T>(operation: string, fn: () => Promise<T> | T): Promise<T> {
     if (!this.#open)
       throw new Error(
-        `[dualwrite] [${this.dialect.component}] tx.${operation}() called after the transaction callback settled`,
+        `[dualwrite] [${this.hooks.component}] tx.${operation}() called after the transaction callback settled`,
       );
     try {
       return await fn();
     } catch (error) {
-      throw this.dialect.mapError(error, `tx.${operation}`);
+      throw this.hooks.mapError(error, `tx.${operation}`);
     }
   }
 
+  async #lock(id: string): Promise<void> {
+    if (!this.q.locksRecords || this.#locked.has(id)) return;
+    await this.q.lockRecords(this.native, [id]);
+    this.#locked.add(id);
+  }
+
+  /** Takes the id's lock (where records lock), then reads the row. */
+  getRecord(id: string): Promise<StoredRecord | undefined> {
+    return this.run('getRecord', async () => {
+      await this.#lock(id);
+      const row = await this.q.getRecord(this.native, id);
+      return row === undefined ? undefined : toStoredRecord(row);
+    });
+  }
+
+  nextVersion(atLeast = 0): Promise<number> {
+    return this.run('nextVersion', () => this.hooks.nextVersion(this.native, atLeast));
+  }
+
+  /** @throws {ValidationError} for text containing U+0000 where the dialect cannot store it. */
+  writeRecord(record: RecordWrite): Promise<void> {
+    return this.run('writeRecord', async () => {
+      if (!this.hooks.nulInText && typeof record.text === 'string' && record.text.includes('\u0000'))
+        throw new ValidationError(
+          'text',
+          `must not contain NUL (${this.hooks.component} cannot store U+0000)`,
+          {
+            component: this.hooks.component,
+            limit: 'no U+0000',
+          },
+        );
+      await this.#lock(record.id);
+      await this.q.writeRecord(this.native, record);
+    });
+  }
+
+  enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
+    return this.run('enqueue', async () => {
+      await this.#lock(recordId);
+      await this.q.enqueue(this.native, recordId, version, op, now);
+      if (!this.#enqueued) {
+        this.#enqueued = true;
+        await this.hooks.enqueued(this.native);
+      }
+    });
+  }
+
   getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
-    return this.run('getOutboxEntry', () => this.q.getOutboxEntry(this.native, recordId));
+    return this.run('getOutboxEntry', async () => {
+      const { rows } = await this.q.getOutboxQuery(recordId).execute(this.native);
+      return rows[0] && toOutboxEntry(rows[0]);
+    });
   }
 
   countIntents(recordId: string): Promise<number> {

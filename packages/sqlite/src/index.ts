@@ -13,7 +13,6 @@ export {
 export {
   migrateSqliteSchema,
   SQLITE_SCHEMA_VERSION,
-  SqliteMigrationProvider,
   sqliteMigrations,
 } from './sqlite-migrations.js';
 export { SQLITE_MAX_PAGE, SqliteRelationalStore } from './sqlite-relational-store.js';

@@ -1,4 +1,4 @@
-import { BackendUnavailableError, TransientBackendError } from '@dualwrite/core';
+import { type DriverErrorTable, mapDriverError } from '@dualwrite/sql';
 
 /** The `component` every error raised by this package carries. */
 export const SQLITE_COMPONENT = 'sqlite';
@@ -29,12 +29,6 @@ export const UNAVAILABLE_SQLITE_CODES: readonly string[] = Object.freeze([
   'SQLITE_CORRUPT',
 ]);
 
-/** better-sqlite3 raises these as plain `TypeError`s rather than `SqliteError`s. */
-const UNAVAILABLE_MESSAGES = [
-  'Cannot open database because the directory does not exist',
-  'The database connection is not open',
-];
-
 /**
  * The primary SQLite result code of `error` (`'SQLITE_BUSY'` for `SQLITE_BUSY_SNAPSHOT`), or `undefined`
  * when `error` does not carry a `SQLITE_*` `code` (better-sqlite3's `SqliteError` does).
@@ -46,40 +40,28 @@ export function sqlitePrimaryCode(error: unknown): string | undefined {
   return second === -1 ? code : code.slice(0, second);
 }
 
+const SQLITE_ERRORS: DriverErrorTable = {
+  component: SQLITE_COMPONENT,
+  codeOf: sqlitePrimaryCode,
+  transient: TRANSIENT_SQLITE_CODES,
+  unavailable: (code) => UNAVAILABLE_SQLITE_CODES.includes(code),
+  // better-sqlite3 raises these as plain `TypeError`s rather than `SqliteError`s.
+  unavailableMessages: [
+    'Cannot open database because the directory does not exist',
+    'The database connection is not open',
+  ],
+};
+
 /**
  * Translates a better-sqlite3 error into a dualwrite error (component `'sqlite'`, original as `cause`):
- * - {@link TRANSIENT_SQLITE_CODES} (`SQLITE_BUSY*`, `SQLITE_LOCKED*`, `SQLITE_PROTOCOL`) →
- *   {@link TransientBackendError};
- * - {@link UNAVAILABLE_SQLITE_CODES} (`SQLITE_FULL`, `SQLITE_IOERR*`, `SQLITE_CANTOPEN*`,
- *   `SQLITE_READONLY*`, `SQLITE_PERM`, `SQLITE_NOTADB`, `SQLITE_CORRUPT*`) and better-sqlite3's
- *   "directory does not exist" / "connection is not open" `TypeError`s → {@link BackendUnavailableError}.
- *
- * Anything else (constraint violations, SQL errors, errors that already are dualwrite errors) is returned
- * unchanged. Returns the error to throw; never throws itself.
+ * {@link TRANSIENT_SQLITE_CODES} (`SQLITE_BUSY*`, `SQLITE_LOCKED*`, `SQLITE_PROTOCOL`) →
+ * `TransientBackendError`; {@link UNAVAILABLE_SQLITE_CODES} (`SQLITE_FULL`, `SQLITE_IOERR*`,
+ * `SQLITE_CANTOPEN*`, `SQLITE_READONLY*`, `SQLITE_PERM`, `SQLITE_NOTADB`, `SQLITE_CORRUPT*`) and
+ * better-sqlite3's "directory does not exist" / "connection is not open" `TypeError`s →
+ * `BackendUnavailableError`. Anything else is returned unchanged; never throws.
  *
  * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
  */
 export function mapSqliteError(error: unknown, operation: string): unknown {
-  const code = sqlitePrimaryCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const fullCode = (error as { code?: unknown } | null | undefined)?.code;
-  if (code !== undefined && TRANSIENT_SQLITE_CODES.includes(code))
-    return new TransientBackendError(
-      `${operation} failed: database is locked (${String(fullCode)}): ${message}`,
-      {
-        cause: error,
-        component: SQLITE_COMPONENT,
-      },
-    );
-  if (code !== undefined && UNAVAILABLE_SQLITE_CODES.includes(code))
-    return new BackendUnavailableError(`${operation} failed: ${message} (${String(fullCode)})`, {
-      cause: error,
-      component: SQLITE_COMPONENT,
-    });
-  if (error instanceof TypeError && UNAVAILABLE_MESSAGES.some((m) => message.includes(m)))
-    return new BackendUnavailableError(`${operation} failed: ${message}`, {
-      cause: error,
-      component: SQLITE_COMPONENT,
-    });
-  return error;
+  return mapDriverError(error, operation, SQLITE_ERRORS);
 }

@@ -1,5 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
-import { type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
+import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { SQLITE_COMPONENT } from './sqlite-errors.js';
@@ -41,7 +40,8 @@ export interface SqliteRelationalStoreOptions {
   busyTimeoutMs?: number;
   /**
    * Prefix of every table and index the store creates, so it can share a database file with the
-   * application's own tables. Letters, digits and `_`, not starting with a digit. Default `'dw_'`.
+   * application's own tables. Letters, digits and `_`, not starting with a digit, at most 40 characters.
+   * Default `'dw_'`.
    */
   tablePrefix?: string;
 }
@@ -72,56 +72,36 @@ export interface ResolvedSqliteRelationalStoreOptions {
   tablePrefix: string;
 }
 
-const PREFIX = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
  * Validates options and applies {@link SQLITE_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'sqlite'`) when neither `path` nor `database` is given (or
- *   `path` is empty), `busyTimeoutMs` is not a non-negative integer (at most 2^31 - 1), or `tablePrefix`
- *   is not an identifier-safe string.
+ *   `path` is empty), `busyTimeoutMs` is not an integer in 0..2^31 - 1, or `tablePrefix` is not
+ *   identifier-safe (at most 40 characters).
  */
 export function resolveSqliteOptions(
   options: SqliteRelationalStoreOptions,
 ): ResolvedSqliteRelationalStoreOptions {
-  const component = SQLITE_COMPONENT;
-  if (options === null || typeof options !== 'object')
-    throw new ValidationError('options', 'must be an object', { component });
-  const { path, database } = options;
-  if (database === undefined) {
-    if (typeof path !== 'string' || path.trim() === '')
-      throw new ValidationError(
-        'options.path',
-        'is required (a file path or ":memory:") unless options.database is given',
-        {
-          component,
-        },
-      );
-  } else if (path !== undefined) {
-    throw new ValidationError('options.path', 'must not be given together with options.database', {
-      component,
-    });
-  }
-  const busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_STORE_DEFAULTS.busyTimeoutMs;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0 || busyTimeoutMs > 0x7fffffff)
-    throw new ValidationError(
-      'options.busyTimeoutMs',
-      `must be a non-negative integer, got ${busyTimeoutMs}`,
-      {
-        component,
-        limit: '0..2147483647',
-      },
-    );
-  const tablePrefix = options.tablePrefix ?? SQLITE_STORE_DEFAULTS.tablePrefix;
-  if (typeof tablePrefix !== 'string' || (tablePrefix !== '' && !PREFIX.test(tablePrefix)))
-    throw new ValidationError(
-      'options.tablePrefix',
-      `must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`,
-      {
-        component,
-      },
-    );
-  const create = options.create ?? true;
-  if (typeof create !== 'boolean')
-    throw new ValidationError('options.create', `must be a boolean, got ${typeof create}`, { component });
-  return { path, database, create, busyTimeoutMs, tablePrefix };
+  const check = new OptionChecks(SQLITE_COMPONENT);
+  const { path, database } = check.object(options);
+  if (database === undefined && check.optionalString('path', path) === undefined)
+    throw check.missing('path', 'is required (a file path or ":memory:") unless options.database is given');
+  if (database !== undefined && path !== undefined)
+    throw check.missing('path', 'must not be given together with options.database');
+  return {
+    path,
+    database,
+    create: check.boolean('create', options.create ?? true),
+    busyTimeoutMs: check.integer(
+      'busyTimeoutMs',
+      options.busyTimeoutMs ?? SQLITE_STORE_DEFAULTS.busyTimeoutMs,
+      0,
+      0x7fffffff,
+    ),
+    tablePrefix: check.identifier(
+      'tablePrefix',
+      options.tablePrefix ?? SQLITE_STORE_DEFAULTS.tablePrefix,
+      40,
+      true,
+    ),
+  };
 }

@@ -1,21 +1,20 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BackendUnavailableError,
-  type ClaimOptions,
-  ClosedError,
   type OutboxEntry,
-  type OutboxLease,
   type OutboxOp,
   type RecordWrite,
-  type RelationalStore,
-  type RelationalTx,
   type StoredRecord,
-  ValidationError,
 } from '@dualwrite/core';
-import { SQL_MAX_PAGE, SqlRelationalStore, SqlTx, toOutboxEntry, toStoredRecord } from '@dualwrite/sql';
+import {
+  SQL_MAX_PAGE,
+  SqlRelationalStore,
+  SqlTx,
+  type SqlTxHooks,
+  toOutboxEntry,
+  toStoredRecord,
+} from '@dualwrite/sql';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { mapSqliteError, SQLITE_COMPONENT } from './sqlite-errors.js';
@@ -47,9 +46,6 @@ function makeParentDirectory(path: string): void {
   }
 }
 
-/** Which store's transaction the current async context runs in (detects calls that would deadlock). */
-const activeTransaction = new AsyncLocalStorage<SqliteRelationalStore>();
-
 function rollbackQuietly(raw: Database.Database): void {
   try {
     if (raw.inTransaction) raw.exec('ROLLBACK');
@@ -58,55 +54,44 @@ function rollbackQuietly(raw: Database.Database): void {
   }
 }
 
-/**
- * The unit of work handed to {@link SqliteRelationalStore.transaction}. Valid only until the callback
- * settles; `native` is a Kysely instance bound to the transaction's connection.
- */
+/** The transaction object on SQLite: the write path runs on prepared statements (no per-id locks needed). */
 class SqliteTx extends SqlTx {
-  readonly #hot: SqliteHotStatements;
-  readonly #nextVersion: (hot: SqliteHotStatements, atLeast: number) => number;
-
   constructor(
     native: SqliteKysely,
     q: SqliteQueries,
-    hot: SqliteHotStatements,
-    nextVersion: (hot: SqliteHotStatements, atLeast: number) => number,
+    hooks: SqlTxHooks,
+    private readonly hot: SqliteHotStatements,
   ) {
-    super(native, q, { component: SQLITE_COMPONENT, mapError: mapSqliteError });
-    this.#hot = hot;
-    this.#nextVersion = nextVersion;
+    super(native, q, hooks);
   }
 
-  getRecord(id: string): Promise<StoredRecord | undefined> {
+  override getRecord(id: string): Promise<StoredRecord | undefined> {
     return this.run('getRecord', () => {
-      const row = this.#hot.getRecord(id);
+      const row = this.hot.getRecord(id);
       return row === undefined ? undefined : toStoredRecord(row);
     });
   }
 
-  nextVersion(atLeast = 0): Promise<number> {
-    return this.run('nextVersion', () => this.#nextVersion(this.#hot, atLeast));
+  override writeRecord(record: RecordWrite): Promise<void> {
+    return this.run('writeRecord', () => this.hot.writeRecord(record));
   }
 
-  writeRecord(record: RecordWrite): Promise<void> {
-    return this.run('writeRecord', () => this.#hot.writeRecord(record));
+  override enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
+    return this.run('enqueue', () => this.hot.enqueue(recordId, version, op, now));
   }
 
-  enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    return this.run('enqueue', () => this.#hot.enqueue(recordId, version, op, now));
-  }
-
-  /** The write path's prepared statement (sync-2pc asks it on every put). */
+  /** sync-2pc asks it on every put. */
   override getOutboxEntry(recordId: string): Promise<OutboxEntry | undefined> {
     return this.run('getOutboxEntry', () => {
-      const row = this.#hot.getOutbox(recordId);
+      const row = this.hot.getOutbox(recordId);
       return row === undefined ? undefined : toOutboxEntry(row);
     });
   }
 }
 
 /**
- * {@link RelationalStore} on SQLite through Kysely and better-sqlite3.
+ * `RelationalStore` on SQLite through Kysely and better-sqlite3 (the SQL and the outbox rules are
+ * `SqlRelationalStore`'s of `@dualwrite/sql`).
  *
  * - One connection per store, WAL journal, `synchronous = NORMAL`, `foreign_keys = ON`, `busy_timeout`
  *   from {@link SqliteRelationalStoreOptions.busyTimeoutMs}. Several processes may share the file.
@@ -140,7 +125,7 @@ class SqliteTx extends SqlTx {
  * });
  * ```
  */
-export class SqliteRelationalStore extends SqlRelationalStore implements RelationalStore<SqliteKysely> {
+export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
   /** `'sqlite'`. */
   readonly name = 'sqlite';
   /** The names of the tables and indexes this store owns (after the prefix). */
@@ -148,13 +133,9 @@ export class SqliteRelationalStore extends SqlRelationalStore implements Relatio
 
   readonly #options: ResolvedSqliteRelationalStoreOptions;
   protected readonly q: SqliteQueries;
-  protected readonly component = SQLITE_COMPONENT;
-  #db: SqliteKysely | undefined;
-  /** The raw connection under `#db`, for the write path's prepared statements. */
+  /** The raw connection under the Kysely instance, for BEGIN/COMMIT and the write path's statements. */
   #raw: Database.Database | undefined;
   #hot: SqliteHotStatements | undefined;
-  #closed = false;
-  #closing: Promise<void> | undefined;
   /** Highest version this instance handed out (see {@link SqliteQueries.nextVersion}). */
   #versionHighWater = 0;
 
@@ -170,16 +151,6 @@ export class SqliteRelationalStore extends SqlRelationalStore implements Relatio
   }
 
   /**
-   * The store's Kysely instance (opened on first use), for application queries outside store
-   * transactions. Do not use it inside {@link transaction} (use `tx.native`), and do not start Kysely
-   * transactions on it while the store is in use from other async contexts: they share one connection.
-   * @throws {ClosedError} after {@link close}.
-   */
-  get kysely(): SqliteKysely {
-    return this.#use('kysely');
-  }
-
-  /**
    * Opens the database (if not yet open), sets the PRAGMAs and brings the schema up to date with Kysely
    * migrations in one `BEGIN IMMEDIATE` transaction. Idempotent and safe to run from several processes
    * at once.
@@ -187,108 +158,32 @@ export class SqliteRelationalStore extends SqlRelationalStore implements Relatio
    * @throws {TransientBackendError} when another connection holds the write lock past the busy timeout.
    */
   async init(): Promise<void> {
-    await this.#immediate('init', (conn) => migrateSqliteSchema(conn, this.tableNames));
+    await this.transact('init', (conn) => migrateSqliteSchema(conn, this.tableNames));
   }
 
-  /**
-   * Runs `fn` in one `BEGIN IMMEDIATE` transaction on the store's connection; commits when it resolves,
-   * rolls back when it throws and rethrows `fn`'s error unchanged. Transactions of one store run one at a
-   * time. Do not nest, and do not call other methods of this store inside `fn`.
-   * @throws {TransientBackendError} when the write lock cannot be taken within the busy timeout, or
-   *   COMMIT is refused for a lock.
-   */
-  async transaction<T>(fn: (tx: RelationalTx<SqliteKysely>) => Promise<T>): Promise<T> {
-    return this.#immediate(
-      'transaction',
-      async (conn) => {
-        this.#hot ??= new SqliteHotStatements(this.#raw!, this.tableNames);
-        const tx = new SqliteTx(conn, this.q, this.#hot, (hot, atLeast) => {
-          const version = hot.nextVersion(Math.max(this.#versionHighWater, atLeast));
-          if (version > this.#versionHighWater) this.#versionHighWater = version;
-          return version;
-        });
-        try {
-          return await fn(tx);
-        } finally {
-          tx.finish();
-        }
+  protected mapError(error: unknown, operation: string): unknown {
+    return mapSqliteError(error, operation);
+  }
+
+  protected override newTx(conn: SqliteKysely): SqlTx {
+    this.#hot ??= new SqliteHotStatements(this.#raw!, conn, this.q);
+    return new SqliteTx(conn, this.q, this.txHooks, this.#hot);
+  }
+
+  protected override get txHooks(): SqlTxHooks {
+    return {
+      ...super.txHooks,
+      // The high-water mark keeps a value drawn in a rolled-back transaction from being handed out again.
+      nextVersion: async (_db, atLeast) => {
+        const version = this.#hot!.nextVersion(Math.max(this.#versionHighWater, atLeast));
+        this.#versionHighWater = Math.max(this.#versionHighWater, version);
+        return version;
       },
-      false,
-    );
+    };
   }
 
-  /**
-   * Claims up to `limit` due entries in one `BEGIN IMMEDIATE` transaction: pending, `nextAttemptAt <= now`,
-   * no lease or `leaseUntil <= now`, ordered by `nextAttemptAt` then `enqueuedAt`. Each gets a fresh
-   * random `leaseToken` (UUID v4), `leaseOwner = owner` and `leaseUntil = now + leaseMs`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000 or `leaseMs` is not positive.
-   */
-  async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
-    this.checkLimit('limit', options.limit);
-    if (!(options.leaseMs > 0))
-      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
-        component: SQLITE_COMPONENT,
-      });
-    return this.#immediate('claimOutbox', async (conn) => {
-      const due = await this.q.dueOutbox(conn, options.now, options.limit);
-      const leases: OutboxLease[] = [];
-      for (const row of due)
-        leases.push(
-          await this.q.lease(conn, row, options.owner, randomUUID(), options.now + options.leaseMs),
-        );
-      return leases;
-    });
-  }
-
-  /** Inserts or replaces cache entries in one transaction. */
-  async putCachedEmbeddings(
-    entries: readonly { key: string; embedding: readonly number[] }[],
-  ): Promise<void> {
-    if (entries.length === 0) {
-      this.#use('putCachedEmbeddings');
-      return;
-    }
-    await this.#immediate('putCachedEmbeddings', async (conn) => {
-      for (const e of entries) await this.q.putCachedEmbedding(conn, e.key, e.embedding);
-    });
-  }
-
-  /**
-   * Waits for running operations, then closes the connection (unless it was passed in as
-   * `options.database`, which stays open). Idempotent; every other method throws `ClosedError` afterwards.
-   */
-  async close(): Promise<void> {
-    if (this.#closing !== undefined) return this.#closing;
-    this.#assertNotInTransaction('close');
-    this.#closed = true;
-    const db = this.#db;
-    this.#db = undefined;
-    this.#raw = undefined;
-    this.#hot = undefined;
-    this.#closing = (async () => {
-      if (db === undefined) return;
-      // Queue behind operations already holding or waiting for the connection.
-      await db.connection().execute(async () => {});
-      if (this.#options.database === undefined) await db.destroy();
-    })();
-    return this.#closing;
-  }
-
-  // -- internals -----------------------------------------------------------------------------------
-
-  #assertNotInTransaction(operation: string): void {
-    if (activeTransaction.getStore() === this)
-      throw new Error(
-        `[dualwrite] [sqlite] ${operation}() called inside transaction() of the same store; ` +
-          'the transaction holds the connection, so this would deadlock — use the tx argument',
-      );
-  }
-
-  /** The open Kysely instance, opening the database on first use. */
-  #use(operation: string): SqliteKysely {
-    if (this.#closed) throw new ClosedError('SqliteRelationalStore', { component: SQLITE_COMPONENT });
-    this.#assertNotInTransaction(operation);
-    if (this.#db !== undefined) return this.#db;
+  /** Opens the file (creating it and its directory unless `create: false`) and sets the PRAGMAs. */
+  protected open(): SqliteKysely {
     const { database, path, busyTimeoutMs, create } = this.#options;
     let opened: Database.Database | undefined;
     try {
@@ -301,88 +196,53 @@ export class SqliteRelationalStore extends SqlRelationalStore implements Relatio
           );
       }
       opened = database ?? new Database(path!, { timeout: busyTimeoutMs, fileMustExist: !create });
-      const db = opened;
-      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      this.#db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(db) }) });
-      this.#raw = db;
-      return this.#db;
+      for (const pragma of [`busy_timeout = ${busyTimeoutMs}`, 'journal_mode = WAL', 'synchronous = NORMAL'])
+        opened.pragma(pragma);
+      opened.pragma('foreign_keys = ON');
+      this.#raw = opened;
+      return new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(opened) }) });
     } catch (error) {
       if (database === undefined) opened?.close();
       throw mapSqliteError(error, 'open');
     }
   }
 
-  /** Runs a single statement (or reads) outside an explicit transaction. */
-  async #read<T>(operation: string, fn: (db: SqliteKysely) => Promise<T>): Promise<T> {
-    const db = this.#use(operation);
-    try {
-      return await fn(db);
-    } catch (error) {
-      throw mapSqliteError(error, operation);
-    }
+  /** Queues behind running operations, then closes the connection (unless it was passed in as `database`). */
+  protected async shutdown(db: SqliteKysely): Promise<void> {
+    this.#raw = undefined;
+    this.#hot = undefined;
+    await db.connection().execute(async () => {});
+    if (this.#options.database === undefined) await db.destroy();
   }
 
-  /**
-   * Runs `fn` on the pinned connection inside `BEGIN IMMEDIATE` … `COMMIT` (ROLLBACK on error).
-   * Errors of `fn` are mapped with {@link mapSqliteError} when `mapErrors` (the store's own operations)
-   * and rethrown unchanged otherwise (application callbacks).
-   */
-
-  protected read<T>(operation: string, fn: (db: SqliteKysely) => Promise<T>): Promise<T> {
-    return this.#read(operation, fn);
-  }
-
-  /** One `BEGIN IMMEDIATE` transaction: SQLite's single writer excludes every other, so no per-record locks. */
-  protected write<T>(
-    operation: string,
-    _lockIds: readonly string[],
-    fn: (db: SqliteKysely) => Promise<T>,
-  ): Promise<T> {
-    return this.#immediate(operation, fn);
-  }
-
-  protected assertUsable(operation: string): void {
-    this.#use(operation);
-  }
-
-  async #immediate<T>(
+  /** `BEGIN IMMEDIATE` … `COMMIT` on the pinned connection: the write lock up front. */
+  protected inTransaction<T>(
+    db: SqliteKysely,
     operation: string,
     fn: (conn: SqliteKysely) => Promise<T>,
-    mapErrors = true,
   ): Promise<T> {
-    const db = this.#use(operation);
-    let inCallback = false;
-    try {
-      return await db.connection().execute(async (conn) => {
-        // The connection is held for this callback, so the raw handle runs inside it (no Kysely dispatch).
-        const raw = this.#raw!;
-        try {
-          raw.exec('BEGIN IMMEDIATE');
-        } catch (error) {
-          throw mapSqliteError(error, `${operation}: BEGIN IMMEDIATE`);
-        }
-        let result: T;
-        try {
-          inCallback = true;
-          result = await activeTransaction.run(this, () => fn(conn));
-          inCallback = false;
-        } catch (error) {
-          rollbackQuietly(raw);
-          throw error;
-        }
-        try {
-          raw.exec('COMMIT');
-        } catch (error) {
-          rollbackQuietly(raw);
-          throw mapSqliteError(error, `${operation}: COMMIT`);
-        }
-        return result;
-      });
-    } catch (error) {
-      throw inCallback && !mapErrors ? error : mapSqliteError(error, operation);
-    }
+    return db.connection().execute(async (conn) => {
+      // The connection is held for this callback, so the raw handle runs inside it (no Kysely dispatch).
+      const raw = this.#raw!;
+      try {
+        raw.exec('BEGIN IMMEDIATE');
+      } catch (error) {
+        throw mapSqliteError(error, `${operation}: BEGIN IMMEDIATE`);
+      }
+      let result: T;
+      try {
+        result = await fn(conn);
+      } catch (error) {
+        rollbackQuietly(raw);
+        throw error;
+      }
+      try {
+        raw.exec('COMMIT');
+      } catch (error) {
+        rollbackQuietly(raw);
+        throw mapSqliteError(error, `${operation}: COMMIT`);
+      }
+      return result;
+    });
   }
 }

@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
-import { relationalStoreSuite } from '@dualwrite/core/testing';
+import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,16 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       name: string;
     }>`SELECT name FROM ${sql.table(second.tableNames.migrations)}`.execute(second.kysely);
     expect(rows.map((r) => r.name)).toHaveLength(SQLITE_SCHEMA_VERSION);
+  });
+
+  it('opens a file written by release 0.1 (its dump) and carries on from its data', async () => {
+    const path = join(dir, 'db.sqlite');
+    const db = new Database(path);
+    db.exec(await readFile(new URL('./fixtures/release-0.1.sql', import.meta.url), 'utf8'));
+    db.close();
+    const s = store({ path });
+    await s.init();
+    await checkStoreFromEarlierRelease(s);
   });
 
   it('migrates a file written by schema version 1 (before the meta table) and keeps its data', async () => {

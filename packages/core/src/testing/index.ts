@@ -9,5 +9,6 @@ export * from '../faults/faulty-vector-store.js';
 export * from './memory-relational-store.js';
 export * from './memory-vector-store.js';
 export * from './relational-store-suite.js';
+export { checkStoreFromEarlierRelease } from './relational-suite/earlier-release.js';
 export * from './vector-store-suite.js';
 export * from './write-strategy-suite.js';

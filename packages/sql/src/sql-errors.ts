@@ -1,0 +1,72 @@
+import { BackendUnavailableError, DualwriteError, TransientBackendError } from '@dualwrite/core';
+
+/**
+ * How a dialect's driver reports failures, for {@link mapDriverError}: which codes mean "try again shortly"
+ * and which mean "the database is unusable until it comes back or an operator acts".
+ */
+export interface DriverErrorTable {
+  /** The `component` the mapped errors carry (`'sqlite'`, `'postgres'`, `'mysql'`). */
+  readonly component: string;
+  /** The driver's code of `error` (SQLSTATE, `SQLITE_BUSY`, `ER_LOCK_DEADLOCK`, `ECONNREFUSED`), if any. */
+  codeOf(error: unknown): string | undefined;
+  /** Codes of transient failures (deadlock, lock timeout, busy): → `TransientBackendError`. */
+  readonly transient: readonly string[];
+  /** Whether `code` means the database is unavailable (disk full, shut down, unreachable). */
+  unavailable(code: string): boolean;
+  /** Messages of code-less driver errors that mean the connection is gone or cannot be had. */
+  readonly unavailableMessages: readonly string[];
+}
+
+/** Node.js socket error codes that mean the server cannot be reached. */
+export const UNAVAILABLE_NETWORK_CODES: readonly string[] = Object.freeze([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+]);
+
+/**
+ * The `code` property of `error` when it is a non-empty string, looking through an `AggregateError` (Node
+ * reports a refused `localhost` connection, tried on IPv4 and IPv6, as one), or `undefined`.
+ */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && code !== '') return code;
+  if (error instanceof AggregateError)
+    for (const inner of error.errors) {
+      const innerCode = errorCode(inner);
+      if (innerCode !== undefined) return innerCode;
+    }
+  return undefined;
+}
+
+/**
+ * Translates a driver (or Kysely) error into a dualwrite error by `table` (original as `cause`):
+ * transient codes → {@link TransientBackendError}; unavailable codes and connection-loss messages →
+ * {@link BackendUnavailableError}. Anything else (constraint violations, SQL errors, errors that already are
+ * dualwrite errors) is returned unchanged. Returns the error to throw; never throws itself.
+ *
+ * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
+ */
+export function mapDriverError(error: unknown, operation: string, table: DriverErrorTable): unknown {
+  if (error instanceof DualwriteError) return error;
+  const code = table.codeOf(error);
+  const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
+  const options = { cause: error, component: table.component };
+  if (code !== undefined && table.transient.includes(code))
+    return new TransientBackendError(`${operation} failed, try again (${code}): ${message}`, options);
+  if (code !== undefined && table.unavailable(code))
+    return new BackendUnavailableError(
+      `${operation} failed: database unavailable (${code}): ${message}`,
+      options,
+    );
+  if (error instanceof Error && table.unavailableMessages.some((m) => message.includes(m)))
+    return new BackendUnavailableError(`${operation} failed: database unavailable: ${message}`, options);
+  return error;
+}
