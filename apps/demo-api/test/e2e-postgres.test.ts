@@ -6,15 +6,16 @@
  * server `postgres://postgres@127.0.0.1:5432/test`), dropped at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { BackendStartError } from '@dualwrite/config';
-import { compareCodePoints } from '@dualwrite/core/testing';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/load.js';
-import { buildServer } from '../src/server.js';
 import { runSummaryMigrations } from '../src/summaries/migrations.js';
-import { type Answer, type Json, type Started, startApp, summary, tempDir } from './helpers.js';
+import { type Started, startApp } from './helpers.js';
+import {
+  expectSameListingAsSqlite,
+  expectSerialisedConcurrentBatches,
+  expectStartRefused,
+} from './server-dialect-checks.js';
 import { STRATEGIES, strategySuite } from './strategy-suite.js';
 
 const DATABASE_URL = process.env.DUALWRITE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -91,78 +92,11 @@ describe('PostgreSQL specifics', () => {
     expect(described).not.toContain('@');
   });
 
-  it('lists in code point order with the same pages and cursors as SQLite', async () => {
-    // Case, accents, a fullwidth letter (U+FF21) and an astral one (U+1F600): a locale collation, or
-    // JavaScript's UTF-16 order, would sort some of these differently.
-    const fqns = ['x.b', 'x.B', 'x.a', 'x.Z9', 'x.é', 'x.e', 'x.Ａ', 'x.😀', 'x.ä', 'x._', 'x.a.b', 'x.a-b'];
-    const body = { summaries: fqns.map((f, i) => summary(f, `symbol ${i}`, i % 2 ? 'class' : 'method')) };
-    const pages = async (app: Started, query: string) => {
-      const seen: Json[] = [];
-      let cursor: string | null = null;
-      do {
-        const r: Answer = await app.request(
-          'GET',
-          `/summaries?limit=5${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-        );
-        expect(r.status, JSON.stringify(r.body)).toBe(200);
-        seen.push({ fqns: r.body.items.map((s: Json) => s.targetFqn), cursor: r.body.nextCursor });
-        cursor = r.body.nextCursor;
-      } while (cursor);
-      return seen;
-    };
-    for (const app of [pg, lite]) expect((await app.request('POST', '/summaries', body)).status).toBe(201);
-    for (const query of ['', '&level=class', '&stale=false']) {
-      const [onPg, onLite] = await Promise.all([pages(pg, query), pages(lite, query)]);
-      expect(onPg, query).toEqual(onLite);
-      if (query === '') expect(onPg.flatMap((p: Json) => p.fqns)).toEqual([...fqns].sort(compareCodePoints));
-    }
-    const item = (await pg.request('GET', `/summaries/${encodeURIComponent('x.😀')}`)).body;
-    expect(item).toMatchObject({ targetFqn: 'x.😀', stale: false, level: 'class' });
-    expect([typeof item.version, typeof item.createdAt, typeof item.updatedAt]).toEqual([
-      'number',
-      'number',
-      'number',
-    ]);
-  });
+  it('lists in code point order with the same pages and cursors as SQLite', () =>
+    expectSameListingAsSqlite(pg, lite));
 
-  it('serialises concurrent batches over the same fqns: no deadlock, no lost update, one creation', async () => {
-    const fqns = Array.from({ length: 20 }, (_, i) => `conc.mod.fn${String(i).padStart(2, '0')}`);
-    // Writers against writers only: with delivery paused no outbox ack competes for the record locks (an
-    // ack that could not get them within 250 ms waits for them in the store's hash order, which can deadlock
-    // with a writer; PostgreSQL then aborts one of the two, a retryable 503 if it is the writer).
-    expect((await pg.request('POST', '/sync/pause')).status).toBe(200);
-    for (let round = 0; round < 3; round++) {
-      const batch = (tag: string, order: string[]) => ({
-        summaries: order.map((f) => summary(f, `${tag} wrote ${f} in round ${round}`)),
-      });
-      // Opposite orders: without a fixed lock order PostgreSQL would abort one of them (40P01).
-      const answers = await Promise.all([
-        pg.request('POST', '/summaries', batch('a', fqns)),
-        pg.request('POST', '/summaries', batch('b', [...fqns].reverse())),
-      ]);
-      expect(answers.map((r) => r.status).sort(), JSON.stringify(answers.map((r) => r.body))).toEqual(
-        round === 0 ? [200, 201] : [200, 200],
-      );
-      const outcomes = answers.flatMap((r, i) =>
-        (r.body.results as Json[]).map((o) => ({ ...o, tag: i === 0 ? 'a' : 'b' })),
-      );
-      for (const fqn of fqns) {
-        const mine = outcomes.filter((o) => o.targetFqn === fqn);
-        expect(mine.filter((o) => o.created)).toHaveLength(round === 0 ? 1 : 0);
-        // The row holds the later of the two writes, at its version.
-        const last = mine.reduce((x, y) => (x.version > y.version ? x : y));
-        const row = (await pg.request('GET', `/summaries/${fqn}`)).body;
-        expect(row).toMatchObject({
-          version: last.version,
-          summary: `${last.tag} wrote ${fqn} in round ${round}`,
-        });
-      }
-    }
-    expect((await pg.request('POST', '/sync/resume')).status).toBe(200);
-    expect((await pg.request('POST', '/sync/flush', { timeoutMs: 10_000 })).body).toMatchObject({
-      pending: 0,
-    });
-  });
+  it('serialises concurrent batches over the same fqns: no deadlock, no lost update, one creation', () =>
+    expectSerialisedConcurrentBatches(pg));
 
   it('applies its migrations once when instances start at the same time', async () => {
     const migrationSchema = freshSchema('migrate');
@@ -181,29 +115,13 @@ describe('PostgreSQL specifics', () => {
     }
   });
 
-  it('refuses to start when the server cannot be reached, naming relational.url and hiding the password', async () => {
-    const temp = await tempDir();
-    try {
-      const config = loadConfig({
-        env: {
-          DUALWRITE_RELATIONAL: 'postgres',
-          DATABASE_URL: 'postgres://postgres:s3cret-pw@127.0.0.1:1/test',
-          DUALWRITE_DATA_DIR: temp.dir,
-        },
-        cwd: temp.dir,
-      });
-      const error = await buildServer(config).then(
-        () => expect.unreachable('started'),
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(BackendStartError);
-      const { message } = error as Error;
-      expect(message).toContain('cannot connect to PostgreSQL at 127.0.0.1:1/test (schema public)');
-      expect(message).toContain('ECONNREFUSED');
-      expect(message).toContain('relational.url (DATABASE_URL)');
-      expect(message).not.toContain('s3cret');
-    } finally {
-      await temp.remove();
-    }
-  });
+  it('refuses to start when the server cannot be reached, naming relational.url and hiding the password', () =>
+    expectStartRefused(
+      { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://postgres:s3cret-pw@127.0.0.1:1/test' },
+      {
+        where: 'cannot connect to PostgreSQL at 127.0.0.1:1/test (schema public)',
+        code: 'ECONNREFUSED',
+        secret: 's3cret',
+      },
+    ));
 });

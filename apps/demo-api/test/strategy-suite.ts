@@ -29,9 +29,10 @@ const SEED = [
 /** The relational store a suite runs on. */
 export type SuiteRelational =
   | { kind: 'sqlite' }
-  | { kind: 'postgres'; url: string /** A fresh schema (the caller drops it afterwards). */; schema: string };
+  | { kind: 'postgres'; url: string /** A fresh schema (the caller drops it afterwards). */; schema: string }
+  | { kind: 'mysql'; url: string /** A fresh database (the caller drops it afterwards). */ };
 
-const RELATIONAL_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL' } as const;
+const RELATIONAL_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL' } as const;
 
 /**
  * The end-to-end suite of one strategy over one relational store and one vector store: the real app over

@@ -23,7 +23,6 @@ export {
   type Resolved,
   redactConfig,
 } from './load.js';
-export { describePostgresUrl, type PostgresUrlParts, parsePostgresUrl } from './postgres-url.js';
 export { createEmbedder, describeEmbedder } from './registry/embedders.js';
 export { type OpenedBackends, openBackends } from './registry/open-backends.js';
 export {
@@ -61,4 +60,13 @@ export {
   type VectorSection,
   VectorSectionSchema,
 } from './schema.js';
+export {
+  describePostgresUrl,
+  describeServerUrl,
+  type PostgresUrlParts,
+  parsePostgresUrl,
+  parseServerUrl,
+  type ServerKind,
+  type ServerUrlParts,
+} from './server-url.js';
 export { BACKEND_SETTINGS, parseSettingValue, type Setting, type SettingKind } from './settings.js';

@@ -3,8 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { parsePostgresUrl } from './postgres-url.js';
 import { type BackendConfig, DEFAULT_PG_SCHEMA } from './schema.js';
+import { parseServerUrl } from './server-url.js';
 import { parseSettingValue, type Setting } from './settings.js';
 
 /** The configuration is invalid; `key` names the offending config key (and `source` where it came from). */
@@ -257,15 +257,17 @@ export function loadConfig<T extends BackendConfig>(
 
 /** The rules between keys of the shared sections. */
 function checkBackendKeys(config: BackendConfig, fail: (key: string, message: string) => never): void {
-  if (config.relational.kind === 'postgres') {
-    if (!config.relational.url)
-      fail('relational.url', 'is required when relational.kind is "postgres" (set DATABASE_URL)');
+  const { kind, url } = config.relational;
+  if (kind !== 'sqlite') {
+    if (!url) fail('relational.url', `is required when relational.kind is "${kind}" (set DATABASE_URL)`);
     // Not echoed: the URL may hold a password.
-    if (!parsePostgresUrl(config.relational.url!))
+    if (!parseServerUrl(url!, kind))
       fail(
         'relational.url',
-        'must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/database ' +
-          '(value not shown: it may hold a password)',
+        (kind === 'postgres'
+          ? 'must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/database'
+          : 'must be a mysql:// or mariadb:// URL, e.g. mysql://user:password@host:3306/database') +
+          ' (value not shown: it may hold a password)',
       );
   }
   if (config.embedder.kind === 'openai') {

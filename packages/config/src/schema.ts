@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox';
 
 /** Relational backends (sources of truth) a process can be pointed at by name. */
-export const RELATIONAL_KINDS = ['sqlite', 'postgres'] as const;
+export const RELATIONAL_KINDS = ['sqlite', 'postgres', 'mysql'] as const;
 /** Vector backends a process can be pointed at by name. */
 export const VECTOR_KINDS = ['lancedb', 'chroma'] as const;
 /** Write strategies (one config value selects one). */
@@ -25,13 +25,13 @@ export const RelationalSectionSchema = Type.Object(
     kind: Type.Enum([...RELATIONAL_KINDS]),
     /** SQLite file. Default `<dataDir>/dualwrite.sqlite`. */
     sqlitePath: Type.Optional(Type.String({ minLength: 1 })),
-    /** PostgreSQL connection URL (`DATABASE_URL`), `postgres://` or `postgresql://`. */
+    /** Server URL (`DATABASE_URL`): `postgres://…` for PostgreSQL, `mysql://…` for MySQL / MariaDB. */
     url: Type.Optional(Type.String({ minLength: 1 })),
     /** PostgreSQL schema of the store's tables (created if missing). Default `public`. */
     schema: Type.Optional(Type.String({ pattern: PG_IDENTIFIER, maxLength: 63 })),
     /** Prefix of the store's own tables. Default `dw_`. */
     tablePrefix: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,30}$' }),
-    /** PostgreSQL pool size (connections). Default 4. */
+    /** PostgreSQL / MySQL pool size (connections). Default 4. */
     poolSize: Type.Integer({ minimum: 1, maximum: 1_000 }),
   },
   strict,

@@ -31,7 +31,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DUALWRITE_RELATIONAL',
     flag: 'relational',
     kind: 'string',
-    help: 'source of truth: sqlite | postgres (default sqlite)',
+    help: 'source of truth: sqlite | postgres | mysql (default sqlite)',
   },
   {
     key: 'relational.sqlitePath',
@@ -45,7 +45,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DATABASE_URL',
     flag: 'database-url',
     kind: 'string',
-    help: 'PostgreSQL URL, postgres://user:password@host:5432/db',
+    help: 'server URL: postgres://user:password@host:5432/db or mysql://user:password@host:3306/db',
   },
   {
     key: 'relational.schema',
@@ -66,7 +66,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DUALWRITE_PG_POOL_SIZE',
     flag: 'pg-pool-size',
     kind: 'integer',
-    help: 'PostgreSQL pool size (default 4)',
+    help: 'PostgreSQL / MySQL pool size (default 4)',
   },
   {
     key: 'vector.kind',
@@ -191,7 +191,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DUALWRITE_POLL_INTERVAL_MS',
     flag: 'poll-interval-ms',
     kind: 'integer',
-    help: 'idle poll interval, ms (default 200 on SQLite, 5000 on PostgreSQL, which NOTIFY wakes sooner)',
+    help: 'idle poll interval, ms (default 200 on SQLite and MySQL, 5000 on PostgreSQL, which NOTIFY wakes sooner)',
   },
 ];
 

@@ -119,6 +119,21 @@ describe('the backend registry', () => {
     expect((error as Error).message).not.toContain('s3cret');
   });
 
+  it('checks a MySQL URL by its scheme and names an unreachable server without its password', async () => {
+    const load = (url?: string) => () =>
+      loadConfig(spec, {
+        env: { DUALWRITE_RELATIONAL: 'mysql', ...(url ? { DATABASE_URL: url } : {}) },
+        cwd: dir,
+      });
+    expect(load()).toThrow(/relational\.url.*is required when relational\.kind is "mysql"/);
+    expect(load('postgres://app:s3cret@db/app')).toThrow(/must be a mysql:\/\/ or mariadb:\/\/ URL/);
+    expect(load('postgres://app:s3cret@db/app')).not.toThrow(/s3cret/);
+    const error = await openBackends(load('mysql://app:s3cret@127.0.0.1:1/appdb')()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toContain('cannot connect to MySQL at 127.0.0.1:1/appdb');
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
   it('opens what a loaded config names, initialised, and describes it', async () => {
     const config = loadConfig(spec, {
       env: {

@@ -1,6 +1,6 @@
-import { type ClaimOptions, ClosedError, type OutboxLease, type RelationalStore } from '@dualwrite/core';
+import { type ClaimOptions, ClosedError, type OutboxLease } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
-import { type ControlledTransaction, Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { mapPostgresError, POSTGRES_COMPONENT } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
@@ -17,14 +17,6 @@ import {
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
-
-async function rollbackQuietly(trx: ControlledTransaction<unknown>): Promise<void> {
-  try {
-    await trx.rollback().execute();
-  } catch {
-    // The connection is gone (the server rolled the transaction back) or the transaction already ended.
-  }
-}
 
 /**
  * `RelationalStore` on PostgreSQL (13 or newer) through Kysely's `PostgresDialect` and node-postgres.
@@ -211,34 +203,6 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     this.#listeners.clear();
     await Promise.all(listeners.map((l) => l.close()));
     await db.destroy().catch(() => {});
-  }
-
-  /** One READ COMMITTED transaction (set explicitly, whatever the server default) on one pooled connection. */
-  protected async inTransaction<T>(
-    db: PostgresKysely,
-    operation: string,
-    fn: (conn: PostgresKysely) => Promise<T>,
-  ): Promise<T> {
-    let trx: ControlledTransaction<unknown>;
-    try {
-      trx = await db.startTransaction().setIsolationLevel('read committed').execute();
-    } catch (error) {
-      throw mapPostgresError(error, `${operation}: BEGIN`);
-    }
-    let result: T;
-    try {
-      result = await fn(trx);
-    } catch (error) {
-      await rollbackQuietly(trx);
-      throw error;
-    }
-    try {
-      await trx.commit().execute();
-    } catch (error) {
-      await rollbackQuietly(trx);
-      throw mapPostgresError(error, `${operation}: COMMIT`);
-    }
-    return result;
   }
 
   protected override tryLockRecords(conn: PostgresKysely, ids: readonly string[]): Promise<boolean> {

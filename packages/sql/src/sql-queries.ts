@@ -5,6 +5,8 @@
  * {@link SqlQueries} with what differs: the coalescing enqueue, the version sequence, claims and its own
  * fast paths.
  */
+
+import { randomUUID } from 'node:crypto';
 import type {
   LedgerOutboxPatch,
   LedgerOutboxRow,
@@ -125,6 +127,20 @@ export abstract class SqlQueries {
   /** In an upsert's update list: the existing row's `column`. */
   protected existing(column: string): RawBuilder<unknown> {
     return sql.ref(`t.${column}`);
+  }
+
+  /**
+   * A table addressed by primary key in a statement that locks rows (`SELECT … FOR UPDATE`, `UPDATE`), as its
+   * `FROM`/`UPDATE` target. MySQL forces the primary key index: on a small table its optimizer prefers a scan
+   * for a long `IN` list, and a locking scan waits for (and deadlocks on) rows the statement does not touch.
+   */
+  protected byKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return table;
+  }
+
+  /** `DELETE FROM <table>` addressed by primary key (see {@link byKey}). */
+  protected deleteByKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`DELETE FROM ${table}`;
   }
 
   /** The locking clause of the claim's SELECT (`FOR UPDATE SKIP LOCKED` where rows lock). */
@@ -297,13 +313,28 @@ export abstract class SqlQueries {
     return rows;
   }
 
-  /** Writes a lease on the entry `row` (`lease_version` = its version). */
-  async lease(db: SqlDb, row: OutboxRow, owner: string, token: string, until: number): Promise<OutboxLease> {
-    await sql`
-      UPDATE ${this.tables.outbox}
-      SET lease_owner = ${owner}, lease_token = ${token}, lease_until = ${until}, lease_version = version
-      WHERE record_id = ${row.record_id}`.execute(db);
-    return { ...toOutboxEntry(row), leaseOwner: owner, leaseToken: token, leaseUntil: until };
+  /** Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version). */
+  async leaseRows(
+    db: SqlDb,
+    rows: readonly OutboxRow[],
+    owner: string,
+    until: number,
+  ): Promise<OutboxLease[]> {
+    const leases = rows.map((row) => ({
+      ...toOutboxEntry(row),
+      leaseOwner: owner,
+      leaseToken: randomUUID(),
+      leaseUntil: until,
+    }));
+    for (const chunk of chunks(leases)) {
+      const tokens = chunk.map((l) => sql`WHEN ${l.recordId} THEN ${l.leaseToken}`);
+      await sql`
+        UPDATE ${this.byKey(this.tables.outbox)}
+        SET lease_token = CASE record_id ${sql.join(tokens, sql` `)} END, lease_owner = ${owner},
+          lease_until = ${until}, lease_version = version
+        WHERE record_id IN (${sql.join(chunk.map((l) => l.recordId))})`.execute(db);
+    }
+    return leases;
   }
 
   /** The outbox rows of distinct `recordIds` (locked `FOR UPDATE` where rows lock), by record id. */
@@ -311,7 +342,7 @@ export abstract class SqlQueries {
     const out = new Map<string, LedgerOutboxRow>();
     for (const chunk of chunks(recordIds)) {
       const { rows } = await sql<OutboxRow>`
-        SELECT * FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(chunk)})
+        SELECT * FROM ${this.byKey(this.tables.outbox)} WHERE record_id IN (${sql.join(chunk)})
         ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
       for (const row of rows) out.set(row.record_id, toLedgerRow(row));
     }
@@ -338,7 +369,7 @@ export abstract class SqlQueries {
     for (const chunk of chunks(acks)) {
       const version = this.#versionOf('id', chunk);
       await sql`
-        UPDATE ${this.tables.records} SET synced_version = ${version}
+        UPDATE ${this.byKey(this.tables.records)} SET synced_version = ${version}
         WHERE id IN (${sql.join(chunk.map((a) => a.recordId))})
           AND (synced_version IS NULL OR synced_version < ${version})`.execute(db);
     }
@@ -348,7 +379,7 @@ export abstract class SqlQueries {
   async clearLeases(db: SqlDb, recordIds: readonly string[], now: number): Promise<void> {
     for (const chunk of chunks(recordIds))
       await sql`
-        UPDATE ${this.tables.outbox}
+        UPDATE ${this.byKey(this.tables.outbox)}
         SET next_attempt_at = CASE WHEN next_attempt_at < ${now} THEN next_attempt_at ELSE ${now} END,
           lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
         WHERE record_id IN (${sql.join(chunk)})`.execute(db);
@@ -361,9 +392,9 @@ export abstract class SqlQueries {
   ): Promise<void> {
     for (const chunk of chunks(acks)) {
       const ids = sql.join(chunk.map((a) => a.recordId));
-      await sql`DELETE FROM ${this.tables.outbox} WHERE record_id IN (${ids})`.execute(db);
+      await sql`${this.deleteByKey(this.tables.outbox)} WHERE record_id IN (${ids})`.execute(db);
       await sql`
-        DELETE FROM ${this.tables.records}
+        ${this.deleteByKey(this.tables.records)}
         WHERE id IN (${ids}) AND deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
           AND id NOT IN (SELECT record_id FROM ${this.tables.intents} WHERE record_id IN (${ids}))`.execute(
         db,
@@ -379,7 +410,7 @@ export abstract class SqlQueries {
     const held: string[] = [];
     for (const chunk of chunks(leases)) {
       const { rows } = await sql<{ record_id: string }>`
-        SELECT record_id FROM ${this.tables.outbox}
+        SELECT record_id FROM ${this.byKey(this.tables.outbox)}
         WHERE ${this.#leases(chunk)} AND state = 'pending'
         ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
       held.push(...rows.map((r) => r.record_id));
@@ -391,7 +422,7 @@ export abstract class SqlQueries {
   async extendLeases(db: SqlDb, leases: readonly { recordId: string; leaseToken: string }[], until: number) {
     for (const chunk of chunks(leases))
       await sql`
-        UPDATE ${this.tables.outbox} SET lease_until = ${until}
+        UPDATE ${this.byKey(this.tables.outbox)} SET lease_until = ${until}
         WHERE ${this.#leases(chunk)} AND state = 'pending'`.execute(db);
   }
 
@@ -403,7 +434,7 @@ export abstract class SqlQueries {
   ) {
     for (const chunk of chunks(leases))
       await sql`
-        UPDATE ${this.tables.outbox}
+        UPDATE ${this.byKey(this.tables.outbox)}
         SET next_attempt_at = ${retryAt}, lease_owner = NULL, lease_token = NULL, lease_until = NULL,
           lease_version = NULL
         WHERE ${this.#leases(chunk)}`.execute(db);
@@ -441,7 +472,7 @@ export abstract class SqlQueries {
   /** Moves dead letters (all, or `ids`) back to pending: attempts 0, `next_attempt_at = enqueued_at = now`. */
   async requeueDeadLetters(db: SqlDb, ids: readonly string[] | undefined, now: number): Promise<number> {
     const update = (where: RawBuilder<unknown>) => sql`
-      UPDATE ${this.tables.outbox}
+      UPDATE ${this.byKey(this.tables.outbox)}
       SET state = 'pending', attempts = 0, next_attempt_at = ${now}, enqueued_at = ${now},
         lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
       WHERE state = 'dead' ${where}`;

@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AckOutcome,
@@ -22,6 +21,7 @@ import {
   ValidationError,
   validateMetaKey,
 } from '@dualwrite/core';
+import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { SqlTx, type SqlTxHooks } from './sql-tx.js';
@@ -95,11 +95,40 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /** Ends the connection or pool after {@link close} (running operations first return theirs). */
   protected abstract shutdown(db: Db): Promise<void>;
 
+  /** Isolation level of the default {@link inTransaction} (set explicitly, whatever the server default). */
+  protected readonly isolation: IsolationLevel = 'read committed';
+
   /**
-   * Runs `fn` on one connection between the dialect's BEGIN and COMMIT (ROLLBACK when `fn` throws, rethrowing
-   * its error unchanged). Errors of BEGIN and COMMIT may be thrown unmapped.
+   * Runs `fn` on one pooled connection between BEGIN (at {@link isolation}) and COMMIT, through Kysely's
+   * controlled transaction; ROLLBACK when `fn` throws, rethrowing its error unchanged. SQLite overrides it.
    */
-  protected abstract inTransaction<T>(db: Db, operation: string, fn: (conn: Db) => Promise<T>): Promise<T>;
+  protected async inTransaction<T>(db: Db, operation: string, fn: (conn: Db) => Promise<T>): Promise<T> {
+    let trx: ControlledTransaction<unknown>;
+    try {
+      trx = await db.startTransaction().setIsolationLevel(this.isolation).execute();
+    } catch (error) {
+      throw this.mapError(error, `${operation}: BEGIN`);
+    }
+    const rollback = () =>
+      trx
+        .rollback()
+        .execute()
+        .catch(() => {}); // the connection may be gone already
+    let result: T;
+    try {
+      result = await fn(trx as unknown as Db);
+    } catch (error) {
+      await rollback();
+      throw error;
+    }
+    try {
+      await trx.commit().execute();
+    } catch (error) {
+      await rollback();
+      throw this.mapError(error, `${operation}: COMMIT`);
+    }
+    return result;
+  }
 
   /**
    * Tries the per-record locks of `ids` without waiting; `false` when another transaction holds one.
@@ -267,18 +296,13 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * The claim itself, in one write transaction: the due rows (locked `FOR UPDATE SKIP LOCKED` where rows
-   * lock, so concurrent claims skip each other's), then a lease on each. Dialects may replace it with one
-   * statement.
+   * lock, so concurrent claims skip each other's), then a lease on each in one statement.
+   * Dialects may replace it with a single statement.
    */
   protected claim(options: ClaimOptions): Promise<OutboxLease[]> {
     return this.transact('claimOutbox', async (conn) => {
       const due = await this.q.dueOutbox(conn, options.now, options.limit);
-      const leases: OutboxLease[] = [];
-      for (const row of due)
-        leases.push(
-          await this.q.lease(conn, row, options.owner, randomUUID(), options.now + options.leaseMs),
-        );
-      return leases;
+      return this.q.leaseRows(conn, due, options.owner, options.now + options.leaseMs);
     });
   }
 

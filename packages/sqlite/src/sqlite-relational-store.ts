@@ -216,7 +216,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
   }
 
   /** `BEGIN IMMEDIATE` … `COMMIT` on the pinned connection: the write lock up front. */
-  protected inTransaction<T>(
+  protected override inTransaction<T>(
     db: SqliteKysely,
     operation: string,
     fn: (conn: SqliteKysely) => Promise<T>,

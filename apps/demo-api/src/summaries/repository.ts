@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, MysqlAdapter, sql } from 'kysely';
 import { type DemoDatabase, SUMMARIES_TABLE, type SummaryLevel, type SummaryRow } from './table.js';
 
 /** Filter and page of {@link SummaryRepository.list}. */
@@ -34,7 +34,12 @@ export const SummaryRepository = {
       .selectAll()
       .where('target_fqn', 'in', [...fqns])
       .execute();
-    return new Map(rows.map((r) => [r.target_fqn, normalise(r)]));
+    return new Map(
+      rows.map((r) => {
+        const row = normalise(r);
+        return [row.target_fqn, row];
+      }),
+    );
   },
 
   /** Rows ordered by `target_fqn`, filtered, after the cursor, at most `limit`. */
@@ -49,19 +54,13 @@ export const SummaryRepository = {
 
   /** Inserts or replaces the row. */
   async upsert(db: Kysely<DemoDatabase>, row: SummaryRow): Promise<void> {
-    await db
-      .insertInto(SUMMARIES_TABLE)
-      .values(row)
-      .onConflict((oc) =>
-        oc.column('target_fqn').doUpdateSet({
-          summary: row.summary,
-          level: row.level,
-          stale: row.stale,
-          version: row.version,
-          updated_at: row.updated_at,
-        }),
-      )
-      .execute();
+    const { summary, level, stale, version, updated_at } = row;
+    const changes = { summary, level, stale, version, updated_at };
+    const insert = db.insertInto(SUMMARIES_TABLE).values(row);
+    await (db.getExecutor().adapter instanceof MysqlAdapter
+      ? insert.onDuplicateKeyUpdate(changes)
+      : insert.onConflict((oc) => oc.column('target_fqn').doUpdateSet(changes))
+    ).execute();
   },
 
   /** Deletes the row; returns whether one existed. */
@@ -89,6 +88,9 @@ export const SummaryRepository = {
 function normalise(row: SummaryRow): SummaryRow {
   return {
     ...row,
+    // MySQL: a VARBINARY key comes back as bytes (UTF-8).
+    target_fqn:
+      typeof row.target_fqn === 'string' ? row.target_fqn : Buffer.from(row.target_fqn).toString('utf8'),
     stale: Number(row.stale),
     version: Number(row.version),
     created_at: Number(row.created_at),

@@ -42,12 +42,14 @@ export interface DemoDatabase {
 export type StoreKysely = Kysely<any>;
 
 /**
- * Where the service's own tables live: in the SQLite file, or in one schema of a PostgreSQL database (the
- * store's schema, so one `DUALWRITE_PG_SCHEMA` keeps an instance's tables together and apart from others').
+ * Where the service's own tables live: in the SQLite file, in one schema of a PostgreSQL database (the
+ * store's schema, so one `DUALWRITE_PG_SCHEMA` keeps an instance's tables together and apart from others'),
+ * or in the MySQL database of the URL.
  */
 export type SummaryStorage =
   | { readonly dialect: 'sqlite' }
-  | { readonly dialect: 'postgres'; readonly schema: string };
+  | { readonly dialect: 'postgres'; readonly schema: string }
+  | { readonly dialect: 'mysql' };
 
 /**
  * `db` (the store's reader or a transaction's `uow.db`) aimed at the service's tables: unchanged on SQLite;

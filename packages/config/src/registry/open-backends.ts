@@ -1,8 +1,8 @@
 import { BackendUnavailableError, type Embedder } from '@dualwrite/core';
 import { BackendStartError } from '../errors.js';
 import type { Resolved } from '../load.js';
-import { describePostgresUrl } from '../postgres-url.js';
 import type { BackendConfig } from '../schema.js';
+import { describeServerUrl } from '../server-url.js';
 import { createEmbedder, describeEmbedder } from './embedders.js';
 import { type OpenedRelational, type OpenRelationalOptions, openRelational } from './relational-backends.js';
 import { type OpenedVector, openVector } from './vector-backends.js';
@@ -57,15 +57,17 @@ async function initialise(relational: OpenedRelational, config: Resolved<Backend
     await relational.store.init();
   } catch (error) {
     const code = driverCode(error);
-    // Unreachable, refused credentials (class 28) or a missing database (3D000): the URL is what to check.
+    // Unreachable, refused credentials (PostgreSQL class 28) or a missing database (3D000; MySQL's map to
+    // BackendUnavailableError): the URL is what to check.
     const connecting =
       error instanceof BackendUnavailableError || (code !== undefined && /^(28|3D)/.test(code));
-    if (config.relational.kind !== 'postgres' || !connecting) throw error;
-    const where = `${describePostgresUrl(config.relational.url!)} (schema ${config.relational.schema})`;
+    const { kind, url, schema } = config.relational;
+    if (kind === 'sqlite' || !connecting) throw error;
+    const where = `${describeServerUrl(url!, kind)}${kind === 'postgres' ? ` (schema ${schema})` : ''}`;
     const cause = (error as { cause?: unknown }).cause;
     const reason = cause instanceof Error && cause.message ? cause.message : (error as Error).message;
     throw new BackendStartError(
-      `cannot connect to PostgreSQL at ${where}: ${reason}${code && !reason.includes(code) ? ` (${code})` : ''}; ` +
+      `cannot connect to ${kind === 'postgres' ? 'PostgreSQL' : 'MySQL'} at ${where}: ${reason}${code && !reason.includes(code) ? ` (${code})` : ''}; ` +
         'check relational.url (DATABASE_URL) and that the server is up',
       { cause: error },
     );

@@ -1,9 +1,9 @@
 import type { RelationalStore } from '@dualwrite/core';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../load.js';
-import { describePostgresUrl } from '../postgres-url.js';
 import type { RelationalKind, ResolvedRelational } from '../resolved.js';
 import { DEFAULT_BACKEND_CONFIG, DEFAULT_PG_SCHEMA } from '../schema.js';
+import { describeServerUrl } from '../server-url.js';
 import { importAdapter } from './lazy-adapter.js';
 
 /** Per-process choices that are not configuration (they depend on what the process is for). */
@@ -22,7 +22,8 @@ export interface OpenRelationalOptions {
 /** Where the store keeps its tables, for an application that keeps its own tables next to them. */
 export type RelationalStorage =
   | { readonly dialect: 'sqlite' }
-  | { readonly dialect: 'postgres'; readonly schema: string };
+  | { readonly dialect: 'postgres'; readonly schema: string }
+  | { readonly dialect: 'mysql' };
 
 /** A relational store opened by name (not yet initialised: `createDualWrite` or `init()` does that). */
 export interface OpenedRelational {
@@ -32,13 +33,16 @@ export interface OpenedRelational {
   // biome-ignore lint/suspicious/noExplicitAny: as above
   kysely(): Kysely<any>;
   storage: RelationalStorage;
-  /** Where it is, without credentials: `sqlite /srv/dw/dualwrite.sqlite`, `postgres db:5432/app (schema public)`. */
+  /**
+   * Where it is, without credentials: `sqlite /srv/dw/dualwrite.sqlite`, `postgres db:5432/app (schema public)`,
+   * `mysql db:3306/app (prefix dw_)`.
+   */
   describe: string;
 }
 
 /**
  * What to open: a resolved `relational` section, or just its kind and location (`sqlitePath` for `sqlite`,
- * `url` for `postgres`); the rest defaults as in `DEFAULT_BACKEND_CONFIG`.
+ * `url` for `postgres` and `mysql`); the rest defaults as in `DEFAULT_BACKEND_CONFIG`.
  */
 export type RelationalTarget = Pick<ResolvedRelational, 'kind'> & Partial<ResolvedRelational>;
 
@@ -94,7 +98,24 @@ export const RELATIONAL_BACKENDS: { readonly [K in RelationalKind]: Opener } = {
       store: store as unknown as OpenedRelational['store'],
       kysely: () => store.kysely,
       storage: { dialect: 'postgres', schema: section.schema },
-      describe: `postgres ${describePostgresUrl(section.url!)} (schema ${section.schema}, prefix ${section.tablePrefix})`,
+      describe: `postgres ${describeServerUrl(section.url!, 'postgres')} (schema ${section.schema}, prefix ${section.tablePrefix})`,
+    };
+  },
+  async mysql(section) {
+    const { MysqlRelationalStore } = await importAdapter(
+      { key: 'relational.kind', kind: 'mysql', packageName: '@dualwrite/mysql', install: '@dualwrite/mysql' },
+      () => import('@dualwrite/mysql'),
+    );
+    const store = new MysqlRelationalStore({
+      connectionString: section.url!,
+      tablePrefix: section.tablePrefix,
+      poolSize: section.poolSize,
+    });
+    return {
+      store: store as unknown as OpenedRelational['store'],
+      kysely: () => store.kysely,
+      storage: { dialect: 'mysql' },
+      describe: `mysql ${describeServerUrl(section.url!, 'mysql')} (prefix ${section.tablePrefix})`,
     };
   },
 };
@@ -118,7 +139,7 @@ export function openRelational(
   };
   if (section.kind === 'sqlite' && !target.sqlitePath)
     return Promise.reject(new ConfigError('relational.sqlitePath', 'caller', 'is required for "sqlite"'));
-  if (section.kind === 'postgres' && !target.url)
-    return Promise.reject(new ConfigError('relational.url', 'caller', 'is required for "postgres"'));
+  if (section.kind !== 'sqlite' && !target.url)
+    return Promise.reject(new ConfigError('relational.url', 'caller', `is required for "${section.kind}"`));
   return RELATIONAL_BACKENDS[section.kind](section, options);
 }

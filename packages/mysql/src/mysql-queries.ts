@@ -1,0 +1,142 @@
+/**
+ * The MySQL dialect's own SQL behind {@link MysqlRelationalStore} (the statements every dialect shares come
+ * from `SqlQueries` of `@dualwrite/sql`): the upsert spelling, lock slots, the version sequence and the claim's
+ * locking clause. Values are always bound; identifiers come only from the validated prefix.
+ * @internal
+ */
+import { createHash } from 'node:crypto';
+import { int, type SqlInt, SqlQueries } from '@dualwrite/sql';
+import { type RawBuilder, sql } from 'kysely';
+import { LOCK_SLOTS } from './mysql-migrations.js';
+import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
+
+type Db = MysqlKysely;
+
+/** Prune the sequence's rows every this many versions (keeping the newest). */
+const SEQUENCE_PRUNE_EVERY = 1_024;
+
+/** SQL for the store's tables under one prefix. */
+export class MysqlQueries extends SqlQueries {
+  readonly #sequence: RawBuilder<unknown>;
+  readonly #slots: RawBuilder<unknown>;
+
+  constructor(names: MysqlTableNames) {
+    super(
+      {
+        records: sql.table(names.records),
+        outbox: sql.table(names.outbox),
+        intents: sql.table(names.intents),
+        cache: sql.table(names.embeddingCache),
+        meta: sql.table(names.meta),
+      },
+      // READ COMMITTED: a read-modify-write of an outbox row locks it.
+      { bool: (value) => (value ? 1 : 0), lockRowsForUpdate: true },
+    );
+    this.#sequence = sql.table(names.versionSequence);
+    this.#slots = sql.table(names.lockSlots);
+  }
+
+  // -- the upsert as MySQL spells it: no target alias, assignments applied left to right --------------
+
+  protected override insertInto(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`INSERT INTO ${table}`;
+  }
+
+  protected override onConflict(): RawBuilder<unknown> {
+    return sql`ON DUPLICATE KEY UPDATE`;
+  }
+
+  protected override inserted(column: string): RawBuilder<unknown> {
+    return sql`VALUES(${sql.ref(column)})`;
+  }
+
+  protected override existing(column: string): RawBuilder<unknown> {
+    return sql.ref(column);
+  }
+
+  /** Forces the primary key index for statements that lock by key (see `SqlQueries.byKey`). */
+  protected override byKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`${table} FORCE INDEX (PRIMARY)`;
+  }
+
+  /** Single-table `DELETE` takes no index hint in MySQL; the multi-table form does. */
+  protected override deleteByKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`DELETE t FROM ${table} AS t FORCE INDEX (PRIMARY)`;
+  }
+
+  protected override claimLock(): RawBuilder<unknown> {
+    return sql`FOR UPDATE SKIP LOCKED`;
+  }
+
+  // -- per-record locks ----------------------------------------------------------------------------
+
+  override readonly locksRecords = true;
+
+  /** The lock slot of record `id`: 16 bits of SHA-256 of the id. Ids sharing a slot merely serialise. */
+  slot(id: string): number {
+    return createHash('sha256').update(id).digest().readUInt16BE(0) % LOCK_SLOTS;
+  }
+
+  #slotsOf(ids: readonly string[]): number[] {
+    return [...new Set(ids.map((id) => this.slot(id)))].sort((a, b) => a - b);
+  }
+
+  /**
+   * Locks the slot rows of `ids` (`SELECT … FOR UPDATE`, held until COMMIT/ROLLBACK), in ascending slot order.
+   * Every read-modify-write of an id takes its slot first, so writers of one id run one after the other —
+   * also for an id with no row yet, which a row lock on `records` could not cover under READ COMMITTED.
+   */
+  override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
+    const slots = this.#slotsOf(ids);
+    if (slots.length === 0) return;
+    await sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(slots)}) ORDER BY slot FOR UPDATE`.execute(
+      db,
+    );
+  }
+
+  /** {@link lockRecords} without waiting (`FOR UPDATE NOWAIT`); `false` when a slot is held elsewhere. */
+  async tryLockRecords(db: Db, ids: readonly string[]): Promise<boolean> {
+    try {
+      await sql`
+        SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(this.#slotsOf(ids))})
+        ORDER BY slot FOR UPDATE NOWAIT`.execute(db);
+      return true;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'ER_LOCK_NOWAIT' || code === 'ER_LOCK_WAIT_TIMEOUT') return false;
+      throw error;
+    }
+  }
+
+  // -- versions ------------------------------------------------------------------------------------
+
+  /**
+   * Draws a version `> atLeast` from `AUTO_INCREMENT`: InnoDB hands each insert a new value without holding a
+   * lock until commit, and never hands it out again, even if the transaction rolls back (like a PostgreSQL
+   * sequence). When the draw is not above `atLeast` (a restored database), inserts `atLeast + 1` explicitly,
+   * which moves the counter past it; if another session holds that value, draws again. Every
+   * {@link SEQUENCE_PRUNE_EVERY} versions the rows below the newest are pruned.
+   */
+  async nextVersion(db: Db, atLeast: number): Promise<number> {
+    for (;;) {
+      const drawn = int(
+        (await sql`INSERT INTO ${this.#sequence} () VALUES ()`.execute(db)).insertId as SqlInt,
+      );
+      if (drawn % SEQUENCE_PRUNE_EVERY === 0)
+        await sql`DELETE FROM ${this.#sequence} WHERE id < ${drawn - SEQUENCE_PRUNE_EVERY}`.execute(db);
+      if (drawn > atLeast) return drawn;
+      try {
+        await sql`INSERT INTO ${this.#sequence} (id) VALUES (${atLeast + 1})`.execute(db);
+        return atLeast + 1;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ER_DUP_ENTRY') throw error;
+      }
+    }
+  }
+
+  /** Highest version among the sequence's committed rows (0 when none). */
+  async currentVersion(db: Db): Promise<number> {
+    const { rows } = await sql<{ v: SqlInt | null }>`SELECT max(id) AS v FROM ${this.#sequence}`.execute(db);
+    return int(rows[0]?.v ?? 0);
+  }
+}

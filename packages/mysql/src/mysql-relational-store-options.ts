@@ -1,0 +1,118 @@
+import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
+import type { Kysely } from 'kysely';
+import type { PoolOptions } from 'mysql2';
+import { MYSQL_COMPONENT } from './mysql-errors.js';
+
+/**
+ * The Kysely type the store exposes as `RelationalTx.native` and `MysqlRelationalStore.kysely`. Schema-less:
+ * the store's table names carry a runtime prefix and the application's tables are unknown here.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: schema-less by design (runtime prefix, app-owned tables)
+export type MysqlKysely = Kysely<any>;
+
+/** Options of {@link MysqlRelationalStore}. Give `connectionString`, or `pool`, or both. */
+export interface MysqlRelationalStoreOptions {
+  /** URL naming the database, e.g. `mysql://app:secret@db.internal:3306/app`. */
+  connectionString?: string;
+  /**
+   * mysql2 `PoolOptions` (host, user, TLS, …). The store creates its own pool from it and ends that pool in
+   * `close()`; `connectionLimit`, `connectTimeout` and `typeCast` are the store's.
+   */
+  pool?: PoolOptions;
+  /**
+   * Prefix of every table the store creates, so it can share a database with the application's tables.
+   * Letters, digits and `_`, not starting with a digit, at most 40 characters. Default `'dw_'`.
+   */
+  tablePrefix?: string;
+  /** Most connections the pool opens (mysql2 `connectionLimit`). Integer 1..1,000. Default 10. */
+  poolSize?: number;
+  /**
+   * Longest wait for a row lock (a per-record lock slot, an outbox row) before the statement fails with
+   * `ER_LOCK_WAIT_TIMEOUT`, surfaced as `TransientBackendError`, in ms; set per connection as
+   * `innodb_lock_wait_timeout`, which counts whole seconds (rounded up, at least 1). Default 10,000.
+   */
+  lockTimeoutMs?: number;
+  /** Longest wait for a new connection, in ms (mysql2 `connectTimeout`). Integer 1..2^31 - 1. Default 10,000. */
+  connectTimeoutMs?: number;
+}
+
+/** Defaults of {@link MysqlRelationalStoreOptions}. */
+export const MYSQL_STORE_DEFAULTS: Readonly<{
+  tablePrefix: string;
+  poolSize: number;
+  lockTimeoutMs: number;
+  connectTimeoutMs: number;
+}> = Object.freeze({ tablePrefix: 'dw_', poolSize: 10, lockTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
+
+/** Names of the tables the store owns, with the prefix applied. */
+export interface MysqlTableNames extends SqlTableNames {
+  /** `AUTO_INCREMENT` rows behind `nextVersion()` (MySQL has no sequences). */
+  readonly versionSequence: string;
+  /** The per-record lock slots (`slot INT` 0..65,535), locked `FOR UPDATE` by writers. */
+  readonly lockSlots: string;
+}
+
+/** The table names for `prefix`. */
+export function mysqlTableNames(prefix: string): MysqlTableNames {
+  return Object.freeze({
+    ...sqlTableNames(prefix),
+    versionSequence: `${prefix}version_seq`,
+    lockSlots: `${prefix}lock_slots`,
+  });
+}
+
+/** {@link MysqlRelationalStoreOptions} after validation, defaults applied. */
+export interface ResolvedMysqlRelationalStoreOptions {
+  /** The pool options the store opens (without `typeCast`, which the store adds). */
+  poolOptions: PoolOptions;
+  tablePrefix: string;
+  poolSize: number;
+  lockTimeoutMs: number;
+}
+
+/**
+ * Validates options and applies {@link MYSQL_STORE_DEFAULTS}.
+ * @throws {ValidationError} (component `'mysql'`) when neither `connectionString` nor `pool` is given (or the
+ *   string is empty), `tablePrefix` is not identifier-safe, `poolSize` is not an integer in 1..1,000, or a
+ *   timeout is not a positive integer.
+ */
+export function resolveMysqlOptions(
+  options: MysqlRelationalStoreOptions,
+): ResolvedMysqlRelationalStoreOptions {
+  const check = new OptionChecks(MYSQL_COMPONENT);
+  const { pool } = check.object(options);
+  const connectionString = check.optionalString('connectionString', options.connectionString);
+  if (pool !== undefined && (pool === null || typeof pool !== 'object'))
+    throw check.missing('pool', 'must be a mysql2 PoolOptions object');
+  if (connectionString === undefined && pool === undefined)
+    throw check.missing('connectionString', 'is required unless options.pool is given');
+  const poolSize = check.integer('poolSize', options.poolSize ?? MYSQL_STORE_DEFAULTS.poolSize, 1, 1_000);
+  const lockTimeoutMs = check.integer(
+    'lockTimeoutMs',
+    options.lockTimeoutMs ?? MYSQL_STORE_DEFAULTS.lockTimeoutMs,
+    1,
+    0x7fffffff,
+  );
+  const connectTimeout = check.integer(
+    'connectTimeoutMs',
+    options.connectTimeoutMs ?? MYSQL_STORE_DEFAULTS.connectTimeoutMs,
+    1,
+    0x7fffffff,
+  );
+  return {
+    poolOptions: {
+      ...pool,
+      ...(connectionString === undefined ? {} : { uri: connectionString }),
+      connectionLimit: poolSize,
+      connectTimeout,
+    },
+    tablePrefix: check.identifier(
+      'tablePrefix',
+      options.tablePrefix ?? MYSQL_STORE_DEFAULTS.tablePrefix,
+      40,
+      true,
+    ),
+    poolSize,
+    lockTimeoutMs,
+  };
+}

@@ -1,0 +1,118 @@
+import { SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
+import { CompiledQuery, Kysely, MysqlDialect } from 'kysely';
+import { createPool, type TypeCastField, type TypeCastNext } from 'mysql2';
+import { mapMysqlError } from './mysql-errors.js';
+import { migrateMysqlSchema } from './mysql-migrations.js';
+import { MysqlQueries } from './mysql-queries.js';
+import {
+  type MysqlKysely,
+  type MysqlRelationalStoreOptions,
+  type MysqlTableNames,
+  mysqlTableNames,
+  type ResolvedMysqlRelationalStoreOptions,
+  resolveMysqlOptions,
+} from './mysql-relational-store-options.js';
+
+/** Max `limit` of the listing methods and of claims. */
+export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
+
+/**
+ * A mysql2 `typeCast` that reads the `VARBINARY` id and key columns of the store's own `tables` as UTF-8
+ * strings (mysql2 returns binary strings as `Buffer`s); every other column, and the application's tables
+ * queried on the same pool, keep mysql2's types.
+ */
+function storeIdsAsText(tables: ReadonlySet<string>): (field: TypeCastField, next: TypeCastNext) => unknown {
+  return (field, next) => {
+    if (field.type !== 'VAR_STRING' || !tables.has(field.table)) return next();
+    return field.buffer()?.toString('utf8') ?? null;
+  };
+}
+
+/**
+ * `RelationalStore` on MySQL 8.0+ and MariaDB 10.6+ through Kysely's `MysqlDialect` and mysql2 — a dialect of
+ * `SqlRelationalStore` (`@dualwrite/sql`), which holds the SQL and the outbox rules. Several processes may use
+ * one database at once: API instances writing, drain workers claiming from one outbox.
+ *
+ * - **Transactions** run at READ COMMITTED (set explicitly) on one pooled connection; `tx.native` is Kysely's
+ *   transaction, so application tables commit or roll back with the records and the outbox.
+ * - **Per-record locks.** Every read-modify-write of an id first locks its slot row in `<prefix>lock_slots`
+ *   (65,536 rows, the id's slot from a hash) with `SELECT … FOR UPDATE`, held until the transaction ends: writers
+ *   of one id run one after the other, brand-new ids included. Multi-record store operations try the slots
+ *   with `NOWAIT` before waiting for them in slot order.
+ * - **Claims** lock due entries with `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's rows.
+ * - **Versions** come from `AUTO_INCREMENT` (see {@link MysqlQueries.nextVersion}): strictly increasing
+ *   across sessions, never handed out twice.
+ * - **Ids** are `VARBINARY`: exact, case-sensitive, trailing spaces kept, ordered by code point.
+ * - **No notifications**: MySQL has no LISTEN/NOTIFY. Writers wake their own process's drainer directly;
+ *   worker processes poll.
+ *
+ * Errors: deadlocks and lock wait timeouts → `TransientBackendError` (retry); a lost connection, shutdown,
+ * missing database, denied access, full disk or read-only server → `BackendUnavailableError` (see
+ * `mapMysqlError`); invalid options or limits → `ValidationError`; any call after {@link close} →
+ * `ClosedError`. All carry `component: 'mysql'`.
+ *
+ * @example
+ * ```ts
+ * const store = new MysqlRelationalStore({ connectionString: 'mysql://app:secret@127.0.0.1:3306/app' });
+ * const dw = await createDualWrite({ relational: store, vector, strategy: 'batch', embedder });
+ * ```
+ */
+export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
+  /** `'mysql'` (MariaDB too). */
+  readonly name = 'mysql';
+  /** The names of the tables this store owns (after the prefix). */
+  readonly tableNames: MysqlTableNames;
+
+  readonly #options: ResolvedMysqlRelationalStoreOptions;
+  protected readonly q: MysqlQueries;
+
+  /**
+   * Validates the options; connects to nothing yet.
+   * @throws {ValidationError} on invalid options (see {@link resolveMysqlOptions}).
+   */
+  constructor(options: MysqlRelationalStoreOptions) {
+    super();
+    this.#options = resolveMysqlOptions(options);
+    this.tableNames = mysqlTableNames(this.#options.tablePrefix);
+    this.q = new MysqlQueries(this.tableNames);
+  }
+
+  /**
+   * Brings the store's tables up to date with Kysely migrations (under the migrator's named lock, so several
+   * processes may start at once). Idempotent.
+   * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
+   */
+  async init(): Promise<void> {
+    await this.read('init', (db) => migrateMysqlSchema(db, this.tableNames));
+  }
+
+  protected mapError(error: unknown, operation: string): unknown {
+    return mapMysqlError(error, operation);
+  }
+
+  /** The pool (no connection yet); each new connection gets the lock wait timeout. */
+  protected open(): MysqlKysely {
+    const tables = new Set(Object.values(this.tableNames));
+    const pool = createPool({ ...this.#options.poolOptions, typeCast: storeIdsAsText(tables) });
+    const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
+    return new Kysely<unknown>({
+      dialect: new MysqlDialect({
+        pool,
+        onCreateConnection: async (connection) => {
+          await connection.executeQuery(
+            CompiledQuery.raw(`SET SESSION innodb_lock_wait_timeout = ${lockWait}`),
+          );
+        },
+      }),
+    });
+  }
+
+  /** Ends the pool once running operations returned their connections. */
+  protected async shutdown(db: MysqlKysely): Promise<void> {
+    await db.destroy().catch(() => {});
+  }
+
+  protected override tryLockRecords(conn: MysqlKysely, ids: readonly string[]): Promise<boolean> {
+    return this.q.tryLockRecords(conn, ids);
+  }
+}

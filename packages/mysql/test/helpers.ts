@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import type { RelationalStoreFixture } from '@dualwrite/core/testing';
+import { createConnection } from 'mysql2/promise';
+import { MysqlRelationalStore, type MysqlRelationalStoreOptions } from '../src/index.js';
+
+/**
+ * The test server: `DUALWRITE_TEST_MYSQL_URL`, default the CI server (`scripts/ci/ensure-mariadb.sh`:
+ * 127.0.0.1:3306, root without password). Each fixture gets a database of its own on it.
+ */
+export const MYSQL_SERVER_URL = process.env.DUALWRITE_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+
+/** Runs statements on a short-lived connection of its own (no database selected). */
+export async function adminQuery(text: string): Promise<unknown> {
+  const connection = await createConnection({ uri: MYSQL_SERVER_URL, multipleStatements: true });
+  try {
+    return (await connection.query(text))[0];
+  } finally {
+    await connection.end();
+  }
+}
+
+/** A fresh database `dw_test_<random>`; `url` points at it, `drop()` removes it. */
+export async function testDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `dw_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  return {
+    name,
+    url: `${MYSQL_SERVER_URL}/${name}`,
+    drop: async () => void (await adminQuery(`DROP DATABASE IF EXISTS \`${name}\``)),
+  };
+}
+
+/** Factory for the contract suite: every store gets its own fresh database, dropped in `cleanup()`. */
+export function mysqlFactory(
+  options: Partial<MysqlRelationalStoreOptions> = {},
+): () => Promise<RelationalStoreFixture> {
+  return async () => {
+    const database = await testDatabase();
+    const store = new MysqlRelationalStore({ connectionString: database.url, poolSize: 4, ...options });
+    return {
+      store,
+      async cleanup() {
+        await store.close();
+        await database.drop();
+      },
+    };
+  };
+}

@@ -1,0 +1,132 @@
+import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
+import { relationalStoreSuite } from '@dualwrite/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MysqlRelationalStore, type MysqlRelationalStoreOptions } from '../src/index.js';
+import { adminQuery, MYSQL_SERVER_URL, mysqlFactory, testDatabase } from './helpers.js';
+
+relationalStoreSuite('mysql', mysqlFactory());
+
+const write = (id: string, text: string) => ({
+  id,
+  text,
+  embedding: null,
+  metadata: {},
+  deleted: false,
+  contentHash: `h-${text.length}`,
+  syncedVersion: null,
+  now: 1_000,
+});
+
+describe('MysqlRelationalStore (MySQL specifics)', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+
+  async function store(options: Partial<MysqlRelationalStoreOptions> = {}, database?: { url: string }) {
+    const db = database ?? (await testDatabase());
+    const s = new MysqlRelationalStore({ connectionString: db.url, poolSize: 4, ...options });
+    cleanups.push(async () => {
+      await s.close();
+      if (database === undefined) await (db as Awaited<ReturnType<typeof testDatabase>>).drop();
+    });
+    await s.init();
+    return s;
+  }
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('keeps ids that a case- or space-folding collation would merge apart, in a database whose default folds', async () => {
+    const name = `dw_test_ci_${Date.now()}`;
+    await adminQuery(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+    cleanups.push(async () => void (await adminQuery(`DROP DATABASE ${name}`)));
+    const s = await store({}, { url: `${MYSQL_SERVER_URL}/${name}` });
+    const ids = ['doc', 'Doc', 'DOC', 'doc ', 'dóc', 'straße', 'strasse', '😀', '\u0000x'];
+    await s.transaction(async (tx) => {
+      for (const id of ids) {
+        await tx.writeRecord({
+          ...write(id, `text of ${JSON.stringify(id)}`),
+          version: await tx.nextVersion(),
+        });
+      }
+    });
+    const got = await s.getRecords(ids);
+    expect([...got.keys()].sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(got.get(id)!.text).toBe(`text of ${JSON.stringify(id)}`);
+    const listed = (await s.listVersions({ limit: 100 })).map((v) => v.id);
+    expect(listed, 'code point order').toEqual(
+      [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
+  });
+
+  it('serialises read-modify-writes of one new id across two stores (no lost update)', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    const [a, b] = [await store({}, database), await store({}, database)];
+    const rounds = 40;
+    await Promise.all(
+      Array.from({ length: rounds }, (_, i) =>
+        (i % 2 ? a : b).transaction(async (tx) => {
+          const current = await tx.getRecord('counter');
+          const text = `${current?.text ?? ''}${i},`;
+          await tx.writeRecord({ ...write('counter', text), version: await tx.nextVersion() });
+          await tx.enqueue('counter', (await tx.getRecord('counter'))!.version, 'upsert', 1_000);
+        }),
+      ),
+    );
+    const text = (await a.getRecords(['counter'])).get('counter')!.text;
+    expect(
+      text
+        .split(',')
+        .filter(Boolean)
+        .map(Number)
+        .sort((x, y) => x - y),
+    ).toEqual(Array.from({ length: rounds }, (_, i) => i));
+  });
+
+  it('a lock wait past lockTimeoutMs is a TransientBackendError; the holder is unaffected', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    const holder = await store({}, database);
+    const waiter = await store({ lockTimeoutMs: 1_000 }, database);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => {};
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holding = holder.transaction(async (tx) => {
+      await tx.getRecord('busy');
+      locked();
+      await held;
+      await tx.writeRecord({ ...write('busy', 'holder'), version: await tx.nextVersion() });
+    });
+    await isLocked;
+    const error = await waiter.transaction((tx) => tx.getRecord('busy')).catch((e: unknown) => e);
+    release();
+    await holding;
+    expect(error).toBeInstanceOf(TransientBackendError);
+    expect((error as TransientBackendError).component).toBe('mysql');
+    expect((await waiter.getRecords(['busy'])).get('busy')!.text).toBe('holder');
+  });
+
+  it('an unreachable server or a missing database is BackendUnavailableError; bad options are ValidationError', async () => {
+    const refused = new MysqlRelationalStore({
+      connectionString: 'mysql://root@127.0.0.1:1/test',
+      connectTimeoutMs: 2_000,
+    });
+    await expect(refused.init()).rejects.toBeInstanceOf(BackendUnavailableError);
+    await refused.close();
+    const missing = new MysqlRelationalStore({ connectionString: `${MYSQL_SERVER_URL}/dw_no_such_database` });
+    await expect(missing.init()).rejects.toBeInstanceOf(BackendUnavailableError);
+    await missing.close();
+    expect(() => new MysqlRelationalStore({})).toThrow(ValidationError);
+    expect(
+      () => new MysqlRelationalStore({ connectionString: 'mysql://x/y', tablePrefix: 'bad-prefix' }),
+    ).toThrow(/options\.tablePrefix/);
+    expect(() => new MysqlRelationalStore({ connectionString: 'mysql://x/y', poolSize: 0 })).toThrow(
+      /1\.\.1000/,
+    );
+  });
+});
