@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RELATIONAL_BACKENDS, VECTOR_BACKENDS } from './backends/create-backends.js';
-import { DEFAULT_DATABASE_URL } from './backends/database-url.js';
+import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
 import type { BenchOptions } from './bench.js';
 import { BASELINE_RUNS, type BaselineRunName, STRATEGY_RUNS, type StrategyRunName } from './runs/types.js';
 
@@ -18,6 +18,7 @@ interface RawOptions {
   vector: string[];
   relational: string[];
   databaseUrl: string;
+  mysqlUrl: string;
   strategies: string[];
   baselines: string[];
   vectorLatencyMs: number;
@@ -65,6 +66,11 @@ export function createProgram(): Command {
       )
         .env('DATABASE_URL')
         .default(DEFAULT_DATABASE_URL),
+    )
+    .option(
+      '--mysql-url <url>',
+      'MySQL / MariaDB server for --relational mysql (a fresh database per run)',
+      DEFAULT_MYSQL_URL,
     )
     .option(
       '--strategies <list>',
@@ -142,6 +148,7 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
     vectors: o.vector,
     relationals: o.relational,
     databaseUrl: o.databaseUrl,
+    mysqlUrl: o.mysqlUrl,
     strategies: o.strategies as StrategyRunName[],
     baselines: o.baselines as BaselineRunName[],
     vectorLatencyMs: o.vectorLatencyMs,

@@ -23,6 +23,7 @@ process.once('message', async (request: BacklogRequest) => {
       const relational = await createRelationalBackend(request.relational, {
         workDir: request.workDir,
         databaseUrl: request.databaseUrl,
+        mysqlUrl: request.mysqlUrl,
       });
       try {
         const result = await runBacklog({

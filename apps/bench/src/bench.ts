@@ -48,6 +48,8 @@ export interface BenchOptions {
   relationals: string[];
   /** PostgreSQL server for `postgres` (each run uses a fresh schema, dropped afterwards). */
   databaseUrl: string;
+  /** MySQL / MariaDB server for `mysql` (each run uses a fresh database, dropped afterwards). */
+  mysqlUrl: string;
   strategies: StrategyRunName[];
   baselines: BaselineRunName[];
   vectorLatencyMs: number;
@@ -134,7 +136,13 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     const setupFailures: RunFailure[] = [];
     for (const name of options.relationals) {
       try {
-        relationals.push(await createRelationalBackend(name, { workDir, databaseUrl: options.databaseUrl }));
+        relationals.push(
+          await createRelationalBackend(name, {
+            workDir,
+            databaseUrl: options.databaseUrl,
+            mysqlUrl: options.mysqlUrl,
+          }),
+        );
       } catch (error) {
         // PostgreSQL not reachable should not cost the SQLite results.
         const message = error instanceof Error ? error.message : String(error);
@@ -273,6 +281,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
                   chromaUrl: vector.url,
                   relational: relational.name,
                   databaseUrl: options.databaseUrl,
+                  mysqlUrl: options.mysqlUrl,
                   workDir,
                 },
                 (n) => progress.advance(n),
@@ -510,6 +519,11 @@ function baseNotes(options: BenchOptions): string[] {
       'postgres-only (node-postgres directly, one autocommit parameterised INSERT per record, no outbox) runs once per repeat ' +
         'and serves the "<vector>+postgres" ratios.',
     );
+  if (has('mysql-only') && relational.has('mysql'))
+    notes.push(
+      'mysql-only (mysql2 directly, one autocommit INSERT … ON DUPLICATE KEY UPDATE per record, no outbox) runs once per ' +
+        'repeat and serves the "<vector>+mysql" ratios; mysql runs use a fresh database per run on the server.',
+    );
   if (relational.has('postgres'))
     notes.push(
       'postgres runs: every run uses a fresh schema on the server (dropped afterwards); ratios for them are keyed ' +
@@ -541,6 +555,7 @@ function argsForMeta(o: BenchOptions): Record<string, unknown> {
     vector: o.vectors,
     relational: o.relationals,
     databaseUrl: o.relationals.includes('postgres') ? maskPassword(o.databaseUrl) : null,
+    mysqlUrl: o.relationals.includes('mysql') ? maskPassword(o.mysqlUrl) : null,
     strategies: o.strategies,
     baselines: o.baselines,
     vectorLatencyMs: o.vectorLatencyMs,

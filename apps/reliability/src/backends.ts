@@ -18,7 +18,13 @@ import {
   type VectorStore,
 } from '@dualwrite/core';
 import { DelayedRelationalStore, type DelayedRelationalStoreOptions } from './delayed-relational-store.js';
-import type { DeliverySpec, FaultSpec, PhaseName, VectorBackendSpec } from './protocol.js';
+import type {
+  DeliverySpec,
+  FaultSpec,
+  PhaseName,
+  RelationalBackendSpec,
+  VectorBackendSpec,
+} from './protocol.js';
 import type { Rng } from './random.js';
 import { type TracedCall, TracingVectorStore } from './tracing-vector-store.js';
 
@@ -34,9 +40,21 @@ export async function openVectorStore(spec: VectorBackendSpec, dimension: number
   return (await openVector(target, dimension)).store;
 }
 
-/** Opens the SQLite store at `path` through the shared registry (not initialised). */
-export async function openSqliteStore(path: string, busyTimeoutMs?: number): Promise<RelationalStore> {
-  return (await openRelational({ kind: 'sqlite', sqlitePath: path }, { busyTimeoutMs })).store;
+/**
+ * Opens the relational store a spec names through the shared registry of `@dualwrite/config` (not
+ * initialised). `busyTimeoutMs` applies to SQLite.
+ */
+export async function openRelationalStore(
+  spec: RelationalBackendSpec,
+  busyTimeoutMs?: number,
+): Promise<RelationalStore> {
+  const target =
+    spec.kind === 'sqlite'
+      ? { kind: spec.kind, sqlitePath: spec.path }
+      : spec.kind === 'postgres'
+        ? { kind: spec.kind, url: spec.url, schema: spec.schema }
+        : { kind: spec.kind, url: spec.url };
+  return (await openRelational(target, { busyTimeoutMs })).store;
 }
 
 /** The strategy config for a name (batch gets its batch knobs). */
@@ -61,7 +79,7 @@ export const SUITE_DELIVERY: Readonly<DeliverySpec> = Object.freeze<DeliverySpec
 
 /** Options of {@link openFaultyDualWrite}. */
 export interface FaultyDualWriteOptions {
-  sqlitePath: string;
+  relational: RelationalBackendSpec;
   vector: VectorBackendSpec;
   dimension: number;
   strategy: StrategyName;
@@ -81,8 +99,8 @@ export interface FaultyDualWriteOptions {
 export interface FaultyDualWrite {
   dw: DualWrite;
   relational: DelayedRelationalStore;
-  /** The real SQLite store inside the wrapper. */
-  sqlite: RelationalStore;
+  /** The real relational store inside the wrapper. */
+  inner: RelationalStore;
   faulty: FaultyVectorStore;
   tracing: TracingVectorStore;
   /** The real vector store. */
@@ -90,15 +108,16 @@ export interface FaultyDualWrite {
 }
 
 /**
- * The facade over real stores with the suite's wrappers: SQLite inside a {@link DelayedRelationalStore};
+ * The facade over real stores with the suite's wrappers: the relational store inside a
+ * {@link DelayedRelationalStore};
  * the real vector store inside a `FaultyVectorStore` (latency, random transient failures) inside a
  * {@link TracingVectorStore} (call log, phases, slow call after a failure); a `HashingEmbedder`.
  */
 export async function openFaultyDualWrite(options: FaultyDualWriteOptions): Promise<FaultyDualWrite> {
   const { faults, rng } = options;
-  const sqlite = await openSqliteStore(options.sqlitePath, options.busyTimeoutMs);
+  const inner = await openRelationalStore(options.relational, options.busyTimeoutMs);
   const jitter = (ms: number | undefined) => (ms ? () => Math.round(ms * (0.5 + rng.next())) : 0);
-  const relational = new DelayedRelationalStore(sqlite, {
+  const relational = new DelayedRelationalStore(inner, {
     beforeMs: jitter(faults.sqlBeforeMs),
     afterMs: jitter(faults.sqlAfterMs),
     onPhase: options.onPhase,
@@ -123,5 +142,5 @@ export async function openFaultyDualWrite(options: FaultyDualWriteOptions): Prom
     strategy: strategyConfig(options.strategy, options.batch),
     delivery: options.delivery as Partial<DeliveryOptions>,
   });
-  return { dw, relational, sqlite, faulty, tracing, vector };
+  return { dw, relational, inner, faulty, tracing, vector };
 }

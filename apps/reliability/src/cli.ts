@@ -1,17 +1,21 @@
 /**
  * `pnpm --filter @dualwrite/reliability soak [--trials N] [--strategies a,b] [--vectors lancedb,chroma]
- * [--seed S] [--concurrency C] [--out report.json] [--quiet]`
+ * [--relational sqlite|mysql|postgres] [--seed S] [--concurrency C] [--out report.json] [--quiet]`
  *
  * Runs N crash trials per strategy × vector backend (see `runSoak`), prints progress on stderr, the JSON
  * report (or writes it to `--out`) and a one-line summary on stdout. Exit code 1 when any guarantee broke.
  */
 import { writeFile } from 'node:fs/promises';
 import { STRATEGY_NAMES, type StrategyName } from '@dualwrite/core';
-import type { VectorBackendName } from './protocol.js';
+import type { RelationalBackendName, VectorBackendName } from './protocol.js';
+
+const RELATIONAL: RelationalBackendName[] = ['sqlite', 'mysql', 'postgres'];
+
 import { runSoak, summaryLine } from './soak.js';
 
 const USAGE =
-  'usage: soak [--trials N] [--strategies sync-2pc,async-queue,batch] [--vectors lancedb,chroma] [--seed S] [--concurrency C] [--out FILE] [--quiet]';
+  'usage: soak [--trials N] [--strategies sync-2pc,async-queue,batch] [--vectors lancedb,chroma] ' +
+  '[--relational sqlite|mysql|postgres] [--seed S] [--concurrency C] [--out FILE] [--quiet]';
 
 function parse(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
@@ -65,6 +69,7 @@ async function main(): Promise<number> {
     trials: int(flags.get('trials'), 'trials', 2)!,
     strategies: list<StrategyName>(flags.get('strategies'), STRATEGY_NAMES, STRATEGY_NAMES),
     vectors: list<VectorBackendName>(flags.get('vectors'), ['lancedb', 'chroma'], ['lancedb', 'chroma']),
+    relational: list<RelationalBackendName>(flags.get('relational'), RELATIONAL, ['sqlite'])[0],
     seed: int(flags.get('seed'), 'seed', undefined),
     concurrency: int(flags.get('concurrency'), 'concurrency', 1),
     log: quiet ? undefined : (m) => process.stderr.write(`${m}\n`),

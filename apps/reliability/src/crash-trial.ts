@@ -19,19 +19,21 @@ import {
 } from '@dualwrite/core';
 import { connect } from '@lancedb/lancedb';
 import { ChromaClient } from 'chromadb';
-import { openSqliteStore, openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
+import { openRelationalStore, openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
 import { entryPath, spawnChild } from './child.js';
 import { checkSingleWriter, type Violation, WriterLedger } from './ledger.js';
 import type {
   ChildLine,
   FaultSpec,
   PhaseName,
+  RelationalBackendSpec,
   VectorBackendName,
   VectorBackendSpec,
   WriterConfig,
 } from './protocol.js';
 import { createRng, deriveSeed } from './random.js';
 import { runSiblingWriters } from './sibling-writers.js';
+import { type TrialDatabases, trialDatabases } from './trial-databases.js';
 
 /** When the writer is killed. */
 export type KillTrigger =
@@ -200,6 +202,8 @@ export interface TrialEnvironment {
   keepFailed?: boolean;
   /** Vector dimension (default 16). */
   dimension?: number;
+  /** Where each trial's source of truth lives. Default: a SQLite file in the trial's directory. */
+  databases?: TrialDatabases;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -246,9 +250,10 @@ export async function runCrashTrial(plan: TrialPlan, env: TrialEnvironment): Pro
       collection: `trial-${plan.strategy}-${plan.seed}-${started}`,
     };
   }
-  const sqlitePath = join(dir, 'source.db');
+  const database = await (env.databases ?? trialDatabases('sqlite'))(dir);
+  const relational = database.spec;
   const config: WriterConfig = {
-    sqlitePath,
+    relational,
     vector: vectorSpec,
     dimension,
     strategy: plan.strategy,
@@ -266,7 +271,7 @@ export async function runCrashTrial(plan: TrialPlan, env: TrialEnvironment): Pro
       plan.siblings > 0
         ? runSiblingWriters(
             {
-              sqlitePath,
+              relational,
               vector: vectorSpec,
               dimension,
               strategy: plan.strategy,
@@ -284,13 +289,16 @@ export async function runCrashTrial(plan: TrialPlan, env: TrialEnvironment): Pro
           detail: `a sibling writer acknowledged ${acked} of 12 puts`,
         });
     if (plan.replaceIndex) await dropIndex(vectorSpec);
-    await recoverAndCheck(plan, sqlitePath, vectorSpec, dimension, ledger, result);
+    await recoverAndCheck(plan, relational, vectorSpec, dimension, ledger, result);
   } catch (error) {
     result.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
   }
   result.durationMs = Date.now() - started;
   if ((result.violations.length > 0 || result.error) && (env.keepFailed ?? true)) result.keptDir = dir;
-  else await rm(dir, { recursive: true, force: true });
+  else {
+    await rm(dir, { recursive: true, force: true });
+    await database.drop();
+  }
   return result;
 }
 
@@ -384,13 +392,13 @@ async function dropIndex(spec: VectorBackendSpec): Promise<void> {
 
 async function recoverAndCheck(
   plan: TrialPlan,
-  sqlitePath: string,
+  relationalSpec: RelationalBackendSpec,
   vectorSpec: VectorBackendSpec,
   dimension: number,
   ledger: WriterLedger,
   result: TrialResult,
 ): Promise<void> {
-  const relational = await openSqliteStore(sqlitePath);
+  const relational = await openRelationalStore(relationalSpec);
   await relational.init();
   // sync-2pc intents of the dead writer are rolled back once their TTL passed: wait for it, as documented.
   const intents = await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 10_000);

@@ -15,7 +15,7 @@ reportUnhandled();
 const config = readConfig<WorkerConfig>();
 const who = config.worker;
 const { dw } = await openFaultyDualWrite({
-  sqlitePath: config.sqlitePath,
+  relational: config.relational,
   vector: config.vector,
   dimension: config.dimension,
   strategy: config.strategy,

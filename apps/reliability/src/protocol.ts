@@ -9,6 +9,18 @@
 import type { BackoffOptions, StrategyName } from '@dualwrite/core';
 import type { WorkloadOp } from './workload.js';
 
+/**
+ * Which source of truth a process opens: a SQLite file, a PostgreSQL schema or a MySQL / MariaDB database
+ * (each process opens its own connection; the parent creates and removes the server-side ones).
+ */
+export type RelationalBackendSpec =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; schema: string }
+  | { kind: 'mysql'; url: string };
+
+/** Name of a relational backend the suite can run against. */
+export type RelationalBackendName = RelationalBackendSpec['kind'];
+
 /** Which vector index a process opens. */
 export type VectorBackendSpec =
   | { kind: 'lancedb'; uri: string }
@@ -47,8 +59,7 @@ export interface DeliverySpec {
 
 /** Configuration of a writer process (`writer-main.ts`). */
 export interface WriterConfig {
-  /** SQLite database file. */
-  sqlitePath: string;
+  relational: RelationalBackendSpec;
   vector: VectorBackendSpec;
   /** Vector dimension (the writer uses a `HashingEmbedder` of this dimension). */
   dimension: number;
@@ -85,7 +96,7 @@ export interface WriterConfig {
 
 /** Configuration of a drain worker process (`drain-worker-main.ts`). */
 export interface WorkerConfig {
-  sqlitePath: string;
+  relational: RelationalBackendSpec;
   vector: VectorBackendSpec;
   dimension: number;
   strategy: 'async-queue' | 'batch';

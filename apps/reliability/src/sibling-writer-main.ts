@@ -6,12 +6,12 @@
  * argv: a JSON {@link SiblingConfig}.
  */
 import { createDualWrite, HashingEmbedder } from '@dualwrite/core';
-import { openSqliteStore, openVectorStore, strategyConfig } from './backends.js';
+import { openRelationalStore, openVectorStore, strategyConfig } from './backends.js';
 import type { SiblingConfig } from './sibling-writers.js';
 
 const config = JSON.parse(process.argv[2]!) as SiblingConfig;
 const dw = await createDualWrite({
-  relational: await openSqliteStore(config.sqlitePath, 10_000),
+  relational: await openRelationalStore(config.relational, 10_000),
   vector: await openVectorStore(config.vector, config.dimension),
   embedder: new HashingEmbedder({ dimension: config.dimension }),
   strategy: strategyConfig(config.strategy, { maxBatchSize: 20, maxDelayMs: 10 }),

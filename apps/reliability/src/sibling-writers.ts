@@ -9,13 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { StrategyName } from '@dualwrite/core';
 import { childNodeArgs } from './child.js';
-import type { VectorBackendSpec } from './protocol.js';
+import type { RelationalBackendSpec, VectorBackendSpec } from './protocol.js';
 
 const run = promisify(execFile);
 
 /** What one sibling writer does. Times are Unix ms. */
 export interface SiblingConfig {
-  sqlitePath: string;
+  relational: RelationalBackendSpec;
   vector: VectorBackendSpec;
   dimension: number;
   strategy: StrategyName;

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { type LocalChroma, startLocalChroma } from '@dualwrite/chroma/local-server';
 import { STRATEGY_NAMES, type StrategyName } from '@dualwrite/core';
 import { planTrial, runCrashTrial, type TrialPlan, type TrialResult } from './crash-trial.js';
-import type { VectorBackendName } from './protocol.js';
+import type { RelationalBackendName, VectorBackendName } from './protocol.js';
+import { trialDatabases } from './trial-databases.js';
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
@@ -18,6 +19,12 @@ export interface SoakOptions {
   trials: number;
   strategies?: readonly StrategyName[];
   vectors?: readonly VectorBackendName[];
+  /**
+   * Source of truth of every trial: a SQLite file (default), or a fresh MySQL / MariaDB database or
+   * PostgreSQL schema per trial on the test server (`DUALWRITE_TEST_MYSQL_URL`, `DUALWRITE_TEST_DATABASE_URL`;
+   * default the CI's).
+   */
+  relational?: RelationalBackendName;
   /** Base seed. Default: derived from the clock (printed in the report). */
   seed?: number;
   /** Trials running at once. Default 1. */
@@ -71,6 +78,7 @@ export interface SoakReport extends SoakCounters {
   trialsPerCombination: number;
   strategies: StrategyName[];
   vectors: VectorBackendName[];
+  relational: RelationalBackendName;
   /** Per `strategy/vector`. */
   byCombination: Record<string, SoakCounters>;
   /** How many kills landed inside each phase (a kill can be inside several, e.g. `vector` and `vector-batch`). */
@@ -128,8 +136,16 @@ function add(c: SoakCounters, r: TrialResult): void {
 }
 
 /** The command that replays one trial. */
-export function replayCommand(seed: number, strategy: StrategyName, vector: VectorBackendName): string {
-  return `pnpm --filter @dualwrite/reliability soak --trials 1 --seed ${seed} --strategies ${strategy} --vectors ${vector}`;
+export function replayCommand(
+  seed: number,
+  strategy: StrategyName,
+  vector: VectorBackendName,
+  relational: RelationalBackendName = 'sqlite',
+): string {
+  return (
+    `pnpm --filter @dualwrite/reliability soak --trials 1 --seed ${seed} --strategies ${strategy} --vectors ${vector}` +
+    (relational === 'sqlite' ? '' : ` --relational ${relational}`)
+  );
 }
 
 /** Runs the trials (see {@link SoakOptions}) and aggregates them. Starts and stops Chroma when needed. */
@@ -138,6 +154,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const strategies = [...(options.strategies ?? STRATEGY_NAMES)];
   const vectors = [...(options.vectors ?? ['lancedb', 'chroma'])] as VectorBackendName[];
   const seed = options.seed ?? Date.now() % 1_000_000;
+  const relational = options.relational ?? 'sqlite';
+  const databases = trialDatabases(relational);
   const ownsWorkDir = options.workDir === undefined;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'dualwrite-soak-')));
   await mkdir(workDir, { recursive: true });
@@ -152,6 +170,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     trialsPerCombination: options.trials,
     strategies,
     vectors,
+    relational,
     ...emptyCounters(),
     byCombination: {},
     killedDuring: {},
@@ -165,7 +184,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     for (const strategy of strategies)
       for (const vector of vectors) queue.push(planTrial(seed + i, strategy, vector));
   const runOne = async (plan: TrialPlan) => {
-    const r = await runCrashTrial(plan, { workDir, chromaUrl });
+    const r = await runCrashTrial(plan, { workDir, chromaUrl, databases });
     const key = `${plan.strategy}/${plan.vector}`;
     add(report, r);
     report.byCombination[key] ??= emptyCounters();
@@ -185,7 +204,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         violations: r.violations,
         error: r.error,
         keptDir: r.keptDir,
-        replay: replayCommand(plan.seed, plan.strategy, plan.vector),
+        replay: replayCommand(plan.seed, plan.strategy, plan.vector, relational),
       });
     options.log?.(
       `[soak] ${key} seed ${plan.seed} ${plan.profile}/${trig}: ${r.killed ? `${r.fallbackKill ? 'fallback-' : ''}killed during [${r.killedDuring.join(',') || 'between calls'}]` : 'finished unkilled'}, ${r.acks} acks, ${r.violations.length} violations${r.error ? `, ERROR ${r.error.split('\n')[0]}` : ''} (${r.durationMs} ms)`,
@@ -213,7 +232,7 @@ export function summaryLine(report: SoakReport): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   return (
-    `soak seed ${report.seed}: ${report.trials} trials (${report.strategies.join('+')} × ${report.vectors.join('+')}), ` +
+    `soak seed ${report.seed}: ${report.trials} trials (${report.strategies.join('+')} × ${report.vectors.join('+')} on ${report.relational}), ` +
     `${report.kills} kills (${report.fallbackKills} by the fallback timer; in ${where}), ${report.writesAcknowledged} writes acknowledged ` +
     `(${report.changesAcknowledged} changes), ${report.failedCalls} typed call failures, ` +
     `${report.abandonedIntents} abandoned intents rolled back (${report.indexDiffBeforeIntentTtl} trials with the index ≠ SQL before the intent TTL), ` +

@@ -17,7 +17,7 @@ reportUnhandled();
 const config = readConfig<WriterConfig>();
 const who = config.writer;
 const { dw } = await openFaultyDualWrite({
-  sqlitePath: config.sqlitePath,
+  relational: config.relational,
   vector: config.vector,
   dimension: config.dimension,
   strategy: config.strategy,

@@ -1,20 +1,21 @@
 /**
- * Several writer processes and several drain-worker processes on one SQLite file and one vector index,
+ * Several writer processes and several drain-worker processes on one source of truth (a SQLite file, or a
+ * MySQL / MariaDB database on the test server) and one vector index,
  * hammering 50 overlapping ids: no id is ever in flight to the vector store twice at the same time (traced
  * across processes on the system-wide monotonic clock), no update is lost (every id ends at the highest
  * version any writer saw acknowledged, with that write's content), the index equals the source of truth, and
- * SQLITE_BUSY never escapes (every child exits 0 and reports no unhandled error).
+ * no lock error (SQLITE_BUSY, a MySQL deadlock) escapes (every child exits 0 and reports no unhandled error).
  */
 import { join } from 'node:path';
 import { createDualWrite, type DeliveryOptions, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import Database from 'better-sqlite3';
 import { describe, expect, inject, it } from 'vitest';
-import { openVectorStore, SUITE_DELIVERY } from '../src/backends.js';
+import { openRelationalStore, openVectorStore, SUITE_DELIVERY } from '../src/backends.js';
 import { entryPath, type SuiteChild, spawnChild } from '../src/child.js';
 import { checkLastWriterWins, WriterLedger } from '../src/ledger.js';
 import { type CallInterval, findOverlaps } from '../src/overlap.js';
 import type { DeliverySpec, VectorBackendSpec, WorkerConfig, WriterConfig } from '../src/protocol.js';
+import { trialDatabases } from '../src/trial-databases.js';
 import { DIM, tempDir, waitFor } from './helpers.js';
 
 const WRITERS = 3;
@@ -23,25 +24,29 @@ const IDS = 50;
 const WORKERS = 2;
 
 const scenarios = [
-  { strategy: 'async-queue', vector: 'lancedb', writersPaused: true },
-  { strategy: 'async-queue', vector: 'chroma', writersPaused: false },
-  { strategy: 'batch', vector: 'lancedb', writersPaused: false },
-  { strategy: 'batch', vector: 'chroma', writersPaused: true },
+  { strategy: 'async-queue', vector: 'lancedb', relational: 'sqlite', writersPaused: true },
+  { strategy: 'async-queue', vector: 'chroma', relational: 'sqlite', writersPaused: false },
+  { strategy: 'batch', vector: 'lancedb', relational: 'sqlite', writersPaused: false },
+  { strategy: 'batch', vector: 'chroma', relational: 'sqlite', writersPaused: true },
+  // A server source of truth: no NOTIFY, workers in other processes poll (MySQL / MariaDB).
+  { strategy: 'async-queue', vector: 'lancedb', relational: 'mysql', writersPaused: true },
+  { strategy: 'batch', vector: 'lancedb', relational: 'mysql', writersPaused: false },
 ] as const;
 
 describe.each(scenarios)(
-  `${WRITERS} writers × ${CHANGES} changes over ${IDS} ids + ${WORKERS} drain workers: $strategy on $vector (writers paused: $writersPaused)`,
-  ({ strategy, vector, writersPaused }) => {
-    it('no double delivery, no lost update, index equals SQL, no SQLITE_BUSY escapes', async () => {
+  `${WRITERS} writers × ${CHANGES} changes over ${IDS} ids + ${WORKERS} drain workers: $strategy on $relational + $vector (writers paused: $writersPaused)`,
+  ({ strategy, vector, relational: relationalKind, writersPaused }) => {
+    it('no double delivery, no lost update, index equals SQL, no lock error escapes', async () => {
       const { dir, remove } = await tempDir('dualwrite-concurrency-');
       const children: SuiteChild[] = [];
       try {
-        const sqlitePath = join(dir, 'source.db');
+        const database = await trialDatabases(relationalKind)(dir);
+        const relationalSpec = database.spec;
         const spec: VectorBackendSpec =
           vector === 'lancedb'
             ? { kind: 'lancedb', uri: join(dir, 'lance') }
             : { kind: 'chroma', url: inject('chromaUrl'), collection: `concurrency-${Date.now()}` };
-        const init = new SqliteRelationalStore({ path: sqlitePath });
+        const init = await openRelationalStore(relationalSpec);
         await init.init();
         await init.close();
         // Long leases: a delivery outliving its lease would legitimately be re-claimed; we want to see double
@@ -50,7 +55,7 @@ describe.each(scenarios)(
         const batch = { maxBatchSize: 20, maxDelayMs: 10 };
         const workers = Array.from({ length: WORKERS }, (_, i) => {
           const config: WorkerConfig = {
-            sqlitePath,
+            relational: relationalSpec,
             vector: spec,
             dimension: DIM,
             strategy,
@@ -65,7 +70,7 @@ describe.each(scenarios)(
         });
         const writers = Array.from({ length: WRITERS }, (_, i) => {
           const config: WriterConfig = {
-            sqlitePath,
+            relational: relationalSpec,
             vector: spec,
             dimension: DIM,
             strategy,
@@ -93,7 +98,7 @@ describe.each(scenarios)(
         const writingMs = Date.now() - started;
 
         // The workers drain what is left; then they are stopped.
-        const probe = new SqliteRelationalStore({ path: sqlitePath });
+        const probe = await openRelationalStore(relationalSpec);
         await waitFor(
           async () => (await probe.outboxStats(Date.now())).depth === 0,
           60_000,
@@ -108,7 +113,7 @@ describe.each(scenarios)(
           const exit = i < WORKERS ? workerExits[i] : writerExits[i - WORKERS];
           expect(exit, `child ${i} exit; stderr:\n${c.stderr}`).toEqual({ code: 0, signal: null });
           expect(c.lines.filter((l) => l.t === 'unhandled')).toEqual([]);
-          expect(c.stderr, `child ${i} stderr`).not.toMatch(/unhandled|SQLITE_BUSY|Error:/i);
+          expect(c.stderr, `child ${i} stderr`).not.toMatch(/unhandled|SQLITE_BUSY|ER_LOCK|Error:/i);
           expect(c.garbage).toEqual([]);
           expect(c.lines.at(-1)?.t, `child ${i} finished`).toBe('done');
         }
@@ -143,7 +148,7 @@ describe.each(scenarios)(
           expect(l.acks, `writer ${i} acknowledged every call`).toBe(CHANGES);
           expect(l.failed, `writer ${i} failures: ${JSON.stringify([...l.failures])}`).toBe(0);
         }
-        const relational = new SqliteRelationalStore({ path: sqlitePath });
+        const relational = await openRelationalStore(relationalSpec);
         const vectorStore = await openVectorStore(spec, DIM);
         const dw = await createDualWrite({
           relational,
@@ -160,19 +165,22 @@ describe.each(scenarios)(
           const report = await verifyConsistency(relational, vectorStore);
           expect(report, JSON.stringify(report.examples)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
           console.log(
-            `[concurrency] ${strategy}/${vector}: ${WRITERS}×${CHANGES} calls (${ledgers.reduce((n, l) => n + l.ackedChanges, 0)} changes) in ${writingMs} ms, ` +
+            `[concurrency] ${strategy}/${relationalKind}+${vector}: ${WRITERS}×${CHANGES} calls (${ledgers.reduce((n, l) => n + l.ackedChanges, 0)} changes) in ${writingMs} ms, ` +
               `${calls.length} vector calls by ${[...deliverers].join(', ')}, 0 overlaps, ${drainErrors.length} drain errors handled, ` +
               `${report.records} live records`,
           );
         } finally {
           await dw.close({ drain: false });
         }
-        const db = new Database(sqlitePath, { readonly: true });
-        try {
-          expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-        } finally {
-          db.close();
+        if (relationalSpec.kind === 'sqlite') {
+          const db = new Database(relationalSpec.path, { readonly: true });
+          try {
+            expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+          } finally {
+            db.close();
+          }
         }
+        await database.drop();
       } finally {
         for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.kill();
         await remove();

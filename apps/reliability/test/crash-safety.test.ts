@@ -2,7 +2,8 @@
  * Crash safety: for every strategy × vector backend, writer processes over real stores are SIGKILLed at
  * planned moments (by ack count, by time, or inside a vector call / multi-record vector call / SQL commit /
  * sync-2pc compensation, made likely by injected latency), restarted and drained; everything they saw
- * acknowledged must be in SQLite exactly, and the index must equal SQLite exactly.
+ * acknowledged must be in the source of truth (SQLite, or MySQL / MariaDB) exactly, and the index must equal
+ * it exactly.
  *
  * DUALWRITE_RELIABILITY_TRIALS (default 2) trials per combination; DUALWRITE_RELIABILITY_SEED fixes the
  * base seed (default: from the clock, printed in the test names). A failing trial prints the command that
@@ -14,12 +15,18 @@ import { join } from 'node:path';
 import { STRATEGY_NAMES } from '@dualwrite/core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { planTrial, runCrashTrial, type TrialResult } from '../src/crash-trial.js';
-import type { VectorBackendName } from '../src/protocol.js';
+import type { RelationalBackendName, VectorBackendName } from '../src/protocol.js';
 import { replayCommand } from '../src/soak.js';
+import { trialDatabases } from '../src/trial-databases.js';
 
 const TRIALS = Number(process.env.DUALWRITE_RELIABILITY_TRIALS ?? 2);
 const SEED = Number(process.env.DUALWRITE_RELIABILITY_SEED ?? Date.now() % 1_000_000);
-const VECTORS: VectorBackendName[] = ['lancedb', 'chroma'];
+/** Every strategy × vector backend on SQLite, and every strategy on a MySQL / MariaDB server with LanceDB. */
+const COMBINATIONS: { vector: VectorBackendName; relational: RelationalBackendName }[] = [
+  { vector: 'lancedb', relational: 'sqlite' },
+  { vector: 'chroma', relational: 'sqlite' },
+  { vector: 'lancedb', relational: 'mysql' },
+];
 
 describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed ${SEED}, ${TRIALS} trials each)`, () => {
   let workDir: string;
@@ -46,15 +53,16 @@ describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed $
   });
 
   for (const strategy of STRATEGY_NAMES)
-    for (const vector of VECTORS)
-      it.concurrent(`${strategy} × ${vector}`, async () => {
+    for (const { vector, relational } of COMBINATIONS)
+      it.concurrent(`${strategy} × ${relational} + ${vector}`, async () => {
         const chromaUrl = inject('chromaUrl');
+        const databases = trialDatabases(relational);
         let killed = 0;
         for (let i = 0; i < TRIALS; i++) {
           const plan = planTrial(SEED + i, strategy, vector);
-          const r = await runCrashTrial(plan, { workDir, chromaUrl });
+          const r = await runCrashTrial(plan, { workDir, chromaUrl, databases });
           results.push(r);
-          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector)}\nkept data: ${r.keptDir}`;
+          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}`;
           expect(r.error, context).toBeUndefined();
           expect(r.violations, context).toEqual([]);
           expect(r.consistency, context).toMatchObject({ lost: 0, stale: 0, orphans: 0 });

@@ -88,7 +88,7 @@ describe('1. one row per id', () => {
     const lanceUri = join(base, 'lance');
     const ids = Array.from({ length: 20 }, (_, i) => `same-${i}`);
     const acks = await runSiblingWriters({
-      sqlitePath,
+      relational: { kind: 'sqlite', path: sqlitePath },
       vector: { kind: 'lancedb', uri: lanceUri },
       dimension: DIM,
       strategy: 'sync-2pc',

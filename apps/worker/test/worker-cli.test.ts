@@ -11,14 +11,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDualWrite, HashingEmbedder, type RelationalStore, verifyConsistency } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { MysqlRelationalStore } from '@dualwrite/mysql';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const APP_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const DATABASE_URL = process.env.DUALWRITE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const MYSQL_URL = process.env.DUALWRITE_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 const DIMENSION = 8;
 
 interface LogLine {
@@ -69,7 +72,7 @@ describe('dualwrite-worker', () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
-  for (const kind of ['postgres', 'sqlite'] as const) {
+  for (const kind of ['postgres', 'mysql', 'sqlite'] as const) {
     it(`drains an outbox written by another process (${kind} + lancedb) and exits 0 on SIGTERM`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-worker-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -92,6 +95,15 @@ describe('dualwrite-worker', () => {
           await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
           await client.end();
         });
+      } else if (kind === 'mysql') {
+        const admin = async (text: string) => {
+          const connection = await createConnection({ uri: MYSQL_URL });
+          await connection.query(text).finally(() => connection.end());
+        };
+        await admin(`CREATE DATABASE \`${schema}\``);
+        cleanups.push(() => admin(`DROP DATABASE IF EXISTS \`${schema}\``));
+        Object.assign(env, { DATABASE_URL: `${MYSQL_URL}/${schema}` });
+        relational = new MysqlRelationalStore({ connectionString: `${MYSQL_URL}/${schema}` });
       } else {
         relational = new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') });
       }

@@ -38,11 +38,13 @@ export interface RelationalBackendSetup {
   workDir: string;
   /** PostgreSQL server (`--database-url` / `DATABASE_URL`). */
   databaseUrl: string;
+  /** MySQL / MariaDB server (`--mysql-url`): a fresh database per run. */
+  mysqlUrl: string;
 }
 
 /**
- * Creates a relational backend by name. `postgres` is loaded lazily (a SQLite-only run never loads `pg`)
- * and checks that the server answers.
+ * Creates a relational backend by name. `postgres` and `mysql` are loaded lazily (a SQLite-only run never
+ * loads `pg` or `mysql2`) and check that the server answers.
  * @throws {Error} for an unknown name, or when PostgreSQL cannot be reached.
  */
 export async function createRelationalBackend(
@@ -55,6 +57,10 @@ export async function createRelationalBackend(
     case 'postgres': {
       const { postgresBackend } = await import('./postgres-backend.js');
       return postgresBackend(setup.databaseUrl);
+    }
+    case 'mysql': {
+      const { mysqlBackend } = await import('./mysql-backend.js');
+      return mysqlBackend(setup.mysqlUrl);
     }
     default:
       throw new Error(

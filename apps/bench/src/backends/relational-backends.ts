@@ -7,7 +7,8 @@ import { RawSqliteTable } from './raw-sqlite-table.js';
 /** Where a run's relational data lives (what a drain worker process needs to reach it). */
 export type RelationalLocation =
   | { kind: 'sqlite'; path: string }
-  | { kind: 'postgres'; databaseUrl: string; schema: string; tablePrefix: string };
+  | { kind: 'postgres'; databaseUrl: string; schema: string; tablePrefix: string }
+  | { kind: 'mysql'; databaseUrl: string; tablePrefix: string };
 
 /** A fresh relational store for one run, and how to throw it away afterwards. */
 export interface RelationalLease {
@@ -41,8 +42,8 @@ export interface RawTable {
 
 /** A relational backend (source of truth) the benchmark can run against. */
 export interface RelationalBackend {
-  /** Backend name as it appears in results (`sqlite`, `postgres`). */
-  readonly name: 'sqlite' | 'postgres';
+  /** Backend name as it appears in results (`sqlite`, `postgres`, `mysql`). */
+  readonly name: 'sqlite' | 'postgres' | 'mysql';
   /** Opens a new, empty database named after `runId` (not yet initialised: the facade does that). */
   open(runId: string): Promise<RelationalLease>;
   /** Opens a new, empty raw table named after `runId` for the baselines. */

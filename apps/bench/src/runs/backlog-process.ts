@@ -18,6 +18,8 @@ export interface BacklogRequest {
   relational: string;
   /** PostgreSQL server when `relational` is `postgres`. */
   databaseUrl: string;
+  /** MySQL server for `relational: 'mysql'`. */
+  mysqlUrl: string;
   workDir: string;
 }
 

@@ -14,6 +14,7 @@ export function runKind(name: RunName, ctx: RunContext): Promise<RunOutcome> {
       return runStrategy(name, ctx);
     case 'sqlite-only':
     case 'postgres-only':
+    case 'mysql-only':
       if (ctx.relational.name !== name.replace(/-only$/, ''))
         throw new Error(`${name} cannot run on relational backend ${ctx.relational.name}`);
       return runRelationalOnly(ctx);

@@ -9,6 +9,7 @@ export const STRATEGY_RUNS = ['sync-2pc', 'async-queue', 'batch'] as const;
 export const BASELINE_RUNS = [
   'sqlite-only',
   'postgres-only',
+  'mysql-only',
   'vector-raw-single',
   'vector-raw-bulk',
   'naive-dual-write',
@@ -18,23 +19,23 @@ export type StrategyRunName = (typeof STRATEGY_RUNS)[number];
 export type BaselineRunName = (typeof BASELINE_RUNS)[number];
 export type RunName = StrategyRunName | BaselineRunName;
 /** The relational-only baselines: one per relational backend, named `<relational>-only`. */
-export type RelationalOnlyRunName = 'sqlite-only' | 'postgres-only';
+export type RelationalOnlyRunName = 'sqlite-only' | 'postgres-only' | 'mysql-only';
 
 /** The relational-only baseline of a relational backend. */
-export function relationalOnlyRun(relational: 'sqlite' | 'postgres'): RelationalOnlyRunName {
+export function relationalOnlyRun(relational: 'sqlite' | 'postgres' | 'mysql'): RelationalOnlyRunName {
   return `${relational}-only`;
 }
 
-/** `true` for `sqlite-only` / `postgres-only`. */
+/** `true` for `sqlite-only` / `postgres-only` / `mysql-only`. */
 export function isRelationalOnly(name: string): name is RelationalOnlyRunName {
-  return name === 'sqlite-only' || name === 'postgres-only';
+  return name === 'sqlite-only' || name === 'postgres-only' || name === 'mysql-only';
 }
 
 /** One row of `latest.json`'s `runs` (exactly these fields). */
 export interface RunResult {
   name: RunName;
   kind: 'strategy' | 'baseline';
-  /** Vector backend, or `'none'` (sqlite-only, postgres-only). */
+  /** Vector backend, or `'none'` (sqlite-only, postgres-only, mysql-only). */
   vector: string;
   /** Relational backend, or `'none'` (vector-raw-*). */
   relational: string;
@@ -78,7 +79,7 @@ export interface RunContext {
   records: readonly BenchRecord[];
   dimension: number;
   settings: RunSettings;
-  /** `undefined` for sqlite-only / postgres-only. */
+  /** `undefined` for the relational-only baselines. */
   vector: VectorBackend | undefined;
   /** The run's relational backend (unused by vector-raw-*). */
   relational: RelationalBackend;

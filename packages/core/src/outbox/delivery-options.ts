@@ -12,6 +12,13 @@ export interface DeliveryOptions {
   backoff: BackoffOptions;
   /** How often idle workers look for due entries (other processes' writes, retries coming due). Default 200. */
   pollIntervalMs: number;
+  /**
+   * Longest idle poll: without pushed wake-ups (`subscribeOutbox`: SQLite, MySQL) an idle worker's poll
+   * interval doubles with each empty claim from `pollIntervalMs` up to this, and drops back as soon as a claim
+   * finds work or a write in the same process wakes it. Default `5 × pollIntervalMs`; set it to
+   * `pollIntervalMs` for a fixed interval.
+   */
+  maxIdlePollMs: number;
   /** First health-probe delay while the vector store is down; doubles up to `maxOutageProbeMs`. Default 250. */
   outageProbeMs: number;
   /** Upper bound of the outage probe delay. Default 5,000. */
@@ -32,6 +39,7 @@ export function resolveDeliveryOptions(input: Partial<DeliveryOptions> = {}): De
     maxAttempts: input.maxAttempts ?? 8,
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
     pollIntervalMs: input.pollIntervalMs ?? 200,
+    maxIdlePollMs: input.maxIdlePollMs ?? 5 * (input.pollIntervalMs ?? 200),
     outageProbeMs: input.outageProbeMs ?? 250,
     maxOutageProbeMs: input.maxOutageProbeMs ?? 5_000,
     intentTtlMs: input.intentTtlMs ?? 30_000,

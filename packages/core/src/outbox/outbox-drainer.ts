@@ -43,6 +43,8 @@ export class OutboxDrainer {
   private lastRecovery = Number.NEGATIVE_INFINITY;
   /** Consecutive loop failures (relational store errors), for backoff. */
   private loopErrors = 0;
+  /** Empty claims in a row since the last delivery or wake-up (drives the idle poll's back-off). */
+  private idleClaims = 0;
 
   constructor(
     private readonly ctx: StrategyContext,
@@ -71,7 +73,19 @@ export class OutboxDrainer {
   /** Tells the workers that `count` new entries were enqueued. */
   wake(count = 1): void {
     this.hint += count;
+    this.idleClaims = 0;
     this.work.notify();
+  }
+
+  /**
+   * How long an idle loop waits before claiming again: `pollIntervalMs`, doubling with each empty claim in a
+   * row up to `maxIdlePollMs` — unless the store pushes wake-ups (`subscribeOutbox`), whose poll is only a
+   * backstop at the configured interval. A claim that finds work resets it (and the loop claims again at once).
+   */
+  private idleWaitMs(): number {
+    const { pollIntervalMs, maxIdlePollMs } = this.ctx.delivery;
+    if (this.unsubscribe !== null || this.idleClaims <= 1) return pollIntervalMs;
+    return Math.max(pollIntervalMs, Math.min(pollIntervalMs * 2 ** (this.idleClaims - 1), maxIdlePollMs));
   }
 
   /** While active, batch mode sends partial batches at once. */
@@ -171,9 +185,11 @@ export class OutboxDrainer {
         }
         if (leases.length === 0) {
           this.hint = 0;
-          await this.work.wait(clock, delivery.pollIntervalMs);
+          this.idleClaims++;
+          await this.work.wait(clock, this.idleWaitMs());
           continue;
         }
+        this.idleClaims = 0;
         this.hint = Math.max(0, this.hint - leases.length);
         this.inFlightCount += leases.length;
         try {
