@@ -5,7 +5,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { int, type SqlInt, SqlQueries } from '@dualwrite/sql';
+import { int, type RecordRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import { LOCK_SLOTS } from './mysql-migrations.js';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
@@ -92,6 +92,19 @@ export class MysqlQueries extends SqlQueries {
     await sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(slots)}) ORDER BY slot FOR UPDATE`.execute(
       db,
     );
+  }
+
+  /**
+   * The id's slot lock and its row in one statement: an InnoDB locking read (`FOR UPDATE`) reads the latest
+   * committed row once the slot is granted, not the statement's snapshot. Locks the record row too (the
+   * caller is about to write it).
+   */
+  override async lockAndGetRecord(db: Db, id: string): Promise<RecordRow | undefined> {
+    const { rows } = await sql<RecordRow & { slot: number }>`
+      SELECT r.* FROM ${this.byKey(this.#slots)} LEFT JOIN ${this.tables.records} AS r ON r.id = ${id}
+      WHERE slot = ${this.slot(id)} FOR UPDATE`.execute(db);
+    const row = rows[0];
+    return row === undefined || row.id === null ? undefined : row;
   }
 
   /** {@link lockRecords} without waiting (`FOR UPDATE NOWAIT`); `false` when a slot is held elsewhere. */

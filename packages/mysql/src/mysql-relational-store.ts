@@ -65,6 +65,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   readonly #options: ResolvedMysqlRelationalStoreOptions;
   protected readonly q: MysqlQueries;
+  /** READ COMMITTED is set per connection (`open`), so BEGIN is one statement. */
+  protected override readonly isolation = undefined;
 
   /**
    * Validates the options; connects to nothing yet.
@@ -90,7 +92,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     return mapMysqlError(error, operation);
   }
 
-  /** The pool (no connection yet); each new connection gets the lock wait timeout. */
+  /** The pool (no connection yet); each new connection gets the lock wait timeout and READ COMMITTED. */
   protected open(): MysqlKysely {
     const tables = new Set(Object.values(this.tableNames));
     const pool = createPool({ ...this.#options.poolOptions, typeCast: storeIdsAsText(tables) });
@@ -101,6 +103,9 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
         onCreateConnection: async (connection) => {
           await connection.executeQuery(
             CompiledQuery.raw(`SET SESSION innodb_lock_wait_timeout = ${lockWait}`),
+          );
+          await connection.executeQuery(
+            CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
           );
         },
       }),

@@ -109,6 +109,16 @@ export abstract class SqlQueries {
    */
   async lockRecords(_db: SqlDb, _ids: readonly string[]): Promise<void> {}
 
+  /**
+   * {@link lockRecords} of `id`, then its row: two statements by default (on PostgreSQL a READ COMMITTED
+   * statement's snapshot predates a lock it waits for, so the read must come after). A dialect whose locking
+   * read sees the latest committed row (InnoDB) does both in one.
+   */
+  async lockAndGetRecord(db: SqlDb, id: string): Promise<RecordRow | undefined> {
+    await this.lockRecords(db, [id]);
+    return this.getRecord(db, id);
+  }
+
   /** `INSERT INTO <table>`, aliased `t` where the dialect can name the existing row in an upsert. */
   protected insertInto(table: RawBuilder<unknown>): RawBuilder<unknown> {
     return sql`INSERT INTO ${table} AS t`;

@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '@dualwrite/core';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
-import { toOutboxEntry, toStoredRecord } from './sql-rows.js';
+import { type RecordRow, toOutboxEntry, toStoredRecord } from './sql-rows.js';
 
 /** What a {@link SqlTx} needs of its store. */
 export interface SqlTxHooks {
@@ -70,8 +70,11 @@ export class SqlTx implements RelationalTx<SqlDb> {
   /** Takes the id's lock (where records lock), then reads the row. */
   getRecord(id: string): Promise<StoredRecord | undefined> {
     return this.run('getRecord', async () => {
-      await this.#lock(id);
-      const row = await this.q.getRecord(this.native, id);
+      let row: RecordRow | undefined;
+      if (this.q.locksRecords && !this.#locked.has(id)) {
+        row = await this.q.lockAndGetRecord(this.native, id);
+        this.#locked.add(id);
+      } else row = await this.q.getRecord(this.native, id);
       return row === undefined ? undefined : toStoredRecord(row);
     });
   }
