@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { MysqlRelationalStore } from '@dualwrite/mysql';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSummaryMigrations } from '../src/summaries/migrations.js';
 import { type Started, startApp, summary } from './helpers.js';
 import {
+  expectMigrationsAppliedOnce,
   expectSameListingAsSqlite,
   expectSerialisedConcurrentBatches,
   expectStartRefused,
@@ -102,11 +102,7 @@ describe('MySQL specifics', () => {
       () => new MysqlRelationalStore({ connectionString: target.url, poolSize: 2 }),
     );
     try {
-      await Promise.all(stores.map((s) => s.init()));
-      const storage = { dialect: 'mysql' } as const;
-      const applied = await Promise.all(stores.map((s) => runSummaryMigrations(s, s.kysely, storage)));
-      expect(applied.flat()).toEqual(['0001_summaries']);
-      expect(await runSummaryMigrations(stores[0]!, stores[0]!.kysely, storage)).toEqual([]);
+      await expectMigrationsAppliedOnce(stores, { dialect: 'mysql' } as const);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }

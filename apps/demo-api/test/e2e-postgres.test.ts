@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSummaryMigrations } from '../src/summaries/migrations.js';
 import { type Started, startApp } from './helpers.js';
 import {
+  expectMigrationsAppliedOnce,
   expectSameListingAsSqlite,
   expectSerialisedConcurrentBatches,
   expectStartRefused,
@@ -105,11 +105,7 @@ describe('PostgreSQL specifics', () => {
         new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: migrationSchema, poolSize: 2 }),
     );
     try {
-      await Promise.all(stores.map((s) => s.init()));
-      const storage = { dialect: 'postgres', schema: migrationSchema } as const;
-      const applied = await Promise.all(stores.map((s) => runSummaryMigrations(s, s.kysely, storage)));
-      expect(applied.flat()).toEqual(['0001_summaries']);
-      expect(await runSummaryMigrations(stores[0]!, stores[0]!.kysely, storage)).toEqual([]);
+      await expectMigrationsAppliedOnce(stores, { dialect: 'postgres', schema: migrationSchema } as const);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }

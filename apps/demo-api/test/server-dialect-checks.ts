@@ -4,10 +4,13 @@
  * startup error for an unreachable server.
  */
 import { BackendStartError } from '@dualwrite/config';
+import type { RelationalStore } from '@dualwrite/core';
 import { compareCodePoints } from '@dualwrite/core/testing';
 import { expect } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { buildServer } from '../src/server.js';
+import { runSummaryMigrations } from '../src/summaries/migrations.js';
+import type { StoreKysely, SummaryStorage } from '../src/summaries/table.js';
 import { type Answer, type Json, type Started, summary, tempDir } from './helpers.js';
 
 /** Lists in code point order with the same pages and cursors on `app` as on `lite` (SQLite). */
@@ -84,6 +87,20 @@ export async function expectSerialisedConcurrentBatches(app: Started): Promise<v
   expect((await app.request('POST', '/sync/flush', { timeoutMs: 10_000 })).body).toMatchObject({
     pending: 0,
   });
+}
+
+/**
+ * Three store instances on one fresh database start at once: the service's migrations are applied once, and a
+ * later run applies nothing.
+ */
+export async function expectMigrationsAppliedOnce(
+  stores: readonly (RelationalStore<StoreKysely> & { readonly kysely: StoreKysely })[],
+  storage: SummaryStorage,
+): Promise<void> {
+  await Promise.all(stores.map((s) => s.init()));
+  const applied = await Promise.all(stores.map((s) => runSummaryMigrations(s, s.kysely, storage)));
+  expect(applied.flat()).toEqual(['0001_summaries']);
+  expect(await runSummaryMigrations(stores[0]!, stores[0]!.kysely, storage)).toEqual([]);
 }
 
 /**

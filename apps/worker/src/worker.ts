@@ -103,6 +103,8 @@ export async function startWorker(
                   synced: s.synced,
                   retries: s.retries,
                   backendDown: s.backendDown,
+                  // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification.
+                  ...listenerHealth(relational),
                 },
                 'stats',
               ),
@@ -130,4 +132,10 @@ export async function startWorker(
       return stopping;
     },
   };
+}
+
+/** `{ listener: … }` when the store reports its notification connection's health (PostgreSQL), else `{}`. */
+function listenerHealth(store: object): { listener?: unknown } {
+  const health = (store as { listenerHealth?: () => unknown }).listenerHealth;
+  return typeof health === 'function' ? { listener: health.call(store) } : {};
 }

@@ -36,7 +36,8 @@ export const UNAVAILABLE_MYSQL_CODES: readonly string[] = Object.freeze([
   'ER_OPTION_PREVENTS_STATEMENT',
 ]);
 
-const MYSQL_ERRORS: DriverErrorTable = {
+/** This driver's codes for `mapDriverError`. @internal */
+export const MYSQL_ERRORS: DriverErrorTable = {
   component: MYSQL_COMPONENT,
   codeOf: errorCode,
   transient: TRANSIENT_MYSQL_CODES,

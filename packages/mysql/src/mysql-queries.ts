@@ -5,7 +5,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { int, type RecordRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
+import { int, type RecordRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import { LOCK_SLOTS } from './mysql-migrations.js';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
@@ -22,13 +22,7 @@ export class MysqlQueries extends SqlQueries {
 
   constructor(names: MysqlTableNames) {
     super(
-      {
-        records: sql.table(names.records),
-        outbox: sql.table(names.outbox),
-        intents: sql.table(names.intents),
-        cache: sql.table(names.embeddingCache),
-        meta: sql.table(names.meta),
-      },
+      sqlTables(names),
       // READ COMMITTED: a read-modify-write of an outbox row locks it.
       { bool: (value) => (value ? 1 : 0), lockRowsForUpdate: true },
     );

@@ -80,12 +80,7 @@ export function resolveMysqlOptions(
   options: MysqlRelationalStoreOptions,
 ): ResolvedMysqlRelationalStoreOptions {
   const check = new OptionChecks(MYSQL_COMPONENT);
-  const { pool } = check.object(options);
-  const connectionString = check.optionalString('connectionString', options.connectionString);
-  if (pool !== undefined && (pool === null || typeof pool !== 'object'))
-    throw check.missing('pool', 'must be a mysql2 PoolOptions object');
-  if (connectionString === undefined && pool === undefined)
-    throw check.missing('connectionString', 'is required unless options.pool is given');
+  const { connectionString, pool } = check.server(check.object(options));
   const poolSize = check.integer('poolSize', options.poolSize ?? MYSQL_STORE_DEFAULTS.poolSize, 1, 1_000);
   const lockTimeoutMs = check.integer(
     'lockTimeoutMs',

@@ -1,7 +1,7 @@
 import { SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect } from 'kysely';
 import { createPool, type TypeCastField, type TypeCastNext } from 'mysql2';
-import { mapMysqlError } from './mysql-errors.js';
+import { MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { MysqlQueries } from './mysql-queries.js';
 import {
@@ -65,6 +65,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   readonly #options: ResolvedMysqlRelationalStoreOptions;
   protected readonly q: MysqlQueries;
+  protected readonly errors = MYSQL_ERRORS;
   /** READ COMMITTED is set per connection (`open`), so BEGIN is one statement. */
   protected override readonly isolation = undefined;
 
@@ -86,10 +87,6 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    */
   async init(): Promise<void> {
     await this.read('init', (db) => migrateMysqlSchema(db, this.tableNames));
-  }
-
-  protected mapError(error: unknown, operation: string): unknown {
-    return mapMysqlError(error, operation);
   }
 
   /** The pool (no connection yet); each new connection gets the lock wait timeout and READ COMMITTED. */

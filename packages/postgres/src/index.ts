@@ -19,7 +19,7 @@ export {
   POSTGRES_SCHEMA_VERSION,
   postgresMigrations,
 } from './postgres-migrations.js';
-export { LISTENER_RECONNECT } from './postgres-outbox-listener.js';
+export { LISTENER_HEARTBEAT, LISTENER_RECONNECT, type ListenerHealth } from './postgres-outbox-listener.js';
 export { POSTGRES_MAX_PAGE, PostgresRelationalStore } from './postgres-relational-store.js';
 export {
   POSTGRES_STORE_DEFAULTS,

@@ -44,7 +44,8 @@ export const UNAVAILABLE_POSTGRES_CODES: readonly string[] = Object.freeze([
   '25006',
 ]);
 
-const POSTGRES_ERRORS: DriverErrorTable = {
+/** This driver's codes for `mapDriverError`. @internal */
+export const POSTGRES_ERRORS: DriverErrorTable = {
   component: POSTGRES_COMPONENT,
   codeOf: errorCode,
   transient: TRANSIENT_POSTGRES_CODES,

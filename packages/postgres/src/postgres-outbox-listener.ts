@@ -8,6 +8,29 @@ export const LISTENER_RECONNECT: Readonly<{ initialMs: number; maxMs: number }> 
 });
 
 /**
+ * Heartbeat of {@link PostgresOutboxListener}, ms: every `intervalMs` an idle listener runs `SELECT 1`; no
+ * answer within `timeoutMs` means the connection is dead without having said so (a server restart or a
+ * dropped network path gives an idle LISTEN connection no `error` or `end` event: node-postgres#3003), and it
+ * reconnects.
+ */
+export const LISTENER_HEARTBEAT: Readonly<{ intervalMs: number; timeoutMs: number }> = Object.freeze({
+  intervalMs: 5_000,
+  timeoutMs: 2_000,
+});
+
+/** What a {@link PostgresOutboxListener} has seen, for logs and `stats()`. */
+export interface ListenerHealth {
+  /** Connections lost and re-opened since start. */
+  reconnects: number;
+  /** Heartbeats that failed or timed out (each also counts as a lost connection). */
+  heartbeatFailures: number;
+  /** When the last notification arrived (Unix ms), or `null`. */
+  lastNotificationAt: number | null;
+  /** Whether a connection is open and listening now. */
+  listening: boolean;
+}
+
+/**
  * One dedicated connection that `LISTEN`s on the outbox channel and calls `listener` for every notification
  * (PostgreSQL docs, "LISTEN" and "NOTIFY": a notification is delivered to every session listening on the
  * channel when the notifying transaction commits, never if it rolls back; notifications with the same
@@ -15,8 +38,9 @@ export const LISTENER_RECONNECT: Readonly<{ initialMs: number; maxMs: number }> 
  *
  * On a connection error or the server closing the connection it reconnects with exponential backoff
  * ({@link LISTENER_RECONNECT}), and after each reconnect calls `listener` once, because notifications sent
- * while it was disconnected are lost. The connection uses TCP keep-alive so a silently dropped connection is
- * noticed. `close()` stops it for good.
+ * while it was disconnected are lost. A heartbeat ({@link LISTENER_HEARTBEAT}) notices a connection that died
+ * silently within seconds (TCP keep-alive is on too, but takes minutes); a dead connection is destroyed, never
+ * waited on, so nothing spins. `close()` stops it for good.
  * @internal
  */
 export class PostgresOutboxListener {
@@ -29,20 +53,31 @@ export class PostgresOutboxListener {
   #retryMs: number = LISTENER_RECONNECT.initialMs;
   #timer: NodeJS.Timeout | undefined;
   #connecting: Promise<void> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #heartbeatMs: { intervalMs: number; timeoutMs: number };
+  readonly #health: ListenerHealth = {
+    reconnects: 0,
+    heartbeatFailures: 0,
+    lastNotificationAt: null,
+    listening: false,
+  };
 
   /**
    * @param config - connection settings (the store's pool configuration; pool-only fields are ignored).
    * @param channel - channel name, `LISTEN`ed as a quoted identifier.
    * @param listener - called for every notification and after every reconnect; exceptions are swallowed.
    * @param onError - told about connection errors (already mapped to dualwrite errors); default: ignored.
+   * @param heartbeat - heartbeat timing; default {@link LISTENER_HEARTBEAT}.
    */
   constructor(
     config: pg.ClientConfig,
     channel: string,
     listener: () => void,
     onError: (error: unknown) => void = () => {},
+    heartbeat: { intervalMs: number; timeoutMs: number } = LISTENER_HEARTBEAT,
   ) {
     this.#config = { ...config, keepAlive: true };
+    this.#heartbeatMs = heartbeat;
     this.#channel = channel;
     this.#listener = listener;
     this.#onError = onError;
@@ -57,11 +92,17 @@ export class PostgresOutboxListener {
     await this.#connect();
   }
 
+  /** What the listener has seen so far (a copy). */
+  get health(): ListenerHealth {
+    return { ...this.#health, listening: this.#client !== undefined };
+  }
+
   /** Stops listening and closes the connection. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#heartbeat);
     await this.#connecting?.catch(() => {});
     const client = this.#client;
     this.#client = undefined;
@@ -75,10 +116,18 @@ export class PostgresOutboxListener {
       const lost = (error: unknown) => {
         if (failed) return;
         failed = true;
-        if (this.#client === client) this.#client = undefined;
+        if (this.#client === client) {
+          this.#client = undefined;
+          clearInterval(this.#heartbeat);
+        }
         client.removeAllListeners('notification');
+        // Destroy the socket rather than end(): a dead peer would never answer the goodbye.
+        (
+          client as unknown as { connection?: { stream?: { destroy(): void } } }
+        ).connection?.stream?.destroy();
         client.end().catch(() => {});
         if (!this.#closed) {
+          this.#health.reconnects++;
           this.#onError(mapPostgresError(error, 'outbox LISTEN connection'));
           this.#schedule();
         }
@@ -86,7 +135,9 @@ export class PostgresOutboxListener {
       client.on('error', lost);
       client.on('end', () => lost(new Error('Connection terminated')));
       client.on('notification', (message) => {
-        if (message.channel === this.#channel) this.#call();
+        if (message.channel !== this.#channel) return;
+        this.#health.lastNotificationAt = Date.now();
+        this.#call();
       });
       try {
         await client.connect();
@@ -103,11 +154,40 @@ export class PostgresOutboxListener {
       }
       this.#client = client;
       this.#retryMs = LISTENER_RECONNECT.initialMs;
+      this.#beat(client, lost);
     })();
     this.#connecting = attempt;
     return attempt.finally(() => {
       if (this.#connecting === attempt) this.#connecting = undefined;
     });
+  }
+
+  /** Starts the heartbeat of `client`: `SELECT 1` every interval; no answer in time → `lost`. */
+  #beat(client: pg.Client, lost: (error: unknown) => void): void {
+    const { intervalMs, timeoutMs } = this.#heartbeatMs;
+    let busy = false;
+    this.#heartbeat = setInterval(() => {
+      if (busy || this.#client !== client) return;
+      busy = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`LISTEN connection heartbeat: no answer in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      Promise.race([client.query('SELECT 1'), timeout])
+        .catch((error: unknown) => {
+          if (this.#client !== client) return;
+          this.#health.heartbeatFailures++;
+          lost(error);
+        })
+        .finally(() => {
+          clearTimeout(timer);
+          busy = false;
+        });
+    }, intervalMs);
+    this.#heartbeat.unref();
   }
 
   #schedule(): void {

@@ -7,7 +7,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { int, type OutboxRow, type SqlInt, SqlQueries } from '@dualwrite/sql';
+import { int, type OutboxRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
@@ -41,13 +41,7 @@ export class PostgresQueries extends SqlQueries {
   constructor(tables: PostgresTableNames) {
     const t = (name: string) => sql.id(tables.schema, name);
     super(
-      {
-        records: t(tables.records),
-        outbox: t(tables.outbox),
-        intents: t(tables.intents),
-        cache: t(tables.embeddingCache),
-        meta: t(tables.meta),
-      },
+      sqlTables(tables, t),
       // READ COMMITTED: a read-modify-write of an outbox row locks it.
       { bool: (value) => value, lockRowsForUpdate: true },
     );

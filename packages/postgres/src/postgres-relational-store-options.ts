@@ -60,6 +60,13 @@ export interface PostgresRelationalStoreOptions {
    * the commits of notifying transactions). Default `true`.
    */
   notify?: boolean;
+  /**
+   * How often an idle {@link PostgresRelationalStore.subscribeOutbox} connection checks that it is alive
+   * (`SELECT 1`; no answer within 40 % of this → reconnect), ms. A server restart or a dropped network path can
+   * leave a LISTEN connection dead without an error, and notifications would silently stop. Integer
+   * 100..3,600,000. Default 5,000.
+   */
+  listenHeartbeatMs?: number;
 }
 
 /** Defaults of {@link PostgresRelationalStoreOptions}. */
@@ -71,6 +78,7 @@ export const POSTGRES_STORE_DEFAULTS: Readonly<{
   connectTimeoutMs: number;
   notify: boolean;
   applicationName: string;
+  listenHeartbeatMs: number;
 }> = Object.freeze({
   schema: 'public',
   tablePrefix: 'dw_',
@@ -79,6 +87,7 @@ export const POSTGRES_STORE_DEFAULTS: Readonly<{
   connectTimeoutMs: 10_000,
   notify: true,
   applicationName: 'dualwrite',
+  listenHeartbeatMs: 5_000,
 });
 
 /**
@@ -123,6 +132,7 @@ export interface ResolvedPostgresRelationalStoreOptions {
   lockTimeoutMs: number;
   connectTimeoutMs: number;
   notify: boolean;
+  listenHeartbeatMs: number;
 }
 
 const MAX_TIMEOUT = 0x7fffffff;
@@ -137,12 +147,7 @@ export function resolvePostgresOptions(
   options: PostgresRelationalStoreOptions,
 ): ResolvedPostgresRelationalStoreOptions {
   const check = new OptionChecks(POSTGRES_COMPONENT);
-  const { pool } = check.object(options);
-  const connectionString = check.optionalString('connectionString', options.connectionString);
-  if (pool !== undefined && (pool === null || typeof pool !== 'object'))
-    throw check.missing('pool', 'must be a node-postgres PoolConfig object');
-  if (connectionString === undefined && pool === undefined)
-    throw check.missing('connectionString', 'is required unless options.pool is given');
+  const { connectionString, pool } = check.server(check.object(options));
   const poolSize = check.integer(
     'poolSize',
     options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize,
@@ -182,5 +187,11 @@ export function resolvePostgresOptions(
     lockTimeoutMs,
     connectTimeoutMs,
     notify: check.boolean('notify', options.notify ?? POSTGRES_STORE_DEFAULTS.notify),
+    listenHeartbeatMs: check.integer(
+      'listenHeartbeatMs',
+      options.listenHeartbeatMs ?? POSTGRES_STORE_DEFAULTS.listenHeartbeatMs,
+      100,
+      3_600_000,
+    ),
   };
 }

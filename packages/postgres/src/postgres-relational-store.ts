@@ -2,9 +2,9 @@ import { type ClaimOptions, ClosedError, type OutboxLease } from '@dualwrite/cor
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { mapPostgresError, POSTGRES_COMPONENT } from './postgres-errors.js';
+import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
-import { PostgresOutboxListener } from './postgres-outbox-listener.js';
+import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
 import { PostgresQueries } from './postgres-queries.js';
 import {
   type PostgresKysely,
@@ -87,6 +87,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
   readonly #options: ResolvedPostgresRelationalStoreOptions;
   protected readonly q: PostgresQueries;
+  protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
   readonly #listeners = new Set<PostgresOutboxListener>();
 
@@ -165,10 +166,13 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    */
   async subscribeOutbox(listener: () => void): Promise<() => Promise<void>> {
     this.assertUsable('subscribeOutbox');
+    const { listenHeartbeatMs } = this.#options;
     const subscription = new PostgresOutboxListener(
       this.#options.poolConfig,
       this.tableNames.notifyChannel,
       listener,
+      () => {},
+      { intervalMs: listenHeartbeatMs, timeoutMs: Math.max(50, Math.round(listenHeartbeatMs * 0.4)) },
     );
     await subscription.start();
     if (this.closed) {
@@ -182,11 +186,28 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     };
   }
 
-  // -- dialect hooks -------------------------------------------------------------------------------
-
-  protected mapError(error: unknown, operation: string): unknown {
-    return mapPostgresError(error, operation);
+  /**
+   * What the `subscribeOutbox` connections have seen, summed: reconnects, failed heartbeats, the latest
+   * notification (Unix ms or `null`) and how many are listening now. For worker logs and dashboards.
+   */
+  listenerHealth(): { subscriptions: number } & ListenerHealth {
+    const all = [...this.#listeners].map((l) => l.health);
+    return {
+      subscriptions: all.length,
+      reconnects: all.reduce((n, h) => n + h.reconnects, 0),
+      heartbeatFailures: all.reduce((n, h) => n + h.heartbeatFailures, 0),
+      lastNotificationAt: all.reduce<number | null>(
+        (t, h) =>
+          h.lastNotificationAt !== null && (t === null || h.lastNotificationAt > t)
+            ? h.lastNotificationAt
+            : t,
+        null,
+      ),
+      listening: all.some((h) => h.listening),
+    };
   }
+
+  // -- dialect hooks -------------------------------------------------------------------------------
 
   /** The pool (no connection yet). */
   protected open(): PostgresKysely {

@@ -1,17 +1,18 @@
 /**
  * LISTEN/NOTIFY: `subscribeOutbox` wakes listeners when another store instance commits an enqueue, survives a
- * dropped connection, and lets an idle drain worker with a 60 s poll interval deliver a change in well under
+ * dropped connection and a silently dead one (heartbeat), and lets an idle drain worker with a 60 s poll interval deliver a change in well under
  * a second.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDualWrite, type DualWrite, HashingEmbedder, TimeoutError } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
-import { adminQuery, testSchema } from './helpers.js';
+import { adminQuery, DATABASE_URL, testSchema } from './helpers.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -52,6 +53,36 @@ async function listenerBackends(applicationName: string): Promise<number[]> {
     [applicationName],
   );
   return rows.map((r) => r.pid);
+}
+
+/** A TCP proxy to `target` whose `freeze()` stops the bytes of every connection open now, without closing it. */
+async function freezingProxy(target: URL): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => open.delete(socket));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze() {
+      for (const socket of open) {
+        socket.unpipe();
+        socket.pause();
+        socket.removeAllListeners('data');
+      }
+    },
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
@@ -121,6 +152,46 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       'close() closed the LISTEN connection',
       async () => (await listenerBackends(applicationName)).length === 0,
     );
+  });
+
+  it('notices a LISTEN connection that died silently (heartbeat), reconnects and calls the listener once', async () => {
+    // A TCP proxy to the server that can freeze its open connections: bytes stop flowing both ways but no
+    // FIN or RST is sent, like a server restart behind a NAT or a dropped network path. New connections pass.
+    const proxy = await freezingProxy(new URL(DATABASE_URL));
+    try {
+      const url = new URL(DATABASE_URL);
+      url.port = String(proxy.port);
+      url.hostname = '127.0.0.1';
+      const listening = store({ connectionString: url.toString(), listenHeartbeatMs: 300 });
+      const writer = store();
+      await listening.init();
+      let calls = 0;
+      await listening.subscribeOutbox(() => calls++);
+      await enqueue(writer, 'before');
+      await until('a notification through the proxy', () => calls >= 1);
+      proxy.freeze();
+      const frozenAt = Date.now();
+      const before = calls;
+      await enqueue(writer, 'while-frozen'); // its NOTIFY is lost on the frozen connection
+      await until(
+        'the heartbeat to notice and the reconnect to call the listener',
+        () => calls > before,
+        5_000,
+      );
+      const noticedMs = Date.now() - frozenAt;
+      expect(listening.listenerHealth()).toMatchObject({
+        subscriptions: 1,
+        reconnects: 1,
+        heartbeatFailures: 1,
+      });
+      const after = calls;
+      await enqueue(writer, 'after-reconnect');
+      await until('a notification on the new connection', () => calls > after);
+      expect(listening.listenerHealth().listening).toBe(true);
+      console.info(`[notify] a silently dead LISTEN connection was replaced ${noticedMs} ms after it froze`);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('wakes an idle drain worker (poll interval 60 s) within the timeout; without NOTIFY it stays asleep', async () => {

@@ -24,6 +24,7 @@ export {
   type SqlDialectTraits,
   SqlQueries,
   type SqlTables,
+  sqlTables,
 } from './sql-queries.js';
 export { SQL_MAX_PAGE, SqlRelationalStore, TRY_LOCK_WINDOW_MS } from './sql-relational-store.js';
 export {

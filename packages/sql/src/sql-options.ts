@@ -67,6 +67,27 @@ export class OptionChecks {
     return value;
   }
 
+  /**
+   * The connection options of a server dialect: `connectionString` (a non-empty string) and/or `pool` (the
+   * driver's pool options object), at least one of them.
+   * @throws {ValidationError} otherwise.
+   */
+  server<P extends object>(options: {
+    connectionString?: string;
+    pool?: P;
+  }): {
+    connectionString: string | undefined;
+    pool: P | undefined;
+  } {
+    const connectionString = this.optionalString('connectionString', options.connectionString);
+    const { pool } = options;
+    if (pool !== undefined && (pool === null || typeof pool !== 'object'))
+      throw this.missing('pool', "must be the driver's pool options object");
+    if (connectionString === undefined && pool === undefined)
+      throw this.missing('connectionString', 'is required unless options.pool is given');
+    return { connectionString, pool };
+  }
+
   /** A required option is missing. */
   missing(field: string, what: string): ValidationError {
     return new ValidationError(`options.${field}`, what, { component: this.component });

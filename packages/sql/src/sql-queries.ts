@@ -35,6 +35,7 @@ import {
   toOutboxEntry,
   toStoredRecord,
 } from './sql-rows.js';
+import type { SqlTableNames } from './sql-table-names.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed with raw SQL
 export type SqlDb = Kysely<any>;
@@ -46,6 +47,23 @@ export interface SqlTables {
   intents: RawBuilder<unknown>;
   cache: RawBuilder<unknown>;
   meta: RawBuilder<unknown>;
+}
+
+/**
+ * The {@link SqlTables} of `names`, each addressed by `ref` (`sql.table` for a plain name, or a
+ * schema-qualified `sql.id(schema, name)`).
+ */
+export function sqlTables(
+  names: SqlTableNames,
+  ref: (name: string) => RawBuilder<unknown> = (name) => sql.table(name),
+): SqlTables {
+  return {
+    records: ref(names.records),
+    outbox: ref(names.outbox),
+    intents: ref(names.intents),
+    cache: ref(names.embeddingCache),
+    meta: ref(names.meta),
+  };
 }
 
 /** What a dialect tells the shared SQL. */

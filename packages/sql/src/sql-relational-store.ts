@@ -22,6 +22,7 @@ import {
   validateMetaKey,
 } from '@dualwrite/core';
 import type { ControlledTransaction, IsolationLevel } from 'kysely';
+import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { SqlTx, type SqlTxHooks } from './sql-tx.js';
@@ -86,8 +87,13 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  /** Maps a driver error to core's typed errors (returns it; never throws). */
-  protected abstract mapError(error: unknown, operation: string): unknown;
+  /** How the dialect's driver reports failures (transient, unavailable). */
+  protected abstract readonly errors: DriverErrorTable;
+
+  /** Maps a driver error to core's typed errors by {@link errors} (returns it; never throws). */
+  protected mapError(error: unknown, operation: string): unknown {
+    return mapDriverError(error, operation, this.errors);
+  }
 
   /** Opens the connection or pool (called once, by the first call that needs it). */
   protected abstract open(): Db;

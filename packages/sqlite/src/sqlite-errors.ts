@@ -40,7 +40,8 @@ export function sqlitePrimaryCode(error: unknown): string | undefined {
   return second === -1 ? code : code.slice(0, second);
 }
 
-const SQLITE_ERRORS: DriverErrorTable = {
+/** This driver's codes for `mapDriverError`. @internal */
+export const SQLITE_ERRORS: DriverErrorTable = {
   component: SQLITE_COMPONENT,
   codeOf: sqlitePrimaryCode,
   transient: TRANSIENT_SQLITE_CODES,

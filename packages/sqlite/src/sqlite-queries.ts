@@ -4,7 +4,7 @@
  * always bound; identifiers come only from the validated table prefix.
  * @internal
  */
-import { SqlQueries } from '@dualwrite/sql';
+import { SqlQueries, sqlTables } from '@dualwrite/sql';
 import { sql } from 'kysely';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
@@ -14,13 +14,7 @@ export class SqliteQueries extends SqlQueries {
 
   constructor(names: SqliteTableNames) {
     super(
-      {
-        records: sql.table(names.records),
-        outbox: sql.table(names.outbox),
-        intents: sql.table(names.intents),
-        cache: sql.table(names.embeddingCache),
-        meta: sql.table(names.meta),
-      },
+      sqlTables(names),
       // better-sqlite3 cannot bind booleans; BEGIN IMMEDIATE already excludes every other writer.
       { bool: (value) => (value ? 1 : 0), lockRowsForUpdate: false },
     );

@@ -17,7 +17,7 @@ import {
 } from '@dualwrite/sql';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { mapSqliteError, SQLITE_COMPONENT } from './sqlite-errors.js';
+import { mapSqliteError, SQLITE_COMPONENT, SQLITE_ERRORS } from './sqlite-errors.js';
 import { SqliteHotStatements } from './sqlite-hot-statements.js';
 import { migrateSqliteSchema } from './sqlite-migrations.js';
 import { SqliteQueries } from './sqlite-queries.js';
@@ -133,6 +133,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
 
   readonly #options: ResolvedSqliteRelationalStoreOptions;
   protected readonly q: SqliteQueries;
+  protected readonly errors = SQLITE_ERRORS;
   /** The raw connection under the Kysely instance, for BEGIN/COMMIT and the write path's statements. */
   #raw: Database.Database | undefined;
   #hot: SqliteHotStatements | undefined;
@@ -159,10 +160,6 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
    */
   async init(): Promise<void> {
     await this.transact('init', (conn) => migrateSqliteSchema(conn, this.tableNames));
-  }
-
-  protected mapError(error: unknown, operation: string): unknown {
-    return mapSqliteError(error, operation);
   }
 
   protected override newTx(conn: SqliteKysely): SqlTx {

@@ -1,9 +1,8 @@
 import { openRelational } from '@dualwrite/config';
-import { encodeEmbedding } from '@dualwrite/core';
 import { type Connection, createConnection } from 'mysql2/promise';
 import { maskPassword } from './database-url.js';
 import { schemaFor } from './postgres-backend.js';
-import type { RawRow, RawTable, RelationalBackend } from './relational-backends.js';
+import { type RawRow, type RawTable, type RelationalBackend, rawRowValues } from './relational-backends.js';
 
 /** Table prefix of the stores the benchmark creates (the store's default). */
 const TABLE_PREFIX = 'dw_';
@@ -100,22 +99,12 @@ class RawMysqlTable implements RawTable {
   }
 
   async insert(row: RawRow): Promise<void> {
-    const now = Date.now();
-    const bytes = encodeEmbedding(row.embedding);
     await this.connection.query(
       `INSERT INTO records (id, text, embedding, metadata, version, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)
        ON DUPLICATE KEY UPDATE text = VALUES(text), embedding = VALUES(embedding),
        metadata = VALUES(metadata), version = VALUES(version), updated_at = VALUES(updated_at)`,
-      [
-        row.id,
-        row.text,
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        JSON.stringify(row.metadata),
-        row.version,
-        now,
-        now,
-      ],
+      rawRowValues(row, Date.now()),
     );
   }
 

@@ -1,8 +1,7 @@
 import { openRelational } from '@dualwrite/config';
-import { encodeEmbedding } from '@dualwrite/core';
 import pg from 'pg';
 import { maskPassword } from './database-url.js';
-import type { RawRow, RawTable, RelationalBackend } from './relational-backends.js';
+import { type RawRow, type RawTable, type RelationalBackend, rawRowValues } from './relational-backends.js';
 
 /** Table prefix of the stores the benchmark creates (the store's default). */
 const TABLE_PREFIX = 'dw_';
@@ -124,22 +123,12 @@ class RawPostgresTable implements RawTable {
   }
 
   async insert(row: RawRow): Promise<void> {
-    const now = Date.now();
-    const bytes = encodeEmbedding(row.embedding);
     await this.client.query(
       `INSERT INTO ${this.table} AS r (id, text, embedding, metadata, version, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET text = excluded.text, embedding = excluded.embedding,
        metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at`,
-      [
-        row.id,
-        row.text,
-        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        JSON.stringify(row.metadata),
-        row.version,
-        now,
-        now,
-      ],
+      rawRowValues(row, Date.now()),
     );
   }
 

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openRelational } from '@dualwrite/config';
-import type { Metadata, RelationalStore } from '@dualwrite/core';
+import { encodeEmbedding, type Metadata, type RelationalStore } from '@dualwrite/core';
 import { RawSqliteTable } from './raw-sqlite-table.js';
 
 /** Where a run's relational data lives (what a drain worker process needs to reach it). */
@@ -25,6 +25,16 @@ export interface RawRow {
   embedding: readonly number[];
   metadata: Metadata;
   version: number;
+}
+
+/**
+ * The bound values of a raw upsert of `row`, in the order `(id, text, embedding, metadata, version,
+ * created_at, updated_at)`: the embedding as float32 bytes, the metadata as JSON text, both times `now`.
+ */
+export function rawRowValues(row: RawRow, now: number): unknown[] {
+  const bytes = encodeEmbedding(row.embedding);
+  const blob = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return [row.id, row.text, blob, JSON.stringify(row.metadata), row.version, now, now];
 }
 
 /**

@@ -69,6 +69,7 @@ export function packageVersions(): Record<string, string> {
     '@dualwrite/lancedb': ['@lancedb/lancedb', 'apache-arrow'],
     '@dualwrite/chroma': ['chromadb'],
     '@dualwrite/postgres': ['kysely', 'pg'],
+    '@dualwrite/mysql': ['kysely', 'mysql2'],
     '@dualwrite/worker': ['pino'],
   };
   for (const [pkg, deps] of Object.entries(dependents)) {
