@@ -111,3 +111,10 @@ export {
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
+export {
+  type ChangePlan,
+  planOne,
+  planWrites,
+  type WritePlan,
+  writeChangesWithOutbox,
+} from './write/plan-change.js';

@@ -242,12 +242,21 @@ export abstract class SqlQueries {
   }
 
   writeRecordQuery(values: readonly unknown[]): RawBuilder<unknown> {
+    return this.recordUpsert(sql`VALUES (${sql.join(values)})`);
+  }
+
+  /**
+   * The record upsert of {@link writeRecord} over `source`: a `VALUES` list, or a `SELECT` of the columns
+   * `(id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)`
+   * touching each id once.
+   */
+  recordUpsert(source: RawBuilder<unknown>): RawBuilder<unknown> {
     const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
     const { bool } = this.traits;
     return sql`
       ${this.insertInto(this.tables.records)}
         (id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)
-      VALUES (${sql.join(values)})
+      ${source}
       ${this.onConflict('id')}
         synced_version = CASE
           WHEN ${ins('synced_version')} IS NULL THEN ${old('synced_version')}
@@ -318,13 +327,24 @@ export abstract class SqlQueries {
 
   /** The statement of {@link enqueue} over `[recordId, version, op, now, now]`. */
   enqueueQuery(values: readonly unknown[]): RawBuilder<unknown> {
-    const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
     const [recordId, version, op, next, enqueued] = values;
+    return this.outboxUpsert(
+      sql`VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)`,
+    );
+  }
+
+  /**
+   * The coalescing enqueue of {@link enqueue} over `source`: a `VALUES` list, or a `SELECT` of the columns
+   * `(record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error, lease_owner,
+   * lease_token, lease_until, lease_version)` touching each id once.
+   */
+  outboxUpsert(source: RawBuilder<unknown>): RawBuilder<unknown> {
+    const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
     return sql`
       ${this.insertInto(this.tables.outbox)}
         (record_id, version, op, state, attempts, next_attempt_at, enqueued_at, last_error,
          lease_owner, lease_token, lease_until, lease_version)
-      VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)
+      ${source}
       ${this.onConflict('record_id')}
         enqueued_at = CASE WHEN ${old('state')} = 'pending' THEN ${old('enqueued_at')} ELSE ${ins('enqueued_at')} END,
         version = ${ins('version')}, op = ${ins('op')}, attempts = 0, state = 'pending',

@@ -10,6 +10,7 @@ import type {
   OutboxStats,
   TwoPhaseIntent,
 } from './outbox.js';
+import type { Change, WriteResult } from './write-strategy.js';
 
 /** The full state of a record write, as {@link RelationalTx.writeRecord} persists it. */
 export interface RecordWrite {
@@ -207,6 +208,15 @@ export interface RelationalStore<Native = unknown> extends Partial<IntentLogStor
 
   /** Stores `value` under `key` (insert or replace); `null` removes the key. Keys are at most 200 characters. */
   setMeta(key: string, value: string | null): Promise<void>;
+
+  /**
+   * Optional fast path of the transactional-outbox write: applies `changes` exactly as
+   * `writeChangesWithOutbox` does inside `transaction` (ids in sorted order under their locks, each id's
+   * changes in order, no-ops detected, one version drawn per written row, the record rows and their coalesced
+   * outbox entries committed together) and returns the same results, in fewer round trips. Plan with core's
+   * `planWrites` so the rules stay the ones of `planOne`. The async strategies use it when present.
+   */
+  writeChanges?(changes: readonly Change[], now: number): Promise<WriteResult[]>;
 
   /**
    * Optional: calls `listener` soon after any process enqueues an outbox entry (e.g. PostgreSQL

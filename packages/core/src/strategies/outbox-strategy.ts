@@ -28,7 +28,10 @@ export abstract class OutboxStrategy implements WriteStrategy {
 
   async write(changes: readonly Change[]): Promise<WriteResult[]> {
     const now = this.ctx.clock.now();
-    const results = await this.ctx.relational.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+    const { relational } = this.ctx;
+    const results = relational.writeChanges
+      ? await relational.writeChanges(changes, now)
+      : await relational.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
     this.drainer.wake(results.filter((r) => r.changed).length);
     return results;
   }

@@ -28,6 +28,7 @@ import { outboxClaimChecks } from './relational-suite/outbox-claim.js';
 import { outboxFailuresChecks } from './relational-suite/outbox-failures.js';
 import { outboxGaugesChecks } from './relational-suite/outbox-gauges.js';
 import { recordsChecks } from './relational-suite/records.js';
+import { writeChangesChecks } from './relational-suite/write-changes.js';
 
 export {
   compareCodePoints,
@@ -54,6 +55,7 @@ export const relationalStoreChecks = {
   ...cacheAndRepairsChecks,
   ...integrityChecks,
   ...modelChecks,
+  ...writeChangesChecks,
 };
 
 /** Adapter quirks and knobs for {@link relationalStoreSuite}. */

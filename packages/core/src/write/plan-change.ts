@@ -15,35 +15,38 @@ export interface PlannedChange {
   op: OutboxOp;
 }
 
+/** A change resolved against the record's current row, before its version is drawn. */
+export interface ChangePlan {
+  id: string;
+  /** The record before the change (tombstones included). */
+  previous: StoredRecord | undefined;
+  /** The row to write (its version still to be drawn), or `null` when the change is a no-op. */
+  next: Omit<RecordWrite, 'version'> | null;
+  op: OutboxOp;
+}
+
 /**
- * Resolves `change` against the current row: assigns the next version, or decides it is a no-op
- * (a put whose text, metadata and embedding equal the live record's, or a delete of an absent id).
- * A put without an embedding reuses the stored one when the text is unchanged, so the embedder is not
- * called again; otherwise the embedding stays `null` for the embedder to fill.
+ * Resolves `change` against `previous` (the current row, tombstones included): the row to write, or a no-op
+ * (a put whose text, metadata and embedding equal the live record's, or a delete of an absent id). A put
+ * without an embedding reuses the stored one when the text is unchanged, so the embedder is not called
+ * again; otherwise the embedding stays `null` for the embedder to fill. Pure: the caller draws the version.
  */
-export async function planChange(tx: RelationalTx, change: Change, now: number): Promise<PlannedChange> {
+export function planOne(change: Change, previous: StoredRecord | undefined, now: number): ChangePlan {
   const id = change.op === 'put' ? change.record.id : change.id;
-  const previous = await tx.getRecord(id);
   const live = previous && !previous.deleted ? previous : undefined;
   if (change.op === 'delete') {
     if (!live) return { id, previous, next: null, op: 'delete' };
-    const version = await tx.nextVersion();
-    return {
+    const next = {
       id,
-      previous,
-      op: 'delete',
-      next: {
-        id,
-        text: '',
-        embedding: null,
-        metadata: {},
-        version,
-        deleted: true,
-        contentHash: '',
-        syncedVersion: live.syncedVersion,
-        now,
-      },
+      text: '',
+      embedding: null,
+      metadata: {},
+      deleted: true,
+      contentHash: '',
+      syncedVersion: live.syncedVersion,
+      now,
     };
+    return { id, previous, op: 'delete', next };
   }
   const { text, metadata } = change.record;
   const embedding =
@@ -57,25 +60,96 @@ export async function planChange(tx: RelationalTx, change: Change, now: number):
     live.text === text &&
     metadataEqual(live.metadata, metadata) &&
     embeddingEqual(live.embedding, embedding)
-  ) {
+  )
     return { id, previous, next: null, op: 'upsert' };
-  }
-  const version = await tx.nextVersion();
-  return {
+  const next = {
     id,
-    previous,
-    op: 'upsert',
-    next: {
-      id,
-      text,
-      embedding,
-      metadata,
-      version,
-      deleted: false,
-      contentHash: contentHash(text, metadata, embedding),
-      syncedVersion: live?.syncedVersion ?? previous?.syncedVersion ?? null,
-      now,
-    },
+    text,
+    embedding,
+    metadata,
+    deleted: false,
+    contentHash: contentHash(text, metadata, embedding),
+    syncedVersion: live?.syncedVersion ?? previous?.syncedVersion ?? null,
+    now,
+  };
+  return { id, previous, op: 'upsert', next };
+}
+
+/** {@link planOne} inside a transaction: reads the row (taking the id's lock), then draws the version. */
+export async function planChange(tx: RelationalTx, change: Change, now: number): Promise<PlannedChange> {
+  const plan = planOne(change, await tx.getRecord(change.op === 'put' ? change.record.id : change.id), now);
+  if (plan.next === null) return { ...plan, next: null };
+  return { ...plan, next: { ...plan.next, version: await tx.nextVersion() } };
+}
+
+/** The rows a batch of changes writes, and how their versions map back to the caller's results. */
+export interface WritePlan {
+  /** Ids the batch touches, sorted (the order their locks are taken and their rows planned). */
+  ids: string[];
+  /**
+   * Rows to write, in the order their versions must be drawn (increasing) and written. An id changed more
+   * than once has several rows; writing only its last is not the same (a tombstone coming back to life in
+   * between resets `createdAt`).
+   */
+  rows: { next: Omit<RecordWrite, 'version'>; op: OutboxOp }[];
+  /** The results in input order, given the versions drawn for {@link rows} (same order). */
+  results(versions: readonly number[]): WriteResult[];
+}
+
+/**
+ * Plans `changes` exactly as {@link writeChangesWithOutbox} applies them — ids in sorted order, each id's
+ * changes in input order, a later change planned against the earlier one's row — against `current`, the rows
+ * of {@link WritePlan.ids} read under their locks (missing ids absent). For a store that writes the whole
+ * batch in a few statements (`RelationalStore.writeChanges`).
+ */
+export function planWrites(
+  changes: readonly Change[],
+  current: ReadonlyMap<string, StoredRecord>,
+  now: number,
+): WritePlan {
+  const order = changes
+    .map((_, i) => i)
+    .sort((a, b) => compareIds(idOf(changes[a]!), idOf(changes[b]!)) || a - b);
+  const state = new Map<string, { record: StoredRecord | undefined; row: number | undefined }>();
+  const rows: WritePlan['rows'] = [];
+  const outcome = new Array<{ id: string; row: number | undefined; live: number | undefined | 'none' }>(
+    changes.length,
+  );
+  for (const i of order) {
+    const id = idOf(changes[i]!);
+    const known = state.get(id) ?? { record: current.get(id), row: undefined };
+    const plan = planOne(changes[i]!, known.record, now);
+    if (plan.next === null) {
+      const live = known.record && !known.record.deleted;
+      outcome[i] = { id, row: live ? known.row : undefined, live: live ? known.record!.version : 'none' };
+      state.set(id, known);
+      continue;
+    }
+    const row = rows.push({ next: plan.next, op: plan.op }) - 1;
+    // The row as it will be stored (the version is a placeholder until drawn; `row` tracks it).
+    const record: StoredRecord = {
+      ...plan.next,
+      embedding: plan.next.embedding === null ? null : [...plan.next.embedding],
+      version: -1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    state.set(id, { record, row });
+    outcome[i] = { id, row, live: undefined };
+  }
+  return {
+    ids: [...new Set(order.map((i) => idOf(changes[i]!)))],
+    rows,
+    results: (versions) =>
+      outcome.map(({ id, row, live }) =>
+        live === undefined
+          ? { id, version: versions[row!]!, changed: true }
+          : {
+              id,
+              version: live === 'none' ? null : row !== undefined ? versions[row]! : live,
+              changed: false,
+            },
+      ),
   };
 }
 

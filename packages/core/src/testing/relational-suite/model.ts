@@ -18,7 +18,7 @@ const SEEDS = [20261201, 7, 4242];
 const STEPS = 200;
 
 /** mulberry32: a tiny seeded PRNG. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let a = seed >>> 0;
   const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,0 +1,56 @@
+import { expect } from 'vitest';
+import type { RelationalStore } from '../../contracts/relational-store.js';
+import type { Change } from '../../contracts/write-strategy.js';
+import type { Metadata } from '../../record/types.js';
+import { writeChangesWithOutbox } from '../../write/plan-change.js';
+import { type RelationalStoreCheck, type RelationalStoreFactory, T0, uid, withStore } from './helpers.js';
+import { rng } from './model.js';
+
+/** The records and outbox entries of `ids`, for comparing two stores. */
+async function state(store: RelationalStore, ids: readonly string[]) {
+  const records = await store.getRecords(ids, { includeDeleted: true });
+  const entries = await Promise.all(ids.map((id) => store.getOutboxEntry(id)));
+  return ids.map((id, i) => ({ id, record: records.get(id), entry: entries[i] }));
+}
+
+/** RelationalStore contract checks: the optional one-batch write path. */
+export const writeChangesChecks = {
+  'writeChanges (where present) writes a batch exactly like the transaction path': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, (fast) =>
+      withStore(factory, async (reference) => {
+        if (!fast.writeChanges) return;
+        const random = rng(20261201);
+        const ids = ['a', 'b', 'c', 'd', 'e'].map((label) => uid(label));
+        for (let batch = 0; batch < 40; batch++) {
+          const changes = Array.from({ length: random.int(1, 6) }, (): Change => {
+            const id = ids[random.int(0, ids.length - 1)]!;
+            if (random.next() < 0.25) return { op: 'delete', id };
+            const metadata: Metadata = random.next() < 0.5 ? {} : { k: random.next() < 0.5 ? 'x' : 'y' };
+            const text = ['one', 'two', 'three'][random.int(0, 2)]!;
+            const embedding = random.next() < 0.5 ? undefined : [random.next() < 0.5 ? 0.5 : 0.25, 1];
+            return { op: 'put', record: { id, text, metadata, embedding } };
+          });
+          const now = T0 + batch;
+          const expected = await reference.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+          const got = await fast.writeChanges(changes, now);
+          // Versions come from each store's own sequence; compare them relative to the batch.
+          const shape = (rs: typeof got) =>
+            rs.map((r) => ({ ...r, version: r.version === null ? null : 'v' }));
+          expect(shape(got), `batch ${batch}: ${JSON.stringify(changes)}`).toEqual(shape(expected));
+          const strip = (s: Awaited<ReturnType<typeof state>>) =>
+            s.map(({ id, record, entry }) => ({
+              id,
+              record: record && {
+                ...record,
+                version: 0,
+                syncedVersion: record.syncedVersion === null ? null : 0,
+              },
+              entry: entry && { ...entry, version: 0 },
+            }));
+          expect(strip(await state(fast, ids)), `batch ${batch}`).toEqual(strip(await state(reference, ids)));
+        }
+      }),
+    ),
+} satisfies Record<string, RelationalStoreCheck>;
