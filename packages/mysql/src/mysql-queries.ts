@@ -115,6 +115,48 @@ export class MysqlQueries extends SqlQueries {
     }
   }
 
+  // -- one-batch writes (see `writeChangesInTwoRoundTrips`) --------------------------------------------
+
+  /** The statements of a batch write's first message: BEGIN, the ids' slot locks, their rows (locking reads). */
+  batchRead(ids: readonly string[]): RawBuilder<unknown>[] {
+    return [
+      sql`BEGIN`,
+      sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(this.#slotsOf(ids))})
+        ORDER BY slot FOR UPDATE`,
+      sql`SELECT * FROM ${this.byKey(this.tables.records)} WHERE id IN (${sql.join(ids)}) FOR UPDATE`,
+    ];
+  }
+
+  /**
+   * The statements of a batch write's second message: a version per row (one `AUTO_INCREMENT` insert each,
+   * kept in a session variable: a multi-row insert's values need not be consecutive), the record and outbox
+   * upserts with those versions, the versions, COMMIT.
+   */
+  batchWrite(rows: readonly { values: unknown[]; op: string }[], now: number): RawBuilder<unknown>[] {
+    const version = (i: number) => sql.raw(`@dw_v${i}`);
+    return [
+      ...rows.flatMap((_, i) => [
+        sql`INSERT INTO ${this.#sequence} () VALUES ()`,
+        sql`SET ${version(i)} = LAST_INSERT_ID()`,
+      ]),
+      sql`DELETE FROM ${this.#sequence} WHERE ${version(rows.length - 1)} % ${SEQUENCE_PRUNE_EVERY} = 0
+        AND id < ${version(rows.length - 1)} - ${SEQUENCE_PRUNE_EVERY}`,
+      this.recordUpsert(
+        sql`VALUES ${sql.join(rows.map(({ values }, i) => sql`(${sql.join([...values.slice(0, 4), version(i), ...values.slice(5)])})`))}`,
+      ),
+      this.outboxUpsert(
+        sql`VALUES ${sql.join(
+          rows.map(
+            ({ values, op }, i) =>
+              sql`(${values[0]}, ${version(i)}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)`,
+          ),
+        )}`,
+      ),
+      sql`SELECT ${sql.join(rows.map((_, i) => sql`${version(i)} AS ${sql.ref(`v${i}`)}`))}`,
+      sql`COMMIT`,
+    ];
+  }
+
   // -- versions ------------------------------------------------------------------------------------
 
   /**

@@ -1,0 +1,82 @@
+import { type Change, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
+import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
+import type { RawBuilder } from 'kysely';
+import type { Pool, RowDataPacket } from 'mysql2';
+import { mapMysqlError } from './mysql-errors.js';
+import type { MysqlQueries } from './mysql-queries.js';
+import type { MysqlKysely } from './mysql-relational-store-options.js';
+
+/** What {@link writeChangesInTwoRoundTrips} needs of its store. */
+export interface MysqlBatchWriteContext {
+  /** The store's pool (opened with `multipleStatements`). */
+  pool: Pool;
+  /** The store's Kysely instance (compiles the statements). */
+  kysely: MysqlKysely;
+  q: MysqlQueries;
+}
+
+/** `statements` compiled and joined into one multi-statement message. */
+function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]) {
+  const compiled = statements.map((s) => s.compile(kysely));
+  return { sql: compiled.map((c) => c.sql).join(';\n'), values: compiled.flatMap((c) => [...c.parameters]) };
+}
+
+/**
+ * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips whatever the batch size (the
+ * transaction path takes six for one put), each a multi-statement message:
+ *
+ * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order) and their rows — InnoDB locking
+ *    reads, so they are the latest committed ones;
+ * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
+ *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
+ *
+ * Each id at most once in `changes` (the caller sends other batches the transaction path). On an error the
+ * transaction is rolled back; a connection whose ROLLBACK failed is destroyed, not returned to the pool.
+ */
+export async function writeChangesInTwoRoundTrips(
+  context: MysqlBatchWriteContext,
+  changes: readonly Change[],
+  now: number,
+): Promise<WriteResult[]> {
+  const { pool, kysely, q } = context;
+  const connection = await pool
+    .promise()
+    .getConnection()
+    .catch((error: unknown) => {
+      throw mapMysqlError(error, 'writeChanges: connect');
+    });
+  let broken = false;
+  try {
+    const ids = [...new Set(changes.map((c) => (c.op === 'put' ? c.record.id : c.id)))].sort((a, b) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    const read = message(kysely, q.batchRead(ids));
+    const [readResults] = await connection.query<RowDataPacket[][]>(read.sql, read.values);
+    const current = new Map<string, StoredRecord>(
+      (readResults[2] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)]),
+    );
+    const plan = planWrites(changes, current, now);
+    if (plan.rows.length === 0) {
+      await connection.query('COMMIT');
+      return plan.results([]);
+    }
+    const write = message(
+      kysely,
+      q.batchWrite(
+        plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op })),
+        now,
+      ),
+    );
+    const [writeResults] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
+    const versionsRow = writeResults[writeResults.length - 2]![0] as Record<string, SqlInt>;
+    return plan.results(plan.rows.map((_, i) => int(versionsRow[`v${i}`]!)));
+  } catch (error) {
+    await connection.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw mapMysqlError(error, 'writeChanges');
+  } finally {
+    if (broken) connection.destroy();
+    else connection.release();
+  }
+}
