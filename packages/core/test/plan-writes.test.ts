@@ -7,17 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { type Change, planWrites, type RelationalStore, type StoredRecord } from '../src/index.js';
 import { MemoryRelationalStore } from '../src/testing/index.js';
+import { rng } from '../src/testing/relational-suite/model.js';
 import { writeChangesWithOutbox } from '../src/write/plan-change.js';
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Applies a batch as a batch-writing store would: read under lock, plan, draw the versions, write the rows. */
 async function writeAsBatch(store: RelationalStore, changes: readonly Change[], now: number) {
@@ -48,7 +39,7 @@ async function snapshot(store: RelationalStore, ids: readonly string[]) {
 describe('planWrites', () => {
   for (const seed of [1, 2, 3, 4, 5]) {
     it(`plans like the transaction path (seed ${seed}, 60 batches)`, async () => {
-      const next = random(seed);
+      const { next } = rng(seed);
       const [viaTx, viaPlan] = [new MemoryRelationalStore(), new MemoryRelationalStore()];
       const ids = ['a', 'b', 'c', 'd', 'e'];
       const texts = ['one', 'two', 'three'];

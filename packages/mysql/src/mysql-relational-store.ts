@@ -1,4 +1,4 @@
-import { type Change, type WriteResult, writeChangesWithOutbox } from '@dualwrite/core';
+import type { Change, WriteResult } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
@@ -131,13 +131,10 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * and results as the transaction path, which takes six for one put (and which a batch that changes one id
    * twice still takes).
    */
-  async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    const kysely = this.use('writeChanges');
-    if (changes.length === 0) return [];
-    const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
-    if (new Set(ids).size !== ids.length)
-      return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    return writeChangesInTwoRoundTrips({ pool: this.#pool!, kysely, q: this.q }, changes, now);
+  writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    return this.writeBatch(changes, now, (kysely) =>
+      writeChangesInTwoRoundTrips({ pool: this.#pool!, kysely, q: this.q }, changes, now),
+    );
   }
 
   protected override tryLockRecords(conn: MysqlKysely, ids: readonly string[]): Promise<boolean> {

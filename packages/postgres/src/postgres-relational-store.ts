@@ -4,7 +4,6 @@ import {
   ClosedError,
   type OutboxLease,
   type WriteResult,
-  writeChangesWithOutbox,
 } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -169,17 +168,14 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * one id twice still takes).
    * @throws {ValidationError} for text holding U+0000; the mapped driver errors otherwise.
    */
-  async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    const kysely = this.use('writeChanges');
-    if (changes.length === 0) return [];
-    const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
-    // An id changed twice in one batch (rare: "the last one wins") goes the transaction path, row by row.
-    if (new Set(ids).size !== ids.length)
-      return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    return writeChangesInThreeRoundTrips(
-      { pool: this.#pool!, kysely, q: this.q, tables: this.tableNames, notify: this.#options.notify },
-      changes,
-      now,
+  writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    const { notify } = this.#options;
+    return this.writeBatch(changes, now, (kysely) =>
+      writeChangesInThreeRoundTrips(
+        { pool: this.#pool!, kysely, q: this.q, tables: this.tableNames, notify },
+        changes,
+        now,
+      ),
     );
   }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type AckOutcome,
   ackDelivery,
+  type Change,
   type ClaimOptions,
   ClosedError,
   enqueueRepair,
@@ -20,6 +21,8 @@ import {
   type TwoPhaseIntent,
   ValidationError,
   validateMetaKey,
+  type WriteResult,
+  writeChangesWithOutbox,
 } from '@dualwrite/core';
 import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
@@ -288,6 +291,25 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       },
       false,
     );
+  }
+
+  /**
+   * For a dialect's `writeChanges`: runs `batch` (its few-round-trip write of a batch, each id at most once)
+   * on the open store, or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
+   * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between).
+   * @throws {ClosedError} after {@link close}.
+   */
+  protected async writeBatch(
+    changes: readonly Change[],
+    now: number,
+    batch: (db: Db) => Promise<WriteResult[]>,
+  ): Promise<WriteResult[]> {
+    const db = this.use('writeChanges');
+    if (changes.length === 0) return [];
+    const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+    if (new Set(ids).size !== ids.length)
+      return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+    return batch(db);
   }
 
   /**
