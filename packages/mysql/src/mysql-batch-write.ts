@@ -1,5 +1,5 @@
 import { type Change, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
-import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
+import { chunks, int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
 import { mapMysqlError } from './mysql-errors.js';
@@ -15,6 +15,9 @@ export interface MysqlBatchWriteContext {
   q: MysqlQueries;
 }
 
+/** Rows per write message. */
+const WRITE_CHUNK = 500;
+
 /** `statements` compiled and joined into one multi-statement message. */
 function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]) {
   const compiled = statements.map((s) => s.compile(kysely));
@@ -22,8 +25,8 @@ function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]
 }
 
 /**
- * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips whatever the batch size (the
- * transaction path takes six for one put), each a multi-statement message:
+ * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips for up to 500 rows (one more per 500
+ * after that; the transaction path takes six for one put), each a multi-statement message:
  *
  * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order) and their rows — InnoDB locking
  *    reads, so they are the latest committed ones;
@@ -60,16 +63,17 @@ export async function writeChangesInTwoRoundTrips(
       await connection.query('COMMIT');
       return plan.results([]);
     }
-    const write = message(
-      kysely,
-      q.batchWrite(
-        plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op })),
-        now,
-      ),
-    );
-    const [writeResults] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
-    const versionsRow = writeResults[writeResults.length - 2]![0] as Record<string, SqlInt>;
-    return plan.results(plan.rows.map((_, i) => int(versionsRow[`v${i}`]!)));
+    // Chunks of WRITE_CHUNK rows per message keep a 10,000-record batch far below `max_allowed_packet`.
+    const rows = plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op }));
+    const versions: number[] = [];
+    for (const [c, chunk] of chunks(rows, WRITE_CHUNK).entries()) {
+      const last = (c + 1) * WRITE_CHUNK >= rows.length;
+      const write = message(kysely, q.batchWrite(chunk, now, last));
+      const [results] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
+      const drawn = results[results.length - (last ? 2 : 1)]![0] as Record<string, SqlInt>;
+      versions.push(...chunk.map((_, i) => int(drawn[`v${i}`]!)));
+    }
+    return plan.results(versions);
   } catch (error) {
     await connection.query('ROLLBACK').catch(() => {
       broken = true;

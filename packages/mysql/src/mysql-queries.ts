@@ -130,9 +130,13 @@ export class MysqlQueries extends SqlQueries {
   /**
    * The statements of a batch write's second message: a version per row (one `AUTO_INCREMENT` insert each,
    * kept in a session variable: a multi-row insert's values need not be consecutive), the record and outbox
-   * upserts with those versions, the versions, COMMIT.
+   * upserts with those versions, the versions, and COMMIT after the last chunk of a batch.
    */
-  batchWrite(rows: readonly { values: unknown[]; op: string }[], now: number): RawBuilder<unknown>[] {
+  batchWrite(
+    rows: readonly { values: unknown[]; op: string }[],
+    now: number,
+    commit: boolean,
+  ): RawBuilder<unknown>[] {
     const version = (i: number) => sql.raw(`@dw_v${i}`);
     return [
       ...rows.flatMap((_, i) => [
@@ -153,7 +157,7 @@ export class MysqlQueries extends SqlQueries {
         )}`,
       ),
       sql`SELECT ${sql.join(rows.map((_, i) => sql`${version(i)} AS ${sql.ref(`v${i}`)}`))}`,
-      sql`COMMIT`,
+      ...(commit ? [sql`COMMIT`] : []),
     ];
   }
 

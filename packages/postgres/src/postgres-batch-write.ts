@@ -35,8 +35,8 @@ const qualified = (schema: string, name: string) => `"${schema}"."${name}"`;
  *    transaction path's locks, in the same order), and the rows — a separate statement after the locks, so
  *    its READ COMMITTED snapshot sees every committed write of those ids;
  * 2. core's `planWrites` decides in memory (the rules of `planOne`), then one statement draws a version per
- *    written row (`nextval` in row order), upserts the rows into `records` and `outbox` (the shared upserts of
- *    `@dualwrite/sql`) and `pg_notify`s once;
+ *    written row (`nextval` in row order), upserts the rows — passed as one array per column — into `records`
+ *    and `outbox` (the shared upserts of `@dualwrite/sql`) and `pg_notify`s once;
  * 3. `COMMIT`.
  *
  * Each id at most once in `changes` (the caller sends other batches the transaction path). A connection
@@ -78,35 +78,40 @@ export async function writeChangesInThreeRoundTrips(
     const plan = planWrites(changes, current, now);
     const versions: number[] = [];
     if (plan.rows.length > 0) {
-      const values = plan.rows.map(({ next, op }, i) => {
-        const blob = next.embedding === null ? null : embeddingBytes(next.embedding);
-        return sql`(${i + 1}::int, ${next.id}::text, ${next.text}::text, ${blob}::bytea,
-          ${JSON.stringify(next.metadata)}::json, ${next.deleted}::boolean, ${next.contentHash}::text,
-          ${next.syncedVersion}::bigint, ${now}::bigint, ${op}::text)`;
-      });
+      // One array per column (unnest): the statement is the same for any batch size, and 10,000 rows stay
+      // far below PostgreSQL's 65,535 bound parameters.
+      const column = <T>(pick: (row: (typeof plan.rows)[number]) => T) => plan.rows.map(pick);
+      const embeddings = column(({ next }) =>
+        next.embedding === null ? null : embeddingBytes(next.embedding),
+      );
       const sequence = qualified(tables.schema, tables.versionSequence);
       const written = sql`
         WITH v AS MATERIALIZED (
           SELECT n, nextval(${sequence}::regclass) AS version
           FROM generate_series(1, ${plan.rows.length}::int) AS n ORDER BY n
         ),
-        w (n, id, text, embedding, metadata, deleted, content_hash, synced_version, now, op) AS (
-          VALUES ${sql.join(values)}
+        w (n, id, text, embedding, metadata, deleted, content_hash, synced_version, op) AS (
+          SELECT * FROM unnest(
+            ${plan.rows.map((_, i) => i + 1)}::int[], ${column(({ next }) => next.id)}::text[],
+            ${column(({ next }) => next.text)}::text[], ${embeddings}::bytea[],
+            ${column(({ next }) => JSON.stringify(next.metadata))}::json[], ${column(({ next }) => next.deleted)}::boolean[],
+            ${column(({ next }) => next.contentHash)}::text[], ${column(({ next }) => next.syncedVersion)}::bigint[],
+            ${column(({ op }) => op)}::text[])
         ),
         r AS (
           ${q.recordUpsert(sql`SELECT w.id, w.text, w.embedding, w.metadata, v.version, w.deleted,
-            w.content_hash, w.synced_version, w.now, w.now FROM w JOIN v USING (n)`)}
+            w.content_hash, w.synced_version, ${now}::bigint, ${now}::bigint FROM w JOIN v USING (n)`)}
           RETURNING 1
         ),
         o AS (
-          ${q.outboxUpsert(sql`SELECT w.id, v.version, w.op, 'pending', 0, w.now, w.now,
+          ${q.outboxUpsert(sql`SELECT w.id, v.version, w.op, 'pending', 0, ${now}::bigint, ${now}::bigint,
             NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::bigint FROM w JOIN v USING (n)`)}
           RETURNING 1
         )
         SELECT v.n, v.version FROM v
         ${context.notify ? sql`CROSS JOIN (SELECT pg_notify(${tables.notifyChannel}, '')) AS notified` : sql``}
         ORDER BY v.n`.compile(context.kysely);
-      // Named, so each connection parses and plans the statement once per batch shape (a put: always one).
+      // Named: its text is the same for any batch, so each connection parses and plans it once.
       const { rows } = await client.query<{ n: number; version: SqlInt }>({
         name: `dw_write_${createHash('sha256').update(written.sql).digest('hex').slice(0, 24)}`,
         text: written.sql,

@@ -53,4 +53,24 @@ export const writeChangesChecks = {
         }
       }),
     ),
+
+  'writeChanges (where present) takes a 10,000-change batch, the largest a facade accepts': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      if (!store.writeChanges) return;
+      const prefix = uid('big');
+      const changes = Array.from(
+        { length: 10_000 },
+        (_, i): Change => ({
+          op: 'put',
+          record: { id: `${prefix}-${i}`, text: `text ${i}`, metadata: { i }, embedding: [i, 1] },
+        }),
+      );
+      const results = await store.writeChanges(changes, T0);
+      expect(results.every((r) => r.changed)).toBe(true);
+      expect(new Set(results.map((r) => r.version)).size, 'a version each').toBe(10_000);
+      expect(await store.countRecords()).toBe(10_000);
+      expect((await store.outboxStats(T0)).depth).toBe(10_000);
+    }),
 } satisfies Record<string, RelationalStoreCheck>;
