@@ -28,8 +28,8 @@ function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]
  * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips for up to 500 rows (one more per 500
  * after that; the transaction path takes six for one put), each a multi-statement message:
  *
- * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order) and their rows — InnoDB locking
- *    reads, so they are the latest committed ones;
+ * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order), then their rows (a statement
+ *    that starts once the locks are granted, so under READ COMMITTED it sees every committed write of them);
  * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
  *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
  *

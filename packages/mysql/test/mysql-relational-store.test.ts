@@ -83,6 +83,35 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     ).toEqual(Array.from({ length: rounds }, (_, i) => i));
   });
 
+  it('two stores putting the same new ids at once (one batch per put) neither deadlock nor lose a write', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    const stores = [await store({}, database), await store({}, database)];
+    for (let round = 0; round < 5; round++) {
+      const ids = Array.from({ length: 12 }, (_, i) => `r${round}-${i}`);
+      const settled = await Promise.allSettled(
+        stores.flatMap((s, w) =>
+          ids.map((id) =>
+            s.writeChanges(
+              [{ op: 'put', record: { id, text: `${id} from ${w}`, metadata: {}, embedding: undefined } }],
+              1_000,
+            ),
+          ),
+        ),
+      );
+      // A locking read of absent ids once took a next-key lock and two such batches deadlocked.
+      expect(
+        settled
+          .filter((r) => r.status === 'rejected')
+          .map((r) => String((r as PromiseRejectedResult).reason)),
+      ).toEqual([]);
+      const rows = await stores[0]!.getRecords(ids);
+      expect(rows.size).toBe(12);
+      const versions = new Set([...rows.values()].map((r) => r.version));
+      expect(versions.size, 'each id at its own version').toBe(12);
+    }
+  });
+
   it('a lock wait past lockTimeoutMs is a TransientBackendError; the holder is unaffected', async () => {
     const database = await testDatabase();
     cleanups.push(() => database.drop());
