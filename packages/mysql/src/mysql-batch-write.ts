@@ -33,12 +33,13 @@ function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]
  * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
  *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
  *
- * Each id at most once in `changes` (the caller sends other batches the transaction path). On an error the
+ * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). On an error the
  * transaction is rolled back; a connection whose ROLLBACK failed is destroyed, not returned to the pool.
  */
 export async function writeChangesInTwoRoundTrips(
   context: MysqlBatchWriteContext,
   changes: readonly Change[],
+  ids: readonly string[],
   now: number,
 ): Promise<WriteResult[]> {
   const { pool, kysely, q } = context;
@@ -50,9 +51,6 @@ export async function writeChangesInTwoRoundTrips(
     });
   let broken = false;
   try {
-    const ids = [...new Set(changes.map((c) => (c.op === 'put' ? c.record.id : c.id)))].sort((a, b) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
     const read = message(kysely, q.batchRead(ids));
     const [readResults] = await connection.query<RowDataPacket[][]>(read.sql, read.values);
     const current = new Map<string, StoredRecord>(

@@ -81,11 +81,13 @@ export class MysqlQueries extends SqlQueries {
    * also for an id with no row yet, which a row lock on `records` could not cover under READ COMMITTED.
    */
   override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
-    const slots = this.#slotsOf(ids);
-    if (slots.length === 0) return;
-    await sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(slots)}) ORDER BY slot FOR UPDATE`.execute(
-      db,
-    );
+    if (ids.length > 0) await this.#lockSlots(ids, sql`FOR UPDATE`).execute(db);
+  }
+
+  /** The locking read of the slot rows of `ids`, in ascending slot order, with `clause`. */
+  #lockSlots(ids: readonly string[], clause: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(this.#slotsOf(ids))})
+      ORDER BY slot ${clause}`;
   }
 
   /**
@@ -104,9 +106,7 @@ export class MysqlQueries extends SqlQueries {
   /** {@link lockRecords} without waiting (`FOR UPDATE NOWAIT`); `false` when a slot is held elsewhere. */
   async tryLockRecords(db: Db, ids: readonly string[]): Promise<boolean> {
     try {
-      await sql`
-        SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(this.#slotsOf(ids))})
-        ORDER BY slot FOR UPDATE NOWAIT`.execute(db);
+      await this.#lockSlots(ids, sql`FOR UPDATE NOWAIT`).execute(db);
       return true;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
@@ -121,8 +121,7 @@ export class MysqlQueries extends SqlQueries {
   batchRead(ids: readonly string[]): RawBuilder<unknown>[] {
     return [
       sql`BEGIN`,
-      sql`SELECT slot FROM ${this.byKey(this.#slots)} WHERE slot IN (${sql.join(this.#slotsOf(ids))})
-        ORDER BY slot FOR UPDATE`,
+      this.#lockSlots(ids, sql`FOR UPDATE`),
       // Not a locking read: a locking read of an absent key takes a next-key lock on the index's end in
       // MariaDB, and two such batches inserting new ids deadlocked. The slot locks already serialise the
       // writers of these ids, and this statement starts after they are granted, so under READ COMMITTED it

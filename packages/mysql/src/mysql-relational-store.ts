@@ -132,8 +132,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * twice still takes).
    */
   writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    return this.writeBatch(changes, now, (kysely) =>
-      writeChangesInTwoRoundTrips({ pool: this.#pool!, kysely, q: this.q }, changes, now),
+    return this.writeBatch(changes, now, (kysely, ids) =>
+      writeChangesInTwoRoundTrips({ pool: this.#pool!, kysely, q: this.q }, changes, ids, now),
     );
   }
 

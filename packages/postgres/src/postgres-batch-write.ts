@@ -39,13 +39,14 @@ const qualified = (schema: string, name: string) => `"${schema}"."${name}"`;
  *    and `outbox` (the shared upserts of `@dualwrite/sql`) and `pg_notify`s once;
  * 3. `COMMIT`.
  *
- * Each id at most once in `changes` (the caller sends other batches the transaction path). A connection
+ * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). A connection
  * whose ROLLBACK or COMMIT failed is destroyed, not returned to the pool.
  * @throws {ValidationError} for a text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs.
  */
 export async function writeChangesInThreeRoundTrips(
   context: BatchWriteContext,
   changes: readonly Change[],
+  ids: readonly string[],
   now: number,
 ): Promise<WriteResult[]> {
   for (const change of changes)
@@ -63,10 +64,7 @@ export async function writeChangesInThreeRoundTrips(
   }
   let broken = false;
   try {
-    const ids = [...new Set(changes.map((c) => (c.op === 'put' ? c.record.id : c.id)))].sort((a, b) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    );
-    const keys = [...new Set(ids.map((id) => q.lockKey(id)))];
+    const keys = q.lockKeys(ids);
     const read = (await client.query(
       'BEGIN ISOLATION LEVEL READ COMMITTED; ' +
         `SELECT pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(ARRAY[${keys.join(',')}]::int4[]) ` +

@@ -70,11 +70,18 @@ export class PostgresQueries extends SqlQueries {
    */
   override readonly locksRecords = true;
 
-  override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
-    // Same order as core's writers (ids compared by UTF-16 code units, as `writeChangesWithOutbox` sorts
-    // them), so a blocking acknowledgement and a multi-id write cannot wait on each other in a cycle.
+  /**
+   * The advisory lock keys of `ids`, in the order they are taken: the order of core's writers (ids compared
+   * by UTF-16 code units, as `writeChangesWithOutbox` sorts them), so a blocking acknowledgement and a
+   * multi-id write cannot wait on each other in a cycle; each key once.
+   */
+  lockKeys(ids: readonly string[]): number[] {
     const ordered = [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const keys = [...new Set(ordered.map((id) => this.lockKey(id)))];
+    return [...new Set(ordered.map((id) => this.lockKey(id)))];
+  }
+
+  override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
+    const keys = this.lockKeys(ids);
     if (keys.length === 0) return;
     if (keys.length === 1) {
       await sql`SELECT pg_advisory_xact_lock(${this.lockClass}::int4, ${keys[0]}::int4)`.execute(db);

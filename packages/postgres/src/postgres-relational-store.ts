@@ -170,10 +170,11 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    */
   writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const { notify } = this.#options;
-    return this.writeBatch(changes, now, (kysely) =>
+    return this.writeBatch(changes, now, (kysely, ids) =>
       writeChangesInThreeRoundTrips(
         { pool: this.#pool!, kysely, q: this.q, tables: this.tableNames, notify },
         changes,
+        ids,
         now,
       ),
     );

@@ -1,9 +1,9 @@
 /**
  * The relational store's SQL that is the same in every dialect, written once over Kysely's `sql` template
  * (the dialect compiles placeholders and identifiers): records, the outbox rows the ledger reads and
- * changes, dead letters, gauges, intents, the embedding cache's reads and the meta table. A dialect extends
- * {@link SqlQueries} with what differs: the coalescing enqueue, the version sequence, claims and its own
- * fast paths.
+ * changes, dead letters, gauges, intents, the embedding cache and the meta table, the write path's upserts
+ * and the set-based acks. A dialect extends {@link SqlQueries} with what differs: the version sequence, its
+ * per-record locks, and hooks where its SQL is spelled differently (the upsert, the claim's locking clause).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -171,6 +171,11 @@ export abstract class SqlQueries {
     return sql`DELETE FROM ${table}`;
   }
 
+  /** `FOR UPDATE` where a read-modify-write locks the rows it read ({@link SqlDialectTraits.lockRowsForUpdate}). */
+  #forUpdate(): RawBuilder<unknown> {
+    return this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``;
+  }
+
   /** The locking clause of the claim's SELECT (`FOR UPDATE SKIP LOCKED` where rows lock). */
   protected claimLock(): RawBuilder<unknown> {
     return sql``;
@@ -227,9 +232,19 @@ export abstract class SqlQueries {
   recordValues(r: RecordWrite): unknown[] {
     const blob = r.embedding === null ? null : embeddingBytes(r.embedding);
     const { bool } = this.traits;
-    return [r.id, r.text, blob, JSON.stringify(r.metadata), r.version, bool(r.deleted), r.contentHash].concat(
-      [r.syncedVersion, r.now, r.now],
-    );
+    const metadata = JSON.stringify(r.metadata);
+    return [
+      r.id,
+      r.text,
+      blob,
+      metadata,
+      r.version,
+      bool(r.deleted),
+      r.contentHash,
+      r.syncedVersion,
+      r.now,
+      r.now,
+    ];
   }
 
   /**
@@ -306,7 +321,7 @@ export abstract class SqlQueries {
   async getOutboxRow(db: SqlDb, recordId: string, lock = false): Promise<LedgerOutboxRow | undefined> {
     const { rows } = await sql<OutboxRow>`
       SELECT * FROM ${this.tables.outbox} WHERE record_id = ${recordId}
-      ${lock && this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
+      ${lock ? this.#forUpdate() : sql``}`.execute(db);
     return rows[0] && toLedgerRow(rows[0]);
   }
 
@@ -391,7 +406,7 @@ export abstract class SqlQueries {
     for (const chunk of chunks(recordIds)) {
       const { rows } = await sql<OutboxRow>`
         SELECT * FROM ${this.byKey(this.tables.outbox)} WHERE record_id IN (${sql.join(chunk)})
-        ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
+        ${this.#forUpdate()}`.execute(db);
       for (const row of rows) out.set(row.record_id, toLedgerRow(row));
     }
     return out;
@@ -460,7 +475,7 @@ export abstract class SqlQueries {
       const { rows } = await sql<{ record_id: string }>`
         SELECT record_id FROM ${this.byKey(this.tables.outbox)}
         WHERE ${this.#leases(chunk)} AND state = 'pending'
-        ${this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``}`.execute(db);
+        ${this.#forUpdate()}`.execute(db);
       held.push(...rows.map((r) => r.record_id));
     }
     return held;

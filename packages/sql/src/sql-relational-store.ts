@@ -295,21 +295,25 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * For a dialect's `writeChanges`: runs `batch` (its few-round-trip write of a batch, each id at most once)
-   * on the open store, or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
+   * on the open store with the batch's ids sorted (UTF-16 code units, the order core's writers lock them in),
+   * or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
    * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between).
    * @throws {ClosedError} after {@link close}.
    */
   protected async writeBatch(
     changes: readonly Change[],
     now: number,
-    batch: (db: Db) => Promise<WriteResult[]>,
+    batch: (db: Db, sortedIds: string[]) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
     if (new Set(ids).size !== ids.length)
       return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    return batch(db);
+    return batch(
+      db,
+      ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
   }
 
   /**

@@ -33,13 +33,14 @@ export interface DeliveryOptions {
 
 /** Builds {@link DeliveryOptions} from partial input. */
 export function resolveDeliveryOptions(input: Partial<DeliveryOptions> = {}): DeliveryOptions {
+  const pollIntervalMs = input.pollIntervalMs ?? 200;
   return {
     owner: input.owner ?? `dualwrite:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
     leaseMs: input.leaseMs ?? 30_000,
     maxAttempts: input.maxAttempts ?? 8,
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
-    pollIntervalMs: input.pollIntervalMs ?? 200,
-    maxIdlePollMs: input.maxIdlePollMs ?? 5 * (input.pollIntervalMs ?? 200),
+    pollIntervalMs,
+    maxIdlePollMs: input.maxIdlePollMs ?? 5 * pollIntervalMs,
     outageProbeMs: input.outageProbeMs ?? 250,
     maxOutageProbeMs: input.maxOutageProbeMs ?? 5_000,
     intentTtlMs: input.intentTtlMs ?? 30_000,
