@@ -1,7 +1,8 @@
 /**
  * Drain worker process: opens the facade (async-queue or batch) over the shared SQLite file and vector
  * index and only delivers the outbox, printing a `vcall` line per vector write call. Stops when it reads
- * `stop` on stdin: closes with `drain: true`, prints `done` with its counters, exits 0.
+ * `stop` on stdin: closes with `drain: true`, prints `done` with its counters (and, on PostgreSQL, the health of
+ * its LISTEN connection), exits 0.
  *
  * Run as `node --conditions=source --import tsx drain-worker-main.ts '<WorkerConfig JSON>'`.
  */
@@ -14,7 +15,7 @@ import { createRng, deriveSeed } from './random.js';
 reportUnhandled();
 const config = readConfig<WorkerConfig>();
 const who = config.worker;
-const { dw } = await openFaultyDualWrite({
+const { dw, inner } = await openFaultyDualWrite({
   relational: config.relational,
   vector: config.vector,
   dimension: config.dimension,
@@ -38,9 +39,17 @@ emit({ t: 'ready', pid: process.pid, who });
 await stop;
 lines.close();
 const stats = await dw.stats();
+// PostgreSQL: what the LISTEN connection went through (reconnects, last notification), before close() ends it.
+const listener = (inner as { listenerHealth?: () => unknown }).listenerHealth?.();
 const report = await dw.close({ drain: true, timeoutMs: 30_000 });
 emit({
   t: 'done',
-  stats: { ...report, synced: stats.synced, retries: stats.retries, deadLettered: stats.deadLettered },
+  stats: {
+    ...report,
+    synced: stats.synced,
+    retries: stats.retries,
+    deadLettered: stats.deadLettered,
+    ...(listener === undefined ? {} : { listener }),
+  },
 });
 process.exit(0);

@@ -92,6 +92,12 @@ export interface WriterConfig {
   drainOnClose?: boolean;
   /** After `ready`, wait for a `go` line on stdin before writing (lets several writers start together). */
   waitForGo?: boolean;
+  /**
+   * Retry a call that failed with a retryable error (`retryable: true`: the database restarting, a killed
+   * connection, a deadlock) for up to this long, ms, printing a `retry` line per failed attempt, before
+   * giving up with a `fail` line. Default 0: no retry (every failure is reported at once).
+   */
+  retryTransientMs?: number;
 }
 
 /** Configuration of a drain worker process (`drain-worker-main.ts`). */
@@ -139,6 +145,11 @@ export type ChildLine =
       retryable: boolean | undefined;
       message: string;
     }
+  /**
+   * An attempt of call `seq` failed with a retryable error and the call is tried again (`retryTransientMs`).
+   * The attempt may have been applied anyway (e.g. the connection died after COMMIT reached the server).
+   */
+  | { t: 'retry'; seq: number; code: string | undefined; message: string }
   /** A phase began (`b`) or ended (`e`); `k` tells concurrent phases of one name apart. */
   | { t: 'phase'; p: PhaseName; s: 'b' | 'e'; k: number }
   /** One vector write call: ids and its begin/end on the system-wide monotonic clock, µs. */

@@ -1,7 +1,8 @@
 /**
  * Writer process: opens the facade over real stores (with the configured faults), performs the seeded
- * workload and prints an `intent` line before each call and an `ack` (or `fail`) line after it. The parent
- * SIGKILLs it at a moment of its choosing; whatever the writer saw acknowledged must survive.
+ * workload and prints an `intent` line before each call and an `ack` (or `fail`) line after it (with
+ * `retryTransientMs`, a `retry` line per failed attempt of a call it tries again). The parent SIGKILLs it at a
+ * moment of its choosing; whatever the writer saw acknowledged must survive.
  *
  * Run as `node --conditions=source --import tsx writer-main.ts '<WriterConfig JSON>'`.
  */
@@ -11,7 +12,7 @@ import { openFaultyDualWrite } from './backends.js';
 import { describeError, emit, readConfig, reportUnhandled } from './child-io.js';
 import type { WriterConfig } from './protocol.js';
 import { createRng, deriveSeed } from './random.js';
-import { createWorkload } from './workload.js';
+import { createWorkload, type WorkloadOp } from './workload.js';
 
 reportUnhandled();
 const config = readConfig<WriterConfig>();
@@ -50,40 +51,52 @@ if (config.waitForGo) {
   });
   lines.close();
 }
+/** Performs one workload call on the facade. */
+async function perform(op: WorkloadOp): Promise<WriteResult[]> {
+  switch (op.kind) {
+    case 'put':
+      return [await dw.put(op.record)];
+    case 'putMany':
+      return dw.putMany(op.records);
+    case 'delete':
+      return [await dw.delete(op.id)];
+    case 'deleteMany':
+      return dw.deleteMany(op.ids);
+  }
+}
+
+const retryForMs = config.retryTransientMs ?? 0;
 for (let seq = 0; seq < config.writes; seq++) {
   const op = workload.next(seq);
   emit({ t: 'intent', seq, op });
-  try {
-    let results: WriteResult[];
-    switch (op.kind) {
-      case 'put':
-        results = [await dw.put(op.record)];
-        break;
-      case 'putMany':
-        results = await dw.putMany(op.records);
-        break;
-      case 'delete':
-        results = [await dw.delete(op.id)];
-        break;
-      case 'deleteMany':
-        results = await dw.deleteMany(op.ids);
-        break;
+  const giveUpAt = Date.now() + retryForMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const results = await perform(op);
+      emit({
+        t: 'ack',
+        seq,
+        results: results.map((r) => ({ id: r.id, version: r.version, changed: r.changed })),
+      });
+      break;
+    } catch (error) {
+      const e = error as { name?: string; code?: string; retryable?: boolean; message?: string };
+      if (e?.retryable === true && Date.now() < giveUpAt) {
+        emit({ t: 'retry', seq, code: e.code, message: e.message ?? describeError(error) });
+        // 10, 20, 40 ... 250 ms: the server is restarting or the connection was just killed.
+        await new Promise((r) => setTimeout(r, Math.min(10 * 2 ** (attempt - 1), 250)));
+        continue;
+      }
+      emit({
+        t: 'fail',
+        seq,
+        name: e?.name ?? typeof error,
+        code: e?.code,
+        retryable: e?.retryable,
+        message: e?.message ?? describeError(error),
+      });
+      break;
     }
-    emit({
-      t: 'ack',
-      seq,
-      results: results.map((r) => ({ id: r.id, version: r.version, changed: r.changed })),
-    });
-  } catch (error) {
-    const e = error as { name?: string; code?: string; retryable?: boolean; message?: string };
-    emit({
-      t: 'fail',
-      seq,
-      name: e?.name ?? typeof error,
-      code: e?.code,
-      retryable: e?.retryable,
-      message: e?.message ?? describeError(error),
-    });
   }
   // Yield to the event loop like a server handling requests would: a tight loop of writes over a synchronous
   // driver (better-sqlite3) runs on microtasks only and would starve the drainer's timers and I/O.

@@ -243,6 +243,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // An idle client whose connection dies emits 'error' on the pool (which then discards it); without a
     // handler Node would crash the process. The next query opens a new connection.
     pool.on('error', () => {});
+    // A checked-out client has no error listener (pg-pool removes its own while the client is lent out), and
+    // node-postgres emits 'error' when its connection dies — a server restart or `pg_terminate_backend`
+    // inside a transaction, or even during a query (on the socket's end) — which would crash the process.
+    // The failure still reaches the caller: the running query rejects, later ones fail (the client is no
+    // longer queryable), and the pool discards the client when it is released.
+    pool.on('connect', (client) => client.on('error', () => {}));
     this.#pool = pool;
     return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   }

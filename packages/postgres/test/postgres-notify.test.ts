@@ -1,16 +1,23 @@
 /**
  * LISTEN/NOTIFY: `subscribeOutbox` wakes listeners when another store instance commits an enqueue, survives a
  * dropped connection and a silently dead one (heartbeat), and lets an idle drain worker with a 60 s poll interval deliver a change in well under
- * a second.
+ * a second. A transaction sends at most one notification however many records it writes.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDualWrite, type DualWrite, HashingEmbedder, TimeoutError } from '@dualwrite/core';
+import {
+  createDualWrite,
+  type DualWrite,
+  HashingEmbedder,
+  type RecordInput,
+  TimeoutError,
+} from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
 import { adminQuery, DATABASE_URL, testSchema } from './helpers.js';
 
@@ -191,6 +198,69 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       console.info(`[notify] a silently dead LISTEN connection was replaced ${noticedMs} ms after it froze`);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('sends at most one NOTIFY per transaction, however many records it writes', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dw-pg-notify-'));
+    const dimension = 8;
+    const writer = store();
+    const dw = await createDualWrite({
+      relational: writer,
+      vector: await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension }),
+      embedder: new HashingEmbedder({ dimension }),
+      strategy: 'async-queue',
+      deliver: false, // no drainer: the only notifying transactions are the writes below
+    });
+    open.push(dw);
+    // A LISTEN client of our own on the store's channel counts what listeners receive...
+    const channel = writer.tableNames.notifyChannel;
+    const listener = new pg.Client({ connectionString: DATABASE_URL });
+    listener.on('error', () => {});
+    await listener.connect();
+    let received = 0;
+    listener.on('notification', (message) => {
+      if (message.channel === channel) received++;
+    });
+    await listener.query(`LISTEN ${listener.escapeIdentifier(channel)}`);
+    // ... and a spy on the driver counts the statements that notify (PostgreSQL folds identical notifications
+    // of one transaction, so what listeners receive alone would not show what the store sends).
+    const query = vi.spyOn(pg.Client.prototype, 'query');
+    const issued = () =>
+      query.mock.calls.filter(([config]) =>
+        /pg_notify/i.test(typeof config === 'string' ? config : ((config as { text?: string })?.text ?? '')),
+      ).length;
+    try {
+      const records = (prefix: string, n: number, distinct = n): RecordInput[] =>
+        Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i % distinct}`, text: `${prefix} ${i}` }));
+      const transactions: [string, () => Promise<unknown>][] = [
+        ['putMany of 100 records (one multi-row statement)', () => dw.putMany(records('many', 100))],
+        ['putMany of 100 records over 40 ids (transaction path)', () => dw.putMany(records('dup', 100, 40))],
+        [
+          'a unit of work putting 100 records',
+          () =>
+            dw.transaction(async (uow) => {
+              for (const r of records('uow', 100)) await uow.put(r);
+            }),
+        ],
+        ['deleteMany of 100 records', () => dw.deleteMany(records('many', 100).map((r) => r.id))],
+      ];
+      for (const [what, write] of transactions) {
+        const [issuedBefore, receivedBefore] = [issued(), received];
+        await write();
+        await until(`the notification of: ${what}`, () => received > receivedBefore);
+        await new Promise((r) => setTimeout(r, 200)); // anything more would arrive by now
+        expect(issued() - issuedBefore, `NOTIFY statements sent by: ${what}`).toBe(1);
+        expect(received - receivedBefore, `notifications received for: ${what}`).toBe(1);
+      }
+      // A write that changes nothing enqueues nothing and notifies nobody.
+      const [issuedBefore, receivedBefore] = [issued(), received];
+      await dw.putMany(records('uow', 100));
+      await new Promise((r) => setTimeout(r, 200));
+      expect([issued() - issuedBefore, received - receivedBefore], 'an unchanged putMany').toEqual([0, 0]);
+    } finally {
+      query.mockRestore();
+      await listener.end();
     }
   });
 
