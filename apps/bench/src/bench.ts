@@ -8,6 +8,7 @@ import type { RelationalBackend } from './backends/relational-backends.js';
 import type { VectorBackend } from './backends/vector-backends.js';
 import { buildRecords } from './input/build-records.js';
 import { createProgress } from './progress.js';
+import { describeFault, findMeasurementFaults } from './report/measurement-faults.js';
 import { gitCommit, machineInfo, packageVersions } from './report/meta.js';
 import { computeRatios, type RepeatRun, ratioGroups } from './report/ratios.js';
 import { summarizeRuns } from './report/summary.js';
@@ -26,6 +27,7 @@ import { type DrainScalingResult, runDrainScaling, withSpeedups } from './runs/d
 import { runKind } from './runs/run-kind.js';
 import {
   type BaselineRunName,
+  isRelationalBaseline,
   isRelationalOnly,
   type RunName,
   type RunResult,
@@ -152,7 +154,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     }
     const needsVector =
       options.strategies.length > 0 ||
-      options.baselines.some((b) => !isRelationalOnly(b)) ||
+      options.baselines.some((b) => !isRelationalBaseline(b)) ||
       options.backlog !== undefined ||
       options.drainWorkers.length > 0;
     for (const name of needsVector ? options.vectors : []) {
@@ -356,8 +358,9 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
     const runs = results.map((r) => r.result);
     const ratios = computeRatios(results, groups);
     const targets = checkTargets(results, groups);
+    const measurementFaults = findMeasurementFaults(results, groups);
     const durationMs = performance.now() - started;
-    const allNotes = [...notes, ...runNotes];
+    const allNotes = [...measurementFaults.map(describeFault), ...notes, ...runNotes];
     if (drainScaling.length > 0) allNotes.push(...drainNotes(options, drainScaling));
     for (const f of failures)
       allNotes.push(
@@ -374,8 +377,9 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
         input: input.info,
         repeats: options.repeat,
         runOrder:
-          'for each repeat: <relational>-only per relational backend, then for each vector backend: ' +
-          'strategies per relational backend, vector-raw-single, vector-raw-bulk, naive-dual-write per relational backend',
+          'for each repeat: <relational>-only and raw-outbox-tx per relational backend, then for each vector backend: ' +
+          'strategies per relational backend, vector-raw-single, vector-raw-bulk, naive-dual-write per relational ' +
+          'backend (in reverse on even repeats)',
         ratioMethod: 'per repeat (runs of one repeat), then median over repeats',
         ratioKeys:
           'ratios are keyed by vector backend for SQLite (e.g. "lancedb") and "<vector>+<relational>" otherwise ' +
@@ -383,6 +387,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
           '"sqlite-only" means postgres-only (the relational-only baseline of that group). vector-raw-* runs are ' +
           'shared by every relational backend of their vector backend.',
         targets,
+        measurementFaults,
         backlog,
         drainScaling,
         failures,
@@ -444,9 +449,11 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
 }
 
 /**
- * The run order, per repeat: each relational backend's `<relational>-only` once, then per vector backend
- * the strategies on each relational backend, `vector-raw-*` once, and `naive-dual-write` on each
- * relational backend. With only SQLite this is the order the benchmark always had.
+ * The run order, per repeat: each relational backend's `<relational>-only` and `raw-outbox-tx` once, then
+ * per vector backend the strategies on each relational backend, `vector-raw-*` once, and
+ * `naive-dual-write` on each relational backend. Even repeats run each vector backend's list in reverse,
+ * so a run compared with another (sync-2pc with vector-raw-single) is not always the earlier one in a
+ * long-lived process. With only SQLite and one repeat this is the order the benchmark always had.
  */
 function planRuns(
   options: BenchOptions,
@@ -456,17 +463,19 @@ function planRuns(
   const plan: PlannedRun[] = [];
   for (let repeat = 1; repeat <= options.repeat; repeat++) {
     for (const relational of relationals)
-      if (options.baselines.includes(relationalOnlyRun(relational.name)))
-        plan.push({ repeat, name: relationalOnlyRun(relational.name), vector: undefined, relational });
+      for (const name of [relationalOnlyRun(relational.name), 'raw-outbox-tx'] as const)
+        if (options.baselines.includes(name)) plan.push({ repeat, name, vector: undefined, relational });
     for (const vector of vectors) {
+      const runs: PlannedRun[] = [];
       for (const relational of relationals)
-        for (const name of options.strategies) plan.push({ repeat, name, vector, relational });
+        for (const name of options.strategies) runs.push({ repeat, name, vector, relational });
       for (const name of options.baselines) {
-        if (isRelationalOnly(name)) continue;
+        if (isRelationalBaseline(name)) continue;
         if (name === 'naive-dual-write')
-          for (const relational of relationals) plan.push({ repeat, name, vector, relational });
-        else plan.push({ repeat, name, vector, relational: undefined });
+          for (const relational of relationals) runs.push({ repeat, name, vector, relational });
+        else runs.push({ repeat, name, vector, relational: undefined });
       }
+      plan.push(...(repeat % 2 === 0 ? runs.reverse() : runs));
     }
   }
   return plan;
@@ -523,6 +532,13 @@ function baseNotes(options: BenchOptions): string[] {
     notes.push(
       'mysql-only (mysql2 directly, one autocommit INSERT … ON DUPLICATE KEY UPDATE per record, no outbox) runs once per ' +
         'repeat and serves the "<vector>+mysql" ratios; mysql runs use a fresh database per run on the server.',
+    );
+  if (has('raw-outbox-tx'))
+    notes.push(
+      'raw-outbox-tx (the floor of a durable put: the record row and an outbox row committed together with the ' +
+        "backend's own client — SQLite BEGIN IMMEDIATE + two prepared inserts + COMMIT, PostgreSQL one CTE " +
+        'statement, MySQL one multi-statement message — no locks, no version sequence) runs once per repeat and ' +
+        'relational backend; the caller targets hold the strategies to it.',
     );
   if (relational.has('postgres'))
     notes.push(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { describeFault, findMeasurementFaults } from '../src/report/measurement-faults.js';
 import { computeRatios, type RepeatRun, ratioGroups } from '../src/report/ratios.js';
 import { checkTargets } from '../src/report/targets.js';
 import type { RunName, RunResult } from '../src/runs/types.js';
@@ -28,6 +29,7 @@ function run(name: RunName, vector: string, p50: number, extra: Partial<RunResul
 function repeat(k: number, scale: number, asyncFactor = 1.5): RepeatRun[] {
   return [
     run('sqlite-only', 'none', 1 * scale),
+    run('raw-outbox-tx', 'none', 1.05 * scale, { timeToConsistencyMs: 150 * scale }),
     run('sync-2pc', 'lancedb', 12 * scale, { timeToConsistencyMs: 5000 * scale, vectorCalls: 100 }),
     run('async-queue', 'lancedb', asyncFactor * scale),
     run('batch', 'lancedb', 1.1 * scale, {
@@ -36,7 +38,10 @@ function repeat(k: number, scale: number, asyncFactor = 1.5): RepeatRun[] {
       endToEndThroughput: 90,
     }),
     run('vector-raw-single', 'lancedb', 10 * scale),
-    run('vector-raw-bulk', 'lancedb', 50 * scale, { endToEndThroughput: 100 }),
+    run('vector-raw-bulk', 'lancedb', 50 * scale, {
+      endToEndThroughput: 100,
+      timeToConsistencyMs: 250 * scale,
+    }),
   ].map((result) => ({ repeat: k, result }));
 }
 
@@ -51,6 +56,11 @@ describe('computeRatios', () => {
       sync2pcP50VsRawSum: 1.0909, // 12 / 11, rounded to 4 decimals
       batchVsSync2pcTimeToConsistency: 10,
       batchVectorCallsVsSync2pc: 0.1,
+      batchCallerP50VsSqliteOnly: 1.1,
+      asyncCallerP50VsRawOutboxTx: 1.4286, // 1.5 / 1.05 in the median repeat
+      batchCallerP50VsRawOutboxTx: 1.0476,
+      batchTimeVsRawOutboxTxPlusBulk: 1.25, // 500 / (150 + 250)
+      asyncVsSync2pcTimeToConsistency: 10, // per repeat 5000 / 1000, 10000 / 1000, 500000 / 1000
     });
   });
 
@@ -64,6 +74,11 @@ describe('computeRatios', () => {
       sync2pcP50VsRawSum: null,
       batchVsSync2pcTimeToConsistency: null,
       batchVectorCallsVsSync2pc: null,
+      batchCallerP50VsSqliteOnly: null,
+      asyncCallerP50VsRawOutboxTx: null,
+      batchCallerP50VsRawOutboxTx: null,
+      batchTimeVsRawOutboxTxPlusBulk: null,
+      asyncVsSync2pcTimeToConsistency: null,
     });
   });
 });
@@ -73,6 +88,7 @@ describe('computeRatios with several relational backends', () => {
   function twoRelational(): RepeatRun[] {
     const pgRuns: RunResult[] = [
       run('postgres-only', 'none', 4, { relational: 'postgres' }),
+      run('raw-outbox-tx', 'none', 5, { relational: 'postgres', timeToConsistencyMs: 600 }),
       run('sync-2pc', 'lancedb', 20, { relational: 'postgres', timeToConsistencyMs: 6000, vectorCalls: 100 }),
       run('async-queue', 'lancedb', 6, { relational: 'postgres' }),
       run('batch', 'lancedb', 8, {
@@ -97,15 +113,24 @@ describe('computeRatios with several relational backends', () => {
       sync2pcP50VsRawSum: 1.4286, // 20 / (10 + 4)
       batchVsSync2pcTimeToConsistency: 6,
       batchVectorCallsVsSync2pc: 0.2,
+      batchCallerP50VsSqliteOnly: 2, // 8 / 4
+      asyncCallerP50VsRawOutboxTx: 1.2, // 6 / 5: PostgreSQL's raw-outbox-tx, not SQLite's
+      batchCallerP50VsRawOutboxTx: 1.6,
+      batchTimeVsRawOutboxTxPlusBulk: 1.1765, // 1000 / (600 + 250)
+      asyncVsSync2pcTimeToConsistency: 6,
     });
   });
 
   it('names the relational-only baseline of the group in the targets', () => {
     const checks = checkTargets(twoRelational(), ratioGroups(['lancedb'], ['sqlite', 'postgres']));
     const pgTargets = checks.filter((c) => c.vector === 'lancedb+postgres').map((c) => c.target);
-    expect(pgTargets).toContain('async-queue caller p50 ≤ 1.2 × postgres-only p50');
+    expect(pgTargets).toContain('async-queue caller p50 ≤ 1.3 × postgres-only p50');
+    expect(pgTargets).toContain('sync-2pc p50 ≤ 1.1 × (vector-raw-single p50 + postgres-only p50)');
     expect(pgTargets.join('\n')).not.toContain('sqlite-only');
-    expect(checks.filter((c) => c.vector === 'lancedb')[0]!.target).toContain('sqlite-only');
+    const sqliteTargets = checks.filter((c) => c.vector === 'lancedb').map((c) => c.target);
+    // On SQLite one autocommit INSERT is information, not a target: the floor is raw-outbox-tx.
+    expect(sqliteTargets.join('\n')).not.toContain('caller p50 ≤ 1.3 × sqlite-only');
+    expect(sqliteTargets).toContain('sync-2pc p50 ≤ 1.05 × (vector-raw-single p50 + sqlite-only p50)');
   });
 });
 
@@ -114,13 +139,48 @@ describe('checkTargets', () => {
     const checks = checkTargets(repeat(1, 1), ['lancedb']);
     const status = Object.fromEntries(checks.map((c) => [c.target, c.status]));
     expect(status).toEqual({
-      'async-queue caller p50 ≤ 1.2 × sqlite-only p50': 'missed',
-      'batch caller p50 ≤ 1.2 × sqlite-only p50': 'met',
+      'async-queue caller p50 ≤ 1.3 × raw-outbox-tx p50': 'missed', // 1.5 / 1.05
+      'batch caller p50 ≤ 1.3 × raw-outbox-tx p50': 'met',
       'batch end-to-end throughput ≥ 0.9 × vector-raw-bulk': 'met',
+      'batch time to consistency ≤ 1.25 × (raw-outbox-tx puts + vector-raw-bulk ingest)': 'met',
       'sync-2pc p50 ≤ 1.05 × (vector-raw-single p50 + sqlite-only p50)': 'missed',
       'batch reaches consistency ≥ 5× sooner than sync-2pc': 'met',
+      'async-queue reaches consistency ≥ 5× sooner than sync-2pc': 'met',
       'batch makes ≥ 90% fewer vector calls than sync-2pc': 'met',
     });
+    const fastAsync = checkTargets(repeat(1, 1, 1.3), ['lancedb']);
+    expect(fastAsync.find((c) => c.target.startsWith('async-queue caller'))!.status).toBe('met'); // 1.24
     expect(checkTargets([], ['lancedb']).every((c) => c.status === 'n/a')).toBe(true);
+  });
+});
+
+describe('findMeasurementFaults', () => {
+  it('flags a baseline faster than a run doing strictly more work, and nothing in an honest run', () => {
+    expect(findMeasurementFaults(repeat(1, 1), ['lancedb'])).toEqual([]);
+    // sync-2pc (12) below vector-raw-single (14): the baseline measures something else.
+    const runs = repeat(1, 1).map((r) =>
+      r.result.name === 'vector-raw-single'
+        ? { ...r, result: { ...r.result, callerLatencyMs: { p50: 14, p95: 14, p99: 14 } } }
+        : r,
+    );
+    const faults = findMeasurementFaults(runs, ['lancedb']);
+    expect(faults).toEqual([
+      { group: 'lancedb', more: 'sync-2pc', less: 'vector-raw-single', ratio: 0.8571 },
+    ]);
+    expect(describeFault(faults[0]!)).toContain('MEASUREMENT FAULT');
+  });
+
+  it('compares raw-outbox-tx with its own relational backend only', () => {
+    const groups = ratioGroups(['lancedb'], ['sqlite', 'postgres']);
+    const runs: RepeatRun[] = [
+      ...repeat(1, 1),
+      // PostgreSQL's floor is slower than SQLite's strategies, but only its own group's strategies count.
+      { repeat: 1, result: run('postgres-only', 'none', 4, { relational: 'postgres' }) },
+      { repeat: 1, result: run('raw-outbox-tx', 'none', 3, { relational: 'postgres' }) },
+      { repeat: 1, result: run('batch', 'lancedb', 5, { relational: 'postgres' }) },
+    ];
+    expect(findMeasurementFaults(runs, groups)).toEqual([
+      { group: 'lancedb+postgres', more: 'raw-outbox-tx', less: 'relational-only', ratio: 0.75 },
+    ]);
   });
 });

@@ -30,6 +30,11 @@ const RATIO_KEYS = [
   'sync2pcP50VsRawSum',
   'batchVsSync2pcTimeToConsistency',
   'batchVectorCallsVsSync2pc',
+  'batchCallerP50VsSqliteOnly',
+  'asyncCallerP50VsRawOutboxTx',
+  'batchCallerP50VsRawOutboxTx',
+  'batchTimeVsRawOutboxTxPlusBulk',
+  'asyncVsSync2pcTimeToConsistency',
 ].sort();
 
 const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
@@ -70,6 +75,7 @@ describe('bench smoke (30 records, lancedb, in-process)', () => {
         'async-queue',
         'batch',
         'naive-dual-write',
+        'raw-outbox-tx',
         'sqlite-only',
         'sync-2pc',
         'vector-raw-bulk',
@@ -97,6 +103,11 @@ describe('bench smoke (30 records, lancedb, in-process)', () => {
     });
     expect(byName.get('vector-raw-bulk')).toMatchObject({ relational: 'none', vectorCalls: 3 });
     expect(byName.get('sqlite-only')).toMatchObject({ vector: 'none', vectorCalls: 0 });
+    expect(byName.get('raw-outbox-tx')).toMatchObject({
+      vector: 'none',
+      relational: 'sqlite',
+      vectorCalls: 0,
+    });
 
     expect(Object.keys(json.ratios)).toEqual(['lancedb']);
     expect(Object.keys(json.ratios.lancedb).sort()).toEqual(RATIO_KEYS);
@@ -184,6 +195,7 @@ describe.skipIf(skipPostgres)(
           'batch|postgres',
           'naive-dual-write|postgres',
           'postgres-only|postgres',
+          'raw-outbox-tx|postgres',
           'sync-2pc|postgres',
           'vector-raw-bulk|none',
           'vector-raw-single|none',
@@ -204,7 +216,9 @@ describe.skipIf(skipPostgres)(
       expect(Object.keys(json.ratios)).toEqual(['lancedb+postgres']);
       expect(Object.keys(json.ratios['lancedb+postgres']).sort()).toEqual(RATIO_KEYS);
       for (const key of RATIO_KEYS) expect(typeof json.ratios['lancedb+postgres'][key]).toBe('number');
-      expect(json.meta.targets[0].target).toContain('postgres-only');
+      expect(json.meta.targets.map((t: { target: string }) => t.target).join('\n')).toContain(
+        'postgres-only',
+      );
 
       // Drain scaling: K = 1 and 2 separate worker processes, verified.
       const drain = json.meta.drainScaling as {

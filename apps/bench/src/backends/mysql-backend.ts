@@ -80,8 +80,22 @@ class RawMysqlTable implements RawTable {
   ) {}
 
   static async open(url: string, drop: () => Promise<void>): Promise<RawMysqlTable> {
-    const connection = await createConnection({ uri: url, connectTimeout: 10_000 });
+    const connection = await createConnection({
+      uri: url,
+      connectTimeout: 10_000,
+      multipleStatements: true,
+    });
     try {
+      await connection.query(`CREATE TABLE outbox (
+        record_id VARBINARY(1536) NOT NULL PRIMARY KEY,
+        version BIGINT NOT NULL,
+        op VARCHAR(16) NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        attempts INT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        enqueued_at BIGINT NOT NULL,
+        INDEX outbox_due (state, next_attempt_at, enqueued_at)
+      )`);
       await connection.query(`CREATE TABLE records (
         id VARBINARY(1536) NOT NULL PRIMARY KEY,
         text LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -105,6 +119,23 @@ class RawMysqlTable implements RawTable {
        ON DUPLICATE KEY UPDATE text = VALUES(text), embedding = VALUES(embedding),
        metadata = VALUES(metadata), version = VALUES(version), updated_at = VALUES(updated_at)`,
       rawRowValues(row, Date.now()),
+    );
+  }
+
+  async insertWithOutbox(row: RawRow): Promise<void> {
+    const values = rawRowValues(row, Date.now());
+    await this.connection.query(
+      `BEGIN;
+       INSERT INTO records (id, text, embedding, metadata, version, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON DUPLICATE KEY UPDATE text = VALUES(text), embedding = VALUES(embedding),
+       metadata = VALUES(metadata), version = VALUES(version), updated_at = VALUES(updated_at);
+       INSERT INTO outbox (record_id, version, op, state, attempts, next_attempt_at, enqueued_at)
+       VALUES (?, ?, 'upsert', 'pending', 0, ?, ?)
+       ON DUPLICATE KEY UPDATE version = VALUES(version), attempts = 0,
+       next_attempt_at = VALUES(next_attempt_at);
+       COMMIT`,
+      [...values, row.id, row.version, values[5], values[5]],
     );
   }
 

@@ -86,11 +86,17 @@ export async function adminQuery(databaseUrl: string, text: string): Promise<pg.
  * one parameterised autocommit statement.
  */
 class RawPostgresTable implements RawTable {
+  private readonly table: string;
+  private readonly outbox: string;
+
   private constructor(
     private readonly client: pg.Client,
-    private readonly table: string,
+    schema: string,
     private readonly drop: () => Promise<void>,
-  ) {}
+  ) {
+    this.table = `"${schema}".records`;
+    this.outbox = `"${schema}".outbox`;
+  }
 
   static async open(
     databaseUrl: string,
@@ -105,8 +111,7 @@ class RawPostgresTable implements RawTable {
     await client.connect();
     try {
       await client.query(`CREATE SCHEMA "${schema}"`);
-      const table = `"${schema}".records`;
-      await client.query(`CREATE TABLE ${table} (
+      await client.query(`CREATE TABLE "${schema}".records (
         id text COLLATE "C" NOT NULL PRIMARY KEY,
         text text NOT NULL,
         embedding bytea NOT NULL,
@@ -115,7 +120,19 @@ class RawPostgresTable implements RawTable {
         created_at bigint NOT NULL,
         updated_at bigint NOT NULL
       )`);
-      return new RawPostgresTable(client, table, drop);
+      await client.query(`CREATE TABLE "${schema}".outbox (
+        record_id text COLLATE "C" NOT NULL PRIMARY KEY,
+        version bigint NOT NULL,
+        op text NOT NULL,
+        state text NOT NULL,
+        attempts integer NOT NULL,
+        next_attempt_at bigint NOT NULL,
+        enqueued_at bigint NOT NULL
+      )`);
+      await client.query(
+        `CREATE INDEX outbox_due ON "${schema}".outbox (next_attempt_at, enqueued_at) WHERE state = 'pending'`,
+      );
+      return new RawPostgresTable(client, schema, drop);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
@@ -130,6 +147,23 @@ class RawPostgresTable implements RawTable {
        metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at`,
       rawRowValues(row, Date.now()),
     );
+  }
+
+  async insertWithOutbox(row: RawRow): Promise<void> {
+    await this.client.query({
+      name: 'raw-outbox-tx',
+      text: `WITH r AS (
+         INSERT INTO ${this.table} AS r (id, text, embedding, metadata, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET text = excluded.text, embedding = excluded.embedding,
+         metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at
+         RETURNING id, version)
+       INSERT INTO ${this.outbox} (record_id, version, op, state, attempts, next_attempt_at, enqueued_at)
+       SELECT id, version, 'upsert', 'pending', 0, $6, $6 FROM r
+       ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, attempts = 0,
+       next_attempt_at = excluded.next_attempt_at`,
+      values: rawRowValues(row, Date.now()),
+    });
   }
 
   async versions(): Promise<Map<string, number>> {

@@ -38,12 +38,20 @@ export function rawRowValues(row: RawRow, now: number): unknown[] {
 }
 
 /**
- * The baselines' relational side (`<relational>-only`, `naive-dual-write`): the backend's own client
- * directly, one table equivalent to the record row the store writes, no outbox. Each {@link insert} is one
- * autocommit statement.
+ * The baselines' relational side (`<relational>-only`, `naive-dual-write`, `raw-outbox-tx`): the backend's
+ * own client directly, one table equivalent to the record row the store writes and one equivalent to its
+ * outbox (with its due index).
  */
 export interface RawTable {
+  /** The record row alone, one autocommit statement (`<relational>-only`, `naive-dual-write`). */
   insert(row: RawRow): Promise<void>;
+  /**
+   * The record row and its outbox row committed together, in the fewest round trips the backend allows
+   * (`raw-outbox-tx`, the floor of a durable put): SQLite `BEGIN IMMEDIATE` + two prepared inserts +
+   * `COMMIT`; PostgreSQL one autocommit statement (a data-modifying CTE); MySQL one multi-statement message
+   * `BEGIN; INSERT; INSERT; COMMIT`.
+   */
+  insertWithOutbox(row: RawRow): Promise<void>;
   /** Every `(id, version)` in the table. */
   versions(): Promise<Map<string, number>>;
   /** Closes the connection and deletes the table's data (file / schema). */
@@ -84,6 +92,9 @@ export function sqliteBackend(workDir: string): RelationalBackend {
       return {
         async insert(row) {
           table.insert(row);
+        },
+        async insertWithOutbox(row) {
+          table.insertWithOutbox(row);
         },
         async versions() {
           return table.versions();

@@ -35,8 +35,9 @@ export function ratioGroups(vectors: readonly string[], relationals: readonly st
 }
 
 /**
- * A run of the group by name; `relational-only` is the group's relational-only baseline (`sqlite-only` or
- * `postgres-only`). The ratio keys keep their historical names (`...VsSqliteOnly`) in every group.
+ * A run of the group by name; `relational-only` is the group's relational-only baseline (`sqlite-only`,
+ * `postgres-only` or `mysql-only`), `raw-outbox-tx` the group's relational backend's. The ratio keys keep
+ * their historical names (`...VsSqliteOnly`) in every group.
  */
 export type Lookup = (name: RunName | 'relational-only') => RunResult | undefined;
 
@@ -57,6 +58,22 @@ export const RATIO_DEFINITIONS: Record<keyof BackendRatios, (run: Lookup) => num
   batchVsSync2pcTimeToConsistency: (run) =>
     div(run('sync-2pc')?.timeToConsistencyMs, run('batch')?.timeToConsistencyMs),
   batchVectorCallsVsSync2pc: (run) => div(run('batch')?.vectorCalls, run('sync-2pc')?.vectorCalls),
+  batchCallerP50VsSqliteOnly: (run) =>
+    div(run('batch')?.callerLatencyMs.p50, run('relational-only')?.callerLatencyMs.p50),
+  asyncCallerP50VsRawOutboxTx: (run) =>
+    div(run('async-queue')?.callerLatencyMs.p50, run('raw-outbox-tx')?.callerLatencyMs.p50),
+  batchCallerP50VsRawOutboxTx: (run) =>
+    div(run('batch')?.callerLatencyMs.p50, run('raw-outbox-tx')?.callerLatencyMs.p50),
+  batchTimeVsRawOutboxTxPlusBulk: (run) => {
+    const tx = run('raw-outbox-tx')?.timeToConsistencyMs;
+    const bulk = run('vector-raw-bulk')?.timeToConsistencyMs;
+    return div(
+      run('batch')?.timeToConsistencyMs,
+      tx === undefined || bulk === undefined ? undefined : tx + bulk,
+    );
+  },
+  asyncVsSync2pcTimeToConsistency: (run) =>
+    div(run('sync-2pc')?.timeToConsistencyMs, run('async-queue')?.timeToConsistencyMs),
 };
 
 /**
@@ -78,6 +95,7 @@ export function computeRatios(
     const group = typeof g === 'string' ? { key: g, vector: g, relational: 'sqlite' } : g;
     const matches = (name: RunName | 'relational-only', r: RunResult): boolean => {
       if (name === 'relational-only') return r.name === `${group.relational}-only`;
+      if (name === 'raw-outbox-tx') return r.name === name && r.relational === group.relational;
       if (r.name !== name || r.vector !== group.vector) return false;
       return name === 'vector-raw-single' || name === 'vector-raw-bulk' || r.relational === group.relational;
     };

@@ -17,6 +17,19 @@ export interface BackendRatios {
   batchVsSync2pcTimeToConsistency: number | null;
   /** batch vector calls / sync-2pc vector calls. */
   batchVectorCallsVsSync2pc: number | null;
+  /** batch caller p50 / sqlite-only caller p50 (information: one autocommit INSERT is not a put's floor). */
+  batchCallerP50VsSqliteOnly: number | null;
+  /** async-queue caller p50 / raw-outbox-tx caller p50 (the library's own overhead on a durable put). */
+  asyncCallerP50VsRawOutboxTx: number | null;
+  /** batch caller p50 / raw-outbox-tx caller p50. */
+  batchCallerP50VsRawOutboxTx: number | null;
+  /**
+   * batch time to consistency / (raw-outbox-tx time for the same puts + vector-raw-bulk time to ingest the
+   * same records): the strategy against doing the same work by hand, in sequence.
+   */
+  batchTimeVsRawOutboxTxPlusBulk: number | null;
+  /** sync-2pc time to consistency / async-queue time to consistency. */
+  asyncVsSync2pcTimeToConsistency: number | null;
 }
 
 /** One target check printed under the table. */

@@ -1,5 +1,5 @@
 import { runNaiveDualWrite } from './naive-dual-write.js';
-import { runRelationalOnly } from './relational-only.js';
+import { runRawOutboxTx, runRelationalOnly } from './relational-only.js';
 import { runStrategy } from './strategy-run.js';
 import type { RunContext, RunName, RunOutcome } from './types.js';
 import { runVectorRawBulk } from './vector-raw-bulk.js';
@@ -18,6 +18,8 @@ export function runKind(name: RunName, ctx: RunContext): Promise<RunOutcome> {
       if (ctx.relational.name !== name.replace(/-only$/, ''))
         throw new Error(`${name} cannot run on relational backend ${ctx.relational.name}`);
       return runRelationalOnly(ctx);
+    case 'raw-outbox-tx':
+      return runRawOutboxTx(ctx);
     case 'vector-raw-single':
       return runVectorRawSingle(ctx);
     case 'vector-raw-bulk':

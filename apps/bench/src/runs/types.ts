@@ -10,6 +10,7 @@ export const BASELINE_RUNS = [
   'sqlite-only',
   'postgres-only',
   'mysql-only',
+  'raw-outbox-tx',
   'vector-raw-single',
   'vector-raw-bulk',
   'naive-dual-write',
@@ -31,11 +32,16 @@ export function isRelationalOnly(name: string): name is RelationalOnlyRunName {
   return name === 'sqlite-only' || name === 'postgres-only' || name === 'mysql-only';
 }
 
+/** `true` for the baselines without a vector side: `<relational>-only` and `raw-outbox-tx`. */
+export function isRelationalBaseline(name: string): name is RelationalOnlyRunName | 'raw-outbox-tx' {
+  return isRelationalOnly(name) || name === 'raw-outbox-tx';
+}
+
 /** One row of `latest.json`'s `runs` (exactly these fields). */
 export interface RunResult {
   name: RunName;
   kind: 'strategy' | 'baseline';
-  /** Vector backend, or `'none'` (sqlite-only, postgres-only, mysql-only). */
+  /** Vector backend, or `'none'` (`<relational>-only`, `raw-outbox-tx`). */
   vector: string;
   /** Relational backend, or `'none'` (vector-raw-*). */
   relational: string;

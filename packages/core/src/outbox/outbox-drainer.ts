@@ -1,6 +1,7 @@
 import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
 import { hasIntentLog } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
@@ -20,6 +21,9 @@ export interface DrainerOptions {
   maxDelayMs: number;
 }
 
+/** Shortest time batch mode waits for a next arrival, ms (timer resolution). */
+const MIN_PATIENCE_MS = 2;
+
 /**
  * Drains the transactional outbox into the vector store: claims due entries under a lease, applies each
  * record's current state, acknowledges, and handles failures (retry with backoff and jitter, dead letter
@@ -38,6 +42,8 @@ export class OutboxDrainer {
   private probeDelayMs: number;
   private probing: Promise<void> | null = null;
   private hint = 0;
+  /** Arrival rate of new entries (batch mode's reason to wait). */
+  private readonly arrivals: ArrivalRate;
   private flushes = 0;
   private inFlightCount = 0;
   private lastRecovery = Number.NEGATIVE_INFINITY;
@@ -51,6 +57,7 @@ export class OutboxDrainer {
     private readonly options: DrainerOptions,
   ) {
     this.probeDelayMs = ctx.delivery.outageProbeMs;
+    this.arrivals = new ArrivalRate(Math.max(2 * options.maxDelayMs, MIN_PATIENCE_MS));
   }
 
   private unsubscribe: (() => Promise<void>) | null = null;
@@ -70,8 +77,14 @@ export class OutboxDrainer {
     for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop());
   }
 
-  /** Tells the workers that `count` new entries were enqueued. */
+  /** Tells the workers that `count` new entries were enqueued (a write or a notification of one). */
   wake(count = 1): void {
+    this.arrivals.note(this.ctx.clock.now(), count);
+    this.nudge(count);
+  }
+
+  /** Tells the workers that `count` entries are due again (not new arrivals: the rate ignores them). */
+  private nudge(count: number): void {
     this.hint += count;
     this.idleClaims = 0;
     this.work.notify();
@@ -146,7 +159,7 @@ export class OutboxDrainer {
       for (const intent of expired) if (await relational.resolveIntent(intent.token, clock.now())) resolved++;
       if (expired.length < 100) break;
     }
-    if (resolved > 0) this.wake(resolved);
+    if (resolved > 0) this.nudge(resolved);
     return resolved;
   }
 
@@ -208,13 +221,28 @@ export class OutboxDrainer {
     }
   }
 
-  /** Batch mode: waits up to `maxDelayMs` for the batch to fill (or a flush, or stop). */
+  /**
+   * Batch mode: waits for the batch to fill — at most `maxDelayMs`, and only while there is reason to. It
+   * does not wait when fewer than two more changes are expected within `maxDelayMs` (mean gap between
+   * arrivals over half of it: at a trickle, waiting would delay every write and save almost no calls), and
+   * stops waiting once nothing arrived for twice the mean gap (the burst is over). Until two wake-ups have
+   * given it a rate it does not wait: a first change after a quiet spell goes out at once, and those that
+   * follow it gather while that call is in flight. A flush or stop ends the wait.
+   */
   private async gather(): Promise<void> {
-    const deadline = this.ctx.clock.now() + this.options.maxDelayMs;
-    while (!this.stopping && this.flushes === 0 && this.hint < this.options.claimSize) {
-      const left = deadline - this.ctx.clock.now();
+    const { clock } = this.ctx;
+    const { maxDelayMs, claimSize } = this.options;
+    const deadline = clock.now() + maxDelayMs;
+    while (!this.stopping && this.flushes === 0 && this.hint < claimSize) {
+      const now = clock.now();
+      const left = deadline - now;
       if (left <= 0) return;
-      await this.work.wait(this.ctx.clock, left);
+      const gap = this.arrivals.meanGapMs;
+      if (gap === null) return;
+      const patience = Math.max(2 * gap, MIN_PATIENCE_MS);
+      const quiet = this.arrivals.quietFor(now);
+      if (patience > maxDelayMs || quiet >= patience) return;
+      await this.work.wait(clock, Math.min(left, patience - quiet));
     }
   }
 
@@ -319,7 +347,7 @@ export class OutboxDrainer {
       refused.filter((i) => blocked.has(i.lease.recordId)).map((i) => i.lease),
       now + delivery.pollIntervalMs,
     );
-    this.wake(refused.length);
+    this.nudge(refused.length);
     return items.filter((i) => !refused.includes(i as Extract<DeliveryItem, { op: 'upsert' }>));
   }
 

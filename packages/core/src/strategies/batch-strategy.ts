@@ -7,7 +7,10 @@ import { OutboxStrategy } from './outbox-strategy.js';
 export interface BatchOptions {
   /** Most changes per bulk vector call; capped by the vector store's own `maxBatchSize`. Default 100. */
   maxBatchSize?: number;
-  /** Longest wait for a batch to fill before sending a partial one, ms. Default 50. */
+  /**
+   * Longest wait for a batch to fill before sending a partial one, ms. Default 50. The drainer waits only
+   * while changes keep arriving at least two per `maxDelayMs` (measured), so a trickle is sent at once.
+   */
   maxDelayMs?: number;
   /** Batches in flight at once. Default 1. */
   concurrency?: number;
@@ -15,7 +18,9 @@ export interface BatchOptions {
 
 /**
  * `batch`: like `async-queue`, but the drainer coalesces due entries into bulk vector calls: it sends when
- * `maxBatchSize` entries are due or `maxDelayMs` after the first one. Several changes of one id collapse
+ * `maxBatchSize` entries are due, `maxDelayMs` after the first one, or as soon as arrivals stop (nothing
+ * new for twice the measured mean gap between arrivals) — and does not wait at all when fewer than two more
+ * changes are expected within `maxDelayMs`. Several changes of one id collapse
  * into its latest state (the outbox keeps one entry per id). A failing batch is split in halves until the
  * poison entry is isolated, so one bad record never blocks the others.
  */

@@ -1,0 +1,82 @@
+/**
+ * batch waits for a batch to fill only while there is reason to: a change that arrives alone (a trickle,
+ * or the first after a quiet spell) is sent without its `maxDelayMs` wait, while a burst of single puts
+ * still goes out in a few bulk calls. And the arrival rate it reads is a plain weighted mean of the gaps.
+ */
+import { describe, expect, it } from 'vitest';
+import { createDualWrite, FaultyVectorStore, HashingEmbedder } from '../src/index.js';
+import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { ArrivalRate } from '../src/util/arrival-rate.js';
+
+const DIM = 8;
+/** Far longer than the test may take: a write held for it would time the test out. */
+const MAX_DELAY_MS = 60_000;
+
+async function open() {
+  const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
+  const dw = await createDualWrite({
+    relational: new MemoryRelationalStore(),
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: { name: 'batch', maxBatchSize: 100, maxDelayMs: MAX_DELAY_MS },
+    delivery: { pollIntervalMs: 5 },
+    driftCheck: false,
+  });
+  return { dw, vector };
+}
+
+/** Polls the index itself (a flush would make the drainer send partial batches at once). */
+async function indexed(vector: FaultyVectorStore, id: string, version: number | null): Promise<void> {
+  while ((await vector.getVersions([id])).get(id) !== version) await new Promise((r) => setTimeout(r, 2));
+}
+
+describe('batch', () => {
+  it('sends a change that arrives alone without waiting maxDelayMs for company', async () => {
+    const { dw, vector } = await open();
+    try {
+      for (let i = 0; i < 4; i++) {
+        const { version } = await dw.put({ id: `alone-${i}`, text: `alone ${i}` });
+        await indexed(vector, `alone-${i}`, version);
+        // A quiet spell between writes: the measured rate says nothing else is coming.
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      expect(vector.callCount('upsert')).toBe(4);
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+
+  it('still gathers a burst of single puts into a few bulk calls', async () => {
+    const { dw, vector } = await open();
+    try {
+      let last: number | null = null;
+      for (let i = 0; i < 60; i++) last = (await dw.put({ id: `burst-${i}`, text: `burst ${i}` })).version;
+      await indexed(vector, 'burst-59', last);
+      for (let i = 0; i < 60; i++) expect(await vector.getVersions([`burst-${i}`])).toHaveProperty('size', 1);
+      // The first goes alone (no rate yet); the rest gather while arrivals keep coming. One call per put
+      // would be 60.
+      expect(vector.callCount('upsert')).toBeLessThanOrEqual(12);
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+});
+
+describe('ArrivalRate', () => {
+  it('averages gaps per arrival, caps a quiet spell, and knows nothing before two wake-ups', () => {
+    const rate = new ArrivalRate(100, 0.5);
+    expect(rate.meanGapMs).toBeNull();
+    expect(rate.quietFor(0)).toBe(Number.POSITIVE_INFINITY);
+    rate.note(1_000, 1);
+    expect(rate.meanGapMs).toBeNull();
+    rate.note(1_010, 1);
+    expect(rate.meanGapMs).toBe(10);
+    rate.note(1_030, 4); // 20 ms for 4 arrivals: 5 ms each
+    expect(rate.meanGapMs).toBe(7.5);
+    rate.note(61_030, 1); // a minute of quiet counts as the 100 ms ceiling
+    expect(rate.meanGapMs).toBe(53.75);
+    expect(rate.quietFor(61_040)).toBe(10);
+    rate.note(61_050, 0); // nothing arrived: ignored
+    expect(rate.quietFor(61_050)).toBe(20);
+  });
+});
