@@ -31,6 +31,7 @@ interface RawOptions {
   backlogStrategies: string[];
   drainWorkers?: number[];
   drainRecords?: number;
+  drainHeldSnapshot?: boolean;
   progress: boolean;
 }
 
@@ -115,6 +116,11 @@ export function createProgram(): Command {
       'records per --drain-workers measurement (default: --records)',
       positiveInt,
     )
+    .option(
+      '--drain-held-snapshot',
+      'with --drain-workers: run each drain a second time while another connection holds a REPEATABLE READ ' +
+        'transaction open, and report the throughput ratio (target >= 0.65)',
+    )
     .option('--no-progress', 'no progress bar or log lines')
     .showHelpAfterError();
 }
@@ -139,6 +145,8 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
     program.error(`error: --drain-workers: at most ${MAX_DRAIN_WORKERS} worker processes`);
   if (o.drainRecords !== undefined && drainWorkers.length === 0)
     program.error('error: --drain-records only applies with --drain-workers');
+  if (o.drainHeldSnapshot && drainWorkers.length === 0)
+    program.error('error: --drain-held-snapshot only applies with --drain-workers');
   return {
     records: o.records,
     batchSize: o.batchSize,
@@ -161,6 +169,7 @@ export function parseArgs(argv: readonly string[], baseDir: string = invocationD
     backlogStrategies: o.backlogStrategies as ('async-queue' | 'batch')[],
     drainWorkers,
     drainRecords: o.drainRecords ?? o.records,
+    drainHeldSnapshot: o.drainHeldSnapshot === true,
     progress: o.progress,
     print: true,
   };

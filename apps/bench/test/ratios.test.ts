@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { describeFault, findMeasurementFaults } from '../src/report/measurement-faults.js';
 import { computeRatios, type RepeatRun, ratioGroups } from '../src/report/ratios.js';
-import { checkTargets } from '../src/report/targets.js';
+import { checkDrainTargets, checkTargets } from '../src/report/targets.js';
+import { type DrainScalingResult, heldSnapshotRatio } from '../src/runs/drain-scaling.js';
 import type { RunName, RunResult } from '../src/runs/types.js';
 
 function run(name: RunName, vector: string, p50: number, extra: Partial<RunResult> = {}): RunResult {
@@ -151,6 +152,57 @@ describe('checkTargets', () => {
     const fastAsync = checkTargets(repeat(1, 1, 1.3), ['lancedb']);
     expect(fastAsync.find((c) => c.target.startsWith('async-queue caller'))!.status).toBe('met'); // 1.24
     expect(checkTargets([], ['lancedb']).every((c) => c.status === 'n/a')).toBe(true);
+  });
+});
+
+describe('checkDrainTargets (--drain-held-snapshot)', () => {
+  function drain(workers: number, extra: Partial<DrainScalingResult> = {}): DrainScalingResult {
+    return {
+      relational: 'postgres',
+      vector: 'lancedb',
+      strategy: 'batch',
+      workers,
+      records: 10_000,
+      batchSize: 100,
+      writeMs: 1,
+      startupMs: 1,
+      drainMs: 5_000,
+      throughput: 2_000,
+      speedup: null,
+      perWorker: [10_000],
+      vectorCalls: 100,
+      retries: 0,
+      lost: 0,
+      orphans: 0,
+      ...extra,
+    };
+  }
+
+  it('holds the held-snapshot throughput to ≥ 0.65 × the plain one, per K; nothing without the measurement', () => {
+    expect(heldSnapshotRatio(2_000, 1_300)).toBe(0.65);
+    expect(heldSnapshotRatio(2_000, 1_000)).toBe(0.5);
+    expect(heldSnapshotRatio(0, 1_000)).toBe(0);
+    const checks = checkDrainTargets([
+      drain(1, { heldSnapshotThroughput: 1_300, heldSnapshotRatio: 0.65 }),
+      drain(2, { heldSnapshotThroughput: 1_000, heldSnapshotRatio: 0.5 }),
+      drain(4),
+    ]);
+    expect(checks).toEqual([
+      {
+        vector: 'lancedb+postgres',
+        target: 'drain throughput with a held REPEATABLE READ ≥ 0.65 × without (1 worker, 10000 records)',
+        measured: 0.65,
+        bound: '>= 0.65',
+        status: 'met',
+      },
+      {
+        vector: 'lancedb+postgres',
+        target: 'drain throughput with a held REPEATABLE READ ≥ 0.65 × without (2 workers, 10000 records)',
+        measured: 0.5,
+        bound: '>= 0.65',
+        status: 'missed',
+      },
+    ]);
   });
 });
 

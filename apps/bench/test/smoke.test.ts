@@ -176,6 +176,7 @@ describe.skipIf(skipPostgres)(
           DATABASE_URL,
           '--drain-workers',
           '2,1',
+          '--drain-held-snapshot',
           '--out',
           pgOut,
           '--no-progress',
@@ -183,6 +184,7 @@ describe.skipIf(skipPostgres)(
         print: false,
       };
       expect(options.drainWorkers).toEqual([1, 2]);
+      expect(options.drainHeldSnapshot).toBe(true);
       const outcome = await runBench(options);
       expect(outcome.failures).toEqual([]);
 
@@ -229,6 +231,9 @@ describe.skipIf(skipPostgres)(
         drainMs: number;
         throughput: number;
         speedup: number | null;
+        heldSnapshotDrainMs?: number;
+        heldSnapshotThroughput?: number;
+        heldSnapshotRatio?: number;
         lost: number;
         orphans: number;
       }[];
@@ -240,13 +245,25 @@ describe.skipIf(skipPostgres)(
         expect(d.drainMs).toBeGreaterThan(0);
         expect(d.throughput).toBeGreaterThan(0);
         expect(typeof d.speedup).toBe('number');
+        // --drain-held-snapshot: the same drain with a REPEATABLE READ transaction held open, and the ratio.
+        expect(d.heldSnapshotDrainMs).toBeGreaterThan(0);
+        expect(d.heldSnapshotThroughput).toBeGreaterThan(0);
+        expect(d.heldSnapshotRatio).toBeTypeOf('number');
+        expect(d.heldSnapshotRatio).toBeCloseTo(d.heldSnapshotThroughput! / d.throughput, 2);
       }
+      const heldTargets = (
+        json.meta.targets as { target: string; vector: string; measured: number }[]
+      ).filter((t) => t.target.startsWith('drain throughput with a held REPEATABLE READ'));
+      expect(heldTargets.map((t) => [t.vector, t.measured])).toEqual(
+        drain.map((d) => ['lancedb+postgres', d.heldSnapshotRatio]),
+      );
       expect(drain[0]!.speedup).toBe(1);
       expect(outcome.drainScaling).toEqual(drain);
       expect(json.meta.notes.join('\n')).toMatch(/CPU core/);
 
       const md = readFileSync(join(pgOut, 'latest.md'), 'utf8');
       expect(md).toContain('## Drain scaling');
+      expect(md).toContain('held RR ratio');
       expect(md).toContain('| postgres-only |');
       expect(readFileSync(join(pgOut, 'latest.html'), 'utf8')).toContain('<canvas id="drain">');
 

@@ -103,8 +103,9 @@ export async function startWorker(
                   synced: s.synced,
                   retries: s.retries,
                   backendDown: s.backendDown,
-                  // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification.
-                  ...listenerHealth(relational),
+                  // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification (and
+                  // its age), NOTIFY queue usage.
+                  ...listenerHealth(relational, Date.now()),
                 },
                 'stats',
               ),
@@ -134,8 +135,21 @@ export async function startWorker(
   };
 }
 
-/** `{ listener: … }` when the store reports its notification connection's health (PostgreSQL), else `{}`. */
-function listenerHealth(store: object): { listener?: unknown } {
-  const health = (store as { listenerHealth?: () => unknown }).listenerHealth;
-  return typeof health === 'function' ? { listener: health.call(store) } : {};
+/**
+ * `{ listener: … }` when the store reports its notification connection's health (PostgreSQL), else `{}`. Adds
+ * `lastNotificationAgeMs` (ms since `lastNotificationAt` as of `now`, or `null`) next to the store's fields,
+ * among them `notificationQueueUsage`: the server's NOTIFY queue fill level, a fraction 0..1 (near 1, outbox
+ * writes fail at commit; see `ListenerHealth` in `@dualwrite/postgres`).
+ */
+function listenerHealth(store: object, now: number): { listener?: Record<string, unknown> } {
+  const read = (store as { listenerHealth?: () => unknown }).listenerHealth;
+  if (typeof read !== 'function') return {};
+  const health = read.call(store) as Record<string, unknown>;
+  const at = health.lastNotificationAt;
+  return {
+    listener: {
+      ...health,
+      lastNotificationAgeMs: typeof at === 'number' ? Math.max(0, now - at) : null,
+    },
+  };
 }

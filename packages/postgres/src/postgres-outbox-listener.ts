@@ -8,10 +8,11 @@ export const LISTENER_RECONNECT: Readonly<{ initialMs: number; maxMs: number }> 
 });
 
 /**
- * Heartbeat of {@link PostgresOutboxListener}, ms: every `intervalMs` an idle listener runs `SELECT 1`; no
- * answer within `timeoutMs` means the connection is dead without having said so (a server restart or a
- * dropped network path gives an idle LISTEN connection no `error` or `end` event: node-postgres#3003), and it
- * reconnects.
+ * Heartbeat of {@link PostgresOutboxListener}, ms: every `intervalMs` an idle listener runs
+ * `SELECT pg_notification_queue_usage()` (a liveness probe that also reads
+ * {@link ListenerHealth.notificationQueueUsage}); no answer within `timeoutMs` means the connection is dead
+ * without having said so (a server restart or a dropped network path gives an idle LISTEN connection no
+ * `error` or `end` event: node-postgres#3003), and it reconnects.
  */
 export const LISTENER_HEARTBEAT: Readonly<{ intervalMs: number; timeoutMs: number }> = Object.freeze({
   intervalMs: 5_000,
@@ -28,6 +29,24 @@ export interface ListenerHealth {
   lastNotificationAt: number | null;
   /** Whether a connection is open and listening now. */
   listening: boolean;
+  /**
+   * Fill level of the server's NOTIFY queue as of the last heartbeat: `pg_notification_queue_usage()`, the
+   * fraction (0..1) of the queue's maximum size (8 GB in a standard build) taken by notifications not yet read
+   * by every listening session — server-wide, all databases and channels. `null` before the first heartbeat,
+   * or when the server has no such function (a PostgreSQL-compatible database; the heartbeat then runs
+   * `SELECT 1`).
+   *
+   * Near 0 is normal. A value that keeps rising means some session that `LISTEN`s is not consuming: the queue
+   * cannot be cleaned up past the oldest notification a listener still has to read, and a listener that holds
+   * a transaction open receives nothing until it ends, so one idle-in-transaction listener anywhere on the
+   * server blocks the cleanup. At 1 (full) every transaction that sends a `NOTIFY` fails at commit with
+   * "too many notifications in the NOTIFY queue" — here that is every outbox write while `notify` is on.
+   * PostgreSQL warns in the log from half full on, naming the blocking process. Source: PostgreSQL docs,
+   * "NOTIFY" and "System Information Functions" (`pg_notification_queue_usage`).
+   */
+  notificationQueueUsage: number | null;
+  /** When {@link notificationQueueUsage} was read (Unix ms), or `null`. */
+  notificationQueueUsageAt: number | null;
 }
 
 /**
@@ -60,7 +79,11 @@ export class PostgresOutboxListener {
     heartbeatFailures: 0,
     lastNotificationAt: null,
     listening: false,
+    notificationQueueUsage: null,
+    notificationQueueUsageAt: null,
   };
+  /** `false` once the server said it has no `pg_notification_queue_usage()`: the heartbeat runs `SELECT 1`. */
+  #readQueueUsage = true;
 
   /**
    * @param config - connection settings (the store's pool configuration; pool-only fields are ignored).
@@ -162,7 +185,10 @@ export class PostgresOutboxListener {
     });
   }
 
-  /** Starts the heartbeat of `client`: `SELECT 1` every interval; no answer in time → `lost`. */
+  /**
+   * Starts the heartbeat of `client`: `SELECT pg_notification_queue_usage()` every interval, remembered in
+   * the health; no answer in time → `lost`.
+   */
   #beat(client: pg.Client, lost: (error: unknown) => void): void {
     const { intervalMs, timeoutMs } = this.#heartbeatMs;
     let busy = false;
@@ -176,7 +202,7 @@ export class PostgresOutboxListener {
           timeoutMs,
         );
       });
-      Promise.race([client.query('SELECT 1'), timeout])
+      Promise.race([this.#probe(client), timeout])
         .catch((error: unknown) => {
           if (this.#client !== client) return;
           this.#health.heartbeatFailures++;
@@ -188,6 +214,30 @@ export class PostgresOutboxListener {
         });
     }, intervalMs);
     this.#heartbeat.unref();
+  }
+
+  /**
+   * One heartbeat query. Reads the NOTIFY queue's usage; a server without the function (SQLSTATE 42883,
+   * undefined_function) answered, so the connection is alive: from then on the probe is `SELECT 1`.
+   */
+  async #probe(client: pg.Client): Promise<void> {
+    if (!this.#readQueueUsage) {
+      await client.query('SELECT 1');
+      return;
+    }
+    try {
+      const { rows } = await client.query<{ usage: number | string | null }>(
+        'SELECT pg_notification_queue_usage() AS usage',
+      );
+      const usage = Number(rows[0]?.usage);
+      if (Number.isFinite(usage)) {
+        this.#health.notificationQueueUsage = usage;
+        this.#health.notificationQueueUsageAt = Date.now();
+      }
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '42883') throw error;
+      this.#readQueueUsage = false;
+    }
   }
 
   #schedule(): void {

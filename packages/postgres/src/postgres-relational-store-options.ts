@@ -62,7 +62,8 @@ export interface PostgresRelationalStoreOptions {
   notify?: boolean;
   /**
    * How often an idle {@link PostgresRelationalStore.subscribeOutbox} connection checks that it is alive
-   * (`SELECT 1`; no answer within 40 % of this → reconnect), ms. A server restart or a dropped network path can
+   * (`SELECT pg_notification_queue_usage()`, which also feeds `listenerHealth().notificationQueueUsage`; no
+   * answer within 40 % of this → reconnect), ms. A server restart or a dropped network path can
    * leave a LISTEN connection dead without an error, and notifications would silently stop. Integer
    * 100..3,600,000. Default 5,000.
    */

@@ -216,10 +216,22 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
   /**
    * What the `subscribeOutbox` connections have seen, summed: reconnects, failed heartbeats, the latest
-   * notification (Unix ms or `null`) and how many are listening now. For worker logs and dashboards.
+   * notification (Unix ms or `null`), how many are listening now, and the latest NOTIFY queue usage read by
+   * a heartbeat (`pg_notification_queue_usage()`, a fraction 0..1 of the server's 8 GB queue; near 1, every
+   * outbox write fails at commit with "too many notifications in the NOTIFY queue" — see
+   * {@link ListenerHealth.notificationQueueUsage}). For worker logs and dashboards.
    */
   listenerHealth(): { subscriptions: number } & ListenerHealth {
     const all = [...this.#listeners].map((l) => l.health);
+    const usage = all.reduce<ListenerHealth | undefined>(
+      (latest, h) =>
+        h.notificationQueueUsageAt !== null &&
+        (latest?.notificationQueueUsageAt == null ||
+          h.notificationQueueUsageAt > latest.notificationQueueUsageAt)
+          ? h
+          : latest,
+      undefined,
+    );
     return {
       subscriptions: all.length,
       reconnects: all.reduce((n, h) => n + h.reconnects, 0),
@@ -232,6 +244,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
         null,
       ),
       listening: all.some((h) => h.listening),
+      notificationQueueUsage: usage?.notificationQueueUsage ?? null,
+      notificationQueueUsageAt: usage?.notificationQueueUsageAt ?? null,
     };
   }
 

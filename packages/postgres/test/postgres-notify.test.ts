@@ -1,7 +1,8 @@
 /**
  * LISTEN/NOTIFY: `subscribeOutbox` wakes listeners when another store instance commits an enqueue, survives a
- * dropped connection and a silently dead one (heartbeat), and lets an idle drain worker with a 60 s poll interval deliver a change in well under
- * a second. A transaction sends at most one notification however many records it writes.
+ * dropped connection and a silently dead one (heartbeat), reports the NOTIFY queue usage the heartbeat reads,
+ * and lets an idle drain worker with a 60 s poll interval deliver a change in well under a second. A
+ * transaction sends at most one notification however many records it writes.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -199,6 +200,25 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('reports the NOTIFY queue usage read by the heartbeat (pg_notification_queue_usage)', async () => {
+    const listening = store({ listenHeartbeatMs: 100 });
+    await listening.init();
+    expect(listening.listenerHealth()).toMatchObject({
+      subscriptions: 0,
+      notificationQueueUsage: null,
+      notificationQueueUsageAt: null,
+    });
+    await listening.subscribeOutbox(() => {});
+    const subscribedAt = Date.now();
+    await until('a heartbeat', () => listening.listenerHealth().notificationQueueUsage !== null, 3_000);
+    const health = listening.listenerHealth();
+    expect(health.notificationQueueUsage).toBeTypeOf('number');
+    expect(health.notificationQueueUsage).toBeGreaterThanOrEqual(0);
+    expect(health.notificationQueueUsage).toBeLessThanOrEqual(1);
+    expect(health.notificationQueueUsageAt).toBeGreaterThanOrEqual(subscribedAt);
+    expect(health).toMatchObject({ listening: true, heartbeatFailures: 0, reconnects: 0 });
   });
 
   it('sends at most one NOTIFY per transaction, however many records it writes', async () => {

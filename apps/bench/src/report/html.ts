@@ -3,7 +3,15 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { drainScalingIntro, type ReportView } from './markdown.js';
 import { describeMachine, type MachineInfo } from './meta.js';
-import { DRAIN_HEADERS, drainCells, fmtMs, fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
+import {
+  drainCells,
+  drainHeaders,
+  fmtMs,
+  fmtRatio,
+  hasHeldSnapshot,
+  rowCells,
+  TABLE_HEADERS,
+} from './summary.js';
 
 /** Path of Chart.js's UMD bundle in node_modules (inlined into the HTML report). */
 export function chartJsBundlePath(): string {
@@ -43,6 +51,7 @@ export function renderHtml(
       labels: drainScaling.map((d) => `${d.workers} worker${d.workers === 1 ? '' : 's'} · ${d.vector}`),
       throughput: drainScaling.map((d) => d.throughput),
       speedup: drainScaling.map((d) => d.speedup),
+      heldThroughput: drainScaling.map((d) => d.heldSnapshotThroughput ?? null),
     },
   };
   const meta = report.meta as {
@@ -98,13 +107,18 @@ export function renderHtml(
           ]),
           (i) => (i >= 3 && i < 10 ? 'num' : ''),
         )}`;
+  const held = hasHeldSnapshot(drainScaling);
   const drainSection =
     drainScaling.length === 0
       ? ''
       : `<h2>Drain scaling</h2>
 <p>${esc(drainScalingIntro(meta.machine?.cores).replaceAll('`', ''))}</p>
 <div class="chart"><canvas id="drain"></canvas></div>
-${htmlTable([...DRAIN_HEADERS], drainScaling.map(drainCells), (i) => (i >= 2 && i !== 8 ? 'num' : ''))}`;
+${htmlTable(
+  drainHeaders(held),
+  drainScaling.map((d) => drainCells(d, held)),
+  (i) => (i >= 2 && drainHeaders(held)[i] !== 'per worker' ? 'num' : ''),
+)}`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -187,7 +201,9 @@ const CHART_SETUP = `
       data: { labels: d.drain.labels, datasets: [
         { label: 'drain records / s', data: d.drain.throughput, backgroundColor: palette[0], yAxisID: 'y' },
         { label: 'speed-up vs 1 worker', data: d.drain.speedup, backgroundColor: palette[1], yAxisID: 'y1' }
-      ] },
+      ].concat(d.drain.heldThroughput.some(function (x) { return x !== null; })
+        ? [{ label: 'records / s with a held REPEATABLE READ', data: d.drain.heldThroughput, backgroundColor: palette[2], yAxisID: 'y' }]
+        : []) },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         plugins: { title: { display: true, text: 'Drain throughput with K worker processes' } },

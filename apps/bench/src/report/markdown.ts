@@ -2,10 +2,11 @@ import type { BacklogResult } from '../runs/backlog.js';
 import type { DrainScalingResult } from '../runs/drain-scaling.js';
 import { describeMachine, type MachineInfo } from './meta.js';
 import {
-  DRAIN_HEADERS,
   drainCells,
+  drainHeaders,
   fmtMs,
   fmtRatio,
+  hasHeldSnapshot,
   rowCells,
   type SummaryRow,
   TABLE_HEADERS,
@@ -81,6 +82,8 @@ export function renderMarkdown(view: ReportView): string {
       ),
       '',
     );
+  }
+  if (targets.length > 0) {
     lines.push('## Targets', '');
     lines.push(
       mdTable(
@@ -137,7 +140,14 @@ export function renderMarkdown(view: ReportView): string {
   if (drainScaling.length > 0) {
     lines.push('## Drain scaling', '');
     lines.push(drainScalingIntro(meta.machine?.cores), '');
-    lines.push(mdTable([...DRAIN_HEADERS], drainScaling.map(drainCells)), '');
+    const held = hasHeldSnapshot(drainScaling);
+    lines.push(
+      mdTable(
+        drainHeaders(held),
+        drainScaling.map((d) => drainCells(d, held)),
+      ),
+      '',
+    );
   }
   if (notes.length > 0) {
     lines.push('## Notes', '');

@@ -121,8 +121,24 @@ export const DRAIN_HEADERS = [
   'orphans',
 ] as const;
 
-/** A drain-scaling result's cells, formatted for display, in {@link DRAIN_HEADERS} order. */
-export function drainCells(d: DrainScalingResult): string[] {
+/** Columns added after `speed-up vs 1` when a result measured the drain under a held snapshot. */
+const HELD_HEADERS = ['held RR rec/s', 'held RR ratio'] as const;
+
+/** Whether any result has the `--drain-held-snapshot` measurement (its columns are shown then). */
+export function hasHeldSnapshot(results: readonly DrainScalingResult[]): boolean {
+  return results.some((d) => d.heldSnapshotThroughput !== undefined);
+}
+
+/** The drain-scaling table's headers: {@link DRAIN_HEADERS}, plus the held-snapshot columns when `held`. */
+export function drainHeaders(held: boolean): string[] {
+  const i = DRAIN_HEADERS.indexOf('speed-up vs 1') + 1;
+  return held
+    ? [...DRAIN_HEADERS.slice(0, i), ...HELD_HEADERS, ...DRAIN_HEADERS.slice(i)]
+    : [...DRAIN_HEADERS];
+}
+
+/** A drain-scaling result's cells, formatted for display, in {@link drainHeaders}`(held)` order. */
+export function drainCells(d: DrainScalingResult, held = false): string[] {
   return [
     d.vector,
     d.relational,
@@ -132,6 +148,12 @@ export function drainCells(d: DrainScalingResult): string[] {
     fmtMs(d.drainMs),
     fmtInt(d.throughput),
     d.speedup === null ? '—' : `${d.speedup.toFixed(2)}×`,
+    ...(held
+      ? [
+          d.heldSnapshotThroughput === undefined ? '—' : fmtInt(d.heldSnapshotThroughput),
+          d.heldSnapshotRatio === undefined ? '—' : `${d.heldSnapshotRatio.toFixed(2)}×`,
+        ]
+      : []),
     d.perWorker.join(' / '),
     fmtInt(d.vectorCalls),
     fmtInt(d.retries),

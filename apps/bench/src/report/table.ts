@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import type { DrainScalingResult } from '../runs/drain-scaling.js';
 import type { SummaryRow } from './summary.js';
-import { DRAIN_HEADERS, drainCells, fmtRatio, rowCells, TABLE_HEADERS } from './summary.js';
+import { drainCells, drainHeaders, fmtRatio, hasHeldSnapshot, rowCells, TABLE_HEADERS } from './summary.js';
 import type { BackendRatios, TargetCheck } from './types.js';
 
 /** The results table for the terminal (cli-table3), numbers right-aligned. */
@@ -39,11 +39,13 @@ export function renderTerminalTargets(checks: readonly TargetCheck[]): string {
 
 /** The drain-scaling table: one row per vector backend and worker count. */
 export function renderTerminalDrainScaling(results: readonly DrainScalingResult[]): string {
+  const held = hasHeldSnapshot(results);
+  const headers = drainHeaders(held);
   const table = new Table({
-    head: DRAIN_HEADERS.map((h) => h.replace(' ', '\n')),
-    colAligns: DRAIN_HEADERS.map((_, i) => (i < 2 ? 'left' : 'right')),
+    head: headers.map((h) => h.replace(' ', '\n')),
+    colAligns: headers.map((_, i) => (i < 2 ? 'left' : 'right')),
     style: { head: [], border: [], compact: true },
   });
-  for (const d of results) table.push(drainCells(d));
+  for (const d of results) table.push(drainCells(d, held));
   return table.toString();
 }

@@ -1,3 +1,4 @@
+import { type DrainScalingResult, HELD_SNAPSHOT_TARGET } from '../runs/drain-scaling.js';
 import type { RunResult } from '../runs/types.js';
 import { computeRatios, type RatioGroup, type RepeatRun } from './ratios.js';
 import type { TargetCheck } from './types.js';
@@ -120,6 +121,28 @@ export function checkTargets(
     }
   }
   return out;
+}
+
+/**
+ * The `--drain-held-snapshot` target, one check per drain-scaling result that measured it: drain throughput
+ * with a REPEATABLE READ transaction held open ≥ {@link HELD_SNAPSHOT_TARGET} × without it, for the same K.
+ * Backends are named like the ratio groups (`lancedb+postgres`).
+ */
+export function checkDrainTargets(results: readonly DrainScalingResult[]): TargetCheck[] {
+  return results.flatMap((d) => {
+    if (d.heldSnapshotRatio === undefined) return [];
+    return [
+      {
+        vector: `${d.vector}+${d.relational}`,
+        target:
+          `drain throughput with a held REPEATABLE READ ≥ ${HELD_SNAPSHOT_TARGET} × without ` +
+          `(${d.workers} worker${d.workers === 1 ? '' : 's'}, ${d.records} records)`,
+        measured: d.heldSnapshotRatio,
+        bound: `>= ${HELD_SNAPSHOT_TARGET}`,
+        status: d.heldSnapshotRatio >= HELD_SNAPSHOT_TARGET ? 'met' : 'missed',
+      },
+    ];
+  });
 }
 
 /** Runs whose verification found differences (lost or orphans). */

@@ -1,4 +1,5 @@
 import { createDualWrite, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
+import pg from 'pg';
 import type { RelationalBackend, RelationalLocation } from '../backends/relational-backends.js';
 import type { VectorBackend, VectorLocation } from '../backends/vector-backends.js';
 import type { SymbolSummary } from '../input/extract-summaries.js';
@@ -45,10 +46,29 @@ export interface DrainScalingResult {
   vectorCalls: number;
   /** Rescheduled deliveries, all workers. */
   retries: number;
-  /** After the drain, from `verifyConsistency` (stale included). */
+  /**
+   * After the drain, from `verifyConsistency` (stale included); with `--drain-held-snapshot`, both drains'
+   * counts summed.
+   */
   lost: number;
   orphans: number;
+  /**
+   * `--drain-held-snapshot` only: the same drain (same K, records and batch size, on a fresh schema and vector
+   * store) while another connection holds a REPEATABLE READ transaction open from before the resume until
+   * the outbox is empty — from go until the last acknowledgement, ms.
+   */
+  heldSnapshotDrainMs?: number;
+  /** `records / heldSnapshotDrainMs`, records per second. */
+  heldSnapshotThroughput?: number;
+  /** `heldSnapshotThroughput / throughput` (target ≥ {@link HELD_SNAPSHOT_TARGET}). */
+  heldSnapshotRatio?: number;
 }
+
+/**
+ * Drain throughput while a REPEATABLE READ transaction is held open, as a fraction of the throughput without
+ * it, that the project targets (`--drain-held-snapshot`).
+ */
+export const HELD_SNAPSHOT_TARGET = 0.65;
 
 /** Inputs of {@link runDrainScaling}. */
 export interface DrainScalingOptions {
@@ -62,6 +82,12 @@ export interface DrainScalingOptions {
   timeoutMs: number;
   vector: VectorBackend;
   relational: RelationalBackend;
+  /**
+   * Also run the drain a second time (fresh schema and vector store) with an admin connection holding
+   * `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM <outbox>` open from before the resume until
+   * the drain finished, and report its throughput next to the normal one (`heldSnapshot*` fields).
+   */
+  heldSnapshot?: boolean;
   /** Called with records written (fill) and delivered (drain). */
   onProgress(records: number): void;
   log(line: string): void;
@@ -77,13 +103,38 @@ export interface DrainScalingOptions {
  * 3. every worker is resumed at once (`go`); the drain time runs from then until the last acknowledgement
  *    (the latest `synced` timestamp any worker reported, after the outbox was seen empty);
  * 4. the workers stop gracefully, then `verifyConsistency` must find lost = 0 and orphans = 0.
+ *
+ * With {@link DrainScalingOptions.heldSnapshot} all of it runs a second time on a fresh schema and vector
+ * store, with a REPEATABLE READ transaction held open on another connection from just before step 3 until
+ * the outbox is empty: its snapshot keeps every outbox row deleted meanwhile from being vacuumed or pruned,
+ * so the claims have more dead rows to skip as the drain goes on.
  */
 export async function runDrainScaling(o: DrainScalingOptions): Promise<DrainScalingResult> {
   if (o.relational.name !== 'postgres')
     throw new Error('--drain-workers needs the postgres relational backend');
-  const rel = await o.relational.open(o.runId);
+  const plain = await drainOnce(o, o.runId, false);
+  if (!o.heldSnapshot) return plain;
+  const held = await drainOnce(o, `${o.runId}-rr`, true);
+  return {
+    ...plain,
+    lost: plain.lost + held.lost,
+    orphans: plain.orphans + held.orphans,
+    heldSnapshotDrainMs: held.drainMs,
+    heldSnapshotThroughput: held.throughput,
+    heldSnapshotRatio: heldSnapshotRatio(plain.throughput, held.throughput),
+  };
+}
+
+/** `held / plain`, rounded to 3 decimals (`0` when `plain` is not positive). */
+export function heldSnapshotRatio(plain: number, held: number): number {
+  return plain > 0 ? round(held / plain, 3) : 0;
+}
+
+/** One fill + drain + verify on a fresh schema and vector store; `held`: with the REPEATABLE READ snapshot. */
+async function drainOnce(o: DrainScalingOptions, runId: string, held: boolean): Promise<DrainScalingResult> {
+  const rel = await o.relational.open(runId);
   try {
-    const vec = await o.vector.open(o.runId, o.dimension);
+    const vec = await o.vector.open(runId, o.dimension);
     try {
       // 1. Fill the outbox with delivery paused.
       const dw = await createDualWrite({
@@ -117,18 +168,26 @@ export async function runDrainScaling(o: DrainScalingOptions): Promise<DrainScal
       try {
         const spawnStart = performance.now();
         for (let k = 0; k < o.workers; k++)
-          workers.push(new DrainWorkerProcess([...args, '--owner', `${o.runId}-w${k + 1}`], o.onProgress));
+          workers.push(new DrainWorkerProcess([...args, '--owner', `${runId}-w${k + 1}`], o.onProgress));
         const anyFailure = Promise.race(workers.map((w) => w.failed()));
         await Promise.race([Promise.all(workers.map((w) => w.ready(READY_TIMEOUT_MS))), anyFailure]);
         const startupMs = performance.now() - spawnStart;
 
-        // 3. Go, and wait until the outbox is empty.
-        const goAt = wallClock();
-        for (const w of workers) w.go();
-        const emptyAt = await Promise.race([waitForEmptyOutbox(rel.store, o.timeoutMs), anyFailure]);
-        // The last acknowledgement precedes the empty outbox; its `synced` message may still be on the way.
-        const graceUntil = performance.now() + 2_000;
-        while (sum(workers.map((w) => w.synced)) < o.count && performance.now() < graceUntil) await sleep(5);
+        // 3. Go, and wait until the outbox is empty (with the snapshot held from before go until then).
+        const snapshot = held ? await holdSnapshot(rel.location, o.count) : undefined;
+        let emptyAt: number;
+        let goAt: number;
+        try {
+          goAt = wallClock();
+          for (const w of workers) w.go();
+          emptyAt = await Promise.race([waitForEmptyOutbox(rel.store, o.timeoutMs), anyFailure]);
+          // The last acknowledgement precedes the empty outbox; its `synced` message may still be on the way.
+          const graceUntil = performance.now() + 2_000;
+          while (sum(workers.map((w) => w.synced)) < o.count && performance.now() < graceUntil)
+            await sleep(5);
+        } finally {
+          await snapshot?.release();
+        }
         const lastAck = Math.max(...workers.map((w) => w.lastSyncedAt ?? Number.NEGATIVE_INFINITY));
         const drainMs = Math.max((Number.isFinite(lastAck) ? lastAck : emptyAt) - goAt, 1e-3);
 
@@ -137,7 +196,8 @@ export async function runDrainScaling(o: DrainScalingOptions): Promise<DrainScal
         await Promise.all(workers.map((w) => w.exited()));
         const report = await verifyConsistency(rel.store, vec.store);
         o.log(
-          `drain ${o.workers} worker(s): ${o.count} records in ${drainMs.toFixed(0)} ms ` +
+          `drain ${o.workers} worker(s)${held ? ' with a held REPEATABLE READ snapshot' : ''}: ` +
+            `${o.count} records in ${drainMs.toFixed(0)} ms ` +
             `(start-up ${(startupMs / 1000).toFixed(1)} s; per worker ${reports.map((r) => r.synced).join('/')})`,
         );
         return {
@@ -225,6 +285,40 @@ export function workerArgs(
     '0',
   );
   return args;
+}
+
+/**
+ * Opens an admin connection to the run's database and takes a REPEATABLE READ snapshot that sees the whole
+ * filled outbox (`SELECT count(*)` must return `expected`); `release()` rolls it back and disconnects.
+ */
+async function holdSnapshot(
+  location: RelationalLocation,
+  expected: number,
+): Promise<{ release(): Promise<void> }> {
+  if (location.kind !== 'postgres')
+    throw new Error('--drain-held-snapshot needs the postgres relational backend');
+  const client = new pg.Client({
+    connectionString: location.databaseUrl,
+    application_name: 'dwb-held-snapshot',
+  });
+  client.on('error', () => {}); // a lost admin connection fails the query below or ends the snapshot early
+  await client.connect();
+  try {
+    const outbox = `${client.escapeIdentifier(location.schema)}.${client.escapeIdentifier(`${location.tablePrefix}outbox`)}`;
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${outbox}`);
+    if (Number(rows[0]?.n) !== expected)
+      throw new Error(`held snapshot sees ${rows[0]?.n} outbox entries, expected ${expected}`);
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+  return {
+    async release() {
+      await client.query('ROLLBACK').catch(() => {});
+      await client.end().catch(() => {});
+    },
+  };
 }
 
 /** Polls `outboxStats` until nothing is pending or leased; resolves with Unix ms when it saw that. */
