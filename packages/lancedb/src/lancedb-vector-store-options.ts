@@ -51,6 +51,17 @@ export interface LanceDbVectorStoreOptions {
    */
   autoOptimizeEvery?: number;
   /**
+   * Commits after which the store opens a fresh handle of its table and closes the old one (once the
+   * operations using it have finished). Default 500; `0` keeps one handle for the store's life.
+   *
+   * Why: a LanceDB table handle keeps native memory for every commit made through it and never releases it
+   * — measured on this adapter: RSS grew ~75–80 KB per single-row merge insert (384-d), 229 → 495 MB over
+   * 4,000 commits, the same with 8 MiB session caches (so not the caches); lance-format/lance PR #7718
+   * reports ~52 KB per commit on a long-lived handle. A drain worker commits for days. Reopening costs one
+   * manifest read (a few ms) per `refreshTableEvery` commits.
+   */
+  refreshTableEvery?: number;
+  /**
    * How long {@link LanceDbVectorStore.optimize} keeps old table versions, in ms. Default 600,000
    * (10 minutes). Old versions matter only to readers in other processes that are still reading them;
    * dualwrite never time-travels. LanceDB's own default is 7 days
@@ -97,6 +108,7 @@ export interface ResolvedLanceDbVectorStoreOptions {
   distance: LanceDbDistance;
   maxBatchSize: number;
   autoOptimizeEvery: number;
+  refreshTableEvery: number;
   retainVersionsMs: number;
   rejectStaleVersions: boolean;
   readConsistencyIntervalSeconds: number;
@@ -110,6 +122,7 @@ export const LANCEDB_DEFAULTS = Object.freeze({
   distance: 'cosine' as LanceDbDistance,
   maxBatchSize: 5_000,
   autoOptimizeEvery: 50,
+  refreshTableEvery: 500,
   retainVersionsMs: 10 * 60 * 1000,
   rejectStaleVersions: false,
   readConsistencyIntervalSeconds: 0,
@@ -159,6 +172,12 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
       component,
       limit: 'integer >= 0',
     });
+  const refreshTableEvery = options.refreshTableEvery ?? LANCEDB_DEFAULTS.refreshTableEvery;
+  if (!Number.isInteger(refreshTableEvery) || refreshTableEvery < 0)
+    throw new ValidationError('options.refreshTableEvery', `is ${String(refreshTableEvery)}`, {
+      component,
+      limit: 'integer >= 0',
+    });
   const retainVersionsMs = options.retainVersionsMs ?? LANCEDB_DEFAULTS.retainVersionsMs;
   if (!Number.isFinite(retainVersionsMs) || retainVersionsMs < 0)
     throw new ValidationError('options.retainVersionsMs', `is ${String(retainVersionsMs)}`, {
@@ -183,6 +202,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
     distance,
     maxBatchSize,
     autoOptimizeEvery,
+    refreshTableEvery,
     retainVersionsMs,
     rejectStaleVersions: options.rejectStaleVersions ?? LANCEDB_DEFAULTS.rejectStaleVersions,
     readConsistencyIntervalSeconds,

@@ -13,6 +13,9 @@ import { LanceDbVectorStore, sqlString, toLanceDbError } from '../src/index.js';
 import { lanceDbFactory, record, tempDir } from './helpers.js';
 
 vectorStoreSuite('lancedb', lanceDbFactory());
+// The whole contract again with a new connection and table handle after every commit (the memory bound of
+// a long-lived store): nothing a caller sees may change across a refresh.
+vectorStoreSuite('lancedb (fresh handle after every commit)', lanceDbFactory({ refreshTableEvery: 1 }));
 
 const DIM = 8;
 
@@ -151,6 +154,25 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
     expect(stats.fragmentStats.numFragments).toBeLessThanOrEqual(3);
     expect(stats.numRows).toBe(12);
     expect(errors).toStrictEqual([]);
+  });
+
+  it('refreshes its handle while reads run: none fails, every write lands', async () => {
+    const store = await open(await dir(), { refreshTableEvery: 2, autoOptimizeEvery: 3 });
+    const reads: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const write = store.upsert([record(`h${i % 7}`, DIM, { version: i, text: `v${i}` })]);
+      // Reads issued around each write (and so around each refresh), left running while the next one starts.
+      reads.push(
+        store.getVersions([`h${i % 7}`]),
+        store.count(),
+        store.query(record('q', DIM).embedding, { k: 3 }),
+      );
+      await write;
+    }
+    await Promise.all(reads);
+    const versions = await store.getVersions(Array.from({ length: 7 }, (_, i) => `h${i}`));
+    expect([...versions.values()].sort((a, b) => a - b)).toEqual([23, 24, 25, 26, 27, 28, 29]);
+    expect(await store.count()).toBe(7);
   });
 
   it('replaces an older version by default (contract: upsert replaces)', async () => {

@@ -292,8 +292,9 @@ export class OutboxDrainer {
   /** Sends items in as few vector calls as possible; on failure splits to isolate the culprit. */
   private async sendAndSettle(items: DeliveryItem[]): Promise<void> {
     let fenced: string[];
+    const keepAlive = this.keepLeasesAlive(items);
     try {
-      fenced = await this.send(items);
+      fenced = await this.send(items).finally(() => keepAlive.stop());
     } catch (error) {
       const failure = await this.classify(error, true);
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
@@ -311,6 +312,40 @@ export class OutboxDrainer {
     }
     if (fenced.length > 0) items = await this.settleFenced(items, new Set(fenced));
     if (items.length > 0) await this.acknowledge(items);
+  }
+
+  /**
+   * While a vector call is in flight, renews its leases every third of `leaseMs`, so a call slower than the
+   * lease (a vector store under load, a long bulk write) is not claimed and delivered a second time by
+   * another worker meanwhile. `stop()` ends the renewals and waits for one in flight (nothing renews a
+   * lease after it was acknowledged). A lease that could not be renewed was lost; the call cannot be taken
+   * back, and the fence and the idempotent upsert keep the index right.
+   */
+  private keepLeasesAlive(items: readonly DeliveryItem[]): { stop(): Promise<void> } {
+    const { relational, clock, delivery, metrics } = this.ctx;
+    const stopped = new AbortController();
+    let held = items.map((i) => i.lease);
+    const renewals = (async () => {
+      while (held.length > 0) {
+        await clock.sleep(delivery.leaseMs / 3, stopped.signal);
+        if (stopped.signal.aborted) return;
+        const leaseUntil = clock.now() + delivery.leaseMs;
+        try {
+          const renewed = new Set(await relational.renewOutbox(held, leaseUntil));
+          for (const lease of held) if (renewed.has(lease.recordId)) lease.leaseUntil = leaseUntil;
+          metrics.leasesLost += held.length - renewed.size;
+          held = held.filter((lease) => renewed.has(lease.recordId));
+        } catch {
+          // The store is unreachable right now: the leases may still be valid; try again next round.
+        }
+      }
+    })();
+    return {
+      stop: () => {
+        stopped.abort();
+        return renewals;
+      },
+    };
   }
 
   /** Stale deliveries go to the index through its version fence (where it has one). */
