@@ -17,9 +17,15 @@ describe('freshness', () => {
   });
 
   it('advises, per rate, the kept-up strategy with the lowest p99 and names those that fell behind', () => {
-    const cell = (strategy: string, p99: number, saturated = false): FreshnessCell => ({
+    const cell = (
+      strategy: string,
+      p99: number,
+      saturated = false,
+      relational = 'sqlite',
+    ): FreshnessCell => ({
       strategy,
       vector: 'lancedb',
+      relational,
       rate: 200,
       seconds: 8,
       offered: 1600,
@@ -34,6 +40,17 @@ describe('freshness', () => {
     });
     expect(freshnessAdvice([cell('sync-2pc', 9_000, true), cell('async-queue', 40), cell('batch', 80)])).toBe(
       '- lancedb, 200 rec/s: **async-queue** (searchable within 40 ms at p99); sync-2pc fell behind.',
+    );
+    // Each source of truth gets its own advice.
+    expect(
+      freshnessAdvice([
+        cell('async-queue', 40),
+        cell('batch', 300, false, 'postgres'),
+        cell('async-queue', 900, true, 'postgres'),
+      ]),
+    ).toBe(
+      '- lancedb, 200 rec/s: **async-queue** (searchable within 40 ms at p99).\n' +
+        '- lancedb + postgres, 200 rec/s: **batch** (searchable within 300 ms at p99); async-queue fell behind.',
     );
   });
 });

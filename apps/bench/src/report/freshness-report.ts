@@ -2,15 +2,18 @@ import type { FreshnessCell } from '../runs/freshness.js';
 import { esc, inlineScript, jsonForScript } from './html.js';
 
 const ms = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
+/** `vector` on SQLite (the default), `vector + relational` otherwise (cells from before had no relational). */
+const backends = (c: FreshnessCell) =>
+  c.relational === undefined || c.relational === 'sqlite' ? c.vector : `${c.vector} + ${c.relational}`;
 
 /** The freshness table: one row per strategy × backend × offered rate. */
 export function freshnessTable(cells: readonly FreshnessCell[]): string {
   const rows = cells.map(
     (c) =>
-      `| ${c.strategy} | ${c.vector} | ${c.rate} | ${ms(c.visible.p50)} | ${ms(c.visible.p95)} | ${ms(c.visible.p99)} | ${ms(c.visible.max)} | ${ms(c.caller.p50)} | ${ms(c.caller.p99)} | ${c.vectorCalls} | ${Math.max(0, ...c.backlog)} | ${c.saturated ? 'yes' : 'no'} | ${c.lost} |`,
+      `| ${c.strategy} | ${backends(c)} | ${c.rate} | ${ms(c.visible.p50)} | ${ms(c.visible.p95)} | ${ms(c.visible.p99)} | ${ms(c.visible.max)} | ${ms(c.caller.p50)} | ${ms(c.caller.p99)} | ${c.vectorCalls} | ${Math.max(0, ...c.backlog)} | ${c.saturated ? 'yes' : 'no'} | ${c.lost} |`,
   );
   return [
-    '| strategy | vector | offered rec/s | visible p50 | p95 | p99 | max | caller p50 | caller p99 | vector calls | peak backlog | saturated | lost |',
+    '| strategy | backends | offered rec/s | visible p50 | p95 | p99 | max | caller p50 | caller p99 | vector calls | peak backlog | saturated | lost |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
@@ -22,9 +25,9 @@ export function freshnessTable(cells: readonly FreshnessCell[]): string {
  */
 export function freshnessAdvice(cells: readonly FreshnessCell[]): string {
   const lines: string[] = [];
-  for (const vector of new Set(cells.map((c) => c.vector)))
+  for (const vector of new Set(cells.map(backends)))
     for (const rate of [...new Set(cells.map((c) => c.rate))].sort((a, b) => a - b)) {
-      const here = cells.filter((c) => c.vector === vector && c.rate === rate);
+      const here = cells.filter((c) => backends(c) === vector && c.rate === rate);
       const ok = here.filter((c) => !c.saturated && c.lost === 0 && c.failed === 0);
       if (ok.length === 0) {
         lines.push(`- ${vector}, ${rate} rec/s: no strategy kept up in this run.`);
@@ -47,10 +50,10 @@ export function freshnessAdvice(cells: readonly FreshnessCell[]): string {
  * the table.
  */
 export function renderFreshnessHtml(cells: readonly FreshnessCell[], intro: string, chartJs: string): string {
-  const series = [...new Set(cells.map((c) => `${c.strategy} · ${c.vector}`))].map((label) => ({
+  const series = [...new Set(cells.map((c) => `${c.strategy} · ${backends(c)}`))].map((label) => ({
     label,
     points: cells
-      .filter((c) => `${c.strategy} · ${c.vector}` === label)
+      .filter((c) => `${c.strategy} · ${backends(c)}` === label)
       .map((c) => ({ x: c.rate, y: Math.max(1, c.visible.p99), saturated: c.saturated })),
   }));
   const advice = freshnessAdvice(cells)

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openRelational, openVector } from '@dualwrite/config';
+import { openVector } from '@dualwrite/config';
 import { createDualWrite, HashingEmbedder, type StrategyConfig, verifyConsistency } from '@dualwrite/core';
 import { InstrumentedVectorStore } from '../backends/instrumented-vector-store.js';
+import { type RelationalBackend, sqliteBackend } from '../backends/relational-backends.js';
 import { percentileOfSorted } from '../measure/percentiles.js';
 
 /** Most puts in flight at once: the open-loop caller is a server with this many request workers. */
@@ -15,6 +16,8 @@ export const BACKLOG_SAMPLE_MS = 250;
 export interface FreshnessCell {
   strategy: string;
   vector: string;
+  /** Source of truth: `sqlite`, `postgres` or `mysql`. */
+  relational: string;
   /** Offered arrival rate, records/s (arrivals are scheduled at fixed intervals, not paced by the callers). */
   rate: number;
   seconds: number;
@@ -80,8 +83,9 @@ export function isSaturated(backlog: readonly number[], rate: number): boolean {
 }
 
 /**
- * Open-loop freshness: records arrive at `rate` per second for `seconds` (SQLite + the given vector
- * backend, caller-supplied embeddings, one new id per arrival); each arrival gets a caller as soon as one
+ * Open-loop freshness: records arrive at `rate` per second for `seconds` (the given relational backend —
+ * SQLite in a temp dir by default, a fresh schema / database on a server otherwise — and vector backend,
+ * caller-supplied embeddings, one new id per arrival); each arrival gets a caller as soon as one
  * of {@link FRESHNESS_MAX_IN_FLIGHT} is free. Measures per record how long after its *scheduled* arrival it
  * became searchable (the vector call that carried it returned; for sync-2pc, within the put), the caller
  * latency, and the outbox backlog over time; then flushes and checks the index against SQLite.
@@ -93,6 +97,8 @@ export async function runFreshnessCell(options: {
   rate: number;
   seconds: number;
   dimension?: number;
+  /** Source of truth (default: SQLite in the cell's temp dir). */
+  relational?: RelationalBackend;
 }): Promise<FreshnessCell> {
   const dimension = options.dimension ?? 384;
   const dir = await mkdtemp(join(tmpdir(), 'dw-freshness-'));
@@ -100,8 +106,11 @@ export async function runFreshnessCell(options: {
   const offered = Math.round(options.rate * options.seconds);
   const embeddings = Array.from({ length: offered }, (_, i) => embedder.embedOne(`freshness record ${i}`));
   const visibleAt = new Map<string, number>();
+  const lease = await (options.relational ?? sqliteBackend(dir)).open(
+    `fresh_${process.pid}_${Date.now().toString(36)}`,
+  );
   try {
-    const relational = (await openRelational({ kind: 'sqlite', sqlitePath: join(dir, 'source.db') })).store;
+    const relational = lease.store;
     const inner = (
       await openVector(
         options.vector === 'lancedb'
@@ -166,6 +175,7 @@ export async function runFreshnessCell(options: {
       return {
         strategy: dw.strategyName,
         vector: options.vector,
+        relational: relational.name,
         rate: options.rate,
         seconds: options.seconds,
         offered,
@@ -182,6 +192,7 @@ export async function runFreshnessCell(options: {
       await dw.close({ drain: false, timeoutMs: 5_000 });
     }
   } finally {
+    await lease.dispose();
     await rm(dir, { recursive: true, force: true });
   }
 }
