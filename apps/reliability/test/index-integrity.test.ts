@@ -410,9 +410,18 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
       },
     });
     const delivery = { ...FAST, leaseMs: 300 };
+    // While its call is held, A cannot reach the source of truth to renew its lease (a partition, a stalled
+    // process): the lease runs out under the call, which the renewals of a live worker would prevent.
+    let partitioned = true;
+    const relationalA = new SqliteRelationalStore({ path });
+    const renew = relationalA.renewOutbox.bind(relationalA);
+    relationalA.renewOutbox = async (leases, leaseUntil) => {
+      if (partitioned) throw new Error('worker A cannot reach the database');
+      return renew(leases, leaseUntil);
+    };
     // One worker: while it is held, no other worker of A re-claims the expired entry.
     const a = await facade({
-      relational: new SqliteRelationalStore({ path }),
+      relational: relationalA,
       vector: gated,
       strategy: { name: 'async-queue', concurrency: 1 },
       delivery,
@@ -427,6 +436,7 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
     const second = await b.put(rec('x', 'new state'));
     await b.flush();
     expect((await vectorB.getVersions(['x'])).get('x')).toBe(second.version);
+    partitioned = false;
     release();
     await waitFor(() => indexAfterStaleCall !== undefined, 5_000, 'the stale call to land');
     expect(first.version).toBeLessThan(second.version!);
