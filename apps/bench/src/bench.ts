@@ -464,7 +464,8 @@ export async function runBench(options: BenchOptions): Promise<BenchOutcome> {
  * per vector backend the strategies on each relational backend, `vector-raw-*` once, and
  * `naive-dual-write` on each relational backend. Even repeats run each vector backend's list in reverse,
  * so a run compared with another (sync-2pc with vector-raw-single) is not always the earlier one in a
- * long-lived process. With only SQLite and one repeat this is the order the benchmark always had.
+ * long-lived process; the two relational baselines swap places likewise. With only SQLite and one repeat
+ * this is the order the benchmark always had.
  */
 function planRuns(
   options: BenchOptions,
@@ -473,9 +474,11 @@ function planRuns(
 ): PlannedRun[] {
   const plan: PlannedRun[] = [];
   for (let repeat = 1; repeat <= options.repeat; repeat++) {
-    for (const relational of relationals)
-      for (const name of [relationalOnlyRun(relational.name), 'raw-outbox-tx'] as const)
+    for (const relational of relationals) {
+      const names = [relationalOnlyRun(relational.name), 'raw-outbox-tx'] as const;
+      for (const name of repeat % 2 === 0 ? [...names].reverse() : names)
         if (options.baselines.includes(name)) plan.push({ repeat, name, vector: undefined, relational });
+    }
     for (const vector of vectors) {
       const runs: PlannedRun[] = [];
       for (const relational of relationals)
@@ -545,7 +548,7 @@ function baseNotes(options: BenchOptions): string[] {
     );
   if (has('postgres-only') && relational.has('postgres'))
     notes.push(
-      'postgres-only (node-postgres directly, one autocommit parameterised INSERT per record, no outbox) runs once per repeat ' +
+      'postgres-only (node-postgres directly, one prepared autocommit INSERT per record, no outbox) runs once per repeat ' +
         'and serves the "<vector>+postgres" ratios.',
     );
   if (has('mysql-only') && relational.has('mysql'))

@@ -215,6 +215,13 @@ describe('findMeasurementFaults', () => {
         ? { ...r, result: { ...r.result, callerLatencyMs: { p50: 14, p95: 14, p99: 14 } } }
         : r,
     );
+    // Within the noise (12 against 12.3: 0.976) is not a fault.
+    const close = repeat(1, 1).map((r) =>
+      r.result.name === 'vector-raw-single'
+        ? { ...r, result: { ...r.result, callerLatencyMs: { p50: 12.3, p95: 12.3, p99: 12.3 } } }
+        : r,
+    );
+    expect(findMeasurementFaults(close, ['lancedb'])).toEqual([]);
     const faults = findMeasurementFaults(runs, ['lancedb']);
     expect(faults).toEqual([
       { group: 'lancedb', more: 'sync-2pc', less: 'vector-raw-single', ratio: 0.8571 },

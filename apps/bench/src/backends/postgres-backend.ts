@@ -83,7 +83,7 @@ export async function adminQuery(databaseUrl: string, text: string): Promise<pg.
  * The `postgres-only` / `naive-dual-write` relational side: node-postgres directly (one `pg.Client`, no
  * pool, no Kysely), one table shaped like the store's record row (`text`, float32 `bytea` embedding,
  * `json` metadata, `bigint` version, timestamps), no outbox, no advisory locks, no NOTIFY. Each insert is
- * one parameterised autocommit statement.
+ * one prepared autocommit statement.
  */
 class RawPostgresTable implements RawTable {
   private readonly table: string;
@@ -140,13 +140,15 @@ class RawPostgresTable implements RawTable {
   }
 
   async insert(row: RawRow): Promise<void> {
-    await this.client.query(
-      `INSERT INTO ${this.table} AS r (id, text, embedding, metadata, version, created_at, updated_at)
+    // A named (prepared) statement, like raw-outbox-tx's: the two baselines differ only in the outbox row.
+    await this.client.query({
+      name: 'relational-only',
+      text: `INSERT INTO ${this.table} AS r (id, text, embedding, metadata, version, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET text = excluded.text, embedding = excluded.embedding,
        metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at`,
-      rawRowValues(row, Date.now()),
-    );
+      values: rawRowValues(row, Date.now()),
+    });
   }
 
   async insertWithOutbox(row: RawRow): Promise<void> {
