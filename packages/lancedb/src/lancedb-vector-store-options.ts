@@ -51,14 +51,16 @@ export interface LanceDbVectorStoreOptions {
    */
   autoOptimizeEvery?: number;
   /**
-   * Commits after which the store opens a fresh handle of its table and closes the old one (once the
-   * operations using it have finished). Default 500; `0` keeps one handle for the store's life.
+   * Commits after which the store opens a new connection and table handle and closes the old ones (once the
+   * operations using them have finished). Default 500; `0` keeps one connection for the store's life.
    *
-   * Why: a LanceDB table handle keeps native memory for every commit made through it and never releases it
-   * — measured on this adapter: RSS grew ~75–80 KB per single-row merge insert (384-d), 229 → 495 MB over
-   * 4,000 commits, the same with 8 MiB session caches (so not the caches); lance-format/lance PR #7718
-   * reports ~52 KB per commit on a long-lived handle. A drain worker commits for days. Reopening costs one
-   * manifest read (a few ms) per `refreshTableEvery` commits.
+   * Why: a LanceDB connection keeps native memory for every commit made through it and never releases it —
+   * measured on this adapter (`pnpm --filter @dualwrite/bench commit-memory`, 384-d single-record upserts):
+   * RSS 160 → 887 MB over 10,000 commits with one connection, the same growth with 8 MiB session caches (so
+   * not the caches) and with a new table handle on the same connection; with a new connection every 500
+   * commits, 237 MB after 1,000 and 264 MB after 10,000. lance-format/lance PR #7718 reports ~52 KB per
+   * commit on a long-lived handle. A drain worker commits for days. Reopening costs a connect and a manifest
+   * read (a few ms) per `refreshTableEvery` commits; no measurable cost per commit.
    */
   refreshTableEvery?: number;
   /**

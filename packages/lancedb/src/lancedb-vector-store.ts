@@ -141,7 +141,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   #db: Connection;
   #table: Table;
-  /** Commits made through the current table handle (see `refreshTableEvery`). */
+  /** Commits made through the current connection and table handle (see `refreshTableEvery`). */
   #commitsOnHandle = 0;
   readonly #onAutoOptimizeError: ((error: DualwriteError) => void) | undefined;
   #closed = false;
@@ -240,9 +240,10 @@ export class LanceDbVectorStore implements VectorStore {
       if (unique.length === 0) return;
       const chunk = Math.min(this.maxBatchSize, PREDICATE_CHUNK);
       await this.#exclusive(async () => {
-        for (let i = 0; i < unique.length; i += chunk)
+        for (let i = 0; i < unique.length; i += chunk) {
           await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
-        this.#commitsOnHandle++;
+          this.#commitsOnHandle++;
+        }
         this.#noteWrite();
       });
     });
@@ -477,8 +478,9 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
-   * Counts a write call; schedules a background optimize every `autoOptimizeEvery` of them, and a fresh
-   * table handle once `refreshTableEvery` commits went through the current one. Call inside #exclusive.
+   * Counts a write call; schedules a background optimize every `autoOptimizeEvery` of them, and a new
+   * connection and table handle once `refreshTableEvery` commits went through the current ones. Call inside
+   * #exclusive.
    */
   #noteWrite(): void {
     const refreshEvery = this.options.refreshTableEvery;

@@ -139,6 +139,17 @@ class RawMysqlTable implements RawTable {
     );
   }
 
+  async insertMany(rows: readonly RawRow[]): Promise<void> {
+    const now = Date.now();
+    await this.connection.query(
+      `INSERT INTO records (id, text, embedding, metadata, version, created_at, updated_at)
+       VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
+       ON DUPLICATE KEY UPDATE text = VALUES(text), embedding = VALUES(embedding),
+       metadata = VALUES(metadata), version = VALUES(version), updated_at = VALUES(updated_at)`,
+      rows.flatMap((row) => rawRowValues(row, now)),
+    );
+  }
+
   async versions(): Promise<Map<string, number>> {
     const [rows] = await this.connection.query('SELECT id, version FROM records');
     return new Map(

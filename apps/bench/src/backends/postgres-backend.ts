@@ -168,6 +168,19 @@ class RawPostgresTable implements RawTable {
     });
   }
 
+  async insertMany(rows: readonly RawRow[]): Promise<void> {
+    const now = Date.now();
+    const columns = rows.map((row) => rawRowValues(row, now));
+    await this.client.query({
+      name: 'raw-insert-many',
+      text: `INSERT INTO ${this.table} AS r (id, text, embedding, metadata, version, created_at, updated_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::json[], $5::bigint[], $6::bigint[], $7::bigint[])
+       ON CONFLICT (id) DO UPDATE SET text = excluded.text, embedding = excluded.embedding,
+       metadata = excluded.metadata, version = excluded.version, updated_at = excluded.updated_at`,
+      values: [0, 1, 2, 3, 4, 5, 6].map((c) => columns.map((v) => v[c])),
+    });
+  }
+
   async versions(): Promise<Map<string, number>> {
     const { rows } = await this.client.query<{ id: string; version: string }>(
       `SELECT id, version FROM ${this.table}`,

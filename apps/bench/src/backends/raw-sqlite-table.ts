@@ -16,6 +16,7 @@ export class RawSqliteTable {
   >;
   private readonly outboxStmt: Database.Statement<[string, number, number, number]>;
   private readonly withOutbox: (row: RawRow) => void;
+  private readonly many: (rows: readonly RawRow[]) => void;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -57,6 +58,10 @@ export class RawSqliteTable {
       this.outboxStmt.run(row.id, row.version, now, now);
     });
     this.withOutbox = (row) => tx.immediate(row);
+    const manyTx = this.db.transaction((rows: readonly RawRow[]) => {
+      for (const row of rows) this.insert(row);
+    });
+    this.many = (rows) => manyTx.immediate(rows);
   }
 
   /** Inserts (or replaces) one row in its own autocommit transaction; returns the time it wrote, ms. */
@@ -72,6 +77,11 @@ export class RawSqliteTable {
       now,
     );
     return now;
+  }
+
+  /** Many rows in one `BEGIN IMMEDIATE` transaction (no outbox). */
+  insertMany(rows: readonly RawRow[]): void {
+    this.many(rows);
   }
 
   /** The row and its outbox entry in one `BEGIN IMMEDIATE` transaction. */

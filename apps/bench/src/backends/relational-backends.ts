@@ -52,6 +52,12 @@ export interface RawTable {
    * `BEGIN; INSERT; INSERT; COMMIT`.
    */
   insertWithOutbox(row: RawRow): Promise<void>;
+  /**
+   * Many record rows in one go, no outbox (the bare bulk insert `putMany` is compared with): SQLite one
+   * `BEGIN IMMEDIATE` transaction of prepared inserts; PostgreSQL one prepared autocommit statement over
+   * arrays (`unnest`); MySQL one multi-row `INSERT … ON DUPLICATE KEY UPDATE`.
+   */
+  insertMany(rows: readonly RawRow[]): Promise<void>;
   /** Every `(id, version)` in the table. */
   versions(): Promise<Map<string, number>>;
   /** Closes the connection and deletes the table's data (file / schema). */
@@ -95,6 +101,9 @@ export function sqliteBackend(workDir: string): RelationalBackend {
         },
         async insertWithOutbox(row) {
           table.insertWithOutbox(row);
+        },
+        async insertMany(rows) {
+          table.insertMany(rows);
         },
         async versions() {
           return table.versions();

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/**
+ * `pnpm --filter @dualwrite/bench put-many [--relational sqlite,postgres,mysql] [--size 100] [--batches 50]
+ * [--database-url URL] [--mysql-url URL] [--out DIR]`: what a `putMany` of `--size` new records costs
+ * against the bare bulk insert of the same rows with the backend's own client (`RawTable.insertMany`: no
+ * outbox, no locks, no versions), per relational backend, `--batches` times each (p50 reported). Delivery is
+ * paused, so only the write is timed. Target (PostgreSQL): `putMany` p50 ≤ 2 × the bare insert's. Writes
+ * `put-many.{json,md}`.
+ * @packageDocumentation
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openVector } from '@dualwrite/config';
+import { createDualWrite, HashingEmbedder } from '@dualwrite/core';
+import { createRelationalBackend } from './backends/create-backends.js';
+import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
+import type { RawRow } from './backends/relational-backends.js';
+import { median } from './measure/percentiles.js';
+
+/** The bound the project sets for PostgreSQL (issue "PostgreSQL at production grade"). */
+const TARGET = { relational: 'postgres', maxRatio: 2 } as const;
+const DIM = 384;
+
+const { values } = parseArgs({
+  options: {
+    relational: { type: 'string', default: 'sqlite,postgres,mysql' },
+    size: { type: 'string', default: '100' },
+    batches: { type: 'string', default: '50' },
+    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL },
+    'mysql-url': { type: 'string', default: DEFAULT_MYSQL_URL },
+    out: { type: 'string', default: 'bench-results' },
+  },
+});
+const size = positive('size');
+const batches = positive('batches');
+const embedder = new HashingEmbedder({ dimension: DIM });
+const rowsOf = (batch: number, prefix: string): RawRow[] =>
+  Array.from({ length: size }, (_, i) => {
+    const text = `${prefix} record ${batch}-${i}`;
+    return {
+      id: `${prefix}-${batch}-${i}`,
+      text,
+      embedding: embedder.embedOne(text),
+      metadata: { i },
+      version: 1,
+    };
+  });
+
+interface PutManyResult {
+  relational: string;
+  size: number;
+  batches: number;
+  putManyP50Ms: number;
+  bareInsertP50Ms: number;
+  ratio: number;
+}
+
+const workDir = await mkdtemp(join(tmpdir(), 'dw-put-many-'));
+const results: PutManyResult[] = [];
+try {
+  for (const name of values.relational.split(',')) {
+    const backend = await createRelationalBackend(name, {
+      workDir,
+      databaseUrl: values['database-url'],
+      mysqlUrl: values['mysql-url'],
+    });
+    try {
+      const runId = `putmany_${process.pid}_${name}`;
+      const lease = await backend.open(runId);
+      const { store: vector } = await openVector(
+        { kind: 'lancedb', lancedbDir: join(workDir, `lance-${name}`) },
+        DIM,
+      );
+      const dw = await createDualWrite({
+        relational: lease.store,
+        vector,
+        strategy: 'batch',
+        driftCheck: false,
+      });
+      dw.pause();
+      const putMany: number[] = [];
+      try {
+        for (let b = 0; b < batches; b++) {
+          const records = rowsOf(b, 'dw').map(({ version: _, ...r }) => r);
+          const t = performance.now();
+          await dw.putMany(records);
+          putMany.push(performance.now() - t);
+        }
+      } finally {
+        await dw.close({ drain: false, timeoutMs: 5_000 });
+        await lease.dispose();
+      }
+      const table = await backend.openRawTable(`${runId}_raw`);
+      const bare: number[] = [];
+      try {
+        for (let b = 0; b < batches; b++) {
+          const rows = rowsOf(b, 'raw');
+          const t = performance.now();
+          await table.insertMany(rows);
+          bare.push(performance.now() - t);
+        }
+      } finally {
+        await table.dispose();
+      }
+      const putManyP50Ms = round(median(putMany) ?? 0);
+      const bareInsertP50Ms = round(median(bare) ?? 0);
+      const result = {
+        relational: name,
+        size,
+        batches,
+        putManyP50Ms,
+        bareInsertP50Ms,
+        ratio: round(putManyP50Ms / bareInsertP50Ms),
+      };
+      results.push(result);
+      process.stderr.write(`${JSON.stringify(result)}\n`);
+    } finally {
+      await backend.shutdown();
+    }
+  }
+} finally {
+  await rm(workDir, { recursive: true, force: true });
+}
+
+const lines = [
+  `# putMany of ${size} against a bare ${size}-row insert (${batches} batches each, p50, 384-d, delivery paused)`,
+  '',
+  '| relational | putMany p50 ms | bare insert p50 ms | ratio | target |',
+  '|---|---|---|---|---|',
+  ...results.map(
+    (r) =>
+      `| ${r.relational} | ${r.putManyP50Ms} | ${r.bareInsertP50Ms} | ${r.ratio} | ${
+        r.relational === TARGET.relational
+          ? `≤ ${TARGET.maxRatio}: ${r.ratio <= TARGET.maxRatio ? 'met' : 'missed'}`
+          : 'information'
+      } |`,
+  ),
+];
+const out = resolve(values.out);
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'put-many.json'), `${JSON.stringify({ results }, null, 2)}\n`);
+writeFileSync(join(out, 'put-many.md'), `${lines.join('\n')}\n`);
+process.stdout.write(`${lines.join('\n')}\n\nWrote ${join(out, 'put-many.{json,md}')}\n`);
+
+function positive(name: 'size' | 'batches'): number {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`--${name} must be a positive integer, got ${values[name]}`);
+  return n;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
