@@ -77,7 +77,7 @@ export {
 } from './outbox/outbox-ledger.js';
 export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';
 export { type ConsistencyReport, verifyConsistency } from './reconcile/verify-consistency.js';
-export { contentHash, textHash } from './record/content-hash.js';
+export { contentHash, contentHashPrefix, textHash } from './record/content-hash.js';
 export { decodeEmbedding, encodeEmbedding, toFloat32Precision } from './record/embedding-codec.js';
 export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './record/limits.js';
 export type {

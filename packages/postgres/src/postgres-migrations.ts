@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { runMigrations, storeMigrations } from '@dualwrite/sql';
 import { type Migration, sql } from 'kysely';
+import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
+import { writeFunctionMigration } from './postgres-write-function.js';
 
 /**
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -17,10 +19,11 @@ export const POSTGRES_SCHEMA_VERSION = 2;
  * `bigint`; `deleted` `boolean`; embeddings `bytea`; `metadata` `json` rather than `jsonb` (`json` keeps the
  * exact text and accepts the `\u0000` escape, which `jsonb` rejects). The due index is partial,
  * `(next_attempt_at, enqueued_at) WHERE state = 'pending'`. Plus `SEQUENCE version_seq AS bigint` (no cache,
- * so values are handed out in increasing order across sessions).
+ * so values are handed out in increasing order across sessions). `0003_write_function` installs the
+ * one-round-trip write function (see {@link writeFunctionMigration}).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, Migration> {
-  return storeMigrations(
+  const shared = storeMigrations(
     tables,
     {
       key: sql`text COLLATE "C"`,
@@ -40,6 +43,7 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, M
       },
     },
   );
+  return { ...shared, '0003_write_function': writeFunctionMigration(tables, new PostgresQueries(tables)) };
 }
 
 /**

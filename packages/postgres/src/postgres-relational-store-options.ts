@@ -106,6 +106,10 @@ export interface PostgresTableNames extends SqlTableNames {
    * identifier limit.
    */
   readonly notifyChannel: string;
+  /** The PL/pgSQL function behind `writeChanges` (one round trip per batch): `<prefix>write_changes`. */
+  readonly writeFunction: string;
+  /** The SQL function comparing two metadata objects key by key for {@link writeFunction}: `<prefix>metadata_equal`. */
+  readonly metadataEqualFunction: string;
 }
 
 /** The object names for `schema` and `prefix`. */
@@ -120,6 +124,8 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     schema,
     versionSequence: `${prefix}version_seq`,
     notifyChannel,
+    writeFunction: `${prefix}write_changes`,
+    metadataEqualFunction: `${prefix}metadata_equal`,
   });
 }
 

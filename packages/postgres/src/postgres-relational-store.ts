@@ -3,12 +3,12 @@ import {
   type ClaimOptions,
   ClosedError,
   type OutboxLease,
+  ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { writeChangesInThreeRoundTrips } from './postgres-batch-write.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
@@ -21,6 +21,7 @@ import {
   type ResolvedPostgresRelationalStoreOptions,
   resolvePostgresOptions,
 } from './postgres-relational-store-options.js';
+import { NOT_READ_COMMITTED, writeChangesCall, writeResults } from './postgres-write-function.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
@@ -97,8 +98,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
   readonly #listeners = new Set<PostgresOutboxListener>();
-  /** The pool under the Kysely instance (set by `open`), for {@link writeChanges}. */
-  #pool: pg.Pool | undefined;
+  /** Set once the write function refused autocommit (the session's default isolation is not READ COMMITTED). */
+  #writeInTransaction = false;
 
   /**
    * Validates the options; connects to nothing yet.
@@ -163,21 +164,43 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
   /**
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
-   * in three round trips whatever the batch size — see {@link writeChangesInThreeRoundTrips}. Same locks,
-   * rules and results as the transaction path, which takes seven for one put (and which a batch that changes
-   * one id twice still takes).
-   * @throws {ValidationError} for text holding U+0000; the mapped driver errors otherwise.
+   * in one statement and one round trip whatever the batch size: a call of the store's write function
+   * (`<prefix>write_changes`, installed by `init()`; see {@link writeFunctionMigration}), which takes the
+   * ids' advisory locks and then decides, versions, writes and notifies in SQL with the transaction path's
+   * rules. It runs in autocommit; where the session's default isolation is not READ COMMITTED the function
+   * refuses, and this store wraps it in `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round
+   * trips). A batch that changes one id twice takes the transaction path.
+   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
+   *   the mapped driver errors otherwise.
    */
   writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    const { notify } = this.#options;
-    return this.writeBatch(changes, now, (kysely, ids) =>
-      writeChangesInThreeRoundTrips(
-        { pool: this.#pool!, kysely, q: this.q, tables: this.tableNames, notify },
-        changes,
-        ids,
-        now,
-      ),
-    );
+    for (const change of changes)
+      if (change.op === 'put' && change.record.text.includes('\u0000'))
+        throw new ValidationError('text', 'must not contain NUL (postgres cannot store U+0000)', {
+          component: POSTGRES_COMPONENT,
+          limit: 'no U+0000',
+        });
+    return this.writeBatch(changes, now, async (db, ids) => {
+      const byId = new Map(changes.map((c) => [c.op === 'put' ? c.record.id : c.id, c]));
+      const ordered = ids.map((id) => byId.get(id)!);
+      const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify);
+      if (!this.#writeInTransaction)
+        try {
+          const { rows } = await call.execute(db);
+          return order(writeResults(ordered, rows));
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED)
+            throw this.mapError(error, 'writeChanges');
+          this.#writeInTransaction = true;
+        }
+      const { rows } = await this.transact('writeChanges', (conn) => call.execute(conn));
+      return order(writeResults(ordered, rows));
+    });
+
+    function order(results: WriteResult[]): WriteResult[] {
+      const byId = new Map(results.map((r) => [r.id, r]));
+      return changes.map((c) => byId.get(c.op === 'put' ? c.record.id : c.id)!);
+    }
   }
 
   /**
@@ -263,7 +286,6 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // The failure still reaches the caller: the running query rejects, later ones fail (the client is no
     // longer queryable), and the pool discards the client when it is released.
     pool.on('connect', (client) => client.on('error', () => {}));
-    this.#pool = pool;
     return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   }
 

@@ -243,12 +243,14 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       if (message.channel === channel) received++;
     });
     await listener.query(`LISTEN ${listener.escapeIdentifier(channel)}`);
-    // ... and a spy on the driver counts the statements that notify (PostgreSQL folds identical notifications
+    // ... and a spy on the driver counts the statements that may notify: those naming pg_notify, and calls of
+    // the write function, which notifies from inside when it wrote (PostgreSQL folds identical notifications
     // of one transaction, so what listeners receive alone would not show what the store sends).
     const query = vi.spyOn(pg.Client.prototype, 'query');
+    const notifying = new RegExp(`pg_notify|"${writer.tableNames.writeFunction}"`, 'i');
     const issued = () =>
       query.mock.calls.filter(([config]) =>
-        /pg_notify/i.test(typeof config === 'string' ? config : ((config as { text?: string })?.text ?? '')),
+        notifying.test(typeof config === 'string' ? config : ((config as { text?: string })?.text ?? '')),
       ).length;
     try {
       const records = (prefix: string, n: number, distinct = n): RecordInput[] =>
@@ -273,11 +275,11 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
         expect(issued() - issuedBefore, `NOTIFY statements sent by: ${what}`).toBe(1);
         expect(received - receivedBefore, `notifications received for: ${what}`).toBe(1);
       }
-      // A write that changes nothing enqueues nothing and notifies nobody.
-      const [issuedBefore, receivedBefore] = [issued(), received];
+      // A write that changes nothing enqueues nothing and notifies nobody (the function decides it wrote nothing).
+      const receivedBefore = received;
       await dw.putMany(records('uow', 100));
       await new Promise((r) => setTimeout(r, 200));
-      expect([issued() - issuedBefore, received - receivedBefore], 'an unchanged putMany').toEqual([0, 0]);
+      expect(received - receivedBefore, 'an unchanged putMany').toBe(0);
     } finally {
       query.mockRestore();
       await listener.end();

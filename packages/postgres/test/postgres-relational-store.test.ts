@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import {
   BackendUnavailableError,
+  contentHash,
   type Metadata,
   TransientBackendError,
+  toFloat32Precision,
   ValidationError,
 } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
@@ -165,6 +167,85 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       expect(records.get(id)!.version, `${id} ends at its highest version`).toBe(Math.max(...versionsOfId));
       expect((await a.getOutboxEntry(id))!.version).toBe(records.get(id)!.version);
     }
+  });
+
+  it('writeChanges (one statement each) from two instances loses no write of an id and keeps versions in commit order', async () => {
+    const a = store({ poolSize: 5 });
+    const b = store({ poolSize: 5 });
+    await a.init();
+    const put = (s: PostgresRelationalStore, id: string, i: number) =>
+      s.writeChanges(
+        [{ op: 'put', record: { id, text: `put ${i}`, metadata: { i }, embedding: [i, 1] } }],
+        T0 + i,
+      );
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => put(i % 2 === 0 ? a : b, ['x', 'y', 'z'][i % 3]!, i)),
+    );
+    const versions = results.map(([r]) => r!.version!);
+    expect(new Set(versions).size, 'a version each').toBe(60);
+    const records = await a.getRecords(['x', 'y', 'z']);
+    for (const [k, id] of ['x', 'y', 'z'].entries()) {
+      const mine = versions.filter((_, i) => i % 3 === k);
+      const last = versions.indexOf(Math.max(...mine));
+      const record = records.get(id)!;
+      expect(record.version, `${id} holds its highest version`).toBe(versions[last]);
+      expect(record.text, `${id} holds the write that drew it`).toBe(`put ${last}`);
+      expect((await a.getOutboxEntry(id))!.version).toBe(record.version);
+    }
+  });
+
+  it('writeChanges keeps a stored embedding for an unchanged text and hashes it as core does', async () => {
+    const s = store();
+    await s.init();
+    await s.writeChanges(
+      [{ op: 'put', record: { id: 'k', text: 'same', metadata: { a: 1 }, embedding: [0.1, 2] } }],
+      T0,
+    );
+    const [changed] = await s.writeChanges(
+      [{ op: 'put', record: { id: 'k', text: 'same', metadata: { a: 2 }, embedding: undefined } }],
+      T0 + 1,
+    );
+    const [same] = await s.writeChanges(
+      [{ op: 'put', record: { id: 'k', text: 'same', metadata: { a: 2 }, embedding: undefined } }],
+      T0 + 2,
+    );
+    const record = (await s.getRecords(['k'])).get('k')!;
+    expect(changed!.changed).toBe(true);
+    expect(same).toEqual({ id: 'k', version: changed!.version, changed: false });
+    expect(record.embedding).toEqual(toFloat32Precision([0.1, 2]));
+    expect(record.contentHash).toBe(contentHash('same', { a: 2 }, toFloat32Precision([0.1, 2])));
+  });
+
+  it('writeChanges takes metadata whose keys escape U+0000 (json_each cannot read them): equal text is a no-op, another key order a write', async () => {
+    const s = store();
+    await s.init();
+    const put = (metadata: Metadata) =>
+      s.writeChanges([{ op: 'put', record: { id: 'nul', text: 't', metadata, embedding: [1, 2] } }], T0);
+    expect((await put({ 'a\u0000': 1, b: 2 }))[0]!.changed).toBe(true);
+    expect((await put({ 'a\u0000': 1, b: 2 }))[0]!.changed, 'same JSON text').toBe(false);
+    expect((await put({ b: 2, 'a\u0000': 1 }))[0]!.changed, 'undecidable in SQL: written again').toBe(true);
+    expect((await s.getRecords(['nul'])).get('nul')!.metadata).toEqual({ 'a\u0000': 1, b: 2 });
+  });
+
+  it('writeChanges still serialises per id where the default isolation is not READ COMMITTED', async () => {
+    const s = store({ pool: { options: '-c default_transaction_isolation=repeatable\\ read' } });
+    await s.init();
+    const { rows } = await sql<{
+      default_transaction_isolation: string;
+    }>`SHOW default_transaction_isolation`.execute(s.kysely);
+    expect(rows[0]!.default_transaction_isolation).toBe('repeatable read');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        s.writeChanges(
+          [{ op: 'put', record: { id: 'r', text: `t${i}`, metadata: {}, embedding: [i, 1] } }],
+          T0,
+        ),
+      ),
+    );
+    const versions = results.map(([r]) => r!.version!);
+    const record = (await s.getRecords(['r'])).get('r')!;
+    expect(record.version).toBe(Math.max(...versions));
+    expect(record.text).toBe(`t${versions.indexOf(record.version)}`);
   });
 
   it('an ack waits for a writer holding its ids in the opposite order, without deadlocking', async () => {

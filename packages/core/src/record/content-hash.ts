@@ -7,17 +7,30 @@ export function textHash(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+const NUL = Buffer.from([0]);
+
 /**
- * SHA-256 (hex) of text, metadata (keys sorted) and the float32 bytes of the embedding. Two puts with
- * equal hashes carry the same content, so the second is a no-op. `embedding === null` hashes as absent.
+ * The bytes {@link contentHash} hashes before the embedding's: the text (UTF-8), NUL, the metadata's
+ * `[key, value]` pairs (keys sorted by UTF-16 code units) as JSON (UTF-8), NUL. For a store that finishes the
+ * hash next to an embedding it holds (PostgreSQL: `sha256(prefix || embedding)`).
+ */
+export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
+  const keys = Object.keys(metadata).sort();
+  return Buffer.concat([
+    Buffer.from(text, 'utf8'),
+    NUL,
+    Buffer.from(JSON.stringify(keys.map((k) => [k, metadata[k]])), 'utf8'),
+    NUL,
+  ]);
+}
+
+/**
+ * SHA-256 (hex) of text, metadata (keys sorted) and the float32 bytes of the embedding
+ * ({@link contentHashPrefix}, then the bytes). Two puts with equal hashes carry the same content, so the
+ * second is a no-op. `embedding === null` hashes as absent.
  */
 export function contentHash(text: string, metadata: Metadata, embedding: readonly number[] | null): string {
-  const hash = createHash('sha256');
-  hash.update(text, 'utf8');
-  hash.update('\u0000');
-  const keys = Object.keys(metadata).sort();
-  hash.update(JSON.stringify(keys.map((k) => [k, metadata[k]])), 'utf8');
-  hash.update('\u0000');
+  const hash = createHash('sha256').update(contentHashPrefix(text, metadata));
   if (embedding) hash.update(encodeEmbedding(embedding));
   return hash.digest('hex');
 }
