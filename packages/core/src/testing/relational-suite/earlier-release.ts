@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { RelationalStore } from '../../contracts/relational-store.js';
+import type { Change } from '../../contracts/write-strategy.js';
 
 /**
  * Checks that `store` — opened and `init()`ed on data written by release 0.1 of its adapter (a fixture the
@@ -51,4 +52,18 @@ export async function checkStoreFromEarlierRelease(store: RelationalStore): Prom
   });
   expect(next).toBeGreaterThan(4);
   expect((await store.outboxStats(6_000)).depth).toBe(2);
+
+  // The one-batch write path (where the store has one) works on the upgraded schema and decides no-ops
+  // against rows the old release wrote.
+  if (!store.writeChanges) return;
+  const put = (text: string): Change => ({
+    op: 'put',
+    record: { id: 'live', text, metadata: { k: 'live' }, embedding: [0.5, -1] },
+  });
+  expect(await store.writeChanges([put('text of live')], 7_000)).toEqual([
+    { id: 'live', version: 1, changed: false },
+  ]);
+  const [changed] = await store.writeChanges([put('changed after the upgrade')], 7_001);
+  expect(changed).toMatchObject({ id: 'live', changed: true });
+  expect(changed!.version).toBeGreaterThan(next);
 }
