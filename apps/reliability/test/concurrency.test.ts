@@ -12,11 +12,15 @@ import Database from 'better-sqlite3';
 import { describe, expect, inject, it } from 'vitest';
 import { openRelationalStore, openVectorStore, SUITE_DELIVERY } from '../src/backends.js';
 import { entryPath, type SuiteChild, spawnChild } from '../src/child.js';
-import { checkLastWriterWins, WriterLedger } from '../src/ledger.js';
-import { type CallInterval, findOverlaps } from '../src/overlap.js';
+import { checkLastWriterWins } from '../src/ledger.js';
 import type { DeliverySpec, VectorBackendSpec, WorkerConfig, WriterConfig } from '../src/protocol.js';
 import { trialDatabases } from '../src/trial-databases.js';
 import { DIM, tempDir, waitFor } from './helpers.js';
+import {
+  expectEveryCallAcknowledged,
+  expectOneDeliveryAtATime,
+  tracedVectorCalls,
+} from './multi-process-checks.js';
 
 const WRITERS = 3;
 const CHANGES = 200;
@@ -120,34 +124,12 @@ describe.each(scenarios)(
         const drainErrors = children.flatMap((c) => c.lines.filter((l) => l.t === 'drain-error'));
 
         // No id in flight twice at once, across all processes.
-        const calls: CallInterval[] = children.flatMap((c) =>
-          c.lines.flatMap((l) =>
-            l.t === 'vcall' ? [{ who: l.who, op: l.op, ids: l.ids, begin: l.b, end: l.e }] : [],
-          ),
-        );
-        const deliverers = new Set(calls.map((c) => c.who));
+        const calls = tracedVectorCalls(children);
         expect(calls.length, 'vector calls were traced').toBeGreaterThan(10);
-        for (let i = 0; i < WORKERS; i++)
-          expect(deliverers, 'every worker delivered').toContain(`worker-${i}`);
-        if (writersPaused)
-          for (const w of writers)
-            expect(
-              w.lines.some((l) => l.t === 'vcall'),
-              'paused writers deliver nothing',
-            ).toBe(false);
-        const overlaps = findOverlaps(calls);
-        expect(overlaps.slice(0, 5), `${overlaps.length} overlapping deliveries`).toEqual([]);
+        expectOneDeliveryAtATime(calls, WORKERS, writersPaused ? writers : []);
 
         // No lost update: every id ends at the highest acknowledged version, with that write's content.
-        const ledgers = writers.map((w) => {
-          const ledger = new WriterLedger();
-          for (const l of w.lines) ledger.apply(l);
-          return ledger;
-        });
-        for (const [i, l] of ledgers.entries()) {
-          expect(l.acks, `writer ${i} acknowledged every call`).toBe(CHANGES);
-          expect(l.failed, `writer ${i} failures: ${JSON.stringify([...l.failures])}`).toBe(0);
-        }
+        const ledgers = expectEveryCallAcknowledged(writers, CHANGES);
         const relational = await openRelationalStore(relationalSpec);
         const vectorStore = await openVectorStore(spec, DIM);
         const dw = await createDualWrite({
@@ -166,7 +148,7 @@ describe.each(scenarios)(
           expect(report, JSON.stringify(report.examples)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
           console.log(
             `[concurrency] ${strategy}/${relationalKind}+${vector}: ${WRITERS}×${CHANGES} calls (${ledgers.reduce((n, l) => n + l.ackedChanges, 0)} changes) in ${writingMs} ms, ` +
-              `${calls.length} vector calls by ${[...deliverers].join(', ')}, 0 overlaps, ${drainErrors.length} drain errors handled, ` +
+              `${calls.length} vector calls by ${[...new Set(calls.map((c) => c.who))].join(', ')}, 0 overlaps, ${drainErrors.length} drain errors handled, ` +
               `${report.records} live records`,
           );
         } finally {

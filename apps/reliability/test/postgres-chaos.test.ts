@@ -22,8 +22,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRelationalStore, openVectorStore, SUITE_DELIVERY } from '../src/backends.js';
 import { entryPath, type SuiteChild, spawnChild } from '../src/child.js';
-import { checkLastWriterWins, WriterLedger } from '../src/ledger.js';
-import { findOverlaps } from '../src/overlap.js';
+import { checkLastWriterWins } from '../src/ledger.js';
 import { type PrivatePostgres, startPrivatePostgres } from '../src/private-postgres.js';
 import type {
   DeliverySpec,
@@ -34,6 +33,11 @@ import type {
 } from '../src/protocol.js';
 import { monotonicMicros } from '../src/tracing-vector-store.js';
 import { DIM, tempDir, waitFor } from './helpers.js';
+import {
+  expectEveryCallAcknowledged,
+  expectOneDeliveryAtATime,
+  tracedVectorCalls,
+} from './multi-process-checks.js';
 
 const WRITERS = 3;
 const CHANGES = 120;
@@ -161,12 +165,7 @@ describe.each(scenarios)(
         await Promise.all(children.map((c) => c.ready));
         const readyMs = Date.now() - spawnedAt;
         const alive = (c: SuiteChild) => c.process.exitCode === null && c.process.signalCode === null;
-        const vcalls = () =>
-          children.flatMap((c) =>
-            c.lines.flatMap((l) =>
-              l.t === 'vcall' ? [{ who: l.who, op: l.op, ids: l.ids, begin: l.b, end: l.e, ok: l.ok }] : [],
-            ),
-          );
+        const vcalls = () => tracedVectorCalls(children);
         /** Every worker finished a vector call that began after `since` (µs). */
         const allDeliveringSince = (since: number) =>
           workers.every((_, i) => vcalls().some((c) => c.who === `worker-${i}` && c.ok && c.begin >= since));
@@ -318,27 +317,10 @@ describe.each(scenarios)(
 
           // No id in flight twice at once, across all processes; both workers delivered; writers did not.
           const calls = vcalls();
-          const deliverers = new Set(calls.map((c) => c.who));
-          for (let i = 0; i < WORKERS; i++)
-            expect(deliverers, 'every worker delivered').toContain(`worker-${i}`);
-          for (const w of writers)
-            expect(
-              w.lines.some((l) => l.t === 'vcall'),
-              'paused writers deliver nothing',
-            ).toBe(false);
-          const overlaps = findOverlaps(calls);
-          expect(overlaps.slice(0, 5), `${overlaps.length} overlapping deliveries`).toEqual([]);
+          expectOneDeliveryAtATime(calls, WORKERS, writers);
 
           // Every call acknowledged in the end (retryable failures retried); last acknowledged write wins.
-          const ledgers = writers.map((w) => {
-            const ledger = new WriterLedger();
-            for (const l of w.lines) ledger.apply(l);
-            return ledger;
-          });
-          for (const [i, l] of ledgers.entries()) {
-            expect(l.failed, `writer ${i} failures: ${JSON.stringify([...l.failures])}`).toBe(0);
-            expect(l.acks, `writer ${i} acknowledged every call`).toBe(CHANGES);
-          }
+          const ledgers = expectEveryCallAcknowledged(writers, CHANGES);
           const retries = writers.flatMap((w) => w.lines.filter((l) => l.t === 'retry'));
           // The post-chaos probe record was written by this process, not by a writer.
           const violations = (await checkLastWriterWins(ledgers, relational)).filter(

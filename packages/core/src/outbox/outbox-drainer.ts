@@ -393,11 +393,36 @@ export class OutboxDrainer {
       leaseToken: i.lease.leaseToken,
       appliedVersion: i.version,
     }));
-    const outcomes = await relational.ackOutbox(acks, clock.now());
+    const outcomes = await this.whileLeased(items, () => relational.ackOutbox(acks, clock.now()));
     metrics.synced += outcomes.filter((o) => o === 'acked').length;
     events.emit('synced', {
       items: items.map((i) => ({ id: i.lease.recordId, version: i.version, deleted: i.op === 'delete' })),
     });
+  }
+
+  /**
+   * Runs `settle` (the acknowledgement of a delivery that reached the index) and, when the relational store
+   * fails with anything but a permanent error (a restart, a killed connection, a lock timeout), runs it again
+   * after 50, 100, 200, … ms (at most 2 s apart) for as long as every lease of `items` lasts and the drainer
+   * is not stopping. Giving up at once would leave the delivered entries leased until the lease ran out
+   * (`leaseMs`, 30 s by default) and then send them again. A retried ack whose first attempt did commit
+   * finds its token gone: `'lease-lost'`, a repair, one redundant delivery.
+   * @throws the last error once the leases ran out, the drainer stops, or the error is permanent.
+   */
+  private async whileLeased<T>(items: readonly DeliveryItem[], settle: () => Promise<T>): Promise<T> {
+    const { clock } = this.ctx;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await settle();
+      } catch (error) {
+        const delay = Math.min(50 * 2 ** attempt, 2_000);
+        const leaseEnds = Math.min(...items.map((i) => i.lease.leaseUntil));
+        if (classifyFailure(error) === 'permanent' || this.stopping || clock.now() + delay >= leaseEnds)
+          throw error;
+        this.ctx.events.emit('drain-error', { error: `acknowledgement retried: ${errorMessage(error)}` });
+        await clock.sleep(delay);
+      }
+    }
   }
 
   /** Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. */
