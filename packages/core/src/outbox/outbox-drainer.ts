@@ -374,14 +374,10 @@ export class OutboxDrainer {
     // Rewritten or superseded entries are due at once; one waiting for a sync-2pc intent to resolve comes
     // back after a poll interval instead of spinning against the fence.
     const now = clock.now();
-    await relational.releaseOutbox(
-      refused.filter((i) => !blocked.has(i.lease.recordId)).map((i) => i.lease),
-      now,
-    );
-    await relational.releaseOutbox(
-      refused.filter((i) => blocked.has(i.lease.recordId)).map((i) => i.lease),
-      now + delivery.pollIntervalMs,
-    );
+    const due = refused.filter((i) => !blocked.has(i.lease.recordId)).map((i) => i.lease);
+    await this.whileLeased(due, () => relational.releaseOutbox(due, now));
+    const waiting = refused.filter((i) => blocked.has(i.lease.recordId)).map((i) => i.lease);
+    await this.whileLeased(waiting, () => relational.releaseOutbox(waiting, now + delivery.pollIntervalMs));
     this.nudge(refused.length);
     return items.filter((i) => !refused.includes(i as Extract<DeliveryItem, { op: 'upsert' }>));
   }
@@ -393,7 +389,10 @@ export class OutboxDrainer {
       leaseToken: i.lease.leaseToken,
       appliedVersion: i.version,
     }));
-    const outcomes = await this.whileLeased(items, () => relational.ackOutbox(acks, clock.now()));
+    const outcomes = await this.whileLeased(
+      items.map((i) => i.lease),
+      () => relational.ackOutbox(acks, clock.now()),
+    );
     metrics.synced += outcomes.filter((o) => o === 'acked').length;
     events.emit('synced', {
       items: items.map((i) => ({ id: i.lease.recordId, version: i.version, deleted: i.op === 'delete' })),
@@ -401,25 +400,26 @@ export class OutboxDrainer {
   }
 
   /**
-   * Runs `settle` (the acknowledgement of a delivery that reached the index) and, when the relational store
-   * fails with anything but a permanent error (a restart, a killed connection, a lock timeout), runs it again
-   * after 50, 100, 200, … ms (at most 2 s apart) for as long as every lease of `items` lasts and the drainer
-   * is not stopping. Giving up at once would leave the delivered entries leased until the lease ran out
-   * (`leaseMs`, 30 s by default) and then send them again. A retried ack whose first attempt did commit
-   * finds its token gone: `'lease-lost'`, a repair, one redundant delivery.
-   * @throws the last error once the leases ran out, the drainer stops, or the error is permanent.
+   * Runs `settle` — what ends a delivery's leases: its ack, a release, a recorded failure — and, when the
+   * relational store fails with anything but a permanent error (a restart, a killed connection, a lock
+   * timeout), runs it again after 50, 100, 200, … ms (at most 2 s apart) for as long as every one of `leases`
+   * lasts and the drainer is not stopping. Giving up at once would leave the entries leased until the lease
+   * ran out (`leaseMs`, 30 s by default), and a delivered one would be sent again. Each settlement is safe to
+   * repeat: an ack whose first attempt did commit finds its token gone (`'lease-lost'`, a repair, one
+   * redundant delivery); releases and failures of tokens no longer held change nothing.
+   * @throws the last error once a lease ran out, the drainer stops, or the error is permanent.
    */
-  private async whileLeased<T>(items: readonly DeliveryItem[], settle: () => Promise<T>): Promise<T> {
+  private async whileLeased<T>(leases: readonly OutboxLease[], settle: () => Promise<T>): Promise<T> {
     const { clock } = this.ctx;
     for (let attempt = 0; ; attempt++) {
       try {
         return await settle();
       } catch (error) {
         const delay = Math.min(50 * 2 ** attempt, 2_000);
-        const leaseEnds = Math.min(...items.map((i) => i.lease.leaseUntil));
+        const leaseEnds = leases.length === 0 ? 0 : Math.min(...leases.map((l) => l.leaseUntil));
         if (classifyFailure(error) === 'permanent' || this.stopping || clock.now() + delay >= leaseEnds)
           throw error;
-        this.ctx.events.emit('drain-error', { error: `acknowledgement retried: ${errorMessage(error)}` });
+        this.ctx.events.emit('drain-error', { error: `settlement retried: ${errorMessage(error)}` });
         await clock.sleep(delay);
       }
     }
@@ -441,7 +441,7 @@ export class OutboxDrainer {
     const { relational, clock, delivery, metrics, events } = this.ctx;
     const message = errorMessage(error);
     if (failure === 'outage') {
-      await relational.releaseOutbox(leases, clock.now());
+      await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now()));
       if (this.downSince === null) {
         this.downSince = clock.now();
         this.probeDelayMs = delivery.outageProbeMs;
@@ -453,15 +453,17 @@ export class OutboxDrainer {
       const attempts = lease.attempts + 1;
       const retryAt =
         clock.now() + backoffDelay(attempts, delivery.backoff, retryAfterOf(error), delivery.random);
-      const outcome = await relational.failOutbox({
-        recordId: lease.recordId,
-        leaseToken: lease.leaseToken,
-        error: message,
-        permanent: failure === 'permanent',
-        maxAttempts: delivery.maxAttempts,
-        retryAt,
-        now: clock.now(),
-      });
+      const outcome = await this.whileLeased([lease], () =>
+        relational.failOutbox({
+          recordId: lease.recordId,
+          leaseToken: lease.leaseToken,
+          error: message,
+          permanent: failure === 'permanent',
+          maxAttempts: delivery.maxAttempts,
+          retryAt,
+          now: clock.now(),
+        }),
+      );
       if (outcome === 'dead') {
         metrics.deadLettered++;
         events.emit('dead-lettered', { id: lease.recordId, attempts, error: message });
