@@ -165,7 +165,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   /**
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
    * in one statement and one round trip whatever the batch size: a call of the store's write function
-   * (`<prefix>write_changes`, installed by `init()`; see {@link writeFunctionMigration}), which takes the
+   * (`<prefix>write_changes`, installed by `init()`; see `writeFunctionMigration`), which takes the
    * ids' advisory locks and then decides, versions, writes and notifies in SQL with the transaction path's
    * rules. It runs in autocommit; where the session's default isolation is not READ COMMITTED the function
    * refuses, and this store wraps it in `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round
@@ -173,7 +173,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
    *   the mapped driver errors otherwise.
    */
-  writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+  async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     for (const change of changes)
       if (change.op === 'put' && change.record.text.includes('\u0000'))
         throw new ValidationError('text', 'must not contain NUL (postgres cannot store U+0000)', {
