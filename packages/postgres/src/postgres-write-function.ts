@@ -39,7 +39,10 @@ export const NOT_READ_COMMITTED = 'DWRC1';
  * COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}). It runs with `plan_cache_mode =
  * force_generic_plan`: PL/pgSQL otherwise keeps re-planning the statement for every call (its generic plan,
  * estimated over 100-element arrays, never looks cheaper than a custom one), which tripled its time
- * (`pgbench -M prepared`, one put: 0.48 ms → 0.16 ms with `synchronous_commit = off`).
+ * (`pgbench -M prepared`, one put: 0.48 ms → 0.16 ms with `synchronous_commit = off`). Both functions run
+ * with `search_path = pg_catalog, pg_temp` (their tables are schema-qualified), so a function or operator
+ * named like a built-in in a schema on the caller's path cannot stand in for it (PostgreSQL docs, CREATE
+ * FUNCTION, "Writing SECURITY DEFINER Functions Safely").
  */
 export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {
   return {
@@ -50,7 +53,7 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
       // cannot become `text` (json_each fails): such metadata counts as changed, a redundant write at worst.
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.metadataEqualFunction)}(a json, b json)
-        RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT AS ${sql.lit(`
+        RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
         BEGIN
           RETURN NOT EXISTS (
             SELECT 1 FROM json_each(a) AS x FULL JOIN json_each(b) AS y ON x.key = y.key
@@ -63,7 +66,8 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
           p_keys int4[], p_ids text[], p_ops text[], p_texts text[], p_embeddings bytea[], p_metadata text[],
           p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean)
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
-        LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS ${sql.lit(`
+        LANGUAGE plpgsql VOLATILE
+        SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
         BEGIN
           IF current_setting('transaction_isolation') <> 'read committed' THEN
             RAISE EXCEPTION 'dualwrite write_changes needs READ COMMITTED' USING ERRCODE = '${NOT_READ_COMMITTED}';
