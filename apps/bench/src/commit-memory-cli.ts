@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type CommitMemoryResult, commitMemoryTarget, measureCommitMemory } from './runs/commit-memory.js';
+import { positiveIntOption } from './util/cli-options.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,9 +26,9 @@ const { values } = parseArgs({
     child: { type: 'string' },
   },
 });
-const commits = positive('commits');
-const sampleEvery = positive('sample-every');
-const dimension = positive('dim');
+const commits = positiveIntOption(values, 'commits');
+const sampleEvery = positiveIntOption(values, 'sample-every');
+const dimension = positiveIntOption(values, 'dim');
 
 if (values.child !== undefined) {
   const refreshTableEvery = values.child === 'default' ? undefined : Number(values.child);
@@ -67,10 +68,3 @@ mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'commit-memory.json'), `${JSON.stringify({ results, target }, null, 2)}\n`);
 writeFileSync(join(out, 'commit-memory.md'), `${lines.join('\n')}\n`);
 process.stdout.write(`${lines.join('\n')}\n\nWrote ${join(out, 'commit-memory.{json,md}')}\n`);
-
-function positive(name: 'commits' | 'sample-every' | 'dim'): number {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 1)
-    throw new RangeError(`--${name} must be a positive integer, got ${values[name]}`);
-  return n;
-}

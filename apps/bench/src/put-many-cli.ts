@@ -19,6 +19,7 @@ import { createRelationalBackend } from './backends/create-backends.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
 import type { RawRow } from './backends/relational-backends.js';
 import { median } from './measure/percentiles.js';
+import { positiveIntOption } from './util/cli-options.js';
 
 /** The bound the project sets for PostgreSQL (issue "PostgreSQL at production grade"). */
 const TARGET = { relational: 'postgres', maxRatio: 2 } as const;
@@ -34,8 +35,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench-results' },
   },
 });
-const size = positive('size');
-const batches = positive('batches');
+const size = positiveIntOption(values, 'size');
+const batches = positiveIntOption(values, 'batches');
 const embedder = new HashingEmbedder({ dimension: DIM });
 const rowsOf = (batch: number, prefix: string): RawRow[] =>
   Array.from({ length: size }, (_, i) => {
@@ -144,13 +145,6 @@ mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'put-many.json'), `${JSON.stringify({ results }, null, 2)}\n`);
 writeFileSync(join(out, 'put-many.md'), `${lines.join('\n')}\n`);
 process.stdout.write(`${lines.join('\n')}\n\nWrote ${join(out, 'put-many.{json,md}')}\n`);
-
-function positive(name: 'size' | 'batches'): number {
-  const n = Number(values[name]);
-  if (!Number.isInteger(n) || n < 1)
-    throw new RangeError(`--${name} must be a positive integer, got ${values[name]}`);
-  return n;
-}
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
