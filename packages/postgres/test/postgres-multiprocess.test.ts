@@ -5,12 +5,12 @@
  * store is wrapped to log every write call and to hold an exclusive marker file per id while the call runs, so
  * the test can prove that no id was ever in flight in two places at once, and that the index converges.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDualWrite, type DualWrite, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
+import { type LineChild, spawnLineChild } from '@dualwrite/core/testing';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore } from '../src/index.js';
@@ -35,43 +35,12 @@ interface Line {
   error?: string;
 }
 
-interface Worker {
-  owner: string;
-  child: ChildProcess;
-  lines: Line[];
-  stderr: string;
-  ready: Promise<void>;
-  exit: Promise<number | null>;
-}
+/** A drain worker process and its name. */
+type Worker = LineChild<Line> & { owner: string };
 
 function startWorker(args: string[], owner: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', WORKER, ...args], {
-    cwd: PACKAGE_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, DUALWRITE_TEST_DATABASE_URL: DATABASE_URL, DW_DIMENSION: String(DIMENSION) },
-  });
-  const worker = { owner, child, lines: [] as Line[], stderr: '' } as Worker;
-  let buffered = '';
-  let onReady: () => void = () => {};
-  worker.ready = new Promise((resolve) => {
-    onReady = resolve;
-  });
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      const line = JSON.parse(part) as Line;
-      worker.lines.push(line);
-      if (line.type === 'ready') onReady();
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    worker.stderr += chunk;
-  });
-  worker.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  return worker;
+  const env = { DUALWRITE_TEST_DATABASE_URL: DATABASE_URL, DW_DIMENSION: String(DIMENSION) };
+  return Object.assign(spawnLineChild<Line>(WORKER, args, { cwd: PACKAGE_ROOT, env }), { owner });
 }
 
 /** A deterministic pseudo-random sequence (mulberry32). */

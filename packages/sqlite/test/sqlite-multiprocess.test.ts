@@ -3,9 +3,9 @@
  * runs the package's TypeScript source through `tsx` (`node --import tsx --conditions=source`), so no build
  * is needed. Leases are long (2 min), so an entry claimed twice would be a real double claim.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type LineChild, spawnLineChild } from '@dualwrite/core/testing';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteRelationalStore } from '../src/index.js';
@@ -24,42 +24,11 @@ interface WorkerLine {
   outcome?: string;
 }
 
-interface Worker {
-  owner: string;
-  child: ChildProcess;
-  lines: WorkerLine[];
-  stderr: string;
-  ready: Promise<void>;
-  exit: Promise<number | null>;
-}
+/** A claim worker process and its name. */
+type Worker = LineChild<WorkerLine> & { owner: string };
 
 function startWorker(path: string, owner: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', WORKER, path, owner], {
-    cwd: PACKAGE_ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const worker = { owner, child, lines: [] as WorkerLine[], stderr: '' } as Worker;
-  let buffered = '';
-  let onReady: () => void = () => {};
-  worker.ready = new Promise((resolve) => {
-    onReady = resolve;
-  });
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    for (const part of parts) {
-      if (part.trim() === '') continue;
-      const line = JSON.parse(part) as WorkerLine;
-      worker.lines.push(line);
-      if (line.type === 'ready') onReady();
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    worker.stderr += chunk;
-  });
-  worker.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  return worker;
+  return Object.assign(spawnLineChild<WorkerLine>(WORKER, [path, owner], { cwd: PACKAGE_ROOT }), { owner });
 }
 
 describe('SqliteRelationalStore across processes', () => {

@@ -6,6 +6,7 @@
  */
 
 export * from '../faults/faulty-vector-store.js';
+export * from './line-child.js';
 export * from './memory-relational-store.js';
 export * from './memory-vector-store.js';
 export * from './relational-store-suite.js';
