@@ -110,6 +110,8 @@ export interface PostgresTableNames extends SqlTableNames {
   readonly writeFunction: string;
   /** The SQL function comparing two metadata objects key by key for {@link writeFunction}: `<prefix>metadata_equal`. */
   readonly metadataEqualFunction: string;
+  /** The SQL function comparing two float32 embeddings (`-0` equal to `0`) for {@link writeFunction}: `<prefix>embedding_equal`. */
+  readonly embeddingEqualFunction: string;
 }
 
 /** The object names for `schema` and `prefix`. */
@@ -126,6 +128,7 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     notifyChannel,
     writeFunction: `${prefix}write_changes`,
     metadataEqualFunction: `${prefix}metadata_equal`,
+    embeddingEqualFunction: `${prefix}embedding_equal`,
   });
 }
 

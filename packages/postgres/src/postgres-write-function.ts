@@ -5,7 +5,7 @@ import {
   toFloat32Precision,
   type WriteResult,
 } from '@dualwrite/core';
-import { embeddingBytes, int, type SqlInt } from '@dualwrite/sql';
+import { embeddingBytes, int, metadataJson, type SqlInt } from '@dualwrite/sql';
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
@@ -34,8 +34,10 @@ export const NOT_READ_COMMITTED = 'DWRC1';
  *    (`p_notify`), and returns `(out_n, out_version, out_changed)` per change: the version written, or the live
  *    one (null when none) for a no-op.
  *
- * Metadata compare as core does (same keys, values equal): the stored JSON text equal, or else key by key
- * (`<prefix>metadata_equal`: `json_each`, values' JSON text). The function refuses to run without READ
+ * Values compare as core does: metadata by its JSON text (keys sorted, `metadataJson` of `@dualwrite/sql`,
+ * as every write stores it), or else key by key (`<prefix>metadata_equal`: `json_each`, values' JSON text) for
+ * rows stored in another key order; embeddings by their float32 bytes, or else component by component with
+ * `-0` equal to `0` (`<prefix>embedding_equal`). The function refuses to run without READ
  * COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}). It runs with `plan_cache_mode =
  * force_generic_plan`: PL/pgSQL otherwise keeps re-planning the statement for every call (its generic plan,
  * estimated over 100-element arrays, never looks cheaper than a custom one), which tripled its time
@@ -49,8 +51,23 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
     async up(db) {
       const body = writeStatement(tables).compile(db);
       if (body.parameters.length > 0) throw new Error('write_changes: the body must not bind parameters');
-      // Its own function, so its plan is only set up when the metadata texts differ. A key escaping U+0000
-      // cannot become `text` (json_each fails): such metadata counts as changed, a redundant write at worst.
+      // Float32 bytes that differ only in the sign of a zero are equal values (core compares with ===).
+      await sql`
+        CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.embeddingEqualFunction)}(a bytea, b bytea)
+        RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
+        BEGIN
+          IF length(a) <> length(b) THEN RETURN false; END IF;
+          FOR i IN 0 .. length(a) / 4 - 1 LOOP
+            IF substring(a FROM i * 4 + 1 FOR 4) <> substring(b FROM i * 4 + 1 FOR 4) AND NOT (
+              substring(a FROM i * 4 + 1 FOR 3) = '\\x000000'::bytea AND get_byte(a, i * 4 + 3) IN (0, 128)
+              AND substring(b FROM i * 4 + 1 FOR 3) = '\\x000000'::bytea AND get_byte(b, i * 4 + 3) IN (0, 128))
+            THEN RETURN false; END IF;
+          END LOOP;
+          RETURN true;
+        END`)}`.execute(db);
+      // Its own function, so its plan is only set up when the metadata texts differ (rows written before
+      // metadata was stored with sorted keys). A key or value escaping U+0000 cannot become `text` (json_each
+      // fails): such old metadata in another key order counts as changed, one redundant write.
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.metadataEqualFunction)}(a json, b json)
         RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
@@ -81,6 +98,7 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
   function writeStatement(names: PostgresTableNames): RawBuilder<unknown> {
     const records = sql.id(names.schema, names.records);
     const metadataEqual = sql.id(names.schema, names.metadataEqualFunction);
+    const embeddingEqual = sql.id(names.schema, names.embeddingEqualFunction);
     const sequence = sql.lit(`"${names.schema}"."${names.versionSequence}"`);
     return sql`
       WITH w AS (
@@ -96,8 +114,9 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
       ),
       d AS MATERIALIZED (
         SELECT c.*, CASE WHEN c.op = 'delete' THEN c.live ELSE NOT (c.live AND c.cur_text = c.text
-          AND c.cur_embedding IS NOT DISTINCT FROM c.e
-          AND (c.cur_metadata::text = c.metadata OR ${metadataEqual}(c.cur_metadata, c.metadata::json))) END AS changed
+          AND (c.cur_embedding IS NOT DISTINCT FROM c.e OR coalesce(${embeddingEqual}(c.cur_embedding, c.e), false))
+          AND (c.cur_metadata::text = c.metadata
+            OR coalesce(${metadataEqual}(c.cur_metadata, c.metadata::json), false))) END AS changed
         FROM c
       ),
       v AS MATERIALIZED (
@@ -143,7 +162,7 @@ export function writeChangesCall(
   return sql<WriteRow>`SELECT out_n, out_version, out_changed FROM ${sql.id(tables.schema, tables.writeFunction)}(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${changes.map((c) => (c.op === 'put' ? 'upsert' : 'delete'))}::text[],
     ${puts.map((r) => r?.text ?? '')}::text[], ${embeddings.map((e) => (e === null ? null : embeddingBytes(e)))}::bytea[],
-    ${puts.map((r) => JSON.stringify(r?.metadata ?? {}))}::text[],
+    ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
     ${puts.map((r, i) => (r === undefined || embeddings[i] !== null ? null : contentHashPrefix(r.text, r.metadata)))}::bytea[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
     ${now}::bigint, ${notify})`;

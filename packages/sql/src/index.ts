@@ -33,6 +33,7 @@ export {
   type IntentRow,
   int,
   intOrNull,
+  metadataJson,
   type OutboxRow,
   type RecordRow,
   type SqlBool,

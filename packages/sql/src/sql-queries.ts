@@ -26,6 +26,7 @@ import {
   type IntentRow,
   int,
   intOrNull,
+  metadataJson,
   type OutboxRow,
   type RecordRow,
   type SqlBool,
@@ -232,7 +233,7 @@ export abstract class SqlQueries {
   recordValues(r: RecordWrite): unknown[] {
     const blob = r.embedding === null ? null : embeddingBytes(r.embedding);
     const { bool } = this.traits;
-    const metadata = JSON.stringify(r.metadata);
+    const metadata = metadataJson(r.metadata);
     return [
       r.id,
       r.text,

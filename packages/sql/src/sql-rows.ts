@@ -143,3 +143,14 @@ export function embeddingBytes(embedding: readonly number[]): Buffer {
   const bytes = encodeEmbedding(embedding);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/**
+ * Metadata as the JSON text of its column, keys sorted (UTF-16 code units, as core's content hash sorts them):
+ * equal metadata in any key order is one text, so a store can tell an unchanged put by comparing texts
+ * (PostgreSQL's write function does). Reads parse it back to the same values.
+ */
+export function metadataJson(metadata: Metadata): string {
+  const keys = Object.keys(metadata);
+  if (keys.length < 2) return JSON.stringify(metadata);
+  return JSON.stringify(Object.fromEntries(keys.sort().map((k) => [k, metadata[k]])));
+}

@@ -14,8 +14,9 @@ async function state(store: RelationalStore, ids: readonly string[]) {
 }
 
 /**
- * Metadata the differential check draws from: equal ones in another key order, a number and a string with
- * the same text, a boolean — a store deciding no-ops by its own comparison must agree with core's.
+ * Metadata the differential check draws from: equal ones in another key order (also with U+0000 in a key and
+ * a value), a number and a string with the same text, a boolean — a store deciding no-ops by its own
+ * comparison must agree with core's.
  */
 const METADATA: readonly Metadata[] = [
   {},
@@ -26,7 +27,12 @@ const METADATA: readonly Metadata[] = [
   { k: 1 },
   { k: '1' },
   { k: true },
+  { 'k\u0000': 'v\u0000', n: 1 },
+  { n: 1, 'k\u0000': 'v\u0000' },
 ];
+
+/** First embedding components: `0` and `-0` are equal values with different float32 bytes. */
+const FIRST_COMPONENT: readonly number[] = [0.5, 0.25, 0, -0];
 
 /** RelationalStore contract checks: the optional one-batch write path. */
 export const writeChangesChecks = {
@@ -44,7 +50,10 @@ export const writeChangesChecks = {
             if (random.next() < 0.25) return { op: 'delete', id };
             const metadata = METADATA[random.int(0, METADATA.length - 1)]!;
             const text = ['one', 'two', 'three'][random.int(0, 2)]!;
-            const embedding = random.next() < 0.5 ? undefined : [random.next() < 0.5 ? 0.5 : 0.25, 1];
+            const embedding =
+              random.next() < 0.5
+                ? undefined
+                : [FIRST_COMPONENT[random.int(0, FIRST_COMPONENT.length - 1)]!, 1];
             return { op: 'put', record: { id, text, metadata, embedding } };
           });
           const now = T0 + batch;
