@@ -36,7 +36,7 @@ export const NOT_READ_COMMITTED = 'DWRC1';
  *
  * Values compare as core does: metadata by its JSON text (keys sorted, `metadataJson` of `@dualwrite/sql`,
  * as every write stores it), or else key by key (`<prefix>metadata_equal`: `json_each`, values' JSON text) for
- * rows stored in another key order; embeddings by their float32 bytes, or else component by component with
+ * rows stored in another key order or spelling; embeddings by their float32 bytes, or else component by component with
  * `-0` equal to `0` (`<prefix>embedding_equal`). The function refuses to run without READ
  * COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}). It runs with `plan_cache_mode =
  * force_generic_plan`: PL/pgSQL otherwise keeps re-planning the statement for every call (its generic plan,
@@ -66,16 +66,18 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
           RETURN true;
         END`)}`.execute(db);
       // Its own function, so its plan is only set up when the metadata texts differ (rows written before
-      // metadata was stored with sorted keys). A key or value escaping U+0000 cannot become `text` (json_each
-      // fails): such old metadata in another key order counts as changed, one redundant write.
+      // metadata was stored with sorted keys, or by another tool). Values compare as JSON values (`1.0` = `1`,
+      // `"\u00e9"` = `"é"`), as core compares the parsed numbers and strings. A key or value escaping U+0000
+      // cannot be read (json_each and jsonb fail), nor can metadata that is not an object: such a row counts
+      // as changed and is written once more, never failing the batch.
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.metadataEqualFunction)}(a json, b json)
         RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
         BEGIN
           RETURN NOT EXISTS (
             SELECT 1 FROM json_each(a) AS x FULL JOIN json_each(b) AS y ON x.key = y.key
-            WHERE x.key IS NULL OR y.key IS NULL OR x.value::text <> y.value::text);
-        EXCEPTION WHEN untranslatable_character THEN
+            WHERE x.key IS NULL OR y.key IS NULL OR x.value::jsonb <> y.value::jsonb);
+        EXCEPTION WHEN untranslatable_character OR invalid_parameter_value THEN
           RETURN false;
         END`)}`.execute(db);
       await sql`

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import {
   BackendUnavailableError,
+  type Change,
   contentHash,
   type Metadata,
   TransientBackendError,
@@ -233,6 +234,31 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect((await put({ 'a\u0000': 'x\u0000', b: 2 }))[0]!.changed, 'unsorted old row').toBe(true);
     expect((await put({ b: 2, 'a\u0000': 'x\u0000' }))[0]!.changed, 'sorted since').toBe(false);
     expect((await s.getRecords(['nul'])).get('nul')!.metadata).toEqual({ 'a\u0000': 'x\u0000', b: 2 });
+  });
+
+  it('writeChanges: metadata another tool spelled differently is unchanged; metadata that is not an object never fails the batch', async () => {
+    const s = store();
+    await s.init();
+    const put = (id: string, metadata: Metadata): Change => ({
+      op: 'put',
+      record: { id, text: 't', metadata, embedding: [1, 2] },
+    });
+    await s.writeChanges([put('spelled', { a: 1, b: 'é', c: 1e21 }), put('odd', {})], T0);
+    const records = sql.id(fixture.schema, s.tableNames.records);
+    const setMetadata = (id: string, json: string) =>
+      sql`UPDATE ${records} SET metadata = ${json}::json WHERE id = ${id}`.execute(s.kysely);
+    await setMetadata('spelled', '{"c": 1E+21, "b": "\\u00e9", "a": 1.0}');
+    await setMetadata('odd', '[]');
+    const results = await s.writeChanges(
+      [put('spelled', { a: 1, b: 'é', c: 1e21 }), put('odd', {}), put('other', { k: 1 })],
+      T0 + 1,
+    );
+    expect(results.map((r) => [r.id, r.changed])).toEqual([
+      ['spelled', false],
+      ['odd', true],
+      ['other', true],
+    ]);
+    expect((await s.getRecords(['odd'])).get('odd')!.metadata).toEqual({});
   });
 
   it('writeChanges treats an embedding that differs only in the sign of a zero as unchanged (core compares values)', async () => {
