@@ -1,7 +1,7 @@
 import { RssSampler } from '../measure/rss-sampler.js';
 import { type CallerTiming, runCallerLoop } from './caller-loop.js';
-import { injectionNotes, instrument } from './instrument.js';
-import { buildRunResult } from './run-result.js';
+import { callerLoopOutcome } from './caller-loop-outcome.js';
+import { instrument } from './instrument.js';
 import type { RunContext, RunOutcome } from './types.js';
 import { toVectorRecord } from './vector-raw-single.js';
 import { verifyIndex } from './verify-baseline.js';
@@ -42,24 +42,15 @@ export async function runNaiveDualWrite(ctx: RunContext): Promise<RunOutcome> {
       } finally {
         rss.stop();
       }
-      const check = await verifyIndex(vec.store, await table.versions());
-      return {
-        result: buildRunResult({
-          name: 'naive-dual-write',
-          vector: vec.store.name,
-          relational: ctx.relational.name,
-          records: ctx.records.length,
-          batchSize: ctx.settings.batchSize,
-          timing,
-          consistentAt: timing.lastEnd,
-          vectorCalls: wrapped.writeCalls,
-          retries: timing.retries,
-          peakRssBytes: rss.peakBytes,
-          ...check,
-        }),
+      return callerLoopOutcome(ctx, {
+        name: 'naive-dual-write',
+        relational: ctx.relational.name,
+        timing,
+        vector: wrapped,
+        peakRssBytes: rss.peakBytes,
+        check: await verifyIndex(vec.store, await table.versions()),
         failedWrites: timing.failed,
-        notes: injectionNotes(wrapped),
-      };
+      });
     } finally {
       await vec.dispose();
     }

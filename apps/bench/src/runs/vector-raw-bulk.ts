@@ -1,8 +1,8 @@
 import type { BenchRecord } from '../input/build-records.js';
 import { RssSampler } from '../measure/rss-sampler.js';
 import { type CallerTiming, runCallerLoop } from './caller-loop.js';
-import { injectionNotes, instrument } from './instrument.js';
-import { buildRunResult } from './run-result.js';
+import { callerLoopOutcome } from './caller-loop-outcome.js';
+import { instrument } from './instrument.js';
 import type { RunContext, RunOutcome } from './types.js';
 import { toVectorRecord } from './vector-raw-single.js';
 import { verifyIndex } from './verify-baseline.js';
@@ -45,24 +45,15 @@ export async function runVectorRawBulk(ctx: RunContext): Promise<RunOutcome> {
       rss.stop();
     }
     const expected = new Map(ctx.records.map((r, i) => [r.id, i + 1]));
-    const check = await verifyIndex(vec.store, expected);
-    return {
-      result: buildRunResult({
-        name: 'vector-raw-bulk',
-        vector: vec.store.name,
-        relational: 'none',
-        records: ctx.records.length,
-        batchSize: ctx.settings.batchSize,
-        timing,
-        consistentAt: timing.lastEnd,
-        vectorCalls: wrapped.writeCalls,
-        retries: timing.retries,
-        peakRssBytes: rss.peakBytes,
-        ...check,
-      }),
+    return callerLoopOutcome(ctx, {
+      name: 'vector-raw-bulk',
+      relational: 'none',
+      timing,
+      vector: wrapped,
+      peakRssBytes: rss.peakBytes,
+      check: await verifyIndex(vec.store, expected),
       failedWrites: timing.failed * ctx.settings.batchSize,
-      notes: injectionNotes(wrapped),
-    };
+    });
   } finally {
     await vec.dispose();
   }
