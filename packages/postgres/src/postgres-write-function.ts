@@ -26,25 +26,25 @@ export const NOT_READ_COMMITTED = 'DWRC1';
  *    transaction path's order), in a statement of its own;
  * 2. then one statement, whose READ COMMITTED snapshot starts after the locks (PostgreSQL docs, "Function
  *    Volatility Categories": a VOLATILE function obtains a fresh snapshot at the start of each query it
- *    executes), so it sees every committed write of those ids: reads the current rows, decides each change by core's `planOne` rules (a delete of an absent
- *    id or a tombstone, or a put equal in text, metadata and embedding to the live row, is a no-op; a put
- *    without an embedding keeps the stored one when the text is unchanged, its content hash finished in SQL as
- *    `sha256(prefix || embedding)`), draws a version per written row (`nextval` in the order given), upserts
- *    `records` and `outbox` (the shared upserts of `@dualwrite/sql`), `pg_notify`s once when it wrote
- *    (`p_notify`), and returns `(out_n, out_version, out_changed)` per change: the version written, or the live
- *    one (null when none) for a no-op.
+ *    executes), so it sees every committed write of those ids: reads the current rows, decides each change by
+ *    core's `planOne` rules (a delete of an absent id or a tombstone, or a put equal in text, metadata and
+ *    embedding to the live row, is a no-op; a put without an embedding keeps the stored one when the text is
+ *    unchanged, its content hash finished in SQL as `sha256(prefix || embedding)`), draws a version per written
+ *    row (`nextval` in the order given), upserts `records` and `outbox` (the shared upserts of `@dualwrite/sql`),
+ *    `pg_notify`s once when it wrote (`p_notify`), and returns `(out_n, out_version, out_changed)` per change:
+ *    the version written, or the live one (null when none) for a no-op.
  *
- * Values compare as core does: metadata by its JSON text (keys sorted, `metadataJson` of `@dualwrite/sql`,
- * as every write stores it), or else key by key (`<prefix>metadata_equal`: `json_each`, values' JSON text) for
- * rows stored in another key order or spelling; embeddings by their float32 bytes, or else component by component with
- * `-0` equal to `0` (`<prefix>embedding_equal`). The function refuses to run without READ
- * COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}). It runs with `plan_cache_mode =
- * force_generic_plan`: PL/pgSQL otherwise keeps re-planning the statement for every call (its generic plan,
- * estimated over 100-element arrays, never looks cheaper than a custom one), which tripled its time
- * (`pgbench -M prepared`, one put: 0.48 ms → 0.16 ms with `synchronous_commit = off`). Both functions run
- * with `search_path = pg_catalog, pg_temp` (their tables are schema-qualified), so a function or operator
- * named like a built-in in a schema on the caller's path cannot stand in for it (PostgreSQL docs, CREATE
- * FUNCTION, "Writing SECURITY DEFINER Functions Safely").
+ * Values compare as core does: metadata by its JSON text (keys sorted, `metadataJson` of `@dualwrite/sql`, as
+ * every write stores it), or else key by key as JSON values (`<prefix>metadata_equal`) for rows stored in
+ * another key order or spelling; embeddings by their float32 bytes, or else component by component with `-0`
+ * equal to `0` (`<prefix>embedding_equal`). The function refuses to run without READ COMMITTED's fresh
+ * snapshots ({@link NOT_READ_COMMITTED}). It runs with `plan_cache_mode = force_generic_plan`: PL/pgSQL
+ * otherwise keeps re-planning the statement for every call (its generic plan, estimated over 100-element
+ * arrays, never looks cheaper than a custom one), which tripled its time (`pgbench -M prepared`, one put:
+ * 0.48 ms → 0.16 ms with `synchronous_commit = off`). All three functions run with `search_path = pg_catalog,
+ * pg_temp` (their tables are schema-qualified), so a function or operator named like a built-in in a schema on
+ * the caller's path cannot stand in for it (PostgreSQL docs, CREATE FUNCTION, "Writing SECURITY DEFINER
+ * Functions Safely").
  */
 export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {
   return {
