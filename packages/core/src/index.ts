@@ -30,6 +30,7 @@ export type {
 } from './contracts/write-strategy.js';
 export { EmbeddingService } from './embedders/embedding-service.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './embedders/hashing-embedder.js';
+export { validateEmbedder } from './embedders/validate-embedder.js';
 export * from './errors.js';
 export {
   type CloseReport,

@@ -1,8 +1,10 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OutboxEntry } from '../contracts/outbox.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
 import { EmbeddingService } from '../embedders/embedding-service.js';
+import { validateEmbedder } from '../embedders/validate-embedder.js';
 import {
   BackpressureError,
   ClosedError,
@@ -97,6 +99,9 @@ export interface UnitOfWork<Native> {
   delete(id: string): Promise<WriteResult>;
 }
 
+/** The facade whose `transaction()` callback the current async context runs in, while that callback runs. */
+const insideTransaction = new AsyncLocalStorage<{ facade: object; running: boolean }>();
+
 /**
  * The facade applications use: one object over a relational store (source of truth), a vector store
  * (derived index), a write strategy and an optional embedder. Create it with {@link createDualWrite}.
@@ -134,6 +139,7 @@ export class DualWrite<Native = unknown> {
     this.backpressure = options.backpressure;
     this.staleHits = options.staleHits ?? 'drop';
     this.closeStores = options.closeStores ?? true;
+    if (options.embedder) validateEmbedder(options.embedder);
     if (options.embedder && options.embedder.dimension !== options.vector.dimension)
       throw new DimensionMismatchError(
         'embedder.dimension',
@@ -207,6 +213,7 @@ export class DualWrite<Native = unknown> {
    * @throws (sync-2pc) the vector store's typed error; neither store keeps a half-write.
    */
   async put(record: RecordInput): Promise<WriteResult> {
+    this.refuseInsideTransaction('put');
     return (await this.putRecords([record], () => 'record'))[0]!;
   }
 
@@ -215,6 +222,7 @@ export class DualWrite<Native = unknown> {
    * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
    */
   async putMany(records: readonly RecordInput[]): Promise<WriteResult[]> {
+    this.refuseInsideTransaction('putMany');
     if (!Array.isArray(records)) throw new ValidationError('records', 'must be an array');
     if (records.length > this.limits.maxBatchRecords)
       throw new ValidationError('records', `has ${records.length} records`, {
@@ -231,11 +239,13 @@ export class DualWrite<Native = unknown> {
 
   /** Deletes a record (a tombstone until the index applied it). Deleting an absent id is a no-op. */
   async delete(id: string): Promise<WriteResult> {
+    this.refuseInsideTransaction('delete');
     return (await this.deleteMany([id]))[0]!;
   }
 
   /** Deletes records in one SQL transaction. */
   async deleteMany(ids: readonly string[]): Promise<WriteResult[]> {
+    this.refuseInsideTransaction('deleteMany');
     if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array');
     const changes: Change[] = ids.map((id, i) => ({
       op: 'delete',
@@ -261,6 +271,7 @@ export class DualWrite<Native = unknown> {
    * records put without one are computed by the drain worker.
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
+    this.refuseInsideTransaction('transaction');
     return this.track(async () => {
       await this.admit();
       const changed: string[] = [];
@@ -271,11 +282,17 @@ export class DualWrite<Native = unknown> {
           if (r!.changed) changed.push(r!.id);
           return r!;
         };
-        return fn({
+        const uow: UnitOfWork<Native> = {
           db: tx.native,
           put: (input) => write({ op: 'put', record: this.validatePut(input, 'record') }),
           delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
-        });
+        };
+        const scope = { facade: this, running: true };
+        try {
+          return await insideTransaction.run(scope, () => fn(uow));
+        } finally {
+          scope.running = false; // a timer the callback left behind may call the facade later
+        }
       });
       if (changed.length > 0) await this.strategy.afterCommit(changed);
       return result;
@@ -290,6 +307,7 @@ export class DualWrite<Native = unknown> {
    * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
    */
   async search(query: readonly number[] | string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.refuseInsideTransaction('search');
     this.assertOpen();
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)
@@ -334,6 +352,7 @@ export class DualWrite<Native = unknown> {
    * @throws {TimeoutError} when writes are still pending after `timeoutMs`; they stay in the outbox.
    */
   async flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
+    this.refuseInsideTransaction('flush');
     if (this.state === 'closed') throw new ClosedError('dualwrite');
     const timeoutMs = options.timeoutMs ?? 30_000;
     const started = this.clock.now();
@@ -405,6 +424,7 @@ export class DualWrite<Native = unknown> {
 
   /** Outbox gauges and delivery counters. */
   async stats(): Promise<DualwriteStats> {
+    this.refuseInsideTransaction('stats');
     const now = this.clock.now();
     const o = await this.relational.outboxStats(now);
     const s = this.strategy.stats();
@@ -562,6 +582,23 @@ export class DualWrite<Native = unknown> {
   /** The vector store's own metadata key rule, if it has one. */
   private readonly keyProblem = (key: string): string | undefined => this.vector.metadataKeyProblem?.(key);
 
+  /**
+   * Refuses a facade call made from inside this facade's own `transaction()` callback: the transaction holds
+   * the source of truth's connection (a write or read would deadlock or miss its rows), and `flush` would wait
+   * for the transaction itself.
+   * @throws {ValidationError} naming the call and what to use instead.
+   */
+  private refuseInsideTransaction(method: string): void {
+    const scope = insideTransaction.getStore();
+    if (scope?.facade !== this || !scope.running) return;
+    throw new ValidationError(
+      method,
+      `dw.${method}() was called inside dw.transaction() — use the callback's uow (uow.put, uow.delete, uow.db) ` +
+        'there, and call it after the transaction resolved',
+      { limit: 'not inside transaction()' },
+    );
+  }
+
   private assertOpen(): void {
     if (this.state === 'new') throw new ClosedError('dualwrite (not opened: use createDualWrite)');
     if (this.state !== 'open') throw new ClosedError('dualwrite');
@@ -613,7 +650,10 @@ function statusFromEntry(entry: OutboxEntry): SyncStatus {
 
 /**
  * Creates the facade, initialises the relational schema and starts the strategy (which first recovers
- * abandoned sync-2pc intents; expired leases are re-claimed by the workers).
+ * abandoned sync-2pc intents; expired leases are re-claimed by the workers). Call `close()` when done: an
+ * open facade's delivery loop keeps the process alive.
+ * @throws {ValidationError} for an embedder missing `id`, `dimension`, `maxBatchSize` or `embed` (see
+ *   `validateEmbedder`); {@link DimensionMismatchError} when its dimension is not the vector store's.
  *
  * @example
  * ```ts
