@@ -493,6 +493,11 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, lockTimeoutMs: -1 })).toThrow(
       ValidationError,
     );
+    // A number passed as a string is shown as one, so the message does not seem to refuse a valid value.
+    expect(
+      () =>
+        new PostgresRelationalStore({ connectionString: DATABASE_URL, poolSize: '5' as unknown as number }),
+    ).toThrow('options.poolSize: must be an integer in 1..1000, got "5"');
     const s = store();
     await s.init();
     await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);

@@ -22,7 +22,7 @@ export class OptionChecks {
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max)
       throw new ValidationError(
         `options.${field}`,
-        `must be an integer in ${min}..${max}, got ${String(value)}`,
+        `must be an integer in ${min}..${max}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`,
         {
           component: this.component,
           limit: `${min}..${max}`,
