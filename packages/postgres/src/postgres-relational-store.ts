@@ -3,7 +3,6 @@ import {
   type ClaimOptions,
   ClosedError,
   type OutboxLease,
-  ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
@@ -174,12 +173,6 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    *   the mapped driver errors otherwise.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    for (const change of changes)
-      if (change.op === 'put' && change.record.text.includes('\u0000'))
-        throw new ValidationError('text', 'must not contain NUL (postgres cannot store U+0000)', {
-          component: POSTGRES_COMPONENT,
-          limit: 'no U+0000',
-        });
     return this.writeBatch(changes, now, async (db, ids) => {
       const byId = new Map(changes.map((c) => [c.op === 'put' ? c.record.id : c.id, c]));
       const ordered = ids.map((id) => byId.get(id)!);

@@ -508,6 +508,14 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     const nul = await write(s, 'nul', 'a\u0000b').catch((e: unknown) => e);
     expect(nul).toBeInstanceOf(ValidationError);
     expect(nul).toMatchObject({ field: 'text', component: 'postgres' });
+    // The one-statement path refuses it the same way, before anything is written.
+    const batch = await s.writeChanges!(
+      [{ op: 'put', record: { id: 'nul2', text: 'a\u0000b', metadata: {}, embedding: [1] } }],
+      T0,
+    ).catch((e: unknown) => e);
+    expect(batch).toBeInstanceOf(ValidationError);
+    expect(batch).toMatchObject({ field: 'text', component: 'postgres' });
+    expect((await s.getRecords(['nul2'], { includeDeleted: true })).size).toBe(0);
     // Metadata is stored as `json`, which keeps the \u0000 escape that `jsonb` would reject.
     await s.transaction((tx) => write0(tx, 'meta', 'ok', { weird: 'a\u0000b', order: 1, alpha: true }));
     expect((await s.getRecords(['meta'])).get('meta')!.metadata).toStrictEqual({

@@ -28,7 +28,7 @@ import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
-import { SqlTx, type SqlTxHooks } from './sql-tx.js';
+import { refuseNulInText, SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
 export const SQL_MAX_PAGE = 10_000;
@@ -298,6 +298,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * on the open store with the batch's ids sorted (UTF-16 code units, the order core's writers lock them in),
    * or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
    * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between).
+   * @throws {ValidationError} for a put whose text holds U+0000 where the dialect cannot store it
+   *   ({@link nulInText}), before anything runs.
    * @throws {ClosedError} after {@link close}.
    */
   protected async writeBatch(
@@ -305,6 +307,9 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     now: number,
     batch: (db: Db, sortedIds: string[]) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
+    if (!this.nulInText)
+      for (const change of changes)
+        if (change.op === 'put') refuseNulInText(change.record.text, this.component);
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));

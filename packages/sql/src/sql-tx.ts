@@ -10,6 +10,18 @@ import {
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { type RecordRow, toOutboxEntry, toStoredRecord } from './sql-rows.js';
 
+/**
+ * Refuses a record text holding U+0000, for a dialect whose text columns cannot store it (PostgreSQL).
+ * @throws {ValidationError} on field `text`, naming `component`.
+ */
+export function refuseNulInText(text: string, component: string): void {
+  if (typeof text === 'string' && text.includes('\u0000'))
+    throw new ValidationError('text', `must not contain NUL (${component} cannot store U+0000)`, {
+      component,
+      limit: 'no U+0000',
+    });
+}
+
 /** What a {@link SqlTx} needs of its store. */
 export interface SqlTxHooks {
   /** Component name of the store's errors. */
@@ -86,15 +98,7 @@ export class SqlTx implements RelationalTx<SqlDb> {
   /** @throws {ValidationError} for text containing U+0000 where the dialect cannot store it. */
   writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', async () => {
-      if (!this.hooks.nulInText && typeof record.text === 'string' && record.text.includes('\u0000'))
-        throw new ValidationError(
-          'text',
-          `must not contain NUL (${this.hooks.component} cannot store U+0000)`,
-          {
-            component: this.hooks.component,
-            limit: 'no U+0000',
-          },
-        );
+      if (!this.hooks.nulInText) refuseNulInText(record.text, this.hooks.component);
       await this.#lock(record.id);
       await this.q.writeRecord(this.native, record);
     });
