@@ -1,4 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
+import { type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 
 /**
  * Distance function of the Chroma collection (its HNSW `space`).
@@ -104,15 +104,39 @@ function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGE
   return value;
 }
 
+/** The keys of {@link ChromaVectorStoreOptions}. */
+const OPTION_KEYS: OptionKeys<ChromaVectorStoreOptions> = {
+  url: true,
+  collection: true,
+  dimension: true,
+  distance: true,
+  auth: true,
+  headers: true,
+  tenant: true,
+  database: true,
+  maxBatchSize: true,
+  maxRequestBytes: true,
+  requestTimeoutMs: true,
+};
+
+const AUTH_KEYS: OptionKeys<ChromaAuthOptions> = { token: true, header: true };
+
 /**
  * Applies defaults and validates options.
- * @throws {ValidationError} naming the option (`options.url`, `options.dimension`, ...) when invalid.
+ * @throws {ValidationError} naming the option (`options.url`, `options.dimension`, ...) when invalid or
+ *   unknown (a misspelled option would otherwise be ignored).
  */
 export function resolveChromaVectorStoreOptions(
   options: ChromaVectorStoreOptions,
 ): ResolvedChromaVectorStoreOptions {
   if (options === null || typeof options !== 'object')
     throw new ValidationError('options', 'must be an object', opts);
+  refuseUnknownKeys(options, OPTION_KEYS, 'options', opts.component);
+  if (options.auth !== undefined) {
+    if (options.auth === null || typeof options.auth !== 'object')
+      throw new ValidationError('options.auth', 'must be { token, header? }', opts);
+    refuseUnknownKeys(options.auth, AUTH_KEYS, 'options.auth', opts.component);
+  }
   let url: URL;
   try {
     url = new URL(options.url);
@@ -151,6 +175,12 @@ export function resolveChromaVectorStoreOptions(
   if (options.auth) {
     if (typeof options.auth.token !== 'string' || options.auth.token.length === 0)
       throw new ValidationError('options.auth.token', 'must be a non-empty string', opts);
+    const { header } = options.auth;
+    if (header !== undefined && header !== 'x-chroma-token' && header !== 'authorization')
+      throw new ValidationError('options.auth.header', `is ${JSON.stringify(header)}`, {
+        ...opts,
+        limit: "'x-chroma-token' | 'authorization'",
+      });
     if ((options.auth.header ?? 'x-chroma-token') === 'authorization')
       headers.authorization = `Bearer ${options.auth.token}`;
     else headers['x-chroma-token'] = options.auth.token;

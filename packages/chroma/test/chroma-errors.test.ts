@@ -229,6 +229,10 @@ describe('options and helpers', () => {
       [{ url, dimension: 8, distance: 'dot' }, 'options.distance'],
       [{ url, dimension: 8, maxBatchSize: 0 }, 'options.maxBatchSize'],
       [{ url, dimension: 8, auth: { token: '' } }, 'options.auth.token'],
+      [{ url, dimension: 8, auth: { token: 't', header: 'Authorization' } }, 'options.auth.header'],
+      // Misspelled options are refused, not ignored.
+      [{ url, dimension: 8, requestTimeoutMS: 5 }, 'options.requestTimeoutMS'],
+      [{ url, dimension: 8, auth: { token: 't', headr: 'authorization' } }, 'options.auth.headr'],
     ];
     for (const [options, field] of bad)
       expect(await failure(() => ChromaVectorStore.open(options as never))).toMatchObject({

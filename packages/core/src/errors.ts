@@ -28,7 +28,8 @@ export type DualwriteErrorCode =
   | 'BACKPRESSURE'
   | 'TIMEOUT'
   | 'NOT_FOUND'
-  | 'INDEX_BINDING';
+  | 'INDEX_BINDING'
+  | 'SCHEMA_VERSION';
 
 /** Options accepted by every {@link DualwriteError} constructor. */
 export interface DualwriteErrorOptions {
@@ -213,6 +214,31 @@ export class IndexBindingError extends DualwriteError {
     this.fields = fields;
     this.bound = bound;
     this.configured = configured;
+  }
+}
+
+/**
+ * The source of truth's schema was migrated by a newer dualwrite release, with a migration this release does
+ * not know and cannot work with: its store refuses to start rather than misread or corrupt the data. Newer
+ * releases record in the schema which release it still serves; migrations that only add (tables, functions,
+ * indexes) keep older releases running beside newer ones during a rolling deploy, and keep a rollback
+ * possible. Never retryable: upgrade this process.
+ */
+export class SchemaVersionError extends DualwriteError {
+  /** Applied migrations this release does not know (written by the newer release). */
+  readonly unknownMigrations: string[];
+  /** The oldest migration a release must know to use the schema, as the schema records it (`null`: not recorded). */
+  readonly requires: string | null;
+  constructor(unknownMigrations: string[], requires: string | null, options: DualwriteErrorOptions = {}) {
+    super(
+      'SCHEMA_VERSION',
+      `the database schema was migrated by a newer dualwrite release (migrations this release does not know: ${unknownMigrations.join(', ')}) ` +
+        `and it ${requires === null ? 'does not record which releases it still serves' : `needs a release that knows ${requires}`}; upgrade this process`,
+      false,
+      options,
+    );
+    this.unknownMigrations = unknownMigrations;
+    this.requires = requires;
   }
 }
 

@@ -46,6 +46,7 @@ export { type DualwriteEventMap, type DualwriteEventName, DualwriteEvents } from
 export { createMetrics, type SyncMetrics } from './facade/metrics.js';
 export { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './facade/search.js';
 export type { SyncStatus } from './facade/sync-status.js';
+export { validateDualWriteOptions } from './facade/validate-options.js';
 export { FaultyVectorStore, type VectorCall } from './faults/faulty-vector-store.js';
 export { type OptionalVectorCapabilities, optionalCapabilities } from './faults/optional-capabilities.js';
 export { VectorStoreWrapper } from './faults/vector-store-wrapper.js';
@@ -112,6 +113,7 @@ export {
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
+export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';
 export {
   type ChangePlan,
   planOne,

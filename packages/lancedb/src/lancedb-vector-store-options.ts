@@ -1,4 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
+import { type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 
 /**
  * Distance metric of the vector search, passed to LanceDB's `VectorQuery.distanceType`.
@@ -134,14 +134,32 @@ export const LANCEDB_DEFAULTS = Object.freeze({
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
+/** The keys of {@link LanceDbVectorStoreOptions}. */
+const OPTION_KEYS: OptionKeys<LanceDbVectorStoreOptions> = {
+  uri: true,
+  table: true,
+  dimension: true,
+  distance: true,
+  maxBatchSize: true,
+  autoOptimizeEvery: true,
+  refreshTableEvery: true,
+  retainVersionsMs: true,
+  rejectStaleVersions: true,
+  readConsistencyIntervalSeconds: true,
+  indexCacheBytes: true,
+  metadataCacheBytes: true,
+};
+
 /**
  * Applies defaults and validates.
- * @throws {ValidationError} naming the offending option (`component: 'lancedb'`).
+ * @throws {ValidationError} naming the offending option (`component: 'lancedb'`), or an unknown one (a
+ *   misspelled option would otherwise be ignored).
  */
 export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): ResolvedLanceDbVectorStoreOptions {
   const component = 'lancedb';
   if (options === null || typeof options !== 'object')
     throw new ValidationError('options', 'must be an object', { component });
+  refuseUnknownKeys(options, OPTION_KEYS, 'options', component);
   if (typeof options.uri !== 'string' || options.uri.length === 0)
     throw new ValidationError('options.uri', 'must be a non-empty directory path', { component });
   const table = options.table ?? LANCEDB_DEFAULTS.table;

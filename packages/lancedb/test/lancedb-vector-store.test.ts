@@ -100,12 +100,20 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
       { maxBatchSize: 0 },
       { autoOptimizeEvery: -1 },
       { uri: '' },
+      { tableName: 'docs' },
     ]) {
       await expect(LanceDbVectorStore.open({ uri, dimension: DIM, ...bad } as never)).rejects.toMatchObject({
         code: 'VALIDATION',
         component: 'lancedb',
       });
     }
+    // A misspelled option is refused, naming the one meant, instead of silently using the default table.
+    await expect(
+      LanceDbVectorStore.open({ uri, dimension: DIM, tabel: 'docs' } as never),
+    ).rejects.toMatchObject({
+      field: 'options.tabel',
+      message: expect.stringContaining('did you mean "table"'),
+    });
   });
 
   it('optimize after 50 single-record upserts compacts and keeps everything queryable', async () => {

@@ -1,5 +1,5 @@
-import { runMigrations, storeMigrations } from '@dualwrite/sql';
-import { type Migration, sql } from 'kysely';
+import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
+import { sql } from 'kysely';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
 
 /** Schema version this package writes: the number of migrations in {@link mysqlMigrations}. */
@@ -18,7 +18,7 @@ const utf8 = (type: string) => sql.raw(`${type} CHARACTER SET utf8mb4 COLLATE ut
  * code point order. Text `LONGTEXT` utf8mb4; times and versions `BIGINT`; `deleted` `TINYINT` 0|1; embeddings
  * `LONGBLOB`. Plus `version_seq(id BIGINT AUTO_INCREMENT)` behind `nextVersion()` and the lock slots.
  */
-export function mysqlMigrations(tables: MysqlTableNames): Record<string, Migration> {
+export function mysqlMigrations(tables: MysqlTableNames): Record<string, StoreMigration> {
   return storeMigrations(
     tables,
     {

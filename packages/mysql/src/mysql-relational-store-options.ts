@@ -1,3 +1,4 @@
+import type { OptionKeys } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type { PoolOptions } from 'mysql2';
@@ -70,6 +71,16 @@ export interface ResolvedMysqlRelationalStoreOptions {
   lockTimeoutMs: number;
 }
 
+/** The keys of {@link MysqlRelationalStoreOptions}. */
+const MYSQL_OPTION_KEYS: OptionKeys<MysqlRelationalStoreOptions> = {
+  connectionString: true,
+  pool: true,
+  tablePrefix: true,
+  poolSize: true,
+  lockTimeoutMs: true,
+  connectTimeoutMs: true,
+};
+
 /**
  * Validates options and applies {@link MYSQL_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'mysql'`) when neither `connectionString` nor `pool` is given (or the
@@ -80,7 +91,7 @@ export function resolveMysqlOptions(
   options: MysqlRelationalStoreOptions,
 ): ResolvedMysqlRelationalStoreOptions {
   const check = new OptionChecks(MYSQL_COMPONENT);
-  const { connectionString, pool } = check.server(check.object(options));
+  const { connectionString, pool } = check.server(check.object(options, MYSQL_OPTION_KEYS));
   const poolSize = check.integer('poolSize', options.poolSize ?? MYSQL_STORE_DEFAULTS.poolSize, 1, 1_000);
   const lockTimeoutMs = check.integer(
     'lockTimeoutMs',

@@ -1,7 +1,13 @@
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
+import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MysqlRelationalStore, type MysqlRelationalStoreOptions } from '../src/index.js';
+import {
+  MysqlRelationalStore,
+  type MysqlRelationalStoreOptions,
+  mysqlMigrations,
+  mysqlTableNames,
+} from '../src/index.js';
 import { adminQuery, MYSQL_SERVER_URL, mysqlFactory, testDatabase } from './helpers.js';
 
 relationalStoreSuite('mysql', mysqlFactory());
@@ -33,6 +39,15 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
 
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {
+    const database = await testDatabase();
+    cleanups.push(database.drop);
+    await checkSchemaFromNewerRelease({
+      open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
+      migrations: mysqlMigrations(mysqlTableNames('dw_')),
+    });
   });
 
   it('keeps ids that a case- or space-folding collation would merge apart, in a database whose default folds', async () => {
@@ -151,6 +166,9 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     await expect(missing.init()).rejects.toBeInstanceOf(BackendUnavailableError);
     await missing.close();
     expect(() => new MysqlRelationalStore({})).toThrow(ValidationError);
+    expect(
+      () => new MysqlRelationalStore({ connectionString: 'mysql://x/y', url: 'mysql://x/y' } as never),
+    ).toThrow(/invalid options\.url: is not an option/);
     expect(
       () => new MysqlRelationalStore({ connectionString: 'mysql://x/y', tablePrefix: 'bad-prefix' }),
     ).toThrow(/options\.tablePrefix/);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { runMigrations, storeMigrations } from '@dualwrite/sql';
-import { type Migration, sql } from 'kysely';
+import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
+import { sql } from 'kysely';
 import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 import { writeFunctionMigration } from './postgres-write-function.js';
@@ -22,7 +22,7 @@ export const POSTGRES_SCHEMA_VERSION = 3;
  * so values are handed out in increasing order across sessions). `0003_write_function` installs the
  * one-round-trip write function (see {@link writeFunctionMigration}).
  */
-export function postgresMigrations(tables: PostgresTableNames): Record<string, Migration> {
+export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
     tables,
     {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { OptionKeys } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
@@ -147,6 +148,19 @@ export interface ResolvedPostgresRelationalStoreOptions {
 
 const MAX_TIMEOUT = 0x7fffffff;
 
+/** The keys of {@link PostgresRelationalStoreOptions}. */
+const POSTGRES_OPTION_KEYS: OptionKeys<PostgresRelationalStoreOptions> = {
+  connectionString: true,
+  pool: true,
+  schema: true,
+  tablePrefix: true,
+  poolSize: true,
+  lockTimeoutMs: true,
+  connectTimeoutMs: true,
+  notify: true,
+  listenHeartbeatMs: true,
+};
+
 /**
  * Validates options and applies {@link POSTGRES_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'postgres'`) when neither `connectionString` nor `pool` is given (or
@@ -157,7 +171,7 @@ export function resolvePostgresOptions(
   options: PostgresRelationalStoreOptions,
 ): ResolvedPostgresRelationalStoreOptions {
   const check = new OptionChecks(POSTGRES_COMPONENT);
-  const { connectionString, pool } = check.server(check.object(options));
+  const { connectionString, pool } = check.server(check.object(options, POSTGRES_OPTION_KEYS));
   const poolSize = check.integer(
     'poolSize',
     options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize,

@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
+import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +18,8 @@ import {
   PostgresRelationalStore,
   type PostgresRelationalStoreOptions,
   postgresErrorCode,
+  postgresMigrations,
+  postgresTableNames,
 } from '../src/index.js';
 import { adminQuery, DATABASE_URL, postgresFactory, testSchema } from './helpers.js';
 
@@ -73,6 +76,14 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
     await fixture.drop();
+  });
+
+  it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {
+    await checkSchemaFromNewerRelease({
+      open: () => fixture.store(),
+      migrations: postgresMigrations(postgresTableNames(fixture.schema, 'dw_')),
+      schema: fixture.schema,
+    });
   });
 
   it('opens a schema written by release 0.1 (its pg_dump) and carries on from its data', async () => {
@@ -498,6 +509,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       () =>
         new PostgresRelationalStore({ connectionString: DATABASE_URL, poolSize: '5' as unknown as number }),
     ).toThrow('options.poolSize: must be an integer in 1..1000, got "5"');
+    // A misspelled option is refused, naming the one meant (it would otherwise be ignored).
+    expect(
+      () => new PostgresRelationalStore({ connectionString: DATABASE_URL, poolsize: 5 } as never),
+    ).toThrow('invalid options.poolsize: is not an option — did you mean "poolSize"?');
     const s = store();
     await s.init();
     await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);

@@ -15,7 +15,13 @@ export {
   UNAVAILABLE_NETWORK_CODES,
 } from './sql-errors.js';
 export { SqlLedgerTx } from './sql-ledger-tx.js';
-export { runMigrations, type SqlColumnTypes, storeMigrations } from './sql-migrations.js';
+export {
+  runMigrations,
+  SCHEMA_REQUIRES_KEY,
+  type SqlColumnTypes,
+  type StoreMigration,
+  storeMigrations,
+} from './sql-migrations.js';
 export { OptionChecks, SQL_IDENTIFIER } from './sql-options.js';
 export {
   chunks,

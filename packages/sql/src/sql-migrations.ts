@@ -1,3 +1,4 @@
+import { SchemaVersionError } from '@dualwrite/core';
 import {
   type ColumnDataType,
   type ColumnDefinitionBuilder,
@@ -8,6 +9,30 @@ import {
   sql,
 } from 'kysely';
 import type { SqlTableNames } from './sql-table-names.js';
+
+/**
+ * A migration of the store. Declare whether a release that does not know it may still use a schema it was
+ * applied to: during a rolling deploy old and new processes share one database, and a rollback starts the
+ * old release on the migrated schema.
+ */
+export interface StoreMigration extends Migration {
+  /**
+   * `true` when a release without this migration must not use a schema that has it (the migration changes
+   * what existing columns mean, drops or renames one, adds a NOT NULL column without a default, …): such a
+   * release then refuses to start with `SchemaVersionError`. Default `false`: the migration only adds what
+   * older releases never touch (tables, nullable or defaulted columns, indexes, functions).
+   */
+  breaksOlderReleases?: boolean;
+}
+
+/**
+ * Meta key (`<prefix>meta`) naming the oldest migration a release must know to use the schema: the newest
+ * applied migration with `breaksOlderReleases`, else the first one. Written as each migration is applied.
+ */
+export const SCHEMA_REQUIRES_KEY = 'schema.requires';
+
+/** The migration creating the meta table: requirements are recorded from it on. */
+const META_MIGRATION = '0002_meta';
 
 /** A column type: a Kysely data type name, or raw SQL such as `sql`text COLLATE "C"``. */
 export type DataTypeExpression = ColumnDataType | Expression<unknown>;
@@ -47,7 +72,7 @@ export function storeMigrations(
   tables: SqlTableNames,
   types: SqlColumnTypes,
   options: { schema?: string; extra?: (db: Kysely<unknown>) => Promise<void> } = {},
-): Record<string, Migration> {
+): Record<string, StoreMigration> {
   // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
   const schema = (db: Kysely<any>) =>
     options.schema === undefined ? db.schema : db.schema.withSchema(options.schema);
@@ -108,7 +133,7 @@ export function storeMigrations(
           .execute();
       },
     },
-    '0002_meta': {
+    [META_MIGRATION]: {
       // biome-ignore lint/suspicious/noExplicitAny: see above
       async up(db: Kysely<any>): Promise<void> {
         await schema(db)
@@ -121,28 +146,130 @@ export function storeMigrations(
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
+type AnyDb = Kysely<any>;
+
+/** The names in `<prefix>migrations` (none while the table does not exist). */
+async function appliedMigrations(db: AnyDb, tables: SqlTableNames, schema?: string): Promise<string[]> {
+  const scoped = schema === undefined ? db : db.withSchema(schema);
+  try {
+    const rows = await scoped.selectFrom(tables.migrations).select('name').execute();
+    return rows.map((r: { name: string }) => r.name);
+  } catch {
+    // No bookkeeping table yet (a new database); were the database unreachable, the migrator fails next.
+    return [];
+  }
+}
+
+/** The schema's {@link SCHEMA_REQUIRES_KEY}, if recorded. */
+async function recordedRequirement(
+  db: AnyDb,
+  tables: SqlTableNames,
+  schema?: string,
+): Promise<string | null> {
+  const scoped = schema === undefined ? db : db.withSchema(schema);
+  try {
+    const row = await scoped
+      .selectFrom(tables.meta)
+      .select('value')
+      .where('key', '=', SCHEMA_REQUIRES_KEY)
+      .executeTakeFirst();
+    return (row as { value: string } | undefined)?.value ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `migrations`, each also recording {@link SCHEMA_REQUIRES_KEY} as it is applied (in the migration's own
+ * transaction where the dialect's DDL is transactional, and under the migrator's lock everywhere): once the
+ * meta table exists, the newest breaking migration so far, else the first migration.
+ */
+function recordingRequirement(
+  tables: SqlTableNames,
+  migrations: Record<string, StoreMigration>,
+  schema?: string,
+): Record<string, Migration> {
+  const names = Object.keys(migrations).sort();
+  const out: Record<string, Migration> = {};
+  let requires = names[0]!;
+  let metaExists = false;
+  for (const name of names) {
+    const migration = migrations[name]!;
+    if (migration.breaksOlderReleases) requires = name;
+    const value = requires;
+    const recordsNow: boolean = metaExists || name === META_MIGRATION;
+    metaExists = recordsNow;
+    out[name] = {
+      async up(db: AnyDb) {
+        await migration.up(db);
+        if (!recordsNow) return;
+        const scoped = schema === undefined ? db : db.withSchema(schema);
+        const updated = await scoped
+          .updateTable(tables.meta)
+          .set({ value })
+          .where('key', '=', SCHEMA_REQUIRES_KEY)
+          .executeTakeFirst();
+        if (Number(updated.numUpdatedRows) === 0)
+          await scoped.insertInto(tables.meta).values({ key: SCHEMA_REQUIRES_KEY, value }).execute();
+      },
+    };
+  }
+  return out;
+}
+
+/**
+ * Whether this release may use a schema that has `unknown` migrations (applied by a newer release): only when
+ * every migration it knows is applied and the schema's recorded requirement is one of them.
+ * @throws {SchemaVersionError} otherwise.
+ */
+async function acceptNewerSchema(
+  db: AnyDb,
+  tables: SqlTableNames,
+  migrations: Record<string, StoreMigration>,
+  applied: readonly string[],
+  unknown: string[],
+  schema?: string,
+): Promise<void> {
+  const requires = await recordedRequirement(db, tables, schema);
+  const allKnownApplied = Object.keys(migrations).every((name) => applied.includes(name));
+  if (requires === null || !Object.hasOwn(migrations, requires) || !allKnownApplied)
+    throw new SchemaVersionError(unknown, requires);
+}
+
 /**
  * Brings the schema up to date with Kysely's {@link Migrator} on `db` (bookkeeping in `<prefix>migrations`,
- * in `schema` when given); a no-op when it is current.
+ * in `schema` when given); a no-op when it is current. A schema a newer release migrated further is used
+ * as it is when it records that this release may (see {@link StoreMigration.breaksOlderReleases}): older
+ * and newer processes then share it during a rolling deploy, and a rollback starts.
  * @returns the names of the migrations applied now.
- * @throws the migration error, or an `Error` when the database has applied migrations this version does not
- *   know (written by a newer version of the package).
+ * @throws {SchemaVersionError} when a newer release applied a migration this one cannot work with; the
+ *   migration error otherwise.
  */
 export async function runMigrations(
-  // biome-ignore lint/suspicious/noExplicitAny: see storeMigrations
-  db: Kysely<any>,
+  db: AnyDb,
   tables: SqlTableNames,
-  migrations: Record<string, Migration>,
+  migrations: Record<string, StoreMigration>,
   schema?: string,
 ): Promise<string[]> {
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
-    migrationTableName: tables.migrations,
-    migrationLockTableName: tables.migrationLock,
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  const unknownOf = (applied: readonly string[]) =>
+    applied.filter((name) => !Object.hasOwn(migrations, name));
+  let applied = await appliedMigrations(db, tables, schema);
+  if (unknownOf(applied).length === 0) {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => recordingRequirement(tables, migrations, schema) },
+      ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+      migrationTableName: tables.migrations,
+      migrationLockTableName: tables.migrationLock,
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error === undefined)
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    // A newer release may have migrated between the read above and the migrator's own.
+    applied = await appliedMigrations(db, tables, schema);
+    if (unknownOf(applied).length === 0) throw error;
+  }
+  await acceptNewerSchema(db, tables, migrations, applied, unknownOf(applied), schema);
+  return [];
 }

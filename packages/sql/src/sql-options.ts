@@ -1,4 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
+import { refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 
 /** Letters, digits and `_`, not starting with a digit: safe as an unquoted SQL identifier part. */
 export const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -10,10 +10,15 @@ export const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export class OptionChecks {
   constructor(readonly component: string) {}
 
-  /** @throws {ValidationError} when `options` is not an object. */
-  object<T>(options: T): T {
+  /**
+   * The options object, holding only the store's `known` keys (see `OptionKeys` of `@dualwrite/core`): a
+   * misspelled option would otherwise be ignored and its default silently used.
+   * @throws {ValidationError} when `options` is not an object, or on `options.<key>` for an unknown key.
+   */
+  object<T>(options: T, known: Readonly<Record<string, true>>): T {
     if (options === null || typeof options !== 'object')
       throw new ValidationError('options', 'must be an object', { component: this.component });
+    refuseUnknownKeys(options, known, 'options', this.component);
     return options;
   }
 

@@ -1,5 +1,4 @@
-import { runMigrations, storeMigrations } from '@dualwrite/sql';
-import type { Migration } from 'kysely';
+import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
 /**
@@ -14,7 +13,7 @@ export const SQLITE_SCHEMA_VERSION = 2;
  * `(state, next_attempt_at, enqueued_at)`; plus `sequence(name TEXT PK, value)` seeded with
  * `('version', 0)`, which feeds `nextVersion()`.
  */
-export function sqliteMigrations(tables: SqliteTableNames): Record<string, Migration> {
+export function sqliteMigrations(tables: SqliteTableNames): Record<string, StoreMigration> {
   return storeMigrations(
     tables,
     {

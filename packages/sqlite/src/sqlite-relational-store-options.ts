@@ -1,3 +1,4 @@
+import type { OptionKeys } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -72,6 +73,15 @@ export interface ResolvedSqliteRelationalStoreOptions {
   tablePrefix: string;
 }
 
+/** The keys of {@link SqliteRelationalStoreOptions}. */
+const SQLITE_OPTION_KEYS: OptionKeys<SqliteRelationalStoreOptions> = {
+  path: true,
+  create: true,
+  database: true,
+  busyTimeoutMs: true,
+  tablePrefix: true,
+};
+
 /**
  * Validates options and applies {@link SQLITE_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'sqlite'`) when neither `path` nor `database` is given (or
@@ -82,7 +92,7 @@ export function resolveSqliteOptions(
   options: SqliteRelationalStoreOptions,
 ): ResolvedSqliteRelationalStoreOptions {
   const check = new OptionChecks(SQLITE_COMPONENT);
-  const { path, database } = check.object(options);
+  const { path, database } = check.object(options, SQLITE_OPTION_KEYS);
   if (database === undefined && check.optionalString('path', path) === undefined)
     throw check.missing('path', 'is required (a file path or ":memory:") unless options.database is given');
   if (database !== undefined && path !== undefined)

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
+import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +80,13 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       name: string;
     }>`SELECT name FROM ${sql.table(second.tableNames.migrations)}`.execute(second.kysely);
     expect(rows.map((r) => r.name)).toHaveLength(SQLITE_SCHEMA_VERSION);
+  });
+
+  it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {
+    await checkSchemaFromNewerRelease({
+      open: () => new SqliteRelationalStore({ path: join(dir, 'db.sqlite') }),
+      migrations: sqliteMigrations(sqliteTableNames('dw_')),
+    });
   });
 
   it('opens a file written by release 0.1 (its dump) and carries on from its data', async () => {
@@ -242,6 +250,9 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       ValidationError,
     );
     expect(() => new SqliteRelationalStore({ path: 'x', busyTimeoutMs: -1 })).toThrow(ValidationError);
+    expect(() => new SqliteRelationalStore({ path: 'x', busy_timeout_ms: 100 } as never)).toThrow(
+      'invalid options.busy_timeout_ms: is not an option — did you mean "busyTimeoutMs"?',
+    );
     const s = store();
     await s.init();
     await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);

@@ -35,6 +35,7 @@ import { DualwriteEvents } from './events.js';
 import { createMetrics, type SyncMetrics } from './metrics.js';
 import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
 import type { SyncStatus } from './sync-status.js';
+import { validateDualWriteOptions } from './validate-options.js';
 
 /** Gauges and counters from {@link DualWrite.stats}. Times in ms. */
 export interface DualwriteStats extends SyncMetrics {
@@ -131,6 +132,7 @@ export class DualWrite<Native = unknown> {
 
   /** Use {@link createDualWrite}, which also initialises the stores and starts the strategy. */
   constructor(options: DualWriteOptions<Native>) {
+    validateDualWriteOptions(options);
     this.relational = options.relational;
     this.vector = options.vector;
     this.strategy = createStrategy(options.strategy);

@@ -58,6 +58,33 @@ export class Sync2pcStrategy extends OutboxStrategy {
     this.onVectorFailure = options.onVectorFailure ?? 'fail';
     this.repairConcurrency = options.repairConcurrency ?? 1;
     this.unitOfWorkTimeoutMs = options.unitOfWorkTimeoutMs ?? 30_000;
+    if (this.onVectorFailure !== 'fail' && this.onVectorFailure !== 'defer-to-outbox')
+      throw new ValidationError('onVectorFailure', `is ${JSON.stringify(this.onVectorFailure)}`, {
+        component: 'sync-2pc',
+        limit: "'fail' | 'defer-to-outbox'",
+      });
+    if (
+      !Number.isInteger(this.repairConcurrency) ||
+      this.repairConcurrency < 1 ||
+      this.repairConcurrency > 64
+    )
+      throw new ValidationError(
+        'repairConcurrency',
+        `must be an integer, got ${String(this.repairConcurrency)}`,
+        {
+          component: 'sync-2pc',
+          limit: '1..64',
+        },
+      );
+    if (!(this.unitOfWorkTimeoutMs > 0))
+      throw new ValidationError(
+        'unitOfWorkTimeoutMs',
+        `must be > 0 ms, got ${String(this.unitOfWorkTimeoutMs)}`,
+        {
+          component: 'sync-2pc',
+          limit: '> 0 ms',
+        },
+      );
   }
 
   /**

@@ -1,0 +1,181 @@
+import { ValidationError } from '../errors.js';
+import type { DriftCheckOptions } from '../integrity/index-guard.js';
+import type { DeliveryOptions } from '../outbox/delivery-options.js';
+import type { RecordLimits } from '../record/limits.js';
+import type { BackoffOptions } from '../util/backoff.js';
+import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
+import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
+
+const TOP_KEYS: OptionKeys<DualWriteOptions> = {
+  relational: true,
+  vector: true,
+  strategy: true,
+  embedder: true,
+  clock: true,
+  limits: true,
+  delivery: true,
+  backpressure: true,
+  staleHits: true,
+  closeStores: true,
+  indexBinding: true,
+  driftCheck: true,
+  deliver: true,
+  yieldEveryMs: true,
+};
+
+const DELIVERY_KEYS: OptionKeys<DeliveryOptions> = {
+  owner: true,
+  leaseMs: true,
+  maxAttempts: true,
+  backoff: true,
+  pollIntervalMs: true,
+  maxIdlePollMs: true,
+  outageProbeMs: true,
+  maxOutageProbeMs: true,
+  intentTtlMs: true,
+  recoveryIntervalMs: true,
+  random: true,
+};
+
+const BACKOFF_KEYS: OptionKeys<BackoffOptions> = { baseMs: true, maxMs: true, factor: true, jitter: true };
+
+const BACKPRESSURE_KEYS: OptionKeys<BackpressureOptions> = {
+  maxDepth: true,
+  mode: true,
+  waitTimeoutMs: true,
+  depthCacheMs: true,
+};
+
+const DRIFT_CHECK_KEYS: OptionKeys<DriftCheckOptions> = { intervalMs: true, sampleRate: true };
+
+const LIMIT_KEYS: OptionKeys<RecordLimits> = {
+  maxIdLength: true,
+  maxTextBytes: true,
+  maxMetadataKeys: true,
+  maxMetadataKeyLength: true,
+  maxMetadataBytes: true,
+  maxBatchRecords: true,
+};
+
+/** Largest delay a Node timer takes, ms (longer ones fire at once). */
+const MAX_TIMER_MS = 0x7fffffff;
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** An object (not null, not an array) when given. */
+function section(value: unknown, field: string): value is Record<string, unknown> {
+  if (value === undefined) return false;
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ValidationError(field, `must be an object, got ${show(value)}`);
+  return true;
+}
+
+/** A number in `min..max` (an integer when `integer`), when given. */
+function number(value: unknown, field: string, min: number, max: number, integer: boolean): void {
+  if (value === undefined) return;
+  if (
+    typeof value !== 'number' ||
+    !(integer ? Number.isInteger(value) : Number.isFinite(value)) ||
+    value < min ||
+    value > max
+  )
+    throw new ValidationError(
+      field,
+      `must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got ${show(value)}`,
+      {
+        limit: `${min}..${max}`,
+      },
+    );
+}
+
+/** One of `allowed`, when given. */
+function oneOf(value: unknown, field: string, allowed: readonly unknown[]): void {
+  if (value !== undefined && !allowed.includes(value))
+    throw new ValidationError(field, `is ${show(value)}`, { limit: allowed.map(show).join(' | ') });
+}
+
+function boolean(value: unknown, field: string): void {
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new ValidationError(field, `must be a boolean, got ${show(value)}`);
+}
+
+function validateDelivery(delivery: Record<string, unknown>): void {
+  refuseUnknownKeys(delivery, DELIVERY_KEYS, 'delivery');
+  if (delivery.owner !== undefined && (typeof delivery.owner !== 'string' || delivery.owner === ''))
+    throw new ValidationError('delivery.owner', 'must be a non-empty string');
+  number(delivery.leaseMs, 'delivery.leaseMs', 1, MAX_TIMER_MS, true);
+  number(delivery.maxAttempts, 'delivery.maxAttempts', 1, 1_000_000, true);
+  for (const key of [
+    'pollIntervalMs',
+    'maxIdlePollMs',
+    'outageProbeMs',
+    'maxOutageProbeMs',
+    'intentTtlMs',
+    'recoveryIntervalMs',
+  ] as const)
+    number(delivery[key], `delivery.${key}`, 1, MAX_TIMER_MS, false);
+  if (delivery.random !== undefined && typeof delivery.random !== 'function')
+    throw new ValidationError('delivery.random', 'must be a function returning a number in [0, 1)');
+  if (section(delivery.backoff, 'delivery.backoff')) {
+    const backoff = delivery.backoff;
+    refuseUnknownKeys(backoff, BACKOFF_KEYS, 'delivery.backoff');
+    number(backoff.baseMs, 'delivery.backoff.baseMs', 0, MAX_TIMER_MS, false);
+    number(backoff.maxMs, 'delivery.backoff.maxMs', 0, MAX_TIMER_MS, false);
+    number(backoff.factor, 'delivery.backoff.factor', 1, 1_000, false);
+    oneOf(backoff.jitter, 'delivery.backoff.jitter', ['full', 'equal', 'none']);
+  }
+}
+
+/**
+ * Checks {@link DualWriteOptions} at `createDualWrite`, so a mistake surfaces at the call instead of as a
+ * setting silently ignored (a misspelled key: its default applies) or a failure much later (`leaseMs: 0`
+ * would fail every claim of the drain). Checks the shape of every option section and the range of every
+ * number; the stores, the strategy and the embedder check their own options.
+ * @throws {ValidationError} naming the option's path (`delivery.leaseMs`, `limits.maxTextBytes`,
+ *   `options.relational`, …) and its limit.
+ */
+export function validateDualWriteOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new ValidationError('options', `must be an object, got ${show(options)}`);
+  const o = options as Record<string, unknown>;
+  refuseUnknownKeys(o, TOP_KEYS, 'options');
+  for (const key of ['relational', 'vector'] as const)
+    if (o[key] === null || typeof o[key] !== 'object')
+      throw new ValidationError(
+        `options.${key}`,
+        `is required (a ${key === 'vector' ? 'VectorStore' : 'RelationalStore'})`,
+      );
+  if (o.strategy === undefined)
+    throw new ValidationError('options.strategy', 'is required', {
+      limit: "'sync-2pc' | 'async-queue' | 'batch'",
+    });
+  if (section(o.delivery, 'delivery')) validateDelivery(o.delivery);
+  if (section(o.backpressure, 'backpressure')) {
+    const bp = o.backpressure;
+    refuseUnknownKeys(bp, BACKPRESSURE_KEYS, 'backpressure');
+    if (bp.maxDepth === undefined) throw new ValidationError('backpressure.maxDepth', 'is required');
+    number(bp.maxDepth, 'backpressure.maxDepth', 1, Number.MAX_SAFE_INTEGER, true);
+    oneOf(bp.mode, 'backpressure.mode', ['fail', 'wait']);
+    number(bp.waitTimeoutMs, 'backpressure.waitTimeoutMs', 0, MAX_TIMER_MS, false);
+    number(bp.depthCacheMs, 'backpressure.depthCacheMs', 0, MAX_TIMER_MS, false);
+  }
+  if (o.driftCheck !== false && section(o.driftCheck, 'driftCheck')) {
+    const drift = o.driftCheck;
+    refuseUnknownKeys(drift, DRIFT_CHECK_KEYS, 'driftCheck');
+    number(drift.intervalMs, 'driftCheck.intervalMs', 1, MAX_TIMER_MS, false);
+    number(drift.sampleRate, 'driftCheck.sampleRate', 0, 1, false);
+  }
+  if (section(o.limits, 'limits')) {
+    const limits = o.limits;
+    refuseUnknownKeys(limits, LIMIT_KEYS, 'limits');
+    for (const key of Object.keys(LIMIT_KEYS))
+      number(limits[key], `limits.${key}`, 1, Number.MAX_SAFE_INTEGER, true);
+  }
+  oneOf(o.staleHits, 'options.staleHits', ['drop', 'flag']);
+  oneOf(o.indexBinding, 'options.indexBinding', ['verify', 'rebind']);
+  boolean(o.closeStores, 'options.closeStores');
+  boolean(o.deliver, 'options.deliver');
+  number(o.yieldEveryMs, 'options.yieldEveryMs', 0, MAX_TIMER_MS, false);
+}

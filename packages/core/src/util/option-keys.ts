@@ -1,0 +1,63 @@
+import { ValidationError } from '../errors.js';
+
+/**
+ * `{ key: true }` for every key of the options type `T`, optional ones included. Declaring a constant of this
+ * type makes the compiler check the list both ways: a key missing from it, or one `T` does not have, is a
+ * type error, so the list cannot drift from the interface it describes.
+ *
+ * @example `const KEYS: OptionKeys<BatchOptions> = { maxBatchSize: true, maxDelayMs: true, concurrency: true };`
+ */
+export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
+
+/** Lower case without `_` and `-`: `lease_ms`, `LeaseMS` and `leaseMs` meet. */
+function folded(key: string): string {
+  return key.toLowerCase().replace(/[_-]/g, '');
+}
+
+/** Whether `a` becomes `b` by at most one inserted, deleted, replaced or swapped-with-its-neighbour character. */
+function withinOneEdit(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  if (a.length !== b.length) {
+    const [short, long] = a.length < b.length ? [a, b] : [b, a];
+    return short.slice(i) === long.slice(i + 1);
+  }
+  return (
+    a.slice(i + 1) === b.slice(i + 1) ||
+    (a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2))
+  );
+}
+
+/**
+ * Refuses an option the receiver does not have. Without this check a misspelled option (`leaseMS`,
+ * `pool_size`, `maxBatch`) is ignored and its default silently used — the setting the user wrote never takes
+ * effect, and nothing says so. Keys whose value is `undefined` are let through (spreading a config with
+ * unset fields is common and harmless).
+ *
+ * @param value - the options object (not checked for being an object here).
+ * @param known - the receiver's keys (see {@link OptionKeys}).
+ * @param field - path of `value` in errors, e.g. `'options'` or `'delivery'`; the error names `<field>.<key>`.
+ * @param component - the component named by the error, if any.
+ * @throws {ValidationError} on field `<field>.<key>` for the first unknown key, suggesting the known key it
+ *   differs from only in case, `_`, `-` or one typed character; `limit` lists the known keys.
+ */
+export function refuseUnknownKeys(
+  value: object,
+  known: Readonly<Record<string, true>>,
+  field: string,
+  component?: string,
+): void {
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined || Object.hasOwn(known, key)) continue;
+    const names = Object.keys(known);
+    const near =
+      names.find((name) => folded(name) === folded(key)) ??
+      names.find((name) => withinOneEdit(folded(name), folded(key)));
+    throw new ValidationError(
+      `${field}.${key}`,
+      `is not an option${near === undefined ? '' : ` — did you mean ${JSON.stringify(near)}?`}`,
+      { ...(component === undefined ? {} : { component }), limit: `one of ${names.join(', ')}` },
+    );
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Checks every SQL dialect of dualwrite runs in its own tests (`@dualwrite/sql/testing`). They use
+ * `node:assert` and throw an `AssertionError` on a violation, so any test runner can call them.
+ * @packageDocumentation
+ */
+export {
+  checkSchemaFromNewerRelease,
+  type NewerReleaseFixture,
+  type SqlStoreUnderTest,
+} from './newer-release.js';
