@@ -7,6 +7,8 @@
  *
  * @packageDocumentation
  */
+
+export { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer.js';
 export { LANCEDB_COMPONENT, shortLanceDbMessage, toLanceDbError } from './lancedb-errors.js';
 export {
   COLUMNS,

@@ -47,9 +47,17 @@ export interface LanceDbVectorStoreOptions {
    * average write cost 21 ms with 50 and 26.5 ms with 20 (optimizing more often costs more than it saves).
    * LanceDB's `Table.optimize` TSDoc suggests optimizing after ~20 modification operations or 100,000
    * modified rows (https://docs.lancedb.com/maintenance/compaction). The optimize runs in the background
-   * right after the write that reached the threshold; writes issued meanwhile wait for it.
+   * right after the write that reached the threshold; writes issued meanwhile wait for it. On a large table
+   * the interval grows (see {@link autoOptimizeShare}).
    */
   autoOptimizeEvery?: number;
+  /**
+   * Largest share of this store's write time that automatic optimizes may take, in (0, 1]. One optimize
+   * rewrites the whole table (below a million rows), so its cost grows with the table: after each run the
+   * next one comes after `max(autoOptimizeEvery, runMs / (autoOptimizeShare × mean write ms))` write calls
+   * (see `AutoOptimizePacer`; measured: 1,000 rows ~55 ms, 50,000 rows ~400–540 ms per run). Default 0.25.
+   */
+  autoOptimizeShare?: number;
   /**
    * Commits after which the store opens a new connection and table handle and closes the old ones (once the
    * operations using them have finished). Default 500; `0` keeps one connection for the store's life.
@@ -110,6 +118,7 @@ export interface ResolvedLanceDbVectorStoreOptions {
   distance: LanceDbDistance;
   maxBatchSize: number;
   autoOptimizeEvery: number;
+  autoOptimizeShare: number;
   refreshTableEvery: number;
   retainVersionsMs: number;
   rejectStaleVersions: boolean;
@@ -124,6 +133,7 @@ export const LANCEDB_DEFAULTS = Object.freeze({
   distance: 'cosine' as LanceDbDistance,
   maxBatchSize: 5_000,
   autoOptimizeEvery: 50,
+  autoOptimizeShare: 0.25,
   refreshTableEvery: 500,
   retainVersionsMs: 10 * 60 * 1000,
   rejectStaleVersions: false,
@@ -142,6 +152,7 @@ const OPTION_KEYS: OptionKeys<LanceDbVectorStoreOptions> = {
   distance: true,
   maxBatchSize: true,
   autoOptimizeEvery: true,
+  autoOptimizeShare: true,
   refreshTableEvery: true,
   retainVersionsMs: true,
   rejectStaleVersions: true,
@@ -192,6 +203,12 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
       component,
       limit: 'integer >= 0',
     });
+  const autoOptimizeShare = options.autoOptimizeShare ?? LANCEDB_DEFAULTS.autoOptimizeShare;
+  if (typeof autoOptimizeShare !== 'number' || !(autoOptimizeShare > 0 && autoOptimizeShare <= 1))
+    throw new ValidationError('options.autoOptimizeShare', `is ${String(autoOptimizeShare)}`, {
+      component,
+      limit: '0 < share <= 1',
+    });
   const refreshTableEvery = options.refreshTableEvery ?? LANCEDB_DEFAULTS.refreshTableEvery;
   if (!Number.isInteger(refreshTableEvery) || refreshTableEvery < 0)
     throw new ValidationError('options.refreshTableEvery', `is ${String(refreshTableEvery)}`, {
@@ -222,6 +239,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
     distance,
     maxBatchSize,
     autoOptimizeEvery,
+    autoOptimizeShare,
     refreshTableEvery,
     retainVersionsMs,
     rejectStaleVersions: options.rejectStaleVersions ?? LANCEDB_DEFAULTS.rejectStaleVersions,

@@ -24,6 +24,7 @@ import {
   validateText,
 } from '@dualwrite/core';
 import { type Connection, connect, type OptimizeStats, Session, type Table } from '@lancedb/lancedb';
+import { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer.js';
 import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
   COLUMNS,
@@ -111,8 +112,10 @@ export type LanceDbOptimizeStats = OptimizeStats;
  *   the cursor is the base64url-encoded last id). Each page is a filtered scan with a top-`limit` sort, so
  *   memory is bounded by `limit`.
  * - Writes of one store instance are serialised (one LanceDB commit at a time); reads run concurrently.
- * - Every {@link LanceDbVectorStoreOptions.autoOptimizeEvery} write calls, {@link optimize} runs in the
- *   background.
+ * - {@link optimize} runs in the background every {@link LanceDbVectorStoreOptions.autoOptimizeEvery} write
+ *   calls, or less often on a large table, so that it takes at most
+ *   {@link LanceDbVectorStoreOptions.autoOptimizeShare} of the write time (see `AutoOptimizePacer`: one
+ *   optimize rewrites the whole table).
  * - No scalar index is created on `id`: LanceDB's index-assisted merge-insert path has had bugs
  *   (lance-format/lance#6877 spurious "ambiguous merge" errors after rewrites, #7596 silent zero updates)
  *   and at dualwrite's sizes a scan is fast enough.
@@ -148,7 +151,7 @@ export class LanceDbVectorStore implements VectorStore {
   #closing: Promise<void> | undefined;
   readonly #inflight = new Set<Promise<unknown>>();
   #writeChain: Promise<unknown> = Promise.resolve();
-  #writesSinceOptimize = 0;
+  readonly #optimizePacer: AutoOptimizePacer;
 
   private constructor(
     options: ResolvedLanceDbVectorStoreOptions,
@@ -162,6 +165,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.#db = db;
     this.#table = table;
     this.#onAutoOptimizeError = onAutoOptimizeError;
+    this.#optimizePacer = new AutoOptimizePacer(options.autoOptimizeEvery, options.autoOptimizeShare);
   }
 
   /**
@@ -225,9 +229,10 @@ export class LanceDbVectorStore implements VectorStore {
       const rows = [...byId.values()];
       const fenced: string[] = [];
       await this.#exclusive(async () => {
+        const started = performance.now();
         for (let i = 0; i < rows.length; i += this.maxBatchSize)
           fenced.push(...(await this.#mergeChunk(rows.slice(i, i + this.maxBatchSize), fence)));
-        this.#noteWrite();
+        this.#noteWrite(performance.now() - started);
       });
       return fence ? { fenced } : undefined;
     });
@@ -240,11 +245,12 @@ export class LanceDbVectorStore implements VectorStore {
       if (unique.length === 0) return;
       const chunk = Math.min(this.maxBatchSize, PREDICATE_CHUNK);
       await this.#exclusive(async () => {
+        const started = performance.now();
         for (let i = 0; i < unique.length; i += chunk) {
           await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
           this.#commitsOnHandle++;
         }
-        this.#noteWrite();
+        this.#noteWrite(performance.now() - started);
       });
     });
   }
@@ -403,6 +409,14 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
+   * When this store optimizes by itself next (see `autoOptimizeEvery` and `autoOptimizeShare`): the write
+   * calls between two automatic optimizes now, those since the latest optimize, and how long it took (ms).
+   */
+  autoOptimizeState(): AutoOptimizeState {
+    return this.#optimizePacer.state();
+  }
+
+  /**
    * Waits for in-flight calls (including a background optimize), then releases the table and connection.
    * Idempotent; every later call throws {@link ClosedError}.
    */
@@ -478,11 +492,11 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
-   * Counts a write call; schedules a background optimize every `autoOptimizeEvery` of them, and a new
-   * connection and table handle once `refreshTableEvery` commits went through the current ones. Call inside
-   * #exclusive.
+   * Counts a write call that took `ms`; schedules a background optimize when the pacer says one is due (see
+   * {@link AutoOptimizePacer}), and a new connection and table handle once `refreshTableEvery` commits went
+   * through the current ones. Call inside #exclusive.
    */
-  #noteWrite(): void {
+  #noteWrite(ms: number): void {
     const refreshEvery = this.options.refreshTableEvery;
     if (refreshEvery > 0 && this.#commitsOnHandle >= refreshEvery) {
       const refresh = this.#exclusive(() => this.#refreshHandle()).catch(() => {
@@ -490,22 +504,24 @@ export class LanceDbVectorStore implements VectorStore {
       });
       this.#track(refresh);
     }
-    const every = this.options.autoOptimizeEvery;
-    if (every === 0 || ++this.#writesSinceOptimize < every) return;
-    this.#writesSinceOptimize = 0;
+    if (!this.#optimizePacer.noteWrite(ms)) return;
     const background = this.#exclusive(() => this.#optimizeNow()).then(
       () => {},
-      (error: unknown) => this.#onAutoOptimizeError?.(toLanceDbError(error, 'auto-optimize')),
+      (error: unknown) => {
+        this.#optimizePacer.noteOptimizeFailed();
+        this.#onAutoOptimizeError?.(toLanceDbError(error, 'auto-optimize'));
+      },
     );
     this.#track(background);
   }
 
   async #optimizeNow(): Promise<OptimizeStats> {
+    const started = performance.now();
     const stats = await this.#table.optimize({
       cleanupOlderThan: new Date(Date.now() - this.options.retainVersionsMs),
     });
     this.#commitsOnHandle++;
-    this.#writesSinceOptimize = 0;
+    this.#optimizePacer.noteOptimize(performance.now() - started);
     return stats;
   }
 
