@@ -204,14 +204,18 @@ function recordingRequirement(
       async up(db: AnyDb) {
         await migration.up(db);
         if (!recordsNow) return;
+        // Read, then insert or update (under the migrator's lock): an UPDATE's affected-row count cannot tell
+        // "absent" from "unchanged" on every driver (MySQL without CLIENT_FOUND_ROWS reports 0 for both).
         const scoped = schema === undefined ? db : db.withSchema(schema);
-        const updated = await scoped
-          .updateTable(tables.meta)
-          .set({ value })
-          .where('key', '=', SCHEMA_REQUIRES_KEY)
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) === 0)
+        const current = await recordedRequirement(db, tables, schema);
+        if (current === null)
           await scoped.insertInto(tables.meta).values({ key: SCHEMA_REQUIRES_KEY, value }).execute();
+        else if (current !== value)
+          await scoped
+            .updateTable(tables.meta)
+            .set({ value })
+            .where('key', '=', SCHEMA_REQUIRES_KEY)
+            .execute();
       },
     };
   }
