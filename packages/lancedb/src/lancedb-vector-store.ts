@@ -393,7 +393,9 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * Compacts small data files into larger ones, prunes table versions older than
    * `retainVersionsMs` (default 10 minutes) and folds new rows into any index (LanceDB `Table.optimize`, see
-   * https://docs.lancedb.com/maintenance/compaction). Runs exclusively with this store's writes.
+   * https://docs.lancedb.com/maintenance/compaction). Runs exclusively with this store's writes: a merge
+   * insert always conflicts with a concurrent compaction (Lance's `Merge` operation names the whole fragment
+   * list; lance-format/lance#6151), so running them side by side only turns the stall into retries.
    *
    * When to call it: every LanceDB write adds a table version and at least one small data fragment, and
    * reads slow down with the fragment count (measured: ~10× slower queries and id lookups after 200
