@@ -79,6 +79,20 @@ export class SqlTx implements RelationalTx<SqlDb> {
     this.#locked.add(id);
   }
 
+  /**
+   * Takes the locks of all `ids` at once, in the dialect's order (`SqlQueries.lockRecords`: PostgreSQL by id,
+   * MySQL by lock slot — the order of its one-statement batches), where records lock; later reads and writes
+   * of them take nothing more.
+   */
+  lockRecords(ids: readonly string[]): Promise<void> {
+    return this.run('lockRecords', async () => {
+      const missing = [...new Set(ids)].filter((id) => !this.#locked.has(id));
+      if (!this.q.locksRecords || missing.length === 0) return;
+      await this.q.lockRecords(this.native, missing);
+      for (const id of missing) this.#locked.add(id);
+    });
+  }
+
   /** Takes the id's lock (where records lock), then reads the row. */
   getRecord(id: string): Promise<StoredRecord | undefined> {
     return this.run('getRecord', async () => {

@@ -41,6 +41,14 @@ export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
   /** The record including tombstones, or `undefined`. */
   getRecord(id: string): Promise<StoredRecord | undefined>;
   /**
+   * Optional: takes the write locks of all `ids` at once, in the store's own order, held until the
+   * transaction ends (later reads and writes of them take nothing more). A transaction that writes several
+   * ids calls it first, so every write path of the store — one-statement batches, this transaction path,
+   * sync-2pc's prepare and commit — locks ids in one order and two of them cannot deadlock. Stores without
+   * per-record locks omit it.
+   */
+  lockRecords?(ids: readonly string[]): Promise<void>;
+  /**
    * Next value of the store-wide version sequence: strictly increasing, and never reused by a committed
    * transaction (a value drawn in a rolled-back transaction may be drawn again, since it was never seen).
    * With `atLeast`, the sequence first moves past it, so the value is `> atLeast` and so is every later

@@ -6,6 +6,7 @@ import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
+import { compareCodePoints } from '../util/code-point-order.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { type PlannedChange, planChange, resultOf } from '../write/plan-change.js';
 import { OutboxStrategy } from './outbox-strategy.js';
@@ -129,10 +130,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
     input.forEach((c, i) => {
       lastIndex.set(idOf(c), i);
     });
-    const order = [...lastIndex.values()];
+    // Ids in code-point order, their locks first and at once: two calls over the same ids in different orders
+    // (and the store's other write paths) lock them in one order and cannot deadlock.
+    const order = [...lastIndex.values()].sort((a, b) => compareCodePoints(idOf(input[a]!), idOf(input[b]!)));
     const changes = await this.embedMissing(order.map((i) => input[i]!));
     const now = clock.now();
     const planned = await relational.transaction(async (tx) => {
+      if (changes.length > 1) await tx.lockRecords?.(changes.map(idOf));
       const out: { plan: PlannedChange; token: string; contended: boolean }[] = [];
       for (const [j, change] of changes.entries()) {
         const plan = await planChange(tx, change, now);
@@ -227,6 +231,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const { relational, clock } = this.ctx;
     const now = clock.now();
     await relational.transaction(async (tx) => {
+      if (active.length > 1) await tx.lockRecords?.(active.map(({ plan }) => plan.id));
       for (const { plan, token, contended } of active) {
         const ours = await tx.deleteIntent!(token);
         const current = await tx.getRecord(plan.id);

@@ -162,9 +162,10 @@ export function resultOf(plan: PlannedChange): WriteResult {
 
 /**
  * The transactional-outbox write: each change's record row and its outbox entry, in the caller's
- * transaction. Changes to one id apply in order, so the last one wins. Ids are visited in sorted order
- * (stable, so per-id order holds), so two concurrent calls touching the same ids in different orders
- * take row locks in the same order and cannot deadlock. Results come back in input order.
+ * transaction. Changes to one id apply in order, so the last one wins. The ids' locks are taken first, all at
+ * once in the store's order (`tx.lockRecords`, where the store has it), and ids are visited in sorted order
+ * (stable, so per-id order holds), so two concurrent calls touching the same ids in different orders — or
+ * this path and a store's one-statement batch — cannot deadlock. Results come back in input order.
  */
 export async function writeChangesWithOutbox(
   tx: RelationalTx,
@@ -174,6 +175,7 @@ export async function writeChangesWithOutbox(
   const order = changes
     .map((_, i) => i)
     .sort((a, b) => compareIds(idOf(changes[a]!), idOf(changes[b]!)) || a - b);
+  if (changes.length > 1) await tx.lockRecords?.(changes.map(idOf));
   const results = new Array<WriteResult>(changes.length);
   for (const i of order) {
     const plan = await planChange(tx, changes[i]!, now);
