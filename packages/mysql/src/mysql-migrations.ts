@@ -32,19 +32,25 @@ export function mysqlMigrations(tables: MysqlTableNames): Record<string, StoreMi
       partialIndex: false,
     },
     {
+      // MySQL DDL is not transactional: a start killed half-way leaves tables behind unrecorded, and the next
+      // start repeats the migration, so every step is repeatable.
+      existingIndexError: (error) => (error as { code?: unknown }).code === 'ER_DUP_KEYNAME',
       async extra(db) {
         const kysely = db as MysqlKysely;
         await kysely.schema
           .createTable(tables.versionSequence)
+          .ifNotExists()
           .addColumn('id', 'bigint', (c) => c.notNull().primaryKey().autoIncrement())
           .execute();
         await kysely.schema
           .createTable(tables.lockSlots)
+          .ifNotExists()
           .addColumn('slot', 'integer', (c) => c.notNull().primaryKey())
           .execute();
         for (let first = 0; first < LOCK_SLOTS; first += 4_096)
           await kysely
             .insertInto(tables.lockSlots)
+            .ignore()
             .values(Array.from({ length: 4_096 }, (_, i) => ({ slot: first + i })))
             .execute();
       },

@@ -1,8 +1,11 @@
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  LOCK_SLOTS,
+  MYSQL_SCHEMA_VERSION,
   MysqlRelationalStore,
   type MysqlRelationalStoreOptions,
   mysqlMigrations,
@@ -39,6 +42,32 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
 
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('a first start killed half-way (MySQL DDL is not transactional) is finished by the next one', async () => {
+    const database = await testDatabase();
+    const first = await store({}, database);
+    await first.transaction(async (tx) => {
+      await tx.writeRecord({ ...write('kept', 'before'), version: await tx.nextVersion() });
+    });
+    // What a start killed before Kysely recorded its migrations leaves behind: every table and index, no
+    // bookkeeping, and the lock slots half filled.
+    await sql`DELETE FROM dw_migrations`.execute(first.kysely);
+    await sql`DELETE FROM dw_lock_slots WHERE slot >= 30000`.execute(first.kysely);
+    const second = await store({}, database);
+    const count = async (table: string) =>
+      Number(
+        (await sql<{ n: number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(second.kysely))
+          .rows[0]!.n,
+      );
+    expect(await count('dw_lock_slots')).toBe(LOCK_SLOTS);
+    expect(await count('dw_migrations')).toBe(MYSQL_SCHEMA_VERSION);
+    expect((await second.getRecords(['kept'])).get('kept')?.text).toBe('before');
+    const [result] = await second.writeChanges(
+      [{ op: 'put', record: { id: 'after', text: 'after', metadata: {}, embedding: [1, 0] } }],
+      2_000,
+    );
+    expect(result).toMatchObject({ id: 'after', changed: true });
   });
 
   it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {

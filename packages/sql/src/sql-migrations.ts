@@ -71,11 +71,35 @@ export interface SqlColumnTypes {
 export function storeMigrations(
   tables: SqlTableNames,
   types: SqlColumnTypes,
-  options: { schema?: string; extra?: (db: Kysely<unknown>) => Promise<void> } = {},
+  options: {
+    schema?: string;
+    extra?: (db: Kysely<unknown>) => Promise<void>;
+    /**
+     * For a dialect whose DDL is not transactional (MySQL): makes every step safe to repeat after a start
+     * was killed half-way (the migration is only recorded once it completed) — tables are created
+     * `IF NOT EXISTS`, and an index creation failing with an error this predicate accepts (the index exists)
+     * is skipped. `extra` must then be repeatable too.
+     */
+    existingIndexError?: (error: unknown) => boolean;
+  } = {},
 ): Record<string, StoreMigration> {
   // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
-  const schema = (db: Kysely<any>) =>
-    options.schema === undefined ? db.schema : db.schema.withSchema(options.schema);
+  const schema = (db: Kysely<any>) => {
+    const builder = options.schema === undefined ? db.schema : db.schema.withSchema(options.schema);
+    const resumable = options.existingIndexError !== undefined;
+    return {
+      createTable: (name: string) =>
+        resumable ? builder.createTable(name).ifNotExists() : builder.createTable(name),
+      createIndex: (name: string) => builder.createIndex(name),
+    };
+  };
+  const ignoreExistingIndex = async (create: { execute(): Promise<void> }) => {
+    try {
+      await create.execute();
+    } catch (error) {
+      if (!options.existingIndexError?.(error)) throw error;
+    }
+  };
   const notNull = (c: ColumnDefinitionBuilder) => c.notNull();
   return {
     '0001_initial': {
@@ -114,10 +138,11 @@ export function storeMigrations(
           .addColumn('lease_version', types.int)
           .execute();
         const due = s.createIndex(tables.outboxDueIndex).on(tables.outbox);
-        await (types.partialIndex
-          ? due.columns(['next_attempt_at', 'enqueued_at']).where(sql.ref('state'), '=', 'pending')
-          : due.columns(['state', 'next_attempt_at', 'enqueued_at'])
-        ).execute();
+        await ignoreExistingIndex(
+          types.partialIndex
+            ? due.columns(['next_attempt_at', 'enqueued_at']).where(sql.ref('state'), '=', 'pending')
+            : due.columns(['state', 'next_attempt_at', 'enqueued_at']),
+        );
         await s
           .createTable(tables.intents)
           .addColumn('token', types.key, (c) => c.notNull().primaryKey())
@@ -125,7 +150,9 @@ export function storeMigrations(
           .addColumn('version', types.int, notNull)
           .addColumn('expires_at', types.int, notNull)
           .execute();
-        await s.createIndex(tables.intentsExpiryIndex).on(tables.intents).column('expires_at').execute();
+        await ignoreExistingIndex(
+          s.createIndex(tables.intentsExpiryIndex).on(tables.intents).column('expires_at'),
+        );
         await s
           .createTable(tables.embeddingCache)
           .addColumn('key', types.key, (c) => c.notNull().primaryKey())
