@@ -13,7 +13,12 @@ export interface MysqlBatchWriteContext {
   /** The store's Kysely instance (compiles the statements). */
   kysely: MysqlKysely;
   q: MysqlQueries;
+  /** Statements setting the store's session variables (lock wait timeout, READ COMMITTED). */
+  sessionSettings: readonly string[];
 }
+
+/** Pool connections (the driver's own objects, reused by the pool) whose session settings are applied. */
+const configured = new WeakSet<object>();
 
 /** Rows per write message. */
 const WRITE_CHUNK = 500;
@@ -51,6 +56,12 @@ export async function writeChangesInTwoRoundTrips(
     });
   let broken = false;
   try {
+    // A connection Kysely never took has none of the store's session settings yet.
+    const raw = (connection as unknown as { connection: object }).connection;
+    if (!configured.has(raw)) {
+      await connection.query(context.sessionSettings.join(';\n'));
+      configured.add(raw);
+    }
     const read = message(kysely, q.batchRead(ids));
     const [readResults] = await connection.query<RowDataPacket[][]>(read.sql, read.values);
     const current = new Map<string, StoredRecord>(

@@ -93,11 +93,13 @@ export class MysqlQueries extends SqlQueries {
   /**
    * The id's slot lock and its row in one statement: an InnoDB locking read (`FOR UPDATE`) reads the latest
    * committed row once the slot is granted, not the statement's snapshot. Locks the record row too (the
-   * caller is about to write it).
+   * caller is about to write it). The records table is not aliased: the store's `typeCast` reads ids as text
+   * by table name.
    */
   override async lockAndGetRecord(db: Db, id: string): Promise<RecordRow | undefined> {
     const { rows } = await sql<RecordRow & { slot: number }>`
-      SELECT r.* FROM ${this.byKey(this.#slots)} LEFT JOIN ${this.tables.records} AS r ON r.id = ${id}
+      SELECT ${this.tables.records}.* FROM ${this.byKey(this.#slots)}
+      LEFT JOIN ${this.tables.records} ON ${this.tables.records}.id = ${id}
       WHERE slot = ${this.slot(id)} FOR UPDATE`.execute(db);
     const row = rows[0];
     return row === undefined || row.id === null ? undefined : row;
@@ -146,7 +148,10 @@ export class MysqlQueries extends SqlQueries {
         sql`INSERT INTO ${this.#sequence} () VALUES ()`,
         sql`SET ${version(i)} = LAST_INSERT_ID()`,
       ]),
-      sql`DELETE FROM ${this.#sequence} WHERE ${version(rows.length - 1)} % ${SEQUENCE_PRUNE_EVERY} = 0
+      // Prune when this chunk's versions crossed a multiple of SEQUENCE_PRUNE_EVERY (a batch's versions
+      // rarely land on one exactly).
+      sql`DELETE FROM ${this.#sequence}
+        WHERE ${version(rows.length - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY}
         AND id < ${version(rows.length - 1)} - ${SEQUENCE_PRUNE_EVERY}`,
       this.recordUpsert(
         sql`VALUES ${sql.join(rows.map(({ values }, i) => sql`(${sql.join([...values.slice(0, 4), version(i), ...values.slice(5)])})`))}`,

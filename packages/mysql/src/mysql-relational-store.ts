@@ -25,6 +25,7 @@ export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
  */
 function storeIdsAsText(tables: ReadonlySet<string>): (field: TypeCastField, next: TypeCastNext) => unknown {
   return (field, next) => {
+    // `field.table` is the name the query uses: the store's queries never alias its tables.
     if (field.type !== 'VAR_STRING' || !tables.has(field.table)) return next();
     return field.buffer()?.toString('utf8') ?? null;
   };
@@ -104,20 +105,28 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       typeCast: storeIdsAsText(tables),
     });
     this.#pool = pool;
-    const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
+    const session = this.sessionSettings();
     return new Kysely<unknown>({
       dialect: new MysqlDialect({
         pool,
         onCreateConnection: async (connection) => {
-          await connection.executeQuery(
-            CompiledQuery.raw(`SET SESSION innodb_lock_wait_timeout = ${lockWait}`),
-          );
-          await connection.executeQuery(
-            CompiledQuery.raw('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'),
-          );
+          for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement));
         },
       }),
     });
+  }
+
+  /**
+   * What every connection of the store runs once, before its first statement: the lock wait timeout
+   * (`lockTimeoutMs`, whole seconds) and READ COMMITTED. Kysely runs it on the connections it takes;
+   * {@link writeChanges} runs it on the pool connections it takes itself.
+   */
+  private sessionSettings(): string[] {
+    const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
+    return [
+      `SET SESSION innodb_lock_wait_timeout = ${lockWait}`,
+      'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
+    ];
   }
 
   /** Ends the pool once running operations returned their connections. */
@@ -133,7 +142,12 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    */
   writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     return this.writeBatch(changes, now, (kysely, ids) =>
-      writeChangesInTwoRoundTrips({ pool: this.#pool!, kysely, q: this.q }, changes, ids, now),
+      writeChangesInTwoRoundTrips(
+        { pool: this.#pool!, kysely, q: this.q, sessionSettings: this.sessionSettings() },
+        changes,
+        ids,
+        now,
+      ),
     );
   }
 

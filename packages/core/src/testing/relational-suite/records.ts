@@ -94,6 +94,11 @@ export const recordsChecks = {
       });
       for (const [key, value] of Object.entries(metadata))
         expect(typeof record.metadata[key], `type of metadata.${key}`).toBe(typeof value);
+      // A transaction's first read of an id also takes its lock (one statement on some dialects): same record.
+      expect(
+        await store.transaction((tx) => tx.getRecord(id)),
+        'tx.getRecord of a committed record, as its first read in a transaction',
+      ).toStrictEqual(record);
 
       expect(await store.getOutboxEntry(id)).toMatchObject({
         recordId: id,
