@@ -84,7 +84,7 @@ const MYSQL_OPTION_KEYS: OptionKeys<MysqlRelationalStoreOptions> = {
 /**
  * Validates options and applies {@link MYSQL_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'mysql'`) when neither `connectionString` nor `pool` is given (or the
- *   string is empty), `tablePrefix` is not identifier-safe, `poolSize` is not an integer in 1..1,000, or a
+ *   string is empty or not a `mysql://` URL), no database is named, a charset other than utf8mb4 is asked for, `tablePrefix` is not identifier-safe, `poolSize` is not an integer in 1..1,000, or a
  *   timeout is not a positive integer.
  */
 export function resolveMysqlOptions(
@@ -92,6 +92,38 @@ export function resolveMysqlOptions(
 ): ResolvedMysqlRelationalStoreOptions {
   const check = new OptionChecks(MYSQL_COMPONENT);
   const { connectionString, pool } = check.server(check.object(options, MYSQL_OPTION_KEYS));
+  if (pool !== undefined && Array.isArray(pool))
+    throw check.missing('pool', "must be mysql2's PoolOptions object");
+  let urlDatabase: string | undefined;
+  let urlCharset: string | null = null;
+  if (connectionString !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(connectionString);
+    } catch {
+      throw check.missing('connectionString', 'must be a URL such as mysql://user:pass@host:3306/database');
+    }
+    if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:')
+      throw check.missing('connectionString', `must use mysql:// (or mariadb://), got ${url.protocol}//`);
+    urlDatabase = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
+    urlCharset = url.searchParams.get('charset');
+  }
+  if (urlDatabase === undefined && !pool?.database)
+    throw check.missing(
+      'connectionString',
+      'must name the database (mysql://host:3306/<database>), or pass pool.database',
+    );
+  // Ids are compared byte for byte as UTF-8: another connection charset would store 4-byte characters as
+  // CESU-8 (utf8/utf8mb3: written, never found again) or replace them (latin1: distinct ids merge).
+  for (const [field, charset] of [
+    ['pool.charset', pool?.charset],
+    ['connectionString', urlCharset],
+  ] as const)
+    if (typeof charset === 'string' && !charset.toLowerCase().startsWith('utf8mb4'))
+      throw check.missing(
+        field,
+        `must be a utf8mb4 charset (ids and text are stored as UTF-8), got ${JSON.stringify(charset)}`,
+      );
   const poolSize = check.integer('poolSize', options.poolSize ?? MYSQL_STORE_DEFAULTS.poolSize, 1, 1_000);
   const lockTimeoutMs = check.integer(
     'lockTimeoutMs',

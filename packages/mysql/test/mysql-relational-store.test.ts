@@ -224,6 +224,23 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     await expect(missing.init()).rejects.toBeInstanceOf(BackendUnavailableError);
     await missing.close();
     expect(() => new MysqlRelationalStore({})).toThrow(ValidationError);
+    // Refused at the call, not as a raw driver error at init() — or worse, accepted (found by a break-it trial).
+    const invalid: [Record<string, unknown>, string][] = [
+      [{ connectionString: 'not a url' }, 'options.connectionString'],
+      [{ connectionString: 'postgres://127.0.0.1/app' }, 'options.connectionString'],
+      [{ connectionString: 'mysql://root@127.0.0.1:3306' }, 'options.connectionString'],
+      [{ connectionString: 'mysql://root@127.0.0.1:3306/app?charset=latin1' }, 'options.connectionString'],
+      [{ pool: { host: '127.0.0.1', database: 'app', charset: 'utf8' } }, 'options.pool.charset'],
+      [{ pool: [] }, 'options.pool'],
+    ];
+    for (const [options, field] of invalid)
+      expect(() => new MysqlRelationalStore(options as never), JSON.stringify(options)).toThrow(
+        expect.objectContaining({ field }),
+      );
+    expect(
+      () =>
+        new MysqlRelationalStore({ pool: { host: '127.0.0.1', database: 'app', charset: 'UTF8MB4_BIN' } }),
+    ).not.toThrow();
     expect(
       () => new MysqlRelationalStore({ connectionString: 'mysql://x/y', url: 'mysql://x/y' } as never),
     ).toThrow(/invalid options\.url: is not an option/);
