@@ -1,5 +1,5 @@
 import { type Change, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
-import { chunks, int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
+import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
 import { mapMysqlError } from './mysql-errors.js';
@@ -15,6 +15,8 @@ export interface MysqlBatchWriteContext {
   q: MysqlQueries;
   /** Statements setting the store's session variables (lock wait timeout, READ COMMITTED). */
   sessionSettings: readonly string[];
+  /** Largest write message, bytes (below the server's `max_allowed_packet`). */
+  messageBudget: number;
 }
 
 /** Pool connections (the driver's own objects, reused by the pool) whose session settings are applied. */
@@ -22,6 +24,44 @@ const configured = new WeakSet<object>();
 
 /** Rows per write message. */
 const WRITE_CHUNK = 500;
+
+/**
+ * Bytes a row takes in a write message, at most: mysql2 inlines every value (a string escaped, at worst
+ * doubled; a Buffer as `X'…'` hex, doubled), twice for the id (record and outbox), plus the statements
+ * around it.
+ */
+export function writeMessageBytes(values: readonly unknown[]): number {
+  let bytes = 512;
+  for (const value of values)
+    if (typeof value === 'string') bytes += 2 * Buffer.byteLength(value);
+    else if (Buffer.isBuffer(value)) bytes += 2 * value.length + 3;
+    else bytes += 24;
+  return bytes + 2 * Buffer.byteLength(String(values[0]));
+}
+
+/** Consecutive runs of `rows` of at most `count` rows and `budget` bytes each (a lone larger row alone). */
+function chunksBySize<T>(
+  rows: readonly T[],
+  count: number,
+  budget: number,
+  bytes: (row: T) => number,
+): T[][] {
+  const out: T[][] = [];
+  let chunk: T[] = [];
+  let used = 0;
+  for (const row of rows) {
+    const size = bytes(row);
+    if (chunk.length > 0 && (chunk.length >= count || used + size > budget)) {
+      out.push(chunk);
+      chunk = [];
+      used = 0;
+    }
+    chunk.push(row);
+    used += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}
 
 /** `statements` compiled and joined into one multi-statement message. */
 function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]) {
@@ -72,11 +112,15 @@ export async function writeChangesInTwoRoundTrips(
       await connection.query('COMMIT');
       return plan.results([]);
     }
-    // Chunks of WRITE_CHUNK rows per message keep a 10,000-record batch far below `max_allowed_packet`.
+    // At most WRITE_CHUNK rows and `messageBudget` bytes per message: a message over the server's
+    // `max_allowed_packet` is refused by dropping the connection (17 records of 1 MiB text did that).
     const rows = plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op }));
     const versions: number[] = [];
-    for (const [c, chunk] of chunks(rows, WRITE_CHUNK).entries()) {
-      const last = (c + 1) * WRITE_CHUNK >= rows.length;
+    const messages = chunksBySize(rows, WRITE_CHUNK, context.messageBudget, (row) =>
+      writeMessageBytes(row.values),
+    );
+    for (const [c, chunk] of messages.entries()) {
+      const last = c === messages.length - 1;
       const write = message(kysely, q.batchWrite(chunk, now, last));
       const [results] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
       const drawn = results[results.length - (last ? 2 : 1)]![0] as Record<string, SqlInt>;

@@ -1,9 +1,9 @@
-import type { Change, WriteResult } from '@dualwrite/core';
-import { SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
-import { CompiledQuery, Kysely, MysqlDialect } from 'kysely';
+import { type Change, ValidationError, type WriteResult } from '@dualwrite/core';
+import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore } from '@dualwrite/sql';
+import { CompiledQuery, Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
-import { writeChangesInTwoRoundTrips } from './mysql-batch-write.js';
-import { MYSQL_ERRORS } from './mysql-errors.js';
+import { writeChangesInTwoRoundTrips, writeMessageBytes } from './mysql-batch-write.js';
+import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { MysqlQueries } from './mysql-queries.js';
 import {
@@ -73,6 +73,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   protected override readonly isolation = undefined;
   /** The pool under the Kysely instance (set by `open`), for {@link writeChanges}. */
   #pool: Pool | undefined;
+  /** See {@link #messageBudget}. */
+  #budget: number | undefined;
 
   /**
    * Validates the options; connects to nothing yet.
@@ -140,15 +142,50 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * and results as the transaction path, which takes six for one put (and which a batch that changes one id
    * twice still takes).
    */
-  writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+  async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    const messageBudget = await this.#messageBudget();
+    for (const change of changes) {
+      if (change.op !== 'put') continue;
+      const { record } = change;
+      const values = this.q.recordValues({
+        ...record,
+        embedding: record.embedding ?? null,
+        version: 0,
+        deleted: false,
+        contentHash: '',
+        syncedVersion: null,
+        now,
+      });
+      const bytes = writeMessageBytes(values);
+      if (bytes > messageBudget)
+        throw new ValidationError(
+          'text',
+          `record ${JSON.stringify(record.id.slice(0, 64))} needs about ${bytes} bytes in one statement, more than the server allows (max_allowed_packet)`,
+          {
+            component: MYSQL_COMPONENT,
+            limit: `<= ${messageBudget} bytes per record (raise max_allowed_packet)`,
+          },
+        );
+    }
     return this.writeBatch(changes, now, (kysely, ids) =>
       writeChangesInTwoRoundTrips(
-        { pool: this.#pool!, kysely, q: this.q, sessionSettings: this.sessionSettings() },
+        { pool: this.#pool!, kysely, q: this.q, sessionSettings: this.sessionSettings(), messageBudget },
         changes,
         ids,
         now,
       ),
     );
+  }
+
+  /** Three quarters of the server's `max_allowed_packet` (read once), the most one write message may take. */
+  async #messageBudget(): Promise<number> {
+    if (this.#budget === undefined) {
+      const { rows } = await this.read('writeChanges', (db) =>
+        sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(db),
+      );
+      this.#budget = Math.floor(int(rows[0]!.m) * 0.75);
+    }
+    return this.#budget;
   }
 
   protected override tryLockRecords(conn: MysqlKysely, ids: readonly string[]): Promise<boolean> {

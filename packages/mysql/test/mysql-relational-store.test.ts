@@ -64,6 +64,28 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect(Number(rows[0]!.n)).toBeLessThanOrEqual(2 * 1_024 + 1);
   });
 
+  it('a batch larger than max_allowed_packet is split by size; a record no message can carry is a ValidationError', async () => {
+    const s = await store();
+    const { rows } = await sql<{ m: number }>`SELECT @@max_allowed_packet AS m`.execute(s.kysely);
+    const packet = Number(rows[0]!.m);
+    // Records of 1 MiB of 2-byte characters, together past the packet (17 × 1 MiB dropped the connection).
+    const text = 'é'.repeat(512 * 1024);
+    const n = Math.ceil(packet / (1024 * 1024)) + 1;
+    const changes = Array.from({ length: n }, (_, i) => ({
+      op: 'put' as const,
+      record: { id: `big-${i}`, text, metadata: {}, embedding: [1, 0] },
+    }));
+    const results = await s.writeChanges(changes, 1);
+    expect(results.every((r) => r.changed)).toBe(true);
+    expect((await s.getRecords([`big-${n - 1}`])).get(`big-${n - 1}`)?.text).toBe(text);
+    const huge = {
+      op: 'put' as const,
+      record: { id: 'huge', text: 'x'.repeat(packet), metadata: {}, embedding: [1, 0] },
+    };
+    await expect(s.writeChanges([huge], 2)).rejects.toMatchObject({ code: 'VALIDATION', field: 'text' });
+    expect((await s.getRecords(['huge'])).size).toBe(0);
+  });
+
   it('a first start killed half-way (MySQL DDL is not transactional) is finished by the next one', async () => {
     const database = await testDatabase();
     const first = await store({}, database);
