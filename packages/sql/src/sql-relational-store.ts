@@ -89,6 +89,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   #db: Db | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Operations running now (see {@link track}); {@link close} waits for them. */
+  readonly #running = new Set<Promise<unknown>>();
 
   /** How the dialect's driver reports failures (transient, unavailable). */
   protected abstract readonly errors: DriverErrorTable;
@@ -213,11 +215,22 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   protected async read<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
     const db = this.use(operation);
-    try {
-      return await fn(db);
-    } catch (error) {
-      throw this.mapError(error, operation);
-    }
+    return this.track(async () => {
+      try {
+        return await fn(db);
+      } catch (error) {
+        throw this.mapError(error, operation);
+      }
+    });
+  }
+
+  /** Runs `fn` as one of the store's running operations, which {@link close} waits for. */
+  protected track<T>(fn: () => Promise<T>): Promise<T> {
+    const running = fn();
+    this.#running.add(running);
+    const done = () => this.#running.delete(running);
+    running.then(done, done);
+    return running;
   }
 
   /**
@@ -227,18 +240,20 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   protected async transact<T>(operation: string, fn: (conn: Db) => Promise<T>, mapErrors = true): Promise<T> {
     const db = this.use(operation);
     let failedInCallback = false;
-    try {
-      return await this.inTransaction(db, operation, async (conn) => {
-        try {
-          return await activeTransaction.run(this, () => fn(conn));
-        } catch (error) {
-          failedInCallback = true;
-          throw error;
-        }
-      });
-    } catch (error) {
-      throw failedInCallback && !mapErrors ? error : this.mapError(error, operation);
-    }
+    return this.track(async () => {
+      try {
+        return await this.inTransaction(db, operation, async (conn) => {
+          try {
+            return await activeTransaction.run(this, () => fn(conn));
+          } catch (error) {
+            failedInCallback = true;
+            throw error;
+          }
+        });
+      } catch (error) {
+        throw failedInCallback && !mapErrors ? error : this.mapError(error, operation);
+      }
+    });
   }
 
   /**
@@ -315,9 +330,11 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
     if (new Set(ids).size !== ids.length)
       return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    return batch(
-      db,
-      ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    return this.track(() =>
+      batch(
+        db,
+        ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      ),
     );
   }
 
@@ -366,7 +383,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     this.#closed = true;
     const db = this.#db;
     this.#db = undefined;
-    this.#closing = db === undefined ? Promise.resolve() : this.shutdown(db);
+    this.#closing = (async () => {
+      // Operations already running (an application's transaction callback included) finish first: ending
+      // the pool under them would fail them (mysql2 ends in-use connections at once).
+      while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+      if (db !== undefined) await this.shutdown(db);
+    })();
     return this.#closing;
   }
 

@@ -37,4 +37,28 @@ export const lifecycleChecks = {
       await expectCode('getCachedEmbeddings after close', 'CLOSED', () => store.getCachedEmbeddings!(['k']));
       await expectCode('init after close', 'CLOSED', () => store.init());
     }),
+
+  'close() lets a running transaction finish, then refuses new calls': (factory: RelationalStoreFactory) =>
+    withStore(factory, async (store) => {
+      const id = uid();
+      await put(store, { id });
+      let started: () => void = () => {};
+      const inside = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const running = store.transaction(async (tx) => {
+        const before = await tx.getRecord(id);
+        started();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const after = await tx.getRecord(id);
+        return [before?.version, after?.version];
+      });
+      await inside;
+      const closing = store.close();
+      await expectCode('getRecords while closing', 'CLOSED', () => store.getRecords([id]));
+      const [before, after] = await running;
+      expect(before, 'the transaction read its record before close').toBeGreaterThan(0);
+      expect(after, 'and again after close() was called').toBe(before);
+      await closing;
+    }),
 } satisfies Record<string, RelationalStoreCheck>;
