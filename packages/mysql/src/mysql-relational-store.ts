@@ -69,6 +69,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   readonly #options: ResolvedMysqlRelationalStoreOptions;
   protected readonly q: MysqlQueries;
   protected readonly errors = MYSQL_ERRORS;
+  /** Ids are `VARBINARY(1536)`. */
+  protected override readonly maxIdBytes = 1536;
   /** READ COMMITTED is set per connection (`open`), so BEGIN is one statement. */
   protected override readonly isolation = undefined;
   /** The pool under the Kysely instance (set by `open`), for {@link writeChanges}. */

@@ -86,6 +86,18 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect((await s.getRecords(['huge'])).size).toBe(0);
   });
 
+  it('an id longer than the id column (1,536 UTF-8 bytes) is a ValidationError on both write paths', async () => {
+    const s = await store();
+    // 600 code units (core's limit can be raised that far) but 1,800 bytes.
+    const id = '한'.repeat(600);
+    const put = { op: 'put' as const, record: { id, text: 't', metadata: {}, embedding: [1, 0] } };
+    await expect(s.writeChanges([put], 1)).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
+    await expect(
+      s.transaction(async (tx) => tx.writeRecord({ ...write(id, 't'), version: await tx.nextVersion() })),
+    ).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
+    expect(await s.countRecords()).toBe(0);
+  });
+
   it('a first start killed half-way (MySQL DDL is not transactional) is finished by the next one', async () => {
     const database = await testDatabase();
     const first = await store({}, database);

@@ -28,7 +28,7 @@ import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
-import { refuseNulInText, SqlTx, type SqlTxHooks } from './sql-tx.js';
+import { refuseLongId, refuseNulInText, SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
 export const SQL_MAX_PAGE = 10_000;
@@ -85,6 +85,9 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /** Whether record text may hold U+0000 (PostgreSQL `text` cannot). */
   protected readonly nulInText: boolean = true;
+
+  /** Longest id the dialect's id column holds, in UTF-8 bytes (MySQL `VARBINARY(1536)`); none when unset. */
+  protected readonly maxIdBytes: number | undefined = undefined;
 
   #db: Db | undefined;
   #closed = false;
@@ -168,6 +171,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       nextVersion: (db, atLeast) => this.q.nextVersion(db, atLeast),
       enqueued: (db) => this.enqueued(db),
       nulInText: this.nulInText,
+      maxIdBytes: this.maxIdBytes,
     };
   }
 
@@ -314,7 +318,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
    * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between).
    * @throws {ValidationError} for a put whose text holds U+0000 where the dialect cannot store it
-   *   ({@link nulInText}), before anything runs.
+   *   ({@link nulInText}), or an id longer than the id column holds ({@link maxIdBytes}), before anything runs.
    * @throws {ClosedError} after {@link close}.
    */
   protected async writeBatch(
@@ -322,9 +326,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     now: number,
     batch: (db: Db, sortedIds: string[]) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
-    if (!this.nulInText)
-      for (const change of changes)
-        if (change.op === 'put') refuseNulInText(change.record.text, this.component);
+    for (const change of changes) {
+      if (change.op === 'put' && !this.nulInText) refuseNulInText(change.record.text, this.component);
+      refuseLongId(change.op === 'put' ? change.record.id : change.id, this.maxIdBytes, this.component);
+    }
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));

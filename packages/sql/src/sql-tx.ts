@@ -22,6 +22,21 @@ export function refuseNulInText(text: string, component: string): void {
     });
 }
 
+/**
+ * Refuses an id longer than the dialect's id column holds (`maxIdBytes` UTF-8 bytes; MySQL `VARBINARY(1536)`):
+ * core's `maxIdLength` counts UTF-16 code units, and a raised limit could pass ids the column cannot store.
+ * @throws {ValidationError} on field `id`, naming `component`.
+ */
+export function refuseLongId(id: string, maxIdBytes: number | undefined, component: string): void {
+  if (maxIdBytes === undefined || typeof id !== 'string') return;
+  const bytes = Buffer.byteLength(id);
+  if (bytes > maxIdBytes)
+    throw new ValidationError('id', `is ${bytes} UTF-8 bytes, more than ${component} stores`, {
+      component,
+      limit: `<= ${maxIdBytes} UTF-8 bytes`,
+    });
+}
+
 /** What a {@link SqlTx} needs of its store. */
 export interface SqlTxHooks {
   /** Component name of the store's errors. */
@@ -34,6 +49,8 @@ export interface SqlTxHooks {
   enqueued(db: SqlDb): Promise<void>;
   /** Whether record text may contain U+0000 (PostgreSQL `text` cannot store it). */
   nulInText: boolean;
+  /** Longest id the id column holds, UTF-8 bytes (see {@link refuseLongId}). */
+  maxIdBytes?: number | undefined;
 }
 
 /**
@@ -113,6 +130,7 @@ export class SqlTx implements RelationalTx<SqlDb> {
   writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', async () => {
       if (!this.hooks.nulInText) refuseNulInText(record.text, this.hooks.component);
+      refuseLongId(record.id, this.hooks.maxIdBytes, this.hooks.component);
       await this.#lock(record.id);
       await this.q.writeRecord(this.native, record);
     });
