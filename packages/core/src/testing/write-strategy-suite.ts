@@ -173,24 +173,37 @@ export const writeStrategyChecks = {
     const hits = await dw.search('four', { k: 5 });
     expect(hits.find((h) => h.id === 'churn')?.text).toBe('four');
   },
-  'two processes writing the same ids in opposite orders never deadlock, whichever write path each takes':
-    async (ctx: WriteStrategyContext) => {
-      const { setup, rec, expectConverged } = ctx;
-      const { dw, vector, relational, fixture } = await setup();
-      const { dw: other } = await setup({}, fixture);
-      // Twelve ids: a store that locks by something else than the id (MySQL's lock slots) orders some pairs
-      // differently from the ids themselves, which is what a path locking one id at a time ran into.
-      const ids = Array.from({ length: 12 }, (_, i) => `order-${i}`);
-      for (let round = 0; round < 10; round++) {
-        const forward = ids.map((id) => rec(id, `forward ${round}`));
-        const backward = [...ids].reverse().map((id) => rec(id, `backward ${round}`));
-        // The duplicate sends one call through the store's transaction path; the other may stay a batch.
-        await Promise.all([dw.putMany([...forward, forward[0]!]), other.putMany(backward)]);
-      }
-      await expectConverged(dw, vector, relational);
-      const texts = new Set((await Promise.all(ids.map((id) => dw.get(id)))).map((r) => r?.text));
-      expect(texts.size, 'each call commits all its records or none').toBe(1);
-    },
+  'two writers of the same ids in opposite orders never deadlock, whichever write path each takes': async (
+    ctx: WriteStrategyContext,
+  ) => {
+    const { setup, rec, expectConverged, strategyName, embedder } = ctx;
+    const { dw, vector, relational } = await setup();
+    // A second facade over the same store objects: its calls run concurrently with the first's on their own
+    // connections (each facade serialises only its own writes of an id). Not a second store over the same
+    // data: two SQLite connections in one process block each other's event loop.
+    const other = await createDualWrite({
+      relational,
+      vector,
+      embedder,
+      strategy: strategyName,
+      delivery: FAST_DELIVERY,
+      closeStores: false,
+      driftCheck: false,
+    });
+    // Twelve ids: a store that locks by something else than the id (MySQL's lock slots) orders some pairs
+    // differently from the ids themselves, which is what a path locking one id at a time ran into.
+    const ids = Array.from({ length: 12 }, (_, i) => `order-${i}`);
+    for (let round = 0; round < 10; round++) {
+      const forward = ids.map((id) => rec(id, `forward ${round}`));
+      const backward = [...ids].reverse().map((id) => rec(id, `backward ${round}`));
+      // The duplicate sends one call through the store's transaction path; the other may stay a batch.
+      await Promise.all([dw.putMany([...forward, forward[0]!]), other.putMany(backward)]);
+    }
+    await other.close();
+    await expectConverged(dw, vector, relational);
+    const texts = new Set((await Promise.all(ids.map((id) => dw.get(id)))).map((r) => r?.text));
+    expect(texts.size, 'each call commits all its records or none').toBe(1);
+  },
   'an unchanged put is a no-op; with an embedding cache the embedder is not called again for the same text':
     async (ctx: WriteStrategyContext) => {
       const { setup, rec } = ctx;
