@@ -1,6 +1,7 @@
 import {
   BackendUnavailableError,
   ClosedError,
+  chunksBySize,
   type MetadataValue,
   PermanentBackendError,
   ValidationError,
@@ -254,30 +255,6 @@ export class ChromaVectorStore implements VectorStore {
     );
   }
 
-  /** Splits `items` into chunks of at most `maxCount` items and (soft) `maxBytes` estimated bytes. */
-  static #chunk<T>(
-    items: readonly T[],
-    maxCount: number,
-    maxBytes: number,
-    size: (item: T) => number,
-  ): T[][] {
-    const chunks: T[][] = [];
-    let current: T[] = [];
-    let bytes = 0;
-    for (const item of items) {
-      const s = size(item);
-      if (current.length > 0 && (current.length >= maxCount || bytes + s > maxBytes)) {
-        chunks.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(item);
-      bytes += s;
-    }
-    if (current.length > 0) chunks.push(current);
-    return chunks;
-  }
-
   #checkIds(ids: readonly string[], field: string): string[] {
     if (!Array.isArray(ids))
       throw new ValidationError(field, `must be an array of ids, got ${typeof ids}`, { component });
@@ -321,12 +298,7 @@ export class ChromaVectorStore implements VectorStore {
     const maxCount = await this.#serverLimits();
     const prepared = [...byId.values()];
     for (const p of prepared) p.bytes = this.#estimateBytes(p.id, p.document, p.metadata);
-    const chunks = ChromaVectorStore.#chunk(
-      prepared,
-      maxCount,
-      this.#options.maxRequestBytes,
-      (p) => p.bytes,
-    );
+    const chunks = chunksBySize(prepared, maxCount, this.#options.maxRequestBytes, (p) => p.bytes);
     for (const chunk of chunks)
       await this.#withCollection('upsert', (collection) => this.#upsertChunk(collection, chunk));
   }
@@ -394,7 +366,7 @@ export class ChromaVectorStore implements VectorStore {
     const unique = this.#checkIds(ids, 'ids');
     if (unique.length === 0) return;
     const maxCount = await this.#serverLimits();
-    for (const chunk of ChromaVectorStore.#chunk(unique, maxCount, Number.POSITIVE_INFINITY, () => 0))
+    for (const chunk of chunksBySize(unique, maxCount, Number.POSITIVE_INFINITY, () => 0))
       await this.#withCollection('delete', (collection) => collection.delete({ ids: chunk }));
   }
 
@@ -465,7 +437,7 @@ export class ChromaVectorStore implements VectorStore {
     const out = new Map<string, number>();
     if (unique.length === 0) return out;
     const maxCount = await this.#serverLimits();
-    for (const chunk of ChromaVectorStore.#chunk(unique, maxCount, Number.POSITIVE_INFINITY, () => 0)) {
+    for (const chunk of chunksBySize(unique, maxCount, Number.POSITIVE_INFINITY, () => 0)) {
       const result = await this.#withCollection('get', (collection) =>
         collection.get({ ids: chunk, include: ['metadatas'] }),
       );

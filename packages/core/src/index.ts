@@ -111,6 +111,7 @@ export {
   type VectorFailureMode,
 } from './strategies/sync-2pc-strategy.js';
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
+export { chunksBySize } from './util/chunks-by-size.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
 export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';

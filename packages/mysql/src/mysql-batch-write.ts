@@ -1,4 +1,4 @@
-import { type Change, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
+import { type Change, chunksBySize, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
 import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
@@ -37,30 +37,6 @@ export function writeMessageBytes(values: readonly unknown[]): number {
     else if (Buffer.isBuffer(value)) bytes += 2 * value.length + 3;
     else bytes += 24;
   return bytes + 2 * Buffer.byteLength(String(values[0]));
-}
-
-/** Consecutive runs of `rows` of at most `count` rows and `budget` bytes each (a lone larger row alone). */
-function chunksBySize<T>(
-  rows: readonly T[],
-  count: number,
-  budget: number,
-  bytes: (row: T) => number,
-): T[][] {
-  const out: T[][] = [];
-  let chunk: T[] = [];
-  let used = 0;
-  for (const row of rows) {
-    const size = bytes(row);
-    if (chunk.length > 0 && (chunk.length >= count || used + size > budget)) {
-      out.push(chunk);
-      chunk = [];
-      used = 0;
-    }
-    chunk.push(row);
-    used += size;
-  }
-  if (chunk.length > 0) out.push(chunk);
-  return out;
 }
 
 /** `statements` compiled and joined into one multi-statement message. */
