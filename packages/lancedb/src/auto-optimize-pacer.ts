@@ -61,9 +61,14 @@ export class AutoOptimizePacer {
     return true;
   }
 
-  /** An automatic optimize failed: the next write call asks again. */
+  /**
+   * An automatic optimize failed: asked again after another interval of writes (not on the next one — a
+   * persistent failure would otherwise put a whole-table optimize in front of every write).
+   */
   noteOptimizeFailed(): void {
     this.#pending = false;
+    this.#writes = 0;
+    this.#writeMs = 0;
   }
 
   /** Records an optimize (automatic or explicit) that took `ms`, and sets when the next one is due. */

@@ -24,11 +24,12 @@ describe('AutoOptimizePacer', () => {
     expect(pacer.state().interval).toBe(50);
   });
 
-  it('asks again on the next write after a failed run; never when disabled', () => {
+  it('asks again one interval after a failed run, not on the next write; never when disabled', () => {
     const pacer = new AutoOptimizePacer(2, 0.25);
     pacer.noteWrite(5);
     expect(pacer.noteWrite(5)).toBe(true);
     pacer.noteOptimizeFailed();
+    expect(pacer.noteWrite(5)).toBe(false);
     expect(pacer.noteWrite(5)).toBe(true);
     const off = new AutoOptimizePacer(0, 0.25);
     for (let i = 0; i < 1_000; i++) expect(off.noteWrite(5)).toBe(false);

@@ -25,18 +25,25 @@ const configured = new WeakSet<object>();
 /** Rows per write message. */
 const WRITE_CHUNK = 500;
 
+/** Characters mysql2 escapes with a backslash in a string literal (each one byte more). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL and Ctrl-Z are among the escaped characters
+const ESCAPED = /[\0\b\t\n\r\x1a"'\\]/g;
+
+/** Bytes mysql2 sends for `value` inlined in a statement, at most. */
+function inlinedBytes(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value) + (value.match(ESCAPED)?.length ?? 0) + 2;
+  if (Buffer.isBuffer(value)) return 2 * value.length + 3; // X'…'
+  return 24; // a number, NULL, a boolean
+}
+
 /**
- * Bytes a row takes in a write message, at most: mysql2 inlines every value (a string escaped, at worst
- * doubled; a Buffer as `X'…'` hex, doubled), twice for the id (record and outbox), plus the statements
- * around it.
+ * Bytes a record row (its `recordValues`) takes in a write message, at most: every value inlined as mysql2
+ * escapes it, the id a second time (the outbox row), and the statements around it.
  */
 export function writeMessageBytes(values: readonly unknown[]): number {
-  let bytes = 512;
-  for (const value of values)
-    if (typeof value === 'string') bytes += 2 * Buffer.byteLength(value);
-    else if (Buffer.isBuffer(value)) bytes += 2 * value.length + 3;
-    else bytes += 24;
-  return bytes + 2 * Buffer.byteLength(String(values[0]));
+  return (
+    1_024 + values.reduce<number>((sum, value) => sum + inlinedBytes(value), 0) + inlinedBytes(values[0])
+  );
 }
 
 /** `statements` compiled and joined into one multi-statement message. */

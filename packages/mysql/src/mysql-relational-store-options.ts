@@ -94,21 +94,29 @@ export function resolveMysqlOptions(
   const { connectionString, pool } = check.server(check.object(options, MYSQL_OPTION_KEYS));
   if (pool !== undefined && Array.isArray(pool))
     throw check.missing('pool', "must be mysql2's PoolOptions object");
-  let urlDatabase: string | undefined;
-  let urlCharset: string | null = null;
-  if (connectionString !== undefined) {
+  // The database and charset a URL names (`connectionString`, or mysql2's own `pool.uri`).
+  const fromUrl = (field: string, text: string) => {
     let url: URL;
     try {
-      url = new URL(connectionString);
+      url = new URL(text);
     } catch {
-      throw check.missing('connectionString', 'must be a URL such as mysql://user:pass@host:3306/database');
+      throw check.missing(field, 'must be a URL such as mysql://user:pass@host:3306/database');
     }
     if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:')
-      throw check.missing('connectionString', `must use mysql:// (or mariadb://), got ${url.protocol}//`);
-    urlDatabase = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
-    urlCharset = url.searchParams.get('charset');
-  }
-  if (urlDatabase === undefined && !pool?.database)
+      throw check.missing(field, `must use mysql:// (or mariadb://), got ${url.protocol}//`);
+    let database: string;
+    try {
+      database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    } catch {
+      throw check.missing(field, `has a malformed database name ${JSON.stringify(url.pathname)}`);
+    }
+    return { field, database: database || undefined, charset: url.searchParams.get('charset') };
+  };
+  const urls = [
+    ...(connectionString === undefined ? [] : [fromUrl('connectionString', connectionString)]),
+    ...(typeof pool?.uri === 'string' ? [fromUrl('pool.uri', pool.uri)] : []),
+  ];
+  if (!pool?.database && !urls.some((u) => u.database !== undefined))
     throw check.missing(
       'connectionString',
       'must name the database (mysql://host:3306/<database>), or pass pool.database',
@@ -116,9 +124,9 @@ export function resolveMysqlOptions(
   // Ids are compared byte for byte as UTF-8: another connection charset would store 4-byte characters as
   // CESU-8 (utf8/utf8mb3: written, never found again) or replace them (latin1: distinct ids merge).
   for (const [field, charset] of [
-    ['pool.charset', pool?.charset],
-    ['connectionString', urlCharset],
-  ] as const)
+    ['pool.charset', pool?.charset] as const,
+    ...urls.map((u) => [u.field, u.charset] as const),
+  ])
     if (typeof charset === 'string' && !charset.toLowerCase().startsWith('utf8mb4'))
       throw check.missing(
         field,

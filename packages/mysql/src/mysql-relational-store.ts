@@ -75,8 +75,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   protected override readonly isolation = undefined;
   /** The pool under the Kysely instance (set by `open`), for {@link writeChanges}. */
   #pool: Pool | undefined;
-  /** See {@link #messageBudget}. */
-  #budget: number | undefined;
+  /** The server's `max_allowed_packet`, bytes (see {@link #maxPacket}). */
+  #packet: number | undefined;
 
   /**
    * Validates the options; connects to nothing yet.
@@ -145,33 +145,17 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * twice still takes).
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    const messageBudget = await this.#messageBudget();
-    for (const change of changes) {
-      if (change.op !== 'put') continue;
-      const { record } = change;
-      const values = this.q.recordValues({
-        ...record,
-        embedding: record.embedding ?? null,
-        version: 0,
-        deleted: false,
-        contentHash: '',
-        syncedVersion: null,
-        now,
-      });
-      const bytes = writeMessageBytes(values);
-      if (bytes > messageBudget)
-        throw new ValidationError(
-          'text',
-          `record ${JSON.stringify(record.id.slice(0, 64))} needs about ${bytes} bytes in one statement, more than the server allows (max_allowed_packet)`,
-          {
-            component: MYSQL_COMPONENT,
-            limit: `<= ${messageBudget} bytes per record (raise max_allowed_packet)`,
-          },
-        );
-    }
+    const packet = await this.#maxPacket();
+    for (const change of changes) if (change.op === 'put') this.#refuseOversized(change.record, packet, now);
     return this.writeBatch(changes, now, (kysely, ids) =>
       writeChangesInTwoRoundTrips(
-        { pool: this.#pool!, kysely, q: this.q, sessionSettings: this.sessionSettings(), messageBudget },
+        {
+          pool: this.#pool!,
+          kysely,
+          q: this.q,
+          sessionSettings: this.sessionSettings(),
+          messageBudget: Math.floor(packet * 0.75),
+        },
         changes,
         ids,
         now,
@@ -179,15 +163,46 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     );
   }
 
-  /** Three quarters of the server's `max_allowed_packet` (read once), the most one write message may take. */
-  async #messageBudget(): Promise<number> {
-    if (this.#budget === undefined) {
+  /**
+   * Refuses a record no statement can carry: its values, inlined, exceed the server's `max_allowed_packet`
+   * (the server would drop the connection). Names the largest of text, metadata and embedding.
+   * @throws {ValidationError} naming that field.
+   */
+  #refuseOversized(record: Extract<Change, { op: 'put' }>['record'], packet: number, now: number): void {
+    const values = this.q.recordValues({
+      ...record,
+      embedding: record.embedding ?? null,
+      version: 0,
+      deleted: false,
+      contentHash: '',
+      syncedVersion: null,
+      now,
+    });
+    const bytes = writeMessageBytes(values);
+    if (bytes <= packet) return;
+    const [, text, embedding, metadata] = values as [string, string, Buffer | null, string];
+    const sizes: [string, number][] = [
+      ['text', Buffer.byteLength(text)],
+      ['embedding', 2 * (embedding?.length ?? 0)],
+      ['metadata', Buffer.byteLength(metadata)],
+    ];
+    const [field] = sizes.reduce((a, b) => (b[1] > a[1] ? b : a));
+    throw new ValidationError(
+      field,
+      `record ${JSON.stringify(record.id.slice(0, 64))} needs about ${bytes} bytes in one statement, more than the server's max_allowed_packet`,
+      { component: MYSQL_COMPONENT, limit: `<= ${packet} bytes per record (raise max_allowed_packet)` },
+    );
+  }
+
+  /** The server's `max_allowed_packet`, bytes (read once). */
+  async #maxPacket(): Promise<number> {
+    if (this.#packet === undefined) {
       const { rows } = await this.read('writeChanges', (db) =>
         sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(db),
       );
-      this.#budget = Math.floor(int(rows[0]!.m) * 0.75);
+      this.#packet = int(rows[0]!.m);
     }
-    return this.#budget;
+    return this.#packet;
   }
 
   protected override tryLockRecords(conn: MysqlKysely, ids: readonly string[]): Promise<boolean> {

@@ -266,6 +266,8 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
       [{ connectionString: 'mysql://root@127.0.0.1:3306/app?charset=latin1' }, 'options.connectionString'],
       [{ pool: { host: '127.0.0.1', database: 'app', charset: 'utf8' } }, 'options.pool.charset'],
       [{ pool: [] }, 'options.pool'],
+      [{ pool: { uri: 'mysql://127.0.0.1/app?charset=latin1' } }, 'options.pool.uri'],
+      [{ connectionString: 'mysql://127.0.0.1/db%zz' }, 'options.connectionString'],
     ];
     for (const [options, field] of invalid)
       expect(() => new MysqlRelationalStore(options as never), JSON.stringify(options)).toThrow(

@@ -58,6 +58,9 @@ const activeTransaction = new AsyncLocalStorage<SqlRelationalStore>();
  * records' locks without waiting (rolling back in between) before it waits for them in id order, ms. Only
  * where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
  */
+/** Longest wait of `close()` for running operations before it ends the connection or pool anyway, ms. */
+export const CLOSE_WAIT_MS = 30_000;
+
 export const TRY_LOCK_WINDOW_MS = 250;
 
 /**
@@ -379,8 +382,9 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
-   * Waits for running operations, then ends the connection or pool ({@link shutdown}). Idempotent; every
-   * other method throws `ClosedError` afterwards.
+   * Waits for running operations (at most {@link CLOSE_WAIT_MS}; an application's transaction callback
+   * that never settles does not hold it up for ever), then ends the connection or pool ({@link shutdown}).
+   * Idempotent; every other method throws `ClosedError` afterwards.
    */
   async close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -391,7 +395,15 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     this.#closing = (async () => {
       // Operations already running (an application's transaction callback included) finish first: ending
       // the pool under them would fail them (mysql2 ends in-use connections at once).
-      while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+      const deadline = Date.now() + CLOSE_WAIT_MS;
+      while (this.#running.size > 0 && Date.now() < deadline) {
+        const timer = new AbortController();
+        await Promise.race([
+          Promise.allSettled([...this.#running]),
+          sleep(deadline - Date.now(), undefined, { signal: timer.signal, ref: false }).catch(() => {}),
+        ]);
+        timer.abort();
+      }
       if (db !== undefined) await this.shutdown(db);
     })();
     return this.#closing;

@@ -158,8 +158,12 @@ export class SqlTx implements RelationalTx<SqlDb> {
     return this.run('countIntents', () => this.q.countIntents(this.native, recordId));
   }
 
+  /** @throws {ValidationError} for an id longer than the dialect's id column (see {@link refuseLongId}). */
   putIntent(intent: TwoPhaseIntent): Promise<void> {
-    return this.run('putIntent', () => this.q.putIntent(this.native, intent));
+    return this.run('putIntent', async () => {
+      refuseLongId(intent.recordId, this.hooks.maxIdBytes, this.hooks.component);
+      await this.q.putIntent(this.native, intent);
+    });
   }
 
   async deleteIntent(token: string): Promise<boolean> {

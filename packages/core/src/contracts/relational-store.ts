@@ -42,10 +42,11 @@ export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
   getRecord(id: string): Promise<StoredRecord | undefined>;
   /**
    * Optional: takes the write locks of all `ids` at once, in the store's own order, held until the
-   * transaction ends (later reads and writes of them take nothing more). A transaction that writes several
-   * ids calls it first, so every write path of the store — one-statement batches, this transaction path,
-   * sync-2pc's prepare and commit — locks ids in one order and two of them cannot deadlock. Stores without
-   * per-record locks omit it.
+   * transaction ends (later reads and writes of them take nothing more). Core's transactions that write
+   * several ids call it first — `putMany`'s transaction path, sync-2pc's prepare and commit, the rebase of
+   * fenced deliveries — so they and the store's one-statement batches lock ids in one order and cannot
+   * deadlock. (An application's `dw.transaction` unit of work locks ids in the order it writes them.) Stores
+   * without per-record locks omit it.
    */
   lockRecords?(ids: readonly string[]): Promise<void>;
   /**

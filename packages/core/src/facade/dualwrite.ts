@@ -221,7 +221,7 @@ export class DualWrite<Native = unknown> {
 
   /**
    * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins. Results come back
-   * in input order; the versions are drawn in the ids' code-point order, not in input order (so concurrent
+   * in input order; the versions are drawn in sorted id order, not in input order (so concurrent
    * calls over the same ids lock them in one order and cannot deadlock) — compare versions per id only.
    * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
    */

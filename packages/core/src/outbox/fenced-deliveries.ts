@@ -30,6 +30,8 @@ export async function rebaseFencedDeliveries(
   const blocked: string[] = [];
   const rebased = await ctx.relational.transaction(async (tx) => {
     blocked.length = 0; // the transaction may be retried
+    // All the ids' locks first, in the store's order: a writer's batch of the same ids cannot deadlock with it.
+    if (fenced.length > 1) await tx.lockRecords?.(fenced.map((i) => i.lease.recordId));
     const ids: string[] = [];
     for (const item of fenced) {
       const id = item.lease.recordId;

@@ -6,7 +6,6 @@ import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
-import { compareCodePoints } from '../util/code-point-order.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { type PlannedChange, planChange, resultOf } from '../write/plan-change.js';
 import { OutboxStrategy } from './outbox-strategy.js';
@@ -130,9 +129,12 @@ export class Sync2pcStrategy extends OutboxStrategy {
     input.forEach((c, i) => {
       lastIndex.set(idOf(c), i);
     });
-    // Ids in code-point order, their locks first and at once: two calls over the same ids in different orders
+    // Ids in sorted order (as putMany's transaction path), their locks first and at once: two calls over the same ids in different orders
     // (and the store's other write paths) lock them in one order and cannot deadlock.
-    const order = [...lastIndex.values()].sort((a, b) => compareCodePoints(idOf(input[a]!), idOf(input[b]!)));
+    const order = [...lastIndex.values()].sort((a, b) => {
+      const [x, y] = [idOf(input[a]!), idOf(input[b]!)];
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
     const changes = await this.embedMissing(order.map((i) => input[i]!));
     const now = clock.now();
     const planned = await relational.transaction(async (tx) => {
