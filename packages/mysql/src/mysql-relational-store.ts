@@ -142,7 +142,10 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
    * in two round trips whatever the batch size — see {@link writeChangesInTwoRoundTrips}. Same locks, rules
    * and results as the transaction path, which takes six for one put (and which a batch that changes one id
-   * twice still takes).
+   * twice still takes). A batch past the server's `max_allowed_packet` takes more messages in the same
+   * transaction.
+   * @throws {ValidationError} before anything is written, for a record no statement can carry (larger than
+   *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const packet = await this.#maxPacket();
