@@ -176,11 +176,15 @@ export function storeMigrations(
 // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
 type AnyDb = Kysely<any>;
 
+/** `db` addressing the store's tables in `schema` (PostgreSQL), or as it is. */
+export function inSchema(db: AnyDb, schema: string | undefined): AnyDb {
+  return schema === undefined ? db : db.withSchema(schema);
+}
+
 /** The names in `<prefix>migrations` (none while the table does not exist). */
 async function appliedMigrations(db: AnyDb, tables: SqlTableNames, schema?: string): Promise<string[]> {
-  const scoped = schema === undefined ? db : db.withSchema(schema);
   try {
-    const rows = await scoped.selectFrom(tables.migrations).select('name').execute();
+    const rows = await inSchema(db, schema).selectFrom(tables.migrations).select('name').execute();
     return rows.map((r: { name: string }) => r.name);
   } catch {
     // No bookkeeping table yet (a new database); were the database unreachable, the migrator fails next.
@@ -188,15 +192,14 @@ async function appliedMigrations(db: AnyDb, tables: SqlTableNames, schema?: stri
   }
 }
 
-/** The schema's {@link SCHEMA_REQUIRES_KEY}, if recorded. */
-async function recordedRequirement(
+/** The schema's {@link SCHEMA_REQUIRES_KEY}, if recorded (`null` also while there is no meta table). */
+export async function recordedRequirement(
   db: AnyDb,
   tables: SqlTableNames,
   schema?: string,
 ): Promise<string | null> {
-  const scoped = schema === undefined ? db : db.withSchema(schema);
   try {
-    const row = await scoped
+    const row = await inSchema(db, schema)
       .selectFrom(tables.meta)
       .select('value')
       .where('key', '=', SCHEMA_REQUIRES_KEY)
@@ -233,7 +236,7 @@ function recordingRequirement(
         if (!recordsNow) return;
         // Read, then insert or update (under the migrator's lock): an UPDATE's affected-row count cannot tell
         // "absent" from "unchanged" on every driver (MySQL without CLIENT_FOUND_ROWS reports 0 for both).
-        const scoped = schema === undefined ? db : db.withSchema(schema);
+        const scoped = inSchema(db, schema);
         const current = await recordedRequirement(db, tables, schema);
         if (current === null)
           await scoped.insertInto(tables.meta).values({ key: SCHEMA_REQUIRES_KEY, value }).execute();

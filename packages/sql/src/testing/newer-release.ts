@@ -7,7 +7,13 @@ import {
   writeChangesWithOutbox,
 } from '@dualwrite/core';
 import type { Kysely } from 'kysely';
-import { runMigrations, SCHEMA_REQUIRES_KEY, type StoreMigration } from '../sql-migrations.js';
+import {
+  inSchema,
+  recordedRequirement,
+  runMigrations,
+  SCHEMA_REQUIRES_KEY,
+  type StoreMigration,
+} from '../sql-migrations.js';
 import type { SqlTableNames } from '../sql-table-names.js';
 
 /** A SQL store of this release, with what the check needs to play a newer release on its database. */
@@ -61,15 +67,7 @@ export async function checkSchemaFromNewerRelease(fixture: NewerReleaseFixture):
     await put(first, 'before', NOW);
     const db = first.kysely;
     const tables = first.tableNames;
-    const scoped = schema === undefined ? db : db.withSchema(schema);
-    const requirement = async () =>
-      (
-        (await scoped
-          .selectFrom(tables.meta)
-          .select('value')
-          .where('key', '=', SCHEMA_REQUIRES_KEY)
-          .executeTakeFirst()) as { value: string } | undefined
-      )?.value;
+    const requirement = () => recordedRequirement(db, tables, schema);
 
     const additive: Record<string, StoreMigration> = {
       ...fixture.migrations,
@@ -116,7 +114,7 @@ export async function checkSchemaFromNewerRelease(fixture: NewerReleaseFixture):
     assert.equal(error.requires, '9002_breaking');
     assert.equal(error.retryable, false);
 
-    await scoped.deleteFrom(tables.meta).where('key', '=', SCHEMA_REQUIRES_KEY).execute();
+    await inSchema(db, schema).deleteFrom(tables.meta).where('key', '=', SCHEMA_REQUIRES_KEY).execute();
     assert.equal((await refusal()).requires, null);
     assert.equal((await first.getRecords(['after'])).get('after')?.text, 'text of after');
   } finally {
