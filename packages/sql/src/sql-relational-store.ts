@@ -28,7 +28,7 @@ import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
-import { refuseLongId, refuseNulInText, SqlTx, type SqlTxHooks } from './sql-tx.js';
+import { refuseUnstorable, SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
 export const SQL_MAX_PAGE = 10_000;
@@ -329,10 +329,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     now: number,
     batch: (db: Db, sortedIds: string[]) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
-    for (const change of changes) {
-      if (change.op === 'put' && !this.nulInText) refuseNulInText(change.record.text, this.component);
-      refuseLongId(change.op === 'put' ? change.record.id : change.id, this.maxIdBytes, this.component);
-    }
+    const rules = this.txHooks;
+    for (const change of changes)
+      if (change.op === 'put') refuseUnstorable(rules, change.record.id, change.record.text);
+      else refuseUnstorable(rules, change.id);
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));

@@ -10,24 +10,30 @@ import {
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { type RecordRow, toOutboxEntry, toStoredRecord } from './sql-rows.js';
 
+/** What a dialect's columns cannot store, for {@link refuseUnstorable}. */
+export interface StorageRules {
+  /** Component name of the store's errors. */
+  component: string;
+  /** Whether record text may contain U+0000 (PostgreSQL `text` cannot store it). */
+  nulInText: boolean;
+  /**
+   * Longest id the id column holds, UTF-8 bytes (MySQL `VARBINARY(1536)`; core's `maxIdLength` counts UTF-16
+   * code units, and a raised limit could pass ids the column cannot store). `undefined`: no limit.
+   */
+  maxIdBytes?: number | undefined;
+}
+
 /**
- * Refuses a record text holding U+0000, for a dialect whose text columns cannot store it (PostgreSQL).
- * @throws {ValidationError} on field `text`, naming `component`.
+ * Refuses, before anything is written, an id or a record text the dialect cannot store (see {@link StorageRules}).
+ * @throws {ValidationError} on field `id` or `text`, naming the component.
  */
-export function refuseNulInText(text: string, component: string): void {
-  if (typeof text === 'string' && text.includes('\u0000'))
+export function refuseUnstorable(rules: StorageRules, id: string, text?: string): void {
+  const { component, maxIdBytes } = rules;
+  if (!rules.nulInText && typeof text === 'string' && text.includes('\u0000'))
     throw new ValidationError('text', `must not contain NUL (${component} cannot store U+0000)`, {
       component,
       limit: 'no U+0000',
     });
-}
-
-/**
- * Refuses an id longer than the dialect's id column holds (`maxIdBytes` UTF-8 bytes; MySQL `VARBINARY(1536)`):
- * core's `maxIdLength` counts UTF-16 code units, and a raised limit could pass ids the column cannot store.
- * @throws {ValidationError} on field `id`, naming `component`.
- */
-export function refuseLongId(id: string, maxIdBytes: number | undefined, component: string): void {
   if (maxIdBytes === undefined || typeof id !== 'string') return;
   const bytes = Buffer.byteLength(id);
   if (bytes > maxIdBytes)
@@ -38,19 +44,13 @@ export function refuseLongId(id: string, maxIdBytes: number | undefined, compone
 }
 
 /** What a {@link SqlTx} needs of its store. */
-export interface SqlTxHooks {
-  /** Component name of the store's errors. */
-  component: string;
+export interface SqlTxHooks extends StorageRules {
   /** Maps a driver error to core's typed errors (see `mapDriverError`). */
   mapError(error: unknown, operation: string): unknown;
   /** Draws the next version `> atLeast` (the dialect's sequence). */
   nextVersion(db: SqlDb, atLeast: number): Promise<number>;
   /** Called once per transaction, after its first enqueue (PostgreSQL: `NOTIFY`). */
   enqueued(db: SqlDb): Promise<void>;
-  /** Whether record text may contain U+0000 (PostgreSQL `text` cannot store it). */
-  nulInText: boolean;
-  /** Longest id the id column holds, UTF-8 bytes (see {@link refuseLongId}). */
-  maxIdBytes?: number | undefined;
 }
 
 /**
@@ -129,8 +129,7 @@ export class SqlTx implements RelationalTx<SqlDb> {
   /** @throws {ValidationError} for text containing U+0000 where the dialect cannot store it. */
   writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', async () => {
-      if (!this.hooks.nulInText) refuseNulInText(record.text, this.hooks.component);
-      refuseLongId(record.id, this.hooks.maxIdBytes, this.hooks.component);
+      refuseUnstorable(this.hooks, record.id, record.text);
       await this.#lock(record.id);
       await this.q.writeRecord(this.native, record);
     });
@@ -158,10 +157,10 @@ export class SqlTx implements RelationalTx<SqlDb> {
     return this.run('countIntents', () => this.q.countIntents(this.native, recordId));
   }
 
-  /** @throws {ValidationError} for an id longer than the dialect's id column (see {@link refuseLongId}). */
+  /** @throws {ValidationError} for an id longer than the dialect's id column (see {@link refuseUnstorable}). */
   putIntent(intent: TwoPhaseIntent): Promise<void> {
     return this.run('putIntent', async () => {
-      refuseLongId(intent.recordId, this.hooks.maxIdBytes, this.hooks.component);
+      refuseUnstorable(this.hooks, intent.recordId);
       await this.q.putIntent(this.native, intent);
     });
   }
