@@ -1,4 +1,11 @@
-import { type Change, chunksBySize, planWrites, type StoredRecord, type WriteResult } from '@dualwrite/core';
+import {
+  type Change,
+  chunksBySize,
+  planWrites,
+  type StoredRecord,
+  type ValidRecord,
+  type WriteResult,
+} from '@dualwrite/core';
 import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
@@ -43,6 +50,23 @@ function inlinedBytes(value: unknown): number {
 export function writeMessageBytes(values: readonly unknown[]): number {
   return (
     1_024 + values.reduce<number>((sum, value) => sum + inlinedBytes(value), 0) + inlinedBytes(values[0])
+  );
+}
+
+/**
+ * An upper bound of {@link writeMessageBytes} for a put, without encoding the record: a UTF-16 code unit is at
+ * most 3 UTF-8 bytes (an escaped character 2), a float32 component 8 hex digits. Cheap enough for every put;
+ * the exact count is needed only when this bound does not fit.
+ */
+export function writeMessageBound(record: ValidRecord): number {
+  const text = (s: string) => 3 * s.length + 2;
+  return (
+    1_024 +
+    2 * text(record.id) +
+    text(record.text) +
+    text(JSON.stringify(record.metadata)) +
+    (record.embedding === undefined ? 0 : 8 * record.embedding.length + 3) +
+    7 * 24
   );
 }
 

@@ -2,7 +2,7 @@ import { type Change, ValidationError, type WriteResult } from '@dualwrite/core'
 import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore } from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
-import { writeChangesInTwoRoundTrips, writeMessageBytes } from './mysql-batch-write.js';
+import { writeChangesInTwoRoundTrips, writeMessageBound, writeMessageBytes } from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { MysqlQueries } from './mysql-queries.js';
@@ -172,6 +172,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * @throws {ValidationError} naming that field.
    */
   #refuseOversized(record: Extract<Change, { op: 'put' }>['record'], packet: number, now: number): void {
+    if (writeMessageBound(record) <= packet) return; // the common case: no encoding twice on the write path
     const values = this.q.recordValues({
       ...record,
       embedding: record.embedding ?? null,
