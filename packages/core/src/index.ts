@@ -4,11 +4,15 @@ export {
   type EmbeddingCache,
   hasEmbeddingCache,
   hasIntentLog,
+  type IntentCommit,
+  type IntentCommitOptions,
   type IntentLogStore,
   type IntentLogTx,
+  type PreparedIntent,
   type RecordWrite,
   type RelationalStore,
   type RelationalTx,
+  type TwoPhaseFastPath,
 } from './contracts/relational-store.js';
 export type {
   MetadataFilter,
@@ -122,3 +126,4 @@ export {
   type WritePlan,
   writeChangesWithOutbox,
 } from './write/plan-change.js';
+export { commitIntentsInTx, prepareIntentsInTx } from './write/two-phase.js';

@@ -113,6 +113,10 @@ export interface PostgresTableNames extends SqlTableNames {
   readonly metadataEqualFunction: string;
   /** The SQL function comparing two float32 embeddings (`-0` equal to `0`) for {@link writeFunction}: `<prefix>embedding_equal`. */
   readonly embeddingEqualFunction: string;
+  /** sync-2pc's prepare in one statement (`RelationalStore.prepareIntents`): `<prefix>sync_prepare`. */
+  readonly prepareFunction: string;
+  /** sync-2pc's commit in one statement (`RelationalStore.commitIntents`): `<prefix>sync_commit`. */
+  readonly commitFunction: string;
 }
 
 /** The object names for `schema` and `prefix`. */
@@ -130,6 +134,8 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     writeFunction: `${prefix}write_changes`,
     metadataEqualFunction: `${prefix}metadata_equal`,
     embeddingEqualFunction: `${prefix}embedding_equal`,
+    prepareFunction: `${prefix}sync_prepare`,
+    commitFunction: `${prefix}sync_commit`,
   });
 }
 

@@ -2,11 +2,14 @@ import {
   type Change,
   type ClaimOptions,
   ClosedError,
+  type IntentCommit,
+  type IntentCommitOptions,
   type OutboxLease,
+  type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
@@ -20,6 +23,7 @@ import {
   type ResolvedPostgresRelationalStoreOptions,
   resolvePostgresOptions,
 } from './postgres-relational-store-options.js';
+import { commitCall, prepareCall, preparedIntents } from './postgres-two-phase-functions.js';
 import { NOT_READ_COMMITTED, writeChangesCall, writeResults } from './postgres-write-function.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
@@ -97,7 +101,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
   readonly #listeners = new Set<PostgresOutboxListener>();
-  /** Set once the write function refused autocommit (the session's default isolation is not READ COMMITTED). */
+  /** Set once a store function refused autocommit (the session's default isolation is not READ COMMITTED). */
   #writeInTransaction = false;
 
   /**
@@ -177,23 +181,58 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       const byId = new Map(changes.map((c) => [c.op === 'put' ? c.record.id : c.id, c]));
       const ordered = ids.map((id) => byId.get(id)!);
       const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify);
-      if (!this.#writeInTransaction)
-        try {
-          const { rows } = await call.execute(db);
-          return order(writeResults(ordered, rows));
-        } catch (error) {
-          if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED)
-            throw this.mapError(error, 'writeChanges');
-          this.#writeInTransaction = true;
-        }
-      const { rows } = await this.transact('writeChanges', (conn) => call.execute(conn));
-      return order(writeResults(ordered, rows));
+      return order(writeResults(ordered, await this.#callFunction(db, 'writeChanges', call)));
     });
 
     function order(results: WriteResult[]): WriteResult[] {
       const byId = new Map(results.map((r) => [r.id, r]));
       return changes.map((c) => byId.get(c.op === 'put' ? c.record.id : c.id)!);
     }
+  }
+
+  /**
+   * sync-2pc's prepare (`RelationalStore.prepareIntents`) in one statement and one round trip: a call of
+   * `<prefix>sync_prepare` (installed by `init()`; see `twoPhaseFunctionsMigration`), which takes the ids'
+   * advisory locks, reads their rows and outbox entries, draws their versions and logs their intents exactly
+   * as core's `prepareIntentsInTx` does through a transaction.
+   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
+   *   the mapped driver errors otherwise.
+   */
+  async prepareIntents(
+    changes: readonly Change[],
+    tokens: readonly string[],
+    expiresAt: number,
+  ): Promise<PreparedIntent[]> {
+    this.refuseUnstorableChanges(changes);
+    const db = this.use('prepareIntents');
+    const call = prepareCall(this.tableNames, this.q, changes, tokens, expiresAt);
+    return this.track(async () => preparedIntents(await this.#callFunction(db, 'prepareIntents', call)));
+  }
+
+  /**
+   * sync-2pc's commit (`RelationalStore.commitIntents`) in one statement and one round trip: a call of
+   * `<prefix>sync_commit`, core's `commitIntentsInTx` rule in PL/pgSQL (and one `pg_notify` when it enqueued).
+   */
+  async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+    const db = this.use('commitIntents');
+    const call = commitCall(this.tableNames, this.q, writes, { ...options, notify: this.#options.notify });
+    await this.track(() => this.#callFunction(db, 'commitIntents', call));
+  }
+
+  /**
+   * Runs a call of one of the store's functions in autocommit (one round trip); where the session's default
+   * isolation is not READ COMMITTED the functions refuse ({@link NOT_READ_COMMITTED}), and from then on this
+   * store wraps every call in `BEGIN ISOLATION LEVEL READ COMMITTED` (three round trips).
+   */
+  async #callFunction<R>(db: PostgresKysely, operation: string, call: RawBuilder<R>): Promise<R[]> {
+    if (!this.#writeInTransaction)
+      try {
+        return (await call.execute(db)).rows;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED) throw this.mapError(error, operation);
+        this.#writeInTransaction = true;
+      }
+    return (await this.transact(operation, (conn) => call.execute(conn))).rows;
   }
 
   /**

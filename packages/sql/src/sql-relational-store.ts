@@ -329,10 +329,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     now: number,
     batch: (db: Db, sortedIds: string[]) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
-    const rules = this.txHooks;
-    for (const change of changes)
-      if (change.op === 'put') refuseUnstorable(rules, change.record.id, change.record.text);
-      else refuseUnstorable(rules, change.id);
+    this.refuseUnstorableChanges(changes);
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
@@ -344,6 +341,18 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
         ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
       ),
     );
+  }
+
+  /**
+   * Refuses a change whose id or text the dialect cannot store ({@link nulInText}, {@link maxIdBytes}), before
+   * anything runs (a fast path that writes in SQL would otherwise fail half-way, or later).
+   * @throws {ValidationError} on field `id` or `text`.
+   */
+  protected refuseUnstorableChanges(changes: readonly Change[]): void {
+    const rules = this.txHooks;
+    for (const change of changes)
+      if (change.op === 'put') refuseUnstorable(rules, change.record.id, change.record.text);
+      else refuseUnstorable(rules, change.id);
   }
 
   /**

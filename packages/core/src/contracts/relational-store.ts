@@ -94,6 +94,61 @@ export interface IntentLogStore {
   resolveIntent(token: string, now: number): Promise<boolean>;
 }
 
+/** What sync-2pc's prepare read and reserved for one id (see {@link TwoPhaseFastPath.prepareIntents}). */
+export interface PreparedIntent {
+  /** The record before the change (tombstones included), read under the id's lock. */
+  previous: StoredRecord | undefined;
+  /** The version drawn for the id (unused when core finds the change to be a no-op). */
+  version: number;
+  /** Whether the id had an outbox entry (a worker may be delivering an older state of it). */
+  contended: boolean;
+}
+
+/** A prepared sync-2pc write whose vector write is done, to commit (see {@link TwoPhaseFastPath.commitIntents}). */
+export interface IntentCommit {
+  /** The intent logged at prepare. */
+  token: string;
+  /** The row to write, with the version drawn at prepare. */
+  next: RecordWrite;
+  op: OutboxOp;
+  /** The record's version read at prepare, `null` when there was none. */
+  previousVersion: number | null;
+  /** {@link PreparedIntent.contended} of the prepare. */
+  contended: boolean;
+}
+
+/** Options of a sync-2pc commit (see {@link TwoPhaseFastPath.commitIntents}). */
+export interface IntentCommitOptions {
+  /** Unix ms, the rows' `updatedAt` (and `createdAt` when new) and the enqueue time. */
+  now: number;
+  /** The vector write failed and is left to the outbox: every write is enqueued, none is marked synced. */
+  deferred: boolean;
+  /** Intents of no-op changes, deleted in the same transaction. */
+  dropTokens: readonly string[];
+}
+
+/**
+ * Optional fast path of sync-2pc's two transactions, for a store that runs each in one round trip
+ * (PostgreSQL: two functions its migrations install). Both must do exactly what core's transaction path does
+ * (`prepareIntentsInTx` and `commitIntentsInTx`); the relational suite compares them step by step. Core
+ * decides everything else (no-ops, the rows to write) with `planOne`.
+ */
+export interface TwoPhaseFastPath {
+  /**
+   * One transaction: for each change (distinct ids, in the order given — core sorts them), takes the id's lock,
+   * reads its row and whether it has an outbox entry, draws a version (in order) and logs the intent
+   * `{ token: tokens[i], recordId, version, expiresAt }`. Results in the order given.
+   * @throws {ValidationError} for an id or a text the store cannot hold, before anything is written.
+   */
+  prepareIntents(
+    changes: readonly Change[],
+    tokens: readonly string[],
+    expiresAt: number,
+  ): Promise<PreparedIntent[]>;
+  /** One transaction: sync-2pc's commit rule (core's `commitIntentsInTx`) for `writes`, in the order given. */
+  commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void>;
+}
+
 /**
  * A cache of computed embeddings by `<embedder id>:<text hash>`, so a text is embedded once. An optional
  * capability: without it every write without an embedding is embedded again.
@@ -119,7 +174,10 @@ export interface EmbeddingCache {
  * Errors: {@link BackendUnavailableError} when the database cannot be reached, {@link TransientBackendError}
  * for lock timeouts (e.g. SQLITE_BUSY past the busy timeout), {@link ClosedError} after `close()`.
  */
-export interface RelationalStore<Native = unknown> extends Partial<IntentLogStore>, Partial<EmbeddingCache> {
+export interface RelationalStore<Native = unknown>
+  extends Partial<IntentLogStore>,
+    Partial<EmbeddingCache>,
+    Partial<TwoPhaseFastPath> {
   /** Short backend name, e.g. `'sqlite'`. */
   readonly name: string;
 

@@ -7,7 +7,8 @@ import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { type PlannedChange, planChange, resultOf } from '../write/plan-change.js';
+import { type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
+import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
 /** What sync-2pc does when the vector write fails. */
@@ -27,19 +28,26 @@ export interface Sync2pcOptions {
   unitOfWorkTimeoutMs?: number;
 }
 
-interface PreparedWrite {
-  plan: PlannedChange & { next: RecordWrite };
+/** A change after the prepare: its plan (`next: null` for a no-op), its intent, whether it was contended. */
+interface PreparedChange {
+  plan: PlannedChange;
   token: string;
   /** An outbox entry for the id existed at prepare: a worker may deliver it concurrently. */
   contended: boolean;
 }
 
+/** A prepared change that writes. */
+type PreparedWrite = PreparedChange & { plan: { next: RecordWrite } };
+
 /**
  * `sync-2pc`: the call returns only when both stores hold the write.
  *
- * 1. Prepare: in one SQL transaction, resolve each change (version, no-op check) and log an intent.
+ * 1. Prepare: in one SQL transaction, read each id's row under its lock, draw a version and log an intent
+ *    ({@link prepareIntentsInTx}, or the store's one-round-trip `prepareIntents`); then resolve each change
+ *    against the row it read (`planOne`: the no-op check, the embedding reused).
  * 2. Write the vector index.
- * 3. Commit: in one SQL transaction, write the records and remove the intents.
+ * 3. Commit: in one SQL transaction, write the records and remove the intents ({@link commitIntentsInTx},
+ *    or the store's `commitIntents`).
  *
  * If step 2 or 3 fails, compensation restores the index to what SQL holds (the previous state) and the
  * call throws the typed error. If compensation itself fails, or the process dies mid-way, the logged
@@ -136,51 +144,54 @@ export class Sync2pcStrategy extends OutboxStrategy {
       return x < y ? -1 : x > y ? 1 : 0;
     });
     const changes = await this.embedMissing(order.map((i) => input[i]!));
+    const ids = changes.map(idOf);
+    const tokens: string[] = changes.map(() => randomUUID());
     const now = clock.now();
-    const planned = await relational.transaction(async (tx) => {
-      if (changes.length > 1) await tx.lockRecords?.(changes.map(idOf));
-      const out: { plan: PlannedChange; token: string; contended: boolean }[] = [];
-      for (const [j, change] of changes.entries()) {
-        const plan = await planChange(tx, change, now);
-        if (plan.next && !plan.next.deleted && plan.next.embedding === null)
-          throw new ValidationError(
-            `records[${order[j]}].embedding`,
-            'is required when no embedder is configured',
-            { component: 'sync-2pc' },
-          );
-        const token = randomUUID();
-        const contended = (await tx.getOutboxEntry(plan.id)) !== undefined;
-        if (plan.next)
-          await tx.putIntent!({
-            token,
-            recordId: plan.id,
-            version: plan.next.version,
-            expiresAt: now + delivery.intentTtlMs,
-          });
-        out.push({ plan, token, contended });
-      }
-      return out;
+    const expiresAt = now + delivery.intentTtlMs;
+    const prepared = relational.prepareIntents
+      ? await relational.prepareIntents(changes, tokens, expiresAt)
+      : await relational.transaction((tx) => prepareIntentsInTx(tx, ids, tokens, expiresAt));
+    const planned = changes.map((change, j): PreparedChange => {
+      const { previous, version, contended } = prepared[j]!;
+      const plan = planOne(change, previous, now);
+      const next = plan.next && { ...plan.next, version };
+      return { plan: { ...plan, next }, token: tokens[j]!, contended };
     });
+    const dropTokens = planned.filter((p) => p.plan.next === null).map((p) => p.token);
+    const unembedded = planned.findIndex(
+      ({ plan }) => plan.next?.deleted === false && plan.next.embedding === null,
+    );
+    if (unembedded >= 0) {
+      await this.dropIntents(tokens);
+      throw new ValidationError(
+        `records[${order[unembedded]}].embedding`,
+        'is required when no embedder is configured',
+        { component: 'sync-2pc' },
+      );
+    }
     const active = planned.filter((p): p is PreparedWrite => p.plan.next !== null);
     const byId = new Map(planned.map((p) => [p.plan.id, resultOf(p.plan)]));
     const results = input.map((c) => byId.get(idOf(c))!);
-    if (active.length === 0) return results;
+    if (active.length === 0) {
+      await this.dropIntents(dropTokens);
+      return results;
+    }
 
     try {
       await this.writeVectors(active);
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
       if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
-        await this.commit(active, { deferred: true });
+        await this.commit(active, dropTokens, { deferred: true });
         return results.map((r) => (r.changed ? { ...r, deferred: true } : r));
       }
-      await this.compensate(active);
+      await this.compensate(active, dropTokens);
       throw error;
     }
     try {
-      await this.commit(active, { deferred: false });
+      await this.commit(active, dropTokens, { deferred: false });
     } catch (error) {
-      await this.compensate(active);
+      await this.compensate(active, dropTokens);
       throw error;
     }
     return results;
@@ -223,44 +234,42 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   /**
-   * Commits the records and removes the intents in one transaction. A record a concurrent writer moved
-   * past our version (or committed at all since our prepare), an intent recovery already rolled back, an id
-   * with an outbox entry (a worker may be delivering an older state concurrently) or with another writer's
-   * intent gets an outbox entry so the index converges to the record's current state. (A tombstone is never purged while an intent for its
-   * record exists, so "moved past our version" also sees a newer delete.)
+   * Commits the records and removes the intents (the no-ops' too) in one transaction, by sync-2pc's commit
+   * rule ({@link commitIntentsInTx}; the store's `commitIntents` fast path where it has one).
    */
-  private async commit(active: readonly PreparedWrite[], options: { deferred: boolean }): Promise<void> {
+  private async commit(
+    active: readonly PreparedWrite[],
+    dropTokens: readonly string[],
+    options: { deferred: boolean },
+  ): Promise<void> {
     const { relational, clock } = this.ctx;
-    const now = clock.now();
-    await relational.transaction(async (tx) => {
-      if (active.length > 1) await tx.lockRecords?.(active.map(({ plan }) => plan.id));
-      for (const { plan, token, contended } of active) {
-        const ours = await tx.deleteIntent!(token);
-        const current = await tx.getRecord(plan.id);
-        if (current && current.version > plan.next.version) {
-          await tx.enqueue(plan.id, current.version, current.deleted ? 'delete' : 'upsert', now);
-          continue;
-        }
-        // A worker delivering an older state of this id, or another sync-2pc writer of it, may land after
-        // our vector write: re-deliver the current state instead of claiming the index holds ours. That
-        // includes a writer that committed since our prepare (the record moved) and whose entry was
-        // delivered *and* acknowledged in between: its delivery may have landed after our vector write.
-        const movedSincePrepare = (current?.version ?? null) !== (plan.previous?.version ?? null);
-        const raced =
-          contended ||
-          movedSincePrepare ||
-          (await tx.getOutboxEntry(plan.id)) !== undefined ||
-          (await tx.countIntents!(plan.id)) > 0;
-        const synced = ours && !options.deferred && !raced;
-        await tx.writeRecord({
-          ...plan.next,
-          syncedVersion: synced ? plan.next.version : (current?.syncedVersion ?? null),
-          now,
-        });
-        if (!synced) await tx.enqueue(plan.id, plan.next.version, plan.op, now);
-      }
-    });
+    const writes = active.map(({ plan, token, contended }) => ({
+      token,
+      next: plan.next,
+      op: plan.op,
+      previousVersion: plan.previous?.version ?? null,
+      contended,
+    }));
+    const commitOptions = { now: clock.now(), deferred: options.deferred, dropTokens };
+    if (relational.commitIntents) await relational.commitIntents(writes, commitOptions);
+    else await relational.transaction((tx) => commitIntentsInTx(tx, writes, commitOptions));
     if (options.deferred) this.drainer.wake(active.length);
+  }
+
+  /**
+   * Deletes the intents of changes that turned out to be no-ops (or of a call refused after its prepare).
+   * Best effort: an intent left behind expires, and recovery's repair re-delivers the record's current state.
+   */
+  private async dropIntents(tokens: readonly string[]): Promise<void> {
+    if (tokens.length === 0) return;
+    const { relational, clock } = this.ctx;
+    const options = { now: clock.now(), deferred: false, dropTokens: tokens };
+    try {
+      if (relational.commitIntents) await relational.commitIntents([], options);
+      else await relational.transaction((tx) => commitIntentsInTx(tx, [], options));
+    } catch {
+      // Left to expiry and recovery.
+    }
   }
 
   /**
@@ -268,7 +277,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * the intents are resolved through the outbox: a repair entry converges the index once it is back. If
    * even SQL is unreachable, the intents expire and recovery resolves them later.
    */
-  private async compensate(active: readonly PreparedWrite[]): Promise<void> {
+  private async compensate(active: readonly PreparedWrite[], dropTokens: readonly string[]): Promise<void> {
     const { relational, vector, clock, metrics } = this.ctx;
     metrics.compensations++;
     const ids = [...new Set(active.map((a) => a.plan.id))];
@@ -291,11 +300,12 @@ export class Sync2pcStrategy extends OutboxStrategy {
       }
       await applyToVector(vector, metrics, restore, remove);
       await relational.transaction(async (tx) => {
-        for (const { token } of active) await tx.deleteIntent!(token);
+        for (const token of [...active.map((a) => a.token), ...dropTokens]) await tx.deleteIntent!(token);
       });
     } catch {
       try {
-        for (const { token } of active) await relational.resolveIntent!(token, clock.now());
+        for (const token of [...active.map((a) => a.token), ...dropTokens])
+          await relational.resolveIntent!(token, clock.now());
         this.drainer.wake(active.length);
       } catch {
         // SQL is unreachable too: the intents expire and recovery resolves them.

@@ -28,6 +28,7 @@ import { outboxClaimChecks } from './relational-suite/outbox-claim.js';
 import { outboxFailuresChecks } from './relational-suite/outbox-failures.js';
 import { outboxGaugesChecks } from './relational-suite/outbox-gauges.js';
 import { recordsChecks } from './relational-suite/records.js';
+import { twoPhaseChecks } from './relational-suite/two-phase.js';
 import { writeChangesChecks } from './relational-suite/write-changes.js';
 
 export {
@@ -56,6 +57,7 @@ export const relationalStoreChecks = {
   ...integrityChecks,
   ...modelChecks,
   ...writeChangesChecks,
+  ...twoPhaseChecks,
 };
 
 /** Adapter quirks and knobs for {@link relationalStoreSuite}. */
