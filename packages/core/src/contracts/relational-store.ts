@@ -162,7 +162,8 @@ export interface EmbeddingCache {
 
 /**
  * The source of truth: records and the transactional outbox, plus optional capabilities — sync-2pc's intent
- * log ({@link IntentLogStore}/{@link IntentLogTx}), an {@link EmbeddingCache}, operator gauges
+ * log ({@link IntentLogStore}/{@link IntentLogTx}) and its one-round-trip {@link TwoPhaseFastPath}, an
+ * {@link EmbeddingCache}, the batch write fast path (`writeChanges`), operator gauges
  * (`listRecords`, `markSynced`, `maxPendingVersion`) and wake-ups (`subscribeOutbox`). Adapters implement
  * this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
  *
