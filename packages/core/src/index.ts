@@ -126,4 +126,10 @@ export {
   type WritePlan,
   writeChangesWithOutbox,
 } from './write/plan-change.js';
-export { commitIntentsInTx, prepareIntentsInTx } from './write/two-phase.js';
+export {
+  type CommitFacts,
+  type CommitStep,
+  commitIntentsInTx,
+  commitStep,
+  prepareIntentsInTx,
+} from './write/two-phase.js';

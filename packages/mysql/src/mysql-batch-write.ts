@@ -9,6 +9,7 @@ import {
 import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
+import type { PoolConnection } from 'mysql2/promise';
 import { mapMysqlError } from './mysql-errors.js';
 import type { MysqlQueries } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
@@ -30,7 +31,7 @@ export interface MysqlBatchWriteContext {
 const configured = new WeakSet<object>();
 
 /** Rows per write message. */
-const WRITE_CHUNK = 500;
+export const WRITE_CHUNK = 500;
 
 /** Characters mysql2 escapes with a backslash in a string literal (each one byte more). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL and Ctrl-Z are among the escaped characters
@@ -71,9 +72,45 @@ export function writeMessageBound(record: ValidRecord): number {
 }
 
 /** `statements` compiled and joined into one multi-statement message. */
-function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]) {
+export function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]) {
   const compiled = statements.map((s) => s.compile(kysely));
   return { sql: compiled.map((c) => c.sql).join(';\n'), values: compiled.flatMap((c) => [...c.parameters]) };
+}
+
+/**
+ * Runs `fn` on a pool connection of its own (the store's session settings applied once per connection) for a
+ * transaction `fn` sends as multi-statement messages; on an error rolls it back and maps the error. A
+ * connection whose ROLLBACK failed is destroyed, not returned to the pool.
+ */
+export async function onWriteConnection<T>(
+  context: MysqlBatchWriteContext,
+  operation: string,
+  fn: (connection: PoolConnection) => Promise<T>,
+): Promise<T> {
+  const connection = await context.pool
+    .promise()
+    .getConnection()
+    .catch((error: unknown) => {
+      throw mapMysqlError(error, `${operation}: connect`);
+    });
+  let broken = false;
+  try {
+    // A connection Kysely never took has none of the store's session settings yet.
+    const raw = (connection as unknown as { connection: object }).connection;
+    if (!configured.has(raw)) {
+      await connection.query(context.sessionSettings.join(';\n'));
+      configured.add(raw);
+    }
+    return await fn(connection);
+  } catch (error) {
+    await connection.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw mapMysqlError(error, operation);
+  } finally {
+    if (broken) connection.destroy();
+    else connection.release();
+  }
 }
 
 /**
@@ -85,8 +122,8 @@ function message(kysely: MysqlKysely, statements: readonly RawBuilder<unknown>[]
  * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
  *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
  *
- * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). On an error the
- * transaction is rolled back; a connection whose ROLLBACK failed is destroyed, not returned to the pool.
+ * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). On an
+ * error the transaction is rolled back (see {@link onWriteConnection}).
  */
 export async function writeChangesInTwoRoundTrips(
   context: MysqlBatchWriteContext,
@@ -94,21 +131,8 @@ export async function writeChangesInTwoRoundTrips(
   ids: readonly string[],
   now: number,
 ): Promise<WriteResult[]> {
-  const { pool, kysely, q } = context;
-  const connection = await pool
-    .promise()
-    .getConnection()
-    .catch((error: unknown) => {
-      throw mapMysqlError(error, 'writeChanges: connect');
-    });
-  let broken = false;
-  try {
-    // A connection Kysely never took has none of the store's session settings yet.
-    const raw = (connection as unknown as { connection: object }).connection;
-    if (!configured.has(raw)) {
-      await connection.query(context.sessionSettings.join(';\n'));
-      configured.add(raw);
-    }
+  const { kysely, q } = context;
+  return onWriteConnection(context, 'writeChanges', async (connection) => {
     const read = message(kysely, q.batchRead(ids));
     const [readResults] = await connection.query<RowDataPacket[][]>(read.sql, read.values);
     const current = new Map<string, StoredRecord>(
@@ -134,13 +158,5 @@ export async function writeChangesInTwoRoundTrips(
       versions.push(...chunk.map((_, i) => int(drawn[`v${i}`]!)));
     }
     return plan.results(versions);
-  } catch (error) {
-    await connection.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    throw mapMysqlError(error, 'writeChanges');
-  } finally {
-    if (broken) connection.destroy();
-    else connection.release();
-  }
+  });
 }

@@ -15,6 +15,9 @@ type Db = MysqlKysely;
 /** Prune the sequence's rows every this many versions (keeping the newest). */
 const SEQUENCE_PRUNE_EVERY = 1_024;
 
+/** The session variable holding the `i`-th version a message drew. */
+const version = (i: number) => sql.raw(`@dw_v${i}`);
+
 /** SQL for the store's tables under one prefix. */
 export class MysqlQueries extends SqlQueries {
   readonly #sequence: RawBuilder<unknown>;
@@ -142,17 +145,8 @@ export class MysqlQueries extends SqlQueries {
     now: number,
     commit: boolean,
   ): RawBuilder<unknown>[] {
-    const version = (i: number) => sql.raw(`@dw_v${i}`);
     return [
-      ...rows.flatMap((_, i) => [
-        sql`INSERT INTO ${this.#sequence} () VALUES ()`,
-        sql`SET ${version(i)} = LAST_INSERT_ID()`,
-      ]),
-      // Prune when this chunk's versions crossed a multiple of SEQUENCE_PRUNE_EVERY (a batch's versions
-      // rarely land on one exactly).
-      sql`DELETE FROM ${this.#sequence}
-        WHERE ${version(rows.length - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY}
-        AND id < ${version(rows.length - 1)} - ${SEQUENCE_PRUNE_EVERY}`,
+      ...this.#drawVersions(rows.length),
       this.recordUpsert(
         sql`VALUES ${sql.join(rows.map(({ values }, i) => sql`(${sql.join([...values.slice(0, 4), version(i), ...values.slice(5)])})`))}`,
       ),
@@ -164,7 +158,113 @@ export class MysqlQueries extends SqlQueries {
           ),
         )}`,
       ),
-      sql`SELECT ${sql.join(rows.map((_, i) => sql`${version(i)} AS ${sql.ref(`v${i}`)}`))}`,
+      this.#selectVersions(rows.length),
+      ...(commit ? [sql`COMMIT`] : []),
+    ];
+  }
+
+  /**
+   * A version for each of `n` rows: one `AUTO_INCREMENT` insert each, kept in the session variable `@dw_v<i>`
+   * (a multi-row insert's values need not be consecutive); then the prune of the sequence's old rows when the
+   * versions crossed a multiple of SEQUENCE_PRUNE_EVERY (a batch's versions rarely land on one exactly).
+   */
+  #drawVersions(n: number): RawBuilder<unknown>[] {
+    return [
+      ...Array.from({ length: n }, (_, i) => [
+        sql`INSERT INTO ${this.#sequence} () VALUES ()`,
+        sql`SET ${version(i)} = LAST_INSERT_ID()`,
+      ]).flat(),
+      sql`DELETE FROM ${this.#sequence}
+        WHERE ${version(n - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY}
+        AND id < ${version(n - 1)} - ${SEQUENCE_PRUNE_EVERY}`,
+    ];
+  }
+
+  /** The versions {@link #drawVersions} drew, as one row with columns `v0`, `v1`, … */
+  #selectVersions(n: number): RawBuilder<unknown> {
+    return sql`SELECT ${sql.join(Array.from({ length: n }, (_, i) => sql`${version(i)} AS ${sql.ref(`v${i}`)}`))}`;
+  }
+
+  // -- sync-2pc in few round trips (see `mysql-two-phase.ts`) -------------------------------------------
+
+  /**
+   * sync-2pc's prepare as one message: BEGIN, the ids' slot locks, their rows, the ids that have an outbox
+   * entry, a version each, the intents, the versions, COMMIT. (`prepareIntentsInTx`'s statements, in one go.)
+   */
+  prepareIntents(
+    ids: readonly string[],
+    tokens: readonly string[],
+    expiresAt: number,
+  ): RawBuilder<unknown>[] {
+    return [
+      sql`BEGIN`,
+      this.#lockSlots(ids, sql`FOR UPDATE`),
+      sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
+      sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
+      ...this.#drawVersions(ids.length),
+      sql`INSERT INTO ${this.tables.intents} (token, record_id, version, expires_at)
+        VALUES ${sql.join(ids.map((id, i) => sql`(${tokens[i]}, ${id}, ${version(i)}, ${expiresAt})`))}`,
+      this.#selectVersions(ids.length),
+      sql`COMMIT`,
+    ];
+  }
+
+  /**
+   * The first message of sync-2pc's commit: BEGIN, the no-ops' intents deleted, the ids' slot locks, each
+   * write's intent deleted (its affected rows tell whether it was still there), then the ids' rows, the ids
+   * with an outbox entry and the number of intents left per id. `at` gives the statements' result positions.
+   */
+  commitRead(ids: readonly string[], tokens: readonly string[], dropTokens: readonly string[]) {
+    const statements: RawBuilder<unknown>[] = [
+      sql`BEGIN`,
+      ...(dropTokens.length > 0 ? [this.#deleteIntents(dropTokens)] : []),
+      this.#lockSlots(ids, sql`FOR UPDATE`),
+    ];
+    const deleted = tokens.map((token) => statements.push(this.#deleteIntents([token])) - 1);
+    const records =
+      statements.push(sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`) - 1;
+    const queued =
+      statements.push(
+        sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
+      ) - 1;
+    const intents =
+      statements.push(sql`SELECT record_id, count(*) AS n FROM ${this.tables.intents}
+        WHERE record_id IN (${sql.join(ids)}) GROUP BY record_id`) - 1;
+    return { statements, at: { deleted, records, queued, intents } };
+  }
+
+  /** A commit that only deletes the intents of no-op changes, as one message. */
+  dropIntents(tokens: readonly string[]): RawBuilder<unknown>[] {
+    return [sql`BEGIN`, this.#deleteIntents(tokens), sql`COMMIT`];
+  }
+
+  #deleteIntents(tokens: readonly string[]): RawBuilder<unknown> {
+    return sql`DELETE FROM ${this.tables.intents} WHERE token IN (${sql.join(tokens)})`;
+  }
+
+  /** A message of sync-2pc's commit writes: record rows (their `recordValues`), outbox entries, and COMMIT. */
+  commitWrite(
+    records: readonly (readonly unknown[])[],
+    enqueues: readonly { id: string; version: number; op: string }[],
+    now: number,
+    commit: boolean,
+  ): RawBuilder<unknown>[] {
+    return [
+      ...(records.length > 0
+        ? [this.recordUpsert(sql`VALUES ${sql.join(records.map((values) => sql`(${sql.join(values)})`))}`)]
+        : []),
+      ...(enqueues.length > 0
+        ? [
+            this.outboxUpsert(
+              sql`VALUES ${sql.join(
+                enqueues.map(
+                  ({ id, version, op }) =>
+                    sql`(${id}, ${version}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)`,
+                ),
+              )}`,
+            ),
+          ]
+        : []),
       ...(commit ? [sql`COMMIT`] : []),
     ];
   }

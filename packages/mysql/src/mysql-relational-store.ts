@@ -1,8 +1,20 @@
-import { type Change, ValidationError, type WriteResult } from '@dualwrite/core';
+import {
+  type Change,
+  type IntentCommit,
+  type IntentCommitOptions,
+  type PreparedIntent,
+  ValidationError,
+  type WriteResult,
+} from '@dualwrite/core';
 import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore } from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
-import { writeChangesInTwoRoundTrips, writeMessageBound, writeMessageBytes } from './mysql-batch-write.js';
+import {
+  type MysqlBatchWriteContext,
+  writeChangesInTwoRoundTrips,
+  writeMessageBound,
+  writeMessageBytes,
+} from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { MysqlQueries } from './mysql-queries.js';
@@ -14,6 +26,7 @@ import {
   type ResolvedMysqlRelationalStoreOptions,
   resolveMysqlOptions,
 } from './mysql-relational-store-options.js';
+import { commitIntentsInTwoRoundTrips, prepareIntentsInOneRoundTrip } from './mysql-two-phase.js';
 
 /** Max `limit` of the listing methods and of claims. */
 export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
@@ -148,22 +161,55 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    const context = await this.#writeContext(changes, now);
+    return this.writeBatch(changes, now, (kysely, ids) =>
+      writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now),
+    );
+  }
+
+  /**
+   * sync-2pc's prepare (`RelationalStore.prepareIntents`) in one round trip: one multi-statement message — see
+   * {@link prepareIntentsInOneRoundTrip}.
+   * @throws {ValidationError} before anything is written, for a record no statement can carry or an id over
+   *   1,536 UTF-8 bytes (the commit, after the vector write, could not store it).
+   */
+  async prepareIntents(
+    changes: readonly Change[],
+    tokens: readonly string[],
+    expiresAt: number,
+  ): Promise<PreparedIntent[]> {
+    const context = await this.#writeContext(changes, expiresAt);
+    this.refuseUnstorableChanges(changes);
+    const kysely = this.use('prepareIntents');
+    return this.track(() => prepareIntentsInOneRoundTrip({ ...context, kysely }, changes, tokens, expiresAt));
+  }
+
+  /**
+   * sync-2pc's commit (`RelationalStore.commitIntents`) in two round trips, decided by core's `commitStep` —
+   * see {@link commitIntentsInTwoRoundTrips}.
+   */
+  async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+    const context = await this.#writeContext([], options.now);
+    const kysely = this.use('commitIntents');
+    return this.track(() => commitIntentsInTwoRoundTrips({ ...context, kysely }, writes, options));
+  }
+
+  /**
+   * What the multi-statement write paths need, once `changes` are known to fit: each put's record must fit in
+   * one statement (see {@link #refuseOversized}).
+   */
+  async #writeContext(
+    changes: readonly Change[],
+    now: number,
+  ): Promise<Omit<MysqlBatchWriteContext, 'kysely'>> {
     const packet = await this.#maxPacket();
     for (const change of changes) if (change.op === 'put') this.#refuseOversized(change.record, packet, now);
-    return this.writeBatch(changes, now, (kysely, ids) =>
-      writeChangesInTwoRoundTrips(
-        {
-          pool: this.#pool!,
-          kysely,
-          q: this.q,
-          sessionSettings: this.sessionSettings(),
-          messageBudget: Math.floor(packet * 0.75),
-        },
-        changes,
-        ids,
-        now,
-      ),
-    );
+    return {
+      pool: this.#pool!,
+      q: this.q,
+      sessionSettings: this.sessionSettings(),
+      messageBudget: Math.floor(packet * 0.75),
+    };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
+import { BackendUnavailableError, planOne, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
@@ -84,6 +84,53 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     };
     await expect(s.writeChanges([huge], 2)).rejects.toMatchObject({ code: 'VALIDATION', field: 'text' });
     expect((await s.getRecords(['huge'])).size).toBe(0);
+  });
+
+  it("sync-2pc's commit is split by size too; its prepare refuses what no message can carry, before anything is written", async () => {
+    const s = await store();
+    const { rows } = await sql<{ m: number }>`SELECT @@max_allowed_packet AS m`.execute(s.kysely);
+    const packet = Number(rows[0]!.m);
+    const text = 'é'.repeat(512 * 1024);
+    const n = Math.ceil(packet / (1024 * 1024)) + 1;
+    const changes = Array.from({ length: n }, (_, i) => ({
+      op: 'put' as const,
+      record: { id: `big-${String(i).padStart(3, '0')}`, text, metadata: {}, embedding: [1, 0] },
+    }));
+    const tokens = changes.map((_, i) => `token-${i}`);
+    const prepared = await s.prepareIntents(changes, tokens, 10_000);
+    const writes = changes.map((c, i) => {
+      const plan = planOne(c, prepared[i]!.previous, 2);
+      return {
+        token: tokens[i]!,
+        next: { ...plan.next!, version: prepared[i]!.version },
+        op: plan.op,
+        previousVersion: null,
+        contended: prepared[i]!.contended,
+      };
+    });
+    await s.commitIntents(writes, { now: 2, deferred: false, dropTokens: [] });
+    const stored = await s.getRecords(changes.map((c) => c.record.id));
+    expect([...stored.values()].map((r) => [r.text === text, r.syncedVersion === r.version])).toEqual(
+      changes.map(() => [true, true]),
+    );
+    expect(await s.listExpiredIntents(Number.MAX_SAFE_INTEGER, 100)).toEqual([]);
+    const huge = {
+      op: 'put' as const,
+      record: { id: 'huge', text: 'x'.repeat(packet), metadata: {}, embedding: [1, 0] },
+    };
+    await expect(s.prepareIntents([huge], ['t-huge'], 10_000)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'text',
+    });
+    const longId = {
+      op: 'put' as const,
+      record: { id: '한'.repeat(600), text: 't', metadata: {}, embedding: [1, 0] },
+    };
+    await expect(s.prepareIntents([longId], ['t-long'], 10_000)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'id',
+    });
+    expect(await s.listExpiredIntents(Number.MAX_SAFE_INTEGER, 100)).toEqual([]);
   });
 
   it('an id longer than the id column (1,536 UTF-8 bytes) is a ValidationError on both write paths', async () => {

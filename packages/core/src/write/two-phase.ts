@@ -1,9 +1,12 @@
+import type { OutboxOp } from '../contracts/outbox.js';
 import type {
   IntentCommit,
   IntentCommitOptions,
   PreparedIntent,
+  RecordWrite,
   RelationalTx,
 } from '../contracts/relational-store.js';
+import type { StoredRecord } from '../record/types.js';
 
 /**
  * sync-2pc's prepare inside a transaction (the rule a store's `prepareIntents` fast path must follow): the
@@ -30,9 +33,26 @@ export async function prepareIntentsInTx(
   return prepared;
 }
 
+/** What sync-2pc's commit rule reads of one id under its lock, once the write's own intent is deleted. */
+export interface CommitFacts {
+  /** The write's intent was still there (recovery had not resolved it). */
+  ours: boolean;
+  /** The record's current row, if any. */
+  current: Pick<StoredRecord, 'version' | 'deleted' | 'syncedVersion'> | undefined;
+  /** The id has an outbox entry now. */
+  queued: boolean;
+  /** Other writers' intents for the id. */
+  otherIntents: number;
+}
+
+/** What the commit does for one write: the row to write (if any), and the outbox entry to enqueue (if any). */
+export interface CommitStep {
+  record: RecordWrite | undefined;
+  enqueue: { version: number; op: OutboxOp } | undefined;
+}
+
 /**
- * sync-2pc's commit inside a transaction (the rule a store's `commitIntents` fast path must follow). Deletes
- * the no-ops' intents, then, for each write under its lock, deletes its intent and writes its row:
+ * sync-2pc's commit rule for one write, given what was read under its lock:
  * - a record a concurrent writer moved past the write's version only gets an outbox entry for its current
  *   state (a newer delete included: a tombstone is never purged while an intent for its record exists);
  * - otherwise the row is written, marked synced (`syncedVersion = version`) only when nothing can have
@@ -42,31 +62,46 @@ export async function prepareIntentsInTx(
  *   between may have landed after our vector write), and no other writer's intent exists. Else it is
  *   enqueued, so the index converges to the record's current state.
  */
+export function commitStep(
+  write: IntentCommit,
+  { ours, current, queued, otherIntents }: CommitFacts,
+  { now, deferred }: Pick<IntentCommitOptions, 'now' | 'deferred'>,
+): CommitStep {
+  const { next } = write;
+  if (current && current.version > next.version)
+    return {
+      record: undefined,
+      enqueue: { version: current.version, op: current.deleted ? 'delete' : 'upsert' },
+    };
+  const raced =
+    write.contended || (current?.version ?? null) !== write.previousVersion || queued || otherIntents > 0;
+  const synced = ours && !deferred && !raced;
+  return {
+    record: { ...next, syncedVersion: synced ? next.version : (current?.syncedVersion ?? null), now },
+    enqueue: synced ? undefined : { version: next.version, op: write.op },
+  };
+}
+
+/**
+ * sync-2pc's commit inside a transaction (what a store's `commitIntents` fast path must do): deletes the
+ * no-ops' intents, takes the writes' locks, then for each write deletes its intent, reads what
+ * {@link commitStep} needs and applies it.
+ */
 export async function commitIntentsInTx(
   tx: RelationalTx,
   writes: readonly IntentCommit[],
-  { now, deferred, dropTokens }: IntentCommitOptions,
+  options: IntentCommitOptions,
 ): Promise<void> {
-  for (const token of dropTokens) await tx.deleteIntent!(token);
+  for (const token of options.dropTokens) await tx.deleteIntent!(token);
   if (writes.length > 1) await tx.lockRecords?.(writes.map((w) => w.next.id));
-  for (const { token, next, op, previousVersion, contended } of writes) {
-    const ours = await tx.deleteIntent!(token);
-    const current = await tx.getRecord(next.id);
-    if (current && current.version > next.version) {
-      await tx.enqueue(next.id, current.version, current.deleted ? 'delete' : 'upsert', now);
-      continue;
-    }
-    const raced =
-      contended ||
-      (current?.version ?? null) !== previousVersion ||
-      (await tx.getOutboxEntry(next.id)) !== undefined ||
-      (await tx.countIntents!(next.id)) > 0;
-    const synced = ours && !deferred && !raced;
-    await tx.writeRecord({
-      ...next,
-      syncedVersion: synced ? next.version : (current?.syncedVersion ?? null),
-      now,
-    });
-    if (!synced) await tx.enqueue(next.id, next.version, op, now);
+  for (const write of writes) {
+    const { id } = write.next;
+    const ours = await tx.deleteIntent!(write.token);
+    const current = await tx.getRecord(id);
+    const queued = (await tx.getOutboxEntry(id)) !== undefined;
+    const otherIntents = await tx.countIntents!(id);
+    const step = commitStep(write, { ours, current, queued, otherIntents }, options);
+    if (step.record) await tx.writeRecord(step.record);
+    if (step.enqueue) await tx.enqueue(id, step.enqueue.version, step.enqueue.op, options.now);
   }
 }
