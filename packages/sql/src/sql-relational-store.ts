@@ -55,7 +55,7 @@ const activeTransaction = new AsyncLocalStorage<SqlRelationalStore>();
 
 /**
  * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
- * records' locks without waiting (rolling back in between) before it waits for them in id order, ms. Only
+ * records' locks without waiting (rolling back in between) before it waits for them in the dialect's lock order, ms. Only
  * where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
  */
 /** Longest wait of `close()` for running operations before it ends the connection or pool anyway, ms. */
@@ -154,7 +154,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Tries the per-record locks of `ids` without waiting; `false` when another transaction holds one.
-   * Dialects without a try-lock leave it undefined and multi-record operations wait in id order.
+   * Dialects without a try-lock leave it undefined and multi-record operations wait in their lock order.
    */
   protected tryLockRecords?(conn: Db, ids: readonly string[]): Promise<boolean>;
 
@@ -267,8 +267,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Runs `fn` in one write transaction that holds the per-record locks of `lockIds` (where the dialect locks
    * records). With one id it waits for the lock (holding nothing else, it cannot deadlock). With several, a
    * dialect that can try locks tries them all and, if one is taken, rolls back, sleeps 1, 2, 4, … ms and tries
-   * again; after {@link TRY_LOCK_WINDOW_MS} (or without a try-lock) it waits for them in id order, the order
-   * core's writers take them.
+   * again; after {@link TRY_LOCK_WINDOW_MS} (or without a try-lock) it waits for them in the dialect's lock
+   * order (`SqlQueries.lockRecords`), the order every multi-id write takes them.
    * @throws {ClosedError} after `close()`.
    */
   protected async write<T>(

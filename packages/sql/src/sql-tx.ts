@@ -97,9 +97,9 @@ export class SqlTx implements RelationalTx<SqlDb> {
   }
 
   /**
-   * Takes the locks of all `ids` at once, in the dialect's order (`SqlQueries.lockRecords`: PostgreSQL by id,
-   * MySQL by lock slot — the order of its one-statement batches), where records lock; later reads and writes
-   * of them take nothing more.
+   * Takes the locks of all `ids` at once, in the dialect's order (`SqlQueries.lockRecords`: PostgreSQL by
+   * advisory lock key, MySQL by lock slot — the order of their one-statement writes), where records lock;
+   * later reads and writes of them take nothing more.
    */
   lockRecords(ids: readonly string[]): Promise<void> {
     return this.run('lockRecords', async () => {
