@@ -273,9 +273,15 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   /**
-   * Restores the vector index to what SQL holds for each id. When that fails too (backend still down),
-   * the intents are resolved through the outbox: a repair entry converges the index once it is back. If
-   * even SQL is unreachable, the intents expire and recovery resolves them later.
+   * Restores the vector index to what SQL holds for each id at once, so a failed call leaves the index as it
+   * was in the common case; then resolves the intents through the outbox (`resolveIntent`: in one transaction
+   * under the id's lock, the intent deleted and a repair of the record's current state enqueued), which the
+   * drainer delivers under its lease. The restore alone cannot be trusted across processes: it reads SQL
+   * without the ids' locks, so another process's newer write, committed and delivered between that read and
+   * the restore, would be overwritten — and with the intent deleted and nothing queued, nothing would ever
+   * repair it (found by a break-it trial on PostgreSQL). The repair costs one more delivery per compensated id,
+   * on a failure path. No-ops' intents are only deleted (no vector write was made for them). If SQL is
+   * unreachable, the intents expire and recovery resolves them later.
    */
   private async compensate(active: readonly PreparedWrite[], dropTokens: readonly string[]): Promise<void> {
     const { relational, vector, clock, metrics } = this.ctx;
@@ -296,21 +302,19 @@ export class Sync2pcStrategy extends OutboxStrategy {
             version: rec.version,
           });
         else if (!rec || rec.deleted) remove.push(id);
-        else throw new Error('previous state has no embedding yet; leave it to the outbox');
+        // A live record without an embedding yet: the repair below delivers it once it has one.
       }
       await applyToVector(vector, metrics, restore, remove);
-      await relational.transaction(async (tx) => {
-        for (const token of [...active.map((a) => a.token), ...dropTokens]) await tx.deleteIntent!(token);
-      });
     } catch {
-      try {
-        for (const token of [...active.map((a) => a.token), ...dropTokens])
-          await relational.resolveIntent!(token, clock.now());
-        this.drainer.wake(active.length);
-      } catch {
-        // SQL is unreachable too: the intents expire and recovery resolves them.
-      }
+      // The vector store is still failing: the repairs below converge the index once it is back.
     }
+    try {
+      for (const { token } of active) await relational.resolveIntent!(token, clock.now());
+      this.drainer.wake(active.length);
+    } catch {
+      // SQL is unreachable too: the intents expire and recovery resolves them.
+    }
+    await this.dropIntents(dropTokens);
   }
 }
 

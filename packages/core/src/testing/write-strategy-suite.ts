@@ -7,6 +7,7 @@ import { BackendUnavailableError, BackpressureError, ClosedError, TransientBacke
 import { createDualWrite, type DualWrite } from '../facade/dualwrite.js';
 import type { DualWriteOptions } from '../facade/dualwrite-options.js';
 import { FaultyVectorStore } from '../faults/faulty-vector-store.js';
+import { VectorStoreWrapper } from '../faults/vector-store-wrapper.js';
 import type { DeliveryOptions } from '../outbox/delivery-options.js';
 import { verifyConsistency } from '../reconcile/verify-consistency.js';
 import type { StrategyConfig } from '../strategies/strategy-registry.js';
@@ -84,6 +85,15 @@ export interface WriteStrategyContext {
 type Factory = (options: { dimension: number }) => Promise<WriteStrategyFixture>;
 
 /** A context for one check, and the cleanup of everything it opened. */
+/** A promise and its resolver. */
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
 function checkContext(
   factory: Factory,
   strategyName: StrategyName,
@@ -204,6 +214,50 @@ export const writeStrategyChecks = {
     const texts = new Set((await Promise.all(ids.map((id) => dw.get(id)))).map((r) => r?.text));
     expect(texts.size, 'each call commits all its records or none').toBe(1);
   },
+  "sync-2pc: a compensation racing another writer's newer, delivered write never leaves the index behind":
+    async (ctx: WriteStrategyContext) => {
+      const { setup, rec, strategyName, embedder, expectConverged } = ctx;
+      if (strategyName !== 'sync-2pc') return;
+      const { dw, vector, relational } = await setup();
+      await dw.put(rec('raced', 'before'));
+      // A second writer (another process, in effect) whose vector write fails, and whose compensation — having
+      // read SQL's state — is held until the first writer has committed and delivered a newer one.
+      const reached = gate();
+      const release = gate();
+      class HeldCompensation extends VectorStoreWrapper {
+        #calls = 0;
+        override async upsert(...args: Parameters<VectorStore['upsert']>) {
+          const call = ++this.#calls;
+          if (call === 1) throw new TransientBackendError('injected: the vector write failed');
+          if (call === 2) {
+            // The compensation's restore (later calls are this facade's drainer's: not held).
+            reached.open();
+            await release.promise;
+          }
+          return super.upsert(...args);
+        }
+      }
+      const other = await createDualWrite({
+        relational,
+        vector: new HeldCompensation(vector),
+        embedder,
+        strategy: 'sync-2pc',
+        delivery: FAST_DELIVERY,
+        closeStores: false,
+        driftCheck: false,
+      });
+      const failed = other.put(rec('raced', 'compensated')).catch((error: unknown) => error);
+      await reached.promise;
+      await dw.put(rec('raced', 'newer'));
+      await dw.flush();
+      release.open();
+      expect(await failed).toBeInstanceOf(TransientBackendError);
+      await other.flush();
+      await dw.flush();
+      await other.close();
+      await expectConverged(dw, vector, relational);
+      expect((await dw.get('raced'))?.text).toBe('newer');
+    },
   'an unchanged put is a no-op; with an embedding cache the embedder is not called again for the same text':
     async (ctx: WriteStrategyContext) => {
       const { setup, rec } = ctx;
