@@ -174,9 +174,13 @@ export class MysqlQueries extends SqlQueries {
         sql`INSERT INTO ${this.#sequence} () VALUES ()`,
         sql`SET ${version(i)} = LAST_INSERT_ID()`,
       ]).flat(),
-      sql`DELETE FROM ${this.#sequence}
-        WHERE ${version(n - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY}
-        AND id < ${version(n - 1)} - ${SEQUENCE_PRUNE_EVERY}`,
+      // The crossing decides the range's bound, not a filter beside it: MariaDB uses the user variables as
+      // constants for the range but evaluates a separate condition row by row, so a plain `AND` scanned the up
+      // to 1,024 rows below the newest on every write (EXPLAIN: range, ~980 rows), and a DELETE's scan locks
+      // what it reads. (No difference measured in one writer's put latency; it is the concurrent writers'.)
+      sql`DELETE FROM ${this.#sequence} WHERE id < IF(
+        ${version(n - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY},
+        ${version(n - 1)} - ${SEQUENCE_PRUNE_EVERY}, 0)`,
     ];
   }
 
