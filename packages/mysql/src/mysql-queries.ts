@@ -215,8 +215,8 @@ export class MysqlQueries extends SqlQueries {
 
   /**
    * The first message of sync-2pc's commit: BEGIN, the no-ops' intents deleted, the ids' slot locks, each
-   * write's intent deleted (its affected rows tell whether it was still there), then the ids' rows, the ids
-   * with an outbox entry and the number of intents left per id. `at` gives the statements' result positions.
+   * write's intent deleted (its affected rows tell whether it was still there), then the ids' versions,
+   * tombstone flags and synced versions, the ids with an outbox entry and the number of intents left per id. `at` gives the statements' result positions.
    */
   commitRead(ids: readonly string[], tokens: readonly string[], dropTokens: readonly string[]) {
     const statements: RawBuilder<unknown>[] = [
@@ -226,7 +226,8 @@ export class MysqlQueries extends SqlQueries {
     ];
     const deleted = tokens.map((token) => statements.push(this.#deleteIntents([token])) - 1);
     const records =
-      statements.push(sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`) - 1;
+      statements.push(sql`SELECT id, version, deleted, synced_version FROM ${this.tables.records}
+        WHERE id IN (${sql.join(ids)})`) - 1;
     const queued =
       statements.push(
         sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,

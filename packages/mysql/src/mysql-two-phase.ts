@@ -7,7 +7,15 @@ import {
   type IntentCommitOptions,
   type PreparedIntent,
 } from '@dualwrite/core';
-import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
+import {
+  bool,
+  int,
+  intOrNull,
+  type RecordRow,
+  type SqlBool,
+  type SqlInt,
+  toStoredRecord,
+} from '@dualwrite/sql';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
 import {
   type MysqlBatchWriteContext,
@@ -79,7 +87,14 @@ export async function commitIntentsInTwoRoundTrips(
     const { sql, values } = message(kysely, read.statements);
     const [results] = (await connection.query(sql, values)) as unknown as [Results];
     const rows = new Map(
-      (results[read.at.records] as unknown as RecordRow[]).map((r) => [r.id, toStoredRecord(r)]),
+      (results[read.at.records] as RowDataPacket[]).map((r) => [
+        r.id as string,
+        {
+          version: int(r.version as SqlInt),
+          deleted: bool(r.deleted as SqlBool),
+          syncedVersion: intOrNull(r.synced_version as SqlInt | null),
+        },
+      ]),
     );
     const queued = new Set((results[read.at.queued] as RowDataPacket[]).map((r) => r.record_id as string));
     const intents = new Map(
