@@ -121,6 +121,7 @@ export { EventLoopYield } from './util/event-loop-yield.js';
 export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';
 export {
   type ChangePlan,
+  changeId,
   planOne,
   planWrites,
   type WritePlan,

@@ -38,7 +38,7 @@ export const WRITE_CHUNK = 500;
 const ESCAPED = /[\0\b\t\n\r\x1a"'\\]/g;
 
 /** Bytes mysql2 sends for `value` inlined in a statement, at most. */
-function inlinedBytes(value: unknown): number {
+export function inlinedBytes(value: unknown): number {
   if (typeof value === 'string') return Buffer.byteLength(value) + (value.match(ESCAPED)?.length ?? 0) + 2;
   if (Buffer.isBuffer(value)) return 2 * value.length + 3; // X'…'
   return 24; // a number, NULL, a boolean

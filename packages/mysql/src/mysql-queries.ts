@@ -191,59 +191,44 @@ export class MysqlQueries extends SqlQueries {
 
   // -- sync-2pc in few round trips (see `mysql-two-phase.ts`) -------------------------------------------
 
+  /** BEGIN and the slot locks of `ids` (all of them, in slot order), the start of sync-2pc's transactions. */
+  beginLocked(ids: readonly string[]): RawBuilder<unknown>[] {
+    return [sql`BEGIN`, this.#lockSlots(ids, sql`FOR UPDATE`)];
+  }
+
   /**
-   * sync-2pc's prepare as one message: BEGIN, the ids' slot locks, their rows, the ids that have an outbox
-   * entry, a version each, the intents, the versions, COMMIT. (`prepareIntentsInTx`'s statements, in one go.)
+   * sync-2pc's prepare of some of the locked ids (`prepareIntentsInTx`'s statements, in one go): their rows,
+   * the ids that have an outbox entry, a version each, the intents, and the versions (the last statement).
    */
-  prepareIntents(
-    ids: readonly string[],
-    tokens: readonly string[],
-    expiresAt: number,
-  ): RawBuilder<unknown>[] {
+  prepareChunk(ids: readonly string[], tokens: readonly string[], expiresAt: number): RawBuilder<unknown>[] {
     return [
-      sql`BEGIN`,
-      this.#lockSlots(ids, sql`FOR UPDATE`),
       sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
       sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
       ...this.#drawVersions(ids.length),
       sql`INSERT INTO ${this.tables.intents} (token, record_id, version, expires_at)
         VALUES ${sql.join(ids.map((id, i) => sql`(${tokens[i]}, ${id}, ${version(i)}, ${expiresAt})`))}`,
       this.#selectVersions(ids.length),
-      sql`COMMIT`,
     ];
   }
 
   /**
-   * The first message of sync-2pc's commit: BEGIN, the no-ops' intents deleted, the ids' slot locks, each
-   * write's intent deleted (its affected rows tell whether it was still there), then the ids' versions,
-   * tombstone flags and synced versions, the ids with an outbox entry and the number of intents left per id. `at` gives the statements' result positions.
+   * What sync-2pc's commit reads of some of the locked ids: each write's intent deleted (its affected rows tell
+   * whether it was still there; one statement per token, positions `0..n-1`), then the ids' versions, tombstone
+   * flags and synced versions (`n`), the ids with an outbox entry (`n + 1`) and the number of intents left per
+   * id (`n + 2`).
    */
-  commitRead(ids: readonly string[], tokens: readonly string[], dropTokens: readonly string[]) {
-    const statements: RawBuilder<unknown>[] = [
-      sql`BEGIN`,
-      ...(dropTokens.length > 0 ? [this.#deleteIntents(dropTokens)] : []),
-      this.#lockSlots(ids, sql`FOR UPDATE`),
+  commitReadChunk(ids: readonly string[], tokens: readonly string[]): RawBuilder<unknown>[] {
+    return [
+      ...tokens.map((token) => this.deleteIntents([token])),
+      sql`SELECT id, version, deleted, synced_version FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
+      sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
+      sql`SELECT record_id, count(*) AS n FROM ${this.tables.intents}
+        WHERE record_id IN (${sql.join(ids)}) GROUP BY record_id`,
     ];
-    const deleted = tokens.map((token) => statements.push(this.#deleteIntents([token])) - 1);
-    const records =
-      statements.push(sql`SELECT id, version, deleted, synced_version FROM ${this.tables.records}
-        WHERE id IN (${sql.join(ids)})`) - 1;
-    const queued =
-      statements.push(
-        sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
-      ) - 1;
-    const intents =
-      statements.push(sql`SELECT record_id, count(*) AS n FROM ${this.tables.intents}
-        WHERE record_id IN (${sql.join(ids)}) GROUP BY record_id`) - 1;
-    return { statements, at: { deleted, records, queued, intents } };
   }
 
-  /** A commit that only deletes the intents of no-op changes, as one message. */
-  dropIntents(tokens: readonly string[]): RawBuilder<unknown>[] {
-    return [sql`BEGIN`, this.#deleteIntents(tokens), sql`COMMIT`];
-  }
-
-  #deleteIntents(tokens: readonly string[]): RawBuilder<unknown> {
+  /** Deletes the intents `tokens`. */
+  deleteIntents(tokens: readonly string[]): RawBuilder<unknown> {
     return sql`DELETE FROM ${this.tables.intents} WHERE token IN (${sql.join(tokens)})`;
   }
 

@@ -86,7 +86,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   protected override readonly maxIdBytes = 1536;
   /** READ COMMITTED is set per connection (`open`), so BEGIN is one statement. */
   protected override readonly isolation = undefined;
-  /** The pool under the Kysely instance (set by `open`), for {@link writeChanges}. */
+  /** The pool under the Kysely instance (set by `open`), for the multi-statement write paths. */
   #pool: Pool | undefined;
   /** The server's `max_allowed_packet`, bytes (see {@link #maxPacket}). */
   #packet: number | undefined;
@@ -114,8 +114,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   /** The pool (no connection yet); each new connection gets the lock wait timeout and READ COMMITTED. */
   protected open(): MysqlKysely {
     const tables = new Set(Object.values(this.tableNames));
-    // multipleStatements: `writeChanges` sends each of its two round trips as one message (every value is
-    // bound; nothing is concatenated into SQL).
+    // multipleStatements: `writeChanges` and sync-2pc's `prepareIntents`/`commitIntents` send each round trip as
+    // one message (every value is bound; nothing is concatenated into SQL).
     const pool = createPool({
       ...this.#options.poolOptions,
       multipleStatements: true,
@@ -136,7 +136,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   /**
    * What every connection of the store runs once, before its first statement: the lock wait timeout
    * (`lockTimeoutMs`, whole seconds) and READ COMMITTED. Kysely runs it on the connections it takes;
-   * {@link writeChanges} runs it on the pool connections it takes itself.
+   * the multi-statement write paths run it on the pool connections they take themselves.
    */
   private sessionSettings(): string[] {
     const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
@@ -161,7 +161,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    const context = await this.#writeContext(changes, now);
+    const context = await this.#writeContext(changes);
     return this.writeBatch(changes, now, (kysely, ids) =>
       writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now),
     );
@@ -178,7 +178,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     tokens: readonly string[],
     expiresAt: number,
   ): Promise<PreparedIntent[]> {
-    const context = await this.#writeContext(changes, expiresAt);
+    const context = await this.#writeContext(changes);
     this.refuseUnstorableChanges(changes);
     const kysely = this.use('prepareIntents');
     return this.track(() => prepareIntentsInOneRoundTrip({ ...context, kysely }, changes, tokens, expiresAt));
@@ -189,7 +189,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * see {@link commitIntentsInTwoRoundTrips}.
    */
   async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
-    const context = await this.#writeContext([], options.now);
+    const context = await this.#writeContext([]);
     const kysely = this.use('commitIntents');
     return this.track(() => commitIntentsInTwoRoundTrips({ ...context, kysely }, writes, options));
   }
@@ -198,12 +198,9 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * What the multi-statement write paths need, once `changes` are known to fit: each put's record must fit in
    * one statement (see {@link #refuseOversized}).
    */
-  async #writeContext(
-    changes: readonly Change[],
-    now: number,
-  ): Promise<Omit<MysqlBatchWriteContext, 'kysely'>> {
+  async #writeContext(changes: readonly Change[]): Promise<Omit<MysqlBatchWriteContext, 'kysely'>> {
     const packet = await this.#maxPacket();
-    for (const change of changes) if (change.op === 'put') this.#refuseOversized(change.record, packet, now);
+    for (const change of changes) if (change.op === 'put') this.#refuseOversized(change.record, packet);
     return {
       pool: this.#pool!,
       q: this.q,
@@ -217,7 +214,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * (the server would drop the connection). Names the largest of text, metadata and embedding.
    * @throws {ValidationError} naming that field.
    */
-  #refuseOversized(record: Extract<Change, { op: 'put' }>['record'], packet: number, now: number): void {
+  #refuseOversized(record: Extract<Change, { op: 'put' }>['record'], packet: number): void {
     if (writeMessageBound(record) <= packet) return; // the common case: no encoding twice on the write path
     const values = this.q.recordValues({
       ...record,
@@ -226,7 +223,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       deleted: false,
       contentHash: '',
       syncedVersion: null,
-      now,
+      now: 0,
     });
     const bytes = writeMessageBytes(values);
     if (bytes <= packet) return;
@@ -247,7 +244,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   /** The server's `max_allowed_packet`, bytes (read once). */
   async #maxPacket(): Promise<number> {
     if (this.#packet === undefined) {
-      const { rows } = await this.read('writeChanges', (db) =>
+      const { rows } = await this.read('maxAllowedPacket', (db) =>
         sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(db),
       );
       this.#packet = int(rows[0]!.m);

@@ -1,11 +1,13 @@
 import {
   type Change,
   type CommitFacts,
+  changeId,
   chunksBySize,
   commitStep,
   type IntentCommit,
   type IntentCommitOptions,
   type PreparedIntent,
+  type StoredRecord,
 } from '@dualwrite/core';
 import {
   bool,
@@ -16,8 +18,11 @@ import {
   type SqlInt,
   toStoredRecord,
 } from '@dualwrite/sql';
+import { type RawBuilder, sql } from 'kysely';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
+import type { PoolConnection } from 'mysql2/promise';
 import {
+  inlinedBytes,
   type MysqlBatchWriteContext,
   message,
   onWriteConnection,
@@ -27,10 +32,40 @@ import {
 
 type Results = (RowDataPacket[] | ResultSetHeader)[];
 
+/** Bytes an id takes in a prepare or commit-read message, at most: inlined in three statements, and its token. */
+function idBytes(id: string): number {
+  return 3 * inlinedBytes(id) + 128;
+}
+
 /**
- * sync-2pc's prepare (`RelationalStore.prepareIntents`) on MySQL / MariaDB in one round trip (the transaction
- * path takes about seven per id): one multi-statement message with `prepareIntentsInTx`'s statements — the
- * ids' slot locks, their rows, which have an outbox entry, a version each and the intents — and COMMIT.
+ * Sends `parts` as one transaction: BEGIN and the locks of `ids` with the first message, `statements(part)`
+ * in each, COMMIT with the last when `commit`; resolves to each part's results (the BEGIN, the locks and the
+ * COMMIT left out).
+ */
+async function sendLocked<P>(
+  connection: PoolConnection,
+  context: MysqlBatchWriteContext,
+  ids: readonly string[],
+  parts: readonly P[],
+  statements: (part: P) => RawBuilder<unknown>[],
+  commit: boolean,
+): Promise<Results[]> {
+  const out: Results[] = [];
+  for (const [c, part] of parts.entries()) {
+    const head = c === 0 ? context.q.beginLocked(ids) : [];
+    const tail = commit && c === parts.length - 1 ? [sql`COMMIT`] : [];
+    const sent = message(context.kysely, [...head, ...statements(part), ...tail]);
+    const [results] = (await connection.query(sent.sql, sent.values)) as unknown as [Results];
+    out.push(results.slice(head.length, results.length - tail.length));
+  }
+  return out;
+}
+
+/**
+ * sync-2pc's prepare (`RelationalStore.prepareIntents`) on MySQL / MariaDB in one round trip for up to 500
+ * ids (one more per 500 after that, or per `messageBudget` of ids; the transaction path takes about six round
+ * trips per id): multi-statement messages with `prepareIntentsInTx`'s statements — every id's slot lock
+ * first, then the rows, which have an outbox entry, a version each and the intents — and COMMIT.
  * `changes` hold distinct ids, in the order their versions are drawn.
  */
 export async function prepareIntentsInOneRoundTrip(
@@ -39,30 +74,49 @@ export async function prepareIntentsInOneRoundTrip(
   tokens: readonly string[],
   expiresAt: number,
 ): Promise<PreparedIntent[]> {
-  const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+  const ids = changes.map(changeId);
+  if (ids.length === 0) return [];
+  const items = ids.map((id, i) => ({ id, token: tokens[i]! }));
+  const chunks = chunksBySize(items, WRITE_CHUNK, context.messageBudget, (item) => idBytes(item.id));
   return onWriteConnection(context, 'prepareIntents', async (connection) => {
-    const prepare = message(context.kysely, context.q.prepareIntents(ids, tokens, expiresAt));
-    const [results] = (await connection.query(prepare.sql, prepare.values)) as unknown as [Results];
-    const rows = new Map((results[2] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)]));
-    const queued = new Set((results[3] as RowDataPacket[]).map((row) => row.record_id as string));
-    const versions = (results[results.length - 2] as RowDataPacket[])[0] as Record<string, SqlInt>;
-    return ids.map((id, i) => ({
-      previous: rows.get(id),
-      version: int(versions[`v${i}`]!),
-      contended: queued.has(id),
-    }));
+    const results = await sendLocked(
+      connection,
+      context,
+      ids,
+      chunks,
+      (chunk) =>
+        context.q.prepareChunk(
+          chunk.map((item) => item.id),
+          chunk.map((item) => item.token),
+          expiresAt,
+        ),
+      true,
+    );
+    return chunks.flatMap((chunk, c) => {
+      const r = results[c]!;
+      const rows = new Map<string, StoredRecord>(
+        (r[0] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)]),
+      );
+      const queued = new Set((r[1] as RowDataPacket[]).map((row) => row.record_id as string));
+      const versions = (r[r.length - 1] as RowDataPacket[])[0] as Record<string, SqlInt>;
+      return chunk.map(({ id }, i) => ({
+        previous: rows.get(id),
+        version: int(versions[`v${i}`]!),
+        contended: queued.has(id),
+      }));
+    });
   });
 }
 
 /**
- * sync-2pc's commit (`RelationalStore.commitIntents`) on MySQL / MariaDB in two round trips (the transaction
- * path takes about nine per id), deciding with core's own rule, `commitStep`:
+ * sync-2pc's commit (`RelationalStore.commitIntents`) on MySQL / MariaDB in two round trips for up to 500 ids
+ * (the transaction path takes about seven per id), deciding with core's own rule, `commitStep`:
  *
- * 1. BEGIN, the no-ops' intents deleted, the ids' slot locks, each write's intent deleted, then the facts the
+ * 1. BEGIN, the ids' slot locks, the no-ops' intents deleted, each write's intent deleted, then the facts the
  *    rule reads (rows, outbox entries, intents left);
- * 2. the record rows and outbox entries `commitStep` gives, and COMMIT (more messages in the same transaction
- *    when the rows exceed the message budget).
+ * 2. the record rows and outbox entries `commitStep` gives, and COMMIT.
  *
+ * Each round trip takes more messages, in the same transaction, past 500 ids or the message budget.
  * `writes` hold distinct ids. On an error the transaction is rolled back.
  */
 export async function commitIntentsInTwoRoundTrips(
@@ -71,56 +125,79 @@ export async function commitIntentsInTwoRoundTrips(
   options: IntentCommitOptions,
 ): Promise<void> {
   const { kysely, q } = context;
+  const ids = writes.map((w) => w.next.id);
   return onWriteConnection(context, 'commitIntents', async (connection) => {
+    const drops = chunksBySize(options.dropTokens, WRITE_CHUNK, context.messageBudget, inlinedBytes);
     if (writes.length === 0) {
-      if (options.dropTokens.length === 0) return;
-      const drop = message(kysely, q.dropIntents(options.dropTokens));
-      await connection.query(drop.sql, drop.values);
+      if (drops.length === 0) return;
+      for (const [c, chunk] of drops.entries()) {
+        const last = c === drops.length - 1;
+        const drop = message(kysely, [
+          ...(c === 0 ? [sql`BEGIN`] : []),
+          q.deleteIntents(chunk),
+          ...(last ? [sql`COMMIT`] : []),
+        ]);
+        await connection.query(drop.sql, drop.values);
+      }
       return;
     }
-    const ids = writes.map((w) => w.next.id);
-    const read = q.commitRead(
+    const chunks = chunksBySize([...writes], WRITE_CHUNK, context.messageBudget, (w) => idBytes(w.next.id));
+    // The drops go with the first chunk, after the locks (recovery locks an id, then deletes its intent).
+    const reads = await sendLocked(
+      connection,
+      context,
       ids,
-      writes.map((w) => w.token),
-      options.dropTokens,
+      chunks.map((chunk, c) => ({ chunk, drop: c === 0 ? options.dropTokens : [] })),
+      ({ chunk, drop }) => {
+        const read = q.commitReadChunk(
+          chunk.map((w) => w.next.id),
+          chunk.map((w) => w.token),
+        );
+        return [...(drop.length > 0 ? [q.deleteIntents(drop)] : []), ...read];
+      },
+      false,
     );
-    const { sql, values } = message(kysely, read.statements);
-    const [results] = (await connection.query(sql, values)) as unknown as [Results];
-    const rows = new Map(
-      (results[read.at.records] as RowDataPacket[]).map((r) => [
-        r.id as string,
-        {
-          version: int(r.version as SqlInt),
-          deleted: bool(r.deleted as SqlBool),
-          syncedVersion: intOrNull(r.synced_version as SqlInt | null),
-        },
-      ]),
-    );
-    const queued = new Set((results[read.at.queued] as RowDataPacket[]).map((r) => r.record_id as string));
-    const intents = new Map(
-      (results[read.at.intents] as RowDataPacket[]).map((r) => [r.record_id as string, int(r.n as SqlInt)]),
-    );
-    const steps = writes.map((write, i) => {
-      const id = write.next.id;
-      const facts: CommitFacts = {
-        ours: (results[read.at.deleted[i]!] as ResultSetHeader).affectedRows > 0,
-        current: rows.get(id),
-        queued: queued.has(id),
-        otherIntents: intents.get(id) ?? 0,
-      };
-      return { id, ...commitStep(write, facts, options) };
+    const steps = chunks.flatMap((chunk, c) => {
+      const drop = c === 0 && options.dropTokens.length > 0 ? 1 : 0;
+      const r = reads[c]!.slice(drop);
+      // Positions in `commitReadChunk`: an intent delete per write, then rows, outbox entries, intents left.
+      const at = { records: chunk.length, queued: chunk.length + 1, intents: chunk.length + 2 };
+      const rows = new Map(
+        (r[at.records] as RowDataPacket[]).map((row) => [
+          row.id as string,
+          {
+            version: int(row.version as SqlInt),
+            deleted: bool(row.deleted as SqlBool),
+            syncedVersion: intOrNull(row.synced_version as SqlInt | null),
+          },
+        ]),
+      );
+      const queued = new Set((r[at.queued] as RowDataPacket[]).map((row) => row.record_id as string));
+      const intents = new Map(
+        (r[at.intents] as RowDataPacket[]).map((row) => [row.record_id as string, int(row.n as SqlInt)]),
+      );
+      return chunk.map((write, i) => {
+        const id = write.next.id;
+        const facts: CommitFacts = {
+          ours: (r[i] as ResultSetHeader).affectedRows > 0,
+          current: rows.get(id),
+          queued: queued.has(id),
+          otherIntents: intents.get(id) ?? 0,
+        };
+        const step = commitStep(write, facts, options);
+        return { id, record: step.record && q.recordValues(step.record), enqueue: step.enqueue };
+      });
     });
-    const records = steps.flatMap((s) => (s.record ? [q.recordValues(s.record)] : []));
-    const enqueues = steps.flatMap((s) => (s.enqueue ? [{ id: s.id, ...s.enqueue }] : []));
-    // Record rows at most WRITE_CHUNK and `messageBudget` bytes per message (see writeChangesInTwoRoundTrips);
-    // the outbox entries and COMMIT go with the last.
-    const chunks =
-      records.length > 0
-        ? chunksBySize(records, WRITE_CHUNK, context.messageBudget, writeMessageBytes)
-        : [[]];
-    for (const [c, chunk] of chunks.entries()) {
-      const last = c === chunks.length - 1;
-      const write = message(kysely, q.commitWrite(chunk, last ? enqueues : [], options.now, last));
+    // Record rows at most WRITE_CHUNK and `messageBudget` bytes per message (see writeChangesInTwoRoundTrips),
+    // each with its outbox entries; COMMIT with the last.
+    const writeChunks = chunksBySize(steps, WRITE_CHUNK, context.messageBudget, (s) =>
+      s.record ? writeMessageBytes(s.record) : idBytes(s.id),
+    );
+    for (const [c, chunk] of writeChunks.entries()) {
+      const last = c === writeChunks.length - 1;
+      const records = chunk.flatMap((s) => (s.record ? [s.record] : []));
+      const enqueues = chunk.flatMap((s) => (s.enqueue ? [{ id: s.id, ...s.enqueue }] : []));
+      const write = message(kysely, q.commitWrite(records, enqueues, options.now, last));
       await connection.query(write.sql, write.values);
     }
   });

@@ -133,6 +133,45 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect(await s.listExpiredIntents(Number.MAX_SAFE_INTEGER, 100)).toEqual([]);
   });
 
+  it("sync-2pc's prepare and commit of 1,200 ids (three messages each way) match the transaction path's rule", async () => {
+    const s = await store();
+    expect(await s.prepareIntents([], [], 10_000)).toEqual([]);
+    await s.writeChanges(
+      [{ op: 'put', record: { id: 'many-0005', text: 'same', metadata: {}, embedding: [1, 0] } }],
+      1,
+    );
+    const changes = Array.from({ length: 1_200 }, (_, i) => ({
+      op: 'put' as const,
+      record: { id: `many-${String(i).padStart(4, '0')}`, text: 'same', metadata: {}, embedding: [1, 0] },
+    }));
+    const tokens = changes.map((_, i) => `many-token-${i}`);
+    const prepared = await s.prepareIntents(changes, tokens, 10_000);
+    expect(new Set(prepared.map((p) => p.version)).size, 'a version each').toBe(1_200);
+    expect(prepared.filter((p) => p.contended)).toHaveLength(1); // many-0005 is queued
+    const plans = changes.map((c, i) => planOne(c, prepared[i]!.previous, 2));
+    const writes = plans.flatMap((plan, i) =>
+      plan.next === null
+        ? []
+        : [
+            {
+              token: tokens[i]!,
+              next: { ...plan.next, version: prepared[i]!.version },
+              op: plan.op,
+              previousVersion: prepared[i]!.previous?.version ?? null,
+              contended: prepared[i]!.contended,
+            },
+          ],
+    );
+    expect(writes).toHaveLength(1_199); // many-0005 is a no-op
+    await s.commitIntents(writes, { now: 2, deferred: false, dropTokens: [tokens[5]!] });
+    expect(await s.listExpiredIntents(Number.MAX_SAFE_INTEGER, 2_000)).toEqual([]);
+    expect(await s.countRecords()).toBe(1_200);
+    // Uncontended writes are synced; none is queued beyond the one written before.
+    expect((await s.outboxStats(3)).depth).toBe(1);
+    const stored = await s.getRecords(changes.map((c) => c.record.id));
+    expect([...stored.values()].filter((r) => r.syncedVersion === r.version)).toHaveLength(1_199);
+  });
+
   it('an id longer than the id column (1,536 UTF-8 bytes) is a ValidationError on both write paths', async () => {
     const s = await store();
     // 600 code units (core's limit can be raised that far) but 1,800 bytes.

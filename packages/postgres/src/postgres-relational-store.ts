@@ -2,6 +2,7 @@ import {
   type Change,
   type ClaimOptions,
   ClosedError,
+  changeId,
   type IntentCommit,
   type IntentCommitOptions,
   type OutboxLease,
@@ -178,7 +179,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     return this.writeBatch(changes, now, async (db, ids) => {
-      const byId = new Map(changes.map((c) => [c.op === 'put' ? c.record.id : c.id, c]));
+      const byId = new Map(changes.map((c) => [changeId(c), c]));
       const ordered = ids.map((id) => byId.get(id)!);
       const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify);
       return order(writeResults(ordered, await this.#callFunction(db, 'writeChanges', call)));
@@ -186,7 +187,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
     function order(results: WriteResult[]): WriteResult[] {
       const byId = new Map(results.map((r) => [r.id, r]));
-      return changes.map((c) => byId.get(c.op === 'put' ? c.record.id : c.id)!);
+      return changes.map((c) => byId.get(changeId(c))!);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Change, IntentCommit, PreparedIntent } from '@dualwrite/core';
+import { changeId } from '@dualwrite/core';
 import {
   embeddingBytes,
   int,
@@ -10,13 +11,14 @@ import {
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { NOT_READ_COMMITTED } from './postgres-write-function.js';
+import { lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
  * one round trip in autocommit (the transaction path takes seven and nine): `<prefix>sync_prepare` and
- * `<prefix>sync_commit`, statement for statement what core's `prepareIntentsInTx` and `commitIntentsInTx` do
- * through a transaction — the relational suite runs both side by side and compares every step. Like the write
+ * `<prefix>sync_commit`, with the effects of core's `prepareIntentsInTx` and `commitIntentsInTx` (the commit
+ * rule, `commitStep`, written out in PL/pgSQL) — the relational suite runs both side by side and compares every
+ * step. Like the write
  * function they take the ids' advisory locks first, in a statement of their own (a READ COMMITTED statement's
  * snapshot starts when the statement does, so the reads after it see every committed write of the ids), refuse
  * to run without READ COMMITTED ({@link NOT_READ_COMMITTED}), use generic plans and a fixed `search_path`
@@ -29,14 +31,6 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
     intents: sql.id(tables.schema, tables.intents),
     sequence: sql.lit(`"${tables.schema}"."${tables.versionSequence}"`),
   };
-  const header = (body: string) => `
-    BEGIN
-      IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'dualwrite sync-2pc needs READ COMMITTED' USING ERRCODE = '${NOT_READ_COMMITTED}';
-      END IF;
-      PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;
-      ${body}
-    END`;
   return {
     async up(db) {
       const compile = (statement: RawBuilder<unknown>) => {
@@ -76,7 +70,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
           r_synced_version bigint, r_created_at bigint, r_updated_at bigint)
         LANGUAGE plpgsql VOLATILE
         SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp
-        AS ${sql.lit(header(`RETURN QUERY ${prepare};`))}`.execute(db);
+        AS ${sql.lit(lockedBody(q, 'sync_prepare', `RETURN QUERY ${prepare};`))}`.execute(db);
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.commitFunction)}(
           p_keys int4[], p_drop text[], p_tokens text[], p_ids text[], p_previous bigint[], p_contended boolean[],
@@ -89,7 +83,10 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
         DECLARE
           v_ours boolean; v_found boolean; v_version bigint; v_deleted boolean; v_synced bigint;
           v_synced_now boolean; v_enqueued int := 0;
-        ${header(`
+        ${lockedBody(
+          q,
+          'sync_commit',
+          `
           DELETE FROM ${compile(names.intents)} WHERE token = ANY (p_drop);
           FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
             DELETE FROM ${compile(names.intents)} WHERE token = p_tokens[i];
@@ -115,7 +112,8 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
           IF v_enqueued > 0 AND p_notify THEN
             PERFORM pg_notify(${sql.lit(tables.notifyChannel).compile(db).sql}, '');
           END IF;
-          RETURN v_enqueued;`)}`)}`.execute(db);
+          RETURN v_enqueued;`,
+        )}`)}`.execute(db);
     },
   };
 }
@@ -137,7 +135,7 @@ interface PrepareRow {
   r_updated_at: SqlInt;
 }
 
-/** The call of `<prefix>sync_prepare` for `changes` (distinct ids, in lock order). */
+/** The call of `<prefix>sync_prepare` for `changes` (distinct ids; versions drawn in this order, locks taken in key order). */
 export function prepareCall(
   tables: PostgresTableNames,
   q: PostgresQueries,
@@ -145,7 +143,7 @@ export function prepareCall(
   tokens: readonly string[],
   expiresAt: number,
 ): RawBuilder<PrepareRow> {
-  const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+  const ids = changes.map(changeId);
   return sql<PrepareRow>`SELECT * FROM ${sql.id(tables.schema, tables.prepareFunction)}(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${tokens}::text[], ${expiresAt}::bigint)`;
 }
@@ -175,7 +173,7 @@ export function preparedIntents(rows: readonly PrepareRow[]): PreparedIntent[] {
     }));
 }
 
-/** The call of `<prefix>sync_commit` for `writes` (distinct ids, in lock order). */
+/** The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order). */
 export function commitCall(
   tables: PostgresTableNames,
   q: PostgresQueries,

@@ -1,5 +1,6 @@
 import {
   type Change,
+  changeId,
   contentHash,
   contentHashPrefix,
   toFloat32Precision,
@@ -16,6 +17,22 @@ import type { PostgresTableNames } from './postgres-relational-store-options.js'
  * COMMITTED` instead.
  */
 export const NOT_READ_COMMITTED = 'DWRC1';
+
+/**
+ * The body of a store function that writes under the ids' advisory locks (`p_keys`, taken in array order, in a
+ * statement of their own so the statements after it see every committed write of the ids): it refuses to run
+ * without READ COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}), takes the locks, then runs `statements`.
+ */
+export function lockedBody(q: PostgresQueries, name: string, statements: string): string {
+  return `
+    BEGIN
+      IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'dualwrite ${name} needs READ COMMITTED' USING ERRCODE = '${NOT_READ_COMMITTED}';
+      END IF;
+      PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;
+      ${statements}
+    END`;
+}
 
 /**
  * The migration that installs `<schema>.<prefix>write_changes`, the PL/pgSQL function behind
@@ -87,13 +104,7 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
-        BEGIN
-          IF current_setting('transaction_isolation') <> 'read committed' THEN
-            RAISE EXCEPTION 'dualwrite write_changes needs READ COMMITTED' USING ERRCODE = '${NOT_READ_COMMITTED}';
-          END IF;
-          PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;
-          RETURN QUERY ${body.sql};
-        END`)}`.execute(db);
+${lockedBody(q, 'write_changes', `RETURN QUERY ${body.sql};`)}`)}`.execute(db);
     },
   };
 
@@ -146,8 +157,8 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
 }
 
 /**
- * The call of the write function for `changes` (each id at most once, in the order their locks and versions
- * are taken), as one statement; {@link writeResults} maps its rows back. Puts carry their hash: the
+ * The call of the write function for `changes` (each id at most once, in the order versions are drawn; locks
+ * are taken in key order, see `PostgresQueries.lockKeys`), as one statement; {@link writeResults} maps its rows back. Puts carry their hash: the
  * client's `contentHash` over the given embedding (or none), and, for a put without an embedding, the hash
  * prefix the function finishes over a reused stored embedding.
  */
@@ -160,7 +171,7 @@ export function writeChangesCall(
 ): RawBuilder<WriteRow> {
   const puts = changes.map((c) => (c.op === 'put' ? c.record : undefined));
   const embeddings = puts.map((r) => (r?.embedding === undefined ? null : toFloat32Precision(r.embedding)));
-  const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+  const ids = changes.map(changeId);
   return sql<WriteRow>`SELECT out_n, out_version, out_changed FROM ${sql.id(tables.schema, tables.writeFunction)}(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${changes.map((c) => (c.op === 'put' ? 'upsert' : 'delete'))}::text[],
     ${puts.map((r) => r?.text ?? '')}::text[], ${embeddings.map((e) => (e === null ? null : embeddingBytes(e)))}::bytea[],
@@ -182,7 +193,7 @@ export function writeResults(changes: readonly Change[], rows: readonly WriteRow
   return rows.map((row) => {
     const change = changes[row.out_n - 1]!;
     return {
-      id: change.op === 'put' ? change.record.id : change.id,
+      id: changeId(change),
       version: row.out_version === null ? null : int(row.out_version),
       changed: row.out_changed,
     };

@@ -6,6 +6,7 @@ import {
   type Change,
   type ClaimOptions,
   ClosedError,
+  changeId,
   enqueueRepair,
   failDelivery,
   type OutboxAck,
@@ -53,14 +54,14 @@ const RETRY = Symbol('retry');
 /** Which store's transaction the current async context runs in (detects calls that would deadlock). */
 const activeTransaction = new AsyncLocalStorage<SqlRelationalStore>();
 
-/**
- * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
- * records' locks without waiting (rolling back in between) before it waits for them in the dialect's lock order, ms. Only
- * where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
- */
 /** Longest wait of `close()` for running operations before it ends the connection or pool anyway, ms. */
 export const CLOSE_WAIT_MS = 30_000;
 
+/**
+ * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
+ * records' locks without waiting (rolling back in between) before it waits for them in the dialect's lock
+ * order, ms. Only where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
+ */
 export const TRY_LOCK_WINDOW_MS = 250;
 
 /**
@@ -332,7 +333,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     this.refuseUnstorableChanges(changes);
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
-    const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+    const ids = changes.map(changeId);
     if (new Set(ids).size !== ids.length)
       return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
     return this.track(() =>

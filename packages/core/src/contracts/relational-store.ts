@@ -110,6 +110,7 @@ export interface IntentCommit {
   token: string;
   /** The row to write, with the version drawn at prepare. */
   next: RecordWrite;
+  /** The outbox op of the write (`'delete'` for a tombstone). */
   op: OutboxOp;
   /** The record's version read at prepare, `null` when there was none. */
   previousVersion: number | null;
@@ -135,9 +136,10 @@ export interface IntentCommitOptions {
  */
 export interface TwoPhaseFastPath {
   /**
-   * One transaction: for each change (distinct ids, in the order given — core sorts them), takes the id's lock,
-   * reads its row and whether it has an outbox entry, draws a version (in order) and logs the intent
-   * `{ token: tokens[i], recordId, version, expiresAt }`. Results in the order given.
+   * One transaction: takes the ids' locks (all of them, in the store's lock order), then for each change
+   * (distinct ids, in the order given — core sorts them) reads its row and whether it has an outbox entry,
+   * draws a version (in order) and logs the intent `{ token: tokens[i], recordId, version, expiresAt }` (Unix
+   * ms). Results in the order given.
    * @throws {ValidationError} for an id or a text the store cannot hold, before anything is written.
    */
   prepareIntents(
@@ -145,7 +147,11 @@ export interface TwoPhaseFastPath {
     tokens: readonly string[],
     expiresAt: number,
   ): Promise<PreparedIntent[]>;
-  /** One transaction: sync-2pc's commit rule (core's `commitIntentsInTx`) for `writes`, in the order given. */
+  /**
+   * One transaction: sync-2pc's commit (core's `commitIntentsInTx`: the writes' locks, the no-ops' intents
+   * deleted, then core's `commitStep` rule for each write), in the order given.
+   * @throws the store's typed errors (`TransientBackendError` for a deadlock or lock timeout, ...).
+   */
   commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void>;
 }
 

@@ -7,7 +7,7 @@ import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
+import { changeId, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
@@ -115,7 +115,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   override async write(changes: readonly Change[]): Promise<WriteResult[]> {
-    return this.locks.run(changes.map(idOf), () => this.writeLocked(changes));
+    return this.locks.run(changes.map(changeId), () => this.writeLocked(changes));
   }
 
   /** A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous. */
@@ -135,16 +135,16 @@ export class Sync2pcStrategy extends OutboxStrategy {
     // Several changes of one id in a call: the last one wins.
     const lastIndex = new Map<string, number>();
     input.forEach((c, i) => {
-      lastIndex.set(idOf(c), i);
+      lastIndex.set(changeId(c), i);
     });
     // Ids in sorted order (as putMany's transaction path), their locks first and at once: two calls over the same ids in different orders
     // (and the store's other write paths) lock them in one order and cannot deadlock.
     const order = [...lastIndex.values()].sort((a, b) => {
-      const [x, y] = [idOf(input[a]!), idOf(input[b]!)];
+      const [x, y] = [changeId(input[a]!), changeId(input[b]!)];
       return x < y ? -1 : x > y ? 1 : 0;
     });
     const changes = await this.embedMissing(order.map((i) => input[i]!));
-    const ids = changes.map(idOf);
+    const ids = changes.map(changeId);
     const tokens: string[] = changes.map(() => randomUUID());
     const now = clock.now();
     const expiresAt = now + delivery.intentTtlMs;
@@ -171,7 +171,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }
     const active = planned.filter((p): p is PreparedWrite => p.plan.next !== null);
     const byId = new Map(planned.map((p) => [p.plan.id, resultOf(p.plan)]));
-    const results = input.map((c) => byId.get(idOf(c))!);
+    const results = input.map((c) => byId.get(changeId(c))!);
     if (active.length === 0) {
       await this.dropIntents(dropTokens);
       return results;
@@ -274,14 +274,14 @@ export class Sync2pcStrategy extends OutboxStrategy {
 
   /**
    * Restores the vector index to what SQL holds for each id at once, so a failed call leaves the index as it
-   * was in the common case; then resolves the intents through the outbox (`resolveIntent`: in one transaction
-   * under the id's lock, the intent deleted and a repair of the record's current state enqueued), which the
-   * drainer delivers under its lease. The restore alone cannot be trusted across processes: it reads SQL
-   * without the ids' locks, so another process's newer write, committed and delivered between that read and
-   * the restore, would be overwritten — and with the intent deleted and nothing queued, nothing would ever
-   * repair it (found by a break-it trial on PostgreSQL). The repair costs one more delivery per compensated id,
-   * on a failure path. No-ops' intents are only deleted (no vector write was made for them). If SQL is
-   * unreachable, the intents expire and recovery resolves them later.
+   * was in the common case; then enqueues a repair of each id's current state (`enqueueRepairs`, under the
+   * ids' locks), which the drainer delivers under its lease, and deletes the intents. The restore alone cannot
+   * be trusted across processes: it reads SQL without the ids' locks, so another process's newer write,
+   * committed and delivered between that read and the restore, would be overwritten with nothing queued to
+   * repair it (found by a break-it trial on PostgreSQL) — also when the intent is already gone (recovery
+   * resolved it after its TTL, or the commit did commit and only its answer was lost). The repair costs one
+   * more delivery per compensated id, on a failure path. If SQL is unreachable, the intents expire and
+   * recovery resolves them later.
    */
   private async compensate(active: readonly PreparedWrite[], dropTokens: readonly string[]): Promise<void> {
     const { relational, vector, clock, metrics } = this.ctx;
@@ -309,15 +309,12 @@ export class Sync2pcStrategy extends OutboxStrategy {
       // The vector store is still failing: the repairs below converge the index once it is back.
     }
     try {
-      for (const { token } of active) await relational.resolveIntent!(token, clock.now());
-      this.drainer.wake(active.length);
+      await relational.enqueueRepairs(ids, clock.now());
+      this.drainer.wake(ids.length);
     } catch {
       // SQL is unreachable too: the intents expire and recovery resolves them.
+      return;
     }
-    await this.dropIntents(dropTokens);
+    await this.dropIntents([...active.map((a) => a.token), ...dropTokens]);
   }
-}
-
-function idOf(change: Change): string {
-  return change.op === 'put' ? change.record.id : change.id;
 }

@@ -84,7 +84,6 @@ export interface WriteStrategyContext {
 
 type Factory = (options: { dimension: number }) => Promise<WriteStrategyFixture>;
 
-/** A context for one check, and the cleanup of everything it opened. */
 /** A promise and its resolver. */
 function gate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
@@ -94,6 +93,7 @@ function gate(): { promise: Promise<void>; open(): void } {
   return { promise, open };
 }
 
+/** A context for one check, and the cleanup of everything it opened. */
 function checkContext(
   factory: Factory,
   strategyName: StrategyName,

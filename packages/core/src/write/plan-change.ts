@@ -32,7 +32,7 @@ export interface ChangePlan {
  * again; otherwise the embedding stays `null` for the embedder to fill. Pure: the caller draws the version.
  */
 export function planOne(change: Change, previous: StoredRecord | undefined, now: number): ChangePlan {
-  const id = change.op === 'put' ? change.record.id : change.id;
+  const id = changeId(change);
   const live = previous && !previous.deleted ? previous : undefined;
   if (change.op === 'delete') {
     if (!live) return { id, previous, next: null, op: 'delete' };
@@ -77,7 +77,7 @@ export function planOne(change: Change, previous: StoredRecord | undefined, now:
 
 /** {@link planOne} inside a transaction: reads the row (taking the id's lock), then draws the version. */
 export async function planChange(tx: RelationalTx, change: Change, now: number): Promise<PlannedChange> {
-  const plan = planOne(change, await tx.getRecord(change.op === 'put' ? change.record.id : change.id), now);
+  const plan = planOne(change, await tx.getRecord(changeId(change)), now);
   if (plan.next === null) return { ...plan, next: null };
   return { ...plan, next: { ...plan.next, version: await tx.nextVersion() } };
 }
@@ -109,14 +109,14 @@ export function planWrites(
 ): WritePlan {
   const order = changes
     .map((_, i) => i)
-    .sort((a, b) => compareIds(idOf(changes[a]!), idOf(changes[b]!)) || a - b);
+    .sort((a, b) => compareIds(changeId(changes[a]!), changeId(changes[b]!)) || a - b);
   const state = new Map<string, { record: StoredRecord | undefined; row: number | undefined }>();
   const rows: WritePlan['rows'] = [];
   const outcome = new Array<{ id: string; row: number | undefined; live: number | undefined | 'none' }>(
     changes.length,
   );
   for (const i of order) {
-    const id = idOf(changes[i]!);
+    const id = changeId(changes[i]!);
     const known = state.get(id) ?? { record: current.get(id), row: undefined };
     const plan = planOne(changes[i]!, known.record, now);
     if (plan.next === null) {
@@ -138,7 +138,7 @@ export function planWrites(
     outcome[i] = { id, row, live: undefined };
   }
   return {
-    ids: [...new Set(order.map((i) => idOf(changes[i]!)))],
+    ids: [...new Set(order.map((i) => changeId(changes[i]!)))],
     rows,
     results: (versions) =>
       outcome.map(({ id, row, live }) =>
@@ -174,8 +174,8 @@ export async function writeChangesWithOutbox(
 ): Promise<WriteResult[]> {
   const order = changes
     .map((_, i) => i)
-    .sort((a, b) => compareIds(idOf(changes[a]!), idOf(changes[b]!)) || a - b);
-  if (changes.length > 1) await tx.lockRecords?.(changes.map(idOf));
+    .sort((a, b) => compareIds(changeId(changes[a]!), changeId(changes[b]!)) || a - b);
+  if (changes.length > 1) await tx.lockRecords?.(changes.map(changeId));
   const results = new Array<WriteResult>(changes.length);
   for (const i of order) {
     const plan = await planChange(tx, changes[i]!, now);
@@ -188,7 +188,8 @@ export async function writeChangesWithOutbox(
   return results;
 }
 
-function idOf(change: Change): string {
+/** The record id a change writes. */
+export function changeId(change: Change): string {
   return change.op === 'put' ? change.record.id : change.id;
 }
 

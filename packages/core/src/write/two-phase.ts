@@ -13,7 +13,10 @@ import type { StoredRecord } from '../record/types.js';
  * ids' locks first and at once, then for each id in the order given its row, whether it has an outbox entry,
  * a new version and the intent `{ token: tokens[i], recordId: id, version, expiresAt }`. Every id gets an
  * intent, also one whose change core then finds to be a no-op (its intent is dropped at commit): the
- * decision needs the row, and a store's one-statement prepare cannot wait for core in between.
+ * decision needs the row, and a store's one-statement prepare cannot wait for core in between. (While a
+ * no-op's intent exists, an ack of a delete of the same id keeps the tombstone, as for any intent; a
+ * tombstone kept that way stays until the id is written again.)
+ * @throws the store's typed errors; `ValidationError` for an id the store cannot hold.
  */
 export async function prepareIntentsInTx(
   tx: RelationalTx,
@@ -21,7 +24,7 @@ export async function prepareIntentsInTx(
   tokens: readonly string[],
   expiresAt: number,
 ): Promise<PreparedIntent[]> {
-  if (ids.length > 1) await tx.lockRecords?.(ids);
+  await tx.lockRecords?.(ids);
   const prepared: PreparedIntent[] = [];
   for (const [i, id] of ids.entries()) {
     const previous = await tx.getRecord(id);
@@ -47,7 +50,9 @@ export interface CommitFacts {
 
 /** What the commit does for one write: the row to write (if any), and the outbox entry to enqueue (if any). */
 export interface CommitStep {
+  /** The row to write (`syncedVersion` decided), or `undefined` when a newer version is already stored. */
   record: RecordWrite | undefined;
+  /** The outbox entry to enqueue, or `undefined` when the write is synced. */
   enqueue: { version: number; op: OutboxOp } | undefined;
 }
 
@@ -83,17 +88,20 @@ export function commitStep(
 }
 
 /**
- * sync-2pc's commit inside a transaction (what a store's `commitIntents` fast path must do): deletes the
- * no-ops' intents, takes the writes' locks, then for each write deletes its intent, reads what
+ * sync-2pc's commit inside a transaction (what a store's `commitIntents` fast path must do): takes the
+ * writes' locks, deletes the no-ops' intents, then for each write deletes its intent, reads what
  * {@link commitStep} needs and applies it.
+ * @throws the store's typed errors (`TransientBackendError` for a lock timeout or deadlock, ...).
  */
 export async function commitIntentsInTx(
   tx: RelationalTx,
   writes: readonly IntentCommit[],
   options: IntentCommitOptions,
 ): Promise<void> {
+  // The locks first: recovery (`resolveIntent`) takes an id's lock and then deletes its intent, so deleting
+  // an intent before taking the lock could wait on each other in a cycle.
+  if (writes.length > 0) await tx.lockRecords?.(writes.map((w) => w.next.id));
   for (const token of options.dropTokens) await tx.deleteIntent!(token);
-  if (writes.length > 1) await tx.lockRecords?.(writes.map((w) => w.next.id));
   for (const write of writes) {
     const { id } = write.next;
     const ours = await tx.deleteIntent!(write.token);

@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import type { IntentCommit, PreparedIntent, RelationalStore } from '../../contracts/relational-store.js';
 import type { Change } from '../../contracts/write-strategy.js';
 import type { Metadata } from '../../record/types.js';
-import { planOne, writeChangesWithOutbox } from '../../write/plan-change.js';
+import { changeId, planOne, writeChangesWithOutbox } from '../../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../../write/two-phase.js';
 import {
   drain,
@@ -57,7 +57,7 @@ class SideBySide {
 
   /** sync-2pc's prepare of `changes` (distinct ids, sorted) on both; their results must agree. */
   async prepare(changes: Change[]): Promise<void> {
-    const ids = changes.map((c) => (c.op === 'put' ? c.record.id : c.id));
+    const ids = changes.map(changeId);
     const tokens = ids.map(() => uid('token'));
     const expiresAt = this.now + 30_000;
     const prepared = await this.fast.prepareIntents!(changes, tokens, expiresAt);
