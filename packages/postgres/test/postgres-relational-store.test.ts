@@ -305,6 +305,44 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(record.text).toBe(`t${versions.indexOf(record.version)}`);
   });
 
+  it("sync-2pc's prepare and commit work where the default isolation is not READ COMMITTED, and the commit notifies when it enqueues", async () => {
+    const s = store({ pool: { options: '-c default_transaction_isolation=serializable' } });
+    await s.init();
+    let notified = 0;
+    const unsubscribe = await s.subscribeOutbox(() => {
+      notified++;
+    });
+    try {
+      const commit = async (id: string, contended: boolean) => {
+        const change: Change = { op: 'put', record: { id, text: 't', metadata: {}, embedding: [1, 1] } };
+        const [prepared] = await s.prepareIntents([change], [`token-${id}`], T0 + 60_000);
+        const next = {
+          id,
+          text: 't',
+          embedding: [1, 1],
+          metadata: {},
+          version: prepared!.version,
+          deleted: false,
+          contentHash: 'h',
+          syncedVersion: null,
+          now: T0,
+        };
+        const write = { token: `token-${id}`, next, op: 'upsert' as const, previousVersion: null, contended };
+        await s.commitIntents([write], { now: T0, deferred: false, dropTokens: [] });
+      };
+      await commit('quiet', false);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(notified, 'a synced commit enqueues nothing and notifies nobody').toBe(0);
+      await commit('loud', true);
+      await expect.poll(() => notified, { timeout: 5_000 }).toBeGreaterThan(0);
+      expect((await s.getRecords(['quiet'])).get('quiet')?.syncedVersion).not.toBeNull();
+      expect((await s.getOutboxEntry('loud'))?.state).toBe('pending');
+      expect(await s.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    } finally {
+      await unsubscribe();
+    }
+  });
+
   it('ids sharing an advisory lock key never deadlock multi-id writes (locks go in key order, not id order)', async () => {
     // a < b < c with key(a) = key(c): in id order, writers of [a, b] and [b, c] took key(a), key(b) and
     // key(b), key(a) — 17 of 200 sync-2pc calls died with 40P01 in a break-it trial.

@@ -246,15 +246,20 @@ export const writeStrategyChecks = {
         closeStores: false,
         driftCheck: false,
       });
-      const failed = other.put(rec('raced', 'compensated')).catch((error: unknown) => error);
-      await reached.promise;
-      await dw.put(rec('raced', 'newer'));
-      await dw.flush();
-      release.open();
-      expect(await failed).toBeInstanceOf(TransientBackendError);
-      await other.flush();
-      await dw.flush();
-      await other.close();
+      try {
+        const failed = other.put(rec('raced', 'compensated')).catch((error: unknown) => error);
+        // The call must reach its compensation's restore (not settle before it).
+        expect(await Promise.race([reached.promise.then(() => 'restoring'), failed])).toBe('restoring');
+        await dw.put(rec('raced', 'newer'));
+        await dw.flush();
+        release.open();
+        expect(await failed).toBeInstanceOf(TransientBackendError);
+        await other.flush();
+        await dw.flush();
+      } finally {
+        release.open();
+        await other.close();
+      }
       await expectConverged(dw, vector, relational);
       expect((await dw.get('raced'))?.text).toBe('newer');
     },
