@@ -64,20 +64,29 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect(Number(rows[0]!.n)).toBeLessThanOrEqual(2 * 1_024 + 1);
   });
 
-  it('a batch larger than max_allowed_packet is split by size; a record no message can carry is a ValidationError', async () => {
-    const s = await store();
+  /**
+   * The server's `max_allowed_packet` and puts of 1 MiB of 2-byte characters each, together past it (17 × 1 MiB
+   * dropped the connection), ids in code-point order.
+   */
+  async function pastThePacket(s: MysqlRelationalStore) {
     const { rows } = await sql<{ m: number }>`SELECT @@max_allowed_packet AS m`.execute(s.kysely);
     const packet = Number(rows[0]!.m);
-    // Records of 1 MiB of 2-byte characters, together past the packet (17 × 1 MiB dropped the connection).
     const text = 'é'.repeat(512 * 1024);
-    const n = Math.ceil(packet / (1024 * 1024)) + 1;
-    const changes = Array.from({ length: n }, (_, i) => ({
+    const changes = Array.from({ length: Math.ceil(packet / (1024 * 1024)) + 1 }, (_, i) => ({
       op: 'put' as const,
-      record: { id: `big-${i}`, text, metadata: {}, embedding: [1, 0] },
+      record: { id: `big-${String(i).padStart(3, '0')}`, text, metadata: {}, embedding: [1, 0] },
     }));
+    return { packet, text, changes };
+  }
+
+  it('a batch larger than max_allowed_packet is split by size; a record no message can carry is a ValidationError', async () => {
+    const s = await store();
+    const { packet, text, changes } = await pastThePacket(s);
+    const n = changes.length;
     const results = await s.writeChanges(changes, 1);
     expect(results.every((r) => r.changed)).toBe(true);
-    expect((await s.getRecords([`big-${n - 1}`])).get(`big-${n - 1}`)?.text).toBe(text);
+    const last = changes[n - 1]!.record.id;
+    expect((await s.getRecords([last])).get(last)?.text).toBe(text);
     const huge = {
       op: 'put' as const,
       record: { id: 'huge', text: 'x'.repeat(packet), metadata: {}, embedding: [1, 0] },
@@ -88,14 +97,7 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
 
   it("sync-2pc's commit is split by size too; its prepare refuses what no message can carry, before anything is written", async () => {
     const s = await store();
-    const { rows } = await sql<{ m: number }>`SELECT @@max_allowed_packet AS m`.execute(s.kysely);
-    const packet = Number(rows[0]!.m);
-    const text = 'é'.repeat(512 * 1024);
-    const n = Math.ceil(packet / (1024 * 1024)) + 1;
-    const changes = Array.from({ length: n }, (_, i) => ({
-      op: 'put' as const,
-      record: { id: `big-${String(i).padStart(3, '0')}`, text, metadata: {}, embedding: [1, 0] },
-    }));
+    const { packet, text, changes } = await pastThePacket(s);
     const tokens = changes.map((_, i) => `token-${i}`);
     const prepared = await s.prepareIntents(changes, tokens, 10_000);
     const writes = changes.map((c, i) => {
