@@ -27,6 +27,11 @@ const WorkerSectionSchema = Type.Object(
     statsIntervalMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
     /** Longest wait for in-flight deliveries on SIGTERM/SIGINT before leaving their leases to expire, ms. */
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    /**
+     * How long the worker keeps retrying a start that failed on an unreachable or restarting backend (a
+     * retryable error), ms; 0 fails at once. Default 30,000.
+     */
+    startTimeoutMs: Type.Integer({ minimum: 0, maximum: 86_400_000 }),
   },
   strict,
 );
@@ -43,7 +48,7 @@ export type WorkerConfig = Resolved<WorkerConfigInput> & {
 
 const DEFAULTS: WorkerConfigInput = {
   ...DEFAULT_BACKEND_CONFIG,
-  worker: { logLevel: 'info', statsIntervalMs: 60_000, shutdownTimeoutMs: 10_000 },
+  worker: { logLevel: 'info', statsIntervalMs: 60_000, shutdownTimeoutMs: 10_000, startTimeoutMs: 30_000 },
 };
 
 /** The worker's own settings; the shared ones (`BACKEND_SETTINGS`) have the same names in every process. */
@@ -75,6 +80,13 @@ export const WORKER_SETTINGS: readonly Setting[] = [
     flag: 'shutdown-timeout-ms',
     kind: 'integer',
     help: 'wait for in-flight deliveries on SIGTERM/SIGINT, ms (default 10000)',
+  },
+  {
+    key: 'worker.startTimeoutMs',
+    env: 'DUALWRITE_START_TIMEOUT_MS',
+    flag: 'start-timeout-ms',
+    kind: 'integer',
+    help: 'keep retrying a start that fails on an unreachable backend for this long, ms, 0 = fail at once (default 30000)',
   },
 ];
 

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +57,15 @@ function startCli(env: Record<string, string>): {
   });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, lines, stderr: () => stderr, exit };
+}
+
+/** A TCP port nothing listens on (taken from the OS, then released). */
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -150,6 +160,42 @@ describe('dualwrite-worker', () => {
     });
   }
 
+  it('keeps retrying a start while the database is unreachable, and starts once it answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-worker-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // A port with nothing behind it yet; later a forwarder to the real server (the database "comes up").
+    const port = await freePort();
+    const schema = `dw_worker_late_${randomBytes(4).toString('hex')}`;
+    const worker = startCli({
+      DUALWRITE_RELATIONAL: 'postgres',
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test`,
+      DUALWRITE_PG_SCHEMA: schema,
+      DUALWRITE_DATA_DIR: dir,
+      DUALWRITE_EMBEDDING_DIMENSION: '8',
+      DUALWRITE_START_TIMEOUT_MS: '60000',
+    });
+    cleanups.push(async () => {
+      worker.child.kill('SIGKILL');
+      const admin = new pg.Client({ connectionString: DATABASE_URL });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    });
+    await until('two start retries', () => worker.lines.filter((l) => l.event === 'start-retry').length >= 2);
+    const server = new URL(DATABASE_URL);
+    const forwarder = net.createServer((socket) => {
+      const upstream = net.connect(Number(server.port || 5432), server.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => forwarder.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => forwarder.close(() => resolve())));
+    await until('started', () => worker.lines.some((l) => l.event === 'started'));
+    worker.child.kill('SIGTERM');
+    expect(await worker.exit).toBe(0);
+  });
+
   it('exits 1 with a start-failed line when the database is unreachable or the SQLite file missing, 2 on bad flags', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dw-worker-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -158,6 +204,7 @@ describe('dualwrite-worker', () => {
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
       DUALWRITE_DATA_DIR: dir,
       DUALWRITE_EMBEDDING_DIMENSION: '8',
+      DUALWRITE_START_TIMEOUT_MS: '600',
     });
     const bad = startCli({ DUALWRITE_EMBEDDING_DIMENSION: 'eight' });
     // A SQLite file that does not exist: refuse, instead of creating an empty database and draining it for ever.
@@ -165,9 +212,14 @@ describe('dualwrite-worker', () => {
       DUALWRITE_RELATIONAL: 'sqlite',
       DUALWRITE_DATA_DIR: join(dir, 'nothing-here'),
       DUALWRITE_EMBEDDING_DIMENSION: '8',
+      DUALWRITE_START_TIMEOUT_MS: '0',
     });
     expect(await down.exit).toBe(1);
     expect(down.lines.at(-1)).toMatchObject({ event: 'start-failed' });
+    expect(
+      down.lines.filter((l) => l.event === 'start-retry').length,
+      'retried until --start-timeout-ms',
+    ).toBeGreaterThan(0);
     expect(JSON.stringify(down.lines.at(-1))).toMatch(/cannot connect to PostgreSQL at 127\.0\.0\.1:1\/test/);
     expect(await missing.exit).toBe(1);
     expect(JSON.stringify(missing.lines.at(-1))).toMatch(/does not exist and options.create is false/);
