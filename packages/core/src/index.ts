@@ -122,6 +122,7 @@ export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';
 export {
   type ChangePlan,
   changeId,
+  compareIds,
   planOne,
   planWrites,
   type WritePlan,

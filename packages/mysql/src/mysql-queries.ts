@@ -124,15 +124,22 @@ export class MysqlQueries extends SqlQueries {
 
   /** The statements of a batch write's first message: BEGIN, the ids' slot locks, then their rows. */
   batchRead(ids: readonly string[]): RawBuilder<unknown>[] {
-    return [
-      sql`BEGIN`,
-      this.#lockSlots(ids, sql`FOR UPDATE`),
-      // Not a locking read: a locking read of an absent key takes a next-key lock on the index's end in
-      // MariaDB, and two such batches inserting new ids deadlocked. The slot locks already serialise the
-      // writers of these ids, and this statement starts after they are granted, so under READ COMMITTED it
-      // sees every committed write of them.
-      sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
-    ];
+    return [...this.beginLocked(ids), this.#rowsOfLocked(ids)];
+  }
+
+  /**
+   * The rows of `ids` whose slots this transaction holds. Not a locking read: a locking read of an absent key
+   * takes a next-key lock on the index's end in MariaDB, and two such batches inserting new ids deadlocked.
+   * The slot locks already serialise the writers of these ids, and this statement starts after they are
+   * granted, so under READ COMMITTED it sees every committed write of them.
+   */
+  #rowsOfLocked(ids: readonly string[]): RawBuilder<unknown> {
+    return sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`;
+  }
+
+  /** Which of `ids` have an outbox entry (pending or dead). */
+  #queued(ids: readonly string[]): RawBuilder<unknown> {
+    return sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`;
   }
 
   /**
@@ -151,12 +158,7 @@ export class MysqlQueries extends SqlQueries {
         sql`VALUES ${sql.join(rows.map(({ values }, i) => sql`(${sql.join([...values.slice(0, 4), version(i), ...values.slice(5)])})`))}`,
       ),
       this.outboxUpsert(
-        sql`VALUES ${sql.join(
-          rows.map(
-            ({ values, op }, i) =>
-              sql`(${values[0]}, ${version(i)}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)`,
-          ),
-        )}`,
+        sql`VALUES ${sql.join(rows.map(({ values, op }, i) => this.pendingOutboxRow(values[0], version(i), op, now)))}`,
       ),
       this.#selectVersions(rows.length),
       ...(commit ? [sql`COMMIT`] : []),
@@ -202,8 +204,8 @@ export class MysqlQueries extends SqlQueries {
    */
   prepareChunk(ids: readonly string[], tokens: readonly string[], expiresAt: number): RawBuilder<unknown>[] {
     return [
-      sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
-      sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
+      this.#rowsOfLocked(ids),
+      this.#queued(ids),
       ...this.#drawVersions(ids.length),
       sql`INSERT INTO ${this.tables.intents} (token, record_id, version, expires_at)
         VALUES ${sql.join(ids.map((id, i) => sql`(${tokens[i]}, ${id}, ${version(i)}, ${expiresAt})`))}`,
@@ -221,7 +223,7 @@ export class MysqlQueries extends SqlQueries {
     return [
       ...tokens.map((token) => this.deleteIntents([token])),
       sql`SELECT id, version, deleted, synced_version FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`,
-      sql`SELECT record_id FROM ${this.tables.outbox} WHERE record_id IN (${sql.join(ids)})`,
+      this.#queued(ids),
       sql`SELECT record_id, count(*) AS n FROM ${this.tables.intents}
         WHERE record_id IN (${sql.join(ids)}) GROUP BY record_id`,
     ];
@@ -246,12 +248,7 @@ export class MysqlQueries extends SqlQueries {
       ...(enqueues.length > 0
         ? [
             this.outboxUpsert(
-              sql`VALUES ${sql.join(
-                enqueues.map(
-                  ({ id, version, op }) =>
-                    sql`(${id}, ${version}, ${op}, 'pending', 0, ${now}, ${now}, NULL, NULL, NULL, NULL, NULL)`,
-                ),
-              )}`,
+              sql`VALUES ${sql.join(enqueues.map(({ id, version, op }) => this.pendingOutboxRow(id, version, op, now)))}`,
             ),
           ]
         : []),

@@ -55,7 +55,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
       const enqueue = (version: string, op: string) =>
         compile(
           q.outboxUpsert(
-            sql`VALUES (p_ids[i], ${sql.raw(version)}, ${sql.raw(op)}, 'pending', 0, p_now, p_now, NULL, NULL, NULL, NULL, NULL)`,
+            sql`VALUES ${q.pendingOutboxRow(sql.raw('p_ids[i]'), sql.raw(version), sql.raw(op), sql.raw('p_now'))}`,
           ),
         );
       const writeRecord = compile(

@@ -344,9 +344,21 @@ export abstract class SqlQueries {
   /** The statement of {@link enqueue} over `[recordId, version, op, now, now]`. */
   enqueueQuery(values: readonly unknown[]): RawBuilder<unknown> {
     const [recordId, version, op, next, enqueued] = values;
-    return this.outboxUpsert(
-      sql`VALUES (${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)`,
-    );
+    return this.outboxUpsert(sql`VALUES ${this.pendingOutboxRow(recordId, version, op, next, enqueued)}`);
+  }
+
+  /**
+   * One row of {@link outboxUpsert}'s `VALUES` for a new pending entry: no attempts, no error, no lease. Values
+   * are bound, or inlined where they are `RawBuilder`s (a function body's variables).
+   */
+  pendingOutboxRow(
+    recordId: unknown,
+    version: unknown,
+    op: unknown,
+    next: unknown,
+    enqueued: unknown = next,
+  ): RawBuilder<unknown> {
+    return sql`(${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)`;
   }
 
   /**

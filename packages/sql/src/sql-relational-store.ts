@@ -7,6 +7,7 @@ import {
   type ClaimOptions,
   ClosedError,
   changeId,
+  compareIds,
   enqueueRepair,
   failDelivery,
   type OutboxAck,
@@ -336,12 +337,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     const ids = changes.map(changeId);
     if (new Set(ids).size !== ids.length)
       return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    return this.track(() =>
-      batch(
-        db,
-        ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
-      ),
-    );
+    return this.track(() => batch(db, ids.sort(compareIds)));
   }
 
   /**

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { hasIntentLog, type RecordWrite } from '../contracts/relational-store.js';
+import {
+  hasIntentLog,
+  type IntentCommit,
+  type IntentCommitOptions,
+  type RecordWrite,
+} from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
@@ -7,7 +12,7 @@ import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
-import { changeId, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
+import { changeId, compareIds, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
@@ -139,10 +144,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
     });
     // Ids in sorted order (as putMany's transaction path), their locks first and at once: two calls over the same ids in different orders
     // (and the store's other write paths) lock them in one order and cannot deadlock.
-    const order = [...lastIndex.values()].sort((a, b) => {
-      const [x, y] = [changeId(input[a]!), changeId(input[b]!)];
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+    const order = [...lastIndex.values()].sort((a, b) =>
+      compareIds(changeId(input[a]!), changeId(input[b]!)),
+    );
     const changes = await this.embedMissing(order.map((i) => input[i]!));
     const ids = changes.map(changeId);
     const tokens: string[] = changes.map(() => randomUUID());
@@ -242,7 +246,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     dropTokens: readonly string[],
     options: { deferred: boolean },
   ): Promise<void> {
-    const { relational, clock } = this.ctx;
+    const { clock } = this.ctx;
     const writes = active.map(({ plan, token, contended }) => ({
       token,
       next: plan.next,
@@ -250,10 +254,15 @@ export class Sync2pcStrategy extends OutboxStrategy {
       previousVersion: plan.previous?.version ?? null,
       contended,
     }));
-    const commitOptions = { now: clock.now(), deferred: options.deferred, dropTokens };
-    if (relational.commitIntents) await relational.commitIntents(writes, commitOptions);
-    else await relational.transaction((tx) => commitIntentsInTx(tx, writes, commitOptions));
+    await this.commitIntents(writes, { now: clock.now(), deferred: options.deferred, dropTokens });
     if (options.deferred) this.drainer.wake(active.length);
+  }
+
+  /** sync-2pc's commit transaction: the store's `commitIntents` where it has one, else core's. */
+  private async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+    const { relational } = this.ctx;
+    if (relational.commitIntents) await relational.commitIntents(writes, options);
+    else await relational.transaction((tx) => commitIntentsInTx(tx, writes, options));
   }
 
   /**
@@ -262,11 +271,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
    */
   private async dropIntents(tokens: readonly string[]): Promise<void> {
     if (tokens.length === 0) return;
-    const { relational, clock } = this.ctx;
-    const options = { now: clock.now(), deferred: false, dropTokens: tokens };
     try {
-      if (relational.commitIntents) await relational.commitIntents([], options);
-      else await relational.transaction((tx) => commitIntentsInTx(tx, [], options));
+      await this.commitIntents([], { now: this.ctx.clock.now(), deferred: false, dropTokens: tokens });
     } catch {
       // Left to expiry and recovery.
     }

@@ -193,7 +193,11 @@ export function changeId(change: Change): string {
   return change.op === 'put' ? change.record.id : change.id;
 }
 
-function compareIds(a: string, b: string): number {
+/**
+ * The order core's writers take ids in (UTF-16 code units, JavaScript's `<`): `putMany`'s transaction path,
+ * sync-2pc, the SQL stores' one-statement batches — so they lock ids in one order.
+ */
+export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
