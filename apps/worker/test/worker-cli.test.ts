@@ -204,7 +204,8 @@ describe('dualwrite-worker', () => {
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test',
       DUALWRITE_DATA_DIR: dir,
       DUALWRITE_EMBEDDING_DIMENSION: '8',
-      DUALWRITE_START_TIMEOUT_MS: '600',
+      // Long enough for a retry even when the first attempt (loading the adapters) is slow on a busy machine.
+      DUALWRITE_START_TIMEOUT_MS: '4000',
     });
     const bad = startCli({ DUALWRITE_EMBEDDING_DIMENSION: 'eight' });
     // A SQLite file that does not exist: refuse, instead of creating an empty database and draining it for ever.
