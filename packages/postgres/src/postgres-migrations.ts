@@ -4,13 +4,13 @@ import { sql } from 'kysely';
 import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 import { twoPhaseFunctionsMigration } from './postgres-two-phase-functions.js';
-import { writeFunctionMigration } from './postgres-write-function.js';
+import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-function.js';
 
 /**
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 4;
+export const POSTGRES_SCHEMA_VERSION = 5;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -22,7 +22,8 @@ export const POSTGRES_SCHEMA_VERSION = 4;
  * `(next_attempt_at, enqueued_at) WHERE state = 'pending'`. Plus `SEQUENCE version_seq AS bigint` (no cache,
  * so values are handed out in increasing order across sessions). `0003_write_function` installs the
  * one-round-trip write function (see {@link writeFunctionMigration}), `0004_two_phase_functions` sync-2pc's
- * (see {@link twoPhaseFunctionsMigration}).
+ * (see {@link twoPhaseFunctionsMigration}), `0005_index_lookups` keeps all three on index lookups (see
+ * {@link indexLookupsMigration}).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -50,6 +51,7 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
     ...shared,
     '0003_write_function': writeFunctionMigration(tables, q),
     '0004_two_phase_functions': twoPhaseFunctionsMigration(tables, q),
+    '0005_index_lookups': indexLookupsMigration(tables),
   };
 }
 

@@ -157,6 +157,41 @@ ${lockedBody(q, 'write_changes', `RETURN QUERY ${body.sql};`)}`)}`.execute(db);
 }
 
 /**
+ * The migration that keeps the store's three write functions (`write_changes`, `sync_prepare`, `sync_commit`)
+ * on index lookups: an index of the intents on `record_id` (the commit and every ack look intents up by
+ * record), and `enable_seqscan = off` on the three functions (`ALTER FUNCTION ... SET`), so their statements
+ * find rows by key whatever the tables held when a session planned them.
+ *
+ * Why: the functions run with generic plans (`plan_cache_mode = force_generic_plan`), and PL/pgSQL keeps a
+ * session's plan for the session's life. A plan made while `records` was new and never analysed (the planner
+ * then assumes 10 pages) joined the changes to `records` with a hash join over a sequential scan, and every
+ * later call on that connection scanned the whole table: on a fresh schema the statement read all 1,000 /
+ * 3,000 rows for a one-id put, and a put took 1.8–4.5 ms on the pool's first connection against 0.7 ms on a
+ * connection that planned later. An `ANALYZE` replans (autovacuum's, a minute or so in), but nothing bounds
+ * what a connection does before it. Every lookup in these statements is by key, so an index scan is never the
+ * wrong plan. A later migration that recreates one of the functions must set it again (`CREATE OR REPLACE`
+ * resets a function's settings).
+ * @throws {Error} when the schema does not hold exactly the three functions (the earlier migrations failed).
+ */
+export function indexLookupsMigration(tables: PostgresTableNames): Migration {
+  const names = [tables.writeFunction, tables.prepareFunction, tables.commitFunction];
+  return {
+    async up(db) {
+      await sql`CREATE INDEX IF NOT EXISTS ${sql.id(tables.intentsRecordIndex)}
+        ON ${sql.id(tables.schema, tables.intents)} (record_id)`.execute(db);
+      const { rows } = await sql<{ signature: string }>`
+        SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS signature
+        FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+        WHERE n.nspname = ${tables.schema} AND p.proname = ANY (${names}::text[])`.execute(db);
+      if (rows.length !== names.length)
+        throw new Error(`index lookups: expected the functions ${names.join(', ')}, found ${rows.length}`);
+      for (const { signature } of rows)
+        await sql`ALTER FUNCTION ${sql.raw(signature)} SET enable_seqscan = off`.execute(db);
+    },
+  };
+}
+
+/**
  * The call of the write function for `changes` (each id at most once, in the order versions are drawn; locks
  * are taken in key order, see `PostgresQueries.lockKeys`), as one statement; {@link writeResults} maps its rows back. Puts carry their hash: the
  * client's `contentHash` over the given embedding (or none), and, for a put without an embedding, the hash

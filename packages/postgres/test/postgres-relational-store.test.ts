@@ -343,6 +343,57 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     }
   });
 
+  it('the write functions find rows by index even on a connection that planned them while the tables were new', async () => {
+    const tables = postgresTableNames(fixture.schema, 'dw_');
+    const setup = store();
+    await setup.init();
+    await setup.close();
+    /** Scans of the store's tables so far, as the statistics report them once the writers' sessions ended. */
+    const scans = async () =>
+      (
+        await adminQuery<{ relname: string; seq_scan: string; idx_scan: string | null }>(
+          'SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = ANY ($2)',
+          [fixture.schema, [tables.records, tables.outbox, tables.intents]],
+        )
+      ).rows.map((r) => ({ table: r.relname, seq: Number(r.seq_scan), index: Number(r.idx_scan ?? 0) }));
+    const before = await scans();
+    // One connection, so every call below reuses the plans its first calls made on the empty tables.
+    const s = store({ poolSize: 1 });
+    const put = (id: string): Change => ({
+      op: 'put',
+      record: { id, text: `t ${id}`, metadata: {}, embedding: [1, 2] },
+    });
+    for (let i = 0; i < 40; i++) await s.writeChanges([put(`w${i}`), put(`v${i}`)], T0);
+    for (let i = 0; i < 10; i++) {
+      const id = `s${i}`;
+      const [prepared] = await s.prepareIntents([put(id)], [`token-${id}`], T0 + 60_000);
+      const next = {
+        id,
+        text: `t ${id}`,
+        embedding: [1, 2],
+        metadata: {},
+        version: prepared!.version,
+        deleted: false,
+        contentHash: 'h',
+        syncedVersion: null,
+        now: T0,
+      };
+      await s.commitIntents(
+        [{ token: `token-${id}`, next, op: 'upsert', previousVersion: null, contended: false }],
+        { now: T0, deferred: false, dropTokens: [] },
+      );
+    }
+    await s.close(); // the session's statistics are flushed when it ends
+    const recordLookups = () => scans().then((all) => all.find((t) => t.table === tables.records)!.index);
+    const lookupsBefore = before.find((t) => t.table === tables.records)!.index;
+    await expect.poll(recordLookups, { timeout: 10_000 }).toBeGreaterThanOrEqual(lookupsBefore + 100);
+    const after = await scans();
+    for (const table of after)
+      expect(table.seq, `sequential scans of ${table.table}`).toBe(
+        before.find((t) => t.table === table.table)!.seq,
+      );
+  });
+
   it('ids sharing an advisory lock key never deadlock multi-id writes (locks go in key order, not id order)', async () => {
     // a < b < c with key(a) = key(c): in id order, writers of [a, b] and [b, c] took key(a), key(b) and
     // key(b), key(a) — 17 of 200 sync-2pc calls died with 40P01 in a break-it trial.
