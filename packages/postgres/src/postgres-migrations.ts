@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
 import { sql } from 'kysely';
+import { ackFunctionMigration } from './postgres-ack-function.js';
 import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 import { twoPhaseFunctionsMigration } from './postgres-two-phase-functions.js';
@@ -10,7 +11,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 5;
+export const POSTGRES_SCHEMA_VERSION = 6;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -23,7 +24,7 @@ export const POSTGRES_SCHEMA_VERSION = 5;
  * so values are handed out in increasing order across sessions). `0003_write_function` installs the
  * one-round-trip write function (see {@link writeFunctionMigration}), `0004_two_phase_functions` sync-2pc's
  * (see {@link twoPhaseFunctionsMigration}), `0005_index_lookups` keeps all three on index lookups (see
- * {@link indexLookupsMigration}).
+ * {@link indexLookupsMigration}), `0006_ack_function` the one-round-trip ack (see {@link ackFunctionMigration}).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -52,6 +53,7 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
     '0003_write_function': writeFunctionMigration(tables, q),
     '0004_two_phase_functions': twoPhaseFunctionsMigration(tables, q),
     '0005_index_lookups': indexLookupsMigration(tables),
+    '0006_ack_function': ackFunctionMigration(tables, q),
   };
 }
 

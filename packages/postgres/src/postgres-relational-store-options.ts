@@ -117,6 +117,8 @@ export interface PostgresTableNames extends SqlTableNames {
   readonly prepareFunction: string;
   /** sync-2pc's commit in one statement (`RelationalStore.commitIntents`): `<prefix>sync_commit`. */
   readonly commitFunction: string;
+  /** The PL/pgSQL function behind `ackOutbox` (one round trip per batch of acks): `<prefix>ack_deliveries`. */
+  readonly ackFunction: string;
   /** Index of the intents on `record_id` (schema version 5): `<prefix>intents_record`. */
   readonly intentsRecordIndex: string;
 }
@@ -138,6 +140,7 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     embeddingEqualFunction: `${prefix}embedding_equal`,
     prepareFunction: `${prefix}sync_prepare`,
     commitFunction: `${prefix}sync_commit`,
+    ackFunction: `${prefix}ack_deliveries`,
     intentsRecordIndex: `${prefix}intents_record`,
   });
 }

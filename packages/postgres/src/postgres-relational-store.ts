@@ -1,10 +1,12 @@
 import {
+  type AckOutcome,
   type Change,
   type ClaimOptions,
   ClosedError,
   changeId,
   type IntentCommit,
   type IntentCommitOptions,
+  type OutboxAck,
   type OutboxLease,
   type PreparedIntent,
   type WriteResult,
@@ -12,6 +14,7 @@ import {
 import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
+import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
@@ -189,6 +192,19 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       const byId = new Map(results.map((r) => [r.id, r]));
       return changes.map((c) => byId.get(changeId(c))!);
     }
+  }
+
+  /**
+   * Acknowledges deliveries (`RelationalStore.ackOutbox`) by core's ledger rule. Acks of distinct ids (the
+   * drainers' case) are one statement and one round trip: a call of `<prefix>ack_deliveries` (installed by
+   * `init()`; see `ackFunctionMigration`); a batch naming one id twice takes the shared store's transaction.
+   */
+  override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    const ids = acks.map((a) => a.recordId);
+    if (acks.length === 0 || new Set(ids).size !== ids.length) return super.ackOutbox(acks, now);
+    const db = this.use('ackOutbox');
+    const call = ackCall(this.tableNames, this.q, acks, now, this.#options.notify);
+    return this.track(async () => ackOutcomes(await this.#callFunction(db, 'ackOutbox', call)));
   }
 
   /**

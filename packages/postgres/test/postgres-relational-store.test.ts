@@ -343,10 +343,20 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     }
   });
 
-  it('the write functions find rows by index even on a connection that planned them while the tables were new', async () => {
+  it('the store functions find rows by index even on a connection that planned them while the tables were new', async () => {
     const tables = postgresTableNames(fixture.schema, 'dw_');
+    const put = (id: string): Change => ({
+      op: 'put',
+      record: { id, text: `t ${id}`, metadata: {}, embedding: [1, 2] },
+    });
+    // Entries to ack later, claimed before the count starts (a claim may scan the outbox: it plans each time).
     const setup = store();
     await setup.init();
+    await setup.writeChanges(
+      Array.from({ length: 40 }, (_, i) => put(`a${i}`)),
+      T0,
+    );
+    const leases = await setup.claimOutbox({ owner: 'w', limit: 100, leaseMs: 60_000, now: T0 });
     await setup.close();
     /** Scans of the store's tables so far, as the statistics report them once the writers' sessions ended. */
     const scans = async () =>
@@ -356,13 +366,11 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
           [fixture.schema, [tables.records, tables.outbox, tables.intents]],
         )
       ).rows.map((r) => ({ table: r.relname, seq: Number(r.seq_scan), index: Number(r.idx_scan ?? 0) }));
+    const recordLookups = () => scans().then((all) => all.find((t) => t.table === tables.records)!.index);
+    await expect.poll(recordLookups, { timeout: 10_000 }).toBeGreaterThanOrEqual(40);
     const before = await scans();
-    // One connection, so every call below reuses the plans its first calls made on the empty tables.
+    // One connection: every call below reuses the plans its first calls made.
     const s = store({ poolSize: 1 });
-    const put = (id: string): Change => ({
-      op: 'put',
-      record: { id, text: `t ${id}`, metadata: {}, embedding: [1, 2] },
-    });
     for (let i = 0; i < 40; i++) await s.writeChanges([put(`w${i}`), put(`v${i}`)], T0);
     for (let i = 0; i < 10; i++) {
       const id = `s${i}`;
@@ -383,8 +391,14 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
         { now: T0, deferred: false, dropTokens: [] },
       );
     }
+    for (const pair of [leases.slice(0, 20), leases.slice(20)])
+      expect(
+        await s.ackOutbox(
+          pair.map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
+          T0,
+        ),
+      ).toEqual(pair.map(() => 'acked'));
     await s.close(); // the session's statistics are flushed when it ends
-    const recordLookups = () => scans().then((all) => all.find((t) => t.table === tables.records)!.index);
     const lookupsBefore = before.find((t) => t.table === tables.records)!.index;
     await expect.poll(recordLookups, { timeout: 10_000 }).toBeGreaterThanOrEqual(lookupsBefore + 100);
     const after = await scans();
