@@ -2,7 +2,7 @@ import type { AckOutcome, OutboxAck } from '@dualwrite/core';
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { lockedBody } from './postgres-write-function.js';
+import { IDS_BUSY, lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs `<schema>.<prefix>ack_deliveries`, the PL/pgSQL function behind
@@ -11,8 +11,10 @@ import { lockedBody } from './postgres-write-function.js';
  * synced versions, the deletes, COMMIT). It applies core's ledger rule (`ackDelivery`) set-based, as the
  * shared store's fast path does:
  *
- * 1. takes the ids' advisory locks (keys in the order given, ascending, like every other write path), then
- *    locks their outbox rows (`FOR UPDATE`: a claim cannot re-lease them meanwhile);
+ * 1. tries the ids' advisory locks and raises {@link IDS_BUSY} when another transaction holds one (the store
+ *    then takes the shared path, which backs off and retries, so a drainer never holds one id while waiting for
+ *    another that an application transaction took first); then locks their outbox rows (`FOR UPDATE`: a claim
+ *    cannot re-lease them meanwhile);
  * 2. decides each ack: the token no longer on the entry (or no entry) → `lease-lost`; the entry's version
  *    newer than the applied one → `superseded`; otherwise `acked`;
  * 3. raises `synced_version` to the applied version for `acked` and `superseded`; clears the leases of
@@ -88,7 +90,7 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
         AS ${sql.lit(`
         DECLARE
           v_outcomes text[]; v_version bigint; v_deleted boolean;
-        ${lockedBody(q, 'ack_deliveries', statements)}`)}`.execute(db);
+        ${lockedBody(q, 'ack_deliveries', statements, 'try')}`)}`.execute(db);
     },
   };
 }

@@ -11,7 +11,7 @@ import {
   type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
-import { SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
+import { errorCode, SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
@@ -28,7 +28,7 @@ import {
   resolvePostgresOptions,
 } from './postgres-relational-store-options.js';
 import { commitCall, prepareCall, preparedIntents } from './postgres-two-phase-functions.js';
-import { NOT_READ_COMMITTED, writeChangesCall, writeResults } from './postgres-write-function.js';
+import { IDS_BUSY, NOT_READ_COMMITTED, writeChangesCall, writeResults } from './postgres-write-function.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
@@ -197,14 +197,20 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   /**
    * Acknowledges deliveries (`RelationalStore.ackOutbox`) by core's ledger rule. Acks of distinct ids (the
    * drainers' case) are one statement and one round trip: a call of `<prefix>ack_deliveries` (installed by
-   * `init()`; see `ackFunctionMigration`); a batch naming one id twice takes the shared store's transaction.
+   * `init()`; see `ackFunctionMigration`). A batch naming one id twice, or one whose ids another transaction
+   * holds (the function only tries the locks), takes the shared store's transaction, which backs off and waits.
    */
   override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
     const ids = acks.map((a) => a.recordId);
     if (acks.length === 0 || new Set(ids).size !== ids.length) return super.ackOutbox(acks, now);
     const db = this.use('ackOutbox');
     const call = ackCall(this.tableNames, this.q, acks, now, this.#options.notify);
-    return this.track(async () => ackOutcomes(await this.#callFunction(db, 'ackOutbox', call)));
+    try {
+      return await this.track(async () => ackOutcomes(await this.#callFunction(db, 'ackOutbox', call)));
+    } catch (error) {
+      if (errorCode(error) === IDS_BUSY) return super.ackOutbox(acks, now);
+      throw error;
+    }
   }
 
   /**

@@ -19,17 +19,37 @@ import type { PostgresTableNames } from './postgres-relational-store-options.js'
 export const NOT_READ_COMMITTED = 'DWRC1';
 
 /**
- * The body of a store function that writes under the ids' advisory locks (`p_keys`, taken in array order, in a
- * statement of their own so the statements after it see every committed write of the ids): it refuses to run
- * without READ COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}), takes the locks, then runs `statements`.
+ * SQLSTATE a store function that only tries its locks (`lockedBody(..., 'try')`) raises when another
+ * transaction holds one of the ids: nothing was done, and the caller takes a path that backs off instead.
  */
-export function lockedBody(q: PostgresQueries, name: string, statements: string): string {
+export const IDS_BUSY = 'DWLK1';
+
+/**
+ * The body of a store function that writes under the ids' advisory locks (`p_keys`, in array order, in a
+ * statement of their own so the statements after it see every committed write of the ids): it refuses to run
+ * without READ COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}), takes the locks, then runs
+ * `statements`. With `locking: 'try'` it does not wait for a lock another transaction holds but raises
+ * {@link IDS_BUSY} (for a drainer's call, which must never hold one id while waiting for another that an
+ * application transaction took first, in whatever order).
+ */
+export function lockedBody(
+  q: PostgresQueries,
+  name: string,
+  statements: string,
+  locking: 'wait' | 'try' = 'wait',
+): string {
+  const lock =
+    locking === 'wait'
+      ? `PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;`
+      : `IF NOT (SELECT bool_and(pg_try_advisory_xact_lock(${q.lockClass}, k)) FROM unnest(p_keys) AS t(k)) THEN
+        RAISE EXCEPTION 'dualwrite ${name}: another transaction holds one of the ids' USING ERRCODE = '${IDS_BUSY}';
+      END IF;`;
   return `
     BEGIN
       IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'dualwrite ${name} needs READ COMMITTED' USING ERRCODE = '${NOT_READ_COMMITTED}';
       END IF;
-      PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;
+      ${lock}
       ${statements}
     END`;
 }

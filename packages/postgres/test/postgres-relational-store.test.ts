@@ -490,6 +490,42 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(again.map((l) => l.recordId).sort()).toEqual(['a', 'b']);
   });
 
+  it('an ack never deadlocks an application transaction that takes its ids in the other order', async () => {
+    const api = store();
+    const worker = store();
+    await api.init();
+    const lockKey = (id: string): number =>
+      (api as unknown as { q: { lockKey(id: string): number } }).q.lockKey(id);
+    const [low, high] = ['p', 'q'].sort((x, y) => lockKey(x) - lockKey(y));
+    await api.transaction(async (tx) => {
+      await write0(tx, low!);
+      await write0(tx, high!);
+    });
+    const leases = await worker.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: T0 });
+    const locked = gate();
+    const release = gate();
+    // The application holds the higher key and then wants the lower one: an ack that held the lower key while
+    // waiting for the higher would close a cycle.
+    const writing = api.transaction(async (tx) => {
+      await tx.getRecord(high!);
+      locked.open();
+      await release.promise;
+      await write0(tx, low!, 'low again');
+    });
+    await locked.promise;
+    const acking = worker.ackOutbox(
+      leases.map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
+      T0 + 1,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    release.open();
+    await writing;
+    const outcomes = await acking;
+    const byId = new Map(leases.map((l, i) => [l.recordId, outcomes[i]]));
+    expect(byId.get(low!), 'the writer enqueued a newer version of the lower id first').toBe('superseded');
+    expect(byId.get(high!)).toBe('acked');
+  });
+
   it('acks the same id twice in one call in order, like the SQLite store (acked, then lease-lost + repair)', async () => {
     const s = store();
     await s.init();
