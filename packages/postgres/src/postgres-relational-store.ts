@@ -199,8 +199,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * drainers' case) are one statement and one round trip: a call of `<prefix>ack_deliveries` (installed by
    * `init()`; see `ackFunctionMigration`). A batch naming one id twice, or one whose ids another transaction
    * holds (the function only tries the locks), takes the shared store's transaction, which backs off and waits.
+   * @throws {RangeError} for an `appliedVersion` that is not a safe integer, before anything is written.
    */
   override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    // As the transaction path refuses them (a version past 2^53 would be stored and then be unreadable).
+    for (const { appliedVersion } of acks)
+      if (!Number.isSafeInteger(appliedVersion)) throw new RangeError(`appliedVersion ${appliedVersion}`);
     const ids = acks.map((a) => a.recordId);
     if (acks.length === 0 || new Set(ids).size !== ids.length) return super.ackOutbox(acks, now);
     const db = this.use('ackOutbox');

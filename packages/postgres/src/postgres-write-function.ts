@@ -197,12 +197,15 @@ export function indexLookupsMigration(tables: PostgresTableNames): Migration {
   const names = [tables.writeFunction, tables.prepareFunction, tables.commitFunction];
   return {
     async up(db) {
-      await sql`CREATE INDEX IF NOT EXISTS ${sql.id(tables.intentsRecordIndex)}
+      await sql`CREATE INDEX ${sql.id(tables.intentsRecordIndex)}
         ON ${sql.id(tables.schema, tables.intents)} (record_id)`.execute(db);
+      // The store's own functions: their name, and a first parameter `p_keys` (another function of the same
+      // name in a shared schema is left alone).
       const { rows } = await sql<{ signature: string }>`
         SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS signature
         FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname = ${tables.schema} AND p.proname = ANY (${names}::text[])`.execute(db);
+        WHERE n.nspname = ${tables.schema} AND p.proname = ANY (${names}::text[])
+          AND p.proargnames[1] = 'p_keys'`.execute(db);
       if (rows.length !== names.length)
         throw new Error(`index lookups: expected the functions ${names.join(', ')}, found ${rows.length}`);
       for (const { signature } of rows)

@@ -517,13 +517,43 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       leases.map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
       T0 + 1,
     );
-    await new Promise((r) => setTimeout(r, 200));
+    // Past the try-lock window (TRY_LOCK_WINDOW_MS), where the ack used to wait for both locks in key order.
+    await new Promise((r) => setTimeout(r, 700));
     release.open();
     await writing;
     const outcomes = await acking;
     const byId = new Map(leases.map((l, i) => [l.recordId, outcomes[i]]));
     expect(byId.get(low!), 'the writer enqueued a newer version of the lower id first').toBe('superseded');
     expect(byId.get(high!)).toBe('acked');
+  });
+
+  it('refuses an ack whose applied version is not a safe integer, before writing anything', async () => {
+    const s = store();
+    await s.init();
+    await write(s, 'a');
+    const [lease] = await s.claimOutbox({ owner: 'w', limit: 10, leaseMs: 60_000, now: T0 });
+    for (const appliedVersion of [2 ** 53 + 2, 1.5, Number.NaN])
+      await expect(
+        s.ackOutbox([{ recordId: 'a', leaseToken: lease!.leaseToken, appliedVersion }], T0 + 1),
+      ).rejects.toThrow(RangeError);
+    expect(await s.getOutboxEntry('a'), 'the entry is still there').toBeDefined();
+    expect((await s.getRecords(['a'])).get('a')?.syncedVersion).toBeNull();
+  });
+
+  it("migrates a schema holding another function named like one of the store's, and leaves that one alone", async () => {
+    await adminQuery(`CREATE SCHEMA "${fixture.schema}"`);
+    await adminQuery(
+      `CREATE FUNCTION "${fixture.schema}".dw_write_changes(x int) RETURNS int LANGUAGE sql AS 'SELECT x'`,
+    );
+    const s = store();
+    await s.init();
+    const { rows } = await adminQuery<{ proconfig: string[] | null }>(
+      `SELECT p.proconfig FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+       WHERE n.nspname = $1 AND p.proname = 'dw_write_changes' ORDER BY p.pronargs`,
+      [fixture.schema],
+    );
+    expect(rows.map((r) => (r.proconfig ?? []).includes('enable_seqscan=off'))).toEqual([false, true]);
+    await write(s, 'a');
   });
 
   it('acks the same id twice in one call in order, like the SQLite store (acked, then lease-lost + repair)', async () => {

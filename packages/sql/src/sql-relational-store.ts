@@ -60,8 +60,8 @@ export const CLOSE_WAIT_MS = 30_000;
 
 /**
  * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
- * records' locks without waiting (rolling back in between) before it waits for them in the dialect's lock
- * order, ms. Only where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
+ * records' locks without waiting (rolling back in between, with a short backoff) before it waits for each busy
+ * lock alone between tries, ms. Only where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
  */
 export const TRY_LOCK_WINDOW_MS = 250;
 
@@ -268,9 +268,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Runs `fn` in one write transaction that holds the per-record locks of `lockIds` (where the dialect locks
    * records). With one id it waits for the lock (holding nothing else, it cannot deadlock). With several, a
-   * dialect that can try locks tries them all and, if one is taken, rolls back, sleeps 1, 2, 4, … ms and tries
-   * again; after {@link TRY_LOCK_WINDOW_MS} (or without a try-lock) it waits for them in the dialect's lock
-   * order (`SqlQueries.lockRecords`), the order every multi-id write takes them.
+   * dialect that can try locks tries them all and, if one is taken, rolls back and tries again: after 1, 2, 4, …
+   * ms for {@link TRY_LOCK_WINDOW_MS}, then after waiting for each id's lock in a transaction of its own. It
+   * never waits while it holds a lock, so it cannot close a deadlock cycle with an application transaction that
+   * takes the same ids in another order (waiting for them all in lock order did, once the application held one
+   * past the window). Without a try-lock it waits for them in the dialect's lock order
+   * (`SqlQueries.lockRecords`), the order every multi-id write takes them.
    * @throws {ClosedError} after `close()`.
    */
   protected async write<T>(
@@ -280,19 +283,19 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   ): Promise<T> {
     const distinct = [...new Set(lockIds)];
     if (!this.q.locksRecords || distinct.length === 0) return this.transact(operation, fn);
+    const block = this.tryLockRecords === undefined || distinct.length === 1;
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
-      const block =
-        this.tryLockRecords === undefined ||
-        distinct.length === 1 ||
-        Date.now() - started >= TRY_LOCK_WINDOW_MS;
       const result = await this.transact(operation, async (conn) => {
         if (block) await this.q.lockRecords(conn, distinct);
         else if (!(await this.tryLockRecords!(conn, distinct))) return RETRY;
         return fn(conn);
       });
       if (result !== RETRY) return result as T;
-      await sleep(Math.min(2 ** attempt, 32) * (0.5 + Math.random()));
+      if (Date.now() - started < TRY_LOCK_WINDOW_MS)
+        await sleep(Math.min(2 ** attempt, 32) * (0.5 + Math.random()));
+      else
+        for (const id of distinct) await this.transact(operation, (conn) => this.q.lockRecords(conn, [id]));
     }
   }
 
