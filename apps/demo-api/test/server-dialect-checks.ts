@@ -52,9 +52,8 @@ export async function expectSameListingAsSqlite(app: Started, lite: Started): Pr
 /** Concurrent batches over the same fqns in opposite orders: no deadlock, no lost update, one creation. */
 export async function expectSerialisedConcurrentBatches(app: Started): Promise<void> {
   const fqns = Array.from({ length: 20 }, (_, i) => `conc.mod.fn${String(i).padStart(2, '0')}`);
-  // Writers against writers only: with delivery paused no outbox ack competes for the record locks (an
-  // ack that could not get them within 250 ms waits for them in the store's hash order, which can deadlock
-  // with a writer; PostgreSQL then aborts one of the two, a retryable 503 if it is the writer).
+  // Writers against writers only: with delivery paused no outbox ack competes for the record locks (acks
+  // never wait while holding a lock, so they cannot deadlock a writer; this check is about the writers' order).
   expect((await app.request('POST', '/sync/pause')).status).toBe(200);
   for (let round = 0; round < 3; round++) {
     const batch = (tag: string, order: string[]) => ({

@@ -54,7 +54,7 @@ function storeIdsAsText(tables: ReadonlySet<string>): (field: TypeCastField, nex
  * - **Per-record locks.** Every read-modify-write of an id first locks its slot row in `<prefix>lock_slots`
  *   (65,536 rows, the id's slot from a hash) with `SELECT … FOR UPDATE`, held until the transaction ends: writers
  *   of one id run one after the other, brand-new ids included. Multi-record store operations try the slots
- *   with `NOWAIT` before waiting for them in slot order.
+ *   with `NOWAIT`, backing off, and past a short window wait for each busy slot alone (never while holding one).
  * - **Claims** lock due entries with `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's rows.
  * - **Versions** come from `AUTO_INCREMENT` (see {@link MysqlQueries.nextVersion}): strictly increasing
  *   across sessions, never handed out twice.
