@@ -2,7 +2,7 @@ import type { AckOutcome, OutboxAck } from '@dualwrite/core';
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { IDS_BUSY, lockedBody } from './postgres-write-function.js';
+import { bodySql, IDS_BUSY, lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs `<schema>.<prefix>ack_deliveries`, the PL/pgSQL function behind
@@ -36,13 +36,10 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
   const sequence = sql.id(tables.schema, tables.versionSequence);
   return {
     async up(db) {
-      const compile = (statement: RawBuilder<unknown>) => {
-        const compiled = statement.compile(db);
-        if (compiled.parameters.length > 0)
-          throw new Error('ack_deliveries: the body must not bind parameters');
-        return compiled.sql;
-      };
-      const statements = compile(sql`
+      const statements = bodySql(
+        db,
+        'ack_deliveries',
+        sql`
         PERFORM 1 FROM ${outbox} WHERE record_id = ANY (p_ids) FOR UPDATE;
         SELECT array_agg(CASE WHEN x.lease_token IS NULL OR x.lease_token <> a.token THEN 'lease-lost'
             WHEN x.version > a.applied THEN 'superseded' ELSE 'acked' END ORDER BY a.n)
@@ -80,7 +77,8 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
           END LOOP;
           IF p_notify THEN PERFORM pg_notify(${sql.lit(tables.notifyChannel)}, ''); END IF;
         END IF;
-        RETURN QUERY SELECT o.n::int, o.outcome FROM unnest(v_outcomes) WITH ORDINALITY AS o(outcome, n);`);
+        RETURN QUERY SELECT o.n::int, o.outcome FROM unnest(v_outcomes) WITH ORDINALITY AS o(outcome, n);`,
+      );
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.ackFunction)}(
           p_keys int4[], p_ids text[], p_tokens text[], p_applied bigint[], p_now bigint, p_notify boolean)

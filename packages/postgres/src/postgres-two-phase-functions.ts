@@ -11,7 +11,7 @@ import {
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { lockedBody } from './postgres-write-function.js';
+import { bodySql, lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
@@ -33,12 +33,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
   };
   return {
     async up(db) {
-      const compile = (statement: RawBuilder<unknown>) => {
-        const compiled = statement.compile(db);
-        if (compiled.parameters.length > 0)
-          throw new Error('sync-2pc functions: a body must not bind parameters');
-        return compiled.sql;
-      };
+      const compile = (statement: RawBuilder<unknown>) => bodySql(db, 'sync-2pc functions', statement);
       const prepare = compile(sql`
         WITH w AS MATERIALIZED (
           SELECT t.n, t.id, t.token, nextval(${names.sequence}::regclass) AS version

@@ -7,7 +7,7 @@ import {
   type WriteResult,
 } from '@dualwrite/core';
 import { embeddingBytes, int, metadataJson, type SqlInt } from '@dualwrite/sql';
-import { type Migration, type RawBuilder, sql } from 'kysely';
+import { type Kysely, type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
 
@@ -23,6 +23,17 @@ export const NOT_READ_COMMITTED = 'DWRC1';
  * transaction holds one of the ids: nothing was done, and the caller takes a path that backs off instead.
  */
 export const IDS_BUSY = 'DWLK1';
+
+/**
+ * The SQL of `statement` for a store function's body, compiled by `db`'s dialect.
+ * @throws {Error} when it binds parameters (a function body cannot; every value must be a function parameter
+ *   or inlined).
+ */
+export function bodySql(db: Kysely<unknown>, name: string, statement: RawBuilder<unknown>): string {
+  const compiled = statement.compile(db);
+  if (compiled.parameters.length > 0) throw new Error(`${name}: a function body must not bind parameters`);
+  return compiled.sql;
+}
 
 /**
  * The body of a store function that writes under the ids' advisory locks (`p_keys`, in array order, in a
@@ -86,8 +97,7 @@ export function lockedBody(
 export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {
   return {
     async up(db) {
-      const body = writeStatement(tables).compile(db);
-      if (body.parameters.length > 0) throw new Error('write_changes: the body must not bind parameters');
+      const body = bodySql(db, 'write_changes', writeStatement(tables));
       // Float32 bytes that differ only in the sign of a zero are equal values (core compares with ===).
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.embeddingEqualFunction)}(a bytea, b bytea)
@@ -124,7 +134,7 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
-${lockedBody(q, 'write_changes', `RETURN QUERY ${body.sql};`)}`)}`.execute(db);
+${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
     },
   };
 

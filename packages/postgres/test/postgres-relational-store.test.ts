@@ -52,6 +52,25 @@ function write(store: PostgresRelationalStore, id: string, text?: string): Promi
   return store.transaction((tx) => write0(tx, id, text));
 }
 
+/** A sync-2pc put of `id` through the store's fast path: prepare (one call), then commit (one call). */
+async function syncPut(store: PostgresRelationalStore, id: string, contended = false): Promise<void> {
+  const change: Change = { op: 'put', record: { id, text: `t ${id}`, metadata: {}, embedding: [1, 1] } };
+  const [prepared] = await store.prepareIntents([change], [`token-${id}`], T0 + 60_000);
+  const next = {
+    ...change.record,
+    embedding: [1, 1],
+    version: prepared!.version,
+    deleted: false,
+    contentHash: 'h',
+    syncedVersion: null,
+    now: T0,
+  };
+  await store.commitIntents(
+    [{ token: `token-${id}`, next, op: 'upsert', previousVersion: null, contended }],
+    { now: T0, deferred: false, dropTokens: [] },
+  );
+}
+
 /** A promise and its resolver. */
 function gate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
@@ -313,23 +332,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       notified++;
     });
     try {
-      const commit = async (id: string, contended: boolean) => {
-        const change: Change = { op: 'put', record: { id, text: 't', metadata: {}, embedding: [1, 1] } };
-        const [prepared] = await s.prepareIntents([change], [`token-${id}`], T0 + 60_000);
-        const next = {
-          id,
-          text: 't',
-          embedding: [1, 1],
-          metadata: {},
-          version: prepared!.version,
-          deleted: false,
-          contentHash: 'h',
-          syncedVersion: null,
-          now: T0,
-        };
-        const write = { token: `token-${id}`, next, op: 'upsert' as const, previousVersion: null, contended };
-        await s.commitIntents([write], { now: T0, deferred: false, dropTokens: [] });
-      };
+      const commit = (id: string, contended: boolean) => syncPut(s, id, contended);
       await commit('quiet', false);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(notified, 'a synced commit enqueues nothing and notifies nobody').toBe(0);
@@ -372,25 +375,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     // One connection: every call below reuses the plans its first calls made.
     const s = store({ poolSize: 1 });
     for (let i = 0; i < 40; i++) await s.writeChanges([put(`w${i}`), put(`v${i}`)], T0);
-    for (let i = 0; i < 10; i++) {
-      const id = `s${i}`;
-      const [prepared] = await s.prepareIntents([put(id)], [`token-${id}`], T0 + 60_000);
-      const next = {
-        id,
-        text: `t ${id}`,
-        embedding: [1, 2],
-        metadata: {},
-        version: prepared!.version,
-        deleted: false,
-        contentHash: 'h',
-        syncedVersion: null,
-        now: T0,
-      };
-      await s.commitIntents(
-        [{ token: `token-${id}`, next, op: 'upsert', previousVersion: null, contended: false }],
-        { now: T0, deferred: false, dropTokens: [] },
-      );
-    }
+    for (let i = 0; i < 10; i++) await syncPut(s, `s${i}`);
     for (const pair of [leases.slice(0, 20), leases.slice(20)])
       expect(
         await s.ackOutbox(
