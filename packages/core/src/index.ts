@@ -77,6 +77,7 @@ export {
   type LedgerOutboxRow,
   type LedgerTx,
   NO_LEASE,
+  overtaken,
   releaseLease,
   renewLease,
   resolveIntent,

@@ -2,7 +2,7 @@ import type { AckOutcome, OutboxAck } from '@dualwrite/core';
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { bodySql, IDS_BUSY, lockedBody } from './postgres-write-function.js';
+import { bodySql, FUNCTION_SETTINGS, IDS_BUSY, lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs `<schema>.<prefix>ack_deliveries`, the PL/pgSQL function behind
@@ -16,7 +16,8 @@ import { bodySql, IDS_BUSY, lockedBody } from './postgres-write-function.js';
  *    another that an application transaction took first); then locks their outbox rows (`FOR UPDATE`: a claim
  *    cannot re-lease them meanwhile);
  * 2. decides each ack: the token no longer on the entry (or no entry) → `lease-lost`; the entry's version
- *    newer than the applied one → `superseded`; otherwise `acked`;
+ *    newer than the applied one, or something enqueued under the lease (`lease_version` cleared, core's
+ *    `overtaken`) → `superseded`; otherwise `acked`;
  * 3. raises `synced_version` to the applied version for `acked` and `superseded`; clears the leases of
  *    `superseded` (claimable by `p_now`); deletes the entries of `acked` and purges their tombstones at the
  *    applied version or older unless a sync-2pc intent for the id exists;
@@ -42,7 +43,7 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
         sql`
         PERFORM 1 FROM ${outbox} WHERE record_id = ANY (p_ids) FOR UPDATE;
         SELECT array_agg(CASE WHEN x.lease_token IS NULL OR x.lease_token <> a.token THEN 'lease-lost'
-            WHEN x.version > a.applied THEN 'superseded' ELSE 'acked' END ORDER BY a.n)
+            WHEN x.version > a.applied OR x.lease_version IS NULL THEN 'superseded' ELSE 'acked' END ORDER BY a.n)
           INTO v_outcomes
           FROM unnest(p_ids, p_tokens, p_applied) WITH ORDINALITY AS a(id, token, applied, n)
           LEFT JOIN ${outbox} AS x ON x.record_id = a.id;
@@ -84,7 +85,7 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
           p_keys int4[], p_ids text[], p_tokens text[], p_applied bigint[], p_now bigint, p_notify boolean)
         RETURNS TABLE (out_n int, out_outcome text)
         LANGUAGE plpgsql VOLATILE
-        SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp SET enable_seqscan = off
+        ${FUNCTION_SETTINGS}
         AS ${sql.lit(`
         DECLARE
           v_outcomes text[]; v_version bigint; v_deleted boolean;

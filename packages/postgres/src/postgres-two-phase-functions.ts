@@ -11,7 +11,7 @@ import {
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { bodySql, lockedBody } from './postgres-write-function.js';
+import { bodySql, FUNCTION_SETTINGS, lockedBody } from './postgres-write-function.js';
 
 /**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
@@ -64,7 +64,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
           r_embedding bytea, r_metadata json, r_version bigint, r_deleted boolean, r_content_hash text,
           r_synced_version bigint, r_created_at bigint, r_updated_at bigint)
         LANGUAGE plpgsql VOLATILE
-        SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp
+        ${FUNCTION_SETTINGS}
         AS ${sql.lit(lockedBody(q, 'sync_prepare', `RETURN QUERY ${prepare};`))}`.execute(db);
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.commitFunction)}(
@@ -73,7 +73,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
           p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean)
         RETURNS int
         LANGUAGE plpgsql VOLATILE
-        SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp
+        ${FUNCTION_SETTINGS}
         AS ${sql.lit(`
         DECLARE
           v_ours boolean; v_found boolean; v_version bigint; v_deleted boolean; v_synced bigint;

@@ -19,6 +19,15 @@ import type { PostgresTableNames } from './postgres-relational-store-options.js'
 export const NOT_READ_COMMITTED = 'DWRC1';
 
 /**
+ * The settings every store function runs with: generic plans (see {@link writeFunctionMigration}), index
+ * lookups whatever the tables held when a session planned them (see {@link indexLookupsMigration}), and a fixed
+ * `search_path`.
+ */
+export const FUNCTION_SETTINGS = sql.raw(
+  'SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp SET enable_seqscan = off',
+);
+
+/**
  * SQLSTATE a store function that only tries its locks (`lockedBody(..., 'try')`) raises when another
  * transaction holds one of the ids: nothing was done, and the caller takes a path that backs off instead.
  */
@@ -133,7 +142,7 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
           p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean)
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
-        SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp AS ${sql.lit(`
+        ${FUNCTION_SETTINGS} AS ${sql.lit(`
 ${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
     },
   };
@@ -199,8 +208,8 @@ ${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
  * 3,000 rows for a one-id put, and a put took 1.8–4.5 ms on the pool's first connection against 0.7 ms on a
  * connection that planned later. An `ANALYZE` replans (autovacuum's, a minute or so in), but nothing bounds
  * what a connection does before it. Every lookup in these statements is by key, so an index scan is never the
- * wrong plan. A later migration that recreates one of the functions must set it again (`CREATE OR REPLACE`
- * resets a function's settings).
+ * wrong plan. The functions' `CREATE` statements carry the setting too ({@link FUNCTION_SETTINGS}), so a
+ * migration that recreates one keeps it.
  * @throws {Error} when the schema does not hold exactly the three functions (the earlier migrations failed).
  */
 export function indexLookupsMigration(tables: PostgresTableNames): Migration {

@@ -376,7 +376,7 @@ export abstract class SqlQueries {
       ${this.onConflict('record_id')}
         enqueued_at = CASE WHEN ${old('state')} = 'pending' THEN ${old('enqueued_at')} ELSE ${ins('enqueued_at')} END,
         version = ${ins('version')}, op = ${ins('op')}, attempts = 0, state = 'pending',
-        next_attempt_at = ${ins('next_attempt_at')}`;
+        next_attempt_at = ${ins('next_attempt_at')}, lease_version = NULL`;
   }
 
   /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */

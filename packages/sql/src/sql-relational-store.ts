@@ -15,6 +15,7 @@ import {
   type OutboxFailure,
   type OutboxLease,
   type OutboxStats,
+  overtaken,
   type RecordVersion,
   type RelationalStore,
   type RelationalTx,
@@ -506,7 +507,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       else {
         const rows = await this.q.getOutboxRows(db, ids);
         const held = acks.filter((a) => rows.get(a.recordId)?.leaseToken === a.leaseToken);
-        const superseded = new Set(held.filter((a) => rows.get(a.recordId)!.version > a.appliedVersion));
+        const superseded = new Set(
+          held.filter((a) => {
+            const row = rows.get(a.recordId)!;
+            return row.version > a.appliedVersion || overtaken(row);
+          }),
+        );
         await this.q.raiseSyncedVersions(db, held);
         await this.q.clearLeases(
           db,

@@ -23,7 +23,7 @@ export interface LedgerOutboxRow extends OutboxEntry {
   leaseToken: string | null;
   leaseOwner: string | null;
   leaseUntil: number | null;
-  /** The entry's `version` when it was claimed (a newer enqueue under the lease moves `version` past it). */
+  /** The entry's `version` when it was claimed; an enqueue under the lease clears it (see {@link overtaken}). */
   leaseVersion: number | null;
 }
 
@@ -77,6 +77,17 @@ const holds = (row: LedgerOutboxRow | undefined, token: string): row is LedgerOu
   row !== undefined && row.leaseToken !== null && row.leaseToken === token;
 
 /**
+ * Whether something was enqueued for a leased entry after its claim: a claim sets `leaseVersion`, and an
+ * enqueue landing on the leased entry clears it (`RelationalTx.enqueue`). Such an entry is delivered again
+ * even at the same version: the enqueue may be a repair after a stale write (a sync-2pc writer's, or a
+ * compensation's) that landed in the index after this lease's delivery did — completing the entry on that
+ * lease's ack would leave the index stale with nothing queued (found by the crash harness: two sync-2pc
+ * writers racing on one new id while a drainer delivered it).
+ */
+export const overtaken = (row: LedgerOutboxRow): boolean =>
+  row.leaseToken !== null && row.leaseVersion === null;
+
+/**
  * Enqueues the record's current state: `upsert` at its version when live, `delete` at the tombstone's
  * version, or `delete` at the highest version handed out so far when there is no row (above anything the
  * index can hold, so a late upsert of an older version is fenced out).
@@ -91,7 +102,8 @@ export async function enqueueRepair(tx: LedgerTx, recordId: string, now: number)
  * One ack:
  * - the token is no longer on the entry (lease expired and re-claimed, or entry gone) → `lease-lost`, and
  *   the record's current state is enqueued ({@link enqueueRepair}), so a late delivery cannot stick;
- * - the entry's version is newer than `appliedVersion` → `superseded`: lease cleared, claimable now;
+ * - the entry's version is newer than `appliedVersion`, or something was enqueued for it while leased
+ *   (`leaseVersion` cleared by the enqueue, see {@link overtaken}) → `superseded`: lease cleared, claimable now;
  * - otherwise → `acked`: entry deleted, and a tombstone at `appliedVersion` or older is purged unless a
  *   sync-2pc intent for the record exists (the tombstone is that writer's proof a newer delete happened).
  *
@@ -104,7 +116,7 @@ export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Pr
     return 'lease-lost';
   }
   await tx.raiseSyncedVersion(ack.recordId, ack.appliedVersion);
-  if (row.version > ack.appliedVersion) {
+  if (row.version > ack.appliedVersion || overtaken(row)) {
     await tx.updateOutboxRow(ack.recordId, { ...NO_LEASE, nextAttemptAt: Math.min(row.nextAttemptAt, now) });
     return 'superseded';
   }
@@ -116,9 +128,9 @@ export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Pr
 /**
  * One failed delivery. Token mismatch → `lease-lost` (nothing changes). Otherwise `lastError = error`, the
  * lease is cleared and an attempt is charged: `dead` when `permanent` or the charged count reaches
- * `maxAttempts`, else `retry` at `retryAt`. If a newer version was enqueued while the entry was leased,
- * the failure concerned an older version: nothing is charged and the entry is never dead-lettered for it
- * (`retry` at `retryAt`).
+ * `maxAttempts`, else `retry` at `retryAt`. If something was enqueued while the entry was leased (a newer
+ * version, or a repair: {@link overtaken}), the failure concerned an older state: nothing is charged and the
+ * entry is never dead-lettered for it (`retry` at `retryAt`).
  */
 export async function failDelivery(
   tx: LedgerTx,
@@ -126,7 +138,7 @@ export async function failDelivery(
 ): Promise<'retry' | 'dead' | 'lease-lost'> {
   const row = await tx.getOutboxRow(failure.recordId);
   if (!holds(row, failure.leaseToken)) return 'lease-lost';
-  if (row.leaseVersion !== null && row.version > row.leaseVersion) {
+  if (overtaken(row) || (row.leaseVersion !== null && row.version > row.leaseVersion)) {
     await tx.updateOutboxRow(failure.recordId, {
       ...NO_LEASE,
       lastError: failure.error,

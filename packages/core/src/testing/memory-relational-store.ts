@@ -119,6 +119,7 @@ class MemoryLedgerTx implements LedgerTx {
             state: 'pending',
             nextAttemptAt: now,
             enqueuedAt: row.state === 'pending' ? row.enqueuedAt : now,
+            leaseVersion: null,
           },
     );
   }

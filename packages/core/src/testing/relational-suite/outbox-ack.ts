@@ -62,6 +62,46 @@ export const outboxAckChecks = {
       expect(await store.getOutboxEntry(id)).toBeUndefined();
     }),
 
+  'an enqueue at the same version under a lease (a repair) makes that lease superseded and uncharged': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      // The crash harness's race: a drainer delivered v under its lease, then a stale write landed in the index
+      // and its writer enqueued a repair of v; completing the entry on the drainer's ack left the index stale.
+      const [id, other] = [uid('repaired'), uid('failed')];
+      const [v, w] = await putAll(store, [{ id }, { id: other }]);
+      const leases = await claim(store, T0, 10, 'A', 1_000);
+      const leaseOf = (recordId: string) => leases.find((l) => l.recordId === recordId)!;
+      await store.enqueueRepairs([id, other], T0 + 5);
+      expect(await store.ackOutbox([ackOf(leaseOf(id))], T0 + 10)).toEqual(['superseded']);
+      expect(await entryOf(store, id)).toMatchObject({ version: v, state: 'pending', attempts: 0 });
+      expect((await recordOf(store, id)).syncedVersion, 'the applied version is recorded').toBe(v);
+      const failure = {
+        recordId: other,
+        leaseToken: leaseOf(other).leaseToken,
+        error: 'down',
+        retryAt: T0 + 20,
+        now: T0 + 10,
+      };
+      expect(await store.failOutbox({ ...failure, permanent: true, maxAttempts: 1 })).toBe('retry');
+      expect(await entryOf(store, other), 'not charged, not dead').toMatchObject({
+        version: w,
+        state: 'pending',
+        attempts: 0,
+      });
+      const again = await claim(store, T0 + 20, 10, 'B');
+      expect(again.map((l) => `${l.recordId}@${l.version}`).sort()).toEqual(
+        [`${id}@${v}`, `${other}@${w}`].sort(),
+      );
+      expect(
+        await store.ackOutbox(
+          again.map((l) => ackOf(l)),
+          T0 + 30,
+        ),
+      ).toEqual(['acked', 'acked']);
+      expect(await store.getOutboxEntry(id)).toBeUndefined();
+    }),
+
   'a lost-lease ack enqueues a repair of the current state': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
       const live = uid('live');

@@ -158,7 +158,12 @@ export const outboxClaimChecks = {
       await store.releaseOutbox([{ recordId: id, leaseToken: a!.leaseToken }], T0);
       expect(await claim(store, T0 + 1_003, 10, 'C'), 'old token cannot release B’s lease').toEqual([]);
 
-      expect(await store.ackOutbox([ackOf(b!)], T0 + 1_004)).toEqual(['acked']);
+      // A's lost-lease ack enqueued a repair under B's lease (A's late write may have landed after B's): B's
+      // ack does not complete the entry, a new lease delivers it again.
+      expect(await store.ackOutbox([ackOf(b!)], T0 + 1_004)).toEqual(['superseded']);
+      const [c] = await claim(store, T0 + 1_004, 10, 'C', 1_000);
+      expect(c?.version).toBe(version);
+      expect(await store.ackOutbox([ackOf(c!)], T0 + 1_004)).toEqual(['acked']);
       expect(await store.getOutboxEntry(id)).toBeUndefined();
       // A delivery that lands after someone else finished: lease-lost, and a repair converges the index.
       expect(await store.ackOutbox([ackOf(a!)], T0 + 1_005)).toEqual(['lease-lost']);
