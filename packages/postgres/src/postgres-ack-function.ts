@@ -16,8 +16,8 @@ import { bodySql, FUNCTION_SETTINGS, IDS_BUSY, lockedBody } from './postgres-wri
  *    another that an application transaction took first); then locks their outbox rows (`FOR UPDATE`: a claim
  *    cannot re-lease them meanwhile);
  * 2. decides each ack: the token no longer on the entry (or no entry) → `lease-lost`; the entry's version
- *    newer than the applied one, or something enqueued under the lease (`lease_version` cleared, core's
- *    `overtaken`) → `superseded`; otherwise `acked`;
+ *    newer than the applied one, or something enqueued under the lease (`lease_version` below `version`,
+ *    core's `overtaken`) → `superseded`; otherwise `acked`;
  * 3. raises `synced_version` to the applied version for `acked` and `superseded`; clears the leases of
  *    `superseded` (claimable by `p_now`); deletes the entries of `acked` and purges their tombstones at the
  *    applied version or older unless a sync-2pc intent for the id exists;
@@ -43,7 +43,7 @@ export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQuer
         sql`
         PERFORM 1 FROM ${outbox} WHERE record_id = ANY (p_ids) FOR UPDATE;
         SELECT array_agg(CASE WHEN x.lease_token IS NULL OR x.lease_token <> a.token THEN 'lease-lost'
-            WHEN x.version > a.applied OR x.lease_version IS NULL THEN 'superseded' ELSE 'acked' END ORDER BY a.n)
+            WHEN x.version > a.applied OR x.lease_version < x.version THEN 'superseded' ELSE 'acked' END ORDER BY a.n)
           INTO v_outcomes
           FROM unnest(p_ids, p_tokens, p_applied) WITH ORDINALITY AS a(id, token, applied, n)
           LEFT JOIN ${outbox} AS x ON x.record_id = a.id;

@@ -376,7 +376,9 @@ export abstract class SqlQueries {
       ${this.onConflict('record_id')}
         enqueued_at = CASE WHEN ${old('state')} = 'pending' THEN ${old('enqueued_at')} ELSE ${ins('enqueued_at')} END,
         version = ${ins('version')}, op = ${ins('op')}, attempts = 0, state = 'pending',
-        next_attempt_at = ${ins('next_attempt_at')}, lease_version = NULL`;
+        next_attempt_at = ${ins('next_attempt_at')},
+        lease_version = CASE WHEN ${old('lease_version')} IS NULL OR ${old('lease_version')} < ${ins('version')}
+          THEN ${old('lease_version')} ELSE ${ins('version')} - 1 END`;
   }
 
   /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */

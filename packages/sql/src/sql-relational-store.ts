@@ -487,8 +487,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Acknowledges deliveries in one transaction holding their ids' locks, in order, by core's ledger
-   * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state; a newer
-   * version enqueued meanwhile → `'superseded'` (lease cleared, claimable now); otherwise `'acked'` (entry
+   * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state; anything
+   * enqueued for it meanwhile (core's `overtaken`) → `'superseded'` (lease cleared, claimable now); otherwise `'acked'` (entry
    * deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists).
    * `syncedVersion` is raised for `'acked'` and `'superseded'`. Acks of distinct ids (the drainers' case) do
    * not affect each other, so they run set-based, a few statements per 500 whatever their number; the
@@ -536,8 +536,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Records a failed delivery in one transaction, by core's ledger (`failDelivery`): token mismatch →
    * `'lease-lost'`; otherwise an attempt is charged and the entry retries at `retryAt` or goes to dead letter
-   * (`permanent`, or `maxAttempts` reached) — unless a newer version was enqueued under the lease, which is
-   * never charged for the older one's failure.
+   * (`permanent`, or `maxAttempts` reached) — unless something was enqueued under the lease (core's
+   * `overtaken`), which is never charged for the older state's failure.
    */
   async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
     return this.ledger('failOutbox', [failure.recordId], (tx) => failDelivery(tx, failure));

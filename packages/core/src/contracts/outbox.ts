@@ -62,7 +62,8 @@ export interface OutboxAck {
 /**
  * Result of one ack:
  * - `acked`: entry removed (nothing newer pending).
- * - `superseded`: a newer version was enqueued meanwhile; the entry stays pending with its lease cleared.
+ * - `superseded`: something was enqueued for the entry meanwhile (a newer version, or a repair at the same
+ *   version); the entry stays pending with its lease cleared and is delivered again.
  * - `lease-lost`: the lease expired and was taken or finished by someone else; a repair was enqueued so the
  *   index converges to the current state even if this delivery landed late.
  */

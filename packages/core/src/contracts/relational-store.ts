@@ -63,9 +63,9 @@ export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
    * Enqueues delivery of `version` for `recordId`. If a pending or dead entry exists for the id, it is
    * replaced: version and op updated, attempts reset to 0, state `pending`, `nextAttemptAt = now`,
    * `enqueuedAt` kept if the entry was pending (oldest undelivered change), lease kept but marked as
-   * overtaken (`leaseVersion` cleared): that lease's ack then reports `superseded` and the entry is delivered
-   * again, even at the same version — the enqueue may be a repair of a stale write that landed after the
-   * lease's delivery did.
+   * overtaken (its `leaseVersion` left below the entry's version, `version - 1` for the same version): that
+   * lease's ack then reports `superseded` and the entry is delivered again, even at the same version — the
+   * enqueue may be a repair of a stale write that landed after the lease's delivery did.
    */
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void>;
   /** The outbox entry for `recordId` (pending or dead, leased or not), or `undefined`. */
@@ -231,7 +231,10 @@ export interface RelationalStore<Native = unknown>
    */
   ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]>;
 
-  /** Records a failed delivery: charges an attempt, then reschedules or dead-letters. */
+  /**
+   * Records a failed delivery: charges an attempt, then reschedules or dead-letters — unless something was
+   * enqueued for the entry under the lease (core's `overtaken`): then nothing is charged and it reschedules.
+   */
   failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'>;
 
   /**

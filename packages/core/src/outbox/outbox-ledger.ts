@@ -23,7 +23,7 @@ export interface LedgerOutboxRow extends OutboxEntry {
   leaseToken: string | null;
   leaseOwner: string | null;
   leaseUntil: number | null;
-  /** The entry's `version` when it was claimed; an enqueue under the lease clears it (see {@link overtaken}). */
+  /** The entry's `version` when it was claimed; an enqueue under the lease leaves it below `version` ({@link overtaken}). */
   leaseVersion: number | null;
 }
 
@@ -77,15 +77,17 @@ const holds = (row: LedgerOutboxRow | undefined, token: string): row is LedgerOu
   row !== undefined && row.leaseToken !== null && row.leaseToken === token;
 
 /**
- * Whether something was enqueued for a leased entry after its claim: a claim sets `leaseVersion`, and an
- * enqueue landing on the leased entry clears it (`RelationalTx.enqueue`). Such an entry is delivered again
+ * Whether something was enqueued for a leased entry after its claim: a claim sets `leaseVersion` to the
+ * entry's version, and an enqueue landing on the leased entry leaves it below the entry's version (a newer
+ * version moves `version` past it; a repair at the same version lowers it to `version - 1`, which releases
+ * before this one read as "a newer version was enqueued" too: `RelationalTx.enqueue`). Such an entry is delivered again
  * even at the same version: the enqueue may be a repair after a stale write (a sync-2pc writer's, or a
  * compensation's) that landed in the index after this lease's delivery did — completing the entry on that
  * lease's ack would leave the index stale with nothing queued (found by the crash harness: two sync-2pc
  * writers racing on one new id while a drainer delivered it).
  */
 export const overtaken = (row: LedgerOutboxRow): boolean =>
-  row.leaseToken !== null && row.leaseVersion === null;
+  row.leaseToken !== null && row.leaseVersion !== null && row.leaseVersion < row.version;
 
 /**
  * Enqueues the record's current state: `upsert` at its version when live, `delete` at the tombstone's
@@ -103,7 +105,7 @@ export async function enqueueRepair(tx: LedgerTx, recordId: string, now: number)
  * - the token is no longer on the entry (lease expired and re-claimed, or entry gone) → `lease-lost`, and
  *   the record's current state is enqueued ({@link enqueueRepair}), so a late delivery cannot stick;
  * - the entry's version is newer than `appliedVersion`, or something was enqueued for it while leased
- *   (`leaseVersion` cleared by the enqueue, see {@link overtaken}) → `superseded`: lease cleared, claimable now;
+ *   (see {@link overtaken}) → `superseded`: lease cleared, claimable now;
  * - otherwise → `acked`: entry deleted, and a tombstone at `appliedVersion` or older is purged unless a
  *   sync-2pc intent for the record exists (the tombstone is that writer's proof a newer delete happened).
  *
@@ -138,7 +140,7 @@ export async function failDelivery(
 ): Promise<'retry' | 'dead' | 'lease-lost'> {
   const row = await tx.getOutboxRow(failure.recordId);
   if (!holds(row, failure.leaseToken)) return 'lease-lost';
-  if (overtaken(row) || (row.leaseVersion !== null && row.version > row.leaseVersion)) {
+  if (overtaken(row)) {
     await tx.updateOutboxRow(failure.recordId, {
       ...NO_LEASE,
       lastError: failure.error,

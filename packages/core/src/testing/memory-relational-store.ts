@@ -119,7 +119,7 @@ class MemoryLedgerTx implements LedgerTx {
             state: 'pending',
             nextAttemptAt: now,
             enqueuedAt: row.state === 'pending' ? row.enqueuedAt : now,
-            leaseVersion: null,
+            leaseVersion: row.leaseVersion === null ? null : Math.min(row.leaseVersion, version - 1),
           },
     );
   }
