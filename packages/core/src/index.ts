@@ -81,6 +81,7 @@ export {
   releaseLease,
   renewLease,
   resolveIntent,
+  supersedes,
 } from './outbox/outbox-ledger.js';
 export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';
 export { type ConsistencyReport, verifyConsistency } from './reconcile/verify-consistency.js';

@@ -27,7 +27,7 @@ import { bodySql, FUNCTION_SETTINGS, IDS_BUSY, lockedBody } from './postgres-wri
  *
  * and returns `(out_n, out_outcome)` per ack. Like the other store functions it refuses to run without READ
  * COMMITTED ({@link NOT_READ_COMMITTED} of the write function), uses generic plans on index lookups
- * (`enable_seqscan = off`, see `indexLookupsMigration`) and a fixed `search_path`. The relational suite's
+ * (`enable_seqscan = off`, see `FUNCTION_SETTINGS`) and a fixed `search_path`. The relational suite's
  * checks of `ackOutbox` (and its random histories against the in-memory model) run through it.
  */
 export function ackFunctionMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {

@@ -23,9 +23,10 @@ export const POSTGRES_SCHEMA_VERSION = 6;
  * `(next_attempt_at, enqueued_at) WHERE state = 'pending'`. Plus `SEQUENCE version_seq AS bigint` (no cache,
  * so values are handed out in increasing order across sessions). `0003_write_function` installs the
  * one-round-trip write function (see {@link writeFunctionMigration}), `0004_two_phase_functions` sync-2pc's
- * (see {@link twoPhaseFunctionsMigration}), `0005_index_lookups` keeps all three on index lookups (see
+ * (see {@link twoPhaseFunctionsMigration}), `0005_index_lookups` indexes the intents by record (see
  * {@link indexLookupsMigration}), `0006_functions_and_ack` recreates the write and sync-2pc functions from
- * this release's SQL and installs the one-round-trip ack (see {@link ackFunctionMigration}).
+ * this release's SQL and settings (index lookups: `FUNCTION_SETTINGS`) and installs the one-round-trip ack
+ * (see {@link ackFunctionMigration}).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(

@@ -19,9 +19,17 @@ import type { PostgresTableNames } from './postgres-relational-store-options.js'
 export const NOT_READ_COMMITTED = 'DWRC1';
 
 /**
- * The settings every store function runs with: generic plans (see {@link writeFunctionMigration}), index
- * lookups whatever the tables held when a session planned them (see {@link indexLookupsMigration}), and a fixed
- * `search_path`.
+ * The settings every store function runs with: generic plans (see {@link writeFunctionMigration}), a fixed
+ * `search_path`, and `enable_seqscan = off`, so their statements find rows by key whatever the tables held
+ * when a session planned them.
+ *
+ * Why the last: PL/pgSQL keeps a session's generic plan for the session's life. A plan made while `records`
+ * was new and never analysed (the planner then assumes 10 pages) joined the changes to `records` with a hash
+ * join over a sequential scan, and every later call on that connection scanned the whole table: on a fresh
+ * schema the statement read all 1,000 / 3,000 rows for a one-id put, and a put took 1.8–4.5 ms on the pool's
+ * first connection against 0.7 ms on a connection that planned later. An `ANALYZE` replans (autovacuum's, a
+ * minute or so in), but nothing bounds what a connection does before it. Every lookup in these statements is
+ * by key, so an index scan is never the wrong plan.
  */
 export const FUNCTION_SETTINGS = sql.raw(
   'SET plan_cache_mode = force_generic_plan SET search_path = pg_catalog, pg_temp SET enable_seqscan = off',
@@ -196,39 +204,15 @@ ${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
 }
 
 /**
- * The migration that keeps the store's three write functions (`write_changes`, `sync_prepare`, `sync_commit`)
- * on index lookups: an index of the intents on `record_id` (the commit and every ack look intents up by
- * record), and `enable_seqscan = off` on the three functions (`ALTER FUNCTION ... SET`), so their statements
- * find rows by key whatever the tables held when a session planned them.
- *
- * Why: the functions run with generic plans (`plan_cache_mode = force_generic_plan`), and PL/pgSQL keeps a
- * session's plan for the session's life. A plan made while `records` was new and never analysed (the planner
- * then assumes 10 pages) joined the changes to `records` with a hash join over a sequential scan, and every
- * later call on that connection scanned the whole table: on a fresh schema the statement read all 1,000 /
- * 3,000 rows for a one-id put, and a put took 1.8–4.5 ms on the pool's first connection against 0.7 ms on a
- * connection that planned later. An `ANALYZE` replans (autovacuum's, a minute or so in), but nothing bounds
- * what a connection does before it. Every lookup in these statements is by key, so an index scan is never the
- * wrong plan. The functions' `CREATE` statements carry the setting too ({@link FUNCTION_SETTINGS}), so a
- * migration that recreates one keeps it.
- * @throws {Error} when the schema does not hold exactly the three functions (the earlier migrations failed).
+ * The migration that indexes the intents on `record_id`: sync-2pc's commit and every ack look intents up by
+ * record. (The functions' index lookups, {@link FUNCTION_SETTINGS}, come with `0006_functions_and_ack`, which
+ * recreates them.)
  */
 export function indexLookupsMigration(tables: PostgresTableNames): Migration {
-  const names = [tables.writeFunction, tables.prepareFunction, tables.commitFunction];
   return {
     async up(db) {
       await sql`CREATE INDEX ${sql.id(tables.intentsRecordIndex)}
         ON ${sql.id(tables.schema, tables.intents)} (record_id)`.execute(db);
-      // The store's own functions: their name, and a first parameter `p_keys` (another function of the same
-      // name in a shared schema is left alone).
-      const { rows } = await sql<{ signature: string }>`
-        SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS signature
-        FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname = ${tables.schema} AND p.proname = ANY (${names}::text[])
-          AND p.proargnames[1] = 'p_keys'`.execute(db);
-      if (rows.length !== names.length)
-        throw new Error(`index lookups: expected the functions ${names.join(', ')}, found ${rows.length}`);
-      for (const { signature } of rows)
-        await sql`ALTER FUNCTION ${sql.raw(signature)} SET enable_seqscan = off`.execute(db);
     },
   };
 }

@@ -15,12 +15,12 @@ import {
   type OutboxFailure,
   type OutboxLease,
   type OutboxStats,
-  overtaken,
   type RecordVersion,
   type RelationalStore,
   type RelationalTx,
   resolveIntent,
   type StoredRecord,
+  supersedes,
   type TwoPhaseIntent,
   ValidationError,
   validateMetaKey,
@@ -487,9 +487,9 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Acknowledges deliveries in one transaction holding their ids' locks, in order, by core's ledger
-   * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state; anything
-   * enqueued for it meanwhile (core's `overtaken`) → `'superseded'` (lease cleared, claimable now); otherwise `'acked'` (entry
-   * deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists).
+   * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state;
+   * anything enqueued for it meanwhile (core's `supersedes`) → `'superseded'` (lease cleared, claimable now);
+   * otherwise `'acked'` (entry deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists).
    * `syncedVersion` is raised for `'acked'` and `'superseded'`. Acks of distinct ids (the drainers' case) do
    * not affect each other, so they run set-based, a few statements per 500 whatever their number; the
    * contract suite's differential check holds this fast path to the ledger's rule.
@@ -507,12 +507,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       else {
         const rows = await this.q.getOutboxRows(db, ids);
         const held = acks.filter((a) => rows.get(a.recordId)?.leaseToken === a.leaseToken);
-        const superseded = new Set(
-          held.filter((a) => {
-            const row = rows.get(a.recordId)!;
-            return row.version > a.appliedVersion || overtaken(row);
-          }),
-        );
+        const superseded = new Set(held.filter((a) => supersedes(rows.get(a.recordId)!, a.appliedVersion)));
         await this.q.raiseSyncedVersions(db, held);
         await this.q.clearLeases(
           db,

@@ -77,17 +77,24 @@ const holds = (row: LedgerOutboxRow | undefined, token: string): row is LedgerOu
   row !== undefined && row.leaseToken !== null && row.leaseToken === token;
 
 /**
- * Whether something was enqueued for a leased entry after its claim: a claim sets `leaseVersion` to the
- * entry's version, and an enqueue landing on the leased entry leaves it below the entry's version (a newer
- * version moves `version` past it; a repair at the same version lowers it to `version - 1`, which releases
- * before this one read as "a newer version was enqueued" too: `RelationalTx.enqueue`). Such an entry is delivered again
- * even at the same version: the enqueue may be a repair after a stale write (a sync-2pc writer's, or a
- * compensation's) that landed in the index after this lease's delivery did — completing the entry on that
- * lease's ack would leave the index stale with nothing queued (found by the crash harness: two sync-2pc
- * writers racing on one new id while a drainer delivered it).
+ * Whether something was enqueued for a leased entry after its claim (`RelationalTx.enqueue`): a claim sets
+ * `leaseVersion` to the entry's version, and an enqueue on the leased entry leaves it below the entry's
+ * version — a newer version moves `version` past it, a repair at the same version lowers it to `version - 1`
+ * (which older releases also read as "a newer version was enqueued"). Such an entry is delivered again even at
+ * the same version: the enqueue may be a repair after a stale write (a sync-2pc writer's, or a compensation's)
+ * that landed in the index after this lease's delivery did — completing the entry on that lease's ack would
+ * leave the index stale with nothing queued (found by the crash harness: two sync-2pc writers racing on one
+ * new id while a drainer delivered it).
  */
 export const overtaken = (row: LedgerOutboxRow): boolean =>
   row.leaseToken !== null && row.leaseVersion !== null && row.leaseVersion < row.version;
+
+/**
+ * Whether an ack of `row` at `appliedVersion` (its lease held) is `superseded` rather than `acked`: a newer
+ * version is enqueued, or the lease was {@link overtaken}. The ledger's rule, shared with set-based acks.
+ */
+export const supersedes = (row: LedgerOutboxRow, appliedVersion: number): boolean =>
+  row.version > appliedVersion || overtaken(row);
 
 /**
  * Enqueues the record's current state: `upsert` at its version when live, `delete` at the tombstone's
@@ -118,7 +125,7 @@ export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Pr
     return 'lease-lost';
   }
   await tx.raiseSyncedVersion(ack.recordId, ack.appliedVersion);
-  if (row.version > ack.appliedVersion || overtaken(row)) {
+  if (supersedes(row, ack.appliedVersion)) {
     await tx.updateOutboxRow(ack.recordId, { ...NO_LEASE, nextAttemptAt: Math.min(row.nextAttemptAt, now) });
     return 'superseded';
   }
