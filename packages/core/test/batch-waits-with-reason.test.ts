@@ -4,7 +4,7 @@
  * still goes out in a few bulk calls. And the arrival rate it reads is a plain weighted mean of the gaps.
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, FaultyVectorStore, HashingEmbedder } from '../src/index.js';
+import { createDualWrite, FaultyVectorStore, HashingEmbedder, ManualClock } from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 import { ArrivalRate } from '../src/util/arrival-rate.js';
 
@@ -56,6 +56,34 @@ describe('batch', () => {
       // The first goes alone (no rate yet); the rest gather while arrivals keep coming. One call per put
       // would be 60.
       expect(vector.callCount('upsert')).toBeLessThanOrEqual(12);
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+});
+
+describe('batch on a clock that stands still', () => {
+  it('stops gathering the moment the batch is full, not at the end of its wait', async () => {
+    // Time never moves, so a gathering loop only stops waiting when it is told the batch filled.
+    const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore(),
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'batch', maxBatchSize: 10, maxDelayMs: 1_000 },
+      clock: new ManualClock(),
+      driftCheck: false,
+    });
+    try {
+      const first = await dw.put({ id: 'full-0', text: 'first' }); // no rate yet: sent alone
+      await indexed(vector, 'full-0', first.version);
+      for (let i = 1; i < 10; i++) await dw.put({ id: `full-${i}`, text: `full ${i}` });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await vector.getVersions(['full-9'])).toHaveProperty('size', 0); // 9 of 10: still gathering
+      const last = await dw.put({ id: 'full-10', text: 'tenth' });
+      await indexed(vector, 'full-10', last.version);
+      expect(vector.callCount('upsert')).toBe(2);
+      expect((await vector.getVersions(['full-1', 'full-9'])).size).toBe(2);
     } finally {
       await dw.close({ drain: false, timeoutMs: 2_000 });
     }

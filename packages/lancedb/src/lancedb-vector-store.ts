@@ -36,7 +36,7 @@ import {
   lanceDbSchema,
   metadataPrefilter,
   PRIMARY_KEY_METADATA_PREFIX,
-  toLanceRows,
+  toLanceTable,
 } from './lancedb-schema.js';
 import {
   type LanceDbDistance,
@@ -473,7 +473,7 @@ export class LanceDbVectorStore implements VectorStore {
     const matched = fence
       ? builder.whenMatchedUpdateAll({ where: `target.${COLUMNS.version} <= source.${COLUMNS.version}` })
       : builder.whenMatchedUpdateAll();
-    const result = await matched.whenNotMatchedInsertAll().execute(toLanceRows(rows));
+    const result = await matched.whenNotMatchedInsertAll().execute(toLanceTable(rows, this.dimension));
     this.#commitsOnHandle++;
     if (!fence || result.numInsertedRows + result.numUpdatedRows >= rows.length) return [];
     const stored = await this.#versionsOf(rows.map((r) => r.id));

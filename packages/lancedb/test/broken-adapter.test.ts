@@ -12,7 +12,7 @@ import {
 } from '@dualwrite/core/testing';
 import { connect, type Table } from '@lancedb/lancedb';
 import { describe, expect, it } from 'vitest';
-import { LanceDbVectorStore, toLanceRows } from '../src/index.js';
+import { LanceDbVectorStore, toLanceTable } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 /** Delegates everything to the real store; subclasses override one method with a bug. */
@@ -112,7 +112,7 @@ const bugs: { bug: string; check: VectorStoreCheckName; Wrap: Wrapper }[] = [
           .mergeInsert('id')
           .whenMatchedUpdateAll()
           .whenNotMatchedInsertAll()
-          .execute(toLanceRows(rows));
+          .execute(toLanceTable(rows, this.dimension));
       }
     },
   },

@@ -33,6 +33,8 @@ const MIN_PATIENCE_MS = 2;
  */
 export class OutboxDrainer {
   private readonly work = new WakeSignal();
+  /** Wakes a loop gathering a batch: the batch filled, a flush began, or the drainer stops. */
+  private readonly batchFull = new WakeSignal();
   private readonly progress = new WakeSignal();
   private readonly stopController = new AbortController();
   private loops: Promise<void>[] = [];
@@ -87,7 +89,9 @@ export class OutboxDrainer {
   private nudge(count: number): void {
     this.hint += count;
     this.idleClaims = 0;
+    if (this.userPaused) return; // resume() wakes the loops
     this.work.notify();
+    if (this.hint >= this.options.claimSize) this.batchFull.notify();
   }
 
   /**
@@ -105,6 +109,7 @@ export class OutboxDrainer {
   setFlushing(active: boolean): void {
     this.flushes += active ? 1 : -1;
     this.work.notify();
+    this.batchFull.notify();
   }
 
   pause(): void {
@@ -141,6 +146,7 @@ export class OutboxDrainer {
     this.stopping = true;
     this.stopController.abort();
     this.work.notify();
+    this.batchFull.notify();
     const timer = new AbortController();
     await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs, timer.signal)]);
     timer.abort();
@@ -242,7 +248,7 @@ export class OutboxDrainer {
       const patience = Math.max(2 * gap, MIN_PATIENCE_MS);
       const quiet = this.arrivals.quietFor(now);
       if (patience > maxDelayMs || quiet >= patience) return;
-      await this.work.wait(clock, Math.min(left, patience - quiet));
+      await this.batchFull.wait(clock, Math.min(left, patience - quiet));
     }
   }
 
