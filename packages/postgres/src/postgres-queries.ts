@@ -43,7 +43,7 @@ export class PostgresQueries extends SqlQueries {
     super(
       sqlTables(tables, t),
       // READ COMMITTED: a read-modify-write of an outbox row locks it.
-      { bool: (value) => value, lockRowsForUpdate: true },
+      { bool: (value) => value, lockRowsForUpdate: true, typedInt: (value) => sql`CAST(${value} AS BIGINT)` },
     );
     this.#sequence = t(tables.versionSequence);
     this.#sequenceName = `"${tables.schema}"."${tables.versionSequence}"`;

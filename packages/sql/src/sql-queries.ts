@@ -77,6 +77,12 @@ export interface SqlDialectTraits {
    * every other writer (SQLite's `BEGIN IMMEDIATE`).
    */
   lockRowsForUpdate: boolean;
+  /**
+   * A bound integer where nothing else tells the server its type (a `CASE … THEN ?` arm): PostgreSQL must be
+   * told (`CAST(? AS BIGINT)`); SQLite and MySQL bind it as it is (the default). Binding instead of inlining
+   * keeps a statement's text the same from one call to the next, so SQLite's statement cache serves it.
+   */
+  typedInt?(value: number): RawBuilder<unknown>;
 }
 
 /** Most bound parameters per `IN (...)` list. */
@@ -427,14 +433,15 @@ export abstract class SqlQueries {
     return out;
   }
 
-  /** `CASE <column> WHEN id THEN version … END` over `acks` (versions inlined: safe integers). */
+  /** `CASE <column> WHEN id THEN version … END` over `acks` (versions bound, see {@link SqlDialectTraits.typedInt}). */
   #versionOf(
     column: string,
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): RawBuilder<unknown> {
+    const typedInt = this.traits.typedInt ?? ((value: number) => sql`${value}`);
     const arms = acks.map((a) => {
       if (!Number.isSafeInteger(a.appliedVersion)) throw new RangeError(`appliedVersion ${a.appliedVersion}`);
-      return sql`WHEN ${a.recordId} THEN ${sql.lit(a.appliedVersion)}`;
+      return sql`WHEN ${a.recordId} THEN ${typedInt(a.appliedVersion)}`;
     });
     return sql`CASE ${sql.ref(column)} ${sql.join(arms, sql` `)} END`;
   }
