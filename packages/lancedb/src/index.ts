@@ -20,6 +20,7 @@ export {
   metadataPrefilter,
   type SchemaInspection,
   sqlString,
+  toLanceRows,
   toLanceTable,
 } from './lancedb-schema.js';
 export { type LanceDbOptimizeStats, LanceDbVectorStore } from './lancedb-vector-store.js';

@@ -47,12 +47,42 @@ export function lanceDbSchema(dimension: number, indexId?: string): Schema {
   ]);
 }
 
-/** What {@link inspectSchema} found wrong with an existing table, or its vector dimension. */
-export type SchemaInspection = { ok: true; dimension: number } | { ok: false; problem: string };
+/**
+ * What {@link inspectSchema} found wrong with an existing table, or its vector dimension and whether its
+ * layout is exactly {@link lanceDbSchema}'s (`exact`: the same columns in the same order, types and
+ * nullability — then writes hand LanceDB an Arrow table built by {@link toLanceTable}; otherwise LanceDB
+ * converts plain rows against the table's own schema).
+ */
+export type SchemaInspection =
+  | { ok: true; dimension: number; exact: boolean }
+  | { ok: false; problem: string };
 
 interface FieldLike {
   name: string;
-  type: { typeId: number; listSize?: number; children?: { type: { typeId: number; precision?: number } }[] };
+  nullable?: boolean;
+  type: {
+    typeId: number;
+    listSize?: number;
+    bitWidth?: number;
+    isSigned?: boolean;
+    children?: { nullable?: boolean; type: { typeId: number; precision?: number } }[];
+  };
+}
+
+/**
+ * `true` when `fields` (already checked by {@link inspectSchema}) are {@link lanceDbSchema}'s, in its order,
+ * with its integer width and nullability.
+ */
+function isExactLayout(fields: readonly FieldLike[]): boolean {
+  const names = [COLUMNS.id, COLUMNS.vector, COLUMNS.text, COLUMNS.metadata, COLUMNS.version];
+  const [, vector, , , version] = fields;
+  return (
+    fields.length === names.length &&
+    fields.every((f, i) => f.name === names[i] && f.nullable === false) &&
+    version!.type.bitWidth === 64 &&
+    version!.type.isSigned === true &&
+    vector!.type.children?.[0]?.nullable === true
+  );
 }
 
 /**
@@ -82,7 +112,7 @@ export function inspectSchema(schema: { fields: readonly unknown[] }): SchemaIns
     return { ok: false, problem: `column "${COLUMNS.vector}" is not a fixed-size list of floats` };
   if (child.precision !== undefined && child.precision !== new Float32().precision)
     return { ok: false, problem: `column "${COLUMNS.vector}" is not a fixed-size list of float32` };
-  return { ok: true, dimension: vector.type.listSize };
+  return { ok: true, dimension: vector.type.listSize, exact: isExactLayout(schema.fields as FieldLike[]) };
 }
 
 /** A validated record ready to be written: metadata already serialised. */
@@ -98,28 +128,42 @@ export interface LanceDbRow {
 /**
  * `apache-arrow` as LanceDB loads it. LanceDB `require`s the CommonJS build, while `import 'apache-arrow'`
  * here loads the ESM build: a `Table` of the ESM build fails LanceDB's cross-instance "sanitize" step ("Table
- * and inner RecordBatch schemas must be equivalent"). Resolved from LanceDB's own location, so it is the very
- * instance LanceDB checks `instanceof` against.
+ * and inner RecordBatch schemas must be equivalent"). Resolved from LanceDB's own location on first use, so
+ * it is the very instance LanceDB checks `instanceof` against, whichever version of its peer range is installed.
  */
-const lanceArrow: typeof import('apache-arrow') = (() => {
-  const fromHere = createRequire(import.meta.url);
-  return createRequire(fromHere.resolve('@lancedb/lancedb'))('apache-arrow');
-})();
+let lanceArrow: typeof import('apache-arrow') | undefined;
+
+function arrowOfLanceDb(): typeof import('apache-arrow') {
+  if (lanceArrow === undefined) {
+    const lancedbEntry = createRequire(import.meta.url).resolve('@lancedb/lancedb');
+    lanceArrow = createRequire(lancedbEntry)('apache-arrow') as typeof import('apache-arrow');
+  }
+  return lanceArrow;
+}
+
+/** Longest UTF-8 column of one Arrow batch: `Utf8` offsets are signed 32-bit, bytes. */
+const MAX_UTF8_COLUMN_BYTES = 2 ** 31 - 1;
 
 const utf8 = new TextEncoder();
 
-/** A non-null `Utf8` column of `strings`: one UTF-8 buffer and its offsets, no per-value builder. */
-function utf8Column(strings: readonly string[]) {
+/**
+ * A non-null `Utf8` column of `strings`: one UTF-8 buffer of the exact size and its offsets, no per-value
+ * builder. @throws {RangeError} past {@link MAX_UTF8_COLUMN_BYTES} in all.
+ */
+function utf8Column(arrow: typeof import('apache-arrow'), strings: readonly string[]) {
   const offsets = new Int32Array(strings.length + 1);
-  let bytes = new Uint8Array(strings.reduce((n, s) => n + s.length * 3, 0));
+  let total = 0;
+  for (const s of strings) total += Buffer.byteLength(s, 'utf8');
+  if (total > MAX_UTF8_COLUMN_BYTES)
+    throw new RangeError(`${total} bytes of text in one LanceDB write (at most ${MAX_UTF8_COLUMN_BYTES})`);
+  const bytes = new Uint8Array(total);
   let end = 0;
   strings.forEach((s, i) => {
     end += utf8.encodeInto(s, bytes.subarray(end)).written;
     offsets[i + 1] = end;
   });
-  bytes = bytes.subarray(0, end);
-  return lanceArrow.makeData({
-    type: new lanceArrow.Utf8(),
+  return arrow.makeData({
+    type: new arrow.Utf8(),
     length: strings.length,
     nullCount: 0,
     valueOffsets: offsets,
@@ -128,18 +172,23 @@ function utf8Column(strings: readonly string[]) {
 }
 
 /**
- * The Arrow table handed to LanceDB's merge insert: the adapter's columns in its schema, built straight from
- * typed arrays. (LanceDB's own conversion of plain row objects appends every float through an Arrow builder,
- * about 0.1 ms of the event loop per 384-d row.) Embeddings must already be validated: LanceDB silently
- * accepts wrong-length or NaN vectors here.
+ * The Arrow table handed to LanceDB's merge insert for a table of exactly {@link lanceDbSchema}'s layout (see
+ * {@link SchemaInspection}): its columns built straight from typed arrays. LanceDB's own conversion of plain
+ * row objects ({@link toLanceRows}) appends every float through an Arrow builder, about 0.1 ms of the event
+ * loop per 384-d row. Embeddings must already be validated for finiteness: LanceDB silently accepts NaN.
+ * @throws {RangeError} when an embedding's length is not `dimension`, or the batch's text passes 2 GiB.
  */
 export function toLanceTable(rows: readonly LanceDbRow[], dimension: number): import('apache-arrow').Table {
-  const { Field, FixedSizeList, Float32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData } =
-    lanceArrow;
+  const arrow = arrowOfLanceDb();
+  const { Field, FixedSizeList, Float32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData } = arrow;
   const n = rows.length;
   const floats = new Float32Array(n * dimension);
   const versions = new BigInt64Array(n);
   rows.forEach((row, i) => {
+    if (row.embedding.length !== dimension)
+      throw new RangeError(
+        `embedding of "${row.id}" has ${row.embedding.length} components, not ${dimension}`,
+      );
     floats.set(row.embedding, i * dimension);
     versions[i] = BigInt(row.version);
   });
@@ -159,15 +208,39 @@ export function toLanceTable(rows: readonly LanceDbRow[], dimension: number): im
     child: makeData({ type: item.type, length: n * dimension, nullCount: 0, data: floats }),
   });
   const columns = [
-    utf8Column(rows.map((r) => r.id)),
+    utf8Column(
+      arrow,
+      rows.map((r) => r.id),
+    ),
     vector,
-    utf8Column(rows.map((r) => r.text)),
-    utf8Column(rows.map((r) => r.metadataJson)),
+    utf8Column(
+      arrow,
+      rows.map((r) => r.text),
+    ),
+    utf8Column(
+      arrow,
+      rows.map((r) => r.metadataJson),
+    ),
     makeData({ type: new Int64(), length: n, nullCount: 0, data: versions }),
   ];
   const schema = new Schema(fields);
   const batch = makeData({ type: new Struct(fields), length: n, nullCount: 0, children: columns });
   return new Table(schema, [new RecordBatch(schema, batch)]);
+}
+
+/**
+ * The plain objects LanceDB's merge insert converts to Arrow against the table's own schema, one per row: the
+ * path for a table whose layout is compatible but not exactly {@link lanceDbSchema}'s (other column order,
+ * extra nullable columns, another integer type for `version`). Embeddings must already be validated.
+ */
+export function toLanceRows(rows: readonly LanceDbRow[]): Record<string, unknown>[] {
+  return rows.map((row) => ({
+    [COLUMNS.id]: row.id,
+    [COLUMNS.vector]: Array.from(row.embedding),
+    [COLUMNS.text]: row.text,
+    [COLUMNS.metadata]: row.metadataJson,
+    [COLUMNS.version]: BigInt(row.version),
+  }));
 }
 
 /**

@@ -36,6 +36,7 @@ import {
   lanceDbSchema,
   metadataPrefilter,
   PRIMARY_KEY_METADATA_PREFIX,
+  toLanceRows,
   toLanceTable,
 } from './lancedb-schema.js';
 import {
@@ -144,6 +145,8 @@ export class LanceDbVectorStore implements VectorStore {
 
   #db: Connection;
   #table: Table;
+  /** The table has exactly the adapter's layout: writes send an Arrow table built here (`toLanceTable`). */
+  readonly #exactLayout: boolean;
   /** Commits made through the current connection and table handle (see `refreshTableEvery`). */
   #commitsOnHandle = 0;
   readonly #onAutoOptimizeError: ((error: DualwriteError) => void) | undefined;
@@ -157,6 +160,7 @@ export class LanceDbVectorStore implements VectorStore {
     options: ResolvedLanceDbVectorStoreOptions,
     db: Connection,
     table: Table,
+    exactLayout: boolean,
     onAutoOptimizeError: ((error: DualwriteError) => void) | undefined,
   ) {
     this.options = Object.freeze({ ...options });
@@ -164,6 +168,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.maxBatchSize = options.maxBatchSize;
     this.#db = db;
     this.#table = table;
+    this.#exactLayout = exactLayout;
     this.#onAutoOptimizeError = onAutoOptimizeError;
     this.#optimizePacer = new AutoOptimizePacer(options.autoOptimizeEvery, options.autoOptimizeShare);
   }
@@ -192,14 +197,14 @@ export class LanceDbVectorStore implements VectorStore {
       throw toLanceDbError(error, `connecting to ${resolved.uri}`);
     }
     try {
-      const table = await openOrCreateTable(db, resolved);
+      const { table, exactLayout } = await openOrCreateTable(db, resolved);
       try {
         await ensureTableKeys(table);
       } catch (error) {
         table.close();
         throw error;
       }
-      return new LanceDbVectorStore(resolved, db, table, hooks.onAutoOptimizeError);
+      return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError);
     } catch (error) {
       db.close();
       throw toLanceDbError(error, `opening table "${resolved.table}" in ${resolved.uri}`);
@@ -473,7 +478,9 @@ export class LanceDbVectorStore implements VectorStore {
     const matched = fence
       ? builder.whenMatchedUpdateAll({ where: `target.${COLUMNS.version} <= source.${COLUMNS.version}` })
       : builder.whenMatchedUpdateAll();
-    const result = await matched.whenNotMatchedInsertAll().execute(toLanceTable(rows, this.dimension));
+    const result = await matched
+      .whenNotMatchedInsertAll()
+      .execute(this.#exactLayout ? toLanceTable(rows, this.dimension) : toLanceRows(rows));
     this.#commitsOnHandle++;
     if (!fence || result.numInsertedRows + result.numUpdatedRows >= rows.length) return [];
     const stored = await this.#versionsOf(rows.map((r) => r.id));
@@ -610,7 +617,11 @@ function connectBounded(options: ResolvedLanceDbVectorStoreOptions): Promise<Con
   return connect(options.uri, { readConsistencyInterval: options.readConsistencyIntervalSeconds }, session);
 }
 
-async function openOrCreateTable(db: Connection, options: ResolvedLanceDbVectorStoreOptions): Promise<Table> {
+/** The table, and whether its layout is exactly the adapter's (see `SchemaInspection.exact`). */
+async function openOrCreateTable(
+  db: Connection,
+  options: ResolvedLanceDbVectorStoreOptions,
+): Promise<{ table: Table; exactLayout: boolean }> {
   let table: Table;
   try {
     table = await db.openTable(options.table);
@@ -642,7 +653,7 @@ async function openOrCreateTable(db: Connection, options: ResolvedLanceDbVectorS
         options.dimension,
         { component },
       );
-    return table;
+    return { table, exactLayout: inspection.exact };
   } catch (error) {
     table.close();
     throw error;

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { DualwriteError } from '@dualwrite/core';
 import { vectorStoreSuite } from '@dualwrite/core/testing';
 import { connect } from '@lancedb/lancedb';
+import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LanceDbVectorStore, sqlString, toLanceDbError } from '../src/index.js';
 import { lanceDbFactory, record, tempDir } from './helpers.js';
@@ -88,6 +89,39 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
       code: 'PERMANENT_BACKEND',
       component: 'lancedb',
     });
+  });
+
+  it('writes to a compatible table of another layout (columns reordered, an extra nullable column, a 32-bit version)', async () => {
+    const uri = await dir();
+    const db = await connect(uri);
+    const item = new Field('item', new Float32(), true);
+    await db.createEmptyTable(
+      'reordered',
+      new Schema([
+        new Field('version', new Int32(), false),
+        new Field('text', new Utf8(), false),
+        new Field('id', new Utf8(), false),
+        new Field('note', new Utf8(), true),
+        new Field('metadata', new Utf8(), false),
+        new Field('vector', new FixedSizeList(DIM, item), false),
+      ]),
+    );
+    db.close();
+    const store = await open(uri, { table: 'reordered' });
+    const a = record('a', DIM, { text: 'first', metadata: { n: 1 }, version: 3 });
+    await store.upsert([a, record('b', DIM, { version: 4 })]);
+    await store.upsert([{ ...a, text: 'second', version: 5 }]);
+    expect(Object.fromEntries(await store.getVersions(['a', 'b']))).toEqual({ a: 5, b: 4 });
+    expect((await store.query(a.embedding, { k: 1 }))[0]).toMatchObject({ id: 'a', text: 'second' });
+  });
+
+  it('keeps the index id of its table across writes', async () => {
+    const store = await open(await dir());
+    const before = (await store.identity()).instanceId;
+    expect(before).toEqual(expect.any(String));
+    await store.upsert([record('a', DIM), record('b', DIM)]);
+    await store.upsert([record('a', DIM, { version: 9 })]);
+    expect((await store.identity()).instanceId).toBe(before);
   });
 
   it('validates options', async () => {

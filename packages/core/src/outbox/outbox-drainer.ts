@@ -44,6 +44,8 @@ export class OutboxDrainer {
   private probeDelayMs: number;
   private probing: Promise<void> | null = null;
   private hint = 0;
+  /** Wake-ups so far: a loop whose claim came back empty claims again if one arrived meanwhile. */
+  private wakeUps = 0;
   /** Arrival rate of new entries (batch mode's reason to wait). */
   private readonly arrivals: ArrivalRate;
   private flushes = 0;
@@ -88,6 +90,7 @@ export class OutboxDrainer {
   /** Tells the workers that `count` entries are due again (not new arrivals: the rate ignores them). */
   private nudge(count: number): void {
     this.hint += count;
+    this.wakeUps++;
     this.idleClaims = 0;
     if (this.userPaused) return; // resume() wakes the loops
     this.work.notify();
@@ -119,6 +122,7 @@ export class OutboxDrainer {
   resume(): void {
     this.userPaused = false;
     this.work.notify();
+    this.batchFull.notify();
   }
 
   get inFlight(): number {
@@ -190,6 +194,7 @@ export class OutboxDrainer {
         )
           await this.gather();
         if (this.stopping) break;
+        const wakeUpsBefore = this.wakeUps;
         const leases = await this.ctx.relational.claimOutbox({
           owner: delivery.owner,
           limit: this.options.claimSize,
@@ -203,6 +208,8 @@ export class OutboxDrainer {
           continue;
         }
         if (leases.length === 0) {
+          // A write that arrived while this claim ran woke nobody (the loop was not waiting): claim again.
+          if (this.wakeUps !== wakeUpsBefore) continue;
           this.hint = 0;
           this.idleClaims++;
           await this.work.wait(clock, this.idleWaitMs());

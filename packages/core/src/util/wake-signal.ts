@@ -6,9 +6,9 @@ const WOKEN = Symbol('woken');
 /**
  * Lets sleepers be woken early: `wait(ms)` resolves after `ms` or at the next `notify()`. A `notify()`
  * with nobody waiting costs nothing, and one with sleepers costs a few microseconds: it is on every write's
- * path. On the system clock a sleeper is a bare timer (an `AbortController` per wait, and the `EventTarget`
- * dispatch of its abort, cost about 40 µs a write — the largest JavaScript cost of a put); other clocks
- * (tests' `ManualClock`) get their `sleep` with an `AbortSignal`.
+ * path. On the system clock a sleeper is a bare timer (an `AbortController` per wake-up cycle, the listeners
+ * on its signal and the `EventTarget` dispatch of its abort cost about 40 µs a write — the largest JavaScript
+ * cost of a put); other clocks (tests' `ManualClock`) get their `sleep` with an `AbortSignal`.
  */
 export class WakeSignal {
   /** Sleepers on the system clock: each wakes (clearing its timer) when called. */

@@ -1,0 +1,58 @@
+/**
+ * A write that lands while a delivery loop's claim is coming back empty wakes nobody — the loop is not
+ * waiting yet. The loop must claim again at once instead of sleeping its poll interval with the write
+ * undelivered.
+ */
+import { describe, it } from 'vitest';
+import { createDualWrite, HashingEmbedder } from '../src/index.js';
+import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+
+const DIM = 8;
+/** Far longer than the test may take: a write left to the poll would time the test out. */
+const POLL_MS = 60_000;
+
+describe('a wake-up during an empty claim', () => {
+  it('makes the loop claim again instead of sleeping its poll interval', async () => {
+    const relational = new MemoryRelationalStore();
+    // Holds the next empty claim after it read the outbox, until the test lets it return.
+    let hold: { reached: () => void; release: Promise<void> } | null = null;
+    const claimOutbox = relational.claimOutbox.bind(relational);
+    relational.claimOutbox = async (options) => {
+      const leases = await claimOutbox(options);
+      const held = hold;
+      if (leases.length === 0 && held) {
+        hold = null;
+        held.reached();
+        await held.release;
+      }
+      return leases;
+    };
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    const dw = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'async-queue', concurrency: 1 },
+      delivery: { pollIntervalMs: POLL_MS },
+      driftCheck: false,
+    });
+    try {
+      let release!: () => void;
+      const reached = new Promise<void>((resolve) => {
+        hold = { reached: resolve, release: new Promise<void>((r) => (release = r)) };
+      });
+      const first = await dw.put({ id: 'first', text: 'delivered, then the loop claims again' });
+      await reached; // the loop's next claim found nothing and is about to return
+      const second = await dw.put({ id: 'second', text: 'written while that claim returns' });
+      release();
+      for (const [id, version] of [
+        ['first', first.version],
+        ['second', second.version],
+      ] as const)
+        while ((await vector.getVersions([id])).get(id) !== version)
+          await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+});
