@@ -1,9 +1,10 @@
 /**
- * A write that lands while a delivery loop's claim is coming back empty wakes nobody — the loop is not
- * waiting yet. The loop must claim again at once instead of sleeping its poll interval with the write
- * undelivered.
+ * Wake-ups of the delivery loops: a write that lands while a loop's claim is coming back empty wakes nobody —
+ * the loop is not waiting yet — so the loop must claim again at once instead of sleeping its poll interval
+ * with the write undelivered; and one write wakes one idle loop, not every one (the others would each run a
+ * claim transaction that finds nothing).
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDualWrite, HashingEmbedder } from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
@@ -51,6 +52,37 @@ describe('a wake-up during an empty claim', () => {
       ] as const)
         while ((await vector.getVersions([id])).get(id) !== version)
           await new Promise((r) => setTimeout(r, 2));
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+
+  it('wakes one idle loop for one write, not all of them', async () => {
+    const relational = new MemoryRelationalStore();
+    let claims = 0;
+    const claimOutbox = relational.claimOutbox.bind(relational);
+    relational.claimOutbox = (options) => {
+      claims++;
+      return claimOutbox(options);
+    };
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    const dw = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'async-queue', concurrency: 4 },
+      delivery: { pollIntervalMs: POLL_MS },
+      driftCheck: false,
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // the four loops made their first claim and sleep
+      claims = 0;
+      const { version } = await dw.put({ id: 'one', text: 'one write' });
+      while ((await vector.getVersions(['one'])).get('one') !== version)
+        await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 100));
+      // The loop that took it, then its next (empty) claim; waking all four would make five.
+      expect(claims).toBeLessThanOrEqual(2);
     } finally {
       await dw.close({ drain: false, timeoutMs: 2_000 });
     }

@@ -39,6 +39,21 @@ describe('WakeSignal', () => {
     expect(await within(signal.wait(systemClock, 0), 20)).toBe('woken');
   });
 
+  it('wakes at most `limit` sleepers of the system clock, longest asleep first', async () => {
+    const signal = new WakeSignal();
+    const [first, second, third] = [0, 1, 2].map(() => signal.wait(systemClock, 60_000));
+    signal.notify(1);
+    expect(await within(first!, 1_000)).toBe('woken');
+    expect(await within(second!, 20)).toBe('asleep');
+    signal.notify(5);
+    expect(
+      await within(
+        Promise.all([second, third]).then(() => {}),
+        1_000,
+      ),
+    ).toBe('woken');
+  });
+
   it('wakes sleepers of another clock through its sleep(ms, signal)', async () => {
     const clock = new ManualClock();
     const signal = new WakeSignal();

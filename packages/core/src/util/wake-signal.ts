@@ -16,11 +16,14 @@ export class WakeSignal {
   /** The signal of sleepers on another clock (created by the first of them). */
   private controller: AbortController | null = null;
 
-  notify(): void {
+  /**
+   * Wakes the sleepers, or on the system clock at most `limit` of them, longest asleep first (the rest sleep
+   * on): new work for one loop should not send every idle loop to look for it. Other clocks wake them all.
+   */
+  notify(limit = Number.POSITIVE_INFINITY): void {
     if (this.sleepers.size > 0) {
-      const woken = [...this.sleepers];
-      this.sleepers.clear();
-      for (const wake of woken) wake();
+      const woken = [...this.sleepers].slice(0, limit);
+      for (const wake of woken) wake(); // each removes itself
     }
     const waiting = this.controller;
     if (!waiting) return;
