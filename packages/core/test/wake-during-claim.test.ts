@@ -5,8 +5,8 @@
  * claim transaction that finds nothing).
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, HashingEmbedder } from '../src/index.js';
-import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { createDualWrite, HashingEmbedder, type RelationalStore } from '../src/index.js';
+import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
 const DIM = 8;
 /** Far longer than the test may take: a write left to the poll would time the test out. */
@@ -85,6 +85,66 @@ describe('a wake-up during an empty claim', () => {
       expect(claims).toBeLessThanOrEqual(2);
     } finally {
       await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+});
+
+/** Entries per claim in the bulk-write test. */
+const CLAIM = 16;
+
+describe('a bulk write noticed once', () => {
+  it('still gets every delivery loop working: a loop whose claim came back full wakes another', async () => {
+    const data = new MemoryRelationalData();
+    const relational: RelationalStore = new MemoryRelationalStore({ data });
+    let notified: (() => void) | undefined;
+    // One notification for the whole bulk write, as a PostgreSQL NOTIFY of another process's transaction.
+    relational.subscribeOutbox = async (listener) => {
+      notified = listener;
+      return async () => {};
+    };
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    // Small claims (a claim takes at most the vector store's batch), so the test writes few records.
+    Object.defineProperty(vector, 'maxBatchSize', { value: CLAIM });
+    const upsert = vector.upsert.bind(vector);
+    vector.upsert = async (records, options) => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+      return upsert(records, options);
+    };
+    const worker = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'async-queue', concurrency: 4 },
+      delivery: { pollIntervalMs: POLL_MS },
+      driftCheck: false,
+    });
+    const writer = await createDualWrite({
+      relational: new MemoryRelationalStore({ data }),
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'async-queue',
+      deliver: false,
+      driftCheck: false,
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // the worker's loops made their first claim and sleep
+      const records = Array.from({ length: 4 * CLAIM }, (_, i) => ({
+        id: `bulk-${i}`,
+        text: `${i}`,
+      }));
+      const written = await writer.putMany(records);
+      notified!();
+      const last = written.at(-1)!;
+      while ((await vector.getVersions([last.id])).get(last.id) !== last.version)
+        await new Promise((r) => setTimeout(r, 5));
+      expect(mostInFlight, 'loops delivering at once').toBeGreaterThanOrEqual(3);
+    } finally {
+      await writer.close({ drain: false, timeoutMs: 2_000 });
+      await worker.close({ drain: false, timeoutMs: 2_000 });
     }
   }, 20_000);
 });

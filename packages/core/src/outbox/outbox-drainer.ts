@@ -217,6 +217,8 @@ export class OutboxDrainer {
         }
         this.idleClaims = 0;
         this.hint = Math.max(0, this.hint - leases.length);
+        // A full claim suggests more is due (another process's bulk write wakes us once): wake one more loop.
+        if (leases.length >= this.options.claimSize) this.work.notify(1);
         this.inFlightCount += leases.length;
         try {
           await this.deliver(leases);
