@@ -12,6 +12,23 @@ const DIM = 8;
 /** Far longer than the test may take: a write left to the poll would time the test out. */
 const POLL_MS = 60_000;
 
+/** An async-queue facade with `concurrency` delivery loops that poll only every {@link POLL_MS}. */
+function deliverer(relational: RelationalStore, vector: MemoryVectorStore, concurrency: number) {
+  return createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: { name: 'async-queue', concurrency },
+    delivery: { pollIntervalMs: POLL_MS },
+    driftCheck: false,
+  });
+}
+
+/** Resolves once `vector` holds `id` at `version`. */
+async function indexed(vector: MemoryVectorStore, id: string, version: number | null): Promise<void> {
+  while ((await vector.getVersions([id])).get(id) !== version) await new Promise((r) => setTimeout(r, 2));
+}
+
 describe('a wake-up during an empty claim', () => {
   it('makes the loop claim again instead of sleeping its poll interval', async () => {
     const relational = new MemoryRelationalStore();
@@ -29,14 +46,7 @@ describe('a wake-up during an empty claim', () => {
       return leases;
     };
     const vector = new MemoryVectorStore({ dimension: DIM });
-    const dw = await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
-      strategy: { name: 'async-queue', concurrency: 1 },
-      delivery: { pollIntervalMs: POLL_MS },
-      driftCheck: false,
-    });
+    const dw = await deliverer(relational, vector, 1);
     try {
       let release!: () => void;
       const reached = new Promise<void>((resolve) => {
@@ -46,12 +56,8 @@ describe('a wake-up during an empty claim', () => {
       await reached; // the loop's next claim found nothing and is about to return
       const second = await dw.put({ id: 'second', text: 'written while that claim returns' });
       release();
-      for (const [id, version] of [
-        ['first', first.version],
-        ['second', second.version],
-      ] as const)
-        while ((await vector.getVersions([id])).get(id) !== version)
-          await new Promise((r) => setTimeout(r, 2));
+      await indexed(vector, 'first', first.version);
+      await indexed(vector, 'second', second.version);
     } finally {
       await dw.close({ drain: false, timeoutMs: 2_000 });
     }
@@ -66,20 +72,12 @@ describe('a wake-up during an empty claim', () => {
       return claimOutbox(options);
     };
     const vector = new MemoryVectorStore({ dimension: DIM });
-    const dw = await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
-      strategy: { name: 'async-queue', concurrency: 4 },
-      delivery: { pollIntervalMs: POLL_MS },
-      driftCheck: false,
-    });
+    const dw = await deliverer(relational, vector, 4);
     try {
       await new Promise((r) => setTimeout(r, 100)); // the four loops made their first claim and sleep
       claims = 0;
       const { version } = await dw.put({ id: 'one', text: 'one write' });
-      while ((await vector.getVersions(['one'])).get('one') !== version)
-        await new Promise((r) => setTimeout(r, 2));
+      await indexed(vector, 'one', version);
       await new Promise((r) => setTimeout(r, 100));
       // The loop that took it, then its next (empty) claim; waking all four would make five.
       expect(claims).toBeLessThanOrEqual(2);
@@ -114,14 +112,7 @@ describe('a bulk write noticed once', () => {
       inFlight--;
       return upsert(records, options);
     };
-    const worker = await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
-      strategy: { name: 'async-queue', concurrency: 4 },
-      delivery: { pollIntervalMs: POLL_MS },
-      driftCheck: false,
-    });
+    const worker = await deliverer(relational, vector, 4);
     const writer = await createDualWrite({
       relational: new MemoryRelationalStore({ data }),
       vector,
@@ -139,8 +130,7 @@ describe('a bulk write noticed once', () => {
       const written = await writer.putMany(records);
       notified!();
       const last = written.at(-1)!;
-      while ((await vector.getVersions([last.id])).get(last.id) !== last.version)
-        await new Promise((r) => setTimeout(r, 5));
+      await indexed(vector, last.id, last.version);
       expect(mostInFlight, 'loops delivering at once').toBeGreaterThanOrEqual(3);
     } finally {
       await writer.close({ drain: false, timeoutMs: 2_000 });
