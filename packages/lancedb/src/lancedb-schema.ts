@@ -14,7 +14,10 @@
  * @packageDocumentation
  */
 import { createRequire } from 'node:module';
-import { Field, FixedSizeList, Float32, Int64, Schema, Utf8 } from 'apache-arrow';
+import * as arrowOfThisModule from 'apache-arrow';
+import { Field, FixedSizeList, Float32, Int64, type Schema, Utf8 } from 'apache-arrow';
+
+type ArrowModule = typeof import('apache-arrow');
 
 /** Column names of the adapter's table. */
 export const COLUMNS = Object.freeze({
@@ -37,6 +40,12 @@ export const PRIMARY_KEY_METADATA_PREFIX = 'lance-schema:unenforced-primary-key'
 
 /** Arrow schema of the adapter's table for `dimension`-d vectors; `indexId` goes on the `id` column. */
 export function lanceDbSchema(dimension: number, indexId?: string): Schema {
+  return schemaOf(arrowOfThisModule, dimension, indexId);
+}
+
+/** {@link lanceDbSchema} built with the classes of the `arrow` instance given. */
+function schemaOf(arrow: ArrowModule, dimension: number, indexId?: string) {
+  const { Field, FixedSizeList, Float32, Int64, Schema, Utf8 } = arrow;
   const idMetadata = indexId === undefined ? undefined : new Map([[INDEX_ID_METADATA_KEY, indexId]]);
   return new Schema([
     new Field(COLUMNS.id, new Utf8(), false, idMetadata),
@@ -131,12 +140,12 @@ export interface LanceDbRow {
  * and inner RecordBatch schemas must be equivalent"). Resolved from LanceDB's own location on first use, so
  * it is the very instance LanceDB checks `instanceof` against, whichever version of its peer range is installed.
  */
-let lanceArrow: typeof import('apache-arrow') | undefined;
+let lanceArrow: ArrowModule | undefined;
 
-function arrowOfLanceDb(): typeof import('apache-arrow') {
+function arrowOfLanceDb(): ArrowModule {
   if (lanceArrow === undefined) {
     const lancedbEntry = createRequire(import.meta.url).resolve('@lancedb/lancedb');
-    lanceArrow = createRequire(lancedbEntry)('apache-arrow') as typeof import('apache-arrow');
+    lanceArrow = createRequire(lancedbEntry)('apache-arrow') as ArrowModule;
   }
   return lanceArrow;
 }
@@ -150,7 +159,7 @@ const utf8 = new TextEncoder();
  * A non-null `Utf8` column of `strings`: one UTF-8 buffer of the exact size and its offsets, no per-value
  * builder. @throws {RangeError} past {@link MAX_UTF8_COLUMN_BYTES} in all.
  */
-function utf8Column(arrow: typeof import('apache-arrow'), strings: readonly string[]) {
+function utf8Column(arrow: ArrowModule, strings: readonly string[]) {
   const offsets = new Int32Array(strings.length + 1);
   let total = 0;
   for (const s of strings) total += Buffer.byteLength(s, 'utf8');
@@ -180,7 +189,7 @@ function utf8Column(arrow: typeof import('apache-arrow'), strings: readonly stri
  */
 export function toLanceTable(rows: readonly LanceDbRow[], dimension: number): import('apache-arrow').Table {
   const arrow = arrowOfLanceDb();
-  const { Field, FixedSizeList, Float32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData } = arrow;
+  const { Int64, RecordBatch, Struct, Table, makeData } = arrow;
   const n = rows.length;
   const floats = new Float32Array(n * dimension);
   const versions = new BigInt64Array(n);
@@ -192,39 +201,28 @@ export function toLanceTable(rows: readonly LanceDbRow[], dimension: number): im
     floats.set(row.embedding, i * dimension);
     versions[i] = BigInt(row.version);
   });
-  const item = new Field('item', new Float32(), true);
-  const vectorType = new FixedSizeList(dimension, item);
-  const fields = [
-    new Field(COLUMNS.id, new Utf8(), false),
-    new Field(COLUMNS.vector, vectorType, false),
-    new Field(COLUMNS.text, new Utf8(), false),
-    new Field(COLUMNS.metadata, new Utf8(), false),
-    new Field(COLUMNS.version, new Int64(), false),
-  ];
+  const schema = schemaOf(arrow, dimension);
+  const vectorType = schema.fields[1]!.type as import('apache-arrow').FixedSizeList;
   const vector = makeData({
     type: vectorType,
     length: n,
     nullCount: 0,
-    child: makeData({ type: item.type, length: n * dimension, nullCount: 0, data: floats }),
+    child: makeData({
+      type: vectorType.children[0]!.type,
+      length: n * dimension,
+      nullCount: 0,
+      data: floats,
+    }),
   });
+  const text = (pick: (row: LanceDbRow) => string) => utf8Column(arrow, rows.map(pick));
   const columns = [
-    utf8Column(
-      arrow,
-      rows.map((r) => r.id),
-    ),
+    text((r) => r.id),
     vector,
-    utf8Column(
-      arrow,
-      rows.map((r) => r.text),
-    ),
-    utf8Column(
-      arrow,
-      rows.map((r) => r.metadataJson),
-    ),
+    text((r) => r.text),
+    text((r) => r.metadataJson),
     makeData({ type: new Int64(), length: n, nullCount: 0, data: versions }),
   ];
-  const schema = new Schema(fields);
-  const batch = makeData({ type: new Struct(fields), length: n, nullCount: 0, children: columns });
+  const batch = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children: columns });
   return new Table(schema, [new RecordBatch(schema, batch)]);
 }
 

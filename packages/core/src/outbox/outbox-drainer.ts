@@ -93,7 +93,7 @@ export class OutboxDrainer {
     this.wakeUps++;
     this.idleClaims = 0;
     if (this.userPaused) return; // resume() wakes the loops
-    this.work.notify(count); // a loop per new entry at most: the others would only claim nothing
+    this.work.notify(Math.max(1, count)); // a loop per new entry at most: the others would only claim nothing
     if (this.hint >= this.options.claimSize) this.batchFull.notify();
   }
 
