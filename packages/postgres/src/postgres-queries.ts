@@ -161,7 +161,13 @@ export class PostgresQueries extends SqlQueries {
    *
    * Rows come back in no particular order; the caller sorts them.
    */
-  async claim(db: Db, owner: string, now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]> {
+  override async claim(
+    db: Db,
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
       UPDATE ${this.tables.outbox} AS o
       SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},

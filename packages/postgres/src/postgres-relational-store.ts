@@ -1,17 +1,15 @@
 import {
   type AckOutcome,
   type Change,
-  type ClaimOptions,
   ClosedError,
   changeId,
   type IntentCommit,
   type IntentCommitOptions,
   type OutboxAck,
-  type OutboxLease,
   type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
-import { errorCode, SQL_MAX_PAGE, SqlRelationalStore, toOutboxLease } from '@dualwrite/sql';
+import { errorCode, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
@@ -64,8 +62,10 @@ export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
  *   touching the same ids in opposite orders can deadlock like with row locks; PostgreSQL then aborts one
  *   (SQLSTATE 40P01, surfaced as `TransientBackendError`; retry the call). Writing ids in a consistent order
  *   (e.g. sorted) avoids it.
- * - Claims (`claimOutbox`) never wait: one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` statement;
- *   see {@link claimOutbox}.
+ * - Claims (`claimOutbox`) never wait: one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` statement
+ *   (`PostgresQueries.claim`), so N workers in N processes drain one outbox without a coordinator and without
+ *   two of them holding one entry; a claim may return fewer than `limit` entries while others are being
+ *   claimed, and the next call gets them.
  *
  * **Versions** come from a `SEQUENCE` (`nextval`): strictly increasing across sessions; a value drawn by a
  * rolled-back transaction is skipped, never reused.
@@ -128,45 +128,6 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    */
   async init(): Promise<void> {
     await this.read('init', (db) => migratePostgresSchema(db, this.tableNames));
-  }
-
-  /**
-   * Claims up to `limit` due entries in one statement, so N workers in N processes drain one outbox
-   * concurrently, without a coordinator and without two of them holding one entry:
-   *
-   * ```sql
-   * UPDATE outbox SET lease_owner = $owner, lease_token = gen_random_uuid(), lease_until = $now + $leaseMs, ...
-   * FROM (SELECT record_id FROM outbox
-   *       WHERE state = 'pending' AND next_attempt_at <= $now AND (lease_until IS NULL OR lease_until <= $now)
-   *       ORDER BY next_attempt_at, enqueued_at LIMIT $limit
-   *       FOR UPDATE SKIP LOCKED) AS due
-   * WHERE outbox.record_id = due.record_id RETURNING outbox.*
-   * ```
-   *
-   * `SKIP LOCKED` skips rows another claim is locking right now instead of waiting for them; a row another
-   * claim leased and committed meanwhile is re-checked against the WHERE clause and dropped (PostgreSQL docs,
-   * "SELECT — The Locking Clause": "With SKIP LOCKED, any selected rows that cannot be immediately locked are
-   * skipped"; it is meant for queue-like tables). A claim may therefore return fewer than `limit` entries while
-   * others are being claimed; the next call gets them. Result ordered by `nextAttemptAt`, then `enqueuedAt`.
-   */
-  protected override claim(options: ClaimOptions): Promise<OutboxLease[]> {
-    return this.read('claimOutbox', async (db) => {
-      const rows = await this.q.claim(
-        db,
-        options.owner,
-        options.now,
-        options.now + options.leaseMs,
-        options.limit,
-      );
-      return rows
-        .map(toOutboxLease)
-        .sort(
-          (a, b) =>
-            a.nextAttemptAt - b.nextAttemptAt ||
-            a.enqueuedAt - b.enqueuedAt ||
-            (a.recordId < b.recordId ? -1 : a.recordId > b.recordId ? 1 : 0),
-        );
-    });
   }
 
   /**

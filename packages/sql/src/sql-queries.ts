@@ -387,6 +387,14 @@ export abstract class SqlQueries {
           THEN ${old('lease_version')} ELSE ${ins('version')} - 1 END`;
   }
 
+  /**
+   * A dialect's one-statement claim, when it has one: leases up to `limit` due entries (pending,
+   * `next_attempt_at <= now`, no live lease), oldest first, each under a fresh token, `lease_version` = its
+   * version, and returns their rows in any order. Without it the store claims in a transaction
+   * ({@link dueOutbox}, then {@link leaseRows}).
+   */
+  claim?(db: SqlDb, owner: string, now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]>;
+
   /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */
   async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`

@@ -31,6 +31,7 @@ import type { ControlledTransaction, IsolationLevel } from 'kysely';
 import { type DriverErrorTable, mapDriverError } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
+import { toOutboxLease } from './sql-rows.js';
 import { refuseUnstorable, SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
@@ -372,11 +373,24 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
-   * The claim itself, in one write transaction: the due rows (locked `FOR UPDATE SKIP LOCKED` where rows
-   * lock, so concurrent claims skip each other's), then a lease on each in one statement.
-   * Dialects may replace it with a single statement.
+   * The claim itself: the dialect's one statement ({@link SqlQueries.claim}) where it has one, its leases
+   * ordered by `nextAttemptAt`, then `enqueuedAt`, then id; otherwise one write transaction: the due rows
+   * (locked `FOR UPDATE SKIP LOCKED` where rows lock, so concurrent claims skip each other's), then a lease on
+   * each in one statement.
    */
   protected claim(options: ClaimOptions): Promise<OutboxLease[]> {
+    const { owner, now, leaseMs, limit } = options;
+    if (this.q.claim)
+      return this.read('claimOutbox', async (db) =>
+        (await this.q.claim!(db, owner, now, now + leaseMs, limit))
+          .map(toOutboxLease)
+          .sort(
+            (a, b) =>
+              a.nextAttemptAt - b.nextAttemptAt ||
+              a.enqueuedAt - b.enqueuedAt ||
+              compareIds(a.recordId, b.recordId),
+          ),
+      );
     return this.transact('claimOutbox', async (conn) => {
       const due = await this.q.dueOutbox(conn, options.now, options.limit);
       return this.q.leaseRows(conn, due, options.owner, options.now + options.leaseMs);

@@ -4,7 +4,7 @@
  * always bound; identifiers come only from the validated table prefix.
  * @internal
  */
-import { SqlQueries, sqlTables } from '@dualwrite/sql';
+import { type OutboxRow, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { sql } from 'kysely';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
@@ -30,6 +30,33 @@ export class SqliteQueries extends SqlQueries {
     return sql<{ value: number }>`
       INSERT INTO ${this.#sequence} (name, value) VALUES ('version', ${floor} + 1)
       ON CONFLICT (name) DO UPDATE SET value = max(value, ${floor}) + 1 RETURNING value`;
+  }
+
+  /**
+   * The claim in one statement (no `BEGIN`/`COMMIT` round of its own): an `UPDATE … WHERE record_id IN (the
+   * due rows, oldest first, LIMIT n) RETURNING *`. An UPDATE takes SQLite's write lock when it starts, before
+   * it reads (its program opens a write transaction first), so claims from several processes serialise and
+   * none sees rows another has just leased. Each row gets its own random 128-bit token (`randomblob` is
+   * evaluated per row).
+   */
+  override async claim(
+    db: SqliteKysely,
+    owner: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+  ): Promise<OutboxRow[]> {
+    const { rows } = await sql<OutboxRow>`
+      UPDATE ${this.tables.outbox}
+      SET lease_owner = ${owner}, lease_token = lower(hex(randomblob(16))), lease_until = ${leaseUntil},
+        lease_version = version
+      WHERE record_id IN (
+        SELECT record_id FROM ${this.tables.outbox}
+        WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
+        ORDER BY next_attempt_at, enqueued_at
+        LIMIT ${limit})
+      RETURNING *`.execute(db);
+    return rows;
   }
 
   async nextVersion(db: SqliteKysely, floor: number): Promise<number> {

@@ -96,9 +96,9 @@ class SqliteTx extends SqlTx {
  * - One connection per store, WAL journal, `synchronous = NORMAL`, `foreign_keys = ON`, `busy_timeout`
  *   from {@link SqliteRelationalStoreOptions.busyTimeoutMs}. Several processes may share the file.
  * - Every transaction (yours through {@link transaction}, and the store's own multi-statement operations
- *   such as `claimOutbox` and `ackOutbox`) starts with `BEGIN IMMEDIATE`, taking the write lock up front,
- *   so read-then-write sequences from several processes neither lose updates nor fail with
- *   `SQLITE_BUSY_SNAPSHOT`. Within a process, operations are serialised on the connection (Kysely's
+ *   such as `ackOutbox`) starts with `BEGIN IMMEDIATE`, taking the write lock up front, so read-then-write
+ *   sequences from several processes neither lose updates nor fail with `SQLITE_BUSY_SNAPSHOT`. A claim is
+ *   one `UPDATE … RETURNING` statement, which takes the write lock before it reads. Within a process, operations are serialised on the connection (Kysely's
  *   connection mutex): a read waits while a transaction of the same store is open.
  * - The database is opened lazily by the first call ({@link init} normally).
  * - Durability: with WAL and `synchronous = NORMAL` a committed transaction survives a process crash, but
