@@ -7,7 +7,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { int, type OutboxRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
+import { type ClaimLease, int, type OutboxRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
@@ -161,24 +161,17 @@ export class PostgresQueries extends SqlQueries {
    *
    * Rows come back in no particular order; the caller sorts them.
    */
-  override async claim(
-    db: Db,
-    owner: string,
-    now: number,
-    leaseUntil: number,
-    limit: number,
-  ): Promise<OutboxRow[]> {
+  /** Rows another claim is locking right now are skipped, not waited for. */
+  protected override claimLock(): RawBuilder<unknown> {
+    return sql`FOR UPDATE SKIP LOCKED`;
+  }
+
+  override async claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
       UPDATE ${this.tables.outbox} AS o
       SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
         lease_version = o.version
-      FROM (
-        SELECT record_id FROM ${this.tables.outbox}
-        WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
-        ORDER BY next_attempt_at, enqueued_at
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED
-      ) AS due
+      FROM (${this.dueIds(now, limit)}) AS due
       WHERE o.record_id = due.record_id
       RETURNING o.*`.execute(db);
     return rows;

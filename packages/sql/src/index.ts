@@ -24,6 +24,7 @@ export {
 } from './sql-migrations.js';
 export { OptionChecks, SQL_IDENTIFIER } from './sql-options.js';
 export {
+  type ClaimLease,
   chunks,
   IN_CHUNK,
   type SqlDb,

@@ -85,6 +85,14 @@ export interface SqlDialectTraits {
   typedInt?(value: number): RawBuilder<unknown>;
 }
 
+/** What a one-statement claim ({@link SqlQueries.claim}) writes: owner, expiry (Unix ms), at `now`, at most `limit`. */
+export interface ClaimLease {
+  owner: string;
+  now: number;
+  leaseUntil: number;
+  limit: number;
+}
+
 /** Most bound parameters per `IN (...)` list. */
 export const IN_CHUNK = 500;
 
@@ -393,16 +401,25 @@ export abstract class SqlQueries {
    * version, and returns their rows in any order. Without it the store claims in a transaction
    * ({@link dueOutbox}, then {@link leaseRows}).
    */
-  claim?(db: SqlDb, owner: string, now: number, leaseUntil: number, limit: number): Promise<OutboxRow[]>;
+  claim?(db: SqlDb, lease: ClaimLease): Promise<OutboxRow[]>;
 
   /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */
   async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
-    const { rows } = await sql<OutboxRow>`
-      SELECT * FROM ${this.tables.outbox}
+    const { rows } = await sql<OutboxRow>`${this.#due(sql`*`, now, limit)}`.execute(db);
+    return rows;
+  }
+
+  /** The `record_id`s of {@link dueOutbox}'s rows, as a subquery for a dialect's one-statement {@link claim}. */
+  protected dueIds(now: number, limit: number): RawBuilder<unknown> {
+    return this.#due(sql`record_id`, now, limit);
+  }
+
+  #due(columns: RawBuilder<unknown>, now: number, limit: number): RawBuilder<unknown> {
+    return sql`
+      SELECT ${columns} FROM ${this.tables.outbox}
       WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
       ORDER BY next_attempt_at, enqueued_at
-      LIMIT ${limit} ${this.claimLock()}`.execute(db);
-    return rows;
+      LIMIT ${limit} ${this.claimLock()}`;
   }
 
   /** Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version). */

@@ -382,7 +382,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     const { owner, now, leaseMs, limit } = options;
     if (this.q.claim)
       return this.read('claimOutbox', async (db) =>
-        (await this.q.claim!(db, owner, now, now + leaseMs, limit))
+        (await this.q.claim!(db, { owner, now, leaseUntil: now + leaseMs, limit }))
           .map(toOutboxLease)
           .sort(
             (a, b) =>
@@ -392,8 +392,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
           ),
       );
     return this.transact('claimOutbox', async (conn) => {
-      const due = await this.q.dueOutbox(conn, options.now, options.limit);
-      return this.q.leaseRows(conn, due, options.owner, options.now + options.leaseMs);
+      const due = await this.q.dueOutbox(conn, now, limit);
+      return this.q.leaseRows(conn, due, owner, now + leaseMs);
     });
   }
 

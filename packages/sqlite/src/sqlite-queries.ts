@@ -4,7 +4,7 @@
  * always bound; identifiers come only from the validated table prefix.
  * @internal
  */
-import { type OutboxRow, SqlQueries, sqlTables } from '@dualwrite/sql';
+import { type ClaimLease, type OutboxRow, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { sql } from 'kysely';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
@@ -41,20 +41,13 @@ export class SqliteQueries extends SqlQueries {
    */
   override async claim(
     db: SqliteKysely,
-    owner: string,
-    now: number,
-    leaseUntil: number,
-    limit: number,
+    { owner, now, leaseUntil, limit }: ClaimLease,
   ): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
       UPDATE ${this.tables.outbox}
       SET lease_owner = ${owner}, lease_token = lower(hex(randomblob(16))), lease_until = ${leaseUntil},
         lease_version = version
-      WHERE record_id IN (
-        SELECT record_id FROM ${this.tables.outbox}
-        WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
-        ORDER BY next_attempt_at, enqueued_at
-        LIMIT ${limit})
+      WHERE record_id IN (${this.dueIds(now, limit)})
       RETURNING *`.execute(db);
     return rows;
   }

@@ -98,8 +98,9 @@ class SqliteTx extends SqlTx {
  * - Every transaction (yours through {@link transaction}, and the store's own multi-statement operations
  *   such as `ackOutbox`) starts with `BEGIN IMMEDIATE`, taking the write lock up front, so read-then-write
  *   sequences from several processes neither lose updates nor fail with `SQLITE_BUSY_SNAPSHOT`. A claim is
- *   one `UPDATE … RETURNING` statement, which takes the write lock before it reads. Within a process, operations are serialised on the connection (Kysely's
- *   connection mutex): a read waits while a transaction of the same store is open.
+ *   one `UPDATE … RETURNING` statement, which takes the write lock before it reads. Within a process,
+ *   operations are serialised on the connection (Kysely's connection mutex): a read waits while a transaction
+ *   of the same store is open.
  * - The database is opened lazily by the first call ({@link init} normally).
  * - Durability: with WAL and `synchronous = NORMAL` a committed transaction survives a process crash, but
  *   the last commits before a power failure or OS crash may be rolled back (the file stays consistent).
