@@ -1,6 +1,7 @@
 import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
 import { hasIntentLog } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { asDualwriteError } from '../errors.js';
 import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
@@ -440,8 +441,14 @@ export class OutboxDrainer {
     }
   }
 
-  /** Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. */
+  /**
+   * Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. A
+   * closed vector store (`ClosedError`, e.g. closed before the facade during shutdown) says nothing about the
+   * records: an outage, so their leases go back uncharged instead of splitting the batch against it and
+   * dead-lettering every entry.
+   */
   private async classify(error: unknown, fromVectorStore: boolean): Promise<FailureClass> {
+    if (fromVectorStore && asDualwriteError(error)?.code === 'CLOSED') return 'outage';
     const failure = classifyFailure(error);
     if (failure !== 'transient' || !fromVectorStore) return failure;
     try {
