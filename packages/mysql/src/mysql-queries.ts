@@ -61,10 +61,6 @@ export class MysqlQueries extends SqlQueries {
     return sql`DELETE t FROM ${table} AS t FORCE INDEX (PRIMARY)`;
   }
 
-  protected override claimLock(): RawBuilder<unknown> {
-    return sql`FOR UPDATE SKIP LOCKED`;
-  }
-
   // -- per-record locks ----------------------------------------------------------------------------
 
   override readonly locksRecords = true;

@@ -161,11 +161,6 @@ export class PostgresQueries extends SqlQueries {
    *
    * Rows come back in no particular order; the caller sorts them.
    */
-  /** Rows another claim is locking right now are skipped, not waited for. */
-  protected override claimLock(): RawBuilder<unknown> {
-    return sql`FOR UPDATE SKIP LOCKED`;
-  }
-
   override async claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`
       UPDATE ${this.tables.outbox} AS o

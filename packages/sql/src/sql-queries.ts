@@ -191,9 +191,13 @@ export abstract class SqlQueries {
     return this.traits.lockRowsForUpdate ? sql`FOR UPDATE` : sql``;
   }
 
-  /** The locking clause of the claim's SELECT (`FOR UPDATE SKIP LOCKED` where rows lock). */
-  protected claimLock(): RawBuilder<unknown> {
-    return sql``;
+  /**
+   * The locking clause of the claim's SELECT: `FOR UPDATE SKIP LOCKED` where rows lock
+   * ({@link SqlDialectTraits.lockRowsForUpdate}), so rows another claim is locking right now are skipped, not
+   * waited for.
+   */
+  #claimLock(): RawBuilder<unknown> {
+    return this.traits.lockRowsForUpdate ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   }
 
   // -- records -------------------------------------------------------------------------------------
@@ -403,7 +407,7 @@ export abstract class SqlQueries {
    */
   claim?(db: SqlDb, lease: ClaimLease): Promise<OutboxRow[]>;
 
-  /** Due pending entries without a live lease, oldest first (locked by {@link claimLock}). */
+  /** Due pending entries without a live lease, oldest first (`FOR UPDATE SKIP LOCKED` where rows lock). */
   async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
     const { rows } = await sql<OutboxRow>`${this.#due(sql`*`, now, limit)}`.execute(db);
     return rows;
@@ -419,7 +423,7 @@ export abstract class SqlQueries {
       SELECT ${columns} FROM ${this.tables.outbox}
       WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
       ORDER BY next_attempt_at, enqueued_at
-      LIMIT ${limit} ${this.claimLock()}`;
+      LIMIT ${limit} ${this.#claimLock()}`;
   }
 
   /** Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version). */

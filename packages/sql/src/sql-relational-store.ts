@@ -503,7 +503,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Acknowledges deliveries in one transaction holding their ids' locks, in order, by core's ledger
    * (`ackDelivery`): a token no longer on the entry → `'lease-lost'` and a repair of the current state;
    * anything enqueued for it meanwhile (core's `supersedes`) → `'superseded'` (lease cleared, claimable now);
-   * otherwise `'acked'` (entry deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc intent for it exists).
+   * otherwise `'acked'` (entry deleted, a tombstone at `appliedVersion` or older purged unless a sync-2pc
+   * intent for it exists).
    * `syncedVersion` is raised for `'acked'` and `'superseded'`. Acks of distinct ids (the drainers' case) do
    * not affect each other, so they run set-based, a few statements per 500 whatever their number; the
    * contract suite's differential check holds this fast path to the ledger's rule.
