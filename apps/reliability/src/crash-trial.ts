@@ -418,7 +418,7 @@ async function recoverAndCheck(
     try {
       await early.flush({ timeoutMs: 60_000 });
       const r = await verifyConsistency(relational, vector);
-      result.indexDiffBeforeIntentTtl = r.lost + r.stale + r.orphans + r.duplicates;
+      result.indexDiffBeforeIntentTtl = r.lost + r.stale + r.mismatched + r.orphans + r.duplicates;
     } finally {
       await early.close({ drain: false, timeoutMs: 5_000 });
     }

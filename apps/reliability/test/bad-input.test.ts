@@ -542,7 +542,12 @@ describe.each(
     const flushed = await ctx.dw.flush({ timeoutMs: 30_000 });
     expect(flushed.deadLetters).toBe(0);
     const report = await verifyConsistency(ctx.relational, ctx.vector);
-    expect(report, JSON.stringify(report.examples)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect(report, JSON.stringify(report.examples)).toMatchObject({
+      lost: 0,
+      stale: 0,
+      mismatched: 0,
+      orphans: 0,
+    });
     await ctx.dw.close({ drain: false });
     await remove();
   });

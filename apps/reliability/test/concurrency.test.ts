@@ -145,7 +145,12 @@ describe.each(scenarios)(
           const violations = await checkLastWriterWins(ledgers, relational);
           expect(violations).toEqual([]);
           const report = await verifyConsistency(relational, vectorStore);
-          expect(report, JSON.stringify(report.examples)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+          expect(report, JSON.stringify(report.examples)).toMatchObject({
+            lost: 0,
+            stale: 0,
+            mismatched: 0,
+            orphans: 0,
+          });
           console.log(
             `[concurrency] ${strategy}/${relationalKind}+${vector}: ${WRITERS}×${CHANGES} calls (${ledgers.reduce((n, l) => n + l.ackedChanges, 0)} changes) in ${writingMs} ms, ` +
               `${calls.length} vector calls by ${[...new Set(calls.map((c) => c.who))].join(', ')}, 0 overlaps, ${drainErrors.length} drain errors handled, ` +

@@ -65,7 +65,7 @@ describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed $
           const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}`;
           expect(r.error, context).toBeUndefined();
           expect(r.violations, context).toEqual([]);
-          expect(r.consistency, context).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+          expect(r.consistency, context).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
           if (r.killed) killed++;
         }
         // A writer is killed by its planned trigger or, failing that, after FALLBACK_KILL_MS; only a writer that

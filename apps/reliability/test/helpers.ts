@@ -47,7 +47,12 @@ export async function expectConverged(
   const flushed = await dw.flush({ timeoutMs: options.timeoutMs ?? 30_000 });
   expect(flushed.deadLetters, 'dead letters after flush').toBe(options.deadLetters ?? 0);
   const report = await verifyConsistency(relational, vector);
-  expect(report, JSON.stringify(report.examples)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+  expect(report, JSON.stringify(report.examples)).toMatchObject({
+    lost: 0,
+    stale: 0,
+    mismatched: 0,
+    orphans: 0,
+  });
   return report;
 }
 

@@ -24,6 +24,7 @@ import {
   STRATEGY_NAMES,
   type StrategyConfig,
   ValidationError,
+  type VectorStore,
   verifyConsistency,
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
@@ -294,6 +295,64 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     );
     expect(embedderError).toBeInstanceOf(IndexBindingError);
     expect((embedderError as unknown as IndexBindingError).fields).toEqual(['embedder']);
+  });
+});
+
+describe('2d. rows edited in place keep their version: the content is compared', () => {
+  /** Three records, converged; then `edit` changes a's vector, b's text and c's metadata in the index itself. */
+  async function editedInPlace(vector: VectorStore, base: string, edit: () => Promise<void>) {
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const dw = await facade({ relational, vector });
+    await dw.putMany([
+      rec('a', 'alpha'),
+      rec('b', 'beta', { level: 'method' }),
+      rec('c', 'gamma', { level: 'method' }),
+    ]);
+    await expectConverged(dw, relational, vector);
+    await edit();
+    const report = await verifyConsistency(relational, vector);
+    expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0, mismatched: 3, contentChecked: true });
+    expect(report.examples.mismatched.sort()).toEqual(['a', 'b', 'c']);
+    expect(await dw.reconcile()).toMatchObject({ mismatched: 3, repairsEnqueued: 3 });
+    await expectConverged(dw, relational, vector);
+    const rows = await vector.getRecords!(['a', 'b', 'c']);
+    expect(rows.get('b')?.text).toBe('beta');
+    expect(rows.get('c')?.metadata).toEqual({ level: 'method' });
+    expect((await dw.search('gamma', { k: 3, filter: { level: 'method' } })).map((h) => h.id).sort()).toEqual(
+      ['b', 'c'],
+    );
+  }
+
+  it('LanceDB: a vector, a text and a metadata edited with another tool are found and re-delivered', async () => {
+    const base = await dir('dw-edited-lance-');
+    const uri = join(base, 'lance');
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    await editedInPlace(vector, base, async () => {
+      const db = await connect(uri);
+      const table = await db.openTable('dualwrite');
+      await table.update({ where: "id = 'a'", values: { vector: Array.from({ length: DIM }, () => 0.5) } });
+      await table.update({ where: "id = 'b'", valuesSql: { text: "'tampered'" } });
+      await table.update({ where: "id = 'c'", valuesSql: { metadata: `'{"level":"evil"}'` } });
+      table.close();
+      db.close();
+    });
+  });
+
+  it('Chroma: the same edits through the Chroma client are found and re-delivered', async () => {
+    const url = inject('chromaUrl');
+    const collection = `edited-${Date.now()}`;
+    const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+    await editedInPlace(vector, await dir('dw-edited-chroma-'), async () => {
+      const u = new URL(url);
+      const client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: false });
+      const c = await client.getCollection({ name: collection });
+      const [a] = (await c.get({ ids: ['a'], include: ['metadatas'] })).metadatas;
+      await c.update({ ids: ['a'], embeddings: [Array.from({ length: DIM }, () => 0.5)], metadatas: [a!] });
+      // Without embeddings the client would embed the new document itself: pass b's own vector along.
+      const [b] = (await c.get({ ids: ['b'], include: ['embeddings'] })).embeddings;
+      await c.update({ ids: ['b'], documents: ['tampered'], embeddings: [b!] });
+      await c.update({ ids: ['c'], metadatas: [{ level: 'evil' }] });
+    });
   });
 });
 

@@ -160,7 +160,7 @@ describe.each(STRATEGY_NAMES)('LanceDB directory read-only mid-run (%s)', (strat
         }
         expect(s.deadDuring).toBe(0);
         expect(s.flushed).toMatchObject({ pending: 0, deadLetters: 0 });
-        expect(s.consistency).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+        expect(s.consistency).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
         expect(s.intents).toBe(0);
         const last = new Map(s.accepted.map((a) => [a.id, a]));
         for (const a of last.values()) {

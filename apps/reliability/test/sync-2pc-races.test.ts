@@ -125,7 +125,7 @@ describe('sync-2pc: two writers race on one id', () => {
     const rA = await putA;
     expect(rB.version!).toBeGreaterThan(rA.version!);
     const report = await settle(a, b);
-    expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect(report).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
     expect((await a.dw.get('x'))!.text).toBe('written by B');
   });
 
@@ -141,7 +141,7 @@ describe('sync-2pc: two writers race on one id', () => {
     const rB = await putB;
     expect(rA.version!).toBeGreaterThan(rB.version!);
     const report = await settle(a, b);
-    expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect(report).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
     expect((await a.dw.get('x'))!.text).toBe('written by A');
   });
 
@@ -242,7 +242,12 @@ describe('sync-2pc: two writers race on one id', () => {
     // (Before the fix B rewrote x at v3 with the original text; A's commit then saw v3 > v2 and dropped its
     // acknowledged write.)
     expect(await a.dw.get('x')).toMatchObject({ text: 'written by A', version: rA.version });
-    expect(await verifyConsistency(a.relational, a.vector)).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+    expect(await verifyConsistency(a.relational, a.vector)).toMatchObject({
+      lost: 0,
+      stale: 0,
+      mismatched: 0,
+      orphans: 0,
+    });
   });
 
   it('an acknowledged delete is not undone by an older concurrent put (was a bug: tombstone purged under a live intent)', async () => {

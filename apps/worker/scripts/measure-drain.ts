@@ -80,7 +80,7 @@ async function run(workers: number): Promise<void> {
     const report = await verifyConsistency(relational, vector);
     console.log(
       `${workers} worker(s): ${changes} changes in ${seconds.toFixed(2)} s = ${Math.round(changes / seconds)} changes/s` +
-        ` (lost ${report.lost}, stale ${report.stale}, orphans ${report.orphans})`,
+        ` (lost ${report.lost}, stale ${report.stale}, other content ${report.mismatched}, orphans ${report.orphans})`,
     );
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -209,13 +209,16 @@ async function reconcileCommand(
     for (const key of [
       'missing',
       'stale',
+      'mismatched',
       'orphans',
       'duplicates',
       'deadLettered',
       'repairsEnqueued',
     ] as const)
       table.push({ [key]: String(report[key]) });
-    table.push({ checked: `${report.checkedRecords} records, ${report.checkedVectors} vectors` });
+    table.push({
+      checked: `${report.checkedRecords} records, ${report.checkedVectors} vectors${report.contentChecked ? ' (content compared)' : ' (ids and versions only)'}`,
+    });
     io.out(`${table.toString()}\n`);
   }
   return 0;
@@ -238,12 +241,14 @@ async function verify(
   io: OperatorIo,
 ) {
   const report = await verifyConsistency(relational, vector);
-  const consistent = report.lost + report.stale + report.orphans + report.duplicates === 0;
+  const consistent =
+    report.lost + report.stale + report.mismatched + report.orphans + report.duplicates === 0;
   if (flags.json) io.out(`${JSON.stringify({ consistent, ...report })}\n`);
   else
     io.out(
       `${consistent ? 'consistent' : 'NOT consistent'}: ${report.records} live records, ${report.vectors} vectors; ` +
-        `lost ${report.lost}, stale ${report.stale}, orphans ${report.orphans}, duplicates ${report.duplicates}\n`,
+        `lost ${report.lost}, stale ${report.stale}, other content ${report.mismatched}, orphans ${report.orphans}, ` +
+        `duplicates ${report.duplicates}${report.contentChecked ? '' : ' (ids and versions only: the index cannot read rows back)'}\n`,
     );
   return consistent ? 0 : 1;
 }

@@ -149,7 +149,7 @@ describe('dualwrite-worker', () => {
         await api.awaitSynced(['late', 'early-0'], { timeoutMs: 5_000 });
       }
       const report = await verifyConsistency(relational, vector);
-      expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0 });
+      expect(report).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
       const synced = cli.lines.filter((l) => l.event === 'synced');
       expect(synced.length).toBeGreaterThan(0);
       expect(synced.reduce((n, l) => n + (l.count ?? 0), 0)).toBeGreaterThanOrEqual(30);

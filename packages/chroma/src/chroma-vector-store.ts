@@ -12,7 +12,7 @@ import {
   type VectorRecord,
   type VectorStore,
 } from '@dualwrite/core';
-import { ChromaClient, type Collection } from 'chromadb';
+import { ChromaClient, type Collection, type GetResult } from 'chromadb';
 import { CHROMA_COMPONENT, createChromaTransport, toDualwriteError } from './chroma-errors.js';
 import {
   type ChromaRecordMetadata,
@@ -432,22 +432,49 @@ export class ChromaVectorStore implements VectorStore {
    * @throws {ClosedError} after {@link close}.
    */
   async getVersions(ids: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await this.#getRows(ids, ['metadatas'], (result, i) =>
+      out.set(
+        result.ids[i]!,
+        fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
+      ),
+    );
+    return out;
+  }
+
+  /**
+   * What the collection holds for `ids` — version, document, metadata (dualwrite's reserved keys removed) and
+   * embedding — for content checks. Ids not in the collection are absent. Requests of the server's batch size.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  async getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
+    const out = new Map<string, VectorRecord>();
+    await this.#getRows(ids, ['metadatas', 'documents', 'embeddings'], (result, i) => {
+      const id = result.ids[i]!;
+      const { metadata, version } = fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null);
+      // The server's float32 values, as the JSON or base64 decoding gave them: rounded back to float32.
+      const embedding = Array.from(result.embeddings[i] ?? [], (x) => Math.fround(x));
+      out.set(id, { id, version, metadata, text: result.documents[i] ?? '', embedding });
+    });
+    return out;
+  }
+
+  /** `collection.get` of `ids` (valid ones, once each) in requests of the server's batch size; `each` per row. */
+  async #getRows(
+    ids: readonly string[],
+    include: ('metadatas' | 'documents' | 'embeddings')[],
+    each: (result: GetResult, index: number) => void,
+  ): Promise<void> {
     this.#assertOpen();
     const unique = this.#checkIds(ids, 'ids');
-    const out = new Map<string, number>();
-    if (unique.length === 0) return out;
+    if (unique.length === 0) return;
     const maxCount = await this.#serverLimits();
     for (const chunk of chunksBySize(unique, maxCount, Number.POSITIVE_INFINITY, () => 0)) {
       const result = await this.#withCollection('get', (collection) =>
-        collection.get({ ids: chunk, include: ['metadatas'] }),
+        collection.get({ ids: chunk, include }),
       );
-      for (let i = 0; i < result.ids.length; i++)
-        out.set(
-          result.ids[i]!,
-          fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
-        );
+      for (let i = 0; i < result.ids.length; i++) each(result, i);
     }
-    return out;
   }
 
   /**

@@ -84,10 +84,20 @@ export {
   supersedes,
 } from './outbox/outbox-ledger.js';
 export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';
-export { type ConsistencyReport, verifyConsistency } from './reconcile/verify-consistency.js';
+export {
+  type ConsistencyReport,
+  type VerifyOptions,
+  verifyConsistency,
+} from './reconcile/verify-consistency.js';
 export { contentHash, contentHashPrefix, textHash } from './record/content-hash.js';
 export { decodeEmbedding, encodeEmbedding, toFloat32Precision } from './record/embedding-codec.js';
 export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './record/limits.js';
+export {
+  type ContentField,
+  contentDifference,
+  VECTOR_READ_BACK_TOLERANCE,
+  vectorsMatch,
+} from './record/record-equality.js';
 export type {
   Metadata,
   MetadataValue,

@@ -300,6 +300,33 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
+   * What the table holds for `ids` — version, text, metadata and vector — for content checks (for an id
+   * stored twice, its row with the highest version). Ids not in the table are absent. Reads `id IN (…)` in
+   * chunks of 1,000 ids.
+   * @throws {PermanentBackendError} for a row whose metadata is not JSON.
+   */
+  getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
+    return this.#run('getRecords', async () => {
+      const unique = storableIds(ids, 'ids');
+      const out = new Map<string, VectorRecord>();
+      for (let i = 0; i < unique.length; i += PREDICATE_CHUNK) {
+        const rows = (await this.#table
+          .query()
+          .where(idInPredicate(unique.slice(i, i + PREDICATE_CHUNK)))
+          .select([COLUMNS.id, COLUMNS.vector, COLUMNS.text, COLUMNS.metadata, COLUMNS.version])
+          .toArray()) as (StoredRow & { vector: Iterable<number> })[];
+        for (const row of rows) {
+          const version = Number(row.version);
+          if ((out.get(row.id)?.version ?? -1) > version) continue;
+          const { id, text } = row;
+          out.set(id, { id, version, text, metadata: parseMetadata(row), embedding: Array.from(row.vector) });
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
    * One page of `(id, version)` rows in id order (UTF-8 byte order), `limit` 1..10,000 per page. A row
    * per stored row: an id stored twice is listed twice, next to each other, also across pages (the
    * cursor remembers how many rows of its last id were already listed). The cursor is opaque
@@ -579,15 +606,7 @@ export class LanceDbVectorStore implements VectorStore {
   #toHit(row: QueryRow): VectorHit | undefined {
     const distance = Number(row._distance);
     if (!Number.isFinite(distance)) return undefined; // e.g. cosine against an all-zero vector
-    let metadata: Metadata;
-    try {
-      metadata = JSON.parse(row.metadata) as Metadata;
-    } catch (error) {
-      throw new PermanentBackendError(`row ${JSON.stringify(row.id)} has unparseable metadata JSON`, {
-        component,
-        cause: error,
-      });
-    }
+    const metadata = parseMetadata(row);
     return {
       id: row.id,
       score: scoreOf(this.options.distance, distance),
@@ -599,11 +618,15 @@ export class LanceDbVectorStore implements VectorStore {
   }
 }
 
-interface QueryRow {
+/** A table row as a query returns it (without the vector). */
+interface StoredRow {
   id: string;
   text: string;
   metadata: string;
   version: bigint | number;
+}
+
+interface QueryRow extends StoredRow {
   _distance: number;
 }
 
@@ -716,6 +739,18 @@ async function ensureTableKeys(table: Table): Promise<void> {
     await table.updateFieldMetadata([
       { path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: randomUUID() } },
     ]);
+  }
+}
+
+/** A row's metadata column (JSON). @throws {PermanentBackendError} when it is not JSON. */
+function parseMetadata(row: { id: string; metadata: string }): Metadata {
+  try {
+    return JSON.parse(row.metadata) as Metadata;
+  } catch (error) {
+    throw new PermanentBackendError(`row ${JSON.stringify(row.id)} has unparseable metadata JSON`, {
+      component,
+      cause: error,
+    });
   }
 }
 

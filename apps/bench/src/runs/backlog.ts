@@ -116,7 +116,7 @@ export async function runBacklog(o: BacklogOptions): Promise<BacklogResult> {
         drainThroughput: round((o.count / Math.max(drainMs, 1e-6)) * 1000, 1),
         vectorCalls: stats.vectorCalls,
         retries: stats.retries,
-        lost: report.lost + report.stale,
+        lost: report.lost + report.stale + report.mismatched,
         orphans: report.orphans,
         target:
           o.count >= BACKLOG_TARGET.records

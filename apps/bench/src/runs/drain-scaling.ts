@@ -215,7 +215,7 @@ async function drainOnce(o: DrainScalingOptions, runId: string, held: boolean): 
           perWorker: reports.map((r) => r.synced),
           vectorCalls: sum(reports.map((r) => r.vectorCalls)),
           retries: sum(reports.map((r) => r.retries)),
-          lost: report.lost + report.stale,
+          lost: report.lost + report.stale + report.mismatched,
           orphans: report.orphans,
         };
       } finally {

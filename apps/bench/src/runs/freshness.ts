@@ -186,7 +186,7 @@ export async function runFreshnessCell(options: {
         backlog,
         saturated: isSaturated(backlog.slice(0, arrivalSamples), options.rate),
         lost: check.lost + (visible.length - visible.filter(Number.isFinite).length),
-        stale: check.stale,
+        stale: check.stale + check.mismatched,
       };
     } finally {
       await dw.close({ drain: false, timeoutMs: 5_000 });

@@ -68,6 +68,10 @@ export async function runStrategy(name: StrategyRunName, ctx: RunContext): Promi
       const notes = injectionNotes(wrapped);
       if (stats.deadLetters > 0) notes.push(`${stats.deadLetters} changes dead-lettered`);
       if (report.stale > 0) notes.push(`${report.stale} records indexed at an old version (counted as lost)`);
+      if (report.mismatched > 0)
+        notes.push(
+          `${report.mismatched} records indexed with other content than SQL holds (counted as lost)`,
+        );
       return {
         result: buildRunResult({
           name,
@@ -80,7 +84,7 @@ export async function runStrategy(name: StrategyRunName, ctx: RunContext): Promi
           vectorCalls: stats.vectorCalls,
           retries: stats.retries + timing.retries,
           peakRssBytes: rss.peakBytes,
-          lost: report.lost + report.stale,
+          lost: report.lost + report.stale + report.mismatched,
           orphans: report.orphans,
         }),
         failedWrites: timing.failed,

@@ -102,7 +102,7 @@ export async function runTightLoop(options: {
         writerYields: stats.writerYields,
         drainAfterMs: Math.round(drainAfterMs),
         lost: check.lost,
-        stale: check.stale,
+        stale: check.stale + check.mismatched,
         duplicates: check.duplicates,
       };
     } finally {

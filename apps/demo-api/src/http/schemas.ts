@@ -241,6 +241,9 @@ export const ReconcileResponse = Type.Object({
   checkedVectors: Type.Integer(),
   missing: Type.Integer(),
   stale: Type.Integer(),
+  mismatched: Type.Integer({
+    description: 'Rows at the current version with other text, metadata or vector.',
+  }),
   orphans: Type.Integer(),
   repairsEnqueued: Type.Integer(),
   durationMs: Type.Number(),

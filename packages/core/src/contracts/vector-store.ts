@@ -129,6 +129,16 @@ export interface VectorStore {
   getVersions(ids: readonly string[]): Promise<Map<string, number>>;
 
   /**
+   * Optional: what the index holds for `ids` — version, text, metadata (dualwrite's reserved keys removed)
+   * and the vector (its float32 values; within `vectorsMatch`'s tolerance where the backend's API rounds
+   * them further) — so a check can compare the index's *content* with the source of truth, not only ids and
+   * versions (`verifyConsistency` and `reconcile` do when it is present: a row edited behind dualwrite's back,
+   * or written by another application sharing the index, keeps its version). Ids not in the index are absent;
+   * for an id held twice, one of its rows. Any number of ids (adapters read in chunks).
+   */
+  getRecords?(ids: readonly string[]): Promise<Map<string, VectorRecord>>;
+
+  /**
    * Pages through every id in the index with its version, `limit` (1..10,000) per page, in an
    * adapter-defined stable order. Memory is bounded by `limit`. Concurrent writes may make a page skip or
    * repeat an id; reconciliation tolerates that (it converges on the next run). A backend without unique

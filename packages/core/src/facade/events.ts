@@ -25,6 +25,8 @@ export interface DualwriteEventMap {
     reason: string;
     missing: number;
     stale: number;
+    /** Rows at the current version with other text, metadata or vector (see `ReconcileReport.mismatched`). */
+    mismatched: number;
     orphans: number;
     duplicates: number;
     repairsEnqueued: number;

@@ -3,7 +3,7 @@ import type { VectorStore } from '../contracts/vector-store.js';
 /** The optional members of {@link VectorStore} a wrapper passes through. */
 export type OptionalVectorCapabilities = Pick<
   VectorStore,
-  'identity' | 'maxVersion' | 'metadataKeyProblem' | 'maxConcurrentWrites'
+  'identity' | 'maxVersion' | 'getRecords' | 'metadataKeyProblem' | 'maxConcurrentWrites'
 >;
 
 /**
@@ -24,7 +24,7 @@ export function optionalCapabilities(
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
   const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
-  const { identity, maxVersion, metadataKeyProblem } = inner;
+  const { identity, maxVersion, getRecords, metadataKeyProblem } = inner;
   if (identity)
     out.identity = async () => {
       await before();
@@ -34,6 +34,11 @@ export function optionalCapabilities(
     out.maxVersion = async () => {
       await before();
       return maxVersion.call(inner);
+    };
+  if (getRecords)
+    out.getRecords = async (ids) => {
+      await before();
+      return getRecords.call(inner, ids);
     };
   if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
   if (inner.maxConcurrentWrites !== undefined) out.maxConcurrentWrites = inner.maxConcurrentWrites;

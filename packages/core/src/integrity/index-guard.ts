@@ -172,6 +172,7 @@ export class IndexGuard {
           reason,
           missing: report.missing,
           stale: report.stale,
+          mismatched: report.mismatched,
           orphans: report.orphans,
           duplicates: report.duplicates,
           repairsEnqueued: report.repairsEnqueued,
@@ -268,9 +269,9 @@ export class IndexGuard {
       sampleRate: this.sampleRate,
       dryRun: true,
     });
-    const found = report.missing + report.stale + report.orphans + report.duplicates;
+    const found = report.missing + report.stale + report.mismatched + report.orphans + report.duplicates;
     if (found === 0) return undefined;
-    return `a sampled check of ${report.checkedRecords} records found ${report.missing} missing, ${report.stale} stale, ${report.orphans} orphans, ${report.duplicates} duplicates`;
+    return `a sampled check of ${report.checkedRecords} records found ${report.missing} missing, ${report.stale} stale, ${report.mismatched} with other content, ${report.orphans} orphans, ${report.duplicates} duplicates`;
   }
 
   /**

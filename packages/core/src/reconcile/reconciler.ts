@@ -1,5 +1,7 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
+import { contentDifference } from '../record/record-equality.js';
+import type { RecordVersion, VectorRecord } from '../record/types.js';
 import type { Clock } from '../util/clock.js';
 
 /** Options of a reconciliation run. */
@@ -12,6 +14,12 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** Ids per page on both sides; memory is bounded by this, not by collection size. Default 500. */
   pageSize?: number;
+  /**
+   * Compare each row indexed at its record's current version with the record — text, metadata, vector — where
+   * the vector store can read rows back (`VectorStore.getRecords`), and repair the rows that differ. Default
+   * `true`; `false` compares ids and versions only (no vectors read: cheaper on a large index).
+   */
+  content?: boolean;
   /** Random source for sampling. Default `Math.random`. */
   random?: () => number;
   /** Called after every page with the ids checked so far (for progress bars). */
@@ -30,6 +38,14 @@ export interface ReconcileReport {
   missing: number;
   /** Records whose indexed version differs from the current one. */
   stale: number;
+  /**
+   * Records indexed at their current version whose text, metadata or vector differ from the source of truth
+   * (edited behind dualwrite's back, or written by another application sharing the index). Repaired by
+   * re-delivering the record. `0` when content was not compared ({@link contentChecked}).
+   */
+  mismatched: number;
+  /** Whether rows' content was compared (the vector store has `getRecords` and `content` was not `false`). */
+  contentChecked: boolean;
   /** Vectors whose record is deleted or unknown. */
   orphans: number;
   /**
@@ -54,12 +70,14 @@ export interface ReconcileReport {
 
 /**
  * Compares the vector index (read from the index itself, never from bookkeeping) with the source of
- * truth and classifies every difference as missing, stale, orphan or duplicate. Repairs go through the
- * outbox: the drainer applies each id's *current* state, so reconciling while writes continue cannot undo
- * a newer write. Two passes, both paged: SQL `(id, version)` → index versions (missing, stale, tombstone
- * orphans); index ids → SQL (orphans of unknown ids, and ids listed more than once: duplicates, found on
- * every page whatever the sample). In `'full'` mode the index's row count is also checked against the
- * distinct ids it listed, so duplicates are found even where a backend's listing hides them.
+ * truth and classifies every difference as missing, stale, mismatched (the current version with other
+ * content), orphan or duplicate. Repairs go through the outbox: the drainer applies each id's *current*
+ * state, so reconciling while writes continue cannot undo a newer write. Two passes, both paged: SQL
+ * `(id, version)` → the index's rows (missing, stale, tombstone orphans; with {@link ReconcileOptions.content}
+ * their text, metadata and vector: mismatched); index ids → SQL (orphans of unknown ids, and ids listed more
+ * than once: duplicates, found on every page whatever the sample). In `'full'` mode the index's row count is
+ * also checked against the distinct ids it listed, so duplicates are found even where a backend's listing
+ * hides them.
  */
 export async function reconcile(
   relational: RelationalStore,
@@ -72,6 +90,7 @@ export async function reconcile(
   const pageSize = options.pageSize ?? 500;
   const rate = mode === 'sample' ? (options.sampleRate ?? 0.1) : 1;
   const random = options.random ?? Math.random;
+  const readRows = options.content !== false ? vector.getRecords?.bind(vector) : undefined;
   const started = clock.now();
   const report: ReconcileReport = {
     mode,
@@ -80,8 +99,10 @@ export async function reconcile(
     checkedVectors: 0,
     missing: 0,
     stale: 0,
+    mismatched: 0,
     orphans: 0,
     duplicates: 0,
+    contentChecked: readRows !== undefined,
     deadLettered: 0,
     indexRows: null,
     distinctIds: null,
@@ -111,12 +132,19 @@ export async function reconcile(
     after = page[page.length - 1]!.id;
     if (random() < rate) {
       report.checkedRecords += page.length;
-      const indexed = await vector.getVersions(page.map((r) => r.id));
+      const ids = page.map((r) => r.id);
+      const rows = readRows ? await readRows(ids) : undefined;
+      const indexed = rows
+        ? new Map([...rows].map(([id, row]) => [id, row.version]))
+        : await vector.getVersions(ids);
       const drift: string[] = [];
       const versions = new Map(page.map((r) => [r.id, r]));
+      const mismatched = rows ? await differentContent(relational, page, rows) : new Set<string>();
       const candidates = await notQueued(
         page
-          .filter((r) => (r.deleted ? indexed.has(r.id) : indexed.get(r.id) !== r.version))
+          .filter((r) =>
+            r.deleted ? indexed.has(r.id) : indexed.get(r.id) !== r.version || mismatched.has(r.id),
+          )
           .map((r) => r.id),
       );
       for (const row of candidates.map((id) => versions.get(id)!)) {
@@ -131,6 +159,9 @@ export async function reconcile(
           drift.push(row.id);
         } else if (v !== row.version) {
           report.stale++;
+          drift.push(row.id);
+        } else {
+          report.mismatched++;
           drift.push(row.id);
         }
       }
@@ -178,4 +209,25 @@ export async function reconcile(
   }
   report.durationMs = clock.now() - started;
   return report;
+}
+
+/**
+ * Ids of `page`'s live records whose row in `rows` (the index's) is at the record's current version but holds
+ * other text, metadata or another vector. Records changed since `page` was listed are skipped (their new
+ * version is on its way).
+ */
+async function differentContent(
+  relational: RelationalStore,
+  page: readonly RecordVersion[],
+  rows: ReadonlyMap<string, VectorRecord>,
+): Promise<Set<string>> {
+  const current = page.filter((r) => !r.deleted && rows.get(r.id)?.version === r.version).map((r) => r.id);
+  const out = new Set<string>();
+  if (current.length === 0) return out;
+  const records = await relational.getRecords(current);
+  for (const id of current) {
+    const [record, row] = [records.get(id), rows.get(id)!];
+    if (record?.version === row.version && contentDifference(record, row).length > 0) out.add(id);
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
+import { contentDifference } from '../record/record-equality.js';
 
 /** Result of {@link verifyConsistency}. */
 export interface ConsistencyReport {
@@ -11,34 +12,65 @@ export interface ConsistencyReport {
   lost: number;
   /** Records whose indexed version is not the current one. */
   stale: number;
+  /**
+   * Records indexed at their current version whose text, metadata or vector differ from the source of truth
+   * (the row was edited behind dualwrite's back, or another application writes the same index). `0` when
+   * the content was not compared ({@link contentChecked}).
+   */
+  mismatched: number;
   /** Vectors whose record is deleted or unknown. */
   orphans: number;
   /** Extra rows of ids the index holds more than once (`vectors` counts every row). */
   duplicates: number;
+  /** Whether the rows' content was compared (the vector store has `getRecords` and `content` was not `false`). */
+  contentChecked: boolean;
   /** Up to 20 example ids per class, for error messages. */
-  examples: { lost: string[]; stale: string[]; orphans: string[]; duplicates: string[] };
+  examples: {
+    lost: string[];
+    stale: string[];
+    mismatched: string[];
+    orphans: string[];
+    duplicates: string[];
+  };
+}
+
+/** Options of {@link verifyConsistency}. */
+export interface VerifyOptions {
+  /** Ids read per page on each side; memory is bounded by it. Default 1,000. */
+  pageSize?: number;
+  /**
+   * Compare each indexed row's text, metadata and vector with the record, where the vector store can read
+   * them back (`getRecords`). Default `true`; `false` compares ids and versions only (no vectors read).
+   */
+  content?: boolean;
 }
 
 /**
- * Read-only check that the index equals the source of truth exactly: every live record is indexed at its
- * current version, once, and nothing else is. Pages through both sides (`pageSize` ids at a time), so memory is
- * bounded. Unlike `reconcile`, it counts pending deliveries as differences: call it after `flush`.
+ * Read-only check that the index equals the source of truth exactly: every live record is indexed once, at
+ * its current version, with its text, metadata and vector (where the vector store can read rows back:
+ * `VectorStore.getRecords`; see {@link ConsistencyReport.contentChecked}), and nothing else is. Pages
+ * through both sides, so memory is bounded. Unlike `reconcile`, it counts pending deliveries as
+ * differences: call it after `flush`.
  */
 export async function verifyConsistency(
   relational: RelationalStore,
   vector: VectorStore,
-  pageSize = 1000,
+  options: VerifyOptions = {},
 ): Promise<ConsistencyReport> {
+  const pageSize = options.pageSize ?? 1000;
+  const readRows = options.content !== false ? vector.getRecords?.bind(vector) : undefined;
   const report: ConsistencyReport = {
     records: 0,
     vectors: 0,
     lost: 0,
     stale: 0,
+    mismatched: 0,
     orphans: 0,
     duplicates: 0,
-    examples: { lost: [], stale: [], orphans: [], duplicates: [] },
+    contentChecked: readRows !== undefined,
+    examples: { lost: [], stale: [], mismatched: [], orphans: [], duplicates: [] },
   };
-  const note = (cls: 'lost' | 'stale' | 'orphans' | 'duplicates', id: string) => {
+  const note = (cls: keyof ConsistencyReport['examples'], id: string) => {
     report[cls]++;
     if (report.examples[cls].length < 20) report.examples[cls].push(id);
   };
@@ -47,13 +79,28 @@ export async function verifyConsistency(
     const page = await relational.listVersions({ after, limit: pageSize });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    const indexed = await vector.getVersions(page.map((r) => r.id));
+    const ids = page.map((r) => r.id);
+    const rows = readRows ? await readRows(ids) : undefined;
+    const indexed = rows
+      ? new Map([...rows].map(([id, row]) => [id, row.version]))
+      : await vector.getVersions(ids);
+    const current: string[] = [];
     for (const row of page) {
       const v = indexed.get(row.id);
       if (row.deleted) continue; // an indexed tombstone is counted as an orphan in the second pass
       report.records++;
       if (v === undefined) note('lost', row.id);
       else if (v !== row.version) note('stale', row.id);
+      else current.push(row.id);
+    }
+    if (rows && current.length > 0) {
+      const records = await relational.getRecords(current);
+      for (const id of current) {
+        const [record, row] = [records.get(id), rows.get(id)!];
+        // A record changed since its version was listed is not compared (its new version is on its way).
+        if (record?.version === row.version && contentDifference(record, row).length > 0)
+          note('mismatched', id);
+      }
     }
     if (page.length < pageSize) break;
   }

@@ -137,6 +137,23 @@ export class MemoryVectorStore implements VectorStore {
     return out;
   }
 
+  async getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
+    this.#open('getRecords');
+    const out = new Map<string, VectorRecord>();
+    for (const id of ids) {
+      const row = this.#rows.get(id);
+      if (row)
+        out.set(id, {
+          id,
+          version: row.version,
+          text: row.text,
+          metadata: structuredClone(row.metadata),
+          embedding: [...row.embedding],
+        });
+    }
+    return out;
+  }
+
   async listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
     this.#open('listIds');
     if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 10_000)

@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { MetadataFilter, VectorHit, VectorStore } from '../contracts/vector-store.js';
 import type { DualwriteErrorCode } from '../errors.js';
+import { vectorsMatch } from '../record/record-equality.js';
 import type { Metadata, VectorRecord } from '../record/types.js';
 
 /** A store under test plus the hook that disposes of it. */
@@ -694,6 +695,40 @@ export const vectorStoreChecks = {
       await store.upsert([stale]);
       expect((await store.getVersions([a])).get(a), 'without ifNewer the write is unconditional').toBe(5);
       expect(await store.count(), 'one row per id').toBe(3);
+    });
+  },
+
+  /**
+   * `getRecords()` (when present) reads back what was written — version, text (empty and non-ASCII too) and
+   * metadata of every scalar type exactly, the vector at float32 precision (`vectorsMatch`) — for the latest
+   * upsert of each id; unknown and deleted ids are absent, a repeated id is read once.
+   */
+  async getRecordsReadsBackWhatWasWritten(factory) {
+    await withStore(factory, async (store) => {
+      if (!store.getRecords) return;
+      const p = idPrefix();
+      const a = rec(`${p}a`, { text: '', metadata: { s: 'x', n: -2.5, i: 7, b: false }, version: 4 });
+      const b = rec(`${p}b`, { text: 'b 🙂 中文', version: 2 });
+      const gone = rec(`${p}gone`);
+      await store.upsert([a, b, gone]);
+      const b2 = rec(b.id, { text: 'b again', metadata: { k: 'v' }, version: 3 });
+      await store.upsert([b2]);
+      await store.delete([gone.id]);
+      const rows = await store.getRecords([a.id, b.id, gone.id, `${p}missing`, a.id]);
+      expect([...rows.keys()].sort(), 'the ids present, once each').toStrictEqual([a.id, b.id].sort());
+      for (const expected of [a, b2]) {
+        const row = rows.get(expected.id)!;
+        expect(row.id).toBe(expected.id);
+        expect(row.version, `version of ${expected.id}`).toBe(expected.version);
+        expect(row.text, `text of ${expected.id}`).toBe(expected.text);
+        expect(row.metadata, `metadata of ${expected.id}`).toStrictEqual(expected.metadata);
+        const stored = expected.embedding.map((x) => Math.fround(x));
+        expect(
+          vectorsMatch(stored, row.embedding),
+          `vector of ${expected.id}: ${JSON.stringify(row.embedding)}, written ${JSON.stringify(stored)}`,
+        ).toBe(true);
+      }
+      expect((await store.getRecords([])).size, 'getRecords([])').toBe(0);
     });
   },
 

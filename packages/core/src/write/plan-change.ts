@@ -3,7 +3,8 @@ import type { RecordWrite, RelationalTx } from '../contracts/relational-store.js
 import type { Change, WriteResult } from '../contracts/write-strategy.js';
 import { contentHash } from '../record/content-hash.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
-import type { Metadata, StoredRecord } from '../record/types.js';
+import { embeddingEqual, metadataEqual } from '../record/record-equality.js';
+import type { StoredRecord } from '../record/types.js';
 
 /** A change resolved against the record's current state inside a transaction. */
 export interface PlannedChange {
@@ -199,17 +200,4 @@ export function changeId(change: Change): string {
  */
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function metadataEqual(a: Metadata, b: Metadata): boolean {
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
-}
-
-function embeddingEqual(a: readonly number[] | null, b: readonly number[] | null): boolean {
-  if (a === null || b === null) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
