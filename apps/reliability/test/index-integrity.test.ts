@@ -21,6 +21,7 @@ import {
   HashingEmbedder,
   INDEX_DRIFT_KEY,
   IndexBindingError,
+  SOURCE_TOKEN_KEY,
   STRATEGY_NAMES,
   type StrategyConfig,
   ValidationError,
@@ -183,6 +184,31 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(drifts[0]?.reason).toMatch(/holds 0 rows but 25 records claim/);
     await expectConverged(dw, relational, vector);
     expect(await vector.count()).toBe(25);
+  });
+
+  it('LanceDB: a table recreated under a live handle by a tool that stamps no instance id is noticed and repaired', async () => {
+    const base = await dir('dw-unstamped-');
+    const uri = join(base, 'lance');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.putMany(Array.from({ length: 6 }, (_, i) => rec(`u-${i}`, `unstamped ${i}`)));
+    await expectConverged(dw, relational, vector);
+    const db = await connect(uri);
+    const old = (await (await db.openTable('dualwrite')).query().limit(2).toArray()).map((r) => ({
+      ...r,
+      vector: Array.from(r.vector as Float32Array),
+      version: BigInt(r.version),
+    }));
+    await db.dropTable('dualwrite');
+    await db.createTable('dualwrite', old); // two of the rows, no dualwrite metadata on the columns
+    db.close();
+    expect((await vector.identity()).instanceId).toBeNull();
+    const drifts = collect(dw, 'index-drift');
+    await dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/another instance .* → none/);
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(6);
   });
 
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {
@@ -353,6 +379,78 @@ describe('2d. rows edited in place keep their version: the content is compared',
       await c.update({ ids: ['b'], documents: ['tampered'], embeddings: [b!] });
       await c.update({ ids: ['c'], metadatas: [{ level: 'evil' }] });
     });
+  });
+});
+
+describe('2e. one index, one source of truth', () => {
+  /** A facade on its own SQLite file `name` (the source of truth) and the LanceDB table at `uri`. */
+  async function lanceSource(base: string, name: string, uri: string, indexBinding?: 'rebind') {
+    const relational = new SqliteRelationalStore({ path: join(base, `${name}.db`) });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector, ...(indexBinding ? { indexBinding } : {}) });
+    return { relational, vector, dw };
+  }
+
+  it('LanceDB: a second source of truth on the same table is refused; rebind takes it over and stops the first', async () => {
+    const base = await dir('dw-owner-lance-');
+    const uri = join(base, 'lance');
+    const a = await lanceSource(base, 'app-a', uri);
+    await a.dw.putMany([rec('doc1', 'app A one'), rec('doc2', 'app A two'), rec('only-a', 'app A only')]);
+    await expectConverged(a.dw, a.relational, a.vector);
+
+    const error = await rejection(lanceSource(base, 'app-b', uri));
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect(error.fields).toEqual(['owner']);
+    expect(error.message).toMatch(/fed by another source of truth/);
+    expect(await a.vector.count(), 'the refused source wrote nothing').toBe(3);
+
+    const b = await lanceSource(base, 'app-b', uri, 'rebind');
+    await b.dw.putMany([rec('doc1', 'app B one'), rec('doc2', 'app B two')]);
+    await expectConverged(b.dw, b.relational, b.vector); // app A's rows are repaired away: orphans, other content
+    expect((await b.vector.getRecords!(['doc1', 'only-a'])).get('doc1')?.text).toBe('app B one');
+    expect(await b.vector.count()).toBe(2);
+
+    const stopped = collect(a.dw, 'drain-error');
+    await a.dw.checkIndex();
+    expect(stopped.map((e) => e.error).join('\n')).toMatch(
+      /delivery stopped: .*fed by another source of truth/,
+    );
+    await a.dw.put(rec('doc1', 'app A again'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(
+      (await b.vector.getRecords!(['doc1'])).get('doc1')?.text,
+      'the stopped source writes nothing more',
+    ).toBe('app B one');
+  });
+
+  it('processes of one source starting at the same moment all start, on one owner token', async () => {
+    const base = await dir('dw-owner-siblings-');
+    const uri = join(base, 'lance');
+    const siblings = await Promise.all([1, 2, 3].map(() => lanceSource(base, 'shared', uri)));
+    const later = await lanceSource(base, 'shared', uri);
+    const token = (await later.vector.identity()).owner;
+    expect(token).toEqual(expect.any(String));
+    expect(await later.relational.getMeta(SOURCE_TOKEN_KEY), "the source's token is the index's").toBe(token);
+    await siblings[0]!.dw.put(rec('s-1'));
+    await expectConverged(siblings[0]!.dw, siblings[0]!.relational, siblings[0]!.vector);
+  });
+
+  it('Chroma: a second source of truth on the same collection is refused', async () => {
+    const url = inject('chromaUrl');
+    const collection = `owned-${Date.now()}`;
+    const base = await dir('dw-owner-chroma-');
+    const open = async (name: string) =>
+      facade({
+        relational: new SqliteRelationalStore({ path: join(base, `${name}.db`) }),
+        vector: await ChromaVectorStore.open({ url, collection, dimension: DIM }),
+      });
+    const a = await open('app-a');
+    await a.put(rec('c-1'));
+    await a.flush();
+    const error = await rejection(open('app-b'));
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect(error.fields).toEqual(['owner']);
+    expect(await (await open('app-a')).syncStatus('c-1')).toMatchObject({ state: 'synced' });
   });
 });
 
@@ -535,8 +633,10 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
       driftCheck: false,
     });
     track(dw);
+    const regressions = collect(dw, 'version-regression'); // attached after start: still told
     await waitFor(async () => (await dw.stats()).indexDrift === null, 10_000, 'repair');
     await expectConverged(dw, relational, vector);
+    expect(regressions[0], 'the sequence moved past the index').toEqual({ ids: [], indexVersion: 16 });
     const [hit] = await dw.search('backed up 3', { k: 1 });
     expect(hit?.text, 'the restored state is what the index holds').toBe('backed up 3');
     const next = await dw.put(rec('v-3', 'written after the restore'));

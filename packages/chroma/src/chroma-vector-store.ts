@@ -58,6 +58,14 @@ export function chromaScore(distance: number, space: ChromaDistance): number {
   return space === 'l2' ? -distance : 1 - distance;
 }
 
+/** Collection metadata key holding the owner token of the source of truth that feeds it (`claimIndex`). */
+export const CHROMA_OWNER_METADATA_KEY = 'dualwrite_owner';
+
+function ownerOf(metadata: Record<string, unknown> | null): string | null {
+  const owner = metadata?.[CHROMA_OWNER_METADATA_KEY];
+  return typeof owner === 'string' ? owner : null;
+}
+
 /**
  * {@link VectorStore} backed by a Chroma 1.x server over HTTP (the `chromadb` 3.x JS client).
  *
@@ -541,7 +549,30 @@ export class ChromaVectorStore implements VectorStore {
       collection: this.collectionName,
       instanceId: collection.id,
       dimension: this.dimension,
+      owner: ownerOf(await this.#freshMetadata('identity')),
     };
+  }
+
+  /**
+   * Stamps the source of truth's owner token on the collection (its metadata key
+   * {@link CHROMA_OWNER_METADATA_KEY}, the other keys kept), so `identity().owner` reports it to every process.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  async claimIndex(owner: string): Promise<void> {
+    const current = await this.#freshMetadata('claimIndex');
+    // The distance lives in the configuration; legacy `hnsw:` keys cannot be written back.
+    const kept = Object.fromEntries(Object.entries(current ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
+    await this.#withCollection('claimIndex', (collection) =>
+      collection.modify({ metadata: { ...kept, [CHROMA_OWNER_METADATA_KEY]: owner } }),
+    );
+  }
+
+  /** The collection's metadata as the server holds it now (another process may have changed it). */
+  async #freshMetadata(op: string): Promise<Record<string, unknown> | null> {
+    const collection = await this.#withCollection(op, (c) =>
+      this.#client.getCollection({ name: c.name, embeddingFunction: null } as never),
+    );
+    return (collection.metadata as Record<string, unknown> | null | undefined) ?? null;
   }
 
   /**

@@ -30,6 +30,7 @@ export {
 export {
   CHROMA_MAX_LIST_LIMIT,
   CHROMA_MAX_QUERY_K,
+  CHROMA_OWNER_METADATA_KEY,
   ChromaVectorStore,
   chromaScore,
 } from './chroma-vector-store.js';

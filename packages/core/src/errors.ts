@@ -187,7 +187,9 @@ export class TimeoutError extends DualwriteError {
  * with: the data was written into `bound`, the configuration names `configured`. Refused at start so a
  * worker with another collection name can never mark records synced into the wrong index. Never retryable;
  * fix the configuration, or pass `indexBinding: 'rebind'` to move the data to the configured index (a
- * full repair reconcile then fills it).
+ * full repair reconcile then fills it). With `fields: ['owner']`: the configured index is the bound one, but
+ * another source of truth feeds it (its owner token, stamped on the index, is `configured.owner`); found at
+ * start, or later by the periodic check, which then stops delivery.
  */
 export class IndexBindingError extends DualwriteError {
   /** The fields that differ, e.g. `['collection']`. */
@@ -207,7 +209,9 @@ export class IndexBindingError extends DualwriteError {
     );
     super(
       'INDEX_BINDING',
-      `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
+      fields.length === 1 && fields[0] === 'owner'
+        ? `the vector index is fed by another source of truth (it carries owner token ${JSON.stringify(configured.owner)}, this source's is ${JSON.stringify(bound.owner)}): two sources writing one index overwrite each other's rows while every check of either passes; give each source its own table or collection, or pass indexBinding: 'rebind' to take this index over (the other source's rows are then removed)`
+        : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
       false,
       options,
     );

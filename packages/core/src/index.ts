@@ -62,8 +62,11 @@ export {
   INDEX_DRIFT_KEY,
   type IndexBinding,
   type IndexDrift,
+  type IndexOwnership,
   readBinding,
   recordDrift,
+  SOURCE_TOKEN_KEY,
+  sourceToken,
 } from './integrity/index-binding.js';
 export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';

@@ -12,12 +12,14 @@ export { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer
 export { LANCEDB_COMPONENT, shortLanceDbMessage, toLanceDbError } from './lancedb-errors.js';
 export {
   COLUMNS,
+  INDEX_ID_METADATA_KEY,
   idAfterPredicate,
   idInPredicate,
   inspectSchema,
   type LanceDbRow,
   lanceDbSchema,
   metadataPrefilter,
+  OWNER_METADATA_KEY,
   type SchemaInspection,
   sqlString,
   toLanceRows,

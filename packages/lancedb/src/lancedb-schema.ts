@@ -35,6 +35,12 @@ export const COLUMNS = Object.freeze({
  */
 export const INDEX_ID_METADATA_KEY = 'dualwrite.index-id';
 
+/**
+ * Metadata key on the `id` column holding the owner token of the source of truth that feeds the table
+ * (`LanceDbVectorStore.claimIndex`; the index binding refuses a second source).
+ */
+export const OWNER_METADATA_KEY = 'dualwrite.owner';
+
 /** Prefix of the field metadata LanceDB writes for an unenforced primary key. */
 export const PRIMARY_KEY_METADATA_PREFIX = 'lance-schema:unenforced-primary-key';
 

@@ -35,6 +35,7 @@ import {
   type LanceDbRow,
   lanceDbSchema,
   metadataPrefilter,
+  OWNER_METADATA_KEY,
   PRIMARY_KEY_METADATA_PREFIX,
   toLanceRows,
   toLanceTable,
@@ -373,7 +374,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   /**
    * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
-   * instanceId: <the UUID on the id column>, dimension }`. Reads the latest schema, so a table that was
+   * instanceId: <the UUID on the id column>, dimension, owner: <the token claimIndex stamped, or null> }`. Reads the latest schema, so a table that was
    * dropped and recreated by another process shows its new instance id.
    */
   identity(): Promise<VectorIndexIdentity> {
@@ -386,8 +387,24 @@ export class LanceDbVectorStore implements VectorStore {
         collection: this.options.table,
         instanceId: idField?.metadata.get(INDEX_ID_METADATA_KEY) ?? null,
         dimension: this.dimension,
+        owner: idField?.metadata.get(OWNER_METADATA_KEY) ?? null,
       };
     });
+  }
+
+  /**
+   * Stamps the source of truth's owner token on the table (metadata of the `id` column, next to the instance
+   * id; a schema-only commit), so `identity().owner` reports it to every process.
+   */
+  claimIndex(owner: string): Promise<void> {
+    return this.#run('claimIndex', () =>
+      this.#exclusive(async () => {
+        await whileConfigConflicts(this.#table, () =>
+          this.#table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [OWNER_METADATA_KEY]: owner } }]),
+        );
+        this.#commitsOnHandle++;
+      }),
+    );
   }
 
   /** Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column). */
@@ -727,18 +744,45 @@ async function ensureTableKeys(table: Table): Promise<void> {
   let field = await idField();
   const hasKey = () =>
     [...(field?.metadata.keys() ?? [])].some((k) => k.startsWith(PRIMARY_KEY_METADATA_PREFIX));
-  if (!hasKey()) {
+  await whileConfigConflicts(table, async () => {
+    field = await idField();
+    if (hasKey()) return;
     try {
       await table.setUnenforcedPrimaryKey(COLUMNS.id);
     } catch (error) {
       field = await idField();
       if (!hasKey()) throw error;
     }
-  }
-  if (!field?.metadata.has(INDEX_ID_METADATA_KEY)) {
-    await table.updateFieldMetadata([
-      { path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: randomUUID() } },
-    ]);
+  });
+  const id = randomUUID();
+  await whileConfigConflicts(table, async () => {
+    field = await idField();
+    if (!field?.metadata.has(INDEX_ID_METADATA_KEY))
+      await table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: id } }]);
+  });
+}
+
+/** Attempts of {@link whileConfigConflicts}. */
+const CONFIG_ATTEMPTS = 6;
+
+/**
+ * Runs a schema-metadata update of `table`, again (on the latest version, after a pause of 5–75 ms growing
+ * with the attempt) when another handle committed at the same moment: Lance refuses an `UpdateConfig`
+ * transaction concurrent with another one or with the table's creation ("Incompatible transaction"), which
+ * several processes opening a new table at once, or claiming it, run into; and a handle stays on the version
+ * it read until it checks out the latest. `fn` re-reads what it needs.
+ */
+async function whileConfigConflicts(table: Table, fn: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fn();
+      return;
+    } catch (error) {
+      if (attempt >= CONFIG_ATTEMPTS || !/incompatible transaction|commit conflict/i.test(String(error)))
+        throw error;
+      await new Promise((r) => setTimeout(r, 10 * attempt * (0.5 + Math.random())));
+      await table.checkoutLatest();
+    }
   }
 }
 

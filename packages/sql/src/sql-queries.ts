@@ -702,6 +702,14 @@ export abstract class SqlQueries {
     return rows[0]?.value;
   }
 
+  /** Stores `value` under `key` unless it holds one (an upsert that keeps the existing value); returns the value held. */
+  async insertMeta(db: SqlDb, key: string, value: string): Promise<string> {
+    await sql`
+      ${this.insertInto(this.tables.meta)} (${sql.ref('key')}, value) VALUES (${key}, ${value})
+      ${this.onConflict('key')} value = ${this.existing('value')}`.execute(db);
+    return (await this.getMeta(db, key)) ?? value;
+  }
+
   async setMeta(db: SqlDb, key: string, value: string | null): Promise<void> {
     if (value === null)
       await sql`DELETE FROM ${this.tables.meta} WHERE ${sql.ref('key')} = ${key}`.execute(db);

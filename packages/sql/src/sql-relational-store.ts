@@ -674,4 +674,13 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     validateMetaKey(key, this.component);
     await this.read('setMeta', (db) => this.q.setMeta(db, key, value));
   }
+
+  /**
+   * Stores `value` under `key` unless the key holds one; returns the value held afterwards (one atomic upsert
+   * that keeps an existing value, then a read). @throws {ValidationError} for a key not of 1..200 characters.
+   */
+  async insertMeta(key: string, value: string): Promise<string> {
+    validateMetaKey(key, this.component);
+    return this.read('insertMeta', (db) => this.q.insertMeta(db, key, value));
+  }
 }

@@ -290,6 +290,14 @@ export interface RelationalStore<Native = unknown>
   setMeta(key: string, value: string | null): Promise<void>;
 
   /**
+   * Optional: stores `value` under `key` unless the key holds a value already, and returns what it holds
+   * afterwards — `value`, or the one another call stored first. Atomic: of concurrent calls, one value wins
+   * and every call returns it (the index binding draws its owner token this way, so processes of one source
+   * starting at once agree on it). Without it the binding falls back to `getMeta` + `setMeta`.
+   */
+  insertMeta?(key: string, value: string): Promise<string>;
+
+  /**
    * Optional fast path of the transactional-outbox write: applies `changes` exactly as
    * `writeChangesWithOutbox` does inside `transaction` (ids in sorted order under their locks, each id's
    * changes in order, no-ops detected, one version drawn per written row, the record rows and their coalesced

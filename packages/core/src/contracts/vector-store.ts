@@ -47,6 +47,11 @@ export interface VectorIndexIdentity {
   instanceId: string | null;
   /** Vector dimension (float components). */
   dimension: number;
+  /**
+   * The token of the source of truth that feeds this index, as {@link VectorStore.claimIndex} stamped it on
+   * the table or collection; `null` when none did. Absent on stores without `claimIndex`.
+   */
+  owner?: string | null;
 }
 
 /** Options of {@link VectorStore.upsert}. */
@@ -156,6 +161,15 @@ export interface VectorStore {
    * @throws {BackendUnavailableError} when the backend cannot be reached.
    */
   identity?(): Promise<VectorIndexIdentity>;
+
+  /**
+   * Optional (with {@link identity}): stamps `owner` — the token of the source of truth that feeds this index
+   * — on the table or collection itself, replacing any, so `identity().owner` reports it to every process
+   * that opens the index. The index binding uses it to refuse a second source of truth writing the same
+   * index: two sources overwrite each other's rows at versions each believes its own.
+   * @throws {BackendUnavailableError} when the backend cannot be reached.
+   */
+  claimIndex?(owner: string): Promise<void>;
 
   /**
    * Highest record version stored in the index, or `null` when it is empty. Optional; a {@link

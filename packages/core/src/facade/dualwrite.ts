@@ -108,7 +108,11 @@ const insideTransaction = new AsyncLocalStorage<{ facade: object; running: boole
  * (derived index), a write strategy and an optional embedder. Create it with {@link createDualWrite}.
  */
 export class DualWrite<Native = unknown> {
-  /** Observability stream: `synced`, `retried`, `dead-lettered`, `backend-down`, `backend-up`, `drain-error`. */
+  /**
+   * Observability stream: `synced`, `retried`, `dead-lettered`, `backend-down`, `backend-up`, `drain-error`,
+   * `index-drift`, `index-repaired`, `version-regression` (see `DualwriteEventMap`). What the checks at start
+   * find is emitted after `createDualWrite` resolved, so listeners attached right after it see it.
+   */
   readonly events = new DualwriteEvents();
   readonly relational: RelationalStore<Native>;
   readonly vector: VectorStore;
@@ -207,7 +211,9 @@ export class DualWrite<Native = unknown> {
 
   /**
    * Writes one record — its whole new state: text, metadata and embedding (metadata not passed is gone).
-   * Returns its new version (`changed: false` when the content was unchanged).
+   * Returns its new version (`changed: false` when the content was unchanged). Should the index's version
+   * fence refuse that version later (the index holds a newer one, from before the source was restored from a
+   * backup), the record is rewritten at a fresh, higher version: `get` then shows the version it ends at.
    * @throws {ValidationError} / {@link DimensionMismatchError} naming the field (`record.metadata.x`);
    *   nothing is written.
    * @throws {BackpressureError} when the outbox is deeper than `backpressure.maxDepth`.
@@ -220,9 +226,11 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins. Results come back
-   * in input order; the versions are drawn in sorted id order, not in input order (so concurrent
-   * calls over the same ids lock them in one order and cannot deadlock) — compare versions per id only.
+   * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins (async-queue and
+   * batch write each occurrence in turn, each drawing a version; sync-2pc writes the last one only, and every
+   * occurrence reports its version). Results come back in input order; the versions are drawn in sorted id
+   * order, not in input order (so concurrent calls over the same ids lock them in one order and cannot
+   * deadlock) — compare versions per id only.
    * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
    */
   async putMany(records: readonly RecordInput[]): Promise<WriteResult[]> {

@@ -1,6 +1,8 @@
 /**
- * Where one record stands between the two stores:
- * - `synced`: the index holds `version` (for a delete: the vector is gone).
+ * Where one record stands between the two stores, from the source of truth's bookkeeping (nothing is read from
+ * the index: `verifyConsistency` and `reconcile` do that):
+ * - `synced`: the index acknowledged `version` (for a delete: the vector is gone; sync-2pc keeps the
+ *   tombstone, async-queue and batch purge it, so there a synced delete reads `absent`).
  * - `pending`: an outbox entry will deliver `version`; `lastError` says why earlier attempts failed.
  * - `dead-lettered`: delivery gave up; `error` is the reason; `requeueDeadLetters` retries it.
  * - `drifted`: no entry is pending but the index is not known to hold the current version — or the index

@@ -3,7 +3,7 @@ import type { VectorStore } from '../contracts/vector-store.js';
 /** The optional members of {@link VectorStore} a wrapper passes through. */
 export type OptionalVectorCapabilities = Pick<
   VectorStore,
-  'identity' | 'maxVersion' | 'getRecords' | 'metadataKeyProblem' | 'maxConcurrentWrites'
+  'identity' | 'claimIndex' | 'maxVersion' | 'getRecords' | 'metadataKeyProblem' | 'maxConcurrentWrites'
 >;
 
 /**
@@ -24,11 +24,16 @@ export function optionalCapabilities(
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
   const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
-  const { identity, maxVersion, getRecords, metadataKeyProblem } = inner;
+  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem } = inner;
   if (identity)
     out.identity = async () => {
       await before();
       return identity.call(inner);
+    };
+  if (claimIndex)
+    out.claimIndex = async (owner) => {
+      await before();
+      return claimIndex.call(inner, owner);
     };
   if (maxVersion)
     out.maxVersion = async () => {

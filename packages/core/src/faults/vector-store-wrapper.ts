@@ -12,20 +12,22 @@ import { optionalCapabilities } from './optional-capabilities.js';
 /**
  * Base of a vector store that wraps a real one (fault injection, tracing, benchmark instrumentation):
  * everything passes through to `inner`; the wrapper has exactly the optional capabilities `inner` has
- * (`identity`, `maxVersion`, `getRecords`, `metadataKeyProblem`, `maxConcurrentWrites`, `versionFence`), so callers'
+ * (`identity`, `claimIndex`, `maxVersion`, `getRecords`, `metadataKeyProblem`, `maxConcurrentWrites`,
+ * `versionFence`), so callers'
  * feature checks see the truth; {@link beforeRead} runs ahead of every read. A subclass overrides what it
  * changes (usually `upsert`/`delete`, `beforeRead`, `ping`).
  */
 export abstract class VectorStoreWrapper implements VectorStore {
   declare readonly identity?: VectorStore['identity'];
+  declare readonly claimIndex?: VectorStore['claimIndex'];
   declare readonly maxVersion?: VectorStore['maxVersion'];
   declare readonly getRecords?: VectorStore['getRecords'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
   declare readonly maxConcurrentWrites?: number;
 
   /**
-   * @param capabilitiesBefore - runs ahead of each async optional capability (`identity`, `maxVersion`,
-   *   `getRecords`), e.g. a wrapper's latency or outage injection; none by default.
+   * @param capabilitiesBefore - runs ahead of each async optional capability (`identity`, `claimIndex`,
+   *   `maxVersion`, `getRecords`), e.g. a wrapper's latency or outage injection; none by default.
    */
   constructor(
     readonly inner: VectorStore,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity } from '../contracts/vector-store.js';
 import { IndexBindingError } from '../errors.js';
@@ -32,8 +33,34 @@ export interface IndexBinding extends VectorIndexIdentity {
   boundAt: number;
 }
 
-/** What a process is configured with: the store's identity plus its embedder. */
+/** What a process is configured with: the store's identity (its `owner` is ignored here) plus its embedder. */
 export type ConfiguredIndex = VectorIndexIdentity & { embedder: string | null };
+
+/**
+ * How {@link bindIndex} reads and stamps the owner token on the index itself (`VectorStore.identity().owner`
+ * and `VectorStore.claimIndex`), so a second source of truth configured with the same index is refused.
+ */
+export interface IndexOwnership {
+  /** The token the index holds now, or `null`. */
+  read(): Promise<string | null>;
+  /** Stamps `token` on the index (replacing any). */
+  claim(token: string): Promise<void>;
+}
+
+/**
+ * Meta key of this source of truth's owner token: a UUID drawn once (`RelationalStore.insertMeta`, so
+ * processes starting at once agree on it) and stamped on the index it feeds ({@link IndexOwnership}).
+ */
+export const SOURCE_TOKEN_KEY = 'source-token';
+
+/** This source of truth's owner token ({@link SOURCE_TOKEN_KEY}), drawn on first use. */
+export async function sourceToken(relational: RelationalStore): Promise<string> {
+  if (relational.insertMeta) return relational.insertMeta(SOURCE_TOKEN_KEY, randomUUID());
+  const held = await relational.getMeta(SOURCE_TOKEN_KEY);
+  if (held !== undefined) return held;
+  await relational.setMeta(SOURCE_TOKEN_KEY, randomUUID());
+  return (await relational.getMeta(SOURCE_TOKEN_KEY))!;
+}
 
 /** Outcome of {@link bindIndex}. */
 export type BindingOutcome =
@@ -65,8 +92,13 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * - Another backend, location, collection, dimension, or embedder (when both name one): throws
  *   {@link IndexBindingError} in `'verify'` mode; in `'rebind'` mode the binding moves to the configured
  *   index and the outcome is `rebound` (the caller repairs the new index).
- * - Same configuration, another `instanceId`: the table or collection was dropped and recreated; the
- *   binding moves to the new instance and the outcome is `replaced` (the caller repairs it).
+ * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
+ *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
+ *   repairs it).
+ * - With `ownership` (a store with `claimIndex`): the index must carry this source's owner token, or none
+ *   (it is then stamped). One stamped by another source of truth throws {@link IndexBindingError} on field
+ *   `owner` in `'verify'` mode; in `'rebind'` mode it is taken over and the outcome is `rebound` (the caller
+ *   repairs it).
  *
  * A drift (`replaced`, `rebound`) is recorded under {@link INDEX_DRIFT_KEY} *before* the binding moves,
  * so a crash in between can never leave a moved binding with nobody knowing the index needs a repair.
@@ -78,37 +110,77 @@ export async function bindIndex(
   configured: ConfiguredIndex,
   mode: 'verify' | 'rebind',
   now: number,
+  ownership?: IndexOwnership,
 ): Promise<BindingOutcome> {
+  const { owner: _held, ...index } = configured;
   const bound = await readBinding(relational);
   const write = (embedder: string | null) =>
-    relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...configured, embedder, boundAt: now }));
+    relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...index, embedder, boundAt: now }));
+  /** Stamps the index (see {@link ownIndex}); when it was taken over, records why it needs a repair. */
+  const own = async (): Promise<string | undefined> => {
+    const taken = ownership ? await ownIndex(relational, mode, ownership) : undefined;
+    if (taken === undefined) return undefined;
+    const reason = `${describe(index)} was fed by another source of truth (owner ${taken}); taken over (indexBinding: 'rebind')`;
+    await recordDrift(relational, { reason, since: now });
+    return reason;
+  };
   if (!bound) {
-    await write(configured.embedder);
-    return { kind: 'bound' };
+    const taken = await own();
+    await write(index.embedder);
+    return taken ? { kind: 'rebound', reason: taken } : { kind: 'bound' };
   }
-  const differs: string[] = CONFIG_FIELDS.filter((f) => bound[f] !== configured[f]);
-  if (bound.embedder !== null && configured.embedder !== null && bound.embedder !== configured.embedder)
+  const differs: string[] = CONFIG_FIELDS.filter((f) => bound[f] !== index[f]);
+  if (bound.embedder !== null && index.embedder !== null && bound.embedder !== index.embedder)
     differs.push('embedder');
   if (differs.length > 0) {
-    if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...configured });
-    const reason = `rebound from ${describe(bound)} to ${describe(configured)}`;
+    if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
+    const reason = `rebound from ${describe(bound)} to ${describe(index)}`;
     await recordDrift(relational, { reason, since: now });
-    await write(configured.embedder ?? bound.embedder);
+    await own();
+    await write(index.embedder ?? bound.embedder);
     return { kind: 'rebound', reason };
   }
-  const embedder = bound.embedder ?? configured.embedder;
-  if (bound.instanceId !== configured.instanceId && configured.instanceId !== null) {
+  const embedder = bound.embedder ?? index.embedder;
+  const taken = await own();
+  if (taken) {
+    await write(embedder);
+    return { kind: 'rebound', reason: taken };
+  }
+  if (bound.instanceId !== index.instanceId) {
     if (bound.instanceId === null) {
       await write(embedder); // the first time this backend reports an instance
       return { kind: 'bound' };
     }
-    const reason = `${describe(configured)} is another instance (${bound.instanceId} → ${configured.instanceId}): it was dropped and recreated`;
+    // An instance id gone (`null`): the table was recreated by something that does not stamp one.
+    const reason = `${describe(index)} is another instance (${bound.instanceId} → ${index.instanceId ?? 'none'}): it was dropped and recreated`;
     await recordDrift(relational, { reason, since: now });
     await write(embedder);
     return { kind: 'replaced', reason };
   }
   if (embedder !== bound.embedder) await write(embedder);
   return { kind: 'bound' };
+}
+
+/**
+ * Makes sure the index carries this source's owner token ({@link sourceToken}): an index holding it is ours;
+ * an unstamped one (new, recreated, restored from a backup made before stamping) is stamped; one stamped by
+ * another source of truth is refused in `'verify'` mode and taken over in `'rebind'` mode (the caller's repair
+ * then removes the other source's rows).
+ * @returns the other source's token when the index was taken over from it, else `undefined`.
+ * @throws {IndexBindingError} on field `owner` when another source of truth feeds the index (`'verify'`).
+ */
+async function ownIndex(
+  relational: RelationalStore,
+  mode: 'verify' | 'rebind',
+  ownership: IndexOwnership,
+): Promise<string | undefined> {
+  const ours = await sourceToken(relational);
+  const held = await ownership.read();
+  if (held === ours) return undefined;
+  if (held !== null && mode === 'verify')
+    throw new IndexBindingError(['owner'], { owner: ours }, { owner: held });
+  await ownership.claim(ours);
+  return held ?? undefined;
 }
 
 function describe(index: VectorIndexIdentity): string {

@@ -5,7 +5,13 @@ import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
 import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { Clock } from '../util/clock.js';
-import { bindIndex, INDEX_DRIFT_KEY, type IndexDrift, recordDrift } from './index-binding.js';
+import {
+  bindIndex,
+  INDEX_DRIFT_KEY,
+  type IndexDrift,
+  type IndexOwnership,
+  recordDrift,
+} from './index-binding.js';
 
 /**
  * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
@@ -101,6 +107,7 @@ export class IndexGuard {
         { ...identity, embedder: this.ctx.embedderId },
         mode,
         clock.now(),
+        this.ownership(),
       );
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
@@ -226,7 +233,10 @@ export class IndexGuard {
     }
   }
 
-  /** The store re-resolved its collection to another instance (dropped and recreated). */
+  /**
+   * The store re-resolved its collection to another instance (dropped and recreated). Another source of truth
+   * that took the index over (its owner token on the index) stops delivery instead: repairing would fight it.
+   */
   private async identityChanged(): Promise<string | undefined> {
     const { relational, vector, clock } = this.ctx;
     if (!vector.identity) return undefined;
@@ -235,8 +245,27 @@ export class IndexGuard {
       { ...(await vector.identity()), embedder: this.ctx.embedderId },
       'verify',
       clock.now(),
-    ).catch((error: unknown) => ({ kind: 'replaced' as const, reason: errorMessage(error) }));
+      this.ownership(),
+    ).catch((error: unknown) => {
+      if (error instanceof IndexBindingError && error.fields.includes('owner')) {
+        this.stopped = true;
+        this.ctx.onMisbound(error);
+        return { kind: 'bound' as const };
+      }
+      return { kind: 'replaced' as const, reason: errorMessage(error) };
+    });
     return outcome.kind === 'bound' ? undefined : outcome.reason;
+  }
+
+  /** The index's owner token, through the store's `identity` and `claimIndex` (where it has both). */
+  private ownership(): IndexOwnership | undefined {
+    const { vector } = this.ctx;
+    const { identity, claimIndex } = vector;
+    if (!identity || !claimIndex) return undefined;
+    return {
+      read: async () => (await identity.call(vector)).owner ?? null,
+      claim: (token) => claimIndex.call(vector, token),
+    };
   }
 
   /**
@@ -286,7 +315,8 @@ export class IndexGuard {
     const indexVersion = await vector.maxVersion();
     if (indexVersion === null || indexVersion <= (await relational.currentVersion())) return undefined;
     await relational.transaction((tx) => tx.nextVersion(indexVersion));
-    events.emit('version-regression', { ids: [], indexVersion });
+    // Found while `createDualWrite` runs, before the caller can listen: emitted once the event loop turns.
+    setImmediate(() => events.emit('version-regression', { ids: [], indexVersion }));
     return `the index holds version ${indexVersion}, beyond the source's sequence: the source went back in time (restored from a backup?)`;
   }
 }

@@ -442,6 +442,16 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     }, 'setMeta');
   }
 
+  async insertMeta(key: string, value: string): Promise<string> {
+    validateMetaKey(key, COMPONENT);
+    let held = value;
+    await this.#write((state) => {
+      held = state.meta.get(key) ?? value;
+      state.meta.set(key, held);
+    }, 'insertMeta');
+    return held;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await this.#data.queue.catch(() => {});

@@ -38,6 +38,7 @@ const norm = (v: readonly number[]): number => Math.sqrt(v.reduce((s, x) => s + 
 export class MemoryVectorData {
   /** @internal */ readonly rows = new Map<string, Row>();
   /** @internal */ readonly instanceId = randomUUID();
+  /** @internal */ owner: string | null = null;
 }
 
 /** The in-memory reference store (see the module doc). `name` is `'memory'`; cosine similarity. */
@@ -47,6 +48,7 @@ export class MemoryVectorStore implements VectorStore {
   readonly versionFence = true;
   readonly dimension: number;
   readonly #rows: Map<string, Row>;
+  readonly #data: MemoryVectorData;
   readonly #instanceId: string;
   #closed = false;
 
@@ -56,6 +58,7 @@ export class MemoryVectorStore implements VectorStore {
    */
   constructor(options: { dimension: number; data?: MemoryVectorData }) {
     const data = options.data ?? new MemoryVectorData();
+    this.#data = data;
     this.#rows = data.rows;
     this.#instanceId = data.instanceId;
     if (!Number.isInteger(options.dimension) || options.dimension < 1 || options.dimension > 65_536)
@@ -181,7 +184,13 @@ export class MemoryVectorStore implements VectorStore {
       collection: 'memory',
       instanceId: this.#instanceId,
       dimension: this.dimension,
+      owner: this.#data.owner,
     };
+  }
+
+  async claimIndex(owner: string): Promise<void> {
+    this.#open('claimIndex');
+    this.#data.owner = owner;
   }
 
   async maxVersion(): Promise<number | null> {

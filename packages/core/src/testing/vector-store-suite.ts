@@ -734,7 +734,8 @@ export const vectorStoreChecks = {
 
   /**
    * `identity()` (when present) names the backend, an absolute location, the collection and dimension,
-   * and is stable between calls; `maxVersion()` (when present) is the highest stored version.
+   * and is stable between calls; `claimIndex()` (when present) stamps the owner `identity()` reports and
+   * changes nothing else; `maxVersion()` (when present) is the highest stored version.
    */
   async identityAndMaxVersionDescribeTheIndex(factory) {
     await withStore(factory, async (store) => {
@@ -756,6 +757,15 @@ export const vectorStoreChecks = {
       expect(typeof first.collection === 'string' && first.collection.length > 0).toBe(true);
       expect(first.instanceId === null || typeof first.instanceId === 'string').toBe(true);
       expect(await store.identity(), 'stable between calls').toEqual(first);
+      if (!store.claimIndex) return;
+      expect(first.owner ?? null, 'an index nobody claimed has no owner').toBeNull();
+      await store.claimIndex('owner-one');
+      expect(await store.identity(), 'the owner is stamped; nothing else changes').toEqual({
+        ...first,
+        owner: 'owner-one',
+      });
+      await store.claimIndex('owner-two');
+      expect((await store.identity()).owner, 'a later claim replaces it').toBe('owner-two');
     });
   },
 } satisfies Record<string, VectorStoreCheck>;

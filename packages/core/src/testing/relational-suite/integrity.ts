@@ -78,4 +78,19 @@ export const integrityChecks = {
       expect(await store.getMeta(key)).toBeUndefined();
       await expectCode('empty key', 'VALIDATION', () => store.getMeta(''));
     }),
+
+  'insertMeta (where present) keeps the first value stored, also against concurrent calls': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      if (!store.insertMeta) return;
+      const key = uid('token');
+      expect(await store.insertMeta(key, 'first')).toBe('first');
+      expect(await store.insertMeta(key, 'second'), 'an existing value is kept').toBe('first');
+      expect(await store.getMeta(key)).toBe('first');
+      const raced = uid('raced');
+      const values = await Promise.all(['a', 'b', 'c', 'd'].map((v) => store.insertMeta!(raced, v)));
+      expect(new Set(values).size, `concurrent calls agree: ${values.join(', ')}`).toBe(1);
+      expect(await store.getMeta(raced)).toBe(values[0]);
+    }),
 } satisfies Record<string, RelationalStoreCheck>;
