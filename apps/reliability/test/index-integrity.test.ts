@@ -211,6 +211,28 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await vector.count()).toBe(6);
   });
 
+  it('rows of ids the source does not know (written by another tool) are found by the count check and removed', async () => {
+    const base = await dir('dw-surplus-');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`k-${i}`)));
+    await expectConverged(dw, relational, vector);
+    const foreign = (id: string) => ({
+      id,
+      embedding: Array.from({ length: DIM }, () => 0.25),
+      text: id,
+      metadata: {},
+      version: 1,
+    });
+    await vector.upsert([foreign('stranger-1'), foreign('stranger-2')]);
+    const drifts = collect(dw, 'index-drift');
+    await dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/holds 7 rows but at most 5 records can be in it/);
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(5);
+  });
+
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {
     const base = await dir('dw-drift-state-');
     const path = join(base, 'source.db');

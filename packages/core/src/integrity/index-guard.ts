@@ -51,9 +51,9 @@ export interface IndexGuardContext {
  * - **On open**: refuses a configuration that names another index or embedder ({@link bindIndex}); notices
  *   an index dropped and recreated underneath (another instance id) and an index holding versions the
  *   source never handed out (the database went back in time), and repairs both.
- * - **Periodically**: the same identity check, a count check (the index holds fewer rows than the
- *   records that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir)
- *   and, when enabled, a sampled reconcile.
+ * - **Periodically**: the same identity check, count checks (the index holds fewer rows than the records
+ *   that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir — or more than
+ *   the records that can be in it — rows another tool wrote) and, when enabled, a sampled reconcile.
  * - **Repair**: records the drift under {@link INDEX_DRIFT_KEY} (so every process reports it), emits
  *   `index-drift`, runs a full reconcile that enqueues every difference, then clears the drift and emits
  *   `index-repaired`. One repair at a time per process.
@@ -225,7 +225,11 @@ export class IndexGuard {
       this.found = undefined;
     }
     if (this.repairing) return;
-    const reason = (await this.identityChanged()) ?? (await this.countShortfall()) ?? (await this.sampled());
+    const reason =
+      (await this.identityChanged()) ??
+      (await this.countShortfall()) ??
+      (await this.countSurplus()) ??
+      (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
       const recorded = await this.drift();
@@ -288,6 +292,28 @@ export class IndexGuard {
     const second = await measure();
     if (second.rows >= second.claimed) return undefined;
     return `the index holds ${second.rows} rows but ${second.claimed} records claim to be synced into it`;
+  }
+
+  /**
+   * The index may hold a row only for a live record, or for a deleted one whose delete is still pending or
+   * dead-lettered: at most `live + depth + dead` rows. More means rows of ids the source does not know (another
+   * tool wrote them) or an id held twice. Counted index first, source second: a write in between only raises
+   * the bound. Confirmed by a second count (a delete settled between the two reads can make one count over by a
+   * row or two).
+   */
+  private async countSurplus(): Promise<string | undefined> {
+    const measure = async () => {
+      const { relational, vector, clock } = this.ctx;
+      const rows = await vector.count();
+      const outbox = await relational.outboxStats(clock.now());
+      const bound = (await relational.countRecords()) + outbox.depth + outbox.deadLetters;
+      return { rows, bound };
+    };
+    const first = await measure();
+    if (first.rows <= first.bound) return undefined;
+    const second = await measure();
+    if (second.rows <= second.bound) return undefined;
+    return `the index holds ${second.rows} rows but at most ${second.bound} records can be in it (rows of unknown ids, or ids held twice)`;
   }
 
   private async sampled(): Promise<string | undefined> {
