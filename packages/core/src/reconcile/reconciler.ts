@@ -1,8 +1,7 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
-import { contentDifference } from '../record/record-equality.js';
-import type { RecordVersion, VectorRecord } from '../record/types.js';
 import type { Clock } from '../util/clock.js';
+import { differentContent, readIndexed } from './indexed-rows.js';
 
 /** Options of a reconciliation run. */
 export interface ReconcileOptions {
@@ -132,11 +131,11 @@ export async function reconcile(
     after = page[page.length - 1]!.id;
     if (random() < rate) {
       report.checkedRecords += page.length;
-      const ids = page.map((r) => r.id);
-      const rows = readRows ? await readRows(ids) : undefined;
-      const indexed = rows
-        ? new Map([...rows].map(([id, row]) => [id, row.version]))
-        : await vector.getVersions(ids);
+      const { versions: indexed, rows } = await readIndexed(
+        vector,
+        page.map((r) => r.id),
+        readRows,
+      );
       const drift: string[] = [];
       const versions = new Map(page.map((r) => [r.id, r]));
       const mismatched = rows ? await differentContent(relational, page, rows) : new Set<string>();
@@ -209,25 +208,4 @@ export async function reconcile(
   }
   report.durationMs = clock.now() - started;
   return report;
-}
-
-/**
- * Ids of `page`'s live records whose row in `rows` (the index's) is at the record's current version but holds
- * other text, metadata or another vector. Records changed since `page` was listed are skipped (their new
- * version is on its way).
- */
-async function differentContent(
-  relational: RelationalStore,
-  page: readonly RecordVersion[],
-  rows: ReadonlyMap<string, VectorRecord>,
-): Promise<Set<string>> {
-  const current = page.filter((r) => !r.deleted && rows.get(r.id)?.version === r.version).map((r) => r.id);
-  const out = new Set<string>();
-  if (current.length === 0) return out;
-  const records = await relational.getRecords(current);
-  for (const id of current) {
-    const [record, row] = [records.get(id), rows.get(id)!];
-    if (record?.version === row.version && contentDifference(record, row).length > 0) out.add(id);
-  }
-  return out;
 }

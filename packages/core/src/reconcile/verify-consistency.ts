@@ -1,6 +1,6 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
-import { contentDifference } from '../record/record-equality.js';
+import { differentContent, readIndexed } from './indexed-rows.js';
 
 /** Result of {@link verifyConsistency}. */
 export interface ConsistencyReport {
@@ -79,28 +79,19 @@ export async function verifyConsistency(
     const page = await relational.listVersions({ after, limit: pageSize });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
-    const ids = page.map((r) => r.id);
-    const rows = readRows ? await readRows(ids) : undefined;
-    const indexed = rows
-      ? new Map([...rows].map(([id, row]) => [id, row.version]))
-      : await vector.getVersions(ids);
-    const current: string[] = [];
+    const { versions: indexed, rows } = await readIndexed(
+      vector,
+      page.map((r) => r.id),
+      readRows,
+    );
+    const mismatched = rows ? await differentContent(relational, page, rows) : new Set<string>();
     for (const row of page) {
       const v = indexed.get(row.id);
       if (row.deleted) continue; // an indexed tombstone is counted as an orphan in the second pass
       report.records++;
       if (v === undefined) note('lost', row.id);
       else if (v !== row.version) note('stale', row.id);
-      else current.push(row.id);
-    }
-    if (rows && current.length > 0) {
-      const records = await relational.getRecords(current);
-      for (const id of current) {
-        const [record, row] = [records.get(id), rows.get(id)!];
-        // A record changed since its version was listed is not compared (its new version is on its way).
-        if (record?.version === row.version && contentDifference(record, row).length > 0)
-          note('mismatched', id);
-      }
+      else if (mismatched.has(row.id)) note('mismatched', row.id);
     }
     if (page.length < pageSize) break;
   }
