@@ -4,6 +4,7 @@ import {
   type DualWrite,
   type RelationalStore,
   readBinding,
+  SOURCE_TOKEN_KEY,
   type VectorStore,
   verifyConsistency,
 } from '@dualwrite/core';
@@ -153,6 +154,7 @@ function operatorFlags(args: readonly string[]): { flags: OperatorFlags; rest: s
 async function status(dw: DualWrite, relational: RelationalStore, flags: OperatorFlags, io: OperatorIo) {
   const stats = await dw.stats();
   const binding = (await readBinding(relational)) ?? null;
+  const sourceToken = (await relational.getMeta(SOURCE_TOKEN_KEY)) ?? null;
   const report = {
     relational: stats.relational,
     vector: stats.vector,
@@ -162,6 +164,7 @@ async function status(dw: DualWrite, relational: RelationalStore, flags: Operato
     oldestPendingAgeMs: stats.oldestPendingAgeMs,
     indexDrift: stats.indexDrift,
     binding,
+    sourceToken,
   };
   if (flags.json) io.out(`${JSON.stringify(report)}\n`);
   else {
@@ -177,6 +180,7 @@ async function status(dw: DualWrite, relational: RelationalStore, flags: Operato
           ? `${binding.backend} "${binding.collection}" at ${binding.location} (${binding.dimension}-d, instance ${binding.instanceId ?? '-'}, embedder ${binding.embedder ?? '-'})`
           : 'not bound yet',
       },
+      { 'owner token': report.sourceToken ?? 'none yet (drawn at the first start)' },
     );
     io.out(`${table.toString()}\n`);
   }
