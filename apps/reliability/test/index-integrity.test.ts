@@ -9,7 +9,7 @@
  *    that lost its lease writing an older version over a newer one; a source that went back in time;
  * 4. input accepted at `put` that a backend can never store.
  */
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChromaVectorStore } from '@dualwrite/chroma';
 import {
@@ -231,6 +231,32 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(drifts[0]?.reason).toMatch(/holds 7 rows but at most 5 records can be in it/);
     await expectConverged(dw, relational, vector);
     expect(await vector.count()).toBe(5);
+  });
+
+  it('an older copy of the index restored with the same row count is found by the version check and repaired', async () => {
+    const base = await dir('dw-older-copy-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const open = async () => {
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+      return { relational, vector, dw: await facade({ relational, vector }) };
+    };
+    let s = await open();
+    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+    await s.dw.close({ drain: true });
+    await cp(uri, join(base, 'backup'), { recursive: true });
+    s = await open();
+    await s.dw.put(rec('a', 'new a'));
+    await s.dw.close({ drain: true });
+    await rm(uri, { recursive: true });
+    await cp(join(base, 'backup'), uri, { recursive: true });
+
+    s = await open();
+    const drifts = collect(s.dw, 'index-drift');
+    await s.dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/highest version is 3, but it acknowledged version 4/);
+    await expectConverged(s.dw, s.relational, s.vector);
+    expect((await s.vector.getRecords!(['a'])).get('a')?.text).toBe('new a');
   });
 
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {

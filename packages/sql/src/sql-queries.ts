@@ -630,6 +630,13 @@ export abstract class SqlQueries {
     return intOrNull(rows[0]?.v);
   }
 
+  async maxSyncedVersion(db: SqlDb): Promise<number | null> {
+    const { rows } = await sql<{ v: SqlInt | null }>`
+      SELECT max(synced_version) AS v FROM ${this.tables.records}
+      WHERE deleted = ${this.traits.bool(false)}`.execute(db);
+    return intOrNull(rows[0]?.v);
+  }
+
   // -- intents -------------------------------------------------------------------------------------
 
   async putIntent(db: SqlDb, intent: TwoPhaseIntent): Promise<void> {

@@ -630,6 +630,11 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.read('maxPendingVersion', (db) => this.q.maxPendingVersion(db));
   }
 
+  /** Highest `synced_version` among live records (one aggregate over the records table), or `null`. */
+  async maxSyncedVersion(): Promise<number | null> {
+    return this.read('maxSyncedVersion', (db) => this.q.maxSyncedVersion(db));
+  }
+
   /**
    * Intents with `expiresAt <= now`, soonest-expired first, at most `limit`.
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000.

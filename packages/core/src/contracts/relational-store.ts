@@ -278,6 +278,13 @@ export interface RelationalStore<Native = unknown>
   maxPendingVersion?(): Promise<number | null>;
 
   /**
+   * Optional: the highest version the index acknowledged among live records (their `syncedVersion`;
+   * tombstones excluded), or `null` when none. The periodic index check compares it with the index's own
+   * `maxVersion()`: an index below it lost writes it had acknowledged (an older copy restored, rows removed).
+   */
+  maxSyncedVersion?(): Promise<number | null>;
+
+  /**
    * Highest version the sequence has handed out (0 when none). Compared with the index's highest version
    * to notice a source of truth that went back in time (restored from a backup).
    */

@@ -53,7 +53,8 @@ export interface IndexGuardContext {
  *   source never handed out (the database went back in time), and repairs both.
  * - **Periodically**: the same identity check, count checks (the index holds fewer rows than the records
  *   that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir — or more than
- *   the records that can be in it — rows another tool wrote) and, when enabled, a sampled reconcile.
+ *   the records that can be in it — rows another tool wrote), a version check (the index's highest version is
+ *   below one it acknowledged — an older copy restored) and, when enabled, a sampled reconcile.
  * - **Repair**: records the drift under {@link INDEX_DRIFT_KEY} (so every process reports it), emits
  *   `index-drift`, runs a full reconcile that enqueues every difference, then clears the drift and emits
  *   `index-repaired`. One repair at a time per process.
@@ -229,6 +230,7 @@ export class IndexGuard {
       (await this.identityChanged()) ??
       (await this.countShortfall()) ??
       (await this.countSurplus()) ??
+      (await this.versionsLost()) ??
       (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
@@ -314,6 +316,26 @@ export class IndexGuard {
     const second = await measure();
     if (second.rows <= second.bound) return undefined;
     return `the index holds ${second.rows} rows but at most ${second.bound} records can be in it (rows of unknown ids, or ids held twice)`;
+  }
+
+  /**
+   * The index's highest version is below the highest the source recorded as acknowledged by it (live records):
+   * it lost writes it had taken — an older copy restored, rows removed behind dualwrite's back. Read source
+   * first, index second: a delivery in between only raises the index's. Confirmed by a second read (a
+   * duplicate's repair deletes and re-delivers a row).
+   */
+  private async versionsLost(): Promise<string | undefined> {
+    const { relational, vector } = this.ctx;
+    if (!relational.maxSyncedVersion || !vector.maxVersion) return undefined;
+    const measure = async () => {
+      const synced = await relational.maxSyncedVersion!();
+      const indexed = await vector.maxVersion!();
+      return { synced, indexed, lost: synced !== null && (indexed === null || indexed < synced) };
+    };
+    if (!(await measure()).lost) return undefined;
+    const second = await measure();
+    if (!second.lost) return undefined;
+    return `the index's highest version is ${second.indexed ?? 'none'}, but it acknowledged version ${second.synced}: it lost writes (an older copy restored?)`;
   }
 
   private async sampled(): Promise<string | undefined> {

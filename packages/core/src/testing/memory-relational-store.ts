@@ -389,6 +389,13 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     };
   }
 
+  async maxSyncedVersion(): Promise<number | null> {
+    const synced = [...this.#read('maxSyncedVersion').records.values()]
+      .filter((r) => !r.deleted && r.syncedVersion !== null)
+      .map((r) => r.syncedVersion!);
+    return synced.length === 0 ? null : Math.max(...synced);
+  }
+
   async maxPendingVersion(): Promise<number | null> {
     const pending = [...this.#read('maxPendingVersion').outbox.values()].filter((r) => r.state === 'pending');
     return pending.length === 0 ? null : Math.max(...pending.map((r) => r.version));

@@ -74,6 +74,20 @@ export const outboxGaugesChecks = {
       expect(await store.maxPendingVersion!()).toBeNull();
     }),
 
+  'maxSyncedVersion (where present) is the highest acknowledged version of a live record, or null': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      if (!store.maxSyncedVersion) return;
+      expect(await store.maxSyncedVersion()).toBeNull();
+      const [a, b] = [uid('a'), uid('b')];
+      const [va] = await putAll(store, [{ id: a }, { id: b, deleted: true, embedding: null }]);
+      expect(await store.maxSyncedVersion(), 'nothing acknowledged yet').toBeNull();
+      const leases = new Map((await claim(store, T0)).map((l) => [l.recordId, l]));
+      await store.ackOutbox([ackOf(leases.get(a)!), ackOf(leases.get(b)!)], T0);
+      expect(await store.maxSyncedVersion(), 'the acknowledged delete of b does not count').toBe(va);
+    }),
+
   'getOutboxEntry returns the entry in either state, or undefined': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
       expect(await store.getOutboxEntry(uid('unknown'))).toBeUndefined();
