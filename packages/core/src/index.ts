@@ -57,12 +57,12 @@ export { VectorStoreWrapper } from './faults/vector-store-wrapper.js';
 export {
   type BindingOutcome,
   bindIndex,
+  type ClaimIndex,
   type ConfiguredIndex,
   INDEX_BINDING_KEY,
   INDEX_DRIFT_KEY,
   type IndexBinding,
   type IndexDrift,
-  type IndexOwnership,
   readBinding,
   recordDrift,
   SOURCE_TOKEN_KEY,

@@ -308,20 +308,17 @@ export class LanceDbVectorStore implements VectorStore {
    */
   getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
     return this.#run('getRecords', async () => {
-      const unique = storableIds(ids, 'ids');
       const out = new Map<string, VectorRecord>();
-      for (let i = 0; i < unique.length; i += PREDICATE_CHUNK) {
-        const rows = (await this.#table
-          .query()
-          .where(idInPredicate(unique.slice(i, i + PREDICATE_CHUNK)))
-          .select([COLUMNS.id, COLUMNS.vector, COLUMNS.text, COLUMNS.metadata, COLUMNS.version])
-          .toArray()) as (StoredRow & { vector: Iterable<number> })[];
-        for (const row of rows) {
-          const version = Number(row.version);
-          if ((out.get(row.id)?.version ?? -1) > version) continue;
-          const { id, text } = row;
-          out.set(id, { id, version, text, metadata: parseMetadata(row), embedding: Array.from(row.vector) });
-        }
+      const columns = [COLUMNS.vector, COLUMNS.text, COLUMNS.metadata, COLUMNS.version];
+      const rows = await this.#rowsOf<StoredRow & { vector: Iterable<number> }>(
+        storableIds(ids, 'ids'),
+        columns,
+      );
+      for (const row of rows) {
+        const version = Number(row.version);
+        if ((out.get(row.id)?.version ?? -1) > version) continue;
+        const { id, text } = row;
+        out.set(id, { id, version, text, metadata: parseMetadata(row), embedding: Array.from(row.vector) });
       }
       return out;
     });
@@ -374,8 +371,9 @@ export class LanceDbVectorStore implements VectorStore {
 
   /**
    * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
-   * instanceId: <the UUID on the id column>, dimension, owner: <the token claimIndex stamped, or null> }`. Reads the latest schema, so a table that was
-   * dropped and recreated by another process shows its new instance id.
+   * instanceId: <the UUID on the id column>, dimension, owner: <the token claimIndex stamped, or null> }`.
+   * Reads the latest schema, so a table that was dropped and recreated by another process shows its new
+   * instance id.
    */
   identity(): Promise<VectorIndexIdentity> {
     return this.#run('identity', async () => {
@@ -533,13 +531,24 @@ export class LanceDbVectorStore implements VectorStore {
 
   async #versionsOf(ids: readonly string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    for (const row of await this.#rowsOf<{ id: string; version: bigint | number }>(ids, [COLUMNS.version]))
+      out.set(row.id, Math.max(out.get(row.id) ?? -1, Number(row.version)));
+    return out;
+  }
+
+  /** The rows of `ids` (every row of an id stored twice) with `id` and `columns`, `id IN (…)` in chunks of 1,000. */
+  async #rowsOf<Row extends { id: string }>(
+    ids: readonly string[],
+    columns: readonly string[],
+  ): Promise<Row[]> {
+    const out: Row[] = [];
     for (let i = 0; i < ids.length; i += PREDICATE_CHUNK) {
-      const rows = (await this.#table
+      const rows = await this.#table
         .query()
         .where(idInPredicate(ids.slice(i, i + PREDICATE_CHUNK)))
-        .select([COLUMNS.id, COLUMNS.version])
-        .toArray()) as { id: string; version: bigint | number }[];
-      for (const row of rows) out.set(row.id, Math.max(out.get(row.id) ?? -1, Number(row.version)));
+        .select([COLUMNS.id, ...columns])
+        .toArray();
+      out.push(...(rows as Row[]));
     }
     return out;
   }

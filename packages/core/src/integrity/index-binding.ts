@@ -33,23 +33,18 @@ export interface IndexBinding extends VectorIndexIdentity {
   boundAt: number;
 }
 
-/** What a process is configured with: the store's identity (its `owner` is ignored here) plus its embedder. */
+/** What a process is configured with: the store's identity (with the index's `owner`) plus its embedder. */
 export type ConfiguredIndex = VectorIndexIdentity & { embedder: string | null };
 
 /**
- * How {@link bindIndex} reads and stamps the owner token on the index itself (`VectorStore.identity().owner`
- * and `VectorStore.claimIndex`), so a second source of truth configured with the same index is refused.
+ * Stamps `token` on the index itself (`VectorStore.claimIndex`, replacing any), so a second source of truth
+ * configured with the same index is refused; {@link bindIndex} compares it with `identity().owner`.
  */
-export interface IndexOwnership {
-  /** The token the index holds now, or `null`. */
-  read(): Promise<string | null>;
-  /** Stamps `token` on the index (replacing any). */
-  claim(token: string): Promise<void>;
-}
+export type ClaimIndex = (token: string) => Promise<void>;
 
 /**
  * Meta key of this source of truth's owner token: a UUID drawn once (`RelationalStore.insertMeta`, so
- * processes starting at once agree on it) and stamped on the index it feeds ({@link IndexOwnership}).
+ * processes starting at once agree on it) and stamped on the index it feeds ({@link ClaimIndex}).
  */
 export const SOURCE_TOKEN_KEY = 'source-token';
 
@@ -95,7 +90,7 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
  *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
  *   repairs it).
- * - With `ownership` (a store with `claimIndex`): the index must carry this source's owner token, or none
+ * - With `claimIndex` (a store that has it): the index must carry this source's owner token, or none
  *   (it is then stamped). One stamped by another source of truth throws {@link IndexBindingError} on field
  *   `owner` in `'verify'` mode; in `'rebind'` mode it is taken over and the outcome is `rebound` (the caller
  *   repairs it).
@@ -110,15 +105,15 @@ export async function bindIndex(
   configured: ConfiguredIndex,
   mode: 'verify' | 'rebind',
   now: number,
-  ownership?: IndexOwnership,
+  claimIndex?: ClaimIndex,
 ): Promise<BindingOutcome> {
-  const { owner: _held, ...index } = configured;
+  const { owner: held = null, ...index } = configured;
   const bound = await readBinding(relational);
   const write = (embedder: string | null) =>
     relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...index, embedder, boundAt: now }));
   /** Stamps the index (see {@link ownIndex}); when it was taken over, records why it needs a repair. */
   const own = async (): Promise<string | undefined> => {
-    const taken = ownership ? await ownIndex(relational, mode, ownership) : undefined;
+    const taken = claimIndex ? await ownIndex(relational, mode, held, claimIndex) : undefined;
     if (taken === undefined) return undefined;
     const reason = `${describe(index)} was fed by another source of truth (owner ${taken}); taken over (indexBinding: 'rebind')`;
     await recordDrift(relational, { reason, since: now });
@@ -162,7 +157,8 @@ export async function bindIndex(
 }
 
 /**
- * Makes sure the index carries this source's owner token ({@link sourceToken}): an index holding it is ours;
+ * Makes sure the index — whose owner token is `held` — carries this source's ({@link sourceToken}): an index
+ * holding it is ours;
  * an unstamped one (new, recreated, restored from a backup made before stamping) is stamped; one stamped by
  * another source of truth is refused in `'verify'` mode and taken over in `'rebind'` mode (the caller's repair
  * then removes the other source's rows).
@@ -172,14 +168,14 @@ export async function bindIndex(
 async function ownIndex(
   relational: RelationalStore,
   mode: 'verify' | 'rebind',
-  ownership: IndexOwnership,
+  held: string | null,
+  claimIndex: ClaimIndex,
 ): Promise<string | undefined> {
   const ours = await sourceToken(relational);
-  const held = await ownership.read();
   if (held === ours) return undefined;
   if (held !== null && mode === 'verify')
     throw new IndexBindingError(['owner'], { owner: ours }, { owner: held });
-  await ownership.claim(ours);
+  await claimIndex(ours);
   return held ?? undefined;
 }
 

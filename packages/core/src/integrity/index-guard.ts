@@ -7,9 +7,9 @@ import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { Clock } from '../util/clock.js';
 import {
   bindIndex,
+  type ClaimIndex,
   INDEX_DRIFT_KEY,
   type IndexDrift,
-  type IndexOwnership,
   recordDrift,
 } from './index-binding.js';
 
@@ -108,7 +108,7 @@ export class IndexGuard {
         { ...identity, embedder: this.ctx.embedderId },
         mode,
         clock.now(),
-        this.ownership(),
+        this.claimIndex(),
       );
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
@@ -228,8 +228,7 @@ export class IndexGuard {
     if (this.repairing) return;
     const reason =
       (await this.identityChanged()) ??
-      (await this.countShortfall()) ??
-      (await this.countSurplus()) ??
+      (await this.countMismatch()) ??
       (await this.versionsLost()) ??
       (await this.sampled());
     if (reason) this.startRepair(reason);
@@ -251,7 +250,7 @@ export class IndexGuard {
       { ...(await vector.identity()), embedder: this.ctx.embedderId },
       'verify',
       clock.now(),
-      this.ownership(),
+      this.claimIndex(),
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError && error.fields.includes('owner')) {
         this.stopped = true;
@@ -263,59 +262,34 @@ export class IndexGuard {
     return outcome.kind === 'bound' ? undefined : outcome.reason;
   }
 
-  /** The index's owner token, through the store's `identity` and `claimIndex` (where it has both). */
-  private ownership(): IndexOwnership | undefined {
+  /** The store's `claimIndex`, bound to it (where it has one). */
+  private claimIndex(): ClaimIndex | undefined {
     const { vector } = this.ctx;
-    const { identity, claimIndex } = vector;
-    if (!identity || !claimIndex) return undefined;
-    return {
-      read: async () => (await identity.call(vector)).owner ?? null,
-      claim: (token) => claimIndex.call(vector, token),
-    };
+    return vector.claimIndex?.bind(vector);
   }
 
   /**
-   * Every live record without an outbox entry claims to be in the index, so the index must hold at least
-   * `live - pending - dead` rows. Counted source first, index second: a delivery in between only adds rows.
-   * A shortfall is confirmed by a second count before it is called drift (a delete delivered between the
-   * two reads can make one count short by a row or two).
+   * The index's row count against what the source allows. Every live record without an outbox entry claims to
+   * be in the index, so it holds at least `live - pending - dead` rows (emptied in place, a server restarted on
+   * a wiped data dir, when fewer); and a row can exist only for a live record or a deleted one whose delete is
+   * pending or dead-lettered, so at most `live + pending + dead` (rows another tool wrote, or an id held twice,
+   * when more). The index is counted before and after the source: the shortfall uses the later count, the
+   * surplus the earlier one, so a delivery or write in between cannot fake either.
    */
-  private async countShortfall(): Promise<string | undefined> {
-    const measure = async () => {
-      const { relational, vector, clock } = this.ctx;
+  private async countMismatch(): Promise<string | undefined> {
+    const { relational, vector, clock } = this.ctx;
+    return confirmedTwice(async () => {
+      const rowsBefore = await vector.count();
       const live = await relational.countRecords();
-      const outbox = await relational.outboxStats(clock.now());
-      const claimed = live - outbox.depth - outbox.deadLetters;
-      const rows = await vector.count();
-      return { claimed, rows };
-    };
-    const first = await measure();
-    if (first.rows >= first.claimed) return undefined;
-    const second = await measure();
-    if (second.rows >= second.claimed) return undefined;
-    return `the index holds ${second.rows} rows but ${second.claimed} records claim to be synced into it`;
-  }
-
-  /**
-   * The index may hold a row only for a live record, or for a deleted one whose delete is still pending or
-   * dead-lettered: at most `live + depth + dead` rows. More means rows of ids the source does not know (another
-   * tool wrote them) or an id held twice. Counted index first, source second: a write in between only raises
-   * the bound. Confirmed by a second count (a delete settled between the two reads can make one count over by a
-   * row or two).
-   */
-  private async countSurplus(): Promise<string | undefined> {
-    const measure = async () => {
-      const { relational, vector, clock } = this.ctx;
-      const rows = await vector.count();
-      const outbox = await relational.outboxStats(clock.now());
-      const bound = (await relational.countRecords()) + outbox.depth + outbox.deadLetters;
-      return { rows, bound };
-    };
-    const first = await measure();
-    if (first.rows <= first.bound) return undefined;
-    const second = await measure();
-    if (second.rows <= second.bound) return undefined;
-    return `the index holds ${second.rows} rows but at most ${second.bound} records can be in it (rows of unknown ids, or ids held twice)`;
+      const { depth, deadLetters } = await relational.outboxStats(clock.now());
+      const rowsAfter = await vector.count();
+      const [claimed, bound] = [live - depth - deadLetters, live + depth + deadLetters];
+      if (rowsAfter < claimed)
+        return `the index holds ${rowsAfter} rows but ${claimed} records claim to be synced into it`;
+      if (rowsBefore > bound)
+        return `the index holds ${rowsBefore} rows but at most ${bound} records can be in it (rows of unknown ids, or ids held twice)`;
+      return undefined;
+    });
   }
 
   /**
@@ -327,15 +301,12 @@ export class IndexGuard {
   private async versionsLost(): Promise<string | undefined> {
     const { relational, vector } = this.ctx;
     if (!relational.maxSyncedVersion || !vector.maxVersion) return undefined;
-    const measure = async () => {
+    return confirmedTwice(async () => {
       const synced = await relational.maxSyncedVersion!();
       const indexed = await vector.maxVersion!();
-      return { synced, indexed, lost: synced !== null && (indexed === null || indexed < synced) };
-    };
-    if (!(await measure()).lost) return undefined;
-    const second = await measure();
-    if (!second.lost) return undefined;
-    return `the index's highest version is ${second.indexed ?? 'none'}, but it acknowledged version ${second.synced}: it lost writes (an older copy restored?)`;
+      if (synced === null || (indexed !== null && indexed >= synced)) return undefined;
+      return `the index's highest version is ${indexed ?? 'none'}, but it acknowledged version ${synced}: it lost writes (an older copy restored?)`;
+    });
   }
 
   private async sampled(): Promise<string | undefined> {
@@ -367,4 +338,14 @@ export class IndexGuard {
     setImmediate(() => events.emit('version-regression', { ids: [], indexVersion }));
     return `the index holds version ${indexVersion}, beyond the source's sequence: the source went back in time (restored from a backup?)`;
   }
+}
+
+/**
+ * Runs `check` (a reading of both stores that returns a drift reason, or `undefined`) and, if it found one,
+ * once more: a drift is reported only when both readings find one (a delivery, a delete or a duplicate's repair
+ * settling between two reads can make one reading off by a row or a version), with the second one's reason.
+ */
+async function confirmedTwice(check: () => Promise<string | undefined>): Promise<string | undefined> {
+  if ((await check()) === undefined) return undefined;
+  return check();
 }
