@@ -44,10 +44,12 @@ async function main(): Promise<void> {
       else app.log.info({ signal, drainTimeoutMs }, 'shutting down: no new requests, draining the outbox');
       const report = await server.close({ drain: true, timeoutMs: drainTimeoutMs });
       app.log.info(
-        report,
+        { ...report, err: report.error },
         report.drained
           ? 'outbox drained, stores closed'
-          : `${report.remaining} change(s) left in the outbox: they are delivered after the next start`,
+          : report.remaining === null
+            ? 'stores closed; the outbox could not be read: what is left is delivered after the next start'
+            : `${report.remaining} change(s) left in the outbox: they are delivered after the next start`,
       );
     },
   );

@@ -139,7 +139,12 @@ export function spawnChild(entry: string, config: unknown, options: SpawnChildOp
   (child as { exited: SuiteChild['exited'] }).exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
       void stdoutClosed.then(() => {
-        onEarlyExit(new Error(`child ${entry} exited (${code ?? signal}) before ready:\n${child.stderr}`));
+        const unhandled = child.lines.flatMap((l) => (l.t === 'unhandled' ? [l.error] : []));
+        onEarlyExit(
+          new Error(
+            `child ${entry} exited (${code ?? signal}) before ready:\n${[...unhandled, child.stderr].join('\n')}`,
+          ),
+        );
         resolve({ code, signal });
       });
     });

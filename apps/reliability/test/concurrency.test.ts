@@ -17,6 +17,7 @@ import type { DeliverySpec, VectorBackendSpec, WorkerConfig, WriterConfig } from
 import { trialDatabases } from '../src/trial-databases.js';
 import { DIM, tempDir, waitFor } from './helpers.js';
 import {
+  expectCleanExits,
   expectEveryCallAcknowledged,
   expectOneDeliveryAtATime,
   tracedVectorCalls,
@@ -113,14 +114,7 @@ describe.each(scenarios)(
         const workerExits = await Promise.all(workers.map((w) => w.exited));
 
         // Children: exit 0, no unhandled error, no stray SQLITE_BUSY.
-        for (const [i, c] of children.entries()) {
-          const exit = i < WORKERS ? workerExits[i] : writerExits[i - WORKERS];
-          expect(exit, `child ${i} exit; stderr:\n${c.stderr}`).toEqual({ code: 0, signal: null });
-          expect(c.lines.filter((l) => l.t === 'unhandled')).toEqual([]);
-          expect(c.stderr, `child ${i} stderr`).not.toMatch(/unhandled|SQLITE_BUSY|ER_LOCK|Error:/i);
-          expect(c.garbage).toEqual([]);
-          expect(c.lines.at(-1)?.t, `child ${i} finished`).toBe('done');
-        }
+        expectCleanExits(children, [...workerExits, ...writerExits], /unhandled|SQLITE_BUSY|ER_LOCK|Error:/i);
         const drainErrors = children.flatMap((c) => c.lines.filter((l) => l.t === 'drain-error'));
 
         // No id in flight twice at once, across all processes.

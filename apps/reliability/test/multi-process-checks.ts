@@ -7,6 +7,30 @@ import { WriterLedger } from '../src/ledger.js';
 import { type CallInterval, findOverlaps } from '../src/overlap.js';
 import type { ChildLine } from '../src/protocol.js';
 
+/** How a child process ended (`SuiteChild.exited`). */
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
+/**
+ * Each child exited 0 and finished its protocol (`done` last), printed nothing that is not a JSON line, and
+ * neither reported an unhandled error nor printed one (`stderrMustNotMatch`). The unhandled error a child
+ * reported leads each message, so a failure says why the child died, not only that it did.
+ */
+export function expectCleanExits(
+  children: readonly (Traced & { readonly stderr: string; readonly garbage: readonly string[] })[],
+  exits: readonly Exit[],
+  stderrMustNotMatch: RegExp,
+): void {
+  for (const [i, c] of children.entries()) {
+    const unhandled = c.lines.flatMap((l) => (l.t === 'unhandled' ? [l.error] : []));
+    const why = `child ${i}: ${unhandled.join('\n') || '(no unhandled error reported)'}\nstderr:\n${c.stderr}`;
+    expect(unhandled, why).toEqual([]);
+    expect(exits[i], why).toEqual({ code: 0, signal: null });
+    expect(c.stderr, why).not.toMatch(stderrMustNotMatch);
+    expect(c.garbage, why).toEqual([]);
+    expect(c.lines.at(-1)?.t, `child ${i} finished`).toBe('done');
+  }
+}
+
 /** A process's trace: the JSON lines it printed. */
 interface Traced {
   readonly lines: readonly ChildLine[];

@@ -127,7 +127,12 @@ export async function startWorker(
       stopping ??= (async () => {
         if (statsTimer) clearInterval(statsTimer);
         const report = await dw.close({ drain: false, timeoutMs: config.worker.shutdownTimeoutMs });
-        logger.info({ event: 'stopped', ...report }, 'dualwrite worker stopped');
+        if (report.error)
+          logger.warn(
+            { event: 'stopped', ...report, err: report.error },
+            'dualwrite worker stopped; the source of truth could not be read at the end: what is left is delivered after the next start',
+          );
+        else logger.info({ event: 'stopped', ...report }, 'dualwrite worker stopped');
         return report;
       })();
       return stopping;

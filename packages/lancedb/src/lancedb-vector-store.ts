@@ -397,10 +397,15 @@ export class LanceDbVectorStore implements VectorStore {
   claimIndex(owner: string): Promise<void> {
     return this.#run('claimIndex', () =>
       this.#exclusive(async () => {
-        await whileConfigConflicts(this.#table, () =>
-          this.#table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [OWNER_METADATA_KEY]: owner } }]),
-        );
-        this.#commitsOnHandle++;
+        await whileConfigConflicts(this.#table, async () => {
+          const schema = await this.#table.schema();
+          const current = schema.fields.find((f) => f.name === COLUMNS.id)?.metadata.get(OWNER_METADATA_KEY);
+          if (current === owner) return; // already ours (another process of this source claimed it first)
+          await this.#table.updateFieldMetadata([
+            { path: COLUMNS.id, metadata: { [OWNER_METADATA_KEY]: owner } },
+          ]);
+          this.#commitsOnHandle++;
+        });
       }),
     );
   }
@@ -771,12 +776,15 @@ async function ensureTableKeys(table: Table): Promise<void> {
   });
 }
 
-/** Attempts of {@link whileConfigConflicts}. */
-const CONFIG_ATTEMPTS = 6;
+/** Attempts of {@link whileConfigConflicts}: with its capped pause, about 2 s of contention in all. */
+const CONFIG_ATTEMPTS = 20;
+
+/** Longest pause of {@link whileConfigConflicts} before the jitter, ms. */
+const CONFIG_PAUSE_CAP_MS = 100;
 
 /**
- * Runs a schema-metadata update of `table`, again (on the latest version, after a pause of 5–75 ms growing
- * with the attempt) when another handle committed at the same moment: Lance refuses an `UpdateConfig`
+ * Runs a schema-metadata update of `table`, again (on the latest version, after a jittered pause growing with
+ * the attempt, 10 ms per attempt up to 100 ms) when another handle committed at the same moment: Lance refuses an `UpdateConfig`
  * transaction concurrent with another one or with the table's creation ("Incompatible transaction"), which
  * several processes opening a new table at once, or claiming it, run into; and a handle stays on the version
  * it read until it checks out the latest. `fn` re-reads what it needs.
@@ -789,7 +797,9 @@ async function whileConfigConflicts(table: Table, fn: () => Promise<unknown>): P
     } catch (error) {
       if (attempt >= CONFIG_ATTEMPTS || !/incompatible transaction|commit conflict/i.test(String(error)))
         throw error;
-      await new Promise((r) => setTimeout(r, 10 * attempt * (0.5 + Math.random())));
+      await new Promise((r) =>
+        setTimeout(r, Math.min(10 * attempt, CONFIG_PAUSE_CAP_MS) * (0.5 + Math.random())),
+      );
       await table.checkoutLatest();
     }
   }

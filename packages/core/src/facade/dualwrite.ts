@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { OutboxEntry } from '../contracts/outbox.js';
+import type { OutboxEntry, OutboxStats } from '../contracts/outbox.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
@@ -85,9 +85,19 @@ export interface FlushReport {
 export interface CloseReport {
   /** `true` when every accepted write was delivered (or dead-lettered) before closing. */
   drained: boolean;
-  /** Pending entries left in the outbox; they are delivered after the next start. */
-  remaining: number;
-  deadLetters: number;
+  /**
+   * Pending entries left in the outbox; they are delivered after the next start. `null` when the outbox could
+   * not be read at close (the source of truth was unreachable: see {@link CloseReport.error}).
+   */
+  remaining: number | null;
+  /** Entries in dead letter; `null` when the outbox could not be read at close. */
+  deadLetters: number | null;
+  /**
+   * The first error met while closing (the source of truth unreachable while draining or counting what is
+   * left, a store failing to close), or absent. `close()` reports it here instead of rejecting: the stores are
+   * closed whatever happened, and nothing accepted is lost — it is in the outbox.
+   */
+  error?: Error;
 }
 
 /** Handle given to a {@link DualWrite.transaction} callback. */
@@ -395,7 +405,9 @@ export class DualWrite<Native = unknown> {
   /**
    * Stops accepting writes ({@link ClosedError}), drains within `timeoutMs` when `drain` (default true),
    * stops the workers and closes the stores. Whatever did not drain stays in the outbox for the next start.
-   * Idempotent: later calls return the first call's report.
+   * Idempotent: later calls return the first call's report. Never rejects: with the source of truth
+   * unreachable (a database restart, a killed connection) it still stops everything and closes both stores,
+   * and says so in {@link CloseReport.error} (`drained: false`, counts `null` when they could not be read).
    */
   close(options: { drain?: boolean; timeoutMs?: number } = {}): Promise<CloseReport> {
     this.closeReport ??= this.doClose(options.drain ?? true, options.timeoutMs ?? 30_000);
@@ -407,6 +419,14 @@ export class DualWrite<Native = unknown> {
     this.state = 'closing';
     const deadline = this.clock.now() + timeoutMs;
     let drained = !wasOpen;
+    let firstError: Error | undefined;
+    const attempt = async (step: () => Promise<unknown>): Promise<void> => {
+      try {
+        await step();
+      } catch (error) {
+        firstError ??= error instanceof Error ? error : new Error(String(error));
+      }
+    };
     if (wasOpen) {
       const timer = new AbortController();
       await Promise.race([
@@ -414,24 +434,33 @@ export class DualWrite<Native = unknown> {
         this.clock.sleep(timeoutMs, timer.signal),
       ]);
       timer.abort();
-      if (drain) {
-        try {
-          await this.flush({ timeoutMs: Math.max(0, deadline - this.clock.now()) });
-          drained = true;
-        } catch (error) {
-          if (!(error instanceof TimeoutError)) throw error;
-        }
-      }
-      await this.guard.stop();
-      await this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) });
+      if (drain)
+        await attempt(async () => {
+          try {
+            await this.flush({ timeoutMs: Math.max(0, deadline - this.clock.now()) });
+            drained = true;
+          } catch (error) {
+            if (!(error instanceof TimeoutError)) throw error;
+          }
+        });
+      await attempt(() => this.guard.stop());
+      await attempt(() => this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) }));
     }
-    const s = await this.relational.outboxStats(this.clock.now());
+    let left: OutboxStats | undefined;
+    await attempt(async () => {
+      left = await this.relational.outboxStats(this.clock.now());
+    });
     this.state = 'closed';
     if (this.closeStores) {
-      await this.vector.close();
-      await this.relational.close();
+      await attempt(() => this.vector.close());
+      await attempt(() => this.relational.close());
     }
-    return { drained: drained && s.depth === 0, remaining: s.depth, deadLetters: s.deadLetters };
+    return {
+      drained: drained && left?.depth === 0,
+      remaining: left?.depth ?? null,
+      deadLetters: left?.deadLetters ?? null,
+      ...(firstError && { error: firstError }),
+    };
   }
 
   /** Outbox gauges and delivery counters. */

@@ -1,0 +1,96 @@
+/**
+ * `close()` with the source of truth unreachable (a database restart, a killed connection) still stops
+ * everything and closes both stores, and says what happened in its report instead of rejecting — a process
+ * shutting down must not leak its pool or crash on the way out. Nothing accepted is lost: it is in the outbox.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  BackendUnavailableError,
+  ClosedError,
+  createDualWrite,
+  HashingEmbedder,
+  type OutboxStats,
+} from '../src/index.js';
+import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+
+const DIM = 8;
+
+/** A reference store whose reads of the outbox gauges fail while `down`, and which records its `close()`. */
+class GaugesDownStore extends MemoryRelationalStore {
+  down = false;
+  closed = false;
+
+  override async outboxStats(now: number): Promise<OutboxStats> {
+    if (this.down) throw new BackendUnavailableError('connection terminated', { component: 'test' });
+    return super.outboxStats(now);
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    await super.close();
+  }
+}
+
+/** A reference vector store that records its `close()`. */
+class ClosingVectorStore extends MemoryVectorStore {
+  closed = false;
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    await super.close();
+  }
+}
+
+async function setUp(data = new MemoryRelationalData()) {
+  const relational = new GaugesDownStore({ data });
+  const vector = new ClosingVectorStore({ dimension: DIM });
+  const dw = await createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'batch',
+    delivery: { pollIntervalMs: 5 },
+    driftCheck: false,
+  });
+  return { dw, relational, vector };
+}
+
+describe('close() with the source of truth unreachable', () => {
+  it.each([true, false])(
+    'drain: %s — resolves with the error, closes both stores, keeps the outbox',
+    async (drain) => {
+      const data = new MemoryRelationalData();
+      const { dw, relational, vector } = await setUp(data);
+      dw.pause();
+      await dw.putMany([
+        { id: 'a', text: 'alpha' },
+        { id: 'b', text: 'beta' },
+      ]);
+      relational.down = true;
+
+      const report = await dw.close({ drain, timeoutMs: 2_000 });
+
+      expect(report.drained).toBe(false);
+      expect(report.remaining).toBeNull();
+      expect(report.deadLetters).toBeNull();
+      expect(report.error).toBeInstanceOf(BackendUnavailableError);
+      expect(relational.closed, 'the relational store was closed').toBe(true);
+      expect(vector.closed, 'the vector store was closed').toBe(true);
+      await expect(dw.put({ id: 'c', text: 'gamma' })).rejects.toBeInstanceOf(ClosedError);
+      expect(await dw.close(), 'a second close returns the first report').toBe(report);
+      // What was accepted is still in the outbox: the next start delivers it.
+      const next = await setUp(data);
+      expect(await next.dw.flush({ timeoutMs: 5_000 })).toMatchObject({ pending: 0, deadLetters: 0 });
+      expect((await next.vector.getVersions(['a', 'b'])).size).toBe(2);
+      await next.dw.close();
+    },
+  );
+
+  it('reachable: counts what is left and reports no error', async () => {
+    const { dw } = await setUp();
+    dw.pause();
+    await dw.put({ id: 'a', text: 'alpha' });
+    const report = await dw.close({ drain: false });
+    expect(report).toEqual({ drained: false, remaining: 1, deadLetters: 0 });
+  });
+});
