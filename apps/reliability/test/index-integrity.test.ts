@@ -17,6 +17,7 @@ import {
   createDualWrite,
   type DualWrite,
   type DualwriteEventMap,
+  type Embedder,
   FaultyVectorStore,
   HashingEmbedder,
   INDEX_DRIFT_KEY,
@@ -40,7 +41,7 @@ import { DIM, expectConverged, FAST, perTestResources, rec, rejection, waitFor }
 const { track, dir } = perTestResources();
 
 async function facade(
-  options: Omit<Parameters<typeof createDualWrite>[0], 'strategy' | 'embedder'> & {
+  options: Omit<Parameters<typeof createDualWrite>[0], 'strategy'> & {
     strategy?: StrategyConfig;
   },
 ): Promise<DualWrite> {
@@ -499,6 +500,51 @@ describe('2e. one index, one source of truth', () => {
     expect(error).toBeInstanceOf(IndexBindingError);
     expect(error.fields).toEqual(['owner']);
     expect(await (await open('app-a')).syncStatus('c-1')).toMatchObject({ state: 'synced' });
+  });
+});
+
+describe('2f. an embedder change re-embeds what the old embedder filled', () => {
+  it("SQLite + LanceDB: 'rebind' to another model of the same dimension indexes the new model's vectors and keeps callers' own", async () => {
+    const path = join(await dir('dw-embedder-change-'), 'source.db');
+    const uri = join(await dir('dw-embedder-change-lance-'), 'lance');
+    const oldModel = new HashingEmbedder({ dimension: DIM });
+    const newModel = {
+      id: `hashing-reversed:${DIM}`,
+      dimension: DIM,
+      maxBatchSize: 64,
+      embed: async (texts: readonly string[]) => texts.map((t) => oldModel.embedOne(t).reverse()),
+    };
+    const open = async (embedder: Embedder, indexBinding: 'verify' | 'rebind') =>
+      facade({
+        relational: new SqliteRelationalStore({ path }),
+        vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
+        embedder,
+        indexBinding,
+      });
+    const filled = Array.from({ length: 30 }, (_, i) => rec(`f-${i}`, `text number ${i} of the corpus`));
+    const own = Array.from({ length: 5 }, (_, i) => ({
+      ...rec(`own-${i}`),
+      embedding: Array.from({ length: DIM }, (_, j) => (j === i ? 1 : 0)),
+    }));
+    const before = await open(oldModel, 'verify');
+    await before.putMany([...filled, ...own]);
+    await before.flush();
+    await before.close();
+
+    const after = await open(newModel, 'rebind');
+    const repaired = collect(after, 'index-repaired');
+    await waitFor(async () => repaired.length > 0, 10_000, 'the repair');
+    expect(repaired[0]!.reembedded).toBe(filled.length);
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    await expectConverged(after, relational, vector);
+    const rows = await vector.getRecords([...filled, ...own].map((r) => r.id));
+    const f32 = (v: readonly number[]) => Array.from(Float32Array.from(v));
+    for (const r of filled)
+      expect(rows.get(r.id)!.embedding, r.id).toEqual(f32((await newModel.embed([r.text]))[0]!));
+    for (const r of own) expect(rows.get(r.id)!.embedding, r.id).toEqual(r.embedding);
+    await vector.close();
+    await relational.close();
   });
 });
 

@@ -94,6 +94,7 @@ export {
 } from './reconcile/verify-consistency.js';
 export { contentHash, contentHashPrefix, textHash } from './record/content-hash.js';
 export { decodeEmbedding, encodeEmbedding, toFloat32Precision } from './record/embedding-codec.js';
+export { filledByEmbedder } from './record/embedding-provenance.js';
 export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './record/limits.js';
 export {
   type ContentField,

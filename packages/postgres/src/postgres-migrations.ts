@@ -11,7 +11,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 6;
+export const POSTGRES_SCHEMA_VERSION = 7;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -62,6 +62,13 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
         await writeFunctionMigration(tables, q).up!(db);
         await twoPhaseFunctionsMigration(tables, q).up!(db);
         await ackFunctionMigration(tables, q).up!(db);
+      },
+    },
+    '0007_hash_given_embedding': {
+      // The write function again: a put that reuses the stored embedding keeps the hash over the embedding the
+      // caller gave (none), as core's `planOne` does, so an embedding the embedder filled stays known as such.
+      async up(db) {
+        await writeFunctionMigration(tables, q).up!(db);
       },
     },
   };

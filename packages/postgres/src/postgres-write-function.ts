@@ -1,11 +1,4 @@
-import {
-  type Change,
-  changeId,
-  contentHash,
-  contentHashPrefix,
-  toFloat32Precision,
-  type WriteResult,
-} from '@dualwrite/core';
+import { type Change, changeId, contentHash, toFloat32Precision, type WriteResult } from '@dualwrite/core';
 import { embeddingBytes, int, metadataJson, type SqlInt } from '@dualwrite/sql';
 import { type Kysely, type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
@@ -94,7 +87,7 @@ export function lockedBody(
  *    executes), so it sees every committed write of those ids: reads the current rows, decides each change by
  *    core's `planOne` rules (a delete of an absent id or a tombstone, or a put equal in text, metadata and
  *    embedding to the live row, is a no-op; a put without an embedding keeps the stored one when the text is
- *    unchanged, its content hash finished in SQL as `sha256(prefix || embedding)`), draws a version per written
+ *    unchanged, its content hash still the client's, over the embedding the caller gave), draws a version per written
  *    row (`nextval` in the order given), upserts `records` and `outbox` (the shared upserts of `@dualwrite/sql`),
  *    `pg_notify`s once when it wrote (`p_notify`), and returns `(out_n, out_version, out_changed)` per change:
  *    the version written, or the live one (null when none) for a no-op.
@@ -186,8 +179,7 @@ ${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
       r AS (
         ${q.recordUpsert(sql`SELECT id, CASE WHEN op = 'delete' THEN '' ELSE text END, e,
           (CASE WHEN op = 'delete' THEN '{}' ELSE metadata END)::json, version, op = 'delete',
-          CASE WHEN op = 'delete' THEN '' WHEN embedding IS NULL AND e IS NOT NULL
-            THEN encode(sha256(prefix || e), 'hex') ELSE hash END,
+          CASE WHEN op = 'delete' THEN '' ELSE hash END,
           cur_synced, p_now, p_now FROM x`)}
         RETURNING 1
       ),
@@ -220,8 +212,10 @@ export function indexLookupsMigration(tables: PostgresTableNames): Migration {
 /**
  * The call of the write function for `changes` (each id at most once, in the order versions are drawn; locks
  * are taken in key order, see `PostgresQueries.lockKeys`), as one statement; {@link writeResults} maps its rows back. Puts carry their hash: the
- * client's `contentHash` over the given embedding (or none), and, for a put without an embedding, the hash
- * prefix the function finishes over a reused stored embedding.
+ * client's `contentHash` over the embedding the caller gave (or none, even when the stored one is reused: see
+ * core's `filledByEmbedder`). `p_hash_prefixes` is passed as nulls: the function no longer finishes a hash over
+ * a reused embedding (migration `0007_hash_given_embedding`), and keeps the parameter so the signature older
+ * processes call stays.
  */
 export function writeChangesCall(
   tables: PostgresTableNames,
@@ -237,7 +231,7 @@ export function writeChangesCall(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${changes.map((c) => (c.op === 'put' ? 'upsert' : 'delete'))}::text[],
     ${puts.map((r) => r?.text ?? '')}::text[], ${embeddings.map((e) => (e === null ? null : embeddingBytes(e)))}::bytea[],
     ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
-    ${puts.map((r, i) => (r === undefined || embeddings[i] !== null ? null : contentHashPrefix(r.text, r.metadata)))}::bytea[],
+    ${puts.map(() => null)}::bytea[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
     ${now}::bigint, ${notify})`;
 }

@@ -4,6 +4,7 @@ import {
   BackendUnavailableError,
   type Change,
   contentHash,
+  filledByEmbedder,
   type Metadata,
   TransientBackendError,
   toFloat32Precision,
@@ -227,7 +228,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     }
   });
 
-  it('writeChanges keeps a stored embedding for an unchanged text and hashes it as core does', async () => {
+  it('writeChanges keeps a stored embedding for an unchanged text and hashes what the caller gave, as core does', async () => {
     const s = store();
     await s.init();
     await s.writeChanges(
@@ -246,7 +247,9 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(changed!.changed).toBe(true);
     expect(same).toEqual({ id: 'k', version: changed!.version, changed: false });
     expect(record.embedding).toEqual(toFloat32Precision([0.1, 2]));
-    expect(record.contentHash).toBe(contentHash('same', { a: 2 }, toFloat32Precision([0.1, 2])));
+    // The latest write gave no embedding: the hash covers none (the stored vector is now the embedder's).
+    expect(record.contentHash).toBe(contentHash('same', { a: 2 }, null));
+    expect(filledByEmbedder(record)).toBe(true);
   });
 
   it('writeChanges: metadata holding U+0000 is unchanged in any key order; a row an older release stored unsorted is written once more', async () => {

@@ -10,8 +10,14 @@ import type { VectorStore } from './vector-store.js';
 /** The built-in strategy names, selectable by one config value. */
 export type StrategyName = 'sync-2pc' | 'async-queue' | 'batch';
 
-/** One validated change handed to a strategy. */
-export type Change = { op: 'put'; record: ValidRecord } | { op: 'delete'; id: string };
+/**
+ * One validated change handed to a strategy. `embeddingFilled` marks a put whose embedding the embedder
+ * computed for it (sync-2pc embeds before writing) rather than one the caller gave: it is stored like any other,
+ * but counts as the embedder's (see `filledByEmbedder`), so an embedder change re-embeds it.
+ */
+export type Change =
+  | { op: 'put'; record: ValidRecord; embeddingFilled?: boolean }
+  | { op: 'delete'; id: string };
 
 /** Outcome of one change. */
 export interface WriteResult {

@@ -30,6 +30,11 @@ export interface DualwriteEventMap {
     orphans: number;
     duplicates: number;
     repairsEnqueued: number;
+    /**
+     * Records whose embedding the previous embedder had filled, cleared after an embedder change
+     * (`indexBinding: 'rebind'`) and enqueued, so the configured embedder fills them again on delivery.
+     */
+    reembedded: number;
   };
   /**
    * The index held versions higher than the source of truth's (a database restored from a backup, a

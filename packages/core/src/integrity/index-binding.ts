@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity } from '../contracts/vector-store.js';
 import { IndexBindingError } from '../errors.js';
+import { recordEmbedderChange } from './embedder-change.js';
 
 /** Meta key under which the source of truth records the index it feeds. */
 export const INDEX_BINDING_KEY = 'index-binding';
@@ -86,7 +87,8 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * - No binding yet: this index becomes the binding.
  * - Another backend, location, collection, dimension, or embedder (when both name one): throws
  *   {@link IndexBindingError} in `'verify'` mode; in `'rebind'` mode the binding moves to the configured
- *   index and the outcome is `rebound` (the caller repairs the new index).
+ *   index and the outcome is `rebound` (the caller repairs the new index). Another embedder is also recorded
+ *   ({@link recordEmbedderChange}): the repair first clears the embeddings the old one filled.
  * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
  *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
  *   repairs it).
@@ -131,6 +133,8 @@ export async function bindIndex(
     if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
     const reason = `rebound from ${describe(bound)} to ${describe(index)}`;
     await recordDrift(relational, { reason, since: now });
+    if (differs.includes('embedder'))
+      await recordEmbedderChange(relational, { from: bound.embedder!, to: index.embedder!, since: now });
     await own();
     await write(index.embedder ?? bound.embedder);
     return { kind: 'rebound', reason };

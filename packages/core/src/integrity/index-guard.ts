@@ -5,6 +5,7 @@ import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
 import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { Clock } from '../util/clock.js';
+import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
   bindIndex,
   type ClaimIndex,
@@ -172,8 +173,12 @@ export class IndexGuard {
       try {
         await recordDrift(relational, drift);
         events.emit('index-drift', drift);
+        // After an embedder change, the old embedder's embeddings go first (each cleared record is enqueued).
+        const reembedded = (await pendingEmbedderChange(relational))
+          ? await clearFilledEmbeddings(relational, clock.now())
+          : 0;
         const report = await reconcile(relational, vector, clock, { mode: 'full' });
-        if (report.repairsEnqueued > 0) await this.ctx.afterRepair();
+        if (report.repairsEnqueued + reembedded > 0) await this.ctx.afterRepair();
         // Every difference is now an outbox entry: pending is what syncStatus reports from here on.
         await relational.setMeta(INDEX_DRIFT_KEY, null);
         events.emit('index-repaired', {
@@ -184,6 +189,7 @@ export class IndexGuard {
           orphans: report.orphans,
           duplicates: report.duplicates,
           repairsEnqueued: report.repairsEnqueued,
+          reembedded,
         });
         return report;
       } catch (error) {

@@ -12,7 +12,7 @@ const NUL = Buffer.from([0]);
 /**
  * The bytes {@link contentHash} hashes before the embedding's: the text (UTF-8), NUL, the metadata's
  * `[key, value]` pairs (keys sorted by UTF-16 code units) as JSON (UTF-8), NUL. For a store that finishes the
- * hash next to an embedding it holds (PostgreSQL: `sha256(prefix || embedding)`).
+ * hash next to an embedding it holds, in SQL (`sha256(prefix || embedding)`).
  */
 export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
   const keys = Object.keys(metadata).sort();
@@ -26,8 +26,9 @@ export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
 
 /**
  * SHA-256 (hex) of text, metadata (keys sorted) and the float32 bytes of the embedding
- * ({@link contentHashPrefix}, then the bytes). Two puts with equal hashes carry the same content, so the
- * second is a no-op. `embedding === null` hashes as absent.
+ * ({@link contentHashPrefix}, then the bytes). `embedding === null` hashes as absent. A record row's hash covers
+ * the embedding its latest write *gave* (none when the embedder fills it or a stored one is reused), which is
+ * how `filledByEmbedder` tells the embedder's embeddings from the caller's.
  */
 export function contentHash(text: string, metadata: Metadata, embedding: readonly number[] | null): string {
   const hash = createHash('sha256').update(contentHashPrefix(text, metadata));

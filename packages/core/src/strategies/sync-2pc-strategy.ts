@@ -213,7 +213,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const out = [...changes];
     missing.forEach((index, j) => {
       const c = out[index] as Extract<Change, { op: 'put' }>;
-      out[index] = { op: 'put', record: { ...c.record, embedding: vectors[j]! } };
+      out[index] = { op: 'put', record: { ...c.record, embedding: vectors[j]! }, embeddingFilled: true };
     });
     return out;
   }

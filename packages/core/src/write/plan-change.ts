@@ -30,7 +30,9 @@ export interface ChangePlan {
  * Resolves `change` against `previous` (the current row, tombstones included): the row to write, or a no-op
  * (a put whose text, metadata and embedding equal the live record's, or a delete of an absent id). A put
  * without an embedding reuses the stored one when the text is unchanged, so the embedder is not called
- * again; otherwise the embedding stays `null` for the embedder to fill. Pure: the caller draws the version.
+ * again; otherwise the embedding stays `null` for the embedder to fill. The row's `contentHash` covers the
+ * embedding the caller gave, none when it gave none (reused, or filled by the embedder): that is how a stored
+ * embedding is known to be the embedder's ({@link filledByEmbedder}). Pure: the caller draws the version.
  */
 export function planOne(change: Change, previous: StoredRecord | undefined, now: number): ChangePlan {
   const id = changeId(change);
@@ -50,6 +52,7 @@ export function planOne(change: Change, previous: StoredRecord | undefined, now:
     return { id, previous, op: 'delete', next };
   }
   const { text, metadata } = change.record;
+  const given = change.record.embedding !== undefined && change.embeddingFilled !== true;
   const embedding =
     change.record.embedding !== undefined
       ? toFloat32Precision(change.record.embedding)
@@ -69,7 +72,7 @@ export function planOne(change: Change, previous: StoredRecord | undefined, now:
     embedding,
     metadata,
     deleted: false,
-    contentHash: contentHash(text, metadata, embedding),
+    contentHash: contentHash(text, metadata, given ? embedding : null),
     syncedVersion: live?.syncedVersion ?? previous?.syncedVersion ?? null,
     now,
   };

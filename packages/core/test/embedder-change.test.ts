@@ -1,0 +1,146 @@
+/**
+ * An embedder change under `indexBinding: 'rebind'` re-embeds what the old embedder filled: those embeddings
+ * are derived data, like the index, and leaving them would fill the index with vectors of a model the
+ * configuration no longer names — every check passing (the index equals the stored embeddings), every search
+ * comparing query vectors of one model with record vectors of another. Embeddings callers gave are kept.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  createDualWrite,
+  type Embedder,
+  filledByEmbedder,
+  HashingEmbedder,
+  type RecordInput,
+  verifyConsistency,
+} from '../src/index.js';
+import { bindIndex } from '../src/integrity/index-binding.js';
+import {
+  MemoryRelationalData,
+  MemoryRelationalStore,
+  MemoryVectorData,
+  MemoryVectorStore,
+} from '../src/testing/index.js';
+
+const DIM = 8;
+const oldModel = new HashingEmbedder({ dimension: DIM });
+
+/** Another model of the same dimension: the old one's vectors, reversed. */
+class NewModel implements Embedder {
+  readonly id = 'new-model:8';
+  readonly dimension = DIM;
+  readonly maxBatchSize = 64;
+  async embed(texts: readonly string[]): Promise<number[][]> {
+    return texts.map((t) => oldModel.embedOne(t).reverse());
+  }
+}
+const newModel = new NewModel();
+
+const f32 = (v: readonly number[]) => Array.from(Float32Array.from(v));
+const given = f32(Array.from({ length: DIM }, (_, i) => (i === 3 ? 1 : 0)));
+
+const filled: RecordInput[] = [
+  { id: 'filled-1', text: 'the embedder fills this one' },
+  { id: 'filled-2', text: 'and this one', metadata: { lang: 'en' } },
+];
+const callers: RecordInput = { id: 'given', text: 'the caller gave this vector', embedding: given };
+
+async function open(
+  strategy: 'sync-2pc' | 'async-queue' | 'batch',
+  embedder: Embedder,
+  data: { relational: MemoryRelationalData; vector: MemoryVectorData },
+  indexBinding: 'verify' | 'rebind' = 'verify',
+) {
+  const relational = new MemoryRelationalStore({ data: data.relational });
+  const vector = new MemoryVectorStore({ dimension: DIM, data: data.vector });
+  const dw = await createDualWrite({
+    relational,
+    vector,
+    embedder,
+    strategy,
+    indexBinding,
+    delivery: { pollIntervalMs: 5 },
+  });
+  return { dw, relational, vector };
+}
+
+const stored = async (relational: MemoryRelationalStore, id: string) =>
+  (await relational.getRecords([id])).get(id)!;
+const indexed = async (vector: MemoryVectorStore, id: string) => (await vector.getRecords!([id])).get(id)!;
+
+describe.each(['sync-2pc', 'async-queue', 'batch'] as const)('embedder change (%s)', (strategy) => {
+  it('a stored embedding is the embedder’s when the latest write gave none', async () => {
+    const data = { relational: new MemoryRelationalData(), vector: new MemoryVectorData() };
+    const { dw, relational } = await open(strategy, oldModel, data);
+    await dw.putMany([...filled, callers]);
+    await dw.flush();
+    for (const { id } of filled) expect(filledByEmbedder(await stored(relational, id)), id).toBe(true);
+    expect(filledByEmbedder(await stored(relational, 'given'))).toBe(false);
+    // The caller's latest write gives none (the stored vector is reused): from now on it is the embedder's.
+    await dw.put({ id: 'given', text: callers.text, metadata: { touched: true } });
+    // (sync-2pc embeds every put that gives none; the others reuse the stored vector of an unchanged text.)
+    if (strategy !== 'sync-2pc') expect((await stored(relational, 'given')).embedding).toEqual(given);
+    expect(filledByEmbedder(await stored(relational, 'given'))).toBe(true);
+    await dw.close();
+  });
+
+  it("'rebind' to another embedder re-embeds what the old one filled and keeps what callers gave", async () => {
+    const data = { relational: new MemoryRelationalData(), vector: new MemoryVectorData() };
+    const before = await open(strategy, oldModel, data);
+    await before.dw.putMany([...filled, callers]);
+    await before.dw.flush();
+    const oldVersion = (await stored(before.relational, 'filled-1')).version;
+    await before.dw.close();
+
+    await expect(open(strategy, newModel, data), "'verify' refuses the other embedder").rejects.toMatchObject(
+      {
+        code: 'INDEX_BINDING',
+      },
+    );
+
+    const after = await open(strategy, newModel, data, 'rebind');
+    const repaired = new Promise<{ reembedded: number }>((resolve) =>
+      after.dw.events.on('index-repaired', resolve),
+    );
+    expect((await repaired).reembedded).toBe(filled.length);
+    await after.dw.flush();
+    for (const r of filled) {
+      const want = f32((await newModel.embed([r.text]))[0]!);
+      const record = await stored(after.relational, r.id);
+      expect(record.version, `${r.id} was written again`).toBeGreaterThan(oldVersion);
+      expect(record.embedding, `${r.id} stored`).toEqual(want);
+      expect(filledByEmbedder(record), `${r.id} is still the embedder's`).toBe(true);
+      expect((await indexed(after.vector, r.id)).embedding, `${r.id} indexed`).toEqual(want);
+    }
+    expect((await stored(after.relational, 'given')).embedding, 'the caller’s vector is kept').toEqual(given);
+    expect((await indexed(after.vector, 'given')).embedding).toEqual(given);
+    const check = await verifyConsistency(after.relational, after.vector, { content: true });
+    expect(check).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0, contentChecked: true });
+    for (const r of filled) expect(await after.dw.syncStatus(r.id)).toMatchObject({ state: 'synced' });
+    await after.dw.close();
+  });
+});
+
+it('a process that died after rebinding, before re-embedding: the next start finishes it', async () => {
+  const data = { relational: new MemoryRelationalData(), vector: new MemoryVectorData() };
+  const before = await open('batch', oldModel, data);
+  await before.dw.putMany(filled);
+  await before.dw.flush();
+  await before.dw.close();
+  // The binding moves to the new embedder and the process dies before its repair runs.
+  const relational = new MemoryRelationalStore({ data: data.relational });
+  const vector = new MemoryVectorStore({ dimension: DIM, data: data.vector });
+  const outcome = await bindIndex(
+    relational,
+    { ...(await vector.identity!()), embedder: newModel.id },
+    'rebind',
+    1,
+  );
+  expect(outcome.kind).toBe('rebound');
+
+  const next = await open('batch', newModel, data); // 'verify': the binding already names the new embedder
+  await next.dw.checkIndex();
+  await next.dw.flush();
+  for (const r of filled)
+    expect((await indexed(next.vector, r.id)).embedding).toEqual(f32((await newModel.embed([r.text]))[0]!));
+  await next.dw.close();
+});
