@@ -200,6 +200,7 @@ export function strategySuite(
         deadLetters: 0,
         backendDown: false,
         paused: false,
+        deliveryStopped: null,
       });
       expect(r.body.backends.vector).toContain(vector);
       expect(r.body.backends.relational).toContain(relational.kind);

@@ -103,6 +103,7 @@ export async function startWorker(
                   synced: s.synced,
                   retries: s.retries,
                   backendDown: s.backendDown,
+                  deliveryStopped: s.deliveryStopped,
                   // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification (and
                   // its age), NOTIFY queue usage.
                   ...listenerHealth(relational, Date.now()),

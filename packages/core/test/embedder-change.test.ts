@@ -49,6 +49,7 @@ async function open(
   embedder: Embedder,
   data: { relational: MemoryRelationalData; vector: MemoryVectorData },
   indexBinding: 'verify' | 'rebind' = 'verify',
+  deliver = true,
 ) {
   const relational = new MemoryRelationalStore({ data: data.relational });
   const vector = new MemoryVectorStore({ dimension: DIM, data: data.vector });
@@ -58,6 +59,7 @@ async function open(
     embedder,
     strategy,
     indexBinding,
+    deliver,
     delivery: { pollIntervalMs: 5 },
   });
   return { dw, relational, vector };
@@ -117,6 +119,47 @@ describe.each(['sync-2pc', 'async-queue', 'batch'] as const)('embedder change (%
     expect(check).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0, contentChecked: true });
     for (const r of filled) expect(await after.dw.syncStatus(r.id)).toMatchObject({ state: 'synced' });
     await after.dw.close();
+  });
+
+  it('a process still running with the old embedder never fills a cleared record; it stops, and sync-2pc refuses its writes', async () => {
+    const data = { relational: new MemoryRelationalData(), vector: new MemoryVectorData() };
+    const stale = await open(strategy, oldModel, data);
+    await stale.dw.putMany(filled);
+    await stale.dw.flush();
+    const stopped: string[] = [];
+    stale.dw.events.on('drain-error', ({ error }) => stopped.push(error));
+
+    // Another process rebinds to the new embedder; it delivers nothing itself, so only the stale one could.
+    const rebinder = await open(strategy, newModel, data, 'rebind', false);
+    const repaired = new Promise((resolve) => rebinder.dw.events.on('index-repaired', resolve));
+    await repaired;
+    await expect
+      .poll(() => stopped.some((e) => e.startsWith('delivery stopped')), { timeout: 5_000 })
+      .toBe(true);
+    for (const r of filled) {
+      const record = await stored(stale.relational, r.id);
+      expect(record.embedding, `${r.id} was not filled by the old model`).toBeNull();
+      expect(await stale.dw.syncStatus(r.id)).toMatchObject({ state: 'pending' });
+    }
+    stale.dw.resume(); // does not restart a stopped delivery
+    expect(await stale.dw.stats()).toMatchObject({
+      paused: true,
+      deliveryStopped: expect.stringContaining('embedder'),
+    });
+    const write = stale.dw.put({ id: 'late', text: 'written by the stale process' });
+    if (strategy === 'sync-2pc') await expect(write).rejects.toMatchObject({ code: 'INDEX_BINDING' });
+    else await write; // into the outbox: a process of the new configuration embeds and delivers it
+
+    const worker = await open(strategy, newModel, data);
+    await worker.dw.flush();
+    for (const r of [
+      ...filled,
+      ...(strategy === 'sync-2pc' ? [] : [{ id: 'late', text: 'written by the stale process' }]),
+    ])
+      expect((await indexed(worker.vector, r.id)).embedding, r.id).toEqual(
+        f32((await newModel.embed([r.text]))[0]!),
+      );
+    await Promise.all([stale.dw.close(), rebinder.dw.close(), worker.dw.close()]);
   });
 });
 

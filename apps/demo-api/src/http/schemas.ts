@@ -204,6 +204,10 @@ export const SyncStatusResponse = Type.Object({
   deadLetters: Type.Integer(),
   oldestPendingAgeMs: Type.Integer(),
   paused: Type.Boolean(),
+  deliveryStopped: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'Why delivery is stopped for good (the source is bound to another index or embedder), or null.',
+  }),
   backendDown: Type.Boolean(),
   counters: Counters,
   summaries: Type.Integer({ description: 'Rows in the summaries table.' }),

@@ -25,6 +25,7 @@ type CumulativeKey = Exclude<
   | 'deadLetters'
   | 'oldestPendingAgeMs'
   | 'paused'
+  | 'deliveryStopped'
   | 'backendDown'
   | 'indexDrift'
   | 'delivering'

@@ -40,6 +40,7 @@ export function syncRoutes(app: App, ctx: AppContext): void {
         deadLetters: s.deadLetters,
         oldestPendingAgeMs: s.oldestPendingAgeMs,
         paused: s.paused,
+        deliveryStopped: s.deliveryStopped,
         backendDown: s.backendDown,
         counters: {
           vectorCalls: s.vectorCalls,

@@ -1,4 +1,5 @@
 import type { EmbeddingService } from '../embedders/embedding-service.js';
+import type { IndexBindingError } from '../errors.js';
 import type { DualwriteEvents } from '../facade/events.js';
 import type { SyncMetrics } from '../facade/metrics.js';
 import type { DeliveryOptions } from '../outbox/delivery-options.js';
@@ -36,6 +37,13 @@ export interface StrategyContext {
   vector: VectorStore;
   /** Present when an embedder is configured. */
   embeddings: EmbeddingService | undefined;
+  /**
+   * Call before computing embeddings that will be stored or indexed: resolves when the source of truth is
+   * bound to this process's embedder (or to none); otherwise stops this process's delivery and throws
+   * {@link IndexBindingError} on field `embedder` (another process rebound the source to another embedder).
+   * Absent: no check.
+   */
+  assertEmbedderBound?: () => Promise<void>;
   clock: Clock;
   events: DualwriteEvents;
   metrics: SyncMetrics;

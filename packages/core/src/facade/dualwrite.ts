@@ -9,6 +9,7 @@ import {
   BackpressureError,
   ClosedError,
   DimensionMismatchError,
+  type IndexBindingError,
   TimeoutError,
   ValidationError,
 } from '../errors.js';
@@ -50,8 +51,14 @@ export interface DualwriteStats extends SyncMetrics {
   deadLetters: number;
   /** Age of the oldest pending entry, ms (0 when the outbox is empty). */
   oldestPendingAgeMs: number;
-  /** Delivery paused by `pause()`. */
+  /** Delivery is not running: paused by `pause()`, held while the index is unverified, or stopped (see {@link DualwriteStats.deliveryStopped}). */
   paused: boolean;
+  /**
+   * Why delivery is stopped for good in this process — a check found the source bound to another index,
+   * embedder or source of truth than this process is configured with (the `IndexBindingError` message) — or
+   * `null`. Restart the process with the right configuration.
+   */
+  deliveryStopped: string | null;
   /** Delivery paused because the vector store is unreachable. */
   backendDown: boolean;
   /** A detected drift between the index and the source of truth still being repaired, or `null`. */
@@ -143,6 +150,11 @@ export class DualWrite<Native = unknown> {
   private activeWrites = new Set<Promise<unknown>>();
   private depthCache: { at: number; depth: number } | null = null;
   private closeReport: Promise<CloseReport> | null = null;
+  /**
+   * Set when a periodic check found the source bound to another index, embedder or source of truth than this
+   * process is configured with: delivery is stopped, and sync-2pc writes are refused with it.
+   */
+  private misbound: IndexBindingError | null = null;
 
   /** Use {@link createDualWrite}, which also initialises the stores and starts the strategy. */
   constructor(options: DualWriteOptions<Native>) {
@@ -169,6 +181,7 @@ export class DualWrite<Native = unknown> {
       relational: options.relational as RelationalStore,
       vector: options.vector,
       embeddings: this.embeddings,
+      assertEmbedderBound: () => this.guard.assertEmbedderBound(),
       clock: this.clock,
       events: this.events,
       metrics: this.metrics,
@@ -185,11 +198,12 @@ export class DualWrite<Native = unknown> {
         embedderId: options.embedder?.id ?? null,
         afterRepair: () => this.strategy.afterCommit([]),
         onMisbound: (error) => {
+          this.misbound = error;
           this.strategy.pause();
           this.events.emit('drain-error', { error: `delivery stopped: ${error.message}` });
         },
         onVerified: () => {
-          if (!this.userPaused && this.deliver) this.strategy.resume();
+          if (!this.userPaused && this.deliver && !this.misbound) this.strategy.resume();
         },
       },
       { binding: options.indexBinding ?? 'verify', driftCheck: options.driftCheck ?? {} },
@@ -229,6 +243,8 @@ export class DualWrite<Native = unknown> {
    * @throws {BackpressureError} when the outbox is deeper than `backpressure.maxDepth`.
    * @throws {ClosedError} after `close()` began.
    * @throws (sync-2pc) the vector store's typed error; neither store keeps a half-write.
+   * @throws (sync-2pc) {@link IndexBindingError} once a periodic check found the source rebound to another
+   *   index or embedder, or the index taken over by another source (this process's delivery is stopped too).
    */
   async put(record: RecordInput): Promise<WriteResult> {
     this.refuseInsideTransaction('put');
@@ -479,6 +495,7 @@ export class DualWrite<Native = unknown> {
       deadLetters: o.deadLetters,
       oldestPendingAgeMs: o.oldestPendingAt === null ? 0 : Math.max(0, now - o.oldestPendingAt),
       paused: s.paused,
+      deliveryStopped: this.misbound?.message ?? null,
       backendDown: s.backendDown,
       indexDrift: await this.guard.drift(),
       delivering: this.deliver,
@@ -575,10 +592,14 @@ export class DualWrite<Native = unknown> {
     this.strategy.pause();
   }
 
-  /** Resumes delivery (unless the index is still being verified, or this process is writer-only). */
+  /**
+   * Resumes delivery — unless the index is still being verified, this process is writer-only, or a check found
+   * the source bound to another index, embedder or source of truth than this process is configured with
+   * (delivery stays stopped until the process is restarted with the right configuration).
+   */
   resume(): void {
     this.userPaused = false;
-    if (!this.guard.unverified && this.deliver) this.strategy.resume();
+    if (!this.guard.unverified && this.deliver && !this.misbound) this.strategy.resume();
   }
 
   private async write(changes: Change[]): Promise<WriteResult[]> {
@@ -587,6 +608,8 @@ export class DualWrite<Native = unknown> {
       await this.yielder.turn();
     }
     return this.track(async () => {
+      // sync-2pc writes the index itself, in the call: not into an index the source is no longer bound to.
+      if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
       await this.admit();
       if (changes.length === 0) return [];
       return this.strategy.write(changes);

@@ -11,6 +11,7 @@ import {
   type ClaimIndex,
   INDEX_DRIFT_KEY,
   type IndexDrift,
+  readBinding,
   recordDrift,
 } from './index-binding.js';
 
@@ -114,6 +115,27 @@ export class IndexGuard {
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
     this.found ??= await this.versionRegression();
+  }
+
+  /**
+   * Resolves when the source of truth is bound to this process's embedder (or either has none). Otherwise —
+   * another process rebound the source to another embedder — stops delivery as a periodic check finding it
+   * would (`onMisbound`), so this process never fills embeddings, or the index, with a model the source no
+   * longer names. One read of the binding; skipped while the index is unverified (this process's own binding
+   * has not run yet).
+   * @throws {IndexBindingError} on field `embedder`.
+   */
+  async assertEmbedderBound(): Promise<void> {
+    const mine = this.ctx.embedderId;
+    if (mine === null || this.deferred) return;
+    const bound = await readBinding(this.ctx.relational);
+    if (bound === undefined || bound.embedder === null || bound.embedder === mine) return;
+    const error = new IndexBindingError(['embedder'], { ...bound }, { ...bound, embedder: mine });
+    if (!this.stopped) {
+      this.stopped = true;
+      this.ctx.onMisbound(error);
+    }
+    throw error;
   }
 
   /** `true` while the index could not be checked yet (it was unreachable at open): hold delivery. */
@@ -245,8 +267,10 @@ export class IndexGuard {
   }
 
   /**
-   * The store re-resolved its collection to another instance (dropped and recreated). Another source of truth
-   * that took the index over (its owner token on the index) stops delivery instead: repairing would fight it.
+   * The store re-resolved its collection to another instance (dropped and recreated). A binding that no longer
+   * matches this process stops delivery instead — another source of truth took the index over (its owner token
+   * on the index), or another process rebound the source to another index or embedder: repairing with this
+   * process's configuration would fight it (and fill the index with the old embedder's vectors).
    */
   private async identityChanged(): Promise<string | undefined> {
     const { relational, vector, clock } = this.ctx;
@@ -258,7 +282,7 @@ export class IndexGuard {
       clock.now(),
       this.claimIndex(),
     ).catch((error: unknown) => {
-      if (error instanceof IndexBindingError && error.fields.includes('owner')) {
+      if (error instanceof IndexBindingError) {
         this.stopped = true;
         this.ctx.onMisbound(error);
         return { kind: 'bound' as const };

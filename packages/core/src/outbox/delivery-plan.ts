@@ -20,7 +20,9 @@ export interface UndeliverableItem {
  * still lacking an embedding are embedded now (through the cache) and the embedding is stored back in
  * the source of truth.
  *
- * @throws what the embedder throws (the caller classifies it like a vector-store failure).
+ * @throws what the embedder throws (the caller classifies it like a vector-store failure);
+ *   {@link IndexBindingError} when the source is bound to another embedder than this process's (see
+ *   `StrategyContext.assertEmbedderBound`): nothing is embedded, and the caller gives the leases back.
  */
 export async function planDelivery(
   ctx: StrategyContext,
@@ -62,6 +64,7 @@ export async function planDelivery(
     items.push({ lease, op: 'upsert', record, version: rec.version });
   }
   if (toEmbed.length > 0 && ctx.embeddings) {
+    await ctx.assertEmbedderBound?.();
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await ctx.embeddings.embed(texts);
     await Promise.all(

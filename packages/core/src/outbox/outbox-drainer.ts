@@ -267,6 +267,11 @@ export class OutboxDrainer {
     try {
       planned = await planDelivery(this.ctx, leases);
     } catch (error) {
+      if (asDualwriteError(error)?.code === 'INDEX_BINDING') {
+        // Rebound to another embedder by another process: delivery is stopped; the leases go back uncharged.
+        await this.whileLeased(leases, () => this.ctx.relational.releaseOutbox(leases, this.ctx.clock.now()));
+        return;
+      }
       await this.handleFailure(leases, error, await this.classify(error, false));
       return;
     }

@@ -207,6 +207,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
       c.op === 'put' && c.record.embedding === undefined ? [i] : [],
     );
     if (!embeddings || missing.length === 0) return [...changes];
+    await this.ctx.assertEmbedderBound?.();
     const vectors = await embeddings.embed(
       missing.map((i) => (changes[i] as Extract<Change, { op: 'put' }>).record.text),
     );
