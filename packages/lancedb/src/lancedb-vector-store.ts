@@ -24,6 +24,7 @@ import {
   validateText,
 } from '@dualwrite/core';
 import { type Connection, connect, type OptimizeStats, Session, type Table } from '@lancedb/lancedb';
+import { rowsOfTable } from './arrow-rows.js';
 import { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer.js';
 import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
@@ -283,7 +284,7 @@ export class LanceDbVectorStore implements VectorStore {
           .select([COLUMNS.id, COLUMNS.text, COLUMNS.metadata, COLUMNS.version, '_distance'])
           .limit(limit);
         if (where) q = q.where(where);
-        const rows = (await q.toArray()) as QueryRow[];
+        const rows = rowsOfTable<QueryRow>(await q.toArrow());
         const hits: VectorHit[] = [];
         for (const row of rows) {
           const hit = this.#toHit(row);
@@ -347,7 +348,7 @@ export class LanceDbVectorStore implements VectorStore {
         .orderBy({ columnName: COLUMNS.id, ascending: true })
         .limit(limit + skip);
       if (cursor !== undefined) q = q.where(idAfterPredicate(cursor.after, true));
-      const rows = (await q.toArray()) as { id: string; version: bigint | number }[];
+      const rows = rowsOfTable<{ id: string; version: bigint | number }>(await q.toArrow());
       // rows of the cursor's id come first; the first `seen` of them were on earlier pages
       let skipped = 0;
       const items: { id: string; version: number }[] = [];
@@ -548,12 +549,12 @@ export class LanceDbVectorStore implements VectorStore {
   ): Promise<Row[]> {
     const out: Row[] = [];
     for (let i = 0; i < ids.length; i += PREDICATE_CHUNK) {
-      const rows = await this.#table
+      const table = await this.#table
         .query()
         .where(idInPredicate(ids.slice(i, i + PREDICATE_CHUNK)))
         .select([COLUMNS.id, ...columns])
-        .toArray();
-      out.push(...(rows as Row[]));
+        .toArrow();
+      out.push(...rowsOfTable<Row>(table));
     }
     return out;
   }
