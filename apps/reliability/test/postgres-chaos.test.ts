@@ -15,9 +15,12 @@
  * every worker delivering, first acknowledged write, after the server is back or the killing stopped) is
  * printed and annotated.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDualWrite, type DeliveryOptions, HashingEmbedder, verifyConsistency } from '@dualwrite/core';
+import { PostgresRelationalStore } from '@dualwrite/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRelationalStore, openVectorStore, SUITE_DELIVERY } from '../src/backends.js';
@@ -457,6 +460,76 @@ describe('PostgreSQL stopped while a process shuts down (private cluster)', () =
         await next.close({ drain: false });
       }
     } finally {
+      await remove();
+    }
+  });
+});
+
+/** The server's processes (postmaster and its children) get `signal`: SIGSTOP freezes it like a partition. */
+async function signalServer(signal: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+  const postmaster = Number(
+    (await readFile(join(cluster.dir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0],
+  );
+  const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+  for (const pid of [postmaster, ...children]) process.kill(pid, signal);
+}
+
+describe('PostgreSQL frozen (SIGSTOP: no answer, no reset) (private cluster)', () => {
+  it('with pool.query_timeout, calls fail typed and retryable, close() returns, and everything converges after', async () => {
+    const { dir, remove } = await tempDir('dualwrite-pg-frozen-');
+    const schema = `frozen_${randomBytes(5).toString('hex')}`;
+    const open = async () =>
+      createDualWrite({
+        relational: new PostgresRelationalStore({
+          connectionString: cluster.url,
+          schema,
+          pool: { query_timeout: 1_000 },
+        }),
+        vector: await openVectorStore({ kind: 'lancedb', uri: join(dir, 'lance') }, DIM),
+        embedder: new HashingEmbedder({ dimension: DIM }),
+        strategy: 'batch',
+        delivery: SUITE_DELIVERY as Partial<DeliveryOptions>,
+      });
+    let frozen = false;
+    try {
+      const dw = await open();
+      await dw.putMany(
+        Array.from({ length: 10 }, (_, i) => ({ id: `before-${i}`, text: `written before ${i}` })),
+      );
+      await dw.flush();
+      dw.pause();
+      await dw.put({ id: 'pending', text: 'accepted, not yet delivered' });
+      await signalServer('SIGSTOP');
+      frozen = true;
+      const put = await dw.put({ id: 'during', text: 'while frozen' }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(put, 'a write while frozen fails typed and retryable').toMatchObject({
+        name: 'BackendUnavailableError',
+        retryable: true,
+      });
+      const report = await dw.close({ timeoutMs: 1_000 });
+      expect(report.drained).toBe(false);
+      expect(report.error?.name).toMatch(/BackendUnavailableError|TimeoutError/);
+      await signalServer('SIGCONT');
+      frozen = false;
+
+      const next = await open();
+      try {
+        expect(await next.flush({ timeoutMs: 20_000 })).toMatchObject({ pending: 0, deadLetters: 0 });
+        expect((await next.syncStatus('pending')).state).toBe('synced');
+        // A write whose answer never came is in doubt: the server may run it once it thaws (it was sent). Either
+        // way it is whole — absent, or committed and delivered — never half-written.
+        expect(['absent', 'synced']).toContain((await next.syncStatus('during')).state);
+      } finally {
+        await next.close({ drain: false });
+      }
+    } finally {
+      if (frozen) await signalServer('SIGCONT').catch(() => {});
       await remove();
     }
   });

@@ -62,6 +62,8 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
     'Client was closed and is not queryable',
     'Cannot use a pool after calling end on the pool',
     'Postgres connection has been discarded',
+    // `pool.query_timeout` expired: the server stopped answering on an open connection (frozen, partitioned).
+    'Query read timeout',
   ],
 };
 

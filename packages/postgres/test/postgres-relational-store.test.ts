@@ -636,6 +636,9 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(mapPostgresError(new Error('Connection terminated unexpectedly'), 'x')).toBeInstanceOf(
       BackendUnavailableError,
     );
+    expect(mapPostgresError(new Error('Query read timeout'), 'x'), 'pool.query_timeout').toBeInstanceOf(
+      BackendUnavailableError,
+    );
     const refused = new AggregateError([err('ECONNREFUSED'), err('ECONNREFUSED')], '');
     expect(mapPostgresError(refused, 'x')).toBeInstanceOf(BackendUnavailableError);
     const unique = err('23505');

@@ -29,6 +29,7 @@ import {
 } from '../record/validate.js';
 import { createStrategy } from '../strategies/strategy-registry.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { beforeDeadline, optionsObject, timeoutOption } from '../util/deadline.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
@@ -386,17 +387,29 @@ export class DualWrite<Native = unknown> {
 
   /**
    * Resolves when every write accepted before the call is visible in the vector index (or dead-lettered).
+   * Calls of this facade still in flight (an application transaction, a sync-2pc write) are waited for within
+   * the same `timeoutMs`.
    * @param options.timeoutMs - default 30,000 ms.
-   * @throws {TimeoutError} when writes are still pending after `timeoutMs`; they stay in the outbox.
+   * @throws {TimeoutError} when writes are still pending (or calls still in flight) after `timeoutMs`; they stay
+   *   in the outbox.
+   * @throws {ValidationError} for a `timeoutMs` that is not a finite number, or options that are not an object.
    */
-  async flush(options: { timeoutMs?: number } = {}): Promise<FlushReport> {
+  async flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
     this.refuseInsideTransaction('flush');
     if (this.state === 'closed') throw new ClosedError('dualwrite');
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = timeoutOption(optionsObject(options).timeoutMs, 'options.timeoutMs', 30_000);
     const started = this.clock.now();
-    await Promise.allSettled([...this.activeWrites]);
-    // A repair running here enqueues its entries now; they count as accepted before this flush.
-    await this.guard.settled();
+    const deadline = started + timeoutMs;
+    // Writes still in flight, and a repair running here, enqueue their entries now: they count as accepted
+    // before this flush. Waiting for them counts against the timeout (an application transaction left open
+    // must not make a flush, or a close, wait without bound).
+    await beforeDeadline(
+      this.clock,
+      Promise.allSettled([...this.activeWrites]).then(() => this.guard.settled()),
+      deadline,
+      `flush (${this.activeWrites.size} call(s) still in flight)`,
+      timeoutMs,
+    );
     const since = this.clock.now();
     this.strategy.requestFlush(true);
     try {
@@ -421,12 +434,30 @@ export class DualWrite<Native = unknown> {
   /**
    * Stops accepting writes ({@link ClosedError}), drains within `timeoutMs` when `drain` (default true),
    * stops the workers and closes the stores. Whatever did not drain stays in the outbox for the next start.
-   * Idempotent: later calls return the first call's report. Never rejects: with the source of truth
-   * unreachable (a database restart, a killed connection) it still stops everything and closes both stores,
-   * and says so in {@link CloseReport.error} (`drained: false`, counts `null` when they could not be read).
+   * Idempotent: later calls return the first call's report. Never rejects once it started: with the source of
+   * truth unreachable (a database restart, a killed connection) it still stops everything and closes both
+   * stores, and says so in {@link CloseReport.error} (`drained: false`, counts `null` when they could not be
+   * read). It returns within about `timeoutMs` (default 30,000) plus a second per remaining step even when a
+   * backend hangs or an application transaction stays open (a hung store is then left to its own timeouts,
+   * and the report carries a {@link TimeoutError}). In a writer-only or paused process, `drain` waits for
+   * other processes' workers.
+   * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number, a
+   *   `drain` that is not a boolean, or options that are not an object.
    */
-  close(options: { drain?: boolean; timeoutMs?: number } = {}): Promise<CloseReport> {
-    this.closeReport ??= this.doClose(options.drain ?? true, options.timeoutMs ?? 30_000);
+  close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport> {
+    if (this.closeReport) return this.closeReport;
+    let drain: boolean;
+    let timeoutMs: number;
+    try {
+      const o = optionsObject(options);
+      timeoutMs = timeoutOption(o.timeoutMs, 'options.timeoutMs', 30_000);
+      if (o.drain !== undefined && typeof o.drain !== 'boolean')
+        throw new ValidationError('options.drain', `is ${String(o.drain)}`, { limit: 'a boolean' });
+      drain = o.drain ?? true;
+    } catch (error) {
+      return Promise.reject(error); // bad options: nothing is closed; call again with valid ones
+    }
+    this.closeReport = this.doClose(drain, timeoutMs);
     return this.closeReport;
   }
 
@@ -436,9 +467,14 @@ export class DualWrite<Native = unknown> {
     const deadline = this.clock.now() + timeoutMs;
     let drained = !wasOpen;
     let firstError: Error | undefined;
-    const attempt = async (step: () => Promise<unknown>): Promise<void> => {
+    /**
+     * Runs one step of the shutdown, bounded by the deadline (steps after it still get a second each: a hung
+     * backend must not keep close() from returning, and a healthy one gets to close), keeping the first error.
+     */
+    const attempt = async (step: () => Promise<unknown>, what: string): Promise<void> => {
       try {
-        await step();
+        const by = Math.max(deadline, this.clock.now() + 1_000);
+        await beforeDeadline(this.clock, step(), by, `close: ${what}`, timeoutMs);
       } catch (error) {
         firstError ??= error instanceof Error ? error : new Error(String(error));
       }
@@ -458,18 +494,21 @@ export class DualWrite<Native = unknown> {
           } catch (error) {
             if (!(error instanceof TimeoutError)) throw error;
           }
-        });
-      await attempt(() => this.guard.stop());
-      await attempt(() => this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) }));
+        }, 'drain');
+      await attempt(() => this.guard.stop(), 'index checks');
+      await attempt(
+        () => this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) }),
+        'delivery',
+      );
     }
     let left: OutboxStats | undefined;
     await attempt(async () => {
       left = await this.relational.outboxStats(this.clock.now());
-    });
+    }, 'outbox count');
     this.state = 'closed';
     if (this.closeStores) {
-      await attempt(() => this.vector.close());
-      await attempt(() => this.relational.close());
+      await attempt(() => this.vector.close(), 'vector store');
+      await attempt(() => this.relational.close(), 'relational store');
     }
     return {
       drained: drained && left?.depth === 0,
@@ -541,8 +580,11 @@ export class DualWrite<Native = unknown> {
    * Read-your-writes for just these ids: resolves when none of them is pending, with each one's status
    * (`synced`, `dead-lettered`, `absent`, ...).
    * @throws {TimeoutError} after `timeoutMs` (default 30,000 ms).
+   * @throws {ValidationError} when `ids` is not an array of valid ids, or `timeoutMs` not a finite number.
    */
-  async awaitSynced(ids: readonly string[], options: { timeoutMs?: number } = {}): Promise<SyncStatus[]> {
+  async awaitSynced(ids: readonly string[], options?: { timeoutMs?: number }): Promise<SyncStatus[]> {
+    if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array of ids');
+    const timeoutMs = timeoutOption(optionsObject(options).timeoutMs, 'options.timeoutMs', 30_000);
     for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`, this.limits);
     this.strategy.requestFlush(true);
     try {
@@ -551,7 +593,7 @@ export class DualWrite<Native = unknown> {
         ids,
         this.clock,
         (ms) => this.strategy.waitForProgress(ms),
-        options.timeoutMs ?? 30_000,
+        timeoutMs,
       );
     } finally {
       this.strategy.requestFlush(false);
