@@ -45,12 +45,22 @@ export function inlinedBytes(value: unknown): number {
 }
 
 /**
+ * Bytes of the statements around one record row in a write message (the batch write's or sync-2pc commit's:
+ * BEGIN, the version draw, the record and outbox upserts, COMMIT), at most: they compile to about 1,780
+ * characters with the prefix `dw_` and about 2,600 with a 40-character one (the longest allowed); the test
+ * `write-message-size` holds this above both messages for that prefix.
+ */
+export const MESSAGE_OVERHEAD = 4_096;
+
+/**
  * Bytes a record row (its `recordValues`) takes in a write message, at most: every value inlined as mysql2
- * escapes it, the id a second time (the outbox row), and the statements around it.
+ * escapes it, the id a second time (the outbox row), and the statements around it ({@link MESSAGE_OVERHEAD}).
  */
 export function writeMessageBytes(values: readonly unknown[]): number {
   return (
-    1_024 + values.reduce<number>((sum, value) => sum + inlinedBytes(value), 0) + inlinedBytes(values[0])
+    MESSAGE_OVERHEAD +
+    values.reduce<number>((sum, value) => sum + inlinedBytes(value), 0) +
+    inlinedBytes(values[0])
   );
 }
 
@@ -59,14 +69,18 @@ export function writeMessageBytes(values: readonly unknown[]): number {
  * most 3 UTF-8 bytes (an escaped character 2), a float32 component 8 hex digits. Cheap enough for every put;
  * the exact count is needed only when this bound does not fit.
  */
-export function writeMessageBound(record: ValidRecord): number {
+export function writeMessageBound(
+  record: Pick<ValidRecord, 'id' | 'text' | 'metadata'> & {
+    embedding?: readonly number[] | null;
+  },
+): number {
   const text = (s: string) => 3 * s.length + 2;
   return (
-    1_024 +
+    MESSAGE_OVERHEAD +
     2 * text(record.id) +
     text(record.text) +
     text(JSON.stringify(record.metadata)) +
-    (record.embedding === undefined ? 0 : 8 * record.embedding.length + 3) +
+    (record.embedding == null ? 0 : 8 * record.embedding.length + 3) +
     7 * 24
   );
 }

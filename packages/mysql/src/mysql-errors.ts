@@ -49,6 +49,9 @@ export const MYSQL_ERRORS: DriverErrorTable = {
     'Pool is closed',
     'Connection lost',
   ],
+  // 1153: a statement larger than `max_allowed_packet` (the store refuses such records before sending them;
+  // this covers what still gets through, e.g. an application's own statement in `tx.native`).
+  permanent: ['ER_NET_PACKET_TOO_LARGE'],
 };
 
 /**

@@ -6,7 +6,7 @@ import {
   ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
-import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore } from '@dualwrite/sql';
+import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore, type SqlTxHooks } from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
@@ -214,7 +214,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * (the server would drop the connection). Names the largest of text, metadata and embedding.
    * @throws {ValidationError} naming that field.
    */
-  #refuseOversized(record: Extract<Change, { op: 'put' }>['record'], packet: number): void {
+  #refuseOversized(record: Parameters<typeof writeMessageBound>[0], packet: number): void {
     if (writeMessageBound(record) <= packet) return; // the common case: no encoding twice on the write path
     const values = this.q.recordValues({
       ...record,
@@ -241,15 +241,27 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     );
   }
 
-  /** The server's `max_allowed_packet`, bytes (read once). */
-  async #maxPacket(): Promise<number> {
+  /**
+   * The server's `max_allowed_packet`, bytes (read once; on `db`, a transaction's connection, when given).
+   */
+  async #maxPacket(db?: MysqlKysely): Promise<number> {
     if (this.#packet === undefined) {
-      const { rows } = await this.read('maxAllowedPacket', (db) =>
-        sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(db),
-      );
+      const query = (conn: MysqlKysely) => sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(conn);
+      const { rows } = db ? await query(db) : await this.read('maxAllowedPacket', query);
       this.#packet = int(rows[0]!.m);
     }
     return this.#packet;
+  }
+
+  /** The transaction path refuses a record larger than one statement can carry, as the batch write does. */
+  protected override get txHooks(): SqlTxHooks {
+    return {
+      ...super.txHooks,
+      checkRecord: async (db, record) => {
+        if (record.deleted) return;
+        this.#refuseOversized(record, await this.#maxPacket(db as MysqlKysely));
+      },
+    };
   }
 
   protected override tryLockRecords(conn: MysqlKysely, ids: readonly string[]): Promise<boolean> {

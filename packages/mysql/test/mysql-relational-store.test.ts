@@ -95,6 +95,43 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect((await s.getRecords(['huge'])).size).toBe(0);
   });
 
+  it('a record just under max_allowed_packet is written or refused with a ValidationError — by the batch write and by the transaction path — never sent to be dropped', async () => {
+    const s = await store();
+    const { packet } = await pastThePacket(s);
+    for (const margin of [600, 1_200, 1_900, 2_600, 3_500]) {
+      const record = {
+        id: `edge-${margin}`,
+        text: 'x'.repeat(packet - margin),
+        metadata: {},
+        embedding: [1, 0],
+      };
+      const outcome = await s.writeChanges([{ op: 'put', record }], 1).then(
+        () => 'written',
+        (error: unknown) => error,
+      );
+      if (outcome !== 'written')
+        expect(outcome, `writeChanges, ${margin} under`).toMatchObject({ code: 'VALIDATION', field: 'text' });
+      const viaTx = await s
+        .transaction(async (tx) => {
+          await tx.writeRecord({
+            ...record,
+            id: `tx-${margin}`,
+            version: await tx.nextVersion(),
+            deleted: false,
+            contentHash: '',
+            syncedVersion: null,
+            now: 1,
+          });
+        })
+        .then(
+          () => 'written',
+          (error: unknown) => error,
+        );
+      if (viaTx !== 'written')
+        expect(viaTx, `tx.writeRecord, ${margin} under`).toMatchObject({ code: 'VALIDATION', field: 'text' });
+    }
+  });
+
   it("sync-2pc's commit is split by size too; its prepare refuses what no message can carry, before anything is written", async () => {
     const s = await store();
     const { packet, text, changes } = await pastThePacket(s);

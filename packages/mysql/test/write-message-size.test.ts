@@ -1,6 +1,7 @@
 import type { Metadata } from '@dualwrite/core';
+import { Kysely, MysqlDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { writeMessageBound, writeMessageBytes } from '../src/mysql-batch-write.js';
+import { MESSAGE_OVERHEAD, message, writeMessageBound, writeMessageBytes } from '../src/mysql-batch-write.js';
 import { MysqlQueries } from '../src/mysql-queries.js';
 import { mysqlTableNames } from '../src/mysql-relational-store-options.js';
 
@@ -30,5 +31,31 @@ describe('write message size', () => {
           });
           expect(writeMessageBound(record)).toBeGreaterThanOrEqual(writeMessageBytes(values));
         }
+  });
+
+  it('MESSAGE_OVERHEAD covers the statements around one row, with the longest table prefix', () => {
+    const q = new MysqlQueries(mysqlTableNames('p'.repeat(40)));
+    const kysely = new Kysely<unknown>({ dialect: new MysqlDialect({ pool: {} as never }) });
+    const values = q.recordValues({
+      id: 'x',
+      text: '',
+      embedding: null,
+      metadata: {},
+      version: 0,
+      deleted: false,
+      contentHash: '',
+      syncedVersion: null,
+      now: 0,
+    });
+    const inlined = values.reduce<number>((sum, v) => sum + (typeof v === 'string' ? v.length + 2 : 24), 0);
+    for (const last of [false, true]) {
+      const batch = message(kysely, q.batchWrite([{ values, op: 'upsert' }], 0, last));
+      const commit = message(
+        kysely,
+        q.commitWrite([values], [{ id: 'x', version: 1, op: 'upsert' }], 0, last),
+      );
+      for (const m of [batch, commit])
+        expect(Buffer.byteLength(m.sql) + inlined, m.sql.slice(0, 80)).toBeLessThan(MESSAGE_OVERHEAD);
+    }
   });
 });

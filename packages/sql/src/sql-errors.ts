@@ -1,4 +1,9 @@
-import { BackendUnavailableError, DualwriteError, TransientBackendError } from '@dualwrite/core';
+import {
+  BackendUnavailableError,
+  DualwriteError,
+  PermanentBackendError,
+  TransientBackendError,
+} from '@dualwrite/core';
 
 /**
  * How a dialect's driver reports failures, for {@link mapDriverError}: which codes mean "try again shortly"
@@ -15,6 +20,8 @@ export interface DriverErrorTable {
   unavailable(code: string): boolean;
   /** Messages of code-less driver errors that mean the connection is gone or cannot be had. */
   readonly unavailableMessages: readonly string[];
+  /** Codes of failures the same call meets every time (a statement too large for the server): → `PermanentBackendError`. */
+  readonly permanent?: readonly string[];
 }
 
 /** Node.js socket error codes that mean the server cannot be reached. */
@@ -68,5 +75,7 @@ export function mapDriverError(error: unknown, operation: string, table: DriverE
     );
   if (error instanceof Error && table.unavailableMessages.some((m) => message.includes(m)))
     return new BackendUnavailableError(`${operation} failed: database unavailable: ${message}`, options);
+  if (code !== undefined && table.permanent?.includes(code))
+    return new PermanentBackendError(`${operation} failed (${code}): ${message}`, options);
   return error;
 }

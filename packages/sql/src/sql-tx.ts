@@ -51,6 +51,12 @@ export interface SqlTxHooks extends StorageRules {
   nextVersion(db: SqlDb, atLeast: number): Promise<number>;
   /** Called once per transaction, after its first enqueue (PostgreSQL: `NOTIFY`). */
   enqueued(db: SqlDb): Promise<void>;
+  /**
+   * Optional: refuses, before it is sent, a record the dialect cannot write in one statement (MySQL: larger
+   * than the server's `max_allowed_packet`). Runs on the transaction's connection `db`.
+   * @throws {ValidationError} naming the record's largest field.
+   */
+  checkRecord?(db: SqlDb, record: RecordWrite): Promise<void>;
 }
 
 /**
@@ -126,10 +132,14 @@ export class SqlTx implements RelationalTx<SqlDb> {
     return this.run('nextVersion', () => this.hooks.nextVersion(this.native, atLeast));
   }
 
-  /** @throws {ValidationError} for text containing U+0000 where the dialect cannot store it. */
+  /**
+   * @throws {ValidationError} for text containing U+0000 where the dialect cannot store it, or a record it
+   *   cannot write in one statement (`SqlTxHooks.checkRecord`).
+   */
   writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', async () => {
       refuseUnstorable(this.hooks, record.id, record.text);
+      await this.hooks.checkRecord?.(this.native, record);
       await this.#lock(record.id);
       await this.q.writeRecord(this.native, record);
     });
