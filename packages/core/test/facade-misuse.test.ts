@@ -43,6 +43,13 @@ describe('facade misuse', () => {
           ['search', () => dw.search('x')],
           ['stats', () => dw.stats()],
           ['transaction', () => dw.transaction(async () => {})],
+          ['get', () => dw.get('x')],
+          ['syncStatus', () => dw.syncStatus('x')],
+          ['awaitSynced', () => dw.awaitSynced(['x'])],
+          ['reconcile', () => dw.reconcile({ dryRun: true })],
+          ['checkIndex', () => dw.checkIndex()],
+          ['listDeadLetters', () => dw.listDeadLetters()],
+          ['requeueDeadLetters', () => dw.requeueDeadLetters()],
         ];
         const errors = await dw.transaction(async (uow) => {
           await uow.put({ id: 'inside', text: 'kept' });
@@ -70,4 +77,58 @@ describe('facade misuse', () => {
       }
     },
   );
+
+  it('per-call arguments are checked at the call, naming the field', async () => {
+    const dw = await open();
+    try {
+      await dw.put({ id: 'kept', text: 'must survive a dry run' });
+      const refused: [string, () => Promise<unknown>][] = [
+        ['options.dryrun', () => dw.reconcile({ dryrun: true } as never)],
+        ['options.mode', () => dw.reconcile({ mode: 'bogus' } as never)],
+        ['options.sampleRate', () => dw.reconcile({ mode: 'sample', sampleRate: 2 })],
+        ['options.pageSize', () => dw.reconcile({ pageSize: 0 })],
+        ['options', () => dw.reconcile(null as never)],
+        ['options', () => dw.search('x', null as never)],
+        ['options', () => dw.listDeadLetters(null as never)],
+        ['ids', () => dw.requeueDeadLetters('abc' as never)],
+        ['fn', () => dw.transaction('nofn' as never)],
+        ['ids', () => dw.deleteMany(Array.from({ length: 10_001 }, (_, i) => `d${i}`))],
+      ];
+      for (const [field, call] of refused)
+        await expect(call(), field).rejects.toMatchObject({ code: 'VALIDATION', field });
+      expect(await dw.get('kept'), 'nothing was deleted or repaired').toMatchObject({
+        text: 'must survive a dry run',
+      });
+    } finally {
+      await dw.close({ timeoutMs: 2_000 });
+    }
+  });
+
+  it('a refused createDualWrite leaves nothing running and closes the stores it was to own', async () => {
+    const relational = new MemoryRelationalStore();
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    const first = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'batch',
+      closeStores: false,
+    });
+    await first.close();
+    const other = {
+      id: 'other-model',
+      dimension: DIM,
+      maxBatchSize: 8,
+      embed: async (t: readonly string[]) => t.map(() => [1, 0, 0, 0, 0, 0, 0, 0]),
+    };
+    await expect(
+      createDualWrite({ relational, vector, embedder: other, strategy: 'batch' }),
+    ).rejects.toMatchObject({
+      code: 'INDEX_BINDING',
+    });
+    await expect(relational.getMeta('x'), 'the relational store was closed').rejects.toMatchObject({
+      code: 'CLOSED',
+    });
+    await expect(vector.count(), 'the vector store was closed').rejects.toMatchObject({ code: 'CLOSED' });
+  });
 });

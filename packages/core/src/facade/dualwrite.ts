@@ -17,6 +17,7 @@ import type { IndexDrift } from '../integrity/index-binding.js';
 import { IndexGuard } from '../integrity/index-guard.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import { resolveDeliveryOptions } from '../outbox/delivery-options.js';
+import { validateReconcileOptions } from '../reconcile/reconcile-options.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import { DEFAULT_LIMITS, type RecordLimits } from '../record/limits.js';
 import type { RecordInput, StoredRecord } from '../record/types.js';
@@ -218,9 +219,24 @@ export class DualWrite<Native = unknown> {
    */
   async open(): Promise<this> {
     if (this.state !== 'new') return this;
-    await this.relational.init();
-    await this.guard.open();
-    await this.strategy.start(this.context);
+    let started = false;
+    try {
+      await this.relational.init();
+      await this.guard.open();
+      started = true;
+      await this.strategy.start(this.context);
+    } catch (error) {
+      // Nothing is left running, and stores the facade was to own are closed: a refused start (a binding
+      // error, a database down) must not keep the process alive on a pool or a listener it never hands out.
+      if (started) await this.strategy.stop({ timeoutMs: 1_000 }).catch(() => {});
+      await this.guard.stop().catch(() => {});
+      this.state = 'closed';
+      if (this.closeStores) {
+        await this.vector.close().catch(() => {});
+        await this.relational.close().catch(() => {});
+      }
+      throw error;
+    }
     // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
     // a writer-only process delivers nothing at all.
     if (this.guard.unverified || !this.deliver) this.strategy.pause();
@@ -282,10 +298,18 @@ export class DualWrite<Native = unknown> {
     return (await this.deleteMany([id]))[0]!;
   }
 
-  /** Deletes records in one SQL transaction. */
+  /**
+   * Deletes records in one SQL transaction.
+   * @throws {ValidationError} when `ids` is not an array, holds more than `limits.maxBatchRecords` ids, or an
+   *   invalid id (naming `ids[i]`); nothing is deleted.
+   */
   async deleteMany(ids: readonly string[]): Promise<WriteResult[]> {
     this.refuseInsideTransaction('deleteMany');
     if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array');
+    if (ids.length > this.limits.maxBatchRecords)
+      throw new ValidationError('ids', `has ${ids.length} ids`, {
+        limit: `<= ${this.limits.maxBatchRecords} ids`,
+      });
     const changes: Change[] = ids.map((id, i) => ({
       op: 'delete',
       id: validateId(id, `ids[${i}]`, this.limits),
@@ -295,6 +319,7 @@ export class DualWrite<Native = unknown> {
 
   /** The live record, or `undefined` (also for a deleted one). */
   async get(id: string): Promise<StoredRecord | undefined> {
+    this.refuseInsideTransaction('get');
     this.assertOpen();
     return (await this.relational.getRecords([validateId(id, 'id', this.limits)])).get(id);
   }
@@ -311,6 +336,7 @@ export class DualWrite<Native = unknown> {
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
     this.refuseInsideTransaction('transaction');
+    if (typeof fn !== 'function') throw new ValidationError('fn', `is ${typeof fn}`, { limit: 'a function' });
     return this.track(async () => {
       await this.admit();
       const changed: string[] = [];
@@ -345,9 +371,10 @@ export class DualWrite<Native = unknown> {
    * @param options.k - results wanted, 1..1000, default 10.
    * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
    */
-  async search(query: readonly number[] | string, options: SearchOptions = {}): Promise<SearchHit[]> {
+  async search(query: readonly number[] | string, searchOptions?: SearchOptions): Promise<SearchHit[]> {
     this.refuseInsideTransaction('search');
     this.assertOpen();
+    const options = optionsObject(searchOptions);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)
       throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
@@ -547,6 +574,7 @@ export class DualWrite<Native = unknown> {
    * start to enqueue its repairs, and returns the drift still recorded (`null` when none).
    */
   async checkIndex(): Promise<IndexDrift | null> {
+    this.refuseInsideTransaction('checkIndex');
     this.assertOpen();
     await this.guard.check();
     await this.guard.settled();
@@ -555,6 +583,7 @@ export class DualWrite<Native = unknown> {
 
   /** Where a record stands between the two stores. See {@link SyncStatus}. */
   async syncStatus(id: string): Promise<SyncStatus> {
+    this.refuseInsideTransaction('syncStatus');
     validateId(id, 'id', this.limits);
     const entry = await this.relational.getOutboxEntry(id);
     if (entry) return statusFromEntry(entry);
@@ -583,6 +612,7 @@ export class DualWrite<Native = unknown> {
    * @throws {ValidationError} when `ids` is not an array of valid ids, or `timeoutMs` not a finite number.
    */
   async awaitSynced(ids: readonly string[], options?: { timeoutMs?: number }): Promise<SyncStatus[]> {
+    this.refuseInsideTransaction('awaitSynced');
     if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array of ids');
     const timeoutMs = timeoutOption(optionsObject(options).timeoutMs, 'options.timeoutMs', 30_000);
     for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`, this.limits);
@@ -602,9 +632,11 @@ export class DualWrite<Native = unknown> {
   }
 
   /** Finds and (unless `dryRun`) repairs drift between the index and the source of truth. */
-  async reconcile(options: ReconcileOptions = {}): Promise<ReconcileReport> {
+  async reconcile(options?: ReconcileOptions): Promise<ReconcileReport> {
+    this.refuseInsideTransaction('reconcile');
     this.assertOpen();
-    const report = await reconcile(this.relational as RelationalStore, this.vector, this.clock, options);
+    const checked = validateReconcileOptions(options);
+    const report = await reconcile(this.relational as RelationalStore, this.vector, this.clock, checked);
     if (report.repairsEnqueued > 0) await this.strategy.afterCommit([]);
     return report;
   }
@@ -613,7 +645,9 @@ export class DualWrite<Native = unknown> {
    * Dead letters ordered by id, `limit` per page (default 100). Each carries `id` (like every other
    * facade result) and, for compatibility, the outbox's `recordId`.
    */
-  async listDeadLetters(options: { after?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+  async listDeadLetters(listOptions?: { after?: string; limit?: number }): Promise<DeadLetter[]> {
+    this.refuseInsideTransaction('listDeadLetters');
+    const options = optionsObject(listOptions);
     const entries = await this.relational.listDeadLetters({
       after: options.after,
       limit: options.limit ?? 100,
@@ -623,6 +657,11 @@ export class DualWrite<Native = unknown> {
 
   /** Moves dead letters (all, or `ids`) back to pending. Returns how many. */
   async requeueDeadLetters(ids?: readonly string[]): Promise<number> {
+    this.refuseInsideTransaction('requeueDeadLetters');
+    if (ids !== undefined) {
+      if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array of ids (or omitted: all)');
+      for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`, this.limits);
+    }
     const n = await this.relational.requeueDeadLetters(ids, this.clock.now());
     if (n > 0) await this.strategy.afterCommit([]);
     return n;
@@ -759,7 +798,10 @@ function statusFromEntry(entry: OutboxEntry): SyncStatus {
  * abandoned sync-2pc intents; expired leases are re-claimed by the workers). Call `close()` when done: an
  * open facade's delivery loop keeps the process alive.
  * @throws {ValidationError} for an embedder missing `id`, `dimension`, `maxBatchSize` or `embed` (see
- *   `validateEmbedder`); {@link DimensionMismatchError} when its dimension is not the vector store's.
+ *   `validateEmbedder`); {@link DimensionMismatchError} when its dimension is not the vector store's;
+ *   {@link IndexBindingError} when the source is bound to another index or embedder; the relational store's
+ *   typed error when it cannot be initialised. After a failed start nothing keeps running, and the stores are
+ *   closed unless `closeStores: false`.
  *
  * @example
  * ```ts
