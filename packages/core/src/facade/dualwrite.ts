@@ -631,7 +631,11 @@ export class DualWrite<Native = unknown> {
     return Promise.all(ids.map((id) => this.syncStatus(id)));
   }
 
-  /** Finds and (unless `dryRun`) repairs drift between the index and the source of truth. */
+  /**
+   * Finds and (unless `dryRun`) repairs drift between the index and the source of truth.
+   * @throws {ValidationError} for options it does not know or values outside their range (see
+   *   `validateReconcileOptions`), before anything is read.
+   */
   async reconcile(options?: ReconcileOptions): Promise<ReconcileReport> {
     this.refuseInsideTransaction('reconcile');
     this.assertOpen();
