@@ -15,6 +15,7 @@
  */
 import {
   BackendUnavailableError,
+  ClosedError,
   DimensionMismatchError,
   DualwriteError,
   PermanentBackendError,
@@ -180,6 +181,11 @@ export interface ChromaTransportOptions {
   timeoutMs: number;
   /** The fetch implementation. Default: `globalThis.fetch`, looked up on every request (so it can be patched). */
   fetch?: typeof fetch;
+  /**
+   * Aborted when the store closes: requests still in flight are cancelled (their sockets released, so a closed
+   * store never keeps the process alive) and fail with `ClosedError`.
+   */
+  closed?: AbortSignal;
 }
 
 /**
@@ -194,11 +200,18 @@ export function createChromaTransport(
     const doFetch = options.fetch ?? globalThis.fetch;
     const what = `${request.method} ${new URL(request.url).pathname}`;
     const timeout = AbortSignal.timeout(options.timeoutMs);
-    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    const signals = [
+      timeout,
+      ...(request.signal ? [request.signal] : []),
+      ...(options.closed ? [options.closed] : []),
+    ];
+    const signal = signals.length === 1 ? timeout : AbortSignal.any(signals);
     let response: Response;
     try {
       response = await doFetch(request, { signal });
     } catch (error) {
+      if (options.closed?.aborted)
+        throw new ClosedError(`chroma vector store (${what} cancelled)`, { component });
       throw errorFromNetwork(error, what, options.timeoutMs);
     }
     if (response.ok) return response;

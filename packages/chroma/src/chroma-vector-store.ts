@@ -113,6 +113,8 @@ export class ChromaVectorStore implements VectorStore {
   #base64 = true;
   #collection: Promise<Collection> | undefined;
   #closed = false;
+  /** Aborted by {@link close}: cancels requests still in flight. */
+  readonly #closing = new AbortController();
 
   private constructor(options: ResolvedChromaVectorStoreOptions) {
     this.#options = options;
@@ -135,7 +137,10 @@ export class ChromaVectorStore implements VectorStore {
     const api = (
       this.#client as unknown as { apiClient?: { setConfig?: (config: Record<string, unknown>) => unknown } }
     ).apiClient;
-    this.#transport = createChromaTransport({ timeoutMs: options.requestTimeoutMs });
+    this.#transport = createChromaTransport({
+      timeoutMs: options.requestTimeoutMs,
+      closed: this.#closing.signal,
+    });
     if (typeof api?.setConfig === 'function') {
       api.setConfig({ fetch: this.#transport, baseUrl: options.url });
       this.transportInstalled = true;
@@ -609,10 +614,12 @@ export class ChromaVectorStore implements VectorStore {
   }
 
   /**
-   * Marks the store closed (the HTTP client holds no resources to release). Idempotent; later calls throw
-   * {@link ClosedError}. Requests already in flight complete normally.
+   * Marks the store closed and cancels requests still in flight (they fail with {@link ClosedError}; a write
+   * cancelled mid-flight may or may not have reached the server — the outbox still holds it). Idempotent; later
+   * calls throw {@link ClosedError}.
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
   }
 }

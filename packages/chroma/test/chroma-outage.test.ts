@@ -80,4 +80,27 @@ describe('server outage', () => {
     await store.upsert(records);
     expect(await store.count()).toBe(records.length);
   }, 120_000);
+
+  it('server frozen (SIGSTOP) with a request in flight: close() cancels it (ClosedError), nothing left waiting', async () => {
+    server ??= await startLocalChroma({ path: dir });
+    const store = await ChromaVectorStore.open({
+      url: server.url,
+      collection: 'frozen',
+      dimension: 8,
+      requestTimeoutMs: 120_000,
+    });
+    process.kill(server.pid, 'SIGSTOP');
+    try {
+      const pending = store.upsert([record('f-1', 1)]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      await store.close();
+      // Well before the 120 s request timeout: the test's own timeout (30 s) fails it otherwise.
+      expect(await pending).toMatchObject({ code: 'CLOSED', component: 'chroma' });
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
+  }, 30_000);
 });
