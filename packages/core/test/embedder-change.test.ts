@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  contentHash,
   createDualWrite,
   type Embedder,
   filledByEmbedder,
@@ -186,4 +187,79 @@ it('a process that died after rebinding, before re-embedding: the next start fin
   for (const r of filled)
     expect((await indexed(next.vector, r.id)).embedding).toEqual(f32((await newModel.embed([r.text]))[0]!));
   await next.dw.close();
+});
+
+/** `inner`, each call taking `ms` first (a model behind HTTP). */
+function slow(inner: Embedder, ms: number): Embedder {
+  return {
+    id: inner.id,
+    dimension: inner.dimension,
+    maxBatchSize: inner.maxBatchSize,
+    embed: async (texts) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return inner.embed(texts);
+    },
+  };
+}
+
+describe.each(['sync-2pc', 'async-queue', 'batch'] as const)(
+  'a rebind while the old embedder is running (%s)',
+  (strategy) => {
+    it('what the old embedder computes after the binding moved is neither stored nor indexed', async () => {
+      const data = { relational: new MemoryRelationalData(), vector: new MemoryVectorData() };
+      const stale = await open(strategy, slow(oldModel, 300), data);
+      const writing = stale.dw.put({ id: 'x', text: 'embedded while the binding moves' }).then(
+        () => 'written',
+        (error: unknown) => error,
+      );
+      await new Promise((r) => setTimeout(r, 100)); // the old embedder is at work
+      const rebinder = await open(strategy, newModel, data, 'rebind');
+      const outcome = await writing;
+      if (strategy === 'sync-2pc')
+        expect(outcome, 'sync-2pc refuses the write').toMatchObject({ code: 'INDEX_BINDING' });
+      else expect(outcome).toBe('written');
+      await new Promise((r) => setTimeout(r, 400)); // the old delivery, if any, has finished
+      await rebinder.dw.flush();
+      const record = (await rebinder.relational.getRecords(['x'])).get('x');
+      if (strategy === 'sync-2pc') expect(record).toBeUndefined();
+      else {
+        const want = f32((await newModel.embed([record!.text]))[0]!);
+        expect(record!.embedding, 'stored').toEqual(want);
+        expect((await indexed(rebinder.vector, 'x')).embedding, 'indexed').toEqual(want);
+      }
+      await Promise.all([stale.dw.close({ timeoutMs: 2_000 }), rebinder.dw.close()]);
+    });
+  },
+);
+
+it('an embedding the embedder filled for another dimension is filled again on delivery, not dead-lettered', async () => {
+  const relational = new MemoryRelationalStore();
+  const wide = new HashingEmbedder({ dimension: 2 * DIM });
+  const dw = await createDualWrite({
+    relational,
+    vector: new MemoryVectorStore({ dimension: 2 * DIM }),
+    embedder: wide,
+    strategy: 'batch',
+    delivery: { pollIntervalMs: 5 },
+  });
+  // What a delivery of the old, 8-d embedder left behind (it counts as the embedder's: the write gave none).
+  const text = 'filled by the old embedder';
+  await relational.transaction(async (tx) => {
+    const version = await tx.nextVersion();
+    await tx.writeRecord({
+      id: 'old',
+      text,
+      embedding: oldModel.embedOne(text),
+      metadata: {},
+      version,
+      deleted: false,
+      contentHash: contentHash(text, {}, null),
+      syncedVersion: null,
+      now: 1,
+    });
+    await tx.enqueue('old', version, 'upsert', 1);
+  });
+  expect(await dw.flush()).toMatchObject({ pending: 0, deadLetters: 0 });
+  expect((await relational.getRecords(['old'])).get('old')!.embedding).toEqual(f32(wide.embedOne(text)));
+  await dw.close();
 });

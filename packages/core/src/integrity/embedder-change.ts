@@ -7,6 +7,7 @@
  */
 import type { RelationalStore } from '../contracts/relational-store.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
+import type { StoredRecord } from '../record/types.js';
 
 /**
  * Meta key set (JSON {@link EmbedderChange}) when the binding moved to another embedder, before it moved, and
@@ -44,15 +45,26 @@ export async function pendingEmbedderChange(relational: RelationalStore): Promis
 }
 
 /**
- * Clears every embedding the embedder filled ({@link filledByEmbedder}): each such record is written again at a
- * new version with no embedding, and its outbox entry enqueued in the same transaction, so delivery embeds it
- * with the configured embedder and the index converges to that. Records whose embedding a caller gave are not
+ * Clears every embedding the embedder filled ({@link filledByEmbedder}): each such record — and each live one
+ * still waiting for its embedding — is written again at a new version with no embedding, and its outbox entry
+ * enqueued in the same transaction, so delivery embeds it with the configured embedder and the index converges
+ * to that. Records whose embedding a caller gave are not
  * touched. Reads the records in pages of `pageSize` ids (code point order), one transaction per page holding
  * the page's ids' locks; a record changed in between is checked again under its lock. Then forgets the
  * recorded change ({@link EMBEDDER_CHANGE_KEY}). Idempotent: run again after a crash, it clears what the new
  * embedder filled since (filled again, by the same embedder).
  * @returns the number of records cleared.
  */
+/**
+ * Whether the embedder fills (or filled) this record's embedding: {@link filledByEmbedder}, or live with none
+ * yet and a latest write that gave none. Rewriting the second kind too moves its version past any delivery of
+ * the old embedder still in flight (its `setEmbedding` then misses, and its ack is superseded), so a vector
+ * that process computes can never stick.
+ */
+function embedderOwned(record: StoredRecord): boolean {
+  return filledByEmbedder(record) || (!record.deleted && record.embedding === null);
+}
+
 export async function clearFilledEmbeddings(
   relational: RelationalStore,
   now: number,
@@ -66,14 +78,14 @@ export async function clearFilledEmbeddings(
     after = page.at(-1)!.id;
     const live = page.filter((r) => !r.deleted).map((r) => r.id);
     const records = await relational.getRecords(live);
-    const ids = [...records.values()].filter(filledByEmbedder).map((r) => r.id);
+    const ids = [...records.values()].filter(embedderOwned).map((r) => r.id);
     if (ids.length === 0) continue;
     cleared += await relational.transaction(async (tx) => {
       await tx.lockRecords?.(ids);
       let n = 0;
       for (const id of ids) {
         const record = await tx.getRecord(id);
-        if (record === undefined || !filledByEmbedder(record)) continue;
+        if (record === undefined || !embedderOwned(record)) continue;
         const version = await tx.nextVersion();
         await tx.writeRecord({
           id,

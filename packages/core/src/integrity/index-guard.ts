@@ -66,6 +66,8 @@ export class IndexGuard {
   private repairing: Promise<ReconcileReport | undefined> | null = null;
   private checking: Promise<void> | null = null;
   private stopped = false;
+  /** A check found the binding is not this process's configuration: delivery stopped, no repairs from here. */
+  private misbound = false;
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
@@ -133,6 +135,7 @@ export class IndexGuard {
     const error = new IndexBindingError(['embedder'], { ...bound }, { ...bound, embedder: mine });
     if (!this.stopped) {
       this.stopped = true;
+      this.misbound = true;
       this.ctx.onMisbound(error);
     }
     throw error;
@@ -189,6 +192,7 @@ export class IndexGuard {
    */
   startRepair(reason: string): Promise<ReconcileReport | undefined> {
     if (this.repairing) return this.repairing;
+    if (this.misbound) return Promise.resolve(undefined); // this process's configuration is not the binding's
     const { relational, vector, clock, events } = this.ctx;
     const drift: IndexDrift = { reason, since: clock.now() };
     this.repairing = (async () => {
@@ -247,6 +251,7 @@ export class IndexGuard {
         if (!(error instanceof IndexBindingError)) return; // still unreachable: next time
         this.deferred = false;
         this.stopped = true;
+        this.misbound = true;
         this.ctx.onMisbound(error);
         return;
       }
@@ -254,11 +259,10 @@ export class IndexGuard {
       this.found = undefined;
     }
     if (this.repairing) return;
+    const changed = await this.identityChanged();
+    if (this.misbound) return; // this process's configuration is not the binding's: it repairs nothing
     const reason =
-      (await this.identityChanged()) ??
-      (await this.countMismatch()) ??
-      (await this.versionsLost()) ??
-      (await this.sampled());
+      changed ?? (await this.countMismatch()) ?? (await this.versionsLost()) ?? (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
       const recorded = await this.drift();
@@ -284,6 +288,7 @@ export class IndexGuard {
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
         this.stopped = true;
+        this.misbound = true;
         this.ctx.onMisbound(error);
         return { kind: 'bound' as const };
       }

@@ -1,6 +1,7 @@
 import type { OutboxLease } from '../contracts/outbox.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
+import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
 
 /** One leased entry resolved to the vector operation that makes the index match the current record. */
@@ -17,8 +18,8 @@ export interface UndeliverableItem {
 /**
  * Reads the *current* state of each leased record (never the state at enqueue time) and turns it into a
  * vector operation: upsert at the current version, or delete for a tombstone or a missing row. Records
- * still lacking an embedding are embedded now (through the cache) and the embedding is stored back in
- * the source of truth.
+ * still lacking an embedding — or holding one the embedder filled for another dimension — are embedded now
+ * (through the cache) and the embedding is stored back in the source of truth.
  *
  * @throws what the embedder throws (the caller classifies it like a vector-store failure);
  *   {@link IndexBindingError} when the source is bound to another embedder than this process's (see
@@ -48,7 +49,15 @@ export async function planDelivery(
       metadata: rec.metadata,
       version: rec.version,
     };
-    if (rec.embedding === null) {
+    // An embedding the embedder filled for another dimension (an embedder change with a new index) is stale
+    // derived data: filled again here, like a missing one. One the caller gave is delivered as it is (the vector
+    // store refuses it, naming the dimension).
+    const stale =
+      rec.embedding !== null &&
+      rec.embedding.length !== ctx.vector.dimension &&
+      ctx.embeddings !== undefined &&
+      filledByEmbedder(rec);
+    if (rec.embedding === null || stale) {
       if (!ctx.embeddings) {
         undeliverable.push({
           lease,
@@ -67,6 +76,9 @@ export async function planDelivery(
     await ctx.assertEmbedderBound?.();
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await ctx.embeddings.embed(texts);
+    // Again after the embedder ran (a model behind HTTP takes seconds): the source may have been rebound to
+    // another embedder meanwhile, and these vectors must then be neither stored nor indexed.
+    await ctx.assertEmbedderBound?.();
     await Promise.all(
       toEmbed.map(async ({ index }, i) => {
         const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;

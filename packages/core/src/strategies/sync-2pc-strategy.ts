@@ -211,6 +211,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const vectors = await embeddings.embed(
       missing.map((i) => (changes[i] as Extract<Change, { op: 'put' }>).record.text),
     );
+    await this.ctx.assertEmbedderBound?.(); // again: the embedder may take seconds, and the binding move meanwhile
     const out = [...changes];
     missing.forEach((index, j) => {
       const c = out[index] as Extract<Change, { op: 'put' }>;
