@@ -43,12 +43,15 @@ function describe(value: unknown): string {
 /**
  * Why Chroma cannot store `key` faithfully, beyond what core already refuses, or `undefined`:
  * `#`/`$` prefixes are reserved by the server (HTTP 400; https://docs.trychroma.com/docs/collections/add-data),
- * and `__proto__` is dropped by Chroma's JavaScript client, which builds metadata objects by assignment
- * (measured with chromadb 3.5.0: `{"__proto__": 5, "b": 2}` reads back as `{"b": 2}`).
+ * keys starting with `chroma:` are taken by the server for its own use and dropped from what it stores without an
+ * error (measured with Chroma 1.x: `{"chroma:x": 1, "b": 2}` reads back as `{"b": 2}`), and `__proto__` is
+ * dropped by Chroma's JavaScript client, which builds metadata objects by assignment (measured with chromadb
+ * 3.5.0: `{"__proto__": 5, "b": 2}` reads back as `{"b": 2}`).
  */
 export function chromaKeyProblem(key: string): string | undefined {
   if (key.startsWith('#') || key.startsWith('$'))
     return 'keys starting with "#" or "$" are reserved by Chroma';
+  if (key.startsWith('chroma:')) return 'keys starting with "chroma:" are dropped by the Chroma server';
   if (key === '__proto__') return 'the key "__proto__" is dropped by Chroma\'s JavaScript client';
   return undefined;
 }
@@ -156,8 +159,8 @@ export function fromChromaMetadata(raw: Record<string, unknown> | null | undefin
 /**
  * Translates an equality filter into a Chroma `where`: `{}`/`undefined` → `undefined` (match all), one key →
  * `{ key: { $eq: value } }`, several keys → `{ $and: [{ k1: { $eq: v1 } }, ...] }`.
- * @throws {ValidationError} for an invalid key or value (same rules as metadata, so `_dw*`, `#*` and `$*` keys
- *   are rejected).
+ * @throws {ValidationError} for an invalid key or value (same rules as metadata, so `_dw*`, `#*`, `$*` and
+ *   `chroma:*` keys are rejected), or a number in [2^63, 2^64), which the server's where parser refuses.
  */
 export function toChromaWhere(filter: unknown, field = 'options.filter'): Where | undefined {
   if (filter === undefined) return undefined;
@@ -166,7 +169,16 @@ export function toChromaWhere(filter: unknown, field = 'options.filter'): Where 
   const clauses: Where[] = [];
   for (const [key, value] of Object.entries(filter)) {
     checkChromaMetadataKey(key, field);
-    clauses.push({ [key]: { $eq: checkChromaMetadataValue(value, `${field}.${key}`) } } as Where);
+    const checked = checkChromaMetadataValue(value, `${field}.${key}`);
+    // JSON writes such a number as an integer literal above i64's range, which the server's where parser refuses
+    // (HTTP 400 "Invalid where clause"; measured with Chroma 1.x: 2^63, 1e19 and 2^64 - 4096 fail; 2^64 and -1e19
+    // match).
+    if (typeof checked === 'number' && checked >= 2 ** 63 && checked < 2 ** 64)
+      throw new ValidationError(`${field}.${key}`, `is ${checked}, which Chroma cannot filter on`, {
+        component,
+        limit: 'a number outside [2^63, 2^64)',
+      });
+    clauses.push({ [key]: { $eq: checked } } as Where);
   }
   if (clauses.length === 0) return undefined;
   if (clauses.length === 1) return clauses[0];

@@ -168,6 +168,8 @@ describe('metadata', () => {
     ['#hash', 'records[0].metadata.#hash'],
     ['$dollar', 'records[0].metadata.$dollar'],
     ['_dw_version', 'records[0].metadata._dw_version'],
+    // Not refused by the server: silently dropped from what it stores (read back without it).
+    ['chroma:document', 'records[0].metadata.chroma:document'],
   ])('rejects the reserved key %s', async (key, field) => {
     const store = await open();
     await expect(store.upsert([record('k', 1, { metadata: { [key]: 1 } })])).rejects.toMatchObject({
@@ -175,6 +177,20 @@ describe('metadata', () => {
       field,
     });
     expect(await store.count()).toBe(0);
+  });
+
+  it('a filter on a number Chroma cannot parse in a where clause (2^63 .. 2^64) is refused at the call', async () => {
+    const store = await open();
+    await store.upsert([record('big', 1, { metadata: { n: 1e19 } })]);
+    for (const n of [2 ** 63, 1e19, 2 ** 64 - 4096])
+      await expect(store.query(vector(1), { k: 1, filter: { n } }), String(n)).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'options.filter.n',
+      });
+    expect(
+      (await store.query(vector(1), { k: 1, filter: { n: 2 ** 64 } })).length,
+      '2^64 still filters',
+    ).toBe(0);
   });
 
   it('rejects a non-integer or negative version', async () => {
