@@ -172,6 +172,33 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await dw.search('replaced collection record', { k: 30 })).toHaveLength(30);
   });
 
+  it('Chroma: a collection recreated behind the store with another distance → delivery stops, nothing is dead-lettered', async () => {
+    const url = inject('chromaUrl');
+    const collection = `redistanced-${Date.now()}`;
+    const relational = new SqliteRelationalStore({ path: join(await dir('dw-redistanced-'), 'source.db') });
+    const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+    const dw = await facade({ relational, vector, strategy: 'async-queue' });
+    for (let i = 0; i < 10; i++) await dw.put(rec(`d-${i}`, `record ${i} before the swap`));
+    await expectConverged(dw, relational, vector);
+
+    await dropChromaCollection(url, collection);
+    const u = new URL(url);
+    const client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: false });
+    await client.createCollection({
+      name: collection,
+      embeddingFunction: null,
+      configuration: { hnsw: { space: 'l2' } },
+    });
+    for (let i = 10; i < 30; i++) await dw.put(rec(`d-${i}`, `record ${i} after the swap`));
+    await waitFor(async () => (await dw.stats()).deliveryStopped !== null, 10_000, 'delivery to stop');
+    const stats = await dw.stats();
+    expect(stats.deliveryStopped).toMatch(/distance/);
+    expect(stats.deadLetters, 'no healthy record dead-lettered').toBe(0);
+    expect(stats.outboxDepth, 'the writes wait in the outbox').toBeGreaterThanOrEqual(20);
+    const error = await rejection(dw.flush({ timeoutMs: 300 }));
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+  });
+
   it('an index emptied in place (same instance) is found by the count check and refilled', async () => {
     const base = await dir('dw-emptied-');
     const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });

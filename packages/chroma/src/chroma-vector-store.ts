@@ -2,6 +2,8 @@ import {
   BackendUnavailableError,
   ClosedError,
   chunksBySize,
+  DimensionMismatchError,
+  IndexBindingError,
   type MetadataValue,
   PermanentBackendError,
   ValidationError,
@@ -113,6 +115,8 @@ export class ChromaVectorStore implements VectorStore {
   #base64 = true;
   #collection: Promise<Collection> | undefined;
   #closed = false;
+  /** Times the collection was resolved (0 until `open`'s first resolution succeeded). */
+  #resolved = 0;
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
 
@@ -221,12 +225,31 @@ export class ChromaVectorStore implements VectorStore {
         | { hnsw?: { space?: string | null } | null; spann?: { space?: string | null } | null }
         | undefined;
       const space = config?.hnsw?.space ?? config?.spann?.space ?? collection.metadata?.['hnsw:space'];
+      const [stored] = (await this.#firstEmbedding(collection)) ?? [];
+      const differs: [string, unknown, unknown][] = [];
       if (typeof space === 'string' && space !== this.distance)
-        throw new ValidationError(
-          'options.distance',
-          `collection "${this.collectionName}" already exists with distance "${space}", not "${this.distance}"`,
-          { component },
-        );
+        differs.push(['distance', space, this.distance]);
+      if (stored !== undefined && stored.length !== this.dimension)
+        differs.push(['dimension', stored.length, this.dimension]);
+      if (differs.length > 0) {
+        const [field, found, configured] = differs[0]!;
+        // At open, a configuration error. Later — the collection was dropped and recreated behind this store's
+        // back with another distance or dimension — the index is not the one the source is bound to: delivery
+        // stops (no record is dead-lettered for it) and the periodic check reports it.
+        if (this.#resolved === 0 && field === 'dimension')
+          throw new DimensionMismatchError('options.dimension', found as number, configured as number, {
+            component,
+          });
+        if (this.#resolved === 0)
+          throw new ValidationError(
+            `options.${field}`,
+            `collection "${this.collectionName}" already exists with ${field} ${JSON.stringify(found)}, not ${JSON.stringify(configured)}`,
+            { component },
+          );
+        const describe = (value: unknown) => ({ collection: this.collectionName, [field]: value });
+        throw new IndexBindingError([field], describe(found), describe(configured), { component });
+      }
+      this.#resolved++;
       return collection;
     })();
     const pending = this.#collection;
@@ -234,6 +257,16 @@ export class ChromaVectorStore implements VectorStore {
       if (this.#collection === pending) this.#collection = undefined;
     });
     return pending;
+  }
+
+  /** One stored embedding of `collection` (its dimension), or `undefined` when it is empty. */
+  async #firstEmbedding(collection: Collection): Promise<number[][] | undefined> {
+    try {
+      const { embeddings } = await collection.get({ limit: 1, include: ['embeddings'] });
+      return embeddings?.length ? (embeddings as number[][]) : undefined;
+    } catch (error) {
+      throw toDualwriteError(error, `chroma peek collection "${this.collectionName}"`);
+    }
   }
 
   /** Runs `fn` against the collection; re-resolves it once if the server says it no longer exists (404). */

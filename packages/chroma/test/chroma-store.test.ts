@@ -266,15 +266,20 @@ describe('query, scores and distance', () => {
   it('maps a dimension mismatch reported by the server to DimensionMismatchError', async () => {
     const collection = uniqueCollection('dim');
     cleanups.push(() => dropCollection(chromaUrl(), collection));
+    // Both open the collection while it is empty; the 4-d rows come after the 8-d store looked.
+    const eight = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 8 });
     const four = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 4 });
     await four.upsert([{ id: 'a', embedding: [1, 0, 0, 0], text: '', metadata: {}, version: 1 }]);
-    const eight = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 8 });
     await expect(eight.upsert([record('b', 1)])).rejects.toMatchObject({
       code: 'DIMENSION_MISMATCH',
       expected: 4,
       actual: 8,
       retryable: false,
     });
+    // A store that first looks at the collection once it holds rows of another dimension: refused at its
+    // first call (createDualWrite's binding check is one), before any write.
+    const late = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 8 });
+    await expect(late.count()).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH', expected: 4, actual: 8 });
   });
 
   it('validates k, the filter and the listIds cursor', async () => {

@@ -44,6 +44,11 @@ export interface StrategyContext {
    * Absent: no check.
    */
   assertEmbedderBound?: () => Promise<void>;
+  /**
+   * Call when the vector store reports an `IndexBindingError` during delivery (its collection was replaced by
+   * one of another distance or dimension): stops delivery in this process, as a binding check finding it would.
+   */
+  indexMisbound?: (error: IndexBindingError) => void;
   clock: Clock;
   events: DualwriteEvents;
   metrics: SyncMetrics;

@@ -184,6 +184,7 @@ export class DualWrite<Native = unknown> {
       vector: options.vector,
       embeddings: this.embeddings,
       assertEmbedderBound: () => this.guard.assertEmbedderBound(),
+      indexMisbound: (error) => this.guard.misboundBy(error),
       clock: this.clock,
       events: this.events,
       metrics: this.metrics,

@@ -1,6 +1,6 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
-import { IndexBindingError } from '../errors.js';
+import { asDualwriteError, IndexBindingError } from '../errors.js';
 import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
 import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
@@ -133,12 +133,16 @@ export class IndexGuard {
     const bound = await readBinding(this.ctx.relational);
     if (bound === undefined || bound.embedder === null || bound.embedder === mine) return;
     const error = new IndexBindingError(['embedder'], { ...bound }, { ...bound, embedder: mine });
-    if (!this.stopped) {
-      this.stopped = true;
-      this.misbound = true;
-      this.ctx.onMisbound(error);
-    }
+    this.misboundBy(error);
     throw error;
+  }
+
+  /** Stops this process's delivery for `error` (once), as a check that found the binding not this process's would. */
+  misboundBy(error: IndexBindingError): void {
+    if (this.misbound) return;
+    this.stopped = true;
+    this.misbound = true;
+    this.ctx.onMisbound(error);
   }
 
   /** `true` while the index could not be checked yet (it was unreachable at open): hold delivery. */
@@ -250,9 +254,7 @@ export class IndexGuard {
       } catch (error) {
         if (!(error instanceof IndexBindingError)) return; // still unreachable: next time
         this.deferred = false;
-        this.stopped = true;
-        this.misbound = true;
-        this.ctx.onMisbound(error);
+        this.misboundBy(error);
         return;
       }
       if (this.found) this.startRepair(this.found);
@@ -279,17 +281,24 @@ export class IndexGuard {
   private async identityChanged(): Promise<string | undefined> {
     const { relational, vector, clock } = this.ctx;
     if (!vector.identity) return undefined;
+    let identity: Awaited<ReturnType<NonNullable<VectorStore['identity']>>>;
+    try {
+      identity = await vector.identity();
+    } catch (error) {
+      // The store found its collection replaced by one it cannot use (another distance or dimension).
+      if (asDualwriteError(error)?.code !== 'INDEX_BINDING') throw error;
+      this.misboundBy(error as IndexBindingError);
+      return undefined;
+    }
     const outcome = await bindIndex(
       relational,
-      { ...(await vector.identity()), embedder: this.ctx.embedderId },
+      { ...identity, embedder: this.ctx.embedderId },
       'verify',
       clock.now(),
       this.claimIndex(),
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
-        this.stopped = true;
-        this.misbound = true;
-        this.ctx.onMisbound(error);
+        this.misboundBy(error);
         return { kind: 'bound' as const };
       }
       return { kind: 'replaced' as const, reason: errorMessage(error) };

@@ -1,7 +1,7 @@
 import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
 import { hasIntentLog } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
-import { asDualwriteError } from '../errors.js';
+import { asDualwriteError, type IndexBindingError } from '../errors.js';
 import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
@@ -267,11 +267,7 @@ export class OutboxDrainer {
     try {
       planned = await planDelivery(this.ctx, leases);
     } catch (error) {
-      if (asDualwriteError(error)?.code === 'INDEX_BINDING') {
-        // Rebound to another embedder by another process: delivery is stopped; the leases go back uncharged.
-        await this.whileLeased(leases, () => this.ctx.relational.releaseOutbox(leases, this.ctx.clock.now()));
-        return;
-      }
+      if (await this.releasedForMisbinding(leases, error)) return;
       await this.handleFailure(leases, error, await this.classify(error, false));
       return;
     }
@@ -317,6 +313,13 @@ export class OutboxDrainer {
     try {
       fenced = await this.send(items).finally(() => keepAlive.stop());
     } catch (error) {
+      if (
+        await this.releasedForMisbinding(
+          items.map((i) => i.lease),
+          error,
+        )
+      )
+        return;
       const failure = await this.classify(error, true);
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
         const mid = Math.ceil(items.length / 2);
@@ -452,6 +455,20 @@ export class OutboxDrainer {
    * records: an outage, so their leases go back uncharged instead of splitting the batch against it and
    * dead-lettering every entry.
    */
+  /**
+   * An `IndexBindingError` (the source rebound to another embedder by another process; a vector store that found
+   * its collection replaced by one of another distance or dimension) is about the index, not these records:
+   * delivery stops in this process (`StrategyContext.indexMisbound`) and the leases go back uncharged, so no
+   * healthy record is dead-lettered for it.
+   * @returns whether `error` was one (and the leases were released).
+   */
+  private async releasedForMisbinding(leases: OutboxLease[], error: unknown): Promise<boolean> {
+    if (asDualwriteError(error)?.code !== 'INDEX_BINDING') return false;
+    this.ctx.indexMisbound?.(error as IndexBindingError);
+    await this.whileLeased(leases, () => this.ctx.relational.releaseOutbox(leases, this.ctx.clock.now()));
+    return true;
+  }
+
   private async classify(error: unknown, fromVectorStore: boolean): Promise<FailureClass> {
     if (fromVectorStore && asDualwriteError(error)?.code === 'CLOSED') return 'outage';
     const failure = classifyFailure(error);
