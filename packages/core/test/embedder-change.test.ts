@@ -80,8 +80,8 @@ describe.each(['sync-2pc', 'async-queue', 'batch'] as const)('embedder change (%
     expect(filledByEmbedder(await stored(relational, 'given'))).toBe(false);
     // The caller's latest write gives none (the stored vector is reused): from now on it is the embedder's.
     await dw.put({ id: 'given', text: callers.text, metadata: { touched: true } });
-    // (sync-2pc embeds every put that gives none; the others reuse the stored vector of an unchanged text.)
-    if (strategy !== 'sync-2pc') expect((await stored(relational, 'given')).embedding).toEqual(given);
+    // Every strategy keeps the stored vector of an unchanged text (sync-2pc too: no embedder call).
+    expect((await stored(relational, 'given')).embedding).toEqual(given);
     expect(filledByEmbedder(await stored(relational, 'given'))).toBe(true);
     await dw.close();
   });
@@ -261,5 +261,46 @@ it('an embedding the embedder filled for another dimension is filled again on de
   });
   expect(await dw.flush()).toMatchObject({ pending: 0, deadLetters: 0 });
   expect((await relational.getRecords(['old'])).get('old')!.embedding).toEqual(f32(wide.embedOne(text)));
+  await dw.close();
+});
+
+it('sync-2pc: a text another process changes between the pre-read and the prepare is embedded after it', async () => {
+  /** Changes `x`'s text (as another process would) right after the first read of it. */
+  class RacingStore extends MemoryRelationalStore {
+    raced = false;
+    override async getRecords(ids: readonly string[], options?: { includeDeleted?: boolean }) {
+      const out = await super.getRecords(ids, options);
+      if (!this.raced && ids.includes('x')) {
+        this.raced = true;
+        await this.transaction(async (tx) => {
+          const version = await tx.nextVersion();
+          await tx.writeRecord({
+            id: 'x',
+            text: 'changed by another process',
+            embedding: null,
+            metadata: {},
+            version,
+            deleted: false,
+            contentHash: contentHash('changed by another process', {}, null),
+            syncedVersion: null,
+            now: 2,
+          });
+          await tx.enqueue('x', version, 'upsert', 2);
+        });
+      }
+      return out;
+    }
+  }
+  const relational = new RacingStore();
+  const vector = new MemoryVectorStore({ dimension: DIM });
+  const dw = await createDualWrite({ relational, vector, embedder: oldModel, strategy: 'sync-2pc' });
+  await dw.put({ id: 'x', text: 'the text', embedding: given }); // no pre-read: it gives an embedding
+  relational.raced = false;
+  const result = await dw.put({ id: 'x', text: 'the text' }); // pre-read: unchanged → no embedding … then raced
+  expect(result.changed).toBe(true);
+  const record = (await relational.getRecords(['x'])).get('x')!;
+  expect(record.text).toBe('the text');
+  expect(record.embedding).toEqual(f32(oldModel.embedOne('the text')));
+  expect(filledByEmbedder(record)).toBe(true);
   await dw.close();
 });

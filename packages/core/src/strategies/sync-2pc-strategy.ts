@@ -155,12 +155,19 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const prepared = relational.prepareIntents
       ? await relational.prepareIntents(changes, tokens, expiresAt)
       : await relational.transaction((tx) => prepareIntentsInTx(tx, ids, tokens, expiresAt));
-    const planned = changes.map((change, j): PreparedChange => {
+    const planOf = (change: Change, j: number): PreparedChange => {
       const { previous, version, contended } = prepared[j]!;
       const plan = planOne(change, previous, now);
       const next = plan.next && { ...plan.next, version };
       return { plan: { ...plan, next }, token: tokens[j]!, contended };
-    });
+    };
+    let planned = changes.map(planOf);
+    try {
+      planned = await this.embedLate(changes, planned, planOf);
+    } catch (error) {
+      await this.dropIntents(tokens);
+      throw error;
+    }
     const dropTokens = planned.filter((p) => p.plan.next === null).map((p) => p.token);
     const unembedded = planned.findIndex(
       ({ plan }) => plan.next?.deleted === false && plan.next.embedding === null,
@@ -203,10 +210,17 @@ export class Sync2pcStrategy extends OutboxStrategy {
 
   private async embedMissing(changes: readonly Change[]): Promise<Change[]> {
     const { embeddings } = this.ctx;
-    const missing = changes.flatMap((c, i) =>
-      c.op === 'put' && c.record.embedding === undefined ? [i] : [],
-    );
+    let missing = changes.flatMap((c, i) => (c.op === 'put' && c.record.embedding === undefined ? [i] : []));
     if (!embeddings || missing.length === 0) return [...changes];
+    // A put that gives no embedding keeps the stored one when its text is unchanged, as `planOne` does for the
+    // other strategies: no embedder call, and an embedding a caller gave is not replaced by the model's. (A text
+    // another process changes before the prepare is embedded after it: see `embedLate`.)
+    const current = await this.ctx.relational.getRecords(missing.map((i) => changeId(changes[i]!)));
+    missing = missing.filter((i) => {
+      const { record } = changes[i] as Extract<Change, { op: 'put' }>;
+      return current.get(record.id)?.text !== record.text;
+    });
+    if (missing.length === 0) return [...changes];
     await this.ctx.assertEmbedderBound?.();
     const vectors = await embeddings.embed(
       missing.map((i) => (changes[i] as Extract<Change, { op: 'put' }>).record.text),
@@ -216,6 +230,32 @@ export class Sync2pcStrategy extends OutboxStrategy {
     missing.forEach((index, j) => {
       const c = out[index] as Extract<Change, { op: 'put' }>;
       out[index] = { op: 'put', record: { ...c.record, embedding: vectors[j]! }, embeddingFilled: true };
+    });
+    return out;
+  }
+
+  /**
+   * Puts planned without an embedding although an embedder is configured — their text was unchanged when
+   * `embedMissing` looked, and another process changed it before the prepare read the row — are embedded now and
+   * planned again with it. Nothing else changes.
+   */
+  private async embedLate(
+    changes: readonly Change[],
+    planned: PreparedChange[],
+    planOf: (change: Change, j: number) => PreparedChange,
+  ): Promise<PreparedChange[]> {
+    const { embeddings } = this.ctx;
+    const late = planned.flatMap(({ plan }, j) =>
+      plan.next?.deleted === false && plan.next.embedding === null ? [j] : [],
+    );
+    if (!embeddings || late.length === 0) return planned;
+    await this.ctx.assertEmbedderBound?.();
+    const vectors = await embeddings.embed(late.map((j) => planned[j]!.plan.next!.text));
+    await this.ctx.assertEmbedderBound?.();
+    const out = [...planned];
+    late.forEach((j, k) => {
+      const { record } = changes[j] as Extract<Change, { op: 'put' }>;
+      out[j] = planOf({ op: 'put', record: { ...record, embedding: vectors[k]! }, embeddingFilled: true }, j);
     });
     return out;
   }
