@@ -75,6 +75,9 @@ export type DeadLetter = OutboxEntry & {
   id: string;
 };
 
+/** Most rows one vector-store query returns (`VectorQueryOptions.k`'s limit). */
+const MAX_QUERY_K = 1_000;
+
 /** Result of {@link DualWrite.flush}. */
 export interface FlushReport {
   /** Pending entries left (written after the flush began). */
@@ -369,7 +372,9 @@ export class DualWrite<Native = unknown> {
    * Nearest records to an embedding or a text (text needs an embedder). Reads the index, answers from the
    * source of truth: ghosts (deleted or unknown records) are dropped; hits whose vector version differs
    * from the record's are dropped or flagged per `staleHits`.
-   * @param options.k - results wanted, 1..1000, default 10.
+   * @param options.k - results wanted, 1..1000, default 10. Fewer come back only when the index holds no more
+   *   live matches among its 1,000 nearest rows (rows of deleted records and dropped stale rows are skipped, and
+   *   more are fetched to replace them).
    * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
    */
   async search(query: readonly number[] | string, searchOptions?: SearchOptions): Promise<SearchHit[]> {
@@ -387,30 +392,35 @@ export class DualWrite<Native = unknown> {
       [embedding] = (await this.embeddings.embed([query], { persist: false })) as [number[]];
     } else embedding = validateEmbedding(query, this.vector.dimension, 'embedding');
     const policy = options.staleHits ?? this.staleHits;
-    const hits = await this.vector.query(embedding, { k: Math.min(1000, k * 2 + 10), filter });
-    const records = await this.relational.getRecords(hits.map((h) => h.id));
-    const out: SearchHit[] = [];
-    const seen = new Set<string>();
-    for (const hit of hits) {
-      const rec = records.get(hit.id);
-      // one hit per id, the closest: an index that ended up with two rows of an id must not show it twice
-      if (!rec || seen.has(hit.id) || !matchesFilter(rec.metadata, filter)) continue;
-      const stale = rec.version !== hit.version;
-      if (stale && policy === 'drop') continue;
-      seen.add(hit.id);
-      out.push({
-        id: hit.id,
-        score: hit.score,
-        distance: hit.distance,
-        version: rec.version,
-        indexedVersion: hit.version,
-        stale,
-        text: rec.text,
-        metadata: rec.metadata,
-      });
-      if (out.length === k) break;
+    // Over-fetch, since ghosts (rows of deleted or unknown records) and dropped stale rows are skipped; when
+    // too many were skipped to fill `k` and the index may hold more, ask again for more (up to the 1,000 a
+    // vector store answers at once).
+    for (let fetch = Math.min(MAX_QUERY_K, k * 2 + 10); ; fetch = Math.min(MAX_QUERY_K, fetch * 4)) {
+      const hits = await this.vector.query(embedding, { k: fetch, filter });
+      const records = await this.relational.getRecords(hits.map((h) => h.id));
+      const out: SearchHit[] = [];
+      const seen = new Set<string>();
+      for (const hit of hits) {
+        const rec = records.get(hit.id);
+        // one hit per id, the closest: an index that ended up with two rows of an id must not show it twice
+        if (!rec || seen.has(hit.id) || !matchesFilter(rec.metadata, filter)) continue;
+        const stale = rec.version !== hit.version;
+        if (stale && policy === 'drop') continue;
+        seen.add(hit.id);
+        out.push({
+          id: hit.id,
+          score: hit.score,
+          distance: hit.distance,
+          version: rec.version,
+          indexedVersion: hit.version,
+          stale,
+          text: rec.text,
+          metadata: rec.metadata,
+        });
+        if (out.length === k) return out;
+      }
+      if (hits.length < fetch || fetch === MAX_QUERY_K) return out; // the index has no more to give
     }
-    return out;
   }
 
   /**
