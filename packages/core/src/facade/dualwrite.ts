@@ -29,8 +29,9 @@ import {
   validateRecord,
 } from '../record/validate.js';
 import { createStrategy } from '../strategies/strategy-registry.js';
+import { optionsObject, timeoutOption } from '../util/call-options.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { beforeDeadline, optionsObject, timeoutOption } from '../util/deadline.js';
+import { beforeDeadline } from '../util/deadline.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
@@ -518,12 +519,14 @@ export class DualWrite<Native = unknown> {
       }
     };
     if (wasOpen) {
-      const timer = new AbortController();
-      await Promise.race([
+      // Writes in flight finish first (or the drain below reports they did not, within the same deadline).
+      await beforeDeadline(
+        this.clock,
         Promise.allSettled([...this.activeWrites]),
-        this.clock.sleep(timeoutMs, timer.signal),
-      ]);
-      timer.abort();
+        deadline,
+        'close: writes in flight',
+        timeoutMs,
+      ).catch(() => {});
       if (drain)
         await attempt(async () => {
           try {

@@ -45,17 +45,6 @@ export async function pendingEmbedderChange(relational: RelationalStore): Promis
 }
 
 /**
- * Clears every embedding the embedder filled ({@link filledByEmbedder}): each such record — and each live one
- * still waiting for its embedding — is written again at a new version with no embedding, and its outbox entry
- * enqueued in the same transaction, so delivery embeds it with the configured embedder and the index converges
- * to that. Records whose embedding a caller gave are not
- * touched. Reads the records in pages of `pageSize` ids (code point order), one transaction per page holding
- * the page's ids' locks; a record changed in between is checked again under its lock. Then forgets the
- * recorded change ({@link EMBEDDER_CHANGE_KEY}). Idempotent: run again after a crash, it clears what the new
- * embedder filled since (filled again, by the same embedder).
- * @returns the number of records cleared.
- */
-/**
  * Whether the embedder fills (or filled) this record's embedding: {@link filledByEmbedder}, or live with none
  * yet and a latest write that gave none. Rewriting the second kind too moves its version past any delivery of
  * the old embedder still in flight (its `setEmbedding` then misses, and its ack is superseded), so a vector
@@ -65,6 +54,16 @@ function embedderOwned(record: StoredRecord): boolean {
   return filledByEmbedder(record) || (!record.deleted && record.embedding === null);
 }
 
+/**
+ * Clears every embedding the embedder filled ({@link filledByEmbedder}): each such record — and each live one
+ * still waiting for its embedding — is written again at a new version with no embedding, and its outbox entry
+ * enqueued in the same transaction, so delivery embeds it with the configured embedder and the index converges
+ * to that. Records whose embedding a caller gave are not touched. Reads the records in pages of `pageSize` ids
+ * (code point order), one transaction per page holding the page's ids' locks; a record changed in between is
+ * checked again under its lock. Then forgets the recorded change ({@link EMBEDDER_CHANGE_KEY}). Idempotent: run
+ * again after a crash, it clears what the new embedder filled since (filled again, by the same embedder).
+ * @returns the number of records cleared.
+ */
 export async function clearFilledEmbeddings(
   relational: RelationalStore,
   now: number,

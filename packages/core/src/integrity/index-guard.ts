@@ -1,5 +1,5 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
-import type { VectorStore } from '../contracts/vector-store.js';
+import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
 import { asDualwriteError, IndexBindingError } from '../errors.js';
 import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
@@ -281,7 +281,7 @@ export class IndexGuard {
   private async identityChanged(): Promise<string | undefined> {
     const { relational, vector, clock } = this.ctx;
     if (!vector.identity) return undefined;
-    let identity: Awaited<ReturnType<NonNullable<VectorStore['identity']>>>;
+    let identity: VectorIndexIdentity;
     try {
       identity = await vector.identity();
     } catch (error) {

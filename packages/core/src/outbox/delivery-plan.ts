@@ -1,5 +1,6 @@
 import type { OutboxLease } from '../contracts/outbox.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { embedWhileBound } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
@@ -73,12 +74,8 @@ export async function planDelivery(
     items.push({ lease, op: 'upsert', record, version: rec.version });
   }
   if (toEmbed.length > 0 && ctx.embeddings) {
-    await ctx.assertEmbedderBound?.();
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
-    const vectors = await ctx.embeddings.embed(texts);
-    // Again after the embedder ran (a model behind HTTP takes seconds): the source may have been rebound to
-    // another embedder meanwhile, and these vectors must then be neither stored nor indexed.
-    await ctx.assertEmbedderBound?.();
+    const vectors = await embedWhileBound(ctx, ctx.embeddings, texts);
     await Promise.all(
       toEmbed.map(async ({ index }, i) => {
         const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;

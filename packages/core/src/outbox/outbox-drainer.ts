@@ -450,12 +450,6 @@ export class OutboxDrainer {
   }
 
   /**
-   * Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. A
-   * closed vector store (`ClosedError`, e.g. closed before the facade during shutdown) says nothing about the
-   * records: an outage, so their leases go back uncharged instead of splitting the batch against it and
-   * dead-lettering every entry.
-   */
-  /**
    * An `IndexBindingError` (the source rebound to another embedder by another process; a vector store that found
    * its collection replaced by one of another distance or dimension) is about the index, not these records:
    * delivery stops in this process (`StrategyContext.indexMisbound`) and the leases go back uncharged, so no
@@ -469,6 +463,12 @@ export class OutboxDrainer {
     return true;
   }
 
+  /**
+   * Decides outage vs. other failures; an unknown error while the backend does not answer is an outage. A
+   * closed vector store (`ClosedError`, e.g. closed before the facade during shutdown) says nothing about the
+   * records: an outage, so their leases go back uncharged instead of splitting the batch against it and
+   * dead-lettering every entry.
+   */
   private async classify(error: unknown, fromVectorStore: boolean): Promise<FailureClass> {
     if (fromVectorStore && asDualwriteError(error)?.code === 'CLOSED') return 'outage';
     const failure = classifyFailure(error);

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { optionsObject } from '../util/call-options.js';
 import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import type { ReconcileOptions } from './reconciler.js';
 
@@ -20,13 +21,8 @@ const RECONCILE_OPTION_KEYS: OptionKeys<ReconcileOptions> = {
  *   non-function `random`/`onProgress`, or options that are not an object.
  */
 export function validateReconcileOptions(options: unknown): ReconcileOptions {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new ValidationError('options', `is ${options === null ? 'null' : typeof options}`, {
-      limit: 'an object',
-    });
-  refuseUnknownKeys(options, RECONCILE_OPTION_KEYS, 'options');
-  const o = options as Record<string, unknown>;
+  const o = optionsObject(options as Record<string, unknown> | undefined | null);
+  refuseUnknownKeys(o, RECONCILE_OPTION_KEYS, 'options');
   const refuse = (key: string, limit: string) => {
     throw new ValidationError(`options.${key}`, `is ${JSON.stringify(o[key]) ?? String(o[key])}`, { limit });
   };

@@ -6,6 +6,7 @@ import {
   type RecordWrite,
 } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
+import { embedWhileBound } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
@@ -221,11 +222,11 @@ export class Sync2pcStrategy extends OutboxStrategy {
       return current.get(record.id)?.text !== record.text;
     });
     if (missing.length === 0) return [...changes];
-    await this.ctx.assertEmbedderBound?.();
-    const vectors = await embeddings.embed(
+    const vectors = await embedWhileBound(
+      this.ctx,
+      embeddings,
       missing.map((i) => (changes[i] as Extract<Change, { op: 'put' }>).record.text),
     );
-    await this.ctx.assertEmbedderBound?.(); // again: the embedder may take seconds, and the binding move meanwhile
     const out = [...changes];
     missing.forEach((index, j) => {
       const c = out[index] as Extract<Change, { op: 'put' }>;
@@ -249,9 +250,11 @@ export class Sync2pcStrategy extends OutboxStrategy {
       plan.next?.deleted === false && plan.next.embedding === null ? [j] : [],
     );
     if (!embeddings || late.length === 0) return planned;
-    await this.ctx.assertEmbedderBound?.();
-    const vectors = await embeddings.embed(late.map((j) => planned[j]!.plan.next!.text));
-    await this.ctx.assertEmbedderBound?.();
+    const vectors = await embedWhileBound(
+      this.ctx,
+      embeddings,
+      late.map((j) => planned[j]!.plan.next!.text),
+    );
     const out = [...planned];
     late.forEach((j, k) => {
       const { record } = changes[j] as Extract<Change, { op: 'put' }>;

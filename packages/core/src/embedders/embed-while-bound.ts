@@ -1,0 +1,21 @@
+import type { StrategyContext } from '../contracts/write-strategy.js';
+import type { EmbeddingService } from './embedding-service.js';
+
+/**
+ * Embeds `texts` for storing or indexing, checking before and after the embedder runs that the source is still
+ * bound to this process's embedder (`StrategyContext.assertEmbedderBound`): a model behind HTTP takes seconds,
+ * and another process may rebind the source to another embedder meanwhile — its vectors must then be neither
+ * stored nor indexed.
+ * @throws {IndexBindingError} on field `embedder` when the binding names another embedder; what the embedder
+ *   throws.
+ */
+export async function embedWhileBound(
+  ctx: Pick<StrategyContext, 'assertEmbedderBound'>,
+  embeddings: EmbeddingService,
+  texts: readonly string[],
+): Promise<number[][]> {
+  await ctx.assertEmbedderBound?.();
+  const vectors = await embeddings.embed(texts);
+  await ctx.assertEmbedderBound?.();
+  return vectors;
+}
