@@ -115,7 +115,10 @@ export class ChromaVectorStore implements VectorStore {
   #base64 = true;
   #collection: Promise<Collection> | undefined;
   #closed = false;
-  /** Times the collection was resolved (0 until `open`'s first resolution succeeded). */
+  /**
+   * Times the collection was resolved. 0 until the first resolution succeeded — the store's first call, e.g.
+   * createDualWrite's binding check (`open` does not resolve it) — so a mismatch then is a configuration error.
+   */
   #resolved = 0;
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
