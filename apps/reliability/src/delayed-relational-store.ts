@@ -78,6 +78,10 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     private readonly options: DelayedRelationalStoreOptions = {},
   ) {
     if (inner.subscribeOutbox) this.subscribeOutbox = (listener) => inner.subscribeOutbox!(listener);
+    // Without insertMeta, processes of one source starting at once can draw different owner tokens (core falls
+    // back to get-then-set) and refuse each other's index: pass the store's atomic one through.
+    if (inner.insertMeta) this.insertMeta = (key, value) => this.locked(() => inner.insertMeta!(key, value));
+    if (inner.maxSyncedVersion) this.maxSyncedVersion = () => inner.maxSyncedVersion!();
   }
 
   get name(): string {
@@ -207,6 +211,10 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   }
   /** Present when the inner store has it. */
   subscribeOutbox?: (listener: () => void) => Promise<() => Promise<void>>;
+  /** Present when the inner store has it. */
+  insertMeta?: (key: string, value: string) => Promise<string>;
+  /** Present when the inner store has it. */
+  maxSyncedVersion?: () => Promise<number | null>;
   close(): Promise<void> {
     return this.inner.close();
   }
