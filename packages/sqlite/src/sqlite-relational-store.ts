@@ -194,8 +194,9 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
           );
       }
       opened = database ?? new Database(path!, { timeout: busyTimeoutMs, fileMustExist: !create });
-      for (const pragma of [`busy_timeout = ${busyTimeoutMs}`, 'journal_mode = WAL', 'synchronous = NORMAL'])
-        opened.pragma(pragma);
+      opened.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      whileBusy(busyTimeoutMs, () => opened!.pragma('journal_mode = WAL'));
+      opened.pragma('synchronous = NORMAL');
       opened.pragma('foreign_keys = ON');
       this.#raw = opened;
       return new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(opened) }) });
@@ -242,5 +243,22 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
       }
       return result;
     });
+  }
+}
+
+/**
+ * Runs `fn` again after 1, 2, 4 … 50 ms while it fails with SQLITE_BUSY, for up to `timeoutMs`: switching a new
+ * file to WAL while another process does the same can fail at once with "database is locked" without going
+ * through the busy handler (seen when two processes open a new file together). Blocks like the busy handler.
+ */
+function whileBusy<T>(timeoutMs: number, fn: () => T): T {
+  const until = Date.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      return fn();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() + pause > until) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
   }
 }
