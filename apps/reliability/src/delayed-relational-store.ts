@@ -141,10 +141,10 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.inner.listVersions(options);
   }
   countRecords(): Promise<number> {
-    return this.inner.countRecords();
+    return this.inner.countRecords!();
   }
   setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.locked(() => this.inner.setEmbedding(id, version, embedding));
+    return this.locked(() => this.inner.setEmbedding!(id, version, embedding));
   }
   markSynced(id: string, version: number): Promise<void> {
     return this.locked(() => this.inner.markSynced!(id, version));
@@ -171,7 +171,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.locked(() => this.inner.renewOutbox(leases, leaseUntil));
   }
   enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
-    return this.locked(() => this.inner.enqueueRepairs(ids, now));
+    return this.locked(() => this.inner.enqueueRepairs!(ids, now));
   }
   currentVersion(): Promise<number> {
     return this.inner.currentVersion();
@@ -183,7 +183,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.locked(() => this.inner.setMeta(key, value));
   }
   getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
-    return this.inner.getOutboxEntry(id);
+    return this.inner.getOutboxEntry!(id);
   }
   listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]> {
     return this.inner.listDeadLetters(options);

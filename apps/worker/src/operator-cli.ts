@@ -1,5 +1,6 @@
 import { openBackends } from '@dualwrite/config';
 import {
+  countLiveRecords,
   createDualWrite,
   type DualWrite,
   type RelationalStore,
@@ -235,7 +236,7 @@ function newTable(io: OperatorIo, head?: string[]): InstanceType<typeof Table> {
 
 /** Ids a full reconcile visits: records (tombstones included) plus vectors, for the progress bar. */
 async function estimate(relational: RelationalStore, vector: VectorStore): Promise<number> {
-  return (await relational.countRecords()) + (await vector.count());
+  return (await countLiveRecords(relational)) + (await vector.count());
 }
 
 async function verify(

@@ -1,6 +1,12 @@
 export type { Embedder } from './contracts/embedder.js';
 export type * from './contracts/outbox.js';
 export {
+  countLiveRecords,
+  enqueueRepairs,
+  readOutboxEntry,
+  setEmbedding,
+} from './contracts/relational-operations.js';
+export {
   type EmbeddingCache,
   hasEmbeddingCache,
   hasIntentLog,

@@ -1,7 +1,9 @@
 /**
- * The relational port's required surface is enough for async-queue and batch: the write-strategy contract
- * runs on a store stripped of every optional capability (intent log, embedding cache, operator gauges),
- * and sync-2pc, which needs the intent log, is refused at start with a typed error.
+ * The relational port's required surface is enough: the relational contract (through core's generic
+ * operations where a fast path is missing) and, for async-queue and batch, the write-strategy contract run
+ * on a store stripped of every optional capability (intent log, embedding cache, operator gauges, fast
+ * paths); sync-2pc, which needs the intent log, is refused at start with a typed error. The required store
+ * surface is pinned at 16 methods.
  */
 import { describe, expect, it } from 'vitest';
 import type { RelationalStore, RelationalTx } from '../src/contracts/relational-store.js';
@@ -11,6 +13,7 @@ import {
   MemoryRelationalStore,
   MemoryVectorData,
   MemoryVectorStore,
+  relationalStoreSuite,
   writeStrategySuite,
 } from '../src/testing/index.js';
 
@@ -22,7 +25,13 @@ const OPTIONAL_STORE = [
   'listRecords',
   'markSynced',
   'maxPendingVersion',
+  'maxSyncedVersion',
+  'insertMeta',
   'subscribeOutbox',
+  'countRecords',
+  'enqueueRepairs',
+  'getOutboxEntry',
+  'setEmbedding',
 ];
 const OPTIONAL_TX = ['putIntent', 'countIntents', 'deleteIntent'];
 
@@ -46,6 +55,11 @@ function requiredOnly(store: MemoryRelationalStore): RelationalStore {
       store.transaction((tx) => fn(hide(tx, OPTIONAL_TX))),
   }) as RelationalStore;
 }
+
+relationalStoreSuite('required-only memory store', async () => ({
+  store: requiredOnly(new MemoryRelationalStore()),
+  cleanup: async () => {},
+}));
 
 writeStrategySuite(
   'required-only memory store',
@@ -76,6 +90,42 @@ describe('a store without the intent log', () => {
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).message).toContain(
       'sync-2pc needs a relational store with the intent log',
+    );
+  });
+});
+
+describe('the required surface', () => {
+  it('is 16 methods on the store', () => {
+    const store = new MemoryRelationalStore();
+    const methods = new Set<string>();
+    for (
+      let proto = Object.getPrototypeOf(store);
+      proto !== Object.prototype;
+      proto = Object.getPrototypeOf(proto)
+    )
+      for (const key of Object.getOwnPropertyNames(proto))
+        if (key !== 'constructor' && typeof (store as unknown as Record<string, unknown>)[key] === 'function')
+          methods.add(key);
+    const required = [...methods].filter((m) => !OPTIONAL_STORE.includes(m) && !m.startsWith('#'));
+    expect(required.sort()).toEqual(
+      [
+        'ackOutbox',
+        'claimOutbox',
+        'close',
+        'currentVersion',
+        'failOutbox',
+        'getMeta',
+        'getRecords',
+        'init',
+        'listDeadLetters',
+        'listVersions',
+        'outboxStats',
+        'releaseOutbox',
+        'renewOutbox',
+        'requeueDeadLetters',
+        'setMeta',
+        'transaction',
+      ].sort(),
     );
   });
 });

@@ -4,7 +4,9 @@
  * content, deletes, the same id several times in one batch — applied both ways to two reference stores must
  * give the same results and leave the same records and outbox entries.
  */
+
 import { describe, expect, it } from 'vitest';
+import { readOutboxEntry } from '../src/contracts/relational-operations.js';
 import { type Change, planWrites, type RelationalStore, type StoredRecord } from '../src/index.js';
 import { MemoryRelationalStore } from '../src/testing/index.js';
 import { rng } from '../src/testing/relational-suite/model.js';
@@ -32,7 +34,7 @@ async function writeAsBatch(store: RelationalStore, changes: readonly Change[], 
 
 async function snapshot(store: RelationalStore, ids: readonly string[]) {
   const records = await store.getRecords(ids, { includeDeleted: true });
-  const entries = await Promise.all(ids.map((id) => store.getOutboxEntry(id)));
+  const entries = await Promise.all(ids.map((id) => readOutboxEntry(store, id)));
   return ids.map((id, i) => ({ id, record: records.get(id), entry: entries[i] }));
 }
 

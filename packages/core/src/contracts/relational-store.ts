@@ -173,7 +173,9 @@ export interface EmbeddingCache {
  * The source of truth: records and the transactional outbox, plus optional capabilities — sync-2pc's intent
  * log ({@link IntentLogStore}/{@link IntentLogTx}) and its one-round-trip {@link TwoPhaseFastPath}, an
  * {@link EmbeddingCache}, the batch write fast path (`writeChanges`), operator gauges
- * (`listRecords`, `markSynced`, `maxPendingVersion`) and wake-ups (`subscribeOutbox`). Adapters implement
+ * (`listRecords`, `markSynced`, `maxPendingVersion`, `countRecords`), wake-ups (`subscribeOutbox`), and fast
+ * paths of operations core otherwise derives from `transaction` (`enqueueRepairs`, `setEmbedding`,
+ * `getOutboxEntry`; see `relational-operations.ts`). Adapters implement
  * this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
  *
  * All times are Unix ms passed in by the caller (an injectable clock); stores never read the wall clock
@@ -209,14 +211,18 @@ export interface RelationalStore<Native = unknown>
   /** `(id, version, deleted)` ordered by id (binary/codepoint order), after `after`, at most `limit`. */
   listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]>;
 
-  /** Number of live records (tombstones excluded). */
-  countRecords(): Promise<number>;
+  /**
+   * Optional: number of live records (tombstones excluded). Core counts through `countLiveRecords`,
+   * which walks `listVersions` without it.
+   */
+  countRecords?(): Promise<number>;
 
   /**
-   * Stores an embedding computed after the write, only if the record is still at `version`
-   * (the version does not change). Returns `false` if the record moved on or is gone.
+   * Optional fast path: stores an embedding computed after the write, only if the record is live and still
+   * at `version` (the version does not change). Returns `false` if the record moved on or is gone. Core calls
+   * `setEmbedding` (`relational-operations.ts`), which rewrites the row in a transaction without it.
    */
-  setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean>;
+  setEmbedding?(id: string, version: number, embedding: readonly number[]): Promise<boolean>;
 
   /** Optional: marks `version` as applied to the vector index if it is newer than the recorded one. */
   markSynced?(id: string, version: number): Promise<void>;
@@ -254,13 +260,18 @@ export interface RelationalStore<Native = unknown>
   ): Promise<void>;
 
   /**
-   * Enqueues delivery of each id's current state (repair after reconciliation or recovery). Ids whose
-   * record is missing enqueue a delete. Returns the number enqueued.
+   * Optional fast path: enqueues delivery of each id's current state (repair after reconciliation or
+   * recovery). Ids whose record is missing enqueue a delete at a version at least the highest handed out.
+   * Returns the number of distinct ids enqueued. Core calls `enqueueRepairs` (`relational-operations.ts`), the generic rule over
+   * `transaction`, without it.
    */
-  enqueueRepairs(ids: readonly string[], now: number): Promise<number>;
+  enqueueRepairs?(ids: readonly string[], now: number): Promise<number>;
 
-  /** The outbox entry for `id`, pending or dead (`state` tells which), if any. */
-  getOutboxEntry(id: string): Promise<OutboxEntry | undefined>;
+  /**
+   * Optional fast path: the outbox entry for `id`, pending or dead (`state` tells which), if any, read
+   * without a write transaction. Core calls `readOutboxEntry`, which reads it in `transaction` without it.
+   */
+  getOutboxEntry?(id: string): Promise<OutboxEntry | undefined>;
 
   /** Dead letters ordered by record id, after `after`, at most `limit`. */
   listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]>;

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OutboxEntry, OutboxStats } from '../contracts/outbox.js';
+import { readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
@@ -599,7 +600,7 @@ export class DualWrite<Native = unknown> {
   async syncStatus(id: string): Promise<SyncStatus> {
     this.refuseInsideTransaction('syncStatus');
     validateId(id, 'id', this.limits);
-    const entry = await this.relational.getOutboxEntry(id);
+    const entry = await readOutboxEntry(this.relational, id);
     if (entry) return statusFromEntry(entry);
     const rec = (await this.relational.getRecords([id], { includeDeleted: true })).get(id);
     if (!rec) return { id, state: 'absent' };

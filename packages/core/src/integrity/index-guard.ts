@@ -1,3 +1,4 @@
+import { countLiveRecords } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
 import { asDualwriteError, IndexBindingError } from '../errors.js';
@@ -324,7 +325,7 @@ export class IndexGuard {
     const { relational, vector, clock } = this.ctx;
     return confirmedTwice(async () => {
       const rowsBefore = await vector.count();
-      const live = await relational.countRecords();
+      const live = await countLiveRecords(relational);
       const { depth, deadLetters } = await relational.outboxStats(clock.now());
       const rowsAfter = await vector.count();
       const [claimed, bound] = [live - depth - deadLetters, live + depth + deadLetters];

@@ -1,3 +1,4 @@
+import { readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import { TimeoutError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
@@ -19,7 +20,7 @@ export async function awaitDelivery(
   for (;;) {
     const still: string[] = [];
     for (const id of waiting) {
-      const entry = await relational.getOutboxEntry(id);
+      const entry = await readOutboxEntry(relational, id);
       if (entry?.state === 'pending') still.push(id);
     }
     waiting = still;

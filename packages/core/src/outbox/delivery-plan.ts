@@ -1,4 +1,5 @@
 import type { OutboxLease } from '../contracts/outbox.js';
+import { setEmbedding } from '../contracts/relational-operations.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { embedWhileBound } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
@@ -80,7 +81,7 @@ export async function planDelivery(
       toEmbed.map(async ({ index }, i) => {
         const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;
         item.record = { ...item.record, embedding: vectors[i]! };
-        await ctx.relational.setEmbedding(item.record.id, item.version, vectors[i]!);
+        await setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!);
       }),
     );
   }

@@ -1,3 +1,4 @@
+import { enqueueRepairs, readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Clock } from '../util/clock.js';
@@ -110,14 +111,14 @@ export async function reconcile(
   };
   const repair = async (ids: string[]) => {
     if (!dryRun && ids.length > 0)
-      report.repairsEnqueued += await relational.enqueueRepairs(ids, clock.now());
+      report.repairsEnqueued += await enqueueRepairs(relational, ids, clock.now());
   };
   // An id with a pending outbox entry is already on its way: not drift. One parked in dead letter is drift
   // the operator must resolve (counted in `deadLettered`, not repaired: a repair would replace the entry).
   const notQueued = async (ids: string[]) => {
     const out: string[] = [];
     for (const id of ids) {
-      const entry = await relational.getOutboxEntry(id);
+      const entry = await readOutboxEntry(relational, id);
       if (!entry) out.push(id);
       else if (entry.state === 'dead') report.deadLettered++;
     }
@@ -204,7 +205,7 @@ export async function reconcile(
   if (duplicated.size > 0 && !dryRun) {
     // Every row of the id goes, then its current state is delivered once: the index converges to one row.
     await vector.delete([...duplicated]);
-    report.repairsEnqueued += await relational.enqueueRepairs([...duplicated], clock.now());
+    report.repairsEnqueued += await enqueueRepairs(relational, [...duplicated], clock.now());
   }
   report.durationMs = clock.now() - started;
   return report;

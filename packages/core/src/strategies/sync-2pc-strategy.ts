@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { enqueueRepairs } from '../contracts/relational-operations.js';
 import {
   hasIntentLog,
   type IntentCommit,
@@ -360,7 +361,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
       // The vector store is still failing: the repairs below converge the index once it is back.
     }
     try {
-      await relational.enqueueRepairs(ids, clock.now());
+      await enqueueRepairs(relational, ids, clock.now());
       this.drainer.wake(ids.length);
     } catch {
       // SQL is unreachable too: the intents expire and recovery resolves them.

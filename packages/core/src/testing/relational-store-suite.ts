@@ -18,6 +18,7 @@
 import { describe, it } from 'vitest';
 import { cacheAndRepairsChecks } from './relational-suite/cache-and-repairs.js';
 import { embeddingsAndSyncMarksChecks } from './relational-suite/embeddings-and-sync-marks.js';
+import { fastPathsChecks } from './relational-suite/fast-paths.js';
 import type { RelationalStoreFactory } from './relational-suite/helpers.js';
 import { integrityChecks } from './relational-suite/integrity.js';
 import { intentsChecks } from './relational-suite/intents.js';
@@ -54,6 +55,7 @@ export const relationalStoreChecks = {
   ...outboxGaugesChecks,
   ...intentsChecks,
   ...cacheAndRepairsChecks,
+  ...fastPathsChecks,
   ...integrityChecks,
   ...modelChecks,
   ...writeChangesChecks,

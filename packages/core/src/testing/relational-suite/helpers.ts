@@ -2,9 +2,11 @@
  * Shared types and helpers of the RelationalStore contract checks (see `../relational-store-suite.ts`).
  * @internal
  */
+
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { OutboxEntry, OutboxLease } from '../../contracts/outbox.js';
+import { readOutboxEntry } from '../../contracts/relational-operations.js';
 import type { RelationalStore } from '../../contracts/relational-store.js';
 import type { DualwriteErrorCode } from '../../errors.js';
 import { contentHash } from '../../record/content-hash.js';
@@ -180,7 +182,7 @@ export function ackOf(lease: OutboxLease, appliedVersion = lease.version) {
 }
 
 export async function entryOf(store: RelationalStore, id: string): Promise<OutboxEntry> {
-  const entry = await store.getOutboxEntry(id);
+  const entry = await readOutboxEntry(store, id);
   expect(entry, `outbox entry for ${JSON.stringify(id)}`).toBeDefined();
   return entry!;
 }

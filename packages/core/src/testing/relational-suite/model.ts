@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { OutboxLease } from '../../contracts/outbox.js';
+import { enqueueRepairs, readOutboxEntry } from '../../contracts/relational-operations.js';
 import type { RelationalStore } from '../../contracts/relational-store.js';
+import { hasIntentLog } from '../../contracts/relational-store.js';
 import { MemoryRelationalStore } from '../memory-relational-store.js';
 import {
   putAll,
@@ -40,7 +42,7 @@ async function snapshot(store: RelationalStore, ids: readonly string[], now: num
         const r = records.get(id);
         return {
           id,
-          entry: await store.getOutboxEntry(id),
+          entry: await readOutboxEntry(store, id),
           record: r && { version: r.version, deleted: r.deleted, syncedVersion: r.syncedVersion },
         };
       }),
@@ -147,8 +149,10 @@ async function playHistory(store: RelationalStore, model: RelationalStore, seed:
     } else if (kind === 9) {
       const only = r.next() < 0.5 ? undefined : [id];
       if (r.next() < 0.5)
-        await both(`${where}: repair ${id}`, (s) => s.enqueueRepairs([id, `${prefix}-gone`], now));
+        await both(`${where}: repair ${id}`, (s) => enqueueRepairs(s, [id, `${prefix}-gone`], now));
       else await both(`${where}: requeue`, (s) => s.requeueDeadLetters(only, now));
+    } else if (!hasIntentLog(store)) {
+      await both(`${where}: requeue`, (s) => s.requeueDeadLetters(undefined, now));
     } else if (r.next() < 0.6 || intents.length === 0) {
       const token = randomUUID();
       intents.push(token);

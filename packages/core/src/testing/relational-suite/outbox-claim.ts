@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { readOutboxEntry } from '../../contracts/relational-operations.js';
 import {
   ackOf,
   claim,
@@ -141,7 +142,7 @@ export const outboxClaimChecks = {
       expect(b!.leaseToken).not.toBe(a!.leaseToken);
 
       expect(await store.ackOutbox([ackOf(a!)], T0 + 1_001), 'old token acks').toEqual(['lease-lost']);
-      expect(await store.getOutboxEntry(id), 'the entry survives a lost-lease ack').toBeDefined();
+      expect(await readOutboxEntry(store, id), 'the entry survives a lost-lease ack').toBeDefined();
       expect(
         await store.failOutbox({
           recordId: id,
@@ -164,7 +165,7 @@ export const outboxClaimChecks = {
       const [c] = await claim(store, T0 + 1_004, 10, 'C', 1_000);
       expect(c?.version).toBe(version);
       expect(await store.ackOutbox([ackOf(c!)], T0 + 1_004)).toEqual(['acked']);
-      expect(await store.getOutboxEntry(id)).toBeUndefined();
+      expect(await readOutboxEntry(store, id)).toBeUndefined();
       // A delivery that lands after someone else finished: lease-lost, and a repair converges the index.
       expect(await store.ackOutbox([ackOf(a!)], T0 + 1_005)).toEqual(['lease-lost']);
       expect(await entryOf(store, id)).toMatchObject({ version, op: 'upsert', state: 'pending' });

@@ -76,7 +76,8 @@ export const outboxFailuresChecks = {
         deadLetters: 1,
         oldestPendingAt: null,
       });
-      expect(await store.maxPendingVersion!(), 'dead letters are not pending').toBeNull();
+      if (store.maxPendingVersion)
+        expect(await store.maxPendingVersion(), 'dead letters are not pending').toBeNull();
     }),
 
   'a permanent failure dead-letters at once': (factory: RelationalStoreFactory) =>

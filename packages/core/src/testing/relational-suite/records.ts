@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
+import { countLiveRecords, readOutboxEntry } from '../../contracts/relational-operations.js';
 import { contentHash } from '../../record/content-hash.js';
 import { toFloat32Precision } from '../../record/embedding-codec.js';
 import type { Metadata } from '../../record/types.js';
@@ -100,7 +101,7 @@ export const recordsChecks = {
         'tx.getRecord of a committed record, as its first read in a transaction',
       ).toStrictEqual(record);
 
-      expect(await store.getOutboxEntry(id)).toMatchObject({
+      expect(await readOutboxEntry(store, id)).toMatchObject({
         recordId: id,
         version,
         op: 'upsert',
@@ -175,19 +176,20 @@ export const recordsChecks = {
             now: T0 + 5,
           });
           await tx.enqueue(fresh, w, 'upsert', T0 + 5);
-          await tx.putIntent!({ token: uid('tok'), recordId: fresh, version: w, expiresAt: T0 });
+          await tx.putIntent?.({ token: uid('tok'), recordId: fresh, version: w, expiresAt: T0 });
           throw boom;
         }),
       );
       expect(error, 'the callback’s error is rethrown').toBe(boom);
       expect((await store.getRecords([fresh], { includeDeleted: true })).size, 'rolled-back insert').toBe(0);
-      expect(await store.getOutboxEntry(fresh), 'rolled-back enqueue').toBeUndefined();
-      expect(await store.listExpiredIntents!(T0 + 1_000, 10), 'rolled-back intent').toEqual([]);
+      expect(await readOutboxEntry(store, fresh), 'rolled-back enqueue').toBeUndefined();
+      if (store.listExpiredIntents)
+        expect(await store.listExpiredIntents(T0 + 1_000, 10), 'rolled-back intent').toEqual([]);
       const kept = await recordOf(store, id);
       expect(kept.text, 'rolled-back update').toBe('v1');
       expect(kept.version).toBe(v1);
       expect((await entryOf(store, id)).version, 'rolled-back re-enqueue').toBe(v1);
-      expect(await store.countRecords()).toBe(1);
+      expect(await countLiveRecords(store)).toBe(1);
     }),
 
   'nextVersion() is strictly increasing and never hands out a number twice': (
@@ -325,11 +327,13 @@ export const recordsChecks = {
         { id: b, deleted: true, embedding: null },
         { id: d, deleted: true, embedding: null },
       ]);
-      expect(await store.countRecords()).toBe(3);
-      const records = await store.listRecords!({ limit: 100 });
-      expect(records.map((r) => r.id)).toEqual([a, c, e]);
-      for (const r of records) expect(r.deleted).toBe(false);
-      expect(records[0]!.embedding).toEqual(toFloat32Precision(EMBEDDING));
+      expect(await countLiveRecords(store)).toBe(3);
+      if (store.listRecords) {
+        const records = await store.listRecords({ limit: 100 });
+        expect(records.map((r) => r.id)).toEqual([a, c, e]);
+        for (const r of records) expect(r.deleted).toBe(false);
+        expect(records[0]!.embedding).toEqual(toFloat32Precision(EMBEDDING));
+      }
       expect(await store.listVersions({ limit: 100 })).toEqual([
         { id: a, version: live[0], deleted: false },
         { id: b, version: dead[0], deleted: true },
@@ -386,6 +390,7 @@ export const recordsChecks = {
           `listVersions pages of ${limit}`,
         ).toEqual(expected);
         for (const v of versions) expect(v.deleted, `deleted flag of ${v.id}`).toBe(tombstones.has(v.id));
+        if (!store.listRecords) continue;
         const records = await pageAll(
           'listRecords',
           (o) => store.listRecords!(o),

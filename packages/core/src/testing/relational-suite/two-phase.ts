@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { readOutboxEntry } from '../../contracts/relational-operations.js';
 import type { IntentCommit, PreparedIntent, RelationalStore } from '../../contracts/relational-store.js';
 import type { Change } from '../../contracts/write-strategy.js';
 import type { Metadata } from '../../record/types.js';
@@ -25,7 +26,7 @@ interface Pending {
 async function state(store: RelationalStore, ids: readonly string[], base: number) {
   const v = (version: number | null) => (version === null ? null : version - base);
   const records = await store.getRecords(ids, { includeDeleted: true });
-  const entries = await Promise.all(ids.map((id) => store.getOutboxEntry(id)));
+  const entries = await Promise.all(ids.map((id) => readOutboxEntry(store, id)));
   const intents = await store.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 1_000);
   return {
     records: ids.map((id) => {
