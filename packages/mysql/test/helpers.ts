@@ -9,9 +9,9 @@ import { MysqlRelationalStore, type MysqlRelationalStoreOptions } from '../src/i
  */
 export const MYSQL_SERVER_URL = process.env.DUALWRITE_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
-/** Runs statements on a short-lived connection of its own (no database selected). */
-export async function adminQuery(text: string): Promise<unknown> {
-  const connection = await createConnection({ uri: MYSQL_SERVER_URL, multipleStatements: true });
+/** Runs statements on a short-lived connection of its own (no database selected) to `server`. */
+export async function adminQuery(text: string, server = MYSQL_SERVER_URL): Promise<unknown> {
+  const connection = await createConnection({ uri: server, multipleStatements: true });
   try {
     return (await connection.query(text))[0];
   } finally {
@@ -19,23 +19,30 @@ export async function adminQuery(text: string): Promise<unknown> {
   }
 }
 
-/** A fresh database `dw_test_<random>`; `url` points at it, `drop()` removes it. */
-export async function testDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+/**
+ * A fresh database `dw_test_<random>` on `server` (default the test server), with `charset` as its default
+ * (default utf8mb4 / utf8mb4_bin); `url` points at it, `drop()` removes it.
+ */
+export async function testDatabase(
+  server = MYSQL_SERVER_URL,
+  charset = 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin',
+): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `dw_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await adminQuery(`CREATE DATABASE \`${name}\` ${charset}`, server);
   return {
     name,
-    url: `${MYSQL_SERVER_URL}/${name}`,
-    drop: async () => void (await adminQuery(`DROP DATABASE IF EXISTS \`${name}\``)),
+    url: `${server}/${name}`,
+    drop: async () => void (await adminQuery(`DROP DATABASE IF EXISTS \`${name}\``, server)),
   };
 }
 
 /** Factory for the contract suite: every store gets its own fresh database, dropped in `cleanup()`. */
 export function mysqlFactory(
   options: Partial<MysqlRelationalStoreOptions> = {},
+  server = MYSQL_SERVER_URL,
 ): () => Promise<RelationalStoreFixture> {
   return async () => {
-    const database = await testDatabase();
+    const database = await testDatabase(server);
     const store = new MysqlRelationalStore({ connectionString: database.url, poolSize: 4, ...options });
     return {
       store,
