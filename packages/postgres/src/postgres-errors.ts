@@ -28,7 +28,9 @@ export const TRANSIENT_POSTGRES_CODES: readonly string[] = Object.freeze([
  *   `57P04` database_dropped;
  * - `53100` disk_full, `53200` out_of_memory, `58030` io_error;
  * - `3D000` invalid_catalog_name (the database does not exist), `28000` / `28P01` authorization failures;
- * - `25006` read_only_sql_transaction (connected to a hot standby, e.g. right after a failover).
+ * - `25006` read_only_sql_transaction (connected to a hot standby, e.g. right after a failover);
+ * - `42501` insufficient_privilege (the role lost or never had a privilege on the store's objects: nothing
+ *   works until an operator grants it, and no delivery may be charged for it).
  */
 export const UNAVAILABLE_POSTGRES_CODES: readonly string[] = Object.freeze([
   '57P01',
@@ -42,6 +44,7 @@ export const UNAVAILABLE_POSTGRES_CODES: readonly string[] = Object.freeze([
   '28000',
   '28P01',
   '25006',
+  '42501',
 ]);
 
 /** This driver's codes for `mapDriverError`. @internal */

@@ -92,8 +92,9 @@ export function migrationLockKey(tables: PostgresTableNames): string {
  * 1. on one connection of `db`, takes the session-level advisory lock {@link migrationLockKey}
  *    (`pg_advisory_lock`, waiting up to the connection's `lock_timeout`; PostgreSQL docs §13.3.5
  *    "Advisory Locks");
- * 2. `CREATE SCHEMA IF NOT EXISTS` (which alone is not race-free: two sessions can both miss the schema and
- *    one then fails on a unique index of the catalog — hence the lock);
+ * 2. `CREATE SCHEMA IF NOT EXISTS` when the schema is missing (which alone is not race-free: two sessions can
+ *    both miss the schema and one then fails on a unique index of the catalog — hence the lock; skipped when
+ *    the schema exists, so a role without CREATE on the database starts);
  * 3. runs Kysely's `Migrator` on that connection (bookkeeping in `<schema>.<prefix>migrations`; pending
  *    migrations applied in one transaction, so a failed migration leaves nothing behind);
  * 4. releases the lock (also on failure; a crashed process releases it by disconnecting).
@@ -111,7 +112,10 @@ export async function migratePostgresSchema(
   return db.connection().execute(async (conn) => {
     await sql`SELECT pg_advisory_lock(${key}::bigint)`.execute(conn);
     try {
-      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(tables.schema)}`.execute(conn);
+      // Only when missing: `CREATE SCHEMA IF NOT EXISTS` needs CREATE on the database even when the schema is
+      // there, which an application role with only DML privileges does not have.
+      const { rows } = await sql`SELECT 1 FROM pg_namespace WHERE nspname = ${tables.schema}`.execute(conn);
+      if (rows.length === 0) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(tables.schema)}`.execute(conn);
       return await runMigrations(conn, tables, postgresMigrations(tables), tables.schema);
     } finally {
       try {

@@ -289,6 +289,10 @@ export async function runMigrations(
   const unknownOf = (applied: readonly string[]) =>
     applied.filter((name) => !Object.hasOwn(migrations, name));
   let applied = await appliedMigrations(db, tables, schema);
+  // Current already: nothing to run and no DDL, so a role with only DML privileges (the migrations were run by
+  // an owner role) starts.
+  if (Object.keys(migrations).every((name) => applied.includes(name)) && unknownOf(applied).length === 0)
+    return [];
   if (unknownOf(applied).length === 0) {
     const migrator = new Migrator({
       db,
