@@ -60,8 +60,9 @@ export async function enqueueRepairs(
 
 /**
  * The generic rule of {@link enqueueRepairs} inside `tx`: ids locked and handled in code point order; an id
- * with no row gets a `delete` at `highest`, the store's `currentVersion()` read before the transaction
- * (every version of the id committed before its lock was taken is at or below it).
+ * with no row gets a `delete` at `highest`, the store's `currentVersion()` read before the transaction, or at
+ * its pending entry's version if that is higher (vector deletes are unconditional, so the version only
+ * orders the entry against its leases).
  */
 export async function enqueueRepairsInTx(
   tx: RelationalTx<unknown>,
@@ -73,8 +74,11 @@ export async function enqueueRepairsInTx(
   if (distinct.length > 0) await tx.lockRecords?.(distinct);
   for (const id of distinct) {
     const record = await tx.getRecord(id);
-    if (record === undefined) await tx.enqueue(id, highest, 'delete', now);
-    else await tx.enqueue(id, record.version, record.deleted ? 'delete' : 'upsert', now);
+    if (record === undefined) {
+      // Never below an entry enqueued since `highest` was read (another repair of the id).
+      const queued = await tx.getOutboxEntry(id);
+      await tx.enqueue(id, Math.max(highest, queued?.version ?? 0), 'delete', now);
+    } else await tx.enqueue(id, record.version, record.deleted ? 'delete' : 'upsert', now);
   }
   return distinct.length;
 }

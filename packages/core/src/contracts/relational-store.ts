@@ -262,8 +262,8 @@ export interface RelationalStore<Native = unknown>
   /**
    * Optional fast path: enqueues delivery of each id's current state (repair after reconciliation or
    * recovery). Ids whose record is missing enqueue a delete at a version at least the highest handed out.
-   * Returns the number of distinct ids enqueued. Core calls `enqueueRepairs` (`relational-operations.ts`), the generic rule over
-   * `transaction`, without it.
+   * Returns the number of distinct ids enqueued. Core calls `enqueueRepairs` (`relational-operations.ts`),
+   * the generic rule over `transaction`, without it.
    */
   enqueueRepairs?(ids: readonly string[], now: number): Promise<number>;
 
