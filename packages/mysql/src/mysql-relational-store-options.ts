@@ -28,9 +28,10 @@ export interface MysqlRelationalStoreOptions {
   /** Most connections the pool opens (mysql2 `connectionLimit`). Integer 1..1,000. Default 10. */
   poolSize?: number;
   /**
-   * Longest wait for a row lock (a per-record lock slot, an outbox row) before the statement fails with
-   * `ER_LOCK_WAIT_TIMEOUT`, surfaced as `TransientBackendError`, in ms; set per connection as
-   * `innodb_lock_wait_timeout`, which counts whole seconds (rounded up, at least 1). Default 10,000.
+   * Longest wait for a row lock (a per-record lock slot, an outbox row) or a metadata lock (a table held by
+   * `FLUSH TABLES WITH READ LOCK` or an `ALTER TABLE`) before the statement fails with `ER_LOCK_WAIT_TIMEOUT`,
+   * surfaced as `TransientBackendError`, in ms; set per connection as `innodb_lock_wait_timeout` and
+   * `lock_wait_timeout`, which count whole seconds (rounded up, at least 1). Default 10,000.
    */
   lockTimeoutMs?: number;
   /** Longest wait for a new connection, in ms (mysql2 `connectTimeout`). Integer 1..2^31 - 1. Default 10,000. */

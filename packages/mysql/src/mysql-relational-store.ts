@@ -137,8 +137,10 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
-   * What every connection of the store runs once, before its first statement: the lock wait timeout
-   * (`lockTimeoutMs`, whole seconds), READ COMMITTED, autocommit on (a server started with `autocommit=0`
+   * What every connection of the store runs once, before its first statement: the lock wait timeouts
+   * (`lockTimeoutMs`, whole seconds) for row locks and for metadata locks (`lock_wait_timeout`, one year by
+   * default: a `FLUSH TABLES WITH READ LOCK` or an `ALTER TABLE` would hold every write that long), READ
+   * COMMITTED, autocommit on (a server started with `autocommit=0`
    * would leave every statement the store runs outside an explicit transaction uncommitted, holding its
    * locks), and the server's `sql_mode` without
    * `NO_BACKSLASH_ESCAPES` — mysql2 binds values by escaping them into the statement with backslashes (as
@@ -150,6 +152,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
     return [
       `SET SESSION innodb_lock_wait_timeout = ${lockWait}`,
+      `SET SESSION lock_wait_timeout = ${lockWait}`,
       'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'SET SESSION autocommit = 1',
       WITHOUT_NO_BACKSLASH_ESCAPES,

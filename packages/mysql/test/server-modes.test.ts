@@ -4,14 +4,17 @@
  * values with backslashes; before the store removed the mode from its sessions, a quote in an id or a text
  * was a syntax error, and a crafted value could be read as SQL), `ANSI_QUOTES`, `PAD_CHAR_TO_FULL_LENGTH`,
  * `ONLY_FULL_GROUP_BY`; SERIALIZABLE as the default isolation; `autocommit=0`; a latin1 server default; a
- * non-UTC time zone; and a short `wait_timeout` that closes idle pooled connections.
+ * non-UTC time zone; and a short `wait_timeout` that closes idle pooled connections. Also an operator's
+ * `FLUSH TABLES WITH READ LOCK`: metadata-lock waits are bounded by `lockTimeoutMs` too (MySQL's own default is
+ * a year).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDualWrite, type StrategyName } from '@dualwrite/core';
+import { createDualWrite, type StrategyName, TransientBackendError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlRelationalStore } from '../src/index.js';
 import { adminQuery, mysqlFactory, testDatabase } from './helpers.js';
@@ -87,4 +90,42 @@ describe('the strategies on a server with a user’s modes', () => {
       }
     });
   }
+});
+
+describe('a global read lock', () => {
+  for (const strategy of ['sync-2pc', 'batch'] satisfies StrategyName[])
+    it(`${strategy}: a write blocked by FLUSH TABLES WITH READ LOCK fails after lockTimeoutMs with TransientBackendError, and the next one succeeds`, async () => {
+      const database = await testDatabase(url());
+      const dir = await mkdtemp(join(tmpdir(), 'dw-mysql-ftwrl-'));
+      const relational = new MysqlRelationalStore({
+        connectionString: database.url,
+        poolSize: 2,
+        lockTimeoutMs: 1_000,
+      });
+      const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: 3 });
+      const dw = await createDualWrite({ relational, vector, strategy });
+      const operator = await createConnection({ uri: url() });
+      try {
+        await dw.put({ id: 'before', text: 'b', metadata: {}, embedding: [1, 0, 0] });
+        await dw.flush({ timeoutMs: 20_000 });
+        await operator.query('FLUSH TABLES WITH READ LOCK');
+        // Released after 20 s whatever happens, so a write waiting on the lock cannot hang the test.
+        const release = setTimeout(() => void operator.query('UNLOCK TABLES'), 20_000);
+        const error = await dw
+          .put({ id: 'blocked', text: 'x', metadata: {}, embedding: [0, 1, 0] })
+          .catch((e: unknown) => e);
+        clearTimeout(release);
+        await operator.query('UNLOCK TABLES');
+        expect(error).toBeInstanceOf(TransientBackendError);
+        await dw.put({ id: 'after', text: 'a', metadata: {}, embedding: [0, 0, 1] });
+        await dw.flush({ timeoutMs: 20_000 });
+        expect(await dw.get('blocked'), 'the refused write left nothing').toBeUndefined();
+        expect(await vector.count()).toBe(2);
+      } finally {
+        await operator.end();
+        await dw.close();
+        await database.drop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
 });
