@@ -1,6 +1,6 @@
 import { BackendUnavailableError, planOne, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -255,6 +255,14 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     await checkSchemaFromNewerRelease({
       open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
       migrations: mysqlMigrations(mysqlTableNames('dw_')),
+    });
+  });
+
+  it('refuses an application table under the name of its records table, before creating anything', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    await checkForeignTableRefused({
+      open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
     });
   });
 

@@ -12,7 +12,7 @@ import {
   writeChangesWithOutbox,
 } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -106,6 +106,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       migrations: postgresMigrations(postgresTableNames(fixture.schema, 'dw_')),
       schema: fixture.schema,
     });
+  });
+
+  it('refuses an application table under the name of its records table, before creating anything', async () => {
+    await checkForeignTableRefused({ open: () => fixture.store(), schema: fixture.schema });
   });
 
   it('opens a schema written by release 0.1 (its pg_dump) and carries on from its data', async () => {

@@ -1,4 +1,4 @@
-import { SchemaVersionError } from '@dualwrite/core';
+import { SchemaVersionError, ValidationError } from '@dualwrite/core';
 import {
   type ColumnDataType,
   type ColumnDefinitionBuilder,
@@ -176,6 +176,70 @@ export function storeMigrations(
 // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
 type AnyDb = Kysely<any>;
 
+/** The columns the store reads and writes, per table of its first two migrations. */
+function storeColumns(tables: SqlTableNames): [table: string, columns: string[]][] {
+  return [
+    [
+      tables.records,
+      [
+        'id',
+        'text',
+        'embedding',
+        'metadata',
+        'version',
+        'deleted',
+        'content_hash',
+        'synced_version',
+        'created_at',
+        'updated_at',
+      ],
+    ],
+    [
+      tables.outbox,
+      [
+        'record_id',
+        'version',
+        'op',
+        'state',
+        'attempts',
+        'next_attempt_at',
+        'enqueued_at',
+        'last_error',
+        'lease_owner',
+        'lease_token',
+        'lease_until',
+        'lease_version',
+      ],
+    ],
+    [tables.intents, ['token', 'record_id', 'version', 'expires_at']],
+    [tables.embeddingCache, ['key', 'embedding']],
+    [tables.meta, ['key', 'value']],
+  ];
+}
+
+/**
+ * Before the first migration: refuses a table under one of the store's names that lacks the store's columns —
+ * the application's own table, or another library's, under the same name. The migrations would otherwise fail
+ * on it with the driver's error (SQLite, PostgreSQL) or, where tables are created `IF NOT EXISTS` so that a
+ * killed first start can resume (MySQL), adopt it and fail on every write. The store's own tables left by a
+ * killed first start pass.
+ * @throws {ValidationError} on `tablePrefix`, naming the table and the columns it lacks.
+ */
+async function refuseForeignTables(db: AnyDb, tables: SqlTableNames, schema?: string): Promise<void> {
+  const found = await db.introspection.getTables();
+  for (const [table, columns] of storeColumns(tables)) {
+    const existing = found.find((t) => t.name === table && (schema === undefined || t.schema === schema));
+    if (existing === undefined) continue;
+    const missing = columns.filter((c) => !existing.columns.some((m) => m.name === c));
+    if (missing.length > 0)
+      throw new ValidationError(
+        'tablePrefix',
+        `the table ${schema === undefined ? '' : `${schema}.`}${table} exists and is not dualwrite's (it has no ${missing.join(', ')}): choose another tablePrefix${schema === undefined ? '' : ' or schema'}`,
+        { component: 'sql' },
+      );
+  }
+}
+
 /** `db` addressing the store's tables in `schema` (PostgreSQL), or as it is. */
 export function inSchema(db: AnyDb, schema: string | undefined): AnyDb {
   return schema === undefined ? db : db.withSchema(schema);
@@ -293,6 +357,7 @@ export async function runMigrations(
   // an owner role) starts.
   if (Object.keys(migrations).every((name) => applied.includes(name)) && unknownOf(applied).length === 0)
     return [];
+  if (applied.length === 0) await refuseForeignTables(db, tables, schema);
   if (unknownOf(applied).length === 0) {
     const migrator = new Migrator({
       db,

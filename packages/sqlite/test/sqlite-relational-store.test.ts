@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,17 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       open: () => new SqliteRelationalStore({ path: join(dir, 'db.sqlite') }),
       migrations: sqliteMigrations(sqliteTableNames('dw_')),
     });
+  });
+
+  it('refuses an application table under the name of its records table, before creating anything', async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      await checkForeignTableRefused({
+        open: () => new SqliteRelationalStore({ path: join(dir, 'app.db') }),
+      });
+    } finally {
+      await remove();
+    }
   });
 
   it('opens a file written by release 0.1 (its dump) and carries on from its data', async () => {

@@ -3,6 +3,7 @@
  * `node:assert` and throw an `AssertionError` on a violation, so any test runner can call them.
  * @packageDocumentation
  */
+export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
 export {
   checkSchemaFromNewerRelease,
   type NewerReleaseFixture,
