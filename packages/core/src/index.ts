@@ -65,6 +65,7 @@ export {
   bindIndex,
   type ClaimIndex,
   type ConfiguredIndex,
+  type ForeignRows,
   INDEX_BINDING_KEY,
   INDEX_DRIFT_KEY,
   type IndexBinding,

@@ -44,6 +44,13 @@ export type ConfiguredIndex = VectorIndexIdentity & { embedder: string | null };
 export type ClaimIndex = (token: string) => Promise<void>;
 
 /**
+ * Counts rows dualwrite did not write among the first ones of an index (no version of dualwrite's sequence,
+ * which starts at 1: another application's rows), so an unstamped index of another application is not
+ * claimed ({@link bindIndex}).
+ */
+export type ForeignRows = () => Promise<{ foreign: number; sampled: number }>;
+
+/**
  * Meta key of this source of truth's owner token: a UUID drawn once (`RelationalStore.insertMeta`, so
  * processes starting at once agree on it) and stamped on the index it feeds ({@link ClaimIndex}).
  */
@@ -95,7 +102,9 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * - With `claimIndex` (a store that has it): the index must carry this source's owner token, or none
  *   (it is then stamped). One stamped by another source of truth throws {@link IndexBindingError} on field
  *   `owner` in `'verify'` mode; in `'rebind'` mode it is taken over and the outcome is `rebound` (the caller
- *   repairs it).
+ *   repairs it). An unstamped one holding rows dualwrite did not write (`foreignRows` counts them among the
+ *   first ones) is another application's table or collection: {@link IndexBindingError} on field `rows` in
+ *   `'verify'` mode, since stamping it would let the repair delete that application's rows as orphans.
  *
  * A drift (`replaced`, `rebound`) is recorded under {@link INDEX_DRIFT_KEY} *before* the binding moves,
  * so a crash in between can never leave a moved binding with nobody knowing the index needs a repair.
@@ -108,6 +117,7 @@ export async function bindIndex(
   mode: 'verify' | 'rebind',
   now: number,
   claimIndex?: ClaimIndex,
+  foreignRows?: ForeignRows,
 ): Promise<BindingOutcome> {
   const { owner: held = null, ...index } = configured;
   const bound = await readBinding(relational);
@@ -115,7 +125,7 @@ export async function bindIndex(
     relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...index, embedder, boundAt: now }));
   /** Stamps the index (see {@link ownIndex}); when it was taken over, records why it needs a repair. */
   const own = async (): Promise<string | undefined> => {
-    const taken = claimIndex ? await ownIndex(relational, mode, held, claimIndex) : undefined;
+    const taken = claimIndex ? await ownIndex(relational, mode, held, claimIndex, foreignRows) : undefined;
     if (taken === undefined) return undefined;
     const reason = `${describe(index)} was fed by another source of truth (owner ${taken}); taken over (indexBinding: 'rebind')`;
     await recordDrift(relational, { reason, since: now });
@@ -167,18 +177,29 @@ export async function bindIndex(
  * another source of truth is refused in `'verify'` mode and taken over in `'rebind'` mode (the caller's repair
  * then removes the other source's rows).
  * @returns the other source's token when the index was taken over from it, else `undefined`.
- * @throws {IndexBindingError} on field `owner` when another source of truth feeds the index (`'verify'`).
+ * @throws {IndexBindingError} on field `owner` when another source of truth feeds the index, on field `rows`
+ *   when an unstamped index holds rows dualwrite did not write (`'verify'`).
  */
 async function ownIndex(
   relational: RelationalStore,
   mode: 'verify' | 'rebind',
   held: string | null,
   claimIndex: ClaimIndex,
+  foreignRows?: ForeignRows,
 ): Promise<string | undefined> {
   const ours = await sourceToken(relational);
   if (held === ours) return undefined;
   if (held !== null && mode === 'verify')
     throw new IndexBindingError(['owner'], { owner: ours }, { owner: held });
+  if (held === null && mode === 'verify' && foreignRows) {
+    const { foreign, sampled } = await foreignRows();
+    if (foreign > 0)
+      throw new IndexBindingError(
+        ['rows'],
+        { rows: 'written by dualwrite' },
+        { rows: `${foreign} of the first ${sampled} not written by dualwrite` },
+      );
+  }
   await claimIndex(ours);
   return held ?? undefined;
 }

@@ -28,6 +28,9 @@ export interface DriftCheckOptions {
   sampleRate?: number;
 }
 
+/** Rows of an unstamped index checked for ones dualwrite did not write before it is claimed. */
+const FOREIGN_ROWS_SAMPLE = 1_000;
+
 /** What the guard works with. */
 export interface IndexGuardContext {
   relational: RelationalStore;
@@ -114,6 +117,7 @@ export class IndexGuard {
         mode,
         clock.now(),
         this.claimIndex(),
+        () => this.foreignRows(),
       );
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
@@ -297,6 +301,7 @@ export class IndexGuard {
       'verify',
       clock.now(),
       this.claimIndex(),
+      () => this.foreignRows(),
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
         this.misboundBy(error);
@@ -311,6 +316,13 @@ export class IndexGuard {
   private claimIndex(): ClaimIndex | undefined {
     const { vector } = this.ctx;
     return vector.claimIndex?.bind(vector);
+  }
+
+  /** Rows among the index's first 1,000 without a version dualwrite hands out (an integer from 1). */
+  private async foreignRows(): Promise<{ foreign: number; sampled: number }> {
+    const { items } = await this.ctx.vector.listIds({ limit: FOREIGN_ROWS_SAMPLE });
+    const foreign = items.filter((row) => !(Number.isSafeInteger(row.version) && row.version >= 1)).length;
+    return { foreign, sampled: items.length };
   }
 
   /**

@@ -1,0 +1,90 @@
+/**
+ * Another application's collection configured as dualwrite's index: it has no owner token and its rows carry
+ * no dualwrite version. Before, the first start stamped it, and the repair or `reconcile()` deleted the
+ * application's documents as orphans. Now the start is refused with `IndexBindingError` on field `rows`, the
+ * documents stay, and `indexBinding: 'rebind'` still takes the collection over when that is what is meant.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDualWrite, IndexBindingError } from '@dualwrite/core';
+import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { ChromaClient } from 'chromadb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChromaVectorStore } from '../src/chroma-vector-store.js';
+import { chromaUrl, dropCollection, uniqueCollection, vector } from './helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** A collection another application filled through the chromadb client: two documents, no dualwrite keys. */
+async function applicationCollection(): Promise<{ name: string; ids: () => Promise<string[]> }> {
+  const name = uniqueCollection('app');
+  const url = new URL(chromaUrl());
+  const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
+  cleanups.push(() => dropCollection(chromaUrl(), name));
+  const collection = await client.createCollection({
+    name,
+    embeddingFunction: null,
+    configuration: { hnsw: { space: 'cosine' } },
+  } as never);
+  await collection.add({
+    ids: ['app-1', 'app-2'],
+    embeddings: [vector(1), vector(2)],
+    documents: ['an application document', 'another one'],
+    metadatas: [{ source: 'app' }, { version: 7 }],
+  });
+  const ids = async () =>
+    (await (await client.getCollection({ name, embeddingFunction: null } as never)).get()).ids.sort();
+  return { name, ids };
+}
+
+async function open(collection: string, indexBinding?: 'rebind') {
+  const dir = await mkdtemp(join(tmpdir(), 'dw-chroma-foreign-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const vectorStore = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 8 });
+  const relational = new SqliteRelationalStore({ path: join(dir, 'source.db') });
+  return createDualWrite({
+    relational,
+    vector: vectorStore,
+    strategy: 'batch',
+    ...(indexBinding ? { indexBinding } : {}),
+  });
+}
+
+describe('another application’s collection', () => {
+  it('is refused at start with IndexBindingError on rows, and its documents stay', async () => {
+    const app = await applicationCollection();
+    const error = await open(app.name).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect((error as IndexBindingError).fields).toEqual(['rows']);
+    expect((error as Error).message).toContain('2 of the first 2 not written by dualwrite');
+    expect(await app.ids()).toEqual(['app-1', 'app-2']);
+  });
+
+  it("is taken over with indexBinding: 'rebind' (its rows removed as orphans)", async () => {
+    const app = await applicationCollection();
+    const dw = await open(app.name, 'rebind');
+    try {
+      await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
+      await dw.flush({ timeoutMs: 20_000 });
+      await dw.reconcile();
+      await dw.flush({ timeoutMs: 20_000 });
+      expect(await app.ids()).toEqual(['ours']);
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('a collection dualwrite filled but never stamped (restored from an old backup) is claimed', async () => {
+    const name = uniqueCollection('restored');
+    cleanups.push(() => dropCollection(chromaUrl(), name));
+    const store = await ChromaVectorStore.open({ url: chromaUrl(), collection: name, dimension: 8 });
+    await store.upsert([{ id: 'kept', text: 'kept', metadata: {}, embedding: vector(4), version: 3 }]);
+    await store.close();
+    const dw = await open(name);
+    await dw.close();
+  });
+});
