@@ -47,6 +47,7 @@ function storeIdsAsText(tables: ReadonlySet<string>): (field: TypeCastField, nex
 /** Removes `NO_BACKSLASH_ESCAPES` from the session's `sql_mode` and keeps every other mode the server set. */
 const WITHOUT_NO_BACKSLASH_ESCAPES =
   "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
 /**
  * `RelationalStore` on MySQL 8.0+ and MariaDB 10.6+ through Kysely's `MysqlDialect` and mysql2 — a dialect of
  * `SqlRelationalStore` (`@dualwrite/sql`), which holds the SQL and the outbox rules. Several processes may use
@@ -137,16 +138,19 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
-   * What every connection of the store runs once, before its first statement: the lock wait timeouts
-   * (`lockTimeoutMs`, whole seconds) for row locks and for metadata locks (`lock_wait_timeout`, one year by
-   * default: a `FLUSH TABLES WITH READ LOCK` or an `ALTER TABLE` would hold every write that long), READ
-   * COMMITTED, autocommit on (a server started with `autocommit=0`
-   * would leave every statement the store runs outside an explicit transaction uncommitted, holding its
-   * locks), and the server's `sql_mode` without
-   * `NO_BACKSLASH_ESCAPES` — mysql2 binds values by escaping them into the statement with backslashes (as
-   * Kysely's MySQL driver uses it), so under that mode a quote in a value ends the string: statements fail,
-   * or a crafted value is read as SQL. Kysely runs it on the connections it takes; the multi-statement write
-   * paths run it on the pool connections they take themselves.
+   * What every connection of the store runs once, before its first statement, whatever the server's defaults:
+   * - the lock wait timeouts (`lockTimeoutMs`, whole seconds) for row locks and for metadata locks
+   *   (`lock_wait_timeout`, a year by default: a `FLUSH TABLES WITH READ LOCK` or an `ALTER TABLE` would hold
+   *   every write that long);
+   * - READ COMMITTED;
+   * - autocommit on (with `autocommit=0`, every statement the store runs outside an explicit transaction
+   *   would stay uncommitted, holding its locks);
+   * - the server's `sql_mode` without `NO_BACKSLASH_ESCAPES`: mysql2 binds values by escaping them into the
+   *   statement with backslashes (as Kysely's MySQL driver uses it), so under that mode a quote in a value
+   *   ends the string — statements fail, or a crafted value is read as SQL.
+   *
+   * Kysely runs it on the connections it takes; the multi-statement write paths run it on the pool
+   * connections they take themselves.
    */
   private sessionSettings(): string[] {
     const lockWait = Math.max(1, Math.ceil(this.#options.lockTimeoutMs / 1_000));
