@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Makes sure a PostgreSQL server answers on 127.0.0.1:5432 with trust auth: uses the running one, starts an
-# installed cluster, or installs one from Debian's packages.
+# installed cluster, or installs one from Debian's packages. Also installs PgBouncer (not started: the tests of
+# the store behind a pooler start their own on a free port).
 set -euo pipefail
+
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  echo "[postgres] installing PgBouncer from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq pgbouncer >/dev/null
+fi
 
 ready() { command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; }
 

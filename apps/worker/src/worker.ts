@@ -88,9 +88,20 @@ export async function startWorker(
   dw.events.on('backend-up', (p) => logger.info({ event: 'backend-up', ...p }, 'vector store back'));
   dw.events.on('drain-error', (p) => logger.error({ event: 'drain-error', ...p }, 'drain step failed'));
 
+  let wakeUpsMissing = false;
   const statsTimer =
     config.worker.statsIntervalMs > 0
       ? setInterval(() => {
+          const listener = listenerHealth(relational, Date.now());
+          if ((listener.listener?.notificationsDelivered === false) !== wakeUpsMissing) {
+            wakeUpsMissing = !wakeUpsMissing;
+            if (wakeUpsMissing)
+              logger.warn(
+                { event: 'wake-ups-missing', pollIntervalMs: config.strategy.pollIntervalMs },
+                'outbox notifications do not reach this worker (a pooler in transaction mode?): it delivers at its poll interval',
+              );
+            else logger.info({ event: 'wake-ups-back' }, 'outbox notifications reach this worker again');
+          }
           dw.stats().then(
             (s) =>
               logger.info(
@@ -106,7 +117,7 @@ export async function startWorker(
                   deliveryStopped: s.deliveryStopped,
                   // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification (and
                   // its age), NOTIFY queue usage.
-                  ...listenerHealth(relational, Date.now()),
+                  ...listener,
                 },
                 'stats',
               ),

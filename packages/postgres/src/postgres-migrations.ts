@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
-import { sql } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  PostgresDriver,
+  sql,
+  type TransactionSettings,
+} from 'kysely';
+import type pg from 'pg';
 import { ackFunctionMigration } from './postgres-ack-function.js';
 import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
@@ -75,10 +85,10 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
 }
 
 /**
- * Key of the session-level advisory lock {@link migratePostgresSchema} holds: a signed 64-bit integer (as a
- * decimal string) derived from the schema name. Per schema, not per table prefix: stores with different
- * prefixes in one schema would otherwise race on `CREATE SCHEMA IF NOT EXISTS`; stores in different schemas
- * do not wait for each other.
+ * Key of the transaction-scoped advisory lock {@link migratePostgresSchema} holds: a signed 64-bit integer (as
+ * a decimal string) derived from the schema name. Per schema, not per table prefix: stores with different
+ * prefixes in one schema would otherwise race on creating the schema; stores in different schemas do not
+ * wait for each other.
  */
 export function migrationLockKey(tables: PostgresTableNames): string {
   const digest = createHash('sha256').update(`dualwrite:migrate:${tables.schema}`).digest();
@@ -87,18 +97,27 @@ export function migrationLockKey(tables: PostgresTableNames): string {
 
 /**
  * Brings the schema to {@link POSTGRES_SCHEMA_VERSION}; a no-op when it is already there. Safe to run from
- * several processes at once:
+ * several processes at once, and through a pooler in transaction mode (PgBouncer's `pool_mode = transaction`,
+ * where consecutive statements outside a transaction may run on different server sessions), because every
+ * lock it takes is transaction-scoped (`pg_advisory_xact_lock` on {@link migrationLockKey}, waiting up to
+ * `lock_timeout`; PostgreSQL docs §13.3.5 "Advisory Locks"):
  *
- * 1. on one connection of `db`, takes the session-level advisory lock {@link migrationLockKey}
- *    (`pg_advisory_lock`, waiting up to the connection's `lock_timeout`; PostgreSQL docs §13.3.5
- *    "Advisory Locks");
- * 2. `CREATE SCHEMA IF NOT EXISTS` when the schema is missing (which alone is not race-free: two sessions can
- *    both miss the schema and one then fails on a unique index of the catalog — hence the lock; skipped when
- *    the schema exists, so a role without CREATE on the database starts);
- * 3. runs Kysely's `Migrator` on that connection (bookkeeping in `<schema>.<prefix>migrations`; pending
- *    migrations applied in one transaction, so a failed migration leaves nothing behind);
- * 4. releases the lock (also on failure; a crashed process releases it by disconnecting).
+ * 1. when the schema is missing, one transaction takes the lock and runs `CREATE SCHEMA` unless another
+ *    process just did (`CREATE SCHEMA IF NOT EXISTS` alone is not race-free: two sessions can both miss the
+ *    schema and one then fails on a unique index of the catalog). Skipped when the schema exists, so a role
+ *    without CREATE on the database starts;
+ * 2. Kysely's `Migrator` on `pool` (bookkeeping in `<schema>.<prefix>migrations`; pending migrations applied
+ *    in one transaction, so a failed migration leaves nothing behind), whose transaction takes the lock
+ *    right after `BEGIN`, before the migrator reads what is applied.
  *
+ * Why not Kysely's own migration lock: it is session-level (`pg_advisory_lock`, one key for every Kysely
+ * application on the database), taken and released in statements of their own around the migration's
+ * transaction. Behind a transaction pooler those run on different server sessions: the lock stays held on
+ * one, and every later `init()` that lands on another waits for it, up to an hour (seen with PgBouncer 1.18
+ * in transaction mode).
+ *
+ * @param db - the store's Kysely instance.
+ * @param pool - the pool under `db` (the migrator gets a Kysely instance of its own on it; it is not ended).
  * @returns the names of the migrations applied now (empty when the schema was current).
  * @throws the migration or connection error (node-postgres `DatabaseError`, ...), SQLSTATE `55P03` when the
  *   lock was not granted in time, or an `Error` when the database has applied migrations this version does
@@ -106,23 +125,41 @@ export function migrationLockKey(tables: PostgresTableNames): string {
  */
 export async function migratePostgresSchema(
   db: PostgresKysely,
+  pool: pg.Pool,
   tables: PostgresTableNames,
 ): Promise<string[]> {
-  const key = migrationLockKey(tables);
-  return db.connection().execute(async (conn) => {
-    await sql`SELECT pg_advisory_lock(${key}::bigint)`.execute(conn);
-    try {
-      // Only when missing: `CREATE SCHEMA IF NOT EXISTS` needs CREATE on the database even when the schema is
-      // there, which an application role with only DML privileges does not have.
-      const { rows } = await sql`SELECT 1 FROM pg_namespace WHERE nspname = ${tables.schema}`.execute(conn);
-      if (rows.length === 0) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(tables.schema)}`.execute(conn);
-      return await runMigrations(conn, tables, postgresMigrations(tables), tables.schema);
-    } finally {
-      try {
-        await sql`SELECT pg_advisory_unlock(${key}::bigint)`.execute(conn);
-      } catch {
-        // The connection is gone: the server released the session lock with it.
-      }
+  const lock = CompiledQuery.raw(`SELECT pg_advisory_xact_lock(${migrationLockKey(tables)}::bigint)`);
+  const schemaExists = async (conn: PostgresKysely) =>
+    (await sql`SELECT 1 FROM pg_namespace WHERE nspname = ${tables.schema}`.execute(conn)).rows.length > 0;
+  // Only when missing: `CREATE SCHEMA IF NOT EXISTS` needs CREATE on the database even when the schema is
+  // there, which an application role with only DML privileges does not have.
+  if (!(await schemaExists(db))) {
+    await db.transaction().execute(async (trx) => {
+      await trx.executeQuery(lock);
+      if (!(await schemaExists(trx))) await sql`CREATE SCHEMA ${sql.id(tables.schema)}`.execute(trx);
+    });
+  }
+  class TransactionLockedDriver extends PostgresDriver {
+    override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+      await super.beginTransaction(connection, settings);
+      await connection.executeQuery(lock);
     }
+  }
+  const migrating = new Kysely<unknown>({
+    dialect: new (class extends PostgresDialect {
+      override createAdapter() {
+        return new TransactionLockedAdapter();
+      }
+      override createDriver() {
+        return new TransactionLockedDriver({ pool });
+      }
+    })({ pool }),
   });
+  return runMigrations(migrating, tables, postgresMigrations(tables), tables.schema);
+}
+
+/** Kysely's PostgreSQL adapter without its session-level migration lock (the driver's transactions lock). */
+class TransactionLockedAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(): Promise<void> {}
+  override async releaseMigrationLock(): Promise<void> {}
 }

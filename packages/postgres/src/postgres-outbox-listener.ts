@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { mapPostgresError } from './postgres-errors.js';
 
@@ -8,11 +9,13 @@ export const LISTENER_RECONNECT: Readonly<{ initialMs: number; maxMs: number }> 
 });
 
 /**
- * Heartbeat of {@link PostgresOutboxListener}, ms: every `intervalMs` an idle listener runs
- * `SELECT pg_notification_queue_usage()` (a liveness probe that also reads
+ * Heartbeat of {@link PostgresOutboxListener}, ms: right after connecting and then every `intervalMs` a
+ * listener runs `SELECT pg_notification_queue_usage()` (a liveness probe that also reads
  * {@link ListenerHealth.notificationQueueUsage}); no answer within `timeoutMs` means the connection is dead
  * without having said so (a server restart or a dropped network path gives an idle LISTEN connection no
- * `error` or `end` event: node-postgres#3003), and it reconnects.
+ * `error` or `end` event: node-postgres#3003), and it reconnects. Then a `NOTIFY` on the channel is sent the
+ * way enqueues send theirs (on a pooled connection of the store) and the listener waits up to `timeoutMs`
+ * for it to arrive ({@link ListenerHealth.notificationsDelivered}).
  */
 export const LISTENER_HEARTBEAT: Readonly<{ intervalMs: number; timeoutMs: number }> = Object.freeze({
   intervalMs: 5_000,
@@ -47,7 +50,22 @@ export interface ListenerHealth {
   notificationQueueUsage: number | null;
   /** When {@link notificationQueueUsage} was read (Unix ms), or `null`. */
   notificationQueueUsageAt: number | null;
+  /**
+   * Whether the last heartbeat's `NOTIFY`, sent on a pooled connection as an enqueue sends its, reached the
+   * listening connection; `null` before the first heartbeat. `false` means wake-ups do not reach this process
+   * and delivery waits for the drainer's poll (`pollIntervalMs`): most often a pooler in transaction mode
+   * between the store and the server (PgBouncer `pool_mode = transaction`, Supavisor's or Neon's pooled
+   * endpoints), which runs the `LISTEN` on one server session and hands that session to other clients (a
+   * notification then goes to whichever client holds it, or is dropped); connect the store directly or
+   * through a pooler in session mode.
+   */
+  notificationsDelivered: boolean | null;
+  /** Heartbeats whose own `NOTIFY` did not come back in time. */
+  notificationsMissed: number;
 }
+
+/** Payload prefix of a heartbeat's own `NOTIFY`: never passed to the listener (enqueues notify with `''`). */
+const PROBE_PAYLOAD_PREFIX = 'dualwrite-heartbeat:';
 
 /**
  * One dedicated connection that `LISTEN`s on the outbox channel and calls `listener` for every notification
@@ -67,6 +85,7 @@ export class PostgresOutboxListener {
   readonly #channel: string;
   readonly #listener: () => void;
   readonly #onError: (error: unknown) => void;
+  readonly #sendNotify: (payload: string) => Promise<unknown>;
   #client: pg.Client | undefined;
   #closed = false;
   #retryMs: number = LISTENER_RECONNECT.initialMs;
@@ -81,7 +100,13 @@ export class PostgresOutboxListener {
     listening: false,
     notificationQueueUsage: null,
     notificationQueueUsageAt: null,
+    notificationsDelivered: null,
+    notificationsMissed: 0,
   };
+  /** This listener's heartbeat payload. */
+  readonly #probePayload = `${PROBE_PAYLOAD_PREFIX}${randomUUID()}`;
+  /** Resolves the wait of the heartbeat in flight for its own notification. */
+  #probeArrived: (() => void) | undefined;
   /** `false` once the server said it has no `pg_notification_queue_usage()`: the heartbeat runs `SELECT 1`. */
   #readQueueUsage = true;
 
@@ -89,6 +114,8 @@ export class PostgresOutboxListener {
    * @param config - connection settings (the store's pool configuration; pool-only fields are ignored).
    * @param channel - channel name, `LISTEN`ed as a quoted identifier.
    * @param listener - called for every notification and after every reconnect; exceptions are swallowed.
+   * @param sendNotify - sends `pg_notify(channel, payload)` the way enqueues do (the store's pool), for the
+   *   heartbeat's delivery check.
    * @param onError - told about connection errors (already mapped to dualwrite errors); default: ignored.
    * @param heartbeat - heartbeat timing; default {@link LISTENER_HEARTBEAT}.
    */
@@ -96,6 +123,7 @@ export class PostgresOutboxListener {
     config: pg.ClientConfig,
     channel: string,
     listener: () => void,
+    sendNotify: (payload: string) => Promise<unknown>,
     onError: (error: unknown) => void = () => {},
     heartbeat: { intervalMs: number; timeoutMs: number } = LISTENER_HEARTBEAT,
   ) {
@@ -104,6 +132,7 @@ export class PostgresOutboxListener {
     this.#channel = channel;
     this.#listener = listener;
     this.#onError = onError;
+    this.#sendNotify = sendNotify;
   }
 
   /**
@@ -159,6 +188,10 @@ export class PostgresOutboxListener {
       client.on('end', () => lost(new Error('Connection terminated')));
       client.on('notification', (message) => {
         if (message.channel !== this.#channel) return;
+        if (message.payload?.startsWith(PROBE_PAYLOAD_PREFIX)) {
+          if (message.payload === this.#probePayload) this.#probeArrived?.();
+          return; // a heartbeat's (this process's or another's), not an enqueue
+        }
         this.#health.lastNotificationAt = Date.now();
         this.#call();
       });
@@ -186,13 +219,14 @@ export class PostgresOutboxListener {
   }
 
   /**
-   * Starts the heartbeat of `client`: `SELECT pg_notification_queue_usage()` every interval, remembered in
-   * the health; no answer in time → `lost`.
+   * Starts the heartbeat of `client`, at once and then every interval: `SELECT pg_notification_queue_usage()`,
+   * remembered in the health, no answer in time → `lost`; then a `NOTIFY` of its own through `sendNotify`,
+   * whose arrival (or not, within the timeout) sets {@link ListenerHealth.notificationsDelivered}.
    */
   #beat(client: pg.Client, lost: (error: unknown) => void): void {
     const { intervalMs, timeoutMs } = this.#heartbeatMs;
     let busy = false;
-    this.#heartbeat = setInterval(() => {
+    const beat = () => {
       if (busy || this.#client !== client) return;
       busy = true;
       let timer: NodeJS.Timeout | undefined;
@@ -203,17 +237,52 @@ export class PostgresOutboxListener {
         );
       });
       Promise.race([this.#probe(client), timeout])
-        .catch((error: unknown) => {
-          if (this.#client !== client) return;
-          this.#health.heartbeatFailures++;
-          lost(error);
-        })
+        .then(
+          () => this.#checkDelivery(client, timeoutMs),
+          (error: unknown) => {
+            if (this.#client !== client) return;
+            this.#health.heartbeatFailures++;
+            lost(error);
+          },
+        )
         .finally(() => {
           clearTimeout(timer);
           busy = false;
         });
-    }, intervalMs);
+    };
+    this.#heartbeat = setInterval(beat, intervalMs);
     this.#heartbeat.unref();
+    beat();
+  }
+
+  /**
+   * Sends this listener's own `NOTIFY` through `sendNotify` and records whether it arrived on `client` within
+   * `timeoutMs` after the send returned (a notification is delivered when its transaction commits, before the
+   * statement returns). A send that fails (a full NOTIFY queue, the pool busy past its timeout) records
+   * nothing: it is neither a lost connection (the liveness probe just answered) nor a missed wake-up.
+   */
+  async #checkDelivery(client: pg.Client, timeoutMs: number): Promise<void> {
+    const arrived = new Promise<boolean>((resolve) => {
+      this.#probeArrived = () => resolve(true);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await this.#sendNotify(this.#probePayload);
+      const delivered = await Promise.race([
+        arrived,
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+      if (this.#client !== client) return;
+      this.#health.notificationsDelivered = delivered;
+      if (!delivered) this.#health.notificationsMissed++;
+    } catch {
+      // not sent: nothing learned
+    } finally {
+      clearTimeout(timer);
+      this.#probeArrived = undefined;
+    }
   }
 
   /**

@@ -207,9 +207,11 @@ export function resolvePostgresOptions(
     ...pool,
     ...(connectionString === undefined ? {} : { connectionString }),
     max: poolSize,
-    lock_timeout: lockTimeoutMs,
     connectionTimeoutMillis: connectTimeoutMs,
   };
+  // Set by a statement on each new connection instead (see `PostgresRelationalStore`): as a startup
+  // parameter it makes PgBouncer refuse the connection ("unsupported startup parameter: lock_timeout").
+  delete poolConfig.lock_timeout;
   return {
     poolConfig,
     schema: check.identifier('schema', options.schema ?? POSTGRES_STORE_DEFAULTS.schema, 63),

@@ -10,7 +10,7 @@ import {
   type WriteResult,
 } from '@dualwrite/core';
 import { errorCode, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
-import { Kysely, PostgresDialect, type RawBuilder } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
@@ -105,6 +105,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
   readonly #listeners = new Set<PostgresOutboxListener>();
+  /** The pool {@link open} made. */
+  #pool: pg.Pool | undefined;
   /** Set once a store function refused autocommit (the session's default isolation is not READ COMMITTED). */
   #writeInTransaction = false;
 
@@ -121,13 +123,13 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
   /**
    * Creates the schema if missing and brings the store's tables up to date with Kysely migrations under a
-   * session-level advisory lock (see {@link migratePostgresSchema}). Idempotent and safe to run from several
-   * processes at once.
+   * transaction-scoped advisory lock (see {@link migratePostgresSchema}). Idempotent and safe to run from
+   * several processes at once, also through a pooler in transaction mode.
    * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
    * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
    */
   async init(): Promise<void> {
-    await this.read('init', (db) => migratePostgresSchema(db, this.tableNames));
+    await this.read('init', (db) => migratePostgresSchema(db, this.#pool!, this.tableNames));
   }
 
   /**
@@ -242,6 +244,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       this.#options.poolConfig,
       this.tableNames.notifyChannel,
       listener,
+      (payload) =>
+        this.read('subscribeOutbox heartbeat', (db) =>
+          sql`SELECT pg_notify(${this.tableNames.notifyChannel}, ${payload})`.execute(db),
+        ),
       () => {},
       { intervalMs: listenHeartbeatMs, timeoutMs: Math.max(50, Math.round(listenHeartbeatMs * 0.4)) },
     );
@@ -262,7 +268,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * notification (Unix ms or `null`), how many are listening now, and the latest NOTIFY queue usage read by
    * a heartbeat (`pg_notification_queue_usage()`, a fraction 0..1 of the server's 8 GB queue; near 1, every
    * outbox write fails at commit with "too many notifications in the NOTIFY queue" — see
-   * {@link ListenerHealth.notificationQueueUsage}). For worker logs and dashboards.
+   * {@link ListenerHealth.notificationQueueUsage}), and whether the heartbeats' own notifications come back
+   * (`false` when any subscription's last one did not: wake-ups are not reaching this process — see
+   * {@link ListenerHealth.notificationsDelivered}). For worker logs and dashboards.
    */
   listenerHealth(): { subscriptions: number } & ListenerHealth {
     const all = [...this.#listeners].map((l) => l.health);
@@ -289,6 +297,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       listening: all.some((h) => h.listening),
       notificationQueueUsage: usage?.notificationQueueUsage ?? null,
       notificationQueueUsageAt: usage?.notificationQueueUsageAt ?? null,
+      notificationsDelivered: all.some((h) => h.notificationsDelivered === false)
+        ? false
+        : all.some((h) => h.notificationsDelivered === true)
+          ? true
+          : null,
+      notificationsMissed: all.reduce((n, h) => n + h.notificationsMissed, 0),
     };
   }
 
@@ -297,6 +311,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   /** The pool (no connection yet). */
   protected open(): PostgresKysely {
     const pool = new pg.Pool(this.#options.poolConfig);
+    this.#pool = pool;
     // An idle client whose connection dies emits 'error' on the pool (which then discards it); without a
     // handler Node would crash the process. The next query opens a new connection.
     pool.on('error', () => {});
@@ -306,7 +321,16 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // The failure still reaches the caller: the running query rejects, later ones fail (the client is no
     // longer queryable), and the pool discards the client when it is released.
     pool.on('connect', (client) => client.on('error', () => {}));
-    return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    // A statement, not a startup parameter: PgBouncer refuses connections that send `lock_timeout` at startup.
+    const setLockTimeout = CompiledQuery.raw(`SET lock_timeout = ${this.#options.lockTimeoutMs}`);
+    return new Kysely<unknown>({
+      dialect: new PostgresDialect({
+        pool,
+        onCreateConnection: async (connection) => {
+          await connection.executeQuery(setLockTimeout);
+        },
+      }),
+    });
   }
 
   /** Closes the notification connections, then ends the pool once running operations returned theirs. */

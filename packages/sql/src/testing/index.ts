@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
+export { freePort } from './free-port.js';
 export {
   checkSchemaFromNewerRelease,
   type NewerReleaseFixture,

@@ -1,0 +1,194 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TransientBackendError } from '@dualwrite/core';
+import {
+  type RelationalStoreFixture,
+  relationalStoreSuite,
+  writeStrategySuite,
+} from '@dualwrite/core/testing';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
+import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
+import { DATABASE_URL, dropSchema, schemaName } from './helpers.js';
+import { type PrivatePgBouncer, startPgBouncer } from './private-pgbouncer.js';
+
+// The store behind PgBouncer, the pooler most PostgreSQL deployments put in front of the server (and what
+// Supavisor's and Neon's pooled endpoints behave like). In session mode a client keeps one server session; in
+// transaction mode consecutive statements outside a transaction may run on different server sessions, so
+// anything session-scoped (a session advisory lock, LISTEN, SET) does not stay with the client.
+
+const started = new Map<string, Promise<PrivatePgBouncer>>();
+const pooler = (mode: 'session' | 'transaction'): Promise<PrivatePgBouncer> => {
+  let bouncer = started.get(mode);
+  if (bouncer === undefined) {
+    bouncer = startPgBouncer(mode);
+    started.set(mode, bouncer);
+  }
+  return bouncer;
+};
+
+afterAll(async () => {
+  for (const bouncer of started.values()) await (await bouncer).destroy();
+});
+
+/** A store on a fresh schema through the pooler in `mode`; `drop()` closes it and removes the schema. */
+async function pooled(
+  mode: 'session' | 'transaction',
+  options: Partial<PostgresRelationalStoreOptions> = {},
+  schema = schemaName(),
+): Promise<PostgresRelationalStore> {
+  const { url } = await pooler(mode);
+  return new PostgresRelationalStore({ connectionString: url, schema, poolSize: 4, ...options });
+}
+
+/** Writes a record `id` (no outbox entry: these tests read it back or lock it, nothing delivers). */
+function putRecord(store: PostgresRelationalStore, id: string): Promise<void> {
+  return store.transaction(async (tx) => {
+    const version = await tx.nextVersion();
+    await tx.writeRecord({
+      id,
+      text: `text of ${id}`,
+      embedding: null,
+      metadata: {},
+      version,
+      deleted: false,
+      contentHash: 'h',
+      syncedVersion: null,
+      now: Date.now(),
+    });
+  });
+}
+
+const fixture = (mode: 'session' | 'transaction') => async (): Promise<RelationalStoreFixture> => {
+  const store = await pooled(mode);
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await dropSchema(store.tableNames.schema);
+    },
+  };
+};
+
+relationalStoreSuite('postgres behind PgBouncer (transaction mode)', fixture('transaction'));
+
+writeStrategySuite('postgres behind PgBouncer (transaction mode)+lancedb', async ({ dimension }) => {
+  const dir = await mkdtemp(join(tmpdir(), 'dw-pg-pooler-'));
+  const schema = schemaName();
+  return {
+    open: async () => ({
+      relational: await pooled('transaction', {}, schema),
+      vector: await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension }),
+    }),
+    cleanup: async () => {
+      await dropSchema(schema);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('PostgresRelationalStore behind PgBouncer', () => {
+  const open: PostgresRelationalStore[] = [];
+  const track = (s: PostgresRelationalStore) => {
+    open.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    const schemas = new Set(open.map((s) => s.tableNames.schema));
+    for (const s of open.splice(0)) await s.close();
+    for (const schema of schemas) await dropSchema(schema);
+  });
+
+  it('session mode: connects (no startup parameter PgBouncer refuses) and lockTimeoutMs still bounds lock waits', async () => {
+    const holder = track(
+      new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: schemaName() }),
+    );
+    await holder.init();
+    const waiter = track(await pooled('session', { lockTimeoutMs: 100 }, holder.tableNames.schema));
+    await waiter.init();
+    await putRecord(waiter, 'x');
+    let release = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked = () => {};
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holding = holder.transaction(async (tx) => {
+      await tx.getRecord('x'); // takes the id's lock until the transaction ends
+      locked();
+      await released;
+    });
+    await isLocked;
+    const error = await waiter.transaction((tx) => tx.getRecord('x')).catch((e: unknown) => e);
+    release();
+    await holding;
+    expect(error).toBeInstanceOf(TransientBackendError);
+    expect(postgresErrorCode((error as Error).cause)).toBe('55P03');
+  });
+
+  it('transaction mode: concurrent init()s take no session lock, so none is left behind to block the next', async () => {
+    // Kysely's migrator takes a session-level advisory lock in a statement of its own: behind a transaction
+    // pooler it stayed held on one server session and every later init() landing elsewhere waited up to an hour.
+    const bounded = <T>(what: string, p: Promise<T>) =>
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`${what} hung: a lock was left held`)), 15_000),
+        ),
+      ]);
+    for (let round = 0; round < 3; round++) {
+      const schema = schemaName();
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, async () =>
+          track(await pooled('transaction', { lockTimeoutMs: 5_000 }, schema)),
+        ),
+      );
+      await bounded(`round ${round}`, Promise.all(stores.map((s) => s.init())));
+      const direct = track(
+        new PostgresRelationalStore({ connectionString: DATABASE_URL, schema, lockTimeoutMs: 5_000 }),
+      );
+      await bounded(`a direct init() after round ${round}`, direct.init());
+      await putRecord(direct, 'r');
+      expect((await stores[0]!.getRecords(['r'])).size, 'one schema, migrated once, shared').toBe(1);
+    }
+  });
+
+  it('transaction mode: the listener reports that notifications do not arrive (delivery falls back to polling)', async () => {
+    const direct = track(
+      new PostgresRelationalStore({
+        connectionString: DATABASE_URL,
+        schema: schemaName(),
+        listenHeartbeatMs: 100,
+      }),
+    );
+    await direct.init();
+    const behind = track(await pooled('transaction', { listenHeartbeatMs: 100 }, direct.tableNames.schema));
+    await behind.init();
+    await direct.subscribeOutbox(() => {});
+    await behind.subscribeOutbox(() => {});
+    const until = async (what: string, condition: () => boolean) => {
+      const deadline = Date.now() + 5_000;
+      while (!condition()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await until(
+      'a heartbeat behind the pooler',
+      () => behind.listenerHealth().notificationsDelivered !== null,
+    );
+    await until(
+      'a heartbeat on the direct connection',
+      () => direct.listenerHealth().notificationsDelivered !== null,
+    );
+    // Under no other load the pooler may hand the LISTEN session back to the heartbeat's NOTIFY now and then;
+    // what matters is that the health says so whenever it does not arrive.
+    await until('a missed notification', () => behind.listenerHealth().notificationsMissed > 0);
+    expect(behind.listenerHealth()).toMatchObject({ listening: true });
+    expect(direct.listenerHealth()).toMatchObject({ notificationsDelivered: true, notificationsMissed: 0 });
+  });
+});
