@@ -10,10 +10,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '@dualwrite/sql/testing';
 
 const run = promisify(execFile);
 
@@ -43,18 +43,6 @@ export function findPostgresBin(): string {
     `PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in ${DEBIAN_ROOT}/<version>/bin nor in ` +
       '`pg_config --bindir`. Install them (Debian: `apt-get install postgresql`, as scripts/ci/ensure-postgres.sh does).',
   );
-}
-
-/** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Options of {@link startPrivatePostgres}. */

@@ -227,7 +227,9 @@ describe.each(scenarios)(
             // work after the killing stops, or "every worker delivering again" has nothing to show.
             for (let round = 0; round < 10 && ackTimes.length < totalCalls * 0.7; round++) {
               const killed = await admin<{ listener: boolean; ok: boolean }>(
-                `SELECT query LIKE 'LISTEN%' AS listener, pg_terminate_backend(pid) AS ok
+                // A LISTEN connection's last statement is the LISTEN or its heartbeat's.
+                `SELECT (query LIKE 'LISTEN%' OR query LIKE '%pg_notification_queue_usage%') AS listener,
+                        pg_terminate_backend(pid) AS ok
                  FROM pg_stat_activity
                  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
               );

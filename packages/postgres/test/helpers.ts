@@ -67,3 +67,35 @@ export function postgresFactory(
     };
   };
 }
+
+type Tx = Parameters<Parameters<PostgresRelationalStore['transaction']>[0]>[0];
+
+/** Writes record `id` (text = id, no embedding) at a new version in `tx`, enqueuing nothing; returns the version. */
+export async function writeTestRecord(tx: Tx, id: string, now: number): Promise<number> {
+  const version = await tx.nextVersion();
+  await tx.writeRecord({
+    id,
+    text: id,
+    embedding: null,
+    metadata: {},
+    version,
+    deleted: false,
+    contentHash: 'h',
+    syncedVersion: null,
+    now,
+  });
+  return version;
+}
+
+/** Polls `condition` every 10 ms until it holds. @throws {Error} naming `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

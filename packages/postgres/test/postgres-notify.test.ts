@@ -20,39 +20,19 @@ import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
-import { adminQuery, DATABASE_URL, testSchema } from './helpers.js';
+import { adminQuery, DATABASE_URL, testSchema, until, writeTestRecord } from './helpers.js';
 
 const T0 = 1_700_000_000_000;
 
 async function enqueue(store: PostgresRelationalStore, id: string, rollback = false): Promise<void> {
   await store
     .transaction(async (tx) => {
-      const version = await tx.nextVersion();
-      await tx.writeRecord({
-        id,
-        text: id,
-        embedding: null,
-        metadata: {},
-        version,
-        deleted: false,
-        contentHash: 'h',
-        syncedVersion: null,
-        now: T0,
-      });
-      await tx.enqueue(id, version, 'upsert', T0);
+      await tx.enqueue(id, await writeTestRecord(tx, id, T0), 'upsert', T0);
       if (rollback) throw new Error('rollback');
     })
     .catch((error: unknown) => {
       if (!rollback) throw error;
     });
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function listenerBackends(applicationName: string): Promise<number[]> {

@@ -11,7 +11,7 @@ import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
 import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
-import { DATABASE_URL, dropSchema, schemaName } from './helpers.js';
+import { DATABASE_URL, dropSchema, schemaName, until, writeTestRecord } from './helpers.js';
 import { type PrivatePgBouncer, startPgBouncer } from './private-pgbouncer.js';
 
 // The store behind PgBouncer, the pooler most PostgreSQL deployments put in front of the server (and what
@@ -44,21 +44,8 @@ async function pooled(
 }
 
 /** Writes a record `id` (no outbox entry: these tests read it back or lock it, nothing delivers). */
-function putRecord(store: PostgresRelationalStore, id: string): Promise<void> {
-  return store.transaction(async (tx) => {
-    const version = await tx.nextVersion();
-    await tx.writeRecord({
-      id,
-      text: `text of ${id}`,
-      embedding: null,
-      metadata: {},
-      version,
-      deleted: false,
-      contentHash: 'h',
-      syncedVersion: null,
-      now: Date.now(),
-    });
-  });
+function putRecord(store: PostgresRelationalStore, id: string): Promise<number> {
+  return store.transaction((tx) => writeTestRecord(tx, id, Date.now()));
 }
 
 const fixture = (mode: 'session' | 'transaction') => async (): Promise<RelationalStoreFixture> => {
@@ -170,13 +157,6 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
     await behind.init();
     await direct.subscribeOutbox(() => {});
     await behind.subscribeOutbox(() => {});
-    const until = async (what: string, condition: () => boolean) => {
-      const deadline = Date.now() + 5_000;
-      while (!condition()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
     await until(
       'a heartbeat behind the pooler',
       () => behind.listenerHealth().notificationsDelivered !== null,
