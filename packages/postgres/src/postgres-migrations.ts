@@ -142,7 +142,14 @@ export async function migratePostgresSchema(
   class TransactionLockedDriver extends PostgresDriver {
     override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
       await super.beginTransaction(connection, settings);
-      await connection.executeQuery(lock);
+      try {
+        await connection.executeQuery(lock);
+      } catch (error) {
+        // Kysely rolls back only transactions that began: without this the connection would go back to the
+        // pool inside the aborted transaction, failing whatever runs on it next.
+        await connection.executeQuery(CompiledQuery.raw('ROLLBACK')).catch(() => {});
+        throw error;
+      }
     }
   }
   const migrating = new Kysely<unknown>({

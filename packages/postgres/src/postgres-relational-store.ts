@@ -10,7 +10,7 @@ import {
   type WriteResult,
 } from '@dualwrite/core';
 import { errorCode, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
-import { CompiledQuery, Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
+import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
@@ -320,17 +320,17 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // inside a transaction, or even during a query (on the socket's end) — which would crash the process.
     // The failure still reaches the caller: the running query rejects, later ones fail (the client is no
     // longer queryable), and the pool discards the client when it is released.
-    pool.on('connect', (client) => client.on('error', () => {}));
-    // A statement, not a startup parameter: PgBouncer refuses connections that send `lock_timeout` at startup.
-    const setLockTimeout = CompiledQuery.raw(`SET lock_timeout = ${this.#options.lockTimeoutMs}`);
-    return new Kysely<unknown>({
-      dialect: new PostgresDialect({
-        pool,
-        onCreateConnection: async (connection) => {
-          await connection.executeQuery(setLockTimeout);
-        },
-      }),
+    //
+    // `lock_timeout` is a statement, not a startup parameter: PgBouncer refuses connections that send it at
+    // startup. Queued on each new client before the pool hands it out (whichever Kysely instance asked:
+    // the migrator has its own), so it runs before anything else on it.
+    const setLockTimeout = `SET lock_timeout = ${this.#options.lockTimeoutMs}`;
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+      // A failure means the connection is broken: the first statement given to the client fails too.
+      client.query(setLockTimeout).catch(() => {});
     });
+    return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   }
 
   /** Closes the notification connections, then ends the pool once running operations returned theirs. */

@@ -14,6 +14,7 @@ import {
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   mapPostgresError,
@@ -24,6 +25,7 @@ import {
   postgresMigrations,
   postgresTableNames,
 } from '../src/index.js';
+import { migrationLockKey } from '../src/postgres-migrations.js';
 import { adminQuery, DATABASE_URL, postgresFactory, testSchema } from './helpers.js';
 
 relationalStoreSuite('postgres', postgresFactory());
@@ -591,6 +593,27 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     release.open();
     await holding;
     expect((await waiter.transaction((tx) => tx.getRecord('x')))?.id).toBe('x');
+  });
+
+  it('init() waits for a migration in another process up to lockTimeoutMs (TransientBackendError), then migrates', async () => {
+    await adminQuery(`CREATE SCHEMA "${fixture.schema}"`); // so the migrator's own transaction is what waits
+    const waiter = store({ lockTimeoutMs: 200 });
+    const holder = new pg.Client({ connectionString: DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [migrationLockKey(waiter.tableNames)]);
+      const started = Date.now();
+      const error = await waiter.init().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientBackendError);
+      expect(postgresErrorCode((error as Error).cause)).toBe('55P03');
+      expect(Date.now() - started, 'bounded by lockTimeoutMs, not the server default').toBeLessThan(5_000);
+      await holder.query('COMMIT');
+      await waiter.init();
+      expect(await waiter.countRecords()).toBe(0);
+    } finally {
+      await holder.end();
+    }
   });
 
   it('reports an unreachable server and a missing database as BackendUnavailableError', async () => {
