@@ -1,5 +1,5 @@
 import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
-import { sql } from 'kysely';
+import { Kysely, MysqlAdapter, MysqlDialect, type MysqlDialectConfig, type RawBuilder, sql } from 'kysely';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
 
 /** Schema version this package writes: the number of migrations in {@link mysqlMigrations}. */
@@ -60,11 +60,61 @@ export function mysqlMigrations(tables: MysqlTableNames): Record<string, StoreMi
 
 /**
  * Brings the schema to {@link MYSQL_SCHEMA_VERSION}; a no-op when it is already there. MySQL DDL is not
- * transactional: Kysely's migrator holds a named lock (`GET_LOCK`) while it runs, so concurrent starts of
- * several processes apply each migration once.
+ * transactional, so Kysely's migrator runs under a named lock (`GET_LOCK`) and concurrent starts of several
+ * processes apply each migration once. The lock is the store's own (`StoreMigrationLock`), not Kysely's:
+ * Kysely's has one name for every Kysely application on the server (lock names are server-wide), waits up to
+ * an hour, and goes ahead without the lock when its wait times out (`GET_LOCK` returns 0 then, not an error).
+ * @param dialect - the store's dialect configuration (pool and session settings): the migrator gets a Kysely
+ *   instance of its own on it (not destroyed, so the pool stays open).
+ * @param lockTimeoutMs - longest wait for another process's migration, ms (whole seconds, at least 1).
  * @returns the names of the migrations applied now.
- * @throws the migration error, or an `Error` when the database has migrations this version does not know.
+ * @throws the migration error; an `Error` with code `ER_LOCK_WAIT_TIMEOUT` when another process held the
+ *   lock past `lockTimeoutMs`; or an `Error` when the database has migrations this version does not know.
  */
-export function migrateMysqlSchema(db: MysqlKysely, tables: MysqlTableNames): Promise<string[]> {
-  return runMigrations(db, tables, mysqlMigrations(tables));
+export function migrateMysqlSchema(
+  dialect: MysqlDialectConfig,
+  tables: MysqlTableNames,
+  lockTimeoutMs: number,
+): Promise<string[]> {
+  const lock = new StoreMigrationLock(tables.records, Math.max(1, Math.ceil(lockTimeoutMs / 1_000)));
+  const migrating = new Kysely<unknown>({
+    dialect: new (class extends MysqlDialect {
+      override createAdapter() {
+        return lock;
+      }
+    })(dialect),
+  });
+  return runMigrations(migrating, tables, mysqlMigrations(tables));
+}
+
+/**
+ * Kysely's MySQL adapter with the store's migration lock: `GET_LOCK` on a name of the database and the table
+ * prefix (`dw-migrate-` and 48 hex digits of their SHA-256: names are server-wide and at most 64 characters),
+ * waiting `timeoutSeconds`; a wait that ends without the lock is an error, never a migration without it. The
+ * server releases the lock if the connection dies.
+ */
+class StoreMigrationLock extends MysqlAdapter {
+  readonly #name: RawBuilder<string>;
+  readonly #timeoutSeconds: number;
+
+  constructor(recordsTable: string, timeoutSeconds: number) {
+    super();
+    this.#name = sql<string>`CONCAT('dw-migrate-', LEFT(SHA2(CONCAT(DATABASE(), '.', ${recordsTable}), 256), 48))`;
+    this.#timeoutSeconds = timeoutSeconds;
+  }
+
+  override async acquireMigrationLock(db: Kysely<unknown>): Promise<void> {
+    const { rows } = await sql<{
+      got: unknown;
+    }>`SELECT GET_LOCK(${this.#name}, ${this.#timeoutSeconds}) AS got`.execute(db);
+    if (Number(rows[0]?.got) !== 1)
+      throw Object.assign(
+        new Error(`migration lock not granted in ${this.#timeoutSeconds} s: another process is migrating`),
+        { code: 'ER_LOCK_WAIT_TIMEOUT' },
+      );
+  }
+
+  override async releaseMigrationLock(db: Kysely<unknown>): Promise<void> {
+    await sql`SELECT RELEASE_LOCK(${this.#name})`.execute(db);
+  }
 }

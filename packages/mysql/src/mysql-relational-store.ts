@@ -7,7 +7,7 @@ import {
   type WriteResult,
 } from '@dualwrite/core';
 import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore, type SqlTxHooks } from '@dualwrite/sql';
-import { CompiledQuery, Kysely, MysqlDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, MysqlDialect, type MysqlDialectConfig, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
   type MysqlBatchWriteContext,
@@ -92,6 +92,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   protected override readonly isolation = undefined;
   /** The pool under the Kysely instance (set by `open`), for the multi-statement write paths. */
   #pool: Pool | undefined;
+  /** The Kysely dialect configuration `open` made (pool and session settings), for the migrator's instance. */
+  #dialect: MysqlDialectConfig | undefined;
   /** The server's `max_allowed_packet`, bytes (see {@link #maxPacket}). */
   #packet: number | undefined;
 
@@ -107,12 +109,15 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
-   * Brings the store's tables up to date with Kysely migrations (under the migrator's named lock, so several
-   * processes may start at once). Idempotent.
+   * Brings the store's tables up to date with Kysely migrations (under a named lock of the database and table
+   * prefix, so several processes may start at once: see {@link migrateMysqlSchema}). Idempotent.
    * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
+   * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
    */
   async init(): Promise<void> {
-    await this.read('init', (db) => migrateMysqlSchema(db, this.tableNames));
+    await this.read('init', () =>
+      migrateMysqlSchema(this.#dialect!, this.tableNames, this.#options.lockTimeoutMs),
+    );
   }
 
   /** The pool (no connection yet); each new connection gets the lock wait timeout and READ COMMITTED. */
@@ -127,14 +132,13 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     });
     this.#pool = pool;
     const session = this.sessionSettings();
-    return new Kysely<unknown>({
-      dialect: new MysqlDialect({
-        pool,
-        onCreateConnection: async (connection) => {
-          for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement));
-        },
-      }),
-    });
+    this.#dialect = {
+      pool,
+      onCreateConnection: async (connection) => {
+        for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement));
+      },
+    };
+    return new Kysely<unknown>({ dialect: new MysqlDialect(this.#dialect) });
   }
 
   /**

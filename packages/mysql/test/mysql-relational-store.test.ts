@@ -2,6 +2,7 @@ import { BackendUnavailableError, planOne, TransientBackendError, ValidationErro
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
+import { createConnection } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   LOCK_SLOTS,
@@ -341,6 +342,34 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
       const versions = new Set([...rows.values()].map((r) => r.version));
       expect(versions.size, 'each id at its own version').toBe(12);
     }
+  });
+
+  it("init() waits for another process's migration up to lockTimeoutMs, and never for another Kysely application's", async () => {
+    const [a, b] = [await testDatabase(), await testDatabase()];
+    cleanups.push(
+      () => a.drop(),
+      () => b.drop(),
+    );
+    const holder = await createConnection({ uri: b.url });
+    cleanups.push(() => holder.end());
+    // Kysely's own migration lock has one name for every Kysely application on the server, and waits an hour.
+    await holder.query(`SELECT GET_LOCK('ea586330-2c93-47c8-908d-981d9d270f9d', 0)`);
+    const first = new MysqlRelationalStore({ connectionString: a.url, lockTimeoutMs: 1_000 });
+    cleanups.push(() => first.close());
+    await first.init();
+    // The store's lock, named after the database (here b) and the table prefix, held by "another process".
+    const [[held]] = (await holder.query(
+      `SELECT GET_LOCK(CONCAT('dw-migrate-', LEFT(SHA2(CONCAT(DATABASE(), '.', 'dw_records'), 256), 48)), 0) AS got`,
+    )) as unknown as [[{ got: number }]];
+    expect(held.got).toBe(1);
+    const waiter = new MysqlRelationalStore({ connectionString: b.url, lockTimeoutMs: 1_000 });
+    cleanups.push(() => waiter.close());
+    const error = await waiter.init().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientBackendError);
+    expect((error as Error).message).toContain('another process is migrating');
+    await holder.query('SELECT RELEASE_ALL_LOCKS()');
+    await waiter.init();
+    expect(await waiter.countRecords()).toBe(0);
   });
 
   it('a lock wait past lockTimeoutMs is a TransientBackendError; the holder is unaffected', async () => {
