@@ -52,7 +52,8 @@ export interface ListenerHealth {
   notificationQueueUsageAt: number | null;
   /**
    * Whether the last heartbeat's `NOTIFY`, sent on a pooled connection as an enqueue sends its, reached the
-   * listening connection; `null` before the first heartbeat. `false` means wake-ups do not reach this process
+   * listening connection; `null` before the first heartbeat (and with the store's `notify: false`, which sends
+   * no wake-ups to check). `false` means wake-ups do not reach this process
    * and delivery waits for the drainer's poll (`pollIntervalMs`): most often a pooler in transaction mode
    * between the store and the server (PgBouncer `pool_mode = transaction`, Supavisor's or Neon's pooled
    * endpoints), which runs the `LISTEN` on one server session and hands that session to other clients (a
