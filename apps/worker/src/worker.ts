@@ -92,18 +92,8 @@ export async function startWorker(
   const statsTimer =
     config.worker.statsIntervalMs > 0
       ? setInterval(() => {
-          const listener = listenerHealth(relational, Date.now());
-          if ((listener.listener?.notificationsDelivered === false) !== wakeUpsMissing) {
-            wakeUpsMissing = !wakeUpsMissing;
-            if (wakeUpsMissing)
-              logger.warn(
-                { event: 'wake-ups-missing', pollIntervalMs: config.strategy.pollIntervalMs },
-                'outbox notifications do not reach this worker (a pooler in transaction mode?): it delivers at its poll interval',
-              );
-            else logger.info({ event: 'wake-ups-back' }, 'outbox notifications reach this worker again');
-          }
           dw.stats().then(
-            (s) =>
+            (s) => {
               logger.info(
                 {
                   event: 'stats',
@@ -116,11 +106,20 @@ export async function startWorker(
                   backendDown: s.backendDown,
                   deliveryStopped: s.deliveryStopped,
                   // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification (and
-                  // its age), NOTIFY queue usage.
-                  ...listener,
+                  // its age), NOTIFY queue usage, whether the heartbeat's own NOTIFY arrived.
+                  ...(s.wakeUps === null ? {} : { listener: s.wakeUps }),
                 },
                 'stats',
-              ),
+              );
+              if ((s.wakeUps?.notificationsDelivered === false) === wakeUpsMissing) return;
+              wakeUpsMissing = !wakeUpsMissing;
+              if (wakeUpsMissing)
+                logger.warn(
+                  { event: 'wake-ups-missing', pollIntervalMs: config.strategy.pollIntervalMs },
+                  'outbox notifications do not reach this worker (a pooler in transaction mode?): it delivers at its poll interval',
+                );
+              else logger.info({ event: 'wake-ups-back' }, 'outbox notifications reach this worker again');
+            },
             (error: unknown) => logger.warn({ event: 'stats-error', error: String(error) }, 'stats failed'),
           );
         }, config.worker.statsIntervalMs)
@@ -148,25 +147,6 @@ export async function startWorker(
         return report;
       })();
       return stopping;
-    },
-  };
-}
-
-/**
- * `{ listener: … }` when the store reports its notification connection's health (PostgreSQL), else `{}`. Adds
- * `lastNotificationAgeMs` (ms since `lastNotificationAt` as of `now`, or `null`) next to the store's fields,
- * among them `notificationQueueUsage`: the server's NOTIFY queue fill level, a fraction 0..1 (near 1, outbox
- * writes fail at commit; see `ListenerHealth` in `@dualwrite/postgres`).
- */
-function listenerHealth(store: object, now: number): { listener?: Record<string, unknown> } {
-  const read = (store as { listenerHealth?: () => unknown }).listenerHealth;
-  if (typeof read !== 'function') return {};
-  const health = read.call(store) as Record<string, unknown>;
-  const at = health.lastNotificationAt;
-  return {
-    listener: {
-      ...health,
-      lastNotificationAgeMs: typeof at === 'number' ? Math.max(0, now - at) : null,
     },
   };
 }

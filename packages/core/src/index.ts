@@ -19,6 +19,7 @@ export {
   type RelationalStore,
   type RelationalTx,
   type TwoPhaseFastPath,
+  type WakeUpHealth,
 } from './contracts/relational-store.js';
 export type {
   MetadataFilter,

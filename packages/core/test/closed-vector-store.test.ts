@@ -39,6 +39,7 @@ describe('a vector store closed under a running facade', () => {
       expect(stats.deadLetters).toBe(0);
       expect(stats.outboxDepth).toBe(4);
       expect(stats.backendDown).toBe(true);
+      expect(stats.wakeUps, 'a store without push wake-ups is polled').toBeNull();
     } finally {
       await dw.close({ drain: false, timeoutMs: 2_000 });
     }

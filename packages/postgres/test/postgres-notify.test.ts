@@ -300,6 +300,16 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
     expect(status).toEqual({ id: 'woken', state: 'synced', version, deleted: false });
     const elapsed = Date.now() - started;
     expect(elapsed, 'well before the 60 s poll interval').toBeLessThan(3_000);
+    // stats() shows the wake-ups: one subscription, listening, the heartbeat's own NOTIFY arriving.
+    await until('a heartbeat', async () => (await worker.stats()).wakeUps?.notificationsDelivered != null);
+    expect((await worker.stats()).wakeUps).toMatchObject({
+      subscriptions: 1,
+      listening: true,
+      notificationsDelivered: true,
+      notificationsMissed: 0,
+      reconnects: 0,
+    });
+    expect((await worker.stats()).wakeUps?.lastNotificationAgeMs).toBeGreaterThanOrEqual(0);
 
     // Control: the same kind of write from a store that does not NOTIFY (written through the store itself, so
     // no second drainer exists that could deliver it) waits for the worker's next poll, 60 s away.

@@ -29,6 +29,7 @@ type CumulativeKey = Exclude<
   | 'backendDown'
   | 'indexDrift'
   | 'delivering'
+  | 'wakeUps'
 >;
 
 /** dualwrite's cumulative counters exported as Prometheus counters. */

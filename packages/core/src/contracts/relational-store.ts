@@ -30,6 +30,24 @@ export interface RecordWrite {
   now: number;
 }
 
+/** What a store's push wake-ups ({@link RelationalStore.subscribeOutbox}) have seen. Times are Unix ms. */
+export interface WakeUpHealth {
+  /** Open subscriptions in this process. */
+  subscriptions: number;
+  /** Whether a subscription is connected and listening now. */
+  listening: boolean;
+  /** Connections lost and re-opened since start. */
+  reconnects: number;
+  /** When the last wake-up arrived, or `null`. */
+  lastNotificationAt: number | null;
+  /**
+   * Whether the store's own check that a wake-up sent the way writes send theirs arrives came through last
+   * time; `null` when not checked (yet). `false` means wake-ups do not reach this process (a pooler in
+   * transaction mode, say): delivery then waits for the drainer's poll interval.
+   */
+  notificationsDelivered: boolean | null;
+}
+
 /**
  * A unit of work inside one SQL transaction. Everything done through it commits or rolls back together.
  * `native` is the backend's own transaction handle (for SQL stores, a Kysely instance bound to the
@@ -330,6 +348,12 @@ export interface RelationalStore<Native = unknown>
    * Resolves to an unsubscribe function. Stores without it are polled.
    */
   subscribeOutbox?(listener: () => void): Promise<() => Promise<void>>;
+
+  /**
+   * Optional, with {@link subscribeOutbox}: what its subscriptions have seen, for `stats().wakeUps`. A store
+   * may return more fields (PostgreSQL: the NOTIFY queue's usage, failed heartbeats); they are passed on.
+   */
+  listenerHealth?(): WakeUpHealth;
 
   /** Closes connections. Idempotent; further calls throw {@link ClosedError}. */
   close(): Promise<void>;

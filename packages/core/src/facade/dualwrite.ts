@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OutboxEntry, OutboxStats } from '../contracts/outbox.js';
 import { readOutboxEntry } from '../contracts/relational-operations.js';
-import type { RelationalStore } from '../contracts/relational-store.js';
+import type { RelationalStore, WakeUpHealth } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
 import { EmbeddingService } from '../embedders/embedding-service.js';
@@ -69,6 +69,11 @@ export interface DualwriteStats extends SyncMetrics {
   indexDrift: IndexDrift | null;
   /** `false` in a writer-only process (`deliver: false`): workers deliver its writes. */
   delivering: boolean;
+  /**
+   * The store's push wake-ups ({@link RelationalStore.listenerHealth}, with `lastNotificationAgeMs`: ms since
+   * the last one, or `null`), or `null` for a store without them (it is polled). A store may add fields.
+   */
+  wakeUps: (WakeUpHealth & { lastNotificationAgeMs: number | null }) | null;
 }
 
 /** A dead-lettered change, as {@link DualWrite.listDeadLetters} lists it. */
@@ -580,7 +585,16 @@ export class DualWrite<Native = unknown> {
       backendDown: s.backendDown,
       indexDrift: await this.guard.drift(),
       delivering: this.deliver,
+      wakeUps: this.wakeUps(now),
     };
+  }
+
+  /** {@link DualwriteStats.wakeUps} as of `now`. */
+  private wakeUps(now: number): DualwriteStats['wakeUps'] {
+    const health = this.relational.listenerHealth?.();
+    if (health === undefined) return null;
+    const at = health.lastNotificationAt;
+    return { ...health, lastNotificationAgeMs: at === null ? null : Math.max(0, now - at) };
   }
 
   /**
