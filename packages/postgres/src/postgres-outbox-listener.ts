@@ -86,7 +86,7 @@ export class PostgresOutboxListener {
   readonly #channel: string;
   readonly #listener: () => void;
   readonly #onError: (error: unknown) => void;
-  readonly #sendNotify: (payload: string) => Promise<unknown>;
+  readonly #sendNotify: ((payload: string) => Promise<unknown>) | undefined;
   #client: pg.Client | undefined;
   #closed = false;
   #retryMs: number = LISTENER_RECONNECT.initialMs;
@@ -116,7 +116,7 @@ export class PostgresOutboxListener {
    * @param channel - channel name, `LISTEN`ed as a quoted identifier.
    * @param listener - called for every notification and after every reconnect; exceptions are swallowed.
    * @param sendNotify - sends `pg_notify(channel, payload)` the way enqueues do (the store's pool), for the
-   *   heartbeat's delivery check.
+   *   heartbeat's delivery check; `undefined` when enqueues send no wake-ups (nothing to check).
    * @param onError - told about connection errors (already mapped to dualwrite errors); default: ignored.
    * @param heartbeat - heartbeat timing; default {@link LISTENER_HEARTBEAT}.
    */
@@ -124,7 +124,7 @@ export class PostgresOutboxListener {
     config: pg.ClientConfig,
     channel: string,
     listener: () => void,
-    sendNotify: (payload: string) => Promise<unknown>,
+    sendNotify: ((payload: string) => Promise<unknown>) | undefined,
     onError: (error: unknown) => void = () => {},
     heartbeat: { intervalMs: number; timeoutMs: number } = LISTENER_HEARTBEAT,
   ) {
@@ -263,12 +263,14 @@ export class PostgresOutboxListener {
    * nothing: it is neither a lost connection (the liveness probe just answered) nor a missed wake-up.
    */
   async #checkDelivery(client: pg.Client, timeoutMs: number): Promise<void> {
+    const send = this.#sendNotify;
+    if (send === undefined) return;
     const arrived = new Promise<boolean>((resolve) => {
       this.#probeArrived = () => resolve(true);
     });
     let timer: NodeJS.Timeout | undefined;
     try {
-      await this.#sendNotify(this.#probePayload);
+      await send(this.#probePayload);
       const delivered = await Promise.race([
         arrived,
         new Promise<boolean>((resolve) => {

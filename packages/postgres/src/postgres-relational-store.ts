@@ -245,12 +245,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       this.tableNames.notifyChannel,
       listener,
       // With `notify: false` no enqueue notifies: there is no wake-up to check, and no NOTIFY is sent.
-      (payload) =>
-        this.#options.notify
-          ? this.read('subscribeOutbox heartbeat', (db) =>
+      this.#options.notify
+        ? (payload) =>
+            this.read('subscribeOutbox heartbeat', (db) =>
               sql`SELECT pg_notify(${this.tableNames.notifyChannel}, ${payload})`.execute(db),
             )
-          : Promise.reject(new Error('notify is off')),
+        : undefined,
       () => {},
       { intervalMs: listenHeartbeatMs, timeoutMs: Math.max(50, Math.round(listenHeartbeatMs * 0.4)) },
     );
