@@ -68,25 +68,6 @@ export function postgresFactory(
   };
 }
 
-type Tx = Parameters<Parameters<PostgresRelationalStore['transaction']>[0]>[0];
-
-/** Writes record `id` (text = id, no embedding) at a new version in `tx`, enqueuing nothing; returns the version. */
-export async function writeTestRecord(tx: Tx, id: string, now: number): Promise<number> {
-  const version = await tx.nextVersion();
-  await tx.writeRecord({
-    id,
-    text: id,
-    embedding: null,
-    metadata: {},
-    version,
-    deleted: false,
-    contentHash: 'h',
-    syncedVersion: null,
-    now,
-  });
-  return version;
-}
-
 /** Polls `condition` every 10 ms until it holds. @throws {Error} naming `what` after `timeoutMs`. */
 export async function until(
   what: string,

@@ -17,10 +17,11 @@ import {
   TimeoutError,
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { writeTestRecord } from '@dualwrite/sql/testing';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
-import { adminQuery, DATABASE_URL, testSchema, until, writeTestRecord } from './helpers.js';
+import { adminQuery, DATABASE_URL, testSchema, until } from './helpers.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -8,10 +8,11 @@ import {
   writeStrategySuite,
 } from '@dualwrite/core/testing';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { writeTestRecord } from '@dualwrite/sql/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
 import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
-import { DATABASE_URL, dropSchema, schemaName, until, writeTestRecord } from './helpers.js';
+import { DATABASE_URL, dropSchema, schemaName, until } from './helpers.js';
 import { type PrivatePgBouncer, startPgBouncer } from './private-pgbouncer.js';
 
 // The store behind PgBouncer, the pooler most PostgreSQL deployments put in front of the server (and what

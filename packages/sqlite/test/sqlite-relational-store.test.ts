@@ -2,7 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import {
+  checkForeignTableRefused,
+  checkSchemaFromNewerRelease,
+  writeTestRecord,
+} from '@dualwrite/sql/testing';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -275,17 +279,5 @@ async function write0(
   tx: Parameters<Parameters<SqliteRelationalStore['transaction']>[0]>[0],
   id: string,
 ): Promise<void> {
-  const version = await tx.nextVersion();
-  await tx.writeRecord({
-    id,
-    text: id,
-    embedding: null,
-    metadata: {},
-    version,
-    deleted: false,
-    contentHash: 'h',
-    syncedVersion: null,
-    now: T0,
-  });
-  await tx.enqueue(id, version, 'upsert', T0);
+  await tx.enqueue(id, await writeTestRecord(tx, id, T0), 'upsert', T0);
 }

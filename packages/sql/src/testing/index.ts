@@ -10,3 +10,4 @@ export {
   type NewerReleaseFixture,
   type SqlStoreUnderTest,
 } from './newer-release.js';
+export { writeTestRecord } from './test-record.js';
