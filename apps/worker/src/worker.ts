@@ -116,7 +116,7 @@ export async function startWorker(
               if (wakeUpsMissing)
                 logger.warn(
                   { event: 'wake-ups-missing', pollIntervalMs: config.strategy.pollIntervalMs },
-                  'outbox notifications do not reach this worker (a pooler in transaction mode?): it delivers at its poll interval',
+                  'outbox notifications do not reach this worker (a pooler in transaction mode?): it polls from 200 ms, backing off to its poll interval while idle',
                 );
               else logger.info({ event: 'wake-ups-back' }, 'outbox notifications reach this worker again');
             },

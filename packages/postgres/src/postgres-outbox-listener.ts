@@ -53,8 +53,9 @@ export interface ListenerHealth {
   /**
    * Whether the last heartbeat's `NOTIFY`, sent on a pooled connection as an enqueue sends its, reached the
    * listening connection; `null` before the first heartbeat (and with the store's `notify: false`, which sends
-   * no wake-ups to check). `false` means wake-ups do not reach this process
-   * and delivery waits for the drainer's poll (`pollIntervalMs`): most often a pooler in transaction mode
+   * no wake-ups to check). After a miss it is `true` again only once three heartbeats in a row arrived. `false` means wake-ups do not reach this process
+   * and delivery waits for the drainer's poll (which then starts at 200 ms and backs off to `pollIntervalMs`
+   * while idle): most often a pooler in transaction mode
    * between the store and the server (PgBouncer `pool_mode = transaction`, Supavisor's or Neon's pooled
    * endpoints), which runs the `LISTEN` on one server session and hands that session to other clients (a
    * notification then goes to whichever client holds it, or is dropped); connect the store directly or
@@ -64,6 +65,9 @@ export interface ListenerHealth {
   /** Heartbeats whose own `NOTIFY` did not come back in time. */
   notificationsMissed: number;
 }
+
+/** Heartbeats in a row whose `NOTIFY` arrived before wake-ups count as delivered again after a miss. */
+const ARRIVALS_TO_TRUST_AGAIN = 3;
 
 /** Payload prefix of a heartbeat's own `NOTIFY`: never passed to the listener (enqueues notify with `''`). */
 const PROBE_PAYLOAD_PREFIX = 'dualwrite-heartbeat:';
@@ -106,6 +110,8 @@ export class PostgresOutboxListener {
   };
   /** This listener's heartbeat payload. */
   readonly #probePayload = `${PROBE_PAYLOAD_PREFIX}${randomUUID()}`;
+  /** Heartbeats in a row whose own notification arrived (see {@link ARRIVALS_TO_TRUST_AGAIN}). */
+  #arrivedInARow = 0;
   /** Resolves the wait of the heartbeat in flight for its own notification. */
   #probeArrived: (() => void) | undefined;
   /** `false` once the server said it has no `pg_notification_queue_usage()`: the heartbeat runs `SELECT 1`. */
@@ -278,8 +284,13 @@ export class PostgresOutboxListener {
         }),
       ]);
       if (this.#client !== client) return;
-      this.#health.notificationsDelivered = delivered;
+      this.#arrivedInARow = delivered ? this.#arrivedInARow + 1 : 0;
       if (!delivered) this.#health.notificationsMissed++;
+      // Behind a transaction pooler a probe sometimes lands on the LISTEN session and arrives: after a miss,
+      // wake-ups count as delivered again only when they keep arriving.
+      const trusted =
+        this.#health.notificationsMissed === 0 || this.#arrivedInARow >= ARRIVALS_TO_TRUST_AGAIN;
+      this.#health.notificationsDelivered = delivered && trusted;
     } catch {
       // not sent: nothing learned
     } finally {

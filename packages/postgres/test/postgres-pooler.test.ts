@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TransientBackendError } from '@dualwrite/core';
+import { createDualWrite, HashingEmbedder, TransientBackendError } from '@dualwrite/core';
 import {
   type RelationalStoreFixture,
   relationalStoreSuite,
@@ -171,5 +171,55 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
     await until('a missed notification', () => behind.listenerHealth().notificationsMissed > 0);
     expect(behind.listenerHealth()).toMatchObject({ listening: true });
     expect(direct.listenerHealth()).toMatchObject({ notificationsDelivered: true, notificationsMissed: 0 });
+  });
+
+  it('transaction mode: a drain worker whose wake-ups are missing polls short, not at its 5 s backstop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-pg-pooler-'));
+    const embedder = new HashingEmbedder({ dimension: 8 });
+    const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: 8 });
+    const behind = track(await pooled('transaction', { listenHeartbeatMs: 100 }));
+    const worker = await createDualWrite({
+      relational: behind,
+      vector,
+      embedder,
+      strategy: 'async-queue',
+      delivery: { pollIntervalMs: 5_000 },
+      driftCheck: false,
+    });
+    const direct = track(
+      new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: behind.tableNames.schema }),
+    );
+    const writer = await createDualWrite({
+      relational: direct,
+      vector,
+      embedder,
+      strategy: 'async-queue',
+      driftCheck: false,
+    });
+    try {
+      writer.pause(); // only the worker behind the pooler delivers
+      await until('a missed notification', () => behind.listenerHealth().notificationsMissed > 0);
+      for (let i = 0; i < 3; i++) {
+        const id = `elsewhere-${i}`;
+        const started = performance.now();
+        const { version } = await writer.put({ id, text: 'written by a process the pooler hides' });
+        await until(
+          `${id} delivered`,
+          async () => (await vector.getVersions([id])).get(id) === version,
+          10_000,
+        );
+        const elapsed = performance.now() - started;
+        console.log(`[pooler] ${id} delivered ${elapsed.toFixed(0)} ms after the write (backstop poll 5,000 ms)`);
+        expect(
+          elapsed,
+          `${id}: picked up by the short poll (health: ${JSON.stringify(behind.listenerHealth())})`,
+        ).toBeLessThan(2_500);
+        await new Promise((r) => setTimeout(r, 1_000)); // idle: the poll backs off a little
+      }
+    } finally {
+      await writer.close({ drain: false, timeoutMs: 2_000 });
+      await worker.close({ drain: false, timeoutMs: 2_000 });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

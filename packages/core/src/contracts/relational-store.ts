@@ -43,7 +43,8 @@ export interface WakeUpHealth {
   /**
    * Whether the store's own check that a wake-up sent the way writes send theirs arrives came through last
    * time; `null` when not checked (yet). `false` means wake-ups do not reach this process (a pooler in
-   * transaction mode, say): delivery then waits for the drainer's poll interval.
+   * transaction mode, say): the drainer then polls as for a store without wake-ups, from 200 ms (or
+   * `pollIntervalMs` if shorter) backing off to `pollIntervalMs` while idle.
    */
   notificationsDelivered: boolean | null;
 }

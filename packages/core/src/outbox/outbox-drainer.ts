@@ -1,5 +1,5 @@
 import type { OutboxAck, OutboxLease } from '../contracts/outbox.js';
-import { hasIntentLog } from '../contracts/relational-store.js';
+import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { asDualwriteError, type IndexBindingError } from '../errors.js';
 import { ArrivalRate } from '../util/arrival-rate.js';
@@ -24,6 +24,24 @@ export interface DrainerOptions {
 
 /** Shortest time batch mode waits for a next arrival, ms (timer resolution). */
 const MIN_PATIENCE_MS = 2;
+
+/** First idle poll when the store's pushed wake-ups are reported missing. */
+const MISSING_WAKE_UPS_POLL_MS = 200;
+
+/** How often a long idle wait on pushed wake-ups checks that they still arrive. */
+const WAKE_UP_HEALTH_CHECK_MS = 1_000;
+
+/** `baseMs`, doubling with each empty claim in a row after the first, up to `capMs` (never below `baseMs`). */
+function backedOff(baseMs: number, capMs: number, idleClaims: number): number {
+  if (idleClaims <= 1) return baseMs;
+  return Math.max(baseMs, Math.min(baseMs * 2 ** (idleClaims - 1), capMs));
+}
+
+/** False when the store says its pushed wake-ups do not reach this process now (see `WakeUpHealth`). */
+function wakeUpsArrive(relational: RelationalStore): boolean {
+  const health = relational.listenerHealth?.();
+  return health === undefined || (health.listening && health.notificationsDelivered !== false);
+}
 
 /**
  * Drains the transactional outbox into the vector store: claims due entries under a lease, applies each
@@ -101,12 +119,38 @@ export class OutboxDrainer {
   /**
    * How long an idle loop waits before claiming again: `pollIntervalMs`, doubling with each empty claim in a
    * row up to `maxIdlePollMs` — unless the store pushes wake-ups (`subscribeOutbox`), whose poll is only a
-   * backstop at the configured interval. A claim that finds work resets it (and the loop claims again at once).
+   * backstop at the configured interval. When the store reports that its wake-ups do not arrive (not listening,
+   * or its own test notification missing: a pooler in transaction mode), the backstop is all there is, so it
+   * starts short — `min(pollIntervalMs, 200)` — and doubles up to `pollIntervalMs`. A claim that finds work
+   * resets it (and the loop claims again at once).
    */
   private idleWaitMs(): number {
     const { pollIntervalMs, maxIdlePollMs } = this.ctx.delivery;
-    if (this.unsubscribe !== null || this.idleClaims <= 1) return pollIntervalMs;
-    return Math.max(pollIntervalMs, Math.min(pollIntervalMs * 2 ** (this.idleClaims - 1), maxIdlePollMs));
+    if (this.unsubscribe === null) return backedOff(pollIntervalMs, maxIdlePollMs, this.idleClaims);
+    if (wakeUpsArrive(this.ctx.relational)) return pollIntervalMs;
+    return backedOff(Math.min(pollIntervalMs, MISSING_WAKE_UPS_POLL_MS), pollIntervalMs, this.idleClaims);
+  }
+
+  /**
+   * Sleeps {@link idleWaitMs} or until woken. A long wait that trusts pushed wake-ups looks at their health
+   * every {@link WAKE_UP_HEALTH_CHECK_MS}: when the store reports them missing, the loop claims at once and
+   * polls short from then on, instead of sleeping out a backstop interval meant for a working push.
+   */
+  private async idleWait(): Promise<void> {
+    const { clock, relational } = this.ctx;
+    const waitMs = this.idleWaitMs();
+    if (this.unsubscribe === null || relational.listenerHealth === undefined || !wakeUpsArrive(relational))
+      return this.work.wait(clock, waitMs);
+    const deadline = clock.now() + waitMs;
+    const notifications = this.work.notifications;
+    for (let left = waitMs; left > 0; left = deadline - clock.now()) {
+      await this.work.wait(clock, Math.min(left, WAKE_UP_HEALTH_CHECK_MS));
+      if (this.work.notifications !== notifications) return;
+      if (!wakeUpsArrive(relational)) {
+        this.idleClaims = 0; // start the short poll from its first interval
+        return;
+      }
+    }
   }
 
   /** While active, batch mode sends partial batches at once. */
@@ -213,7 +257,7 @@ export class OutboxDrainer {
           if (this.wakeUps !== wakeUpsBefore) continue;
           this.hint = 0;
           this.idleClaims++;
-          await this.work.wait(clock, this.idleWaitMs());
+          await this.idleWait();
           continue;
         }
         this.idleClaims = 0;
