@@ -6,12 +6,19 @@ import {
   type ValidRecord,
   type WriteResult,
 } from '@dualwrite/core';
-import { int, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
+import {
+  int,
+  type RecordLocking,
+  type RecordRow,
+  RecordsBusy,
+  type SqlInt,
+  toStoredRecord,
+} from '@dualwrite/sql';
 import type { RawBuilder } from 'kysely';
 import type { Pool, RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
 import { mapMysqlError } from './mysql-errors.js';
-import type { MysqlQueries } from './mysql-queries.js';
+import { isLockRefusal, type MysqlQueries } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
 
 /** What {@link writeChangesInTwoRoundTrips} needs of its store. */
@@ -93,12 +100,14 @@ export function message(kysely: MysqlKysely, statements: readonly RawBuilder<unk
 
 /**
  * Runs `fn` on a pool connection of its own (the store's session settings applied once per connection) for a
- * transaction `fn` sends as multi-statement messages; on an error rolls it back and maps the error. A
+ * transaction `fn` sends as multi-statement messages; on an error rolls it back and maps the error, or, when
+ * `fn` only tried its locks (`locking` `'try'`) and one was held elsewhere, throws `RecordsBusy`. A
  * connection whose ROLLBACK failed is destroyed, not returned to the pool.
  */
 export async function onWriteConnection<T>(
   context: MysqlBatchWriteContext,
   operation: string,
+  locking: RecordLocking,
   fn: (connection: PoolConnection) => Promise<T>,
 ): Promise<T> {
   const connection = await context.pool
@@ -120,6 +129,7 @@ export async function onWriteConnection<T>(
     await connection.query('ROLLBACK').catch(() => {
       broken = true;
     });
+    if (locking === 'try' && isLockRefusal(error) && !broken) throw new RecordsBusy();
     throw mapMysqlError(error, operation);
   } finally {
     if (broken) connection.destroy();
@@ -131,8 +141,9 @@ export async function onWriteConnection<T>(
  * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips for up to 500 rows (one more per 500
  * after that; the transaction path takes six for one put), each a multi-statement message:
  *
- * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order), then their rows (a statement
- *    that starts once the locks are granted, so under READ COMMITTED it sees every committed write of them);
+ * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order; tried without waiting with
+ *    `locking` `'try'`), then their rows (a statement that starts once the locks are granted, so under READ
+ *    COMMITTED it sees every committed write of them);
  * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
  *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
  *
@@ -144,10 +155,11 @@ export async function writeChangesInTwoRoundTrips(
   changes: readonly Change[],
   ids: readonly string[],
   now: number,
+  locking: RecordLocking,
 ): Promise<WriteResult[]> {
   const { kysely, q } = context;
-  return onWriteConnection(context, 'writeChanges', async (connection) => {
-    const read = message(kysely, q.batchRead(ids));
+  return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
+    const read = message(kysely, q.batchRead(ids, locking));
     const [readResults] = await connection.query<RowDataPacket[][]>(read.sql, read.values);
     const current = new Map<string, StoredRecord>(
       (readResults[2] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)]),

@@ -42,6 +42,7 @@ export const MYSQL_ERRORS: DriverErrorTable = {
   component: MYSQL_COMPONENT,
   codeOf: errorCode,
   transient: TRANSIENT_MYSQL_CODES,
+  deadlock: ['ER_LOCK_DEADLOCK'],
   unavailable: (code) => UNAVAILABLE_MYSQL_CODES.includes(code) || UNAVAILABLE_NETWORK_CODES.includes(code),
   // mysql2 raises these without a code once a connection or the pool is closed.
   unavailableMessages: [

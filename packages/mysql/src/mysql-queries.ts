@@ -5,7 +5,7 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { int, type RecordRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
+import { int, type RecordLocking, type RecordRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import { LOCK_SLOTS } from './mysql-migrations.js';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
@@ -17,6 +17,15 @@ const SEQUENCE_PRUNE_EVERY = 1_024;
 
 /** The session variable holding the `i`-th version a message drew. */
 const version = (i: number) => sql.raw(`@dw_v${i}`);
+
+/**
+ * Whether `error` is a locking read's refusal to wait (`NOWAIT`): MySQL 8 says `ER_LOCK_NOWAIT`, MariaDB
+ * `ER_LOCK_WAIT_TIMEOUT` (MariaDB docs, "WAIT and NOWAIT").
+ */
+export function isLockRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ER_LOCK_NOWAIT' || code === 'ER_LOCK_WAIT_TIMEOUT';
+}
 
 /** SQL for the store's tables under one prefix. */
 export class MysqlQueries extends SqlQueries {
@@ -110,8 +119,7 @@ export class MysqlQueries extends SqlQueries {
       await this.#lockSlots(ids, sql`FOR UPDATE NOWAIT`).execute(db);
       return true;
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (code === 'ER_LOCK_NOWAIT' || code === 'ER_LOCK_WAIT_TIMEOUT') return false;
+      if (isLockRefusal(error)) return false;
       throw error;
     }
   }
@@ -119,8 +127,8 @@ export class MysqlQueries extends SqlQueries {
   // -- one-batch writes (see `writeChangesInTwoRoundTrips`) --------------------------------------------
 
   /** The statements of a batch write's first message: BEGIN, the ids' slot locks, then their rows. */
-  batchRead(ids: readonly string[]): RawBuilder<unknown>[] {
-    return [...this.beginLocked(ids), this.#rowsOfLocked(ids)];
+  batchRead(ids: readonly string[], locking: RecordLocking): RawBuilder<unknown>[] {
+    return [...this.beginLocked(ids, locking), this.#rowsOfLocked(ids)];
   }
 
   /**
@@ -189,9 +197,12 @@ export class MysqlQueries extends SqlQueries {
 
   // -- sync-2pc in few round trips (see `mysql-two-phase.ts`) -------------------------------------------
 
-  /** BEGIN and the slot locks of `ids` (all of them, in slot order), the start of sync-2pc's transactions. */
-  beginLocked(ids: readonly string[]): RawBuilder<unknown>[] {
-    return [sql`BEGIN`, this.#lockSlots(ids, sql`FOR UPDATE`)];
+  /**
+   * BEGIN and the slot locks of `ids` (all of them, in slot order), the start of the one-message writes; with
+   * `'try'` the locking read does not wait (`NOWAIT`) and fails with a {@link isLockRefusal} error instead.
+   */
+  beginLocked(ids: readonly string[], locking: RecordLocking): RawBuilder<unknown>[] {
+    return [sql`BEGIN`, this.#lockSlots(ids, locking === 'wait' ? sql`FOR UPDATE` : sql`FOR UPDATE NOWAIT`)];
   }
 
   /**

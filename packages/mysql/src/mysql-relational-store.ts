@@ -1,5 +1,6 @@
 import {
   type Change,
+  changeId,
   type IntentCommit,
   type IntentCommitOptions,
   type PreparedIntent,
@@ -183,8 +184,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const context = await this.#writeContext(changes);
-    return this.writeBatch(changes, now, (kysely, ids) =>
-      writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now),
+    return this.writeBatch(changes, now, (kysely, ids, locking) =>
+      writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking),
     );
   }
 
@@ -202,7 +203,11 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     const context = await this.#writeContext(changes);
     this.refuseUnstorableChanges(changes);
     const kysely = this.use('prepareIntents');
-    return this.track(() => prepareIntentsInOneRoundTrip({ ...context, kysely }, changes, tokens, expiresAt));
+    return this.track(() =>
+      this.withRecordLocks('prepareIntents', changes.map(changeId), (locking) =>
+        prepareIntentsInOneRoundTrip({ ...context, kysely }, changes, tokens, expiresAt, locking),
+      ),
+    );
   }
 
   /**
@@ -212,7 +217,13 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
     const context = await this.#writeContext([]);
     const kysely = this.use('commitIntents');
-    return this.track(() => commitIntentsInTwoRoundTrips({ ...context, kysely }, writes, options));
+    return this.track(() =>
+      this.withRecordLocks(
+        'commitIntents',
+        writes.map((w) => w.next.id),
+        (locking) => commitIntentsInTwoRoundTrips({ ...context, kysely }, writes, options, locking),
+      ),
+    );
   }
 
   /**

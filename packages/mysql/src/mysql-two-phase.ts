@@ -13,6 +13,7 @@ import {
   bool,
   int,
   intOrNull,
+  type RecordLocking,
   type RecordRow,
   type SqlBool,
   type SqlInt,
@@ -46,13 +47,14 @@ async function sendLocked<P>(
   connection: PoolConnection,
   context: MysqlBatchWriteContext,
   ids: readonly string[],
+  locking: RecordLocking,
   parts: readonly P[],
   statements: (part: P) => RawBuilder<unknown>[],
   commit: boolean,
 ): Promise<Results[]> {
   const out: Results[] = [];
   for (const [c, part] of parts.entries()) {
-    const head = c === 0 ? context.q.beginLocked(ids) : [];
+    const head = c === 0 ? context.q.beginLocked(ids, locking) : [];
     const tail = commit && c === parts.length - 1 ? [sql`COMMIT`] : [];
     const sent = message(context.kysely, [...head, ...statements(part), ...tail]);
     const [results] = (await connection.query(sent.sql, sent.values)) as unknown as [Results];
@@ -73,16 +75,18 @@ export async function prepareIntentsInOneRoundTrip(
   changes: readonly Change[],
   tokens: readonly string[],
   expiresAt: number,
+  locking: RecordLocking,
 ): Promise<PreparedIntent[]> {
   const ids = changes.map(changeId);
   if (ids.length === 0) return [];
   const items = ids.map((id, i) => ({ id, token: tokens[i]! }));
   const chunks = chunksBySize(items, WRITE_CHUNK, context.messageBudget, (item) => idBytes(item.id));
-  return onWriteConnection(context, 'prepareIntents', async (connection) => {
+  return onWriteConnection(context, 'prepareIntents', locking, async (connection) => {
     const results = await sendLocked(
       connection,
       context,
       ids,
+      locking,
       chunks,
       (chunk) =>
         context.q.prepareChunk(
@@ -123,10 +127,11 @@ export async function commitIntentsInTwoRoundTrips(
   context: MysqlBatchWriteContext,
   writes: readonly IntentCommit[],
   options: IntentCommitOptions,
+  locking: RecordLocking,
 ): Promise<void> {
   const { kysely, q } = context;
   const ids = writes.map((w) => w.next.id);
-  return onWriteConnection(context, 'commitIntents', async (connection) => {
+  return onWriteConnection(context, 'commitIntents', locking, async (connection) => {
     const drops = chunksBySize(options.dropTokens, WRITE_CHUNK, context.messageBudget, inlinedBytes);
     if (writes.length === 0) {
       if (drops.length === 0) return;
@@ -147,6 +152,7 @@ export async function commitIntentsInTwoRoundTrips(
       connection,
       context,
       ids,
+      locking,
       chunks.map((chunk, c) => ({ chunk, drop: c === 0 ? options.dropTokens : [] })),
       ({ chunk, drop }) => {
         const read = q.commitReadChunk(

@@ -52,6 +52,7 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
   component: POSTGRES_COMPONENT,
   codeOf: errorCode,
   transient: TRANSIENT_POSTGRES_CODES,
+  deadlock: ['40P01'],
   unavailable: (code) =>
     code.startsWith('08') ||
     UNAVAILABLE_POSTGRES_CODES.includes(code) ||

@@ -21,7 +21,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 7;
+export const POSTGRES_SCHEMA_VERSION = 8;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -36,7 +36,9 @@ export const POSTGRES_SCHEMA_VERSION = 7;
  * (see {@link twoPhaseFunctionsMigration}), `0005_index_lookups` indexes the intents by record (see
  * {@link indexLookupsMigration}), `0006_functions_and_ack` recreates the write and sync-2pc functions from
  * this release's SQL and settings (index lookups: `FUNCTION_SETTINGS`) and installs the one-round-trip ack
- * (see {@link ackFunctionMigration}).
+ * (see {@link ackFunctionMigration}), `0007_hash_given_embedding` recreates the write function, and
+ * `0008_try_locks` adds the write and sync-2pc functions' variants that take `p_try_locks` (see
+ * `FunctionLocking`).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -79,6 +81,15 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
       // caller gave (none), as core's `planOne` does, so an embedding the embedder filled stays known as such.
       async up(db) {
         await writeFunctionMigration(tables, q).up!(db);
+      },
+    },
+    '0008_try_locks': {
+      // The write and sync-2pc functions with a last parameter, `p_try_locks`: a call for several ids only
+      // tries their locks, so it never waits for one while holding another (an application transaction taking
+      // the same ids in another order deadlocked with it). The functions without it stay for older processes.
+      async up(db) {
+        await writeFunctionMigration(tables, q, 'by-parameter').up!(db);
+        await twoPhaseFunctionsMigration(tables, q, 'by-parameter').up!(db);
       },
     },
   };

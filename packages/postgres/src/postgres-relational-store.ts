@@ -9,7 +9,7 @@ import {
   type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
-import { errorCode, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
+import { errorCode, RecordsBusy, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
@@ -144,10 +144,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    *   the mapped driver errors otherwise.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    return this.writeBatch(changes, now, async (db, ids) => {
+    return this.writeBatch(changes, now, async (db, ids, locking) => {
       const byId = new Map(changes.map((c) => [changeId(c), c]));
       const ordered = ids.map((id) => byId.get(id)!);
-      const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify);
+      const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify, locking);
       return order(writeResults(ordered, await this.#callFunction(db, 'writeChanges', call)));
     });
 
@@ -175,7 +175,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     try {
       return await this.track(async () => ackOutcomes(await this.#callFunction(db, 'ackOutbox', call)));
     } catch (error) {
-      if (errorCode(error) === IDS_BUSY) return super.ackOutbox(acks, now);
+      if (error instanceof RecordsBusy) return super.ackOutbox(acks, now);
       throw error;
     }
   }
@@ -195,8 +195,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   ): Promise<PreparedIntent[]> {
     this.refuseUnstorableChanges(changes);
     const db = this.use('prepareIntents');
-    const call = prepareCall(this.tableNames, this.q, changes, tokens, expiresAt);
-    return this.track(async () => preparedIntents(await this.#callFunction(db, 'prepareIntents', call)));
+    return this.track(() =>
+      this.withRecordLocks('prepareIntents', changes.map(changeId), async (locking) => {
+        const call = prepareCall(this.tableNames, this.q, changes, tokens, expiresAt, locking);
+        return preparedIntents(await this.#callFunction(db, 'prepareIntents', call));
+      }),
+    );
   }
 
   /**
@@ -205,24 +209,40 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    */
   async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
     const db = this.use('commitIntents');
-    const call = commitCall(this.tableNames, this.q, writes, { ...options, notify: this.#options.notify });
-    await this.track(() => this.#callFunction(db, 'commitIntents', call));
+    const ids = writes.map((w) => w.next.id);
+    await this.track(() =>
+      this.withRecordLocks('commitIntents', ids, (locking) => {
+        const call = commitCall(
+          this.tableNames,
+          this.q,
+          writes,
+          { ...options, notify: this.#options.notify },
+          locking,
+        );
+        return this.#callFunction(db, 'commitIntents', call);
+      }),
+    );
   }
 
   /**
    * Runs a call of one of the store's functions in autocommit (one round trip); where the session's default
    * isolation is not READ COMMITTED the functions refuse ({@link NOT_READ_COMMITTED}), and from then on this
    * store wraps every call in `BEGIN ISOLATION LEVEL READ COMMITTED` (three round trips).
+   * @throws {RecordsBusy} when a call that only tried its locks found one held ({@link IDS_BUSY}).
    */
   async #callFunction<R>(db: PostgresKysely, operation: string, call: RawBuilder<R>): Promise<R[]> {
+    const busy = (error: unknown) => (errorCode(error) === IDS_BUSY ? new RecordsBusy() : error);
     if (!this.#writeInTransaction)
       try {
         return (await call.execute(db)).rows;
       } catch (error) {
-        if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED) throw this.mapError(error, operation);
+        if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED)
+          throw this.mapError(busy(error), operation);
         this.#writeInTransaction = true;
       }
-    return (await this.transact(operation, (conn) => call.execute(conn))).rows;
+    const run = (conn: PostgresKysely) =>
+      call.execute(conn).catch((error: unknown) => Promise.reject(busy(error)));
+    return (await this.transact(operation, run)).rows;
   }
 
   /**

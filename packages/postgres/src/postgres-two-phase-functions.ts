@@ -4,6 +4,7 @@ import {
   embeddingBytes,
   int,
   metadataJson,
+  type RecordLocking,
   type RecordRow,
   type SqlInt,
   toStoredRecord,
@@ -11,7 +12,7 @@ import {
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { bodySql, FUNCTION_SETTINGS, lockedBody } from './postgres-write-function.js';
+import { bodySql, FUNCTION_SETTINGS, lockedBody, TRY_LOCKS_PARAMETER } from './postgres-write-function.js';
 
 /**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
@@ -24,7 +25,12 @@ import { bodySql, FUNCTION_SETTINGS, lockedBody } from './postgres-write-functio
  * to run without READ COMMITTED ({@link NOT_READ_COMMITTED}), use generic plans and a fixed `search_path`
  * (see `writeFunctionMigration`).
  */
-export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {
+export function twoPhaseFunctionsMigration(
+  tables: PostgresTableNames,
+  q: PostgresQueries,
+  locking: 'wait' | 'by-parameter' = 'wait',
+): Migration {
+  const tryLocksParameter = locking === 'wait' ? sql`` : TRY_LOCKS_PARAMETER;
   const names = {
     records: sql.id(tables.schema, tables.records),
     outbox: sql.id(tables.schema, tables.outbox),
@@ -59,18 +65,19 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
       );
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.prepareFunction)}(
-          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint)
+          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint ${tryLocksParameter})
         RETURNS TABLE (out_n int, out_version bigint, out_contended boolean, r_id text, r_text text,
           r_embedding bytea, r_metadata json, r_version bigint, r_deleted boolean, r_content_hash text,
           r_synced_version bigint, r_created_at bigint, r_updated_at bigint)
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS}
-        AS ${sql.lit(lockedBody(q, 'sync_prepare', `RETURN QUERY ${prepare};`))}`.execute(db);
+        AS ${sql.lit(lockedBody(q, 'sync_prepare', `RETURN QUERY ${prepare};`, locking))}`.execute(db);
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.commitFunction)}(
           p_keys int4[], p_drop text[], p_tokens text[], p_ids text[], p_previous bigint[], p_contended boolean[],
           p_ops text[], p_versions bigint[], p_deleted boolean[], p_texts text[], p_embeddings bytea[],
-          p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean)
+          p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean
+          ${tryLocksParameter})
         RETURNS int
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS}
@@ -108,6 +115,7 @@ export function twoPhaseFunctionsMigration(tables: PostgresTableNames, q: Postgr
             PERFORM pg_notify(${sql.lit(tables.notifyChannel).compile(db).sql}, '');
           END IF;
           RETURN v_enqueued;`,
+          locking,
         )}`)}`.execute(db);
     },
   };
@@ -130,17 +138,21 @@ interface PrepareRow {
   r_updated_at: SqlInt;
 }
 
-/** The call of `<prefix>sync_prepare` for `changes` (distinct ids; versions drawn in this order, locks taken in key order). */
+/**
+ * The call of `<prefix>sync_prepare` for `changes` (distinct ids; versions drawn in this order, locks taken in key
+ * order, or only tried with `locking` `'try'`).
+ */
 export function prepareCall(
   tables: PostgresTableNames,
   q: PostgresQueries,
   changes: readonly Change[],
   tokens: readonly string[],
   expiresAt: number,
+  locking: RecordLocking,
 ): RawBuilder<PrepareRow> {
   const ids = changes.map(changeId);
   return sql<PrepareRow>`SELECT * FROM ${sql.id(tables.schema, tables.prepareFunction)}(
-    ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${tokens}::text[], ${expiresAt}::bigint)`;
+    ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${tokens}::text[], ${expiresAt}::bigint, ${locking === 'try'})`;
 }
 
 /** {@link PreparedIntent}s from the rows of {@link prepareCall}, in the order of its changes. */
@@ -168,12 +180,13 @@ export function preparedIntents(rows: readonly PrepareRow[]): PreparedIntent[] {
     }));
 }
 
-/** The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order). */
+/** The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order, or only tried). */
 export function commitCall(
   tables: PostgresTableNames,
   q: PostgresQueries,
   writes: readonly IntentCommit[],
   options: { now: number; deferred: boolean; dropTokens: readonly string[]; notify: boolean },
+  locking: RecordLocking,
 ): RawBuilder<unknown> {
   const next = writes.map((w) => w.next);
   return sql`SELECT ${sql.id(tables.schema, tables.commitFunction)}(
@@ -184,5 +197,5 @@ export function commitCall(
     ${next.map((r) => r.deleted)}::boolean[], ${next.map((r) => r.text)}::text[],
     ${next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding)))}::bytea[],
     ${next.map((r) => metadataJson(r.metadata))}::text[], ${next.map((r) => r.contentHash)}::text[],
-    ${options.deferred}, ${options.now}::bigint, ${options.notify})`;
+    ${options.deferred}, ${options.now}::bigint, ${options.notify}, ${locking === 'try'})`;
 }

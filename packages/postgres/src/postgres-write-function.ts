@@ -1,5 +1,5 @@
 import { type Change, changeId, contentHash, toFloat32Precision, type WriteResult } from '@dualwrite/core';
-import { embeddingBytes, int, metadataJson, type SqlInt } from '@dualwrite/sql';
+import { embeddingBytes, int, metadataJson, type RecordLocking, type SqlInt } from '@dualwrite/sql';
 import { type Kysely, type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
@@ -46,25 +46,38 @@ export function bodySql(db: Kysely<unknown>, name: string, statement: RawBuilder
 }
 
 /**
+ * How a store function takes its ids' locks: it waits for them, only tries them, or does what its last
+ * parameter, `p_try_locks boolean`, says (the variants `0008_try_locks` installs).
+ */
+export type FunctionLocking = 'wait' | 'try' | 'by-parameter';
+
+/** The parameter a `'by-parameter'` store function ends with (see {@link FunctionLocking}). */
+export const TRY_LOCKS_PARAMETER = sql.raw(', p_try_locks boolean');
+
+/**
  * The body of a store function that writes under the ids' advisory locks (`p_keys`, in array order, in a
  * statement of their own so the statements after it see every committed write of the ids): it refuses to run
  * without READ COMMITTED's fresh snapshots ({@link NOT_READ_COMMITTED}), takes the locks, then runs
- * `statements`. With `locking: 'try'` it does not wait for a lock another transaction holds but raises
- * {@link IDS_BUSY} (for a drainer's call, which must never hold one id while waiting for another that an
- * application transaction took first, in whatever order).
+ * `statements`. With `locking: 'try'` (or `'by-parameter'` and `p_try_locks` true) it does not wait for a lock
+ * another transaction holds but raises {@link IDS_BUSY}: a call that holds one id must never wait for another
+ * that an application transaction took first, in whatever order.
  */
 export function lockedBody(
   q: PostgresQueries,
   name: string,
   statements: string,
-  locking: 'wait' | 'try' = 'wait',
+  locking: FunctionLocking = 'wait',
 ): string {
-  const lock =
-    locking === 'wait'
-      ? `PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;`
-      : `IF NOT (SELECT bool_and(pg_try_advisory_xact_lock(${q.lockClass}, k)) FROM unnest(p_keys) AS t(k)) THEN
+  const wait = `PERFORM pg_advisory_xact_lock(${q.lockClass}, k) FROM unnest(p_keys) WITH ORDINALITY AS t(k, i) ORDER BY i;`;
+  const tryLocks = `IF NOT (SELECT bool_and(pg_try_advisory_xact_lock(${q.lockClass}, k)) FROM unnest(p_keys) AS t(k)) THEN
         RAISE EXCEPTION 'dualwrite ${name}: another transaction holds one of the ids' USING ERRCODE = '${IDS_BUSY}';
       END IF;`;
+  const lock =
+    locking === 'wait'
+      ? wait
+      : locking === 'try'
+        ? tryLocks
+        : `IF p_try_locks THEN ${tryLocks} ELSE ${wait} END IF;`;
   return `
     BEGIN
       IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -104,7 +117,11 @@ export function lockedBody(
  * the caller's path cannot stand in for it (PostgreSQL docs, CREATE FUNCTION, "Writing SECURITY DEFINER
  * Functions Safely").
  */
-export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQueries): Migration {
+export function writeFunctionMigration(
+  tables: PostgresTableNames,
+  q: PostgresQueries,
+  locking: 'wait' | 'by-parameter' = 'wait',
+): Migration {
   return {
     async up(db) {
       const body = bodySql(db, 'write_changes', writeStatement(tables));
@@ -140,11 +157,12 @@ export function writeFunctionMigration(tables: PostgresTableNames, q: PostgresQu
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.writeFunction)}(
           p_keys int4[], p_ids text[], p_ops text[], p_texts text[], p_embeddings bytea[], p_metadata text[],
-          p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean)
+          p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean
+          ${locking === 'wait' ? sql`` : TRY_LOCKS_PARAMETER})
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS} AS ${sql.lit(`
-${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`)}`)}`.execute(db);
+${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`, locking)}`)}`.execute(db);
     },
   };
 
@@ -211,7 +229,8 @@ export function indexLookupsMigration(tables: PostgresTableNames): Migration {
 
 /**
  * The call of the write function for `changes` (each id at most once, in the order versions are drawn; locks
- * are taken in key order, see `PostgresQueries.lockKeys`), as one statement; {@link writeResults} maps its rows back. Puts carry their hash: the
+ * are taken in key order, see `PostgresQueries.lockKeys`, or only tried with `locking` `'try'`), as one
+ * statement; {@link writeResults} maps its rows back. Puts carry their hash: the
  * client's `contentHash` over the embedding the caller gave (or none, even when the stored one is reused: see
  * core's `filledByEmbedder`). `p_hash_prefixes` is passed as nulls: the function no longer finishes a hash over
  * a reused embedding (migration `0007_hash_given_embedding`), and keeps the parameter so the signature older
@@ -223,6 +242,7 @@ export function writeChangesCall(
   changes: readonly Change[],
   now: number,
   notify: boolean,
+  locking: RecordLocking,
 ): RawBuilder<WriteRow> {
   const puts = changes.map((c) => (c.op === 'put' ? c.record : undefined));
   const embeddings = puts.map((r) => (r?.embedding === undefined ? null : toFloat32Precision(r.embedding)));
@@ -233,7 +253,7 @@ export function writeChangesCall(
     ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
     ${puts.map(() => null)}::bytea[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
-    ${now}::bigint, ${notify})`;
+    ${now}::bigint, ${notify}, ${locking === 'try'})`;
 }
 
 /** A row of the write function: the change's 1-based position, its version, whether it wrote. */

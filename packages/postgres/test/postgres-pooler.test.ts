@@ -209,7 +209,9 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
           10_000,
         );
         const elapsed = performance.now() - started;
-        console.log(`[pooler] ${id} delivered ${elapsed.toFixed(0)} ms after the write (backstop poll 5,000 ms)`);
+        console.log(
+          `[pooler] ${id} delivered ${elapsed.toFixed(0)} ms after the write (backstop poll 5,000 ms)`,
+        );
         expect(
           elapsed,
           `${id}: picked up by the short poll (health: ${JSON.stringify(behind.listenerHealth())})`,

@@ -12,6 +12,7 @@ export {
   type DriverErrorTable,
   errorCode,
   mapDriverError,
+  RecordsBusy,
   UNAVAILABLE_NETWORK_CODES,
 } from './sql-errors.js';
 export { SqlLedgerTx } from './sql-ledger-tx.js';
@@ -33,7 +34,12 @@ export {
   type SqlTables,
   sqlTables,
 } from './sql-queries.js';
-export { SQL_MAX_PAGE, SqlRelationalStore, TRY_LOCK_WINDOW_MS } from './sql-relational-store.js';
+export {
+  type RecordLocking,
+  SQL_MAX_PAGE,
+  SqlRelationalStore,
+  TRY_LOCK_WINDOW_MS,
+} from './sql-relational-store.js';
 export {
   bool,
   embeddingBytes,

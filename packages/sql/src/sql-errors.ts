@@ -16,6 +16,11 @@ export interface DriverErrorTable {
   codeOf(error: unknown): string | undefined;
   /** Codes of transient failures (deadlock, lock timeout, busy): → `TransientBackendError`. */
   readonly transient: readonly string[];
+  /**
+   * Codes of a transaction the server rolled back to break a deadlock (among {@link transient}): the store runs
+   * its own writes that meet one again (`SqlRelationalStore.withRecordLocks`).
+   */
+  readonly deadlock?: readonly string[];
   /** Whether `code` means the database is unavailable (disk full, shut down, unreachable). */
   unavailable(code: string): boolean;
   /** Messages of code-less driver errors that mean the connection is gone or cannot be had. */
@@ -54,6 +59,18 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 /**
+ * Thrown by a dialect's write that only tried its ids' locks (`RecordLocking` `'try'`) when another
+ * transaction holds one, after rolling back: nothing was written, and the store runs it again later
+ * (`SqlRelationalStore.withRecordLocks`). {@link mapDriverError} passes it through.
+ */
+export class RecordsBusy extends Error {
+  constructor() {
+    super('another transaction holds one of the ids');
+    this.name = 'RecordsBusy';
+  }
+}
+
+/**
  * Translates a driver (or Kysely) error into a dualwrite error by `table` (original as `cause`):
  * transient codes → {@link TransientBackendError}; unavailable codes and connection-loss messages →
  * {@link BackendUnavailableError}. Anything else (constraint violations, SQL errors, errors that already are
@@ -62,7 +79,7 @@ export function errorCode(error: unknown): string | undefined {
  * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
  */
 export function mapDriverError(error: unknown, operation: string, table: DriverErrorTable): unknown {
-  if (error instanceof DualwriteError) return error;
+  if (error instanceof DualwriteError || error instanceof RecordsBusy) return error;
   const code = table.codeOf(error);
   const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
   const options = { cause: error, component: table.component };

@@ -98,4 +98,66 @@ export const writeChangesChecks = {
       expect(await countLiveRecords(store)).toBe(10_000);
       expect((await store.outboxStats(T0)).depth).toBe(10_000);
     }),
+
+  'writeChanges and prepareIntents (where present) of several ids never deadlock with a transaction taking them in another order':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        const change = (id: string, text: string): Change => ({
+          op: 'put',
+          record: { id, text, metadata: {}, embedding: undefined },
+        });
+        const batches: [string, ((ids: string[], round: number) => Promise<unknown>) | undefined][] = [
+          [
+            'writeChanges',
+            store.writeChanges &&
+              ((ids, round) =>
+                store.writeChanges!(
+                  ids.map((id) => change(id, `batch ${round}`)),
+                  T0 + 1,
+                )),
+          ],
+          [
+            'prepareIntents',
+            store.prepareIntents &&
+              ((ids, round) =>
+                store.prepareIntents!(
+                  ids.map((id) => change(id, 'intent')),
+                  ids.map((id) => `token-${round}-${id}`),
+                  T0 + 60_000,
+                )),
+          ],
+        ];
+        for (const [name, batch] of batches) {
+          if (batch === undefined) continue;
+          const ids = [uid('first'), uid('second')];
+          // One of the two orders is the opposite of the order the store locks them in.
+          for (const [round, order] of [ids, [...ids].reverse()].entries()) {
+            let holdsFirst!: () => void;
+            const firstTaken = new Promise<void>((resolve) => {
+              holdsFirst = resolve;
+            });
+            const application = store.transaction(async (tx) => {
+              await writeChangesWithOutbox(tx, [change(order[0]!, `app ${round}`)], T0);
+              holdsFirst();
+              // Time for the batch to take the other id's lock, if it waits for locks while holding one.
+              await new Promise((resolve) => setTimeout(resolve, 100));
+              await writeChangesWithOutbox(tx, [change(order[1]!, `app ${round}`)], T0);
+            });
+            await firstTaken;
+            const [app, batched] = await Promise.allSettled([application, batch([...ids], round)]);
+            const context = `${name}, round ${round}`;
+            const why = (r: PromiseSettledResult<unknown>) =>
+              r.status === 'rejected' ? String(r.reason) : '';
+            expect(app, `${context}: the application's transaction ${why(app)}`).toMatchObject({
+              status: 'fulfilled',
+            });
+            expect(batched, `${context}: the batch ${why(batched)}`).toMatchObject({ status: 'fulfilled' });
+          }
+          if (name === 'writeChanges') {
+            // The batch ran after the transaction: its rows are the newest.
+            const records = await store.getRecords(ids);
+            for (const id of ids) expect(records.get(id)?.text, id).toBe('batch 1');
+          }
+        }
+      }),
 } satisfies Record<string, RelationalStoreCheck>;
