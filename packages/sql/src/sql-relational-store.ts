@@ -367,18 +367,17 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * @throws {BackendUnavailableError} when the database cannot be reached or breaks at COMMIT.
    */
   async transaction<T>(fn: (tx: RelationalTx<Db>) => Promise<T>): Promise<T> {
-    return this.transact(
-      'transaction',
-      async (conn) => {
-        const tx = this.newTx(conn);
-        try {
-          return await fn(tx as unknown as RelationalTx<Db>);
-        } finally {
-          tx.finish();
-        }
-      },
-      false,
-    );
+    return this.transact('transaction', (conn) => this.#onTx(conn, fn), false);
+  }
+
+  /** Runs `fn` with a transaction object on `conn`, a connection inside a transaction (finished after). */
+  async #onTx<T>(conn: Db, fn: (tx: RelationalTx<Db>) => Promise<T>): Promise<T> {
+    const tx = this.newTx(conn);
+    try {
+      return await fn(tx as unknown as RelationalTx<Db>);
+    } finally {
+      tx.finish();
+    }
   }
 
   /**
@@ -401,7 +400,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     if (changes.length === 0) return [];
     const ids = changes.map(changeId);
     if (new Set(ids).size !== ids.length)
-      return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+      // The transaction path, under locks taken as a multi-id write takes them (never waiting while holding).
+      return this.write('writeChanges', ids, (conn) =>
+        this.#onTx(conn, (tx) => writeChangesWithOutbox(tx, changes, now)),
+      );
     const sorted = ids.sort(compareIds);
     return this.track(() =>
       this.withRecordLocks('writeChanges', sorted, (locking) => batch(db, sorted, locking)),

@@ -117,6 +117,15 @@ export const writeChangesChecks = {
                 )),
           ],
           [
+            'writeChanges, an id twice (the transaction path)',
+            store.writeChanges &&
+              ((ids, round) =>
+                store.writeChanges!(
+                  [...ids, ids[0]!].map((id) => change(id, `batch ${round}`)),
+                  T0 + 1,
+                )),
+          ],
+          [
             'prepareIntents',
             store.prepareIntents &&
               ((ids, round) =>
@@ -153,7 +162,7 @@ export const writeChangesChecks = {
             });
             expect(batched, `${context}: the batch ${why(batched)}`).toMatchObject({ status: 'fulfilled' });
           }
-          if (name === 'writeChanges') {
+          if (name.startsWith('writeChanges')) {
             // The batch ran after the transaction: its rows are the newest.
             const records = await store.getRecords(ids);
             for (const id of ids) expect(records.get(id)?.text, id).toBe('batch 1');
