@@ -37,8 +37,8 @@ export const POSTGRES_SCHEMA_VERSION = 8;
  * {@link indexLookupsMigration}), `0006_functions_and_ack` recreates the write and sync-2pc functions from
  * this release's SQL and settings (index lookups: `FUNCTION_SETTINGS`) and installs the one-round-trip ack
  * (see {@link ackFunctionMigration}), `0007_hash_given_embedding` recreates the write function, and
- * `0008_try_locks` adds the write and sync-2pc functions' variants that take `p_try_locks` (see
- * `FunctionLocking`).
+ * `0008_call_locks` adds the write and sync-2pc functions' variants that take how to lock (see
+ * `CALL_LOCKS_PARAMETERS`).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -83,16 +83,43 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
         await writeFunctionMigration(tables, q).up!(db);
       },
     },
-    '0008_try_locks': {
-      // The write and sync-2pc functions with a last parameter, `p_try_locks`: a call for several ids only
-      // tries their locks, so it never waits for one while holding another (an application transaction taking
-      // the same ids in another order deadlocked with it). The functions without it stay for older processes.
+    '0008_call_locks': {
+      // The write and sync-2pc functions with two last parameters: `p_try_locks` (a call for several ids only
+      // tries their locks, so it never waits for one while holding another: an application transaction taking
+      // the same ids in another order deadlocked with it) and `p_lock_timeout_ms` (the call's own lock_timeout,
+      // which a session SET cannot guarantee behind a transaction pooler). The functions without them stay for
+      // older processes.
       async up(db) {
         await writeFunctionMigration(tables, q, 'by-parameter').up!(db);
         await twoPhaseFunctionsMigration(tables, q, 'by-parameter').up!(db);
       },
     },
   };
+}
+
+/**
+ * Kysely's PostgreSQL driver whose transactions begin with `SET LOCAL lock_timeout` (one round trip: `BEGIN`
+ * and the `SET` in one simple-protocol message), so every transaction of the store waits for a lock at most
+ * `lockTimeoutMs` (`0`: forever) wherever it runs — also behind a pooler in transaction mode, which a
+ * session-level `SET` cannot promise — and nothing of it outlives the transaction.
+ */
+export class LockTimeoutDriver extends PostgresDriver {
+  readonly #begin: { plain: string; timeout: string };
+
+  constructor(config: ConstructorParameters<typeof PostgresDriver>[0], lockTimeoutMs: number) {
+    super(config);
+    const timeout = `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
+    this.#begin = { plain: `BEGIN; ${timeout}`, timeout };
+  }
+
+  override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    const { isolationLevel, accessMode } = settings;
+    const begin =
+      isolationLevel || accessMode
+        ? `START TRANSACTION${isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : ''}${accessMode ? ` ${accessMode}` : ''}; ${this.#begin.timeout}`
+        : this.#begin.plain;
+    await connection.executeQuery(CompiledQuery.raw(begin));
+  }
 }
 
 /**
@@ -138,6 +165,7 @@ export async function migratePostgresSchema(
   db: PostgresKysely,
   pool: pg.Pool,
   tables: PostgresTableNames,
+  lockTimeoutMs: number,
 ): Promise<string[]> {
   const lock = CompiledQuery.raw(`SELECT pg_advisory_xact_lock(${migrationLockKey(tables)}::bigint)`);
   const schemaExists = async (conn: PostgresKysely) =>
@@ -150,7 +178,7 @@ export async function migratePostgresSchema(
       if (!(await schemaExists(trx))) await sql`CREATE SCHEMA ${sql.id(tables.schema)}`.execute(trx);
     });
   }
-  class TransactionLockedDriver extends PostgresDriver {
+  class TransactionLockedDriver extends LockTimeoutDriver {
     override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
       await super.beginTransaction(connection, settings);
       try {
@@ -169,7 +197,7 @@ export async function migratePostgresSchema(
         return new TransactionLockedAdapter();
       }
       override createDriver() {
-        return new TransactionLockedDriver({ pool });
+        return new TransactionLockedDriver({ pool }, lockTimeoutMs);
       }
     })({ pool }),
   });

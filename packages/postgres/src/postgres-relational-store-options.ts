@@ -45,8 +45,9 @@ export interface PostgresRelationalStoreOptions {
   poolSize?: number;
   /**
    * Longest wait for a lock (a row lock, the per-record advisory lock of a writer, ...) before the statement
-   * fails with SQLSTATE 55P03, surfaced as `TransientBackendError`, in ms (PostgreSQL `lock_timeout`).
-   * `0` waits forever. Overrides `pool.lock_timeout`. Default 10,000.
+   * fails with SQLSTATE 55P03, surfaced as `TransientBackendError`, in ms (PostgreSQL `lock_timeout`, set for
+   * each of the store's transactions and function calls, never for the session). `0` waits forever.
+   * Overrides `pool.lock_timeout`. Default 10,000.
    */
   lockTimeoutMs?: number;
   /**
@@ -209,8 +210,8 @@ export function resolvePostgresOptions(
     max: poolSize,
     connectionTimeoutMillis: connectTimeoutMs,
   };
-  // Set by a statement on each new connection instead (see `PostgresRelationalStore`): as a startup
-  // parameter it makes PgBouncer refuse the connection ("unsupported startup parameter: lock_timeout").
+  // Set per transaction instead (see `LockTimeoutDriver`): as a startup parameter it makes PgBouncer refuse
+  // the connection ("unsupported startup parameter: lock_timeout").
   delete poolConfig.lock_timeout;
   return {
     poolConfig,

@@ -9,12 +9,12 @@ import {
   type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
-import { errorCode, RecordsBusy, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
+import { errorCode, type RecordLocking, RecordsBusy, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
-import { migratePostgresSchema } from './postgres-migrations.js';
+import { LockTimeoutDriver, migratePostgresSchema } from './postgres-migrations.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
 import { PostgresQueries } from './postgres-queries.js';
 import {
@@ -26,7 +26,13 @@ import {
   resolvePostgresOptions,
 } from './postgres-relational-store-options.js';
 import { commitCall, prepareCall, preparedIntents } from './postgres-two-phase-functions.js';
-import { IDS_BUSY, NOT_READ_COMMITTED, writeChangesCall, writeResults } from './postgres-write-function.js';
+import {
+  type CallLocks,
+  IDS_BUSY,
+  NOT_READ_COMMITTED,
+  writeChangesCall,
+  writeResults,
+} from './postgres-write-function.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
@@ -41,7 +47,8 @@ export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
  *
  * **Transactions** run at READ COMMITTED (set explicitly, whatever the server default) on one pooled
  * connection; `tx.native` is Kysely's transaction object, so application tables commit or roll back with the
- * records and the outbox. `lock_timeout` is `lockTimeoutMs` (default 10 s).
+ * records and the outbox. `lock_timeout` is `lockTimeoutMs` (default 10 s), set with each `BEGIN` (`SET LOCAL`)
+ * and passed to each function call, so it holds behind a pooler in transaction mode and never outlives them.
  *
  * **Locking** (why no update is lost under READ COMMITTED). The core write path reads a record
  * (`tx.getRecord`), draws `nextVersion()`, then writes the record and enqueues it. Two processes doing that for
@@ -129,7 +136,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
    */
   async init(): Promise<void> {
-    await this.read('init', (db) => migratePostgresSchema(db, this.#pool!, this.tableNames));
+    await this.read('init', (db) =>
+      migratePostgresSchema(db, this.#pool!, this.tableNames, this.#options.lockTimeoutMs),
+    );
   }
 
   /**
@@ -147,7 +156,14 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     return this.writeBatch(changes, now, async (db, ids, locking) => {
       const byId = new Map(changes.map((c) => [changeId(c), c]));
       const ordered = ids.map((id) => byId.get(id)!);
-      const call = writeChangesCall(this.tableNames, this.q, ordered, now, this.#options.notify, locking);
+      const call = writeChangesCall(
+        this.tableNames,
+        this.q,
+        ordered,
+        now,
+        this.#options.notify,
+        this.#locks(locking),
+      );
       return order(writeResults(ordered, await this.#callFunction(db, 'writeChanges', call)));
     });
 
@@ -197,7 +213,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     const db = this.use('prepareIntents');
     return this.track(() =>
       this.withRecordLocks('prepareIntents', changes.map(changeId), async (locking) => {
-        const call = prepareCall(this.tableNames, this.q, changes, tokens, expiresAt, locking);
+        const call = prepareCall(this.tableNames, this.q, changes, tokens, expiresAt, this.#locks(locking));
         return preparedIntents(await this.#callFunction(db, 'prepareIntents', call));
       }),
     );
@@ -217,11 +233,16 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
           this.q,
           writes,
           { ...options, notify: this.#options.notify },
-          locking,
+          this.#locks(locking),
         );
         return this.#callFunction(db, 'commitIntents', call);
       }),
     );
+  }
+
+  /** How a function call takes its ids' locks: `locking`, waiting at most `lockTimeoutMs`. */
+  #locks(locking: RecordLocking): CallLocks {
+    return { locking, timeoutMs: this.#options.lockTimeoutMs };
   }
 
   /**
@@ -343,17 +364,21 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // inside a transaction, or even during a query (on the socket's end) — which would crash the process.
     // The failure still reaches the caller: the running query rejects, later ones fail (the client is no
     // longer queryable), and the pool discards the client when it is released.
-    //
-    // `lock_timeout` is a statement, not a startup parameter: PgBouncer refuses connections that send it at
-    // startup. Queued on each new client before the pool hands it out (whichever Kysely instance asked:
-    // the migrator has its own), so it runs before anything else on it.
-    const setLockTimeout = `SET lock_timeout = ${this.#options.lockTimeoutMs}`;
     pool.on('connect', (client) => {
       client.on('error', () => {});
-      // A failure means the connection is broken: the first statement given to the client fails too.
-      client.query(setLockTimeout).catch(() => {});
     });
-    return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    // `lock_timeout` is set per transaction (`SET LOCAL` with each BEGIN; the functions take it as an
+    // argument), never for the session: PgBouncer refuses it as a startup parameter, and behind a pooler in
+    // transaction mode a session `SET` lands on one server session, missing the client's later transactions
+    // on others and staying with that session for the pooler's other clients.
+    const { lockTimeoutMs } = this.#options;
+    return new Kysely<unknown>({
+      dialect: new (class extends PostgresDialect {
+        override createDriver() {
+          return new LockTimeoutDriver({ pool }, lockTimeoutMs);
+        }
+      })({ pool }),
+    });
   }
 
   /** Closes the notification connections, then ends the pool once running operations returned theirs. */

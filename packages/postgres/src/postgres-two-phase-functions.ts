@@ -4,7 +4,6 @@ import {
   embeddingBytes,
   int,
   metadataJson,
-  type RecordLocking,
   type RecordRow,
   type SqlInt,
   toStoredRecord,
@@ -12,7 +11,14 @@ import {
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
-import { bodySql, FUNCTION_SETTINGS, lockedBody, TRY_LOCKS_PARAMETER } from './postgres-write-function.js';
+import {
+  bodySql,
+  CALL_LOCKS_PARAMETERS,
+  type CallLocks,
+  callLocksArguments,
+  FUNCTION_SETTINGS,
+  lockedBody,
+} from './postgres-write-function.js';
 
 /**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
@@ -30,7 +36,7 @@ export function twoPhaseFunctionsMigration(
   q: PostgresQueries,
   locking: 'wait' | 'by-parameter' = 'wait',
 ): Migration {
-  const tryLocksParameter = locking === 'wait' ? sql`` : TRY_LOCKS_PARAMETER;
+  const callLocksParameters = locking === 'wait' ? sql`` : CALL_LOCKS_PARAMETERS;
   const names = {
     records: sql.id(tables.schema, tables.records),
     outbox: sql.id(tables.schema, tables.outbox),
@@ -65,7 +71,7 @@ export function twoPhaseFunctionsMigration(
       );
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.prepareFunction)}(
-          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint ${tryLocksParameter})
+          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint ${callLocksParameters})
         RETURNS TABLE (out_n int, out_version bigint, out_contended boolean, r_id text, r_text text,
           r_embedding bytea, r_metadata json, r_version bigint, r_deleted boolean, r_content_hash text,
           r_synced_version bigint, r_created_at bigint, r_updated_at bigint)
@@ -77,7 +83,7 @@ export function twoPhaseFunctionsMigration(
           p_keys int4[], p_drop text[], p_tokens text[], p_ids text[], p_previous bigint[], p_contended boolean[],
           p_ops text[], p_versions bigint[], p_deleted boolean[], p_texts text[], p_embeddings bytea[],
           p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean
-          ${tryLocksParameter})
+          ${callLocksParameters})
         RETURNS int
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS}
@@ -140,7 +146,7 @@ interface PrepareRow {
 
 /**
  * The call of `<prefix>sync_prepare` for `changes` (distinct ids; versions drawn in this order, locks taken in key
- * order, or only tried with `locking` `'try'`).
+ * order, or only tried: `locks`).
  */
 export function prepareCall(
   tables: PostgresTableNames,
@@ -148,11 +154,11 @@ export function prepareCall(
   changes: readonly Change[],
   tokens: readonly string[],
   expiresAt: number,
-  locking: RecordLocking,
+  locks: CallLocks,
 ): RawBuilder<PrepareRow> {
   const ids = changes.map(changeId);
   return sql<PrepareRow>`SELECT * FROM ${sql.id(tables.schema, tables.prepareFunction)}(
-    ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${tokens}::text[], ${expiresAt}::bigint, ${locking === 'try'})`;
+    ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${tokens}::text[], ${expiresAt}::bigint${callLocksArguments(locks)})`;
 }
 
 /** {@link PreparedIntent}s from the rows of {@link prepareCall}, in the order of its changes. */
@@ -186,7 +192,7 @@ export function commitCall(
   q: PostgresQueries,
   writes: readonly IntentCommit[],
   options: { now: number; deferred: boolean; dropTokens: readonly string[]; notify: boolean },
-  locking: RecordLocking,
+  locks: CallLocks,
 ): RawBuilder<unknown> {
   const next = writes.map((w) => w.next);
   return sql`SELECT ${sql.id(tables.schema, tables.commitFunction)}(
@@ -197,5 +203,5 @@ export function commitCall(
     ${next.map((r) => r.deleted)}::boolean[], ${next.map((r) => r.text)}::text[],
     ${next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding)))}::bytea[],
     ${next.map((r) => metadataJson(r.metadata))}::text[], ${next.map((r) => r.contentHash)}::text[],
-    ${options.deferred}, ${options.now}::bigint, ${options.notify}, ${locking === 'try'})`;
+    ${options.deferred}, ${options.now}::bigint, ${options.notify}${callLocksArguments(locks)})`;
 }

@@ -46,13 +46,29 @@ export function bodySql(db: Kysely<unknown>, name: string, statement: RawBuilder
 }
 
 /**
- * How a store function takes its ids' locks: it waits for them, only tries them, or does what its last
- * parameter, `p_try_locks boolean`, says (the variants `0008_try_locks` installs).
+ * How a store function takes its ids' locks: it waits for them, only tries them, or does what its last two
+ * parameters say (the variants `0008_call_locks` installs, see {@link CALL_LOCKS_PARAMETERS}).
  */
 export type FunctionLocking = 'wait' | 'try' | 'by-parameter';
 
-/** The parameter a `'by-parameter'` store function ends with (see {@link FunctionLocking}). */
-export const TRY_LOCKS_PARAMETER = sql.raw(', p_try_locks boolean');
+/**
+ * The parameters a `'by-parameter'` store function ends with: `p_try_locks` (only try the ids' locks) and
+ * `p_lock_timeout_ms` (the call's `lock_timeout`, set for its own transaction: a session-level `SET` does not
+ * follow a client through a pooler in transaction mode, and leaks to the pooler's other clients).
+ */
+export const CALL_LOCKS_PARAMETERS = sql.raw(', p_try_locks boolean, p_lock_timeout_ms integer');
+
+/** How a call of a `'by-parameter'` store function takes its locks (its {@link CALL_LOCKS_PARAMETERS}). */
+export interface CallLocks {
+  locking: RecordLocking;
+  /** The call's `lock_timeout`, ms (`0`: wait forever). */
+  timeoutMs: number;
+}
+
+/** The values of {@link CALL_LOCKS_PARAMETERS} for `locks`, to end a call's argument list. */
+export function callLocksArguments(locks: CallLocks): RawBuilder<unknown> {
+  return sql`, ${locks.locking === 'try'}, ${locks.timeoutMs}::int4`;
+}
 
 /**
  * The body of a store function that writes under the ids' advisory locks (`p_keys`, in array order, in a
@@ -77,7 +93,8 @@ export function lockedBody(
       ? wait
       : locking === 'try'
         ? tryLocks
-        : `IF p_try_locks THEN ${tryLocks} ELSE ${wait} END IF;`;
+        : `PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+      IF p_try_locks THEN ${tryLocks} ELSE ${wait} END IF;`;
   return `
     BEGIN
       IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -158,7 +175,7 @@ export function writeFunctionMigration(
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.writeFunction)}(
           p_keys int4[], p_ids text[], p_ops text[], p_texts text[], p_embeddings bytea[], p_metadata text[],
           p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean
-          ${locking === 'wait' ? sql`` : TRY_LOCKS_PARAMETER})
+          ${locking === 'wait' ? sql`` : CALL_LOCKS_PARAMETERS})
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS} AS ${sql.lit(`
@@ -229,7 +246,7 @@ export function indexLookupsMigration(tables: PostgresTableNames): Migration {
 
 /**
  * The call of the write function for `changes` (each id at most once, in the order versions are drawn; locks
- * are taken in key order, see `PostgresQueries.lockKeys`, or only tried with `locking` `'try'`), as one
+ * are taken in key order, see `PostgresQueries.lockKeys`, or only tried: `locks`), as one
  * statement; {@link writeResults} maps its rows back. Puts carry their hash: the
  * client's `contentHash` over the embedding the caller gave (or none, even when the stored one is reused: see
  * core's `filledByEmbedder`). `p_hash_prefixes` is passed as nulls: the function no longer finishes a hash over
@@ -242,7 +259,7 @@ export function writeChangesCall(
   changes: readonly Change[],
   now: number,
   notify: boolean,
-  locking: RecordLocking,
+  locks: CallLocks,
 ): RawBuilder<WriteRow> {
   const puts = changes.map((c) => (c.op === 'put' ? c.record : undefined));
   const embeddings = puts.map((r) => (r?.embedding === undefined ? null : toFloat32Precision(r.embedding)));
@@ -253,7 +270,7 @@ export function writeChangesCall(
     ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
     ${puts.map(() => null)}::bytea[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
-    ${now}::bigint, ${notify}, ${locking === 'try'})`;
+    ${now}::bigint, ${notify}${callLocksArguments(locks)})`;
 }
 
 /** A row of the write function: the change's 1-based position, its version, whether it wrote. */

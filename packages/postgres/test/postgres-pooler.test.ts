@@ -9,6 +9,7 @@ import {
 } from '@dualwrite/core/testing';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { writeTestRecord } from '@dualwrite/sql/testing';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
 import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
@@ -89,34 +90,54 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
     for (const schema of schemas) await dropSchema(schema);
   });
 
-  it('session mode: connects (no startup parameter PgBouncer refuses) and lockTimeoutMs still bounds lock waits', async () => {
-    const holder = track(
-      new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: schemaName() }),
-    );
-    await holder.init();
-    const waiter = track(await pooled('session', { lockTimeoutMs: 100 }, holder.tableNames.schema));
-    await waiter.init();
-    await putRecord(waiter, 'x');
-    let release = () => {};
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
-    let locked = () => {};
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holding = holder.transaction(async (tx) => {
-      await tx.getRecord('x'); // takes the id's lock until the transaction ends
-      locked();
-      await released;
-    });
-    await isLocked;
-    const error = await waiter.transaction((tx) => tx.getRecord('x')).catch((e: unknown) => e);
-    release();
-    await holding;
-    expect(error).toBeInstanceOf(TransientBackendError);
-    expect(postgresErrorCode((error as Error).cause)).toBe('55P03');
-  });
+  it.each(['session', 'transaction'] as const)(
+    '%s mode: connects (no startup parameter PgBouncer refuses); lockTimeoutMs bounds the waits of transactions and of the write function, and stays with them',
+    async (mode) => {
+      const holder = track(
+        new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: schemaName() }),
+      );
+      await holder.init();
+      const waiter = track(await pooled(mode, { lockTimeoutMs: 100 }, holder.tableNames.schema));
+      await waiter.init();
+      await putRecord(waiter, 'x');
+      let release = () => {};
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      let locked = () => {};
+      const isLocked = new Promise<void>((r) => {
+        locked = r;
+      });
+      const holding = holder.transaction(async (tx) => {
+        await tx.getRecord('x'); // takes the id's lock until the transaction ends
+        locked();
+        await released;
+      });
+      await isLocked;
+      const inTransaction = await waiter.transaction((tx) => tx.getRecord('x')).catch((e: unknown) => e);
+      const put = {
+        op: 'put' as const,
+        record: { id: 'x', text: 'waits', metadata: {}, embedding: undefined },
+      };
+      const inFunction = await waiter.writeChanges([put], Date.now()).catch((e: unknown) => e);
+      release();
+      await holding;
+      for (const error of [inTransaction, inFunction]) {
+        expect(error).toBeInstanceOf(TransientBackendError);
+        expect(postgresErrorCode((error as Error).cause)).toBe('55P03');
+      }
+      // Set per transaction, never per session: no server session the pooler hands out keeps it (a session
+      // SET did, in transaction mode: it stayed on whichever server session ran it, for every client).
+      const { url } = await pooler(mode);
+      const raw = new pg.Pool({ connectionString: url, max: 4 });
+      try {
+        const seen = await Promise.all(Array.from({ length: 12 }, () => raw.query('SHOW lock_timeout')));
+        expect(new Set(seen.map((r) => r.rows[0].lock_timeout))).toEqual(new Set(['0']));
+      } finally {
+        await raw.end();
+      }
+    },
+  );
 
   it('transaction mode: concurrent init()s take no session lock, so none is left behind to block the next', async () => {
     // Kysely's migrator takes a session-level advisory lock in a statement of its own: behind a transaction
