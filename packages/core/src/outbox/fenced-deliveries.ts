@@ -14,7 +14,7 @@ import type { DeliveryItem } from './delivery-plan.js';
  * - A live intent: a sync-2pc writer may be about to commit the index's version; nothing is rewritten (the
  *   caller retries the entry after a poll interval, by when the intent has committed or expired).
  *
- * Runs in one SQL transaction. The caller releases the items' leases afterwards (never acknowledges
+ * Runs one SQL transaction per id. The caller releases the items' leases afterwards (never acknowledges
  * them: their state did not reach the index). Emits `version-regression` for rewritten ids.
  * @returns `blocked`: the ids waiting for a live sync-2pc intent (everything else is due again at once:
  *   rewritten at a fresh version, or superseded by a newer write).
@@ -28,23 +28,19 @@ export async function rebaseFencedDeliveries(
   const now = ctx.clock.now();
   let highest = 0;
   const blocked: string[] = [];
-  const rebased = await ctx.relational.transaction(async (tx) => {
-    blocked.length = 0; // the transaction may be retried
-    // All the ids' locks first, in the store's order: a writer's batch of the same ids cannot deadlock with it.
-    if (fenced.length > 1) await tx.lockRecords?.(fenced.map((i) => i.lease.recordId));
-    const ids: string[] = [];
-    for (const item of fenced) {
-      const id = item.lease.recordId;
-      const indexVersion = indexed.get(id);
+  const rebased: string[] = [];
+  // One transaction per id: it holds one id's lock at a time, so it cannot close a deadlock cycle with an
+  // application transaction taking the same ids in another order (all of them in one transaction did).
+  for (const item of fenced) {
+    const id = item.lease.recordId;
+    const indexVersion = indexed.get(id);
+    if (indexVersion === undefined) continue;
+    const outcome = await ctx.relational.transaction(async (tx) => {
       const current = await tx.getRecord(id);
-      if (!current || current.version !== item.version || indexVersion === undefined) continue;
-      if (indexVersion <= current.version) continue;
+      if (!current || current.version !== item.version || indexVersion <= current.version) return 'settled';
       // A live sync-2pc intent means the index may hold a version that is about to commit: rewriting the
       // record now would make that commit look superseded and lose it. Wait for the intent to resolve.
-      if (((await tx.countIntents?.(id)) ?? 0) > 0) {
-        blocked.push(id);
-        continue;
-      }
+      if (((await tx.countIntents?.(id)) ?? 0) > 0) return 'blocked';
       const version = await tx.nextVersion(indexVersion);
       await tx.writeRecord({
         id,
@@ -58,11 +54,14 @@ export async function rebaseFencedDeliveries(
         now,
       });
       await tx.enqueue(id, version, current.deleted ? 'delete' : 'upsert', now);
+      return 'rebased';
+    });
+    if (outcome === 'blocked') blocked.push(id);
+    if (outcome === 'rebased') {
       highest = Math.max(highest, indexVersion);
-      ids.push(id);
+      rebased.push(id);
     }
-    return ids;
-  });
+  }
   if (rebased.length > 0) ctx.events.emit('version-regression', { ids: rebased, indexVersion: highest });
   return { blocked };
 }
