@@ -62,10 +62,11 @@ export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
   /**
    * Optional: takes the write locks of all `ids` at once, in the store's own order, held until the
    * transaction ends (later reads and writes of them take nothing more). Core's transactions that write
-   * several ids call it first — `putMany`'s transaction path, sync-2pc's prepare and commit, the rebase of
-   * fenced deliveries — so they and the store's one-statement batches lock ids in one order and cannot
-   * deadlock. (An application's `dw.transaction` unit of work locks ids in the order it writes them.) Stores
-   * without per-record locks omit it.
+   * several ids call it first — `putMany`'s transaction path, sync-2pc's prepare and commit — so they lock
+   * ids in one order and cannot deadlock with each other. (An application's `dw.transaction` unit of work
+   * locks ids in the order it writes them: a store that runs core's multi-id work in its own transactions, as
+   * the SQL stores do, tries the locks there first and never waits while holding one.) Stores without
+   * per-record locks omit it.
    */
   lockRecords?(ids: readonly string[]): Promise<void>;
   /**
