@@ -6,12 +6,12 @@ import {
   Kysely,
   PostgresAdapter,
   PostgresDialect,
-  PostgresDriver,
   sql,
   type TransactionSettings,
 } from 'kysely';
 import type pg from 'pg';
 import { ackFunctionMigration } from './postgres-ack-function.js';
+import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
 import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 import { twoPhaseFunctionsMigration } from './postgres-two-phase-functions.js';
@@ -95,31 +95,6 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
       },
     },
   };
-}
-
-/**
- * Kysely's PostgreSQL driver whose transactions begin with `SET LOCAL lock_timeout` (one round trip: `BEGIN`
- * and the `SET` in one simple-protocol message), so every transaction of the store waits for a lock at most
- * `lockTimeoutMs` (`0`: forever) wherever it runs — also behind a pooler in transaction mode, which a
- * session-level `SET` cannot promise — and nothing of it outlives the transaction.
- */
-export class LockTimeoutDriver extends PostgresDriver {
-  readonly #begin: { plain: string; timeout: string };
-
-  constructor(config: ConstructorParameters<typeof PostgresDriver>[0], lockTimeoutMs: number) {
-    super(config);
-    const timeout = `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
-    this.#begin = { plain: `BEGIN; ${timeout}`, timeout };
-  }
-
-  override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
-    const { isolationLevel, accessMode } = settings;
-    const begin =
-      isolationLevel || accessMode
-        ? `START TRANSACTION${isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : ''}${accessMode ? ` ${accessMode}` : ''}; ${this.#begin.timeout}`
-        : this.#begin.plain;
-    await connection.executeQuery(CompiledQuery.raw(begin));
-  }
 }
 
 /**

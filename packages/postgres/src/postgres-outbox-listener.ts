@@ -53,9 +53,9 @@ export interface ListenerHealth {
   /**
    * Whether the last heartbeat's `NOTIFY`, sent on a pooled connection as an enqueue sends its, reached the
    * listening connection; `null` before the first heartbeat (and with the store's `notify: false`, which sends
-   * no wake-ups to check). After a miss it is `true` again only once three heartbeats in a row arrived. `false` means wake-ups do not reach this process
-   * and delivery waits for the drainer's poll (which then starts at 200 ms and backs off to `pollIntervalMs`
-   * while idle): most often a pooler in transaction mode
+   * no wake-ups to check). After a miss it is `true` again only once three heartbeats in a row arrived.
+   * `false` means wake-ups do not reach this process and delivery waits for the drainer's poll (which then
+   * starts at 200 ms and backs off to `pollIntervalMs` while idle): most often a pooler in transaction mode
    * between the store and the server (PgBouncer `pool_mode = transaction`, Supavisor's or Neon's pooled
    * endpoints), which runs the `LISTEN` on one server session and hands that session to other clients (a
    * notification then goes to whichever client holds it, or is dropped); connect the store directly or

@@ -14,7 +14,8 @@ import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
-import { LockTimeoutDriver, migratePostgresSchema } from './postgres-migrations.js';
+import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
+import { migratePostgresSchema } from './postgres-migrations.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
 import { PostgresQueries } from './postgres-queries.js';
 import {

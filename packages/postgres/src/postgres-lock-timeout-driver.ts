@@ -1,0 +1,28 @@
+import { CompiledQuery, type DatabaseConnection, PostgresDriver, type TransactionSettings } from 'kysely';
+
+/**
+ * Kysely's PostgreSQL driver whose transactions begin with `SET LOCAL lock_timeout` (one round trip: `BEGIN`
+ * and the `SET` in one simple-protocol message), so every transaction of the store waits for a lock at most
+ * `lockTimeoutMs` (`0`: forever) wherever it runs — also behind a pooler in transaction mode, which a
+ * session-level `SET` cannot promise — and nothing of it outlives the transaction (PostgreSQL docs, SET:
+ * "the effects of SET LOCAL last only till the end of the current transaction"; PgBouncer docs, "SQL feature
+ * map for pooling modes": a session `SET` is not supported in transaction pooling).
+ */
+export class LockTimeoutDriver extends PostgresDriver {
+  readonly #begin: { plain: string; timeout: string };
+
+  constructor(config: ConstructorParameters<typeof PostgresDriver>[0], lockTimeoutMs: number) {
+    super(config);
+    const timeout = `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
+    this.#begin = { plain: `BEGIN; ${timeout}`, timeout };
+  }
+
+  override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    const { isolationLevel, accessMode } = settings;
+    const begin =
+      isolationLevel || accessMode
+        ? `START TRANSACTION${isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : ''}${accessMode ? ` ${accessMode}` : ''}; ${this.#begin.timeout}`
+        : this.#begin.plain;
+    await connection.executeQuery(CompiledQuery.raw(begin));
+  }
+}
