@@ -20,6 +20,12 @@ const run = promisify(execFile);
 export interface PrivateMariadb {
   /** `mysql://root@127.0.0.1:<port>` (no database selected). */
   readonly url: string;
+  /**
+   * Stops the server with `signal` (`SIGTERM`: a clean shutdown; `SIGKILL`: a crash, recovered at start), waits
+   * `downMs`, and starts it again on the same port and data; resolves once it accepts connections.
+   * @returns how long it did not accept connections, ms.
+   */
+  restart(signal: 'SIGTERM' | 'SIGKILL', downMs: number): Promise<number>;
   /** Stops the server and removes its files. */
   destroy(): Promise<void>;
 }
@@ -51,34 +57,53 @@ export async function startPrivateMariadb(serverOptions: readonly string[] = [])
     ...asRoot,
   ]);
   const port = await freePort();
-  const server: ChildProcess = spawn(
-    'mariadbd',
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${join(dir, 'sock')}`,
-      `--log-error=${join(dir, 'error.log')}`,
-      '--innodb-flush-log-at-trx-commit=0',
-      ...asRoot,
-      ...serverOptions,
-    ],
-    { stdio: 'ignore' },
-  );
   const url = `mysql://root@127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-  const destroy = async () => {
-    if (server.exitCode === null) server.kill('SIGTERM');
+  const spawnServer = (): ChildProcess =>
+    spawn(
+      'mariadbd',
+      [
+        '--no-defaults',
+        `--datadir=${data}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${join(dir, 'sock')}`,
+        `--log-error=${join(dir, 'error.log')}`,
+        '--innodb-flush-log-at-trx-commit=0',
+        ...asRoot,
+        ...serverOptions,
+      ],
+      { stdio: 'ignore' },
+    );
+  let server = spawnServer();
+  const stop = async (signal: NodeJS.Signals) => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    server.kill(signal);
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  };
+  /** Resolves once the server accepts connections; `false` if it exited or 60 s passed. */
+  const ready = async () => {
+    for (const started = Date.now(); Date.now() - started < 60_000; ) {
+      if (await accepts(url)) return true;
+      if (server.exitCode !== null) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  };
+  const destroy = async () => {
+    await stop('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   };
-  for (const started = Date.now(); Date.now() - started < 60_000; ) {
-    if (await accepts(url)) return { url, destroy };
-    if (server.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const restart = async (signal: 'SIGTERM' | 'SIGKILL', downMs: number) => {
+    const stopping = Date.now();
+    await stop(signal);
+    await new Promise((r) => setTimeout(r, downMs));
+    server = spawnServer();
+    if (!(await ready())) throw new Error(`private MariaDB did not come back on port ${port}`);
+    return Date.now() - stopping;
+  };
+  if (await ready()) return { url, restart, destroy };
   const log = await run('tail', ['-n', '20', join(dir, 'error.log')]).then(
     (r) => r.stdout,
     () => '',
