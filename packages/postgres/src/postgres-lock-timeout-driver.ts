@@ -9,20 +9,18 @@ import { CompiledQuery, type DatabaseConnection, PostgresDriver, type Transactio
  * map for pooling modes": a session `SET` is not supported in transaction pooling).
  */
 export class LockTimeoutDriver extends PostgresDriver {
-  readonly #begin: { plain: string; timeout: string };
+  readonly #setTimeout: string;
 
   constructor(config: ConstructorParameters<typeof PostgresDriver>[0], lockTimeoutMs: number) {
     super(config);
-    const timeout = `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
-    this.#begin = { plain: `BEGIN; ${timeout}`, timeout };
+    this.#setTimeout = `SET LOCAL lock_timeout = ${Math.trunc(lockTimeoutMs)}`;
   }
 
   override async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
     const { isolationLevel, accessMode } = settings;
-    const begin =
-      isolationLevel || accessMode
-        ? `START TRANSACTION${isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : ''}${accessMode ? ` ${accessMode}` : ''}; ${this.#begin.timeout}`
-        : this.#begin.plain;
-    await connection.executeQuery(CompiledQuery.raw(begin));
+    const isolation = isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : '';
+    const access = accessMode ? ` ${accessMode}` : '';
+    const begin = isolation || access ? `START TRANSACTION${isolation}${access}` : 'BEGIN';
+    await connection.executeQuery(CompiledQuery.raw(`${begin}; ${this.#setTimeout}`));
   }
 }

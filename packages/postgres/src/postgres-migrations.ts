@@ -38,7 +38,7 @@ export const POSTGRES_SCHEMA_VERSION = 8;
  * this release's SQL and settings (index lookups: `FUNCTION_SETTINGS`) and installs the one-round-trip ack
  * (see {@link ackFunctionMigration}), `0007_hash_given_embedding` recreates the write function, and
  * `0008_call_locks` adds the write and sync-2pc functions' variants that take how to lock (see
- * `CALL_LOCKS_PARAMETERS`).
+ * `callLocksParameters`).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(

@@ -13,9 +13,9 @@ import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
 import {
   bodySql,
-  CALL_LOCKS_PARAMETERS,
   type CallLocks,
   callLocksArguments,
+  callLocksParameters,
   FUNCTION_SETTINGS,
   lockedBody,
 } from './postgres-write-function.js';
@@ -36,7 +36,7 @@ export function twoPhaseFunctionsMigration(
   q: PostgresQueries,
   locking: 'wait' | 'by-parameter' = 'wait',
 ): Migration {
-  const callLocksParameters = locking === 'wait' ? sql`` : CALL_LOCKS_PARAMETERS;
+  const lockParameters = callLocksParameters(locking);
   const names = {
     records: sql.id(tables.schema, tables.records),
     outbox: sql.id(tables.schema, tables.outbox),
@@ -71,7 +71,7 @@ export function twoPhaseFunctionsMigration(
       );
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.prepareFunction)}(
-          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint ${callLocksParameters})
+          p_keys int4[], p_ids text[], p_tokens text[], p_expires_at bigint ${lockParameters})
         RETURNS TABLE (out_n int, out_version bigint, out_contended boolean, r_id text, r_text text,
           r_embedding bytea, r_metadata json, r_version bigint, r_deleted boolean, r_content_hash text,
           r_synced_version bigint, r_created_at bigint, r_updated_at bigint)
@@ -83,7 +83,7 @@ export function twoPhaseFunctionsMigration(
           p_keys int4[], p_drop text[], p_tokens text[], p_ids text[], p_previous bigint[], p_contended boolean[],
           p_ops text[], p_versions bigint[], p_deleted boolean[], p_texts text[], p_embeddings bytea[],
           p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean
-          ${callLocksParameters})
+          ${lockParameters})
         RETURNS int
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS}

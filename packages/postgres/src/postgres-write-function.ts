@@ -47,25 +47,28 @@ export function bodySql(db: Kysely<unknown>, name: string, statement: RawBuilder
 
 /**
  * How a store function takes its ids' locks: it waits for them, only tries them, or does what its last two
- * parameters say (the variants `0008_call_locks` installs, see {@link CALL_LOCKS_PARAMETERS}).
+ * parameters say (the variants `0008_call_locks` installs, see {@link callLocksParameters}).
  */
 export type FunctionLocking = 'wait' | 'try' | 'by-parameter';
 
 /**
- * The parameters a `'by-parameter'` store function ends with: `p_try_locks` (only try the ids' locks) and
- * `p_lock_timeout_ms` (the call's `lock_timeout`, set for its own transaction: a session-level `SET` does not
- * follow a client through a pooler in transaction mode, and leaks to the pooler's other clients).
+ * The parameters a store function ends with, after its own: none for `'wait'`; for `'by-parameter'`,
+ * `p_try_locks` (only try the ids' locks) and `p_lock_timeout_ms` (the call's `lock_timeout`, set for its own
+ * transaction: a session-level `SET` does not follow a client through a pooler in transaction mode, and leaks
+ * to the pooler's other clients).
  */
-export const CALL_LOCKS_PARAMETERS = sql.raw(', p_try_locks boolean, p_lock_timeout_ms integer');
+export function callLocksParameters(locking: 'wait' | 'by-parameter'): RawBuilder<unknown> {
+  return locking === 'wait' ? sql`` : sql.raw(', p_try_locks boolean, p_lock_timeout_ms integer');
+}
 
-/** How a call of a `'by-parameter'` store function takes its locks (its {@link CALL_LOCKS_PARAMETERS}). */
+/** How a call of a `'by-parameter'` store function takes its locks (see {@link callLocksParameters}). */
 export interface CallLocks {
   locking: RecordLocking;
   /** The call's `lock_timeout`, ms (`0`: wait forever). */
   timeoutMs: number;
 }
 
-/** The values of {@link CALL_LOCKS_PARAMETERS} for `locks`, to end a call's argument list. */
+/** The values of {@link callLocksParameters} for `locks`, to end a call's argument list. */
 export function callLocksArguments(locks: CallLocks): RawBuilder<unknown> {
   return sql`, ${locks.locking === 'try'}, ${locks.timeoutMs}::int4`;
 }
@@ -175,7 +178,7 @@ export function writeFunctionMigration(
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.writeFunction)}(
           p_keys int4[], p_ids text[], p_ops text[], p_texts text[], p_embeddings bytea[], p_metadata text[],
           p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean
-          ${locking === 'wait' ? sql`` : CALL_LOCKS_PARAMETERS})
+          ${callLocksParameters(locking)})
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS} AS ${sql.lit(`

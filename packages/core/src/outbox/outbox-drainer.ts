@@ -117,33 +117,28 @@ export class OutboxDrainer {
   }
 
   /**
-   * How long an idle loop waits before claiming again: `pollIntervalMs`, doubling with each empty claim in a
-   * row up to `maxIdlePollMs` — unless the store pushes wake-ups (`subscribeOutbox`), whose poll is only a
-   * backstop at the configured interval. When the store reports that its wake-ups do not arrive (not listening,
-   * or its own test notification missing: a pooler in transaction mode), the backstop is all there is, so it
-   * starts short — `min(pollIntervalMs, 200)` — and doubles up to `pollIntervalMs`. A claim that finds work
-   * resets it (and the loop claims again at once).
-   */
-  private idleWaitMs(): number {
-    const { pollIntervalMs, maxIdlePollMs } = this.ctx.delivery;
-    if (this.unsubscribe === null) return backedOff(pollIntervalMs, maxIdlePollMs, this.idleClaims);
-    if (wakeUpsArrive(this.ctx.relational)) return pollIntervalMs;
-    return backedOff(Math.min(pollIntervalMs, MISSING_WAKE_UPS_POLL_MS), pollIntervalMs, this.idleClaims);
-  }
-
-  /**
-   * Sleeps {@link idleWaitMs} or until woken. A long wait that trusts pushed wake-ups looks at their health
-   * every {@link WAKE_UP_HEALTH_CHECK_MS}: when the store reports them missing, the loop claims at once and
-   * polls short from then on, instead of sleeping out a backstop interval meant for a working push.
+   * Sleeps until woken, or before claiming again: `pollIntervalMs`, doubling with each empty claim in a row up
+   * to `maxIdlePollMs` — unless the store pushes wake-ups (`subscribeOutbox`), whose poll is only a backstop at
+   * the configured interval. When the store reports that its wake-ups do not arrive (not listening, or its own
+   * test notification missing: a pooler in transaction mode), the backstop is all there is, so it starts short
+   * — `min(pollIntervalMs, 200)` — and doubles up to `pollIntervalMs`. A backstop wait on wake-ups the store
+   * can report on looks at their health every {@link WAKE_UP_HEALTH_CHECK_MS}: when they go missing, the loop
+   * claims at once and polls short from then on. A claim that finds work resets the doubling (and the loop
+   * claims again at once).
    */
   private async idleWait(): Promise<void> {
-    const { clock, relational } = this.ctx;
-    const waitMs = this.idleWaitMs();
-    if (this.unsubscribe === null || relational.listenerHealth === undefined || !wakeUpsArrive(relational))
-      return this.work.wait(clock, waitMs);
-    const deadline = clock.now() + waitMs;
+    const { clock, relational, delivery } = this.ctx;
+    const { pollIntervalMs, maxIdlePollMs } = delivery;
+    if (this.unsubscribe === null)
+      return this.work.wait(clock, backedOff(pollIntervalMs, maxIdlePollMs, this.idleClaims));
+    if (!wakeUpsArrive(relational)) {
+      const shortMs = Math.min(pollIntervalMs, MISSING_WAKE_UPS_POLL_MS);
+      return this.work.wait(clock, backedOff(shortMs, pollIntervalMs, this.idleClaims));
+    }
+    if (relational.listenerHealth === undefined) return this.work.wait(clock, pollIntervalMs);
+    const deadline = clock.now() + pollIntervalMs;
     const notifications = this.work.notifications;
-    for (let left = waitMs; left > 0; left = deadline - clock.now()) {
+    for (let left = pollIntervalMs; left > 0; left = deadline - clock.now()) {
       await this.work.wait(clock, Math.min(left, WAKE_UP_HEALTH_CHECK_MS));
       if (this.work.notifications !== notifications) return;
       if (!wakeUpsArrive(relational)) {

@@ -15,15 +15,19 @@ export class WakeSignal {
   private readonly sleepers = new Set<() => void>();
   /** The signal of sleepers on another clock (created by the first of them). */
   private controller: AbortController | null = null;
+  #notifications = 0;
+
   /** `notify()` calls so far: a sleeper compares it before and after to tell a wake-up from its timeout. */
-  notifications = 0;
+  get notifications(): number {
+    return this.#notifications;
+  }
 
   /**
    * Wakes the sleepers, or on the system clock at most `limit` of them, longest asleep first (the rest sleep
    * on): new work for one loop should not send every idle loop to look for it. Other clocks wake them all.
    */
   notify(limit = Number.POSITIVE_INFINITY): void {
-    this.notifications++;
+    this.#notifications++;
     if (this.sleepers.size > 0) {
       const woken = [...this.sleepers].slice(0, limit);
       for (const wake of woken) wake(); // each removes itself
