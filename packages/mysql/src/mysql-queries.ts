@@ -126,18 +126,13 @@ export class MysqlQueries extends SqlQueries {
 
   // -- one-batch writes (see `writeChangesInTwoRoundTrips`) --------------------------------------------
 
-  /** The statements of a batch write's first message: BEGIN, the ids' slot locks, then their rows. */
-  batchRead(ids: readonly string[], locking: RecordLocking): RawBuilder<unknown>[] {
-    return [...this.beginLocked(ids, locking), this.#rowsOfLocked(ids)];
-  }
-
   /**
    * The rows of `ids` whose slots this transaction holds. Not a locking read: a locking read of an absent key
    * takes a next-key lock on the index's end in MariaDB, and two such batches inserting new ids deadlocked.
    * The slot locks already serialise the writers of these ids, and this statement starts after they are
    * granted, so under READ COMMITTED it sees every committed write of them.
    */
-  #rowsOfLocked(ids: readonly string[]): RawBuilder<unknown> {
+  rowsOfLocked(ids: readonly string[]): RawBuilder<unknown> {
     return sql`SELECT * FROM ${this.tables.records} WHERE id IN (${sql.join(ids)})`;
   }
 
@@ -211,7 +206,7 @@ export class MysqlQueries extends SqlQueries {
    */
   prepareChunk(ids: readonly string[], tokens: readonly string[], expiresAt: number): RawBuilder<unknown>[] {
     return [
-      this.#rowsOfLocked(ids),
+      this.rowsOfLocked(ids),
       this.#queued(ids),
       ...this.#drawVersions(ids.length),
       sql`INSERT INTO ${this.tables.intents} (token, record_id, version, expires_at)

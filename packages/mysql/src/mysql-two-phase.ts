@@ -19,49 +19,18 @@ import {
   type SqlInt,
   toStoredRecord,
 } from '@dualwrite/sql';
-import { type RawBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2';
-import type { PoolConnection } from 'mysql2/promise';
 import {
+  idBytes,
   inlinedBytes,
   type MysqlBatchWriteContext,
   message,
   onWriteConnection,
+  sendLocked,
   WRITE_CHUNK,
   writeMessageBytes,
 } from './mysql-batch-write.js';
-
-type Results = (RowDataPacket[] | ResultSetHeader)[];
-
-/** Bytes an id takes in a prepare or commit-read message, at most: inlined in three statements, and its token. */
-function idBytes(id: string): number {
-  return 3 * inlinedBytes(id) + 128;
-}
-
-/**
- * Sends `parts` as one transaction: BEGIN and the locks of `ids` with the first message, `statements(part)`
- * in each, COMMIT with the last when `commit`; resolves to each part's results (the BEGIN, the locks and the
- * COMMIT left out).
- */
-async function sendLocked<P>(
-  connection: PoolConnection,
-  context: MysqlBatchWriteContext,
-  ids: readonly string[],
-  locking: RecordLocking,
-  parts: readonly P[],
-  statements: (part: P) => RawBuilder<unknown>[],
-  commit: boolean,
-): Promise<Results[]> {
-  const out: Results[] = [];
-  for (const [c, part] of parts.entries()) {
-    const head = c === 0 ? context.q.beginLocked(ids, locking) : [];
-    const tail = commit && c === parts.length - 1 ? [sql`COMMIT`] : [];
-    const sent = message(context.kysely, [...head, ...statements(part), ...tail]);
-    const [results] = (await connection.query(sent.sql, sent.values)) as unknown as [Results];
-    out.push(results.slice(head.length, results.length - tail.length));
-  }
-  return out;
-}
 
 /**
  * sync-2pc's prepare (`RelationalStore.prepareIntents`) on MySQL / MariaDB in one round trip for up to 500

@@ -3,13 +3,21 @@ import {
   type Change,
   ClosedError,
   changeId,
+  commitIntentsInTx,
   type IntentCommit,
   type IntentCommitOptions,
   type OutboxAck,
   type PreparedIntent,
   type WriteResult,
 } from '@dualwrite/core';
-import { errorCode, type RecordLocking, RecordsBusy, SQL_MAX_PAGE, SqlRelationalStore } from '@dualwrite/sql';
+import {
+  errorCode,
+  type RecordLocking,
+  RecordsBusy,
+  SQL_MAX_PAGE,
+  SqlRelationalStore,
+  statementChars,
+} from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
@@ -112,6 +120,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly q: PostgresQueries;
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
+  /**
+   * 2^27 characters per function call: node-postgres spells an array argument as one string (V8's limit is
+   * 2^29 - 24 characters; 600 puts of 1 MiB failed with `RangeError: Invalid string length`), and PostgreSQL
+   * takes at most 1 GB per value.
+   */
+  protected override readonly maxStatementChars = 2 ** 27;
   readonly #listeners = new Set<PostgresOutboxListener>();
   /** The pool {@link open} made. */
   #pool: pg.Pool | undefined;
@@ -222,9 +236,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
 
   /**
    * sync-2pc's commit (`RelationalStore.commitIntents`) in one statement and one round trip: a call of
-   * `<prefix>sync_commit`, core's `commitIntentsInTx` rule in PL/pgSQL (and one `pg_notify` when it enqueued).
+   * `<prefix>sync_commit`, core's `commitIntentsInTx` rule in PL/pgSQL (and one `pg_notify` when it enqueued);
+   * core's `commitIntentsInTx` in a transaction for writes past {@link maxStatementChars}.
    */
   async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+    if (statementChars(writes.map((w) => ({ record: w.next }))) > this.maxStatementChars)
+      return this.transaction((tx) => commitIntentsInTx(tx, writes, options));
     const db = this.use('commitIntents');
     const ids = writes.map((w) => w.next.id);
     await this.track(() =>

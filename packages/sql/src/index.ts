@@ -38,6 +38,7 @@ export {
   type RecordLocking,
   SQL_MAX_PAGE,
   SqlRelationalStore,
+  statementChars,
   TRY_LOCK_WINDOW_MS,
 } from './sql-relational-store.js';
 export {

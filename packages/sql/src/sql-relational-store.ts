@@ -51,6 +51,29 @@ type LeaseRef = Pick<OutboxLease, 'recordId' | 'leaseToken'>;
  * Outcomes follow `contracts/relational-store.ts` and the ledger (`outbox/outbox-ledger.ts` in core);
  * the contract suite's differential check compares every dialect with the in-memory reference model.
  */
+/**
+ * Characters the values of `changes` take in one statement, at most: ids, text and metadata twice (quotes and
+ * backslashes escaped), 9 per embedding component (8 hex digits of a float32 and a separator), 64 per row for
+ * the rest. Puts are given as changes, or as the records sync-2pc commits.
+ */
+export function statementChars(
+  changes: readonly (
+    | Change
+    | { record: { id: string; text: string; metadata: object; embedding?: readonly number[] | null } }
+  )[],
+): number {
+  let chars = 0;
+  for (const change of changes) {
+    const record = 'record' in change ? change.record : undefined;
+    chars += 64 + 2 * (record?.id ?? changeId(change as Change)).length;
+    if (record)
+      chars +=
+        2 * (record.text.length + JSON.stringify(record.metadata).length) +
+        9 * (record.embedding?.length ?? 0);
+  }
+  return chars;
+}
+
 /** Marker a locked operation returns when a try-lock failed and it must run again. */
 const RETRY = Symbol('retry');
 
@@ -105,6 +128,13 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /** Longest id the dialect's id column holds, in UTF-8 bytes (MySQL `VARBINARY(1536)`); none when unset. */
   protected readonly maxIdBytes: number | undefined = undefined;
+
+  /**
+   * Most characters of values ({@link statementChars}) the dialect's one-statement write of a batch carries; a
+   * larger batch takes the transaction path, a statement per record. Unbounded where the fast path splits its
+   * messages itself.
+   */
+  protected readonly maxStatementChars: number = Number.POSITIVE_INFINITY;
 
   #db: Db | undefined;
   #closed = false;
@@ -385,7 +415,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * on the open store with the batch's ids sorted (UTF-16 code units, the order core's writers lock them in)
    * and how it takes their locks ({@link withRecordLocks}: `'try'` for several ids, where the dialect can),
    * or the transaction path (`writeChangesWithOutbox`) for a batch that changes an id more
-   * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between).
+   * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between) or
+   * carries more than {@link maxStatementChars}.
    * @throws {ValidationError} for a put whose text holds U+0000 where the dialect cannot store it
    *   ({@link nulInText}), or an id longer than the id column holds ({@link maxIdBytes}), before anything runs.
    * @throws {ClosedError} after {@link close}.
@@ -399,7 +430,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const ids = changes.map(changeId);
-    if (new Set(ids).size !== ids.length)
+    if (new Set(ids).size !== ids.length || statementChars(changes) > this.maxStatementChars)
       // The transaction path, under locks taken as a multi-id write takes them (never waiting while holding).
       return this.write('writeChanges', ids, (conn) =>
         this.#onTx(conn, (tx) => writeChangesWithOutbox(tx, changes, now)),
