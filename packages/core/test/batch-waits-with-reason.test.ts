@@ -90,6 +90,52 @@ describe('batch on a clock that stands still', () => {
   }, 20_000);
 });
 
+/** A memory index whose writes wait while `hold` is set: a slow vector call, on a clock that stands still. */
+class HeldVectorStore extends MemoryVectorStore {
+  hold: Promise<void> | null = null;
+  override async upsert(...args: Parameters<MemoryVectorStore['upsert']>) {
+    await this.hold;
+    return super.upsert(...args);
+  }
+}
+
+describe('batch behind a slow vector call', () => {
+  it('counts maxDelayMs from when a change arrived: one that waited behind a call in flight is sent right after it', async () => {
+    const clock = new ManualClock();
+    const vector = new HeldVectorStore({ dimension: DIM });
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore(),
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'batch', maxBatchSize: 100, maxDelayMs: 1_000 },
+      clock,
+      driftCheck: false,
+    });
+    try {
+      let release!: () => void;
+      vector.hold = new Promise((resolve) => {
+        release = resolve;
+      });
+      await dw.put({ id: 'first', text: 'first' }); // no rate yet: sent alone, and held in the call
+      await new Promise((r) => setTimeout(r, 20));
+      // Steady arrivals every 20 ms for 1.1 s while that call is in flight: 56 changes, past maxDelayMs.
+      let last = 0;
+      for (let i = 0; i <= 55; i++) {
+        if (i > 0) clock.advance(20);
+        last = (await dw.put({ id: `behind-${i}`, text: `behind ${i}` })).version!;
+      }
+      vector.hold = null;
+      release();
+      // Time stands still from here: were the wait counted from the end of the held call, the 56 would
+      // wait for 1 s that never passes.
+      await indexed(vector as unknown as FaultyVectorStore, 'behind-55', last);
+      expect((await vector.getVersions(['behind-0', 'behind-30'])).size).toBe(2);
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  }, 20_000);
+});
+
 describe('ArrivalRate', () => {
   it('averages gaps per arrival, caps a quiet spell, and knows nothing before two wake-ups', () => {
     const rate = new ArrivalRate(100, 0.5);

@@ -63,6 +63,11 @@ export class OutboxDrainer {
   private probeDelayMs: number;
   private probing: Promise<void> | null = null;
   private hint = 0;
+  /**
+   * When the oldest change the loops have not claimed yet was announced (`null`: none): batch mode's wait for
+   * company counts from it, so a change that waited behind a call in flight does not wait `maxDelayMs` more.
+   */
+  private pendingSince: number | null = null;
   /** Wake-ups so far: a loop whose claim came back empty claims again if one arrived meanwhile. */
   private wakeUps = 0;
   /** Arrival rate of new entries (batch mode's reason to wait). */
@@ -109,6 +114,7 @@ export class OutboxDrainer {
   /** Tells the workers that `count` entries are due again (not new arrivals: the rate ignores them). */
   private nudge(count: number): void {
     this.hint += count;
+    this.pendingSince ??= this.ctx.clock.now();
     this.wakeUps++;
     this.idleClaims = 0;
     if (this.userPaused) return; // resume() wakes the loops
@@ -251,12 +257,15 @@ export class OutboxDrainer {
           // A write that arrived while this claim ran woke nobody (the loop was not waiting): claim again.
           if (this.wakeUps !== wakeUpsBefore) continue;
           this.hint = 0;
+          this.pendingSince = null;
           this.idleClaims++;
           await this.idleWait();
           continue;
         }
         this.idleClaims = 0;
         this.hint = Math.max(0, this.hint - leases.length);
+        // What is left was announced before this claim: its wait keeps counting from the oldest announcement.
+        if (this.hint === 0) this.pendingSince = null;
         // A full claim suggests more is due (another process's bulk write wakes us once): wake one more loop.
         if (leases.length >= this.options.claimSize) this.work.notify(1);
         this.inFlightCount += leases.length;
@@ -277,7 +286,9 @@ export class OutboxDrainer {
   }
 
   /**
-   * Batch mode: waits for the batch to fill — at most `maxDelayMs`, and only while there is reason to. It
+   * Batch mode: waits for the batch to fill — at most until `maxDelayMs` after the oldest unclaimed change was
+   * announced (so a change that arrived while a call was in flight waits only what is left of its
+   * `maxDelayMs`, not a full one more after that call), and only while there is reason to. It
    * does not wait when fewer than two more changes are expected within `maxDelayMs` (mean gap between
    * arrivals over half of it: at a trickle, waiting would delay every write and save almost no calls), and
    * stops waiting once nothing arrived for twice the mean gap (the burst is over). Until two wake-ups have
@@ -287,7 +298,7 @@ export class OutboxDrainer {
   private async gather(): Promise<void> {
     const { clock } = this.ctx;
     const { maxDelayMs, claimSize } = this.options;
-    const deadline = clock.now() + maxDelayMs;
+    const deadline = (this.pendingSince ?? clock.now()) + maxDelayMs;
     while (!this.stopping && this.flushes === 0 && this.hint < claimSize) {
       const now = clock.now();
       const left = deadline - now;
