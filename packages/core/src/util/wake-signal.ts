@@ -9,6 +9,12 @@ const WOKEN = Symbol('woken');
  * path. On the system clock a sleeper is a bare timer (an `AbortController` per wake-up cycle, the listeners
  * on its signal and the `EventTarget` dispatch of its abort cost about 40 µs a write — the largest JavaScript
  * cost of a put); other clocks (tests' `ManualClock`) get their `sleep` with an `AbortSignal`.
+ *
+ * A system-clock sleeper woken by `notify()` resumes after the callbacks already queued (`setImmediate`), not
+ * inside the notifier's own chain of promises: the notifier is a write on its way back to its caller, and on
+ * a driver that works synchronously (better-sqlite3) the woken loop's claim, vector call and ack would
+ * otherwise run before that caller's `await` returns (SQLite, in-memory vector store, 2,000 sequential
+ * async-queue puts: p50 0.69 → 0.14 ms).
  */
 export class WakeSignal {
   /** Sleepers on the system clock: each wakes (clearing its timer) when called. */
@@ -48,7 +54,7 @@ export class WakeSignal {
       const wake = () => {
         clearTimeout(timer);
         this.sleepers.delete(wake);
-        resolve();
+        setImmediate(resolve); // after the notifier's callbacks (see the class's note)
       };
       const timer = setTimeout(wake, ms);
       this.sleepers.add(wake);
