@@ -133,6 +133,12 @@ export function resolveMysqlOptions(
         field,
         `must be a utf8mb4 charset (ids and text are stored as UTF-8), got ${JSON.stringify(charset)}`,
       );
+  // mysql2 takes the charset as a collation number too, which would bypass the check above.
+  if (pool !== undefined && (pool as { charsetNumber?: unknown }).charsetNumber !== undefined)
+    throw check.missing(
+      'pool.charsetNumber',
+      'is not supported: the store talks utf8mb4 (give pool.charset a utf8mb4 collation name instead)',
+    );
   const poolSize = check.integer('poolSize', options.poolSize ?? MYSQL_STORE_DEFAULTS.poolSize, 1, 1_000);
   const lockTimeoutMs = check.integer(
     'lockTimeoutMs',

@@ -39,15 +39,25 @@ export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
  */
 function storeIdsAsText(tables: ReadonlySet<string>): (field: TypeCastField, next: TypeCastNext) => unknown {
   return (field, next) => {
-    // `field.table` is the name the query uses: the store's queries never alias its tables.
+    // `field.table` is the name the query uses (mysql2 hands a typeCast no other): the store's queries never
+    // alias its tables; an application query that does gets the ids as `Buffer`s.
     if (field.type !== 'VAR_STRING' || !tables.has(field.table)) return next();
     return field.buffer()?.toString('utf8') ?? null;
   };
 }
 
-/** Removes `NO_BACKSLASH_ESCAPES` from the session's `sql_mode` and keeps every other mode the server set. */
-const WITHOUT_NO_BACKSLASH_ESCAPES =
-  "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+/**
+ * The `sql_mode` flags the store's SQL cannot run under: `NO_BACKSLASH_ESCAPES` (mysql2 escapes values with
+ * backslashes), MariaDB's `EMPTY_STRING_IS_NULL` (a tombstone's text is `''`: every delete failed) and
+ * `ORACLE` (`BEGIN` opens a PL/SQL block: every write failed). Found by a break-it trial on a server so set.
+ */
+const UNSAFE_MODES = ['NO_BACKSLASH_ESCAPES', 'EMPTY_STRING_IS_NULL', 'ORACLE'];
+
+/** Removes {@link UNSAFE_MODES} from the session's `sql_mode` and keeps every other mode the server set. */
+const WITHOUT_UNSAFE_MODES = `SET SESSION sql_mode = TRIM(BOTH ',' FROM ${UNSAFE_MODES.reduce(
+  (modes, mode) => `REPLACE(${modes}, ',${mode},', ',')`,
+  "CONCAT(',', @@SESSION.sql_mode, ',')",
+)})`;
 
 /**
  * `RelationalStore` on MySQL 8.0+ and MariaDB 10.6+ through Kysely's `MysqlDialect` and mysql2 — a dialect of
@@ -150,9 +160,13 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * - READ COMMITTED;
    * - autocommit on (with `autocommit=0`, every statement the store runs outside an explicit transaction
    *   would stay uncommitted, holding its locks);
-   * - the server's `sql_mode` without `NO_BACKSLASH_ESCAPES`: mysql2 binds values by escaping them into the
-   *   statement with backslashes (as Kysely's MySQL driver uses it), so under that mode a quote in a value
-   *   ends the string — statements fail, or a crafted value is read as SQL.
+   * - utf8mb4 as the connection's charset (`SET NAMES`): a server that ignores the client's handshake
+   *   (`character-set-client-handshake = OFF`) would otherwise read the UTF-8 the driver sends as latin1
+   *   (text stored double-encoded) or utf8mb3 (emoji refused);
+   * - the server's `sql_mode` without {@link UNSAFE_MODES}: mysql2 binds values by escaping them into the
+   *   statement with backslashes (as Kysely's MySQL driver uses it), so under `NO_BACKSLASH_ESCAPES` a quote
+   *   in a value ends the string — statements fail, or a crafted value is read as SQL. The application's
+   *   statements on the store's connections (`tx.native`) run under the same modes.
    *
    * Kysely runs it on the connections it takes; the multi-statement write paths run it on the pool
    * connections they take themselves.
@@ -164,13 +178,21 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       `SET SESSION lock_wait_timeout = ${lockWait}`,
       'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'SET SESSION autocommit = 1',
-      WITHOUT_NO_BACKSLASH_ESCAPES,
+      'SET NAMES utf8mb4',
+      WITHOUT_UNSAFE_MODES,
     ];
   }
 
-  /** Ends the pool once running operations returned their connections. */
+  /**
+   * Ends the pool once running operations returned their connections. Kysely ends it only if this instance
+   * ever took a connection, and the migrator's instance (see {@link init}) shares it without ending it: a store
+   * that only ran `init()` would keep a connection open and the process alive.
+   */
   protected async shutdown(db: MysqlKysely): Promise<void> {
     await db.destroy().catch(() => {});
+    // Ending an ended pool calls back at once; an error closing a connection leaves nothing to do.
+    const pool = this.#pool;
+    if (pool) await new Promise<void>((resolve) => pool.end(() => resolve()));
   }
 
   /**

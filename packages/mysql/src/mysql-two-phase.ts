@@ -107,7 +107,7 @@ export async function commitIntentsInTwoRoundTrips(
       for (const [c, chunk] of drops.entries()) {
         const last = c === drops.length - 1;
         const drop = message(kysely, [
-          ...(c === 0 ? [sql`BEGIN`] : []),
+          ...(c === 0 ? [sql`START TRANSACTION`] : []),
           q.deleteIntents(chunk),
           ...(last ? [sql`COMMIT`] : []),
         ]);

@@ -409,6 +409,24 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     expect((await waiter.getRecords(['busy'])).get('busy')!.text).toBe('holder');
   });
 
+  it('close() after init() alone ends every connection the store opened (found by a break-it trial)', async () => {
+    const database = await testDatabase();
+    cleanups.push(database.drop);
+    const connections = async () =>
+      Number(
+        ((await adminQuery(
+          `SELECT count(*) AS n FROM information_schema.processlist WHERE db = '${database.name}'`,
+        )) as { n: number | string }[])[0]!.n,
+      );
+    const s = new MysqlRelationalStore({ connectionString: database.url });
+    await s.init();
+    expect(await connections()).toBeGreaterThan(0);
+    await s.close();
+    // The server drops a closed connection from the process list shortly after the client's QUIT.
+    for (let i = 0; i < 50 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await connections()).toBe(0);
+  });
+
   it('an unreachable server or a missing database is BackendUnavailableError; bad options are ValidationError', async () => {
     const refused = new MysqlRelationalStore({
       connectionString: 'mysql://root@127.0.0.1:1/test',
@@ -427,6 +445,7 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
       [{ connectionString: 'mysql://root@127.0.0.1:3306' }, 'options.connectionString'],
       [{ connectionString: 'mysql://root@127.0.0.1:3306/app?charset=latin1' }, 'options.connectionString'],
       [{ pool: { host: '127.0.0.1', database: 'app', charset: 'utf8' } }, 'options.pool.charset'],
+      [{ pool: { host: '127.0.0.1', database: 'app', charsetNumber: 8 } }, 'options.pool.charsetNumber'],
       [{ pool: [] }, 'options.pool'],
       [{ pool: { uri: 'mysql://127.0.0.1/app?charset=latin1' } }, 'options.pool.uri'],
       [{ connectionString: 'mysql://127.0.0.1/db%zz' }, 'options.connectionString'],

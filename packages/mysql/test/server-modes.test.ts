@@ -6,7 +6,9 @@
  * `ONLY_FULL_GROUP_BY`; SERIALIZABLE as the default isolation; `autocommit=0`; a latin1 server default; a
  * non-UTC time zone; and a short `wait_timeout` that closes idle pooled connections. Also an operator's
  * `FLUSH TABLES WITH READ LOCK`: metadata-lock waits are bounded by `lockTimeoutMs` too (MySQL's own default is
- * a year).
+ * a year). And three a break-it trial found writes failing or text corrupted under: MariaDB's
+ * `EMPTY_STRING_IS_NULL` (a tombstone's text is `''`), `ORACLE` (`BEGIN` opens a PL/SQL block) and
+ * `character-set-client-handshake = OFF` with a latin1 server (UTF-8 text stored double-encoded).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,10 +23,12 @@ import { adminQuery, mysqlFactory, testDatabase } from './helpers.js';
 import { type PrivateMariadb, startPrivateMariadb } from './private-mariadb.js';
 
 const SERVER_OPTIONS = [
-  '--sql-mode=ANSI_QUOTES,NO_BACKSLASH_ESCAPES,PAD_CHAR_TO_FULL_LENGTH,ONLY_FULL_GROUP_BY,STRICT_ALL_TABLES',
+  '--sql-mode=ANSI_QUOTES,NO_BACKSLASH_ESCAPES,PAD_CHAR_TO_FULL_LENGTH,ONLY_FULL_GROUP_BY,STRICT_ALL_TABLES,EMPTY_STRING_IS_NULL,ORACLE',
   '--transaction-isolation=SERIALIZABLE',
   '--autocommit=0',
   '--character-set-server=latin1',
+  // The server decides the connection charset, whatever the client asks for in its handshake.
+  '--skip-character-set-client-handshake',
   '--collation-server=latin1_swedish_ci',
   '--default-time-zone=+05:00',
 ];
