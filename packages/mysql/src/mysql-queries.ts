@@ -197,7 +197,10 @@ export class MysqlQueries extends SqlQueries {
    * `'try'` the locking read does not wait (`NOWAIT`) and fails with a {@link isLockRefusal} error instead.
    */
   beginLocked(ids: readonly string[], locking: RecordLocking): RawBuilder<unknown>[] {
-    return [sql`START TRANSACTION`, this.#lockSlots(ids, locking === 'wait' ? sql`FOR UPDATE` : sql`FOR UPDATE NOWAIT`)];
+    return [
+      sql`START TRANSACTION`,
+      this.#lockSlots(ids, locking === 'wait' ? sql`FOR UPDATE` : sql`FOR UPDATE NOWAIT`),
+    ];
   }
 
   /**

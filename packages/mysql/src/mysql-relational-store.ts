@@ -117,6 +117,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     this.#options = resolveMysqlOptions(options);
     this.tableNames = mysqlTableNames(this.#options.tablePrefix);
     this.q = new MysqlQueries(this.tableNames);
+    // Until the server's `max_allowed_packet` is read (by `init`), the statements fit the smallest usual one.
+    this.q.statementBytes = Math.floor(0.75 * 1024 * 1024);
   }
 
   /**
@@ -129,6 +131,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     await this.read('init', () =>
       migrateMysqlSchema(this.#dialect!, this.tableNames, this.#options.lockTimeoutMs),
     );
+    // The statements of the shared SQL (acks, leases, reads by id) are split to fit it.
+    await this.#maxPacket();
   }
 
   /** The pool (no connection yet); each new connection gets the lock wait timeout and READ COMMITTED. */
@@ -303,6 +307,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       const query = (conn: MysqlKysely) => sql<{ m: SqlInt }>`SELECT @@max_allowed_packet AS m`.execute(conn);
       const { rows } = db ? await query(db) : await this.read('maxAllowedPacket', query);
       this.#packet = int(rows[0]!.m);
+      this.q.statementBytes = Math.floor(this.#packet * 0.75);
     }
     return this.#packet;
   }

@@ -414,9 +414,11 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     cleanups.push(database.drop);
     const connections = async () =>
       Number(
-        ((await adminQuery(
-          `SELECT count(*) AS n FROM information_schema.processlist WHERE db = '${database.name}'`,
-        )) as { n: number | string }[])[0]!.n,
+        (
+          (await adminQuery(
+            `SELECT count(*) AS n FROM information_schema.processlist WHERE db = '${database.name}'`,
+          )) as { n: number | string }[]
+        )[0]!.n,
       );
     const s = new MysqlRelationalStore({ connectionString: database.url });
     await s.init();

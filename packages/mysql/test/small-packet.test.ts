@@ -59,6 +59,24 @@ describe('a server with max_allowed_packet = 1 MiB', () => {
     }
   }, 120_000);
 
+  it('async-queue: the acks of 300 ids of 1,524 UTF-8 bytes (512 code units) fit too', async () => {
+    // Found by a break-it trial: the shared ack statements name each id up to three times, split only by count;
+    // the server refused the ack for ever, and flush() never finished.
+    const { store, done } = await fixture();
+    const vector = new MemoryVectorStore({ dimension: 2 });
+    const dw = await createDualWrite({ relational: store, vector, strategy: 'async-queue' });
+    const long = Array.from({ length: 300 }, (_, i) => String(i).padStart(6, '0') + '\u20ac'.repeat(506));
+    try {
+      await dw.putMany(long.map((id) => ({ id, text: 't', metadata: {}, embedding: [1, 0] })));
+      await dw.flush({ timeoutMs: 60_000 });
+      expect(await store.outboxStats(Date.now())).toMatchObject({ depth: 0, deadLetters: 0 });
+      expect((await dw.reconcile({ dryRun: true })).checkedVectors).toBe(long.length);
+    } finally {
+      await dw.close();
+      await done();
+    }
+  }, 120_000);
+
   for (const strategy of ['async-queue', 'batch', 'sync-2pc'] as const)
     it(`${strategy}: putMany and deleteMany of 2,500 long ids reach the index`, async () => {
       const { store, done } = await fixture();

@@ -18,7 +18,7 @@ import type {
   StoredRecord,
   TwoPhaseIntent,
 } from '@dualwrite/core';
-import { decodeEmbedding } from '@dualwrite/core';
+import { chunksBySize, decodeEmbedding } from '@dualwrite/core';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import {
   bool,
@@ -117,10 +117,34 @@ const OUTBOX_COLUMNS: Record<keyof LedgerOutboxPatch, string> = {
 
 /** The shared statements; a dialect subclass adds the rest. */
 export abstract class SqlQueries {
+  /**
+   * Largest statement the server takes, bytes, once values are inlined (MySQL's `max_allowed_packet`, with a
+   * margin); `undefined` when only {@link IN_CHUNK} bounds a statement. The id lists of the shared statements
+   * are split to fit it, so many long ids cannot make one statement the server refuses (an ack of 300 ids of
+   * 1,524 bytes was refused by a 1 MiB `max_allowed_packet`, for ever).
+   */
+  statementBytes: number | undefined;
+
   constructor(
     protected readonly tables: SqlTables,
     protected readonly traits: SqlDialectTraits,
   ) {}
+
+  /**
+   * `items` in runs of at most {@link IN_CHUNK} and {@link statementBytes}: `key` is what each item puts in the
+   * statement (an id, a token), inlined at most four times (an `IN` list twice, a `CASE` arm, a token), each
+   * character escaped at worst, plus `extraBytes` of binary values (an embedding's, inlined as hex).
+   */
+  protected chunks<T>(
+    items: readonly T[],
+    key: (item: T) => string,
+    extraBytes: (item: T) => number = () => 0,
+  ): T[][] {
+    const budget = this.statementBytes;
+    if (budget === undefined) return chunks(items);
+    const size = (item: T) => 4 * (2 * Buffer.byteLength(key(item)) + 3) + 96 + 2 * extraBytes(item);
+    return chunksBySize(items, IN_CHUNK, budget, size);
+  }
 
   /** Highest version the sequence has handed out (0 when none). */
   abstract currentVersion(db: SqlDb): Promise<number>;
@@ -204,7 +228,7 @@ export abstract class SqlQueries {
 
   async getRecords(db: SqlDb, ids: readonly string[], includeDeleted: boolean): Promise<StoredRecord[]> {
     const out: StoredRecord[] = [];
-    for (const chunk of chunks([...new Set(ids)])) {
+    for (const chunk of this.chunks([...new Set(ids)], (id) => id)) {
       const { rows } = await sql<RecordRow>`
         SELECT * FROM ${this.tables.records}
         WHERE id IN (${sql.join(chunk)})
@@ -439,7 +463,7 @@ export abstract class SqlQueries {
       leaseToken: randomUUID(),
       leaseUntil: until,
     }));
-    for (const chunk of chunks(leases)) {
+    for (const chunk of this.chunks(leases, (l) => l.recordId + l.leaseToken)) {
       const tokens = chunk.map((l) => sql`WHEN ${l.recordId} THEN ${l.leaseToken}`);
       await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
@@ -453,7 +477,7 @@ export abstract class SqlQueries {
   /** The outbox rows of distinct `recordIds` (locked `FOR UPDATE` where rows lock), by record id. */
   async getOutboxRows(db: SqlDb, recordIds: readonly string[]): Promise<Map<string, LedgerOutboxRow>> {
     const out = new Map<string, LedgerOutboxRow>();
-    for (const chunk of chunks(recordIds)) {
+    for (const chunk of this.chunks(recordIds, (id) => id)) {
       const { rows } = await sql<OutboxRow>`
         SELECT * FROM ${this.byKey(this.tables.outbox)} WHERE record_id IN (${sql.join(chunk)})
         ${this.#forUpdate()}`.execute(db);
@@ -480,7 +504,7 @@ export abstract class SqlQueries {
     db: SqlDb,
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): Promise<void> {
-    for (const chunk of chunks(acks)) {
+    for (const chunk of this.chunks(acks, (a) => a.recordId)) {
       const version = this.#versionOf('id', chunk);
       await sql`
         UPDATE ${this.byKey(this.tables.records)} SET synced_version = ${version}
@@ -491,7 +515,7 @@ export abstract class SqlQueries {
 
   /** Superseded deliveries: leases cleared, claimable again by `now`. */
   async clearLeases(db: SqlDb, recordIds: readonly string[], now: number): Promise<void> {
-    for (const chunk of chunks(recordIds))
+    for (const chunk of this.chunks(recordIds, (id) => id))
       await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
         SET next_attempt_at = CASE WHEN next_attempt_at < ${now} THEN next_attempt_at ELSE ${now} END,
@@ -504,7 +528,7 @@ export abstract class SqlQueries {
     db: SqlDb,
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): Promise<void> {
-    for (const chunk of chunks(acks)) {
+    for (const chunk of this.chunks(acks, (a) => a.recordId)) {
       const ids = sql.join(chunk.map((a) => a.recordId));
       await sql`${this.deleteByKey(this.tables.outbox)} WHERE record_id IN (${ids})`.execute(db);
       await sql`
@@ -522,7 +546,7 @@ export abstract class SqlQueries {
     leases: readonly { recordId: string; leaseToken: string }[],
   ): Promise<string[]> {
     const held: string[] = [];
-    for (const chunk of chunks(leases)) {
+    for (const chunk of this.chunks(leases, (l) => l.recordId + l.leaseToken)) {
       const { rows } = await sql<{ record_id: string }>`
         SELECT record_id FROM ${this.byKey(this.tables.outbox)}
         WHERE ${this.#leases(chunk)} AND state = 'pending'
@@ -534,7 +558,7 @@ export abstract class SqlQueries {
 
   /** Sets `lease_until` of the leases still held under their tokens. */
   async extendLeases(db: SqlDb, leases: readonly { recordId: string; leaseToken: string }[], until: number) {
-    for (const chunk of chunks(leases))
+    for (const chunk of this.chunks(leases, (l) => l.recordId + l.leaseToken))
       await sql`
         UPDATE ${this.byKey(this.tables.outbox)} SET lease_until = ${until}
         WHERE ${this.#leases(chunk)} AND state = 'pending'`.execute(db);
@@ -546,7 +570,7 @@ export abstract class SqlQueries {
     leases: readonly { recordId: string; leaseToken: string }[],
     retryAt: number,
   ) {
-    for (const chunk of chunks(leases))
+    for (const chunk of this.chunks(leases, (l) => l.recordId + l.leaseToken))
       await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
         SET next_attempt_at = ${retryAt}, lease_owner = NULL, lease_token = NULL, lease_until = NULL,
@@ -592,7 +616,7 @@ export abstract class SqlQueries {
       WHERE state = 'dead' ${where}`;
     if (ids === undefined) return Number((await update(sql``).execute(db)).numAffectedRows ?? 0n);
     let n = 0;
-    for (const chunk of chunks([...new Set(ids)]))
+    for (const chunk of this.chunks([...new Set(ids)], (id) => id))
       n += Number(
         (await update(sql`AND record_id IN (${sql.join(chunk)})`).execute(db)).numAffectedRows ?? 0n,
       );
@@ -677,7 +701,7 @@ export abstract class SqlQueries {
 
   async getCachedEmbeddings(db: SqlDb, keys: readonly string[]): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    for (const chunk of chunks([...new Set(keys)])) {
+    for (const chunk of this.chunks([...new Set(keys)], (key) => key)) {
       const { rows } = await sql<{ key: string; embedding: Uint8Array }>`
         SELECT ${sql.ref('key')}, embedding FROM ${this.tables.cache}
         WHERE ${sql.ref('key')} IN (${sql.join(chunk)})`.execute(db);
@@ -696,7 +720,11 @@ export abstract class SqlQueries {
       byKey.delete(e.key);
       byKey.set(e.key, e.embedding);
     }
-    for (const chunk of chunks([...byKey]))
+    for (const chunk of this.chunks(
+      [...byKey],
+      ([key]) => key,
+      ([, e]) => 4 * e.length,
+    ))
       await sql`
         ${this.insertInto(this.tables.cache)} (${sql.ref('key')}, embedding)
         VALUES ${sql.join(chunk.map(([key, e]) => sql`(${key}, ${embeddingBytes(e)})`))}
