@@ -52,7 +52,8 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
   component: POSTGRES_COMPONENT,
   codeOf: errorCode,
   transient: TRANSIENT_POSTGRES_CODES,
-  deadlock: ['40P01'],
+  // A serialization failure rolled the statement back too: a claim at a stricter default isolation meets it.
+  deadlock: ['40P01', '40001'],
   unavailable: (code) =>
     code.startsWith('08') ||
     UNAVAILABLE_POSTGRES_CODES.includes(code) ||

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { OptionKeys } from '@dualwrite/core';
+import { type OptionKeys, ValidationError } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
@@ -215,7 +215,9 @@ export function resolvePostgresOptions(
   delete poolConfig.lock_timeout;
   return {
     poolConfig,
-    schema: check.identifier('schema', options.schema ?? POSTGRES_STORE_DEFAULTS.schema, 63),
+    schema: unreservedSchema(
+      check.identifier('schema', options.schema ?? POSTGRES_STORE_DEFAULTS.schema, 63),
+    ),
     tablePrefix: check.identifier(
       'tablePrefix',
       options.tablePrefix ?? POSTGRES_STORE_DEFAULTS.tablePrefix,
@@ -233,4 +235,22 @@ export function resolvePostgresOptions(
       3_600_000,
     ),
   };
+}
+
+/**
+ * `schema`, unless PostgreSQL reserves it: names starting with `pg_` are the system's (`CREATE SCHEMA` fails
+ * with 42939 "unacceptable schema name").
+ * @throws {ValidationError} on `options.schema` for such a name.
+ */
+function unreservedSchema(schema: string): string {
+  if (schema.startsWith('pg_'))
+    throw new ValidationError(
+      'options.schema',
+      `must not start with "pg_" (reserved by PostgreSQL), got "${schema}"`,
+      {
+        component: POSTGRES_COMPONENT,
+        limit: 'a name not starting with pg_',
+      },
+    );
+  return schema;
 }

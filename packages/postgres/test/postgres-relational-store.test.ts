@@ -721,6 +721,32 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(a.tableNames.notifyChannel).toBe(`${fixture.schema}.a_outbox`);
   });
 
+  it('claims under a REPEATABLE READ default isolation skip each other, never fail (found by a break-it trial)', async () => {
+    const strict = { pool: { options: '-c default_transaction_isolation=repeatable\\ read' } };
+    const [a, b] = [store(strict), store(strict)];
+    await a.init();
+    const ids = Array.from({ length: 1_000 }, (_, i) => `rr-${i}`);
+    await a.writeChanges!(
+      ids.map((id) => ({ op: 'put' as const, record: { id, text: 't', metadata: {}, embedding: [1] } })),
+      T0,
+    );
+    const claimed: string[] = [];
+    const errors: unknown[] = [];
+    await Promise.all(
+      [a, a, b, b].map(async (s, k) => {
+        for (;;) {
+          const leases = await s
+            .claimOutbox({ owner: `w${k}`, limit: 20, leaseMs: 60_000, now: T0 + 1 })
+            .catch((e: unknown) => (errors.push(e), undefined));
+          if (leases?.length === 0) return;
+          claimed.push(...(leases ?? []).map((l) => l.recordId));
+        }
+      }),
+    );
+    expect(errors).toEqual([]);
+    expect(claimed.sort()).toEqual([...ids].sort());
+  });
+
   it('validates options, limits and text PostgreSQL cannot store', async () => {
     expect(() => new PostgresRelationalStore({})).toThrow(ValidationError);
     expect(
@@ -735,6 +761,15 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, lockTimeoutMs: -1 })).toThrow(
       ValidationError,
     );
+    // Found by a break-it trial: a reserved schema name passed here and failed at init() untyped, and a null
+    // fell through to the default unnoticed.
+    expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: 'pg_x' })).toThrow(
+      'options.schema',
+    );
+    for (const field of ['schema', 'tablePrefix', 'poolSize'])
+      expect(
+        () => new PostgresRelationalStore({ connectionString: DATABASE_URL, [field]: null } as never),
+      ).toThrow(`options.${field}: must be omitted for its default, not null`);
     // A number passed as a string is shown as one, so the message does not seem to refuse a valid value.
     expect(
       () =>

@@ -17,7 +17,8 @@ export interface DriverErrorTable {
   /** Codes of transient failures (deadlock, lock timeout, busy): → `TransientBackendError`. */
   readonly transient: readonly string[];
   /**
-   * Codes of a transaction the server rolled back to break a deadlock (among {@link transient}): the store runs
+   * Codes of a transaction the server rolled back to break a deadlock or a serialization conflict (among
+   * {@link transient}): nothing of it was written, and the store runs
    * its own writes that meet one again (`SqlRelationalStore.withRecordLocks`).
    */
   readonly deadlock?: readonly string[];

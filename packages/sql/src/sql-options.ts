@@ -13,12 +13,19 @@ export class OptionChecks {
   /**
    * The options object, holding only the store's `known` keys (see `OptionKeys` of `@dualwrite/core`): a
    * misspelled option would otherwise be ignored and its default silently used.
-   * @throws {ValidationError} when `options` is not an object, or on `options.<key>` for an unknown key.
+   * @throws {ValidationError} when `options` is not an object, or on `options.<key>` for an unknown key or a
+   *   `null` value.
    */
   object<T>(options: T, known: Readonly<Record<string, true>>): T {
     if (options === null || typeof options !== 'object')
       throw new ValidationError('options', 'must be an object', { component: this.component });
     refuseUnknownKeys(options, known, 'options', this.component);
+    // `null` is no option's value: it would otherwise fall through `??` to the default unnoticed.
+    for (const [key, value] of Object.entries(options as object))
+      if (value === null)
+        throw new ValidationError(`options.${key}`, 'must be omitted for its default, not null', {
+          component: this.component,
+        });
     return options;
   }
 

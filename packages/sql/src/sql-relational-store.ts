@@ -477,20 +477,26 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   protected claim(options: ClaimOptions): Promise<OutboxLease[]> {
     const { owner, now, leaseMs, limit } = options;
     if (this.q.claim)
-      return this.read('claimOutbox', async (db) =>
-        (await this.q.claim!(db, { owner, now, leaseUntil: now + leaseMs, limit }))
-          .map(toOutboxLease)
-          .sort(
-            (a, b) =>
-              a.nextAttemptAt - b.nextAttemptAt ||
-              a.enqueuedAt - b.enqueuedAt ||
-              compareIds(a.recordId, b.recordId),
-          ),
-      );
+      // Alone it runs at the session's default isolation: under a REPEATABLE READ or SERIALIZABLE default two
+      // claims meeting on a row fail with a serialization failure (found by a break-it trial) — run it again.
+      return this.#againIfDeadlocked(() => this.#claimInOneStatement(options));
     return this.transact('claimOutbox', async (conn) => {
       const due = await this.q.dueOutbox(conn, now, limit);
       return this.q.leaseRows(conn, due, owner, now + leaseMs);
     });
+  }
+
+  #claimInOneStatement({ owner, now, leaseMs, limit }: ClaimOptions): Promise<OutboxLease[]> {
+    return this.read('claimOutbox', async (db) =>
+      (await this.q.claim!(db, { owner, now, leaseUntil: now + leaseMs, limit }))
+        .map(toOutboxLease)
+        .sort(
+          (a, b) =>
+            a.nextAttemptAt - b.nextAttemptAt ||
+            a.enqueuedAt - b.enqueuedAt ||
+            compareIds(a.recordId, b.recordId),
+        ),
+    );
   }
 
   /** Inserts or replaces cache entries (a key given twice: the last one wins). */
