@@ -5,7 +5,7 @@ import { decodeEmbedding, encodeEmbedding, toFloat32Precision } from '../src/rec
 function reference(embedding: readonly number[]): Uint8Array {
   const out = new Uint8Array(embedding.length * 4);
   const view = new DataView(out.buffer);
-  embedding.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  for (const [i, v] of embedding.entries()) view.setFloat32(i * 4, v, true);
   return out;
 }
 
