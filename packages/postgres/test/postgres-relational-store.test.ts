@@ -737,7 +737,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
         for (;;) {
           const leases = await s
             .claimOutbox({ owner: `w${k}`, limit: 20, leaseMs: 60_000, now: T0 + 1 })
-            .catch((e: unknown) => (errors.push(e), undefined));
+            .catch((e: unknown) => {
+              errors.push(e);
+              return undefined;
+            });
           if (leases?.length === 0) return;
           claimed.push(...(leases ?? []).map((l) => l.recordId));
         }
