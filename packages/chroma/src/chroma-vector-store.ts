@@ -123,7 +123,20 @@ export class ChromaVectorStore implements VectorStore {
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
 
+  /** True only while {@link open} constructs a store (see the constructor's check). */
+  static #opening = false;
+
   private constructor(options: ResolvedChromaVectorStoreOptions) {
+    // The constructor is private to TypeScript only: a JavaScript caller's `new` would skip the options'
+    // validation and defaults and the server's limits.
+    if (!ChromaVectorStore.#opening)
+      throw new ValidationError(
+        'new ChromaVectorStore(options)',
+        'use `await ChromaVectorStore.open(options)`',
+        {
+          component,
+        },
+      );
     this.#options = options;
     this.dimension = options.dimension;
     this.distance = options.distance;
@@ -167,7 +180,14 @@ export class ChromaVectorStore implements VectorStore {
    * @throws {TransientBackendError} / {@link PermanentBackendError} when the pre-flight request fails.
    */
   static async open(options: ChromaVectorStoreOptions): Promise<ChromaVectorStore> {
-    const store = new ChromaVectorStore(resolveChromaVectorStoreOptions(options));
+    const resolved = resolveChromaVectorStoreOptions(options);
+    ChromaVectorStore.#opening = true;
+    let store: ChromaVectorStore;
+    try {
+      store = new ChromaVectorStore(resolved);
+    } finally {
+      ChromaVectorStore.#opening = false;
+    }
     try {
       await store.#serverLimits();
     } catch (error) {

@@ -35,6 +35,19 @@ function rawClient(): ChromaClient {
   return new ChromaClient({ host: u.hostname, port: Number(u.port) });
 }
 
+describe('construction', () => {
+  it('refuses `new` from JavaScript (the constructor is private to TypeScript only) and names open()', () => {
+    const construct = ChromaVectorStore as unknown as new (options: object) => unknown;
+    expect(() => new construct({ url: chromaUrl(), dimension: 3 })).toThrow(
+      expect.objectContaining({
+        code: 'VALIDATION',
+        component: 'chroma',
+        message: expect.stringContaining('open('),
+      }),
+    );
+  });
+});
+
 describe('batch size', () => {
   it('reports the server max batch size from the pre-flight checks', async () => {
     const store = await open();

@@ -158,6 +158,9 @@ export class LanceDbVectorStore implements VectorStore {
   #writeChain: Promise<unknown> = Promise.resolve();
   readonly #optimizePacer: AutoOptimizePacer;
 
+  /** True only while {@link open} constructs a store (see the constructor's check). */
+  static #opening = false;
+
   private constructor(
     options: ResolvedLanceDbVectorStoreOptions,
     db: Connection,
@@ -165,6 +168,16 @@ export class LanceDbVectorStore implements VectorStore {
     exactLayout: boolean,
     onAutoOptimizeError: ((error: DualwriteError) => void) | undefined,
   ) {
+    // The constructor is private to TypeScript only: a JavaScript caller's `new` would get a store with no
+    // connection, failing later with a bare TypeError.
+    if (!LanceDbVectorStore.#opening)
+      throw new ValidationError(
+        'new LanceDbVectorStore(options)',
+        'use `await LanceDbVectorStore.open(options)`',
+        {
+          component,
+        },
+      );
     this.options = Object.freeze({ ...options });
     this.dimension = options.dimension;
     this.maxBatchSize = options.maxBatchSize;
@@ -206,7 +219,12 @@ export class LanceDbVectorStore implements VectorStore {
         table.close();
         throw error;
       }
-      return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError);
+      LanceDbVectorStore.#opening = true;
+      try {
+        return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError);
+      } finally {
+        LanceDbVectorStore.#opening = false;
+      }
     } catch (error) {
       db.close();
       throw toLanceDbError(error, `opening table "${resolved.table}" in ${resolved.uri}`);

@@ -311,6 +311,17 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
     expect((await reader.getVersions(['a'])).get('a')).toBe(2);
   });
 
+  it('refuses `new` from JavaScript (the constructor is private to TypeScript only) and names open()', () => {
+    const construct = LanceDbVectorStore as unknown as new (options: object) => unknown;
+    expect(() => new construct({ uri: '/tmp/x', dimension: DIM })).toThrow(
+      expect.objectContaining({
+        code: 'VALIDATION',
+        component: 'lancedb',
+        message: expect.stringContaining('open('),
+      }),
+    );
+  });
+
   it('rejects bad query / listIds arguments with ValidationError', async () => {
     const store = await open(await dir());
     const v = new Array(DIM).fill(0.5);
