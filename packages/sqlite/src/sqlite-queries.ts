@@ -15,8 +15,9 @@ export class SqliteQueries extends SqlQueries {
   constructor(names: SqliteTableNames) {
     super(
       sqlTables(names),
-      // better-sqlite3 cannot bind booleans; BEGIN IMMEDIATE already excludes every other writer.
-      { bool: (value) => (value ? 1 : 0), lockRowsForUpdate: false },
+      // better-sqlite3 cannot bind booleans; BEGIN IMMEDIATE already excludes every other writer; the
+      // connection caches prepared statements (`withStatementCache`).
+      { bool: (value) => (value ? 1 : 0), lockRowsForUpdate: false, reusesStatements: true },
     );
     this.#sequence = sql.table(names.sequence);
   }

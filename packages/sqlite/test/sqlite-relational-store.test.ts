@@ -188,6 +188,38 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     expect(await s.claimOutbox({ owner: 'w', limit: 1, leaseMs: 1_000, now: T0 })).toHaveLength(1);
   });
 
+  it('delivers batches of every size on a few prepared statements, each id acked once', async () => {
+    const db = new Database(join(dir, 'db.sqlite'));
+    raw.push(db);
+    const prepared = new Set<string>();
+    const prepare = db.prepare.bind(db);
+    db.prepare = ((source: string) => {
+      prepared.add(source);
+      return prepare(source);
+    }) as typeof db.prepare;
+    const s = new SqliteRelationalStore({ database: db });
+    open.push(s);
+    await s.init();
+    const ids = Array.from({ length: (70 * 71) / 2 }, (_, i) => `r${i}`);
+    for (const id of ids) await write(s, id);
+    const before = prepared.size;
+    for (let size = 1; size <= 70; size++) {
+      const leases = await s.claimOutbox({ owner: 'w', limit: size, leaseMs: 60_000, now: T0 });
+      expect(leases).toHaveLength(size);
+      await s.getRecords(leases.map((l) => l.recordId));
+      const outcomes = await s.ackOutbox(
+        leases.map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
+        T0,
+      );
+      expect(outcomes).toEqual(leases.map(() => 'acked'));
+    }
+    expect((await s.outboxStats(T0)).depth).toBe(0);
+    const synced = await s.getRecords(ids);
+    expect([...synced.values()].every((r) => r.syncedVersion === r.version)).toBe(true);
+    // Id lists padded to powers of two: 8 lengths (1 … 128) per statement, not one statement per size.
+    expect(prepared.size - before).toBeLessThan(60);
+  });
+
   it('reports an unopenable path as BackendUnavailableError', async () => {
     await writeFile(join(dir, 'blocker'), 'a file where a directory should be');
     const s = store({ path: join(dir, 'blocker', 'dir', 'db.sqlite') });
