@@ -2,10 +2,15 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BackendUnavailableError,
+  type Change,
+  changeId,
   type OutboxEntry,
   type OutboxOp,
+  planWrites,
   type RecordWrite,
   type StoredRecord,
+  type WriteResult,
+  writeChangesWithOutbox,
 } from '@dualwrite/core';
 import {
   SQL_MAX_PAGE,
@@ -164,20 +169,66 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
   }
 
   protected override newTx(conn: SqliteKysely): SqlTx {
-    this.#hot ??= new SqliteHotStatements(this.#raw!, conn, this.q);
-    return new SqliteTx(conn, this.q, this.txHooks, this.#hot);
+    return new SqliteTx(conn, this.q, this.txHooks, this.#hotStatements(conn));
+  }
+
+  #hotStatements(db: SqliteKysely): SqliteHotStatements {
+    this.#hot ??= new SqliteHotStatements(this.#raw!, db, this.q);
+    return this.#hot;
   }
 
   protected override get txHooks(): SqlTxHooks {
-    return {
-      ...super.txHooks,
-      // The high-water mark keeps a value drawn in a rolled-back transaction from being handed out again.
-      nextVersion: async (_db, atLeast) => {
-        const version = this.#hot!.nextVersion(Math.max(this.#versionHighWater, atLeast));
-        this.#versionHighWater = Math.max(this.#versionHighWater, version);
+    return { ...super.txHooks, nextVersion: async (_db, atLeast) => this.#drawVersion(atLeast) };
+  }
+
+  /** The next version `> atLeast`, in the open transaction. */
+  #drawVersion(atLeast = 0): number {
+    // The high-water mark keeps a value drawn in a rolled-back transaction from being handed out again.
+    const version = this.#hot!.nextVersion(Math.max(this.#versionHighWater, atLeast));
+    this.#versionHighWater = Math.max(this.#versionHighWater, version);
+    return version;
+  }
+
+  /**
+   * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`) in
+   * one synchronous run on the connection: `BEGIN IMMEDIATE`, the rows read, planned by core's `planWrites`
+   * (the transaction path's rules), versions drawn, record rows and outbox entries written, `COMMIT` — no
+   * promise between two statements and no turn in Kysely's connection queue. While a transaction is open on
+   * the connection (an application's {@link transaction}, or one of the store's own between two statements)
+   * it takes the transaction path, after it.
+   * @throws {TransientBackendError} when another connection holds the write lock past the busy timeout.
+   * @throws {ClosedError} after {@link close}.
+   */
+  async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    const db = this.use('writeChanges');
+    if (changes.length === 0) return [];
+    const raw = this.#raw!;
+    if (raw.inTransaction) return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+    const hot = this.#hotStatements(db);
+    try {
+      raw.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw mapSqliteError(error, 'writeChanges: BEGIN IMMEDIATE');
+    }
+    try {
+      const current = new Map<string, StoredRecord>();
+      for (const id of new Set(changes.map(changeId))) {
+        const row = hot.getRecord(id);
+        if (row !== undefined) current.set(id, toStoredRecord(row));
+      }
+      const plan = planWrites(changes, current, now);
+      const versions = plan.rows.map(({ next, op }) => {
+        const version = this.#drawVersion();
+        hot.writeRecord({ ...next, version });
+        hot.enqueue(next.id, version, op, now);
         return version;
-      },
-    };
+      });
+      raw.exec('COMMIT');
+      return plan.results(versions);
+    } catch (error) {
+      rollbackQuietly(raw);
+      throw mapSqliteError(error, 'writeChanges');
+    }
   }
 
   /** Opens the file (creating it and its directory unless `create: false`) and sets the PRAGMAs. */

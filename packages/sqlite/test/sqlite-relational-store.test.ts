@@ -220,6 +220,43 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     expect(prepared.size - before).toBeLessThan(60);
   });
 
+  it('writeChanges while a transaction of the store is open waits for it, then writes after it', async () => {
+    const s = store();
+    await s.init();
+    let begun!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      begun = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const transaction = s.transaction(async (tx) => {
+      const version = await tx.nextVersion();
+      begun();
+      await gate;
+      return version;
+    });
+    try {
+      await inside;
+      let settled = false;
+      const put = { op: 'put' as const, record: { id: 'b', text: 'b', embedding: [1, 2, 3], metadata: {} } };
+      const written = s.writeChanges([put], T0).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(settled, 'it must not write inside the open transaction').toBe(false);
+      release();
+      const drawn = await transaction;
+      const [result] = await written;
+      expect(result).toMatchObject({ id: 'b', changed: true });
+      expect(result!.version).toBeGreaterThan(drawn);
+      expect((await s.getRecords(['b'])).get('b')).toMatchObject({ text: 'b', version: result!.version });
+    } finally {
+      release();
+    }
+  });
+
   it('reports an unopenable path as BackendUnavailableError', async () => {
     await writeFile(join(dir, 'blocker'), 'a file where a directory should be');
     const s = store({ path: join(dir, 'blocker', 'dir', 'db.sqlite') });
