@@ -287,6 +287,45 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect((await s.vector.getRecords!(['a'])).get('a')?.text).toBe('new a');
   });
 
+  it('an older copy of the index restored while the app was down is found at start, before a new write hides it', async () => {
+    const base = await dir('dw-older-copy-write-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const open = async () => {
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+      return { relational, vector, dw: await facade({ relational, vector }) };
+    };
+    let s = await open();
+    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+    await s.dw.close({ drain: true });
+    await cp(uri, join(base, 'backup'), { recursive: true });
+    s = await open();
+    // An update, a delete and an insert: the row count is the backup's again.
+    await s.dw.put(rec('a', 'new a'));
+    await s.dw.delete('c');
+    await s.dw.put(rec('d', 'new d'));
+    await s.dw.close({ drain: true });
+    await rm(uri, { recursive: true });
+    await cp(join(base, 'backup'), uri, { recursive: true });
+
+    s = await open();
+    const drifts = collect(s.dw, 'index-drift');
+    // The first write after the start raises the index's highest version past every acknowledged one.
+    await s.dw.put(rec('e', 'after the restore'));
+    await s.dw.flush();
+    await waitFor(
+      async () => (await s.dw.stats()).indexDrift === null && drifts.length > 0,
+      10_000,
+      'repair',
+    );
+    expect(drifts[0]?.reason).toMatch(/acknowledged version/);
+    await expectConverged(s.dw, s.relational, s.vector);
+    const rows = await s.vector.getRecords!(['a', 'c', 'd']);
+    expect(rows.get('a')?.text).toBe('new a');
+    expect(rows.has('c')).toBe(false);
+    expect(rows.get('d')?.text).toBe('new d');
+  });
+
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {
     const base = await dir('dw-drift-state-');
     const path = join(base, 'source.db');

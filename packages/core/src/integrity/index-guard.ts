@@ -89,8 +89,8 @@ export class IndexGuard {
   }
 
   /**
-   * Binds or verifies the index and checks for a regressed version sequence. Call before delivery
-   * starts; what it finds is repaired by {@link start}.
+   * Binds or verifies the index and checks for a regressed version sequence and for acknowledged versions the
+   * index lost. Call before delivery starts; what it finds is repaired by {@link start}.
    * @throws {IndexBindingError} when the configuration names another index or embedder (`'verify'` mode).
    */
   async open(): Promise<void> {
@@ -122,6 +122,9 @@ export class IndexGuard {
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
     this.found ??= await this.versionRegression();
+    // Before delivery starts: after an older copy of the index was restored, the first delivery would raise
+    // the index's highest version past the acknowledged one and hide the loss from every later check.
+    this.found ??= await this.versionsLost();
   }
 
   /**
