@@ -629,6 +629,17 @@ export class DualWrite<Native = unknown> {
           syncedVersion: rec.syncedVersion,
           reason: drift.reason,
         };
+      // A sync-2pc write of the id that is in flight, or abandoned by a crashed writer, may have reached the
+      // index with a version SQL never committed; until it commits or recovery rolls it back, not "synced".
+      const intents = await this.relational.transaction(async (tx) => (await tx.countIntents?.(id)) ?? 0);
+      if (intents > 0)
+        return {
+          id,
+          state: 'drifted',
+          version: rec.version,
+          syncedVersion: rec.syncedVersion,
+          reason: `${intents} sync-2pc write(s) of this id in flight or abandoned: the index may hold a version not committed here until it commits or recovery rolls it back (after intentTtlMs)`,
+        };
       return { id, state: 'synced', version: rec.version, deleted: rec.deleted };
     }
     return { id, state: 'drifted', version: rec.version, syncedVersion: rec.syncedVersion };

@@ -7,7 +7,9 @@
  * - `dead-lettered`: delivery gave up; `error` is the reason; `requeueDeadLetters` retries it.
  * - `drifted`: no entry is pending but the index is not known to hold the current version — or the index
  *   itself was found replaced, emptied or otherwise out of step and is being repaired (`reason` says
- *   why); `reconcile()` repairs it.
+ *   why); `reconcile()` repairs it. Also while a sync-2pc write of the id is in flight or was abandoned by a
+ *   crashed writer (its intent is logged): the index may hold a version the source never committed until the
+ *   write commits or recovery rolls it back.
  * - `absent`: no record and nothing pending (never written, or deleted and synced).
  */
 export type SyncStatus =
