@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { OutboxEntry, OutboxStats } from '../contracts/outbox.js';
 import { readOutboxEntry } from '../contracts/relational-operations.js';
-import type { RelationalStore, WakeUpHealth } from '../contracts/relational-store.js';
+import { hasIntentLog, type RelationalStore, type WakeUpHealth } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Change, StrategyContext, WriteResult, WriteStrategy } from '../contracts/write-strategy.js';
 import { EmbeddingService } from '../embedders/embedding-service.js';
@@ -631,7 +631,9 @@ export class DualWrite<Native = unknown> {
         };
       // A sync-2pc write of the id that is in flight, or abandoned by a crashed writer, may have reached the
       // index with a version SQL never committed; until it commits or recovery rolls it back, not "synced".
-      const intents = await this.relational.transaction(async (tx) => (await tx.countIntents?.(id)) ?? 0);
+      const intents = hasIntentLog(this.relational)
+        ? await this.relational.transaction(async (tx) => (await tx.countIntents?.(id)) ?? 0)
+        : 0;
       if (intents > 0)
         return {
           id,
