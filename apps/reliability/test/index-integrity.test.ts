@@ -56,6 +56,13 @@ async function facade(
   return dw;
 }
 
+/** SQLite at `path`, LanceDB at `uri`, and a facade over them. */
+async function openLance(path: string, uri: string) {
+  const relational = new SqliteRelationalStore({ path });
+  const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+  return { relational, vector, dw: await facade({ relational, vector }) };
+}
+
 function collect<E extends keyof DualwriteEventMap>(dw: DualWrite, event: E): DualwriteEventMap[E][] {
   const seen: DualwriteEventMap[E][] = [];
   dw.events.on(event, (p) => seen.push(p));
@@ -264,11 +271,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
   it('an older copy of the index restored with the same row count is found by the version check and repaired', async () => {
     const base = await dir('dw-older-copy-');
     const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
-    const open = async () => {
-      const relational = new SqliteRelationalStore({ path });
-      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
-      return { relational, vector, dw: await facade({ relational, vector }) };
-    };
+    const open = () => openLance(path, uri);
     let s = await open();
     await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
     await s.dw.close({ drain: true });
@@ -290,11 +293,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
   it('an older copy of the index restored while the app was down is found at start, before a new write hides it', async () => {
     const base = await dir('dw-older-copy-write-');
     const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
-    const open = async () => {
-      const relational = new SqliteRelationalStore({ path });
-      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
-      return { relational, vector, dw: await facade({ relational, vector }) };
-    };
+    const open = () => openLance(path, uri);
     let s = await open();
     await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
     await s.dw.close({ drain: true });
