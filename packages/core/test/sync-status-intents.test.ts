@@ -46,7 +46,7 @@ class HeldAfterWrite extends VectorStoreWrapper {
 }
 
 describe('syncStatus with a sync-2pc write in flight', () => {
-  it('reports drifted (with the reason) while the intent is logged, synced at the new version after', async () => {
+  it('reports drifted (with the reason) while the intent is logged and the index holds another version', async () => {
     const vector = new HeldAfterWrite(new MemoryVectorStore({ dimension: DIM }));
     const dw = await createDualWrite({
       relational: new MemoryRelationalStore(),
@@ -68,6 +68,12 @@ describe('syncStatus with a sync-2pc write in flight', () => {
       });
       vector.release();
       await second;
+      expect(await dw.syncStatus('a')).toMatchObject({ state: 'synced', version: 2 });
+      // An abandoned intent whose write never reached the index (or was compensated): the index is seen holding
+      // the committed version, so it is synced.
+      await dw.relational.transaction((tx) =>
+        tx.putIntent!({ token: 'abandoned', recordId: 'a', version: 3, expiresAt: Date.now() + 60_000 }),
+      );
       expect(await dw.syncStatus('a')).toMatchObject({ state: 'synced', version: 2 });
     } finally {
       vector.release?.();

@@ -630,11 +630,11 @@ export class DualWrite<Native = unknown> {
           reason: drift.reason,
         };
       // A sync-2pc write of the id that is in flight, or abandoned by a crashed writer, may have reached the
-      // index with a version SQL never committed; until it commits or recovery rolls it back, not "synced".
+      // index with a version SQL never committed: then "synced" only if the index is seen holding this version.
       const intents = hasIntentLog(this.relational)
         ? await this.relational.transaction(async (tx) => (await tx.countIntents?.(id)) ?? 0)
         : 0;
-      if (intents > 0)
+      if (intents > 0 && !(await this.indexHolds(rec)))
         return {
           id,
           state: 'drifted',
@@ -645,6 +645,16 @@ export class DualWrite<Native = unknown> {
       return { id, state: 'synced', version: rec.version, deleted: rec.deleted };
     }
     return { id, state: 'drifted', version: rec.version, syncedVersion: rec.syncedVersion };
+  }
+
+  /** Whether the index is seen holding `rec`'s version (no row for a tombstone); `false` when it cannot say. */
+  private async indexHolds(rec: StoredRecord): Promise<boolean> {
+    try {
+      const indexed = (await this.vector.getVersions([rec.id])).get(rec.id);
+      return rec.deleted ? indexed === undefined : indexed === rec.version;
+    } catch {
+      return false;
+    }
   }
 
   /**
