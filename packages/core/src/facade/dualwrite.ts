@@ -353,10 +353,18 @@ export class DualWrite<Native = unknown> {
       const changed: string[] = [];
       const now = this.clock.now();
       const result = await this.relational.transaction(async (tx) => {
-        const write = async (change: Change) => {
-          const [r] = await writeChangesWithOutbox(tx, [change], now);
-          if (r!.changed) changed.push(r!.id);
-          return r!;
+        // Writes the callback started and has not seen settle (one it forgot to await).
+        const inFlight = new Set<Promise<WriteResult>>();
+        const write = (change: Change) => {
+          const written = (async () => {
+            const [r] = await writeChangesWithOutbox(tx, [change], now);
+            if (r!.changed) changed.push(r!.id);
+            return r!;
+          })();
+          inFlight.add(written);
+          const done = () => inFlight.delete(written);
+          written.then(done, done);
+          return written;
         };
         const uow: UnitOfWork<Native> = {
           db: tx.native,
@@ -367,6 +375,9 @@ export class DualWrite<Native = unknown> {
         try {
           return await insideTransaction.run(scope, () => fn(uow));
         } finally {
+          // A write the callback did not await finishes inside the transaction before it commits or rolls back:
+          // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
+          while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
           scope.running = false; // a timer the callback left behind may call the facade later
         }
       });
