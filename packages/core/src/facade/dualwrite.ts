@@ -354,18 +354,16 @@ export class DualWrite<Native = unknown> {
       const now = this.clock.now();
       const result = await this.relational.transaction(async (tx) => {
         // Writes the callback started and has not seen settle (one it forgot to await).
-        const inFlight = new Set<Promise<WriteResult>>();
-        const write = (change: Change) => {
-          const written = (async () => {
-            const [r] = await writeChangesWithOutbox(tx, [change], now);
-            if (r!.changed) changed.push(r!.id);
-            return r!;
-          })();
-          inFlight.add(written);
-          const done = () => inFlight.delete(written);
-          written.then(done, done);
-          return written;
-        };
+        const inFlight = new Set<Promise<unknown>>();
+        const write = (change: Change) =>
+          runningIn(
+            inFlight,
+            (async () => {
+              const [r] = await writeChangesWithOutbox(tx, [change], now);
+              if (r!.changed) changed.push(r!.id);
+              return r!;
+            })(),
+          );
         const uow: UnitOfWork<Native> = {
           db: tx.native,
           put: (input) => write({ op: 'put', record: this.validatePut(input, 'record') }),
@@ -766,13 +764,7 @@ export class DualWrite<Native = unknown> {
 
   private async track<T>(fn: () => Promise<T>): Promise<T> {
     this.assertOpen();
-    const p = fn();
-    this.activeWrites.add(p);
-    try {
-      return await p;
-    } finally {
-      this.activeWrites.delete(p);
-    }
+    return runningIn(this.activeWrites, fn());
   }
 
   /**
@@ -879,4 +871,14 @@ function statusFromEntry(entry: OutboxEntry): SyncStatus {
  */
 export async function createDualWrite<Native>(options: DualWriteOptions<Native>): Promise<DualWrite<Native>> {
   return new DualWrite(options).open();
+}
+
+/** `running` holds `p` until it settles (for a wait on everything in flight); resolves or rejects as `p` does. */
+async function runningIn<T>(running: Set<Promise<unknown>>, p: Promise<T>): Promise<T> {
+  running.add(p);
+  try {
+    return await p;
+  } finally {
+    running.delete(p);
+  }
 }
