@@ -1,4 +1,4 @@
-import { type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
+import { describeValue, type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 
 /**
  * Distance function of the Chroma collection (its HNSW `space`).
@@ -97,7 +97,7 @@ const opts = { component: 'chroma' };
 
 function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)
-    throw new ValidationError(field, `must be an integer in 1..${max}, got ${String(value)}`, {
+    throw new ValidationError(field, `must be an integer in 1..${max}, got ${describeValue(value)}`, {
       ...opts,
       limit: `integer 1..${max}`,
     });
@@ -168,7 +168,7 @@ export function resolveChromaVectorStoreOptions(
   if (distance !== 'cosine' && distance !== 'l2' && distance !== 'ip')
     throw new ValidationError(
       'options.distance',
-      `must be 'cosine', 'l2' or 'ip', got ${String(distance)}`,
+      `must be 'cosine', 'l2' or 'ip', got ${describeValue(distance)}`,
       opts,
     );
   const headers: Record<string, string> = {};

@@ -3,6 +3,7 @@ import {
   ClosedError,
   chunksBySize,
   DimensionMismatchError,
+  describeValue,
   IndexBindingError,
   type MetadataValue,
   PermanentBackendError,
@@ -458,7 +459,7 @@ export class ChromaVectorStore implements VectorStore {
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > CHROMA_MAX_QUERY_K)
       throw new ValidationError(
         'options.k',
-        `must be an integer in 1..${CHROMA_MAX_QUERY_K}, got ${String(k)}`,
+        `must be an integer in 1..${CHROMA_MAX_QUERY_K}, got ${describeValue(k)}`,
         {
           component,
           limit: `integer 1..${CHROMA_MAX_QUERY_K}`,
@@ -564,7 +565,7 @@ export class ChromaVectorStore implements VectorStore {
     if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > CHROMA_MAX_LIST_LIMIT)
       throw new ValidationError(
         'options.limit',
-        `must be an integer in 1..${CHROMA_MAX_LIST_LIMIT}, got ${String(limit)}`,
+        `must be an integer in 1..${CHROMA_MAX_LIST_LIMIT}, got ${describeValue(limit)}`,
         {
           component,
           limit: `integer 1..${CHROMA_MAX_LIST_LIMIT}`,

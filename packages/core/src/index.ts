@@ -44,13 +44,16 @@ export { HashingEmbedder, type HashingEmbedderOptions } from './embedders/hashin
 export { validateEmbedder } from './embedders/validate-embedder.js';
 export * from './errors.js';
 export {
+  type CloseOptions,
   type CloseReport,
   createDualWrite,
   type DeadLetter,
+  type DeadLetterListOptions,
   DualWrite,
   type DualwriteStats,
   type FlushReport,
   type UnitOfWork,
+  type WaitOptions,
 } from './facade/dualwrite.js';
 export type { BackpressureOptions, DualWriteOptions } from './facade/dualwrite-options.js';
 export { type DualwriteEventMap, type DualwriteEventName, DualwriteEvents } from './facade/events.js';
@@ -119,6 +122,7 @@ export type {
   VectorRecord,
 } from './record/types.js';
 export {
+  lacksDirection,
   type MetadataKeyCheck,
   maxEmbeddingComponent,
   type ValidRecord,
@@ -141,6 +145,7 @@ export {
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
 export { chunksBySize } from './util/chunks-by-size.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
+export { describeValue } from './util/describe-value.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
 export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';
 export {

@@ -10,6 +10,7 @@ import {
   createDualWrite,
   HashingEmbedder,
   type OutboxStats,
+  TransientBackendError,
 } from '../src/index.js';
 import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
@@ -92,5 +93,59 @@ describe('close() with the source of truth unreachable', () => {
     await dw.put({ id: 'a', text: 'alpha' });
     const report = await dw.close({ drain: false });
     expect(report).toEqual({ drained: false, remaining: 1, deadLetters: 0 });
+  });
+});
+
+/**
+ * A reference vector store that refuses, as a transient failure, any upsert carrying an id in `refused`, and
+ * holds every other upsert until `open` resolves.
+ */
+class GatedVectorStore extends MemoryVectorStore {
+  readonly refused = new Set<string>();
+  open = () => {};
+  readonly #gate = new Promise<void>((resolve) => {
+    this.open = resolve;
+  });
+
+  override async upsert(...args: Parameters<MemoryVectorStore['upsert']>) {
+    if (args[0].some((r) => this.refused.has(r.id)))
+      throw new TransientBackendError('refused for the test', { component: 'test' });
+    await this.#gate;
+    return super.upsert(...args);
+  }
+}
+
+describe('close() with another process still writing', () => {
+  it('drained says this close delivered what was accepted before it; a later write of another process is counted, not blamed', async () => {
+    const data = new MemoryRelationalData();
+    const vector = new GatedVectorStore({ dimension: DIM });
+    vector.refused.add('late');
+    const common = {
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'async-queue' as const,
+      delivery: { pollIntervalMs: 5 },
+      driftCheck: false as const,
+      closeStores: false,
+    };
+    const worker = await createDualWrite({ ...common, relational: new MemoryRelationalStore({ data }) });
+    const writer = await createDualWrite({
+      ...common,
+      relational: new MemoryRelationalStore({ data }),
+      deliver: false,
+    });
+    await worker.put({ id: 'mine', text: 'accepted before close' });
+    // The other process's write lands while this one drains (its own write held in the index call); the write
+    // cannot be delivered yet.
+    const closing = worker.close({ timeoutMs: 3_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await writer.put({ id: 'late', text: 'written by another process during the close' });
+    vector.open();
+    const report = await closing;
+    expect(report.error).toBeUndefined();
+    expect(report.drained, 'what this process accepted before close() was delivered').toBe(true);
+    expect(report.remaining, 'the other process’s write is still pending, and counted').toBe(1);
+    expect((await vector.getVersions(['mine'])).has('mine')).toBe(true);
+    await writer.close({ drain: false });
   });
 });

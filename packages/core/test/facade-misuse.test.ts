@@ -3,7 +3,13 @@
  * a hang or writes that are accepted and dead-lettered later.
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, type Embedder, HashingEmbedder, ValidationError } from '../src/index.js';
+import {
+  createDualWrite,
+  type Embedder,
+  HashingEmbedder,
+  type UnitOfWork,
+  ValidationError,
+} from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
 const DIM = 8;
@@ -102,6 +108,173 @@ describe('facade misuse', () => {
     } finally {
       await dw.close({ timeoutMs: 2_000 });
     }
+  });
+
+  it.each([
+    [
+      'a Promise of a store (open() not awaited)',
+      'vector',
+      () => Promise.resolve(new MemoryVectorStore({ dimension: DIM })),
+      'Promise',
+    ],
+    ['the options of a store', 'vector', () => ({ dimension: DIM, path: './index' }), 'no upsert'],
+    ['a store class instead of an instance', 'relational', () => MemoryRelationalStore, 'function'],
+    ['a plain object', 'relational', () => ({ init: async () => {} }), 'no transaction'],
+    [
+      'a vector store with no dimension',
+      'vector',
+      () => Object.assign(Object.create(MemoryVectorStore.prototype), { maxBatchSize: 10 }),
+      'dimension',
+    ],
+  ] as const)(
+    '%s as options.%s is refused at createDualWrite, saying what it is',
+    async (_what, key, make, says) => {
+      const error = await createDualWrite({
+        relational: new MemoryRelationalStore(),
+        vector: new MemoryVectorStore({ dimension: DIM }),
+        embedder: new HashingEmbedder({ dimension: DIM }),
+        strategy: 'async-queue',
+        driftCheck: false,
+        [key]: make(),
+      } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).field).toMatch(new RegExp(`^options\\.${key}`));
+      expect((error as ValidationError).message).toContain(says);
+    },
+  );
+
+  it('a Promise of an embedder is refused, naming the embedder', async () => {
+    const error = await createDualWrite({
+      relational: new MemoryRelationalStore(),
+      vector: new MemoryVectorStore({ dimension: DIM }),
+      embedder: Promise.resolve(new HashingEmbedder({ dimension: DIM })) as never,
+      strategy: 'async-queue',
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'VALIDATION', field: 'embedder' });
+  });
+
+  it('a call option or record field the call does not take is refused, suggesting the one meant; nothing is written', async () => {
+    const dw = await open();
+    try {
+      await dw.put({ id: 'blue', text: 'blue', metadata: { color: 'blue' } });
+      const refused: [string, string | undefined, () => Promise<unknown>][] = [
+        ['options.filters', 'filter', () => dw.search('x', { filters: { color: 'red' } } as never)],
+        ['options.top', undefined, () => dw.search('x', { top: 3 } as never)],
+        ['options.staleHits', undefined, () => dw.search('x', { staleHits: 'keep' } as never)],
+        ['options.timeout', 'timeoutMs', () => dw.flush({ timeout: 5_000 } as never)],
+        ['options.timeoutMs', undefined, () => dw.flush({ timeoutMs: -1 })],
+        ['options.timeOutMs', 'timeoutMs', () => dw.awaitSynced(['blue'], { timeOutMs: 10 } as never)],
+        ['options.limt', 'limit', () => dw.listDeadLetters({ limt: 5 } as never)],
+        ['options.timeout', 'timeoutMs', () => dw.close({ timeout: 1_000 } as never)],
+        ['record.metdata', 'metadata', () => dw.put({ id: 'r', text: 't', metdata: { a: 1 } } as never)],
+        ['record.embeding', 'embedding', () => dw.put({ id: 'r', text: 't', embeding: [1] } as never)],
+        ['record.vector', 'embedding', () => dw.put({ id: 'r', text: 't', vector: [1] } as never)],
+        [
+          'records[1].version',
+          undefined,
+          () => dw.putMany([{ id: 'q', text: 'q' }, { id: 'r', text: 't', version: 3 } as never]),
+        ],
+        [
+          'record.metadata',
+          undefined,
+          () => dw.put({ id: 'r', text: 't', metadata: new Map([['a', 1]]) } as never),
+        ],
+        [
+          'record.metadata',
+          undefined,
+          () =>
+            dw.put({
+              id: 'r',
+              text: 't',
+              metadata: new (class Tags {
+                a = 1;
+              })(),
+            } as never),
+        ],
+        ['filter', undefined, () => dw.search('x', { filter: new Map() as never })],
+        ['id', undefined, () => dw.delete(42 as never)],
+      ];
+      for (const [field, near, call] of refused) {
+        const error = await call().catch((e: unknown) => e);
+        expect(error, field).toMatchObject({ code: 'VALIDATION', field });
+        if (near !== undefined) expect((error as Error).message, field).toContain(`did you mean "${near}"`);
+      }
+      expect(await dw.flush({ timeoutMs: 5_000 }), 'close was refused, not begun').toMatchObject({
+        pending: 0,
+      });
+      expect(await dw.get('r'), 'no refused record was written').toBeUndefined();
+      expect(await dw.get('q'), 'a refused batch wrote none of its records').toBeUndefined();
+      // Metadata made without a prototype is a plain object too.
+      const bare = Object.assign(Object.create(null) as Record<string, string>, { color: 'green' });
+      await dw.put({ id: 'green', text: 'green', metadata: bare });
+      expect(await dw.get('green')).toMatchObject({ metadata: { color: 'green' } });
+      // With nothing pending, a zero timeout answers at once instead of timing out.
+      expect(await dw.flush({ timeoutMs: 1_000 })).toMatchObject({ pending: 0 });
+      expect(await dw.flush({ timeoutMs: 0 })).toMatchObject({ pending: 0 });
+      expect(await dw.awaitSynced(['blue'], { timeoutMs: 0 })).toMatchObject([{ state: 'synced' }]);
+    } finally {
+      await dw.close({ timeoutMs: 2_000 });
+    }
+  });
+
+  it('a uow kept past its transaction is refused, naming uow; a bad record inside rejects rather than throws', async () => {
+    const dw = await open();
+    try {
+      let kept: UnitOfWork<unknown> | undefined;
+      await dw.transaction(async (uow) => {
+        kept = uow;
+        const bad = uow.put({ id: '', text: 'x' });
+        expect(bad, 'a refused record is a rejected promise').toBeInstanceOf(Promise);
+        await expect(bad).rejects.toMatchObject({ code: 'VALIDATION', field: 'record.id' });
+        await uow.put({ id: 'inside', text: 'kept' });
+      });
+      for (const call of [() => kept!.put({ id: 'after', text: 'x' }), () => kept!.delete('inside')])
+        await expect(call()).rejects.toMatchObject({ code: 'VALIDATION', field: 'uow' });
+      expect(await dw.get('after')).toBeUndefined();
+      expect(await dw.get('inside')).toMatchObject({ text: 'kept' });
+    } finally {
+      await dw.close({ timeoutMs: 2_000 });
+    }
+  });
+
+  it("an embedding the index says it could never find is refused at put and at search, with the index's reason", async () => {
+    const vector = Object.assign(new MemoryVectorStore({ dimension: DIM }), {
+      embeddingProblem: (e: readonly number[]) => (e.every((x) => x === 0) ? 'has no direction' : undefined),
+    });
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore(),
+      vector,
+      strategy: 'sync-2pc',
+      driftCheck: false,
+    });
+    try {
+      const zero = new Array<number>(DIM).fill(0);
+      await expect(dw.put({ id: 'z', text: 'zero', embedding: zero })).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'record.embedding',
+        message: expect.stringContaining('has no direction'),
+      });
+      await expect(dw.search(zero)).rejects.toMatchObject({ code: 'VALIDATION', field: 'embedding' });
+      expect(await dw.get('z')).toBeUndefined();
+      await dw.put({ id: 'one', text: 'one', embedding: [1, 0, 0, 0, 0, 0, 0, 0] });
+      expect((await dw.search([1, 0, 0, 0, 0, 0, 0, 0])).map((h) => h.id)).toEqual(['one']);
+    } finally {
+      await dw.close({ timeoutMs: 2_000 });
+    }
+  });
+
+  it.each([
+    ['a number', 384, 'options', '{ dimension: 384 }'],
+    ['a misspelled key', { dimensions: 8 }, 'options.dimensions', 'did you mean "dimension"'],
+  ])('HashingEmbedder refuses %s as options', (_what, options, field, says) => {
+    let error: unknown;
+    try {
+      new HashingEmbedder(options as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'VALIDATION', field });
+    expect((error as Error).message).toContain(says);
   });
 
   it('a refused createDualWrite leaves nothing running and closes the stores it was to own', async () => {

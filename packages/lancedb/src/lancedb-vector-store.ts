@@ -6,6 +6,8 @@ import {
   DEFAULT_LIMITS,
   DimensionMismatchError,
   type DualwriteError,
+  describeValue,
+  lacksDirection,
   type Metadata,
   type MetadataFilter,
   PermanentBackendError,
@@ -443,6 +445,17 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
+   * Under cosine distance (the default), an embedding with no direction — all zeros, or too small for float32
+   * ({@link lacksDirection}) — gets a NaN distance in LanceDB and is never returned by a search: the facade
+   * refuses it at `put` and `search` with this reason. `undefined` under `'l2'` and `'dot'`.
+   */
+  embeddingProblem(embedding: readonly number[]): string | undefined {
+    return this.options.distance === 'cosine' && lacksDirection(embedding)
+      ? "has no direction (all zeros): under cosine distance LanceDB could store it but never find it (use distance 'l2' or 'dot' if zero vectors mean something to you)"
+      : undefined;
+  }
+
+  /**
    * Cheap liveness probe: counts rows, which reads the latest table manifest from disk (no data files).
    * @throws {BackendUnavailableError} when that fails for any reason (directory removed, unreadable, ...).
    */
@@ -646,10 +659,14 @@ export class LanceDbVectorStore implements VectorStore {
     const text = validateText(record.text, `${field}.text`, ADAPTER_LIMITS);
     const metadata = validateMetadata(record.metadata, `${field}.metadata`, ADAPTER_LIMITS);
     if (!Number.isSafeInteger(record.version))
-      throw new ValidationError(`${field}.version`, `must be a safe integer, got ${String(record.version)}`, {
-        component,
-        limit: 'integer within ±(2^53 - 1)',
-      });
+      throw new ValidationError(
+        `${field}.version`,
+        `must be a safe integer, got ${describeValue(record.version)}`,
+        {
+          component,
+          limit: 'integer within ±(2^53 - 1)',
+        },
+      );
     return { id, embedding, text, metadataJson: JSON.stringify(metadata), version: record.version };
   }
 
@@ -748,7 +765,7 @@ function validateVector(embedding: unknown, dimension: number, field: string): F
   for (let i = 0; i < dimension; i++) {
     const v = values[i];
     if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${String(v)}`, {
+      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describeValue(v)}`, {
         component,
         limit: 'finite number',
       });

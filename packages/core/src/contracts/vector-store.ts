@@ -186,6 +186,15 @@ export interface VectorStore {
   metadataKeyProblem?(key: string): string | undefined;
 
   /**
+   * Why this index could store `embedding` (already checked for length and finite values) but never return
+   * it from a search, or `undefined` when it can. Optional; the facade asks it for a caller's embedding at
+   * `put` and for a search's query, and refuses such a one with a {@link ValidationError}. LanceDB and Chroma
+   * under cosine distance: an all-zero vector has no direction, its distance is NaN, and the row is never
+   * found (LanceDB drops NaN distances from results).
+   */
+  embeddingProblem?(embedding: readonly number[]): string | undefined;
+
+  /**
    * Cheap liveness probe.
    * @throws {BackendUnavailableError} when the backend cannot be reached.
    */

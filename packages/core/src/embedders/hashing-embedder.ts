@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../contracts/embedder.js';
 import { ValidationError } from '../errors.js';
+import { describeValue } from '../util/describe-value.js';
+import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 
 /** Options for {@link HashingEmbedder}. */
 export interface HashingEmbedderOptions {
   /** Output dimension. Default 384. */
   dimension?: number;
 }
+
+const OPTION_KEYS: OptionKeys<HashingEmbedderOptions> = { dimension: true };
 
 /**
  * Deterministic, offline, **lexical** embedder (feature hashing of lower-cased word unigrams and
@@ -21,10 +25,21 @@ export class HashingEmbedder implements Embedder {
   readonly dimension: number;
   readonly maxBatchSize = 1024;
 
+  /**
+   * @throws {ValidationError} when `options` is not an object (`new HashingEmbedder(384)`: write
+   *   `{ dimension: 384 }`), holds a key it does not take (`dimensions`), or `dimension` is not in 1..65,536.
+   */
   constructor(options: HashingEmbedderOptions = {}) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new ValidationError(
+        'options',
+        `must be an object${typeof options === 'number' ? ` — write { dimension: ${options} }` : ''}, got ${describeValue(options)}`,
+        { component: 'hashing-embedder' },
+      );
+    refuseUnknownKeys(options, OPTION_KEYS, 'options', 'hashing-embedder');
     this.dimension = options.dimension ?? 384;
     if (!Number.isInteger(this.dimension) || this.dimension < 1 || this.dimension > 65_536)
-      throw new ValidationError('dimension', `must be an integer, got ${String(this.dimension)}`, {
+      throw new ValidationError('dimension', `must be an integer, got ${describeValue(this.dimension)}`, {
         component: 'hashing-embedder',
         limit: '1..65536',
       });

@@ -34,6 +34,7 @@ import { optionsObject, timeoutOption } from '../util/call-options.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { beforeDeadline } from '../util/deadline.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
+import type { OptionKeys } from '../util/option-keys.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
 import { DualwriteEvents } from './events.js';
@@ -100,12 +101,40 @@ export interface FlushReport {
   durationMs: number;
 }
 
+/** Options of {@link DualWrite.flush} and {@link DualWrite.awaitSynced}. */
+export interface WaitOptions {
+  /** How long to wait, ms (finite, >= 0; 0 answers at once). Default 30,000. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link DualWrite.close}. */
+export interface CloseOptions extends WaitOptions {
+  /** Deliver what is pending before closing (within `timeoutMs`). Default `true`. */
+  drain?: boolean;
+}
+
+/** Options of {@link DualWrite.listDeadLetters}. */
+export interface DeadLetterListOptions {
+  /** Id to page after (the last id of the previous page). */
+  after?: string;
+  /** Entries per page. Default 100. */
+  limit?: number;
+}
+
+const WAIT_KEYS: OptionKeys<WaitOptions> = { timeoutMs: true };
+const CLOSE_KEYS: OptionKeys<CloseOptions> = { timeoutMs: true, drain: true };
+const DEAD_LETTER_LIST_KEYS: OptionKeys<DeadLetterListOptions> = { after: true, limit: true };
+const SEARCH_KEYS: OptionKeys<SearchOptions> = { k: true, filter: true, staleHits: true };
+
 /** Result of {@link DualWrite.close}. */
 export interface CloseReport {
-  /** `true` when every accepted write was delivered (or dead-lettered) before closing. */
+  /**
+   * `true` when every write accepted before `close()` began was delivered (or dead-lettered) before closing.
+   * Writes other processes sharing the outbox made after that may still be pending: see `remaining`.
+   */
   drained: boolean;
   /**
-   * Pending entries left in the outbox; they are delivered after the next start. `null` when the outbox could
+   * Pending entries left in the outbox (of any process sharing it); they are delivered after the next start. `null` when the outbox could
    * not be read at close (the source of truth was unreachable: see {@link CloseReport.error}).
    */
   remaining: number | null;
@@ -123,9 +152,16 @@ export interface CloseReport {
 export interface UnitOfWork<Native> {
   /** The backend transaction (for SQL stores, a Kysely instance bound to it) for app-owned tables. */
   readonly db: Native;
-  /** Writes a record and its outbox entry in this transaction. */
+  /**
+   * Writes a record and its outbox entry in this transaction.
+   * @throws {ValidationError} (rejects) for an invalid record, as `dw.put` does; on field `uow` once the
+   *   `transaction()` callback has returned (the transaction is over).
+   */
   put(record: RecordInput): Promise<WriteResult>;
-  /** Writes a tombstone and its outbox entry in this transaction. */
+  /**
+   * Writes a tombstone and its outbox entry in this transaction.
+   * @throws {ValidationError} (rejects) for an invalid id; on field `uow` once the callback has returned.
+   */
   delete(id: string): Promise<WriteResult>;
 }
 
@@ -306,7 +342,7 @@ export class DualWrite<Native = unknown> {
   /** Deletes a record (a tombstone until the index applied it). Deleting an absent id is a no-op. */
   async delete(id: string): Promise<WriteResult> {
     this.refuseInsideTransaction('delete');
-    return (await this.deleteMany([id]))[0]!;
+    return (await this.write([{ op: 'delete', id: validateId(id, 'id', this.limits) }]))[0]!;
   }
 
   /**
@@ -355,19 +391,25 @@ export class DualWrite<Native = unknown> {
       const result = await this.relational.transaction(async (tx) => {
         // Writes the callback started and has not seen settle (one it forgot to await).
         const inFlight = new Set<Promise<unknown>>();
-        const write = (change: Change) =>
+        let ended = false;
+        const write = (method: 'put' | 'delete', change: () => Change) =>
           runningIn(
             inFlight,
             (async () => {
-              const [r] = await writeChangesWithOutbox(tx, [change], now);
+              if (ended)
+                throw new ValidationError(
+                  'uow',
+                  `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
+                );
+              const [r] = await writeChangesWithOutbox(tx, [change()], now);
               if (r!.changed) changed.push(r!.id);
               return r!;
             })(),
           );
         const uow: UnitOfWork<Native> = {
           db: tx.native,
-          put: (input) => write({ op: 'put', record: this.validatePut(input, 'record') }),
-          delete: (id) => write({ op: 'delete', id: validateId(id, 'id', this.limits) }),
+          put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
+          delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
         };
         const scope = { facade: this, running: true };
         try {
@@ -376,6 +418,7 @@ export class DualWrite<Native = unknown> {
           // A write the callback did not await finishes inside the transaction before it commits or rolls back:
           // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
           while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+          ended = true;
           scope.running = false; // a timer the callback left behind may call the facade later
         }
       });
@@ -396,17 +439,24 @@ export class DualWrite<Native = unknown> {
   async search(query: readonly number[] | string, searchOptions?: SearchOptions): Promise<SearchHit[]> {
     this.refuseInsideTransaction('search');
     this.assertOpen();
-    const options = optionsObject(searchOptions);
+    const options = optionsObject(searchOptions, SEARCH_KEYS);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)
       throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
     const filter = options.filter === undefined ? undefined : validateMetadata(options.filter, 'filter');
+    if (options.staleHits !== undefined && options.staleHits !== 'drop' && options.staleHits !== 'flag')
+      throw new ValidationError('options.staleHits', `is ${JSON.stringify(options.staleHits)}`, {
+        limit: "'drop' | 'flag'",
+      });
     let embedding: number[];
     if (typeof query === 'string') {
       if (!this.embeddings)
         throw new ValidationError('text', 'text search needs an embedder; pass an embedding');
       [embedding] = (await this.embeddings.embed([query], { persist: false })) as [number[]];
-    } else embedding = validateEmbedding(query, this.vector.dimension, 'embedding');
+    } else {
+      embedding = validateEmbedding(query, this.vector.dimension, 'embedding');
+      this.refuseUnsearchable(embedding, 'embedding');
+    }
     const policy = options.staleHits ?? this.staleHits;
     // Over-fetch, since ghosts (rows of deleted or unknown records) and dropped stale rows are skipped; when
     // too many were skipped to fill `k` and the index may hold more, ask again for more (up to the 1,000 a
@@ -448,10 +498,10 @@ export class DualWrite<Native = unknown> {
    *   in the outbox.
    * @throws {ValidationError} for a `timeoutMs` that is not a finite number, or options that are not an object.
    */
-  async flush(options?: { timeoutMs?: number }): Promise<FlushReport> {
+  async flush(options?: WaitOptions): Promise<FlushReport> {
     this.refuseInsideTransaction('flush');
     if (this.state === 'closed') throw new ClosedError('dualwrite');
-    const timeoutMs = timeoutOption(optionsObject(options).timeoutMs, 'options.timeoutMs', 30_000);
+    const timeoutMs = timeoutOption(optionsObject(options, WAIT_KEYS).timeoutMs, 'options.timeoutMs', 30_000);
     const started = this.clock.now();
     const deadline = started + timeoutMs;
     // Writes still in flight, and a repair running here, enqueue their entries now: they count as accepted
@@ -498,12 +548,12 @@ export class DualWrite<Native = unknown> {
    * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number, a
    *   `drain` that is not a boolean, or options that are not an object.
    */
-  close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport> {
+  close(options?: CloseOptions): Promise<CloseReport> {
     if (this.closeReport) return this.closeReport;
     let drain: boolean;
     let timeoutMs: number;
     try {
-      const o = optionsObject(options);
+      const o = optionsObject(options, CLOSE_KEYS);
       timeoutMs = timeoutOption(o.timeoutMs, 'options.timeoutMs', 30_000);
       if (o.drain !== undefined && typeof o.drain !== 'boolean')
         throw new ValidationError('options.drain', `is ${String(o.drain)}`, { limit: 'a boolean' });
@@ -567,7 +617,7 @@ export class DualWrite<Native = unknown> {
       await attempt(() => this.relational.close(), 'relational store');
     }
     return {
-      drained: drained && left?.depth === 0,
+      drained,
       remaining: left?.depth ?? null,
       deadLetters: left?.deadLetters ?? null,
       ...(firstError && { error: firstError }),
@@ -672,10 +722,10 @@ export class DualWrite<Native = unknown> {
    * @throws {TimeoutError} after `timeoutMs` (default 30,000 ms).
    * @throws {ValidationError} when `ids` is not an array of valid ids, or `timeoutMs` not a finite number.
    */
-  async awaitSynced(ids: readonly string[], options?: { timeoutMs?: number }): Promise<SyncStatus[]> {
+  async awaitSynced(ids: readonly string[], options?: WaitOptions): Promise<SyncStatus[]> {
     this.refuseInsideTransaction('awaitSynced');
     if (!Array.isArray(ids)) throw new ValidationError('ids', 'must be an array of ids');
-    const timeoutMs = timeoutOption(optionsObject(options).timeoutMs, 'options.timeoutMs', 30_000);
+    const timeoutMs = timeoutOption(optionsObject(options, WAIT_KEYS).timeoutMs, 'options.timeoutMs', 30_000);
     for (const [i, id] of ids.entries()) validateId(id, `ids[${i}]`, this.limits);
     this.strategy.requestFlush(true);
     try {
@@ -710,9 +760,9 @@ export class DualWrite<Native = unknown> {
    * Dead letters ordered by id, `limit` per page (default 100). Each carries `id` (like every other
    * facade result) and, for compatibility, the outbox's `recordId`.
    */
-  async listDeadLetters(listOptions?: { after?: string; limit?: number }): Promise<DeadLetter[]> {
+  async listDeadLetters(listOptions?: DeadLetterListOptions): Promise<DeadLetter[]> {
     this.refuseInsideTransaction('listDeadLetters');
-    const options = optionsObject(listOptions);
+    const options = optionsObject(listOptions, DEAD_LETTER_LIST_KEYS);
     const entries = await this.relational.listDeadLetters({
       after: options.after,
       limit: options.limit ?? 100,
@@ -775,12 +825,20 @@ export class DualWrite<Native = unknown> {
    */
   private validatePut(input: unknown, field: string): ValidRecord {
     const record = validateRecord(input, this.vector.dimension, field, this.limits, this.keyProblem);
+    if (record.embedding !== undefined) this.refuseUnsearchable(record.embedding, `${field}.embedding`);
     if (record.embedding === undefined && !this.embeddings && this.deliver)
       throw new ValidationError(
         `${field}.embedding`,
         'is required: no embedder is configured and this process delivers (configure an embedder, or use deliver: false and let a worker with one embed)',
       );
     return record;
+  }
+
+  /** Refuses an embedding the index would store but never find (see `VectorStore.embeddingProblem`). */
+  private refuseUnsearchable(embedding: readonly number[], field: string): void {
+    const problem = this.vector.embeddingProblem?.(embedding);
+    if (problem !== undefined)
+      throw new ValidationError(field, problem, { limit: 'a vector the index can search' });
   }
 
   /** The vector store's own metadata key rule, if it has one. */

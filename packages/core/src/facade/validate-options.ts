@@ -3,6 +3,7 @@ import type { DriftCheckOptions } from '../integrity/index-guard.js';
 import type { DeliveryOptions } from '../outbox/delivery-options.js';
 import type { RecordLimits } from '../record/limits.js';
 import type { BackoffOptions } from '../util/backoff.js';
+import { describeValue } from '../util/describe-value.js';
 import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
 
@@ -60,15 +61,11 @@ const LIMIT_KEYS: OptionKeys<RecordLimits> = {
 /** Largest delay a Node timer takes, ms (longer ones fire at once). */
 const MAX_TIMER_MS = 0x7fffffff;
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
-}
-
 /** An object (not null, not an array) when given. */
 function section(value: unknown, field: string): value is Record<string, unknown> {
   if (value === undefined) return false;
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new ValidationError(field, `must be an object, got ${show(value)}`);
+    throw new ValidationError(field, `must be an object, got ${describeValue(value)}`);
   return true;
 }
 
@@ -83,7 +80,7 @@ function number(value: unknown, field: string, min: number, max: number, integer
   )
     throw new ValidationError(
       field,
-      `must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got ${show(value)}`,
+      `must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got ${describeValue(value)}`,
       {
         limit: `${min}..${max}`,
       },
@@ -93,12 +90,14 @@ function number(value: unknown, field: string, min: number, max: number, integer
 /** One of `allowed`, when given. */
 function oneOf(value: unknown, field: string, allowed: readonly unknown[]): void {
   if (value !== undefined && !allowed.includes(value))
-    throw new ValidationError(field, `is ${show(value)}`, { limit: allowed.map(show).join(' | ') });
+    throw new ValidationError(field, `is ${describeValue(value)}`, {
+      limit: allowed.map(describeValue).join(' | '),
+    });
 }
 
 function boolean(value: unknown, field: string): void {
   if (value !== undefined && typeof value !== 'boolean')
-    throw new ValidationError(field, `must be a boolean, got ${show(value)}`);
+    throw new ValidationError(field, `must be a boolean, got ${describeValue(value)}`);
 }
 
 function validateDelivery(delivery: Record<string, unknown>): void {
@@ -128,6 +127,71 @@ function validateDelivery(delivery: Record<string, unknown>): void {
   }
 }
 
+/** Members dualwrite calls on every store of each kind (optional capabilities are probed where used). */
+const STORE_MEMBERS = {
+  relational: {
+    type: 'RelationalStore',
+    methods: [
+      'init',
+      'transaction',
+      'getRecords',
+      'listVersions',
+      'claimOutbox',
+      'ackOutbox',
+      'failOutbox',
+      'renewOutbox',
+      'releaseOutbox',
+      'listDeadLetters',
+      'requeueDeadLetters',
+      'outboxStats',
+      'currentVersion',
+      'getMeta',
+      'setMeta',
+      'close',
+    ],
+    counts: [],
+  },
+  vector: {
+    type: 'VectorStore',
+    methods: ['upsert', 'delete', 'query', 'getVersions', 'listIds', 'count', 'ping', 'close'],
+    counts: ['dimension', 'maxBatchSize'],
+  },
+} as const;
+
+/**
+ * Checks that `options.relational` / `options.vector` is a store, not what was meant to make one: a promise
+ * (an `open()` not awaited), an options object, a class. Without this a wrong value was accepted and failed
+ * later, far from the mistake (writes stalling with "invalid limit NaN", a TypeError while cleaning up).
+ */
+function validateStore(value: unknown, kind: keyof typeof STORE_MEMBERS): void {
+  const { type, methods, counts } = STORE_MEMBERS[kind];
+  const field = `options.${kind}`;
+  if (value === undefined || value === null) throw new ValidationError(field, `is required (a ${type})`);
+  if (typeof (value as { then?: unknown }).then === 'function')
+    throw new ValidationError(field, `is a Promise, not a ${type}: await the store (its open()) first`);
+  if (typeof value === 'function')
+    throw new ValidationError(field, `is ${describeValue(value)}, not a ${type} instance`);
+  if (typeof value !== 'object')
+    throw new ValidationError(field, `must be a ${type} instance, got ${describeValue(value)}`);
+  const store = value as Record<string, unknown>;
+  const missing = methods.filter((m) => typeof store[m] !== 'function');
+  if (missing.length > 0)
+    throw new ValidationError(
+      field,
+      `is not a ${type}: it has no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''} method` +
+        ' (pass the store, not its options)',
+    );
+  for (const count of counts)
+    if (!Number.isInteger(store[count]) || (store[count] as number) < 1)
+      throw new ValidationError(
+        `${field}.${count}`,
+        `must be a positive integer, got ${describeValue(store[count])}`,
+        {
+          limit: '>= 1',
+        },
+      );
+}
+
 /**
  * Checks {@link DualWriteOptions} at `createDualWrite`, so a mistake surfaces at the call instead of as a
  * setting silently ignored (a misspelled key: its default applies) or a failure much later (`leaseMs: 0`
@@ -138,15 +202,11 @@ function validateDelivery(delivery: Record<string, unknown>): void {
  */
 export function validateDualWriteOptions(options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new ValidationError('options', `must be an object, got ${show(options)}`);
+    throw new ValidationError('options', `must be an object, got ${describeValue(options)}`);
   const o = options as Record<string, unknown>;
   refuseUnknownKeys(o, TOP_KEYS, 'options');
-  for (const key of ['relational', 'vector'] as const)
-    if (o[key] === null || typeof o[key] !== 'object')
-      throw new ValidationError(
-        `options.${key}`,
-        `is required (a ${key === 'vector' ? 'VectorStore' : 'RelationalStore'})`,
-      );
+  validateStore(o.relational, 'relational');
+  validateStore(o.vector, 'vector');
   if (o.strategy === undefined)
     throw new ValidationError('options.strategy', 'is required', {
       limit: "'sync-2pc' | 'async-queue' | 'batch'",

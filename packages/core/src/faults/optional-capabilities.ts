@@ -3,7 +3,13 @@ import type { VectorStore } from '../contracts/vector-store.js';
 /** The optional members of {@link VectorStore} a wrapper passes through. */
 export type OptionalVectorCapabilities = Pick<
   VectorStore,
-  'identity' | 'claimIndex' | 'maxVersion' | 'getRecords' | 'metadataKeyProblem' | 'maxConcurrentWrites'
+  | 'identity'
+  | 'claimIndex'
+  | 'maxVersion'
+  | 'getRecords'
+  | 'metadataKeyProblem'
+  | 'embeddingProblem'
+  | 'maxConcurrentWrites'
 >;
 
 /**
@@ -24,7 +30,7 @@ export function optionalCapabilities(
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
   const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
-  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem } = inner;
+  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem, embeddingProblem } = inner;
   if (identity)
     out.identity = async () => {
       await before();
@@ -46,6 +52,7 @@ export function optionalCapabilities(
       return getRecords.call(inner, ids);
     };
   if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
+  if (embeddingProblem) out.embeddingProblem = (embedding) => embeddingProblem.call(inner, embedding);
   if (inner.maxConcurrentWrites !== undefined) out.maxConcurrentWrites = inner.maxConcurrentWrites;
   return out;
 }

@@ -12,8 +12,8 @@ import { optionalCapabilities } from './optional-capabilities.js';
 /**
  * Base of a vector store that wraps a real one (fault injection, tracing, benchmark instrumentation):
  * everything passes through to `inner`; the wrapper has exactly the optional capabilities `inner` has
- * (`identity`, `claimIndex`, `maxVersion`, `getRecords`, `metadataKeyProblem`, `maxConcurrentWrites`,
- * `versionFence`), so callers'
+ * (`identity`, `claimIndex`, `maxVersion`, `getRecords`, `metadataKeyProblem`, `embeddingProblem`,
+ * `maxConcurrentWrites`, `versionFence`), so callers'
  * feature checks see the truth; {@link beforeRead} runs ahead of every read. A subclass overrides what it
  * changes (usually `upsert`/`delete`, `beforeRead`, `ping`).
  */
@@ -23,6 +23,7 @@ export abstract class VectorStoreWrapper implements VectorStore {
   declare readonly maxVersion?: VectorStore['maxVersion'];
   declare readonly getRecords?: VectorStore['getRecords'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
+  declare readonly embeddingProblem?: VectorStore['embeddingProblem'];
   declare readonly maxConcurrentWrites?: number;
 
   /**

@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { optionsObject } from '../util/call-options.js';
-import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
+import type { OptionKeys } from '../util/option-keys.js';
 import type { ReconcileOptions } from './reconciler.js';
 
 const RECONCILE_OPTION_KEYS: OptionKeys<ReconcileOptions> = {
@@ -21,8 +21,10 @@ const RECONCILE_OPTION_KEYS: OptionKeys<ReconcileOptions> = {
  *   non-function `random`/`onProgress`, or options that are not an object.
  */
 export function validateReconcileOptions(options: unknown): ReconcileOptions {
-  const o = optionsObject(options as Record<string, unknown> | undefined | null);
-  refuseUnknownKeys(o, RECONCILE_OPTION_KEYS, 'options');
+  const o: Record<string, unknown> = optionsObject(
+    options as ReconcileOptions | undefined,
+    RECONCILE_OPTION_KEYS,
+  );
   const refuse = (key: string, limit: string) => {
     throw new ValidationError(`options.${key}`, `is ${JSON.stringify(o[key]) ?? String(o[key])}`, { limit });
   };

@@ -1,4 +1,6 @@
 import { DimensionMismatchError, ValidationError } from '../errors.js';
+import { describeValue } from '../util/describe-value.js';
+import { nearestKey, type OptionKeys } from '../util/option-keys.js';
 import { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './limits.js';
 import type { Metadata, MetadataValue, RecordInput } from './types.js';
 
@@ -6,15 +8,15 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * Validates a record id.
- * @throws {ValidationError} when `id` is not a string, empty, longer than `maxIdLength` code units,
- *   or contains NUL or a lone surrogate (which cannot round-trip through UTF-8 stores).
+ * @throws {ValidationError} when `id` is not a string, empty, longer than `maxIdLength` UTF-16 code units
+ *   (JavaScript's `length`), or contains NUL or a lone surrogate (which cannot round-trip through UTF-8 stores).
  */
 export function validateId(id: unknown, field = 'id', limits: RecordLimits = DEFAULT_LIMITS): string {
-  if (typeof id !== 'string') throw new ValidationError(field, `must be a string, got ${describe(id)}`);
+  if (typeof id !== 'string') throw new ValidationError(field, `must be a string, got ${describeValue(id)}`);
   if (id.length === 0) throw new ValidationError(field, 'must not be empty', { limit: 'length >= 1' });
   if (id.length > limits.maxIdLength)
-    throw new ValidationError(field, `is ${id.length} characters long`, {
-      limit: `length <= ${limits.maxIdLength}`,
+    throw new ValidationError(field, `is ${id.length} UTF-16 code units long`, {
+      limit: `length <= ${limits.maxIdLength} UTF-16 code units`,
     });
   if (id.includes('\u0000')) throw new ValidationError(field, 'must not contain NUL', { limit: 'no U+0000' });
   if (LONE_SURROGATE.test(id))
@@ -35,6 +37,21 @@ export function maxEmbeddingComponent(dimension: number): number {
   return Math.sqrt(FLOAT32_MAX / Math.max(1, dimension));
 }
 
+/** Smallest normal float32, 2^-126 ≈ 1.18e-38. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/**
+ * `true` when `embedding` has no usable direction for cosine distance: its squared norm is below float32's
+ * smallest normal number, so a backend computing in float32 (flushing subnormals to zero) gets a zero norm and
+ * a NaN distance — the all-zero vector, and vectors so tiny (every |component| below about 1e-19) that they
+ * are zero to the index. Stores using cosine refuse such a vector through `VectorStore.embeddingProblem`.
+ */
+export function lacksDirection(embedding: readonly number[]): boolean {
+  let squared = 0;
+  for (const x of embedding) squared += x * x;
+  return squared < FLOAT32_MIN_NORMAL;
+}
+
 /**
  * Validates an embedding against the collection dimension. Values are checked as the stores keep them,
  * rounded to float32: `1e39` is finite in float64 but Infinity in float32, and is refused here rather
@@ -49,7 +66,7 @@ export function validateEmbedding(embedding: unknown, dimension: number, field =
     !(embedding instanceof Float32Array) &&
     !(embedding instanceof Float64Array)
   )
-    throw new ValidationError(field, `must be an array of numbers, got ${describe(embedding)}`);
+    throw new ValidationError(field, `must be an array of numbers, got ${describeValue(embedding)}`);
   const values = embedding as ArrayLike<unknown>;
   if (values.length !== dimension) throw new DimensionMismatchError(field, dimension, values.length);
   const bound = maxEmbeddingComponent(dimension);
@@ -57,7 +74,7 @@ export function validateEmbedding(embedding: unknown, dimension: number, field =
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describe(v)}`, {
+      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describeValue(v)}`, {
         limit: 'finite number',
       });
     if (Math.abs(Math.fround(v)) > bound)
@@ -77,7 +94,8 @@ export type MetadataKeyCheck = (key: string) => string | undefined;
 /**
  * Validates flat metadata.
  * @param keyProblem - the vector store's own key rule, if it has one (e.g. Chroma reserves `$`/`#`).
- * @throws {ValidationError} naming the key when a value is `null`, an array, an object, a non-finite
+ * @throws {ValidationError} when `metadata` is not a plain object (a `Map` or a class instance has no
+ *   enumerable data to keep: it would be stored as `{}`); naming the key when a value is `null`, an array, an object, a non-finite
  *   number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`;
  *   or when there are more than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
  */
@@ -88,8 +106,8 @@ export function validateMetadata(
   keyProblem?: MetadataKeyCheck,
 ): Metadata {
   if (metadata === undefined) return {};
-  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
-    throw new ValidationError(field, `must be a flat object, got ${describe(metadata)}`);
+  if (!isPlainObject(metadata))
+    throw new ValidationError(field, `must be a plain object of flat values, got ${describeValue(metadata)}`);
   const entries = Object.entries(metadata);
   if (entries.length > limits.maxMetadataKeys)
     throw new ValidationError(field, `has ${entries.length} keys`, {
@@ -117,9 +135,13 @@ export function validateMetadata(
         throw new ValidationError(path, `must be a finite number, got ${value}`, { limit: 'finite number' });
       valid.push([key, value]);
     } else
-      throw new ValidationError(path, `must be a string, finite number or boolean, got ${describe(value)}`, {
-        limit: 'string | finite number | boolean',
-      });
+      throw new ValidationError(
+        path,
+        `must be a string, finite number or boolean, got ${describeValue(value)}`,
+        {
+          limit: 'string | finite number | boolean',
+        },
+      );
   }
   // fromEntries defines own properties, so a key like "__proto__" is kept as data.
   const out: Metadata = Object.fromEntries(valid);
@@ -137,7 +159,8 @@ export function validateMetadata(
  *   NUL or a lone surrogate.
  */
 export function validateText(text: unknown, field = 'text', limits: RecordLimits = DEFAULT_LIMITS): string {
-  if (typeof text !== 'string') throw new ValidationError(field, `must be a string, got ${describe(text)}`);
+  if (typeof text !== 'string')
+    throw new ValidationError(field, `must be a string, got ${describeValue(text)}`);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > limits.maxTextBytes)
     throw new ValidationError(field, `is ${bytes} bytes`, { limit: `<= ${limits.maxTextBytes} bytes` });
@@ -170,7 +193,8 @@ export function validateRecord(
   keyProblem?: MetadataKeyCheck,
 ): ValidRecord {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
-    throw new ValidationError(field, `must be an object, got ${describe(input)}`);
+    throw new ValidationError(field, `must be an object, got ${describeValue(input)}`);
+  refuseRecordKeys(input, field);
   const r = input as Partial<RecordInput>;
   return {
     id: validateId(r.id, `${field}.id`, limits),
@@ -181,11 +205,45 @@ export function validateRecord(
   };
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return String(value);
-  return typeof value;
+const RECORD_KEYS: OptionKeys<RecordInput> = { id: true, text: true, embedding: true, metadata: true };
+
+/** Keys other libraries use for a record's fields, and what dualwrite calls them. */
+const RECORD_KEY_ALIASES: Readonly<Record<string, keyof RecordInput>> = {
+  vector: 'embedding',
+  values: 'embedding',
+  embeddings: 'embedding',
+  document: 'text',
+  content: 'text',
+  pageContent: 'text',
+  meta: 'metadata',
+};
+
+/**
+ * Refuses a record key dualwrite does not take: a misspelled `metdata` or `embeding` would otherwise be
+ * dropped and the record written without it (and, for the embedding, embedded by the embedder instead).
+ */
+function refuseRecordKeys(input: object, field: string): void {
+  const names = Object.keys(RECORD_KEYS);
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined || Object.hasOwn(RECORD_KEYS, key)) continue;
+    const near = Object.hasOwn(RECORD_KEY_ALIASES, key) ? RECORD_KEY_ALIASES[key] : nearestKey(key, names);
+    const hint =
+      key === 'version'
+        ? ': the store draws versions'
+        : near === undefined
+          ? ''
+          : ` — did you mean ${JSON.stringify(near)}?`;
+    throw new ValidationError(`${field}.${key}`, `is not a record field${hint}`, {
+      limit: `one of ${names.join(', ')}`,
+    });
+  }
+}
+
+/** An object whose prototype is `Object.prototype` (of any realm) or `null`: `{}` literals, JSON, `Object.create(null)`. */
+function isPlainObject(value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 /**
@@ -194,7 +252,7 @@ function describe(value: unknown): string {
  */
 export function validateMetaKey(key: unknown, component = 'core'): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 200)
-    throw new ValidationError('key', `must be a string of 1..200 characters, got ${describe(key)}`, {
+    throw new ValidationError('key', `must be a string of 1..200 characters, got ${describeValue(key)}`, {
       component,
       limit: '1..200 characters',
     });

@@ -1,6 +1,7 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
+import { describeValue } from '../util/describe-value.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
 /** Most outbox entries one async-queue delivery claims and sends in one vector call when it is behind. */
@@ -34,7 +35,7 @@ export class AsyncQueueStrategy extends OutboxStrategy {
     super();
     this.concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 256)
-      throw new ValidationError('concurrency', `must be an integer, got ${String(this.concurrency)}`, {
+      throw new ValidationError('concurrency', `must be an integer, got ${describeValue(this.concurrency)}`, {
         component: 'async-queue',
         limit: '1..256',
       });

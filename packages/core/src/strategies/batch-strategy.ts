@@ -1,6 +1,7 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
+import { describeValue } from '../util/describe-value.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
 /** Options of {@link BatchStrategy}. */
@@ -38,19 +39,19 @@ export class BatchStrategy extends OutboxStrategy {
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1)
       throw new ValidationError(
         'maxBatchSize',
-        `must be a positive integer, got ${String(this.maxBatchSize)}`,
+        `must be a positive integer, got ${describeValue(this.maxBatchSize)}`,
         {
           component: 'batch',
           limit: 'integer >= 1',
         },
       );
     if (!(this.maxDelayMs >= 0))
-      throw new ValidationError('maxDelayMs', `must be >= 0 ms, got ${String(this.maxDelayMs)}`, {
+      throw new ValidationError('maxDelayMs', `must be >= 0 ms, got ${describeValue(this.maxDelayMs)}`, {
         component: 'batch',
         limit: '>= 0 ms',
       });
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1 || this.concurrency > 64)
-      throw new ValidationError('concurrency', `must be an integer, got ${String(this.concurrency)}`, {
+      throw new ValidationError('concurrency', `must be an integer, got ${describeValue(this.concurrency)}`, {
         component: 'batch',
         limit: '1..64',
       });

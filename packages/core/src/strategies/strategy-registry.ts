@@ -1,5 +1,6 @@
 import type { StrategyName, WriteStrategy } from '../contracts/write-strategy.js';
 import { ValidationError } from '../errors.js';
+import { describeValue } from '../util/describe-value.js';
 import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import { type AsyncQueueOptions, AsyncQueueStrategy } from './async-queue-strategy.js';
 import { type BatchOptions, BatchStrategy } from './batch-strategy.js';
@@ -48,7 +49,7 @@ export function createStrategy(config: StrategyConfig): WriteStrategy {
   if (typeof config !== 'string' && (config === null || typeof config !== 'object'))
     throw new ValidationError(
       'strategy',
-      `must be a strategy name or { name, ...knobs }, got ${String(config)}`,
+      `must be a strategy name or { name, ...knobs }, got ${describeValue(config)}`,
       {
         limit: STRATEGY_NAMES.join(' | '),
       },

@@ -13,6 +13,7 @@ import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
+import { describeValue } from '../util/describe-value.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { changeId, compareIds, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
@@ -85,7 +86,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     )
       throw new ValidationError(
         'repairConcurrency',
-        `must be an integer, got ${String(this.repairConcurrency)}`,
+        `must be an integer, got ${describeValue(this.repairConcurrency)}`,
         {
           component: 'sync-2pc',
           limit: '1..64',
@@ -94,7 +95,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     if (!(this.unitOfWorkTimeoutMs > 0))
       throw new ValidationError(
         'unitOfWorkTimeoutMs',
-        `must be > 0 ms, got ${String(this.unitOfWorkTimeoutMs)}`,
+        `must be > 0 ms, got ${describeValue(this.unitOfWorkTimeoutMs)}`,
         {
           component: 'sync-2pc',
           limit: '> 0 ms',

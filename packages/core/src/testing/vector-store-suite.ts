@@ -315,6 +315,36 @@ export const vectorStoreChecks = {
     });
   },
 
+  /**
+   * An embedding the store does not refuse through `embeddingProblem` is found by a search: the all-zero
+   * vector and a tiny one (zero to a float32 index) are either refused there, or stored and returned by a
+   * query (under cosine distance such a row gets a NaN distance and is never found).
+   */
+  async searchableUnlessRefused(factory) {
+    await withStore(factory, async (store) => {
+      const p = idPrefix();
+      const candidates: [string, number[]][] = [
+        ['zero', new Array<number>(DIM).fill(0)],
+        ['tiny', Array.from({ length: DIM }, (_, i) => (i === 0 ? 1e-30 : 0))],
+      ];
+      await store.upsert([rec(`${p}other`)]);
+      for (const [name, embedding] of candidates) {
+        const problem = store.embeddingProblem?.(embedding);
+        if (problem !== undefined) {
+          expect(typeof problem === 'string' && problem.length > 0, `${name}: a reason`).toBe(true);
+          continue;
+        }
+        await store.upsert([rec(`${p}${name}`, { embedding })]);
+        const hits = await store.query(randomVector(), { k: 10 });
+        expect(
+          hits.map((h) => h.id),
+          `the ${name} vector, stored without a problem reported, is found by a search`,
+        ).toContain(`${p}${name}`);
+      }
+      expect(store.embeddingProblem?.(randomVector()), 'an ordinary vector has no problem').toBeUndefined();
+    });
+  },
+
   /** Unknown ids are ignored by delete (not an error). */
   async deleteUnknownIsNotAnError(factory) {
     await withStore(factory, async (store) => {

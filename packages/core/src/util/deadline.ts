@@ -3,7 +3,8 @@ import type { Clock } from './clock.js';
 
 /**
  * `promise`, or a {@link TimeoutError} (`what`, `timeoutMs`) once the clock reaches `deadline` (Unix ms) first.
- * The promise keeps running; only the wait is bounded.
+ * The promise keeps running; only the wait is bounded. A deadline already reached still gives `promise` one
+ * turn of the event loop, so work that is already done (nothing in flight) is not reported as timed out.
  * @throws {TimeoutError} when the deadline passes first; what `promise` rejects with otherwise.
  */
 export async function beforeDeadline<T>(
@@ -18,7 +19,10 @@ export async function beforeDeadline<T>(
   try {
     const outcome = await Promise.race([
       promise,
-      clock.sleep(Math.max(0, deadline - clock.now()), timer.signal).then(() => expired),
+      (deadline > clock.now()
+        ? clock.sleep(deadline - clock.now(), timer.signal)
+        : new Promise<void>((resolve) => setImmediate(resolve))
+      ).then(() => expired),
     ]);
     if (outcome === expired) throw new TimeoutError(what, timeoutMs);
     return outcome as T;

@@ -29,6 +29,22 @@ function withinOneEdit(a: string, b: string): boolean {
   );
 }
 
+/** Unit suffixes of option names, which a key written without its unit (`timeout`, `maxText`) lacks. */
+const UNIT_SUFFIXES = ['ms', 'bytes'];
+
+/**
+ * The name in `names` that `key` was probably meant to be: the same but for case, `_` and `-`, one typed
+ * character away, or without its unit (`timeout` for `timeoutMs`); `undefined` when none is that close.
+ */
+export function nearestKey(key: string, names: readonly string[]): string | undefined {
+  const k = folded(key);
+  return (
+    names.find((name) => folded(name) === k) ??
+    names.find((name) => withinOneEdit(folded(name), k)) ??
+    names.find((name) => UNIT_SUFFIXES.some((unit) => folded(name) === k + unit))
+  );
+}
+
 /**
  * Refuses an option the receiver does not have. Without this check a misspelled option (`leaseMS`,
  * `pool_size`, `maxBatch`) is ignored and its default silently used — the setting the user wrote never takes
@@ -40,7 +56,7 @@ function withinOneEdit(a: string, b: string): boolean {
  * @param field - path of `value` in errors, e.g. `'options'` or `'delivery'`; the error names `<field>.<key>`.
  * @param component - the component named by the error, if any.
  * @throws {ValidationError} on field `<field>.<key>` for the first unknown key, suggesting the known key it
- *   differs from only in case, `_`, `-` or one typed character; `limit` lists the known keys.
+ *   resembles (see {@link nearestKey}); `limit` lists the known keys.
  */
 export function refuseUnknownKeys(
   value: object,
@@ -51,9 +67,7 @@ export function refuseUnknownKeys(
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined || Object.hasOwn(known, key)) continue;
     const names = Object.keys(known);
-    const near =
-      names.find((name) => folded(name) === folded(key)) ??
-      names.find((name) => withinOneEdit(folded(name), folded(key)));
+    const near = nearestKey(key, names);
     throw new ValidationError(
       `${field}.${key}`,
       `is not an option${near === undefined ? '' : ` — did you mean ${JSON.stringify(near)}?`}`,
