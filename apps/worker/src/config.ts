@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import {
   BACKEND_SETTINGS,
@@ -104,19 +105,37 @@ export class WorkerConfigError extends Error {
   }
 }
 
+/** This package's version, as `--version` prints it (read from its package.json). */
+export const CLI_VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string })
+  .version;
+
+/** How a command built on the worker's flags introduces itself in `--help`. */
+export interface CommandHelp {
+  /** Usage name, e.g. `dualwrite status`. */
+  name: string;
+  /** What the command does (the first paragraph of its help). */
+  description: string;
+  /** Text after the options list (the command's own flags). */
+  after?: string;
+}
+
+const WORKER_HELP: CommandHelp = {
+  name: 'dualwrite-worker',
+  description:
+    'Runs only the dualwrite outbox drain loop: claims pending changes from the relational store and applies ' +
+    'them to the vector index. Start as many as you like (on PostgreSQL they share the outbox with ' +
+    'FOR UPDATE SKIP LOCKED). Never accepts writes. Stops on SIGTERM/SIGINT. Precedence: flags, then ' +
+    'environment, then the config file, then defaults.',
+};
+
 /**
  * The command: one flag per setting of `BACKEND_SETTINGS` and {@link WORKER_SETTINGS} (the help names its
  * environment variable), and `--config <file>`. Values are validated by the shared schema, not here.
  */
-export function workerCommand(): Command {
-  const command = new Command('dualwrite-worker')
-    .description(
-      'Runs only the dualwrite outbox drain loop: claims pending changes from the relational store and applies ' +
-        'them to the vector index. Start as many as you like (on PostgreSQL they share the outbox with ' +
-        'FOR UPDATE SKIP LOCKED). Never accepts writes. Stops on SIGTERM/SIGINT. Precedence: flags, then ' +
-        'environment, then the config file, then defaults.',
-    )
-    .version('0.1.0')
+export function workerCommand(help: CommandHelp = WORKER_HELP): Command {
+  const command = new Command(help.name)
+    .description(help.description)
+    .version(CLI_VERSION)
     .addOption(
       new Option('-c, --config <file>', 'JSON config file (same keys as the demo API)').env(
         'DUALWRITE_CONFIG',
@@ -132,6 +151,7 @@ export function workerCommand(): Command {
       ),
     );
   }
+  if (help.after !== undefined) command.addHelpText('after', help.after);
   return command;
 }
 
@@ -141,21 +161,24 @@ export type WorkerConfigPurpose = 'drain' | 'inspect';
 /**
  * Parses the command line (`argv` as in `process.argv`, program name included), the environment and the
  * config file through the shared loader of `@dualwrite/config`.
- * @throws {WorkerConfigError} for an unknown flag, an invalid value (the message names the config key and
- *   where it came from), or `sync-2pc` for `drain` (exit code 2); for `--help` / `--version` after printing
- *   them (exit code 0).
+ * @param help - how `--help` introduces the command (default: the drain worker's).
+ * @throws {WorkerConfigError} for an unknown flag (suggesting the flag meant), an invalid value (the message
+ *   names the config key and where it came from), or `sync-2pc` for `drain` (exit code 2) — not printed: the
+ *   caller prints it once; for `--help` / `--version` after printing them (exit code 0).
  */
 export function parseWorkerConfig(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
   output: { writeOut?: (s: string) => void; writeErr?: (s: string) => void } = {},
   purpose: WorkerConfigPurpose = 'drain',
+  help?: CommandHelp,
 ): WorkerConfig {
-  const command = workerCommand()
+  const command = workerCommand(help)
     .exitOverride()
     .configureOutput({
       writeOut: output.writeOut ?? ((s) => process.stdout.write(s)),
       writeErr: output.writeErr ?? ((s) => process.stderr.write(s)),
+      outputError: () => {}, // the error is thrown, and its catcher prints it once
     });
   // commander reads `--config`'s env var from process.env; run it against the given environment.
   const saved = process.env;

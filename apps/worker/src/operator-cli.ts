@@ -11,7 +11,14 @@ import {
 } from '@dualwrite/core';
 import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
-import { parseWorkerConfig, type WorkerConfig, WorkerConfigError } from './config.js';
+import { Command, CommanderError } from 'commander';
+import {
+  CLI_VERSION,
+  type CommandHelp,
+  parseWorkerConfig,
+  type WorkerConfig,
+  WorkerConfigError,
+} from './config.js';
 import { runCli } from './run-cli.js';
 
 /** Where the operator CLI writes; `isTTY` turns on the reconcile progress bar. */
@@ -30,6 +37,24 @@ interface OperatorFlags {
   ids: string[];
 }
 
+/** What each inspecting command does, as its `--help` says. */
+const COMMANDS = {
+  status: 'Prints the outbox depth, lag, dead letters, index binding and drift.',
+  reconcile:
+    'Compares the index with the source of truth and enqueues repairs for every difference (--dry-run: only reports them).',
+  'dead-letters':
+    'dead-letters list: lists dead letters (--limit N, --after ID). dead-letters requeue: moves dead letters back to pending (all, or --id ID ...).',
+  verify: 'Checks that the index equals the source of truth; exits 1 when it does not.',
+} as const;
+
+const OPERATOR_OPTIONS = `
+Options of the operator commands:
+  --json                     one JSON document on stdout instead of tables
+  --dry-run                  (reconcile) report differences without enqueueing repairs
+  --limit <n>, --after <id>  (dead-letters list) page size (1..10000, default 100) and the id to page after
+  --id <id>                  (dead-letters requeue) requeue this id only; repeatable
+`;
+
 const USAGE = `Usage: dualwrite <command> [options]
 
 Commands (every command takes the worker's backend flags and environment: see \`dualwrite worker --help\`):
@@ -39,9 +64,8 @@ Commands (every command takes the worker's backend flags and environment: see \`
   dead-letters list          list dead letters (--limit N, --after ID)
   dead-letters requeue       move dead letters back to pending (all, or --id ID ...)
   verify                     check the index equals the source of truth; exit 1 when it does not
-
-Options of the operator commands:
-  --json                     one JSON document on stdout instead of tables
+${OPERATOR_OPTIONS}  --version                  print the version
+  dualwrite <command> --help lists a command's flags
 `;
 
 /**
@@ -61,15 +85,25 @@ export async function runOperatorCli(
     io.out(USAGE);
     return command === undefined ? 2 : 0;
   }
-  const sub = command === 'dead-letters' ? rest.shift() : undefined;
-  if (command === 'dead-letters' && sub !== 'list' && sub !== 'requeue') {
+  if (command === '--version' || command === '-V' || command === 'version') {
+    io.out(`${CLI_VERSION}\n`);
+    return 0;
+  }
+  if (!Object.hasOwn(COMMANDS, command)) {
+    io.err(`dualwrite: ${unknownCommand(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  const asksHelp = rest.some((a) => a === '--help' || a === '-h');
+  const sub = command === 'dead-letters' && !asksHelp ? rest.shift() : undefined;
+  if (command === 'dead-letters' && !asksHelp && sub !== 'list' && sub !== 'requeue') {
     io.err(`dualwrite dead-letters: expected "list" or "requeue", got ${JSON.stringify(sub)}\n`);
     return 2;
   }
-  if (!['status', 'reconcile', 'verify', 'dead-letters'].includes(command)) {
-    io.err(`dualwrite: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-    return 2;
-  }
+  const help: CommandHelp = {
+    name: `dualwrite ${command}`,
+    description: `${COMMANDS[command as keyof typeof COMMANDS]} Takes the worker's backend flags and environment.`,
+    after: OPERATOR_OPTIONS,
+  };
   let flags: OperatorFlags;
   let config: WorkerConfig;
   try {
@@ -80,6 +114,7 @@ export async function runOperatorCli(
       env,
       { writeOut: io.out, writeErr: io.err },
       'inspect',
+      help,
     );
   } catch (error) {
     if (error instanceof WorkerConfigError) {
@@ -124,6 +159,18 @@ export async function runOperatorCli(
   } finally {
     await dw.close({ drain: false, timeoutMs: 5_000 }).catch(() => {});
   }
+}
+
+/** Why `command` is not one: commander's message, with the command it was probably meant to be. */
+function unknownCommand(command: string): string {
+  const program = new Command('dualwrite').exitOverride().configureOutput({ outputError: () => {} });
+  for (const name of ['worker', ...Object.keys(COMMANDS)]) program.command(name);
+  try {
+    program.parse([command], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.message;
+  }
+  return `unknown command ${JSON.stringify(command)}`;
 }
 
 /** Takes `--json`, `--dry-run`, `--limit N`, `--after ID` and `--id ID` (repeatable) out of `args`. */

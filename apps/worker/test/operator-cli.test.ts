@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,5 +189,30 @@ describe('dualwrite operator CLI: usage', () => {
     });
     expect(missing.code).toBe(1);
     expect(missing.err).toMatch(/does not exist/);
+  });
+
+  it('--version prints the package version; a command has its own --help; an error is printed once, with the command meant', async () => {
+    const version = await cli(['--version'], {});
+    expect(version.code).toBe(0);
+    expect(version.out.trim()).toBe(
+      JSON.parse(await readFile(join(APP_ROOT, 'package.json'), 'utf8')).version,
+    );
+    const help = await cli(['status', '--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/^Usage: dualwrite status/);
+    expect(help.out).toMatch(/outbox depth/);
+    expect(help.out, 'the backend flags').toMatch(/--relational/);
+    expect(help.out, 'the operator flags').toMatch(/--json/);
+    expect(help.out).not.toMatch(/drain loop/);
+    const listHelp = await cli(['dead-letters', '--help'], {});
+    expect(listHelp.code).toBe(0);
+    expect(listHelp.out).toMatch(/^Usage: dualwrite dead-letters/);
+    const bad = await cli(['status', '--bogus'], {});
+    expect(bad.code).toBe(2);
+    expect(bad.err.match(/unknown option '--bogus'/g), 'printed once').toHaveLength(1);
+    const typo = await cli(['stauts'], {});
+    expect(typo.code).toBe(2);
+    expect(typo.err).toMatch(/unknown command 'stauts'/);
+    expect(typo.err).toMatch(/Did you mean status\?/);
   });
 });
