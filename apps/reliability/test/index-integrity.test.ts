@@ -325,6 +325,40 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(rows.get('d')?.text).toBe('new d');
   });
 
+  it('an older copy of the index restored under a running process is found by the next write and repaired', async () => {
+    const base = await dir('dw-older-copy-running-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const s = await openLance(path, uri);
+    const drifts = collect(s.dw, 'index-drift');
+    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+    await s.dw.flush();
+    await cp(uri, join(base, 'backup'), { recursive: true });
+    // An update, a delete and an insert: the row count is the backup's again.
+    await s.dw.put(rec('a', 'new a'));
+    await s.dw.delete('c');
+    await s.dw.put(rec('d', 'new d'));
+    await s.dw.flush();
+    // The copy replaces the index while this process keeps running (no restart, no open-time check).
+    await rm(uri, { recursive: true });
+    await cp(join(base, 'backup'), uri, { recursive: true });
+    // A write after the restore raises the index's highest version past every acknowledged one, and the row
+    // count is right: only the table version the write came back with shows the rewind.
+    await s.dw.put(rec('e', 'after the restore'));
+    await s.dw.flush();
+    await waitFor(
+      async () => (await s.dw.stats()).indexDrift === null && drifts.length > 0,
+      10_000,
+      'repair',
+    );
+    expect(drifts[0]?.reason).toMatch(/older copy of the index was restored/);
+    await expectConverged(s.dw, s.relational, s.vector);
+    const rows = await s.vector.getRecords!(['a', 'c', 'd', 'e']);
+    expect(rows.get('a')?.text).toBe('new a');
+    expect(rows.has('c')).toBe(false);
+    expect(rows.get('d')?.text).toBe('new d');
+    expect(rows.get('e')?.text).toBe('after the restore');
+  });
+
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {
     const base = await dir('dw-drift-state-');
     const path = join(base, 'source.db');

@@ -49,6 +49,7 @@ import {
   type ResolvedLanceDbVectorStoreOptions,
   resolveLanceDbOptions,
 } from './lancedb-vector-store-options.js';
+import { TableRewindWatch } from './table-rewind-watch.js';
 
 const component = LANCEDB_COMPONENT;
 
@@ -159,6 +160,7 @@ export class LanceDbVectorStore implements VectorStore {
   readonly #inflight = new Set<Promise<unknown>>();
   #writeChain: Promise<unknown> = Promise.resolve();
   readonly #optimizePacer: AutoOptimizePacer;
+  readonly #rewinds: TableRewindWatch;
 
   /** True only while {@link open} constructs a store (see the constructor's check). */
   static #opening = false;
@@ -169,6 +171,7 @@ export class LanceDbVectorStore implements VectorStore {
     table: Table,
     exactLayout: boolean,
     onAutoOptimizeError: ((error: DualwriteError) => void) | undefined,
+    tableVersion: number,
   ) {
     // The constructor is private to TypeScript only: a JavaScript caller's `new` would get a store with no
     // connection, failing later with a bare TypeError.
@@ -188,6 +191,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.#exactLayout = exactLayout;
     this.#onAutoOptimizeError = onAutoOptimizeError;
     this.#optimizePacer = new AutoOptimizePacer(options.autoOptimizeEvery, options.autoOptimizeShare);
+    this.#rewinds = new TableRewindWatch(tableVersion);
   }
 
   /**
@@ -215,15 +219,17 @@ export class LanceDbVectorStore implements VectorStore {
     }
     try {
       const { table, exactLayout } = await openOrCreateTable(db, resolved);
+      let version: number;
       try {
         await ensureTableKeys(table);
+        version = await table.version();
       } catch (error) {
         table.close();
         throw error;
       }
       LanceDbVectorStore.#opening = true;
       try {
-        return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError);
+        return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError, version);
       } finally {
         LanceDbVectorStore.#opening = false;
       }
@@ -274,8 +280,9 @@ export class LanceDbVectorStore implements VectorStore {
       await this.#exclusive(async () => {
         const started = performance.now();
         for (let i = 0; i < unique.length; i += chunk) {
-          await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
+          const result = await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
           this.#commitsOnHandle++;
+          this.#rewinds.noteCommit(result.version, result.numDeletedRows > 0);
         }
         this.#noteWrite(performance.now() - started);
       });
@@ -445,6 +452,15 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
+   * Why the table went back in time under this store since the last call (see {@link TableRewindWatch}: a
+   * write came back with a version at or below one already seen — an older copy of the index restored while
+   * the process ran), once, or `undefined`. The facade asks after every write and repairs the index.
+   */
+  takeRewind(): string | undefined {
+    return this.#rewinds.take();
+  }
+
+  /**
    * Under cosine distance (the default), an embedding with no direction — all zeros, or too small for float32
    * ({@link lacksDirection}) — gets a NaN distance in LanceDB and is never returned by a search: the facade
    * refuses it at `put` and `search` with this reason. `undefined` under `'l2'` and `'dot'`.
@@ -561,6 +577,7 @@ export class LanceDbVectorStore implements VectorStore {
       .whenNotMatchedInsertAll()
       .execute(this.#exactLayout ? toLanceTable(rows, this.dimension) : toLanceRows(rows));
     this.#commitsOnHandle++;
+    this.#rewinds.noteCommit(result.version, result.numInsertedRows + result.numUpdatedRows > 0);
     if (!fence || result.numInsertedRows + result.numUpdatedRows >= rows.length) return [];
     const stored = await this.#versionsOf(rows.map((r) => r.id));
     return rows.filter((r) => (stored.get(r.id) ?? -1) > r.version).map((r) => r.id);

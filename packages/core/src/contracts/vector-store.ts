@@ -186,11 +186,22 @@ export interface VectorStore {
   metadataKeyProblem?(key: string): string | undefined;
 
   /**
+   * Optional: why the index went back in time under this store since the last call — a write came back with a
+   * version at or below one this store had already seen (an older copy of the index restored while the process
+   * ran) — or `undefined`. Each rewind is answered once. A rewind loses acknowledged writes while the row count
+   * and the highest version can still look right (writes after the restore raise them again), so only the
+   * store can see it happen; the facade asks after every write it makes to the index and at each periodic
+   * check, and repairs the index (a full reconcile) when it answers. LanceDB: from the table version every
+   * commit returns.
+   */
+  takeRewind?(): string | undefined;
+
+  /**
    * Why this index could store `embedding` (already checked for length and finite values) but never return
    * it from a search, or `undefined` when it can. Optional; the facade asks it for a caller's embedding at
-   * `put` and for a search's query, and refuses such a one with a {@link ValidationError}. LanceDB and Chroma
-   * under cosine distance: an all-zero vector has no direction, its distance is NaN, and the row is never
-   * found (LanceDB drops NaN distances from results).
+   * `put` and for a search's query, and refuses such a one with a {@link ValidationError}. LanceDB under
+   * cosine distance: an all-zero vector has no direction, its distance is NaN, and LanceDB drops the row from
+   * every result (Chroma finds such rows: it has no problem to report).
    */
   embeddingProblem?(embedding: readonly number[]): string | undefined;
 

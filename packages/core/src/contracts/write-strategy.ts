@@ -49,6 +49,11 @@ export interface StrategyContext {
    * one of another distance or dimension): stops delivery in this process, as a binding check finding it would.
    */
   indexMisbound?: (error: IndexBindingError) => void;
+  /**
+   * Call when the vector store reports a rewind after a write (`VectorStore.takeRewind`: an older copy of the
+   * index restored under it): starts the index repair. Absent: not checked.
+   */
+  indexRewound?: (reason: string) => void;
   clock: Clock;
   events: DualwriteEvents;
   metrics: SyncMetrics;

@@ -5,8 +5,9 @@ import { describeValue } from '../util/describe-value.js';
 /**
  * Checks the shape of a configured {@link Embedder} when the facade is created, so a missing member is a
  * typed error at `createDualWrite` instead of writes accepted now and dead-lettered by the drain later.
- * @throws {ValidationError} naming `embedder` (a Promise), `embedder.id` (not a non-empty string), `embedder.dimension` or
- *   `embedder.maxBatchSize` (not a positive integer), or `embedder.embed` (not a function).
+ * @throws {ValidationError} naming `embedder` (a Promise), `embedder.id` (not a non-empty string),
+ *   `embedder.dimension` or `embedder.maxBatchSize` (not a positive integer), or `embedder.embed` (not a
+ *   function).
  */
 export function validateEmbedder(embedder: Embedder): void {
   if (typeof (embedder as { then?: unknown }).then === 'function')

@@ -134,8 +134,9 @@ export interface CloseReport {
    */
   drained: boolean;
   /**
-   * Pending entries left in the outbox (of any process sharing it); they are delivered after the next start. `null` when the outbox could
-   * not be read at close (the source of truth was unreachable: see {@link CloseReport.error}).
+   * Pending entries left in the outbox (of any process sharing it); they are delivered after the next start.
+   * `null` when the outbox could not be read at close (the source of truth was unreachable: see
+   * {@link CloseReport.error}).
    */
   remaining: number | null;
   /** Entries in dead letter; `null` when the outbox could not be read at close. */
@@ -231,6 +232,7 @@ export class DualWrite<Native = unknown> {
       embeddings: this.embeddings,
       assertEmbedderBound: () => this.guard.assertEmbedderBound(),
       indexMisbound: (error) => this.guard.misboundBy(error),
+      indexRewound: (reason) => this.guard.rewound(reason),
       clock: this.clock,
       events: this.events,
       metrics: this.metrics,
@@ -434,7 +436,9 @@ export class DualWrite<Native = unknown> {
    * @param options.k - results wanted, 1..1000, default 10. Fewer come back only when the index holds no more
    *   live matches among its 1,000 nearest rows (rows of deleted records and dropped stale rows are skipped, and
    *   more are fetched to replace them).
-   * @throws {ValidationError} for a bad `k`, filter or query; {@link DimensionMismatchError} for a wrong length.
+   * @throws {ValidationError} for a bad `k`, filter (not a plain object of flat values), `staleHits` or query
+   *   (one the index says it could never match: `VectorStore.embeddingProblem`), or an option `search` does not
+   *   take (`filters`: the filter would be dropped); {@link DimensionMismatchError} for a wrong length.
    */
   async search(query: readonly number[] | string, searchOptions?: SearchOptions): Promise<SearchHit[]> {
     this.refuseInsideTransaction('search');
@@ -496,7 +500,8 @@ export class DualWrite<Native = unknown> {
    * @param options.timeoutMs - default 30,000 ms.
    * @throws {TimeoutError} when writes are still pending (or calls still in flight) after `timeoutMs`; they stay
    *   in the outbox.
-   * @throws {ValidationError} for a `timeoutMs` that is not a finite number, or options that are not an object.
+   * @throws {ValidationError} for a `timeoutMs` that is not a finite number >= 0, options that are not an
+   *   object, or an option `flush` does not take (`timeout`).
    */
   async flush(options?: WaitOptions): Promise<FlushReport> {
     this.refuseInsideTransaction('flush');
@@ -545,8 +550,8 @@ export class DualWrite<Native = unknown> {
    * backend hangs or an application transaction stays open (a hung store is then left to its own timeouts,
    * and the report carries a {@link TimeoutError}). In a writer-only or paused process, `drain` waits for
    * other processes' workers.
-   * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number, a
-   *   `drain` that is not a boolean, or options that are not an object.
+   * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number >= 0, a
+   *   `drain` that is not a boolean, options that are not an object, or an option `close` does not take.
    */
   close(options?: CloseOptions): Promise<CloseReport> {
     if (this.closeReport) return this.closeReport;
@@ -720,7 +725,8 @@ export class DualWrite<Native = unknown> {
    * Read-your-writes for just these ids: resolves when none of them is pending, with each one's status
    * (`synced`, `dead-lettered`, `absent`, ...).
    * @throws {TimeoutError} after `timeoutMs` (default 30,000 ms).
-   * @throws {ValidationError} when `ids` is not an array of valid ids, or `timeoutMs` not a finite number.
+   * @throws {ValidationError} when `ids` is not an array of valid ids, `timeoutMs` not a finite number >= 0, or
+   *   an option is one `awaitSynced` does not take.
    */
   async awaitSynced(ids: readonly string[], options?: WaitOptions): Promise<SyncStatus[]> {
     this.refuseInsideTransaction('awaitSynced');
@@ -759,6 +765,7 @@ export class DualWrite<Native = unknown> {
   /**
    * Dead letters ordered by id, `limit` per page (default 100). Each carries `id` (like every other
    * facade result) and, for compatibility, the outbox's `recordId`.
+   * @throws {ValidationError} for options that are not an object, or an option it does not take (`limt`).
    */
   async listDeadLetters(listOptions?: DeadLetterListOptions): Promise<DeadLetter[]> {
     this.refuseInsideTransaction('listDeadLetters');

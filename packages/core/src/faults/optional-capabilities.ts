@@ -9,6 +9,7 @@ export type OptionalVectorCapabilities = Pick<
   | 'getRecords'
   | 'metadataKeyProblem'
   | 'embeddingProblem'
+  | 'takeRewind'
   | 'maxConcurrentWrites'
 >;
 
@@ -30,7 +31,8 @@ export function optionalCapabilities(
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
   const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
-  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem, embeddingProblem } = inner;
+  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem, embeddingProblem, takeRewind } =
+    inner;
   if (identity)
     out.identity = async () => {
       await before();
@@ -53,6 +55,7 @@ export function optionalCapabilities(
     };
   if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
   if (embeddingProblem) out.embeddingProblem = (embedding) => embeddingProblem.call(inner, embedding);
+  if (takeRewind) out.takeRewind = () => takeRewind.call(inner);
   if (inner.maxConcurrentWrites !== undefined) out.maxConcurrentWrites = inner.maxConcurrentWrites;
   return out;
 }

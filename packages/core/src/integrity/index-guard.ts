@@ -199,6 +199,21 @@ export class IndexGuard {
   }
 
   /**
+   * The vector store saw the index go back in time under it (`VectorStore.takeRewind`: an older copy restored
+   * while this process ran): repairs it now — or, when a repair is running (it may have read the index before
+   * the rewind), once more after it. While stopping, only records the drift, which the next start repairs.
+   */
+  rewound(reason: string): void {
+    if (this.stopped) {
+      void recordDrift(this.ctx.relational, { reason, since: this.ctx.clock.now() }).catch(() => {});
+      return;
+    }
+    const running = this.repairing;
+    if (running) void running.then(() => (this.stopped ? undefined : this.startRepair(reason)));
+    else void this.startRepair(reason);
+  }
+
+  /**
    * Records the drift and starts the full repair reconcile (unless one is running).
    * @returns the running repair.
    */
@@ -272,7 +287,11 @@ export class IndexGuard {
     const changed = await this.identityChanged();
     if (this.misbound) return; // this process's configuration is not the binding's: it repairs nothing
     const reason =
-      changed ?? (await this.countMismatch()) ?? (await this.versionsLost()) ?? (await this.sampled());
+      changed ??
+      this.ctx.vector.takeRewind?.() ??
+      (await this.countMismatch()) ??
+      (await this.versionsLost()) ??
+      (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
       const recorded = await this.drift();

@@ -1,29 +1,35 @@
-import type { VectorStore } from '../contracts/vector-store.js';
-import type { SyncMetrics } from '../facade/metrics.js';
+import type { StrategyContext } from '../contracts/write-strategy.js';
 import type { VectorRecord } from '../record/types.js';
 
 /**
  * Upserts then deletes in as few calls as the store allows, counting them in `metrics.vectorCalls`
- * (one per `maxBatchSize` chunk the adapter sends) and `metrics.vectorRecords`.
+ * (one per `maxBatchSize` chunk the adapter sends) and `metrics.vectorRecords`. Afterwards (also after a
+ * failed call) asks the store whether the index went back in time under it (`VectorStore.takeRewind`) and
+ * hands the reason to `indexRewound`.
  * @param options.ifNewer - version fence for the upserts (see `UpsertOptions.ifNewer`).
  * @returns the ids the fence left unwritten (always empty without `ifNewer` or on a store without a fence).
  */
 export async function applyToVector(
-  vector: VectorStore,
-  metrics: SyncMetrics,
+  ctx: Pick<StrategyContext, 'vector' | 'metrics' | 'indexRewound'>,
   upserts: readonly VectorRecord[],
   deletes: readonly string[],
   options: { ifNewer?: boolean } = {},
 ): Promise<string[]> {
+  const { vector, metrics } = ctx;
   let fenced: string[] = [];
-  if (upserts.length > 0) {
-    metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
-    const report = await vector.upsert(upserts, options.ifNewer ? { ifNewer: true } : undefined);
-    if (report) fenced = report.fenced;
-  }
-  if (deletes.length > 0) {
-    metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
-    await vector.delete(deletes);
+  try {
+    if (upserts.length > 0) {
+      metrics.vectorCalls += Math.ceil(upserts.length / vector.maxBatchSize);
+      const report = await vector.upsert(upserts, options.ifNewer ? { ifNewer: true } : undefined);
+      if (report) fenced = report.fenced;
+    }
+    if (deletes.length > 0) {
+      metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
+      await vector.delete(deletes);
+    }
+  } finally {
+    const rewind = vector.takeRewind?.();
+    if (rewind !== undefined) ctx.indexRewound?.(rewind);
   }
   metrics.vectorRecords += upserts.length + deletes.length;
   return fenced;

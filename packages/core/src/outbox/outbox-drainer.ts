@@ -425,8 +425,7 @@ export class OutboxDrainer {
   /** Stale deliveries go to the index through its version fence (where it has one). */
   private send(items: DeliveryItem[]): Promise<string[]> {
     return applyToVector(
-      this.ctx.vector,
-      this.ctx.metrics,
+      this.ctx,
       items.flatMap((i) => (i.op === 'upsert' ? [i.record] : [])),
       items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : [])),
       { ifNewer: true },

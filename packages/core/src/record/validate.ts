@@ -95,8 +95,8 @@ export type MetadataKeyCheck = (key: string) => string | undefined;
  * Validates flat metadata.
  * @param keyProblem - the vector store's own key rule, if it has one (e.g. Chroma reserves `$`/`#`).
  * @throws {ValidationError} when `metadata` is not a plain object (a `Map` or a class instance has no
- *   enumerable data to keep: it would be stored as `{}`); naming the key when a value is `null`, an array, an object, a non-finite
- *   number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`;
+ *   enumerable data to keep: it would be stored as `{}`); naming the key when a value is `null`, an array,
+ *   an object, a non-finite number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`;
  *   or when there are more than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
  */
 export function validateMetadata(

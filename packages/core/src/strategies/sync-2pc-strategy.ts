@@ -266,7 +266,6 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   private async writeVectors(active: readonly PreparedWrite[]): Promise<void> {
-    const { vector, metrics } = this.ctx;
     const upserts: VectorRecord[] = [];
     const deletes: string[] = [];
     for (const { plan } of active) {
@@ -281,7 +280,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    await applyToVector(vector, metrics, upserts, deletes);
+    await applyToVector(this.ctx, upserts, deletes);
   }
 
   /**
@@ -337,7 +336,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * recovery resolves them later.
    */
   private async compensate(active: readonly PreparedWrite[], dropTokens: readonly string[]): Promise<void> {
-    const { relational, vector, clock, metrics } = this.ctx;
+    const { relational, clock, metrics } = this.ctx;
     metrics.compensations++;
     const ids = [...new Set(active.map((a) => a.plan.id))];
     try {
@@ -357,7 +356,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
         else if (!rec || rec.deleted) remove.push(id);
         // A live record without an embedding yet: the repair below delivers it once it has one.
       }
-      await applyToVector(vector, metrics, restore, remove);
+      await applyToVector(this.ctx, restore, remove);
     } catch {
       // The vector store is still failing: the repairs below converge the index once it is back.
     }

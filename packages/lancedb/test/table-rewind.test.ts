@@ -1,0 +1,83 @@
+/**
+ * A LanceDB table replaced by an older copy under a running store is seen by the next write (`takeRewind`),
+ * and nothing an ordinary life does to a table — no-op writes, deletes of unknown ids, optimize, handle
+ * refreshes, another process's commits — looks like one.
+ */
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LanceDbVectorStore } from '../src/index.js';
+import { record, tempDir } from './helpers.js';
+
+const DIM = 4;
+const dirs: string[] = [];
+const stores: LanceDbVectorStore[] = [];
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close().catch(() => {});
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function open(uri: string, options: { refreshTableEvery?: number } = {}) {
+  const store = await LanceDbVectorStore.open({ uri, dimension: DIM, ...options });
+  stores.push(store);
+  return store;
+}
+
+/** A store with a/b written, a copy of its directory taken, then c written and b deleted. */
+async function withOlderCopy() {
+  const base = await tempDir();
+  dirs.push(base);
+  const uri = join(base, 'lance');
+  const store = await open(uri);
+  await store.upsert([record('a', DIM), record('b', DIM)]);
+  await cp(uri, join(base, 'copy'), { recursive: true });
+  await store.upsert([record('c', DIM)]);
+  await store.delete(['b']);
+  const restore = async () => {
+    await rm(uri, { recursive: true });
+    await cp(join(base, 'copy'), uri, { recursive: true });
+  };
+  return { store, restore };
+}
+
+describe('LanceDB: a table rewound under a running store', () => {
+  it.each([
+    ['an upsert', (s: LanceDbVectorStore) => s.upsert([record('d', DIM, { version: 9 })])],
+    ['a delete', (s: LanceDbVectorStore) => s.delete(['a'])],
+    [
+      'a fenced upsert that changes nothing',
+      (s: LanceDbVectorStore) => s.upsert([record('a', DIM, { version: 0 })], { ifNewer: true }),
+    ],
+  ])('is reported once by takeRewind after %s', async (_what, write) => {
+    const { store, restore } = await withOlderCopy();
+    expect(store.takeRewind()).toBeUndefined();
+    await restore();
+    await write(store);
+    expect(store.takeRewind()).toMatch(/went back from \d+ to \d+: an older copy of the index was restored/);
+    expect(store.takeRewind(), 'once').toBeUndefined();
+    // The table's lineage continues from the copy: later writes are not reported again.
+    await store.upsert([record('e', DIM)]);
+    await store.delete(['nope']);
+    expect(store.takeRewind()).toBeUndefined();
+  });
+
+  it('is not reported for no-op writes, optimize, handle refreshes or another process writing the same table', async () => {
+    const base = await tempDir();
+    dirs.push(base);
+    const uri = join(base, 'lance');
+    const mine = await open(uri, { refreshTableEvery: 2 });
+    const other = await open(uri);
+    for (let round = 0; round < 5; round++) {
+      await mine.upsert([record(`m${round}`, DIM, { version: 5 })]);
+      await other.upsert([record(`o${round}`, DIM)]);
+      await mine.upsert([record(`m${round}`, DIM, { version: 1 })], { ifNewer: true }); // fenced: no change
+      await mine.delete([`never-${round}`]);
+      await other.delete([`o${round}`]);
+      if (round === 2) await mine.optimize();
+      await mine.upsert([record(`m${round}`, DIM, { version: 6 })]);
+      expect(mine.takeRewind(), `round ${round}`).toBeUndefined();
+      expect(other.takeRewind(), `round ${round}`).toBeUndefined();
+    }
+  });
+});
