@@ -115,8 +115,12 @@ export interface CommandHelp {
   name: string;
   /** What the command does (the first paragraph of its help). */
   description: string;
-  /** Text after the options list (the command's own flags). */
-  after?: string;
+  /**
+   * The command's own flags, `[flags, description]` (commander's syntax: `--limit <n>`), listed in the help;
+   * the caller takes them out of the command line before parsing, so here they only let a misspelled one be
+   * answered with the flag meant.
+   */
+  options?: readonly (readonly [string, string])[];
 }
 
 const WORKER_HELP: CommandHelp = {
@@ -151,7 +155,7 @@ export function workerCommand(help: CommandHelp = WORKER_HELP): Command {
       ),
     );
   }
-  if (help.after !== undefined) command.addHelpText('after', help.after);
+  for (const [flags, description] of help.options ?? []) command.addOption(new Option(flags, description));
   return command;
 }
 

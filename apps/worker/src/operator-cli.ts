@@ -47,13 +47,14 @@ const COMMANDS = {
   verify: 'Checks that the index equals the source of truth; exits 1 when it does not.',
 } as const;
 
-const OPERATOR_OPTIONS = `
-Options of the operator commands:
-  --json                     one JSON document on stdout instead of tables
-  --dry-run                  (reconcile) report differences without enqueueing repairs
-  --limit <n>, --after <id>  (dead-letters list) page size (1..10000, default 100) and the id to page after
-  --id <id>                  (dead-letters requeue) requeue this id only; repeatable
-`;
+/** The operator commands' own flags (taken out by `operatorFlags`), for the help and for suggestions. */
+const OPERATOR_OPTIONS = [
+  ['--json', 'one JSON document on stdout instead of tables'],
+  ['--dry-run', '(reconcile) report differences without enqueueing repairs'],
+  ['--limit <n>', '(dead-letters list) page size, 1..10000 (default 100)'],
+  ['--after <id>', '(dead-letters list) the id to page after'],
+  ['--id <id>', '(dead-letters requeue) requeue this id only; repeatable'],
+] as const;
 
 const USAGE = `Usage: dualwrite <command> [options]
 
@@ -64,7 +65,10 @@ Commands (every command takes the worker's backend flags and environment: see \`
   dead-letters list          list dead letters (--limit N, --after ID)
   dead-letters requeue       move dead letters back to pending (all, or --id ID ...)
   verify                     check the index equals the source of truth; exit 1 when it does not
-${OPERATOR_OPTIONS}  --version                  print the version
+
+Options of the operator commands:
+${OPERATOR_OPTIONS.map(([flags, description]) => `  ${flags.padEnd(27)}${description}`).join('\n')}
+  --version                  print the version
   dualwrite <command> --help lists a command's flags
 `;
 
@@ -102,7 +106,7 @@ export async function runOperatorCli(
   const help: CommandHelp = {
     name: `dualwrite ${command}`,
     description: `${COMMANDS[command as keyof typeof COMMANDS]} Takes the worker's backend flags and environment.`,
-    after: OPERATOR_OPTIONS,
+    options: OPERATOR_OPTIONS,
   };
   let flags: OperatorFlags;
   let config: WorkerConfig;

@@ -214,5 +214,8 @@ describe('dualwrite operator CLI: usage', () => {
     expect(typo.code).toBe(2);
     expect(typo.err).toMatch(/unknown command 'stauts'/);
     expect(typo.err).toMatch(/Did you mean status\?/);
+    const flagTypo = await cli(['status', '--jsn'], {});
+    expect(flagTypo.code).toBe(2);
+    expect(flagTypo.err).toMatch(/Did you mean --json\?/);
   });
 });
