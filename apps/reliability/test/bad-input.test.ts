@@ -158,9 +158,13 @@ const rows: Row[] = [
     expect: rejects('records[0].embedding[0]', ['finite number']),
   },
   {
-    name: 'an all-zero embedding is accepted',
+    name: 'an all-zero embedding: refused where the index could never find it (LanceDB, cosine), else accepted',
+    ids: ['zero'],
     call: put({ id: 'zero', text: 'zero', embedding: new Array(DIM).fill(0) }),
-    expect: roundTrips({ id: 'zero', text: 'zero' }),
+    expect: ({ backend }) =>
+      backend === 'lancedb'
+        ? rejects('records[0].embedding', ['has no direction', "'l2' or 'dot'"])
+        : roundTrips({ id: 'zero', text: 'zero' }),
   },
   {
     name: 'a Float32Array embedding is accepted',
@@ -248,13 +252,31 @@ const rows: Row[] = [
     name: 'metadata that is null',
     ids: ['mnull'],
     call: put({ id: 'mnull', text: 't', metadata: null }),
-    expect: rejects('records[0].metadata', ['flat object']),
+    expect: rejects('records[0].metadata', ['plain object', 'got null']),
   },
   {
     name: 'metadata that is an array',
     ids: ['marr'],
     call: put({ id: 'marr', text: 't', metadata: [1] }),
-    expect: rejects('records[0].metadata', ['flat object']),
+    expect: rejects('records[0].metadata', ['plain object', 'got an array']),
+  },
+  {
+    name: 'metadata that is a Map (it would be stored as {})',
+    ids: ['mmap'],
+    call: put({ id: 'mmap', text: 't', metadata: new Map([['k', 'v']]) }),
+    expect: rejects('records[0].metadata', ['plain object', 'got a Map']),
+  },
+  {
+    name: 'a misspelled record field (metdata)',
+    ids: ['mtypo'],
+    call: put({ id: 'mtypo', text: 't', metdata: { k: 'v' } }),
+    expect: rejects('records[0].metdata', ['did you mean "metadata"']),
+  },
+  {
+    name: "another library's name for the embedding (vector)",
+    ids: ['mvec'],
+    call: put({ id: 'mvec', text: 't', vector: emb(3) }),
+    expect: rejects('records[0].vector', ['did you mean "embedding"']),
   },
   {
     name: 'NaN metadata value',
@@ -362,7 +384,7 @@ const rows: Row[] = [
     name: 'id of 513 characters',
     ids: ['j'.repeat(513)],
     call: put({ id: 'j'.repeat(513), text: 't' }),
-    expect: rejects('records[0].id', ['513 characters', 'length <= 512']),
+    expect: rejects('records[0].id', ['513 UTF-16 code units', 'length <= 512']),
   },
   {
     name: 'id with NUL',
