@@ -69,6 +69,14 @@ function collect<E extends keyof DualwriteEventMap>(dw: DualWrite, event: E): Du
   return seen;
 }
 
+/** The index holds what the update of a, the delete of c and the insert of d left (after a repair). */
+async function expectUpdateDeleteInsert(vector: VectorStore): Promise<void> {
+  const rows = await vector.getRecords!(['a', 'c', 'd']);
+  expect(rows.get('a')?.text).toBe('new a');
+  expect(rows.has('c')).toBe(false);
+  expect(rows.get('d')?.text).toBe('new d');
+}
+
 /** Deletes a Chroma collection behind the store's back (as an operator or another tool would). */
 async function dropChromaCollection(url: string, name: string): Promise<void> {
   const u = new URL(url);
@@ -285,7 +293,9 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     s = await open();
     const drifts = collect(s.dw, 'index-drift');
     await s.dw.checkIndex();
-    expect(drifts[0]?.reason).toMatch(/highest version is 3, but it acknowledged version 4/);
+    expect(drifts[0]?.reason).toMatch(
+      /the index lacks 1 of the 3 most recently acknowledged writes \("a" v4\)/,
+    );
     await expectConverged(s.dw, s.relational, s.vector);
     expect((await s.vector.getRecords!(['a'])).get('a')?.text).toBe('new a');
   });
@@ -317,12 +327,9 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
       10_000,
       'repair',
     );
-    expect(drifts[0]?.reason).toMatch(/acknowledged version/);
+    expect(drifts[0]?.reason).toMatch(/most recently acknowledged writes/);
     await expectConverged(s.dw, s.relational, s.vector);
-    const rows = await s.vector.getRecords!(['a', 'c', 'd']);
-    expect(rows.get('a')?.text).toBe('new a');
-    expect(rows.has('c')).toBe(false);
-    expect(rows.get('d')?.text).toBe('new d');
+    await expectUpdateDeleteInsert(s.vector);
   });
 
   it('an older copy of the index restored under a running process is found by the next write and repaired', async () => {
@@ -357,6 +364,62 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(rows.has('c')).toBe(false);
     expect(rows.get('d')?.text).toBe('new d');
     expect(rows.get('e')?.text).toBe('after the restore');
+  });
+
+  it("LanceDB's own time travel (checkout + restore) is found by the check of recent acknowledged writes, after later writes", async () => {
+    const base = await dir('dw-time-travel-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const s = await openLance(path, uri);
+    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+    await s.dw.flush();
+    const admin = await (await connect(uri)).openTable('dualwrite');
+    const good = await admin.version();
+    await s.dw.put(rec('a', 'new a'));
+    await s.dw.put(rec('d', 'new d'));
+    await s.dw.delete('c');
+    await s.dw.flush();
+    // A rollback that moves the table's version forward: nothing a write returns goes back in time.
+    await admin.checkout(good);
+    await admin.restore();
+    admin.close();
+    await s.dw.put(rec('e', 'after the rollback'));
+    await s.dw.flush();
+    const drifts = collect(s.dw, 'index-drift');
+    await s.dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/the index lacks 2 of the \d+ most recently acknowledged writes/);
+    await expectConverged(s.dw, s.relational, s.vector);
+    await expectUpdateDeleteInsert(s.vector);
+  });
+
+  it('an older copy restored under two running processes, then written by the one that saw no rewind, is found by the check', async () => {
+    const base = await dir('dw-older-copy-two-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const first = await openLance(path, uri);
+    const second = await openLance(path, uri);
+    await first.dw.putMany([rec('a', 'old a'), rec('b', 'old b')]);
+    await first.dw.flush();
+    await cp(uri, join(base, 'backup'), { recursive: true });
+    // The second process updates a and b; the first writes nothing until after the restore.
+    first.dw.pause();
+    await second.dw.put(rec('a', 'new a'));
+    await second.dw.put(rec('b', 'new b'));
+    await second.dw.flush();
+    second.dw.pause();
+    await rm(uri, { recursive: true });
+    await cp(join(base, 'backup'), uri, { recursive: true });
+    first.dw.resume();
+    // The first process's commits come after the copy's version, above everything its own handle saw; they
+    // also raise the index's highest version past every acknowledged one.
+    for (const id of ['c', 'd', 'e']) await first.dw.put(rec(id, `new ${id}`));
+    await first.dw.flush();
+    const drifts = collect(first.dw, 'index-drift');
+    await first.dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(/most recently acknowledged writes \(.*"[ab]" v\d/);
+    second.dw.resume();
+    await expectConverged(first.dw, first.relational, first.vector);
+    const rows = await first.vector.getRecords!(['a', 'b']);
+    expect(rows.get('a')?.text).toBe('new a');
+    expect(rows.get('b')?.text).toBe('new b');
   });
 
   it('the drift state is shared: another process sees drifted, not synced, until the repair is enqueued', async () => {

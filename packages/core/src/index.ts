@@ -119,6 +119,7 @@ export type {
   RecordInput,
   RecordVersion,
   StoredRecord,
+  SyncedVersion,
   VectorRecord,
 } from './record/types.js';
 export {

@@ -199,6 +199,15 @@ describe('facade misuse', () => {
         expect(error, field).toMatchObject({ code: 'VALIDATION', field });
         if (near !== undefined) expect((error as Error).message, field).toContain(`did you mean "${near}"`);
       }
+      // A record read back and written again after a change: refused, saying what to write instead.
+      const readBack = { ...(await dw.get('blue'))!, text: 'changed' };
+      await expect(dw.put(readBack as never)).rejects.toMatchObject({
+        field: 'record.version',
+        message: expect.stringContaining('read back by get() or search()'),
+      });
+      await expect(dw.listDeadLetters({ after: 5 as never })).rejects.toMatchObject({
+        field: 'options.after',
+      });
       expect(await dw.flush({ timeoutMs: 5_000 }), 'close was refused, not begun').toMatchObject({
         pending: 0,
       });

@@ -25,7 +25,7 @@ const OPTIONAL_STORE = [
   'listRecords',
   'markSynced',
   'maxPendingVersion',
-  'maxSyncedVersion',
+  'recentlySynced',
   'insertMeta',
   'subscribeOutbox',
   'countRecords',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DimensionMismatchError, ValidationError, validateRecord } from '../src/index.js';
+import { DimensionMismatchError, lacksDirection, ValidationError, validateRecord } from '../src/index.js';
 
 describe('validateRecord', () => {
   it('accepts a well-formed record and defaults metadata', () => {
@@ -49,5 +49,17 @@ describe('validateMetadata', () => {
     const out = validateRecord({ id: 'a', text: '', metadata: input }, 2).metadata;
     expect(Object.keys(out)).toEqual(['__proto__', 'a']);
     expect(JSON.stringify(out)).toBe('{"__proto__":"x","a":1}');
+  });
+});
+
+describe('lacksDirection', () => {
+  it('is true where every component squares to 0 in float32, false otherwise', () => {
+    const of = (x: number) => Array.from({ length: 8 }, () => x);
+    expect(lacksDirection(of(0))).toBe(true);
+    expect(lacksDirection(of(-0))).toBe(true);
+    expect(lacksDirection(of(1e-24)), 'zero to a float32 index').toBe(true);
+    expect(lacksDirection(of(1e-20)), 'tiny but found by LanceDB').toBe(false);
+    expect(lacksDirection([1e-30, 0, 0, 1e-10])).toBe(false);
+    expect(lacksDirection([1, 0, 0, 0])).toBe(false);
   });
 });

@@ -282,7 +282,7 @@ export class LanceDbVectorStore implements VectorStore {
         for (let i = 0; i < unique.length; i += chunk) {
           const result = await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
           this.#commitsOnHandle++;
-          this.#rewinds.noteCommit(result.version, result.numDeletedRows > 0);
+          this.#rewinds.noteCommit(result.version);
         }
         this.#noteWrite(performance.now() - started);
       });
@@ -467,7 +467,7 @@ export class LanceDbVectorStore implements VectorStore {
    */
   embeddingProblem(embedding: readonly number[]): string | undefined {
     return this.options.distance === 'cosine' && lacksDirection(embedding)
-      ? "has no direction (all zeros): under cosine distance LanceDB could store it but never find it (use distance 'l2' or 'dot' if zero vectors mean something to you)"
+      ? "has no direction (every component is zero in float32): under cosine distance LanceDB could store it but never find it (use distance 'l2' or 'dot' if zero vectors mean something to you)"
       : undefined;
   }
 
@@ -577,7 +577,7 @@ export class LanceDbVectorStore implements VectorStore {
       .whenNotMatchedInsertAll()
       .execute(this.#exactLayout ? toLanceTable(rows, this.dimension) : toLanceRows(rows));
     this.#commitsOnHandle++;
-    this.#rewinds.noteCommit(result.version, result.numInsertedRows + result.numUpdatedRows > 0);
+    this.#rewinds.noteCommit(result.version);
     if (!fence || result.numInsertedRows + result.numUpdatedRows >= rows.length) return [];
     const stored = await this.#versionsOf(rows.map((r) => r.id));
     return rows.filter((r) => (stored.get(r.id) ?? -1) > r.version).map((r) => r.id);
@@ -633,9 +633,13 @@ export class LanceDbVectorStore implements VectorStore {
 
   async #optimizeNow(): Promise<OptimizeStats> {
     const started = performance.now();
+    const before = await this.#table.version();
+    this.#rewinds.noteRead(before);
     const stats = await this.#table.optimize({
       cleanupOlderThan: new Date(Date.now() - this.options.retainVersionsMs),
     });
+    const after = await this.#table.version();
+    if (after > before) this.#rewinds.noteCommit(after); // it compacted something
     this.#commitsOnHandle++;
     this.#optimizePacer.noteOptimize(performance.now() - started);
     return stats;

@@ -24,16 +24,20 @@ async function open(uri: string, options: { refreshTableEvery?: number } = {}) {
   return store;
 }
 
-/** A store with a/b written, a copy of its directory taken, then c written and b deleted. */
-async function withOlderCopy() {
+/**
+ * A store with a/b written, a copy of its directory taken, then c written and (unless `oneCommitBehind`) b
+ * deleted: the copy is one or two versions behind.
+ */
+async function withOlderCopy(oneCommitBehind = false) {
   const base = await tempDir();
   dirs.push(base);
   const uri = join(base, 'lance');
   const store = await open(uri);
-  await store.upsert([record('a', DIM), record('b', DIM)]);
+  await store.upsert([record('a', DIM)]);
+  await store.upsert([record('b', DIM)]);
   await cp(uri, join(base, 'copy'), { recursive: true });
   await store.upsert([record('c', DIM)]);
-  await store.delete(['b']);
+  if (!oneCommitBehind) await store.delete(['b']);
   const restore = async () => {
     await rm(uri, { recursive: true });
     await cp(join(base, 'copy'), uri, { recursive: true });
@@ -49,11 +53,25 @@ describe('LanceDB: a table rewound under a running store', () => {
       'a fenced upsert that changes nothing',
       (s: LanceDbVectorStore) => s.upsert([record('a', DIM, { version: 0 })], { ifNewer: true }),
     ],
-  ])('is reported once by takeRewind after %s', async (_what, write) => {
+    ['a delete that matches nothing', (s: LanceDbVectorStore) => s.delete(['nope'])],
+    ['an optimize', (s: LanceDbVectorStore) => s.optimize()],
+  ])('is reported once by takeRewind after %s, also one commit behind', async (_what, write) => {
+    for (const oneCommitBehind of [false, true]) {
+      const { store, restore } = await withOlderCopy(oneCommitBehind);
+      expect(store.takeRewind()).toBeUndefined();
+      await restore();
+      await write(store);
+      expect(store.takeRewind(), `one commit behind: ${oneCommitBehind}`).toMatch(
+        /went back from \d+ to \d+: an older copy of the index was restored/,
+      );
+    }
+  });
+
+  it('is reported once; the lineage continues from the copy', async () => {
     const { store, restore } = await withOlderCopy();
     expect(store.takeRewind()).toBeUndefined();
     await restore();
-    await write(store);
+    await store.upsert([record('d', DIM, { version: 9 })]);
     expect(store.takeRewind()).toMatch(/went back from \d+ to \d+: an older copy of the index was restored/);
     expect(store.takeRewind(), 'once').toBeUndefined();
     // The table's lineage continues from the copy: later writes are not reported again.

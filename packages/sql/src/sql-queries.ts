@@ -16,6 +16,7 @@ import type {
   RecordVersion,
   RecordWrite,
   StoredRecord,
+  SyncedVersion,
   TwoPhaseIntent,
 } from '@dualwrite/core';
 import { chunksBySize, decodeEmbedding } from '@dualwrite/core';
@@ -678,11 +679,12 @@ export abstract class SqlQueries {
     return intOrNull(rows[0]?.v);
   }
 
-  async maxSyncedVersion(db: SqlDb): Promise<number | null> {
-    const { rows } = await sql<{ v: SqlInt | null }>`
-      SELECT max(synced_version) AS v FROM ${this.tables.records}
-      WHERE deleted = ${this.traits.bool(false)}`.execute(db);
-    return intOrNull(rows[0]?.v);
+  async recentlySynced(db: SqlDb, limit: number): Promise<SyncedVersion[]> {
+    const { rows } = await sql<{ id: string; v: SqlInt }>`
+      SELECT id, synced_version AS v FROM ${this.tables.records}
+      WHERE deleted = ${this.traits.bool(false)} AND synced_version IS NOT NULL
+      ORDER BY synced_version DESC LIMIT ${limit}`.execute(db);
+    return rows.map((r) => ({ id: r.id, syncedVersion: int(r.v) }));
   }
 
   // -- intents -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import {
   type RelationalTx,
   resolveIntent,
   type StoredRecord,
+  type SyncedVersion,
   supersedes,
   type TwoPhaseIntent,
   ValidationError,
@@ -746,9 +747,14 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.read('maxPendingVersion', (db) => this.q.maxPendingVersion(db));
   }
 
-  /** Highest `synced_version` among live records (one aggregate over the records table), or `null`. */
-  async maxSyncedVersion(): Promise<number | null> {
-    return this.read('maxSyncedVersion', (db) => this.q.maxSyncedVersion(db));
+  /**
+   * The live records with the highest `synced_version`, highest first, at most `limit` (one top-`limit` sort
+   * over the records table).
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
+   */
+  async recentlySynced(limit: number): Promise<SyncedVersion[]> {
+    this.checkLimit('limit', limit);
+    return this.read('recentlySynced', (db) => this.q.recentlySynced(db, limit));
   }
 
   /**

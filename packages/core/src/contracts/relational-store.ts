@@ -1,4 +1,4 @@
-import type { Metadata, RecordVersion, StoredRecord } from '../record/types.js';
+import type { Metadata, RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import type {
   AckOutcome,
   ClaimOptions,
@@ -309,11 +309,14 @@ export interface RelationalStore<Native = unknown>
   maxPendingVersion?(): Promise<number | null>;
 
   /**
-   * Optional: the highest version the index acknowledged among live records (their `syncedVersion`;
-   * tombstones excluded), or `null` when none. The periodic index check compares it with the index's own
-   * `maxVersion()`: an index below it lost writes it had acknowledged (an older copy restored, rows removed).
+   * Optional: the live records (tombstones excluded) whose acknowledged versions (`syncedVersion`) are the
+   * highest, highest first, at most `limit` (1..10,000). The index checks (at start and periodically) ask the
+   * index for these ids: one holding any of them below its acknowledged version lost writes it had taken — an
+   * older copy restored (by a file copy or the index's own time travel), rows removed behind dualwrite's back —
+   * however many writes came after (they raise the index's highest version and can restore its row count).
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
    */
-  maxSyncedVersion?(): Promise<number | null>;
+  recentlySynced?(limit: number): Promise<SyncedVersion[]>;
 
   /**
    * Highest version the sequence has handed out (0 when none). Compared with the index's highest version

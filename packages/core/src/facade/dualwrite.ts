@@ -765,11 +765,13 @@ export class DualWrite<Native = unknown> {
   /**
    * Dead letters ordered by id, `limit` per page (default 100). Each carries `id` (like every other
    * facade result) and, for compatibility, the outbox's `recordId`.
-   * @throws {ValidationError} for options that are not an object, or an option it does not take (`limt`).
+   * @throws {ValidationError} for options that are not an object, an option it does not take (`limt`), or an
+   *   `after` that is not an id.
    */
   async listDeadLetters(listOptions?: DeadLetterListOptions): Promise<DeadLetter[]> {
     this.refuseInsideTransaction('listDeadLetters');
     const options = optionsObject(listOptions, DEAD_LETTER_LIST_KEYS);
+    if (options.after !== undefined) validateId(options.after, 'options.after', this.limits);
     const entries = await this.relational.listDeadLetters({
       after: options.after,
       limit: options.limit ?? 100,

@@ -122,9 +122,9 @@ export class IndexGuard {
       if (outcome.kind !== 'bound') this.found = outcome.reason;
     }
     this.found ??= await this.versionRegression();
-    // Before delivery starts: after an older copy of the index was restored, the first delivery would raise
-    // the index's highest version past the acknowledged one and hide the loss from every later check.
-    this.found ??= await this.versionsLost();
+    // Before delivery starts: an older copy of the index restored while the app was down is repaired before the
+    // first delivery writes on top of it.
+    this.found ??= await this.acknowledgedWritesLost();
   }
 
   /**
@@ -290,7 +290,7 @@ export class IndexGuard {
       changed ??
       this.ctx.vector.takeRewind?.() ??
       (await this.countMismatch()) ??
-      (await this.versionsLost()) ??
+      (await this.acknowledgedWritesLost()) ??
       (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
@@ -372,19 +372,24 @@ export class IndexGuard {
   }
 
   /**
-   * The index's highest version is below the highest the source recorded as acknowledged by it (live records):
-   * it lost writes it had taken — an older copy restored, rows removed behind dualwrite's back. Read source
-   * first, index second: a delivery in between only raises the index's. Confirmed by a second read (a
-   * duplicate's repair deletes and re-delivers a row).
+   * The index holds one of the most recently acknowledged writes ({@link RECENT_ACKS} live records with the
+   * highest `syncedVersion`) below its acknowledged version, or not at all: it lost writes it had taken — an
+   * older copy restored (by a file copy, a snapshot, the index's own time travel), rows removed behind
+   * dualwrite's back. Unlike comparing highest versions, later writes of other ids cannot hide it. Read source
+   * first, index second: a delivery in between only raises the index's versions. Confirmed by a second read (a
+   * record deleted and delivered in between; a duplicate's repair deletes and re-delivers a row).
    */
-  private async versionsLost(): Promise<string | undefined> {
+  private async acknowledgedWritesLost(): Promise<string | undefined> {
     const { relational, vector } = this.ctx;
-    if (!relational.maxSyncedVersion || !vector.maxVersion) return undefined;
+    if (!relational.recentlySynced) return undefined;
     return confirmedTwice(async () => {
-      const synced = await relational.maxSyncedVersion!();
-      const indexed = await vector.maxVersion!();
-      if (synced === null || (indexed !== null && indexed >= synced)) return undefined;
-      return `the index's highest version is ${indexed ?? 'none'}, but it acknowledged version ${synced}: it lost writes (an older copy restored?)`;
+      const recent = await relational.recentlySynced!(RECENT_ACKS);
+      if (recent.length === 0) return undefined;
+      const held = await vector.getVersions(recent.map((r) => r.id));
+      const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
+      if (lost.length === 0) return undefined;
+      const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);
+      return `the index lacks ${lost.length} of the ${recent.length} most recently acknowledged writes (${named.join(', ')}${lost.length > 3 ? ', …' : ''}): it lost writes (an older copy restored?)`;
     });
   }
 
@@ -424,6 +429,9 @@ export class IndexGuard {
  * once more: a drift is reported only when both readings find one (a delivery, a delete or a duplicate's repair
  * settling between two reads can make one reading off by a row or a version), with the second one's reason.
  */
+/** How many of the most recently acknowledged writes a check looks up in the index. */
+const RECENT_ACKS = 32;
+
 async function confirmedTwice(check: () => Promise<string | undefined>): Promise<string | undefined> {
   if ((await check()) === undefined) return undefined;
   return check();

@@ -48,6 +48,12 @@ export interface RecordVersion {
   deleted: boolean;
 }
 
+/** A live record's acknowledged version: the highest the index confirmed holding (see `RelationalStore.recentlySynced`). */
+export interface SyncedVersion {
+  id: string;
+  syncedVersion: number;
+}
+
 /** What the vector index holds for one record: a derived copy of the record at `version`. */
 export interface VectorRecord {
   id: string;

@@ -37,19 +37,15 @@ export function maxEmbeddingComponent(dimension: number): number {
   return Math.sqrt(FLOAT32_MAX / Math.max(1, dimension));
 }
 
-/** Smallest normal float32, 2^-126 ≈ 1.18e-38. */
-const FLOAT32_MIN_NORMAL = 2 ** -126;
-
 /**
- * `true` when `embedding` has no usable direction for cosine distance: its squared norm is below float32's
- * smallest normal number, so a backend computing in float32 (flushing subnormals to zero) gets a zero norm and
- * a NaN distance — the all-zero vector, and vectors so tiny (every |component| below about 1e-19) that they
- * are zero to the index. Stores using cosine refuse such a vector through `VectorStore.embeddingProblem`.
+ * `true` when `embedding` has no usable direction for cosine distance: every component's square is 0 in
+ * float32 (|x| below about 2.6e-23), so a backend computing in float32 gets a zero norm and a NaN distance —
+ * the all-zero vector, and vectors so tiny they are zero to the index. (Measured on LanceDB 0.31: 1e-20 in
+ * every component is still found, 1e-24 is not.) Stores using cosine refuse such a vector through
+ * `VectorStore.embeddingProblem`.
  */
 export function lacksDirection(embedding: readonly number[]): boolean {
-  let squared = 0;
-  for (const x of embedding) squared += x * x;
-  return squared < FLOAT32_MIN_NORMAL;
+  return embedding.every((x) => Math.fround(Math.fround(x) ** 2) === 0);
 }
 
 /**
@@ -218,6 +214,20 @@ const RECORD_KEY_ALIASES: Readonly<Record<string, keyof RecordInput>> = {
   meta: 'metadata',
 };
 
+/** Fields of a `StoredRecord` or a `SearchHit` that a record written back after a change may still carry. */
+const READ_BACK_FIELDS = new Set([
+  'version',
+  'deleted',
+  'contentHash',
+  'syncedVersion',
+  'createdAt',
+  'updatedAt',
+  'score',
+  'distance',
+  'indexedVersion',
+  'stale',
+]);
+
 /**
  * Refuses a record key dualwrite does not take: a misspelled `metdata` or `embeding` would otherwise be
  * dropped and the record written without it (and, for the embedding, embedded by the embedder instead).
@@ -227,12 +237,11 @@ function refuseRecordKeys(input: object, field: string): void {
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined || Object.hasOwn(RECORD_KEYS, key)) continue;
     const near = Object.hasOwn(RECORD_KEY_ALIASES, key) ? RECORD_KEY_ALIASES[key] : nearestKey(key, names);
-    const hint =
-      key === 'version'
-        ? ': the store draws versions'
-        : near === undefined
-          ? ''
-          : ` — did you mean ${JSON.stringify(near)}?`;
+    const hint = READ_BACK_FIELDS.has(key)
+      ? ` (it comes with a record read back by get() or search(), and the store draws versions: write { id, text, metadata } — and an embedding only if it is of the new text)`
+      : near === undefined
+        ? ''
+        : ` — did you mean ${JSON.stringify(near)}?`;
     throw new ValidationError(`${field}.${key}`, `is not a record field${hint}`, {
       limit: `one of ${names.join(', ')}`,
     });

@@ -35,7 +35,7 @@ import {
   resolveIntent,
 } from '../outbox/outbox-ledger.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
-import type { RecordVersion, StoredRecord } from '../record/types.js';
+import type { RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import { validateMetaKey } from '../record/validate.js';
 import { compareCodePoints } from '../util/code-point-order.js';
 
@@ -389,11 +389,13 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     };
   }
 
-  async maxSyncedVersion(): Promise<number | null> {
-    const synced = [...this.#read('maxSyncedVersion').records.values()]
+  async recentlySynced(limit: number): Promise<SyncedVersion[]> {
+    checkLimit('limit', limit);
+    return [...this.#read('recentlySynced').records.values()]
       .filter((r) => !r.deleted && r.syncedVersion !== null)
-      .map((r) => r.syncedVersion!);
-    return synced.length === 0 ? null : Math.max(...synced);
+      .map((r) => ({ id: r.id, syncedVersion: r.syncedVersion! }))
+      .sort((a, b) => b.syncedVersion - a.syncedVersion)
+      .slice(0, limit);
   }
 
   async maxPendingVersion(): Promise<number | null> {
