@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { createDualWrite } from '@dualwrite/core';
 import { MemoryVectorStore } from '@dualwrite/core/testing';
+import { type Kysely, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { SqliteRelationalStore } from '../src/index.js';
 import { tempDir } from './helpers.js';
@@ -36,4 +37,43 @@ describe('dw.transaction with a write not awaited', () => {
       }
     },
   );
+});
+
+describe('uow.db kept past its transaction', () => {
+  it('is refused naming uow.db instead of running in the next transaction on the connection', async () => {
+    const { dir, remove } = await tempDir();
+    const relational = new SqliteRelationalStore({ path: join(dir, 'db.sqlite') });
+    const dw = await createDualWrite({
+      relational,
+      vector: new MemoryVectorStore({ dimension: 3 }),
+      strategy: 'batch',
+      driftCheck: false,
+    });
+    try {
+      let escaped: Kysely<unknown> | undefined;
+      await dw.transaction(async (uow) => {
+        escaped = uow.db as Kysely<unknown>;
+        await sql`CREATE TABLE audit (msg TEXT)`.execute(escaped);
+        await sql`INSERT INTO audit VALUES ('inside')`.execute(escaped);
+      });
+      await expect(sql`INSERT INTO audit VALUES ('late')`.execute(escaped!)).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'uow.db',
+      });
+      expect(() => escaped!.selectNoFrom(sql`1`.as('one'))).toThrow(/uow\.db/);
+      // Nothing of the late write ran inside another transaction that later rolled back or committed.
+      await dw
+        .transaction(async (uow) => {
+          await uow.put({ id: 'r', text: 'x', embedding: [1, 2, 3] });
+          await sql`INSERT INTO audit VALUES ('late')`.execute(escaped!).catch(() => {});
+          throw new Error('roll back');
+        })
+        .catch(() => {});
+      const rows = await sql<{ msg: string }>`SELECT msg FROM audit`.execute(relational.kysely);
+      expect(rows.rows.map((r) => r.msg)).toEqual(['inside']);
+    } finally {
+      await dw.close();
+      await remove();
+    }
+  });
 });

@@ -41,6 +41,7 @@ import { DualwriteEvents } from './events.js';
 import { createMetrics, type SyncMetrics } from './metrics.js';
 import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
 import type { SyncStatus } from './sync-status.js';
+import { usableUntil } from './usable-until.js';
 import { validateDualWriteOptions } from './validate-options.js';
 
 /** Gauges and counters from {@link DualWrite.stats}. Times in ms. */
@@ -151,7 +152,10 @@ export interface CloseReport {
 
 /** Handle given to a {@link DualWrite.transaction} callback. */
 export interface UnitOfWork<Native> {
-  /** The backend transaction (for SQL stores, a Kysely instance bound to it) for app-owned tables. */
+  /**
+   * The backend transaction (for SQL stores, a Kysely instance bound to it) for app-owned tables. Usable only
+   * inside the callback: any use after it returned throws a {@link ValidationError} on field `uow.db`.
+   */
   readonly db: Native;
   /**
    * Writes a record and its outbox entry in this transaction.
@@ -409,7 +413,12 @@ export class DualWrite<Native = unknown> {
             })(),
           );
         const uow: UnitOfWork<Native> = {
-          db: tx.native,
+          db: usableUntil(
+            tx.native,
+            () => ended,
+            'uow.db',
+            'was used after its transaction() callback returned: the transaction is over (run queries on it inside the callback)',
+          ),
           put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
           delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
         };
