@@ -4,7 +4,9 @@ import { ValidationError } from '../errors.js';
  * `target`, refusing every property read once `ended()` is true: a `uow.db` kept after its transaction would
  * otherwise run its queries in whatever transaction the connection holds next (on SQLite's one connection, a
  * later transaction that may roll them back, or commit them with writes they had nothing to do with). Methods
- * and getters run on `target` itself (Kysely keeps its state in private fields, which a proxy does not have).
+ * and getters run on `target` itself (Kysely keeps its state in private fields, which a proxy does not have);
+ * what they return is not wrapped (a query builder made inside the callback and executed after it is not
+ * caught).
  * Not an object: returned as is.
  * @throws {ValidationError} on `field` for any property read after `ended()`.
  */
@@ -14,7 +16,18 @@ export function usableUntil<T>(target: T, ended: () => boolean, field: string, h
     get(t, key) {
       if (ended()) throw new ValidationError(field, hint);
       const value = Reflect.get(t, key, t);
-      return typeof value === 'function' ? value.bind(t) : value;
+      // A method runs on the target; what a getter returns is handed over as is (Kysely's `fn` is a function
+      // carrying its own methods, which a bound copy would not have).
+      return typeof value === 'function' && isMethod(t, key) ? value.bind(t) : value;
     },
   });
+}
+
+/** Whether `key` is a data property (not a getter) of `target` or its prototypes. */
+function isMethod(target: object, key: PropertyKey): boolean {
+  for (let o: object | null = target; o !== null; o = Object.getPrototypeOf(o)) {
+    const descriptor = Object.getOwnPropertyDescriptor(o, key);
+    if (descriptor) return 'value' in descriptor;
+  }
+  return false;
 }
