@@ -55,6 +55,10 @@ describe('uow.db kept past its transaction', () => {
         escaped = uow.db as Kysely<unknown>;
         await sql`CREATE TABLE audit (msg TEXT)`.execute(escaped);
         await sql`INSERT INTO audit VALUES ('inside')`.execute(escaped);
+        // Inside the callback it is the transaction's Kysely in every respect (methods, getters, `fn`).
+        const db = escaped as Kysely<{ audit: { msg: string } }>;
+        const [row] = await db.selectFrom('audit').select(db.fn.countAll<number>().as('n')).execute();
+        expect(Number(row?.n)).toBe(1);
       });
       await expect(sql`INSERT INTO audit VALUES ('late')`.execute(escaped!)).rejects.toMatchObject({
         code: 'VALIDATION',
