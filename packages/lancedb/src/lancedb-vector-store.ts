@@ -662,6 +662,12 @@ export class LanceDbVectorStore implements VectorStore {
       db.close();
       throw error;
     }
+    // A restore under the old handle shows as a version below the highest seen (a failed read: the next write
+    // shows it instead).
+    await table.version().then(
+      (version) => this.#rewinds.noteRead(version),
+      () => {},
+    );
     const [oldDb, oldTable] = [this.#db, this.#table];
     this.#db = db;
     this.#table = table;

@@ -424,14 +424,14 @@ export class IndexGuard {
   }
 }
 
+/** How many of the most recently acknowledged writes a check looks up in the index. */
+const RECENT_ACKS = 32;
+
 /**
  * Runs `check` (a reading of both stores that returns a drift reason, or `undefined`) and, if it found one,
  * once more: a drift is reported only when both readings find one (a delivery, a delete or a duplicate's repair
  * settling between two reads can make one reading off by a row or a version), with the second one's reason.
  */
-/** How many of the most recently acknowledged writes a check looks up in the index. */
-const RECENT_ACKS = 32;
-
 async function confirmedTwice(check: () => Promise<string | undefined>): Promise<string | undefined> {
   if ((await check()) === undefined) return undefined;
   return check();
