@@ -179,7 +179,8 @@ export interface ValidRecord {
 /**
  * Validates one {@link RecordInput}.
  * @param field - path prefix used in error messages, e.g. `records[2]`.
- * @throws {ValidationError} / {@link DimensionMismatchError} naming the first bad field.
+ * @throws {ValidationError} / {@link DimensionMismatchError} naming the first bad field, or a key that is not
+ *   a record field (suggesting the one meant: `metdata`, `vector`; a read-back record's `version`, `score`, …).
  */
 export function validateRecord(
   input: unknown,
