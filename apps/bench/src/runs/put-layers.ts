@@ -86,7 +86,7 @@ async function round(layer: PutLayer, items: readonly RawRow[], dir: string, dim
   });
   dw.pause();
   try {
-    return await time(items, (row) => dw.put(row));
+    return await time(items, ({ version: _, ...record }) => dw.put(record));
   } finally {
     await dw.close({ drain: false });
   }
