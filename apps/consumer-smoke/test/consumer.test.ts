@@ -121,9 +121,11 @@ describe('a consumer project outside the workspace', () => {
     expect(stdout).toContain('pkg.mod.fn');
   });
 
-  it('the installed CLIs run: dualwrite-worker --help, dualwrite verify and status on the example data', async () => {
+  it('the installed CLIs run: dualwrite-worker --help, dualwrite --version, dualwrite verify and status on the example data', async () => {
     const help = await sh(join(app, 'node_modules/.bin/dualwrite-worker'), ['--help']);
     expect(help.stdout).toMatch(/--database-url/);
+    const version = await sh(join(app, 'node_modules/.bin/dualwrite'), ['--version']);
+    expect(version.stdout.trim(), 'the installed package version').toMatch(/^\d+\.\d+\.\d+/);
     // No flags: the CLI's defaults (shared with every process by @dualwrite/config) are the example's paths.
     const verify = await sh(join(app, 'node_modules/.bin/dualwrite'), ['verify', '--json']);
     expect(JSON.parse(verify.stdout)).toMatchObject({ consistent: true, records: 1, vectors: 1 });
