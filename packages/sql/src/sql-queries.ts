@@ -683,6 +683,7 @@ export abstract class SqlQueries {
     const { rows } = await sql<{ id: string; v: SqlInt }>`
       SELECT id, synced_version AS v FROM ${this.tables.records}
       WHERE deleted = ${this.traits.bool(false)} AND synced_version IS NOT NULL
+        AND id NOT IN (SELECT record_id FROM ${this.tables.outbox})
       ORDER BY synced_version DESC LIMIT ${limit}`.execute(db);
     return rows.map((r) => ({ id: r.id, syncedVersion: int(r.v) }));
   }

@@ -748,8 +748,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
-   * The live records with the highest `synced_version`, highest first, at most `limit` (one top-`limit` sort
-   * over the records table).
+   * The live records without an outbox entry with the highest `synced_version`, highest first, at most
+   * `limit` (one top-`limit` sort over the records table).
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
    */
   async recentlySynced(limit: number): Promise<SyncedVersion[]> {

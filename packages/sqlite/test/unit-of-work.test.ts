@@ -75,6 +75,15 @@ describe('uow.db kept past its transaction', () => {
         .catch(() => {});
       const rows = await sql<{ msg: string }>`SELECT msg FROM audit`.execute(relational.kysely);
       expect(rows.rows.map((r) => r.msg)).toEqual(['inside']);
+      // Returning the handle from the callback is not a use of it: the transaction commits.
+      const returned = await dw.transaction(async (uow) => {
+        await sql`INSERT INTO audit VALUES ('returned')`.execute(uow.db as Kysely<unknown>);
+        expect((uow.db as object).constructor.name).not.toMatch(/^bound /);
+        return uow.db;
+      });
+      expect(returned).toBeDefined();
+      const after = await sql<{ msg: string }>`SELECT msg FROM audit`.execute(relational.kysely);
+      expect(after.rows.map((r) => r.msg)).toEqual(['inside', 'returned']);
     } finally {
       await dw.close();
       await remove();

@@ -309,11 +309,13 @@ export interface RelationalStore<Native = unknown>
   maxPendingVersion?(): Promise<number | null>;
 
   /**
-   * Optional: the live records (tombstones excluded) whose acknowledged versions (`syncedVersion`) are the
-   * highest, highest first, at most `limit` (1..10,000). The index checks (at start and periodically) ask the
-   * index for these ids: one holding any of them below its acknowledged version lost writes it had taken — an
-   * older copy restored (by a file copy or the index's own time travel), rows removed behind dualwrite's back —
-   * however many writes came after (they raise the index's highest version and can restore its row count).
+   * Optional: the settled live records — no outbox entry (nothing pending, leased or dead-lettered) and not a
+   * tombstone — whose acknowledged versions (`syncedVersion`) are the highest, highest first, at most `limit`
+   * (1..10,000). The index checks (at start and periodically) ask the index for these ids: an index holding one
+   * of them below its acknowledged version, or not at all, lost writes it had taken — an older copy restored (by
+   * a file copy or the index's own time travel), rows removed behind dualwrite's back — even after later writes
+   * raised its highest version and restored its row count. Records with outbox work are left out: their index
+   * row is in flux (a delete delivered, then the id written again and not yet delivered, or dead-lettered).
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
    */
   recentlySynced?(limit: number): Promise<SyncedVersion[]>;

@@ -14,11 +14,13 @@ export function usableUntil<T>(target: T, ended: () => boolean, field: string, h
   if (target === null || typeof target !== 'object') return target;
   return new Proxy(target as T & object, {
     get(t, key) {
+      // Asked when the handle is returned from the callback (is it a promise?): answered, not refused.
+      if (key === 'then') return Reflect.get(t, key, t);
       if (ended()) throw new ValidationError(field, hint);
       const value = Reflect.get(t, key, t);
       // A method runs on the target; what a getter returns is handed over as is (Kysely's `fn` is a function
-      // carrying its own methods, which a bound copy would not have).
-      return typeof value === 'function' && isMethod(t, key) ? value.bind(t) : value;
+      // carrying its own methods, which a bound copy would not have), and so is the constructor.
+      return typeof value === 'function' && key !== 'constructor' && isMethod(t, key) ? value.bind(t) : value;
     },
   });
 }

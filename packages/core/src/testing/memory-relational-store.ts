@@ -391,8 +391,9 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
 
   async recentlySynced(limit: number): Promise<SyncedVersion[]> {
     checkLimit('limit', limit);
-    return [...this.#read('recentlySynced').records.values()]
-      .filter((r) => !r.deleted && r.syncedVersion !== null)
+    const state = this.#read('recentlySynced');
+    return [...state.records.values()]
+      .filter((r) => !r.deleted && r.syncedVersion !== null && !state.outbox.has(r.id))
       .map((r) => ({ id: r.id, syncedVersion: r.syncedVersion! }))
       .sort((a, b) => b.syncedVersion - a.syncedVersion)
       .slice(0, limit);

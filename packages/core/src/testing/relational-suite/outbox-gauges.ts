@@ -76,36 +76,39 @@ export const outboxGaugesChecks = {
       expect(await store.maxPendingVersion!()).toBeNull();
     }),
 
-  'recentlySynced (where present) lists live records by acknowledged version, highest first, at most limit': (
-    factory: RelationalStoreFactory,
-  ) =>
-    withStore(factory, async (store) => {
-      if (!store.recentlySynced) return;
-      expect(await store.recentlySynced(5)).toEqual([]);
-      const [a, b, c, d] = [uid('a'), uid('b'), uid('c'), uid('d')];
-      const [va, , vc] = await putAll(store, [
-        { id: a },
-        { id: b, deleted: true, embedding: null },
-        { id: c },
-        { id: d },
-      ]);
-      expect(await store.recentlySynced(5), 'nothing acknowledged yet').toEqual([]);
-      const leases = new Map((await claim(store, T0)).map((l) => [l.recordId, l]));
-      await store.ackOutbox(
-        [a, b, c].map((id) => ackOf(leases.get(id)!)),
-        T0,
-      );
-      // Versions are drawn in order: c's is above a's.
-      expect(
-        await store.recentlySynced(5),
-        'the acknowledged delete of b and the pending d do not count',
-      ).toEqual([
-        { id: c, syncedVersion: vc },
-        { id: a, syncedVersion: va },
-      ]);
-      expect(await store.recentlySynced(1)).toEqual([{ id: c, syncedVersion: vc }]);
-      await expect(store.recentlySynced(0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'limit' });
-    }),
+  'recentlySynced (where present) lists settled live records by acknowledged version, highest first, at most limit':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        if (!store.recentlySynced) return;
+        expect(await store.recentlySynced(5)).toEqual([]);
+        const [a, b, c, d] = [uid('a'), uid('b'), uid('c'), uid('d')];
+        const [va, , vc] = await putAll(store, [
+          { id: a },
+          { id: b, deleted: true, embedding: null },
+          { id: c },
+          { id: d },
+        ]);
+        expect(await store.recentlySynced(5), 'nothing acknowledged yet').toEqual([]);
+        const leases = new Map((await claim(store, T0)).map((l) => [l.recordId, l]));
+        await store.ackOutbox(
+          [a, b, c].map((id) => ackOf(leases.get(id)!)),
+          T0,
+        );
+        // Versions are drawn in order: c's is above a's.
+        expect(
+          await store.recentlySynced(5),
+          'the acknowledged delete of b and the pending d do not count',
+        ).toEqual([
+          { id: c, syncedVersion: vc },
+          { id: a, syncedVersion: va },
+        ]);
+        expect(await store.recentlySynced(1)).toEqual([{ id: c, syncedVersion: vc }]);
+        await putAll(store, [{ id: c, text: 'c again' }]);
+        expect(await store.recentlySynced(5), 'c has outbox work again: left out').toEqual([
+          { id: a, syncedVersion: va },
+        ]);
+        await expect(store.recentlySynced(0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'limit' });
+      }),
 
   'getOutboxEntry returns the entry in either state, or undefined': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
