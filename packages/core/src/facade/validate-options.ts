@@ -195,8 +195,9 @@ function validateStore(value: unknown, kind: keyof typeof STORE_MEMBERS): void {
 /**
  * Checks {@link DualWriteOptions} at `createDualWrite`, so a mistake surfaces at the call instead of as a
  * setting silently ignored (a misspelled key: its default applies) or a failure much later (`leaseMs: 0`
- * would fail every claim of the drain). Checks the shape of every option section and the range of every
- * number; the stores, the strategy and the embedder check their own options.
+ * would fail every claim of the drain). Checks the shape of every option section, the range of every number,
+ * and that `relational` and `vector` are stores (every member the facade calls; not a Promise, an options
+ * object or a class); the stores, the strategy and the embedder check their own options.
  * @throws {ValidationError} naming the option's path (`delivery.leaseMs`, `limits.maxTextBytes`,
  *   `options.relational`, …) and its limit.
  */
