@@ -94,3 +94,29 @@ describe('index checks on records whose index row is in flux', () => {
     }
   });
 });
+
+describe('index checks on rows a restore brought back', () => {
+  it('deleted rows back in the index are found by the count check although a dead letter is pending', async () => {
+    const inner = new MemoryVectorStore({ dimension: DIM });
+    const vector = new FaultyVectorStore(inner);
+    const { dw, drifts } = await open('async-queue', vector);
+    try {
+      await dw.putMany(Array.from({ length: 10 }, (_, i) => ({ id: `r${i}`, text: `record ${i}` })));
+      await dw.flush();
+      const deleted = await inner.getRecords(['r0', 'r1']);
+      await dw.deleteMany(['r0', 'r1']);
+      vector.poisonId('bad');
+      await dw.put({ id: 'bad', text: 'refused by the index' }); // a dead letter: a live record not in the index
+      await dw.flush({ timeoutMs: 5_000 });
+      expect((await dw.stats()).deadLetters).toBe(1);
+      // An older copy of the index brings the two deleted rows back (9 live records, 10 rows).
+      await inner.upsert([...deleted.values()]);
+      await dw.checkIndex();
+      expect(drifts.join('\n')).toMatch(/the index holds 10 rows but at most 9 records can be in it/);
+      await dw.flush({ timeoutMs: 5_000 });
+      expect((await inner.getVersions(['r0', 'r1'])).size, 'the repair removed them').toBe(0);
+    } finally {
+      await dw.close({ drain: false });
+    }
+  });
+});

@@ -13,6 +13,7 @@ import type {
   OutboxEntry,
   OutboxLease,
   OutboxOp,
+  OutboxStats,
   RecordVersion,
   RecordWrite,
   StoredRecord,
@@ -651,18 +652,20 @@ export abstract class SqlQueries {
   async outboxStats(
     db: SqlDb,
     now: number,
-  ): Promise<{ depth: number; inFlight: number; deadLetters: number; oldestPendingAt: number | null }> {
+  ): Promise<Required<OutboxStats>> {
     const { rows } = await sql<{
       depth: SqlInt | null;
       in_flight: SqlInt | null;
       dead: SqlInt | null;
       oldest: SqlInt | null;
+      deletes: SqlInt | null;
     }>`
       SELECT
         sum(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS depth,
         sum(CASE WHEN state = 'pending' AND lease_until > ${now} THEN 1 ELSE 0 END) AS in_flight,
         sum(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead,
-        min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest
+        min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest,
+        sum(CASE WHEN op = 'delete' THEN 1 ELSE 0 END) AS deletes
       FROM ${this.tables.outbox}`.execute(db);
     const r = rows[0];
     return {
@@ -670,6 +673,7 @@ export abstract class SqlQueries {
       inFlight: int(r?.in_flight ?? 0),
       deadLetters: int(r?.dead ?? 0),
       oldestPendingAt: intOrNull(r?.oldest),
+      deletes: int(r?.deletes ?? 0),
     };
   }
 

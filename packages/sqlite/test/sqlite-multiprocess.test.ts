@@ -106,6 +106,7 @@ describe('SqliteRelationalStore across processes', () => {
       inFlight: 0,
       deadLetters: 0,
       oldestPendingAt: null,
+      deletes: 0,
     });
     const records = await store.getRecords(ids);
     for (const id of ids) expect(records.get(id)?.syncedVersion, id).toBe(versions.get(id));

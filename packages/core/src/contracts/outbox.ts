@@ -94,6 +94,12 @@ export interface OutboxStats {
   deadLetters: number;
   /** `enqueuedAt` of the oldest pending entry, Unix ms, or `null` when empty. */
   oldestPendingAt: number | null;
+  /**
+   * Optional: entries (pending or dead) whose `op` is `'delete'` — tombstones whose row the index may still
+   * hold. The index's count check bounds the index's rows by live records plus these; without it, by live
+   * records plus every pending and dead entry (a looser bound: rows a restore brought back can hide in it).
+   */
+  deletes?: number;
 }
 
 /** A sync-2pc intent: logged before the vector write, removed when the record commits. */

@@ -386,6 +386,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
       inFlight: pending.filter((r) => r.leaseUntil !== null && r.leaseUntil > now).length,
       deadLetters: rows.length - pending.length,
       oldestPendingAt: pending.length === 0 ? null : Math.min(...pending.map((r) => r.enqueuedAt)),
+      deletes: rows.filter((r) => r.op === 'delete').length,
     };
   }
 

@@ -14,9 +14,11 @@ import {
 
 /** RelationalStore contract checks: outbox gauges. */
 export const outboxGaugesChecks = {
-  'outboxStats reports depth, inFlight, deadLetters and oldestPendingAt': (factory: RelationalStoreFactory) =>
+  'outboxStats reports depth, inFlight, deadLetters, oldestPendingAt and (where present) deletes': (
+    factory: RelationalStoreFactory,
+  ) =>
     withStore(factory, async (store) => {
-      expect(await store.outboxStats(T0)).toEqual({
+      expect(await store.outboxStats(T0)).toMatchObject({
         depth: 0,
         inFlight: 0,
         deadLetters: 0,
@@ -42,13 +44,17 @@ export const outboxGaugesChecks = {
       ]);
       const [leased] = await claim(store, T0 + 30, 1, 'A', 100);
       expect(leased!.recordId).toBe(a);
-      expect(await store.outboxStats(T0 + 50)).toEqual({
+      expect(await store.outboxStats(T0 + 50)).toMatchObject({
         depth: 3,
         inFlight: 1,
         deadLetters: 1,
         oldestPendingAt: T0 + 10,
       });
       expect((await store.outboxStats(T0 + 130)).inFlight, 'an expired lease is not in flight').toBe(0);
+      if ((await store.outboxStats(T0)).deletes === undefined) return; // optional
+      expect((await store.outboxStats(T0 + 50)).deletes, 'no delete yet').toBe(0);
+      await putAll(store, [{ id: uid('t'), deleted: true, embedding: null, now: T0 + 40 }]);
+      expect((await store.outboxStats(T0 + 50)).deletes, 'a tombstone pending delivery').toBe(1);
     }),
 
   'maxPendingVersion is the highest undelivered version, or null': (factory: RelationalStoreFactory) =>
