@@ -649,10 +649,7 @@ export abstract class SqlQueries {
     return n;
   }
 
-  async outboxStats(
-    db: SqlDb,
-    now: number,
-  ): Promise<Required<OutboxStats>> {
+  async outboxStats(db: SqlDb, now: number): Promise<Required<OutboxStats>> {
     const { rows } = await sql<{
       depth: SqlInt | null;
       in_flight: SqlInt | null;
