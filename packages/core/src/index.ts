@@ -148,7 +148,7 @@ export { chunksBySize } from './util/chunks-by-size.js';
 export { type Clock, ManualClock, systemClock } from './util/clock.js';
 export { describeValue } from './util/describe-value.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
-export { type OptionKeys, refuseUnknownKeys } from './util/option-keys.js';
+export { type OptionKeys, refuseUnknownKeys, type UnknownKeyWording } from './util/option-keys.js';
 export {
   type ChangePlan,
   changeId,

@@ -1,6 +1,6 @@
 import { DimensionMismatchError, ValidationError } from '../errors.js';
 import { describeValue } from '../util/describe-value.js';
-import { nearestKey, type OptionKeys } from '../util/option-keys.js';
+import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './limits.js';
 import type { Metadata, MetadataValue, RecordInput } from './types.js';
 
@@ -234,19 +234,15 @@ const READ_BACK_FIELDS = new Set([
  * dropped and the record written without it (and, for the embedding, embedded by the embedder instead).
  */
 function refuseRecordKeys(input: object, field: string): void {
-  const names = Object.keys(RECORD_KEYS);
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined || Object.hasOwn(RECORD_KEYS, key)) continue;
-    const near = Object.hasOwn(RECORD_KEY_ALIASES, key) ? RECORD_KEY_ALIASES[key] : nearestKey(key, names);
-    const hint = READ_BACK_FIELDS.has(key)
-      ? ` (it comes with a record read back by get() or search(), and the store draws versions: write { id, text, metadata } — and an embedding only if it is of the new text)`
-      : near === undefined
-        ? ''
-        : ` — did you mean ${JSON.stringify(near)}?`;
-    throw new ValidationError(`${field}.${key}`, `is not a record field${hint}`, {
-      limit: `one of ${names.join(', ')}`,
-    });
-  }
+  refuseUnknownKeys(input, RECORD_KEYS, field, undefined, {
+    noun: 'a record field',
+    hint: (key) =>
+      READ_BACK_FIELDS.has(key)
+        ? ` (it comes with a record read back by get() or search(), and the store draws versions: write { id, text, metadata } — and an embedding only if it is of the new text)`
+        : Object.hasOwn(RECORD_KEY_ALIASES, key)
+          ? ` — did you mean ${JSON.stringify(RECORD_KEY_ALIASES[key])}?`
+          : undefined,
+  });
 }
 
 /** An object whose prototype is `Object.prototype` (of any realm) or `null`: `{}` literals, JSON, `Object.create(null)`. */

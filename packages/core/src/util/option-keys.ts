@@ -45,6 +45,18 @@ export function nearestKey(key: string, names: readonly string[]): string | unde
   );
 }
 
+/** How {@link refuseUnknownKeys} words its error for a receiver that is not an options object. */
+export interface UnknownKeyWording {
+  /** What a known key is, after "is not": default `'an option'` (a record's: `'a record field'`). */
+  noun?: string;
+  /**
+   * The end of the message for a key the receiver knows more about than its nearest name (another library's
+   * name for a field, a field of something else): ` — did you mean "embedding"?`, ` (it comes with …)`.
+   * `undefined`: the nearest key, if any, is suggested.
+   */
+  hint?: (key: string) => string | undefined;
+}
+
 /**
  * Refuses an option the receiver does not have. Without this check a misspelled option (`leaseMS`,
  * `pool_size`, `maxBatch`) is ignored and its default silently used — the setting the user wrote never takes
@@ -55,6 +67,7 @@ export function nearestKey(key: string, names: readonly string[]): string | unde
  * @param known - the receiver's keys (see {@link OptionKeys}).
  * @param field - path of `value` in errors, e.g. `'options'` or `'delivery'`; the error names `<field>.<key>`.
  * @param component - the component named by the error, if any.
+ * @param wording - the receiver's noun and hints, when it is not an options object (see {@link UnknownKeyWording}).
  * @throws {ValidationError} on field `<field>.<key>` for the first unknown key, suggesting the known key it
  *   resembles (see {@link nearestKey}); `limit` lists the known keys.
  */
@@ -63,15 +76,17 @@ export function refuseUnknownKeys(
   known: Readonly<Record<string, true>>,
   field: string,
   component?: string,
+  wording: UnknownKeyWording = {},
 ): void {
   for (const [key, v] of Object.entries(value)) {
     if (v === undefined || Object.hasOwn(known, key)) continue;
     const names = Object.keys(known);
     const near = nearestKey(key, names);
-    throw new ValidationError(
-      `${field}.${key}`,
-      `is not an option${near === undefined ? '' : ` — did you mean ${JSON.stringify(near)}?`}`,
-      { ...(component === undefined ? {} : { component }), limit: `one of ${names.join(', ')}` },
-    );
+    const hint =
+      wording.hint?.(key) ?? (near === undefined ? '' : ` — did you mean ${JSON.stringify(near)}?`);
+    throw new ValidationError(`${field}.${key}`, `is not ${wording.noun ?? 'an option'}${hint}`, {
+      ...(component === undefined ? {} : { component }),
+      limit: `one of ${names.join(', ')}`,
+    });
   }
 }
