@@ -42,7 +42,7 @@ import { createMetrics, type SyncMetrics } from './metrics.js';
 import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
 import type { SyncStatus } from './sync-status.js';
 import { usableUntil } from './usable-until.js';
-import { validateDualWriteOptions } from './validate-options.js';
+import { oneOf, STALE_HIT_POLICIES, validateDualWriteOptions } from './validate-options.js';
 
 /** Gauges and counters from {@link DualWrite.stats}. Times in ms. */
 export interface DualwriteStats extends SyncMetrics {
@@ -457,10 +457,7 @@ export class DualWrite<Native = unknown> {
     if (!Number.isInteger(k) || k < 1 || k > 1000)
       throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
     const filter = options.filter === undefined ? undefined : validateMetadata(options.filter, 'filter');
-    if (options.staleHits !== undefined && options.staleHits !== 'drop' && options.staleHits !== 'flag')
-      throw new ValidationError('options.staleHits', `is ${JSON.stringify(options.staleHits)}`, {
-        limit: "'drop' | 'flag'",
-      });
+    oneOf(options.staleHits, 'options.staleHits', STALE_HIT_POLICIES);
     let embedding: number[];
     if (typeof query === 'string') {
       if (!this.embeddings)

@@ -6,6 +6,7 @@ import type { BackoffOptions } from '../util/backoff.js';
 import { describeValue } from '../util/describe-value.js';
 import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
+import type { StaleHitPolicy } from './search.js';
 
 const TOP_KEYS: OptionKeys<DualWriteOptions> = {
   relational: true,
@@ -58,6 +59,9 @@ const LIMIT_KEYS: OptionKeys<RecordLimits> = {
   maxBatchRecords: true,
 };
 
+/** The values of a `staleHits` option (see `StaleHitPolicy`). */
+export const STALE_HIT_POLICIES: readonly StaleHitPolicy[] = ['drop', 'flag'];
+
 /** Largest delay a Node timer takes, ms (longer ones fire at once). */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -87,8 +91,11 @@ function number(value: unknown, field: string, min: number, max: number, integer
     );
 }
 
-/** One of `allowed`, when given. */
-function oneOf(value: unknown, field: string, allowed: readonly unknown[]): void {
+/**
+ * One of `allowed`, when given.
+ * @throws {ValidationError} naming `field`, with the allowed values as its limit.
+ */
+export function oneOf(value: unknown, field: string, allowed: readonly unknown[]): void {
   if (value !== undefined && !allowed.includes(value))
     throw new ValidationError(field, `is ${describeValue(value)}`, {
       limit: allowed.map(describeValue).join(' | '),
@@ -234,7 +241,7 @@ export function validateDualWriteOptions(options: unknown): void {
     for (const key of Object.keys(LIMIT_KEYS))
       number(limits[key], `limits.${key}`, 1, Number.MAX_SAFE_INTEGER, true);
   }
-  oneOf(o.staleHits, 'options.staleHits', ['drop', 'flag']);
+  oneOf(o.staleHits, 'options.staleHits', STALE_HIT_POLICIES);
   oneOf(o.indexBinding, 'options.indexBinding', ['verify', 'rebind']);
   boolean(o.closeStores, 'options.closeStores');
   boolean(o.deliver, 'options.deliver');
