@@ -15,6 +15,7 @@
  */
 import {
   DimensionMismatchError,
+  describeValue,
   type Metadata,
   type MetadataValue,
   maxEmbeddingComponent,
@@ -32,13 +33,6 @@ export type ChromaRecordMetadata = Record<string, MetadataValue>;
 const component = 'chroma';
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const VALUE_LIMIT = 'string | finite number | boolean';
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return String(value);
-  return typeof value;
-}
 
 /**
  * Why Chroma cannot store `key` faithfully, beyond what core already refuses, or `undefined`:
@@ -95,7 +89,7 @@ export function checkChromaMetadataValue(value: unknown, path: string): Metadata
       });
     return value;
   }
-  throw new ValidationError(path, `must be a string, finite number or boolean, got ${describe(value)}`, {
+  throw new ValidationError(path, `must be a string, finite number or boolean, got ${describeValue(value)}`, {
     component,
     limit: VALUE_LIMIT,
   });
@@ -111,13 +105,17 @@ export function checkChromaMetadataValue(value: unknown, path: string): Metadata
 export function toChromaMetadata(metadata: unknown, version: unknown, field: string): ChromaRecordMetadata {
   const versionField = field.replace(/\.metadata$/, '.version');
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0)
-    throw new ValidationError(versionField, `must be a non-negative safe integer, got ${describe(version)}`, {
-      component,
-      limit: 'integer 0..2^53-1',
-    });
+    throw new ValidationError(
+      versionField,
+      `must be a non-negative safe integer, got ${describeValue(version)}`,
+      {
+        component,
+        limit: 'integer 0..2^53-1',
+      },
+    );
   if (metadata === undefined) return { [CHROMA_VERSION_KEY]: version };
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
-    throw new ValidationError(field, `must be a flat object, got ${describe(metadata)}`, { component });
+    throw new ValidationError(field, `must be a flat object, got ${describeValue(metadata)}`, { component });
   const out: ChromaRecordMetadata = {};
   for (const [key, value] of Object.entries(metadata)) {
     checkChromaMetadataKey(key, field);
@@ -165,7 +163,7 @@ export function fromChromaMetadata(raw: Record<string, unknown> | null | undefin
 export function toChromaWhere(filter: unknown, field = 'options.filter'): Where | undefined {
   if (filter === undefined) return undefined;
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter))
-    throw new ValidationError(field, `must be a flat object, got ${describe(filter)}`, { component });
+    throw new ValidationError(field, `must be a flat object, got ${describeValue(filter)}`, { component });
   const clauses: Where[] = [];
   for (const [key, value] of Object.entries(filter)) {
     checkChromaMetadataKey(key, field);
@@ -193,7 +191,7 @@ export function toChromaWhere(filter: unknown, field = 'options.filter'): Where 
  */
 export function checkChromaId(id: unknown, field: string): string {
   if (typeof id !== 'string')
-    throw new ValidationError(field, `must be a string, got ${describe(id)}`, { component });
+    throw new ValidationError(field, `must be a string, got ${describeValue(id)}`, { component });
   if (id.length === 0)
     throw new ValidationError(field, 'must not be empty', { component, limit: 'length >= 1' });
   if (id.includes('\u0000'))
@@ -212,7 +210,7 @@ export function checkChromaId(id: unknown, field: string): string {
  */
 export function checkChromaText(text: unknown, field: string): string {
   if (typeof text !== 'string')
-    throw new ValidationError(field, `must be a string, got ${describe(text)}`, { component });
+    throw new ValidationError(field, `must be a string, got ${describeValue(text)}`, { component });
   if (LONE_SURROGATE.test(text))
     throw new ValidationError(field, 'contains a lone UTF-16 surrogate', { component });
   return text;
@@ -229,7 +227,7 @@ export function checkChromaEmbedding(embedding: unknown, dimension: number, fiel
     !(embedding instanceof Float32Array) &&
     !(embedding instanceof Float64Array)
   )
-    throw new ValidationError(field, `must be an array of numbers, got ${describe(embedding)}`, {
+    throw new ValidationError(field, `must be an array of numbers, got ${describeValue(embedding)}`, {
       component,
     });
   const values = embedding as ArrayLike<unknown>;
@@ -240,7 +238,7 @@ export function checkChromaEmbedding(embedding: unknown, dimension: number, fiel
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describe(v)}`, {
+      throw new ValidationError(`${field}[${i}]`, `must be a finite number, got ${describeValue(v)}`, {
         component,
         limit: 'finite number',
       });
