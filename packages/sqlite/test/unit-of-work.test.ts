@@ -10,17 +10,24 @@ import { describe, expect, it } from 'vitest';
 import { SqliteRelationalStore } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
+/** A facade over a SQLite file in `dir` and a reference vector store, delivering with batch. */
+async function openFacade(dir: string) {
+  const relational = new SqliteRelationalStore({ path: join(dir, 'db.sqlite') });
+  const dw = await createDualWrite({
+    relational,
+    vector: new MemoryVectorStore({ dimension: 3 }),
+    strategy: 'batch',
+    driftCheck: false,
+  });
+  return { relational, dw };
+}
+
 describe('dw.transaction with a write not awaited', () => {
   it.each([0, 1, 2, 3, 4, 5, 8])(
     'after %i ticks of the callback: the write completes in the transaction and is delivered',
     async (ticks) => {
       const { dir, remove } = await tempDir();
-      const dw = await createDualWrite({
-        relational: new SqliteRelationalStore({ path: join(dir, 'db.sqlite') }),
-        vector: new MemoryVectorStore({ dimension: 3 }),
-        strategy: 'batch',
-        driftCheck: false,
-      });
+      const { dw } = await openFacade(dir);
       try {
         let put: Promise<unknown> | undefined;
         await dw.transaction(async (uow) => {
@@ -42,13 +49,7 @@ describe('dw.transaction with a write not awaited', () => {
 describe('uow.db kept past its transaction', () => {
   it('is refused naming uow.db instead of running in the next transaction on the connection', async () => {
     const { dir, remove } = await tempDir();
-    const relational = new SqliteRelationalStore({ path: join(dir, 'db.sqlite') });
-    const dw = await createDualWrite({
-      relational,
-      vector: new MemoryVectorStore({ dimension: 3 }),
-      strategy: 'batch',
-      driftCheck: false,
-    });
+    const { relational, dw } = await openFacade(dir);
     try {
       let escaped: Kysely<unknown> | undefined;
       await dw.transaction(async (uow) => {
