@@ -65,6 +65,7 @@ export function strategyConfig(s: AppConfig['strategy']): StrategyConfig {
       return {
         name: 'batch',
         maxBatchSize: s.batchSize,
+        ...(s.backlogBatchSize === undefined ? {} : { backlogBatchSize: s.backlogBatchSize }),
         maxDelayMs: s.maxDelayMs,
         concurrency: s.concurrency,
       };

@@ -49,6 +49,9 @@ export async function startWorker(
           ? {
               name: 'batch',
               maxBatchSize: config.strategy.batchSize,
+              ...(config.strategy.backlogBatchSize === undefined
+                ? {}
+                : { backlogBatchSize: config.strategy.backlogBatchSize }),
               maxDelayMs: config.strategy.maxDelayMs,
               concurrency: config.strategy.concurrency,
             }

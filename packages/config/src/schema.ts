@@ -77,8 +77,13 @@ export const EmbedderSectionSchema = Type.Object(
 export const StrategySectionSchema = Type.Object(
   {
     name: Type.Enum([...STRATEGY_KINDS]),
-    /** `batch`: most records per vector call. Default 256. */
+    /** `batch`: records per vector call while delivery keeps up (the batch it waits to fill). Default 256. */
     batchSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    /**
+     * `batch`: most records per vector call while delivery is behind (calls grow from `batchSize` while claims
+     * come back full). Default `max(batchSize, 1000)`; at least `batchSize`.
+     */
+    backlogBatchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     /** `batch`: longest wait to fill a batch, ms. Default 50. */
     maxDelayMs: Type.Integer({ minimum: 0, maximum: 60_000 }),
     /** Deliveries (async-queue) or batches (batch) in flight per process; sync-2pc: repair workers. Default 2. */

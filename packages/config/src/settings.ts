@@ -149,7 +149,14 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DUALWRITE_BATCH_SIZE',
     flag: 'batch-size',
     kind: 'integer',
-    help: 'batch: most changes per vector call (default 256)',
+    help: 'batch: changes per vector call while delivery keeps up (default 256)',
+  },
+  {
+    key: 'strategy.backlogBatchSize',
+    env: 'DUALWRITE_BACKLOG_BATCH_SIZE',
+    flag: 'backlog-batch-size',
+    kind: 'integer',
+    help: 'batch: most changes per vector call while delivery is behind (default max(batch size, 1000))',
   },
   {
     key: 'strategy.maxDelayMs',

@@ -80,6 +80,7 @@ export {
   sourceToken,
 } from './integrity/index-binding.js';
 export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
+export { BACKLOG_CLAIM_BYTES, BACKLOG_CLAIM_SIZE } from './outbox/claim-size.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
 export { classifyFailure, type FailureClass } from './outbox/failure-classification.js';
 export { type DrainerOptions, OutboxDrainer } from './outbox/outbox-drainer.js';

@@ -6,6 +6,7 @@ import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
 import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
+import { ClaimSize } from './claim-size.js';
 import { type DeliveryItem, planDelivery } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
 import { rebaseFencedDeliveries } from './fenced-deliveries.js';
@@ -18,6 +19,11 @@ export interface DrainerOptions {
   concurrency: number;
   /** Entries claimed per loop iteration (1 in `single` mode; the batch size in `batch` mode). */
   claimSize: number;
+  /**
+   * Most entries one claim grows to while the outbox is behind (see {@link ClaimSize}: a full claim doubles
+   * the next). Default `claimSize`: no growth.
+   */
+  backlogClaimSize?: number;
   /** `batch` mode: longest wait for a batch to fill before sending what is there, ms. */
   maxDelayMs: number;
 }
@@ -35,6 +41,11 @@ const WAKE_UP_HEALTH_CHECK_MS = 1_000;
 function backedOff(baseMs: number, capMs: number, idleClaims: number): number {
   if (idleClaims <= 1) return baseMs;
   return Math.max(baseMs, Math.min(baseMs * 2 ** (idleClaims - 1), capMs));
+}
+
+/** About how many bytes a delivery's record holds: its text as UTF-16 code units, its embedding as float32. */
+function recordBytes(item: DeliveryItem): number {
+  return item.op === 'upsert' ? 2 * item.record.text.length + 4 * item.record.embedding.length + 64 : 64;
 }
 
 /** False when the store says its pushed wake-ups do not reach this process now (see `WakeUpHealth`). */
@@ -221,6 +232,8 @@ export class OutboxDrainer {
 
   private async loop(): Promise<void> {
     const { clock, delivery } = this.ctx;
+    const { claimSize, backlogClaimSize } = this.options;
+    const claim = new ClaimSize(claimSize, backlogClaimSize ?? claimSize, delivery.leaseMs / 4);
     while (!this.stopping) {
       try {
         if (this.userPaused) {
@@ -243,7 +256,7 @@ export class OutboxDrainer {
         const wakeUpsBefore = this.wakeUps;
         const leases = await this.ctx.relational.claimOutbox({
           owner: delivery.owner,
-          limit: this.options.claimSize,
+          limit: claim.current,
           leaseMs: delivery.leaseMs,
           now: clock.now(),
         });
@@ -259,6 +272,7 @@ export class OutboxDrainer {
           this.hint = 0;
           this.pendingSince = null;
           this.idleClaims++;
+          claim.settle(0, 0, 0);
           await this.idleWait();
           continue;
         }
@@ -267,10 +281,12 @@ export class OutboxDrainer {
         // What is left was announced before this claim: its wait keeps counting from the oldest announcement.
         if (this.hint === 0) this.pendingSince = null;
         // A full claim suggests more is due (another process's bulk write wakes us once): wake one more loop.
-        if (leases.length >= this.options.claimSize) this.work.notify(1);
+        if (leases.length >= claimSize) this.work.notify(1);
         this.inFlightCount += leases.length;
+        const started = clock.now();
         try {
-          await this.deliver(leases);
+          const bytes = await this.deliver(leases);
+          claim.settle(leases.length, bytes, clock.now() - started);
         } finally {
           this.inFlightCount -= leases.length;
           this.progress.notify();
@@ -312,14 +328,18 @@ export class OutboxDrainer {
     }
   }
 
-  private async deliver(leases: OutboxLease[]): Promise<void> {
+  /**
+   * Plans, sends and settles one claim's entries.
+   * @returns about how many bytes of record data the planned deliveries held (0 when planning failed).
+   */
+  private async deliver(leases: OutboxLease[]): Promise<number> {
     let planned: Awaited<ReturnType<typeof planDelivery>>;
     try {
       planned = await planDelivery(this.ctx, leases);
     } catch (error) {
-      if (await this.releasedForMisbinding(leases, error)) return;
-      await this.handleFailure(leases, error, await this.classify(error, false));
-      return;
+      if (!(await this.releasedForMisbinding(leases, error)))
+        await this.handleFailure(leases, error, await this.classify(error, false));
+      return 0;
     }
     for (const { lease, error } of planned.undeliverable)
       await this.handleFailure([lease], error, 'permanent');
@@ -332,6 +352,7 @@ export class OutboxDrainer {
       const held = await this.stillHeld(planned.items);
       if (held.length > 0) await this.sendAndSettle(held);
     }
+    return planned.items.reduce((sum, item) => sum + recordBytes(item), 0);
   }
 
   /**

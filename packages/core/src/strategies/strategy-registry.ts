@@ -33,6 +33,7 @@ const STRATEGY_KEYS = {
   batch: {
     name: true,
     maxBatchSize: true,
+    backlogBatchSize: true,
     maxDelayMs: true,
     concurrency: true,
   } satisfies OptionKeys<{ name: string } & BatchOptions>,
