@@ -12,12 +12,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type CommitMemoryResult, commitMemoryTarget, measureCommitMemory } from './runs/commit-memory.js';
-import { positiveIntOption } from './util/cli-options.js';
+import { commandArgs, positiveIntOption } from './util/cli-options.js';
 
-const { values } = parseArgs({
-  options: {
+const values = commandArgs(
+  'commit-memory',
+  "Does a long-running LanceDB writer's memory stay flat? RSS against commits with the store's defaults and\nwith refreshTableEvery: 0; writes <out>/commit-memory.{json,md}.",
+  {
     commits: { type: 'string', default: '10000' },
     'sample-every': { type: 'string', default: '500' },
     dim: { type: 'string', default: '384' },
@@ -25,7 +26,7 @@ const { values } = parseArgs({
     /** Internal: run one measurement in this process and print its JSON. */
     child: { type: 'string' },
   },
-});
+);
 const commits = positiveIntOption(values, 'commits');
 const sampleEvery = positiveIntOption(values, 'sample-every');
 const dimension = positiveIntOption(values, 'dim');

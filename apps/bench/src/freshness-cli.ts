@@ -12,7 +12,6 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { StrategyName } from '@dualwrite/core';
 import { createRelationalBackend } from './backends/create-backends.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
@@ -20,9 +19,12 @@ import type { RelationalBackend } from './backends/relational-backends.js';
 import { freshnessAdvice, freshnessTable, renderFreshnessHtml } from './report/freshness-report.js';
 import { chartJsBundlePath } from './report/html.js';
 import { type FreshnessCell, runFreshnessCell } from './runs/freshness.js';
+import { commandArgs } from './util/cli-options.js';
 
-const { values } = parseArgs({
-  options: {
+const values = commandArgs(
+  'freshness',
+  'How long until a write is searchable at each offered rate: open-loop arrivals per strategy × backend × rate;\nwrites <out>/freshness.{json,md,html}.',
+  {
     rates: { type: 'string', default: '20,200,2000' },
     seconds: { type: 'string', default: '8' },
     strategies: { type: 'string', default: 'sync-2pc,async-queue,batch' },
@@ -33,7 +35,7 @@ const { values } = parseArgs({
     'mysql-url': { type: 'string', default: DEFAULT_MYSQL_URL },
     out: { type: 'string', default: 'bench-results' },
   },
-});
+);
 const seconds = Number(values.seconds);
 if (!(seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${values.seconds}`);
 const rates = values.rates.split(',').map(Number);

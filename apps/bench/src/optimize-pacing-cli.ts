@@ -9,19 +9,20 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { measureOptimizePacing, type OptimizePacingResult } from './runs/optimize-pacing.js';
-import { positiveIntOption } from './util/cli-options.js';
+import { commandArgs, positiveIntOption } from './util/cli-options.js';
 
-const { values } = parseArgs({
-  options: {
+const values = commandArgs(
+  'optimize-pacing',
+  'What a single-record LanceDB write costs on a table of each size, background optimizes included, at each\nautoOptimizeShare; writes <out>/optimize-pacing.{json,md}.',
+  {
     rows: { type: 'string', default: '1000,20000,50000' },
     writes: { type: 'string', default: '300' },
     shares: { type: 'string', default: '1,0.25' },
     dim: { type: 'string', default: '384' },
     out: { type: 'string', default: 'bench-results' },
   },
-});
+);
 const list = (name: 'rows' | 'shares') =>
   values[name].split(',').map((v) => {
     const n = Number(v);

@@ -8,18 +8,19 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { measurePutLayers } from './runs/put-layers.js';
-import { positiveIntOption } from './util/cli-options.js';
+import { commandArgs, positiveIntOption } from './util/cli-options.js';
 
-const { values } = parseArgs({
-  options: {
+const values = commandArgs(
+  'put-layers',
+  "Where a durable put's time goes on SQLite with delivery paused: the floor, the store's transaction, dw.put;\nwrites <out>/put-layers.{json,md}.",
+  {
     records: { type: 'string', default: '5000' },
     rounds: { type: 'string', default: '3' },
     dim: { type: 'string', default: '384' },
     out: { type: 'string', default: 'bench-results' },
   },
-});
+);
 const options = {
   records: positiveIntOption(values, 'records'),
   rounds: positiveIntOption(values, 'rounds'),

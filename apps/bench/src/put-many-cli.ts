@@ -14,21 +14,22 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { openVector } from '@dualwrite/config';
 import { createDualWrite, HashingEmbedder } from '@dualwrite/core';
 import { createRelationalBackend } from './backends/create-backends.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
 import type { RawRow } from './backends/relational-backends.js';
 import { median } from './measure/percentiles.js';
-import { positiveIntOption } from './util/cli-options.js';
+import { commandArgs, positiveIntOption } from './util/cli-options.js';
 
 /** The bound the project sets for PostgreSQL (issue "PostgreSQL at production grade"). */
 const TARGET = { relational: 'postgres', maxRatio: 2 } as const;
 const DIM = 384;
 
-const { values } = parseArgs({
-  options: {
+const values = commandArgs(
+  'put-many',
+  'A putMany of --size new records against the bare bulk insert of the same rows, per relational backend;\nwrites <out>/put-many.{json,md}.',
+  {
     relational: { type: 'string', default: 'sqlite,postgres,mysql' },
     size: { type: 'string', default: '100' },
     batches: { type: 'string', default: '50' },
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     'mysql-url': { type: 'string', default: DEFAULT_MYSQL_URL },
     out: { type: 'string', default: 'bench-results' },
   },
-});
+);
 const size = positiveIntOption(values, 'size');
 const strategy = values.strategy;
 if (strategy !== 'batch' && strategy !== 'sync-2pc') {
