@@ -391,6 +391,36 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     await expectUpdateDeleteInsert(s.vector);
   });
 
+  it("LanceDB's own time travel, then more later writes than the recent-acks check looks at, is found by the index checkpoint", async () => {
+    const base = await dir('dw-time-travel-many-');
+    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+    const s = await openLance(path, uri);
+    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+    await s.dw.flush();
+    await s.dw.checkIndex();
+    const admin = await (await connect(uri)).openTable('dualwrite');
+    const good = await admin.version();
+    await s.dw.put(rec('a', 'new a'));
+    await s.dw.put(rec('d', 'new d'));
+    await s.dw.delete('c');
+    await s.dw.flush();
+    await s.dw.checkIndex(); // stamps the next checkpoint on the table
+    await admin.checkout(good);
+    await admin.restore(); // the table's rows and its checkpoint as they were at `good`
+    admin.close();
+    // 40 acknowledged writes after the rollback: the 32 most recent are all in the index, and it holds one row
+    // per live record (a, b, d and the 40; c is back, d is missing).
+    await s.dw.putMany(Array.from({ length: 40 }, (_, i) => rec(`later-${i}`, `later ${i}`)));
+    await s.dw.flush();
+    const drifts = collect(s.dw, 'index-drift');
+    await s.dw.checkIndex();
+    expect(drifts[0]?.reason).toMatch(
+      /the index holds checkpoint \d+, below the \d+ this source stamped on it/,
+    );
+    await expectConverged(s.dw, s.relational, s.vector);
+    await expectUpdateDeleteInsert(s.vector);
+  });
+
   it('an older copy restored under two running processes, then written by the one that saw no rewind, is found by the check', async () => {
     const base = await dir('dw-older-copy-two-');
     const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];

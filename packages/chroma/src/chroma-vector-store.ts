@@ -70,6 +70,24 @@ function ownerOf(metadata: Record<string, unknown> | null): string | null {
 }
 
 /**
+ * Collection metadata key holding the index checkpoint (`stampCheckpoint`, an integer). Chroma keeps collection
+ * metadata in its own database, so restoring an older copy of the server's data brings back the older checkpoint.
+ */
+export const CHROMA_CHECKPOINT_METADATA_KEY = 'dualwrite_checkpoint';
+
+function checkpointOf(metadata: Record<string, unknown> | null): number | null {
+  const checkpoint = metadata?.[CHROMA_CHECKPOINT_METADATA_KEY];
+  return typeof checkpoint === 'number' && Number.isSafeInteger(checkpoint) && checkpoint > 0
+    ? checkpoint
+    : null;
+}
+
+/** Collection metadata `modify` can write back: the distance lives in the configuration; legacy `hnsw:` keys cannot be written. */
+function writableMetadata(metadata: Record<string, unknown> | null): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(metadata ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
+}
+
+/**
  * {@link VectorStore} backed by a Chroma 1.x server over HTTP (the `chromadb` 3.x JS client).
  *
  * - Records map to Chroma as: id → id, embedding → embedding, text → document, metadata → metadata plus the
@@ -605,13 +623,15 @@ export class ChromaVectorStore implements VectorStore {
   async identity(): Promise<VectorIndexIdentity> {
     const collection = await this.#withCollection('identity', async (c) => c);
     const { tenant, database } = this.#options;
+    const metadata = await this.#freshMetadata('identity');
     return {
       backend: this.name,
       location: `${this.url.replace(/\/+$/, '')}/${tenant}/${database}`,
       collection: this.collectionName,
       instanceId: collection.id,
       dimension: this.dimension,
-      owner: ownerOf(await this.#freshMetadata('identity')),
+      owner: ownerOf(metadata),
+      checkpoint: checkpointOf(metadata),
     };
   }
 
@@ -621,11 +641,36 @@ export class ChromaVectorStore implements VectorStore {
    * @throws {BackendUnavailableError} when the server cannot be reached.
    */
   async claimIndex(owner: string): Promise<void> {
-    const current = await this.#freshMetadata('claimIndex');
-    // The distance lives in the configuration; legacy `hnsw:` keys cannot be written back.
-    const kept = Object.fromEntries(Object.entries(current ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
+    const kept = writableMetadata(await this.#freshMetadata('claimIndex'));
     await this.#withCollection('claimIndex', (collection) =>
       collection.modify({ metadata: { ...kept, [CHROMA_OWNER_METADATA_KEY]: owner } }),
+    );
+  }
+
+  /**
+   * Raises the index checkpoint on the collection (metadata key {@link CHROMA_CHECKPOINT_METADATA_KEY}, the
+   * other keys kept) to `checkpoint`; a stamp at or below the one held changes nothing. A read, then a write of
+   * the whole metadata: a stamp racing another process's leaves the lower one at worst, and that process's
+   * next check runs a needless (harmless) full repair.
+   * @throws {ValidationError} when `checkpoint` is not a positive safe integer.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  async stampCheckpoint(checkpoint: number): Promise<void> {
+    if (!Number.isSafeInteger(checkpoint) || checkpoint < 1)
+      throw new ValidationError(
+        'checkpoint',
+        `must be a positive safe integer, got ${describeValue(checkpoint)}`,
+        {
+          component,
+          limit: '1..2^53 - 1',
+        },
+      );
+    const current = await this.#freshMetadata('stampCheckpoint');
+    if ((checkpointOf(current) ?? 0) >= checkpoint) return;
+    await this.#withCollection('stampCheckpoint', (collection) =>
+      collection.modify({
+        metadata: { ...writableMetadata(current), [CHROMA_CHECKPOINT_METADATA_KEY]: checkpoint },
+      }),
     );
   }
 

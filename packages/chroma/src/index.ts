@@ -28,6 +28,7 @@ export {
   toChromaWhere,
 } from './chroma-metadata.js';
 export {
+  CHROMA_CHECKPOINT_METADATA_KEY,
   CHROMA_MAX_LIST_LIMIT,
   CHROMA_MAX_QUERY_K,
   CHROMA_OWNER_METADATA_KEY,

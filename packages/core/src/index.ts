@@ -79,6 +79,12 @@ export {
   SOURCE_TOKEN_KEY,
   sourceToken,
 } from './integrity/index-binding.js';
+export {
+  holdsCheckpoint,
+  INDEX_CHECKPOINT_KEY,
+  passCheckpoint,
+  restampCheckpoint,
+} from './integrity/index-checkpoint.js';
 export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
 export { BACKLOG_CLAIM_BYTES, BACKLOG_CLAIM_SIZE } from './outbox/claim-size.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';

@@ -11,6 +11,7 @@
 export { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer.js';
 export { LANCEDB_COMPONENT, shortLanceDbMessage, toLanceDbError } from './lancedb-errors.js';
 export {
+  CHECKPOINT_METADATA_KEY,
   COLUMNS,
   INDEX_ID_METADATA_KEY,
   idAfterPredicate,

@@ -41,6 +41,12 @@ export const INDEX_ID_METADATA_KEY = 'dualwrite.index-id';
  */
 export const OWNER_METADATA_KEY = 'dualwrite.owner';
 
+/**
+ * Metadata key on the `id` column holding the index checkpoint (`LanceDbVectorStore.stampCheckpoint`, a decimal
+ * integer): a schema commit, so restoring an older version of the table brings back an older checkpoint.
+ */
+export const CHECKPOINT_METADATA_KEY = 'dualwrite.checkpoint';
+
 /** Prefix of the field metadata LanceDB writes for an unenforced primary key. */
 export const PRIMARY_KEY_METADATA_PREFIX = 'lance-schema:unenforced-primary-key';
 

@@ -94,7 +94,9 @@ export interface LanceDbVectorStoreOptions {
    * How often (seconds) reads check for commits made by *other* processes or connections. Default `0`:
    * every read checks (a cheap manifest lookup on a local disk), so a worker process's writes are visible
    * to a reconciler in another process immediately. `undefined` in LanceDB means "never check".
-   * Writes are always consistent.
+   * Writes are always consistent. With a longer interval a process may read the table's identity and index
+   * checkpoint as they were before another process's latest stamp, and its index check then runs a needless
+   * (harmless) full repair.
    */
   readConsistencyIntervalSeconds?: number;
   /**

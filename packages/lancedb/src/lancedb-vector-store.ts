@@ -30,6 +30,7 @@ import { rowsOfTable } from './arrow-rows.js';
 import { AutoOptimizePacer, type AutoOptimizeState } from './auto-optimize-pacer.js';
 import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
+  CHECKPOINT_METADATA_KEY,
   COLUMNS,
   INDEX_ID_METADATA_KEY,
   idAfterPredicate,
@@ -414,6 +415,7 @@ export class LanceDbVectorStore implements VectorStore {
         instanceId: idField?.metadata.get(INDEX_ID_METADATA_KEY) ?? null,
         dimension: this.dimension,
         owner: idField?.metadata.get(OWNER_METADATA_KEY) ?? null,
+        checkpoint: checkpointOf(idField?.metadata),
       };
     });
   }
@@ -431,6 +433,39 @@ export class LanceDbVectorStore implements VectorStore {
           if (current === owner) return; // already ours (another process of this source claimed it first)
           await this.#table.updateFieldMetadata([
             { path: COLUMNS.id, metadata: { [OWNER_METADATA_KEY]: owner } },
+          ]);
+          this.#commitsOnHandle++;
+        });
+      }),
+    );
+  }
+
+  /**
+   * Raises the index checkpoint on the table to `checkpoint` (metadata {@link CHECKPOINT_METADATA_KEY} of the
+   * `id` column, a schema-only commit: restoring an older version of the table, or an older copy of its
+   * directory, brings back the checkpoint it held then); a stamp at or below the one held changes nothing.
+   * @throws {ValidationError} when `checkpoint` is not a positive safe integer.
+   */
+  stampCheckpoint(checkpoint: number): Promise<void> {
+    if (!Number.isSafeInteger(checkpoint) || checkpoint < 1)
+      return Promise.reject(
+        new ValidationError(
+          'checkpoint',
+          `must be a positive safe integer, got ${describeValue(checkpoint)}`,
+          {
+            component,
+            limit: '1..2^53 - 1',
+          },
+        ),
+      );
+    return this.#run('stampCheckpoint', () =>
+      this.#exclusive(async () => {
+        await whileConfigConflicts(this.#table, async () => {
+          const schema = await this.#table.schema();
+          const held = checkpointOf(schema.fields.find((f) => f.name === COLUMNS.id)?.metadata);
+          if (held !== null && held >= checkpoint) return;
+          await this.#table.updateFieldMetadata([
+            { path: COLUMNS.id, metadata: { [CHECKPOINT_METADATA_KEY]: String(checkpoint) } },
           ]);
           this.#commitsOnHandle++;
         });
@@ -837,6 +872,13 @@ async function ensureTableKeys(table: Table): Promise<void> {
     if (!field?.metadata.has(INDEX_ID_METADATA_KEY))
       await table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: id } }]);
   });
+}
+
+/** The checkpoint in an `id` column's metadata, or `null` when none (or not a positive integer) is there. */
+function checkpointOf(metadata: ReadonlyMap<string, string> | undefined): number | null {
+  const raw = metadata?.get(CHECKPOINT_METADATA_KEY);
+  const checkpoint = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(checkpoint) && checkpoint > 0 ? checkpoint : null;
 }
 
 /** Attempts of {@link whileConfigConflicts}: with its capped pause, about 2 s of contention in all. */

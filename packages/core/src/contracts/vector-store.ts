@@ -52,6 +52,12 @@ export interface VectorIndexIdentity {
    * the table or collection; `null` when none did. Absent on stores without `claimIndex`.
    */
   owner?: string | null;
+  /**
+   * The highest checkpoint {@link VectorStore.stampCheckpoint} stamped on the table or collection, held in the
+   * index's own versioned metadata (an older copy of the index holds an older checkpoint); `null` when none
+   * was. Absent on stores without `stampCheckpoint`.
+   */
+  checkpoint?: number | null;
 }
 
 /** Options of {@link VectorStore.upsert}. */
@@ -170,6 +176,17 @@ export interface VectorStore {
    * @throws {BackendUnavailableError} when the backend cannot be reached.
    */
   claimIndex?(owner: string): Promise<void>;
+
+  /**
+   * Optional (with {@link identity}): raises the checkpoint held by the table or collection itself to
+   * `checkpoint` (a positive safe integer), never lowering it — a stamp below the one held changes nothing — so
+   * `identity().checkpoint` reports it to every process. It must live where a restore of the index takes it
+   * back with the rows (LanceDB: the table's schema metadata, a versioned commit; Chroma: the collection's
+   * metadata). The index check stamps one at every pass and records it in the source of truth: an index
+   * holding less went back in time, however many writes landed on it since (see `passCheckpoint` in core).
+   * @throws {BackendUnavailableError} when the backend cannot be reached.
+   */
+  stampCheckpoint?(checkpoint: number): Promise<void>;
 
   /**
    * Highest record version stored in the index, or `null` when it is empty. Optional; a {@link

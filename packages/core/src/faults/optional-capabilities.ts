@@ -5,6 +5,7 @@ export type OptionalVectorCapabilities = Pick<
   VectorStore,
   | 'identity'
   | 'claimIndex'
+  | 'stampCheckpoint'
   | 'maxVersion'
   | 'getRecords'
   | 'metadataKeyProblem'
@@ -31,8 +32,16 @@ export function optionalCapabilities(
   before: () => Promise<void> = async () => {},
 ): Partial<OptionalVectorCapabilities> {
   const out: { -readonly [K in keyof OptionalVectorCapabilities]?: OptionalVectorCapabilities[K] } = {};
-  const { identity, claimIndex, maxVersion, getRecords, metadataKeyProblem, embeddingProblem, takeRewind } =
-    inner;
+  const {
+    identity,
+    claimIndex,
+    stampCheckpoint,
+    maxVersion,
+    getRecords,
+    metadataKeyProblem,
+    embeddingProblem,
+    takeRewind,
+  } = inner;
   if (identity)
     out.identity = async () => {
       await before();
@@ -42,6 +51,11 @@ export function optionalCapabilities(
     out.claimIndex = async (owner) => {
       await before();
       return claimIndex.call(inner, owner);
+    };
+  if (stampCheckpoint)
+    out.stampCheckpoint = async (checkpoint) => {
+      await before();
+      return stampCheckpoint.call(inner, checkpoint);
     };
   if (maxVersion)
     out.maxVersion = async () => {

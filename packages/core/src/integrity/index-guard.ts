@@ -15,6 +15,7 @@ import {
   readBinding,
   recordDrift,
 } from './index-binding.js';
+import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
 
 /**
  * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
@@ -57,7 +58,9 @@ export interface IndexGuardContext {
  * - **On open**: refuses a configuration that names another index or embedder ({@link bindIndex}); notices
  *   an index dropped and recreated underneath (another instance id) and an index holding versions the
  *   source never handed out (the database went back in time), and repairs both.
- * - **Periodically**: the same identity check, count checks (the index holds fewer rows than the records
+ * - **Periodically**: the same identity check, the index checkpoint (see `passCheckpoint`: a counter stamped on
+ *   the index at every pass, so an older copy of the index is found however many writes landed on it since),
+ *   count checks (the index holds fewer rows than the records
  *   that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir — or more than
  *   the records that can be in it — rows another tool wrote), a version check (the index's highest version is
  *   below one it acknowledged — an older copy restored) and, when enabled, a sampled reconcile.
@@ -72,6 +75,11 @@ export class IndexGuard {
   private stopped = false;
   /** A check found the binding is not this process's configuration: delivery stopped, no repairs from here. */
   private misbound = false;
+  /**
+   * The highest acknowledged version this process found held by the index at its latest passing look
+   * ({@link acknowledgedWritesLost}); `null` before the first. The next look covers everything acknowledged since.
+   */
+  private verifiedUpTo: number | null = null;
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
@@ -125,6 +133,7 @@ export class IndexGuard {
     // Before delivery starts: an older copy of the index restored while the app was down is repaired before the
     // first delivery writes on top of it.
     this.found ??= await this.acknowledgedWritesLost();
+    this.found ??= await passCheckpoint(relational, vector);
   }
 
   /**
@@ -226,6 +235,8 @@ export class IndexGuard {
       try {
         await recordDrift(relational, drift);
         events.emit('index-drift', drift);
+        // Checks from here on expect the index this repair leaves, not the one it found.
+        await restampCheckpoint(relational, vector);
         // After an embedder change, the old embedder's embeddings go first (each cleared record is enqueued).
         const reembedded = (await pendingEmbedderChange(relational))
           ? await clearFilledEmbeddings(relational, clock.now())
@@ -289,6 +300,7 @@ export class IndexGuard {
     const reason =
       changed ??
       this.ctx.vector.takeRewind?.() ??
+      (await passCheckpoint(this.ctx.relational, this.ctx.vector)) ??
       (await this.countMismatch()) ??
       (await this.acknowledgedWritesLost()) ??
       (await this.sampled());
@@ -378,25 +390,34 @@ export class IndexGuard {
   }
 
   /**
-   * The index holds one of the most recently acknowledged writes ({@link RECENT_ACKS} live records with the
-   * highest `syncedVersion`) below its acknowledged version, or not at all: it lost writes it had taken — an
-   * older copy restored (by a file copy, a snapshot, the index's own time travel), rows removed behind
-   * dualwrite's back. Later writes raise the index's highest version and can restore its row count, but do not
-   * hide this — until more than {@link RECENT_ACKS} of them were acknowledged before the check ran (a restore
-   * under a running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox
-   * work or a sync-2pc intent are left out (their row is in flux). Read source first, index second: a delivery
-   * in between only raises the index's versions. Confirmed by a second read.
+   * The index holds one of the recently acknowledged writes below its acknowledged version, or not at all: it
+   * lost writes it had taken — an older copy restored (by a file copy, a snapshot, the index's own time
+   * travel), rows removed behind dualwrite's back. Looked up: the {@link RECENT_ACKS} live records with the
+   * highest `syncedVersion`, and every one acknowledged since this process's previous passing look (above the
+   * highest version it found then), up to {@link SINCE_LAST_CHECK_MAX}. Later writes raise the index's highest
+   * version and can restore its row count, but do not hide this — a copy older than the previous check is also
+   * found by the index checkpoint ({@link passCheckpoint}), one taken since by this look (a restore under a
+   * running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox work or
+   * a sync-2pc intent are left out (their row is in flux). Read source first, index second: a delivery in
+   * between only raises the index's versions. Confirmed by a second read.
    */
   private async acknowledgedWritesLost(): Promise<string | undefined> {
     const { relational, vector } = this.ctx;
     if (!relational.recentlySynced) return undefined;
     return confirmedTwice(async () => {
       const inFlight = await this.intentIds();
-      const recent = (await relational.recentlySynced!(RECENT_ACKS)).filter((r) => !inFlight.has(r.id));
+      const floor = this.verifiedUpTo;
+      const settled = (
+        await relational.recentlySynced!(floor === null ? RECENT_ACKS : SINCE_LAST_CHECK_MAX)
+      ).filter((r) => !inFlight.has(r.id));
+      const recent = settled.filter((r, i) => i < RECENT_ACKS || (floor !== null && r.syncedVersion > floor));
       if (recent.length === 0) return undefined;
       const held = await vector.getVersions(recent.map((r) => r.id));
       const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
-      if (lost.length === 0) return undefined;
+      if (lost.length === 0) {
+        this.verifiedUpTo = Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion));
+        return undefined;
+      }
       const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);
       return `the index lacks ${lost.length} of the ${recent.length} most recently acknowledged writes (${named.join(', ')}${lost.length > 3 ? ', …' : ''}): it lost writes (an older copy restored?)`;
     });
@@ -443,6 +464,13 @@ export class IndexGuard {
 
 /** How many of the most recently acknowledged writes a check looks up in the index. */
 const RECENT_ACKS = 32;
+
+/**
+ * Most acknowledged writes one check looks up beyond {@link RECENT_ACKS}: those acknowledged since this
+ * process's previous passing check (at 200 writes/s and the default 30 s interval, the latest 2,000 of about
+ * 6,000; an id lookup of 2,000 is two `IN` scans on LanceDB).
+ */
+const SINCE_LAST_CHECK_MAX = 2_000;
 
 /**
  * Runs `check` (a reading of both stores that returns a drift reason, or `undefined`) and, if it found one,

@@ -31,6 +31,12 @@ interface Row {
 
 const norm = (v: readonly number[]): number => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
+/** A copy of a {@link MemoryVectorData}'s rows and checkpoint (see {@link MemoryVectorData.snapshot}). */
+export interface MemoryVectorSnapshot {
+  readonly rows: ReadonlyMap<string, object>;
+  readonly checkpoint: number | null;
+}
+
 /**
  * What a {@link MemoryVectorStore} holds. Pass one to several stores (or to a store opened after another
  * was closed) to model processes sharing one index.
@@ -39,6 +45,21 @@ export class MemoryVectorData {
   /** @internal */ readonly rows = new Map<string, Row>();
   /** @internal */ readonly instanceId = randomUUID();
   /** @internal */ owner: string | null = null;
+  /** @internal */ checkpoint: number | null = null;
+
+  /**
+   * A copy of what the index holds now (its rows and checkpoint), for {@link restore}: a backup of the index.
+   */
+  snapshot(): MemoryVectorSnapshot {
+    return { rows: new Map(this.rows), checkpoint: this.checkpoint };
+  }
+
+  /** Puts back what {@link snapshot} copied — an older copy of the index restored under the same name. */
+  restore(copy: MemoryVectorSnapshot): void {
+    this.rows.clear();
+    for (const [id, row] of copy.rows) this.rows.set(id, row as Row);
+    this.checkpoint = copy.checkpoint;
+  }
 }
 
 /** The in-memory reference store (see the module doc). `name` is `'memory'`; cosine similarity. */
@@ -185,12 +206,22 @@ export class MemoryVectorStore implements VectorStore {
       instanceId: this.#instanceId,
       dimension: this.dimension,
       owner: this.#data.owner,
+      checkpoint: this.#data.checkpoint,
     };
   }
 
   async claimIndex(owner: string): Promise<void> {
     this.#open('claimIndex');
     this.#data.owner = owner;
+  }
+
+  async stampCheckpoint(checkpoint: number): Promise<void> {
+    this.#open('stampCheckpoint');
+    if (!Number.isSafeInteger(checkpoint) || checkpoint < 1)
+      throw new ValidationError('checkpoint', `must be a positive safe integer, got ${checkpoint}`, {
+        limit: '1..2^53 - 1',
+      });
+    this.#data.checkpoint = Math.max(this.#data.checkpoint ?? 0, checkpoint);
   }
 
   async maxVersion(): Promise<number | null> {

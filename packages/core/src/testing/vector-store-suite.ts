@@ -804,6 +804,46 @@ export const vectorStoreChecks = {
       expect((await store.identity()).owner, 'a later claim replaces it').toBe('owner-two');
     });
   },
+
+  /**
+   * `stampCheckpoint()` (with `identity()`) raises the checkpoint `identity()` reports, never lowers it, touches
+   * nothing else (identity, owner, rows), and refuses a checkpoint that is not a positive safe integer.
+   */
+  async checkpointOnlyRises(factory) {
+    await withStore(factory, async (store) => {
+      if (!store.stampCheckpoint || !store.identity) return;
+      const p = idPrefix();
+      await store.upsert([rec(`${p}a`, { version: 5 })]);
+      const first = await store.identity();
+      expect(first.checkpoint ?? null, 'a new index holds no checkpoint').toBeNull();
+      await store.stampCheckpoint(3);
+      expect(await store.identity(), 'the checkpoint is stamped; nothing else changes').toEqual({
+        ...first,
+        checkpoint: 3,
+      });
+      await store.stampCheckpoint(2);
+      expect((await store.identity()).checkpoint, 'a lower stamp changes nothing').toBe(3);
+      await store.stampCheckpoint(3);
+      expect((await store.identity()).checkpoint, 'an equal stamp changes nothing').toBe(3);
+      if (store.claimIndex) {
+        await store.claimIndex('owner-one');
+        await store.stampCheckpoint(10);
+        const after = await store.identity();
+        expect([after.owner, after.checkpoint], 'a claim and a stamp keep each other').toEqual([
+          'owner-one',
+          10,
+        ]);
+      }
+      expect(Object.fromEntries(await store.getVersions([`${p}a`])), 'rows are untouched').toEqual({
+        [`${p}a`]: 5,
+      });
+      for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 53])
+        await expect(store.stampCheckpoint(bad), `stampCheckpoint(${bad})`).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'checkpoint',
+        });
+    });
+  },
 } satisfies Record<string, VectorStoreCheck>;
 
 /** Name of one check in {@link vectorStoreChecks}. */
