@@ -154,5 +154,9 @@ describe('ClaimSize', () => {
     expect(seen).toEqual([80, 40, 20, 10]);
     claim.settle(10, 0, 101);
     expect(claim.current).toBe(10);
+    claim.settle(10, 0, 5);
+    expect(claim.current).toBe(20);
+    claim.reset();
+    expect(claim.current, 'a failed delivery returns to the base').toBe(10);
   });
 });

@@ -44,6 +44,11 @@ export class ClaimSize {
     return this.#size;
   }
 
+  /** Back to the base size: the loop caught up (an empty claim), or a delivery failed before it was sent. */
+  reset(): void {
+    this.#size = this.base;
+  }
+
   /**
    * Notes a claim's outcome: `claimed` entries came back from a claim of {@link current}, the records
    * delivered for them held about `bytes` (0 when unknown), and delivering them took `tookMs`.

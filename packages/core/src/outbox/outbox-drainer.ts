@@ -272,7 +272,7 @@ export class OutboxDrainer {
           this.hint = 0;
           this.pendingSince = null;
           this.idleClaims++;
-          claim.settle(0, 0, 0);
+          claim.reset();
           await this.idleWait();
           continue;
         }
@@ -286,7 +286,8 @@ export class OutboxDrainer {
         const started = clock.now();
         try {
           const bytes = await this.deliver(leases);
-          claim.settle(leases.length, bytes, clock.now() - started);
+          if (bytes === undefined) claim.reset();
+          else claim.settle(leases.length, bytes, clock.now() - started);
         } finally {
           this.inFlightCount -= leases.length;
           this.progress.notify();
@@ -330,16 +331,17 @@ export class OutboxDrainer {
 
   /**
    * Plans, sends and settles one claim's entries.
-   * @returns about how many bytes of record data the planned deliveries held (0 when planning failed).
+   * @returns about how many bytes of record data the planned deliveries held; `undefined` when planning failed
+   *   (reading the records or embedding them).
    */
-  private async deliver(leases: OutboxLease[]): Promise<number> {
+  private async deliver(leases: OutboxLease[]): Promise<number | undefined> {
     let planned: Awaited<ReturnType<typeof planDelivery>>;
     try {
       planned = await planDelivery(this.ctx, leases);
     } catch (error) {
       if (!(await this.releasedForMisbinding(leases, error)))
         await this.handleFailure(leases, error, await this.classify(error, false));
-      return 0;
+      return undefined;
     }
     for (const { lease, error } of planned.undeliverable)
       await this.handleFailure([lease], error, 'permanent');
