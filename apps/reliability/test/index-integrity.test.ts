@@ -366,60 +366,49 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(rows.get('e')?.text).toBe('after the restore');
   });
 
-  it("LanceDB's own time travel (checkout + restore) is found by the check of recent acknowledged writes, after later writes", async () => {
-    const base = await dir('dw-time-travel-');
-    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
-    const s = await openLance(path, uri);
-    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
-    await s.dw.flush();
-    const admin = await (await connect(uri)).openTable('dualwrite');
-    const good = await admin.version();
-    await s.dw.put(rec('a', 'new a'));
-    await s.dw.put(rec('d', 'new d'));
-    await s.dw.delete('c');
-    await s.dw.flush();
-    // A rollback that moves the table's version forward: nothing a write returns goes back in time.
-    await admin.checkout(good);
-    await admin.restore();
-    admin.close();
-    await s.dw.put(rec('e', 'after the rollback'));
-    await s.dw.flush();
-    const drifts = collect(s.dw, 'index-drift');
-    await s.dw.checkIndex();
-    expect(drifts[0]?.reason).toMatch(/the index lacks 2 of the \d+ most recently acknowledged writes/);
-    await expectConverged(s.dw, s.relational, s.vector);
-    await expectUpdateDeleteInsert(s.vector);
-  });
-
-  it("LanceDB's own time travel, then more later writes than the recent-acks check looks at, is found by the index checkpoint", async () => {
-    const base = await dir('dw-time-travel-many-');
-    const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
-    const s = await openLance(path, uri);
-    await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
-    await s.dw.flush();
-    await s.dw.checkIndex();
-    const admin = await (await connect(uri)).openTable('dualwrite');
-    const good = await admin.version();
-    await s.dw.put(rec('a', 'new a'));
-    await s.dw.put(rec('d', 'new d'));
-    await s.dw.delete('c');
-    await s.dw.flush();
-    await s.dw.checkIndex(); // stamps the next checkpoint on the table
-    await admin.checkout(good);
-    await admin.restore(); // the table's rows and its checkpoint as they were at `good`
-    admin.close();
-    // 40 acknowledged writes after the rollback: the 32 most recent are all in the index, and it holds one row
-    // per live record (a, b, d and the 40; c is back, d is missing).
-    await s.dw.putMany(Array.from({ length: 40 }, (_, i) => rec(`later-${i}`, `later ${i}`)));
-    await s.dw.flush();
-    const drifts = collect(s.dw, 'index-drift');
-    await s.dw.checkIndex();
-    expect(drifts[0]?.reason).toMatch(
-      /the index holds checkpoint \d+, below the \d+ this source stamped on it/,
-    );
-    await expectConverged(s.dw, s.relational, s.vector);
-    await expectUpdateDeleteInsert(s.vector);
-  });
+  it.each([
+    {
+      found: 'by the check of recent acknowledged writes',
+      checkBefore: false,
+      later: [rec('e', 'after the rollback')],
+      reason: /the index lacks 2 of the \d+ most recently acknowledged writes/,
+    },
+    {
+      // 40 writes after the rollback: the 32 most recent are all in the index, and it holds one row per live
+      // record (c is back, d is missing); a check before the rollback stamped a checkpoint the copy lacks.
+      found: 'by the index checkpoint, after more later writes than the recent-acks check looks at',
+      checkBefore: true,
+      later: Array.from({ length: 40 }, (_, i) => rec(`later-${i}`, `later ${i}`)),
+      reason: /the index holds checkpoint \d+, below the \d+ this source stamped on it/,
+    },
+  ])(
+    "LanceDB's own time travel (checkout + restore) is found $found",
+    async ({ checkBefore, later, reason }) => {
+      const base = await dir('dw-time-travel-');
+      const [path, uri] = [join(base, 'source.db'), join(base, 'lance')];
+      const s = await openLance(path, uri);
+      await s.dw.putMany([rec('a', 'old a'), rec('b', 'old b'), rec('c', 'old c')]);
+      await s.dw.flush();
+      const admin = await (await connect(uri)).openTable('dualwrite');
+      const good = await admin.version();
+      await s.dw.put(rec('a', 'new a'));
+      await s.dw.put(rec('d', 'new d'));
+      await s.dw.delete('c');
+      await s.dw.flush();
+      if (checkBefore) await s.dw.checkIndex(); // stamps the next checkpoint on the table
+      // A rollback that moves the table's version forward: nothing a write returns goes back in time.
+      await admin.checkout(good);
+      await admin.restore();
+      admin.close();
+      await s.dw.putMany(later);
+      await s.dw.flush();
+      const drifts = collect(s.dw, 'index-drift');
+      await s.dw.checkIndex();
+      expect(drifts[0]?.reason).toMatch(reason);
+      await expectConverged(s.dw, s.relational, s.vector);
+      await expectUpdateDeleteInsert(s.vector);
+    },
+  );
 
   it('an older copy restored under two running processes, then written by the one that saw no rewind, is found by the check', async () => {
     const base = await dir('dw-older-copy-two-');

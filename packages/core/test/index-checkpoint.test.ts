@@ -37,62 +37,51 @@ async function indexedVersions(dw: DualWrite, ids: string[]) {
 }
 
 describe('index checkpoint', () => {
-  it('finds an older copy of the index after more writes than the recent-acks check looks at', async () => {
-    const relational = new MemoryRelationalData();
-    const index = new MemoryVectorData();
-    const { dw, drifts } = await open(relational, index);
-    try {
-      await dw.putMany(records('r', 10, 'first'));
-      await dw.flush();
-      await dw.checkIndex();
-      const backup = index.snapshot();
-      await dw.putMany(records('r', 10, 'second')); // updates: the row count stays the same
-      await dw.flush();
-      await dw.checkIndex();
-      expect(drifts).toEqual([]);
+  it.each([
+    {
+      copy: 'older than the previous check, by the checkpoint',
+      checkAfterUpdates: true,
+      reason: /checkpoint \d+, below the \d+ this source stamped/,
+    },
+    {
+      copy: 'taken since the previous check, by the look-up of every write acknowledged since',
+      checkAfterUpdates: false,
+      reason: /the index lacks 10 of the 50 most recently acknowledged writes/,
+    },
+  ])(
+    'finds a copy $copy, after more writes than the 32 most recent acks',
+    async ({ checkAfterUpdates, reason }) => {
+      const relational = new MemoryRelationalData();
+      const index = new MemoryVectorData();
+      const { dw, drifts } = await open(relational, index);
+      try {
+        await dw.putMany(records('r', 10, 'first'));
+        await dw.flush();
+        await dw.checkIndex();
+        const backup = index.snapshot();
+        await dw.putMany(records('r', 10, 'second')); // updates: the row count stays the same
+        await dw.flush();
+        if (checkAfterUpdates) await dw.checkIndex();
+        expect(drifts).toEqual([]);
 
-      index.restore(backup); // the ten updates are gone from the index
-      await dw.putMany(records('n', 40, 'after the restore')); // 40 newer acks, and 50 rows for 50 records
-      await dw.flush();
-      await dw.checkIndex();
-      expect(drifts.join('\n')).toMatch(/checkpoint \d+, below the \d+ this source stamped/);
+        index.restore(backup); // the ten updates are gone from the index
+        await dw.putMany(records('n', 40, 'after the restore')); // 40 newer acks, and 50 rows for 50 records
+        await dw.flush();
+        await dw.checkIndex();
+        expect(drifts.join('\n')).toMatch(reason);
 
-      await dw.flush({ timeoutMs: 5_000 });
-      const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
-      const store = new MemoryVectorStore({ dimension: DIM, data: index });
-      const rows = await store.getRecords(ids);
-      expect([...rows.values()].map((r) => r.text)).toEqual(Array(10).fill('second'));
-      expect(await indexedVersions(dw, ids)).toEqual(Array(10).fill('synced'));
-      await dw.checkIndex();
-      expect(drifts, 'the repaired index passes the next check').toHaveLength(1);
-    } finally {
-      await dw.close({ drain: false });
-    }
-  });
-
-  it('finds a copy taken between two checks, after more writes than the 32 most recent acks', async () => {
-    const relational = new MemoryRelationalData();
-    const index = new MemoryVectorData();
-    const { dw, drifts } = await open(relational, index);
-    try {
-      await dw.putMany(records('r', 10, 'first'));
-      await dw.flush();
-      await dw.checkIndex();
-      const backup = index.snapshot(); // taken after the check: it holds the latest checkpoint
-      await dw.putMany(records('r', 10, 'second'));
-      await dw.flush();
-      index.restore(backup);
-      await dw.putMany(records('n', 40, 'after the restore'));
-      await dw.flush();
-      await dw.checkIndex();
-      expect(drifts.join('\n')).toMatch(/the index lacks 10 of the 50 most recently acknowledged writes/);
-      await dw.flush({ timeoutMs: 5_000 });
-      const rows = await new MemoryVectorStore({ dimension: DIM, data: index }).getRecords(['r0', 'r9']);
-      expect([...rows.values()].map((r) => r.text)).toEqual(['second', 'second']);
-    } finally {
-      await dw.close({ drain: false });
-    }
-  });
+        await dw.flush({ timeoutMs: 5_000 });
+        const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+        const rows = await new MemoryVectorStore({ dimension: DIM, data: index }).getRecords(ids);
+        expect([...rows.values()].map((r) => r.text)).toEqual(Array(10).fill('second'));
+        expect(await indexedVersions(dw, ids)).toEqual(Array(10).fill('synced'));
+        await dw.checkIndex();
+        expect(drifts, 'the repaired index passes the next check').toHaveLength(1);
+      } finally {
+        await dw.close({ drain: false });
+      }
+    },
+  );
 
   it('three processes checking one index, in every order, raise no alarm', async () => {
     const relational = new MemoryRelationalData();
