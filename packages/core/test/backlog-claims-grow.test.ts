@@ -13,7 +13,12 @@ import {
   ValidationError,
 } from '../src/index.js';
 import { ClaimSize } from '../src/outbox/claim-size.js';
-import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import {
+  MemoryRelationalData,
+  MemoryRelationalStore,
+  MemoryVectorData,
+  MemoryVectorStore,
+} from '../src/testing/index.js';
 
 const DIM = 4;
 
@@ -158,5 +163,70 @@ describe('ClaimSize', () => {
     expect(claim.current).toBe(20);
     claim.reset();
     expect(claim.current, 'a failed delivery returns to the base').toBe(10);
+  });
+});
+
+describe('planning a claim', () => {
+  /** An embedder over HashingEmbedder that waits `delayMs` per call and refuses texts containing "poison". */
+  function embedder(delayMs: number, calls: string[]) {
+    const hashing = new HashingEmbedder({ dimension: DIM });
+    return {
+      id: hashing.id,
+      dimension: DIM,
+      maxBatchSize: 1_000,
+      embed: async (texts: readonly string[]) => {
+        calls.push(...texts);
+        await new Promise((r) => setTimeout(r, delayMs));
+        if (texts.some((t) => t.includes('poison')))
+          throw new ValidationError('text', 'the embedder refuses this text');
+        return hashing.embed(texts);
+      },
+    };
+  }
+
+  it('one text the embedder refuses dead-letters only its record, not the whole claim', async () => {
+    const calls: string[] = [];
+    const { dw } = await open(
+      { name: 'batch', maxBatchSize: 64, maxDelayMs: 0 },
+      { embedder: embedder(0, calls) },
+    );
+    try {
+      dw.pause();
+      await dw.putMany(
+        Array.from({ length: 64 }, (_, i) => ({ id: `p-${i}`, text: i === 17 ? 'poison' : `fine ${i}` })),
+      );
+      dw.resume();
+      await dw.flush({ timeoutMs: 10_000 });
+      const dead = await dw.listDeadLetters();
+      expect(dead.map((d) => d.recordId)).toEqual(['p-17']);
+      expect((await dw.stats()).deadLetters).toBe(1);
+    } finally {
+      await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
+  });
+
+  it('leases stay held while a slow embedder fills a claim: no other process takes it', async () => {
+    const calls: string[] = [];
+    const relational = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const facades = await Promise.all(
+      [0, 1].map(() =>
+        createDualWrite({
+          relational: new MemoryRelationalStore({ data: relational }),
+          vector: new MemoryVectorStore({ dimension: DIM, data: index }),
+          embedder: embedder(500, calls),
+          strategy: { name: 'batch', maxBatchSize: 10, maxDelayMs: 0 },
+          delivery: { pollIntervalMs: 5, leaseMs: 200 },
+          driftCheck: false,
+        }),
+      ),
+    );
+    try {
+      await facades[0]!.put({ id: 'slow', text: 'slow to embed' });
+      for (const dw of facades) await dw.flush({ timeoutMs: 10_000 });
+      expect(calls, 'embedded once: the lease outlived the 500 ms embedding').toEqual(['slow to embed']);
+    } finally {
+      for (const dw of facades) await dw.close({ drain: false, timeoutMs: 2_000 });
+    }
   });
 });

@@ -330,17 +330,26 @@ export class OutboxDrainer {
   }
 
   /**
-   * Plans, sends and settles one claim's entries.
-   * @returns about how many bytes of record data the planned deliveries held; `undefined` when planning failed
-   *   (reading the records or embedding them).
+   * Plans, sends and settles one claim's entries. Planning (reading the records, embedding those without an
+   * embedding) runs under the same lease keep-alive as the vector call: a slow embedder filling a large claim
+   * must not outlive its leases. When planning fails with a permanent error (an embedder refusing one text), the
+   * claim is planned again in halves until the culprit stands alone, so one bad record never dead-letters the
+   * others.
+   * @returns about how many bytes of record data the planned deliveries held; `undefined` when planning failed.
    */
   private async deliver(leases: OutboxLease[]): Promise<number | undefined> {
     let planned: Awaited<ReturnType<typeof planDelivery>>;
+    const keepAlive = this.keepLeasesAlive(leases);
     try {
-      planned = await planDelivery(this.ctx, leases);
+      planned = await planDelivery(this.ctx, leases).finally(() => keepAlive.stop());
     } catch (error) {
-      if (!(await this.releasedForMisbinding(leases, error)))
-        await this.handleFailure(leases, error, await this.classify(error, false));
+      if (await this.releasedForMisbinding(leases, error)) return undefined;
+      const failure = await this.classify(error, false);
+      if (failure === 'permanent' && leases.length > 1) {
+        const mid = Math.ceil(leases.length / 2);
+        await this.deliver(leases.slice(0, mid));
+        await this.deliver(leases.slice(mid));
+      } else await this.handleFailure(leases, error, failure);
       return undefined;
     }
     for (const { lease, error } of planned.undeliverable)
@@ -382,7 +391,7 @@ export class OutboxDrainer {
   /** Sends items in as few vector calls as possible; on failure splits to isolate the culprit. */
   private async sendAndSettle(items: DeliveryItem[]): Promise<void> {
     let fenced: string[];
-    const keepAlive = this.keepLeasesAlive(items);
+    const keepAlive = this.keepLeasesAlive(items.map((i) => i.lease));
     try {
       fenced = await this.send(items).finally(() => keepAlive.stop());
     } catch (error) {
@@ -418,10 +427,10 @@ export class OutboxDrainer {
    * lease after it was acknowledged). A lease that could not be renewed was lost; the call cannot be taken
    * back, and the fence and the idempotent upsert keep the index right.
    */
-  private keepLeasesAlive(items: readonly DeliveryItem[]): { stop(): Promise<void> } {
+  private keepLeasesAlive(leases: readonly OutboxLease[]): { stop(): Promise<void> } {
     const { relational, clock, delivery, metrics } = this.ctx;
     const stopped = new AbortController();
-    let held = items.map((i) => i.lease);
+    let held = [...leases];
     const renewals = (async () => {
       while (held.length > 0) {
         await clock.sleep(delivery.leaseMs / 3, stopped.signal);
