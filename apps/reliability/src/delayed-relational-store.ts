@@ -82,7 +82,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     // Without insertMeta, processes of one source starting at once can draw different owner tokens (core falls
     // back to get-then-set) and refuse each other's index: pass the store's atomic one through.
     if (inner.insertMeta) this.insertMeta = (key, value) => this.locked(() => inner.insertMeta!(key, value));
-    if (inner.recentlySynced) this.recentlySynced = (limit) => inner.recentlySynced!(limit);
+    if (inner.recentlySynced) this.recentlySynced = (limit, above) => inner.recentlySynced!(limit, above);
   }
 
   get name(): string {
@@ -215,7 +215,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   /** Present when the inner store has it. */
   insertMeta?: (key: string, value: string) => Promise<string>;
   /** Present when the inner store has it. */
-  recentlySynced?: (limit: number) => Promise<SyncedVersion[]>;
+  recentlySynced?: (limit: number, above?: number) => Promise<SyncedVersion[]>;
   close(): Promise<void> {
     return this.inner.close();
   }

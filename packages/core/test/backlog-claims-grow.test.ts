@@ -97,6 +97,12 @@ describe('backlog claims', () => {
     expect(during).toEqual([4, 8, 8, 8, 8, 4]);
   });
 
+  it('sends a claim of records larger than BACKLOG_CLAIM_BYTES in several calls', async () => {
+    const big = 'x'.repeat(1_000_000); // about 2 MB as counted: 8 per call
+    const { during } = await drainBacklog({ name: 'batch', maxBatchSize: 30, maxDelayMs: 0 }, 30, () => big);
+    expect(during).toEqual([8, 8, 8, 6]);
+  });
+
   it('does not grow while delivering a claim takes over a quarter of the lease (a slow embedder)', async () => {
     const hashing = new HashingEmbedder({ dimension: DIM });
     const slow = {

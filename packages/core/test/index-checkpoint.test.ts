@@ -5,7 +5,7 @@
  * Several processes checking one index never raise a false alarm.
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, type DualWrite, INDEX_CHECKPOINT_KEY } from '../src/index.js';
+import { createDualWrite, type DualWrite, HashingEmbedder, INDEX_CHECKPOINT_KEY } from '../src/index.js';
 import {
   MemoryRelationalData,
   MemoryRelationalStore,
@@ -82,6 +82,67 @@ describe('index checkpoint', () => {
       }
     },
   );
+
+  it('finds a lost write that was acknowledged after a write numbered above it', async () => {
+    const relational = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const hashing = new HashingEmbedder({ dimension: DIM });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let claimed: () => void = () => {};
+    const slowClaimed = new Promise<void>((r) => {
+      claimed = r;
+    });
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore({ data: relational }),
+      vector: new MemoryVectorStore({ dimension: DIM, data: index }),
+      // Texts with "slow" wait until released: their record is delivered after later ones.
+      embedder: {
+        id: hashing.id,
+        dimension: DIM,
+        maxBatchSize: 16,
+        embed: async (texts) => {
+          if (texts.some((t) => t.includes('slow'))) {
+            claimed();
+            await held;
+          }
+          return hashing.embed(texts);
+        },
+      },
+      strategy: { name: 'async-queue', concurrency: 4 },
+      delivery: { pollIntervalMs: 5 },
+      driftCheck: false,
+    });
+    const drifts: string[] = [];
+    dw.events.on('index-drift', (d) => drifts.push(d.reason));
+    try {
+      await dw.putMany(records('r', 10, 'first'));
+      await dw.flush();
+      await dw.put({ id: 'r0', text: 'slow second' }); // pending, numbered below y
+      await slowClaimed; // a delivery loop holds r0 alone
+      await dw.put({ id: 'y', text: 'quick', embedding: [0, 0, 1, 0] });
+      while ((await dw.syncStatus('y')).state !== 'synced') await new Promise((r) => setTimeout(r, 5));
+      await dw.checkIndex(); // passes with r0 still pending
+      const backup = index.snapshot();
+      release();
+      await dw.flush();
+      index.restore(backup); // r0's acknowledged write is gone from the index
+      await dw.putMany(records('n', 40, 'after the restore'));
+      await dw.flush();
+      await dw.checkIndex();
+      expect(drifts.join('\n')).toMatch(
+        /the index lacks 1 of the \d+ most recently acknowledged writes \("r0"/,
+      );
+      await dw.flush({ timeoutMs: 5_000 });
+      const rows = await new MemoryVectorStore({ dimension: DIM, data: index }).getRecords(['r0']);
+      expect(rows.get('r0')?.text).toBe('slow second');
+    } finally {
+      release();
+      await dw.close({ drain: false });
+    }
+  });
 
   it('three processes checking one index, in every order, raise no alarm', async () => {
     const relational = new MemoryRelationalData();

@@ -94,9 +94,8 @@ export interface LanceDbVectorStoreOptions {
    * How often (seconds) reads check for commits made by *other* processes or connections. Default `0`:
    * every read checks (a cheap manifest lookup on a local disk), so a worker process's writes are visible
    * to a reconciler in another process immediately. `undefined` in LanceDB means "never check".
-   * Writes are always consistent. With a longer interval a process may read the table's identity and index
-   * checkpoint as they were before another process's latest stamp, and its index check then runs a needless
-   * (harmless) full repair.
+   * Writes are always consistent; `identity()` (the index check's read of the table's identity and checkpoint)
+   * checks out the latest version first whatever the interval.
    */
   readConsistencyIntervalSeconds?: number;
   /**

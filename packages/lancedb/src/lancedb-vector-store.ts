@@ -401,11 +401,16 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
    * instanceId: <the UUID on the id column>, dimension, owner: <the token claimIndex stamped, or null> }`.
-   * Reads the latest schema, so a table that was dropped and recreated by another process shows its new
-   * instance id.
+   * Reads the latest schema (checking out the latest version first when `readConsistencyIntervalSeconds` is not
+   * 0), so a table that was dropped and recreated by another process shows its new instance id, and a checkpoint
+   * another process stamped shows.
    */
   identity(): Promise<VectorIndexIdentity> {
     return this.#run('identity', async () => {
+      // With a read consistency interval, this handle may still be on a version before another process's
+      // latest stamp: the index check would read an older checkpoint and repair for nothing.
+      if (this.options.readConsistencyIntervalSeconds !== 0)
+        await this.#exclusive(() => this.#table.checkoutLatest());
       const schema = await this.#table.schema();
       const idField = schema.fields.find((f) => f.name === COLUMNS.id);
       return {

@@ -656,13 +656,15 @@ export abstract class SqlQueries {
       dead: SqlInt | null;
       oldest: SqlInt | null;
       deletes: SqlInt | null;
+      lowest: SqlInt | null;
     }>`
       SELECT
         sum(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS depth,
         sum(CASE WHEN state = 'pending' AND lease_until > ${now} THEN 1 ELSE 0 END) AS in_flight,
         sum(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead,
         min(CASE WHEN state = 'pending' THEN enqueued_at END) AS oldest,
-        sum(CASE WHEN op = 'delete' THEN 1 ELSE 0 END) AS deletes
+        sum(CASE WHEN op = 'delete' THEN 1 ELSE 0 END) AS deletes,
+        min(CASE WHEN state = 'pending' THEN version END) AS lowest
       FROM ${this.tables.outbox}`.execute(db);
     const r = rows[0];
     return {
@@ -671,6 +673,7 @@ export abstract class SqlQueries {
       deadLetters: int(r?.dead ?? 0),
       oldestPendingAt: intOrNull(r?.oldest),
       deletes: int(r?.deletes ?? 0),
+      lowestPendingVersion: intOrNull(r?.lowest),
     };
   }
 
@@ -680,10 +683,10 @@ export abstract class SqlQueries {
     return intOrNull(rows[0]?.v);
   }
 
-  async recentlySynced(db: SqlDb, limit: number): Promise<SyncedVersion[]> {
+  async recentlySynced(db: SqlDb, limit: number, above: number): Promise<SyncedVersion[]> {
     const { rows } = await sql<{ id: string; v: SqlInt }>`
       SELECT id, synced_version AS v FROM ${this.tables.records}
-      WHERE deleted = ${this.traits.bool(false)} AND synced_version IS NOT NULL
+      WHERE deleted = ${this.traits.bool(false)} AND synced_version > ${above}
         AND id NOT IN (SELECT record_id FROM ${this.tables.outbox})
       ORDER BY synced_version DESC LIMIT ${limit}`.execute(db);
     return rows.map((r) => ({ id: r.id, syncedVersion: int(r.v) }));

@@ -107,6 +107,7 @@ describe('SqliteRelationalStore across processes', () => {
       deadLetters: 0,
       oldestPendingAt: null,
       deletes: 0,
+      lowestPendingVersion: null,
     });
     const records = await store.getRecords(ids);
     for (const id of ids) expect(records.get(id)?.syncedVersion, id).toBe(versions.get(id));

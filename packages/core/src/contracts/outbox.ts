@@ -100,6 +100,12 @@ export interface OutboxStats {
    * records plus every pending and dead entry (a looser bound: rows a restore brought back can hide in it).
    */
   deletes?: number;
+  /**
+   * Optional: the lowest version among pending entries (leased or not; dead letters left out), or `null` when
+   * none is pending. A periodic index check keeps looking up acknowledgements above it: a change written
+   * before a later one can be acknowledged after it.
+   */
+  lowestPendingVersion?: number | null;
 }
 
 /** A sync-2pc intent: logged before the vector write, removed when the record commits. */

@@ -316,9 +316,11 @@ export interface RelationalStore<Native = unknown>
    * a file copy or the index's own time travel), rows removed behind dualwrite's back — even after later writes
    * raised its highest version and restored its row count. Records with outbox work are left out: their index
    * row is in flux (a delete delivered, then the id written again and not yet delivered, or dead-lettered).
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
+   * With `above`, only those whose acknowledged version is above it (a periodic check asks for everything
+   * acknowledged since its previous one).
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000, or `above` not an integer ≥ 0.
    */
-  recentlySynced?(limit: number): Promise<SyncedVersion[]>;
+  recentlySynced?(limit: number, above?: number): Promise<SyncedVersion[]>;
 
   /**
    * Highest version the sequence has handed out (0 when none). Compared with the index's highest version

@@ -1,3 +1,4 @@
+import type { TwoPhaseIntent } from '../contracts/outbox.js';
 import { countLiveRecords } from '../contracts/relational-operations.js';
 import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
@@ -76,8 +77,9 @@ export class IndexGuard {
   /** A check found the binding is not this process's configuration: delivery stopped, no repairs from here. */
   private misbound = false;
   /**
-   * The highest acknowledged version this process found held by the index at its latest passing look
-   * ({@link acknowledgedWritesLost}); `null` before the first. The next look covers everything acknowledged since.
+   * Where the next look ({@link acknowledgedWritesLost}) starts: the highest acknowledged version this process
+   * found held by the index at its latest passing look, lowered below any version then still pending or held
+   * by an intent; `null` before the first. The next look covers every acknowledgement above it.
    */
   private verifiedUpTo: number | null = null;
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
@@ -374,7 +376,7 @@ export class IndexGuard {
       const live = await countLiveRecords(relational);
       const { depth, deadLetters, deletes } = await relational.outboxStats(clock.now());
       // A sync-2pc write between its index write and its SQL commit has one row more or less in the index.
-      const inFlight = (await this.intentIds()).size;
+      const inFlight = (await this.openIntents()).length;
       const rowsAfter = await vector.count();
       // Beyond live records, the index may hold rows of tombstones not delivered yet (or dead-lettered).
       const [claimed, bound] = [
@@ -394,7 +396,8 @@ export class IndexGuard {
    * lost writes it had taken — an older copy restored (by a file copy, a snapshot, the index's own time
    * travel), rows removed behind dualwrite's back. Looked up: the {@link RECENT_ACKS} live records with the
    * highest `syncedVersion`, and every one acknowledged since this process's previous passing look (above the
-   * highest version it found then), up to {@link SINCE_LAST_CHECK_MAX}. Later writes raise the index's highest
+   * highest version it found then — or below the lowest version then pending or held by a sync-2pc intent,
+   * which may be acknowledged after higher ones), newest first, up to {@link SINCE_LAST_CHECK_MAX}. Later writes raise the index's highest
    * version and can restore its row count, but do not hide this — a copy older than the previous check is also
    * found by the index checkpoint ({@link passCheckpoint}), one taken since by this look (a restore under a
    * running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox work or
@@ -402,20 +405,32 @@ export class IndexGuard {
    * between only raises the index's versions. Confirmed by a second read.
    */
   private async acknowledgedWritesLost(): Promise<string | undefined> {
-    const { relational, vector } = this.ctx;
+    const { relational, vector, clock } = this.ctx;
     if (!relational.recentlySynced) return undefined;
     return confirmedTwice(async () => {
-      const inFlight = await this.intentIds();
+      // Read before the acknowledgements: a change pending now may be acknowledged after changes numbered above
+      // it, so the next look must reach below it.
+      const { lowestPendingVersion } = await relational.outboxStats(clock.now());
+      const intents = await this.openIntents();
+      const inFlight = new Set(intents.map((intent) => intent.recordId));
       const floor = this.verifiedUpTo;
-      const settled = (
-        await relational.recentlySynced!(floor === null ? RECENT_ACKS : SINCE_LAST_CHECK_MAX)
-      ).filter((r) => !inFlight.has(r.id));
-      const recent = settled.filter((r, i) => i < RECENT_ACKS || (floor !== null && r.syncedVersion > floor));
-      if (recent.length === 0) return undefined;
-      const held = await vector.getVersions(recent.map((r) => r.id));
+      const top = await relational.recentlySynced!(RECENT_ACKS);
+      const since = floor === null ? [] : await relational.recentlySynced!(SINCE_LAST_CHECK_MAX, floor);
+      const recent = [...new Map([...top, ...since].map((r) => [r.id, r])).values()].filter(
+        (r) => !inFlight.has(r.id),
+      );
+      const held =
+        recent.length === 0 ? new Map<string, number>() : await vector.getVersions(recent.map((r) => r.id));
       const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
       if (lost.length === 0) {
-        this.verifiedUpTo = Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion));
+        const outstanding = [lowestPendingVersion ?? null, ...intents.map((intent) => intent.version)];
+        this.verifiedUpTo = Math.max(
+          0,
+          Math.min(
+            Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion)),
+            ...outstanding.flatMap((v) => (v === null ? [] : [v - 1])),
+          ),
+        );
         return undefined;
       }
       const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);
@@ -423,12 +438,11 @@ export class IndexGuard {
     });
   }
 
-  /** Ids with a logged sync-2pc intent: their index row may be ahead of SQL until the write commits. */
-  private async intentIds(): Promise<Set<string>> {
+  /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */
+  private async openIntents(): Promise<TwoPhaseIntent[]> {
     const { relational } = this.ctx;
-    if (!hasIntentLog(relational)) return new Set();
-    const intents = await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);
-    return new Set(intents.map((intent) => intent.recordId));
+    if (!hasIntentLog(relational)) return [];
+    return relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);
   }
 
   private async sampled(): Promise<string | undefined> {
@@ -467,10 +481,10 @@ const RECENT_ACKS = 32;
 
 /**
  * Most acknowledged writes one check looks up beyond {@link RECENT_ACKS}: those acknowledged since this
- * process's previous passing check (at 200 writes/s and the default 30 s interval, the latest 2,000 of about
- * 6,000; an id lookup of 2,000 is two `IN` scans on LanceDB).
+ * process's previous passing check, newest first (at the default 30 s interval, all of them up to about 160
+ * writes/s; an id lookup of 5,000 is five `IN` scans on LanceDB).
  */
-const SINCE_LAST_CHECK_MAX = 2_000;
+const SINCE_LAST_CHECK_MAX = 5_000;
 
 /**
  * Runs `check` (a reading of both stores that returns a drift reason, or `undefined`) and, if it found one,

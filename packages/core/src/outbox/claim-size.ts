@@ -10,7 +10,9 @@ export const BACKLOG_CLAIM_SIZE = 1_000;
 
 /**
  * Record data one grown claim aims to stay under, bytes (text as UTF-16 code units, embeddings as float32):
- * a backlog of 1 MiB texts grows its claims no further than about 16 per call.
+ * a backlog of 1 MiB texts grows its claims no further than about 16 per call. A claim sized on small records
+ * may still read large ones; the drainer then sends it in several calls of at most this much each (a lone
+ * larger record goes alone).
  */
 export const BACKLOG_CLAIM_BYTES = 16 * 1024 * 1024;
 

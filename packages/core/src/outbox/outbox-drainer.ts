@@ -4,9 +4,10 @@ import type { StrategyContext } from '../contracts/write-strategy.js';
 import { asDualwriteError, type IndexBindingError } from '../errors.js';
 import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
+import { chunksBySize } from '../util/chunks-by-size.js';
 import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
-import { ClaimSize } from './claim-size.js';
+import { BACKLOG_CLAIM_BYTES, ClaimSize } from './claim-size.js';
 import { type DeliveryItem, planDelivery } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
 import { rebaseFencedDeliveries } from './fenced-deliveries.js';
@@ -361,7 +362,9 @@ export class OutboxDrainer {
       }
     } else if (planned.items.length > 0) {
       const held = await this.stillHeld(planned.items);
-      if (held.length > 0) await this.sendAndSettle(held);
+      // A claim grown while records were small may hold large ones: no call carries much more than the cap.
+      for (const chunk of chunksBySize(held, held.length, BACKLOG_CLAIM_BYTES, recordBytes))
+        await this.sendAndSettle(chunk);
     }
     return planned.items.reduce((sum, item) => sum + recordBytes(item), 0);
   }

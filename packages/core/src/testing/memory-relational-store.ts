@@ -387,14 +387,19 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
       deadLetters: rows.length - pending.length,
       oldestPendingAt: pending.length === 0 ? null : Math.min(...pending.map((r) => r.enqueuedAt)),
       deletes: rows.filter((r) => r.op === 'delete').length,
+      lowestPendingVersion: pending.length === 0 ? null : Math.min(...pending.map((r) => r.version)),
     };
   }
 
-  async recentlySynced(limit: number): Promise<SyncedVersion[]> {
+  async recentlySynced(limit: number, above = 0): Promise<SyncedVersion[]> {
     checkLimit('limit', limit);
+    if (!Number.isSafeInteger(above) || above < 0)
+      throw new ValidationError('above', `must be an integer >= 0, got ${above}`, { limit: '>= 0' });
     const state = this.#read('recentlySynced');
     return [...state.records.values()]
-      .filter((r) => !r.deleted && r.syncedVersion !== null && !state.outbox.has(r.id))
+      .filter(
+        (r) => !r.deleted && r.syncedVersion !== null && r.syncedVersion > above && !state.outbox.has(r.id),
+      )
       .map((r) => ({ id: r.id, syncedVersion: r.syncedVersion! }))
       .sort((a, b) => b.syncedVersion - a.syncedVersion)
       .slice(0, limit);

@@ -14,48 +14,54 @@ import {
 
 /** RelationalStore contract checks: outbox gauges. */
 export const outboxGaugesChecks = {
-  'outboxStats reports depth, inFlight, deadLetters, oldestPendingAt and (where present) deletes': (
-    factory: RelationalStoreFactory,
-  ) =>
-    withStore(factory, async (store) => {
-      expect(await store.outboxStats(T0)).toMatchObject({
-        depth: 0,
-        inFlight: 0,
-        deadLetters: 0,
-        oldestPendingAt: null,
-      });
-      const dead = uid('dead');
-      await put(store, { id: dead, now: T0 + 5 });
-      const [d] = await claim(store, T0 + 5);
-      await store.failOutbox({
-        recordId: dead,
-        leaseToken: d!.leaseToken,
-        error: 'x',
-        permanent: true,
-        maxAttempts: 1,
-        retryAt: T0,
-        now: T0 + 5,
-      });
-      const [a, b, c] = [uid('a'), uid('b'), uid('c')];
-      await putAll(store, [
-        { id: a, now: T0 + 10 },
-        { id: b, now: T0 + 20 },
-        { id: c, now: T0 + 30 },
-      ]);
-      const [leased] = await claim(store, T0 + 30, 1, 'A', 100);
-      expect(leased!.recordId).toBe(a);
-      expect(await store.outboxStats(T0 + 50)).toMatchObject({
-        depth: 3,
-        inFlight: 1,
-        deadLetters: 1,
-        oldestPendingAt: T0 + 10,
-      });
-      expect((await store.outboxStats(T0 + 130)).inFlight, 'an expired lease is not in flight').toBe(0);
-      if ((await store.outboxStats(T0)).deletes === undefined) return; // optional
-      expect((await store.outboxStats(T0 + 50)).deletes, 'no delete yet').toBe(0);
-      await putAll(store, [{ id: uid('t'), deleted: true, embedding: null, now: T0 + 40 }]);
-      expect((await store.outboxStats(T0 + 50)).deletes, 'a tombstone pending delivery').toBe(1);
-    }),
+  'outboxStats reports depth, inFlight, deadLetters, oldestPendingAt and (where present) deletes and lowestPendingVersion':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        expect(await store.outboxStats(T0)).toMatchObject({
+          depth: 0,
+          inFlight: 0,
+          deadLetters: 0,
+          oldestPendingAt: null,
+        });
+        const dead = uid('dead');
+        await put(store, { id: dead, now: T0 + 5 });
+        const [d] = await claim(store, T0 + 5);
+        await store.failOutbox({
+          recordId: dead,
+          leaseToken: d!.leaseToken,
+          error: 'x',
+          permanent: true,
+          maxAttempts: 1,
+          retryAt: T0,
+          now: T0 + 5,
+        });
+        const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+        await putAll(store, [
+          { id: a, now: T0 + 10 },
+          { id: b, now: T0 + 20 },
+          { id: c, now: T0 + 30 },
+        ]);
+        const [leased] = await claim(store, T0 + 30, 1, 'A', 100);
+        expect(leased!.recordId).toBe(a);
+        expect(await store.outboxStats(T0 + 50)).toMatchObject({
+          depth: 3,
+          inFlight: 1,
+          deadLetters: 1,
+          oldestPendingAt: T0 + 10,
+        });
+        expect((await store.outboxStats(T0 + 130)).inFlight, 'an expired lease is not in flight').toBe(0);
+        const lowest = (await store.outboxStats(T0 + 50)).lowestPendingVersion;
+        if (lowest !== undefined) {
+          const va = (await store.getRecords([a])).get(a)!.version;
+          expect(lowest, 'the lowest pending version (a, the first written; the dead letter left out)').toBe(
+            va,
+          );
+        }
+        if ((await store.outboxStats(T0)).deletes === undefined) return; // optional
+        expect((await store.outboxStats(T0 + 50)).deletes, 'no delete yet').toBe(0);
+        await putAll(store, [{ id: uid('t'), deleted: true, embedding: null, now: T0 + 40 }]);
+        expect((await store.outboxStats(T0 + 50)).deletes, 'a tombstone pending delivery').toBe(1);
+      }),
 
   'maxPendingVersion is the highest undelivered version, or null': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
@@ -108,6 +114,10 @@ export const outboxGaugesChecks = {
           { id: c, syncedVersion: vc },
           { id: a, syncedVersion: va },
         ]);
+        expect(await store.recentlySynced(5, va!), 'above: only acknowledgements above it').toEqual([
+          { id: c, syncedVersion: vc },
+        ]);
+        expect(await store.recentlySynced(5, vc!)).toEqual([]);
         expect(await store.recentlySynced(1)).toEqual([{ id: c, syncedVersion: vc }]);
         await putAll(store, [{ id: c, text: 'c again' }]);
         expect(await store.recentlySynced(5), 'c has outbox work again: left out').toEqual([
