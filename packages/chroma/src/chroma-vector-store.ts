@@ -82,6 +82,12 @@ function checkpointOf(metadata: Record<string, unknown> | null): number | null {
     : null;
 }
 
+/** Stamps of one `stampCheckpoint` call while another process's lower stamp lands after it. */
+const STAMP_ATTEMPTS = 5;
+
+/** Pause before a stamp is read back, ms (jittered ±50 %). */
+const STAMP_SETTLE_MS = 20;
+
 /** Collection metadata `modify` can write back: the distance lives in the configuration; legacy `hnsw:` keys cannot be written. */
 function writableMetadata(metadata: Record<string, unknown> | null): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
@@ -665,13 +671,18 @@ export class ChromaVectorStore implements VectorStore {
           limit: '1..2^53 - 1',
         },
       );
-    const current = await this.#freshMetadata('stampCheckpoint');
-    if ((checkpointOf(current) ?? 0) >= checkpoint) return;
-    await this.#withCollection('stampCheckpoint', (collection) =>
-      collection.modify({
-        metadata: { ...writableMetadata(current), [CHROMA_CHECKPOINT_METADATA_KEY]: checkpoint },
-      }),
-    );
+    // No compare-and-set for collection metadata: another process's stamp of a lower value, read before this one
+    // was written, can land after it. Read back after a pause and stamp again while it is lower.
+    for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
+      const current = await this.#freshMetadata('stampCheckpoint');
+      if ((checkpointOf(current) ?? 0) >= checkpoint) return;
+      await this.#withCollection('stampCheckpoint', (collection) =>
+        collection.modify({
+          metadata: { ...writableMetadata(current), [CHROMA_CHECKPOINT_METADATA_KEY]: checkpoint },
+        }),
+      );
+      await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
+    }
   }
 
   /** The collection's metadata as the server holds it now (another process may have changed it). */

@@ -174,7 +174,11 @@ describe('ClaimSize', () => {
 
 describe('planning a claim', () => {
   /** An embedder over HashingEmbedder that waits `delayMs` per call and refuses texts containing "poison". */
-  function embedder(delayMs: number, calls: string[]) {
+  function embedder(
+    delayMs: number,
+    calls: string[],
+    refuse: () => Error = () => new ValidationError('text', 'the embedder refuses this text'),
+  ) {
     const hashing = new HashingEmbedder({ dimension: DIM });
     return {
       id: hashing.id,
@@ -183,33 +187,46 @@ describe('planning a claim', () => {
       embed: async (texts: readonly string[]) => {
         calls.push(...texts);
         await new Promise((r) => setTimeout(r, delayMs));
-        if (texts.some((t) => t.includes('poison')))
-          throw new ValidationError('text', 'the embedder refuses this text');
+        if (texts.some((t) => t.includes('poison'))) throw refuse();
         return hashing.embed(texts);
       },
     };
   }
 
-  it('one text the embedder refuses dead-letters only its record, not the whole claim', async () => {
-    const calls: string[] = [];
-    const { dw } = await open(
-      { name: 'batch', maxBatchSize: 64, maxDelayMs: 0 },
-      { embedder: embedder(0, calls) },
-    );
-    try {
-      dw.pause();
-      await dw.putMany(
-        Array.from({ length: 64 }, (_, i) => ({ id: `p-${i}`, text: i === 17 ? 'poison' : `fine ${i}` })),
-      );
-      dw.resume();
-      await dw.flush({ timeoutMs: 10_000 });
-      const dead = await dw.listDeadLetters();
-      expect(dead.map((d) => d.recordId)).toEqual(['p-17']);
-      expect((await dw.stats()).deadLetters).toBe(1);
-    } finally {
-      await dw.close({ drain: false, timeoutMs: 2_000 });
-    }
-  });
+  it.each([
+    ['a ValidationError (permanent)', () => new ValidationError('text', 'the embedder refuses this text')],
+    ['an unexplained Error (transient)', () => new Error('embedder answered 400 for this batch')],
+  ])(
+    'one text the embedder refuses with %s dead-letters only its record, not the whole claim',
+    async (_kind, refuse) => {
+      const calls: string[] = [];
+      const dw = await createDualWrite({
+        relational: new MemoryRelationalStore(),
+        vector: new MemoryVectorStore({ dimension: DIM }),
+        embedder: embedder(0, calls, refuse),
+        strategy: { name: 'batch', maxBatchSize: 64, maxDelayMs: 0 },
+        delivery: {
+          pollIntervalMs: 5,
+          maxAttempts: 3,
+          backoff: { baseMs: 5, maxMs: 10, factor: 2, jitter: 'none' },
+        },
+        driftCheck: false,
+      });
+      try {
+        dw.pause();
+        await dw.putMany(
+          Array.from({ length: 64 }, (_, i) => ({ id: `p-${i}`, text: i === 17 ? 'poison' : `fine ${i}` })),
+        );
+        dw.resume();
+        await dw.flush({ timeoutMs: 10_000 });
+        const dead = await dw.listDeadLetters();
+        expect(dead.map((d) => d.recordId)).toEqual(['p-17']);
+        expect((await dw.stats()).deadLetters).toBe(1);
+      } finally {
+        await dw.close({ drain: false, timeoutMs: 2_000 });
+      }
+    },
+  );
 
   it('leases stay held while a slow embedder fills a claim: no other process takes it', async () => {
     const calls: string[] = [];

@@ -21,8 +21,8 @@ export const BACKLOG_CLAIM_BYTES = 16 * 1024 * 1024;
  * came back full, so more was already due — the next claim doubles, up to `max` entries and
  * {@link BACKLOG_CLAIM_BYTES} of record data at the size of the entries just delivered. A claim that comes
  * back short means the loop caught up: back to `base`. A delivery that took longer than the loop's time budget
- * (a quarter of the lease: a slow embedder filling a grown claim must not outlive its leases) halves the next
- * claim, never below `base`. Nothing ever waits for a grown claim to fill: it only takes what is already due
+ * (a quarter of the lease: a slow embedder or vector store must not turn every claim into a long one, its
+ * leases renewed all along) halves the next claim, never below `base`. Nothing ever waits for a grown claim to fill: it only takes what is already due
  * (waiting for company is the batch strategy's gather, which counts on `base`).
  */
 export class ClaimSize {

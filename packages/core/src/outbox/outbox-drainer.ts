@@ -333,9 +333,10 @@ export class OutboxDrainer {
   /**
    * Plans, sends and settles one claim's entries. Planning (reading the records, embedding those without an
    * embedding) runs under the same lease keep-alive as the vector call: a slow embedder filling a large claim
-   * must not outlive its leases. When planning fails with a permanent error (an embedder refusing one text), the
-   * claim is planned again in halves until the culprit stands alone, so one bad record never dead-letters the
-   * others.
+   * must not outlive its leases. When planning fails with a permanent error (an embedder refusing one text) — or
+   * with a transient one again after a retry (an embedder answering one text with a 400 or 5xx it does not
+   * explain) — the claim is planned again in halves until the culprit stands alone, so one bad record never
+   * dead-letters the others.
    * @returns about how many bytes of record data the planned deliveries held; `undefined` when planning failed.
    */
   private async deliver(leases: OutboxLease[]): Promise<number | undefined> {
@@ -346,7 +347,11 @@ export class OutboxDrainer {
     } catch (error) {
       if (await this.releasedForMisbinding(leases, error)) return undefined;
       const failure = await this.classify(error, false);
-      if (failure === 'permanent' && leases.length > 1) {
+      // A permanent failure splits at once; a transient one from the second attempt on (the first retry of the
+      // whole claim rides out a blip without multiplying calls to an embedder that is only briefly unwell).
+      const isolate =
+        failure === 'permanent' || (failure === 'transient' && leases.some((lease) => lease.attempts >= 1));
+      if (isolate && leases.length > 1) {
         const mid = Math.ceil(leases.length / 2);
         await this.deliver(leases.slice(0, mid));
         await this.deliver(leases.slice(mid));
