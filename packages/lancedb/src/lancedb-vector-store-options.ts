@@ -95,7 +95,10 @@ export interface LanceDbVectorStoreOptions {
    * every read checks (a cheap manifest lookup on a local disk), so a worker process's writes are visible
    * to a reconciler in another process immediately. `undefined` in LanceDB means "never check".
    * Writes are always consistent; `identity()` (the index check's read of the table's identity and checkpoint)
-   * checks out the latest version first whatever the interval.
+   * checks out the latest version first whatever the interval. Other reads follow the interval: with several
+   * processes writing one table, a periodic index check in a process with an interval may count rows or look up
+   * versions before another process's latest writes and run a needless (harmless) full repair, so keep 0 where
+   * checks run (`driftCheck`).
    */
   readConsistencyIntervalSeconds?: number;
   /**
