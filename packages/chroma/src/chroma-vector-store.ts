@@ -82,12 +82,6 @@ function checkpointOf(metadata: Record<string, unknown> | null): number | null {
     : null;
 }
 
-/** Stamps of one `stampCheckpoint` call while another process's lower stamp lands after it. */
-const STAMP_ATTEMPTS = 5;
-
-/** Pause before a stamp is read back, ms (jittered ±50 %). */
-const STAMP_SETTLE_MS = 20;
-
 /** Collection metadata `modify` can write back: the distance lives in the configuration; legacy `hnsw:` keys cannot be written. */
 function writableMetadata(metadata: Record<string, unknown> | null): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata ?? {}).filter(([k]) => !k.startsWith('hnsw:')));
@@ -656,8 +650,8 @@ export class ChromaVectorStore implements VectorStore {
   /**
    * Raises the index checkpoint on the collection (metadata key {@link CHROMA_CHECKPOINT_METADATA_KEY}, the
    * other keys kept) to `checkpoint`; a stamp at or below the one held changes nothing. A read, then a write of
-   * the whole metadata: a stamp racing another process's leaves the lower one at worst, and that process's
-   * next check runs a needless (harmless) full repair.
+   * the whole metadata: a stamp racing another process's can leave the lower one (core's index check reads each
+   * stamp back and repeats it while lower).
    * @throws {ValidationError} when `checkpoint` is not a positive safe integer.
    * @throws {BackendUnavailableError} when the server cannot be reached.
    */
@@ -671,18 +665,13 @@ export class ChromaVectorStore implements VectorStore {
           limit: '1..2^53 - 1',
         },
       );
-    // No compare-and-set for collection metadata: another process's stamp of a lower value, read before this one
-    // was written, can land after it. Read back after a pause and stamp again while it is lower.
-    for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
-      const current = await this.#freshMetadata('stampCheckpoint');
-      if ((checkpointOf(current) ?? 0) >= checkpoint) return;
-      await this.#withCollection('stampCheckpoint', (collection) =>
-        collection.modify({
-          metadata: { ...writableMetadata(current), [CHROMA_CHECKPOINT_METADATA_KEY]: checkpoint },
-        }),
-      );
-      await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
-    }
+    const current = await this.#freshMetadata('stampCheckpoint');
+    if ((checkpointOf(current) ?? 0) >= checkpoint) return;
+    await this.#withCollection('stampCheckpoint', (collection) =>
+      collection.modify({
+        metadata: { ...writableMetadata(current), [CHROMA_CHECKPOINT_METADATA_KEY]: checkpoint },
+      }),
+    );
   }
 
   /** The collection's metadata as the server holds it now (another process may have changed it). */

@@ -144,6 +144,35 @@ describe('index checkpoint', () => {
     }
   });
 
+  it('stamps again when a concurrent lower stamp landed after its own', async () => {
+    const relational = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const vector = new MemoryVectorStore({ dimension: DIM, data: index });
+    let lowered = 0;
+    const stamp = vector.stampCheckpoint.bind(vector);
+    vector.stampCheckpoint = async (checkpoint) => {
+      await stamp(checkpoint);
+      // Another process's stamp of the value below, read before this one landed, lands after it (twice).
+      if (lowered++ < 2) index.checkpoint = checkpoint - 1;
+    };
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore({ data: relational }),
+      vector,
+      strategy: 'async-queue',
+      driftCheck: false,
+    });
+    const drifts: string[] = [];
+    dw.events.on('index-drift', (d) => drifts.push(d.reason));
+    try {
+      await dw.checkIndex();
+      await dw.checkIndex();
+      expect(lowered).toBeGreaterThan(2);
+      expect(drifts).toEqual([]);
+    } finally {
+      await dw.close({ drain: false });
+    }
+  });
+
   it('three processes checking one index, in every order, raise no alarm', async () => {
     const relational = new MemoryRelationalData();
     const index = new MemoryVectorData();

@@ -463,26 +463,17 @@ export class LanceDbVectorStore implements VectorStore {
           },
         ),
       );
-    const held = async () =>
-      checkpointOf((await this.#table.schema()).fields.find((f) => f.name === COLUMNS.id)?.metadata) ?? 0;
     return this.#run('stampCheckpoint', () =>
       this.#exclusive(async () => {
-        // Lance has no compare-and-set for metadata: another process's stamp of a lower value, read before this
-        // one committed, can land after it. Read back after a pause and stamp again while it is lower.
-        for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
-          let stamped = false;
-          await whileConfigConflicts(this.#table, async () => {
-            if ((await held()) >= checkpoint) return;
-            await this.#table.updateFieldMetadata([
-              { path: COLUMNS.id, metadata: { [CHECKPOINT_METADATA_KEY]: String(checkpoint) } },
-            ]);
-            this.#commitsOnHandle++;
-            stamped = true;
-          });
-          if (!stamped) return;
-          await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
-          await this.#table.checkoutLatest();
-        }
+        await whileConfigConflicts(this.#table, async () => {
+          const schema = await this.#table.schema();
+          const held = checkpointOf(schema.fields.find((f) => f.name === COLUMNS.id)?.metadata);
+          if (held !== null && held >= checkpoint) return;
+          await this.#table.updateFieldMetadata([
+            { path: COLUMNS.id, metadata: { [CHECKPOINT_METADATA_KEY]: String(checkpoint) } },
+          ]);
+          this.#commitsOnHandle++;
+        });
       }),
     );
   }
@@ -887,12 +878,6 @@ async function ensureTableKeys(table: Table): Promise<void> {
       await table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: id } }]);
   });
 }
-
-/** Stamps of one {@link LanceDbVectorStore.stampCheckpoint} call while another process's lower stamp lands after it. */
-const STAMP_ATTEMPTS = 5;
-
-/** Pause before a stamp is read back, ms (jittered ±50 %): about how long a concurrent stamp takes to land. */
-const STAMP_SETTLE_MS = 20;
 
 /** The checkpoint in an `id` column's metadata, or `null` when none (or not a positive integer) is there. */
 function checkpointOf(metadata: ReadonlyMap<string, string> | undefined): number | null {

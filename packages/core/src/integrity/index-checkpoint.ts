@@ -24,9 +24,24 @@ async function readCheckpoints(
   return { held, recorded: Number.isSafeInteger(recorded) ? recorded : 0 };
 }
 
-/** Stamps `checkpoint` on the index first, then records it: the index never holds less than the source says. */
+/** Stamps of one checkpoint while another process's lower stamp lands after it. */
+const STAMP_ATTEMPTS = 5;
+
+/** Pause before a stamp is read back, ms (jittered ±50 %): about how long a concurrent stamp takes to land. */
+const STAMP_SETTLE_MS = 20;
+
+/**
+ * Stamps `checkpoint` on the index first, then records it: the index never holds less than the source says.
+ * Neither backend has a compare-and-set for metadata, so another process's stamp of a lower value, read before
+ * this one landed, can land after it: the stamp is read back after a short pause and repeated while lower (at
+ * most {@link STAMP_ATTEMPTS} times; what is left is a needless full repair, never a miss).
+ */
 async function stamp(relational: RelationalStore, vector: VectorStore, checkpoint: number): Promise<void> {
-  await vector.stampCheckpoint!(checkpoint);
+  for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
+    await vector.stampCheckpoint!(checkpoint);
+    await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
+    if (((await vector.identity!()).checkpoint ?? 0) >= checkpoint) break;
+  }
   await relational.setMeta(INDEX_CHECKPOINT_KEY, String(checkpoint));
 }
 
