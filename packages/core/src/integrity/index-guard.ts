@@ -397,10 +397,10 @@ export class IndexGuard {
    * travel), rows removed behind dualwrite's back. Looked up: the {@link RECENT_ACKS} live records with the
    * highest `syncedVersion`, and every one acknowledged since this process's previous passing look (above the
    * highest version it found then — or below the lowest version then pending or held by a sync-2pc intent,
-   * which may be acknowledged after higher ones), newest first, up to {@link SINCE_LAST_CHECK_MAX}. Later writes raise the index's highest
-   * version and can restore its row count, but do not hide this — a copy older than the previous check is also
-   * found by the index checkpoint ({@link passCheckpoint}), one taken since by this look (a restore under a
-   * running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox work or
+   * which may be acknowledged after higher ones), newest first, up to {@link SINCE_LAST_CHECK_MAX}. Later
+   * writes raise the index's highest version and can restore its row count, but do not hide this — a copy older
+   * than the previous check is also found by the index checkpoint ({@link passCheckpoint}), one taken since by
+   * this look (a restore under a running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox work or
    * a sync-2pc intent are left out (their row is in flux). Read source first, index second: a delivery in
    * between only raises the index's versions. Confirmed by a second read.
    */
@@ -423,14 +423,11 @@ export class IndexGuard {
         recent.length === 0 ? new Map<string, number>() : await vector.getVersions(recent.map((r) => r.id));
       const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
       if (lost.length === 0) {
-        const outstanding = [lowestPendingVersion ?? null, ...intents.map((intent) => intent.version)];
-        this.verifiedUpTo = Math.max(
-          0,
-          Math.min(
-            Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion)),
-            ...outstanding.flatMap((v) => (v === null ? [] : [v - 1])),
-          ),
+        const reached = Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion));
+        const outstanding = [lowestPendingVersion ?? null, ...intents.map((intent) => intent.version)].filter(
+          (v): v is number => v !== null,
         );
+        this.verifiedUpTo = Math.max(0, Math.min(reached, ...outstanding.map((v) => v - 1)));
         return undefined;
       }
       const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);

@@ -44,6 +44,12 @@ function backedOff(baseMs: number, capMs: number, idleClaims: number): number {
   return Math.max(baseMs, Math.min(baseMs * 2 ** (idleClaims - 1), capMs));
 }
 
+/** `items` split in two, the first half the larger by one when the count is odd (isolating a failing entry). */
+function halves<T>(items: readonly T[]): [T[], T[]] {
+  const mid = Math.ceil(items.length / 2);
+  return [items.slice(0, mid), items.slice(mid)];
+}
+
 /** About how many bytes a delivery's record holds: its text as UTF-16 code units, its embedding as float32. */
 function recordBytes(item: DeliveryItem): number {
   return item.op === 'upsert' ? 2 * item.record.text.length + 4 * item.record.embedding.length + 64 : 64;
@@ -351,11 +357,8 @@ export class OutboxDrainer {
       // whole claim rides out a blip without multiplying calls to an embedder that is only briefly unwell).
       const isolate =
         failure === 'permanent' || (failure === 'transient' && leases.some((lease) => lease.attempts >= 1));
-      if (isolate && leases.length > 1) {
-        const mid = Math.ceil(leases.length / 2);
-        await this.deliver(leases.slice(0, mid));
-        await this.deliver(leases.slice(mid));
-      } else await this.handleFailure(leases, error, failure);
+      if (isolate && leases.length > 1) for (const half of halves(leases)) await this.deliver(half);
+      else await this.handleFailure(leases, error, failure);
       return undefined;
     }
     for (const { lease, error } of planned.undeliverable)
@@ -412,9 +415,7 @@ export class OutboxDrainer {
         return;
       const failure = await this.classify(error, true);
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
-        const mid = Math.ceil(items.length / 2);
-        await this.sendAndSettle(items.slice(0, mid));
-        await this.sendAndSettle(items.slice(mid));
+        for (const half of halves(items)) await this.sendAndSettle(half);
         return;
       }
       await this.handleFailure(
