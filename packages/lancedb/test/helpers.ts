@@ -3,11 +3,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VectorRecord } from '@dualwrite/core';
 import type { VectorStoreFactory } from '@dualwrite/core/testing';
+import { afterEach } from 'vitest';
 import { LanceDbVectorStore, type LanceDbVectorStoreOptions } from '../src/index.js';
 
 /** A fresh temp directory; remove it with `rm(dir, { recursive: true, force: true })`. */
 export function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'dualwrite-lancedb-'));
+}
+
+/**
+ * For a test file: `open` opens a store and `dir` makes a temp directory; after each test every store it
+ * opened is closed and every directory removed.
+ */
+export function closedAfterEach(): {
+  open(options: LanceDbVectorStoreOptions): Promise<LanceDbVectorStore>;
+  dir(): Promise<string>;
+} {
+  const dirs: string[] = [];
+  const stores: LanceDbVectorStore[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close().catch(() => {});
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  return {
+    async open(options) {
+      const store = await LanceDbVectorStore.open(options);
+      stores.push(store);
+      return store;
+    },
+    async dir() {
+      const dir = await tempDir();
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }
 
 /**

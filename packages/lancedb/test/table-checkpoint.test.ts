@@ -5,32 +5,22 @@
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '@lancedb/lancedb';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LanceDbVectorStore } from '../src/index.js';
-import { record, tempDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { closedAfterEach, record } from './helpers.js';
 
 const DIM = 4;
-const dirs: string[] = [];
-const stores: LanceDbVectorStore[] = [];
+const cleanup = closedAfterEach();
 
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close().catch(() => {});
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-async function open(uri: string, readConsistencyIntervalSeconds?: number) {
-  const store = await LanceDbVectorStore.open({
+function open(uri: string, readConsistencyIntervalSeconds?: number) {
+  return cleanup.open({
     uri,
     dimension: DIM,
     ...(readConsistencyIntervalSeconds === undefined ? {} : { readConsistencyIntervalSeconds }),
   });
-  stores.push(store);
-  return store;
 }
 
 async function lanceDir() {
-  const base = await tempDir();
-  dirs.push(base);
+  const base = await cleanup.dir();
   return { base, uri: join(base, 'lance') };
 }
 

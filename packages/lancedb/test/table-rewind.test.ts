@@ -5,23 +5,15 @@
  */
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LanceDbVectorStore } from '../src/index.js';
-import { record, tempDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { LanceDbVectorStore } from '../src/index.js';
+import { closedAfterEach, record } from './helpers.js';
 
 const DIM = 4;
-const dirs: string[] = [];
-const stores: LanceDbVectorStore[] = [];
+const cleanup = closedAfterEach();
 
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close().catch(() => {});
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-});
-
-async function open(uri: string, options: { refreshTableEvery?: number } = {}) {
-  const store = await LanceDbVectorStore.open({ uri, dimension: DIM, ...options });
-  stores.push(store);
-  return store;
+function open(uri: string, options: { refreshTableEvery?: number } = {}) {
+  return cleanup.open({ uri, dimension: DIM, ...options });
 }
 
 /**
@@ -29,8 +21,7 @@ async function open(uri: string, options: { refreshTableEvery?: number } = {}) {
  * deleted: the copy is one or two versions behind.
  */
 async function withOlderCopy(oneCommitBehind = false) {
-  const base = await tempDir();
-  dirs.push(base);
+  const base = await cleanup.dir();
   const uri = join(base, 'lance');
   const store = await open(uri);
   await store.upsert([record('a', DIM)]);
@@ -81,8 +72,7 @@ describe('LanceDB: a table rewound under a running store', () => {
   });
 
   it('is not reported for no-op writes, optimize, handle refreshes or another process writing the same table', async () => {
-    const base = await tempDir();
-    dirs.push(base);
+    const base = await cleanup.dir();
     const uri = join(base, 'lance');
     const mine = await open(uri, { refreshTableEvery: 2 });
     const other = await open(uri);
