@@ -120,6 +120,7 @@ export {
   VECTOR_READ_BACK_TOLERANCE,
   vectorsMatch,
 } from './record/record-equality.js';
+export { checkSyncedRange, type SyncedOrder } from './record/synced-order.js';
 export type {
   Metadata,
   MetadataValue,

@@ -5,7 +5,13 @@
  * Several processes checking one index never raise a false alarm.
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, type DualWrite, HashingEmbedder, INDEX_CHECKPOINT_KEY } from '../src/index.js';
+import {
+  createDualWrite,
+  type DualWrite,
+  HashingEmbedder,
+  INDEX_CHECKPOINT_KEY,
+  ValidationError,
+} from '../src/index.js';
 import {
   MemoryRelationalData,
   MemoryRelationalStore,
@@ -82,6 +88,87 @@ describe('index checkpoint', () => {
       }
     },
   );
+
+  it.each([
+    { lost: 'the oldest acknowledged since the previous check', before: 0, after: 5_100, checks: 1 },
+    { lost: 'in the middle, past the first look-up', before: 5_100, after: 40, checks: 2 },
+  ])(
+    'finds a copy taken since the previous check when more than 5,000 writes were acknowledged since: lost writes $lost',
+    async ({ before, after, checks }) => {
+      const relational = new MemoryRelationalData();
+      const index = new MemoryVectorData();
+      const { dw, drifts } = await open(relational, index);
+      try {
+        await dw.putMany(records('r', 10, 'first'));
+        await dw.flush();
+        await dw.checkIndex();
+        if (before > 0) await dw.putMany(records('b', before, 'kept'));
+        await dw.flush();
+        const backup = index.snapshot();
+        await dw.putMany(records('r', 10, 'second')); // updates: the row count stays the same
+        await dw.flush();
+        index.restore(backup); // the ten updates are gone from the index
+        await dw.putMany(records('n', after, 'after the restore'));
+        await dw.flush();
+        for (let i = 1; i < checks; i++) await dw.checkIndex();
+        expect(
+          drifts,
+          'each check before the last looked up 5,000 acknowledgements below the lost ones',
+        ).toEqual([]);
+        await dw.checkIndex();
+        expect(drifts.join('\n')).toMatch(/the index lacks 10 of the \d+ most recently acknowledged writes/);
+      } finally {
+        await dw.close({ drain: false });
+      }
+    },
+  );
+
+  it('finds a requeued dead letter delivered between two checks and lost by a copy taken before its delivery', async () => {
+    const relational = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const vector = new MemoryVectorStore({ dimension: DIM, data: index });
+    let refuse = true;
+    const upsert = vector.upsert.bind(vector);
+    vector.upsert = async (rows) => {
+      if (refuse && rows.some((r) => r.text === 'second'))
+        throw new ValidationError('records', 'refused by the test'); // permanent: a dead letter at once
+      return upsert(rows);
+    };
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore({ data: relational }),
+      vector,
+      strategy: 'async-queue',
+      delivery: { pollIntervalMs: 5 },
+      driftCheck: false,
+    });
+    const drifts: string[] = [];
+    dw.events.on('index-drift', (d) => drifts.push(d.reason));
+    try {
+      await dw.putMany(records('r', 10, 'first'));
+      await dw.flush();
+      await dw.put({ id: 'r0', text: 'second', embedding: [1, 1, 1, 0] });
+      while ((await dw.syncStatus('r0')).state !== 'dead-lettered')
+        await new Promise((r) => setTimeout(r, 5));
+      await dw.putMany(records('n', 40, 'later')); // acknowledged above the dead letter's version
+      await dw.flush();
+      await dw.checkIndex();
+      await dw.checkIndex(); // the next look starts above every version so far
+      const backup = index.snapshot(); // r0 holds 'first'
+      refuse = false;
+      expect(await dw.requeueDeadLetters(['r0'])).toBe(1);
+      await dw.flush(); // r0 acknowledged at its own, older version
+      index.restore(backup);
+      expect(drifts).toEqual([]);
+      await dw.checkIndex();
+      expect(drifts.join('\n')).toMatch(
+        /the index lacks 1 of the \d+ most recently acknowledged writes \("r0"/,
+      );
+      await dw.flush({ timeoutMs: 5_000 });
+      expect((await vector.getRecords(['r0'])).get('r0')?.text).toBe('second');
+    } finally {
+      await dw.close({ drain: false });
+    }
+  });
 
   it('finds a lost write that was acknowledged after a write numbered above it', async () => {
     const relational = new MemoryRelationalData();

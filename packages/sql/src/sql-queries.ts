@@ -17,6 +17,7 @@ import type {
   RecordVersion,
   RecordWrite,
   StoredRecord,
+  SyncedOrder,
   SyncedVersion,
   TwoPhaseIntent,
 } from '@dualwrite/core';
@@ -683,12 +684,19 @@ export abstract class SqlQueries {
     return intOrNull(rows[0]?.v);
   }
 
-  async recentlySynced(db: SqlDb, limit: number, above: number): Promise<SyncedVersion[]> {
+  async recentlySynced(
+    db: SqlDb,
+    limit: number,
+    above: number,
+    order: SyncedOrder,
+  ): Promise<SyncedVersion[]> {
     const { rows } = await sql<{ id: string; v: SqlInt }>`
       SELECT id, synced_version AS v FROM ${this.tables.records}
       WHERE deleted = ${this.traits.bool(false)} AND synced_version > ${above}
         AND id NOT IN (SELECT record_id FROM ${this.tables.outbox})
-      ORDER BY synced_version DESC LIMIT ${limit}`.execute(db);
+      ORDER BY synced_version ${sql.raw(order === 'lowest-first' ? 'ASC' : 'DESC')} LIMIT ${limit}`.execute(
+      db,
+    );
     return rows.map((r) => ({ id: r.id, syncedVersion: int(r.v) }));
   }
 

@@ -7,6 +7,7 @@ import {
   type ClaimOptions,
   ClosedError,
   changeId,
+  checkSyncedRange,
   compareIds,
   enqueueRepair,
   failDelivery,
@@ -20,6 +21,7 @@ import {
   type RelationalTx,
   resolveIntent,
   type StoredRecord,
+  type SyncedOrder,
   type SyncedVersion,
   supersedes,
   type TwoPhaseIntent,
@@ -752,14 +754,14 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * `limit` (one top-`limit` sort over the records table).
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
    */
-  async recentlySynced(limit: number, above = 0): Promise<SyncedVersion[]> {
+  async recentlySynced(
+    limit: number,
+    above = 0,
+    order: SyncedOrder = 'highest-first',
+  ): Promise<SyncedVersion[]> {
     this.checkLimit('limit', limit);
-    if (!Number.isSafeInteger(above) || above < 0)
-      throw new ValidationError('above', `must be an integer >= 0, got ${above}`, {
-        component: this.component,
-        limit: '>= 0',
-      });
-    return this.read('recentlySynced', (db) => this.q.recentlySynced(db, limit, above));
+    checkSyncedRange(above, order, this.component);
+    return this.read('recentlySynced', (db) => this.q.recentlySynced(db, limit, above, order));
   }
 
   /**

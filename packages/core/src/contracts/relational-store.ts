@@ -1,3 +1,4 @@
+import type { SyncedOrder } from '../record/synced-order.js';
 import type { Metadata, RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import type {
   AckOutcome,
@@ -317,10 +318,12 @@ export interface RelationalStore<Native = unknown>
    * raised its highest version and restored its row count. Records with outbox work are left out: their index
    * row is in flux (a delete delivered, then the id written again and not yet delivered, or dead-lettered).
    * With `above`, only those whose acknowledged version is above it (a periodic check asks for everything
-   * acknowledged since its previous one).
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000, or `above` not an integer ≥ 0.
+   * acknowledged since its previous one). With `order: 'lowest-first'`, the lowest `limit` of them instead, lowest
+   * first: a check that finds more than it looks up at once pages upward through them, one check after another.
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000, `above` not an integer ≥ 0, or
+   *   `order` neither `'highest-first'` (the default) nor `'lowest-first'`.
    */
-  recentlySynced?(limit: number, above?: number): Promise<SyncedVersion[]>;
+  recentlySynced?(limit: number, above?: number, order?: SyncedOrder): Promise<SyncedVersion[]>;
 
   /**
    * Highest version the sequence has handed out (0 when none). Compared with the index's highest version

@@ -7,6 +7,7 @@ import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
 import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { Clock } from '../util/clock.js';
+import { DeadLetterWatch } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
   bindIndex,
@@ -82,6 +83,8 @@ export class IndexGuard {
    * by an intent; `null` before the first. The next look covers every acknowledgement above it.
    */
   private verifiedUpTo: number | null = null;
+  /** Dead letters seen at the latest passing look, looked up at the next once acknowledged. */
+  private readonly deadLetters = new DeadLetterWatch();
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
@@ -396,8 +399,11 @@ export class IndexGuard {
    * lost writes it had taken — an older copy restored (by a file copy, a snapshot, the index's own time
    * travel), rows removed behind dualwrite's back. Looked up: the {@link RECENT_ACKS} live records with the
    * highest `syncedVersion`, and every one acknowledged since this process's previous passing look (above the
-   * highest version it found then — or below the lowest version then pending or held by a sync-2pc intent,
-   * which may be acknowledged after higher ones), newest first, up to {@link SINCE_LAST_CHECK_MAX}. Later
+   * highest version it looked up then — or below the lowest version then pending or held by a sync-2pc intent,
+   * which may be acknowledged after higher ones), lowest first, up to {@link SINCE_LAST_CHECK_MAX}: when more
+   * were acknowledged, the next look goes on above the last one looked up, so none is skipped; and the dead
+   * letters of the previous look that were since requeued and acknowledged at their older versions
+   * ({@link DeadLetterWatch}). Later
    * writes raise the index's highest version and can restore its row count, but do not hide this — a copy older
    * than the previous check is also found by the index checkpoint ({@link passCheckpoint}), one taken since by
    * this look (a restore under a running LanceDB store is also seen by its next write: `VectorStore.takeRewind`). Records with outbox work or
@@ -411,23 +417,31 @@ export class IndexGuard {
       // Read before the acknowledgements: a change pending now may be acknowledged after changes numbered above
       // it, so the next look must reach below it.
       const { lowestPendingVersion } = await relational.outboxStats(clock.now());
+      const deadNow = await this.deadLetters.current(relational);
       const intents = await this.openIntents();
       const inFlight = new Set(intents.map((intent) => intent.recordId));
       const floor = this.verifiedUpTo;
       const top = await relational.recentlySynced!(RECENT_ACKS);
-      const since = floor === null ? [] : await relational.recentlySynced!(SINCE_LAST_CHECK_MAX, floor);
-      const recent = [...new Map([...top, ...since].map((r) => [r.id, r])).values()].filter(
+      const since =
+        floor === null ? [] : await relational.recentlySynced!(SINCE_LAST_CHECK_MAX, floor, 'lowest-first');
+      const requeued = await this.deadLetters.acknowledged(relational);
+      const recent = [...new Map([...top, ...since, ...requeued].map((r) => [r.id, r])).values()].filter(
         (r) => !inFlight.has(r.id),
       );
       const held =
         recent.length === 0 ? new Map<string, number>() : await vector.getVersions(recent.map((r) => r.id));
       const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
       if (lost.length === 0) {
-        const reached = Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion));
+        // A full page leaves acknowledgements above its highest one for the next look.
+        const reached =
+          since.length === SINCE_LAST_CHECK_MAX
+            ? Math.max(...since.map((r) => r.syncedVersion))
+            : Math.max(floor ?? 0, ...recent.map((r) => r.syncedVersion));
         const outstanding = [lowestPendingVersion ?? null, ...intents.map((intent) => intent.version)].filter(
           (v): v is number => v !== null,
         );
         this.verifiedUpTo = Math.max(0, Math.min(reached, ...outstanding.map((v) => v - 1)));
+        this.deadLetters.watch(deadNow);
         return undefined;
       }
       const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);
@@ -478,8 +492,9 @@ const RECENT_ACKS = 32;
 
 /**
  * Most acknowledged writes one check looks up beyond {@link RECENT_ACKS}: those acknowledged since this
- * process's previous passing check, newest first (at the default 30 s interval, all of them up to about 160
- * writes/s; an id lookup of 5,000 is five `IN` scans on LanceDB).
+ * process's previous passing check, lowest version first (at the default 30 s interval, all of them up to about
+ * 160 writes/s; beyond, the next checks go on where this one stopped; an id lookup of 5,000 is five `IN` scans
+ * on LanceDB).
  */
 const SINCE_LAST_CHECK_MAX = 5_000;
 

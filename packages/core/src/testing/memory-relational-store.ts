@@ -35,6 +35,7 @@ import {
   resolveIntent,
 } from '../outbox/outbox-ledger.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
+import { checkSyncedRange, type SyncedOrder } from '../record/synced-order.js';
 import type { RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import { validateMetaKey } from '../record/validate.js';
 import { compareCodePoints } from '../util/code-point-order.js';
@@ -391,17 +392,20 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     };
   }
 
-  async recentlySynced(limit: number, above = 0): Promise<SyncedVersion[]> {
+  async recentlySynced(
+    limit: number,
+    above = 0,
+    order: SyncedOrder = 'highest-first',
+  ): Promise<SyncedVersion[]> {
     checkLimit('limit', limit);
-    if (!Number.isSafeInteger(above) || above < 0)
-      throw new ValidationError('above', `must be an integer >= 0, got ${above}`, { limit: '>= 0' });
+    checkSyncedRange(above, order);
     const state = this.#read('recentlySynced');
     return [...state.records.values()]
       .filter(
         (r) => !r.deleted && r.syncedVersion !== null && r.syncedVersion > above && !state.outbox.has(r.id),
       )
       .map((r) => ({ id: r.id, syncedVersion: r.syncedVersion! }))
-      .sort((a, b) => b.syncedVersion - a.syncedVersion)
+      .sort((a, b) => (order === 'lowest-first' ? -1 : 1) * (b.syncedVersion - a.syncedVersion))
       .slice(0, limit);
   }
 

@@ -88,7 +88,7 @@ export const outboxGaugesChecks = {
       expect(await store.maxPendingVersion!()).toBeNull();
     }),
 
-  'recentlySynced (where present) lists settled live records by acknowledged version, highest first, at most limit':
+  'recentlySynced (where present) lists settled live records by acknowledged version, highest or lowest first, at most limit':
     (factory: RelationalStoreFactory) =>
       withStore(factory, async (store) => {
         if (!store.recentlySynced) return;
@@ -119,11 +119,23 @@ export const outboxGaugesChecks = {
         ]);
         expect(await store.recentlySynced(5, vc!)).toEqual([]);
         expect(await store.recentlySynced(1)).toEqual([{ id: c, syncedVersion: vc }]);
+        expect(await store.recentlySynced(1, 0, 'lowest-first'), 'lowest-first: the lowest above').toEqual([
+          { id: a, syncedVersion: va },
+        ]);
+        expect(await store.recentlySynced(5, 0, 'lowest-first')).toEqual([
+          { id: a, syncedVersion: va },
+          { id: c, syncedVersion: vc },
+        ]);
+        expect(await store.recentlySynced(5, va!, 'lowest-first')).toEqual([{ id: c, syncedVersion: vc }]);
         await putAll(store, [{ id: c, text: 'c again' }]);
         expect(await store.recentlySynced(5), 'c has outbox work again: left out').toEqual([
           { id: a, syncedVersion: va },
         ]);
         await expect(store.recentlySynced(0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'limit' });
+        await expect(store.recentlySynced(5, 0, 'newest' as 'lowest-first')).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'order',
+        });
       }),
 
   'getOutboxEntry returns the entry in either state, or undefined': (factory: RelationalStoreFactory) =>

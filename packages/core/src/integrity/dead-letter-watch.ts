@@ -1,0 +1,44 @@
+import { readOutboxEntry } from '../contracts/relational-operations.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { SyncedVersion } from '../record/types.js';
+
+/** Most dead letters one index look-up remembers for the next: the first by record id. */
+export const WATCHED_DEAD_LETTERS_MAX = 1_000;
+
+/**
+ * The dead letters one index look-up saw, looked up at the next once acknowledged. A dead letter requeued (by
+ * any process) and delivered between two look-ups is acknowledged at its own, older version — below where the
+ * next look-up's `recentlySynced` page starts — so without this, a copy of the index taken before that delivery
+ * and restored after it would hide the lost write.
+ */
+export class DeadLetterWatch {
+  #watched: readonly string[] = [];
+
+  /** The ids of today's dead letters (at most {@link WATCHED_DEAD_LETTERS_MAX}), for {@link watch}. */
+  async current(relational: RelationalStore): Promise<string[]> {
+    const entries = await relational.listDeadLetters({ limit: WATCHED_DEAD_LETTERS_MAX });
+    return entries.map((entry) => entry.recordId);
+  }
+
+  /** Remembers `ids` (from {@link current}, read before a look-up that passed) for the next look-up. */
+  watch(ids: readonly string[]): void {
+    this.#watched = ids;
+  }
+
+  /**
+   * The watched ids since acknowledged at their record's current version and settled: live, `syncedVersion`
+   * equal to `version` (a dead letter never acknowledged at its version has a lower one), no outbox entry.
+   */
+  async acknowledged(relational: RelationalStore): Promise<SyncedVersion[]> {
+    if (this.#watched.length === 0) return [];
+    const records = await relational.getRecords(this.#watched);
+    const settled: SyncedVersion[] = [];
+    for (const record of records.values())
+      if (
+        record.syncedVersion === record.version &&
+        (await readOutboxEntry(relational, record.id)) === undefined
+      )
+        settled.push({ id: record.id, syncedVersion: record.version });
+    return settled;
+  }
+}
