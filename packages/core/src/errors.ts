@@ -194,9 +194,15 @@ export class TimeoutError extends DualwriteError {
 export class IndexBindingError extends DualwriteError {
   /** The fields that differ, e.g. `['collection']`. */
   readonly fields: string[];
-  /** What the source of truth is bound to (JSON-safe). */
+  /**
+   * The source of truth's side (JSON-safe): the index it is bound to, or for `owner` its own token (the one
+   * an index it feeds carries).
+   */
   readonly bound: Record<string, unknown>;
-  /** What this process is configured with. */
+  /**
+   * The side of the index this process is configured with, as found: its identity, or for `owner` the token it
+   * carries (another source's), or for `rows` what it holds.
+   */
   readonly configured: Record<string, unknown>;
   constructor(
     fields: string[],

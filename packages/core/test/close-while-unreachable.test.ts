@@ -149,3 +149,30 @@ describe('close() with another process still writing', () => {
     await writer.close({ drain: false });
   });
 });
+
+describe('close() of a writer-only process', () => {
+  const open = (data: MemoryRelationalData, vector: MemoryVectorStore) =>
+    createDualWrite({
+      relational: new MemoryRelationalStore({ data }),
+      vector,
+      strategy: 'batch',
+      deliver: false,
+      driftCheck: false,
+      closeStores: false,
+    });
+
+  it('returns once its writes are in, without waiting for workers; drain: true waits for them', async () => {
+    const data = new MemoryRelationalData();
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    const writer = await open(data, vector);
+    await writer.put({ id: 'a', text: 'left to the workers', embedding: [1, 0, 0, 0, 0, 0, 0, 0] });
+    const report = await writer.close({ timeoutMs: 5_000 });
+    expect(report).toEqual({ drained: false, remaining: 1, deadLetters: 0 });
+
+    const waiting = await open(data, vector);
+    const started = Date.now();
+    const waited = await waiting.close({ drain: true, timeoutMs: 200 });
+    expect(waited.drained, 'no worker ran').toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+  });
+});

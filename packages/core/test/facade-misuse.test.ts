@@ -25,6 +25,30 @@ function open(strategy: 'async-queue' | 'sync-2pc' = 'async-queue') {
 }
 
 describe('facade misuse', () => {
+  it('a sync-2pc writer-only process without an embedder refuses a record without an embedding at the call', async () => {
+    const relational = new MemoryRelationalStore();
+    const dw = await createDualWrite({
+      relational,
+      vector: new MemoryVectorStore({ dimension: DIM }),
+      strategy: 'sync-2pc',
+      deliver: false,
+      driftCheck: false,
+    });
+    try {
+      await expect(dw.put({ id: 'a', text: 'no embedding' })).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'record.embedding',
+      });
+      const ok = { id: 'b', text: 'x', embedding: Array(DIM).fill(0.5) };
+      await expect(dw.putMany([ok, { id: 'c', text: 'no embedding' }])).rejects.toMatchObject({
+        field: 'records[1].embedding',
+      });
+      expect((await relational.getRecords(['a', 'b', 'c'])).size, 'nothing written').toBe(0);
+    } finally {
+      await dw.close();
+    }
+  });
+
   it('an embedder without maxBatchSize is refused at createDualWrite, naming the field', async () => {
     const hashing = new HashingEmbedder({ dimension: DIM });
     const embedder = { id: 'mine', dimension: DIM, embed: (t: readonly string[]) => hashing.embed(t) };

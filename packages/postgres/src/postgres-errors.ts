@@ -69,7 +69,13 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
     'Postgres connection has been discarded',
     // `pool.query_timeout` expired: the server stopped answering on an open connection (frozen, partitioned).
     'Query read timeout',
+    // The bytes from the server are not PostgreSQL's protocol: another server on that port (MySQL, say), or a
+    // connection garbled on the way; a new connection is the retry.
+    'Received unexpected',
+    'received invalid response',
   ],
+  // `sslmode=require` (or `ssl: true`) against a server without TLS.
+  permanentMessages: ['The server does not support SSL connections'],
 };
 
 /**

@@ -19,7 +19,10 @@ export type PostgresKysely = Kysely<any>;
  * `connectionString` wins over `pool.connectionString`).
  */
 export interface PostgresRelationalStoreOptions {
-  /** libpq-style URL, e.g. `postgres://user:pass@db.internal:5432/app?sslmode=require`. */
+  /**
+   * libpq-style URL, e.g. `postgres://user:pass@db.internal:5432/app?sslmode=require` (`postgresql://` and
+   * node-postgres's `socket:/dir?db=app` too), or a Unix socket directory and database, `/var/run/postgresql app`.
+   */
   connectionString?: string;
   /**
    * node-postgres `PoolConfig` (connection settings, TLS, `max`, `idleTimeoutMillis`, ...). The store creates
@@ -177,7 +180,7 @@ const POSTGRES_OPTION_KEYS: OptionKeys<PostgresRelationalStoreOptions> = {
 /**
  * Validates options and applies {@link POSTGRES_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'postgres'`) when neither `connectionString` nor `pool` is given (or
- *   the string is empty), `schema` or `tablePrefix` is not identifier-safe or too long, `poolSize` is not an
+ *   the string is empty or not a `postgres://` URL or socket directory), `schema` or `tablePrefix` is not identifier-safe or too long, `poolSize` is not an
  *   integer in 1..1,000, or a timeout is not an integer in 0..2^31 - 1.
  */
 export function resolvePostgresOptions(
@@ -185,6 +188,9 @@ export function resolvePostgresOptions(
 ): ResolvedPostgresRelationalStoreOptions {
   const check = new OptionChecks(POSTGRES_COMPONENT);
   const { connectionString, pool } = check.server(check.object(options, POSTGRES_OPTION_KEYS));
+  if (connectionString !== undefined) checkConnectionString(check, 'connectionString', connectionString);
+  if (typeof pool?.connectionString === 'string')
+    checkConnectionString(check, 'pool.connectionString', pool.connectionString);
   const poolSize = check.integer(
     'poolSize',
     options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize,
@@ -235,6 +241,31 @@ export function resolvePostgresOptions(
       3_600_000,
     ),
   };
+}
+
+/** The URL schemes node-postgres reads (`pg-connection-string`). */
+const POSTGRES_URL_SCHEMES = ['postgres:', 'postgresql:', 'socket:'];
+
+/**
+ * Refuses a connection string node-postgres would misread: it resolves anything that is not an absolute URL
+ * against `postgres://base` (so `hello world` connects to a host named "base"), and reads a `mysql://` URL
+ * like a PostgreSQL one.
+ * @throws {ValidationError} on `options.<field>` for a string that is neither a `postgres://` (`postgresql://`,
+ *   `socket:`) URL nor a socket directory starting with `/`.
+ */
+function checkConnectionString(check: OptionChecks, field: string, text: string): void {
+  if (text.startsWith('/')) return;
+  let scheme: string;
+  try {
+    scheme = new URL(text).protocol;
+  } catch {
+    throw check.missing(
+      field,
+      'must be a URL such as postgres://user:pass@host:5432/database, or a socket directory starting with /',
+    );
+  }
+  if (!POSTGRES_URL_SCHEMES.includes(scheme))
+    throw check.missing(field, `must use postgres:// (or postgresql://, socket:), got ${scheme}//`);
 }
 
 /**

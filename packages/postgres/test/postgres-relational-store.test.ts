@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import {
   BackendUnavailableError,
   type Change,
   contentHash,
   filledByEmbedder,
   type Metadata,
+  PermanentBackendError,
   TransientBackendError,
   toFloat32Precision,
   ValidationError,
@@ -654,6 +656,36 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(await write(s, 'after')).toBeGreaterThan(0);
   });
 
+  it('a server that is not PostgreSQL, or refuses the TLS asked for, fails init() with a typed error', async () => {
+    // A server on the port that answers PostgreSQL's first message with something else: a MySQL-style greeting,
+    // or `N` (no TLS) to the SSL request node-postgres sends first under sslmode=require.
+    const server = net.createServer((socket) => {
+      socket.once('data', (first) => {
+        const sslRequest = first.length === 8 && first.readInt32BE(4) === 80877103;
+        socket.write(sslRequest ? 'N' : Buffer.from('4a0000000a352e352e352d31302e31312e31', 'hex'));
+        if (!sslRequest) socket.end();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const initError = (connectionString: string) =>
+        new PostgresRelationalStore({ connectionString, connectTimeoutMs: 2_000 })
+          .init()
+          .catch((e: unknown) => e);
+      expect(await initError(`postgres://u@127.0.0.1:${port}/test`)).toBeInstanceOf(BackendUnavailableError);
+      const tls = await initError(`postgres://u@127.0.0.1:${port}/test?sslmode=require`);
+      expect(tls).toBeInstanceOf(PermanentBackendError);
+      expect(tls).toMatchObject({
+        retryable: false,
+        message: expect.stringContaining('does not support SSL'),
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('maps SQLSTATEs and socket errors', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
     for (const code of ['40001', '40P01', '55P03', '57014'])
@@ -782,6 +814,23 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(
       () => new PostgresRelationalStore({ connectionString: DATABASE_URL, poolsize: 5 } as never),
     ).toThrow('invalid options.poolsize: is not an option — did you mean "poolSize"?');
+    // Found by a new-user trial: node-postgres resolves these against postgres://base (a host named "base", a
+    // retryable ENOTFOUND) or reads a mysql:// URL as its own.
+    for (const [connectionString, message] of [
+      ['hello world', 'options.connectionString: must be a URL such as postgres://'],
+      ['mysql://root@127.0.0.1:3306/test', 'options.connectionString: must use postgres://'],
+      ['localhost:5432/test', 'options.connectionString: must use postgres://'],
+    ])
+      expect(() => new PostgresRelationalStore({ connectionString })).toThrow(message);
+    expect(() => new PostgresRelationalStore({ pool: { connectionString: 'http://db/test' } })).toThrow(
+      'options.pool.connectionString: must use postgres://',
+    );
+    for (const connectionString of [
+      'postgresql://u@h/db',
+      'socket:/var/run/postgresql?db=x',
+      '/var/run/postgresql x',
+    ])
+      expect(() => new PostgresRelationalStore({ connectionString })).not.toThrow();
     const s = store();
     await s.init();
     await expect(s.listRecords!({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);

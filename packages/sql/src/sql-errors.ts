@@ -28,6 +28,11 @@ export interface DriverErrorTable {
   readonly unavailableMessages: readonly string[];
   /** Codes of failures the same call meets every time (a statement too large for the server): → `PermanentBackendError`. */
   readonly permanent?: readonly string[];
+  /**
+   * Messages of code-less driver errors that every retry meets again (the server refuses TLS the configuration
+   * demands): → `PermanentBackendError`.
+   */
+  readonly permanentMessages?: readonly string[];
 }
 
 /** Node.js socket error codes that mean the server cannot be reached. */
@@ -95,5 +100,7 @@ export function mapDriverError(error: unknown, operation: string, table: DriverE
     return new BackendUnavailableError(`${operation} failed: database unavailable: ${message}`, options);
   if (code !== undefined && table.permanent?.includes(code))
     return new PermanentBackendError(`${operation} failed (${code}): ${message}`, options);
+  if (error instanceof Error && table.permanentMessages?.some((m) => message.includes(m)))
+    return new PermanentBackendError(`${operation} failed: ${message}`, options);
   return error;
 }

@@ -110,7 +110,11 @@ export interface WaitOptions {
 
 /** Options of {@link DualWrite.close}. */
 export interface CloseOptions extends WaitOptions {
-  /** Deliver what is pending before closing (within `timeoutMs`). Default `true`. */
+  /**
+   * Wait for what is pending to be delivered before closing (within `timeoutMs`). Default `true` in a process
+   * that delivers, `false` in a writer-only one (`deliver: false`), whose writes only other processes' workers
+   * deliver: there `true` waits for them.
+   */
   drain?: boolean;
 }
 
@@ -554,8 +558,9 @@ export class DualWrite<Native = unknown> {
    * stores, and says so in {@link CloseReport.error} (`drained: false`, counts `null` when they could not be
    * read). It returns within about `timeoutMs` (default 30,000) plus a second per remaining step even when a
    * backend hangs or an application transaction stays open (a hung store is then left to its own timeouts,
-   * and the report carries a {@link TimeoutError}). In a writer-only or paused process, `drain` waits for
-   * other processes' workers.
+   * and the report carries a {@link TimeoutError}). A writer-only process (`deliver: false`) does not drain
+   * unless asked (`drain: true` then waits for other processes' workers); a paused one does, by the same
+   * workers.
    * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number >= 0, a
    *   `drain` that is not a boolean, options that are not an object, or an option `close` does not take.
    */
@@ -568,7 +573,7 @@ export class DualWrite<Native = unknown> {
       timeoutMs = timeoutOption(o.timeoutMs, 'options.timeoutMs', 30_000);
       if (o.drain !== undefined && typeof o.drain !== 'boolean')
         throw new ValidationError('options.drain', `is ${String(o.drain)}`, { limit: 'a boolean' });
-      drain = o.drain ?? true;
+      drain = o.drain ?? this.deliver;
     } catch (error) {
       return Promise.reject(error); // bad options: nothing is closed; call again with valid ones
     }
@@ -835,12 +840,17 @@ export class DualWrite<Native = unknown> {
   /**
    * Validates a record for `put` (errors name `field`), with the vector store's metadata key rules. A record
    * without an embedding needs an embedder somewhere: refused when this process has none and delivers
-   * itself (its own drainer could only dead-letter it); a writer-only process (`deliver: false`) accepts
-   * it: the workers embed.
+   * itself (its own drainer could only dead-letter it) or writes the index in the call (sync-2pc); a
+   * writer-only process (`deliver: false`) of the async strategies accepts it: the workers embed.
    */
   private validatePut(input: unknown, field: string): ValidRecord {
     const record = validateRecord(input, this.vector.dimension, field, this.limits, this.keyProblem);
     if (record.embedding !== undefined) this.refuseUnsearchable(record.embedding, `${field}.embedding`);
+    if (record.embedding === undefined && !this.embeddings && this.strategy.name === 'sync-2pc')
+      throw new ValidationError(
+        `${field}.embedding`,
+        'is required: no embedder is configured and sync-2pc writes the index in the call (configure an embedder)',
+      );
     if (record.embedding === undefined && !this.embeddings && this.deliver)
       throw new ValidationError(
         `${field}.embedding`,
