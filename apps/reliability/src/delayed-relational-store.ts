@@ -10,6 +10,7 @@ import type {
   RelationalStore,
   RelationalTx,
   StoredRecord,
+  SyncedOrder,
   SyncedVersion,
   TwoPhaseIntent,
 } from '@dualwrite/core';
@@ -82,7 +83,9 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     // Without insertMeta, processes of one source starting at once can draw different owner tokens (core falls
     // back to get-then-set) and refuse each other's index: pass the store's atomic one through.
     if (inner.insertMeta) this.insertMeta = (key, value) => this.locked(() => inner.insertMeta!(key, value));
-    if (inner.recentlySynced) this.recentlySynced = (limit, above) => inner.recentlySynced!(limit, above);
+    if (inner.recentlySynced)
+      this.recentlySynced = (limit, above, order) => inner.recentlySynced!(limit, above, order);
+    if (inner.releaseClaims) this.releaseClaims = (owners) => this.locked(() => inner.releaseClaims!(owners));
   }
 
   get name(): string {
@@ -215,7 +218,9 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   /** Present when the inner store has it. */
   insertMeta?: (key: string, value: string) => Promise<string>;
   /** Present when the inner store has it. */
-  recentlySynced?: (limit: number, above?: number) => Promise<SyncedVersion[]>;
+  recentlySynced?: (limit: number, above?: number, order?: SyncedOrder) => Promise<SyncedVersion[]>;
+  /** Present when the inner store has it. */
+  releaseClaims?: (owners: readonly string[]) => Promise<number>;
   close(): Promise<void> {
     return this.inner.close();
   }

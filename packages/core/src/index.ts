@@ -86,6 +86,7 @@ export {
   restampCheckpoint,
 } from './integrity/index-checkpoint.js';
 export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
+export { checkClaimOwners, MAX_CLAIM_OWNERS } from './outbox/claim-owners.js';
 export { BACKLOG_CLAIM_BYTES, BACKLOG_CLAIM_SIZE } from './outbox/claim-size.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
 export { classifyFailure, type FailureClass } from './outbox/failure-classification.js';

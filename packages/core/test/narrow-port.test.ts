@@ -26,6 +26,7 @@ const OPTIONAL_STORE = [
   'markSynced',
   'maxPendingVersion',
   'recentlySynced',
+  'releaseClaims',
   'insertMeta',
   'subscribeOutbox',
   'countRecords',

@@ -605,6 +605,15 @@ export abstract class SqlQueries {
         WHERE ${this.#leases(chunk)}`.execute(db);
   }
 
+  /** Clears the leases taken under one of `owners` (see `RelationalStore.releaseClaims`); how many. */
+  async releaseClaims(db: SqlDb, owners: readonly string[]): Promise<number> {
+    const result = await sql`
+      UPDATE ${this.tables.outbox}
+      SET lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
+      WHERE lease_owner IN (${sql.join(owners)})`.execute(db);
+    return Number(result.numAffectedRows ?? 0);
+  }
+
   /**
    * Rows held under one of `leases`: tokens are random UUIDs, one per lease, so a token in the list is that
    * lease; the id list keeps the lookup on the primary key.

@@ -7,6 +7,7 @@ import {
   type ClaimOptions,
   ClosedError,
   changeId,
+  checkClaimOwners,
   checkSyncedRange,
   compareIds,
   enqueueRepair,
@@ -693,6 +694,16 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       return;
     }
     await this.write('releaseOutbox', [], (db) => this.q.releaseLeases(db, leases, retryAt));
+  }
+
+  /** Gives back every lease claimed under one of `owners` (one statement); no attempt charged. */
+  async releaseClaims(owners: readonly string[]): Promise<number> {
+    checkClaimOwners(owners, this.component);
+    if (owners.length === 0) {
+      this.assertUsable('releaseClaims');
+      return 0;
+    }
+    return this.write('releaseClaims', [], (db) => this.q.releaseClaims(db, owners));
   }
 
   /**

@@ -281,6 +281,17 @@ export interface RelationalStore<Native = unknown>
   ): Promise<void>;
 
   /**
+   * Optional: gives back every lease `claimOutbox` took under one of `owners` (at most 1,000), without charging
+   * an attempt and without moving the entries' next attempt. The drainer claims under an owner of its own per
+   * claim and calls this once the store answers again after a claim failed: a claim whose reply was lost (a
+   * connection dropped, a timeout) may have committed, and its entries would otherwise stay leased to a live
+   * process that never saw them until the lease expired (30 s by default). Returns how many leases it gave
+   * back. Not indexed: a scan of the outbox, for that rare case.
+   * @throws {ValidationError} naming `owners` for more than 1,000.
+   */
+  releaseClaims?(owners: readonly string[]): Promise<number>;
+
+  /**
    * Optional fast path: enqueues delivery of each id's current state (repair after reconciliation or
    * recovery). Ids whose record is missing enqueue a delete at a version at least the highest handed out.
    * Returns the number of distinct ids enqueued. Core calls `enqueueRepairs` (`relational-operations.ts`),

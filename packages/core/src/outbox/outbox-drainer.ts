@@ -7,6 +7,7 @@ import { backoffDelay } from '../util/backoff.js';
 import { chunksBySize } from '../util/chunks-by-size.js';
 import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
+import { ClaimOwners } from './claim-owners.js';
 import { BACKLOG_CLAIM_BYTES, ClaimSize } from './claim-size.js';
 import { type DeliveryItem, planDelivery } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
@@ -97,12 +98,15 @@ export class OutboxDrainer {
   private loopErrors = 0;
   /** Empty claims in a row since the last delivery or wake-up (drives the idle poll's back-off). */
   private idleClaims = 0;
+  /** Claims under an owner per claim, giving back what a failed claim may hold. */
+  private readonly claims: ClaimOwners;
 
   constructor(
     private readonly ctx: StrategyContext,
     private readonly options: DrainerOptions,
   ) {
     this.probeDelayMs = ctx.delivery.outageProbeMs;
+    this.claims = new ClaimOwners(ctx.delivery.owner, ctx.relational, ctx.delivery.leaseMs);
     this.arrivals = new ArrivalRate(Math.max(2 * options.maxDelayMs, MIN_PATIENCE_MS));
   }
 
@@ -261,8 +265,7 @@ export class OutboxDrainer {
           await this.gather();
         if (this.stopping) break;
         const wakeUpsBefore = this.wakeUps;
-        const leases = await this.ctx.relational.claimOutbox({
-          owner: delivery.owner,
+        const leases = await this.claims.claim({
           limit: claim.current,
           leaseMs: delivery.leaseMs,
           now: clock.now(),

@@ -22,6 +22,7 @@ import type {
 } from '../contracts/outbox.js';
 import type { RecordWrite, RelationalStore, RelationalTx } from '../contracts/relational-store.js';
 import { ClosedError, ValidationError } from '../errors.js';
+import { checkClaimOwners } from '../outbox/claim-owners.js';
 import {
   ackDelivery,
   enqueueRepair,
@@ -331,6 +332,20 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   ): Promise<void> {
     await this.#ledger('releaseOutbox', async (tx) => {
       for (const lease of leases) await releaseLease(tx, lease, retryAt);
+    });
+  }
+
+  async releaseClaims(owners: readonly string[]): Promise<number> {
+    checkClaimOwners(owners);
+    const named = new Set(owners);
+    return this.#write((state) => {
+      let released = 0;
+      for (const row of state.outbox.values())
+        if (row.leaseOwner !== null && named.has(row.leaseOwner)) {
+          state.outbox.set(row.recordId, { ...row, ...NO_LEASE });
+          released++;
+        }
+      return released;
     });
   }
 

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import {
+  ackOf,
   byCodePoint,
   claim,
   entryOf,
@@ -215,5 +216,37 @@ export const outboxFailuresChecks = {
       expect((await store.outboxStats(T0 + 20)).inFlight).toBe(0);
       expect(await claim(store, T0 + 299), 'not before retryAt').toEqual([]);
       expect((await claim(store, T0 + 300)).map((l) => [l.recordId, l.attempts])).toEqual([[id, 0]]);
+    }),
+
+  'releaseClaims (where present) gives back the leases of the owners named, and only those': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      if (!store.releaseClaims) return;
+      const [a, b, c] = [uid('a'), uid('b'), uid('c')];
+      await put(store, { id: a, now: T0 });
+      await put(store, { id: b, now: T0 + 1 });
+      await put(store, { id: c, now: T0 + 2 });
+      const lost = await claim(store, T0 + 10, 2, 'worker#1', 60_000);
+      expect(lost.map((l) => l.recordId)).toEqual([a, b]);
+      const [kept] = await claim(store, T0 + 10, 1, 'worker#2', 60_000);
+      expect(await store.releaseClaims(['worker#1', 'nobody']), 'leases given back').toBe(2);
+      expect(await entryOf(store, a)).toMatchObject({ state: 'pending', attempts: 0, nextAttemptAt: T0 });
+      const again = await claim(store, T0 + 20, 10, 'worker#3', 60_000);
+      expect(
+        again.map((l) => [l.recordId, l.attempts]),
+        'claimable at once, uncharged',
+      ).toEqual([
+        [a, 0],
+        [b, 0],
+      ]);
+      expect(await store.releaseClaims([]), 'nothing named').toBe(0);
+      expect(await store.ackOutbox([ackOf(kept!)], T0 + 30), "worker#2's lease was still held").toEqual([
+        'acked',
+      ]);
+      await expect(store.releaseClaims(Array(1_001).fill('x'))).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'owners',
+      });
     }),
 } satisfies Record<string, RelationalStoreCheck>;
