@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BackendUnavailableError, type ClaimOptions, createDualWrite } from '../src/index.js';
-import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
 const DIM = 4;
 const LEASE_MS = 20_000;
@@ -48,11 +48,35 @@ describe('a claim whose reply was lost', () => {
       await dw.flush({ timeoutMs: LEASE_MS / 4 });
       expect(Date.now() - started).toBeLessThan(LEASE_MS / 4);
       expect(relational.lostOwners).toHaveLength(1);
-      expect(relational.lostOwners[0]).toMatch(/^api-1#\d+$/);
+      expect(relational.lostOwners[0]).toMatch(/^api-1#[0-9a-f]{12}\.\d+$/);
       expect((await dw.syncStatus('a')).state).toBe('synced');
       expect((await dw.stats()).outboxDepth).toBe(0);
     } finally {
       await dw.close({ drain: false });
+    }
+  });
+
+  it('never gives back the claims of another process configured with the same owner name', async () => {
+    const data = new MemoryRelationalData();
+    const owners: string[] = [];
+    class Logged extends MemoryRelationalStore {
+      override claimOutbox(options: ClaimOptions) {
+        owners.push(options.owner);
+        return super.claimOutbox(options);
+      }
+    }
+    const [a, b] = [await open(new Logged({ data })), await open(new Logged({ data }))];
+    try {
+      for (let i = 0; i < 20; i++)
+        await (i % 2 ? a : b).put({ id: `w${i}`, text: 'x', embedding: [1, i, 0, 0] });
+      await Promise.all([a.flush(), b.flush()]);
+      expect(owners.length).toBeGreaterThan(2);
+      expect(new Set(owners).size, 'every claim, of either process, under a name of its own').toBe(
+        owners.length,
+      );
+    } finally {
+      await a.close({ drain: false });
+      await b.close({ drain: false });
     }
   });
 

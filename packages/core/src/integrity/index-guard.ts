@@ -80,9 +80,16 @@ export class IndexGuard {
   /**
    * Where the next look ({@link acknowledgedWritesLost}) starts: the highest acknowledged version this process
    * found held by the index at its latest passing look, lowered below any version then still pending or held
-   * by an intent; `null` before the first. The next look covers every acknowledgement above it.
+   * by an intent, and to at most the highest version handed out before the look before it began; `null` before
+   * the first. The next look covers every acknowledgement above it.
    */
   private verifiedUpTo: number | null = null;
+  /**
+   * The highest version handed out when the latest passing look began. A version drawn after it may have been
+   * in flight during that look (uncommitted, or pending and then acknowledged after a higher one the look
+   * found), so the look after the next starts no higher than this.
+   */
+  private handedOutBeforeLook: number | null = null;
   /** Dead letters seen at the latest passing look, looked up at the next once acknowledged. */
   private readonly deadLetters = new DeadLetterWatch();
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
@@ -414,6 +421,7 @@ export class IndexGuard {
     const { relational, vector, clock } = this.ctx;
     if (!relational.recentlySynced) return undefined;
     return confirmedTwice(async () => {
+      const handedOut = await relational.currentVersion();
       // Read before the acknowledgements: a change pending now may be acknowledged after changes numbered above
       // it, so the next look must reach below it.
       const { lowestPendingVersion } = await relational.outboxStats(clock.now());
@@ -440,7 +448,11 @@ export class IndexGuard {
         const outstanding = [lowestPendingVersion ?? null, ...intents.map((intent) => intent.version)].filter(
           (v): v is number => v !== null,
         );
-        this.verifiedUpTo = Math.max(0, Math.min(reached, ...outstanding.map((v) => v - 1)));
+        // A version drawn since the previous look began may have been written, or acknowledged out of order,
+        // while this one read: looked up again by the next look (the first look has no previous: its own).
+        const settled = this.handedOutBeforeLook ?? handedOut;
+        this.verifiedUpTo = Math.max(0, Math.min(reached, settled, ...outstanding.map((v) => v - 1)));
+        this.handedOutBeforeLook = handedOut;
         this.deadLetters.watch(deadNow);
         return undefined;
       }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ClaimOptions, OutboxLease } from '../contracts/outbox.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import { ValidationError } from '../errors.js';
@@ -20,7 +21,8 @@ export function checkClaimOwners(owners: readonly string[], component?: string):
 }
 
 /**
- * Claims under an owner of its own per claim (`<owner>#<n>`), and gives back the leases of a claim that failed
+ * Claims under an owner of its own per claim (`<owner>#<nonce>.<n>`: the nonce is this drainer's, as processes
+ * configured with one `delivery.owner` must never give back each other's claims), and gives back the leases of a claim that failed
  * once the store answers again (`RelationalStore.releaseClaims`): a claim whose reply was lost — a connection
  * dropped, a timeout — may have committed, and its entries would otherwise stay leased to this live process,
  * which never saw them, until their lease expired. Failed claims older than the lease are forgotten (their
@@ -28,6 +30,8 @@ export function checkClaimOwners(owners: readonly string[], component?: string):
  */
 export class ClaimOwners {
   #claims = 0;
+  /** Random per drainer: two drainers given one owner name never name a claim alike. */
+  readonly #nonce = randomBytes(6).toString('hex');
   /** Owners of failed claims whose leases may still be held, and when each was claimed (ms). */
   readonly #failed = new Map<string, number>();
 
@@ -43,7 +47,7 @@ export class ClaimOwners {
    */
   async claim(options: Omit<ClaimOptions, 'owner'>): Promise<OutboxLease[]> {
     await this.releaseFailed(options.now);
-    const owner = `${this.owner}#${++this.#claims}`;
+    const owner = `${this.owner}#${this.#nonce}.${++this.#claims}`;
     try {
       return await this.relational.claimOutbox({ ...options, owner });
     } catch (error) {
