@@ -86,6 +86,8 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     if (inner.recentlySynced)
       this.recentlySynced = (limit, above, order) => inner.recentlySynced!(limit, above, order);
     if (inner.releaseClaims) this.releaseClaims = (owners) => this.locked(() => inner.releaseClaims!(owners));
+    if (inner.purgeTombstones)
+      this.purgeTombstones = (limit) => this.locked(() => inner.purgeTombstones!(limit));
   }
 
   get name(): string {
@@ -221,6 +223,8 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   recentlySynced?: (limit: number, above?: number, order?: SyncedOrder) => Promise<SyncedVersion[]>;
   /** Present when the inner store has it. */
   releaseClaims?: (owners: readonly string[]) => Promise<number>;
+  /** Present when the inner store has it. */
+  purgeTombstones?: (limit: number) => Promise<number>;
   close(): Promise<void> {
     return this.inner.close();
   }

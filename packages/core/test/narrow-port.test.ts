@@ -27,6 +27,7 @@ const OPTIONAL_STORE = [
   'maxPendingVersion',
   'recentlySynced',
   'releaseClaims',
+  'purgeTombstones',
   'insertMeta',
   'subscribeOutbox',
   'countRecords',

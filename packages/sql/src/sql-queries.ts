@@ -745,6 +745,26 @@ export abstract class SqlQueries {
     return rows.map(toIntent);
   }
 
+  /**
+   * Deletes up to `limit` settled tombstones. The conditions stand on the DELETE itself, not only in the
+   * subquery that picks the ids (a derived table, which MySQL needs to read the table it deletes from, and
+   * where its `LIMIT` is allowed): a row a concurrent write brought back to life, or deleted again at a newer
+   * version, is re-checked as it is deleted (PostgreSQL re-evaluates the conditions on the row's newest
+   * version; MySQL and SQLite read it under the write lock) and kept.
+   */
+  async purgeTombstones(db: SqlDb, limit: number): Promise<number> {
+    const { records, outbox, intents } = this.tables;
+    const settled = sql`deleted = ${this.traits.bool(true)} AND synced_version = version
+      AND NOT EXISTS (SELECT 1 FROM ${outbox} WHERE ${outbox}.record_id = ${records}.id)
+      AND NOT EXISTS (SELECT 1 FROM ${intents} WHERE ${intents}.record_id = ${records}.id)`;
+    const result = await sql`
+      DELETE FROM ${records} WHERE ${settled} AND id IN (
+        SELECT id FROM (SELECT id FROM ${records} WHERE ${settled} LIMIT ${limit}) AS settled_tombstones)`.execute(
+      db,
+    );
+    return Number(result.numAffectedRows ?? 0);
+  }
+
   // -- embedding cache and meta --------------------------------------------------------------------
 
   async getCachedEmbeddings(db: SqlDb, keys: readonly string[]): Promise<Map<string, number[]>> {

@@ -784,6 +784,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.read('listExpiredIntents', (db) => this.q.listExpiredIntents(db, now, limit));
   }
 
+  /** Deletes up to `limit` settled tombstones (one statement; see `IntentLogStore.purgeTombstones`). */
+  async purgeTombstones(limit: number): Promise<number> {
+    this.checkLimit('limit', limit);
+    return this.write('purgeTombstones', [], (db) => this.q.purgeTombstones(db, limit));
+  }
+
   /**
    * In one transaction holding the record's lock: deletes the intent and enqueues its record's current state
    * (core's `resolveIntent`). Returns `false` when the intent was already gone.

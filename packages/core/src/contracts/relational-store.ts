@@ -116,6 +116,15 @@ export interface IntentLogStore {
    * current state. Returns `false` if the intent was already gone.
    */
   resolveIntent(token: string, now: number): Promise<boolean>;
+  /**
+   * Optional: deletes up to `limit` (1..10,000) settled tombstones — a deleted record whose delete the index
+   * acknowledged (`syncedVersion` equal to its version), with no outbox entry and no intent for its id — and
+   * returns how many. sync-2pc writes a delete it delivered in the call as such a tombstone (the async
+   * strategies purge theirs at the ack), so without this a delete-heavy sync-2pc workload grows the records
+   * table for good. Each row is re-checked as it is deleted: a write of the id meanwhile keeps it.
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
+   */
+  purgeTombstones?(limit: number): Promise<number>;
 }
 
 /** What sync-2pc's prepare read and reserved for one id (see {@link TwoPhaseFastPath.prepareIntents}). */

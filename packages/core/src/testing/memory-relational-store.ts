@@ -442,6 +442,20 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     return this.#ledger('resolveIntent', (tx) => resolveIntent(tx, token, now));
   }
 
+  async purgeTombstones(limit: number): Promise<number> {
+    checkLimit('limit', limit);
+    return this.#write((state) => {
+      const intended = new Set([...state.intents.values()].map((intent) => intent.recordId));
+      const settled = [...state.records.values()]
+        .filter(
+          (r) => r.deleted && r.syncedVersion === r.version && !state.outbox.has(r.id) && !intended.has(r.id),
+        )
+        .slice(0, limit);
+      for (const r of settled) state.records.delete(r.id);
+      return settled.length;
+    });
+  }
+
   async getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
     const cache = this.#read('getCachedEmbeddings').cache;
     const out = new Map<string, number[]>();

@@ -16,6 +16,52 @@ import {
 
 /** RelationalStore contract checks: intents. */
 export const intentsChecks = {
+  'purgeTombstones (where present) deletes settled tombstones only: acknowledged, no outbox entry, no intent':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        if (!hasIntentLog(store) || !store.purgeTombstones) return;
+        const live = uid('live');
+        await put(store, { id: live, now: T0 });
+        await drain(store, T0);
+        const [settled, queued, intended, unsynced] = [
+          uid('settled'),
+          uid('queued'),
+          uid('intent'),
+          uid('unsynced'),
+        ];
+        await store.transaction(async (tx) => {
+          for (const id of [settled, queued, intended, unsynced]) {
+            const version = await tx.nextVersion();
+            await tx.writeRecord({
+              id,
+              text: '',
+              embedding: null,
+              metadata: {},
+              version,
+              deleted: true,
+              contentHash: '',
+              syncedVersion: id === unsynced ? null : version,
+              now: T0,
+            });
+            if (id === queued) await tx.enqueue(id, version, 'delete', T0);
+            if (id === intended)
+              await tx.putIntent!({
+                token: uid('tok'),
+                recordId: id,
+                version: version + 1,
+                expiresAt: T0 + 1_000,
+              });
+          }
+        });
+        expect(await store.purgeTombstones(10)).toBe(1);
+        const left = await store.getRecords([live, settled, queued, intended, unsynced], {
+          includeDeleted: true,
+        });
+        expect([...left.keys()].sort()).toEqual([live, queued, intended, unsynced].sort());
+        expect(await store.purgeTombstones(10), 'nothing settled left').toBe(0);
+        await expect(store.purgeTombstones(0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'limit' });
+      }),
+
   'putIntent and deleteIntent run inside transactions; listExpiredIntents returns expiresAt <= now': (
     factory: RelationalStoreFactory,
   ) =>
