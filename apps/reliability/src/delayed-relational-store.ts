@@ -86,8 +86,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     if (inner.recentlySynced)
       this.recentlySynced = (limit, above, order) => inner.recentlySynced!(limit, above, order);
     if (inner.releaseClaims) this.releaseClaims = (owners) => this.locked(() => inner.releaseClaims!(owners));
-    if (inner.purgeTombstones)
-      this.purgeTombstones = (limit) => this.locked(() => inner.purgeTombstones!(limit));
+    if (inner.purgeTombstones) this.purgeTombstones = (ids) => this.locked(() => inner.purgeTombstones!(ids));
   }
 
   get name(): string {
@@ -224,7 +223,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   /** Present when the inner store has it. */
   releaseClaims?: (owners: readonly string[]) => Promise<number>;
   /** Present when the inner store has it. */
-  purgeTombstones?: (limit: number) => Promise<number>;
+  purgeTombstones?: (ids: readonly string[]) => Promise<number>;
   close(): Promise<void> {
     return this.inner.close();
   }

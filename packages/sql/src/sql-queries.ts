@@ -746,23 +746,22 @@ export abstract class SqlQueries {
   }
 
   /**
-   * Deletes up to `limit` settled tombstones. The conditions stand on the DELETE itself, not only in the
-   * subquery that picks the ids (a derived table, which MySQL needs to read the table it deletes from, and
-   * where its `LIMIT` is allowed): a row a concurrent write brought back to life, or deleted again at a newer
-   * version, is re-checked as it is deleted (PostgreSQL re-evaluates the conditions on the row's newest
-   * version; MySQL and SQLite read it under the write lock) and kept.
+   * Deletes the settled tombstones among `ids`, looked up by primary key. A row a concurrent write brought back
+   * to life, or deleted again at a newer version, fails the conditions as it is deleted (PostgreSQL re-evaluates
+   * them on the row's newest version; MySQL and SQLite read it under the write lock) and is kept.
    */
-  async purgeTombstones(db: SqlDb, limit: number): Promise<number> {
+  async purgeTombstones(db: SqlDb, ids: readonly string[]): Promise<number> {
     const { records, outbox, intents } = this.tables;
-    const settled = sql`deleted = ${this.traits.bool(true)} AND synced_version = version
-      AND NOT EXISTS (SELECT 1 FROM ${outbox} WHERE ${outbox}.record_id = ${records}.id)
-      AND NOT EXISTS (SELECT 1 FROM ${intents} WHERE ${intents}.record_id = ${records}.id)`;
-    const result = await sql`
-      DELETE FROM ${records} WHERE ${settled} AND id IN (
-        SELECT id FROM (SELECT id FROM ${records} WHERE ${settled} LIMIT ${limit}) AS settled_tombstones)`.execute(
-      db,
-    );
-    return Number(result.numAffectedRows ?? 0);
+    let purged = 0;
+    for (const chunk of this.listChunks(ids, (id) => id)) {
+      const result = await sql`
+        DELETE FROM ${records} WHERE id IN (${sql.join(chunk)})
+          AND deleted = ${this.traits.bool(true)} AND synced_version = version
+          AND NOT EXISTS (SELECT 1 FROM ${outbox} WHERE ${outbox}.record_id = ${records}.id)
+          AND NOT EXISTS (SELECT 1 FROM ${intents} WHERE ${intents}.record_id = ${records}.id)`.execute(db);
+      purged += Number(result.numAffectedRows ?? 0);
+    }
+    return purged;
   }
 
   // -- embedding cache and meta --------------------------------------------------------------------

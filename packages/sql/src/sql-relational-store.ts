@@ -784,10 +784,15 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.read('listExpiredIntents', (db) => this.q.listExpiredIntents(db, now, limit));
   }
 
-  /** Deletes up to `limit` settled tombstones (one statement; see `IntentLogStore.purgeTombstones`). */
-  async purgeTombstones(limit: number): Promise<number> {
-    this.checkLimit('limit', limit);
-    return this.write('purgeTombstones', [], (db) => this.q.purgeTombstones(db, limit));
+  /** Deletes the settled tombstones among `ids` (see `IntentLogStore.purgeTombstones`), by primary key. */
+  async purgeTombstones(ids: readonly string[]): Promise<number> {
+    this.checkLimit('ids', Math.max(1, ids.length));
+    const distinct = [...new Set(ids)];
+    if (distinct.length === 0) {
+      this.assertUsable('purgeTombstones');
+      return 0;
+    }
+    return this.write('purgeTombstones', [], (db) => this.q.purgeTombstones(db, distinct));
   }
 
   /**

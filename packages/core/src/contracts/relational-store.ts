@@ -117,14 +117,15 @@ export interface IntentLogStore {
    */
   resolveIntent(token: string, now: number): Promise<boolean>;
   /**
-   * Optional: deletes up to `limit` (1..10,000) settled tombstones — a deleted record whose delete the index
-   * acknowledged (`syncedVersion` equal to its version), with no outbox entry and no intent for its id — and
-   * returns how many. sync-2pc writes a delete it delivered in the call as such a tombstone (the async
-   * strategies purge theirs at the ack), so without this a delete-heavy sync-2pc workload grows the records
-   * table for good. Each row is re-checked as it is deleted: a write of the id meanwhile keeps it.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
+   * Optional: deletes the settled tombstones among `ids` (at most 10,000) — a deleted record whose delete the
+   * index acknowledged (`syncedVersion` equal to its version), with no outbox entry and no intent for its id —
+   * and returns how many. sync-2pc writes a delete it delivered in the call as such a tombstone (the async
+   * strategies purge theirs at the ack) and calls this right after its commit, so a delete-heavy sync-2pc
+   * workload does not grow the records table for good. Each row is checked as it is deleted: a write of the id
+   * meanwhile keeps it.
+   * @throws {ValidationError} naming `ids` for more than 10,000.
    */
-  purgeTombstones?(limit: number): Promise<number>;
+  purgeTombstones?(ids: readonly string[]): Promise<number>;
 }
 
 /** What sync-2pc's prepare read and reserved for one id (see {@link TwoPhaseFastPath.prepareIntents}). */

@@ -57,11 +57,6 @@ export class ClaimOwners {
     }
   }
 
-  /** Failed claims whose leases may still be held. */
-  get failed(): number {
-    return this.#failed.size;
-  }
-
   private async releaseFailed(now: number): Promise<void> {
     for (const [owner, at] of this.#failed) if (at + this.leaseMs <= now) this.#failed.delete(owner);
     if (this.#failed.size === 0) return;

@@ -39,9 +39,6 @@ const MISSING_WAKE_UPS_POLL_MS = 200;
 /** How often a long idle wait on pushed wake-ups checks that they still arrive. */
 const WAKE_UP_HEALTH_CHECK_MS = 1_000;
 
-/** Most settled tombstones one recovery pass deletes (`IntentLogStore.purgeTombstones`). */
-const TOMBSTONES_PER_RECOVERY = 1_000;
-
 /** `baseMs`, doubling with each empty claim in a row after the first, up to `capMs` (never below `baseMs`). */
 function backedOff(baseMs: number, capMs: number, idleClaims: number): number {
   if (idleClaims <= 1) return baseMs;
@@ -241,8 +238,6 @@ export class OutboxDrainer {
       if (expired.length < 100) break;
     }
     if (resolved > 0) this.nudge(resolved);
-    // sync-2pc writes a delete it delivered in the call as a settled tombstone: nothing else removes it.
-    await relational.purgeTombstones?.(TOMBSTONES_PER_RECOVERY);
     return resolved;
   }
 

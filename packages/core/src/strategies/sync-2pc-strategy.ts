@@ -302,6 +302,18 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }));
     await this.commitIntents(writes, { now: clock.now(), deferred: options.deferred, dropTokens });
     if (options.deferred) this.drainer.wake(active.length);
+    else await this.purgeTombstones(writes.filter((w) => w.op === 'delete').map((w) => w.next.id));
+  }
+
+  /**
+   * Deletes the tombstones this commit left settled: a delete delivered in the call is committed acknowledged and
+   * with no outbox entry, so no ack purges it as under the async strategies. Best effort, after the commit: a
+   * tombstone left by a failure is one more row in the records table, nothing else (the call already succeeded).
+   */
+  private async purgeTombstones(ids: readonly string[]): Promise<void> {
+    const { relational } = this.ctx;
+    if (ids.length === 0 || !relational.purgeTombstones) return;
+    await relational.purgeTombstones(ids).catch(() => {});
   }
 
   /** sync-2pc's commit transaction: the store's `commitIntents` where it has one, else core's. */

@@ -442,17 +442,19 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     return this.#ledger('resolveIntent', (tx) => resolveIntent(tx, token, now));
   }
 
-  async purgeTombstones(limit: number): Promise<number> {
-    checkLimit('limit', limit);
+  async purgeTombstones(ids: readonly string[]): Promise<number> {
+    checkLimit('ids', Math.max(1, ids.length));
     return this.#write((state) => {
       const intended = new Set([...state.intents.values()].map((intent) => intent.recordId));
-      const settled = [...state.records.values()]
-        .filter(
-          (r) => r.deleted && r.syncedVersion === r.version && !state.outbox.has(r.id) && !intended.has(r.id),
-        )
-        .slice(0, limit);
-      for (const r of settled) state.records.delete(r.id);
-      return settled.length;
+      let purged = 0;
+      for (const id of new Set(ids)) {
+        const r = state.records.get(id);
+        if (!r?.deleted || r.syncedVersion !== r.version || state.outbox.has(id) || intended.has(id))
+          continue;
+        state.records.delete(id);
+        purged++;
+      }
+      return purged;
     });
   }
 

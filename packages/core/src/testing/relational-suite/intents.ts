@@ -16,7 +16,7 @@ import {
 
 /** RelationalStore contract checks: intents. */
 export const intentsChecks = {
-  'purgeTombstones (where present) deletes settled tombstones only: acknowledged, no outbox entry, no intent':
+  'purgeTombstones (where present) deletes the settled tombstones among the ids: acknowledged, no outbox entry, no intent':
     (factory: RelationalStoreFactory) =>
       withStore(factory, async (store) => {
         if (!hasIntentLog(store) || !store.purgeTombstones) return;
@@ -53,13 +53,16 @@ export const intentsChecks = {
               });
           }
         });
-        expect(await store.purgeTombstones(10)).toBe(1);
-        const left = await store.getRecords([live, settled, queued, intended, unsynced], {
-          includeDeleted: true,
-        });
+        const all = [live, settled, queued, intended, unsynced, uid('missing')];
+        expect(await store.purgeTombstones([...all, settled])).toBe(1);
+        const left = await store.getRecords(all, { includeDeleted: true });
         expect([...left.keys()].sort()).toEqual([live, queued, intended, unsynced].sort());
-        expect(await store.purgeTombstones(10), 'nothing settled left').toBe(0);
-        await expect(store.purgeTombstones(0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'limit' });
+        expect(await store.purgeTombstones(all), 'nothing settled left').toBe(0);
+        expect(await store.purgeTombstones([]), 'no ids').toBe(0);
+        await expect(store.purgeTombstones(Array(10_001).fill(live))).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'ids',
+        });
       }),
 
   'putIntent and deleteIntent run inside transactions; listExpiredIntents returns expiresAt <= now': (
