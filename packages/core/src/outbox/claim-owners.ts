@@ -22,11 +22,11 @@ export function checkClaimOwners(owners: readonly string[], component?: string):
 
 /**
  * Claims under an owner of its own per claim (`<owner>#<nonce>.<n>`: the nonce is this drainer's, as processes
- * configured with one `delivery.owner` must never give back each other's claims), and gives back the leases of a claim that failed
- * once the store answers again (`RelationalStore.releaseClaims`): a claim whose reply was lost — a connection
- * dropped, a timeout — may have committed, and its entries would otherwise stay leased to this live process,
- * which never saw them, until their lease expired. Failed claims older than the lease are forgotten (their
- * leases expired by themselves). Without `releaseClaims` on the store it claims as before.
+ * configured with one `delivery.owner` must never give back each other's claims), and gives back the leases of
+ * a claim that failed once the store answers again (`RelationalStore.releaseClaims`): a claim whose reply was
+ * lost — a connection dropped, a timeout — may have committed, and its entries would otherwise stay leased to
+ * this live process, which never saw them, until their lease expired. Failed claims older than the lease are
+ * forgotten (their leases expired by themselves). Without `releaseClaims` on the store it claims as before.
  */
 export class ClaimOwners {
   #claims = 0;
