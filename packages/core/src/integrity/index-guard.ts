@@ -1,11 +1,12 @@
 import type { TwoPhaseIntent } from '../contracts/outbox.js';
-import { countLiveRecords } from '../contracts/relational-operations.js';
+import { countLiveRecords, readOutboxEntry } from '../contracts/relational-operations.js';
 import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
 import { asDualwriteError, IndexBindingError } from '../errors.js';
 import type { DualwriteEvents } from '../facade/events.js';
 import { classifyFailure, errorMessage } from '../outbox/failure-classification.js';
 import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
+import type { SyncedVersion } from '../record/types.js';
 import type { Clock } from '../util/clock.js';
 import { DeadLetterWatch } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
@@ -393,10 +394,13 @@ export class IndexGuard {
         live - depth - deadLetters - inFlight,
         live + (deletes ?? depth + deadLetters) + inFlight,
       ];
-      if (rowsAfter < claimed)
-        return `the index holds ${rowsAfter} rows but ${claimed} records claim to be synced into it`;
-      if (rowsBefore > bound)
-        return `the index holds ${rowsBefore} rows but at most ${bound} records can be in it (rows of unknown ids, or ids held twice)`;
+      // A write or a delete landing between the reads moves one count and not the other: a shortfall must show
+      // in both counts, and so must a surplus.
+      const [fewest, most] = [Math.min(rowsBefore, rowsAfter), Math.max(rowsBefore, rowsAfter)];
+      if (most < claimed)
+        return `the index holds ${most} rows but ${claimed} records claim to be synced into it`;
+      if (fewest > bound)
+        return `the index holds ${fewest} rows but at most ${bound} records can be in it (rows of unknown ids, or ids held twice)`;
       return undefined;
     });
   }
@@ -438,7 +442,7 @@ export class IndexGuard {
       );
       const held =
         recent.length === 0 ? new Map<string, number>() : await vector.getVersions(recent.map((r) => r.id));
-      const lost = recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion);
+      const lost = await this.stillSettled(recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion));
       if (lost.length === 0) {
         // A full page leaves acknowledgements above its highest one for the next look.
         const reached =
@@ -459,6 +463,27 @@ export class IndexGuard {
       const named = lost.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.syncedVersion}`);
       return `the index lacks ${lost.length} of the ${recent.length} most recently acknowledged writes (${named.join(', ')}${lost.length > 3 ? ', …' : ''}): it lost writes (an older copy restored?)`;
     });
+  }
+
+  /**
+   * Of `candidates` (settled when the look read them), those still settled at the same acknowledged version:
+   * live, no outbox entry, no sync-2pc intent. A delete or a new write of the id since that read (it moves the
+   * index row) explains a row the index no longer holds; an older copy of the index restored does not.
+   */
+  private async stillSettled(candidates: SyncedVersion[]): Promise<SyncedVersion[]> {
+    if (candidates.length === 0) return candidates;
+    const { relational } = this.ctx;
+    const records = await relational.getRecords(candidates.map((c) => c.id));
+    const intended = new Set((await this.openIntents()).map((intent) => intent.recordId));
+    const settled: SyncedVersion[] = [];
+    for (const c of candidates)
+      if (
+        records.get(c.id)?.syncedVersion === c.syncedVersion &&
+        !intended.has(c.id) &&
+        (await readOutboxEntry(relational, c.id)) === undefined
+      )
+        settled.push(c);
+    return settled;
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */
