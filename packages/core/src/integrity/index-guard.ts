@@ -377,8 +377,8 @@ export class IndexGuard {
    * be in the index, so it holds at least `live - pending - dead` rows (emptied in place, a server restarted on
    * a wiped data dir, when fewer); and a row can exist only for a live record or a deleted one whose delete is
    * pending or dead-lettered, so at most `live + pending + dead` (rows another tool wrote, or an id held twice,
-   * when more). The index is counted before and after the source: the shortfall uses the later count, the
-   * surplus the earlier one, so a delivery or write in between cannot fake either.
+   * when more). The index is counted before and after the source, and either finding must show in both counts,
+   * so a delivery, write or delete landing in between cannot fake one.
    */
   private async countMismatch(): Promise<string | undefined> {
     const { relational, vector, clock } = this.ctx;
@@ -394,8 +394,7 @@ export class IndexGuard {
         live - depth - deadLetters - inFlight,
         live + (deletes ?? depth + deadLetters) + inFlight,
       ];
-      // A write or a delete landing between the reads moves one count and not the other: a shortfall must show
-      // in both counts, and so must a surplus.
+      // A write or a delete landing between the reads moves one count and not the other.
       const [fewest, most] = [Math.min(rowsBefore, rowsAfter), Math.max(rowsBefore, rowsAfter)];
       if (most < claimed)
         return `the index holds ${most} rows but ${claimed} records claim to be synced into it`;
