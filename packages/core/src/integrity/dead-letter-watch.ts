@@ -1,6 +1,6 @@
-import { readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { SyncedVersion } from '../record/types.js';
+import { settledRecords } from './settled-records.js';
 
 /** Most dead letters one index look-up remembers for the next: the first by record id. */
 export const WATCHED_DEAD_LETTERS_MAX = 1_000;
@@ -30,15 +30,9 @@ export class DeadLetterWatch {
    * equal to `version` (a dead letter never acknowledged at its version has a lower one), no outbox entry.
    */
   async acknowledged(relational: RelationalStore): Promise<SyncedVersion[]> {
-    if (this.#watched.length === 0) return [];
-    const records = await relational.getRecords(this.#watched);
-    const settled: SyncedVersion[] = [];
-    for (const record of records.values())
-      if (
-        record.syncedVersion === record.version &&
-        (await readOutboxEntry(relational, record.id)) === undefined
-      )
-        settled.push({ id: record.id, syncedVersion: record.version });
-    return settled;
+    const settled = await settledRecords(relational, this.#watched);
+    return [...settled.values()]
+      .filter((record) => record.syncedVersion === record.version)
+      .map((record) => ({ id: record.id, syncedVersion: record.version }));
   }
 }

@@ -1,5 +1,5 @@
 import type { TwoPhaseIntent } from '../contracts/outbox.js';
-import { countLiveRecords, readOutboxEntry } from '../contracts/relational-operations.js';
+import { countLiveRecords } from '../contracts/relational-operations.js';
 import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
 import { asDualwriteError, IndexBindingError } from '../errors.js';
@@ -19,6 +19,7 @@ import {
   recordDrift,
 } from './index-binding.js';
 import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
+import { settledRecords } from './settled-records.js';
 
 /**
  * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
@@ -471,18 +472,14 @@ export class IndexGuard {
    */
   private async stillSettled(candidates: SyncedVersion[]): Promise<SyncedVersion[]> {
     if (candidates.length === 0) return candidates;
-    const { relational } = this.ctx;
-    const records = await relational.getRecords(candidates.map((c) => c.id));
+    const settled = await settledRecords(
+      this.ctx.relational,
+      candidates.map((c) => c.id),
+    );
     const intended = new Set((await this.openIntents()).map((intent) => intent.recordId));
-    const settled: SyncedVersion[] = [];
-    for (const c of candidates)
-      if (
-        records.get(c.id)?.syncedVersion === c.syncedVersion &&
-        !intended.has(c.id) &&
-        (await readOutboxEntry(relational, c.id)) === undefined
-      )
-        settled.push(c);
-    return settled;
+    return candidates.filter(
+      (c) => settled.get(c.id)?.syncedVersion === c.syncedVersion && !intended.has(c.id),
+    );
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */

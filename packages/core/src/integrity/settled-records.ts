@@ -1,0 +1,18 @@
+import { readOutboxEntry } from '../contracts/relational-operations.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
+import type { StoredRecord } from '../record/types.js';
+
+/**
+ * The live records among `ids` with no outbox entry (nothing pending, leased or dead-lettered), by id: those
+ * whose index row is not in flux, so the index must hold at least their `syncedVersion`.
+ */
+export async function settledRecords(
+  relational: RelationalStore,
+  ids: readonly string[],
+): Promise<Map<string, StoredRecord>> {
+  const settled = new Map<string, StoredRecord>();
+  if (ids.length === 0) return settled;
+  for (const record of (await relational.getRecords(ids)).values())
+    if ((await readOutboxEntry(relational, record.id)) === undefined) settled.set(record.id, record);
+  return settled;
+}
