@@ -519,7 +519,7 @@ export const vectorStoreChecks = {
     });
   },
 
-  /** string / number / boolean metadata values come back with their exact types and values. */
+  /** string / number / boolean metadata values (NUL in keys and strings included) come back with their exact types and values. */
   async metadataTypesRoundTrip(factory) {
     await withStore(factory, async (store) => {
       const p = idPrefix();
@@ -527,6 +527,8 @@ export const vectorStoreChecks = {
         s: 'hello ünïcödé 🙂',
         empty: '',
         quote: `it's "quoted" \\ back`,
+        nul: 'before\u0000after',
+        'key\u0000with NUL': 'v',
         numeric_string: '42',
         int: 42,
         negative: -7,
