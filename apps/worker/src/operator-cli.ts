@@ -270,6 +270,7 @@ async function reconcileCommand(
       'duplicates',
       'deadLettered',
       'repairsEnqueued',
+      'tombstonesPurged',
     ] as const)
       table.push({ [key]: String(report[key]) });
     table.push({

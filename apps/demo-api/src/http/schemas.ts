@@ -250,6 +250,9 @@ export const ReconcileResponse = Type.Object({
   }),
   orphans: Type.Integer(),
   repairsEnqueued: Type.Integer(),
+  tombstonesPurged: Type.Integer({
+    description: 'Settled tombstones deleted from the source of truth (deletes the index already applied).',
+  }),
   durationMs: Type.Number(),
 });
 

@@ -1,5 +1,5 @@
 import { enqueueRepairs, readOutboxEntry } from '../contracts/relational-operations.js';
-import type { RelationalStore } from '../contracts/relational-store.js';
+import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Clock } from '../util/clock.js';
 import { differentContent, readIndexed } from './indexed-rows.js';
@@ -64,6 +64,13 @@ export interface ReconcileReport {
   distinctIds: number | null;
   /** Repairs enqueued (0 in dry-run). */
   repairsEnqueued: number;
+  /**
+   * Settled tombstones deleted from the source of truth (0 in dry-run, or where the store has no
+   * `purgeTombstones`): deleted records the index no longer holds, whose delete was acknowledged, with no outbox
+   * entry and no intent — what a crash between sync-2pc's commit and its purge, or an ack while an intent
+   * existed, leaves behind until the id is written again.
+   */
+  tombstonesPurged: number;
   /** Wall time, ms. */
   durationMs: number;
 }
@@ -107,11 +114,18 @@ export async function reconcile(
     indexRows: null,
     distinctIds: null,
     repairsEnqueued: 0,
+    tombstonesPurged: 0,
     durationMs: 0,
   };
   const repair = async (ids: string[]) => {
     if (!dryRun && ids.length > 0)
       report.repairsEnqueued += await enqueueRepairs(relational, ids, clock.now());
+  };
+  // The store re-checks each row as it deletes it (acknowledged, no outbox entry, no intent): a write of the id
+  // since this page was read keeps it.
+  const purgeTombstones = async (ids: string[]) => {
+    if (!dryRun && ids.length > 0 && hasIntentLog(relational) && relational.purgeTombstones)
+      report.tombstonesPurged += await relational.purgeTombstones(ids);
   };
   // An id with a pending outbox entry is already on its way: not drift. One parked in dead letter is drift
   // the operator must resolve (counted in `deadLettered`, not repaired: a repair would replace the entry).
@@ -166,6 +180,7 @@ export async function reconcile(
         }
       }
       await repair(drift);
+      await purgeTombstones(page.filter((r) => r.deleted && !indexed.has(r.id)).map((r) => r.id));
     }
     options.onProgress?.({ checkedRecords: report.checkedRecords, checkedVectors: report.checkedVectors });
     if (page.length < pageSize) break;
