@@ -94,7 +94,10 @@ export interface WriteStrategy {
   requestFlush(active: boolean): void;
   /** Resolves at this process's next delivery, or after `ms` ms (used by `flush` and `awaitSynced`). */
   waitForProgress(ms: number): Promise<void>;
-  /** Pauses delivery (writes are still accepted into the outbox). */
+  /**
+   * Pauses delivery (writes are still accepted into the outbox). May be called before {@link start}: the
+   * strategy then starts paused and claims nothing until {@link resume}.
+   */
   pause(): void;
   /** Resumes delivery. */
   resume(): void;

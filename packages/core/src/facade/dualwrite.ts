@@ -281,6 +281,9 @@ export class DualWrite<Native = unknown> {
       await this.relational.init();
       await this.guard.open();
       started = true;
+      // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
+      // a writer-only process delivers nothing at all: paused before the start, so not one claim is made.
+      if (this.guard.unverified || !this.deliver) this.strategy.pause();
       await this.strategy.start(this.context);
     } catch (error) {
       // Nothing is left running, and stores the facade was to own are closed: a refused start (a binding
@@ -294,9 +297,6 @@ export class DualWrite<Native = unknown> {
       }
       throw error;
     }
-    // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
-    // a writer-only process delivers nothing at all.
-    if (this.guard.unverified || !this.deliver) this.strategy.pause();
     this.guard.start();
     this.state = 'open';
     return this;

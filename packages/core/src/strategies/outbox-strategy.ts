@@ -16,12 +16,15 @@ export abstract class OutboxStrategy implements WriteStrategy {
   abstract readonly name: string;
   protected ctx!: StrategyContext;
   protected drainer!: OutboxDrainer;
+  /** {@link pause} before {@link start}: the drainer starts paused (a writer-only process never claims). */
+  private pausedBeforeStart = false;
 
   protected abstract drainerOptions(ctx: StrategyContext): DrainerOptions;
 
   async start(context: StrategyContext): Promise<void> {
     this.ctx = context;
     this.drainer = new OutboxDrainer(context, this.drainerOptions(context));
+    if (this.pausedBeforeStart) this.drainer.pause();
     await this.drainer.recoverIntents();
     await this.drainer.start();
   }
@@ -50,11 +53,13 @@ export abstract class OutboxStrategy implements WriteStrategy {
   }
 
   pause(): void {
-    this.drainer.pause();
+    if (this.drainer) this.drainer.pause();
+    else this.pausedBeforeStart = true;
   }
 
   resume(): void {
-    this.drainer.resume();
+    if (this.drainer) this.drainer.resume();
+    else this.pausedBeforeStart = false;
   }
 
   async stop(options: { timeoutMs: number }): Promise<void> {
