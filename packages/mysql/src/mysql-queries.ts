@@ -19,6 +19,16 @@ const SEQUENCE_PRUNE_EVERY = 1_024;
 const version = (i: number) => sql.raw(`@dw_v${i}`);
 
 /**
+ * Whether `versions` (drawn by one write) passed a multiple of SEQUENCE_PRUNE_EVERY: the write then prunes the
+ * sequence ({@link MysqlQueries.pruneSequence}) — once per SEQUENCE_PRUNE_EVERY versions, whatever the batches.
+ */
+export function crossesPrune(versions: readonly number[]): boolean {
+  if (versions.length === 0) return false;
+  const [low, high] = [Math.min(...versions), Math.max(...versions)];
+  return Math.floor(high / SEQUENCE_PRUNE_EVERY) > Math.floor((low - 1) / SEQUENCE_PRUNE_EVERY);
+}
+
+/**
  * Whether `error` is a locking read's refusal to wait (`NOWAIT`): MySQL 8 says `ER_LOCK_NOWAIT`, MariaDB
  * `ER_LOCK_WAIT_TIMEOUT` (MariaDB docs, "WAIT and NOWAIT").
  */
@@ -65,9 +75,26 @@ export class MysqlQueries extends SqlQueries {
     return sql`${table} FORCE INDEX (PRIMARY)`;
   }
 
-  /** Single-table `DELETE` takes no index hint in MySQL; the multi-table form does. */
-  protected override deleteByKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
-    return sql`DELETE t FROM ${table} AS t FORCE INDEX (PRIMARY)`;
+  /**
+   * The keys as a derived table joined to `table` in that order (`STRAIGHT_JOIN`, on its primary key — without
+   * the hint a condition beside the keys turned the join into a scan): one primary-key lookup per key (EXPLAIN:
+   * `eq_ref`), so the DELETE reads and locks only the keys' rows. An `IN` list is not enough:
+   * on a table of a few rows MariaDB 10.11 scans it even under `FORCE INDEX (PRIMARY)` (EXPLAIN: `ALL`), and a
+   * locking scan waits for rows other transactions wrote and have not committed — while the ack holding its
+   * ids' locks waited for a `dw.transaction`'s new row, that transaction deadlocked on one of those ids, and
+   * one open transaction held up every other id's ack for the lock timeout (found by a break-it round). The
+   * keys compare with the column's own collation (binary for ids: `'a'` never deletes `'A'`, nor `'x'` `'x '`).
+   */
+  override deleteKeys(
+    table: RawBuilder<unknown>,
+    column: string,
+    keys: readonly unknown[],
+    condition?: RawBuilder<unknown>,
+  ): RawBuilder<unknown> {
+    const rows = keys.map((key, i) => (i === 0 ? sql`SELECT ${key} AS k` : sql`SELECT ${key}`));
+    return sql`DELETE ${table} FROM (${sql.join(rows, sql` UNION ALL `)}) AS dw_keys
+      STRAIGHT_JOIN ${table} FORCE INDEX (PRIMARY) ON ${table}.${sql.ref(column)} = dw_keys.k
+      ${condition ? sql`WHERE ${condition}` : sql``}`;
   }
 
   // -- per-record locks ----------------------------------------------------------------------------
@@ -166,23 +193,34 @@ export class MysqlQueries extends SqlQueries {
 
   /**
    * A version for each of `n` rows: one `AUTO_INCREMENT` insert each, kept in the session variable `@dw_v<i>`
-   * (a multi-row insert's values need not be consecutive); then the prune of the sequence's old rows when the
-   * versions crossed a multiple of SEQUENCE_PRUNE_EVERY (a batch's versions rarely land on one exactly).
+   * (a multi-row insert's values need not be consecutive). The old rows are pruned after the write
+   * ({@link crossesPrune}, {@link pruneSequence}), not in it: a DELETE of a range waits for every row of it
+   * another transaction holds.
    */
   #drawVersions(n: number): RawBuilder<unknown>[] {
-    return [
-      ...Array.from({ length: n }, (_, i) => [
-        sql`INSERT INTO ${this.#sequence} () VALUES ()`,
-        sql`SET ${version(i)} = LAST_INSERT_ID()`,
-      ]).flat(),
-      // The crossing decides the range's bound, not a filter beside it: MariaDB uses the user variables as
-      // constants for the range but evaluates a separate condition row by row, so a plain `AND` scanned the up
-      // to 1,024 rows below the newest on every write (EXPLAIN: range, ~980 rows), and a DELETE's scan locks
-      // what it reads. (No difference measured in one writer's put latency; it is the concurrent writers'.)
-      sql`DELETE FROM ${this.#sequence} WHERE id < IF(
-        ${version(n - 1)} DIV ${SEQUENCE_PRUNE_EVERY} > (${version(0)} - 1) DIV ${SEQUENCE_PRUNE_EVERY},
-        ${version(n - 1)} - ${SEQUENCE_PRUNE_EVERY}, 0)`,
-    ];
+    return Array.from({ length: n }, (_, i) => [
+      sql`INSERT INTO ${this.#sequence} () VALUES ()`,
+      sql`SET ${version(i)} = LAST_INSERT_ID()`,
+    ]).flat();
+  }
+
+  /**
+   * Deletes the sequence's rows below `newest - SEQUENCE_PRUNE_EVERY` that no other transaction holds, without
+   * waiting for one: they are read `FOR UPDATE SKIP LOCKED`, then deleted by key ({@link deleteKeys}). A plain
+   * `DELETE … WHERE id < n` scans a small table (and locks the range of a large one): inside a write holding
+   * its ids' locks it waited for an application transaction's uncommitted version row and deadlocked with it
+   * (found by a break-it round). A row skipped now goes with the next prune.
+   */
+  async pruneSequence(db: Db, newest: number): Promise<void> {
+    const { rows } = await sql<{ id: SqlInt }>`
+      SELECT id FROM ${this.#sequence} WHERE id < ${newest - SEQUENCE_PRUNE_EVERY}
+      ORDER BY id LIMIT ${2 * SEQUENCE_PRUNE_EVERY} FOR UPDATE SKIP LOCKED`.execute(db);
+    if (rows.length > 0)
+      await this.deleteKeys(
+        this.#sequence,
+        'id',
+        rows.map((r) => r.id),
+      ).execute(db);
   }
 
   /** The versions {@link #drawVersions} drew, as one row with columns `v0`, `v1`, … */
@@ -236,7 +274,7 @@ export class MysqlQueries extends SqlQueries {
 
   /** Deletes the intents `tokens`. */
   deleteIntents(tokens: readonly string[]): RawBuilder<unknown> {
-    return sql`DELETE FROM ${this.tables.intents} WHERE token IN (${sql.join(tokens)})`;
+    return this.deleteKeys(this.tables.intents, 'token', tokens);
   }
 
   /** A message of sync-2pc's commit writes: record rows (their `recordValues`), outbox entries, and COMMIT. */
@@ -275,8 +313,7 @@ export class MysqlQueries extends SqlQueries {
       const drawn = int(
         (await sql`INSERT INTO ${this.#sequence} () VALUES ()`.execute(db)).insertId as SqlInt,
       );
-      if (drawn % SEQUENCE_PRUNE_EVERY === 0)
-        await sql`DELETE FROM ${this.#sequence} WHERE id < ${drawn - SEQUENCE_PRUNE_EVERY}`.execute(db);
+      if (crossesPrune([drawn])) await this.pruneSequence(db, drawn);
       if (drawn > atLeast) return drawn;
       try {
         await sql`INSERT INTO ${this.#sequence} (id) VALUES (${atLeast + 1})`.execute(db);

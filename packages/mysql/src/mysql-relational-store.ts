@@ -18,7 +18,7 @@ import {
 } from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
-import { MysqlQueries } from './mysql-queries.js';
+import { crossesPrune, MysqlQueries } from './mysql-queries.js';
 import {
   type MysqlKysely,
   type MysqlRelationalStoreOptions,
@@ -210,9 +210,21 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const context = await this.#writeContext(changes);
-    return this.writeBatch(changes, now, (kysely, ids, locking) =>
+    const results = await this.writeBatch(changes, now, (kysely, ids, locking) =>
       writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking),
     );
+    await this.#pruneAfter(results.flatMap((r) => (r.changed && r.version !== null ? [r.version] : [])));
+    return results;
+  }
+
+  /**
+   * Prunes the version sequence after a write whose versions passed a prune mark, in a transaction of its own
+   * that waits for no lock (`MysqlQueries.pruneSequence`). Best effort: a failure leaves the rows to the next.
+   */
+  async #pruneAfter(versions: readonly number[]): Promise<void> {
+    if (!crossesPrune(versions)) return;
+    const newest = Math.max(...versions);
+    await this.transact('pruneSequence', (conn) => this.q.pruneSequence(conn, newest)).catch(() => {});
   }
 
   /**
@@ -229,11 +241,13 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     const context = await this.#writeContext(changes);
     this.refuseUnstorableChanges(changes);
     const kysely = this.use('prepareIntents');
-    return this.track(() =>
+    const prepared = await this.track(() =>
       this.withRecordLocks('prepareIntents', changes.map(changeId), (locking) =>
         prepareIntentsInOneRoundTrip({ ...context, kysely }, changes, tokens, expiresAt, locking),
       ),
     );
+    await this.#pruneAfter(prepared.map((p) => p.version));
+    return prepared;
   }
 
   /**

@@ -232,9 +232,19 @@ export abstract class SqlQueries {
     return table;
   }
 
-  /** `DELETE FROM <table>` addressed by primary key (see {@link byKey}). */
-  protected deleteByKey(table: RawBuilder<unknown>): RawBuilder<unknown> {
-    return sql`DELETE FROM ${table}`;
+  /**
+   * `DELETE` of the rows of `table` whose primary key `column` is one of `keys` and that also meet `condition`
+   * (its columns unqualified, or qualified by the table's name). A dialect whose optimizer may scan a small
+   * table for an `IN` list spells it so that only the keys' rows are read (see MySQL's).
+   */
+  deleteKeys(
+    table: RawBuilder<unknown>,
+    column: string,
+    keys: readonly unknown[],
+    condition?: RawBuilder<unknown>,
+  ): RawBuilder<unknown> {
+    return sql`DELETE FROM ${table} WHERE ${sql.ref(column)} IN (${sql.join(keys)})
+      ${condition ? sql`AND ${condition}` : sql``}`;
   }
 
   /** `FOR UPDATE` where a read-modify-write locks the rows it read ({@link SqlDialectTraits.lockRowsForUpdate}). */
@@ -556,14 +566,15 @@ export abstract class SqlQueries {
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): Promise<void> {
     for (const chunk of this.listChunks(acks, (a) => a.recordId)) {
-      const ids = sql.join(chunk.map((a) => a.recordId));
-      await sql`${this.deleteByKey(this.tables.outbox)} WHERE record_id IN (${ids})`.execute(db);
-      await sql`
-        ${this.deleteByKey(this.tables.records)}
-        WHERE id IN (${ids}) AND deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
-          AND id NOT IN (SELECT record_id FROM ${this.tables.intents} WHERE record_id IN (${ids}))`.execute(
-        db,
-      );
+      const keys = chunk.map((a) => a.recordId);
+      await this.deleteKeys(this.tables.outbox, 'record_id', keys).execute(db);
+      await this.deleteKeys(
+        this.tables.records,
+        'id',
+        keys,
+        sql`deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
+          AND id NOT IN (SELECT record_id FROM ${this.tables.intents} WHERE record_id IN (${sql.join(keys)}))`,
+      ).execute(db);
     }
   }
 
@@ -754,11 +765,14 @@ export abstract class SqlQueries {
     const { records, outbox, intents } = this.tables;
     let purged = 0;
     for (const chunk of this.listChunks(ids, (id) => id)) {
-      const result = await sql`
-        DELETE FROM ${records} WHERE id IN (${sql.join(chunk)})
-          AND deleted = ${this.traits.bool(true)} AND synced_version = version
+      const result = await this.deleteKeys(
+        records,
+        'id',
+        chunk,
+        sql`deleted = ${this.traits.bool(true)} AND synced_version = version
           AND NOT EXISTS (SELECT 1 FROM ${outbox} WHERE ${outbox}.record_id = ${records}.id)
-          AND NOT EXISTS (SELECT 1 FROM ${intents} WHERE ${intents}.record_id = ${records}.id)`.execute(db);
+          AND NOT EXISTS (SELECT 1 FROM ${intents} WHERE ${intents}.record_id = ${records}.id)`,
+      ).execute(db);
       purged += Number(result.numAffectedRows ?? 0);
     }
     return purged;
