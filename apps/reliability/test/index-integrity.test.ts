@@ -254,6 +254,34 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await vector.count()).toBe(6);
   });
 
+  it('LanceDB: a table dropped under a live handle (not recreated) is created again and repaired, without a restart', async () => {
+    const base = await dir('dw-dropped-live-');
+    const uri = join(base, 'lance');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`g-${i}`, `gone ${i}`)));
+    await expectConverged(dw, relational, vector);
+    const before = (await vector.identity()).instanceId;
+    const db = await connect(uri);
+    await db.dropTable('dualwrite');
+    db.close();
+    // Before, every call failed with "Not found: …/dualwrite.lance/_versions" until the process restarted.
+    await dw.put(rec('g-new', 'written after the drop'));
+    const drifts = collect(dw, 'index-drift');
+    await waitFor(
+      async () => {
+        await dw.checkIndex().catch(() => {});
+        return drifts.length > 0;
+      },
+      20_000,
+      'the check notices the table is another instance',
+    );
+    expect((await vector.identity()).instanceId).not.toBe(before);
+    await expectConverged(dw, relational, vector);
+    expect(await vector.count()).toBe(6);
+  });
+
   it('rows of ids the source does not know (written by another tool) are found by the count check and removed', async () => {
     const base = await dir('dw-surplus-');
     const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });

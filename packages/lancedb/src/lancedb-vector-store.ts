@@ -152,7 +152,7 @@ export class LanceDbVectorStore implements VectorStore {
   #db: Connection;
   #table: Table;
   /** The table has exactly the adapter's layout: writes send an Arrow table built here (`toLanceTable`). */
-  readonly #exactLayout: boolean;
+  #exactLayout: boolean;
   /** Commits made through the current connection and table handle (see `refreshTableEvery`). */
   #commitsOnHandle = 0;
   readonly #onAutoOptimizeError: ((error: DualwriteError) => void) | undefined;
@@ -161,7 +161,7 @@ export class LanceDbVectorStore implements VectorStore {
   readonly #inflight = new Set<Promise<unknown>>();
   #writeChain: Promise<unknown> = Promise.resolve();
   readonly #optimizePacer: AutoOptimizePacer;
-  readonly #rewinds: TableRewindWatch;
+  #rewinds: TableRewindWatch;
 
   /** True only while {@link open} constructs a store (see the constructor's check). */
   static #opening = false;
@@ -587,11 +587,39 @@ export class LanceDbVectorStore implements VectorStore {
       try {
         return await fn();
       } catch (error) {
+        await this.#reopenIfDropped(error);
         throw toLanceDbError(error, operation);
       }
     })();
     this.#track(promise);
     return promise;
+  }
+
+  /**
+   * After an error saying a file of the table was not found — the table dropped (and perhaps recreated) under
+   * this live handle — opens the table again, creating it empty under a new instance id when it is gone, as
+   * {@link open} does; the failed call is not retried here (its caller retries it). Writes then land again,
+   * and the index check sees another instance id and repairs it from the source of truth. Before, every call
+   * kept failing with "Not found" and delivery stopped until the process restarted (found by a new-user
+   * trial). Best effort: when the reopen fails too, the next failing call tries again.
+   */
+  async #reopenIfDropped(error: unknown): Promise<void> {
+    if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error))) return;
+    await this.#exclusive(async () => {
+      const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
+      try {
+        await ensureTableKeys(table);
+        this.#rewinds = new TableRewindWatch(await table.version());
+      } catch (keysError) {
+        table.close();
+        throw keysError;
+      }
+      const old = this.#table;
+      this.#table = table;
+      this.#exactLayout = exactLayout;
+      this.#commitsOnHandle = 0;
+      void Promise.allSettled([...this.#inflight]).then(() => old.close());
+    }).catch(() => {});
   }
 
   #track(promise: Promise<unknown>): void {
