@@ -22,7 +22,6 @@ import {
   RESERVED_METADATA_PREFIX,
   ValidationError,
 } from '@dualwrite/core';
-import type { Where } from 'chromadb';
 
 /** Metadata key holding the record's source-of-truth version (an integer). */
 export const CHROMA_VERSION_KEY = `${RESERVED_METADATA_PREFIX}_version`;
@@ -155,16 +154,25 @@ export function fromChromaMetadata(raw: Record<string, unknown> | null | undefin
 }
 
 /**
+ * A Chroma `where` of equality clauses, as {@link toChromaWhere} builds it: structurally the `chromadb`
+ * client's `Where`, declared here so this package's types do not import the client's (whose declarations
+ * need a module the client does not install: `tsc` with `skipLibCheck: false` failed on them).
+ */
+export type ChromaWhere =
+  | { [key: string]: { $eq: string | number | boolean } }
+  | { $and: { [key: string]: { $eq: string | number | boolean } }[] };
+
+/**
  * Translates an equality filter into a Chroma `where`: `{}`/`undefined` → `undefined` (match all), one key →
  * `{ key: { $eq: value } }`, several keys → `{ $and: [{ k1: { $eq: v1 } }, ...] }`.
  * @throws {ValidationError} for an invalid key or value (same rules as metadata, so `_dw*`, `#*`, `$*` and
  *   `chroma:*` keys are rejected), or a number in [2^63, 2^64), which the server's where parser refuses.
  */
-export function toChromaWhere(filter: unknown, field = 'options.filter'): Where | undefined {
+export function toChromaWhere(filter: unknown, field = 'options.filter'): ChromaWhere | undefined {
   if (filter === undefined) return undefined;
   if (filter === null || typeof filter !== 'object' || Array.isArray(filter))
     throw new ValidationError(field, `must be a flat object, got ${describeValue(filter)}`, { component });
-  const clauses: Where[] = [];
+  const clauses: { [key: string]: { $eq: string | number | boolean } }[] = [];
   for (const [key, value] of Object.entries(filter)) {
     checkChromaMetadataKey(key, field);
     const checked = checkChromaMetadataValue(value, `${field}.${key}`);
@@ -176,7 +184,7 @@ export function toChromaWhere(filter: unknown, field = 'options.filter'): Where 
         component,
         limit: 'a number outside [2^63, 2^64)',
       });
-    clauses.push({ [key]: { $eq: checked } } as Where);
+    clauses.push({ [key]: { $eq: checked } });
   }
   if (clauses.length === 0) return undefined;
   if (clauses.length === 1) return clauses[0];

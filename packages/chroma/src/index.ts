@@ -18,6 +18,7 @@ export {
 export {
   CHROMA_VERSION_KEY,
   type ChromaRecordMetadata,
+  type ChromaWhere,
   checkChromaEmbedding,
   checkChromaId,
   checkChromaMetadataKey,
