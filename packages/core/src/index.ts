@@ -123,6 +123,7 @@ export {
 } from './record/record-equality.js';
 export { checkSyncedRange, type SyncedOrder } from './record/synced-order.js';
 export type {
+  EmbeddingInput,
   Metadata,
   MetadataValue,
   RecordInput,

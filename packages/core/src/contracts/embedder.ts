@@ -1,3 +1,4 @@
+import type { EmbeddingInput } from '../record/types.js';
 /**
  * Turns texts into embeddings. Called inline by `sync-2pc` and in the drain worker by `async-queue` and
  * `batch` for records written without an embedding. Results are cached in the relational store by
@@ -11,8 +12,9 @@ export interface Embedder {
   /** Largest number of texts per {@link embed} call; callers split larger inputs. */
   readonly maxBatchSize: number;
   /**
-   * One embedding per text, in order.
+   * One embedding per text, in order: arrays of numbers or typed arrays (`Float32Array`, as model libraries
+   * return them), each validated against {@link dimension} before use.
    * @throws {TransientBackendError} / {@link BackendUnavailableError} for remote embedders that fail.
    */
-  embed(texts: readonly string[]): Promise<number[][]>;
+  embed(texts: readonly string[]): Promise<readonly EmbeddingInput[]>;
 }

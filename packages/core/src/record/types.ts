@@ -4,6 +4,12 @@ export type MetadataValue = string | number | boolean;
 /** Flat metadata map. Keys are 1..128 characters and must not start with `_dw` (reserved). */
 export type Metadata = Record<string, MetadataValue>;
 
+/**
+ * An embedding as an application or an embedder hands it over: an array of numbers, or the typed arrays model
+ * libraries return (`Float32Array`, `Float64Array`). Validated and copied into a plain array at the call.
+ */
+export type EmbeddingInput = readonly number[] | Float32Array | Float64Array;
+
 /** What an application writes. */
 export interface RecordInput {
   /** Caller-chosen id: 1..512 UTF-16 code units, any characters except lone surrogates and NUL. */
@@ -14,7 +20,7 @@ export interface RecordInput {
    * The embedding: exactly `dimension` finite numbers. Absent when the configured embedder should
    * compute it (inline for `sync-2pc`, in the worker for `async-queue` and `batch`).
    */
-  embedding?: readonly number[];
+  embedding?: EmbeddingInput;
   /** Flat metadata; defaults to `{}`. */
   metadata?: Metadata;
 }
