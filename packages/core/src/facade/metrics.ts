@@ -8,7 +8,10 @@ export interface SyncMetrics {
   retries: number;
   /** Changes moved to dead letter. */
   deadLettered: number;
-  /** Changes acknowledged as applied. */
+  /**
+   * Changes acknowledged as applied: by a delivery's ack, or (sync-2pc) by the commit of a write the call itself
+   * applied to the index.
+   */
   synced: number;
   /** Calls made to the embedder. */
   embedderCalls: number;

@@ -302,7 +302,11 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }));
     await this.commitIntents(writes, { now: clock.now(), deferred: options.deferred, dropTokens });
     if (options.deferred) this.drainer.wake(active.length);
-    else await this.purgeTombstones(writes.filter((w) => w.op === 'delete').map((w) => w.next.id));
+    else {
+      // Applied in the call and committed acknowledged (a contended one is acknowledged by its redelivery).
+      this.ctx.metrics.synced += writes.filter((w) => !w.contended).length;
+      await this.purgeTombstones(writes.filter((w) => w.op === 'delete').map((w) => w.next.id));
+    }
   }
 
   /**
