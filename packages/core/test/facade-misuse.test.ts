@@ -337,4 +337,20 @@ describe('facade misuse', () => {
     });
     await expect(vector.count(), 'the vector store was closed').rejects.toMatchObject({ code: 'CLOSED' });
   });
+
+  it('a flush that times out says when this process is not delivering, and why', async () => {
+    const dw = await open();
+    try {
+      dw.pause();
+      await dw.put({ id: 'p', text: 'paused' });
+      await expect(dw.flush({ timeoutMs: 100 })).rejects.toMatchObject({
+        code: 'TIMEOUT',
+        message: expect.stringMatching(/1 pending; delivery is paused here \(dw\.resume\(\) resumes it\)/),
+      });
+      dw.resume();
+      expect((await dw.flush()).pending).toBe(0);
+    } finally {
+      await dw.close();
+    }
+  });
 });

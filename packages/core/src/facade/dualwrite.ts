@@ -542,7 +542,7 @@ export class DualWrite<Native = unknown> {
             durationMs: this.clock.now() - started,
           };
         const left = started + timeoutMs - this.clock.now();
-        if (left <= 0) throw new TimeoutError(`flush (${s.depth} pending)`, timeoutMs);
+        if (left <= 0) throw new TimeoutError(`flush (${s.depth} pending${this.whyNotDelivering()})`, timeoutMs);
         await this.strategy.waitForProgress(Math.min(left, 50));
       }
     } finally {
@@ -884,6 +884,15 @@ export class DualWrite<Native = unknown> {
         'there, and call it after the transaction resolved',
       { limit: 'not inside transaction()' },
     );
+  }
+
+  /** Why this process is not delivering, for a timeout's message (`''` when it is). */
+  private whyNotDelivering(): string {
+    if (!this.deliver) return '; this process does not deliver (deliver: false): a worker must';
+    if (this.misbound) return `; delivery is stopped here: ${this.misbound.message}`;
+    if (this.userPaused) return '; delivery is paused here (dw.resume() resumes it)';
+    if (this.guard.unverified) return '; delivery waits here until the index can be checked';
+    return '';
   }
 
   private assertOpen(): void {
