@@ -1,4 +1,4 @@
-import type { OptionKeys } from '@dualwrite/core';
+import { type OptionKeys, ValidationError } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -85,8 +85,9 @@ const SQLITE_OPTION_KEYS: OptionKeys<SqliteRelationalStoreOptions> = {
 /**
  * Validates options and applies {@link SQLITE_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'sqlite'`) when neither `path` nor `database` is given (or
- *   `path` is empty), `busyTimeoutMs` is not an integer in 0..2^31 - 1, or `tablePrefix` is not
- *   identifier-safe (at most 40 characters).
+ *   `path` is empty or a URL such as `sqlite:./x.db` or `file:x.db`), `busyTimeoutMs` is not an integer in
+ *   0..2^31 - 1, or `tablePrefix` is not identifier-safe (at most 40 characters) or starts with `sqlite_`
+ *   (reserved by SQLite).
  */
 export function resolveSqliteOptions(
   options: SqliteRelationalStoreOptions,
@@ -97,6 +98,24 @@ export function resolveSqliteOptions(
     throw check.missing('path', 'is required (a file path or ":memory:") unless options.database is given');
   if (database !== undefined && path !== undefined)
     throw check.missing('path', 'must not be given together with options.database');
+  // better-sqlite3 takes a file path, not a URL: "sqlite:./x.db" would create a directory named "sqlite:.".
+  if (typeof path === 'string' && /^(sqlite3?|file):/i.test(path))
+    throw new ValidationError('options.path', `must be a file path, not a URL: got ${JSON.stringify(path)}`, {
+      component: SQLITE_COMPONENT,
+      limit: `a file path (e.g. ${JSON.stringify(path.replace(/^[a-z0-9]+:(\/\/)?/i, ''))}) or ":memory:"`,
+    });
+  const tablePrefix = check.identifier(
+    'tablePrefix',
+    options.tablePrefix ?? SQLITE_STORE_DEFAULTS.tablePrefix,
+    40,
+    true,
+  );
+  // SQLite reserves every name starting with "sqlite_" for itself ("object name reserved for internal use").
+  if (/^sqlite_/i.test(tablePrefix))
+    throw new ValidationError('options.tablePrefix', `must not start with "sqlite_" (reserved by SQLite)`, {
+      component: SQLITE_COMPONENT,
+      limit: 'not starting with "sqlite_"',
+    });
   return {
     path,
     database,
@@ -107,11 +126,6 @@ export function resolveSqliteOptions(
       0,
       0x7fffffff,
     ),
-    tablePrefix: check.identifier(
-      'tablePrefix',
-      options.tablePrefix ?? SQLITE_STORE_DEFAULTS.tablePrefix,
-      40,
-      true,
-    ),
+    tablePrefix,
   };
 }

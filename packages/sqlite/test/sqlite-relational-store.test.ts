@@ -334,6 +334,15 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       ValidationError,
     );
     expect(() => new SqliteRelationalStore({ path: 'x', busyTimeoutMs: -1 })).toThrow(ValidationError);
+    // SQLite reserves "sqlite_*" (init() failed with "object name reserved for internal use"), and a URL is not
+    // a path (better-sqlite3 created a directory named "sqlite:.").
+    expect(() => new SqliteRelationalStore({ path: 'x', tablePrefix: 'sqlite_' })).toThrow(
+      'invalid options.tablePrefix: must not start with "sqlite_"',
+    );
+    for (const path of ['sqlite:./data/x.db', 'file:./data/y.db', 'sqlite3:///tmp/z.db'])
+      expect(() => new SqliteRelationalStore({ path }), path).toThrow(
+        'invalid options.path: must be a file path, not a URL',
+      );
     expect(() => new SqliteRelationalStore({ path: 'x', busy_timeout_ms: 100 } as never)).toThrow(
       'invalid options.busy_timeout_ms: is not an option — did you mean "busyTimeoutMs"?',
     );
