@@ -982,7 +982,7 @@ export async function runChromaServerCli(
       }
       default:
         io.err(
-          'usage: chroma-server.mjs <start [--port N] [--path DIR] [--host H] [--timeout MS] | stop | status | prepare> [--state FILE]',
+          'usage: dualwrite-chroma (or scripts/chroma-server.mjs) <start [--port N] [--path DIR] [--host H] [--timeout MS] | stop | status | prepare> [--state FILE]',
         );
         return 2;
     }
