@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDualWrite, type DualWriteOptions, ValidationError } from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { nearestKey } from '../src/util/option-keys.js';
 
 const DIM = 8;
 
@@ -126,5 +127,17 @@ describe('createDualWrite options', () => {
     } finally {
       await dw.close();
     }
+  });
+});
+
+describe('nearestKey', () => {
+  it("suggests another library's name for an option, and the one name an abbreviation stands for", () => {
+    const lance = ['uri', 'table', 'dimension', 'maxBatchSize', 'refreshTableEvery'];
+    expect(nearestKey('dim', lance)).toBe('dimension');
+    expect(nearestKey('dimen', lance)).toBe('dimension');
+    expect(nearestKey('metric', ['url', 'collection', 'distance'])).toBe('distance');
+    expect(nearestKey('space', ['url', 'collection', 'distance'])).toBe('distance');
+    expect(nearestKey('max', ['maxDepth', 'maxAttempts']), 'an ambiguous abbreviation').toBeUndefined();
+    expect(nearestKey('di', lance), 'too short to be an abbreviation').toBeUndefined();
   });
 });

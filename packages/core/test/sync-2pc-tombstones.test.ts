@@ -40,7 +40,9 @@ describe('sync-2pc tombstones', () => {
         'd5',
       ]);
       expect((await dw.syncStatus('d0')).state).toBe('absent');
-      expect((await dw.stats()).synced, 'the 6 puts and 4 deletes applied in the call count as synced').toBe(10);
+      expect((await dw.stats()).synced, 'the 6 puts and 4 deletes applied in the call count as synced').toBe(
+        10,
+      );
       await dw.put({ id: 'd0', text: 'back', embedding: [0, 1, 0, 0] });
       expect(await dw.get('d0')).toMatchObject({ text: 'back' });
     } finally {

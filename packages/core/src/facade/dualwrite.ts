@@ -542,7 +542,8 @@ export class DualWrite<Native = unknown> {
             durationMs: this.clock.now() - started,
           };
         const left = started + timeoutMs - this.clock.now();
-        if (left <= 0) throw new TimeoutError(`flush (${s.depth} pending${this.whyNotDelivering()})`, timeoutMs);
+        if (left <= 0)
+          throw new TimeoutError(`flush (${s.depth} pending${this.whyNotDelivering()})`, timeoutMs);
         await this.strategy.waitForProgress(Math.min(left, 50));
       }
     } finally {

@@ -34,15 +34,37 @@ const UNIT_SUFFIXES = ['ms', 'bytes'];
 
 /**
  * The name in `names` that `key` was probably meant to be: the same but for case, `_` and `-`, one typed
- * character away, or without its unit (`timeout` for `timeoutMs`); `undefined` when none is that close.
+ * character away, without its unit (`timeout` for `timeoutMs`), another library's name for it (`dim`,
+ * `metric`), or the only name it abbreviates (`dimen`); `undefined` when none is that close.
  */
 export function nearestKey(key: string, names: readonly string[]): string | undefined {
   const k = folded(key);
   return (
     names.find((name) => folded(name) === k) ??
     names.find((name) => withinOneEdit(folded(name), k)) ??
-    names.find((name) => UNIT_SUFFIXES.some((unit) => folded(name) === k + unit))
+    names.find((name) => UNIT_SUFFIXES.some((unit) => folded(name) === k + unit)) ??
+    names.find((name) => OTHER_NAMES[k] === folded(name)) ??
+    uniquePrefixOf(k, names)
   );
+}
+
+/**
+ * Other libraries' names for an option (folded): vector stores call the dimension `dim`, the distance `metric`
+ * or `space` (Chroma's collection setting is `hnsw:space`).
+ */
+const OTHER_NAMES: Readonly<Record<string, string>> = {
+  dim: 'dimension',
+  dims: 'dimension',
+  metric: 'distance',
+  space: 'distance',
+  hnswspace: 'distance',
+};
+
+/** The one name `key` (folded, 3 characters or more) abbreviates, if exactly one starts with it. */
+function uniquePrefixOf(key: string, names: readonly string[]): string | undefined {
+  if (key.length < 3) return undefined;
+  const matches = names.filter((name) => folded(name).startsWith(key));
+  return matches.length === 1 ? matches[0] : undefined;
 }
 
 /** How {@link refuseUnknownKeys} words its error for a receiver that is not an options object. */
