@@ -353,4 +353,13 @@ describe('facade misuse', () => {
       await dw.close();
     }
   });
+
+  it('stats() after close() says the facade is closed, like every other call', async () => {
+    const dw = await open();
+    await dw.close();
+    await expect(dw.stats()).rejects.toMatchObject({
+      code: 'CLOSED',
+      message: expect.stringContaining('dualwrite'),
+    });
+  });
 });

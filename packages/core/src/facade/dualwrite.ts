@@ -644,6 +644,7 @@ export class DualWrite<Native = unknown> {
   /** Outbox gauges and delivery counters. */
   async stats(): Promise<DualwriteStats> {
     this.refuseInsideTransaction('stats');
+    this.assertOpen();
     const now = this.clock.now();
     const o = await this.relational.outboxStats(now);
     const s = this.strategy.stats();
