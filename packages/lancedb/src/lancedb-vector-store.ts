@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   BackendUnavailableError,
@@ -597,14 +598,19 @@ export class LanceDbVectorStore implements VectorStore {
 
   /**
    * After an error saying a file of the table was not found — the table dropped (and perhaps recreated) under
-   * this live handle — opens the table again, creating it empty under a new instance id when it is gone, as
-   * {@link open} does; the failed call is not retried here (its caller retries it). Writes then land again,
-   * and the index check sees another instance id and repairs it from the source of truth. Before, every call
-   * kept failing with "Not found" and delivery stopped until the process restarted (found by a new-user
-   * trial). Best effort: when the reopen fails too, the next failing call tries again.
+   * this live handle — opens the table again, creating it empty under a new instance id when it is gone (the
+   * database directory still there), as {@link open} does. The failed call is not retried here: its caller
+   * retries it. Writes then land again, and the index check sees another instance id and repairs it from the
+   * source of truth. Before, every call kept failing with "Not found" and delivery stopped until the process
+   * restarted (found by a new-user trial). Best effort: when the reopen fails too, the next failing call tries
+   * again.
    */
   async #reopenIfDropped(error: unknown): Promise<void> {
     if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error))) return;
+    // Only the table: a database directory that is gone (a volume unmounted, the directory removed) stays an
+    // outage — recreating it would write the index somewhere nobody reads.
+    const uri = absoluteUri(this.options.uri);
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !existsSync(uri)) return;
     await this.#exclusive(async () => {
       const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
       try {
