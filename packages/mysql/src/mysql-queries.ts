@@ -78,12 +78,12 @@ export class MysqlQueries extends SqlQueries {
   /**
    * The keys as a derived table joined to `table` in that order (`STRAIGHT_JOIN`, on its primary key — without
    * the hint a condition beside the keys turned the join into a scan): one primary-key lookup per key (EXPLAIN:
-   * `eq_ref`), so the DELETE reads and locks only the keys' rows. An `IN` list is not enough:
-   * on a table of a few rows MariaDB 10.11 scans it even under `FORCE INDEX (PRIMARY)` (EXPLAIN: `ALL`), and a
-   * locking scan waits for rows other transactions wrote and have not committed — while the ack holding its
-   * ids' locks waited for a `dw.transaction`'s new row, that transaction deadlocked on one of those ids, and
-   * one open transaction held up every other id's ack for the lock timeout (found by a break-it round). The
-   * keys compare with the column's own collation (binary for ids: `'a'` never deletes `'A'`, nor `'x'` `'x '`).
+   * `eq_ref`), so the DELETE reads and locks only the keys' rows. An `IN` list is not enough: on a table of a
+   * few rows MariaDB 10.11 scans it even under `FORCE INDEX (PRIMARY)` (EXPLAIN: `ALL`), and a locking scan
+   * waits for rows other transactions wrote and have not committed. An ack holding its ids' locks waited so for
+   * a `dw.transaction`'s new row, that transaction then deadlocked on one of those ids, and one open
+   * transaction held up every other id's ack for the lock timeout (found by a break-it round). The keys compare
+   * with the column's own collation (binary for ids: `'a'` never deletes `'A'`, nor `'x'` `'x '`).
    */
   override deleteKeys(
     table: RawBuilder<unknown>,

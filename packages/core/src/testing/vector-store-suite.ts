@@ -519,7 +519,10 @@ export const vectorStoreChecks = {
     });
   },
 
-  /** string / number / boolean metadata values (NUL in keys and strings included) come back with their exact types and values. */
+  /**
+   * string / number / boolean metadata values (NUL in keys and strings included) come back with their exact
+   * types and values.
+   */
   async metadataTypesRoundTrip(factory) {
     await withStore(factory, async (store) => {
       const p = idPrefix();
