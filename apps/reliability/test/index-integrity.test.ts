@@ -282,6 +282,29 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await vector.count()).toBe(6);
   });
 
+  it('LanceDB: a table recreated under a live handle with another dimension stops delivery; nothing is dead-lettered', async () => {
+    const base = await dir('dw-other-dimension-');
+    const uri = join(base, 'lance');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`o-${i}`, `other ${i}`)));
+    await expectConverged(dw, relational, vector);
+    const db = await connect(uri);
+    await db.dropTable('dualwrite');
+    db.close();
+    // Another application (or an index moved to a new embedder) opens the name with another dimension.
+    await (await LanceDbVectorStore.open({ uri, dimension: DIM + 4 })).close();
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`o-new-${i}`, `after ${i}`)));
+    const stopped = collect(dw, 'drain-error');
+    await dw.checkIndex().catch(() => {});
+    // Before, the check took the table over as a recreated one and every delivery was dead-lettered.
+    expect(stopped.map((e) => e.error).join('\n')).toMatch(/delivery stopped: .*dimension/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await dw.stats()).deadLetters, 'no record is dead-lettered for the index').toBe(0);
+    await expect(dw.flush({ timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+
   it('rows of ids the source does not know (written by another tool) are found by the count check and removed', async () => {
     const base = await dir('dw-surplus-');
     const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });

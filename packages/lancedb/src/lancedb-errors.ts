@@ -25,6 +25,9 @@ const UNAVAILABLE = [
   /read-only file system/i,
   /not a directory/i,
   /no space left on device/i,
+  // The table was replaced under this handle by one of another layout (another dimension, another tool's
+  // schema): no record of this store can land until the index check rebinds or stops delivery.
+  /append with different schema/i,
 ];
 
 /** Failures that may succeed when retried: commit conflicts with another writer, timeouts, fd exhaustion. */

@@ -401,7 +401,8 @@ export class LanceDbVectorStore implements VectorStore {
 
   /**
    * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
-   * instanceId: <the UUID on the id column>, dimension, owner: <the token claimIndex stamped, or null> }`.
+   * instanceId: <the UUID on the id column>, dimension: <the table's vector dimension, 0 for a table that is
+   * not a dualwrite table>, owner: <the token claimIndex stamped, or null> }`.
    * Reads the latest schema (checking out the latest version first when `readConsistencyIntervalSeconds` is not
    * 0), so a table that was dropped and recreated by another process shows its new instance id, and a checkpoint
    * another process stamped shows.
@@ -414,12 +415,15 @@ export class LanceDbVectorStore implements VectorStore {
         await this.#exclusive(() => this.#table.checkoutLatest());
       const schema = await this.#table.schema();
       const idField = schema.fields.find((f) => f.name === COLUMNS.id);
+      // The table's own dimension, 0 when it is not a dualwrite table: one replaced under this handle by another
+      // layout must not pass the binding check as the configured one (found by a break-it round).
+      const inspection = inspectSchema(schema);
       return {
         backend: this.name,
         location: absoluteUri(this.options.uri),
         collection: this.options.table,
         instanceId: idField?.metadata.get(INDEX_ID_METADATA_KEY) ?? null,
-        dimension: this.dimension,
+        dimension: inspection.ok ? inspection.dimension : 0,
         owner: idField?.metadata.get(OWNER_METADATA_KEY) ?? null,
         checkpoint: checkpointOf(idField?.metadata),
       };
@@ -602,8 +606,9 @@ export class LanceDbVectorStore implements VectorStore {
    * database directory still there), as {@link open} does. The failed call is not retried here: its caller
    * retries it. Writes then land again, and the index check sees another instance id and repairs it from the
    * source of truth. Before, every call kept failing with "Not found" and delivery stopped until the process
-   * restarted (found by a new-user trial). Best effort: when the reopen fails too, the next failing call tries
-   * again.
+   * restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
+   * dimension or layout is there now), the next failing call tries again. For a remote URI (`s3://…`) nothing
+   * tells a missing table from a missing bucket: the table is created again either way.
    */
   async #reopenIfDropped(error: unknown): Promise<void> {
     if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error))) return;
