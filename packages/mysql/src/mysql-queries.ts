@@ -18,12 +18,8 @@ const SEQUENCE_PRUNE_EVERY = 1_024;
 /** The session variable holding the `i`-th version a message drew. */
 const version = (i: number) => sql.raw(`@dw_v${i}`);
 
-/**
- * Whether `versions` (drawn by one write) passed a multiple of SEQUENCE_PRUNE_EVERY: the write then prunes the
- * sequence ({@link MysqlQueries.pruneSequence}) — once per SEQUENCE_PRUNE_EVERY versions, whatever the batches.
- */
-export function crossesPrune(versions: readonly number[]): boolean {
-  if (versions.length === 0) return false;
+/** Whether `versions` (drawn by one write) passed a multiple of SEQUENCE_PRUNE_EVERY. */
+function crossesPrune(versions: readonly number[]): boolean {
   const [low, high] = [Math.min(...versions), Math.max(...versions)];
   return Math.floor(high / SEQUENCE_PRUNE_EVERY) > Math.floor((low - 1) / SEQUENCE_PRUNE_EVERY);
 }
@@ -194,7 +190,7 @@ export class MysqlQueries extends SqlQueries {
   /**
    * A version for each of `n` rows: one `AUTO_INCREMENT` insert each, kept in the session variable `@dw_v<i>`
    * (a multi-row insert's values need not be consecutive). The old rows are pruned after the write
-   * ({@link crossesPrune}, {@link pruneSequence}), not in it: a DELETE of a range waits for every row of it
+   * ({@link pruneDue}, {@link pruneSequence}), not in it: a DELETE of a range waits for every row of it
    * another transaction holds.
    */
   #drawVersions(n: number): RawBuilder<unknown>[] {
@@ -202,6 +198,23 @@ export class MysqlQueries extends SqlQueries {
       sql`INSERT INTO ${this.#sequence} () VALUES ()`,
       sql`SET ${version(i)} = LAST_INSERT_ID()`,
     ]).flat();
+  }
+
+  /** The highest `version DIV SEQUENCE_PRUNE_EVERY` this store has drawn (see {@link pruneDue}). */
+  #pruneMark: number | undefined;
+
+  /**
+   * Whether the write that drew `versions` should prune the sequence ({@link pruneSequence}): its versions passed
+   * a multiple of SEQUENCE_PRUNE_EVERY, or this store's versions did since its previous write — whatever the
+   * step between versions. (With `auto_increment_increment` > 1, as Galera sets it, a single put's version is
+   * rarely a multiple itself: the table grew without bound, found by a break-it round.)
+   */
+  pruneDue(versions: readonly number[]): boolean {
+    if (versions.length === 0) return false;
+    const mark = Math.floor(Math.max(...versions) / SEQUENCE_PRUNE_EVERY);
+    const passed = this.#pruneMark !== undefined && mark > this.#pruneMark;
+    this.#pruneMark = Math.max(mark, this.#pruneMark ?? mark);
+    return passed || crossesPrune(versions);
   }
 
   /**
@@ -313,7 +326,7 @@ export class MysqlQueries extends SqlQueries {
       const drawn = int(
         (await sql`INSERT INTO ${this.#sequence} () VALUES ()`.execute(db)).insertId as SqlInt,
       );
-      if (crossesPrune([drawn])) await this.pruneSequence(db, drawn);
+      if (this.pruneDue([drawn])) await this.pruneSequence(db, drawn);
       if (drawn > atLeast) return drawn;
       try {
         await sql`INSERT INTO ${this.#sequence} (id) VALUES (${atLeast + 1})`.execute(db);

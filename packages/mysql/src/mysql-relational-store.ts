@@ -18,7 +18,7 @@ import {
 } from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
-import { crossesPrune, MysqlQueries } from './mysql-queries.js';
+import { MysqlQueries } from './mysql-queries.js';
 import {
   type MysqlKysely,
   type MysqlRelationalStoreOptions,
@@ -222,7 +222,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * that waits for no lock (`MysqlQueries.pruneSequence`). Best effort: a failure leaves the rows to the next.
    */
   async #pruneAfter(versions: readonly number[]): Promise<void> {
-    if (!crossesPrune(versions)) return;
+    if (!this.q.pruneDue(versions)) return;
     const newest = Math.max(...versions);
     await this.transact('pruneSequence', (conn) => this.q.pruneSequence(conn, newest)).catch(() => {});
   }

@@ -122,10 +122,11 @@ export async function reconcile(
       report.repairsEnqueued += await enqueueRepairs(relational, ids, clock.now());
   };
   // The store re-checks each row as it deletes it (acknowledged, no outbox entry, no intent): a write of the id
-  // since this page was read keeps it.
+  // since this page was read keeps it. Housekeeping: a failure (a deadlock with a writer) leaves the tombstones
+  // to the next reconcile and never fails this one.
   const purgeTombstones = async (ids: string[]) => {
     if (!dryRun && ids.length > 0 && hasIntentLog(relational) && relational.purgeTombstones)
-      report.tombstonesPurged += await relational.purgeTombstones(ids);
+      report.tombstonesPurged += await relational.purgeTombstones(ids).catch(() => 0);
   };
   // An id with a pending outbox entry is already on its way: not drift. One parked in dead letter is drift
   // the operator must resolve (counted in `deadLettered`, not repaired: a repair would replace the entry).
