@@ -614,8 +614,7 @@ export class LanceDbVectorStore implements VectorStore {
     if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error))) return;
     // Only the table: a database directory that is gone (a volume unmounted, the directory removed) stays an
     // outage — recreating it would write the index somewhere nobody reads.
-    const uri = absoluteUri(this.options.uri);
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !existsSync(uri)) return;
+    if (!isRemoteUri(this.options.uri) && !existsSync(this.options.uri)) return;
     await this.#exclusive(async () => {
       const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
       try {
@@ -887,7 +886,12 @@ function validateVector(embedding: unknown, dimension: number, field: string): F
 
 /** A local path made absolute; a URI with a scheme (`s3://`, `gs://`, ...) as it is. */
 function absoluteUri(uri: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(uri) ? uri : resolve(uri);
+  return isRemoteUri(uri) ? uri : resolve(uri);
+}
+
+/** Whether `uri` names a remote store (`s3://…`, `gs://…`) rather than a local directory. */
+function isRemoteUri(uri: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(uri);
 }
 
 /**

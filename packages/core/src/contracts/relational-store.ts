@@ -121,8 +121,8 @@ export interface IntentLogStore {
    * index acknowledged (`syncedVersion` equal to its version), with no outbox entry and no intent for its id —
    * and returns how many. sync-2pc writes a delete it delivered in the call as such a tombstone (the async
    * strategies purge theirs at the ack) and calls this right after its commit, so a delete-heavy sync-2pc
-   * workload does not grow the records table for good. Each row is checked as it is deleted: a write of the id
-   * meanwhile keeps it.
+   * workload does not grow the records table for good; `reconcile()` calls it for the tombstones it walks past.
+   * Each row is checked as it is deleted: a write of the id meanwhile keeps it.
    * @throws {ValidationError} naming `ids` for more than 10,000.
    */
   purgeTombstones?(ids: readonly string[]): Promise<number>;

@@ -15,7 +15,8 @@ import type { StoredRecord } from '../record/types.js';
  * intent, also one whose change core then finds to be a no-op (its intent is dropped at commit): the
  * decision needs the row, and a store's one-statement prepare cannot wait for core in between. (While a
  * no-op's intent exists, an ack of a delete of the same id keeps the tombstone, as for any intent; a
- * tombstone kept that way stays until the id is written again.)
+ * tombstone kept that way stays until the id is written again, or a reconcile walks past it once settled:
+ * `IntentLogStore.purgeTombstones`.)
  * @throws the store's typed errors; `ValidationError` for an id the store cannot hold.
  */
 export async function prepareIntentsInTx(
