@@ -55,7 +55,9 @@ function startCli(env: Record<string, string>): {
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a child's stdout may still hold its last lines when 'exit' fires (Node docs,
+  // child_process "Event: 'exit'"), and a test read 'stopping' as the last line of a worker that logged 'stopped'.
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, lines, stderr: () => stderr, exit };
 }
 
