@@ -145,8 +145,10 @@ export async function spawnService(env: Record<string, string>, timeoutMs = 60_0
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
+  // 'close', not 'exit': stdout may still hold the last log lines when 'exit' fires (Node docs, child_process
+  // "Event: 'exit'"), and the tests read them once the service exited.
   const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+    child.once('close', (code, signal) => resolve(code ?? signal ?? -1)),
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
