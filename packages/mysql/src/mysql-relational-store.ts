@@ -4,6 +4,7 @@ import {
   type IntentCommit,
   type IntentCommitOptions,
   type PreparedIntent,
+  type RelationalTx,
   ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
@@ -18,6 +19,7 @@ import {
 } from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
+import { assertTransactionOpen, markTransactionOpen } from './mysql-open-transaction.js';
 import { MysqlQueries } from './mysql-queries.js';
 import {
   type MysqlKysely,
@@ -326,11 +328,40 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     return this.#packet;
   }
 
-  /** The transaction path refuses a record larger than one statement can carry, as the batch write does. */
+  /**
+   * Runs `fn` in one transaction, as `SqlRelationalStore.transaction` does, and refuses to go on once a
+   * statement on `tx.native` ended it (DDL commits implicitly in MySQL; see {@link assertTransactionOpen}):
+   * checked before each record `fn` writes, so no record row is written outside the transaction without its
+   * outbox entry, and before COMMIT. Two round trips more per transaction, one per record written.
+   * @throws {ValidationError} naming `uow.db` when the transaction was ended inside `fn`.
+   */
+  override transaction<T>(fn: (tx: RelationalTx<MysqlKysely>) => Promise<T>): Promise<T> {
+    return super.transaction(async (tx) => {
+      await this.#onOpenTransaction('SAVEPOINT', () => markTransactionOpen(tx.native));
+      const result = await fn(tx);
+      await this.#onOpenTransaction('RELEASE SAVEPOINT', () => assertTransactionOpen(tx.native, 'mark'));
+      return result;
+    });
+  }
+
+  /** Runs a step of {@link transaction}'s check, its driver errors mapped. */
+  async #onOpenTransaction(step: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      throw this.mapError(error, `transaction: ${step}`);
+    }
+  }
+
+  /**
+   * The transaction path refuses a record larger than one statement can carry, as the batch write does, and a
+   * record written after a statement ended the transaction ({@link transaction}).
+   */
   protected override get txHooks(): SqlTxHooks {
     return {
       ...super.txHooks,
       checkRecord: async (db, record) => {
+        await assertTransactionOpen(db as MysqlKysely, 'probe');
         if (record.deleted) return;
         this.#refuseOversized(record, await this.#maxPacket(db as MysqlKysely));
       },

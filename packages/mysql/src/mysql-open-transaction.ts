@@ -1,0 +1,55 @@
+import { ValidationError } from '@dualwrite/core';
+import { errorCode } from '@dualwrite/sql';
+import { sql } from 'kysely';
+import { MYSQL_COMPONENT } from './mysql-errors.js';
+import type { MysqlKysely } from './mysql-relational-store-options.js';
+
+/**
+ * The savepoint `transaction()` sets before the callback runs. MySQL and MariaDB end a transaction without
+ * an error on any statement that commits implicitly — DDL (`CREATE`/`ALTER`/`DROP`/`TRUNCATE TABLE`, …),
+ * `LOCK TABLES`, `START TRANSACTION` — and on an explicit `COMMIT` or `ROLLBACK`; the statements after it run
+ * in autocommit, one by one. Every savepoint goes with its transaction, so a missing one tells that it ended
+ * (MySQL 8.0 reference, "Statements That Cause an Implicit Commit"; `ER_SP_DOES_NOT_EXIST`, 1305). Set first,
+ * it outlives the application's own savepoints (`ROLLBACK TO SAVEPOINT` drops only those set after its target).
+ */
+const OPEN_MARK = 'dw_transaction_open';
+
+/**
+ * Set and released at once: fails exactly when no transaction is open (outside one, each statement is its own
+ * transaction and takes the savepoint with it). Leaves the transaction's other savepoints as they are.
+ */
+const PROBE = 'dw_transaction_probe';
+
+/** Sets the mark on `db`, a connection that has just begun a transaction. */
+export async function markTransactionOpen(db: MysqlKysely): Promise<void> {
+  await sql.raw(`SAVEPOINT ${OPEN_MARK}`).execute(db);
+}
+
+/**
+ * Checks that the transaction `db` began is still open: before each record the callback writes (`'probe'`: a
+ * transaction is open; one round trip), and before COMMIT (`'mark'`: it is the one the mark was set in —
+ * also after the application began another one on `uow.db`).
+ * @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction: what ran before
+ *   that statement is committed (records with their outbox entries, so the index still follows SQL), nothing
+ *   of the record about to be written is, and a later throw can no longer roll anything back.
+ */
+export async function assertTransactionOpen(db: MysqlKysely, check: 'probe' | 'mark'): Promise<void> {
+  try {
+    await sql
+      .raw(
+        check === 'probe'
+          ? `SAVEPOINT ${PROBE}; RELEASE SAVEPOINT ${PROBE}`
+          : `RELEASE SAVEPOINT ${OPEN_MARK}`,
+      )
+      .execute(db);
+  } catch (error) {
+    if (errorCode(error) !== 'ER_SP_DOES_NOT_EXIST') throw error;
+    throw new ValidationError(
+      'uow.db',
+      'a statement run on it ended the transaction: MySQL and MariaDB commit implicitly before DDL ' +
+        '(CREATE, ALTER, DROP, TRUNCATE, …), LOCK TABLES or START TRANSACTION, as on an explicit COMMIT or ROLLBACK. ' +
+        'What ran before it is committed and can no longer be rolled back; run such statements outside dw.transaction()',
+      { component: MYSQL_COMPONENT, limit: 'no statement that commits inside transaction()' },
+    );
+  }
+}
