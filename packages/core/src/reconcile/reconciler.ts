@@ -2,6 +2,7 @@ import { enqueueRepairs, readOutboxEntry } from '../contracts/relational-operati
 import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Clock } from '../util/clock.js';
+import { EventLoopYield, PAGE_LOOP_TURN_MS } from '../util/event-loop-yield.js';
 import { differentContent, readIndexed } from './indexed-rows.js';
 
 /** Options of a reconciliation run. */
@@ -140,8 +141,12 @@ export async function reconcile(
     return out;
   };
 
+  // Stores that answer without I/O (SQLite, the in-memory index) resolve every page as a microtask: a long run
+  // would hold timers and I/O — delivery, lease renewals, a server's requests — until it ends.
+  const turns = new EventLoopYield(PAGE_LOOP_TURN_MS);
   let after: string | undefined;
   for (;;) {
+    await turns.ifDue();
     const page = await relational.listVersions({ after, limit: pageSize });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
@@ -193,6 +198,7 @@ export async function reconcile(
   const duplicated = new Set<string>();
   let cursor: string | undefined;
   for (;;) {
+    await turns.ifDue();
     const page = await vector.listIds({ cursor, limit: pageSize });
     for (const item of page.items) {
       if (item.id === previous) {

@@ -1,5 +1,6 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
+import { EventLoopYield, PAGE_LOOP_TURN_MS } from '../util/event-loop-yield.js';
 import { differentContent, readIndexed } from './indexed-rows.js';
 
 /** Result of {@link verifyConsistency}. */
@@ -74,8 +75,10 @@ export async function verifyConsistency(
     report[cls]++;
     if (report.examples[cls].length < 20) report.examples[cls].push(id);
   };
+  const turns = new EventLoopYield(PAGE_LOOP_TURN_MS); // see reconcile: I/O-less stores would hold the loop
   let after: string | undefined;
   for (;;) {
+    await turns.ifDue();
     const page = await relational.listVersions({ after, limit: pageSize });
     if (page.length === 0) break;
     after = page[page.length - 1]!.id;
@@ -98,6 +101,7 @@ export async function verifyConsistency(
   let cursor: string | undefined;
   let previous: string | undefined;
   for (;;) {
+    await turns.ifDue();
     const page = await vector.listIds({ cursor, limit: pageSize });
     report.vectors += page.items.length;
     for (const item of page.items) {

@@ -23,4 +23,12 @@ export class EventLoopYield {
     await nextTurn();
     this.last = performance.now();
   }
+
+  /** One turn of the event loop if {@link due}; otherwise resolves at once. */
+  async ifDue(): Promise<void> {
+    if (this.due()) await this.turn();
+  }
 }
+
+/** Longest run of pages, ms, a paging loop over the stores (reconcile, verifyConsistency) goes without a turn. */
+export const PAGE_LOOP_TURN_MS = 10;
