@@ -5,6 +5,7 @@ import { asDualwriteError, type IndexBindingError } from '../errors.js';
 import { ArrivalRate } from '../util/arrival-rate.js';
 import { backoffDelay } from '../util/backoff.js';
 import { chunksBySize } from '../util/chunks-by-size.js';
+import { EventLoopYield } from '../util/event-loop-yield.js';
 import { WakeSignal } from '../util/wake-signal.js';
 import { applyToVector } from './apply-to-vector.js';
 import { ClaimOwners } from './claim-owners.js';
@@ -38,6 +39,9 @@ const MISSING_WAKE_UPS_POLL_MS = 200;
 
 /** How often a long idle wait on pushed wake-ups checks that they still arrive. */
 const WAKE_UP_HEALTH_CHECK_MS = 1_000;
+
+/** Longest stretch of drain steps, ms, before the drain lets the event loop turn (see `turns`). */
+const DRAIN_TURN_MS = 2;
 
 /** `baseMs`, doubling with each empty claim in a row after the first, up to `capMs` (never below `baseMs`). */
 function backedOff(baseMs: number, capMs: number, idleClaims: number): number {
@@ -74,6 +78,12 @@ export class OutboxDrainer {
   /** Wakes a loop gathering a batch: the batch filled, a flush began, or the drainer stops. */
   private readonly batchFull = new WakeSignal();
   private readonly progress = new WakeSignal();
+  /**
+   * Over a store that answers without I/O (SQLite) an ack, the next claim, its read and the next call's
+   * preparation run as one stretch of the event loop: the writers of the same process waited 5–17 ms behind
+   * it. Past {@link DRAIN_TURN_MS} the drain lets the loop turn between those steps.
+   */
+  private readonly turns = new EventLoopYield(DRAIN_TURN_MS);
   private readonly stopController = new AbortController();
   private loops: Promise<void>[] = [];
   private stopping = false;
@@ -302,6 +312,7 @@ export class OutboxDrainer {
           this.inFlightCount -= leases.length;
           this.progress.notify();
         }
+        await this.turns.ifDue();
       } catch (error) {
         // e.g. the relational store is locked or full: back off instead of hammering it every poll
         this.loopErrors++;
@@ -364,6 +375,7 @@ export class OutboxDrainer {
       else await this.handleFailure(leases, error, failure);
       return undefined;
     }
+    await this.turns.ifDue();
     for (const { lease, error } of planned.undeliverable)
       await this.handleFailure([lease], error, 'permanent');
     if (this.options.mode === 'single') {
@@ -429,6 +441,7 @@ export class OutboxDrainer {
       return;
     }
     if (fenced.length > 0) items = await this.settleFenced(items, new Set(fenced));
+    await this.turns.ifDue();
     if (items.length > 0) await this.acknowledge(items);
   }
 
