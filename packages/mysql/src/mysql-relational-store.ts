@@ -72,6 +72,8 @@ const WITHOUT_UNSAFE_MODES = `SET SESSION sql_mode = TRIM(BOTH ',' FROM ${UNSAFE
  *   (65,536 rows, the id's slot from a hash) with `SELECT … FOR UPDATE`, held until the transaction ends: writers
  *   of one id run one after the other, brand-new ids included. Multi-record store operations try the slots
  *   with `NOWAIT`, backing off, and past a short window wait for each busy slot alone (never while holding one).
+ *   Ids sharing a slot (probability 1 / 65,536 per pair) wait for each other too: a transaction left open over
+ *   N ids holds up writes and acks of about N / 65,536 of the other ids, for up to `lockTimeoutMs`.
  * - **Claims** lock due entries with `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's rows.
  * - **Versions** come from `AUTO_INCREMENT` (see {@link MysqlQueries.nextVersion}): strictly increasing
  *   across sessions, never handed out twice.

@@ -1,6 +1,6 @@
 /**
  * The store's own writes never wait for rows of other ids that an application transaction wrote and has not
- * committed. On a table of a few rows MariaDB scans it for a DELETE with an `IN` list (even under `FORCE INDEX`)
+ * committed (beyond the lock slot two ids can share: see the README's "Lost updates" row). On a table of a few rows MariaDB scans it for a DELETE with an `IN` list (even under `FORCE INDEX`)
  * or a range, and a locking scan waits for every uncommitted row: an ack of B and C waited for a
  * `dw.transaction`'s new row X while holding B's lock — that transaction then deadlocked when it wrote B, and
  * while it stayed open no other id was acknowledged for the lock timeout. The version sequence's prune did the
