@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type OptionKeys, ValidationError } from '@dualwrite/core';
+import { type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 import { OptionChecks, type SqlTableNames, sqlTableNames } from '@dualwrite/sql';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
@@ -180,31 +180,39 @@ const POSTGRES_OPTION_KEYS: OptionKeys<PostgresRelationalStoreOptions> = {
 /**
  * Validates options and applies {@link POSTGRES_STORE_DEFAULTS}.
  * @throws {ValidationError} (component `'postgres'`) when neither `connectionString` nor `pool` is given (or
- *   the string is empty or not a `postgres://` URL or socket directory), `schema` or `tablePrefix` is not identifier-safe or too long, `poolSize` is not an
- *   integer in 1..1,000, or a timeout is not an integer in 0..2^31 - 1.
+ *   the string is empty or not a `postgres://` URL or socket directory), `pool` holds a key node-postgres does
+ *   not read (naming `options.pool.<key>`), `schema` or `tablePrefix` is not identifier-safe or too long, `schema`
+ *   is reserved (`pg_…`, `information_schema`), `poolSize` (or `pool.max`) is not an integer in 1..1,000, or a
+ *   timeout is not an integer in 0..2^31 - 1.
  */
 export function resolvePostgresOptions(
   options: PostgresRelationalStoreOptions,
 ): ResolvedPostgresRelationalStoreOptions {
   const check = new OptionChecks(POSTGRES_COMPONENT);
   const { connectionString, pool } = check.server(check.object(options, POSTGRES_OPTION_KEYS));
+  if (pool !== undefined) refuseUnknownKeys(pool, PG_POOL_CONFIG_KEYS, 'options.pool', POSTGRES_COMPONENT);
+  // A limit broken by a `pool` key is reported under that key's name.
+  const field = (option: string, poolKey: keyof pg.PoolConfig) =>
+    (options as Record<string, unknown>)[option] === undefined && pool?.[poolKey] !== undefined
+      ? `pool.${poolKey}`
+      : option;
   if (connectionString !== undefined) checkConnectionString(check, 'connectionString', connectionString);
   if (typeof pool?.connectionString === 'string')
     checkConnectionString(check, 'pool.connectionString', pool.connectionString);
   const poolSize = check.integer(
-    'poolSize',
+    field('poolSize', 'max'),
     options.poolSize ?? pool?.max ?? POSTGRES_STORE_DEFAULTS.poolSize,
     1,
     1_000,
   );
   const lockTimeoutMs = check.integer(
-    'lockTimeoutMs',
+    field('lockTimeoutMs', 'lock_timeout'),
     options.lockTimeoutMs ?? pool?.lock_timeout ?? POSTGRES_STORE_DEFAULTS.lockTimeoutMs,
     0,
     MAX_TIMEOUT,
   );
   const connectTimeoutMs = check.integer(
-    'connectTimeoutMs',
+    field('connectTimeoutMs', 'connectionTimeoutMillis'),
     options.connectTimeoutMs ?? pool?.connectionTimeoutMillis ?? POSTGRES_STORE_DEFAULTS.connectTimeoutMs,
     0,
     MAX_TIMEOUT,
@@ -243,6 +251,53 @@ export function resolvePostgresOptions(
   };
 }
 
+/**
+ * The keys node-postgres 8 reads from a pool's configuration (`pg.PoolConfig` and `ClientConfig` in its types,
+ * and what `pg-pool`, `Client` and `ConnectionParameters` read at run time): any other key of `options.pool` is
+ * a misspelling that node-postgres would ignore, its default silently used.
+ */
+const PG_POOL_CONFIG_KEYS: Readonly<Record<string, true>> = Object.fromEntries(
+  [
+    'Client',
+    'Promise',
+    'allowExitOnIdle',
+    'application_name',
+    'binary',
+    'client_encoding',
+    'connectionString',
+    'connectionTimeoutMillis',
+    'database',
+    'enableChannelBinding',
+    'fallback_application_name',
+    'host',
+    'idleTimeoutMillis',
+    'idle_in_transaction_session_timeout',
+    'keepAlive',
+    'keepAliveInitialDelayMillis',
+    'lock_timeout',
+    'log',
+    'max',
+    'maxLifetimeSeconds',
+    'maxUses',
+    'min',
+    'onConnect',
+    'options',
+    'password',
+    'pipeline',
+    'poolSize',
+    'port',
+    'query_timeout',
+    'replication',
+    'ssl',
+    'sslnegotiation',
+    'statement_timeout',
+    'stream',
+    'types',
+    'user',
+    'verify',
+  ].map((key) => [key, true]),
+);
+
 /** The URL schemes node-postgres reads (`pg-connection-string`). */
 const POSTGRES_URL_SCHEMES = ['postgres:', 'postgresql:', 'socket:'];
 
@@ -270,10 +325,17 @@ function checkConnectionString(check: OptionChecks, field: string, text: string)
 
 /**
  * `schema`, unless PostgreSQL reserves it: names starting with `pg_` are the system's (`CREATE SCHEMA` fails
- * with 42939 "unacceptable schema name").
+ * with 42939 "unacceptable schema name"), and `information_schema` is created by the server but left out by
+ * `pg_dump` (found by a break-it round: a store there started, and a dump of its database held no record).
  * @throws {ValidationError} on `options.schema` for such a name.
  */
 function unreservedSchema(schema: string): string {
+  if (schema === 'information_schema')
+    throw new ValidationError(
+      'options.schema',
+      'must not be "information_schema" (the SQL-standard catalog views: pg_dump leaves it out, so backups would miss every record)',
+      { component: POSTGRES_COMPONENT, limit: 'a schema of your own' },
+    );
   if (schema.startsWith('pg_'))
     throw new ValidationError(
       'options.schema',

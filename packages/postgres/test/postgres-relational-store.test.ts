@@ -814,6 +814,33 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(
       () => new PostgresRelationalStore({ connectionString: DATABASE_URL, poolsize: 5 } as never),
     ).toThrow('invalid options.poolsize: is not an option — did you mean "poolSize"?');
+    // Found by a break-it round: keys inside `pool` went to node-postgres unchecked (a typo fell back to the
+    // default unnoticed), a bad `pool.max` was reported as `options.poolSize`, and a store in
+    // `information_schema` started fine but pg_dump leaves that schema out of every backup.
+    expect(
+      () =>
+        new PostgresRelationalStore({
+          pool: { connectionString: DATABASE_URL, idleTimeoutMilis: 5 } as never,
+        }),
+    ).toThrow('invalid options.pool.idleTimeoutMilis: is not an option — did you mean "idleTimeoutMillis"?');
+    expect(() => new PostgresRelationalStore({ pool: { connectionString: DATABASE_URL, max: 0 } })).toThrow(
+      'options.pool.max: must be an integer in 1..1000',
+    );
+    expect(
+      () => new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: 'information_schema' }),
+    ).toThrow('options.schema: must not be "information_schema"');
+    expect(
+      () =>
+        new PostgresRelationalStore({
+          pool: {
+            connectionString: DATABASE_URL,
+            idleTimeoutMillis: 5,
+            ssl: false,
+            statement_timeout: 0,
+            min: 0,
+          },
+        }),
+    ).not.toThrow();
     // Found by a new-user trial: node-postgres resolves these against postgres://base (a host named "base", a
     // retryable ENOTFOUND) or reads a mysql:// URL as its own.
     for (const [connectionString, message] of [
