@@ -433,6 +433,11 @@ async function recoverAndCheck(
         kind: 'stuck',
         detail: `${left.length} sync-2pc intent(s) still unresolved after flush`,
       });
+    if (flushed.indexDrift)
+      result.violations.push({
+        kind: 'stuck',
+        detail: `flush resolved with an index drift recorded: ${flushed.indexDrift.reason}`,
+      });
     if (flushed.pending > 0)
       result.violations.push({
         kind: 'stuck',

@@ -25,6 +25,7 @@ import {
   SOURCE_TOKEN_KEY,
   STRATEGY_NAMES,
   type StrategyConfig,
+  TransientBackendError,
   ValidationError,
   type VectorStore,
   verifyConsistency,
@@ -839,6 +840,77 @@ describe('2c. the right index down at start', () => {
     faulty.setDown(false);
     await expectConverged(dw, relational, real);
     expect((await dw.stats()).paused).toBe(false);
+  });
+});
+
+describe('2g. flush answers for the index too', () => {
+  /** Three records written and delivered into LanceDB at `uri`, the source at `path`; the facade closed. */
+  async function seeded(base: string): Promise<{ path: string; uri: string }> {
+    const path = join(base, 'source.db');
+    const uri = join(base, 'lance');
+    const first = await facade({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
+    });
+    for (const id of ['f-1', 'f-2', 'f-3']) await first.put(rec(id));
+    await first.close({ drain: true });
+    return { path, uri };
+  }
+
+  // Found by the crash soak (batch × Chroma, index dropped after the kill, on a loaded machine): the index could
+  // not be checked at start, flush found nothing pending and resolved; the repair the check started later was
+  // never waited for, and 7 of 8 acknowledged records were missing from the index.
+  it('a replaced index unreachable at start: flush waits for the check and the repair it starts', async () => {
+    const { path, uri } = await seeded(await dir('dw-flush-deferred-'));
+    const lance = await connect(uri);
+    await lance.dropTable('dualwrite');
+    lance.close();
+    const relational = new SqliteRelationalStore({ path });
+    const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const faulty = new FaultyVectorStore(real);
+    faulty.setDown(true);
+    const dw = await facade({ relational, vector: faulty });
+    const flushing = dw.flush({ timeoutMs: 20_000 });
+    setTimeout(() => faulty.setDown(false), 200);
+    const flushed = await flushing;
+    expect(flushed.indexDrift).toBeNull();
+    expect(await real.count(), 'every acknowledged record is back in the index').toBe(3);
+    await expectConverged(dw, relational, real);
+  });
+
+  it('a recorded drift whose repair failed is repaired by flush before it resolves', async () => {
+    const { path, uri } = await seeded(await dir('dw-flush-drift-'));
+    const lance = await connect(uri);
+    await (await lance.openTable('dualwrite')).delete('true'); // emptied in place, same table
+    lance.close();
+    const relational = new SqliteRelationalStore({ path });
+    const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    let listingFails = 1; // the repair at start cannot list the index
+    const flaky = new (class extends FaultyVectorStore {
+      override async listIds(options: { cursor?: string; limit: number }) {
+        if (listingFails-- > 0)
+          throw new TransientBackendError('listing refused once', { component: 'test' });
+        return super.listIds(options);
+      }
+    })(real);
+    const dw = await facade({ relational, vector: flaky });
+    const errors = collect(dw, 'drain-error');
+    await waitFor(() => errors.some((e) => e.error.startsWith('index repair')), 5_000, 'the failed repair');
+    expect((await dw.stats()).indexDrift, 'the drift stays recorded').not.toBeNull();
+    const flushed = await dw.flush({ timeoutMs: 20_000 });
+    expect(flushed.indexDrift).toBeNull();
+    expect(await real.count()).toBe(3);
+    await expectConverged(dw, relational, real);
+  });
+
+  it('an index that stays unreachable: flush times out naming it, rather than resolve', async () => {
+    const { path, uri } = await seeded(await dir('dw-flush-down-'));
+    const faulty = new FaultyVectorStore(await LanceDbVectorStore.open({ uri, dimension: DIM }));
+    faulty.setDown(true);
+    const dw = await facade({ relational: new SqliteRelationalStore({ path }), vector: faulty });
+    const error = await rejection(dw.flush({ timeoutMs: 300 }));
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+    expect((error as Error).message).toMatch(/could not be checked/);
   });
 });
 

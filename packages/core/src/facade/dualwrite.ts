@@ -94,8 +94,10 @@ export interface FlushReport {
   /** Entries in dead letter: accepted writes that will not become visible until requeued. */
   deadLetters: number;
   /**
-   * A drift between the index and the source of truth found and not yet turned into outbox repairs
-   * (another process is repairing it), or `null`. A repair this process runs is awaited first.
+   * A drift between the index and the source of truth recorded after the flush's last look, or `null`. A
+   * drift recorded when the flush looks (found here or by another process) is repaired by the flush itself,
+   * and the writes the repair enqueues again are waited for, so this is `null` unless a check found a new one
+   * in the last moment.
    */
   indexDrift: IndexDrift | null;
   /** Wall time, ms. */
@@ -506,10 +508,12 @@ export class DualWrite<Native = unknown> {
   /**
    * Resolves when every write accepted before the call is visible in the vector index (or dead-lettered).
    * Calls of this facade still in flight (an application transaction, a sync-2pc write) are waited for within
-   * the same `timeoutMs`.
+   * the same `timeoutMs`. So is the index itself: while it could not be checked yet (unreachable at start) the
+   * flush waits for the check, and a recorded drift (a replaced, emptied or restored index) is repaired and the
+   * writes its repair enqueues again are delivered before it resolves.
    * @param options.timeoutMs - default 30,000 ms.
-   * @throws {TimeoutError} when writes are still pending (or calls still in flight) after `timeoutMs`; they stay
-   *   in the outbox.
+   * @throws {TimeoutError} when writes are still pending (or calls still in flight, or the index is still
+   *   unchecked or not repaired) after `timeoutMs`; they stay in the outbox.
    * @throws {ValidationError} for a `timeoutMs` that is not a finite number >= 0, options that are not an
    *   object, or an option `flush` does not take (`timeout`).
    */
@@ -529,21 +533,37 @@ export class DualWrite<Native = unknown> {
       `flush (${this.activeWrites.size} call(s) still in flight)`,
       timeoutMs,
     );
-    const since = this.clock.now();
+    const called = this.clock.now();
     this.strategy.requestFlush(true);
     try {
       for (;;) {
+        // An index in question (unverified, replaced, emptied, restored) holds none of the writes a repair is
+        // about to enqueue again: they were accepted before this call, so they are waited for too.
+        const doubt =
+          this.guard.unverified || this.guard.repairRunning || (await this.guard.drift()) !== null
+            ? await beforeDeadline(
+                this.clock,
+                this.guard.inQuestion(),
+                deadline,
+                'flush (index repair)',
+                timeoutMs,
+              )
+            : undefined;
+        const since = Math.max(called, this.guard.lastRepairAt);
         const s = await this.relational.outboxStats(this.clock.now());
-        if (s.oldestPendingAt === null || s.oldestPendingAt > since)
+        if (doubt === undefined && (s.oldestPendingAt === null || s.oldestPendingAt > since))
           return {
             pending: s.depth,
             deadLetters: s.deadLetters,
             indexDrift: await this.guard.drift(),
             durationMs: this.clock.now() - started,
           };
-        const left = started + timeoutMs - this.clock.now();
+        const left = deadline - this.clock.now();
         if (left <= 0)
-          throw new TimeoutError(`flush (${s.depth} pending${this.whyNotDelivering()})`, timeoutMs);
+          throw new TimeoutError(
+            `flush (${doubt ?? `${s.depth} pending`}${this.whyNotDelivering()})`,
+            timeoutMs,
+          );
         await this.strategy.waitForProgress(Math.min(left, 50));
       }
     } finally {

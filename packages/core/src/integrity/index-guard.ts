@@ -98,6 +98,8 @@ export class IndexGuard {
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
   private deferred = false;
+  /** When this process's latest repair had enqueued its repairs (clock ms), `0` before the first. */
+  private repairedAt = 0;
   private readonly intervalMs: number;
   private readonly sampleRate: number;
 
@@ -204,6 +206,36 @@ export class IndexGuard {
     await this.repairing;
   }
 
+  /** `true` while this process runs a repair (it has not enqueued all of its repairs yet). */
+  get repairRunning(): boolean {
+    return this.repairing !== null;
+  }
+
+  /** When this process's latest repair had enqueued its repairs (clock ms; `0` before the first). */
+  get lastRepairAt(): number {
+    return this.repairedAt;
+  }
+
+  /**
+   * Why the index cannot be counted on to hold what was acknowledged, after doing what this process can about
+   * it, or `undefined` when nothing is in question: a repair running here is awaited; a drift still recorded
+   * (found here, by another process, or left by a repair that failed) is repaired here, awaited. Flush waits on
+   * this: entries a repair enqueues stand for writes accepted before it.
+   */
+  async inQuestion(): Promise<string | undefined> {
+    if (this.deferred) return 'the index could not be checked yet';
+    await this.repairing;
+    if ((await this.drift()) === null) return undefined;
+    const failed = await this.check().then(
+      () => undefined,
+      (error: unknown) => errorMessage(error),
+    );
+    await this.repairing;
+    const left = await this.drift();
+    if (left === null) return undefined;
+    return `the index drifted and is not repaired yet (${left.reason}${failed ? `; the check failed: ${failed}` : ''})`;
+  }
+
   /** One round of checks (identity, counts, optional sample); starts a repair when anything is off. */
   check(): Promise<void> {
     this.checking ??= this.runCheck().finally(() => {
@@ -256,6 +288,7 @@ export class IndexGuard {
           ? await clearFilledEmbeddings(relational, clock.now())
           : 0;
         const report = await reconcile(relational, vector, clock, { mode: 'full' });
+        this.repairedAt = clock.now();
         if (report.repairsEnqueued + reembedded > 0) await this.ctx.afterRepair();
         // Every difference is now an outbox entry: pending is what syncStatus reports from here on.
         await relational.setMeta(INDEX_DRIFT_KEY, null);
