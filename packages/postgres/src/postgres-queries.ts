@@ -7,8 +7,10 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
+import { ValidationError } from '@dualwrite/core';
 import { type ClaimLease, int, type OutboxRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
+import { POSTGRES_COMPONENT } from './postgres-errors.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
 type Db = PostgresKysely;
@@ -18,6 +20,26 @@ type Db = PostgresKysely;
  * `lockClass`; a record id hashing to it only shares the lock's queue, which is harmless).
  */
 const SEQUENCE_MOVE_LOCK_KEY = 0x7fff_fffe;
+
+/**
+ * True inside a transaction block, false in autocommit: the two times are equal only during the first command
+ * of a transaction (PostgreSQL manual, "Current Date/Time"), and inside a block that command is its `BEGIN`.
+ * Only over the simple query protocol (a statement without parameters): over the extended one, the server
+ * takes the statement time again at each of its messages, after the transaction began at the first.
+ * Every record write locks its id first, so a write that would run in autocommit — after a `COMMIT` or
+ * `ROLLBACK` the application ran on `uow.db`, its record row and outbox row then separate transactions — is
+ * refused before anything of it is written, at no extra round trip.
+ */
+const IN_TRANSACTION_BLOCK = 'statement_timestamp() <> transaction_timestamp()';
+
+function transactionEnded(): ValidationError {
+  return new ValidationError(
+    'uow.db',
+    'a statement run on it (COMMIT, ROLLBACK) ended the transaction: what ran before it is committed or rolled ' +
+      'back, and the call can no longer be atomic; let dw.transaction() commit',
+    { component: POSTGRES_COMPONENT, limit: 'no COMMIT or ROLLBACK inside transaction()' },
+  );
+}
 
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {
@@ -84,14 +106,20 @@ export class PostgresQueries extends SqlQueries {
   override async lockRecords(db: Db, ids: readonly string[]): Promise<void> {
     const keys = this.lockKeys(ids);
     if (keys.length === 0) return;
-    if (keys.length === 1) {
-      await sql`SELECT pg_advisory_xact_lock(${this.lockClass}::int4, ${keys[0]}::int4)`.execute(db);
-      return;
-    }
-    // Volatile functions in the target list run after ORDER BY, so the locks are taken in array order.
-    await sql`
-      SELECT pg_advisory_xact_lock(${this.lockClass}::int4, k)
-      FROM unnest(${keys}::int4[]) WITH ORDINALITY AS t(k, n) ORDER BY n`.execute(db);
+    // Volatile functions in the target list run after WHERE and ORDER BY, so the locks are taken in array
+    // order, and none outside a transaction block (see `IN_TRANSACTION_BLOCK`).
+    // The keys are 32-bit integers computed here, written into the text: a statement without parameters goes
+    // over the simple query protocol, where the check holds (see `IN_TRANSACTION_BLOCK`).
+    const { rows } = await sql
+      .raw(
+        keys.length === 1
+          ? `SELECT pg_advisory_xact_lock(${this.lockClass}, ${keys[0]}) WHERE ${IN_TRANSACTION_BLOCK}`
+          : `SELECT pg_advisory_xact_lock(${this.lockClass}, k)
+             FROM unnest(ARRAY[${keys.join(',')}]::int4[]) WITH ORDINALITY AS t(k, n)
+             WHERE ${IN_TRANSACTION_BLOCK} ORDER BY n`,
+      )
+      .execute(db);
+    if (rows.length === 0) throw transactionEnded();
   }
 
   /** {@link lockRecords} without waiting: `false` (and nothing held that matters) when one is taken. */

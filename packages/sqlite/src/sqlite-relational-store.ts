@@ -8,6 +8,7 @@ import {
   type OutboxOp,
   planWrites,
   type RecordWrite,
+  type RelationalTx,
   type StoredRecord,
   type WriteResult,
   writeChangesWithOutbox,
@@ -25,6 +26,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { mapSqliteError, SQLITE_COMPONENT, SQLITE_ERRORS } from './sqlite-errors.js';
 import { SqliteHotStatements } from './sqlite-hot-statements.js';
 import { migrateSqliteSchema } from './sqlite-migrations.js';
+import { assertTransactionOpen, markTransactionOpen } from './sqlite-open-transaction.js';
 import { SqliteQueries } from './sqlite-queries.js';
 import {
   type ResolvedSqliteRelationalStoreOptions,
@@ -66,6 +68,7 @@ class SqliteTx extends SqlTx {
     q: SqliteQueries,
     hooks: SqlTxHooks,
     private readonly hot: SqliteHotStatements,
+    private readonly raw: Database.Database,
   ) {
     super(native, q, hooks);
   }
@@ -77,8 +80,12 @@ class SqliteTx extends SqlTx {
     });
   }
 
+  /** @throws {ValidationError} on `uow.db` when a statement on it ended the transaction (see `transaction`). */
   override writeRecord(record: RecordWrite): Promise<void> {
-    return this.run('writeRecord', () => this.hot.writeRecord(record));
+    return this.run('writeRecord', () => {
+      assertTransactionOpen(this.raw, 'probe');
+      this.hot.writeRecord(record);
+    });
   }
 
   override enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
@@ -169,7 +176,22 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
   }
 
   protected override newTx(conn: SqliteKysely): SqlTx {
-    return new SqliteTx(conn, this.q, this.txHooks, this.#hotStatements(conn));
+    return new SqliteTx(conn, this.q, this.txHooks, this.#hotStatements(conn), this.#raw!);
+  }
+
+  /**
+   * Runs `fn` in one `BEGIN IMMEDIATE` transaction (see `SqlRelationalStore.transaction`), and notices a
+   * `COMMIT` or `ROLLBACK` the callback ran on `uow.db`: a record written after it, and the commit, are refused.
+   * @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction; what the callback
+   *   wrote after that is rolled back.
+   */
+  override transaction<T>(fn: (tx: RelationalTx<SqliteKysely>) => Promise<T>): Promise<T> {
+    return super.transaction(async (tx) => {
+      markTransactionOpen(this.#raw!);
+      const result = await fn(tx);
+      assertTransactionOpen(this.#raw!, 'mark');
+      return result;
+    });
   }
 
   #hotStatements(db: SqliteKysely): SqliteHotStatements {

@@ -3,7 +3,7 @@
  * transaction, record and outbox entry together, before it commits.
  */
 import { join } from 'node:path';
-import { createDualWrite } from '@dualwrite/core';
+import { createDualWrite, verifyConsistency } from '@dualwrite/core';
 import { MemoryVectorStore } from '@dualwrite/core/testing';
 import { type Kysely, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
@@ -90,4 +90,69 @@ describe('uow.db kept past its transaction', () => {
       await remove();
     }
   });
+});
+
+describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction', () => {
+  const record = (id: string) => ({ id, text: `text ${id}`, embedding: [1, 2, 3] });
+
+  /** Runs `body` against a fresh facade; afterwards the index equals SQL. */
+  async function withFacade(body: (dw: Awaited<ReturnType<typeof openFacade>>['dw']) => Promise<void>) {
+    const { dir, remove } = await tempDir();
+    const { relational, dw } = await openFacade(dir);
+    try {
+      await body(dw);
+      await dw.flush();
+      const report = await verifyConsistency(relational, dw.vector);
+      expect({ lost: report.lost, orphans: report.orphans, stale: report.stale }).toEqual({
+        lost: 0,
+        orphans: 0,
+        stale: 0,
+      });
+    } finally {
+      await dw.close();
+      await remove();
+    }
+  }
+
+  it('a put after an explicit COMMIT is refused naming uow.db and never written (it would run in autocommit)', () =>
+    withFacade(async (dw) => {
+      const attempt = dw.transaction(async (uow) => {
+        await uow.put(record('before'));
+        await sql`COMMIT`.execute(uow.db as Kysely<unknown>);
+        await uow.put(record('after'));
+      });
+      await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+      expect(await dw.get('before')).toBeDefined(); // committed by the application's COMMIT, with its outbox entry
+      expect(await dw.get('after')).toBeUndefined();
+    }));
+
+  it('COMMIT then BEGIN: the call rejects and what ran in the new transaction is rolled back', () =>
+    withFacade(async (dw) => {
+      const attempt = dw.transaction(async (uow) => {
+        await sql`COMMIT`.execute(uow.db as Kysely<unknown>);
+        await sql`BEGIN`.execute(uow.db as Kysely<unknown>);
+        await uow.put(record('in-app-tx'));
+      });
+      await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+      expect(await dw.get('in-app-tx')).toBeUndefined();
+    }));
+
+  it('a ROLLBACK as the last statement: the call rejects instead of resolving with the put undone', () =>
+    withFacade(async (dw) => {
+      const attempt = dw.transaction(async (uow) => {
+        await uow.put(record('undone'));
+        await sql`ROLLBACK`.execute(uow.db as Kysely<unknown>);
+      });
+      await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+      expect(await dw.get('undone')).toBeUndefined();
+      // The connection is usable afterwards, and the application's own savepoints still work.
+      await dw.transaction(async (uow) => {
+        await sql`SAVEPOINT app_step`.execute(uow.db as Kysely<unknown>);
+        await uow.put(record('dropped'));
+        await sql`ROLLBACK TO app_step`.execute(uow.db as Kysely<unknown>);
+        await uow.put(record('kept'));
+      });
+      expect(await dw.get('dropped')).toBeUndefined();
+      expect(await dw.get('kept')).toBeDefined();
+    }));
 });

@@ -1,0 +1,96 @@
+/**
+ * A `COMMIT` or `ROLLBACK` the application runs on `uow.db` ends the transaction of `dw.transaction()`; the
+ * statements after it run in autocommit. A record written after it used to be a record row and an outbox row
+ * committed one by one (a record that is never indexed if the process died in between). Every record write
+ * locks its id first, and the lock statement now refuses to run outside a transaction block.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDualWrite, type DualWrite, verifyConsistency } from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PostgresKysely, PostgresRelationalStore } from '../src/index.js';
+import { testSchema } from './helpers.js';
+
+const record = (id: string) => ({ id, text: `text ${id}`, metadata: {}, embedding: [1, 0, 0] });
+
+let dw: DualWrite<PostgresKysely>;
+let relational: PostgresRelationalStore;
+let vector: LanceDbVectorStore;
+let cleanup: () => Promise<void>;
+
+beforeEach(async () => {
+  const schema = testSchema();
+  const dir = await mkdtemp(join(tmpdir(), 'dw-pg-ended-'));
+  relational = schema.store({ poolSize: 3 });
+  vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: 3 });
+  dw = await createDualWrite({ relational, vector, strategy: 'async-queue', closeStores: false });
+  cleanup = async () => {
+    await dw.close({ drain: false });
+    await relational.close();
+    await vector.close();
+    await schema.drop();
+    await rm(dir, { recursive: true, force: true });
+  };
+});
+afterEach(async () => cleanup());
+
+describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL)', () => {
+  it('a put after an explicit COMMIT is refused naming uow.db and never written', async () => {
+    const attempt = dw.transaction(async (uow) => {
+      await uow.put(record('before'));
+      await sql`COMMIT`.execute(uow.db);
+      await uow.put(record('after'));
+    });
+    await expect(attempt).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+    expect(await dw.get('before')).toBeDefined(); // committed by the application's COMMIT, with its outbox entry
+    expect(await dw.get('after')).toBeUndefined();
+    await dw.flush({ timeoutMs: 20_000 });
+    const report = await verifyConsistency(relational, vector);
+    expect({ lost: report.lost, orphans: report.orphans, stale: report.stale }).toEqual({
+      lost: 0,
+      orphans: 0,
+      stale: 0,
+    });
+  });
+
+  it('a delete, and two puts at once, after a ROLLBACK are refused too', async () => {
+    await dw.put(record('kept'));
+    await expect(
+      dw.transaction(async (uow) => {
+        await sql`ROLLBACK`.execute(uow.db);
+        await uow.delete('kept');
+      }),
+    ).rejects.toMatchObject({ field: 'uow.db' });
+    await expect(
+      dw.transaction(async (uow) => {
+        await sql`ROLLBACK`.execute(uow.db);
+        await Promise.all([uow.put(record('m-1')), uow.put(record('m-2'))]);
+      }),
+    ).rejects.toMatchObject({ field: 'uow.db' });
+    expect(await dw.get('kept')).toBeDefined();
+    expect(await dw.get('m-1')).toBeUndefined();
+    expect(await dw.get('m-2')).toBeUndefined();
+  });
+
+  it('without such a statement the transaction is atomic: its savepoints work, a throw rolls back', async () => {
+    await dw.transaction(async (uow) => {
+      await sql`SAVEPOINT app_step`.execute(uow.db);
+      await uow.put(record('undone'));
+      await sql`ROLLBACK TO SAVEPOINT app_step`.execute(uow.db);
+      await uow.put(record('kept'));
+    });
+    expect(await dw.get('undone')).toBeUndefined();
+    expect(await dw.get('kept')).toBeDefined();
+    const thrown = new Error('application failure');
+    await expect(
+      dw.transaction(async (uow) => {
+        await uow.put(record('rolled-back'));
+        throw thrown;
+      }),
+    ).rejects.toBe(thrown);
+    expect(await dw.get('rolled-back')).toBeUndefined();
+  });
+});
