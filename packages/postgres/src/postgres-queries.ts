@@ -122,6 +122,15 @@ export class PostgresQueries extends SqlQueries {
     if (rows.length === 0) throw transactionEnded();
   }
 
+  /**
+   * Refuses to go on when `db`'s transaction was ended by a statement the application ran on it.
+   * @throws {ValidationError} naming `uow.db` outside a transaction block.
+   */
+  async assertInTransactionBlock(db: Db): Promise<void> {
+    const { rows } = await sql.raw(`SELECT 1 WHERE ${IN_TRANSACTION_BLOCK}`).execute(db);
+    if (rows.length === 0) throw transactionEnded();
+  }
+
   /** {@link lockRecords} without waiting: `false` (and nothing held that matters) when one is taken. */
   async tryLockRecords(db: Db, ids: readonly string[]): Promise<boolean> {
     const keys = this.lockKeys(ids);

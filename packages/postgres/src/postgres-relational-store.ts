@@ -8,6 +8,7 @@ import {
   type IntentCommitOptions,
   type OutboxAck,
   type PreparedIntent,
+  type RelationalTx,
   type WriteResult,
 } from '@dualwrite/core';
 import {
@@ -16,6 +17,7 @@ import {
   RecordsBusy,
   SQL_MAX_PAGE,
   SqlRelationalStore,
+  type SqlTx,
   statementChars,
 } from '@dualwrite/sql';
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
@@ -292,8 +294,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * once, since notifications sent meanwhile are lost. Delivery is a hint, never a guarantee: keep polling.
    *
    * Resolves to an unsubscribe function that closes the connection (idempotent). {@link close} closes every
-   * subscription too.
-   * @throws {BackendUnavailableError} when the first connection cannot be opened.
+   * subscription too. When the first connection cannot be opened it resolves all the same and keeps trying with
+   * the same backoff ({@link listenerHealth} reports `listening: false` meanwhile, and the drain polls at its
+   * short interval): a worker whose queries work must not fail to start for its wake-ups.
    * @throws {ClosedError} after {@link close}.
    */
   async subscribeOutbox(listener: () => void): Promise<() => Promise<void>> {
@@ -405,6 +408,21 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     this.#listeners.clear();
     await Promise.all(listeners.map((l) => l.close()));
     await db.destroy().catch(() => {});
+  }
+
+  /**
+   * Runs `fn` in one transaction (see `SqlRelationalStore.transaction`). A `COMMIT` or `ROLLBACK` the callback ran
+   * on `uow.db` is noticed: a record write after it is refused by its lock statement, and when the callback
+   * wrote records, one statement before `COMMIT` checks the transaction is still open (a final `ROLLBACK` would
+   * otherwise undo them while the call resolved).
+   * @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction.
+   */
+  override transaction<T>(fn: (tx: RelationalTx<PostgresKysely>) => Promise<T>): Promise<T> {
+    return super.transaction(async (tx) => {
+      const result = await fn(tx);
+      if ((tx as unknown as SqlTx).wroteRecords) await this.q.assertInTransactionBlock(tx.native);
+      return result;
+    });
   }
 
   protected override tryLockRecords(conn: PostgresKysely, ids: readonly string[]): Promise<boolean> {

@@ -2,7 +2,9 @@
  * A `COMMIT` or `ROLLBACK` the application runs on `uow.db` ends the transaction of `dw.transaction()`; the
  * statements after it run in autocommit. A record written after it used to be a record row and an outbox row
  * committed one by one (a record that is never indexed if the process died in between). Every record write
- * locks its id first, and the lock statement now refuses to run outside a transaction block.
+ * locks its id first, and the lock statement now refuses to run outside a transaction block; a transaction
+ * that wrote records checks it is still open before COMMIT (a final ROLLBACK used to undo a put the call
+ * reported as done).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,6 +75,25 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
     expect(await dw.get('kept')).toBeDefined();
     expect(await dw.get('m-1')).toBeUndefined();
     expect(await dw.get('m-2')).toBeUndefined();
+  });
+
+  it('a ROLLBACK or COMMIT as the last statement: the call rejects instead of resolving as if atomic', async () => {
+    await expect(
+      dw.transaction(async (uow) => {
+        await uow.put(record('undone'));
+        await sql`ROLLBACK`.execute(uow.db);
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+    expect(await dw.get('undone')).toBeUndefined();
+    await expect(
+      dw.transaction(async (uow) => {
+        await uow.put(record('committed'));
+        await sql`COMMIT`.execute(uow.db);
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+    expect(await dw.get('committed')).toBeDefined(); // with its outbox entry: the index follows
+    await dw.flush({ timeoutMs: 20_000 });
+    expect((await vector.getVersions(['committed'])).size).toBe(1);
   });
 
   it('without such a statement the transaction is atomic: its savepoints work, a throw rolls back', async () => {

@@ -69,6 +69,7 @@ export interface SqlTxHooks extends StorageRules {
 export class SqlTx implements RelationalTx<SqlDb> {
   #open = true;
   #enqueued = false;
+  #wroteRecords = false;
   /** Ids whose lock this transaction holds. */
   readonly #locked = new Set<string>();
 
@@ -77,6 +78,11 @@ export class SqlTx implements RelationalTx<SqlDb> {
     protected readonly q: SqlQueries,
     protected readonly hooks: SqlTxHooks,
   ) {}
+
+  /** Whether a record row was written through this transaction (`writeRecord`). */
+  get wroteRecords(): boolean {
+    return this.#wroteRecords;
+  }
 
   /** Ends the tx object's life: later calls throw. */
   finish(): void {
@@ -142,6 +148,7 @@ export class SqlTx implements RelationalTx<SqlDb> {
       await this.hooks.checkRecord?.(this.native, record);
       await this.#lock(record.id);
       await this.q.writeRecord(this.native, record);
+      this.#wroteRecords = true;
     });
   }
 
