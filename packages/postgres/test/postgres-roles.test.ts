@@ -43,18 +43,23 @@ async function migratedSchema() {
   return schema;
 }
 
+/** The privileges an application role needs on a migrated schema, and no more. */
+async function grantDml(schema: string, role: string): Promise<void> {
+  for (const grant of [
+    `GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`,
+    `GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`,
+    `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${role}"`,
+  ])
+    await adminQuery(grant);
+}
+
 describe('an application role with only DML privileges', () => {
   for (const strategy of ['sync-2pc', 'batch'] satisfies StrategyName[])
     it(`${strategy}: starts on a schema the owner migrated, writes, delivers and reconciles`, async () => {
       const { schema } = await migratedSchema();
       const { role, url } = await loginRole();
-      for (const grant of [
-        `GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`,
-        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`,
-        `GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "${schema}" TO "${role}"`,
-        `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "${schema}" TO "${role}"`,
-      ])
-        await adminQuery(grant);
+      await grantDml(schema, role);
       const dir = await mkdtemp(join(tmpdir(), 'dw-pg-roles-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const relational = new PostgresRelationalStore({ connectionString: url, schema, poolSize: 3 });
@@ -92,6 +97,34 @@ describe('an application role with only DML privileges', () => {
       expect((error as Error).message).toContain('42501');
     } finally {
       await store.close();
+    }
+  });
+
+  it('a role at its connection limit when the worker starts: it starts, delivers by polling, and listens once a connection is free', async () => {
+    const { schema } = await migratedSchema();
+    const { role, url } = await loginRole();
+    await grantDml(schema, role);
+    await adminQuery(`ALTER ROLE "${role}" CONNECTION LIMIT 1`); // the pool's one connection, none for LISTEN
+    const dir = await mkdtemp(join(tmpdir(), 'dw-pg-limit-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const relational = new PostgresRelationalStore({ connectionString: url, schema, poolSize: 1 });
+    const vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: 3 });
+    // Before, the LISTEN connection's "too many connections for role" (53300) rejected createDualWrite.
+    const dw = await createDualWrite({ relational, vector, strategy: 'batch' });
+    try {
+      expect((await dw.stats()).wakeUps).toMatchObject({ listening: false });
+      await dw.put({ id: 'polled', text: 't', metadata: {}, embedding: [1, 0, 0] });
+      await dw.flush({ timeoutMs: 20_000 });
+      expect((await vector.getVersions(['polled'])).get('polled')).toBe(1);
+      await adminQuery(`ALTER ROLE "${role}" CONNECTION LIMIT 2`);
+      const until = Date.now() + 15_000;
+      while (!(await dw.stats()).wakeUps?.listening && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 100));
+      expect((await dw.stats()).wakeUps, 'the listener reconnected by itself').toMatchObject({
+        listening: true,
+      });
+    } finally {
+      await dw.close();
     }
   });
 });
