@@ -33,6 +33,9 @@ export interface DriftCheckOptions {
   sampleRate?: number;
 }
 
+/** Least time between two repairs a waiting flush starts for a drift still recorded, ms. */
+const FLUSH_REPAIR_RETRY_MS = 1_000;
+
 /** Rows of an unstamped index checked for ones dualwrite did not write before it is claimed. */
 const FOREIGN_ROWS_SAMPLE = 1_000;
 
@@ -100,6 +103,8 @@ export class IndexGuard {
   private deferred = false;
   /** When this process's latest repair had enqueued its repairs (clock ms), `0` before the first. */
   private repairedAt = 0;
+  /** When {@link inQuestion} last ran a check to repair a recorded drift (clock ms). */
+  private flushCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly intervalMs: number;
   private readonly sampleRate: number;
 
@@ -226,10 +231,15 @@ export class IndexGuard {
     if (this.deferred) return 'the index could not be checked yet';
     await this.repairing;
     if ((await this.drift()) === null) return undefined;
-    const failed = await this.check().then(
-      () => undefined,
-      (error: unknown) => errorMessage(error),
-    );
+    // A flush looks every 50 ms; a repair that keeps failing (the index down) is retried once a second.
+    let failed: string | undefined;
+    if (this.ctx.clock.now() - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS) {
+      this.flushCheckedAt = this.ctx.clock.now();
+      failed = await this.check().then(
+        () => undefined,
+        (error: unknown) => errorMessage(error),
+      );
+    }
     await this.repairing;
     const left = await this.drift();
     if (left === null) return undefined;
