@@ -1,5 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
-import { errorCode } from '@dualwrite/sql';
+import { errorCode, transactionEnded } from '@dualwrite/sql';
 import { sql } from 'kysely';
 import { MYSQL_COMPONENT } from './mysql-errors.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
@@ -44,12 +43,10 @@ export async function assertTransactionOpen(db: MysqlKysely, check: 'probe' | 'm
       .execute(db);
   } catch (error) {
     if (errorCode(error) !== 'ER_SP_DOES_NOT_EXIST') throw error;
-    throw new ValidationError(
-      'uow.db',
-      'a statement run on it ended the transaction: MySQL and MariaDB commit implicitly before DDL ' +
-        '(CREATE, ALTER, DROP, TRUNCATE, …), LOCK TABLES or START TRANSACTION, as on an explicit COMMIT or ROLLBACK. ' +
-        'What ran before it is committed and can no longer be rolled back; run such statements outside dw.transaction()',
-      { component: MYSQL_COMPONENT, limit: 'no statement that commits inside transaction()' },
+    throw transactionEnded(
+      MYSQL_COMPONENT,
+      'MySQL and MariaDB commit implicitly before DDL — CREATE, ALTER, DROP, TRUNCATE, … — LOCK TABLES and ' +
+        'START TRANSACTION, as on an explicit COMMIT or ROLLBACK; run such statements outside dw.transaction()',
     );
   }
 }

@@ -7,8 +7,15 @@
  * @internal
  */
 import { createHash } from 'node:crypto';
-import { ValidationError } from '@dualwrite/core';
-import { type ClaimLease, int, type OutboxRow, type SqlInt, SqlQueries, sqlTables } from '@dualwrite/sql';
+import {
+  type ClaimLease,
+  int,
+  type OutboxRow,
+  type SqlInt,
+  SqlQueries,
+  sqlTables,
+  transactionEnded,
+} from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import { POSTGRES_COMPONENT } from './postgres-errors.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
@@ -31,15 +38,6 @@ const SEQUENCE_MOVE_LOCK_KEY = 0x7fff_fffe;
  * refused before anything of it is written, at no extra round trip.
  */
 const IN_TRANSACTION_BLOCK = 'statement_timestamp() <> transaction_timestamp()';
-
-function transactionEnded(): ValidationError {
-  return new ValidationError(
-    'uow.db',
-    'a statement run on it (COMMIT, ROLLBACK) ended the transaction: what ran before it is committed or rolled ' +
-      'back, and the call can no longer be atomic; let dw.transaction() commit',
-    { component: POSTGRES_COMPONENT, limit: 'no COMMIT or ROLLBACK inside transaction()' },
-  );
-}
 
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {
@@ -119,7 +117,7 @@ export class PostgresQueries extends SqlQueries {
              WHERE ${IN_TRANSACTION_BLOCK} ORDER BY n`,
       )
       .execute(db);
-    if (rows.length === 0) throw transactionEnded();
+    if (rows.length === 0) throw transactionEnded(POSTGRES_COMPONENT, 'COMMIT, ROLLBACK');
   }
 
   /**
@@ -128,7 +126,7 @@ export class PostgresQueries extends SqlQueries {
    */
   async assertInTransactionBlock(db: Db): Promise<void> {
     const { rows } = await sql.raw(`SELECT 1 WHERE ${IN_TRANSACTION_BLOCK}`).execute(db);
-    if (rows.length === 0) throw transactionEnded();
+    if (rows.length === 0) throw transactionEnded(POSTGRES_COMPONENT, 'COMMIT, ROLLBACK');
   }
 
   /** {@link lockRecords} without waiting: `false` (and nothing held that matters) when one is taken. */

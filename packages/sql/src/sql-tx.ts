@@ -43,6 +43,21 @@ export function refuseUnstorable(rules: StorageRules, id: string, text?: string)
     });
 }
 
+/**
+ * The error for a record write or a commit after a statement the application ran on `uow.db` ended the
+ * transaction of `dw.transaction()` (what ran before it is committed or rolled back; anything after it would run
+ * in autocommit, a record row and its outbox row committed one by one).
+ * @param ending - the statements that end a transaction on this dialect, for the message.
+ */
+export function transactionEnded(component: string, ending: string): ValidationError {
+  return new ValidationError(
+    'uow.db',
+    `a statement run on it ended the transaction (${ending}): what ran before it is committed or rolled back, ` +
+      'and the call can no longer be atomic; let dw.transaction() commit',
+    { component, limit: 'no statement that ends the transaction inside transaction()' },
+  );
+}
+
 /** What a {@link SqlTx} needs of its store. */
 export interface SqlTxHooks extends StorageRules {
   /** Maps a driver error to core's typed errors (see `mapDriverError`). */

@@ -1,4 +1,4 @@
-import { ValidationError } from '@dualwrite/core';
+import { transactionEnded } from '@dualwrite/sql';
 import type Database from 'better-sqlite3';
 import { SQLITE_COMPONENT } from './sqlite-errors.js';
 
@@ -26,21 +26,12 @@ export function markTransactionOpen(raw: Database.Database): void {
 export function assertTransactionOpen(raw: Database.Database, check: 'probe' | 'mark'): void {
   if (check === 'probe') {
     if (raw.inTransaction) return;
-    throw transactionEnded();
+    throw transactionEnded(SQLITE_COMPONENT, 'COMMIT, ROLLBACK, END');
   }
   try {
     raw.exec(`RELEASE ${OPEN_MARK}`);
   } catch (error) {
     if (!/no such savepoint/i.test((error as Error).message)) throw error;
-    throw transactionEnded();
+    throw transactionEnded(SQLITE_COMPONENT, 'COMMIT, ROLLBACK, END');
   }
-}
-
-function transactionEnded(): ValidationError {
-  return new ValidationError(
-    'uow.db',
-    'a statement run on it (COMMIT, ROLLBACK, END) ended the transaction: what ran before it is committed or ' +
-      'rolled back, and the call can no longer be atomic; let dw.transaction() commit',
-    { component: SQLITE_COMPONENT, limit: 'no COMMIT or ROLLBACK inside transaction()' },
-  );
 }
