@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RelationalStoreFixture } from '@dualwrite/core/testing';
+import { runSqlStatement } from '@dualwrite/sql/testing';
 import { createConnection } from 'mysql2/promise';
 import { MysqlRelationalStore, type MysqlRelationalStoreOptions } from '../src/index.js';
 
@@ -46,6 +47,7 @@ export function mysqlFactory(
     const store = new MysqlRelationalStore({ connectionString: database.url, poolSize: 4, ...options });
     return {
       store,
+      runStatement: runSqlStatement,
       async cleanup() {
         await store.close();
         await database.drop();

@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { adminQuery, MYSQL_SERVER_URL, mysqlFactory, testDatabase } from './helpers.js';
 
-relationalStoreSuite('mysql', mysqlFactory());
+relationalStoreSuite('mysql', mysqlFactory(), { sql: true });
 
 const write = (id: string, text: string) => ({
   id,

@@ -44,7 +44,9 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => server?.destroy());
 
-relationalStoreSuite('mysql on a server with a user’s modes', () => mysqlFactory({ poolSize: 4 }, url())());
+relationalStoreSuite('mysql on a server with a user’s modes', () => mysqlFactory({ poolSize: 4 }, url())(), {
+  sql: true,
+});
 
 const NASTY = [`it's`, `back\\slash`, `\\'`, `"double"`, '`tick`', '%_', 'a', 'A', 'a ', 'ß', 'ss', '😀'];
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RelationalStoreFixture } from '@dualwrite/core/testing';
+import { runSqlStatement } from '@dualwrite/sql/testing';
 import pg from 'pg';
 import { PostgresRelationalStore } from '../src/index.js';
 import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
@@ -60,6 +61,7 @@ export function postgresFactory(
     const store = make({ connectionString: DATABASE_URL, schema, poolSize: 4 });
     return {
       store,
+      runStatement: runSqlStatement,
       async cleanup() {
         await store.close();
         await dropSchema(schema);

@@ -8,7 +8,7 @@ import {
   writeStrategySuite,
 } from '@dualwrite/core/testing';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
-import { writeTestRecord } from '@dualwrite/sql/testing';
+import { runSqlStatement, writeTestRecord } from '@dualwrite/sql/testing';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
@@ -54,6 +54,7 @@ const fixture = (mode: 'session' | 'transaction') => async (): Promise<Relationa
   const store = await pooled(mode);
   return {
     store,
+    runStatement: runSqlStatement,
     async cleanup() {
       await store.close();
       await dropSchema(store.tableNames.schema);
@@ -61,7 +62,7 @@ const fixture = (mode: 'session' | 'transaction') => async (): Promise<Relationa
   };
 };
 
-relationalStoreSuite('postgres behind PgBouncer (transaction mode)', fixture('transaction'));
+relationalStoreSuite('postgres behind PgBouncer (transaction mode)', fixture('transaction'), { sql: true });
 
 writeStrategySuite('postgres behind PgBouncer (transaction mode)+lancedb', async ({ dimension }) => {
   const dir = await mkdtemp(join(tmpdir(), 'dw-pg-pooler-'));

@@ -30,7 +30,7 @@ import {
 import { migrationLockKey } from '../src/postgres-migrations.js';
 import { adminQuery, DATABASE_URL, postgresFactory, testSchema } from './helpers.js';
 
-relationalStoreSuite('postgres', postgresFactory());
+relationalStoreSuite('postgres', postgresFactory(), { sql: true });
 
 const T0 = 1_700_000_000_000;
 

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RelationalStoreFixture } from '@dualwrite/core/testing';
+import { runSqlStatement } from '@dualwrite/sql/testing';
 import { SqliteRelationalStore } from '../src/index.js';
 import type { SqliteRelationalStoreOptions } from '../src/sqlite-relational-store-options.js';
 
@@ -21,6 +22,7 @@ export function sqliteFactory(
     const store = make({ path: join(dir, 'dualwrite.db') });
     return {
       store,
+      runStatement: runSqlStatement,
       async cleanup() {
         await store.close();
         await remove();

@@ -20,7 +20,7 @@ import {
 } from '../src/index.js';
 import { sqliteFactory, tempDir } from './helpers.js';
 
-relationalStoreSuite('sqlite', sqliteFactory());
+relationalStoreSuite('sqlite', sqliteFactory(), { sql: true });
 
 const T0 = 1_700_000_000_000;
 

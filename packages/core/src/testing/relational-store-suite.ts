@@ -18,6 +18,7 @@
 import { describe, it } from 'vitest';
 import { cacheAndRepairsChecks } from './relational-suite/cache-and-repairs.js';
 import { embeddingsAndSyncMarksChecks } from './relational-suite/embeddings-and-sync-marks.js';
+import { endedTransactionChecks } from './relational-suite/ended-transaction.js';
 import { fastPathsChecks } from './relational-suite/fast-paths.js';
 import type { RelationalStoreFactory } from './relational-suite/helpers.js';
 import { integrityChecks } from './relational-suite/integrity.js';
@@ -60,6 +61,7 @@ export const relationalStoreChecks = {
   ...modelChecks,
   ...writeChangesChecks,
   ...twoPhaseChecks,
+  ...endedTransactionChecks,
 };
 
 /** Adapter quirks and knobs for {@link relationalStoreSuite}. */
@@ -71,6 +73,11 @@ export interface RelationalStoreSuiteOptions {
   skip?: Partial<Record<RelationalStoreCheckName, string>>;
   /** Per-test timeout in ms. Default 60,000. */
   timeoutMs?: number;
+  /**
+   * The store is SQL, and its fixtures provide `runStatement`: the checks of what the application's own
+   * statements on `tx.native` do to the transaction run too ({@link endedTransactionChecks}). Default `false`.
+   */
+  sql?: boolean;
 }
 
 /** Name of one check in {@link relationalStoreChecks}. */
@@ -98,7 +105,9 @@ export function relationalStoreSuite(
   const timeout = options.timeoutMs ?? 60_000;
   describe(`RelationalStore contract: ${name}`, () => {
     for (const [checkName, check] of Object.entries(relationalStoreChecks)) {
-      const reason = options.skip?.[checkName as RelationalStoreCheckName];
+      const reason =
+        options.skip?.[checkName as RelationalStoreCheckName] ??
+        (!options.sql && checkName in endedTransactionChecks ? 'the store runs no SQL' : undefined);
       if (reason !== undefined) it.skip(`${checkName} (skipped: ${reason})`, () => {});
       else it(checkName, () => check(factory), timeout);
     }

@@ -10,4 +10,5 @@ export {
   type NewerReleaseFixture,
   type SqlStoreUnderTest,
 } from './newer-release.js';
+export { runSqlStatement } from './run-statement.js';
 export { writeTestRecord } from './test-record.js';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { OutboxEntry, OutboxLease } from '../../contracts/outbox.js';
 import { readOutboxEntry } from '../../contracts/relational-operations.js';
-import type { RelationalStore } from '../../contracts/relational-store.js';
+import type { RelationalStore, RelationalTx } from '../../contracts/relational-store.js';
 import type { DualwriteErrorCode } from '../../errors.js';
 import { contentHash } from '../../record/content-hash.js';
 import type { Metadata } from '../../record/types.js';
@@ -22,6 +22,12 @@ export interface RelationalStoreFixture {
    * created (temp directory, database, schema, ...). Called once per check, also when the check failed.
    */
   cleanup(): Promise<void>;
+  /**
+   * Runs one SQL statement on a transaction's `tx.native` (e.g. Kysely's `sql.raw(statement).execute(native)`),
+   * for the checks of what an application's own statements do to the transaction. A store without SQL has none,
+   * and skips those checks.
+   */
+  runStatement?(native: unknown, statement: string): Promise<unknown>;
 }
 
 /** Creates a fresh, empty, not yet initialised store. */
@@ -121,31 +127,34 @@ export interface Put {
   now?: number;
 }
 
+/** Writes one record the way the strategies do (nextVersion + writeRecord + enqueue) in `tx`; its version. */
+export async function putInTx(tx: RelationalTx, p: Put): Promise<number> {
+  const version = await tx.nextVersion();
+  const text = p.text ?? `text of ${p.id}`;
+  const metadata = p.metadata ?? {};
+  const embedding = p.embedding === undefined ? EMBEDDING : p.embedding;
+  const deleted = p.deleted ?? false;
+  const now = p.now ?? T0;
+  await tx.writeRecord({
+    id: p.id,
+    text,
+    embedding,
+    metadata,
+    version,
+    deleted,
+    contentHash: contentHash(text, metadata, embedding),
+    syncedVersion: p.syncedVersion === 'own' ? version : (p.syncedVersion ?? null),
+    now,
+  });
+  await tx.enqueue(p.id, version, deleted ? 'delete' : 'upsert', now);
+  return version;
+}
+
 /** Writes records the way the strategies do (nextVersion + writeRecord + enqueue), in one transaction. */
 export async function putAll(store: RelationalStore, puts: readonly Put[]): Promise<number[]> {
   return store.transaction(async (tx) => {
     const versions: number[] = [];
-    for (const p of puts) {
-      const version = await tx.nextVersion();
-      const text = p.text ?? `text of ${p.id}`;
-      const metadata = p.metadata ?? {};
-      const embedding = p.embedding === undefined ? EMBEDDING : p.embedding;
-      const deleted = p.deleted ?? false;
-      const now = p.now ?? T0;
-      await tx.writeRecord({
-        id: p.id,
-        text,
-        embedding,
-        metadata,
-        version,
-        deleted,
-        contentHash: contentHash(text, metadata, embedding),
-        syncedVersion: p.syncedVersion === 'own' ? version : (p.syncedVersion ?? null),
-        now,
-      });
-      await tx.enqueue(p.id, version, deleted ? 'delete' : 'upsert', now);
-      versions.push(version);
-    }
+    for (const p of puts) versions.push(await putInTx(tx, p));
     return versions;
   });
 }
