@@ -185,6 +185,12 @@ export interface TrialResult {
   indexDiffBeforeIntentTtl: number | undefined;
   consistency: ConsistencyReport | undefined;
   violations: Violation[];
+  /**
+   * What the recovering facade reported while it recovered and settled (`index-drift`, `index-repaired` and
+   * `drain-error` events, in order, the first {@link RECOVERY_EVENTS_KEPT}): the first thing to read when a
+   * trial fails on a machine whose kept data is gone.
+   */
+  recoveryEvents: string[];
   durationMs: number;
   /** Data directory, kept when the trial found violations. */
   keptDir: string | undefined;
@@ -215,6 +221,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export const FALLBACK_KILL_MS = 6_000;
 
+/** Recovery events a {@link TrialResult} keeps. */
+const RECOVERY_EVENTS_KEPT = 20;
+
 /**
  * Runs one trial (see the module notes). Harness errors come back in `error`; it throws only when a Chroma
  * trial is given no `env.chromaUrl`.
@@ -236,6 +245,7 @@ export async function runCrashTrial(plan: TrialPlan, env: TrialEnvironment): Pro
     indexDiffBeforeIntentTtl: undefined,
     consistency: undefined,
     violations: [],
+    recoveryEvents: [],
     durationMs: 0,
     keptDir: undefined,
     error: undefined,
@@ -425,6 +435,12 @@ async function recoverAndCheck(
     if (latest > Date.now()) await sleep(Math.min(latest - Date.now() + 20, 10_000));
   }
   const dw = await createDualWrite(options);
+  const note = (event: string, payload: unknown) => {
+    if (result.recoveryEvents.length < RECOVERY_EVENTS_KEPT)
+      result.recoveryEvents.push(`${event} ${JSON.stringify(payload)}`);
+  };
+  for (const event of ['index-drift', 'index-repaired', 'drain-error'] as const)
+    dw.events.on(event, (payload) => note(event, payload));
   try {
     const flushed = await dw.flush({ timeoutMs: 60_000 });
     const left = await relational.listExpiredIntents!(Number.MAX_SAFE_INTEGER, 100);

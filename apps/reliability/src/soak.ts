@@ -93,6 +93,7 @@ export interface SoakReport extends SoakCounters {
     vector: VectorBackendName;
     plan: TrialPlan;
     violations: TrialResult['violations'];
+    recoveryEvents: TrialResult['recoveryEvents'];
     error: string | undefined;
     keptDir: string | undefined;
     replay: string;
@@ -202,6 +203,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         vector: plan.vector,
         plan,
         violations: r.violations,
+        recoveryEvents: r.recoveryEvents,
         error: r.error,
         keptDir: r.keptDir,
         replay: replayCommand(plan.seed, plan.strategy, plan.vector, relational),

@@ -62,7 +62,7 @@ describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed $
           const plan = planTrial(SEED + i, strategy, vector);
           const r = await runCrashTrial(plan, { workDir, chromaUrl, databases });
           results.push(r);
-          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}`;
+          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}\nrecovery events: ${r.recoveryEvents.join('\n  ') || 'none'}`;
           expect(r.error, context).toBeUndefined();
           expect(r.violations, context).toEqual([]);
           expect(r.consistency, context).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
