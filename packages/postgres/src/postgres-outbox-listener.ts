@@ -143,18 +143,21 @@ export class PostgresOutboxListener {
   }
 
   /**
-   * Opens the connection and `LISTEN`s. Resolves once listening — or, when the first connection fails (a full
-   * server or role connection limit, a blip), once the error went to `onError` and the reconnects with backoff
-   * began: wake-ups are a hint, and the store's other connections may well work (the drain then polls at its
-   * short interval, since `health.listening` is `false`). A worker must not fail to start for it.
+   * Opens the connection and `LISTEN`s. Resolves once listening.
+   * @throws `BackendUnavailableError` (or the mapped connection error) when the first connection fails; nothing
+   *   is retried then unless {@link retryLater} is called.
    */
   async start(): Promise<void> {
-    try {
-      await this.#connect();
-    } catch (error) {
-      this.#onError(error);
-      this.#schedule();
-    }
+    await this.#connect();
+  }
+
+  /**
+   * After a failed {@link start}: reports `error` to `onError` and reconnects with the usual backoff in the
+   * background (`health.listening` stays `false` until then).
+   */
+  retryLater(error: unknown): void {
+    this.#onError(error);
+    this.#schedule();
   }
 
   /** What the listener has seen so far (a copy). */

@@ -39,6 +39,9 @@ const SEQUENCE_MOVE_LOCK_KEY = 0x7fff_fffe;
  */
 const IN_TRANSACTION_BLOCK = 'statement_timestamp() <> transaction_timestamp()';
 
+/** The transaction's start, to the microsecond: another one after a `COMMIT` and a `BEGIN` starts later. */
+const BEGAN = 'transaction_timestamp()::text AS began';
+
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {
   return createHash('sha256').update(text).digest().readInt32BE(0);
@@ -109,24 +112,40 @@ export class PostgresQueries extends SqlQueries {
     // The keys are 32-bit integers computed here, written into the text: a statement without parameters goes
     // over the simple query protocol, where the check holds (see `IN_TRANSACTION_BLOCK`).
     const { rows } = await sql
-      .raw(
+      .raw<{ began: string }>(
         keys.length === 1
-          ? `SELECT pg_advisory_xact_lock(${this.lockClass}, ${keys[0]}) WHERE ${IN_TRANSACTION_BLOCK}`
-          : `SELECT pg_advisory_xact_lock(${this.lockClass}, k)
+          ? `SELECT pg_advisory_xact_lock(${this.lockClass}, ${keys[0]}), ${BEGAN} WHERE ${IN_TRANSACTION_BLOCK}`
+          : `SELECT pg_advisory_xact_lock(${this.lockClass}, k), ${BEGAN}
              FROM unnest(ARRAY[${keys.join(',')}]::int4[]) WITH ORDINALITY AS t(k, n)
              WHERE ${IN_TRANSACTION_BLOCK} ORDER BY n`,
       )
       .execute(db);
-    if (rows.length === 0) throw transactionEnded(POSTGRES_COMPONENT, 'COMMIT, ROLLBACK');
+    this.#sameTransaction(db, rows[0]?.began);
   }
 
   /**
-   * Refuses to go on when `db`'s transaction was ended by a statement the application ran on it.
-   * @throws {ValidationError} naming `uow.db` outside a transaction block.
+   * Refuses to go on when `db`'s transaction was ended by a statement the application ran on it: none is open,
+   * or another one than the one its first lock was taken in (a `COMMIT` then a `BEGIN`).
+   * @throws {ValidationError} naming `uow.db`.
    */
   async assertInTransactionBlock(db: Db): Promise<void> {
-    const { rows } = await sql.raw(`SELECT 1 WHERE ${IN_TRANSACTION_BLOCK}`).execute(db);
-    if (rows.length === 0) throw transactionEnded(POSTGRES_COMPONENT, 'COMMIT, ROLLBACK');
+    const { rows } = await sql
+      .raw<{ began: string }>(`SELECT ${BEGAN} WHERE ${IN_TRANSACTION_BLOCK}`)
+      .execute(db);
+    this.#sameTransaction(db, rows[0]?.began);
+  }
+
+  /** Start time of the transaction each transaction-bound Kysely instance took its first lock in. */
+  readonly #began = new WeakMap<Db, string>();
+
+  /** `began` (`undefined`: outside a block) is the start of the transaction `db` first locked in, or the first. */
+  #sameTransaction(db: Db, began: string | undefined): void {
+    const first = this.#began.get(db);
+    if (began !== undefined && (first === undefined || first === began)) {
+      this.#began.set(db, began);
+      return;
+    }
+    throw transactionEnded(POSTGRES_COMPONENT, 'COMMIT, ROLLBACK');
   }
 
   /** {@link lockRecords} without waiting: `false` (and nothing held that matters) when one is taken. */

@@ -294,9 +294,11 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * once, since notifications sent meanwhile are lost. Delivery is a hint, never a guarantee: keep polling.
    *
    * Resolves to an unsubscribe function that closes the connection (idempotent). {@link close} closes every
-   * subscription too. When the first connection cannot be opened it resolves all the same and keeps trying with
-   * the same backoff ({@link listenerHealth} reports `listening: false` meanwhile, and the drain polls at its
-   * short interval): a worker whose queries work must not fail to start for its wake-ups.
+   * subscription too. When only its own connection cannot be opened (a role or server at its connection limit)
+   * while the store's queries work, it resolves all the same and keeps trying with the same backoff
+   * ({@link listenerHealth} reports `listening: false` meanwhile, and the drain polls at its short interval): a
+   * worker whose queries work must not fail to start for its wake-ups.
+   * @throws {BackendUnavailableError} when the server cannot be reached at all.
    * @throws {ClosedError} after {@link close}.
    */
   async subscribeOutbox(listener: () => void): Promise<() => Promise<void>> {
@@ -316,7 +318,21 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       () => {},
       { intervalMs: listenHeartbeatMs, timeoutMs: Math.max(50, Math.round(listenHeartbeatMs * 0.4)) },
     );
-    await subscription.start();
+    try {
+      await subscription.start();
+    } catch (error) {
+      // The server is down: say so. Only the dedicated connection was refused (a role or server at its
+      // connection limit): start anyway, polling, and keep trying.
+      const queriesWork = await this.read('subscribeOutbox', (db) => sql`SELECT 1`.execute(db)).then(
+        () => true,
+        () => false,
+      );
+      if (!queriesWork) {
+        await subscription.close();
+        throw error;
+      }
+      subscription.retryLater(error);
+    }
     if (this.closed) {
       await subscription.close();
       throw new ClosedError('PostgresRelationalStore', { component: POSTGRES_COMPONENT });

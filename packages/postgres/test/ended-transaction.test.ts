@@ -59,6 +59,27 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
     });
   });
 
+  it('a COMMIT then a BEGIN after a put: the next put, and the commit, are refused', async () => {
+    await expect(
+      dw.transaction(async (uow) => {
+        await uow.put(record('first'));
+        await sql`COMMIT`.execute(uow.db);
+        await sql`BEGIN`.execute(uow.db);
+        await uow.put(record('second'));
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+    await expect(
+      dw.transaction(async (uow) => {
+        await uow.put(record('third'));
+        await sql`COMMIT`.execute(uow.db);
+        await sql`BEGIN`.execute(uow.db);
+      }),
+    ).rejects.toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+    expect(await dw.get('first')).toBeDefined();
+    expect(await dw.get('second')).toBeUndefined();
+    expect(await dw.get('third')).toBeDefined();
+  });
+
   it('a delete, and two puts at once, after a ROLLBACK are refused too', async () => {
     await dw.put(record('kept'));
     await expect(
