@@ -508,9 +508,12 @@ export class DualWrite<Native = unknown> {
   /**
    * Resolves when every write accepted before the call is visible in the vector index (or dead-lettered).
    * Calls of this facade still in flight (an application transaction, a sync-2pc write) are waited for within
-   * the same `timeoutMs`. So is the index itself: while it could not be checked yet (unreachable at start) the
-   * flush waits for the check, and a recorded drift (a replaced, emptied or restored index) is repaired and the
-   * writes its repair enqueues again are delivered before it resolves.
+   * the same `timeoutMs`. So is the index itself, as far as the checks have seen it: while it could not be
+   * checked yet (unreachable at start) the flush waits for the check, a check or repair running is waited for, a
+   * recorded drift (a replaced, emptied or restored index) is repaired, and the writes a repair of any process
+   * enqueued again are delivered before it resolves. A flush does not itself look at the index: a change made
+   * behind dualwrite's back since the last check (at start, then every `driftCheck.intervalMs`) is found by the
+   * next one — call {@link checkIndex} first to look now. `close()`'s drain waits for the outbox only.
    * @param options.timeoutMs - default 30,000 ms.
    * @throws {TimeoutError} when writes are still pending (or calls still in flight, or the index is still
    *   unchecked or not repaired) after `timeoutMs`; they stay in the outbox.
@@ -521,6 +524,14 @@ export class DualWrite<Native = unknown> {
     this.refuseInsideTransaction('flush');
     if (this.state === 'closed') throw new ClosedError('dualwrite');
     const timeoutMs = timeoutOption(optionsObject(options, WAIT_KEYS).timeoutMs, 'options.timeoutMs', 30_000);
+    return this.waitDelivered(timeoutMs, true);
+  }
+
+  /**
+   * {@link flush} after its checks; `answerForIndex: false` (close's drain) waits for the outbox only: the index's
+   * check and repair are the next start's job (a drift stays recorded in the source of truth).
+   */
+  private async waitDelivered(timeoutMs: number, answerForIndex: boolean): Promise<FlushReport> {
     const started = this.clock.now();
     const deadline = started + timeoutMs;
     // Writes still in flight, and a repair running here, enqueue their entries now: they count as accepted
@@ -537,19 +548,11 @@ export class DualWrite<Native = unknown> {
     this.strategy.requestFlush(true);
     try {
       for (;;) {
-        // An index in question (unverified, replaced, emptied, restored) holds none of the writes a repair is
-        // about to enqueue again: they were accepted before this call, so they are waited for too.
-        const doubt =
-          this.guard.unverified || this.guard.repairRunning || (await this.guard.drift()) !== null
-            ? await beforeDeadline(
-                this.clock,
-                this.guard.inQuestion(),
-                deadline,
-                'flush (index repair)',
-                timeoutMs,
-              )
-            : undefined;
-        const since = Math.max(called, this.guard.lastRepairAt);
+        // An index in question (unchecked, being checked, replaced, emptied, restored) lacks the writes a repair
+        // enqueues again: they were accepted before this call, so they are waited for too.
+        const doubt = answerForIndex ? await this.indexDoubt(deadline, timeoutMs) : undefined;
+        // Entries a repair (of any process) enqueued stand for writes accepted before it ended.
+        const since = Math.max(called, await this.guard.lastRepairAt());
         const s = await this.relational.outboxStats(this.clock.now());
         if (doubt === undefined && (s.oldestPendingAt === null || s.oldestPendingAt > since))
           return {
@@ -569,6 +572,20 @@ export class DualWrite<Native = unknown> {
     } finally {
       this.strategy.requestFlush(false);
     }
+  }
+
+  /**
+   * Why the index cannot be counted on yet, after the guard did what it can within the deadline (see
+   * `IndexGuard.inQuestion`), or `undefined`: one meta read when nothing is in question.
+   */
+  private async indexDoubt(deadline: number, timeoutMs: number): Promise<string | undefined> {
+    let held = this.guard.busy;
+    if (held === undefined) {
+      const drift = await this.guard.drift();
+      if (drift === null) return undefined;
+      held = `the index drifted: ${drift.reason}`;
+    }
+    return beforeDeadline(this.clock, this.guard.inQuestion(), deadline, `flush (${held})`, timeoutMs);
   }
 
   /**
@@ -632,7 +649,8 @@ export class DualWrite<Native = unknown> {
       if (drain)
         await attempt(async () => {
           try {
-            await this.flush({ timeoutMs: Math.max(0, deadline - this.clock.now()) });
+            this.refuseInsideTransaction('flush');
+            await this.waitDelivered(Math.max(0, deadline - this.clock.now()), false);
             drained = true;
           } catch (error) {
             if (!(error instanceof TimeoutError)) throw error;

@@ -10,6 +10,12 @@ export const INDEX_BINDING_KEY = 'index-binding';
 /** Meta key of the drift state: set from the moment a drift is found until its repair is enqueued. */
 export const INDEX_DRIFT_KEY = 'index-drift';
 
+/**
+ * Meta key of when the latest repair (of any process) had enqueued its repairs, Unix ms of that process's
+ * clock: a flush waits for the entries enqueued before it.
+ */
+export const INDEX_REPAIRED_AT_KEY = 'index-repaired-at';
+
 /** A detected difference between the index and what the source of truth believes it holds. */
 export interface IndexDrift {
   /** What was detected, for operators. */

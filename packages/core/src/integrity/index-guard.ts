@@ -14,6 +14,7 @@ import {
   bindIndex,
   type ClaimIndex,
   INDEX_DRIFT_KEY,
+  INDEX_REPAIRED_AT_KEY,
   type IndexDrift,
   readBinding,
   recordDrift,
@@ -101,8 +102,8 @@ export class IndexGuard {
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
   private deferred = false;
-  /** When this process's latest repair had enqueued its repairs (clock ms), `0` before the first. */
-  private repairedAt = 0;
+  /** Why the latest check or repair of this process failed, for the messages of a waiting flush. */
+  private failure: string | undefined;
   /** When {@link inQuestion} last ran a check to repair a recorded drift (clock ms). */
   private flushCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly intervalMs: number;
@@ -130,6 +131,7 @@ export class IndexGuard {
       // the checks run once it answers, and a wrong index then stops delivery.
       if (error instanceof IndexBindingError || classifyFailure(error) === 'permanent') throw error;
       this.deferred = true;
+      this.failure = `it did not answer: ${errorMessage(error)}`;
       this.ctx.events.emit('drain-error', { error: `index check deferred: ${errorMessage(error)}` });
     }
     this.found ??= (await this.drift())?.reason; // a repair another process left unfinished
@@ -211,39 +213,50 @@ export class IndexGuard {
     await this.repairing;
   }
 
-  /** `true` while this process runs a repair (it has not enqueued all of its repairs yet). */
-  get repairRunning(): boolean {
-    return this.repairing !== null;
+  /**
+   * What this process is doing about the index right now that a flush must wait for, or `undefined`: the index
+   * could not be checked yet, a check is running (it may be about to start a repair), or a repair is running.
+   */
+  get busy(): string | undefined {
+    if (this.deferred) return 'the index could not be checked yet';
+    if (this.checking) return 'a check of the index is running';
+    if (this.repairing) return 'a repair of the index is running';
+    return undefined;
   }
 
-  /** When this process's latest repair had enqueued its repairs (clock ms; `0` before the first). */
-  get lastRepairAt(): number {
-    return this.repairedAt;
+  /**
+   * When the latest repair of any process sharing the source of truth had enqueued its repairs (the repairing
+   * process's clock ms, {@link INDEX_REPAIRED_AT_KEY}; `0` before the first): entries enqueued before then stand
+   * for writes accepted before the repair.
+   */
+  async lastRepairAt(): Promise<number> {
+    const raw = await this.ctx.relational.getMeta(INDEX_REPAIRED_AT_KEY);
+    const at = raw === undefined ? 0 : Number(raw);
+    return Number.isFinite(at) ? at : 0;
   }
 
   /**
    * Why the index cannot be counted on to hold what was acknowledged, after doing what this process can about
-   * it, or `undefined` when nothing is in question: a repair running here is awaited; a drift still recorded
-   * (found here, by another process, or left by a repair that failed) is repaired here, awaited. Flush waits on
-   * this: entries a repair enqueues stand for writes accepted before it.
+   * it, or `undefined` when nothing is in question: a check or a repair running here is awaited; a drift still
+   * recorded (found here, by another process, or left by a repair that failed) is repaired here, awaited (at
+   * most once a second, {@link FLUSH_REPAIR_RETRY_MS}). Flush waits on this: entries a repair enqueues stand for
+   * writes accepted before it.
    */
   async inQuestion(): Promise<string | undefined> {
-    if (this.deferred) return 'the index could not be checked yet';
+    await this.checking?.catch(() => {});
     await this.repairing;
+    if (this.deferred) return `the index could not be checked yet${this.failure ? ` (${this.failure})` : ''}`;
     if ((await this.drift()) === null) return undefined;
-    // A flush looks every 50 ms; a repair that keeps failing (the index down) is retried once a second.
-    let failed: string | undefined;
     if (this.ctx.clock.now() - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS) {
       this.flushCheckedAt = this.ctx.clock.now();
-      failed = await this.check().then(
-        () => undefined,
-        (error: unknown) => errorMessage(error),
-      );
+      await this.check().catch((error: unknown) => {
+        this.failure = `its check failed: ${errorMessage(error)}`;
+      });
+      await this.repairing;
     }
-    await this.repairing;
     const left = await this.drift();
     if (left === null) return undefined;
-    return `the index drifted and is not repaired yet (${left.reason}${failed ? `; the check failed: ${failed}` : ''})`;
+    return `the index drifted and is not repaired yet (${left.reason}${this.failure ? `; ${this.failure}` : ''})`;
   }
 
   /** One round of checks (identity, counts, optional sample); starts a repair when anything is off. */
@@ -298,7 +311,8 @@ export class IndexGuard {
           ? await clearFilledEmbeddings(relational, clock.now())
           : 0;
         const report = await reconcile(relational, vector, clock, { mode: 'full' });
-        this.repairedAt = clock.now();
+        await relational.setMeta(INDEX_REPAIRED_AT_KEY, String(clock.now()));
+        this.failure = undefined;
         if (report.repairsEnqueued + reembedded > 0) await this.ctx.afterRepair();
         // Every difference is now an outbox entry: pending is what syncStatus reports from here on.
         await relational.setMeta(INDEX_DRIFT_KEY, null);
@@ -315,6 +329,7 @@ export class IndexGuard {
         return report;
       } catch (error) {
         // The drift stays recorded; the next check (or the next start) retries the repair.
+        this.failure = `its repair failed: ${errorMessage(error)}`;
         events.emit('drain-error', { error: `index repair: ${errorMessage(error)}` });
         return undefined;
       } finally {
@@ -341,9 +356,13 @@ export class IndexGuard {
       try {
         await this.verifyIndex(this.options.binding);
         this.deferred = false;
+        this.failure = undefined;
         this.ctx.onVerified();
       } catch (error) {
-        if (!(error instanceof IndexBindingError)) return; // still unreachable: next time
+        if (!(error instanceof IndexBindingError)) {
+          this.failure = `it did not answer: ${errorMessage(error)}`;
+          return; // still unreachable: next time
+        }
         this.deferred = false;
         this.misboundBy(error);
         return;
