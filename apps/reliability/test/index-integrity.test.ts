@@ -283,6 +283,23 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await vector.count()).toBe(6);
   });
 
+  // helper-39: the first read after the drop failed ("…/dualwrite.lance/_versions Not found"), so a
+  // verifyConsistency right after it threw BackendUnavailableError instead of reporting the loss.
+  it('LanceDB: a read after the table was dropped under a live handle answers from the table opened again', async () => {
+    const base = await dir('dw-dropped-read-');
+    const uri = join(base, 'lance');
+    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`d-${i}`, `dropped ${i}`)));
+    await expectConverged(dw, relational, vector);
+    const db = await connect(uri);
+    await db.dropTable('dualwrite');
+    db.close();
+    expect(await verifyConsistency(relational, vector)).toMatchObject({ lost: 5, vectors: 0 });
+    expect(await vector.count()).toBe(0);
+  });
+
   it('LanceDB: a table recreated under a live handle with another dimension stops delivery; nothing is dead-lettered', async () => {
     const base = await dir('dw-other-dimension-');
     const uri = join(base, 'lance');

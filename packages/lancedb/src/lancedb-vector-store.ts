@@ -298,7 +298,7 @@ export class LanceDbVectorStore implements VectorStore {
    * @throws {ValidationError} for NaN/±Infinity components, `k` outside 1..1000 or a non-scalar filter value.
    */
   query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {
-    return this.#run('query', async () => {
+    return this.#read('query', async () => {
       const vector = validateVector(embedding, this.dimension, 'embedding');
       const k = options?.k;
       if (!Number.isInteger(k) || k < 1 || k > 1000)
@@ -327,7 +327,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** Stored versions of `ids` (the highest, should an id be stored twice); ids not in the table are absent. */
   getVersions(ids: readonly string[]): Promise<Map<string, number>> {
-    return this.#run('getVersions', () => this.#versionsOf(storableIds(ids, 'ids')));
+    return this.#read('getVersions', () => this.#versionsOf(storableIds(ids, 'ids')));
   }
 
   /**
@@ -337,7 +337,7 @@ export class LanceDbVectorStore implements VectorStore {
    * @throws {PermanentBackendError} for a row whose metadata is not JSON.
    */
   getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
-    return this.#run('getRecords', async () => {
+    return this.#read('getRecords', async () => {
       const out = new Map<string, VectorRecord>();
       const columns = [COLUMNS.vector, COLUMNS.text, COLUMNS.metadata, COLUMNS.version];
       const rows = await this.#rowsOf<StoredRow & { vector: Iterable<number> }>(
@@ -362,7 +362,7 @@ export class LanceDbVectorStore implements VectorStore {
    * @throws {ValidationError} for a bad `limit` or a cursor this adapter did not produce.
    */
   listIds(options: { cursor?: string; limit: number }): Promise<VectorIdPage> {
-    return this.#run('listIds', async () => {
+    return this.#read('listIds', async () => {
       const limit = options?.limit;
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
         throw new ValidationError('options.limit', `is ${String(limit)}`, {
@@ -396,7 +396,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** Number of rows (vectors) in the table. */
   count(): Promise<number> {
-    return this.#run('count', () => this.#table.countRows());
+    return this.#read('count', () => this.#table.countRows());
   }
 
   /**
@@ -408,7 +408,7 @@ export class LanceDbVectorStore implements VectorStore {
    * another process stamped shows.
    */
   identity(): Promise<VectorIndexIdentity> {
-    return this.#run('identity', async () => {
+    return this.#read('identity', async () => {
       // With a read consistency interval, this handle may still be on a version before another process's
       // latest stamp: the index check would read an older checkpoint and repair for nothing.
       if (this.options.readConsistencyIntervalSeconds !== 0)
@@ -485,7 +485,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column). */
   maxVersion(): Promise<number | null> {
-    return this.#run('maxVersion', async () => {
+    return this.#read('maxVersion', async () => {
       const rows = (await this.#table
         .query()
         .select([COLUMNS.version])
@@ -521,7 +521,7 @@ export class LanceDbVectorStore implements VectorStore {
    * @throws {BackendUnavailableError} when that fails for any reason (directory removed, unreadable, ...).
    */
   ping(): Promise<void> {
-    return this.#run('ping', async () => {
+    return this.#read('ping', async () => {
       try {
         await this.#table.countRows();
       } catch (error) {
@@ -585,14 +585,27 @@ export class LanceDbVectorStore implements VectorStore {
 
   // -------------------------------------------------------------------------------------------------
 
-  /** Runs an operation: rejects after close, maps errors, and tracks it so close() can wait for it. */
-  #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  /** A read by {@link #run}: one that failed because the table was dropped runs once more on the table opened again. */
+  #read<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return this.#run(operation, fn, true);
+  }
+
+  /**
+   * Runs an operation: rejects after close, maps errors, and tracks it so close() can wait for it. A read
+   * (`read: true`) that failed because the table was dropped runs once more on the table opened again (it then
+   * reads the new table); a write fails, and its caller retries it.
+   */
+  #run<T>(operation: string, fn: () => Promise<T>, read = false): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError('lancedb vector store', { component }));
     const promise = (async () => {
       try {
         return await fn();
       } catch (error) {
-        await this.#reopenIfDropped(error);
+        if (!(await this.#reopenIfDropped(error)) || !read) throw toLanceDbError(error, operation);
+      }
+      try {
+        return await fn();
+      } catch (error) {
         throw toLanceDbError(error, operation);
       }
     })();
@@ -603,19 +616,21 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * After an error saying a file of the table was not found — the table dropped (and perhaps recreated) under
    * this live handle — opens the table again, creating it empty under a new instance id when it is gone (the
-   * database directory still there), as {@link open} does. The failed call is not retried here: its caller
-   * retries it. Writes then land again, and the index check sees another instance id and repairs it from the
+   * database directory still there), as {@link open} does. A read runs once more on the new table
+   * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and the index check sees another instance id and repairs it from the
    * source of truth. Before, every call kept failing with "Not found" and delivery stopped until the process
    * restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
    * dimension or layout is there now), the next failing call tries again. For a remote URI (`s3://…`) nothing
    * tells a missing table from a missing bucket: the table is created again either way.
+   * @returns whether the table was opened again.
    */
-  async #reopenIfDropped(error: unknown): Promise<void> {
-    if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error))) return;
+  async #reopenIfDropped(error: unknown): Promise<boolean> {
+    if (this.#closed || !/not found/i.test(error instanceof Error ? error.message : String(error)))
+      return false;
     // Only the table: a database directory that is gone (a volume unmounted, the directory removed) stays an
     // outage — recreating it would write the index somewhere nobody reads.
-    if (!isRemoteUri(this.options.uri) && !existsSync(this.options.uri)) return;
-    await this.#exclusive(async () => {
+    if (!isRemoteUri(this.options.uri) && !existsSync(this.options.uri)) return false;
+    return this.#exclusive(async () => {
       const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
       try {
         await ensureTableKeys(table);
@@ -629,7 +644,8 @@ export class LanceDbVectorStore implements VectorStore {
       this.#exactLayout = exactLayout;
       this.#commitsOnHandle = 0;
       void Promise.allSettled([...this.#inflight]).then(() => old.close());
-    }).catch(() => {});
+      return true;
+    }).catch(() => false);
   }
 
   #track(promise: Promise<unknown>): void {
