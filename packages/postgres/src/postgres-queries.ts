@@ -93,6 +93,9 @@ export class PostgresQueries extends SqlQueries {
    */
   override readonly locksRecords = true;
 
+  /** The lock statement also checks the transaction is the one it began in (see `IN_TRANSACTION_BLOCK`). */
+  override readonly lockChecksTransaction = true;
+
   /**
    * The advisory lock keys of `ids`, each once, in the order every multi-id operation takes them: ascending.
    * Keys, not ids, are what is locked: ordering by id would not do, since two ids can share a key (32 bits of

@@ -59,6 +59,28 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
     });
   });
 
+  // helper-40: the lock statement, which checks, was skipped for an id the transaction already held; the second
+  // put of it ran in autocommit, its record and outbox rows in two transactions (4 of 4 runs).
+  it('the same id written again after a COMMIT or ROLLBACK is refused too', async () => {
+    for (const ending of ['COMMIT', 'ROLLBACK']) {
+      const id = `again-${ending}`;
+      let second: unknown;
+      await expect(
+        dw.transaction(async (uow) => {
+          await uow.put(record(id));
+          await sql.raw(ending).execute(uow.db);
+          second = await uow.put({ ...record(id), text: 'second' }).catch((e: unknown) => e);
+          await uow.delete(id).catch(() => {});
+        }),
+      ).rejects.toMatchObject({ field: 'uow.db' });
+      expect(second, ending).toMatchObject({ name: 'ValidationError', field: 'uow.db' });
+      const stored = await dw.get(id);
+      if (ending === 'COMMIT')
+        expect(stored?.text, 'the first put, committed by the COMMIT').toBe(`text ${id}`);
+      else expect(stored, 'nothing: the ROLLBACK undid the first put').toBeUndefined();
+    }
+  });
+
   it('a COMMIT then a BEGIN after a put: the next put, and the commit, are refused', async () => {
     await expect(
       dw.transaction(async (uow) => {

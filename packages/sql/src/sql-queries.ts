@@ -188,6 +188,12 @@ export abstract class SqlQueries {
   readonly locksRecords: boolean = false;
 
   /**
+   * Whether {@link lockRecords} also refuses to run outside the transaction it began in (PostgreSQL): a write
+   * after `beforeWrite` then takes its locks again, already held or not, so each write is checked.
+   */
+  readonly lockChecksTransaction: boolean = false;
+
+  /**
    * Takes the per-record locks of `ids` until the transaction ends (no-op where a write transaction already
    * excludes every other writer).
    */

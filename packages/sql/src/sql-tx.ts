@@ -87,6 +87,11 @@ export class SqlTx implements RelationalTx<SqlDb> {
   #wroteRecords = false;
   /** Ids whose lock this transaction holds. */
   readonly #locked = new Set<string>();
+  /**
+   * Whether a lock statement ran since `beforeWrite` (where it checks the transaction: see
+   * `SqlQueries.lockChecksTransaction`); until then ids held are locked again.
+   */
+  #checked = true;
 
   constructor(
     readonly native: SqlDb,
@@ -117,10 +122,21 @@ export class SqlTx implements RelationalTx<SqlDb> {
     }
   }
 
+  /** Whether `id`'s lock statement must run: not held yet, or held and the write must be checked again. */
+  #mustLock(id: string): boolean {
+    return this.q.locksRecords && (!this.#locked.has(id) || !this.#checked);
+  }
+
   async #lock(id: string): Promise<void> {
-    if (!this.q.locksRecords || this.#locked.has(id)) return;
+    if (!this.#mustLock(id)) return;
     await this.q.lockRecords(this.native, [id]);
     this.#locked.add(id);
+    this.#checked = true;
+  }
+
+  /** Core starts a write for a caller that may have run statements on `native` (see `RelationalTx.beforeWrite`). */
+  beforeWrite(): void {
+    if (this.q.lockChecksTransaction) this.#checked = false;
   }
 
   /**
@@ -130,10 +146,11 @@ export class SqlTx implements RelationalTx<SqlDb> {
    */
   lockRecords(ids: readonly string[]): Promise<void> {
     return this.run('lockRecords', async () => {
-      const missing = [...new Set(ids)].filter((id) => !this.#locked.has(id));
-      if (!this.q.locksRecords || missing.length === 0) return;
+      const missing = [...new Set(ids)].filter((id) => this.#mustLock(id));
+      if (missing.length === 0) return;
       await this.q.lockRecords(this.native, missing);
       for (const id of missing) this.#locked.add(id);
+      this.#checked = true;
     });
   }
 
@@ -141,9 +158,10 @@ export class SqlTx implements RelationalTx<SqlDb> {
   getRecord(id: string): Promise<StoredRecord | undefined> {
     return this.run('getRecord', async () => {
       let row: RecordRow | undefined;
-      if (this.q.locksRecords && !this.#locked.has(id)) {
+      if (this.#mustLock(id)) {
         row = await this.q.lockAndGetRecord(this.native, id);
         this.#locked.add(id);
+        this.#checked = true;
       } else row = await this.q.getRecord(this.native, id);
       return row === undefined ? undefined : toStoredRecord(row);
     });

@@ -71,6 +71,14 @@ export interface RelationalTx<Native = unknown> extends Partial<IntentLogTx> {
    */
   lockRecords?(ids: readonly string[]): Promise<void>;
   /**
+   * Optional: core is about to write records for a caller that may have run its own statements on
+   * {@link native} since the last write (`dw.transaction`'s `uow.put`/`uow.delete`). A store whose per-write
+   * check of the transaction rides on a statement it would skip for an id it already locked runs that
+   * statement again for the next write (PostgreSQL: the lock statement notices a `COMMIT` or `ROLLBACK` on
+   * `uow.db`). Synchronous; no statement of its own.
+   */
+  beforeWrite?(): void;
+  /**
    * Next value of the store-wide version sequence: strictly increasing, and never reused by a committed
    * transaction (a value drawn in a rolled-back transaction may be drawn again, since it was never seen).
    * With `atLeast`, the sequence first moves past it, so the value is `> atLeast` and so is every later

@@ -179,6 +179,7 @@ export async function writeChangesWithOutbox(
   const order = changes
     .map((_, i) => i)
     .sort((a, b) => compareIds(changeId(changes[a]!), changeId(changes[b]!)) || a - b);
+  tx.beforeWrite?.();
   if (changes.length > 1) await tx.lockRecords?.(changes.map(changeId));
   const results = new Array<WriteResult>(changes.length);
   for (const i of order) {
