@@ -436,7 +436,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   override transaction<T>(fn: (tx: RelationalTx<PostgresKysely>) => Promise<T>): Promise<T> {
     return super.transaction(async (tx) => {
       const result = await fn(tx);
-      if ((tx as unknown as SqlTx).wroteRecords) await this.q.assertInTransactionBlock(tx.native);
+      if ((tx as unknown as SqlTx).wroteRecords)
+        await this.q.assertInTransactionBlock(tx.native).catch((error: unknown) => {
+          throw this.mapError(error, 'transaction: check before COMMIT');
+        });
       return result;
     });
   }

@@ -15,7 +15,7 @@ import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresKysely, PostgresRelationalStore } from '../src/index.js';
-import { testSchema } from './helpers.js';
+import { adminQuery, testSchema } from './helpers.js';
 
 const record = (id: string) => ({ id, text: `text ${id}`, metadata: {}, embedding: [1, 0, 0] });
 
@@ -79,6 +79,20 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
         expect(stored?.text, 'the first put, committed by the COMMIT').toBe(`text ${id}`);
       else expect(stored, 'nothing: the ROLLBACK undid the first put').toBeUndefined();
     }
+  });
+
+  // The reliability suite's chaos run: the check before COMMIT met a connection the server had just terminated,
+  // and its raw driver error (57P01) escaped unmapped — the writer did not retry it.
+  it('a connection lost before the check at COMMIT is a typed, retryable error', async () => {
+    const error = await dw
+      .transaction(async (uow) => {
+        await uow.put(record('lost'));
+        const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(uow.db);
+        await adminQuery('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ retryable: true, component: 'postgres' });
+    expect(await dw.get('lost')).toBeUndefined();
   });
 
   it('a COMMIT then a BEGIN after a put: the next put, and the commit, are refused', async () => {

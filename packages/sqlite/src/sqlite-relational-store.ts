@@ -187,11 +187,20 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
    */
   override transaction<T>(fn: (tx: RelationalTx<SqliteKysely>) => Promise<T>): Promise<T> {
     return super.transaction(async (tx) => {
-      markTransactionOpen(this.#raw!);
+      this.#onOpenTransaction('SAVEPOINT', () => markTransactionOpen(this.#raw!));
       const result = await fn(tx);
-      assertTransactionOpen(this.#raw!, 'mark');
+      this.#onOpenTransaction('RELEASE SAVEPOINT', () => assertTransactionOpen(this.#raw!, 'mark'));
       return result;
     });
+  }
+
+  /** Runs a step of {@link transaction}'s check, its driver errors mapped (the callback's own are not). */
+  #onOpenTransaction(step: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      throw this.mapError(error, `transaction: ${step}`);
+    }
   }
 
   #hotStatements(db: SqliteKysely): SqliteHotStatements {
