@@ -982,6 +982,27 @@ describe('2g. flush answers for the index too', () => {
     await expectConverged(dw, relational, vector);
   });
 
+  // helper-41: every process whose flush found a drift recorded ran its own full repair of it (four facades,
+  // four full reads of both stores for one drift).
+  it("another process's fresh drift is left to its repair; one left standing is repaired here", async () => {
+    const { path, uri } = await seeded(await dir('dw-flush-foreign-'));
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+    const dw = await facade({ relational, vector });
+    const drifts = collect(dw, 'index-drift');
+    await relational.setMeta(
+      INDEX_DRIFT_KEY,
+      JSON.stringify({ reason: 'being repaired elsewhere', since: Date.now() }),
+    );
+    const error = await rejection(dw.flush({ timeoutMs: 500 }));
+    expect((error as Error).message).toMatch(/being repaired elsewhere/);
+    expect(drifts, 'no repair of its own while the other process has it').toHaveLength(0);
+    const stale = { reason: 'left by a process that died', since: Date.now() - 60_000 };
+    await relational.setMeta(INDEX_DRIFT_KEY, JSON.stringify(stale));
+    expect(await dw.flush({ timeoutMs: 20_000 })).toMatchObject({ indexDrift: null });
+    expect(drifts).toHaveLength(1);
+  });
+
   // helper-39: a worker's repair, between two looks of a writer-only process's flush, enqueued entries newer than
   // the flush's call; the flush resolved with 50 acknowledged records missing.
   it("another process's repair during a flush: its entries are waited for", async () => {

@@ -39,8 +39,12 @@ const SEQUENCE_MOVE_LOCK_KEY = 0x7fff_fffe;
  */
 const IN_TRANSACTION_BLOCK = 'statement_timestamp() <> transaction_timestamp()';
 
-/** The transaction's start, to the microsecond: another one after a `COMMIT` and a `BEGIN` starts later. */
-const BEGAN = 'transaction_timestamp()::text AS began';
+/**
+ * The transaction's start in microseconds since the epoch: another one after a `COMMIT` and a `BEGIN` starts
+ * later. An integer, so no session setting changes its text (`timestamptz` text follows `TimeZone` and
+ * `DateStyle`, which an application may `SET LOCAL` inside the transaction).
+ */
+const BEGAN = '(extract(epoch from transaction_timestamp()) * 1000000)::bigint::text AS began';
 
 /** First 4 bytes of SHA-256 of `text`, as a signed 32-bit integer. */
 function int32Hash(text: string): number {

@@ -81,6 +81,21 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
     }
   });
 
+  // helper-41: the transaction's start was compared as text, which follows TimeZone and DateStyle.
+  it('SET LOCAL TimeZone or DateStyle on uow.db is no end of the transaction', async () => {
+    for (const setting of ["SET LOCAL TimeZone = 'Asia/Kolkata'", "SET LOCAL DateStyle = 'SQL, DMY'"]) {
+      const id = `tz-${setting.length}`;
+      await dw.transaction(async (uow) => {
+        await uow.put(record(`${id}-a`));
+        await sql.raw(setting).execute(uow.db);
+        await uow.put(record(`${id}-b`));
+        await sql.raw("SELECT set_config('TimeZone', 'America/Lima', true)").execute(uow.db);
+      });
+      expect(await dw.get(`${id}-a`), setting).toBeDefined();
+      expect(await dw.get(`${id}-b`), setting).toBeDefined();
+    }
+  });
+
   // The reliability suite's chaos run: the check before COMMIT met a connection the server had just terminated,
   // and its raw driver error (57P01) escaped unmapped — the writer did not retry it.
   it('a connection lost before the check at COMMIT is a typed, retryable error', async () => {

@@ -37,6 +37,12 @@ export interface DriftCheckOptions {
 /** Least time between two repairs a waiting flush starts for a drift still recorded, ms. */
 const FLUSH_REPAIR_RETRY_MS = 1_000;
 
+/**
+ * How long a waiting flush leaves a drift another process recorded to that process's repair before repairing it
+ * too (the process may have died or failed), ms of the recording process's clock.
+ */
+const FOREIGN_DRIFT_PATIENCE_MS = 10_000;
+
 /** Rows of an unstamped index checked for ones dualwrite did not write before it is claimed. */
 const FOREIGN_ROWS_SAMPLE = 1_000;
 
@@ -104,6 +110,8 @@ export class IndexGuard {
   private deferred = false;
   /** Why the latest check or repair of this process failed, for the messages of a waiting flush. */
   private failure: string | undefined;
+  /** `since` of the drift this process's latest repair recorded (to tell it from another process's). */
+  private recordedSince: number | undefined;
   /** When {@link inQuestion} last ran a check to repair a recorded drift (clock ms). */
   private flushCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly intervalMs: number;
@@ -241,16 +249,25 @@ export class IndexGuard {
   /**
    * Why the index cannot be counted on to hold what was acknowledged, after doing what this process can about
    * it, or `undefined` when nothing is in question: a check or a repair running here is awaited; a drift still
-   * recorded (found here, by another process, or left by a repair that failed) is repaired here, awaited (at
-   * most once a second, {@link FLUSH_REPAIR_RETRY_MS}). Flush waits on this: entries a repair enqueues stand for
-   * writes accepted before it.
+   * recorded — left by a repair of this process that failed, or by another process for longer than
+   * {@link FOREIGN_DRIFT_PATIENCE_MS} (sooner, that process's repair is waited for) — is repaired here, awaited
+   * (at most once a second, {@link FLUSH_REPAIR_RETRY_MS}). Flush waits on this: entries a repair enqueues stand
+   * for writes accepted before it.
    */
   async inQuestion(): Promise<string | undefined> {
     await this.checking?.catch(() => {});
     await this.repairing;
     if (this.deferred) return `the index could not be checked yet${this.failure ? ` (${this.failure})` : ''}`;
-    if ((await this.drift()) === null) return undefined;
-    if (this.ctx.clock.now() - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS) {
+    const drift = await this.drift();
+    if (drift === null) return undefined;
+    // Another process's drift is its repair's to clear; one left standing (the process died, or failed) is
+    // repaired here too. A full repair is a full read of both stores: not one per waiting process.
+    const now = this.ctx.clock.now();
+    const ours = drift.since === this.recordedSince;
+    if (
+      (ours || now - drift.since >= FOREIGN_DRIFT_PATIENCE_MS) &&
+      now - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS
+    ) {
       this.flushCheckedAt = this.ctx.clock.now();
       await this.check().catch((error: unknown) => {
         this.failure = `its check failed: ${errorMessage(error)}`;
@@ -303,6 +320,7 @@ export class IndexGuard {
     if (this.misbound) return Promise.resolve(undefined); // this process's configuration is not the binding's
     const { relational, vector, clock, events } = this.ctx;
     const drift: IndexDrift = { reason, since: clock.now() };
+    this.recordedSince = drift.since;
     this.repairing = (async () => {
       try {
         await recordDrift(relational, drift);
