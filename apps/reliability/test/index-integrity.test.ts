@@ -78,6 +78,43 @@ async function expectUpdateDeleteInsert(vector: VectorStore): Promise<void> {
   expect(rows.get('d')?.text).toBe('new d');
 }
 
+/** Drops the LanceDB table at `uri` behind the store's back (as an operator or another tool would). */
+async function dropLanceTable(uri: string): Promise<void> {
+  const db = await connect(uri);
+  try {
+    await db.dropTable('dualwrite');
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the rows matching `where` from the LanceDB table at `uri`, in place, behind the store's back. */
+async function deleteLanceRows(uri: string, where: string): Promise<void> {
+  const db = await connect(uri);
+  try {
+    await (await db.openTable('dualwrite')).delete(where);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * SQLite + LanceDB under a facade with five records delivered (ids `<label>-0` … `<label>-4`), then the table
+ * dropped behind the live handle; `before` is the table's instance id before the drop.
+ */
+async function droppedUnderLiveHandle(label: string) {
+  const base = await dir(`dw-dropped-${label}-`);
+  const uri = join(base, 'lance');
+  const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
+  const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+  const dw = await facade({ relational, vector });
+  await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`${label}-${i}`, `record ${label} ${i}`)));
+  await expectConverged(dw, relational, vector);
+  const before = (await vector.identity()).instanceId;
+  await dropLanceTable(uri);
+  return { uri, relational, vector, dw, before };
+}
+
 /** Deletes a Chroma collection behind the store's back (as an operator or another tool would). */
 async function dropChromaCollection(url: string, name: string): Promise<void> {
   const u = new URL(url);
@@ -256,17 +293,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
   });
 
   it('LanceDB: a table dropped under a live handle (not recreated) is created again and repaired, without a restart', async () => {
-    const base = await dir('dw-dropped-live-');
-    const uri = join(base, 'lance');
-    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
-    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
-    const dw = await facade({ relational, vector });
-    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`g-${i}`, `gone ${i}`)));
-    await expectConverged(dw, relational, vector);
-    const before = (await vector.identity()).instanceId;
-    const db = await connect(uri);
-    await db.dropTable('dualwrite');
-    db.close();
+    const { relational, vector, dw, before } = await droppedUnderLiveHandle('g');
     // Before, every call failed with "Not found: …/dualwrite.lance/_versions" until the process restarted.
     await dw.put(rec('g-new', 'written after the drop'));
     const drifts = collect(dw, 'index-drift');
@@ -286,31 +313,13 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
   // helper-39: the first read after the drop failed ("…/dualwrite.lance/_versions Not found"), so a
   // verifyConsistency right after it threw BackendUnavailableError instead of reporting the loss.
   it('LanceDB: a read after the table was dropped under a live handle answers from the table opened again', async () => {
-    const base = await dir('dw-dropped-read-');
-    const uri = join(base, 'lance');
-    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
-    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
-    const dw = await facade({ relational, vector });
-    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`d-${i}`, `dropped ${i}`)));
-    await expectConverged(dw, relational, vector);
-    const db = await connect(uri);
-    await db.dropTable('dualwrite');
-    db.close();
+    const { relational, vector } = await droppedUnderLiveHandle('d');
     expect(await verifyConsistency(relational, vector)).toMatchObject({ lost: 5, vectors: 0 });
     expect(await vector.count()).toBe(0);
   });
 
   it('LanceDB: a table recreated under a live handle with another dimension stops delivery; nothing is dead-lettered', async () => {
-    const base = await dir('dw-other-dimension-');
-    const uri = join(base, 'lance');
-    const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
-    const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
-    const dw = await facade({ relational, vector });
-    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`o-${i}`, `other ${i}`)));
-    await expectConverged(dw, relational, vector);
-    const db = await connect(uri);
-    await db.dropTable('dualwrite');
-    db.close();
+    const { uri, dw } = await droppedUnderLiveHandle('o');
     // Another application (or an index moved to a new embedder) opens the name with another dimension.
     await (await LanceDbVectorStore.open({ uri, dimension: DIM + 4 })).close();
     await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`o-new-${i}`, `after ${i}`)));
@@ -538,9 +547,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     });
     for (let i = 0; i < 12; i++) await dw.put(rec(`l-${i}`));
     await dw.close({ drain: true });
-    const db = await connect(uri);
-    await db.dropTable('dualwrite');
-    db.close();
+    await dropLanceTable(uri);
     const relational = new SqliteRelationalStore({ path });
     const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
     dw = await facade({ relational, vector });
@@ -559,9 +566,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     });
     for (let i = 0; i < 6; i++) await first.put(rec(`c-${i}`));
     await first.close({ drain: true });
-    const db = await connect(uri);
-    await db.dropTable('dualwrite');
-    db.close();
+    await dropLanceTable(uri);
     // The process that notices the new instance moves the binding, then dies before its repair runs.
     const relational = new SqliteRelationalStore({ path });
     const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
@@ -861,27 +866,29 @@ describe('2c. the right index down at start', () => {
 });
 
 describe('2g. flush answers for the index too', () => {
-  /** Three records written and delivered into LanceDB at `uri`, the source at `path`; the facade closed. */
-  async function seeded(base: string): Promise<{ path: string; uri: string }> {
+  /** Records `ids` written and delivered into LanceDB at `uri`, the source at `path`; the facade closed. */
+  async function seeded(base: string, ids = ['f-1', 'f-2', 'f-3']): Promise<{ path: string; uri: string }> {
     const path = join(base, 'source.db');
     const uri = join(base, 'lance');
     const first = await facade({
       relational: new SqliteRelationalStore({ path }),
       vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
     });
-    for (const id of ['f-1', 'f-2', 'f-3']) await first.put(rec(id));
+    await first.putMany(ids.map((id) => rec(id)));
     await first.close({ drain: true });
     return { path, uri };
   }
+
+  /** 200 ids `<prefix>-000` … `<prefix>-199`: the older half sorts below `<prefix>-100`. */
+  const twoHundred = (prefix: string) =>
+    Array.from({ length: 200 }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
 
   // Found by the crash soak (batch × Chroma, index dropped after the kill, on a loaded machine): the index could
   // not be checked at start, flush found nothing pending and resolved; the repair the check started later was
   // never waited for, and 7 of 8 acknowledged records were missing from the index.
   it('a replaced index unreachable at start: flush waits for the check and the repair it starts', async () => {
     const { path, uri } = await seeded(await dir('dw-flush-deferred-'));
-    const lance = await connect(uri);
-    await lance.dropTable('dualwrite');
-    lance.close();
+    await dropLanceTable(uri);
     const relational = new SqliteRelationalStore({ path });
     const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
     const faulty = new FaultyVectorStore(real);
@@ -897,9 +904,7 @@ describe('2g. flush answers for the index too', () => {
 
   it('a recorded drift whose repair failed is repaired by flush before it resolves', async () => {
     const { path, uri } = await seeded(await dir('dw-flush-drift-'));
-    const lance = await connect(uri);
-    await (await lance.openTable('dualwrite')).delete('true'); // emptied in place, same table
-    lance.close();
+    await deleteLanceRows(uri, 'true'); // emptied in place, same table
     const relational = new SqliteRelationalStore({ path });
     const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
     let listingFails = 1; // the repair at start cannot list the index
@@ -935,18 +940,8 @@ describe('2g. flush answers for the index too', () => {
   // helper-39: the check that ran once the index answered found the loss by its row count, after the flush had
   // looked (verified, no repair yet, no drift recorded) and resolved: 2 to 14 of 20 tries per backend.
   it('an index partly emptied while unreachable at start: flush waits for the check that finds it', async () => {
-    const base = await dir('dw-flush-partial-');
-    const path = join(base, 'source.db');
-    const uri = join(base, 'lance');
-    const first = await facade({
-      relational: new SqliteRelationalStore({ path }),
-      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
-    });
-    await first.putMany(Array.from({ length: 200 }, (_, i) => rec(`p-${String(i).padStart(3, '0')}`)));
-    await first.close({ drain: true });
-    const lance = await connect(uri);
-    await (await lance.openTable('dualwrite')).delete("id < 'p-100'"); // the older half, not the recent acks
-    lance.close();
+    const { path, uri } = await seeded(await dir('dw-flush-partial-'), twoHundred('p'));
+    await deleteLanceRows(uri, "id < 'p-100'"); // the older half, not the recent acks
     const relational = new SqliteRelationalStore({ path });
     const real = await LanceDbVectorStore.open({ uri, dimension: DIM });
     const faulty = new FaultyVectorStore(real);
@@ -962,18 +957,8 @@ describe('2g. flush answers for the index too', () => {
   // helper-39: the checks at start did not compare row counts, so a flush right after a healthy start resolved
   // with the older half of the records missing (3 of 3 tries); only the periodic check, 30 s later, found it.
   it('an index partly emptied while the app was down: the start finds it, and flush waits for the repair', async () => {
-    const base = await dir('dw-flush-partial-up-');
-    const path = join(base, 'source.db');
-    const uri = join(base, 'lance');
-    const first = await facade({
-      relational: new SqliteRelationalStore({ path }),
-      vector: await LanceDbVectorStore.open({ uri, dimension: DIM }),
-    });
-    await first.putMany(Array.from({ length: 200 }, (_, i) => rec(`u-${String(i).padStart(3, '0')}`)));
-    await first.close({ drain: true });
-    const lance = await connect(uri);
-    await (await lance.openTable('dualwrite')).delete("id < 'u-100'");
-    lance.close();
+    const { path, uri } = await seeded(await dir('dw-flush-partial-up-'), twoHundred('u'));
+    await deleteLanceRows(uri, "id < 'u-100'");
     const relational = new SqliteRelationalStore({ path });
     const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
     const dw = await facade({ relational, vector });
@@ -1018,9 +1003,7 @@ describe('2g. flush answers for the index too', () => {
     const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
     const worker = await facade({ relational, vector });
     worker.pause();
-    const lance = await connect(uri);
-    await (await lance.openTable('dualwrite')).delete('true');
-    lance.close();
+    await deleteLanceRows(uri, 'true');
     let resolved = false;
     const flushing = writer.flush({ timeoutMs: 20_000 }).then((r) => {
       resolved = true;
