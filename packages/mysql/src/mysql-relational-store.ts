@@ -4,11 +4,17 @@ import {
   type IntentCommit,
   type IntentCommitOptions,
   type PreparedIntent,
-  type RelationalTx,
   ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
-import { int, SQL_MAX_PAGE, type SqlInt, SqlRelationalStore, type SqlTxHooks } from '@dualwrite/sql';
+import {
+  int,
+  SQL_MAX_PAGE,
+  type SqlInt,
+  SqlRelationalStore,
+  type SqlTx,
+  type SqlTxHooks,
+} from '@dualwrite/sql';
 import { CompiledQuery, Kysely, MysqlDialect, type MysqlDialectConfig, sql } from 'kysely';
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
@@ -331,28 +337,17 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
-   * Runs `fn` in one transaction, as `SqlRelationalStore.transaction` does, and refuses to go on once a
-   * statement on `tx.native` ended it (DDL commits implicitly in MySQL; see {@link assertTransactionOpen}):
-   * checked before each record `fn` writes, so no record row is written outside the transaction without its
-   * outbox entry, and before COMMIT. Two round trips more per transaction, one per record written.
-   * @throws {ValidationError} naming `uow.db` when the transaction was ended inside `fn`.
+   * `transaction()` refuses to go on once a statement on `tx.native` ended it (DDL commits implicitly in MySQL;
+   * see {@link assertTransactionOpen}): a mark set here, checked before COMMIT ({@link transactionEnding}); the
+   * transaction path also probes before each record (`txHooks.checkRecord`), so no record row is written outside
+   * the transaction without its outbox entry. Two round trips more per transaction, one per record written.
    */
-  override transaction<T>(fn: (tx: RelationalTx<MysqlKysely>) => Promise<T>): Promise<T> {
-    return super.transaction(async (tx) => {
-      await this.#onOpenTransaction('SAVEPOINT', () => markTransactionOpen(tx.native));
-      const result = await fn(tx);
-      await this.#onOpenTransaction('RELEASE SAVEPOINT', () => assertTransactionOpen(tx.native, 'mark'));
-      return result;
-    });
+  protected override async transactionBegan(tx: SqlTx): Promise<void> {
+    await markTransactionOpen(tx.native as MysqlKysely);
   }
 
-  /** Runs a step of {@link transaction}'s check, its driver errors mapped. */
-  async #onOpenTransaction(step: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (error) {
-      throw this.mapError(error, `transaction: ${step}`);
-    }
+  protected override async transactionEnding(tx: SqlTx): Promise<void> {
+    await assertTransactionOpen(tx.native as MysqlKysely, 'mark');
   }
 
   /**

@@ -8,7 +8,6 @@ import {
   type IntentCommitOptions,
   type OutboxAck,
   type PreparedIntent,
-  type RelationalTx,
   type WriteResult,
 } from '@dualwrite/core';
 import {
@@ -427,21 +426,13 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   }
 
   /**
-   * Runs `fn` in one transaction (see `SqlRelationalStore.transaction`). A `COMMIT` or `ROLLBACK` the callback ran
-   * on `uow.db` is noticed: a record write after it is refused by its lock statement, and when the callback
-   * wrote records, one statement before `COMMIT` checks the transaction is still open (a final `ROLLBACK` would
-   * otherwise undo them while the call resolved).
+   * A `COMMIT` or `ROLLBACK` the callback of `transaction()` ran on `uow.db` is noticed: a record write after it is
+   * refused by its lock statement, and when the callback wrote records, one statement before `COMMIT` checks the
+   * transaction is still the one it began (a final `ROLLBACK` would otherwise undo them while the call resolved).
    * @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction.
    */
-  override transaction<T>(fn: (tx: RelationalTx<PostgresKysely>) => Promise<T>): Promise<T> {
-    return super.transaction(async (tx) => {
-      const result = await fn(tx);
-      if ((tx as unknown as SqlTx).wroteRecords)
-        await this.q.assertInTransactionBlock(tx.native).catch((error: unknown) => {
-          throw this.mapError(error, 'transaction: check before COMMIT');
-        });
-      return result;
-    });
+  protected override async transactionEnding(tx: SqlTx): Promise<void> {
+    if (tx.wroteRecords) await this.q.assertInTransactionBlock(tx.native as PostgresKysely);
   }
 
   protected override tryLockRecords(conn: PostgresKysely, ids: readonly string[]): Promise<boolean> {

@@ -406,15 +406,44 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.transact('transaction', (conn) => this.#onTx(conn, fn), false);
   }
 
-  /** Runs `fn` with a transaction object on `conn`, a connection inside a transaction (finished after). */
+  /**
+   * Runs `fn` with a transaction object on `conn`, a connection inside a transaction (finished after), between
+   * the dialect's {@link transactionBegan} and {@link transactionEnding} (their driver errors mapped; `fn`'s
+   * errors pass unchanged).
+   */
   async #onTx<T>(conn: Db, fn: (tx: RelationalTx<Db>) => Promise<T>): Promise<T> {
     const tx = this.newTx(conn);
     try {
-      return await fn(tx as unknown as RelationalTx<Db>);
+      await this.#mapped('transaction: check at BEGIN', () => this.transactionBegan(tx));
+      const result = await fn(tx as unknown as RelationalTx<Db>);
+      await this.#mapped('transaction: check before COMMIT', () => this.transactionEnding(tx));
+      return result;
     } finally {
       tx.finish();
     }
   }
+
+  async #mapped(operation: string, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      throw this.mapError(error, operation);
+    }
+  }
+
+  /**
+   * Dialect hook, run right after {@link transaction} began, before its callback: where the dialect marks the
+   * transaction so that {@link transactionEnding} can tell it from one the application began after ending it
+   * (SQLite, MySQL: a savepoint). Default: nothing.
+   */
+  protected async transactionBegan(_tx: SqlTx): Promise<void> {}
+
+  /**
+   * Dialect hook, run before {@link transaction} commits: throws `transactionEnded`'s `ValidationError` when a
+   * statement the callback ran on `uow.db` ended the transaction (a `COMMIT`, a `ROLLBACK`, MySQL's implicit
+   * commits). Default: nothing.
+   */
+  protected async transactionEnding(_tx: SqlTx): Promise<void> {}
 
   /**
    * For a dialect's `writeChanges`: runs `batch` (its few-round-trip write of a batch, each id at most once)

@@ -8,7 +8,6 @@ import {
   type OutboxOp,
   planWrites,
   type RecordWrite,
-  type RelationalTx,
   type StoredRecord,
   type WriteResult,
   writeChangesWithOutbox,
@@ -180,27 +179,16 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
   }
 
   /**
-   * Runs `fn` in one `BEGIN IMMEDIATE` transaction (see `SqlRelationalStore.transaction`), and notices a
-   * `COMMIT` or `ROLLBACK` the callback ran on `uow.db`: a record written after it, and the commit, are refused.
-   * @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction; what the callback
-   *   wrote after that is rolled back.
+   * `transaction()` notices a `COMMIT` or `ROLLBACK` its callback ran on `uow.db`: a savepoint set here, released
+   * before COMMIT ({@link transactionEnding}); a record written after it is refused too (`SqliteTx.writeRecord`).
    */
-  override transaction<T>(fn: (tx: RelationalTx<SqliteKysely>) => Promise<T>): Promise<T> {
-    return super.transaction(async (tx) => {
-      this.#onOpenTransaction('SAVEPOINT', () => markTransactionOpen(this.#raw!));
-      const result = await fn(tx);
-      this.#onOpenTransaction('RELEASE SAVEPOINT', () => assertTransactionOpen(this.#raw!, 'mark'));
-      return result;
-    });
+  protected override async transactionBegan(): Promise<void> {
+    markTransactionOpen(this.#raw!);
   }
 
-  /** Runs a step of {@link transaction}'s check, its driver errors mapped (the callback's own are not). */
-  #onOpenTransaction(step: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      throw this.mapError(error, `transaction: ${step}`);
-    }
+  /** @throws {ValidationError} naming `uow.db` when a statement on it ended the transaction. */
+  protected override async transactionEnding(): Promise<void> {
+    assertTransactionOpen(this.#raw!, 'mark');
   }
 
   #hotStatements(db: SqliteKysely): SqliteHotStatements {

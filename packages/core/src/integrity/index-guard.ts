@@ -268,7 +268,7 @@ export class IndexGuard {
       (ours || now - drift.since >= FOREIGN_DRIFT_PATIENCE_MS) &&
       now - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS
     ) {
-      this.flushCheckedAt = this.ctx.clock.now();
+      this.flushCheckedAt = now;
       await this.check().catch((error: unknown) => {
         this.failure = `its check failed: ${errorMessage(error)}`;
       });

@@ -2,25 +2,28 @@ import { expect } from 'vitest';
 import { readOutboxEntry } from '../../contracts/relational-operations.js';
 import type { RelationalStore } from '../../contracts/relational-store.js';
 import { ValidationError } from '../../errors.js';
-import { putInTx, type RelationalStoreFactory, rejectionOf, uid } from './helpers.js';
+import {
+  putInTx,
+  type RelationalStoreFactory,
+  type RelationalStoreFixture,
+  rejectionOf,
+  uid,
+  withStore,
+} from './helpers.js';
 
 type RunStatement = (native: unknown, statement: string) => Promise<unknown>;
 
-/** Like `withStore`, with the fixture's {@link RelationalStoreFixture.runStatement}. */
-async function withSqlStore(
+/** `withStore`, with the fixture's {@link RelationalStoreFixture.runStatement}. */
+function withSqlStore(
   factory: RelationalStoreFactory,
   fn: (store: RelationalStore, run: RunStatement) => Promise<void>,
 ): Promise<void> {
-  const fixture = await factory();
-  try {
+  return withStore(factory, (store, fixture) => {
     const run = fixture.runStatement;
     if (!run)
       throw new Error('this check needs the fixture’s runStatement (skip it for a store without SQL)');
-    await fixture.store.init();
-    await fn(fixture.store, run.bind(fixture));
-  } finally {
-    await fixture.cleanup();
-  }
+    return fn(store, run.bind(fixture));
+  });
 }
 
 /** `error` is the `ValidationError` on `uow.db` of a transaction the application ended. */

@@ -94,13 +94,13 @@ export const EMBEDDING = [0.1, -0.2, 1 / 3, 1e-8, 12_345.678, -3.4e38, 1e-45, 0.
 /** Runs `fn` on a fresh, initialised store and always disposes of it. */
 export async function withStore(
   factory: RelationalStoreFactory,
-  fn: (store: RelationalStore) => Promise<void>,
+  fn: (store: RelationalStore, fixture: RelationalStoreFixture) => Promise<void>,
 ): Promise<void> {
   const fixture = await factory();
   let failure: unknown;
   try {
     await fixture.store.init();
-    await fn(fixture.store);
+    await fn(fixture.store, fixture);
   } catch (error) {
     failure = error;
   }
