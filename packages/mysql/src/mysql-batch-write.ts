@@ -1,27 +1,13 @@
-import {
-  type Change,
-  chunksBySize,
-  planWrites,
-  type StoredRecord,
-  type ValidRecord,
-  type WriteResult,
-} from '@dualwrite/core';
-import {
-  int,
-  type RecordLocking,
-  type RecordRow,
-  RecordsBusy,
-  type SqlInt,
-  toStoredRecord,
-} from '@dualwrite/sql';
+import { type Change, chunksBySize, planOne, type ValidRecord, type WriteResult } from '@dualwrite/core';
+import { int, type RecordLocking, RecordsBusy, type SqlInt } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
 import { mapMysqlError } from './mysql-errors.js';
-import { isLockRefusal, type MysqlQueries } from './mysql-queries.js';
+import { isLockRefusal, type MysqlQueries, type WriteRow } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
 
-/** What {@link writeChangesInTwoRoundTrips} needs of its store. */
+/** What {@link writeChangesInOneRoundTrip} needs of its store. */
 export interface MysqlBatchWriteContext {
   /** The store's pool (opened with `multipleStatements`). */
   pool: Pool;
@@ -61,13 +47,14 @@ export const MESSAGE_OVERHEAD = 4_096;
 
 /**
  * Bytes a record row (its `recordValues`) takes in a write message, at most: every value inlined as mysql2
- * escapes it, the id a second time (the outbox row), and the statements around it ({@link MESSAGE_OVERHEAD}).
+ * escapes it, the id three times more (the no-op check, the outbox row, the outcome), and the statements
+ * around it ({@link MESSAGE_OVERHEAD}).
  */
 export function writeMessageBytes(values: readonly unknown[]): number {
   return (
     MESSAGE_OVERHEAD +
     values.reduce<number>((sum, value) => sum + inlinedBytes(value), 0) +
-    inlinedBytes(values[0])
+    3 * inlinedBytes(values[0])
   );
 }
 
@@ -84,7 +71,7 @@ export function writeMessageBound(
   const text = (s: string) => 3 * s.length + 2;
   return (
     MESSAGE_OVERHEAD +
-    2 * text(record.id) +
+    4 * text(record.id) +
     text(record.text) +
     text(JSON.stringify(record.metadata)) +
     (record.embedding == null ? 0 : 8 * record.embedding.length + 3) +
@@ -178,63 +165,65 @@ export async function onWriteConnection<T>(
 }
 
 /**
- * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips for up to 500 rows (one more per 500
- * after that; the transaction path takes six for one put), each a multi-statement message:
- *
- * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order; tried without waiting with
- *    `locking` `'try'`), then their rows (a statement that starts once the locks are granted, so under READ
- *    COMMITTED it sees every committed write of them; one more message per 500 ids or `messageBudget`);
- * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
- *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
+ * `RelationalStore.writeChanges` on MySQL / MariaDB in one round trip for up to 500 rows (one more per 500
+ * after that; the transaction path takes six for one put): one multi-statement message with BEGIN, the ids'
+ * slot locks (the transaction path's locks, in slot order; tried without waiting with `locking` `'try'`), then
+ * for each change the statements of {@link MysqlQueries.writeChunk} — which decide in SQL, after the locks are
+ * granted (so under READ COMMITTED they see every committed write of the ids), what core's `planOne` decides
+ * in memory on the other paths — and COMMIT.
  *
  * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). On an
  * error the transaction is rolled back (see {@link onWriteConnection}).
  */
-export async function writeChangesInTwoRoundTrips(
+export async function writeChangesInOneRoundTrip(
   context: MysqlBatchWriteContext,
   changes: readonly Change[],
   ids: readonly string[],
   now: number,
   locking: RecordLocking,
 ): Promise<WriteResult[]> {
-  const { kysely, q } = context;
-  // The ids read at most WRITE_CHUNK and `messageBudget` bytes per message: 5,000 ids of 250 bytes in one
-  // statement were past a 1 MiB `max_allowed_packet`.
-  const reads = chunksBySize([...ids], WRITE_CHUNK, context.messageBudget, idBytes);
+  const { q } = context;
+  const rows = changes.map((change) => writeRow(q, change, now));
+  // At most WRITE_CHUNK rows and `messageBudget` bytes per message: a message over the server's
+  // `max_allowed_packet` is refused by dropping the connection (17 records of 1 MiB text did that).
+  const chunks = chunksBySize(rows, WRITE_CHUNK, context.messageBudget, (row) =>
+    writeMessageBytes(row.values),
+  );
   return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
-    const read = await sendLocked(
+    const sent = await sendLocked(
       connection,
       context,
       ids,
       locking,
-      reads,
-      (chunk) => [q.rowsOfLocked(chunk)],
-      false,
+      chunks,
+      (chunk) => q.writeChunk(chunk, now),
+      true,
     );
-    const current = new Map<string, StoredRecord>(
-      read.flatMap((r) =>
-        (r[0] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)] as const),
-      ),
-    );
-    const plan = planWrites(changes, current, now);
-    if (plan.rows.length === 0) {
-      await connection.query('COMMIT');
-      return plan.results([]);
-    }
-    // At most WRITE_CHUNK rows and `messageBudget` bytes per message: a message over the server's
-    // `max_allowed_packet` is refused by dropping the connection (17 records of 1 MiB text did that).
-    const rows = plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op }));
-    const versions: number[] = [];
-    const messages = chunksBySize(rows, WRITE_CHUNK, context.messageBudget, (row) =>
-      writeMessageBytes(row.values),
-    );
-    for (const [c, chunk] of messages.entries()) {
-      const last = c === messages.length - 1;
-      const write = message(kysely, q.batchWrite(chunk, now, last));
-      const [results] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
-      const drawn = results[results.length - (last ? 2 : 1)]![0] as Record<string, SqlInt>;
-      versions.push(...chunk.map((_, i) => int(drawn[`v${i}`]!)));
-    }
-    return plan.results(versions);
+    return sent.flatMap((results, c) => {
+      const answers = (results.at(-1) as RowDataPacket[])[0] as Record<string, SqlInt | null>;
+      return chunks[c]!.map(({ id }, i): WriteResult => {
+        const [w, drawn, live] = [answers[`w${i}`], answers[`d${i}`], answers[`l${i}`]];
+        if (int(w!) === 1) return { id, version: int(drawn!), changed: true };
+        return { id, version: live === null || live === undefined ? null : int(live), changed: false };
+      });
+    });
   });
+}
+
+/** The row `change` writes unless it is a no-op: a put's over no record (core's `planOne`), or a tombstone. */
+function writeRow(q: MysqlQueries, change: Change, now: number): WriteRow {
+  if (change.op === 'put') {
+    const next = planOne(change, undefined, now).next!;
+    return {
+      id: next.id,
+      values: q.recordValues({ ...next, version: 0 }),
+      comparesEmbedding: next.embedding !== null,
+    };
+  }
+  const tombstone = { text: '', embedding: null, metadata: {}, deleted: true, contentHash: '' };
+  return {
+    id: change.id,
+    values: q.recordValues({ id: change.id, ...tombstone, version: 0, syncedVersion: null, now }),
+    comparesEmbedding: false,
+  };
 }

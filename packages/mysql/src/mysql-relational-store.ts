@@ -19,7 +19,7 @@ import { CompiledQuery, Kysely, MysqlDialect, type MysqlDialectConfig, sql } fro
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
   type MysqlBatchWriteContext,
-  writeChangesInTwoRoundTrips,
+  writeChangesInOneRoundTrip,
   writeMessageBound,
   writeMessageBytes,
 } from './mysql-batch-write.js';
@@ -211,7 +211,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   /**
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
-   * in two round trips whatever the batch size — see {@link writeChangesInTwoRoundTrips}. Same locks, rules
+   * in two round trips whatever the batch size — see {@link writeChangesInOneRoundTrip}. Same locks, rules
    * and results as the transaction path, which takes six for one put (and which a batch that changes one id
    * twice still takes). A batch past the server's `max_allowed_packet` takes more messages in the same
    * transaction.
@@ -221,7 +221,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const context = await this.#writeContext(changes);
     const results = await this.writeBatch(changes, now, (kysely, ids, locking) =>
-      writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking),
+      writeChangesInOneRoundTrip({ ...context, kysely }, changes, ids, now, locking),
     );
     await this.#pruneAfter(results.flatMap((r) => (r.changed && r.version !== null ? [r.version] : [])));
     return results;

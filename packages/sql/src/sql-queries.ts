@@ -229,6 +229,11 @@ export abstract class SqlQueries {
     return sql.ref(`t.${column}`);
   }
 
+  /** Whether texts `a` and `b` are the same characters (MySQL's collations ignore trailing spaces). */
+  protected sameText(a: RawBuilder<unknown>, b: RawBuilder<unknown>): RawBuilder<unknown> {
+    return sql`${a} = ${b}`;
+  }
+
   /**
    * A table addressed by primary key in a statement that locks rows (`SELECT … FOR UPDATE`, `UPDATE`), as its
    * `FROM`/`UPDATE` target. MySQL forces the primary key index: on a small table its optimizer prefers a scan
@@ -335,7 +340,7 @@ export abstract class SqlQueries {
 
   /**
    * Inserts or replaces a record. On replace, `created_at` is kept (reset when a tombstone comes back to
-   * life) and `synced_version` never goes backwards: a `null` in the write keeps the stored value. The two
+   * life) and `synced_version` never goes backwards (a `null` in the write keeps the stored value). The two
    * come first in the update list (MySQL applies assignments left to right).
    */
   async writeRecord(db: SqlDb, r: RecordWrite): Promise<void> {
@@ -349,9 +354,12 @@ export abstract class SqlQueries {
   /**
    * The record upsert of {@link writeRecord} over `source`: a `VALUES` list, or a `SELECT` of the columns
    * `(id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)`
-   * touching each id once.
+   * touching each id once. With `keepEmbedding`, a live record's embedding is kept when the write carries none
+   * and the same text (core's `planOne` rule for a put without an embedding, for a write that does not know
+   * the stored one: MySQL's one-message write); without it a `null` embedding is written as `null` (an
+   * embedder change clears embeddings so).
    */
-  recordUpsert(source: RawBuilder<unknown>): RawBuilder<unknown> {
+  recordUpsert(source: RawBuilder<unknown>, options: { keepEmbedding?: boolean } = {}): RawBuilder<unknown> {
     const [ins, old] = [(c: string) => this.inserted(c), (c: string) => this.existing(c)];
     const { bool } = this.traits;
     return sql`
@@ -366,7 +374,14 @@ export abstract class SqlQueries {
           ELSE ${old('synced_version')} END,
         created_at = CASE WHEN ${old('deleted')} = ${sql.lit(bool(true))} AND ${ins('deleted')} = ${sql.lit(bool(false))}
           THEN ${ins('created_at')} ELSE ${old('created_at')} END,
-        text = ${ins('text')}, embedding = ${ins('embedding')}, metadata = ${ins('metadata')},
+        embedding = ${
+          options.keepEmbedding
+            ? sql`CASE WHEN ${ins('embedding')} IS NULL AND ${ins('deleted')} = ${sql.lit(bool(false))}
+                AND ${old('deleted')} = ${sql.lit(bool(false))} AND ${this.sameText(old('text'), ins('text'))}
+              THEN ${old('embedding')} ELSE ${ins('embedding')} END`
+            : ins('embedding')
+        },
+        text = ${ins('text')}, metadata = ${ins('metadata')},
         version = ${ins('version')}, deleted = ${ins('deleted')}, content_hash = ${ins('content_hash')},
         updated_at = ${ins('updated_at')}`;
   }
@@ -443,7 +458,19 @@ export abstract class SqlQueries {
     next: unknown,
     enqueued: unknown = next,
   ): RawBuilder<unknown> {
-    return sql`(${recordId}, ${version}, ${op}, 'pending', 0, ${next}, ${enqueued}, NULL, NULL, NULL, NULL, NULL)`;
+    return sql`(${sql.join(this.pendingOutboxValues(recordId, version, op, next, enqueued))})`;
+  }
+
+  /** The values of {@link pendingOutboxRow}, in column order. */
+  pendingOutboxValues(
+    recordId: unknown,
+    version: unknown,
+    op: unknown,
+    next: unknown,
+    enqueued: unknown = next,
+  ) {
+    const NULL = sql`NULL`;
+    return [recordId, version, op, sql`'pending'`, sql`0`, next, enqueued, NULL, NULL, NULL, NULL, NULL];
   }
 
   /**

@@ -138,10 +138,20 @@ export function toIntent(row: IntentRow): TwoPhaseIntent {
   };
 }
 
-/** An embedding as the bytes of its float32 column (`BLOB`, `bytea`). */
+/** The float32 bits of `-0`. */
+const NEGATIVE_ZERO = 0x8000_0000;
+
+/**
+ * An embedding as the bytes of its float32 column (`BLOB`, `bytea`), `-0` (also a tiny negative component
+ * rounded to it) written as `0`: the two are equal values (core's `embeddingEqual`), and one spelling lets a
+ * store tell an unchanged embedding by comparing bytes (MySQL's one-message write does).
+ */
 export function embeddingBytes(embedding: readonly number[]): Buffer {
   const bytes = encodeEmbedding(embedding);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let offset = 0; offset < buffer.length; offset += 4)
+    if (buffer.readUInt32LE(offset) === NEGATIVE_ZERO) buffer.writeUInt32LE(0, offset);
+  return buffer;
 }
 
 /**

@@ -137,6 +137,10 @@ export const recordsChecks = {
         updatedAt: T0 + 50,
       });
       expect(record.metadata, 'metadata is replaced, not merged').toStrictEqual({ b: true });
+      // With the same text too: a null embedding is written (an embedder change clears embeddings so).
+      await put(store, { id, text: 'two', metadata: { b: true }, embedding: EMBEDDING, now: T0 + 60 });
+      await put(store, { id, text: 'two', metadata: { b: true }, embedding: null, now: T0 + 70 });
+      expect((await recordOf(store, id)).embedding, 'a rewrite with a null embedding clears it').toBeNull();
     }),
 
   'transaction() returns the callback value, and rolls everything back when the callback throws': (

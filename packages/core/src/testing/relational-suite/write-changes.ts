@@ -15,6 +15,32 @@ async function state(store: RelationalStore, ids: readonly string[]) {
 }
 
 /**
+ * Writes `changes` with `fast.writeChanges` and with the transaction path on `reference`, and expects the same
+ * results and the same records and outbox entries of `ids` (versions compared relative to the batch).
+ */
+async function sameAsTransactionPath(
+  fast: RelationalStore,
+  reference: RelationalStore,
+  changes: readonly Change[],
+  now: number,
+  ids: readonly string[],
+): Promise<void> {
+  const label = JSON.stringify(changes);
+  const expected = await reference.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
+  const got = await fast.writeChanges!(changes, now);
+  // Versions come from each store's own sequence; compare them relative to the batch.
+  const shape = (rs: typeof got) => rs.map((r) => ({ ...r, version: r.version === null ? null : 'v' }));
+  expect(shape(got), label).toEqual(shape(expected));
+  const strip = (s: Awaited<ReturnType<typeof state>>) =>
+    s.map(({ id, record, entry }) => ({
+      id,
+      record: record && { ...record, version: 0, syncedVersion: record.syncedVersion === null ? null : 0 },
+      entry: entry && { ...entry, version: 0 },
+    }));
+  expect(strip(await state(fast, ids)), label).toEqual(strip(await state(reference, ids)));
+}
+
+/**
  * Metadata the differential check draws from: equal ones in another key order (also with U+0000 in a key and
  * a value), a number and a string with the same text, a boolean — a store deciding no-ops by its own
  * comparison must agree with core's.
@@ -57,27 +83,37 @@ export const writeChangesChecks = {
                 : [FIRST_COMPONENT[random.int(0, FIRST_COMPONENT.length - 1)]!, 1];
             return { op: 'put', record: { id, text, metadata, embedding } };
           });
-          const now = T0 + batch;
-          const expected = await reference.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-          const got = await fast.writeChanges(changes, now);
-          // Versions come from each store's own sequence; compare them relative to the batch.
-          const shape = (rs: typeof got) =>
-            rs.map((r) => ({ ...r, version: r.version === null ? null : 'v' }));
-          expect(shape(got), `batch ${batch}: ${JSON.stringify(changes)}`).toEqual(shape(expected));
-          const strip = (s: Awaited<ReturnType<typeof state>>) =>
-            s.map(({ id, record, entry }) => ({
-              id,
-              record: record && {
-                ...record,
-                version: 0,
-                syncedVersion: record.syncedVersion === null ? null : 0,
-              },
-              entry: entry && { ...entry, version: 0 },
-            }));
-          expect(strip(await state(fast, ids)), `batch ${batch}`).toEqual(strip(await state(reference, ids)));
+          await sameAsTransactionPath(fast, reference, changes, T0 + batch, ids);
         }
       }),
     ),
+
+  'writeChanges (where present) decides no-ops as core does: -0, key order, trailing spaces, kept embeddings':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, (fast) =>
+        withStore(factory, async (reference) => {
+          if (!fast.writeChanges) return;
+          const id = uid('noop');
+          const put = (text: string, metadata: Metadata, embedding?: number[]): Change => ({
+            op: 'put',
+            record: { id, text, metadata, embedding },
+          });
+          const history: Change[] = [
+            put('a', { k: 'x', n: 1 }, [0, 1]),
+            put('a', { k: 'x', n: 1 }, [-0, 1]), // equal values, other float32 bytes
+            put('a', { n: 1, k: 'x' }, [0, 1]), // equal metadata in another key order
+            put('a', { n: 1, k: 'x' }), // no embedding, same text: the stored one is kept
+            put('a ', { k: 'x', n: 1 }), // a trailing space is another text
+            put('a ', { k: 'x', n: 1 }, [1e-46, 1]), // rounds to -0 in float32
+            put('a ', { k: 'x', n: 1 }, [0, 1]),
+            { op: 'delete', id },
+            { op: 'delete', id },
+            put('a ', { k: 'x', n: 1 }), // back from a tombstone: no embedding to keep
+          ];
+          for (const [step, change] of history.entries())
+            await sameAsTransactionPath(fast, reference, [change], T0 + step, [id]);
+        }),
+      ),
 
   'writeChanges (where present) takes a 10,000-change batch, the largest a facade accepts': (
     factory: RelationalStoreFactory,
