@@ -163,7 +163,7 @@ export class MysqlQueries extends SqlQueries {
     }
   }
 
-  // -- one-batch writes (see `writeChangesInTwoRoundTrips`) --------------------------------------------
+  // -- one-message writes (see `writeChangesInOneRoundTrip`) ------------------------------------------
 
   /**
    * The rows of `ids` whose slots this transaction holds. Not a locking read: a locking read of an absent key

@@ -211,10 +211,9 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   /**
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
-   * in two round trips whatever the batch size — see {@link writeChangesInOneRoundTrip}. Same locks, rules
-   * and results as the transaction path, which takes six for one put (and which a batch that changes one id
-   * twice still takes). A batch past the server's `max_allowed_packet` takes more messages in the same
-   * transaction.
+   * in one round trip — see {@link writeChangesInOneRoundTrip}. Same locks, rules and results as the
+   * transaction path, which takes six for one put (and which a batch that changes one id twice still takes). A
+   * batch past 500 changes or the server's `max_allowed_packet` takes more messages in the same transaction.
    * @throws {ValidationError} before anything is written, for a record no statement can carry (larger than
    *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
    */
