@@ -122,6 +122,16 @@ async function dropChromaCollection(url: string, name: string): Promise<void> {
   await client.deleteCollection({ name });
 }
 
+/** Runs `call` again (up to 3 times) when it fails with a retryable error, as a caller of a write would. */
+async function retried<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++)
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt === 3 || !(error as { retryable?: boolean }).retryable) throw error;
+    }
+}
+
 describe('1. one row per id', () => {
   it('two LanceDB handles inserting the same new id at once store one row (10 races)', async () => {
     for (let trial = 0; trial < 10; trial++) {
@@ -739,6 +749,42 @@ describe('2e. one index, one source of truth', () => {
     await expectConverged(siblings[0]!.dw, siblings[0]!.relational, siblings[0]!.vector);
   });
 
+  // helper-42: staging started on a copy of production's database (same owner token) against production's table.
+  // Its writes overwrote production's rows while every check of either passed and flush said nothing.
+  it('a copy of the source database writing to the same table: a periodic check stops one, which says so', async () => {
+    const base = await dir('dw-owner-copy-');
+    const uri = join(base, 'lance');
+    const open = async (name: string) => {
+      const relational = new SqliteRelationalStore({ path: join(base, `${name}.db`) });
+      const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+      const dw = await facade({ relational, vector, driftCheck: { intervalMs: 150 } });
+      return { relational, vector, dw };
+    };
+    const first = await open('prod');
+    await first.dw.putMany(Array.from({ length: 10 }, (_, i) => rec(`doc-${i}`, `prod ${i}`)));
+    await expectConverged(first.dw, first.relational, first.vector);
+    await first.dw.close();
+    await copyFile(join(base, 'prod.db'), join(base, 'staging.db'));
+    const prod = await open('prod');
+    const staging = await open('staging');
+    await staging.dw.put(rec('doc-1', 'STAGING one'));
+    await staging.dw.put(rec('doc-2', 'STAGING two'));
+    await staging.dw.flush();
+    const stopped = async () =>
+      (await Promise.all([prod.dw.stats(), staging.dw.stats()])).some((st) => st.deliveryStopped !== null);
+    await waitFor(stopped, 10_000, 'one of the two to stop delivering');
+    const [p, st] = await Promise.all([prod.dw.stats(), staging.dw.stats()]);
+    const loser = p.deliveryStopped !== null ? prod : staging;
+    expect((p.deliveryStopped ?? st.deliveryStopped)!).toMatch(
+      /another source of truth writes to this vector index/,
+    );
+    const error = await rejection(loser.dw.flush({ timeoutMs: 5_000 }));
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect(error.fields).toEqual(['sequence']);
+    expect((await loser.dw.checkIndex())?.reason).toMatch(/a copy of this database/);
+    expect((await loser.dw.syncStatus('doc-3')).state, 'no longer claims synced').toBe('drifted');
+  });
+
   it('Chroma: a second source of truth on the same collection is refused', async () => {
     const url = inject('chromaUrl');
     const collection = `owned-${Date.now()}`;
@@ -900,6 +946,35 @@ describe('2g. flush answers for the index too', () => {
     expect(flushed.indexDrift).toBeNull();
     expect(await real.count(), 'every acknowledged record is back in the index').toBe(3);
     await expectConverged(dw, relational, real);
+  });
+
+  // helper-42: the store opened (created) the index again by itself and delivered the new write; flush resolved
+  // in about 40 ms with the five records delivered before missing, until a periodic check 30 s later.
+  it('LanceDB: a table dropped under a live handle: the next write reports it, and flush waits for the repair', async () => {
+    const { relational, vector, dw } = await droppedUnderLiveHandle('n'); // periodic checks off
+    await retried(() => dw.put(rec('n-new', 'written after the drop')));
+    const flushed = await dw.flush({ timeoutMs: 20_000 });
+    expect(flushed.indexDrift).toBeNull();
+    expect(await vector.count(), 'the records delivered before the drop are back').toBe(6);
+    await expectConverged(dw, relational, vector);
+  });
+
+  it('Chroma: a collection deleted under a live handle: the next write reports it, and flush waits for the repair', async () => {
+    const url = inject('chromaUrl');
+    for (const strategy of ['batch', 'sync-2pc'] as const) {
+      const collection = `deleted-${strategy}-${Date.now()}`;
+      const path = join(await dir('dw-chroma-deleted-'), 'source.db');
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+      const dw = await facade({ relational, vector, strategy });
+      await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`c-${i}`, `record ${i}`)));
+      await expectConverged(dw, relational, vector);
+      await dropChromaCollection(url, collection);
+      await retried(() => dw.put(rec('c-new', 'written after the delete')));
+      await dw.flush({ timeoutMs: 20_000 });
+      expect(await vector.count(), `${strategy}: every record is back`).toBe(6);
+      await expectConverged(dw, relational, vector);
+    }
   });
 
   it('a recorded drift whose repair failed is repaired by flush before it resolves', async () => {
@@ -1146,6 +1221,38 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
     const next = await dw.put(rec('v-3', 'written after the restore'));
     await expectConverged(dw, relational, vector);
     expect((await vector.getVersions(['v-3'])).get('v-3')).toBe(next.version);
+  });
+  // helper-42: a row's version set to 1.7e18 by another tool made the repair move the source's sequence past it;
+  // every later read of SQLite then threw RangeError ("integer out of range") and two records shared a version.
+  it('a row another tool gave a version beyond any a source hands out is replaced; the sequence stays', async () => {
+    for (const via of ['reconcile', 'restart'] as const) {
+      const base = await dir(`dw-foreign-version-${via}-`);
+      const path = join(base, 'source.db');
+      const uri = join(base, 'lance');
+      let s = await openLance(path, uri);
+      await s.dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`t-${i}`, `record ${i}`)));
+      await expectConverged(s.dw, s.relational, s.vector);
+      const db = await connect(uri);
+      const table = await db.openTable('dualwrite');
+      await table.update({
+        where: "id = 't-0'",
+        valuesSql: { version: '1700000000000000000', text: "'tampered'" },
+      });
+      table.close();
+      db.close();
+      if (via === 'restart') {
+        await s.dw.close();
+        s = await openLance(path, uri);
+      } else expect((await s.dw.reconcile()).stale).toBe(1);
+      await expectConverged(s.dw, s.relational, s.vector);
+      expect((await s.vector.getRecords!(['t-0'])).get('t-0')?.text, via).toBe('record 0');
+      expect(await s.relational.currentVersion(), `${via}: the sequence did not jump`).toBeLessThan(100);
+      const next = await s.dw.put(rec('t-1', 'written after the repair'));
+      expect(next.version).toBeLessThan(100);
+      await expectConverged(s.dw, s.relational, s.vector);
+      expect(await s.dw.get('t-1')).toMatchObject({ text: 'written after the repair' });
+      await s.dw.close();
+    }
   });
 });
 

@@ -139,6 +139,10 @@ export class ChromaVectorStore implements VectorStore {
    * createDualWrite's binding check (`open` does not resolve it) — so a mismatch then is a configuration error.
    */
   #resolved = 0;
+  /** The id of the collection last resolved (a collection deleted and created again gets another). */
+  #collectionId: string | undefined;
+  /** Why the index is in question since it was resolved to another collection, until {@link takeRewind}. */
+  #replaced: string | undefined;
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
 
@@ -291,6 +295,9 @@ export class ChromaVectorStore implements VectorStore {
         const describe = (value: unknown) => ({ collection: this.collectionName, [field]: value });
         throw new IndexBindingError([field], describe(found), describe(configured), { component });
       }
+      if (this.#collectionId !== undefined && collection.id !== this.#collectionId)
+        this.#replaced ??= `the Chroma collection "${this.collectionName}" was deleted under this process and resolved again to another one (created empty when it was gone): the records delivered before are missing from it`;
+      this.#collectionId = collection.id;
       this.#resolved++;
       return collection;
     })();
@@ -611,6 +618,19 @@ export class ChromaVectorStore implements VectorStore {
         version: fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
       });
     return { items, nextCursor: result.ids.length > limit ? String(offset + limit) : undefined };
+  }
+
+  /**
+   * Why the index is in question since the last call: the collection was deleted under this store, which then
+   * resolved its name to another collection (creating it empty when it was gone, as every call does) — or
+   * `undefined`. Answered once; the facade asks after every write and repairs the index at once, so a flush
+   * does not resolve over an index that lost every record delivered before (found by a break-it round: it
+   * resolved in about 20 ms with the old records missing, until the periodic check).
+   */
+  takeRewind(): string | undefined {
+    const replaced = this.#replaced;
+    this.#replaced = undefined;
+    return replaced;
   }
 
   /**

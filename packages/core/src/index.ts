@@ -144,6 +144,7 @@ export {
   validateRecord,
   validateText,
 } from './record/validate.js';
+export { isForeignVersion, MAX_TRUSTED_VERSION } from './record/version-range.js';
 export { type AsyncQueueOptions, AsyncQueueStrategy } from './strategies/async-queue-strategy.js';
 export { type BatchOptions, BatchStrategy } from './strategies/batch-strategy.js';
 export { OutboxStrategy } from './strategies/outbox-strategy.js';

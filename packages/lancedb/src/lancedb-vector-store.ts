@@ -499,7 +499,8 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * Why the table went back in time under this store since the last call (see {@link TableRewindWatch}: a
    * write came back with a version at or below one already seen — an older copy of the index restored while
-   * the process ran), once, or `undefined`. The facade asks after every write and repairs the index.
+   * the process ran — or the table was opened again after it was dropped), once, or `undefined`. The facade asks
+   * after every write and repairs the index.
    */
   takeRewind(): string | undefined {
     return this.#rewinds.take();
@@ -617,8 +618,8 @@ export class LanceDbVectorStore implements VectorStore {
    * After an error saying a file of the table was not found — the table dropped (and perhaps recreated) under
    * this live handle — opens the table again, creating it empty under a new instance id when it is gone (the
    * database directory still there), as {@link open} does. A read runs once more on the new table
-   * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and the index check sees another instance id and repairs it from the
-   * source of truth. Before, every call kept failing with "Not found" and delivery stopped until the process
+   * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and the facade
+   * repairs the index from the source of truth at once ({@link takeRewind} answers the reopen). Before, every call kept failing with "Not found" and delivery stopped until the process
    * restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
    * dimension or layout is there now), the next failing call tries again. For a remote URI (`s3://…`) nothing
    * tells a missing table from a missing bucket: the table is created again either way.
@@ -634,7 +635,10 @@ export class LanceDbVectorStore implements VectorStore {
       const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
       try {
         await ensureTableKeys(table);
-        this.#rewinds = new TableRewindWatch(await table.version());
+        this.#rewinds = new TableRewindWatch(
+          await table.version(),
+          `the LanceDB table "${this.options.table}" was dropped under this process and opened again (created empty when it was gone): the records delivered before are missing from it`,
+        );
       } catch (keysError) {
         table.close();
         throw keysError;

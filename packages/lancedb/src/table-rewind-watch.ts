@@ -18,9 +18,14 @@ export class TableRewindWatch {
   #highest: number;
   #rewind: string | undefined;
 
-  /** @param version - the table version when the store opened it. */
-  constructor(version: number) {
+  /**
+   * @param version - the table version when the store opened it.
+   * @param reason - why the index is already in question (the table was opened again after it was dropped),
+   *   answered by the first {@link take}.
+   */
+  constructor(version: number, reason?: string) {
     this.#highest = version;
+    this.#rewind = reason;
   }
 
   /** A write (merge insert, delete, optimize) committed `version`. */

@@ -205,11 +205,12 @@ export interface VectorStore {
   /**
    * Optional: why the index went back in time under this store since the last call — a write came back with a
    * version at or below one this store had already seen (an older copy of the index restored while the process
-   * ran) — or `undefined`. Each rewind is answered once. A rewind loses acknowledged writes while the row count
-   * and the highest version can still look right (writes after the restore raise them again), so only the
-   * store can see it happen; the facade asks after every write it makes to the index and at each periodic
-   * check, and repairs the index (a full reconcile) when it answers. LanceDB: from the table version every
-   * commit returns.
+   * ran), or the store found its table or collection gone and opened (or created) it again — or `undefined`.
+   * Each is answered once. Both lose acknowledged writes while the row count and the highest version can still
+   * look right (writes after them raise them again), so only the store sees it happen; the facade asks after
+   * every write it makes to the index and at each periodic check, and repairs the index (a full reconcile) when
+   * it answers, so a flush waits for that repair. LanceDB: from the table version every commit returns, and a
+   * table opened again after a "not found"; Chroma: a collection resolved again to another id.
    */
   takeRewind?(): string | undefined;
 

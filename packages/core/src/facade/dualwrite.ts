@@ -214,6 +214,8 @@ export class DualWrite<Native = unknown> {
    * process is configured with: delivery is stopped, and sync-2pc writes are refused with it.
    */
   private misbound: IndexBindingError | null = null;
+  /** When {@link misbound} was set, Unix ms. */
+  private misboundAt = 0;
 
   /** Use {@link createDualWrite}, which also initialises the stores and starts the strategy. */
   constructor(options: DualWriteOptions<Native>) {
@@ -260,6 +262,7 @@ export class DualWrite<Native = unknown> {
         afterRepair: () => this.strategy.afterCommit([]),
         onMisbound: (error) => {
           this.misbound = error;
+          this.misboundAt = this.clock.now();
           this.strategy.pause();
           this.events.emit('drain-error', { error: `delivery stopped: ${error.message}` });
         },
@@ -517,6 +520,8 @@ export class DualWrite<Native = unknown> {
    * @param options.timeoutMs - default 30,000 ms.
    * @throws {TimeoutError} when writes are still pending (or calls still in flight, or the index is still
    *   unchecked or not repaired) after `timeoutMs`; they stay in the outbox.
+   * @throws {IndexBindingError} (fields `owner` or `sequence`) when this process stopped delivering because
+   *   another source of truth writes to the index: no wait makes it this source's again.
    * @throws {ValidationError} for a `timeoutMs` that is not a finite number >= 0, options that are not an
    *   object, or an option `flush` does not take (`timeout`).
    */
@@ -558,7 +563,7 @@ export class DualWrite<Native = unknown> {
           return {
             pending: s.depth,
             deadLetters: s.deadLetters,
-            indexDrift: await this.guard.drift(),
+            indexDrift: await this.currentDrift(),
             durationMs: this.clock.now() - started,
           };
         const left = deadline - this.clock.now();
@@ -575,10 +580,30 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
+   * The drift the index stands in: another source of truth writes to it (delivery stopped on an
+   * {@link IndexBindingError} on `owner` or `sequence`: this source's records there are overwritten or removed
+   * by the other, and nothing here repairs them), else the one recorded, or `null`.
+   */
+  private async currentDrift(): Promise<IndexDrift | null> {
+    const taken = this.indexTaken();
+    return taken ? { reason: taken.message, since: this.misboundAt } : this.guard.drift();
+  }
+
+  /** The {@link IndexBindingError} delivery stopped on when another source writes to the index, or `null`. */
+  private indexTaken(): IndexBindingError | null {
+    const fields = this.misbound?.fields ?? [];
+    return fields.includes('owner') || fields.includes('sequence') ? this.misbound : null;
+  }
+
+  /**
    * Why the index cannot be counted on yet, after the guard did what it can within the deadline (see
    * `IndexGuard.inQuestion`), or `undefined`: one meta read when nothing is in question.
+   * @throws {IndexBindingError} when another source of truth writes to the index ({@link currentDrift}):
+   *   nothing this process can wait for.
    */
   private async indexDoubt(deadline: number, timeoutMs: number): Promise<string | undefined> {
+    const taken = this.indexTaken();
+    if (taken) throw taken;
     let held = this.guard.busy;
     if (held === undefined) {
       const drift = await this.guard.drift();
@@ -698,7 +723,7 @@ export class DualWrite<Native = unknown> {
       paused: s.paused,
       deliveryStopped: this.misbound?.message ?? null,
       backendDown: s.backendDown,
-      indexDrift: await this.guard.drift(),
+      indexDrift: await this.currentDrift(),
       delivering: this.deliver,
       wakeUps: this.wakeUps(now),
     };
@@ -722,7 +747,7 @@ export class DualWrite<Native = unknown> {
     this.assertOpen();
     await this.guard.check();
     await this.guard.settled();
-    return this.guard.drift();
+    return this.currentDrift();
   }
 
   /** Where a record stands between the two stores. See {@link SyncStatus}. */
@@ -734,8 +759,9 @@ export class DualWrite<Native = unknown> {
     const rec = (await this.relational.getRecords([id], { includeDeleted: true })).get(id);
     if (!rec) return { id, state: 'absent' };
     if (rec.syncedVersion === rec.version) {
-      // The index itself is in question (replaced, emptied): "synced" cannot be claimed until repaired.
-      const drift = await this.guard.drift();
+      // The index itself is in question (replaced, emptied, written by another source): "synced" cannot be
+      // claimed until repaired.
+      const drift = await this.currentDrift();
       if (drift)
         return {
           id,

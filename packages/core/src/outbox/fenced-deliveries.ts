@@ -1,4 +1,5 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { isForeignVersion } from '../record/version-range.js';
 import type { DeliveryItem } from './delivery-plan.js';
 
 /**
@@ -13,6 +14,10 @@ import type { DeliveryItem } from './delivery-plan.js';
  *   re-enqueued at that version.
  * - A live intent: a sync-2pc writer may be about to commit the index's version; nothing is rewritten (the
  *   caller retries the entry after a poll interval, by when the intent has committed or expired).
+ * - The index's version is beyond any a source hands out ({@link isForeignVersion}: another tool wrote the
+ *   row): the row is deleted from the index, so the entry's next delivery writes the record again, and the
+ *   index is reported to the guard (`indexRewound`), whose repair finds any other such row. The source's
+ *   sequence is never moved past it.
  *
  * Runs one SQL transaction per id. The caller releases the items' leases afterwards (never acknowledges
  * them: their state did not reach the index). Emits `version-regression` for rewritten ids.
@@ -26,6 +31,13 @@ export async function rebaseFencedDeliveries(
   if (fenced.length === 0) return { blocked: [] };
   const indexed = await ctx.vector.getVersions(fenced.map((i) => i.lease.recordId));
   const now = ctx.clock.now();
+  const foreign = fenced.map((i) => i.lease.recordId).filter((id) => isForeignVersion(indexed.get(id) ?? 0));
+  if (foreign.length > 0) {
+    await ctx.vector.delete(foreign);
+    ctx.indexRewound?.(
+      `the index held version ${indexed.get(foreign[0]!)} of ${JSON.stringify(foreign[0])}${foreign.length > 1 ? ` (and ${foreign.length - 1} more ids)` : ''}, beyond any version a source hands out: written by another tool, replaced from the source of truth`,
+    );
+  }
   let highest = 0;
   const blocked: string[] = [];
   const rebased: string[] = [];
@@ -34,7 +46,7 @@ export async function rebaseFencedDeliveries(
   for (const item of fenced) {
     const id = item.lease.recordId;
     const indexVersion = indexed.get(id);
-    if (indexVersion === undefined) continue;
+    if (indexVersion === undefined || isForeignVersion(indexVersion)) continue;
     const outcome = await ctx.relational.transaction(async (tx) => {
       const current = await tx.getRecord(id);
       if (!current || current.version !== item.version || indexVersion <= current.version) return 'settled';
