@@ -1,5 +1,20 @@
-import { type Change, chunksBySize, planOne, type ValidRecord, type WriteResult } from '@dualwrite/core';
-import { int, type RecordLocking, RecordsBusy, type SqlInt } from '@dualwrite/sql';
+import {
+  type Change,
+  chunksBySize,
+  planOne,
+  planWrites,
+  type StoredRecord,
+  type ValidRecord,
+  type WriteResult,
+} from '@dualwrite/core';
+import {
+  int,
+  type RecordLocking,
+  type RecordRow,
+  RecordsBusy,
+  type SqlInt,
+  toStoredRecord,
+} from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
@@ -7,7 +22,7 @@ import { mapMysqlError } from './mysql-errors.js';
 import { isLockRefusal, type MysqlQueries, type WriteRow } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
 
-/** What {@link writeChangesInOneRoundTrip} needs of its store. */
+/** What {@link writeChangesInTwoRoundTrips} and {@link writeChangeInOneRoundTrip} need of their store. */
 export interface MysqlBatchWriteContext {
   /** The store's pool (opened with `multipleStatements`). */
   pool: Pool;
@@ -165,48 +180,94 @@ export async function onWriteConnection<T>(
 }
 
 /**
- * `RelationalStore.writeChanges` on MySQL / MariaDB in one round trip for up to 500 rows (one more per 500
- * after that; the transaction path takes six for one put): one multi-statement message with BEGIN, the ids'
- * slot locks (the transaction path's locks, in slot order; tried without waiting with `locking` `'try'`), then
- * for each change the statements of {@link MysqlQueries.writeChunk} — which decide in SQL, after the locks are
- * granted (so under READ COMMITTED they see every committed write of the ids), what core's `planOne` decides
- * in memory on the other paths — and COMMIT.
+ * `RelationalStore.writeChanges` on MySQL / MariaDB in two round trips for up to 500 rows (one more per 500
+ * after that; the transaction path takes six for one put), each a multi-statement message:
+ *
+ * 1. BEGIN, the ids' slot locks (the transaction path's locks, in slot order; tried without waiting with
+ *    `locking` `'try'`), then their rows (a statement that starts once the locks are granted, so under READ
+ *    COMMITTED it sees every committed write of them; one more message per 500 ids or `messageBudget`);
+ * 2. core's `planWrites` decides in memory (the rules of `planOne`); then a version per written row, the
+ *    record and outbox upserts (the shared upserts of `@dualwrite/sql`), the versions, and COMMIT.
  *
  * Each id at most once in `changes`, `ids` their ids (the caller sends other batches the transaction path). On an
  * error the transaction is rolled back (see {@link onWriteConnection}).
  */
-export async function writeChangesInOneRoundTrip(
+export async function writeChangesInTwoRoundTrips(
   context: MysqlBatchWriteContext,
   changes: readonly Change[],
   ids: readonly string[],
   now: number,
   locking: RecordLocking,
 ): Promise<WriteResult[]> {
-  const { q } = context;
-  const rows = changes.map((change) => writeRow(q, change, now));
-  // At most WRITE_CHUNK rows and `messageBudget` bytes per message: a message over the server's
-  // `max_allowed_packet` is refused by dropping the connection (17 records of 1 MiB text did that).
-  const chunks = chunksBySize(rows, WRITE_CHUNK, context.messageBudget, (row) =>
-    writeMessageBytes(row.values),
-  );
+  const { kysely, q } = context;
+  // The ids read at most WRITE_CHUNK and `messageBudget` bytes per message: 5,000 ids of 250 bytes in one
+  // statement were past a 1 MiB `max_allowed_packet`.
+  const reads = chunksBySize([...ids], WRITE_CHUNK, context.messageBudget, idBytes);
   return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
-    const sent = await sendLocked(
+    const read = await sendLocked(
       connection,
       context,
       ids,
       locking,
-      chunks,
-      (chunk) => q.writeChunk(chunk, now),
+      reads,
+      (chunk) => [q.rowsOfLocked(chunk)],
+      false,
+    );
+    const current = new Map<string, StoredRecord>(
+      read.flatMap((r) =>
+        (r[0] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)] as const),
+      ),
+    );
+    const plan = planWrites(changes, current, now);
+    if (plan.rows.length === 0) {
+      await connection.query('COMMIT');
+      return plan.results([]);
+    }
+    // At most WRITE_CHUNK rows and `messageBudget` bytes per message: a message over the server's
+    // `max_allowed_packet` is refused by dropping the connection (17 records of 1 MiB text did that).
+    const rows = plan.rows.map(({ next, op }) => ({ values: q.recordValues({ ...next, version: 0 }), op }));
+    const versions: number[] = [];
+    const messages = chunksBySize(rows, WRITE_CHUNK, context.messageBudget, (row) =>
+      writeMessageBytes(row.values),
+    );
+    for (const [c, chunk] of messages.entries()) {
+      const last = c === messages.length - 1;
+      const write = message(kysely, q.batchWrite(chunk, now, last));
+      const [results] = await connection.query<RowDataPacket[][]>(write.sql, write.values);
+      const drawn = results[results.length - (last ? 2 : 1)]![0] as Record<string, SqlInt>;
+      versions.push(...chunk.map((_, i) => int(drawn[`v${i}`]!)));
+    }
+    return plan.results(versions);
+  });
+}
+
+/**
+ * `RelationalStore.writeChanges` of one change on MySQL / MariaDB in one round trip (the transaction path takes
+ * six): one multi-statement message with BEGIN, the id's slot lock (the transaction path's lock), the
+ * statements of {@link MysqlQueries.writeOne} — which decide in SQL, after the lock is granted (so under READ
+ * COMMITTED they see every committed write of the id), what core's `planOne` decides in memory on the other
+ * paths — and COMMIT. On an error the transaction is rolled back (see {@link onWriteConnection}).
+ */
+export async function writeChangeInOneRoundTrip(
+  context: MysqlBatchWriteContext,
+  change: Change,
+  now: number,
+  locking: RecordLocking,
+): Promise<WriteResult> {
+  const row = writeRow(context.q, change, now);
+  return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
+    const [results] = await sendLocked(
+      connection,
+      context,
+      [row.id],
+      locking,
+      [row],
+      (r) => context.q.writeOne(r, now),
       true,
     );
-    return sent.flatMap((results, c) => {
-      const answers = (results.at(-1) as RowDataPacket[])[0] as Record<string, SqlInt | null>;
-      return chunks[c]!.map(({ id }, i): WriteResult => {
-        const [w, drawn, live] = [answers[`w${i}`], answers[`d${i}`], answers[`l${i}`]];
-        if (int(w!) === 1) return { id, version: int(drawn!), changed: true };
-        return { id, version: live === null || live === undefined ? null : int(live), changed: false };
-      });
-    });
+    const { w, d, l } = (results!.at(-1) as RowDataPacket[])[0] as Record<string, SqlInt | null>;
+    if (int(w!) === 1) return { id: row.id, version: int(d!), changed: true };
+    return { id: row.id, version: l === null || l === undefined ? null : int(l), changed: false };
   });
 }
 

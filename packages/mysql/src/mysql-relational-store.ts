@@ -19,7 +19,8 @@ import { CompiledQuery, Kysely, MysqlDialect, type MysqlDialectConfig, sql } fro
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
   type MysqlBatchWriteContext,
-  writeChangesInOneRoundTrip,
+  writeChangeInOneRoundTrip,
+  writeChangesInTwoRoundTrips,
   writeMessageBound,
   writeMessageBytes,
 } from './mysql-batch-write.js';
@@ -210,17 +211,21 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
-   * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`)
-   * in one round trip — see {@link writeChangesInOneRoundTrip}. Same locks, rules and results as the
-   * transaction path, which takes six for one put (and which a batch that changes one id twice still takes). A
-   * batch past 500 changes or the server's `max_allowed_packet` takes more messages in the same transaction.
+   * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`):
+   * one change in one round trip ({@link writeChangeInOneRoundTrip}, the no-op check in SQL), a batch in two
+   * whatever its size ({@link writeChangesInTwoRoundTrips}, planned in memory between them). Same locks, rules
+   * and results as the transaction path, which takes six for one put (and which a batch that changes one id
+   * twice still takes). A batch past 500 changes or the server's `max_allowed_packet` takes more messages in
+   * the same transaction.
    * @throws {ValidationError} before anything is written, for a record no statement can carry (larger than
    *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const context = await this.#writeContext(changes);
     const results = await this.writeBatch(changes, now, (kysely, ids, locking) =>
-      writeChangesInOneRoundTrip({ ...context, kysely }, changes, ids, now, locking),
+      changes.length === 1
+        ? writeChangeInOneRoundTrip({ ...context, kysely }, changes[0]!, now, locking).then((r) => [r])
+        : writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking),
     );
     await this.#pruneAfter(results.flatMap((r) => (r.changed && r.version !== null ? [r.version] : [])));
     return results;

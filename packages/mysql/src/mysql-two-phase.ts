@@ -163,7 +163,7 @@ export async function commitIntentsInTwoRoundTrips(
         return { id, record: step.record && q.recordValues(step.record), enqueue: step.enqueue };
       });
     });
-    // Record rows at most WRITE_CHUNK and `messageBudget` bytes per message (see writeChangesInOneRoundTrip),
+    // Record rows at most WRITE_CHUNK and `messageBudget` bytes per message (see writeChangesInTwoRoundTrips),
     // each with its outbox entries; COMMIT with the last.
     const writeChunks = chunksBySize(steps, WRITE_CHUNK, context.messageBudget, (s) =>
       s.record ? writeMessageBytes(s.record) : idBytes(s.id),

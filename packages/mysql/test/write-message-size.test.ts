@@ -49,15 +49,16 @@ describe('write message size', () => {
     });
     const inlined = values.reduce<number>((sum, v) => sum + (typeof v === 'string' ? v.length + 2 : 24), 0);
     for (const last of [false, true]) {
-      const batch = message(kysely, [
-        ...q.writeChunk([{ id: 'x', values, comparesEmbedding: true }], 0),
+      const batch = message(kysely, q.batchWrite([{ values, op: 'upsert' }], 0, last));
+      const one = message(kysely, [
+        ...q.writeOne({ id: 'x', values, comparesEmbedding: true }, 0),
         ...(last ? [sql`COMMIT`] : []),
       ]);
       const commit = message(
         kysely,
         q.commitWrite([values], [{ id: 'x', version: 1, op: 'upsert' }], 0, last),
       );
-      for (const m of [batch, commit])
+      for (const m of [batch, one, commit])
         expect(Buffer.byteLength(m.sql) + inlined, m.sql.slice(0, 80)).toBeLessThan(MESSAGE_OVERHEAD);
     }
   });
