@@ -163,6 +163,8 @@ export class LanceDbVectorStore implements VectorStore {
   #writeChain: Promise<unknown> = Promise.resolve();
   readonly #optimizePacer: AutoOptimizePacer;
   #rewinds: TableRewindWatch;
+  /** The instance id of the table this store has open (see {@link #reopenIfDropped}). */
+  #instanceId: string | null;
 
   /** True only while {@link open} constructs a store (see the constructor's check). */
   static #opening = false;
@@ -174,6 +176,7 @@ export class LanceDbVectorStore implements VectorStore {
     exactLayout: boolean,
     onAutoOptimizeError: ((error: DualwriteError) => void) | undefined,
     tableVersion: number,
+    instanceId: string | null,
   ) {
     // The constructor is private to TypeScript only: a JavaScript caller's `new` would get a store with no
     // connection, failing later with a bare TypeError.
@@ -194,6 +197,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.#onAutoOptimizeError = onAutoOptimizeError;
     this.#optimizePacer = new AutoOptimizePacer(options.autoOptimizeEvery, options.autoOptimizeShare);
     this.#rewinds = new TableRewindWatch(tableVersion);
+    this.#instanceId = instanceId;
   }
 
   /**
@@ -222,16 +226,26 @@ export class LanceDbVectorStore implements VectorStore {
     try {
       const { table, exactLayout } = await openOrCreateTable(db, resolved);
       let version: number;
+      let instanceId: string | null;
       try {
         await ensureTableKeys(table);
         version = await table.version();
+        instanceId = await instanceIdOf(table);
       } catch (error) {
         table.close();
         throw error;
       }
       LanceDbVectorStore.#opening = true;
       try {
-        return new LanceDbVectorStore(resolved, db, table, exactLayout, hooks.onAutoOptimizeError, version);
+        return new LanceDbVectorStore(
+          resolved,
+          db,
+          table,
+          exactLayout,
+          hooks.onAutoOptimizeError,
+          version,
+          instanceId,
+        );
       } finally {
         LanceDbVectorStore.#opening = false;
       }
@@ -618,8 +632,10 @@ export class LanceDbVectorStore implements VectorStore {
    * After an error saying a file of the table was not found — the table dropped (and perhaps recreated) under
    * this live handle — opens the table again, creating it empty under a new instance id when it is gone (the
    * database directory still there), as {@link open} does. A read runs once more on the new table
-   * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and the facade
-   * repairs the index from the source of truth at once ({@link takeRewind} answers the reopen). Before, every call kept failing with "Not found" and delivery stopped until the process
+   * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and when the
+   * table opened is another instance than before, the facade repairs the index from the source of truth at once
+   * ({@link takeRewind} answers the reopen; the same instance — a file an optimize removed under an older
+   * version this handle had read — is not reported). Before, every call kept failing with "Not found" and delivery stopped until the process
    * restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
    * dimension or layout is there now), the next failing call tries again. For a remote URI (`s3://…`) nothing
    * tells a missing table from a missing bucket: the table is created again either way.
@@ -635,10 +651,16 @@ export class LanceDbVectorStore implements VectorStore {
       const { table, exactLayout } = await openOrCreateTable(this.#db, this.options);
       try {
         await ensureTableKeys(table);
-        this.#rewinds = new TableRewindWatch(
-          await table.version(),
-          `the LanceDB table "${this.options.table}" was dropped under this process and opened again (created empty when it was gone): the records delivered before are missing from it`,
-        );
+        const instanceId = await instanceIdOf(table);
+        // Another instance: the table was dropped (and created again, here or elsewhere). The same one: a file a
+        // concurrent cleanup removed under an older version this handle read (found by a break-it round: two
+        // false alarms in 20 s beside optimize with no retention); the rewind watch goes on.
+        if (instanceId !== this.#instanceId)
+          this.#rewinds = new TableRewindWatch(
+            await table.version(),
+            `the LanceDB table "${this.options.table}" was dropped under this process and opened again (created empty when it was gone): the records delivered before are missing from it`,
+          );
+        this.#instanceId = instanceId;
       } catch (keysError) {
         table.close();
         throw keysError;
@@ -940,6 +962,12 @@ async function ensureTableKeys(table: Table): Promise<void> {
     if (!field?.metadata.has(INDEX_ID_METADATA_KEY))
       await table.updateFieldMetadata([{ path: COLUMNS.id, metadata: { [INDEX_ID_METADATA_KEY]: id } }]);
   });
+}
+
+/** The instance id on `table`'s `id` column ({@link INDEX_ID_METADATA_KEY}), or `null` when none is there. */
+async function instanceIdOf(table: Table): Promise<string | null> {
+  const schema = await table.schema();
+  return schema.fields.find((f) => f.name === COLUMNS.id)?.metadata.get(INDEX_ID_METADATA_KEY) ?? null;
 }
 
 /** The checkpoint in an `id` column's metadata, or `null` when none (or not a positive integer) is there. */

@@ -12,7 +12,14 @@ import { closedAfterEach, record } from './helpers.js';
 const DIM = 4;
 const cleanup = closedAfterEach();
 
-function open(uri: string, options: { refreshTableEvery?: number } = {}) {
+function open(
+  uri: string,
+  options: {
+    refreshTableEvery?: number;
+    readConsistencyIntervalSeconds?: number;
+    retainVersionsMs?: number;
+  } = {},
+) {
   return cleanup.open({ uri, dimension: DIM, ...options });
 }
 
@@ -87,5 +94,19 @@ describe('LanceDB: a table rewound under a running store', () => {
       expect(mine.takeRewind(), `round ${round}`).toBeUndefined();
       expect(other.takeRewind(), `round ${round}`).toBeUndefined();
     }
+  });
+
+  // helper-43: a handle reading files another handle's optimize had just removed (no retention) got "not found",
+  // opened the same table again, and reported it as dropped — each report a needless full repair.
+  it('is not reported when a stale handle reads files an optimize removed: the same table is opened again', async () => {
+    const uri = join(await cleanup.dir(), 'lance');
+    const writer = await open(uri, { retainVersionsMs: 0 });
+    for (let i = 0; i < 5; i++) await writer.upsert([record(`w${i}`, DIM)]);
+    const stale = await open(uri, { readConsistencyIntervalSeconds: 3_600 });
+    expect(await stale.count()).toBe(5); // the handle stays on the version it read
+    for (let i = 5; i < 10; i++) await writer.upsert([record(`w${i}`, DIM)]);
+    await writer.optimize(); // compacts and removes the files of older versions
+    expect((await stale.getVersions(['w1', 'w9'])).size, 'read from the table opened again').toBe(2);
+    expect(stale.takeRewind()).toBeUndefined();
   });
 });
