@@ -497,9 +497,16 @@ export class LanceDbVectorStore implements VectorStore {
     );
   }
 
-  /** Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column). */
+  /**
+   * Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column), read from the
+   * table's latest version also on a handle with a read consistency interval: a stale answer, after a source
+   * restored from a backup, would move the source's sequence past too low a version, and the next check — the
+   * index still ahead — would take it for another source and stop delivery.
+   */
   maxVersion(): Promise<number | null> {
     return this.#read('maxVersion', async () => {
+      if (this.options.readConsistencyIntervalSeconds !== 0)
+        await this.#exclusive(() => this.#table.checkoutLatest());
       const rows = (await this.#table
         .query()
         .select([COLUMNS.version])

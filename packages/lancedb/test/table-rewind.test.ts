@@ -109,4 +109,14 @@ describe('LanceDB: a table rewound under a running store', () => {
     expect((await stale.getVersions(['w1', 'w9'])).size, 'read from the table opened again').toBe(2);
     expect(stale.takeRewind()).toBeUndefined();
   });
+
+  it('maxVersion reads the latest version on a handle with a read consistency interval', async () => {
+    const uri = join(await cleanup.dir(), 'lance');
+    const writer = await open(uri);
+    await writer.upsert([record('a', DIM, { version: 3 })]);
+    const stale = await open(uri, { readConsistencyIntervalSeconds: 3_600 });
+    expect(await stale.maxVersion()).toBe(3);
+    await writer.upsert([record('b', DIM, { version: 8 })]);
+    expect(await stale.maxVersion()).toBe(8);
+  });
 });
