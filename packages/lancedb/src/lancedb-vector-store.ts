@@ -642,8 +642,8 @@ export class LanceDbVectorStore implements VectorStore {
    * ({@link #read}); a write is not retried here: its caller retries it. Writes then land again, and when the
    * table opened is another instance than before, the facade repairs the index from the source of truth at once
    * ({@link takeRewind} answers the reopen; the same instance — a file an optimize removed under an older
-   * version this handle had read — is not reported). Before, every call kept failing with "Not found" and delivery stopped until the process
-   * restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
+   * version this handle had read — is not reported). Before, every call kept failing with "Not found" and
+   * delivery stopped until the process restarted (found by a new-user trial). Best effort: when the reopen fails too (a table of another
    * dimension or layout is there now), the next failing call tries again. For a remote URI (`s3://…`) nothing
    * tells a missing table from a missing bucket: the table is created again either way.
    * @returns whether the table was opened again.
