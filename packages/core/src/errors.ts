@@ -189,9 +189,7 @@ export class TimeoutError extends DualwriteError {
  * fix the configuration, or pass `indexBinding: 'rebind'` to move the data to the configured index (a
  * full repair reconcile then fills it). With `fields: ['owner']`: the configured index is the bound one, but
  * another source of truth feeds it (its owner token, stamped on the index, is `configured.owner`); found at
- * start, or later by the periodic check, which then stops delivery. With `fields: ['sequence']`: another source
- * with this source's owner token (a copy of its database) writes to the index — found by a periodic check when
- * the index runs ahead of the source's sequence a second time, which then stops delivery.
+ * start, or later by the periodic check, which then stops delivery.
  */
 export class IndexBindingError extends DualwriteError {
   /** The fields that differ, e.g. `['collection']`. */
@@ -203,8 +201,7 @@ export class IndexBindingError extends DualwriteError {
   readonly bound: Record<string, unknown>;
   /**
    * The side of the index this process is configured with, as found: its identity, or for `owner` the token it
-   * carries (another source's), or for `rows` what it holds, or for `sequence` the highest version it holds
-   * (`bound.sequence`: the source's).
+   * carries (another source's), or for `rows` what it holds.
    */
   readonly configured: Record<string, unknown>;
   constructor(
@@ -222,9 +219,7 @@ export class IndexBindingError extends DualwriteError {
         ? `the vector index holds rows dualwrite did not write (${configured.rows}) and no source of truth's owner token: it is another application's table or collection; give this source its own, or pass indexBinding: 'rebind' to take it over (those rows are then removed as orphans)`
         : fields.length === 1 && fields[0] === 'owner'
           ? `the vector index is fed by another source of truth (it carries owner token ${JSON.stringify(configured.owner)}, this source's is ${JSON.stringify(bound.owner)}): two sources writing one index overwrite each other's rows while every check of either passes; give each source its own table or collection, or pass indexBinding: 'rebind' to take this index over (the other source's rows are then removed)`
-          : fields.length === 1 && fields[0] === 'sequence'
-            ? `another source of truth writes to this vector index with this source's owner token: the index holds version ${configured.sequence}, ahead of this source's sequence (${bound.sequence}) again after this process moved the sequence past it once — a copy of this database (staging cloned from production?) carries its owner token; give the copy its own table or collection`
-            : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
+          : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
       false,
       options,
     );

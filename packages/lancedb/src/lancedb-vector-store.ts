@@ -500,8 +500,7 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * Highest `version` stored, or `null` for an empty table (a top-1 sort of the version column), read from the
    * table's latest version also on a handle with a read consistency interval: a stale answer, after a source
-   * restored from a backup, would move the source's sequence past too low a version, and the next check — the
-   * index still ahead — would take it for another source and stop delivery.
+   * restored from a backup, would move the source's sequence past too low a version.
    */
   maxVersion(): Promise<number | null> {
     return this.#read('maxVersion', async () => {

@@ -520,8 +520,8 @@ export class DualWrite<Native = unknown> {
    * @param options.timeoutMs - default 30,000 ms.
    * @throws {TimeoutError} when writes are still pending (or calls still in flight, or the index is still
    *   unchecked or not repaired) after `timeoutMs`; they stay in the outbox.
-   * @throws {IndexBindingError} (fields `owner` or `sequence`) when this process stopped delivering because
-   *   another source of truth writes to the index: no wait makes it this source's again.
+   * @throws {IndexBindingError} (field `owner`) when this process stopped delivering because another source of
+   *   truth took the index over: no wait makes it this source's again.
    * @throws {ValidationError} for a `timeoutMs` that is not a finite number >= 0, options that are not an
    *   object, or an option `flush` does not take (`timeout`).
    */
@@ -580,19 +580,18 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * The drift the index stands in: another source of truth writes to it (delivery stopped on an
-   * {@link IndexBindingError} on `owner` or `sequence`: this source's records there are overwritten or removed
-   * by the other, and nothing here repairs them), else the one recorded, or `null`.
+   * The drift the index stands in: another source of truth took it over (delivery stopped on an
+   * {@link IndexBindingError} on `owner`: this source's records there are removed by the other, and nothing
+   * here repairs them), else the one recorded, or `null`.
    */
   private async currentDrift(): Promise<IndexDrift | null> {
     const taken = this.indexTaken();
     return taken ? { reason: taken.message, since: this.misboundAt } : this.guard.drift();
   }
 
-  /** The {@link IndexBindingError} delivery stopped on when another source writes to the index, or `null`. */
+  /** The {@link IndexBindingError} delivery stopped on when another source took the index over, or `null`. */
   private indexTaken(): IndexBindingError | null {
-    const fields = this.misbound?.fields ?? [];
-    return fields.includes('owner') || fields.includes('sequence') ? this.misbound : null;
+    return this.misbound?.fields.includes('owner') ? this.misbound : null;
   }
 
   /**

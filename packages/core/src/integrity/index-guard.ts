@@ -107,8 +107,6 @@ export class IndexGuard {
   private readonly deadLetters = new DeadLetterWatch();
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
   private found: string | undefined;
-  /** Whether this process moved the source's sequence past the index's versions (see {@link versionRegression}). */
-  private sequenceMoved = false;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
   private deferred = false;
   /** Why the latest check or repair of this process failed, for the messages of a waiting flush. */
@@ -595,11 +593,10 @@ export class IndexGuard {
    * owner token, so only its versions running ahead tell it apart (checked at start and by every periodic
    * check). Moves the sequence past it, so new writes pass the index's version fence; the rows the index holds
    * from the lost future (or the other source) are then repaired. A version beyond any a source hands out
-   * ({@link isForeignVersion}) moves nothing: those rows are replaced by the repair. Found a second time by
-   * this process after it moved the sequence once, it is another source writing beside this one (each would
-   * move past the other's versions and repair the index back, without end): this process stops delivering
-   * with an {@link IndexBindingError} on field `sequence` (a copy of the database started against the index;
-   * found by a break-it round, where every check of either side passed).
+   * ({@link isForeignVersion}) moves nothing: those rows are replaced by the repair. A copy writing beside the
+   * source is found again at later checks, each one reported (`index-drift`) and repaired; nothing here tells it
+   * from a restore, so delivery is never stopped for it (stopping at a second finding stopped a source restored
+   * twice, found by a break-it round).
    * @returns the reason to repair, or `undefined`.
    */
   private async versionRegression(): Promise<string | undefined> {
@@ -610,14 +607,7 @@ export class IndexGuard {
     if (indexVersion === null || indexVersion <= (await relational.currentVersion())) return undefined;
     if (isForeignVersion(indexVersion))
       return `the index holds version ${indexVersion}, beyond any version a source hands out: rows written by another tool (the repair replaces them from the source of truth)`;
-    if (this.sequenceMoved) {
-      // Once is a restore; again is another source handing out versions beside this one.
-      const current = await relational.currentVersion();
-      this.misboundBy(new IndexBindingError(['sequence'], { sequence: current }, { sequence: indexVersion }));
-      return undefined;
-    }
     await relational.transaction((tx) => tx.nextVersion(indexVersion));
-    this.sequenceMoved = true;
     // Found while `createDualWrite` runs, before the caller can listen: emitted once the event loop turns.
     setImmediate(() => events.emit('version-regression', { ids: [], indexVersion }));
     return `the index holds version ${indexVersion}, beyond the source's sequence: the source went back in time (restored from a backup?), or another source writes to this index (a copy of this database carries its owner token)`;
