@@ -6,6 +6,7 @@
  * | connection refused / reset, DNS failure, `fetch failed`      | `BackendUnavailableError`      | yes (attempt not charged) |
  * | HTTP 401 / 403 (bad or expired credentials: not the record's fault) | `BackendUnavailableError` | yes (attempt not charged) |
  * | request timeout (`requestTimeoutMs`), HTTP 408, 429, 5xx     | `TransientBackendError` (`status`, `retryAfterMs` from `Retry-After`) | yes |
+ * | HTTP 412 (a collection being deleted: "Missing metadata segment") | `TransientBackendError` (`status`) | yes |
  * | HTTP 400 "Collection expecting embedding with dimension of N, got M" | `DimensionMismatchError` | no |
  * | other HTTP 4xx (400, 404, 409, 413, 422, ...)                | `PermanentBackendError` (`status`) | no |
  *
@@ -101,7 +102,9 @@ export function errorFromResponse(
   const detail = chromaErrorMessage(body) || `HTTP ${status}`;
   const message = `${what} failed with HTTP ${status}: ${detail}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
-  if (status === 429 || status === 408 || status >= 500)
+  // 412: the collection's segments are gone while it is being deleted (found by a break-it round, where it
+  // dead-lettered a healthy record); the next call resolves the collection again.
+  if (status === 429 || status === 408 || status === 412 || status >= 500)
     return new TransientBackendError(message, { component, status, retryAfterMs });
   if (status === 401 || status === 403)
     return new BackendUnavailableError(message, { component, retryAfterMs });
@@ -156,6 +159,8 @@ export function toDualwriteError(error: unknown, what: string): DualwriteError {
   if (error instanceof ChromaRateLimitError)
     return new TransientBackendError(message, { component, cause, status: 429 });
   if (error instanceof ChromaServerError) return new TransientBackendError(message, { component, cause });
+  if (/\b412\b|missing metadata segment/i.test(message))
+    return new TransientBackendError(message, { component, cause, status: 412 });
   if (error instanceof ChromaNotFoundError)
     return new PermanentBackendError(message, { component, cause, status: 404 });
   if (error instanceof ChromaUniqueError)

@@ -327,7 +327,9 @@ export class ChromaVectorStore implements VectorStore {
         return await fn(collection);
       } catch (error) {
         const mapped = toDualwriteError(error, `chroma ${op}`);
-        if (attempt === 0 && mapped instanceof PermanentBackendError && mapped.status === 404) {
+        const status = (mapped as { status?: number }).status;
+        // 404: the collection was deleted; 412: it is being deleted. Resolve the name again, once.
+        if (attempt === 0 && (status === 404 || status === 412)) {
           if (this.#collection) {
             const current = await this.#collection.catch(() => undefined);
             if (current === collection) this.#collection = undefined;

@@ -269,6 +269,15 @@ describe('options and helpers', () => {
       code: 'PERMANENT_BACKEND',
       status: 404,
     });
+    // A collection being deleted (helper-44): not the record's fault, so never a dead letter.
+    expect(
+      errorFromResponse(
+        412,
+        '{"error":"ChromaError","message":"Missing field: [Missing metadata segment]"}',
+        null,
+        'POST /get',
+      ),
+    ).toMatchObject({ code: 'TRANSIENT_BACKEND', status: 412 });
   });
 
   it('translates equality filters into Chroma where clauses', () => {
