@@ -159,7 +159,8 @@ export function toDualwriteError(error: unknown, what: string): DualwriteError {
   if (error instanceof ChromaRateLimitError)
     return new TransientBackendError(message, { component, cause, status: 429 });
   if (error instanceof ChromaServerError) return new TransientBackendError(message, { component, cause });
-  if (/\b412\b|missing metadata segment/i.test(message))
+  // Only a 412 named as such: a bare "412" could be part of an id or a value in the message.
+  if (/\bHTTP 412\b|missing metadata segment/i.test(message))
     return new TransientBackendError(message, { component, cause, status: 412 });
   if (error instanceof ChromaNotFoundError)
     return new PermanentBackendError(message, { component, cause, status: 404 });
