@@ -395,9 +395,12 @@ export class IndexGuard {
     if (this.repairing) return;
     const changed = await this.identityChanged();
     if (this.misbound) return; // this process's configuration is not the binding's: it repairs nothing
+    // Taken even when the identity check found the change: the store saw the same reopen, and a rewind left
+    // pending would start a second full repair at the next write.
+    const rewound = this.ctx.vector.takeRewind?.();
     const reason =
       changed ??
-      this.ctx.vector.takeRewind?.() ??
+      rewound ??
       (await this.versionRegression()) ??
       (await passCheckpoint(this.ctx.relational, this.ctx.vector)) ??
       (await this.countMismatch()) ??
