@@ -1,7 +1,6 @@
 import {
   type Change,
   chunksBySize,
-  planOne,
   planWrites,
   type StoredRecord,
   type ValidRecord,
@@ -19,10 +18,10 @@ import { type RawBuilder, sql } from 'kysely';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
 import { mapMysqlError } from './mysql-errors.js';
-import { isLockRefusal, type MysqlQueries, type WriteRow } from './mysql-queries.js';
+import { isLockRefusal, type MysqlQueries } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
 
-/** What {@link writeChangesInTwoRoundTrips} and {@link writeChangeInOneRoundTrip} need of their store. */
+/** What the store's multi-statement and procedure writes need of it. */
 export interface MysqlBatchWriteContext {
   /** The store's pool (opened with `multipleStatements`). */
   pool: Pool;
@@ -239,52 +238,4 @@ export async function writeChangesInTwoRoundTrips(
     }
     return plan.results(versions);
   });
-}
-
-/**
- * `RelationalStore.writeChanges` of one change on MySQL / MariaDB in one round trip (the transaction path takes
- * six): one multi-statement message with BEGIN, the id's slot lock (the transaction path's lock), the
- * statements of {@link MysqlQueries.writeOne} — which decide in SQL, after the lock is granted (so under READ
- * COMMITTED they see every committed write of the id), what core's `planOne` decides in memory on the other
- * paths — and COMMIT. On an error the transaction is rolled back (see {@link onWriteConnection}).
- */
-export async function writeChangeInOneRoundTrip(
-  context: MysqlBatchWriteContext,
-  change: Change,
-  now: number,
-  locking: RecordLocking,
-): Promise<WriteResult> {
-  const row = writeRow(context.q, change, now);
-  return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
-    const [results] = await sendLocked(
-      connection,
-      context,
-      [row.id],
-      locking,
-      [row],
-      (r) => context.q.writeOne(r, now),
-      true,
-    );
-    const { w, d, l } = (results!.at(-1) as RowDataPacket[])[0] as Record<string, SqlInt | null>;
-    if (int(w!) === 1) return { id: row.id, version: int(d!), changed: true };
-    return { id: row.id, version: l === null || l === undefined ? null : int(l), changed: false };
-  });
-}
-
-/** The row `change` writes unless it is a no-op: a put's over no record (core's `planOne`), or a tombstone. */
-function writeRow(q: MysqlQueries, change: Change, now: number): WriteRow {
-  if (change.op === 'put') {
-    const next = planOne(change, undefined, now).next!;
-    return {
-      id: next.id,
-      values: q.recordValues({ ...next, version: 0 }),
-      comparesEmbedding: next.embedding !== null,
-    };
-  }
-  const tombstone = { text: '', embedding: null, metadata: {}, deleted: true, contentHash: '' };
-  return {
-    id: change.id,
-    values: q.recordValues({ id: change.id, ...tombstone, version: 0, syncedVersion: null, now }),
-    comparesEmbedding: false,
-  };
 }

@@ -15,17 +15,6 @@ type Db = MysqlKysely;
 /** Prune the sequence's rows every this many versions (keeping the newest). */
 const SEQUENCE_PRUNE_EVERY = 1_024;
 
-/**
- * A change of a one-message write ({@link MysqlQueries.writeOne}): the record row it writes when it is not a
- * no-op (`recordValues`, its version a placeholder; a tombstone for a delete), and whether its no-op check
- * compares embeddings (a put that carries one).
- */
-export interface WriteRow {
-  id: string;
-  values: unknown[];
-  comparesEmbedding: boolean;
-}
-
 /** The session variable holding the `i`-th version a message drew. */
 const version = (i: number) => sql.raw(`@dw_v${i}`);
 
@@ -48,6 +37,8 @@ export function isLockRefusal(error: unknown): boolean {
 export class MysqlQueries extends SqlQueries {
   readonly #sequence: RawBuilder<unknown>;
   readonly #slots: RawBuilder<unknown>;
+  /** The table prefix (the write procedure's name starts with it). */
+  readonly #prefix: string;
 
   constructor(names: MysqlTableNames) {
     super(
@@ -57,6 +48,7 @@ export class MysqlQueries extends SqlQueries {
     );
     this.#sequence = sql.table(names.versionSequence);
     this.#slots = sql.table(names.lockSlots);
+    this.#prefix = names.records.slice(0, -'records'.length);
   }
 
   // -- the upsert as MySQL spells it: no target alias, assignments applied left to right --------------
@@ -163,7 +155,7 @@ export class MysqlQueries extends SqlQueries {
     }
   }
 
-  // -- batch and one-message writes (see `mysql-batch-write.ts`) ----------------------------------------
+  // -- batch writes (see `mysql-batch-write.ts`) and the write procedure (`mysql-write-procedure.ts`) ------
 
   /**
    * The rows of `ids` whose slots this transaction holds. Not a locking read: a locking read of an absent key
@@ -181,39 +173,70 @@ export class MysqlQueries extends SqlQueries {
   }
 
   /**
-   * The statements of a one-message write of one change (see `writeChangeInOneRoundTrip`) to an id whose slot
-   * the transaction holds: its text, embedding and metadata in session variables (each value sent once); its
-   * live row's version (`@dw_l0`) and whether it writes (`@dw_w0`: core's `planOne` rules, decided by bytes —
-   * equal metadata is one JSON text and `0`/`-0` one float32 spelling, see `metadataJson` and
-   * `embeddingBytes`); a version; the record and outbox upserts, kept only when it writes (a put without an
-   * embedding keeps the stored one when its text is unchanged: `recordUpsert`); and last one row answering
-   * `w`, `d` (the version drawn) and `l`. For one change only: per-change statements tripled the time of a
-   * 100-change batch (`batchWrite` plans a batch in memory instead), and a derived table of several doubled a
-   * put's.
+   * The write procedure (see `callWriteProcedure`): one change to one id in one call, what core's `planOne`
+   * decides in memory on the other paths decided in SQL, by bytes (equal metadata is one JSON text and `0`/`-0`
+   * one float32 spelling, see `metadataJson` and `embeddingBytes`). In its own transaction: the id's slot lock
+   * (waited for: one id's write never holds another lock; MariaDB allows no `NOWAIT` in a procedure), then — a statement that starts once the lock is granted, so under
+   * READ COMMITTED it sees every committed write of the id — the live row's version and whether the change
+   * writes; if it does, a version, the record and outbox upserts (a put without an embedding keeps the stored
+   * one when its text is unchanged: `recordUpsert`); COMMIT; and one row answering `w` (writes), `d` (the
+   * version drawn) and `l` (the live row's version). `SQL SECURITY INVOKER`: it runs with the caller's
+   * privileges. Its name ends with a digest of its SQL, so a release that changes the SQL installs a procedure
+   * of its own beside the one older processes call.
+   * @returns the procedure's name and its `CREATE PROCEDURE` statement (binding no value).
    */
-  writeOne({ id, values, comparesEmbedding }: WriteRow, now: number): RawBuilder<unknown>[] {
-    const [text, embedding, metadata, live, writes] = ['t', 'e', 'm', 'l', 'w'].map((n) =>
-      sql.raw(`@dw_${n}0`),
-    );
-    const { bool } = this.traits;
-    const deleted = values[5] === bool(true);
-    const differs = deleted
-      ? sql`1`
-      : sql`NOT (${this.sameText(sql.ref('text'), text!)} AND ${this.sameText(sql.ref('metadata'), metadata!)}
-          ${comparesEmbedding ? sql`AND embedding <=> ${embedding}` : sql``})`;
-    const kept = (columns: readonly unknown[]) => sql`SELECT ${sql.join(columns)} FROM DUAL WHERE ${writes}`;
-    return [
-      sql`SET ${text} = ${values[1]}, ${embedding} = ${values[2]}, ${metadata} = ${values[3]}, ${live} = NULL,
-        ${writes} = ${sql.lit(deleted ? 0 : 1)}`,
-      sql`SELECT version, ${differs} INTO ${live}, ${writes}
-        FROM ${this.tables.records} WHERE id = ${id} AND deleted = ${sql.lit(bool(false))}`,
-      ...this.#drawVersions(1),
-      this.recordUpsert(kept([id, text, embedding, metadata, version(0), ...values.slice(5)]), {
-        keepEmbedding: true,
-      }),
-      this.outboxUpsert(kept(this.pendingOutboxValues(id, version(0), deleted ? 'delete' : 'upsert', now))),
-      sql`SELECT ${writes} AS w, ${version(0)} AS d, ${live} AS l`,
+  writeProcedure(db: Db): { name: string; create: string } {
+    const p = (name: string) => sql.raw(`p_${name}`);
+    const [live, writes, drawn] = [sql.raw('v_live'), sql.raw('v_writes'), sql.raw('v_version')];
+    const [id, text, embedding, metadata, deleted, now] = [
+      'id',
+      'text',
+      'embedding',
+      'metadata',
+      'deleted',
+      'now',
+    ].map(p);
+    const differs = sql`${deleted!} OR NOT (${this.sameText(sql.ref('text'), text!)}
+      AND ${this.sameText(sql.ref('metadata'), metadata!)} AND (NOT ${p('compares_embedding')} OR embedding <=> ${embedding!}))`;
+    const values = [
+      id,
+      text,
+      embedding,
+      metadata,
+      drawn,
+      deleted,
+      p('content_hash'),
+      p('synced_version'),
+      now,
+      now,
     ];
+    const op = sql`IF(${deleted!}, 'delete', 'upsert')`;
+    const body = sql`(IN p_slot INT, IN p_id VARBINARY(1536),
+        IN p_text LONGTEXT CHARACTER SET utf8mb4, IN p_embedding LONGBLOB, IN p_metadata LONGTEXT CHARACTER SET utf8mb4,
+        IN p_deleted TINYINT, IN p_content_hash VARCHAR(255) CHARACTER SET utf8mb4, IN p_synced_version BIGINT,
+        IN p_now BIGINT, IN p_compares_embedding TINYINT)
+      MODIFIES SQL DATA SQL SECURITY INVOKER
+      BEGIN
+        DECLARE v_slot INT;
+        DECLARE ${live}, ${drawn} BIGINT DEFAULT NULL;
+        DECLARE ${writes} TINYINT DEFAULT 1 - ${deleted!};
+        DECLARE CONTINUE HANDLER FOR NOT FOUND BEGIN END;
+        START TRANSACTION;
+        SELECT slot INTO v_slot FROM ${this.byKey(this.#slots)} WHERE slot = ${p('slot')} FOR UPDATE;
+        SELECT version, ${differs} INTO ${live}, ${writes}
+          FROM ${this.tables.records} WHERE id = ${id!} AND deleted = ${sql.lit(this.traits.bool(false))};
+        IF ${writes} THEN
+          INSERT INTO ${this.#sequence} () VALUES ();
+          SET ${drawn} = LAST_INSERT_ID();
+          ${this.recordUpsert(sql`VALUES (${sql.join(values)})`, { keepEmbedding: true })};
+          ${this.outboxUpsert(sql`VALUES ${this.pendingOutboxRow(id, drawn, op, now)}`)};
+        END IF;
+        COMMIT;
+        SELECT ${writes} AS w, ${drawn} AS d, ${live} AS l;
+      END`.compile(db);
+    if (body.parameters.length > 0) throw new Error('the write procedure must not bind values');
+    const name = `${this.#prefix}write_${createHash('sha256').update(body.sql).digest('hex').slice(0, 12)}`;
+    return { name, create: `CREATE PROCEDURE ${sql.id(name).compile(db).sql} ${body.sql}` };
   }
 
   /**
@@ -296,7 +319,7 @@ export class MysqlQueries extends SqlQueries {
   // -- sync-2pc in few round trips (see `mysql-two-phase.ts`) -------------------------------------------
 
   /**
-   * BEGIN and the slot locks of `ids` (all of them, in slot order), the start of the one-message writes; with
+   * BEGIN and the slot locks of `ids` (all of them, in slot order), the start of the batch writes; with
    * `'try'` the locking read does not wait (`NOWAIT`) and fails with a {@link isLockRefusal} error instead.
    */
   beginLocked(ids: readonly string[], locking: RecordLocking): RawBuilder<unknown>[] {

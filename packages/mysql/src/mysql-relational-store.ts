@@ -19,7 +19,6 @@ import { CompiledQuery, Kysely, MysqlDialect, type MysqlDialectConfig, sql } fro
 import { createPool, type Pool, type TypeCastField, type TypeCastNext } from 'mysql2';
 import {
   type MysqlBatchWriteContext,
-  writeChangeInOneRoundTrip,
   writeChangesInTwoRoundTrips,
   writeMessageBound,
   writeMessageBytes,
@@ -37,6 +36,7 @@ import {
   resolveMysqlOptions,
 } from './mysql-relational-store-options.js';
 import { commitIntentsInTwoRoundTrips, prepareIntentsInOneRoundTrip } from './mysql-two-phase.js';
+import { callWriteProcedure, installWriteProcedure } from './mysql-write-procedure.js';
 
 /** Max `limit` of the listing methods and of claims. */
 export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
@@ -116,6 +116,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   #pool: Pool | undefined;
   /** The Kysely dialect configuration `open` made (pool and session settings), for the migrator's instance. */
   #dialect: MysqlDialectConfig | undefined;
+  /** The write procedure `init` installed, for a single write; none: two round trips (see {@link writeChanges}). */
+  #writeProcedure: string | undefined;
   /** The server's `max_allowed_packet`, bytes (see {@link #maxPacket}). */
   #packet: number | undefined;
 
@@ -134,14 +136,17 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   /**
    * Brings the store's tables up to date with Kysely migrations (under a named lock of the database and table
-   * prefix, so several processes may start at once: see {@link migrateMysqlSchema}). Idempotent.
+   * prefix, so several processes may start at once: see {@link migrateMysqlSchema}), and installs this
+   * release's write procedure unless the database has it (see {@link installWriteProcedure}: needs the
+   * `CREATE ROUTINE` privilege, else single writes take two round trips). Idempotent.
    * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
    * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
    */
   async init(): Promise<void> {
-    await this.read('init', () =>
-      migrateMysqlSchema(this.#dialect!, this.tableNames, this.#options.lockTimeoutMs),
-    );
+    await this.read('init', async (db) => {
+      await migrateMysqlSchema(this.#dialect!, this.tableNames, this.#options.lockTimeoutMs);
+      this.#writeProcedure = await installWriteProcedure(db, this.q);
+    });
     // The statements of the shared SQL (acks, leases, reads by id) are split to fit it.
     await this.#maxPacket();
   }
@@ -212,8 +217,9 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
 
   /**
    * The transactional-outbox write of `changes` (what the async strategies do for `put`/`putMany`/`delete`):
-   * one change in one round trip ({@link writeChangeInOneRoundTrip}, the no-op check in SQL), a batch in two
-   * whatever its size ({@link writeChangesInTwoRoundTrips}, planned in memory between them). Same locks, rules
+   * one change in one round trip (a `CALL` of the write procedure `init` installs, the no-op check in SQL: see
+   * {@link callWriteProcedure}; two round trips where the user may not create or execute routines), a batch in
+   * two whatever its size ({@link writeChangesInTwoRoundTrips}, planned in memory between them). Same locks, rules
    * and results as the transaction path, which takes six for one put (and which a batch that changes one id
    * twice still takes). A batch past 500 changes or the server's `max_allowed_packet` takes more messages in
    * the same transaction.
@@ -222,11 +228,16 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     const context = await this.#writeContext(changes);
-    const results = await this.writeBatch(changes, now, (kysely, ids, locking) =>
-      changes.length === 1
-        ? writeChangeInOneRoundTrip({ ...context, kysely }, changes[0]!, now, locking).then((r) => [r])
-        : writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking),
-    );
+    const procedure = changes.length === 1 ? this.#writeProcedure : undefined;
+    const results = await this.writeBatch(changes, now, async (kysely, ids, locking) => {
+      const written =
+        procedure && locking === 'wait'
+          ? await callWriteProcedure({ ...context, kysely }, procedure, changes[0]!, now)
+          : undefined;
+      if (written) return [written];
+      if (procedure) this.#writeProcedure = undefined; // dropped, or not ours to execute: nothing ran
+      return writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking);
+    });
     await this.#pruneAfter(results.flatMap((r) => (r.changed && r.version !== null ? [r.version] : [])));
     return results;
   }

@@ -356,7 +356,7 @@ export abstract class SqlQueries {
    * `(id, text, embedding, metadata, version, deleted, content_hash, synced_version, created_at, updated_at)`
    * touching each id once. With `keepEmbedding`, a live record's embedding is kept when the write carries none
    * and the same text (core's `planOne` rule for a put without an embedding, for a write that does not know
-   * the stored one: MySQL's one-message write); without it a `null` embedding is written as `null` (an
+   * the stored one: MySQL's write procedure); without it a `null` embedding is written as `null` (an
    * embedder change clears embeddings so).
    */
   recordUpsert(source: RawBuilder<unknown>, options: { keepEmbedding?: boolean } = {}): RawBuilder<unknown> {

@@ -144,7 +144,7 @@ const NEGATIVE_ZERO = 0x8000_0000;
 /**
  * An embedding as the bytes of its float32 column (`BLOB`, `bytea`), `-0` (also a tiny negative component
  * rounded to it) written as `0`: the two are equal values (core's `embeddingEqual`), and one spelling lets a
- * store tell an unchanged embedding by comparing bytes (MySQL's one-message write does).
+ * store tell an unchanged embedding by comparing bytes (MySQL's write procedure does).
  */
 export function embeddingBytes(embedding: readonly number[]): Buffer {
   const bytes = encodeEmbedding(embedding);
