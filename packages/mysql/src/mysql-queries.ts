@@ -175,10 +175,10 @@ export class MysqlQueries extends SqlQueries {
   /**
    * The write procedure (see `callWriteProcedure`): one change to one id in one call, what core's `planOne`
    * decides in memory on the other paths decided in SQL, by bytes (equal metadata is one JSON text and `0`/`-0`
-   * one float32 spelling, see `metadataJson` and `embeddingBytes`). In its own transaction: the id's slot lock
-   * (waited for: one id's write never holds another lock; MariaDB allows no `NOWAIT` in a procedure), then — a statement that starts once the lock is granted, so under
-   * READ COMMITTED it sees every committed write of the id — the live row's version and whether the change
-   * writes; if it does, a version, the record and outbox upserts (a put without an embedding keeps the stored
+   * one float32 spelling, see `metadataJson` and `embeddingBytes`). In its own transaction: the id's slot
+   * lock (waited for: one id's write never holds another lock; MariaDB allows no `NOWAIT` in a procedure),
+   * then — a statement that starts once the lock is granted, so under READ COMMITTED it sees every committed
+   * write of the id — the live row's version and whether the change writes; if it does, a version, the record and outbox upserts (a put without an embedding keeps the stored
    * one when its text is unchanged: `recordUpsert`); COMMIT; and one row answering `w` (writes), `d` (the
    * version drawn) and `l` (the live row's version). `SQL SECURITY INVOKER`: it runs with the caller's
    * privileges. Its name ends with a digest of its SQL, so a release that changes the SQL installs a procedure
