@@ -235,7 +235,9 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
     expect(await dw.search('replaced collection record', { k: 30 })).toHaveLength(30);
     await dw.put(rec('r-after', 'written after the repair'));
     await expectConverged(dw, relational, vector);
-    expect(drifts, 'the store saw the same reopen: one repair, not a second at the next write').toHaveLength(1);
+    expect(drifts, 'the store saw the same reopen: one repair, not a second at the next write').toHaveLength(
+      1,
+    );
   });
 
   it('Chroma: a collection recreated behind the store with another distance → delivery stops, nothing is dead-lettered', async () => {
