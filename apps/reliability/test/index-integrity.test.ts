@@ -980,6 +980,27 @@ describe('2g. flush answers for the index too', () => {
     }
   });
 
+  // With no write after the drop, flush resolved at once with every record missing, until a periodic check.
+  it('an index dropped while nothing was written since: flush reads its identity and waits for the repair', async () => {
+    const { relational, vector, dw } = await droppedUnderLiveHandle('g'); // periodic checks off
+    const flushed = await dw.flush({ timeoutMs: 20_000 });
+    expect(flushed.indexDrift).toBeNull();
+    expect(await vector.count(), 'LanceDB: the records delivered before the drop are back').toBe(5);
+    await expectConverged(dw, relational, vector);
+
+    const url = inject('chromaUrl');
+    const collection = `idle-deleted-${Date.now()}`;
+    const source = new SqliteRelationalStore({ path: join(await dir('dw-chroma-idle-'), 'source.db') });
+    const chroma = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+    const other = await facade({ relational: source, vector: chroma });
+    await other.putMany(Array.from({ length: 5 }, (_, i) => rec(`i-${i}`, `record ${i}`)));
+    await expectConverged(other, source, chroma);
+    await dropChromaCollection(url, collection);
+    await other.flush({ timeoutMs: 20_000 });
+    expect(await chroma.count(), 'Chroma: every record is back').toBe(5);
+    await expectConverged(other, source, chroma);
+  });
+
   it('a recorded drift whose repair failed is repaired by flush before it resolves', async () => {
     const { path, uri } = await seeded(await dir('dw-flush-drift-'));
     await deleteLanceRows(uri, 'true'); // emptied in place, same table

@@ -288,6 +288,29 @@ export class IndexGuard {
     return this.checking;
   }
 
+  /**
+   * What a flush reads of the index before it answers: the index's identity (one read), and the store's pending
+   * rewind — a table or collection dropped or replaced while this process wrote nothing to it, which no write
+   * could show. Starts the repair either finds (the flush then waits for it, {@link busy}). Shares
+   * {@link check}'s slot: a running check is awaited instead. Reads nothing while the index is unchecked,
+   * misbound or being repaired (a flush waits for those already).
+   */
+  glance(): Promise<void> {
+    if (this.stopped || this.deferred || this.misbound || this.repairing) return Promise.resolve();
+    this.checking ??= this.lookAtIdentity().finally(() => {
+      this.checking = null;
+    });
+    return this.checking;
+  }
+
+  /** {@link glance}'s look. */
+  private async lookAtIdentity(): Promise<void> {
+    const changed = await this.identityChanged();
+    if (this.misbound) return;
+    const reason = changed ?? this.ctx.vector.takeRewind?.();
+    if (reason) void this.startRepair(reason);
+  }
+
   /** Stops the periodic check and waits for a running repair. */
   async stop(): Promise<void> {
     this.stopped = true;
