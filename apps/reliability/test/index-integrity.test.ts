@@ -699,6 +699,32 @@ describe('2d. rows edited in place keep their version: the content is compared',
       await c.update({ ids: ['c'], metadatas: [{ level: 'evil' }] });
     });
   });
+
+  // helper-45: on Chroma (no `maxVersion`) nothing looked at a row held above its acknowledged version.
+  it('Chroma: rows whose version another tool raised are found by the periodic check and written again', async () => {
+    const url = inject('chromaUrl');
+    const collection = `raised-${Date.now()}`;
+    const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+    const relational = new SqliteRelationalStore({ path: join(await dir('dw-raised-chroma-'), 'source.db') });
+    const dw = await facade({ relational, vector, driftCheck: { intervalMs: 300 } });
+    const drifts = collect(dw, 'index-drift');
+    await dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`t-${i}`, `record ${i}`)));
+    await expectConverged(dw, relational, vector);
+    const u = new URL(url);
+    const client = new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: false });
+    const c = await client.getCollection({ name: collection });
+    const ids = ['t-0', 't-1'];
+    const got = await c.get({ ids, include: ['metadatas', 'embeddings'] });
+    await c.update({
+      ids,
+      embeddings: got.embeddings,
+      documents: ['tampered', 'tampered'],
+      metadatas: [1.7e18, 4].map((version, i) => ({ ...got.metadatas[i]!, _dw_version: version })),
+    });
+    await waitFor(() => drifts.length > 0, 10_000, 'the raised versions found');
+    await expectConverged(dw, relational, vector);
+    expect((await dw.search('record 0', { k: 1 }))[0]?.id).toBe('t-0');
+  });
 });
 
 describe('2e. one index, one source of truth', () => {
@@ -1282,6 +1308,42 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
     await expectConverged(dw, s.relational, s.vector);
     expect((await s.vector.getVersions(['after'])).get('after')).toBe(after.version);
     expect((await dw.stats()).deliveryStopped).toBeNull();
+  });
+
+  // helper-45: one write after a restore under a running process moved the sequence past the index's highest
+  // version, and no check looked again: the index kept the lost states (stale, missing from search) while every
+  // check passed — and a write of a restored id fenced by the index rebased that id alone.
+  it('a source restored under a running process and written at once is found by the check, and repaired', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    for (const after of ['a new id', 'a restored id'] as const) {
+      const base = await dir('dw-restore-then-write-');
+      const path = join(base, 'source.db');
+      const s = {
+        relational: new SqliteRelationalStore({ path }),
+        vector: await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM }),
+      };
+      const dw = await facade({ ...s, driftCheck: { intervalMs: 300 } });
+      const drifts = collect(dw, 'index-drift');
+      const copy = async (from: string, to: string) => {
+        const source = new Database(from);
+        await source.backup(to);
+        source.close();
+      };
+      const put = (tag: string) =>
+        dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`doc-${i}`, `${tag} ${i}`)));
+      await put('original');
+      await dw.flush();
+      await copy(path, join(base, 'backup.db'));
+      await put('updated after the backup');
+      await dw.flush();
+      await copy(join(base, 'backup.db'), path); // restored under the running process
+      if (after === 'a new id') await dw.put(rec('new', 'written right after the restore'));
+      else await dw.put(rec('doc-4', 'doc-4 written right after the restore'));
+      await waitFor(() => drifts.length > 0, 10_000, `${after}: the restore found`);
+      await expectConverged(dw, s.relational, s.vector);
+      const [hit] = await dw.search('original 2', { k: 1 });
+      expect(hit?.text, `${after}: the restored state is what the index holds`).toBe('original 2');
+    }
   });
 
   // helper-42: a row's version set to 1.7e18 by another tool made the repair move the source's sequence past it;

@@ -554,6 +554,20 @@ export class IndexGuard {
       const held =
         recent.length === 0 ? new Map<string, number>() : await vector.getVersions(recent.map((r) => r.id));
       const lost = await this.stillSettled(recent.filter((r) => (held.get(r.id) ?? -1) < r.syncedVersion));
+      // Held above the acknowledged version, with nothing in flight: the index has a state of the record the
+      // source no longer has — the source went back in time (restored from a backup: a write since then may
+      // have moved its sequence past the index's highest version, so {@link versionRegression} cannot see it),
+      // or another tool rewrote the row's version.
+      const ahead =
+        lost.length > 0
+          ? []
+          : await this.stillSettled(recent.filter((r) => (held.get(r.id) ?? -1) > r.syncedVersion));
+      if (ahead.length > 0) {
+        const named = ahead
+          .slice(0, 3)
+          .map((r) => `${JSON.stringify(r.id)} v${held.get(r.id)} > v${r.syncedVersion}`);
+        return `the index holds ${ahead.length} of the ${recent.length} most recently acknowledged records at versions above the ones the source acknowledged (${named.join(', ')}${ahead.length > 3 ? ', …' : ''}): the source went back in time (restored from a backup?), or another tool rewrote them`;
+      }
       if (lost.length === 0) {
         // A full page leaves acknowledgements above its highest one for the next look.
         const reached =

@@ -20,7 +20,8 @@ import type { DeliveryItem } from './delivery-plan.js';
  *   sequence is never moved past it.
  *
  * Runs one SQL transaction per id. The caller releases the items' leases afterwards (never acknowledges
- * them: their state did not reach the index). Emits `version-regression` for rewritten ids.
+ * them: their state did not reach the index). Emits `version-regression` for rewritten ids, and reports the
+ * index to the guard (`indexRewound`): the source's other records may be behind the index too.
  * @returns `blocked`: the ids waiting for a live sync-2pc intent (everything else is due again at once:
  *   rewritten at a fresh version, or superseded by a newer write).
  */
@@ -74,6 +75,13 @@ export async function rebaseFencedDeliveries(
       rebased.push(id);
     }
   }
-  if (rebased.length > 0) ctx.events.emit('version-regression', { ids: rebased, indexVersion: highest });
+  if (rebased.length > 0) {
+    ctx.events.emit('version-regression', { ids: rebased, indexVersion: highest });
+    // The other records the source holds at older states than the index are found by a full repair: only the
+    // records delivered now were fenced, and moving the sequence hides the rest from the periodic check.
+    ctx.indexRewound?.(
+      `the index held version ${highest} of ${JSON.stringify(rebased[0])}${rebased.length > 1 ? ` (and ${rebased.length - 1} more ids)` : ''}, above the source's: the source went back in time (restored from a backup?); repaired from the source of truth`,
+    );
+  }
   return { blocked };
 }
