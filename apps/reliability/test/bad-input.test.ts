@@ -612,3 +612,53 @@ describe.each(
     }
   });
 });
+
+/** An embedder that returns a zero vector for one text (a real model can, for an empty or all-stopword input). */
+class ZeroForOneText extends HashingEmbedder {
+  override async embed(texts: readonly string[]): Promise<number[][]> {
+    const out = await super.embed(texts);
+    return out.map((v, i) => (texts[i] === 'nothing to embed' ? v.map(() => 0) : v));
+  }
+}
+
+// helper-46: a zero vector given by the caller was refused at the call, but the same vector from the embedder was
+// indexed: `syncStatus` said synced and no search could ever find the record.
+describe.each(STRATEGY_NAMES)('a vector the index cannot search, from the embedder: %s', (strategy) => {
+  it('is refused in the call (sync-2pc) or dead-lettered naming the embedder; never indexed as synced', async () => {
+    const t = await tempDir('dualwrite-zero-embedding-');
+    const relational = new SqliteRelationalStore({ path: join(t.dir, 'source.db') });
+    const vector = await LanceDbVectorStore.open({ uri: join(t.dir, 'lance'), dimension: DIM });
+    const zeroing = new ZeroForOneText({ dimension: DIM });
+    const dw = await createDualWrite({ relational, vector, embedder: zeroing, strategy, delivery: FAST });
+    try {
+      const put = dw.putMany([
+        { id: 'ok', text: 'something to embed', metadata: {} },
+        { id: 'zero', text: 'nothing to embed', metadata: {} },
+      ]);
+      if (strategy === 'sync-2pc') {
+        const error = await put.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error).toMatchObject({ field: `embedder(${zeroing.id})`, retryable: false });
+        expect((error as Error).message).toContain('"zero"');
+        expect(await relational.countRecords(), 'nothing written').toBe(0);
+      } else {
+        await put;
+        const flushed = await dw.flush({ timeoutMs: 20_000 });
+        expect(flushed.deadLetters).toBe(1);
+        const [dead] = await relational.listDeadLetters({ limit: 10 });
+        expect(dead).toMatchObject({ recordId: 'zero' });
+        expect(dead!.lastError).toContain(`embedder(${zeroing.id})`);
+        expect([...(await vector.getVersions(['ok', 'zero'])).keys()], 'the other record is indexed').toEqual(
+          ['ok'],
+        );
+        expect((await dw.syncStatus('zero')).state).not.toBe('synced');
+      }
+    } finally {
+      await dw.close({ drain: false });
+      await t.remove();
+    }
+  });
+});

@@ -1,4 +1,6 @@
+import type { VectorStore } from '../contracts/vector-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
+import { ValidationError } from '../errors.js';
 import type { EmbeddingService } from './embedding-service.js';
 
 /**
@@ -18,4 +20,26 @@ export async function embedWhileBound(
   const vectors = await embeddings.embed(texts);
   await ctx.assertEmbedderBound?.();
   return vectors;
+}
+
+/**
+ * Refuses a vector the embedder returned for record `id` that the index would store but never find (a zero
+ * vector under cosine distance: `VectorStore.embeddingProblem`), as the facade refuses one the caller gives.
+ * @returns the error for it, or `undefined`.
+ */
+export function unsearchableEmbedding(
+  vector: Pick<VectorStore, 'embeddingProblem'>,
+  embeddings: EmbeddingService,
+  id: string,
+  embedding: readonly number[],
+): ValidationError | undefined {
+  const problem = vector.embeddingProblem?.(embedding);
+  if (problem === undefined) return undefined;
+  return new ValidationError(
+    `embedder(${embeddings.embedder.id})`,
+    `for record ${JSON.stringify(id)}: ${problem}`,
+    {
+      limit: 'a vector the index can search',
+    },
+  );
 }

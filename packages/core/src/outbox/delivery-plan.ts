@@ -1,7 +1,7 @@
 import type { OutboxLease } from '../contracts/outbox.js';
 import { setEmbedding } from '../contracts/relational-operations.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
-import { embedWhileBound } from '../embedders/embed-while-bound.js';
+import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
@@ -77,13 +77,22 @@ export async function planDelivery(
   if (toEmbed.length > 0 && ctx.embeddings) {
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await embedWhileBound(ctx, ctx.embeddings, texts);
+    const refused = new Set<number>();
     await Promise.all(
-      toEmbed.map(async ({ index }, i) => {
+      toEmbed.map(async ({ lease, index }, i) => {
         const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;
+        // Never indexed to be unfindable: dead-lettered with the reason (known only once embedded).
+        const error = unsearchableEmbedding(ctx.vector, ctx.embeddings!, item.record.id, vectors[i]!);
+        if (error) {
+          refused.add(index);
+          undeliverable.push({ lease, error });
+          return;
+        }
         item.record = { ...item.record, embedding: vectors[i]! };
         await setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!);
       }),
     );
+    if (refused.size > 0) return { items: items.filter((_, i) => !refused.has(i)), undeliverable };
   }
   return { items, undeliverable };
 }

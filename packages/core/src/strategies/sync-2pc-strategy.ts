@@ -7,7 +7,7 @@ import {
   type RecordWrite,
 } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
-import { embedWhileBound } from '../embedders/embed-while-bound.js';
+import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
@@ -232,6 +232,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const out = [...changes];
     missing.forEach((index, j) => {
       const c = out[index] as Extract<Change, { op: 'put' }>;
+      // Refused in the call, before anything is written, as a vector the caller gave would be.
+      const error = unsearchableEmbedding(this.ctx.vector, embeddings, c.record.id, vectors[j]!);
+      if (error) throw error;
       out[index] = { op: 'put', record: { ...c.record, embedding: vectors[j]! }, embeddingFilled: true };
     });
     return out;
@@ -260,6 +263,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const out = [...planned];
     late.forEach((j, k) => {
       const { record } = changes[j] as Extract<Change, { op: 'put' }>;
+      const error = unsearchableEmbedding(this.ctx.vector, embeddings, record.id, vectors[k]!);
+      if (error) throw error;
       out[j] = planOf({ op: 'put', record: { ...record, embedding: vectors[k]! }, embeddingFilled: true }, j);
     });
     return out;
