@@ -780,6 +780,28 @@ describe('2e. one index, one source of truth', () => {
     await expectConverged(siblings[0]!.dw, siblings[0]!.relational, siblings[0]!.vector);
   });
 
+  // helper-45: both read no owner and both stamped theirs; both started, and the one whose stamp was overwritten
+  // then wrote over the other's rows (found only by its own later check, which stopped it).
+  it('two sources of truth starting at the same moment on one fresh table: one starts, the other is refused', async () => {
+    for (let trial = 0; trial < 3; trial++) {
+      const base = await dir('dw-owner-race-');
+      const uri = join(base, 'lance');
+      const started = await Promise.allSettled([lanceSource(base, 'a', uri), lanceSource(base, 'b', uri)]);
+      const refused = started.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+      // Both refuse (safe: a retry then finds the owner that landed) when their claims land crosswise.
+      expect(refused.length, `trial ${trial}: at most one starts`).toBeGreaterThanOrEqual(1);
+      for (const error of refused) {
+        expect(error).toBeInstanceOf(IndexBindingError);
+        expect((error as IndexBindingError).fields).toContain('owner');
+      }
+      const winner = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))[0];
+      if (winner)
+        expect((await winner.vector.identity()).owner).toBe(
+          await winner.relational.getMeta(SOURCE_TOKEN_KEY),
+        );
+    }
+  });
+
   // helper-42: staging started on a copy of production's database (same owner token) against production's table.
   // Its writes overwrote production's rows while every check of either passed and flush said nothing.
   it('a copy of the source database writing to the same table is reported by the periodic check and repaired', async () => {

@@ -47,6 +47,12 @@ const FOREIGN_DRIFT_PATIENCE_MS = 10_000;
 /** Rows of an unstamped index checked for ones dualwrite did not write before it is claimed. */
 const FOREIGN_ROWS_SAMPLE = 1_000;
 
+/**
+ * Pause before a claim of the index reads its owner back, ms (jittered ±50 %): longer than a claim takes to
+ * land on a local LanceDB table or a Chroma collection (a metadata commit or update, 5–30 ms here).
+ */
+const CLAIM_SETTLE_MS = 100;
+
 /** What the guard works with. */
 export interface IndexGuardContext {
   relational: RelationalStore;
@@ -471,10 +477,24 @@ export class IndexGuard {
     return outcome.kind === 'bound' ? undefined : outcome.reason;
   }
 
-  /** The store's `claimIndex`, bound to it (where it has one). */
+  /**
+   * The store's `claimIndex` (where it has one), read back: neither backend has a compare-and-set for the
+   * index's metadata, so two sources of truth claiming a fresh index at once both read no owner and both write
+   * theirs; the later write wins. After a pause of about {@link CLAIM_SETTLE_MS} (jittered) the claim reads the
+   * owner again and refuses when another source's token landed: that source keeps the index, this one does not
+   * start ({@link IndexBindingError} on field `owner`). A write landing after the pause is found by the periodic
+   * check instead (this process then stops delivery). Runs at a first bind or a rebind only.
+   */
   private claimIndex(): ClaimIndex | undefined {
     const { vector } = this.ctx;
-    return vector.claimIndex?.bind(vector);
+    const { claimIndex, identity } = vector;
+    if (!claimIndex || !identity) return claimIndex?.bind(vector);
+    return async (token) => {
+      await claimIndex.call(vector, token);
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_SETTLE_MS * (0.5 + Math.random())));
+      const owner = (await identity.call(vector)).owner ?? null;
+      if (owner !== token) throw new IndexBindingError(['owner'], { owner: token }, { owner });
+    };
   }
 
   /** Rows among the index's first 1,000 without a version dualwrite hands out (an integer from 1). */
