@@ -86,7 +86,8 @@ describe.each(STRATEGY_NAMES)('LanceDB directory removed mid-run (%s)', (strateg
     await dw.flush({ timeoutMs: 30_000 });
     const report = await dw.reconcile();
     expect(
-      report.missing > 0 || drifts.some((reason) => /went back from|another instance|dropped under this process/.test(reason)),
+      report.missing > 0 ||
+        drifts.some((reason) => /went back from|another instance|dropped under this process/.test(reason)),
       `the vectors lost with the directory are found (reconcile missing ${report.missing}, drifts ${JSON.stringify(drifts)})`,
     ).toBe(true);
     if (strategy !== 'sync-2pc')
