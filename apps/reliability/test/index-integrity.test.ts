@@ -122,6 +122,14 @@ async function dropChromaCollection(url: string, name: string): Promise<void> {
   await client.deleteCollection({ name });
 }
 
+/** Copies the SQLite database at `from` over `to` with SQLite's online backup (a restore, when `to` is live). */
+async function backupSqlite(from: string, to: string): Promise<void> {
+  const Database = (await import('better-sqlite3')).default;
+  const source = new Database(from);
+  await source.backup(to);
+  source.close();
+}
+
 /** Runs `call` again (up to 3 times) when it fails with a retryable error, as a caller of a write would. */
 async function retried<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++)
@@ -1297,7 +1305,6 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
   // helper-44: a second restore in one process's life was taken for a copy of the database: delivery stopped for
   // good, flush rejected, and the writes after it stayed pending.
   it('a source restored twice under a running process converges both times and keeps delivering', async () => {
-    const Database = (await import('better-sqlite3')).default;
     const base = await dir('dw-restore-twice-');
     const path = join(base, 'source.db');
     const s = {
@@ -1307,11 +1314,6 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
     const dw = await facade({ ...s, driftCheck: { intervalMs: 150 } });
     const put = (from: number, n: number, tag: string) =>
       dw.putMany(Array.from({ length: n }, (_, i) => rec(`doc-${from + i}`, `${tag} ${from + i}`)));
-    const copy = async (from: string, to: string) => {
-      const source = new Database(from);
-      await source.backup(to);
-      source.close();
-    };
     const drifts = collect(dw, 'index-drift');
     await put(0, 20, 'a');
     await dw.flush();
@@ -1319,10 +1321,10 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
       [1, 'b'],
       [2, 'c'],
     ] as const) {
-      await copy(path, join(base, `backup-${round}.db`));
+      await backupSqlite(path, join(base, `backup-${round}.db`));
       await put(20 * round, 20, tag);
       await dw.flush();
-      await copy(join(base, `backup-${round}.db`), path); // restored under the running process
+      await backupSqlite(join(base, `backup-${round}.db`), path); // restored under the running process
       await waitFor(() => drifts.length >= round, 10_000, `restore ${round} found`);
       await expectConverged(dw, s.relational, s.vector);
     }
@@ -1336,7 +1338,6 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
   // version, and no check looked again: the index kept the lost states (stale, missing from search) while every
   // check passed — and a write of a restored id fenced by the index rebased that id alone.
   it('a source restored under a running process and written at once is found by the check, and repaired', async () => {
-    const Database = (await import('better-sqlite3')).default;
     for (const after of ['a new id', 'a restored id'] as const) {
       const base = await dir('dw-restore-then-write-');
       const path = join(base, 'source.db');
@@ -1346,19 +1347,14 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
       };
       const dw = await facade({ ...s, driftCheck: { intervalMs: 300 } });
       const drifts = collect(dw, 'index-drift');
-      const copy = async (from: string, to: string) => {
-        const source = new Database(from);
-        await source.backup(to);
-        source.close();
-      };
       const put = (tag: string) =>
         dw.putMany(Array.from({ length: 5 }, (_, i) => rec(`doc-${i}`, `${tag} ${i}`)));
       await put('original');
       await dw.flush();
-      await copy(path, join(base, 'backup.db'));
+      await backupSqlite(path, join(base, 'backup.db'));
       await put('updated after the backup');
       await dw.flush();
-      await copy(join(base, 'backup.db'), path); // restored under the running process
+      await backupSqlite(join(base, 'backup.db'), path); // restored under the running process
       if (after === 'a new id') await dw.put(rec('new', 'written right after the restore'));
       else await dw.put(rec('doc-4', 'doc-4 written right after the restore'));
       await waitFor(() => drifts.length > 0, 10_000, `${after}: the restore found`);
