@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type CloseReport,
-  createDualWrite,
-  type DeliveryOptions,
-  type DualWrite,
-  type StrategyConfig,
-} from '@dualwrite/core';
+import { deliveryOptions, strategyConfig } from '@dualwrite/config';
+import { type CloseReport, createDualWrite, type DeliveryOptions, type DualWrite } from '@dualwrite/core';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
@@ -13,7 +8,6 @@ import Fastify, { type FastifySchemaCompiler, type FastifyServerOptions } from '
 import type { App, AppContext } from './app-context.js';
 import { type BackendHooks, type Backends, openBackends } from './backends/open-backends.js';
 import type { ResolvedConfig } from './config/load.js';
-import type { AppConfig } from './config/schema.js';
 import { installAuth } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { Telemetry } from './metrics/telemetry.js';
@@ -49,29 +43,6 @@ export interface DemoServer {
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport>;
 }
 
-/** The core strategy config for the service's strategy settings. */
-export function strategyConfig(s: AppConfig['strategy']): StrategyConfig {
-  switch (s.name) {
-    case 'sync-2pc':
-      return {
-        name: 'sync-2pc',
-        onVectorFailure: 'fail',
-        repairConcurrency: s.concurrency,
-        unitOfWorkTimeoutMs: s.syncTimeoutMs,
-      };
-    case 'async-queue':
-      return { name: 'async-queue', concurrency: s.concurrency };
-    default:
-      return {
-        name: 'batch',
-        maxBatchSize: s.batchSize,
-        ...(s.backlogBatchSize === undefined ? {} : { backlogBatchSize: s.backlogBatchSize }),
-        maxDelayMs: s.maxDelayMs,
-        concurrency: s.concurrency,
-      };
-  }
-}
-
 async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: TestHooks) {
   try {
     const dw = await createDualWrite<StoreKysely>({
@@ -79,12 +50,7 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
       vector: backends.vector,
       embedder: backends.embedder,
       strategy: strategyConfig(config.strategy),
-      delivery: {
-        maxAttempts: config.strategy.maxAttempts,
-        leaseMs: config.strategy.leaseMs,
-        pollIntervalMs: config.strategy.pollIntervalMs,
-        ...hooks.delivery,
-      },
+      delivery: { ...deliveryOptions(config.strategy), ...hooks.delivery },
       ...(config.backpressure.maxDepth > 0
         ? {
             backpressure: {

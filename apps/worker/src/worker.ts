@@ -1,4 +1,4 @@
-import { openBackends, redactConfig } from '@dualwrite/config';
+import { deliveryOptions, openBackends, redactConfig, strategyConfig } from '@dualwrite/config';
 import { type CloseReport, createDualWrite, type DualWrite, type VectorStore } from '@dualwrite/core';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
@@ -44,24 +44,12 @@ export async function startWorker(
       relational,
       vector,
       ...(backends.embedder ? { embedder: backends.embedder } : {}),
+      // A drain worker delivers what writers enqueued: sync-2pc writers' repairs drain as async-queue does.
       strategy:
-        config.strategy.name === 'batch'
-          ? {
-              name: 'batch',
-              maxBatchSize: config.strategy.batchSize,
-              ...(config.strategy.backlogBatchSize === undefined
-                ? {}
-                : { backlogBatchSize: config.strategy.backlogBatchSize }),
-              maxDelayMs: config.strategy.maxDelayMs,
-              concurrency: config.strategy.concurrency,
-            }
-          : { name: 'async-queue', concurrency: config.strategy.concurrency },
-      delivery: {
-        owner: config.worker.owner,
-        pollIntervalMs: config.strategy.pollIntervalMs,
-        leaseMs: config.strategy.leaseMs,
-        maxAttempts: config.strategy.maxAttempts,
-      },
+        config.strategy.name === 'sync-2pc'
+          ? { name: 'async-queue', concurrency: config.strategy.concurrency }
+          : strategyConfig(config.strategy),
+      delivery: { owner: config.worker.owner, ...deliveryOptions(config.strategy) },
     });
   } catch (error) {
     await vector.close().catch(() => {});

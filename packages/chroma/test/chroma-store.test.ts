@@ -49,6 +49,18 @@ describe('construction', () => {
 });
 
 describe('batch size', () => {
+  // helper-46: a zero or 1e-30 vector was stored under cosine, ranked first with a score of 1.6, and every
+  // reconcile found it mismatched; LanceDB refused it at the call.
+  it('names a vector without a direction as a problem under cosine distance only', async () => {
+    const cosine = await open();
+    const l2 = await open({ distance: 'l2' });
+    for (const embedding of [new Array<number>(8).fill(0), [1e-30, 0, 0, 0, 0, 0, 0, 0]]) {
+      expect(cosine.embeddingProblem(embedding)).toMatch(/no direction/);
+      expect(l2.embeddingProblem(embedding)).toBeUndefined();
+    }
+    expect(cosine.embeddingProblem(vector(1))).toBeUndefined();
+  });
+
   it('reports the server max batch size from the pre-flight checks', async () => {
     const store = await open();
     expect(store.serverMaxBatchSize).toBeGreaterThan(0);

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 
+export { deliveryOptions, strategyConfig } from './dualwrite-options.js';
 export {
   OPENAI_EMBEDDER_COMPONENT,
   OpenAiEmbedder,
