@@ -178,9 +178,10 @@ export class MysqlQueries extends SqlQueries {
    * one float32 spelling, see `metadataJson` and `embeddingBytes`). In its own transaction: the id's slot
    * lock (waited for: one id's write never holds another lock; MariaDB allows no `NOWAIT` in a procedure),
    * then — a statement that starts once the lock is granted, so under READ COMMITTED it sees every committed
-   * write of the id — the live row's version and whether the change writes; if it does, a version, the record and outbox upserts (a put without an embedding keeps the stored
-   * one when its text is unchanged: `recordUpsert`); COMMIT; and one row answering `w` (writes), `d` (the
-   * version drawn) and `l` (the live row's version). `SQL SECURITY INVOKER`: it runs with the caller's
+   * write of the id — the live row's version and whether the change writes; if it does, a version
+   * ({@link #drawVersion}), the record and outbox upserts (a put without an embedding keeps the stored one when
+   * its text is unchanged: `recordUpsert`); COMMIT; and one row answering `w` (writes), `d` (the version drawn)
+   * and `l` (the live row's version). `SQL SECURITY INVOKER`: it runs with the caller's
    * privileges. Its name ends with a digest of its SQL, so a release that changes the SQL installs a procedure
    * of its own beside the one older processes call.
    * @returns the procedure's name and its `CREATE PROCEDURE` statement (binding no value).
@@ -226,8 +227,11 @@ export class MysqlQueries extends SqlQueries {
         SELECT version, ${differs} INTO ${live}, ${writes}
           FROM ${this.tables.records} WHERE id = ${id!} AND deleted = ${sql.lit(this.traits.bool(false))};
         IF ${writes} THEN
-          INSERT INTO ${this.#sequence} () VALUES ();
-          SET ${drawn} = LAST_INSERT_ID();
+          ${sql.join(
+            this.#drawVersion(drawn),
+            sql`;
+`,
+          )};
           ${this.recordUpsert(sql`VALUES (${sql.join(values)})`, { keepEmbedding: true })};
           ${this.outboxUpsert(sql`VALUES ${this.pendingOutboxRow(id, drawn, op, now)}`)};
         END IF;
@@ -269,10 +273,12 @@ export class MysqlQueries extends SqlQueries {
    * another transaction holds.
    */
   #drawVersions(n: number): RawBuilder<unknown>[] {
-    return Array.from({ length: n }, (_, i) => [
-      sql`INSERT INTO ${this.#sequence} () VALUES ()`,
-      sql`SET ${version(i)} = LAST_INSERT_ID()`,
-    ]).flat();
+    return Array.from({ length: n }, (_, i) => this.#drawVersion(version(i))).flat();
+  }
+
+  /** One version from the `AUTO_INCREMENT` sequence, into the variable `into` (two statements). */
+  #drawVersion(into: RawBuilder<unknown>): RawBuilder<unknown>[] {
+    return [sql`INSERT INTO ${this.#sequence} () VALUES ()`, sql`SET ${into} = LAST_INSERT_ID()`];
   }
 
   /** The highest `version DIV SEQUENCE_PRUNE_EVERY` this store has drawn (see {@link pruneDue}). */

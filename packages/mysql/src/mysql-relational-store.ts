@@ -230,12 +230,11 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
     const context = await this.#writeContext(changes);
     const procedure = changes.length === 1 ? this.#writeProcedure : undefined;
     const results = await this.writeBatch(changes, now, async (kysely, ids, locking) => {
-      const written =
-        procedure && locking === 'wait'
-          ? await callWriteProcedure({ ...context, kysely }, procedure, changes[0]!, now)
-          : undefined;
-      if (written) return [written];
-      if (procedure) this.#writeProcedure = undefined; // dropped, or not ours to execute: nothing ran
+      if (procedure && locking === 'wait') {
+        const written = await callWriteProcedure({ ...context, kysely }, procedure, changes[0]!, now);
+        if (written) return [written];
+        this.#writeProcedure = undefined; // dropped, or not ours to execute: nothing ran
+      }
       return writeChangesInTwoRoundTrips({ ...context, kysely }, changes, ids, now, locking);
     });
     await this.#pruneAfter(results.flatMap((r) => (r.changed && r.version !== null ? [r.version] : [])));

@@ -40,9 +40,9 @@ export async function installWriteProcedure(db: MysqlKysely, q: MysqlQueries): P
 /**
  * `RelationalStore.writeChanges` of one change in one round trip: a `CALL` of `procedure` with the change's
  * record row (a tombstone for a delete), sent as a prepared statement (the embedding as bytes), waiting for the
- * id's lock (one id: `withRecordLocks` never only tries it). Same lock,
- * rules and result as the transaction path, which takes six round trips. On an error the transaction the
- * procedure opened is rolled back (see {@link onWriteConnection}).
+ * id's lock (one id: `withRecordLocks` never only tries it). Same lock, rules and result as the transaction
+ * path, which takes six round trips. On an error the transaction the procedure opened is rolled back (see
+ * {@link onWriteConnection}).
  * @returns `undefined` when the procedure cannot be called (dropped, or no `EXECUTE` privilege): nothing ran.
  */
 export function callWriteProcedure(

@@ -303,18 +303,27 @@ export class IndexGuard {
    */
   glance(): Promise<void> {
     if (this.stopped || this.deferred || this.misbound || this.repairing) return Promise.resolve();
-    this.checking ??= this.lookAtIdentity().finally(() => {
-      this.checking = null;
-    });
+    this.checking ??= this.replacedOrRewound()
+      .then((reason) => {
+        if (reason && !this.misbound) void this.startRepair(reason);
+      })
+      .finally(() => {
+        this.checking = null;
+      });
     return this.checking;
   }
 
-  /** {@link glance}'s look. */
-  private async lookAtIdentity(): Promise<void> {
+  /**
+   * Why the index is another one than this process fed: its identity changed (recreated, replaced), or the store
+   * saw it go back or open again (`VectorStore.takeRewind`). The store's pending rewind is taken even when the
+   * identity check found the change: it saw the same reopen, and a rewind left pending would start a second full
+   * repair at the next write. `undefined` also when the identity check found this process misbound.
+   */
+  private async replacedOrRewound(): Promise<string | undefined> {
     const changed = await this.identityChanged();
-    if (this.misbound) return;
-    const reason = changed ?? this.ctx.vector.takeRewind?.();
-    if (reason) void this.startRepair(reason);
+    if (this.misbound) return undefined;
+    const rewound = this.ctx.vector.takeRewind?.();
+    return changed ?? rewound;
   }
 
   /** Stops the periodic check and waits for a running repair. */
@@ -422,14 +431,10 @@ export class IndexGuard {
       this.found = undefined;
     }
     if (this.repairing) return;
-    const changed = await this.identityChanged();
+    const replaced = await this.replacedOrRewound();
     if (this.misbound) return; // this process's configuration is not the binding's: it repairs nothing
-    // Taken even when the identity check found the change: the store saw the same reopen, and a rewind left
-    // pending would start a second full repair at the next write.
-    const rewound = this.ctx.vector.takeRewind?.();
     const reason =
-      changed ??
-      rewound ??
+      replaced ??
       (await this.versionRegression()) ??
       (await passCheckpoint(this.ctx.relational, this.ctx.vector)) ??
       (await this.countMismatch()) ??
