@@ -1364,6 +1364,47 @@ describe('3. delivery keeps pace, and a late delivery never overwrites a newer o
     }
   });
 
+  // helper-45: a restore whose lost states all belong to older records — beyond the 32 most recent
+  // acknowledgements, and acknowledged before the previous check — with the counts unchanged and a write since then
+  // moving the sequence past the index's highest version: no check found it (a full reconcile did).
+  it.each(['LanceDB', 'Chroma'] as const)(
+    '%s: a source restored from a backup older than the previous check is found by the index checkpoint, and repaired',
+    async (backend) => {
+      const base = await dir('dw-restore-older-');
+      const path = join(base, 'source.db');
+      const relational = new SqliteRelationalStore({ path });
+      const vector =
+        backend === 'LanceDB'
+          ? await LanceDbVectorStore.open({ uri: join(base, 'lance'), dimension: DIM })
+          : await ChromaVectorStore.open({
+              url: inject('chromaUrl'),
+              collection: `restore-older-${Date.now()}`,
+              dimension: DIM,
+            });
+      const dw = await facade({ relational, vector }); // checks run when asked
+      const drifts = collect(dw, 'index-drift');
+      const put = (prefix: string, n: number, text: string) =>
+        dw.putMany(Array.from({ length: n }, (_, i) => rec(`${prefix}-${i}`, `${text} ${i}`)));
+      await put('old', 5, 'original');
+      await put('recent', 40, 'recent');
+      await dw.flush();
+      expect(await dw.checkIndex()).toBeNull();
+      await backupSqlite(path, join(base, 'backup.db'));
+      await put('old', 5, 'updated after the backup');
+      await dw.flush();
+      expect(await dw.checkIndex(), 'a check after the backup stamps a checkpoint it lacks').toBeNull();
+      await backupSqlite(join(base, 'backup.db'), path); // restored under the running process
+      await dw.put(rec('new', 'written after the restore')); // the sequence moves past the index's versions
+      await dw.flush();
+      await dw.checkIndex();
+      expect(drifts.map((d) => d.reason).join('\n')).toMatch(/above the \d+ this source stamped or meant to/);
+      await expectConverged(dw, relational, vector);
+      const rows = await vector.getRecords!(['old-2', 'new']);
+      expect(rows.get('old-2')?.text, 'the restored state is what the index holds').toBe('original 2');
+      expect(rows.get('new')?.text).toBe('written after the restore');
+    },
+  );
+
   // helper-42: a row's version set to 1.7e18 by another tool made the repair move the source's sequence past it;
   // every later read of SQLite then threw RangeError ("integer out of range") and two records shared a version.
   it('a row another tool gave a version beyond any a source hands out is replaced; the sequence stays', async () => {

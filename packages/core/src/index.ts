@@ -81,6 +81,7 @@ export {
 } from './integrity/index-binding.js';
 export {
   holdsCheckpoint,
+  INDEX_CHECKPOINT_INTENT_KEY,
   INDEX_CHECKPOINT_KEY,
   passCheckpoint,
   restampCheckpoint,

@@ -1,9 +1,16 @@
 /**
  * The index checkpoint: a counter the source of truth stamps on the index itself (its versioned metadata, so
- * an older copy of the index brings back an older counter) and records in SQL once stamped. An index holding a
- * lower checkpoint than the source recorded went back in time — restored from a backup or a snapshot, rolled
- * back with the backend's own time travel — however many writes landed on it since: unlike the row counts and
- * the most recent acknowledged writes, later writes cannot hide it.
+ * an older copy of the index brings back an older counter) and records in SQL once stamped. It is read both ways:
+ *
+ * - An index holding a **lower** checkpoint than the source recorded went back in time — restored from a backup
+ *   or a snapshot, rolled back with the backend's own time travel — however many writes landed on it since:
+ *   unlike the row counts and the most recent acknowledged writes, later writes cannot hide it.
+ * - An index holding a **higher** checkpoint than the source ever meant to stamp means the source went back in
+ *   time — its database restored from a backup taken before that stamp, so the index holds states the source
+ *   lost, however old the records they belong to, and whatever the source's sequence says (a process that kept
+ *   its own high-water mark, or a dump that restored the sequence ahead of its records) — or a copy of the source
+ *   stamps the same index. The source writes the value it is about to stamp (the intent) before stamping it, so
+ *   a crash between the two leaves the index at most at the intent, never above it.
  *
  * @packageDocumentation
  */
@@ -13,15 +20,52 @@ import type { VectorStore } from '../contracts/vector-store.js';
 /** Meta key of the highest checkpoint this source stamped on its index (decimal integer). */
 export const INDEX_CHECKPOINT_KEY = 'index-checkpoint';
 
-/** The index's checkpoint and the one the source recorded (0 for none). */
-async function readCheckpoints(
-  relational: RelationalStore,
-  vector: VectorStore,
-): Promise<{ held: number; recorded: number }> {
+/**
+ * Meta key of the checkpoint this source is about to stamp (decimal integer), written before the stamp: the
+ * index never holds more than it, unless the source lost it (restored) or another source stamps the index.
+ */
+export const INDEX_CHECKPOINT_INTENT_KEY = 'index-checkpoint-intent';
+
+/**
+ * Pause before a finding is read again, ms. Another process's check can lower the intent for the moment between
+ * its write and its own stamp (both processes read the same values, the slower one wrote last), which a second
+ * reading after this long no longer sees.
+ */
+const CONFIRM_AFTER_MS = 200;
+
+/** What the index holds and what the source recorded and meant to stamp (0 for none; the intent `undefined`). */
+interface Checkpoints {
+  held: number;
+  recorded: number;
+  /** `undefined` on a source a release without intents last stamped from. */
+  intended: number | undefined;
+}
+
+/** Reads the index first: an intent written before a stamp this reading saw is then read too. */
+async function readCheckpoints(relational: RelationalStore, vector: VectorStore): Promise<Checkpoints> {
   const held = (await vector.identity!()).checkpoint ?? 0;
-  const raw = await relational.getMeta(INDEX_CHECKPOINT_KEY);
-  const recorded = raw === undefined ? 0 : Number(raw);
-  return { held, recorded: Number.isSafeInteger(recorded) ? recorded : 0 };
+  const [recorded, intended] = await Promise.all([
+    readCounter(relational, INDEX_CHECKPOINT_KEY),
+    readCounter(relational, INDEX_CHECKPOINT_INTENT_KEY),
+  ]);
+  return { held, recorded: recorded ?? 0, intended };
+}
+
+async function readCounter(relational: RelationalStore, key: string): Promise<number | undefined> {
+  const raw = await relational.getMeta(key);
+  const value = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Why `c` shows that the index or the source went back in time, or `undefined`. */
+function wentBack(c: Checkpoints): string | undefined {
+  if (c.held < c.recorded)
+    return `the index holds checkpoint ${c.held}, below the ${c.recorded} this source stamped on it: it went back in time (an older copy restored, or rolled back)`;
+  // Without an intent (stamped by an older release), a crash between stamp and record leaves the index one above.
+  const ceiling = c.intended === undefined ? c.recorded + 1 : Math.max(c.recorded, c.intended);
+  if (c.held > ceiling)
+    return `the index holds checkpoint ${c.held}, above the ${ceiling} this source stamped or meant to: the source of truth went back in time (its database restored from a backup taken before that stamp, so the index holds states it lost), or a copy of it stamps this index`;
+  return undefined;
 }
 
 /** Stamps of one checkpoint while another process's lower stamp lands after it. */
@@ -31,12 +75,14 @@ const STAMP_ATTEMPTS = 5;
 const STAMP_SETTLE_MS = 20;
 
 /**
- * Stamps `checkpoint` on the index first, then records it: the index never holds less than the source says.
+ * Records the intent, stamps `checkpoint` on the index, then records it: the index never holds less than the
+ * source recorded, nor more than it meant to stamp.
  * Neither backend has a compare-and-set for metadata, so another process's stamp of a lower value, read before
  * this one landed, can land after it: the stamp is read back after a short pause and repeated while lower (at
  * most {@link STAMP_ATTEMPTS} times; what is left is a needless full repair, never a miss).
  */
 async function stamp(relational: RelationalStore, vector: VectorStore, checkpoint: number): Promise<void> {
+  await relational.setMeta(INDEX_CHECKPOINT_INTENT_KEY, String(checkpoint));
   for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
     await vector.stampCheckpoint!(checkpoint);
     await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
@@ -51,23 +97,33 @@ export function holdsCheckpoint(vector: VectorStore): boolean {
 }
 
 /**
- * Compares the index's checkpoint with the one the source recorded; when the index holds at least that, stamps
- * the next one (on the index, then in SQL), which the next check expects. Several processes may pass at once:
- * the index's checkpoint only rises (`stampCheckpoint` never lowers it), and the source records only values
- * stamped on it, so without a rollback the index never holds less than the source recorded.
- * @returns why the index went back in time, or `undefined` (also for a store without checkpoints).
+ * Compares the index's checkpoint with the ones the source recorded and meant to stamp; when the index holds at
+ * least the first and at most the second, stamps the next one (intent, index, record), which the next check
+ * expects. A finding is read a second time after {@link CONFIRM_AFTER_MS} before it is reported. Several
+ * processes may pass at once: the index's checkpoint only rises (`stampCheckpoint` never lowers it), the source
+ * records only values stamped on it, and writes its intent before stamping, so without a rollback of either
+ * side the index holds neither less than the source recorded nor more than it meant to stamp. What concurrent
+ * processes can still cause is a needless full repair (a process that died between its stamp and its record
+ * while another lowered the intent), never a miss.
+ * @returns why the index or the source went back in time, or `undefined` (also for a store without checkpoints).
  */
 export async function passCheckpoint(
   relational: RelationalStore,
   vector: VectorStore,
 ): Promise<string | undefined> {
   if (!holdsCheckpoint(vector)) return undefined;
-  const { held, recorded } = await readCheckpoints(relational, vector);
-  if (held < recorded)
-    return `the index holds checkpoint ${held}, below the ${recorded} this source stamped on it: it went back in time (an older copy restored, or rolled back)`;
-  await stamp(relational, vector, Math.max(held, recorded) + 1);
+  let checkpoints = await readCheckpoints(relational, vector);
+  if (wentBack(checkpoints) !== undefined) {
+    await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
+    checkpoints = await readCheckpoints(relational, vector);
+    const reason = wentBack(checkpoints);
+    if (reason !== undefined) return reason;
+  }
+  await stamp(relational, vector, nextCheckpoint(checkpoints));
   return undefined;
 }
+
+const nextCheckpoint = (c: Checkpoints): number => Math.max(c.held, c.recorded, c.intended ?? 0) + 1;
 
 /**
  * Stamps a checkpoint above both the index's and the source's: a repair calls it before it reads the index, so
@@ -75,6 +131,5 @@ export async function passCheckpoint(
  */
 export async function restampCheckpoint(relational: RelationalStore, vector: VectorStore): Promise<void> {
   if (!holdsCheckpoint(vector)) return;
-  const { held, recorded } = await readCheckpoints(relational, vector);
-  await stamp(relational, vector, Math.max(held, recorded) + 1);
+  await stamp(relational, vector, nextCheckpoint(await readCheckpoints(relational, vector)));
 }

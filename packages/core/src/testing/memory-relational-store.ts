@@ -204,6 +204,27 @@ export class MemoryRelationalData {
   /** @internal */ state = emptyState();
   /** Tail of the transaction queue: one write transaction at a time, as SQLite's single writer. @internal */
   queue: Promise<unknown> = Promise.resolve();
+
+  /** A copy of everything the source holds now (records, outbox, intents, meta, sequence): a backup. */
+  snapshot(): MemoryRelationalSnapshot {
+    return { state: structuredClone(this.state) };
+  }
+
+  /**
+   * Puts back what {@link snapshot} copied — the database restored from a backup under running processes.
+   * @param options.keepSequence - keep the version sequence where it is when it is ahead (as a process that
+   *   keeps its own high-water mark, or a dump taken while writing that restores the sequence ahead of its records).
+   */
+  restore(copy: MemoryRelationalSnapshot, options: { keepSequence?: boolean } = {}): void {
+    const sequence = this.state.sequence;
+    this.state = structuredClone(copy.state as State);
+    if (options.keepSequence) this.state.sequence = Math.max(sequence, this.state.sequence);
+  }
+}
+
+/** A copy of a {@link MemoryRelationalData} (see {@link MemoryRelationalData.snapshot}). */
+export interface MemoryRelationalSnapshot {
+  readonly state: unknown;
 }
 
 /**
