@@ -1,6 +1,7 @@
 import {
   BackendUnavailableError,
   ClosedError,
+  checkVersionRange,
   chunksBySize,
   DimensionMismatchError,
   describeValue,
@@ -15,10 +16,13 @@ import {
   type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
+  type VersionedId,
+  type VersionRange,
 } from '@dualwrite/core';
 import { ChromaClient, type Collection, type GetResult } from 'chromadb';
 import { CHROMA_COMPONENT, createChromaTransport, toDualwriteError } from './chroma-errors.js';
 import {
+  CHROMA_VERSION_KEY,
   type ChromaRecordMetadata,
   checkChromaEmbedding,
   checkChromaId,
@@ -573,6 +577,29 @@ export class ChromaVectorStore implements VectorStore {
       );
       for (let i = 0; i < result.ids.length; i++) each(result, i);
     }
+  }
+
+  /**
+   * The rows with `range.above < version <= range.atMost` (see `VectorStore.versionsInRange`): one `get` filtered
+   * on the version key (`$gt` / `$lte`), ids and metadata only.
+   * @throws {ValidationError} for a bound that is not a safe integer or a `limit` outside 1..10,000.
+   * @throws {BackendUnavailableError} / {@link TransientBackendError} / {@link PermanentBackendError}.
+   */
+  async versionsInRange(range: VersionRange): Promise<VersionedId[]> {
+    this.#assertOpen();
+    checkVersionRange(range, component);
+    const above = { [CHROMA_VERSION_KEY]: { $gt: range.above } };
+    const where =
+      range.atMost === undefined
+        ? above
+        : { $and: [above, { [CHROMA_VERSION_KEY]: { $lte: range.atMost } }] };
+    const result = await this.#withCollection('get', (collection) =>
+      collection.get({ where, limit: range.limit, include: ['metadatas'] }),
+    );
+    return result.ids.map((id, i) => ({
+      id,
+      version: fromChromaMetadata(result.metadatas[i] as Record<string, unknown> | null).version,
+    }));
   }
 
   /**

@@ -30,6 +30,8 @@ export type {
   VectorIndexIdentity,
   VectorQueryOptions,
   VectorStore,
+  VersionedId,
+  VersionRange,
 } from './contracts/vector-store.js';
 export type {
   Change,
@@ -87,6 +89,7 @@ export {
   restampCheckpoint,
 } from './integrity/index-checkpoint.js';
 export { type DriftCheckOptions, IndexGuard, type IndexGuardContext } from './integrity/index-guard.js';
+export { INDEX_ROWS_CHECKED_KEY, rowsAheadOfSource } from './integrity/rows-since-check.js';
 export { checkClaimOwners, MAX_CLAIM_OWNERS } from './outbox/claim-owners.js';
 export { BACKLOG_CLAIM_BYTES, BACKLOG_CLAIM_SIZE } from './outbox/claim-size.js';
 export { type DeliveryOptions, resolveDeliveryOptions } from './outbox/delivery-options.js';
@@ -145,7 +148,12 @@ export {
   validateRecord,
   validateText,
 } from './record/validate.js';
-export { isForeignVersion, MAX_TRUSTED_VERSION } from './record/version-range.js';
+export {
+  checkVersionRange,
+  isForeignVersion,
+  MAX_TRUSTED_VERSION,
+  MAX_VERSION_RANGE_LIMIT,
+} from './record/version-range.js';
 export { type AsyncQueueOptions, AsyncQueueStrategy } from './strategies/async-queue-strategy.js';
 export { type BatchOptions, BatchStrategy } from './strategies/batch-strategy.js';
 export { OutboxStrategy } from './strategies/outbox-strategy.js';

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import {
   BackendUnavailableError,
   ClosedError,
+  checkVersionRange,
   DEFAULT_LIMITS,
   DimensionMismatchError,
   type DualwriteError,
@@ -22,6 +23,8 @@ import {
   type VectorQueryOptions,
   type VectorRecord,
   type VectorStore,
+  type VersionedId,
+  type VersionRange,
   validateId,
   validateMetadata,
   validateText,
@@ -513,6 +516,27 @@ export class LanceDbVectorStore implements VectorStore {
         .limit(1)
         .toArray()) as { version: bigint | number }[];
       return rows[0] === undefined ? null : Number(rows[0].version);
+    });
+  }
+
+  /**
+   * The rows with `range.above < version <= range.atMost` (see `VectorStore.versionsInRange`): a filtered scan of
+   * the `id` and `version` columns, read from the table's latest version (as {@link maxVersion}).
+   * @throws {ValidationError} for a bound that is not a safe integer or a `limit` outside 1..10,000.
+   */
+  async versionsInRange(range: VersionRange): Promise<VersionedId[]> {
+    checkVersionRange(range, component);
+    return await this.#read('versionsInRange', async () => {
+      if (this.options.readConsistencyIntervalSeconds !== 0)
+        await this.#exclusive(() => this.#table.checkoutLatest());
+      const below = range.atMost === undefined ? '' : ` AND ${COLUMNS.version} <= ${range.atMost}`;
+      const rows = (await this.#table
+        .query()
+        .where(`${COLUMNS.version} > ${range.above}${below}`)
+        .select([COLUMNS.id, COLUMNS.version])
+        .limit(range.limit)
+        .toArray()) as { id: string; version: bigint | number }[];
+      return rows.map((row) => ({ id: row.id, version: Number(row.version) }));
     });
   }
 

@@ -77,6 +77,22 @@ export interface UpsertReport {
 }
 
 /** One page of {@link VectorStore.listIds}. */
+/** A version range of {@link VectorStore.versionsInRange}: `above < version <= atMost`, at most `limit` rows. */
+export interface VersionRange {
+  /** Exclusive lower bound (a safe integer). */
+  above: number;
+  /** Inclusive upper bound (a safe integer); none when omitted. */
+  atMost?: number;
+  /** Most rows returned, 1..10,000. */
+  limit: number;
+}
+
+/** An index row's id and version. */
+export interface VersionedId {
+  id: string;
+  version: number;
+}
+
 export interface VectorIdPage {
   items: { id: string; version: number }[];
   /** Opaque cursor for the next page; `undefined` when this was the last page. */
@@ -194,6 +210,17 @@ export interface VectorStore {
    * (restored from a backup) is detected and moved past the index's versions instead of being fenced out.
    */
   maxVersion?(): Promise<number | null>;
+
+  /**
+   * The rows whose version is above `range.above` and at most `range.atMost` (no upper bound when omitted): their
+   * ids and versions, at most `range.limit` (1..10,000) of them, in any order (an id stored twice appears twice).
+   * Optional. The periodic check reads the rows delivered since its previous pass and compares them with the
+   * source of truth: a row ahead of its record means the source went back in time (restored from a backup)
+   * however old the record, and a row of an id the source never had was written by another source.
+   * @throws {ValidationError} for a bound that is not a safe integer, or a `limit` outside 1..10,000.
+   * @throws {BackendUnavailableError} when the backend cannot be reached.
+   */
+  versionsInRange?(range: VersionRange): Promise<VersionedId[]>;
 
   /**
    * Why this backend cannot store metadata key `key` faithfully (reserved prefix, a key its client

@@ -7,6 +7,7 @@ export type OptionalVectorCapabilities = Pick<
   | 'claimIndex'
   | 'stampCheckpoint'
   | 'maxVersion'
+  | 'versionsInRange'
   | 'getRecords'
   | 'metadataKeyProblem'
   | 'embeddingProblem'
@@ -37,6 +38,7 @@ export function optionalCapabilities(
     claimIndex,
     stampCheckpoint,
     maxVersion,
+    versionsInRange,
     getRecords,
     metadataKeyProblem,
     embeddingProblem,
@@ -61,6 +63,11 @@ export function optionalCapabilities(
     out.maxVersion = async () => {
       await before();
       return maxVersion.call(inner);
+    };
+  if (versionsInRange)
+    out.versionsInRange = async (range) => {
+      await before();
+      return versionsInRange.call(inner, range);
     };
   if (getRecords)
     out.getRecords = async (ids) => {

@@ -12,7 +12,8 @@ import { optionalCapabilities } from './optional-capabilities.js';
 /**
  * Base of a vector store that wraps a real one (fault injection, tracing, benchmark instrumentation):
  * everything passes through to `inner`; the wrapper has exactly the optional capabilities `inner` has
- * (`identity`, `claimIndex`, `stampCheckpoint`, `maxVersion`, `getRecords`, `metadataKeyProblem`, `embeddingProblem`,
+ * (`identity`, `claimIndex`, `stampCheckpoint`, `maxVersion`, `versionsInRange`, `getRecords`, `metadataKeyProblem`,
+ * `embeddingProblem`,
  * `takeRewind`, `maxConcurrentWrites`, `versionFence`), so callers'
  * feature checks see the truth; {@link beforeRead} runs ahead of every read. A subclass overrides what it
  * changes (usually `upsert`/`delete`, `beforeRead`, `ping`).
@@ -22,6 +23,7 @@ export abstract class VectorStoreWrapper implements VectorStore {
   declare readonly claimIndex?: VectorStore['claimIndex'];
   declare readonly stampCheckpoint?: VectorStore['stampCheckpoint'];
   declare readonly maxVersion?: VectorStore['maxVersion'];
+  declare readonly versionsInRange?: VectorStore['versionsInRange'];
   declare readonly getRecords?: VectorStore['getRecords'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
   declare readonly embeddingProblem?: VectorStore['embeddingProblem'];
@@ -30,7 +32,7 @@ export abstract class VectorStoreWrapper implements VectorStore {
 
   /**
    * @param capabilitiesBefore - runs ahead of each async optional capability (`identity`, `claimIndex`,
-   *   `stampCheckpoint`, `maxVersion`, `getRecords`), e.g. a wrapper's latency or outage injection; none by default.
+   *   `stampCheckpoint`, `maxVersion`, `versionsInRange`, `getRecords`), e.g. a wrapper's latency or outage injection; none by default.
    */
   constructor(
     readonly inner: VectorStore,

@@ -21,6 +21,7 @@ import {
   recordDrift,
 } from './index-binding.js';
 import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
+import { rowsAheadOfSource } from './rows-since-check.js';
 import { settledRecords } from './settled-records.js';
 
 /**
@@ -84,7 +85,9 @@ export interface IndexGuardContext {
  *   count checks (the index holds fewer rows than the records
  *   that claim to be synced — e.g. emptied in place or a server restarted on a wiped data dir — or more than
  *   the records that can be in it — rows another tool wrote), a version check (the index's highest version is
- *   below one it acknowledged — an older copy restored) and, when enabled, a sampled reconcile.
+ *   below one it acknowledged — an older copy restored), the rows the index took since the previous check
+ *   against their records (`rowsAheadOfSource`: a source restored from a backup taken since, or another source
+ *   writing) and, when enabled, a sampled reconcile.
  * - **Repair**: records the drift under {@link INDEX_DRIFT_KEY} (so every process reports it), emits
  *   `index-drift`, runs a full reconcile that enqueues every difference, then clears the drift and emits
  *   `index-repaired`. One repair at a time per process.
@@ -175,6 +178,7 @@ export class IndexGuard {
     // Rows removed (or added) behind dualwrite's back while the app was down, among the older records that the
     // look-up above does not reach: found now, so a flush after the start waits for their repair.
     this.found ??= await this.countMismatch();
+    this.found ??= await this.rowsAheadOfSource();
   }
 
   /**
@@ -439,6 +443,7 @@ export class IndexGuard {
       (await passCheckpoint(this.ctx.relational, this.ctx.vector)) ??
       (await this.countMismatch()) ??
       (await this.acknowledgedWritesLost()) ??
+      (await this.rowsAheadOfSource()) ??
       (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
@@ -630,6 +635,17 @@ export class IndexGuard {
     return candidates.filter(
       (c) => settled.get(c.id)?.syncedVersion === c.syncedVersion && !intended.has(c.id),
     );
+  }
+
+  /**
+   * The index rows delivered since the previous check that are ahead of their records (see
+   * {@link rowsAheadOfSource}): the source went back in time — a backup taken since that check, whose lost states
+   * may belong to any record — or another source writes to the index.
+   */
+  private rowsAheadOfSource(): Promise<string | undefined> {
+    return rowsAheadOfSource(this.ctx.relational, this.ctx.vector, async () => {
+      return new Set((await this.openIntents()).map((intent) => intent.recordId));
+    });
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */

@@ -14,11 +14,14 @@ import type {
   VectorIndexIdentity,
   VectorQueryOptions,
   VectorStore,
+  VersionedId,
+  VersionRange,
 } from '../contracts/vector-store.js';
 import { ClosedError, ValidationError } from '../errors.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
 import type { Metadata, VectorRecord } from '../record/types.js';
 import { validateEmbedding } from '../record/validate.js';
+import { checkVersionRange } from '../record/version-range.js';
 
 interface Row {
   embedding: number[];
@@ -229,6 +232,18 @@ export class MemoryVectorStore implements VectorStore {
     let max: number | null = null;
     for (const row of this.#rows.values()) if (max === null || row.version > max) max = row.version;
     return max;
+  }
+
+  async versionsInRange(range: VersionRange): Promise<VersionedId[]> {
+    this.#open('versionsInRange');
+    checkVersionRange(range, 'memory');
+    const out: VersionedId[] = [];
+    for (const [id, row] of this.#rows) {
+      if (out.length === range.limit) break;
+      if (row.version > range.above && (range.atMost === undefined || row.version <= range.atMost))
+        out.push({ id, version: row.version });
+    }
+    return out;
   }
 
   async ping(): Promise<void> {

@@ -849,6 +849,48 @@ export const vectorStoreChecks = {
         });
     });
   },
+
+  /**
+   * `versionsInRange()` (when present) returns the ids and versions of exactly the rows with `above < version <=
+   * atMost` (no upper bound when omitted), at most `limit` of them, and refuses a bound that is not a safe integer
+   * or a `limit` outside 1..10,000, naming the field.
+   */
+  async versionsInRangeReadsRowsByVersion(factory) {
+    await withStore(factory, async (store) => {
+      if (!store.versionsInRange) return;
+      const p = idPrefix();
+      expect(await store.versionsInRange({ above: 0, limit: 10 }), 'empty index').toEqual([]);
+      await store.upsert([
+        rec(`${p}a`, { version: 7 }),
+        rec(`${p}b`, { version: 42 }),
+        rec(`${p}c`, { version: 3 }),
+        rec(`${p}d`, { version: 100 }),
+      ]);
+      const read = async (range: Parameters<NonNullable<VectorStore['versionsInRange']>>[0]) =>
+        (await store.versionsInRange!(range))
+          .map((r) => `${r.id.slice(p.length)}${r.version}`)
+          .sort()
+          .join(' ');
+      expect(await read({ above: 3, limit: 10 }), 'above 3').toBe('a7 b42 d100');
+      expect(await read({ above: 3, atMost: 42, limit: 10 }), 'above 3, at most 42').toBe('a7 b42');
+      expect(await read({ above: 7, atMost: 7, limit: 10 }), 'an empty range').toBe('');
+      expect(await read({ above: 100, limit: 10 }), 'above the highest').toBe('');
+      expect((await store.versionsInRange({ above: 0, limit: 2 })).length, 'limit').toBe(2);
+      for (const [range, field] of [
+        [{ above: 1.5, limit: 10 }, 'range.above'],
+        [{ above: 0, atMost: Number.NaN, limit: 10 }, 'range.atMost'],
+        [{ above: 0, limit: 0 }, 'range.limit'],
+        [{ above: 0, limit: 10_001 }, 'range.limit'],
+      ] as const)
+        await expect(
+          store.versionsInRange(range),
+          `versionsInRange(${JSON.stringify(range)})`,
+        ).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field,
+        });
+    });
+  },
 } satisfies Record<string, VectorStoreCheck>;
 
 /** Name of one check in {@link vectorStoreChecks}. */
