@@ -10,5 +10,6 @@ export {
   type NewerReleaseFixture,
   type SqlStoreUnderTest,
 } from './newer-release.js';
+export { checkRestoreFound, type RestoreFixture } from './restore-found.js';
 export { runSqlStatement } from './run-statement.js';
 export { writeTestRecord } from './test-record.js';
