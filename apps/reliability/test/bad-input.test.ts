@@ -664,3 +664,48 @@ describe.each(STRATEGY_NAMES)('a vector the index cannot search, from the embedd
     }
   });
 });
+
+// helper-46: with `limits.maxTextBytes` raised, a 40 MiB text was accepted and then dead-lettered on Chroma (HTTP
+// 413 from its payload limit), or failed a sync-2pc put after 41 s.
+describe.each(STRATEGY_NAMES)(
+  'a record raised limits let through, above what Chroma accepts: %s',
+  (strategy) => {
+    it('is refused at the call naming the record and the server limit; one under it is delivered', async () => {
+      const t = await tempDir('dualwrite-payload-');
+      const relational = new SqliteRelationalStore({ path: join(t.dir, 'source.db') });
+      const vector = await ChromaVectorStore.open({
+        url: inject('chromaUrl'),
+        collection: `payload-${strategy}-${Date.now()}`,
+        dimension: DIM,
+      });
+      const dw = await createDualWrite({
+        relational,
+        vector,
+        embedder,
+        strategy,
+        delivery: FAST,
+        limits: { maxTextBytes: 64 * MiB },
+      });
+      try {
+        const error = await dw.put({ id: 'huge', text: 'x'.repeat(41 * MiB) }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).field).toBe('record');
+        expect((error as ValidationError).message).toContain('max_payload_size_bytes');
+        expect(
+          (await relational.getRecords(['huge'], { includeDeleted: true })).size,
+          'nothing written',
+        ).toBe(0);
+        await dw.put({ id: 'large', text: 'y'.repeat(2 * MiB) }); // above the default limit, under the server's
+        const flushed = await dw.flush({ timeoutMs: 30_000 });
+        expect(flushed.deadLetters).toBe(0);
+        expect((await vector.getRecords(['large'])).get('large')?.text.length).toBe(2 * MiB);
+      } finally {
+        await dw.close({ drain: false });
+        await t.remove();
+      }
+    }, 60_000);
+  },
+);

@@ -60,6 +60,13 @@ export interface ChromaVectorStoreOptions {
    * record larger than this is still sent on its own.
    */
   maxRequestBytes?: number;
+  /**
+   * Hard limit on the JSON body of one request, in bytes: the Chroma frontend's `max_payload_size_bytes`
+   * (default 40 MiB, 41,943,040; a local Chroma 1.x server took a 39 MiB text and answered HTTP 413 to a 40 MiB
+   * one). A record larger than this on its own is refused at `put` (`recordSizeProblem`). Set it to your server's
+   * value if you changed that.
+   */
+  maxPayloadBytes?: number;
   /** Timeout of one HTTP request in ms (a timeout throws `TransientBackendError`). Default 30,000. */
   requestTimeoutMs?: number;
 }
@@ -75,6 +82,7 @@ export interface ResolvedChromaVectorStoreOptions {
   database: string;
   maxBatchSize: number | undefined;
   maxRequestBytes: number;
+  maxPayloadBytes: number;
   requestTimeoutMs: number;
 }
 
@@ -86,6 +94,9 @@ export const DEFAULT_CHROMA_DISTANCE: ChromaDistance = 'cosine';
 export const DEFAULT_CHROMA_REQUEST_TIMEOUT_MS = 30_000;
 /** Default soft limit of one write request's body in bytes (32 MiB). */
 export const DEFAULT_CHROMA_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+
+/** Default `maxPayloadBytes`: the Chroma frontend's default `max_payload_size_bytes`, 40 MiB. */
+export const DEFAULT_CHROMA_MAX_PAYLOAD_BYTES = 40 * 1024 * 1024;
 /** Chroma's default tenant. */
 export const DEFAULT_CHROMA_TENANT = 'default_tenant';
 /** Chroma's default database. */
@@ -116,6 +127,7 @@ const OPTION_KEYS: OptionKeys<ChromaVectorStoreOptions> = {
   database: true,
   maxBatchSize: true,
   maxRequestBytes: true,
+  maxPayloadBytes: true,
   requestTimeoutMs: true,
 };
 
@@ -211,6 +223,10 @@ export function resolveChromaVectorStoreOptions(
       options.maxRequestBytes === undefined
         ? DEFAULT_CHROMA_MAX_REQUEST_BYTES
         : positiveInt(options.maxRequestBytes, 'options.maxRequestBytes'),
+    maxPayloadBytes:
+      options.maxPayloadBytes === undefined
+        ? DEFAULT_CHROMA_MAX_PAYLOAD_BYTES
+        : positiveInt(options.maxPayloadBytes, 'options.maxPayloadBytes'),
     requestTimeoutMs:
       options.requestTimeoutMs === undefined
         ? DEFAULT_CHROMA_REQUEST_TIMEOUT_MS

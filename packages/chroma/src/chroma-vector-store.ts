@@ -7,6 +7,7 @@ import {
   describeValue,
   IndexBindingError,
   lacksDirection,
+  type Metadata,
   type MetadataValue,
   PermanentBackendError,
   ValidationError,
@@ -751,6 +752,23 @@ export class ChromaVectorStore implements VectorStore {
   embeddingProblem(embedding: readonly number[]): string | undefined {
     return this.distance === 'cosine' && lacksDirection(embedding)
       ? "has no direction (every component squares to zero in float32): under cosine distance Chroma would rank it above real matches and never read it back as written (use distance 'l2' or 'ip' if zero vectors mean something to you)"
+      : undefined;
+  }
+
+  /**
+   * Why no request can carry `record`: its estimated JSON body (id, text and metadata as JSON, the embedding as
+   * this store sends it) is above `maxPayloadBytes`, the server's payload limit (HTTP 413 above it) — or
+   * `undefined`. A text shorter than a sixth of the limit (JSON escapes at most six bytes per UTF-16 unit) is
+   * passed without encoding it.
+   */
+  recordSizeProblem(record: { id: string; text: string; metadata: Metadata }): string | undefined {
+    const max = this.#options.maxPayloadBytes;
+    const metadataBytes = Buffer.byteLength(JSON.stringify(record.metadata ?? {}), 'utf8');
+    if ((record.text.length + record.id.length) * 6 + metadataBytes + this.dimension * 24 + 64 < max)
+      return undefined;
+    const bytes = this.#estimateBytes(record.id, record.text, record.metadata as ChromaRecordMetadata) + 32;
+    return bytes > max
+      ? `needs a request of about ${bytes} bytes, above the ${max} the Chroma server accepts (its max_payload_size_bytes, option maxPayloadBytes): keep texts smaller, or raise both`
       : undefined;
   }
 

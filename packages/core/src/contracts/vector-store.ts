@@ -251,6 +251,15 @@ export interface VectorStore {
   embeddingProblem?(embedding: readonly number[]): string | undefined;
 
   /**
+   * Why no write request of this backend can carry `record` — its size, as the backend's request encodes it
+   * (with an embedding of {@link dimension}), is above what the server accepts — or `undefined`. Optional; the
+   * facade asks it at `put` after its own `limits`, so a record that raised `limits` let through is refused with
+   * a {@link ValidationError} instead of being accepted and dead-lettered (Chroma's frontend answers HTTP 413
+   * above its payload limit, found by a break-it round with a 40 MiB text).
+   */
+  recordSizeProblem?(record: { id: string; text: string; metadata: Metadata }): string | undefined;
+
+  /**
    * Cheap liveness probe.
    * @throws {BackendUnavailableError} when the backend cannot be reached.
    */

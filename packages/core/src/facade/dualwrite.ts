@@ -932,6 +932,11 @@ export class DualWrite<Native = unknown> {
   private validatePut(input: unknown, field: string): ValidRecord {
     const record = validateRecord(input, this.vector.dimension, field, this.limits, this.keyProblem);
     if (record.embedding !== undefined) this.refuseUnsearchable(record.embedding, `${field}.embedding`);
+    const tooLarge = this.vector.recordSizeProblem?.(record);
+    if (tooLarge !== undefined)
+      throw new ValidationError(field, tooLarge, {
+        limit: `what one ${this.vector.name} write request carries`,
+      });
     if (record.embedding === undefined && !this.embeddings && this.strategy.name === 'sync-2pc')
       throw new ValidationError(
         `${field}.embedding`,

@@ -11,6 +11,7 @@ export type OptionalVectorCapabilities = Pick<
   | 'getRecords'
   | 'metadataKeyProblem'
   | 'embeddingProblem'
+  | 'recordSizeProblem'
   | 'takeRewind'
   | 'maxConcurrentWrites'
 >;
@@ -42,6 +43,7 @@ export function optionalCapabilities(
     getRecords,
     metadataKeyProblem,
     embeddingProblem,
+    recordSizeProblem,
     takeRewind,
   } = inner;
   if (identity)
@@ -76,6 +78,7 @@ export function optionalCapabilities(
     };
   if (metadataKeyProblem) out.metadataKeyProblem = (key) => metadataKeyProblem.call(inner, key);
   if (embeddingProblem) out.embeddingProblem = (embedding) => embeddingProblem.call(inner, embedding);
+  if (recordSizeProblem) out.recordSizeProblem = (record) => recordSizeProblem.call(inner, record);
   if (takeRewind) out.takeRewind = () => takeRewind.call(inner);
   if (inner.maxConcurrentWrites !== undefined) out.maxConcurrentWrites = inner.maxConcurrentWrites;
   return out;

@@ -13,7 +13,7 @@ import { optionalCapabilities } from './optional-capabilities.js';
  * Base of a vector store that wraps a real one (fault injection, tracing, benchmark instrumentation):
  * everything passes through to `inner`; the wrapper has exactly the optional capabilities `inner` has
  * (`identity`, `claimIndex`, `stampCheckpoint`, `maxVersion`, `versionsInRange`, `getRecords`, `metadataKeyProblem`,
- * `embeddingProblem`,
+ * `embeddingProblem`, `recordSizeProblem`,
  * `takeRewind`, `maxConcurrentWrites`, `versionFence`), so callers'
  * feature checks see the truth; {@link beforeRead} runs ahead of every read. A subclass overrides what it
  * changes (usually `upsert`/`delete`, `beforeRead`, `ping`).
@@ -27,6 +27,7 @@ export abstract class VectorStoreWrapper implements VectorStore {
   declare readonly getRecords?: VectorStore['getRecords'];
   declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
   declare readonly embeddingProblem?: VectorStore['embeddingProblem'];
+  declare readonly recordSizeProblem?: VectorStore['recordSizeProblem'];
   declare readonly takeRewind?: VectorStore['takeRewind'];
   declare readonly maxConcurrentWrites?: number;
 
