@@ -2,7 +2,9 @@
  * An older copy of the index is found by the next check however many writes landed on it after the restore
  * (the count check and the 32 most recent acknowledged writes cannot see it then): a copy older than the
  * previous check by the index checkpoint, one taken since by the look-up of every write acknowledged since.
- * Several processes checking one index never raise a false alarm.
+ * Several processes checking one index never raise a false alarm. A source of truth restored from a backup is
+ * found the same two ways: taken before the previous check by the checkpoint (the index holds more than the
+ * source meant to stamp), taken since by the rows the index took since that check (ahead of their records).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +13,7 @@ import {
   type DualWriteOptions,
   HashingEmbedder,
   INDEX_CHECKPOINT_KEY,
+  INDEX_ROWS_CHECKED_KEY,
   ValidationError,
 } from '../src/index.js';
 import {
@@ -277,49 +280,6 @@ describe('index checkpoint', () => {
     }
   });
 
-  // helper-45: updates of older records lost by a source restore were found by no check once a write had moved
-  // the sequence past the index (a process keeping its own high-water mark, or a dump restoring the sequence ahead
-  // of its records): the look-up reads the source's most recent acknowledgements, the counts were equal.
-  it('finds a source restored from a backup older than the previous check, however its sequence moved', async () => {
-    const source = new MemoryRelationalData();
-    const index = new MemoryVectorData();
-    const { dw, drifts } = await open(source, index);
-    try {
-      await dw.putMany(records('r', 10, 'first'));
-      await dw.putMany(records('o', 40, 'other')); // the 32 most recent acknowledgements
-      await dw.flush();
-      await dw.checkIndex();
-      const backup = source.snapshot();
-      await dw.putMany(records('r', 10, 'second')); // older records updated: the counts stay
-      await dw.flush();
-      await dw.checkIndex(); // stamps a checkpoint the backup does not know
-      expect(drifts).toEqual([]);
-
-      source.restore(backup, { keepSequence: true });
-      await dw.put({ id: 'n0', text: 'written after the restore', embedding: [0, 1, 1, 0] });
-      await dw.flush();
-      await dw.checkIndex();
-      expect(drifts.join('\n')).toMatch(
-        /above the \d+ this source stamped or meant to: the source of truth went back/,
-      );
-
-      await dw.flush({ timeoutMs: 5_000 });
-      const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
-      const rows = await new MemoryVectorStore({ dimension: DIM, data: index }).getRecords(ids);
-      expect(
-        [...rows.values()].map((r) => r.text),
-        'the restored state',
-      ).toEqual(Array(10).fill('first'));
-      expect(await indexedVersions(dw, ids)).toEqual(Array(10).fill('synced'));
-      // (The repair's deliveries of the ten, fenced by the index's higher versions, report one more repair.)
-      const found = drifts.length;
-      await dw.checkIndex();
-      expect(drifts, 'the repaired index passes the next check').toHaveLength(found);
-    } finally {
-      await dw.close({ drain: false });
-    }
-  });
-
   it('stamps again when a concurrent lower stamp landed after its own', async () => {
     const relational = new MemoryRelationalData();
     const index = new MemoryVectorData();
@@ -375,6 +335,108 @@ describe('index checkpoint', () => {
       expect(recorded).toBeGreaterThanOrEqual(10);
     } finally {
       for (const p of processes) await p.dw.close({ drain: false });
+    }
+  });
+});
+
+// helper-45: a restore whose lost states belong to records older than the look-up of recent acknowledgements was
+// found by no check once a write had moved the sequence past the index (a process keeping its own high-water mark,
+// or a dump restoring the sequence ahead of its records); the counts were equal.
+describe('a source of truth restored from a backup', () => {
+  it.each([
+    {
+      lost: 'updates of older records, backup older than the previous check (the checkpoint)',
+      checkAfter: true,
+      ids: ['r0', 'r1', 'r2'],
+      found: /above the \d+ this source stamped or meant to/,
+    },
+    {
+      lost: 'updates of older records, backup taken since the previous check (the rows taken since)',
+      checkAfter: false,
+      ids: ['r0', 'r1', 'r2'],
+      found: /3 of the 4 rows it took since/,
+    },
+    {
+      lost: 'a record created after the backup, and one deleted (the rows taken since)',
+      checkAfter: false,
+      ids: ['n0'],
+      found: /"n0" v\d+/,
+    },
+  ])('is found however its sequence moved: $lost', async ({ lost, checkAfter, ids, found }) => {
+    const source = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const { dw, drifts } = await open(source, index);
+    try {
+      await dw.putMany(records('r', 10, 'first'));
+      await dw.putMany(records('o', 40, 'other')); // the 32 most recent acknowledgements
+      await dw.flush();
+      // Two checks: the look-up of recent acknowledgements starts above the older records from the second on.
+      for (let check = 0; check < 2; check++) expect(await dw.checkIndex()).toBeNull();
+      const backup = source.snapshot();
+      if (lost.startsWith('updates')) await dw.putMany(records('r', 3, 'second'));
+      else {
+        await dw.put({ id: 'n0', text: 'new', embedding: [0, 1, 1, 0] });
+        await dw.delete('r9'); // the counts stay
+      }
+      await dw.flush();
+      if (checkAfter) expect(await dw.checkIndex(), 'a check after the backup stamps past it').toBeNull();
+      source.restore(backup, { keepSequence: true }); // as a process keeping its own high-water mark
+      await dw.put({ id: 'late', text: 'written after the restore', embedding: [0, 0, 1, 1] });
+      await dw.flush();
+      await dw.checkIndex();
+      expect(drifts.join('\n')).toMatch(found);
+      expect(drifts.join('\n')).toMatch(/source( of truth)? went back in time/);
+
+      await dw.flush({ timeoutMs: 5_000 });
+      const vector = new MemoryVectorStore({ dimension: DIM, data: index });
+      const rows = await vector.getRecords([...ids, 'r9', 'late']);
+      for (const id of ids.filter((id) => id.startsWith('r')))
+        expect(rows.get(id)?.text, `${id}: the restored state`).toBe('first');
+      expect(rows.has('n0'), 'a record the source lost is gone from the index').toBe(false);
+      expect(rows.get('r9')?.text, 'a delete the source lost is undone').toBe('first');
+      expect(rows.get('late')?.text).toBe('written after the restore');
+      const reported = drifts.length;
+      await dw.checkIndex();
+      expect(drifts, 'the repaired index passes the next check').toHaveLength(reported);
+    } finally {
+      await dw.close({ drain: false });
+    }
+  });
+
+  it('records how far it compared; a check reads only the rows taken since, in windows of at most 1,000', async () => {
+    const source = new MemoryRelationalData();
+    const index = new MemoryVectorData();
+    const vector = new MemoryVectorStore({ dimension: DIM, data: index });
+    const reads: string[] = [];
+    const read = vector.versionsInRange.bind(vector);
+    vector.versionsInRange = async (range) => {
+      const rows = await read(range);
+      reads.push(`${range.above}..${range.atMost ?? ''}:${rows.length}`);
+      return rows;
+    };
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore({ data: source }),
+      vector,
+      strategy: 'async-queue',
+      delivery: { pollIntervalMs: 5 },
+      driftCheck: false,
+    });
+    const meta = new MemoryRelationalStore({ data: source });
+    try {
+      await dw.putMany(records('a', 2_500, 'first'));
+      await dw.flush();
+      reads.length = 0;
+      expect(await dw.checkIndex()).toBeNull();
+      expect(await meta.getMeta(INDEX_ROWS_CHECKED_KEY)).toBe('2500');
+      expect(reads.every((r) => Number(r.split(':')[1]) <= 1_000)).toBe(true);
+      reads.length = 0;
+      await dw.putMany(records('b', 5, 'later'));
+      await dw.flush();
+      expect(await dw.checkIndex()).toBeNull();
+      expect(reads, 'one read of the five rows taken since').toEqual(['2500..:5']);
+      expect(await meta.getMeta(INDEX_ROWS_CHECKED_KEY)).toBe('2505');
+    } finally {
+      await dw.close({ drain: false });
     }
   });
 });
