@@ -34,9 +34,14 @@ export async function runCli(
     }
     throw error;
   }
+  // Synchronous writes: a pipe that is full when the worker stops (EAGAIN) is waited for, not left to a retry timer
+  // that `process.exit` cuts short (a test read `stopping` as the last line of a worker that had logged `stopped`).
   const logger =
     hooks.logger ??
-    pino({ level: config.worker.logLevel, base: { pid: process.pid, owner: config.worker.owner } });
+    pino(
+      { level: config.worker.logLevel, base: { pid: process.pid, owner: config.worker.owner } },
+      pino.destination({ dest: 1, sync: true }),
+    );
   const signals = hooks.signals ?? process;
   const stopRequested = new Promise<string>((resolve) => {
     for (const name of ['SIGTERM', 'SIGINT'] as const) signals.once(name, () => resolve(name));
