@@ -1,7 +1,8 @@
 /**
  * The index rows delivered since the previous check, compared with the source of truth. Every state the index
  * takes carries a version drawn after the ones before it, so the rows above the highest version an earlier check
- * compared are exactly what the index took since. The source records that version in its own meta, where a
+ * compared are what the index took since — except a version drawn before that check and delivered after it (a
+ * transaction open across the check), which lands below the mark (a known gap). The source records that version in its own meta, where a
  * restore of the source brings back an older one: the next check then reads every row the source lost — however
  * old the records they belong to, and whatever the source's sequence says (a process that kept its own high-water
  * mark, a dump that restored the sequence ahead of its records) — and finds them ahead of their records.
