@@ -18,7 +18,8 @@ import { DATABASE_URL, dropSchema, schemaName } from './helpers.js';
 const run = promisify(execFile);
 
 describe('a source restored from a pg_dump under a running process', () => {
-  it.each(['before', 'since'] as const)(
+  // across: since the previous check, which ran while a transaction that drew its version before it was open.
+  it.each(['before', 'since', 'across'] as const)(
     'a dump taken %s the previous check, its lost states on older records, is found and repaired',
     async (taken) => {
       const dir = await mkdtemp(join(tmpdir(), 'dw-pg-restore-'));

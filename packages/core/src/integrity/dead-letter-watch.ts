@@ -1,4 +1,5 @@
 import type { RelationalStore } from '../contracts/relational-store.js';
+import type { VectorStore } from '../contracts/vector-store.js';
 import type { SyncedVersion } from '../record/types.js';
 import { settledRecords } from './settled-records.js';
 
@@ -35,4 +36,22 @@ export class DeadLetterWatch {
       .filter((record) => record.syncedVersion === record.version)
       .map((record) => ({ id: record.id, syncedVersion: record.version }));
   }
+}
+
+/**
+ * Of `deadLetters` dead letters, how many the index may lack a row for: those whose id it does not hold (looked up
+ * when they are at most {@link WATCHED_DEAD_LETTERS_MAX}; every one beyond what one listing returns counts). A
+ * dead-lettered update of a record the index holds takes no row away; counting it hid a lost delete of another
+ * record from the row count (helper-50).
+ */
+export async function deadLettersAbsentFromIndex(
+  relational: RelationalStore,
+  vector: VectorStore,
+  deadLetters: number,
+): Promise<number> {
+  if (deadLetters === 0) return 0;
+  const listed = await relational.listDeadLetters({ limit: WATCHED_DEAD_LETTERS_MAX });
+  const held = listed.length === 0 ? new Map() : await vector.getVersions(listed.map((e) => e.recordId));
+  const absent = listed.filter((entry) => !held.has(entry.recordId)).length;
+  return absent + Math.max(0, deadLetters - listed.length);
 }

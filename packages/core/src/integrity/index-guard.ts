@@ -9,7 +9,7 @@ import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { SyncedVersion } from '../record/types.js';
 import { isForeignVersion } from '../record/version-range.js';
 import type { Clock } from '../util/clock.js';
-import { DeadLetterWatch } from './dead-letter-watch.js';
+import { DeadLetterWatch, deadLettersAbsentFromIndex } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
   bindIndex,
@@ -112,6 +112,8 @@ export class IndexGuard {
    * found), so the look after the next starts no higher than this.
    */
   private handedOutBeforeLook: number | null = null;
+  /** The highest version handed out when the previous check of the rows the index took since began. */
+  private handedOutBeforeRowsCheck: number | undefined;
   /** Dead letters seen at the latest passing look, looked up at the next once acknowledged. */
   private readonly deadLetters = new DeadLetterWatch();
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
@@ -528,12 +530,13 @@ export class IndexGuard {
       const rowsBefore = await vector.count();
       const live = await countLiveRecords(relational);
       const { depth, deadLetters, deletes } = await relational.outboxStats(clock.now());
+      const deadAbsent = await deadLettersAbsentFromIndex(relational, vector, deadLetters);
       // A sync-2pc write between its index write and its SQL commit has one row more or less in the index.
       const inFlight = (await this.openIntents()).length;
       const rowsAfter = await vector.count();
       // Beyond live records, the index may hold rows of tombstones not delivered yet (or dead-lettered).
       const [claimed, bound] = [
-        live - depth - deadLetters - inFlight,
+        live - depth - deadAbsent - inFlight,
         live + (deletes ?? depth + deadLetters) + inFlight,
       ];
       // A write or a delete landing between the reads moves one count and not the other.
@@ -642,10 +645,16 @@ export class IndexGuard {
    * {@link rowsAheadOfSource}): the source went back in time — a backup taken since that check, whose lost states
    * may belong to any record — or another source writes to the index.
    */
-  private rowsAheadOfSource(): Promise<string | undefined> {
-    return rowsAheadOfSource(this.ctx.relational, this.ctx.vector, async () => {
-      return new Set((await this.openIntents()).map((intent) => intent.recordId));
-    });
+  private async rowsAheadOfSource(): Promise<string | undefined> {
+    const handedOut = await this.ctx.relational.currentVersion(); // before the index rows are read
+    const found = await rowsAheadOfSource(
+      this.ctx.relational,
+      this.ctx.vector,
+      async () => new Set((await this.openIntents()).map((intent) => intent.recordId)),
+      this.handedOutBeforeRowsCheck,
+    );
+    if (found === undefined) this.handedOutBeforeRowsCheck = handedOut;
+    return found;
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */

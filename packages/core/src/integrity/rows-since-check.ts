@@ -1,8 +1,10 @@
 /**
  * The index rows delivered since the previous check, compared with the source of truth. Every state the index
  * takes carries a version drawn after the ones before it, so the rows above the highest version an earlier check
- * compared are what the index took since — except a version drawn before that check and delivered after it (a
- * transaction open across the check), which lands below the mark (a known gap). The source records that version in its own meta, where a
+ * compared are what the index took since — except a version drawn before that check and committed after it (a
+ * transaction open across the check, on a dialect with concurrent writers), which lands below it: so the mark never
+ * passes the highest version handed out when the check before began (a transaction open across two whole checks
+ * is the one left unseen, as by the look-up of acknowledgements). The source records the mark in its own meta, where a
  * restore of the source brings back an older one: the next check then reads every row the source lost — however
  * old the records they belong to, and whatever the source's sequence says (a process that kept its own high-water
  * mark, a dump that restored the sequence ahead of its records) — and finds them ahead of their records.
@@ -29,12 +31,16 @@ const READS_PER_CHECK = 64;
  * a row whose record is missing, or at a lower version, with nothing in flight for it (no outbox entry, no
  * sync-2pc intent), holds a state the source does not have. Records how far it compared when it found none.
  * @param inFlight - the ids of the logged sync-2pc intents (their rows may be ahead until the write commits).
+ * @param committedUpTo - the highest version handed out when the previous check of this process began: every
+ *   version up to it is committed or given up by now, so the mark can move up to it (`undefined` for the first
+ *   check: it compares, and moves nothing).
  * @returns why the index is ahead of the source, or `undefined` (also for a store without `versionsInRange`).
  */
 export async function rowsAheadOfSource(
   relational: RelationalStore,
   vector: VectorStore,
   inFlight: () => Promise<ReadonlySet<string>>,
+  committedUpTo: number | undefined,
 ): Promise<string | undefined> {
   if (!vector.versionsInRange) return undefined;
   const raw = await relational.getMeta(INDEX_ROWS_CHECKED_KEY);
@@ -47,7 +53,10 @@ export async function rowsAheadOfSource(
       ? []
       : await aheadOf(relational, await currentVersions(vector, candidates), inFlight);
   if (ahead.length === 0) {
-    if (reached > from) await relational.setMeta(INDEX_ROWS_CHECKED_KEY, String(reached));
+    // helper-50: a mark at `reached` passed a version a transaction open across the check committed after it; a
+    // backup taken in between, restored, lost that state unseen. Lowering the mark is always safe.
+    const mark = Math.min(reached, committedUpTo ?? from);
+    if (mark !== from) await relational.setMeta(INDEX_ROWS_CHECKED_KEY, String(mark));
     return undefined;
   }
   const named = ahead.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.version}`);
