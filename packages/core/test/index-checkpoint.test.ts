@@ -395,9 +395,11 @@ describe('a source of truth restored from a backup', () => {
       expect(rows.has('n0'), 'a record the source lost is gone from the index').toBe(false);
       expect(rows.get('r9')?.text, 'a delete the source lost is undone').toBe('first');
       expect(rows.get('late')?.text).toBe('written after the restore');
-      const reported = drifts.length;
       await dw.checkIndex();
-      expect(drifts, 'the repaired index passes the next check').toHaveLength(reported);
+      await dw.flush({ timeoutMs: 5_000 });
+      // Before, records the index was ahead of were enqueued at their own versions: the index's fence refused
+      // them, and their rebase started a second full repair.
+      expect(drifts, 'one finding, one repair; the repaired index passes the next check').toHaveLength(1);
     } finally {
       await dw.close({ drain: false });
     }

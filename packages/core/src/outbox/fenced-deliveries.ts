@@ -1,5 +1,6 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { isForeignVersion } from '../record/version-range.js';
+import { rebaseAboveIndex } from '../write/rebase-above-index.js';
 import type { DeliveryItem } from './delivery-plan.js';
 
 /**
@@ -8,10 +9,7 @@ import type { DeliveryItem } from './delivery-plan.js';
  * - The record moved on meanwhile (a newer write is pending): nothing to do; that write's own entry
  *   delivers the newer state.
  * - The record is still at the delivered version, yet the index holds a higher one, and no sync-2pc intent
- *   for it is live: the index remembers versions the source of truth no longer has (restored from a
- *   backup, a reset sequence, a sync-2pc write that never committed). The source always wins: the record is
- *   rewritten at a fresh version above the index's, which the fence lets through, and its entry is
- *   re-enqueued at that version.
+ *   for it is live: the index remembers versions the source of truth no longer has ({@link rebaseAboveIndex}).
  * - A live intent: a sync-2pc writer may be about to commit the index's version; nothing is rewritten (the
  *   caller retries the entry after a poll interval, by when the intent has committed or expired).
  * - The index's version is beyond any a source hands out ({@link isForeignVersion}: another tool wrote the
@@ -48,27 +46,7 @@ export async function rebaseFencedDeliveries(
     const id = item.lease.recordId;
     const indexVersion = indexed.get(id);
     if (indexVersion === undefined || isForeignVersion(indexVersion)) continue;
-    const outcome = await ctx.relational.transaction(async (tx) => {
-      const current = await tx.getRecord(id);
-      if (!current || current.version !== item.version || indexVersion <= current.version) return 'settled';
-      // A live sync-2pc intent means the index may hold a version that is about to commit: rewriting the
-      // record now would make that commit look superseded and lose it. Wait for the intent to resolve.
-      if (((await tx.countIntents?.(id)) ?? 0) > 0) return 'blocked';
-      const version = await tx.nextVersion(indexVersion);
-      await tx.writeRecord({
-        id,
-        text: current.text,
-        embedding: current.embedding,
-        metadata: current.metadata,
-        version,
-        deleted: current.deleted,
-        contentHash: current.contentHash,
-        syncedVersion: null,
-        now,
-      });
-      await tx.enqueue(id, version, current.deleted ? 'delete' : 'upsert', now);
-      return 'rebased';
-    });
+    const outcome = await rebaseAboveIndex(ctx.relational, id, item.version, indexVersion, now);
     if (outcome === 'blocked') blocked.push(id);
     if (outcome === 'rebased') {
       highest = Math.max(highest, indexVersion);

@@ -1,8 +1,10 @@
 import { enqueueRepairs, readOutboxEntry } from '../contracts/relational-operations.js';
 import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
+import { isForeignVersion } from '../record/version-range.js';
 import type { Clock } from '../util/clock.js';
 import { EventLoopYield, PAGE_LOOP_TURN_MS } from '../util/event-loop-yield.js';
+import { rebaseAboveIndex } from '../write/rebase-above-index.js';
 import { differentContent, readIndexed } from './indexed-rows.js';
 
 /** Options of a reconciliation run. */
@@ -80,7 +82,9 @@ export interface ReconcileReport {
  * Compares the vector index (read from the index itself, never from bookkeeping) with the source of
  * truth and classifies every difference as missing, stale, mismatched (the current version with other
  * content), orphan or duplicate. Repairs go through the outbox: the drainer applies each id's *current*
- * state, so reconciling while writes continue cannot undo a newer write. Two passes, both paged: SQL
+ * state, so reconciling while writes continue cannot undo a newer write; a record the index holds at a higher
+ * version than its own (the source went back in time) is first rewritten above the index's version, which the
+ * index's version fence lets through ({@link rebaseAboveIndex}). Two passes, both paged: SQL
  * `(id, version)` → the index's rows (missing, stale, tombstone orphans; with {@link ReconcileOptions.content}
  * their text, metadata and vector: mismatched); index ids → SQL (orphans of unknown ids, and ids listed more
  * than once: duplicates, found on every page whatever the sample). In `'full'` mode the index's row count is
@@ -122,6 +126,19 @@ export async function reconcile(
     if (!dryRun && ids.length > 0)
       report.repairsEnqueued += await enqueueRepairs(relational, ids, clock.now());
   };
+  // A record the index holds at a higher version (the source went back in time) is rewritten above it: enqueued at
+  // its own version, the index's version fence refused its delivery, whose rebase then started a second full
+  // repair. @returns the ids left to the plain repair (a sync-2pc intent is live, or the record moved on).
+  const rebase = async (rows: { id: string; version: number; held: number }[]) => {
+    if (dryRun) return [];
+    const rest: string[] = [];
+    for (const row of rows) {
+      if ((await rebaseAboveIndex(relational, row.id, row.version, row.held, clock.now())) === 'rebased')
+        report.repairsEnqueued++;
+      else rest.push(row.id);
+    }
+    return rest;
+  };
   // The store re-checks each row as it deletes it (acknowledged, no outbox entry, no intent): a write of the id
   // since this page was read keeps it. Housekeeping: a failure (a deadlock with a writer) leaves the tombstones
   // to the next reconcile and never fails this one.
@@ -158,6 +175,7 @@ export async function reconcile(
         readRows,
       );
       const drift: string[] = [];
+      const ahead: { id: string; version: number; held: number }[] = [];
       const versions = new Map(page.map((r) => [r.id, r]));
       const mismatched = rows ? await differentContent(relational, page, rows) : new Set<string>();
       const candidates = await notQueued(
@@ -179,12 +197,15 @@ export async function reconcile(
           drift.push(row.id);
         } else if (v !== row.version) {
           report.stale++;
-          drift.push(row.id);
+          if (v > row.version && !isForeignVersion(v))
+            ahead.push({ id: row.id, version: row.version, held: v });
+          else drift.push(row.id);
         } else {
           report.mismatched++;
           drift.push(row.id);
         }
       }
+      drift.push(...(await rebase(ahead)));
       await repair(drift);
       await purgeTombstones(page.filter((r) => r.deleted && !indexed.has(r.id)).map((r) => r.id));
     }
