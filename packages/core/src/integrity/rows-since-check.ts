@@ -54,9 +54,9 @@ export async function rowsAheadOfSource(
       : await aheadOf(relational, await currentVersions(vector, candidates), inFlight);
   if (ahead.length === 0) {
     // helper-50: a mark at `reached` passed a version a transaction open across the check committed after it; a
-    // backup taken in between, restored, lost that state unseen. Lowering the mark is always safe.
+    // backup taken in between, restored, lost that state unseen.
     const mark = Math.min(reached, committedUpTo ?? from);
-    if (mark !== from) await relational.setMeta(INDEX_ROWS_CHECKED_KEY, String(mark));
+    if (mark > from) await relational.setMeta(INDEX_ROWS_CHECKED_KEY, String(mark));
     return undefined;
   }
   const named = ahead.slice(0, 3).map((r) => `${JSON.stringify(r.id)} v${r.version}`);
