@@ -651,7 +651,7 @@ describe('2. a replaced or emptied index is noticed and repaired', () => {
   });
 });
 
-describe('2d. rows edited in place keep their version: the content is compared', () => {
+describe('2d. rows edited in place keep their version: the content is compared, by the next check', () => {
   /** Three records, converged; then `edit` changes a's vector, b's text and c's metadata in the index itself. */
   async function editedInPlace(vector: VectorStore, base: string, edit: () => Promise<void>) {
     const relational = new SqliteRelationalStore({ path: join(base, 'source.db') });
@@ -666,7 +666,12 @@ describe('2d. rows edited in place keep their version: the content is compared',
     const report = await verifyConsistency(relational, vector);
     expect(report).toMatchObject({ lost: 0, stale: 0, orphans: 0, mismatched: 3, contentChecked: true });
     expect(report.examples.mismatched.sort()).toEqual(['a', 'b', 'c']);
-    expect(await dw.reconcile()).toMatchObject({ mismatched: 3, repairsEnqueued: 3 });
+    // The next check finds them, no reconcile asked for (the rolling sweep; before, only a reconcile did).
+    const drifts = collect(dw, 'index-drift');
+    await dw.checkIndex();
+    expect(drifts.map((d) => d.reason).join('\n')).toMatch(
+      /a sweep of the index found 3 rows .*3 with other content/,
+    );
     await expectConverged(dw, relational, vector);
     const rows = await vector.getRecords!(['a', 'b', 'c']);
     expect(rows.get('b')?.text).toBe('beta');

@@ -73,6 +73,8 @@ describe('createDualWrite options', () => {
     ['backpressure without maxDepth', { backpressure: { mode: 'wait' } }, 'backpressure.maxDepth'],
     ['an unknown backpressure mode', { backpressure: { maxDepth: 5, mode: 'block' } }, 'backpressure.mode'],
     ['a sample rate above 1', { driftCheck: { sampleRate: 2 } }, 'driftCheck.sampleRate'],
+    ['a sweep page that is not a whole number', { driftCheck: { sweepPage: 2.5 } }, 'driftCheck.sweepPage'],
+    ['a sweep page above 10,000', { driftCheck: { sweepPage: 10_001 } }, 'driftCheck.sweepPage'],
     ['an unknown stale-hit policy', { staleHits: 'keep' }, 'options.staleHits'],
     ['a non-boolean deliver', { deliver: 'no' }, 'options.deliver'],
     ['a delivery that is not an object', { delivery: 30_000 }, 'delivery'],

@@ -108,7 +108,7 @@ describe('a bulk write noticed once', () => {
     const upsert = vector.upsert.bind(vector);
     vector.upsert = async (records, options) => {
       mostInFlight = Math.max(mostInFlight, ++inFlight);
-      await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, 150)); // long enough for the loops to overlap on a loaded machine
       inFlight--;
       return upsert(records, options);
     };

@@ -54,8 +54,9 @@ export interface DualWriteOptions<Native = unknown> {
    */
   indexBinding?: 'verify' | 'rebind';
   /**
-   * Background drift detection (identity and count checks every `intervalMs`, an optional sampled
-   * reconcile); `false` turns it off. Default `{ intervalMs: 30_000, sampleRate: 0 }`.
+   * Background drift detection (identity, count and restore checks every `intervalMs`, a rolling sweep of
+   * `sweepPage` records and index ids by content, an optional sampled reconcile); `false` turns it off. Default
+   * `{ intervalMs: 30_000, sweepPage: 200, sampleRate: 0 }`.
    */
   driftCheck?: DriftCheckOptions | false;
   /**

@@ -759,7 +759,8 @@ export class DualWrite<Native = unknown> {
 
   /**
    * Runs the index checks now (identity against the binding, row count against the records that claim
-   * to be synced, and the sampled reconcile when `driftCheck.sampleRate > 0`), waits for any repair they
+   * to be synced, the restore checks, the next page of the rolling sweep, and the sampled reconcile when
+   * `driftCheck.sampleRate > 0`), waits for any repair they
    * start to enqueue its repairs, and returns the drift still recorded (`null` when none).
    */
   async checkIndex(): Promise<IndexDrift | null> {

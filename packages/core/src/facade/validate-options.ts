@@ -48,7 +48,11 @@ const BACKPRESSURE_KEYS: OptionKeys<BackpressureOptions> = {
   depthCacheMs: true,
 };
 
-const DRIFT_CHECK_KEYS: OptionKeys<DriftCheckOptions> = { intervalMs: true, sampleRate: true };
+const DRIFT_CHECK_KEYS: OptionKeys<DriftCheckOptions> = {
+  intervalMs: true,
+  sampleRate: true,
+  sweepPage: true,
+};
 
 const LIMIT_KEYS: OptionKeys<RecordLimits> = {
   maxIdLength: true,
@@ -234,6 +238,7 @@ export function validateDualWriteOptions(options: unknown): void {
     refuseUnknownKeys(drift, DRIFT_CHECK_KEYS, 'driftCheck');
     number(drift.intervalMs, 'driftCheck.intervalMs', 1, MAX_TIMER_MS, false);
     number(drift.sampleRate, 'driftCheck.sampleRate', 0, 1, false);
+    number(drift.sweepPage, 'driftCheck.sweepPage', 0, 10_000, true);
   }
   if (section(o.limits, 'limits')) {
     const limits = o.limits;

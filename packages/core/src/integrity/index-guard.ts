@@ -21,19 +21,27 @@ import {
   recordDrift,
 } from './index-binding.js';
 import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
+import { DEFAULT_SWEEP_PAGE, RollingSweep } from './rolling-sweep.js';
 import { rowsAheadOfSource } from './rows-since-check.js';
 import { settledRecords } from './settled-records.js';
 
 /**
  * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
  * Each check compares the index's identity with the binding and its row count with the records known to
- * be synced; with `sampleRate > 0` it also runs a sampled reconcile. Whatever it finds starts a repair.
+ * be synced, and compares the next {@link DriftCheckOptions.sweepPage} records and index ids by content (a rolling
+ * sweep); with `sampleRate > 0` it also runs a sampled reconcile. Whatever it finds starts a repair.
  */
 export interface DriftCheckOptions {
   /** Time between checks, ms. Default 30,000. */
   intervalMs?: number;
   /** Share of pages a periodic sampled reconcile checks, [0, 1]; `0` skips it. Default 0 (off). */
   sampleRate?: number;
+  /**
+   * Records, and index ids, each check compares by content, the next ones at the next check (a rolling sweep that
+   * covers the whole index within `records / sweepPage` checks: an index row another tool edited, removed or
+   * added is found without a reconcile). Integer 0..10,000; `0` turns it off. Default 200.
+   */
+  sweepPage?: number;
 }
 
 /** Least time between two repairs a waiting flush starts for a drift still recorded, ms. */
@@ -128,6 +136,7 @@ export class IndexGuard {
   private flushCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly intervalMs: number;
   private readonly sampleRate: number;
+  private readonly sweep: RollingSweep;
 
   constructor(
     private readonly ctx: IndexGuardContext,
@@ -136,6 +145,7 @@ export class IndexGuard {
     const check = options.driftCheck === false ? {} : options.driftCheck;
     this.intervalMs = check.intervalMs ?? 30_000;
     this.sampleRate = check.sampleRate ?? 0;
+    this.sweep = new RollingSweep(check.sweepPage ?? DEFAULT_SWEEP_PAGE);
   }
 
   /**
@@ -446,6 +456,7 @@ export class IndexGuard {
       (await this.countMismatch()) ??
       (await this.acknowledgedWritesLost()) ??
       (await this.rowsAheadOfSource()) ??
+      (await this.sweep.next(this.ctx.relational, this.ctx.vector, () => this.intentIds())) ??
       (await this.sampled());
     if (reason) this.startRepair(reason);
     else {
@@ -650,11 +661,16 @@ export class IndexGuard {
     const found = await rowsAheadOfSource(
       this.ctx.relational,
       this.ctx.vector,
-      async () => new Set((await this.openIntents()).map((intent) => intent.recordId)),
+      () => this.intentIds(),
       this.handedOutBeforeRowsCheck,
     );
     if (found === undefined) this.handedOutBeforeRowsCheck = handedOut;
     return found;
+  }
+
+  /** The ids of the logged sync-2pc intents. */
+  private async intentIds(): Promise<Set<string>> {
+    return new Set((await this.openIntents()).map((intent) => intent.recordId));
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */
