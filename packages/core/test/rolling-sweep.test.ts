@@ -111,28 +111,26 @@ describe('the rolling sweep', () => {
       }),
     );
     try {
-      const until = Date.now() + 1_500;
-      let writes = 0;
+      let writing = processes.length;
       let checks = 0;
       await Promise.all([
         ...processes.map(async ({ dw }, p) => {
-          for (let n = 0; Date.now() < until; n++) {
+          for (let n = 0; n < 400; n++) {
             const i = (n * 7 + p) % 20;
             if (n % 5 === 4) await dw.delete(`r${i}`);
             else await dw.put(record(i, `process ${p}, write ${n}`));
-            writes++;
             if (n % 10 === 0) await new Promise((r) => setTimeout(r, 1));
           }
+          writing--;
         }),
         ...processes.map(async ({ dw }) => {
-          while (Date.now() < until) {
+          while (writing > 0) {
             await dw.checkIndex();
             checks++;
           }
         }),
       ]);
-      expect(writes).toBeGreaterThan(500);
-      expect(checks).toBeGreaterThan(20);
+      expect(checks, 'checks ran while the writes did').toBeGreaterThan(10);
       expect(processes.flatMap((p) => p.drifts)).toEqual([]);
     } finally {
       for (const { dw } of processes) await dw.close({ drain: false });

@@ -8,11 +8,11 @@
  *
  * @packageDocumentation
  */
-import { readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import { differentContent, readIndexed } from '../reconcile/indexed-rows.js';
 import type { RecordVersion } from '../record/types.js';
+import { notInFlight } from './settled-records.js';
 
 /** Records (and index ids) one check compares by default. */
 export const DEFAULT_SWEEP_PAGE = 200;
@@ -79,20 +79,6 @@ export class RollingSweep {
     const named = confirmed.slice(0, 3).map(([id, kind]) => `${JSON.stringify(id)} ${kind}`);
     return `a sweep of the index found ${confirmed.length} row${confirmed.length === 1 ? '' : 's'} differing from the source of truth (${count('missing')} missing, ${count('stale')} at another version, ${count('mismatched')} with other content, ${count('orphan')} of ids the source does not hold: ${named.join(', ')}${confirmed.length > 3 ? ', …' : ''}): rows changed behind dualwrite's back`;
   }
-}
-
-/** The ids of `ids` with no outbox entry (pending or dead) and no sync-2pc intent. */
-async function notInFlight(
-  relational: RelationalStore,
-  ids: readonly string[],
-  inFlight: () => Promise<ReadonlySet<string>>,
-): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const intents = await inFlight();
-  const out: string[] = [];
-  for (const id of ids)
-    if (!intents.has(id) && (await readOutboxEntry(relational, id)) === undefined) out.push(id);
-  return out;
 }
 
 /** How the index differs from each record of `page` (a record with an outbox entry is checked by the caller). */

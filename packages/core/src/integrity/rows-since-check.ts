@@ -11,10 +11,10 @@
  *
  * @packageDocumentation
  */
-import { readOutboxEntry } from '../contracts/relational-operations.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore, VersionedId } from '../contracts/vector-store.js';
 import { MAX_TRUSTED_VERSION } from '../record/version-range.js';
+import { notInFlight } from './settled-records.js';
 
 /** Meta key of the highest index version a check compared with the source (decimal integer). */
 export const INDEX_ROWS_CHECKED_KEY = 'index-rows-checked';
@@ -113,11 +113,14 @@ async function aheadOf(
   );
   const behind = rows.filter((r) => (records.get(r.id)?.version ?? -1) < r.version);
   if (behind.length === 0) return [];
-  const intents = await inFlight();
-  const out: VersionedId[] = [];
-  for (const row of behind)
-    if (!intents.has(row.id) && (await readOutboxEntry(relational, row.id)) === undefined) out.push(row);
-  return out;
+  const settled = new Set(
+    await notInFlight(
+      relational,
+      behind.map((r) => r.id),
+      inFlight,
+    ),
+  );
+  return behind.filter((r) => settled.has(r.id));
 }
 
 /** `rows` with the versions the index holds now (a row deleted since is left out). */

@@ -16,3 +16,17 @@ export async function settledRecords(
     if ((await readOutboxEntry(relational, record.id)) === undefined) settled.set(record.id, record);
   return settled;
 }
+
+/** The ids of `ids` with no outbox entry (pending or dead) and no sync-2pc intent. */
+export async function notInFlight(
+  relational: RelationalStore,
+  ids: readonly string[],
+  inFlight: () => Promise<ReadonlySet<string>>,
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const intents = await inFlight();
+  const out: string[] = [];
+  for (const id of ids)
+    if (!intents.has(id) && (await readOutboxEntry(relational, id)) === undefined) out.push(id);
+  return out;
+}
