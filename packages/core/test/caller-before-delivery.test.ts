@@ -39,7 +39,11 @@ describe('a write that wakes an idle delivery loop', () => {
         // Then it is delivered without a poll (the interval is a minute).
         while ((await vector.getVersions([`r${i}`])).get(`r${i}`) !== version)
           await new Promise((r) => setTimeout(r, 1));
-        await new Promise((r) => setTimeout(r, 2)); // the loop goes back to sleep
+        // The loop goes back to sleep: no claim for 10 ms (a fixed 2 ms wait flaked on a loaded machine).
+        for (let seen = -1; seen !== claims; ) {
+          seen = claims;
+          await new Promise((r) => setTimeout(r, 10));
+        }
       }
     } finally {
       await dw.close();

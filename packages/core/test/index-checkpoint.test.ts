@@ -405,44 +405,62 @@ describe('a source of truth restored from a backup', () => {
     }
   });
 
-  // helper-50: the row count allowed one row fewer for the dead letter, so the lost delete left it passing.
-  it('is found when it lost a delete of an older record while a dead-lettered update is outstanding (the row count)', async () => {
-    const source = new MemoryRelationalData();
-    const index = new MemoryVectorData();
-    const vector = new MemoryVectorStore({ dimension: DIM, data: index });
-    const upsert = vector.upsert.bind(vector);
-    vector.upsert = async (rows) => {
-      if (rows.some((r) => r.text === 'refused')) throw new ValidationError('records', 'refused by the test'); // permanent: a dead letter at once
-      return upsert(rows);
-    };
-    const { dw, drifts } = await open(source, index, { vector });
-    try {
-      await dw.putMany(records('r', 10, 'first'));
-      await dw.putMany(records('o', 40, 'other')); // the 32 most recent acknowledgements
-      await dw.flush();
-      await dw.put({ id: 'o5', text: 'refused', embedding: [0, 1, 0, 1] });
-      while ((await dw.syncStatus('o5')).state !== 'dead-lettered')
-        await new Promise((r) => setTimeout(r, 5));
-      for (let check = 0; check < 2; check++) expect(await dw.checkIndex()).toBeNull();
-      const backup = source.snapshot();
-      await dw.delete('r3');
-      await dw.flush();
-      source.restore(backup, { keepSequence: true });
-      await dw.put({ id: 'late', text: 'written after the restore', embedding: [0, 0, 1, 1] });
-      await dw.flush();
-      await dw.checkIndex();
-      expect(drifts.join('\n')).toMatch(/the index holds 50 rows but 51 records claim to be synced into it/);
-      await dw.flush({ timeoutMs: 5_000 });
-      expect((await vector.getRecords(['r3'])).get('r3')?.text, 'the delete the source lost is undone').toBe(
-        'first',
-      );
-      const reported = drifts.length;
-      await dw.checkIndex();
-      expect(drifts, 'the repaired index passes the next check').toHaveLength(reported);
-    } finally {
-      await dw.close({ drain: false });
-    }
-  });
+  // helper-50, helper-51: the row count allowed one row fewer for every dead letter, so the lost delete left it
+  // passing — a dead-lettered update of a record the index holds, or a dead-lettered delete whose row it holds.
+  it.each([
+    { deadLettered: 'an update of a record the index holds' },
+    { deadLettered: 'a delete whose row the index holds' },
+  ])(
+    'is found when it lost a delete of an older record while $deadLettered is dead-lettered (the row count)',
+    async ({ deadLettered }) => {
+      const source = new MemoryRelationalData();
+      const index = new MemoryVectorData();
+      const vector = new MemoryVectorStore({ dimension: DIM, data: index });
+      const [upsert, remove] = [vector.upsert.bind(vector), vector.delete.bind(vector)];
+      // Permanent failures: a dead letter at once.
+      vector.upsert = async (rows) => {
+        if (rows.some((r) => r.text === 'refused'))
+          throw new ValidationError('records', 'refused by the test');
+        return upsert(rows);
+      };
+      vector.delete = async (ids) => {
+        if (ids.includes('o5')) throw new ValidationError('ids', 'refused by the test');
+        return remove(ids);
+      };
+      const { dw, drifts } = await open(source, index, { vector });
+      try {
+        await dw.putMany(records('r', 10, 'first'));
+        await dw.putMany(records('o', 40, 'other')); // the 32 most recent acknowledgements
+        await dw.flush();
+        if (deadLettered.startsWith('an update'))
+          await dw.put({ id: 'o5', text: 'refused', embedding: [0, 1, 0, 1] });
+        else await dw.delete('o5');
+        while ((await dw.syncStatus('o5')).state !== 'dead-lettered')
+          await new Promise((r) => setTimeout(r, 5));
+        for (let check = 0; check < 2; check++) expect(await dw.checkIndex()).toBeNull();
+        const backup = source.snapshot();
+        await dw.delete('r3');
+        await dw.flush();
+        source.restore(backup, { keepSequence: true });
+        await dw.put({ id: 'late', text: 'written after the restore', embedding: [0, 0, 1, 1] });
+        await dw.flush();
+        await dw.checkIndex();
+        expect(drifts.join('\n')).toMatch(
+          /the index holds \d+ rows but \d+ records claim to be synced into it/,
+        );
+        await dw.flush({ timeoutMs: 5_000 });
+        expect(
+          (await vector.getRecords(['r3'])).get('r3')?.text,
+          'the delete the source lost is undone',
+        ).toBe('first');
+        const reported = drifts.length;
+        await dw.checkIndex();
+        expect(drifts, 'the repaired index passes the next check').toHaveLength(reported);
+      } finally {
+        await dw.close({ drain: false });
+      }
+    },
+  );
 
   it('records how far it compared, never past what was handed out when the check before began; a check reads the rows taken since, in windows of at most 1,000', async () => {
     const source = new MemoryRelationalData();

@@ -38,20 +38,35 @@ export class DeadLetterWatch {
   }
 }
 
+/** Most dead letters the row count looks up in the index, a page of {@link WATCHED_DEAD_LETTERS_MAX} at a time. */
+export const COUNTED_DEAD_LETTERS_MAX = 10_000;
+
 /**
- * Of `deadLetters` dead letters, how many the index may lack a row for: those whose id it does not hold (looked up
- * when they are at most {@link WATCHED_DEAD_LETTERS_MAX}; every one beyond what one listing returns counts). A
- * dead-lettered update of a record the index holds takes no row away; counting it hid a lost delete of another
- * record from the row count (helper-50).
+ * How `deadLetters` dead letters move the index's expected row count: `absent`, the dead-lettered writes whose row
+ * the index lacks (a record that may be missing from it); `heldDeletes`, the dead-lettered deletes whose row it
+ * still holds (a row beyond the live records). Looked up for up to {@link COUNTED_DEAD_LETTERS_MAX}; each one
+ * beyond counts as absent. Before, every dead letter allowed one row fewer: a dead-lettered update of a record the
+ * index holds, or a dead-lettered delete whose row it holds, hid a lost delete of another record (helper-50,
+ * helper-51).
  */
-export async function deadLettersAbsentFromIndex(
+export async function deadLetterRows(
   relational: RelationalStore,
   vector: VectorStore,
   deadLetters: number,
-): Promise<number> {
-  if (deadLetters === 0) return 0;
-  const listed = await relational.listDeadLetters({ limit: WATCHED_DEAD_LETTERS_MAX });
-  const held = listed.length === 0 ? new Map() : await vector.getVersions(listed.map((e) => e.recordId));
-  const absent = listed.filter((entry) => !held.has(entry.recordId)).length;
-  return absent + Math.max(0, deadLetters - listed.length);
+): Promise<{ absent: number; heldDeletes: number }> {
+  let [absent, heldDeletes, listed] = [0, 0, 0];
+  let after: string | undefined;
+  while (listed < Math.min(deadLetters, COUNTED_DEAD_LETTERS_MAX)) {
+    const page = await relational.listDeadLetters({ after, limit: WATCHED_DEAD_LETTERS_MAX });
+    if (page.length === 0) break;
+    const held = await vector.getVersions(page.map((e) => e.recordId));
+    for (const entry of page) {
+      if (entry.op === 'delete') heldDeletes += held.has(entry.recordId) ? 1 : 0;
+      else absent += held.has(entry.recordId) ? 0 : 1;
+    }
+    listed += page.length;
+    after = page[page.length - 1]!.recordId;
+    if (page.length < WATCHED_DEAD_LETTERS_MAX) break;
+  }
+  return { absent: absent + Math.max(0, deadLetters - listed), heldDeletes };
 }

@@ -9,7 +9,7 @@ import { type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import type { SyncedVersion } from '../record/types.js';
 import { isForeignVersion } from '../record/version-range.js';
 import type { Clock } from '../util/clock.js';
-import { DeadLetterWatch, deadLettersAbsentFromIndex } from './dead-letter-watch.js';
+import { DeadLetterWatch, deadLetterRows } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
   bindIndex,
@@ -541,13 +541,13 @@ export class IndexGuard {
       const rowsBefore = await vector.count();
       const live = await countLiveRecords(relational);
       const { depth, deadLetters, deletes } = await relational.outboxStats(clock.now());
-      const deadAbsent = await deadLettersAbsentFromIndex(relational, vector, deadLetters);
+      const dead = await deadLetterRows(relational, vector, deadLetters);
       // A sync-2pc write between its index write and its SQL commit has one row more or less in the index.
       const inFlight = (await this.openIntents()).length;
       const rowsAfter = await vector.count();
       // Beyond live records, the index may hold rows of tombstones not delivered yet (or dead-lettered).
       const [claimed, bound] = [
-        live - depth - deadAbsent - inFlight,
+        live - depth - dead.absent + dead.heldDeletes - inFlight,
         live + (deletes ?? depth + deadLetters) + inFlight,
       ];
       // A write or a delete landing between the reads moves one count and not the other.
