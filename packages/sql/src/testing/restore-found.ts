@@ -19,9 +19,9 @@ export interface RestoreFixture {
   /** Restores that backup over the database, under the running process. */
   restore(): Promise<void>;
   /**
-   * Whether the backup is taken before the check that precedes the restore, or since it; `across` is since it, the
-   * lost state a transaction's that drew its version before that check and committed after the backup (a dialect
-   * with concurrent writers only: SQLite's one writer blocks the writes this runs while the transaction is open).
+   * Whether the backup is taken before the check that precedes the restore, or since it. `across`: since it, and
+   * the state the backup lost is a transaction's that drew its version before that check and committed after the
+   * backup (dialects with concurrent writers only: SQLite's one writer blocks the writes this runs meanwhile).
    */
   taken: 'before' | 'since' | 'across';
 }
