@@ -138,20 +138,17 @@ export function toIntent(row: IntentRow): TwoPhaseIntent {
   };
 }
 
-/** The float32 bits of `-0`. */
-const NEGATIVE_ZERO = 0x8000_0000;
-
 /**
  * An embedding as the bytes of its float32 column (`BLOB`, `bytea`), `-0` (also a tiny negative component
  * rounded to it) written as `0`: the two are equal values (core's `embeddingEqual`), and one spelling lets a
  * store tell an unchanged embedding by comparing bytes (MySQL's write procedure does).
  */
 export function embeddingBytes(embedding: readonly number[]): Buffer {
-  const bytes = encodeEmbedding(embedding);
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let offset = 0; offset < buffer.length; offset += 4)
-    if (buffer.readUInt32LE(offset) === NEGATIVE_ZERO) buffer.writeUInt32LE(0, offset);
-  return buffer;
+  const zeroed = embedding.some((x) => Math.fround(x) === 0)
+    ? embedding.map((x) => (Math.fround(x) === 0 ? 0 : x))
+    : embedding;
+  const bytes = encodeEmbedding(zeroed);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

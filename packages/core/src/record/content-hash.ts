@@ -15,13 +15,16 @@ const NUL = Buffer.from([0]);
  * hash next to an embedding it holds, in SQL (`sha256(prefix || embedding)`).
  */
 export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
-  const keys = Object.keys(metadata).sort();
-  return Buffer.concat([
-    Buffer.from(text, 'utf8'),
-    NUL,
-    Buffer.from(JSON.stringify(keys.map((k) => [k, metadata[k]])), 'utf8'),
-    NUL,
-  ]);
+  return Buffer.concat([Buffer.from(text, 'utf8'), NUL, Buffer.from(metadataPairs(metadata), 'utf8'), NUL]);
+}
+
+/** The metadata's `[key, value]` pairs, keys sorted by UTF-16 code units, as JSON. */
+function metadataPairs(metadata: Metadata): string {
+  return JSON.stringify(
+    Object.keys(metadata)
+      .sort()
+      .map((k) => [k, metadata[k]]),
+  );
 }
 
 /**
@@ -31,7 +34,9 @@ export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
  * how `filledByEmbedder` tells the embedder's embeddings from the caller's.
  */
 export function contentHash(text: string, metadata: Metadata, embedding: readonly number[] | null): string {
-  const hash = createHash('sha256').update(contentHashPrefix(text, metadata));
+  // The bytes of contentHashPrefix, fed piece by piece (no concatenated copy of the text).
+  const hash = createHash('sha256').update(text, 'utf8').update(NUL).update(metadataPairs(metadata), 'utf8');
+  hash.update(NUL);
   if (embedding) hash.update(encodeEmbedding(embedding));
   return hash.digest('hex');
 }

@@ -111,6 +111,7 @@ export function planWrites(
   current: ReadonlyMap<string, StoredRecord>,
   now: number,
 ): WritePlan {
+  if (changes.length === 1) return planSingle(changes[0]!, current, now);
   const order = changes
     .map((_, i) => i)
     .sort((a, b) => compareIds(changeId(changes[a]!), changeId(changes[b]!)) || a - b);
@@ -154,6 +155,20 @@ export function planWrites(
               changed: false,
             },
       ),
+  };
+}
+
+/** {@link planWrites} of one change (every `put` and `delete`): no ordering, no per-id state to carry. */
+function planSingle(change: Change, current: ReadonlyMap<string, StoredRecord>, now: number): WritePlan {
+  const id = changeId(change);
+  const plan = planOne(change, current.get(id), now);
+  const { next } = plan;
+  return {
+    ids: [id],
+    rows: next === null ? [] : [{ next, op: plan.op }],
+    results: (versions) => [
+      next === null ? resultOf({ ...plan, next: null }) : { id, version: versions[0]!, changed: true },
+    ],
   };
 }
 
