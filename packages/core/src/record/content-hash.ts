@@ -15,16 +15,17 @@ const NUL = Buffer.from([0]);
  * hash next to an embedding it holds, in SQL (`sha256(prefix || embedding)`).
  */
 export function contentHashPrefix(text: string, metadata: Metadata): Buffer {
-  return Buffer.concat([Buffer.from(text, 'utf8'), NUL, Buffer.from(metadataPairs(metadata), 'utf8'), NUL]);
+  return Buffer.concat(
+    prefixParts(text, metadata).map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)),
+  );
 }
 
-/** The metadata's `[key, value]` pairs, keys sorted by UTF-16 code units, as JSON. */
-function metadataPairs(metadata: Metadata): string {
-  return JSON.stringify(
-    Object.keys(metadata)
-      .sort()
-      .map((k) => [k, metadata[k]]),
-  );
+/** The pieces of {@link contentHashPrefix} in order; strings stand for their UTF-8 bytes. */
+function prefixParts(text: string, metadata: Metadata): (string | Buffer)[] {
+  const pairs = Object.keys(metadata)
+    .sort()
+    .map((k) => [k, metadata[k]]);
+  return [text, NUL, JSON.stringify(pairs), NUL];
 }
 
 /**
@@ -34,9 +35,9 @@ function metadataPairs(metadata: Metadata): string {
  * how `filledByEmbedder` tells the embedder's embeddings from the caller's.
  */
 export function contentHash(text: string, metadata: Metadata, embedding: readonly number[] | null): string {
+  const hash = createHash('sha256');
   // The bytes of contentHashPrefix, fed piece by piece (no concatenated copy of the text).
-  const hash = createHash('sha256').update(text, 'utf8').update(NUL).update(metadataPairs(metadata), 'utf8');
-  hash.update(NUL);
+  for (const part of prefixParts(text, metadata)) hash.update(part);
   if (embedding) hash.update(encodeEmbedding(embedding));
   return hash.digest('hex');
 }
