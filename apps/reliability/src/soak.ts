@@ -61,6 +61,8 @@ export interface SoakCounters {
   siblingRaces: number;
   /** Trials whose index (LanceDB table, Chroma collection) was dropped before recovery. */
   replacedIndexes: number;
+  /** Trials whose recovery repaired a fault of the vector server itself (see `TrialResult.vendorFaults`). */
+  vendorFaults: number;
   /**
    * Trials that ended with index rows = distinct ids = live records (checked after every trial; a trial
    * that does not is also a violation).
@@ -113,6 +115,7 @@ function emptyCounters(): SoakCounters {
     indexDiffBeforeIntentTtl: 0,
     siblingRaces: 0,
     replacedIndexes: 0,
+    vendorFaults: 0,
     countsEqual: 0,
     violations: 0,
     errors: 0,
@@ -130,6 +133,7 @@ function add(c: SoakCounters, r: TrialResult): void {
   if ((r.indexDiffBeforeIntentTtl ?? 0) > 0) c.indexDiffBeforeIntentTtl++;
   if (r.plan.siblings > 0) c.siblingRaces++;
   if (r.plan.replaceIndex) c.replacedIndexes++;
+  if (r.vendorFaults.length > 0) c.vendorFaults++;
   if (r.consistency && !r.violations.some((v) => v.kind === 'index-count' || v.kind === 'index-duplicate'))
     c.countsEqual++;
   c.violations += r.violations.length;
@@ -239,6 +243,7 @@ export function summaryLine(report: SoakReport): string {
     `(${report.changesAcknowledged} changes), ${report.failedCalls} typed call failures, ` +
     `${report.abandonedIntents} abandoned intents rolled back (${report.indexDiffBeforeIntentTtl} trials with the index ≠ SQL before the intent TTL), ` +
     `${report.siblingRaces} sibling-writer races, ${report.replacedIndexes} replaced indexes, ` +
+    `${report.vendorFaults} vector-server faults repaired, ` +
     `index rows = distinct ids = live records in ${report.countsEqual} of ${report.trials} trials, ` +
     `${report.violations} violations, ` +
     `${report.errors} harness errors in ${(report.durationMs / 1000).toFixed(1)} s`

@@ -41,7 +41,8 @@ describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed $
     const fallback = results.filter((r) => r.fallbackKill).length;
     const acks = results.reduce((n, r) => n + r.acks, 0);
     const violations = results.reduce((n, r) => n + r.violations.length, 0);
-    const line = `[crash-safety] seed ${SEED}: ${results.length} trials, ${kills} kills (${fallback} by the fallback timer), ${acks} writes acknowledged, ${violations} violations`;
+    const repaired = results.filter((r) => r.vendorFaults.length > 0).length;
+    const line = `[crash-safety] seed ${SEED}: ${results.length} trials, ${kills} kills (${fallback} by the fallback timer), ${acks} writes acknowledged, ${violations} violations, ${repaired} vector-server faults repaired`;
     console.log(line);
     const artifacts = join(import.meta.dirname, '..', 'test-artifacts');
     await mkdir(artifacts, { recursive: true });
@@ -62,7 +63,7 @@ describe(`crash safety: SIGKILLed writers lose nothing acknowledged (base seed $
           const plan = planTrial(SEED + i, strategy, vector);
           const r = await runCrashTrial(plan, { workDir, chromaUrl, databases });
           results.push(r);
-          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}\nrecovery events: ${r.recoveryEvents.join('\n  ') || 'none'}`;
+          const context = `${JSON.stringify(plan)}\nreplay: ${replayCommand(plan.seed, strategy, vector, relational)}\nkept data: ${r.keptDir}\nrecovery events: ${r.recoveryEvents.join('\n  ') || 'none'}\nvector-server faults: ${r.vendorFaults.join('\n  ') || 'none'}`;
           expect(r.error, context).toBeUndefined();
           expect(r.violations, context).toEqual([]);
           expect(r.consistency, context).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
