@@ -5,6 +5,7 @@
  * | ------------------------------------------------------------ | ------------------------------ | --------- |
  * | connection refused / reset, DNS failure, `fetch failed`      | `BackendUnavailableError`      | yes (attempt not charged) |
  * | HTTP 401 / 403 (bad or expired credentials: not the record's fault) | `BackendUnavailableError` | yes (attempt not charged) |
+ * | HTTP 5xx "Error creating hnsw segment reader" (the server lost a collection's vector segment) | `BackendUnavailableError`, with the remedy | yes (attempt not charged) |
  * | request timeout (`requestTimeoutMs`), HTTP 408, 429, 5xx     | `TransientBackendError` (`status`, `retryAfterMs` from `Retry-After`) | yes |
  * | HTTP 412 (a collection being deleted: "Missing metadata segment") | `TransientBackendError` (`status`) | yes |
  * | HTTP 400 "Collection expecting embedding with dimension of N, got M" | `DimensionMismatchError` | no |
@@ -90,6 +91,16 @@ export function chromaErrorMessage(body: string): string {
 }
 
 /**
+ * Chroma's local server, once it has lost a collection's HNSW segment (e.g. "Nothing found on disk" for one not
+ * yet persisted), fails every read of that collection until it restarts (chroma-core/chroma#4212,
+ * vanna-ai/vanna#950; seen here once in CI, under concurrent crash trials on one server). The server's fault, not
+ * the record's: delivery pauses instead of charging attempts, and the error says what helps.
+ */
+const SEGMENT_UNREADABLE = /Error creating hnsw segment reader/i;
+const SEGMENT_UNREADABLE_REMEDY =
+  "Chroma cannot read this collection's vector segment (chroma-core/chroma#4212): restart the Chroma server; if the error stays, delete the collection and restart this process — dualwrite rebuilds the index from the source of truth";
+
+/**
  * Error for a non-2xx HTTP response.
  * @param what - the request, e.g. `'POST /api/v2/.../upsert'`.
  */
@@ -102,6 +113,11 @@ export function errorFromResponse(
   const detail = chromaErrorMessage(body) || `HTTP ${status}`;
   const message = `${what} failed with HTTP ${status}: ${detail}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
+  if (status >= 500 && SEGMENT_UNREADABLE.test(detail))
+    return new BackendUnavailableError(`${message}. ${SEGMENT_UNREADABLE_REMEDY}`, {
+      component,
+      retryAfterMs,
+    });
   // 412: the collection's segments are gone while it is being deleted (found by a break-it round, where it
   // dead-lettered a healthy record); the next call resolves the collection again.
   if (status === 429 || status === 408 || status === 412 || status >= 500)

@@ -278,6 +278,21 @@ describe('options and helpers', () => {
         'POST /get',
       ),
     ).toMatchObject({ code: 'TRANSIENT_BACKEND', status: 412 });
+    // The server lost the collection's vector segment (seen in CI): paused, never charged, and says what helps.
+    const lost = errorFromResponse(
+      500,
+      '{"error":"InternalError","message":"Error executing plan: Internal error: Error creating hnsw segment reader: Nothing found on disk"}',
+      null,
+      'POST /get',
+    );
+    expect(lost).toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(lost.message).toMatch(/Nothing found on disk\. .*restart the Chroma server/);
+    expect(
+      errorFromResponse(500, '{"error":"InternalError","message":"boom"}', null, 'POST /get'),
+    ).toMatchObject({
+      code: 'TRANSIENT_BACKEND',
+      status: 500,
+    });
   });
 
   it('translates equality filters into Chroma where clauses', () => {
