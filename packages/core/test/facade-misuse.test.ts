@@ -167,6 +167,36 @@ describe('facade misuse', () => {
     },
   );
 
+  it('a hole in a sparse putMany / deleteMany array is refused at the call, by every strategy alike (helper-52)', async () => {
+    for (const strategy of ['async-queue', 'batch', 'sync-2pc'] as const) {
+      const relational = new MemoryRelationalStore();
+      const dw = await createDualWrite({
+        relational,
+        vector: new MemoryVectorStore({ dimension: DIM }),
+        embedder: new HashingEmbedder({ dimension: DIM }),
+        strategy,
+        driftCheck: false,
+      });
+      try {
+        const records: { id: string; text: string }[] = [];
+        records[1] = { id: 'h', text: 'x' };
+        await expect(dw.putMany(records), strategy).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'records[0]',
+        });
+        const ids: string[] = [];
+        ids[2] = 'h';
+        await expect(dw.deleteMany(ids), strategy).rejects.toMatchObject({
+          code: 'VALIDATION',
+          field: 'ids[0]',
+        });
+        expect((await relational.getRecords(['h'])).size, `${strategy}: nothing written`).toBe(0);
+      } finally {
+        await dw.close();
+      }
+    }
+  });
+
   it('a Promise of an embedder is refused, naming the embedder', async () => {
     const error = await createDualWrite({
       relational: new MemoryRelationalStore(),

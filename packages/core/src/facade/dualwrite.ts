@@ -348,9 +348,15 @@ export class DualWrite<Native = unknown> {
     return this.putRecords(records, (i) => `records[${i}]`);
   }
 
-  /** Validates every record (errors name `field(i)`), then writes them in one call. */
+  /**
+   * Validates every record (errors name `field(i)`), then writes them in one call. `Array.from` visits the holes
+   * of a sparse array (`map` skips them, and a hole would reach the strategy unvalidated).
+   */
   private putRecords(records: readonly RecordInput[], field: (i: number) => string): Promise<WriteResult[]> {
-    const changes: Change[] = records.map((r, i) => ({ op: 'put', record: this.validatePut(r, field(i)) }));
+    const changes = Array.from(
+      records,
+      (r, i): Change => ({ op: 'put', record: this.validatePut(r, field(i)) }),
+    );
     return this.write(changes);
   }
 
@@ -372,10 +378,10 @@ export class DualWrite<Native = unknown> {
       throw new ValidationError('ids', `has ${ids.length} ids`, {
         limit: `<= ${this.limits.maxBatchRecords} ids`,
       });
-    const changes: Change[] = ids.map((id, i) => ({
-      op: 'delete',
-      id: validateId(id, `ids[${i}]`, this.limits),
-    }));
+    const changes = Array.from(
+      ids,
+      (id, i): Change => ({ op: 'delete', id: validateId(id, `ids[${i}]`, this.limits) }),
+    );
     return this.write(changes);
   }
 
