@@ -217,7 +217,13 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     // 600 code units (core's limit can be raised that far) but 1,800 bytes.
     const id = '한'.repeat(600);
     const put = { op: 'put' as const, record: { id, text: 't', metadata: {}, embedding: [1, 0] } };
-    await expect(s.writeChanges([put], 1)).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
+    const ok = { op: 'put' as const, record: { id: 'ok', text: 't', metadata: {}, embedding: [1, 0] } };
+    // The message names the refused record of a batch (helper-52: the field alone did not say which).
+    await expect(s.writeChanges([ok, put], 1)).rejects.toMatchObject({
+      code: 'VALIDATION',
+      field: 'id',
+      message: expect.stringContaining(`"${'한'.repeat(40)}"… is 1800 UTF-8 bytes`),
+    });
     await expect(
       s.transaction(async (tx) => tx.writeRecord({ ...write(id, 't'), version: await tx.nextVersion() })),
     ).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });

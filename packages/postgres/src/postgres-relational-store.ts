@@ -8,6 +8,7 @@ import {
   type IntentCommitOptions,
   type OutboxAck,
   type PreparedIntent,
+  ValidationError,
   type WriteResult,
 } from '@dualwrite/core';
 import {
@@ -46,6 +47,23 @@ import {
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
+
+/**
+ * Refuses a database whose encoding cannot hold every id and text: records are UTF-8, and a LATIN1 (or any other
+ * single-byte) database refuses every character outside its set with a raw error at the write — a decomposed
+ * accent, an emoji (helper-52). SQL_ASCII stores the bytes as given, which round-trips UTF-8 exactly.
+ * @throws {ValidationError} on field `database`.
+ */
+async function refuseNonUtf8Database(db: PostgresKysely): Promise<void> {
+  const { rows } = await sql<{ server_encoding: string }>`SHOW server_encoding`.execute(db);
+  const encoding = rows[0]?.server_encoding;
+  if (encoding !== undefined && encoding !== 'UTF8' && encoding !== 'SQL_ASCII')
+    throw new ValidationError(
+      'database',
+      `has encoding ${encoding}: ids and text are UTF-8, and characters outside ${encoding} could not be stored (create the database with ENCODING 'UTF8')`,
+      { component: POSTGRES_COMPONENT, limit: "server_encoding 'UTF8'" },
+    );
+}
 
 /**
  * `RelationalStore` on PostgreSQL (13 or newer) through Kysely's `PostgresDialect` and node-postgres.
@@ -122,6 +140,15 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
   /**
+   * Ids of at most 2,600 UTF-8 bytes. A B-tree entry holds at most 2,704 bytes ("index row size exceeds btree
+   * version 4 maximum 2704", PostgreSQL's `BTMaxItemSize` for 8 KiB pages), and the records', outbox's and
+   * intents' indexes hold the id; PostgreSQL compresses a long key first, so without this limit whether an id
+   * over it is stored would depend on how well it compresses, and the refusal would come from the server,
+   * mid-transaction (helper-52). Reached only with `limits.maxIdLength` raised: 512 UTF-16 code units are at most
+   * 1,536 bytes.
+   */
+  protected override readonly maxIdBytes = 2_600;
+  /**
    * 2^27 characters per function call: node-postgres spells an array argument as one string (V8's limit is
    * 2^29 - 24 characters; 600 puts of 1 MiB failed with `RangeError: Invalid string length`), and PostgreSQL
    * takes at most 1 GB per value.
@@ -150,11 +177,13 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * several processes at once, also through a pooler in transaction mode.
    * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
    * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
+   * @throws {ValidationError} (field `database`) when the database's encoding is neither UTF8 nor SQL_ASCII.
    */
   async init(): Promise<void> {
-    await this.read('init', (db) =>
-      migratePostgresSchema(db, this.#pool!, this.tableNames, this.#options.lockTimeoutMs),
-    );
+    await this.read('init', async (db) => {
+      await refuseNonUtf8Database(db);
+      await migratePostgresSchema(db, this.#pool!, this.tableNames, this.#options.lockTimeoutMs);
+    });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import {
@@ -122,6 +122,49 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     const s = store();
     await s.init();
     await checkStoreFromEarlierRelease(s);
+  });
+
+  it('an id over 2,600 UTF-8 bytes is a ValidationError on every write path before any SQL, whatever it compresses to (helper-52)', async () => {
+    const s = store();
+    await s.init();
+    // Incompressible ASCII: 3,000 bytes reached the outbox index and failed there (index row size exceeds btree
+    // maximum 2704); 'x' × 3,000 compressed and was stored.
+    const random = (bytes: number) => randomBytes(bytes).toString('base64').slice(0, bytes);
+    const put = (id: string): Change => ({
+      op: 'put',
+      record: { id, text: 't', metadata: {}, embedding: [1, 0] },
+    });
+    for (const id of [random(3_000), 'x'.repeat(3_000), '한'.repeat(900)]) {
+      await expect(s.writeChanges([put(id)], T0)).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
+      await expect(s.prepareIntents([put(id)], ['tok'], T0 + 60_000)).rejects.toMatchObject({
+        code: 'VALIDATION',
+        field: 'id',
+      });
+    }
+    // Inside a transaction the refusal comes before the statement, so the transaction goes on and commits.
+    await s.transaction(async (tx) => {
+      await expect(write0(tx, random(3_000))).rejects.toMatchObject({ code: 'VALIDATION', field: 'id' });
+      await write0(tx, 'after');
+    });
+    const longest = random(2_600);
+    expect((await s.writeChanges([put(longest)], T0))[0]).toMatchObject({ id: longest, changed: true });
+    expect([...(await s.getRecords([longest, 'after'])).keys()].sort()).toEqual(['after', longest].sort());
+  });
+
+  it('a database whose encoding is not UTF-8 is refused at init(), naming the database (helper-52)', async () => {
+    const name = `dw_latin1_${randomBytes(4).toString('hex')}`;
+    await adminQuery(
+      `CREATE DATABASE ${name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+    );
+    const url = new URL(DATABASE_URL);
+    url.pathname = `/${name}`;
+    const s = new PostgresRelationalStore({ connectionString: url.toString() });
+    try {
+      await expect(s.init()).rejects.toMatchObject({ code: 'VALIDATION', field: 'database' });
+    } finally {
+      await s.close();
+      await adminQuery(`DROP DATABASE ${name} WITH (FORCE)`);
+    }
   });
 
   it('concurrent draws that must move the sequence (nextVersion(atLeast)) never deadlock', async () => {

@@ -25,22 +25,32 @@ export interface StorageRules {
 
 /**
  * Refuses, before anything is written, an id or a record text the dialect cannot store (see {@link StorageRules}).
+ * The message names the record (its id, cut to 40 characters), so the refused one of a batch can be found.
  * @throws {ValidationError} on field `id` or `text`, naming the component.
  */
 export function refuseUnstorable(rules: StorageRules, id: string, text?: string): void {
   const { component, maxIdBytes } = rules;
   if (!rules.nulInText && typeof text === 'string' && text.includes('\u0000'))
-    throw new ValidationError('text', `must not contain NUL (${component} cannot store U+0000)`, {
-      component,
-      limit: 'no U+0000',
-    });
+    throw new ValidationError(
+      'text',
+      `of record ${shortId(id)} must not contain NUL (${component} cannot store U+0000)`,
+      {
+        component,
+        limit: 'no U+0000',
+      },
+    );
   if (maxIdBytes === undefined || typeof id !== 'string') return;
   const bytes = Buffer.byteLength(id);
   if (bytes > maxIdBytes)
-    throw new ValidationError('id', `is ${bytes} UTF-8 bytes, more than ${component} stores`, {
+    throw new ValidationError('id', `${shortId(id)} is ${bytes} UTF-8 bytes, more than ${component} stores`, {
       component,
       limit: `<= ${maxIdBytes} UTF-8 bytes`,
     });
+}
+
+/** `id` quoted for a message, cut to its first 40 characters. */
+function shortId(id: string): string {
+  return id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}…` : JSON.stringify(id);
 }
 
 /**
