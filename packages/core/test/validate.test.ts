@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DimensionMismatchError, lacksDirection, ValidationError, validateRecord } from '../src/index.js';
+import {
+  DimensionMismatchError,
+  lacksDirection,
+  ValidationError,
+  validateMetadata,
+  validateRecord,
+} from '../src/index.js';
 
 describe('validateRecord', () => {
   it('accepts a well-formed record and defaults metadata', () => {
@@ -49,6 +55,15 @@ describe('validateMetadata', () => {
     const out = validateRecord({ id: 'a', text: '', metadata: input }, 2).metadata;
     expect(Object.keys(out)).toEqual(['__proto__', 'a']);
     expect(JSON.stringify(out)).toBe('{"__proto__":"x","a":1}');
+  });
+});
+
+describe('validateMetadata: what JSON cannot carry (helper-52)', () => {
+  it('refuses a symbol key instead of dropping it, and stores -0 as 0', () => {
+    expect(() => validateMetadata({ a: 1, [Symbol('s')]: 1 })).toThrow(
+      expect.objectContaining({ code: 'VALIDATION', field: 'metadata', limit: 'string keys only' }),
+    );
+    expect(Object.is(validateMetadata({ z: -0 }).z, 0)).toBe(true);
   });
 });
 

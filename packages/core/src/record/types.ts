@@ -1,7 +1,7 @@
-/** A metadata value: flat JSON scalars only. `null`, arrays and nested objects are rejected. */
+/** A metadata value: flat JSON scalars only. `null`, arrays and nested objects are rejected; `-0` is stored as `0`. */
 export type MetadataValue = string | number | boolean;
 
-/** Flat metadata map. Keys are 1..128 characters and must not start with `_dw` (reserved). */
+/** Flat metadata map. Keys are 1..128 characters and must not start with `_dw` (reserved); symbol keys are rejected. */
 export type Metadata = Record<string, MetadataValue>;
 
 /**

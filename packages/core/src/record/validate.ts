@@ -92,7 +92,8 @@ export type MetadataKeyCheck = (key: string) => string | undefined;
  * @param keyProblem - the vector store's own key rule, if it has one (e.g. Chroma reserves `$`/`#`).
  * @throws {ValidationError} when `metadata` is not a plain object (a `Map` or a class instance has no
  *   enumerable data to keep: it would be stored as `{}`); naming the key when a value is `null`, an array,
- *   an object, a non-finite number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`;
+ *   an object, a non-finite number or `undefined`; when a key is empty, too long, reserved (`_dw*`) or refused by `keyProblem`,
+ *   or is a symbol;
  *   or when there are more than `maxMetadataKeys` keys or the JSON exceeds `maxMetadataBytes`.
  */
 export function validateMetadata(
@@ -104,6 +105,9 @@ export function validateMetadata(
   if (metadata === undefined) return {};
   if (!isPlainObject(metadata))
     throw new ValidationError(field, `must be a plain object of flat values, got ${describeValue(metadata)}`);
+  // JSON (every store's metadata format) has no symbol keys: refused rather than silently dropped (helper-52).
+  if (Object.getOwnPropertySymbols(metadata).length > 0)
+    throw new ValidationError(field, 'has a symbol key', { limit: 'string keys only' });
   const entries = Object.entries(metadata);
   if (entries.length > limits.maxMetadataKeys)
     throw new ValidationError(field, `has ${entries.length} keys`, {
@@ -129,7 +133,7 @@ export function validateMetadata(
     else if (typeof value === 'number') {
       if (!Number.isFinite(value))
         throw new ValidationError(path, `must be a finite number, got ${value}`, { limit: 'finite number' });
-      valid.push([key, value]);
+      valid.push([key, value === 0 ? 0 : value]); // -0 is 0: JSON writes it so, on every backend
     } else
       throw new ValidationError(
         path,
