@@ -33,7 +33,7 @@ export function refuseUnstorable(rules: StorageRules, id: string, text?: string)
   if (!rules.nulInText && typeof text === 'string' && text.includes('\u0000'))
     throw new ValidationError(
       'text',
-      `of record ${shortId(id)} must not contain NUL (${component} cannot store U+0000)`,
+      `must not contain NUL (${component} cannot store U+0000), in record ${shortId(id)}`,
       {
         component,
         limit: 'no U+0000',
