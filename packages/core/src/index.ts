@@ -14,6 +14,7 @@ export {
   type IntentCommitOptions,
   type IntentLogStore,
   type IntentLogTx,
+  type OutboxWakeUp,
   type PreparedIntent,
   type RecordWrite,
   type RelationalStore,

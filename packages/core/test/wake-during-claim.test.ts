@@ -94,7 +94,7 @@ describe('a bulk write noticed once', () => {
   it('still gets every delivery loop working: a loop whose claim came back full wakes another', async () => {
     const data = new MemoryRelationalData();
     const relational: RelationalStore = new MemoryRelationalStore({ data });
-    let notified: (() => void) | undefined;
+    let notified: ((wakeUp: { ownWrite: boolean }) => void) | undefined;
     // One notification for the whole bulk write, as a PostgreSQL NOTIFY of another process's transaction.
     relational.subscribeOutbox = async (listener) => {
       notified = listener;
@@ -128,7 +128,7 @@ describe('a bulk write noticed once', () => {
         text: `${i}`,
       }));
       const written = await writer.putMany(records);
-      notified!();
+      notified!({ ownWrite: false });
       const last = written.at(-1)!;
       await indexed(vector, last.id, last.version);
       expect(mostInFlight, 'loops delivering at once').toBeGreaterThanOrEqual(3);

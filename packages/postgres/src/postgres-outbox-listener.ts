@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { OutboxWakeUp } from '@dualwrite/core';
 import pg from 'pg';
 import { mapPostgresError } from './postgres-errors.js';
 
@@ -88,7 +89,8 @@ const PROBE_PAYLOAD_PREFIX = 'dualwrite-heartbeat:';
 export class PostgresOutboxListener {
   readonly #config: pg.ClientConfig;
   readonly #channel: string;
-  readonly #listener: () => void;
+  readonly #listener: (wakeUp: OutboxWakeUp) => void;
+  readonly #isOwnBackend: (processId: number) => boolean;
   readonly #onError: (error: unknown) => void;
   readonly #sendNotify: ((payload: string) => Promise<unknown>) | undefined;
   #client: pg.Client | undefined;
@@ -121,6 +123,7 @@ export class PostgresOutboxListener {
    * @param config - connection settings (the store's pool configuration; pool-only fields are ignored).
    * @param channel - channel name, `LISTEN`ed as a quoted identifier.
    * @param listener - called for every notification and after every reconnect; exceptions are swallowed.
+   * @param isOwnBackend - whether a notifying backend's process id is one of the store's own connections.
    * @param sendNotify - sends `pg_notify(channel, payload)` the way enqueues do (the store's pool), for the
    *   heartbeat's delivery check; `undefined` when enqueues send no wake-ups (nothing to check).
    * @param onError - told about connection errors (already mapped to dualwrite errors); default: ignored.
@@ -129,7 +132,8 @@ export class PostgresOutboxListener {
   constructor(
     config: pg.ClientConfig,
     channel: string,
-    listener: () => void,
+    listener: (wakeUp: OutboxWakeUp) => void,
+    isOwnBackend: (processId: number) => boolean,
     sendNotify: ((payload: string) => Promise<unknown>) | undefined,
     onError: (error: unknown) => void = () => {},
     heartbeat: { intervalMs: number; timeoutMs: number } = LISTENER_HEARTBEAT,
@@ -138,6 +142,7 @@ export class PostgresOutboxListener {
     this.#heartbeatMs = heartbeat;
     this.#channel = channel;
     this.#listener = listener;
+    this.#isOwnBackend = isOwnBackend;
     this.#onError = onError;
     this.#sendNotify = sendNotify;
   }
@@ -209,7 +214,7 @@ export class PostgresOutboxListener {
           return; // a heartbeat's (this process's or another's), not an enqueue
         }
         this.#health.lastNotificationAt = Date.now();
-        this.#call();
+        this.#call(this.#isOwnBackend(message.processId));
       });
       try {
         await client.connect();
@@ -340,7 +345,7 @@ export class PostgresOutboxListener {
       this.#timer = undefined;
       if (this.#closed) return;
       this.#connect().then(
-        () => this.#call(), // anything enqueued while disconnected was not notified
+        () => this.#call(false), // anything enqueued while disconnected was not notified
         (error: unknown) => {
           this.#onError(error);
           this.#schedule();
@@ -350,9 +355,9 @@ export class PostgresOutboxListener {
     this.#timer.unref();
   }
 
-  #call(): void {
+  #call(ownWrite: boolean): void {
     try {
-      this.#listener();
+      this.#listener({ ownWrite });
     } catch {
       // a listener must not break the subscription
     }

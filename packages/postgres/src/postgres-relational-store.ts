@@ -7,6 +7,7 @@ import {
   type IntentCommit,
   type IntentCommitOptions,
   type OutboxAck,
+  type OutboxWakeUp,
   type PreparedIntent,
   ValidationError,
   type WriteResult,
@@ -47,6 +48,11 @@ import {
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
+
+/** The server process id a connection reported at startup (`BackendKeyData`). */
+function backendPid(client: pg.PoolClient): number {
+  return (client as unknown as { processID: number }).processID;
+}
 
 /**
  * Refuses a database whose encoding cannot hold every id and text: records are UTF-8, and a LATIN1 (or any other
@@ -157,6 +163,12 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   readonly #listeners = new Set<PostgresOutboxListener>();
   /** The pool {@link open} made. */
   #pool: pg.Pool | undefined;
+  /**
+   * Server process ids of the pool's connections: a notification one of them sent is this store's own write
+   * (`OutboxWakeUp.ownWrite`), whose facade woke its drainer in-process already. Behind a pooler the ids are the
+   * pooler's, never a notifier's: every wake-up then counts as another's.
+   */
+  readonly #ownBackends = new Set<number>();
   /** Set once a store function refused autocommit (the session's default isolation is not READ COMMITTED). */
   #writeInTransaction = false;
 
@@ -329,13 +341,14 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * @throws {BackendUnavailableError} when the server cannot be reached at all.
    * @throws {ClosedError} after {@link close}.
    */
-  async subscribeOutbox(listener: () => void): Promise<() => Promise<void>> {
+  async subscribeOutbox(listener: (wakeUp: OutboxWakeUp) => void): Promise<() => Promise<void>> {
     this.assertUsable('subscribeOutbox');
     const { listenHeartbeatMs } = this.#options;
     const subscription = new PostgresOutboxListener(
       this.#options.poolConfig,
       this.tableNames.notifyChannel,
       listener,
+      (processId) => this.#ownBackends.has(processId),
       // With `notify: false` no enqueue notifies: there is no wake-up to check, and no NOTIFY is sent.
       this.#options.notify
         ? (payload) =>
@@ -431,7 +444,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // longer queryable), and the pool discards the client when it is released.
     pool.on('connect', (client) => {
       client.on('error', () => {});
+      this.#ownBackends.add(backendPid(client));
     });
+    pool.on('remove', (client) => this.#ownBackends.delete(backendPid(client)));
     // `lock_timeout` is set per transaction (`SET LOCAL` with each BEGIN; the functions take it as an
     // argument), never for the session: PgBouncer refuses it as a startup parameter, and behind a pooler in
     // transaction mode a session `SET` lands on one server session, missing the client's later transactions

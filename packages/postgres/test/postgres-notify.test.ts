@@ -118,6 +118,20 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
     expect(calls, 'nothing after unsubscribe').toBe(2);
   });
 
+  it("tells its own writes' notifications (ownWrite) from another instance's, by the notifying backend", async () => {
+    const listening = store();
+    const writer = store();
+    await listening.init();
+    const seen: boolean[] = [];
+    const unsubscribe = await listening.subscribeOutbox((wakeUp) => seen.push(wakeUp.ownWrite));
+    await enqueue(writer, 'theirs');
+    await until("the other instance's notification", () => seen.length >= 1);
+    await enqueue(listening, 'mine');
+    await until('its own notification', () => seen.length >= 2);
+    expect(seen).toEqual([false, true]);
+    await unsubscribe();
+  });
+
   it('reconnects after the LISTEN connection is killed, calls the listener once, and keeps listening', async () => {
     const applicationName = `dw-listen-${randomBytes(4).toString('hex')}`;
     const listening = store({ pool: { application_name: applicationName } });

@@ -31,6 +31,16 @@ export interface RecordWrite {
   now: number;
 }
 
+/** One push wake-up of {@link RelationalStore.subscribeOutbox}. */
+export interface OutboxWakeUp {
+  /**
+   * `true` when the store can tell the enqueue came through one of its own connections (PostgreSQL: the
+   * notifying backend is one of its pool's): a facade over this store woke its own drainer for it already.
+   * `false` when it came from elsewhere, or the store cannot tell.
+   */
+  ownWrite: boolean;
+}
+
 /** What a store's push wake-ups ({@link RelationalStore.subscribeOutbox}) have seen. Times are Unix ms. */
 export interface WakeUpHealth {
   /** Open subscriptions in this process. */
@@ -385,10 +395,11 @@ export interface RelationalStore<Native = unknown>
 
   /**
    * Optional: calls `listener` soon after any process enqueues an outbox entry (e.g. PostgreSQL
-   * `LISTEN/NOTIFY`), so idle workers wake in milliseconds instead of waiting for their poll interval.
-   * Resolves to an unsubscribe function. Stores without it are polled.
+   * `LISTEN/NOTIFY`), so idle workers wake in milliseconds instead of waiting for their poll interval, saying
+   * whether the write was this store's own ({@link OutboxWakeUp}). Resolves to an unsubscribe function. Stores
+   * without it are polled.
    */
-  subscribeOutbox?(listener: () => void): Promise<() => Promise<void>>;
+  subscribeOutbox?(listener: (wakeUp: OutboxWakeUp) => void): Promise<() => Promise<void>>;
 
   /**
    * Optional, with {@link subscribeOutbox}: what its subscriptions have seen, for `stats().wakeUps`. A store

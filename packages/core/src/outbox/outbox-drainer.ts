@@ -60,6 +60,11 @@ function recordBytes(item: DeliveryItem): number {
   return item.op === 'upsert' ? 2 * item.record.text.length + 4 * item.record.embedding.length + 64 : 64;
 }
 
+/** How long an own write's announcement waits for its notification to come back (see `takeEcho`), ms. */
+const ECHO_WINDOW_MS = 1_000;
+/** Most announcements waiting for their notification. */
+const ECHOES_KEPT = 10_000;
+
 /** False when the store says its pushed wake-ups do not reach this process now (see `WakeUpHealth`). */
 function wakeUpsArrive(relational: RelationalStore): boolean {
   const health = relational.listenerHealth?.();
@@ -97,8 +102,15 @@ export class OutboxDrainer {
    * company counts from it, so a change that waited behind a call in flight does not wait `maxDelayMs` more.
    */
   private pendingSince: number | null = null;
-  /** Wake-ups so far: a loop whose claim came back empty claims again if one arrived meanwhile. */
-  private wakeUps = 0;
+  /**
+   * Wake-ups that found fewer loops asleep than they asked for (the rest were claiming or delivering): a loop
+   * whose claim came back empty or short claims again if one came meanwhile. A wake-up a sleeping loop took is
+   * that loop's to claim; the busy loop claiming it too only came back empty (on PostgreSQL, one round trip per
+   * write while keeping up).
+   */
+  private unheardWakeUps = 0;
+  /** When this facade announced its own writes whose notifications have not come back yet (see takeEcho). */
+  private readonly echoes: number[] = [];
   /** Arrival rate of new entries (batch mode's reason to wait). */
   private readonly arrivals: ArrivalRate;
   private flushes = 0;
@@ -133,24 +145,48 @@ export class OutboxDrainer {
   /** Starts the worker loops (and subscribes to outbox notifications where the store has them). */
   async start(): Promise<void> {
     if (this.ctx.relational.subscribeOutbox)
-      this.unsubscribe = await this.ctx.relational.subscribeOutbox(() => this.wake(1));
+      this.unsubscribe = await this.ctx.relational.subscribeOutbox((wakeUp) => {
+        if (!(wakeUp?.ownWrite && this.takeEcho())) this.wake(1, false);
+      });
     for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop());
   }
 
-  /** Tells the workers that `count` new entries were enqueued (a write or a notification of one). */
-  wake(count = 1): void {
-    this.arrivals.note(this.ctx.clock.now(), count);
+  /**
+   * Tells the workers that `count` new entries were enqueued: by a write of this process (`ownWrite`, the
+   * default), or as a notification says.
+   */
+  wake(count = 1, ownWrite = true): void {
+    const now = this.ctx.clock.now();
+    if (ownWrite && count > 0 && this.unsubscribe !== null) {
+      // Its notification will come back as this store's own: nothing new by then (see takeEcho).
+      if (this.echoes.length >= ECHOES_KEPT) this.echoes.shift();
+      this.echoes.push(now);
+    }
+    this.arrivals.note(now, count);
     this.nudge(count);
+  }
+
+  /**
+   * Whether a notification of this store's own write is the echo of a write this facade announced already
+   * (one notification per write that enqueued), so that it wakes no loop to claim it a second time. An
+   * announcement older than {@link ECHO_WINDOW_MS} is forgotten: its echo got lost (a reconnect) or never comes
+   * (a write whose transaction sent none), and a notification of another facade over the same store must not
+   * wait for the poll on its account for longer.
+   */
+  private takeEcho(): boolean {
+    const now = this.ctx.clock.now();
+    while (this.echoes.length > 0 && now - this.echoes[0]! > ECHO_WINDOW_MS) this.echoes.shift();
+    return this.echoes.shift() !== undefined;
   }
 
   /** Tells the workers that `count` entries are due again (not new arrivals: the rate ignores them). */
   private nudge(count: number): void {
     this.hint += count;
     this.pendingSince ??= this.ctx.clock.now();
-    this.wakeUps++;
     this.idleClaims = 0;
     if (this.userPaused) return; // resume() wakes the loops
-    this.work.notify(Math.max(1, count)); // a loop per new entry at most: the others would only claim nothing
+    const wanted = Math.max(1, count); // a loop per new entry at most: the others would only claim nothing
+    if (this.work.notify(wanted) < wanted) this.unheardWakeUps++;
     if (this.hint >= this.options.claimSize) this.batchFull.notify();
   }
 
@@ -274,7 +310,7 @@ export class OutboxDrainer {
         )
           await this.gather();
         if (this.stopping) break;
-        const wakeUpsBefore = this.wakeUps;
+        const unheardBefore = this.unheardWakeUps;
         const leases = await this.claims.claim({
           limit: claim.current,
           leaseMs: delivery.leaseMs,
@@ -287,8 +323,8 @@ export class OutboxDrainer {
           continue;
         }
         if (leases.length === 0) {
-          // A write that arrived while this claim ran woke nobody (the loop was not waiting): claim again.
-          if (this.wakeUps !== wakeUpsBefore) continue;
+          // A write that arrived while this claim ran woke nobody (no loop was waiting): claim again.
+          if (this.unheardWakeUps !== unheardBefore) continue;
           this.hint = 0;
           this.pendingSince = null;
           this.idleClaims++;
@@ -304,6 +340,7 @@ export class OutboxDrainer {
         if (leases.length >= claimSize) this.work.notify(1);
         this.inFlightCount += leases.length;
         const started = clock.now();
+        const claimed = claim.current;
         try {
           const bytes = await this.deliver(leases);
           if (bytes === undefined) claim.reset();
@@ -313,6 +350,21 @@ export class OutboxDrainer {
           this.progress.notify();
         }
         await this.turns.ifDue();
+        // A claim that came back short took everything due when it ran. Where the store has checked that every
+        // process's writes reach this one as wake-ups, with none unheard since, claiming again would only come
+        // back empty (a round trip per delivery while keeping up): wait for the next wake-up, or the poll that
+        // finds retries coming due. (What was announced meanwhile woke a sleeping loop, which claims it.)
+        // Otherwise another process's writes may announce nothing (PostgreSQL with `notify: false`, SQLite,
+        // MySQL), so the loop claims again at once while there is work; so does a flush, until a claim is empty.
+        const caughtUp =
+          leases.length < claimed &&
+          this.unheardWakeUps === unheardBefore &&
+          this.unsubscribe !== null &&
+          this.ctx.relational.listenerHealth?.().notificationsDelivered === true;
+        if (caughtUp && this.flushes === 0 && !this.stopping && !this.userPaused) {
+          claim.reset();
+          await this.idleWait();
+        }
       } catch (error) {
         // e.g. the relational store is locked or full: back off instead of hammering it every poll
         this.loopErrors++;

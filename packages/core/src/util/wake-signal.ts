@@ -31,17 +31,21 @@ export class WakeSignal {
   /**
    * Wakes the sleepers, or on the system clock at most `limit` of them, longest asleep first (the rest sleep
    * on): new work for one loop should not send every idle loop to look for it. Other clocks wake them all.
+   * @returns how many sleepers it woke (`Infinity` when it woke the sleepers on another clock: all of them).
    */
-  notify(limit = Number.POSITIVE_INFINITY): void {
+  notify(limit = Number.POSITIVE_INFINITY): number {
     this.#notifications++;
+    let count = 0;
     if (this.sleepers.size > 0) {
       const woken = [...this.sleepers].slice(0, limit);
       for (const wake of woken) wake(); // each removes itself
+      count = woken.length;
     }
     const waiting = this.controller;
-    if (!waiting) return;
+    if (!waiting) return count;
     this.controller = null;
     waiting.abort(WOKEN);
+    return Number.POSITIVE_INFINITY;
   }
 
   wait(clock: Clock, ms: number): Promise<void> {
