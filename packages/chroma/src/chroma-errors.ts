@@ -91,14 +91,20 @@ export function chromaErrorMessage(body: string): string {
 }
 
 /**
- * Chroma's local server, once it has lost a collection's HNSW segment (e.g. "Nothing found on disk" for one not
- * yet persisted), fails every read of that collection until it restarts (chroma-core/chroma#4212,
- * vanna-ai/vanna#950; seen here once in CI, under concurrent crash trials on one server). The server's fault, not
- * the record's: delivery pauses instead of charging attempts, and the error says what helps.
+ * Chroma's local server answers a read with HTTP 500 "Error creating hnsw segment reader" (e.g. "Nothing found on
+ * disk") while a new collection takes its first writes (helper-53: 5–18 of 200 searches during the first
+ * deliveries, none after), and for every read of a collection whose HNSW segment it lost, until it restarts
+ * (chroma-core/chroma#4212, vanna-ai/vanna#950; seen here once in CI, under concurrent crash trials on one
+ * server). The server's fault, not the record's: reads are tried again a few times ({@link SEGMENT_RETRY_MS}),
+ * delivery pauses instead of charging attempts, and the error says what helps.
  */
 const SEGMENT_UNREADABLE = /Error creating hnsw segment reader/i;
 const SEGMENT_UNREADABLE_REMEDY =
-  "Chroma cannot read this collection's vector segment (chroma-core/chroma#4212): restart the Chroma server; if the error stays, delete the collection and restart this process — dualwrite rebuilds the index from the source of truth";
+  "Chroma could not read this collection's vector segment (chroma-core/chroma#4212; brief while a new collection takes its first writes): if it persists, restart the Chroma server; if it still does, delete the collection and restart this process — dualwrite rebuilds the index from the source of truth";
+/** Waits before trying a read again that met {@link SEGMENT_UNREADABLE}, ms (about 0.6 s in all). */
+const SEGMENT_RETRY_MS = [50, 150, 400];
+/** Requests that only read (`.../get`, `.../query`, `.../count`): safe to send again. */
+const READ_REQUEST = /\/(get|query|count)$/;
 
 /**
  * Error for a non-2xx HTTP response.
@@ -218,6 +224,25 @@ export interface ChromaTransportOptions {
 export function createChromaTransport(
   options: ChromaTransportOptions,
 ): (request: Request) => Promise<Response> {
+  const send = createChromaRequest(options);
+  return async (request: Request): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    if (!READ_REQUEST.test(path)) return send(request);
+    for (const waitMs of SEGMENT_RETRY_MS) {
+      try {
+        return await send(request.clone()); // the body of a request can be read once
+      } catch (error) {
+        if (!(error instanceof BackendUnavailableError && SEGMENT_UNREADABLE.test(error.message)))
+          throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+    return send(request);
+  };
+}
+
+/** One request through the transport of {@link createChromaTransport}, never sent again. */
+function createChromaRequest(options: ChromaTransportOptions): (request: Request) => Promise<Response> {
   return async (request: Request): Promise<Response> => {
     const doFetch = options.fetch ?? globalThis.fetch;
     const what = `${request.method} ${new URL(request.url).pathname}`;

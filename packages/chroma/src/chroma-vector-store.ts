@@ -744,14 +744,14 @@ export class ChromaVectorStore implements VectorStore {
 
   /**
    * Why the index would keep `embedding` but rank it wrongly, or `undefined`: under cosine distance a vector
-   * without a direction ({@link lacksDirection}: every component squares to zero in float32, e.g. all zeros or
-   * `1e-30`) cannot be normalized — Chroma stores it, scores it above real matches (a cosine score over 1, seen
+   * without a direction ({@link lacksDirection}: a norm below about 1.08e-19, whose float32 squares are zero or
+   * keep only a few bits, e.g. all zeros, `1e-30`, or `[1, 0.1, …] × 1e-22`) cannot be normalized — Chroma stores it, scores it above real matches (a cosine score over 1, seen
    * 1.6) and reads back other values than were written, so every reconcile found it mismatched and re-delivered
    * it. The facade refuses such a vector at the call (a put's or a search's), as on LanceDB.
    */
   embeddingProblem(embedding: readonly number[]): string | undefined {
     return this.distance === 'cosine' && lacksDirection(embedding)
-      ? "has no direction (every component squares to zero in float32): under cosine distance Chroma would rank it above real matches and never read it back as written (use distance 'l2' or 'ip' if zero vectors mean something to you)"
+      ? "has no direction (its norm is below about 1.08e-19, too small for float32): under cosine distance Chroma would rank it above real matches and never read it back as written (use distance 'l2' or 'ip' if zero vectors mean something to you)"
       : undefined;
   }
 

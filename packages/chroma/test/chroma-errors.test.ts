@@ -5,7 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { errorFromNetwork, errorFromResponse, parseRetryAfter } from '../src/chroma-errors.js';
+import {
+  createChromaTransport,
+  errorFromNetwork,
+  errorFromResponse,
+  parseRetryAfter,
+} from '../src/chroma-errors.js';
 import { findFreePort } from '../src/chroma-local-server.js';
 import { toChromaWhere } from '../src/chroma-metadata.js';
 import { ChromaVectorStore } from '../src/chroma-vector-store.js';
@@ -293,6 +298,45 @@ describe('options and helpers', () => {
       code: 'TRANSIENT_BACKEND',
       status: 500,
     });
+  });
+
+  it("tries a read again when the server could not read the collection's segment yet; never a write (helper-53)", async () => {
+    const segmentLost = JSON.stringify({
+      error: 'InternalError',
+      message:
+        'Error executing plan: Internal error: Error creating hnsw segment reader: Nothing found on disk',
+    });
+    const sent: string[] = [];
+    let failures = 0;
+    const transport = createChromaTransport({
+      timeoutMs: 5_000,
+      fetch: async (input) => {
+        const request = input as Request;
+        sent.push(`${new URL(request.url).pathname} ${await request.text()}`);
+        return failures-- > 0
+          ? new Response(segmentLost, { status: 500 })
+          : new Response('{}', { status: 200 });
+      },
+    });
+    const post = (path: string) =>
+      new Request(`http://127.0.0.1:1/api/v2/collections/c${path}`, {
+        method: 'POST',
+        body: '{"ids":["a"]}',
+      });
+    failures = 2;
+    expect((await transport(post('/get'))).status).toBe(200);
+    expect(sent).toEqual(Array(3).fill('/api/v2/collections/c/get {"ids":["a"]}')); // the body sent each time
+    sent.length = 0;
+    failures = 10;
+    await expect(transport(post('/query'))).rejects.toMatchObject({
+      code: 'BACKEND_UNAVAILABLE',
+      message: expect.stringContaining('if it persists, restart the Chroma server'),
+    });
+    expect(sent).toHaveLength(4);
+    sent.length = 0;
+    failures = 1;
+    await expect(transport(post('/upsert'))).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect(sent, 'a write is sent once').toHaveLength(1);
   });
 
   it('translates equality filters into Chroma where clauses', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DimensionMismatchError,
   lacksDirection,
+  maxEmbeddingComponent,
   ValidationError,
   validateMetadata,
   validateRecord,
@@ -68,13 +69,29 @@ describe('validateMetadata: what JSON cannot carry (helper-52)', () => {
 });
 
 describe('lacksDirection', () => {
-  it('is true where every component squares to 0 in float32, false otherwise', () => {
+  it('is true where the float32 squared norm is below the smallest normal float32, false otherwise', () => {
     const of = (x: number) => Array.from({ length: 8 }, () => x);
     expect(lacksDirection(of(0))).toBe(true);
     expect(lacksDirection(of(-0))).toBe(true);
     expect(lacksDirection(of(1e-24)), 'zero to a float32 index').toBe(true);
-    expect(lacksDirection(of(1e-20)), 'tiny but found by LanceDB').toBe(false);
+    // helper-53: squares of about 1e-44 keep a few bits; LanceDB and Chroma scored this 1.0097 against [1, 0, …].
+    expect(lacksDirection([1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1].map((x) => x * 1e-22))).toBe(true);
+    expect(lacksDirection(of(1e-20)), 'norm 2.8e-20: squares denormal').toBe(true);
+    expect(lacksDirection([2e-19, 0, 0, 0]), 'norm above 1.08e-19').toBe(false);
     expect(lacksDirection([1e-30, 0, 0, 1e-10])).toBe(false);
     expect(lacksDirection([1, 0, 0, 0])).toBe(false);
+  });
+});
+
+describe('maxEmbeddingComponent', () => {
+  it('keeps the squared L2 distance of two opposite vectors at the bound finite in float32 (helper-53)', () => {
+    for (const dimension of [1, 8, 384, 4096]) {
+      const bound = maxEmbeddingComponent(dimension);
+      const a = Math.fround(bound * 0.999);
+      let squared = 0;
+      for (let i = 0; i < dimension; i++)
+        squared = Math.fround(squared + Math.fround(Math.fround(2 * a) ** 2));
+      expect(Number.isFinite(squared), `dimension ${dimension}`).toBe(true);
+    }
   });
 });

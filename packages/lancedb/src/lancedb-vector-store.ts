@@ -557,7 +557,7 @@ export class LanceDbVectorStore implements VectorStore {
    */
   embeddingProblem(embedding: readonly number[]): string | undefined {
     return this.options.distance === 'cosine' && lacksDirection(embedding)
-      ? "has no direction (every component is zero in float32): under cosine distance LanceDB could store it but never find it (use distance 'l2' or 'dot' if zero vectors mean something to you)"
+      ? "has no direction (its norm is below about 1.08e-19, too small for float32): under cosine distance LanceDB could store it but never find it, or rank it above exact matches (use distance 'l2' or 'dot' if zero vectors mean something to you)"
       : undefined;
   }
 

@@ -29,23 +29,31 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * Largest magnitude {@link validateEmbedding} accepts for a component of a `dimension`-d embedding:
- * `sqrt(float32 max / dimension)`, so that no dot product or squared norm a backend computes in float32
- * can overflow to Infinity or NaN (Chroma answered such a vector's queries with `null`s). For 384
- * dimensions that is about 9.4e17: far beyond any real embedding, far below what float64 allows.
+ * `sqrt(float32 max / (4 × dimension))`, so that no dot product, squared norm or squared L2 distance a backend
+ * computes in float32 can overflow to Infinity or NaN: the L2 distance of two vectors at the bound pointing
+ * opposite ways is `4 × dimension × bound²` (at `sqrt(float32 max / dimension)`, the bound before, LanceDB left
+ * such a hit out of a search under `'l2'` and Chroma answered it with a `null` score: helper-53). For 384
+ * dimensions that is about 4.7e17: far beyond any real embedding, far below what float64 allows.
  */
 export function maxEmbeddingComponent(dimension: number): number {
-  return Math.sqrt(FLOAT32_MAX / Math.max(1, dimension));
+  return Math.sqrt(FLOAT32_MAX / (4 * Math.max(1, dimension)));
 }
 
+/** float32's smallest normal number, 2^-126: a square below it keeps only some of its 24 significant bits. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
 /**
- * `true` when `embedding` has no usable direction for cosine distance: every component's square is 0 in
- * float32 (|x| below about 2.6e-23), so a backend computing in float32 gets a zero norm and a NaN distance —
- * the all-zero vector, and vectors so tiny they are zero to the index. (Measured on LanceDB 0.31: 1e-20 in
- * every component is still found, 1e-24 is not.) Stores using cosine refuse such a vector through
- * `VectorStore.embeddingProblem`.
+ * `true` when `embedding` has no usable direction for cosine distance: its squared norm, from its components
+ * rounded to float32, is below float32's smallest normal number (the norm below about 1.08e-19). A backend
+ * computing in float32 then gets a zero norm and a NaN distance (the all-zero vector, and vectors zero to the
+ * index), or squares that kept only a few significant bits: a norm off by percents, so the vector outranks an
+ * exact match with a cosine score above 1 (1.0097 for `[1, 0.1, …] × 1e-22` on LanceDB 0.31 and Chroma 1.x,
+ * helper-53). Stores using cosine refuse such a vector through `VectorStore.embeddingProblem`.
  */
 export function lacksDirection(embedding: readonly number[]): boolean {
-  return embedding.every((x) => Math.fround(Math.fround(x) ** 2) === 0);
+  let squares = 0;
+  for (const x of embedding) squares += Math.fround(x) ** 2;
+  return squares < FLOAT32_MIN_NORMAL;
 }
 
 /**
@@ -75,7 +83,7 @@ export function validateEmbedding(embedding: unknown, dimension: number, field =
       });
     if (Math.abs(Math.fround(v)) > bound)
       throw new ValidationError(`${field}[${i}]`, `is ${v}, too large for float32 distance math`, {
-        limit: `|value| <= ${bound.toPrecision(3)} (sqrt(float32 max / ${dimension}))`,
+        limit: `|value| <= ${bound.toPrecision(3)} (sqrt(float32 max / (4 × ${dimension})))`,
       });
     out[i] = v;
   }
