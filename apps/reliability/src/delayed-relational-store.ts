@@ -215,7 +215,7 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
     return this.locked(() => this.inner.putCachedEmbeddings!(entries));
   }
   /** Present when the inner store has it. */
-  subscribeOutbox?: (listener: () => void) => Promise<() => Promise<void>>;
+  subscribeOutbox?: RelationalStore<Native>['subscribeOutbox'];
   /** Present when the inner store has it. */
   insertMeta?: (key: string, value: string) => Promise<string>;
   /** Present when the inner store has it. */
