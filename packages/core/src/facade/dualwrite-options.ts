@@ -56,7 +56,10 @@ export interface DualWriteOptions<Native = unknown> {
   /**
    * Background drift detection (identity, count and restore checks every `intervalMs`, a rolling sweep of
    * `sweepPage` records and index ids by content, an optional sampled reconcile); `false` turns it off. Default
-   * `{ intervalMs: 30_000, sweepPage: 200, sampleRate: 0 }`.
+   * `{ intervalMs: 30_000, sweepPage: 200, sampleRate: 0 }`. A process that neither delivers nor checks
+   * (`deliver: false` with `driftCheck: false`: an inspector, like the `dualwrite` operator commands) repairs
+   * nothing: drift its start-up check finds is reported (`stats().indexDrift`, the `index-drift` event) and left
+   * to the processes that check.
    */
   driftCheck?: DriftCheckOptions | false;
   /**

@@ -270,7 +270,11 @@ export class DualWrite<Native = unknown> {
           if (!this.userPaused && this.deliver && !this.misbound) this.strategy.resume();
         },
       },
-      { binding: options.indexBinding ?? 'verify', driftCheck: options.driftCheck ?? {} },
+      {
+        binding: options.indexBinding ?? 'verify',
+        driftCheck: options.driftCheck ?? {},
+        repairs: this.deliver || options.driftCheck !== false,
+      },
     );
   }
 

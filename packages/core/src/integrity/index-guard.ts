@@ -124,6 +124,8 @@ export class IndexGuard {
   private handedOutBeforeRowsCheck: number | undefined;
   /** Dead letters seen at the latest passing look, looked up at the next once acknowledged. */
   private readonly deadLetters = new DeadLetterWatch();
+  /** Drift this process found but repairs nothing for (`repairs: false`), for {@link drift}; `null`: none. */
+  private unrepaired: IndexDrift | null = null;
   /** Drift found by {@link open}, repaired once {@link start} runs (delivery is up by then). */
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
@@ -140,7 +142,12 @@ export class IndexGuard {
 
   constructor(
     private readonly ctx: IndexGuardContext,
-    private readonly options: { binding: 'verify' | 'rebind'; driftCheck: DriftCheckOptions | false },
+    private readonly options: {
+      binding: 'verify' | 'rebind';
+      driftCheck: DriftCheckOptions | false;
+      /** `false`: drift found is reported, never repaired from here (see {@link startRepair}). */
+      repairs: boolean;
+    },
   ) {
     const check = options.driftCheck === false ? {} : options.driftCheck;
     this.intervalMs = check.intervalMs ?? 30_000;
@@ -234,7 +241,7 @@ export class IndexGuard {
   /** The drift being repaired (by any process sharing the source of truth), or `null`. */
   async drift(): Promise<IndexDrift | null> {
     const raw = await this.ctx.relational.getMeta(INDEX_DRIFT_KEY);
-    if (raw === undefined) return null;
+    if (raw === undefined) return this.unrepaired;
     try {
       return JSON.parse(raw) as IndexDrift;
     } catch {
@@ -374,6 +381,15 @@ export class IndexGuard {
     if (this.repairing) return this.repairing;
     if (this.misbound) return Promise.resolve(undefined); // this process's configuration is not the binding's
     const { relational, vector, clock, events } = this.ctx;
+    if (!this.options.repairs) {
+      // An inspecting process (the operator commands) writes nothing: it reports the drift, which a process
+      // that checks finds and repairs (helper-54: `reconcile --dry-run` and `status` enqueued repairs).
+      if (this.unrepaired === null) {
+        this.unrepaired = { reason, since: clock.now() };
+        events.emit('index-drift', this.unrepaired);
+      }
+      return Promise.resolve(undefined);
+    }
     const drift: IndexDrift = { reason, since: clock.now() };
     this.recordedSince = drift.since;
     this.repairing = (async () => {
