@@ -47,6 +47,15 @@ const COMMANDS = {
   verify: 'Checks that the index equals the source of truth; exits 1 when it does not.',
 } as const;
 
+/** Which of the operator flags each command takes (any other is refused, never ignored). */
+const COMMAND_FLAGS = {
+  status: ['--json'],
+  verify: ['--json'],
+  reconcile: ['--json', '--dry-run'],
+  'dead-letters list': ['--json', '--limit', '--after'],
+  'dead-letters requeue': ['--json', '--id'],
+} as const;
+
 /** The operator commands' own flags (taken out by `operatorFlags`), for the help and for suggestions. */
 const OPERATOR_OPTIONS = [
   ['--json', 'one JSON document on stdout instead of tables'],
@@ -111,7 +120,10 @@ export async function runOperatorCli(
   let flags: OperatorFlags;
   let config: WorkerConfig;
   try {
-    const split = operatorFlags(rest);
+    const split = operatorFlags(
+      rest,
+      (sub === undefined ? command : `${command} ${sub}`) as keyof typeof COMMAND_FLAGS,
+    );
     flags = split.flags;
     config = parseWorkerConfig(
       [node, `${script} ${command}`, ...split.rest],
@@ -178,7 +190,10 @@ function unknownCommand(command: string): string {
 }
 
 /** Takes `--json`, `--dry-run`, `--limit N`, `--after ID` and `--id ID` (repeatable) out of `args`. */
-function operatorFlags(args: readonly string[]): { flags: OperatorFlags; rest: string[] } {
+function operatorFlags(
+  args: readonly string[],
+  command: keyof typeof COMMAND_FLAGS,
+): { flags: OperatorFlags; rest: string[] } {
   const flags: OperatorFlags = { json: false, dryRun: false, limit: 100, after: undefined, ids: [] };
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -186,9 +201,19 @@ function operatorFlags(args: readonly string[]): { flags: OperatorFlags; rest: s
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s) : [arg, undefined];
     const value = () => {
       const v = inline ?? args[++i];
-      if (v === undefined) throw new WorkerConfigError(`${name} needs a value`);
+      if (v === undefined || (inline === undefined && v.startsWith('--')))
+        throw new WorkerConfigError(`${name} needs a value`);
       return v;
     };
+    // helper-54: `dead-letters requeue --limit 1` requeued every dead letter, `reconcile --id x` reconciled all.
+    const takenBy = Object.entries(COMMAND_FLAGS).filter(([, names]) =>
+      (names as readonly string[]).includes(name!),
+    );
+    const own = COMMAND_FLAGS[command] as readonly string[] | undefined; // none: `dead-letters --help`
+    if (takenBy.length > 0 && own !== undefined && !own.includes(name!))
+      throw new WorkerConfigError(
+        `${name} is not an option of "dualwrite ${command}" (only of ${takenBy.map(([c]) => `"dualwrite ${c}"`).join(', ')})`,
+      );
     if (name === '--json') flags.json = true;
     else if (name === '--dry-run') flags.dryRun = true;
     else if (name === '--after') flags.after = value();

@@ -191,6 +191,27 @@ describe('dualwrite operator CLI: usage', () => {
     expect(missing.err).toMatch(/does not exist/);
   });
 
+  it("a flag of another command is refused, naming the command that takes it; a flag's value is never the next flag (helper-54)", async () => {
+    const env = {}; // refused before any backend is opened
+    for (const [args, message] of [
+      [
+        ['dead-letters', 'requeue', '--limit', '1'],
+        /--limit is not an option of "dualwrite dead-letters requeue" \(only of "dualwrite dead-letters list"\)/,
+      ],
+      [['dead-letters', 'requeue', '--after', 'x'], /--after is not an option/],
+      [['reconcile', '--id', 'x'], /--id is not an option of "dualwrite reconcile"/],
+      [
+        ['status', '--dry-run'],
+        /--dry-run is not an option of "dualwrite status" \(only of "dualwrite reconcile"\)/,
+      ],
+      [['dead-letters', 'requeue', '--id', '--json'], /--id needs a value/],
+    ] as const) {
+      const r = await cli([...args], env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err, args.join(' ')).toMatch(message);
+    }
+  });
+
   it('--version prints the package version; a command has its own --help; an error is printed once, with the command meant', async () => {
     const version = await cli(['--version'], {});
     expect(version.code).toBe(0);
