@@ -114,6 +114,14 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
   const app = createFastify(config, hooks);
   try {
     installErrorHandling(app, config.server.bodyLimitBytes);
+    // An empty body sent as JSON is no body (helper-54: Fastify's parser answered FST_ERR_CTP_EMPTY_JSON_BODY);
+    // any other body goes to Fastify's own parser (prototype-poisoning checks included).
+    const json = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '') done(null, undefined);
+      else json(request, body as string, done);
+    });
     // POST routes whose body is optional (flush, reconcile, requeue): no body means `{}`.
     app.addHook('preValidation', async (request) => {
       if (request.method === 'POST' && (request.body === undefined || request.body === null))

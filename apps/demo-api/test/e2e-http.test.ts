@@ -113,6 +113,14 @@ describe('HTTP behaviour', () => {
     expect(r.body.error.code).toBe('INVALID_JSON');
   });
 
+  it('takes an empty body sent as JSON as no body; a malformed one is still a 400 (helper-54)', async () => {
+    const empty = { 'content-type': 'application/json' };
+    expect((await app.request('POST', '/sync/flush', '', empty)).status).toBe(200);
+    expect((await app.request('DELETE', '/summaries/never.written', '', empty)).status).not.toBe(400);
+    const broken = await app.request('POST', '/sync/flush', '{"timeoutMs":', empty);
+    expect(broken.status).toBe(400);
+  });
+
   it('answers 413 for bodies over the limit', async () => {
     const r = await app.request('PUT', '/summaries/a.big', {
       summary: 'x'.repeat(BODY_LIMIT),
