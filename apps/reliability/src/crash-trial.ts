@@ -13,6 +13,8 @@ import {
   type ConsistencyReport,
   createDualWrite,
   type DeliveryOptions,
+  type DualWrite,
+  type FlushReport,
   HashingEmbedder,
   type StrategyName,
   type VectorStore,
@@ -467,9 +469,10 @@ async function recoverAndCheck(
       opened.events.on(event, (payload) => note(event, payload));
     return opened;
   };
-  let dw = await open(vector);
+  let dw: DualWrite | undefined;
   try {
-    let flushed: Awaited<ReturnType<typeof dw.flush>>;
+    dw = await open(vector);
+    let flushed: FlushReport;
     try {
       flushed = await dw.flush({ timeoutMs: 60_000 });
     } catch (error) {
@@ -523,7 +526,7 @@ async function recoverAndCheck(
         detail: `index rows ${rows}, listed ${report.vectors}, distinct ${report.vectors - report.duplicates}, live records ${report.records}`,
       });
   } finally {
-    await dw.close({ drain: false, timeoutMs: 5_000 });
+    await dw?.close({ drain: false, timeoutMs: 5_000 });
     await vector.close();
     await relational.close();
   }
