@@ -5,12 +5,13 @@
  * SIGTERM/SIGINT stops accepting requests, drains the outbox up to `shutdown.drainTimeoutMs`, closes the
  * stores and exits 0. What could not drain stays in the outbox and is delivered after the next start.
  */
+import { startErrorMessage } from '@dualwrite/config';
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig, type ResolvedConfig } from './config/load.js';
 import type { DemoServer } from './server.js';
 
 function fail(prefix: string, error: unknown): never {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = startErrorMessage(error);
   process.stderr.write(`[demo-api] ${prefix}: ${message}\n`);
   process.exit(1);
 }
@@ -54,7 +55,13 @@ async function main(): Promise<void> {
     },
   );
 
-  await app.listen({ host: config.server.host, port: config.server.port });
+  const { host, port } = config.server;
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    await server.close({ drain: false, timeoutMs: 5_000 }).catch(() => {});
+    fail('cannot start', new Error(listenProblem(error, host, port), { cause: error }));
+  }
   app.log.info(
     {
       strategy: ctx.dw.strategyName,
@@ -64,6 +71,19 @@ async function main(): Promise<void> {
     },
     'demo-api ready',
   );
+}
+
+/** Why listening on `host`:`port` failed, naming the setting to change (`PORT`, `HOST`). */
+function listenProblem(error: unknown, host: string, port: number): string {
+  const code = (error as { code?: unknown }).code;
+  const reason = error instanceof Error ? error.message : String(error);
+  if (code === 'EADDRINUSE')
+    return `port ${port} on ${host} is in use (${reason}); set PORT (server.port) to a free port, or 0 to pick one`;
+  if (code === 'EACCES')
+    return `port ${port} on ${host} needs privileges (${reason}); set PORT (server.port) above 1023`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return `host ${host} is not an address of this machine (${reason}); set HOST (server.host), e.g. 127.0.0.1 or 0.0.0.0`;
+  return reason;
 }
 
 main().catch((error) => fail('cannot start', error));

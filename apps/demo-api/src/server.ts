@@ -51,6 +51,7 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
       embedder: backends.embedder,
       strategy: strategyConfig(config.strategy),
       delivery: { ...deliveryOptions(config.strategy), ...hooks.delivery },
+      indexBinding: config.vector.indexBinding,
       ...(config.backpressure.maxDepth > 0
         ? {
             backpressure: {

@@ -88,4 +88,29 @@ describe('the service process', () => {
     expect(r.stderr).toContain('relational.url (DATABASE_URL)');
     expect(r.stderr).not.toContain('s3cret');
   });
+
+  it('a port in use or a host not on this machine exits 1 naming PORT or HOST', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const run = (env: Record<string, string>) =>
+        spawnSync(process.execPath, SERVICE_ARGS, {
+          cwd: PKG_DIR,
+          env: { ...process.env, DUALWRITE_DATA_DIR: temp.dir, ...env },
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+      let r = run({ PORT: String(port), HOST: '127.0.0.1' });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`[demo-api] cannot start: port ${port} on 127.0.0.1 is in use`);
+      expect(r.stderr).toContain('set PORT (server.port)');
+      r = run({ PORT: '0', HOST: '192.0.2.1' }); // TEST-NET-1: never an address of this machine
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain('host 192.0.2.1 is not an address of this machine');
+    } finally {
+      taken.close();
+    }
+  });
 });

@@ -1,8 +1,9 @@
-import { openBackends } from '@dualwrite/config';
+import { openBackends, startErrorMessage } from '@dualwrite/config';
 import {
   countLiveRecords,
   createDualWrite,
   type DualWrite,
+  type DualwriteEventMap,
   type RelationalStore,
   readBinding,
   SOURCE_TOKEN_KEY,
@@ -140,11 +141,21 @@ export async function runOperatorCli(
     throw error;
   }
 
+  // Only `reconcile` without --dry-run writes: it creates a missing index, and with vector.indexBinding "rebind"
+  // moves the binding to the configured index and runs the repair a worker's start would. The other commands
+  // only look: a mistyped LanceDB path is an error, not a new empty index.
+  const repairs = command === 'reconcile' && !flags.dryRun;
+  const rebind = repairs && config.vector.indexBinding === 'rebind';
   let dw: DualWrite;
   let relational: RelationalStore;
   let vector: VectorStore;
+  let rebound: IndexRepair[] = [];
   try {
-    const backends = await openBackends(config, { create: false, applicationName: 'dualwrite-cli' });
+    const backends = await openBackends(config, {
+      create: false,
+      createIndex: repairs,
+      applicationName: 'dualwrite-cli',
+    });
     relational = backends.relational.store;
     vector = backends.vector.store;
     dw = await createDualWrite({
@@ -152,10 +163,13 @@ export async function runOperatorCli(
       vector,
       strategy: config.strategy.name,
       deliver: false,
-      driftCheck: false,
+      // A rebind's repair runs in this process (a process with neither delivery nor checks repairs nothing).
+      driftCheck: rebind ? {} : false,
+      indexBinding: rebind ? 'rebind' : 'verify',
     });
+    if (rebind) rebound = await repairAfterRebind(dw);
   } catch (error) {
-    io.err(`dualwrite ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.err(`dualwrite ${command}: ${startErrorMessage(error)}\n`);
     return 1;
   }
   try {
@@ -163,7 +177,7 @@ export async function runOperatorCli(
       case 'status':
         return await status(dw, relational, flags, io);
       case 'reconcile':
-        return await reconcileCommand(dw, relational, vector, flags, io);
+        return await reconcileCommand(dw, relational, vector, flags, io, rebound);
       case 'verify':
         return await verify(relational, vector, flags, io);
       default:
@@ -264,12 +278,28 @@ async function status(dw: DualWrite, relational: RelationalStore, flags: Operato
   return 0;
 }
 
+/** What the repair after a rebind found and enqueued (the facade's `index-repaired` event). */
+type IndexRepair = DualwriteEventMap['index-repaired'];
+
+/**
+ * Waits for the repair a rebind started at open (it runs in the background, like a worker's) to enqueue its
+ * repairs, and returns its report — none when the binding was already this configuration's.
+ */
+async function repairAfterRebind(dw: DualWrite): Promise<IndexRepair[]> {
+  const repairs: IndexRepair[] = [];
+  dw.events.on('index-repaired', (r) => repairs.push(r));
+  const left = await dw.checkIndex();
+  if (left !== null) throw new Error(`the repair after the rebind did not finish: ${left.reason}`);
+  return repairs;
+}
+
 async function reconcileCommand(
   dw: DualWrite,
   relational: RelationalStore,
   vector: VectorStore,
   flags: OperatorFlags,
   io: OperatorIo,
+  rebound: readonly IndexRepair[],
 ) {
   const bar =
     io.isTTY && !flags.json
@@ -284,8 +314,13 @@ async function reconcileCommand(
     onProgress: (p) => bar?.update(p.checkedRecords + p.checkedVectors),
   });
   bar?.stop();
-  if (flags.json) io.out(`${JSON.stringify(report)}\n`);
+  if (flags.json) io.out(`${JSON.stringify(rebound.length > 0 ? { ...report, rebound } : report)}\n`);
   else {
+    for (const r of rebound)
+      io.out(
+        `${r.reason}: the repair enqueued ${r.repairsEnqueued} (missing ${r.missing}, stale ${r.stale}, ` +
+          `mismatched ${r.mismatched}, orphans ${r.orphans}); the reconcile below found what is left\n`,
+      );
     const table = newTable(io, ['', flags.dryRun ? 'found (dry run)' : 'found']);
     for (const key of [
       'missing',

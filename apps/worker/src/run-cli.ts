@@ -1,4 +1,4 @@
-import { BackendStartError } from '@dualwrite/config';
+import { BackendStartError, startErrorMessage } from '@dualwrite/config';
 import { isRetryable } from '@dualwrite/core';
 import pino, { type Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig, WorkerConfigError } from './config.js';
@@ -97,7 +97,7 @@ async function startWithRetries(
     try {
       return await startWorker(config, logger, hooks);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = startErrorMessage(error);
       const left = deadline - Date.now();
       if (stop !== undefined) return 'stopped';
       if (!startRetryable(error) || left <= 0) {

@@ -50,6 +50,7 @@ export async function startWorker(
           ? { name: 'async-queue', concurrency: config.strategy.concurrency }
           : strategyConfig(config.strategy),
       delivery: { owner: config.worker.owner, ...deliveryOptions(config.strategy) },
+      indexBinding: config.vector.indexBinding,
     });
   } catch (error) {
     await vector.close().catch(() => {});

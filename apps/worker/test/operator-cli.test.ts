@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +159,66 @@ describe.each(backends)('dualwrite operator CLI: $name', ({ setup }) => {
     const after = await cli(['verify', '--json'], env);
     expect(after.code, after.out).toBe(0);
     expect(after.json()).toMatchObject({ consistent: true, records: 10, vectors: 10, lost: 0 });
+  });
+});
+
+describe('dualwrite operator CLI: the index it is pointed at', () => {
+  /** A data directory whose SQLite source is bound to the LanceDB table `dualwrite` holding doc-0..doc-8. */
+  async function boundDataDir() {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-operator-index-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeAppData(
+      new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') }),
+      join(dir, 'lancedb'),
+    );
+    const env = {
+      ...process.env,
+      DUALWRITE_RELATIONAL: 'sqlite',
+      DUALWRITE_DATA_DIR: dir,
+      DUALWRITE_EMBEDDING_DIMENSION: String(DIMENSION),
+    };
+    return { dir, env };
+  }
+
+  it('status, verify and reconcile --dry-run at a mistyped LanceDB directory fail naming it, and create nothing', async () => {
+    const { dir, env } = await boundDataDir();
+    const typo = join(dir, 'lancdb');
+    for (const args of [['status'], ['verify'], ['reconcile', '--dry-run'], ['dead-letters', 'list']]) {
+      const r = await cli([...args, '--lancedb-dir', typo], env);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err, args.join(' ')).toMatch(/vector\.lancedbDir .*lancdb does not exist/);
+      expect(existsSync(typo), `${args.join(' ')} created the mistyped directory`).toBe(false);
+    }
+  });
+
+  it('reconcile --index-binding rebind moves the binding to another table and enqueues its fill; nothing else rebinds', async () => {
+    const { env } = await boundDataDir();
+    const refused = await cli(['reconcile', '--collection', 'other'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(
+      /bound to another vector index \(collection: bound "dualwrite", configured "other"\)/,
+    );
+    expect(refused.err, 'names the setting that rebinds').toMatch(/--index-binding rebind/);
+    const statusOnly = await cli(['status', '--collection', 'other', '--index-binding', 'rebind'], env);
+    expect(statusOnly.code, 'status never rebinds').toBe(1);
+
+    const rebound = await cli(
+      ['reconcile', '--collection', 'other', '--index-binding', 'rebind', '--json'],
+      env,
+    );
+    expect(rebound.code, rebound.err).toBe(0);
+    expect(rebound.json()).toMatchObject({
+      rebound: [{ reason: expect.stringMatching(/rebound from lancedb "dualwrite"/), missing: 9 }],
+    });
+    const status = await cli(['status', '--collection', 'other', '--json'], env);
+    expect(status.code, status.err).toBe(0);
+    expect(status.json()).toMatchObject({
+      binding: { collection: 'other' },
+      indexDrift: null,
+      outboxDepth: 9, // the fill of the new table, for a worker to deliver
+    });
+    const old = await cli(['status'], env);
+    expect(old.code, 'the old table is no longer the bound one').toBe(1);
   });
 });
 

@@ -32,3 +32,19 @@ export class BackendPackageMissingError extends Error {
     this.packageName = packageName;
   }
 }
+
+/**
+ * `error`'s message for a process that could not start, with the setting that changes the outcome where the
+ * library's error names only its code option: an index binding that is not this configuration's
+ * (`IndexBindingError`, code `INDEX_BINDING`, told by its code so a second installed copy of the library is
+ * recognised too) gets how to move the binding from a config (`vector.indexBinding`).
+ */
+export function startErrorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown } | null)?.code !== 'INDEX_BINDING') return message;
+  return (
+    `${message}. From a config: vector.indexBinding "rebind" (DUALWRITE_INDEX_BINDING=rebind, ` +
+    '--index-binding rebind) moves the binding to the configured index and repairs it from the source of truth; ' +
+    'the operator CLI does it once with `dualwrite reconcile --index-binding rebind`'
+  );
+}

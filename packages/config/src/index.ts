@@ -14,7 +14,7 @@ export {
   type OpenAiEmbedderOptions,
   parseRetryAfter,
 } from './embedders/openai-embedder.js';
-export { BackendPackageMissingError, BackendStartError } from './errors.js';
+export { BackendPackageMissingError, BackendStartError, startErrorMessage } from './errors.js';
 export {
   ConfigError,
   type ConfigSources,
@@ -36,6 +36,7 @@ export {
 } from './registry/relational-backends.js';
 export {
   type OpenedVector,
+  type OpenVectorOptions,
   openVector,
   VECTOR_BACKENDS,
   type VectorTarget,
@@ -50,6 +51,7 @@ export {
   EMBEDDER_KINDS,
   type EmbedderSection,
   EmbedderSectionSchema,
+  INDEX_BINDING_MODES,
   LOG_LEVELS,
   RELATIONAL_KINDS,
   type RelationalSection,

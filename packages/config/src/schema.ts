@@ -11,6 +11,8 @@ export const STRATEGY_KINDS = ['sync-2pc', 'async-queue', 'batch'] as const;
  * every write carries its own embedding (a process without an embedder refuses embedding-less writes).
  */
 export const EMBEDDER_KINDS = ['hashing', 'openai', 'none'] as const;
+/** What a start does about an index binding that is not this configuration's (`vector.indexBinding`). */
+export const INDEX_BINDING_MODES = ['verify', 'rebind'] as const;
 /** pino log levels. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -47,6 +49,12 @@ export const VectorSectionSchema = Type.Object(
     chromaUrl: Type.String({ pattern: '^https?://' }),
     /** Table (LanceDB) or collection (Chroma) name. Default `dualwrite`. */
     collection: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' }),
+    /**
+     * When the source of truth is bound to another index or embedder, or the index is fed by another source of
+     * truth: `verify` refuses to start (`IndexBindingError`, naming both sides); `rebind` moves the binding to
+     * this index and repairs it from the source of truth (`createDualWrite`'s `indexBinding`). Default `verify`.
+     */
+    indexBinding: Type.Enum([...INDEX_BINDING_MODES]),
   },
   strict,
 );
@@ -130,7 +138,12 @@ export type StrategySection = Static<typeof StrategySectionSchema>;
 export const DEFAULT_BACKEND_CONFIG: BackendConfig = {
   dataDir: './data',
   relational: { kind: 'sqlite', tablePrefix: 'dw_', poolSize: 4 },
-  vector: { kind: 'lancedb', chromaUrl: 'http://127.0.0.1:8000', collection: 'dualwrite' },
+  vector: {
+    kind: 'lancedb',
+    chromaUrl: 'http://127.0.0.1:8000',
+    collection: 'dualwrite',
+    indexBinding: 'verify',
+  },
   embedder: {
     kind: 'hashing',
     dimension: 384,

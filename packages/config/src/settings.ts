@@ -97,6 +97,13 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     help: 'LanceDB table / Chroma collection (default dualwrite)',
   },
   {
+    key: 'vector.indexBinding',
+    env: 'DUALWRITE_INDEX_BINDING',
+    flag: 'index-binding',
+    kind: 'string',
+    help: 'verify | rebind: when the data is bound to another index or embedder, refuse to start, or move it here and repair (default verify)',
+  },
+  {
     key: 'embedder.kind',
     env: 'DUALWRITE_EMBEDDER',
     flag: 'embedder',

@@ -105,6 +105,43 @@ describe('the backend registry', () => {
     expect(existsSync(join(dir, 'nothing-here')), 'nothing was created').toBe(false);
   });
 
+  it('with createIndex: false, refuses a missing LanceDB directory naming it, and creates nothing', async () => {
+    const data = join(dir, 'index-missing');
+    const opened = await openBackends(
+      loadConfig(spec, { env: { DUALWRITE_DATA_DIR: data, DUALWRITE_EMBEDDING_DIMENSION: '8' }, cwd: dir }),
+    );
+    await opened.vector.store.close();
+    await opened.relational.store.close();
+    const config = loadConfig(spec, {
+      env: { DUALWRITE_DATA_DIR: data, DUALWRITE_LANCEDB_DIR: join(data, 'lancdb') },
+      cwd: dir,
+    });
+    const error = await openBackends(config, { create: false, createIndex: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toMatch(/^vector\.lancedbDir \S+lancdb does not exist/);
+    expect(existsSync(join(data, 'lancdb')), 'nothing was created').toBe(false);
+  });
+
+  it('a SQLite path that is a directory is refused naming relational.sqlitePath', async () => {
+    const config = loadConfig(spec, { env: { DUALWRITE_SQLITE_PATH: dir }, cwd: dir });
+    const error = await openBackends(config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toBe(
+      `relational.sqlitePath ${dir} is a directory, not a SQLite file; check relational.sqlitePath ` +
+        '(DUALWRITE_SQLITE_PATH, --sqlite-path) or data-dir',
+    );
+  });
+
+  it('reads vector.indexBinding from DUALWRITE_INDEX_BINDING and refuses a value it does not know', () => {
+    expect(loadConfig(spec, { env: {}, cwd: dir }).vector.indexBinding).toBe('verify');
+    expect(
+      loadConfig(spec, { env: { DUALWRITE_INDEX_BINDING: 'rebind' }, cwd: dir }).vector.indexBinding,
+    ).toBe('rebind');
+    expect(() => loadConfig(spec, { env: { DUALWRITE_INDEX_BINDING: 'force' }, cwd: dir })).toThrow(
+      /vector\.indexBinding \(from env DUALWRITE_INDEX_BINDING\)/,
+    );
+  });
+
   it('names an unreachable PostgreSQL by host and database, never with its password', async () => {
     const config = loadConfig(spec, {
       env: { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/appdb' },

@@ -75,6 +75,7 @@ export {
   type ForeignRows,
   INDEX_BINDING_KEY,
   INDEX_DRIFT_KEY,
+  INDEX_REPAIRED_AT_KEY,
   type IndexBinding,
   type IndexDrift,
   readBinding,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   BackendUnavailableError,
@@ -168,6 +168,8 @@ export class LanceDbVectorStore implements VectorStore {
   #rewinds: TableRewindWatch;
   /** The instance id of the table this store has open (see {@link #reopenIfDropped}). */
   #instanceId: string | null;
+  /** Where the database is, as `identity()` reports it: resolved once, at open ({@link canonicalUri}). */
+  readonly #location: string;
 
   /** True only while {@link open} constructs a store (see the constructor's check). */
   static #opening = false;
@@ -201,6 +203,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.#optimizePacer = new AutoOptimizePacer(options.autoOptimizeEvery, options.autoOptimizeShare);
     this.#rewinds = new TableRewindWatch(tableVersion);
     this.#instanceId = instanceId;
+    this.#location = canonicalUri(options.uri);
   }
 
   /**
@@ -417,7 +420,8 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
-   * The table this store writes: `{ backend: 'lancedb', location: <absolute uri>, collection: <table>,
+   * The table this store writes: `{ backend: 'lancedb', location: <the directory's real path, symlinks resolved
+   * at open (a URI with a scheme as given)>, collection: <table>,
    * instanceId: <the UUID on the id column>, dimension: <the table's vector dimension, 0 for a table that is
    * not a dualwrite table>, owner: <the token claimIndex stamped, or null> }`.
    * Reads the latest schema (checking out the latest version first when `readConsistencyIntervalSeconds` is not
@@ -437,7 +441,7 @@ export class LanceDbVectorStore implements VectorStore {
       const inspection = inspectSchema(schema);
       return {
         backend: this.name,
-        location: absoluteUri(this.options.uri),
+        location: this.#location,
         collection: this.options.table,
         instanceId: idField?.metadata.get(INDEX_ID_METADATA_KEY) ?? null,
         dimension: inspection.ok ? inspection.dimension : 0,
@@ -956,9 +960,18 @@ function validateVector(embedding: unknown, dimension: number, field: string): F
   return out;
 }
 
-/** A local path made absolute; a URI with a scheme (`s3://`, `gs://`, ...) as it is. */
-function absoluteUri(uri: string): string {
-  return isRemoteUri(uri) ? uri : resolve(uri);
+/**
+ * A local directory's real path (absolute, symlinks resolved: one directory reached through a symlink and
+ * through its own path is one location), or the absolute path when it cannot be resolved; a URI with a scheme
+ * (`s3://`, `gs://`, ...) as it is.
+ */
+function canonicalUri(uri: string): string {
+  if (isRemoteUri(uri)) return uri;
+  try {
+    return realpathSync(uri);
+  } catch {
+    return resolve(uri);
+  }
 }
 
 /** Whether `uri` names a remote store (`s3://…`, `gs://…`) rather than a local directory. */

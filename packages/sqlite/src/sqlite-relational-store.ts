@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   BackendUnavailableError,
@@ -9,6 +9,7 @@ import {
   planWrites,
   type RecordWrite,
   type StoredRecord,
+  ValidationError,
   type WriteResult,
   writeChangesWithOutbox,
 } from '@dualwrite/core';
@@ -39,6 +40,15 @@ import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`). */
 export const SQLITE_MAX_PAGE = SQL_MAX_PAGE;
+
+/** Whether `path` names a directory (`false` when it names nothing or cannot be read: opening it says why). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
 
 /** Creates the directory of the database file. @throws {BackendUnavailableError} when it cannot. */
 function makeParentDirectory(path: string): void {
@@ -167,7 +177,8 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
    * Opens the database (if not yet open), sets the PRAGMAs and brings the schema up to date with Kysely
    * migrations in one `BEGIN IMMEDIATE` transaction. Idempotent and safe to run from several processes
    * at once.
-   * @throws {BackendUnavailableError} when the file cannot be opened or written.
+   * @throws {BackendUnavailableError} when the file cannot be opened or written (the message names the path).
+   * @throws {ValidationError} on `options.path` when it is a directory.
    * @throws {TransientBackendError} when another connection holds the write lock past the busy timeout.
    */
   async init(): Promise<void> {
@@ -256,6 +267,10 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
     let opened: Database.Database | undefined;
     try {
       if (database === undefined && path !== ':memory:') {
+        if (isDirectory(path!))
+          throw new ValidationError('options.path', `${JSON.stringify(path)} is a directory`, {
+            limit: 'a SQLite file (existing, or to be created)',
+          });
         if (create) makeParentDirectory(path!);
         else if (!existsSync(path!))
           throw new BackendUnavailableError(
@@ -272,7 +287,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
       return new Kysely<unknown>({ dialect: new SqliteDialect({ database: withStatementCache(opened) }) });
     } catch (error) {
       if (database === undefined) opened?.close();
-      throw mapSqliteError(error, 'open');
+      throw mapSqliteError(error, `open ${JSON.stringify(path ?? 'database')}`);
     }
   }
 

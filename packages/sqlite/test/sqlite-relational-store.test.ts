@@ -265,6 +265,15 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     expect(error).toMatchObject({ component: 'sqlite' });
   });
 
+  it('refuses a path that is a directory with a ValidationError naming options.path', async () => {
+    const error = await store({ path: dir })
+      .init()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ field: 'options.path' });
+    expect((error as Error).message).toContain(`${JSON.stringify(dir)} is a directory`);
+  });
+
   it('maps SQLite result codes', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
     expect(mapSqliteError(err('SQLITE_BUSY_SNAPSHOT'), 'x')).toBeInstanceOf(TransientBackendError);

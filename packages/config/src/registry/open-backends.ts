@@ -5,7 +5,7 @@ import type { BackendConfig } from '../schema.js';
 import { describeServerUrl } from '../server-url.js';
 import { createEmbedder, describeEmbedder } from './embedders.js';
 import { type OpenedRelational, type OpenRelationalOptions, openRelational } from './relational-backends.js';
-import { type OpenedVector, openVector } from './vector-backends.js';
+import { type OpenedVector, type OpenVectorOptions, openVector } from './vector-backends.js';
 
 /** Both stores and the embedder a config names, opened. */
 export interface OpenedBackends {
@@ -20,22 +20,23 @@ export interface OpenedBackends {
 /**
  * Opens what the config names: the relational store first, **initialised** (migrated), so a missing SQLite
  * file (with `create: false`), an unreachable server or bad credentials stop the start before anything
- * (a LanceDB directory) is created; then the vector store; then the embedder. Closes what it opened when a
- * later step fails.
+ * (a LanceDB directory) is created; then the vector store (a missing LanceDB directory is created unless
+ * `options.createIndex` is `false`); then the embedder. Closes what it opened when a later step fails.
  * @throws {BackendStartError} naming `relational.url` when PostgreSQL cannot be reached or refuses the
- *   connection (`cause` is the driver's error; the URL's credentials are never shown); the store's own
+ *   connection (`cause` is the driver's error; the URL's credentials are never shown), `relational.sqlitePath`
+ *   when it is a directory, `vector.lancedbDir` when it is missing and `createIndex` is `false`; the store's own
  *   typed error otherwise (e.g. `BackendUnavailableError` for a missing SQLite file or an unreachable
  *   Chroma); `BackendPackageMissingError` when an adapter is not installed.
  */
 export async function openBackends(
   config: Resolved<BackendConfig>,
-  options: OpenRelationalOptions = {},
+  options: OpenRelationalOptions & { createIndex?: OpenVectorOptions['create'] } = {},
 ): Promise<OpenedBackends> {
   const relational = await openRelational(config.relational, options);
   let vector: OpenedVector;
   try {
     await initialise(relational, config);
-    vector = await openVector(config.vector, config.embedder.dimension);
+    vector = await openVector(config.vector, config.embedder.dimension, { create: options.createIndex });
   } catch (error) {
     await relational.store.close().catch(() => {});
     throw error;
@@ -61,7 +62,13 @@ async function initialise(relational: OpenedRelational, config: Resolved<Backend
     // BackendUnavailableError): the URL is what to check.
     const connecting =
       error instanceof BackendUnavailableError || (code !== undefined && /^(28|3D)/.test(code));
-    const { kind, url, schema } = config.relational;
+    const { kind, url, schema, sqlitePath } = config.relational;
+    if (kind === 'sqlite' && (error as { field?: unknown }).field === 'options.path')
+      throw new BackendStartError(
+        `relational.sqlitePath ${sqlitePath} is a directory, not a SQLite file; check relational.sqlitePath ` +
+          '(DUALWRITE_SQLITE_PATH, --sqlite-path) or data-dir',
+        { cause: error },
+      );
     if (kind === 'sqlite' || !connecting) throw error;
     const where = `${describeServerUrl(url!, kind)}${kind === 'postgres' ? ` (schema ${schema})` : ''}`;
     const cause = (error as { cause?: unknown }).cause;

@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { VectorStore } from '@dualwrite/core';
+import { BackendStartError } from '../errors.js';
 import { ConfigError } from '../load.js';
 import type { ResolvedVector, VectorKind } from '../resolved.js';
 import { DEFAULT_BACKEND_CONFIG } from '../schema.js';
@@ -18,11 +19,25 @@ export interface OpenedVector {
  */
 export type VectorTarget = Pick<ResolvedVector, 'kind'> & Partial<ResolvedVector>;
 
-type Opener = (section: ResolvedVector, dimension: number) => Promise<OpenedVector>;
+/** Per-process choices about the index that are not configuration. */
+export interface OpenVectorOptions {
+  /**
+   * LanceDB: create a missing directory. Default `true` (a writer or a worker starting first fills a new
+   * index). An inspecting command passes `false`: pointed at a mistyped path, it must say so, not leave an
+   * empty index there.
+   */
+  create?: boolean;
+}
+
+type Opener = (
+  section: ResolvedVector,
+  dimension: number,
+  options: OpenVectorOptions,
+) => Promise<OpenedVector>;
 
 /** The vector backends by `vector.kind`. Each imports its adapter only when chosen. */
 export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
-  async lancedb(section, dimension) {
+  async lancedb(section, dimension, options) {
     const { LanceDbVectorStore } = await importAdapter(
       {
         key: 'vector.kind',
@@ -32,6 +47,11 @@ export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
       },
       () => import('@dualwrite/lancedb'),
     );
+    if (options.create === false && !existsSync(section.lancedbDir))
+      throw new BackendStartError(
+        `vector.lancedbDir ${section.lancedbDir} does not exist (this command never creates an index); ` +
+          'check vector.lancedbDir (DUALWRITE_LANCEDB_DIR, --lancedb-dir) or data-dir',
+      );
     mkdirSync(section.lancedbDir, { recursive: true });
     const store = await LanceDbVectorStore.open({
       uri: section.lancedbDir,
@@ -53,12 +73,17 @@ export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
 
 /**
  * Opens the vector store `section.kind` names, with `dimension` (the embedder's).
- * @throws {ConfigError} when `lancedbDir` is missing for `lancedb`; {@link BackendPackageMissingError} when
+ * @throws {ConfigError} when `lancedbDir` is missing for `lancedb`; {@link BackendStartError} when it names no
+ *   directory and `options.create` is `false`; {@link BackendPackageMissingError} when
  *   the adapter is not installed; the store's typed error otherwise
  *   (`BackendUnavailableError` when nothing answers at `chromaUrl`, `DimensionMismatchError` when the
  *   index has another dimension).
  */
-export function openVector(target: VectorTarget, dimension: number): Promise<OpenedVector> {
+export function openVector(
+  target: VectorTarget,
+  dimension: number,
+  options: OpenVectorOptions = {},
+): Promise<OpenedVector> {
   const defaults = DEFAULT_BACKEND_CONFIG.vector;
   if (target.kind === 'lancedb' && !target.lancedbDir)
     return Promise.reject(new ConfigError('vector.lancedbDir', 'caller', 'is required for "lancedb"'));
@@ -68,7 +93,9 @@ export function openVector(target: VectorTarget, dimension: number): Promise<Ope
       lancedbDir: target.lancedbDir ?? '',
       chromaUrl: target.chromaUrl ?? defaults.chromaUrl,
       collection: target.collection ?? defaults.collection,
+      indexBinding: target.indexBinding ?? defaults.indexBinding,
     },
     dimension,
+    options,
   );
 }

@@ -78,10 +78,19 @@ export type BindingOutcome =
   /** The same table/collection name, but another instance: it was dropped and recreated underneath us. */
   | { kind: 'replaced'; reason: string }
   /** `rebind` mode: the configuration named another index; the binding now points at it. */
-  | { kind: 'rebound'; reason: string };
+  | { kind: 'rebound'; reason: string }
+  /**
+   * The bound index itself, reached at another location or name (its directory moved or reached through
+   * another path, its server's URL spelled another way, the collection renamed): the same instance, carrying
+   * this source's owner token. The binding now records where it is; nothing needs a repair.
+   */
+  | { kind: 'moved'; reason: string };
 
 /** Fields that make a configuration name another index (or embedder) than the bound one. */
 const CONFIG_FIELDS = ['backend', 'location', 'collection', 'dimension'] as const;
+
+/** Fields that may differ when the bound index itself is found elsewhere ({@link BindingOutcome} `moved`). */
+const WHERE_FIELDS: readonly string[] = ['location', 'collection'];
 
 /** Reads the stored binding, or `undefined` when the source was never bound (or the JSON is unreadable). */
 export async function readBinding(relational: RelationalStore): Promise<IndexBinding | undefined> {
@@ -102,6 +111,12 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  *   {@link IndexBindingError} in `'verify'` mode; in `'rebind'` mode the binding moves to the configured
  *   index and the outcome is `rebound` (the caller repairs the new index). Another embedder is also recorded
  *   ({@link recordEmbedderChange}): the repair first clears the embeddings the old one filled.
+ * - Another location or collection name only, with `allowMove`, for the bound index itself — the same
+ *   `instanceId` (never `null`) and, on a store with owner tokens, this source's token on it: the outcome is
+ *   `moved` and the binding records the new place. A moved directory, a symlinked path, a server URL spelled
+ *   another way. The caller's start-up checks still compare its contents with the source of truth (an older
+ *   copy of the index is found and repaired); without `allowMove` (a periodic check) it is a binding change
+ *   like any other.
  * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
  *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
  *   repairs it).
@@ -124,6 +139,7 @@ export async function bindIndex(
   now: number,
   claimIndex?: ClaimIndex,
   foreignRows?: ForeignRows,
+  allowMove = false,
 ): Promise<BindingOutcome> {
   const { owner: held = null, ...index } = configured;
   const bound = await readBinding(relational);
@@ -146,6 +162,10 @@ export async function bindIndex(
   if (bound.embedder !== null && index.embedder !== null && bound.embedder !== index.embedder)
     differs.push('embedder');
   if (differs.length > 0) {
+    if (allowMove && (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex))) {
+      await write(bound.embedder ?? index.embedder);
+      return { kind: 'moved', reason: `${describe(bound)} is now reached as ${describe(index)}` };
+    }
     if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
     const reason = `rebound from ${describe(bound)} to ${describe(index)}`;
     await recordDrift(relational, { reason, since: now });
@@ -174,6 +194,25 @@ export async function bindIndex(
   }
   if (embedder !== bound.embedder) await write(embedder);
   return { kind: 'bound' };
+}
+
+/**
+ * Whether the configured index is the bound one reached at another place: only `location` / `collection`
+ * differ, it reports the bound `instanceId` (a UUID of that table or collection instance), and — on a store
+ * with owner tokens (`claimIndex`) — it carries this source's token. Another index with a copied instance id
+ * but someone else's token, or one without an instance id, is not taken for the bound one.
+ */
+async function sameIndexElsewhere(
+  relational: RelationalStore,
+  bound: IndexBinding,
+  configured: ConfiguredIndex,
+  differs: readonly string[],
+  claimIndex: ClaimIndex | undefined,
+): Promise<boolean> {
+  if (!differs.every((f) => WHERE_FIELDS.includes(f))) return false;
+  if (bound.instanceId === null || configured.instanceId !== bound.instanceId) return false;
+  if (!claimIndex) return true;
+  return configured.owner != null && configured.owner === (await sourceToken(relational));
 }
 
 /**

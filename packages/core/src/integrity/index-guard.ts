@@ -186,8 +186,9 @@ export class IndexGuard {
         clock.now(),
         this.claimIndex(),
         () => this.foreignRows(),
+        true, // at start only: the bound index found at another path or name (a moved or symlinked directory)
       );
-      if (outcome.kind !== 'bound') this.found = outcome.reason;
+      if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
     }
     this.found ??= await this.versionRegression();
     // Before delivery starts: an older copy of the index restored while the app was down is repaired before the

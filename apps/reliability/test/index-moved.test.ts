@@ -1,0 +1,136 @@
+/**
+ * The bound index found at another path: a LanceDB directory reached through a symlink, or moved while the
+ * application was down, is the same index — it starts without a repair, and the binding records where it is now.
+ * An older copy at another path is still compared with the source of truth at start and repaired; another
+ * source's index at another path is still refused.
+ */
+import { cp, mkdir, rename, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  createDualWrite,
+  type DualWrite,
+  HashingEmbedder,
+  INDEX_REPAIRED_AT_KEY,
+  IndexBindingError,
+  readBinding,
+} from '@dualwrite/core';
+import { LanceDbVectorStore } from '@dualwrite/lancedb';
+import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { describe, expect, it } from 'vitest';
+import { DIM, expectConverged, FAST, perTestResources, rec, rejection } from './helpers.js';
+
+const { track, dir } = perTestResources();
+
+/**
+ * A facade over the SQLite file `path` and the LanceDB directory `uri`. `repairs()` is when the latest repair
+ * enqueued its repairs (`undefined`: none ever ran).
+ */
+async function open(path: string, uri: string, indexBinding?: 'rebind') {
+  const relational = new SqliteRelationalStore({ path });
+  const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
+  let dw: DualWrite;
+  try {
+    dw = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      delivery: FAST,
+      driftCheck: false,
+      strategy: 'batch',
+      ...(indexBinding ? { indexBinding } : {}),
+    });
+  } catch (error) {
+    await relational.close();
+    await vector.close();
+    throw error;
+  }
+  track(dw);
+  return { relational, vector, dw, repaired: () => relational.getMeta(INDEX_REPAIRED_AT_KEY) };
+}
+
+describe('the bound index at another path', () => {
+  it('LanceDB through a symlink to its directory is the bound index: no binding change, no repair', async () => {
+    const base = await dir('dw-moved-link-');
+    const path = join(base, 'source.db');
+    const real = join(base, 'real', 'lance');
+    const first = await open(path, real);
+    await first.dw.putMany([rec('a'), rec('b')]);
+    await expectConverged(first.dw, first.relational, first.vector);
+    const bound = await readBinding(first.relational);
+    await first.dw.close();
+
+    await symlink(join(base, 'real'), join(base, 'link'));
+    const linked = await open(path, join(base, 'link', 'lance'));
+    expect((await linked.vector.identity()).location, 'the real path').toBe(bound!.location);
+    expect((await readBinding(linked.relational))?.boundAt, 'the binding was not rewritten').toBe(
+      bound!.boundAt,
+    );
+    await linked.dw.put(rec('c'));
+    await expectConverged(linked.dw, linked.relational, linked.vector);
+    expect(await linked.vector.count()).toBe(3);
+    expect(await linked.repaired(), 'nothing was repaired').toBeUndefined();
+  });
+
+  it('LanceDB moved while the application was down: starts, records the new place, repairs nothing', async () => {
+    const base = await dir('dw-moved-mv-');
+    const path = join(base, 'source.db');
+    const before = join(base, 'old', 'lance');
+    const first = await open(path, before);
+    await first.dw.putMany([rec('a'), rec('b'), rec('c')]);
+    await expectConverged(first.dw, first.relational, first.vector);
+    await first.dw.close();
+
+    await mkdir(join(base, 'new'));
+    const after = join(base, 'new', 'lance');
+    await rename(before, after);
+    const moved = await open(path, after);
+    expect((await readBinding(moved.relational))?.location).toBe(after);
+    expect((await moved.dw.stats()).indexDrift).toBeNull();
+    await moved.dw.delete('b');
+    await moved.dw.put(rec('d'));
+    await expectConverged(moved.dw, moved.relational, moved.vector);
+    expect(await moved.vector.count()).toBe(3);
+    expect(await moved.repaired(), 'nothing was repaired').toBeUndefined();
+  });
+
+  it('an older copy of the index at another path is taken for the bound one only to be repaired at start', async () => {
+    const base = await dir('dw-moved-copy-');
+    const path = join(base, 'source.db');
+    const live = join(base, 'live');
+    const first = await open(path, live);
+    await first.dw.putMany([rec('a', 'first a'), rec('b')]);
+    await expectConverged(first.dw, first.relational, first.vector);
+    await first.dw.close();
+    const copy = join(base, 'copy');
+    await cp(live, copy, { recursive: true });
+    const again = await open(path, live);
+    await again.dw.putMany([rec('a', 'second a'), rec('c')]);
+    await again.dw.delete('b');
+    await expectConverged(again.dw, again.relational, again.vector);
+    await again.dw.close();
+
+    const restored = await open(path, copy);
+    await expectConverged(restored.dw, restored.relational, restored.vector);
+    expect(await restored.repaired(), 'the copy is behind the source: repaired').toBeDefined();
+    expect((await readBinding(restored.relational))?.location).toBe(copy);
+    expect((await restored.vector.getRecords!(['a'])).get('a')?.text).toBe('second a');
+    expect(await restored.vector.count()).toBe(2);
+  });
+
+  it("another source's index at another path is still refused (its owner token is not this source's)", async () => {
+    const base = await dir('dw-moved-other-');
+    const mine = await open(join(base, 'mine.db'), join(base, 'mine'));
+    await mine.dw.put(rec('m'));
+    await mine.dw.flush();
+    const theirs = await open(join(base, 'theirs.db'), join(base, 'theirs'));
+    await theirs.dw.put(rec('t'));
+    await theirs.dw.flush();
+    await mine.dw.close();
+    await theirs.dw.close();
+    // Their directory copied over a path this source is then configured with: same table name, another owner.
+    await cp(join(base, 'theirs'), join(base, 'elsewhere'), { recursive: true });
+    const error = await rejection(open(join(base, 'mine.db'), join(base, 'elsewhere')));
+    expect(error).toBeInstanceOf(IndexBindingError);
+    expect(error.fields).toEqual(['location']);
+  });
+});
