@@ -36,8 +36,8 @@ export interface DemoServer {
   app: App;
   ctx: AppContext;
   /**
-   * Stops accepting requests, waits for in-flight ones, drains the outbox up to `timeoutMs` (when `drain`,
-   * default true) and closes both stores. What could not drain stays in the outbox for the next start.
+   * Stops accepting requests, waits for in-flight ones, drains the outbox up to `timeoutMs` (when `drain`;
+   * default: unless delivery is paused, `POST /sync/pause`) and closes both stores. What could not drain stays in the outbox for the next start.
    * Idempotent.
    */
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport>;
@@ -177,8 +177,10 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
       closing ??= (async () => {
         await app.close();
         telemetry.stop();
+        // Drains unless delivery was paused (POST /sync/pause): an operator's pause holds through shutdown, and
+        // the outbox keeps what is left for the next start.
         return dw.close({
-          drain: options.drain ?? true,
+          ...(options.drain === undefined ? {} : { drain: options.drain }),
           timeoutMs: options.timeoutMs ?? config.shutdown.drainTimeoutMs,
         });
       })();

@@ -34,7 +34,8 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
     expect(svc.lines.join('\n')).toContain('outbox drained, stores closed');
 
-    // 2. Pause delivery, write 5 more, SIGTERM: the drain times out, exit is still 0, 5 stay in the outbox.
+    // 2. Pause delivery, write 5 more, SIGTERM: a paused service does not drain (nor wait for a drain); exit 0,
+    //    5 stay in the outbox.
     svc = await spawnService(env);
     request = client(svc.url);
     let status = (await request('GET', '/sync/status')).body;

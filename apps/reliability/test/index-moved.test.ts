@@ -6,6 +6,7 @@
  */
 import { cp, mkdir, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ChromaVectorStore } from '@dualwrite/chroma';
 import {
   createDualWrite,
   type DualWrite,
@@ -16,7 +17,7 @@ import {
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { DIM, expectConverged, FAST, perTestResources, rec, rejection } from './helpers.js';
 
 const { track, dir } = perTestResources();
@@ -115,6 +116,43 @@ describe('the bound index at another path', () => {
     expect((await readBinding(restored.relational))?.location).toBe(copy);
     expect((await restored.vector.getRecords!(['a'])).get('a')?.text).toBe('second a');
     expect(await restored.vector.count()).toBe(2);
+  });
+
+  it('Chroma: the bound collection at another spelling of the server URL (localhost for 127.0.0.1) starts', async () => {
+    const url = inject('chromaUrl');
+    const other = url.replace('//127.0.0.1:', '//localhost:');
+    expect(other, 'the test server is on 127.0.0.1').not.toBe(url);
+    const collection = `moved-url-${Date.now()}`;
+    const path = join(await dir('dw-moved-url-'), 'source.db');
+    const openAt = async (at: string) => {
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await ChromaVectorStore.open({ url: at, collection, dimension: DIM });
+      const dw = track(
+        await createDualWrite({
+          relational,
+          vector,
+          embedder: new HashingEmbedder({ dimension: DIM }),
+          delivery: FAST,
+          driftCheck: false,
+          strategy: 'batch',
+        }),
+      );
+      return { relational, vector, dw };
+    };
+    const first = await openAt(url);
+    await first.dw.putMany([rec('a'), rec('b')]);
+    await expectConverged(first.dw, first.relational, first.vector);
+    const again = await openAt(other);
+    expect((await readBinding(again.relational))?.location).toMatch(/^http:\/\/localhost:/);
+    await again.dw.put(rec('c'));
+    await expectConverged(again.dw, again.relational, again.vector);
+    expect(await again.relational.getMeta(INDEX_REPAIRED_AT_KEY), 'nothing was repaired').toBeUndefined();
+    // The process still running on the first spelling checks the binding the second recorded: the same index.
+    await first.dw.checkIndex();
+    expect((await first.dw.stats()).deliveryStopped, 'the first process still delivers').toBeNull();
+    await first.dw.put(rec('d'));
+    await expectConverged(first.dw, first.relational, first.vector);
+    expect(await first.vector.count()).toBe(4);
   });
 
   it("another source's index at another path is still refused (its owner token is not this source's)", async () => {

@@ -90,8 +90,13 @@ describe.each(STRATEGY_NAMES)('LanceDB directory removed mid-run (%s)', (strateg
         drifts.some((reason) => /went back from|another instance|dropped under this process/.test(reason)),
       `the vectors lost with the directory are found (reconcile missing ${report.missing}, drifts ${JSON.stringify(drifts)})`,
     ).toBe(true);
+    // Which of the store's two watches reports it is a race: the version going back (a delivery landed on the new
+    // table first) or the reopen of the dropped table (the delivery's write hit "not found" first; seen in CI with
+    // the machine busy). Either way the process found it itself, at a delivery, not the reconcile.
     if (strategy !== 'sync-2pc')
-      expect(drifts.join('\n'), 'a delivery to the new table saw the rewind').toMatch(/went back from/);
+      expect(drifts.join('\n'), 'a delivery to the new table saw the rewind').toMatch(
+        /went back from|dropped under this process/,
+      );
     await expectConverged(dw, relational, vector);
     await expectConverged(dw, relational, reopened);
     expect(await relational.listDeadLetters({ limit: 10 })).toEqual([]);

@@ -164,8 +164,11 @@ describe('sync-2pc: two writers race on one id', () => {
     expect(rB.version!).toBeGreaterThan(rA.version!);
     const committed = await a.dw.get('x');
     expect(committed).toMatchObject({ text: 'written by B', version: rB.version });
-    // Neither writer claims the index holds its version: the outbox converges it instead.
-    expect(committed!.syncedVersion).not.toBe(rB.version);
+    // Neither commit claimed the index holds its version; B's call waited for the redelivery the outbox made
+    // instead (helper-55), so it returned with its version acknowledged in the index.
+    expect(rB.deferred).toBeUndefined();
+    expect(committed!.syncedVersion).toBe(rB.version);
+    expect((await a.vector.getVersions(['x'])).get('x')).toBe(rB.version);
     const report = await settle(a, b);
     // (Before the fix both commits claimed "synced", nothing was pending, and the index kept A's v2.)
     expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject({
@@ -196,6 +199,8 @@ describe('sync-2pc: two writers race on one id', () => {
     a.holdVector = { id: 'x', until: deliveryA.opened }; // A's worker will deliver A's entry: hold it
     commitA.open(); // A commits vA; B's intent is live, so A enqueues vA instead of claiming synced
     const rA = await putA;
+    // A's call waited for that redelivery, which is held here: past RACED_REDELIVERY_WAIT_MS it said so.
+    expect(rA.deferred).toBe(true);
     vectorB.open(); // index ← vB; B is held before its commit
     await waitFor(
       async () => ((await a.vector.getVersions(['x'])).get('x') ?? 0) > rA.version!,
@@ -265,6 +270,7 @@ describe('sync-2pc: two writers race on one id', () => {
     await new Promise((r) => setTimeout(r, 50));
     const del = await b.dw.delete('x'); // prepares v3, deletes from the index, commits tombstone v3 + outbox
     expect(del.changed).toBe(true);
+    expect(del.deferred, 'raced, and B delivers nothing while paused: left to the outbox at once').toBe(true);
     b.dw.resume();
     await b.dw.flush(); // B's worker applies the delete; the tombstone stays while A's intent is live
     expect((await b.relational.getRecords(['x'], { includeDeleted: true })).get('x')).toMatchObject({

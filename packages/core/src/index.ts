@@ -161,6 +161,7 @@ export { type BatchOptions, BatchStrategy } from './strategies/batch-strategy.js
 export { OutboxStrategy } from './strategies/outbox-strategy.js';
 export { createStrategy, STRATEGY_NAMES, type StrategyConfig } from './strategies/strategy-registry.js';
 export {
+  RACED_REDELIVERY_WAIT_MS,
   type Sync2pcOptions,
   Sync2pcStrategy,
   type VectorFailureMode,

@@ -87,6 +87,20 @@ describe('close() with the source of truth unreachable', () => {
     },
   );
 
+  it('paused: does not drain unless asked, so it does not wait out timeoutMs for deliveries it will not make', async () => {
+    const { dw } = await setUp();
+    dw.pause();
+    await dw.put({ id: 'a', text: 'alpha' });
+    const started = Date.now();
+    const report = await dw.close({ timeoutMs: 20_000 });
+    expect(report, 'left in the outbox, no timeout').toEqual({
+      drained: false,
+      remaining: 1,
+      deadLetters: 0,
+    });
+    expect(Date.now() - started, 'returned without waiting for the drain timeout').toBeLessThan(10_000);
+  });
+
   it('reachable: counts what is left and reports no error', async () => {
     const { dw } = await setUp();
     dw.pause();

@@ -278,7 +278,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * sync-2pc's commit (`RelationalStore.commitIntents`) in two round trips, decided by core's `commitStep` —
    * see {@link commitIntentsInTwoRoundTrips}.
    */
-  async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+  async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<string[]> {
     const context = await this.#writeContext([]);
     const kysely = this.use('commitIntents');
     return this.track(() =>

@@ -97,13 +97,13 @@ export async function commitIntentsInTwoRoundTrips(
   writes: readonly IntentCommit[],
   options: IntentCommitOptions,
   locking: RecordLocking,
-): Promise<void> {
+): Promise<string[]> {
   const { kysely, q } = context;
   const ids = writes.map((w) => w.next.id);
   return onWriteConnection(context, 'commitIntents', locking, async (connection) => {
     const drops = chunksBySize(options.dropTokens, WRITE_CHUNK, context.messageBudget, inlinedBytes);
     if (writes.length === 0) {
-      if (drops.length === 0) return;
+      if (drops.length === 0) return [];
       for (const [c, chunk] of drops.entries()) {
         const last = c === drops.length - 1;
         const drop = message(kysely, [
@@ -113,7 +113,7 @@ export async function commitIntentsInTwoRoundTrips(
         ]);
         await connection.query(drop.sql, drop.values);
       }
-      return;
+      return [];
     }
     const chunks = chunksBySize([...writes], WRITE_CHUNK, context.messageBudget, (w) => idBytes(w.next.id));
     // The drops go with the first chunk, after the locks (recovery locks an id, then deletes its intent).
@@ -175,5 +175,6 @@ export async function commitIntentsInTwoRoundTrips(
       const write = message(kysely, q.commitWrite(records, enqueues, options.now, last));
       await connection.query(write.sql, write.values);
     }
+    return steps.flatMap((s) => (s.enqueue ? [s.id] : []));
   });
 }

@@ -280,13 +280,18 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * sync-2pc's commit (`RelationalStore.commitIntents`) in one statement and one round trip: a call of
    * `<prefix>sync_commit`, core's `commitIntentsInTx` rule in PL/pgSQL (and one `pg_notify` when it enqueued);
    * core's `commitIntentsInTx` in a transaction for writes past {@link maxStatementChars}.
+   * @returns `[]` when it enqueued nothing (every write synced), `undefined` when it enqueued some (the function
+   *   counts them; sync-2pc then awaits every write's delivery).
    */
-  async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+  async commitIntents(
+    writes: readonly IntentCommit[],
+    options: IntentCommitOptions,
+  ): Promise<readonly string[] | undefined> {
     if (statementChars(writes.map((w) => ({ record: w.next }))) > this.maxStatementChars)
       return this.transaction((tx) => commitIntentsInTx(tx, writes, options));
     const db = this.use('commitIntents');
     const ids = writes.map((w) => w.next.id);
-    await this.track(() =>
+    const rows = await this.track(() =>
       this.withRecordLocks('commitIntents', ids, (locking) => {
         const call = commitCall(
           this.tableNames,
@@ -298,6 +303,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
         return this.#callFunction(db, 'commitIntents', call);
       }),
     );
+    // The function counts what it enqueued without naming it: none is an answer, some is not (see the contract).
+    const enqueued = Number(Object.values(rows[0] ?? {})[0] ?? 0);
+    return enqueued === 0 ? [] : undefined;
   }
 
   /** How a function call takes its ids' locks: `locking`, waiting at most `lockTimeoutMs`. */

@@ -23,9 +23,12 @@ let dw: DualWrite<PostgresKysely>;
 let relational: PostgresRelationalStore;
 let vector: LanceDbVectorStore;
 let cleanup: () => Promise<void>;
+/** The test's schema, for tables of the application's own. */
+let appSchema: string;
 
 beforeEach(async () => {
   const schema = testSchema();
+  appSchema = schema.schema;
   const dir = await mkdtemp(join(tmpdir(), 'dw-pg-ended-'));
   relational = schema.store({ poolSize: 3 });
   vector = await LanceDbVectorStore.open({ uri: join(dir, 'lance'), dimension: 3 });
@@ -57,6 +60,25 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
       orphans: 0,
       stale: 0,
     });
+  });
+
+  // helper-55: the callback caught a failed statement and wrote no record: the COMMIT came back as a rollback, which
+  // Kysely raises as its own AbortedTransactionError (no dualwrite code).
+  it('a failed statement the callback caught aborts the transaction: a typed error naming uow.db, nothing written', async () => {
+    const table = sql.table(`${appSchema}.app_rows`);
+    await sql`CREATE TABLE ${table} (id text PRIMARY KEY)`.execute(relational.kysely);
+    const attempt = dw.transaction(async (uow) => {
+      await sql`INSERT INTO ${table} VALUES ('r1')`.execute(uow.db);
+      // A duplicate key: PostgreSQL aborts the transaction.
+      await sql`INSERT INTO ${table} VALUES ('r1')`.execute(uow.db).catch(() => {});
+    });
+    await expect(attempt).rejects.toMatchObject({
+      name: 'ValidationError',
+      field: 'uow.db',
+      message: expect.stringMatching(/25P02.*nothing was written/),
+    });
+    const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${table}`.execute(relational.kysely);
+    expect(rows.rows[0]!.n).toBe(0);
   });
 
   // helper-40: the lock statement, which checks, was skipped for an id the transaction already held; the second

@@ -59,4 +59,4 @@ export {
   toStoredRecord,
 } from './sql-rows.js';
 export { type SqlTableNames, sqlTableNames } from './sql-table-names.js';
-export { SqlTx, type SqlTxHooks, transactionEnded } from './sql-tx.js';
+export { abortedBeforeCommit, SqlTx, type SqlTxHooks, transactionEnded } from './sql-tx.js';

@@ -202,9 +202,15 @@ export interface TwoPhaseFastPath {
   /**
    * One transaction: sync-2pc's commit (core's `commitIntentsInTx`: the writes' locks, the no-ops' intents
    * deleted, then core's `commitStep` rule for each write), in the order given.
+   * @returns the ids it enqueued (the writes `commitStep` did not mark synced), as `commitIntentsInTx` does; or
+   *   `undefined` when the store cannot say which (sync-2pc then awaits every write's delivery: one read of each
+   *   outbox entry, and a wait for those enqueued).
    * @throws the store's typed errors (`TransientBackendError` for a deadlock or lock timeout, ...).
    */
-  commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void>;
+  commitIntents(
+    writes: readonly IntentCommit[],
+    options: IntentCommitOptions,
+  ): Promise<readonly string[] | undefined>;
 }
 
 /**

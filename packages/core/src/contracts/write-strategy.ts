@@ -27,7 +27,12 @@ export interface WriteResult {
   version: number | null;
   /** `false` when the write was a no-op (unchanged content, or deleting an absent id). */
   changed: boolean;
-  /** sync-2pc in `defer-to-outbox` mode: the vector write failed and was left to the outbox. */
+  /**
+   * sync-2pc: committed and queued, not (yet) in the index when the call returned — in `defer-to-outbox` mode the
+   * vector write failed and was left to the outbox; or another process's write of the id raced this one and
+   * the redelivery of the id's current state did not finish within `RACED_REDELIVERY_WAIT_MS` (at once when
+   * this process's delivery is paused: another process delivers it).
+   */
   deferred?: boolean;
 }
 

@@ -114,8 +114,9 @@ export interface WaitOptions {
 export interface CloseOptions extends WaitOptions {
   /**
    * Wait for what is pending to be delivered before closing (within `timeoutMs`). Default `true` in a process
-   * that delivers, `false` in a writer-only one (`deliver: false`), whose writes only other processes' workers
-   * deliver: there `true` waits for them.
+   * that delivers, `false` in a writer-only one (`deliver: false`) and in one whose delivery is paused
+   * (`pause()`): only other processes' workers deliver their writes, so `true` there waits for them (a paused
+   * process's own workers stay paused).
    */
   drain?: boolean;
 }
@@ -403,8 +404,13 @@ export class DualWrite<Native = unknown> {
    * Under sync-2pc this resolves only once the committed records are delivered: it is "commit, then
    * deliver synchronously" (the application's rows cannot wait on a network call inside the SQL
    * transaction), so a vector-store failure surfaces as a {@link TimeoutError} after
-   * `unitOfWorkTimeoutMs` with the write committed and still queued — never lost — and embeddings of
-   * records put without one are computed by the drain worker.
+   * `unitOfWorkTimeoutMs` with the write committed and still queued — never lost — and a record the index
+   * refused (dead-lettered, e.g. an embedding it cannot search) as a `PermanentBackendError` naming it, also
+   * committed; embeddings of records put without one are computed by the drain worker.
+   * @throws the error of a `uow.put` / `uow.delete` that failed in the store (a lock wait timeout, a dropped
+   *   connection), even when the callback caught it or never awaited it: the transaction is rolled back, since
+   *   that write may have stored its record without its outbox entry. Retryable when that error is. A
+   *   {@link ValidationError} of a uow write, raised before it touched the store, does not roll back.
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
     this.refuseInsideTransaction('transaction');
@@ -417,6 +423,9 @@ export class DualWrite<Native = unknown> {
         // Writes the callback started and has not seen settle (one it forgot to await).
         const inFlight = new Set<Promise<unknown>>();
         let ended = false;
+        // The first uow write that failed in the store: it may have written its record row and not its outbox
+        // entry (MySQL and SQLite undo only the failed statement), so the transaction must not commit.
+        let failedWrite: { error: unknown } | undefined;
         const write = (method: 'put' | 'delete', change: () => Change) =>
           runningIn(
             inFlight,
@@ -426,9 +435,15 @@ export class DualWrite<Native = unknown> {
                   'uow',
                   `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
                 );
-              const [r] = await writeChangesWithOutbox(tx, [change()], now);
-              if (r!.changed) changed.push(r!.id);
-              return r!;
+              const valid = change(); // a ValidationError here writes nothing: the transaction can go on
+              try {
+                const [r] = await writeChangesWithOutbox(tx, [valid], now);
+                if (r!.changed) changed.push(r!.id);
+                return r!;
+              } catch (error) {
+                failedWrite ??= { error };
+                throw error;
+              }
             })(),
           );
         const uow: UnitOfWork<Native> = {
@@ -442,8 +457,9 @@ export class DualWrite<Native = unknown> {
           delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
         };
         const scope = { facade: this, running: true };
+        let result: T;
         try {
-          return await insideTransaction.run(scope, () => fn(uow));
+          result = await insideTransaction.run(scope, () => fn(uow));
         } finally {
           // A write the callback did not await finishes inside the transaction before it commits or rolls back:
           // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
@@ -451,6 +467,11 @@ export class DualWrite<Native = unknown> {
           ended = true;
           scope.running = false; // a timer the callback left behind may call the facade later
         }
+        // A callback that caught a failed uow write (or never awaited it) still gets no commit: the record and its
+        // outbox entry commit together or not at all (helper-55: MariaDB committed the row of a put whose outbox
+        // insert hit a lock wait timeout, and the index stayed stale).
+        if (failedWrite) throw failedWrite.error;
+        return result;
       });
       if (changed.length > 0) await this.strategy.afterCommit(changed);
       return result;
@@ -651,9 +672,9 @@ export class DualWrite<Native = unknown> {
    * stores, and says so in {@link CloseReport.error} (`drained: false`, counts `null` when they could not be
    * read). It returns within about `timeoutMs` (default 30,000) plus a second per remaining step even when a
    * backend hangs or an application transaction stays open (a hung store is then left to its own timeouts,
-   * and the report carries a {@link TimeoutError}). A writer-only process (`deliver: false`) does not drain
-   * unless asked (`drain: true` then waits for other processes' workers); a paused one does, by the same
-   * workers.
+   * and the report carries a {@link TimeoutError}). A writer-only process (`deliver: false`) and a paused one
+   * do not drain unless asked (`drain: true` then waits for other processes' workers): closing a paused process
+   * does not resume its delivery, and does not wait `timeoutMs` for deliveries nothing here makes.
    * @throws {ValidationError} (rejected, nothing closed) for a `timeoutMs` that is not a finite number >= 0, a
    *   `drain` that is not a boolean, options that are not an object, or an option `close` does not take.
    */
@@ -666,7 +687,7 @@ export class DualWrite<Native = unknown> {
       timeoutMs = timeoutOption(o.timeoutMs, 'options.timeoutMs', 30_000);
       if (o.drain !== undefined && typeof o.drain !== 'boolean')
         throw new ValidationError('options.drain', `is ${String(o.drain)}`, { limit: 'a boolean' });
-      drain = o.drain ?? this.deliver;
+      drain = o.drain ?? (this.deliver && !this.userPaused);
     } catch (error) {
       return Promise.reject(error); // bad options: nothing is closed; call again with valid ones
     }

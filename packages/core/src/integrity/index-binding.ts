@@ -111,12 +111,12 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  *   {@link IndexBindingError} in `'verify'` mode; in `'rebind'` mode the binding moves to the configured
  *   index and the outcome is `rebound` (the caller repairs the new index). Another embedder is also recorded
  *   ({@link recordEmbedderChange}): the repair first clears the embeddings the old one filled.
- * - Another location or collection name only, with `allowMove`, for the bound index itself — the same
- *   `instanceId` (never `null`) and, on a store with owner tokens, this source's token on it: the outcome is
- *   `moved` and the binding records the new place. A moved directory, a symlinked path, a server URL spelled
- *   another way. The caller's start-up checks still compare its contents with the source of truth (an older
- *   copy of the index is found and repaired); without `allowMove` (a periodic check) it is a binding change
- *   like any other.
+ * - Another location or collection name only, for the bound index itself — the same `instanceId` (never
+ *   `null`) and, on a store with owner tokens, this source's token on it: a moved directory, a path through a
+ *   bind mount, a server URL spelled another way. With `allowMove` (a start) the outcome is `moved` and the
+ *   binding records this place; without (a periodic check: another process reaching it its own way may have
+ *   recorded its place) it is `bound`. The caller's start-up checks still compare the index's contents with the
+ *   source of truth, so an older copy of the index found at another path is repaired.
  * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
  *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
  *   repairs it).
@@ -162,7 +162,10 @@ export async function bindIndex(
   if (bound.embedder !== null && index.embedder !== null && bound.embedder !== index.embedder)
     differs.push('embedder');
   if (differs.length > 0) {
-    if (allowMove && (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex))) {
+    if (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex)) {
+      // Another process may reach it another way (a bind mount, another URL) and have recorded its own: still
+      // the bound index. Only a start records where this process reaches it.
+      if (!allowMove) return { kind: 'bound' };
       await write(bound.embedder ?? index.embedder);
       return { kind: 'moved', reason: `${describe(bound)} is now reached as ${describe(index)}` };
     }

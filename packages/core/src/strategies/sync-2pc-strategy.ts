@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { OutboxEntry } from '../contracts/outbox.js';
 import { enqueueRepairs } from '../contracts/relational-operations.js';
 import {
   hasIntentLog,
@@ -8,15 +9,17 @@ import {
 } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { ValidationError } from '../errors.js';
+import { PermanentBackendError, TimeoutError, ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
+import { BACKLOG_CLAIM_SIZE } from '../outbox/claim-size.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { describeValue } from '../util/describe-value.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { changeId, compareIds, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
+import { ASYNC_QUEUE_MAX_CLAIM } from './async-queue-strategy.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
 /** What sync-2pc does when the vector write fails. */
@@ -35,6 +38,13 @@ export interface Sync2pcOptions {
   /** Longest wait for a unit of work's records to sync before `transaction()` rejects, ms. Default 30,000. */
   unitOfWorkTimeoutMs?: number;
 }
+
+/**
+ * Longest wait of a sync-2pc write for the redelivery of an id another process's write raced, ms (at most
+ * `unitOfWorkTimeoutMs`): past it the call returns with the write `deferred` (committed, still queued) rather
+ * than hold the caller for a lease a killed process left behind.
+ */
+export const RACED_REDELIVERY_WAIT_MS = 5_000;
 
 /** A change after the prepare: its plan (`next: null` for a no-op), its intent, whether it was contended. */
 interface PreparedChange {
@@ -118,27 +128,69 @@ export class Sync2pcStrategy extends OutboxStrategy {
     await super.start(context);
   }
 
-  protected drainerOptions(_ctx: StrategyContext): DrainerOptions {
-    return { mode: 'single', concurrency: this.repairConcurrency, claimSize: 1, maxDelayMs: 0 };
+  /**
+   * The drainer delivers a unit of work's records and repairs: everything already due in one vector call, at
+   * once (no waiting to fill a batch), as async-queue does — one call per record made a 1,500-record
+   * `transaction()` outlast `unitOfWorkTimeoutMs` on healthy backends (helper-55).
+   */
+  protected drainerOptions(ctx: StrategyContext): DrainerOptions {
+    return {
+      mode: 'batch',
+      concurrency: this.repairConcurrency,
+      claimSize: Math.min(ASYNC_QUEUE_MAX_CLAIM, ctx.vector.maxBatchSize),
+      backlogClaimSize: Math.min(BACKLOG_CLAIM_SIZE, ctx.vector.maxBatchSize),
+      maxDelayMs: 0,
+    };
   }
 
   override async write(changes: readonly Change[]): Promise<WriteResult[]> {
-    return this.locks.run(changes.map(changeId), () => this.writeLocked(changes));
+    const { results, raced } = await this.locks.run(changes.map(changeId), () => this.writeLocked(changes));
+    if (raced.length === 0) return results;
+    // Another process's write of an id raced this one (its older vector write may have landed after ours): the
+    // commit enqueued the id's current state. The call waits for that delivery — after the ids' locks, so other
+    // writes of them go on — so it still returns with the index at the record's version (helper-55); a process
+    // whose delivery is paused (or writer-only) says so at once instead: `deferred`, for another to deliver.
+    const late = new Set(raced);
+    const deferred = () => results.map((r) => (late.has(r.id) && r.changed ? { ...r, deferred: true } : r));
+    if (this.drainer.paused) return deferred();
+    this.drainer.wake(raced.length);
+    let dead: OutboxEntry[];
+    try {
+      dead = await awaitDelivery(
+        this.ctx.relational,
+        raced,
+        this.ctx.clock,
+        (ms) => this.drainer.waitForProgress(ms),
+        Math.min(this.unitOfWorkTimeoutMs, RACED_REDELIVERY_WAIT_MS),
+      );
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      return deferred();
+    }
+    if (dead.length > 0) throw deadLetteredError(dead);
+    return results;
   }
 
-  /** A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous. */
+  /**
+   * A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous.
+   * @throws {PermanentBackendError} when any of them was dead-lettered (the index refused it, or its embedding):
+   *   committed in SQL, absent from the index until the cause is fixed and it is requeued.
+   * @throws {TimeoutError} after `unitOfWorkTimeoutMs`; the entries stay queued.
+   */
   override async afterCommit(ids: readonly string[]): Promise<void> {
     this.drainer.wake(ids.length);
-    await awaitDelivery(
+    const dead = await awaitDelivery(
       this.ctx.relational,
       ids,
       this.ctx.clock,
       (ms) => this.drainer.waitForProgress(ms),
       this.unitOfWorkTimeoutMs,
     );
+    if (dead.length > 0) throw deadLetteredError(dead);
   }
 
-  private async writeLocked(input: readonly Change[]): Promise<WriteResult[]> {
+  /** The call under the ids' locks; `raced`: ids whose commit enqueued a redelivery (see {@link write}). */
+  private async writeLocked(input: readonly Change[]): Promise<{ results: WriteResult[]; raced: string[] }> {
     const { relational, clock, delivery } = this.ctx;
     // Several changes of one id in a call: the last one wins.
     const lastIndex = new Map<string, number>();
@@ -188,7 +240,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const results = input.map((c) => byId.get(changeId(c))!);
     if (active.length === 0) {
       await this.dropIntents(dropTokens);
-      return results;
+      return { results, raced: [] };
     }
 
     try {
@@ -197,18 +249,19 @@ export class Sync2pcStrategy extends OutboxStrategy {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
       if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
         await this.commit(active, dropTokens, { deferred: true });
-        return results.map((r) => (r.changed ? { ...r, deferred: true } : r));
+        return { results: results.map((r) => (r.changed ? { ...r, deferred: true } : r)), raced: [] };
       }
       await this.compensate(active, dropTokens);
       throw error;
     }
+    let raced: readonly string[];
     try {
-      await this.commit(active, dropTokens, { deferred: false });
+      raced = await this.commit(active, dropTokens, { deferred: false });
     } catch (error) {
       await this.compensate(active, dropTokens);
       throw error;
     }
-    return results;
+    return { results, raced: [...raced] };
   }
 
   private async embedMissing(changes: readonly Change[]): Promise<Change[]> {
@@ -296,7 +349,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     active: readonly PreparedWrite[],
     dropTokens: readonly string[],
     options: { deferred: boolean },
-  ): Promise<void> {
+  ): Promise<readonly string[]> {
     const { clock } = this.ctx;
     const writes = active.map(({ plan, token, contended }) => ({
       token,
@@ -305,13 +358,19 @@ export class Sync2pcStrategy extends OutboxStrategy {
       previousVersion: plan.previous?.version ?? null,
       contended,
     }));
-    await this.commitIntents(writes, { now: clock.now(), deferred: options.deferred, dropTokens });
-    if (options.deferred) this.drainer.wake(active.length);
-    else {
-      // Applied in the call and committed acknowledged (a contended one is acknowledged by its redelivery).
-      this.ctx.metrics.synced += writes.filter((w) => !w.contended).length;
-      await this.purgeTombstones(writes.filter((w) => w.op === 'delete').map((w) => w.next.id));
+    // A store that does not say what it enqueued: every write's delivery is awaited (one read each when synced).
+    const enqueued =
+      (await this.commitIntents(writes, { now: clock.now(), deferred: options.deferred, dropTokens })) ??
+      writes.map((w) => w.next.id);
+    if (options.deferred) {
+      this.drainer.wake(active.length);
+      return enqueued;
     }
+    // Applied in the call and committed acknowledged (a raced one is acknowledged by its redelivery).
+    const redelivered = new Set(enqueued);
+    this.ctx.metrics.synced += writes.filter((w) => !redelivered.has(w.next.id)).length;
+    await this.purgeTombstones(writes.filter((w) => w.op === 'delete').map((w) => w.next.id));
+    return enqueued;
   }
 
   /**
@@ -326,10 +385,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   /** sync-2pc's commit transaction: the store's `commitIntents` where it has one, else core's. */
-  private async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<void> {
+  private async commitIntents(
+    writes: readonly IntentCommit[],
+    options: IntentCommitOptions,
+  ): Promise<readonly string[] | undefined> {
     const { relational } = this.ctx;
-    if (relational.commitIntents) await relational.commitIntents(writes, options);
-    else await relational.transaction((tx) => commitIntentsInTx(tx, writes, options));
+    if (relational.commitIntents) return (await relational.commitIntents(writes, options)) ?? undefined;
+    return relational.transaction((tx) => commitIntentsInTx(tx, writes, options));
   }
 
   /**
@@ -390,4 +452,20 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }
     await this.dropIntents([...active.map((a) => a.token), ...dropTokens]);
   }
+}
+
+/**
+ * What a sync-2pc call throws when records it committed were dead-lettered instead of delivered (a
+ * `transaction()`'s, or a put's raced redelivery): the commit cannot be undone (a transaction's application rows
+ * committed with them), so it says which and why.
+ */
+function deadLetteredError(dead: readonly OutboxEntry[]): PermanentBackendError {
+  const ids = dead.slice(0, 5).map((e) => JSON.stringify(e.recordId));
+  const more = dead.length > ids.length ? ` and ${dead.length - ids.length} more` : '';
+  return new PermanentBackendError(
+    `${dead.length} committed record(s) were dead-lettered, not delivered (${ids.join(', ')}${more}): ` +
+      `${dead[0]!.lastError ?? 'no error recorded'}; they are in SQL and not in the index until the cause is ` +
+      'fixed and they are requeued (dw.requeueDeadLetters)',
+    { component: 'sync-2pc' },
+  );
 }

@@ -92,17 +92,19 @@ export function commitStep(
  * sync-2pc's commit inside a transaction (what a store's `commitIntents` fast path must do): takes the
  * writes' locks, deletes the no-ops' intents, then for each write deletes its intent, reads what
  * {@link commitStep} needs and applies it.
+ * @returns the ids it enqueued (not marked synced: deferred, or raced by another writer), in the order given.
  * @throws the store's typed errors (`TransientBackendError` for a lock timeout or deadlock, ...).
  */
 export async function commitIntentsInTx(
   tx: RelationalTx,
   writes: readonly IntentCommit[],
   options: IntentCommitOptions,
-): Promise<void> {
+): Promise<string[]> {
   // The locks first: recovery (`resolveIntent`) takes an id's lock and then deletes its intent, so deleting
   // an intent before taking the lock could wait on each other in a cycle.
   if (writes.length > 0) await tx.lockRecords?.(writes.map((w) => w.next.id));
   for (const token of options.dropTokens) await tx.deleteIntent!(token);
+  const enqueued: string[] = [];
   for (const write of writes) {
     const { id } = write.next;
     const ours = await tx.deleteIntent!(write.token);
@@ -111,6 +113,10 @@ export async function commitIntentsInTx(
     const otherIntents = await tx.countIntents!(id);
     const step = commitStep(write, { ours, current, queued, otherIntents }, options);
     if (step.record) await tx.writeRecord(step.record);
-    if (step.enqueue) await tx.enqueue(id, step.enqueue.version, step.enqueue.op, options.now);
+    if (step.enqueue) {
+      await tx.enqueue(id, step.enqueue.version, step.enqueue.op, options.now);
+      enqueued.push(id);
+    }
   }
+  return enqueued;
 }

@@ -104,8 +104,13 @@ class SideBySide {
       deferred,
       dropTokens: call.tokens.filter((_, i) => plans[i]!.next === null),
     };
-    await this.fast.commitIntents!(writes(this.bases.fast), options);
-    await this.reference.transaction((tx) => commitIntentsInTx(tx, writes(this.bases.reference), options));
+    const enqueued = await this.fast.commitIntents!(writes(this.bases.fast), options);
+    const expected = await this.reference.transaction((tx) =>
+      commitIntentsInTx(tx, writes(this.bases.reference), options),
+    );
+    // `undefined`: the store does not say which (allowed); what it says must be exactly what it enqueued.
+    if (enqueued !== undefined)
+      expect([...enqueued], `${this.context}: the ids commitIntents enqueued`).toEqual(expected);
     await this.compare();
   }
 
