@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -189,6 +189,32 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
       expect(r.err, args.join(' ')).toMatch(/vector\.lancedbDir .*lancdb does not exist/);
       expect(existsSync(typo), `${args.join(' ')} created the mistyped directory`).toBe(false);
     }
+  });
+
+  // helper-56: an existing directory without the table, or another table name, got an empty table created; a
+  // copy of the index at another path had the binding moved to it by `status`.
+  it('they create no table in an existing directory, and never move the binding to a copy of the index', async () => {
+    const { dir, env } = await boundDataDir();
+    const empty = join(dir, 'empty');
+    await mkdir(empty);
+    const noTable = await cli(['status', '--lancedb-dir', empty], env);
+    expect(noTable.code).toBe(1);
+    expect(noTable.err).toMatch(/vector\.collection "dualwrite" is no table in .*empty/);
+    // (LanceDB's connection may leave its `__manifest` there: a table is what must not appear.)
+    expect(
+      (await readdir(empty)).filter((f) => f.endsWith('.lance')),
+      'no table created',
+    ).toEqual([]);
+    const otherName = await cli(['verify', '--collection', 'dualwritee'], env);
+    expect(otherName.code).toBe(1);
+    expect(existsSync(join(dir, 'lancedb', 'dualwritee.lance')), 'no table of the mistyped name').toBe(false);
+
+    const before = (await cli(['status', '--json'], env)).json().binding as { location: string };
+    await cp(join(dir, 'lancedb'), join(dir, 'copy'), { recursive: true });
+    const copy = await cli(['status', '--json', '--lancedb-dir', join(dir, 'copy')], env);
+    expect(copy.code, copy.err).toBe(0);
+    const after = (await cli(['status', '--json'], env)).json().binding as { location: string };
+    expect(after.location, 'the binding still names the original').toBe(before.location);
   });
 
   it('reconcile --index-binding rebind moves the binding to another table and enqueues its fill; nothing else rebinds', async () => {

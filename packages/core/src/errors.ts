@@ -143,6 +143,46 @@ export class PermanentBackendError extends DualwriteError {
   }
 }
 
+/**
+ * Records a sync-2pc call committed were dead-lettered instead of delivered — the index refused them, or their
+ * embedding — so the call cannot return with them in the index, nor undo the commit (a `transaction()`'s
+ * application rows committed with them). They are in SQL, and absent from the index until the cause is fixed and
+ * they are requeued (`dw.requeueDeadLetters`). Never retryable; code `PERMANENT_BACKEND`.
+ */
+export class DeadLetteredError extends PermanentBackendError {
+  /** The dead-lettered records' ids (all of them). */
+  readonly ids: string[];
+  /** Why the first of them was dead-lettered (its outbox entry's last error). */
+  readonly reason: string;
+  /**
+   * What the `transaction()` callback returned (the transaction committed); `undefined` for a `put` / `delete`,
+   * whose results are the records' versions in SQL.
+   */
+  readonly result: unknown;
+  constructor(
+    ids: readonly string[],
+    reason: string,
+    options: DualwriteErrorOptions & { result?: unknown } = {},
+  ) {
+    const named = ids.slice(0, 5).map((id) => JSON.stringify(id));
+    const more = ids.length > named.length ? ` and ${ids.length - named.length} more` : '';
+    super(
+      `${ids.length} committed record(s) were dead-lettered, not delivered (${named.join(', ')}${more}): ` +
+        `${reason}; they are in SQL and not in the index until the cause is fixed and they are requeued ` +
+        '(dw.requeueDeadLetters)',
+      options,
+    );
+    this.ids = [...ids];
+    this.reason = reason;
+    this.result = options.result;
+  }
+
+  /** The same error, carrying the `transaction()` callback's `result`. */
+  withResult(result: unknown): DeadLetteredError {
+    return new DeadLetteredError(this.ids, this.reason, { component: this.component, result });
+  }
+}
+
 /** A concurrent writer changed the same record; the operation may be retried. */
 export class ConflictError extends DualwriteError {
   constructor(message: string, options: DualwriteErrorOptions = {}) {

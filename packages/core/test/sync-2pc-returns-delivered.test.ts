@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createDualWrite,
+  DeadLetteredError,
   type DualWrite,
   FaultyVectorStore,
   HashingEmbedder,
@@ -29,7 +30,7 @@ class CountingVectorStore extends MemoryVectorStore {
 }
 
 describe('sync-2pc transaction()', () => {
-  it('rejects with a PermanentBackendError naming a record the index refused; the others are delivered', async () => {
+  it('rejects with a DeadLetteredError naming a record the index refused, carrying the result; the others are delivered', async () => {
     const relational = new MemoryRelationalStore();
     const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
     vector.poisonId('refused', () => new PermanentBackendError('rejected by the index', { status: 400 }));
@@ -45,9 +46,12 @@ describe('sync-2pc transaction()', () => {
       .transaction(async (uow) => {
         await uow.put({ id: 'fine', text: 'delivered' });
         await uow.put({ id: 'refused', text: 'dead-lettered' });
+        return 'what the callback returned';
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentBackendError);
+    expect(error).toBeInstanceOf(DeadLetteredError);
+    expect(error).toMatchObject({ ids: ['refused'], result: 'what the callback returned', retryable: false });
     expect((error as Error).message).toMatch(/1 committed record\(s\) were dead-lettered.*"refused"/);
     expect((error as Error).message).toMatch(/rejected by the index/);
     expect(await dw.syncStatus('fine')).toMatchObject({ state: 'synced' });

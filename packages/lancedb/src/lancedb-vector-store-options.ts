@@ -112,6 +112,12 @@ export interface LanceDbVectorStoreOptions {
    * growing the process by hundreds of MB.
    */
   metadataCacheBytes?: number;
+  /**
+   * Create the directory and the table when they are missing (also a table dropped under a live handle). Default
+   * `true`. `false` opens an existing table only — for a process that inspects an index and must never leave
+   * one behind at a mistyped path or name: a missing one is a `BackendUnavailableError`.
+   */
+  create?: boolean;
 }
 
 /** {@link LanceDbVectorStoreOptions} with every default applied. */
@@ -129,6 +135,7 @@ export interface ResolvedLanceDbVectorStoreOptions {
   readConsistencyIntervalSeconds: number;
   indexCacheBytes: number;
   metadataCacheBytes: number;
+  create: boolean;
 }
 
 /** Defaults of {@link LanceDbVectorStoreOptions}. */
@@ -144,6 +151,7 @@ export const LANCEDB_DEFAULTS = Object.freeze({
   readConsistencyIntervalSeconds: 0,
   indexCacheBytes: 256 * 1024 * 1024,
   metadataCacheBytes: 64 * 1024 * 1024,
+  create: true,
 });
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -163,6 +171,7 @@ const OPTION_KEYS: OptionKeys<LanceDbVectorStoreOptions> = {
   readConsistencyIntervalSeconds: true,
   indexCacheBytes: true,
   metadataCacheBytes: true,
+  create: true,
 };
 
 /**
@@ -258,6 +267,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
       LANCEDB_DEFAULTS.metadataCacheBytes,
       'options.metadataCacheBytes',
     ),
+    create: booleanOption(options.create, LANCEDB_DEFAULTS.create, 'options.create'),
   };
 }
 
@@ -269,4 +279,12 @@ function cacheSize(value: number | undefined, fallback: number, field: string): 
       limit: 'integer bytes >= 0',
     });
   return bytes;
+}
+
+/** `value` when it is a boolean, `fallback` when absent. @throws {ValidationError} otherwise. */
+function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new ValidationError(field, `is ${String(value)}`, { component: 'lancedb', limit: 'a boolean' });
+  return value;
 }

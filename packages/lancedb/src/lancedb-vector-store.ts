@@ -223,6 +223,11 @@ export class LanceDbVectorStore implements VectorStore {
     hooks: { onAutoOptimizeError?: (error: DualwriteError) => void } = {},
   ): Promise<LanceDbVectorStore> {
     const resolved = resolveLanceDbOptions(options);
+    if (!resolved.create && !isRemoteUri(resolved.uri) && !existsSync(resolved.uri))
+      throw new BackendUnavailableError(
+        `options.uri ${JSON.stringify(resolved.uri)} does not exist and options.create is false`,
+        { component },
+      );
     let db: Connection;
     try {
       db = await connectBounded(resolved);
@@ -898,6 +903,11 @@ async function openOrCreateTable(
     table = await db.openTable(options.table);
   } catch (error) {
     if (!/was not found/i.test(error instanceof Error ? error.message : String(error))) throw error;
+    if (!options.create)
+      throw new BackendUnavailableError(
+        `table "${options.table}" does not exist in ${options.uri} and options.create is false`,
+        { component, cause: error },
+      );
     try {
       table = await db.createEmptyTable(options.table, lanceDbSchema(options.dimension, randomUUID()), {
         mode: 'create',

@@ -76,6 +76,8 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
   ],
   // `sslmode=require` (or `ssl: true`) against a server without TLS.
   permanentMessages: ['The server does not support SSL connections'],
+  // in_failed_sql_transaction: a statement failed earlier in the transaction (one the callback caught).
+  aborted: ['25P02'],
 };
 
 /**

@@ -67,18 +67,38 @@ describe('a COMMIT or ROLLBACK run on uow.db inside dw.transaction() (PostgreSQL
   it('a failed statement the callback caught aborts the transaction: a typed error naming uow.db, nothing written', async () => {
     const table = sql.table(`${appSchema}.app_rows`);
     await sql`CREATE TABLE ${table} (id text PRIMARY KEY)`.execute(relational.kysely);
-    const attempt = dw.transaction(async (uow) => {
-      await sql`INSERT INTO ${table} VALUES ('r1')`.execute(uow.db);
-      // A duplicate key: PostgreSQL aborts the transaction.
-      await sql`INSERT INTO ${table} VALUES ('r1')`.execute(uow.db).catch(() => {});
-    });
-    await expect(attempt).rejects.toMatchObject({
-      name: 'ValidationError',
-      field: 'uow.db',
-      message: expect.stringMatching(/25P02.*nothing was written/),
-    });
+    // A duplicate key: PostgreSQL aborts the transaction. Caught, with records written before or after it.
+    const failCaught = (db: PostgresKysely) =>
+      sql`INSERT INTO ${table} VALUES ('r1')`
+        .execute(db)
+        .then(() => sql`INSERT INTO ${table} VALUES ('r1')`.execute(db))
+        .catch(() => {});
+    const cases: Record<string, Parameters<typeof dw.transaction>[0]> = {
+      'no record': (uow) => failCaught(uow.db),
+      'a put before': async (uow) => {
+        await uow.put(record('p-before'));
+        await failCaught(uow.db);
+      },
+      'a put after, caught': async (uow) => {
+        await failCaught(uow.db);
+        await uow.put(record('p-after')).catch(() => {});
+      },
+      'a delete after': async (uow) => {
+        await failCaught(uow.db);
+        await uow.delete('p-gone');
+      },
+    };
+    for (const [name, fn] of Object.entries(cases)) {
+      await expect(dw.transaction(fn), name).rejects.toMatchObject({
+        name: 'ValidationError',
+        field: 'uow.db',
+        message: expect.stringMatching(/25P02.*nothing of it is written/),
+      });
+    }
     const rows = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${table}`.execute(relational.kysely);
     expect(rows.rows[0]!.n).toBe(0);
+    expect(await dw.get('p-before')).toBeUndefined();
+    expect(await dw.get('p-after')).toBeUndefined();
   });
 
   // helper-40: the lock statement, which checks, was skipped for an id the transaction already held; the second

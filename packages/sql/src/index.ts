@@ -9,6 +9,7 @@
  */
 
 export {
+  abortedTransaction,
   type DriverErrorTable,
   errorCode,
   mapDriverError,
@@ -59,4 +60,4 @@ export {
   toStoredRecord,
 } from './sql-rows.js';
 export { type SqlTableNames, sqlTableNames } from './sql-table-names.js';
-export { abortedBeforeCommit, SqlTx, type SqlTxHooks, transactionEnded } from './sql-tx.js';
+export { SqlTx, type SqlTxHooks, transactionEnded } from './sql-tx.js';

@@ -3,6 +3,7 @@ import {
   DualwriteError,
   PermanentBackendError,
   TransientBackendError,
+  ValidationError,
 } from '@dualwrite/core';
 
 /**
@@ -33,6 +34,27 @@ export interface DriverErrorTable {
    * demands): → `PermanentBackendError`.
    */
   readonly permanentMessages?: readonly string[];
+  /**
+   * Codes of a statement refused because an earlier one failed and the transaction is aborted (PostgreSQL
+   * `25P02`): → {@link abortedTransaction}'s `ValidationError` on `uow.db`.
+   */
+  readonly aborted?: readonly string[];
+}
+
+/**
+ * A transaction the database aborted because a statement in it failed — on PostgreSQL any failed statement does
+ * (SQLSTATE 25P02), also one on `uow.db` whose error the callback caught — so its later statements are refused
+ * and its COMMIT rolls back: nothing of it is written. Raised for those refused statements and for a COMMIT the
+ * database answered with a rollback (Kysely's `AbortedTransactionError`).
+ */
+export function abortedTransaction(component: string, cause: unknown): ValidationError {
+  return new ValidationError(
+    'uow.db',
+    'a statement in the transaction failed and the database aborted it (PostgreSQL: SQLSTATE 25P02, "current ' +
+      'transaction is aborted"), so nothing of it is written; let that statement\'s error propagate (retry the ' +
+      'whole transaction when it is retryable), or wrap the statement in a SAVEPOINT you roll back to',
+    { component, cause, limit: 'no failed statement in a transaction that commits' },
+  );
 }
 
 /** Node.js socket error codes that mean the server cannot be reached. */
@@ -89,6 +111,7 @@ export function mapDriverError(error: unknown, operation: string, table: DriverE
   const code = table.codeOf(error);
   const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
   const options = { cause: error, component: table.component };
+  if (code !== undefined && table.aborted?.includes(code)) return abortedTransaction(table.component, error);
   if (code !== undefined && table.transient.includes(code))
     return new TransientBackendError(`${operation} failed, try again (${code}): ${message}`, options);
   if (code !== undefined && table.unavailable(code))

@@ -32,11 +32,11 @@ import {
   writeChangesWithOutbox,
 } from '@dualwrite/core';
 import { type ControlledTransaction, type IsolationLevel, isAbortedTransactionError } from 'kysely';
-import { type DriverErrorTable, mapDriverError, RecordsBusy } from './sql-errors.js';
+import { abortedTransaction, type DriverErrorTable, mapDriverError, RecordsBusy } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { toOutboxLease } from './sql-rows.js';
-import { abortedBeforeCommit, refuseUnstorable, SqlTx, type SqlTxHooks } from './sql-tx.js';
+import { refuseUnstorable, SqlTx, type SqlTxHooks } from './sql-tx.js';
 
 /** Largest `limit` of the listing methods and of claims. */
 export const SQL_MAX_PAGE = 10_000;
@@ -197,7 +197,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       await trx.commit().execute();
     } catch (error) {
       await rollback();
-      if (isAbortedTransactionError(error)) throw abortedBeforeCommit(this.name, error);
+      if (isAbortedTransactionError(error)) throw abortedTransaction(this.name, error);
       throw this.mapError(error, `${operation}: COMMIT`);
     }
     return result;

@@ -68,22 +68,6 @@ export function transactionEnded(component: string, ending: string): ValidationE
   );
 }
 
-/**
- * The error of a COMMIT the database answered with a rollback (Kysely's `AbortedTransactionError`): a statement in
- * the transaction had failed — on PostgreSQL any failed statement aborts the transaction (SQLSTATE 25P02), also
- * one on `uow.db` whose error the callback caught — so nothing of it was written.
- */
-export function abortedBeforeCommit(component: string, cause: unknown): ValidationError {
-  return new ValidationError(
-    'uow.db',
-    'a statement in the transaction failed and the database aborted it (PostgreSQL: SQLSTATE 25P02, "current ' +
-      'transaction is aborted"), so COMMIT rolled everything back and nothing was written; let that statement\'s ' +
-      'error propagate (retry the whole transaction when it is retryable), or wrap the statement in a SAVEPOINT ' +
-      'you roll back to',
-    { component, cause, limit: 'no failed statement in a transaction that commits' },
-  );
-}
-
 /** What a {@link SqlTx} needs of its store. */
 export interface SqlTxHooks extends StorageRules {
   /** Maps a driver error to core's typed errors (see `mapDriverError`). */

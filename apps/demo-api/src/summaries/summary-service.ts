@@ -1,5 +1,6 @@
 import {
   BackendUnavailableError,
+  DeadLetteredError,
   DimensionMismatchError,
   type DualWrite,
   type MetadataFilter,
@@ -303,12 +304,14 @@ export class SummaryService {
   /**
    * Runs a unit of work. With sync-2pc the transaction resolves once the index holds the changes; when that
    * takes longer than the strategy's timeout, the write is committed but unconfirmed: answer 503 so the
-   * client retries (the same PUT/POST/DELETE is idempotent).
+   * client retries (the same PUT/POST/DELETE is idempotent). A change the index refused (dead-lettered) is
+   * committed too: the call answers with the committed outcome, whose sync state says `dead-lettered`.
    */
   async #transact<T>(ids: readonly string[], fn: (uow: UnitOfWork<StoreKysely>) => Promise<T>): Promise<T> {
     try {
       return await this.#dw.transaction(fn);
     } catch (error) {
+      if (error instanceof DeadLetteredError) return error.result as T;
       if (!(error instanceof TimeoutError) || !this.synchronous) throw error;
       const status = await this.#dw.syncStatus(ids[0]!).catch(() => undefined);
       const last =

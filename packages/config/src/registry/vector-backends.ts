@@ -22,9 +22,9 @@ export type VectorTarget = Pick<ResolvedVector, 'kind'> & Partial<ResolvedVector
 /** Per-process choices about the index that are not configuration. */
 export interface OpenVectorOptions {
   /**
-   * LanceDB: create a missing directory. Default `true` (a writer or a worker starting first fills a new
-   * index). An inspecting command passes `false`: pointed at a mistyped path, it must say so, not leave an
-   * empty index there.
+   * LanceDB: create a missing directory or table. Default `true` (a writer or a worker starting first fills a
+   * new index). An inspecting command passes `false`: pointed at a mistyped path or table name, it must say so,
+   * not leave an empty index there.
    */
   create?: boolean;
 }
@@ -57,6 +57,14 @@ export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
       uri: section.lancedbDir,
       dimension,
       table: section.collection,
+      ...(options.create === false ? { create: false } : {}),
+    }).catch((error: unknown) => {
+      if (options.create !== false || !/does not exist/.test((error as Error).message)) throw error;
+      throw new BackendStartError(
+        `vector.collection "${section.collection}" is no table in ${section.lancedbDir} (this command never ` +
+          'creates an index); check vector.collection (DUALWRITE_COLLECTION, --collection) and vector.lancedbDir',
+        { cause: error },
+      );
     });
     return { store, describe: `lancedb ${section.lancedbDir} (${section.collection})` };
   },
@@ -74,7 +82,7 @@ export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
 /**
  * Opens the vector store `section.kind` names, with `dimension` (the embedder's).
  * @throws {ConfigError} when `lancedbDir` is missing for `lancedb`; {@link BackendStartError} when it names no
- *   directory and `options.create` is `false`; {@link BackendPackageMissingError} when
+ *   directory, or `collection` no table in it, and `options.create` is `false`; {@link BackendPackageMissingError} when
  *   the adapter is not installed; the store's typed error otherwise
  *   (`BackendUnavailableError` when nothing answers at `chromaUrl`, `DimensionMismatchError` when the
  *   index has another dimension).

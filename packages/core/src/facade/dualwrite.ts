@@ -9,6 +9,7 @@ import { validateEmbedder } from '../embedders/validate-embedder.js';
 import {
   BackpressureError,
   ClosedError,
+  DeadLetteredError,
   DimensionMismatchError,
   type IndexBindingError,
   TimeoutError,
@@ -405,8 +406,8 @@ export class DualWrite<Native = unknown> {
    * deliver synchronously" (the application's rows cannot wait on a network call inside the SQL
    * transaction), so a vector-store failure surfaces as a {@link TimeoutError} after
    * `unitOfWorkTimeoutMs` with the write committed and still queued — never lost — and a record the index
-   * refused (dead-lettered, e.g. an embedding it cannot search) as a `PermanentBackendError` naming it, also
-   * committed; embeddings of records put without one are computed by the drain worker.
+   * refused (dead-lettered, e.g. an embedding it cannot search) as a {@link DeadLetteredError} naming it (also
+   * committed; its `result` is what the callback returned); embeddings of records put without one are computed by the drain worker.
    * @throws the error of a `uow.put` / `uow.delete` that failed in the store (a lock wait timeout, a dropped
    *   connection), even when the callback caught it or never awaited it: the transaction is rolled back, since
    *   that write may have stored its record without its outbox entry. Retryable when that error is. A
@@ -473,7 +474,11 @@ export class DualWrite<Native = unknown> {
         if (failedWrite) throw failedWrite.error;
         return result;
       });
-      if (changed.length > 0) await this.strategy.afterCommit(changed);
+      if (changed.length > 0)
+        await this.strategy.afterCommit(changed).catch((error: unknown) => {
+          // Committed: the caller that handles the dead letters still gets what its callback returned.
+          throw error instanceof DeadLetteredError ? error.withResult(result) : error;
+        });
       return result;
     });
   }

@@ -186,7 +186,9 @@ export class IndexGuard {
         clock.now(),
         this.claimIndex(),
         () => this.foreignRows(),
-        true, // at start only: the bound index found at another path or name (a moved or symlinked directory)
+        // At start, the bound index found at another path or name (a moved directory) moves the binding — not from
+        // an inspecting process (the operator commands), which writes nothing (helper-56: `status` did).
+        this.options.repairs,
       );
       if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
     }

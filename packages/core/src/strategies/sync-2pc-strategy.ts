@@ -9,7 +9,7 @@ import {
 } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { PermanentBackendError, TimeoutError, ValidationError } from '../errors.js';
+import { DeadLetteredError, TimeoutError, ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import { BACKLOG_CLAIM_SIZE } from '../outbox/claim-size.js';
@@ -167,13 +167,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
       if (!(error instanceof TimeoutError)) throw error;
       return deferred();
     }
-    if (dead.length > 0) throw deadLetteredError(dead);
+    if (dead.length > 0) throw deadLettered(dead);
     return results;
   }
 
   /**
    * A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous.
-   * @throws {PermanentBackendError} when any of them was dead-lettered (the index refused it, or its embedding):
+   * @throws {DeadLetteredError} (a `PermanentBackendError`) when any of them was dead-lettered (the index refused it, or its embedding):
    *   committed in SQL, absent from the index until the cause is fixed and it is requeued.
    * @throws {TimeoutError} after `unitOfWorkTimeoutMs`; the entries stay queued.
    */
@@ -185,8 +185,15 @@ export class Sync2pcStrategy extends OutboxStrategy {
       this.ctx.clock,
       (ms) => this.drainer.waitForProgress(ms),
       this.unitOfWorkTimeoutMs,
-    );
-    if (dead.length > 0) throw deadLetteredError(dead);
+    ).catch((error: unknown) => {
+      if (!(error instanceof TimeoutError) || !this.drainer.paused) throw error;
+      throw new TimeoutError(
+        `waiting for ${ids.length} record(s) to sync (delivery is paused in this process, dw.resume() resumes ` +
+          'it; they are committed and stay queued)',
+        this.unitOfWorkTimeoutMs,
+      );
+    });
+    if (dead.length > 0) throw deadLettered(dead);
   }
 
   /** The call under the ids' locks; `raced`: ids whose commit enqueued a redelivery (see {@link write}). */
@@ -454,18 +461,11 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 }
 
-/**
- * What a sync-2pc call throws when records it committed were dead-lettered instead of delivered (a
- * `transaction()`'s, or a put's raced redelivery): the commit cannot be undone (a transaction's application rows
- * committed with them), so it says which and why.
- */
-function deadLetteredError(dead: readonly OutboxEntry[]): PermanentBackendError {
-  const ids = dead.slice(0, 5).map((e) => JSON.stringify(e.recordId));
-  const more = dead.length > ids.length ? ` and ${dead.length - ids.length} more` : '';
-  return new PermanentBackendError(
-    `${dead.length} committed record(s) were dead-lettered, not delivered (${ids.join(', ')}${more}): ` +
-      `${dead[0]!.lastError ?? 'no error recorded'}; they are in SQL and not in the index until the cause is ` +
-      'fixed and they are requeued (dw.requeueDeadLetters)',
+/** What a sync-2pc call throws when records it committed were dead-lettered instead of delivered. */
+function deadLettered(dead: readonly OutboxEntry[]): DeadLetteredError {
+  return new DeadLetteredError(
+    dead.map((e) => e.recordId),
+    dead[0]?.lastError ?? 'no error recorded',
     { component: 'sync-2pc' },
   );
 }
