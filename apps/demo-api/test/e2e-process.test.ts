@@ -68,14 +68,16 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
   });
 
+  /** Runs the service to its exit (a start that fails) with `env` over the test's data directory. */
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, SERVICE_ARGS, {
+      cwd: PKG_DIR,
+      env: { ...process.env, DUALWRITE_DATA_DIR: temp.dir, ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
   it('exits non-zero with a message naming the bad config key or the unreachable backend', () => {
-    const run = (env: Record<string, string>) =>
-      spawnSync(process.execPath, SERVICE_ARGS, {
-        cwd: PKG_DIR,
-        env: { ...process.env, DUALWRITE_DATA_DIR: temp.dir, ...env },
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
     let r = run({ DUALWRITE_STRATEGY: 'eventually' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('strategy.name (from env DUALWRITE_STRATEGY)');
@@ -96,13 +98,6 @@ describe('the service process', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as { port: number };
     try {
-      const run = (env: Record<string, string>) =>
-        spawnSync(process.execPath, SERVICE_ARGS, {
-          cwd: PKG_DIR,
-          env: { ...process.env, DUALWRITE_DATA_DIR: temp.dir, ...env },
-          encoding: 'utf8',
-          timeout: 30_000,
-        });
       let r = run({ PORT: String(port), HOST: '127.0.0.1' });
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toContain(`[demo-api] cannot start: port ${port} on 127.0.0.1 is in use`);

@@ -47,12 +47,20 @@ export class AsyncQueueStrategy extends OutboxStrategy {
   }
 
   protected drainerOptions(ctx: StrategyContext): DrainerOptions {
-    return {
-      mode: 'batch',
-      concurrency: this.concurrency,
-      claimSize: Math.min(ASYNC_QUEUE_MAX_CLAIM, ctx.vector.maxBatchSize),
-      backlogClaimSize: Math.min(BACKLOG_CLAIM_SIZE, ctx.vector.maxBatchSize),
-      maxDelayMs: 0,
-    };
+    return deliverWhatIsDue(this.concurrency, ctx);
   }
+}
+
+/**
+ * async-queue's delivery (also sync-2pc's, for its units of work and repairs): everything already due, for
+ * distinct ids, in one vector call at once — no waiting to fill a batch — growing while claims come back full.
+ */
+export function deliverWhatIsDue(concurrency: number, ctx: StrategyContext): DrainerOptions {
+  return {
+    mode: 'batch',
+    concurrency,
+    claimSize: Math.min(ASYNC_QUEUE_MAX_CLAIM, ctx.vector.maxBatchSize),
+    backlogClaimSize: Math.min(BACKLOG_CLAIM_SIZE, ctx.vector.maxBatchSize),
+    maxDelayMs: 0,
+  };
 }

@@ -12,14 +12,13 @@ import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while
 import { DeadLetteredError, TimeoutError, ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
-import { BACKLOG_CLAIM_SIZE } from '../outbox/claim-size.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { describeValue } from '../util/describe-value.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { changeId, compareIds, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
-import { ASYNC_QUEUE_MAX_CLAIM } from './async-queue-strategy.js';
+import { deliverWhatIsDue } from './async-queue-strategy.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
 /** What sync-2pc does when the vector write fails. */
@@ -134,13 +133,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * `transaction()` outlast `unitOfWorkTimeoutMs` on healthy backends (helper-55).
    */
   protected drainerOptions(ctx: StrategyContext): DrainerOptions {
-    return {
-      mode: 'batch',
-      concurrency: this.repairConcurrency,
-      claimSize: Math.min(ASYNC_QUEUE_MAX_CLAIM, ctx.vector.maxBatchSize),
-      backlogClaimSize: Math.min(BACKLOG_CLAIM_SIZE, ctx.vector.maxBatchSize),
-      maxDelayMs: 0,
-    };
+    return deliverWhatIsDue(this.repairConcurrency, ctx);
   }
 
   override async write(changes: readonly Change[]): Promise<WriteResult[]> {
