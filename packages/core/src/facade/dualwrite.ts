@@ -407,7 +407,8 @@ export class DualWrite<Native = unknown> {
    * transaction), so a vector-store failure surfaces as a {@link TimeoutError} after
    * `unitOfWorkTimeoutMs` with the write committed and still queued — never lost — and a record the index
    * refused (dead-lettered, e.g. an embedding it cannot search) as a {@link DeadLetteredError} naming it (also
-   * committed; its `result` is what the callback returned); embeddings of records put without one are computed by the drain worker.
+   * committed; its `result` is what the callback returned); embeddings of records put without one are
+   * computed by the drain worker.
    * @throws the error of a `uow.put` / `uow.delete` that failed in the store (a lock wait timeout, a dropped
    *   connection), even when the callback caught it or never awaited it: the transaction is rolled back, since
    *   that write may have stored its record without its outbox entry. Retryable when that error is. A
