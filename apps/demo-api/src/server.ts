@@ -37,8 +37,8 @@ export interface DemoServer {
   ctx: AppContext;
   /**
    * Stops accepting requests, waits for in-flight ones, drains the outbox up to `timeoutMs` (when `drain`;
-   * default: unless delivery is paused, `POST /sync/pause`) and closes both stores. What could not drain stays in the outbox for the next start.
-   * Idempotent.
+   * default: unless delivery is paused, `POST /sync/pause`) and closes both stores. What could not drain stays
+   * in the outbox for the next start. Idempotent.
    */
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport>;
 }

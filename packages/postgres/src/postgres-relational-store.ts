@@ -304,8 +304,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       }),
     );
     // The function counts what it enqueued without naming it: none is an answer, some is not (see the contract).
-    const enqueued = Number(Object.values(rows[0] ?? {})[0] ?? 0);
-    return enqueued === 0 ? [] : undefined;
+    return Number(rows[0]?.enqueued ?? 0) === 0 ? [] : undefined;
   }
 
   /** How a function call takes its ids' locks: `locking`, waiting at most `lockTimeoutMs`. */

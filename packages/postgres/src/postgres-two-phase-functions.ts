@@ -186,16 +186,19 @@ export function preparedIntents(rows: readonly PrepareRow[]): PreparedIntent[] {
     }));
 }
 
-/** The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order, or only tried). */
+/**
+ * The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order, or only tried); its
+ * row's `enqueued` counts the writes it enqueued.
+ */
 export function commitCall(
   tables: PostgresTableNames,
   q: PostgresQueries,
   writes: readonly IntentCommit[],
   options: { now: number; deferred: boolean; dropTokens: readonly string[]; notify: boolean },
   locks: CallLocks,
-): RawBuilder<unknown> {
+): RawBuilder<{ enqueued: number }> {
   const next = writes.map((w) => w.next);
-  return sql`SELECT ${sql.id(tables.schema, tables.commitFunction)}(
+  return sql<{ enqueued: number }>`SELECT ${sql.id(tables.schema, tables.commitFunction)}(
     ${q.lockKeys(next.map((r) => r.id))}::int4[], ${options.dropTokens}::text[],
     ${writes.map((w) => w.token)}::text[], ${next.map((r) => r.id)}::text[],
     ${writes.map((w) => w.previousVersion)}::bigint[], ${writes.map((w) => w.contended)}::boolean[],
@@ -203,5 +206,5 @@ export function commitCall(
     ${next.map((r) => r.deleted)}::boolean[], ${next.map((r) => r.text)}::text[],
     ${next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding)))}::bytea[],
     ${next.map((r) => metadataJson(r.metadata))}::text[], ${next.map((r) => r.contentHash)}::text[],
-    ${options.deferred}, ${options.now}::bigint, ${options.notify}${callLocksArguments(locks)})`;
+    ${options.deferred}, ${options.now}::bigint, ${options.notify}${callLocksArguments(locks)}) AS enqueued`;
 }

@@ -59,7 +59,8 @@ export const VECTOR_BACKENDS: { readonly [K in VectorKind]: Opener } = {
       table: section.collection,
       ...(options.create === false ? { create: false } : {}),
     }).catch((error: unknown) => {
-      if (options.create !== false || !/does not exist/.test((error as Error).message)) throw error;
+      if (options.create !== false || !/table ".*" does not exist/.test((error as Error).message))
+        throw error;
       throw new BackendStartError(
         `vector.collection "${section.collection}" is no table in ${section.lancedbDir} (this command never ` +
           'creates an index); check vector.collection (DUALWRITE_COLLECTION, --collection) and vector.lancedbDir',

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { OutboxEntry } from '../contracts/outbox.js';
 import { enqueueRepairs } from '../contracts/relational-operations.js';
 import {
   hasIntentLog,
@@ -146,39 +145,24 @@ export class Sync2pcStrategy extends OutboxStrategy {
     const late = new Set(raced);
     const deferred = () => results.map((r) => (late.has(r.id) && r.changed ? { ...r, deferred: true } : r));
     if (this.drainer.paused) return deferred();
-    this.drainer.wake(raced.length);
-    let dead: OutboxEntry[];
     try {
-      dead = await awaitDelivery(
-        this.ctx.relational,
-        raced,
-        this.ctx.clock,
-        (ms) => this.drainer.waitForProgress(ms),
-        Math.min(this.unitOfWorkTimeoutMs, RACED_REDELIVERY_WAIT_MS),
-      );
+      await this.deliverNow(raced, Math.min(this.unitOfWorkTimeoutMs, RACED_REDELIVERY_WAIT_MS));
     } catch (error) {
       if (!(error instanceof TimeoutError)) throw error;
       return deferred();
     }
-    if (dead.length > 0) throw deadLettered(dead);
     return results;
   }
 
   /**
    * A unit of work committed outbox entries: deliver them now and wait, so the call is synchronous.
-   * @throws {DeadLetteredError} (a `PermanentBackendError`) when any of them was dead-lettered (the index refused it, or its embedding):
-   *   committed in SQL, absent from the index until the cause is fixed and it is requeued.
+   * @throws {DeadLetteredError} (a `PermanentBackendError`) when any of them was dead-lettered (the index
+   *   refused it, or its embedding): committed in SQL, absent from the index until the cause is fixed and it is
+   *   requeued.
    * @throws {TimeoutError} after `unitOfWorkTimeoutMs`; the entries stay queued.
    */
   override async afterCommit(ids: readonly string[]): Promise<void> {
-    this.drainer.wake(ids.length);
-    const dead = await awaitDelivery(
-      this.ctx.relational,
-      ids,
-      this.ctx.clock,
-      (ms) => this.drainer.waitForProgress(ms),
-      this.unitOfWorkTimeoutMs,
-    ).catch((error: unknown) => {
+    await this.deliverNow(ids, this.unitOfWorkTimeoutMs).catch((error: unknown) => {
       if (!(error instanceof TimeoutError) || !this.drainer.paused) throw error;
       throw new TimeoutError(
         `waiting for ${ids.length} record(s) to sync (delivery is paused in this process, dw.resume() resumes ` +
@@ -186,7 +170,28 @@ export class Sync2pcStrategy extends OutboxStrategy {
         this.unitOfWorkTimeoutMs,
       );
     });
-    if (dead.length > 0) throw deadLettered(dead);
+  }
+
+  /**
+   * Wakes the drainer for `ids`' outbox entries and waits until none is pending.
+   * @throws {DeadLetteredError} when any was dead-lettered instead of delivered.
+   * @throws {TimeoutError} after `timeoutMs`; the entries stay queued.
+   */
+  private async deliverNow(ids: readonly string[], timeoutMs: number): Promise<void> {
+    this.drainer.wake(ids.length);
+    const dead = await awaitDelivery(
+      this.ctx.relational,
+      ids,
+      this.ctx.clock,
+      (ms) => this.drainer.waitForProgress(ms),
+      timeoutMs,
+    );
+    if (dead.length > 0)
+      throw new DeadLetteredError(
+        dead.map((e) => e.recordId),
+        dead[0]!.lastError ?? 'no error recorded',
+        { component: 'sync-2pc' },
+      );
   }
 
   /** The call under the ids' locks; `raced`: ids whose commit enqueued a redelivery (see {@link write}). */
@@ -452,13 +457,4 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }
     await this.dropIntents([...active.map((a) => a.token), ...dropTokens]);
   }
-}
-
-/** What a sync-2pc call throws when records it committed were dead-lettered instead of delivered. */
-function deadLettered(dead: readonly OutboxEntry[]): DeadLetteredError {
-  return new DeadLetteredError(
-    dead.map((e) => e.recordId),
-    dead[0]?.lastError ?? 'no error recorded',
-    { component: 'sync-2pc' },
-  );
 }
