@@ -59,7 +59,9 @@ describe('sync-2pc: two writers race on one id', () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
-  async function setup(options: { unfenced?: boolean } = {}): Promise<[Writer, Writer, string]> {
+  async function setup(
+    options: { unfenced?: boolean; intentTtlMs?: number } = {},
+  ): Promise<[Writer, Writer, string]> {
     const { dir, remove } = await tempDir('dualwrite-2pc-race-');
     cleanups.push(remove);
     const lock = new AsyncLock(); // two "processes" in one: see DelayedRelationalStoreOptions.lock
@@ -94,7 +96,7 @@ describe('sync-2pc: two writers race on one id', () => {
         vector: tracing,
         embedder: new HashingEmbedder({ dimension: DIM }),
         strategy: 'sync-2pc',
-        delivery: FAST,
+        delivery: { ...FAST, ...(options.intentTtlMs && { intentTtlMs: options.intentTtlMs }) },
       });
       w.relational = relational;
       w.vector = vector;
@@ -113,20 +115,53 @@ describe('sync-2pc: two writers race on one id', () => {
     return verifyConsistency(a.relational, a.vector);
   }
 
-  it('the later writer commits first while the earlier one is still writing its vector: converges', async () => {
-    const [a, b] = await setup();
+  /** Whether `call` is still running after `ms`. */
+  async function stillRunning(call: Promise<unknown>, ms: number): Promise<boolean> {
+    const timer = new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms));
+    return (await Promise.race([call.then(() => 'returned' as const), timer])) === 'waiting';
+  }
+
+  it('the later writer commits first while the earlier one is still writing its vector: it returns only once the older write cannot land after it (was a bug)', async () => {
+    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
     await a.dw.put(rec('x', 'original'));
     const releaseA = gate();
     a.holdVector = { id: 'x', until: releaseA.opened };
     const putA = a.dw.put(rec('x', 'written by A'));
     await new Promise((r) => setTimeout(r, 50)); // A prepared (version v), its vector write is held
-    const rB = await b.dw.put(rec('x', 'written by B')); // prepares v+1, writes, commits
+    const putB = b.dw.put(rec('x', 'written by B')); // prepares v+1, writes, commits, waits for redelivery
+    // (Before the fix B returned here, synced, while A's older vector write could still land over it: found by
+    // three processes writing one id, about one call in 120.)
+    expect(await stillRunning(putB, 800), 'B returned while an older write of x was in flight').toBe(true);
     releaseA.open(); // A's older vector lands after B's; A's commit sees B's newer row and repairs
-    const rA = await putA;
+    const [rA, rB] = await Promise.all([putA, putB]);
     expect(rB.version!).toBeGreaterThan(rA.version!);
+    expect(rB.deferred).toBeUndefined();
+    // What B's call promised holds when it returns: the index has B's version.
+    expect((await a.vector.getVersions(['x'])).get('x')).toBe(rB.version);
     const report = await settle(a, b);
     expect(report).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
     expect((await a.dw.get('x'))!.text).toBe('written by B');
+  });
+
+  it('a transaction() writing an id another writer’s older vector write is in flight for returns only after it (was a bug)', async () => {
+    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
+    await a.dw.put(rec('x', 'original'));
+    const releaseA = gate();
+    a.holdVector = { id: 'x', until: releaseA.opened };
+    const putA = a.dw.put(rec('x', 'written by A'));
+    await new Promise((r) => setTimeout(r, 50));
+    const txB = b.dw.transaction(async (uow) => {
+      await uow.put(rec('x', 'written by B'));
+    });
+    expect(await stillRunning(txB, 800), 'B’s transaction returned while an older write was in flight').toBe(
+      true,
+    );
+    releaseA.open();
+    await Promise.all([putA, txB]);
+    const committed = await a.dw.get('x');
+    expect(committed!.text).toBe('written by B');
+    expect((await a.vector.getVersions(['x'])).get('x')).toBe(committed!.version);
+    expect(await settle(a, b)).toMatchObject({ lost: 0, stale: 0, mismatched: 0, orphans: 0 });
   });
 
   it('vector writes land in version order: converges', async () => {

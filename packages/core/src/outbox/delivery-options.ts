@@ -23,7 +23,12 @@ export interface DeliveryOptions {
   outageProbeMs: number;
   /** Upper bound of the outage probe delay. Default 5,000. */
   maxOutageProbeMs: number;
-  /** How long a sync-2pc intent may stay unresolved before recovery rolls it back. Default 30,000. */
+  /**
+   * How long a sync-2pc intent may stay unresolved before recovery takes it for abandoned and rolls it back.
+   * Keep it above the longest vector call: a sync-2pc call waits for another writer's older write of the same id
+   * while its intent lives, and a write still in flight past the TTL may land after such a call returned (its
+   * commit then enqueues a repair, so the index converges). Default 30,000.
+   */
   intentTtlMs: number;
   /** How often abandoned sync-2pc intents are looked for. Default 5,000. */
   recoveryIntervalMs: number;
