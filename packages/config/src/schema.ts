@@ -158,7 +158,7 @@ export const DEFAULT_BACKEND_CONFIG: BackendConfig = {
     concurrency: 2,
     syncTimeoutMs: 10_000,
     maxAttempts: 8,
-    leaseMs: 30_000,
+    leaseMs: 10_000,
   },
 };
 

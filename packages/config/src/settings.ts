@@ -198,7 +198,7 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     env: 'DUALWRITE_LEASE_MS',
     flag: 'lease-ms',
     kind: 'integer',
-    help: 'lease per claimed change, ms (default 30000)',
+    help: 'lease per claimed change, ms (default 10000)',
   },
   {
     key: 'strategy.pollIntervalMs',

@@ -319,7 +319,7 @@ export interface RelationalStore<Native = unknown>
    * an attempt and without moving the entries' next attempt. The drainer claims under an owner of its own per
    * claim and calls this once the store answers again after a claim failed: a claim whose reply was lost (a
    * connection dropped, a timeout) may have committed, and its entries would otherwise stay leased to a live
-   * process that never saw them until the lease expired (30 s by default). Returns how many leases it gave
+   * process that never saw them until the lease expired (10 s by default). Returns how many leases it gave
    * back. Not indexed: a scan of the outbox, for that rare case.
    * @throws {ValidationError} naming `owners` for more than 1,000.
    */

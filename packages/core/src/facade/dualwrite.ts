@@ -413,6 +413,8 @@ export class DualWrite<Native = unknown> {
    *   connection), even when the callback caught it or never awaited it: the transaction is rolled back, since
    *   that write may have stored its record without its outbox entry. Retryable when that error is. A
    *   {@link ValidationError} of a uow write, raised before it touched the store, does not roll back.
+   * @throws {ClosedError} (sync-2pc) when `close()` began while the call waited for its committed records to
+   *   sync: they are committed and stay queued (the message says so; the callback must not run again).
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
     this.refuseInsideTransaction('transaction');
@@ -478,7 +480,17 @@ export class DualWrite<Native = unknown> {
       if (changed.length > 0)
         await this.strategy.afterCommit(changed).catch((error: unknown) => {
           // Committed: the caller that handles the dead letters still gets what its callback returned.
-          throw error instanceof DeadLetteredError ? error.withResult(result) : error;
+          if (error instanceof DeadLetteredError) throw error.withResult(result);
+          // close() stopped the wait (and closed the store it reads): say the records committed, not only that
+          // a store is closed — retrying the callback would write the application's rows twice.
+          if (this.state !== 'open')
+            throw new ClosedError(
+              `dualwrite (close() began while transaction() waited for its ${changed.length} committed ` +
+                'record(s) to sync: they are committed and stay queued for the next start; do not run the ' +
+                'callback again)',
+              { cause: error },
+            );
+          throw error;
         });
       return result;
     });

@@ -4,7 +4,12 @@ import { type BackoffOptions, DEFAULT_BACKOFF } from '../util/backoff.js';
 export interface DeliveryOptions {
   /** Identity recorded on leases, e.g. `host:pid`. Default `dualwrite:<pid>:<random>`. */
   owner: string;
-  /** Lease length; a delivery not acknowledged by then may be claimed by another worker. Default 30,000. */
+  /**
+   * Lease length; a delivery not acknowledged by then may be claimed by another worker. A live worker renews its
+   * leases every third of it, so this bounds only how long a killed or frozen worker holds its entries back.
+   * Default 10,000: below sync-2pc's `unitOfWorkTimeoutMs` (30 s), so a `transaction()` whose ids a killed peer
+   * had claimed is still delivered within its wait (it timed out at 30 s when the lease was 30 s too).
+   */
   leaseMs: number;
   /** Charged attempts before an entry goes to dead letter. Default 8. */
   maxAttempts: number;
@@ -41,7 +46,7 @@ export function resolveDeliveryOptions(input: Partial<DeliveryOptions> = {}): De
   const pollIntervalMs = input.pollIntervalMs ?? 200;
   return {
     owner: input.owner ?? `dualwrite:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
-    leaseMs: input.leaseMs ?? 30_000,
+    leaseMs: input.leaseMs ?? 10_000,
     maxAttempts: input.maxAttempts ?? 8,
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
     pollIntervalMs,

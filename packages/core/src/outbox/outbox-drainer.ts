@@ -586,7 +586,7 @@ export class OutboxDrainer {
    * relational store fails with anything but a permanent error (a restart, a killed connection, a lock
    * timeout), runs it again after 50, 100, 200, … ms (at most 2 s apart) for as long as every one of `leases`
    * lasts and the drainer is not stopping. Giving up at once would leave the entries leased until the lease
-   * ran out (`leaseMs`, 30 s by default), and a delivered one would be sent again. Each settlement is safe to
+   * ran out (`leaseMs`, 10 s by default), and a delivered one would be sent again. Each settlement is safe to
    * repeat: an ack whose first attempt did commit finds its token gone (`'lease-lost'`, a repair, one
    * redundant delivery); releases and failures of tokens no longer held change nothing.
    * @throws the last error once a lease ran out, the drainer stops, or the error is permanent.

@@ -18,6 +18,8 @@ export abstract class OutboxStrategy implements WriteStrategy {
   protected drainer!: OutboxDrainer;
   /** {@link pause} before {@link start}: the drainer starts paused (a writer-only process never claims). */
   private pausedBeforeStart = false;
+  /** {@link stop} began: calls waiting for deliveries stop waiting. */
+  protected stopping = false;
 
   protected abstract drainerOptions(ctx: StrategyContext): DrainerOptions;
 
@@ -63,6 +65,7 @@ export abstract class OutboxStrategy implements WriteStrategy {
   }
 
   async stop(options: { timeoutMs: number }): Promise<void> {
+    this.stopping = true;
     await this.drainer.stop(options.timeoutMs);
   }
 

@@ -9,7 +9,7 @@ import {
 } from '../contracts/relational-store.js';
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { DeadLetteredError, TimeoutError, ValidationError } from '../errors.js';
+import { ClosedError, DeadLetteredError, TimeoutError, ValidationError } from '../errors.js';
 import { applyToVector } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
@@ -149,7 +149,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
     try {
       await this.deliverNow(raced, Math.min(this.unitOfWorkTimeoutMs, RACED_REDELIVERY_WAIT_MS));
     } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
+      // Committed either way: only a dead letter is worth an error; a wait cut short (timeout, close(), a store
+      // that failed a read) leaves the write queued.
+      if (error instanceof DeadLetteredError) throw error;
       return deferred();
     }
     return results;
@@ -181,6 +183,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * covers. The intents are read before the entries, so an older writer that commits in between is not missed.
    * @throws {DeadLetteredError} when any was dead-lettered instead of delivered.
    * @throws {TimeoutError} after `timeoutMs`; the entries stay queued.
+   * @throws {ClosedError} once `stop()` began (the facade closes); the entries stay queued.
    */
   private async deliverNow(ids: readonly string[], timeoutMs: number): Promise<void> {
     const { clock, relational } = this.ctx;
@@ -195,7 +198,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
         relational,
         waiting,
         clock,
-        (ms) => this.drainer.waitForProgress(ms),
+        (ms) => this.waitUnlessStopping(ms),
         Math.max(0, deadline - clock.now()),
       ).catch((error: unknown) => {
         if (!(error instanceof TimeoutError)) throw error;
@@ -210,7 +213,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
             'of them is still in flight, or abandoned: recovery rolls it back after intentTtlMs)',
           timeoutMs,
         );
-      await this.drainer.waitForProgress(Math.min(left, 50));
+      await this.waitUnlessStopping(Math.min(left, 50));
       waiting = inFlight;
     }
     if (dead.size === 0) return;
@@ -220,6 +223,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
       entries[0]!.lastError ?? 'no error recorded',
       { component: 'sync-2pc' },
     );
+  }
+
+  /** Resolves at the next delivery or after `ms`; throws {@link ClosedError} once `stop()` began. */
+  private async waitUnlessStopping(ms: number): Promise<void> {
+    if (this.stopping) throw new ClosedError('sync-2pc delivery');
+    await this.drainer.waitForProgress(ms);
+    if (this.stopping) throw new ClosedError('sync-2pc delivery');
   }
 
   /** The ids among `ids` with a sync-2pc intent logged (another writer's, in flight or abandoned). */
