@@ -115,6 +115,17 @@ describe('sync-2pc: two writers race on one id', () => {
     return verifyConsistency(a.relational, a.vector);
   }
 
+  /** Writer A's put of `x` prepared (version v) with its vector write held; B is free. */
+  async function olderWriteInFlight() {
+    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
+    await a.dw.put(rec('x', 'original'));
+    const releaseA = gate();
+    a.holdVector = { id: 'x', until: releaseA.opened };
+    const putA = a.dw.put(rec('x', 'written by A'));
+    await new Promise((r) => setTimeout(r, 50));
+    return { a, b, releaseA, putA };
+  }
+
   /** Whether `call` is still running after `ms`. */
   async function stillRunning(call: Promise<unknown>, ms: number): Promise<boolean> {
     const timer = new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms));
@@ -122,12 +133,7 @@ describe('sync-2pc: two writers race on one id', () => {
   }
 
   it('the later writer commits first while the earlier one is still writing its vector: it returns only once the older write cannot land after it (was a bug)', async () => {
-    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
-    await a.dw.put(rec('x', 'original'));
-    const releaseA = gate();
-    a.holdVector = { id: 'x', until: releaseA.opened };
-    const putA = a.dw.put(rec('x', 'written by A'));
-    await new Promise((r) => setTimeout(r, 50)); // A prepared (version v), its vector write is held
+    const { a, b, releaseA, putA } = await olderWriteInFlight();
     const putB = b.dw.put(rec('x', 'written by B')); // prepares v+1, writes, commits, waits for redelivery
     // (Before the fix B returned here, synced, while A's older vector write could still land over it: found by
     // three processes writing one id, about one call in 120.)
@@ -144,12 +150,7 @@ describe('sync-2pc: two writers race on one id', () => {
   });
 
   it('a transaction() writing an id another writer’s older vector write is in flight for returns only after it (was a bug)', async () => {
-    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
-    await a.dw.put(rec('x', 'original'));
-    const releaseA = gate();
-    a.holdVector = { id: 'x', until: releaseA.opened };
-    const putA = a.dw.put(rec('x', 'written by A'));
-    await new Promise((r) => setTimeout(r, 50));
+    const { a, b, releaseA, putA } = await olderWriteInFlight();
     const txB = b.dw.transaction(async (uow) => {
       await uow.put(rec('x', 'written by B'));
     });
