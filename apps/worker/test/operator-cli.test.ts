@@ -17,6 +17,7 @@ import {
   createDualWrite,
   FaultyVectorStore,
   HashingEmbedder,
+  INDEX_BINDING_KEY,
   PermanentBackendError,
   type RelationalStore,
 } from '@dualwrite/core';
@@ -215,6 +216,52 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
     expect(copy.code, copy.err).toBe(0);
     const after = (await cli(['status', '--json'], env)).json().binding as { location: string };
     expect(after.location, 'the binding still names the original').toBe(before.location);
+  });
+
+  // helper-56's last open item: the first process to look at a fresh source bound it, even one that only inspects.
+  it('on a source nothing has bound yet, a writer-only API and the inspecting commands bind nothing and stamp nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-operator-fresh-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'dualwrite.sqlite');
+    const uri = join(dir, 'lancedb');
+    const api = await createDualWrite({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIMENSION }),
+      embedder: new HashingEmbedder({ dimension: DIMENSION }),
+      strategy: 'batch',
+      deliver: false,
+      driftCheck: false,
+    });
+    await api.put({ id: 'a', text: 'written by an API process that delivers nothing' });
+    await api.close();
+    const env = {
+      ...process.env,
+      DUALWRITE_RELATIONAL: 'sqlite',
+      DUALWRITE_DATA_DIR: dir,
+      DUALWRITE_EMBEDDING_DIMENSION: String(DIMENSION),
+    };
+    const status = await cli(['status'], env);
+    expect(status.code, status.err).toBe(0);
+    for (const args of [['verify'], ['reconcile', '--dry-run'], ['dead-letters', 'list']])
+      await cli(args, env);
+    const relational = new SqliteRelationalStore({ path });
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIMENSION, create: false });
+    cleanups.push(
+      () => relational.close(),
+      () => vector.close(),
+    );
+    expect(await relational.getMeta(INDEX_BINDING_KEY), 'the source was bound').toBeUndefined();
+    expect((await vector.identity()).owner, 'the index was stamped').toBeNull();
+    // The first process that delivers binds it.
+    const worker = await createDualWrite({
+      relational: new SqliteRelationalStore({ path }),
+      vector: await LanceDbVectorStore.open({ uri, dimension: DIMENSION }),
+      embedder: new HashingEmbedder({ dimension: DIMENSION }),
+      strategy: 'batch',
+    });
+    await worker.flush();
+    await worker.close();
+    expect(await relational.getMeta(INDEX_BINDING_KEY)).toBeDefined();
   });
 
   it('reconcile --index-binding rebind moves the binding to another table and enqueues its fill; nothing else rebinds', async () => {

@@ -130,6 +130,12 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * A drift (`replaced`, `rebound`) is recorded under {@link INDEX_DRIFT_KEY} *before* the binding moves,
  * so a crash in between can never leave a moved binding with nobody knowing the index needs a repair.
  *
+ * With `readOnly` (a process that inspects and repairs nothing: the operator's `status`, `verify`,
+ * `reconcile --dry-run`) the same checks run and throw, and the outcome says what a start would find, but
+ * nothing is written: no binding on a fresh source, no owner stamp on the index, no drift record.
+ *
+ * @param options.allowMove - a start: the bound index found at another place moves the binding (`moved`).
+ * @param options.readOnly - write nothing (see above); `mode` must be `'verify'`.
  * @throws {IndexBindingError} as above.
  */
 export async function bindIndex(
@@ -139,18 +145,26 @@ export async function bindIndex(
   now: number,
   claimIndex?: ClaimIndex,
   foreignRows?: ForeignRows,
-  allowMove = false,
+  options: { allowMove?: boolean; readOnly?: boolean } = {},
 ): Promise<BindingOutcome> {
+  const { allowMove = false, readOnly = false } = options;
   const { owner: held = null, ...index } = configured;
   const bound = await readBinding(relational);
-  const write = (embedder: string | null) =>
-    relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...index, embedder, boundAt: now }));
+  const write = async (embedder: string | null) => {
+    if (!readOnly)
+      await relational.setMeta(INDEX_BINDING_KEY, JSON.stringify({ ...index, embedder, boundAt: now }));
+  };
+  const drifted = async (drift: { reason: string; since: number }) => {
+    if (!readOnly) await recordDrift(relational, drift);
+  };
   /** Stamps the index (see {@link ownIndex}); when it was taken over, records why it needs a repair. */
   const own = async (): Promise<string | undefined> => {
-    const taken = claimIndex ? await ownIndex(relational, mode, held, claimIndex, foreignRows) : undefined;
+    const taken = claimIndex
+      ? await ownIndex(relational, mode, held, readOnly ? undefined : claimIndex, foreignRows)
+      : undefined;
     if (taken === undefined) return undefined;
     const reason = `${describe(index)} was fed by another source of truth (owner ${taken}); taken over (indexBinding: 'rebind')`;
-    await recordDrift(relational, { reason, since: now });
+    await drifted({ reason, since: now });
     return reason;
   };
   if (!bound) {
@@ -171,8 +185,8 @@ export async function bindIndex(
     }
     if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
     const reason = `rebound from ${describe(bound)} to ${describe(index)}`;
-    await recordDrift(relational, { reason, since: now });
-    if (differs.includes('embedder'))
+    await drifted({ reason, since: now });
+    if (differs.includes('embedder') && !readOnly)
       await recordEmbedderChange(relational, { from: bound.embedder!, to: index.embedder!, since: now });
     await own();
     await write(index.embedder ?? bound.embedder);
@@ -191,7 +205,7 @@ export async function bindIndex(
     }
     // An instance id gone (`null`): the table was recreated by something that does not stamp one.
     const reason = `${describe(index)} is another instance (${bound.instanceId} → ${index.instanceId ?? 'none'}): it was dropped and recreated`;
-    await recordDrift(relational, { reason, since: now });
+    await drifted({ reason, since: now });
     await write(embedder);
     return { kind: 'replaced', reason };
   }
@@ -232,7 +246,8 @@ async function ownIndex(
   relational: RelationalStore,
   mode: 'verify' | 'rebind',
   held: string | null,
-  claimIndex: ClaimIndex,
+  /** `undefined`: check only, stamp nothing (`readOnly`). */
+  claimIndex: ClaimIndex | undefined,
   foreignRows?: ForeignRows,
 ): Promise<string | undefined> {
   const ours = await sourceToken(relational);
@@ -248,7 +263,7 @@ async function ownIndex(
         { rows: `${foreign} of the first ${sampled} not written by dualwrite` },
       );
   }
-  await claimIndex(ours);
+  await claimIndex?.(ours);
   return held ?? undefined;
 }
 

@@ -187,8 +187,9 @@ export class IndexGuard {
         this.claimIndex(),
         () => this.foreignRows(),
         // At start, the bound index found at another path or name (a moved directory) moves the binding — not from
-        // an inspecting process (the operator commands), which writes nothing (helper-56: `status` did).
-        this.options.repairs,
+        // an inspecting process (the operator commands), which writes nothing: no binding, no owner stamp, no
+        // drift record (helper-56: `status` moved the binding to a copy; on a fresh source it bound it).
+        { allowMove: this.options.repairs, readOnly: !this.options.repairs },
       );
       if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
     }
@@ -509,6 +510,7 @@ export class IndexGuard {
       clock.now(),
       this.claimIndex(),
       () => this.foreignRows(),
+      { readOnly: !this.options.repairs },
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
         this.misboundBy(error);
