@@ -135,7 +135,7 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  * nothing is written: no binding on a fresh source, no owner stamp on the index, no drift record.
  *
  * @param options.allowMove - a start: the bound index found at another place moves the binding (`moved`).
- * @param options.readOnly - write nothing (see above); `mode` must be `'verify'`.
+ * @param options.readOnly - write nothing (see above; in `'rebind'` mode the outcome says what a rebind would do).
  * @throws {IndexBindingError} as above.
  */
 export async function bindIndex(
