@@ -264,6 +264,33 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
     expect(await relational.getMeta(INDEX_BINDING_KEY)).toBeDefined();
   });
 
+  // helper-58: a sync-2pc writer-only process writes the index in the call; bound by nobody, it was claimed by
+  // another source of truth, whose repair deleted the first source's acknowledged rows as orphans.
+  it('a writer-only sync-2pc process binds and stamps the index it writes: another source is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dw-writer-only-2pc-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const uri = join(dir, 'lancedb');
+    const open = async (path: string, deliver: boolean) =>
+      createDualWrite({
+        relational: new SqliteRelationalStore({ path }),
+        vector: await LanceDbVectorStore.open({ uri, dimension: DIMENSION }),
+        embedder: new HashingEmbedder({ dimension: DIMENSION }),
+        strategy: deliver ? 'batch' : 'sync-2pc',
+        deliver,
+        driftCheck: deliver ? {} : false,
+      });
+    const api = await open(join(dir, 'first.sqlite'), false);
+    const written = await api.put({ id: 'a', text: 'in the index once put returns' });
+    await api.close();
+    const relational = new SqliteRelationalStore({ path: join(dir, 'first.sqlite') });
+    cleanups.push(() => relational.close());
+    expect(await relational.getMeta(INDEX_BINDING_KEY), 'bound by the process that wrote it').toBeDefined();
+    await expect(open(join(dir, 'second.sqlite'), true)).rejects.toThrow(/another source of truth|owner/);
+    const vector = await LanceDbVectorStore.open({ uri, dimension: DIMENSION, create: false });
+    cleanups.push(() => vector.close());
+    expect((await vector.getVersions(['a'])).get('a')).toBe(written.version);
+  });
+
   it('reconcile --index-binding rebind moves the binding to another table and enqueues its fill; nothing else rebinds', async () => {
     const { env } = await boundDataDir();
     const refused = await cli(['reconcile', '--collection', 'other'], env);

@@ -42,7 +42,7 @@ describe('a version sync-2pc drew and never committed, left in the index', () =>
       vector,
       embedder: new HashingEmbedder({ dimension: DIM }),
       strategy: 'sync-2pc',
-      delivery: { pollIntervalMs: 5, backoff: { baseMs: 5, maxMs: 20 } },
+      delivery: { pollIntervalMs: 5, backoff: { baseMs: 5, maxMs: 20, factor: 2, jitter: 'full' } },
       driftCheck: { intervalMs: 100 },
     });
     const alarms: string[] = [];

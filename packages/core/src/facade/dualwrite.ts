@@ -276,6 +276,9 @@ export class DualWrite<Native = unknown> {
         binding: options.indexBinding ?? 'verify',
         driftCheck: options.driftCheck ?? {},
         repairs: this.deliver || options.driftCheck !== false,
+        // sync-2pc writes the index in the call, also in a writer-only process: that process must own (stamp and
+        // bind) the index it writes, or another source could claim it and repair its rows away (helper-58).
+        writesIndex: this.deliver || this.strategy.name === 'sync-2pc',
       },
     );
   }

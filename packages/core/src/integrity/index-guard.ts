@@ -147,6 +147,11 @@ export class IndexGuard {
       driftCheck: DriftCheckOptions | false;
       /** `false`: drift found is reported, never repaired from here (see {@link startRepair}). */
       repairs: boolean;
+      /**
+       * This process writes the index (it delivers, or writes it in the call: sync-2pc). With neither this nor
+       * `repairs` it only inspects: the binding is checked, never written, and the index never stamped.
+       */
+      writesIndex: boolean;
     },
   ) {
     const check = options.driftCheck === false ? {} : options.driftCheck;
@@ -189,7 +194,7 @@ export class IndexGuard {
         // At start, the bound index found at another path or name (a moved directory) moves the binding — not from
         // an inspecting process (the operator commands), which writes nothing: no binding, no owner stamp, no
         // drift record (helper-56: `status` moved the binding to a copy; on a fresh source it bound it).
-        { allowMove: this.options.repairs, readOnly: !this.options.repairs },
+        { allowMove: this.options.repairs, readOnly: this.inspectsOnly },
       );
       if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
     }
@@ -510,7 +515,7 @@ export class IndexGuard {
       clock.now(),
       this.claimIndex(),
       () => this.foreignRows(),
-      { readOnly: !this.options.repairs },
+      { readOnly: this.inspectsOnly },
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
         this.misboundBy(error);
@@ -519,6 +524,11 @@ export class IndexGuard {
       return { kind: 'replaced' as const, reason: errorMessage(error) };
     });
     return outcome.kind === 'bound' ? undefined : outcome.reason;
+  }
+
+  /** Neither repairs nor writes the index: binds and stamps nothing (see {@link bindIndex}'s `readOnly`). */
+  private get inspectsOnly(): boolean {
+    return !this.options.repairs && !this.options.writesIndex;
   }
 
   /**
