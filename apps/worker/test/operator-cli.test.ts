@@ -136,7 +136,14 @@ describe.each(backends)('dualwrite operator CLI: $name', ({ setup }) => {
 
     const before = await cli(['verify'], env);
     expect(before.code, 'verify exits 1 while the index differs').toBe(1);
-    expect(before.out).toMatch(/NOT consistent: 10 live records, 9 vectors; lost 1/);
+    expect(before.out).toMatch(/NOT consistent: 10 live records, 9 vectors; not indexed 1/);
+    expect(before.out, 'says the difference is queued').toMatch(
+      /the outbox holds 0 pending and 1 dead-lettered change\(s\): .* queued, not lost/,
+    );
+    expect((await cli(['verify', '--json'], env)).json()).toMatchObject({
+      lost: 1,
+      outbox: { pending: 0, deadLetters: 1 },
+    });
 
     const requeued = await cli(['dead-letters', 'requeue', '--id', 'poisoned', '--json'], env);
     expect(requeued.json()).toEqual({ requeued: 1 });
