@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { OutboxEntry } from '../contracts/outbox.js';
 import { enqueueRepairs } from '../contracts/relational-operations.js';
 import {
   hasIntentLog,
@@ -180,49 +179,28 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * write of them is in flight: an older write whose vector call is still under way can land after the delivery
    * this call waited for, and the index would hold the older version after the call returned (F2, seen in about
    * one call in 120 with three processes on LanceDB). Its commit enqueues a redelivery, which the wait then
-   * covers. The intents are read before the entries, so an older writer that commits in between is not missed.
+   * covers (`awaitDelivery`'s `inFlight`: each settled id's intents, then its entry once more).
    * @throws {DeadLetteredError} when any was dead-lettered instead of delivered.
-   * @throws {TimeoutError} after `timeoutMs`; the entries stay queued.
+   * @throws {TimeoutError} after `timeoutMs`; the entries stay queued (or are delivered, another writer's write
+   *   still in flight: the message says so).
    * @throws {ClosedError} once `stop()` began (the facade closes); the entries stay queued.
    */
   private async deliverNow(ids: readonly string[], timeoutMs: number): Promise<void> {
-    const { clock, relational } = this.ctx;
-    const deadline = clock.now() + timeoutMs;
-    const dead = new Map<string, OutboxEntry>();
-    let waiting = [...new Set(ids)];
-    for (;;) {
-      this.drainer.wake(waiting.length);
-      const inFlight = await this.withIntents(waiting);
-      for (const id of waiting) dead.delete(id);
-      const refused = await awaitDelivery(
-        relational,
-        waiting,
-        clock,
-        (ms) => this.waitUnlessStopping(ms),
-        Math.max(0, deadline - clock.now()),
-      ).catch((error: unknown) => {
-        if (!(error instanceof TimeoutError)) throw error;
-        throw new TimeoutError(`waiting for ${waiting.length} record(s) to sync`, timeoutMs);
-      });
-      for (const entry of refused) dead.set(entry.recordId, entry);
-      if (inFlight.length === 0) break;
-      const left = deadline - clock.now();
-      if (left <= 0)
-        throw new TimeoutError(
-          `waiting for ${inFlight.length} record(s) to sync (delivered, but another writer's sync-2pc write ` +
-            'of them is still in flight, or abandoned: recovery rolls it back after intentTtlMs)',
-          timeoutMs,
-        );
-      await this.waitUnlessStopping(Math.min(left, 50));
-      waiting = inFlight;
-    }
-    if (dead.size === 0) return;
-    const entries = [...dead.values()];
-    throw new DeadLetteredError(
-      entries.map((e) => e.recordId),
-      entries[0]!.lastError ?? 'no error recorded',
-      { component: 'sync-2pc' },
+    this.drainer.wake(ids.length);
+    const dead = await awaitDelivery(
+      this.ctx.relational,
+      ids,
+      this.ctx.clock,
+      (ms) => this.waitUnlessStopping(ms),
+      timeoutMs,
+      (settled) => this.withIntents(settled),
     );
+    if (dead.length > 0)
+      throw new DeadLetteredError(
+        dead.map((e) => e.recordId),
+        dead[0]!.lastError ?? 'no error recorded',
+        { component: 'sync-2pc' },
+      );
   }
 
   /** Resolves at the next delivery or after `ms`; throws {@link ClosedError} once `stop()` began. */
