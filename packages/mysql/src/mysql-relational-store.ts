@@ -169,7 +169,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
         for (const statement of session) await connection.executeQuery(CompiledQuery.raw(statement));
       },
     };
-    return new Kysely<unknown>({ dialect: new MysqlDialect(this.#dialect) });
+    return new Kysely<unknown>({ dialect: new MysqlDialect(this.#dialect), ...this.rollbackWatch });
   }
 
   /**

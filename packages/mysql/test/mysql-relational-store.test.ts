@@ -1,6 +1,10 @@
 import { BackendUnavailableError, planOne, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import {
+  checkCaughtDeadlock,
+  checkForeignTableRefused,
+  checkSchemaFromNewerRelease,
+} from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import { createConnection } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -270,6 +274,14 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     cleanups.push(() => database.drop());
     await checkForeignTableRefused({
       open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
+    });
+  });
+
+  it('a deadlock the callback caught: the transaction and its later statements fail retryable, nothing of it written', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    await checkCaughtDeadlock({
+      open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 3 }),
     });
   });
 

@@ -465,6 +465,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
           return new LockTimeoutDriver({ pool }, lockTimeoutMs);
         }
       })({ pool }),
+      ...this.rollbackWatch,
     });
   }
 

@@ -14,7 +14,11 @@ import {
   writeChangesWithOutbox,
 } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
-import { checkForeignTableRefused, checkSchemaFromNewerRelease } from '@dualwrite/sql/testing';
+import {
+  checkCaughtDeadlock,
+  checkForeignTableRefused,
+  checkSchemaFromNewerRelease,
+} from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +118,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
 
   it('refuses an application table under the name of its records table, before creating anything', async () => {
     await checkForeignTableRefused({ open: () => fixture.store(), schema: fixture.schema });
+  });
+
+  it('a deadlock the callback caught: the transaction and its later statements fail retryable, nothing of it written', async () => {
+    await checkCaughtDeadlock({ open: () => fixture.store({ poolSize: 3 }), schema: fixture.schema });
   });
 
   it('opens a schema written by release 0.1 (its pg_dump) and carries on from its data', async () => {

@@ -25,13 +25,19 @@ import {
   type SyncedOrder,
   type SyncedVersion,
   supersedes,
+  TransientBackendError,
   type TwoPhaseIntent,
   ValidationError,
   validateMetaKey,
   type WriteResult,
   writeChangesWithOutbox,
 } from '@dualwrite/core';
-import { type ControlledTransaction, type IsolationLevel, isAbortedTransactionError } from 'kysely';
+import {
+  type ControlledTransaction,
+  type IsolationLevel,
+  isAbortedTransactionError,
+  type KyselyConfig,
+} from 'kysely';
 import { abortedTransaction, type DriverErrorTable, mapDriverError, RecordsBusy } from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
@@ -88,8 +94,18 @@ const RETRY = Symbol('retry');
  */
 export type RecordLocking = 'wait' | 'try';
 
-/** Which store's transaction the current async context runs in (detects calls that would deadlock). */
-const activeTransaction = new AsyncLocalStorage<SqlRelationalStore>();
+/** A transaction of a store, as the async context its callback runs in sees it. */
+interface TransactionScope {
+  readonly store: SqlRelationalStore;
+  /** The driver error of a statement in it that the server answered by rolling the whole transaction back. */
+  rolledBackBy?: unknown;
+}
+
+/**
+ * Which store's transaction the current async context runs in (detects calls that would deadlock), and what
+ * its statements met ({@link SqlRelationalStore.noteFailedStatement}).
+ */
+const activeTransaction = new AsyncLocalStorage<TransactionScope>();
 
 /** Longest wait of `close()` for running operations before it ends the connection or pool anyway, ms. */
 export const CLOSE_WAIT_MS = 30_000;
@@ -259,7 +275,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   protected assertNotInTransaction(operation: string): void {
-    if (activeTransaction.getStore() === this)
+    if (activeTransaction.getStore()?.store === this)
       throw new Error(
         `[dualwrite] [${this.component}] ${operation}() called inside transaction() of the same store; ` +
           'the transaction holds its own connection, so this would deadlock or miss its writes — use the tx argument',
@@ -298,20 +314,66 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   protected async transact<T>(operation: string, fn: (conn: Db) => Promise<T>, mapErrors = true): Promise<T> {
     const db = this.use(operation);
     let failedInCallback = false;
+    const scope: TransactionScope = { store: this };
     return this.track(async () => {
       try {
         return await this.inTransaction(db, operation, async (conn) => {
           try {
-            return await activeTransaction.run(this, () => fn(conn));
+            return await activeTransaction.run(scope, () => fn(conn));
           } catch (error) {
             failedInCallback = true;
             throw error;
           }
         });
       } catch (error) {
-        throw failedInCallback && !mapErrors ? error : this.mapError(error, operation);
+        const thrown = failedInCallback && !mapErrors ? error : this.mapError(error, operation);
+        throw scope.rolledBackBy !== undefined &&
+          thrown instanceof ValidationError &&
+          thrown.field === 'uow.db'
+          ? this.#rolledBack(operation, scope.rolledBackBy)
+          : thrown;
       }
     });
+  }
+
+  /**
+   * The dialect's Kysely `log` and `plugins` (PostgreSQL, MySQL): they note a statement's failure that rolled
+   * back the whole transaction it ran in — a deadlock victim on MySQL and MariaDB, a deadlock or serialization
+   * failure on PostgreSQL — also one on `uow.db` whose error the application's callback caught before going on.
+   * The transaction's later statements are then refused with a retryable `TransientBackendError` (MySQL would
+   * run them outside any transaction, each committed on its own), and so is `transaction()` itself, where the
+   * record write or COMMIT that follows would otherwise fail as if a statement had ended the transaction.
+   */
+  protected get rollbackWatch(): Pick<KyselyConfig, 'log' | 'plugins'> {
+    return {
+      log: (event) => {
+        const scope = activeTransaction.getStore();
+        if (event.level === 'error' && scope?.store === this && this.#deadlocked(event.error))
+          scope.rolledBackBy ??= event.error;
+      },
+      plugins: [
+        {
+          transformQuery: ({ node }) => {
+            const scope = activeTransaction.getStore();
+            if (scope?.store === this && scope.rolledBackBy !== undefined)
+              throw this.#rolledBack('transaction', scope.rolledBackBy);
+            return node;
+          },
+          transformResult: async ({ result }) => result,
+        },
+      ],
+    };
+  }
+
+  /** What a transaction the server rolled back throws ({@link rollbackWatch}). */
+  #rolledBack(operation: string, cause: unknown): TransientBackendError {
+    const code = this.errors.codeOf(cause);
+    return new TransientBackendError(
+      `${operation} failed, try again (${code}): the database rolled the whole transaction back to break a ` +
+        'deadlock or a serialization conflict (a statement in it failed with this error and the callback went ' +
+        'on), so nothing of it was written; run the whole transaction again',
+      { cause, component: this.component },
+    );
   }
 
   /**

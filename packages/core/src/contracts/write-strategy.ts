@@ -106,7 +106,11 @@ export interface WriteStrategy {
   pause(): void;
   /** Resumes delivery. */
   resume(): void;
-  /** Stops background work. In-flight deliveries finish or give their leases back. */
+  /**
+   * Stops background work. In-flight deliveries finish or give their leases back; loops still busy after
+   * `timeoutMs` (a hung vector call) are abandoned to their leases. A claim still running (queued behind a lock)
+   * is waited for, up to the lease it takes, so that the store is still open to take those leases back.
+   */
   stop(options: { timeoutMs: number }): Promise<void>;
   stats(): StrategyStats;
 }

@@ -724,11 +724,12 @@ export class DualWrite<Native = unknown> {
     let firstError: Error | undefined;
     /**
      * Runs one step of the shutdown, bounded by the deadline (steps after it still get a second each: a hung
-     * backend must not keep close() from returning, and a healthy one gets to close), keeping the first error.
+     * backend must not keep close() from returning, and a healthy one gets to close) plus `graceMs`, keeping
+     * the first error.
      */
-    const attempt = async (step: () => Promise<unknown>, what: string): Promise<void> => {
+    const attempt = async (step: () => Promise<unknown>, what: string, graceMs = 0): Promise<void> => {
       try {
-        const by = Math.max(deadline, this.clock.now() + 1_000);
+        const by = Math.max(deadline, this.clock.now() + 1_000) + graceMs;
         await beforeDeadline(this.clock, step(), by, `close: ${what}`, timeoutMs);
       } catch (error) {
         firstError ??= error instanceof Error ? error : new Error(String(error));
@@ -754,9 +755,12 @@ export class DualWrite<Native = unknown> {
           }
         }, 'drain');
       await attempt(() => this.guard.stop(), 'index checks');
+      // A claim still running (behind an application's open transaction) is waited for up to the lease it
+      // takes: the store must stay open to take its leases back (see OutboxDrainer.stop).
       await attempt(
         () => this.strategy.stop({ timeoutMs: Math.max(1_000, deadline - this.clock.now()) }),
         'delivery',
+        this.context.delivery.leaseMs,
       );
     }
     let left: OutboxStats | undefined;

@@ -122,6 +122,8 @@ export class OutboxDrainer {
   private idleClaims = 0;
   /** Claims under an owner per claim, giving back what a failed claim may hold. */
   private readonly claims: ClaimOwners;
+  /** Claims running now (with the release of what a claim took after a pause or stop), by when they began. */
+  private readonly claimsInFlight = new Map<Promise<unknown>, number>();
 
   constructor(
     private readonly ctx: StrategyContext,
@@ -268,8 +270,51 @@ export class OutboxDrainer {
     const timer = new AbortController();
     await Promise.race([Promise.all(this.loops), this.ctx.clock.sleep(timeoutMs, timer.signal)]);
     timer.abort();
+    await this.claimsSettled();
     await this.unsubscribe?.().catch(() => {});
     this.unsubscribe = null;
+  }
+
+  /**
+   * Waits for the claims still running — one queued behind an application's open transaction (SQLite's
+   * single writer, a row lock) — and the release of what they took, each until its lease would have expired
+   * (`leaseMs` after the claim began: past that nothing it took stays held). The store must stay open until
+   * then: closed under the claim, it refuses the release and the entries stay leased to a process that is gone.
+   */
+  private async claimsSettled(): Promise<void> {
+    const { clock, delivery } = this.ctx;
+    while (this.claimsInFlight.size > 0) {
+      const [claim, began] = this.claimsInFlight.entries().next().value!;
+      const leftMs = began + delivery.leaseMs - clock.now();
+      if (leftMs > 0) {
+        const timer = new AbortController();
+        await Promise.race([claim, clock.sleep(leftMs, timer.signal)]);
+        timer.abort();
+      }
+      this.claimsInFlight.delete(claim);
+    }
+  }
+
+  /**
+   * Claims `limit` due entries; `null` when the drainer was paused or stopped while the claim ran (what it
+   * took is given back uncharged). Tracked in {@link claimsInFlight} until it settles.
+   */
+  private claimOrGiveBack(limit: number): Promise<OutboxLease[] | null> {
+    const { clock, delivery, relational } = this.ctx;
+    const began = clock.now();
+    const claim = (async () => {
+      const leases = await this.claims.claim({ limit, leaseMs: delivery.leaseMs, now: began });
+      if (!this.userPaused && !this.stopping) return leases;
+      if (leases.length > 0) await relational.releaseOutbox(leases, clock.now());
+      return null;
+    })();
+    const settled = claim.then(
+      () => {},
+      () => {},
+    );
+    this.claimsInFlight.set(settled, began);
+    void settled.then(() => this.claimsInFlight.delete(settled));
+    return claim;
   }
 
   /** Rolls back sync-2pc intents abandoned by a crashed or stuck writer (enqueues their repair). */
@@ -311,17 +356,9 @@ export class OutboxDrainer {
           await this.gather();
         if (this.stopping) break;
         const unheardBefore = this.unheardWakeUps;
-        const leases = await this.claims.claim({
-          limit: claim.current,
-          leaseMs: delivery.leaseMs,
-          now: clock.now(),
-        });
+        const leases = await this.claimOrGiveBack(claim.current);
         this.loopErrors = 0;
-        if (this.userPaused || this.stopping) {
-          // paused or stopped while the claim was in flight: give the leases back uncharged
-          if (leases.length > 0) await this.ctx.relational.releaseOutbox(leases, clock.now());
-          continue;
-        }
+        if (leases === null) continue; // paused or stopped while the claim ran: given back uncharged
         if (leases.length === 0) {
           // A write that arrived while this claim ran woke nobody (no loop was waiting): claim again.
           if (this.unheardWakeUps !== unheardBefore) continue;
