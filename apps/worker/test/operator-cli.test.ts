@@ -20,6 +20,7 @@ import {
   INDEX_BINDING_KEY,
   PermanentBackendError,
   type RelationalStore,
+  SOURCE_TOKEN_KEY,
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { PostgresRelationalStore } from '@dualwrite/postgres';
@@ -258,6 +259,8 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
       () => vector.close(),
     );
     expect(await relational.getMeta(INDEX_BINDING_KEY), 'the source was bound').toBeUndefined();
+    // Nothing written to the source either (an operator may inspect with read-only credentials).
+    expect(await relational.getMeta(SOURCE_TOKEN_KEY), 'an owner token was drawn').toBeUndefined();
     expect((await vector.identity()).owner, 'the index was stamped').toBeNull();
     // The first process that delivers binds it.
     const worker = await createDualWrite({
@@ -269,6 +272,7 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
     await worker.flush();
     await worker.close();
     expect(await relational.getMeta(INDEX_BINDING_KEY)).toBeDefined();
+    expect((await vector.identity()).owner).toBe(await relational.getMeta(SOURCE_TOKEN_KEY));
   });
 
   // helper-58: a sync-2pc writer-only process writes the index in the call; bound by nobody, it was claimed by

@@ -62,6 +62,15 @@ export type ForeignRows = () => Promise<{ foreign: number; sampled: number }>;
  */
 export const SOURCE_TOKEN_KEY = 'source-token';
 
+/**
+ * This source of truth's owner token ({@link SOURCE_TOKEN_KEY}) as stored, without drawing one: `null` before any
+ * process drew it (a process that only inspects — `readOnly` — writes nothing to the source, which its
+ * operator may reach with read-only credentials).
+ */
+async function storedSourceToken(relational: RelationalStore): Promise<string | null> {
+  return (await relational.getMeta(SOURCE_TOKEN_KEY)) ?? null;
+}
+
 /** This source of truth's owner token ({@link SOURCE_TOKEN_KEY}), drawn on first use. */
 export async function sourceToken(relational: RelationalStore): Promise<string> {
   if (relational.insertMeta) return relational.insertMeta(SOURCE_TOKEN_KEY, randomUUID());
@@ -132,7 +141,8 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  *
  * With `readOnly` (a process that inspects and repairs nothing: the operator's `status`, `verify`,
  * `reconcile --dry-run`) the same checks run and throw, and the outcome says what a start would find, but
- * nothing is written: no binding on a fresh source, no owner stamp on the index, no drift record.
+ * nothing is written: no binding on a fresh source, no owner token drawn, no owner stamp on the index, no drift
+ * record.
  *
  * @param options.allowMove - a start: the bound index found at another place moves the binding (`moved`).
  * @param options.readOnly - write nothing (see above; in `'rebind'` mode the outcome says what a rebind would do).
@@ -176,7 +186,7 @@ export async function bindIndex(
   if (bound.embedder !== null && index.embedder !== null && bound.embedder !== index.embedder)
     differs.push('embedder');
   if (differs.length > 0) {
-    if (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex)) {
+    if (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex, readOnly)) {
       // Another process may reach it another way (a bind mount, another URL) and have recorded its own: still
       // the bound index. Only a start records where this process reaches it.
       if (!allowMove) return { kind: 'bound' };
@@ -225,11 +235,13 @@ async function sameIndexElsewhere(
   configured: ConfiguredIndex,
   differs: readonly string[],
   claimIndex: ClaimIndex | undefined,
+  readOnly: boolean,
 ): Promise<boolean> {
   if (!differs.every((f) => WHERE_FIELDS.includes(f))) return false;
   if (bound.instanceId === null || configured.instanceId !== bound.instanceId) return false;
   if (!claimIndex) return true;
-  return configured.owner != null && configured.owner === (await sourceToken(relational));
+  const ours = readOnly ? await storedSourceToken(relational) : await sourceToken(relational);
+  return configured.owner != null && configured.owner === ours;
 }
 
 /**
@@ -246,14 +258,14 @@ async function ownIndex(
   relational: RelationalStore,
   mode: 'verify' | 'rebind',
   held: string | null,
-  /** `undefined`: check only, stamp nothing (`readOnly`). */
+  /** `undefined`: check only, stamp nothing and draw no token (`readOnly`). */
   claimIndex: ClaimIndex | undefined,
   foreignRows?: ForeignRows,
 ): Promise<string | undefined> {
-  const ours = await sourceToken(relational);
+  const ours = claimIndex ? await sourceToken(relational) : await storedSourceToken(relational);
   if (held === ours) return undefined;
   if (held !== null && mode === 'verify')
-    throw new IndexBindingError(['owner'], { owner: ours }, { owner: held });
+    throw new IndexBindingError(['owner'], { owner: ours ?? 'none drawn yet' }, { owner: held });
   if (held === null && mode === 'verify' && foreignRows) {
     const { foreign, sampled } = await foreignRows();
     if (foreign > 0)
