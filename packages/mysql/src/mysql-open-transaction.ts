@@ -46,9 +46,7 @@ export async function assertTransactionOpen(db: MysqlKysely, check: 'probe' | 'm
     throw transactionEnded(
       MYSQL_COMPONENT,
       'MySQL and MariaDB commit implicitly before DDL — CREATE, ALTER, DROP, TRUNCATE, … — LOCK TABLES and ' +
-        'START TRANSACTION, as on an explicit COMMIT or ROLLBACK; run such statements outside dw.transaction(). ' +
-        'InnoDB also rolls the whole transaction back when a statement on it is chosen as a deadlock victim ' +
-        '(ER_LOCK_DEADLOCK; the error that statement threw says so): retry the whole transaction then',
+        'START TRANSACTION, as on an explicit COMMIT or ROLLBACK; run such statements outside dw.transaction()',
     );
   }
 }

@@ -103,7 +103,7 @@ interface TransactionScope {
 
 /**
  * Which store's transaction the current async context runs in (detects calls that would deadlock), and what
- * its statements met ({@link SqlRelationalStore.noteFailedStatement}).
+ * its statements met ({@link SqlRelationalStore.rollbackWatch}).
  */
 const activeTransaction = new AsyncLocalStorage<TransactionScope>();
 
