@@ -275,7 +275,7 @@ async function ownIndex(
         { rows: `${foreign} of the first ${sampled} not written by dualwrite` },
       );
   }
-  await claimIndex?.(ours);
+  if (claimIndex && ours !== null) await claimIndex(ours);
   return held ?? undefined;
 }
 
