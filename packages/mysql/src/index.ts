@@ -11,7 +11,7 @@ export {
   UNAVAILABLE_MYSQL_CODES,
 } from './mysql-errors.js';
 export { LOCK_SLOTS, MYSQL_SCHEMA_VERSION, migrateMysqlSchema, mysqlMigrations } from './mysql-migrations.js';
-export { MYSQL_MAX_PAGE, MysqlRelationalStore } from './mysql-relational-store.js';
+export { ANSWER_MARGIN_MS, MYSQL_MAX_PAGE, MysqlRelationalStore } from './mysql-relational-store.js';
 export {
   MYSQL_STORE_DEFAULTS,
   type MysqlKysely,

@@ -3,6 +3,7 @@ import {
   chunksBySize,
   planWrites,
   type StoredRecord,
+  TransientBackendError,
   type ValidRecord,
   type WriteResult,
 } from '@dualwrite/core';
@@ -17,7 +18,7 @@ import {
 import { type RawBuilder, sql } from 'kysely';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
-import { mapMysqlError } from './mysql-errors.js';
+import { MYSQL_COMPONENT, mapMysqlError } from './mysql-errors.js';
 import { isLockRefusal, type MysqlQueries } from './mysql-queries.js';
 import type { MysqlKysely } from './mysql-relational-store-options.js';
 
@@ -32,6 +33,43 @@ export interface MysqlBatchWriteContext {
   sessionSettings: readonly string[];
   /** Largest write message, bytes (below the server's `max_allowed_packet`). */
   messageBudget: number;
+  /**
+   * Longest wait for the server's answer to one message, ms ({@link onWriteConnection}): past it the connection
+   * is closed, which rolls its transaction back.
+   */
+  answerWithinMs: number;
+}
+
+/** Thrown into a write whose message the server did not answer within `answerWithinMs`. */
+class NoAnswer extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'NoAnswer';
+  }
+}
+
+/**
+ * `connection` with `query` and `execute` rejecting with {@link NoAnswer} when the server has not answered
+ * within `ms`. MariaDB 10.11 answered some multi-statement messages interrupted between two of their statements
+ * (`KILL QUERY`) with nothing more, leaving the transaction open with its locks and the driver waiting for ever
+ * (a break-it round: three `putMany` loops of three stuck in each of five runs, other writers of the same ids
+ * failing on lock wait timeouts). mysql2's own query `timeout` only rejects: the connection still waits for
+ * that answer, and any later statement queues behind it.
+ */
+function answeredWithin(connection: PoolConnection, ms: number): PoolConnection {
+  const bounded = <R>(answer: Promise<R>): Promise<R> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NoAnswer(ms)), ms);
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+  };
+  const wrapped = Object.create(connection) as PoolConnection;
+  wrapped.query = ((...args: Parameters<PoolConnection['query']>) =>
+    bounded(connection.query(...args))) as PoolConnection['query'];
+  wrapped.execute = ((...args: Parameters<PoolConnection['execute']>) =>
+    bounded(connection.execute(...args))) as PoolConnection['execute'];
+  return wrapped;
 }
 
 /** Pool connections (the driver's own objects, reused by the pool) whose session settings are applied. */
@@ -143,7 +181,9 @@ export async function sendLocked<P>(
  * Runs `fn` on a pool connection of its own (the store's session settings applied once per connection) for a
  * transaction `fn` sends as multi-statement messages; on an error rolls it back and maps the error, or, when
  * `fn` only tried its locks (`locking` `'try'`) and one was held elsewhere, throws `RecordsBusy`. A
- * connection whose ROLLBACK failed is destroyed, not returned to the pool.
+ * connection whose ROLLBACK failed is destroyed, not returned to the pool; so is one whose server left a
+ * message unanswered for `answerWithinMs` (closing it rolls its transaction back and frees its locks): that
+ * write fails with a `TransientBackendError`.
  */
 export async function onWriteConnection<T>(
   context: MysqlBatchWriteContext,
@@ -165,8 +205,17 @@ export async function onWriteConnection<T>(
       await connection.query(context.sessionSettings.join(';\n'));
       configured.add(raw);
     }
-    return await fn(connection);
+    return await fn(answeredWithin(connection, context.answerWithinMs));
   } catch (error) {
+    if (error instanceof NoAnswer) {
+      broken = true;
+      throw new TransientBackendError(
+        `${operation} failed, try again: the server did not answer within ${error.ms} ms (a statement ` +
+          'interrupted by KILL QUERY or max_statement_time can leave a message unanswered); the connection was ' +
+          'closed, which rolls back its transaction unless its COMMIT had already run',
+        { component: MYSQL_COMPONENT, cause: error },
+      );
+    }
     await connection.query('ROLLBACK').catch(() => {
       broken = true;
     });

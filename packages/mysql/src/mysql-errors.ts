@@ -7,7 +7,10 @@ export const MYSQL_COMPONENT = 'mysql';
  * mysql2 error codes that mean "the same call may succeed if tried again shortly" (MySQL 8.0 / MariaDB server
  * error reference): `ER_LOCK_DEADLOCK` (1213: InnoDB rolled this transaction back to break a deadlock),
  * `ER_LOCK_WAIT_TIMEOUT` (1205: `innodb_lock_wait_timeout`, also MariaDB's `NOWAIT`), `ER_LOCK_NOWAIT` (3572),
- * `ER_CON_COUNT_ERROR` (1040) and `ER_TOO_MANY_USER_CONNECTIONS` (1203).
+ * `ER_CON_COUNT_ERROR` (1040), `ER_TOO_MANY_USER_CONNECTIONS` (1203), and a statement stopped by the server:
+ * `ER_QUERY_INTERRUPTED` (1317: `KILL QUERY`), `ER_QUERY_TIMEOUT` (3024: MySQL's `max_execution_time`) and
+ * `ER_STATEMENT_TIMEOUT` (MariaDB's 1969, `max_statement_time`; mysql2 has no name for it, see
+ * {@link mysqlErrorCode}).
  */
 export const TRANSIENT_MYSQL_CODES: readonly string[] = Object.freeze([
   'ER_LOCK_DEADLOCK',
@@ -15,7 +18,18 @@ export const TRANSIENT_MYSQL_CODES: readonly string[] = Object.freeze([
   'ER_LOCK_NOWAIT',
   'ER_CON_COUNT_ERROR',
   'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_QUERY_INTERRUPTED',
+  'ER_QUERY_TIMEOUT',
+  'ER_STATEMENT_TIMEOUT',
 ]);
+
+/** MariaDB error numbers mysql2 names nothing (its names are MySQL's), by the name MariaDB gives them. */
+const MARIADB_ONLY_CODES: Readonly<Record<number, string>> = Object.freeze({ 1969: 'ER_STATEMENT_TIMEOUT' });
+
+/** The driver's code of `error`, or MariaDB's name for an error number mysql2 does not name. @internal */
+export function mysqlErrorCode(error: unknown): string | undefined {
+  return errorCode(error) ?? MARIADB_ONLY_CODES[(error as { errno?: number } | null)?.errno ?? -1];
+}
 
 /**
  * mysql2 error codes that mean the database cannot be used until it comes back or an operator acts: the
@@ -40,7 +54,7 @@ export const UNAVAILABLE_MYSQL_CODES: readonly string[] = Object.freeze([
 /** This driver's codes for `mapDriverError`. @internal */
 export const MYSQL_ERRORS: DriverErrorTable = {
   component: MYSQL_COMPONENT,
-  codeOf: errorCode,
+  codeOf: mysqlErrorCode,
   transient: TRANSIENT_MYSQL_CODES,
   deadlock: ['ER_LOCK_DEADLOCK'],
   unavailable: (code) => UNAVAILABLE_MYSQL_CODES.includes(code) || UNAVAILABLE_NETWORK_CODES.includes(code),

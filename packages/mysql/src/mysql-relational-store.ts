@@ -42,6 +42,13 @@ import { callWriteProcedure, installWriteProcedure } from './mysql-write-procedu
 export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
 
 /**
+ * How long a write message may run beyond its lock waits before the store takes its answer for lost, ms: the
+ * connection is then closed, rolling its transaction back (`answerWithinMs` of the multi-statement writes: two
+ * lock wait timeouts plus this).
+ */
+export const ANSWER_MARGIN_MS = 10_000;
+
+/**
  * A mysql2 `typeCast` that reads the `VARBINARY` id and key columns of the store's own `tables` as UTF-8
  * strings (mysql2 returns binary strings as `Buffer`s); every other column, and the application's tables
  * queried on the same pool, keep mysql2's types.
@@ -302,6 +309,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       q: this.q,
       sessionSettings: this.sessionSettings(),
       messageBudget: Math.floor(packet * 0.75),
+      // A message waits for a lock once (a row lock or a metadata lock, each up to the lock wait timeout).
+      answerWithinMs: 2 * this.#options.lockTimeoutMs + ANSWER_MARGIN_MS,
     };
   }
 
