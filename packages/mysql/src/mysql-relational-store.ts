@@ -363,7 +363,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * `transaction()` refuses to go on once a statement on `tx.native` ended it (DDL commits implicitly in MySQL;
    * see {@link assertTransactionOpen}): a mark set here, checked before COMMIT ({@link transactionEnding}); the
    * transaction path also probes before each record (`txHooks.checkRecord`), so no record row is written outside
-   * the transaction without its outbox entry. Two round trips more per transaction, one per record written.
+   * the transaction without its outbox entry. Two round trips more per transaction, two per record written.
    */
   protected override async transactionBegan(tx: SqlTx): Promise<void> {
     await markTransactionOpen(tx.native as MysqlKysely);
