@@ -216,8 +216,16 @@ export class BackpressureError extends DualwriteError {
 /** An operation with a `timeoutMs` did not finish in time. Nothing accepted is lost. */
 export class TimeoutError extends DualwriteError {
   readonly timeoutMs: number;
-  constructor(what: string, timeoutMs: number, options: DualwriteErrorOptions = {}) {
-    super('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`, true, options);
+  /**
+   * @param options.retryable - default `true`; `false` when running the call again would repeat what already
+   *   happened (a sync-2pc `transaction()` whose records committed).
+   */
+  constructor(
+    what: string,
+    timeoutMs: number,
+    options: DualwriteErrorOptions & { retryable?: boolean } = {},
+  ) {
+    super('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`, options.retryable ?? true, options);
     this.timeoutMs = timeoutMs;
   }
 }

@@ -4,7 +4,13 @@
  * caller that retries a committed `transaction()` writes its application rows twice.
  */
 import { describe, expect, it } from 'vitest';
-import { ClosedError, createDualWrite, FaultyVectorStore, HashingEmbedder } from '../src/index.js';
+import {
+  ClosedError,
+  createDualWrite,
+  FaultyVectorStore,
+  HashingEmbedder,
+  TimeoutError,
+} from '../src/index.js';
 import {
   MemoryRelationalData,
   MemoryRelationalStore,
@@ -51,6 +57,37 @@ describe('close() while a sync-2pc call waits for delivery', () => {
     );
     expect((await relational.getRecords(['a'])).get('a')).toMatchObject({ text: 'committed before close' });
     await relational.close();
+  });
+
+  // helper-60: the timeout said `retryable: true` although the records had committed — a caller retrying on it
+  // runs its callback again and writes its application rows twice.
+  it('transaction() whose committed records do not sync in time rejects with a TimeoutError that is not retryable', async () => {
+    const relational = new MemoryRelationalStore();
+    const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
+    const dw = await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: { name: 'sync-2pc', unitOfWorkTimeoutMs: 300 },
+      driftCheck: false,
+    });
+    vector.setDown(true);
+    const error = await dw
+      .transaction(async (uow) => {
+        await uow.put({ id: 'a', text: 'committed, not yet indexed' });
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(error).toMatchObject({ retryable: false, timeoutMs: 300 });
+    expect((error as Error).message).toMatch(
+      /1 committed record\(s\).*stay queued.*do not run the callback again/,
+    );
+    expect((await relational.getRecords(['a'])).get('a')).toMatchObject({
+      text: 'committed, not yet indexed',
+    });
+    vector.setDown(false);
+    await dw.flush({ timeoutMs: 5_000 });
+    await dw.close();
   });
 
   it('a raced put waiting for another writer’s older write returns deferred (committed), not an error', async () => {

@@ -21,6 +21,15 @@ export class LockTimeoutDriver extends PostgresDriver {
     const isolation = isolationLevel ? ` ISOLATION LEVEL ${isolationLevel}` : '';
     const access = accessMode ? ` ${accessMode}` : '';
     const begin = isolation || access ? `START TRANSACTION${isolation}${access}` : 'BEGIN';
-    await connection.executeQuery(CompiledQuery.raw(`${begin}; ${this.#setTimeout}`));
+    try {
+      await connection.executeQuery(CompiledQuery.raw(`${begin}; ${this.#setTimeout}`));
+    } catch (error) {
+      // A cancel or `statement_timeout` landing on the SET leaves the BEGIN's transaction open and aborted, and
+      // Kysely releases a connection whose begin failed without a ROLLBACK: the pool then handed it out with
+      // every statement refused (25P02) — also plain puts, reported as a non-retryable error on `uow.db` (a
+      // break-it round: `pg_cancel_backend` in a loop, 4 of 9 runs; 292 of 292 puts failing for 30 s after).
+      await connection.executeQuery(CompiledQuery.raw('ROLLBACK')).catch(() => {});
+      throw error;
+    }
   }
 }

@@ -418,6 +418,10 @@ export class DualWrite<Native = unknown> {
    *   {@link ValidationError} of a uow write, raised before it touched the store, does not roll back.
    * @throws {ClosedError} (sync-2pc) when `close()` began while the call waited for its committed records to
    *   sync: they are committed and stay queued (the message says so; the callback must not run again).
+   * @throws {TimeoutError} (sync-2pc) with `retryable: false` when its committed records did not reach the index
+   *   within `unitOfWorkTimeoutMs` (the vector store down, another writer's write of an id in flight, or an
+   *   abandoned one until its intent expires): they are committed and stay queued; the callback must not run
+   *   again (a retry would write its application rows twice).
    */
   async transaction<T>(fn: (uow: UnitOfWork<Native>) => Promise<T>): Promise<T> {
     this.refuseInsideTransaction('transaction');
@@ -484,6 +488,17 @@ export class DualWrite<Native = unknown> {
         await this.strategy.afterCommit(changed).catch((error: unknown) => {
           // Committed: the caller that handles the dead letters still gets what its callback returned.
           if (error instanceof DeadLetteredError) throw error.withResult(result);
+          // Committed, not yet confirmed in the index (another writer's write of an id in flight, or abandoned
+          // until its intent expires): not retryable — running the callback again writes its rows twice.
+          if (error instanceof TimeoutError)
+            throw new TimeoutError(
+              `sync-2pc delivery of transaction()'s ${changed.length} committed record(s) (they are committed ` +
+                'and stay queued: they reach the index once what holds them up lands — another writer’s write ' +
+                'in flight, or an abandoned one once its intent expires — or a worker delivers them; do not run ' +
+                'the callback again)',
+              error.timeoutMs,
+              { cause: error, retryable: false },
+            );
           // close() stopped the wait (and closed the store it reads): say the records committed, not only that
           // a store is closed — retrying the callback would write the application's rows twice.
           if (this.state !== 'open')
