@@ -149,7 +149,12 @@ export function toErrorAnswer(error: unknown, bodyLimit: number): ErrorAnswer {
   if (error instanceof TimeoutError || error instanceof ClosedError)
     return {
       status: 503,
-      body: { code: error.code, message: error.message, retryable: true },
+      // A sync-2pc transaction that committed but timed out waiting for the index says retryable: false.
+      body: {
+        code: error.code,
+        message: error.message,
+        retryable: error instanceof ClosedError || error.retryable,
+      },
       retryAfter: 1,
     };
   if (error instanceof PermanentBackendError)
