@@ -29,19 +29,26 @@ class HeldVectorStore extends MemoryVectorStore {
   }
 }
 
+/** A facade over reference stores whose vector store is down (writes commit and stay queued). */
+async function overDownIndex(
+  options: Pick<Parameters<typeof createDualWrite>[0], 'strategy' | 'closeStores'>,
+) {
+  const relational = new MemoryRelationalStore();
+  const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
+  const dw = await createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    driftCheck: false,
+    ...options,
+  });
+  vector.setDown(true);
+  return { relational, vector, dw };
+}
+
 describe('close() while a sync-2pc call waits for delivery', () => {
   it('transaction() rejects with a ClosedError saying its records committed and stay queued', async () => {
-    const relational = new MemoryRelationalStore();
-    const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
-    const dw = await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
-      strategy: 'sync-2pc',
-      driftCheck: false,
-      closeStores: false,
-    });
-    vector.setDown(true);
+    const { relational, dw } = await overDownIndex({ strategy: 'sync-2pc', closeStores: false });
     const call = dw
       .transaction(async (uow) => {
         await uow.put({ id: 'a', text: 'committed before close' });
@@ -62,16 +69,9 @@ describe('close() while a sync-2pc call waits for delivery', () => {
   // helper-60: the timeout said `retryable: true` although the records had committed — a caller retrying on it
   // runs its callback again and writes its application rows twice.
   it('transaction() whose committed records do not sync in time rejects with a TimeoutError that is not retryable', async () => {
-    const relational = new MemoryRelationalStore();
-    const vector = new FaultyVectorStore(new MemoryVectorStore({ dimension: DIM }));
-    const dw = await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
+    const { relational, vector, dw } = await overDownIndex({
       strategy: { name: 'sync-2pc', unitOfWorkTimeoutMs: 300 },
-      driftCheck: false,
     });
-    vector.setDown(true);
     const error = await dw
       .transaction(async (uow) => {
         await uow.put({ id: 'a', text: 'committed, not yet indexed' });

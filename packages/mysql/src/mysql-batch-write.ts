@@ -52,7 +52,7 @@ class NoAnswer extends Error {
  * `connection` with `query` and `execute` rejecting with {@link NoAnswer} when the server has not answered
  * within `ms`. MariaDB 10.11 answered some multi-statement messages interrupted between two of their statements
  * (`KILL QUERY`) with nothing more, leaving the transaction open with its locks and the driver waiting for ever
- * (a break-it round: three `putMany` loops of three stuck in each of five runs, other writers of the same ids
+ * (a break-it round: three `putMany` loops of three stuck in each of four runs, other writers of the same ids
  * failing on lock wait timeouts). mysql2's own query `timeout` only rejects: the connection still waits for
  * that answer, and any later statement queues behind it.
  */
