@@ -4,6 +4,9 @@ import type { SyncMetrics } from '../facade/metrics.js';
 import { textHash } from '../record/content-hash.js';
 import { validateEmbedding } from '../record/validate.js';
 
+/** The text {@link EmbeddingService.probe} embeds. */
+export const EMBEDDER_PROBE_TEXT = 'dualwrite embedder health probe';
+
 /**
  * Embeds texts through the configured {@link Embedder}, with a persistent cache in the relational store
  * keyed by `<embedder id>:<sha256(text)>`: a text is embedded once, ever.
@@ -14,6 +17,18 @@ export class EmbeddingService {
     private readonly relational: RelationalStore,
     private readonly metrics: SyncMetrics,
   ) {}
+
+  /**
+   * Whether the embedder works at all: embeds {@link EMBEDDER_PROBE_TEXT} (no cache), checking the length. The
+   * drainer asks it when embedding records failed, to tell an embedder that is down (its outage, not charged to
+   * the records) from one refusing a record's text.
+   * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length.
+   */
+  async probe(): Promise<void> {
+    this.metrics.embedderCalls++;
+    const [vector] = await this.embedder.embed([EMBEDDER_PROBE_TEXT]);
+    validateEmbedding(vector, this.embedder.dimension, `embedder(${this.embedder.id})[0]`);
+  }
 
   /**
    * One embedding per text, in order.

@@ -94,6 +94,8 @@ export class OutboxDrainer {
   private stopping = false;
   private userPaused = false;
   private downSince: number | null = null;
+  /** What is down while {@link downSince} is set: the probe asks it (the vector store, or the embedder). */
+  private down: 'vector' | 'embedder' = 'vector';
   private probeDelayMs: number;
   private probing: Promise<void> | null = null;
   private hint = 0;
@@ -455,7 +457,11 @@ export class OutboxDrainer {
       planned = await planDelivery(this.ctx, leases).finally(() => keepAlive.stop());
     } catch (error) {
       if (await this.releasedForMisbinding(leases, error)) return undefined;
-      const failure = await this.classify(error, false);
+      const failure = await this.classifyPlanning(error);
+      if (failure === 'embedder-down') {
+        await this.handleFailure(leases, error, 'outage', 'embedder');
+        return undefined;
+      }
       // A permanent failure splits at once; a transient one from the second attempt on (the first retry of the
       // whole claim rides out a blip without multiplying calls to an embedder that is only briefly unwell).
       const isolate =
@@ -676,13 +682,39 @@ export class OutboxDrainer {
     }
   }
 
-  private async handleFailure(leases: OutboxLease[], error: unknown, failure: FailureClass): Promise<void> {
+  /**
+   * Classifies a failure to plan a delivery (reading the records, embedding them). A transient or throttled
+   * failure while an embedder is configured is checked against the embedder's health: when it cannot embed a
+   * fixed short text either ({@link EmbeddingService.probe}), the embedder is down — `'embedder-down'`, an outage
+   * released without charging attempts — not the records: a demo API whose embedder answered HTTP 500 for 25 s
+   * had every write of that time dead-lettered (8 charged attempts), and nothing delivered them after it recovered.
+   * When the probe embeds, the failure is the records' own (one text the embedder refuses), charged as before.
+   */
+  private async classifyPlanning(error: unknown): Promise<FailureClass | 'embedder-down'> {
+    const failure = await this.classify(error, false);
+    const embeddings = this.ctx.embeddings;
+    if ((failure !== 'transient' && failure !== 'throttled') || embeddings === undefined) return failure;
+    try {
+      await embeddings.probe();
+      return failure;
+    } catch {
+      return 'embedder-down';
+    }
+  }
+
+  private async handleFailure(
+    leases: OutboxLease[],
+    error: unknown,
+    failure: FailureClass,
+    down: 'vector' | 'embedder' = 'vector',
+  ): Promise<void> {
     const { relational, clock, delivery, metrics, events } = this.ctx;
     const message = errorMessage(error);
     if (failure === 'outage') {
       await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now()));
       if (this.downSince === null) {
         this.downSince = clock.now();
+        this.down = down;
         this.probeDelayMs = delivery.outageProbeMs;
         events.emit('backend-down', { error: message });
       }
@@ -713,15 +745,19 @@ export class OutboxDrainer {
     }
   }
 
-  /** One health probe at a time; the others wait for its verdict. */
+  /**
+   * One health probe at a time; the others wait for its verdict. It asks what is down: the vector store
+   * (`ping`), or the embedder (one short text embedded).
+   */
   private probe(): Promise<void> {
     if (!this.probing) {
       this.probing = (async () => {
-        const { clock, delivery, vector, events } = this.ctx;
+        const { clock, delivery, vector, events, embeddings } = this.ctx;
         await clock.sleep(this.probeDelayMs, this.stopController.signal);
         if (this.stopping) return;
         try {
-          await vector.ping();
+          if (this.down === 'embedder' && embeddings !== undefined) await embeddings.probe();
+          else await vector.ping();
           const since = this.downSince ?? clock.now();
           this.downSince = null;
           events.emit('backend-up', { downForMs: clock.now() - since });
