@@ -6,7 +6,8 @@
  *   `tsc --strict` against the installed packages' declarations (no devDependency of ours needed), compiles
  *   and runs on embedded defaults;
  * - the installed `dualwrite-worker --help` works, and `dualwrite verify` / `dualwrite status` read the data
- *   the example wrote.
+ *   the example wrote;
+ * - the entries documented as needing no test runner load without vitest.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -96,6 +97,8 @@ describe('a consumer project outside the workspace', () => {
           moduleResolution: 'NodeNext',
           outDir: 'dist',
           skipLibCheck: false,
+          // what `tsc --init` turns on since TypeScript 5.9: the declarations must hold under it too
+          exactOptionalPropertyTypes: true,
           types: ['node'],
         },
         include: ['example.ts'],
@@ -119,6 +122,17 @@ describe('a consumer project outside the workspace', () => {
     expect(tsc.stderr).toBe('');
     const { stdout } = await sh(process.execPath, ['dist/example.js']);
     expect(stdout).toContain('pkg.mod.fn');
+  });
+
+  it('the entries that need no test runner load without vitest installed', async () => {
+    const entries = [
+      '@dualwrite/core/testing/stores',
+      '@dualwrite/sql/testing',
+      '@dualwrite/chroma/local-server',
+    ];
+    const script = `for (const e of ${JSON.stringify(entries)}) await import(e);`;
+    await sh(process.execPath, ['--input-type=module', '-e', script]);
+    expect(existsSync(join(app, 'node_modules/vitest')), 'the consumer project has no vitest').toBe(false);
   });
 
   it('the installed CLIs run: dualwrite-worker --help, dualwrite --version, dualwrite verify and status on the example data', async () => {

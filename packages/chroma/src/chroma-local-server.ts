@@ -27,6 +27,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 /** glibc version the Linux x64/arm64 `chromadb-js-bindings` need (they reference `GLIBC_2.38`+ symbols). */
 export const MIN_GLIBC_FOR_BINDING = '2.38';
@@ -845,9 +846,25 @@ function isRecordedServer(state: ChromaServerState): boolean {
 }
 
 /**
+ * How the running server `existing` differs from what `options` ask for explicitly (data directory, port other
+ * than 0, host), or `undefined` when it is what they ask for.
+ */
+function otherServerAsked(existing: ChromaServerState, options: ChromaDaemonOptions): string | undefined {
+  if (options.path !== undefined && resolve(options.path) !== resolve(existing.path))
+    return `data ${existing.path}, not ${resolve(options.path)}`;
+  if (options.port !== undefined && options.port !== 0 && options.port !== existing.port)
+    return `port ${existing.port}, not ${options.port}`;
+  if (options.host !== undefined && options.host !== existing.host)
+    return `host ${existing.host}, not ${options.host}`;
+  return undefined;
+}
+
+/**
  * Starts a detached Chroma server that outlives this process and records it in the state file. If the state
- * file points at a live server that answers its heartbeat, that server is reused.
+ * file points at a live server that answers its heartbeat, that server is reused — when it is the one asked for.
  * @returns the state and whether the server was already running.
+ * @throws {Error} when the recorded server runs with another data directory, port or host than `options` name
+ *   (another project's server: handing it out would mix their data).
  */
 export async function startChromaDaemon(
   options: ChromaDaemonOptions = {},
@@ -855,8 +872,15 @@ export async function startChromaDaemon(
   const cacheDir = options.runtime?.cacheDir ?? defaultCacheDir();
   const stateFile = options.stateFile ?? defaultStateFile(cacheDir);
   const existing = await readChromaServerState(stateFile);
-  if (existing && isRecordedServer(existing) && (await chromaHeartbeat(existing.url)))
+  if (existing && isRecordedServer(existing) && (await chromaHeartbeat(existing.url))) {
+    const other = otherServerAsked(existing, options);
+    if (other !== undefined)
+      throw new Error(
+        `the Chroma server recorded in ${stateFile} runs with ${other}; stop it first (dualwrite-chroma stop), ` +
+          'or give this one a state file of its own (--state FILE)',
+      );
     return { state: existing, alreadyRunning: true };
+  }
   const envPort = process.env.CHROMA_PORT ? Number.parseInt(process.env.CHROMA_PORT, 10) : undefined;
   const server = await startLocalChroma({
     path: options.path ?? join(cacheDir, 'chroma-data'),
@@ -896,6 +920,33 @@ export async function stopChromaDaemon(
   return running ? state : undefined;
 }
 
+/** The CLI's flags (node's own parser: an unknown flag or a flag without its value is refused). */
+function parseCliArgs(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      path: { type: 'string' },
+      host: { type: 'string' },
+      timeout: { type: 'string' },
+      state: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
+}
+
+/** This package's version (its package.json, one directory above `src/` and `dist/`; not found from a transpiled copy). */
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown (run from a transpiled copy of the source)';
+  }
+}
+
 /**
  * Implements `chroma-server.mjs` / `dualwrite-chroma`:
  *
@@ -905,7 +956,8 @@ export async function stopChromaDaemon(
  * - `status`: print the URL if running (exit 0), else exit 1.
  * - `prepare`: only prepare the runtime (download/unpack the glibc shim when needed); for CI cache warming.
  *
- * `--state FILE` (start/stop/status) overrides the state file (default `<cache>/chroma-server.json`).
+ * `--state FILE` (start/stop/status) overrides the state file (default `<cache>/chroma-server.json`); `--help`
+ * and `--version` print and exit 0; an unknown command or flag exits 2 with the usage.
  *
  * @returns the process exit code.
  */
@@ -916,23 +968,34 @@ export async function runChromaServerCli(
     err: (line) => process.stderr.write(`${line}\n`),
   },
 ): Promise<number> {
-  const [command, ...rest] = argv;
-  const flags = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === '--') continue; // `pnpm chroma:start -- --port 0` may forward the separator
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) {
-      io.err(`unexpected argument: ${arg}`);
-      return 2;
-    }
-    const value = m[2] ?? rest[++i];
-    if (value === undefined) {
-      io.err(`missing value for --${m[1]}`);
-      return 2;
-    }
-    flags.set(m[1]!, value);
+  const usage =
+    'usage: dualwrite-chroma <start [--port N] [--path DIR] [--host H] [--timeout MS] | stop | status | prepare> ' +
+    '[--state FILE]\n  start prints the URL on stdout; --help, --version';
+  let parsed: ReturnType<typeof parseCliArgs>;
+  try {
+    // `pnpm chroma:start -- --port 0` may forward the separator
+    parsed = parseCliArgs(argv.filter((arg) => arg !== '--'));
+  } catch (error) {
+    io.err(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
   }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(usage);
+    return 0;
+  }
+  if (values.version) {
+    io.out(packageVersion());
+    return 0;
+  }
+  const [command, ...extra] = positionals;
+  if (extra.length > 0) {
+    io.err(`unexpected argument: ${extra[0]}\n${usage}`);
+    return 2;
+  }
+  const flags = new Map(
+    Object.entries(values).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
   const num = (name: string): number | undefined => {
     const v = flags.get(name);
     if (v === undefined) return undefined;
@@ -981,9 +1044,7 @@ export async function runChromaServerCli(
         return 1;
       }
       default:
-        io.err(
-          'usage: dualwrite-chroma (or scripts/chroma-server.mjs) <start [--port N] [--path DIR] [--host H] [--timeout MS] | stop | status | prepare> [--state FILE]',
-        );
+        io.err(command === undefined ? usage : `unknown command: ${command}\n${usage}`);
         return 2;
     }
   } catch (error) {

@@ -144,6 +144,15 @@ describe('scripts/chroma-server.mjs', () => {
       const again = await run('start', '--port', '0', '--path', join(dir, 'data'));
       expect(again.stdout.trim()).toBe(url);
       expect(again.stderr).toMatch(/already running/);
+      // Another project's data directory is not handed this server (its URL on stdout would mix their data).
+      const other = await run('start', '--port', '0', '--path', join(dir, 'other-data')).then(
+        () => undefined,
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      expect(other, 'start with another data directory must fail').toBeDefined();
+      expect(other!.code).toBe(1);
+      expect(other!.stdout).toBe('');
+      expect(other!.stderr).toContain(`runs with data ${join(dir, 'data')}`);
       await run('stop');
       expect(isProcessRunning(recorded.pid)).toBe(false);
       expect(existsSync(state)).toBe(false);
@@ -153,4 +162,21 @@ describe('scripts/chroma-server.mjs', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('--help and --version exit 0; an unknown command or flag exits 2 with the usage', async () => {
+    const cli = (...args: string[]) =>
+      exec(process.execPath, [script, ...args], { timeout: 60_000 }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: dualwrite-chroma/);
+    expect((await cli('--version')).code).toBe(0);
+    for (const args of [['start', '--prot', '0'], ['restart'], ['start', '--port']]) {
+      const refused = await cli(...args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr, args.join(' ')).toMatch(/usage: dualwrite-chroma/);
+    }
+  });
 });

@@ -49,6 +49,43 @@ describe('facade misuse', () => {
     }
   });
 
+  it('a second facade that would close the relational store of an open one is refused at createDualWrite', async () => {
+    const relational = new MemoryRelationalStore();
+    const vector = new MemoryVectorStore({ dimension: DIM });
+    const options = {
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      driftCheck: false as const,
+    };
+    const first = await createDualWrite({ ...options, strategy: 'batch' });
+    try {
+      const error = await createDualWrite({ ...options, strategy: 'async-queue' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ field: 'options.relational' });
+      expect(String(error)).toMatch(/closeStores: false/);
+      const otherIndex = await createDualWrite({
+        ...options,
+        vector: new MemoryVectorStore({ dimension: DIM }),
+        strategy: 'batch',
+      }).catch((e: unknown) => e);
+      expect(otherIndex, 'the relational store alone shared is refused').toMatchObject({
+        field: 'options.relational',
+      });
+      // The refused facades closed nothing: the first one still writes.
+      await first.put({ id: 'a', text: 'still open' });
+      // One that leaves the stores to their owner (another process modelled in this one) is allowed.
+      const guest = await createDualWrite({ ...options, strategy: 'batch', closeStores: false });
+      await guest.close();
+      await first.put({ id: 'b', text: 'still open after the guest closed' });
+    } finally {
+      await first.close();
+    }
+    // Closed, the first facade no longer holds them (they are closed with it: a new facade needs new stores).
+    const next = await createDualWrite({ ...options, strategy: 'batch' }).catch((e: unknown) => e);
+    expect(next).not.toBeInstanceOf(ValidationError);
+  });
+
   it('an embedder without maxBatchSize is refused at createDualWrite, naming the field', async () => {
     const hashing = new HashingEmbedder({ dimension: DIM });
     const embedder = { id: 'mine', dimension: DIM, embed: (t: readonly string[]) => hashing.embed(t) };

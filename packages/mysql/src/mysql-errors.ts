@@ -67,6 +67,9 @@ export const MYSQL_ERRORS: DriverErrorTable = {
   // 1153: a statement larger than `max_allowed_packet` (the store refuses such records before sending them;
   // this covers what still gets through, e.g. an application's own statement in `tx.native`).
   permanent: ['ER_NET_PACKET_TOO_LARGE'],
+  // The store's tables (before init(), or dropped). Not ER_SP_DOES_NOT_EXIST: a missing savepoint has that
+  // code too (a missing write procedure falls back to the batch path).
+  missingObject: { codes: ['ER_NO_SUCH_TABLE'] },
 };
 
 /**

@@ -3,6 +3,7 @@ import { relationalStoreSuite } from '@dualwrite/core/testing';
 import {
   checkCaughtDeadlock,
   checkForeignTableRefused,
+  checkMissingSchema,
   checkSchemaFromNewerRelease,
 } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
@@ -273,6 +274,14 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     const database = await testDatabase();
     cleanups.push(() => database.drop());
     await checkForeignTableRefused({
+      open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
+    });
+  });
+
+  it('a store used before init(), or whose records table was dropped, fails typed and says to call init()', async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    await checkMissingSchema({
       open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
     });
   });

@@ -78,6 +78,9 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
   permanentMessages: ['The server does not support SSL connections'],
   // in_failed_sql_transaction: a statement failed earlier in the transaction (one the callback caught).
   aborted: ['25P02'],
+  // undefined_table, undefined_function, invalid_schema_name: the store's tables, functions or schema (before
+  // init(), or dropped).
+  missingObject: { codes: ['42P01', '42883', '3F000'] },
 };
 
 /**

@@ -17,6 +17,7 @@ import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/c
 import {
   checkCaughtDeadlock,
   checkForeignTableRefused,
+  checkMissingSchema,
   checkSchemaFromNewerRelease,
 } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
@@ -118,6 +119,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
 
   it('refuses an application table under the name of its records table, before creating anything', async () => {
     await checkForeignTableRefused({ open: () => fixture.store(), schema: fixture.schema });
+  });
+
+  it('a store used before init(), or whose records table was dropped, fails typed and says to call init()', async () => {
+    await checkMissingSchema({ open: () => fixture.store(), schema: fixture.schema });
   });
 
   it('a deadlock the callback caught: the transaction and its later statements fail retryable, nothing of it written', async () => {

@@ -39,6 +39,36 @@ export interface DriverErrorTable {
    * `25P02`): → {@link abortedTransaction}'s `ValidationError` on `uow.db`.
    */
   readonly aborted?: readonly string[];
+  /**
+   * How the driver says a table or routine does not exist (codes, or messages of a code shared with other
+   * errors): a store statement meeting it ran before `init()` created the schema, or after it was dropped →
+   * {@link missingSchema}'s `BackendUnavailableError`.
+   */
+  readonly missingObject?: { readonly codes?: readonly string[]; readonly messages?: readonly string[] };
+}
+
+/**
+ * A statement of the store met a missing table or routine of its own: the store was used before `init()`
+ * (which creates and migrates the schema; `createDualWrite` calls it), or its tables were dropped. The database is
+ * unusable for the store until the schema is back, so → `BackendUnavailableError` (retryable: delivery pauses
+ * without charging attempts), its message saying what to do.
+ */
+export function missingSchema(operation: string, message: string, component: string, cause: unknown) {
+  return new BackendUnavailableError(
+    `${operation} failed: a table or routine of the store does not exist (${message}); call init() before ` +
+      'using the store (createDualWrite does), or restore its schema',
+    { component, cause },
+  );
+}
+
+/** Whether `error` (driver code `code`, `message`) is {@link DriverErrorTable.missingObject}. */
+function isMissingObject(table: DriverErrorTable, code: string | undefined, message: string): boolean {
+  const missing = table.missingObject;
+  if (missing === undefined) return false;
+  return (
+    (code !== undefined && (missing.codes?.includes(code) ?? false)) ||
+    (missing.messages?.some((m) => message.includes(m)) ?? false)
+  );
 }
 
 /**
@@ -100,8 +130,8 @@ export class RecordsBusy extends Error {
 
 /**
  * Translates a driver (or Kysely) error into a dualwrite error by `table` (original as `cause`):
- * transient codes → {@link TransientBackendError}; unavailable codes and connection-loss messages →
- * {@link BackendUnavailableError}. Anything else (constraint violations, SQL errors, errors that already are
+ * transient codes → {@link TransientBackendError}; unavailable codes, connection-loss messages and a missing
+ * table or routine ({@link missingSchema}) → {@link BackendUnavailableError}. Anything else (constraint violations, SQL errors, errors that already are
  * dualwrite errors) is returned unchanged. Returns the error to throw; never throws itself.
  *
  * @param operation - what was being done, for the message (e.g. `'claimOutbox'`).
@@ -112,6 +142,7 @@ export function mapDriverError(error: unknown, operation: string, table: DriverE
   const message = error instanceof Error ? error.message || String(code ?? error) : String(error);
   const options = { cause: error, component: table.component };
   if (code !== undefined && table.aborted?.includes(code)) return abortedTransaction(table.component, error);
+  if (isMissingObject(table, code, message)) return missingSchema(operation, message, table.component, error);
   if (code !== undefined && table.transient.includes(code))
     return new TransientBackendError(`${operation} failed, try again (${code}): ${message}`, options);
   if (code !== undefined && table.unavailable(code))

@@ -475,7 +475,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * errors pass unchanged).
    */
   async #onTx<T>(conn: Db, fn: (tx: RelationalTx<Db>) => Promise<T>): Promise<T> {
-    const tx = this.newTx(conn);
+    let tx: SqlTx;
+    try {
+      tx = this.newTx(conn); // SQLite prepares its statements on first use: fails while the schema is missing
+    } catch (error) {
+      throw this.mapError(error, 'transaction: BEGIN');
+    }
     try {
       await this.#mapped('transaction: check at BEGIN', () => this.transactionBegan(tx));
       const result = await fn(tx as unknown as RelationalTx<Db>);

@@ -51,6 +51,8 @@ export const SQLITE_ERRORS: DriverErrorTable = {
     'Cannot open database because the directory does not exist',
     'The database connection is not open',
   ],
+  // SQLITE_ERROR is also every SQL error: the message tells a missing table apart.
+  missingObject: { messages: ['no such table'] },
 };
 
 /**

@@ -234,11 +234,12 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
     if (changes.length === 0) return [];
     const raw = this.#raw!;
     if (raw.inTransaction) return this.transaction((tx) => writeChangesWithOutbox(tx, changes, now));
-    const hot = this.#hotStatements(db);
+    let hot: SqliteHotStatements;
     try {
+      hot = this.#hotStatements(db); // prepared on first use: fails while the schema is missing
       raw.exec('BEGIN IMMEDIATE');
     } catch (error) {
-      throw mapSqliteError(error, 'writeChanges: BEGIN IMMEDIATE');
+      throw this.mapError(error, 'writeChanges: BEGIN IMMEDIATE');
     }
     try {
       const current = new Map<string, StoredRecord>();
@@ -257,7 +258,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
       return plan.results(versions);
     } catch (error) {
       rollbackQuietly(raw);
-      throw mapSqliteError(error, 'writeChanges');
+      throw this.mapError(error, 'writeChanges');
     }
   }
 
@@ -311,7 +312,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
       try {
         raw.exec('BEGIN IMMEDIATE');
       } catch (error) {
-        throw mapSqliteError(error, `${operation}: BEGIN IMMEDIATE`);
+        throw this.mapError(error, `${operation}: BEGIN IMMEDIATE`);
       }
       let result: T;
       try {
@@ -324,7 +325,7 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
         raw.exec('COMMIT');
       } catch (error) {
         rollbackQuietly(raw);
-        throw mapSqliteError(error, `${operation}: COMMIT`);
+        throw this.mapError(error, `${operation}: COMMIT`);
       }
       return result;
     });

@@ -4,6 +4,7 @@ import { BackendUnavailableError, TransientBackendError, ValidationError } from 
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import {
   checkForeignTableRefused,
+  checkMissingSchema,
   checkSchemaFromNewerRelease,
   writeTestRecord,
 } from '@dualwrite/sql/testing';
@@ -91,6 +92,15 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       open: () => new SqliteRelationalStore({ path: join(dir, 'db.sqlite') }),
       migrations: sqliteMigrations(sqliteTableNames('dw_')),
     });
+  });
+
+  it('a store used before init(), or whose records table was dropped, fails typed and says to call init()', async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      await checkMissingSchema({ open: () => new SqliteRelationalStore({ path: join(dir, 'app.db') }) });
+    } finally {
+      await remove();
+    }
   });
 
   it('refuses an application table under the name of its records table, before creating anything', async () => {

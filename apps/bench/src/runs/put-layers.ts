@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { contentHash, createDualWrite } from '@dualwrite/core';
-import { MemoryVectorStore } from '@dualwrite/core/testing';
+import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { RawSqliteTable } from '../backends/raw-sqlite-table.js';
 import type { RawRow } from '../backends/relational-backends.js';

@@ -41,6 +41,7 @@ import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.
 import { DualwriteEvents } from './events.js';
 import { createMetrics, type SyncMetrics } from './metrics.js';
 import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
+import { ownRelationalStore } from './store-owners.js';
 import type { SyncStatus } from './sync-status.js';
 import { usableUntil } from './usable-until.js';
 import { oneOf, STALE_HIT_POLICIES, validateDualWriteOptions } from './validate-options.js';
@@ -202,6 +203,8 @@ export class DualWrite<Native = unknown> {
   private readonly backpressure: BackpressureOptions | undefined;
   private readonly staleHits: StaleHitPolicy;
   private readonly closeStores: boolean;
+  /** Gives this facade's relational store back to other facades ({@link ownRelationalStore}); set by {@link open}. */
+  private releaseStores: () => void = () => {};
   private readonly context: StrategyContext;
   private readonly guard: IndexGuard;
   private readonly yielder: EventLoopYield;
@@ -290,6 +293,7 @@ export class DualWrite<Native = unknown> {
    */
   async open(): Promise<this> {
     if (this.state !== 'new') return this;
+    this.releaseStores = ownRelationalStore(this.relational, this.closeStores);
     let started = false;
     try {
       await this.relational.init();
@@ -305,6 +309,7 @@ export class DualWrite<Native = unknown> {
       if (started) await this.strategy.stop({ timeoutMs: 1_000 }).catch(() => {});
       await this.guard.stop().catch(() => {});
       this.state = 'closed';
+      this.releaseStores();
       if (this.closeStores) {
         await this.vector.close().catch(() => {});
         await this.relational.close().catch(() => {});
@@ -783,6 +788,7 @@ export class DualWrite<Native = unknown> {
       left = await this.relational.outboxStats(this.clock.now());
     }, 'outbox count');
     this.state = 'closed';
+    this.releaseStores();
     if (this.closeStores) {
       await attempt(() => this.vector.close(), 'vector store');
       await attempt(() => this.relational.close(), 'relational store');

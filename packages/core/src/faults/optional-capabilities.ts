@@ -24,7 +24,7 @@ export type OptionalVectorCapabilities = Pick<
  * @example
  * ```ts
  * class Wrapper implements VectorStore {
- *   declare readonly identity?: VectorStore['identity'];
+ *   declare readonly identity?: NonNullable<VectorStore['identity']>;
  *   constructor(readonly inner: VectorStore) { Object.assign(this, optionalCapabilities(inner)); }
  * }
  * ```

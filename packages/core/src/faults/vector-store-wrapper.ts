@@ -19,16 +19,16 @@ import { optionalCapabilities } from './optional-capabilities.js';
  * changes (usually `upsert`/`delete`, `beforeRead`, `ping`).
  */
 export abstract class VectorStoreWrapper implements VectorStore {
-  declare readonly identity?: VectorStore['identity'];
-  declare readonly claimIndex?: VectorStore['claimIndex'];
-  declare readonly stampCheckpoint?: VectorStore['stampCheckpoint'];
-  declare readonly maxVersion?: VectorStore['maxVersion'];
-  declare readonly versionsInRange?: VectorStore['versionsInRange'];
-  declare readonly getRecords?: VectorStore['getRecords'];
-  declare readonly metadataKeyProblem?: VectorStore['metadataKeyProblem'];
-  declare readonly embeddingProblem?: VectorStore['embeddingProblem'];
-  declare readonly recordSizeProblem?: VectorStore['recordSizeProblem'];
-  declare readonly takeRewind?: VectorStore['takeRewind'];
+  declare readonly identity?: NonNullable<VectorStore['identity']>;
+  declare readonly claimIndex?: NonNullable<VectorStore['claimIndex']>;
+  declare readonly stampCheckpoint?: NonNullable<VectorStore['stampCheckpoint']>;
+  declare readonly maxVersion?: NonNullable<VectorStore['maxVersion']>;
+  declare readonly versionsInRange?: NonNullable<VectorStore['versionsInRange']>;
+  declare readonly getRecords?: NonNullable<VectorStore['getRecords']>;
+  declare readonly metadataKeyProblem?: NonNullable<VectorStore['metadataKeyProblem']>;
+  declare readonly embeddingProblem?: NonNullable<VectorStore['embeddingProblem']>;
+  declare readonly recordSizeProblem?: NonNullable<VectorStore['recordSizeProblem']>;
+  declare readonly takeRewind?: NonNullable<VectorStore['takeRewind']>;
   declare readonly maxConcurrentWrites?: number;
 
   /**

@@ -82,7 +82,8 @@ export interface WriteStrategyContext {
   ): Promise<Awaited<ReturnType<typeof verifyConsistency>>>;
 }
 
-type Factory = (options: { dimension: number }) => Promise<WriteStrategyFixture>;
+/** Opens a fresh fixture (both stores, empty) for one check, its vector store of `dimension`. */
+export type WriteStrategyFactory = (options: { dimension: number }) => Promise<WriteStrategyFixture>;
 
 /** A promise and its resolver. */
 function gate(): { promise: Promise<void>; open(): void } {
@@ -95,7 +96,7 @@ function gate(): { promise: Promise<void>; open(): void } {
 
 /** A context for one check, and the cleanup of everything it opened. */
 function checkContext(
-  factory: Factory,
+  factory: WriteStrategyFactory,
   strategyName: StrategyName,
   dimension: number,
 ): { ctx: WriteStrategyContext; dispose(): Promise<void> } {
@@ -534,7 +535,7 @@ export const WRITE_STRATEGY_CHECK_ONLY: Partial<Record<WriteStrategyCheckName, S
  */
 export async function runWriteStrategyCheck(
   checkName: WriteStrategyCheckName,
-  factory: Factory,
+  factory: WriteStrategyFactory,
   strategyName: StrategyName,
   dimension = 16,
 ): Promise<void> {
@@ -555,7 +556,7 @@ export async function runWriteStrategyCheck(
  */
 export function writeStrategySuite(
   name: string,
-  factory: Factory,
+  factory: WriteStrategyFactory,
   suiteOptions: WriteStrategySuiteOptions = {},
 ): void {
   const dimension = suiteOptions.dimension ?? 16;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createDualWrite, TransientBackendError } from '@dualwrite/core';
-import { MemoryVectorStore } from '@dualwrite/core/testing';
+import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
 import { sql } from 'kysely';
 import { inSchema } from '../sql-migrations.js';
 import type { SqlStoreUnderTest } from './newer-release.js';

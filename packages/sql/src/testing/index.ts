@@ -6,6 +6,7 @@
 export { type CaughtDeadlockFixture, checkCaughtDeadlock } from './caught-deadlock.js';
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
 export { freePort } from './free-port.js';
+export { checkMissingSchema, type MissingSchemaFixture } from './missing-schema.js';
 export {
   checkSchemaFromNewerRelease,
   type NewerReleaseFixture,
