@@ -73,12 +73,14 @@ export interface LanceDbVectorStoreOptions {
   refreshTableEvery?: number;
   /**
    * How long {@link LanceDbVectorStore.optimize} keeps old table versions, in ms. Default 600,000
-   * (10 minutes). Old versions matter only to readers in other processes that are still reading them;
-   * dualwrite never time-travels. LanceDB's own default is 7 days
-   * (https://docs.lancedb.com/maintenance/cleanup), which keeps every manifest and superseded data file of
-   * a busy table for a week — and every retained version slows reads a little (measured: ~0.5–1 ms per
-   * 1,000 versions on `count()` / `getVersions`), so at 10 writes/s a 1-hour window would add ~20–35 ms
-   * to every read.
+   * (10 minutes). Old versions matter to readers and writers in other processes still working on them (a
+   * writer whose commit conflicts re-reads the versions committed since its own: with a retention near 0, a
+   * concurrent optimize removed one under it and LanceDB panicked — reported as a retryable error, see
+   * `toLanceDbError`); dualwrite never time-travels. Keep it well above the longest write. LanceDB's own
+   * default is 7 days (https://docs.lancedb.com/maintenance/cleanup), which keeps every manifest and
+   * superseded data file of a busy table for a week — and every retained version slows reads a little
+   * (measured: ~0.5–1 ms per 1,000 versions on `count()` / `getVersions`), so at 10 writes/s a 1-hour window
+   * would add ~20–35 ms to every read.
    */
   retainVersionsMs?: number;
   /**

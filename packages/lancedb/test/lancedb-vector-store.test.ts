@@ -452,6 +452,11 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
       ['No space left on device (os error 28)', 'BACKEND_UNAVAILABLE'],
       ['Retryable commit conflict for version 7', 'TRANSIENT_BACKEND'],
       ['Too many open files (os error 24)', 'TRANSIENT_BACKEND'],
+      // Seen when another process's optimize cleaned up a manifest a conflicting commit re-read.
+      [
+        'Panic in async function: called `Result::unwrap()` on an `Err` value: DatasetNotFound, /root/.cargo/registry/src/lance/conflict_resolver.rs:1685:10',
+        'TRANSIENT_BACKEND',
+      ],
       ['Table t is closed', 'CLOSED'],
       ['Schema Error: Provided schema does not match existing table schema', 'PERMANENT_BACKEND'],
     ];

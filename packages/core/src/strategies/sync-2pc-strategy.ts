@@ -273,8 +273,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
       return { results, raced: [] };
     }
 
+    let fenced: string[];
     try {
-      await this.writeVectors(active);
+      fenced = await this.writeVectors(active);
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
       if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
@@ -286,7 +287,10 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }
     let raced: readonly string[];
     try {
-      raced = await this.commit(active, dropTokens, { deferred: false });
+      // The fence refused a write (the index holds a newer version of the id: another writer's, this one's
+      // intent resolved by recovery meanwhile, or a source restored from a backup): commit with every entry
+      // queued, and the call waits for the delivery of the records' current state, as for a raced write.
+      raced = await this.commit(active, dropTokens, { deferred: fenced.length > 0 });
     } catch (error) {
       await this.compensate(active, dropTokens);
       throw error;
@@ -353,7 +357,14 @@ export class Sync2pcStrategy extends OutboxStrategy {
     return out;
   }
 
-  private async writeVectors(active: readonly PreparedWrite[]): Promise<void> {
+  /**
+   * Writes the prepared states to the index under the version fence (`ifNewer`): a write that lands after a newer
+   * one of its id — its process stopped between the prepare and this call for longer than the intent's TTL, and
+   * another writer's newer write was delivered meanwhile — must not overwrite it (a break-it round: SQL and every
+   * check said synced at the newer version while the index held the older one, 2 of 2 runs).
+   * @returns the ids the fence left unwritten.
+   */
+  private async writeVectors(active: readonly PreparedWrite[]): Promise<string[]> {
     const upserts: VectorRecord[] = [];
     const deletes: string[] = [];
     for (const { plan } of active) {
@@ -368,7 +379,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    await applyToVector(this.ctx, upserts, deletes);
+    return applyToVector(this.ctx, upserts, deletes, { ifNewer: true });
   }
 
   /**
