@@ -434,6 +434,7 @@ export class DualWrite<Native = unknown> {
     return this.track(async () => {
       await this.admit();
       const changed: string[] = [];
+      const unchanged: string[] = [];
       const now = this.clock.now();
       const result = await this.relational.transaction(async (tx) => {
         // Writes the callback started and has not seen settle (one it forgot to await).
@@ -454,7 +455,7 @@ export class DualWrite<Native = unknown> {
               const valid = change(); // a ValidationError here writes nothing: the transaction can go on
               try {
                 const [r] = await writeChangesWithOutbox(tx, [valid], now);
-                if (r!.changed) changed.push(r!.id);
+                (r!.changed ? changed : unchanged).push(r!.id);
                 return r!;
               } catch (error) {
                 failedWrite ??= { error };
@@ -489,6 +490,10 @@ export class DualWrite<Native = unknown> {
         if (failedWrite) throw failedWrite.error;
         return result;
       });
+      // A dead-lettered record written again unchanged is requeued, as by dw.put (see requeueUnchanged).
+      const retried = unchanged.filter((id) => !changed.includes(id));
+      if (retried.length > 0 && (await this.relational.requeueDeadLetters(retried, this.clock.now())) > 0)
+        changed.push(...retried);
       if (changed.length > 0)
         await this.strategy.afterCommit(changed).catch((error: unknown) => {
           // Committed: the caller that handles the dead letters still gets what its callback returned.
@@ -992,8 +997,25 @@ export class DualWrite<Native = unknown> {
       if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
       await this.admit();
       if (changes.length === 0) return [];
-      return this.strategy.write(changes);
+      const results = await this.strategy.write(changes);
+      await this.requeueUnchanged(results);
+      return results;
     });
+  }
+
+  /**
+   * A write that changed nothing of a record whose delivery was dead-lettered requeues it (one statement, only for
+   * calls with unchanged records): writing the same state again is how a caller retries, and it must reach the
+   * index. Before, a sync-2pc put answered with a retryable error while the embedder was down (the record committed
+   * and queued, then dead-lettered) was retried as the answer said, and the retry came back `changed: false`,
+   * leaving the record dead-lettered for good (a break-it round over the demo API). Under sync-2pc the call then
+   * waits for that delivery, as for a unit of work.
+   */
+  private async requeueUnchanged(results: readonly WriteResult[]): Promise<void> {
+    const unchanged = [...new Set(results.filter((r) => !r.changed).map((r) => r.id))];
+    if (unchanged.length === 0) return;
+    if ((await this.relational.requeueDeadLetters(unchanged, this.clock.now())) > 0)
+      await this.strategy.afterCommit(unchanged);
   }
 
   private async track<T>(fn: () => Promise<T>): Promise<T> {
