@@ -9,7 +9,8 @@ import type { App, AppContext } from './app-context.js';
 import { type BackendHooks, type Backends, openBackends } from './backends/open-backends.js';
 import type { ResolvedConfig } from './config/load.js';
 import { installAuth } from './http/auth.js';
-import { installErrorHandling } from './http/error-handler.js';
+import { installErrorHandling, sendError } from './http/error-handler.js';
+import { refuseCrossOrigin } from './http/same-origin.js';
 import { Telemetry } from './metrics/telemetry.js';
 import { ASSETS_PREFIX, dashboardRoutes } from './routes/dashboard.js';
 import { openApiRoutes } from './routes/openapi.js';
@@ -90,6 +91,13 @@ function createFastify(config: ResolvedConfig, hooks: TestHooks): App {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { maxParamLength: 2_048 },
+    // Errors the router raises before any hook (a URL that is not UTF-8, a path parameter past 2,048 characters)
+    // get the same `{ error: { code, message, field, limit } }` body as every other error.
+    frameworkErrors: (error, request, reply) =>
+      sendError(error, request, reply, config.server.bodyLimitBytes),
+    // While closing, requests still run and meet the closing facade: a typed 503 with Retry-After, not
+    // Fastify's untyped one.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   return app;
@@ -134,6 +142,7 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
     app.addHook('onResponse', async (request, reply) => {
       telemetry.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
     });
+    refuseCrossOrigin(app, config.server.host);
     await installAuth(app, config.server.authToken, [ASSETS_PREFIX]);
     await app.register(swagger, {
       openapi: {

@@ -2,6 +2,7 @@
  * HTTP behaviour over real HTTP (batch strategy, SQLite + LanceDB): bearer auth, validation errors naming
  * the field, 413, request ids, backpressure 503, the OpenAPI document.
  */
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, type Started, startApp, summary } from './helpers.js';
 
@@ -71,6 +72,15 @@ describe('HTTP behaviour', () => {
       ['POST', '/summaries', { summaries: [] }, 'summaries', '>= 1 items'],
       ['POST', '/summaries', {}, 'summaries'],
       ['POST', '/summaries', { summaries: [summary('a b', 'x')] }, 'summaries[0].targetFqn'],
+      // control characters (PostgreSQL cannot store U+0000: it answered 500), bidi overrides, `.` and `..`
+      ['POST', '/summaries', { summaries: [summary('a\u0000b', 'x')] }, 'summaries[0].targetFqn'],
+      ['POST', '/summaries', { summaries: [summary('a\u202eb', 'x')] }, 'summaries[0].targetFqn'],
+      ['POST', '/summaries', { summaries: [summary('..', 'x')] }, 'summaries[0].targetFqn'],
+      ['GET', '/summaries/a%00b', undefined, 'fqn'],
+      ['GET', '/summaries?cursor=AA', undefined, 'cursor'],
+      // the router's own errors: a path that is not UTF-8, a parameter past its 2,048 characters
+      ['GET', '/summaries/%FF', undefined, 'path'],
+      ['GET', `/summaries/${'a'.repeat(3_000)}`, undefined, 'fqn', '<= 512 characters'],
       [
         'POST',
         '/summaries',
@@ -119,6 +129,30 @@ describe('HTTP behaviour', () => {
     expect((await app.request('DELETE', '/summaries/never.written', '', empty)).status).not.toBe(400);
     const broken = await app.request('POST', '/sync/flush', '{"timeoutMs":', empty);
     expect(broken.status).toBe(400);
+  });
+
+  it('refuses writes from another origin and requests naming another host (CSRF, DNS rebinding)', async () => {
+    const foreign = await app.request('POST', '/sync/pause', undefined, { origin: 'http://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.body.error.code).toBe('FORBIDDEN');
+    const crossSite = await app.request('POST', '/sync/pause', undefined, { 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    const status = await app.request('GET', '/sync/status');
+    expect(status.body.paused, 'nothing was paused').toBe(false);
+    // The dashboard's own origin may write.
+    const own = await app.request('POST', '/sync/resume', undefined, { origin: app.url });
+    expect(own.status).toBe(200);
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const url = new URL('/health', app.url);
+      get(
+        { host: url.hostname, port: url.port, path: url.pathname, headers: { host: 'attacker.example' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      ).on('error', reject);
+    });
+    expect(rebound, 'a Host that is not loopback while the service listens on loopback').toBe(403);
   });
 
   it('answers 413 for bodies over the limit', async () => {

@@ -273,6 +273,11 @@ function checkBackendKeys(config: BackendConfig, fail: (key: string, message: st
   if (config.embedder.kind === 'openai') {
     if (!config.embedder.baseUrl)
       fail('embedder.baseUrl', 'is required when embedder.kind is "openai" (set OPENAI_BASE_URL)');
+    if (/^https?:\/\/[^/?#]*@/i.test(config.embedder.baseUrl!))
+      fail(
+        'embedder.baseUrl',
+        'must not hold credentials (user:password@; value not shown): pass the key as embedder.apiKey (OPENAI_API_KEY)',
+      );
     if (!config.embedder.model)
       fail('embedder.model', 'is required when embedder.kind is "openai" (set DUALWRITE_EMBEDDER_MODEL)');
   }

@@ -142,6 +142,23 @@ describe('the backend registry', () => {
     );
   });
 
+  it('refuses credentials in OPENAI_BASE_URL at load, without echoing them', () => {
+    const env = {
+      DUALWRITE_EMBEDDER: 'openai',
+      OPENAI_BASE_URL: 'http://user:BasicPw@127.0.0.1:9/v1',
+      DUALWRITE_EMBEDDER_MODEL: 'm',
+    };
+    const error = (() => {
+      try {
+        loadConfig(spec, { env, cwd: dir });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).toMatch(/embedder\.baseUrl.*must not hold credentials/);
+    expect(error?.message).not.toContain('BasicPw');
+  });
+
   it('names an unreachable PostgreSQL by host and database, never with its password', async () => {
     const config = loadConfig(spec, {
       env: { DUALWRITE_RELATIONAL: 'postgres', DATABASE_URL: 'postgres://app:s3cret@127.0.0.1:1/appdb' },

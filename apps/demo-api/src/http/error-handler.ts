@@ -185,6 +185,31 @@ export function toErrorAnswer(error: unknown, bodyLimit: number): ErrorAnswer {
       },
       headers: { 'www-authenticate': 'Bearer realm="demo-api"' },
     };
+  if (fe?.code === 'FST_ERR_BAD_URL')
+    return {
+      status: 400,
+      body: { code: 'VALIDATION', message: 'invalid path: not valid percent-encoded UTF-8', field: 'path' },
+    };
+  if (fe?.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return {
+      status: 400,
+      body: {
+        code: 'VALIDATION',
+        message: 'invalid fqn: too long',
+        field: 'fqn',
+        limit: '<= 512 characters',
+      },
+    };
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return {
+      status: 415,
+      body: {
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'invalid content-type: send the body as JSON',
+        field: 'content-type',
+        limit: 'application/json',
+      },
+    };
   if (fe instanceof SyntaxError || fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
     return {
       status: 400,
@@ -196,16 +221,22 @@ export function toErrorAnswer(error: unknown, bodyLimit: number): ErrorAnswer {
   return { status: 500, body: { code: 'INTERNAL', message: 'internal server error' } };
 }
 
+/** Answers `error` by {@link toErrorAnswer}: status, headers and `{ error: { ..., requestId } }`. */
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimit: number) {
+  const answer = toErrorAnswer(error, bodyLimit);
+  if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+  else request.log.info({ code: answer.body.code, field: answer.body.field }, answer.body.message);
+  if (answer.retryAfter !== undefined) reply.header('retry-after', String(answer.retryAfter));
+  for (const [k, v] of Object.entries(answer.headers ?? {})) reply.header(k, v);
+  reply.header('x-request-id', String(request.id));
+  return reply.status(answer.status).send({ error: { ...answer.body, requestId: String(request.id) } });
+}
+
 /** Installs the error and not-found handlers: every error body is `{ error: { code, message, ... } }`. */
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const answer = toErrorAnswer(error, bodyLimit);
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: answer.body.code, field: answer.body.field }, answer.body.message);
-    if (answer.retryAfter !== undefined) reply.header('retry-after', String(answer.retryAfter));
-    for (const [k, v] of Object.entries(answer.headers ?? {})) reply.header(k, v);
-    return reply.status(answer.status).send({ error: { ...answer.body, requestId: String(request.id) } });
-  });
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) =>
+    sendError(error, request, reply, bodyLimit),
+  );
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({
       error: {

@@ -17,11 +17,20 @@ export const MAX_PAGE = 500;
 export const Level = Type.Enum([...SUMMARY_LEVELS], { description: 'Granularity of the summarised symbol.' });
 
 /** Fully-qualified name of a code symbol (the summary id). */
+/**
+ * What an fqn may not contain: whitespace, control characters (U+0000 among them, which PostgreSQL cannot store
+ * in text and answered with a 500) and bidirectional overrides (they make one fqn display as another); nor may it
+ * be `.` or `..`, which URL normalisation turns into another path (no browser or `fetch` could address them).
+ */
+export const FQN_PATTERN = '^(?!\\.{1,2}$)[^\\s\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]+$';
+
 export const Fqn = Type.String({
   minLength: 1,
   maxLength: 512,
-  pattern: '^\\S+$',
-  description: 'Fully-qualified name of the code symbol, e.g. `pkg.module.Class.method` (no whitespace).',
+  pattern: FQN_PATTERN,
+  description:
+    'Fully-qualified name of the code symbol, e.g. `pkg.module.Class.method` (no whitespace, control or ' +
+    'bidirectional-override characters).',
   examples: ['pkg.module.Class.method'],
 });
 

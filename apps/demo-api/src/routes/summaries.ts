@@ -77,11 +77,10 @@ export function summaryRoutes(app: App, ctx: AppContext): void {
       const { targetFqn, ...rest } = request.body;
       if (targetFqn !== undefined && targetFqn !== fqn)
         throw ApiError.invalid('targetFqn', `must equal the path's fqn ${JSON.stringify(fqn)} when given`);
-      const [outcome] = await timed(ctx, 'put', 1, () =>
-        ctx.summaries.write([{ targetFqn: fqn, ...rest }], () => ''),
+      const { outcome, summary } = await timed(ctx, 'put', 1, () =>
+        ctx.summaries.put({ targetFqn: fqn, ...rest }),
       );
-      const summary = await ctx.summaries.get(fqn);
-      return reply.status(outcome!.created ? 201 : 200).send({ summary, outcome: outcome! });
+      return reply.status(outcome.created ? 201 : 200).send({ summary, outcome });
     },
   );
 

@@ -19,6 +19,7 @@ import type {
   SummaryInput,
   WriteOutcome,
 } from '../http/schemas.js';
+import { FQN_PATTERN } from '../http/schemas.js';
 import { SummaryRepository } from './repository.js';
 import {
   inStorage,
@@ -70,7 +71,7 @@ export function encodeCursor(fqn: string): string {
 /** @throws {ApiError} 400 naming `cursor` when it is not one of ours. */
 export function decodeCursor(cursor: string): string {
   const fqn = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (fqn === '' || encodeCursor(fqn) !== cursor)
+  if (fqn === '' || encodeCursor(fqn) !== cursor || !new RegExp(FQN_PATTERN, 'u').test(fqn))
     throw ApiError.invalid('cursor', 'is not a cursor returned by this API');
   return fqn;
 }
@@ -115,6 +116,24 @@ export class SummaryService {
    * @throws {ApiError} 400 naming the field; 503 (sync-2pc) when the index is unreachable or too slow.
    */
   async write(inputs: readonly SummaryInput[], fieldPrefix: (i: number) => string): Promise<WriteOutcome[]> {
+    return (await this.#write(inputs, fieldPrefix)).outcomes;
+  }
+
+  /**
+   * Creates or replaces one summary; answers with the summary as that transaction wrote it (a read after the
+   * commit could see a concurrent write or delete of the fqn instead: on PostgreSQL 404s and other requests'
+   * summaries in a break-it round).
+   * @throws {ApiError} as {@link write}.
+   */
+  async put(input: SummaryInput): Promise<{ outcome: WriteOutcome; summary: Summary }> {
+    const { outcomes, rows } = await this.#write([input], () => '');
+    return { outcome: outcomes[0]!, summary: toSummary(rows[0]!) };
+  }
+
+  async #write(
+    inputs: readonly SummaryInput[],
+    fieldPrefix: (i: number) => string,
+  ): Promise<{ outcomes: WriteOutcome[]; rows: SummaryRow[] }> {
     const seen = new Map<string, number>();
     inputs.forEach((input, i) => {
       const first = seen.get(input.targetFqn);
@@ -135,6 +154,7 @@ export class SummaryService {
 
     const now = Date.now();
     const outcomes: WriteOutcome[] = [];
+    const rows: SummaryRow[] = [];
     await this.#transact(
       inputs.map((s) => s.targetFqn),
       async (uow) => {
@@ -178,6 +198,7 @@ export class SummaryService {
           };
           if (result.changed || !prev || prev.version !== row.version)
             await SummaryRepository.upsert(db, row);
+          rows.push(row);
           outcomes.push({
             targetFqn: input.targetFqn,
             version: row.version,
@@ -189,7 +210,7 @@ export class SummaryService {
       },
     );
     await this.#fillSyncStates(outcomes);
-    return outcomes;
+    return { outcomes, rows };
   }
 
   /**
@@ -276,18 +297,20 @@ export class SummaryService {
       this.#read(),
       hits.map((h) => h.id),
     );
-    return hits.map((hit) => {
+    // A hit whose summary was deleted since the index answered is dropped, as the facade drops deleted records.
+    return hits.flatMap((hit) => {
       const row = rows.get(hit.id);
+      if (row === undefined) return [];
       return {
         targetFqn: hit.id,
         summary: hit.text,
-        level: (hit.metadata.level as SummaryLevel) ?? row?.level,
+        level: (hit.metadata.level as SummaryLevel) ?? row.level,
         stale: hit.metadata.stale === true,
         score: hit.score,
         distance: hit.distance,
         version: hit.version,
-        createdAt: row?.created_at ?? 0,
-        updatedAt: row?.updated_at ?? 0,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
       };
     });
   }

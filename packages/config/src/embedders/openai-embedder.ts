@@ -92,6 +92,13 @@ export class OpenAiEmbedder implements Embedder {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new ValidationError('baseUrl', 'must be http(s)', { component });
+    // fetch refuses a URL with credentials on every call, which delivery took for an outage for ever; and the
+    // URL is shown in status output and errors.
+    if (url.username !== '' || url.password !== '')
+      throw new ValidationError('baseUrl', 'must not hold credentials (value not shown)', {
+        component,
+        limit: 'no user:password@ — pass the key as apiKey (OPENAI_API_KEY)',
+      });
     if (!options.model) throw new ValidationError('model', 'is required', { component });
     if (!Number.isInteger(options.dimension) || options.dimension < 1)
       throw new ValidationError('dimension', `must be a positive integer, got ${options.dimension}`, {
