@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { Embedder } from '../contracts/embedder.js';
 import { ValidationError } from '../errors.js';
 import { describeValue } from '../util/describe-value.js';
@@ -11,6 +11,18 @@ export interface HashingEmbedderOptions {
 }
 
 const OPTION_KEYS: OptionKeys<HashingEmbedderOptions> = { dimension: true };
+
+/**
+ * md5 of a feature: Node's one-shot `crypto.hash` (about 1.8× faster on short strings) where it exists (Node
+ * 20.12+), else `createHash` — the same bytes.
+ */
+const md5: (feature: string) => Buffer =
+  typeof nodeCrypto.hash === 'function'
+    ? (feature) => nodeCrypto.hash('md5', feature, 'buffer')
+    : (feature) => nodeCrypto.createHash('md5').update(feature).digest();
+
+/** How long {@link HashingEmbedder.embed} runs before it lets the event loop turn, ms. */
+export const HASHING_TURN_MS = 20;
 
 /**
  * Deterministic, offline, **lexical** embedder (feature hashing of lower-cased word unigrams and
@@ -46,18 +58,40 @@ export class HashingEmbedder implements Embedder {
     this.id = `hashing-v1:${this.dimension}`;
   }
 
+  /**
+   * One vector per text. Between texts it lets the event loop turn once it has run for
+   * {@link HASHING_TURN_MS}: a batch of large texts (about 0.3 s of CPU per MB) must not stall lease renewals,
+   * timers and signals of the process embedding them (a drain worker blocked 24 s on 32 texts of 1 MB, its leases
+   * expired and SIGTERM waited; a break-it round).
+   */
   async embed(texts: readonly string[]): Promise<number[][]> {
-    return texts.map((t) => this.embedOne(t));
+    const out: number[][] = [];
+    let since = performance.now();
+    for (const text of texts) {
+      if (performance.now() - since >= HASHING_TURN_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        since = performance.now();
+      }
+      out.push(this.embedOne(text));
+    }
+    return out;
   }
 
   /** Synchronous form of {@link embed} for one text. */
   embedOne(text: string): number[] {
     const v = new Float64Array(this.dimension);
     const words = text.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [];
+    // A feature's signed bucket, once per distinct feature of the text (words repeat: most of a long text's).
+    const seen = new Map<string, number>();
     const add = (feature: string, weight: number) => {
-      const h = createHash('md5').update(feature).digest();
-      const bucket = h.readUInt32LE(0) % this.dimension;
-      v[bucket]! += (h[4]! & 1 ? 1 : -1) * weight;
+      let signed = seen.get(feature);
+      if (signed === undefined) {
+        const h = md5(feature);
+        const bucket = h.readUInt32LE(0) % this.dimension;
+        signed = h[4]! & 1 ? bucket + 1 : -(bucket + 1);
+        seen.set(feature, signed);
+      }
+      v[Math.abs(signed) - 1]! += (signed > 0 ? 1 : -1) * weight;
     };
     for (let i = 0; i < words.length; i++) {
       add(words[i]!, 1);
