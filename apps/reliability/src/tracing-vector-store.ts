@@ -1,4 +1,5 @@
 import {
+  type DeleteOptions,
   type UpsertOptions,
   type UpsertReport,
   type VectorRecord,
@@ -77,8 +78,8 @@ export class TracingVectorStore extends VectorStoreWrapper {
     );
   }
 
-  override delete(ids: readonly string[]): Promise<void> {
-    return this.traced('delete', [...ids], () => this.inner.delete(ids));
+  override delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
+    return this.traced('delete', [...ids], () => this.inner.delete(ids, options));
   }
 
   private async traced<T>(op: 'upsert' | 'delete', ids: string[], call: () => Promise<T>): Promise<T> {

@@ -23,6 +23,7 @@ export {
   type WakeUpHealth,
 } from './contracts/relational-store.js';
 export type {
+  DeleteOptions,
   MetadataFilter,
   UpsertOptions,
   UpsertReport,

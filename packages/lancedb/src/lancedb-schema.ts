@@ -269,6 +269,22 @@ export function idInPredicate(ids: readonly string[]): string {
   return `${COLUMNS.id} IN (${ids.map(sqlString).join(', ')})`;
 }
 
+/**
+ * {@link idInPredicate}, except that each id `atMost` lists matches only at or below its version:
+ * `id IN (unfenced…) OR (id = 'a' AND version <= 5) OR …`.
+ */
+export function fencedIdPredicate(ids: readonly string[], atMost?: ReadonlyMap<string, number>): string {
+  if (atMost === undefined || atMost.size === 0) return idInPredicate(ids);
+  const free = ids.filter((id) => !atMost.has(id));
+  const parts = ids
+    .filter((id) => atMost.has(id))
+    .map(
+      (id) => `(${COLUMNS.id} = ${sqlString(id)} AND ${COLUMNS.version} <= ${Math.trunc(atMost.get(id)!)})`,
+    );
+  if (free.length > 0) parts.unshift(idInPredicate(free));
+  return parts.join(' OR ');
+}
+
 /** `id > '<after>'` (or `>=` with `inclusive`): ids after a cursor, in UTF-8 byte (= code point) order. */
 export function idAfterPredicate(after: string, inclusive = false): string {
   return `${COLUMNS.id} ${inclusive ? '>=' : '>'} ${sqlString(after)}`;

@@ -6,6 +6,7 @@ import {
   ClosedError,
   checkVersionRange,
   DEFAULT_LIMITS,
+  type DeleteOptions,
   DimensionMismatchError,
   type DualwriteError,
   describeValue,
@@ -36,6 +37,7 @@ import { LANCEDB_COMPONENT, toLanceDbError } from './lancedb-errors.js';
 import {
   CHECKPOINT_METADATA_KEY,
   COLUMNS,
+  fencedIdPredicate,
   INDEX_ID_METADATA_KEY,
   idAfterPredicate,
   idInPredicate,
@@ -298,8 +300,12 @@ export class LanceDbVectorStore implements VectorStore {
     });
   }
 
-  /** Deletes ids; unknown ids are ignored. Any id string is safe (quoted literal, no injection). */
-  delete(ids: readonly string[]): Promise<void> {
+  /**
+   * Deletes ids; unknown ids are ignored. Any id string is safe (quoted literal, no injection). With `atMost`, a
+   * listed id's row goes only while its version is at or below the given one (`id = … AND version <= …`, in the
+   * same delete commit).
+   */
+  delete(ids: readonly string[], options: DeleteOptions = {}): Promise<void> {
     return this.#run('delete', async () => {
       const unique = storableIds(ids, 'ids');
       if (unique.length === 0) return;
@@ -307,7 +313,9 @@ export class LanceDbVectorStore implements VectorStore {
       await this.#exclusive(async () => {
         const started = performance.now();
         for (let i = 0; i < unique.length; i += chunk) {
-          const result = await this.#table.delete(idInPredicate(unique.slice(i, i + chunk)));
+          const result = await this.#table.delete(
+            fencedIdPredicate(unique.slice(i, i + chunk), options.atMost),
+          );
           this.#commitsOnHandle++;
           this.#rewinds.noteCommit(result.version);
         }

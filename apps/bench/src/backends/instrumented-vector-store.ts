@@ -1,4 +1,5 @@
 import {
+  type DeleteOptions,
   TransientBackendError,
   type UpsertOptions,
   type UpsertReport,
@@ -55,9 +56,9 @@ export class InstrumentedVectorStore extends VectorStoreWrapper {
     return report;
   }
 
-  override async delete(ids: readonly string[]): Promise<void> {
+  override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
     await this.beforeWrite(ids.length);
-    await this.inner.delete(ids);
+    await this.inner.delete(ids, options);
   }
 
   private async beforeWrite(size: number): Promise<void> {

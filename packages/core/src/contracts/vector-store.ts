@@ -60,6 +60,18 @@ export interface VectorIndexIdentity {
   checkpoint?: number | null;
 }
 
+/** Options of {@link VectorStore.delete}. */
+export interface DeleteOptions {
+  /**
+   * Version fence for deletes: each listed id's row is deleted only while its version is at or below this one,
+   * so a late delete — its lease expired while another worker delivered a newer state of the id, or its
+   * process stopped for that long — never removes the newer state (a break-it round: the index lost an
+   * acknowledged record while SQL said synced). Ids not listed are deleted whatever their version. Only stores
+   * with `versionFence: true` honour it; others delete unconditionally.
+   */
+  atMost?: ReadonlyMap<string, number>;
+}
+
 /** Options of {@link VectorStore.upsert}. */
 export interface UpsertOptions {
   /**
@@ -143,8 +155,12 @@ export interface VectorStore {
    */
   upsert(records: readonly VectorRecord[], options?: UpsertOptions): Promise<UpsertReport | undefined>;
 
-  /** Deletes ids. Unknown ids are ignored (not an error). Any id string is safe (no predicate injection). */
-  delete(ids: readonly string[]): Promise<void>;
+  /**
+   * Deletes ids. Unknown ids are ignored (not an error). Any id string is safe (no predicate injection). With
+   * `atMost` on a {@link versionFence} store, a listed id's row is deleted only while its version is at or below
+   * the given one (see {@link DeleteOptions}).
+   */
+  delete(ids: readonly string[], options?: DeleteOptions): Promise<void>;
 
   /**
    * Nearest neighbours of `embedding`, best first, at most `k`.

@@ -1,4 +1,4 @@
-import type { UpsertOptions, UpsertReport, VectorStore } from '../contracts/vector-store.js';
+import type { DeleteOptions, UpsertOptions, UpsertReport, VectorStore } from '../contracts/vector-store.js';
 import { BackendUnavailableError, PermanentBackendError, TransientBackendError } from '../errors.js';
 import type { VectorRecord } from '../record/types.js';
 import { VectorStoreWrapper } from './vector-store-wrapper.js';
@@ -76,9 +76,9 @@ export class FaultyVectorStore extends VectorStoreWrapper {
     return this.inner.upsert(records, options);
   }
 
-  override async delete(ids: readonly string[]): Promise<void> {
+  override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
     await this.gate('delete', [...ids]);
-    await this.inner.delete(ids);
+    await this.inner.delete(ids, options);
   }
 
   override async ping(): Promise<void> {

@@ -1,4 +1,5 @@
 import type {
+  DeleteOptions,
   UpsertOptions,
   UpsertReport,
   VectorHit,
@@ -62,8 +63,8 @@ export abstract class VectorStoreWrapper implements VectorStore {
     return this.inner.upsert(records, options);
   }
 
-  delete(ids: readonly string[]): Promise<void> {
-    return this.inner.delete(ids);
+  delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
+    return this.inner.delete(ids, options);
   }
 
   async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {

@@ -6,14 +6,17 @@ import type { VectorRecord } from '../record/types.js';
  * (one per `maxBatchSize` chunk the adapter sends) and `metrics.vectorRecords`. Afterwards (also after a
  * failed call) asks the store whether the index went back in time under it (`VectorStore.takeRewind`) and
  * hands the reason to `indexRewound`.
- * @param options.ifNewer - version fence for the upserts (see `UpsertOptions.ifNewer`).
- * @returns the ids the fence left unwritten (always empty without `ifNewer` or on a store without a fence).
+ * @param options.ifNewer - version fence for the upserts (see `UpsertOptions.ifNewer`), and for the deletes
+ *   listed in `deleteVersions` (`DeleteOptions.atMost`: each at the version of the tombstone it applies).
+ * @returns the ids the fence left unwritten (always empty without `ifNewer` or on a store without a fence): upserts
+ *   the store reported, and fenced deletes whose row is still there above its version (read back: a delete
+ *   reports nothing).
  */
 export async function applyToVector(
   ctx: Pick<StrategyContext, 'vector' | 'metrics' | 'indexRewound'>,
   upserts: readonly VectorRecord[],
   deletes: readonly string[],
-  options: { ifNewer?: boolean } = {},
+  options: { ifNewer?: boolean; deleteVersions?: ReadonlyMap<string, number> } = {},
 ): Promise<string[]> {
   const { vector, metrics } = ctx;
   let fenced: string[] = [];
@@ -25,7 +28,12 @@ export async function applyToVector(
     }
     if (deletes.length > 0) {
       metrics.vectorCalls += Math.ceil(deletes.length / vector.maxBatchSize);
-      await vector.delete(deletes);
+      const atMost = options.ifNewer && vector.versionFence ? options.deleteVersions : undefined;
+      await vector.delete(deletes, atMost && atMost.size > 0 ? { atMost } : undefined);
+      if (atMost && atMost.size > 0) {
+        const left = await vector.getVersions([...atMost.keys()]);
+        for (const [id, version] of left) if (version > atMost.get(id)!) fenced.push(id);
+      }
     }
   } finally {
     const rewind = vector.takeRewind?.();

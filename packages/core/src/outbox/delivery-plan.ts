@@ -9,7 +9,8 @@ import type { VectorRecord } from '../record/types.js';
 /** One leased entry resolved to the vector operation that makes the index match the current record. */
 export type DeliveryItem =
   | { lease: OutboxLease; op: 'upsert'; record: VectorRecord; version: number }
-  | { lease: OutboxLease; op: 'delete'; version: number };
+  /** `tombstone`: the record's deleted row exists (at `version`), so the delete is version-fenced. */
+  | { lease: OutboxLease; op: 'delete'; version: number; tombstone: boolean };
 
 /** A leased entry that cannot be delivered (e.g. no embedding and no embedder), with its error. */
 export interface UndeliverableItem {
@@ -41,7 +42,12 @@ export async function planDelivery(
   for (const lease of leases) {
     const rec = records.get(lease.recordId);
     if (!rec || rec.deleted) {
-      items.push({ lease, op: 'delete', version: rec?.version ?? lease.version });
+      items.push({
+        lease,
+        op: 'delete',
+        version: rec?.version ?? lease.version,
+        tombstone: rec !== undefined,
+      });
       continue;
     }
     const record: VectorRecord = {

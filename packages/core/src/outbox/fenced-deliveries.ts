@@ -4,7 +4,8 @@ import { rebaseAboveIndex } from '../write/rebase-above-index.js';
 import type { DeliveryItem } from './delivery-plan.js';
 
 /**
- * Settles upserts the index's version fence left unwritten (the index holds a higher version of the id).
+ * Settles deliveries the index's version fence left unwritten — upserts, and deletes of tombstones — (the index
+ * holds a higher version of the id).
  *
  * - The record moved on meanwhile (a newer write is pending): nothing to do; that write's own entry
  *   delivers the newer state.
@@ -31,7 +32,7 @@ import type { DeliveryItem } from './delivery-plan.js';
  */
 export async function rebaseFencedDeliveries(
   ctx: StrategyContext,
-  fenced: readonly Extract<DeliveryItem, { op: 'upsert' }>[],
+  fenced: readonly DeliveryItem[],
 ): Promise<{ blocked: string[] }> {
   if (fenced.length === 0) return { blocked: [] };
   const indexed = await ctx.vector.getVersions(fenced.map((i) => i.lease.recordId));

@@ -574,13 +574,22 @@ export class OutboxDrainer {
     };
   }
 
-  /** Stale deliveries go to the index through its version fence (where it has one). */
+  /**
+   * Stale deliveries go to the index through its version fence (where it has one): an upsert lands only over an
+   * older row, and the delete of a tombstone removes a row only at or below the tombstone's version (a delete
+   * whose lease expired while another worker delivered a newer put must not remove it).
+   */
   private send(items: DeliveryItem[]): Promise<string[]> {
+    const deleteVersions = new Map(
+      items.flatMap((i) =>
+        i.op === 'delete' && i.tombstone ? [[i.lease.recordId, i.version] as const] : [],
+      ),
+    );
     return applyToVector(
       this.ctx,
       items.flatMap((i) => (i.op === 'upsert' ? [i.record] : [])),
       items.flatMap((i) => (i.op === 'delete' ? [i.lease.recordId] : [])),
-      { ifNewer: true },
+      { ifNewer: true, deleteVersions },
     );
   }
 
@@ -590,9 +599,7 @@ export class OutboxDrainer {
    * so the entry's current version is delivered next. Returns the items that did reach the index.
    */
   private async settleFenced(items: DeliveryItem[], fenced: ReadonlySet<string>): Promise<DeliveryItem[]> {
-    const refused = items.filter(
-      (i): i is Extract<DeliveryItem, { op: 'upsert' }> => i.op === 'upsert' && fenced.has(i.lease.recordId),
-    );
+    const refused = items.filter((i) => fenced.has(i.lease.recordId));
     const { relational, clock, delivery, metrics } = this.ctx;
     metrics.fenced += refused.length;
     const blocked = new Set((await rebaseFencedDeliveries(this.ctx, refused)).blocked);
@@ -604,7 +611,7 @@ export class OutboxDrainer {
     const waiting = refused.filter((i) => blocked.has(i.lease.recordId)).map((i) => i.lease);
     await this.whileLeased(waiting, () => relational.releaseOutbox(waiting, now + delivery.pollIntervalMs));
     this.nudge(refused.length);
-    return items.filter((i) => !refused.includes(i as Extract<DeliveryItem, { op: 'upsert' }>));
+    return items.filter((i) => !refused.includes(i));
   }
 
   private async acknowledge(items: DeliveryItem[]): Promise<void> {

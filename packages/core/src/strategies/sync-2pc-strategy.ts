@@ -358,8 +358,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
   }
 
   /**
-   * Writes the prepared states to the index under the version fence (`ifNewer`): a write that lands after a newer
-   * one of its id — its process stopped between the prepare and this call for longer than the intent's TTL, and
+   * Writes the prepared states to the index under the version fence (`ifNewer`, and `atMost` for deletes): a
+   * write that lands after a newer one of its id — its process stopped between the prepare and this call for longer than the intent's TTL, and
    * another writer's newer write was delivered meanwhile — must not overwrite it (a break-it round: SQL and every
    * check said synced at the newer version while the index held the older one, 2 of 2 runs).
    * @returns the ids the fence left unwritten.
@@ -367,10 +367,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
   private async writeVectors(active: readonly PreparedWrite[]): Promise<string[]> {
     const upserts: VectorRecord[] = [];
     const deletes: string[] = [];
+    const deleteVersions = new Map<string, number>();
     for (const { plan } of active) {
       const next = plan.next;
-      if (next.deleted) deletes.push(next.id);
-      else
+      if (next.deleted) {
+        deletes.push(next.id);
+        deleteVersions.set(next.id, next.version);
+      } else
         upserts.push({
           id: next.id,
           embedding: next.embedding!,
@@ -379,7 +382,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    return applyToVector(this.ctx, upserts, deletes, { ifNewer: true });
+    return applyToVector(this.ctx, upserts, deletes, { ifNewer: true, deleteVersions });
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type {
+  DeleteOptions,
   UpsertOptions,
   UpsertReport,
   VectorHit,
@@ -120,9 +121,13 @@ export class MemoryVectorStore implements VectorStore {
     return options.ifNewer ? { fenced } : undefined;
   }
 
-  async delete(ids: readonly string[]): Promise<void> {
+  async delete(ids: readonly string[], options: DeleteOptions = {}): Promise<void> {
     this.#open('delete');
-    for (const id of ids) this.#rows.delete(id);
+    for (const id of ids) {
+      const atMost = options.atMost?.get(id);
+      if (atMost !== undefined && (this.#rows.get(id)?.version ?? 0) > atMost) continue;
+      this.#rows.delete(id);
+    }
   }
 
   async query(embedding: readonly number[], options: VectorQueryOptions): Promise<VectorHit[]> {

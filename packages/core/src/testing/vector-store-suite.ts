@@ -737,6 +737,34 @@ export const vectorStoreChecks = {
   },
 
   /**
+   * A delete's version fence (`atMost`, stores with `versionFence`): a listed id's row above its version stays
+   * (a late delete never removes a newer state), one at or below it goes, and an id not listed goes whatever its
+   * version; ids containing quotes are safe. Stores without a fence delete unconditionally.
+   */
+  async deleteFenceKeepsNewerRows(factory) {
+    await withStore(factory, async (store) => {
+      const p = idPrefix();
+      const [newer, equal, older, free] = [`${p}new'er`, `${p}equal`, `${p}older`, `${p}free`];
+      await store.upsert([
+        rec(newer, { version: 9 }),
+        rec(equal, { version: 5 }),
+        rec(older, { version: 2 }),
+        rec(free, { version: 50 }),
+      ]);
+      const atMost = new Map([
+        [newer, 5],
+        [equal, 5],
+        [older, 5],
+      ]);
+      await store.delete([newer, equal, older, free], { atMost });
+      const left = await store.getVersions([newer, equal, older, free]);
+      if (store.versionFence)
+        expect([...left.entries()], 'only the row above its delete version stays').toEqual([[newer, 9]]);
+      else expect(left.size, 'no fence: every row is deleted').toBe(0);
+    });
+  },
+
+  /**
    * `getRecords()` (when present) reads back what was written — version, text (empty and non-ASCII too) and
    * metadata of every scalar type exactly, the vector at float32 precision (`vectorsMatch`) — for the latest
    * upsert of each id; unknown and deleted ids are absent, a repeated id is read once.
