@@ -269,20 +269,33 @@ export function idInPredicate(ids: readonly string[]): string {
   return `${COLUMNS.id} IN (${ids.map(sqlString).join(', ')})`;
 }
 
+/** `parts` joined with `OR` as a balanced tree of parentheses: depth log2(n), not n. */
+function balancedOr(parts: readonly string[]): string {
+  if (parts.length === 1) return parts[0]!;
+  const half = Math.ceil(parts.length / 2);
+  return `(${balancedOr(parts.slice(0, half))} OR ${balancedOr(parts.slice(half))})`;
+}
+
 /**
- * {@link idInPredicate}, except that each id `atMost` lists matches only at or below its version:
- * `id IN (unfenced…) OR (id = 'a' AND version <= 5) OR …`.
+ * {@link idInPredicate}, except that each id `atMost` lists matches only at or below its version: one
+ * `(version <= v AND id IN (…))` clause per distinct version (the unlisted ids in a plain `id IN (…)`), joined
+ * as a balanced tree of `OR`s. A chain of 700 `… OR …` clauses, one per id, crashed the process in LanceDB's
+ * native code (SIGSEGV, a break-it round; 500 did not); Lance's planner takes no `CASE`.
  */
 export function fencedIdPredicate(ids: readonly string[], atMost?: ReadonlyMap<string, number>): string {
-  if (atMost === undefined || atMost.size === 0) return idInPredicate(ids);
-  const free = ids.filter((id) => !atMost.has(id));
-  const parts = ids
-    .filter((id) => atMost.has(id))
-    .map(
-      (id) => `(${COLUMNS.id} = ${sqlString(id)} AND ${COLUMNS.version} <= ${Math.trunc(atMost.get(id)!)})`,
-    );
+  if (atMost === undefined || !ids.some((id) => atMost.has(id))) return idInPredicate(ids);
+  const byVersion = new Map<number, string[]>();
+  const free: string[] = [];
+  for (const id of ids) {
+    const version = atMost.get(id);
+    if (version === undefined) free.push(id);
+    else byVersion.set(Math.trunc(version), [...(byVersion.get(Math.trunc(version)) ?? []), id]);
+  }
+  const parts = [...byVersion].map(
+    ([version, group]) => `(${COLUMNS.version} <= ${version} AND ${idInPredicate(group)})`,
+  );
   if (free.length > 0) parts.unshift(idInPredicate(free));
-  return parts.join(' OR ');
+  return balancedOr(parts);
 }
 
 /** `id > '<after>'` (or `>=` with `inclusive`): ids after a cursor, in UTF-8 byte (= code point) order. */
