@@ -13,17 +13,13 @@ import {
   VectorStoreWrapper,
 } from '../src/index.js';
 import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { HeldThenGone } from './support/held-then-gone.js';
 
 const DIM = 8;
 
-/** Holds deletes of `id` until released; after the delete landed, the caller never hears back (it "died"). */
+/** Deletes of `id` are held, then land with nobody left to hear back. */
 class FrozenDeleter extends VectorStoreWrapper {
-  frozen = false;
-  release!: () => void;
-  readonly released = new Promise<void>((resolve) => {
-    this.release = resolve;
-  });
-  landed = false;
+  readonly call = new HeldThenGone();
   constructor(
     inner: MemoryVectorStore,
     private readonly id: string,
@@ -32,11 +28,7 @@ class FrozenDeleter extends VectorStoreWrapper {
   }
   override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
     if (!ids.includes(this.id)) return super.delete(ids, options);
-    this.frozen = true;
-    await this.released;
-    await super.delete(ids, options);
-    this.landed = true;
-    return new Promise(() => {});
+    return this.call.run(() => super.delete(ids, options));
   }
 }
 
@@ -60,7 +52,7 @@ describe('a delete that lands late', () => {
     const embedder = new HashingEmbedder({ dimension: DIM });
     const frozen = new FrozenDeleter(index, 'x');
     const late = await createDualWrite({
-      relational: new StoppedRenewals(data, () => frozen.frozen),
+      relational: new StoppedRenewals(data, () => frozen.call.held),
       vector: frozen,
       embedder,
       strategy: 'async-queue',
@@ -82,15 +74,15 @@ describe('a delete that lands late', () => {
       await late.put({ id: 'x', text: 'first' });
       await late.flush({ timeoutMs: 5_000 });
       await late.delete('x');
-      while (!frozen.frozen) await new Promise((r) => setTimeout(r, 5));
+      while (!frozen.call.held) await new Promise((r) => setTimeout(r, 5));
       late.pause(); // the stopped process claims nothing more
       await new Promise((r) => setTimeout(r, 400)); // its lease runs out
       other.resume();
       const newer = await other.put({ id: 'x', text: 'put again, acknowledged' });
       await other.flush({ timeoutMs: 5_000 });
       expect(await other.syncStatus('x')).toMatchObject({ state: 'synced', version: newer.version });
-      frozen.release();
-      while (!frozen.landed) await new Promise((r) => setTimeout(r, 5));
+      frozen.call.release();
+      await frozen.call.untilLanded();
       expect((await index.getVersions(['x'])).get('x'), 'the newer state stays in the index').toBe(
         newer.version,
       );

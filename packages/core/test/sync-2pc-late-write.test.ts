@@ -15,16 +15,13 @@ import {
   VectorStoreWrapper,
 } from '../src/index.js';
 import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { HeldThenGone } from './support/held-then-gone.js';
 
 const DIM = 8;
 
-/** Holds upserts of `id` until released; after the write landed, the caller never hears back (it "died"). */
+/** Upserts of `id` are held, then land with nobody left to commit. */
 class FrozenWriter extends VectorStoreWrapper {
-  release!: () => void;
-  readonly released = new Promise<void>((resolve) => {
-    this.release = resolve;
-  });
-  landed = false;
+  readonly call = new HeldThenGone();
   constructor(
     inner: MemoryVectorStore,
     private readonly id: string,
@@ -36,10 +33,7 @@ class FrozenWriter extends VectorStoreWrapper {
     options?: UpsertOptions,
   ): Promise<UpsertReport | undefined> {
     if (!records.some((r) => r.id === this.id)) return super.upsert(records, options);
-    await this.released;
-    await super.upsert(records, options);
-    this.landed = true;
-    return new Promise(() => {}); // the process is gone before its commit
+    return this.call.run(() => super.upsert(records, options));
   }
 }
 
@@ -73,8 +67,8 @@ describe('sync-2pc: a write that lands late', () => {
       await new Promise((r) => setTimeout(r, 400)); // past the TTL: the live process's recovery resolved the intent
       const newer = await live.put({ id: 'x', text: 'the newer, acknowledged state' });
       expect(await live.syncStatus('x')).toMatchObject({ state: 'synced', version: newer.version });
-      frozen.release();
-      while (!frozen.landed) await new Promise((r) => setTimeout(r, 5));
+      frozen.call.release();
+      await frozen.call.untilLanded();
       expect((await index.getVersions(['x'])).get('x'), 'the index keeps the newer version').toBe(
         newer.version,
       );
