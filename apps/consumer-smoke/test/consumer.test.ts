@@ -124,7 +124,7 @@ describe('a consumer project outside the workspace', () => {
     expect(stdout).toContain('pkg.mod.fn');
   });
 
-  it('the entries that need no test runner load without vitest installed', async () => {
+  it('the entries that need no test runner load without vitest installed; every package ships its LICENSE', async () => {
     const entries = [
       '@dualwrite/core/testing/stores',
       '@dualwrite/sql/testing',
@@ -133,6 +133,11 @@ describe('a consumer project outside the workspace', () => {
     const script = `for (const e of ${JSON.stringify(entries)}) await import(e);`;
     await sh(process.execPath, ['--input-type=module', '-e', script]);
     expect(existsSync(join(app, 'node_modules/vitest')), 'the consumer project has no vitest').toBe(false);
+    for (const name of readdirSync(join(app, 'node_modules/@dualwrite')))
+      expect(
+        existsSync(join(app, 'node_modules/@dualwrite', name, 'LICENSE')),
+        `@dualwrite/${name} ships its LICENSE`,
+      ).toBe(true);
   });
 
   it('the installed CLIs run: dualwrite-worker --help, dualwrite --version, dualwrite verify and status on the example data', async () => {

@@ -20,10 +20,11 @@ beforeAll(async () => {
     req.on('end', () => {
       calls++;
       const { input, model } = JSON.parse(raw) as { input: string[]; model: string };
+      // A query containing "short-vector" gets a vector one component short: the embedder's fault.
       const data = input.map((text, index) => ({
         object: 'embedding',
         index,
-        embedding: hashing.embedOne(text),
+        embedding: text.includes('short-vector') ? hashing.embedOne(text).slice(1) : hashing.embedOne(text),
       }));
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ object: 'list', data, model }));
@@ -56,6 +57,9 @@ it('serves the app with embedder.kind = openai', async () => {
       'openai-compatible test-embed',
     );
     expect(calls).toBeGreaterThan(0);
+    const wrong = await app.request('POST', '/search', { text: 'short-vector please', k: 1 });
+    expect(wrong.status, "the embedder's wrong answer is the service's fault, not the request's").toBe(502);
+    expect(wrong.body.error.field).toBeUndefined();
   } finally {
     await app.stop();
   }

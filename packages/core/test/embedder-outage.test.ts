@@ -78,6 +78,25 @@ describe('an embedder that is down', () => {
       }
     });
 
+  it('a 503 for batches over two texts while it embeds one: the claim is split, nothing is dead-lettered', async () => {
+    const embedder = new UnwellEmbedder(503);
+    const embed = embedder.embed.bind(embedder);
+    embedder.embed = (texts) =>
+      texts.length > 2
+        ? Promise.reject(new TransientBackendError('batch too long', { status: 503 }))
+        : embed(texts);
+    const { dw, vector } = await openWith(embedder, 'batch');
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => `doc-${i}`);
+      await dw.putMany(ids.map((id) => ({ id, text: `text of ${id}` })));
+      const report = await dw.flush({ timeoutMs: 10_000 });
+      expect(report.deadLetters).toBe(0);
+      expect((await vector.getVersions(ids)).size).toBe(20);
+    } finally {
+      await dw.close();
+    }
+  });
+
   it('a text it refuses while it embeds the others is still dead-lettered alone', async () => {
     const embedder = new UnwellEmbedder(500, 'poison');
     const { dw, vector } = await openWith(embedder, 'batch');

@@ -4,6 +4,7 @@ import {
   DimensionMismatchError,
   type DualWrite,
   type MetadataFilter,
+  PermanentBackendError,
   type SyncStatus,
   TimeoutError,
   TransientBackendError,
@@ -288,11 +289,26 @@ export class SummaryService {
     const filter: MetadataFilter = {};
     if (body.filter?.level !== undefined) filter.level = body.filter.level;
     if (body.filter?.stale !== undefined) filter.stale = body.filter.stale;
-    const hits = await this.#dw.search(body.text ?? body.embedding!, {
-      k: body.k ?? 10,
-      filter: Object.keys(filter).length > 0 ? filter : undefined,
-      staleHits: 'drop',
-    });
+    const hits = await this.#dw
+      .search(body.text ?? body.embedding!, {
+        k: body.k ?? 10,
+        filter: Object.keys(filter).length > 0 ? filter : undefined,
+        staleHits: 'drop',
+      })
+      .catch((error: unknown) => {
+        // The request's own embedding was checked above: a wrong length now is the embedder's answer for the
+        // text — a fault of the service's backend (502), not of the request (it answered 400 naming a field of
+        // the embedder's response).
+        if (body.text !== undefined && error instanceof DimensionMismatchError)
+          throw new PermanentBackendError(
+            `the embedder answered the query with a vector of the wrong length (${error.message})`,
+            {
+              component: 'demo-api',
+              cause: error,
+            },
+          );
+        throw error;
+      });
     const rows = await SummaryRepository.getMany(
       this.#read(),
       hits.map((h) => h.id),

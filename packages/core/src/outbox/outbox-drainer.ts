@@ -695,7 +695,8 @@ export class OutboxDrainer {
    * fixed short text either ({@link EmbeddingService.probe}), the embedder is down — `'embedder-down'`, an outage
    * released without charging attempts — not the records: a demo API whose embedder answered HTTP 500 for 25 s
    * had every write of that time dead-lettered (8 charged attempts), and nothing delivered them after it recovered.
-   * When the probe embeds, the failure is the records' own (one text the embedder refuses), charged as before.
+   * When the probe embeds, the failure is the records' own (one text the embedder refuses, or too many at once):
+   * `'transient'`, split to find the culprit and charged only to a record that fails alone.
    */
   private async classifyPlanning(error: unknown): Promise<FailureClass | 'embedder-down'> {
     const failure = await this.classify(error, false);
@@ -703,10 +704,13 @@ export class OutboxDrainer {
     if ((failure !== 'transient' && failure !== 'throttled') || embeddings === undefined) return failure;
     try {
       await embeddings.probe();
-      return failure;
     } catch {
       return 'embedder-down';
     }
+    // The embedder answers one text: a 429/503 for this claim's texts is about them (too many or too long at once,
+    // one of them refused), so it is split like any transient failure instead of being retried whole — whole, an
+    // embedder refusing batches over two texts dead-lettered 19 of 20 healthy records (helper-64).
+    return 'transient';
   }
 
   private async handleFailure(
