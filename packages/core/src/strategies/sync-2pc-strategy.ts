@@ -273,9 +273,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
       return { results, raced: [] };
     }
 
-    let fenced: string[];
     try {
-      fenced = await this.writeVectors(active);
+      await this.writeVectors(active);
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
       if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
@@ -287,10 +286,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     }
     let raced: readonly string[];
     try {
-      // The fence refused a write (the index holds a newer version of the id: another writer's, this one's
-      // intent resolved by recovery meanwhile, or a source restored from a backup): commit with every entry
-      // queued, and the call waits for the delivery of the records' current state, as for a raced write.
-      raced = await this.commit(active, dropTokens, { deferred: fenced.length > 0 });
+      raced = await this.commit(active, dropTokens, { deferred: false });
     } catch (error) {
       await this.compensate(active, dropTokens);
       throw error;
@@ -357,23 +353,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
     return out;
   }
 
-  /**
-   * Writes the prepared states to the index under the version fence (`ifNewer`, and `atMost` for deletes): a
-   * write that lands after a newer one of its id — its process stopped between the prepare and this call for longer than the intent's TTL, and
-   * another writer's newer write was delivered meanwhile — must not overwrite it (a break-it round: SQL and every
-   * check said synced at the newer version while the index held the older one, 2 of 2 runs).
-   * @returns the ids the fence left unwritten.
-   */
-  private async writeVectors(active: readonly PreparedWrite[]): Promise<string[]> {
+  private async writeVectors(active: readonly PreparedWrite[]): Promise<void> {
     const upserts: VectorRecord[] = [];
     const deletes: string[] = [];
-    const deleteVersions = new Map<string, number>();
     for (const { plan } of active) {
       const next = plan.next;
-      if (next.deleted) {
-        deletes.push(next.id);
-        deleteVersions.set(next.id, next.version);
-      } else
+      if (next.deleted) deletes.push(next.id);
+      else
         upserts.push({
           id: next.id,
           embedding: next.embedding!,
@@ -382,7 +368,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    return applyToVector(this.ctx, upserts, deletes, { ifNewer: true, deleteVersions });
+    await applyToVector(this.ctx, upserts, deletes);
   }
 
   /**
