@@ -97,7 +97,9 @@ describe('KILL QUERY on the store’s connections under concurrent writers', () 
       writing = false;
       await Promise.all(writers);
 
-      expect(killed).toBeGreaterThan(50);
+      // The killer ran (46–200+ kills in 8 s, by the machine's load: a fixed 50 failed CI once at 46); what the
+      // test is about are the outcomes below.
+      expect(killed, 'statements the killer interrupted').toBeGreaterThan(10);
       expect(outcomes.stuck, 'calls that never settled').toBe(0);
       expect(outcomes.untyped, 'errors without a dualwrite type, or not retryable').toEqual([]);
       expect(outcomes.typed).toBeGreaterThan(0);
