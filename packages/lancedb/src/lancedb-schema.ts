@@ -289,7 +289,11 @@ export function fencedIdPredicate(ids: readonly string[], atMost?: ReadonlyMap<s
   for (const id of ids) {
     const version = atMost.get(id);
     if (version === undefined) free.push(id);
-    else byVersion.set(Math.trunc(version), [...(byVersion.get(Math.trunc(version)) ?? []), id]);
+    else {
+      const group = byVersion.get(Math.trunc(version));
+      if (group) group.push(id);
+      else byVersion.set(Math.trunc(version), [id]);
+    }
   }
   const parts = [...byVersion].map(
     ([version, group]) => `(${COLUMNS.version} <= ${version} AND ${idInPredicate(group)})`,

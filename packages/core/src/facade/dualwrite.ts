@@ -490,10 +490,9 @@ export class DualWrite<Native = unknown> {
         if (failedWrite) throw failedWrite.error;
         return result;
       });
-      // A dead-lettered record written again unchanged is requeued, as by dw.put (see requeueUnchanged).
+      // A dead-lettered record written again unchanged is requeued, as by dw.put.
       const retried = unchanged.filter((id) => !changed.includes(id));
-      if (retried.length > 0 && (await this.relational.requeueDeadLetters(retried, this.clock.now())) > 0)
-        changed.push(...retried);
+      if (await this.requeueDeadLettered(retried)) changed.push(...retried);
       if (changed.length > 0)
         await this.strategy.afterCommit(changed).catch((error: unknown) => {
           // Committed: the caller that handles the dead letters still gets what its callback returned.
@@ -1013,9 +1012,12 @@ export class DualWrite<Native = unknown> {
    */
   private async requeueUnchanged(results: readonly WriteResult[]): Promise<void> {
     const unchanged = [...new Set(results.filter((r) => !r.changed).map((r) => r.id))];
-    if (unchanged.length === 0) return;
-    if ((await this.relational.requeueDeadLetters(unchanged, this.clock.now())) > 0)
-      await this.strategy.afterCommit(unchanged);
+    if (await this.requeueDeadLettered(unchanged)) await this.strategy.afterCommit(unchanged);
+  }
+
+  /** Requeues those of `ids` that are dead-lettered; `true` when any was. No statement for no ids. */
+  private async requeueDeadLettered(ids: readonly string[]): Promise<boolean> {
+    return ids.length > 0 && (await this.relational.requeueDeadLetters(ids, this.clock.now())) > 0;
   }
 
   private async track<T>(fn: () => Promise<T>): Promise<T> {
