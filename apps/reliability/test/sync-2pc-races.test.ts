@@ -59,9 +59,7 @@ describe('sync-2pc: two writers race on one id', () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
-  async function setup(
-    options: { unfenced?: boolean; intentTtlMs?: number } = {},
-  ): Promise<[Writer, Writer, string]> {
+  async function setup(options: { unfenced?: boolean } = {}): Promise<[Writer, Writer, string]> {
     const { dir, remove } = await tempDir('dualwrite-2pc-race-');
     cleanups.push(remove);
     const lock = new AsyncLock(); // two "processes" in one: see DelayedRelationalStoreOptions.lock
@@ -96,7 +94,9 @@ describe('sync-2pc: two writers race on one id', () => {
         vector: tracing,
         embedder: new HashingEmbedder({ dimension: DIM }),
         strategy: 'sync-2pc',
-        delivery: { ...FAST, ...(options.intentTtlMs && { intentTtlMs: options.intentTtlMs }) },
+        // Every writer here is alive, only held: none may be taken for abandoned while a test holds it (a writer
+        // that outlives its intent is refused at its commit: core's sync-2pc-outlived-intent test).
+        delivery: { ...FAST, intentTtlMs: 30_000 },
       });
       w.relational = relational;
       w.vector = vector;
@@ -117,7 +117,7 @@ describe('sync-2pc: two writers race on one id', () => {
 
   /** Writer A's put of `x` prepared (version v) with its vector write held; B is free. */
   async function olderWriteInFlight() {
-    const [a, b] = await setup({ intentTtlMs: 30_000 }); // A's held write is not taken for abandoned
+    const [a, b] = await setup();
     await a.dw.put(rec('x', 'original'));
     const releaseA = gate();
     a.holdVector = { id: 'x', until: releaseA.opened };
@@ -181,38 +181,49 @@ describe('sync-2pc: two writers race on one id', () => {
     expect((await a.dw.get('x'))!.text).toBe('written by A');
   });
 
-  it('the earlier writer’s vector lands last but it commits first: the index still converges (was a bug)', async () => {
-    const [a, b] = await setup();
-    await a.dw.put(rec('x', 'original'));
-    await a.dw.flush();
-    const releaseA = gate();
-    const releaseB = gate();
-    a.holdVector = { id: 'x', until: releaseA.opened };
-    b.holdCommit = { id: 'x', until: releaseB.opened, armed: false };
-    const putA = a.dw.put(rec('x', 'written by A')); // prepares v2; vector write held
-    await new Promise((r) => setTimeout(r, 50));
-    const putB = b.dw.put(rec('x', 'written by B')); // prepares v3; index ← v3; held before its commit
-    await new Promise((r) => setTimeout(r, 100));
-    releaseA.open(); // index ← v2 (lands last); A commits v2, but B's intent is live: A re-delivers
-    const rA = await putA;
-    releaseB.open(); // B commits v3 over v2; A's repair entry is pending: B re-delivers too
-    const rB = await putB;
-    expect(rB.version!).toBeGreaterThan(rA.version!);
-    const committed = await a.dw.get('x');
-    expect(committed).toMatchObject({ text: 'written by B', version: rB.version });
-    // Neither commit claimed the index holds its version; B's call waited for the redelivery the outbox made
-    // instead (helper-55), so it returned with its version acknowledged in the index.
-    expect(rB.deferred).toBeUndefined();
-    expect(committed!.syncedVersion).toBe(rB.version);
-    expect((await a.vector.getVersions(['x'])).get('x')).toBe(rB.version);
-    const report = await settle(a, b);
-    // (Before the fix both commits claimed "synced", nothing was pending, and the index kept A's v2.)
-    expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject({
-      lost: 0,
-      stale: 0,
-      orphans: 0,
-    });
-  });
+  it.each([
+    ['fenced', false],
+    ['unfenced', true],
+  ])(
+    'the earlier writer’s vector write comes last but it commits first: the index still converges (%s; was a bug)',
+    async (_, unfenced) => {
+      const [a, b] = await setup({ unfenced });
+      await a.dw.put(rec('x', 'original'));
+      await a.dw.flush();
+      const releaseA = gate();
+      const releaseB = gate();
+      a.holdVector = { id: 'x', until: releaseA.opened };
+      b.holdCommit = { id: 'x', until: releaseB.opened, armed: false };
+      const putA = a.dw.put(rec('x', 'written by A')); // prepares v2; vector write held
+      await new Promise((r) => setTimeout(r, 50));
+      const putB = b.dw.put(rec('x', 'written by B')); // prepares v3; index ← v3; held before its commit
+      await new Promise((r) => setTimeout(r, 100));
+      // A's vector write comes last: the fence refuses v2 over v3 (on a store without a fence it lands). A commits v2
+      // queued, B's intent is live: A waits for B, which is held, and says so (`deferred`).
+      releaseA.open();
+      const rA = await putA;
+      expect(rA.deferred).toBe(true);
+      releaseB.open(); // B commits v3 over v2; A's repair entry is pending: B re-delivers too
+      const rB = await putB;
+      expect(rB.version!).toBeGreaterThan(rA.version!);
+      const committed = await a.dw.get('x');
+      expect(committed).toMatchObject({ text: 'written by B', version: rB.version });
+      // Neither commit claimed the index holds its version; B's call waited for the redelivery the outbox made
+      // instead (helper-55), so it returned with its version acknowledged in the index.
+      expect(rB.deferred).toBeUndefined();
+      expect(committed!.syncedVersion).toBe(rB.version);
+      expect((await a.vector.getVersions(['x'])).get('x')).toBe(rB.version);
+      const report = await settle(a, b);
+      // (Before the fix both commits claimed "synced", nothing was pending, and the index kept A's v2.)
+      expect(report, `index holds ${JSON.stringify([...(await a.vector.getVersions(['x']))])}`).toMatchObject(
+        {
+          lost: 0,
+          stale: 0,
+          orphans: 0,
+        },
+      );
+    },
+  );
 
   it('a writer committed and delivered between the other’s prepare and commit cannot leave the index behind (was a bug, found by the sibling-writer soak on Chroma)', async () => {
     const [a, b] = await setup({ unfenced: true });

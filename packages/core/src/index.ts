@@ -187,5 +187,6 @@ export {
   type CommitStep,
   commitIntentsInTx,
   commitStep,
+  outlivedIntent,
   prepareIntentsInTx,
 } from './write/two-phase.js';

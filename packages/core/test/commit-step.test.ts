@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IntentCommit } from '../src/contracts/relational-store.js';
+import { ConflictError } from '../src/errors.js';
 import { type CommitFacts, commitStep } from '../src/write/two-phase.js';
 
 const write: IntentCommit = {
@@ -37,7 +38,6 @@ describe("sync-2pc's commit rule (commitStep)", () => {
   });
 
   it.each([
-    ['the intent was resolved by recovery', { ours: false }, {}, {}],
     ['the id had an outbox entry at prepare', {}, { contended: true }, {}],
     ['the record moved since prepare', { current: { version: 8, deleted: false, syncedVersion: 8 } }, {}, {}],
     ['the record appeared since prepare', {}, { previousVersion: null }, {}],
@@ -49,6 +49,11 @@ describe("sync-2pc's commit rule (commitStep)", () => {
     const current = { ...clean, ...facts }.current;
     expect(step.record).toEqual({ ...write.next, syncedVersion: current?.syncedVersion, now: 5 });
     expect(step.enqueue).toEqual({ version: 10, op: 'upsert' });
+  });
+
+  it('refuses a write whose intent recovery resolved, whatever the record holds now', () => {
+    for (const current of [clean.current, { version: 11, deleted: false, syncedVersion: 11 }, undefined])
+      expect(() => commitStep(write, { ...clean, ours: false, current }, options)).toThrow(ConflictError);
   });
 
   it('only enqueues the current state of a record a concurrent writer moved past the write (a newer delete too)', () => {

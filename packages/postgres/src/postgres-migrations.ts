@@ -21,7 +21,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 8;
+export const POSTGRES_SCHEMA_VERSION = 9;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -38,7 +38,8 @@ export const POSTGRES_SCHEMA_VERSION = 8;
  * this release's SQL and settings (index lookups: `FUNCTION_SETTINGS`) and installs the one-round-trip ack
  * (see {@link ackFunctionMigration}), `0007_hash_given_embedding` recreates the write function, and
  * `0008_call_locks` adds the write and sync-2pc functions' variants that take how to lock (see
- * `callLocksParameters`).
+ * `callLocksParameters`), and `0009_outlived_intents` recreates those sync-2pc functions from this release's SQL
+ * (a commit whose intent is gone is refused).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -91,6 +92,13 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
       // older processes.
       async up(db) {
         await writeFunctionMigration(tables, q, 'by-parameter').up!(db);
+        await twoPhaseFunctionsMigration(tables, q, 'by-parameter').up!(db);
+      },
+    },
+    '0009_outlived_intents': {
+      // The sync-2pc commit function again: a write whose intent recovery resolved is refused (`INTENT_GONE`)
+      // rather than committed over a record its repair may have rewritten (see core's `commitStep`).
+      async up(db) {
         await twoPhaseFunctionsMigration(tables, q, 'by-parameter').up!(db);
       },
     },

@@ -8,6 +8,7 @@ import {
   type IntentCommitOptions,
   type OutboxAck,
   type OutboxWakeUp,
+  outlivedIntent,
   type PreparedIntent,
   ValidationError,
   type WriteResult,
@@ -37,7 +38,7 @@ import {
   type ResolvedPostgresRelationalStoreOptions,
   resolvePostgresOptions,
 } from './postgres-relational-store-options.js';
-import { commitCall, prepareCall, preparedIntents } from './postgres-two-phase-functions.js';
+import { commitCall, INTENT_GONE, prepareCall, preparedIntents } from './postgres-two-phase-functions.js';
 import {
   type CallLocks,
   IDS_BUSY,
@@ -317,9 +318,16 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * isolation is not READ COMMITTED the functions refuse ({@link NOT_READ_COMMITTED}), and from then on this
    * store wraps every call in `BEGIN ISOLATION LEVEL READ COMMITTED` (three round trips).
    * @throws {RecordsBusy} when a call that only tried its locks found one held ({@link IDS_BUSY}).
+   * @throws core's `outlivedIntent` `ConflictError` when `<prefix>sync_commit` found a write's intent gone
+   *   ({@link INTENT_GONE}).
    */
   async #callFunction<R>(db: PostgresKysely, operation: string, call: RawBuilder<R>): Promise<R[]> {
-    const busy = (error: unknown) => (errorCode(error) === IDS_BUSY ? new RecordsBusy() : error);
+    const busy = (error: unknown) => {
+      const code = errorCode(error);
+      if (code === IDS_BUSY) return new RecordsBusy();
+      if (code === INTENT_GONE) return outlivedIntent(String((error as { detail?: unknown }).detail));
+      return error;
+    };
     if (!this.#writeInTransaction)
       try {
         return (await call.execute(db)).rows;

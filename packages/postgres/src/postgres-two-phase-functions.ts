@@ -21,6 +21,12 @@ import {
 } from './postgres-write-function.js';
 
 /**
+ * SQLSTATE `<prefix>sync_commit` raises (its `DETAIL` the record id) for a write whose intent recovery resolved:
+ * core's `commitStep` refuses it, and the store throws core's `outlivedIntent` error for it.
+ */
+export const INTENT_GONE = 'DWIG1';
+
+/**
  * The migration that installs sync-2pc's two transactions as PL/pgSQL functions, so each is one statement and
  * one round trip in autocommit (the transaction path takes seven and nine): `<prefix>sync_prepare` and
  * `<prefix>sync_commit`, with the effects of core's `prepareIntentsInTx` and `commitIntentsInTx` (the commit
@@ -89,7 +95,7 @@ export function twoPhaseFunctionsMigration(
         ${FUNCTION_SETTINGS}
         AS ${sql.lit(`
         DECLARE
-          v_ours boolean; v_found boolean; v_version bigint; v_deleted boolean; v_synced bigint;
+          v_found boolean; v_version bigint; v_deleted boolean; v_synced bigint;
           v_synced_now boolean; v_enqueued int := 0;
         ${lockedBody(
           q,
@@ -98,7 +104,10 @@ export function twoPhaseFunctionsMigration(
           DELETE FROM ${compile(names.intents)} WHERE token = ANY (p_drop);
           FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
             DELETE FROM ${compile(names.intents)} WHERE token = p_tokens[i];
-            v_ours := FOUND;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'dualwrite sync_commit: the intent of % is gone', p_ids[i]
+                USING ERRCODE = '${INTENT_GONE}', DETAIL = p_ids[i];
+            END IF;
             SELECT r.version, r.deleted, r.synced_version INTO v_version, v_deleted, v_synced
               FROM ${compile(names.records)} AS r WHERE r.id = p_ids[i];
             v_found := FOUND;
@@ -107,7 +116,7 @@ export function twoPhaseFunctionsMigration(
               v_enqueued := v_enqueued + 1;
               CONTINUE;
             END IF;
-            v_synced_now := v_ours AND NOT p_deferred AND NOT (p_contended[i]
+            v_synced_now := NOT p_deferred AND NOT (p_contended[i]
               OR (CASE WHEN v_found THEN v_version END) IS DISTINCT FROM p_previous[i]
               OR EXISTS (SELECT 1 FROM ${compile(names.outbox)} AS o WHERE o.record_id = p_ids[i])
               OR EXISTS (SELECT 1 FROM ${compile(names.intents)} AS x WHERE x.record_id = p_ids[i]));

@@ -9,6 +9,7 @@ import { validateEmbedder } from '../embedders/validate-embedder.js';
 import {
   BackpressureError,
   ClosedError,
+  type ConflictError,
   DeadLetteredError,
   DimensionMismatchError,
   type IndexBindingError,
@@ -336,6 +337,8 @@ export class DualWrite<Native = unknown> {
    * @throws {BackpressureError} when the outbox is deeper than `backpressure.maxDepth`.
    * @throws {ClosedError} after `close()` began.
    * @throws (sync-2pc) the vector store's typed error; neither store keeps a half-write.
+   * @throws (sync-2pc) {@link ConflictError} (retryable) when the call outlived its intent
+   *   (`delivery.intentTtlMs`) and recovery rolled it back before its commit: nothing of it is committed.
    * @throws (sync-2pc) {@link IndexBindingError} once a periodic check found the source rebound to another
    *   index or embedder, or the index taken over by another source (this process's delivery is stopped too).
    */

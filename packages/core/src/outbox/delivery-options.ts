@@ -31,8 +31,8 @@ export interface DeliveryOptions {
   /**
    * How long a sync-2pc intent may stay unresolved before recovery takes it for abandoned and rolls it back.
    * Keep it above the longest vector call: a sync-2pc call waits for another writer's older write of the same id
-   * while its intent lives, and a write still in flight past the TTL may land after such a call returned (its
-   * commit then enqueues a repair, so the index converges). Default 30,000.
+   * while its intent lives, and a writer still in flight past the TTL is refused at its commit (`ConflictError`,
+   * nothing of it committed; its vector write is version-fenced and compensated). Default 30,000.
    */
   intentTtlMs: number;
   /** How often abandoned sync-2pc intents are looked for. Default 5,000. */

@@ -61,9 +61,11 @@ type PreparedWrite = PreparedChange & { plan: { next: RecordWrite } };
  * 1. Prepare: in one SQL transaction, read each id's row under its lock, draw a version and log an intent
  *    ({@link prepareIntentsInTx}, or the store's one-round-trip `prepareIntents`); then resolve each change
  *    against the row it read (`planOne`: the no-op check, the embedding reused).
- * 2. Write the vector index.
+ * 2. Write the vector index, version-fenced: a state older than the one the index holds is refused, and its
+ *    commit enqueues the record's current state instead of claiming it synced.
  * 3. Commit: in one SQL transaction, write the records and remove the intents ({@link commitIntentsInTx},
- *    or the store's `commitIntents`).
+ *    or the store's `commitIntents`). A write whose intent recovery already resolved is refused there with a
+ *    `ConflictError` (it outlived `intentTtlMs`; nothing of it is committed) and compensated.
  *
  * If step 2 or 3 fails, compensation restores the index to what SQL holds (the previous state) and the
  * call throws the typed error. If compensation itself fails, or the process dies mid-way, the logged
@@ -273,20 +275,29 @@ export class Sync2pcStrategy extends OutboxStrategy {
       return { results, raced: [] };
     }
 
+    let fenced: ReadonlySet<string>;
     try {
-      await this.writeVectors(active);
+      fenced = new Set(await this.writeVectors(active));
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
-      if (this.onVectorFailure === 'defer-to-outbox' && retryable) {
-        await this.commit(active, dropTokens, { deferred: true });
-        return { results: results.map((r) => (r.changed ? { ...r, deferred: true } : r)), raced: [] };
+      if (this.onVectorFailure !== 'defer-to-outbox' || !retryable) {
+        await this.compensate(active, dropTokens);
+        throw error;
       }
-      await this.compensate(active, dropTokens);
-      throw error;
+      try {
+        await this.commit(active, dropTokens, { deferred: true });
+      } catch (commitError) {
+        await this.compensate(active, dropTokens);
+        throw commitError;
+      }
+      return { results: results.map((r) => (r.changed ? { ...r, deferred: true } : r)), raced: [] };
     }
     let raced: readonly string[];
     try {
-      raced = await this.commit(active, dropTokens, { deferred: false });
+      // A write the fence refused (the index holds a newer version of its id: a racing writer's, committed or
+      // not) is committed as raced: enqueued, and the call waits for the delivery of the record's current state.
+      const written = active.map((a) => (fenced.has(a.plan.id) ? { ...a, contended: true } : a));
+      raced = await this.commit(written, dropTokens, { deferred: false });
     } catch (error) {
       await this.compensate(active, dropTokens);
       throw error;
@@ -353,13 +364,24 @@ export class Sync2pcStrategy extends OutboxStrategy {
     return out;
   }
 
-  private async writeVectors(active: readonly PreparedWrite[]): Promise<void> {
+  /**
+   * Writes the prepared states to the index under the version fence (`ifNewer`, and `atMost` for deletes): a
+   * write landing after a newer one of its id must not overwrite it — its process stopped between the prepare and
+   * this call for longer than the intent's TTL, and another writer's newer write was acknowledged meanwhile (a
+   * break-it round with SIGSTOPped writers: SQL and every check said synced while the index held the older state,
+   * 2 of 2 runs). Such a writer's commit is then refused too (`commitStep`).
+   * @returns the ids the fence left unwritten (none on a store without a fence).
+   */
+  private async writeVectors(active: readonly PreparedWrite[]): Promise<string[]> {
     const upserts: VectorRecord[] = [];
     const deletes: string[] = [];
+    const deleteVersions = new Map<string, number>();
     for (const { plan } of active) {
       const next = plan.next;
-      if (next.deleted) deletes.push(next.id);
-      else
+      if (next.deleted) {
+        deletes.push(next.id);
+        deleteVersions.set(next.id, next.version);
+      } else
         upserts.push({
           id: next.id,
           embedding: next.embedding!,
@@ -368,7 +390,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
           version: next.version,
         });
     }
-    await applyToVector(this.ctx, upserts, deletes);
+    return applyToVector(this.ctx, upserts, deletes, { ifNewer: true, deleteVersions });
   }
 
   /**

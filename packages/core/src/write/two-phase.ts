@@ -6,7 +6,9 @@ import type {
   RecordWrite,
   RelationalTx,
 } from '../contracts/relational-store.js';
+import { ConflictError } from '../errors.js';
 import type { StoredRecord } from '../record/types.js';
+import type { rebaseAboveIndex } from './rebase-above-index.js';
 
 /**
  * sync-2pc's prepare inside a transaction (the rule a store's `prepareIntents` fast path must follow): the
@@ -39,7 +41,7 @@ export async function prepareIntentsInTx(
 
 /** What sync-2pc's commit rule reads of one id under its lock, once the write's own intent is deleted. */
 export interface CommitFacts {
-  /** The write's intent was still there (recovery had not resolved it). */
+  /** The write's intent was still there (recovery had not resolved it); a write without it is refused. */
   ours: boolean;
   /** The record's current row, if any. */
   current: Pick<StoredRecord, 'version' | 'deleted' | 'syncedVersion'> | undefined;
@@ -58,15 +60,32 @@ export interface CommitStep {
 }
 
 /**
+ * The error of a sync-2pc commit refused because the write's intent is gone (see {@link commitStep}); a store's
+ * `commitIntents` fast path throws it too.
+ */
+export function outlivedIntent(id: string): ConflictError {
+  return new ConflictError(
+    `the sync-2pc write of ${JSON.stringify(id)} outlived its intent (intentTtlMs): recovery rolled it back before ` +
+      'its commit, and nothing of it was committed — write it again (keep intentTtlMs above the longest vector call)',
+    { component: 'sync-2pc' },
+  );
+}
+
+/**
  * sync-2pc's commit rule for one write, given what was read under its lock:
+ * - a write whose intent is gone is refused: recovery took it for abandoned (past `intentTtlMs`) and rolled it
+ *   back, enqueueing the record's state before it; that repair may since have rewritten the record above the
+ *   version the write landed in the index ({@link rebaseAboveIndex}), so committing now could acknowledge a write
+ *   the source no longer holds (it did: the late commit returned success over the rewritten record). The whole
+ *   commit transaction rolls back and sync-2pc compensates, as for any failed commit;
  * - a record a concurrent writer moved past the write's version only gets an outbox entry for its current
  *   state (a newer delete included: a tombstone is never purged while an intent for its record exists);
  * - otherwise the row is written, marked synced (`syncedVersion = version`) only when nothing can have
- *   raced the vector write: the intent was still ours (recovery had not resolved it), the write was not
- *   deferred, the id had no outbox entry at prepare or now (a worker may be delivering an older state), the
- *   record did not move since prepare (a writer that committed and was delivered *and* acknowledged in
- *   between may have landed after our vector write), and no other writer's intent exists. Else it is
- *   enqueued, so the index converges to the record's current state.
+ *   raced the vector write: the write was not deferred, the id had no outbox entry at prepare or now (a worker
+ *   may be delivering an older state), the record did not move since prepare (a writer that committed and was
+ *   delivered *and* acknowledged in between may have landed after our vector write), and no other writer's
+ *   intent exists. Else it is enqueued, so the index converges to the record's current state.
+ * @throws {ConflictError} (retryable) for a write whose intent is gone.
  */
 export function commitStep(
   write: IntentCommit,
@@ -74,6 +93,7 @@ export function commitStep(
   { now, deferred }: Pick<IntentCommitOptions, 'now' | 'deferred'>,
 ): CommitStep {
   const { next } = write;
+  if (!ours) throw outlivedIntent(next.id);
   if (current && current.version > next.version)
     return {
       record: undefined,
@@ -81,7 +101,7 @@ export function commitStep(
     };
   const raced =
     write.contended || (current?.version ?? null) !== write.previousVersion || queued || otherIntents > 0;
-  const synced = ours && !deferred && !raced;
+  const synced = !deferred && !raced;
   return {
     record: { ...next, syncedVersion: synced ? next.version : (current?.syncedVersion ?? null), now },
     enqueue: synced ? undefined : { version: next.version, op: write.op },
@@ -93,6 +113,7 @@ export function commitStep(
  * writes' locks, deletes the no-ops' intents, then for each write deletes its intent, reads what
  * {@link commitStep} needs and applies it.
  * @returns the ids it enqueued (not marked synced: deferred, or raced by another writer), in the order given.
+ * @throws {ConflictError} when a write's intent is gone (see {@link commitStep}); nothing is committed.
  * @throws the store's typed errors (`TransientBackendError` for a lock timeout or deadlock, ...).
  */
 export async function commitIntentsInTx(

@@ -104,13 +104,22 @@ class SideBySide {
       deferred,
       dropTokens: call.tokens.filter((_, i) => plans[i]!.next === null),
     };
-    const enqueued = await this.fast.commitIntents!(writes(this.bases.fast), options);
-    const expected = await this.reference.transaction((tx) =>
-      commitIntentsInTx(tx, writes(this.bases.reference), options),
-    );
+    const [enqueued, expected] = await Promise.all([
+      settle(this.fast.commitIntents!(writes(this.bases.fast), options)),
+      settle(
+        this.reference.transaction((tx) => commitIntentsInTx(tx, writes(this.bases.reference), options)),
+      ),
+    ]);
+    if ('error' in expected) {
+      // A write whose intent recovery resolved: the whole commit is refused, nothing of it written.
+      expect(expected.error, this.context).toMatchObject({ code: 'CONFLICT' });
+      expect('error' in enqueued ? enqueued.error : enqueued.value, this.context).toMatchObject({
+        code: 'CONFLICT',
+      });
+    } else if ('error' in enqueued) throw enqueued.error;
     // `undefined`: the store does not say which (allowed); what it says must be exactly what it enqueued.
-    if (enqueued !== undefined)
-      expect([...enqueued], `${this.context}: the ids commitIntents enqueued`).toEqual(expected);
+    else if (enqueued.value !== undefined)
+      expect([...enqueued.value], `${this.context}: the ids commitIntents enqueued`).toEqual(expected.value);
     await this.compare();
   }
 
@@ -147,6 +156,14 @@ class SideBySide {
   }
 }
 
+/** What `promise` settled to. */
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
 /** RelationalStore contract checks: the optional one-round-trip sync-2pc transactions. */
 export const twoPhaseChecks = {
   'prepareIntents and commitIntents (where present) do exactly what the transaction path does': (
@@ -178,7 +195,7 @@ export const twoPhaseChecks = {
         await both.prepare([putOf(a, 'fourth')]);
         await both.resolve(both.pending[1]!.tokens[0]!);
         await both.commit(0, false); // an outbox entry appeared since prepare
-        await both.commit(0, false); // the resolved one (its record moved too)
+        await both.commit(0, false); // the resolved one: refused
         await both.drain();
         await both.prepare([putOf(a, 'fifth'), putOf(b, 'fifth')]);
         await both.prepare([putOf(a, 'sixth')]);
@@ -193,7 +210,7 @@ export const twoPhaseChecks = {
         await both.prepare([putOf(b, 'recovered')]);
         await both.resolve(both.pending[0]!.tokens[0]!);
         await both.drain();
-        await both.commit(0, false); // the intent was resolved by recovery (and its repair delivered)
+        await both.commit(0, false); // the intent was resolved by recovery (and its repair delivered): refused
 
         // Then random interleavings of the same steps.
         const random = rng(20261202);
