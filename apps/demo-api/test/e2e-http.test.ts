@@ -41,6 +41,17 @@ describe('HTTP behaviour', () => {
     expect(r.status).toBe(401);
     expect((await anonymous('POST', '/search', { text: 'x' })).status).toBe(401);
     expect((await app.request('GET', '/sync/status')).status).toBe(200);
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the token is not.
+    for (const scheme of ['bearer', 'BEARER'])
+      expect(
+        (await anonymous('GET', '/sync/status', undefined, { authorization: `${scheme} ${TOKEN}` })).status,
+        scheme,
+      ).toBe(200);
+    expect(
+      (await anonymous('GET', '/sync/status', undefined, { authorization: `Bearer ${TOKEN.toUpperCase()}` }))
+        .status,
+    ).toBe(401);
+    expect((await anonymous('HEAD', '/assets/app.js')).status).toBe(200);
     for (const path of [
       '/health',
       '/ready',
@@ -97,6 +108,9 @@ describe('HTTP behaviour', () => {
         'length === 384',
       ],
       ['GET', '/summaries?limit=0', undefined, 'limit', '>= 1'],
+      // a misspelt query parameter is an error, not a filter silently dropped
+      ['GET', '/summaries?limt=5', undefined, 'limt'],
+      ['GET', '/sync/dead-letters?afer=x', undefined, 'afer'],
       ['GET', '/summaries?cursor=%%%', undefined, 'cursor'],
       ['GET', '/summaries?level=function', undefined, 'level'],
       ['POST', '/search', { k: 3 }, 'text'],

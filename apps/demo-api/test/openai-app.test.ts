@@ -10,6 +10,8 @@ const hashing = new HashingEmbedder({ dimension: DIM });
 let server: Server;
 let baseUrl: string;
 let calls = 0;
+/** While set, the embeddings server answers every request with a 500. */
+let failing = false;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -19,6 +21,11 @@ beforeAll(async () => {
     });
     req.on('end', () => {
       calls++;
+      if (failing) {
+        res.statusCode = 500;
+        res.end(JSON.stringify({ error: { message: 'model unavailable' } }));
+        return;
+      }
       const { input, model } = JSON.parse(raw) as { input: string[]; model: string };
       // A query containing "short-vector" gets a vector one component short: the embedder's fault.
       const data = input.map((text, index) => ({
@@ -61,6 +68,45 @@ it('serves the app with embedder.kind = openai', async () => {
     expect(wrong.status, "the embedder's wrong answer is the service's fault, not the request's").toBe(502);
     expect(wrong.body.error.field).toBeUndefined();
   } finally {
+    await app.stop();
+  }
+});
+
+it('is not ready while delivery finds the embedder down, and ready again once it answers', async () => {
+  const app = await startApp({
+    strategy: { name: 'async-queue' },
+    embedder: { kind: 'openai', baseUrl, model: 'test-embed', apiKey: 'sk-test', dimension: DIM },
+  });
+  const until = async (check: () => Promise<boolean>, what: string) => {
+    const deadline = Date.now() + 20_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    expect((await app.request('GET', '/ready')).status).toBe(200);
+    failing = true;
+    await app.request('POST', '/summaries', {
+      summaries: [{ targetFqn: 'lib.io.write_file', summary: 'Writes a file to disk', level: 'method' }],
+    });
+    await until(
+      async () => (await app.request('GET', '/sync/status')).body.downBackend === 'embedder',
+      'delivery to find the embedder down',
+    );
+    const notReady = await app.request('GET', '/ready');
+    expect(notReady.status).toBe(503);
+    expect(notReady.body.checks).toMatchObject({ vector: { ok: true }, embedder: { ok: false } });
+    failing = false;
+    await until(async () => (await app.request('GET', '/ready')).status === 200, 'ready again');
+    await app.request('POST', '/sync/flush');
+    expect((await app.request('GET', '/sync/status')).body).toMatchObject({
+      downBackend: null,
+      outboxDepth: 0,
+      deadLetters: 0,
+    });
+  } finally {
+    failing = false;
     await app.stop();
   }
 });

@@ -96,6 +96,7 @@ export async function startWorker(
                   synced: s.synced,
                   retries: s.retries,
                   backendDown: s.backendDown,
+                  downBackend: s.downBackend,
                   deliveryStopped: s.deliveryStopped,
                   // PostgreSQL: the LISTEN connection's reconnects, failed heartbeats, last notification (and
                   // its age), NOTIFY queue usage, whether the heartbeat's own NOTIFY arrived.

@@ -94,7 +94,11 @@ function renderStatus(s) {
     el(
       'span',
       { class: `badge ${s.backendDown ? 'bad' : 'ok'}` },
-      s.backendDown ? 'index unreachable' : 'index up',
+      s.downBackend === 'embedder'
+        ? 'embedder unreachable'
+        : s.backendDown
+          ? 'index unreachable'
+          : 'index up',
     ),
     ...(s.paused ? [el('span', { class: 'badge bad' }, 'delivery paused')] : []),
   );

@@ -11,7 +11,8 @@ declare module 'fastify' {
 /**
  * When `token` is set, every route not marked `config: { public: true }` requires
  * `Authorization: Bearer <token>` (constant-time comparison by `@fastify/bearer-auth`); a missing or wrong
- * token is answered 401 by the error handler. GETs under `publicPrefixes` (static assets) stay open.
+ * token is answered 401 by the error handler; the scheme name is case-insensitive. GETs and HEADs under
+ * `publicPrefixes` (static assets) stay open.
  * Without a token, everything is open.
  */
 export async function installAuth(
@@ -20,11 +21,19 @@ export async function installAuth(
   publicPrefixes: readonly string[] = [],
 ): Promise<void> {
   if (!token) return;
-  await app.register(bearerAuth, { keys: [token], addHook: false, verifyErrorLogLevel: 'info' });
+  // `rfc6749`: the scheme name is matched case-insensitively (`bearer <token>` too), as HTTP says of every
+  // authentication scheme (RFC 9110 §11.1); the plugin's default, `rfc6750`, refuses anything but `Bearer`.
+  await app.register(bearerAuth, {
+    keys: [token],
+    addHook: false,
+    verifyErrorLogLevel: 'info',
+    specCompliance: 'rfc6749',
+  });
   const verify = app.verifyBearerAuth!;
   app.addHook('onRequest', (request, reply, done) => {
     if (request.routeOptions.config?.public || request.is404) return done();
-    if (request.method === 'GET' && publicPrefixes.some((p) => request.url.startsWith(p))) return done();
+    const read = request.method === 'GET' || request.method === 'HEAD';
+    if (read && publicPrefixes.some((p) => request.url.startsWith(p))) return done();
     verify(request, reply, done);
   });
 }

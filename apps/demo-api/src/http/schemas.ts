@@ -117,17 +117,25 @@ export const SummaryWriteResponse = Type.Object({
 export const SummaryBatchResponse = Type.Object({ results: Type.Array(WriteOutcome) });
 
 /** `GET /summaries/{fqn}` query: `?embedding=true` adds the stored vector. */
-export const EmbeddingFlagQuery = Type.Object({
-  embedding: Type.Optional(Type.Boolean({ default: false, description: 'Include the stored embedding.' })),
-});
+export const EmbeddingFlagQuery = Type.Object(
+  {
+    embedding: Type.Optional(Type.Boolean({ default: false, description: 'Include the stored embedding.' })),
+  },
+  strict,
+);
 
 /** `GET /summaries` query: filters and cursor paging. */
-export const ListQuery = Type.Object({
-  level: Type.Optional(Level),
-  stale: Type.Optional(Type.Boolean()),
-  cursor: Type.Optional(Type.String({ maxLength: 2_048, description: '`nextCursor` of the previous page.' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 50 })),
-});
+export const ListQuery = Type.Object(
+  {
+    level: Type.Optional(Level),
+    stale: Type.Optional(Type.Boolean()),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 2_048, description: '`nextCursor` of the previous page.' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 50 })),
+  },
+  strict,
+);
 /** Static type of {@link ListQuery}. */
 export type ListQuery = Static<typeof ListQuery>;
 
@@ -218,6 +226,9 @@ export const SyncStatusResponse = Type.Object({
       'Why delivery is stopped for good (the source is bound to another index or embedder), or null.',
   }),
   backendDown: Type.Boolean(),
+  downBackend: Type.Union([Type.Literal('vector'), Type.Literal('embedder'), Type.Null()], {
+    description: 'What is unreachable while backendDown: the vector index or the embedder; null otherwise.',
+  }),
   counters: Counters,
   summaries: Type.Integer({ description: 'Rows in the summaries table.' }),
 });
@@ -266,10 +277,13 @@ export const ReconcileResponse = Type.Object({
 });
 
 /** `GET /sync/dead-letters` query. */
-export const DeadLetterQuery = Type.Object({
-  after: Type.Optional(Type.String({ maxLength: 512 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
-});
+export const DeadLetterQuery = Type.Object(
+  {
+    after: Type.Optional(Type.String({ maxLength: 512 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
+  },
+  strict,
+);
 
 /** A dead-lettered change and why. */
 export const DeadLetter = Type.Object({
@@ -328,5 +342,6 @@ export const ReadyResponse = Type.Object({
   checks: Type.Object({
     relational: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
     vector: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
+    embedder: Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) }),
   }),
 });

@@ -27,6 +27,7 @@ type CumulativeKey = Exclude<
   | 'paused'
   | 'deliveryStopped'
   | 'backendDown'
+  | 'downBackend'
   | 'indexDrift'
   | 'delivering'
   | 'wakeUps'

@@ -24,8 +24,9 @@ async function check(fn: () => Promise<unknown>, what: string): Promise<{ ok: bo
 
 /**
  * Probes and metrics, open without the bearer token (they reveal no summary content):
- * `GET /health` (liveness: the process answers), `GET /ready` (both backends answer: a relational query
- * and `vector.ping()`; 503 otherwise), `GET /metrics` (Prometheus text format).
+ * `GET /health` (liveness: the process answers), `GET /ready` (both backends answer — a relational query
+ * and `vector.ping()` — and delivery has not found the embedder down; 503 otherwise), `GET /metrics`
+ * (Prometheus text format).
  */
 export function opsRoutes(app: App, ctx: AppContext): void {
   app.get(
@@ -53,10 +54,16 @@ export function opsRoutes(app: App, ctx: AppContext): void {
         check(() => ctx.summaries.ping(), 'relational store'),
         check(() => ctx.dw.vector.ping(), 'vector store'),
       ]);
-      const ok = relational.ok && vector.ok;
+      // The embedder is not called here (a probe per readiness check would cost a remote model call each time):
+      // delivery's own probing says when it is down.
+      const embedder =
+        ctx.dw.strategy.stats().downBackend === 'embedder'
+          ? { ok: false, error: 'embedder unreachable: delivery found it down and is probing it' }
+          : { ok: true };
+      const ok = relational.ok && vector.ok && embedder.ok;
       return reply
         .status(ok ? 200 : 503)
-        .send({ status: ok ? 'ready' : 'not-ready', checks: { relational, vector } });
+        .send({ status: ok ? 'ready' : 'not-ready', checks: { relational, vector, embedder } });
     },
   );
 

@@ -42,6 +42,7 @@ export function syncRoutes(app: App, ctx: AppContext): void {
         paused: s.paused,
         deliveryStopped: s.deliveryStopped,
         backendDown: s.backendDown,
+        downBackend: s.downBackend,
         counters: {
           vectorCalls: s.vectorCalls,
           vectorRecords: s.vectorRecords,

@@ -71,8 +71,13 @@ export interface StrategyStats {
   inFlight: number;
   /** `true` while draining is paused by the caller. */
   paused: boolean;
-  /** `true` while draining is paused because the vector store is unreachable. */
+  /** `true` while draining is paused because the vector store (or the embedder) is unreachable. */
   backendDown: boolean;
+  /**
+   * What is unreachable while {@link backendDown}: `'vector'` (the index) or `'embedder'`; `null` otherwise.
+   * Optional for strategies written before it (the facade then reports `'vector'`).
+   */
+  downBackend?: 'vector' | 'embedder' | null;
 }
 
 /**

@@ -68,8 +68,10 @@ export interface DualwriteStats extends SyncMetrics {
    * `null`. Restart the process with the right configuration.
    */
   deliveryStopped: string | null;
-  /** Delivery paused because the vector store is unreachable. */
+  /** Delivery paused because the vector store (or the embedder) is unreachable. */
   backendDown: boolean;
+  /** What is unreachable while {@link DualwriteStats.backendDown}: `'vector'` or `'embedder'`; `null` otherwise. */
+  downBackend: 'vector' | 'embedder' | null;
   /** A detected drift between the index and the source of truth still being repaired, or `null`. */
   indexDrift: IndexDrift | null;
   /** `false` in a writer-only process (`deliver: false`): workers deliver its writes. */
@@ -827,6 +829,7 @@ export class DualWrite<Native = unknown> {
       paused: s.paused,
       deliveryStopped: this.misbound?.message ?? null,
       backendDown: s.backendDown,
+      downBackend: s.downBackend ?? (s.backendDown ? 'vector' : null),
       indexDrift: await this.currentDrift(),
       delivering: this.deliver,
       wakeUps: this.wakeUps(now),

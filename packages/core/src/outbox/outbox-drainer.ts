@@ -255,6 +255,11 @@ export class OutboxDrainer {
     return this.downSince !== null;
   }
 
+  /** What is down while {@link backendDown}, else `null`. */
+  get downBackend(): 'vector' | 'embedder' | null {
+    return this.downSince === null ? null : this.down;
+  }
+
   /** Resolves at the next delivery, or after `ms`. */
   waitForProgress(ms: number): Promise<void> {
     return this.progress.wait(this.ctx.clock, ms);

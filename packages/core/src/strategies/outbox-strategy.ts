@@ -74,6 +74,7 @@ export abstract class OutboxStrategy implements WriteStrategy {
       inFlight: this.drainer.inFlight,
       paused: this.drainer.paused,
       backendDown: this.drainer.backendDown,
+      downBackend: this.drainer.downBackend,
     };
   }
 }
