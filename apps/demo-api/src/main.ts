@@ -2,8 +2,9 @@
  * Process entry: `node --import tsx --conditions=source src/main.ts [--config file.json]` (one process, so
  * signals reach it directly; `pnpm start` runs exactly this).
  * Loads and validates the config (exit 1 naming the bad key), builds the service, listens, and on
- * SIGTERM/SIGINT stops accepting requests, drains the outbox up to `shutdown.drainTimeoutMs`, closes the
- * stores and exits 0. What could not drain stays in the outbox and is delivered after the next start.
+ * SIGTERM/SIGINT stops accepting requests, drains the outbox up to `shutdown.drainTimeoutMs` (unless delivery is
+ * paused), closes the stores and exits 0. What could not drain stays in the outbox and is delivered after the
+ * next start.
  */
 import { startErrorMessage } from '@dualwrite/config';
 import closeWithGrace from 'close-with-grace';
@@ -41,9 +42,18 @@ async function main(): Promise<void> {
   closeWithGrace(
     { delay: drainTimeoutMs + config.strategy.syncTimeoutMs + 15_000, logger: app.log },
     async ({ signal, err }) => {
+      // Paused delivery (`POST /sync/pause`) is not drained: this process would only wait out the budget for
+      // other processes' workers. What is left is delivered after the next start.
+      const paused = ctx.dw.strategy.stats().paused;
       if (err) app.log.error({ err }, 'fatal error: shutting down');
-      else app.log.info({ signal, drainTimeoutMs }, 'shutting down: no new requests, draining the outbox');
-      const report = await server.close({ drain: true, timeoutMs: drainTimeoutMs });
+      else
+        app.log.info(
+          { signal, drainTimeoutMs, paused },
+          paused
+            ? 'shutting down: no new requests; delivery is paused, so the outbox is not drained'
+            : 'shutting down: no new requests, draining the outbox',
+        );
+      const report = await server.close({ drain: !paused, timeoutMs: drainTimeoutMs });
       app.log.info(
         { ...report, err: report.error },
         report.drained

@@ -34,9 +34,9 @@ describe('the service process', () => {
     expect(await svc.exited).toBe(0);
     expect(svc.lines.join('\n')).toContain('outbox drained, stores closed');
 
-    // 2. Pause delivery, write 5 more, SIGTERM: a paused service does not drain (nor wait for a drain); exit 0,
-    //    5 stay in the outbox.
-    svc = await spawnService(env);
+    // 2. Pause delivery, write 5 more, SIGTERM: a paused service does not drain (nor wait out a drain budget of a
+    //    minute); exit 0, 5 stay in the outbox.
+    svc = await spawnService({ ...env, DUALWRITE_DRAIN_TIMEOUT_MS: '60000' });
     request = client(svc.url);
     let status = (await request('GET', '/sync/status')).body;
     expect(status).toMatchObject({ outboxDepth: 0, summaries: 40 });
@@ -45,8 +45,11 @@ describe('the service process', () => {
       summary(`proc.late${i}`, `late write ${i} about parsing`),
     );
     expect((await request('POST', '/summaries', { summaries: late })).status).toBe(201);
+    const stoppedAt = Date.now();
     svc.child.kill('SIGTERM');
     expect(await svc.exited).toBe(0);
+    expect(Date.now() - stoppedAt, 'waited out the drain budget while paused').toBeLessThan(30_000);
+    expect(svc.lines.join('\n')).toContain('delivery is paused, so the outbox is not drained');
     expect(svc.lines.join('\n')).toContain('5 change(s) left in the outbox');
 
     // 3. Restart: the leftovers are delivered; nothing was lost.
