@@ -37,6 +37,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { beforeDeadline } from '../util/deadline.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import type { OptionKeys } from '../util/option-keys.js';
+import { lastOfEachId } from '../write/last-wins.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
 import { DualwriteEvents } from './events.js';
@@ -350,9 +351,9 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins (async-queue and
-   * batch write each occurrence in turn, each drawing a version; sync-2pc writes the last one only, and every
-   * occurrence reports its version). Results come back in input order; the versions are drawn in sorted id
+   * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins — only it is written,
+   * under every strategy, and every occurrence of the id reports its result. Results come back in input order; the
+   * versions are drawn in sorted id
    * order, not in input order (so concurrent calls over the same ids lock them in one order and cannot
    * deadlock) — compare versions per id only.
    * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
@@ -386,7 +387,7 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * Deletes records in one SQL transaction.
+   * Deletes records in one SQL transaction. An id listed twice is deleted once; both occurrences report it.
    * @throws {ValidationError} when `ids` is not an array, holds more than `limits.maxBatchRecords` ids, or an
    *   invalid id (naming `ids[i]`); nothing is deleted.
    */
@@ -1002,9 +1003,10 @@ export class DualWrite<Native = unknown> {
       if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
       await this.admit();
       if (changes.length === 0) return [];
-      const results = await this.strategy.write(changes);
+      const unique = lastOfEachId(changes);
+      const results = await this.strategy.write(unique.changes);
       await this.requeueUnchanged(results);
-      return results;
+      return unique.resultAt.map((j) => results[j]!);
     });
   }
 

@@ -177,7 +177,23 @@ export const writeStrategyChecks = {
     await dw.put(rec('churn', 'two'));
     await dw.delete('churn');
     await dw.put(rec('churn', 'four'));
-    await dw.putMany([rec('dup', 'first'), rec('dup', 'second'), rec('dup', 'last')]);
+    const dup = await dw.putMany([
+      rec('dup', 'first'),
+      rec('other', 'x'),
+      rec('dup', 'second'),
+      rec('dup', 'last'),
+    ]);
+    // The last occurrence wins and is the only one written, under every strategy: one version for the id, which
+    // every occurrence reports.
+    expect(dup[0]).toMatchObject({ id: 'dup', changed: true });
+    expect([dup[2], dup[3]]).toEqual([dup[0], dup[0]]);
+    const again = await dw.putMany([rec('dup', 'last'), rec('dup', 'last again')]);
+    expect(again[0]).toEqual(again[1]);
+    expect(again[0]).toMatchObject({ changed: true, version: (await dw.get('dup'))!.version });
+    await dw.putMany([rec('dup', 'last')]);
+    const deleted = await dw.deleteMany(['other', 'other']);
+    expect(deleted[1]).toEqual(deleted[0]);
+    expect(deleted[0]).toMatchObject({ id: 'other', changed: true });
     await expectConverged(dw, vector, relational);
     expect((await dw.get('churn'))!.text).toBe('four');
     expect((await dw.get('dup'))!.text).toBe('last');
