@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ConflictError,
   createDualWrite,
+  type DeleteOptions,
   type DualWrite,
   HashingEmbedder,
   type UpsertOptions,
@@ -29,7 +30,7 @@ import { HeldThenGone } from './support/held-then-gone.js';
 const DIM = 8;
 const DELIVERY = { intentTtlMs: 150, recoveryIntervalMs: 30, pollIntervalMs: 10 };
 
-/** Upserts of `id` are held, then land with nobody left to commit. */
+/** Upserts and deletes of `id` are held, then land with nobody left to commit. */
 class FrozenWriter extends VectorStoreWrapper {
   readonly call = new HeldThenGone();
   constructor(
@@ -44,6 +45,10 @@ class FrozenWriter extends VectorStoreWrapper {
   ): Promise<UpsertReport | undefined> {
     if (!records.some((r) => r.id === this.id)) return super.upsert(records, options);
     return this.call.run(() => super.upsert(records, options));
+  }
+  override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
+    if (!ids.includes(this.id)) return super.delete(ids, options);
+    return this.call.run(() => super.delete(ids, options));
   }
 }
 
@@ -113,6 +118,7 @@ describe('sync-2pc: a writer that outlives its intent', () => {
     try {
       void slow.put({ id: 'x', text: 'the old state' }).catch(() => {});
       await until(() => frozen.call.held, 'the vector write to be held');
+      slow.pause(); // the whole process is stopped: its worker delivers nothing either
       await new Promise((r) => setTimeout(r, 400)); // past the TTL: recovery resolved the intent
       const newer = await live.put({ id: 'x', text: 'the newer, acknowledged state' });
       expect(await live.syncStatus('x')).toMatchObject({ state: 'synced', version: newer.version });
@@ -127,6 +133,48 @@ describe('sync-2pc: a writer that outlives its intent', () => {
       await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
     }
   });
+
+  it.each([
+    ['put', (dw: DualWrite) => dw.put({ id: 'x', text: 'never committed' })],
+    ['delete', (dw: DualWrite) => dw.delete('x')],
+  ])(
+    'cannot land a %s recovery rolled back, with no newer write of the id (its process died before its commit)',
+    async (_, write) => {
+      let frozen!: FrozenWriter;
+      const { index, data, slow, live } = await twoProcesses((inner) => {
+        frozen = new FrozenWriter(inner, 'x');
+        return frozen;
+      });
+      try {
+        await live.put({ id: 'x', text: 'the committed state' });
+        void write(slow).catch(() => {});
+        await until(() => frozen.call.held, 'the vector write to be held');
+        slow.pause(); // the whole process is stopped: its worker delivers nothing either
+        // Past the TTL: the live process's recovery rolls the intent back and delivers the committed state.
+        await new Promise((r) => setTimeout(r, 400));
+        await live.flush({ timeoutMs: 5_000 });
+        frozen.call.release();
+        await frozen.call.untilLanded();
+        const committed = (await live.get('x'))!;
+        expect(committed.text).toBe('the committed state');
+        const status = await live.syncStatus('x');
+        expect(status).toMatchObject({ state: 'synced', version: committed.version });
+        expect((await index.getVersions(['x'])).get('x'), 'the index holds what SQL says is synced').toBe(
+          committed.version,
+        );
+        expect((await index.getRecords!(['x'])).get('x')?.text).toBe('the committed state');
+        expect(await verifyConsistency(new MemoryRelationalStore({ data }), index)).toMatchObject({
+          lost: 0,
+          stale: 0,
+          mismatched: 0,
+          orphans: 0,
+        });
+      } finally {
+        await live.close({ timeoutMs: 2_000 });
+        await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
+      }
+    },
+  );
 
   it('is refused at its commit once recovery rolled it back, and both stores keep the state before it', async () => {
     let stall!: StallsAfterLanding;

@@ -131,7 +131,9 @@ export interface IntentLogStore {
   listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]>;
   /**
    * Resolves an abandoned intent in one transaction: deletes it and enqueues a repair of its record's
-   * current state. Returns `false` if the intent was already gone.
+   * current state. Returns `false` if the intent was already gone. (Core's own recovery rolls intents back
+   * through {@link RelationalStore.transaction} instead, with `rollBackIntent`, which also rewrites a record the
+   * abandoned write never reached above the intent's version.)
    */
   resolveIntent(token: string, now: number): Promise<boolean>;
   /**

@@ -39,6 +39,7 @@ import { EventLoopYield } from '../util/event-loop-yield.js';
 import type { OptionKeys } from '../util/option-keys.js';
 import { lastOfEachId } from '../write/last-wins.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
+import { BackpressureGate } from './backpressure-gate.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
 import { DualwriteEvents } from './events.js';
 import { createMetrics, type SyncMetrics } from './metrics.js';
@@ -204,7 +205,7 @@ export class DualWrite<Native = unknown> {
   private readonly limits: RecordLimits;
   private readonly metrics = createMetrics();
   private readonly embeddings: EmbeddingService | undefined;
-  private readonly backpressure: BackpressureOptions | undefined;
+  private readonly gate: BackpressureGate;
   private readonly staleHits: StaleHitPolicy;
   private readonly closeStores: boolean;
   /** Gives this facade's relational store back to other facades ({@link ownRelationalStore}); set by {@link open}. */
@@ -216,7 +217,6 @@ export class DualWrite<Native = unknown> {
   private userPaused = false;
   private readonly deliver: boolean;
   private activeWrites = new Set<Promise<unknown>>();
-  private depthCache: { at: number; depth: number } | null = null;
   private closeReport: Promise<CloseReport> | null = null;
   /**
    * Set when a periodic check found the source bound to another index, embedder or source of truth than this
@@ -234,7 +234,13 @@ export class DualWrite<Native = unknown> {
     this.strategy = createStrategy(options.strategy);
     this.clock = options.clock ?? systemClock;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.backpressure = options.backpressure;
+    this.gate = new BackpressureGate(
+      options.backpressure,
+      this.relational,
+      this.clock,
+      (ms) => this.strategy.waitForProgress(ms),
+      this.strategy.name,
+    );
     this.staleHits = options.staleHits ?? 'drop';
     this.closeStores = options.closeStores ?? true;
     if (options.embedder) validateEmbedder(options.embedder);
@@ -438,64 +444,66 @@ export class DualWrite<Native = unknown> {
     this.refuseInsideTransaction('transaction');
     if (typeof fn !== 'function') throw new ValidationError('fn', `is ${typeof fn}`, { limit: 'a function' });
     return this.track(async () => {
-      await this.admit();
+      const admission = await this.gate.admit(1);
       const changed: string[] = [];
       const unchanged: string[] = [];
       const now = this.clock.now();
-      const result = await this.relational.transaction(async (tx) => {
-        // Writes the callback started and has not seen settle (one it forgot to await).
-        const inFlight = new Set<Promise<unknown>>();
-        let ended = false;
-        // The first uow write that failed in the store: it may have written its record row and not its outbox
-        // entry (MySQL and SQLite undo only the failed statement), so the transaction must not commit.
-        let failedWrite: { error: unknown } | undefined;
-        const write = (method: 'put' | 'delete', change: () => Change) =>
-          runningIn(
-            inFlight,
-            (async () => {
-              if (ended)
-                throw new ValidationError(
-                  'uow',
-                  `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
-                );
-              const valid = change(); // a ValidationError here writes nothing: the transaction can go on
-              try {
-                const [r] = await writeChangesWithOutbox(tx, [valid], now);
-                (r!.changed ? changed : unchanged).push(r!.id);
-                return r!;
-              } catch (error) {
-                failedWrite ??= { error };
-                throw error;
-              }
-            })(),
-          );
-        const uow: UnitOfWork<Native> = {
-          db: usableUntil(
-            tx.native,
-            () => ended,
-            'uow.db',
-            'was used after its transaction() callback returned: the transaction is over (run queries on it inside the callback)',
-          ),
-          put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
-          delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
-        };
-        const scope = { facade: this, running: true };
-        let result: T;
-        try {
-          result = await insideTransaction.run(scope, () => fn(uow));
-        } finally {
-          // A write the callback did not await finishes inside the transaction before it commits or rolls back:
-          // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
-          while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-          ended = true;
-          scope.running = false; // a timer the callback left behind may call the facade later
-        }
-        // A callback that caught a failed uow write (or never awaited it) still gets no commit: the record and its
-        // outbox entry commit together or not at all (helper-55: MariaDB committed the row of a put whose outbox
-        // insert hit a lock wait timeout, and the index stayed stale).
-        if (failedWrite) throw failedWrite.error;
-        return result;
-      });
+      const result = await this.relational
+        .transaction(async (tx) => {
+          // Writes the callback started and has not seen settle (one it forgot to await).
+          const inFlight = new Set<Promise<unknown>>();
+          let ended = false;
+          // The first uow write that failed in the store: it may have written its record row and not its outbox
+          // entry (MySQL and SQLite undo only the failed statement), so the transaction must not commit.
+          let failedWrite: { error: unknown } | undefined;
+          const write = (method: 'put' | 'delete', change: () => Change) =>
+            runningIn(
+              inFlight,
+              (async () => {
+                if (ended)
+                  throw new ValidationError(
+                    'uow',
+                    `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
+                  );
+                const valid = change(); // a ValidationError here writes nothing: the transaction can go on
+                try {
+                  const [r] = await writeChangesWithOutbox(tx, [valid], now);
+                  (r!.changed ? changed : unchanged).push(r!.id);
+                  return r!;
+                } catch (error) {
+                  failedWrite ??= { error };
+                  throw error;
+                }
+              })(),
+            );
+          const uow: UnitOfWork<Native> = {
+            db: usableUntil(
+              tx.native,
+              () => ended,
+              'uow.db',
+              'was used after its transaction() callback returned: the transaction is over (run queries on it inside the callback)',
+            ),
+            put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
+            delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
+          };
+          const scope = { facade: this, running: true };
+          let result: T;
+          try {
+            result = await insideTransaction.run(scope, () => fn(uow));
+          } finally {
+            // A write the callback did not await finishes inside the transaction before it commits or rolls back:
+            // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
+            while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+            ended = true;
+            scope.running = false; // a timer the callback left behind may call the facade later
+          }
+          // A callback that caught a failed uow write (or never awaited it) still gets no commit: the record and its
+          // outbox entry commit together or not at all (helper-55: MariaDB committed the row of a put whose outbox
+          // insert hit a lock wait timeout, and the index stayed stale).
+          if (failedWrite) throw failedWrite.error;
+          return result;
+        })
+        .finally(() => admission.done(changed.length));
       // A dead-lettered record written again unchanged is requeued, as by dw.put.
       const retried = unchanged.filter((id) => !changed.includes(id));
       if (await this.requeueDeadLettered(retried)) changed.push(...retried);
@@ -1001,12 +1009,16 @@ export class DualWrite<Native = unknown> {
     return this.track(async () => {
       // sync-2pc writes the index itself, in the call: not into an index the source is no longer bound to.
       if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
-      await this.admit();
-      if (changes.length === 0) return [];
       const unique = lastOfEachId(changes);
-      const results = await this.strategy.write(unique.changes);
-      await this.requeueUnchanged(results);
-      return unique.resultAt.map((j) => results[j]!);
+      const admission = await this.gate.admit(unique.changes.length);
+      if (changes.length === 0) return [];
+      try {
+        const results = await this.strategy.write(unique.changes);
+        await this.requeueUnchanged(results);
+        return unique.resultAt.map((j) => results[j]!);
+      } finally {
+        admission.done();
+      }
     });
   }
 
@@ -1099,30 +1111,6 @@ export class DualWrite<Native = unknown> {
   private assertOpen(): void {
     if (this.state === 'new') throw new ClosedError('dualwrite (not opened: use createDualWrite)');
     if (this.state !== 'open') throw new ClosedError('dualwrite');
-  }
-
-  /** Backpressure: holds or rejects a write while the outbox is deeper than the limit. */
-  private async admit(): Promise<void> {
-    const bp = this.backpressure;
-    if (!bp) return;
-    const deadline = this.clock.now() + (bp.waitTimeoutMs ?? 5_000);
-    for (;;) {
-      const depth = await this.depth(bp.depthCacheMs ?? 100);
-      if (depth < bp.maxDepth) return;
-      const left = deadline - this.clock.now();
-      if ((bp.mode ?? 'fail') === 'fail' || left <= 0)
-        throw new BackpressureError(depth, bp.maxDepth, 1_000, { component: this.strategy.name });
-      await this.strategy.waitForProgress(Math.min(left, 50));
-      this.depthCache = null;
-    }
-  }
-
-  private async depth(cacheMs: number): Promise<number> {
-    const now = this.clock.now();
-    if (this.depthCache && now - this.depthCache.at < cacheMs) return this.depthCache.depth;
-    const { depth } = await this.relational.outboxStats(now);
-    this.depthCache = { at: now, depth };
-    return depth;
   }
 }
 

@@ -7,6 +7,7 @@ import { backoffDelay } from '../util/backoff.js';
 import { chunksBySize } from '../util/chunks-by-size.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import { WakeSignal } from '../util/wake-signal.js';
+import { rollBackIntent } from '../write/roll-back-intent.js';
 import { applyToVector } from './apply-to-vector.js';
 import { ClaimOwners } from './claim-owners.js';
 import { BACKLOG_CLAIM_BYTES, ClaimSize } from './claim-size.js';
@@ -324,7 +325,10 @@ export class OutboxDrainer {
     return claim;
   }
 
-  /** Rolls back sync-2pc intents abandoned by a crashed or stuck writer (enqueues their repair). */
+  /**
+   * Rolls back sync-2pc intents abandoned by a crashed or stuck writer ({@link rollBackIntent}: the record's
+   * current state enqueued, rewritten above the intent's version when the write never committed).
+   */
   async recoverIntents(): Promise<number> {
     const { relational, clock } = this.ctx;
     this.lastRecovery = clock.now();
@@ -332,7 +336,7 @@ export class OutboxDrainer {
     let resolved = 0;
     for (;;) {
       const expired = await relational.listExpiredIntents(clock.now(), 100);
-      for (const intent of expired) if (await relational.resolveIntent(intent.token, clock.now())) resolved++;
+      for (const intent of expired) if (await rollBackIntent(relational, intent, clock.now())) resolved++;
       if (expired.length < 100) break;
     }
     if (resolved > 0) this.nudge(resolved);
