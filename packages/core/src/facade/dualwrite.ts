@@ -358,10 +358,9 @@ export class DualWrite<Native = unknown> {
 
   /**
    * Writes records in one SQL transaction (all or none). Duplicate ids: the last one wins — only it is written,
-   * under every strategy, and every occurrence of the id reports its result. Results come back in input order; the
-   * versions are drawn in sorted id
-   * order, not in input order (so concurrent calls over the same ids lock them in one order and cannot
-   * deadlock) — compare versions per id only.
+   * under every strategy, and every occurrence of the id reports its result. Results come back in input order;
+   * the versions are drawn in sorted id order, not in input order (so concurrent calls over the same ids lock
+   * them in one order and cannot deadlock) — compare versions per id only.
    * @throws {ValidationError} naming `records[i].field` for the first bad record; nothing is written.
    */
   async putMany(records: readonly RecordInput[]): Promise<WriteResult[]> {
@@ -448,62 +447,65 @@ export class DualWrite<Native = unknown> {
       const changed: string[] = [];
       const unchanged: string[] = [];
       const now = this.clock.now();
-      const result = await this.relational
-        .transaction(async (tx) => {
-          // Writes the callback started and has not seen settle (one it forgot to await).
-          const inFlight = new Set<Promise<unknown>>();
-          let ended = false;
-          // The first uow write that failed in the store: it may have written its record row and not its outbox
-          // entry (MySQL and SQLite undo only the failed statement), so the transaction must not commit.
-          let failedWrite: { error: unknown } | undefined;
-          const write = (method: 'put' | 'delete', change: () => Change) =>
-            runningIn(
-              inFlight,
-              (async () => {
-                if (ended)
-                  throw new ValidationError(
-                    'uow',
-                    `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
-                  );
-                const valid = change(); // a ValidationError here writes nothing: the transaction can go on
-                try {
-                  const [r] = await writeChangesWithOutbox(tx, [valid], now);
-                  (r!.changed ? changed : unchanged).push(r!.id);
-                  return r!;
-                } catch (error) {
-                  failedWrite ??= { error };
-                  throw error;
-                }
-              })(),
-            );
-          const uow: UnitOfWork<Native> = {
-            db: usableUntil(
-              tx.native,
-              () => ended,
-              'uow.db',
-              'was used after its transaction() callback returned: the transaction is over (run queries on it inside the callback)',
-            ),
-            put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
-            delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
-          };
-          const scope = { facade: this, running: true };
-          let result: T;
-          try {
-            result = await insideTransaction.run(scope, () => fn(uow));
-          } finally {
-            // A write the callback did not await finishes inside the transaction before it commits or rolls back:
-            // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
-            while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-            ended = true;
-            scope.running = false; // a timer the callback left behind may call the facade later
-          }
-          // A callback that caught a failed uow write (or never awaited it) still gets no commit: the record and its
-          // outbox entry commit together or not at all (helper-55: MariaDB committed the row of a put whose outbox
-          // insert hit a lock wait timeout, and the index stayed stale).
-          if (failedWrite) throw failedWrite.error;
-          return result;
-        })
-        .finally(() => admission.done(changed.length));
+      const committed = this.relational.transaction(async (tx) => {
+        // Writes the callback started and has not seen settle (one it forgot to await).
+        const inFlight = new Set<Promise<unknown>>();
+        let ended = false;
+        // The first uow write that failed in the store: it may have written its record row and not its outbox
+        // entry (MySQL and SQLite undo only the failed statement), so the transaction must not commit.
+        let failedWrite: { error: unknown } | undefined;
+        const write = (method: 'put' | 'delete', change: () => Change) =>
+          runningIn(
+            inFlight,
+            (async () => {
+              if (ended)
+                throw new ValidationError(
+                  'uow',
+                  `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
+                );
+              const valid = change(); // a ValidationError here writes nothing: the transaction can go on
+              try {
+                const [r] = await writeChangesWithOutbox(tx, [valid], now);
+                (r!.changed ? changed : unchanged).push(r!.id);
+                return r!;
+              } catch (error) {
+                failedWrite ??= { error };
+                throw error;
+              }
+            })(),
+          );
+        const uow: UnitOfWork<Native> = {
+          db: usableUntil(
+            tx.native,
+            () => ended,
+            'uow.db',
+            'was used after its transaction() callback returned: the transaction is over (run queries on it inside the callback)',
+          ),
+          put: (input) => write('put', () => ({ op: 'put', record: this.validatePut(input, 'record') })),
+          delete: (id) => write('delete', () => ({ op: 'delete', id: validateId(id, 'id', this.limits) })),
+        };
+        const scope = { facade: this, running: true };
+        let result: T;
+        try {
+          result = await insideTransaction.run(scope, () => fn(uow));
+        } finally {
+          // A write the callback did not await finishes inside the transaction before it commits or rolls back:
+          // otherwise its record row could commit without its outbox entry, or fail half-way after the commit.
+          while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+          ended = true;
+          scope.running = false; // a timer the callback left behind may call the facade later
+        }
+        // A callback that caught a failed uow write (or never awaited it) still gets no commit: the record and its
+        // outbox entry commit together or not at all (helper-55: MariaDB committed the row of a put whose outbox
+        // insert hit a lock wait timeout, and the index stayed stale).
+        if (failedWrite) throw failedWrite.error;
+        return result;
+      });
+      committed.then(
+        () => admission.done(changed.length),
+        () => admission.done(0),
+      );
+      const result = await committed;
       // A dead-lettered record written again unchanged is requeued, as by dw.put.
       const retried = unchanged.filter((id) => !changed.includes(id));
       if (await this.requeueDeadLettered(retried)) changed.push(...retried);
@@ -1011,8 +1013,8 @@ export class DualWrite<Native = unknown> {
       if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
       const unique = lastOfEachId(changes);
       const admission = await this.gate.admit(unique.changes.length);
-      if (changes.length === 0) return [];
       try {
+        if (unique.changes.length === 0) return [];
         const results = await this.strategy.write(unique.changes);
         await this.requeueUnchanged(results);
         return unique.resultAt.map((j) => results[j]!);
