@@ -45,4 +45,61 @@ describe('backpressure under concurrent writes', () => {
       await dw.close({ drain: false });
     }
   });
+
+  it('counts only what a write left pending: sync-2pc writes and unchanged ones leave nothing', async () => {
+    for (const strategy of ['sync-2pc', 'async-queue'] as const) {
+      const dw = await createDualWrite({
+        relational: new MemoryRelationalStore(),
+        vector: new MemoryVectorStore({ dimension: DIM }),
+        embedder: new HashingEmbedder({ dimension: DIM }),
+        strategy,
+        backpressure: { maxDepth: 100, mode: 'fail' },
+        driftCheck: false,
+      });
+      try {
+        if (strategy === 'sync-2pc')
+          // Each call is delivered before it returns: the outbox stays empty (helper-66: the third call was refused
+          // with "depth 120" while it was).
+          for (let call = 0; call < 4; call++)
+            await dw.putMany(
+              Array.from({ length: 60 }, (_, i) => ({ id: `s-${call}-${i}`, text: `t ${i}` })),
+            );
+        else {
+          dw.pause();
+          await dw.put({ id: 'same', text: 'unchanged' });
+          for (let i = 0; i < 150; i++) await dw.put({ id: 'same', text: 'unchanged' }); // no-ops enqueue nothing
+        }
+      } finally {
+        await dw.close({ drain: false });
+      }
+    }
+  });
+
+  it('a unit of work counts each of its writes: concurrent transactions cannot multiply the limit', async () => {
+    const dw = await createDualWrite({
+      relational: new MemoryRelationalStore(),
+      vector: new MemoryVectorStore({ dimension: DIM }),
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      strategy: 'async-queue',
+      backpressure: { maxDepth: 10, mode: 'fail' },
+      driftCheck: false,
+    });
+    try {
+      dw.pause();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, t) =>
+          dw.transaction(async (uow) => {
+            for (let i = 0; i < 50; i++) await uow.put({ id: `t${t}-${i}`, text: `row ${i}` });
+          }),
+        ),
+      );
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      for (const o of refused) expect(o.reason).toBeInstanceOf(BackpressureError);
+      expect(refused.length).toBeGreaterThan(0);
+      // Before: 10 of 10 committed, 500 entries. Now one transaction may pass the limit by its own size at most.
+      expect((await dw.stats()).outboxDepth).toBeLessThanOrEqual(60);
+    } finally {
+      await dw.close({ drain: false });
+    }
+  });
 });

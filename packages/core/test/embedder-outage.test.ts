@@ -4,12 +4,21 @@
  * again. A text the embedder refuses while it embeds others is still the record's own failure.
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, type Embedder, HashingEmbedder, TransientBackendError } from '../src/index.js';
+import {
+  BackendUnavailableError,
+  createDualWrite,
+  type Embedder,
+  HashingEmbedder,
+  TransientBackendError,
+} from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
 const DIM = 8;
 
-/** A hashing embedder that fails while `down`, or for texts containing `refuses`. */
+/**
+ * A hashing embedder that fails while `down` (with the HTTP status, or `'unreachable'`: the connection refused, as
+ * the OpenAI-compatible embedder reports it), or for texts containing `refuses`.
+ */
 class UnwellEmbedder implements Embedder {
   readonly id = 'unwell-v1';
   readonly dimension = DIM;
@@ -18,13 +27,17 @@ class UnwellEmbedder implements Embedder {
   calls = 0;
   readonly #inner = new HashingEmbedder({ dimension: DIM });
   constructor(
-    private readonly status: number,
+    private readonly status: number | 'unreachable',
     private readonly refuses?: string,
   ) {}
   async embed(texts: readonly string[]): Promise<number[][]> {
     this.calls++;
+    const status = this.status;
+    if (this.down && status === 'unreachable') throw new BackendUnavailableError('connect ECONNREFUSED');
     if (this.down || (this.refuses !== undefined && texts.some((t) => t.includes(this.refuses!))))
-      throw new TransientBackendError(`embedder answered HTTP ${this.status}`, { status: this.status });
+      throw new TransientBackendError(`embedder answered HTTP ${status}`, {
+        status: status === 'unreachable' ? 0 : status,
+      });
     return this.#inner.embed(texts);
   }
 }
@@ -54,6 +67,7 @@ describe('an embedder that is down', () => {
     [500, 'batch'],
     [503, 'async-queue'],
     [429, 'batch'],
+    ['unreachable', 'async-queue'],
   ] as const)
     it(`answering ${status} for a while (${strategy}): nothing is dead-lettered, everything is delivered after it recovers`, async () => {
       const embedder = new UnwellEmbedder(status);
@@ -66,6 +80,7 @@ describe('an embedder that is down', () => {
         const during = await dw.stats();
         expect(during.deadLetters, 'no dead letter while the embedder is down').toBe(0);
         expect(during.backendDown, 'delivery knows it is down').toBe(true);
+        expect(during.downBackend, 'and that it is the embedder').toBe('embedder');
         const callsDuring = embedder.calls;
         embedder.down = false;
         const report = await dw.flush({ timeoutMs: 10_000 });

@@ -5,19 +5,28 @@ import type { BackpressureOptions } from './dualwrite-options.js';
 
 /** A write let through by {@link BackpressureGate.admit}; `done` once it finished (committed or not). */
 export interface Admission {
-  /** @param changes - outbox entries the write enqueued (default: what it was admitted for). */
-  done(changes?: number): void;
+  /**
+   * A unit of work's next write of `changes` entries, counted as running like the admitted ones. It never waits
+   * (the caller holds a SQL transaction and its locks).
+   * @throws {BackpressureError} when the other writes already take the outbox to `maxDepth`.
+   */
+  extend(changes: number): void;
+  /** @param enqueued - outbox entries the write left pending (none for a write delivered in the call). */
+  done(enqueued: number): void;
 }
 
-const NOTHING_HELD: Admission = { done: () => {} };
+const NOTHING_HELD: Admission = { extend: () => {}, done: () => {} };
 
 /**
  * Backpressure: holds or rejects a write while the outbox is at or past `maxDepth`. The depth it compares is
  * the outbox's pending count read at most `depthCacheMs` ago, plus the changes of this process's writes admitted
- * and still running, plus those that finished since that read began (they may be missing from it; counting one
- * twice only rejects early). So concurrent writes of one process never take the outbox past the limit by
- * racing the count (before, a burst of concurrent requests all read one depth under the limit and all got in);
- * writers in other processes are seen at the next read.
+ * and still running, plus the entries those that finished since that read began left pending (they may be
+ * missing from it; counting one twice only rejects early). So concurrent writes of one process never take the
+ * outbox past the limit by racing the count (before, a burst of concurrent requests all read one depth under the
+ * limit and all got in); writers in other processes are seen at the next read. A unit of work is admitted like a
+ * one-change write and then counts each write it makes ({@link Admission.extend}), refused once the others reach
+ * the limit. Like any admission it is a soft limit: one call admitted below it may take the outbox past it by
+ * its own size.
  */
 export class BackpressureGate {
   #read: { at: number; depth: number; finishedBefore: number } | null = null;
@@ -43,8 +52,8 @@ export class BackpressureGate {
     const bp = this.options;
     if (!bp) return NOTHING_HELD;
     const deadline = this.clock.now() + (bp.waitTimeoutMs ?? 5_000);
-    for (let fresh = false; ; fresh = true) {
-      const depth = (await this.depth(fresh ? 0 : (bp.depthCacheMs ?? 100))) + this.#running;
+    for (;;) {
+      const depth = (await this.depth(bp.depthCacheMs ?? 100)) + this.#running;
       if (depth < bp.maxDepth) return this.hold(changes);
       const left = deadline - this.clock.now();
       if ((bp.mode ?? 'fail') === 'fail' || left <= 0)
@@ -54,13 +63,26 @@ export class BackpressureGate {
   }
 
   private hold(changes: number): Admission {
-    this.#running += changes;
+    const bp = this.options!;
+    let held = changes;
+    this.#running += held;
     let open = true;
     return {
-      done: (enqueued = changes) => {
+      extend: (more) => {
+        if (!open) return;
+        const others =
+          (this.#read ? this.#read.depth + (this.#finished - this.#read.finishedBefore) : 0) +
+          this.#running -
+          held;
+        if (others >= bp.maxDepth)
+          throw new BackpressureError(others, bp.maxDepth, 1_000, { component: this.component });
+        held += more;
+        this.#running += more;
+      },
+      done: (enqueued) => {
         if (!open) return;
         open = false;
-        this.#running -= changes;
+        this.#running -= held;
         this.#finished += enqueued;
       },
     };

@@ -428,6 +428,9 @@ export class DualWrite<Native = unknown> {
    * refused (dead-lettered, e.g. an embedding it cannot search) as a {@link DeadLetteredError} naming it (also
    * committed; its `result` is what the callback returned); embeddings of records put without one are
    * computed by the drain worker.
+   * @throws {BackpressureError} when the outbox is at `backpressure.maxDepth` as the call begins (`'wait'` mode
+   *   waits first), or at a `uow.put` / `uow.delete` (thrown there at once, writing nothing: a wait would hold the
+   *   transaction's locks), once the process's other writes take it there.
    * @throws the error of a `uow.put` / `uow.delete` that failed in the store (a lock wait timeout, a dropped
    *   connection), even when the callback caught it or never awaited it: the transaction is rolled back, since
    *   that write may have stored its record without its outbox entry. Retryable when that error is. A
@@ -464,6 +467,7 @@ export class DualWrite<Native = unknown> {
                   `uow.${method}() was called after its transaction() callback returned: the transaction is over (call and await it inside the callback, or use dw.${method}())`,
                 );
               const valid = change(); // a ValidationError here writes nothing: the transaction can go on
+              admission.extend(1); // so does a BackpressureError
               try {
                 const [r] = await writeChangesWithOutbox(tx, [valid], now);
                 (r!.changed ? changed : unchanged).push(r!.id);
@@ -501,8 +505,10 @@ export class DualWrite<Native = unknown> {
         if (failedWrite) throw failedWrite.error;
         return result;
       });
+      // Delivered in the call under sync-2pc (`afterCommit` waits for it); pending otherwise.
+      const pending = () => (this.strategy.name === 'sync-2pc' ? 0 : changed.length);
       committed.then(
-        () => admission.done(changed.length),
+        () => admission.done(pending()),
         () => admission.done(0),
       );
       const result = await committed;
@@ -1013,13 +1019,16 @@ export class DualWrite<Native = unknown> {
       if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
       const unique = lastOfEachId(changes);
       const admission = await this.gate.admit(unique.changes.length);
+      let results: WriteResult[] = [];
       try {
         if (unique.changes.length === 0) return [];
-        const results = await this.strategy.write(unique.changes);
+        results = await this.strategy.write(unique.changes);
         await this.requeueUnchanged(results);
         return unique.resultAt.map((j) => results[j]!);
       } finally {
-        admission.done();
+        // What the write left pending: a changed record, unless sync-2pc delivered it in the call.
+        const syncs = this.strategy.name === 'sync-2pc';
+        admission.done(results.filter((r) => r.changed && (!syncs || r.deferred)).length);
       }
     });
   }

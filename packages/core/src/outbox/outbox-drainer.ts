@@ -705,17 +705,23 @@ export class OutboxDrainer {
    * released without charging attempts — not the records: a demo API whose embedder answered HTTP 500 for 25 s
    * had every write of that time dead-lettered (8 charged attempts), and nothing delivered them after it recovered.
    * When the probe embeds, the failure is the records' own (one text the embedder refuses, or too many at once):
-   * `'transient'`, split to find the culprit and charged only to a record that fails alone.
+   * `'transient'`, split to find the culprit and charged only to a record that fails alone. An outage (an
+   * unreachable embedder's `BackendUnavailableError`, ECONNREFUSED) is checked the same way, so it is reported as
+   * the embedder's and probed there: taken for the index's, the index answered every probe and delivery flapped
+   * between down and up while `stats().downBackend` said `'vector'` (helper-66).
    */
   private async classifyPlanning(error: unknown): Promise<FailureClass | 'embedder-down'> {
     const failure = await this.classify(error, false);
     const embeddings = this.ctx.embeddings;
-    if ((failure !== 'transient' && failure !== 'throttled') || embeddings === undefined) return failure;
+    const checked = failure === 'transient' || failure === 'throttled' || failure === 'outage';
+    if (!checked || embeddings === undefined) return failure;
     try {
       await embeddings.probe();
     } catch {
       return 'embedder-down';
     }
+    // The embedder answers: an outage is the source's (a record read failed), handled as before.
+    if (failure === 'outage') return failure;
     // The embedder answers one text: a 429/503 for this claim's texts is about them (too many or too long at once,
     // one of them refused), so it is split like any transient failure instead of being retried whole — whole, an
     // embedder refusing batches over two texts dead-lettered 19 of 20 healthy records (helper-64).
