@@ -13,24 +13,9 @@ import {
   VectorStoreWrapper,
 } from '../src/index.js';
 import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
-import { HeldThenGone } from './support/held-then-gone.js';
+import { FrozenCalls } from './support/held-then-gone.js';
 
 const DIM = 8;
-
-/** Deletes of `id` are held, then land with nobody left to hear back. */
-class FrozenDeleter extends VectorStoreWrapper {
-  readonly call = new HeldThenGone();
-  constructor(
-    inner: MemoryVectorStore,
-    private readonly id: string,
-  ) {
-    super(inner);
-  }
-  override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
-    if (!ids.includes(this.id)) return super.delete(ids, options);
-    return this.call.run(() => super.delete(ids, options));
-  }
-}
 
 /** A process whose lease renewals stop while its vector call is frozen (the whole process was stopped). */
 class StoppedRenewals extends MemoryRelationalStore {
@@ -50,7 +35,7 @@ describe('a delete that lands late', () => {
     const data = new MemoryRelationalData();
     const index = new MemoryVectorStore({ dimension: DIM });
     const embedder = new HashingEmbedder({ dimension: DIM });
-    const frozen = new FrozenDeleter(index, 'x');
+    const frozen = new FrozenCalls(index, 'x', ['delete']);
     const late = await createDualWrite({
       relational: new StoppedRenewals(data, () => frozen.call.held),
       vector: frozen,

@@ -25,32 +25,10 @@ import {
   verifyConsistency,
 } from '../src/index.js';
 import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
-import { HeldThenGone } from './support/held-then-gone.js';
+import { FrozenCalls } from './support/held-then-gone.js';
 
 const DIM = 8;
 const DELIVERY = { intentTtlMs: 150, recoveryIntervalMs: 30, pollIntervalMs: 10 };
-
-/** Upserts and deletes of `id` are held, then land with nobody left to commit. */
-class FrozenWriter extends VectorStoreWrapper {
-  readonly call = new HeldThenGone();
-  constructor(
-    inner: MemoryVectorStore,
-    private readonly id: string,
-  ) {
-    super(inner);
-  }
-  override async upsert(
-    records: readonly VectorRecord[],
-    options?: UpsertOptions,
-  ): Promise<UpsertReport | undefined> {
-    if (!records.some((r) => r.id === this.id)) return super.upsert(records, options);
-    return this.call.run(() => super.upsert(records, options));
-  }
-  override async delete(ids: readonly string[], options?: DeleteOptions): Promise<void> {
-    if (!ids.includes(this.id)) return super.delete(ids, options);
-    return this.call.run(() => super.delete(ids, options));
-  }
-}
 
 /** The next upsert of `id` lands, then its answer is held until {@link release}: the writer stalls before its commit. */
 class StallsAfterLanding extends VectorStoreWrapper {
@@ -88,10 +66,24 @@ async function until(check: () => Promise<boolean> | boolean, what: string): Pro
   }
 }
 
+/** The index equals the source of truth. */
+async function expectNoDrift(data: MemoryRelationalData, index: MemoryVectorStore): Promise<void> {
+  expect(await verifyConsistency(new MemoryRelationalStore({ data }), index)).toMatchObject({
+    lost: 0,
+    stale: 0,
+    mismatched: 0,
+    orphans: 0,
+  });
+}
+
 /** Two sync-2pc processes over one source of truth and one index; the first writes through `wrapped`. */
-async function twoProcesses(
-  wrap: (index: MemoryVectorStore) => VectorStoreWrapper,
-): Promise<{ index: MemoryVectorStore; slow: DualWrite; live: DualWrite; data: MemoryRelationalData }> {
+async function twoProcesses(wrap: (index: MemoryVectorStore) => VectorStoreWrapper): Promise<{
+  index: MemoryVectorStore;
+  slow: DualWrite;
+  live: DualWrite;
+  data: MemoryRelationalData;
+  closeBoth: () => Promise<void>;
+}> {
   const data = new MemoryRelationalData();
   const index = new MemoryVectorStore({ dimension: DIM });
   const embedder = new HashingEmbedder({ dimension: DIM });
@@ -105,14 +97,20 @@ async function twoProcesses(
       driftCheck: false,
       closeStores: false,
     });
-  return { index, data, slow: await open(wrap(index)), live: await open(index) };
+  const slow = await open(wrap(index));
+  const live = await open(index);
+  const closeBoth = async () => {
+    await live.close({ timeoutMs: 2_000 });
+    await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
+  };
+  return { index, data, slow, live, closeBoth };
 }
 
 describe('sync-2pc: a writer that outlives its intent', () => {
   it('cannot land its vector write over a newer, acknowledged state of its id', async () => {
-    let frozen!: FrozenWriter;
-    const { index, slow, live } = await twoProcesses((inner) => {
-      frozen = new FrozenWriter(inner, 'x');
+    let frozen!: FrozenCalls;
+    const { index, slow, live, closeBoth } = await twoProcesses((inner) => {
+      frozen = new FrozenCalls(inner, 'x', ['upsert', 'delete']);
       return frozen;
     });
     try {
@@ -129,8 +127,7 @@ describe('sync-2pc: a writer that outlives its intent', () => {
       );
       expect((await index.getRecords!(['x'])).get('x')?.text).toBe('the newer, acknowledged state');
     } finally {
-      await live.close({ timeoutMs: 2_000 });
-      await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
+      await closeBoth();
     }
   });
 
@@ -140,9 +137,9 @@ describe('sync-2pc: a writer that outlives its intent', () => {
   ])(
     'cannot land a %s recovery rolled back, with no newer write of the id (its process died before its commit)',
     async (_, write) => {
-      let frozen!: FrozenWriter;
-      const { index, data, slow, live } = await twoProcesses((inner) => {
-        frozen = new FrozenWriter(inner, 'x');
+      let frozen!: FrozenCalls;
+      const { index, data, slow, live, closeBoth } = await twoProcesses((inner) => {
+        frozen = new FrozenCalls(inner, 'x', ['upsert', 'delete']);
         return frozen;
       });
       try {
@@ -163,22 +160,16 @@ describe('sync-2pc: a writer that outlives its intent', () => {
           committed.version,
         );
         expect((await index.getRecords!(['x'])).get('x')?.text).toBe('the committed state');
-        expect(await verifyConsistency(new MemoryRelationalStore({ data }), index)).toMatchObject({
-          lost: 0,
-          stale: 0,
-          mismatched: 0,
-          orphans: 0,
-        });
+        await expectNoDrift(data, index);
       } finally {
-        await live.close({ timeoutMs: 2_000 });
-        await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
+        await closeBoth();
       }
     },
   );
 
   it('is refused at its commit once recovery rolled it back, and both stores keep the state before it', async () => {
     let stall!: StallsAfterLanding;
-    const { index, data, slow, live } = await twoProcesses((inner) => {
+    const { index, data, slow, live, closeBoth } = await twoProcesses((inner) => {
       stall = new StallsAfterLanding(inner, 'x');
       return stall;
     });
@@ -207,15 +198,9 @@ describe('sync-2pc: a writer that outlives its intent', () => {
       await live.flush({ timeoutMs: 5_000 });
       expect(await live.get('x')).toMatchObject({ text: 'the committed state' });
       expect((await index.getRecords!(['x'])).get('x')?.text).toBe('the committed state');
-      expect(await verifyConsistency(new MemoryRelationalStore({ data }), index)).toMatchObject({
-        lost: 0,
-        stale: 0,
-        mismatched: 0,
-        orphans: 0,
-      });
+      await expectNoDrift(data, index);
     } finally {
-      await live.close({ timeoutMs: 2_000 });
-      await slow.close({ drain: false, timeoutMs: 300 }).catch(() => {});
+      await closeBoth();
     }
   });
 });

@@ -70,10 +70,7 @@ export class BackpressureGate {
     return {
       extend: (more) => {
         if (!open) return;
-        const others =
-          (this.#read ? this.#read.depth + (this.#finished - this.#read.finishedBefore) : 0) +
-          this.#running -
-          held;
+        const others = this.#pending() + this.#running - held;
         if (others >= bp.maxDepth)
           throw new BackpressureError(others, bp.maxDepth, 1_000, { component: this.component });
         held += more;
@@ -88,7 +85,7 @@ export class BackpressureGate {
     };
   }
 
-  /** The pending count read at most `cacheMs` ago, plus the changes finished since that read began. */
+  /** The pending count read at most `cacheMs` ago, plus what writes finished since that read began left pending. */
   private async depth(cacheMs: number): Promise<number> {
     const now = this.clock.now();
     if (!this.#read || now - this.#read.at >= cacheMs || cacheMs === 0) {
@@ -96,6 +93,11 @@ export class BackpressureGate {
       const { depth } = await this.relational.outboxStats(now);
       this.#read = { at: now, depth, finishedBefore };
     }
-    return this.#read.depth + (this.#finished - this.#read.finishedBefore);
+    return this.#pending();
+  }
+
+  /** The last read's pending count plus what writes finished since it began left pending (0 before any read). */
+  #pending(): number {
+    return this.#read ? this.#read.depth + (this.#finished - this.#read.finishedBefore) : 0;
   }
 }

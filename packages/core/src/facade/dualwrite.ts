@@ -291,7 +291,7 @@ export class DualWrite<Native = unknown> {
         repairs: this.deliver || options.driftCheck !== false,
         // sync-2pc writes the index in the call, also in a writer-only process: that process must own (stamp and
         // bind) the index it writes, or another source could claim it and repair its rows away (helper-58).
-        writesIndex: this.deliver || this.strategy.name === 'sync-2pc',
+        writesIndex: this.deliver || this.deliversInCall,
       },
     );
   }
@@ -506,7 +506,7 @@ export class DualWrite<Native = unknown> {
         return result;
       });
       // Delivered in the call under sync-2pc (`afterCommit` waits for it); pending otherwise.
-      const pending = () => (this.strategy.name === 'sync-2pc' ? 0 : changed.length);
+      const pending = () => (this.deliversInCall ? 0 : changed.length);
       committed.then(
         () => admission.done(pending()),
         () => admission.done(0),
@@ -1016,7 +1016,7 @@ export class DualWrite<Native = unknown> {
     }
     return this.track(async () => {
       // sync-2pc writes the index itself, in the call: not into an index the source is no longer bound to.
-      if (this.misbound && this.strategy.name === 'sync-2pc') throw this.misbound;
+      if (this.misbound && this.deliversInCall) throw this.misbound;
       const unique = lastOfEachId(changes);
       const admission = await this.gate.admit(unique.changes.length);
       let results: WriteResult[] = [];
@@ -1027,8 +1027,7 @@ export class DualWrite<Native = unknown> {
         return unique.resultAt.map((j) => results[j]!);
       } finally {
         // What the write left pending: a changed record, unless sync-2pc delivered it in the call.
-        const syncs = this.strategy.name === 'sync-2pc';
-        admission.done(results.filter((r) => r.changed && (!syncs || r.deferred)).length);
+        admission.done(results.filter((r) => r.changed && (!this.deliversInCall || r.deferred)).length);
       }
     });
   }
@@ -1070,7 +1069,7 @@ export class DualWrite<Native = unknown> {
       throw new ValidationError(field, tooLarge, {
         limit: `what one ${this.vector.name} write request carries`,
       });
-    if (record.embedding === undefined && !this.embeddings && this.strategy.name === 'sync-2pc')
+    if (record.embedding === undefined && !this.embeddings && this.deliversInCall)
       throw new ValidationError(
         `${field}.embedding`,
         'is required: no embedder is configured and sync-2pc writes the index in the call (configure an embedder)',
@@ -1117,6 +1116,11 @@ export class DualWrite<Native = unknown> {
     if (this.userPaused) return '; delivery is paused here (dw.resume() resumes it)';
     if (this.guard.unverified) return '; delivery waits here until the index can be checked';
     return '';
+  }
+
+  /** The strategy writes the index itself, in the call (sync-2pc): what it wrote is not left in the outbox. */
+  private get deliversInCall(): boolean {
+    return this.strategy.name === 'sync-2pc';
   }
 
   private assertOpen(): void {
