@@ -1144,7 +1144,9 @@ function statusFromEntry(entry: OutboxEntry): SyncStatus {
     version: entry.version,
     attempts: entry.attempts,
     nextAttemptAt: entry.nextAttemptAt,
-    lastError: entry.lastError,
+    // A write re-enqueues an entry with its attempts at 0 and keeps the older version's error; a failure that
+    // concerned an older state (overtaken under its lease) charges nothing. Either way it is not this version's.
+    lastError: entry.attempts > 0 ? entry.lastError : null,
   };
 }
 
