@@ -2,9 +2,9 @@
  * Process entry: `node --import tsx --conditions=source src/main.ts [--config file.json]` (one process, so
  * signals reach it directly; `pnpm start` runs exactly this).
  * Loads and validates the config (exit 1 naming the bad key), builds the service, listens, and on
- * SIGTERM/SIGINT stops accepting requests, drains the outbox up to `shutdown.drainTimeoutMs` (unless delivery is
- * paused), closes the stores and exits 0. What could not drain stays in the outbox and is delivered after the
- * next start.
+ * SIGTERM/SIGINT stops accepting requests, waits for in-flight ones up to `shutdown.requestGraceMs`, drains the
+ * outbox up to `shutdown.drainTimeoutMs` (unless delivery is paused), closes the stores and exits 0. What could
+ * not drain stays in the outbox and is delivered after the next start.
  */
 import { startErrorMessage } from '@dualwrite/config';
 import closeWithGrace from 'close-with-grace';
@@ -37,10 +37,10 @@ async function main(): Promise<void> {
   }
   const { app, ctx } = server;
 
-  // Past the drain budget plus time for in-flight requests and closing the stores, give up (exit 1).
-  const { drainTimeoutMs } = config.shutdown;
+  // Past the grace for in-flight requests, the drain budget and time for closing the stores, give up (exit 1).
+  const { drainTimeoutMs, requestGraceMs } = config.shutdown;
   closeWithGrace(
-    { delay: drainTimeoutMs + config.strategy.syncTimeoutMs + 15_000, logger: app.log },
+    { delay: requestGraceMs + drainTimeoutMs + 15_000, logger: app.log },
     async ({ signal, err }) => {
       // Paused delivery (`POST /sync/pause`) is not drained: this process would only wait out the budget for
       // other processes' workers. What is left is delivered after the next start.

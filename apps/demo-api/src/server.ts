@@ -37,9 +37,10 @@ export interface DemoServer {
   app: App;
   ctx: AppContext;
   /**
-   * Stops accepting requests, waits for in-flight ones, drains the outbox up to `timeoutMs` (when `drain`;
-   * default: unless delivery is paused, `POST /sync/pause`) and closes both stores. What could not drain stays
-   * in the outbox for the next start. Idempotent.
+   * Stops accepting requests, waits for in-flight ones up to `shutdown.requestGraceMs` (then closes their
+   * connections), drains the outbox up to `timeoutMs` (when `drain`; default: unless delivery is paused,
+   * `POST /sync/pause`) and closes both stores. What could not drain stays in the outbox for the next start.
+   * Idempotent.
    */
   close(options?: { drain?: boolean; timeoutMs?: number }): Promise<CloseReport>;
 }
@@ -184,7 +185,7 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
     ctx,
     close(options = {}) {
       closing ??= (async () => {
-        await app.close();
+        await closeWithin(app, config.shutdown.requestGraceMs);
         telemetry.stop();
         // Drains unless delivery was paused (POST /sync/pause): an operator's pause holds through shutdown, and
         // the outbox keeps what is left for the next start.
@@ -196,4 +197,22 @@ export async function buildServer(config: ResolvedConfig, hooks: TestHooks = {})
       return closing;
     },
   };
+}
+
+/**
+ * `app.close()`, but requests still running after `graceMs` have their connections closed: a request waiting on
+ * a backend that never answers (a search whose embedder hangs, up to `embedder.timeoutMs`) held shutdown, and the
+ * drain budget after it ran past the process's own deadline (helper-66). A write cut this way either committed
+ * or did not; its client sees the connection close and retries (writes by id are idempotent).
+ */
+async function closeWithin(app: App, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => {
+    app.log.warn({ graceMs }, 'requests still running after the grace period: closing their connections');
+    app.server.closeAllConnections();
+  }, graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -111,6 +111,7 @@ describe('HTTP behaviour', () => {
       // a misspelt query parameter is an error, not a filter silently dropped
       ['GET', '/summaries?limt=5', undefined, 'limt'],
       ['GET', '/sync/dead-letters?afer=x', undefined, 'afer'],
+      ['GET', '/summaries?=x', undefined, '""'],
       ['GET', '/summaries?cursor=%%%', undefined, 'cursor'],
       ['GET', '/summaries?level=function', undefined, 'level'],
       ['POST', '/search', { k: 3 }, 'text'],

@@ -12,6 +12,9 @@ let baseUrl: string;
 let calls = 0;
 /** While set, the embeddings server answers every request with a 500. */
 let failing = false;
+/** While set, the embeddings server never answers (`hung` counts the requests it holds). */
+let hanging = false;
+let hung = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -21,6 +24,10 @@ beforeAll(async () => {
     });
     req.on('end', () => {
       calls++;
+      if (hanging) {
+        hung++;
+        return;
+      }
       if (failing) {
         res.statusCode = 500;
         res.end(JSON.stringify({ error: { message: 'model unavailable' } }));
@@ -110,3 +117,35 @@ it('is not ready while delivery finds the embedder down, and ready again once it
     await app.stop();
   }
 });
+
+it('a search stuck on an embedder that never answers does not hold shutdown past the request grace', async () => {
+  const app = await startApp({
+    strategy: { name: 'async-queue' },
+    embedder: {
+      kind: 'openai',
+      baseUrl,
+      model: 'test-embed',
+      apiKey: 'sk-test',
+      dimension: DIM,
+      timeoutMs: 120_000,
+    },
+    shutdown: { requestGraceMs: 300 },
+  });
+  try {
+    hanging = true;
+    const search = app.request('POST', '/search', { text: 'never embedded', k: 1 }).then(
+      (r) => `HTTP ${r.status}`,
+      (error: Error) => `failed: ${error.message}`,
+    );
+    while (hung === 0) await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    await app.server.close({ drain: false, timeoutMs: 1_000 });
+    expect(Date.now() - started, 'closed without waiting out the embedder timeout').toBeLessThan(10_000);
+    // The stuck request's connection was closed: its client sees that, not a hang.
+    expect(await search).toMatch(/^failed/);
+  } finally {
+    hanging = false;
+    await app.stop();
+  }
+}, 30_000);
+

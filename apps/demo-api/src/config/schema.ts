@@ -38,6 +38,12 @@ export const AppConfigSchema = Type.Object(
     ),
     shutdown: Type.Object(
       {
+        /**
+         * On SIGTERM/SIGINT: longest wait for in-flight requests, ms; past it their connections are closed (a
+         * search stuck on an embedder that never answers must not hold shutdown). Default 15,000: more than a
+         * sync-2pc write waits for delivery (`strategy.syncTimeoutMs`, default 10,000).
+         */
+        requestGraceMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
         /** On SIGTERM/SIGINT: longest time spent draining the outbox, ms. Default 10,000. */
         drainTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
       },
@@ -55,7 +61,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   ...DEFAULT_BACKEND_CONFIG,
   server: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576, logLevel: 'info' },
   backpressure: { maxDepth: 10_000, mode: 'fail', waitTimeoutMs: 5_000 },
-  shutdown: { drainTimeoutMs: 10_000 },
+  shutdown: { requestGraceMs: 15_000, drainTimeoutMs: 10_000 },
 };
 
 /** The service's own environment variables (the shared ones come from `BACKEND_SETTINGS`). */
@@ -82,6 +88,12 @@ export const DEMO_API_SETTINGS: readonly Setting[] = [
     help: 'outbox depth that holds writes back, 0 = off',
   },
   { key: 'backpressure.mode', env: 'DUALWRITE_BACKPRESSURE_MODE', kind: 'string', help: 'fail | wait' },
+  {
+    key: 'shutdown.requestGraceMs',
+    env: 'DUALWRITE_REQUEST_GRACE_MS',
+    kind: 'integer',
+    help: 'wait for in-flight requests on SIGTERM, ms',
+  },
   {
     key: 'shutdown.drainTimeoutMs',
     env: 'DUALWRITE_DRAIN_TIMEOUT_MS',

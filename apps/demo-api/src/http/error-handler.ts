@@ -79,8 +79,10 @@ function validationAnswer(error: FastifyError): ErrorAnswer {
     message = 'is required';
   } else if (first.keyword === 'additionalProperties') {
     const extra = String(first.params.additionalProperty);
-    field = field ? `${field}.${extra}` : extra;
-    message = 'is not a known field';
+    // `?=x` or `{"": 1}`: the unknown field's name is empty, not the whole ${context}.
+    const named = extra === '' ? '""' : extra;
+    field = field ? `${field}.${named}` : named;
+    message = extra === '' ? 'is not a known field (its name is empty)' : 'is not a known field';
   }
   if (!field) field = context;
   const limit = limitOf(first);
