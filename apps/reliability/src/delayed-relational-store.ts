@@ -205,9 +205,6 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
     return this.inner.listExpiredIntents!(now, limit);
   }
-  resolveIntent(token: string, now: number): Promise<boolean> {
-    return this.locked(() => this.inner.resolveIntent!(token, now));
-  }
   getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
     return this.inner.getCachedEmbeddings!(keys);
   }

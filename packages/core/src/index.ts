@@ -109,7 +109,6 @@ export {
   overtaken,
   releaseLease,
   renewLease,
-  resolveIntent,
   supersedes,
 } from './outbox/outbox-ledger.js';
 export { type ReconcileOptions, type ReconcileReport, reconcile } from './reconcile/reconciler.js';

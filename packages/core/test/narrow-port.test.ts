@@ -19,7 +19,6 @@ import {
 
 const OPTIONAL_STORE = [
   'listExpiredIntents',
-  'resolveIntent',
   'getCachedEmbeddings',
   'putCachedEmbeddings',
   'listRecords',

@@ -95,7 +95,7 @@ async function refuseNonUtf8Database(db: PostgresKysely): Promise<void> {
  *   committed row. This also covers a brand-new id, which a row lock (`SELECT ... FOR UPDATE`) could not: there
  *   is no row to lock yet. The lock is taken in its own statement before the read, because a READ COMMITTED
  *   statement's snapshot is taken when the statement starts.
- * - `ackOutbox`, `enqueueRepairs` and `resolveIntent` take the locks of all their ids too, so an ack never
+ * - `ackOutbox` and `enqueueRepairs` take the locks of all their ids too, so an ack never
  *   deletes an entry a writer is replacing. They never wait while holding some of them: they try
  *   (`pg_try_advisory_xact_lock`) and, if any is taken, roll back and try again for up to
  *   `TRY_LOCK_WINDOW_MS`, and only then wait for the locks in key order. A writer's transaction that
@@ -112,8 +112,8 @@ async function refuseNonUtf8Database(db: PostgresKysely): Promise<void> {
  * **Versions** come from a `SEQUENCE` (`nextval`): strictly increasing across sessions; a value drawn by a
  * rolled-back transaction is skipped, never reused.
  *
- * **Notifications.** Transactions that enqueue (and `enqueueRepairs`, `requeueDeadLetters`, `resolveIntent`,
- * lost-lease acks) call `pg_notify` once, so listeners in every process wake as the transaction commits
+ * **Notifications.** Transactions that enqueue (and `enqueueRepairs`, `requeueDeadLetters`, lost-lease
+ * acks) call `pg_notify` once, so listeners in every process wake as the transaction commits
  * (disable with `notify: false`).
  *
  * Errors: `TransientBackendError` for deadlocks, serialization failures, lock and statement timeouts;

@@ -3,7 +3,7 @@ import type { SqlDb, SqlQueries } from './sql-queries.js';
 
 /**
  * The outbox ledger's primitives (`LedgerTx` of `@dualwrite/core`) over one SQL transaction: run core's
- * `ackDelivery`, `failDelivery`, `releaseLease`, `renewLease`, `enqueueRepair` and `resolveIntent` with it
+ * `ackDelivery`, `failDelivery`, `releaseLease`, `renewLease` and `enqueueRepair` with it
  * inside a write transaction that holds the records' locks (the dialect's job). Outbox rows are read
  * `FOR UPDATE` where the dialect's rows lock.
  */
@@ -36,9 +36,6 @@ export class SqlLedgerTx implements LedgerTx {
   }
   countIntents(recordId: string): Promise<number> {
     return this.q.countIntents(this.db, recordId);
-  }
-  takeIntent(token: string): Promise<string | undefined> {
-    return this.q.deleteIntent(this.db, token);
   }
   currentVersion(): Promise<number> {
     return this.q.currentVersion(this.db);

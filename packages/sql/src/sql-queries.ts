@@ -767,19 +767,10 @@ export abstract class SqlQueries {
     return int(rows[0]?.n ?? 0);
   }
 
-  /** The record id of the intent `token`, or `undefined` when there is none. */
-  async intentRecordId(db: SqlDb, token: string): Promise<string | undefined> {
-    const { rows } = await sql<{ record_id: string }>`
-      SELECT record_id FROM ${this.tables.intents} WHERE token = ${token}`.execute(db);
-    return rows[0]?.record_id;
-  }
-
-  /** Deletes the intent; returns its record id, or `undefined` when it was not there. */
-  async deleteIntent(db: SqlDb, token: string): Promise<string | undefined> {
-    const recordId = await this.intentRecordId(db, token);
-    if (recordId === undefined) return undefined;
+  /** Deletes the intent; `false` when it was not there. */
+  async deleteIntent(db: SqlDb, token: string): Promise<boolean> {
     const result = await sql`DELETE FROM ${this.tables.intents} WHERE token = ${token}`.execute(db);
-    return (result.numAffectedRows ?? 0n) > 0n ? recordId : undefined;
+    return (result.numAffectedRows ?? 0n) > 0n;
   }
 
   async listExpiredIntents(db: SqlDb, now: number, limit: number): Promise<TwoPhaseIntent[]> {

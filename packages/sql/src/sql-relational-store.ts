@@ -20,7 +20,6 @@ import {
   type RecordVersion,
   type RelationalStore,
   type RelationalTx,
-  resolveIntent,
   type StoredRecord,
   type SyncedOrder,
   type SyncedVersion,
@@ -111,7 +110,7 @@ const activeTransaction = new AsyncLocalStorage<TransactionScope>();
 export const CLOSE_WAIT_MS = 30_000;
 
 /**
- * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`, `resolveIntent`) keeps trying the
+ * How long a multi-record store operation (`ackOutbox`, `enqueueRepairs`) keeps trying the
  * records' locks without waiting (rolling back in between, with a short backoff) before it waits for each busy
  * lock alone between tries, ms. Only where the dialect has a try-lock ({@link SqlRelationalStore.tryLockRecords}).
  */
@@ -894,20 +893,6 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       return 0;
     }
     return this.write('purgeTombstones', distinct, (db) => this.q.purgeTombstones(db, distinct));
-  }
-
-  /**
-   * In one transaction holding the record's lock: deletes the intent and enqueues its record's current state
-   * (core's `resolveIntent`). Returns `false` when the intent was already gone.
-   */
-  async resolveIntent(token: string, now: number): Promise<boolean> {
-    const recordId = await this.read('resolveIntent', (db) => this.q.intentRecordId(db, token));
-    if (recordId === undefined) return false;
-    return this.ledger('resolveIntent', [recordId], async (tx, db) => {
-      if (!(await resolveIntent(tx, token, now))) return false;
-      await this.enqueued(db);
-      return true;
-    });
   }
 
   /** Cached embeddings by key; missing keys are absent. */

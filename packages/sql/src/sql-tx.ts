@@ -226,9 +226,6 @@ export class SqlTx implements RelationalTx<SqlDb> {
   }
 
   async deleteIntent(token: string): Promise<boolean> {
-    return this.run(
-      'deleteIntent',
-      async () => (await this.q.deleteIntent(this.native, token)) !== undefined,
-    );
+    return this.run('deleteIntent', () => this.q.deleteIntent(this.native, token));
   }
 }

@@ -130,13 +130,6 @@ export interface IntentLogStore {
   /** Intents whose `expiresAt <= now` (abandoned by a crashed or stuck writer), at most `limit`. */
   listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]>;
   /**
-   * Resolves an abandoned intent in one transaction: deletes it and enqueues a repair of its record's
-   * current state. Returns `false` if the intent was already gone. (Core's own recovery rolls intents back
-   * through {@link RelationalStore.transaction} instead, with `rollBackIntent`, which also rewrites a record the
-   * abandoned write never reached above the intent's version.)
-   */
-  resolveIntent(token: string, now: number): Promise<boolean>;
-  /**
    * Optional: deletes the settled tombstones among `ids` (at most 10,000) — a deleted record whose delete the
    * index acknowledged (`syncedVersion` equal to its version), with no outbox entry and no intent for its id —
    * and returns how many. sync-2pc writes a delete it delivered in the call as such a tombstone (the async
@@ -421,7 +414,7 @@ export interface RelationalStore<Native = unknown>
 
 /** `true` when the store (and its transactions) have sync-2pc's intent log. */
 export function hasIntentLog<S extends RelationalStore<unknown>>(store: S): store is S & IntentLogStore {
-  return typeof store.listExpiredIntents === 'function' && typeof store.resolveIntent === 'function';
+  return typeof store.listExpiredIntents === 'function';
 }
 
 /** `true` when the store caches embeddings. */

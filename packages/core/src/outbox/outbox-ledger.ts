@@ -1,6 +1,6 @@
 /**
  * The outbox ledger: every decision about an outbox entry after it was enqueued — what an ack does, when
- * a failure retries or dead-letters, what a release, a renewal, a repair and an intent resolution change —
+ * a failure retries or dead-letters, what a release, a renewal and a repair change —
  * written once, over the row-level primitives of {@link LedgerTx}. A store runs each function inside one
  * of its write transactions; the rules are then the same for every backend, and the contract suite
  * checks any set-based fast path a store keeps against them.
@@ -59,8 +59,6 @@ export interface LedgerTx {
   deleteTombstone(recordId: string, version: number): Promise<void>;
   /** Number of sync-2pc intents logged for `recordId`. */
   countIntents(recordId: string): Promise<number>;
-  /** Deletes the intent; its record id, or `undefined` when it was not there. */
-  takeIntent(token: string): Promise<string | undefined>;
   /** Highest version the sequence has handed out (0 when none). */
   currentVersion(): Promise<number>;
 }
@@ -186,16 +184,5 @@ export async function renewLease(
   const row = await tx.getOutboxRow(lease.recordId);
   if (!holds(row, lease.leaseToken) || row.state !== 'pending') return false;
   await tx.updateOutboxRow(lease.recordId, { leaseUntil });
-  return true;
-}
-
-/**
- * Resolves an abandoned sync-2pc intent: deletes it and enqueues its record's current state. `false` when
- * the intent was already gone.
- */
-export async function resolveIntent(tx: LedgerTx, token: string, now: number): Promise<boolean> {
-  const recordId = await tx.takeIntent(token);
-  if (recordId === undefined) return false;
-  await enqueueRepair(tx, recordId, now);
   return true;
 }

@@ -121,7 +121,7 @@ export class Sync2pcStrategy extends OutboxStrategy {
     if (!hasIntentLog(context.relational))
       throw new ValidationError(
         'strategy',
-        `sync-2pc needs a relational store with the intent log (listExpiredIntents, resolveIntent, tx.putIntent, ` +
+        `sync-2pc needs a relational store with the intent log (listExpiredIntents, tx.putIntent, ` +
           `tx.countIntents, tx.deleteIntent); ${context.relational.name} has none — use async-queue or batch`,
         { component: 'sync-2pc' },
       );

@@ -33,7 +33,6 @@ import {
   NO_LEASE,
   releaseLease,
   renewLease,
-  resolveIntent,
 } from '../outbox/outbox-ledger.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
 import { checkSyncedRange, type SyncedOrder } from '../record/synced-order.js';
@@ -143,11 +142,6 @@ class MemoryLedgerTx implements LedgerTx {
     for (const intent of this.state.intents.values()) if (intent.recordId === recordId) n++;
     return n;
   }
-  async takeIntent(token: string): Promise<string | undefined> {
-    const intent = this.state.intents.get(token);
-    this.state.intents.delete(token);
-    return intent?.recordId;
-  }
   async currentVersion(): Promise<number> {
     return this.state.sequence;
   }
@@ -192,7 +186,7 @@ class MemoryTx extends MemoryLedgerTx implements RelationalTx<unknown> {
     this.state.intents.set(intent.token, { ...intent });
   }
   async deleteIntent(token: string): Promise<boolean> {
-    return (await this.takeIntent(token)) !== undefined;
+    return this.state.intents.delete(token);
   }
 }
 
@@ -457,10 +451,6 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
       .sort((a, b) => a.expiresAt - b.expiresAt || compareCodePoints(a.token, b.token))
       .slice(0, limit)
       .map((i) => ({ ...i }));
-  }
-
-  async resolveIntent(token: string, now: number): Promise<boolean> {
-    return this.#ledger('resolveIntent', (tx) => resolveIntent(tx, token, now));
   }
 
   async purgeTombstones(ids: readonly string[]): Promise<number> {

@@ -121,7 +121,7 @@ export async function commitIntentsInTx(
   writes: readonly IntentCommit[],
   options: IntentCommitOptions,
 ): Promise<string[]> {
-  // The locks first: recovery (`resolveIntent`) takes an id's lock and then deletes its intent, so deleting
+  // The locks first: recovery (`rollBackIntent`) takes an id's lock and then deletes its intent, so deleting
   // an intent before taking the lock could wait on each other in a cycle.
   if (writes.length > 0) await tx.lockRecords?.(writes.map((w) => w.next.id));
   for (const token of options.dropTokens) await tx.deleteIntent!(token);

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import type { RelationalStore } from '../../contracts/relational-store.js';
 import type { Change } from '../../contracts/write-strategy.js';
+import { rollBackIntent } from '../../write/roll-back-intent.js';
 
 /**
  * Checks that `store` — opened and `init()`ed on data written by release 0.1 of its adapter (a fixture the
@@ -33,7 +34,10 @@ export async function checkStoreFromEarlierRelease(store: RelationalStore): Prom
   }));
   expect(await store.ackOutbox(acks, 5_001)).toEqual(['acked', 'acked', 'acked']);
   expect((await store.getRecords(['gone'], { includeDeleted: true })).has('gone')).toBe(true);
-  expect(await store.resolveIntent!('tok-1', 5_002)).toBe(true);
+  // Recovery finds the old release's intent once it expired and rolls it back through the store's transaction.
+  const intents = await store.listExpiredIntents!(99_999, 10);
+  expect(intents).toEqual([{ token: 'tok-1', recordId: 'gone', version: 4, expiresAt: 99_999 }]);
+  expect(await rollBackIntent(store, intents[0]!, 5_002)).toBe(true);
   const next = await store.transaction(async (tx) => {
     const version = await tx.nextVersion();
     await tx.writeRecord({

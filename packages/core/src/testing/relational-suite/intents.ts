@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import type { TwoPhaseIntent } from '../../contracts/outbox.js';
 import { readOutboxEntry } from '../../contracts/relational-operations.js';
 import { hasIntentLog } from '../../contracts/relational-store.js';
+import { rollBackIntent } from '../../write/roll-back-intent.js';
 import {
   drain,
   entryOf,
@@ -99,38 +100,50 @@ export const intentsChecks = {
       expect(left.find((i) => i.token === i3.token)).toEqual(i3);
     }),
 
-  'resolveIntent deletes the intent and enqueues a repair; false the second time': (
-    factory: RelationalStoreFactory,
-  ) =>
-    withStore(factory, async (store) => {
-      if (!hasIntentLog(store)) return; // an optional capability this store does not have
-      const live = uid('live');
-      const missing = uid('missing');
-      const v = await put(store, { id: live, now: T0 });
-      await drain(store, T0);
-      const i1: TwoPhaseIntent = { token: uid('tok'), recordId: live, version: v + 100, expiresAt: T0 + 10 };
-      const i2: TwoPhaseIntent = {
-        token: uid('tok'),
-        recordId: missing,
-        version: v + 101,
-        expiresAt: T0 + 10,
-      };
-      await store.transaction(async (tx) => {
-        await tx.putIntent!(i1);
-        await tx.putIntent!(i2);
-      });
-      expect(await readOutboxEntry(store, live)).toBeUndefined();
-      expect(await store.resolveIntent!(i1.token, T0 + 20)).toBe(true);
-      expect(await entryOf(store, live)).toMatchObject({
-        op: 'upsert',
-        version: v,
-        state: 'pending',
-        nextAttemptAt: T0 + 20,
-      });
-      expect(await store.resolveIntent!(i1.token, T0 + 21), 'already resolved').toBe(false);
-      expect(await store.resolveIntent!(i2.token, T0 + 22)).toBe(true);
-      expect(await entryOf(store, missing)).toMatchObject({ op: 'delete', state: 'pending' });
-      expect(await store.listExpiredIntents!(T0 + 1_000, 10)).toEqual([]);
-      expect(await store.resolveIntent!(uid('never'), T0)).toBe(false);
-    }),
+  'core rolls an intent back over the store: deleted, the record rewritten above it and enqueued; false the second time':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        if (!hasIntentLog(store)) return; // an optional capability this store does not have
+        const live = uid('live');
+        const missing = uid('missing');
+        const v = await put(store, { id: live, now: T0 });
+        await drain(store, T0);
+        const i1: TwoPhaseIntent = {
+          token: uid('tok'),
+          recordId: live,
+          version: v + 100,
+          expiresAt: T0 + 10,
+        };
+        const i2: TwoPhaseIntent = {
+          token: uid('tok'),
+          recordId: missing,
+          version: v + 101,
+          expiresAt: T0 + 10,
+        };
+        await store.transaction(async (tx) => {
+          await tx.putIntent!(i1);
+          await tx.putIntent!(i2);
+        });
+        expect(await readOutboxEntry(store, live)).toBeUndefined();
+        expect(await rollBackIntent(store, i1, T0 + 20)).toBe(true);
+        // The abandoned write never committed: the record is rewritten unchanged above the intent's version.
+        const rewritten = (await store.getRecords([live])).get(live)!;
+        expect(rewritten.version).toBeGreaterThan(i1.version);
+        expect(rewritten).toMatchObject({ deleted: false, syncedVersion: v });
+        expect(await entryOf(store, live)).toMatchObject({
+          op: 'upsert',
+          version: rewritten.version,
+          state: 'pending',
+          nextAttemptAt: T0 + 20,
+        });
+        expect(await rollBackIntent(store, i1, T0 + 21), 'already rolled back').toBe(false);
+        expect(await rollBackIntent(store, i2, T0 + 22)).toBe(true);
+        expect(await entryOf(store, missing)).toMatchObject({
+          op: 'delete',
+          version: i2.version,
+          state: 'pending',
+        });
+        expect(await store.listExpiredIntents!(T0 + 1_000, 10)).toEqual([]);
+        expect(await rollBackIntent(store, { ...i1, token: uid('never') }, T0)).toBe(false);
+      }),
 } satisfies Record<string, RelationalStoreCheck>;

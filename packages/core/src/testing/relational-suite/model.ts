@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import type { OutboxLease } from '../../contracts/outbox.js';
+import type { OutboxLease, TwoPhaseIntent } from '../../contracts/outbox.js';
 import { enqueueRepairs, readOutboxEntry } from '../../contracts/relational-operations.js';
 import type { RelationalStore } from '../../contracts/relational-store.js';
 import { hasIntentLog } from '../../contracts/relational-store.js';
+import { rollBackIntent } from '../../write/roll-back-intent.js';
 import { MemoryRelationalStore } from '../memory-relational-store.js';
 import {
   putAll,
@@ -68,7 +69,7 @@ async function playHistory(store: RelationalStore, model: RelationalStore, seed:
   const prefix = uid('m');
   const ids = Array.from({ length: 4 }, (_, i) => `${prefix}-${i}`);
   const leases: LeasePair[] = [];
-  const intents: string[] = [];
+  const intents: TwoPhaseIntent[] = [];
   let now = T0;
   const pick = <T>(items: readonly T[]): T | undefined =>
     items.length === 0 ? undefined : items[r.int(0, items.length - 1)];
@@ -154,14 +155,12 @@ async function playHistory(store: RelationalStore, model: RelationalStore, seed:
     } else if (!hasIntentLog(store)) {
       await both(`${where}: requeue`, (s) => s.requeueDeadLetters(undefined, now));
     } else if (r.next() < 0.6 || intents.length === 0) {
-      const token = randomUUID();
-      intents.push(token);
-      await both(`${where}: intent on ${id}`, (s) =>
-        s.transaction((tx) => tx.putIntent!({ token, recordId: id, version: 1, expiresAt: now })),
-      );
+      const intent = { token: randomUUID(), recordId: id, version: 1, expiresAt: now };
+      intents.push(intent);
+      await both(`${where}: intent on ${id}`, (s) => s.transaction((tx) => tx.putIntent!(intent)));
     } else {
-      const token = intents.shift()!;
-      await both(`${where}: resolve an intent`, (s) => s.resolveIntent!(token, now));
+      const intent = intents.shift()!;
+      await both(`${where}: roll back an intent`, (s) => rollBackIntent(s, intent, now));
     }
     await both(`${where}: state`, (s) => snapshot(s, [...ids, `${prefix}-gone`], now));
   }

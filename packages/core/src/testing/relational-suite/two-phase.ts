@@ -4,6 +4,7 @@ import type { IntentCommit, PreparedIntent, RelationalStore } from '../../contra
 import type { Change } from '../../contracts/write-strategy.js';
 import type { Metadata } from '../../record/types.js';
 import { changeId, planOne, writeChangesWithOutbox } from '../../write/plan-change.js';
+import { rollBackIntent } from '../../write/roll-back-intent.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../../write/two-phase.js';
 import {
   drain,
@@ -123,10 +124,19 @@ class SideBySide {
     await this.compare();
   }
 
-  /** Recovery resolves an intent (its writer looked dead) on both. */
+  /** Recovery rolls back an intent (its writer looked dead) on both ({@link rollBackIntent}). */
   async resolve(token: string): Promise<void> {
-    const resolved = await this.fast.resolveIntent!(token, this.now);
-    expect(resolved, this.context).toBe(await this.reference.resolveIntent!(token, this.now));
+    const call = this.pending.find((c) => c.tokens.includes(token))!;
+    const i = call.tokens.indexOf(token);
+    const intent = (base: number) => ({
+      token,
+      recordId: changeId(call.changes[i]!),
+      version: call.prepared[i]!.version - this.bases.fast + base,
+    });
+    const resolved = await rollBackIntent(this.fast, intent(this.bases.fast), this.now);
+    expect(resolved, this.context).toBe(
+      await rollBackIntent(this.reference, intent(this.bases.reference), this.now),
+    );
     await this.compare();
   }
 
