@@ -15,9 +15,10 @@ export async function embedWhileBound(
   ctx: Pick<StrategyContext, 'assertEmbedderBound'>,
   embeddings: EmbeddingService,
   texts: readonly string[],
+  options: Pick<Parameters<EmbeddingService['embed']>[1] & object, 'cacheFailure'> = {},
 ): Promise<number[][]> {
   await ctx.assertEmbedderBound?.();
-  const vectors = await embeddings.embed(texts);
+  const vectors = await embeddings.embed(texts, options);
   await ctx.assertEmbedderBound?.();
   return vectors;
 }

@@ -34,12 +34,27 @@ export class EmbeddingService {
    * One embedding per text, in order.
    * @param options.persist - store new embeddings in the cache (default `true`); search queries pass
    *   `false` so reads never grow the cache.
-   * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length.
+   * @param options.cacheFailure - maps what the cache (the relational store) threw before it is rethrown:
+   *   delivery marks it as the source of truth's fault, not the records'.
+   * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length; what the
+   *   cache throws (through `cacheFailure`).
    */
-  async embed(texts: readonly string[], options: { persist?: boolean } = {}): Promise<number[][]> {
+  async embed(
+    texts: readonly string[],
+    options: { persist?: boolean; cacheFailure?: (error: unknown) => unknown } = {},
+  ): Promise<number[][]> {
     const keys = texts.map((t) => `${this.embedder.id}:${textHash(t)}`);
-    const cache = hasEmbeddingCache(this.relational) ? this.relational : undefined;
-    const cached = (await cache?.getCachedEmbeddings([...new Set(keys)])) ?? new Map<string, number[]>();
+    const store = hasEmbeddingCache(this.relational) ? this.relational : undefined;
+    const fromCache = async <T>(call: (cache: NonNullable<typeof store>) => Promise<T>) => {
+      try {
+        return store && (await call(store));
+      } catch (error) {
+        throw options.cacheFailure ? options.cacheFailure(error) : error;
+      }
+    };
+    const cached =
+      (await fromCache((cache) => cache.getCachedEmbeddings([...new Set(keys)]))) ??
+      new Map<string, number[]>();
     const missing = new Map<string, string>();
     keys.forEach((key, i) => {
       if (!cached.has(key)) missing.set(key, texts[i]!);
@@ -59,7 +74,7 @@ export class EmbeddingService {
         ),
       }));
       this.metrics.embeddedTexts += entries.length;
-      if (options.persist !== false) await cache?.putCachedEmbeddings(entries);
+      if (options.persist !== false) await fromCache((cache) => cache.putCachedEmbeddings(entries));
       for (const e of entries) cached.set(e.key, e.embedding);
     }
     return keys.map((k) => cached.get(k)!);

@@ -12,6 +12,27 @@ export type DeliveryItem =
   /** `tombstone`: the record's deleted row exists (at `version`), so the delete is version-fenced. */
   | { lease: OutboxLease; op: 'delete'; version: number; tombstone: boolean };
 
+/**
+ * The source of truth failed while a delivery was planned — reading the records, the embedding cache, storing an
+ * embedding back — with
+ * `error`: a fault of the store (a lock held past its timeout, a restart), not of the records being delivered.
+ */
+export class SourcePlanningFailure extends Error {
+  constructor(readonly error: unknown) {
+    super(error instanceof Error ? error.message : String(error), { cause: error });
+    this.name = 'SourcePlanningFailure';
+  }
+}
+
+/** `call`, its failure wrapped in {@link SourcePlanningFailure}. */
+async function fromSource<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new SourcePlanningFailure(error);
+  }
+}
+
 /** A leased entry that cannot be delivered (e.g. no embedding and no embedder), with its error. */
 export interface UndeliverableItem {
   lease: OutboxLease;
@@ -24,7 +45,8 @@ export interface UndeliverableItem {
  * still lacking an embedding — or holding one the embedder filled for another dimension — are embedded now
  * (through the cache) and the embedding is stored back in the source of truth.
  *
- * @throws what the embedder throws (the caller classifies it like a vector-store failure);
+ * @throws {SourcePlanningFailure} wrapping what the relational store threw reading the records or storing an
+ *   embedding; what the embedder throws (the caller classifies it like a vector-store failure);
  *   {@link IndexBindingError} when the source is bound to another embedder than this process's (see
  *   `StrategyContext.assertEmbedderBound`): nothing is embedded, and the caller gives the leases back.
  */
@@ -32,9 +54,11 @@ export async function planDelivery(
   ctx: StrategyContext,
   leases: readonly OutboxLease[],
 ): Promise<{ items: DeliveryItem[]; undeliverable: UndeliverableItem[] }> {
-  const records = await ctx.relational.getRecords(
-    leases.map((l) => l.recordId),
-    { includeDeleted: true },
+  const records = await fromSource(() =>
+    ctx.relational.getRecords(
+      leases.map((l) => l.recordId),
+      { includeDeleted: true },
+    ),
   );
   const items: DeliveryItem[] = [];
   const undeliverable: UndeliverableItem[] = [];
@@ -82,7 +106,9 @@ export async function planDelivery(
   }
   if (toEmbed.length > 0 && ctx.embeddings) {
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
-    const vectors = await embedWhileBound(ctx, ctx.embeddings, texts);
+    const vectors = await embedWhileBound(ctx, ctx.embeddings, texts, {
+      cacheFailure: (error) => new SourcePlanningFailure(error),
+    });
     const refused = new Set<number>();
     await Promise.all(
       toEmbed.map(async ({ lease, index }, i) => {
@@ -95,7 +121,7 @@ export async function planDelivery(
           return;
         }
         item.record = { ...item.record, embedding: vectors[i]! };
-        await setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!);
+        await fromSource(() => setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!));
       }),
     );
     if (refused.size > 0) return { items: items.filter((_, i) => !refused.has(i)), undeliverable };

@@ -11,7 +11,7 @@ import { rollBackIntent } from '../write/roll-back-intent.js';
 import { applyToVector } from './apply-to-vector.js';
 import { ClaimOwners } from './claim-owners.js';
 import { BACKLOG_CLAIM_BYTES, ClaimSize } from './claim-size.js';
-import { type DeliveryItem, planDelivery } from './delivery-plan.js';
+import { type DeliveryItem, planDelivery, SourcePlanningFailure } from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
 import { rebaseFencedDeliveries } from './fenced-deliveries.js';
 
@@ -464,8 +464,9 @@ export class OutboxDrainer {
     const keepAlive = this.keepLeasesAlive(leases);
     try {
       planned = await planDelivery(this.ctx, leases).finally(() => keepAlive.stop());
-    } catch (error) {
-      if (await this.releasedForMisbinding(leases, error)) return undefined;
+    } catch (thrown) {
+      if (await this.releasedForMisbinding(leases, thrown)) return undefined;
+      const error = await this.unlessSourceFault(leases, thrown);
       const failure = await this.classifyPlanning(error);
       if (failure === 'embedder-down') {
         await this.handleFailure(leases, error, 'outage', 'embedder');
@@ -475,8 +476,19 @@ export class OutboxDrainer {
       // whole claim rides out a blip without multiplying calls to an embedder that is only briefly unwell).
       const isolate =
         failure === 'permanent' || (failure === 'transient' && leases.some((lease) => lease.attempts >= 1));
-      if (isolate && leases.length > 1) for (const half of halves(leases)) await this.deliver(half);
-      else await this.handleFailure(leases, error, failure);
+      if (isolate && leases.length > 1) {
+        const [first, second] = halves(leases);
+        try {
+          await this.deliver(first);
+        } catch (sourceFault) {
+          // The store failed under the first half (see unlessSourceFault): the second goes back uncharged too.
+          await this.whileLeased(second, () =>
+            this.ctx.relational.releaseOutbox(second, this.ctx.clock.now()),
+          );
+          throw sourceFault;
+        }
+        await this.deliver(second);
+      } else await this.handleFailure(leases, error, failure);
       return undefined;
     }
     await this.turns.ifDue();
@@ -494,6 +506,22 @@ export class OutboxDrainer {
         await this.sendAndSettle(chunk);
     }
     return planned.items.reduce((sum, item) => sum + recordBytes(item), 0);
+  }
+
+  /**
+   * A planning failure of the source of truth ({@link SourcePlanningFailure}) that is not permanent — a lock held
+   * past the store's lock timeout, a restart — is the store's fault, not the records': their leases go back
+   * uncharged and the error is rethrown, so the loop backs off and claims them again. Charged, a row or table
+   * lock an application held for a minute dead-lettered healthy, acknowledged writes (helper-67: MariaDB,
+   * `ER_LOCK_WAIT_TIMEOUT` from storing an embedding, 4 of 10 records dead-lettered at `maxAttempts: 3`).
+   * @returns the error to classify as the records' (a permanent failure of the store, unwrapped; any other error).
+   */
+  private async unlessSourceFault(leases: OutboxLease[], thrown: unknown): Promise<unknown> {
+    if (!(thrown instanceof SourcePlanningFailure)) return thrown;
+    if (classifyFailure(thrown.error) === 'permanent') return thrown.error;
+    const { relational, clock } = this.ctx;
+    await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now()));
+    throw thrown.error;
   }
 
   /**
