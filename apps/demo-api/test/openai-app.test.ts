@@ -148,4 +148,3 @@ it('a search stuck on an embedder that never answers does not hold shutdown past
     await app.stop();
   }
 }, 30_000);
-
