@@ -13,9 +13,8 @@ export type DeliveryItem =
   | { lease: OutboxLease; op: 'delete'; version: number; tombstone: boolean };
 
 /**
- * The source of truth failed while a delivery was planned — reading the records, the embedding cache, storing an
- * embedding back — with
- * `error`: a fault of the store (a lock held past its timeout, a restart), not of the records being delivered.
+ * The source of truth failed with `error` while a delivery was planned — reading the records, the embedding cache,
+ * storing an embedding back: a fault of the store (a lock held past its timeout, a restart), not of the records.
  */
 export class SourcePlanningFailure extends Error {
   constructor(readonly error: unknown) {
@@ -45,8 +44,8 @@ export interface UndeliverableItem {
  * still lacking an embedding — or holding one the embedder filled for another dimension — are embedded now
  * (through the cache) and the embedding is stored back in the source of truth.
  *
- * @throws {SourcePlanningFailure} wrapping what the relational store threw reading the records or storing an
- *   embedding; what the embedder throws (the caller classifies it like a vector-store failure);
+ * @throws {SourcePlanningFailure} wrapping what the relational store threw reading the records, the embedding
+ *   cache or storing an embedding; what the embedder throws (the caller classifies it like a vector-store failure);
  *   {@link IndexBindingError} when the source is bound to another embedder than this process's (see
  *   `StrategyContext.assertEmbedderBound`): nothing is embedded, and the caller gives the leases back.
  */
