@@ -11,13 +11,21 @@ import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.j
 const DIM = 4;
 type Failing = 'getRecords' | 'getCachedEmbeddings' | 'putCachedEmbeddings' | 'setEmbedding';
 
-/** The reference store, one of its planning reads or writes failing like a lock wait timeout while `failing`. */
+/**
+ * The reference store, one of its planning reads or writes failing while `failing` is set: like a lock wait
+ * timeout (`TransientBackendError`), or with `poison` as a plain error of one record's own (a trigger refusing its
+ * row), for `onlyId` alone when set.
+ */
 class LockedStore extends MemoryRelationalStore {
   failing: Failing | null = null;
+  onlyId: string | undefined;
+  poison = false;
   failures = 0;
-  #fail(method: Failing): void {
+  #fail(method: Failing, ids?: readonly string[]): void {
     if (this.failing !== method) return;
+    if (this.onlyId !== undefined && ids !== undefined && !ids.includes(this.onlyId)) return;
     this.failures++;
+    if (this.poison) throw new Error(`trigger: ${this.onlyId} may not be stored`);
     throw new TransientBackendError(`${method} failed, try again (lock wait timeout)`);
   }
   override async getRecords(...args: Parameters<MemoryRelationalStore['getRecords']>) {
@@ -33,32 +41,43 @@ class LockedStore extends MemoryRelationalStore {
     return super.putCachedEmbeddings(entries);
   }
   override async setEmbedding(id: string, version: number, embedding: readonly number[]) {
-    this.#fail('setEmbedding');
+    this.#fail('setEmbedding', [id]);
     return super.setEmbedding(id, version, embedding);
   }
+}
+
+/** A facade over `relational` with four records written without embeddings (delivery embeds them), paused. */
+async function facadeWithFourRecords(relational: LockedStore) {
+  const dw = await createDualWrite({
+    relational,
+    vector: new MemoryVectorStore({ dimension: DIM }),
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'async-queue',
+    driftCheck: false,
+    delivery: { maxAttempts: 1, pollIntervalMs: 5 },
+  });
+  const ids = ['a', 'b', 'c', 'd'];
+  dw.pause();
+  for (const id of ids) await dw.put({ id, text: `text of ${id}` });
+  return { dw, ids };
+}
+
+/** Waits until the store failed `n` times, or 3 s passed. */
+async function failedTimes(relational: LockedStore, n: number): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (relational.failures < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
 }
 
 describe('a source-of-truth failure while planning a delivery', () => {
   for (const method of ['getRecords', 'getCachedEmbeddings', 'putCachedEmbeddings', 'setEmbedding'] as const)
     it(`${method}: charges nothing, and the records are delivered once the store answers`, async () => {
       const relational = new LockedStore();
-      const dw = await createDualWrite({
-        relational,
-        vector: new MemoryVectorStore({ dimension: DIM }),
-        embedder: new HashingEmbedder({ dimension: DIM }),
-        strategy: 'async-queue',
-        driftCheck: false,
-        delivery: { maxAttempts: 1, pollIntervalMs: 5 },
-      });
+      const { dw, ids } = await facadeWithFourRecords(relational);
       try {
-        const ids = ['a', 'b', 'c', 'd'];
-        dw.pause();
-        for (const id of ids) await dw.put({ id, text: `text of ${id}` }); // embedded by delivery
         relational.failing = method;
         dw.resume();
-        // Several tries (each released and claimed again); charged, the first one dead-lettered them all.
-        const deadline = Date.now() + 3_000;
-        while (relational.failures < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        // Several tries (each given back and claimed again); charged, the first one dead-lettered them all.
+        await failedTimes(relational, 3);
         for (const id of ids)
           expect(await dw.syncStatus(id), id).toMatchObject({ state: 'pending', attempts: 0 });
         relational.failing = null;
@@ -68,4 +87,43 @@ describe('a source-of-truth failure while planning a delivery', () => {
         await dw.close();
       }
     });
+
+  it("one record's row locked: the others are delivered meanwhile, it is charged nothing", async () => {
+    const relational = new LockedStore();
+    const { dw, ids } = await facadeWithFourRecords(relational);
+    try {
+      relational.failing = 'setEmbedding';
+      relational.onlyId = 'b';
+      dw.resume();
+      await failedTimes(relational, 3);
+      for (const id of ids.filter((id) => id !== 'b'))
+        expect(await dw.syncStatus(id), id).toMatchObject({ state: 'synced' });
+      expect(await dw.syncStatus('b')).toMatchObject({ state: 'pending', attempts: 0 });
+      relational.failing = null;
+      expect(await dw.flush({ timeoutMs: 10_000 })).toMatchObject({ pending: 0, deadLetters: 0 });
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('a record the store refuses for a reason of its own is charged (dead-lettered), the others delivered', async () => {
+    const relational = new LockedStore();
+    const { dw, ids } = await facadeWithFourRecords(relational);
+    try {
+      relational.failing = 'setEmbedding';
+      relational.onlyId = 'c';
+      relational.poison = true;
+      dw.resume();
+      // Not a fault of the store: never given back uncharged for ever, holding up every claim it is in.
+      expect(await dw.flush({ timeoutMs: 10_000 })).toMatchObject({ pending: 0, deadLetters: 1 });
+      expect(await dw.syncStatus('c')).toMatchObject({
+        state: 'dead-lettered',
+        error: expect.stringContaining('may not be stored'),
+      });
+      for (const id of ids.filter((id) => id !== 'c'))
+        expect(await dw.syncStatus(id), id).toMatchObject({ state: 'synced' });
+    } finally {
+      await dw.close();
+    }
+  });
 });

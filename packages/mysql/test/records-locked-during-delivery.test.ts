@@ -30,7 +30,7 @@ describe('MySQL: records locked by another session while delivery stores their e
       embedder: new HashingEmbedder({ dimension: DIM }),
       strategy: 'async-queue',
       driftCheck: false,
-      delivery: { maxAttempts: 2, pollIntervalMs: 20, backoff: { baseMs: 20, maxMs: 100 } },
+      delivery: { maxAttempts: 2, pollIntervalMs: 20 },
     });
     cleanups.push(async () => {
       await dw.close();

@@ -146,6 +146,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected readonly q: PostgresQueries;
   protected readonly errors = POSTGRES_ERRORS;
   protected override readonly nulInText = false;
+  protected override readonly lockTimeoutOutsideTransactions = false;
   /**
    * Ids of at most 2,600 UTF-8 bytes. A B-tree entry holds at most 2,704 bytes ("index row size exceeds btree
    * version 4 maximum 2704", PostgreSQL's `BTMaxItemSize` for 8 KiB pages), and the records', outbox's and

@@ -145,6 +145,15 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /** Whether record text may hold U+0000 (PostgreSQL `text` cannot). */
   protected readonly nulInText: boolean = true;
 
+  /**
+   * Whether a statement outside a transaction waits for a row lock at most the store's lock timeout (MySQL's
+   * session `innodb_lock_wait_timeout`, SQLite's busy timeout). PostgreSQL sets `lock_timeout` per transaction
+   * (`SET LOCAL`, which a pooler in transaction mode keeps), so there {@link setEmbedding} runs in one: alone, it
+   * waited for as long as another session held the record's row, holding a pool connection, and with the pool
+   * full the application's own writes failed (helper-68).
+   */
+  protected readonly lockTimeoutOutsideTransactions: boolean = true;
+
   /** Longest id the dialect's id column holds, in UTF-8 bytes (MySQL `VARBINARY(1536)`); none when unset. */
   protected readonly maxIdBytes: number | undefined = undefined;
 
@@ -707,7 +716,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * when the record moved on, is a tombstone or is gone.
    */
   async setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.read('setEmbedding', (db) => this.q.setEmbedding(db, id, version, embedding));
+    const update = (db: Db) => this.q.setEmbedding(db, id, version, embedding);
+    return this.lockTimeoutOutsideTransactions
+      ? this.read('setEmbedding', update)
+      : this.transact('setEmbedding', update);
   }
 
   /** Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). */

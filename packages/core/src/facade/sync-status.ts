@@ -4,7 +4,9 @@
  * - `synced`: the index acknowledged `version` (for a delete: the vector is gone; sync-2pc keeps the
  *   tombstone, async-queue and batch purge it, so there a synced delete reads `absent`).
  * - `pending`: an outbox entry will deliver `version`; `lastError` says why the last attempt at delivering this
- *   version failed (`null` before any did: an older version's error is not reported for a newer write).
+ *   version failed since it was queued (`null` before one did: an older version's error is not reported for a
+ *   newer write, nor a dead letter's for its requeue; while a backend is down no attempt is made or charged, see
+ *   `stats().downBackend`).
  * - `dead-lettered`: delivery gave up; `error` is the reason; `requeueDeadLetters` retries it.
  * - `drifted`: no entry is pending but the index is not known to hold the current version — or the index
  *   itself was found replaced, emptied or otherwise out of step and is being repaired (`reason` says

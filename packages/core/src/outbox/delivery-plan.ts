@@ -2,7 +2,7 @@ import type { OutboxLease } from '../contracts/outbox.js';
 import { setEmbedding } from '../contracts/relational-operations.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { ValidationError } from '../errors.js';
+import { asDualwriteError, ValidationError } from '../errors.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
 
@@ -13,8 +13,19 @@ export type DeliveryItem =
   | { lease: OutboxLease; op: 'delete'; version: number; tombstone: boolean };
 
 /**
- * The source of truth failed with `error` while a delivery was planned — reading the records, the embedding cache,
- * storing an embedding back: a fault of the store (a lock held past its timeout, a restart), not of the records.
+ * Whether the relational store's `error` is a fault of the store — it cannot be reached (`BACKEND_UNAVAILABLE`),
+ * it asks to try again (`TRANSIENT_BACKEND`: a lock held past its timeout, a deadlock), it is closed — rather than
+ * of the records it was working on. An error of any other kind (a trigger refusing one row, a row it cannot
+ * read) may be one record's for good, and is charged to it like a delivery failure.
+ */
+export function isSourceFault(error: unknown): boolean {
+  const code = asDualwriteError(error)?.code;
+  return code === 'BACKEND_UNAVAILABLE' || code === 'TRANSIENT_BACKEND' || code === 'CLOSED';
+}
+
+/**
+ * The source of truth failed with `error` (an {@link isSourceFault}) while a delivery read the records or the
+ * embedding cache: a fault of the store, not of the claim's records.
  */
 export class SourcePlanningFailure extends Error {
   constructor(readonly error: unknown) {
@@ -23,19 +34,26 @@ export class SourcePlanningFailure extends Error {
   }
 }
 
-/** `call`, its failure wrapped in {@link SourcePlanningFailure}. */
+/** `call`, a failure that is an {@link isSourceFault} wrapped in {@link SourcePlanningFailure}. */
 async function fromSource<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    throw new SourcePlanningFailure(error);
+    throw isSourceFault(error) ? new SourcePlanningFailure(error) : error;
   }
 }
 
-/** A leased entry that cannot be delivered (e.g. no embedding and no embedder), with its error. */
+/** A leased entry that cannot be delivered now, with its error. */
 export interface UndeliverableItem {
   lease: OutboxLease;
   error: unknown;
+  /**
+   * `permanent`: never deliverable as it is (no embedding and no embedder; an unsearchable embedding);
+   * `transient`: storing its embedding back failed for a reason of its own (charged, retried);
+   * `source`: storing its embedding back met a fault of the store ({@link isSourceFault}: its row locked past the
+   * lock timeout) — given back uncharged.
+   */
+  failure: 'permanent' | 'transient' | 'source';
 }
 
 /**
@@ -44,8 +62,11 @@ export interface UndeliverableItem {
  * still lacking an embedding — or holding one the embedder filled for another dimension — are embedded now
  * (through the cache) and the embedding is stored back in the source of truth.
  *
- * @throws {SourcePlanningFailure} wrapping what the relational store threw reading the records, the embedding
- *   cache or storing an embedding; what the embedder throws (the caller classifies it like a vector-store failure);
+ * Storing an embedding back is per record: one that fails leaves its record {@link UndeliverableItem undeliverable}
+ * now while the others go on (an application holding one record's row must not hold up the rest).
+ *
+ * @throws {SourcePlanningFailure} wrapping a fault of the store ({@link isSourceFault}) reading the records or the
+ *   embedding cache; what the embedder throws (the caller classifies it like a vector-store failure);
  *   {@link IndexBindingError} when the source is bound to another embedder than this process's (see
  *   `StrategyContext.assertEmbedderBound`): nothing is embedded, and the caller gives the leases back.
  */
@@ -96,6 +117,7 @@ export async function planDelivery(
             'embedding',
             `record ${JSON.stringify(rec.id)} has no embedding and no embedder is configured`,
           ),
+          failure: 'permanent',
         });
         continue;
       }
@@ -106,7 +128,7 @@ export async function planDelivery(
   if (toEmbed.length > 0 && ctx.embeddings) {
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await embedWhileBound(ctx, ctx.embeddings, texts, {
-      cacheFailure: (error) => new SourcePlanningFailure(error),
+      cacheFailure: (error) => (isSourceFault(error) ? new SourcePlanningFailure(error) : error),
     });
     const refused = new Set<number>();
     await Promise.all(
@@ -116,11 +138,20 @@ export async function planDelivery(
         const error = unsearchableEmbedding(ctx.vector, ctx.embeddings!, item.record.id, vectors[i]!);
         if (error) {
           refused.add(index);
-          undeliverable.push({ lease, error });
+          undeliverable.push({ lease, error, failure: 'permanent' });
           return;
         }
         item.record = { ...item.record, embedding: vectors[i]! };
-        await fromSource(() => setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!));
+        try {
+          await setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!);
+        } catch (failed) {
+          refused.add(index);
+          undeliverable.push({
+            lease,
+            error: failed,
+            failure: isSourceFault(failed) ? 'source' : 'transient',
+          });
+        }
       }),
     );
     if (refused.size > 0) return { items: items.filter((_, i) => !refused.has(i)), undeliverable };

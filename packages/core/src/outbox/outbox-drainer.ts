@@ -11,7 +11,12 @@ import { rollBackIntent } from '../write/roll-back-intent.js';
 import { applyToVector } from './apply-to-vector.js';
 import { ClaimOwners } from './claim-owners.js';
 import { BACKLOG_CLAIM_BYTES, ClaimSize } from './claim-size.js';
-import { type DeliveryItem, planDelivery, SourcePlanningFailure } from './delivery-plan.js';
+import {
+  type DeliveryItem,
+  planDelivery,
+  SourcePlanningFailure,
+  type UndeliverableItem,
+} from './delivery-plan.js';
 import { classifyFailure, errorMessage, type FailureClass, retryAfterOf } from './failure-classification.js';
 import { rebaseFencedDeliveries } from './fenced-deliveries.js';
 
@@ -368,9 +373,9 @@ export class OutboxDrainer {
         if (this.stopping) break;
         const unheardBefore = this.unheardWakeUps;
         const leases = await this.claimOrGiveBack(claim.current);
-        this.loopErrors = 0;
         if (leases === null) continue; // paused or stopped while the claim ran: given back uncharged
         if (leases.length === 0) {
+          this.loopErrors = 0;
           // A write that arrived while this claim ran woke nobody (no loop was waiting): claim again.
           if (this.unheardWakeUps !== unheardBefore) continue;
           this.hint = 0;
@@ -391,6 +396,9 @@ export class OutboxDrainer {
         const claimed = claim.current;
         try {
           const bytes = await this.deliver(leases);
+          // Only a delivery that ran to its end ends a run of errors: one failing after each successful claim
+          // (the store failing under planning) keeps backing off longer.
+          this.loopErrors = 0;
           if (bytes === undefined) claim.reset();
           else claim.settle(leases.length, bytes, clock.now() - started);
         } finally {
@@ -492,8 +500,7 @@ export class OutboxDrainer {
       return undefined;
     }
     await this.turns.ifDue();
-    for (const { lease, error } of planned.undeliverable)
-      await this.handleFailure([lease], error, 'permanent');
+    await this.settleUndeliverable(planned.undeliverable);
     if (this.options.mode === 'single') {
       for (const item of planned.items) {
         const [held] = await this.stillHeld([item]);
@@ -509,19 +516,40 @@ export class OutboxDrainer {
   }
 
   /**
-   * A planning failure of the source of truth ({@link SourcePlanningFailure}) that is not permanent — a lock held
-   * past the store's lock timeout, a restart — is the store's fault, not the records': their leases go back
-   * uncharged and the error is rethrown, so the loop backs off and claims them again. Charged, a row or table
-   * lock an application held for a minute dead-lettered healthy, acknowledged writes (helper-67: MariaDB,
-   * `ER_LOCK_WAIT_TIMEOUT` from storing an embedding, 4 of 10 records dead-lettered at `maxAttempts: 3`).
-   * @returns the error to classify as the records' (a permanent failure of the store, unwrapped; any other error).
+   * A fault of the source of truth while the claim's records or the embedding cache were read
+   * ({@link SourcePlanningFailure}: the store unreachable, a table lock held past its lock timeout) is the store's,
+   * not the records': their leases go back uncharged and the error is rethrown, so the loop backs off and claims
+   * them again. Charged, a lock an application held for a minute dead-lettered healthy, acknowledged writes
+   * (helper-67: MariaDB, `ER_LOCK_WAIT_TIMEOUT`, 4 of 10 records dead-lettered at `maxAttempts: 3`).
+   * @returns `thrown` when it is another error, to classify as the records'.
    */
   private async unlessSourceFault(leases: OutboxLease[], thrown: unknown): Promise<unknown> {
     if (!(thrown instanceof SourcePlanningFailure)) return thrown;
-    if (classifyFailure(thrown.error) === 'permanent') return thrown.error;
     const { relational, clock } = this.ctx;
     await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now()));
     throw thrown.error;
+  }
+
+  /**
+   * Records planning left undeliverable: dead-lettered (`permanent`), charged and retried (`transient`: storing
+   * the embedding failed for a reason of the record's own, e.g. a trigger refusing its row), or given back
+   * uncharged, due again after a poll interval (`source`: the store's fault, such as the record's row held by
+   * another session past the lock timeout — the claim's other records are delivered meanwhile; a row lock held
+   * on one record made every claim holding it fail, and charged, dead-lettered it with its neighbours).
+   */
+  private async settleUndeliverable(undeliverable: readonly UndeliverableItem[]): Promise<void> {
+    const { relational, clock, delivery, events } = this.ctx;
+    const deferred = undeliverable.filter((u) => u.failure === 'source').map((u) => u.lease);
+    if (deferred.length > 0) {
+      events.emit('drain-error', {
+        error: `${deferred.length} record(s) given back uncharged: ${errorMessage(undeliverable.find((u) => u.failure === 'source')!.error)}`,
+      });
+      await this.whileLeased(deferred, () =>
+        relational.releaseOutbox(deferred, clock.now() + delivery.pollIntervalMs),
+      );
+    }
+    for (const { lease, error, failure } of undeliverable)
+      if (failure !== 'source') await this.handleFailure([lease], error, failure);
   }
 
   /**
