@@ -6,6 +6,10 @@
 export { type CaughtDeadlockFixture, checkCaughtDeadlock } from './caught-deadlock.js';
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
 export { freePort } from './free-port.js';
+export {
+  checkRecordsLockedDuringDelivery,
+  type LockedDuringDeliveryFixture,
+} from './locked-during-delivery.js';
 export { checkMissingSchema, type MissingSchemaFixture } from './missing-schema.js';
 export {
   checkSchemaFromNewerRelease,

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { createDualWrite, HashingEmbedder, type RelationalStore, verifyConsistency } from '@dualwrite/core';
+import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
+
+/** What {@link checkRecordsLockedDuringDelivery} needs of a dialect. */
+export interface LockedDuringDeliveryFixture {
+  /** A new store on an empty database (or schema) of the test's: `lockTimeoutMs` 300, a pool of two connections. */
+  relational: RelationalStore;
+  /**
+   * Holds every row of the store's records table from another session (`SELECT … FOR UPDATE` in an open
+   * transaction) until the function it resolves to is called.
+   */
+  lockRecords(): Promise<() => Promise<void>>;
+  /**
+   * Whether a write of another, new id goes through while the rows are held (PostgreSQL: yes; MySQL's
+   * `FOR UPDATE` over the whole table also locks the gaps, so an insert waits for it).
+   */
+  writesBesideLockedRows: boolean;
+}
+
+const DIM = 8;
+
+/**
+ * Another session holds the records' rows while delivery embeds records written without an embedding and stores
+ * each embedding back on its row: each try gives up after the store's lock timeout — a fault of the store, not of
+ * the records — so nothing is charged (`maxAttempts: 2` would dead-letter them), the pool stays usable for other
+ * writes, and every record is delivered once the rows are free. Before, each try was charged and acknowledged
+ * writes were dead-lettered (MariaDB, helper-67); on PostgreSQL storing an embedding back waited as long as the
+ * rows were held, each wait holding a pool connection, and the application's writes failed to connect (helper-68).
+ *
+ * Closes the facade (and the store); the fixture's database is the caller's to drop.
+ * @throws an `AssertionError` on a violation.
+ */
+export async function checkRecordsLockedDuringDelivery(fixture: LockedDuringDeliveryFixture): Promise<void> {
+  const { relational } = fixture;
+  const vector = new MemoryVectorStore({ dimension: DIM });
+  const dw = await createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'async-queue',
+    driftCheck: false,
+    delivery: { maxAttempts: 2, pollIntervalMs: 20 },
+  });
+  try {
+    const ids = Array.from({ length: 6 }, (_, i) => `r${i}`);
+    dw.pause();
+    for (const id of ids) await dw.put({ id, text: `text of ${id}` }); // no embedding: delivery embeds it
+    const errors: string[] = [];
+    dw.events.on('drain-error', (e) => errors.push(e.error));
+    const unlock = await fixture.lockRecords();
+    let during;
+    try {
+      dw.resume();
+      // Long enough for several tries, each waiting out the 300 ms lock timeout.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      if (fixture.writesBesideLockedRows)
+        await dw.put({
+          id: 'beside',
+          text: 'written while the rows are held',
+          embedding: Array(DIM).fill(0.5),
+        });
+      during = await Promise.all(ids.map((id) => dw.syncStatus(id)));
+    } finally {
+      await unlock();
+    }
+    for (const status of during)
+      assert.deepEqual(
+        status.state === 'pending' ? { state: status.state, attempts: status.attempts } : status,
+        { state: 'pending', attempts: 0 },
+        `${status.id}: nothing charged while its row was held`,
+      );
+    assert.ok(errors.length > 0, 'the lock was met (reported as the drain’s error), not avoided');
+    const flushed = await dw.flush({ timeoutMs: 20_000 });
+    assert.deepEqual(
+      [flushed.pending, flushed.deadLetters],
+      [0, 0],
+      'all delivered after the lock, none dead',
+    );
+    for (const id of ids) assert.equal((await dw.syncStatus(id)).state, 'synced', id);
+    const report = await verifyConsistency(relational, vector);
+    assert.deepEqual([report.lost, report.stale, report.mismatched], [0, 0, 0], 'index equals the source');
+  } finally {
+    await dw.close();
+  }
+}
