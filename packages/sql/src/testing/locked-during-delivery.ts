@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { createDualWrite, HashingEmbedder, type RelationalStore, verifyConsistency } from '@dualwrite/core';
+import {
+  createDualWrite,
+  HashingEmbedder,
+  type RelationalStore,
+  type SyncStatus,
+  verifyConsistency,
+} from '@dualwrite/core';
 import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
 
 /** What {@link checkRecordsLockedDuringDelivery} needs of a dialect. */
@@ -49,7 +55,7 @@ export async function checkRecordsLockedDuringDelivery(fixture: LockedDuringDeli
     const errors: string[] = [];
     dw.events.on('drain-error', (e) => errors.push(e.error));
     const unlock = await fixture.lockRecords();
-    let during;
+    let during: SyncStatus[];
     try {
       dw.resume();
       // Long enough for several tries, each waiting out the 300 ms lock timeout.
