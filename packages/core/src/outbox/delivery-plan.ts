@@ -2,26 +2,16 @@ import type { OutboxLease } from '../contracts/outbox.js';
 import { setEmbedding } from '../contracts/relational-operations.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { asDualwriteError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
+import { isSourceFault } from './failure-classification.js';
 
 /** One leased entry resolved to the vector operation that makes the index match the current record. */
 export type DeliveryItem =
   | { lease: OutboxLease; op: 'upsert'; record: VectorRecord; version: number }
   /** `tombstone`: the record's deleted row exists (at `version`), so the delete is version-fenced. */
   | { lease: OutboxLease; op: 'delete'; version: number; tombstone: boolean };
-
-/**
- * Whether the relational store's `error` is a fault of the store — it cannot be reached (`BACKEND_UNAVAILABLE`),
- * it asks to try again (`TRANSIENT_BACKEND`: a lock held past its timeout, a deadlock), it is closed — rather than
- * of the records it was working on. An error of any other kind (a trigger refusing one row, a row it cannot
- * read) may be one record's for good, and is charged to it like a delivery failure.
- */
-export function isSourceFault(error: unknown): boolean {
-  const code = asDualwriteError(error)?.code;
-  return code === 'BACKEND_UNAVAILABLE' || code === 'TRANSIENT_BACKEND' || code === 'CLOSED';
-}
 
 /**
  * The source of truth failed with `error` (an {@link isSourceFault}) while a delivery read the records or the
@@ -34,12 +24,20 @@ export class SourcePlanningFailure extends Error {
   }
 }
 
-/** `call`, a failure that is an {@link isSourceFault} wrapped in {@link SourcePlanningFailure}. */
+/**
+ * A failure of the relational store while planning, wrapped in {@link SourcePlanningFailure} when it is an
+ * {@link isSourceFault}.
+ */
+function asPlanningFailure(error: unknown): unknown {
+  return isSourceFault(error) ? new SourcePlanningFailure(error) : error;
+}
+
+/** `call`, its failure passed through {@link asPlanningFailure}. */
 async function fromSource<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    throw isSourceFault(error) ? new SourcePlanningFailure(error) : error;
+    throw asPlanningFailure(error);
   }
 }
 
@@ -128,7 +126,7 @@ export async function planDelivery(
   if (toEmbed.length > 0 && ctx.embeddings) {
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await embedWhileBound(ctx, ctx.embeddings, texts, {
-      cacheFailure: (error) => (isSourceFault(error) ? new SourcePlanningFailure(error) : error),
+      cacheFailure: asPlanningFailure,
     });
     const refused = new Set<number>();
     await Promise.all(

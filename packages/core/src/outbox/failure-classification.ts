@@ -24,6 +24,17 @@ export function classifyFailure(error: unknown): FailureClass {
   return known.retryable ? 'transient' : 'permanent';
 }
 
+/**
+ * Whether the relational store's `error` is a fault of the store — it cannot be reached (`BACKEND_UNAVAILABLE`),
+ * it asks to try again (`TRANSIENT_BACKEND`: a lock held past its timeout, a deadlock), it is closed — rather than
+ * of the records it was working on. An error of any other kind (a trigger refusing one row, a row it cannot
+ * read) may be one record's for good, and is charged to it like a delivery failure.
+ */
+export function isSourceFault(error: unknown): boolean {
+  const code = asDualwriteError(error)?.code;
+  return code === 'BACKEND_UNAVAILABLE' || code === 'TRANSIENT_BACKEND' || code === 'CLOSED';
+}
+
 /** `retryAfterMs` carried by the error, if any. */
 export function retryAfterOf(error: unknown): number | undefined {
   const known = asDualwriteError(error);
