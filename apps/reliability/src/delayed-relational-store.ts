@@ -1,6 +1,7 @@
 import type {
   AckOutcome,
   ClaimOptions,
+  EmbeddingUpdate,
   OutboxAck,
   OutboxEntry,
   OutboxFailure,
@@ -148,8 +149,8 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   countRecords(): Promise<number> {
     return this.inner.countRecords!();
   }
-  setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.locked(() => this.inner.setEmbedding!(id, version, embedding));
+  setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
+    return this.locked(() => this.inner.setEmbeddings!(updates));
   }
   markSynced(id: string, version: number): Promise<void> {
     return this.locked(() => this.inner.markSynced!(id, version));

@@ -5,9 +5,11 @@ export {
   enqueueRepairs,
   readOutboxEntry,
   setEmbedding,
+  setEmbeddings,
 } from './contracts/relational-operations.js';
 export {
   type EmbeddingCache,
+  type EmbeddingUpdate,
   hasEmbeddingCache,
   hasIntentLog,
   type IntentCommit,

@@ -32,7 +32,7 @@ const OPTIONAL_STORE = [
   'countRecords',
   'enqueueRepairs',
   'getOutboxEntry',
-  'setEmbedding',
+  'setEmbeddings',
 ];
 const OPTIONAL_TX = ['putIntent', 'countIntents', 'deleteIntent'];
 

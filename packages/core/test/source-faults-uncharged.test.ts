@@ -5,11 +5,16 @@
  * with a real row lock (`records-locked-during-delivery.test.ts`).
  */
 import { describe, expect, it } from 'vitest';
-import { createDualWrite, HashingEmbedder, TransientBackendError } from '../src/index.js';
+import {
+  createDualWrite,
+  type EmbeddingUpdate,
+  HashingEmbedder,
+  TransientBackendError,
+} from '../src/index.js';
 import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
 
 const DIM = 4;
-type Failing = 'getRecords' | 'getCachedEmbeddings' | 'putCachedEmbeddings' | 'setEmbedding';
+type Failing = 'getRecords' | 'getCachedEmbeddings' | 'putCachedEmbeddings' | 'setEmbeddings';
 
 /**
  * The reference store, one of its planning reads or writes failing while `failing` is set: like a lock wait
@@ -40,9 +45,12 @@ class LockedStore extends MemoryRelationalStore {
     this.#fail('putCachedEmbeddings');
     return super.putCachedEmbeddings(entries);
   }
-  override async setEmbedding(id: string, version: number, embedding: readonly number[]) {
-    this.#fail('setEmbedding', [id]);
-    return super.setEmbedding(id, version, embedding);
+  override async setEmbeddings(updates: readonly EmbeddingUpdate[]) {
+    this.#fail(
+      'setEmbeddings',
+      updates.map((u) => u.id),
+    );
+    return super.setEmbeddings(updates);
   }
 }
 
@@ -69,7 +77,7 @@ async function failedTimes(relational: LockedStore, n: number): Promise<void> {
 }
 
 describe('a source-of-truth failure while planning a delivery', () => {
-  for (const method of ['getRecords', 'getCachedEmbeddings', 'putCachedEmbeddings', 'setEmbedding'] as const)
+  for (const method of ['getRecords', 'getCachedEmbeddings', 'putCachedEmbeddings', 'setEmbeddings'] as const)
     it(`${method}: charges nothing, and the records are delivered once the store answers`, async () => {
       const relational = new LockedStore();
       const { dw, ids } = await facadeWithFourRecords(relational);
@@ -92,7 +100,7 @@ describe('a source-of-truth failure while planning a delivery', () => {
     const relational = new LockedStore();
     const { dw, ids } = await facadeWithFourRecords(relational);
     try {
-      relational.failing = 'setEmbedding';
+      relational.failing = 'setEmbeddings';
       relational.onlyId = 'b';
       dw.resume();
       await failedTimes(relational, 3);
@@ -110,7 +118,7 @@ describe('a source-of-truth failure while planning a delivery', () => {
     const relational = new LockedStore();
     const { dw, ids } = await facadeWithFourRecords(relational);
     try {
-      relational.failing = 'setEmbedding';
+      relational.failing = 'setEmbeddings';
       relational.onlyId = 'c';
       relational.poison = true;
       dw.resume();

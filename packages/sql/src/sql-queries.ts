@@ -8,6 +8,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type {
+  EmbeddingUpdate,
   LedgerOutboxPatch,
   LedgerOutboxRow,
   OutboxEntry,
@@ -395,11 +396,40 @@ export abstract class SqlQueries {
   }
 
   /** Stores `embedding` if the record is live and still at `version`; `true` when it was. */
-  async setEmbedding(db: SqlDb, id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    const result = await sql`
-      UPDATE ${this.tables.records} SET embedding = ${embeddingBytes(embedding)}
-      WHERE id = ${id} AND version = ${version} AND deleted = ${this.traits.bool(false)}`.execute(db);
-    return (result.numAffectedRows ?? 0n) > 0n;
+  /**
+   * Stores the embeddings of the records still live at the given versions, two statements per chunk: which are,
+   * then one `UPDATE` of those (guarded by the same condition). Run it holding the ids' locks, so that what the
+   * first statement read is what the second one meets. An id given twice: the last update counts.
+   * @returns the ids whose embedding was stored.
+   */
+  async setEmbeddings(db: SqlDb, updates: readonly EmbeddingUpdate[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    const live = sql`deleted = ${this.traits.bool(false)}`;
+    const last = [...new Map(updates.map((u) => [u.id, u])).values()];
+    for (const chunk of this.chunks(
+      last,
+      (u) => u.id,
+      (u) => 4 * u.embedding.length,
+    )) {
+      const { rows } = await sql<{ id: string; version: SqlInt }>`
+        SELECT id, version FROM ${this.tables.records}
+        WHERE id IN (${sql.join(chunk.map((u) => u.id))}) AND ${live}`.execute(db);
+      const versions = new Map(rows.map((r) => [r.id, int(r.version)]));
+      const due = chunk.filter((u) => versions.get(u.id) === u.version);
+      if (due.length === 0) continue;
+      // `ELSE embedding` gives the `CASE` the column's type, which the bound bytes then take (PostgreSQL).
+      const embeddings = due.map((u) => sql`WHEN ${u.id} THEN ${embeddingBytes(u.embedding)}`);
+      const version = this.#versionOf(
+        'id',
+        due.map((u) => ({ recordId: u.id, appliedVersion: u.version })),
+      );
+      await sql`
+        UPDATE ${this.byKey(this.tables.records)}
+        SET embedding = CASE id ${sql.join(embeddings, sql` `)} ELSE embedding END
+        WHERE id IN (${sql.join(due.map((u) => u.id))}) AND version = ${version} AND ${live}`.execute(db);
+      for (const u of due) stored.add(u.id);
+    }
+    return stored;
   }
 
   /** Raises `synced_version` to `version` if that is higher (a missing record is ignored). */

@@ -10,6 +10,7 @@ import {
   checkClaimOwners,
   checkSyncedRange,
   compareIds,
+  type EmbeddingUpdate,
   enqueueRepair,
   failDelivery,
   type OutboxAck,
@@ -148,9 +149,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Whether a statement outside a transaction waits for a row lock at most the store's lock timeout (MySQL's
    * session `innodb_lock_wait_timeout`, SQLite's busy timeout). PostgreSQL sets `lock_timeout` per transaction
-   * (`SET LOCAL`, which a pooler in transaction mode keeps), so there {@link setEmbedding} runs in one: alone, it
-   * waited for as long as another session held the record's row, holding a pool connection, and with the pool
-   * full the application's own writes failed (helper-68).
+   * (`SET LOCAL`, which a pooler in transaction mode keeps), so there a lone row write runs in one: alone, an
+   * `UPDATE` waited for as long as another session held its row, holding a pool connection, and with the pool
+   * full the application's own writes failed (helper-68). Every single-statement row write goes through
+   * {@link rowWrite}, which honours this.
    */
   protected readonly lockTimeoutOutsideTransactions: boolean = true;
 
@@ -711,20 +713,41 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
-   * Stores `embedding` (float32) if the record is live and still at `version`, in one statement (a concurrent
-   * writer's newer version makes it a no-op); `version`, `updatedAt` and `contentHash` stay. Returns `false`
-   * when the record moved on, is a tombstone or is gone.
+   * Stores embeddings (float32) in one {@link write} transaction holding their ids' locks, each if its record is
+   * live and still at its version (a concurrent writer's newer version makes that update a no-op); `version`,
+   * `updatedAt` and `contentHash` stay; two statements per 500 records. One transaction for a delivery's whole
+   * claim, where one per record made embedding on delivery several times slower than delivering the caller's
+   * embeddings and queued the application's writes behind a claim's worth of pool checkouts.
+   * @returns per update, in order, `false` when that record moved on, is a tombstone or is gone.
+   * @throws {TransientBackendError} when a row stayed locked past the lock timeout: nothing is stored then.
    */
-  async setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    const update = (db: Db) => this.q.setEmbedding(db, id, version, embedding);
-    return this.lockTimeoutOutsideTransactions
-      ? this.read('setEmbedding', update)
-      : this.transact('setEmbedding', update);
+  async setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
+    if (updates.length === 0) {
+      this.assertUsable('setEmbeddings');
+      return [];
+    }
+    const ids = updates.map((u) => u.id);
+    return this.write('setEmbeddings', ids, async (db) => {
+      const stored = await this.q.setEmbeddings(db, updates);
+      return updates.map((u) => stored.has(u.id));
+    });
   }
 
-  /** Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). */
+  /**
+   * Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). Waits for the record's
+   * row lock at most the store's lock timeout.
+   */
   async markSynced(id: string, version: number): Promise<void> {
-    await this.read('markSynced', (db) => this.q.markSynced(db, id, version));
+    await this.rowWrite('markSynced', (db) => this.q.markSynced(db, id, version));
+  }
+
+  /**
+   * Runs `fn`, one statement that writes rows, so that it waits for a row lock at most the store's lock timeout:
+   * on its own where the dialect bounds a lone statement's wait, in a transaction where it does not (see
+   * {@link lockTimeoutOutsideTransactions}).
+   */
+  protected rowWrite<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    return this.lockTimeoutOutsideTransactions ? this.read(operation, fn) : this.transact(operation, fn);
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { compareCodePoints } from '../util/code-point-order.js';
 import type { OutboxEntry } from './outbox.js';
-import type { RelationalStore, RelationalTx } from './relational-store.js';
+import type { EmbeddingUpdate, RelationalStore, RelationalTx } from './relational-store.js';
 
 /** Page size of {@link countLiveRecords}'s walk over `listVersions` (the largest page the port allows). */
 const COUNT_PAGE = 10_000;
@@ -86,16 +86,34 @@ export async function enqueueRepairsInTx(
 /**
  * Stores an embedding computed after the write, only if the record is live and still at `version` (the
  * version, content hash and sync mark do not change). `false` when the record moved on, was deleted or is
- * gone. Uses the store's `setEmbedding` when it has one, else {@link setEmbeddingInTx}.
+ * gone. One {@link setEmbeddings} update.
  */
-export function setEmbedding(
+export async function setEmbedding(
   store: RelationalStore<unknown>,
   id: string,
   version: number,
   embedding: readonly number[],
 ): Promise<boolean> {
-  if (store.setEmbedding) return store.setEmbedding(id, version, embedding);
-  return store.transaction((tx) => setEmbeddingInTx(tx, id, version, embedding));
+  const [stored] = await setEmbeddings(store, [{ id, version, embedding }]);
+  return stored!;
+}
+
+/**
+ * Stores embeddings computed after the writes in one transaction, each only as {@link setEmbedding} would.
+ * Uses the store's `setEmbeddings` when it has one, else {@link setEmbeddingInTx} for each, in order.
+ * @returns per update, in order, whether it was stored.
+ * @throws what the store threw; nothing is stored then.
+ */
+export function setEmbeddings(
+  store: RelationalStore<unknown>,
+  updates: readonly EmbeddingUpdate[],
+): Promise<boolean[]> {
+  if (store.setEmbeddings) return store.setEmbeddings(updates);
+  return store.transaction(async (tx) => {
+    const stored: boolean[] = [];
+    for (const u of updates) stored.push(await setEmbeddingInTx(tx, u.id, u.version, u.embedding));
+    return stored;
+  });
 }
 
 /** The generic rule of {@link setEmbedding} inside `tx`: the row rewritten with only its embedding changed. */

@@ -219,12 +219,19 @@ export interface EmbeddingCache {
   putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void>;
 }
 
+/** An embedding computed after its record was written, for the record at `version` (see `setEmbeddings`). */
+export interface EmbeddingUpdate {
+  id: string;
+  version: number;
+  embedding: readonly number[];
+}
+
 /**
  * The source of truth: records and the transactional outbox, plus optional capabilities — sync-2pc's intent
  * log ({@link IntentLogStore}/{@link IntentLogTx}) and its one-round-trip {@link TwoPhaseFastPath}, an
  * {@link EmbeddingCache}, the batch write fast path (`writeChanges`), operator gauges
  * (`listRecords`, `markSynced`, `maxPendingVersion`, `countRecords`), wake-ups (`subscribeOutbox`), and fast
- * paths of operations core otherwise derives from `transaction` (`enqueueRepairs`, `setEmbedding`,
+ * paths of operations core otherwise derives from `transaction` (`enqueueRepairs`, `setEmbeddings`,
  * `getOutboxEntry`; see `relational-operations.ts`). Adapters implement
  * this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
  *
@@ -268,11 +275,12 @@ export interface RelationalStore<Native = unknown>
   countRecords?(): Promise<number>;
 
   /**
-   * Optional fast path: stores an embedding computed after the write, only if the record is live and still
-   * at `version` (the version does not change). Returns `false` if the record moved on or is gone. Core calls
-   * `setEmbedding` (`relational-operations.ts`), which rewrites the row in a transaction without it.
+   * Optional fast path: stores embeddings computed after the writes, all in one transaction, each only if its
+   * record is live and still at its `version` (the version does not change). Returns, per update in order,
+   * `false` if that record moved on or is gone. Nothing is stored when it throws. Core calls `setEmbeddings`
+   * (`relational-operations.ts`), which rewrites the rows in a transaction without it.
    */
-  setEmbedding?(id: string, version: number, embedding: readonly number[]): Promise<boolean>;
+  setEmbeddings?(updates: readonly EmbeddingUpdate[]): Promise<boolean[]>;
 
   /** Optional: marks `version` as applied to the vector index if it is newer than the recorded one. */
   markSynced?(id: string, version: number): Promise<void>;

@@ -1,11 +1,12 @@
 import type { OutboxLease } from '../contracts/outbox.js';
-import { setEmbedding } from '../contracts/relational-operations.js';
+import type { EmbeddingUpdate } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
 import { ValidationError } from '../errors.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
 import { isSourceFault } from './failure-classification.js';
+import { storeEmbeddingsBack } from './store-embeddings-back.js';
 
 /** One leased entry resolved to the vector operation that makes the index match the current record. */
 export type DeliveryItem =
@@ -129,29 +130,37 @@ export async function planDelivery(
       cacheFailure: asPlanningFailure,
     });
     const refused = new Set<number>();
-    await Promise.all(
-      toEmbed.map(async ({ lease, index }, i) => {
-        const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;
-        // Never indexed to be unfindable: dead-lettered with the reason (known only once embedded).
-        const error = unsearchableEmbedding(ctx.vector, ctx.embeddings!, item.record.id, vectors[i]!);
-        if (error) {
-          refused.add(index);
-          undeliverable.push({ lease, error, failure: 'permanent' });
-          return;
-        }
-        item.record = { ...item.record, embedding: vectors[i]! };
-        try {
-          await setEmbedding(ctx.relational, item.record.id, item.version, vectors[i]!);
-        } catch (failed) {
-          refused.add(index);
-          undeliverable.push({
-            lease,
-            error: failed,
-            failure: isSourceFault(failed) ? 'source' : 'transient',
-          });
-        }
-      }),
+    const storing: { lease: OutboxLease; index: number; update: EmbeddingUpdate }[] = [];
+    toEmbed.forEach(({ lease, index }, i) => {
+      const item = items[index] as Extract<DeliveryItem, { op: 'upsert' }>;
+      // Never indexed to be unfindable: dead-lettered with the reason (known only once embedded).
+      const error = unsearchableEmbedding(ctx.vector, ctx.embeddings!, item.record.id, vectors[i]!);
+      if (error) {
+        refused.add(index);
+        undeliverable.push({ lease, error, failure: 'permanent' });
+        return;
+      }
+      item.record = { ...item.record, embedding: vectors[i]! };
+      storing.push({
+        lease,
+        index,
+        update: { id: item.record.id, version: item.version, embedding: vectors[i]! },
+      });
+    });
+    const failures = await storeEmbeddingsBack(
+      ctx.relational,
+      storing.map((s) => s.update),
     );
+    failures.forEach((failed, i) => {
+      if (failed === undefined) return;
+      const { lease, index } = storing[i]!;
+      refused.add(index);
+      undeliverable.push({
+        lease,
+        error: failed.error,
+        failure: isSourceFault(failed.error) ? 'source' : 'transient',
+      });
+    });
     if (refused.size > 0) return { items: items.filter((_, i) => !refused.has(i)), undeliverable };
   }
   return { items, undeliverable };

@@ -20,7 +20,12 @@ import type {
   OutboxStats,
   TwoPhaseIntent,
 } from '../contracts/outbox.js';
-import type { RecordWrite, RelationalStore, RelationalTx } from '../contracts/relational-store.js';
+import type {
+  EmbeddingUpdate,
+  RecordWrite,
+  RelationalStore,
+  RelationalTx,
+} from '../contracts/relational-store.js';
 import { ClosedError, ValidationError } from '../errors.js';
 import { checkClaimOwners } from '../outbox/claim-owners.js';
 import {
@@ -279,13 +284,17 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     return [...this.#read('countRecords').records.values()].filter((r) => !r.deleted).length;
   }
 
-  async setEmbedding(id: string, version: number, embedding: readonly number[]): Promise<boolean> {
-    return this.#write((state) => {
-      const record = state.records.get(id);
-      if (!record || record.deleted || record.version !== version) return false;
-      record.embedding = toFloat32Precision(embedding);
-      return true;
-    }, 'setEmbedding');
+  async setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
+    return this.#write(
+      (state) =>
+        updates.map(({ id, version, embedding }) => {
+          const record = state.records.get(id);
+          if (!record || record.deleted || record.version !== version) return false;
+          record.embedding = toFloat32Precision(embedding);
+          return true;
+        }),
+      'setEmbeddings',
+    );
   }
 
   async markSynced(id: string, version: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { setEmbedding } from '../../contracts/relational-operations.js';
+import { setEmbedding, setEmbeddings } from '../../contracts/relational-operations.js';
 import { toFloat32Precision } from '../../record/embedding-codec.js';
 import {
   put,
@@ -30,6 +30,31 @@ export const embeddingsAndSyncMarksChecks = {
       expect(await setEmbedding(store, id, v1, [9, 9, 9]), 'the record moved on').toBe(false);
       expect((await recordOf(store, id)).embedding).toBeNull();
       expect(await setEmbedding(store, uid('missing'), v1, e1), 'missing record').toBe(false);
+    }),
+
+  'setEmbeddings stores, in one call, each update whose record is still at its version': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      // Ids out of code point order: a store that orders its row locks must still answer in the call's order.
+      const [c, a, b, tomb] = [uid('c'), uid('a'), uid('b'), uid('tomb')];
+      const vc = await put(store, { id: c, embedding: null, text: 'c' });
+      const va = await put(store, { id: a, embedding: null, text: 'a' });
+      const vb = await put(store, { id: b, embedding: null, text: 'b' });
+      const vt = await put(store, { id: tomb, deleted: true, embedding: null });
+      const e = (x: number) => [x, x + 0.5, x + 0.25];
+      const stored = await setEmbeddings(store, [
+        { id: c, version: vc, embedding: e(1) },
+        { id: uid('missing'), version: va, embedding: e(2) },
+        { id: a, version: va, embedding: e(3) },
+        { id: b, version: vb + 1_000, embedding: e(4) },
+        { id: tomb, version: vt, embedding: e(5) },
+      ]);
+      expect(stored, 'one answer per update, in order').toEqual([true, false, true, false, false]);
+      expect((await recordOf(store, c)).embedding).toEqual(toFloat32Precision(e(1)));
+      expect((await recordOf(store, a)).embedding).toEqual(toFloat32Precision(e(3)));
+      expect((await recordOf(store, b)).embedding, 'wrong version: untouched').toBeNull();
+      expect(await setEmbeddings(store, []), 'no updates').toEqual([]);
     }),
 
   'markSynced only ever raises syncedVersion': (factory: RelationalStoreFactory) =>

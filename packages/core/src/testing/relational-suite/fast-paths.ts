@@ -89,7 +89,7 @@ export const fastPathsChecks = {
       ]);
     }),
 
-  'setEmbedding agrees with the generic rule over transaction': (factory: RelationalStoreFactory) =>
+  'setEmbeddings agrees with the generic rule over transaction': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
       const [fast, generic] = [uid('fast'), uid('generic')];
       const versions = await putAll(store, [
@@ -97,9 +97,9 @@ export const fastPathsChecks = {
         { id: generic, text: 'same', embedding: null, now: T0 + 5 },
       ]);
       const [vFast, vGeneric] = [versions[0]!, versions[1]!];
-      const run = (id: string, version: number, embedding: number[], own: boolean) =>
-        own && store.setEmbedding
-          ? store.setEmbedding(id, version, embedding)
+      const run = async (id: string, version: number, embedding: number[], own: boolean) =>
+        own && store.setEmbeddings
+          ? (await store.setEmbeddings([{ id, version, embedding }]))[0]
           : store.transaction((tx) => setEmbeddingInTx(tx, id, version, embedding));
       const embedding = [0.25, -1.5, 3.75];
       expect(
