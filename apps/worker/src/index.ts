@@ -1,6 +1,6 @@
 /**
- * `@dualwrite/worker`: a standalone process that runs only the dualwrite outbox drain loop against SQLite or
- * PostgreSQL and LanceDB or Chroma, and the `dualwrite` operator CLI. Configuration and backends come from
+ * `@dualwrite/worker`: a standalone process that runs only the dualwrite outbox drain loop against SQLite,
+ * PostgreSQL or MySQL / MariaDB and LanceDB or Chroma, and the `dualwrite` operator CLI. Configuration and backends come from
  * `@dualwrite/config` (the same settings as every dualwrite process). The `dualwrite-worker` bin wraps
  * {@link runCli}.
  * @packageDocumentation

@@ -105,6 +105,34 @@ describe('the backend registry', () => {
     expect(existsSync(join(dir, 'nothing-here')), 'nothing was created').toBe(false);
   });
 
+  it('an index of another dimension names the setting to change', async () => {
+    const data = join(dir, 'dim-32');
+    const opened = await openBackends(
+      loadConfig(spec, { env: { DUALWRITE_DATA_DIR: data, DUALWRITE_EMBEDDING_DIMENSION: '32' }, cwd: dir }),
+    );
+    await opened.vector.store.close();
+    await opened.relational.store.close();
+    const error = await openBackends(loadConfig(spec, { env: { DUALWRITE_DATA_DIR: data }, cwd: dir })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toMatch(
+      /expected 32 dimensions, got 384 \(limit: length === 32\); the index holds 32-dimension vectors: set embedder\.dimension \(DUALWRITE_EMBEDDING_DIMENSION, --dim\) to 32/,
+    );
+  });
+
+  it('a missing SQLite file while DATABASE_URL is set says how to choose the server', async () => {
+    const config = loadConfig(spec, {
+      env: { DUALWRITE_DATA_DIR: join(dir, 'nothing-here'), DATABASE_URL: 'postgres://app@127.0.0.1:1/app' },
+      cwd: dir,
+    });
+    const error = await openBackends(config, { create: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendStartError);
+    expect((error as Error).message).toMatch(
+      /does not exist and options\.create is false; relational\.url \(DATABASE_URL, --database-url\) is set but relational\.kind is "sqlite": set DUALWRITE_RELATIONAL \(--relational\) to postgres or mysql/,
+    );
+  });
+
   it('with createIndex: false, refuses a missing LanceDB directory naming it, and creates nothing', async () => {
     const data = join(dir, 'index-missing');
     const opened = await openBackends(

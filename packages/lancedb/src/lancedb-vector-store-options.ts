@@ -1,4 +1,4 @@
-import { type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
+import { describeValue, type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
 
 /**
  * Distance metric of the vector search, passed to LanceDB's `VectorQuery.distanceType`.
@@ -196,7 +196,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
     });
   const dimension = options.dimension;
   if (!Number.isInteger(dimension) || dimension < 1 || dimension > 65_536)
-    throw new ValidationError('options.dimension', `is ${String(dimension)}`, {
+    throw new ValidationError('options.dimension', `is ${describeValue(dimension)}`, {
       component,
       limit: 'integer 1..65536',
     });
@@ -208,31 +208,31 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
     });
   const maxBatchSize = options.maxBatchSize ?? LANCEDB_DEFAULTS.maxBatchSize;
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1 || maxBatchSize > 100_000)
-    throw new ValidationError('options.maxBatchSize', `is ${String(maxBatchSize)}`, {
+    throw new ValidationError('options.maxBatchSize', `is ${describeValue(maxBatchSize)}`, {
       component,
       limit: 'integer 1..100000',
     });
   const autoOptimizeEvery = options.autoOptimizeEvery ?? LANCEDB_DEFAULTS.autoOptimizeEvery;
   if (!Number.isInteger(autoOptimizeEvery) || autoOptimizeEvery < 0)
-    throw new ValidationError('options.autoOptimizeEvery', `is ${String(autoOptimizeEvery)}`, {
+    throw new ValidationError('options.autoOptimizeEvery', `is ${describeValue(autoOptimizeEvery)}`, {
       component,
       limit: 'integer >= 0',
     });
   const autoOptimizeShare = options.autoOptimizeShare ?? LANCEDB_DEFAULTS.autoOptimizeShare;
   if (typeof autoOptimizeShare !== 'number' || !(autoOptimizeShare > 0 && autoOptimizeShare <= 1))
-    throw new ValidationError('options.autoOptimizeShare', `is ${String(autoOptimizeShare)}`, {
+    throw new ValidationError('options.autoOptimizeShare', `is ${describeValue(autoOptimizeShare)}`, {
       component,
       limit: '0 < share <= 1',
     });
   const refreshTableEvery = options.refreshTableEvery ?? LANCEDB_DEFAULTS.refreshTableEvery;
   if (!Number.isInteger(refreshTableEvery) || refreshTableEvery < 0)
-    throw new ValidationError('options.refreshTableEvery', `is ${String(refreshTableEvery)}`, {
+    throw new ValidationError('options.refreshTableEvery', `is ${describeValue(refreshTableEvery)}`, {
       component,
       limit: 'integer >= 0',
     });
   const retainVersionsMs = options.retainVersionsMs ?? LANCEDB_DEFAULTS.retainVersionsMs;
   if (!Number.isFinite(retainVersionsMs) || retainVersionsMs < 0)
-    throw new ValidationError('options.retainVersionsMs', `is ${String(retainVersionsMs)}`, {
+    throw new ValidationError('options.retainVersionsMs', `is ${describeValue(retainVersionsMs)}`, {
       component,
       limit: 'finite number >= 0',
     });
@@ -241,7 +241,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
   if (!Number.isFinite(readConsistencyIntervalSeconds) || readConsistencyIntervalSeconds < 0)
     throw new ValidationError(
       'options.readConsistencyIntervalSeconds',
-      `is ${String(readConsistencyIntervalSeconds)}`,
+      `is ${describeValue(readConsistencyIntervalSeconds)}`,
       {
         component,
         limit: 'finite number >= 0',
@@ -276,7 +276,7 @@ export function resolveLanceDbOptions(options: LanceDbVectorStoreOptions): Resol
 function cacheSize(value: number | undefined, fallback: number, field: string): number {
   const bytes = value ?? fallback;
   if (!Number.isSafeInteger(bytes) || bytes < 0)
-    throw new ValidationError(field, `is ${String(bytes)}`, {
+    throw new ValidationError(field, `is ${describeValue(bytes)}`, {
       component: 'lancedb',
       limit: 'integer bytes >= 0',
     });
@@ -287,6 +287,9 @@ function cacheSize(value: number | undefined, fallback: number, field: string): 
 function booleanOption(value: unknown, fallback: boolean, field: string): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean')
-    throw new ValidationError(field, `is ${String(value)}`, { component: 'lancedb', limit: 'a boolean' });
+    throw new ValidationError(field, `is ${describeValue(value)}`, {
+      component: 'lancedb',
+      limit: 'a boolean',
+    });
   return value;
 }

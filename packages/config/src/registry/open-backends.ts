@@ -24,7 +24,9 @@ export interface OpenedBackends {
  * `options.createIndex` is `false`); then the embedder. Closes what it opened when a later step fails.
  * @throws {BackendStartError} naming `relational.url` when PostgreSQL cannot be reached or refuses the
  *   connection (`cause` is the driver's error; the URL's credentials are never shown), `relational.sqlitePath`
- *   when it is a directory, `vector.lancedbDir` when it is missing and `createIndex` is `false`; the store's own
+ *   when it is a directory, `vector.lancedbDir` when it is missing and `createIndex` is `false`, the SQLite file
+ *   when it is missing while `relational.url` is set (the kind was most likely meant to be a server's),
+ *   `embedder.dimension` when the index holds vectors of another dimension; the store's own
  *   typed error otherwise (e.g. `BackendUnavailableError` for a missing SQLite file or an unreachable
  *   Chroma); `BackendPackageMissingError` when an adapter is not installed.
  */
@@ -36,7 +38,11 @@ export async function openBackends(
   let vector: OpenedVector;
   try {
     await initialise(relational, config);
-    vector = await openVector(config.vector, config.embedder.dimension, { create: options.createIndex });
+    vector = await openVector(config.vector, config.embedder.dimension, {
+      create: options.createIndex,
+    }).catch((error: unknown) => {
+      throw withDimensionHint(error);
+    });
   } catch (error) {
     await relational.store.close().catch(() => {});
     throw error;
@@ -69,6 +75,13 @@ async function initialise(relational: OpenedRelational, config: Resolved<Backend
           '(DUALWRITE_SQLITE_PATH, --sqlite-path) or data-dir',
         { cause: error },
       );
+    if (kind === 'sqlite' && url !== undefined && error instanceof BackendUnavailableError)
+      // A server URL given while the kind is left at SQLite: most likely meant for the server.
+      throw new BackendStartError(
+        `${error.message}; relational.url (DATABASE_URL, --database-url) is set but relational.kind is "sqlite": ` +
+          'set DUALWRITE_RELATIONAL (--relational) to postgres or mysql to use that server',
+        { cause: error },
+      );
     if (kind === 'sqlite' || !connecting) throw error;
     const where = `${describeServerUrl(url!, kind)}${kind === 'postgres' ? ` (schema ${schema})` : ''}`;
     const cause = (error as { cause?: unknown }).cause;
@@ -79,6 +92,20 @@ async function initialise(relational: OpenedRelational, config: Resolved<Backend
       { cause: error },
     );
   }
+}
+
+/**
+ * An index of another dimension than `embedder.dimension` (a `DimensionMismatchError`, by its code: `expected`
+ * is the index's) as a {@link BackendStartError} naming the setting to change; any other error as it is.
+ */
+function withDimensionHint(error: unknown): unknown {
+  const { code, expected, message } = error as { code?: unknown; expected?: unknown; message?: unknown };
+  if (code !== 'DIMENSION_MISMATCH' || typeof expected !== 'number') return error;
+  return new BackendStartError(
+    `${String(message)}; the index holds ${expected}-dimension vectors: set embedder.dimension ` +
+      `(DUALWRITE_EMBEDDING_DIMENSION, --dim) to ${expected}, or point the vector settings at another index`,
+    { cause: error },
+  );
 }
 
 /** The first string `code` down the `cause` chain (`ECONNREFUSED`, `28P01`, ...). */

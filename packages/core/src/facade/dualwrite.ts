@@ -35,6 +35,7 @@ import { createStrategy } from '../strategies/strategy-registry.js';
 import { optionsObject, timeoutOption } from '../util/call-options.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { beforeDeadline } from '../util/deadline.js';
+import { describeValue } from '../util/describe-value.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import type { OptionKeys } from '../util/option-keys.js';
 import { lastOfEachId } from '../write/last-wins.js';
@@ -562,7 +563,9 @@ export class DualWrite<Native = unknown> {
     const options = optionsObject(searchOptions, SEARCH_KEYS);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)
-      throw new ValidationError('k', `must be an integer, got ${k}`, { limit: '1..1000' });
+      throw new ValidationError('k', `must be an integer in 1..1000, got ${describeValue(k)}`, {
+        limit: '1..1000',
+      });
     const filter = options.filter === undefined ? undefined : validateMetadata(options.filter, 'filter');
     oneOf(options.staleHits, 'options.staleHits', STALE_HIT_POLICIES);
     let embedding: number[];
@@ -753,7 +756,7 @@ export class DualWrite<Native = unknown> {
       const o = optionsObject(options, CLOSE_KEYS);
       timeoutMs = timeoutOption(o.timeoutMs, 'options.timeoutMs', 30_000);
       if (o.drain !== undefined && typeof o.drain !== 'boolean')
-        throw new ValidationError('options.drain', `is ${String(o.drain)}`, { limit: 'a boolean' });
+        throw new ValidationError('options.drain', `is ${describeValue(o.drain)}`, { limit: 'a boolean' });
       drain = o.drain ?? (this.deliver && !this.userPaused);
     } catch (error) {
       return Promise.reject(error); // bad options: nothing is closed; call again with valid ones
