@@ -149,6 +149,8 @@ export class ChromaVectorStore implements VectorStore {
   #collectionId: string | undefined;
   /** Why the index is in question since it was resolved to another collection, until {@link takeRewind}. */
   #replaced: string | undefined;
+  /** The owner token on the collection last resolved, or stamped since ({@link claimIndex}). */
+  #owner: string | null = null;
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
 
@@ -277,7 +279,8 @@ export class ChromaVectorStore implements VectorStore {
         | { hnsw?: { space?: string | null } | null; spann?: { space?: string | null } | null }
         | undefined;
       const space = config?.hnsw?.space ?? config?.spann?.space ?? collection.metadata?.['hnsw:space'];
-      const [stored] = (await this.#firstEmbedding(collection)) ?? [];
+      const first = await this.#firstRow(collection);
+      const stored = first?.embedding;
       const differs: [string, unknown, unknown][] = [];
       if (typeof space === 'string' && space !== this.distance)
         differs.push(['distance', space, this.distance]);
@@ -299,9 +302,29 @@ export class ChromaVectorStore implements VectorStore {
             { component },
           );
         const describe = (value: unknown) => ({ collection: this.collectionName, [field]: value });
-        throw new IndexBindingError([field], describe(found), describe(configured), { component });
+        throw new IndexBindingError([field], describe(configured), describe(found), { component });
       }
-      if (this.#collectionId !== undefined && collection.id !== this.#collectionId)
+      const owner = ownerOf(collection.metadata ?? null);
+      const replaced = this.#collectionId !== undefined && collection.id !== this.#collectionId;
+      // Replaced by a collection that already holds rows of another source of truth (its owner token) or another
+      // application (rows without a dualwrite version), created by someone else under the same name: never written,
+      // and never repaired, which would delete that application's documents as orphans (a break-it round: 3 of 3
+      // runs). Delivery stops, as at start. Rows with a version and no owner token: another process of this source
+      // resolved the name first and wrote its deliveries there.
+      const foreignOwner = owner !== null && owner !== this.#owner;
+      if (replaced && first !== undefined && (foreignOwner || first.version === undefined))
+        throw foreignOwner
+          ? new IndexBindingError(['owner'], { owner: this.#owner ?? 'none' }, { owner }, { component })
+          : new IndexBindingError(
+              ['rows'],
+              { rows: 'written by dualwrite' },
+              {
+                rows: `collection "${this.collectionName}" replaced by one holding rows dualwrite did not write`,
+              },
+              { component },
+            );
+      this.#owner = owner ?? this.#owner;
+      if (replaced)
         this.#replaced ??= `the Chroma collection "${this.collectionName}" was deleted under this process and resolved again to another one (created empty when it was gone): the records delivered before are missing from it`;
       this.#collectionId = collection.id;
       this.#resolved++;
@@ -314,11 +337,21 @@ export class ChromaVectorStore implements VectorStore {
     return pending;
   }
 
-  /** One stored embedding of `collection` (its dimension), or `undefined` when it is empty. */
-  async #firstEmbedding(collection: Collection): Promise<number[][] | undefined> {
+  /**
+   * One stored row of `collection` — its embedding (the collection's dimension) and its dualwrite version
+   * (`undefined` when it has none: another application's) — or `undefined` when it is empty.
+   */
+  async #firstRow(collection: Collection): Promise<{ embedding: number[]; version: unknown } | undefined> {
     try {
-      const { embeddings } = await collection.get({ limit: 1, include: ['embeddings'] });
-      return embeddings?.length ? (embeddings as number[][]) : undefined;
+      const { embeddings, metadatas } = await collection.get({
+        limit: 1,
+        include: ['embeddings', 'metadatas'],
+      });
+      if (!embeddings?.length) return undefined;
+      return {
+        embedding: embeddings[0] as number[],
+        version: metadatas?.[0]?.[CHROMA_VERSION_KEY] ?? undefined,
+      };
     } catch (error) {
       throw toDualwriteError(error, `chroma peek collection "${this.collectionName}"`);
     }
@@ -696,6 +729,7 @@ export class ChromaVectorStore implements VectorStore {
     await this.#withCollection('claimIndex', (collection) =>
       collection.modify({ metadata: { ...kept, [CHROMA_OWNER_METADATA_KEY]: owner } }),
     );
+    this.#owner = owner;
   }
 
   /**

@@ -64,6 +64,39 @@ describe('another application’s collection', () => {
     expect(await app.ids()).toEqual(['app-1', 'app-2']);
   });
 
+  it('replacing the collection while a process runs: nothing written to it, its documents stay, delivery stops', async () => {
+    const name = uniqueCollection('replaced');
+    cleanups.push(() => dropCollection(chromaUrl(), name));
+    const dw = await open(name);
+    try {
+      await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
+      await dw.flush({ timeoutMs: 20_000 });
+      // Deleted, and another application creates a collection of the same name, dimension and distance.
+      const url = new URL(chromaUrl());
+      const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
+      await client.deleteCollection({ name });
+      const theirs = await client.createCollection({
+        name,
+        embeddingFunction: null,
+        configuration: { hnsw: { space: 'cosine' } },
+      } as never);
+      await theirs.add({ ids: ['app-1', 'app-2', 'app-3'], embeddings: [vector(1), vector(2), vector(4)] });
+      await dw.put({ id: 'later', text: 'written after', metadata: {}, embedding: vector(5) });
+      const deadline = Date.now() + 10_000;
+      while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/rows dualwrite did not write/);
+      await dw.checkIndex().catch(() => {});
+      expect((await theirs.get()).ids.sort(), 'their documents stay, none of ours lands').toEqual([
+        'app-1',
+        'app-2',
+        'app-3',
+      ]);
+    } finally {
+      await dw.close({ drain: false }); // 'later' stays pending: its index is not this source's
+    }
+  });
+
   it("is taken over with indexBinding: 'rebind' (its rows removed as orphans)", async () => {
     const app = await applicationCollection();
     const dw = await open(app.name, 'rebind');
