@@ -126,6 +126,8 @@ export { DEFAULT_LIMITS, RESERVED_METADATA_PREFIX, type RecordLimits } from './r
 export {
   type ContentField,
   contentDifference,
+  METADATA_NUMBER_READ_BACK_TOLERANCE,
+  metadataMatches,
   VECTOR_READ_BACK_TOLERANCE,
   vectorsMatch,
 } from './record/record-equality.js';

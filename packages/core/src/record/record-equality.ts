@@ -29,17 +29,53 @@ export function contentDifference(
 ): ContentField[] {
   const out: ContentField[] = [];
   if (record.text !== indexed.text) out.push('text');
-  if (!metadataEqual(record.metadata, indexed.metadata)) out.push('metadata');
+  if (!metadataMatches(record.metadata, indexed.metadata)) out.push('metadata');
   if (record.embedding !== null && !vectorsMatch(record.embedding, indexed.embedding)) out.push('embedding');
   return out;
+}
+
+/**
+ * Largest relative difference {@link metadataMatches} accepts between two numbers: 4 float64 units in the last
+ * place (2^-50).
+ */
+export const METADATA_NUMBER_READ_BACK_TOLERANCE = 2 ** -50;
+
+/**
+ * Whether `indexed` (metadata read back from an index) is `stored` (the source of truth's): the same keys with
+ * the same strings and booleans, and numbers within {@link METADATA_NUMBER_READ_BACK_TOLERANCE} of each other,
+ * relatively. Not exact equality: Chroma's server parses a JSON number into the float64 one unit in the last
+ * place off for about one double in ten (`912866.1402564291` comes back `…292`; a break-it round), so a record
+ * holding one never compared equal, and every check started a full repair that could not change it.
+ */
+export function metadataMatches(stored: Metadata, indexed: Metadata): boolean {
+  const keys = Object.keys(stored);
+  if (keys.length !== Object.keys(indexed).length) return false;
+  return keys.every((k) => {
+    if (!Object.hasOwn(indexed, k)) return false;
+    const [a, b] = [stored[k], indexed[k]];
+    if (a === b) return true;
+    return (
+      typeof a === 'number' &&
+      typeof b === 'number' &&
+      Math.abs(a - b) <= METADATA_NUMBER_READ_BACK_TOLERANCE * Math.max(Math.abs(a), Math.abs(b))
+    );
+  });
 }
 
 /** Largest relative difference {@link vectorsMatch} accepts per component: about 8 float32 units in the last place. */
 export const VECTOR_READ_BACK_TOLERANCE = 1e-6;
 
 /**
+ * Smallest positive normal float32 (2^-126). Below it a component is subnormal, and a backend may return it rounded
+ * to a neighbouring subnormal (Chroma: `2.8e-45` → `1.4e-45`, `1e-40` → `9.9998e-41`), far beyond a relative
+ * tolerance but never a different vector.
+ */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/**
  * Whether `indexed` (a vector read back from an index) is `stored` (the source of truth's, float32 values):
- * same length, each component within {@link VECTOR_READ_BACK_TOLERANCE} of it, relatively. Not exact
+ * same length, each component within {@link VECTOR_READ_BACK_TOLERANCE} of it, relatively (or both within the
+ * float32 subnormal range of each other, below 2^-126 apart). Not exact
  * equality: a backend may return its float32 values rounded further on the way back (Chroma's JSON prints
  * about 7 significant digits, measured one unit in the last place off); an edited vector differs by far more.
  */
@@ -47,7 +83,12 @@ export function vectorsMatch(stored: readonly number[], indexed: readonly number
   if (stored.length !== indexed.length) return false;
   for (let i = 0; i < stored.length; i++) {
     const [a, b] = [stored[i]!, indexed[i]!];
-    if (a !== b && !(Math.abs(a - b) <= VECTOR_READ_BACK_TOLERANCE * Math.max(Math.abs(a), Math.abs(b))))
+    const diff = Math.abs(a - b);
+    if (
+      a !== b &&
+      diff >= FLOAT32_MIN_NORMAL &&
+      !(diff <= VECTOR_READ_BACK_TOLERANCE * Math.max(Math.abs(a), Math.abs(b)))
+    )
       return false;
   }
   return true;
