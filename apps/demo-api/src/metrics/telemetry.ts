@@ -71,6 +71,11 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
     name: 'dualwrite_writer_yields_total',
     help: 'Times a writer let the event loop turn.',
   },
+  {
+    key: 'lateWritesRepaired',
+    name: 'dualwrite_late_writes_repaired_total',
+    help: 'Records repaired after a timed-out vector write landed late over a newer state (Chroma).',
+  },
 ];
 
 /**

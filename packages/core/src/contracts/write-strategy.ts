@@ -59,6 +59,12 @@ export interface StrategyContext {
    * index restored under it): starts the index repair. Absent: not checked.
    */
   indexRewound?: (reason: string) => void;
+  /**
+   * Call with the ids of a vector write that failed but may still land (a timeout), on a store without a version
+   * fence: they are looked at again later, and repaired if a late landing left the index behind the source
+   * (`LateWriteWatch`). Absent: not watched.
+   */
+  writesInDoubt?: (ids: readonly string[]) => void;
   clock: Clock;
   events: DualwriteEvents;
   metrics: SyncMetrics;

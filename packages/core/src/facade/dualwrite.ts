@@ -18,8 +18,10 @@ import {
 } from '../errors.js';
 import type { IndexDrift } from '../integrity/index-binding.js';
 import { IndexGuard } from '../integrity/index-guard.js';
+import { LateWriteWatch } from '../integrity/late-write-watch.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
 import { resolveDeliveryOptions } from '../outbox/delivery-options.js';
+import { errorMessage } from '../outbox/failure-classification.js';
 import { validateReconcileOptions } from '../reconcile/reconcile-options.js';
 import { type ReconcileOptions, type ReconcileReport, reconcile } from '../reconcile/reconciler.js';
 import { DEFAULT_LIMITS, type RecordLimits } from '../record/limits.js';
@@ -213,6 +215,8 @@ export class DualWrite<Native = unknown> {
   private releaseStores: () => void = () => {};
   private readonly context: StrategyContext;
   private readonly guard: IndexGuard;
+  /** Present on a vector store without a version fence (see {@link LateWriteWatch}). */
+  private readonly lateWrites: LateWriteWatch | undefined;
   private readonly yielder: EventLoopYield;
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private userPaused = false;
@@ -254,6 +258,20 @@ export class DualWrite<Native = unknown> {
     this.embeddings = options.embedder
       ? new EmbeddingService(options.embedder, options.relational as RelationalStore, this.metrics)
       : undefined;
+    this.lateWrites =
+      options.vector.versionFence === true
+        ? undefined
+        : new LateWriteWatch({
+            relational: options.relational as RelationalStore,
+            vector: options.vector,
+            clock: this.clock,
+            repaired: (ids) => {
+              this.metrics.lateWritesRepaired += ids.length;
+              this.strategy.afterCommit([]);
+            },
+            failed: (error) =>
+              this.events.emit('drain-error', { error: `late-write check: ${errorMessage(error)}` }),
+          });
     this.context = {
       relational: options.relational as RelationalStore,
       vector: options.vector,
@@ -261,6 +279,7 @@ export class DualWrite<Native = unknown> {
       assertEmbedderBound: () => this.guard.assertEmbedderBound(),
       indexMisbound: (error) => this.guard.misboundBy(error),
       indexRewound: (reason) => this.guard.rewound(reason),
+      writesInDoubt: this.lateWrites && ((ids) => this.lateWrites!.suspect(ids)),
       clock: this.clock,
       events: this.events,
       metrics: this.metrics,
@@ -319,6 +338,7 @@ export class DualWrite<Native = unknown> {
       // error, a database down) must not keep the process alive on a pool or a listener it never hands out.
       if (started) await this.strategy.stop({ timeoutMs: 1_000 }).catch(() => {});
       await this.guard.stop().catch(() => {});
+      await this.lateWrites?.stop();
       this.state = 'closed';
       this.releaseStores();
       if (this.closeStores) {
@@ -804,6 +824,7 @@ export class DualWrite<Native = unknown> {
           }
         }, 'drain');
       await attempt(() => this.guard.stop(), 'index checks');
+      await attempt(async () => this.lateWrites?.stop(), 'late-write checks');
       // A claim still running (behind an application's open transaction) is waited for up to the lease it
       // takes: the store must stay open to take its leases back (see OutboxDrainer.stop).
       await attempt(

@@ -27,6 +27,11 @@ export interface SyncMetrics {
   leasesLost: number;
   /** Times a writer yielded to the event loop so delivery, timers and I/O could run. */
   writerYields: number;
+  /**
+   * Records repaired because a vector write that had failed (a timeout) landed late over a newer acknowledged
+   * state, found by the `LateWriteWatch` (stores without a version fence: Chroma).
+   */
+  lateWritesRepaired: number;
 }
 
 /** A zeroed {@link SyncMetrics}. */
@@ -44,5 +49,6 @@ export function createMetrics(): SyncMetrics {
     fenced: 0,
     leasesLost: 0,
     writerYields: 0,
+    lateWritesRepaired: 0,
   };
 }

@@ -1,11 +1,13 @@
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import type { VectorRecord } from '../record/types.js';
+import { classifyFailure } from './failure-classification.js';
 
 /**
  * Upserts then deletes in as few calls as the store allows, counting them in `metrics.vectorCalls`
  * (one per `maxBatchSize` chunk the adapter sends) and `metrics.vectorRecords`. Afterwards (also after a
  * failed call) asks the store whether the index went back in time under it (`VectorStore.takeRewind`) and
- * hands the reason to `indexRewound`.
+ * hands the reason to `indexRewound`. A failed call on a store without a version fence that may still land (any
+ * failure but a permanent refusal: a timeout leaves the request to the server) hands its ids to `writesInDoubt`.
  * @param options.ifNewer - version fence for the upserts (see `UpsertOptions.ifNewer`), and for the deletes
  *   listed in `deleteVersions` (`DeleteOptions.atMost`: each at the version of the tombstone it applies).
  * @returns the ids the fence left unwritten (always empty without `ifNewer` or on a store without a fence): upserts
@@ -13,7 +15,7 @@ import type { VectorRecord } from '../record/types.js';
  *   reports nothing).
  */
 export async function applyToVector(
-  ctx: Pick<StrategyContext, 'vector' | 'metrics' | 'indexRewound'>,
+  ctx: Pick<StrategyContext, 'vector' | 'metrics' | 'indexRewound' | 'writesInDoubt'>,
   upserts: readonly VectorRecord[],
   deletes: readonly string[],
   options: { ifNewer?: boolean; deleteVersions?: ReadonlyMap<string, number> } = {},
@@ -35,6 +37,10 @@ export async function applyToVector(
         for (const [id, version] of left) if (version > atMost.get(id)!) fenced.push(id);
       }
     }
+  } catch (error) {
+    if (vector.versionFence !== true && classifyFailure(error) !== 'permanent')
+      ctx.writesInDoubt?.([...upserts.map((r) => r.id), ...deletes]);
+    throw error;
   } finally {
     const rewind = vector.takeRewind?.();
     if (rewind !== undefined) ctx.indexRewound?.(rewind);
