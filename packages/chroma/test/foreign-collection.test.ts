@@ -86,6 +86,10 @@ describe('another application’s collection', () => {
       while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/rows dualwrite did not write/);
+      // None of this source's records is in that collection: nothing reads synced or flushed.
+      expect((await dw.syncStatus('ours')).state).toBe('drifted');
+      expect((await dw.stats()).indexDrift?.reason).toMatch(/rows dualwrite did not write/);
+      await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
       await dw.checkIndex().catch(() => {});
       expect((await theirs.get()).ids.sort(), 'their documents stay, none of ours lands').toEqual([
         'app-1',

@@ -97,6 +97,13 @@ export type DeadLetter = OutboxEntry & {
 /** Most rows one vector-store query returns (`VectorQueryOptions.k`'s limit). */
 const MAX_QUERY_K = 1_000;
 
+/**
+ * Fields of an {@link IndexBindingError} that say the index this source fed is lost to it: another source's owner
+ * token on it, or a replacement holding another application's rows, or of another dimension or distance.
+ * (`embedder`, `collection`, … say this process is configured otherwise than the source: the bound index is fine.)
+ */
+const INDEX_LOST_FIELDS: readonly string[] = ['owner', 'rows', 'dimension', 'distance'];
+
 /** Result of {@link DualWrite.flush}. */
 export interface FlushReport {
   /** Pending entries left (written after the flush began). */
@@ -722,29 +729,35 @@ export class DualWrite<Native = unknown> {
   }
 
   /**
-   * The drift the index stands in: another source of truth took it over (delivery stopped on an
-   * {@link IndexBindingError} on `owner`: this source's records there are removed by the other, and nothing
-   * here repairs them), else the one recorded, or `null`.
+   * The drift the index stands in: it is no longer one this source can deliver to (delivery stopped on an
+   * {@link IndexBindingError}: another source of truth took it over, or it was replaced by a collection holding
+   * another application's rows or of another dimension or distance — this source's records are not there, and
+   * nothing here repairs them), else the one recorded, or `null`.
    */
   private async currentDrift(): Promise<IndexDrift | null> {
-    const taken = this.indexTaken();
-    return taken ? { reason: taken.message, since: this.misboundAt } : this.guard.drift();
+    const lost = this.indexLost();
+    return lost ? { reason: lost.message, since: this.misboundAt } : this.guard.drift();
   }
 
-  /** The {@link IndexBindingError} delivery stopped on when another source took the index over, or `null`. */
-  private indexTaken(): IndexBindingError | null {
-    return this.misbound?.fields.includes('owner') ? this.misbound : null;
+  /**
+   * The {@link IndexBindingError} delivery stopped on when the index this source feeds is lost to it (see
+   * {@link INDEX_LOST_FIELDS}), or `null`. Before, only a takeover counted: after a collection was replaced by one
+   * of another dimension, `flush()` resolved clean and `syncStatus` read synced over an index holding none of the
+   * records (a break-it round).
+   */
+  private indexLost(): IndexBindingError | null {
+    return this.misbound?.fields.some((f) => INDEX_LOST_FIELDS.includes(f)) ? this.misbound : null;
   }
 
   /**
    * Why the index cannot be counted on yet, after the guard did what it can within the deadline (see
    * `IndexGuard.inQuestion`), or `undefined`: one meta read when nothing is in question.
-   * @throws {IndexBindingError} when another source of truth writes to the index ({@link currentDrift}):
-   *   nothing this process can wait for.
+   * @throws {IndexBindingError} when the index is lost to this source ({@link currentDrift}): nothing this
+   *   process can wait for.
    */
   private async indexDoubt(deadline: number, timeoutMs: number): Promise<string | undefined> {
-    const taken = this.indexTaken();
-    if (taken) throw taken;
+    const lost = this.indexLost();
+    if (lost) throw lost;
     let held = this.guard.busy;
     if (held === undefined) {
       const drift = await this.guard.drift();
