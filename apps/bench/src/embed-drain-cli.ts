@@ -10,12 +10,10 @@
  * @packageDocumentation
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openVector } from '@dualwrite/config';
 import { createDualWrite, HashingEmbedder, type RecordInput } from '@dualwrite/core';
-import { createRelationalBackend } from './backends/create-backends.js';
+import { eachRelationalBackend } from './backends/create-backends.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
 import { median } from './measure/percentiles.js';
 import { commandArgs, positiveIntOption } from './util/cli-options.js';
@@ -59,52 +57,44 @@ interface EmbedDrainResult {
   ratio: number;
 }
 
-const workDir = await mkdtemp(join(tmpdir(), 'dw-embed-drain-'));
 const results: EmbedDrainResult[] = [];
-try {
-  for (const name of values.relational.split(',')) {
-    const backend = await createRelationalBackend(name, {
-      workDir,
-      databaseUrl: values['database-url'],
-      mysqlUrl: values['mysql-url'],
-    });
+await eachRelationalBackend(
+  values.relational,
+  { prefix: 'dw-embed-drain-', databaseUrl: values['database-url'], mysqlUrl: values['mysql-url'] },
+  async (name, backend, workDir) => {
     const times = { caller: [] as number[], delivery: [] as number[] };
-    try {
-      for (let round = 0; round < rounds; round++)
-        for (const withEmbedding of round % 2 === 0 ? [true, false] : [false, true]) {
-          const runId = `embeddrain_${process.pid}_${name}_${round}_${withEmbedding ? 'c' : 'd'}`;
-          const lease = await backend.open(runId);
-          const { store: vector } = await openVector(
-            { kind: 'lancedb', lancedbDir: join(workDir, `lance-${runId}`) },
-            DIM,
-          );
-          const dw = await createDualWrite({
-            relational: lease.store,
-            vector,
-            embedder: new HashingEmbedder({ dimension: DIM }),
-            strategy,
-            driftCheck: false,
-          });
-          try {
-            dw.pause();
-            for (const input of inputs(withEmbedding)) await dw.put(input);
-            const t = performance.now();
-            dw.resume();
-            const flushed = await dw.flush({ timeoutMs: 300_000 });
-            const ms = performance.now() - t;
-            if (flushed.pending > 0 || flushed.deadLetters > 0)
-              throw new Error(
-                `${runId}: ${flushed.pending} pending, ${flushed.deadLetters} dead after the drain`,
-              );
-            (withEmbedding ? times.caller : times.delivery).push(ms);
-          } finally {
-            await dw.close({ drain: false, timeoutMs: 5_000 });
-            await lease.dispose();
-          }
+    for (let round = 0; round < rounds; round++)
+      for (const withEmbedding of round % 2 === 0 ? [true, false] : [false, true]) {
+        const runId = `embeddrain_${process.pid}_${name}_${round}_${withEmbedding ? 'c' : 'd'}`;
+        const lease = await backend.open(runId);
+        const { store: vector } = await openVector(
+          { kind: 'lancedb', lancedbDir: join(workDir, `lance-${runId}`) },
+          DIM,
+        );
+        const dw = await createDualWrite({
+          relational: lease.store,
+          vector,
+          embedder: new HashingEmbedder({ dimension: DIM }),
+          strategy,
+          driftCheck: false,
+        });
+        try {
+          dw.pause();
+          for (const input of inputs(withEmbedding)) await dw.put(input);
+          const t = performance.now();
+          dw.resume();
+          const flushed = await dw.flush({ timeoutMs: 300_000 });
+          const ms = performance.now() - t;
+          if (flushed.pending > 0 || flushed.deadLetters > 0)
+            throw new Error(
+              `${runId}: ${flushed.pending} pending, ${flushed.deadLetters} dead after the drain`,
+            );
+          (withEmbedding ? times.caller : times.delivery).push(ms);
+        } finally {
+          await dw.close({ drain: false, timeoutMs: 5_000 });
+          await lease.dispose();
         }
-    } finally {
-      await backend.shutdown();
-    }
+      }
     const callerEmbeddingsMs = Math.round(median(times.caller) ?? 0);
     const embeddedOnDeliveryMs = Math.round(median(times.delivery) ?? 0);
     const result: EmbedDrainResult = {
@@ -118,10 +108,8 @@ try {
     };
     results.push(result);
     process.stderr.write(`${JSON.stringify(result)}\n`);
-  }
-} finally {
-  await rm(workDir, { recursive: true, force: true });
-}
+  },
+);
 
 const lines = [
   `# Drain of ${records} puts: the caller's embeddings against embedded on delivery (${strategy}, LanceDB, ${DIM}-d, median of ${rounds})`,

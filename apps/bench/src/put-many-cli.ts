@@ -11,12 +11,10 @@
  * @packageDocumentation
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openVector } from '@dualwrite/config';
 import { createDualWrite, HashingEmbedder } from '@dualwrite/core';
-import { createRelationalBackend } from './backends/create-backends.js';
+import { eachRelationalBackend } from './backends/create-backends.js';
 import { DEFAULT_DATABASE_URL, DEFAULT_MYSQL_URL } from './backends/database-url.js';
 import type { RawRow } from './backends/relational-backends.js';
 import { median } from './measure/percentiles.js';
@@ -73,71 +71,61 @@ interface PutManyResult {
   ratio: number;
 }
 
-const workDir = await mkdtemp(join(tmpdir(), 'dw-put-many-'));
 const results: PutManyResult[] = [];
-try {
-  for (const name of values.relational.split(',')) {
-    const backend = await createRelationalBackend(name, {
-      workDir,
-      databaseUrl: values['database-url'],
-      mysqlUrl: values['mysql-url'],
-    });
+await eachRelationalBackend(
+  values.relational,
+  { prefix: 'dw-put-many-', databaseUrl: values['database-url'], mysqlUrl: values['mysql-url'] },
+  async (name, backend, workDir) => {
+    const runId = `putmany_${process.pid}_${name}`;
+    const lease = await backend.open(runId);
+    const { store: vector } = await openVector(
+      { kind: 'lancedb', lancedbDir: join(workDir, `lance-${name}`) },
+      DIM,
+    );
+    if (values['transaction-path'])
+      for (const method of FAST_PATHS) Object.assign(lease.store, { [method]: undefined });
+    const dw = await createDualWrite({ relational: lease.store, vector, strategy, driftCheck: false });
+    if (strategy === 'batch') dw.pause();
+    const putMany: number[] = [];
     try {
-      const runId = `putmany_${process.pid}_${name}`;
-      const lease = await backend.open(runId);
-      const { store: vector } = await openVector(
-        { kind: 'lancedb', lancedbDir: join(workDir, `lance-${name}`) },
-        DIM,
-      );
-      if (values['transaction-path'])
-        for (const method of FAST_PATHS) Object.assign(lease.store, { [method]: undefined });
-      const dw = await createDualWrite({ relational: lease.store, vector, strategy, driftCheck: false });
-      if (strategy === 'batch') dw.pause();
-      const putMany: number[] = [];
-      try {
-        for (let b = 0; b < batches; b++) {
-          const records = rowsOf(b, 'dw').map(({ version: _, ...r }) => r);
-          const t = performance.now();
-          await dw.putMany(records);
-          putMany.push(performance.now() - t);
-        }
-      } finally {
-        await dw.close({ drain: false, timeoutMs: 5_000 });
-        await lease.dispose();
+      for (let b = 0; b < batches; b++) {
+        const records = rowsOf(b, 'dw').map(({ version: _, ...r }) => r);
+        const t = performance.now();
+        await dw.putMany(records);
+        putMany.push(performance.now() - t);
       }
-      const table = await backend.openRawTable(`${runId}_raw`);
-      const bare: number[] = [];
-      try {
-        for (let b = 0; b < batches; b++) {
-          const rows = rowsOf(b, 'raw');
-          const t = performance.now();
-          await table.insertMany(rows);
-          bare.push(performance.now() - t);
-        }
-      } finally {
-        await table.dispose();
-      }
-      const putManyP50Ms = round(median(putMany) ?? 0);
-      const bareInsertP50Ms = round(median(bare) ?? 0);
-      const result: PutManyResult = {
-        relational: name,
-        strategy,
-        path: values['transaction-path'] ? 'transaction path' : 'fast path',
-        size,
-        batches,
-        putManyP50Ms,
-        bareInsertP50Ms,
-        ratio: round(putManyP50Ms / bareInsertP50Ms),
-      };
-      results.push(result);
-      process.stderr.write(`${JSON.stringify(result)}\n`);
     } finally {
-      await backend.shutdown();
+      await dw.close({ drain: false, timeoutMs: 5_000 });
+      await lease.dispose();
     }
-  }
-} finally {
-  await rm(workDir, { recursive: true, force: true });
-}
+    const table = await backend.openRawTable(`${runId}_raw`);
+    const bare: number[] = [];
+    try {
+      for (let b = 0; b < batches; b++) {
+        const rows = rowsOf(b, 'raw');
+        const t = performance.now();
+        await table.insertMany(rows);
+        bare.push(performance.now() - t);
+      }
+    } finally {
+      await table.dispose();
+    }
+    const putManyP50Ms = round(median(putMany) ?? 0);
+    const bareInsertP50Ms = round(median(bare) ?? 0);
+    const result: PutManyResult = {
+      relational: name,
+      strategy,
+      path: values['transaction-path'] ? 'transaction path' : 'fast path',
+      size,
+      batches,
+      putManyP50Ms,
+      bareInsertP50Ms,
+      ratio: round(putManyP50Ms / bareInsertP50Ms),
+    };
+    results.push(result);
+    process.stderr.write(`${JSON.stringify(result)}\n`);
+  },
+);
 
 const lines = [
   `# putMany of ${size} against a bare ${size}-row insert (${batches} batches each, p50, 384-d, ${

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RELATIONAL_KINDS, VECTOR_KINDS } from '@dualwrite/config';
 import { type RelationalBackend, sqliteBackend } from './relational-backends.js';
 import { lanceDbBackend, type VectorBackend } from './vector-backends.js';
@@ -66,5 +69,30 @@ export async function createRelationalBackend(
       throw new Error(
         `unknown relational backend "${name}" (expected one of: ${RELATIONAL_BACKENDS.join(', ')})`,
       );
+  }
+}
+
+/**
+ * Runs `fn` for each relational backend of `names` (comma-separated), in order: each created with a temporary
+ * work directory shared by the runs (`prefix` names it; removed afterwards) and shut down after its run, also
+ * when `fn` throws (which ends the loop).
+ */
+export async function eachRelationalBackend(
+  names: string,
+  setup: Omit<RelationalBackendSetup, 'workDir'> & { prefix: string },
+  fn: (name: string, backend: RelationalBackend, workDir: string) => Promise<void>,
+): Promise<void> {
+  const workDir = await mkdtemp(join(tmpdir(), setup.prefix));
+  try {
+    for (const name of names.split(',')) {
+      const backend = await createRelationalBackend(name, { ...setup, workDir });
+      try {
+        await fn(name, backend, workDir);
+      } finally {
+        await backend.shutdown();
+      }
+    }
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
   }
 }
