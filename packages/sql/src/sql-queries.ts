@@ -395,7 +395,6 @@ export abstract class SqlQueries {
     return row && { version: int(row.version), deleted: bool(row.deleted) };
   }
 
-  /** Stores `embedding` if the record is live and still at `version`; `true` when it was. */
   /**
    * Stores the embeddings of the records still live at the given versions, two statements per chunk: which are,
    * then one `UPDATE` of those (guarded by the same condition). Run it holding the ids' locks, so that what the
