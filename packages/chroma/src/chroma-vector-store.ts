@@ -149,7 +149,7 @@ export class ChromaVectorStore implements VectorStore {
   #collectionId: string | undefined;
   /** Why the index is in question since it was resolved to another collection, until {@link takeRewind}. */
   #replaced: string | undefined;
-  /** The owner token on the collection last resolved, or stamped since ({@link claimIndex}). */
+  /** The owner token last seen on the collection (resolved, read by {@link identity}, or stamped by {@link claimIndex}). */
   #owner: string | null = null;
   /** Aborted by {@link close}: cancels requests still in flight. */
   readonly #closing = new AbortController();
@@ -306,13 +306,15 @@ export class ChromaVectorStore implements VectorStore {
       }
       const owner = ownerOf(collection.metadata ?? null);
       const replaced = this.#collectionId !== undefined && collection.id !== this.#collectionId;
-      // Replaced by a collection that already holds rows of another source of truth (its owner token) or another
-      // application (rows without a dualwrite version), created by someone else under the same name: never written,
-      // and never repaired, which would delete that application's documents as orphans (a break-it round: 3 of 3
-      // runs). Delivery stops, as at start. Rows with a version and no owner token: another process of this source
-      // resolved the name first and wrote its deliveries there.
-      const foreignOwner = owner !== null && owner !== this.#owner;
-      if (replaced && first !== undefined && (foreignOwner || first.version === undefined))
+      // Replaced by a collection of another source of truth (another owner token than the one this store saw, even
+      // empty) or holding another application's rows (without a dualwrite version), created by someone else under
+      // the same name: never written, and never repaired, which would delete that application's documents as
+      // orphans (a break-it round: 3 of 3 runs), or write this source's records and checkpoint into the other
+      // source's collection, which its own check then repairs away (the next one). Delivery stops, as at start.
+      // No owner token and rows with a version: another process of this source resolved the name first and wrote
+      // its deliveries there.
+      const foreignOwner = owner !== null && this.#owner !== null && owner !== this.#owner;
+      if (replaced && (foreignOwner || (first !== undefined && first.version === undefined)))
         throw foreignOwner
           ? new IndexBindingError(['owner'], { owner: this.#owner ?? 'none' }, { owner }, { component })
           : new IndexBindingError(
@@ -708,6 +710,7 @@ export class ChromaVectorStore implements VectorStore {
     const collection = await this.#withCollection('identity', async (c) => c);
     const { tenant, database } = this.#options;
     const metadata = await this.#freshMetadata('identity');
+    this.#owner = ownerOf(metadata) ?? this.#owner;
     return {
       backend: this.name,
       location: `${this.url.replace(/\/+$/, '')}/${tenant}/${database}`,

@@ -11,7 +11,7 @@ import { createDualWrite, IndexBindingError } from '@dualwrite/core';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { ChromaClient } from 'chromadb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChromaVectorStore } from '../src/chroma-vector-store.js';
+import { CHROMA_OWNER_METADATA_KEY, ChromaVectorStore } from '../src/chroma-vector-store.js';
 import { chromaUrl, dropCollection, uniqueCollection, vector } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -98,6 +98,35 @@ describe('another application’s collection', () => {
       ]);
     } finally {
       await dw.close({ drain: false }); // 'later' stays pending: its index is not this source's
+    }
+  });
+
+  it("replaced by another source's empty collection (its owner token): nothing of this source is written to it", async () => {
+    const name = uniqueCollection('other-source');
+    cleanups.push(() => dropCollection(chromaUrl(), name));
+    const dw = await open(name);
+    try {
+      await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
+      await dw.flush({ timeoutMs: 20_000 });
+      const url = new URL(chromaUrl());
+      const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
+      await client.deleteCollection({ name });
+      // Another source of truth opened the name first: created it, stamped its owner token, wrote nothing yet.
+      const theirs = await client.createCollection({
+        name,
+        embeddingFunction: null,
+        configuration: { hnsw: { space: 'cosine' } },
+        metadata: { [CHROMA_OWNER_METADATA_KEY]: 'another-source-token' },
+      } as never);
+      await dw.put({ id: 'later', text: 'written after', metadata: {}, embedding: vector(5) });
+      const deadline = Date.now() + 10_000;
+      while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/owner/);
+      expect((await theirs.get()).ids, 'nothing of this source written to it').toEqual([]);
+      await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
+    } finally {
+      await dw.close({ drain: false });
     }
   });
 

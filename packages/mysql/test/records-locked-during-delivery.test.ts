@@ -3,7 +3,7 @@
  * MariaDB (`checkRecordsLockedDuringDelivery`): each try meets `ER_LOCK_WAIT_TIMEOUT`, a fault of the store, and
  * nothing is charged to the records (helper-67: 4 of 10 acknowledged writes dead-lettered at `maxAttempts: 3`).
  */
-import { checkRecordsLockedDuringDelivery } from '@dualwrite/sql/testing';
+import { checkHeldRowsHoldUpNoOtherWrites, checkRecordsLockedDuringDelivery } from '@dualwrite/sql/testing';
 import { createConnection } from 'mysql2/promise';
 import { expect, it } from 'vitest';
 import { MysqlRelationalStore } from '../src/index.js';
@@ -20,6 +20,29 @@ it('MySQL: records locked by another session while delivery stores their embeddi
           const other = await createConnection({ uri: db.url });
           await other.query('BEGIN');
           await other.query('SELECT id FROM dw_records FOR UPDATE');
+          return async () => {
+            await other.query('ROLLBACK');
+            await other.end();
+          };
+        },
+      }),
+    ).resolves.toBeUndefined();
+  } finally {
+    await db.drop();
+  }
+});
+
+it("MySQL: two rows held by another session hold up no write of the claim's other ids", async () => {
+  const db = await testDatabase();
+  try {
+    await expect(
+      checkHeldRowsHoldUpNoOtherWrites({
+        relational: new MysqlRelationalStore({ connectionString: db.url, lockTimeoutMs: 3_000 }),
+        writer: new MysqlRelationalStore({ connectionString: db.url, lockTimeoutMs: 1_000 }),
+        async lockRows(ids) {
+          const other = await createConnection({ uri: db.url });
+          await other.query('BEGIN');
+          await other.query('SELECT id FROM dw_records WHERE id IN (?) FOR UPDATE', [ids]);
           return async () => {
             await other.query('ROLLBACK');
             await other.end();

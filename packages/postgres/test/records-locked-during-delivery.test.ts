@@ -4,7 +4,7 @@
  * runs in one: alone, the `UPDATE` waited as long as the rows were held, each wait holding a pool connection, and
  * with the pool full the application's own writes failed to connect (helper-68).
  */
-import { checkRecordsLockedDuringDelivery } from '@dualwrite/sql/testing';
+import { checkHeldRowsHoldUpNoOtherWrites, checkRecordsLockedDuringDelivery } from '@dualwrite/sql/testing';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { DATABASE_URL, testSchema } from './helpers.js';
@@ -21,6 +21,32 @@ it('PostgreSQL: records locked by another session while delivery stores their em
           await other.connect();
           await other.query('BEGIN');
           await other.query(`SELECT id FROM "${schema.schema}".dw_records FOR UPDATE`);
+          return async () => {
+            await other.query('ROLLBACK');
+            await other.end();
+          };
+        },
+      }),
+    ).resolves.toBeUndefined();
+  } finally {
+    await schema.drop();
+  }
+});
+
+it("PostgreSQL: two rows held by another session hold up no write of the claim's other ids", async () => {
+  const schema = testSchema();
+  try {
+    await expect(
+      checkHeldRowsHoldUpNoOtherWrites({
+        relational: schema.store({ lockTimeoutMs: 3_000 }),
+        writer: schema.store({ lockTimeoutMs: 500 }),
+        async lockRows(ids) {
+          const other = new pg.Client({ connectionString: DATABASE_URL });
+          await other.connect();
+          await other.query('BEGIN');
+          await other.query(`SELECT id FROM "${schema.schema}".dw_records WHERE id = ANY($1) FOR UPDATE`, [
+            ids,
+          ]);
           return async () => {
             await other.query('ROLLBACK');
             await other.end();

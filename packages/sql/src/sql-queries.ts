@@ -265,11 +265,10 @@ export abstract class SqlQueries {
   }
 
   /**
-   * The locking clause of the claim's SELECT: `FOR UPDATE SKIP LOCKED` where rows lock
-   * ({@link SqlDialectTraits.lockRowsForUpdate}), so rows another claim is locking right now are skipped, not
-   * waited for.
+   * `FOR UPDATE SKIP LOCKED` where rows lock ({@link SqlDialectTraits.lockRowsForUpdate}): rows another session is
+   * locking right now are skipped, not waited for (the claim's SELECT, {@link setEmbeddings}).
    */
-  #claimLock(): RawBuilder<unknown> {
+  #skipLocked(): RawBuilder<unknown> {
     return this.traits.lockRowsForUpdate ? sql`FOR UPDATE SKIP LOCKED` : sql``;
   }
 
@@ -395,26 +394,49 @@ export abstract class SqlQueries {
     return row && { version: int(row.version), deleted: bool(row.deleted) };
   }
 
+  /** Stores `embedding` if the record is live and still at `version` (waits for its row); `true` when it was. */
+  async setEmbedding(db: SqlDb, id: string, version: number, embedding: readonly number[]): Promise<boolean> {
+    const result = await sql`
+      UPDATE ${this.tables.records} SET embedding = ${embeddingBytes(embedding)}
+      WHERE id = ${id} AND version = ${version} AND deleted = ${this.traits.bool(false)}`.execute(db);
+    return (result.numAffectedRows ?? 0n) > 0n;
+  }
+
   /**
-   * Stores the embeddings of the records still live at the given versions, two statements per chunk: which are,
-   * then one `UPDATE` of those (guarded by the same condition). Run it holding the ids' locks, so that what the
-   * first statement read is what the second one meets. An id given twice: the last update counts.
-   * @returns the ids whose embedding was stored.
+   * Stores, in a transaction, the embeddings of the records still live at the given versions, never waiting for a
+   * row: a chunk at a time, the rows that are (locked `FOR UPDATE SKIP LOCKED` where rows lock), then one `UPDATE`
+   * of those, guarded by the same condition. A row another session holds is skipped and reported `held` when it is
+   * live at its version (read again without a lock). An id given twice: the last update counts.
+   * @returns the ids stored, and the ids held by another session (not stored).
    */
-  async setEmbeddings(db: SqlDb, updates: readonly EmbeddingUpdate[]): Promise<Set<string>> {
+  async setEmbeddings(
+    db: SqlDb,
+    updates: readonly EmbeddingUpdate[],
+  ): Promise<{ stored: Set<string>; held: string[] }> {
     const stored = new Set<string>();
+    const held: string[] = [];
     const live = sql`deleted = ${this.traits.bool(false)}`;
     const last = [...new Map(updates.map((u) => [u.id, u])).values()];
+    const liveVersions = async (chunk: readonly EmbeddingUpdate[], locking: boolean) => {
+      const { rows } = await sql<{ id: string; version: SqlInt }>`
+        SELECT id, version FROM ${locking ? this.byKey(this.tables.records) : this.tables.records}
+        WHERE id IN (${sql.join(chunk.map((u) => u.id))}) AND ${live} ${locking ? this.#skipLocked() : sql``}`.execute(
+        db,
+      );
+      return new Map(rows.map((r) => [r.id, int(r.version)]));
+    };
     for (const chunk of this.chunks(
       last,
       (u) => u.id,
       (u) => 4 * u.embedding.length,
     )) {
-      const { rows } = await sql<{ id: string; version: SqlInt }>`
-        SELECT id, version FROM ${this.tables.records}
-        WHERE id IN (${sql.join(chunk.map((u) => u.id))}) AND ${live}`.execute(db);
-      const versions = new Map(rows.map((r) => [r.id, int(r.version)]));
+      const versions = await liveVersions(chunk, true);
       const due = chunk.filter((u) => versions.get(u.id) === u.version);
+      const skipped = this.traits.lockRowsForUpdate ? chunk.filter((u) => !versions.has(u.id)) : [];
+      if (skipped.length > 0) {
+        const unlocked = await liveVersions(skipped, false);
+        for (const u of skipped) if (unlocked.get(u.id) === u.version) held.push(u.id);
+      }
       if (due.length === 0) continue;
       // `ELSE embedding` gives the `CASE` the column's type, which the bound bytes then take (PostgreSQL).
       const embeddings = due.map((u) => sql`WHEN ${u.id} THEN ${embeddingBytes(u.embedding)}`);
@@ -428,7 +450,7 @@ export abstract class SqlQueries {
         WHERE id IN (${sql.join(due.map((u) => u.id))}) AND version = ${version} AND ${live}`.execute(db);
       for (const u of due) stored.add(u.id);
     }
-    return stored;
+    return { stored, held };
   }
 
   /** Raises `synced_version` to `version` if that is higher (a missing record is ignored). */
@@ -546,7 +568,7 @@ export abstract class SqlQueries {
       SELECT ${columns} FROM ${this.tables.outbox}
       WHERE state = 'pending' AND next_attempt_at <= ${now} AND (lease_until IS NULL OR lease_until <= ${now})
       ORDER BY next_attempt_at, enqueued_at
-      LIMIT ${limit} ${this.#claimLock()}`;
+      LIMIT ${limit} ${this.#skipLocked()}`;
   }
 
   /** Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version). */

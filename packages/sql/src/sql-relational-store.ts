@@ -713,24 +713,37 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
-   * Stores embeddings (float32) in one {@link write} transaction holding their ids' locks, each if its record is
-   * live and still at its version (a concurrent writer's newer version makes that update a no-op); `version`,
-   * `updatedAt` and `contentHash` stay; two statements per 500 records. One transaction for a delivery's whole
-   * claim, where one per record made embedding on delivery several times slower than delivering the caller's
-   * embeddings and queued the application's writes behind a claim's worth of pool checkouts.
+   * Stores embeddings (float32), each if its record is live and still at its version (a concurrent writer's newer
+   * version makes that update a no-op); `version`, `updatedAt` and `contentHash` stay. Several: in one transaction
+   * that never waits for a row (two statements per 500 records, rows another session holds skipped), so a
+   * delivery's whole claim costs one transaction where one per record made embedding on delivery several times
+   * slower than delivering the caller's embeddings, and a row held elsewhere holds up no other id's writes (a
+   * transaction holding the claim's ids while it waited did: a break-it round saw application writes of other
+   * ids wait out, and fail on, the lock timeout). One: a single `UPDATE` that waits for its row at most the lock
+   * timeout.
    * @returns per update, in order, `false` when that record moved on, is a tombstone or is gone.
-   * @throws {TransientBackendError} when a row stayed locked past the lock timeout: nothing is stored then.
+   * @throws {TransientBackendError} when rows were held by another session (several: the others are stored, so
+   *   store those again one at a time), or one row stayed locked past the lock timeout.
    */
   async setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
     if (updates.length === 0) {
       this.assertUsable('setEmbeddings');
       return [];
     }
-    const ids = updates.map((u) => u.id);
-    return this.write('setEmbeddings', ids, async (db) => {
-      const stored = await this.q.setEmbeddings(db, updates);
-      return updates.map((u) => stored.has(u.id));
-    });
+    if (updates.length === 1) {
+      const { id, version, embedding } = updates[0]!;
+      return [await this.rowWrite('setEmbeddings', (db) => this.q.setEmbedding(db, id, version, embedding))];
+    }
+    const { stored, held } = await this.transact('setEmbeddings', (db) => this.q.setEmbeddings(db, updates));
+    if (held.length > 0)
+      throw new TransientBackendError(
+        `setEmbeddings: ${held.length} record row(s) held by another session (${held
+          .slice(0, 3)
+          .map((id) => JSON.stringify(id))
+          .join(', ')}${held.length > 3 ? ', …' : ''}); the others were stored`,
+        { component: this.component },
+      );
+    return updates.map((u) => stored.has(u.id));
   }
 
   /**

@@ -99,10 +99,10 @@ export async function setEmbedding(
 }
 
 /**
- * Stores embeddings computed after the writes in one transaction, each only as {@link setEmbedding} would.
- * Uses the store's `setEmbeddings` when it has one, else {@link setEmbeddingInTx} for each, in order.
+ * Stores embeddings computed after the writes, each only as {@link setEmbedding} would. Uses the store's
+ * `setEmbeddings` when it has one, else {@link setEmbeddingInTx} for each, in order, in one transaction.
  * @returns per update, in order, whether it was stored.
- * @throws what the store threw; nothing is stored then.
+ * @throws what the store threw; some updates may have been stored then (storing one again changes nothing).
  */
 export function setEmbeddings(
   store: RelationalStore<unknown>,

@@ -275,10 +275,11 @@ export interface RelationalStore<Native = unknown>
   countRecords?(): Promise<number>;
 
   /**
-   * Optional fast path: stores embeddings computed after the writes, all in one transaction, each only if its
-   * record is live and still at its `version` (the version does not change). Returns, per update in order,
-   * `false` if that record moved on or is gone. Nothing is stored when it throws. Core calls `setEmbeddings`
-   * (`relational-operations.ts`), which rewrites the rows in a transaction without it.
+   * Optional fast path: stores embeddings computed after the writes, each only if its record is live and still
+   * at its `version` (the version does not change), in as few round trips as the store can, never holding up
+   * writes of one id while it waits for another's row. Returns, per update in order, `false` if that record
+   * moved on or is gone. When it throws, some updates may have been stored (storing one again changes nothing).
+   * Core calls `setEmbeddings` (`relational-operations.ts`), which rewrites the rows in a transaction without it.
    */
   setEmbeddings?(updates: readonly EmbeddingUpdate[]): Promise<boolean[]>;
 

@@ -9,9 +9,8 @@ export interface StoreBackFailure {
 
 /**
  * Stores the embeddings a delivery computed back on their records (the source of truth keeps what the index
- * gets): all in one transaction; when that fails for a reason that may be one row's — a row another session
- * holds past the lock timeout, a trigger refusing a row — each again on its own, so that record fails alone
- * and the others are stored. When the store as a whole cannot be used (unreachable, closed) every update
+ * gets): all in one call; when that fails for a reason that may be one row's — a row another session holds, a
+ * trigger refusing a row — each again on its own, so that record fails alone and the others are stored. When the store as a whole cannot be used (unreachable, closed) every update
  * fails with that error at once.
  * @returns per update, in order, its failure, or `undefined` when it was stored or its record moved on.
  */

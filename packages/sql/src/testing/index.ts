@@ -7,7 +7,9 @@ export { type CaughtDeadlockFixture, checkCaughtDeadlock } from './caught-deadlo
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
 export { freePort } from './free-port.js';
 export {
+  checkHeldRowsHoldUpNoOtherWrites,
   checkRecordsLockedDuringDelivery,
+  type HeldRowsFixture,
   type LockedDuringDeliveryFixture,
 } from './locked-during-delivery.js';
 export { checkMissingSchema, type MissingSchemaFixture } from './missing-schema.js';

@@ -110,3 +110,77 @@ export async function checkRecordsLockedDuringDelivery(fixture: LockedDuringDeli
     await dw.close();
   }
 }
+
+/** What {@link checkHeldRowsHoldUpNoOtherWrites} needs of a dialect. */
+export interface HeldRowsFixture {
+  /** The delivering process's store on an empty database (or schema) of the test's: `lockTimeoutMs` 3,000. */
+  relational: RelationalStore;
+  /** The application's store on the same tables, with a much shorter lock timeout (`lockTimeoutMs` 1,000 or less). */
+  writer: RelationalStore;
+  /** Holds the rows of `ids` from another session (`SELECT … FOR UPDATE`) until the function it resolves to is called. */
+  lockRows(ids: readonly string[]): Promise<() => Promise<void>>;
+}
+
+/**
+ * Another session holds two records' rows while delivery embeds a claim of ten and stores the embeddings back: the
+ * application keeps writing the claim's other eight ids meanwhile, through a store whose lock timeout is shorter
+ * than the delivering one's, and none of those writes fails — the rows held elsewhere hold up only their own ids.
+ * Before, storing the claim's embeddings back took every id's lock and then waited for the held rows, so writes of
+ * the other ids waited out the delivering store's lock timeout and failed on their own (a break-it round on
+ * PostgreSQL and MariaDB: 8 of 8 such writes failed). Every record is delivered once the rows are free.
+ *
+ * Closes the facade, both stores; the fixture's database is the caller's to drop.
+ * @throws an `AssertionError` on a violation.
+ */
+export async function checkHeldRowsHoldUpNoOtherWrites(fixture: HeldRowsFixture): Promise<void> {
+  const { relational, writer } = fixture;
+  const vector = new MemoryVectorStore({ dimension: DIM });
+  const dw = await createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'async-queue',
+    driftCheck: false,
+    delivery: { pollIntervalMs: 20 },
+  });
+  const app = await createDualWrite({
+    relational: writer,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'async-queue',
+    deliver: false,
+    driftCheck: false,
+  });
+  try {
+    const ids = Array.from({ length: 10 }, (_, i) => `h${i}`);
+    dw.pause();
+    for (const id of ids) await dw.put({ id, text: `text of ${id}` }); // no embedding: delivery embeds it
+    const unlock = await fixture.lockRows(ids.slice(0, 2));
+    const failures: string[] = [];
+    try {
+      dw.resume();
+      const until = Date.now() + 4_000;
+      for (let round = 0; Date.now() < until; round++)
+        for (const id of ids.slice(2))
+          await app
+            .put({ id, text: `${id}, rewritten ${round}`, embedding: Array(DIM).fill(0.25 + round / 1_000) })
+            .catch((error: { code?: string; message?: string }) => {
+              failures.push(`${id}: ${error.code} ${error.message}`);
+            });
+    } finally {
+      await unlock();
+    }
+    assert.deepEqual(failures, [], 'no write of an id whose row nobody holds failed');
+    const flushed = await dw.flush({ timeoutMs: 20_000 });
+    assert.deepEqual(
+      [flushed.pending, flushed.deadLetters],
+      [0, 0],
+      'all delivered after the lock, none dead',
+    );
+    const report = await verifyConsistency(relational, vector);
+    assert.deepEqual([report.lost, report.stale, report.mismatched], [0, 0, 0], 'index equals the source');
+  } finally {
+    await app.close();
+    await dw.close();
+  }
+}
