@@ -54,6 +54,39 @@ async function open(collection: string, indexBinding?: 'rebind') {
   });
 }
 
+/**
+ * A process of this source delivers to a new collection, which is then deleted and created again under its name by
+ * someone else (same dimension and distance) with `metadata` and the documents `ids`; the process then writes once
+ * more. Resolves once its delivery stopped (or after 10 s). The process is closed without a drain by the cleanups
+ * (its last write stays pending: that collection is not this source's).
+ */
+async function replacedWhileRunning(prefix: string, replacement: { metadata?: object; ids?: string[] }) {
+  const name = uniqueCollection(prefix);
+  cleanups.push(() => dropCollection(chromaUrl(), name));
+  const dw = await open(name);
+  cleanups.push(async () => {
+    await dw.close({ drain: false });
+  });
+  await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
+  await dw.flush({ timeoutMs: 20_000 });
+  const url = new URL(chromaUrl());
+  const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
+  await client.deleteCollection({ name });
+  const theirs = await client.createCollection({
+    name,
+    embeddingFunction: null,
+    configuration: { hnsw: { space: 'cosine' } },
+    ...(replacement.metadata ? { metadata: replacement.metadata } : {}),
+  } as never);
+  const ids = replacement.ids ?? [];
+  if (ids.length > 0) await theirs.add({ ids, embeddings: ids.map((_, i) => vector(10 + i)) });
+  await dw.put({ id: 'later', text: 'written after', metadata: {}, embedding: vector(5) });
+  const deadline = Date.now() + 10_000;
+  while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  return { dw, theirs };
+}
+
 describe('another application’s collection', () => {
   it('is refused at start with IndexBindingError on rows, and its documents stay', async () => {
     const app = await applicationCollection();
@@ -65,69 +98,29 @@ describe('another application’s collection', () => {
   });
 
   it('replacing the collection while a process runs: nothing written to it, its documents stay, delivery stops', async () => {
-    const name = uniqueCollection('replaced');
-    cleanups.push(() => dropCollection(chromaUrl(), name));
-    const dw = await open(name);
-    try {
-      await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
-      await dw.flush({ timeoutMs: 20_000 });
-      // Deleted, and another application creates a collection of the same name, dimension and distance.
-      const url = new URL(chromaUrl());
-      const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
-      await client.deleteCollection({ name });
-      const theirs = await client.createCollection({
-        name,
-        embeddingFunction: null,
-        configuration: { hnsw: { space: 'cosine' } },
-      } as never);
-      await theirs.add({ ids: ['app-1', 'app-2', 'app-3'], embeddings: [vector(1), vector(2), vector(4)] });
-      await dw.put({ id: 'later', text: 'written after', metadata: {}, embedding: vector(5) });
-      const deadline = Date.now() + 10_000;
-      while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/rows dualwrite did not write/);
-      // None of this source's records is in that collection: nothing reads synced or flushed.
-      expect((await dw.syncStatus('ours')).state).toBe('drifted');
-      expect((await dw.stats()).indexDrift?.reason).toMatch(/rows dualwrite did not write/);
-      await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
-      await dw.checkIndex().catch(() => {});
-      expect((await theirs.get()).ids.sort(), 'their documents stay, none of ours lands').toEqual([
-        'app-1',
-        'app-2',
-        'app-3',
-      ]);
-    } finally {
-      await dw.close({ drain: false }); // 'later' stays pending: its index is not this source's
-    }
+    // Another application's: its documents, no owner token.
+    const { dw, theirs } = await replacedWhileRunning('replaced', { ids: ['app-1', 'app-2', 'app-3'] });
+    expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/rows dualwrite did not write/);
+    // None of this source's records is in that collection: nothing reads synced or flushed.
+    expect((await dw.syncStatus('ours')).state).toBe('drifted');
+    expect((await dw.stats()).indexDrift?.reason).toMatch(/rows dualwrite did not write/);
+    await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
+    await dw.checkIndex().catch(() => {});
+    expect((await theirs.get()).ids.sort(), 'their documents stay, none of ours lands').toEqual([
+      'app-1',
+      'app-2',
+      'app-3',
+    ]);
   });
 
   it("replaced by another source's empty collection (its owner token): nothing of this source is written to it", async () => {
-    const name = uniqueCollection('other-source');
-    cleanups.push(() => dropCollection(chromaUrl(), name));
-    const dw = await open(name);
-    try {
-      await dw.put({ id: 'ours', text: 'ours', metadata: {}, embedding: vector(3) });
-      await dw.flush({ timeoutMs: 20_000 });
-      const url = new URL(chromaUrl());
-      const client = new ChromaClient({ host: url.hostname, port: Number(url.port) });
-      await client.deleteCollection({ name });
-      // Another source of truth opened the name first: created it, stamped its owner token, wrote nothing yet.
-      const theirs = await client.createCollection({
-        name,
-        embeddingFunction: null,
-        configuration: { hnsw: { space: 'cosine' } },
-        metadata: { [CHROMA_OWNER_METADATA_KEY]: 'another-source-token' },
-      } as never);
-      await dw.put({ id: 'later', text: 'written after', metadata: {}, embedding: vector(5) });
-      const deadline = Date.now() + 10_000;
-      while (!(await dw.stats()).deliveryStopped && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/owner/);
-      expect((await theirs.get()).ids, 'nothing of this source written to it').toEqual([]);
-      await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
-    } finally {
-      await dw.close({ drain: false });
-    }
+    // Another source of truth opened the name first: created it, stamped its owner token, wrote nothing yet.
+    const { dw, theirs } = await replacedWhileRunning('other-source', {
+      metadata: { [CHROMA_OWNER_METADATA_KEY]: 'another-source-token' },
+    });
+    expect((await dw.stats()).deliveryStopped, 'delivery stops').toMatch(/owner/);
+    expect((await theirs.get()).ids, 'nothing of this source written to it').toEqual([]);
+    await expect(dw.flush({ timeoutMs: 2_000 })).rejects.toBeInstanceOf(IndexBindingError);
   });
 
   it("is taken over with indexBinding: 'rebind' (its rows removed as orphans)", async () => {

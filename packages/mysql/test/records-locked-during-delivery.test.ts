@@ -9,6 +9,21 @@ import { expect, it } from 'vitest';
 import { MysqlRelationalStore } from '../src/index.js';
 import { testDatabase } from './helpers.js';
 
+/**
+ * Holds the rows of `dw_records` in `url`'s database from another session (`SELECT … FOR UPDATE` in an open
+ * transaction) — those of `ids`, or every row — until the function it resolves to is called.
+ */
+async function holdRows(url: string, ids?: readonly string[]): Promise<() => Promise<void>> {
+  const other = await createConnection({ uri: url });
+  await other.query('BEGIN');
+  if (ids) await other.query('SELECT id FROM dw_records WHERE id IN (?) FOR UPDATE', [ids]);
+  else await other.query('SELECT id FROM dw_records FOR UPDATE');
+  return async () => {
+    await other.query('ROLLBACK');
+    await other.end();
+  };
+}
+
 it('MySQL: records locked by another session while delivery stores their embeddings are charged nothing', async () => {
   const db = await testDatabase();
   try {
@@ -16,15 +31,7 @@ it('MySQL: records locked by another session while delivery stores their embeddi
       checkRecordsLockedDuringDelivery({
         relational: new MysqlRelationalStore({ connectionString: db.url, lockTimeoutMs: 300, poolSize: 2 }),
         writesBesideLockedRows: false,
-        async lockRecords() {
-          const other = await createConnection({ uri: db.url });
-          await other.query('BEGIN');
-          await other.query('SELECT id FROM dw_records FOR UPDATE');
-          return async () => {
-            await other.query('ROLLBACK');
-            await other.end();
-          };
-        },
+        lockRecords: () => holdRows(db.url),
       }),
     ).resolves.toBeUndefined();
   } finally {
@@ -39,15 +46,7 @@ it("MySQL: two rows held by another session hold up no write of the claim's othe
       checkHeldRowsHoldUpNoOtherWrites({
         relational: new MysqlRelationalStore({ connectionString: db.url, lockTimeoutMs: 3_000 }),
         writer: new MysqlRelationalStore({ connectionString: db.url, lockTimeoutMs: 1_000 }),
-        async lockRows(ids) {
-          const other = await createConnection({ uri: db.url });
-          await other.query('BEGIN');
-          await other.query('SELECT id FROM dw_records WHERE id IN (?) FOR UPDATE', [ids]);
-          return async () => {
-            await other.query('ROLLBACK');
-            await other.end();
-          };
-        },
+        lockRows: (ids) => holdRows(db.url, ids),
       }),
     ).resolves.toBeUndefined();
   } finally {

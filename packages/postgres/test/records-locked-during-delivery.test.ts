@@ -9,6 +9,22 @@ import pg from 'pg';
 import { expect, it } from 'vitest';
 import { DATABASE_URL, testSchema } from './helpers.js';
 
+/**
+ * Holds the rows of `dw_records` in `schema` from another session (`SELECT … FOR UPDATE` in an open transaction) —
+ * those of `ids`, or every row — until the function it resolves to is called.
+ */
+async function holdRows(schema: string, ids?: readonly string[]): Promise<() => Promise<void>> {
+  const other = new pg.Client({ connectionString: DATABASE_URL });
+  await other.connect();
+  await other.query('BEGIN');
+  if (ids) await other.query(`SELECT id FROM "${schema}".dw_records WHERE id = ANY($1) FOR UPDATE`, [ids]);
+  else await other.query(`SELECT id FROM "${schema}".dw_records FOR UPDATE`);
+  return async () => {
+    await other.query('ROLLBACK');
+    await other.end();
+  };
+}
+
 it('PostgreSQL: records locked by another session while delivery stores their embeddings are charged nothing, and the pool stays usable', async () => {
   const schema = testSchema();
   try {
@@ -16,16 +32,7 @@ it('PostgreSQL: records locked by another session while delivery stores their em
       checkRecordsLockedDuringDelivery({
         relational: schema.store({ lockTimeoutMs: 300, poolSize: 2, connectTimeoutMs: 3_000 }),
         writesBesideLockedRows: true,
-        async lockRecords() {
-          const other = new pg.Client({ connectionString: DATABASE_URL });
-          await other.connect();
-          await other.query('BEGIN');
-          await other.query(`SELECT id FROM "${schema.schema}".dw_records FOR UPDATE`);
-          return async () => {
-            await other.query('ROLLBACK');
-            await other.end();
-          };
-        },
+        lockRecords: () => holdRows(schema.schema),
       }),
     ).resolves.toBeUndefined();
   } finally {
@@ -40,18 +47,7 @@ it("PostgreSQL: two rows held by another session hold up no write of the claim's
       checkHeldRowsHoldUpNoOtherWrites({
         relational: schema.store({ lockTimeoutMs: 3_000 }),
         writer: schema.store({ lockTimeoutMs: 500 }),
-        async lockRows(ids) {
-          const other = new pg.Client({ connectionString: DATABASE_URL });
-          await other.connect();
-          await other.query('BEGIN');
-          await other.query(`SELECT id FROM "${schema.schema}".dw_records WHERE id = ANY($1) FOR UPDATE`, [
-            ids,
-          ]);
-          return async () => {
-            await other.query('ROLLBACK');
-            await other.end();
-          };
-        },
+        lockRows: (ids) => holdRows(schema.schema, ids),
       }),
     ).resolves.toBeUndefined();
   } finally {

@@ -1,6 +1,6 @@
 import type { TwoPhaseIntent } from '../contracts/outbox.js';
 import { countLiveRecords } from '../contracts/relational-operations.js';
-import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorIndexIdentity, VectorStore } from '../contracts/vector-store.js';
 import { asDualwriteError, IndexBindingError } from '../errors.js';
 import type { DualwriteEvents } from '../facade/events.js';
@@ -23,7 +23,7 @@ import {
 import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
 import { DEFAULT_SWEEP_PAGE, RollingSweep } from './rolling-sweep.js';
 import { rowsAheadOfSource } from './rows-since-check.js';
-import { settledRecords } from './settled-records.js';
+import { openIntentIds, openIntents, settledRecords } from './settled-records.js';
 
 /**
  * Background drift detection: a check every `intervalMs` (wall clock, never holding the process open).
@@ -700,15 +700,13 @@ export class IndexGuard {
   }
 
   /** The ids of the logged sync-2pc intents. */
-  private async intentIds(): Promise<Set<string>> {
-    return new Set((await this.openIntents()).map((intent) => intent.recordId));
+  private intentIds(): Promise<Set<string>> {
+    return openIntentIds(this.ctx.relational);
   }
 
   /** Logged sync-2pc intents: their records' index rows may be ahead of SQL until the write commits. */
-  private async openIntents(): Promise<TwoPhaseIntent[]> {
-    const { relational } = this.ctx;
-    if (!hasIntentLog(relational)) return [];
-    return relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);
+  private openIntents(): Promise<TwoPhaseIntent[]> {
+    return openIntents(this.ctx.relational);
   }
 
   private async sampled(): Promise<string | undefined> {

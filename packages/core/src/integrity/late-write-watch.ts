@@ -1,8 +1,8 @@
 import { enqueueRepairs } from '../contracts/relational-operations.js';
-import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
+import type { RelationalStore } from '../contracts/relational-store.js';
 import type { VectorStore } from '../contracts/vector-store.js';
 import type { Clock } from '../util/clock.js';
-import { notInFlight } from './settled-records.js';
+import { notInFlight, openIntentIds } from './settled-records.js';
 
 /**
  * When the ids of a vector write that may still land are looked at again, ms after its failure: soon enough to
@@ -106,13 +106,7 @@ export class LateWriteWatch {
   /** Enqueues repairs of the `ids` with nothing in flight whose index row is not their acknowledged state. */
   async #repairBehind(ids: readonly string[]): Promise<void> {
     const { relational, vector, clock } = this.#ctx;
-    const quiet = await notInFlight(relational, ids, async () =>
-      hasIntentLog(relational)
-        ? new Set(
-            (await relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000)).map((i) => i.recordId),
-          )
-        : new Set<string>(),
-    );
+    const quiet = await notInFlight(relational, ids, () => openIntentIds(relational));
     if (quiet.length === 0 || this.#stopped) return;
     // Source first, index second: a delivery in between only moves the index forward (a needless repair at worst).
     const records = await relational.getRecords(quiet, { includeDeleted: true });

@@ -1,5 +1,6 @@
+import type { TwoPhaseIntent } from '../contracts/outbox.js';
 import { readOutboxEntry } from '../contracts/relational-operations.js';
-import type { RelationalStore } from '../contracts/relational-store.js';
+import { hasIntentLog, type RelationalStore } from '../contracts/relational-store.js';
 import type { StoredRecord } from '../record/types.js';
 
 /**
@@ -29,4 +30,18 @@ export async function notInFlight(
   for (const id of ids)
     if (!intents.has(id) && (await readOutboxEntry(relational, id)) === undefined) out.push(id);
   return out;
+}
+
+/**
+ * Logged sync-2pc intents (none on a store without an intent log): their records' index rows may be ahead of SQL
+ * until the write commits or recovery rolls it back.
+ */
+export async function openIntents(relational: RelationalStore): Promise<TwoPhaseIntent[]> {
+  if (!hasIntentLog(relational)) return [];
+  return relational.listExpiredIntents(Number.MAX_SAFE_INTEGER, 10_000);
+}
+
+/** The record ids of the {@link openIntents}. */
+export async function openIntentIds(relational: RelationalStore): Promise<Set<string>> {
+  return new Set((await openIntents(relational)).map((intent) => intent.recordId));
 }

@@ -2,9 +2,19 @@ import type { Metadata, StoredRecord, VectorRecord } from './types.js';
 
 /** Same keys with the same values (`===`, so `0` equals `-0`); key order does not matter. */
 export function metadataEqual(a: Metadata, b: Metadata): boolean {
+  return sameKeys(a, b, (x, y) => x === y);
+}
+
+/** Same keys, each value `same` as the other's; key order does not matter. */
+function sameKeys(a: Metadata, b: Metadata, same: (x: unknown, y: unknown) => boolean): boolean {
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+  return ka.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
+}
+
+/** Whether `a` and `b` differ by at most `tolerance` of the larger magnitude. */
+function relativelyClose(a: number, b: number, tolerance: number): boolean {
+  return Math.abs(a - b) <= tolerance * Math.max(Math.abs(a), Math.abs(b));
 }
 
 /** Same length and the same components, both `null`, or one `null` (never equal to a vector). */
@@ -48,18 +58,15 @@ export const METADATA_NUMBER_READ_BACK_TOLERANCE = 2 ** -50;
  * holding one never compared equal, and every check started a full repair that could not change it.
  */
 export function metadataMatches(stored: Metadata, indexed: Metadata): boolean {
-  const keys = Object.keys(stored);
-  if (keys.length !== Object.keys(indexed).length) return false;
-  return keys.every((k) => {
-    if (!Object.hasOwn(indexed, k)) return false;
-    const [a, b] = [stored[k], indexed[k]];
-    if (a === b) return true;
-    return (
-      typeof a === 'number' &&
-      typeof b === 'number' &&
-      Math.abs(a - b) <= METADATA_NUMBER_READ_BACK_TOLERANCE * Math.max(Math.abs(a), Math.abs(b))
-    );
-  });
+  return sameKeys(
+    stored,
+    indexed,
+    (a, b) =>
+      a === b ||
+      (typeof a === 'number' &&
+        typeof b === 'number' &&
+        relativelyClose(a, b, METADATA_NUMBER_READ_BACK_TOLERANCE)),
+  );
 }
 
 /** Largest relative difference {@link vectorsMatch} accepts per component: about 8 float32 units in the last place. */
@@ -83,11 +90,10 @@ export function vectorsMatch(stored: readonly number[], indexed: readonly number
   if (stored.length !== indexed.length) return false;
   for (let i = 0; i < stored.length; i++) {
     const [a, b] = [stored[i]!, indexed[i]!];
-    const diff = Math.abs(a - b);
     if (
       a !== b &&
-      diff >= FLOAT32_MIN_NORMAL &&
-      !(diff <= VECTOR_READ_BACK_TOLERANCE * Math.max(Math.abs(a), Math.abs(b)))
+      Math.abs(a - b) >= FLOAT32_MIN_NORMAL &&
+      !relativelyClose(a, b, VECTOR_READ_BACK_TOLERANCE)
     )
       return false;
   }

@@ -27,6 +27,25 @@ export interface LockedDuringDeliveryFixture {
 const DIM = 8;
 
 /**
+ * An async-queue facade over `relational` and `vector` whose embedder fills what a write leaves out, without the
+ * periodic checks; `options` add to (or override) that.
+ */
+function embeddingFacade(
+  relational: RelationalStore,
+  vector: MemoryVectorStore,
+  options: Partial<Parameters<typeof createDualWrite>[0]> = {},
+) {
+  return createDualWrite({
+    relational,
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'async-queue',
+    driftCheck: false,
+    ...options,
+  });
+}
+
+/**
  * Another session holds the records' rows while delivery embeds records written without an embedding and stores
  * each embedding back on its row: each try gives up after the store's lock timeout — a fault of the store, not of
  * the records — so nothing is charged (`maxAttempts: 2` would dead-letter them), the pool stays usable for other
@@ -41,14 +60,7 @@ const DIM = 8;
 export async function checkRecordsLockedDuringDelivery(fixture: LockedDuringDeliveryFixture): Promise<void> {
   const { relational } = fixture;
   const vector = new MemoryVectorStore({ dimension: DIM });
-  const dw = await createDualWrite({
-    relational,
-    vector,
-    embedder: new HashingEmbedder({ dimension: DIM }),
-    strategy: 'async-queue',
-    driftCheck: false,
-    delivery: { maxAttempts: 2, pollIntervalMs: 20 },
-  });
+  const dw = await embeddingFacade(relational, vector, { delivery: { maxAttempts: 2, pollIntervalMs: 20 } });
   try {
     const ids = Array.from({ length: 6 }, (_, i) => `r${i}`);
     dw.pause();
@@ -135,22 +147,8 @@ export interface HeldRowsFixture {
 export async function checkHeldRowsHoldUpNoOtherWrites(fixture: HeldRowsFixture): Promise<void> {
   const { relational, writer } = fixture;
   const vector = new MemoryVectorStore({ dimension: DIM });
-  const dw = await createDualWrite({
-    relational,
-    vector,
-    embedder: new HashingEmbedder({ dimension: DIM }),
-    strategy: 'async-queue',
-    driftCheck: false,
-    delivery: { pollIntervalMs: 20 },
-  });
-  const app = await createDualWrite({
-    relational: writer,
-    vector,
-    embedder: new HashingEmbedder({ dimension: DIM }),
-    strategy: 'async-queue',
-    deliver: false,
-    driftCheck: false,
-  });
+  const dw = await embeddingFacade(relational, vector, { delivery: { pollIntervalMs: 20 } });
+  const app = await embeddingFacade(writer, vector, { deliver: false });
   try {
     const ids = Array.from({ length: 10 }, (_, i) => `h${i}`);
     dw.pause();
