@@ -3,7 +3,9 @@
  * after a newer state of its record was delivered and acknowledged. A store without a version fence (Chroma)
  * takes it: the index holds the older state while the outbox is empty and everything reads synced (a break-it
  * round: 5 of 5 runs, under each strategy). The facade looks at such ids again after the failure and repairs
- * what a late landing left behind. A store with a fence is not watched: it refuses the older state itself.
+ * what a late landing left behind — its own failed writes, and the writes another process may have left in
+ * flight: a worker's whose expired lease it took over, a sync-2pc writer's whose intent it rolled back. A store
+ * with a fence is not watched: it refuses the older state itself.
  */
 import { describe, expect, it } from 'vitest';
 import type { UpsertOptions, UpsertReport, VectorStore } from '../src/contracts/vector-store.js';
@@ -14,7 +16,8 @@ import {
   VectorStoreWrapper,
 } from '../src/index.js';
 import { LATE_WRITE_CHECKS_MS } from '../src/integrity/late-write-watch.js';
-import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { MemoryRelationalData, MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.js';
+import { FrozenCalls } from './support/held-then-gone.js';
 
 const DIM = 4;
 const HELD_MS = 1_000;
@@ -63,7 +66,7 @@ async function facade(fenced: boolean) {
     driftCheck: false,
     delivery: { pollIntervalMs: 20 },
   });
-  return { dw, vector };
+  return { dw, vector, relational };
 }
 
 const embedding = (x: number) => [x, 1, 0, 0];
@@ -109,6 +112,84 @@ describe('a vector write that times out and lands late', () => {
       expect((await dw.stats()).lateWritesRepaired).toBe(0);
     } finally {
       await dw.close();
+    }
+  });
+
+  it("is repaired when it was a dead worker's, whose lease this process took over", async () => {
+    const { dw, vector, relational } = await facade(false);
+    try {
+      await dw.put({ id: 'x', text: 'v0', embedding: embedding(0) });
+      await dw.flush({ timeoutMs: 5_000 });
+      // Another worker claims v1 and sends it, then dies before its ack: the request is held in the network.
+      dw.pause();
+      await dw.put({ id: 'x', text: 'v1', embedding: embedding(1) });
+      const [dead] = await relational.claimOutbox({
+        owner: 'dead',
+        limit: 10,
+        leaseMs: 300,
+        now: Date.now(),
+      });
+      expect(dead?.version).toBeDefined();
+      const held: VectorRecord = {
+        id: 'x',
+        text: 'v1',
+        embedding: embedding(1),
+        metadata: {},
+        version: dead!.version,
+      };
+      const v2 = await dw.put({ id: 'x', text: 'v2', embedding: embedding(2) });
+      dw.resume();
+      await dw.flush({ timeoutMs: 5_000 }); // after the dead lease ran out, this process took the entry over
+      expect((await vector.getRecords!(['x'])).get('x')?.text).toBe('v2');
+      await vector.upsert([held]); // the dead worker's write lands
+      expect((await vector.getRecords!(['x'])).get('x')?.text, 'the late v1 replaced v2').toBe('v1');
+      await new Promise((r) => setTimeout(r, LATE_WRITE_CHECKS_MS[0]!));
+      await dw.flush({ timeoutMs: 5_000 });
+      const row = (await vector.getRecords!(['x'])).get('x');
+      expect([row?.text, row?.version]).toEqual(['v2', v2.version]);
+      expect((await dw.stats()).lateWritesRepaired).toBe(1);
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('is repaired when it was an abandoned sync-2pc write, whose intent this process rolled back', async () => {
+    const data = new MemoryRelationalData();
+    const unfenced = new LateLandingStore(new MemoryVectorStore({ dimension: DIM }));
+    const frozen = new FrozenCalls(unfenced, 'x', ['upsert']);
+    const open = (vector: VectorStore) =>
+      createDualWrite({
+        relational: new MemoryRelationalStore({ data }),
+        vector,
+        strategy: 'sync-2pc',
+        delivery: { intentTtlMs: 150, recoveryIntervalMs: 30, pollIntervalMs: 10 },
+        driftCheck: false,
+        closeStores: false,
+      });
+    const stopped = await open(frozen);
+    const live = await open(unfenced);
+    try {
+      await live.put({ id: 'x', text: 'committed', embedding: embedding(1) });
+      void stopped.put({ id: 'x', text: 'never committed', embedding: embedding(2) }).catch(() => {});
+      while (!frozen.call.held) await new Promise((r) => setTimeout(r, 5));
+      stopped.pause(); // the writer's process is stopped with its vector write in flight
+      await new Promise((r) => setTimeout(r, 400)); // past the TTL: the live process rolls the intent back
+      await live.flush({ timeoutMs: 5_000 });
+      frozen.call.release(); // the abandoned write lands, unfenced
+      await frozen.call.untilLanded();
+      expect((await unfenced.getRecords!(['x'])).get('x')?.text).toBe('never committed');
+      await new Promise((r) => setTimeout(r, LATE_WRITE_CHECKS_MS[0]!));
+      await live.flush({ timeoutMs: 5_000 });
+      const row = (await unfenced.getRecords!(['x'])).get('x');
+      expect(row?.text, 'the acknowledged state is back').toBe('committed');
+      const source = await live.get('x');
+      expect([source?.text, row?.version], 'the index holds the source of truth').toEqual([
+        'committed',
+        source?.version,
+      ]);
+    } finally {
+      await live.close({ timeoutMs: 2_000 });
+      await stopped.close({ drain: false, timeoutMs: 300 }).catch(() => {});
     }
   });
 });

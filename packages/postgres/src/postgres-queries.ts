@@ -8,9 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  type ClaimedOutboxRow,
   type ClaimLease,
   int,
-  type OutboxRow,
   type SqlInt,
   SqlQueries,
   sqlTables,
@@ -218,18 +218,19 @@ export class PostgresQueries extends SqlQueries {
    * claiming at this moment are skipped instead of waited for, and a row that a concurrent claim leased and
    * committed in the meantime is re-checked against the WHERE clause and dropped (PostgreSQL docs, SELECT,
    * "The Locking Clause"; §13.2.1 on READ COMMITTED re-evaluation). The outer UPDATE writes the lease: a fresh
-   * `gen_random_uuid()` token, owner, expiry, and `lease_version = version`.
+   * `gen_random_uuid()` token, owner, expiry, and `lease_version = version`; each row comes back with the
+   * `lease_until` it had (`prior_lease_until`, from the locked row: a taken-over lease).
    *
    * Rows come back in no particular order; the caller sorts them.
    */
-  override async claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<OutboxRow[]> {
-    const { rows } = await sql<OutboxRow>`
+  override async claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<ClaimedOutboxRow[]> {
+    const { rows } = await sql<ClaimedOutboxRow>`
       UPDATE ${this.tables.outbox} AS o
       SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
         lease_version = o.version
       FROM (${this.dueIds(now, limit)}) AS due
       WHERE o.record_id = due.record_id
-      RETURNING o.*`.execute(db);
+      RETURNING o.*, due.prior_lease_until`.execute(db);
     return rows;
   }
 }

@@ -44,6 +44,7 @@ export {
 } from './sql-relational-store.js';
 export {
   bool,
+  type ClaimedOutboxRow,
   embeddingBytes,
   type IntentRow,
   int,

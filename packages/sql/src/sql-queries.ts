@@ -26,6 +26,7 @@ import { chunksBySize, decodeEmbedding } from '@dualwrite/core';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import {
   bool,
+  type ClaimedOutboxRow,
   embeddingBytes,
   type IntentRow,
   int,
@@ -547,10 +548,11 @@ export abstract class SqlQueries {
   /**
    * A dialect's one-statement claim, when it has one: leases up to `limit` due entries (pending,
    * `next_attempt_at <= now`, no live lease), oldest first, each under a fresh token, `lease_version` = its
-   * version, and returns their rows in any order. Without it the store claims in a transaction
+   * version, and returns their rows in any order, each with its `lease_until` from before the claim as
+   * `prior_lease_until` ({@link dueIds} selects it). Without it the store claims in a transaction
    * ({@link dueOutbox}, then {@link leaseRows}).
    */
-  claim?(db: SqlDb, lease: ClaimLease): Promise<OutboxRow[]>;
+  claim?(db: SqlDb, lease: ClaimLease): Promise<ClaimedOutboxRow[]>;
 
   /** Due pending entries without a live lease, oldest first (`FOR UPDATE SKIP LOCKED` where rows lock). */
   async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
@@ -558,9 +560,12 @@ export abstract class SqlQueries {
     return rows;
   }
 
-  /** The `record_id`s of {@link dueOutbox}'s rows, as a subquery for a dialect's one-statement {@link claim}. */
+  /**
+   * The `record_id`s of {@link dueOutbox}'s rows with their `lease_until` as `prior_lease_until`, as a subquery for
+   * a dialect's one-statement {@link claim}.
+   */
   protected dueIds(now: number, limit: number): RawBuilder<unknown> {
-    return this.#due(sql`record_id`, now, limit);
+    return this.#due(sql`record_id, lease_until AS prior_lease_until`, now, limit);
   }
 
   #due(columns: RawBuilder<unknown>, now: number, limit: number): RawBuilder<unknown> {
@@ -571,7 +576,10 @@ export abstract class SqlQueries {
       LIMIT ${limit} ${this.#skipLocked()}`;
   }
 
-  /** Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version). */
+  /**
+   * Writes a lease on each of the claimed `rows` (a fresh token each; `lease_version` = its version); a row
+   * still carrying an expired lease is {@link OutboxLease.takenOver}.
+   */
   async leaseRows(
     db: SqlDb,
     rows: readonly OutboxRow[],
@@ -583,6 +591,7 @@ export abstract class SqlQueries {
       leaseOwner: owner,
       leaseToken: randomUUID(),
       leaseUntil: until,
+      takenOver: row.lease_until !== null,
     }));
     for (const chunk of this.listChunks(leases, (l) => l.recordId + l.leaseToken)) {
       const tokens = chunk.map((l) => sql`WHEN ${l.recordId} THEN ${l.leaseToken}`);

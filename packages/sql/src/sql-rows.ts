@@ -52,6 +52,14 @@ export interface OutboxRow {
   lease_version: SqlInt | null;
 }
 
+/**
+ * A row a one-statement claim returns: the leased row, and its `lease_until` from before the claim
+ * (`prior_lease_until`; not null when the claim took over an expired lease, see `OutboxLease.takenOver`).
+ */
+export interface ClaimedOutboxRow extends OutboxRow {
+  prior_lease_until: SqlInt | null;
+}
+
 /** An `intents` row. */
 export interface IntentRow {
   token: string;
@@ -118,13 +126,14 @@ export function toLedgerRow(row: OutboxRow): LedgerOutboxRow {
   };
 }
 
-/** Maps a leased `outbox` row. */
-export function toOutboxLease(row: OutboxRow): OutboxLease {
+/** Maps a row a one-statement claim leased. */
+export function toOutboxLease(row: ClaimedOutboxRow): OutboxLease {
   return {
     ...toOutboxEntry(row),
     leaseOwner: row.lease_owner ?? '',
     leaseToken: row.lease_token ?? '',
     leaseUntil: int(row.lease_until ?? 0),
+    takenOver: row.prior_lease_until !== null,
   };
 }
 

@@ -4,7 +4,7 @@
  * always bound; identifiers come only from the validated table prefix.
  * @internal
  */
-import { type ClaimLease, type OutboxRow, SqlQueries, sqlTables } from '@dualwrite/sql';
+import { type ClaimedOutboxRow, type ClaimLease, SqlQueries, sqlTables } from '@dualwrite/sql';
 import { sql } from 'kysely';
 import type { SqliteKysely, SqliteTableNames } from './sqlite-relational-store-options.js';
 
@@ -35,7 +35,9 @@ export class SqliteQueries extends SqlQueries {
 
   /**
    * The claim in one statement (no `BEGIN`/`COMMIT` round of its own): an `UPDATE … WHERE record_id IN (the
-   * due rows, oldest first, LIMIT n) RETURNING *`. An UPDATE takes SQLite's write lock when it starts, before
+   * due rows, oldest first, LIMIT n) RETURNING *`, the due rows a `MATERIALIZED` CTE read once, before the
+   * update, so `RETURNING` can give each row's `lease_until` from before the claim (`prior_lease_until`: the
+   * RETURNING clause itself sees only updated values). An UPDATE takes SQLite's write lock when it starts, before
    * it reads (its program opens a write transaction first), so claims from several processes serialise and
    * none sees rows another has just leased. Each row gets its own random 128-bit token (`randomblob` is
    * evaluated per row).
@@ -43,13 +45,15 @@ export class SqliteQueries extends SqlQueries {
   override async claim(
     db: SqliteKysely,
     { owner, now, leaseUntil, limit }: ClaimLease,
-  ): Promise<OutboxRow[]> {
-    const { rows } = await sql<OutboxRow>`
+  ): Promise<ClaimedOutboxRow[]> {
+    const { rows } = await sql<ClaimedOutboxRow>`
+      WITH due AS MATERIALIZED (${this.dueIds(now, limit)})
       UPDATE ${this.tables.outbox}
       SET lease_owner = ${owner}, lease_token = lower(hex(randomblob(16))), lease_until = ${leaseUntil},
         lease_version = version
-      WHERE record_id IN (${this.dueIds(now, limit)})
-      RETURNING *`.execute(db);
+      WHERE record_id IN (SELECT record_id FROM due)
+      RETURNING *, (SELECT prior_lease_until FROM due WHERE due.record_id = ${this.tables.outbox}.record_id)
+        AS prior_lease_until`.execute(db);
     return rows;
   }
 

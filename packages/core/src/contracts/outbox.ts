@@ -37,6 +37,14 @@ export interface OutboxLease extends OutboxEntry {
   leaseOwner: string;
   /** Lease expiry, Unix ms. After it another worker may claim the entry. */
   leaseUntil: number;
+  /**
+   * `true` when this claim took the entry over from an earlier claim whose lease ran out without an ack, a fail
+   * or a release: that claimer may have died or stalled with a vector write in flight, which can still reach
+   * the index after this claim's delivery (on a store without a version fence it would replace the newer
+   * state; core then looks at these ids again, see `LateWriteWatch`). Optional for stores written before it
+   * (read as `false`).
+   */
+  takenOver?: boolean;
 }
 
 /** Options for `claimOutbox`. */

@@ -60,7 +60,8 @@ export interface StrategyContext {
    */
   indexRewound?: (reason: string) => void;
   /**
-   * Call with the ids of a vector write that failed but may still land (a timeout), on a store without a version
+   * Call with the ids of a vector write that failed but may still land (a timeout) — or of another writer's that
+   * may (an entry taken over from an expired lease, an abandoned sync-2pc intent) — on a store without a version
    * fence: they are looked at again later, and repaired if a late landing left the index behind the source
    * (`LateWriteWatch`). Absent: not watched.
    */

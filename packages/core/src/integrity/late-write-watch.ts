@@ -36,9 +36,13 @@ export interface LateWriteWatchContext {
  * — another version, missing for a live record, present for a deleted one — are enqueued for repair: the
  * current state is delivered again over the late one.
  *
+ * A process that died or stalled with a write in flight cannot watch its own ids: the drainer that takes its
+ * entries over from an expired lease (`OutboxLease.takenOver`), or rolls back its abandoned sync-2pc intent,
+ * watches them from then on (a break-it round: a dead worker's held Chroma write landed after the takeover's
+ * delivery and was found only by a periodic check).
+ *
  * Held in memory, so a process that stops forgets its ids (the periodic check remains), and a write landing
- * after the last look is left to the periodic check too. A late write of a process that died (its lease taken
- * over by another worker) is not seen here either.
+ * after the last look is left to the periodic check too.
  */
 export class LateWriteWatch {
   readonly #ctx: LateWriteWatchContext;

@@ -310,13 +310,17 @@ export class OutboxDrainer {
 
   /**
    * Claims `limit` due entries; `null` when the drainer was paused or stopped while the claim ran (what it
-   * took is given back uncharged). Tracked in {@link claimsInFlight} until it settles.
+   * took is given back uncharged). Tracked in {@link claimsInFlight} until it settles. The ids of entries taken
+   * over from an expired lease go to `writesInDoubt`: the claimer that let it expire may have died with a
+   * vector write in flight, which can land after this claim's delivery.
    */
   private claimOrGiveBack(limit: number): Promise<OutboxLease[] | null> {
     const { clock, delivery, relational } = this.ctx;
     const began = clock.now();
     const claim = (async () => {
       const leases = await this.claims.claim({ limit, leaseMs: delivery.leaseMs, now: began });
+      const takenOver = leases.filter((lease) => lease.takenOver).map((lease) => lease.recordId);
+      if (takenOver.length > 0) this.ctx.writesInDoubt?.(takenOver);
       if (!this.userPaused && !this.stopping) return leases;
       if (leases.length > 0) await relational.releaseOutbox(leases, clock.now());
       return null;
@@ -332,7 +336,8 @@ export class OutboxDrainer {
 
   /**
    * Rolls back sync-2pc intents abandoned by a crashed or stuck writer ({@link rollBackIntent}: the record's
-   * current state enqueued, rewritten above the intent's version when the write never committed).
+   * current state enqueued, rewritten above the intent's version when the write never committed). Their ids go
+   * to `writesInDoubt`: the writer's vector write may still be in flight.
    */
   async recoverIntents(): Promise<number> {
     const { relational, clock } = this.ctx;
@@ -341,7 +346,11 @@ export class OutboxDrainer {
     let resolved = 0;
     for (;;) {
       const expired = await relational.listExpiredIntents(clock.now(), 100);
-      for (const intent of expired) if (await rollBackIntent(relational, intent, clock.now())) resolved++;
+      for (const intent of expired)
+        if (await rollBackIntent(relational, intent, clock.now())) {
+          resolved++;
+          this.ctx.writesInDoubt?.([intent.recordId]);
+        }
       if (expired.length < 100) break;
     }
     if (resolved > 0) this.nudge(resolved);

@@ -322,7 +322,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
           leaseUntil: options.now + options.leaseMs,
         };
         state.outbox.set(row.recordId, { ...row, ...lease, leaseVersion: row.version });
-        return { ...entryOf(row), ...lease };
+        return { ...entryOf(row), ...lease, takenOver: row.leaseUntil !== null };
       });
     }, 'claimOutbox');
   }

@@ -170,4 +170,59 @@ export const outboxClaimChecks = {
       expect(await store.ackOutbox([ackOf(a!)], T0 + 1_005)).toEqual(['lease-lost']);
       expect(await entryOf(store, id)).toMatchObject({ version, op: 'upsert', state: 'pending' });
     }),
+
+  'a claim says which entries it took over from an expired lease (takenOver), and only those': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      const [fresh, expired, released, failed, superseded] = [
+        uid('fresh'),
+        uid('exp'),
+        uid('rel'),
+        uid('fail'),
+        uid('sup'),
+      ];
+      await putAll(
+        store,
+        [expired, released, failed, superseded].map((id) => ({ id, now: T0 })),
+      );
+      const first = await claim(store, T0, 10, 'A', 1_000);
+      expect(
+        first.map((l) => l.takenOver),
+        'nothing to take over on a first claim',
+      ).toEqual([false, false, false, false]);
+      const leaseOf = (id: string) => first.find((l) => l.recordId === id)!;
+      await store.releaseOutbox([leaseOf(released)], T0 + 1);
+      expect(
+        await store.failOutbox({
+          recordId: failed,
+          leaseToken: leaseOf(failed).leaseToken,
+          error: 'boom',
+          permanent: false,
+          maxAttempts: 5,
+          retryAt: T0 + 1,
+          now: T0 + 1,
+        }),
+      ).toBe('retry');
+      await put(store, { id: superseded, now: T0 + 1 });
+      expect(await store.ackOutbox([ackOf(leaseOf(superseded))], T0 + 1)).toEqual(['superseded']);
+      await put(store, { id: fresh, now: T0 + 2 });
+      // `expired`'s lease ran out with no ack, fail or release: its claimer may have died with a write in flight.
+      const second = await claim(store, T0 + 1_000, 10, 'B', 1_000);
+      expect(
+        Object.fromEntries(second.map((l) => [l.recordId, l.takenOver])),
+        'taken over: the expired lease alone (an ack, a fail or a release ends a lease)',
+      ).toEqual({
+        [fresh]: false,
+        [expired]: true,
+        [released]: false,
+        [failed]: false,
+        [superseded]: false,
+      });
+      await store.releaseOutbox(second, T0 + 1_001);
+      expect(
+        (await claim(store, T0 + 1_001, 10, 'C', 1_000)).map((l) => l.takenOver),
+        'a released lease is not taken over',
+      ).toEqual([false, false, false, false, false]);
+    }),
 } satisfies Record<string, RelationalStoreCheck>;
