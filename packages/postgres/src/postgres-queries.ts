@@ -218,8 +218,8 @@ export class PostgresQueries extends SqlQueries {
    * claiming at this moment are skipped instead of waited for, and a row that a concurrent claim leased and
    * committed in the meantime is re-checked against the WHERE clause and dropped (PostgreSQL docs, SELECT,
    * "The Locking Clause"; §13.2.1 on READ COMMITTED re-evaluation). The outer UPDATE writes the lease: a fresh
-   * `gen_random_uuid()` token, owner, expiry, and `lease_version = version`; each row comes back with the
-   * `lease_until` it had (`prior_lease_until`, from the locked row: a taken-over lease).
+   * `gen_random_uuid()` token, owner, expiry, and `lease_version = version`; each row comes back with
+   * `taken_over` (the locked row had a lease: an expired one).
    *
    * Rows come back in no particular order; the caller sorts them.
    */
@@ -228,9 +228,9 @@ export class PostgresQueries extends SqlQueries {
       UPDATE ${this.tables.outbox} AS o
       SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
         lease_version = o.version
-      FROM (${this.dueIds(now, limit)}) AS due
+      FROM (${this.dueIds(now, limit, sql`record_id, lease_until`)}) AS due
       WHERE o.record_id = due.record_id
-      RETURNING o.*, due.prior_lease_until`.execute(db);
+      RETURNING o.*, due.lease_until IS NOT NULL AS taken_over`.execute(db);
     return rows;
   }
 }

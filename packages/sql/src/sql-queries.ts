@@ -548,8 +548,8 @@ export abstract class SqlQueries {
   /**
    * A dialect's one-statement claim, when it has one: leases up to `limit` due entries (pending,
    * `next_attempt_at <= now`, no live lease), oldest first, each under a fresh token, `lease_version` = its
-   * version, and returns their rows in any order, each with its `lease_until` from before the claim as
-   * `prior_lease_until` ({@link dueIds} selects it). Without it the store claims in a transaction
+   * version, and returns their rows in any order, each with `taken_over`: it had a lease (expired: an ack, a
+   * fail or a release clears it) before the claim. Without it the store claims in a transaction
    * ({@link dueOutbox}, then {@link leaseRows}).
    */
   claim?(db: SqlDb, lease: ClaimLease): Promise<ClaimedOutboxRow[]>;
@@ -560,12 +560,9 @@ export abstract class SqlQueries {
     return rows;
   }
 
-  /**
-   * The `record_id`s of {@link dueOutbox}'s rows with their `lease_until` as `prior_lease_until`, as a subquery for
-   * a dialect's one-statement {@link claim}.
-   */
-  protected dueIds(now: number, limit: number): RawBuilder<unknown> {
-    return this.#due(sql`record_id, lease_until AS prior_lease_until`, now, limit);
+  /** The `record_id`s (or other `columns`) of {@link dueOutbox}'s rows, as a subquery for a one-statement {@link claim}. */
+  protected dueIds(now: number, limit: number, columns = sql`record_id`): RawBuilder<unknown> {
+    return this.#due(columns, now, limit);
   }
 
   #due(columns: RawBuilder<unknown>, now: number, limit: number): RawBuilder<unknown> {

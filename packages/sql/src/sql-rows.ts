@@ -53,11 +53,11 @@ export interface OutboxRow {
 }
 
 /**
- * A row a one-statement claim returns: the leased row, and its `lease_until` from before the claim
- * (`prior_lease_until`; not null when the claim took over an expired lease, see `OutboxLease.takenOver`).
+ * A row a one-statement claim returns: the leased row, and whether the claim took over an expired lease on it
+ * (`taken_over`, see `OutboxLease.takenOver`).
  */
 export interface ClaimedOutboxRow extends OutboxRow {
-  prior_lease_until: SqlInt | null;
+  taken_over: SqlBool;
 }
 
 /** An `intents` row. */
@@ -133,7 +133,7 @@ export function toOutboxLease(row: ClaimedOutboxRow): OutboxLease {
     leaseOwner: row.lease_owner ?? '',
     leaseToken: row.lease_token ?? '',
     leaseUntil: int(row.lease_until ?? 0),
-    takenOver: row.prior_lease_until !== null,
+    takenOver: bool(row.taken_over),
   };
 }
 
