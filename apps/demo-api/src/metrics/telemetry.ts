@@ -67,6 +67,11 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
     help: 'Deliveries dropped before writing because their lease was lost.',
   },
   {
+    key: 'leasesTakenOver',
+    name: 'dualwrite_leases_taken_over_total',
+    help: 'Outbox entries claimed from an expired lease (a worker died or stalled before its ack).',
+  },
+  {
     key: 'writerYields',
     name: 'dualwrite_writer_yields_total',
     help: 'Times a writer let the event loop turn.',

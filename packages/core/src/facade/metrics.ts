@@ -25,6 +25,11 @@ export interface SyncMetrics {
   fenced: number;
   /** Deliveries dropped before writing because their lease was lost (another worker owns the entry). */
   leasesLost: number;
+  /**
+   * Outbox entries this process claimed from another claim's expired lease (`OutboxLease.takenOver`): a worker
+   * that died or stalled before its ack. Their ids are watched for a late landing like failed writes.
+   */
+  leasesTakenOver: number;
   /** Times a writer yielded to the event loop so delivery, timers and I/O could run. */
   writerYields: number;
   /**
@@ -48,6 +53,7 @@ export function createMetrics(): SyncMetrics {
     compensations: 0,
     fenced: 0,
     leasesLost: 0,
+    leasesTakenOver: 0,
     writerYields: 0,
     lateWritesRepaired: 0,
   };

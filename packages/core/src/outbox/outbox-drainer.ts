@@ -320,7 +320,10 @@ export class OutboxDrainer {
     const claim = (async () => {
       const leases = await this.claims.claim({ limit, leaseMs: delivery.leaseMs, now: began });
       const takenOver = leases.filter((lease) => lease.takenOver).map((lease) => lease.recordId);
-      if (takenOver.length > 0) this.ctx.writesInDoubt?.(takenOver);
+      if (takenOver.length > 0) {
+        this.ctx.metrics.leasesTakenOver += takenOver.length;
+        this.ctx.writesInDoubt?.(takenOver);
+      }
       if (!this.userPaused && !this.stopping) return leases;
       if (leases.length > 0) await relational.releaseOutbox(leases, clock.now());
       return null;
