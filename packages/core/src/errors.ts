@@ -75,6 +75,8 @@ export class DualwriteError extends Error {
 export class ValidationError extends DualwriteError {
   readonly field: string;
   readonly limit: string | undefined;
+  /** What is wrong with the field, without the field's name (the message's second half). */
+  readonly detail: string;
   constructor(field: string, message: string, options: DualwriteErrorOptions & { limit?: string } = {}) {
     super(
       'VALIDATION',
@@ -84,6 +86,16 @@ export class ValidationError extends DualwriteError {
     );
     this.field = field;
     this.limit = options.limit;
+    this.detail = message;
+  }
+
+  /** The same refusal with `field` named under `path` (`maxBatchSize` → `strategy.maxBatchSize`). */
+  within(path: string): ValidationError {
+    return new ValidationError(`${path}.${this.field}`, this.detail, {
+      component: this.component,
+      limit: this.limit,
+      cause: this.cause,
+    });
   }
 }
 

@@ -82,7 +82,13 @@ describe('createDualWrite options', () => {
     [
       'an unknown sync-2pc failure mode',
       { strategy: { name: 'sync-2pc', onVectorFailure: 'retry' } },
-      'onVectorFailure',
+      'strategy.onVectorFailure',
+    ],
+    ['a batch size of zero', { strategy: { name: 'batch', maxBatchSize: 0 } }, 'strategy.maxBatchSize'],
+    [
+      'a fractional concurrency',
+      { strategy: { name: 'async-queue', concurrency: 1.5 } },
+      'strategy.concurrency',
     ],
     ['a strategy that is neither name nor object', { strategy: 42 }, 'strategy'],
   ];

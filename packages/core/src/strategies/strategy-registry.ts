@@ -43,7 +43,8 @@ const STRATEGY_KEYS = {
  * Builds the strategy a config names.
  * @throws {ValidationError} naming `strategy` for an unknown name or a config that is neither a name nor an
  *   object, `strategy.<key>` for a knob the named strategy does not have (e.g. `maxDelayMs` on
- *   async-queue), and the knob itself for an invalid value.
+ *   async-queue) and for a knob's invalid value (`strategy.maxBatchSize`; a strategy constructed directly
+ *   names the knob alone).
  */
 export function createStrategy(config: StrategyConfig): WriteStrategy {
   if (config !== null && typeof config === 'object' && 'start' in config) return config;
@@ -62,16 +63,19 @@ export function createStrategy(config: StrategyConfig): WriteStrategy {
   const { name } = named;
   if (Object.hasOwn(STRATEGY_KEYS, name))
     refuseUnknownKeys(named, STRATEGY_KEYS[name as StrategyName], 'strategy', name);
-  switch (named.name) {
-    case 'sync-2pc':
-      return new Sync2pcStrategy(named);
-    case 'async-queue':
-      return new AsyncQueueStrategy(named);
-    case 'batch':
-      return new BatchStrategy(named);
-    default:
-      throw new ValidationError('strategy', `unknown strategy ${JSON.stringify(name)}`, {
-        limit: STRATEGY_NAMES.join(' | '),
-      });
+  try {
+    switch (named.name) {
+      case 'sync-2pc':
+        return new Sync2pcStrategy(named);
+      case 'async-queue':
+        return new AsyncQueueStrategy(named);
+      case 'batch':
+        return new BatchStrategy(named);
+    }
+  } catch (error) {
+    throw error instanceof ValidationError ? error.within('strategy') : error;
   }
+  throw new ValidationError('strategy', `unknown strategy ${JSON.stringify(name)}`, {
+    limit: STRATEGY_NAMES.join(' | '),
+  });
 }
