@@ -25,7 +25,8 @@ export interface WorkerHooks {
  * Opens the configured backends and starts the drain loop: `createDualWrite` with the configured strategy
  * (`async-queue` or `batch`) and delivery knobs. Logs one JSON line per synced batch (`synced`, info), retry
  * (`retried`, warn), dead letter (`dead-lettered`, error), outage (`backend-down` / `backend-up`), internal
- * error (`drain-error`, error), and a `stats` line every `statsIntervalMs`.
+ * error (`drain-error`, error), a late write repaired (`late-writes-repaired`, warn), and a `stats` line every
+ * `statsIntervalMs`.
  * @throws the stores' typed errors when a backend cannot be opened (e.g. `BackendUnavailableError` for a
  *   missing SQLite file: a worker never creates one), `BackendStartError` when PostgreSQL cannot be reached.
  */
@@ -79,6 +80,12 @@ export async function startWorker(
   );
   dw.events.on('backend-up', (p) => logger.info({ event: 'backend-up', ...p }, 'vector store back'));
   dw.events.on('drain-error', (p) => logger.error({ event: 'drain-error', ...p }, 'drain step failed'));
+  dw.events.on('late-writes-repaired', (p) =>
+    logger.warn(
+      { event: 'late-writes-repaired', ...p },
+      'a late vector write left records behind: repair enqueued',
+    ),
+  );
 
   let wakeUpsMissing = false;
   const statsTimer =
@@ -95,6 +102,11 @@ export async function startWorker(
                   oldestPendingAgeMs: s.oldestPendingAgeMs,
                   synced: s.synced,
                   retries: s.retries,
+                  // Another worker's expired leases this one took over, deliveries dropped for a lost lease, and
+                  // records repaired after a late write landed (stores without a version fence).
+                  leasesTakenOver: s.leasesTakenOver,
+                  leasesLost: s.leasesLost,
+                  lateWritesRepaired: s.lateWritesRepaired,
                   backendDown: s.backendDown,
                   downBackend: s.downBackend,
                   deliveryStopped: s.deliveryStopped,

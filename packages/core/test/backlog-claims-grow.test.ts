@@ -134,7 +134,7 @@ describe('backlog claims', () => {
       ValidationError,
     );
     await expect(open({ name: 'batch', maxBatchSize: 100, backlogBatchSize: 50 })).rejects.toMatchObject({
-      field: 'backlogBatchSize',
+      field: 'strategy.backlogBatchSize',
     });
   });
 });

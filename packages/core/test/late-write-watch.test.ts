@@ -192,4 +192,42 @@ describe('a vector write that times out and lands late', () => {
       await stopped.close({ drain: false, timeoutMs: 300 }).catch(() => {});
     }
   });
+
+  it('leaves the leases of a write that fails while the process stops to expire, so their next claim watches them', async () => {
+    let fail!: (error: Error) => void;
+    class FailsOnceStopping extends VectorStoreWrapper {
+      override get versionFence(): boolean {
+        return false;
+      }
+      override upsert(_records: readonly VectorRecord[]): Promise<UpsertReport | undefined> {
+        return new Promise((_, reject) => {
+          fail = reject;
+        });
+      }
+    }
+    const relational = new MemoryRelationalStore();
+    const dw = await createDualWrite({
+      relational,
+      vector: new FailsOnceStopping(new MemoryVectorStore({ dimension: DIM })),
+      strategy: 'async-queue',
+      driftCheck: false,
+      closeStores: false,
+      delivery: { pollIntervalMs: 20, leaseMs: 1_000 },
+    });
+    await dw.put({ id: 'x', text: 'v1', embedding: embedding(1) });
+    while (fail === undefined) await new Promise((r) => setTimeout(r, 5));
+    const closing = dw.close({ timeoutMs: 2_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    fail(new TransientBackendError('request timed out after 30000 ms')); // it may still land
+    await closing;
+    const [next] = await relational.claimOutbox({
+      owner: 'next',
+      limit: 10,
+      leaseMs: 1_000,
+      now: Date.now() + 1_500,
+    });
+    expect(next?.recordId).toBe('x');
+    expect(next?.takenOver, 'the next claim knows the write may still land').toBe(true);
+    await relational.close();
+  });
 });

@@ -274,6 +274,7 @@ export class DualWrite<Native = unknown> {
             clock: this.clock,
             repaired: (ids) => {
               this.metrics.lateWritesRepaired += ids.length;
+              this.events.emit('late-writes-repaired', { ids: [...ids] });
               this.strategy.afterCommit([]);
             },
             failed: (error) =>

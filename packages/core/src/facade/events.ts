@@ -42,6 +42,12 @@ export interface DualwriteEventMap {
    * fresh versions so the version fence lets them through.
    */
   'version-regression': { ids: string[]; indexVersion: number };
+  /**
+   * A vector write that had failed (or another process's, left in flight: a lease taken over, a sync-2pc intent
+   * rolled back) landed late and left these records' index rows behind their acknowledged state; their current
+   * state is enqueued again (`LateWriteWatch`, stores without a version fence).
+   */
+  'late-writes-repaired': { ids: string[] };
 }
 
 /** Name of an observability event. */

@@ -34,7 +34,10 @@ export interface LateWriteWatchContext {
  * periodic check, on a large index hours later). At each of {@link LATE_WRITE_CHECKS_MS} after the failure, the
  * ids with nothing in flight (no outbox entry, no sync-2pc intent) whose index row is not the acknowledged state
  * — another version, missing for a live record, present for a deleted one — are enqueued for repair: the
- * current state is delivered again over the late one.
+ * current state is delivered again over the late one. An id still in flight at a look (its redelivery waits
+ * out an outage) is watched again from that look, so its looks follow its delivery, not its failure (a
+ * break-it round: delivered 73 s after a takeover, a late write landing 40 s later was looked at only at
+ * the 300 s look).
  *
  * A process that died or stalled with a write in flight cannot watch its own ids: the drainer that takes its
  * entries over from an expired lease (`OutboxLease.takenOver`), or rolls back its abandoned sync-2pc intent,
@@ -59,10 +62,18 @@ export class LateWriteWatch {
   /** Watches `ids`, whose vector write just failed in a way that may still land. */
   suspect(ids: readonly string[]): void {
     if (this.#stopped || ids.length === 0) return;
+    this.#watch(ids);
+    // Its first look may come before the one the timer waits for (a break-it round: an id suspected while the
+    // timer waited for an older id's 300 s look was first looked at then, a late write staying 179 s).
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#arm();
+  }
+
+  #watch(ids: readonly string[]): void {
     this.#watched.push({ ids: [...new Set(ids)], failedAt: this.#ctx.clock.now(), look: 0 });
     let total = this.#watched.reduce((n, w) => n + w.ids.length, 0);
     while (total > MAX_LATE_WRITE_IDS && this.#watched.length > 1) total -= this.#watched.shift()!.ids.length;
-    this.#arm();
   }
 
   /** Ids watched right now. */
@@ -98,20 +109,31 @@ export class LateWriteWatch {
   async #look(): Promise<void> {
     const now = this.#ctx.clock.now();
     const due = this.#watched.filter((w) => w.failedAt + LATE_WRITE_CHECKS_MS[w.look]! <= now);
+    let inFlight: readonly string[] = [];
     try {
-      await this.#repairBehind([...new Set(due.flatMap((w) => w.ids))]);
+      inFlight = await this.#repairBehind([...new Set(due.flatMap((w) => w.ids))]);
     } catch (error) {
       this.#ctx.failed(error);
     }
-    for (const w of due) w.look++;
-    this.#watched = this.#watched.filter((w) => w.look < LATE_WRITE_CHECKS_MS.length);
+    const restart = new Set(inFlight);
+    for (const w of due) {
+      w.look++;
+      if (restart.size > 0) w.ids = w.ids.filter((id) => !restart.has(id));
+    }
+    this.#watched = this.#watched.filter((w) => w.look < LATE_WRITE_CHECKS_MS.length && w.ids.length > 0);
+    if (restart.size > 0 && !this.#stopped) this.#watch([...restart]);
   }
 
-  /** Enqueues repairs of the `ids` with nothing in flight whose index row is not their acknowledged state. */
-  async #repairBehind(ids: readonly string[]): Promise<void> {
+  /**
+   * Enqueues repairs of the `ids` with nothing in flight whose index row is not their acknowledged state.
+   * @returns the ids still in flight (not looked at).
+   */
+  async #repairBehind(ids: readonly string[]): Promise<readonly string[]> {
     const { relational, vector, clock } = this.#ctx;
     const quiet = await notInFlight(relational, ids, () => openIntentIds(relational));
-    if (quiet.length === 0 || this.#stopped) return;
+    const quietSet = new Set(quiet);
+    const inFlight = ids.filter((id) => !quietSet.has(id));
+    if (quiet.length === 0 || this.#stopped) return inFlight;
     // Source first, index second: a delivery in between only moves the index forward (a needless repair at worst).
     const records = await relational.getRecords(quiet, { includeDeleted: true });
     const held = await vector.getVersions(quiet);
@@ -120,8 +142,9 @@ export class LateWriteWatch {
       if (record === undefined || record.deleted) return held.has(id);
       return held.get(id) !== (record.syncedVersion ?? record.version);
     });
-    if (behind.length === 0 || this.#stopped) return;
+    if (behind.length === 0 || this.#stopped) return inFlight;
     await enqueueRepairs(relational, behind, clock.now());
     this.#ctx.repaired(behind);
+    return inFlight;
   }
 }

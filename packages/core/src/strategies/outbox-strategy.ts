@@ -26,8 +26,12 @@ export abstract class OutboxStrategy implements WriteStrategy {
   async start(context: StrategyContext): Promise<void> {
     this.ctx = context;
     this.drainer = new OutboxDrainer(context, this.drainerOptions(context));
+    // A process that delivers nothing (a writer-only one, the inspecting CLI) rolls back no abandoned sync-2pc
+    // intents either: its watch for the abandoned write's late landing would end with it (a break-it round:
+    // `dualwrite status` rolled one back and exited, the late write stayed until a worker's periodic check).
+    // The drainer of a delivering process recovers them, at its start or on resume.
     if (this.pausedBeforeStart) this.drainer.pause();
-    await this.drainer.recoverIntents();
+    else await this.drainer.recoverIntents();
     await this.drainer.start();
   }
 
