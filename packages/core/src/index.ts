@@ -104,6 +104,7 @@ export {
   ackDelivery,
   enqueueRepair,
   failDelivery,
+  IN_DOUBT,
   type LedgerOutboxPatch,
   type LedgerOutboxRow,
   type LedgerTx,

@@ -193,7 +193,7 @@ describe('a vector write that times out and lands late', () => {
     }
   });
 
-  it('leaves the leases of a write that fails while the process stops to expire, so their next claim watches them', async () => {
+  it('gives back a write that fails while the process stops marked in doubt, so the next claim watches it', async () => {
     let fail!: (error: Error) => void;
     class FailsOnceStopping extends VectorStoreWrapper {
       override get versionFence(): boolean {

@@ -692,16 +692,19 @@ export abstract class SqlQueries {
         WHERE ${this.#leases(chunk)} AND state = 'pending'`.execute(db);
   }
 
-  /** Gives back the leases still held under their tokens, claimable at `retryAt`. */
+  /** Gives back the leases still held under their tokens, claimable at `retryAt` (`inDoubt`: see `IN_DOUBT` in core). */
   async releaseLeases(
     db: SqlDb,
     leases: readonly { recordId: string; leaseToken: string }[],
     retryAt: number,
+    inDoubt = false,
   ) {
+    // In doubt: `lease_until` stays set (0, long expired), the mark of a write that may still land (`IN_DOUBT`).
+    const until = inDoubt ? sql`0` : sql`NULL`;
     for (const chunk of this.listChunks(leases, (l) => l.recordId + l.leaseToken))
       await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
-        SET next_attempt_at = ${retryAt}, lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+        SET next_attempt_at = ${retryAt}, lease_owner = NULL, lease_token = NULL, lease_until = ${until},
           lease_version = NULL
         WHERE ${this.#leases(chunk)}`.execute(db);
   }

@@ -21,6 +21,7 @@ import {
   type RecordVersion,
   type RelationalStore,
   type RelationalTx,
+  type ReleaseOptions,
   type StoredRecord,
   type SyncedOrder,
   type SyncedVersion,
@@ -832,12 +833,18 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /** Gives the leases back (tokens no longer held are ignored), claimable at `retryAt`; no attempt charged. */
-  async releaseOutbox(leases: readonly LeaseRef[], retryAt: number): Promise<void> {
+  async releaseOutbox(
+    leases: readonly LeaseRef[],
+    retryAt: number,
+    options: ReleaseOptions = {},
+  ): Promise<void> {
     if (leases.length === 0) {
       this.assertUsable('releaseOutbox');
       return;
     }
-    await this.write('releaseOutbox', [], (db) => this.q.releaseLeases(db, leases, retryAt));
+    await this.write('releaseOutbox', [], (db) =>
+      this.q.releaseLeases(db, leases, retryAt, options.inDoubt === true),
+    );
   }
 
   /** Gives back every lease claimed under one of `owners` (one statement); no attempt charged. */

@@ -69,7 +69,7 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
   {
     key: 'leasesTakenOver',
     name: 'dualwrite_leases_taken_over_total',
-    help: 'Outbox entries claimed from an expired lease (a worker died or stalled before its ack).',
+    help: 'Outbox entries claimed whose earlier write may still land (an expired lease, a write given back in doubt).',
   },
   {
     key: 'writerYields',

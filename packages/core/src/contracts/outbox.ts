@@ -38,11 +38,11 @@ export interface OutboxLease extends OutboxEntry {
   /** Lease expiry, Unix ms. After it another worker may claim the entry. */
   leaseUntil: number;
   /**
-   * `true` when this claim took the entry over from an earlier claim whose lease ran out without an ack, a fail
-   * or a release: that claimer may have died or stalled with a vector write in flight, which can still reach
-   * the index after this claim's delivery (on a store without a version fence it would replace the newer
-   * state; core then looks at these ids again, see `LateWriteWatch`). Optional for stores written before it
-   * (read as `false`).
+   * `true` when an earlier claim's vector write may still land: its lease ran out without an ack, a fail or a
+   * release (a worker that died or stalled), or it was failed or released in doubt ({@link OutboxFailure.inDoubt}).
+   * Such a write can reach the index after this claim's delivery (on a store without a version fence it would
+   * replace the newer state; core then looks at these ids again, see `LateWriteWatch`). Stores keep it as a
+   * `leaseUntil` left set after the lease ended. Optional for stores written before it (read as `false`).
    */
   takenOver?: boolean;
 }
@@ -90,6 +90,19 @@ export interface OutboxFailure {
   /** When to try again if not dead-lettered, Unix ms. */
   retryAt: number;
   now: number;
+  /**
+   * `true` when the failed vector write may still land (a timeout: the request left for the server): the entry
+   * keeps a mark (an expired `leaseUntil` with no token) so the next claim reports it {@link OutboxLease.takenOver}
+   * and that claimer watches the id — also when this process is gone by then. Optional for stores written
+   * before it.
+   */
+  inDoubt?: boolean;
+}
+
+/** Options of `RelationalStore.releaseOutbox`. */
+export interface ReleaseOptions {
+  /** As {@link OutboxFailure.inDoubt}: the released entries' vector write may still land. */
+  inDoubt?: boolean;
 }
 
 /** Outbox gauges. */

@@ -9,6 +9,7 @@ import type {
   OutboxLease,
   OutboxOp,
   OutboxStats,
+  ReleaseOptions,
   TwoPhaseIntent,
 } from './outbox.js';
 import type { Change, WriteResult } from './write-strategy.js';
@@ -312,10 +313,14 @@ export interface RelationalStore<Native = unknown>
     leaseUntil: number,
   ): Promise<string[]>;
 
-  /** Gives leases back without charging an attempt (backend outage, shutdown). */
+  /**
+   * Gives leases back without charging an attempt (backend outage, shutdown); with `options.inDoubt` the entries
+   * keep the mark of a write that may still land (see `OutboxFailure.inDoubt`).
+   */
   releaseOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     retryAt: number,
+    options?: ReleaseOptions,
   ): Promise<void>;
 
   /**

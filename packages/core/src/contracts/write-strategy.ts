@@ -50,6 +50,13 @@ export interface StrategyContext {
    */
   assertEmbedderBound?: () => Promise<void>;
   /**
+   * Call before acknowledging a delivery or committing a sync-2pc write: resolves while the source of truth is
+   * bound to this process's index (one read of the binding), otherwise stops delivery in this process and throws
+   * {@link IndexBindingError} — another process rebound the source to another index or embedder, and a record
+   * acknowledged here would read synced while the bound index lacks it. Absent: no check.
+   */
+  assertBound?: () => Promise<void>;
+  /**
    * Call when the vector store reports an `IndexBindingError` during delivery (its collection was replaced by
    * one of another distance or dimension): stops delivery in this process, as a binding check finding it would.
    */

@@ -285,6 +285,7 @@ export class DualWrite<Native = unknown> {
       vector: options.vector,
       embeddings: this.embeddings,
       assertEmbedderBound: () => this.guard.assertEmbedderBound(),
+      assertBound: () => this.guard.assertBound(),
       indexMisbound: (error) => this.guard.misboundBy(error),
       indexRewound: (reason) => this.guard.rewound(reason),
       writesInDoubt: this.lateWrites && ((ids) => this.lateWrites!.suspect(ids)),
@@ -583,11 +584,16 @@ export class DualWrite<Native = unknown> {
    *   more are fetched to replace them).
    * @throws {ValidationError} for a bad `k`, filter (not a plain object of flat values), `staleHits` or query
    *   (one the index says it could never match: `VectorStore.embeddingProblem`), or an option `search` does not
-   *   take (`filters`: the filter would be dropped); {@link DimensionMismatchError} for a wrong length.
+   *   take (`filters`: the filter would be dropped); {@link DimensionMismatchError} for a wrong length;
+   *   {@link IndexBindingError} once this process found the source bound to another index or embedder (its
+   *   delivery stopped): it would search an index the source no longer feeds, or embed the query with a model
+   *   the index's vectors are not of (a break-it round: misbound processes answered from an empty table, and
+   *   with another model's ranking, without an error).
    */
   async search(query: readonly number[] | string, searchOptions?: SearchOptions): Promise<SearchHit[]> {
     this.refuseInsideTransaction('search');
     this.assertOpen();
+    if (this.misbound) throw this.misbound;
     const options = optionsObject(searchOptions, SEARCH_KEYS);
     const k = options.k ?? 10;
     if (!Number.isInteger(k) || k < 1 || k > 1000)

@@ -26,8 +26,9 @@ export interface SyncMetrics {
   /** Deliveries dropped before writing because their lease was lost (another worker owns the entry). */
   leasesLost: number;
   /**
-   * Outbox entries this process claimed from another claim's expired lease (`OutboxLease.takenOver`): a worker
-   * that died or stalled before its ack. Their ids are watched for a late landing like failed writes.
+   * Outbox entries this process claimed whose earlier claim's vector write may still land (`OutboxLease.takenOver`):
+   * taken over from an expired lease (a worker that died or stalled before its ack), or given back in doubt after
+   * a failed write. Their ids are watched for a late landing like this process's own failed writes.
    */
   leasesTakenOver: number;
   /** Times a writer yielded to the event loop so delivery, timers and I/O could run. */

@@ -2,7 +2,8 @@ import type { OutboxLease } from '../contracts/outbox.js';
 import type { EmbeddingUpdate } from '../contracts/relational-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
-import { ValidationError } from '../errors.js';
+import { IndexBindingError, ValidationError } from '../errors.js';
+import { readBinding } from '../integrity/index-binding.js';
 import { filledByEmbedder } from '../record/embedding-provenance.js';
 import type { VectorRecord } from '../record/types.js';
 import { isSourceFault } from './failure-classification.js';
@@ -110,6 +111,7 @@ export async function planDelivery(
       filledByEmbedder(rec);
     if (rec.embedding === null || stale) {
       if (!ctx.embeddings) {
+        await refuseWithoutBoundEmbedder(ctx);
         undeliverable.push({
           lease,
           error: new ValidationError(
@@ -164,4 +166,17 @@ export async function planDelivery(
     if (refused.size > 0) return { items: items.filter((_, i) => !refused.has(i)), undeliverable };
   }
   return { items, undeliverable };
+}
+
+/**
+ * A record to embed, in a process configured without an embedder: when the source names one (its binding), this
+ * process is the misconfigured one, not the record — the delivery stops here (its leases go back uncharged) and
+ * the configured workers embed it. Before, such a worker dead-lettered every record it claimed that awaited its
+ * embedding (a break-it round: 50 of 50, taken from the workers that would have embedded them).
+ * @throws {IndexBindingError} on field `embedder` when the binding names an embedder.
+ */
+async function refuseWithoutBoundEmbedder(ctx: StrategyContext): Promise<void> {
+  const bound = await fromSource(() => readBinding(ctx.relational));
+  if (!bound || bound.embedder === null) return;
+  throw new IndexBindingError(['embedder'], { ...bound }, { ...bound, embedder: null });
 }

@@ -601,27 +601,41 @@ export class OutboxDrainer {
       )
         return;
       const failure = await this.classify(error, true);
-      if (this.stopping && failure !== 'permanent' && this.ctx.vector.versionFence !== true) {
-        // The write may still land, and this process's watch for it ends with it: the leases are left to
-        // expire, so the claim that takes them over watches the ids instead (`OutboxLease.takenOver`). Given
-        // back, the next claim would not know (a break-it round: a late write left this way stayed until a
-        // periodic check, 27 s to over 150 s).
-        return;
-      }
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
         for (const half of halves(items)) await this.sendAndSettle(half);
         return;
       }
+      // A write that may still land (anything but a refusal, on a store without a version fence) is given back
+      // marked in doubt, so whichever claim takes it next watches the ids — this process may be gone by then
+      // (a break-it round: a write failing during a shutdown was given back unmarked, and its late landing stayed
+      // until a periodic check, 27 s to over 150 s).
+      const inDoubt = failure !== 'permanent' && this.ctx.vector.versionFence !== true;
       await this.handleFailure(
         items.map((i) => i.lease),
         error,
         failure,
+        'vector',
+        inDoubt,
       );
       return;
     }
     if (fenced.length > 0) items = await this.settleFenced(items, new Set(fenced));
     await this.turns.ifDue();
-    if (items.length > 0) await this.acknowledge(items);
+    if (items.length === 0) return;
+    try {
+      await this.ctx.assertBound?.();
+    } catch (error) {
+      // Rebound elsewhere meanwhile: written into an index the source no longer names, so not acknowledged.
+      if (
+        await this.releasedForMisbinding(
+          items.map((i) => i.lease),
+          error,
+        )
+      )
+        return;
+      throw error;
+    }
+    await this.acknowledge(items);
   }
 
   /**
@@ -808,11 +822,14 @@ export class OutboxDrainer {
     error: unknown,
     failure: FailureClass,
     down: 'vector' | 'embedder' = 'vector',
+    inDoubt = false,
   ): Promise<void> {
     const { relational, clock, delivery, metrics, events } = this.ctx;
     const message = errorMessage(error);
     if (failure === 'outage') {
-      await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now()));
+      await this.whileLeased(leases, () =>
+        relational.releaseOutbox(leases, clock.now(), inDoubt ? { inDoubt } : undefined),
+      );
       if (this.downSince === null) {
         this.downSince = clock.now();
         this.down = down;
@@ -834,6 +851,7 @@ export class OutboxDrainer {
           maxAttempts: delivery.maxAttempts,
           retryAt,
           now: clock.now(),
+          ...(inDoubt ? { inDoubt } : {}),
         }),
       );
       if (outcome === 'dead') {

@@ -71,6 +71,14 @@ export const NO_LEASE = Object.freeze({
   leaseVersion: null,
 } satisfies LedgerOutboxPatch);
 
+/**
+ * The lease columns of a row given back after a vector write that may still land (`OutboxFailure.inDoubt`):
+ * no token, and a `leaseUntil` left set (`0`, long expired) — the mark the next claim reads as `takenOver`.
+ */
+export const IN_DOUBT = Object.freeze({ ...NO_LEASE, leaseUntil: 0 } satisfies LedgerOutboxPatch);
+
+const ended = (inDoubt: boolean | undefined) => (inDoubt ? IN_DOUBT : NO_LEASE);
+
 const holds = (row: LedgerOutboxRow | undefined, token: string): row is LedgerOutboxRow =>
   row !== undefined && row.leaseToken !== null && row.leaseToken === token;
 
@@ -134,7 +142,7 @@ export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Pr
 
 /**
  * One failed delivery. Token mismatch → `lease-lost` (nothing changes). Otherwise `lastError = error`, the
- * lease is cleared and an attempt is charged: `dead` when `permanent` or the charged count reaches
+ * lease is cleared (marked {@link IN_DOUBT} when `failure.inDoubt`) and an attempt is charged: `dead` when `permanent` or the charged count reaches
  * `maxAttempts`, else `retry` at `retryAt`. If something was enqueued while the entry was leased (a newer
  * version, or a repair: {@link overtaken}), the failure concerned an older state: nothing is charged and the
  * entry is never dead-lettered for it (`retry` at `retryAt`).
@@ -147,7 +155,7 @@ export async function failDelivery(
   if (!holds(row, failure.leaseToken)) return 'lease-lost';
   if (overtaken(row)) {
     await tx.updateOutboxRow(failure.recordId, {
-      ...NO_LEASE,
+      ...ended(failure.inDoubt),
       lastError: failure.error,
       nextAttemptAt: failure.retryAt,
     });
@@ -155,7 +163,7 @@ export async function failDelivery(
   }
   const dead = failure.permanent || row.attempts + 1 >= failure.maxAttempts;
   await tx.updateOutboxRow(failure.recordId, {
-    ...NO_LEASE,
+    ...ended(failure.inDoubt),
     attempts: row.attempts + 1,
     lastError: failure.error,
     state: dead ? 'dead' : 'pending',
@@ -164,15 +172,19 @@ export async function failDelivery(
   return dead ? 'dead' : 'retry';
 }
 
-/** Gives a lease back without charging an attempt (claimable at `retryAt`); a token no longer held is ignored. */
+/**
+ * Gives a lease back without charging an attempt (claimable at `retryAt`); a token no longer held is ignored.
+ * `inDoubt`: its vector write may still land (see {@link IN_DOUBT}).
+ */
 export async function releaseLease(
   tx: LedgerTx,
   lease: Pick<OutboxLease, 'recordId' | 'leaseToken'>,
   retryAt: number,
+  inDoubt = false,
 ): Promise<void> {
   const row = await tx.getOutboxRow(lease.recordId);
   if (holds(row, lease.leaseToken))
-    await tx.updateOutboxRow(lease.recordId, { ...NO_LEASE, nextAttemptAt: retryAt });
+    await tx.updateOutboxRow(lease.recordId, { ...ended(inDoubt), nextAttemptAt: retryAt });
 }
 
 /** Extends a lease still held under its token on a pending entry to `leaseUntil`; `true` when it was. */

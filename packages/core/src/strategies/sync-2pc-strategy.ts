@@ -297,6 +297,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
       // A write the fence refused (the index holds a newer version of its id: a racing writer's, committed or
       // not) is committed as raced: enqueued, and the call waits for the delivery of the record's current state.
       const written = active.map((a) => (fenced.has(a.plan.id) ? { ...a, contended: true } : a));
+      // Committed, the write reads synced: refused (and compensated) when the source was rebound elsewhere meanwhile.
+      await this.ctx.assertBound?.();
       raced = await this.commit(written, dropTokens, { deferred: false });
     } catch (error) {
       await this.compensate(active, dropTokens);

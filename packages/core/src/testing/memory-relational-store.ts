@@ -18,6 +18,7 @@ import type {
   OutboxLease,
   OutboxOp,
   OutboxStats,
+  ReleaseOptions,
   TwoPhaseIntent,
 } from '../contracts/outbox.js';
 import type {
@@ -353,9 +354,10 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   async releaseOutbox(
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     retryAt: number,
+    options: ReleaseOptions = {},
   ): Promise<void> {
     await this.#ledger('releaseOutbox', async (tx) => {
-      for (const lease of leases) await releaseLease(tx, lease, retryAt);
+      for (const lease of leases) await releaseLease(tx, lease, retryAt, options.inDoubt);
     });
   }
 

@@ -225,4 +225,47 @@ export const outboxClaimChecks = {
         'a released lease is not taken over',
       ).toEqual([false, false, false, false, false]);
     }),
+
+  'an entry failed or released in doubt (its write may still land) is taken over by its next claim': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      const [failed, released, dead, plain] = [uid('fail'), uid('rel'), uid('dead'), uid('plain')];
+      await putAll(
+        store,
+        [failed, released, dead, plain].map((id) => ({ id, now: T0 })),
+      );
+      const first = await claim(store, T0, 10, 'A', 1_000);
+      const leaseOf = (id: string) => first.find((l) => l.recordId === id)!;
+      const fail = (id: string, permanent: boolean) =>
+        store.failOutbox({
+          recordId: id,
+          leaseToken: leaseOf(id).leaseToken,
+          error: 'timed out',
+          permanent,
+          maxAttempts: 5,
+          retryAt: T0 + 10,
+          now: T0 + 1,
+          inDoubt: true,
+        });
+      expect(await fail(failed, false)).toBe('retry');
+      expect(await fail(dead, true)).toBe('dead');
+      await store.releaseOutbox([leaseOf(released)], T0 + 10, { inDoubt: true });
+      await store.releaseOutbox([leaseOf(plain)], T0 + 10);
+      expect((await store.outboxStats(T0 + 2)).inFlight, 'a mark is not a live lease').toBe(0);
+      const second = await claim(store, T0 + 10, 10, 'B', 1_000);
+      expect(
+        Object.fromEntries(second.map((l) => [l.recordId, l.takenOver])),
+        'marked in doubt: taken over; released plainly: not; dead: not claimed',
+      ).toEqual({ [failed]: true, [released]: true, [plain]: false });
+      await store.ackOutbox(
+        second.map((l) => ackOf(l)),
+        T0 + 11,
+      );
+      await put(store, { id: failed, now: T0 + 12 });
+      expect(
+        (await claim(store, T0 + 12, 10, 'C', 1_000)).map((l) => [l.recordId, l.takenOver]),
+        'the mark is consumed by the claim that took it over',
+      ).toEqual([[failed, false]]);
+    }),
 } satisfies Record<string, RelationalStoreCheck>;
