@@ -589,17 +589,12 @@ export class OutboxDrainer {
   /** Sends items in as few vector calls as possible; on failure splits to isolate the culprit. */
   private async sendAndSettle(items: DeliveryItem[]): Promise<void> {
     let fenced: string[];
-    const keepAlive = this.keepLeasesAlive(items.map((i) => i.lease));
+    const leases = items.map((i) => i.lease);
+    const keepAlive = this.keepLeasesAlive(leases);
     try {
       fenced = await this.send(items).finally(() => keepAlive.stop());
     } catch (error) {
-      if (
-        await this.releasedForMisbinding(
-          items.map((i) => i.lease),
-          error,
-        )
-      )
-        return;
+      if (await this.releasedForMisbinding(leases, error)) return;
       const failure = await this.classify(error, true);
       if (items.length > 1 && (failure === 'permanent' || failure === 'transient')) {
         for (const half of halves(items)) await this.sendAndSettle(half);
@@ -610,32 +605,26 @@ export class OutboxDrainer {
       // (a break-it round: a write failing during a shutdown was given back unmarked, and its late landing stayed
       // until a periodic check, 27 s to over 150 s).
       const inDoubt = failure !== 'permanent' && this.ctx.vector.versionFence !== true;
-      await this.handleFailure(
-        items.map((i) => i.lease),
-        error,
-        failure,
-        'vector',
-        inDoubt,
-      );
+      await this.handleFailure(leases, error, failure, 'vector', inDoubt);
       return;
     }
     if (fenced.length > 0) items = await this.settleFenced(items, new Set(fenced));
     await this.turns.ifDue();
-    if (items.length === 0) return;
+    if (items.length > 0 && (await this.stillBound(items.map((i) => i.lease)))) await this.acknowledge(items);
+  }
+
+  /**
+   * `false`, with `leases` given back uncharged, when the source was rebound to another index meanwhile
+   * (`assertBound`): what they wrote went into an index the source no longer names, so it is not acknowledged.
+   */
+  private async stillBound(leases: OutboxLease[]): Promise<boolean> {
     try {
       await this.ctx.assertBound?.();
+      return true;
     } catch (error) {
-      // Rebound elsewhere meanwhile: written into an index the source no longer names, so not acknowledged.
-      if (
-        await this.releasedForMisbinding(
-          items.map((i) => i.lease),
-          error,
-        )
-      )
-        return;
+      if (await this.releasedForMisbinding(leases, error)) return false;
       throw error;
     }
-    await this.acknowledge(items);
   }
 
   /**
