@@ -42,13 +42,17 @@ export class BackendPackageMissingError extends Error {
 export function startErrorMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if ((error as { code?: unknown } | null)?.code !== 'INDEX_BINDING') return message;
+  const fields = (error as { fields?: unknown }).fields;
+  const embedderDiffers = Array.isArray(fields) && fields.includes('embedder');
+  // No embedder here for a source bound to one: the library's message says what to configure; a rebind cannot help.
+  if (embedderDiffers && (error as { configured?: { embedder?: unknown } }).configured?.embedder === null)
+    return message;
   const fix =
     `${message}. From a config: vector.indexBinding "rebind" (DUALWRITE_INDEX_BINDING=rebind, ` +
     '--index-binding rebind) moves the binding to the configured index and repairs it from the source of truth';
   // The operator CLI runs no embedder, so its rebind cannot record an embedder change (a break-it round: it
   // kept the old embedder, and this message sent the operator back to the same command).
-  const fields = (error as { fields?: unknown }).fields;
-  if (Array.isArray(fields) && fields.includes('embedder'))
+  if (embedderDiffers)
     return `${fix}; start the process that embeds (the worker or the API) with it: the operator CLI runs no embedder`;
   return `${fix}; the operator CLI does it once with \`dualwrite reconcile --index-binding rebind\``;
 }

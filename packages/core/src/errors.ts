@@ -279,7 +279,9 @@ export class IndexBindingError extends DualwriteError {
         ? `the vector index holds rows dualwrite did not write (${configured.rows}) and no source of truth's owner token: it is another application's table or collection; give this source its own, or pass indexBinding: 'rebind' to take it over (those rows are then removed as orphans)`
         : fields.length === 1 && fields[0] === 'owner'
           ? `the vector index is fed by another source of truth (it carries owner token ${JSON.stringify(configured.owner)}, this source's is ${JSON.stringify(bound.owner)}): two sources writing one index overwrite each other's rows while every check of either passes; give each source its own table or collection, or pass indexBinding: 'rebind' to take this index over (the other source's rows are then removed)`
-          : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
+          : fields.length === 1 && fields[0] === 'embedder' && configured.embedder === null
+            ? `the source of truth's records are embedded by ${JSON.stringify(bound.embedder)} and this process has no embedder: configure that embedder here (indexBinding: 'rebind' cannot help: a process without an embedder never takes an embedder's binding over)`
+            : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,
       false,
       options,
     );

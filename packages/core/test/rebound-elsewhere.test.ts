@@ -126,7 +126,7 @@ describe('a worker configured without the embedder the source is bound to', () =
     try {
       await writer.put({ id: 'e', text: 'the workers embed this' });
       await worker.flush({ timeoutMs: 1_000 }).catch(() => {});
-      expect((await worker.stats()).deliveryStopped).toMatch(/embedder/);
+      expect((await worker.stats()).deliveryStopped).toMatch(/has no embedder: configure that embedder here/);
       expect(await worker.stats()).toMatchObject({ deadLetters: 0, outboxDepth: 1 });
       writer.resume();
       await writer.flush({ timeoutMs: 5_000 });
