@@ -311,8 +311,8 @@ export class OutboxDrainer {
   /**
    * Claims `limit` due entries; `null` when the drainer was paused or stopped while the claim ran (what it
    * took is given back uncharged). Tracked in {@link claimsInFlight} until it settles. The ids of entries taken
-   * over from an expired lease go to `writesInDoubt`: the claimer that let it expire may have died with a
-   * vector write in flight, which can land after this claim's delivery.
+   * over (`OutboxLease.takenOver`: an expired lease, or one given back in doubt) go to `writesInDoubt`: the
+   * earlier claimer's vector write may still land after this claim's delivery.
    */
   private claimOrGiveBack(limit: number): Promise<OutboxLease[] | null> {
     const { clock, delivery, relational } = this.ctx;

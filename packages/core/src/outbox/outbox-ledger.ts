@@ -142,10 +142,10 @@ export async function ackDelivery(tx: LedgerTx, ack: OutboxAck, now: number): Pr
 
 /**
  * One failed delivery. Token mismatch → `lease-lost` (nothing changes). Otherwise `lastError = error`, the
- * lease is cleared (marked {@link IN_DOUBT} when `failure.inDoubt`) and an attempt is charged: `dead` when `permanent` or the charged count reaches
- * `maxAttempts`, else `retry` at `retryAt`. If something was enqueued while the entry was leased (a newer
- * version, or a repair: {@link overtaken}), the failure concerned an older state: nothing is charged and the
- * entry is never dead-lettered for it (`retry` at `retryAt`).
+ * lease is cleared (marked {@link IN_DOUBT} when `failure.inDoubt`) and an attempt is charged: `dead` when
+ * `permanent` or the charged count reaches `maxAttempts`, else `retry` at `retryAt`. If something was enqueued
+ * while the entry was leased (a newer version, or a repair: {@link overtaken}), the failure concerned an older
+ * state: nothing is charged and the entry is never dead-lettered for it (`retry` at `retryAt`).
  */
 export async function failDelivery(
   tx: LedgerTx,
