@@ -106,10 +106,12 @@ export class IndexGuard {
   private repairing: Promise<ReconcileReport | undefined> | null = null;
   private checking: Promise<void> | null = null;
   private stopped = false;
-  /** A check found the binding is not this process's configuration: delivery stopped, no repairs from here. */
-  private misbound = false;
-  /** Why this process is misbound (set with {@link misbound}). */
+  /** Why a check found the binding is not this process's configuration: delivery stopped, no repairs from here. */
   private misbinding: IndexBindingError | undefined;
+  /** A check found the binding is not this process's configuration ({@link misbinding} says why). */
+  private get misbound(): boolean {
+    return this.misbinding !== undefined;
+  }
   /** The binding as {@link assertBound} last found it this process's (its index fields, as JSON). */
   private boundAs: string | undefined;
   /**
@@ -261,7 +263,6 @@ export class IndexGuard {
     if (this.misbound) return;
     this.misbinding = error;
     this.stopped = true;
-    this.misbound = true;
     this.ctx.onMisbound(error);
   }
 

@@ -83,6 +83,8 @@ export async function planDelivery(
   const items: DeliveryItem[] = [];
   const undeliverable: UndeliverableItem[] = [];
   const toEmbed: { lease: OutboxLease; index: number }[] = [];
+  /** Records to embed in a process without an embedder (one look at the binding decides for all of them). */
+  const unembeddable: { lease: OutboxLease; id: string }[] = [];
   for (const lease of leases) {
     const rec = records.get(lease.recordId);
     if (!rec || rec.deleted) {
@@ -111,21 +113,23 @@ export async function planDelivery(
       filledByEmbedder(rec);
     if (rec.embedding === null || stale) {
       if (!ctx.embeddings) {
-        await refuseWithoutBoundEmbedder(ctx);
-        undeliverable.push({
-          lease,
-          error: new ValidationError(
-            'embedding',
-            `record ${JSON.stringify(rec.id)} has no embedding and no embedder is configured`,
-          ),
-          failure: 'permanent',
-        });
+        unembeddable.push({ lease, id: rec.id });
         continue;
       }
       toEmbed.push({ lease, index: items.length });
     }
     items.push({ lease, op: 'upsert', record, version: rec.version });
   }
+  if (unembeddable.length > 0) await refuseWithoutBoundEmbedder(ctx);
+  for (const { lease, id } of unembeddable)
+    undeliverable.push({
+      lease,
+      error: new ValidationError(
+        'embedding',
+        `record ${JSON.stringify(id)} has no embedding and no embedder is configured`,
+      ),
+      failure: 'permanent',
+    });
   if (toEmbed.length > 0 && ctx.embeddings) {
     const texts = toEmbed.map(({ index }) => (items[index] as { record: VectorRecord }).record.text);
     const vectors = await embedWhileBound(ctx, ctx.embeddings, texts, {

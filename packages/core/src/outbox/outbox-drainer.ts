@@ -816,9 +816,7 @@ export class OutboxDrainer {
     const { relational, clock, delivery, metrics, events } = this.ctx;
     const message = errorMessage(error);
     if (failure === 'outage') {
-      await this.whileLeased(leases, () =>
-        relational.releaseOutbox(leases, clock.now(), inDoubt ? { inDoubt } : undefined),
-      );
+      await this.whileLeased(leases, () => relational.releaseOutbox(leases, clock.now(), { inDoubt }));
       if (this.downSince === null) {
         this.downSince = clock.now();
         this.down = down;
@@ -840,7 +838,7 @@ export class OutboxDrainer {
           maxAttempts: delivery.maxAttempts,
           retryAt,
           now: clock.now(),
-          ...(inDoubt ? { inDoubt } : {}),
+          inDoubt,
         }),
       );
       if (outcome === 'dead') {
