@@ -18,7 +18,7 @@ import {
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
 import { describe, expect, inject, it } from 'vitest';
-import { DIM, expectConverged, FAST, perTestResources, rec, rejection } from './helpers.js';
+import { DIM, expectConverged, FAST, perTestResources, rec, rejection, waitFor } from './helpers.js';
 
 const { track, dir } = perTestResources();
 
@@ -116,6 +116,37 @@ describe('the bound index at another path', () => {
     expect((await readBinding(restored.relational))?.location).toBe(copy);
     expect((await restored.vector.getRecords!(['a'])).get('a')?.text).toBe('second a');
     expect(await restored.vector.count()).toBe(2);
+  });
+
+  // helper-73 (copy vs move): a process left feeding a copy of the index, after another started on the other
+  // copy, was taken for one reaching the bound index another way — it kept acknowledging into its copy while the
+  // bound one lacked the records, and each side's periodic check repaired its own copy again and again.
+  it('a process left feeding a copy of the bound index stops once another moved the binding to the other copy', async () => {
+    const base = await dir('dw-moved-split-');
+    const path = join(base, 'source.db');
+    const original = join(base, 'original');
+    const left = await open(path, original);
+    await left.dw.putMany([rec('a'), rec('b')]);
+    await expectConverged(left.dw, left.relational, left.vector);
+    await cp(original, join(base, 'copy'), { recursive: true });
+    const moved = await open(path, join(base, 'copy'));
+    expect((await readBinding(moved.relational))?.location).toBe(join(base, 'copy'));
+    expect(await moved.repaired(), 'a copy as new as the source needs no repair').toBeUndefined();
+
+    // The process on the original delivers a write, and checks the binding before its ack.
+    await left.dw.put(rec('c'));
+    await waitFor(async () => (await left.dw.stats()).deliveryStopped !== null, 10_000);
+    const stopped = (await left.dw.stats()).deliveryStopped!;
+    expect(stopped).toMatch(/copy of the bound index/);
+    expect(stopped).toContain(join(base, 'copy'));
+    const refused = await rejection(left.dw.search('c', { k: 1 }));
+    expect(refused).toBeInstanceOf(IndexBindingError);
+    expect(refused.fields).toEqual(['checkpoint']);
+    // Its write is the source of truth's: the process on the bound copy delivers it.
+    await expectConverged(moved.dw, moved.relational, moved.vector);
+    expect((await moved.vector.getRecords!(['c'])).has('c')).toBe(true);
+    expect(await moved.vector.count()).toBe(3);
+    expect(await moved.repaired(), 'nothing was repaired on the bound copy').toBeUndefined();
   });
 
   it('Chroma: the bound collection at another spelling of the server URL (localhost for 127.0.0.1) starts', async () => {

@@ -224,6 +224,22 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
     expect(copy.code, copy.err).toBe(0);
     const after = (await cli(['status', '--json'], env)).json().binding as { location: string };
     expect(after.location, 'the binding still names the original').toBe(before.location);
+
+    // The bound index is checked after the copy was taken (a checkpoint stamped on it): the copy is behind now,
+    // and a command that inspects it refuses, rather than report on an index the source does not feed.
+    const app = await createDualWrite({
+      relational: new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') }),
+      vector: await LanceDbVectorStore.open({ uri: join(dir, 'lancedb'), dimension: DIMENSION }),
+      embedder: new HashingEmbedder({ dimension: DIMENSION }),
+      strategy: 'batch',
+      driftCheck: false,
+    });
+    await app.checkIndex();
+    await app.close();
+    const behind = await cli(['status', '--lancedb-dir', join(dir, 'copy')], env);
+    expect(behind.code, behind.err).toBe(1);
+    expect(behind.err).toMatch(/copy of the bound index/);
+    expect((await cli(['status'], env)).code, 'the original still passes').toBe(0);
   });
 
   // helper-56's last open item: the first process to look at a fresh source bound it, even one that only inspects.

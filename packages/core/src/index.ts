@@ -73,6 +73,7 @@ export { VectorStoreWrapper } from './faults/vector-store-wrapper.js';
 export {
   type BindingOutcome,
   bindIndex,
+  type CheckpointProbe,
   type ClaimIndex,
   type ConfiguredIndex,
   type ForeignRows,
@@ -87,6 +88,7 @@ export {
   sourceToken,
 } from './integrity/index-binding.js';
 export {
+  checkpointBehind,
   holdsCheckpoint,
   INDEX_CHECKPOINT_INTENT_KEY,
   INDEX_CHECKPOINT_KEY,

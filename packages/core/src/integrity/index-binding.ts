@@ -91,9 +91,21 @@ export type BindingOutcome =
   /**
    * The bound index itself, reached at another location or name (its directory moved or reached through
    * another path, its server's URL spelled another way, the collection renamed): the same instance, carrying
-   * this source's owner token. The binding now records where it is; nothing needs a repair.
+   * this source's owner token. The binding now records where it is. `repair` says why it needs one: it holds an
+   * older index checkpoint than the source stamped (an older copy of the bound index, restored here).
    */
-  | { kind: 'moved'; reason: string };
+  | { kind: 'moved'; reason: string; repair?: string };
+
+/**
+ * The index checkpoint of the configured index, which tells the bound index reached at another place from a copy
+ * of it (see `checkpointBehind`, `restampCheckpoint`).
+ */
+export interface CheckpointProbe {
+  /** The checkpoint the index holds and the one the source recorded, when it holds less; else `undefined`. */
+  behind(): Promise<{ held: number; recorded: number } | undefined>;
+  /** Stamps a checkpoint above both the index's and the source's: a copy of this index elsewhere falls behind. */
+  restamp(): Promise<void>;
+}
 
 /** Fields that make a configuration name another index (or embedder) than the bound one. */
 const CONFIG_FIELDS = ['backend', 'location', 'collection', 'dimension'] as const;
@@ -122,10 +134,18 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  *   ({@link recordEmbedderChange}): the repair first clears the embeddings the old one filled.
  * - Another location or collection name only, for the bound index itself — the same `instanceId` (never
  *   `null`) and, on a store with owner tokens, this source's token on it: a moved directory, a path through a
- *   bind mount, a server URL spelled another way. With `allowMove` (a start) the outcome is `moved` and the
- *   binding records this place; without (a periodic check: another process reaching it its own way may have
- *   recorded its place) it is `bound`. The caller's start-up checks still compare the index's contents with the
- *   source of truth, so an older copy of the index found at another path is repaired.
+ *   bind mount, a server URL spelled another way — or a *copy* of the bound index, which carries all of that too.
+ *   The index checkpoint (`options.checkpoint`) tells them apart: every checkpoint the source recorded was
+ *   stamped on the bound index, so a copy holds less once the bound one was stamped after the copy was taken.
+ *   With `allowMove` (a start) the outcome is `moved`: an index behind the source's checkpoint is an older copy
+ *   put here on purpose (a drift is recorded, `repair` says why), and a checkpoint is stamped above both before
+ *   the binding records this place — so a process still feeding a copy left at the old place is behind from then
+ *   on. Without `allowMove` (a periodic check, or the check of an ack: another process reaching the index its own
+ *   way may have recorded its place) it is `bound`, unless the index is behind the source's checkpoint: then it
+ *   is a copy of the bound index and another process moved the binding to the other one ({@link
+ *   IndexBindingError} on field `checkpoint` in `'verify'` mode). Before, a process left feeding a copy was
+ *   taken for one reaching the bound index another way: each side's periodic check found the other's checkpoint
+ *   and repaired its own copy again and again, and records read synced while the bound copy lacked them.
  * - Same configuration, another `instanceId` (or none where there was one): the table or collection was
  *   dropped and recreated; the binding moves to the new instance and the outcome is `replaced` (the caller
  *   repairs it).
@@ -146,6 +166,8 @@ export async function readBinding(relational: RelationalStore): Promise<IndexBin
  *
  * @param options.allowMove - a start: the bound index found at another place moves the binding (`moved`).
  * @param options.readOnly - write nothing (see above; in `'rebind'` mode the outcome says what a rebind would do).
+ * @param options.checkpoint - the configured index's checkpoint; without it (a store without checkpoints) a copy
+ *   of the bound index at another place is taken for the bound one.
  * @throws {IndexBindingError} as above.
  */
 export async function bindIndex(
@@ -155,9 +177,9 @@ export async function bindIndex(
   now: number,
   claimIndex?: ClaimIndex,
   foreignRows?: ForeignRows,
-  options: { allowMove?: boolean; readOnly?: boolean } = {},
+  options: { allowMove?: boolean; readOnly?: boolean; checkpoint?: CheckpointProbe } = {},
 ): Promise<BindingOutcome> {
-  const { allowMove = false, readOnly = false } = options;
+  const { allowMove = false, readOnly = false, checkpoint } = options;
   const { owner: held = null, ...index } = configured;
   const bound = await readBinding(relational);
   const write = async (embedder: string | null) => {
@@ -187,13 +209,29 @@ export async function bindIndex(
     differs.push('embedder');
   if (differs.length > 0) {
     if (await sameIndexElsewhere(relational, bound, configured, differs, claimIndex, readOnly)) {
+      const behind = await checkpoint?.behind();
+      if (allowMove && !readOnly) {
+        const repair =
+          behind &&
+          `${describe(index)} holds index checkpoint ${behind.held}, below the ${behind.recorded} stamped on the bound index (${describe(bound)}): an older copy of it`;
+        if (repair) await drifted({ reason: repair, since: now });
+        await checkpoint?.restamp();
+        await write(bound.embedder ?? index.embedder);
+        const reason = `${describe(bound)} is now reached as ${describe(index)}`;
+        return repair ? { kind: 'moved', reason, repair } : { kind: 'moved', reason };
+      }
       // Another process may reach it another way (a bind mount, another URL) and have recorded its own: still
-      // the bound index. Only a start records where this process reaches it.
-      if (!allowMove) return { kind: 'bound' };
-      await write(bound.embedder ?? index.embedder);
-      return { kind: 'moved', reason: `${describe(bound)} is now reached as ${describe(index)}` };
-    }
-    if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
+      // the bound index, unless this one missed a checkpoint the source stamped on the bound index.
+      if (!behind) return { kind: 'bound' };
+      if (mode === 'verify') {
+        const at = (i: VectorIndexIdentity, checkpoint: number) => ({
+          location: i.location,
+          collection: i.collection,
+          checkpoint,
+        });
+        throw new IndexBindingError(['checkpoint'], at(bound, behind.recorded), at(index, behind.held));
+      }
+    } else if (mode === 'verify') throw new IndexBindingError(differs, { ...bound }, { ...index });
     const reason = `rebound from ${describe(bound)} to ${describe(index)}`;
     await drifted({ reason, since: now });
     if (differs.includes('embedder') && !readOnly)

@@ -123,6 +123,27 @@ export async function passCheckpoint(
   return undefined;
 }
 
+/**
+ * The checkpoint the index holds and the one the source recorded, when the index holds less — read a second time
+ * after {@link CONFIRM_AFTER_MS} before it is reported (a stamp in progress elsewhere records after it lands, but
+ * this reading may see its record and miss its stamp). What tells a copy of the bound index, reached at another
+ * path, from the bound index itself: every stamp the source recorded landed on the bound index, not on a copy.
+ * @returns `undefined` when the index holds at least the recorded checkpoint (also for a store without
+ *   checkpoints).
+ */
+export async function checkpointBehind(
+  relational: RelationalStore,
+  vector: VectorStore,
+): Promise<{ held: number; recorded: number } | undefined> {
+  if (!holdsCheckpoint(vector)) return undefined;
+  for (let reading = 1; ; reading++) {
+    const { held, recorded } = await readCheckpoints(relational, vector);
+    if (held >= recorded) return undefined;
+    if (reading === 2) return { held, recorded };
+    await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
+  }
+}
+
 const nextCheckpoint = (c: Checkpoints): number => Math.max(c.held, c.recorded, c.intended ?? 0) + 1;
 
 /**

@@ -13,6 +13,7 @@ import { DeadLetterWatch, deadLetterRows } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
   bindIndex,
+  type CheckpointProbe,
   type ClaimIndex,
   INDEX_DRIFT_KEY,
   INDEX_REPAIRED_AT_KEY,
@@ -21,7 +22,7 @@ import {
   readBinding,
   recordDrift,
 } from './index-binding.js';
-import { passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
+import { checkpointBehind, holdsCheckpoint, passCheckpoint, restampCheckpoint } from './index-checkpoint.js';
 import { DEFAULT_SWEEP_PAGE, RollingSweep } from './rolling-sweep.js';
 import { rowsAheadOfSource } from './rows-since-check.js';
 import { openIntentIds, openIntents, settledRecords } from './settled-records.js';
@@ -201,9 +202,10 @@ export class IndexGuard {
         // At start, the bound index found at another path or name (a moved directory) moves the binding — not from
         // an inspecting process (the operator commands), which writes nothing: no binding, no owner stamp, no
         // drift record (helper-56: `status` moved the binding to a copy; on a fresh source it bound it).
-        { allowMove: this.options.repairs, readOnly: this.inspectsOnly },
+        { allowMove: this.options.repairs, readOnly: this.inspectsOnly, checkpoint: this.checkpointProbe() },
       );
       if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
+      if (outcome.kind === 'moved' && outcome.repair) this.found = outcome.repair;
     }
     this.found ??= await this.versionRegression();
     // Before delivery starts: an older copy of the index restored while the app was down is repaired before the
@@ -546,7 +548,7 @@ export class IndexGuard {
       clock.now(),
       this.claimIndex(),
       () => this.foreignRows(),
-      { readOnly: this.inspectsOnly },
+      { readOnly: this.inspectsOnly, checkpoint: this.checkpointProbe() },
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
         this.misboundBy(error);
@@ -555,6 +557,16 @@ export class IndexGuard {
       return { kind: 'replaced' as const, reason: errorMessage(error) };
     });
     return outcome.kind === 'bound' ? undefined : outcome.reason;
+  }
+
+  /** The index checkpoint's reading and stamp for {@link bindIndex} (a copy at another place), where it has one. */
+  private checkpointProbe(): CheckpointProbe | undefined {
+    const { relational, vector } = this.ctx;
+    if (!holdsCheckpoint(vector)) return undefined;
+    return {
+      behind: () => checkpointBehind(relational, vector),
+      restamp: () => restampCheckpoint(relational, vector),
+    };
   }
 
   /** Neither repairs nor writes the index: binds and stamps nothing (see {@link bindIndex}'s `readOnly`). */
