@@ -125,9 +125,11 @@ export function toChromaMetadata(metadata: unknown, version: unknown, field: str
 }
 
 /**
- * Splits Chroma metadata into user metadata and the stored version. Keys starting with `_dw` are removed from
- * the user metadata; non-scalar values (written by other tools) are dropped. A missing or non-numeric version
- * reads as `0` (older than any real version, so reconciliation rewrites the record).
+ * Splits Chroma metadata into user metadata and the stored version (`_dw_version`, removed from the user
+ * metadata). Everything else is kept as read — also keys starting with `_dw` and values no record holds (an
+ * array, an object, `null`: written by other tools) — so the index checks see a row that differs from its
+ * record (a break-it round: dropped here, such edits read consistent and were never repaired). A missing or
+ * non-numeric version reads as `0` (older than any real version, so reconciliation rewrites the record).
  */
 export function fromChromaMetadata(raw: Record<string, unknown> | null | undefined): {
   metadata: Metadata;
@@ -141,13 +143,7 @@ export function fromChromaMetadata(raw: Record<string, unknown> | null | undefin
         if (typeof value === 'number' && Number.isFinite(value)) version = value;
         continue;
       }
-      if (key.startsWith(RESERVED_METADATA_PREFIX)) continue;
-      if (
-        typeof value === 'string' ||
-        typeof value === 'boolean' ||
-        (typeof value === 'number' && Number.isFinite(value))
-      )
-        metadata[key] = value;
+      metadata[key] = value as Metadata[string];
     }
   }
   return { metadata, version };

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDualWrite, verifyConsistency } from '@dualwrite/core';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { ChromaClient } from 'chromadb';
 import { afterEach, expect, it } from 'vitest';
 import { ChromaVectorStore } from '../src/chroma-vector-store.js';
 import { chromaUrl, dropCollection, uniqueCollection, vector } from './helpers.js';
@@ -61,6 +62,48 @@ it('metadata numbers and subnormal components Chroma rounds on the way back are 
       },
     ]);
     expect((await verifyConsistency(relational, vectorStore)).mismatched).toBe(1);
+  } finally {
+    await dw.close();
+    await vectorStore.close();
+    await relational.close();
+  }
+});
+
+// helper-75: another tool's key starting with `_dw`, or an array value, was dropped on the way back: such a row
+// read consistent and was never repaired.
+it('a reserved key or an array value another tool added is a difference, and the repair removes it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dw-chroma-foreign-keys-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const collection = uniqueCollection('foreign-keys');
+  cleanups.push(() => dropCollection(chromaUrl(), collection));
+  const relational = new SqliteRelationalStore({ path: join(dir, 'source.db') });
+  const vectorStore = await ChromaVectorStore.open({ url: chromaUrl(), collection, dimension: 8 });
+  const dw = await createDualWrite({
+    relational,
+    vector: vectorStore,
+    strategy: 'batch',
+    driftCheck: false,
+    closeStores: false,
+  });
+  try {
+    await dw.putMany(
+      ['a', 'b', 'c'].map((id, i) => ({ id, text: id, metadata: { k: i }, embedding: vector(i) })),
+    );
+    await dw.flush({ timeoutMs: 20_000 });
+    const u = new URL(chromaUrl());
+    const raw = await new ChromaClient({ host: u.hostname, port: Number(u.port) }).getCollection({
+      name: collection,
+    });
+    await raw.update({ ids: ['a'], metadatas: [{ _dw_extra: 'x' }] });
+    await raw.update({ ids: ['b'], metadatas: [{ tags: ['x', 'y'] }] });
+    const found = await verifyConsistency(relational, vectorStore);
+    expect([...found.examples.mismatched].sort()).toEqual(['a', 'b']);
+    await dw.reconcile();
+    await dw.flush({ timeoutMs: 20_000 });
+    const after = await verifyConsistency(relational, vectorStore);
+    expect([after.lost, after.stale, after.mismatched, after.orphans]).toEqual([0, 0, 0, 0]);
+    const rows = await raw.get({ ids: ['a', 'b'], include: ['metadatas'] as never });
+    for (const m of rows.metadatas) expect(Object.keys(m ?? {}).sort()).toEqual(['_dw_version', 'k']);
   } finally {
     await dw.close();
     await vectorStore.close();

@@ -274,8 +274,14 @@ export class IndexBindingError extends DualwriteError {
     configured: Record<string, unknown>,
     options: DualwriteErrorOptions = {},
   ) {
+    // A store reports dimension 0 for a table or collection that is not laid out as dualwrite's any more.
+    const notOurs = (f: string) =>
+      f === 'dimension' && configured[f] === 0
+        ? ' (the index no longer has the columns of a dualwrite index: another tool dropped or changed one)'
+        : '';
     const pairs = fields.map(
-      (f) => `${f}: bound ${JSON.stringify(bound[f])}, configured ${JSON.stringify(configured[f])}`,
+      (f) =>
+        `${f}: bound ${JSON.stringify(bound[f])}, configured ${JSON.stringify(configured[f])}${notOurs(f)}`,
     );
     super(
       'INDEX_BINDING',

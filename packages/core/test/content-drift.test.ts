@@ -84,3 +84,46 @@ describe('content drift: rows edited in the index at their current version', () 
     await dw.close();
   });
 });
+
+/** Its `getRecords` throws what a row no comparison expected made the checks throw (a `TypeError`), once `failing`. */
+class ThrowsOnRead extends VectorStoreWrapper {
+  failing = false;
+  constructor(inner: VectorStore) {
+    super(inner);
+    const getRecords = inner.getRecords!.bind(inner);
+    Object.assign(this, {
+      getRecords: (ids: readonly string[]) => {
+        if (this.failing) throw new TypeError('Cannot convert undefined or null to object');
+        return getRecords(ids);
+      },
+    });
+  }
+}
+
+// helper-75: an index row that made every periodic check throw failed each check without a word, and no check
+// found anything else in the index either.
+it('a periodic check that fails says so (drain-error), every time', async () => {
+  const vector = new ThrowsOnRead(new MemoryVectorStore({ dimension: DIM }));
+  const dw = await createDualWrite({
+    relational: new MemoryRelationalStore(),
+    vector,
+    embedder: new HashingEmbedder({ dimension: DIM }),
+    strategy: 'batch',
+    driftCheck: { intervalMs: 20 },
+  });
+  try {
+    await dw.putMany([{ id: 'a', text: 'alpha' }]);
+    await dw.flush();
+    const errors: string[] = [];
+    dw.events.on('drain-error', ({ error }) => errors.push(error));
+    vector.failing = true;
+    const deadline = Date.now() + 5_000;
+    while (errors.filter((e) => e.startsWith('index check failed')).length < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(errors.filter((e) => e.startsWith('index check failed')).length).toBeGreaterThanOrEqual(2);
+    expect(errors.find((e) => e.startsWith('index check failed'))).toMatch(/Cannot convert undefined/);
+  } finally {
+    vector.failing = false;
+    await dw.close();
+  }
+});

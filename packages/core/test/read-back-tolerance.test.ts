@@ -35,6 +35,19 @@ describe('read-back comparison', () => {
     expect(vectorsMatch([1.2e-38, 0.5], [2.4e-38, 0.5]), 'normal float32 values twice apart').toBe(false);
   });
 
+  // helper-75: another tool's ±Infinity or NaN in an index row passed both comparisons, and metadata read back as
+  // `null` threw in every check (a `[]` passed for `{}`).
+  it('a component that is not a finite number never matches', () => {
+    for (const bad of [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN])
+      expect(vectorsMatch([0.5, 0.25], [bad, 0.25]), String(bad)).toBe(false);
+  });
+
+  it('metadata that is not a plain object never matches, and never throws', () => {
+    for (const bad of [null, [], 0, true, '', undefined])
+      expect(metadataMatches({}, bad as never), JSON.stringify(bad) ?? 'undefined').toBe(false);
+    expect(metadataMatches({}, {})).toBe(true);
+  });
+
   it('contentDifference uses both', () => {
     const record = { text: 't', metadata: { score: 912866.1402564291 }, embedding: [1e-40, 0.5] };
     expect(

@@ -26,7 +26,11 @@ export {
   toLanceRows,
   toLanceTable,
 } from './lancedb-schema.js';
-export { type LanceDbOptimizeStats, LanceDbVectorStore } from './lancedb-vector-store.js';
+export {
+  type LanceDbOptimizeStats,
+  LanceDbVectorStore,
+  UNREADABLE_METADATA_KEY,
+} from './lancedb-vector-store.js';
 export {
   LANCEDB_DEFAULTS,
   type LanceDbDistance,

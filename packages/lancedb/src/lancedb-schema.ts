@@ -257,11 +257,13 @@ export function toLanceRows(rows: readonly LanceDbRow[]): Record<string, unknown
  * A SQL string literal for LanceDB filters (DataFusion SQL): wrapped in single quotes with every `'`
  * doubled. Backslashes are NOT escape characters in LanceDB string literals (verified: `'a\'` is the
  * two-character string `a\`), so nothing else needs escaping; newlines, tabs and any Unicode are literal.
- * Safe for every string without NUL or lone surrogates (the adapter never sends those: they cannot be
- * stored).
+ * A NUL cannot stand in a literal: a string holding one is `concat('…', chr(0), '…')` (verified to match, and
+ * delete, such an id another tool wrote). Lone surrogates are never sent (UTF-8 cannot hold them).
  */
 export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
+  const quoted = (part: string) => `'${part.replaceAll("'", "''")}'`;
+  if (!value.includes('\u0000')) return quoted(value);
+  return `concat(${value.split('\u0000').map(quoted).join(', chr(0), ')})`;
 }
 
 /** `id IN ('a', 'b', ...)` for a non-empty list of ids. */

@@ -14,6 +14,7 @@ import {
   type Metadata,
   type MetadataFilter,
   PermanentBackendError,
+  RESERVED_METADATA_PREFIX,
   type RecordLimits,
   type UpsertOptions,
   type UpsertReport,
@@ -112,9 +113,8 @@ export type LanceDbOptimizeStats = OptimizeStats;
  *   https://lancedb.github.io/lancedb/guides/tables/merge_insert (upsert; the join scans the whole `id`
  *   column, so a merge costs O(table size): ~200 ms per 5,000-row chunk into 100,000 8-d rows, measured).
  * - **delete / getVersions** use `id IN ('…')` predicates with SQL string literals (single quotes doubled;
- *   backslashes are literal in LanceDB SQL), in chunks of 1,000 ids. Ids that can never be stored (empty,
- *   containing NUL or a lone surrogate) are skipped: a lone surrogate would otherwise be encoded as U+FFFD
- *   and could match a different id.
+ *   backslashes are literal in LanceDB SQL), in chunks of 1,000 ids (a NUL as `chr(0)`). An id with a lone
+ *   surrogate is skipped: it cannot be stored, and would be encoded as U+FFFD, matching a different id.
  * - **query** is an exact (flat, no ANN index) k-NN search with the configured {@link LanceDbDistance}.
  *   A metadata filter is pushed down as a coarse SQL prefilter (`strpos(metadata, '"key":value') > 0`,
  *   never drops a match) and then re-checked exactly on the parsed JSON; if the re-check dropped
@@ -366,8 +366,7 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * What the table holds for `ids` — version, text, metadata and vector — for content checks (for an id
    * stored twice, its row with the highest version). Ids not in the table are absent. Reads `id IN (…)` in
-   * chunks of 1,000 ids.
-   * @throws {PermanentBackendError} for a row whose metadata is not JSON.
+   * chunks of 1,000 ids. A row whose metadata is not a JSON object reads as `UNREADABLE_METADATA_KEY`.
    */
   getRecords(ids: readonly string[]): Promise<Map<string, VectorRecord>> {
     return this.#read('getRecords', async () => {
@@ -1067,16 +1066,25 @@ async function whileConfigConflicts(table: Table, fn: () => Promise<unknown>): P
   }
 }
 
-/** A row's metadata column (JSON). @throws {PermanentBackendError} when it is not JSON. */
+/**
+ * Key of the metadata a row reads back as when its metadata column is not a JSON object (another tool wrote
+ * `null`, an array, a number, or text that is not JSON): `{ [UNREADABLE_METADATA_KEY]: <the column's text> }`.
+ * The prefix is reserved, so no record's metadata equals it: the index checks report the row as mismatched and
+ * the repair rewrites it. Before, `null` threw in every check (none found anything, also elsewhere in the index)
+ * and text that is not JSON failed every check and every search (a break-it round).
+ */
+export const UNREADABLE_METADATA_KEY = `${RESERVED_METADATA_PREFIX}_unreadable_metadata`;
+
+/** A row's metadata column: a JSON object, else {@link UNREADABLE_METADATA_KEY} holding the column's text. */
 function parseMetadata(row: { id: string; metadata: string }): Metadata {
+  let parsed: unknown;
   try {
-    return JSON.parse(row.metadata) as Metadata;
-  } catch (error) {
-    throw new PermanentBackendError(`row ${JSON.stringify(row.id)} has unparseable metadata JSON`, {
-      component,
-      cause: error,
-    });
+    parsed = JSON.parse(row.metadata);
+  } catch {
+    parsed = undefined;
   }
+  if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Metadata;
+  return { [UNREADABLE_METADATA_KEY]: String(row.metadata) };
 }
 
 function validateFilter(filter: MetadataFilter | undefined): [string, string | number | boolean][] {
@@ -1105,14 +1113,19 @@ function matchesFilter(metadata: Metadata, filter: readonly [string, string | nu
 /** Lone UTF-16 surrogate: cannot be stored (UTF-8 encoding would replace it with U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Distinct ids that could be stored; ids that cannot (empty, NUL, lone surrogate) match nothing. */
+/**
+ * Distinct ids that a row can hold. dualwrite never writes an empty id or one with NUL, but another tool can
+ * (LanceDB stores any UTF-8 string), and such a row must be readable and deletable as an orphan (a break-it round:
+ * skipped here, a foreign row with id `''` survived every repair, each periodic check running a full repair).
+ * An id with a lone surrogate matches nothing: UTF-8 cannot hold it (it would be sent as U+FFFD, another id).
+ */
 function storableIds(ids: readonly string[], field: string): string[] {
   if (!Array.isArray(ids)) throw new ValidationError(field, 'must be an array of strings', { component });
   const out = new Set<string>();
   ids.forEach((id, i) => {
     if (typeof id !== 'string')
       throw new ValidationError(`${field}[${i}]`, 'must be a string', { component });
-    if (id.length > 0 && !id.includes('\u0000') && !LONE_SURROGATE.test(id)) out.add(id);
+    if (!LONE_SURROGATE.test(id)) out.add(id);
   });
   return [...out];
 }

@@ -479,7 +479,11 @@ export class IndexGuard {
     const delay = this.deferred ? Math.min(this.intervalMs, 1_000) : this.intervalMs;
     this.timer = setTimeout(() => {
       this.check()
-        .catch(() => {})
+        // Said, not swallowed: a check that fails every time finds nothing (a break-it round: one index row whose
+        // metadata read back as `null` failed each check without a word, and another row's edit went unfound).
+        .catch((error: unknown) =>
+          this.ctx.events.emit('drain-error', { error: `index check failed: ${errorMessage(error)}` }),
+        )
         .finally(() => this.schedule());
     }, delay);
     this.timer.unref();

@@ -5,11 +5,20 @@ export function metadataEqual(a: Metadata, b: Metadata): boolean {
   return sameKeys(a, b, (x, y) => x === y);
 }
 
-/** Same keys, each value `same` as the other's; key order does not matter. */
+/**
+ * Same keys, each value `same` as the other's; key order does not matter. Never equal when either is not a plain
+ * object: an index row's metadata written by another tool may read back as `null`, an array or a number (a
+ * break-it round: `null` threw in every check, so no check found anything; `[]` passed for `{}`).
+ */
 function sameKeys(a: Metadata, b: Metadata, same: (x: unknown, y: unknown) => boolean): boolean {
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Whether `a` and `b` differ by at most `tolerance` of the larger magnitude. */
@@ -85,16 +94,17 @@ const FLOAT32_MIN_NORMAL = 2 ** -126;
  * float32 subnormal range of each other, below 2^-126 apart). Not exact
  * equality: a backend may return its float32 values rounded further on the way back (Chroma's JSON prints
  * about 7 significant digits, measured one unit in the last place off); an edited vector differs by far more.
+ * A component that is not a finite number never matches: the source of truth holds finite ones only, and
+ * another tool's `±Infinity` or `NaN` passed both comparisons above (a break-it round on LanceDB: such a row
+ * read consistent, and its record was never found by search again).
  */
 export function vectorsMatch(stored: readonly number[], indexed: readonly number[]): boolean {
   if (stored.length !== indexed.length) return false;
   for (let i = 0; i < stored.length; i++) {
     const [a, b] = [stored[i]!, indexed[i]!];
-    if (
-      a !== b &&
-      Math.abs(a - b) >= FLOAT32_MIN_NORMAL &&
-      !relativelyClose(a, b, VECTOR_READ_BACK_TOLERANCE)
-    )
+    if (a === b) continue;
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return false;
+    if (Math.abs(a - b) >= FLOAT32_MIN_NORMAL && !relativelyClose(a, b, VECTOR_READ_BACK_TOLERANCE))
       return false;
   }
   return true;
