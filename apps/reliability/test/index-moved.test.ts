@@ -6,7 +6,7 @@
  */
 import { cp, mkdir, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ChromaVectorStore } from '@dualwrite/chroma';
+import { CHROMA_CHECKPOINT_METADATA_KEY, ChromaVectorStore } from '@dualwrite/chroma';
 import {
   createDualWrite,
   type DualWrite,
@@ -17,6 +17,7 @@ import {
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
+import { ChromaClient } from 'chromadb';
 import { describe, expect, inject, it } from 'vitest';
 import { DIM, expectConverged, FAST, perTestResources, rec, rejection, waitFor } from './helpers.js';
 
@@ -121,7 +122,7 @@ describe('the bound index at another path', () => {
   // helper-73 (copy vs move): a process left feeding a copy of the index, after another started on the other
   // copy, was taken for one reaching the bound index another way — it kept acknowledging into its copy while the
   // bound one lacked the records, and each side's periodic check repaired its own copy again and again.
-  it('a process left feeding a copy of the bound index stops once another moved the binding to the other copy', async () => {
+  it('a process left feeding a copy of the bound index is held once another moved the binding to the other copy', async () => {
     const base = await dir('dw-moved-split-');
     const path = join(base, 'source.db');
     const original = join(base, 'original');
@@ -139,9 +140,9 @@ describe('the bound index at another path', () => {
     const stopped = (await left.dw.stats()).deliveryStopped!;
     expect(stopped).toMatch(/copy of the bound index/);
     expect(stopped).toContain(join(base, 'copy'));
-    const refused = await rejection(left.dw.search('c', { k: 1 }));
-    expect(refused).toBeInstanceOf(IndexBindingError);
-    expect(refused.fields).toEqual(['checkpoint']);
+    expect(await left.dw.syncStatus('c'), 'nothing acknowledged into the copy').toMatchObject({
+      state: 'pending',
+    });
     // Its write is the source of truth's: the process on the bound copy delivers it.
     await expectConverged(moved.dw, moved.relational, moved.vector);
     expect((await moved.vector.getRecords!(['c'])).has('c')).toBe(true);
@@ -184,6 +185,56 @@ describe('the bound index at another path', () => {
     await first.dw.put(rec('d'));
     await expectConverged(first.dw, first.relational, first.vector);
     expect(await first.vector.count()).toBe(4);
+  });
+
+  // helper-76: the same index reached another way missed the checkpoint too after it went back in time (restored
+  // in place), and the process there was stopped for good; it is held until the repair at the binding's place.
+  it('Chroma: a process reaching the bound collection another way is held while it went back, and resumes after the repair', async () => {
+    const url = inject('chromaUrl');
+    const other = url.replace('//127.0.0.1:', '//localhost:');
+    const collection = `moved-rollback-${Date.now()}`;
+    const path = join(await dir('dw-moved-rollback-'), 'source.db');
+    const openAt = async (at: string) => {
+      const relational = new SqliteRelationalStore({ path });
+      const vector = await ChromaVectorStore.open({ url: at, collection, dimension: DIM });
+      const dw = track(
+        await createDualWrite({
+          relational,
+          vector,
+          embedder: new HashingEmbedder({ dimension: DIM }),
+          delivery: FAST,
+          driftCheck: false,
+          strategy: 'batch',
+        }),
+      );
+      return { relational, vector, dw };
+    };
+    const elsewhere = await openAt(other);
+    const bound = await openAt(url); // started last: the binding names its spelling
+    await bound.dw.putMany([rec('a'), rec('b')]);
+    await expectConverged(bound.dw, bound.relational, bound.vector);
+    await bound.dw.checkIndex(); // a checkpoint stamped and recorded
+    // The collection goes back in time as a restore in place would take it: an older checkpoint.
+    const recorded = Number(await bound.relational.getMeta('index-checkpoint'));
+    const u = new URL(url);
+    const raw = await new ChromaClient({ host: u.hostname, port: Number(u.port) }).getCollection({
+      name: collection,
+    });
+    await raw.modify({ metadata: { ...raw.metadata, [CHROMA_CHECKPOINT_METADATA_KEY]: recorded - 1 } });
+
+    await elsewhere.dw.put(rec('c'));
+    await waitFor(async () => (await elsewhere.dw.stats()).deliveryStopped !== null, 10_000);
+    expect((await elsewhere.dw.stats()).deliveryStopped).toMatch(/gone back in time/);
+    // The process at the binding's place finds it and repairs; the held one resumes and delivers its write.
+    await bound.dw.checkIndex();
+    expect(
+      await bound.relational.getMeta(INDEX_REPAIRED_AT_KEY),
+      'repaired at the binding place',
+    ).toBeDefined();
+    await bound.dw.flush();
+    await waitFor(async () => (await elsewhere.dw.stats()).deliveryStopped === null, 10_000);
+    await expectConverged(elsewhere.dw, elsewhere.relational, elsewhere.vector);
+    expect(await elsewhere.vector.count()).toBe(3);
   });
 
   it("another source's index at another path is still refused (its owner token is not this source's)", async () => {

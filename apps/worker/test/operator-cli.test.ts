@@ -18,6 +18,8 @@ import {
   FaultyVectorStore,
   HashingEmbedder,
   INDEX_BINDING_KEY,
+  INDEX_CHECKPOINT_INTENT_KEY,
+  INDEX_CHECKPOINT_KEY,
   PermanentBackendError,
   type RelationalStore,
   SOURCE_TOKEN_KEY,
@@ -218,12 +220,26 @@ describe('dualwrite operator CLI: the index it is pointed at', () => {
     expect(otherName.code).toBe(1);
     expect(existsSync(join(dir, 'lancedb', 'dualwritee.lance')), 'no table of the mistyped name').toBe(false);
 
+    const checkpoint = async () => {
+      const store = new SqliteRelationalStore({ path: join(dir, 'dualwrite.sqlite') });
+      await store.init();
+      try {
+        return [await store.getMeta(INDEX_CHECKPOINT_KEY), await store.getMeta(INDEX_CHECKPOINT_INTENT_KEY)];
+      } finally {
+        await store.close();
+      }
+    };
+    const stamped = await checkpoint();
     const before = (await cli(['status', '--json'], env)).json().binding as { location: string };
     await cp(join(dir, 'lancedb'), join(dir, 'copy'), { recursive: true });
     const copy = await cli(['status', '--json', '--lancedb-dir', join(dir, 'copy')], env);
     expect(copy.code, copy.err).toBe(0);
     const after = (await cli(['status', '--json'], env)).json().binding as { location: string };
     expect(after.location, 'the binding still names the original').toBe(before.location);
+    // helper-76: each `status` stamped the index checkpoint — one on a copy made the bound index look rolled back.
+    expect(await checkpoint(), 'no checkpoint stamped or recorded by the inspecting commands').toEqual(
+      stamped,
+    );
 
     // The bound index is checked after the copy was taken (a checkpoint stamped on it): the copy is behind now,
     // and a command that inspects it refuses, rather than report on an index the source does not feed.

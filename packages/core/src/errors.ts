@@ -251,9 +251,10 @@ export class TimeoutError extends DualwriteError {
  * another source of truth feeds it (its owner token, stamped on the index, is `configured.owner`); found at
  * start, or later by the periodic check, which then stops delivery. With `fields: ['checkpoint']`: the
  * configured index carries the bound index's identity at another place but misses a checkpoint the source
- * stamped on the bound index — a copy of it, while another process moved the binding to the other copy
- * (`bound` and `configured` give `location`, `collection` and `checkpoint`); found by the check of an ack or the
- * periodic check, which then stop delivery, or at the start of a process that repairs nothing.
+ * stamped on the bound index — a copy of it, while another process moved the binding to the other copy, or the
+ * bound index went back in time (`bound` and `configured` give `location`, `collection` and `checkpoint`); found
+ * by the check of an ack or the periodic check, which then hold delivery until the index holds one (not a stop),
+ * or at the start of a process that repairs nothing.
  */
 export class IndexBindingError extends DualwriteError {
   /** The fields that differ, e.g. `['collection']`. */
@@ -290,7 +291,7 @@ export class IndexBindingError extends DualwriteError {
         : fields.length === 1 && fields[0] === 'owner'
           ? `the vector index is fed by another source of truth (it carries owner token ${JSON.stringify(configured.owner)}, this source's is ${JSON.stringify(bound.owner)}): two sources writing one index overwrite each other's rows while every check of either passes; give each source its own table or collection, or pass indexBinding: 'rebind' to take this index over (the other source's rows are then removed)`
           : fields.length === 1 && fields[0] === 'checkpoint'
-            ? `the vector index this process reaches (${configured.collection} at ${configured.location}) carries the bound index's identity but not its latest index checkpoint (it holds ${configured.checkpoint}; the source of truth stamped ${bound.checkpoint} on the bound index, now at ${bound.location}): it is a copy of the bound index, and another process moved the binding to the other one. Stop this process or point it at ${bound.location}; to feed this copy instead, give it its own table or collection name, or restart this process with indexBinding: 'rebind' (processes on the other copy then stop)`
+            ? `the vector index this process reaches (${configured.collection} at ${configured.location}) carries the bound index's identity but not its latest index checkpoint (it holds ${configured.checkpoint}; the source of truth stamped ${bound.checkpoint} on the bound index, at ${bound.location}): it is a copy of the bound index, fed there by another process — or the same index reached another way, gone back in time (restored from a backup), which a process at ${bound.location} repairs. Delivery here is held until this index holds that checkpoint. If it is a copy, stop this process or point it at ${bound.location}; to feed this copy instead, give it its own table or collection name, or restart this process (a start takes the binding over, and the processes on the other copy are held)`
             : fields.length === 1 && fields[0] === 'embedder' && configured.embedder === null
               ? `the source of truth's records are embedded by ${JSON.stringify(bound.embedder)} and this process has no embedder: configure that embedder here (indexBinding: 'rebind' cannot help: a process without an embedder never takes an embedder's binding over)`
               : `the source of truth is bound to another vector index (${pairs.join('; ')}); fix the configuration or pass indexBinding: 'rebind'`,

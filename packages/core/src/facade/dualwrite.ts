@@ -69,8 +69,10 @@ export interface DualwriteStats extends SyncMetrics {
   paused: boolean;
   /**
    * Why delivery is stopped for good in this process — a check found the source bound to another index,
-   * embedder or source of truth than this process is configured with (the `IndexBindingError` message) — or
-   * `null`. Restart the process with the right configuration.
+   * embedder or source of truth than this process is configured with (the `IndexBindingError` message; restart
+   * the process with the right configuration) — or held: its index, the bound one's identity reached at another
+   * place, misses a checkpoint the source stamped on the bound index (a copy of it, or the bound index went back
+   * in time; field `checkpoint`), until a check finds it holding one. `null` otherwise.
    */
   deliveryStopped: string | null;
   /** Delivery paused because the vector store (or the embedder) is unreachable. */
@@ -309,6 +311,10 @@ export class DualWrite<Native = unknown> {
           this.misboundAt = this.clock.now();
           this.strategy.pause();
           this.events.emit('drain-error', { error: `delivery stopped: ${error.message}` });
+        },
+        onHeld: (error) => {
+          this.strategy.pause();
+          this.events.emit('drain-error', { error: `delivery held: ${error.message}` });
         },
         onVerified: () => {
           if (!this.userPaused && this.deliver && !this.misbound) this.strategy.resume();
@@ -888,7 +894,7 @@ export class DualWrite<Native = unknown> {
       deadLetters: o.deadLetters,
       oldestPendingAgeMs: o.oldestPendingAt === null ? 0 : Math.max(0, now - o.oldestPendingAt),
       paused: s.paused,
-      deliveryStopped: this.misbound?.message ?? null,
+      deliveryStopped: this.misbound?.message ?? this.guard.held?.message ?? null,
       backendDown: s.backendDown,
       downBackend: s.downBackend ?? (s.backendDown ? 'vector' : null),
       indexDrift: await this.currentDrift(),

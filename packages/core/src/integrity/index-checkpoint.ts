@@ -105,11 +105,14 @@ export function holdsCheckpoint(vector: VectorStore): boolean {
  * side the index holds neither less than the source recorded nor more than it meant to stamp. What concurrent
  * processes can still cause is a needless full repair (a process that died between its stamp and its record
  * while another lowered the intent), never a miss.
+ * @param options.stamp - `false`: compare only (a process that writes nothing: `dualwrite status`, `verify`).
+ *   Before, those stamped too: one run on a copy of the index made the bound index look rolled back.
  * @returns why the index or the source went back in time, or `undefined` (also for a store without checkpoints).
  */
 export async function passCheckpoint(
   relational: RelationalStore,
   vector: VectorStore,
+  options: { stamp?: boolean } = {},
 ): Promise<string | undefined> {
   if (!holdsCheckpoint(vector)) return undefined;
   let checkpoints = await readCheckpoints(relational, vector);
@@ -119,7 +122,7 @@ export async function passCheckpoint(
     const reason = wentBack(checkpoints);
     if (reason !== undefined) return reason;
   }
-  await stamp(relational, vector, nextCheckpoint(checkpoints));
+  if (options.stamp !== false) await stamp(relational, vector, nextCheckpoint(checkpoints));
   return undefined;
 }
 

@@ -79,7 +79,14 @@ export interface IndexGuardContext {
    * one than the data is bound to: delivery must stop (the facade pauses it).
    */
   onMisbound: (error: IndexBindingError) => void;
-  /** The deferred check passed: delivery, held since start, may run. */
+  /**
+   * This process's index misses a checkpoint the source stamped on the bound index, reached at another place
+   * (IndexBindingError on field `checkpoint`): it is a copy of it, or the bound index went back in time. Delivery
+   * is held (the facade pauses it) until a check finds this index holding that checkpoint — the repair of a
+   * rolled-back index by a process at the binding's place does that — then {@link onVerified} resumes it.
+   */
+  onHeld: (error: IndexBindingError) => void;
+  /** The deferred check passed, or a hold ended: delivery, held until now, may run. */
   onVerified: () => void;
 }
 
@@ -138,6 +145,8 @@ export class IndexGuard {
   private found: string | undefined;
   /** The index was unreachable at open: binding and version checks wait for the first periodic check. */
   private deferred = false;
+  /** Why delivery is held: this index misses a checkpoint stamped on the bound one elsewhere (see `onHeld`). */
+  private heldBy: IndexBindingError | undefined;
   /** Why the latest check or repair of this process failed, for the messages of a waiting flush. */
   private failure: string | undefined;
   /** `since` of the drift this process's latest repair recorded (to tell it from another process's). */
@@ -211,7 +220,7 @@ export class IndexGuard {
     // Before delivery starts: an older copy of the index restored while the app was down is repaired before the
     // first delivery writes on top of it.
     this.found ??= await this.acknowledgedWritesLost();
-    this.found ??= await passCheckpoint(relational, vector);
+    this.found ??= await passCheckpoint(relational, vector, { stamp: !this.inspectsOnly });
     // Rows removed (or added) behind dualwrite's back while the app was down, among the older records that the
     // look-up above does not reach: found now, so a flush after the start waits for their repair.
     this.found ??= await this.countMismatch();
@@ -249,6 +258,7 @@ export class IndexGuard {
    */
   async assertBound(): Promise<void> {
     if (this.misbinding) throw this.misbinding;
+    if (this.heldBy) throw this.heldBy;
     if (this.deferred || !this.ctx.vector.identity) return;
     const bound = await readBinding(this.ctx.relational);
     if (bound === undefined) return;
@@ -256,13 +266,18 @@ export class IndexGuard {
     if (key === this.boundAs) return;
     await this.identityChanged();
     if (this.misbinding) throw this.misbinding;
+    if (this.heldBy) throw this.heldBy;
     const now = await readBinding(this.ctx.relational);
     this.boundAs = now === undefined ? undefined : bindingKey(now);
   }
 
-  /** Stops this process's delivery for `error` (once), as a check that found the binding not this process's would. */
+  /**
+   * Stops this process's delivery for `error` (once), as a check that found the binding not this process's would.
+   * The error of a hold (what {@link assertBound} throws while this index misses the bound one's checkpoint,
+   * passed back here by the delivery it refused) holds, and does not stop.
+   */
   misboundBy(error: IndexBindingError): void {
-    if (this.misbound) return;
+    if (this.misbound || error === this.heldBy) return;
     this.misbinding = error;
     this.stopped = true;
     this.ctx.onMisbound(error);
@@ -270,7 +285,12 @@ export class IndexGuard {
 
   /** `true` while the index could not be checked yet (it was unreachable at open): hold delivery. */
   get unverified(): boolean {
-    return this.deferred;
+    return this.deferred || this.heldBy !== undefined;
+  }
+
+  /** Why delivery is held (see {@link IndexGuardContext.onHeld}), or `undefined`. */
+  get held(): IndexBindingError | undefined {
+    return this.heldBy;
   }
 
   /** Starts the repair {@link open} called for, and the periodic check. */
@@ -473,11 +493,16 @@ export class IndexGuard {
     return this.repairing;
   }
 
-  /** Next periodic check (a deferred verification is retried even with `driftCheck: false`). */
+  /**
+   * Next periodic check (a deferred verification, or a hold, is re-checked every second even with
+   * `driftCheck: false`). One timer at a time: a hold starting during a check schedules the next already.
+   */
   private schedule(): void {
-    if (this.stopped || (this.options.driftCheck === false && !this.deferred)) return;
-    const delay = this.deferred ? Math.min(this.intervalMs, 1_000) : this.intervalMs;
+    const waiting = this.deferred || this.heldBy !== undefined;
+    if (this.stopped || this.timer || (this.options.driftCheck === false && !waiting)) return;
+    const delay = waiting ? Math.min(this.intervalMs, 1_000) : this.intervalMs;
     this.timer = setTimeout(() => {
+      this.timer = null;
       this.check()
         // Said, not swallowed: a check that fails every time finds nothing (a break-it round: one index row whose
         // metadata read back as `null` failed each check without a word, and another row's edit went unfound).
@@ -510,11 +535,13 @@ export class IndexGuard {
     }
     if (this.repairing) return;
     const replaced = await this.replacedOrRewound();
-    if (this.misbound) return; // this process's configuration is not the binding's: it repairs nothing
+    // This process's configuration is not the binding's, or its index misses the bound one's checkpoint: it
+    // repairs nothing (a rolled-back bound index is repaired by a process at the binding's place).
+    if (this.misbound || this.heldBy) return;
     const reason =
       replaced ??
       (await this.versionRegression()) ??
-      (await passCheckpoint(this.ctx.relational, this.ctx.vector)) ??
+      (await passCheckpoint(this.ctx.relational, this.ctx.vector, { stamp: !this.inspectsOnly })) ??
       (await this.countMismatch()) ??
       (await this.acknowledgedWritesLost()) ??
       (await this.rowsAheadOfSource()) ??
@@ -545,6 +572,7 @@ export class IndexGuard {
       this.misboundBy(error as IndexBindingError);
       return undefined;
     }
+    let behind: IndexBindingError | undefined;
     const outcome = await bindIndex(
       relational,
       { ...identity, embedder: this.ctx.embedderId },
@@ -555,12 +583,31 @@ export class IndexGuard {
       { readOnly: this.inspectsOnly, checkpoint: this.checkpointProbe() },
     ).catch((error: unknown) => {
       if (error instanceof IndexBindingError) {
-        this.misboundBy(error);
+        if (error.fields.length === 1 && error.fields[0] === 'checkpoint') behind = error;
+        else this.misboundBy(error);
         return { kind: 'bound' as const };
       }
       return { kind: 'replaced' as const, reason: errorMessage(error) };
     });
+    this.holdWhileBehind(behind);
     return outcome.kind === 'bound' ? undefined : outcome.reason;
+  }
+
+  /**
+   * Holds delivery while this index misses a checkpoint the source stamped on the bound index elsewhere, and
+   * resumes it once a check finds it holding one. Not a stop: the same index reached another way (a bind mount,
+   * another spelling of a server's URL) misses it too after the bound index went back in time, until the repair
+   * by a process at the binding's place stamps a new one (a break-it round: stopping there was for good).
+   */
+  private holdWhileBehind(behind: IndexBindingError | undefined): void {
+    if (behind && !this.heldBy) {
+      this.heldBy = behind;
+      this.ctx.onHeld(behind);
+      if (!this.timer) this.schedule(); // re-checked every second, also with `driftCheck: false`
+    } else if (!behind && this.heldBy) {
+      this.heldBy = undefined;
+      this.ctx.onVerified();
+    }
   }
 
   /** The index checkpoint's reading and stamp for {@link bindIndex} (a copy at another place), where it has one. */
