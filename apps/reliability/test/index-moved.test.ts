@@ -147,6 +147,7 @@ describe('the bound index at another path', () => {
     await expectConverged(moved.dw, moved.relational, moved.vector);
     expect((await moved.vector.getRecords!(['c'])).has('c')).toBe(true);
     expect(await moved.vector.count()).toBe(3);
+    // It acknowledged nothing into its copy since the move: nothing to repair.
     expect(await moved.repaired(), 'nothing was repaired on the bound copy').toBeUndefined();
   });
 
@@ -185,6 +186,31 @@ describe('the bound index at another path', () => {
     await first.dw.put(rec('d'));
     await expectConverged(first.dw, first.relational, first.vector);
     expect(await first.vector.count()).toBe(4);
+  });
+
+  // helper-76: two processes starting at once, one on the original and one on a fresh copy, stamped and recorded
+  // alike (or one checked the moved binding before the other's stamp): the original's process acknowledged into
+  // its copy for good with driftCheck: false (8 runs of 10 after a first fix).
+  it('two processes starting at once on an original and its copy: the one off the binding is held', async () => {
+    for (let round = 0; round < 3; round++) {
+      const base = await dir('dw-moved-race-');
+      const path = join(base, 'source.db');
+      const original = join(base, 'original');
+      const first = await open(path, original);
+      await first.dw.putMany([rec('a'), rec('b')]);
+      await expectConverged(first.dw, first.relational, first.vector);
+      await first.dw.close();
+      await cp(original, join(base, 'copy'), { recursive: true });
+      const [a, b] = await Promise.all([open(path, original), open(path, join(base, 'copy'))]);
+      const bindingAt = (await readBinding(a.relational))!.location;
+      const [bound, off] = bindingAt === original ? [a, b] : [b, a];
+      for (let i = 0; i < 10; i++) await off.dw.put(rec(`w${round}-${i}`));
+      await new Promise((r) => setTimeout(r, 600)); // the moving process looks again at its checkpoint
+      await off.dw.put(rec(`w${round}-last`));
+      await waitFor(async () => (await off.dw.stats()).deliveryStopped !== null, 10_000, 'the hold');
+      await expectConverged(bound.dw, bound.relational, bound.vector);
+      expect(await bound.vector.count(), `round ${round}`).toBe(13);
+    }
   });
 
   // helper-76: the same index reached another way missed the checkpoint too after it went back in time (restored

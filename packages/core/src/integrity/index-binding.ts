@@ -22,6 +22,11 @@ export interface IndexDrift {
   reason: string;
   /** When it was detected, Unix ms. */
   since: number;
+  /**
+   * Recorded by a process whose delivery is held off the binding (its index misses the bound one's checkpoint):
+   * it never repairs this itself, so any other process repairs it at once, without waiting for it to.
+   */
+  forOthers?: boolean;
 }
 
 /** Records a drift (every process sharing the source of truth then reports it until it is repaired). */
@@ -217,6 +222,10 @@ export async function bindIndex(
         if (repair) await drifted({ reason: repair, since: now });
         await checkpoint?.restamp();
         await write(bound.embedder ?? index.embedder);
+        // A check elsewhere (on the copy left behind, say) may have recorded a higher checkpoint meanwhile: this
+        // index, the bound one from now on, must hold the highest, or the other would not read as behind.
+        for (let attempt = 1; checkpoint && attempt <= 3 && (await checkpoint.behind()); attempt++)
+          await checkpoint.restamp();
         const reason = `${describe(bound)} is now reached as ${describe(index)}`;
         return repair ? { kind: 'moved', reason, repair } : { kind: 'moved', reason };
       }

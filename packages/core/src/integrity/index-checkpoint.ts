@@ -82,13 +82,24 @@ const STAMP_SETTLE_MS = 20;
  * most {@link STAMP_ATTEMPTS} times; what is left is a needless full repair, never a miss).
  */
 async function stamp(relational: RelationalStore, vector: VectorStore, checkpoint: number): Promise<void> {
-  await relational.setMeta(INDEX_CHECKPOINT_INTENT_KEY, String(checkpoint));
+  await raiseCounter(relational, INDEX_CHECKPOINT_INTENT_KEY, checkpoint);
   for (let attempt = 1; attempt <= STAMP_ATTEMPTS; attempt++) {
     await vector.stampCheckpoint!(checkpoint);
     await new Promise((r) => setTimeout(r, STAMP_SETTLE_MS * (0.5 + Math.random())));
     if (((await vector.identity!()).checkpoint ?? 0) >= checkpoint) break;
   }
-  await relational.setMeta(INDEX_CHECKPOINT_KEY, String(checkpoint));
+  await raiseCounter(relational, INDEX_CHECKPOINT_KEY, checkpoint);
+}
+
+/**
+ * Records `value` under `key` unless a higher one is recorded (read, then written: another process's write
+ * between the two can still lower it, for that moment). A stamp of a lower value whose record lands after a
+ * higher one's would otherwise lower what the source recorded: two processes starting at once on two copies of
+ * the index stamped and recorded alike, and neither copy read as behind (a break-it round).
+ */
+async function raiseCounter(relational: RelationalStore, key: string, value: number): Promise<void> {
+  const current = await readCounter(relational, key);
+  if (current === undefined || current < value) await relational.setMeta(key, String(value));
 }
 
 /** Whether `vector` can hold a checkpoint (`identity` reports it, `stampCheckpoint` raises it). */
@@ -140,7 +151,11 @@ export async function checkpointBehind(
 ): Promise<{ held: number; recorded: number } | undefined> {
   if (!holdsCheckpoint(vector)) return undefined;
   for (let reading = 1; ; reading++) {
-    const { held, recorded } = await readCheckpoints(relational, vector);
+    // The record first: a stamp lands before it is recorded, so the same index read after holds at least any
+    // value this read saw — read the other way round, a stamp and record landing between the two reads made the
+    // index look behind (a break-it round: three processes checking every 200 ms, held for half a second).
+    const recorded = (await readCounter(relational, INDEX_CHECKPOINT_KEY)) ?? 0;
+    const held = (await vector.identity!()).checkpoint ?? 0;
     if (held >= recorded) return undefined;
     if (reading === 2) return { held, recorded };
     await new Promise((r) => setTimeout(r, CONFIRM_AFTER_MS));
@@ -155,5 +170,11 @@ const nextCheckpoint = (c: Checkpoints): number => Math.max(c.held, c.recorded, 
  */
 export async function restampCheckpoint(relational: RelationalStore, vector: VectorStore): Promise<void> {
   if (!holdsCheckpoint(vector)) return;
-  await stamp(relational, vector, nextCheckpoint(await readCheckpoints(relational, vector)));
+  // A random step (1..64): a periodic check elsewhere stamping the next value at the same moment — on a copy
+  // of this index — stamps another one, so one of the two copies reads as behind.
+  const step = Math.floor(Math.random() * RESTAMP_SPREAD);
+  await stamp(relational, vector, nextCheckpoint(await readCheckpoints(relational, vector)) + step);
 }
+
+/** Values a restamp spreads over above the next checkpoint (see {@link restampCheckpoint}). */
+const RESTAMP_SPREAD = 64;

@@ -55,6 +55,9 @@ const FLUSH_REPAIR_RETRY_MS = 1_000;
  */
 const FOREIGN_DRIFT_PATIENCE_MS = 10_000;
 
+/** When a process that moved the binding looks again at its index's checkpoint, ms after the move. */
+const MOVE_FOLLOW_UPS_MS = [500, 2_000, 5_000];
+
 /** Rows of an unstamped index checked for ones dualwrite did not write before it is claimed. */
 const FOREIGN_ROWS_SAMPLE = 1_000;
 
@@ -147,6 +150,10 @@ export class IndexGuard {
   private deferred = false;
   /** Why delivery is held: this index misses a checkpoint stamped on the bound one elsewhere (see `onHeld`). */
   private heldBy: IndexBindingError | undefined;
+  /** The binding names another place than this process reaches its index at (as its latest check found). */
+  private reachedElsewhere = false;
+  /** When {@link assertBound} last let an acknowledgement (or a sync-2pc commit) through, clock ms. */
+  private passedAt = Number.NEGATIVE_INFINITY;
   /** Why the latest check or repair of this process failed, for the messages of a waiting flush. */
   private failure: string | undefined;
   /** `since` of the drift this process's latest repair recorded (to tell it from another process's). */
@@ -215,6 +222,7 @@ export class IndexGuard {
       );
       if (outcome.kind === 'replaced' || outcome.kind === 'rebound') this.found = outcome.reason;
       if (outcome.kind === 'moved' && outcome.repair) this.found = outcome.repair;
+      if (outcome.kind === 'moved') this.followMove();
     }
     this.found ??= await this.versionRegression();
     // Before delivery starts: an older copy of the index restored while the app was down is repaired before the
@@ -253,8 +261,12 @@ export class IndexGuard {
    * while `syncStatus` read synced — until its next periodic check, and for good with `driftCheck: false` (a
    * break-it round: 1,364 acknowledgements in 45 s; under sync-2pc 486 puts resolved). One read of the binding;
    * when it changed since this process last found it its own, the full identity check runs (as a periodic check
-   * would: a binding moved to where this process reaches the same index passes).
-   * @throws {IndexBindingError} naming what differs; delivery in this process is stopped.
+   * would: a binding moved to where this process reaches the same index passes). While the binding names
+   * another place than this process's (the same index reached another way, or a copy of it), the check runs at
+   * every call: a copy falls behind the bound index's checkpoint at any moment (a break-it round: two processes
+   * starting at once on two copies, one found itself current once, and acknowledged into its copy for good).
+   * @throws {IndexBindingError} naming what differs; delivery in this process is stopped (or held, field
+   *   `checkpoint`).
    */
   async assertBound(): Promise<void> {
     if (this.misbinding) throw this.misbinding;
@@ -263,12 +275,16 @@ export class IndexGuard {
     const bound = await readBinding(this.ctx.relational);
     if (bound === undefined) return;
     const key = bindingKey(bound);
-    if (key === this.boundAs) return;
+    if (key === this.boundAs && !this.reachedElsewhere) {
+      this.passedAt = this.ctx.clock.now();
+      return;
+    }
     await this.identityChanged();
     if (this.misbinding) throw this.misbinding;
     if (this.heldBy) throw this.heldBy;
-    const now = await readBinding(this.ctx.relational);
-    this.boundAs = now === undefined ? undefined : bindingKey(now);
+    // The binding read before the check, not after: one moved meanwhile is checked at the next call.
+    this.boundAs = key;
+    this.passedAt = this.ctx.clock.now();
   }
 
   /**
@@ -357,7 +373,7 @@ export class IndexGuard {
     const now = this.ctx.clock.now();
     const ours = drift.since === this.recordedSince;
     if (
-      (ours || now - drift.since >= FOREIGN_DRIFT_PATIENCE_MS) &&
+      (ours || drift.forOthers === true || now - drift.since >= FOREIGN_DRIFT_PATIENCE_MS) &&
       now - this.flushCheckedAt >= FLUSH_REPAIR_RETRY_MS
     ) {
       this.flushCheckedAt = now;
@@ -456,6 +472,12 @@ export class IndexGuard {
     this.recordedSince = drift.since;
     this.repairing = (async () => {
       try {
+        // Found at start, at the binding's place — which another process starting at once may have moved
+        // meanwhile: a repair here would stamp this copy above the bound one. Its binding check holds it instead.
+        if (holdsCheckpoint(vector) && vector.identity && !(await this.stillBoundHere())) {
+          await this.identityChanged();
+          if (this.heldBy || this.misbound) return undefined;
+        }
         await recordDrift(relational, drift);
         events.emit('index-drift', drift);
         // Checks from here on expect the index this repair leaves, not the one it found.
@@ -589,7 +611,11 @@ export class IndexGuard {
       }
       return { kind: 'replaced' as const, reason: errorMessage(error) };
     });
-    this.holdWhileBehind(behind);
+    const bound = await readBinding(relational);
+    this.holdWhileBehind(behind, bound);
+    this.reachedElsewhere =
+      bound !== undefined &&
+      (bound.location !== identity.location || bound.collection !== identity.collection);
     return outcome.kind === 'bound' ? undefined : outcome.reason;
   }
 
@@ -599,15 +625,62 @@ export class IndexGuard {
    * another spelling of a server's URL) misses it too after the bound index went back in time, until the repair
    * by a process at the binding's place stamps a new one (a break-it round: stopping there was for good).
    */
-  private holdWhileBehind(behind: IndexBindingError | undefined): void {
+  private holdWhileBehind(behind: IndexBindingError | undefined, bound: IndexBinding | undefined): void {
     if (behind && !this.heldBy) {
       this.heldBy = behind;
       this.ctx.onHeld(behind);
+      // What this process acknowledged into its index since the binding moved away (between the move and this
+      // check) may be missing from the bound one: a process there repairs it (its next check, flush or start).
+      // Nothing acknowledged since, nothing to repair (a held worker made every record read drifted until a
+      // needless full repair).
+      if (!this.inspectsOnly && this.passedAt >= (bound?.boundAt ?? Number.NEGATIVE_INFINITY))
+        void recordDrift(this.ctx.relational, {
+          reason: behind.message,
+          since: this.ctx.clock.now(),
+          forOthers: true,
+        }).catch(() => {});
       if (!this.timer) this.schedule(); // re-checked every second, also with `driftCheck: false`
     } else if (!behind && this.heldBy) {
       this.heldBy = undefined;
       this.ctx.onVerified();
     }
+  }
+
+  /**
+   * After this process moved the binding to where it reaches the index: a process starting at the same moment on
+   * a copy of it (at the old place) may stamp and record a higher checkpoint on its copy than this one holds —
+   * then neither reads as behind. Looks again {@link MOVE_FOLLOW_UPS_MS} after the move, and stamps above it,
+   * so the copy falls behind (and its process is held at its next check). A break-it round: two processes started
+   * at once on an original and a fresh copy, and the one off the binding kept acknowledging into its copy.
+   */
+  private followMove(): void {
+    const { relational, vector } = this.ctx;
+    if (!holdsCheckpoint(vector)) return;
+    for (const ms of MOVE_FOLLOW_UPS_MS)
+      setTimeout(() => {
+        if (this.stopped || this.misbound || this.heldBy) return;
+        void this.stillBoundHere()
+          .then(async (here) => {
+            // Moved away since (another start at once elsewhere won): that place's process repairs, not this one.
+            const behind = here ? await checkpointBehind(relational, vector) : undefined;
+            // Another process stamped a higher checkpoint on another copy: it may have acknowledged into it
+            // what this one lacks. The repair stamps above it, so that copy's process is held at its next check.
+            if (behind)
+              this.startRepair(
+                `the index holds checkpoint ${behind.held}, below the ${behind.recorded} the source recorded since this process moved the binding here: another process stamped a copy of it`,
+              );
+          })
+          .catch(() => {}); // the periodic check, the next start, or the next follow-up looks again
+      }, ms).unref();
+  }
+
+  /** Whether the binding names the place (location and collection) where this process reaches its index. */
+  private async stillBoundHere(): Promise<boolean> {
+    const [bound, identity] = await Promise.all([
+      readBinding(this.ctx.relational),
+      this.ctx.vector.identity!(),
+    ]);
+    return bound?.location === identity.location && bound.collection === identity.collection;
   }
 
   /** The index checkpoint's reading and stamp for {@link bindIndex} (a copy at another place), where it has one. */
