@@ -50,6 +50,23 @@ async function open(path: string, uri: string, indexBinding?: 'rebind') {
   return { relational, vector, dw, repaired: () => relational.getMeta(INDEX_REPAIRED_AT_KEY) };
 }
 
+/** A facade over the SQLite file `path` and the Chroma collection `collection` at the server URL `url`. */
+async function openChroma(path: string, url: string, collection: string) {
+  const relational = new SqliteRelationalStore({ path });
+  const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
+  const dw = track(
+    await createDualWrite({
+      relational,
+      vector,
+      embedder: new HashingEmbedder({ dimension: DIM }),
+      delivery: FAST,
+      driftCheck: false,
+      strategy: 'batch',
+    }),
+  );
+  return { relational, vector, dw };
+}
+
 describe('the bound index at another path', () => {
   it('LanceDB through a symlink to its directory is the bound index: no binding change, no repair', async () => {
     const base = await dir('dw-moved-link-');
@@ -157,21 +174,7 @@ describe('the bound index at another path', () => {
     expect(other, 'the test server is on 127.0.0.1').not.toBe(url);
     const collection = `moved-url-${Date.now()}`;
     const path = join(await dir('dw-moved-url-'), 'source.db');
-    const openAt = async (at: string) => {
-      const relational = new SqliteRelationalStore({ path });
-      const vector = await ChromaVectorStore.open({ url: at, collection, dimension: DIM });
-      const dw = track(
-        await createDualWrite({
-          relational,
-          vector,
-          embedder: new HashingEmbedder({ dimension: DIM }),
-          delivery: FAST,
-          driftCheck: false,
-          strategy: 'batch',
-        }),
-      );
-      return { relational, vector, dw };
-    };
+    const openAt = (at: string) => openChroma(path, at, collection);
     const first = await openAt(url);
     await first.dw.putMany([rec('a'), rec('b')]);
     await expectConverged(first.dw, first.relational, first.vector);
@@ -220,21 +223,7 @@ describe('the bound index at another path', () => {
     const other = url.replace('//127.0.0.1:', '//localhost:');
     const collection = `moved-rollback-${Date.now()}`;
     const path = join(await dir('dw-moved-rollback-'), 'source.db');
-    const openAt = async (at: string) => {
-      const relational = new SqliteRelationalStore({ path });
-      const vector = await ChromaVectorStore.open({ url: at, collection, dimension: DIM });
-      const dw = track(
-        await createDualWrite({
-          relational,
-          vector,
-          embedder: new HashingEmbedder({ dimension: DIM }),
-          delivery: FAST,
-          driftCheck: false,
-          strategy: 'batch',
-        }),
-      );
-      return { relational, vector, dw };
-    };
+    const openAt = (at: string) => openChroma(path, at, collection);
     const elsewhere = await openAt(other);
     const bound = await openAt(url); // started last: the binding names its spelling
     await bound.dw.putMany([rec('a'), rec('b')]);
