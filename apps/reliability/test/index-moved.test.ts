@@ -14,6 +14,7 @@ import {
   INDEX_REPAIRED_AT_KEY,
   IndexBindingError,
   readBinding,
+  type VectorStore,
 } from '@dualwrite/core';
 import { LanceDbVectorStore } from '@dualwrite/lancedb';
 import { SqliteRelationalStore } from '@dualwrite/sqlite';
@@ -24,12 +25,11 @@ import { DIM, expectConverged, FAST, perTestResources, rec, rejection, waitFor }
 const { track, dir } = perTestResources();
 
 /**
- * A facade over the SQLite file `path` and the LanceDB directory `uri`. `repairs()` is when the latest repair
- * enqueued its repairs (`undefined`: none ever ran).
+ * A facade over the SQLite file `path` and the vector store `vector` (closed with it, also when the facade fails to
+ * start). `repaired()` is when the latest repair enqueued its repairs (`undefined`: none ever ran).
  */
-async function open(path: string, uri: string, indexBinding?: 'rebind') {
+async function facade<V extends VectorStore>(path: string, vector: V, indexBinding?: 'rebind') {
   const relational = new SqliteRelationalStore({ path });
-  const vector = await LanceDbVectorStore.open({ uri, dimension: DIM });
   let dw: DualWrite;
   try {
     dw = await createDualWrite({
@@ -50,21 +50,14 @@ async function open(path: string, uri: string, indexBinding?: 'rebind') {
   return { relational, vector, dw, repaired: () => relational.getMeta(INDEX_REPAIRED_AT_KEY) };
 }
 
+/** A facade over the SQLite file `path` and the LanceDB directory `uri`. */
+async function open(path: string, uri: string, indexBinding?: 'rebind') {
+  return facade(path, await LanceDbVectorStore.open({ uri, dimension: DIM }), indexBinding);
+}
+
 /** A facade over the SQLite file `path` and the Chroma collection `collection` at the server URL `url`. */
 async function openChroma(path: string, url: string, collection: string) {
-  const relational = new SqliteRelationalStore({ path });
-  const vector = await ChromaVectorStore.open({ url, collection, dimension: DIM });
-  const dw = track(
-    await createDualWrite({
-      relational,
-      vector,
-      embedder: new HashingEmbedder({ dimension: DIM }),
-      delivery: FAST,
-      driftCheck: false,
-      strategy: 'batch',
-    }),
-  );
-  return { relational, vector, dw };
+  return facade(path, await ChromaVectorStore.open({ url, collection, dimension: DIM }));
 }
 
 describe('the bound index at another path', () => {
