@@ -55,6 +55,12 @@ const FLUSH_REPAIR_RETRY_MS = 1_000;
  */
 const FOREIGN_DRIFT_PATIENCE_MS = 10_000;
 
+/**
+ * How long a hold lasts before the held process records a drift for what it acknowledged since the binding moved
+ * (see `holdWhileBehind`), ms: longer than a checkpoint lowered for a moment by racing stamps stays lowered.
+ */
+const HOLD_BEFORE_DRIFT_MS = 2_000;
+
 /** When a process that moved the binding looks again at its index's checkpoint, ms after the move. */
 const MOVE_FOLLOW_UPS_MS = [500, 2_000, 5_000];
 
@@ -150,6 +156,8 @@ export class IndexGuard {
   private deferred = false;
   /** Why delivery is held: this index misses a checkpoint stamped on the bound one elsewhere (see `onHeld`). */
   private heldBy: IndexBindingError | undefined;
+  /** Since when (clock ms), and whether this process acknowledged since the binding moved, not yet recorded. */
+  private hold: { since: number; ackedSinceMove: boolean } | undefined;
   /** The binding names another place than this process reaches its index at (as its latest check found). */
   private reachedElsewhere = false;
   /** When {@link assertBound} last let an acknowledgement (or a sync-2pc commit) through, clock ms. */
@@ -626,22 +634,29 @@ export class IndexGuard {
    * by a process at the binding's place stamps a new one (a break-it round: stopping there was for good).
    */
   private holdWhileBehind(behind: IndexBindingError | undefined, bound: IndexBinding | undefined): void {
+    const now = this.ctx.clock.now();
     if (behind && !this.heldBy) {
       this.heldBy = behind;
+      this.hold = {
+        since: now,
+        // What this process acknowledged into its index since the binding moved away (between the move and this
+        // check) may be missing from the bound one. Nothing acknowledged since, nothing to repair (a held worker
+        // made every record read drifted until a needless full repair).
+        ackedSinceMove: !this.inspectsOnly && this.passedAt >= (bound?.boundAt ?? Number.NEGATIVE_INFINITY),
+      };
       this.ctx.onHeld(behind);
-      // What this process acknowledged into its index since the binding moved away (between the move and this
-      // check) may be missing from the bound one: a process there repairs it (its next check, flush or start).
-      // Nothing acknowledged since, nothing to repair (a held worker made every record read drifted until a
-      // needless full repair).
-      if (!this.inspectsOnly && this.passedAt >= (bound?.boundAt ?? Number.NEGATIVE_INFINITY))
-        void recordDrift(this.ctx.relational, {
-          reason: behind.message,
-          since: this.ctx.clock.now(),
-          forOthers: true,
-        }).catch(() => {});
       if (!this.timer) this.schedule(); // re-checked every second, also with `driftCheck: false`
+    } else if (behind && this.hold?.ackedSinceMove && now - this.hold.since >= HOLD_BEFORE_DRIFT_MS) {
+      // Still held: a copy, not a stamp lowered for a moment (Chroma's stamp is a read and a write of the whole
+      // metadata, so racing stamps can leave a lower one until the next; a break-it round held the same collection
+      // reached as localhost for 0.2–0.8 s). A process at the binding's place repairs what this one acknowledged.
+      this.hold.ackedSinceMove = false;
+      void recordDrift(this.ctx.relational, { reason: behind.message, since: now, forOthers: true }).catch(
+        () => {},
+      );
     } else if (!behind && this.heldBy) {
       this.heldBy = undefined;
+      this.hold = undefined;
       this.ctx.onVerified();
     }
   }
