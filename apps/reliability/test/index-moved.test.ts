@@ -60,6 +60,21 @@ async function openChroma(path: string, url: string, collection: string) {
   return facade(path, await ChromaVectorStore.open({ url, collection, dimension: DIM }));
 }
 
+/**
+ * A source with records `a` and `b` delivered to the LanceDB directory `<base>/original` (its facade `first`
+ * still open), and a copy of that directory at `<base>/copy`.
+ */
+async function originalAndCopy(prefix: string) {
+  const base = await dir(prefix);
+  const path = join(base, 'source.db');
+  const original = join(base, 'original');
+  const first = await open(path, original);
+  await first.dw.putMany([rec('a'), rec('b')]);
+  await expectConverged(first.dw, first.relational, first.vector);
+  await cp(original, join(base, 'copy'), { recursive: true });
+  return { base, path, original, first };
+}
+
 describe('the bound index at another path', () => {
   it('LanceDB through a symlink to its directory is the bound index: no binding change, no repair', async () => {
     const base = await dir('dw-moved-link-');
@@ -133,13 +148,7 @@ describe('the bound index at another path', () => {
   // copy, was taken for one reaching the bound index another way — it kept acknowledging into its copy while the
   // bound one lacked the records, and each side's periodic check repaired its own copy again and again.
   it('a process left feeding a copy of the bound index is held once another moved the binding to the other copy', async () => {
-    const base = await dir('dw-moved-split-');
-    const path = join(base, 'source.db');
-    const original = join(base, 'original');
-    const left = await open(path, original);
-    await left.dw.putMany([rec('a'), rec('b')]);
-    await expectConverged(left.dw, left.relational, left.vector);
-    await cp(original, join(base, 'copy'), { recursive: true });
+    const { base, path, first: left } = await originalAndCopy('dw-moved-split-');
     const moved = await open(path, join(base, 'copy'));
     expect((await readBinding(moved.relational))?.location).toBe(join(base, 'copy'));
     expect(await moved.repaired(), 'a copy as new as the source needs no repair').toBeUndefined();
@@ -189,14 +198,8 @@ describe('the bound index at another path', () => {
   // its copy for good with driftCheck: false (8 runs of 10 after a first fix).
   it('two processes starting at once on an original and its copy: the one off the binding is held', async () => {
     for (let round = 0; round < 3; round++) {
-      const base = await dir('dw-moved-race-');
-      const path = join(base, 'source.db');
-      const original = join(base, 'original');
-      const first = await open(path, original);
-      await first.dw.putMany([rec('a'), rec('b')]);
-      await expectConverged(first.dw, first.relational, first.vector);
+      const { base, path, original, first } = await originalAndCopy('dw-moved-race-');
       await first.dw.close();
-      await cp(original, join(base, 'copy'), { recursive: true });
       const [a, b] = await Promise.all([open(path, original), open(path, join(base, 'copy'))]);
       const bindingAt = (await readBinding(a.relational))!.location;
       const [bound, off] = bindingAt === original ? [a, b] : [b, a];

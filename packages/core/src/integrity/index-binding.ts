@@ -87,8 +87,11 @@ export async function sourceToken(relational: RelationalStore): Promise<string> 
 
 /** Outcome of {@link bindIndex}. */
 export type BindingOutcome =
-  /** First start, or the same index as before. */
-  | { kind: 'bound' }
+  /**
+   * First start, or the same index as before. `elsewhere`: reached at another place than the binding records (a
+   * bind mount, another spelling of a server's URL), holding the bound index's latest checkpoint.
+   */
+  | { kind: 'bound'; elsewhere?: true }
   /** The same table/collection name, but another instance: it was dropped and recreated underneath us. */
   | { kind: 'replaced'; reason: string }
   /** `rebind` mode: the configuration named another index; the binding now points at it. */
@@ -231,7 +234,7 @@ export async function bindIndex(
       }
       // Another process may reach it another way (a bind mount, another URL) and have recorded its own: still
       // the bound index, unless this one missed a checkpoint the source stamped on the bound index.
-      if (!behind) return { kind: 'bound' };
+      if (!behind) return { kind: 'bound', elsewhere: true };
       if (mode === 'verify') {
         const at = (i: VectorIndexIdentity, checkpoint: number) => ({
           location: i.location,

@@ -12,6 +12,7 @@ import type { Clock } from '../util/clock.js';
 import { DeadLetterWatch, deadLetterRows } from './dead-letter-watch.js';
 import { clearFilledEmbeddings, pendingEmbedderChange } from './embedder-change.js';
 import {
+  type BindingOutcome,
   bindIndex,
   type CheckpointProbe,
   type ClaimIndex,
@@ -611,19 +612,16 @@ export class IndexGuard {
       this.claimIndex(),
       () => this.foreignRows(),
       { readOnly: this.inspectsOnly, checkpoint: this.checkpointProbe() },
-    ).catch((error: unknown) => {
+    ).catch((error: unknown): BindingOutcome => {
       if (error instanceof IndexBindingError) {
         if (error.fields.length === 1 && error.fields[0] === 'checkpoint') behind = error;
         else this.misboundBy(error);
-        return { kind: 'bound' as const };
+        return { kind: 'bound' };
       }
-      return { kind: 'replaced' as const, reason: errorMessage(error) };
+      return { kind: 'replaced', reason: errorMessage(error) };
     });
-    const bound = await readBinding(relational);
-    this.holdWhileBehind(behind, bound);
-    this.reachedElsewhere =
-      bound !== undefined &&
-      (bound.location !== identity.location || bound.collection !== identity.collection);
+    this.reachedElsewhere = behind !== undefined || (outcome.kind === 'bound' && outcome.elsewhere === true);
+    await this.holdWhileBehind(behind);
     return outcome.kind === 'bound' ? undefined : outcome.reason;
   }
 
@@ -633,9 +631,11 @@ export class IndexGuard {
    * another spelling of a server's URL) misses it too after the bound index went back in time, until the repair
    * by a process at the binding's place stamps a new one (a break-it round: stopping there was for good).
    */
-  private holdWhileBehind(behind: IndexBindingError | undefined, bound: IndexBinding | undefined): void {
+  private async holdWhileBehind(behind: IndexBindingError | undefined): Promise<void> {
     const now = this.ctx.clock.now();
     if (behind && !this.heldBy) {
+      const bound = await readBinding(this.ctx.relational);
+      if (this.heldBy) return; // another check started the hold meanwhile
       this.heldBy = behind;
       this.hold = {
         since: now,
