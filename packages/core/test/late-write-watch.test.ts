@@ -200,6 +200,73 @@ describe('a vector write that times out and lands late', () => {
     }
   });
 
+  describe('a sync-2pc write that timed out, in a process that dies before its watch looks', () => {
+    const open = (data: MemoryRelationalData, vector: VectorStore, onVectorFailure?: 'defer-to-outbox') =>
+      createDualWrite({
+        relational: new MemoryRelationalStore({ data }),
+        vector,
+        strategy: onVectorFailure ? { name: 'sync-2pc', onVectorFailure } : 'sync-2pc',
+        delivery: { intentTtlMs: 150, recoveryIntervalMs: 30, pollIntervalMs: 10 },
+        driftCheck: false,
+        closeStores: false,
+      });
+    const textOf = async (vector: VectorStore) => (await vector.getRecords!(['x'])).get('x')?.text;
+
+    it('is repaired by another process when the call failed (its intent is left to recovery)', async () => {
+      const data = new MemoryRelationalData();
+      const unfenced = new LateLandingStore(new MemoryVectorStore({ dimension: DIM }));
+      const dying = await open(data, unfenced);
+      const live = await open(data, unfenced);
+      try {
+        await live.put({ id: 'x', text: 'committed', embedding: embedding(1) });
+        unfenced.holdText = 'never committed';
+        await expect(
+          dying.put({ id: 'x', text: 'never committed', embedding: embedding(2) }),
+        ).rejects.toThrow(/timed out/);
+        await dying.close({ drain: false, timeoutMs: 300 }); // its own watch of x ends with it
+        while (!unfenced.landed) await new Promise((r) => setTimeout(r, 10));
+        expect(await textOf(unfenced), 'the failed write landed late').toBe('never committed');
+        await new Promise((r) => setTimeout(r, LATE_WRITE_CHECKS_MS[0]! + 300));
+        await live.flush({ timeoutMs: 5_000 });
+        const source = await live.get('x');
+        const row = (await unfenced.getRecords!(['x'])).get('x');
+        expect([row?.text, row?.version], 'the index holds the source of truth').toEqual([
+          'committed',
+          source?.version,
+        ]);
+      } finally {
+        await live.close({ timeoutMs: 2_000 });
+      }
+    });
+
+    it('is repaired by another process when the write was deferred to the outbox', async () => {
+      const data = new MemoryRelationalData();
+      const unfenced = new LateLandingStore(new MemoryVectorStore({ dimension: DIM }));
+      const dying = await open(data, unfenced, 'defer-to-outbox');
+      const live = await open(data, unfenced);
+      try {
+        unfenced.holdText = 'deferred';
+        const result = await dying.put({ id: 'x', text: 'deferred', embedding: embedding(2) });
+        expect(result.deferred).toBe(true);
+        await dying.close({ drain: false, timeoutMs: 300 }); // its own watch of x ends with it
+        await live.flush({ timeoutMs: 5_000 });
+        await live.put({ id: 'x', text: 'newer', embedding: embedding(3) });
+        while (!unfenced.landed) await new Promise((r) => setTimeout(r, 10));
+        expect(await textOf(unfenced), 'the deferred write landed after the newer one').toBe('deferred');
+        await new Promise((r) => setTimeout(r, LATE_WRITE_CHECKS_MS[0]! + 300));
+        await live.flush({ timeoutMs: 5_000 });
+        const source = await live.get('x');
+        const row = (await unfenced.getRecords!(['x'])).get('x');
+        expect([row?.text, row?.version], 'the index holds the source of truth').toEqual([
+          'newer',
+          source?.version,
+        ]);
+      } finally {
+        await live.close({ timeoutMs: 2_000 });
+      }
+    });
+  });
+
   it('gives back a write that fails while the process stops marked in doubt, so the next claim watches it', async () => {
     let fail!: (error: Error) => void;
     class FailsOnceStopping extends VectorStoreWrapper {

@@ -1,6 +1,16 @@
+import type { VectorStore } from '../contracts/vector-store.js';
 import type { StrategyContext } from '../contracts/write-strategy.js';
 import type { VectorRecord } from '../record/types.js';
 import { classifyFailure } from './failure-classification.js';
+
+/**
+ * Whether a vector write that failed with `error` may still reach the index later: any failure but a permanent
+ * refusal (a timeout leaves the request to the server, or to a proxy holding it), on a store without a version
+ * fence (a fenced store refuses the older state itself when it lands after a newer one).
+ */
+export function mayStillLand(vector: Pick<VectorStore, 'versionFence'>, error: unknown): boolean {
+  return vector.versionFence !== true && classifyFailure(error) !== 'permanent';
+}
 
 /**
  * Upserts then deletes in as few calls as the store allows, counting them in `metrics.vectorCalls`
@@ -38,8 +48,7 @@ export async function applyToVector(
       }
     }
   } catch (error) {
-    if (vector.versionFence !== true && classifyFailure(error) !== 'permanent')
-      ctx.writesInDoubt?.([...upserts.map((r) => r.id), ...deletes]);
+    if (mayStillLand(vector, error)) ctx.writesInDoubt?.([...upserts.map((r) => r.id), ...deletes]);
     throw error;
   } finally {
     const rewind = vector.takeRewind?.();

@@ -9,8 +9,9 @@ import {
 import type { Change, StrategyContext, WriteResult } from '../contracts/write-strategy.js';
 import { embedWhileBound, unsearchableEmbedding } from '../embedders/embed-while-bound.js';
 import { ClosedError, DeadLetteredError, TimeoutError, ValidationError } from '../errors.js';
-import { applyToVector } from '../outbox/apply-to-vector.js';
+import { applyToVector, mayStillLand } from '../outbox/apply-to-vector.js';
 import { awaitDelivery } from '../outbox/await-delivery.js';
+import { classifyFailure } from '../outbox/failure-classification.js';
 import type { DrainerOptions } from '../outbox/outbox-drainer.js';
 import type { VectorRecord } from '../record/types.js';
 import { describeValue } from '../util/describe-value.js';
@@ -280,16 +281,18 @@ export class Sync2pcStrategy extends OutboxStrategy {
       fenced = new Set(await this.writeVectors(active));
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
+      const inDoubt = this.mayLandUnwatched(error);
       if (this.onVectorFailure !== 'defer-to-outbox' || !retryable) {
-        await this.compensate(active, dropTokens);
+        await this.compensate(active, dropTokens, inDoubt);
         throw error;
       }
       try {
         await this.commit(active, dropTokens, { deferred: true });
       } catch (commitError) {
-        await this.compensate(active, dropTokens);
+        await this.compensate(active, dropTokens, inDoubt);
         throw commitError;
       }
+      if (inDoubt) await this.logInDoubt(active);
       return { results: results.map((r) => (r.changed ? { ...r, deferred: true } : r)), raced: [] };
     }
     let raced: readonly string[];
@@ -471,8 +474,17 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * resolved it after its TTL, or the commit did commit and only its answer was lost). The repair costs one
    * more delivery per compensated id, on a failure path. If SQL is unreachable, the intents expire and
    * recovery resolves them later.
+   *
+   * A vector write that may still land (`inDoubt`: the call's, or the restore's — see {@link mayLandUnwatched})
+   * keeps its intents: this process watches its ids for a late landing (`writesInDoubt`), but if it dies before the watch
+   * looks, nobody would — the repair is claimed like any entry, and the late write lands over it unnoticed. Left
+   * to expire, the intents are rolled back by whichever process recovers them, and that process watches the ids.
    */
-  private async compensate(active: readonly PreparedWrite[], dropTokens: readonly string[]): Promise<void> {
+  private async compensate(
+    active: readonly PreparedWrite[],
+    dropTokens: readonly string[],
+    inDoubt = false,
+  ): Promise<void> {
     const { relational, clock, metrics } = this.ctx;
     metrics.compensations++;
     const ids = [...new Set(active.map((a) => a.plan.id))];
@@ -494,8 +506,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
         // A live record without an embedding yet: the repair below delivers it once it has one.
       }
       await applyToVector(this.ctx, restore, remove);
-    } catch {
+    } catch (error) {
       // The vector store is still failing: the repairs below converge the index once it is back.
+      if (this.mayLandUnwatched(error)) inDoubt = true;
     }
     try {
       await enqueueRepairs(relational, ids, clock.now());
@@ -504,6 +517,39 @@ export class Sync2pcStrategy extends OutboxStrategy {
       // SQL is unreachable too: the intents expire and recovery resolves them.
       return;
     }
-    await this.dropIntents([...active.map((a) => a.token), ...dropTokens]);
+    await this.dropIntents(inDoubt ? dropTokens : [...active.map((a) => a.token), ...dropTokens]);
+  }
+
+  /**
+   * Whether a failed vector write may land after this process is gone, so its ids are left to recovery
+   * ({@link compensate}, {@link logInDoubt}): it may still land (`mayStillLand`: a timeout, an aborted request, a
+   * server error, on a store without a version fence), and it was not an outage (`BACKEND_UNAVAILABLE`: mostly a
+   * server that could not be reached, which got nothing to apply later — so an outage's failed calls do not each
+   * leave an intent behind; a request cut by a dropped connection counts here too). This process watches every
+   * write that may still land itself, outages included (`writesInDoubt`).
+   */
+  private mayLandUnwatched(error: unknown): boolean {
+    return mayStillLand(this.ctx.vector, error) && classifyFailure(error) !== 'outage';
+  }
+
+  /**
+   * After a deferred commit whose vector write may still land: a fresh intent per write, at the version it
+   * committed, so that the process recovering it after `intentTtlMs` (this one, or another if this one dies
+   * before its own watch looks) repairs the record's current state and watches the id (see {@link compensate}).
+   * Best effort, on a failure path: left unlogged, the late landing waits for a periodic index check.
+   */
+  private async logInDoubt(active: readonly PreparedWrite[]): Promise<void> {
+    const expiresAt = this.ctx.clock.now() + this.ctx.delivery.intentTtlMs;
+    await this.ctx.relational
+      .transaction(async (tx) => {
+        for (const { plan } of active)
+          await tx.putIntent!({
+            token: randomUUID(),
+            recordId: plan.id,
+            version: plan.next.version,
+            expiresAt,
+          });
+      })
+      .catch(() => {});
   }
 }
