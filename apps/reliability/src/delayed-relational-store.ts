@@ -88,6 +88,9 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
       this.recentlySynced = (limit, above, order) => inner.recentlySynced!(limit, above, order);
     if (inner.releaseClaims) this.releaseClaims = (owners) => this.locked(() => inner.releaseClaims!(owners));
     if (inner.purgeTombstones) this.purgeTombstones = (ids) => this.locked(() => inner.purgeTombstones!(ids));
+    // Leases and intent expiries are read on the database's clock: without it a process on a skewed clock
+    // would take other processes' leases as expired.
+    if (inner.sourceTime) this.sourceTime = () => inner.sourceTime!();
   }
 
   get name(): string {
@@ -222,6 +225,8 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   releaseClaims?: (owners: readonly string[]) => Promise<number>;
   /** Present when the inner store has it. */
   purgeTombstones?: (ids: readonly string[]) => Promise<number>;
+  /** Present when the inner store has it. */
+  sourceTime?: () => Promise<number>;
   close(): Promise<void> {
     return this.inner.close();
   }

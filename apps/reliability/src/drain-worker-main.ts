@@ -11,9 +11,11 @@ import { openFaultyDualWrite } from './backends.js';
 import { emit, readConfig, reportUnhandled } from './child-io.js';
 import type { WorkerConfig } from './protocol.js';
 import { createRng, deriveSeed } from './random.js';
+import { skewWallClock } from './skewed-wall-clock.js';
 
 reportUnhandled();
 const config = readConfig<WorkerConfig>();
+if (config.clockSkewMs) skewWallClock(config.clockSkewMs);
 const who = config.worker;
 const { dw, inner } = await openFaultyDualWrite({
   relational: config.relational,
@@ -49,6 +51,9 @@ emit({
     synced: stats.synced,
     retries: stats.retries,
     deadLettered: stats.deadLettered,
+    leasesTakenOver: stats.leasesTakenOver,
+    acksLost: stats.acksLost,
+    clockOffsetMs: stats.clockOffsetMs,
     ...(listener === undefined ? {} : { listener }),
   },
 });

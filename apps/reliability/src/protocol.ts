@@ -113,6 +113,11 @@ export interface WorkerConfig {
   worker: string;
   traceVectorCalls?: boolean;
   busyTimeoutMs?: number;
+  /**
+   * Runs the process as if on a machine whose wall clock is this far ahead (negative: behind), ms: `Date.now()`
+   * and `new Date()` are shifted before the facade opens. The monotonic clock the traces use is not.
+   */
+  clockSkewMs?: number;
 }
 
 /** The outcome of one record of an acknowledged call. */

@@ -21,11 +21,15 @@ export interface WorkerHooks {
   wrapVector?: (store: VectorStore) => VectorStore;
 }
 
+/** A `clock-offset` of at least this much is logged as a warning, ms: this machine's clock needs NTP. */
+export const CLOCK_OFFSET_WARN_MS = 1_000;
+
 /**
  * Opens the configured backends and starts the drain loop: `createDualWrite` with the configured strategy
  * (`async-queue` or `batch`) and delivery knobs. Logs one JSON line per synced batch (`synced`, info), retry
  * (`retried`, warn), dead letter (`dead-lettered`, error), outage (`backend-down` / `backend-up`), internal
- * error (`drain-error`, error), a late write repaired (`late-writes-repaired`, warn), and a `stats` line every
+ * error (`drain-error`, error), a late write repaired (`late-writes-repaired`, warn), a change of the offset to the
+ * database server's clock (`clock-offset`, warn from {@link CLOCK_OFFSET_WARN_MS}), and a `stats` line every
  * `statsIntervalMs`.
  * @throws the stores' typed errors when a backend cannot be opened (e.g. `BackendUnavailableError` for a
  *   missing SQLite file: a worker never creates one), `BackendStartError` when PostgreSQL cannot be reached.
@@ -80,6 +84,14 @@ export async function startWorker(
   );
   dw.events.on('backend-up', (p) => logger.info({ event: 'backend-up', ...p }, 'vector store back'));
   dw.events.on('drain-error', (p) => logger.error({ event: 'drain-error', ...p }, 'drain step failed'));
+  dw.events.on('clock-offset', (p) =>
+    Math.abs(p.offsetMs) >= CLOCK_OFFSET_WARN_MS
+      ? logger.warn(
+          { event: 'clock-offset', ...p },
+          "this machine's clock differs from the database server's: leases and retries are read on the server's (sync it with NTP)",
+        )
+      : logger.info({ event: 'clock-offset', ...p }, "offset to the database server's clock changed"),
+  );
   dw.events.on('late-writes-repaired', (p) =>
     logger.warn(
       { event: 'late-writes-repaired', ...p },
@@ -106,6 +118,8 @@ export async function startWorker(
                   // records repaired after a late write landed (stores without a version fence).
                   leasesTakenOver: s.leasesTakenOver,
                   leasesLost: s.leasesLost,
+                  acksLost: s.acksLost,
+                  clockOffsetMs: s.clockOffsetMs,
                   lateWritesRepaired: s.lateWritesRepaired,
                   backendDown: s.backendDown,
                   downBackend: s.downBackend,

@@ -142,6 +142,15 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   }
 
   /**
+   * The server's clock now (`SYSDATE(3)`), Unix ms: every process of this source reads leases and intent
+   * expiries on it (`RelationalStore.sourceTime`), whatever its own machine's clock says.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  sourceTime(): Promise<number> {
+    return this.serverTime();
+  }
+
+  /**
    * Brings the store's tables up to date with Kysely migrations (under a named lock of the database and table
    * prefix, so several processes may start at once: see {@link migrateMysqlSchema}), and installs this
    * release's write procedure unless the database has it (see {@link installWriteProcedure}: needs the

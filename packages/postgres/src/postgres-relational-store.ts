@@ -186,6 +186,15 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   }
 
   /**
+   * The server's clock now (`clock_timestamp()`), Unix ms: every process of this source reads leases and intent
+   * expiries on it (`RelationalStore.sourceTime`), whatever its own machine's clock says.
+   * @throws {BackendUnavailableError} when the server cannot be reached.
+   */
+  sourceTime(): Promise<number> {
+    return this.serverTime();
+  }
+
+  /**
    * Creates the schema if missing and brings the store's tables up to date with Kysely migrations under a
    * transaction-scoped advisory lock (see {@link migratePostgresSchema}). Idempotent and safe to run from
    * several processes at once, also through a pooler in transaction mode.

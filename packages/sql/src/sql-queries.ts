@@ -179,6 +179,19 @@ export abstract class SqlQueries {
   abstract currentVersion(db: SqlDb): Promise<number>;
 
   /**
+   * A server dialect's statement reading the server's clock now as Unix ms, in column `t` (a number or its text).
+   * None for an embedded database: its clock is the one the process reads.
+   */
+  protected clockQuery?(): RawBuilder<{ t: number | string }>;
+
+  /** The database server's clock now, Unix ms (see `RelationalStore.sourceTime`). */
+  async serverTime(db: SqlDb): Promise<number> {
+    if (!this.clockQuery) throw new Error('this dialect reads no server clock');
+    const { rows } = await this.clockQuery().execute(db);
+    return Number(rows[0]!.t);
+  }
+
+  /**
    * Draws the next version (`> atLeast`) from the store-wide sequence inside a write transaction: strictly
    * increasing across sessions, never handed out twice.
    */

@@ -960,6 +960,14 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.read('currentVersion', (db) => this.q.currentVersion(db));
   }
 
+  /**
+   * The database server's clock now, Unix ms: a server dialect's `sourceTime` (`RelationalStore.sourceTime`). An
+   * embedded database (SQLite) has none to offer: its clock is the machine's, the one its processes read.
+   */
+  protected serverTime(): Promise<number> {
+    return this.read('sourceTime', (db) => this.q.serverTime(db));
+  }
+
   /** The value stored under `key`, or `undefined`. @throws {ValidationError} for a key not of 1..200 characters. */
   async getMeta(key: string): Promise<string | undefined> {
     validateMetaKey(key, this.component);

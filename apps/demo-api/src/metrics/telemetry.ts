@@ -67,6 +67,11 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
     help: 'Deliveries dropped before writing because their lease was lost.',
   },
   {
+    key: 'acksLost',
+    name: 'dualwrite_acks_lost_total',
+    help: 'Deliveries written whose ack found the lease taken over by another process (redelivered by it).',
+  },
+  {
     key: 'leasesTakenOver',
     name: 'dualwrite_leases_taken_over_total',
     help: 'Outbox entries claimed whose earlier write may still land (an expired lease, a write given back in doubt).',

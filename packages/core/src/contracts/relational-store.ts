@@ -385,6 +385,15 @@ export interface RelationalStore<Native = unknown>
    */
   currentVersion(): Promise<number>;
 
+  /**
+   * Optional: the source of truth's own clock now, Unix ms — the database server's, which every process of one
+   * source shares. Leases, retry times and sync-2pc intent expiries are compared across processes, so they must
+   * be read on one clock: the facade measures its process's offset from this one and corrects its own by it
+   * (`SourceClock`), so a worker on a machine whose clock runs ahead does not take every lease another process
+   * just took as expired. Without it the process's clock is used as it is.
+   */
+  sourceTime?(): Promise<number>;
+
   /** A value stored under `key` by {@link setMeta} (e.g. the index binding), or `undefined`. */
   getMeta(key: string): Promise<string | undefined>;
 

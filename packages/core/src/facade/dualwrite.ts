@@ -40,6 +40,7 @@ import { beforeDeadline } from '../util/deadline.js';
 import { describeValue } from '../util/describe-value.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
 import type { OptionKeys } from '../util/option-keys.js';
+import { SourceClock } from '../util/source-clock.js';
 import { lastOfEachId } from '../write/last-wins.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import { BackpressureGate } from './backpressure-gate.js';
@@ -88,6 +89,13 @@ export interface DualwriteStats extends SyncMetrics {
    * the last one, or `null`), or `null` for a store without them (it is polled). A store may add fields.
    */
   wakeUps: (WakeUpHealth & { lastNotificationAgeMs: number | null }) | null;
+  /**
+   * What this process adds to its own clock to read the source of truth's, ms (positive: this machine's clock is
+   * behind the database server's), measured at the start, every minute and as soon as this machine's clock is
+   * seen stepped (`RelationalStore.sourceTime`; `clock-offset` events say when it changed). Offsets of at most 100 ms are taken as 0, and so is every offset
+   * of a store without a clock, or of a facade given its own `clock`.
+   */
+  clockOffsetMs: number;
 }
 
 /** A dead-lettered change, as {@link DualWrite.listDeadLetters} lists it. */
@@ -95,6 +103,9 @@ export type DeadLetter = OutboxEntry & {
   /** The record's id (the same as `recordId`). */
   id: string;
 };
+
+/** How often a process measures its clock against the source's again, ms (clocks drift, and get stepped). */
+export const SOURCE_CLOCK_CHECK_MS = 60_000;
 
 /** Most rows one vector-store query returns (`VectorQueryOptions.k`'s limit). */
 const MAX_QUERY_K = 1_000;
@@ -206,14 +217,21 @@ const insideTransaction = new AsyncLocalStorage<{ facade: object; running: boole
 export class DualWrite<Native = unknown> {
   /**
    * Observability stream: `synced`, `retried`, `dead-lettered`, `backend-down`, `backend-up`, `drain-error`,
-   * `index-drift`, `index-repaired`, `version-regression` (see `DualwriteEventMap`). What the checks at start
-   * find is emitted after `createDualWrite` resolved, so listeners attached right after it see it.
+   * `index-drift`, `index-repaired`, `version-regression`, `late-writes-repaired`, `clock-offset` (see
+   * `DualwriteEventMap`). What the checks at start find is emitted after `createDualWrite` resolved, so listeners
+   * attached right after it see it.
    */
   readonly events = new DualwriteEvents();
   readonly relational: RelationalStore<Native>;
   readonly vector: VectorStore;
   readonly strategy: WriteStrategy;
+  /** Time for all that other processes compare: {@link sourceClock} where the store has a clock, else the local one. */
   private readonly clock: Clock;
+  /** This process's clock, uncorrected: for times only this process compares (its listener's last notification). */
+  private readonly localClock: Clock;
+  /** The local clock corrected to the source of truth's (unless a clock was injected, or the store has none). */
+  private readonly sourceClock: SourceClock | undefined;
+  private sourceClockTimer: NodeJS.Timeout | undefined;
   private readonly limits: RecordLimits;
   private readonly metrics = createMetrics();
   private readonly embeddings: EmbeddingService | undefined;
@@ -246,7 +264,16 @@ export class DualWrite<Native = unknown> {
     this.relational = options.relational;
     this.vector = options.vector;
     this.strategy = createStrategy(options.strategy);
-    this.clock = options.clock ?? systemClock;
+    this.localClock = options.clock ?? systemClock;
+    const { relational } = options;
+    // Leases, retry times and intent expiries are compared across processes: read on the database's clock.
+    this.sourceClock =
+      options.clock === undefined && relational.sourceTime
+        ? new SourceClock(systemClock, () => relational.sourceTime!(), {
+            onStep: () => void this.measureSourceClock(false),
+          })
+        : undefined;
+    this.clock = this.sourceClock ?? this.localClock;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.gate = new BackpressureGate(
       options.backpressure,
@@ -342,6 +369,7 @@ export class DualWrite<Native = unknown> {
     let started = false;
     try {
       await this.relational.init();
+      await this.measureSourceClock(true);
       await this.guard.open();
       started = true;
       // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
@@ -352,6 +380,7 @@ export class DualWrite<Native = unknown> {
       // Nothing is left running, and stores the facade was to own are closed: a refused start (a binding
       // error, a database down) must not keep the process alive on a pool or a listener it never hands out.
       if (started) await this.strategy.stop({ timeoutMs: 1_000 }).catch(() => {});
+      this.stopSourceClock();
       await this.guard.stop().catch(() => {});
       await this.lateWrites?.stop();
       this.state = 'closed';
@@ -363,8 +392,34 @@ export class DualWrite<Native = unknown> {
       throw error;
     }
     this.guard.start();
+    if (this.sourceClock)
+      this.sourceClockTimer = setInterval(
+        () => void this.measureSourceClock(false),
+        SOURCE_CLOCK_CHECK_MS,
+      ).unref();
     this.state = 'open';
     return this;
+  }
+
+  /**
+   * Measures this process's clock against the source's again ({@link SourceClock}) and emits `clock-offset` when
+   * the offset applied changed (at the start: after `createDualWrite` resolved, as the start's other findings).
+   * A failed reading keeps the offset: the store's own errors surface on its next call.
+   */
+  private async measureSourceClock(atStart: boolean): Promise<void> {
+    const clock = this.sourceClock;
+    if (!clock) return;
+    const previousMs = clock.offsetMs;
+    const reading = await clock.measure().catch(() => undefined);
+    if (reading === undefined || clock.offsetMs === previousMs) return;
+    const event = { offsetMs: clock.offsetMs, previousMs, roundTripMs: reading.roundTripMs };
+    if (atStart) setImmediate(() => this.events.emit('clock-offset', event));
+    else this.events.emit('clock-offset', event);
+  }
+
+  private stopSourceClock(): void {
+    clearInterval(this.sourceClockTimer);
+    this.sourceClockTimer = undefined;
   }
 
   /** Name of the active strategy. */
@@ -849,6 +904,7 @@ export class DualWrite<Native = unknown> {
             if (!(error instanceof TimeoutError)) throw error;
           }
         }, 'drain');
+      this.stopSourceClock();
       await attempt(() => this.guard.stop(), 'index checks');
       await attempt(async () => this.lateWrites?.stop(), 'late-write checks');
       // A claim still running (behind an application's open transaction) is waited for up to the lease it
@@ -899,7 +955,8 @@ export class DualWrite<Native = unknown> {
       downBackend: s.downBackend ?? (s.backendDown ? 'vector' : null),
       indexDrift: await this.currentDrift(),
       delivering: this.deliver,
-      wakeUps: this.wakeUps(now),
+      wakeUps: this.wakeUps(this.localClock.now()),
+      clockOffsetMs: this.sourceClock?.offsetMs ?? 0,
     };
   }
 

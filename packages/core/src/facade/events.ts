@@ -2,7 +2,11 @@ import { EventEmitter } from 'node:events';
 
 /** Payloads of the observability events, by name. Times are Unix ms. */
 export interface DualwriteEventMap {
-  /** Records became visible in the vector index at these versions (a delete is applied as `deleted`). */
+  /**
+   * Records became visible in the vector index at these versions (a delete is applied as `deleted`), and this
+   * process acknowledged them: a delivery whose entry has a newer version queued, or whose lease another process
+   * took over, is not in it (see `acksLost`).
+   */
   synced: { items: { id: string; version: number; deleted: boolean }[] };
   /** A delivery failed and will be retried at `retryAt` (Unix ms); `attempts` charged so far. */
   retried: { id: string; attempts: number; retryAt: number; error: string };
@@ -48,6 +52,14 @@ export interface DualwriteEventMap {
    * state is enqueued again (`LateWriteWatch`, stores without a version fence).
    */
   'late-writes-repaired': { ids: string[] };
+  /**
+   * The offset this process adds to its own clock to read the source of truth's changed (`stats().clockOffsetMs`):
+   * from `previousMs` to `offsetMs` (positive: this machine's clock is behind the database server's), measured
+   * over a round trip of `roundTripMs` (the reading's error is at most half of it). Leases, retry times and
+   * sync-2pc intent expiries are compared across processes, so they are read on the source's clock; an offset of
+   * seconds or more says this machine's clock needs NTP.
+   */
+  'clock-offset': { offsetMs: number; previousMs: number; roundTripMs: number };
 }
 
 /** Name of an observability event. */

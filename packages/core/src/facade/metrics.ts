@@ -26,6 +26,12 @@ export interface SyncMetrics {
   /** Deliveries dropped before writing because their lease was lost (another worker owns the entry). */
   leasesLost: number;
   /**
+   * Deliveries written to the index whose ack found the lease gone: another process took the entry over (this
+   * one's lease ran out first: a slow write, or machines whose clocks disagree — see `stats().clockOffsetMs`) and
+   * delivers it again. Wasted work, not lost data; not counted in `synced`.
+   */
+  acksLost: number;
+  /**
    * Outbox entries this process claimed whose earlier claim's vector write may still land (`OutboxLease.takenOver`):
    * taken over from an expired lease (a worker that died or stalled before its ack), or given back in doubt after
    * a failed write. Their ids are watched for a late landing like this process's own failed writes.
@@ -54,6 +60,7 @@ export function createMetrics(): SyncMetrics {
     compensations: 0,
     fenced: 0,
     leasesLost: 0,
+    acksLost: 0,
     leasesTakenOver: 0,
     writerYields: 0,
     lateWritesRepaired: 0,

@@ -712,10 +712,15 @@ export class OutboxDrainer {
       items.map((i) => i.lease),
       () => relational.ackOutbox(acks, clock.now()),
     );
-    metrics.synced += outcomes.filter((o) => o === 'acked').length;
-    events.emit('synced', {
-      items: items.map((i) => ({ id: i.lease.recordId, version: i.version, deleted: i.op === 'delete' })),
-    });
+    const acked = items.filter((_, j) => outcomes[j] === 'acked');
+    metrics.synced += acked.length;
+    metrics.acksLost += outcomes.filter((o) => o === 'lease-lost').length;
+    // Only what this ack settled: a superseded delivery's entry stays queued for its newer version, and a lost
+    // lease's entry is another process's to deliver and report.
+    if (acked.length > 0)
+      events.emit('synced', {
+        items: acked.map((i) => ({ id: i.lease.recordId, version: i.version, deleted: i.op === 'delete' })),
+      });
   }
 
   /**

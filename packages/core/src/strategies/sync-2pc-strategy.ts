@@ -476,9 +476,10 @@ export class Sync2pcStrategy extends OutboxStrategy {
    * recovery resolves them later.
    *
    * A vector write that may still land (`inDoubt`: the call's, or the restore's — see {@link mayLandUnwatched})
-   * keeps its intents: this process watches its ids for a late landing (`writesInDoubt`), but if it dies before the watch
-   * looks, nobody would — the repair is claimed like any entry, and the late write lands over it unnoticed. Left
-   * to expire, the intents are rolled back by whichever process recovers them, and that process watches the ids.
+   * keeps its intents: this process watches its ids for a late landing (`writesInDoubt`), but if it dies before
+   * the watch looks, nobody would — the repair is claimed like any entry, and the late write lands over it
+   * unnoticed. Left to expire, the intents are rolled back by whichever process recovers them, and that process
+   * watches the ids.
    */
   private async compensate(
     active: readonly PreparedWrite[],

@@ -24,6 +24,25 @@ export const lifecycleChecks = {
       expect((await store.getRecords([id])).has(id), 'init() keeps existing data').toBe(true);
     }),
 
+  'sourceTime(), where present, reads a clock in Unix ms that moves forward': (
+    factory: RelationalStoreFactory,
+  ) =>
+    withStore(factory, async (store) => {
+      if (!store.sourceTime) return;
+      const before = Date.now();
+      const first = await store.sourceTime();
+      const after = Date.now();
+      expect(Number.isFinite(first), `sourceTime() returned ${first}`).toBe(true);
+      // The test's database runs on this machine or next to it: its clock agrees with this one within a minute
+      // (a reading in seconds, or in microseconds, is off by orders of magnitude).
+      expect(Math.abs(first - (before + after) / 2), 'sourceTime() is Unix ms').toBeLessThan(60_000);
+      await new Promise((r) => setTimeout(r, 30));
+      const second = await store.sourceTime();
+      expect(second - first, 'it is read at the call, not at a transaction start').toBeGreaterThanOrEqual(20);
+      await store.close();
+      await expectCode('sourceTime after close', 'CLOSED', () => store.sourceTime!());
+    }),
+
   'close() is idempotent and every later call throws ClosedError': (factory: RelationalStoreFactory) =>
     withStore(factory, async (store) => {
       await put(store, { id: uid() });
