@@ -32,6 +32,7 @@ const { dw, inner } = await openFaultyDualWrite({
     : undefined,
 });
 dw.events.on('drain-error', ({ error }) => emit({ t: 'drain-error', error }));
+dw.events.on('clock-offset', (event) => emit({ t: 'clock-offset', ...event }));
 const lines = createInterface({ input: process.stdin });
 const stop = new Promise<void>((resolve) => {
   lines.on('line', (line) => line.trim() === 'stop' && resolve());

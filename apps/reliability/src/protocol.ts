@@ -161,6 +161,8 @@ export type ChildLine =
   | { t: 'vcall'; who: string; op: 'upsert' | 'delete'; ids: string[]; b: number; e: number; ok: boolean }
   /** An error the drainer handled and retried (e.g. SQLITE_BUSY while claiming). */
   | { t: 'drain-error'; error: string }
+  /** The offset the process adds to its clock to read the source's changed (the facade's `clock-offset` event). */
+  | { t: 'clock-offset'; offsetMs: number; previousMs: number; roundTripMs: number }
   /** An unhandled rejection or exception: the child exits with code 70 right after. */
   | { t: 'unhandled'; error: string }
   | { t: 'done'; stats: Record<string, unknown> };

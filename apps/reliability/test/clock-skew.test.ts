@@ -85,6 +85,10 @@ describe('two drain workers, one with its clock a minute ahead of the database s
         return (done as { stats: Record<string, number> }).stats;
       });
       expect(stats[0]!.clockOffsetMs, 'the normal clock needs no correction').toBe(0);
+      const offsets = workers.map((w) => w.lines.filter((l) => l.t === 'clock-offset'));
+      expect(offsets[0], 'no offset event on the normal clock').toEqual([]);
+      expect(offsets[1], 'the skewed worker said so at its start').toHaveLength(1);
+      expect(offsets[1]![0]).toMatchObject({ previousMs: 0 });
       expect(
         Math.abs(stats[1]!.clockOffsetMs! + SKEW_MS),
         `the skewed worker measured its offset (${stats[1]!.clockOffsetMs} ms)`,

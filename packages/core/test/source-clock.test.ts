@@ -4,11 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/util/clock.js';
-import {
-  SOURCE_CLOCK_DEADBAND_MS,
-  SOURCE_CLOCK_MAX_ROUND_TRIP_MS,
-  SourceClock,
-} from '../src/util/source-clock.js';
+import { SOURCE_CLOCK_DEADBAND_MS, SourceClock } from '../src/util/source-clock.js';
 
 /**
  * A source whose clock is `offset` ms ahead of `local`, each reading taking `trips[i]` ms there and back and read
@@ -65,18 +61,29 @@ describe('SourceClock', () => {
     expect(clock.offsetMs).toBe(0);
   });
 
-  it('keeps its offset when no sample came back in time, or the source cannot be read', async () => {
+  it('takes an offset within half the round trip (its error) as none, and still corrects a larger one', async () => {
     const local = new ManualClock(1_000_000);
-    let trips = [0];
+    let offset = 400;
+    const clock = new SourceClock(
+      local,
+      source(local, () => offset, [1_200]),
+    );
+    await clock.measure();
+    expect(clock.offsetMs, 'a slow link: 400 ms cannot be told from 0').toBe(0);
+    expect(clock.reading?.roundTripMs).toBe(1_200);
+    offset = 60_000;
+    await clock.measure();
+    expect(clock.offsetMs, 'a minute can, within its error').toBe(60_000 - 300);
+  });
+
+  it('keeps its offset when the source cannot be read', async () => {
+    const local = new ManualClock(1_000_000);
     let fail = false;
     const clock = new SourceClock(local, async () => {
       if (fail) throw new Error('connection refused');
-      return source(local, () => 30_000, trips)();
+      return source(local, () => 30_000)();
     });
     await clock.measure();
-    expect(clock.offsetMs).toBe(30_000);
-    trips = [SOURCE_CLOCK_MAX_ROUND_TRIP_MS + 1];
-    expect(await clock.measure()).toBeUndefined();
     expect(clock.offsetMs).toBe(30_000);
     fail = true;
     await expect(clock.measure()).rejects.toThrow('connection refused');
@@ -85,30 +92,33 @@ describe('SourceClock', () => {
 });
 
 describe('SourceClock, when the local clock is stepped', () => {
-  it('asks for a measurement once, at the first reading after the step, until one is made', async () => {
+  it('takes the step back out at once, and asks for a measurement once until one is made', async () => {
     const local = new ManualClock(1_000_000);
     let monotonic = 0;
-    let steps = 0;
-    const clock = new SourceClock(
-      local,
-      source(local, () => 0),
-      {
-        monotonic: () => monotonic,
-        onStep: () => steps++,
-      },
-    );
-    clock.now();
+    const steps: number[] = [];
+    // The source keeps true time: the monotonic clock's, from where the local clock started.
+    const clock = new SourceClock(local, async () => 1_000_000 + monotonic, {
+      monotonic: () => monotonic,
+      onStep: (before) => steps.push(before),
+    });
+    const start = clock.now();
     local.advance(5_000);
     monotonic += 5_000;
-    clock.now();
-    expect(steps, 'both clocks moved alike').toBe(0);
+    expect(clock.now(), 'both clocks moved alike').toBe(start + 5_000);
+    expect(steps).toEqual([]);
     local.advance(60_000); // NTP stepped the wall clock; the monotonic clock did not move
-    clock.now();
-    clock.now();
-    expect(steps).toBe(1);
+    expect(clock.now(), 'the corrected time stays continuous').toBe(start + 5_000);
+    monotonic += 10;
+    local.advance(10);
+    expect(clock.now()).toBe(start + 5_010);
+    expect(steps, 'reported once, with the offset before the step').toEqual([0]);
+    expect(clock.offsetMs).toBe(-60_000);
+    await clock.measure(); // the source agrees: the wall clock is a minute ahead now
+    expect(clock.offsetMs).toBe(-60_000);
+    local.advance(-60_000); // stepped back
+    expect(clock.now()).toBe(start + 5_010);
+    expect(steps, 'reported again after a measurement').toEqual([0, -60_000]);
     await clock.measure();
-    local.advance(-30_000);
-    clock.now();
-    expect(steps, 'reported again after a measurement').toBe(2);
+    expect(clock.offsetMs).toBe(0);
   });
 });

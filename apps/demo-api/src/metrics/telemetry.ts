@@ -31,6 +31,7 @@ type CumulativeKey = Exclude<
   | 'indexDrift'
   | 'delivering'
   | 'wakeUps'
+  | 'clockOffsetMs'
 >;
 
 /** dualwrite's cumulative counters exported as Prometheus counters. */
@@ -99,7 +100,10 @@ export class Telemetry {
   readonly #writeDuration: Histogram<'op' | 'outcome'>;
   readonly #writtenRecords: Counter<'op'>;
   readonly #httpRequests: Counter<'method' | 'route' | 'status'>;
-  readonly #gauges: Record<'depth' | 'lag' | 'dead' | 'inFlight' | 'down' | 'paused' | 'drift', Gauge>;
+  readonly #gauges: Record<
+    'depth' | 'lag' | 'dead' | 'inFlight' | 'down' | 'paused' | 'drift' | 'clockOffset',
+    Gauge
+  >;
   readonly #counters: Map<CumulativeKey, Counter>;
   #writes = 0;
 
@@ -140,6 +144,10 @@ export class Telemetry {
       drift: gauge(
         'dualwrite_index_drift',
         '1 while a detected drift of the index (replaced, emptied, duplicated) is being repaired.',
+      ),
+      clockOffset: gauge(
+        'dualwrite_clock_offset_seconds',
+        "What this process adds to its clock to read the database server's (leases are read on it); 0 until measured.",
       ),
     };
     this.#counters = new Map(
@@ -186,6 +194,7 @@ export class Telemetry {
     this.#gauges.down.set(stats.backendDown ? 1 : 0);
     this.#gauges.paused.set(stats.paused ? 1 : 0);
     this.#gauges.drift.set(stats.indexDrift ? 1 : 0);
+    this.#gauges.clockOffset.set((stats.clockOffsetMs ?? 0) / 1000);
     for (const [key, counter] of this.#counters) {
       counter.reset();
       counter.inc(stats[key]);

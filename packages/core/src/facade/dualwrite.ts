@@ -45,7 +45,7 @@ import { lastOfEachId } from '../write/last-wins.js';
 import { writeChangesWithOutbox } from '../write/plan-change.js';
 import { BackpressureGate } from './backpressure-gate.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
-import { DualwriteEvents } from './events.js';
+import { type DualwriteEventMap, DualwriteEvents } from './events.js';
 import { createMetrics, type SyncMetrics } from './metrics.js';
 import { matchesFilter, type SearchHit, type SearchOptions, type StaleHitPolicy } from './search.js';
 import { ownRelationalStore } from './store-owners.js';
@@ -91,11 +91,12 @@ export interface DualwriteStats extends SyncMetrics {
   wakeUps: (WakeUpHealth & { lastNotificationAgeMs: number | null }) | null;
   /**
    * What this process adds to its own clock to read the source of truth's, ms (positive: this machine's clock is
-   * behind the database server's), measured at the start, every minute and as soon as this machine's clock is
-   * seen stepped (`RelationalStore.sourceTime`; `clock-offset` events say when it changed). Offsets of at most 100 ms are taken as 0, and so is every offset
-   * of a store without a clock, or of a facade given its own `clock`.
+   * behind the database server's), measured at the start, every minute and as soon as this machine's clock is seen
+   * stepped (`RelationalStore.sourceTime`; `clock-offset` events say when it changed). An offset within 100 ms, or
+   * within half the reading's round trip (its error), is taken as 0. `null` before a measurement came back, for a
+   * store without a clock of its own (SQLite: one machine, one clock), and for a facade given its own `clock`.
    */
-  clockOffsetMs: number;
+  clockOffsetMs: number | null;
 }
 
 /** A dead-lettered change, as {@link DualWrite.listDeadLetters} lists it. */
@@ -270,7 +271,7 @@ export class DualWrite<Native = unknown> {
     this.sourceClock =
       options.clock === undefined && relational.sourceTime
         ? new SourceClock(systemClock, () => relational.sourceTime!(), {
-            onStep: () => void this.measureSourceClock(false),
+            onStep: (before) => void this.measureSourceClock(before),
           })
         : undefined;
     this.clock = this.sourceClock ?? this.localClock;
@@ -367,9 +368,12 @@ export class DualWrite<Native = unknown> {
     if (this.state !== 'new') return this;
     this.releaseStores = ownRelationalStore(this.relational, this.closeStores);
     let started = false;
+    let startClockOffset: DualwriteEventMap['clock-offset'] | undefined;
     try {
       await this.relational.init();
-      await this.measureSourceClock(true);
+      await this.measureSourceClock(0, (event) => {
+        startClockOffset = event;
+      });
       await this.guard.open();
       started = true;
       // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
@@ -394,27 +398,35 @@ export class DualWrite<Native = unknown> {
     this.guard.start();
     if (this.sourceClock)
       this.sourceClockTimer = setInterval(
-        () => void this.measureSourceClock(false),
+        () => void this.measureSourceClock(this.sourceClock!.offsetMs),
         SOURCE_CLOCK_CHECK_MS,
       ).unref();
     this.state = 'open';
+    // After `createDualWrite` resolved, so a listener attached right after it sees it (the rest of the start's
+    // I/O would have run an earlier `setImmediate` before then).
+    if (startClockOffset) {
+      const event = startClockOffset;
+      setImmediate(() => this.events.emit('clock-offset', event));
+    }
     return this;
   }
 
   /**
-   * Measures this process's clock against the source's again ({@link SourceClock}) and emits `clock-offset` when
-   * the offset applied changed (at the start: after `createDualWrite` resolved, as the start's other findings).
-   * A failed reading keeps the offset: the store's own errors surface on its next call.
+   * Measures this process's clock against the source's again ({@link SourceClock}) and reports the offset applied
+   * when it is not `previousMs` any more (the one before a step the clock took back out itself, or before this
+   * measurement): a `clock-offset` event, or to `report` (the start's, emitted once the facade is open). A failed
+   * reading keeps the offset: the store's own errors surface on its next call.
    */
-  private async measureSourceClock(atStart: boolean): Promise<void> {
+  private async measureSourceClock(
+    previousMs: number,
+    report: (event: DualwriteEventMap['clock-offset']) => void = (event) =>
+      this.events.emit('clock-offset', event),
+  ): Promise<void> {
     const clock = this.sourceClock;
     if (!clock) return;
-    const previousMs = clock.offsetMs;
     const reading = await clock.measure().catch(() => undefined);
     if (reading === undefined || clock.offsetMs === previousMs) return;
-    const event = { offsetMs: clock.offsetMs, previousMs, roundTripMs: reading.roundTripMs };
-    if (atStart) setImmediate(() => this.events.emit('clock-offset', event));
-    else this.events.emit('clock-offset', event);
+    report({ offsetMs: clock.offsetMs, previousMs, roundTripMs: reading.roundTripMs });
   }
 
   private stopSourceClock(): void {
@@ -956,7 +968,7 @@ export class DualWrite<Native = unknown> {
       indexDrift: await this.currentDrift(),
       delivering: this.deliver,
       wakeUps: this.wakeUps(this.localClock.now()),
-      clockOffsetMs: this.sourceClock?.offsetMs ?? 0,
+      clockOffsetMs: this.sourceClock?.reading ? this.sourceClock.offsetMs : null,
     };
   }
 
