@@ -13,8 +13,9 @@ import { openRelationalStore, openVectorStore, SUITE_DELIVERY } from '../src/bac
 import { entryPath, type SuiteChild, spawnChild } from '../src/child.js';
 import type { DeliverySpec, VectorBackendSpec, WorkerConfig, WriterConfig } from '../src/protocol.js';
 import { trialDatabases } from '../src/trial-databases.js';
-import { DIM, tempDir, waitFor } from './helpers.js';
+import { DIM, tempDir } from './helpers.js';
 import {
+  drainedThenStopped,
   expectCleanExits,
   expectEveryCallAcknowledged,
   expectOneDeliveryAtATime,
@@ -68,15 +69,7 @@ describe('two drain workers, one with its clock a minute ahead of the database s
       });
       children.push(...workers);
       await Promise.all(workers.map((w) => w.ready));
-      const probe = await openRelationalStore(relationalSpec);
-      await waitFor(
-        async () => (await probe.outboxStats(Date.now())).depth === 0,
-        60_000,
-        'the workers to drain',
-      );
-      await probe.close();
-      for (const w of workers) w.send('stop');
-      const exits = await Promise.all(workers.map((w) => w.exited));
+      const exits = await drainedThenStopped(relationalSpec, workers);
       expectCleanExits(workers, exits, /unhandled|Error:/i);
 
       const stats = workers.map((w) => {

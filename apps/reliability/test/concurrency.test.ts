@@ -15,8 +15,9 @@ import { entryPath, type SuiteChild, spawnChild } from '../src/child.js';
 import { checkLastWriterWins } from '../src/ledger.js';
 import type { DeliverySpec, VectorBackendSpec, WorkerConfig, WriterConfig } from '../src/protocol.js';
 import { trialDatabases } from '../src/trial-databases.js';
-import { DIM, tempDir, waitFor } from './helpers.js';
+import { DIM, tempDir } from './helpers.js';
 import {
+  drainedThenStopped,
   expectCleanExits,
   expectEveryCallAcknowledged,
   expectOneDeliveryAtATime,
@@ -103,15 +104,7 @@ describe.each(scenarios)(
         const writingMs = Date.now() - started;
 
         // The workers drain what is left; then they are stopped.
-        const probe = await openRelationalStore(relationalSpec);
-        await waitFor(
-          async () => (await probe.outboxStats(Date.now())).depth === 0,
-          60_000,
-          'the workers to drain',
-        );
-        await probe.close();
-        for (const w of workers) w.send('stop');
-        const workerExits = await Promise.all(workers.map((w) => w.exited));
+        const workerExits = await drainedThenStopped(relationalSpec, workers);
 
         // Children: exit 0, no unhandled error, no stray SQLITE_BUSY.
         expectCleanExits(children, [...workerExits, ...writerExits], /unhandled|SQLITE_BUSY|ER_LOCK|Error:/i);

@@ -3,9 +3,12 @@
  * sharing one outbox): one delivery of an id at a time, every worker delivering, every call acknowledged.
  */
 import { expect } from 'vitest';
+import { openRelationalStore } from '../src/backends.js';
+import type { SuiteChild } from '../src/child.js';
 import { WriterLedger } from '../src/ledger.js';
 import { type CallInterval, findOverlaps } from '../src/overlap.js';
-import type { ChildLine } from '../src/protocol.js';
+import type { ChildLine, RelationalBackendSpec } from '../src/protocol.js';
+import { waitFor } from './helpers.js';
 
 /** How a child process ended (`SuiteChild.exited`). */
 type Exit = { code: number | null; signal: NodeJS.Signals | null };
@@ -80,4 +83,23 @@ export function expectEveryCallAcknowledged(writers: readonly Traced[], calls: n
     expect(l.acks, `writer ${i} acknowledged every call`).toBe(calls);
   }
   return ledgers;
+}
+
+/** Waits (up to 60 s) for the drain workers to empty the outbox of `relational`, then stops them; their exits. */
+export async function drainedThenStopped(
+  relational: RelationalBackendSpec,
+  workers: readonly SuiteChild[],
+): Promise<Exit[]> {
+  const probe = await openRelationalStore(relational);
+  try {
+    await waitFor(
+      async () => (await probe.outboxStats(Date.now())).depth === 0,
+      60_000,
+      'the workers to drain',
+    );
+  } finally {
+    await probe.close();
+  }
+  for (const w of workers) w.send('stop');
+  return Promise.all(workers.map((w) => w.exited));
 }
