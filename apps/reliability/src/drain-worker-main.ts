@@ -15,7 +15,7 @@ import { skewWallClock } from './skewed-wall-clock.js';
 
 reportUnhandled();
 const config = readConfig<WorkerConfig>();
-if (config.clockSkewMs) skewWallClock(config.clockSkewMs);
+if (config.clockSkewMs || config.clockStep) skewWallClock(config.clockSkewMs ?? 0, config.clockStep);
 const who = config.worker;
 const { dw, inner } = await openFaultyDualWrite({
   relational: config.relational,

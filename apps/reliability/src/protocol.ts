@@ -118,6 +118,8 @@ export interface WorkerConfig {
    * and `new Date()` are shifted before the facade opens. The monotonic clock the traces use is not.
    */
   clockSkewMs?: number;
+  /** Steps that wall clock by `byMs` more, `afterMs` after the process started. */
+  clockStep?: { afterMs: number; byMs: number };
 }
 
 /** The outcome of one record of an acknowledged call. */

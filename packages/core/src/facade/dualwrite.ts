@@ -233,6 +233,8 @@ export class DualWrite<Native = unknown> {
   /** The local clock corrected to the source of truth's (unless a clock was injected, or the store has none). */
   private readonly sourceClock: SourceClock | undefined;
   private sourceClockTimer: NodeJS.Timeout | undefined;
+  /** A `clock-offset` found while the facade opens: emitted once it is open, for listeners attached after it. */
+  private startClockOffset: DualwriteEventMap['clock-offset'] | undefined;
   private readonly limits: RecordLimits;
   private readonly metrics = createMetrics();
   private readonly embeddings: EmbeddingService | undefined;
@@ -368,12 +370,9 @@ export class DualWrite<Native = unknown> {
     if (this.state !== 'new') return this;
     this.releaseStores = ownRelationalStore(this.relational, this.closeStores);
     let started = false;
-    let startClockOffset: DualwriteEventMap['clock-offset'] | undefined;
     try {
       await this.relational.init();
-      await this.measureSourceClock(0, (event) => {
-        startClockOffset = event;
-      });
+      await this.measureSourceClock(0);
       await this.guard.open();
       started = true;
       // An index that could not be checked yet gets nothing delivered until it is (it may be the wrong one);
@@ -404,29 +403,26 @@ export class DualWrite<Native = unknown> {
     this.state = 'open';
     // After `createDualWrite` resolved, so a listener attached right after it sees it (the rest of the start's
     // I/O would have run an earlier `setImmediate` before then).
-    if (startClockOffset) {
-      const event = startClockOffset;
-      setImmediate(() => this.events.emit('clock-offset', event));
-    }
+    const startOffset = this.startClockOffset;
+    this.startClockOffset = undefined;
+    if (startOffset) setImmediate(() => this.events.emit('clock-offset', startOffset));
     return this;
   }
 
   /**
-   * Measures this process's clock against the source's again ({@link SourceClock}) and reports the offset applied
-   * when it is not `previousMs` any more (the one before a step the clock took back out itself, or before this
-   * measurement): a `clock-offset` event, or to `report` (the start's, emitted once the facade is open). A failed
-   * reading keeps the offset: the store's own errors surface on its next call.
+   * Measures this process's clock against the source's again ({@link SourceClock}) and emits `clock-offset` when
+   * the offset applied is not `previousMs` any more (the one before a step the clock took back out itself, or before
+   * this measurement) — during the start, once the facade is open (see {@link startClockOffset}). A failed reading
+   * keeps the offset: the store's own errors surface on its next call.
    */
-  private async measureSourceClock(
-    previousMs: number,
-    report: (event: DualwriteEventMap['clock-offset']) => void = (event) =>
-      this.events.emit('clock-offset', event),
-  ): Promise<void> {
+  private async measureSourceClock(previousMs: number): Promise<void> {
     const clock = this.sourceClock;
     if (!clock) return;
     const reading = await clock.measure().catch(() => undefined);
     if (reading === undefined || clock.offsetMs === previousMs) return;
-    report({ offsetMs: clock.offsetMs, previousMs, roundTripMs: reading.roundTripMs });
+    const event = { offsetMs: clock.offsetMs, previousMs, roundTripMs: reading.roundTripMs };
+    if (this.state === 'new') this.startClockOffset = event;
+    else this.events.emit('clock-offset', event);
   }
 
   private stopSourceClock(): void {

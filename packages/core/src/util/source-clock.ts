@@ -72,7 +72,9 @@ export class SourceClock implements Clock {
     const last = this.#last;
     this.#last = { local, monotonic };
     if (last) {
-      const stepped = local - last.local - (monotonic - last.monotonic);
+      // Whole ms: the times go into SQL as integers (PostgreSQL's bigint refuses `1796611033258.75`, helper-80),
+      // and the monotonic clock has fractions.
+      const stepped = Math.round(local - last.local - (monotonic - last.monotonic));
       if (Math.abs(stepped) > SOURCE_CLOCK_DEADBAND_MS) {
         const before = this.#offsetMs;
         this.#offsetMs -= stepped;
