@@ -418,12 +418,12 @@ export class MysqlQueries extends SqlQueries {
     }
   }
 
-  /** Highest version among the sequence's committed rows (0 when none). */
   /** The server's clock at the call (`SYSDATE(3)`, not the statement's start), Unix ms; a DECIMAL, sent as text. */
   protected override clockQuery() {
     return sql<{ t: string }>`SELECT UNIX_TIMESTAMP(SYSDATE(3)) * 1000 AS t`;
   }
 
+  /** Highest version among the sequence's committed rows (0 when none). */
   async currentVersion(db: Db): Promise<number> {
     const { rows } = await sql<{ v: SqlInt | null }>`SELECT max(id) AS v FROM ${this.#sequence}`.execute(db);
     return int(rows[0]?.v ?? 0);

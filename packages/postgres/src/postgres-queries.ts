@@ -205,12 +205,12 @@ export class PostgresQueries extends SqlQueries {
     return int(rows[0]!.v);
   }
 
-  /** Highest version handed out so far by any session, committed or not (0 when none). */
   /** The server's clock at the call (`clock_timestamp()`, not the transaction's start), Unix ms. */
   protected override clockQuery() {
     return sql<{ t: number }>`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t`;
   }
 
+  /** Highest version handed out so far by any session, committed or not (0 when none). */
   async currentVersion(db: Db): Promise<number> {
     const { rows } = await sql<{ v: SqlInt }>`
       SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS v FROM ${this.#sequence}`.execute(db);

@@ -39,8 +39,9 @@ export interface SourceClockReading {
 export class SourceClock implements Clock {
   #offsetMs = 0;
   #reading: SourceClockReading | undefined;
-  /** The local and monotonic clocks at the last `now()`, to notice the local one being stepped. */
-  #last: { local: number; monotonic: number } | undefined;
+  /** The local and monotonic clocks at the last `now()` (or measurement), to notice the local one being stepped. */
+  #lastLocal = Number.NaN;
+  #lastMonotonic = Number.NaN;
   #stepReported = false;
 
   /**
@@ -69,19 +70,17 @@ export class SourceClock implements Clock {
   now(): number {
     const local = this.local.now();
     const monotonic = this.#monotonic();
-    const last = this.#last;
-    this.#last = { local, monotonic };
-    if (last) {
-      // Whole ms: the times go into SQL as integers (PostgreSQL's bigint refuses `1796611033258.75`, helper-80),
-      // and the monotonic clock has fractions.
-      const stepped = Math.round(local - last.local - (monotonic - last.monotonic));
-      if (Math.abs(stepped) > SOURCE_CLOCK_DEADBAND_MS) {
-        const before = this.#offsetMs;
-        this.#offsetMs -= stepped;
-        if (!this.#stepReported) {
-          this.#stepReported = true;
-          this.options.onStep?.(before);
-        }
+    // Whole ms: the times go into SQL as integers (PostgreSQL's bigint refuses `1796611033258.75`, helper-80), and
+    // the monotonic clock has fractions. NaN (no reading yet) compares as no step.
+    const stepped = Math.round(local - this.#lastLocal - (monotonic - this.#lastMonotonic));
+    this.#lastLocal = local;
+    this.#lastMonotonic = monotonic;
+    if (Math.abs(stepped) > SOURCE_CLOCK_DEADBAND_MS) {
+      const before = this.#offsetMs;
+      this.#offsetMs -= stepped;
+      if (!this.#stepReported) {
+        this.#stepReported = true;
+        this.options.onStep?.(before);
       }
     }
     return local + this.#offsetMs;
@@ -118,7 +117,8 @@ export class SourceClock implements Clock {
     this.#reading = reading;
     this.#stepReported = false;
     // The offset now fits the local clock as it reads now: the base of the next step check.
-    this.#last = { local: this.local.now(), monotonic: this.#monotonic() };
+    this.#lastLocal = this.local.now();
+    this.#lastMonotonic = this.#monotonic();
     return reading;
   }
 }
