@@ -119,6 +119,12 @@ export interface WriteStrategy {
   /** Resolves at this process's next delivery, or after `ms` ms (used by `flush` and `awaitSynced`). */
   waitForProgress(ms: number): Promise<void>;
   /**
+   * How many failed writes of this process still have to be taken back in the source of truth before the index
+   * can equal it (sync-2pc: intents whose compensation found the source unreachable); `flush` waits for none.
+   * Absent: none ever.
+   */
+  unresolvedWrites?(): number;
+  /**
    * Pauses delivery (writes are still accepted into the outbox). May be called before {@link start}: the
    * strategy then starts paused and claims nothing until {@link resume}.
    */

@@ -769,7 +769,12 @@ export class DualWrite<Native = unknown> {
         // Entries a repair (of any process) enqueued stand for writes accepted before it ended.
         const since = Math.max(called, await this.guard.lastRepairAt());
         const s = await this.relational.outboxStats(this.clock.now());
-        const delivered = doubt === undefined && (s.oldestPendingAt === null || s.oldestPendingAt > since);
+        // A failed write this process has yet to take back in the source leaves the index holding it till then.
+        const unresolved = this.strategy.unresolvedWrites?.() ?? 0;
+        const delivered =
+          doubt === undefined &&
+          unresolved === 0 &&
+          (s.oldestPendingAt === null || s.oldestPendingAt > since);
         if (delivered && !looked) {
           // Nothing to deliver: an index dropped or replaced while nothing was written to it is seen only by
           // reading it (a repair that starts is waited for by the next look). Unreachable: nothing to wait for.
@@ -794,7 +799,7 @@ export class DualWrite<Native = unknown> {
         const left = deadline - this.clock.now();
         if (left <= 0)
           throw new TimeoutError(
-            `flush (${doubt ?? `${s.depth} pending`}${this.whyNotDelivering()})`,
+            `flush (${doubt ?? `${s.depth} pending`}${unresolved > 0 ? `, ${unresolved} failed sync-2pc write(s) to roll back once the source answers` : ''}${this.whyNotDelivering()})`,
             timeoutMs,
           );
         await this.strategy.waitForProgress(Math.min(left, 50));

@@ -18,6 +18,7 @@ import { describeValue } from '../util/describe-value.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import { changeId, compareIds, type PlannedChange, planOne, resultOf } from '../write/plan-change.js';
 import { commitIntentsInTx, prepareIntentsInTx } from '../write/two-phase.js';
+import { UnresolvedIntents } from '../write/unresolved-intents.js';
 import { deliverWhatIsDue } from './async-queue-strategy.js';
 import { OutboxStrategy } from './outbox-strategy.js';
 
@@ -79,6 +80,8 @@ export class Sync2pcStrategy extends OutboxStrategy {
   private readonly onVectorFailure: VectorFailureMode;
   private readonly repairConcurrency: number;
   private readonly unitOfWorkTimeoutMs: number;
+  /** Set by {@link start}. */
+  private unresolved: UnresolvedIntents | undefined;
 
   constructor(options: Sync2pcOptions = {}) {
     super();
@@ -127,6 +130,21 @@ export class Sync2pcStrategy extends OutboxStrategy {
         { component: 'sync-2pc' },
       );
     await super.start(context);
+    this.unresolved = new UnresolvedIntents(
+      context.relational,
+      () => context.clock.now(),
+      (n) => this.drainer.wake(n),
+    );
+  }
+
+  /** Failed calls' intents still to roll back once the source answers (see {@link UnresolvedIntents}). */
+  unresolvedWrites(): number {
+    return this.unresolved?.size ?? 0;
+  }
+
+  override async stop(options: { timeoutMs: number }): Promise<void> {
+    this.unresolved?.stop();
+    await super.stop(options);
   }
 
   /**
@@ -453,14 +471,15 @@ export class Sync2pcStrategy extends OutboxStrategy {
 
   /**
    * Deletes the intents of changes that turned out to be no-ops (or of a call refused after its prepare).
-   * Best effort: an intent left behind expires, and recovery's repair re-delivers the record's current state.
+   * When that fails they are deleted once the source answers (`UnresolvedIntents`); until then each keeps its id
+   * reading as in flight.
    */
   private async dropIntents(tokens: readonly string[]): Promise<void> {
     if (tokens.length === 0) return;
     try {
       await this.commitIntents([], { now: this.ctx.clock.now(), deferred: false, dropTokens: tokens });
     } catch {
-      // Left to expiry and recovery.
+      this.unresolved?.add([], tokens);
     }
   }
 
@@ -515,7 +534,13 @@ export class Sync2pcStrategy extends OutboxStrategy {
       await enqueueRepairs(relational, ids, clock.now());
       this.drainer.wake(ids.length);
     } catch {
-      // SQL is unreachable too: the intents expire and recovery resolves them.
+      // SQL is unreachable too. A vector write that may still land keeps its intents for recovery (see above);
+      // the others are rolled back by this process as soon as SQL answers (`UnresolvedIntents`).
+      if (!inDoubt)
+        this.unresolved?.add(
+          active.map(({ plan, token }) => ({ token, recordId: plan.id, version: plan.next.version })),
+          dropTokens,
+        );
       return;
     }
     await this.dropIntents(inDoubt ? dropTokens : [...active.map((a) => a.token), ...dropTokens]);
