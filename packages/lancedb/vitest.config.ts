@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    // The files share one worker and its loaded modules (re-importing them per file cost 3–19 s a suite).
+    isolate: false,
   },
 });

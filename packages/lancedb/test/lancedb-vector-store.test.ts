@@ -192,8 +192,10 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
     const stats = await table.stats();
     table.close();
     db.close();
-    // Without optimize there would be 12 fragments; after the 10th write everything was compacted.
-    expect(stats.fragmentStats.numFragments).toBeLessThanOrEqual(3);
+    // Without optimize there would be 12 fragments; the optimize due after the 5th write compacted those five
+    // into one. Whether another came after the 10th depends on how long that run took against the writes
+    // (AutoOptimizePacer; on a loaded machine it is put off), so only the first is certain.
+    expect(stats.fragmentStats.numFragments).toBeLessThanOrEqual(8);
     expect(stats.numRows).toBe(12);
     expect(errors).toStrictEqual([]);
   });
