@@ -2,11 +2,14 @@ import type { TwoPhaseIntent } from '../contracts/outbox.js';
 import type { RelationalStore } from '../contracts/relational-store.js';
 import { rollBackIntent } from './roll-back-intent.js';
 
-/** An intent of a failed sync-2pc call of this process, with the time the call gave up on it (Unix ms). */
+/** A written change's intent: rolled back. */
+type WrittenIntent = Pick<TwoPhaseIntent, 'token' | 'recordId' | 'version'>;
+
+/** An intent of a failed sync-2pc call of this process. */
 interface UnresolvedIntent {
-  intent: Pick<TwoPhaseIntent, 'token' | 'recordId' | 'version'>;
-  /** `true`: a no-op's intent (nothing was written to the index): only deleted. */
-  dropOnly: boolean;
+  /** `null` for a no-op's intent (nothing was written to the index): only deleted. */
+  written: WrittenIntent | null;
+  /** When the call gave up on it, Unix ms: the time its repair is enqueued at. */
   failedAt: number;
 }
 
@@ -56,20 +59,12 @@ export class UnresolvedIntents {
    * Takes over a failed call's intents: `written` (its vector write finished; rolled back) and `dropped` (its
    * no-ops'; deleted). Resolution starts at once, in the background.
    */
-  add(written: readonly UnresolvedIntent['intent'][], dropped: readonly string[] = []): void {
+  add(written: readonly WrittenIntent[], dropped: readonly string[] = []): void {
     if (this.#stopped) return; // left to expiry and recovery
     const failedAt = this.now();
-    for (const intent of written) this.#pending.set(intent.token, { intent, dropOnly: false, failedAt });
-    for (const token of dropped)
-      this.#pending.set(token, { intent: { token, recordId: '', version: 0 }, dropOnly: true, failedAt });
-    this.#running ??= this.#resolve().finally(() => {
-      this.#running = undefined;
-    });
-  }
-
-  /** Resolves once none waits (at once when none does); never rejects. */
-  async settled(): Promise<void> {
-    while (this.#running) await this.#running;
+    for (const intent of written) this.#pending.set(intent.token, { written: intent, failedAt });
+    for (const token of dropped) this.#pending.set(token, { written: null, failedAt });
+    this.#start();
   }
 
   /** Stops retrying; what is left expires and is recovered by a process that delivers. */
@@ -77,14 +72,22 @@ export class UnresolvedIntents {
     this.#stopped = true;
   }
 
+  #start(): void {
+    if (this.#running || this.#stopped) return;
+    this.#running = this.#resolve().finally(() => {
+      this.#running = undefined;
+      if (this.#pending.size > 0) this.#start(); // added as the pass ended
+    });
+  }
+
   async #resolve(): Promise<void> {
     let pauseMs = FIRST_RETRY_MS;
     while (this.#pending.size > 0 && !this.#stopped) {
       let rolledBack = 0;
       try {
-        for (const [token, { intent, dropOnly, failedAt }] of this.#pending) {
-          if (dropOnly) await this.relational.transaction((tx) => tx.deleteIntent!(token));
-          else if (await rollBackIntent(this.relational, intent, failedAt)) rolledBack++;
+        for (const [token, { written, failedAt }] of this.#pending) {
+          if (written === null) await this.relational.transaction((tx) => tx.deleteIntent!(token));
+          else if (await rollBackIntent(this.relational, written, failedAt)) rolledBack++;
           this.#pending.delete(token);
         }
       } catch {
