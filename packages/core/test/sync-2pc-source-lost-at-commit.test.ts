@@ -20,15 +20,30 @@ import { MemoryRelationalStore, MemoryVectorStore } from '../src/testing/index.j
 const DIM = 4;
 const OUTAGE_MS = 300;
 
-/** Reference source of truth that refuses every transaction and read while `down`. */
+/**
+ * Reference source of truth that refuses every transaction and read while `down`; `downAfterNextTransaction`: goes
+ * away for {@link OUTAGE_MS} right after the next transaction commits.
+ */
 class Unreachable extends MemoryRelationalStore {
   down = false;
+  downAfterNextTransaction = false;
   #refuse(): void {
     if (this.down) throw new BackendUnavailableError('source unreachable', { component: 'test' });
   }
+  goAway(): void {
+    this.down = true;
+    setTimeout(() => {
+      this.down = false;
+    }, OUTAGE_MS);
+  }
   override async transaction<T>(fn: (tx: RelationalTx<unknown>) => Promise<T>): Promise<T> {
     this.#refuse();
-    return super.transaction(fn);
+    const result = await super.transaction(fn);
+    if (this.downAfterNextTransaction) {
+      this.downAfterNextTransaction = false;
+      this.goAway();
+    }
+    return result;
   }
   override async getRecords(...args: Parameters<MemoryRelationalStore['getRecords']>) {
     this.#refuse();
@@ -50,10 +65,7 @@ class SourceLostAfterWrite extends MemoryVectorStore {
     const result = await super.upsert(records, options);
     if (this.armed) {
       this.armed = false;
-      this.source.down = true;
-      setTimeout(() => {
-        this.source.down = false;
-      }, OUTAGE_MS);
+      this.source.goAway();
     }
     return result;
   }
@@ -120,6 +132,22 @@ describe('sync-2pc: the source goes away between the vector write and the commit
         stale: 0,
         mismatched: 0,
       });
+      expect((await dw.syncStatus('doc')).state).toBe('synced');
+    } finally {
+      await dw.close();
+    }
+  });
+
+  it('a no-op rewrite: its intent, whose delete the outage refused, is deleted once the source answers', async () => {
+    const { dw, source } = await open();
+    try {
+      await dw.put({ id: 'doc', text: 'same', embedding: [1, 0, 0, 0] });
+      source.downAfterNextTransaction = true; // the prepare commits, then the source goes away
+      const { changed } = await dw.put({ id: 'doc', text: 'same', embedding: [1, 0, 0, 0] });
+      expect(changed).toBe(false);
+      expect(await dw.flush({ timeoutMs: 10_000 })).toMatchObject({ pending: 0, deadLetters: 0 });
+      // (Was: the intent stayed until it expired, an intentTtlMs later, and the id read as written in flight.)
+      expect(await source.transaction((tx) => tx.countIntents!('doc'))).toBe(0);
       expect((await dw.syncStatus('doc')).state).toBe('synced');
     } finally {
       await dw.close();

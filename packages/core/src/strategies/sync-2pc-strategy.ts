@@ -133,6 +133,9 @@ export class Sync2pcStrategy extends OutboxStrategy {
     this.unresolved = new UnresolvedIntents(
       context.relational,
       () => context.clock.now(),
+      async (tokens) => {
+        await this.commitIntents([], { now: context.clock.now(), deferred: false, dropTokens: tokens });
+      },
       (n) => this.drainer.wake(n),
     );
   }

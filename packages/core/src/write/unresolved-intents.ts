@@ -42,11 +42,14 @@ export class UnresolvedIntents {
   /**
    * @param relational - the source of truth.
    * @param now - the facade's clock, Unix ms.
+   * @param dropIntents - deletes intents by token, in one call (the strategy's own way, which uses the store's
+   *   fast path where it has one); throws when the source does not answer.
    * @param onRolledBack - called with how many repairs a pass enqueued (to wake the drainer).
    */
   constructor(
     private readonly relational: RelationalStore,
     private readonly now: () => number,
+    private readonly dropIntents: (tokens: readonly string[]) => Promise<void>,
     private readonly onRolledBack: (count: number) => void,
   ) {}
 
@@ -85,9 +88,12 @@ export class UnresolvedIntents {
     while (this.#pending.size > 0 && !this.#stopped) {
       let rolledBack = 0;
       try {
+        const dropped = [...this.#pending].flatMap(([token, u]) => (u.written === null ? [token] : []));
+        if (dropped.length > 0) await this.dropIntents(dropped);
+        for (const token of dropped) this.#pending.delete(token);
         for (const [token, { written, failedAt }] of this.#pending) {
-          if (written === null) await this.relational.transaction((tx) => tx.deleteIntent!(token));
-          else if (await rollBackIntent(this.relational, written, failedAt)) rolledBack++;
+          if (written === null) continue; // added during this pass: dropped by the next
+          if (await rollBackIntent(this.relational, written, failedAt)) rolledBack++;
           this.#pending.delete(token);
         }
       } catch {
