@@ -54,6 +54,7 @@ async function openDualWrite(config: ResolvedConfig, backends: Backends, hooks: 
       strategy: strategyConfig(config.strategy),
       delivery: { ...deliveryOptions(config.strategy), ...hooks.delivery },
       indexBinding: config.vector.indexBinding,
+      embeddingCacheTtlMs: config.embedder.cacheTtlMs,
       ...(config.backpressure.maxDepth > 0
         ? {
             backpressure: {

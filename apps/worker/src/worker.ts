@@ -56,6 +56,7 @@ export async function startWorker(
           : strategyConfig(config.strategy),
       delivery: { owner: config.worker.owner, ...deliveryOptions(config.strategy) },
       indexBinding: config.vector.indexBinding,
+      embeddingCacheTtlMs: config.embedder.cacheTtlMs,
     });
   } catch (error) {
     await vector.close().catch(() => {});

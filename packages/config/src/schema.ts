@@ -1,3 +1,4 @@
+import { DEFAULT_EMBEDDING_CACHE_TTL_MS } from '@dualwrite/core';
 import Type, { type Static } from 'typebox';
 
 /** Relational backends (sources of truth) a process can be pointed at by name. */
@@ -77,6 +78,11 @@ export const EmbedderSectionSchema = Type.Object(
     timeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
     /** `openai`: most texts per call. Default 64. */
     maxBatchSize: Type.Integer({ minimum: 1, maximum: 2_048 }),
+    /**
+     * How long an embedding cache entry lives after it was last stored or used for a write, ms; 0 keeps every
+     * entry (`createDualWrite`'s `embeddingCacheTtlMs`). Default 7 days.
+     */
+    cacheTtlMs: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
   },
   strict,
 );
@@ -150,6 +156,7 @@ export const DEFAULT_BACKEND_CONFIG: BackendConfig = {
     requestDimensions: false,
     timeoutMs: 30_000,
     maxBatchSize: 64,
+    cacheTtlMs: DEFAULT_EMBEDDING_CACHE_TTL_MS,
   },
   strategy: {
     name: 'batch',

@@ -145,6 +145,13 @@ export const BACKEND_SETTINGS: readonly Setting[] = [
     help: 'openai: per-call timeout, ms (default 30000)',
   },
   {
+    key: 'embedder.cacheTtlMs',
+    env: 'DUALWRITE_EMBEDDING_CACHE_TTL_MS',
+    flag: 'embedding-cache-ttl-ms',
+    kind: 'integer',
+    help: 'embedding cache entries unused this long are pruned, ms; 0 keeps all (default 604800000: 7 days)',
+  },
+  {
     key: 'strategy.name',
     env: 'DUALWRITE_STRATEGY',
     flag: 'strategy',

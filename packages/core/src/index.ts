@@ -45,7 +45,11 @@ export type {
   WriteResult,
   WriteStrategy,
 } from './contracts/write-strategy.js';
-export { EmbeddingService } from './embedders/embedding-service.js';
+export {
+  DEFAULT_EMBEDDING_CACHE_TTL_MS,
+  EmbeddingService,
+  type EmbeddingServiceOptions,
+} from './embedders/embedding-service.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './embedders/hashing-embedder.js';
 export { validateEmbedder } from './embedders/validate-embedder.js';
 export * from './errors.js';

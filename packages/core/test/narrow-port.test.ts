@@ -21,6 +21,7 @@ const OPTIONAL_STORE = [
   'listExpiredIntents',
   'getCachedEmbeddings',
   'putCachedEmbeddings',
+  'pruneCachedEmbeddings',
   'listRecords',
   'markSynced',
   'maxPendingVersion',

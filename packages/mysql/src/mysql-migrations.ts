@@ -1,14 +1,39 @@
-import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
+import {
+  embeddingCacheExpiryMigration,
+  runMigrations,
+  type SqlColumnTypes,
+  type StoreMigration,
+  storeMigrations,
+} from '@dualwrite/sql';
 import { Kysely, MysqlAdapter, MysqlDialect, type MysqlDialectConfig, type RawBuilder, sql } from 'kysely';
 import type { MysqlKysely, MysqlTableNames } from './mysql-relational-store-options.js';
 
 /** Schema version this package writes: the number of migrations in {@link mysqlMigrations}. */
-export const MYSQL_SCHEMA_VERSION = 2;
+export const MYSQL_SCHEMA_VERSION = 3;
 
 /** Number of per-record lock slots (`slot` 0..65,535); ids hashing to one slot share its lock. */
 export const LOCK_SLOTS = 65_536;
 
 const utf8 = (type: string) => sql.raw(`${type} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+
+const MYSQL_COLUMN_TYPES: SqlColumnTypes = {
+  key: sql.raw('VARBINARY(1536)'),
+  text: utf8('LONGTEXT'),
+  json: utf8('LONGTEXT'),
+  blob: sql.raw('LONGBLOB'),
+  int: 'bigint',
+  bool: sql.raw('TINYINT'),
+  short: utf8('VARCHAR(255)'),
+  partialIndex: false,
+};
+
+/**
+ * MySQL DDL is not transactional: a start killed half-way leaves tables behind unrecorded, and the next start
+ * repeats the migration, so every step is repeatable.
+ */
+const REPEATABLE = {
+  existingIndexError: (error: unknown) => (error as { code?: unknown }).code === 'ER_DUP_KEYNAME',
+};
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in MySQL's types. Ids and keys are
@@ -17,45 +42,35 @@ const utf8 = (type: string) => sql.raw(`${type} CHARACTER SET utf8mb4 COLLATE ut
  * collations ignore trailing spaces — either would merge distinct ids), and ordered by UTF-8 bytes, which is
  * code point order. Text `LONGTEXT` utf8mb4; times and versions `BIGINT`; `deleted` `TINYINT` 0|1; embeddings
  * `LONGBLOB`. Plus `version_seq(id BIGINT AUTO_INCREMENT)` behind `nextVersion()` and the lock slots.
+ * `0003_embedding_cache_expiry` adds the cache's `used_at` (see `embeddingCacheExpiryMigration`).
  */
 export function mysqlMigrations(tables: MysqlTableNames): Record<string, StoreMigration> {
-  return storeMigrations(
-    tables,
-    {
-      key: sql.raw('VARBINARY(1536)'),
-      text: utf8('LONGTEXT'),
-      json: utf8('LONGTEXT'),
-      blob: sql.raw('LONGBLOB'),
-      int: 'bigint',
-      bool: sql.raw('TINYINT'),
-      short: utf8('VARCHAR(255)'),
-      partialIndex: false,
-    },
-    {
-      // MySQL DDL is not transactional: a start killed half-way leaves tables behind unrecorded, and the next
-      // start repeats the migration, so every step is repeatable.
-      existingIndexError: (error) => (error as { code?: unknown }).code === 'ER_DUP_KEYNAME',
-      async extra(db) {
-        const kysely = db as MysqlKysely;
-        await kysely.schema
-          .createTable(tables.versionSequence)
-          .ifNotExists()
-          .addColumn('id', 'bigint', (c) => c.notNull().primaryKey().autoIncrement())
+  const shared = storeMigrations(tables, MYSQL_COLUMN_TYPES, {
+    ...REPEATABLE,
+    async extra(db) {
+      const kysely = db as MysqlKysely;
+      await kysely.schema
+        .createTable(tables.versionSequence)
+        .ifNotExists()
+        .addColumn('id', 'bigint', (c) => c.notNull().primaryKey().autoIncrement())
+        .execute();
+      await kysely.schema
+        .createTable(tables.lockSlots)
+        .ifNotExists()
+        .addColumn('slot', 'integer', (c) => c.notNull().primaryKey())
+        .execute();
+      for (let first = 0; first < LOCK_SLOTS; first += 4_096)
+        await kysely
+          .insertInto(tables.lockSlots)
+          .ignore()
+          .values(Array.from({ length: 4_096 }, (_, i) => ({ slot: first + i })))
           .execute();
-        await kysely.schema
-          .createTable(tables.lockSlots)
-          .ifNotExists()
-          .addColumn('slot', 'integer', (c) => c.notNull().primaryKey())
-          .execute();
-        for (let first = 0; first < LOCK_SLOTS; first += 4_096)
-          await kysely
-            .insertInto(tables.lockSlots)
-            .ignore()
-            .values(Array.from({ length: 4_096 }, (_, i) => ({ slot: first + i })))
-            .execute();
-      },
     },
-  );
+  });
+  return {
+    ...shared,
+    '0003_embedding_cache_expiry': embeddingCacheExpiryMigration(tables, MYSQL_COLUMN_TYPES, REPEATABLE),
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { BackendUnavailableError, planOne, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { relationalStoreSuite } from '@dualwrite/core/testing';
 import {
+  checkCacheExpiryUpgrade,
   checkCaughtDeadlock,
   checkForeignTableRefused,
   checkMissingSchema,
@@ -259,6 +260,19 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
       2_000,
     );
     expect(result).toMatchObject({ id: 'after', changed: true });
+  });
+
+  it('lets the embedding cache expire on a database the release before wrote, also after a start killed half-way', async () => {
+    for (const killedAfterAddingColumn of [false, true]) {
+      const database = await testDatabase();
+      cleanups.push(database.drop);
+      await checkCacheExpiryUpgrade({
+        open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
+        migrations: mysqlMigrations(mysqlTableNames('dw_')),
+        expiry: '0003_embedding_cache_expiry',
+        killedAfterAddingColumn,
+      });
+    }
   });
 
   it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {

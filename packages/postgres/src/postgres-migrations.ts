@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import { runMigrations, type StoreMigration, storeMigrations } from '@dualwrite/sql';
+import {
+  embeddingCacheExpiryMigration,
+  runMigrations,
+  type StoreMigration,
+  storeMigrations,
+} from '@dualwrite/sql';
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -21,7 +26,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 9;
+export const POSTGRES_SCHEMA_VERSION = 10;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -39,7 +44,8 @@ export const POSTGRES_SCHEMA_VERSION = 9;
  * (see {@link ackFunctionMigration}), `0007_hash_given_embedding` recreates the write function, and
  * `0008_call_locks` adds the write and sync-2pc functions' variants that take how to lock (see
  * `callLocksParameters`), and `0009_outlived_intents` recreates those sync-2pc functions from this release's SQL
- * (a commit whose intent is gone is refused).
+ * (a commit whose intent is gone is refused), and `0010_embedding_cache_expiry` adds the cache's `used_at` (see
+ * `embeddingCacheExpiryMigration`).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -102,6 +108,11 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
         await twoPhaseFunctionsMigration(tables, q, 'by-parameter').up!(db);
       },
     },
+    '0010_embedding_cache_expiry': embeddingCacheExpiryMigration(
+      tables,
+      { int: 'bigint' },
+      { schema: tables.schema },
+    ),
   };
 }
 

@@ -15,6 +15,7 @@ import {
 } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import {
+  checkCacheExpiryUpgrade,
   checkCaughtDeadlock,
   checkForeignTableRefused,
   checkMissingSchema,
@@ -107,6 +108,15 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
   afterEach(async () => {
     for (const s of open.splice(0)) await s.close();
     await fixture.drop();
+  });
+
+  it('lets the embedding cache expire on a schema the release before wrote', async () => {
+    await checkCacheExpiryUpgrade({
+      open: () => fixture.store(),
+      migrations: postgresMigrations(postgresTableNames(fixture.schema, 'dw_')),
+      expiry: '0010_embedding_cache_expiry',
+      schema: fixture.schema,
+    });
   });
 
   it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {

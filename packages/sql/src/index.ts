@@ -18,10 +18,12 @@ export {
 } from './sql-errors.js';
 export { SqlLedgerTx } from './sql-ledger-tx.js';
 export {
+  embeddingCacheExpiryMigration,
   runMigrations,
   SCHEMA_REQUIRES_KEY,
   type SqlColumnTypes,
   type StoreMigration,
+  type StoreMigrationOptions,
   storeMigrations,
 } from './sql-migrations.js';
 export { OptionChecks, SQL_IDENTIFIER } from './sql-options.js';

@@ -57,6 +57,46 @@ export interface SqlColumnTypes {
   partialIndex: boolean;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
+type AnyDb = Kysely<any>;
+
+/** Where the store's tables live, and how a dialect without transactional DDL repeats a step. */
+export interface StoreMigrationOptions {
+  /** The schema holding the tables (PostgreSQL). */
+  schema?: string;
+  /**
+   * For a dialect whose DDL is not transactional (MySQL): makes every step safe to repeat after a start
+   * was killed half-way (the migration is only recorded once it completed) — tables are created
+   * `IF NOT EXISTS`, columns added only when missing, and an index creation failing with an error this
+   * predicate accepts (the index exists) is skipped. `extra` must then be repeatable too.
+   */
+  existingIndexError?: (error: unknown) => boolean;
+}
+
+/** The schema builder for the store's tables: in `options.schema`, creating tables `IF NOT EXISTS` when resumable. */
+function schemaBuilder(db: AnyDb, options: StoreMigrationOptions) {
+  const builder = options.schema === undefined ? db.schema : db.schema.withSchema(options.schema);
+  const resumable = options.existingIndexError !== undefined;
+  return {
+    createTable: (name: string) =>
+      resumable ? builder.createTable(name).ifNotExists() : builder.createTable(name),
+    createIndex: (name: string) => builder.createIndex(name),
+    alterTable: (name: string) => builder.alterTable(name),
+  };
+}
+
+/** Runs an index creation, skipping it where the index exists and the dialect repeats steps (see above). */
+async function createIndexOnce(
+  create: { execute(): Promise<void> },
+  options: StoreMigrationOptions,
+): Promise<void> {
+  try {
+    await create.execute();
+  } catch (error) {
+    if (!options.existingIndexError?.(error)) throw error;
+  }
+}
+
 /**
  * The store's migrations, written once for every dialect (applied in name order; Kysely records them in
  * `<prefix>migrations`). All times Unix ms, versions from the store-wide sequence. A dialect adds its own
@@ -71,35 +111,10 @@ export interface SqlColumnTypes {
 export function storeMigrations(
   tables: SqlTableNames,
   types: SqlColumnTypes,
-  options: {
-    schema?: string;
-    extra?: (db: Kysely<unknown>) => Promise<void>;
-    /**
-     * For a dialect whose DDL is not transactional (MySQL): makes every step safe to repeat after a start
-     * was killed half-way (the migration is only recorded once it completed) — tables are created
-     * `IF NOT EXISTS`, and an index creation failing with an error this predicate accepts (the index exists)
-     * is skipped. `extra` must then be repeatable too.
-     */
-    existingIndexError?: (error: unknown) => boolean;
-  } = {},
+  options: StoreMigrationOptions & { extra?: (db: Kysely<unknown>) => Promise<void> } = {},
 ): Record<string, StoreMigration> {
-  // biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
-  const schema = (db: Kysely<any>) => {
-    const builder = options.schema === undefined ? db.schema : db.schema.withSchema(options.schema);
-    const resumable = options.existingIndexError !== undefined;
-    return {
-      createTable: (name: string) =>
-        resumable ? builder.createTable(name).ifNotExists() : builder.createTable(name),
-      createIndex: (name: string) => builder.createIndex(name),
-    };
-  };
-  const ignoreExistingIndex = async (create: { execute(): Promise<void> }) => {
-    try {
-      await create.execute();
-    } catch (error) {
-      if (!options.existingIndexError?.(error)) throw error;
-    }
-  };
+  const schema = (db: AnyDb) => schemaBuilder(db, options);
+  const ignoreExistingIndex = (create: { execute(): Promise<void> }) => createIndexOnce(create, options);
   const notNull = (c: ColumnDefinitionBuilder) => c.notNull();
   return {
     '0001_initial': {
@@ -173,8 +188,58 @@ export function storeMigrations(
   };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the store's tables are addressed by runtime names
-type AnyDb = Kysely<any>;
+/**
+ * The migration that lets the embedding cache expire: `embedding_cache.used_at` (Unix ms an entry was last
+ * put or refreshed; `NOT NULL DEFAULT 0`) and its index `<prefix>embedding_cache_used`. Entries already there are
+ * stamped with the time of the migration, so they age from the upgrade rather than go at the first prune. Not
+ * breaking: an older release's inserts get 0 (pruned first, as unused since the upgrade) and it never reads
+ * the column. Each dialect places it after its own migrations (its name must sort after every applied one).
+ */
+export function embeddingCacheExpiryMigration(
+  tables: SqlTableNames,
+  types: Pick<SqlColumnTypes, 'int'>,
+  options: StoreMigrationOptions = {},
+): StoreMigration {
+  return {
+    async up(db: AnyDb): Promise<void> {
+      const s = schemaBuilder(db, options);
+      if (!(await hasColumn(db, tables.embeddingCache, 'used_at', options)))
+        await s
+          .alterTable(tables.embeddingCache)
+          .addColumn('used_at', types.int, (c) => c.notNull().defaultTo(0))
+          .execute();
+      await inSchema(db, options.schema)
+        .updateTable(tables.embeddingCache)
+        .set({ used_at: Date.now() })
+        .where('used_at', '=', 0)
+        .execute();
+      await createIndexOnce(
+        s.createIndex(tables.embeddingCacheUsedIndex).on(tables.embeddingCache).column('used_at'),
+        options,
+      );
+    },
+  };
+}
+
+/**
+ * Whether `table` has `column` already: asked only where steps are repeated after a killed start (see
+ * {@link StoreMigrationOptions.existingIndexError}); elsewhere a migration runs whole or not at all.
+ */
+async function hasColumn(
+  db: AnyDb,
+  table: string,
+  column: string,
+  options: StoreMigrationOptions,
+): Promise<boolean> {
+  if (options.existingIndexError === undefined) return false;
+  const found = await db.introspection.getTables();
+  return found.some(
+    (t) =>
+      t.name === table &&
+      (options.schema === undefined || t.schema === options.schema) &&
+      t.columns.some((c) => c.name === column),
+  );
+}
 
 /** The columns the store reads and writes, per table of its first two migrations. */
 function storeColumns(tables: SqlTableNames): [table: string, columns: string[]][] {

@@ -877,21 +877,49 @@ export abstract class SqlQueries {
 
   // -- embedding cache and meta --------------------------------------------------------------------
 
-  async getCachedEmbeddings(db: SqlDb, keys: readonly string[]): Promise<Map<string, number[]>> {
-    const out = new Map<string, number[]>();
+  /**
+   * Cached embeddings by key, and the keys among them last marked used before `staleBefore` (Unix ms; none
+   * when not given).
+   */
+  async getCachedEmbeddings(
+    db: SqlDb,
+    keys: readonly string[],
+    staleBefore?: number,
+  ): Promise<{ found: Map<string, number[]>; stale: string[] }> {
+    const found = new Map<string, number[]>();
+    const stale: string[] = [];
     for (const chunk of this.listChunks([...new Set(keys)], (key) => key)) {
-      const { rows } = await sql<{ key: string; embedding: Uint8Array }>`
-        SELECT ${sql.ref('key')}, embedding FROM ${this.tables.cache}
+      const { rows } = await sql<{ key: string; embedding: Uint8Array; used_at: number | string }>`
+        SELECT ${sql.ref('key')}, embedding, used_at FROM ${this.tables.cache}
         WHERE ${sql.ref('key')} IN (${sql.join(chunk)})`.execute(db);
-      for (const row of rows) out.set(row.key, decodeEmbedding(row.embedding));
+      for (const row of rows) {
+        found.set(row.key, decodeEmbedding(row.embedding));
+        if (staleBefore !== undefined && Number(row.used_at) < staleBefore) stale.push(row.key);
+      }
     }
-    return out;
+    return { found, stale };
   }
 
-  /** Inserts or replaces cache entries, a chunk per statement (a key given twice: the last one wins). */
+  /** Marks the entries of `keys` last used before `staleBefore` as used at `usedAt` (Unix ms). */
+  async refreshCachedEmbeddings(
+    db: SqlDb,
+    keys: readonly string[],
+    usedAt: number,
+    staleBefore: number,
+  ): Promise<void> {
+    for (const chunk of this.listChunks(keys, (key) => key))
+      await sql`UPDATE ${this.tables.cache} SET used_at = ${usedAt}
+        WHERE ${sql.ref('key')} IN (${sql.join(chunk)}) AND used_at < ${staleBefore}`.execute(db);
+  }
+
+  /**
+   * Inserts or replaces cache entries marked used at `usedAt` (Unix ms), a chunk per statement (a key given
+   * twice: the last one wins).
+   */
   async putCachedEmbeddings(
     db: SqlDb,
     entries: readonly { key: string; embedding: readonly number[] }[],
+    usedAt: number,
   ): Promise<void> {
     const byKey = new Map<string, readonly number[]>();
     for (const e of entries) {
@@ -904,9 +932,36 @@ export abstract class SqlQueries {
       ([, e]) => 4 * e.length,
     ))
       await sql`
-        ${this.insertInto(this.tables.cache)} (${sql.ref('key')}, embedding)
-        VALUES ${sql.join(chunk.map(([key, e]) => sql`(${key}, ${embeddingBytes(e)})`))}
-        ${this.onConflict('key')} embedding = ${this.inserted('embedding')}`.execute(db);
+        ${this.insertInto(this.tables.cache)} (${sql.ref('key')}, embedding, used_at)
+        VALUES ${sql.join(chunk.map(([key, e]) => sql`(${key}, ${embeddingBytes(e)}, ${usedAt})`))}
+        ${this.onConflict('key')} embedding = ${this.inserted('embedding')}, used_at = ${this.inserted('used_at')}`.execute(
+        db,
+      );
+  }
+
+  /**
+   * Deletes up to `limit` entries last used before `usedBefore` (Unix ms), oldest first: their keys by the
+   * `used_at` index, then those rows unless marked used again meanwhile (a `DELETE … LIMIT` is not portable).
+   * @returns how many it deleted.
+   */
+  async pruneCachedEmbeddings(db: SqlDb, usedBefore: number, limit: number): Promise<number> {
+    const { rows } = await sql<{ key: string }>`
+      SELECT ${sql.ref('key')} FROM ${this.tables.cache} WHERE used_at < ${usedBefore}
+      ORDER BY used_at LIMIT ${limit}`.execute(db);
+    let deleted = 0;
+    for (const chunk of this.listChunks(
+      rows.map((r) => r.key),
+      (key) => key,
+    )) {
+      const result = await this.deleteKeys(
+        this.tables.cache,
+        'key',
+        chunk,
+        sql`used_at < ${usedBefore}`,
+      ).execute(db);
+      deleted += Number(result.numAffectedRows ?? 0);
+    }
+    return deleted;
   }
 
   async getMeta(db: SqlDb, key: string): Promise<string | undefined> {

@@ -625,12 +625,30 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
       );
   }
 
-  /** Inserts or replaces cache entries (a key given twice: the last one wins). */
+  /**
+   * Inserts or replaces cache entries (a key given twice: the last one wins), marked used at `options.usedAt`
+   * (Unix ms; default this process's clock).
+   */
   async putCachedEmbeddings(
     entries: readonly { key: string; embedding: readonly number[] }[],
+    options: { usedAt?: number } = {},
   ): Promise<void> {
     if (entries.length === 0) return this.assertUsable('putCachedEmbeddings');
-    await this.transact('putCachedEmbeddings', (db) => this.q.putCachedEmbeddings(db, entries));
+    const usedAt = options.usedAt ?? Date.now();
+    await this.transact('putCachedEmbeddings', (db) => this.q.putCachedEmbeddings(db, entries, usedAt));
+  }
+
+  /**
+   * Deletes up to `limit` cache entries last used before `usedBefore` (Unix ms), oldest first, in one
+   * transaction; an entry marked used again meanwhile stays.
+   * @returns how many it deleted.
+   * @throws {ValidationError} on `limit` outside 1..10,000.
+   */
+  async pruneCachedEmbeddings(usedBefore: number, limit: number): Promise<number> {
+    this.checkLimit('limit', limit);
+    return this.transact('pruneCachedEmbeddings', (db) =>
+      this.q.pruneCachedEmbeddings(db, usedBefore, limit),
+    );
   }
 
   /**
@@ -950,9 +968,24 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.write('purgeTombstones', distinct, (db) => this.q.purgeTombstones(db, distinct));
   }
 
-  /** Cached embeddings by key; missing keys are absent. */
-  async getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
-    return this.read('getCachedEmbeddings', (db) => this.q.getCachedEmbeddings(db, keys));
+  /**
+   * Cached embeddings by key; missing keys are absent. With `options.refresh`, the entries found that were
+   * last marked used before `staleBefore` are marked used at `usedAt` (a write, in a transaction of its own:
+   * at most twice per TTL for each entry, as core asks it).
+   */
+  async getCachedEmbeddings(
+    keys: readonly string[],
+    options: { refresh?: { usedAt: number; staleBefore: number } } = {},
+  ): Promise<Map<string, number[]>> {
+    const { refresh } = options;
+    const { found, stale } = await this.read('getCachedEmbeddings', (db) =>
+      this.q.getCachedEmbeddings(db, keys, refresh?.staleBefore),
+    );
+    if (refresh && stale.length > 0)
+      await this.transact('getCachedEmbeddings', (db) =>
+        this.q.refreshCachedEmbeddings(db, stale, refresh.usedAt, refresh.staleBefore),
+      );
+    return found;
   }
 
   /** Highest version the sequence has handed out (0 when none). */

@@ -12,6 +12,8 @@ export interface SqlTableNames {
   readonly intentsExpiryIndex: string;
   /** Embedding cache. */
   readonly embeddingCache: string;
+  /** Index of the embedding cache on `used_at` (the prune's order). */
+  readonly embeddingCacheUsedIndex: string;
   /** Key/value facts about the store, e.g. the index binding (schema version 2). */
   readonly meta: string;
   /** Kysely's migration bookkeeping table. */
@@ -29,6 +31,7 @@ export function sqlTableNames(prefix: string): SqlTableNames {
     intents: `${prefix}intents`,
     intentsExpiryIndex: `${prefix}intents_expiry`,
     embeddingCache: `${prefix}embedding_cache`,
+    embeddingCacheUsedIndex: `${prefix}embedding_cache_used`,
     meta: `${prefix}meta`,
     migrations: `${prefix}migrations`,
     migrationLock: `${prefix}migrations_lock`,

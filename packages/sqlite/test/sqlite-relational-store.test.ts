@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BackendUnavailableError, TransientBackendError, ValidationError } from '@dualwrite/core';
 import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/core/testing';
 import {
+  checkCacheExpiryUpgrade,
   checkForeignTableRefused,
   checkMissingSchema,
   checkSchemaFromNewerRelease,
@@ -85,6 +86,14 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
       name: string;
     }>`SELECT name FROM ${sql.table(second.tableNames.migrations)}`.execute(second.kysely);
     expect(rows.map((r) => r.name)).toHaveLength(SQLITE_SCHEMA_VERSION);
+  });
+
+  it('lets the embedding cache expire on a file the release before wrote', async () => {
+    await checkCacheExpiryUpgrade({
+      open: () => new SqliteRelationalStore({ path: join(dir, 'db.sqlite') }),
+      migrations: sqliteMigrations(sqliteTableNames('dw_')),
+      expiry: '0003_embedding_cache_expiry',
+    });
   });
 
   it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {

@@ -209,6 +209,7 @@ const Counters = Type.Object({
   embedderCalls: Type.Integer(),
   embeddedTexts: Type.Integer(),
   embeddingCacheHits: Type.Integer(),
+  embeddingCacheEvicted: Type.Integer(),
   compensations: Type.Integer(),
 });
 

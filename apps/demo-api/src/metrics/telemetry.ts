@@ -56,6 +56,11 @@ const COUNTERS: readonly { key: CumulativeKey; name: string; help: string }[] = 
     name: 'dualwrite_embedding_cache_hits_total',
     help: 'Embeddings served from cache.',
   },
+  {
+    key: 'embeddingCacheEvicted',
+    name: 'dualwrite_embedding_cache_evicted_total',
+    help: 'Embedding cache entries deleted as unused for the cache TTL.',
+  },
   { key: 'compensations', name: 'dualwrite_compensations_total', help: 'sync-2pc compensations.' },
   {
     key: 'fenced',

@@ -52,6 +52,7 @@ export function syncRoutes(app: App, ctx: AppContext): void {
           embedderCalls: s.embedderCalls,
           embeddedTexts: s.embeddedTexts,
           embeddingCacheHits: s.embeddingCacheHits,
+          embeddingCacheEvicted: s.embeddingCacheEvicted,
           compensations: s.compensations,
         },
         summaries: await ctx.summaries.count(),

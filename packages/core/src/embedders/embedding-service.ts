@@ -3,20 +3,59 @@ import { hasEmbeddingCache, type RelationalStore } from '../contracts/relational
 import type { SyncMetrics } from '../facade/metrics.js';
 import { textHash } from '../record/content-hash.js';
 import { validateEmbedding } from '../record/validate.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { EmbeddingCachePruner } from './embedding-cache-pruner.js';
 
 /** The text {@link EmbeddingService.probe} embeds. */
 export const EMBEDDER_PROBE_TEXT = 'dualwrite embedder health probe';
 
+/** Default {@link EmbeddingServiceOptions.cacheTtlMs}: 7 days. */
+export const DEFAULT_EMBEDDING_CACHE_TTL_MS = 7 * 24 * 3_600_000;
+
+/** Options of {@link EmbeddingService}. */
+export interface EmbeddingServiceOptions {
+  /**
+   * How long a cache entry lives after it was last stored or used for a write, ms; `0` keeps every entry for
+   * good. Default {@link DEFAULT_EMBEDDING_CACHE_TTL_MS}. Applies where the store can prune
+   * (`EmbeddingCache.pruneCachedEmbeddings`).
+   */
+  cacheTtlMs?: number;
+  /** Time source for the entries' use marks. Default the wall clock. */
+  clock?: Clock;
+}
+
 /**
  * Embeds texts through the configured {@link Embedder}, with a persistent cache in the relational store
- * keyed by `<embedder id>:<sha256(text)>`: a text is embedded once, ever.
+ * keyed by `<embedder id>:<sha256(text)>`: a text is embedded once while its entry lives. An entry lives
+ * `cacheTtlMs` after it was last stored or used for a write (marked again when half of that passed, so a hit
+ * rarely writes), and expired entries are pruned in the background of the writes that add entries. Expiry
+ * costs nothing but embedder calls: records keep their own embeddings.
  */
 export class EmbeddingService {
+  readonly #clock: Clock;
+  readonly #ttlMs: number;
+  readonly #pruner: EmbeddingCachePruner | undefined;
+
   constructor(
     readonly embedder: Embedder,
     private readonly relational: RelationalStore,
     private readonly metrics: SyncMetrics,
-  ) {}
+    options: EmbeddingServiceOptions = {},
+  ) {
+    this.#clock = options.clock ?? systemClock;
+    this.#ttlMs = options.cacheTtlMs ?? DEFAULT_EMBEDDING_CACHE_TTL_MS;
+    const cache = hasEmbeddingCache(relational) ? relational : undefined;
+    const prune = cache?.pruneCachedEmbeddings?.bind(cache);
+    this.#pruner =
+      prune && this.#ttlMs > 0
+        ? new EmbeddingCachePruner(prune, this.#ttlMs, this.#clock, metrics)
+        : undefined;
+  }
+
+  /** Stops pruning the cache (waits for a prune's running transaction). */
+  async stop(): Promise<void> {
+    await this.#pruner?.stop();
+  }
 
   /**
    * Whether the embedder works at all: embeds {@link EMBEDDER_PROBE_TEXT} (no cache), checking the length. The
@@ -52,8 +91,12 @@ export class EmbeddingService {
         throw options.cacheFailure ? options.cacheFailure(error) : error;
       }
     };
+    const persist = options.persist !== false;
+    const now = this.#clock.now();
+    const refresh =
+      persist && this.#ttlMs > 0 ? { refresh: { usedAt: now, staleBefore: now - this.#ttlMs / 2 } } : {};
     const cached =
-      (await fromCache((cache) => cache.getCachedEmbeddings([...new Set(keys)]))) ??
+      (await fromCache((cache) => cache.getCachedEmbeddings([...new Set(keys)], refresh))) ??
       new Map<string, number[]>();
     const missing = new Map<string, string>();
     keys.forEach((key, i) => {
@@ -74,7 +117,10 @@ export class EmbeddingService {
         ),
       }));
       this.metrics.embeddedTexts += entries.length;
-      if (options.persist !== false) await fromCache((cache) => cache.putCachedEmbeddings(entries));
+      if (persist) {
+        await fromCache((cache) => cache.putCachedEmbeddings(entries, { usedAt: this.#clock.now() }));
+        this.#pruner?.nudge();
+      }
       for (const e of entries) cached.set(e.key, e.embedding);
     }
     return keys.map((k) => cached.get(k)!);

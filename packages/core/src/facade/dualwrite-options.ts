@@ -34,6 +34,14 @@ export interface DualWriteOptions<Native = unknown> {
   strategy: StrategyConfig;
   /** Computes embeddings for records written without one, and for text queries. */
   embedder?: Embedder;
+  /**
+   * How long an entry of the embedding cache (`<prefix>embedding_cache`: one row per distinct text embedded)
+   * lives after it was last stored or used for a write, ms; `0` keeps every entry for good (the cache then
+   * grows with every distinct text ever embedded). Expired entries are pruned in the background of writes that
+   * embed; records keep their own embeddings, so expiry costs only embedder calls for a text seen again.
+   * Default 7 days. Applies where the store prunes (`EmbeddingCache.pruneCachedEmbeddings`).
+   */
+  embeddingCacheTtlMs?: number;
   /** Injectable time source. Default: the wall clock. */
   clock?: Clock;
   /** Input limits. Default {@link DEFAULT_LIMITS}. */

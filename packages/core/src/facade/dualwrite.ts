@@ -295,7 +295,10 @@ export class DualWrite<Native = unknown> {
         options.embedder.dimension,
       );
     this.embeddings = options.embedder
-      ? new EmbeddingService(options.embedder, options.relational as RelationalStore, this.metrics)
+      ? new EmbeddingService(options.embedder, options.relational as RelationalStore, this.metrics, {
+          ...(options.embeddingCacheTtlMs !== undefined && { cacheTtlMs: options.embeddingCacheTtlMs }),
+          clock: this.clock,
+        })
       : undefined;
     this.lateWrites =
       options.vector.versionFence === true
@@ -383,6 +386,7 @@ export class DualWrite<Native = unknown> {
       // Nothing is left running, and stores the facade was to own are closed: a refused start (a binding
       // error, a database down) must not keep the process alive on a pool or a listener it never hands out.
       if (started) await this.strategy.stop({ timeoutMs: 1_000 }).catch(() => {});
+      await this.embeddings?.stop();
       this.stopSourceClock();
       await this.guard.stop().catch(() => {});
       await this.lateWrites?.stop();
@@ -928,6 +932,7 @@ export class DualWrite<Native = unknown> {
         this.context.delivery.leaseMs,
       );
     }
+    await attempt(async () => this.embeddings?.stop(), 'embedding cache');
     let left: OutboxStats | undefined;
     await attempt(async () => {
       left = await this.relational.outboxStats(this.clock.now());

@@ -19,6 +19,8 @@ export interface SyncMetrics {
   embeddedTexts: number;
   /** Texts served from the embedding cache. */
   embeddingCacheHits: number;
+  /** Embedding cache entries this process deleted as unused for the cache's TTL (`embeddingCacheTtlMs`). */
+  embeddingCacheEvicted: number;
   /** sync-2pc compensations (vector restored after a failed commit). */
   compensations: number;
   /** Upserts the index's version fence refused (it held a newer version); released and redelivered. */
@@ -57,6 +59,7 @@ export function createMetrics(): SyncMetrics {
     embedderCalls: 0,
     embeddedTexts: 0,
     embeddingCacheHits: 0,
+    embeddingCacheEvicted: 0,
     compensations: 0,
     fenced: 0,
     leasesLost: 0,

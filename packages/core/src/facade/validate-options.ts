@@ -13,6 +13,7 @@ const TOP_KEYS: OptionKeys<DualWriteOptions> = {
   vector: true,
   strategy: true,
   embedder: true,
+  embeddingCacheTtlMs: true,
   clock: true,
   limits: true,
   delivery: true,
@@ -251,4 +252,5 @@ export function validateDualWriteOptions(options: unknown): void {
   boolean(o.closeStores, 'options.closeStores');
   boolean(o.deliver, 'options.deliver');
   number(o.yieldEveryMs, 'options.yieldEveryMs', 0, MAX_TIMER_MS, false);
+  number(o.embeddingCacheTtlMs, 'options.embeddingCacheTtlMs', 0, Number.MAX_SAFE_INTEGER, false);
 }

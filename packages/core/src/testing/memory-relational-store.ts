@@ -54,7 +54,8 @@ interface State {
   records: Map<string, StoredRecord>;
   outbox: Map<string, LedgerOutboxRow>;
   intents: Map<string, TwoPhaseIntent>;
-  cache: Map<string, number[]>;
+  /** Embedding cache entries by key, with when they were last marked used (Unix ms). */
+  cache: Map<string, { embedding: number[]; usedAt: number }>;
   meta: Map<string, string>;
   sequence: number;
 }
@@ -480,22 +481,48 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     });
   }
 
-  async getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
+  async getCachedEmbeddings(
+    keys: readonly string[],
+    options: { refresh?: { usedAt: number; staleBefore: number } } = {},
+  ): Promise<Map<string, number[]>> {
     const cache = this.#read('getCachedEmbeddings').cache;
+    const { refresh } = options;
     const out = new Map<string, number[]>();
+    const stale: string[] = [];
     for (const key of keys) {
-      const embedding = cache.get(key);
-      if (embedding) out.set(key, [...embedding]);
+      const entry = cache.get(key);
+      if (!entry) continue;
+      out.set(key, [...entry.embedding]);
+      if (refresh && entry.usedAt < refresh.staleBefore) stale.push(key);
     }
+    if (refresh && stale.length > 0)
+      await this.#write((state) => {
+        for (const key of stale) {
+          const entry = state.cache.get(key);
+          if (entry && entry.usedAt < refresh.staleBefore) entry.usedAt = refresh.usedAt;
+        }
+      }, 'getCachedEmbeddings');
     return out;
   }
 
   async putCachedEmbeddings(
     entries: readonly { key: string; embedding: readonly number[] }[],
+    options: { usedAt?: number } = {},
   ): Promise<void> {
+    const usedAt = options.usedAt ?? Date.now();
     await this.#write((state) => {
-      for (const e of entries) state.cache.set(e.key, toFloat32Precision(e.embedding));
+      for (const e of entries) state.cache.set(e.key, { embedding: toFloat32Precision(e.embedding), usedAt });
     }, 'putCachedEmbeddings');
+  }
+
+  async pruneCachedEmbeddings(usedBefore: number, limit: number): Promise<number> {
+    checkLimit('limit', limit);
+    return this.#write((state) => {
+      const old = [...state.cache].filter(([, e]) => e.usedAt < usedBefore);
+      old.sort(([, x], [, y]) => x.usedAt - y.usedAt);
+      for (const [key] of old.slice(0, limit)) state.cache.delete(key);
+      return Math.min(limit, old.length);
+    }, 'pruneCachedEmbeddings');
   }
 
   async currentVersion(): Promise<number> {

@@ -3,6 +3,7 @@
  * `node:assert` and throw an `AssertionError` on a violation, so any test runner can call them.
  * @packageDocumentation
  */
+export { type CacheExpiryUpgradeFixture, checkCacheExpiryUpgrade } from './cache-expiry-upgrade.js';
 export { type CaughtDeadlockFixture, checkCaughtDeadlock } from './caught-deadlock.js';
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
 export { freePort } from './free-port.js';

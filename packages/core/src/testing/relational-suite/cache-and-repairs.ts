@@ -36,6 +36,52 @@ export const cacheAndRepairsChecks = {
       await store.putCachedEmbeddings!([]);
     }),
 
+  'the embedding cache expires entries unused since a time: oldest first, up to a limit, kept when used again':
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        if (!hasEmbeddingCache(store) || !store.pruneCachedEmbeddings) return; // no expiry in this store
+        const key = (name: string) => uid(`hash:${name}`);
+        const [old1, old2, old3, used, put2, fresh] = ['old1', 'old2', 'old3', 'used', 'put2', 'fresh'].map(
+          key,
+        ) as [string, string, string, string, string, string];
+        const e = [0.5, -0.25];
+        const at = (usedAt: number, ...keys: string[]) =>
+          store.putCachedEmbeddings!(
+            keys.map((k) => ({ key: k, embedding: e })),
+            { usedAt },
+          );
+        await at(T0 + 1, old1);
+        await at(T0 + 2, old2);
+        await at(T0 + 3, old3);
+        await at(T0 + 4, used, put2);
+        await at(T0 + 100, fresh);
+        // Used for a write at T0 + 60, when its mark (T0 + 4) was older than T0 + 50: marked again.
+        expect(
+          (
+            await store.getCachedEmbeddings!([used], { refresh: { usedAt: T0 + 60, staleBefore: T0 + 50 } })
+          ).has(used),
+        ).toBe(true);
+        // A mark newer than `staleBefore` is left as it is (a hit does not write every time).
+        await store.getCachedEmbeddings!([old3], { refresh: { usedAt: T0 + 60, staleBefore: T0 + 2 } });
+        await at(T0 + 70, put2); // stored again: marked again
+        expect(await store.pruneCachedEmbeddings(T0 + 50, 2), 'the two oldest, within the limit').toBe(2);
+        expect([...(await store.getCachedEmbeddings!([old1, old2, old3])).keys()], 'oldest first').toEqual([
+          old3,
+        ]);
+        expect(await store.pruneCachedEmbeddings(T0 + 50, 10), 'the rest that old').toBe(1);
+        expect(await store.pruneCachedEmbeddings(T0 + 50, 10), 'none left that old').toBe(0);
+        const left = await store.getCachedEmbeddings!([old1, old2, old3, used, put2, fresh]);
+        expect([...left.keys()].sort()).toEqual([used, put2, fresh].sort());
+        expect(left.get(used), 'a refreshed entry keeps its embedding').toEqual(toFloat32Precision(e));
+        expect(await store.pruneCachedEmbeddings(T0 + 80, 10)).toBe(2);
+        expect([...(await store.getCachedEmbeddings!([used, put2, fresh])).keys()]).toEqual([fresh]);
+        for (const limit of [0, 10_001, 1.5])
+          await expect(store.pruneCachedEmbeddings(T0, limit), `limit ${limit}`).rejects.toMatchObject({
+            code: 'VALIDATION',
+            field: 'limit',
+          });
+      }),
+
   'enqueueRepairs enqueues upsert for live records and delete for tombstones and missing ids': (
     factory: RelationalStoreFactory,
   ) =>

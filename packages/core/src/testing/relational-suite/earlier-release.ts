@@ -21,6 +21,12 @@ export async function checkStoreFromEarlierRelease(store: RelationalStore): Prom
   expect(records.get('gone')).toMatchObject({ deleted: true, version: 4 });
   expect(await store.currentVersion()).toBe(4);
   expect(await store.getCachedEmbeddings!(['model:abc'])).toEqual(new Map([['model:abc', [1, 2]]]));
+  // The old release's cache entry ages from the upgrade (where the store expires entries): kept by a prune of
+  // what was unused for a minute, gone with one of everything before the next minute.
+  if (store.pruneCachedEmbeddings) {
+    expect(await store.pruneCachedEmbeddings(Date.now() - 60_000, 10)).toBe(0);
+    expect((await store.getCachedEmbeddings!(['model:abc'])).size).toBe(1);
+  }
   expect(await store.getMeta('index-binding')).toBe('{"kind":"lancedb"}');
 
   // Carries on: claims the three pending entries in enqueue order, acks them, keeps the tombstone while its
