@@ -7,6 +7,11 @@
 
 export { TRY_LOCK_WINDOW_MS, UNAVAILABLE_NETWORK_CODES } from '@dualwrite/sql';
 export {
+  AUTOVACUUM_OFF_WARNING,
+  type AutovacuumState,
+  autovacuumState,
+} from './postgres-autovacuum-check.js';
+export {
   mapPostgresError,
   POSTGRES_COMPONENT,
   postgresErrorCode,

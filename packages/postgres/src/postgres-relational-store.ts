@@ -25,6 +25,7 @@ import {
 import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
+import { warnWithoutAutovacuum } from './postgres-autovacuum-check.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
@@ -201,11 +202,14 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * @throws {BackendUnavailableError} when the server cannot be reached or the database does not exist.
    * @throws {TransientBackendError} when another process held the migration lock past `lockTimeoutMs`.
    * @throws {ValidationError} (field `database`) when the database's encoding is neither UTF8 nor SQL_ASCII.
+   * Emits a process warning (`DUALWRITE_POSTGRES_AUTOVACUUM_OFF`) when autovacuum skips the outbox, records or
+   * intents table (see `warnWithoutAutovacuum`).
    */
   async init(): Promise<void> {
     await this.read('init', async (db) => {
       await refuseNonUtf8Database(db);
       await migratePostgresSchema(db, this.#pool!, this.tableNames, this.#options.lockTimeoutMs);
+      await warnWithoutAutovacuum(db, this.tableNames);
     });
   }
 

@@ -25,6 +25,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  AUTOVACUUM_OFF_WARNING,
+  autovacuumState,
   mapPostgresError,
   POSTGRES_SCHEMA_VERSION,
   PostgresRelationalStore,
@@ -117,6 +119,55 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       expiry: '0010_embedding_cache_expiry',
       schema: fixture.schema,
     });
+  });
+
+  it('warns at init() when autovacuum skips the outbox or the records table, once per table', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => {
+      if ((warning as { code?: string }).code === AUTOVACUUM_OFF_WARNING) warnings.push(warning.message);
+    };
+    const initialised = async () => {
+      const s = store();
+      await s.init();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      return s;
+    };
+    const first = await initialised();
+    const { rows } = await sql<{ on: boolean }>`SELECT current_setting('autovacuum')::boolean AS on`.execute(
+      first.kysely,
+    );
+    const at = (table: string, value: string) =>
+      sql`ALTER TABLE ${sql.id(fixture.schema, table)} SET (autovacuum_enabled = ${sql.raw(value)})`.execute(
+        first.kysely,
+      );
+    expect(await autovacuumState(first.kysely, first.tableNames)).toEqual({
+      serverOff: !rows[0]!.on, // this machine's shared server may run without it
+      tablesOff: [],
+    });
+    await at('dw_outbox', 'off');
+    await at('dw_records', 'false');
+    await at('dw_intents', 'yes');
+    process.on('warning', onWarning);
+    try {
+      await initialised();
+      const mine = () => warnings.filter((w) => w.includes(`${fixture.schema}.`));
+      expect(mine()).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^autovacuum_enabled is false on ${fixture.schema}\\.dw_outbox, ${fixture.schema}\\.dw_records: `,
+          ),
+        ),
+      ]);
+      await initialised();
+      expect(mine(), 'once per table').toHaveLength(1);
+      await at('dw_outbox', 'on');
+      await sql`ALTER TABLE ${sql.id(fixture.schema, 'dw_records')} RESET (autovacuum_enabled)`.execute(
+        first.kysely,
+      );
+      expect((await autovacuumState(first.kysely, first.tableNames)).tablesOff).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('runs on a schema a newer release migrated further when it allows, and refuses when it does not', async () => {
