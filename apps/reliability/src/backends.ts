@@ -107,6 +107,9 @@ export interface FaultyDualWrite {
   vector: VectorStore;
 }
 
+/** `embeddingCacheTtlMs` of the trials' writers, ms: short, so prunes run while the faults do. */
+export const TRIAL_EMBEDDING_CACHE_TTL_MS = 1_000;
+
 /**
  * The facade over real stores with the suite's wrappers: the relational store inside a
  * {@link DelayedRelationalStore};
@@ -139,6 +142,8 @@ export async function openFaultyDualWrite(options: FaultyDualWriteOptions): Prom
     relational,
     vector: tracing,
     embedder: new HashingEmbedder({ dimension: options.dimension }),
+    // Every write's text is new: with a TTL this short the cache is pruned during the trial, beside its faults.
+    embeddingCacheTtlMs: TRIAL_EMBEDDING_CACHE_TTL_MS,
     strategy: strategyConfig(options.strategy, options.batch),
     delivery: options.delivery as Partial<DeliveryOptions>,
   });

@@ -22,7 +22,13 @@ import {
 } from '@dualwrite/core';
 import { connect } from '@lancedb/lancedb';
 import { ChromaClient } from 'chromadb';
-import { openRelationalStore, openVectorStore, SUITE_DELIVERY, strategyConfig } from './backends.js';
+import {
+  openRelationalStore,
+  openVectorStore,
+  SUITE_DELIVERY,
+  strategyConfig,
+  TRIAL_EMBEDDING_CACHE_TTL_MS,
+} from './backends.js';
 import { entryPath, spawnChild } from './child.js';
 import { checkSingleWriter, type Violation, WriterLedger } from './ledger.js';
 import type {
@@ -441,6 +447,7 @@ async function recoverAndCheck(
   const options = {
     relational,
     embedder: new HashingEmbedder({ dimension }),
+    embeddingCacheTtlMs: TRIAL_EMBEDDING_CACHE_TTL_MS,
     strategy: strategyConfig(plan.strategy, plan.batch),
     delivery: SUITE_DELIVERY as Partial<DeliveryOptions>,
   };

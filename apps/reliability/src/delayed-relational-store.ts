@@ -1,6 +1,7 @@
 import type {
   AckOutcome,
   ClaimOptions,
+  EmbeddingCache,
   EmbeddingUpdate,
   OutboxAck,
   OutboxEntry,
@@ -88,6 +89,9 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
       this.recentlySynced = (limit, above, order) => inner.recentlySynced!(limit, above, order);
     if (inner.releaseClaims) this.releaseClaims = (owners) => this.locked(() => inner.releaseClaims!(owners));
     if (inner.purgeTombstones) this.purgeTombstones = (ids) => this.locked(() => inner.purgeTombstones!(ids));
+    if (inner.pruneCachedEmbeddings)
+      this.pruneCachedEmbeddings = (usedBefore, limit) =>
+        this.locked(() => inner.pruneCachedEmbeddings!(usedBefore, limit));
     // Leases and intent expiries are read on the database's clock: without it a process on a skewed clock
     // would take other processes' leases as expired.
     if (inner.sourceTime) this.sourceTime = () => inner.sourceTime!();
@@ -209,12 +213,16 @@ export class DelayedRelationalStore<Native = unknown> implements RelationalStore
   listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
     return this.inner.listExpiredIntents!(now, limit);
   }
-  getCachedEmbeddings(keys: readonly string[]): Promise<Map<string, number[]>> {
-    return this.inner.getCachedEmbeddings!(keys);
+  getCachedEmbeddings(
+    ...args: Parameters<EmbeddingCache['getCachedEmbeddings']>
+  ): Promise<Map<string, number[]>> {
+    return this.inner.getCachedEmbeddings!(...args);
   }
-  putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]): Promise<void> {
-    return this.locked(() => this.inner.putCachedEmbeddings!(entries));
+  putCachedEmbeddings(...args: Parameters<EmbeddingCache['putCachedEmbeddings']>): Promise<void> {
+    return this.locked(() => this.inner.putCachedEmbeddings!(...args));
   }
+  /** Present when the inner store has it. */
+  pruneCachedEmbeddings?: (usedBefore: number, limit: number) => Promise<number>;
   /** Present when the inner store has it. */
   subscribeOutbox?: RelationalStore<Native>['subscribeOutbox'];
   /** Present when the inner store has it. */

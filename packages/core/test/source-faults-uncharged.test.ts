@@ -37,13 +37,13 @@ class LockedStore extends MemoryRelationalStore {
     this.#fail('getRecords');
     return super.getRecords(...args);
   }
-  override async getCachedEmbeddings(keys: readonly string[]) {
+  override async getCachedEmbeddings(...args: Parameters<MemoryRelationalStore['getCachedEmbeddings']>) {
     this.#fail('getCachedEmbeddings');
-    return super.getCachedEmbeddings(keys);
+    return super.getCachedEmbeddings(...args);
   }
-  override async putCachedEmbeddings(entries: readonly { key: string; embedding: readonly number[] }[]) {
+  override async putCachedEmbeddings(...args: Parameters<MemoryRelationalStore['putCachedEmbeddings']>) {
     this.#fail('putCachedEmbeddings');
-    return super.putCachedEmbeddings(entries);
+    return super.putCachedEmbeddings(...args);
   }
   override async setEmbeddings(updates: readonly EmbeddingUpdate[]) {
     this.#fail(

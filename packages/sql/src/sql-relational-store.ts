@@ -971,7 +971,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Cached embeddings by key; missing keys are absent. With `options.refresh`, the entries found that were
    * last marked used before `staleBefore` are marked used at `usedAt` (a write, in a transaction of its own:
-   * at most twice per TTL for each entry, as core asks it).
+   * at most twice per TTL for each entry, as core asks it; its failure is left to the next hit).
    */
   async getCachedEmbeddings(
     keys: readonly string[],
@@ -981,10 +981,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     const { found, stale } = await this.read('getCachedEmbeddings', (db) =>
       this.q.getCachedEmbeddings(db, keys, refresh?.staleBefore),
     );
+    // Best effort: a refresh that failed (a lock wait, a deadlock with a prune) leaves the mark for the next hit,
+    // and the embeddings were read.
     if (refresh && stale.length > 0)
       await this.transact('getCachedEmbeddings', (db) =>
         this.q.refreshCachedEmbeddings(db, stale, refresh.usedAt, refresh.staleBefore),
-      );
+      ).catch(() => {});
     return found;
   }
 
