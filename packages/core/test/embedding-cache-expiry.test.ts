@@ -90,7 +90,7 @@ describe('embedding cache expiry', () => {
     await svc.stop();
   });
 
-  it('keeps every entry with a TTL of 0, and refuses a negative TTL at createDualWrite', async () => {
+  it('keeps every entry with a TTL of 0, and refuses a negative or fractional TTL at createDualWrite', async () => {
     const { clock, svc, cached } = service(0);
     await svc.embed(['a']);
     clock.advance(365 * 86_400_000);
@@ -109,6 +109,8 @@ describe('embedding cache expiry', () => {
       });
     await expect(open(-1)).rejects.toThrow(ValidationError);
     await expect(open(-1)).rejects.toMatchObject({ field: 'options.embeddingCacheTtlMs' });
+    // Marks are whole ms (64-bit integer columns): a fractional TTL made half of it a fraction PostgreSQL refused.
+    await expect(open(1_000.5)).rejects.toMatchObject({ field: 'options.embeddingCacheTtlMs' });
   });
 
   it('the facade prunes in the background of its writes and counts it in stats()', async () => {

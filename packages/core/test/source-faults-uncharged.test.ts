@@ -77,7 +77,7 @@ async function failedTimes(relational: LockedStore, n: number): Promise<void> {
 }
 
 describe('a source-of-truth failure while planning a delivery', () => {
-  for (const method of ['getRecords', 'getCachedEmbeddings', 'putCachedEmbeddings', 'setEmbeddings'] as const)
+  for (const method of ['getRecords', 'getCachedEmbeddings', 'setEmbeddings'] as const)
     it(`${method}: charges nothing, and the records are delivered once the store answers`, async () => {
       const relational = new LockedStore();
       const { dw, ids } = await facadeWithFourRecords(relational);
@@ -95,6 +95,21 @@ describe('a source-of-truth failure while planning a delivery', () => {
         await dw.close();
       }
     });
+
+  it('putCachedEmbeddings: a cache write that fails is left out, and the records are delivered at once', async () => {
+    const relational = new LockedStore();
+    const { dw, ids } = await facadeWithFourRecords(relational);
+    try {
+      relational.failing = 'putCachedEmbeddings';
+      dw.resume();
+      expect(await dw.flush({ timeoutMs: 10_000 })).toMatchObject({ pending: 0, deadLetters: 0 });
+      expect(relational.failures, 'the cache write was tried').toBeGreaterThan(0);
+      for (const id of ids) expect(await dw.syncStatus(id), id).toMatchObject({ state: 'synced' });
+      expect((await dw.stats()).retries).toBe(0);
+    } finally {
+      await dw.close();
+    }
+  });
 
   it("one record's row locked: the others are delivered meanwhile, it is charged nothing", async () => {
     const relational = new LockedStore();

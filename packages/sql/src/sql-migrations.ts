@@ -189,30 +189,36 @@ export function storeMigrations(
 }
 
 /**
- * The migration that lets the embedding cache expire: `embedding_cache.used_at` (Unix ms an entry was last
- * put or refreshed; `NOT NULL DEFAULT 0`) and its index `<prefix>embedding_cache_used`. Entries already there are
- * stamped with the time of the migration, so they age from the upgrade rather than go at the first prune. Not
- * breaking: an older release's inserts get 0 (pruned first, as unused since the upgrade) and it never reads
- * the column. Each dialect places it after its own migrations (its name must sort after every applied one).
+ * The migration that lets the embedding cache expire: `embedding_cache.used_at` (Unix ms an entry was last put
+ * or refreshed) and its index `<prefix>embedding_cache_used`. The column is added with the upgrade's time as its
+ * default, which stamps the entries already there without rewriting a row (metadata only on PostgreSQL ≥ 11,
+ * MariaDB ≥ 10.3 and MySQL ≥ 8.0, and in SQLite), so they age from the upgrade; the default then becomes 0. A
+ * break-it round measured the alternative, an `UPDATE` of every row: 18.5 s for 600,000 rows on PostgreSQL, the
+ * cache locked throughout (other processes' cache writes failed at their lock timeout), against 0.7 s this way
+ * (the index). Not breaking: an older release never reads the column, and its inserts get the default — 0 (pruned
+ * first), or in SQLite, whose column defaults cannot change, the upgrade's time. Each dialect places it after its
+ * own migrations (its name must sort after every applied one).
+ * @param options.fixedColumnDefaults - the dialect cannot change a column's default (SQLite).
  */
 export function embeddingCacheExpiryMigration(
   tables: SqlTableNames,
   types: Pick<SqlColumnTypes, 'int'>,
-  options: StoreMigrationOptions = {},
+  options: StoreMigrationOptions & { fixedColumnDefaults?: boolean } = {},
 ): StoreMigration {
   return {
     async up(db: AnyDb): Promise<void> {
       const s = schemaBuilder(db, options);
+      const upgradedAt = Date.now();
       if (!(await hasColumn(db, tables.embeddingCache, 'used_at', options)))
         await s
           .alterTable(tables.embeddingCache)
-          .addColumn('used_at', types.int, (c) => c.notNull().defaultTo(0))
+          .addColumn('used_at', types.int, (c) => c.notNull().defaultTo(upgradedAt))
           .execute();
-      await inSchema(db, options.schema)
-        .updateTable(tables.embeddingCache)
-        .set({ used_at: Date.now() })
-        .where('used_at', '=', 0)
-        .execute();
+      if (!options.fixedColumnDefaults)
+        await s
+          .alterTable(tables.embeddingCache)
+          .alterColumn('used_at', (c) => c.setDefault(0))
+          .execute();
       await createIndexOnce(
         s.createIndex(tables.embeddingCacheUsedIndex).on(tables.embeddingCache).column('used_at'),
         options,

@@ -44,7 +44,9 @@ export function sqliteMigrations(tables: SqliteTableNames): Record<string, Store
   });
   return {
     ...shared,
-    '0003_embedding_cache_expiry': embeddingCacheExpiryMigration(tables, SQLITE_COLUMN_TYPES),
+    '0003_embedding_cache_expiry': embeddingCacheExpiryMigration(tables, SQLITE_COLUMN_TYPES, {
+      fixedColumnDefaults: true,
+    }),
   };
 }
 

@@ -38,7 +38,7 @@ export class EmbeddingCachePruner {
     const now = this.clock.now();
     if (this.#stopped || this.#running || now - this.#lastStart < this.#intervalMs) return;
     this.#lastStart = now;
-    this.#running = this.#prune(now - this.ttlMs)
+    this.#running = this.#prune(Math.floor(now - this.ttlMs))
       .catch(() => {})
       .finally(() => {
         this.#running = undefined;

@@ -73,10 +73,11 @@ export class EmbeddingService {
    * One embedding per text, in order.
    * @param options.persist - store new embeddings in the cache (default `true`); search queries pass
    *   `false` so reads never grow the cache.
-   * @param options.cacheFailure - maps what the cache (the relational store) threw before it is rethrown:
-   *   delivery marks it as the source of truth's fault, not the records'.
+   * @param options.cacheFailure - maps what the cache (the relational store) threw on a read before it is
+   *   rethrown: delivery marks it as the source of truth's fault, not the records'. A failed cache write is
+   *   ignored (the embeddings are computed).
    * @throws what the embedder throws; {@link DimensionMismatchError} if it returns a wrong length; what the
-   *   cache throws (through `cacheFailure`).
+   *   cache read throws (through `cacheFailure`).
    */
   async embed(
     texts: readonly string[],
@@ -92,9 +93,12 @@ export class EmbeddingService {
       }
     };
     const persist = options.persist !== false;
-    const now = this.#clock.now();
+    // Whole ms: the SQL stores keep marks in 64-bit integer columns (PostgreSQL refuses a fraction for one).
+    const now = Math.floor(this.#clock.now());
     const refresh =
-      persist && this.#ttlMs > 0 ? { refresh: { usedAt: now, staleBefore: now - this.#ttlMs / 2 } } : {};
+      persist && this.#ttlMs > 0
+        ? { refresh: { usedAt: now, staleBefore: now - Math.floor(this.#ttlMs / 2) } }
+        : {};
     const cached =
       (await fromCache((cache) => cache.getCachedEmbeddings([...new Set(keys)], refresh))) ??
       new Map<string, number[]>();
@@ -117,8 +121,10 @@ export class EmbeddingService {
         ),
       }));
       this.metrics.embeddedTexts += entries.length;
-      if (persist) {
-        await fromCache((cache) => cache.putCachedEmbeddings(entries, { usedAt: this.#clock.now() }));
+      if (persist && store) {
+        // Best effort: the embeddings are computed. A cache write that failed (a lock wait, a deadlock) costs at
+        // most an embedder call later; an outage fails the write's or the delivery's next step anyway.
+        await store.putCachedEmbeddings(entries, { usedAt: Math.floor(this.#clock.now()) }).catch(() => {});
         this.#pruner?.nudge();
       }
       for (const e of entries) cached.set(e.key, e.embedding);

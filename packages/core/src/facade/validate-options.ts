@@ -252,5 +252,5 @@ export function validateDualWriteOptions(options: unknown): void {
   boolean(o.closeStores, 'options.closeStores');
   boolean(o.deliver, 'options.deliver');
   number(o.yieldEveryMs, 'options.yieldEveryMs', 0, MAX_TIMER_MS, false);
-  number(o.embeddingCacheTtlMs, 'options.embeddingCacheTtlMs', 0, Number.MAX_SAFE_INTEGER, false);
+  number(o.embeddingCacheTtlMs, 'options.embeddingCacheTtlMs', 0, Number.MAX_SAFE_INTEGER, true);
 }

@@ -54,17 +54,19 @@ export const cacheAndRepairsChecks = {
         await at(T0 + 2, old2);
         await at(T0 + 3, old3);
         await at(T0 + 4, used, put2);
-        await at(T0 + 100, fresh);
+        await at(T0 + 100.5, fresh); // a fraction of a ms is dropped, not refused (integer columns)
         // Used for a write at T0 + 60, when its mark (T0 + 4) was older than T0 + 50: marked again.
         expect(
           (
-            await store.getCachedEmbeddings!([used], { refresh: { usedAt: T0 + 60, staleBefore: T0 + 50 } })
+            await store.getCachedEmbeddings!([used], {
+              refresh: { usedAt: T0 + 60.5, staleBefore: T0 + 50.5 },
+            })
           ).has(used),
         ).toBe(true);
         // A mark newer than `staleBefore` is left as it is (a hit does not write every time).
         await store.getCachedEmbeddings!([old3], { refresh: { usedAt: T0 + 60, staleBefore: T0 + 2 } });
         await at(T0 + 70, put2); // stored again: marked again
-        expect(await store.pruneCachedEmbeddings(T0 + 50, 2), 'the two oldest, within the limit').toBe(2);
+        expect(await store.pruneCachedEmbeddings(T0 + 49.5, 2), 'the two oldest, within the limit').toBe(2);
         expect([...(await store.getCachedEmbeddings!([old1, old2, old3])).keys()], 'oldest first').toEqual([
           old3,
         ]);
