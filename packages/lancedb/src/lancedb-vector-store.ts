@@ -161,6 +161,16 @@ export class LanceDbVectorStore implements VectorStore {
   #exactLayout: boolean;
   /** Commits made through the current connection and table handle (see `refreshTableEvery`). */
   #commitsOnHandle = 0;
+  /**
+   * The table version the current handle first read, and the latest one it has read since (other processes'
+   * commits included): a handle keeps memory for every version it has seen, not only its own commits (see
+   * {@link #noteRead}). `undefined` until the handle's first read.
+   */
+  #versionsOnHandle: { first: number; latest: number } | undefined;
+  /** A handle refresh is scheduled or running (reads do not schedule another). */
+  #refreshing = false;
+  /** Connections and table handles this store opened again after `refreshTableEvery` (see {@link handleRefreshes}). */
+  #handleRefreshes = 0;
   readonly #onAutoOptimizeError: ((error: DualwriteError) => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -567,6 +577,14 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /**
+   * How many times this store opened a new connection and table handle because the current ones had made or
+   * seen `refreshTableEvery` commits (a gauge for memory investigations; see that option).
+   */
+  get handleRefreshes(): number {
+    return this.#handleRefreshes;
+  }
+
+  /**
    * Under cosine distance (the default), an embedding with no direction — all zeros, or too small for float32
    * ({@link lacksDirection}) — gets a NaN distance in LanceDB and is never returned by a search: the facade
    * refuses it at `put` and `search` with this reason. `undefined` under `'l2'` and `'dot'`.
@@ -648,7 +666,57 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** A read by {@link #run}: one that failed because the table was dropped runs once more on the table opened again. */
   #read<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return this.#run(operation, fn, true);
+    const read = this.#run(operation, fn, true);
+    void read.then(
+      () => this.#noteRead(),
+      () => {},
+    );
+    return read;
+  }
+
+  /**
+   * After a read: notes the table version the handle is on, and schedules a new connection and handle once it
+   * has seen `refreshTableEvery` versions. A handle that only reads keeps memory for every version other
+   * processes commit too — measured, a process reading a table another one committed ~23 times a second (`count`
+   * and `getVersions` twice a second): RSS 165 → 240 MB in 5 minutes on one handle, flat at 142–153 MB with a
+   * new one every 30 s; a writer-only dualwrite process whose periodic index checks read such a table grew
+   * 237 → 360 MB in 12 minutes, flat at 179 MB without the checks. Best effort: a failed version read changes
+   * nothing.
+   */
+  async #noteRead(): Promise<void> {
+    const refreshEvery = this.options.refreshTableEvery;
+    if (refreshEvery === 0 || this.#closed || this.#refreshing) return;
+    const table = this.#table;
+    const version = await table.version().catch(() => undefined);
+    if (version === undefined || table !== this.#table) return;
+    const seen = this.#versionsOnHandle;
+    if (seen === undefined) this.#versionsOnHandle = { first: version, latest: version };
+    else seen.latest = Math.max(seen.latest, version);
+    if (this.#handleStale()) this.#scheduleRefresh();
+  }
+
+  /** Whether the current handle made or saw `refreshTableEvery` commits (see {@link #refreshHandle}). */
+  #handleStale(): boolean {
+    const every = this.options.refreshTableEvery;
+    const seen = this.#versionsOnHandle;
+    return (
+      every > 0 &&
+      (this.#commitsOnHandle >= every || (seen !== undefined && seen.latest - seen.first >= every))
+    );
+  }
+
+  /** Runs {@link #refreshHandle} after the writes queued now, unless one is scheduled already. */
+  #scheduleRefresh(): void {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
+    const refresh = this.#exclusive(() => this.#refreshHandle())
+      .catch(() => {
+        // Keeping the current handle is always correct; the next write or read tries again.
+      })
+      .finally(() => {
+        this.#refreshing = false;
+      });
+    this.#track(refresh);
   }
 
   /**
@@ -715,6 +783,7 @@ export class LanceDbVectorStore implements VectorStore {
       this.#table = table;
       this.#exactLayout = exactLayout;
       this.#commitsOnHandle = 0;
+      this.#versionsOnHandle = undefined;
       void Promise.allSettled([...this.#inflight]).then(() => old.close());
       return true;
     }).catch(() => false);
@@ -779,13 +848,7 @@ export class LanceDbVectorStore implements VectorStore {
    * through the current ones. Call inside #exclusive.
    */
   #noteWrite(ms: number): void {
-    const refreshEvery = this.options.refreshTableEvery;
-    if (refreshEvery > 0 && this.#commitsOnHandle >= refreshEvery) {
-      const refresh = this.#exclusive(() => this.#refreshHandle()).catch(() => {
-        // Keeping the current handle is always correct; the next write call tries again.
-      });
-      this.#track(refresh);
-    }
+    if (this.#handleStale()) this.#scheduleRefresh();
     if (!this.#optimizePacer.noteWrite(ms)) return;
     const background = this.#exclusive(() => this.#optimizeNow()).then(
       () => {},
@@ -816,10 +879,11 @@ export class LanceDbVectorStore implements VectorStore {
    * operation running now (reads may still use them) has settled. The connection keeps native memory for
    * every commit made through it and never gives it back — measured: ~75–80 KB per single-row merge insert
    * at 384-d, with 8 MiB session caches too, and reopening only the table handle did not help, while a new
-   * connection did (lance-format/lance PR #7718 reports ~52 KB per commit on a long-lived handle).
+   * connection did (lance-format/lance PR #7718 reports ~52 KB per commit on a long-lived handle) — and for
+   * every version it read that other processes committed ({@link #noteRead}).
    */
   async #refreshHandle(): Promise<void> {
-    if (this.#closed || this.#commitsOnHandle < this.options.refreshTableEvery) return;
+    if (this.#closed || !this.#handleStale()) return;
     const db = await connectBounded(this.options);
     let table: Table;
     try {
@@ -838,6 +902,8 @@ export class LanceDbVectorStore implements VectorStore {
     this.#db = db;
     this.#table = table;
     this.#commitsOnHandle = 0;
+    this.#versionsOnHandle = undefined;
+    this.#handleRefreshes++;
     void Promise.allSettled([...this.#inflight]).then(() => {
       oldTable.close();
       oldDb.close();

@@ -9,7 +9,7 @@ import type { DualwriteError } from '@dualwrite/core';
 import { vectorStoreSuite } from '@dualwrite/core/testing';
 import { connect } from '@lancedb/lancedb';
 import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LanceDbVectorStore, sqlString, toLanceDbError } from '../src/index.js';
 import { lanceDbFactory, record, tempDir } from './helpers.js';
 
@@ -217,6 +217,24 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
     const versions = await store.getVersions(Array.from({ length: 7 }, (_, i) => `h${i}`));
     expect([...versions.values()].sort((a, b) => a - b)).toEqual([23, 24, 25, 26, 27, 28, 29]);
     expect(await store.count()).toBe(7);
+  });
+
+  it('opens a new connection once its reads have seen refreshTableEvery versions another process committed', async () => {
+    const uri = await dir();
+    const writer = await open(uri, { refreshTableEvery: 0 });
+    const reader = await open(uri, { refreshTableEvery: 5 });
+    const steady = await open(uri, { refreshTableEvery: 0 });
+    expect(await reader.count()).toBe(0);
+    for (let i = 0; i < 12; i++) {
+      await writer.upsert([record(`w${i}`, DIM, { version: i })]);
+      expect(await reader.count(), 'every read sees the latest version').toBe(i + 1);
+      expect(await steady.count()).toBe(i + 1);
+    }
+    // A reader that never commits: on one connection it kept memory for every version it saw (see the option).
+    await vi.waitFor(() => expect(reader.handleRefreshes).toBeGreaterThanOrEqual(2));
+    expect(Object.fromEntries(await reader.getVersions(['w0', 'w11']))).toStrictEqual({ w0: 0, w11: 11 });
+    expect(steady.handleRefreshes, 'refreshTableEvery: 0 keeps one connection').toBe(0);
+    expect(writer.handleRefreshes).toBe(0);
   });
 
   it('replaces an older version by default (contract: upsert replaces)', async () => {
