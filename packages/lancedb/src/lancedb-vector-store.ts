@@ -679,9 +679,7 @@ export class LanceDbVectorStore implements VectorStore {
    * has seen `refreshTableEvery` versions. A handle that only reads keeps memory for every version other
    * processes commit too — measured, a process reading a table another one committed ~23 times a second (`count`
    * and `getVersions` twice a second): RSS 165 → 240 MB in 5 minutes on one handle, flat at 142–153 MB with a
-   * new one every 30 s; a writer-only dualwrite process whose periodic index checks read such a table grew
-   * 237 → 360 MB in 12 minutes, flat at 179 MB without the checks. Best effort: a failed version read changes
-   * nothing.
+   * new one every 30 s. Best effort: a failed version read changes nothing.
    */
   async #noteRead(): Promise<void> {
     const refreshEvery = this.options.refreshTableEvery;
