@@ -964,6 +964,9 @@ function connectBounded(options: ResolvedLanceDbVectorStoreOptions): Promise<Con
   return connect(options.uri, { readConsistencyInterval: options.readConsistencyIntervalSeconds }, session);
 }
 
+/** What `createEmptyTable` throws when another handle created the table first (see {@link openOrCreateTable}). */
+const LOST_CREATION_RACE = /schema|commit conflict|incompatible transaction|already exists/i;
+
 /** The table, and whether its layout is exactly the adapter's (see `SchemaInspection.exact`). */
 async function openOrCreateTable(
   db: Connection,
@@ -985,8 +988,10 @@ async function openOrCreateTable(
         existOk: true,
       });
     } catch (createError) {
-      // Lost a creation race against a table with another schema: inspect what is there.
-      if (!/schema/i.test(createError instanceof Error ? createError.message : String(createError)))
+      // Lost a creation race: against a table with another schema, or against another process's creation of the
+      // same table (Lance: "Retryable commit conflict … Overwrite transaction was preempted by concurrent
+      // transaction Overwrite", seen with three processes of one source starting at once). Inspect what is there.
+      if (!LOST_CREATION_RACE.test(createError instanceof Error ? createError.message : String(createError)))
         throw createError;
       table = await db.openTable(options.table);
     }

@@ -321,6 +321,18 @@ describe('LanceDbVectorStore (LanceDB-specific)', () => {
     expect(await again.count()).toBe(11);
   });
 
+  it('several stores creating one new table at once all open, on the same table', async () => {
+    // Lance refused a creation that lost the race with "Retryable commit conflict … Overwrite transaction was
+    // preempted by concurrent transaction Overwrite" (1 open in 120 on a loaded machine; CI saw it as three
+    // processes of one source failing to start). The loser opens the winner's table.
+    for (let round = 0; round < 15; round++) {
+      const uri = join(await dir(), 'lance');
+      const stores = await Promise.all([1, 2, 3, 4].map(() => open(uri)));
+      const ids = new Set(await Promise.all(stores.map(async (s) => (await s.identity()).instanceId)));
+      expect(ids.size, `round ${round}: one table`).toBe(1);
+    }
+  });
+
   it('a second instance on the same directory sees the first one’s writes at once', async () => {
     const uri = await dir();
     const writer = await open(uri);
