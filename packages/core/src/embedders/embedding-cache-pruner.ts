@@ -8,6 +8,14 @@ export const PRUNE_CHUNK = 1_000;
 export const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /**
+ * Longest wait from the pruner's start to its first prune, ms (the interval when that is less): a process's
+ * first writes do not pay for a prune (on the reference store a prune copies the whole state, and the claim
+ * that waited behind it at start measured slow enough to shrink the next claim), and a process living a
+ * minute still prunes.
+ */
+export const FIRST_PRUNE_AFTER_MS = 60_000;
+
+/**
  * Expires the embedding cache: deletes the entries not used for `ttlMs`, in transactions of
  * {@link PRUNE_CHUNK} entries, in the background of the writes that grow it (a cache nobody writes does not
  * grow). At most one prune runs at a time in a process; prunes of several processes are harmless to each other
@@ -16,7 +24,7 @@ export const MAX_PRUNE_INTERVAL_MS = 10 * 60_000;
  */
 export class EmbeddingCachePruner {
   readonly #intervalMs: number;
-  #lastStart = Number.NEGATIVE_INFINITY;
+  #lastStart: number;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -31,6 +39,8 @@ export class EmbeddingCachePruner {
     private readonly metrics: SyncMetrics,
   ) {
     this.#intervalMs = Math.min(ttlMs / 4, MAX_PRUNE_INTERVAL_MS);
+    // As if a prune had started so long ago that the next is due FIRST_PRUNE_AFTER_MS from now (or the interval).
+    this.#lastStart = clock.now() - this.#intervalMs + Math.min(this.#intervalMs, FIRST_PRUNE_AFTER_MS);
   }
 
   /** Starts a prune in the background when none ran for the interval (and none is running). */
