@@ -1,15 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { contentHash, createDualWrite } from '@dualwrite/core';
+import { createDualWrite, type VectorStore } from '@dualwrite/core';
 import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
-import { SqliteRelationalStore } from '@dualwrite/sqlite';
-import { RawSqliteTable } from '../backends/raw-sqlite-table.js';
-import type { RawRow } from '../backends/relational-backends.js';
+import type { RawRow, RelationalBackend } from '../backends/relational-backends.js';
+import { lanceDbBackend } from '../backends/vector-backends.js';
 import { median, percentile } from '../measure/percentiles.js';
 
-/** The layers of a durable put {@link measurePutLayers} times, from the floor up. */
-export const PUT_LAYERS = ['raw-outbox-tx', 'store-transaction', 'dw.put (delivery paused)'] as const;
+/**
+ * The layers of a durable put {@link measurePutLayers} times, from the floor up: the backend's hand-written
+ * record + outbox write (`raw-outbox-tx`), the store's own write call (`writeChanges`, what the async strategies
+ * call for a put), `dw.put` with delivery paused, then `dw.put` while delivery runs in the same process into the
+ * in-memory reference index (what delivery costs on the source of truth: claims, reads, acks) and into LanceDB
+ * (what it costs with a real index on the same cores).
+ */
+export const PUT_LAYERS = [
+  'raw-outbox-tx',
+  'store.writeChanges',
+  'dw.put (delivery paused)',
+  'dw.put (delivering, memory index)',
+  'dw.put (delivering, lancedb)',
+] as const;
 export type PutLayer = (typeof PUT_LAYERS)[number];
 
 /** One layer's latency, ms: medians over the rounds of each round's p50 / p90 / mean. */
@@ -42,86 +50,102 @@ async function time(items: readonly RawRow[], write: (row: RawRow) => unknown): 
   return out;
 }
 
-/** One round of `layer` over `items` in a fresh SQLite file under `dir`. */
-async function round(layer: PutLayer, items: readonly RawRow[], dir: string, dimension: number) {
-  const path = join(dir, `${layer.replace(/\W+/g, '-')}-${Date.now()}.db`);
+/** A fresh index for a delivering layer, and how to throw it away. */
+async function openIndex(
+  layer: PutLayer,
+  runId: string,
+  workDir: string,
+  dimension: number,
+): Promise<{ store: VectorStore; dispose(): Promise<void> }> {
+  if (layer === 'dw.put (delivering, lancedb)') return lanceDbBackend(workDir).open(runId, dimension);
+  return { store: new MemoryVectorStore({ dimension }), dispose: async () => {} };
+}
+
+/** One round of `layer` over `items` in fresh storage of `backend` (a LanceDB directory under `workDir`). */
+async function round(
+  layer: PutLayer,
+  items: readonly RawRow[],
+  backend: RelationalBackend,
+  workDir: string,
+  dimension: number,
+  runId: string,
+): Promise<number[]> {
   if (layer === 'raw-outbox-tx') {
-    const table = new RawSqliteTable(path);
+    const table = await backend.openRawTable(runId);
     try {
       return await time(items, (row) => table.insertWithOutbox(row));
     } finally {
-      table.close();
+      await table.dispose();
     }
   }
-  const store = new SqliteRelationalStore({ path });
-  await store.init();
-  if (layer === 'store-transaction')
-    try {
-      // What the facade asks of the store for one put: read (no-op check), version, record row, outbox entry.
-      return await time(items, (row) =>
-        store.transaction(async (tx) => {
-          await tx.getRecord(row.id);
-          const version = await tx.nextVersion();
-          const now = Date.now();
-          const hash = contentHash(row.text, row.metadata, row.embedding);
-          await tx.writeRecord({
-            ...row,
-            version,
-            deleted: false,
-            contentHash: hash,
-            syncedVersion: null,
-            now,
-          });
-          await tx.enqueue(row.id, version, 'upsert', now);
-        }),
-      );
-    } finally {
-      await store.close();
-    }
-  const dw = await createDualWrite({
-    relational: store,
-    vector: new MemoryVectorStore({ dimension }),
-    strategy: 'batch',
-    driftCheck: false,
-  });
-  dw.pause();
+  const lease = await backend.open(runId);
   try {
-    return await time(items, ({ version: _, ...record }) => dw.put(record));
+    if (layer === 'store.writeChanges') {
+      const { store } = lease;
+      if (!store.writeChanges) throw new Error(`${backend.name}: the store has no writeChanges`);
+      await store.init();
+      return await time(items, ({ version: _, embedding, ...rest }) =>
+        store.writeChanges!([{ op: 'put', record: { ...rest, embedding: [...embedding] } }], Date.now()),
+      );
+    }
+    const index = await openIndex(layer, `${runId}-index`, workDir, dimension);
+    try {
+      const dw = await createDualWrite({
+        relational: lease.store,
+        vector: index.store,
+        strategy: 'batch',
+        driftCheck: false,
+        closeStores: false,
+      });
+      if (layer === 'dw.put (delivery paused)') dw.pause();
+      try {
+        return await time(items, ({ version: _, ...record }) => dw.put(record));
+      } finally {
+        await dw.close({ drain: false });
+      }
+    } finally {
+      await index.dispose();
+    }
   } finally {
-    await dw.close({ drain: false });
+    await lease.dispose();
   }
 }
 
 /**
- * Where a durable put's time goes on SQLite, without delivery competing for the event loop and the cores:
- * the hand-written floor (`raw-outbox-tx`), the store's own transaction for one put (the statements the facade
- * asks for, through the public `transaction` API), and `dw.put` with delivery paused. Each of `rounds`
- * rounds times `records` puts of new ids per layer, the layers in rotating order, each in a fresh file.
+ * Where a durable put's time goes on `backend`, layer by layer (see {@link PUT_LAYERS}). Each of `rounds` rounds
+ * times `records` puts of new ids per layer, the layers in rotating order, each on fresh storage (a new SQLite
+ * file, PostgreSQL schema or MySQL database; a new index). The delivering layers run `batch` with its defaults:
+ * their caller latency is the bench's caller p50, with its causes separated.
  */
 export async function measurePutLayers(options: {
+  backend: RelationalBackend;
+  workDir: string;
   records: number;
   rounds: number;
   dimension: number;
 }): Promise<PutLayerResult[]> {
-  const dir = await mkdtemp(join(tmpdir(), 'dw-put-layers-'));
   const items = rows(options.records, options.dimension);
   const samples = new Map<PutLayer, { p50: number; p90: number; mean: number }[]>(
     PUT_LAYERS.map((l) => [l, []]),
   );
-  try {
-    for (let r = 0; r < options.rounds; r++)
-      for (let i = 0; i < PUT_LAYERS.length; i++) {
-        const layer = PUT_LAYERS[(i + r) % PUT_LAYERS.length]!;
-        const latencies = await round(layer, items, dir, options.dimension);
-        samples.get(layer)!.push({
-          p50: percentile(latencies, 50),
-          p90: percentile(latencies, 90),
-          mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
-        });
-      }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const tag = `pl_${process.pid}_${Date.now().toString(36)}`;
+  for (let r = 0; r < options.rounds; r++)
+    for (let i = 0; i < PUT_LAYERS.length; i++) {
+      const layer = PUT_LAYERS[(i + r) % PUT_LAYERS.length]!;
+      const latencies = await round(
+        layer,
+        items,
+        options.backend,
+        options.workDir,
+        options.dimension,
+        `${tag}_${r}_${i}`,
+      );
+      samples.get(layer)!.push({
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+      });
+    }
   return PUT_LAYERS.map((layer) => {
     const s = samples.get(layer)!;
     return {

@@ -24,7 +24,8 @@ export const FIRST_PRUNE_AFTER_MS = 60_000;
  */
 export class EmbeddingCachePruner {
   readonly #intervalMs: number;
-  #lastStart: number;
+  /** When the next prune may start, Unix ms. */
+  #nextDueAt: number;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -39,16 +40,15 @@ export class EmbeddingCachePruner {
     private readonly metrics: SyncMetrics,
   ) {
     this.#intervalMs = Math.min(ttlMs / 4, MAX_PRUNE_INTERVAL_MS);
-    // As if a prune had started so long ago that the next is due FIRST_PRUNE_AFTER_MS from now (or the interval).
-    this.#lastStart = clock.now() - this.#intervalMs + Math.min(this.#intervalMs, FIRST_PRUNE_AFTER_MS);
+    this.#nextDueAt = clock.now() + Math.min(this.#intervalMs, FIRST_PRUNE_AFTER_MS);
   }
 
   /** Starts a prune in the background when none ran for the interval (and none is running). */
   nudge(): void {
     const now = this.clock.now();
-    if (this.#stopped || this.#running || now - this.#lastStart < this.#intervalMs) return;
-    this.#lastStart = now;
-    this.#running = this.#prune(Math.floor(now - this.ttlMs))
+    if (this.#stopped || this.#running || now < this.#nextDueAt) return;
+    this.#nextDueAt = now + this.#intervalMs;
+    this.#running = this.#prune(now - this.ttlMs)
       .catch(() => {})
       .finally(() => {
         this.#running = undefined;

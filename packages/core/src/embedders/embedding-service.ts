@@ -93,12 +93,9 @@ export class EmbeddingService {
       }
     };
     const persist = options.persist !== false;
-    // Whole ms: the SQL stores keep marks in 64-bit integer columns (PostgreSQL refuses a fraction for one).
-    const now = Math.floor(this.#clock.now());
+    const now = this.#clock.now();
     const refresh =
-      persist && this.#ttlMs > 0
-        ? { refresh: { usedAt: now, staleBefore: now - Math.floor(this.#ttlMs / 2) } }
-        : {};
+      persist && this.#ttlMs > 0 ? { refresh: { usedAt: now, staleBefore: now - this.#ttlMs / 2 } } : {};
     const cached =
       (await fromCache((cache) => cache.getCachedEmbeddings([...new Set(keys)], refresh))) ??
       new Map<string, number[]>();
@@ -124,7 +121,7 @@ export class EmbeddingService {
       if (persist && store) {
         // Best effort: the embeddings are computed. A cache write that failed (a lock wait, a deadlock) costs at
         // most an embedder call later; an outage fails the write's or the delivery's next step anyway.
-        await store.putCachedEmbeddings(entries, { usedAt: Math.floor(this.#clock.now()) }).catch(() => {});
+        await store.putCachedEmbeddings(entries, { usedAt: this.#clock.now() }).catch(() => {});
         this.#pruner?.nudge();
       }
       for (const e of entries) cached.set(e.key, e.embedding);
