@@ -91,6 +91,15 @@ describe('createDualWrite options', () => {
       'strategy.concurrency',
     ],
     ['a strategy that is neither name nor object', { strategy: 42 }, 'strategy'],
+    // A clock without sleep() passed, and the first idle drain loop threw outside any call, ending the process.
+    ['a clock without sleep()', { clock: { now: () => Date.now() } }, 'options.clock.sleep'],
+    ['a clock that is a function', { clock: () => Date.now() }, 'options.clock'],
+    [
+      'a clock reading a string',
+      { clock: { now: () => '1700000000000', sleep: async () => {} } },
+      'options.clock.now',
+    ],
+    ['a clock reading NaN', { clock: { now: () => Number.NaN, sleep: async () => {} } }, 'options.clock.now'],
   ];
   it.each(outOfRange)('refuses %s, naming the option', async (_what, extra, field) => {
     expect((await refusal(extra)).field).toBe(field);

@@ -4,6 +4,7 @@ import {
   checkCacheExpiryUpgrade,
   checkCaughtDeadlock,
   checkForeignTableRefused,
+  checkFractionalClock,
   checkMissingSchema,
   checkSchemaFromNewerRelease,
 } from '@dualwrite/sql/testing';
@@ -288,6 +289,14 @@ describe('MysqlRelationalStore (MySQL specifics)', () => {
     const database = await testDatabase();
     cleanups.push(() => database.drop());
     await checkForeignTableRefused({
+      open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
+    });
+  });
+
+  it("writes whole ms on a caller's clock that counts fractions, readable by every other store", async () => {
+    const database = await testDatabase();
+    cleanups.push(() => database.drop());
+    await checkFractionalClock({
       open: () => new MysqlRelationalStore({ connectionString: database.url, poolSize: 2 }),
     });
   });

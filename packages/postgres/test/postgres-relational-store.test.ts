@@ -18,6 +18,7 @@ import {
   checkCacheExpiryUpgrade,
   checkCaughtDeadlock,
   checkForeignTableRefused,
+  checkFractionalClock,
   checkMissingSchema,
   checkSchemaFromNewerRelease,
 } from '@dualwrite/sql/testing';
@@ -184,6 +185,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
 
   it('a store used before init(), or whose records table was dropped, fails typed and says to call init()', async () => {
     await checkMissingSchema({ open: () => fixture.store(), schema: fixture.schema });
+  });
+
+  it("writes whole ms on a caller's clock that counts fractions, readable by every other store", async () => {
+    await checkFractionalClock({ open: () => fixture.store() });
   });
 
   it('a deadlock the callback caught: the transaction and its later statements fail retryable, nothing of it written', async () => {

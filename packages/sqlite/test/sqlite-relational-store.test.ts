@@ -5,6 +5,7 @@ import { checkStoreFromEarlierRelease, relationalStoreSuite } from '@dualwrite/c
 import {
   checkCacheExpiryUpgrade,
   checkForeignTableRefused,
+  checkFractionalClock,
   checkMissingSchema,
   checkSchemaFromNewerRelease,
   writeTestRecord,
@@ -107,6 +108,15 @@ describe('SqliteRelationalStore (SQLite specifics)', () => {
     const { dir, remove } = await tempDir();
     try {
       await checkMissingSchema({ open: () => new SqliteRelationalStore({ path: join(dir, 'app.db') }) });
+    } finally {
+      await remove();
+    }
+  });
+
+  it("writes whole ms on a caller's clock that counts fractions, readable by every other store", async () => {
+    const { dir, remove } = await tempDir();
+    try {
+      await checkFractionalClock({ open: () => new SqliteRelationalStore({ path: join(dir, 'app.db') }) });
     } finally {
       await remove();
     }

@@ -35,7 +35,7 @@ import {
 } from '../record/validate.js';
 import { createStrategy } from '../strategies/strategy-registry.js';
 import { optionsObject, timeoutOption } from '../util/call-options.js';
-import { type Clock, systemClock } from '../util/clock.js';
+import { type Clock, systemClock, wholeMsClock } from '../util/clock.js';
 import { beforeDeadline } from '../util/deadline.js';
 import { describeValue } from '../util/describe-value.js';
 import { EventLoopYield } from '../util/event-loop-yield.js';
@@ -267,7 +267,7 @@ export class DualWrite<Native = unknown> {
     this.relational = options.relational;
     this.vector = options.vector;
     this.strategy = createStrategy(options.strategy);
-    this.localClock = options.clock ?? systemClock;
+    this.localClock = options.clock ? wholeMsClock(options.clock) : systemClock;
     const { relational } = options;
     // Leases, retry times and intent expiries are compared across processes: read on the database's clock.
     this.sourceClock =

@@ -253,4 +253,32 @@ export function validateDualWriteOptions(options: unknown): void {
   boolean(o.deliver, 'options.deliver');
   number(o.yieldEveryMs, 'options.yieldEveryMs', 0, MAX_TIMER_MS, false);
   number(o.embeddingCacheTtlMs, 'options.embeddingCacheTtlMs', 0, Number.MAX_SAFE_INTEGER, true);
+  validateClock(o.clock);
+}
+
+/**
+ * A caller's clock: an object with `now()` and `sleep()`, whose `now()` reads Unix ms (read once here; its
+ * fractions are dropped where the facade reads it, see `wholeMsClock`). Before, a clock without `sleep` passed
+ * and the first idle drain loop threw outside any call, ending the process.
+ * @throws {ValidationError} on `options.clock`, `options.clock.now` or `options.clock.sleep`.
+ */
+function validateClock(clock: unknown): void {
+  if (clock === undefined) return;
+  if (clock === null || typeof clock !== 'object')
+    throw new ValidationError(
+      'options.clock',
+      `must be an object with now() and sleep(), got ${describeValue(clock)}`,
+    );
+  const methods = clock as Record<string, unknown>;
+  for (const method of ['now', 'sleep'])
+    if (typeof methods[method] !== 'function')
+      throw new ValidationError(
+        `options.clock.${method}`,
+        `must be a function, got ${describeValue(methods[method])}`,
+      );
+  const now: unknown = (clock as { now(): unknown }).now();
+  if (typeof now !== 'number' || !(now >= 0 && now <= Number.MAX_SAFE_INTEGER))
+    throw new ValidationError('options.clock.now', `must return Unix ms, returned ${describeValue(now)}`, {
+      limit: `a number 0..${Number.MAX_SAFE_INTEGER}`,
+    });
 }

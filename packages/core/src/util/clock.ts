@@ -23,6 +23,16 @@ export const systemClock: Clock = {
 };
 
 /**
+ * `clock` read in whole milliseconds (`now()` floored). What the facade runs on: the SQL stores keep times in
+ * 64-bit integer columns, and a caller's clock may count fractions (`performance.timeOrigin + performance.now()`)
+ * — PostgreSQL refused every write then, and SQLite stored a REAL that other processes could not read back as a
+ * time (a break-it round: their reads, flushes and deliveries failed with "integer out of range").
+ */
+export function wholeMsClock(clock: Clock): Clock {
+  return { now: () => Math.floor(clock.now()), sleep: (ms, signal) => clock.sleep(ms, signal) };
+}
+
+/**
  * A clock that only moves when told to. `sleep` resolves once `advance` passes its deadline.
  * For tests of leases, backoff and batching delays.
  */

@@ -6,6 +6,7 @@
 export { type CacheExpiryUpgradeFixture, checkCacheExpiryUpgrade } from './cache-expiry-upgrade.js';
 export { type CaughtDeadlockFixture, checkCaughtDeadlock } from './caught-deadlock.js';
 export { checkForeignTableRefused, type ForeignTableFixture } from './foreign-table.js';
+export { checkFractionalClock, type FractionalClockFixture } from './fractional-clock.js';
 export { freePort } from './free-port.js';
 export {
   checkHeldRowsHoldUpNoOtherWrites,
