@@ -45,7 +45,7 @@ export interface DualWriteOptions<Native = unknown> {
   /**
    * Injectable time source: `now()` in Unix ms, `sleep(ms, signal)`. Read in whole ms (fractions dropped: the SQL
    * stores keep times in integer columns). Default: the wall clock, corrected to the source of truth's clock
-   * where the store reads one (`sourceTime`); a clock given here is used as it is.
+   * where the store reads one (`sourceTime`); a clock given here is not corrected.
    * @throws {ValidationError} at `createDualWrite` on `options.clock.now` / `options.clock.sleep` when either is
    *   not a function, or `now()` does not read as Unix ms (a number 0..`Number.MAX_SAFE_INTEGER`).
    */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createDualWrite, systemClock } from '@dualwrite/core';
-import { MemoryVectorStore } from '@dualwrite/core/testing';
+import { MemoryVectorStore } from '@dualwrite/core/testing/stores';
 import type { SqlStoreUnderTest } from './newer-release.js';
 
 /** What {@link checkFractionalClock} needs of a dialect. */
