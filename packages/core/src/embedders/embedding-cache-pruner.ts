@@ -43,7 +43,7 @@ export class EmbeddingCachePruner {
     this.#nextDueAt = clock.now() + Math.min(this.#intervalMs, FIRST_PRUNE_AFTER_MS);
   }
 
-  /** Starts a prune in the background when none ran for the interval (and none is running). */
+  /** Starts a prune in the background when one is due (and none is running). */
   nudge(): void {
     const now = this.clock.now();
     if (this.#stopped || this.#running || now < this.#nextDueAt) return;

@@ -263,18 +263,12 @@ export function validateDualWriteOptions(options: unknown): void {
  * @throws {ValidationError} on `options.clock`, `options.clock.now` or `options.clock.sleep`.
  */
 function validateClock(clock: unknown): void {
-  if (clock === undefined) return;
-  if (clock === null || typeof clock !== 'object')
-    throw new ValidationError(
-      'options.clock',
-      `must be an object with now() and sleep(), got ${describeValue(clock)}`,
-    );
-  const methods = clock as Record<string, unknown>;
+  if (!section(clock, 'options.clock')) return;
   for (const method of ['now', 'sleep'])
-    if (typeof methods[method] !== 'function')
+    if (typeof clock[method] !== 'function')
       throw new ValidationError(
         `options.clock.${method}`,
-        `must be a function, got ${describeValue(methods[method])}`,
+        `must be a function, got ${describeValue(clock[method])}`,
       );
   const now: unknown = (clock as { now(): unknown }).now();
   if (typeof now !== 'number' || !(now >= 0 && now <= Number.MAX_SAFE_INTEGER))
