@@ -30,6 +30,7 @@ import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './po
 import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
+import { PreparedCalls } from './postgres-prepared-calls.js';
 import { PostgresQueries } from './postgres-queries.js';
 import {
   type PostgresKysely,
@@ -166,6 +167,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   readonly #listeners = new Set<PostgresOutboxListener>();
   /** The pool {@link open} made. */
   #pool: pg.Pool | undefined;
+  /** The store functions' calls in autocommit, as named prepared statements on {@link #pool}. */
+  #calls: PreparedCalls | undefined;
   /**
    * Server process ids of the pool's connections: a notification one of them sent is this store's own write
    * (`OutboxWakeUp.ownWrite`), whose facade woke its drainer in-process already. Behind a pooler the ids are the
@@ -328,9 +331,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   }
 
   /**
-   * Runs a call of one of the store's functions in autocommit (one round trip); where the session's default
-   * isolation is not READ COMMITTED the functions refuse ({@link NOT_READ_COMMITTED}), and from then on this
-   * store wraps every call in `BEGIN ISOLATION LEVEL READ COMMITTED` (three round trips).
+   * Runs a call of one of the store's functions in autocommit (one round trip), as a named prepared statement
+   * ({@link PreparedCalls}); where the session's default isolation is not READ COMMITTED the functions refuse
+   * ({@link NOT_READ_COMMITTED}), and from then on this store wraps every call in `BEGIN ISOLATION LEVEL READ
+   * COMMITTED` (three round trips).
    * @throws {RecordsBusy} when a call that only tried its locks found one held ({@link IDS_BUSY}).
    * @throws core's `outlivedIntent` `ConflictError` when `<prefix>sync_commit` found a write's intent gone
    *   ({@link INTENT_GONE}).
@@ -344,7 +348,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     };
     if (!this.#writeInTransaction)
       try {
-        return (await call.execute(db)).rows;
+        return await this.#calls!.run(call.compile(db));
       } catch (error) {
         if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED)
           throw this.mapError(busy(error), operation);
@@ -463,6 +467,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   protected open(): PostgresKysely {
     const pool = new pg.Pool(this.#options.poolConfig);
     this.#pool = pool;
+    this.#calls = new PreparedCalls(pool);
     // An idle client whose connection dies emits 'error' on the pool (which then discards it); without a
     // handler Node would crash the process. The next query opens a new connection.
     pool.on('error', () => {});

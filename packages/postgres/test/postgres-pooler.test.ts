@@ -167,6 +167,51 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
     }
   });
 
+  it('transaction mode: named prepared statements the pooler does not carry across server sessions fail no write or ack', async () => {
+    // PgBouncer before 1.21 hands a client's next statement to any server session: a Bind finds no statement
+    // there (26000), or a Parse finds one of the name already (42P05). Each store falls back to unnamed calls.
+    const first = track(await pooled('transaction'));
+    await first.init();
+    const second = track(await pooled('transaction', {}, first.tableNames.schema));
+    await second.init();
+    const put = (id: string, text: string) => ({
+      op: 'put' as const,
+      record: { id, text, metadata: {}, embedding: [1, 2, 3] },
+    });
+    const rounds = 20;
+    const written = await Promise.all(
+      [first, second].flatMap((store, s) =>
+        Array.from({ length: 4 }, async (_, w) => {
+          const results = [];
+          for (let r = 0; r < rounds; r++)
+            results.push(
+              ...(await store.writeChanges([put(`id-${w}-${r % 5}`, `s${s} w${w} r${r}`)], Date.now())),
+            );
+          return results;
+        }),
+      ),
+    );
+    expect(written.flat()).toHaveLength(2 * 4 * rounds);
+    const now = Date.now();
+    const leases = await first.claimOutbox({ owner: 'w', limit: 100, leaseMs: 30_000, now });
+    expect(leases).toHaveLength(4 * 5);
+    const half = leases.length / 2;
+    const outcomes = await Promise.all(
+      [first, second].map((store, s) =>
+        store.ackOutbox(
+          leases
+            .slice(s * half, (s + 1) * half)
+            .map((l) => ({ recordId: l.recordId, leaseToken: l.leaseToken, appliedVersion: l.version })),
+          now,
+        ),
+      ),
+    );
+    expect(outcomes.flat()).toEqual(leases.map(() => 'acked'));
+    expect((await second.outboxStats(Date.now())).depth).toBe(0);
+    const records = await first.getRecords(leases.map((l) => l.recordId));
+    for (const lease of leases) expect(records.get(lease.recordId)?.syncedVersion).toBe(lease.version);
+  });
+
   it('transaction mode: the listener reports that notifications do not arrive (delivery falls back to polling)', async () => {
     const direct = track(
       new PostgresRelationalStore({
