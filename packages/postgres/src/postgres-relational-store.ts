@@ -29,6 +29,7 @@ import { warnWithoutAutovacuum } from './postgres-autovacuum-check.js';
 import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
 import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
+import { NotifyCoalescer } from './postgres-notify-coalescer.js';
 import { type ListenerHealth, PostgresOutboxListener } from './postgres-outbox-listener.js';
 import { PreparedCalls } from './postgres-prepared-calls.js';
 import { PostgresQueries } from './postgres-queries.js';
@@ -169,6 +170,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   #pool: pg.Pool | undefined;
   /** The store functions' calls in autocommit, as named prepared statements on {@link #pool}. */
   #calls: PreparedCalls | undefined;
+  /** Which writes notify in their own transaction, and the trailing `NOTIFY` of the others (`notifyCoalesceMs`). */
+  #notifier: NotifyCoalescer | undefined;
   /**
    * Server process ids of the pool's connections: a notification one of them sent is this store's own write
    * (`OutboxWakeUp.ownWrite`), whose facade woke its drainer in-process already. Behind a pooler the ids are the
@@ -221,7 +224,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * in one statement and one round trip whatever the batch size: a call of the store's write function
    * (`<prefix>write_changes`, installed by `init()`; see `writeFunctionMigration`), which takes the
    * ids' advisory locks and then decides, versions, writes and notifies in SQL with the transaction path's
-   * rules. It runs in autocommit; where the session's default isolation is not READ COMMITTED the function
+   * rules — the `NOTIFY` coalesced with this store's other writes of the same `notifyCoalesceMs` window (the
+   * first notifies in its own transaction, one trailing `NOTIFY` covers the rest). It runs in autocommit; where the session's default isolation is not READ COMMITTED the function
    * refuses, and this store wraps it in `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round
    * trips). A batch that changes one id twice takes the transaction path.
    * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
@@ -231,15 +235,11 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     return this.writeBatch(changes, now, async (db, ids, locking) => {
       const byId = new Map(changes.map((c) => [changeId(c), c]));
       const ordered = ids.map((id) => byId.get(id)!);
-      const call = writeChangesCall(
-        this.tableNames,
-        this.q,
-        ordered,
-        now,
-        this.#options.notify,
-        this.#locks(locking),
-      );
-      return order(writeResults(ordered, await this.#callFunction(db, 'writeChanges', call)));
+      const notify = this.#options.notify && (this.#notifier?.take() ?? true);
+      const call = writeChangesCall(this.tableNames, this.q, ordered, now, notify, this.#locks(locking));
+      const results = writeResults(ordered, await this.#callFunction(db, 'writeChanges', call));
+      if (this.#options.notify && !notify && results.some((r) => r.changed)) this.#notifier!.owed();
+      return order(results);
     });
 
     function order(results: WriteResult[]): WriteResult[] {
@@ -485,8 +485,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     // argument), never for the session: PgBouncer refuses it as a startup parameter, and behind a pooler in
     // transaction mode a session `SET` lands on one server session, missing the client's later transactions
     // on others and staying with that session for the pooler's other clients.
-    const { lockTimeoutMs } = this.#options;
-    return new Kysely<unknown>({
+    const { lockTimeoutMs, notify, notifyCoalesceMs } = this.#options;
+    const db = new Kysely<unknown>({
       dialect: new (class extends PostgresDialect {
         override createDriver() {
           return new LockTimeoutDriver({ pool }, lockTimeoutMs);
@@ -494,10 +494,17 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       })({ pool }),
       ...this.rollbackWatch,
     });
+    if (notify && notifyCoalesceMs > 0)
+      this.#notifier = new NotifyCoalescer(notifyCoalesceMs, () => this.q.notify(db));
+    return db;
   }
 
-  /** Closes the notification connections, then ends the pool once running operations returned theirs. */
+  /**
+   * Sends the trailing `NOTIFY` still owed, closes the notification connections, then ends the pool once running
+   * operations returned theirs.
+   */
   protected async shutdown(db: PostgresKysely): Promise<void> {
+    await this.#notifier?.close();
     const listeners = [...this.#listeners];
     this.#listeners.clear();
     await Promise.all(listeners.map((l) => l.close()));

@@ -285,6 +285,62 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
     }
   });
 
+  it('coalesces NOTIFY across writes (notifyCoalesceMs): far fewer than one per write, and one after the last write committed', async () => {
+    const listening = store();
+    await listening.init();
+    const writer = store({ notifyCoalesceMs: 20 });
+    await writer.init();
+    const heard: number[] = [];
+    await listening.subscribeOutbox(() => heard.push(performance.now()));
+    const writers = 4;
+    const perWriter = 150;
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; i < perWriter; i++)
+          await writer.writeChanges(
+            [{ op: 'put', record: { id: `w${w}-${i}`, text: `t ${i}`, metadata: {}, embedding: [1, 2] } }],
+            Date.now(),
+          );
+      }),
+    );
+    const lastCommitted = performance.now();
+    await until('a notification after the last write', () => heard.some((t) => t >= lastCommitted), 2_000);
+    // Notifications of one store come at most one per 20 ms window, plus the trailing one of each window.
+    expect(heard.length).toBeLessThan((writers * perWriter) / 4);
+    expect(heard.length).toBeGreaterThan(0);
+    // A write that changed nothing is owed nothing.
+    await new Promise((r) => setTimeout(r, 100));
+    const before = heard.length;
+    await writer.writeChanges(
+      [{ op: 'put', record: { id: 'w0-0', text: 't 0', metadata: {}, embedding: [1, 2] } }],
+      Date.now(),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(heard.length, 'an unchanged put').toBe(before);
+  });
+
+  it('a closing store sends the NOTIFY its last writes are owed (notifyCoalesceMs far off)', async () => {
+    const listening = store();
+    await listening.init();
+    const writer = store({ notifyCoalesceMs: 60_000 });
+    await writer.init();
+    let heard = 0;
+    await listening.subscribeOutbox(() => heard++);
+    await enqueue(writer, 'first'); // a transaction: notifies in itself
+    const put = (id: string) =>
+      writer.writeChanges(
+        [{ op: 'put', record: { id, text: id, metadata: {}, embedding: [1] } }],
+        Date.now(),
+      );
+    await put('second'); // the window's first function write: notifies in its own transaction
+    await until('the first two notifications', () => heard >= 2);
+    await put('third'); // owed: the window lasts a minute
+    await new Promise((r) => setTimeout(r, 300));
+    expect(heard, 'the trailing NOTIFY waits for its window').toBe(2);
+    await writer.close();
+    await until('the trailing NOTIFY sent by close()', () => heard >= 3);
+  });
+
   it('wakes an idle drain worker (poll interval 60 s) within the timeout; without NOTIFY it stays asleep', async () => {
     dir = await mkdtemp(join(tmpdir(), 'dw-pg-notify-'));
     const dimension = 8;

@@ -918,6 +918,10 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, lockTimeoutMs: -1 })).toThrow(
       ValidationError,
     );
+    for (const notifyCoalesceMs of [-1, 60_001, 2.5])
+      expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, notifyCoalesceMs })).toThrow(
+        'options.notifyCoalesceMs: must be an integer in 0..60000',
+      );
     // Found by a break-it trial: a reserved schema name passed here and failed at init() untyped, and a null
     // fell through to the default unnoticed.
     expect(() => new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: 'pg_x' })).toThrow(
