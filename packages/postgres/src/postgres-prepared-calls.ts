@@ -43,26 +43,15 @@ function staleResultType(error: unknown): boolean {
  */
 export class PreparedCalls {
   /** `false` once a server session refused a named statement (see the class's note). */
-  #named: boolean;
+  #named = true;
   /** Statement names by text; a text's name changes when its plan went stale. */
   readonly #names = new Map<string, string>();
 
   /**
    * @param pool - the store's pool; a call takes a connection and gives it back (the pool drops one whose
    *   connection broke).
-   * @param named - whether to prepare by name at all (`false`: every call unnamed, as Kysely sends them).
    */
-  constructor(
-    private readonly pool: pg.Pool,
-    named = true,
-  ) {
-    this.#named = named;
-  }
-
-  /** Whether calls are still sent as named prepared statements. */
-  get named(): boolean {
-    return this.#named;
-  }
+  constructor(private readonly pool: pg.Pool) {}
 
   /**
    * Runs `query` in autocommit, named when it can (see the class's note).

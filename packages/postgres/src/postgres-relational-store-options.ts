@@ -196,8 +196,9 @@ const POSTGRES_OPTION_KEYS: OptionKeys<PostgresRelationalStoreOptions> = {
  * @throws {ValidationError} (component `'postgres'`) when neither `connectionString` nor `pool` is given (or
  *   the string is empty or not a `postgres://` URL or socket directory), `pool` holds a key node-postgres does
  *   not read (naming `options.pool.<key>`), `schema` or `tablePrefix` is not identifier-safe or too long, `schema`
- *   is reserved (`pg_…`, `information_schema`), `poolSize` (or `pool.max`) is not an integer in 1..1,000, or a
- *   timeout is not an integer in 0..2^31 - 1, `notifyCoalesceMs` not one in 0..60,000, `listenHeartbeatMs` not one in 100..3,600,000.
+ *   is reserved (`pg_…`, `information_schema`), `poolSize` (or `pool.max`) is not an integer in 1..1,000, a
+ *   timeout is not an integer in 0..2^31 - 1, `notifyCoalesceMs` not one in 0..60,000, or `listenHeartbeatMs`
+ *   not one in 100..3,600,000.
  */
 export function resolvePostgresOptions(
   options: PostgresRelationalStoreOptions,
