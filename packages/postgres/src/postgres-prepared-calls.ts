@@ -20,13 +20,16 @@ const STATEMENT_REFUSED = new Set(['26000', '42P05']);
 const MAX_NAMED_TEXTS = 32;
 
 /**
- * Whether `error` is a prepared statement's plan that its server must re-plan to a different result type
- * (`0A000` "cached plan must not change result type": a migration replaced the function it calls). It never
- * ran; a statement prepared afresh does.
+ * SQLSTATE of a prepared statement whose plan its server would have to re-plan to another result type (`0A000`
+ * feature_not_supported, "cached plan must not change result type": a migration replaced the function it
+ * calls). It never ran; a statement prepared afresh does. Matched by code alone (the message is translated
+ * under another `lc_messages`); a call that keeps failing so is prepared afresh at most
+ * {@link MAX_GENERATIONS} times, then sent unnamed.
  */
-function staleResultType(error: unknown): boolean {
-  return errorCode(error) === '0A000' && /cached plan/i.test(String((error as Error).message));
-}
+const STALE_RESULT_TYPE = '0A000';
+
+/** Names one statement text is prepared under, at most, before it goes unnamed (see {@link STALE_RESULT_TYPE}). */
+const MAX_GENERATIONS = 8;
 
 /**
  * Runs the store's one-statement function calls (`write_changes`, `ack_deliveries`, `sync_prepare`,
@@ -39,13 +42,14 @@ function staleResultType(error: unknown): boolean {
  * mode before 1.21, or with `max_prepared_statements = 0`; PgBouncer docs, "max_prepared_statements") a call
  * meets a session without the statement, or with it already: the server refuses it before running it
  * (`26000`, `42P05`), the call runs again unnamed, and this store sends every later call unnamed. A plan whose
- * result type a migration changed (`0A000`) is prepared again under a new name.
+ * result type a migration changed (`0A000`) is prepared again under a new name. Either retry runs on the same
+ * connection, which goes back to the pool only once it answered.
  */
 export class PreparedCalls {
   /** `false` once a server session refused a named statement (see the class's note). */
   #named = true;
-  /** Statement names by text; a text's name changes when its plan went stale. */
-  readonly #names = new Map<string, string>();
+  /** Statement names by text (`null`: sent unnamed); a text's name changes when its plan went stale. */
+  readonly #names = new Map<string, { base: string; generation: number; name: string | null }>();
 
   /**
    * @param pool - the store's pool; a call takes a connection and gives it back (the pool drops one whose
@@ -67,10 +71,12 @@ export class PreparedCalls {
       try {
         return (await client.query<R & pg.QueryResultRow>({ name, text: query.sql, values })).rows;
       } catch (error) {
-        if (staleResultType(error)) this.#names.set(query.sql, `${name}_`);
-        else if (STATEMENT_REFUSED.has(errorCode(error) ?? '')) this.#named = false;
+        const code = errorCode(error);
+        if (code === STALE_RESULT_TYPE) this.#nextGeneration(query.sql);
+        else if (STATEMENT_REFUSED.has(code ?? '')) this.#named = false;
         else throw error;
-        return this.runOn(client, query.sql, values);
+        // Awaited here: the connection goes back to the pool only once the retry answered.
+        return await this.runOn(client, query.sql, values);
       }
     } finally {
       client.release();
@@ -88,9 +94,19 @@ export class PreparedCalls {
   #nameOf(text: string): string | undefined {
     if (!this.#named) return undefined;
     const known = this.#names.get(text);
-    if (known !== undefined || this.#names.size >= MAX_NAMED_TEXTS) return known;
+    if (known !== undefined) return known.name ?? undefined;
+    if (this.#names.size >= MAX_NAMED_TEXTS) return undefined;
     const name = `dw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    this.#names.set(text, name);
+    this.#names.set(text, { base: name, generation: 0, name });
     return name;
+  }
+
+  /** `text` under a new name (`dw_<digest>_<generation>`, at most 30 bytes), or unnamed past {@link MAX_GENERATIONS}. */
+  #nextGeneration(text: string): void {
+    const known = this.#names.get(text);
+    if (known?.name == null) return;
+    const generation = known.generation + 1;
+    const name = generation < MAX_GENERATIONS ? `${known.base}_${generation}` : null;
+    this.#names.set(text, { base: known.base, generation, name });
   }
 }

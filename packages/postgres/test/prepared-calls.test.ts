@@ -7,8 +7,8 @@
 import type { Change } from '@dualwrite/core';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PostgresRelationalStore } from '../src/index.js';
-import { testSchema } from './helpers.js';
+import { PostgresRelationalStore } from '../src/index.js';
+import { DATABASE_URL, testSchema } from './helpers.js';
 
 const put = (id: string, text: string): Change => ({
   op: 'put',
@@ -83,10 +83,8 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     );
   });
 
-  it('a call whose function changed a result column type since it was prepared is prepared again (0A000), not failed', async () => {
-    const store = oneConnection();
-    await store.init();
-    await store.writeChanges([put('x', 'one')], Date.now());
+  /** Replaces the store's write function with one whose `out_version` is `numeric` (or back to `bigint`). */
+  async function flipVersionType(store: PostgresRelationalStore, to: 'numeric' | 'bigint'): Promise<void> {
     const { schema, writeFunction } = store.tableNames;
     const { rows } = await sql<{ def: string; args: string }>`
       SELECT pg_get_functiondef(p.oid) AS def, pg_get_function_identity_arguments(p.oid) AS args
@@ -94,17 +92,72 @@ describe('PostgreSQL store functions as named prepared statements', () => {
       WHERE n.nspname = ${schema} AND p.proname = ${writeFunction}
         AND pg_get_function_identity_arguments(p.oid) LIKE '%p_try_locks%'`.execute(store.kysely);
     expect(rows).toHaveLength(1); // the variant the store calls (its lock parameters last)
-    // The same function answering its versions as numeric: the prepared plan's result type no longer matches.
+    const from = to === 'numeric' ? 'bigint' : 'numeric';
     const version = 'coalesce(v.version, CASE WHEN d.live THEN d.cur_version END)';
-    const numeric = rows[0]!.def
-      .replace('out_version bigint', 'out_version numeric')
-      .replace(version, `${version}::numeric`);
-    expect(numeric).toContain('::numeric');
+    const def = rows[0]!.def
+      .replace(`out_version ${from}`, `out_version ${to}`)
+      .replace(`${version}::${from}`, version)
+      .replace(version, `${version}::${to}`);
     await sql.raw(`DROP FUNCTION "${schema}"."${writeFunction}"(${rows[0]!.args})`).execute(store.kysely);
-    await sql.raw(numeric).execute(store.kysely);
+    await sql.raw(def).execute(store.kysely);
+  }
+
+  it('a call whose function changed a result column type since it was prepared is prepared again (0A000), not failed', async () => {
+    const store = oneConnection();
+    await store.init();
+    await store.writeChanges([put('x', 'one')], Date.now());
+    await flipVersionType(store, 'numeric');
     const second = await store.writeChanges([put('x', 'two')], Date.now());
     expect(second[0]).toMatchObject({ id: 'x', changed: true });
     expect(await prepared(store)).toEqual(['write_changes', 'write_changes']);
     expect((await store.getRecords(['x'])).get('x')?.text).toBe('two');
+  });
+
+  it('a function whose result type keeps changing is prepared afresh a bounded number of times, then called unnamed (helper-85)', async () => {
+    // Each re-prepare used to lengthen the name by one character: past 63 bytes PostgreSQL cut it to the
+    // name the session already held, and the write failed with a raw 42P05 (37 changes in one process).
+    const store = oneConnection();
+    await store.init();
+    for (let flip = 0; flip < 12; flip++) {
+      await flipVersionType(store, flip % 2 === 0 ? 'numeric' : 'bigint');
+      const written = await store.writeChanges([put(`x${flip}`, `flip ${flip}`)], Date.now());
+      expect(written[0]).toMatchObject({ id: `x${flip}`, changed: true });
+    }
+    const statements = await prepared(store);
+    expect(statements.length).toBeGreaterThan(1);
+    expect(statements.length).toBeLessThanOrEqual(8);
+  });
+
+  it('a retried call keeps its connection until it answers: the pool neither lends it out nor closes it as idle (helper-85)', async () => {
+    const schema = testSchema();
+    schemas.push(schema);
+    const store = new PostgresRelationalStore({
+      pool: { connectionString: DATABASE_URL, max: 1, idleTimeoutMillis: 100 },
+      schema: schema.schema,
+    });
+    const holder = schema.store();
+    stores.push(store, holder);
+    await store.init();
+    await store.writeChanges([put('a', 'one')], Date.now());
+    await sql`DEALLOCATE ALL`.execute(store.kysely); // the next call's named statement is refused: it runs again
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holding = holder.transaction(async (tx) => {
+      await tx.getRecord('a'); // takes the id's lock until the transaction ends
+      locked();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    });
+    await isLocked;
+    // The retry waits for the lock for 500 ms, past the pool's 100 ms idle timeout, on the pool's only connection.
+    // (Handed back early, it was closed as idle under the running call: the write failed as an outage although
+    // it committed; or lent to another call, which queued behind it on the same connection.)
+    const written = store.writeChanges([put('a', 'two')], Date.now());
+    await holding;
+    expect((await written)[0]).toMatchObject({ id: 'a', changed: true });
+    expect((await store.writeChanges([put('b', 'other')], Date.now()))[0]).toMatchObject({ changed: true });
+    const records = await store.getRecords(['a', 'b']);
+    expect([records.get('a')?.text, records.get('b')?.text]).toEqual(['two', 'other']);
   });
 });
