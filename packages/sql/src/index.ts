@@ -31,6 +31,7 @@ export {
   type ClaimLease,
   chunks,
   IN_CHUNK,
+  newLeases,
   type SqlDb,
   type SqlDialectTraits,
   SqlQueries,
