@@ -178,6 +178,23 @@ export async function sendLocked<P>(
 }
 
 /**
+ * BEGIN and the slot locks of `ids` (see {@link sendLocked}), then `read(chunk)` for chunks of at most
+ * WRITE_CHUNK ids and `messageBudget` bytes (5,000 ids of 250 bytes in one statement were past a 1 MiB
+ * `max_allowed_packet`), one message each; resolves to the rows of every read, the transaction left open.
+ */
+export async function readLocked<R>(
+  connection: PoolConnection,
+  context: MysqlBatchWriteContext,
+  ids: readonly string[],
+  locking: RecordLocking,
+  read: (chunk: string[]) => RawBuilder<unknown>[],
+): Promise<R[]> {
+  const chunks = chunksBySize([...ids], WRITE_CHUNK, context.messageBudget, idBytes);
+  const results = await sendLocked(connection, context, ids, locking, chunks, read, false);
+  return results.flatMap((part) => part.flatMap((rows) => rows as unknown as R[]));
+}
+
+/**
  * Runs `fn` on a pool connection of its own (the store's session settings applied once per connection) for a
  * transaction `fn` sends as multi-statement messages; on an error rolls it back and maps the error, or, when
  * `fn` only tried its locks (`locking` `'try'`) and one was held elsewhere, throws `RecordsBusy`. A
@@ -248,24 +265,11 @@ export async function writeChangesInTwoRoundTrips(
   locking: RecordLocking,
 ): Promise<WriteResult[]> {
   const { kysely, q } = context;
-  // The ids read at most WRITE_CHUNK and `messageBudget` bytes per message: 5,000 ids of 250 bytes in one
-  // statement were past a 1 MiB `max_allowed_packet`.
-  const reads = chunksBySize([...ids], WRITE_CHUNK, context.messageBudget, idBytes);
   return onWriteConnection(context, 'writeChanges', locking, async (connection) => {
-    const read = await sendLocked(
-      connection,
-      context,
-      ids,
-      locking,
-      reads,
-      (chunk) => [q.rowsOfLocked(chunk)],
-      false,
-    );
-    const current = new Map<string, StoredRecord>(
-      read.flatMap((r) =>
-        (r[0] as unknown as RecordRow[]).map((row) => [row.id, toStoredRecord(row)] as const),
-      ),
-    );
+    const read = await readLocked<RecordRow>(connection, context, ids, locking, (chunk) => [
+      q.rowsOfLocked(chunk),
+    ]);
+    const current = new Map<string, StoredRecord>(read.map((row) => [row.id, toStoredRecord(row)]));
     const plan = planWrites(changes, current, now);
     if (plan.rows.length === 0) {
       await connection.query('COMMIT');

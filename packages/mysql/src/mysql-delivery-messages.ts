@@ -10,12 +10,11 @@ import { type RawBuilder, sql } from 'kysely';
 import type { RowDataPacket } from 'mysql2';
 import type { PoolConnection } from 'mysql2/promise';
 import {
-  idBytes,
   inlinedBytes,
   type MysqlBatchWriteContext,
   message,
   onWriteConnection,
-  sendLocked,
+  readLocked,
   WRITE_CHUNK,
 } from './mysql-batch-write.js';
 
@@ -88,21 +87,12 @@ export function ackInTwoRoundTrips(
   locking: RecordLocking,
 ): Promise<AckOutcome[] | typeof LEASE_LOST> {
   const ids = acks.map((a) => a.recordId);
-  const { q, messageBudget } = context;
+  const { q } = context;
   return onWriteConnection(context, 'ackOutbox', locking, async (connection) => {
-    const reads = chunksBySize(ids, WRITE_CHUNK, messageBudget, idBytes);
-    const read = await sendLocked(
-      connection,
-      context,
-      ids,
-      locking,
-      reads,
-      (chunk) => q.outboxRowsStatements(chunk),
-      false,
+    const read = await readLocked<OutboxRow>(connection, context, ids, locking, (chunk) =>
+      q.outboxRowsStatements(chunk),
     );
-    const rows = new Map(
-      read.flatMap((r) => (r[0] as unknown as OutboxRow[]).map((row) => [row.record_id, toLedgerRow(row)])),
-    );
+    const rows = new Map(read.map((row) => [row.record_id, toLedgerRow(row)]));
     if (acks.some((a) => rows.get(a.recordId)?.leaseToken !== a.leaseToken)) {
       await connection.query('ROLLBACK');
       return LEASE_LOST;
