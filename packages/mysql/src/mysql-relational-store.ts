@@ -1,13 +1,8 @@
 import {
-  type AckOutcome,
   type Change,
-  type ClaimOptions,
   changeId,
-  compareIds,
   type IntentCommit,
   type IntentCommitOptions,
-  type OutboxAck,
-  type OutboxLease,
   type PreparedIntent,
   ValidationError,
   type WriteResult,
@@ -28,7 +23,6 @@ import {
   writeMessageBound,
   writeMessageBytes,
 } from './mysql-batch-write.js';
-import { ackInTwoRoundTrips, claimInTwoRoundTrips, LEASE_LOST } from './mysql-delivery-messages.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { assertTransactionOpen, markTransactionOpen } from './mysql-open-transaction.js';
@@ -310,49 +304,6 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
         (locking) => commitIntentsInTwoRoundTrips({ ...context, kysely }, writes, options, locking),
       ),
     );
-  }
-
-  /**
-   * The claim in two round trips ({@link claimInTwoRoundTrips}; the transaction path takes three, four when it
-   * leases), its leases ordered by `nextAttemptAt`, then `enqueuedAt`, then id. (A non-locking look for a due
-   * entry first would make an empty claim one round trip, but cost a claim that finds work a third: measured,
-   * the delivery cycle was slower.)
-   */
-  protected override async claim(options: ClaimOptions): Promise<OutboxLease[]> {
-    const { owner, now, leaseMs, limit } = options;
-    const context = { ...(await this.#writeContext([])), kysely: this.use('claimOutbox') };
-    const leases = await this.track(() =>
-      this.withRecordLocks('claimOutbox', [], () =>
-        claimInTwoRoundTrips(context, { owner, now, leaseUntil: now + leaseMs, limit }),
-      ),
-    );
-    return leases.sort(
-      (a, b) =>
-        a.nextAttemptAt - b.nextAttemptAt ||
-        a.enqueuedAt - b.enqueuedAt ||
-        compareIds(a.recordId, b.recordId),
-    );
-  }
-
-  /**
-   * Acknowledges deliveries by core's ledger rule. Acks of distinct ids whose leases are all still held (the
-   * drainers' case) take two round trips ({@link ackInTwoRoundTrips}; the transaction path takes seven); a batch
-   * naming one id twice, or one with a lost lease (whose repair reads the record and the sequence), takes the
-   * shared store's transaction path.
-   * @throws {RangeError} for an `appliedVersion` that is not a safe integer, before anything is written.
-   */
-  override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
-    for (const { appliedVersion } of acks)
-      if (!Number.isSafeInteger(appliedVersion)) throw new RangeError(`appliedVersion ${appliedVersion}`);
-    const ids = acks.map((a) => a.recordId);
-    if (acks.length === 0 || new Set(ids).size !== ids.length) return super.ackOutbox(acks, now);
-    const context = { ...(await this.#writeContext([])), kysely: this.use('ackOutbox') };
-    const outcomes = await this.track(() =>
-      this.withRecordLocks('ackOutbox', [...ids].sort(compareIds), (locking) =>
-        ackInTwoRoundTrips(context, acks, now, locking),
-      ),
-    );
-    return outcomes === LEASE_LOST ? super.ackOutbox(acks, now) : outcomes;
   }
 
   /**

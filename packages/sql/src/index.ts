@@ -31,7 +31,6 @@ export {
   type ClaimLease,
   chunks,
   IN_CHUNK,
-  newLeases,
   type SqlDb,
   type SqlDialectTraits,
   SqlQueries,

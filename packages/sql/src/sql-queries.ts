@@ -569,13 +569,8 @@ export abstract class SqlQueries {
 
   /** Due pending entries without a live lease, oldest first (`FOR UPDATE SKIP LOCKED` where rows lock). */
   async dueOutbox(db: SqlDb, now: number, limit: number): Promise<OutboxRow[]> {
-    const { rows } = await this.dueOutboxStatement(now, limit).execute(db);
+    const { rows } = await sql<OutboxRow>`${this.#due(sql`*`, now, limit)}`.execute(db);
     return rows;
-  }
-
-  /** The statement of {@link dueOutbox}. */
-  dueOutboxStatement(now: number, limit: number): RawBuilder<OutboxRow> {
-    return sql<OutboxRow>`${this.#due(sql`*`, now, limit)}`;
   }
 
   /** The `record_id`s (or other `columns`) of {@link dueOutbox}'s rows, as a subquery for a one-statement {@link claim}. */
@@ -601,39 +596,34 @@ export abstract class SqlQueries {
     owner: string,
     until: number,
   ): Promise<OutboxLease[]> {
-    const leases = newLeases(rows, owner, until);
-    for (const statement of this.leaseStatements(leases)) await statement.execute(db);
-    return leases;
-  }
-
-  /** The statements writing `leases` (made by {@link newLeases}) on their rows, a statement per chunk. */
-  leaseStatements(leases: readonly OutboxLease[]): RawBuilder<unknown>[] {
-    return this.listChunks(leases, (l) => l.recordId + l.leaseToken).map((chunk) => {
+    const leases = rows.map((row) => ({
+      ...toOutboxEntry(row),
+      leaseOwner: owner,
+      leaseToken: randomUUID(),
+      leaseUntil: until,
+      takenOver: row.lease_until !== null,
+    }));
+    for (const chunk of this.listChunks(leases, (l) => l.recordId + l.leaseToken)) {
       const tokens = chunk.map((l) => sql`WHEN ${l.recordId} THEN ${l.leaseToken}`);
-      const { leaseOwner, leaseUntil } = chunk[0]!;
-      return sql`
+      await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
-        SET lease_token = CASE record_id ${sql.join(tokens, sql` `)} END, lease_owner = ${leaseOwner},
-          lease_until = ${leaseUntil}, lease_version = version
-        WHERE record_id IN (${sql.join(chunk.map((l) => l.recordId))})`;
-    });
+        SET lease_token = CASE record_id ${sql.join(tokens, sql` `)} END, lease_owner = ${owner},
+          lease_until = ${until}, lease_version = version
+        WHERE record_id IN (${sql.join(chunk.map((l) => l.recordId))})`.execute(db);
+    }
+    return leases;
   }
 
   /** The outbox rows of distinct `recordIds` (locked `FOR UPDATE` where rows lock), by record id. */
   async getOutboxRows(db: SqlDb, recordIds: readonly string[]): Promise<Map<string, LedgerOutboxRow>> {
     const out = new Map<string, LedgerOutboxRow>();
-    for (const statement of this.outboxRowsStatements(recordIds))
-      for (const row of (await statement.execute(db)).rows) out.set(row.record_id, toLedgerRow(row));
-    return out;
-  }
-
-  /** The statements of {@link getOutboxRows}, a statement per chunk. */
-  outboxRowsStatements(recordIds: readonly string[]): RawBuilder<OutboxRow>[] {
-    return this.listChunks(recordIds, (id) => id).map(
-      (chunk) => sql<OutboxRow>`
+    for (const chunk of this.listChunks(recordIds, (id) => id)) {
+      const { rows } = await sql<OutboxRow>`
         SELECT * FROM ${this.byKey(this.tables.outbox)} WHERE record_id IN (${sql.join(chunk)})
-        ${this.#forUpdate()}`,
-    );
+        ${this.#forUpdate()}`.execute(db);
+      for (const row of rows) out.set(row.record_id, toLedgerRow(row));
+    }
+    return out;
   }
 
   /** `CASE <column> WHEN id THEN version … END` over `acks` (versions bound, see {@link SqlDialectTraits.typedInt}). */
@@ -654,36 +644,23 @@ export abstract class SqlQueries {
     db: SqlDb,
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): Promise<void> {
-    for (const statement of this.raiseSyncedStatements(acks)) await statement.execute(db);
-  }
-
-  /** The statements of {@link raiseSyncedVersions}, a statement per chunk. */
-  raiseSyncedStatements(
-    acks: readonly { recordId: string; appliedVersion: number }[],
-  ): RawBuilder<unknown>[] {
-    return this.listChunks(acks, (a) => a.recordId).map((chunk) => {
+    for (const chunk of this.listChunks(acks, (a) => a.recordId)) {
       const version = this.#versionOf('id', chunk);
-      return sql`
+      await sql`
         UPDATE ${this.byKey(this.tables.records)} SET synced_version = ${version}
         WHERE id IN (${sql.join(chunk.map((a) => a.recordId))})
-          AND (synced_version IS NULL OR synced_version < ${version})`;
-    });
+          AND (synced_version IS NULL OR synced_version < ${version})`.execute(db);
+    }
   }
 
   /** Superseded deliveries: leases cleared, claimable again by `now`. */
   async clearLeases(db: SqlDb, recordIds: readonly string[], now: number): Promise<void> {
-    for (const statement of this.clearLeasesStatements(recordIds, now)) await statement.execute(db);
-  }
-
-  /** The statements of {@link clearLeases}, a statement per chunk. */
-  clearLeasesStatements(recordIds: readonly string[], now: number): RawBuilder<unknown>[] {
-    return this.listChunks(recordIds, (id) => id).map(
-      (chunk) => sql`
+    for (const chunk of this.listChunks(recordIds, (id) => id))
+      await sql`
         UPDATE ${this.byKey(this.tables.outbox)}
         SET next_attempt_at = CASE WHEN next_attempt_at < ${now} THEN next_attempt_at ELSE ${now} END,
           lease_owner = NULL, lease_token = NULL, lease_until = NULL, lease_version = NULL
-        WHERE record_id IN (${sql.join(chunk)})`,
-    );
+        WHERE record_id IN (${sql.join(chunk)})`.execute(db);
   }
 
   /** Acked deliveries: entries deleted, tombstones at the applied version or older purged unless an intent exists. */
@@ -691,24 +668,17 @@ export abstract class SqlQueries {
     db: SqlDb,
     acks: readonly { recordId: string; appliedVersion: number }[],
   ): Promise<void> {
-    for (const statement of this.completeStatements(acks)) await statement.execute(db);
-  }
-
-  /** The statements of {@link completeDeliveries}, two per chunk. */
-  completeStatements(acks: readonly { recordId: string; appliedVersion: number }[]): RawBuilder<unknown>[] {
-    return this.listChunks(acks, (a) => a.recordId).flatMap((chunk) => {
+    for (const chunk of this.listChunks(acks, (a) => a.recordId)) {
       const keys = chunk.map((a) => a.recordId);
-      return [
-        this.deleteKeys(this.tables.outbox, 'record_id', keys),
-        this.deleteKeys(
-          this.tables.records,
-          'id',
-          keys,
-          sql`deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
+      await this.deleteKeys(this.tables.outbox, 'record_id', keys).execute(db);
+      await this.deleteKeys(
+        this.tables.records,
+        'id',
+        keys,
+        sql`deleted = ${this.traits.bool(true)} AND version <= ${this.#versionOf('id', chunk)}
           AND id NOT IN (SELECT record_id FROM ${this.tables.intents} WHERE record_id IN (${sql.join(keys)}))`,
-        ),
-      ];
-    });
+      ).execute(db);
+    }
   }
 
   /** The ids of `leases` still held under their tokens on pending entries (locked where rows lock). */
@@ -1028,18 +998,4 @@ export abstract class SqlQueries {
  */
 export function cacheKeyOrder(keys: readonly string[]): string[] {
   return [...new Set(keys)].sort(compareIds);
-}
-
-/**
- * A fresh lease on each claimed `rows` for `owner` until `until` (Unix ms): a random token each; a row still
- * carrying an expired lease is {@link OutboxLease.takenOver}. Written by {@link SqlQueries.leaseStatements}.
- */
-export function newLeases(rows: readonly OutboxRow[], owner: string, until: number): OutboxLease[] {
-  return rows.map((row) => ({
-    ...toOutboxEntry(row),
-    leaseOwner: owner,
-    leaseToken: randomUUID(),
-    leaseUntil: until,
-    takenOver: row.lease_until !== null,
-  }));
 }
