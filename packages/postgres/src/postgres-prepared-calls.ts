@@ -31,6 +31,17 @@ const STALE_RESULT_TYPE = '0A000';
 /** Names one statement text is prepared under, at most, before it goes unnamed (see {@link STALE_RESULT_TYPE}). */
 const MAX_GENERATIONS = 8;
 
+/** `text` with `values` on `client`, as the prepared statement `name` (unnamed when `undefined`); its rows. */
+async function send<R>(
+  client: pg.PoolClient,
+  name: string | undefined,
+  text: string,
+  values: unknown[],
+): Promise<R[]> {
+  const config = name === undefined ? { text, values } : { name, text, values };
+  return (await client.query<R & pg.QueryResultRow>(config)).rows;
+}
+
 /**
  * Runs the store's one-statement function calls (`write_changes`, `ack_deliveries`, `sync_prepare`,
  * `sync_commit`) as named prepared statements on a connection of the pool: the server parses and plans each
@@ -67,27 +78,19 @@ export class PreparedCalls {
     const client = await this.pool.connect();
     try {
       const name = this.#nameOf(query.sql);
-      if (name === undefined) return (await client.query<R & pg.QueryResultRow>(query.sql, values)).rows;
       try {
-        return (await client.query<R & pg.QueryResultRow>({ name, text: query.sql, values })).rows;
+        return await send<R>(client, name, query.sql, values);
       } catch (error) {
         const code = errorCode(error);
-        if (code === STALE_RESULT_TYPE) this.#nextGeneration(query.sql);
-        else if (STATEMENT_REFUSED.has(code ?? '')) this.#named = false;
+        if (name !== undefined && code === STALE_RESULT_TYPE) this.#nextGeneration(query.sql);
+        else if (name !== undefined && STATEMENT_REFUSED.has(code ?? '')) this.#named = false;
         else throw error;
         // Awaited here: the connection goes back to the pool only once the retry answered.
-        return await this.runOn(client, query.sql, values);
+        return await send<R>(client, this.#nameOf(query.sql), query.sql, values);
       }
     } finally {
       client.release();
     }
-  }
-
-  /** `text` with `values` on `client`, named if {@link run}'s rules still allow. */
-  private async runOn<R>(client: pg.PoolClient, text: string, values: unknown[]): Promise<R[]> {
-    const name = this.#nameOf(text);
-    const config = name === undefined ? { text, values } : { name, text, values };
-    return (await client.query<R & pg.QueryResultRow>(config)).rows;
   }
 
   /** The name `text` is prepared under; `undefined` to send it unnamed. */

@@ -170,7 +170,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
   #pool: pg.Pool | undefined;
   /** The store functions' calls in autocommit, as named prepared statements on {@link #pool}. */
   #calls: PreparedCalls | undefined;
-  /** Which writes notify in their own transaction, and the trailing `NOTIFY` of the others (`notifyCoalesceMs`). */
+  /**
+   * Which writes notify in their own transaction, and the trailing `NOTIFY` of the others; set by {@link open}
+   * when `notify` is on and `notifyCoalesceMs` > 0 (without it, every enqueuing write notifies when `notify` is on).
+   */
   #notifier: NotifyCoalescer | undefined;
   /**
    * Server process ids of the pool's connections: a notification one of them sent is this store's own write
@@ -225,9 +228,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * (`<prefix>write_changes`, installed by `init()`; see `writeFunctionMigration`), which takes the
    * ids' advisory locks and then decides, versions, writes and notifies in SQL with the transaction path's
    * rules — the `NOTIFY` coalesced with this store's other writes of the same `notifyCoalesceMs` window (the
-   * first notifies in its own transaction, one trailing `NOTIFY` covers the rest). It runs in autocommit; where the session's default isolation is not READ COMMITTED the function
-   * refuses, and this store wraps it in `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round
-   * trips). A batch that changes one id twice takes the transaction path.
+   * first notifies in its own transaction, one trailing `NOTIFY` covers the rest). It runs in autocommit; where
+   * the session's default isolation is not READ COMMITTED the function refuses, and this store wraps it in
+   * `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round trips). A batch that changes one id twice takes the transaction path.
    * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
    *   the mapped driver errors otherwise.
    */
@@ -235,10 +238,11 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     return this.writeBatch(changes, now, async (db, ids, locking) => {
       const byId = new Map(changes.map((c) => [changeId(c), c]));
       const ordered = ids.map((id) => byId.get(id)!);
-      const notify = this.#options.notify && (this.#notifier?.take() ?? true);
+      const notifier = this.#notifier;
+      const notify = notifier ? notifier.take() : this.#options.notify;
       const call = writeChangesCall(this.tableNames, this.q, ordered, now, notify, this.#locks(locking));
       const results = writeResults(ordered, await this.#callFunction(db, 'writeChanges', call));
-      if (this.#options.notify && !notify && results.some((r) => r.changed)) this.#notifier!.owed();
+      if (notifier && !notify && results.some((r) => r.changed)) notifier.owed();
       return order(results);
     });
 

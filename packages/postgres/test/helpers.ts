@@ -82,3 +82,28 @@ export async function until(
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Holds the per-record lock of `id` in a transaction of `store` (its `getRecord` takes it) until `release()`;
+ * resolves once the lock is held. `done` settles when the transaction has ended.
+ */
+export async function holdRecordLock(
+  store: PostgresRelationalStore,
+  id: string,
+): Promise<{ release(): void; done: Promise<void> }> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let locked = () => {};
+  const isLocked = new Promise<void>((resolve) => {
+    locked = resolve;
+  });
+  const done = store.transaction(async (tx) => {
+    await tx.getRecord(id); // takes the id's lock until the transaction ends
+    locked();
+    await released;
+  });
+  await Promise.race([isLocked, done]);
+  return { release, done };
+}

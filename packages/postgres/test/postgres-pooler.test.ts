@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore, postgresErrorCode } from '../src/index.js';
 import type { PostgresRelationalStoreOptions } from '../src/postgres-relational-store-options.js';
-import { DATABASE_URL, dropSchema, schemaName, until } from './helpers.js';
+import { DATABASE_URL, dropSchema, holdRecordLock, schemaName, until } from './helpers.js';
 import { type PrivatePgBouncer, startPgBouncer } from './private-pgbouncer.js';
 
 // The store behind PgBouncer, the pooler most PostgreSQL deployments put in front of the server (and what
@@ -101,28 +101,15 @@ describe('PostgresRelationalStore behind PgBouncer', () => {
       const waiter = track(await pooled(mode, { lockTimeoutMs: 100 }, holder.tableNames.schema));
       await waiter.init();
       await putRecord(waiter, 'x');
-      let release = () => {};
-      const released = new Promise<void>((r) => {
-        release = r;
-      });
-      let locked = () => {};
-      const isLocked = new Promise<void>((r) => {
-        locked = r;
-      });
-      const holding = holder.transaction(async (tx) => {
-        await tx.getRecord('x'); // takes the id's lock until the transaction ends
-        locked();
-        await released;
-      });
-      await isLocked;
+      const hold = await holdRecordLock(holder, 'x');
       const inTransaction = await waiter.transaction((tx) => tx.getRecord('x')).catch((e: unknown) => e);
       const put = {
         op: 'put' as const,
         record: { id: 'x', text: 'waits', metadata: {}, embedding: undefined },
       };
       const inFunction = await waiter.writeChanges([put], Date.now()).catch((e: unknown) => e);
-      release();
-      await holding;
+      hold.release();
+      await hold.done;
       for (const error of [inTransaction, inFunction]) {
         expect(error).toBeInstanceOf(TransientBackendError);
         expect(postgresErrorCode((error as Error).cause)).toBe('55P03');

@@ -8,7 +8,7 @@ import type { Change } from '@dualwrite/core';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore } from '../src/index.js';
-import { DATABASE_URL, testSchema } from './helpers.js';
+import { DATABASE_URL, holdRecordLock, testSchema } from './helpers.js';
 
 const put = (id: string, text: string): Change => ({
   op: 'put',
@@ -140,21 +140,13 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     await store.init();
     await store.writeChanges([put('a', 'one')], Date.now());
     await sql`DEALLOCATE ALL`.execute(store.kysely); // the next call's named statement is refused: it runs again
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const holding = holder.transaction(async (tx) => {
-      await tx.getRecord('a'); // takes the id's lock until the transaction ends
-      locked();
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    });
-    await isLocked;
+    const hold = await holdRecordLock(holder, 'a');
+    setTimeout(hold.release, 500);
     // The retry waits for the lock for 500 ms, past the pool's 100 ms idle timeout, on the pool's only connection.
     // (Handed back early, it was closed as idle under the running call: the write failed as an outage although
     // it committed; or lent to another call, which queued behind it on the same connection.)
     const written = store.writeChanges([put('a', 'two')], Date.now());
-    await holding;
+    await hold.done;
     expect((await written)[0]).toMatchObject({ id: 'a', changed: true });
     expect((await store.writeChanges([put('b', 'other')], Date.now()))[0]).toMatchObject({ changed: true });
     const records = await store.getRecords(['a', 'b']);
