@@ -26,7 +26,7 @@ import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 10;
+export const POSTGRES_SCHEMA_VERSION = 11;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -45,7 +45,8 @@ export const POSTGRES_SCHEMA_VERSION = 10;
  * `0008_call_locks` adds the write and sync-2pc functions' variants that take how to lock (see
  * `callLocksParameters`), and `0009_outlived_intents` recreates those sync-2pc functions from this release's SQL
  * (a commit whose intent is gone is refused), and `0010_embedding_cache_expiry` adds the cache's `used_at` (see
- * `embeddingCacheExpiryMigration`).
+ * `embeddingCacheExpiryMigration`), and `0011_packed_embeddings` adds the write and sync-2pc commit functions'
+ * variants that take the embeddings as one binary parameter (see `EmbeddingsInput`).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -113,6 +114,14 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
       { int: 'bigint' },
       { schema: tables.schema },
     ),
+    '0011_packed_embeddings': {
+      // The write and sync-2pc commit functions taking every embedding in one `bytea` sent in binary, instead of
+      // a `bytea[]` the driver sends as hex text. The variants with the array stay for older processes.
+      async up(db) {
+        await writeFunctionMigration(tables, q, 'by-parameter', 'packed').up!(db);
+        await twoPhaseFunctionsMigration(tables, q, 'by-parameter', 'packed').up!(db);
+      },
+    },
   };
 }
 

@@ -9,6 +9,11 @@ import {
   toStoredRecord,
 } from '@dualwrite/sql';
 import { type Migration, type RawBuilder, sql } from 'kysely';
+import {
+  type EmbeddingsInput,
+  embeddingsIn,
+  packedEmbeddingsArguments,
+} from './postgres-packed-embeddings.js';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
 import {
@@ -35,14 +40,17 @@ export const INTENT_GONE = 'DWIG1';
  * function they take the ids' advisory locks first, in a statement of their own (a READ COMMITTED statement's
  * snapshot starts when the statement does, so the reads after it see every committed write of the ids), refuse
  * to run without READ COMMITTED ({@link NOT_READ_COMMITTED}), use generic plans and a fixed `search_path`
- * (see `writeFunctionMigration`).
+ * (see `writeFunctionMigration`). `embeddings` says how `sync_commit` takes the writes' embeddings (see
+ * `EmbeddingsInput`).
  */
 export function twoPhaseFunctionsMigration(
   tables: PostgresTableNames,
   q: PostgresQueries,
   locking: 'wait' | 'by-parameter' = 'wait',
+  embeddings: EmbeddingsInput = 'array',
 ): Migration {
   const lockParameters = callLocksParameters(locking);
+  const input = embeddingsIn(embeddings);
   const names = {
     records: sql.id(tables.schema, tables.records),
     outbox: sql.id(tables.schema, tables.outbox),
@@ -72,7 +80,7 @@ export function twoPhaseFunctionsMigration(
           ),
         );
       const writeRecord = compile(
-        q.recordUpsert(sql`VALUES (p_ids[i], p_texts[i], p_embeddings[i], p_metadata[i]::json, p_versions[i],
+        q.recordUpsert(sql`VALUES (p_ids[i], p_texts[i], ${sql.raw(input.array)}[i], p_metadata[i]::json, p_versions[i],
           p_deleted[i], p_hashes[i], CASE WHEN v_synced_now THEN p_versions[i] ELSE v_synced END, p_now, p_now)`),
       );
       await sql`
@@ -87,7 +95,7 @@ export function twoPhaseFunctionsMigration(
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.commitFunction)}(
           p_keys int4[], p_drop text[], p_tokens text[], p_ids text[], p_previous bigint[], p_contended boolean[],
-          p_ops text[], p_versions bigint[], p_deleted boolean[], p_texts text[], p_embeddings bytea[],
+          p_ops text[], p_versions bigint[], p_deleted boolean[], p_texts text[], ${sql.raw(input.parameters)},
           p_metadata text[], p_hashes text[], p_deferred boolean, p_now bigint, p_notify boolean
           ${lockParameters})
         RETURNS int
@@ -96,11 +104,12 @@ export function twoPhaseFunctionsMigration(
         AS ${sql.lit(`
         DECLARE
           v_found boolean; v_version bigint; v_deleted boolean; v_synced bigint;
-          v_synced_now boolean; v_enqueued int := 0;
+          v_synced_now boolean; v_enqueued int := 0; ${input.declare}
         ${lockedBody(
           q,
           'sync_commit',
           `
+          ${input.unpack}
           DELETE FROM ${compile(names.intents)} WHERE token = ANY (p_drop);
           FOR i IN 1 .. coalesce(array_length(p_ids, 1), 0) LOOP
             DELETE FROM ${compile(names.intents)} WHERE token = p_tokens[i];
@@ -197,7 +206,8 @@ export function preparedIntents(rows: readonly PrepareRow[]): PreparedIntent[] {
 
 /**
  * The call of `<prefix>sync_commit` for `writes` (distinct ids; locks taken in key order, or only tried); its
- * row's `enqueued` counts the writes it enqueued.
+ * row's `enqueued` counts the writes it enqueued. It calls the `'packed'` variant (migration
+ * `0011_packed_embeddings`): the embeddings travel as one binary parameter.
  */
 export function commitCall(
   tables: PostgresTableNames,
@@ -213,7 +223,7 @@ export function commitCall(
     ${writes.map((w) => w.previousVersion)}::bigint[], ${writes.map((w) => w.contended)}::boolean[],
     ${writes.map((w) => w.op)}::text[], ${next.map((r) => r.version)}::bigint[],
     ${next.map((r) => r.deleted)}::boolean[], ${next.map((r) => r.text)}::text[],
-    ${next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding)))}::bytea[],
+    ${packedEmbeddingsArguments(next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding))))},
     ${next.map((r) => metadataJson(r.metadata))}::text[], ${next.map((r) => r.contentHash)}::text[],
     ${options.deferred}, ${options.now}::bigint, ${options.notify}${callLocksArguments(locks)}) AS enqueued`;
 }

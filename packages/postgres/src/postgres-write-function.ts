@@ -1,6 +1,11 @@
 import { type Change, changeId, contentHash, toFloat32Precision, type WriteResult } from '@dualwrite/core';
 import { embeddingBytes, int, metadataJson, type RecordLocking, type SqlInt } from '@dualwrite/sql';
 import { type Kysely, type Migration, type RawBuilder, sql } from 'kysely';
+import {
+  type EmbeddingsInput,
+  embeddingsIn,
+  packedEmbeddingsArguments,
+} from './postgres-packed-embeddings.js';
 import type { PostgresQueries } from './postgres-queries.js';
 import type { PostgresTableNames } from './postgres-relational-store-options.js';
 
@@ -135,13 +140,17 @@ export function lockedBody(
  * 0.48 ms → 0.16 ms with `synchronous_commit = off`). All three functions run with `search_path = pg_catalog,
  * pg_temp` (their tables are schema-qualified), so a function or operator named like a built-in in a schema on
  * the caller's path cannot stand in for it (PostgreSQL docs, CREATE FUNCTION, "Writing SECURITY DEFINER
- * Functions Safely").
+ * Functions Safely"). `embeddings` says how the function takes the changes' embeddings ({@link EmbeddingsInput});
+ * the `'array'` variant keeps `p_hash_prefixes`, unused since `0007_hash_given_embedding`, so the signature older
+ * processes call stays.
  */
 export function writeFunctionMigration(
   tables: PostgresTableNames,
   q: PostgresQueries,
   locking: 'wait' | 'by-parameter' = 'wait',
+  embeddings: EmbeddingsInput = 'array',
 ): Migration {
+  const input = embeddingsIn(embeddings);
   return {
     async up(db) {
       const body = bodySql(db, 'write_changes', writeStatement(tables));
@@ -176,13 +185,14 @@ export function writeFunctionMigration(
         END`)}`.execute(db);
       await sql`
         CREATE OR REPLACE FUNCTION ${sql.id(tables.schema, tables.writeFunction)}(
-          p_keys int4[], p_ids text[], p_ops text[], p_texts text[], p_embeddings bytea[], p_metadata text[],
-          p_hash_prefixes bytea[], p_hashes text[], p_now bigint, p_notify boolean
-          ${callLocksParameters(locking)})
+          p_keys int4[], p_ids text[], p_ops text[], p_texts text[], ${sql.raw(input.parameters)},
+          p_metadata text[], ${sql.raw(embeddings === 'array' ? 'p_hash_prefixes bytea[], ' : '')}p_hashes text[],
+          p_now bigint, p_notify boolean ${callLocksParameters(locking)})
         RETURNS TABLE (out_n int, out_version bigint, out_changed boolean)
         LANGUAGE plpgsql VOLATILE
         ${FUNCTION_SETTINGS} AS ${sql.lit(`
-${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`, locking)}`)}`.execute(db);
+${input.declare && `DECLARE ${input.declare}`}
+${lockedBody(q, 'write_changes', `${input.unpack} RETURN QUERY ${body};`, locking)}`)}`.execute(db);
     },
   };
 
@@ -193,8 +203,8 @@ ${lockedBody(q, 'write_changes', `RETURN QUERY ${body};`, locking)}`)}`.execute(
     const sequence = sql.lit(`"${names.schema}"."${names.versionSequence}"`);
     return sql`
       WITH w AS (
-        SELECT * FROM unnest(p_ids, p_ops, p_texts, p_embeddings, p_metadata, p_hash_prefixes, p_hashes)
-          WITH ORDINALITY AS t(id, op, text, embedding, metadata, prefix, hash, n)
+        SELECT * FROM unnest(p_ids, p_ops, p_texts, ${sql.raw(input.array)}, p_metadata, p_hashes)
+          WITH ORDINALITY AS t(id, op, text, embedding, metadata, hash, n)
       ),
       c AS MATERIALIZED (
         SELECT w.*, cur.version AS cur_version, cur.text AS cur_text, cur.metadata AS cur_metadata,
@@ -252,9 +262,8 @@ export function indexLookupsMigration(tables: PostgresTableNames): Migration {
  * are taken in key order, see `PostgresQueries.lockKeys`, or only tried: `locks`), as one
  * statement; {@link writeResults} maps its rows back. Puts carry their hash: the
  * client's `contentHash` over the embedding the caller gave (or none, even when the stored one is reused: see
- * core's `filledByEmbedder`). `p_hash_prefixes` is passed as nulls: the function no longer finishes a hash over
- * a reused embedding (migration `0007_hash_given_embedding`), and keeps the parameter so the signature older
- * processes call stays.
+ * core's `filledByEmbedder`). It calls the `'packed'` variant (migration `0011_packed_embeddings`; see
+ * `EmbeddingsInput`): the embeddings travel as one binary parameter.
  */
 export function writeChangesCall(
   tables: PostgresTableNames,
@@ -269,9 +278,9 @@ export function writeChangesCall(
   const ids = changes.map(changeId);
   return sql<WriteRow>`SELECT out_n, out_version, out_changed FROM ${sql.id(tables.schema, tables.writeFunction)}(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${changes.map((c) => (c.op === 'put' ? 'upsert' : 'delete'))}::text[],
-    ${puts.map((r) => r?.text ?? '')}::text[], ${embeddings.map((e) => (e === null ? null : embeddingBytes(e)))}::bytea[],
+    ${puts.map((r) => r?.text ?? '')}::text[],
+    ${packedEmbeddingsArguments(embeddings.map((e) => (e === null ? null : embeddingBytes(e))))},
     ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
-    ${puts.map(() => null)}::bytea[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
     ${now}::bigint, ${notify}${callLocksArguments(locks)})`;
 }

@@ -670,7 +670,12 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
        WHERE n.nspname = $1 AND p.proname = 'dw_write_changes' ORDER BY p.pronargs`,
       [fixture.schema],
     );
-    expect(rows.map((r) => (r.proconfig ?? []).includes('enable_seqscan=off'))).toEqual([false, true, true]);
+    expect(rows.map((r) => (r.proconfig ?? []).includes('enable_seqscan=off'))).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
     await write(s, 'a');
   });
 

@@ -90,8 +90,8 @@ describe('PostgreSQL store functions as named prepared statements', () => {
       SELECT pg_get_functiondef(p.oid) AS def, pg_get_function_identity_arguments(p.oid) AS args
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = ${schema} AND p.proname = ${writeFunction}
-        AND pg_get_function_identity_arguments(p.oid) LIKE '%p_try_locks%'`.execute(store.kysely);
-    expect(rows).toHaveLength(1); // the variant the store calls (its lock parameters last)
+        AND pg_get_function_identity_arguments(p.oid) LIKE '%p_embedding_bytes%'`.execute(store.kysely);
+    expect(rows).toHaveLength(1); // the variant the store calls (packed embeddings, lock parameters last)
     const from = to === 'numeric' ? 'bigint' : 'numeric';
     const version = 'coalesce(v.version, CASE WHEN d.live THEN d.cur_version END)';
     const def = rows[0]!.def
