@@ -14,10 +14,10 @@ const STATEMENT_REFUSED = new Set(['26000', '42P05']);
 
 /**
  * Distinct statement texts this store prepares by name, at most: each becomes a prepared statement on every
- * pooled connection that runs it, so texts that vary (none of the store's calls do today) must not pile up on
- * the server.
+ * pooled connection that runs it, so texts that vary must not pile up on the server. The store's calls and its
+ * repeated reads come to about 25 (a read by ids has one text per padded list length).
  */
-const MAX_NAMED_TEXTS = 32;
+const MAX_NAMED_TEXTS = 64;
 
 /**
  * SQLSTATE of a prepared statement whose plan its server would have to re-plan to another result type (`0A000`
@@ -44,7 +44,8 @@ async function send<R>(
 
 /**
  * Runs the store's one-statement function calls (`write_changes`, `ack_deliveries`, `sync_prepare`,
- * `sync_commit`) as named prepared statements on a connection of the pool: the server parses and plans each
+ * `sync_commit`) and the drain's repeated autocommit statements (the claim, reads of records by id and of meta
+ * values; see `PostgresQueries.rowsOf`) as named prepared statements on a connection of the pool: the server parses and plans each
  * text once per connection instead of once per call (PostgreSQL docs, "PREPARE"; node-postgres docs,
  * "Queries: Prepared Statements"): about 0.05–0.1 ms of a 0.6 ms put on localhost. A statement's name
  * is a digest of its text, so one name never stands for two texts on any server session, whoever prepared it.

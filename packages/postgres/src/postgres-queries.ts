@@ -18,6 +18,7 @@ import {
 } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 import { POSTGRES_COMPONENT } from './postgres-errors.js';
+import type { PreparedCalls } from './postgres-prepared-calls.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 
 type Db = PostgresKysely;
@@ -65,12 +66,24 @@ export class PostgresQueries extends SqlQueries {
    */
   readonly lockClass: number;
 
+  /**
+   * Where the store's autocommit statements run as named prepared statements (set by the store once its pool
+   * exists); `undefined`: through Kysely, like the statements of a transaction.
+   */
+  prepared: PreparedCalls | undefined;
+
   constructor(tables: PostgresTableNames) {
     const t = (name: string) => sql.id(tables.schema, name);
     super(
       sqlTables(tables, t),
       // READ COMMITTED: a read-modify-write of an outbox row locks it.
-      { bool: (value) => value, lockRowsForUpdate: true, typedInt: (value) => sql`CAST(${value} AS BIGINT)` },
+      {
+        bool: (value) => value,
+        lockRowsForUpdate: true,
+        typedInt: (value) => sql`CAST(${value} AS BIGINT)`,
+        // The store's autocommit reads by id are named prepared statements (see `rowsOf`): a few lengths of list.
+        reusesStatements: true,
+      },
     );
     this.#sequence = t(tables.versionSequence);
     this.#sequenceName = `"${tables.schema}"."${tables.versionSequence}"`;
@@ -228,14 +241,25 @@ export class PostgresQueries extends SqlQueries {
    *
    * Rows come back in no particular order; the caller sorts them.
    */
-  override async claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<ClaimedOutboxRow[]> {
-    const { rows } = await sql<ClaimedOutboxRow>`
-      UPDATE ${this.tables.outbox} AS o
-      SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
-        lease_version = o.version
-      FROM (${this.dueIds(now, limit, sql`record_id, lease_until`)}) AS due
-      WHERE o.record_id = due.record_id
-      RETURNING o.*, due.lease_until IS NOT NULL AS taken_over`.execute(db);
-    return rows;
+  override claim(db: Db, { owner, now, leaseUntil, limit }: ClaimLease): Promise<ClaimedOutboxRow[]> {
+    return this.rowsOf(
+      db,
+      sql<ClaimedOutboxRow>`
+        UPDATE ${this.tables.outbox} AS o
+        SET lease_owner = ${owner}, lease_token = gen_random_uuid()::text, lease_until = ${leaseUntil},
+          lease_version = o.version
+        FROM (${this.dueIds(now, limit, sql`record_id, lease_until`)}) AS due
+        WHERE o.record_id = due.record_id
+        RETURNING o.*, due.lease_until IS NOT NULL AS taken_over`,
+    );
+  }
+
+  /**
+   * On the store's own handle, a named prepared statement ({@link prepared}): parsed and planned once per
+   * connection (an empty claim: 0.35 → about 0.15 ms on localhost); in a transaction, through Kysely.
+   */
+  protected override rowsOf<R>(db: Db, query: RawBuilder<R>): Promise<R[]> {
+    if (this.prepared === undefined || db.isTransaction) return super.rowsOf(db, query);
+    return this.prepared.run(query.compile(db));
   }
 }

@@ -472,6 +472,7 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
     const pool = new pg.Pool(this.#options.poolConfig);
     this.#pool = pool;
     this.#calls = new PreparedCalls(pool);
+    this.q.prepared = this.#calls;
     // An idle client whose connection dies emits 'error' on the pool (which then discards it); without a
     // handler Node would crash the process. The next query opens a new connection.
     pool.on('error', () => {});

@@ -19,9 +19,13 @@ const put = (id: string, text: string): Change => ({
 async function prepared(store: PostgresRelationalStore): Promise<string[]> {
   const { rows } = await sql<{ statement: string }>`
     SELECT statement FROM pg_prepared_statements WHERE name LIKE 'dw\\_%'`.execute(store.kysely);
-  return rows.map(
-    (r) => /(write_changes|ack_deliveries|sync_prepare|sync_commit)/.exec(r.statement)?.[1] ?? '?',
-  );
+  const kinds = { lease_owner: 'claim', _records: 'records by id', _meta: 'meta' } as Record<string, string>;
+  return rows.map((r) => {
+    const found = /(write_changes|ack_deliveries|sync_prepare|sync_commit|lease_owner|_records|_meta)/.exec(
+      r.statement,
+    )?.[1];
+    return found === undefined ? '?' : (kinds[found] ?? found);
+  });
 }
 
 describe('PostgreSQL store functions as named prepared statements', () => {
@@ -40,7 +44,7 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     for (const s of schemas.splice(0)) await s.drop();
   });
 
-  it('the write and ack calls are prepared once on the connection and serve every later call', async () => {
+  it('the write and ack calls, the claim and the reads by id and of meta are prepared once on the connection and serve every later call', async () => {
     const store = oneConnection();
     await store.init();
     for (let i = 0; i < 5; i++) await store.writeChanges([put(`r${i}`, `text ${i}`)], Date.now());
@@ -52,7 +56,21 @@ describe('PostgreSQL store functions as named prepared statements', () => {
       Date.now(),
     );
     expect(outcomes).toEqual(leases.map(() => 'acked'));
-    expect((await prepared(store)).sort()).toEqual(['ack_deliveries', 'write_changes']);
+    for (let i = 0; i < 3; i++) {
+      expect(await store.claimOutbox({ owner: 'w', limit: 10, leaseMs: 30_000, now: Date.now() })).toEqual(
+        [],
+      );
+      expect([...(await store.getRecords(['a', 'b', `r${i}`])).keys()].sort()).toEqual(['a', 'b', `r${i}`]);
+      await store.setMeta('k', `v${i}`);
+      expect(await store.getMeta('k')).toBe(`v${i}`);
+    }
+    expect((await prepared(store)).sort()).toEqual([
+      'ack_deliveries',
+      'claim',
+      'meta',
+      'records by id',
+      'write_changes',
+    ]);
     const stats = await store.outboxStats(Date.now());
     expect(stats.depth).toBe(0);
   });

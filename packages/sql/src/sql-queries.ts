@@ -144,6 +144,15 @@ export abstract class SqlQueries {
   ) {}
 
   /**
+   * The rows of `query` on `db`. A dialect may run the statements the drain repeats most (the claim, a read of
+   * records by id, a meta read) otherwise where `db` is the store's own handle rather than a transaction:
+   * PostgreSQL as named prepared statements.
+   */
+  protected async rowsOf<R>(db: SqlDb, query: RawBuilder<R>): Promise<R[]> {
+    return (await query.execute(db)).rows;
+  }
+
+  /**
    * `items` in runs of at most {@link IN_CHUNK} and {@link statementBytes}: `key` is what each item puts in the
    * statement (an id, a token), inlined at most four times (an `IN` list twice, a `CASE` arm, a token), each
    * character escaped at worst, plus `extraBytes` of binary values (an embedding's, inlined as hex).
@@ -291,10 +300,13 @@ export abstract class SqlQueries {
   async getRecords(db: SqlDb, ids: readonly string[], includeDeleted: boolean): Promise<StoredRecord[]> {
     const out: StoredRecord[] = [];
     for (const chunk of this.listChunks([...new Set(ids)], (id) => id)) {
-      const { rows } = await sql<RecordRow>`
-        SELECT * FROM ${this.tables.records}
-        WHERE id IN (${sql.join(chunk)})
-        ${includeDeleted ? sql`` : sql`AND deleted = ${this.traits.bool(false)}`}`.execute(db);
+      const rows = await this.rowsOf(
+        db,
+        sql<RecordRow>`
+          SELECT * FROM ${this.tables.records}
+          WHERE id IN (${sql.join(chunk)})
+          ${includeDeleted ? sql`` : sql`AND deleted = ${this.traits.bool(false)}`}`,
+      );
       out.push(...rows.map(toStoredRecord));
     }
     return out;
@@ -967,8 +979,10 @@ export abstract class SqlQueries {
   }
 
   async getMeta(db: SqlDb, key: string): Promise<string | undefined> {
-    const { rows } = await sql<{ value: string }>`
-      SELECT value FROM ${this.tables.meta} WHERE ${sql.ref('key')} = ${key}`.execute(db);
+    const rows = await this.rowsOf(
+      db,
+      sql<{ value: string }>`SELECT value FROM ${this.tables.meta} WHERE ${sql.ref('key')} = ${key}`,
+    );
     return rows[0]?.value;
   }
 
