@@ -675,14 +675,25 @@ export abstract class SqlQueries {
         WHERE record_id IN (${sql.join(chunk)})`.execute(db);
   }
 
-  /** Acked deliveries: entries deleted, tombstones at the applied version or older purged unless an intent exists. */
+  /**
+   * Acked deliveries: entries deleted, tombstones at the applied version or older purged unless an intent exists.
+   * Only acks of a delete (`op` of the entry acknowledged) can meet a tombstone: an entry carries its record's
+   * latest version and state, so a record whose entry says `upsert` is live, and the purge is skipped for them
+   * (a round trip of every ack on MySQL).
+   */
   async completeDeliveries(
     db: SqlDb,
-    acks: readonly { recordId: string; appliedVersion: number }[],
+    acks: readonly { recordId: string; appliedVersion: number; op: 'upsert' | 'delete' }[],
   ): Promise<void> {
-    for (const chunk of this.listChunks(acks, (a) => a.recordId)) {
+    for (const chunk of this.listChunks(acks, (a) => a.recordId))
+      await this.deleteKeys(
+        this.tables.outbox,
+        'record_id',
+        chunk.map((a) => a.recordId),
+      ).execute(db);
+    const deletes = acks.filter((a) => a.op === 'delete');
+    for (const chunk of this.listChunks(deletes, (a) => a.recordId)) {
       const keys = chunk.map((a) => a.recordId);
-      await this.deleteKeys(this.tables.outbox, 'record_id', keys).execute(db);
       await this.deleteKeys(
         this.tables.records,
         'id',

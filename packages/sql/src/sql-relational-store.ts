@@ -814,7 +814,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
         );
         await this.q.completeDeliveries(
           db,
-          held.filter((a) => !superseded.has(a)),
+          held.filter((a) => !superseded.has(a)).map((a) => ({ ...a, op: rows.get(a.recordId)!.op })),
         );
         for (const ack of acks) {
           if (!held.includes(ack)) await enqueueRepair(tx, ack.recordId, now);
