@@ -45,10 +45,11 @@ async function send<R>(
 /**
  * Runs the store's one-statement function calls (`write_changes`, `ack_deliveries`, `sync_prepare`,
  * `sync_commit`) and the drain's repeated autocommit statements (the claim, reads of records by id and of meta
- * values; see `PostgresQueries.rowsOf`) as named prepared statements on a connection of the pool: the server parses and plans each
- * text once per connection instead of once per call (PostgreSQL docs, "PREPARE"; node-postgres docs,
- * "Queries: Prepared Statements"): about 0.05–0.1 ms of a 0.6 ms put on localhost. A statement's name
- * is a digest of its text, so one name never stands for two texts on any server session, whoever prepared it.
+ * values; see `PostgresQueries.rowsOf`) as named prepared statements on a connection of the pool: the server
+ * parses and plans each text once per connection instead of once per call (PostgreSQL docs, "PREPARE";
+ * node-postgres docs, "Queries: Prepared Statements"): about 0.05–0.1 ms of a 0.6 ms put on localhost. A
+ * statement's name is a digest of its text, so one name never stands for two texts on any server session,
+ * whoever prepared it.
  *
  * Behind a pooler that does not carry prepared statements across server sessions (PgBouncer in transaction
  * mode before 1.21, or with `max_prepared_statements = 0`; PgBouncer docs, "max_prepared_statements") a call
