@@ -84,7 +84,7 @@ export class PreparedCalls {
         return await send<R>(client, name, query.sql, values);
       } catch (error) {
         const code = errorCode(error);
-        if (name !== undefined && code === STALE_RESULT_TYPE) this.#nextGeneration(query.sql);
+        if (name !== undefined && code === STALE_RESULT_TYPE) this.#nextGeneration(query.sql, name);
         else if (name !== undefined && STATEMENT_REFUSED.has(code ?? '')) this.#named = false;
         else throw error;
         // Awaited here: the connection goes back to the pool only once the retry answered.
@@ -106,10 +106,15 @@ export class PreparedCalls {
     return name;
   }
 
-  /** `text` under a new name (`dw_<digest>_<generation>`, at most 30 bytes), or unnamed past {@link MAX_GENERATIONS}. */
-  #nextGeneration(text: string): void {
+  /**
+   * `text` under a new name (`dw_<digest>_<generation>`, at most 30 bytes), or unnamed past {@link MAX_GENERATIONS}
+   * — unless `failed` is no longer its name: one schema change fails the calls in flight on every connection at
+   * once, and each moving the name on spent all the generations on one `ALTER TABLE` (helper-87: pool of 10,
+   * unnamed after the first; a pool of 4, after the second).
+   */
+  #nextGeneration(text: string, failed: string): void {
     const known = this.#names.get(text);
-    if (known?.name == null) return;
+    if (known?.name == null || known.name !== failed) return;
     const generation = known.generation + 1;
     const name = generation < MAX_GENERATIONS ? `${known.base}_${generation}` : null;
     this.#names.set(text, { base: known.base, generation, name });

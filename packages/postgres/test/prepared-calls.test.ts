@@ -6,9 +6,10 @@
  */
 import type { Change } from '@dualwrite/core';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresRelationalStore } from '../src/index.js';
-import { DATABASE_URL, holdRecordLock, testSchema } from './helpers.js';
+import { adminQuery, DATABASE_URL, holdRecordLock, testSchema, until } from './helpers.js';
 
 const put = (id: string, text: string): Change => ({
   op: 'put',
@@ -144,6 +145,57 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     const statements = await prepared(store);
     expect(statements.length).toBeGreaterThan(1);
     expect(statements.length).toBeLessThanOrEqual(8);
+  });
+
+  it('one schema change that fails the calls in flight on every connection at once costs one new name, not one per connection (helper-87)', async () => {
+    const schema = testSchema();
+    schemas.push(schema);
+    const store = schema.store({ poolSize: 4 });
+    stores.push(store);
+    await store.init();
+    await store.writeChanges([put('a', 'one')], Date.now());
+    const records = `"${schema.schema}"."${store.tableNames.records}"`;
+    /** Four reads by id, each on its own connection: they queue behind an `ALTER TABLE` held open meanwhile. */
+    const readsBehind = async (column: string) => {
+      const alter = new pg.Client({ connectionString: DATABASE_URL });
+      await alter.connect();
+      try {
+        await alter.query('BEGIN');
+        await alter.query(`ALTER TABLE ${records} ADD COLUMN ${column} int`);
+        const reads = Promise.all([1, 2, 3, 4].map(() => store.getRecords(['a'])));
+
+        // Asked on another connection: inside the ALTER's transaction pg_stat_activity is the snapshot of its first read.
+        await until('four reads waiting for the ALTER TABLE', async () => {
+          const { rows } = await adminQuery<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+            [`%${schema.schema}%`],
+          );
+          return rows[0]!.n >= 4;
+        });
+        await alter.query('COMMIT');
+        for (const read of await reads) expect(read.get('a')?.text).toBe('one');
+      } finally {
+        await alter.end();
+      }
+    };
+    await readsBehind('z0'); // every connection prepares the read (its plan already sees z0)
+    // Each change makes every connection's prepared read stale at once (0A000: `SELECT *` has another column).
+    for (const column of ['z1', 'z2', 'z3']) await readsBehind(column);
+    // The names each connection holds (four slow reads of the catalog: one per connection).
+    const held = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        sql<{ names: string[] | null }>`
+          SELECT pg_sleep(0.2), array_agg(name) AS names FROM pg_prepared_statements
+          WHERE statement LIKE ${`%${store.tableNames.records}%`} AND statement LIKE '%IN (%'`.execute(
+          store.kysely,
+        ),
+      ),
+    );
+    const generations = held
+      .flatMap(({ rows }) => rows[0]?.names ?? [])
+      .map((name) => Number(/^dw_[0-9a-f]{24}_(\d+)$/.exec(name)?.[1] ?? 0));
+    // Before: every failing connection moved the name on: 4 per change, unnamed after the second.
+    expect(Math.max(...generations), 'one new name per schema change').toBe(3);
   });
 
   it('a retried call keeps its connection until it answers: the pool neither lends it out nor closes it as idle (helper-85)', async () => {
