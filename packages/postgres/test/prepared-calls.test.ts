@@ -163,8 +163,8 @@ describe('PostgreSQL store functions as named prepared statements', () => {
         await alter.query('BEGIN');
         await alter.query(`ALTER TABLE ${records} ADD COLUMN ${column} int`);
         const reads = Promise.all([1, 2, 3, 4].map(() => store.getRecords(['a'])));
-
-        // Asked on another connection: inside the ALTER's transaction pg_stat_activity is the snapshot of its first read.
+        // Asked on another connection: inside the ALTER's transaction, pg_stat_activity stays the snapshot of
+        // its first read there.
         await until('four reads waiting for the ALTER TABLE', async () => {
           const { rows } = await adminQuery<{ n: number }>(
             `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
