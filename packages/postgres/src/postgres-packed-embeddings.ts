@@ -1,3 +1,4 @@
+import { embeddingBytes } from '@dualwrite/sql';
 import { type RawBuilder, sql } from 'kysely';
 
 /**
@@ -44,8 +45,14 @@ export function embeddingsIn(input: EmbeddingsInput): EmbeddingsIn {
   };
 }
 
-/** The arguments of a `'packed'` function for `embeddings` (one per change, null: none), in their casts. */
-export function packedEmbeddingsArguments(embeddings: readonly (Buffer | null)[]): RawBuilder<unknown> {
-  const bytes = Buffer.concat(embeddings.filter((e): e is Buffer => e !== null));
-  return sql`${bytes}::bytea, ${embeddings.map((e) => (e === null ? null : e.byteLength))}::int4[]`;
+/**
+ * The arguments of a `'packed'` function for `embeddings` (one per change, null: none), in their casts: each
+ * embedding's stored bytes (`embeddingBytes` of `@dualwrite/sql`) end to end, and their lengths.
+ */
+export function packedEmbeddingsArguments(
+  embeddings: readonly (readonly number[] | null)[],
+): RawBuilder<unknown> {
+  const each = embeddings.map((e) => (e === null ? null : embeddingBytes(e)));
+  const bytes = Buffer.concat(each.filter((e): e is Buffer => e !== null));
+  return sql`${bytes}::bytea, ${each.map((e) => (e === null ? null : e.byteLength))}::int4[]`;
 }

@@ -1,13 +1,6 @@
 import type { Change, IntentCommit, PreparedIntent } from '@dualwrite/core';
 import { changeId } from '@dualwrite/core';
-import {
-  embeddingBytes,
-  int,
-  metadataJson,
-  type RecordRow,
-  type SqlInt,
-  toStoredRecord,
-} from '@dualwrite/sql';
+import { int, metadataJson, type RecordRow, type SqlInt, toStoredRecord } from '@dualwrite/sql';
 import { type Migration, type RawBuilder, sql } from 'kysely';
 import {
   type EmbeddingsInput,
@@ -223,7 +216,7 @@ export function commitCall(
     ${writes.map((w) => w.previousVersion)}::bigint[], ${writes.map((w) => w.contended)}::boolean[],
     ${writes.map((w) => w.op)}::text[], ${next.map((r) => r.version)}::bigint[],
     ${next.map((r) => r.deleted)}::boolean[], ${next.map((r) => r.text)}::text[],
-    ${packedEmbeddingsArguments(next.map((r) => (r.embedding === null ? null : embeddingBytes(r.embedding))))},
+    ${packedEmbeddingsArguments(next.map((r) => r.embedding))},
     ${next.map((r) => metadataJson(r.metadata))}::text[], ${next.map((r) => r.contentHash)}::text[],
     ${options.deferred}, ${options.now}::bigint, ${options.notify}${callLocksArguments(locks)}) AS enqueued`;
 }

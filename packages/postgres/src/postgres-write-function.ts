@@ -1,5 +1,5 @@
 import { type Change, changeId, contentHash, toFloat32Precision, type WriteResult } from '@dualwrite/core';
-import { embeddingBytes, int, metadataJson, type RecordLocking, type SqlInt } from '@dualwrite/sql';
+import { int, metadataJson, type RecordLocking, type SqlInt } from '@dualwrite/sql';
 import { type Kysely, type Migration, type RawBuilder, sql } from 'kysely';
 import {
   type EmbeddingsInput,
@@ -279,7 +279,7 @@ export function writeChangesCall(
   return sql<WriteRow>`SELECT out_n, out_version, out_changed FROM ${sql.id(tables.schema, tables.writeFunction)}(
     ${q.lockKeys(ids)}::int4[], ${ids}::text[], ${changes.map((c) => (c.op === 'put' ? 'upsert' : 'delete'))}::text[],
     ${puts.map((r) => r?.text ?? '')}::text[],
-    ${packedEmbeddingsArguments(embeddings.map((e) => (e === null ? null : embeddingBytes(e))))},
+    ${packedEmbeddingsArguments(embeddings)},
     ${puts.map((r) => metadataJson(r?.metadata ?? {}))}::text[],
     ${puts.map((r, i) => (r === undefined ? '' : contentHash(r.text, r.metadata, embeddings[i] ?? null)))}::text[],
     ${now}::bigint, ${notify}${callLocksArguments(locks)})`;

@@ -385,7 +385,8 @@ export class OutboxDrainer {
         if (this.stopping) break;
         const unheardBefore = this.unheardWakeUps;
         const claimStartedAt = clock.now();
-        const leases = await this.claimOrGiveBack(claim.current);
+        const claimed = claim.current;
+        const leases = await this.claimOrGiveBack(claimed);
         if (leases === null) continue; // paused or stopped while the claim ran: given back uncharged
         if (leases.length === 0) {
           this.loopErrors = 0;
@@ -406,13 +407,12 @@ export class OutboxDrainer {
         // steady stream, whose hint never drops to zero, left every later gather past its deadline: batch then
         // sent 2–4 records a call, 440–690 claims for 2,000 puts instead of 120–140.)
         if (this.hint === 0) this.pendingSince = null;
-        else if (leases.length < claim.current)
+        else if (leases.length < claimed)
           this.pendingSince = Math.max(this.pendingSince ?? claimStartedAt, claimStartedAt);
         // A full claim suggests more is due (another process's bulk write wakes us once): wake one more loop.
         if (leases.length >= claimSize) this.work.notify(1);
         this.inFlightCount += leases.length;
         const started = clock.now();
-        const claimed = claim.current;
         try {
           const bytes = await this.deliver(leases);
           // Only a delivery that ran to its end ends a run of errors: one failing after each successful claim
