@@ -240,9 +240,11 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    * twice still takes). A batch past 500 changes or the server's `max_allowed_packet` takes more messages in
    * the same transaction.
    * @throws {ValidationError} before anything is written, for a record no statement can carry (larger than
-   *   `max_allowed_packet` once inlined; naming its largest field) or an id over 1,536 UTF-8 bytes.
+   *   `max_allowed_packet` once inlined; naming its largest field), an id over 1,536 UTF-8 bytes, or a `now` that
+   *   is not whole Unix ms.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    this.checkTime(now, 'now');
     const context = await this.#writeContext(changes);
     const procedure = changes.length === 1 ? this.#writeProcedure : undefined;
     const results = await this.writeBatch(changes, now, async (kysely, ids, locking) => {
@@ -270,14 +272,16 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   /**
    * sync-2pc's prepare (`RelationalStore.prepareIntents`) in one round trip: one multi-statement message — see
    * {@link prepareIntentsInOneRoundTrip}.
-   * @throws {ValidationError} before anything is written, for a record no statement can carry or an id over
-   *   1,536 UTF-8 bytes (the commit, after the vector write, could not store it).
+   * @throws {ValidationError} before anything is written, for a record no statement can carry, an id over
+   *   1,536 UTF-8 bytes (the commit, after the vector write, could not store it), or an `expiresAt` that is not
+   *   whole Unix ms.
    */
   async prepareIntents(
     changes: readonly Change[],
     tokens: readonly string[],
     expiresAt: number,
   ): Promise<PreparedIntent[]> {
+    this.checkTime(expiresAt, 'expiresAt');
     const context = await this.#writeContext(changes);
     this.refuseUnstorableChanges(changes);
     const kysely = this.use('prepareIntents');
@@ -293,8 +297,10 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
   /**
    * sync-2pc's commit (`RelationalStore.commitIntents`) in two round trips, decided by core's `commitStep` —
    * see {@link commitIntentsInTwoRoundTrips}.
+   * @throws {ValidationError} for an `options.now` or a version that is not whole, before anything runs.
    */
   async commitIntents(writes: readonly IntentCommit[], options: IntentCommitOptions): Promise<string[]> {
+    this.checkIntentCommits(writes, options);
     const context = await this.#writeContext([]);
     const kysely = this.use('commitIntents');
     return this.track(() =>

@@ -231,8 +231,8 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * first notifies in its own transaction, one trailing `NOTIFY` covers the rest). It runs in autocommit; where
    * the session's default isolation is not READ COMMITTED the function refuses, and this store wraps it in
    * `BEGIN ISOLATION LEVEL READ COMMITTED` from then on (three round trips). A batch that changes one id twice takes the transaction path.
-   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
-   *   the mapped driver errors otherwise.
+   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), or a `now` that is not
+   *   whole Unix ms, before anything runs; the mapped driver errors otherwise.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
     return this.writeBatch(changes, now, async (db, ids, locking) => {
@@ -257,12 +257,10 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * drainers' case) are one statement and one round trip: a call of `<prefix>ack_deliveries` (installed by
    * `init()`; see `ackFunctionMigration`). A batch naming one id twice, or one whose ids another transaction
    * holds (the function only tries the locks), takes the shared store's transaction, which backs off and waits.
-   * @throws {RangeError} for an `appliedVersion` that is not a safe integer, before anything is written.
+   * @throws {ValidationError} for a `now` or an `appliedVersion` that is not whole, before anything is written.
    */
   override async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
-    // As the transaction path refuses them (a version past 2^53 would be stored and then be unreadable).
-    for (const { appliedVersion } of acks)
-      if (!Number.isSafeInteger(appliedVersion)) throw new RangeError(`appliedVersion ${appliedVersion}`);
+    this.checkAcks(acks, now);
     const ids = acks.map((a) => a.recordId);
     if (acks.length === 0 || new Set(ids).size !== ids.length) return super.ackOutbox(acks, now);
     const db = this.use('ackOutbox');
@@ -280,14 +278,15 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * `<prefix>sync_prepare` (installed by `init()`; see `twoPhaseFunctionsMigration`), which takes the ids'
    * advisory locks, reads their rows and outbox entries, draws their versions and logs their intents exactly
    * as core's `prepareIntentsInTx` does through a transaction.
-   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), before anything runs;
-   *   the mapped driver errors otherwise.
+   * @throws {ValidationError} for text holding U+0000 (PostgreSQL `text` cannot store it), or an `expiresAt` that
+   *   is not whole Unix ms, before anything runs; the mapped driver errors otherwise.
    */
   async prepareIntents(
     changes: readonly Change[],
     tokens: readonly string[],
     expiresAt: number,
   ): Promise<PreparedIntent[]> {
+    this.checkTime(expiresAt, 'expiresAt');
     this.refuseUnstorableChanges(changes);
     const db = this.use('prepareIntents');
     return this.track(() =>
@@ -304,11 +303,13 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * core's `commitIntentsInTx` in a transaction for writes past {@link maxStatementChars}.
    * @returns `[]` when it enqueued nothing (every write synced), `undefined` when it enqueued some (the function
    *   counts them; sync-2pc then awaits every write's delivery).
+   * @throws {ValidationError} for an `options.now` or a version that is not whole, before anything runs.
    */
   async commitIntents(
     writes: readonly IntentCommit[],
     options: IntentCommitOptions,
   ): Promise<readonly string[] | undefined> {
+    this.checkIntentCommits(writes, options);
     if (statementChars(writes.map((w) => ({ record: w.next }))) > this.maxStatementChars)
       return this.transaction((tx) => commitIntentsInTx(tx, writes, options));
     const db = this.use('commitIntents');

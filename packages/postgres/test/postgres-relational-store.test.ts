@@ -653,7 +653,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     for (const appliedVersion of [2 ** 53 + 2, 1.5, Number.NaN])
       await expect(
         s.ackOutbox([{ recordId: 'a', leaseToken: lease!.leaseToken, appliedVersion }], T0 + 1),
-      ).rejects.toThrow(RangeError);
+      ).rejects.toMatchObject({ code: 'VALIDATION', field: 'acks[0].appliedVersion' });
     expect(await s.getOutboxEntry('a'), 'the entry is still there').toBeDefined();
     expect((await s.getRecords(['a'])).get('a')?.syncedVersion).toBeNull();
   });

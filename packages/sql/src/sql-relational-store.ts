@@ -8,11 +8,15 @@ import {
   ClosedError,
   changeId,
   checkClaimOwners,
+  checkStoreTime,
+  checkStoreVersion,
   checkSyncedRange,
   compareIds,
   type EmbeddingUpdate,
   enqueueRepair,
   failDelivery,
+  type IntentCommit,
+  type IntentCommitOptions,
   type OutboxAck,
   type OutboxEntry,
   type OutboxFailure,
@@ -532,7 +536,8 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * than once (writing only an id's last row would skip, e.g., a tombstone's `createdAt` reset in between) or
    * carries more than {@link maxStatementChars}.
    * @throws {ValidationError} for a put whose text holds U+0000 where the dialect cannot store it
-   *   ({@link nulInText}), or an id longer than the id column holds ({@link maxIdBytes}), before anything runs.
+   *   ({@link nulInText}), an id longer than the id column holds ({@link maxIdBytes}), or a `now` that is not
+   *   whole Unix ms ({@link checkTime}), before anything runs.
    * @throws {ClosedError} after {@link close}.
    */
   protected async writeBatch(
@@ -540,6 +545,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     now: number,
     batch: (db: Db, sortedIds: string[], locking: RecordLocking) => Promise<WriteResult[]>,
   ): Promise<WriteResult[]> {
+    this.checkTime(now, 'now');
     this.refuseUnstorableChanges(changes);
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
@@ -571,14 +577,18 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Claims up to `limit` due entries: pending, `nextAttemptAt <= now`, no lease or `leaseUntil <= now`,
    * ordered by `nextAttemptAt` then `enqueuedAt`. Each gets a fresh random `leaseToken` (UUID v4),
    * `leaseOwner = owner` and `leaseUntil = now + leaseMs`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000 or `leaseMs` is not positive.
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000, `now` is not whole Unix ms, or
+   *   `leaseMs` is not a whole number of ms > 0 (its lease ending within Unix ms 2^53-1).
    */
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
     this.checkLimit('limit', options.limit);
+    this.checkTime(options.now, 'now');
     if (!(options.leaseMs > 0))
       throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
         component: this.component,
+        limit: '> 0',
       });
+    this.checkTime(options.now + options.leaseMs, 'leaseMs');
     return this.claim(options);
   }
 
@@ -679,6 +689,24 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     return this.#closing;
   }
 
+  /**
+   * Refuses a time argument (Unix ms) that is not a whole number in 0..2^53-1 before anything runs (core's
+   * `checkStoreTime`: SQLite stored a fraction as `REAL`, and every later read of the file failed on it).
+   * @throws {ValidationError} naming `field`.
+   */
+  protected checkTime(value: unknown, field: string): void {
+    checkStoreTime(value, field, this.component);
+  }
+
+  /**
+   * Refuses a version argument that is not a whole number in 0..2^53-1 before anything runs (core's
+   * `checkStoreVersion`).
+   * @throws {ValidationError} naming `field`.
+   */
+  protected checkVersion(value: unknown, field: string): void {
+    checkStoreVersion(value, field, this.component);
+  }
+
   /** @throws {ValidationError} when `limit` is not an integer in 1..{@link SQL_MAX_PAGE}. */
   protected checkLimit(field: string, limit: number): void {
     if (!Number.isInteger(limit) || limit < 1 || limit > SQL_MAX_PAGE)
@@ -743,8 +771,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * @returns per update, in order, `false` when that record moved on, is a tombstone or is gone.
    * @throws {TransientBackendError} when rows were held by another session (several: the others are stored, so
    *   store those again one at a time), or one row stayed locked past the lock timeout.
+   * @throws {ValidationError} naming `updates[i].version` when one is not a whole number, before anything runs.
    */
   async setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
+    for (const [i, u] of updates.entries()) this.checkVersion(u.version, `updates[${i}].version`);
     if (updates.length === 0) {
       this.assertUsable('setEmbeddings');
       return [];
@@ -768,8 +798,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Raises `syncedVersion` to `version` if that is higher (a missing record is ignored). Waits for the record's
    * row lock at most the store's lock timeout.
+   * @throws {ValidationError} when `version` is not a whole number in 0..2^53-1, before anything runs.
    */
   async markSynced(id: string, version: number): Promise<void> {
+    this.checkVersion(version, 'version');
     await this.rowWrite('markSynced', (db) => this.q.markSynced(db, id, version));
   }
 
@@ -791,8 +823,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * `syncedVersion` is raised for `'acked'` and `'superseded'`. Acks of distinct ids (the drainers' case) do
    * not affect each other, so they run set-based, a few statements per 500 whatever their number; the
    * contract suite's differential check holds this fast path to the ledger's rule.
+   * @throws {ValidationError} for a `now` or an `appliedVersion` that is not whole, before anything runs.
    */
   async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    this.checkAcks(acks, now);
     if (acks.length === 0) {
       this.assertUsable('ackOutbox');
       return [];
@@ -827,17 +861,46 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   }
 
   /**
+   * Refuses `commitIntents`'s arguments that are not whole numbers (a dialect's sync-2pc fast path): `options.now`
+   * and each write's `next.version` and `previousVersion`.
+   * @throws {ValidationError} naming the first.
+   */
+  protected checkIntentCommits(writes: readonly IntentCommit[], options: IntentCommitOptions): void {
+    this.checkTime(options.now, 'options.now');
+    for (const [i, w] of writes.entries()) {
+      this.checkVersion(w.next.version, `writes[${i}].next.version`);
+      if (w.previousVersion !== null) this.checkVersion(w.previousVersion, `writes[${i}].previousVersion`);
+    }
+  }
+
+  /**
+   * Refuses `ackOutbox`'s arguments that are not whole numbers: `now` (Unix ms) and each `acks[i].appliedVersion`.
+   * @throws {ValidationError} naming the first.
+   */
+  protected checkAcks(acks: readonly OutboxAck[], now: number): void {
+    this.checkTime(now, 'now');
+    for (const [i, a] of acks.entries()) this.checkVersion(a.appliedVersion, `acks[${i}].appliedVersion`);
+  }
+
+  /**
    * Records a failed delivery in one transaction, by core's ledger (`failDelivery`): token mismatch →
    * `'lease-lost'`; otherwise an attempt is charged and the entry retries at `retryAt` or goes to dead letter
    * (`permanent`, or `maxAttempts` reached) — unless something was enqueued under the lease (core's
    * `overtaken`), which is never charged for the older state's failure.
+   * @throws {ValidationError} for a `now` or `retryAt` that is not whole Unix ms, before anything runs.
    */
   async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
+    this.checkTime(failure.now, 'failure.now');
+    this.checkTime(failure.retryAt, 'failure.retryAt');
     return this.ledger('failOutbox', [failure.recordId], (tx) => failDelivery(tx, failure));
   }
 
-  /** Extends the leases still held under their tokens (on pending entries) to `leaseUntil`; returns their ids. */
+  /**
+   * Extends the leases still held under their tokens (on pending entries) to `leaseUntil`; returns their ids.
+   * @throws {ValidationError} for a `leaseUntil` that is not whole Unix ms, before anything runs.
+   */
   async renewOutbox(leases: readonly LeaseRef[], leaseUntil: number): Promise<string[]> {
+    this.checkTime(leaseUntil, 'leaseUntil');
     if (leases.length === 0) {
       this.assertUsable('renewOutbox');
       return [];
@@ -850,12 +913,16 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     });
   }
 
-  /** Gives the leases back (tokens no longer held are ignored), claimable at `retryAt`; no attempt charged. */
+  /**
+   * Gives the leases back (tokens no longer held are ignored), claimable at `retryAt`; no attempt charged.
+   * @throws {ValidationError} for a `retryAt` that is not whole Unix ms, before anything runs.
+   */
   async releaseOutbox(
     leases: readonly LeaseRef[],
     retryAt: number,
     options: ReleaseOptions = {},
   ): Promise<void> {
+    this.checkTime(retryAt, 'retryAt');
     if (leases.length === 0) {
       this.assertUsable('releaseOutbox');
       return;
@@ -879,8 +946,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Enqueues each distinct id's current state in one transaction holding the ids' locks: `'upsert'` at the
    * record's version when live, `'delete'` at the tombstone's version, or `'delete'` at the highest version
    * handed out so far when there is no row. Returns the number of distinct ids enqueued.
+   * @throws {ValidationError} for a `now` that is not whole Unix ms, before anything runs.
    */
   async enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
+    this.checkTime(now, 'now');
     const distinct = [...new Set(ids)];
     if (distinct.length === 0) {
       this.assertUsable('enqueueRepairs');
@@ -910,8 +979,10 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   /**
    * Moves dead letters (all, or only `ids`) back to pending: attempts 0, `nextAttemptAt = enqueuedAt = now`
    * (like a fresh enqueue of a dead entry); `lastError` is kept. Returns how many moved.
+   * @throws {ValidationError} for a `now` that is not whole Unix ms, before anything runs.
    */
   async requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number> {
+    this.checkTime(now, 'now');
     return this.write('requeueDeadLetters', [], async (db) => {
       const n = await this.q.requeueDeadLetters(db, ids, now);
       if (n > 0) await this.enqueued(db);
@@ -919,8 +990,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     });
   }
 
-  /** Outbox gauges as of `now` (a lease is in flight while `leaseUntil > now`), in one statement. */
+  /**
+   * Outbox gauges as of `now` (a lease is in flight while `leaseUntil > now`), in one statement.
+   * @throws {ValidationError} for a `now` that is not whole Unix ms.
+   */
   async outboxStats(now: number): Promise<OutboxStats> {
+    this.checkTime(now, 'now');
     return this.read('outboxStats', (db) => this.q.outboxStats(db, now));
   }
 
@@ -946,10 +1021,11 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Intents with `expiresAt <= now`, soonest-expired first, at most `limit`.
-   * @throws {ValidationError} when `limit` is not an integer in 1..10,000.
+   * @throws {ValidationError} when `limit` is not an integer in 1..10,000, or `now` is not whole Unix ms.
    */
   async listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
     this.checkLimit('limit', limit);
+    this.checkTime(now, 'now');
     return this.read('listExpiredIntents', (db) => this.q.listExpiredIntents(db, now, limit));
   }
 

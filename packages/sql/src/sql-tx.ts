@@ -1,4 +1,6 @@
 import {
+  checkStoreTime,
+  checkStoreVersion,
   type OutboxEntry,
   type OutboxOp,
   type RecordWrite,
@@ -132,6 +134,28 @@ export class SqlTx implements RelationalTx<SqlDb> {
     }
   }
 
+  /**
+   * Refuses a record row whose `version`, `syncedVersion` or `now` is not a whole number (core's
+   * `checkStoreVersion`, `checkStoreTime`): what `writeRecord` checks before anything is written.
+   * @throws {ValidationError} naming the field.
+   */
+  protected checkRecordWrite(record: RecordWrite): void {
+    const { component } = this.hooks;
+    checkStoreVersion(record.version, 'record.version', component);
+    if (record.syncedVersion !== null)
+      checkStoreVersion(record.syncedVersion, 'record.syncedVersion', component);
+    checkStoreTime(record.now, 'record.now', component);
+  }
+
+  /**
+   * Refuses an outbox entry's `version` or `now` that is not a whole number: what `enqueue` checks first.
+   * @throws {ValidationError} naming the argument.
+   */
+  protected checkEntry(version: number, now: number): void {
+    checkStoreVersion(version, 'version', this.hooks.component);
+    checkStoreTime(now, 'now', this.hooks.component);
+  }
+
   /** Whether `id`'s lock statement must run: not held yet, or held and the write must be checked again. */
   #mustLock(id: string): boolean {
     return this.q.locksRecords && (!this.#locked.has(id) || !this.#checked);
@@ -177,16 +201,22 @@ export class SqlTx implements RelationalTx<SqlDb> {
     });
   }
 
+  /** @throws {ValidationError} naming `atLeast` unless it is a version (core's `checkStoreVersion`). */
   nextVersion(atLeast = 0): Promise<number> {
-    return this.run('nextVersion', () => this.hooks.nextVersion(this.native, atLeast));
+    return this.run('nextVersion', () => {
+      checkStoreVersion(atLeast, 'atLeast', this.hooks.component);
+      return this.hooks.nextVersion(this.native, atLeast);
+    });
   }
 
   /**
-   * @throws {ValidationError} for text containing U+0000 where the dialect cannot store it, or a record it
-   *   cannot write in one statement (`SqlTxHooks.checkRecord`).
+   * @throws {ValidationError} for text containing U+0000 where the dialect cannot store it, a record it
+   *   cannot write in one statement (`SqlTxHooks.checkRecord`), or a `version`, `syncedVersion` or `now` that is
+   *   not a whole number (core's `checkStoreVersion`, `checkStoreTime`).
    */
   writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', async () => {
+      this.checkRecordWrite(record);
       refuseUnstorable(this.hooks, record.id, record.text);
       await this.hooks.checkRecord?.(this.native, record);
       await this.#lock(record.id);
@@ -195,8 +225,10 @@ export class SqlTx implements RelationalTx<SqlDb> {
     });
   }
 
+  /** @throws {ValidationError} naming `version` or `now` unless whole (core's `checkStoreVersion`, `checkStoreTime`). */
   enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
     return this.run('enqueue', async () => {
+      this.checkEntry(version, now);
       await this.#lock(recordId);
       await this.q.enqueue(this.native, recordId, version, op, now);
       if (!this.#enqueued) {
@@ -217,9 +249,14 @@ export class SqlTx implements RelationalTx<SqlDb> {
     return this.run('countIntents', () => this.q.countIntents(this.native, recordId));
   }
 
-  /** @throws {ValidationError} for an id longer than the dialect's id column (see {@link refuseUnstorable}). */
+  /**
+   * @throws {ValidationError} for an id longer than the dialect's id column (see {@link refuseUnstorable}), or an
+   *   `intent.version` or `intent.expiresAt` that is not whole.
+   */
   putIntent(intent: TwoPhaseIntent): Promise<void> {
     return this.run('putIntent', async () => {
+      checkStoreVersion(intent.version, 'intent.version', this.hooks.component);
+      checkStoreTime(intent.expiresAt, 'intent.expiresAt', this.hooks.component);
       refuseUnstorable(this.hooks, intent.recordId);
       await this.q.putIntent(this.native, intent);
     });

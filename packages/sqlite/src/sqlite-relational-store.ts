@@ -89,16 +89,23 @@ class SqliteTx extends SqlTx {
     });
   }
 
-  /** @throws {ValidationError} on `uow.db` when a statement on it ended the transaction (see `transaction`). */
+  /**
+   * @throws {ValidationError} on `uow.db` when a statement on it ended the transaction (see `transaction`), or
+   *   naming a `version`, `syncedVersion` or `now` that is not whole.
+   */
   override writeRecord(record: RecordWrite): Promise<void> {
     return this.run('writeRecord', () => {
+      this.checkRecordWrite(record);
       assertTransactionOpen(this.raw, 'probe');
       this.hot.writeRecord(record);
     });
   }
 
   override enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
-    return this.run('enqueue', () => this.hot.enqueue(recordId, version, op, now));
+    return this.run('enqueue', () => {
+      this.checkEntry(version, now);
+      this.hot.enqueue(recordId, version, op, now);
+    });
   }
 
   /** sync-2pc asks it on every put. */
@@ -227,9 +234,11 @@ export class SqliteRelationalStore extends SqlRelationalStore<SqliteKysely> {
    * the connection (an application's {@link transaction}, or one of the store's own between two statements)
    * it takes the transaction path, after it.
    * @throws {TransientBackendError} when another connection holds the write lock past the busy timeout.
+   * @throws {ValidationError} for a `now` that is not whole Unix ms, before anything runs.
    * @throws {ClosedError} after {@link close}.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
+    this.checkTime(now, 'now');
     const db = this.use('writeChanges');
     if (changes.length === 0) return [];
     const raw = this.#raw!;

@@ -260,7 +260,11 @@ export interface EmbeddingUpdate {
  * this contract and run the `relationalStoreSuite` from `@dualwrite/core/testing`.
  *
  * All times are Unix ms passed in by the caller (an injectable clock); stores never read the wall clock
- * for outbox decisions.
+ * for outbox decisions. Times and versions are whole numbers in 0..2^53-1: a store refuses any other with a
+ * {@link ValidationError} naming the argument (`now`, `retryAt`, `leaseUntil`, `acks[0].appliedVersion`, …)
+ * before it writes anything (`checkStoreTime` and `checkStoreVersion` do it), since a column may keep a fraction
+ * no later read can take back (SQLite), round it (MySQL) or refuse it with an untyped error (PostgreSQL). The
+ * embedding cache's use marks are the exception: a fraction of a ms is dropped there ({@link EmbeddingCache}).
  *
  * Store methods must not be called from inside a `transaction(fn)` callback (use the `tx` argument).
  *

@@ -41,6 +41,7 @@ import {
   renewLease,
 } from '../outbox/outbox-ledger.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
+import { checkStoreTime, checkStoreVersion } from '../record/store-arguments.js';
 import { checkSyncedRange, type SyncedOrder } from '../record/synced-order.js';
 import type { RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import { validateMetaKey } from '../record/validate.js';
@@ -68,6 +69,11 @@ const emptyState = (): State => ({
   meta: new Map(),
   sequence: 0,
 });
+
+/** See core's `checkStoreTime`. */
+const checkTime = (value: unknown, field: string) => checkStoreTime(value, field, COMPONENT);
+/** See core's `checkStoreVersion`. */
+const checkVersion = (value: unknown, field: string) => checkStoreVersion(value, field, COMPONENT);
 
 function checkLimit(field: string, limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
@@ -104,6 +110,8 @@ class MemoryLedgerTx implements LedgerTx {
     this.state.outbox.delete(recordId);
   }
   async enqueue(recordId: string, version: number, op: OutboxOp, now: number): Promise<void> {
+    checkVersion(version, 'version');
+    checkTime(now, 'now');
     const row = this.state.outbox.get(recordId);
     this.state.outbox.set(
       recordId,
@@ -164,10 +172,14 @@ class MemoryTx extends MemoryLedgerTx implements RelationalTx<unknown> {
     return record && structuredClone(record);
   }
   async nextVersion(atLeast = 0): Promise<number> {
+    checkVersion(atLeast, 'atLeast');
     this.state.sequence = Math.max(this.state.sequence, atLeast) + 1;
     return this.state.sequence;
   }
   async writeRecord(r: RecordWrite): Promise<void> {
+    checkVersion(r.version, 'record.version');
+    if (r.syncedVersion !== null) checkVersion(r.syncedVersion, 'record.syncedVersion');
+    checkTime(r.now, 'record.now');
     const old = this.state.records.get(r.id);
     let syncedVersion = old?.syncedVersion ?? null;
     if (r.syncedVersion !== null && (syncedVersion === null || r.syncedVersion > syncedVersion))
@@ -190,6 +202,8 @@ class MemoryTx extends MemoryLedgerTx implements RelationalTx<unknown> {
     return row && entryOf(row);
   }
   async putIntent(intent: TwoPhaseIntent): Promise<void> {
+    checkVersion(intent.version, 'intent.version');
+    checkTime(intent.expiresAt, 'intent.expiresAt');
     this.state.intents.set(intent.token, { ...intent });
   }
   async deleteIntent(token: string): Promise<boolean> {
@@ -287,6 +301,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async setEmbeddings(updates: readonly EmbeddingUpdate[]): Promise<boolean[]> {
+    for (const [i, u] of updates.entries()) checkVersion(u.version, `updates[${i}].version`);
     return this.#write(
       (state) =>
         updates.map(({ id, version, embedding }) => {
@@ -300,13 +315,19 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async markSynced(id: string, version: number): Promise<void> {
+    checkVersion(version, 'version');
     await this.#ledger('markSynced', (tx) => tx.raiseSyncedVersion(id, version));
   }
 
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
     checkLimit('limit', options.limit);
     if (!(options.leaseMs > 0))
-      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, { component: COMPONENT });
+      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
+        component: COMPONENT,
+        limit: '> 0',
+      });
+    checkTime(options.now, 'now');
+    checkTime(options.now + options.leaseMs, 'leaseMs');
     return this.#write((state) => {
       const due = [...state.outbox.values()]
         .filter(
@@ -330,6 +351,8 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async ackOutbox(acks: readonly OutboxAck[], now: number): Promise<AckOutcome[]> {
+    checkTime(now, 'now');
+    for (const [i, a] of acks.entries()) checkVersion(a.appliedVersion, `acks[${i}].appliedVersion`);
     return this.#ledger('ackOutbox', async (tx) => {
       const outcomes: AckOutcome[] = [];
       for (const ack of acks) outcomes.push(await ackDelivery(tx, ack, now));
@@ -338,6 +361,8 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
+    checkTime(failure.now, 'failure.now');
+    checkTime(failure.retryAt, 'failure.retryAt');
     return this.#ledger('failOutbox', (tx) => failDelivery(tx, failure));
   }
 
@@ -345,6 +370,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     leases: readonly Pick<OutboxLease, 'recordId' | 'leaseToken'>[],
     leaseUntil: number,
   ): Promise<string[]> {
+    checkTime(leaseUntil, 'leaseUntil');
     return this.#ledger('renewOutbox', async (tx) => {
       const held: string[] = [];
       for (const lease of leases) if (await renewLease(tx, lease, leaseUntil)) held.push(lease.recordId);
@@ -357,6 +383,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     retryAt: number,
     options: ReleaseOptions = {},
   ): Promise<void> {
+    checkTime(retryAt, 'retryAt');
     await this.#ledger('releaseOutbox', async (tx) => {
       for (const lease of leases) await releaseLease(tx, lease, retryAt, options.inDoubt);
     });
@@ -377,6 +404,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async enqueueRepairs(ids: readonly string[], now: number): Promise<number> {
+    checkTime(now, 'now');
     const distinct = [...new Set(ids)];
     return this.#ledger('enqueueRepairs', async (tx) => {
       for (const id of distinct) await enqueueRepair(tx, id, now);
@@ -403,6 +431,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async requeueDeadLetters(ids: readonly string[] | undefined, now: number): Promise<number> {
+    checkTime(now, 'now');
     return this.#write((state) => {
       let moved = 0;
       for (const row of state.outbox.values()) {
@@ -422,6 +451,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async outboxStats(now: number): Promise<OutboxStats> {
+    checkTime(now, 'now');
     const rows = [...this.#read('outboxStats').outbox.values()];
     const pending = rows.filter((r) => r.state === 'pending');
     return {
@@ -458,6 +488,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
 
   async listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
     checkLimit('limit', limit);
+    checkTime(now, 'now');
     return [...this.#read('listExpiredIntents').intents.values()]
       .filter((i) => i.expiresAt <= now)
       .sort((a, b) => a.expiresAt - b.expiresAt || compareCodePoints(a.token, b.token))

@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 import { describe, it } from 'vitest';
+import { argumentsChecks } from './relational-suite/arguments.js';
 import { cacheAndRepairsChecks } from './relational-suite/cache-and-repairs.js';
 import { embeddingsAndSyncMarksChecks } from './relational-suite/embeddings-and-sync-marks.js';
 import { endedTransactionChecks } from './relational-suite/ended-transaction.js';
@@ -62,6 +63,7 @@ export const relationalStoreChecks = {
   ...writeChangesChecks,
   ...twoPhaseChecks,
   ...endedTransactionChecks,
+  ...argumentsChecks,
 };
 
 /** Adapter quirks and knobs for {@link relationalStoreSuite}. */
