@@ -70,6 +70,19 @@ export const MYSQL_ERRORS: DriverErrorTable = {
   // The store's tables (before init(), or dropped). Not ER_SP_DOES_NOT_EXIST: a missing savepoint has that
   // code too (a missing write procedure falls back to the batch path).
   missingObject: { codes: ['ER_NO_SUCH_TABLE'] },
+  // The connection died under the statement: killed, the server shutting down, the server's idle timeout
+  // (MySQL 8's 4031), a reset socket, or mysql2's own word for a connection it found closed.
+  lostConnection: {
+    codes: [
+      'PROTOCOL_CONNECTION_LOST',
+      'ER_CONNECTION_KILLED',
+      'ER_SERVER_SHUTDOWN',
+      'ER_CLIENT_INTERACTION_TIMEOUT',
+      'ECONNRESET',
+      'EPIPE',
+    ],
+    messages: ["Can't add new command when connection is in closed state", 'Connection lost'],
+  },
 };
 
 /**

@@ -81,6 +81,12 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
   // undefined_table, undefined_function, invalid_schema_name: the store's tables, functions or schema (before
   // init(), or dropped).
   missingObject: { codes: ['42P01', '42883', '3F000'] },
+  // The connection died under the statement: terminated (57P01 also on a fast shutdown, 57P02 a crash), a
+  // connection exception, a reset socket, or node-postgres' own word for a client whose socket closed.
+  lostConnection: {
+    codes: ['57P01', '57P02', '08000', '08003', '08006', 'ECONNRESET', 'EPIPE'],
+    messages: ['Connection terminated', 'Client has encountered a connection error and is not queryable'],
+  },
 };
 
 /**

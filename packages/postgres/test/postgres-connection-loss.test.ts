@@ -2,13 +2,15 @@
  * A pooled connection killed while the store has it checked out (`pg_terminate_backend`, as a server restart
  * or failover does): the call fails with a typed `BackendUnavailableError`, the process does not crash
  * (node-postgres emits `'error'` on a checked-out client, which pg-pool leaves without a listener), and the
- * pool does not lose the slot — later calls, more than the pool has connections, succeed.
+ * pool does not lose the slot — later calls, more than the pool has connections, succeed. Idle connections
+ * killed before the driver read the news: a read runs again on a new connection instead of failing.
  */
 import { BackendUnavailableError } from '@dualwrite/core';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
-import { adminQuery, testSchema } from './helpers.js';
+import { adminQuery, DATABASE_URL, testSchema } from './helpers.js';
 
 const POOL = 2;
 
@@ -77,5 +79,41 @@ describe('PostgresRelationalStore: a checked-out connection killed by the server
       await new Promise((r) => setTimeout(r, 100)); // the socket's end arrives after the query's error
     }
     for (let i = 0; i < POOL + 2; i++) expect(await countInTransaction(store)).toBe(0);
+  });
+
+  it('idle connections killed before the driver read it: the next reads run again on new connections', async () => {
+    const applicationName = `dw-idle-kill-${process.pid}`;
+    const reads = fixture.store({
+      poolSize: POOL,
+      pool: { connectionString: DATABASE_URL, application_name: applicationName },
+    });
+    // A connection of its own, opened beforehand: the kill's answer comes back at once, before the driver has
+    // read the server's FATALs on the pool's sockets (a short-lived connection's close gives it the time).
+    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    await admin.connect();
+    try {
+      await reads.init();
+      await reads.setMeta('k', 'v');
+      for (let round = 0; round < 3; round++) {
+        // Every pooled connection open and idle.
+        await Promise.all(Array.from({ length: POOL }, () => reads.getMeta('k')));
+        const { rowCount } = await admin.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+          [applicationName],
+        );
+        expect(rowCount, `round ${round}: the pool's connections were killed`).toBe(POOL);
+        const [meta, stats, records] = await Promise.all([
+          reads.getMeta('k'),
+          reads.outboxStats(Date.now()),
+          reads.getRecords(['missing']),
+        ]);
+        expect(meta).toBe('v');
+        expect(stats.depth).toBe(0);
+        expect(records.size).toBe(0);
+      }
+    } finally {
+      await admin.end();
+      await reads.close();
+    }
   });
 });

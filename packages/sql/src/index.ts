@@ -12,6 +12,7 @@ export {
   abortedTransaction,
   type DriverErrorTable,
   errorCode,
+  isLostConnection,
   mapDriverError,
   RecordsBusy,
   UNAVAILABLE_NETWORK_CODES,

@@ -45,6 +45,28 @@ export interface DriverErrorTable {
    * {@link missingSchema}'s `BackendUnavailableError`.
    */
   readonly missingObject?: { readonly codes?: readonly string[]; readonly messages?: readonly string[] };
+  /**
+   * How the driver says the connection a statement ran on is gone — killed (`pg_terminate_backend`, `KILL`), the
+   * server restarted, an idle connection closed by a proxy or by the server's idle timeout — as opposed to one
+   * that could not be had: a read that meets it runs again on another connection ({@link isLostConnection}).
+   */
+  readonly lostConnection?: { readonly codes: readonly string[]; readonly messages: readonly string[] };
+}
+
+/**
+ * Whether `error`, or an error it wraps (`cause`, a few levels down), says the connection it ran on is gone
+ * ({@link DriverErrorTable.lostConnection}).
+ */
+export function isLostConnection(table: DriverErrorTable, error: unknown): boolean {
+  const lost = table.lostConnection;
+  if (lost === undefined) return false;
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    const code = table.codeOf(e);
+    const { message } = e;
+    if ((code !== undefined && lost.codes.includes(code)) || lost.messages.some((m) => message.includes(m)))
+      return true;
+  }
+  return false;
 }
 
 /**

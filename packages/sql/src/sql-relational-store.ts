@@ -43,7 +43,13 @@ import {
   isAbortedTransactionError,
   type KyselyConfig,
 } from 'kysely';
-import { abortedTransaction, type DriverErrorTable, mapDriverError, RecordsBusy } from './sql-errors.js';
+import {
+  abortedTransaction,
+  type DriverErrorTable,
+  isLostConnection,
+  mapDriverError,
+  RecordsBusy,
+} from './sql-errors.js';
 import { SqlLedgerTx } from './sql-ledger-tx.js';
 import type { SqlDb, SqlQueries } from './sql-queries.js';
 import { toOutboxLease } from './sql-rows.js';
@@ -124,6 +130,12 @@ export const TRY_LOCK_WINDOW_MS = 250;
 
 /** How many times the store runs one of its own write transactions again after the server broke a deadlock. */
 export const DEADLOCK_RETRIES = 3;
+
+/**
+ * How many times a read runs again when the connection it ran on turns out to be gone (see
+ * `SqlRelationalStore.readOnly`): a pool may hold several idle connections a restart or a kill ended at once.
+ */
+export const LOST_CONNECTION_RETRIES = 3;
 
 /**
  * The relational store written once for every SQL dialect: the store's life (opened on first use, `close`,
@@ -311,6 +323,27 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
         throw this.mapError(error, operation);
       }
     });
+  }
+
+  /**
+   * {@link read} for an `fn` that only reads: when the connection it ran on turns out to be gone ({@link
+   * isLostConnection}) it runs again on another, at most {@link LOST_CONNECTION_RETRIES} times, after 5, 10, 20 ms
+   * (the driver meanwhile reads what the server sent the pool's other idle connections, and the pool drops the
+   * dead ones). A pool hands out an idle connection the server killed or restarted under it when the
+   * driver has not read the news yet: the first read after a `pg_terminate_backend` or a server restart failed,
+   * and `flush()` threw `BackendUnavailableError` with the database up (found by killing a store's connections
+   * every 300 ms under a put loop). Never for writes and claims, whose first run may have committed.
+   * @throws {ClosedError} after `close()`.
+   */
+  protected async readOnly<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.read(operation, fn);
+      } catch (error) {
+        if (attempt >= LOST_CONNECTION_RETRIES || !isLostConnection(this.errors, error)) throw error;
+        await sleep(5 * 2 ** attempt);
+      }
+    }
   }
 
   /** Runs `fn` as one of the store's running operations, which {@link close} waits for. */
@@ -730,7 +763,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     ids: readonly string[],
     options: { includeDeleted?: boolean } = {},
   ): Promise<Map<string, StoredRecord>> {
-    return this.read('getRecords', async (db) => {
+    return this.readOnly('getRecords', async (db) => {
       const records = await this.q.getRecords(db, ids, options.includeDeleted === true);
       return new Map(records.map((r) => [r.id, r]));
     });
@@ -742,7 +775,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   async listRecords(options: { after?: string; limit: number }): Promise<StoredRecord[]> {
     this.checkLimit('limit', options.limit);
-    return this.read('listRecords', (db) => this.q.listRecords(db, options.after, options.limit));
+    return this.readOnly('listRecords', (db) => this.q.listRecords(db, options.after, options.limit));
   }
 
   /**
@@ -751,12 +784,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   async listVersions(options: { after?: string; limit: number }): Promise<RecordVersion[]> {
     this.checkLimit('limit', options.limit);
-    return this.read('listVersions', (db) => this.q.listVersions(db, options.after, options.limit));
+    return this.readOnly('listVersions', (db) => this.q.listVersions(db, options.after, options.limit));
   }
 
   /** Number of live records (tombstones excluded). */
   async countRecords(): Promise<number> {
-    return this.read('countRecords', (db) => this.q.countRecords(db));
+    return this.readOnly('countRecords', (db) => this.q.countRecords(db));
   }
 
   /**
@@ -964,7 +997,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /** The outbox entry of `id` in either state (`pending` or `dead`), leased or not; no lease fields. */
   async getOutboxEntry(id: string): Promise<OutboxEntry | undefined> {
-    return this.read('getOutboxEntry', (db) => this.q.getOutboxEntry(db, id));
+    return this.readOnly('getOutboxEntry', (db) => this.q.getOutboxEntry(db, id));
   }
 
   /**
@@ -973,7 +1006,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   async listDeadLetters(options: { after?: string; limit: number }): Promise<OutboxEntry[]> {
     this.checkLimit('limit', options.limit);
-    return this.read('listDeadLetters', (db) => this.q.listDeadLetters(db, options.after, options.limit));
+    return this.readOnly('listDeadLetters', (db) => this.q.listDeadLetters(db, options.after, options.limit));
   }
 
   /**
@@ -996,12 +1029,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   async outboxStats(now: number): Promise<OutboxStats> {
     this.checkTime(now, 'now');
-    return this.read('outboxStats', (db) => this.q.outboxStats(db, now));
+    return this.readOnly('outboxStats', (db) => this.q.outboxStats(db, now));
   }
 
   /** Highest version among `pending` entries (leased or not); dead letters do not count. */
   async maxPendingVersion(): Promise<number | null> {
-    return this.read('maxPendingVersion', (db) => this.q.maxPendingVersion(db));
+    return this.readOnly('maxPendingVersion', (db) => this.q.maxPendingVersion(db));
   }
 
   /**
@@ -1016,7 +1049,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   ): Promise<SyncedVersion[]> {
     this.checkLimit('limit', limit);
     checkSyncedRange(above, order, this.component);
-    return this.read('recentlySynced', (db) => this.q.recentlySynced(db, limit, above, order));
+    return this.readOnly('recentlySynced', (db) => this.q.recentlySynced(db, limit, above, order));
   }
 
   /**
@@ -1026,7 +1059,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
   async listExpiredIntents(now: number, limit: number): Promise<TwoPhaseIntent[]> {
     this.checkLimit('limit', limit);
     this.checkTime(now, 'now');
-    return this.read('listExpiredIntents', (db) => this.q.listExpiredIntents(db, now, limit));
+    return this.readOnly('listExpiredIntents', (db) => this.q.listExpiredIntents(db, now, limit));
   }
 
   /**
@@ -1054,7 +1087,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
     options: { refresh?: { usedAt: number; staleBefore: number } } = {},
   ): Promise<Map<string, number[]>> {
     const { refresh } = options;
-    const { found, stale } = await this.read('getCachedEmbeddings', (db) =>
+    const { found, stale } = await this.readOnly('getCachedEmbeddings', (db) =>
       this.q.getCachedEmbeddings(db, keys, refresh?.staleBefore),
     );
     // Best effort: a refresh that failed (a lock wait, a deadlock with a prune) leaves the mark for the next hit,
@@ -1068,7 +1101,7 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /** Highest version the sequence has handed out (0 when none). */
   async currentVersion(): Promise<number> {
-    return this.read('currentVersion', (db) => this.q.currentVersion(db));
+    return this.readOnly('currentVersion', (db) => this.q.currentVersion(db));
   }
 
   /**
@@ -1076,13 +1109,13 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * embedded database (SQLite) has none to offer: its clock is the machine's, the one its processes read.
    */
   protected serverTime(): Promise<number> {
-    return this.read('sourceTime', (db) => this.q.serverTime(db));
+    return this.readOnly('sourceTime', (db) => this.q.serverTime(db));
   }
 
   /** The value stored under `key`, or `undefined`. @throws {ValidationError} for a key not of 1..200 characters. */
   async getMeta(key: string): Promise<string | undefined> {
     validateMetaKey(key, this.component);
-    return this.read('getMeta', (db) => this.q.getMeta(db, key));
+    return this.readOnly('getMeta', (db) => this.q.getMeta(db, key));
   }
 
   /** Stores `value` under `key`; `null` removes it. @throws {ValidationError} for a key not of 1..200 characters. */
