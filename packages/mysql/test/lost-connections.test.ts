@@ -1,7 +1,7 @@
 /**
  * The pool's idle connections killed (`KILL`, a server restart, `wait_timeout`) before the driver read the news:
  * the first reads after it took those connections from the pool and failed with `BackendUnavailableError` while
- * the server was up. A read now runs again on a new connection.
+ * the server was up. A read, or a transaction's BEGIN, now runs again on a new connection.
  */
 import { createConnection } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ afterEach(async () => {
 });
 
 describe('MysqlRelationalStore: idle connections killed by the server', () => {
-  it('the next reads run again on new connections', async () => {
+  it('the next reads and BEGINs run again on new connections', async () => {
     const database = await testDatabase();
     cleanups.push(() => database.drop());
     const store = new MysqlRelationalStore({ connectionString: database.url, poolSize: POOL });
@@ -34,11 +34,14 @@ describe('MysqlRelationalStore: idle connections killed by the server', () => {
       );
       expect(rows.length, `round ${round}: the pool's connections`).toBe(POOL);
       for (const { id } of rows) await admin.query(`KILL CONNECTION ${Number(id)}`);
-      const [meta, stats, records] = await Promise.all([
+      // A transaction (its BEGIN) and a read take the two dead connections; more reads follow.
+      const [requeued, meta, stats, records] = await Promise.all([
+        store.requeueDeadLetters(undefined, Date.now()),
         store.getMeta('k'),
         store.outboxStats(Date.now()),
         store.getRecords(['missing']),
       ]);
+      expect(requeued).toBe(0);
       expect(meta).toBe('v');
       expect(stats.depth).toBe(0);
       expect(records.size).toBe(0);

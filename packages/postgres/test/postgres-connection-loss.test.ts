@@ -3,7 +3,8 @@
  * or failover does): the call fails with a typed `BackendUnavailableError`, the process does not crash
  * (node-postgres emits `'error'` on a checked-out client, which pg-pool leaves without a listener), and the
  * pool does not lose the slot — later calls, more than the pool has connections, succeed. Idle connections
- * killed before the driver read the news: a read runs again on a new connection instead of failing.
+ * killed before the driver read the news: a read, or a transaction's BEGIN, runs again on a new connection
+ * instead of failing.
  */
 import { BackendUnavailableError } from '@dualwrite/core';
 import { sql } from 'kysely';
@@ -81,7 +82,7 @@ describe('PostgresRelationalStore: a checked-out connection killed by the server
     for (let i = 0; i < POOL + 2; i++) expect(await countInTransaction(store)).toBe(0);
   });
 
-  it('idle connections killed before the driver read it: the next reads run again on new connections', async () => {
+  it('idle connections killed before the driver read it: the next reads and BEGINs run again on new connections', async () => {
     const applicationName = `dw-idle-kill-${process.pid}`;
     const reads = fixture.store({
       poolSize: POOL,
@@ -102,11 +103,14 @@ describe('PostgresRelationalStore: a checked-out connection killed by the server
           [applicationName],
         );
         expect(rowCount, `round ${round}: the pool's connections were killed`).toBe(POOL);
-        const [meta, stats, records] = await Promise.all([
+        // A transaction (its BEGIN) and a read take the two dead connections; more reads follow.
+        const [requeued, meta, stats, records] = await Promise.all([
+          reads.requeueDeadLetters(undefined, Date.now()),
           reads.getMeta('k'),
           reads.outboxStats(Date.now()),
           reads.getRecords(['missing']),
         ]);
+        expect(requeued).toBe(0);
         expect(meta).toBe('v');
         expect(stats.depth).toBe(0);
         expect(records.size).toBe(0);

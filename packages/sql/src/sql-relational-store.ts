@@ -214,16 +214,29 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Runs `fn` on one pooled connection between BEGIN (at {@link isolation}) and COMMIT, through Kysely's
-   * controlled transaction; ROLLBACK when `fn` throws, rethrowing its error unchanged. SQLite overrides it.
+   * controlled transaction; ROLLBACK when `fn` throws, rethrowing its error unchanged. A BEGIN that meets a
+   * connection the server ended runs again on another (up to {@link LOST_CONNECTION_RETRIES} times). SQLite
+   * overrides it.
    */
   protected async inTransaction<T>(db: Db, operation: string, fn: (conn: Db) => Promise<T>): Promise<T> {
     let trx: ControlledTransaction<unknown>;
-    try {
-      const begin = db.startTransaction();
-      trx = await (this.isolation === undefined ? begin : begin.setIsolationLevel(this.isolation)).execute();
-    } catch (error) {
-      throw this.mapError(error, `${operation}: BEGIN`);
-    }
+    for (let attempt = 0; ; attempt++)
+      try {
+        const begin = db.startTransaction();
+        trx = await (this.isolation === undefined
+          ? begin
+          : begin.setIsolationLevel(this.isolation)
+        ).execute();
+        break;
+      } catch (error) {
+        // Nothing of the transaction ran: a BEGIN on a pooled connection the server ended runs again on another
+        // (see `readOnly`). Before, an ack, a release or an application's transaction failed there.
+        if (attempt < LOST_CONNECTION_RETRIES && isLostConnection(this.errors, error)) {
+          await sleep(5 * 2 ** attempt);
+          continue;
+        }
+        throw this.mapError(error, `${operation}: BEGIN`);
+      }
     const rollback = () =>
       trx
         .rollback()
