@@ -7,6 +7,7 @@
  * instead of failing.
  */
 import { BackendUnavailableError } from '@dualwrite/core';
+import { checkLostConnections } from '@dualwrite/sql/testing';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -88,33 +89,21 @@ describe('PostgresRelationalStore: a checked-out connection killed by the server
       poolSize: POOL,
       pool: { connectionString: DATABASE_URL, application_name: applicationName },
     });
-    // A connection of its own, opened beforehand: the kill's answer comes back at once, before the driver has
-    // read the server's FATALs on the pool's sockets (a short-lived connection's close gives it the time).
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     try {
       await reads.init();
-      await reads.setMeta('k', 'v');
-      for (let round = 0; round < 3; round++) {
-        // Every pooled connection open and idle.
-        await Promise.all(Array.from({ length: POOL }, () => reads.getMeta('k')));
-        const { rowCount } = await admin.query(
-          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
-          [applicationName],
-        );
-        expect(rowCount, `round ${round}: the pool's connections were killed`).toBe(POOL);
-        // A transaction (its BEGIN) and a read take the two dead connections; more reads follow.
-        const [requeued, meta, stats, records] = await Promise.all([
-          reads.requeueDeadLetters(undefined, Date.now()),
-          reads.getMeta('k'),
-          reads.outboxStats(Date.now()),
-          reads.getRecords(['missing']),
-        ]);
-        expect(requeued).toBe(0);
-        expect(meta).toBe('v');
-        expect(stats.depth).toBe(0);
-        expect(records.size).toBe(0);
-      }
+      await checkLostConnections({
+        store: reads,
+        poolSize: POOL,
+        killPool: async () =>
+          (
+            await admin.query(
+              'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+              [applicationName],
+            )
+          ).rowCount ?? 0,
+      });
     } finally {
       await admin.end();
       await reads.close();

@@ -14,6 +14,7 @@ export {
   type HeldRowsFixture,
   type LockedDuringDeliveryFixture,
 } from './locked-during-delivery.js';
+export { checkLostConnections, type LostConnectionsFixture } from './lost-connections.js';
 export { checkMissingSchema, type MissingSchemaFixture } from './missing-schema.js';
 export {
   checkSchemaFromNewerRelease,

@@ -56,36 +56,22 @@ function argumentCases(id: string, lease: Parameters<typeof ackOf>[0]): Argument
     syncedVersion: null,
     now,
   });
+  const failure = (retryAt: number, now: number) => ({
+    ...ackOf(lease),
+    error: 'refused',
+    permanent: false,
+    maxAttempts: 5,
+    retryAt,
+    now,
+  });
   return [
     { field: 'now', call: (s, bad) => s.writeChanges?.([change], bad) },
     { field: 'now', call: (s, bad) => s.claimOutbox({ owner: 'w', limit: 10, leaseMs: 1_000, now: bad }) },
     { field: 'leaseMs', call: (s, bad) => s.claimOutbox({ owner: 'w', limit: 10, leaseMs: bad, now: T0 }) },
     { field: 'now', call: (s, bad) => s.ackOutbox([ackOf(lease)], bad) },
     { field: 'acks[0].appliedVersion', call: (s, bad) => s.ackOutbox([ackOf(lease, bad)], T0 + 10) },
-    {
-      field: 'failure.now',
-      call: (s, bad) =>
-        s.failOutbox({
-          ...ackOf(lease),
-          error: 'x',
-          permanent: false,
-          maxAttempts: 5,
-          retryAt: T0,
-          now: bad,
-        }),
-    },
-    {
-      field: 'failure.retryAt',
-      call: (s, bad) =>
-        s.failOutbox({
-          ...ackOf(lease),
-          error: 'x',
-          permanent: false,
-          maxAttempts: 5,
-          retryAt: bad,
-          now: T0,
-        }),
-    },
+    { field: 'failure.now', call: (s, bad) => s.failOutbox(failure(T0, bad)) },
+    { field: 'failure.retryAt', call: (s, bad) => s.failOutbox(failure(bad, T0)) },
     { field: 'leaseUntil', call: (s, bad) => s.renewOutbox([lease], bad) },
     { field: 'retryAt', call: (s, bad) => s.releaseOutbox([lease], bad) },
     { field: 'now', call: (s, bad) => s.enqueueRepairs?.([id], bad) },
