@@ -138,7 +138,12 @@ export {
   VECTOR_READ_BACK_TOLERANCE,
   vectorsMatch,
 } from './record/record-equality.js';
-export { checkStoreTime, checkStoreVersion } from './record/store-arguments.js';
+export {
+  checkStoreCount,
+  checkStoreMark,
+  checkStoreTime,
+  checkStoreVersion,
+} from './record/store-arguments.js';
 export { checkSyncedRange, type SyncedOrder } from './record/synced-order.js';
 export type {
   EmbeddingInput,

@@ -8,6 +8,8 @@ import {
   ClosedError,
   changeId,
   checkClaimOwners,
+  checkStoreCount,
+  checkStoreMark,
   checkStoreTime,
   checkStoreVersion,
   checkSyncedRange,
@@ -624,16 +626,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * ordered by `nextAttemptAt` then `enqueuedAt`. Each gets a fresh random `leaseToken` (UUID v4),
    * `leaseOwner = owner` and `leaseUntil = now + leaseMs`.
    * @throws {ValidationError} when `limit` is not an integer in 1..10,000, `now` is not whole Unix ms, or
-   *   `leaseMs` is not a whole number of ms > 0 (its lease ending within Unix ms 2^53-1).
+   *   `leaseMs` is not a whole number of ms ≥ 1 (its lease ending within Unix ms 2^53-1).
    */
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
     this.checkLimit('limit', options.limit);
     this.checkTime(options.now, 'now');
-    if (!(options.leaseMs > 0))
-      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
-        component: this.component,
-        limit: '> 0',
-      });
+    checkStoreCount(options.leaseMs, 'leaseMs', this.component);
     this.checkTime(options.now + options.leaseMs, 'leaseMs');
     return this.claim(options);
   }
@@ -683,14 +681,16 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
 
   /**
    * Inserts or replaces cache entries (a key given twice: the last one wins), marked used at `options.usedAt`
-   * (Unix ms; default this process's clock).
+   * (Unix ms, a fraction dropped; default this process's clock).
+   * @throws {ValidationError} for a `usedAt` that is not Unix ms (core's `checkStoreMark`).
    */
   async putCachedEmbeddings(
     entries: readonly { key: string; embedding: readonly number[] }[],
     options: { usedAt?: number } = {},
   ): Promise<void> {
-    if (entries.length === 0) return this.assertUsable('putCachedEmbeddings');
     const usedAt = options.usedAt ?? Date.now();
+    checkStoreMark(usedAt, 'options.usedAt', this.component);
+    if (entries.length === 0) return this.assertUsable('putCachedEmbeddings');
     await this.transact('putCachedEmbeddings', (db) => this.q.putCachedEmbeddings(db, entries, usedAt));
   }
 
@@ -698,10 +698,12 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Deletes up to `limit` cache entries last used before `usedBefore` (Unix ms), oldest first, in one
    * transaction; an entry marked used again meanwhile stays.
    * @returns how many it deleted.
-   * @throws {ValidationError} on `limit` outside 1..10,000.
+   * @throws {ValidationError} on `limit` outside 1..10,000, or a `usedBefore` that is not Unix ms (a fraction is
+   *   dropped; core's `checkStoreMark`).
    */
   async pruneCachedEmbeddings(usedBefore: number, limit: number): Promise<number> {
     this.checkLimit('limit', limit);
+    checkStoreMark(usedBefore, 'usedBefore', this.component);
     return this.transact('pruneCachedEmbeddings', (db) =>
       this.q.pruneCachedEmbeddings(db, usedBefore, limit),
     );
@@ -933,9 +935,11 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * `'lease-lost'`; otherwise an attempt is charged and the entry retries at `retryAt` or goes to dead letter
    * (`permanent`, or `maxAttempts` reached) — unless something was enqueued under the lease (core's
    * `overtaken`), which is never charged for the older state's failure.
-   * @throws {ValidationError} for a `now` or `retryAt` that is not whole Unix ms, before anything runs.
+   * @throws {ValidationError} for a `now` or `retryAt` that is not whole Unix ms, or a `maxAttempts` that is not
+   *   an integer ≥ 1, before anything runs.
    */
   async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
+    checkStoreCount(failure.maxAttempts, 'failure.maxAttempts', this.component);
     this.checkTime(failure.now, 'failure.now');
     this.checkTime(failure.retryAt, 'failure.retryAt');
     return this.ledger('failOutbox', [failure.recordId], (tx) => failDelivery(tx, failure));
@@ -1094,12 +1098,17 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * Cached embeddings by key; missing keys are absent. With `options.refresh`, the entries found that were
    * last marked used before `staleBefore` are marked used at `usedAt` (a write, in a transaction of its own:
    * at most twice per TTL for each entry, as core asks it; its failure is left to the next hit).
+   * @throws {ValidationError} for a `usedAt` or `staleBefore` that is not Unix ms (a fraction is dropped).
    */
   async getCachedEmbeddings(
     keys: readonly string[],
     options: { refresh?: { usedAt: number; staleBefore: number } } = {},
   ): Promise<Map<string, number[]>> {
     const { refresh } = options;
+    if (refresh) {
+      checkStoreMark(refresh.usedAt, 'options.refresh.usedAt', this.component);
+      checkStoreMark(refresh.staleBefore, 'options.refresh.staleBefore', this.component);
+    }
     const { found, stale } = await this.readOnly('getCachedEmbeddings', (db) =>
       this.q.getCachedEmbeddings(db, keys, refresh?.staleBefore),
     );

@@ -41,20 +41,26 @@ export interface DeliveryOptions {
   random: () => number;
 }
 
-/** Builds {@link DeliveryOptions} from partial input. */
+/**
+ * Builds {@link DeliveryOptions} from partial input. The intervals are rounded to whole ms (at least 1): they
+ * are added to the clock for the times an outbox entry or an intent stores (`retryAt`, `expiresAt`), which
+ * stores refuse as fractions (a break-it round: `intentTtlMs: 30000.5` made every sync-2pc write fail).
+ */
 export function resolveDeliveryOptions(input: Partial<DeliveryOptions> = {}): DeliveryOptions {
-  const pollIntervalMs = input.pollIntervalMs ?? 200;
+  const whole = (ms: number | undefined, fallback: number) =>
+    ms === undefined ? fallback : Math.max(1, Math.round(ms));
+  const pollIntervalMs = whole(input.pollIntervalMs, 200);
   return {
     owner: input.owner ?? `dualwrite:${process.pid}:${Math.random().toString(36).slice(2, 8)}`,
     leaseMs: input.leaseMs ?? 10_000,
     maxAttempts: input.maxAttempts ?? 8,
     backoff: { ...DEFAULT_BACKOFF, ...input.backoff },
     pollIntervalMs,
-    maxIdlePollMs: input.maxIdlePollMs ?? 5 * pollIntervalMs,
-    outageProbeMs: input.outageProbeMs ?? 250,
-    maxOutageProbeMs: input.maxOutageProbeMs ?? 5_000,
-    intentTtlMs: input.intentTtlMs ?? 30_000,
-    recoveryIntervalMs: input.recoveryIntervalMs ?? 5_000,
+    maxIdlePollMs: whole(input.maxIdlePollMs, 5 * pollIntervalMs),
+    outageProbeMs: whole(input.outageProbeMs, 250),
+    maxOutageProbeMs: whole(input.maxOutageProbeMs, 5_000),
+    intentTtlMs: whole(input.intentTtlMs, 30_000),
+    recoveryIntervalMs: whole(input.recoveryIntervalMs, 5_000),
     random: input.random ?? Math.random,
   };
 }

@@ -31,6 +31,34 @@ export function checkStoreVersion(value: unknown, field: string, component?: str
   return checkWhole(value, field, component, 'a version');
 }
 
+/**
+ * Checks a use mark of the embedding cache (`usedAt`, `usedBefore`, `staleBefore`; Unix ms) as
+ * {@link checkStoreTime} does, except that a fraction of a ms is dropped, as the cache's contract has it.
+ * @returns the whole ms.
+ * @throws {ValidationError} naming `field` for a negative number, NaN, ±Infinity, 2^53 or more, or not a number.
+ */
+export function checkStoreMark(value: unknown, field: string, component?: string): number {
+  return checkWhole(typeof value === 'number' ? Math.floor(value) : value, field, component, 'Unix ms');
+}
+
+/**
+ * Checks a count argument of a {@link RelationalStore} method that must be at least 1 (`leaseMs`,
+ * `failure.maxAttempts`): a whole number in 1..2^53-1.
+ * @returns `value`.
+ * @throws {ValidationError} naming `field` (with `component`) for anything else.
+ */
+export function checkStoreCount(value: unknown, field: string, component?: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
+  throw new ValidationError(
+    field,
+    `must be an integer in 1..${Number.MAX_SAFE_INTEGER}; got ${describeValue(value)}`,
+    {
+      component,
+      limit: `an integer in 1..${Number.MAX_SAFE_INTEGER}`,
+    },
+  );
+}
+
 function checkWhole(value: unknown, field: string, component: string | undefined, what: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   throw new ValidationError(field, `must be ${what}, ${WHOLE}; got ${describeValue(value)}`, {

@@ -41,7 +41,12 @@ import {
   renewLease,
 } from '../outbox/outbox-ledger.js';
 import { toFloat32Precision } from '../record/embedding-codec.js';
-import { checkStoreTime, checkStoreVersion } from '../record/store-arguments.js';
+import {
+  checkStoreCount,
+  checkStoreMark,
+  checkStoreTime,
+  checkStoreVersion,
+} from '../record/store-arguments.js';
 import { checkSyncedRange, type SyncedOrder } from '../record/synced-order.js';
 import type { RecordVersion, StoredRecord, SyncedVersion } from '../record/types.js';
 import { validateMetaKey } from '../record/validate.js';
@@ -321,12 +326,8 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
 
   async claimOutbox(options: ClaimOptions): Promise<OutboxLease[]> {
     checkLimit('limit', options.limit);
-    if (!(options.leaseMs > 0))
-      throw new ValidationError('leaseMs', `must be > 0, got ${options.leaseMs}`, {
-        component: COMPONENT,
-        limit: '> 0',
-      });
     checkTime(options.now, 'now');
+    checkStoreCount(options.leaseMs, 'leaseMs', COMPONENT);
     checkTime(options.now + options.leaseMs, 'leaseMs');
     return this.#write((state) => {
       const due = [...state.outbox.values()]
@@ -361,6 +362,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
   }
 
   async failOutbox(failure: OutboxFailure): Promise<'retry' | 'dead' | 'lease-lost'> {
+    checkStoreCount(failure.maxAttempts, 'failure.maxAttempts', COMPONENT);
     checkTime(failure.now, 'failure.now');
     checkTime(failure.retryAt, 'failure.retryAt');
     return this.#ledger('failOutbox', (tx) => failDelivery(tx, failure));
@@ -516,8 +518,12 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     keys: readonly string[],
     options: { refresh?: { usedAt: number; staleBefore: number } } = {},
   ): Promise<Map<string, number[]>> {
-    const cache = this.#read('getCachedEmbeddings').cache;
     const { refresh } = options;
+    if (refresh) {
+      checkStoreMark(refresh.usedAt, 'options.refresh.usedAt', COMPONENT);
+      checkStoreMark(refresh.staleBefore, 'options.refresh.staleBefore', COMPONENT);
+    }
+    const cache = this.#read('getCachedEmbeddings').cache;
     const out = new Map<string, number[]>();
     const stale: string[] = [];
     for (const key of keys) {
@@ -541,6 +547,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
     options: { usedAt?: number } = {},
   ): Promise<void> {
     const usedAt = options.usedAt ?? Date.now();
+    checkStoreMark(usedAt, 'options.usedAt', COMPONENT);
     await this.#write((state) => {
       for (const e of entries) state.cache.set(e.key, { embedding: toFloat32Precision(e.embedding), usedAt });
     }, 'putCachedEmbeddings');
@@ -548,6 +555,7 @@ export class MemoryRelationalStore implements RelationalStore<unknown> {
 
   async pruneCachedEmbeddings(usedBefore: number, limit: number): Promise<number> {
     checkLimit('limit', limit);
+    checkStoreMark(usedBefore, 'usedBefore', COMPONENT);
     return this.#write((state) => {
       const old = [...state.cache].filter(([, e]) => e.usedAt < usedBefore);
       old.sort(([, x], [, y]) => x.usedAt - y.usedAt);

@@ -20,7 +20,9 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 
 /**
  * Delay in ms before retry number `attempt` (1 = first retry): `min(maxMs, baseMs * factor^(attempt-1))`
- * with jitter applied. A `retryAfterMs` from the backend (HTTP `Retry-After`) is a floor.
+ * with jitter applied. A `retryAfterMs` from the backend (HTTP `Retry-After`) is a floor. Always a whole
+ * number of ms (a `retryAfterMs` of 300.5 waits 301): it becomes an entry's `retryAt`, which stores refuse as
+ * a fraction (a break-it round: an adapter's 300.5 left the entry leased for the whole lease, uncharged).
  *
  * Source: Marc Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog (2015) — full jitter
  * spreads retries of many clients and minimises total work.
@@ -40,5 +42,7 @@ export function backoffDelay(
   else if (o.jitter === 'equal') delay = exp / 2 + (random() * exp) / 2;
   else delay = exp;
   delay = Math.round(delay);
-  return retryAfterMs !== undefined && retryAfterMs > delay ? Math.min(retryAfterMs, o.maxMs * 10) : delay;
+  return retryAfterMs !== undefined && retryAfterMs > delay
+    ? Math.ceil(Math.min(retryAfterMs, o.maxMs * 10))
+    : delay;
 }

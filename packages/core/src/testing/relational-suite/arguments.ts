@@ -70,6 +70,10 @@ function argumentCases(id: string, lease: Parameters<typeof ackOf>[0]): Argument
     { field: 'leaseMs', call: (s, bad) => s.claimOutbox({ owner: 'w', limit: 10, leaseMs: bad, now: T0 }) },
     { field: 'now', call: (s, bad) => s.ackOutbox([ackOf(lease)], bad) },
     { field: 'acks[0].appliedVersion', call: (s, bad) => s.ackOutbox([ackOf(lease, bad)], T0 + 10) },
+    {
+      field: 'failure.maxAttempts',
+      call: (s, bad) => s.failOutbox({ ...failure(T0, T0), maxAttempts: bad }),
+    },
     { field: 'failure.now', call: (s, bad) => s.failOutbox(failure(T0, bad)) },
     { field: 'failure.retryAt', call: (s, bad) => s.failOutbox(failure(bad, T0)) },
     { field: 'leaseUntil', call: (s, bad) => s.renewOutbox([lease], bad) },
@@ -118,8 +122,42 @@ function argumentCases(id: string, lease: Parameters<typeof ackOf>[0]): Argument
   ];
 }
 
+/** Use marks of the embedding cache no store can keep (a fraction is dropped there, not refused). */
+const UNMARKABLE: readonly unknown[] = [-1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, 1e300, `${T0}`];
+
 /** RelationalStore contract checks: the time and version arguments a store refuses at the call. */
 export const argumentsChecks = {
+  "the embedding cache's use marks: a fraction is dropped, anything else that is not Unix ms is refused at the call":
+    (factory: RelationalStoreFactory) =>
+      withStore(factory, async (store) => {
+        const { putCachedEmbeddings, pruneCachedEmbeddings, getCachedEmbeddings } = store;
+        if (!putCachedEmbeddings || !pruneCachedEmbeddings || !getCachedEmbeddings) return; // no cache here
+        const key = uid('hash:mark');
+        await store.putCachedEmbeddings!([{ key, embedding: [0.5] }], { usedAt: T0 + 0.5 });
+        const calls: [string, (bad: number) => Promise<unknown>][] = [
+          ['options.usedAt', (bad) => store.putCachedEmbeddings!([{ key, embedding: [1] }], { usedAt: bad })],
+          ['usedBefore', (bad) => store.pruneCachedEmbeddings!(bad, 10)],
+          [
+            'options.refresh.usedAt',
+            (bad) => store.getCachedEmbeddings!([key], { refresh: { usedAt: bad, staleBefore: T0 + 1 } }),
+          ],
+          [
+            'options.refresh.staleBefore',
+            (bad) => store.getCachedEmbeddings!([key], { refresh: { usedAt: T0, staleBefore: bad } }),
+          ],
+        ];
+        for (const [field, call] of calls)
+          for (const bad of UNMARKABLE)
+            await expect(call(bad as number), `${field} = ${String(bad)}`).rejects.toMatchObject({
+              code: 'VALIDATION',
+              field,
+            });
+        expect((await store.getCachedEmbeddings!([key])).get(key), 'the entry is as it was').toEqual([0.5]);
+        expect(await store.pruneCachedEmbeddings!(T0 + 1, 10), 'its fraction was dropped: used at T0').toBe(
+          1,
+        );
+      }),
+
   'a time or version that is not a whole number in 0..2^53-1 is refused at the call, naming the argument, and changes nothing':
     (factory: RelationalStoreFactory) =>
       withStore(factory, async (store) => {
