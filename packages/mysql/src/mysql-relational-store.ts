@@ -244,7 +244,6 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
    *   is not whole Unix ms.
    */
   async writeChanges(changes: readonly Change[], now: number): Promise<WriteResult[]> {
-    this.checkTime(now, 'now');
     const context = await this.#writeContext(changes);
     const procedure = changes.length === 1 ? this.#writeProcedure : undefined;
     const results = await this.writeBatch(changes, now, async (kysely, ids, locking) => {

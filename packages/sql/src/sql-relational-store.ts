@@ -222,23 +222,15 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    */
   protected async inTransaction<T>(db: Db, operation: string, fn: (conn: Db) => Promise<T>): Promise<T> {
     let trx: ControlledTransaction<unknown>;
-    for (let attempt = 0; ; attempt++)
-      try {
+    try {
+      // Nothing of the transaction ran before its BEGIN: on a connection the server ended it runs again on another.
+      trx = await this.#againOnLostConnection(() => {
         const begin = db.startTransaction();
-        trx = await (this.isolation === undefined
-          ? begin
-          : begin.setIsolationLevel(this.isolation)
-        ).execute();
-        break;
-      } catch (error) {
-        // Nothing of the transaction ran: a BEGIN on a pooled connection the server ended runs again on another
-        // (see `readOnly`). Before, an ack, a release or an application's transaction failed there.
-        if (attempt < LOST_CONNECTION_RETRIES && isLostConnection(this.errors, error)) {
-          await sleep(5 * 2 ** attempt);
-          continue;
-        }
-        throw this.mapError(error, `${operation}: BEGIN`);
-      }
+        return (this.isolation === undefined ? begin : begin.setIsolationLevel(this.isolation)).execute();
+      });
+    } catch (error) {
+      throw this.mapError(error, `${operation}: BEGIN`);
+    }
     const rollback = () =>
       trx
         .rollback()
@@ -350,15 +342,23 @@ export abstract class SqlRelationalStore<Db extends SqlDb = SqlDb> implements Re
    * every 300 ms under a put loop). Never for writes and claims, whose first run may have committed.
    * @throws {ClosedError} after `close()`.
    */
-  protected async readOnly<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+  protected readOnly<T>(operation: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    return this.#againOnLostConnection(() => this.read(operation, fn));
+  }
+
+  /**
+   * Runs `attempt`, and again after 5, 10, 20 ms while it fails on a connection the server ended ({@link
+   * isLostConnection}), at most {@link LOST_CONNECTION_RETRIES} times; only for work whose failed run did
+   * nothing (a read, a BEGIN).
+   */
+  async #againOnLostConnection<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++)
       try {
-        return await this.read(operation, fn);
+        return await attempt();
       } catch (error) {
-        if (attempt >= LOST_CONNECTION_RETRIES || !isLostConnection(this.errors, error)) throw error;
-        await sleep(5 * 2 ** attempt);
+        if (tries >= LOST_CONNECTION_RETRIES || !isLostConnection(this.errors, error)) throw error;
+        await sleep(5 * 2 ** tries);
       }
-    }
   }
 
   /** Runs `fn` as one of the store's running operations, which {@link close} waits for. */
