@@ -21,12 +21,13 @@ import { PostgresQueries } from './postgres-queries.js';
 import type { PostgresKysely, PostgresTableNames } from './postgres-relational-store-options.js';
 import { twoPhaseFunctionsMigration } from './postgres-two-phase-functions.js';
 import { indexLookupsMigration, writeFunctionMigration } from './postgres-write-function.js';
+import { writeOneMigration } from './postgres-write-one.js';
 
 /**
  * Schema version this package writes: the number of migrations in {@link postgresMigrations}. Migration
  * names are `0001_...`, `0002_...`; Kysely records the applied ones in `<schema>.<prefix>migrations`.
  */
-export const POSTGRES_SCHEMA_VERSION = 11;
+export const POSTGRES_SCHEMA_VERSION = 12;
 
 /**
  * The store's migrations (`storeMigrations` of `@dualwrite/sql`) in PostgreSQL's types, in `tables.schema`
@@ -46,7 +47,8 @@ export const POSTGRES_SCHEMA_VERSION = 11;
  * `callLocksParameters`), and `0009_outlived_intents` recreates those sync-2pc functions from this release's SQL
  * (a commit whose intent is gone is refused), and `0010_embedding_cache_expiry` adds the cache's `used_at` (see
  * `embeddingCacheExpiryMigration`), and `0011_packed_embeddings` adds the write and sync-2pc commit functions'
- * variants that take the embeddings as one binary parameter (see `EmbeddingsInput`).
+ * variants that take the embeddings as one binary parameter (see `EmbeddingsInput`), and `0012_write_one` the
+ * write function's one-change twin (see {@link writeOneMigration}).
  */
 export function postgresMigrations(tables: PostgresTableNames): Record<string, StoreMigration> {
   const shared = storeMigrations(
@@ -122,6 +124,7 @@ export function postgresMigrations(tables: PostgresTableNames): Record<string, S
         await twoPhaseFunctionsMigration(tables, q, 'by-parameter', 'packed').up!(db);
       },
     },
+    '0012_write_one': writeOneMigration(tables, q),
   };
 }
 

@@ -125,6 +125,8 @@ export interface PostgresTableNames extends SqlTableNames {
   readonly notifyChannel: string;
   /** The PL/pgSQL function behind `writeChanges` (one round trip per batch): `<prefix>write_changes`. */
   readonly writeFunction: string;
+  /** The PL/pgSQL function behind `writeChanges` of one change (schema version 12): `<prefix>write_one`. */
+  readonly writeOneFunction: string;
   /** The SQL function comparing two metadata objects key by key for {@link writeFunction}: `<prefix>metadata_equal`. */
   readonly metadataEqualFunction: string;
   /** The SQL function comparing two float32 embeddings (`-0` equal to `0`) for {@link writeFunction}: `<prefix>embedding_equal`. */
@@ -152,6 +154,7 @@ export function postgresTableNames(schema: string, prefix: string): PostgresTabl
     versionSequence: `${prefix}version_seq`,
     notifyChannel,
     writeFunction: `${prefix}write_changes`,
+    writeOneFunction: `${prefix}write_one`,
     metadataEqualFunction: `${prefix}metadata_equal`,
     embeddingEqualFunction: `${prefix}embedding_equal`,
     prepareFunction: `${prefix}sync_prepare`,

@@ -22,7 +22,7 @@ import {
   type SqlTx,
   statementChars,
 } from '@dualwrite/sql';
-import { Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { warnWithoutAutovacuum } from './postgres-autovacuum-check.js';
@@ -49,6 +49,7 @@ import {
   writeChangesCall,
   writeResults,
 } from './postgres-write-function.js';
+import { writeOneCall } from './postgres-write-one.js';
 
 /** Max `limit` of the listing methods (`listRecords`, `listVersions`, `listDeadLetters`) and of claims. */
 export const POSTGRES_MAX_PAGE = SQL_MAX_PAGE;
@@ -240,7 +241,11 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
       const ordered = ids.map((id) => byId.get(id)!);
       const notifier = this.#notifier;
       const notify = notifier ? notifier.take() : this.#options.notify;
-      const call = writeChangesCall(this.tableNames, this.q, ordered, now, notify, this.#locks(locking));
+      const locks = this.#locks(locking);
+      const call =
+        ordered.length === 1
+          ? writeOneCall(this.tableNames, this.q, ordered[0]!, now, notify, locks)
+          : writeChangesCall(this.tableNames, this.q, ordered, now, notify, locks);
       const results = writeResults(ordered, await this.#callFunction(db, 'writeChanges', call));
       if (notifier && !notify && results.some((r) => r.changed)) notifier.owed();
       return order(results);
@@ -344,23 +349,28 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
    * @throws core's `outlivedIntent` `ConflictError` when `<prefix>sync_commit` found a write's intent gone
    *   ({@link INTENT_GONE}).
    */
-  async #callFunction<R>(db: PostgresKysely, operation: string, call: RawBuilder<R>): Promise<R[]> {
+  async #callFunction<R>(
+    db: PostgresKysely,
+    operation: string,
+    call: RawBuilder<R> | CompiledQuery<R>,
+  ): Promise<R[]> {
     const busy = (error: unknown) => {
       const code = errorCode(error);
       if (code === IDS_BUSY) return new RecordsBusy();
       if (code === INTENT_GONE) return outlivedIntent(String((error as { detail?: unknown }).detail));
       return error;
     };
+    const compiled = 'compile' in call ? call.compile(db) : call;
     if (!this.#writeInTransaction)
       try {
-        return await this.#calls!.run(call.compile(db));
+        return await this.#calls!.run(compiled);
       } catch (error) {
         if ((error as { code?: unknown }).code !== NOT_READ_COMMITTED)
           throw this.mapError(busy(error), operation);
         this.#writeInTransaction = true;
       }
     const run = (conn: PostgresKysely) =>
-      call.execute(conn).catch((error: unknown) => Promise.reject(busy(error)));
+      conn.executeQuery(compiled).catch((error: unknown) => Promise.reject(busy(error)));
     return (await this.transact(operation, run)).rows;
   }
 

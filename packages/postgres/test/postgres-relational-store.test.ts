@@ -401,7 +401,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect((await s.getRecords(['nul'])).get('nul')!.metadata).toEqual({ 'a\u0000': 'x\u0000', b: 2 });
   });
 
-  it('writeChanges: metadata another tool spelled differently is unchanged; metadata that is not an object never fails the batch', async () => {
+  it('writeChanges: metadata another tool spelled differently is unchanged; metadata that is not an object never fails the batch or the one-change call', async () => {
     const s = store();
     await s.init();
     const put = (id: string, metadata: Metadata): Change => ({
@@ -423,6 +423,14 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
       ['odd', true],
       ['other', true],
     ]);
+    expect((await s.getRecords(['odd'])).get('odd')!.metadata).toEqual({});
+    // A put of one change takes the one-change function (`write_one`): the same comparison.
+    await setMetadata('spelled', '{"b": "\\u00e9", "a": 1.00, "c": 1e21}');
+    await setMetadata('odd', '"text"');
+    expect((await s.writeChanges([put('spelled', { a: 1, b: 'é', c: 1e21 })], T0 + 2))[0]!.changed).toBe(
+      false,
+    );
+    expect((await s.writeChanges([put('odd', {})], T0 + 2))[0]!.changed).toBe(true);
     expect((await s.getRecords(['odd'])).get('odd')!.metadata).toEqual({});
   });
 

@@ -1,5 +1,5 @@
 /**
- * The store's function calls (`write_changes`, `ack_deliveries`, sync-2pc's prepare and commit) run as named
+ * The store's function calls (`write_one`, `write_changes`, `ack_deliveries`, sync-2pc's prepare and commit) run as named
  * prepared statements, parsed once per connection; a server session that does not hold a statement the client
  * believes it prepared (a `DEALLOCATE`, or a pooler handing out another session: see the PgBouncer tests) makes
  * the store send its calls unnamed, without failing the call that met it.
@@ -22,9 +22,10 @@ async function prepared(store: PostgresRelationalStore): Promise<string[]> {
     SELECT statement FROM pg_prepared_statements WHERE name LIKE 'dw\\_%'`.execute(store.kysely);
   const kinds = { lease_owner: 'claim', _records: 'records by id', _meta: 'meta' } as Record<string, string>;
   return rows.map((r) => {
-    const found = /(write_changes|ack_deliveries|sync_prepare|sync_commit|lease_owner|_records|_meta)/.exec(
-      r.statement,
-    )?.[1];
+    const found =
+      /(write_one|write_changes|ack_deliveries|sync_prepare|sync_commit|lease_owner|_records|_meta)/.exec(
+        r.statement,
+      )?.[1];
     return found === undefined ? '?' : (kinds[found] ?? found);
   });
 }
@@ -71,6 +72,7 @@ describe('PostgreSQL store functions as named prepared statements', () => {
       'meta',
       'records by id',
       'write_changes',
+      'write_one',
     ]);
     const stats = await store.outboxStats(Date.now());
     expect(stats.depth).toBe(0);
@@ -80,7 +82,7 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     const store = oneConnection();
     await store.init();
     const first = await store.writeChanges([put('x', 'one')], Date.now());
-    expect(await prepared(store)).toEqual(['write_changes']);
+    expect(await prepared(store)).toEqual(['write_one']);
     await sql`DEALLOCATE ALL`.execute(store.kysely);
     // node-postgres still believes the statement is there and sends only its Bind: the server refuses it (26000).
     const second = await store.writeChanges([put('x', 'two')], Date.now());
@@ -102,22 +104,21 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     );
   });
 
-  /** Replaces the store's write function with one whose `out_version` is `numeric` (or back to `bigint`). */
+  /**
+   * Replaces the store's one-change write function (what a one-put `writeChanges` calls) with one whose
+   * `out_version` is `numeric` (or back to `bigint`).
+   */
   async function flipVersionType(store: PostgresRelationalStore, to: 'numeric' | 'bigint'): Promise<void> {
-    const { schema, writeFunction } = store.tableNames;
+    const { schema, writeOneFunction } = store.tableNames;
     const { rows } = await sql<{ def: string; args: string }>`
       SELECT pg_get_functiondef(p.oid) AS def, pg_get_function_identity_arguments(p.oid) AS args
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-      WHERE n.nspname = ${schema} AND p.proname = ${writeFunction}
-        AND pg_get_function_identity_arguments(p.oid) LIKE '%p_embedding_bytes%'`.execute(store.kysely);
-    expect(rows).toHaveLength(1); // the variant the store calls (packed embeddings, lock parameters last)
+      WHERE n.nspname = ${schema} AND p.proname = ${writeOneFunction}`.execute(store.kysely);
+    expect(rows).toHaveLength(1);
     const from = to === 'numeric' ? 'bigint' : 'numeric';
-    const version = 'coalesce(v.version, CASE WHEN d.live THEN d.cur_version END)';
-    const def = rows[0]!.def
-      .replace(`out_version ${from}`, `out_version ${to}`)
-      .replace(`${version}::${from}`, version)
-      .replace(version, `${version}::${to}`);
-    await sql.raw(`DROP FUNCTION "${schema}"."${writeFunction}"(${rows[0]!.args})`).execute(store.kysely);
+    const def = rows[0]!.def.replace(`OUT out_version ${from}`, `OUT out_version ${to}`);
+    expect(def).not.toBe(rows[0]!.def);
+    await sql.raw(`DROP FUNCTION "${schema}"."${writeOneFunction}"(${rows[0]!.args})`).execute(store.kysely);
     await sql.raw(def).execute(store.kysely);
   }
 
@@ -128,7 +129,7 @@ describe('PostgreSQL store functions as named prepared statements', () => {
     await flipVersionType(store, 'numeric');
     const second = await store.writeChanges([put('x', 'two')], Date.now());
     expect(second[0]).toMatchObject({ id: 'x', changed: true });
-    expect(await prepared(store)).toEqual(['write_changes', 'write_changes']);
+    expect(await prepared(store)).toEqual(['write_one', 'write_one']);
     expect((await store.getRecords(['x'])).get('x')?.text).toBe('two');
   });
 
