@@ -15,8 +15,9 @@ export const RETRY_AFTER_FAILURE_MS = 1_000;
  * - a write {@link take}s the right to notify inside its own transaction when no `NOTIFY` of this store went out
  *   in the last `windowMs` (the first write after a quiet spell wakes the listeners at once, atomically with its
  *   commit);
- * - a write that took no right and enqueued something is {@link owed} once its transaction committed: one
- *   `NOTIFY` then goes out `windowMs` after the last one, covering every write owed by then. Listeners in other
+ * - a write that took no right and enqueued something is {@link owed} once its transaction committed — and so
+ *   is one that failed, whose transaction may have committed with only its answer lost: one `NOTIFY` then goes
+ *   out `windowMs` after the last one, covering every write owed by then. Listeners in other
  *   processes learn of a write at most `windowMs` late, never not at all — unless the process dies in between,
  *   when their poll (`pollIntervalMs`) finds it: a wake-up is a hint, the outbox is the record;
  * - a failed trailing `NOTIFY` stays owed and is tried again {@link RETRY_AFTER_FAILURE_MS} later;

@@ -46,6 +46,7 @@ import {
   type CallLocks,
   IDS_BUSY,
   NOT_READ_COMMITTED,
+  type WriteRow,
   writeChangesCall,
   writeResults,
 } from './postgres-write-function.js';
@@ -246,7 +247,16 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
         ordered.length === 1
           ? writeOneCall(this.tableNames, this.q, ordered[0]!, now, notify, locks)
           : writeChangesCall(this.tableNames, this.q, ordered, now, notify, locks);
-      const results = writeResults(ordered, await this.#callFunction(db, 'writeChanges', call));
+      let rows: WriteRow[];
+      try {
+        rows = await this.#callFunction(db, 'writeChanges', call);
+      } catch (error) {
+        // It may have committed and lost only its answer (a connection that died on the way back): the NOTIFY it
+        // left to the coalescer is owed, or listeners elsewhere wait for their poll. One for nothing costs a claim.
+        if (notifier && !notify) notifier.owed();
+        throw error;
+      }
+      const results = writeResults(ordered, rows);
       if (notifier && !notify && results.some((r) => r.changed)) notifier.owed();
       return order(results);
     });

@@ -44,9 +44,16 @@ async function listenerBackends(applicationName: string): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
-/** A TCP proxy to `target` whose `freeze()` stops the bytes of every connection open now, without closing it. */
-async function freezingProxy(target: URL): Promise<{ port: number; freeze(): void; close(): Promise<void> }> {
+/**
+ * A TCP proxy to `target`. `freeze()` stops the bytes of every connection open now, without closing it;
+ * `cutAtNextAnswer()` drops the next bytes the server sends (to any connection) and closes that connection, so
+ * the client never reads an answer the server gave (to a statement that ran, and committed, in autocommit).
+ */
+async function freezingProxy(
+  target: URL,
+): Promise<{ port: number; freeze(): void; cutAtNextAnswer(): void; close(): Promise<void> }> {
   const open = new Set<Socket>();
+  let cutting = false;
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname);
     for (const socket of [client, upstream]) {
@@ -55,7 +62,12 @@ async function freezingProxy(target: URL): Promise<{ port: number; freeze(): voi
       socket.on('close', () => open.delete(socket));
     }
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('data', (chunk) => {
+      if (!cutting) return void client.write(chunk);
+      cutting = false;
+      client.destroy();
+      upstream.destroy();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -66,6 +78,9 @@ async function freezingProxy(target: URL): Promise<{ port: number; freeze(): voi
         socket.pause();
         socket.removeAllListeners('data');
       }
+    },
+    cutAtNextAnswer() {
+      cutting = true;
     },
     async close() {
       for (const socket of open) socket.destroy();
@@ -155,6 +170,37 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       'close() closed the LISTEN connection',
       async () => (await listenerBackends(applicationName)).length === 0,
     );
+  });
+
+  it('a write whose answer was lost after it committed still wakes the listeners: the NOTIFY it left to the coalescer is owed', async () => {
+    const proxy = await freezingProxy(new URL(DATABASE_URL));
+    try {
+      const url = new URL(DATABASE_URL);
+      url.port = String(proxy.port);
+      url.hostname = '127.0.0.1';
+      // One connection through the proxy; a window long enough that the second write cannot notify itself.
+      const writer = store({ connectionString: url.toString(), poolSize: 1, notifyCoalesceMs: 1_000 });
+      const listening = store();
+      await writer.init();
+      let calls = 0;
+      await listening.subscribeOutbox(() => calls++);
+      const put = (id: string) => ({
+        op: 'put' as const,
+        record: { id, text: id, metadata: {}, embedding: [1, 0] },
+      });
+      await writer.writeChanges([put('first')], T0); // notifies in its own transaction: the window's NOTIFY
+      await until("the first write's notification", () => calls >= 1);
+      const before = calls;
+      proxy.cutAtNextAnswer();
+      await expect(writer.writeChanges([put('answer-lost')], T0)).rejects.toThrow();
+      const { rows } = await adminQuery(
+        `SELECT version FROM "${fixture.schema}"."${writer.tableNames.outbox}" WHERE record_id = 'answer-lost'`,
+      );
+      expect(rows, 'the write committed although its caller saw it fail').toHaveLength(1);
+      await until('a trailing notification for the write whose answer was lost', () => calls > before, 5_000);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('notices a LISTEN connection that died silently (heartbeat), reconnects and calls the listener once', async () => {
