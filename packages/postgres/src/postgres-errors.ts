@@ -1,7 +1,16 @@
-import { type DriverErrorTable, errorCode, mapDriverError, UNAVAILABLE_NETWORK_CODES } from '@dualwrite/sql';
+import {
+  type DriverErrorTable,
+  errorCode,
+  isLostConnection,
+  mapDriverError,
+  UNAVAILABLE_NETWORK_CODES,
+} from '@dualwrite/sql';
 
 /** The `component` every error raised by this package carries. */
 export const POSTGRES_COMPONENT = 'postgres';
+
+/** node-postgres' error when the pool's `query_timeout` expired: it stopped waiting for the answer. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
 
 /**
  * SQLSTATEs that mean "the same call may succeed if tried again shortly" (PostgreSQL docs, Appendix A
@@ -68,7 +77,7 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
     'Cannot use a pool after calling end on the pool',
     'Postgres connection has been discarded',
     // `pool.query_timeout` expired: the server stopped answering on an open connection (frozen, partitioned).
-    'Query read timeout',
+    QUERY_READ_TIMEOUT,
     // The bytes from the server are not PostgreSQL's protocol: another server on that port (MySQL, say), or a
     // connection garbled on the way; a new connection is the retry.
     'Received unexpected',
@@ -88,6 +97,18 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
     messages: ['Connection terminated', 'Client has encountered a connection error and is not queryable'],
   },
 };
+
+/**
+ * Whether a statement that failed with `error` (or a dualwrite error wrapping it) may still have run to its
+ * commit with only its answer lost: the connection died under it ({@link POSTGRES_ERRORS}' `lostConnection`), or
+ * the client stopped waiting (`query_timeout`). Any other failure is the server's own answer: nothing committed.
+ */
+export function answerMayBeLost(error: unknown): boolean {
+  if (isLostConnection(POSTGRES_ERRORS, error)) return true;
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    if (e.message.includes(QUERY_READ_TIMEOUT)) return true;
+  return false;
+}
 
 /**
  * The SQLSTATE (`'40P01'`) or Node.js socket code (`'ECONNREFUSED'`) carried by `error` (node-postgres puts

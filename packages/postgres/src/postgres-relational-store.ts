@@ -26,7 +26,12 @@ import { type CompiledQuery, Kysely, PostgresDialect, type RawBuilder, sql } fro
 import pg from 'pg';
 import { ackCall, ackOutcomes } from './postgres-ack-function.js';
 import { warnWithoutAutovacuum } from './postgres-autovacuum-check.js';
-import { type mapPostgresError, POSTGRES_COMPONENT, POSTGRES_ERRORS } from './postgres-errors.js';
+import {
+  answerMayBeLost,
+  type mapPostgresError,
+  POSTGRES_COMPONENT,
+  POSTGRES_ERRORS,
+} from './postgres-errors.js';
 import { LockTimeoutDriver } from './postgres-lock-timeout-driver.js';
 import { migratePostgresSchema } from './postgres-migrations.js';
 import { NotifyCoalescer } from './postgres-notify-coalescer.js';
@@ -252,8 +257,9 @@ export class PostgresRelationalStore extends SqlRelationalStore<PostgresKysely> 
         rows = await this.#callFunction(db, 'writeChanges', call);
       } catch (error) {
         // It may have committed and lost only its answer (a connection that died on the way back): the NOTIFY it
-        // left to the coalescer is owed, or listeners elsewhere wait for their poll. One for nothing costs a claim.
-        if (notifier && !notify) notifier.owed();
+        // left to the coalescer is owed, or listeners elsewhere wait for their poll. (An error the server answered
+        // committed nothing: owing one then woke every listener once a window for as long as the errors lasted.)
+        if (notifier && !notify && answerMayBeLost(error)) notifier.owed();
         throw error;
       }
       const results = writeResults(ordered, rows);

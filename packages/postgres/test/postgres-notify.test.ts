@@ -21,7 +21,7 @@ import { writeTestRecord } from '@dualwrite/sql/testing';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PostgresRelationalStore } from '../src/index.js';
-import { adminQuery, DATABASE_URL, testSchema, until } from './helpers.js';
+import { adminQuery, DATABASE_URL, holdRecordLock, testSchema, until } from './helpers.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -200,6 +200,39 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       await until('a trailing notification for the write whose answer was lost', () => calls > before, 5_000);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("writes that failed with the server's answer (a lock timeout: nothing committed) owe no NOTIFY (helper-89)", async () => {
+    const writer = store({ lockTimeoutMs: 1, notifyCoalesceMs: 20 });
+    const holder = store();
+    const listening = store();
+    await writer.init();
+    let calls = 0;
+    await listening.subscribeOutbox(() => calls++);
+    const put = (id: string) => ({
+      op: 'put' as const,
+      record: { id, text: id, metadata: {}, embedding: [1, 0] },
+    });
+    await writer.writeChanges([put('first')], T0); // notifies in its own transaction: the window's NOTIFY
+    await until("the first write's notification", () => calls >= 1);
+    const held = await holdRecordLock(holder, 'held');
+    try {
+      const before = calls;
+      // Back to back for 300 ms: in each window the first takes the right to notify (and rolls back with it),
+      // the others leave theirs to the coalescer.
+      let failed = 0;
+      for (const started = Date.now(); Date.now() - started < 300; failed++)
+        await expect(writer.writeChanges([put('held')], T0)).rejects.toMatchObject({
+          code: 'TRANSIENT_BACKEND',
+        });
+      expect(failed).toBeGreaterThan(20);
+      await new Promise((r) => setTimeout(r, 300));
+      // Before, each such failure owed a NOTIFY: the listener woke about once a window while they lasted.
+      expect(calls, 'no wake-up for writes that committed nothing').toBe(before);
+    } finally {
+      held.release();
+      await held.done;
     }
   });
 

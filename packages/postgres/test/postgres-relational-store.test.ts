@@ -917,7 +917,7 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(claimed.sort()).toEqual([...ids].sort());
   });
 
-  it('validates options, limits and text PostgreSQL cannot store', async () => {
+  it('validates options, limits, and text and ids PostgreSQL cannot store', async () => {
     expect(() => new PostgresRelationalStore({})).toThrow(ValidationError);
     expect(
       () => new PostgresRelationalStore({ connectionString: DATABASE_URL, schema: 'bad-schema' }),
@@ -1015,6 +1015,24 @@ describe('PostgresRelationalStore (PostgreSQL specifics)', () => {
     expect(batch).toBeInstanceOf(ValidationError);
     expect(batch).toMatchObject({ field: 'text', component: 'postgres' });
     expect((await s.getRecords(['nul2'], { includeDeleted: true })).size).toBe(0);
+    // An id holding U+0000 likewise, on every write path (it was an untyped 22021 from the server: helper-89).
+    const nulId = 'n\u0000ul';
+    const put = (id: string): Change => ({
+      op: 'put',
+      record: { id, text: 't', metadata: {}, embedding: [1] },
+    });
+    for (const attempt of [
+      () => write(s, nulId, 't'),
+      () => s.writeChanges!([put(nulId)], T0),
+      () => s.writeChanges!([{ op: 'delete', id: nulId }], T0),
+      () => s.writeChanges!([put('fine'), put(nulId)], T0),
+      () => s.prepareIntents!([put(nulId)], ['token'], T0 + 60_000),
+    ]) {
+      const refused = await attempt().catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ValidationError);
+      expect(refused).toMatchObject({ field: 'id', component: 'postgres' });
+    }
+    expect((await s.getRecords(['fine'], { includeDeleted: true })).size).toBe(0);
     // Metadata is stored as `json`, which keeps the \u0000 escape that `jsonb` would reject.
     await s.transaction((tx) => write0(tx, 'meta', 'ok', { weird: 'a\u0000b', order: 1, alpha: true }));
     expect((await s.getRecords(['meta'])).get('meta')!.metadata).toStrictEqual({

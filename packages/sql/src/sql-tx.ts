@@ -16,7 +16,7 @@ import { type RecordRow, toOutboxEntry, toStoredRecord } from './sql-rows.js';
 export interface StorageRules {
   /** Component name of the store's errors. */
   component: string;
-  /** Whether record text may contain U+0000 (PostgreSQL `text` cannot store it). */
+  /** Whether record text and ids may contain U+0000 (PostgreSQL `text` cannot store it). */
   nulInText: boolean;
   /**
    * Longest id the id column holds, UTF-8 bytes (MySQL `VARBINARY(1536)`; core's `maxIdLength` counts UTF-16
@@ -36,6 +36,15 @@ export function refuseUnstorable(rules: StorageRules, id: string, text?: string)
     throw new ValidationError(
       'text',
       `must not contain NUL (${component} cannot store U+0000), in record ${shortId(id)}`,
+      {
+        component,
+        limit: 'no U+0000',
+      },
+    );
+  if (!rules.nulInText && typeof id === 'string' && id.includes('\u0000'))
+    throw new ValidationError(
+      'id',
+      `must not contain NUL (${component} cannot store U+0000): ${shortId(id)}`,
       {
         component,
         limit: 'no U+0000',
