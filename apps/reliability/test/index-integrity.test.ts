@@ -1100,6 +1100,24 @@ describe('2g. flush answers for the index too', () => {
     expect(await dw.close({ drain: true, timeoutMs: 1_000 })).toMatchObject({ drained: true, remaining: 0 });
   });
 
+  it('an index unreachable at start whose next check is still running: flush times out naming why', async () => {
+    const { path, uri } = await seeded(await dir('dw-flush-slow-'));
+    const faulty = new FaultyVectorStore(await LanceDbVectorStore.open({ uri, dimension: DIM }));
+    faulty.setDown(true);
+    const dw = await facade({ relational: new SqliteRelationalStore({ path }), vector: faulty });
+    // The checks that retry the deferred one (about once a second) now take 3 s each, and still fail.
+    faulty.latencyMs = 3_000;
+    await new Promise((r) => setTimeout(r, 1_500));
+    const error = await rejection(dw.flush({ timeoutMs: 300 }));
+    expect(error).toMatchObject({ code: 'TIMEOUT' });
+    // It waited on the running check; the message still says why the index is unchecked (it did not, before).
+    expect((error as Error).message).toMatch(
+      /could not be checked yet \(it did not answer: .*injected outage/,
+    );
+    faulty.latencyMs = 0;
+    expect(await dw.close({ drain: true, timeoutMs: 5_000 })).toMatchObject({ drained: true });
+  });
+
   // helper-39: the check that ran once the index answered found the loss by its row count, after the flush had
   // looked (verified, no repair yet, no drift recorded) and resolved: 2 to 14 of 20 tries per backend.
   it('an index partly emptied while unreachable at start: flush waits for the check that finds it', async () => {

@@ -346,10 +346,18 @@ export class IndexGuard {
    * could not be checked yet, a check is running (it may be about to start a repair), or a repair is running.
    */
   get busy(): string | undefined {
-    if (this.deferred) return 'the index could not be checked yet';
+    if (this.deferred) return this.unchecked();
     if (this.checking) return 'a check of the index is running';
     if (this.repairing) return 'a repair of the index is running';
     return undefined;
+  }
+
+  /**
+   * Why the index could not be checked yet, with the last check's failure: a flush that times out says it (a
+   * CI run's flush said only "could not be checked yet" while a check of a stalled Chroma collection ran on).
+   */
+  private unchecked(): string {
+    return `the index could not be checked yet${this.failure ? ` (${this.failure})` : ''}`;
   }
 
   /**
@@ -374,7 +382,7 @@ export class IndexGuard {
   async inQuestion(): Promise<string | undefined> {
     await this.checking?.catch(() => {});
     await this.repairing;
-    if (this.deferred) return `the index could not be checked yet${this.failure ? ` (${this.failure})` : ''}`;
+    if (this.deferred) return this.unchecked();
     const drift = await this.drift();
     if (drift === null) return undefined;
     // Another process's drift is its repair's to clear; one left standing (the process died, or failed) is
