@@ -45,13 +45,14 @@ async function listenerBackends(applicationName: string): Promise<number[]> {
 }
 
 /**
- * A TCP proxy to `target`. `freeze()` stops the bytes of every connection open now, without closing it;
- * `cutAtNextAnswer()` drops the next bytes the server sends (to any connection) and closes that connection, so
- * the client never reads an answer the server gave (to a statement that ran, and committed, in autocommit).
+ * A TCP proxy to `target`, reached at `url` (`target` with the proxy's host and port). `freeze()` stops the
+ * bytes of every connection open now, without closing it; `cutAtNextAnswer()` drops the next bytes the server
+ * sends (to any connection) and closes that connection, so the client never reads an answer the server gave (to
+ * a statement that ran, and committed, in autocommit).
  */
 async function freezingProxy(
   target: URL,
-): Promise<{ port: number; freeze(): void; cutAtNextAnswer(): void; close(): Promise<void> }> {
+): Promise<{ url: string; freeze(): void; cutAtNextAnswer(): void; close(): Promise<void> }> {
   const open = new Set<Socket>();
   let cutting = false;
   const server = createServer((client) => {
@@ -70,8 +71,11 @@ async function freezingProxy(
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as AddressInfo).port);
   return {
-    port: (server.address() as AddressInfo).port,
+    url: url.toString(),
     freeze() {
       for (const socket of open) {
         socket.unpipe();
@@ -87,6 +91,29 @@ async function freezingProxy(
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** A one-record put of `id`. */
+const put = (id: string) => ({
+  op: 'put' as const,
+  record: { id, text: id, metadata: {}, embedding: [1, 0] },
+});
+
+/**
+ * Subscribes `listening` to the outbox, then makes one write on `writer` (it notifies in its own transaction: its
+ * coalescing window's NOTIFY) and waits for its notification.
+ * @returns how many times the listener was called so far.
+ */
+async function listenAfterOneWrite(
+  writer: PostgresRelationalStore,
+  listening: PostgresRelationalStore,
+): Promise<() => number> {
+  await writer.init();
+  let calls = 0;
+  await listening.subscribeOutbox(() => calls++);
+  await writer.writeChanges([put('first')], T0);
+  await until("the first write's notification", () => calls >= 1);
+  return () => calls;
 }
 
 describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
@@ -175,29 +202,21 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
   it('a write whose answer was lost after it committed still wakes the listeners: the NOTIFY it left to the coalescer is owed', async () => {
     const proxy = await freezingProxy(new URL(DATABASE_URL));
     try {
-      const url = new URL(DATABASE_URL);
-      url.port = String(proxy.port);
-      url.hostname = '127.0.0.1';
       // One connection through the proxy; a window long enough that the second write cannot notify itself.
-      const writer = store({ connectionString: url.toString(), poolSize: 1, notifyCoalesceMs: 1_000 });
-      const listening = store();
-      await writer.init();
-      let calls = 0;
-      await listening.subscribeOutbox(() => calls++);
-      const put = (id: string) => ({
-        op: 'put' as const,
-        record: { id, text: id, metadata: {}, embedding: [1, 0] },
-      });
-      await writer.writeChanges([put('first')], T0); // notifies in its own transaction: the window's NOTIFY
-      await until("the first write's notification", () => calls >= 1);
-      const before = calls;
+      const writer = store({ connectionString: proxy.url, poolSize: 1, notifyCoalesceMs: 1_000 });
+      const calls = await listenAfterOneWrite(writer, store());
+      const before = calls();
       proxy.cutAtNextAnswer();
       await expect(writer.writeChanges([put('answer-lost')], T0)).rejects.toThrow();
       const { rows } = await adminQuery(
         `SELECT version FROM "${fixture.schema}"."${writer.tableNames.outbox}" WHERE record_id = 'answer-lost'`,
       );
       expect(rows, 'the write committed although its caller saw it fail').toHaveLength(1);
-      await until('a trailing notification for the write whose answer was lost', () => calls > before, 5_000);
+      await until(
+        'a trailing notification for the write whose answer was lost',
+        () => calls() > before,
+        5_000,
+      );
     } finally {
       await proxy.close();
     }
@@ -205,20 +224,10 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
 
   it("writes that failed with the server's answer (a lock timeout: nothing committed) owe no NOTIFY (helper-89)", async () => {
     const writer = store({ lockTimeoutMs: 1, notifyCoalesceMs: 20 });
-    const holder = store();
-    const listening = store();
-    await writer.init();
-    let calls = 0;
-    await listening.subscribeOutbox(() => calls++);
-    const put = (id: string) => ({
-      op: 'put' as const,
-      record: { id, text: id, metadata: {}, embedding: [1, 0] },
-    });
-    await writer.writeChanges([put('first')], T0); // notifies in its own transaction: the window's NOTIFY
-    await until("the first write's notification", () => calls >= 1);
-    const held = await holdRecordLock(holder, 'held');
+    const calls = await listenAfterOneWrite(writer, store());
+    const held = await holdRecordLock(store(), 'held');
     try {
-      const before = calls;
+      const before = calls();
       // Back to back for 300 ms: in each window the first takes the right to notify (and rolls back with it),
       // the others leave theirs to the coalescer.
       let failed = 0;
@@ -229,7 +238,7 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
       expect(failed).toBeGreaterThan(20);
       await new Promise((r) => setTimeout(r, 300));
       // Before, each such failure owed a NOTIFY: the listener woke about once a window while they lasted.
-      expect(calls, 'no wake-up for writes that committed nothing').toBe(before);
+      expect(calls(), 'no wake-up for writes that committed nothing').toBe(before);
     } finally {
       held.release();
       await held.done;
@@ -241,10 +250,7 @@ describe('PostgresRelationalStore.subscribeOutbox (LISTEN/NOTIFY)', () => {
     // FIN or RST is sent, like a server restart behind a NAT or a dropped network path. New connections pass.
     const proxy = await freezingProxy(new URL(DATABASE_URL));
     try {
-      const url = new URL(DATABASE_URL);
-      url.port = String(proxy.port);
-      url.hostname = '127.0.0.1';
-      const listening = store({ connectionString: url.toString(), listenHeartbeatMs: 300 });
+      const listening = store({ connectionString: proxy.url, listenHeartbeatMs: 300 });
       const writer = store();
       await listening.init();
       let calls = 0;
