@@ -16,7 +16,7 @@ export const RETRY_AFTER_FAILURE_MS = 1_000;
  *   in the last `windowMs` (the first write after a quiet spell wakes the listeners at once, atomically with its
  *   commit);
  * - a write that took no right and enqueued something is {@link owed} once its transaction committed — and so
- *   is one that failed, whose transaction may have committed with only its answer lost: one `NOTIFY` then goes
+ *   is one whose answer was lost (its connection died under it: it may have committed); one `NOTIFY` then goes
  *   out `windowMs` after the last one, covering every write owed by then. Listeners in other
  *   processes learn of a write at most `windowMs` late, never not at all — unless the process dies in between,
  *   when their poll (`pollIntervalMs`) finds it: a wake-up is a hint, the outbox is the record;

@@ -1,8 +1,8 @@
 /**
- * The store's function calls (`write_one`, `write_changes`, `ack_deliveries`, sync-2pc's prepare and commit) run as named
- * prepared statements, parsed once per connection; a server session that does not hold a statement the client
- * believes it prepared (a `DEALLOCATE`, or a pooler handing out another session: see the PgBouncer tests) makes
- * the store send its calls unnamed, without failing the call that met it.
+ * The store's function calls (`write_one`, `write_changes`, `ack_deliveries`, sync-2pc's prepare and commit) run
+ * as named prepared statements, parsed once per connection; a server session that does not hold a statement the
+ * client believes it prepared (a `DEALLOCATE`, or a pooler handing out another session: see the PgBouncer tests)
+ * makes the store send its calls unnamed, without failing the call that met it.
  */
 import type { Change } from '@dualwrite/core';
 import { sql } from 'kysely';
