@@ -65,6 +65,26 @@ describe('waits are bounded by their timeoutMs', () => {
     await dw.close();
   });
 
+  it('flush: a timeoutMs beyond what one Node timer holds (2^31 - 1 ms) still waits, rather than time out at once (helper-90)', async () => {
+    const dw = await setUp();
+    const tx = holdTransaction(dw);
+    await tx.inside;
+    // A timer over 2^31 - 1 ms fires after 1 ms: the flush timed out at once, with 50 days left.
+    const flushed = dw.flush({ timeoutMs: 50 * 24 * 3_600_000 });
+    const early = await Promise.race([
+      flushed.then(
+        () => 'resolved',
+        (error: unknown) => `rejected: ${error}`,
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting'), 200)),
+    ]);
+    expect(early).toBe('still waiting');
+    tx.release();
+    await tx.done;
+    expect(await flushed).toMatchObject({ pending: 0 });
+    await dw.close();
+  });
+
   it('close: an application transaction left open → resolves while it is still open, error reported', async () => {
     const dw = await setUp();
     const tx = holdTransaction(dw);

@@ -49,6 +49,13 @@ export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
 export const ANSWER_MARGIN_MS = 10_000;
 
 /**
+ * Longest delay a Node.js timer holds, ms (2^31 - 1, about 24.8 days): a longer one fires after 1 ms
+ * (`TimeoutOverflowWarning`). A `lockTimeoutMs` above about 12.4 days made the write's answer timer fire at once:
+ * a third of the writes failed as unanswered, many of them committed (helper-90).
+ */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/**
  * A mysql2 `typeCast` that reads the `VARBINARY` id and key columns of the store's own `tables` as UTF-8
  * strings (mysql2 returns binary strings as `Buffer`s); every other column, and the application's tables
  * queried on the same pool, keep mysql2's types.
@@ -324,7 +331,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       sessionSettings: this.sessionSettings(),
       messageBudget: Math.floor(packet * 0.75),
       // A message waits for a lock once (a row lock or a metadata lock, each up to the lock wait timeout).
-      answerWithinMs: 2 * this.#options.lockTimeoutMs + ANSWER_MARGIN_MS,
+      answerWithinMs: Math.min(2 * this.#options.lockTimeoutMs + ANSWER_MARGIN_MS, MAX_TIMER_MS),
     };
   }
 

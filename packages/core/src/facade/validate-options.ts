@@ -3,6 +3,7 @@ import type { DriftCheckOptions } from '../integrity/index-guard.js';
 import type { DeliveryOptions } from '../outbox/delivery-options.js';
 import type { RecordLimits } from '../record/limits.js';
 import type { BackoffOptions } from '../util/backoff.js';
+import { MAX_TIMER_MS } from '../util/clock.js';
 import { describeValue } from '../util/describe-value.js';
 import { type OptionKeys, refuseUnknownKeys } from '../util/option-keys.js';
 import type { BackpressureOptions, DualWriteOptions } from './dualwrite-options.js';
@@ -66,9 +67,6 @@ const LIMIT_KEYS: OptionKeys<RecordLimits> = {
 
 /** The values of a `staleHits` option (see `StaleHitPolicy`). */
 export const STALE_HIT_POLICIES: readonly StaleHitPolicy[] = ['drop', 'flag'];
-
-/** Largest delay a Node timer takes, ms (longer ones fire at once). */
-const MAX_TIMER_MS = 0x7fffffff;
 
 /** An object (not null, not an array) when given. */
 function section(value: unknown, field: string): value is Record<string, unknown> {

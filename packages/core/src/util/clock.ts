@@ -6,13 +6,25 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The wall clock (`Date.now`, `setTimeout`). */
+/**
+ * Longest delay a Node.js timer holds, ms (2^31 - 1, about 24.8 days): a longer one fires after 1 ms
+ * (`TimeoutOverflowWarning`), which would turn a long wait into a busy loop.
+ */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** The wall clock (`Date.now`, `setTimeout`; a sleep longer than {@link MAX_TIMER_MS} takes several timers). */
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
       if (signal?.aborted || ms <= 0) return resolve();
-      const timer = setTimeout(done, ms);
+      let left = ms;
+      let timer = arm();
+      function arm(): NodeJS.Timeout {
+        const step = Math.min(left, MAX_TIMER_MS);
+        left -= step;
+        return setTimeout(left > 0 ? () => (timer = arm()) : done, step);
+      }
       function done() {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);

@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, MAX_TIMER_MS, systemClock } from './clock.js';
 
 /** An explicit abort reason skips building a DOMException. */
 const WOKEN = Symbol('woken');
@@ -60,7 +60,7 @@ export class WakeSignal {
         this.sleepers.delete(wake);
         setImmediate(resolve); // after the notifier's callbacks (see the class's note)
       };
-      const timer = setTimeout(wake, ms);
+      const timer = setTimeout(wake, Math.min(ms, MAX_TIMER_MS));
       this.sleepers.add(wake);
     });
   }
