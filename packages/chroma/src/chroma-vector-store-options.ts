@@ -67,7 +67,10 @@ export interface ChromaVectorStoreOptions {
    * value if you changed that.
    */
   maxPayloadBytes?: number;
-  /** Timeout of one HTTP request in ms (a timeout throws `TransientBackendError`). Default 30,000. */
+  /**
+   * Timeout of one HTTP request in ms (a timeout throws `TransientBackendError`). Integer 1..2^31 - 1, the longest a
+   * Node.js timer holds (a longer one fired after 1 ms, failing every request). Default 30,000.
+   */
   requestTimeoutMs?: number;
 }
 
@@ -105,6 +108,9 @@ export const DEFAULT_CHROMA_DATABASE = 'default_database';
 const COLLECTION_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const opts = { component: 'chroma' };
+
+/** Longest delay a Node.js timer holds, ms: `AbortSignal.timeout` fires after 1 ms past it, and throws past 2^32 - 1. */
+const MAX_TIMER_MS = 0x7fffffff;
 
 function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)
@@ -230,6 +236,6 @@ export function resolveChromaVectorStoreOptions(
     requestTimeoutMs:
       options.requestTimeoutMs === undefined
         ? DEFAULT_CHROMA_REQUEST_TIMEOUT_MS
-        : positiveInt(options.requestTimeoutMs, 'options.requestTimeoutMs'),
+        : positiveInt(options.requestTimeoutMs, 'options.requestTimeoutMs', MAX_TIMER_MS),
   };
 }

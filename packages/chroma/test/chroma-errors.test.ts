@@ -233,6 +233,9 @@ describe('options and helpers', () => {
       [{ url, dimension: 8, collection: '10.0.0.1' }, 'options.collection'],
       [{ url, dimension: 8, distance: 'dot' }, 'options.distance'],
       [{ url, dimension: 8, maxBatchSize: 0 }, 'options.maxBatchSize'],
+      // Past what a Node.js timer holds: every request timed out after 1 ms (2^31), or threw a RangeError (2^32).
+      [{ url, dimension: 8, requestTimeoutMs: 2 ** 31 }, 'options.requestTimeoutMs'],
+      [{ url, dimension: 8, requestTimeoutMs: 2 ** 32 }, 'options.requestTimeoutMs'],
       [{ url, dimension: 8, auth: { token: '' } }, 'options.auth.token'],
       [{ url, dimension: 8, auth: { token: 't', header: 'Authorization' } }, 'options.auth.header'],
       // Misspelled options are refused, not ignored.
