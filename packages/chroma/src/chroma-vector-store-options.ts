@@ -1,4 +1,10 @@
-import { describeValue, type OptionKeys, refuseUnknownKeys, ValidationError } from '@dualwrite/core';
+import {
+  describeValue,
+  MAX_TIMER_MS,
+  type OptionKeys,
+  refuseUnknownKeys,
+  ValidationError,
+} from '@dualwrite/core';
 
 /**
  * Distance function of the Chroma collection (its HNSW `space`).
@@ -108,9 +114,6 @@ export const DEFAULT_CHROMA_DATABASE = 'default_database';
 const COLLECTION_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const opts = { component: 'chroma' };
-
-/** Longest delay a Node.js timer holds, ms: `AbortSignal.timeout` fires after 1 ms past it, and throws past 2^32 - 1. */
-const MAX_TIMER_MS = 0x7fffffff;
 
 function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)

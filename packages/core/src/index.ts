@@ -185,7 +185,7 @@ export {
 } from './strategies/sync-2pc-strategy.js';
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './util/backoff.js';
 export { chunksBySize } from './util/chunks-by-size.js';
-export { type Clock, ManualClock, systemClock } from './util/clock.js';
+export { type Clock, MAX_TIMER_MS, ManualClock, systemClock } from './util/clock.js';
 export { describeValue } from './util/describe-value.js';
 export { EventLoopYield } from './util/event-loop-yield.js';
 export { type OptionKeys, refuseUnknownKeys, type UnknownKeyWording } from './util/option-keys.js';

@@ -3,6 +3,7 @@ import {
   changeId,
   type IntentCommit,
   type IntentCommitOptions,
+  MAX_TIMER_MS,
   type PreparedIntent,
   ValidationError,
   type WriteResult,
@@ -47,13 +48,6 @@ export const MYSQL_MAX_PAGE = SQL_MAX_PAGE;
  * lock wait timeouts plus this).
  */
 export const ANSWER_MARGIN_MS = 10_000;
-
-/**
- * Longest delay a Node.js timer holds, ms (2^31 - 1, about 24.8 days): a longer one fires after 1 ms
- * (`TimeoutOverflowWarning`). A `lockTimeoutMs` above about 12.4 days made the write's answer timer fire at once:
- * a third of the writes failed as unanswered, many of them committed (helper-90).
- */
-const MAX_TIMER_MS = 0x7fffffff;
 
 /**
  * A mysql2 `typeCast` that reads the `VARBINARY` id and key columns of the store's own `tables` as UTF-8
@@ -331,6 +325,8 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       sessionSettings: this.sessionSettings(),
       messageBudget: Math.floor(packet * 0.75),
       // A message waits for a lock once (a row lock or a metadata lock, each up to the lock wait timeout).
+      // Bounded by what one Node.js timer holds: with a lockTimeoutMs above about 12.4 days the timer fired at
+      // once, and a third of the writes failed as unanswered, many of them committed (helper-90).
       answerWithinMs: Math.min(2 * this.#options.lockTimeoutMs + ANSWER_MARGIN_MS, MAX_TIMER_MS),
     };
   }

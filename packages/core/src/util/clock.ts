@@ -8,7 +8,8 @@ export interface Clock {
 
 /**
  * Longest delay a Node.js timer holds, ms (2^31 - 1, about 24.8 days): a longer one fires after 1 ms
- * (`TimeoutOverflowWarning`), which would turn a long wait into a busy loop.
+ * (`TimeoutOverflowWarning`), which turns a long wait into a busy loop or an instant timeout, and
+ * `AbortSignal.timeout` throws a `RangeError` from 2^32 ms. Options that become a timer are bounded by it.
  */
 export const MAX_TIMER_MS = 0x7fffffff;
 
