@@ -25,6 +25,7 @@ import {
   writeMessageBytes,
 } from './mysql-batch-write.js';
 import { MYSQL_COMPONENT, MYSQL_ERRORS } from './mysql-errors.js';
+import { discardAfterFailedRollback } from './mysql-failed-rollback.js';
 import { migrateMysqlSchema } from './mysql-migrations.js';
 import { assertTransactionOpen, markTransactionOpen } from './mysql-open-transaction.js';
 import { MysqlQueries } from './mysql-queries.js';
@@ -178,6 +179,7 @@ export class MysqlRelationalStore extends SqlRelationalStore<MysqlKysely> {
       multipleStatements: true,
       typeCast: storeIdsAsText(tables),
     });
+    discardAfterFailedRollback(pool);
     this.#pool = pool;
     const session = this.sessionSettings();
     this.#dialect = {
