@@ -3,6 +3,7 @@ import {
   errorCode,
   isLostConnection,
   mapDriverError,
+  someCause,
   UNAVAILABLE_NETWORK_CODES,
 } from '@dualwrite/sql';
 
@@ -104,10 +105,10 @@ export const POSTGRES_ERRORS: DriverErrorTable = {
  * the client stopped waiting (`query_timeout`). Any other failure is the server's own answer: nothing committed.
  */
 export function answerMayBeLost(error: unknown): boolean {
-  if (isLostConnection(POSTGRES_ERRORS, error)) return true;
-  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
-    if (e.message.includes(QUERY_READ_TIMEOUT)) return true;
-  return false;
+  return (
+    isLostConnection(POSTGRES_ERRORS, error) ||
+    someCause(error, (e) => e.message.includes(QUERY_READ_TIMEOUT))
+  );
 }
 
 /**

@@ -15,6 +15,7 @@ export {
   isLostConnection,
   mapDriverError,
   RecordsBusy,
+  someCause,
   UNAVAILABLE_NETWORK_CODES,
 } from './sql-errors.js';
 export { SqlLedgerTx } from './sql-ledger-tx.js';

@@ -60,12 +60,21 @@ export interface DriverErrorTable {
 export function isLostConnection(table: DriverErrorTable, error: unknown): boolean {
   const lost = table.lostConnection;
   if (lost === undefined) return false;
-  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+  return someCause(error, (e) => {
     const code = table.codeOf(e);
-    const { message } = e;
-    if ((code !== undefined && lost.codes.includes(code)) || lost.messages.some((m) => message.includes(m)))
-      return true;
-  }
+    return (
+      (code !== undefined && lost.codes.includes(code)) || lost.messages.some((m) => e.message.includes(m))
+    );
+  });
+}
+
+/**
+ * Whether `error`, or an error it wraps (`cause`, up to four levels down: a dualwrite error's driver error),
+ * passes `test`.
+ */
+export function someCause(error: unknown, test: (e: Error) => boolean): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    if (test(e)) return true;
   return false;
 }
 
